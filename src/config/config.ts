@@ -1,0 +1,187 @@
+/**
+ * config.sh → a typed Config with defaults. Validation happens here, once:
+ * everything downstream trusts these values (and still quotes them).
+ */
+import path from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { UserError, UserErrors } from '../errors.js';
+import { ConfigSyntaxError, parseShellAssignments, type Assignment } from './parse-shell-assignments.js';
+
+export interface Config {
+  /** Where the per-machine SFTP chroots live (absolute). */
+  chrootDir: string;
+  /** Host name or address the clients use to reach the SFTP server. */
+  remoteIp: string;
+  remotePort: number;
+  /** Seconds a client waits for the SFTP connection. */
+  timeout: number;
+  /** Only evaluate (dry-build) locally, never build. */
+  noLocalBuild: boolean;
+  /** Extra arguments the clients pass to every nixos-rebuild call. */
+  rebuildArgs: string[];
+  /** systemd OnCalendar of the client's update timer. */
+  updateCalendar: string;
+  /** systemd RandomizedDelaySec of the update timer ("0": off). */
+  updateRandomDelay: string;
+  /** systemd OnCalendar of the optional reboot timer. */
+  rebootCalendar: string;
+  /** TCP port of the client's listen-update socket. */
+  listenPort: number;
+}
+
+export interface LoadedConfig {
+  config: Config;
+  warnings: string[];
+}
+
+type KeySpec = {
+  /** Converts and checks the raw value; throws a message on bad input. */
+  parse: (raw: string) => unknown;
+  field: keyof Config;
+  required?: boolean;
+};
+
+export const DEFAULTS: Omit<Config, 'chrootDir' | 'remoteIp'> = {
+  remotePort: 22,
+  timeout: 20,
+  noLocalBuild: false,
+  rebuildArgs: [],
+  updateCalendar: '*:0/15',
+  updateRandomDelay: '0',
+  rebootCalendar: '04:00',
+  listenPort: 51337,
+};
+
+const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/;
+const IPV6 = /^[0-9A-Fa-f:.]+$/;
+const CALENDAR = /^[A-Za-z0-9*:/,.~ +-]+$/;
+const TIME_SPAN = /^[0-9]+(?:\.[0-9]+)?(?: ?[a-z]+)?(?: [0-9]+(?:\.[0-9]+)?(?: ?[a-z]+)?)*$/;
+
+function integerIn(min: number, max: number, what: string) {
+  return (raw: string): number => {
+    if (!/^[0-9]+$/.test(raw)) throw new Error(`must be a number (${what}), got ${JSON.stringify(raw)}`);
+    const n = Number(raw);
+    if (n < min || n > max) throw new Error(`must be between ${min} and ${max}, got ${raw}`);
+    return n;
+  };
+}
+
+function pattern(re: RegExp, what: string) {
+  return (raw: string): string => {
+    if (!re.test(raw)) throw new Error(`is not ${what}: ${JSON.stringify(raw)}`);
+    return raw;
+  };
+}
+
+const KEYS: Record<string, KeySpec> = {
+  CHROOT_DIR: {
+    field: 'chrootDir',
+    required: true,
+    parse: (raw) => {
+      if (!path.isAbsolute(raw)) throw new Error(`must be an absolute path, got ${JSON.stringify(raw)}`);
+      if (/[\0\n\r]/.test(raw)) throw new Error('must not contain control characters');
+      const normal = path.normalize(raw);
+      return normal.length > 1 ? normal.replace(/\/+$/, '') : normal;
+    },
+  },
+  REMOTE_IP: {
+    field: 'remoteIp',
+    required: true,
+    parse: (raw) => {
+      if (HOST.test(raw) || (raw.includes(':') && IPV6.test(raw))) return raw;
+      throw new Error(`is not a host name or IP address: ${JSON.stringify(raw)}`);
+    },
+  },
+  REMOTE_PORT: { field: 'remotePort', parse: integerIn(1, 65535, 'a TCP port') },
+  TIMEOUT: { field: 'timeout', parse: integerIn(1, 3600, 'seconds') },
+  NOLOCALBUILD: {
+    field: 'noLocalBuild',
+    parse: (raw) => {
+      if (raw === '' || raw === '0') return false;
+      if (raw === '1') return true;
+      throw new Error(`must be 0 or 1, got ${JSON.stringify(raw)}`);
+    },
+  },
+  REBUILD_ARGS: {
+    field: 'rebuildArgs',
+    parse: (raw) => {
+      if (/[\0\n\r]/.test(raw)) throw new Error('must not contain control characters');
+      return raw.split(/[ \t]+/).filter((word) => word !== '');
+    },
+  },
+  UPDATE_CALENDAR: { field: 'updateCalendar', parse: pattern(CALENDAR, 'a systemd calendar expression') },
+  UPDATE_RANDOM_DELAY: { field: 'updateRandomDelay', parse: pattern(TIME_SPAN, 'a systemd time span (e.g. 0, 30min, 1h)') },
+  REBOOT_CALENDAR: { field: 'rebootCalendar', parse: pattern(CALENDAR, 'a systemd calendar expression') },
+  LISTEN_PORT: { field: 'listenPort', parse: integerIn(1, 65535, 'a TCP port') },
+};
+
+/** The keys config.sh understands, for documentation and warnings. */
+export const CONFIG_KEYS = Object.keys(KEYS);
+
+/**
+ * Turns the text of config.sh into a Config. `fileLabel` names the file in
+ * messages (`config.sh:3: …`).
+ */
+export function parseConfig(text: string, fileLabel = 'config.sh'): LoadedConfig {
+  let assignments: Assignment[];
+  try {
+    assignments = parseShellAssignments(text);
+  } catch (error) {
+    if (error instanceof ConfigSyntaxError) throw new UserError(`${fileLabel}:${error.line}: ${error.reason}`);
+    throw error;
+  }
+
+  const warnings: string[] = [];
+  const problems: string[] = [];
+  const values: Partial<Record<keyof Config, unknown>> = {};
+  const seen = new Map<string, number>();
+
+  for (const { key, value, line } of assignments) {
+    const spec = KEYS[key];
+    if (!spec) {
+      warnings.push(`${fileLabel}:${line}: unknown key ${key} (ignored; known keys: ${CONFIG_KEYS.join(', ')})`);
+      continue;
+    }
+    const previous = seen.get(key);
+    if (previous !== undefined) warnings.push(`${fileLabel}:${line}: ${key} is set again (line ${previous} is overridden)`);
+    seen.set(key, line);
+    if (spec.required && value === '') {
+      problems.push(`${fileLabel}:${line}: ${key} is empty`);
+      continue;
+    }
+    try {
+      values[spec.field] = spec.parse(value);
+    } catch (error) {
+      problems.push(`${fileLabel}:${line}: ${key} ${(error as Error).message}`);
+    }
+  }
+  for (const [key, spec] of Object.entries(KEYS)) {
+    if (spec.required && !seen.has(key)) problems.push(`${fileLabel}: ${key} is required (for example ${key}=${example(key)})`);
+  }
+  if (problems.length > 0) throw new UserErrors(problems);
+
+  const config = { ...DEFAULTS, ...values } as Config;
+  return { config, warnings };
+}
+
+function example(key: string): string {
+  return key === 'CHROOT_DIR' ? '/home/chroot' : 'bento.example.org';
+}
+
+/** Reads `<fleetDir>/config.sh`. */
+export async function loadConfig(fleetDir: string): Promise<LoadedConfig> {
+  const file = path.join(fleetDir, 'config.sh');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new UserError(
+        `${file} does not exist: ${fleetDir} is not a bento fleet directory`,
+        'run `bento init` to create one, or set BENTO_DIR to your fleet directory',
+      );
+    }
+    throw error;
+  }
+  return parseConfig(text, path.relative(process.cwd(), file) || 'config.sh');
+}
