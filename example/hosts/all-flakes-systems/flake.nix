@@ -1,0 +1,20 @@
+{
+  description = "Two machines of the example fleet, sharing one flake";
+
+  # A real fleet takes nixpkgs as an input and builds each machine with
+  #   nixpkgs.lib.nixosSystem { system = "x86_64-linux"; modules = [ ./kikimora.nix ./utils/bento.nix ]; }
+  # This example uses an offline stand-in instead, so it builds anywhere.
+  outputs = { self }:
+    let
+      machine = name: import ./utils/offline-nixos.nix {
+        inherit name;
+        configuration = ./. + "/${name}.nix";
+      };
+    in
+    {
+      nixosConfigurations = {
+        kikimora = machine "kikimora";
+        nas = machine "nas";
+      };
+    };
+}

@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+/**
+ * The command line: flags and environment variables in, one typed call into
+ * the core per command, and the only place that prints errors and exits.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { MissingToolError, ToolError, UserError, UserErrors } from './errors.js';
+import { PACKAGE_ROOT } from './paths.js';
+import { info, sanitize, warn } from './log.js';
+import { generate } from './commands/generate.js';
+import { init } from './commands/init.js';
+
+const version = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+/** The fleet directory: --dir, else BENTO_DIR, else the current directory. */
+function fleetDir(program: Command): string {
+  const dir = (program.opts().dir as string | undefined) ?? process.env.BENTO_DIR ?? process.cwd();
+  return path.resolve(dir);
+}
+
+function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new CommanderError(1, 'bento.invalidArgument', `expected a positive whole number, got ${value}`);
+  return n;
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('bento')
+    .description('Keep a fleet of NixOS machines up to date: build here, publish over SFTP, let each machine pull.')
+    .version(version)
+    .addOption(new Option('-d, --dir <path>', 'the fleet directory (default: $BENTO_DIR, else the current directory)'))
+    .showHelpAfterError('(run `bento --help` for the commands, `bento <command> --help` for their options)')
+    .showSuggestionAfterError(true)
+    .addHelpText(
+      'after',
+      `
+Environment:
+  BENTO_DIR     the fleet directory, to run bento from anywhere
+  BENTO_DEBUG   1: print every external command before running it
+  NO_COLOR      no colours in the output
+
+Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
+    );
+
+  program
+    .command('init')
+    .description('create a new fleet here (or in --dir): config.sh, hosts/example, utils/bento.nix, keys/')
+    .action(async () => {
+      const dir = fleetDir(program);
+      const files = await init({ fleetDir: dir });
+      info(`created a bento fleet in ${dir}:`);
+      for (const file of files) info(`  ${file}`);
+      info('next: edit config.sh, put each machine under hosts/ and its root key in keys/<name>.pub, then run `bento generate`');
+    });
+
+  program
+    .command('generate')
+    .description('render generated/: client scripts and units per system, SFTP server configuration')
+    .option('-o, --output <dir>', 'write there instead of <fleet>/generated')
+    .option('-j, --jobs <n>', 'flakes evaluated at once (default: number of cores)', positiveInteger)
+    .action(async (options: { output?: string; jobs?: number }) => {
+      const result = await generate({
+        fleetDir: fleetDir(program),
+        outputDir: options.output ? path.resolve(options.output) : undefined,
+        jobs: options.jobs,
+      });
+      for (const message of result.fleet.warnings) warn(message);
+      const { written, unchanged, removed } = result.summary;
+      info(
+        `${result.outputDir}: ${result.fleet.systems.length} systems, ${written.length} files written, ${unchanged} unchanged, ${removed.length} removed`,
+      );
+      if (!result.complete) {
+        for (const broken of result.fleet.brokenHosts) info(`error: ${broken.place}: ${sanitize(broken.message)}`);
+        throw new UserError(
+          `${result.fleet.brokenHosts.length} host director${result.fleet.brokenHosts.length === 1 ? 'y' : 'ies'} failed; the other systems were generated, server/ and the failed systems' files were left as they were`,
+        );
+      }
+    });
+
+  return program;
+}
+
+/** Prints an error the way its type asks for and returns the exit status. */
+export function reportError(error: unknown): number {
+  if (error instanceof CommanderError) return error.exitCode;
+  if (error instanceof UserErrors) {
+    for (const problem of error.problems) process.stderr.write(`bento: error: ${sanitize(problem)}\n`);
+    return 1;
+  }
+  if (error instanceof UserError) {
+    process.stderr.write(`bento: error: ${sanitize(error.message)}\n`);
+    if (error.hint) process.stderr.write(`  ${error instanceof MissingToolError ? 'install it: ' : ''}${error.hint}\n`);
+    return 1;
+  }
+  if (error instanceof ToolError) {
+    process.stderr.write(`bento: error: ${sanitize(error.message)}\n  command: ${sanitize(error.command)}\n`);
+    if (error.stderrTail) process.stderr.write(`${sanitize(error.stderrTail).replace(/^/gm, '  | ')}\n`);
+    return 1;
+  }
+  process.stderr.write(`bento: internal error (this is a bug in bento, please report it):\n${(error as Error)?.stack ?? String(error)}\n`);
+  return 70;
+}
+
+async function main(): Promise<void> {
+  const program = buildProgram().exitOverride();
+  try {
+    await program.parseAsync(process.argv);
+  } catch (error) {
+    process.exitCode = reportError(error);
+  }
+}
+
+await main();

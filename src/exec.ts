@@ -1,0 +1,84 @@
+/**
+ * The one wrapper around execa. Arguments are always arrays (never a shell),
+ * failures carry the full command and the tail of stderr, and a missing
+ * program gets an install hint instead of a bare ENOENT.
+ */
+import { execa } from 'execa';
+import { MissingToolError, ToolError } from './errors.js';
+import { debug } from './log.js';
+
+export interface RunOptions {
+  cwd?: string;
+  env?: Record<string, string | undefined>;
+  input?: string;
+  /** Pass the child's stdout/stderr through to ours (VERBOSE). */
+  stream?: boolean;
+  /** Return the result instead of throwing on a non-zero exit. */
+  allowFailure?: boolean;
+  /** Kill the child after this many milliseconds. */
+  timeoutMs?: number;
+}
+
+export interface RunResult {
+  command: string;
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  /** stdout and stderr interleaved as the child wrote them. */
+  all: string;
+  failed: boolean;
+}
+
+const INSTALL_HINTS: Record<string, string> = {
+  nix: 'install Nix (on Debian: apt-get install nix-bin), or run ./scripts/setup.sh',
+  'nix-instantiate': 'install Nix (on Debian: apt-get install nix-bin), or run ./scripts/setup.sh',
+  'nixos-rebuild': 'nixos-rebuild comes with NixOS; on another system use `bento build build` or `dry-build`',
+  shellcheck: 'apt-get install shellcheck',
+  sshd: 'apt-get install openssh-server',
+  sftp: 'apt-get install openssh-client',
+  git: 'apt-get install git',
+};
+
+/** Quotes a command line for messages (never for execution). */
+export function formatCommand(file: string, args: readonly string[]): string {
+  return [file, ...args].map((word) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+export async function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  const command = formatCommand(file, args);
+  debug(`$ ${command}`);
+  const child = execa(file, args, {
+    cwd: options.cwd,
+    env: options.env,
+    extendEnv: true,
+    input: options.input,
+    reject: false,
+    all: true,
+    stripFinalNewline: false,
+    timeout: options.timeoutMs,
+    stdout: options.stream ? ['pipe', 'inherit'] : 'pipe',
+    stderr: options.stream ? ['pipe', 'inherit'] : 'pipe',
+  });
+  const result = await child;
+  const error = result as unknown as { code?: string; failed: boolean; exitCode?: number };
+  if (error.code === 'ENOENT' && result.exitCode === undefined) {
+    throw new MissingToolError(file, INSTALL_HINTS[file] ?? `install ${file}`);
+  }
+  const out: RunResult = {
+    command,
+    exitCode: result.exitCode ?? -1,
+    stdout: String(result.stdout ?? ''),
+    stderr: String(result.stderr ?? ''),
+    all: String(result.all ?? ''),
+    failed: result.failed,
+  };
+  if (out.failed && !options.allowFailure) {
+    throw new ToolError(command, result.exitCode, tail(out.stderr || out.stdout), undefined);
+  }
+  return out;
+}
+
+/** The last lines of a command's output, for error messages. */
+export function tail(text: string, lines = 20): string {
+  return text.trimEnd().split('\n').slice(-lines).join('\n');
+}

@@ -1,0 +1,169 @@
+/**
+ * The fleet model: config.sh plus every system found under hosts/, with its
+ * kind and key. Loading validates names and keys once; everything downstream
+ * works from this typed model.
+ */
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig, type Config } from '../config/config.js';
+import { UserError, UserErrors } from '../errors.js';
+import { evalFlakeSystemNames } from '../nix/nix.js';
+import { copyHostTree } from './copy-host-tree.js';
+import { parsePublicKey, type PublicKey } from './keys.js';
+import { hostDirNameProblem, systemNameProblem } from './names.js';
+import { mapLimit } from '../concurrency.js';
+
+export type SystemKind = 'flake' | 'non-flake';
+
+export interface FleetSystem {
+  name: string;
+  kind: SystemKind;
+  /** Absolute path of its directory under hosts/. */
+  hostDir: string;
+  /** That directory's name (for messages: `hosts/<hostDirName>`). */
+  hostDirName: string;
+  /** Its SSH public key from keys/<name>.pub, when there is one. */
+  key?: PublicKey;
+}
+
+/** A host directory that could not be read (a flake that fails to evaluate). */
+export interface BrokenHost {
+  hostDirName: string;
+  /** Where the problem is, e.g. `hosts/laptops/flake.nix`. */
+  place: string;
+  message: string;
+}
+
+export interface Fleet {
+  root: string;
+  config: Config;
+  systems: FleetSystem[];
+  /** Host directories left out because they failed; the rest of the fleet is still usable. */
+  brokenHosts: BrokenHost[];
+  warnings: string[];
+}
+
+export interface LoadFleetOptions {
+  /** How many flakes to evaluate at once. */
+  jobs?: number;
+}
+
+interface HostDir {
+  name: string;
+  dir: string;
+  kind: SystemKind;
+}
+
+/** Loads config.sh, hosts/ and keys/ of the fleet in `root`. */
+export async function loadFleet(root: string, options: LoadFleetOptions = {}): Promise<Fleet> {
+  const { config, warnings } = await loadConfig(root);
+  const problems: string[] = [];
+  const hostDirs = await listHostDirs(root, problems);
+  if (problems.length > 0) throw new UserErrors(problems);
+
+  const brokenHosts: BrokenHost[] = [];
+  const found: { name: string; place: string; host: HostDir }[] = [];
+  const flakes = hostDirs.filter((host) => host.kind === 'flake');
+  const flakeNames = await mapLimit(flakes, options.jobs ?? os.cpus().length, async (host) => {
+    try {
+      return await evaluateFlakeNames(host.dir);
+    } catch (error) {
+      brokenHosts.push({ hostDirName: host.name, place: `hosts/${host.name}/flake.nix`, message: (error as Error).message });
+      return [];
+    }
+  });
+  for (const host of hostDirs) {
+    if (host.kind === 'non-flake') {
+      found.push({ name: host.name, place: `hosts/${host.name}`, host });
+    } else {
+      const names = flakeNames[flakes.indexOf(host)] ?? [];
+      if (names.length === 0 && !brokenHosts.some((broken) => broken.hostDirName === host.name)) {
+        warnings.push(`hosts/${host.name}/flake.nix defines no nixosConfigurations`);
+      }
+      for (const name of names) found.push({ name, place: `hosts/${host.name}/flake.nix: nixosConfigurations.${name}`, host });
+    }
+  }
+
+  const places = new Map<string, string[]>();
+  for (const { name, place } of found) {
+    const problem = systemNameProblem(name);
+    if (problem) problems.push(`${place}: ${problem}`);
+    places.set(name, [...(places.get(name) ?? []), place]);
+  }
+  for (const [name, where] of places) {
+    if (where.length > 1) problems.push(`system name ${JSON.stringify(name)} is defined more than once: ${where.join(' and ')}`);
+  }
+  if (problems.length > 0) throw new UserErrors(problems);
+
+  const systems: FleetSystem[] = found
+    .map(({ name, host }) => ({ name, kind: host.kind, hostDir: host.dir, hostDirName: host.name }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  await attachKeys(root, systems, problems, warnings);
+  if (problems.length > 0) throw new UserErrors(problems);
+  brokenHosts.sort((a, b) => (a.place < b.place ? -1 : 1));
+  return { root, config, systems, brokenHosts, warnings };
+}
+
+async function listHostDirs(root: string, problems: string[]): Promise<HostDir[]> {
+  const hostsDir = path.join(root, 'hosts');
+  let entries: string[];
+  try {
+    entries = await readdir(hostsDir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new UserError(`${hostsDir} does not exist`, 'create one directory per machine (or per flake) under hosts/, or run `bento init`');
+    }
+    throw error;
+  }
+  const hosts: HostDir[] = [];
+  for (const name of entries.sort()) {
+    if (name.startsWith('.')) continue;
+    const dir = path.join(hostsDir, name);
+    const stats = await stat(dir).catch(() => undefined);
+    if (!stats?.isDirectory()) continue;
+    const nameProblem = hostDirNameProblem(name);
+    if (nameProblem) {
+      problems.push(`hosts/${JSON.stringify(name).slice(1, -1)}: ${nameProblem}`);
+      continue;
+    }
+    if (await isFile(path.join(dir, 'flake.nix'))) hosts.push({ name, dir, kind: 'flake' });
+    else if (await isFile(path.join(dir, 'configuration.nix'))) hosts.push({ name, dir, kind: 'non-flake' });
+    else problems.push(`hosts/${name}: has neither flake.nix nor configuration.nix`);
+  }
+  return hosts;
+}
+
+/** Evaluates a copy of the flake with symlinks followed, as the machines receive it. */
+async function evaluateFlakeNames(flakeDir: string): Promise<string[]> {
+  const staging = await mkdtemp(path.join(os.tmpdir(), 'bento-eval-'));
+  try {
+    await copyHostTree(flakeDir, staging);
+    return await evalFlakeSystemNames(staging);
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+async function attachKeys(root: string, systems: FleetSystem[], problems: string[], warnings: string[]): Promise<void> {
+  const keysDir = path.join(root, 'keys');
+  const files = new Set((await readdir(keysDir).catch(() => [] as string[])).filter((file) => file.endsWith('.pub')));
+  for (const system of systems) {
+    const file = `${system.name}.pub`;
+    if (!files.has(file)) {
+      warnings.push(`keys/${file} is missing: system ${system.name} cannot log in to the SFTP server until its root's public key is there`);
+      continue;
+    }
+    files.delete(file);
+    try {
+      system.key = parsePublicKey(await readFile(path.join(keysDir, file), 'utf8'));
+    } catch (error) {
+      problems.push(`keys/${file}: ${(error as Error).message}`);
+    }
+  }
+  for (const file of [...files].sort()) warnings.push(`keys/${file} belongs to no system under hosts/ (ignored)`);
+}
+
+async function isFile(file: string): Promise<boolean> {
+  return (await stat(file).catch(() => undefined))?.isFile() ?? false;
+}

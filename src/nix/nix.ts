@@ -1,0 +1,56 @@
+/**
+ * Every call to nix goes through here. Flakes and the new CLI are enabled per
+ * call (users may not have them in nix.conf), and failures are turned into
+ * short messages that keep Nix's own last error lines.
+ */
+import { run, type RunOptions, type RunResult } from '../exec.js';
+import { ToolError } from '../errors.js';
+
+export const NIX_FEATURE_ARGS = ['--extra-experimental-features', 'nix-command flakes'] as const;
+
+export async function runNix(args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  return run('nix', [...NIX_FEATURE_ARGS, ...args], options);
+}
+
+/** Removes ANSI colours and keeps the lines of Nix's output that explain an error. */
+export function summarizeNixError(output: string): string {
+  const plain = output.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
+  const lines = plain.split('\n').filter((line) => line.trim() !== '');
+  const errorAt = lines.findIndex((line) => line.startsWith('error'));
+  const relevant = errorAt >= 0 ? lines.slice(errorAt) : lines.slice(-10);
+  return relevant.slice(0, 15).join('\n');
+}
+
+/** A `path:` flake reference: the directory as it is, without git filtering. */
+export function pathFlakeRef(directory: string, attribute?: string): string {
+  return `path:${directory}${attribute ? `#${attribute}` : ''}`;
+}
+
+/**
+ * The names of `nixosConfigurations` of the flake in `flakeDir` (asked once
+ * per flake). Throws an Error whose message is Nix's own explanation.
+ */
+export async function evalFlakeSystemNames(flakeDir: string): Promise<string[]> {
+  const result = await runNix(
+    ['eval', '--json', '--option', 'allow-import-from-derivation', 'true', pathFlakeRef(flakeDir, 'nixosConfigurations'), '--apply', 'builtins.attrNames'],
+    { allowFailure: true },
+  );
+  if (result.failed) {
+    if (/does not provide attribute/.test(result.stderr)) throw new Error('the flake has no nixosConfigurations output');
+    throw new Error(summarizeNixError(result.stderr) || `nix eval exited with ${result.exitCode}`);
+  }
+  return parseJsonStringArray(result.stdout, result.command);
+}
+
+export function parseJsonStringArray(stdout: string, command: string): string[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(stdout);
+  } catch {
+    throw new ToolError(command, 0, stdout.slice(0, 500), `unexpected output from ${command}`);
+  }
+  if (!Array.isArray(parsed) || !parsed.every((item) => typeof item === 'string')) {
+    throw new ToolError(command, 0, stdout.slice(0, 500), `unexpected output from ${command}`);
+  }
+  return parsed as string[];
+}

@@ -1,0 +1,11 @@
+/**
+ * Where bento's own files are: the package root holds templates/ and utils/.
+ * This file is src/paths.ts when run from source (tests) and dist/paths.js
+ * when built; both are one level below the root.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const TEMPLATES_DIR = path.join(PACKAGE_ROOT, 'templates');
+export const UTILS_DIR = path.join(PACKAGE_ROOT, 'utils');

@@ -1,0 +1,84 @@
+/**
+ * Turns the fleet model into the files of generated/. Pure: it returns
+ * `{path, content, mode}` and never touches the disk (see write-output.ts).
+ */
+import path from 'node:path';
+import type { Config } from '../config/config.js';
+import type { FleetSystem } from '../fleet/fleet.js';
+import { createTemplateEngine, type TemplateEngine } from './template-engine.js';
+
+export interface RenderedFile {
+  /** Relative to the output directory, with '/' separators. */
+  path: string;
+  content: string;
+  /** 0o755 for scripts, 0o644 otherwise. */
+  mode: number;
+}
+
+/** What rendering needs to know of a fleet. */
+export interface RenderInput {
+  config: Config;
+  systems: readonly Pick<FleetSystem, 'name' | 'kind' | 'key'>[];
+}
+
+/** The files of each system, in the order they are listed in generated/systems/<name>/. */
+export const SYSTEM_FILES = ['.gitignore', 'bento-units.nix', 'bootstrap.sh', 'update.sh'] as const;
+
+const SCRIPT = 0o755;
+const DATA = 0o644;
+const AUTHORIZED_KEYS_FILE = '/etc/ssh/authorized_keys.d/%u';
+
+let sharedEngine: TemplateEngine | undefined;
+
+function engine(): TemplateEngine {
+  sharedEngine ??= createTemplateEngine();
+  return sharedEngine;
+}
+
+/** The client files of one system (what goes next to its configuration). */
+export function renderSystemFiles(config: Config, system: Pick<FleetSystem, 'name' | 'kind'>, templates = engine()): RenderedFile[] {
+  const context = {
+    name: system.name,
+    remoteHost: config.remoteIp,
+    // sftp wants an IPv6 address in brackets (user@[::1]); ssh does not.
+    sftpHost: config.remoteIp.includes(':') ? `[${config.remoteIp}]` : config.remoteIp,
+    remotePort: config.remotePort,
+    timeout: config.timeout,
+    flake: system.kind === 'flake' ? 1 : 0,
+    rebuildArgs: config.rebuildArgs,
+    updateCalendar: config.updateCalendar,
+    updateRandomDelay: config.updateRandomDelay,
+    rebootCalendar: config.rebootCalendar,
+    listenPort: config.listenPort,
+  };
+  const dir = `systems/${system.name}`;
+  return [
+    { path: `${dir}/.gitignore`, content: templates.render('client/gitignore', context), mode: DATA },
+    { path: `${dir}/bento-units.nix`, content: templates.render('client/bento-units.nix', context), mode: DATA },
+    { path: `${dir}/bootstrap.sh`, content: templates.render('client/bootstrap.sh', context), mode: SCRIPT },
+    { path: `${dir}/update.sh`, content: templates.render('client/update.sh', context), mode: SCRIPT },
+  ];
+}
+
+/** The server side: NixOS module, sshd_config snippet, setup script for other distributions. */
+export function renderServerFiles(input: RenderInput, templates = engine()): RenderedFile[] {
+  const { config } = input;
+  const systems = input.systems.map((system) => {
+    const home = path.posix.join(config.chrootDir, system.name);
+    return { name: system.name, home, logsDir: `${home}/logs`, key: system.key?.line ?? '' };
+  });
+  const sshdSnippet = templates.render('server/sshd_config', { chrootDir: config.chrootDir, authorizedKeysFile: AUTHORIZED_KEYS_FILE });
+  const chrootScript = templates.render('server/chroot-dirs.sh', { chrootDir: config.chrootDir, systems });
+  const context = { chrootDir: config.chrootDir, systems, sshdSnippet, chrootScript, systemCount: systems.length };
+  return [
+    { path: 'server/setup-debian.sh', content: templates.render('server/setup-debian.sh', context), mode: SCRIPT },
+    { path: 'server/sftp-server.nix', content: templates.render('server/sftp-server.nix', context), mode: DATA },
+    { path: 'server/sshd_config', content: sshdSnippet, mode: DATA },
+  ];
+}
+
+/** Every file of generated/ for this fleet, sorted by path. */
+export function renderFleet(input: RenderInput): RenderedFile[] {
+  const files = [...renderServerFiles(input), ...input.systems.flatMap((system) => renderSystemFiles(input.config, system))];
+  return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}

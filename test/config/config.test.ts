@@ -1,0 +1,129 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DEFAULTS, parseConfig } from '../../src/config/config.js';
+import { UserError } from '../../src/errors.js';
+import { parseShellAssignments } from '../../src/config/parse-shell-assignments.js';
+
+const fixture = (name: string) => readFileSync(path.join(import.meta.dirname, '../fixtures/config', name), 'utf8');
+
+function errorOf(text: string): string {
+  try {
+    parseConfig(text);
+  } catch (error) {
+    expect(error).toBeInstanceOf(UserError);
+    return (error as Error).message;
+  }
+  throw new Error('expected parseConfig to fail');
+}
+
+describe('config.sh scenarios', () => {
+  it('minimal: the two required keys, defaults for the rest', () => {
+    const { config, warnings } = parseConfig(fixture('minimal.sh'));
+    expect(config).toEqual({ ...DEFAULTS, chrootDir: '/home/chroot', remoteIp: '10.0.0.1' });
+    expect(warnings).toEqual([]);
+  });
+
+  it('full: every key, export, comments and every quoting style', () => {
+    const { config, warnings } = parseConfig(fixture('full.sh'));
+    expect(warnings).toEqual([]);
+    expect(config).toEqual({
+      chrootDir: '/srv/bento chroots',
+      remoteIp: 'bento.example.org',
+      remotePort: 2222,
+      timeout: 5,
+      noLocalBuild: true,
+      rebuildArgs: ['--fallback', '--option', 'connect-timeout', '5'],
+      updateCalendar: '*:0/30',
+      updateRandomDelay: '10min',
+      rebootCalendar: 'Sun 03:00',
+      listenPort: 8080,
+    });
+  });
+
+  it.each([
+    ['invalid-substitution.sh', 'config.sh:2: variable or command substitution ($) is not allowed in the value of REMOTE_IP'],
+    ['invalid-backticks.sh', 'config.sh:2: command substitution (backticks) is not allowed in the value of REMOTE_IP'],
+    ['invalid-separator.sh', "config.sh:2: ';' is not allowed in the value of REMOTE_IP"],
+    ['invalid-pipe.sh', "config.sh:2: '|' is not allowed: config.sh is parsed, not executed"],
+    ['invalid-unquoted-space.sh', 'config.sh:1: unquoted space in the value of CHROOT_DIR (quote it: CHROOT_DIR="/srv/my chroot")'],
+    ['invalid-syntax.sh', 'config.sh:2: not a KEY=VALUE assignment: "if true; then REMOTE_IP=a; fi"'],
+    ['invalid-missing-chroot.sh', 'config.sh: CHROOT_DIR is required (for example CHROOT_DIR=/home/chroot)'],
+    ['invalid-missing-remote.sh', 'config.sh: REMOTE_IP is required (for example REMOTE_IP=bento.example.org)'],
+    ['invalid-port.sh', 'config.sh:3: REMOTE_PORT must be a number (a TCP port), got "ssh"'],
+    ['invalid-timeout.sh', 'config.sh:3: TIMEOUT must be a number (seconds), got "20s"'],
+    ['invalid-relative-chroot.sh', 'config.sh:1: CHROOT_DIR must be an absolute path, got "chroot"'],
+    ['invalid-unterminated.sh', 'config.sh:1: unterminated double quote in the value of CHROOT_DIR (values cannot span lines)'],
+  ])('%s is refused with the line and the reason', (name, message) => {
+    expect(errorOf(fixture(name))).toContain(message);
+  });
+
+  it('unknown keys are a warning naming the line', () => {
+    const { warnings } = parseConfig(fixture('unknown-key.sh'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^config\.sh:3: unknown key COLOUR \(ignored; known keys: CHROOT_DIR, /);
+  });
+
+  it('reports every bad value at once', () => {
+    const message = errorOf('CHROOT_DIR=x\nREMOTE_IP=a\nREMOTE_PORT=99999\nTIMEOUT=0\nNOLOCALBUILD=yes\n');
+    expect(message.split('\n')).toEqual([
+      'config.sh:1: CHROOT_DIR must be an absolute path, got "x"',
+      'config.sh:3: REMOTE_PORT must be between 1 and 65535, got 99999',
+      'config.sh:4: TIMEOUT must be between 1 and 3600, got 0',
+      'config.sh:5: NOLOCALBUILD must be 0 or 1, got "yes"',
+    ]);
+  });
+
+  it('refuses a host name that is not one, even when quoted', () => {
+    expect(errorOf("CHROOT_DIR=/x\nREMOTE_IP='x$(touch /tmp/owned)'\n")).toBe('config.sh:2: REMOTE_IP is not a host name or IP address: "x$(touch /tmp/owned)"');
+  });
+
+  it('accepts IPv4, IPv6 and host names', () => {
+    for (const ip of ['192.0.2.7', '::1', 'fe80::1', 'bento.example.org', 'server']) {
+      expect(parseConfig(`CHROOT_DIR=/x\nREMOTE_IP=${ip}\n`).config.remoteIp).toBe(ip);
+    }
+  });
+
+  it('normalises CHROOT_DIR', () => {
+    expect(parseConfig('CHROOT_DIR=/srv//bento/\nREMOTE_IP=a\n').config.chrootDir).toBe('/srv/bento');
+  });
+});
+
+describe('parseShellAssignments', () => {
+  it('reads the shell quoting rules', () => {
+    const text = [
+      `A='single $x "kept"'`,
+      `B="double \\"escaped\\" \\$ \\\\ \\n"`,
+      'C=un\\ quoted',
+      "D=mixed'single'\"double\"",
+      'E=',
+      'F=a#not-a-comment',
+      '  export G=1 # comment',
+      'H=value\r',
+    ].join('\n');
+    expect(parseShellAssignments(text).map(({ key, value }) => [key, value])).toEqual([
+      ['A', 'single $x "kept"'],
+      ['B', 'double "escaped" $ \\ \\n'],
+      ['C', 'un quoted'],
+      ['D', 'mixedsingledouble'],
+      ['E', ''],
+      ['F', 'a#not-a-comment'],
+      ['G', '1'],
+      ['H', 'value'],
+    ]);
+  });
+
+  it.each([
+    ['KEY = value', "no spaces are allowed before '='"],
+    ['KEY=~/x', "'~' expansion is not supported"],
+    ['KEY=a&', "'&' is not allowed"],
+    ['KEY=(a)', "'(' is not allowed"],
+    ['KEY=a >file', "'>' is not allowed"],
+    ['KEY="${HOME}"', 'variable or command substitution'],
+    ["KEY='open", 'unterminated single quote'],
+    ['echo hello', 'not a KEY=VALUE assignment'],
+    ['KEY=a\\', 'cannot continue on the next line'],
+  ])('refuses %s', (line, reason) => {
+    expect(() => parseShellAssignments(line)).toThrow(reason);
+  });
+});

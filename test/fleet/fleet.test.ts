@@ -1,0 +1,163 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadFleet } from '../../src/fleet/fleet.js';
+import { UserError } from '../../src/errors.js';
+import { makeFleet, testKey, type FleetSpec, type TestFleet } from '../helpers/fleet.js';
+import { hostDirNameProblem, systemNameProblem } from '../../src/fleet/names.js';
+import { parsePublicKey } from '../../src/fleet/keys.js';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+let fleet: TestFleet | undefined;
+afterEach(() => fleet?.cleanup());
+
+function fleetOf(spec: FleetSpec): string {
+  fleet = makeFleet(spec);
+  return fleet.root;
+}
+
+async function loadError(root: string): Promise<string> {
+  try {
+    await loadFleet(root);
+  } catch (error) {
+    expect(error).toBeInstanceOf(UserError);
+    return (error as Error).message;
+  }
+  throw new Error('expected loadFleet to fail');
+}
+
+describe('loadFleet', () => {
+  it('finds flake systems (asking Nix) and non-flake systems, sorted, with their keys', async () => {
+    const root = fleetOf({
+      hosts: {
+        router: { nonFlake: true },
+        'all-flakes-systems': { flake: ['nas', 'kikimora'], utils: true },
+        laptop: { flake: ['x1'] },
+      },
+    });
+    const loaded = await loadFleet(root);
+    expect(loaded.systems.map((s) => [s.name, s.kind, s.hostDirName])).toEqual([
+      ['kikimora', 'flake', 'all-flakes-systems'],
+      ['nas', 'flake', 'all-flakes-systems'],
+      ['router', 'non-flake', 'router'],
+      ['x1', 'flake', 'laptop'],
+    ]);
+    expect(loaded.systems[0]?.key?.line).toBe(testKey('kikimora'));
+    expect(loaded.warnings).toEqual([]);
+    expect(loaded.brokenHosts).toEqual([]);
+  });
+
+  it('follows the utils symlink when evaluating a flake that imports from it', async () => {
+    const root = fleetOf({
+      hosts: {
+        h: {
+          flakeText: '{ outputs = { self }: { nixosConfigurations = import ./utils/systems.nix; }; }\n',
+          utils: true,
+        },
+      },
+      keys: [],
+    });
+    writeFileSync(path.join(root, 'utils', 'systems.nix'), '{ alpha = {}; beta = {}; }\n');
+    const loaded = await loadFleet(root);
+    expect(loaded.systems.map((s) => s.name)).toEqual(['alpha', 'beta']);
+    expect(loaded.warnings).toEqual([
+      'keys/alpha.pub is missing: system alpha cannot log in to the SFTP server until its root\'s public key is there',
+      'keys/beta.pub is missing: system beta cannot log in to the SFTP server until its root\'s public key is there',
+    ]);
+  });
+
+  it('reports a broken flake and still returns the other systems', async () => {
+    const root = fleetOf({
+      hosts: {
+        good: { flake: ['fine'] },
+        broken: { flakeText: '{ outputs = { self }: { nixosConfigurations = throw "deliberately broken"; }; }\n' },
+        syntax: { flakeText: '{ outputs = \n' },
+      },
+    });
+    const loaded = await loadFleet(root);
+    expect(loaded.systems.map((s) => s.name)).toEqual(['fine']);
+    expect(loaded.brokenHosts.map((b) => b.place)).toEqual(['hosts/broken/flake.nix', 'hosts/syntax/flake.nix']);
+    expect(loaded.brokenHosts[0]?.message).toContain('deliberately broken');
+  });
+
+  it('says so when a flake has no nixosConfigurations', async () => {
+    const root = fleetOf({ hosts: { odd: { flakeText: '{ outputs = { self }: { }; }\n' } } });
+    const loaded = await loadFleet(root);
+    expect(loaded.brokenHosts).toEqual([{ hostDirName: 'odd', place: 'hosts/odd/flake.nix', message: 'the flake has no nixosConfigurations output' }]);
+  });
+
+  it('refuses duplicate names, naming both places', async () => {
+    const root = fleetOf({ hosts: { router: { nonFlake: true }, flakes: { flake: ['router'] } } });
+    expect(await loadError(root)).toBe(
+      'system name "router" is defined more than once: hosts/flakes/flake.nix: nixosConfigurations.router and hosts/router',
+    );
+  });
+
+  it('refuses invalid system names from directories and flake attributes', async () => {
+    const root = fleetOf({ hosts: { Router: { nonFlake: true }, f: { flake: ['Bad.Name', 'root'] } }, keys: [] });
+    expect((await loadError(root)).split('\n')).toEqual([
+      'hosts/Router: "Router" is not a valid system name (it must match [a-z_][a-z0-9_-]{0,31}: lower case letters, digits, \'_\' and \'-\', at most 32 characters)',
+      'hosts/f/flake.nix: nixosConfigurations.Bad.Name: "Bad.Name" is not a valid system name (it must match [a-z_][a-z0-9_-]{0,31}: lower case letters, digits, \'_\' and \'-\', at most 32 characters)',
+      'hosts/f/flake.nix: nixosConfigurations.root: "root" is reserved for a system account on the server; pick another name',
+    ]);
+  });
+
+  it('refuses a hostile host directory name and a directory with neither file', async () => {
+    const root = fleetOf({ hosts: { '$(touch owned)': { nonFlake: true }, empty: { files: { 'README': 'x' } } }, keys: [] });
+    expect((await loadError(root)).split('\n')).toEqual([
+      'hosts/$(touch owned): "$(touch owned)" is not a valid host directory name (use letters, digits, \'.\', \'_\' and \'-\')',
+      'hosts/empty: has neither flake.nix nor configuration.nix',
+    ]);
+  });
+
+  it('refuses a malformed key, naming the file', async () => {
+    const root = fleetOf({ hosts: { router: { nonFlake: true } }, keys: [] });
+    writeFileSync(path.join(root, 'keys', 'router.pub'), 'ssh-ed25519 not-base64!\n');
+    expect(await loadError(root)).toBe('keys/router.pub: the key data is not valid base64');
+  });
+
+  it('warns about keys that belong to no system', async () => {
+    const root = fleetOf({ hosts: { router: { nonFlake: true } }, keys: ['router', 'ghost'] });
+    expect((await loadFleet(root)).warnings).toEqual(['keys/ghost.pub belongs to no system under hosts/ (ignored)']);
+  });
+
+  it('names the missing hosts/ and config.sh', async () => {
+    const root = fleetOf({ hosts: {} });
+    const { rmSync } = await import('node:fs');
+    rmSync(path.join(root, 'hosts'), { recursive: true });
+    expect(await loadError(root)).toBe(`${root}/hosts does not exist`);
+    rmSync(path.join(root, 'config.sh'));
+    expect(await loadError(root)).toBe(`${root}/config.sh does not exist: ${root} is not a bento fleet directory`);
+  });
+});
+
+describe('names', () => {
+  it.each(['router', 'a', '_x', 'my-laptop', 'n0_-', 'a'.repeat(32)])('accepts %s', (name) => {
+    expect(systemNameProblem(name)).toBeUndefined();
+  });
+  it.each(['', 'Router', '1abc', '-a', 'a.b', 'a b', 'a'.repeat(33), 'é', 'root', 'sshd'])('refuses %j', (name) => {
+    expect(systemNameProblem(name)).toBeDefined();
+  });
+  it('host directory names', () => {
+    expect(hostDirNameProblem('all-flakes-systems')).toBeUndefined();
+    expect(hostDirNameProblem('v1.2')).toBeUndefined();
+    for (const bad of ['a b', '$(x)', 'a\nb', '-x', "it's"]) expect(hostDirNameProblem(bad)).toBeDefined();
+  });
+});
+
+describe('parsePublicKey', () => {
+  it('accepts a key with a comment, even one with quotes', () => {
+    const key = parsePublicKey(`${testKey('x').replace('root@x', `root@x "o'brien"`)}\n`);
+    expect(key.type).toBe('ssh-ed25519');
+    expect(key.comment).toBe(`root@x "o'brien"`);
+  });
+  it.each([
+    ['', 'the file holds no key'],
+    [`${testKey('a')}\n${testKey('b')}\n`, 'exactly one key line, found 2'],
+    ['ssh-dss AAAA', 'unsupported key type "ssh-dss"'],
+    [`command="x" ${testKey('a')}`, 'unsupported key type'],
+    ['ssh-rsa ' + testKey('a').split(' ')[1], 'does not match its type ssh-rsa'],
+    [`${testKey('a')}\u001b[31m`, 'control characters'],
+  ])('refuses %j', (text, message) => {
+    expect(() => parsePublicKey(text)).toThrow(message);
+  });
+});
