@@ -1,0 +1,125 @@
+/**
+ * `bento status [--json] [--once] [--prometheus FILE]`: the fleet at a glance
+ * (SPEC §7). Prints once, as a table or JSON; on an interactive terminal
+ * (and without --once or --json) redraws on every change until Ctrl-C.
+ *
+ * Exit status, so cron and monitoring can act on it: 0 when no system is
+ * failing, rollbacked or has extra logs; 2 when at least one is; 1 is left
+ * for errors (an unreadable CHROOT_DIR, an unwritable --prometheus file),
+ * which are thrown to the CLI. In watch mode the status of the last drawing
+ * is returned.
+ */
+import type { Writable } from 'node:stream';
+import { UserError } from '../errors.js';
+import { readChroot } from '../status/read-chroot.js';
+import { renderJson } from '../status/render-json.js';
+import { renderPrometheus, writeFileAtomically } from '../status/render-prometheus.js';
+import { renderTable } from '../status/render-table.js';
+import { sanitize } from '../status/sanitize.js';
+import { decideExitStatus, decideStatus, type SystemStatus } from '../status/states.js';
+import { watchChroot } from '../status/watch.js';
+
+export interface StatusOptions {
+  chrootDir: string;
+  json?: boolean;
+  once?: boolean;
+  /** Also write node-exporter textfile metrics there (atomically), on every drawing. */
+  prometheusFile?: string;
+  stdout: NodeJS.WriteStream | Writable;
+  isTTY: boolean;
+  /** NO_COLOR is set (non-empty). */
+  noColor: boolean;
+  /** Fixed time for elapsed times (tests); the clock otherwise. */
+  now?: Date;
+  /** Where warnings go; process.stderr by default. */
+  stderr?: NodeJS.WriteStream | Writable;
+  /** Ends watch mode; SIGINT does too. */
+  signal?: AbortSignal;
+}
+
+interface Report {
+  statuses: SystemStatus[];
+  warnings: string[];
+}
+
+export async function statusCommand(options: StatusOptions): Promise<number> {
+  if (options.isTTY && !options.once && !options.json) return watchStatus(options);
+  const report = await collectReport(options.chrootDir);
+  const nowMs = options.now?.getTime() ?? Date.now();
+  await writeWarnings(options, report.warnings);
+  if (options.prometheusFile) await writePrometheus(options.prometheusFile, report.statuses, nowMs);
+  const text = options.json ? renderJson(report.statuses) : renderTable(report.statuses, { nowMs, color: options.isTTY && !options.noColor });
+  await writeText(options.stdout, text);
+  return decideExitStatus(report.statuses);
+}
+
+async function collectReport(chrootDir: string): Promise<Report> {
+  const snapshot = await readChroot(chrootDir);
+  return { statuses: snapshot.systems.map(decideStatus), warnings: snapshot.warnings };
+}
+
+/** Redraws in place on every change under CHROOT_DIR, and every second for the elapsed times. */
+async function watchStatus(options: StatusOptions): Promise<number> {
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.once('SIGINT', onSigint);
+  options.signal?.addEventListener('abort', onSigint, { once: true });
+  if (options.signal?.aborted) controller.abort();
+
+  let last: Report | undefined;
+  let lastScreen = '';
+  const draw = () => {
+    if (!last) return;
+    const nowMs = options.now?.getTime() ?? Date.now();
+    const table = renderTable(last.statuses, { nowMs, color: !options.noColor });
+    // Warnings are part of the screen here, under the table: written to
+    // stderr they would be scrolled or erased by the next drawing.
+    const warnings = last.warnings.map((warning) => `warning: ${sanitize(warning)}\n`).join('');
+    // Cursor home, each line erased to its end, then the rest of the screen:
+    // no blank flash between two drawings.
+    const screen = `\x1b[H${(table + warnings).replace(/\n/g, '\x1b[K\n')}\x1b[J`;
+    if (screen === lastScreen) return;
+    lastScreen = screen;
+    options.stdout.write(screen);
+  };
+
+  try {
+    await watchChroot({
+      chrootDir: options.chrootDir,
+      signal: controller.signal,
+      tick: draw,
+      refresh: async () => {
+        last = await collectReport(options.chrootDir);
+        if (options.prometheusFile) await writePrometheus(options.prometheusFile, last.statuses, options.now?.getTime() ?? Date.now());
+        draw();
+        return last.statuses.map((status) => status.name);
+      },
+    });
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+    options.signal?.removeEventListener('abort', onSigint);
+  }
+  return last ? decideExitStatus(last.statuses) : 0;
+}
+
+async function writePrometheus(file: string, statuses: readonly SystemStatus[], nowMs: number): Promise<void> {
+  try {
+    await writeFileAtomically(file, renderPrometheus(statuses, nowMs));
+  } catch (error) {
+    const why = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new UserError(`cannot write the Prometheus file ${file}: ${why}`, 'its directory must exist and be writable');
+  }
+}
+
+/** Warnings quote names the clients chose: sanitized, always. */
+async function writeWarnings(options: StatusOptions, warnings: readonly string[]): Promise<void> {
+  if (warnings.length === 0) return;
+  await writeText(options.stderr ?? process.stderr, warnings.map((warning) => `warning: ${sanitize(warning)}\n`).join(''));
+}
+
+/** Resolves once the text is handed to the stream, so nothing is lost if the CLI exits right after. */
+function writeText(stream: NodeJS.WriteStream | Writable, text: string): Promise<void> {
+  return new Promise((resolve) => {
+    stream.write(text, () => resolve());
+  });
+}

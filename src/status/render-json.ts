@@ -1,0 +1,41 @@
+/**
+ * `bento status --json`: one object per system, for scripts and monitoring.
+ * The field names and state ids are a public interface: add fields, do not
+ * rename them.
+ */
+import type { StateId, SystemStatus } from './states.js';
+
+export interface SystemStatusJson {
+  name: string;
+  /** Store path basename states.txt expects; null for a non-flake system (or an unusable states.txt). */
+  expectedStorePath: string | null;
+  /** Store path basename named by the latest log; null before the first log. */
+  remoteStorePath: string | null;
+  state: StateId;
+  /** When the server received the latest log (ISO 8601), or null. */
+  lastLogTime: string | null;
+  /** mtime of last_change_date (ISO 8601), or null when unknown. */
+  lastChangeTime: string | null;
+}
+
+/** Converts statuses to their JSON objects (same order). */
+export function toStatusJson(statuses: readonly SystemStatus[]): SystemStatusJson[] {
+  return statuses.map((status) => ({
+    name: status.name,
+    expectedStorePath: status.expectedStorePath,
+    remoteStorePath: status.latestLog?.log.storeBasename ?? null,
+    state: status.state,
+    lastLogTime: status.latestLog ? toIso(status.latestLog.mtimeMs) : null,
+    lastChangeTime: status.lastChangeMs === null ? null : toIso(status.lastChangeMs),
+  }));
+}
+
+/** The document printed by `--json`, ending with a newline. */
+export function renderJson(statuses: readonly SystemStatus[]): string {
+  return `${JSON.stringify(toStatusJson(statuses), null, 2)}\n`;
+}
+
+/** Whole milliseconds: file systems give sub-millisecond mtimes that Date cannot hold anyway. */
+function toIso(ms: number): string {
+  return new Date(Math.floor(ms)).toISOString();
+}

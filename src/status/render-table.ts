@@ -1,0 +1,156 @@
+/**
+ * The human view of `bento status`: one aligned row per system. Pure: returns
+ * the text, the caller writes it. Columns are padded by display width (an
+ * emoji takes two terminal columns), not by string length, which is what
+ * misaligned the original printf-based table.
+ */
+import { formatElapsed, secondsBetween } from './elapsed.js';
+import { sanitize } from './sanitize.js';
+import type { StateId, SystemStatus, VersionMatch } from './states.js';
+
+export interface RenderTableOptions {
+  /** Reference time for elapsed times, in ms since the epoch. */
+  nowMs: number;
+  /** ANSI colours: only for a terminal, and never with NO_COLOR. */
+  color: boolean;
+}
+
+export const STATE_LABELS: Readonly<Record<StateId, string>> = {
+  'new-machine': 'new machine',
+  'auto-updated': 'auto updated 🤖',
+  'extra-logs': 'extra logs 🔥',
+  'rebuild-pending': 'rebuild pending 🚩',
+  'sync-pending': 'sync pending 🚩',
+  rollbacked: 'rollbacked ⏪',
+  'up-to-date': 'up to date 💚',
+  failing: 'failing 🔥',
+  unknown: 'unknown ❓',
+};
+
+const MATCH_MARKS: Readonly<Record<VersionMatch, string>> = {
+  matches: '💚',
+  differs: '🛑',
+  'cannot-know': '📌',
+  unknown: '❓',
+};
+
+/** Which elapsed times each state shows, as in the reference output. */
+const TIMES: Readonly<Record<StateId, { build: boolean; newConfig: boolean }>> = {
+  'new-machine': { build: false, newConfig: true },
+  'auto-updated': { build: true, newConfig: false },
+  'extra-logs': { build: true, newConfig: true },
+  'rebuild-pending': { build: true, newConfig: true },
+  'sync-pending': { build: true, newConfig: true },
+  rollbacked: { build: true, newConfig: false },
+  'up-to-date': { build: true, newConfig: false },
+  failing: { build: true, newConfig: true },
+  unknown: { build: true, newConfig: true },
+};
+
+const RESET = '\x1b[0m';
+const BOLD = '\x1b[1m';
+const STATE_COLORS: Readonly<Record<StateId, string>> = {
+  'new-machine': '\x1b[34m',
+  'auto-updated': '\x1b[36m',
+  'extra-logs': '\x1b[31m',
+  'rebuild-pending': '\x1b[33m',
+  'sync-pending': '\x1b[33m',
+  rollbacked: '\x1b[31m',
+  'up-to-date': '\x1b[32m',
+  failing: '\x1b[31m',
+  unknown: '\x1b[35m',
+};
+
+const HEADERS = ['machine', 'local version', 'remote version', 'state', 'time'] as const;
+const GAP = '  ';
+
+interface Cell {
+  text: string;
+  /** ANSI style wrapped around the text, not counted in its width. */
+  style?: string;
+}
+
+/** The table, one line per system, every line ending with a newline. */
+export function renderTable(statuses: readonly SystemStatus[], options: RenderTableOptions): string {
+  const header: Cell[] = HEADERS.map((text) => ({ text, style: BOLD }));
+  const rows: Cell[][] = statuses.map((status) => [
+    { text: status.name },
+    { text: status.localVersion },
+    { text: status.remoteVersion ? `${status.remoteVersion.short} ${MATCH_MARKS[status.remoteVersion.match]}` : '' },
+    { text: STATE_LABELS[status.state], style: STATE_COLORS[status.state] },
+    { text: describeTimes(status, options.nowMs) },
+  ]);
+  const all = [header, ...rows].map((row) => row.map((cell) => ({ ...cell, text: sanitize(cell.text) })));
+  const widths = HEADERS.map((_, column) => Math.max(...all.map((row) => measureWidth(row[column]?.text ?? ''))));
+  const rule: Cell[] = widths.map((width) => ({ text: '-'.repeat(width) }));
+  const [first, ...rest] = all;
+  return [first ?? header, rule, ...rest].map((row) => formatRow(row, widths, options.color)).join('');
+}
+
+/** `(build 5m 53s) (new config 2m 48s)`: since the latest log, since the last published change. */
+export function describeTimes(status: SystemStatus, nowMs: number): string {
+  const wanted = TIMES[status.state];
+  const parts: string[] = [];
+  if (wanted.build && status.latestLog) parts.push(`(build ${formatElapsed(secondsBetween(status.latestLog.mtimeMs, nowMs))})`);
+  if (wanted.newConfig && status.lastChangeMs !== null) parts.push(`(new config ${formatElapsed(secondsBetween(status.lastChangeMs, nowMs))})`);
+  return parts.join(' ');
+}
+
+function formatRow(row: readonly Cell[], widths: readonly number[], color: boolean): string {
+  const cells = row.map((cell, column) => {
+    const styled = color && cell.style && cell.text !== '' ? `${cell.style}${cell.text}${RESET}` : cell.text;
+    // The last column is not padded: no trailing blanks.
+    const isLast = column === row.length - 1;
+    return isLast ? styled : styled + ' '.repeat((widths[column] ?? 0) - measureWidth(cell.text));
+  });
+  return `${cells.join(GAP).trimEnd()}\n`;
+}
+
+const segmenter = new Intl.Segmenter('en', { granularity: 'grapheme' });
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+/** What makes one visible character out of several code points. */
+const COMBINING = /[\p{M}\p{Cf}\p{Regional_Indicator}\uFE0E\uFE0F]/u;
+const EMOJI_PRESENTATION = /\p{Emoji_Presentation}|\p{Extended_Pictographic}\uFE0F|\p{Regional_Indicator}/u;
+const ZERO_WIDTH = /^[\p{Mn}\p{Me}\p{Cf}\p{Cc}]+$/u;
+
+/**
+ * Terminal columns taken by `text`: emoji and East Asian wide characters
+ * take two, combining marks and format characters none. Enough for
+ * what a table row can hold (validated names, versions and our own labels);
+ * not a full wcwidth.
+ */
+export function measureWidth(text: string): number {
+  if (PRINTABLE_ASCII.test(text)) return text.length;
+  // Grapheme segmentation is slow (a 1,000-row table spent most of its time
+  // there); it is only needed when code points combine.
+  if (!COMBINING.test(text)) {
+    let width = 0;
+    for (const char of text) width += measureGrapheme(char);
+    return width;
+  }
+  let width = 0;
+  for (const { segment } of segmenter.segment(text)) width += measureGrapheme(segment);
+  return width;
+}
+
+function measureGrapheme(grapheme: string): number {
+  const code = grapheme.codePointAt(0) ?? 0;
+  if (code >= 0x20 && code < 0x7f) return 1;
+  if (EMOJI_PRESENTATION.test(grapheme)) return 2;
+  if (ZERO_WIDTH.test(grapheme)) return 0;
+  return isWide(code) ? 2 : 1;
+}
+
+/** East Asian Wide and Fullwidth blocks (Hangul, CJK, kana, fullwidth forms). */
+function isWide(code: number): boolean {
+  return (
+    (code >= 0x1100 && code <= 0x115f) ||
+    (code >= 0x2e80 && code <= 0xa4cf && code !== 0x303f) ||
+    (code >= 0xac00 && code <= 0xd7a3) ||
+    (code >= 0xf900 && code <= 0xfaff) ||
+    (code >= 0xfe30 && code <= 0xfe4f) ||
+    (code >= 0xff00 && code <= 0xff60) ||
+    (code >= 0xffe0 && code <= 0xffe6) ||
+    (code >= 0x20000 && code <= 0x3fffd)
+  );
+}

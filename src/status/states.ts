@@ -1,0 +1,135 @@
+/**
+ * The state of each system (SPEC §7), from a snapshot of its chroot. Pure:
+ * the same snapshot always gives the same status, so every rule is tested on
+ * fixtures without touching the disk.
+ */
+import type { LogEntry, SystemSnapshot } from './read-chroot.js';
+
+/** Machine-readable state ids, in the order the rules are tried (used by JSON and Prometheus). */
+export const STATE_IDS = [
+  'new-machine',
+  'auto-updated',
+  'extra-logs',
+  'rebuild-pending',
+  'sync-pending',
+  'rollbacked',
+  'up-to-date',
+  'failing',
+  'unknown',
+] as const;
+export type StateId = (typeof STATE_IDS)[number];
+
+/** States that mean a machine needs a human: they make `bento status` exit 2. */
+export const ALERT_STATES: ReadonlySet<StateId> = new Set<StateId>(['failing', 'rollbacked', 'extra-logs']);
+
+/**
+ * How the running version compares with the expected one: `cannot-know` for a
+ * non-flake system, `unknown` when states.txt is unusable.
+ */
+export type VersionMatch = 'matches' | 'differs' | 'cannot-know' | 'unknown';
+
+export interface SystemStatus {
+  name: string;
+  state: StateId;
+  /** First 8 characters of the expected hash, `non-flakes`, or `?` when states.txt is unusable. */
+  localVersion: string;
+  /** Expected store path basename (flake systems only). */
+  expectedStorePath: string | null;
+  /** The latest log, by the time the server received it. */
+  latestLog: LogEntry | null;
+  /** First 8 characters of the latest log's hash and how it compares; null without a log. */
+  remoteVersion: { short: string; match: VersionMatch } | null;
+  lastChangeMs: number | null;
+}
+
+const SHORT_HASH = 8;
+
+/** Applies the rules of SPEC §7 to one system. */
+export function decideStatus(system: SystemSnapshot): SystemStatus {
+  const latestLog = selectLatestLog(system.logs) ?? null;
+  const match = latestLog ? compareVersions(system, latestLog) : null;
+  return {
+    name: system.name,
+    state: decideState(system, latestLog, match),
+    localVersion: describeLocalVersion(system),
+    expectedStorePath: system.expected.kind === 'flake' ? system.expected.storeBasename : null,
+    latestLog,
+    remoteVersion: latestLog && match ? { short: latestLog.log.hash.slice(0, SHORT_HASH), match } : null,
+    lastChangeMs: system.lastChangeMs,
+  };
+}
+
+/**
+ * The newest log by server mtime, not by the date in its name: that date is
+ * the client's clock, which may be wrong or in another time zone. Equal
+ * mtimes (a coarse file system) fall back to the name, whose date prefix
+ * still orders them.
+ */
+export function selectLatestLog(logs: readonly LogEntry[]): LogEntry | undefined {
+  let latest: LogEntry | undefined;
+  for (const log of logs) {
+    if (!latest || log.mtimeMs > latest.mtimeMs || (log.mtimeMs === latest.mtimeMs && log.fileName > latest.fileName)) latest = log;
+  }
+  return latest;
+}
+
+/**
+ * The rules, tried in the order of SPEC §7; the first that applies wins.
+ *
+ * Two cases the reference leaves open:
+ * - Non-flake systems have no expected version, so "remote ≠ expected" cannot
+ *   be decided. They are reported as *rebuild pending* when a change waits:
+ *   for them the client runs nixos-rebuild on every published change, since
+ *   nothing tells it the result will be the same (the original scripts give
+ *   the same answer). Their remote version carries 📌.
+ * - When last_change_date is missing, the rules that compare logs with it
+ *   cannot be decided, and neither can the ones after them: the state is
+ *   *unknown* unless an earlier rule (no log, autoupdate) already applied.
+ */
+function decideState(system: SystemSnapshot, latest: LogEntry | null, match: VersionMatch | null): StateId {
+  if (system.problems.length > 0) return 'unknown';
+  if (!latest) return 'new-machine';
+  if (latest.log.result === 'autoupdate') return 'auto-updated';
+  const lastChangeMs = system.lastChangeMs;
+  if (lastChangeMs === null) return 'unknown';
+  const newer = countLogsAfter(system.logs, lastChangeMs);
+  if (newer > 1) return 'extra-logs';
+  if (newer === 0) return match === 'matches' ? 'sync-pending' : 'rebuild-pending';
+  switch (latest.log.result) {
+    case 'rollback':
+      return 'rollbacked';
+    case 'success':
+      return 'up-to-date';
+    case 'failure':
+      return 'failing';
+  }
+}
+
+function countLogsAfter(logs: readonly LogEntry[], timeMs: number): number {
+  let count = 0;
+  for (const log of logs) if (log.mtimeMs > timeMs) count++;
+  return count;
+}
+
+function compareVersions(system: SystemSnapshot, latest: LogEntry): VersionMatch {
+  const expected = system.expected;
+  if (expected.kind === 'non-flake') return 'cannot-know';
+  if (expected.kind === 'unknown') return 'unknown';
+  return expected.hash === latest.log.hash ? 'matches' : 'differs';
+}
+
+function describeLocalVersion(system: SystemSnapshot): string {
+  switch (system.expected.kind) {
+    case 'flake':
+      return system.expected.hash.slice(0, SHORT_HASH);
+    case 'non-flake':
+      return 'non-flakes';
+    case 'unknown':
+      return '?';
+  }
+}
+
+/** 2 when any system needs a human (failing, rollbacked, extra logs), else 0; 1 is left for errors. */
+export function decideExitStatus(statuses: readonly SystemStatus[]): number {
+  return statuses.some((status) => ALERT_STATES.has(status.state)) ? 2 : 0;
+}

@@ -1,0 +1,65 @@
+/**
+ * Builders for status tests: store hashes, in-memory snapshots, and real
+ * chroot directories in a temporary folder.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { parseLogName, type LogResult } from '../../src/status/log-name.js';
+import type { Expected, LogEntry, SystemSnapshot } from '../../src/status/read-chroot.js';
+
+const NIX32 = '0123456789abcdfghijklmnpqrsvwxyz';
+
+/** A valid 32-character nix hash starting with `prefix` (nix32 letters only), padded deterministically. */
+export function hash(prefix: string): string {
+  let padding = '';
+  for (let i = 0; padding.length + prefix.length < 32; i++) padding += NIX32[(prefix.length * 7 + i * 5) % 32];
+  return prefix + padding;
+}
+
+export function storePath(hashPrefix: string, name = 'nixos-system-x-24.05'): string {
+  return `${hash(hashPrefix)}-${name}`;
+}
+
+export function logName(hashPrefix: string, result: LogResult, stamp = '20240601-1200', name = 'nixos-system-x-24.05'): string {
+  return `${stamp}_${storePath(hashPrefix, name)}_${result}.log.gz`;
+}
+
+/** T0 is "now" in every fixture; times are seconds before it. */
+export const NOW = new Date('2024-06-01T12:00:00Z');
+export const ago = (seconds: number): number => NOW.getTime() - seconds * 1000;
+
+export function logEntry(hashPrefix: string, result: LogResult, secondsAgo: number, stamp?: string): LogEntry {
+  const fileName = logName(hashPrefix, result, stamp);
+  const parsed = parseLogName(fileName);
+  if (!parsed.ok) throw new Error(`bad fixture ${fileName}: ${parsed.reason}`);
+  return { fileName, log: parsed.log, mtimeMs: ago(secondsAgo) };
+}
+
+export function flake(hashPrefix: string): Expected {
+  return { kind: 'flake', storeBasename: storePath(hashPrefix), hash: hash(hashPrefix) };
+}
+
+export function snapshot(name: string, fields: Partial<Omit<SystemSnapshot, 'name'>>): SystemSnapshot {
+  return { name, expected: { kind: 'non-flake' }, lastChangeMs: ago(3600), logs: [], problems: [], ...fields };
+}
+
+/** A temporary CHROOT_DIR, removed by `cleanup`. */
+export async function makeChroot(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'bento-status-'));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** `<dir>/<name>/{logs/,config/,last_change_date}` as deploy leaves it. */
+export async function addSystem(dir: string, name: string, options: { lastChangeAgo?: number | null; logs?: [string, number][] } = {}): Promise<void> {
+  await mkdir(path.join(dir, name, 'logs'), { recursive: true });
+  await mkdir(path.join(dir, name, 'config'), { recursive: true });
+  if (options.lastChangeAgo !== null) await touch(path.join(dir, name, 'last_change_date'), options.lastChangeAgo ?? 3600);
+  for (const [file, secondsAgo] of options.logs ?? []) await touch(path.join(dir, name, 'logs', file), secondsAgo);
+}
+
+export async function touch(file: string, secondsAgo: number): Promise<void> {
+  await writeFile(file, '');
+  const time = ago(secondsAgo) / 1000;
+  await utimes(file, time, time);
+}

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { renderJson } from '../../src/status/render-json.js';
+import { decideStatus } from '../../src/status/states.js';
+import { flake, hash, logEntry, snapshot } from './fixtures.js';
+
+describe('renderJson', () => {
+  it('prints one object per system with stable field names and state ids', () => {
+    const statuses = [
+      snapshot('interbus', { logs: [logEntry('1dyc4lgr', 'success', 11)] }),
+      snapshot('kikimora', { expected: flake('996vw3r6'), lastChangeMs: Date.UTC(2024, 5, 1, 11, 57, 12), logs: [logEntry('996vw3r6', 'failure', 60)] }),
+      snapshot('fresh', { expected: flake('r7ips2c6'), lastChangeMs: null }),
+    ].map(decideStatus);
+    expect(renderJson(statuses)).toBe(`[
+  {
+    "name": "interbus",
+    "expectedStorePath": null,
+    "remoteStorePath": "${hash('1dyc4lgr')}-nixos-system-x-24.05",
+    "state": "up-to-date",
+    "lastLogTime": "2024-06-01T11:59:49.000Z",
+    "lastChangeTime": "2024-06-01T11:00:00.000Z"
+  },
+  {
+    "name": "kikimora",
+    "expectedStorePath": "${hash('996vw3r6')}-nixos-system-x-24.05",
+    "remoteStorePath": "${hash('996vw3r6')}-nixos-system-x-24.05",
+    "state": "failing",
+    "lastLogTime": "2024-06-01T11:59:00.000Z",
+    "lastChangeTime": "2024-06-01T11:57:12.000Z"
+  },
+  {
+    "name": "fresh",
+    "expectedStorePath": "${hash('r7ips2c6')}-nixos-system-x-24.05",
+    "remoteStorePath": null,
+    "state": "new-machine",
+    "lastLogTime": null,
+    "lastChangeTime": null
+  }
+]
+`);
+  });
+
+  it('prints an empty array for an empty fleet', () => {
+    expect(renderJson([])).toBe('[]\n');
+  });
+});

@@ -1,0 +1,70 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import path from 'node:path';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { escapeLabelValue, renderPrometheus, writeFileAtomically } from '../../src/status/render-prometheus.js';
+import { decideStatus } from '../../src/status/states.js';
+import { NOW, flake, logEntry, makeChroot, snapshot } from './fixtures.js';
+
+describe('renderPrometheus', () => {
+  it('writes one 0/1 gauge per system and state, and ages, with HELP and TYPE once', () => {
+    const statuses = [
+      snapshot('nas', { expected: flake('r7ips2c6'), logs: [logEntry('r7ips2c6', 'failure', 90)] }),
+      snapshot('new', { lastChangeMs: null }),
+    ].map(decideStatus);
+    expect(renderPrometheus(statuses, NOW.getTime())).toBe(`# HELP bento_system_state State of each system in bento status: 1 for its current state, 0 for the others.
+# TYPE bento_system_state gauge
+bento_system_state{system="nas",state="new-machine"} 0
+bento_system_state{system="nas",state="auto-updated"} 0
+bento_system_state{system="nas",state="extra-logs"} 0
+bento_system_state{system="nas",state="rebuild-pending"} 0
+bento_system_state{system="nas",state="sync-pending"} 0
+bento_system_state{system="nas",state="rollbacked"} 0
+bento_system_state{system="nas",state="up-to-date"} 0
+bento_system_state{system="nas",state="failing"} 1
+bento_system_state{system="nas",state="unknown"} 0
+bento_system_state{system="new",state="new-machine"} 1
+bento_system_state{system="new",state="auto-updated"} 0
+bento_system_state{system="new",state="extra-logs"} 0
+bento_system_state{system="new",state="rebuild-pending"} 0
+bento_system_state{system="new",state="sync-pending"} 0
+bento_system_state{system="new",state="rollbacked"} 0
+bento_system_state{system="new",state="up-to-date"} 0
+bento_system_state{system="new",state="failing"} 0
+bento_system_state{system="new",state="unknown"} 0
+# HELP bento_last_log_age_seconds Seconds since the server received the latest log of each system.
+# TYPE bento_last_log_age_seconds gauge
+bento_last_log_age_seconds{system="nas"} 90
+# HELP bento_last_change_age_seconds Seconds since the files of each system were last published (last_change_date).
+# TYPE bento_last_change_age_seconds gauge
+bento_last_change_age_seconds{system="nas"} 3600
+`);
+  });
+
+  it('escapes label values as the exposition format wants', () => {
+    expect(escapeLabelValue('a\\b"c\nd')).toBe('a\\\\b\\"c\\nd');
+    const text = renderPrometheus([decideStatus(snapshot('we"ird\\\n', {}))], NOW.getTime());
+    expect(text).toContain('bento_system_state{system="we\\"ird\\\\\\n",state="new-machine"} 1');
+  });
+});
+
+describe('writeFileAtomically', () => {
+  let cleanup: (() => Promise<void>) | undefined;
+  afterEach(async () => cleanup?.());
+
+  it('replaces the file and leaves no temporary file behind', async () => {
+    const chroot = await makeChroot();
+    cleanup = chroot.cleanup;
+    const file = path.join(chroot.dir, 'bento.prom');
+    await writeFile(file, 'old\n');
+    await writeFileAtomically(file, 'new\n');
+    expect(await readFile(file, 'utf8')).toBe('new\n');
+    expect(await readdir(chroot.dir)).toEqual(['bento.prom']);
+  });
+
+  it('fails, and cleans up, when the directory does not exist', async () => {
+    const chroot = await makeChroot();
+    cleanup = chroot.cleanup;
+    await expect(writeFileAtomically(path.join(chroot.dir, 'missing', 'bento.prom'), 'x')).rejects.toThrow(/ENOENT/);
+    expect(await readdir(chroot.dir)).toEqual([]);
+  });
+});
