@@ -8,9 +8,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { MissingToolError, ToolError, UserError, UserErrors } from './errors.js';
 import { PACKAGE_ROOT } from './paths.js';
-import { info, sanitize, warn } from './log.js';
+import { info, sanitizeLines as sanitize, warn } from './log.js';
 import { generate } from './commands/generate.js';
 import { init } from './commands/init.js';
+import { statusCommand } from './commands/status.js';
+import { loadConfig } from './config/config.js';
 
 const version = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -79,6 +81,33 @@ Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
           `${result.fleet.brokenHosts.length} host director${result.fleet.brokenHosts.length === 1 ? 'y' : 'ies'} failed; the other systems were generated, server/ and the failed systems' files were left as they were`,
         );
       }
+    });
+
+  program
+    .command('status')
+    .description('the state of every machine, from the logs they uploaded (redraws on changes on a terminal)')
+    .option('--once', 'print once and exit, even on a terminal')
+    .option('--json', 'print JSON (one object per system) instead of the table')
+    .option('--prometheus <file>', 'also write node-exporter textfile metrics to <file> (atomically)')
+    .addHelpText(
+      'after',
+      `
+Exit status: 0 when no system is failing, rollbacked or has extra logs,
+2 when at least one is, 1 on errors; a cron job or a monitoring check can
+use it as it is.`,
+    )
+    .action(async (options: { once?: boolean; json?: boolean; prometheus?: string }) => {
+      const { config, warnings } = await loadConfig(fleetDir(program));
+      for (const message of warnings) warn(message);
+      process.exitCode = await statusCommand({
+        chrootDir: config.chrootDir,
+        json: options.json,
+        once: options.once,
+        prometheusFile: options.prometheus ? path.resolve(options.prometheus) : undefined,
+        stdout: process.stdout,
+        isTTY: Boolean(process.stdout.isTTY),
+        noColor: Boolean(process.env.NO_COLOR),
+      });
     });
 
   return program;

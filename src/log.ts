@@ -3,11 +3,13 @@
  * external command) appear with BENTO_DEBUG=1.
  */
 
+import { sanitize } from './sanitize.js';
+
 const debugEnabled = Boolean(process.env.BENTO_DEBUG);
 
-/** Replaces control characters so names read from disk cannot drive the terminal. */
-export function sanitize(text: string): string {
-  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+/** Like sanitize, line by line: a multi-line message keeps its lines. */
+export function sanitizeLines(text: string): string {
+  return text.split('\n').map(sanitize).join('\n');
 }
 
 export function info(message: string): void {
@@ -15,7 +17,7 @@ export function info(message: string): void {
 }
 
 export function warn(message: string): void {
-  process.stderr.write(`warning: ${sanitize(message)}\n`);
+  process.stderr.write(`warning: ${sanitizeLines(message)}\n`);
 }
 
 export function debug(message: string): void {

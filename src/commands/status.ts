@@ -15,7 +15,7 @@ import { readChroot } from '../status/read-chroot.js';
 import { renderJson } from '../status/render-json.js';
 import { renderPrometheus, writeFileAtomically } from '../status/render-prometheus.js';
 import { renderTable } from '../status/render-table.js';
-import { sanitize } from '../status/sanitize.js';
+import { sanitize } from '../sanitize.js';
 import { decideExitStatus, decideStatus, type SystemStatus } from '../status/states.js';
 import { watchChroot } from '../status/watch.js';
 

@@ -3,12 +3,13 @@
  * kind and key. Loading validates names and keys once; everything downstream
  * works from this typed model.
  */
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, type Config } from '../config/config.js';
 import { UserError, UserErrors } from '../errors.js';
-import { evalFlakeSystemNames } from '../nix/nix.js';
+import { evalFlakeSystemNames, evalFlakesSystemNames } from '../nix/nix.js';
 import { copyHostTree } from './copy-host-tree.js';
 import { parsePublicKey, type PublicKey } from './keys.js';
 import { hostDirNameProblem, systemNameProblem } from './names.js';
@@ -55,24 +56,21 @@ interface HostDir {
   kind: SystemKind;
 }
 
-/** Loads config.sh, hosts/ and keys/ of the fleet in `root`. */
+/**
+ * Loads config.sh, hosts/ and keys/ of the fleet in `root`. The tree is read
+ * with synchronous calls: thousands of tiny reads are much faster that way
+ * than through the thread pool, and nothing else runs meanwhile.
+ */
 export async function loadFleet(root: string, options: LoadFleetOptions = {}): Promise<Fleet> {
   const { config, warnings } = await loadConfig(root);
   const problems: string[] = [];
-  const hostDirs = await listHostDirs(root, problems);
+  const hostDirs = listHostDirs(root, problems);
   if (problems.length > 0) throw new UserErrors(problems);
 
   const brokenHosts: BrokenHost[] = [];
   const found: { name: string; place: string; host: HostDir }[] = [];
   const flakes = hostDirs.filter((host) => host.kind === 'flake');
-  const flakeNames = await mapLimit(flakes, options.jobs ?? os.cpus().length, async (host) => {
-    try {
-      return await evaluateFlakeNames(host.dir);
-    } catch (error) {
-      brokenHosts.push({ hostDirName: host.name, place: `hosts/${host.name}/flake.nix`, message: (error as Error).message });
-      return [];
-    }
-  });
+  const flakeNames = await evaluateFlakes(flakes, options.jobs ?? os.cpus().length, brokenHosts);
   for (const host of hostDirs) {
     if (host.kind === 'non-flake') {
       found.push({ name: host.name, place: `hosts/${host.name}`, host });
@@ -99,17 +97,17 @@ export async function loadFleet(root: string, options: LoadFleetOptions = {}): P
   const systems: FleetSystem[] = found
     .map(({ name, host }) => ({ name, kind: host.kind, hostDir: host.dir, hostDirName: host.name }))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  await attachKeys(root, systems, problems, warnings);
+  attachKeys(root, systems, problems, warnings);
   if (problems.length > 0) throw new UserErrors(problems);
   brokenHosts.sort((a, b) => (a.place < b.place ? -1 : 1));
   return { root, config, systems, brokenHosts, warnings };
 }
 
-async function listHostDirs(root: string, problems: string[]): Promise<HostDir[]> {
+function listHostDirs(root: string, problems: string[]): HostDir[] {
   const hostsDir = path.join(root, 'hosts');
   let entries: string[];
   try {
-    entries = await readdir(hostsDir);
+    entries = readdirSync(hostsDir);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new UserError(`${hostsDir} does not exist`, 'create one directory per machine (or per flake) under hosts/, or run `bento init`');
@@ -120,34 +118,60 @@ async function listHostDirs(root: string, problems: string[]): Promise<HostDir[]
   for (const name of entries.sort()) {
     if (name.startsWith('.')) continue;
     const dir = path.join(hostsDir, name);
-    const stats = await stat(dir).catch(() => undefined);
-    if (!stats?.isDirectory()) continue;
+    if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) continue;
     const nameProblem = hostDirNameProblem(name);
     if (nameProblem) {
       problems.push(`hosts/${JSON.stringify(name).slice(1, -1)}: ${nameProblem}`);
       continue;
     }
-    if (await isFile(path.join(dir, 'flake.nix'))) hosts.push({ name, dir, kind: 'flake' });
-    else if (await isFile(path.join(dir, 'configuration.nix'))) hosts.push({ name, dir, kind: 'non-flake' });
+    if (isFile(path.join(dir, 'flake.nix'))) hosts.push({ name, dir, kind: 'flake' });
+    else if (isFile(path.join(dir, 'configuration.nix'))) hosts.push({ name, dir, kind: 'non-flake' });
     else problems.push(`hosts/${name}: has neither flake.nix nor configuration.nix`);
   }
   return hosts;
 }
 
-/** Evaluates a copy of the flake with symlinks followed, as the machines receive it. */
-async function evaluateFlakeNames(flakeDir: string): Promise<string[]> {
+/**
+ * The system names of each flake, asked of Nix about copies of the flakes
+ * with symlinks followed (what the machines receive). All flakes go to one
+ * Nix process; if that fails, each is asked on its own so that a broken
+ * flake is reported and the others still count.
+ */
+async function evaluateFlakes(flakes: HostDir[], jobs: number, brokenHosts: BrokenHost[]): Promise<string[][]> {
+  if (flakes.length === 0) return [];
   const staging = await mkdtemp(path.join(os.tmpdir(), 'bento-eval-'));
   try {
-    await copyHostTree(flakeDir, staging);
-    return await evalFlakeSystemNames(staging);
+    const copies = await mapLimit(flakes, jobs * 4, async (host) => {
+      const copy = path.join(staging, host.name);
+      await copyHostTree(host.dir, copy);
+      return copy;
+    });
+    try {
+      return await evalFlakesSystemNames(copies);
+    } catch {
+      return await mapLimit(flakes, jobs, async (host, index) => {
+        try {
+          return await evalFlakeSystemNames(copies[index] as string);
+        } catch (error) {
+          brokenHosts.push({ hostDirName: host.name, place: `hosts/${host.name}/flake.nix`, message: (error as Error).message });
+          return [];
+        }
+      });
+    }
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
 }
 
-async function attachKeys(root: string, systems: FleetSystem[], problems: string[], warnings: string[]): Promise<void> {
+function attachKeys(root: string, systems: FleetSystem[], problems: string[], warnings: string[]): void {
   const keysDir = path.join(root, 'keys');
-  const files = new Set((await readdir(keysDir).catch(() => [] as string[])).filter((file) => file.endsWith('.pub')));
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(keysDir);
+  } catch {
+    // no keys/ yet: every system gets the missing-key warning below
+  }
+  const files = new Set(entries.filter((file) => file.endsWith('.pub')));
   for (const system of systems) {
     const file = `${system.name}.pub`;
     if (!files.has(file)) {
@@ -156,7 +180,7 @@ async function attachKeys(root: string, systems: FleetSystem[], problems: string
     }
     files.delete(file);
     try {
-      system.key = parsePublicKey(await readFile(path.join(keysDir, file), 'utf8'));
+      system.key = parsePublicKey(readFileSync(path.join(keysDir, file), 'utf8'));
     } catch (error) {
       problems.push(`keys/${file}: ${(error as Error).message}`);
     }
@@ -164,6 +188,6 @@ async function attachKeys(root: string, systems: FleetSystem[], problems: string
   for (const file of [...files].sort()) warnings.push(`keys/${file} belongs to no system under hosts/ (ignored)`);
 }
 
-async function isFile(file: string): Promise<boolean> {
-  return (await stat(file).catch(() => undefined))?.isFile() ?? false;
+function isFile(file: string): boolean {
+  return statSync(file, { throwIfNoEntry: false })?.isFile() ?? false;
 }

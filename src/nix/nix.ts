@@ -42,6 +42,28 @@ export async function evalFlakeSystemNames(flakeDir: string): Promise<string[]> 
   return parseJsonStringArray(result.stdout, result.command);
 }
 
+/**
+ * The names of `nixosConfigurations` of several flakes in one Nix process
+ * (one evaluator start instead of one per flake). Any failure rejects the
+ * whole batch: the caller then asks flake by flake to find the culprit.
+ */
+export async function evalFlakesSystemNames(flakeDirs: readonly string[]): Promise<string[][]> {
+  const items = flakeDirs
+    .map((dir) => `(builtins.attrNames (builtins.getFlake ${JSON.stringify(pathFlakeRef(dir))}).nixosConfigurations)`)
+    .join(' ');
+  const result = await runNix(['eval', '--impure', '--json', '--option', 'allow-import-from-derivation', 'true', '--expr', `[ ${items} ]`]);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(result.stdout);
+  } catch {
+    parsed = undefined;
+  }
+  if (!Array.isArray(parsed) || parsed.length !== flakeDirs.length || !parsed.every((names) => Array.isArray(names) && names.every((n) => typeof n === 'string'))) {
+    throw new ToolError(result.command, 0, result.stdout.slice(0, 500), `unexpected output from ${result.command}`);
+  }
+  return parsed as string[][];
+}
+
 export function parseJsonStringArray(stdout: string, command: string): string[] {
   let parsed: unknown;
   try {

@@ -11,11 +11,15 @@ function refuseNul(value: string, language: string): void {
 /**
  * A POSIX sh word that expands to exactly `value`. Plain words stay bare for
  * readability; anything else is single-quoted (inside single quotes nothing is
- * special except the quote itself, closed and re-opened around `\'`).
+ * special except the quote itself, closed and re-opened around `\'`), or
+ * double-quoted with `\ " $ \`` escaped when it holds `$` or a backtick.
  */
 export function shQuote(value: string): string {
   refuseNul(value, 'a shell word');
   if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(value)) return value;
+  // With $ or ` inside, double quotes with those escaped read the same and do
+  // not look like a forgotten expansion to shellcheck (SC2016).
+  if (/[$`]/.test(value)) return `"${value.replace(/[\\"$`]/g, (c) => `\\${c}`)}"`;
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 

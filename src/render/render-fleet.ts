@@ -21,9 +21,6 @@ export interface RenderInput {
   systems: readonly Pick<FleetSystem, 'name' | 'kind' | 'key'>[];
 }
 
-/** The files of each system, in the order they are listed in generated/systems/<name>/. */
-export const SYSTEM_FILES = ['.gitignore', 'bento-units.nix', 'bootstrap.sh', 'update.sh'] as const;
-
 const SCRIPT = 0o755;
 const DATA = 0o644;
 const AUTHORIZED_KEYS_FILE = '/etc/ssh/authorized_keys.d/%u';
@@ -35,26 +32,51 @@ function engine(): TemplateEngine {
   return sharedEngine;
 }
 
-/** The client files of one system (what goes next to its configuration). */
-export function renderSystemFiles(config: Config, system: Pick<FleetSystem, 'name' | 'kind'>, templates = engine()): RenderedFile[] {
-  const context = {
-    name: system.name,
+/**
+ * The files a machine receives next to its configuration, as paths of
+ * generated/ and the names they get there. The .gitignore and the units are
+ * the same for every machine and are rendered once; the .gitignore is kept
+ * as `gitignore` in generated/, where its real name would hide the scripts
+ * from the fleet's own git repository.
+ */
+export function clientFilesOf(systemName: string): { generated: string; published: string }[] {
+  return [
+    { generated: 'client/gitignore', published: '.gitignore' },
+    { generated: 'client/bento-units.nix', published: 'bento-units.nix' },
+    { generated: `systems/${systemName}/bootstrap.sh`, published: 'bootstrap.sh' },
+    { generated: `systems/${systemName}/update.sh`, published: 'update.sh' },
+  ];
+}
+
+function clientSettings(config: Config) {
+  return {
     remoteHost: config.remoteIp,
     // sftp wants an IPv6 address in brackets (user@[::1]); ssh does not.
     sftpHost: config.remoteIp.includes(':') ? `[${config.remoteIp}]` : config.remoteIp,
     remotePort: config.remotePort,
     timeout: config.timeout,
-    flake: system.kind === 'flake' ? 1 : 0,
     rebuildArgs: config.rebuildArgs,
     updateCalendar: config.updateCalendar,
     updateRandomDelay: config.updateRandomDelay,
     rebootCalendar: config.rebootCalendar,
     listenPort: config.listenPort,
   };
+}
+
+/** The client files every machine shares: its .gitignore and its systemd units. */
+export function renderClientFiles(config: Config, templates = engine()): RenderedFile[] {
+  const context = clientSettings(config);
+  return [
+    { path: 'client/bento-units.nix', content: templates.render('client/bento-units.nix', context), mode: DATA },
+    { path: 'client/gitignore', content: templates.render('client/gitignore', context), mode: DATA },
+  ];
+}
+
+/** The scripts of one system. */
+export function renderSystemFiles(config: Config, system: Pick<FleetSystem, 'name' | 'kind'>, templates = engine()): RenderedFile[] {
+  const context = { ...clientSettings(config), name: system.name, flake: system.kind === 'flake' ? 1 : 0 };
   const dir = `systems/${system.name}`;
   return [
-    { path: `${dir}/.gitignore`, content: templates.render('client/gitignore', context), mode: DATA },
-    { path: `${dir}/bento-units.nix`, content: templates.render('client/bento-units.nix', context), mode: DATA },
     { path: `${dir}/bootstrap.sh`, content: templates.render('client/bootstrap.sh', context), mode: SCRIPT },
     { path: `${dir}/update.sh`, content: templates.render('client/update.sh', context), mode: SCRIPT },
   ];
@@ -79,6 +101,10 @@ export function renderServerFiles(input: RenderInput, templates = engine()): Ren
 
 /** Every file of generated/ for this fleet, sorted by path. */
 export function renderFleet(input: RenderInput): RenderedFile[] {
-  const files = [...renderServerFiles(input), ...input.systems.flatMap((system) => renderSystemFiles(input.config, system))];
+  const files = [
+    ...renderServerFiles(input),
+    ...renderClientFiles(input.config),
+    ...input.systems.flatMap((system) => renderSystemFiles(input.config, system)),
+  ];
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }

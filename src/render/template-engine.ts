@@ -105,7 +105,7 @@ export function createTemplateEngine(templatesDir = TEMPLATES_DIR): TemplateEngi
     checkTemplate(source, path.relative(path.dirname(templatesDir), file));
     if (name.startsWith('partials/')) {
       // Partials are named after their file without the language suffix: client-cycle.sh → client-cycle.
-      hb.registerPartial(path.basename(name).replace(/\.[^.]+$/, ''), source);
+      hb.registerPartial(path.basename(name).replace(/\.[^.]+$/, ''), hb.compile(source, { noEscape: true, strict: true }));
     } else {
       compiled.set(name, hb.compile(source, { noEscape: true, strict: true }));
     }

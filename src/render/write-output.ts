@@ -2,11 +2,11 @@
  * Writes rendered files into an output directory. Only files whose content
  * or mode changed are rewritten (each atomically, by rename), so mtimes say
  * what really changed; files that bento no longer produces are removed when
- * the caller knows the file set is complete.
+ * the caller knows the file set is complete. Synchronous on purpose: for
+ * thousands of small files it is several times faster than the thread pool.
  */
-import { chmod, mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { mapLimit } from '../concurrency.js';
 import type { RenderedFile } from './render-fleet.js';
 
 export interface WriteSummary {
@@ -20,16 +20,13 @@ export interface OutputDifference {
   problem: 'missing' | 'content' | 'mode' | 'extra';
 }
 
-const IO_LANES = 32;
-
 /** Compares the output directory with what it should hold. */
 export async function diffOutput(outDir: string, files: readonly RenderedFile[], options: { includeExtra: boolean }): Promise<OutputDifference[]> {
-  const differences = (
-    await mapLimit(files, IO_LANES, async (file) => {
-      const problem = await compareFile(path.join(outDir, file.path), file);
-      return problem ? [{ path: file.path, problem }] : [];
-    })
-  ).flat();
+  const differences: OutputDifference[] = [];
+  for (const file of files) {
+    const problem = compareFile(path.join(outDir, file.path), file);
+    if (problem) differences.push({ path: file.path, problem });
+  }
   if (options.includeExtra) {
     const expected = new Set(files.map((file) => file.path));
     for (const existing of await listFiles(outDir)) {
@@ -39,15 +36,15 @@ export async function diffOutput(outDir: string, files: readonly RenderedFile[],
   return differences.sort((a, b) => (a.path < b.path ? -1 : 1));
 }
 
-async function compareFile(target: string, file: RenderedFile): Promise<OutputDifference['problem'] | undefined> {
+function compareFile(target: string, file: RenderedFile): OutputDifference['problem'] | undefined {
   let current: string;
   try {
-    current = await readFile(target, 'utf8');
+    current = readFileSync(target, 'utf8');
   } catch {
     return 'missing';
   }
   if (current !== file.content) return 'content';
-  if (((await stat(target)).mode & 0o777) !== file.mode) return 'mode';
+  if ((statSync(target).mode & 0o777) !== file.mode) return 'mode';
   return undefined;
 }
 
@@ -64,48 +61,52 @@ export async function writeOutput(outDir: string, files: readonly RenderedFile[]
   for (const difference of differences) {
     const target = path.join(outDir, difference.path);
     if (difference.problem === 'extra') {
-      await rm(target, { force: true });
+      rmSync(target, { force: true });
       removed.push(difference.path);
       continue;
     }
     const file = byPath.get(difference.path) as RenderedFile;
     const dir = path.dirname(target);
     if (!createdDirs.has(dir)) {
-      await mkdir(dir, { recursive: true });
+      mkdirSync(dir, { recursive: true });
       createdDirs.add(dir);
     }
     const temporary = `${target}.bento-tmp`;
-    await writeFile(temporary, file.content, { mode: file.mode });
-    await chmod(temporary, file.mode);
-    await rename(temporary, target);
+    writeFileSync(temporary, file.content, { mode: file.mode });
+    chmodSync(temporary, file.mode);
+    renameSync(temporary, target);
     written.push(difference.path);
   }
-  if (removed.length > 0) await removeEmptyDirs(outDir);
+  if (removed.length > 0) removeEmptyDirs(outDir);
   return { written, unchanged: files.length - written.length, removed };
 }
 
 /** Every regular file under `dir`, relative, with '/' separators. */
-export async function listFiles(dir: string, prefix = ''): Promise<string[]> {
-  const entries = await readdir(path.join(dir, prefix), { withFileTypes: true }).catch(() => []);
-  const lists = await Promise.all(
-    entries.map(async (entry) => {
+export async function listFiles(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  const walk = (prefix: string) => {
+    let entries;
+    try {
+      entries = readdirSync(path.join(dir, prefix), { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
       const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
-      if (entry.isDirectory()) return listFiles(dir, relative);
-      return [relative];
-    }),
-  );
-  return lists.flat();
+      if (entry.isDirectory()) walk(relative);
+      else found.push(relative);
+    }
+  };
+  walk('');
+  return found;
 }
 
-async function removeEmptyDirs(dir: string): Promise<boolean> {
-  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+function removeEmptyDirs(dir: string): boolean {
   let empty = true;
-  for (const entry of entries) {
-    if (entry.isDirectory() && (await removeEmptyDirs(path.join(dir, entry.name)))) {
-      await rmdir(path.join(dir, entry.name));
-    } else {
-      empty = false;
-    }
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const child = path.join(dir, entry.name);
+    if (entry.isDirectory() && removeEmptyDirs(child)) rmdirSync(child);
+    else empty = false;
   }
   return empty;
 }

@@ -25,6 +25,7 @@ describe('shQuote', () => {
     expect(shQuote('with space')).toBe("'with space'");
     expect(shQuote("it's")).toBe("'it'\\''s'");
     expect(shQuote('')).toBe("''");
+    expect(shQuote('a$(b)`c` "\\')).toBe('"a\\$(b)\\`c\\` \\"\\\\"');
   });
 
   it.each(NASTY)('sh reads %j back unchanged and runs nothing', (value) => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSafeText, sanitize } from '../../src/status/sanitize.js';
+import { isSafeText, sanitize } from '../../src/sanitize.js';
 
 describe('sanitize', () => {
   it.each([

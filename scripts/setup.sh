@@ -1,0 +1,43 @@
+#!/bin/sh
+# Installs everything bento and its tests need on Debian 12, as root: the
+# Debian packages (Nix, OpenSSH, shellcheck, bats, ...), the npm
+# dependencies, and the build. Safe to run again: it installs only what is
+# missing.
+set -eu
+cd "$(dirname "$0")/.."
+
+missing=""
+want() {
+	command -v "$1" > /dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$1" > /dev/null 2>&1 || missing="$missing $2"
+}
+want nix nix-bin
+want sshd openssh-server
+want sftp openssh-client
+want shellcheck shellcheck
+want bats bats
+want git git
+want rsync rsync
+want jq jq
+want unshare util-linux
+want ip iproute2
+want gzip gzip
+want flock util-linux
+
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "setup: missing packages:$missing; run me as root (or apt-get install them)" >&2
+		exit 1
+	fi
+	echo "setup: installing$missing"
+	apt-get update -qq
+	# shellcheck disable=SC2086 # one word per package
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing > /dev/null
+fi
+
+# npm ci again when package-lock.json changed since the last install.
+if [ ! -f node_modules/.package-lock.json ] || [ -n "$(find package-lock.json -newer node_modules/.package-lock.json)" ]; then
+	echo "setup: installing npm dependencies"
+	npm ci --no-audit --no-fund --loglevel=error
+fi
+npm run -s build
+echo "setup: ready (bento $(node dist/cli.js --version))"

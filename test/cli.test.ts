@@ -1,0 +1,120 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { bento } from './helpers/cli.js';
+import { makeFleet, type TestFleet } from './helpers/fleet.js';
+
+const cleanups: (() => void)[] = [];
+afterEach(() => cleanups.splice(0).forEach((cleanup) => cleanup()));
+
+function fleet(spec: Parameters<typeof makeFleet>[0]): TestFleet {
+  const made = makeFleet(spec);
+  cleanups.push(made.cleanup);
+  return made;
+}
+
+function tempDir(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-cli-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+describe('bento CLI', () => {
+  it('prints its version and help', () => {
+    const version = bento(['--version']);
+    expect(version.stdout.trim()).toBe(JSON.parse(readFileSync('package.json', 'utf8')).version);
+    const help = bento(['--help']);
+    expect(help.stdout).toContain('generate');
+    expect(help.stdout).toContain('BENTO_DIR');
+  });
+
+  it('says what to do on an unknown command', () => {
+    const run = bento(['generat']);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain("unknown command 'generat'");
+    expect(run.stderr).toContain('(Did you mean generate?)');
+  });
+
+  it('init creates a fleet and refuses to touch it again', () => {
+    const dir = tempDir();
+    const first = bento(['init'], { env: { BENTO_DIR: dir } });
+    expect(first.status).toBe(0);
+    for (const file of ['config.sh', 'hosts/example/flake.nix', 'hosts/example/configuration.nix', 'utils/bento.nix', 'keys/README.md']) {
+      expect(existsSync(path.join(dir, file)), file).toBe(true);
+    }
+    const config = readFileSync(path.join(dir, 'config.sh'), 'utf8');
+    const second = bento(['--dir', dir, 'init']);
+    expect(second.status).toBe(1);
+    expect(second.stderr).toContain('already holds a fleet (config.sh, hosts, keys, utils exist); init never overwrites one');
+    expect(readFileSync(path.join(dir, 'config.sh'), 'utf8')).toBe(config);
+  });
+
+  it('init writes a config.sh that bento itself accepts', () => {
+    const dir = tempDir();
+    bento(['init'], { cwd: dir });
+    writeFileSync(path.join(dir, 'hosts', 'example', 'flake.nix'), '{ outputs = { self }: { nixosConfigurations.example = {}; }; }\n');
+    const run = bento(['generate'], { cwd: dir });
+    expect(run.stderr).toContain('warning: keys/example.pub is missing');
+    expect(run.status).toBe(0);
+    expect(existsSync(path.join(dir, 'generated', 'systems', 'example', 'update.sh'))).toBe(true);
+  });
+
+  it('generate writes scripts with mode 0755, then only what changed, and removes what is gone', () => {
+    const { root } = fleet({ hosts: { router: { nonFlake: true }, flakes: { flake: ['a', 'b'] } } });
+    const first = bento(['generate'], { env: { BENTO_DIR: root } });
+    expect(first.stderr).toContain(`${root}/generated: 3 systems, 11 files written, 0 unchanged, 0 removed`);
+    expect(first.status).toBe(0);
+    expect(statSync(path.join(root, 'generated/systems/a/update.sh')).mode & 0o777).toBe(0o755);
+    const mtime = statSync(path.join(root, 'generated/systems/a/update.sh')).mtimeMs;
+
+    const again = bento(['generate'], { env: { BENTO_DIR: root } });
+    expect(again.stderr).toContain('0 files written, 11 unchanged, 0 removed');
+    expect(statSync(path.join(root, 'generated/systems/a/update.sh')).mtimeMs).toBe(mtime);
+
+    rmSync(path.join(root, 'hosts', 'router'), { recursive: true });
+    const removed = bento(['generate'], { env: { BENTO_DIR: root } });
+    expect(removed.stderr).toContain('2 systems, 2 files written, 7 unchanged, 2 removed');
+    expect(existsSync(path.join(root, 'generated/systems/router'))).toBe(false);
+  });
+
+  it('a broken flake is reported; the rest is generated and nothing of the broken one is lost', () => {
+    const { root } = fleet({ hosts: { good: { flake: ['fine'] }, other: { flake: ['victim'] } } });
+    expect(bento(['generate'], { cwd: root }).status).toBe(0);
+    const server = readFileSync(path.join(root, 'generated/server/sftp-server.nix'), 'utf8');
+    writeFileSync(path.join(root, 'hosts/other/flake.nix'), '{ outputs = { self }: { nixosConfigurations = throw "broken on purpose"; }; }\n');
+    writeFileSync(path.join(root, 'config.sh'), `${readFileSync(path.join(root, 'config.sh'), 'utf8')}TIMEOUT=9\n`);
+
+    const run = bento(['generate'], { cwd: root });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('error: hosts/other/flake.nix: ');
+    expect(run.stderr).toContain('broken on purpose');
+    expect(run.stderr).toContain('1 host directory failed');
+    expect(readFileSync(path.join(root, 'generated/systems/fine/update.sh'), 'utf8')).toContain('BENTO_TIMEOUT=9');
+    expect(readFileSync(path.join(root, 'generated/systems/victim/update.sh'), 'utf8')).toContain('BENTO_TIMEOUT=20');
+    expect(readFileSync(path.join(root, 'generated/server/sftp-server.nix'), 'utf8')).toBe(server);
+  });
+
+  it('refuses bad input before writing anything', () => {
+    const hostile = fleet({ hosts: { 'x$(touch owned)': { nonFlake: true } }, keys: [] });
+    const run = bento(['generate'], { cwd: hostile.root });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('bento: error: hosts/x$(touch owned): ');
+    expect(existsSync(path.join(hostile.root, 'generated'))).toBe(false);
+    expect(existsSync(path.join(hostile.root, 'owned'))).toBe(false);
+
+    const badConfig = fleet({ config: 'CHROOT_DIR=/x\nREMOTE_IP=$(hostname)\n', hosts: { r: { nonFlake: true } } });
+    const config = bento(['generate'], { cwd: badConfig.root });
+    expect(config.status).toBe(1);
+    expect(config.stderr).toContain('bento: error: config.sh:2: variable or command substitution ($) is not allowed in the value of REMOTE_IP');
+    expect(existsSync(path.join(badConfig.root, 'generated'))).toBe(false);
+  });
+
+  it('names a directory that is not a fleet', () => {
+    const dir = tempDir();
+    const run = bento(['generate'], { env: { BENTO_DIR: dir } });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain(`bento: error: ${dir}/config.sh does not exist: ${dir} is not a bento fleet directory`);
+    expect(run.stderr).toContain('run `bento init` to create one, or set BENTO_DIR');
+  });
+});

@@ -1,0 +1,131 @@
+/**
+ * Hostile values rendered into real scripts and Nix: running or evaluating
+ * them must treat every value as data. Each attack would create a file in
+ * the test directory if it were executed.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderManifest, renderChangeStamp, sha256 } from '../../src/chroot/manifest.js';
+import { parsePublicKey } from '../../src/fleet/keys.js';
+import { renderFleet } from '../../src/render/render-fleet.js';
+import { testKey } from '../helpers/fleet.js';
+import { configWith, writeRendered } from '../helpers/render.js';
+import { isRoot, runClientScript, shellcheck, STUBS_DIR } from '../helpers/shell.js';
+
+let dir: string;
+let out: string;
+const owned = (what: string) => path.join(dir, `owned-${what}`);
+const attack = (what: string) => `$(touch ${owned(what)})`;
+let config: ReturnType<typeof configWith>;
+let hostileKey: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'bento-hostile-'));
+  chmodSync(dir, 0o755);
+  out = path.join(dir, 'generated');
+  config = configWith({
+    chrootDir: `/srv/my chroot/${attack('chroot')}`,
+    remoteIp: `x${attack('ip')}`,
+    rebuildArgs: ['--option', `it's; touch ${owned('args')}`, '`touch ' + owned('backtick') + '`'],
+    updateCalendar: `"; ${attack('calendar')}`,
+  });
+  hostileKey = `${testKey('router')} root@x"; touch ${owned('key')}; echo "'${attack('key2')}`;
+  const systems = [
+    { name: 'router', kind: 'non-flake' as const, key: { ...parsePublicKey(testKey('router')), line: hostileKey } },
+    { name: 'nas', kind: 'flake' as const },
+  ];
+  writeRendered(out, renderFleet({ config, systems }));
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function nothingOwned(): string[] {
+  return readdirSync(dir).filter((name) => name.startsWith('owned-'));
+}
+
+describe('hostile values', () => {
+  it('render shellcheck-clean scripts', () => {
+    const scripts = ['server/setup-debian.sh', 'systems/router/update.sh', 'systems/router/bootstrap.sh', 'systems/nas/update.sh'];
+    const result = shellcheck(scripts.map((s) => path.join(out, s)));
+    expect(result.stdout + result.stderr).toBe('');
+    expect(result.status).toBe(0);
+  });
+
+  it('evaluate in Nix to the literal values', () => {
+    const server = path.join(out, 'server', 'sftp-server.nix');
+    const users = JSON.parse(
+      execFileSync('nix-instantiate', ['--eval', '--strict', '--json', '-E', `(import ${server} {}).users.users`], { encoding: 'utf8' }),
+    ) as Record<string, { home: string; openssh: { authorizedKeys: { keys: string[] } } }>;
+    expect(users.router?.home).toBe(`${config.chrootDir}/router`);
+    expect(users.router?.openssh.authorizedKeys.keys).toEqual([hostileKey]);
+    const units = path.join(out, 'client', 'bento-units.nix');
+    const defaults = JSON.parse(execFileSync('nix-instantiate', ['--eval', '--strict', '--json', units, '-A', 'defaults'], { encoding: 'utf8' })) as {
+      updateCalendar: string;
+    };
+    expect(defaults.updateCalendar).toBe(config.updateCalendar);
+    expect(nothingOwned()).toEqual([]);
+  });
+
+  it('setup-debian.sh passes them to the system tools as single arguments', () => {
+    const bin = path.join(dir, 'setup-bin');
+    mkdirSync(bin);
+    for (const tool of ['id', 'getent', 'groupadd', 'useradd', 'usermod', 'install', 'sshd', 'systemctl']) {
+      writeFileSync(path.join(bin, tool), `#!/bin/sh\n{ echo "== ${tool}"; printf '%s\\n' "$@"; } >> "$FAKE_SERVER/calls"\n[ ${tool} = id ] && [ "$1" = -u ] && [ $# = 1 ] && echo 0\n[ ${tool} = id ] && [ $# = 2 ] && exit 1\nexit 0\n`);
+      chmodSync(path.join(bin, tool), 0o755);
+    }
+    const keysDir = path.join(dir, 'keys.d');
+    const sshdDir = path.join(dir, 'sshd_config.d');
+    mkdirSync(keysDir);
+    mkdirSync(sshdDir); // install is stubbed: it creates nothing
+    const fake = path.join(dir, 'setup-server');
+    mkdirSync(fake);
+    const result = spawnSync('sh', [path.join(out, 'server', 'setup-debian.sh')], {
+      encoding: 'utf8',
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, FAKE_SERVER: fake, BENTO_AUTHORIZED_KEYS_DIR: keysDir, BENTO_SSHD_CONFIG_D: sshdDir, BENTO_NO_RELOAD: '1' },
+    });
+    expect(result.stderr).toContain("nas has no key");
+    expect(result.status).toBe(0);
+    const calls = readFileSync(path.join(fake, 'calls'), 'utf8');
+    expect(calls).toContain(`== useradd\n--system\n--no-create-home\n--home-dir\n${config.chrootDir}/router\n--gid\nsftp_users\n--shell\n/usr/sbin/nologin\nrouter\n`);
+    expect(calls).toContain(`== install\n-d\n-m\n0755\n-o\nrouter\n-g\nsftp_users\n${config.chrootDir}/router/logs\n`);
+    expect(readFileSync(path.join(keysDir, 'router'), 'utf8')).toBe(`${hostileKey}\n`);
+    expect(readFileSync(path.join(sshdDir, 'bento.conf'), 'utf8')).toContain('Match Group sftp_users\n');
+    expect(nothingOwned()).toEqual([]);
+  });
+
+  it.skipIf(!isRoot)('update.sh runs its cycle with them as data (sftp, nixos-rebuild stubbed)', () => {
+    // A fake server holding a configuration whose build fails.
+    const server = path.join(dir, 'server');
+    const configDir = path.join(server, 'config');
+    mkdirSync(path.join(server, 'logs'), { recursive: true });
+    mkdirSync(configDir);
+    const files = { 'configuration.nix': '{ }\n', 'update.sh': readFileSync(path.join(out, 'systems/router/update.sh'), 'utf8') };
+    for (const [name, content] of Object.entries(files)) writeFileSync(path.join(configDir, name), content);
+    const manifest = renderManifest(Object.entries(files).map(([name, content]) => ({ path: name, sha256: sha256(content) })));
+    writeFileSync(path.join(configDir, '.bento-manifest'), manifest);
+    writeFileSync(path.join(server, 'last_change_date'), renderChangeStamp(manifest, new Date()));
+    const varBento = path.join(dir, 'var-bento');
+    mkdirSync(varBento);
+
+    const run = runClientScript(path.join(out, 'systems/router/update.sh'), varBento, {
+      PATH: `${STUBS_DIR}:${process.env.PATH}`,
+      FAKE_SERVER: server,
+      RECORD_EXIT: '1',
+    });
+    expect(run.stderr).toContain('the build failed');
+    expect(run.status).toBe(1);
+    expect(readFileSync(path.join(server, 'sftp-args'), 'utf8')).toContain(`\nrouter@${config.remoteIp}\n`);
+    const calls = readFileSync(path.join(server, 'calls'), 'utf8');
+    expect(calls).toContain(
+      `== nixos-rebuild\nbuild\n--no-flake\n-I\nnixos-config=/var/bento/configuration.nix\n--option\n${config.rebuildArgs[1]}\n${config.rebuildArgs[2]}\n`,
+    );
+    // The configuration was installed, the failure reported, the state remembered.
+    expect(readFileSync(path.join(varBento, 'configuration.nix'), 'utf8')).toBe('{ }\n');
+    expect(readdirSync(path.join(server, 'logs'))).toEqual([expect.stringMatching(/^\d{8}-\d{4}_00000000000000000000000000000000-unknown_failure\.log\.gz$/)]);
+    expect(existsSync(path.join(varBento, '.bento', 'state'))).toBe(true);
+    expect(nothingOwned()).toEqual([]);
+  });
+});

@@ -1,0 +1,154 @@
+import { describe, expect, it } from 'vitest';
+import { parsePublicKey } from '../../src/fleet/keys.js';
+import { clientFilesOf, renderClientFiles, renderFleet, renderServerFiles, renderSystemFiles } from '../../src/render/render-fleet.js';
+import { checkTemplate, createTemplateEngine, GENERATED_HEADER } from '../../src/render/template-engine.js';
+import { testKey } from '../helpers/fleet.js';
+import { configWith } from '../helpers/render.js';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const systems = [
+  { name: 'router', kind: 'non-flake' as const, key: parsePublicKey(testKey('router')) },
+  { name: 'nas', kind: 'flake' as const },
+];
+
+function fileOf(files: { path: string; content: string }[], name: string): string {
+  const file = files.find((f) => f.path === name);
+  if (!file) throw new Error(`no ${name} in ${files.map((f) => f.path).join(', ')}`);
+  return file.content;
+}
+
+describe('renderSystemFiles', () => {
+  const config = configWith({ remoteIp: '::1', remotePort: 2222, timeout: 7, rebuildArgs: ['--fallback', "it's"] });
+  const files = renderSystemFiles(config, { name: 'nas', kind: 'flake' });
+
+  it('renders the two scripts with mode 0755, the shared files with 0644', () => {
+    expect(files.map((f) => [f.path, f.mode.toString(8)])).toEqual([
+      ['systems/nas/bootstrap.sh', '755'],
+      ['systems/nas/update.sh', '755'],
+    ]);
+    expect(renderClientFiles(config).map((f) => [f.path, f.mode.toString(8)])).toEqual([
+      ['client/bento-units.nix', '644'],
+      ['client/gitignore', '644'],
+    ]);
+  });
+
+  it('says where each file goes on the machine', () => {
+    expect(clientFilesOf('nas')).toEqual([
+      { generated: 'client/gitignore', published: '.gitignore' },
+      { generated: 'client/bento-units.nix', published: 'bento-units.nix' },
+      { generated: 'systems/nas/bootstrap.sh', published: 'bootstrap.sh' },
+      { generated: 'systems/nas/update.sh', published: 'update.sh' },
+    ]);
+  });
+
+  it('puts the settings at the top of update.sh, each quoted', () => {
+    const update = fileOf(files, 'systems/nas/update.sh');
+    expect(update.startsWith(`#!/bin/sh\n# ${GENERATED_HEADER}\n`)).toBe(true);
+    expect(update).toContain(
+      [
+        'BENTO_MODE=update',
+        'BENTO_NAME=nas',
+        'BENTO_REMOTE_HOST=::1',
+        "BENTO_SFTP_HOST='[::1]'",
+        'BENTO_REMOTE_PORT=2222',
+        'BENTO_TIMEOUT=7',
+        '# 1: the configuration is a flake (built as .#$BENTO_NAME), 0: configuration.nix',
+        'BENTO_FLAKE=1',
+        '',
+        '# nixos-rebuild with the fleet\'s extra arguments (REBUILD_ARGS in config.sh)',
+        'rebuild() {',
+        `\tnixos-rebuild "$@" --fallback 'it'\\''s'`,
+        '}',
+      ].join('\n'),
+    );
+    expect(fileOf(files, 'systems/nas/bootstrap.sh')).toContain('BENTO_MODE=bootstrap\nBENTO_NAME=nas\n');
+  });
+
+  it('keeps bento files out of the git tree', () => {
+    expect(fileOf(renderClientFiles(config), 'client/gitignore')).toBe(
+      `# ${GENERATED_HEADER}\n# Keeps bento's own files out of the git tree that the machine builds its\n# flake from (a flake sees only tracked files).\n/.bento/\n/.bento-manifest\n/update.sh\n/bootstrap.sh\n/result\n`,
+    );
+  });
+
+  it('writes the timer settings as Nix defaults', () => {
+    const units = fileOf(renderClientFiles(configWith({ updateCalendar: 'hourly', updateRandomDelay: '10min' })), 'client/bento-units.nix');
+    expect(units).toContain('  defaults = {\n    updateCalendar = "hourly";\n    randomizedDelaySec = "10min";\n    rebootCalendar = "04:00";\n    listenPort = 51337;\n  };\n');
+  });
+});
+
+describe('renderServerFiles', () => {
+  const files = renderServerFiles({ config: configWith(), systems });
+
+  it('declares one SFTP user per system with its key', () => {
+    expect(fileOf(files, 'server/sftp-server.nix')).toContain(
+      [
+        '    "router" = {',
+        '      isSystemUser = true;',
+        '      group = "sftp_users";',
+        '      home = "/home/chroot/router";',
+        '      createHome = false;',
+        `      openssh.authorizedKeys.keys = [ "${testKey('router')}" ];`,
+        '    };',
+        '    "nas" = {',
+        '      isSystemUser = true;',
+        '      group = "sftp_users";',
+        '      home = "/home/chroot/nas";',
+        '      createHome = false;',
+        '      openssh.authorizedKeys.keys = [ ];',
+        '    };',
+      ].join('\n'),
+    );
+  });
+
+  it('writes the sshd Match block and closes it', () => {
+    const sshd = fileOf(files, 'server/sshd_config');
+    expect(sshd).toContain('Match Group sftp_users\n\tChrootDirectory %h\n\tForceCommand internal-sftp\n\tAuthorizedKeysFile /etc/ssh/authorized_keys.d/%u\n');
+    expect(sshd.trimEnd().endsWith('Match all')).toBe(true);
+  });
+
+  it('creates every user in the Debian setup script, with or without key', () => {
+    const setup = fileOf(files, 'server/setup-debian.sh');
+    expect(setup).toContain(`add_system router '${testKey('router')}'\nadd_system nas ''\n`);
+    expect(setup).toContain("echo \"setup-debian.sh: 2 system(s) ready under $CHROOT_DIR\"");
+  });
+});
+
+describe('renderFleet', () => {
+  it('is deterministic and sorted', () => {
+    const input = { config: configWith(), systems };
+    const first = renderFleet(input);
+    expect(renderFleet(input)).toEqual(first);
+    expect(first.map((f) => f.path)).toEqual([...first.map((f) => f.path)].sort());
+  });
+});
+
+describe('template checks', () => {
+  it.each([
+    ['{{name}}', 'prints a value without quoting'],
+    ['{{{name}}}', 'prints a raw value'],
+    ['{{#each xs}}{{this}}{{/each}}', 'prints a value without quoting'],
+    ['{{#with x}}{{/with}}', 'unknown block helper #with'],
+    ['{{sh}}', 'prints a value without quoting'],
+  ])('refuses %s', (source, message) => {
+    expect(() => checkTemplate(source, 't.hbs')).toThrow(message);
+  });
+
+  it('accepts quoted output', () => {
+    expect(() => checkTemplate('{{sh a}} {{nix b}} {{#if c}}{{int d}}{{/if}} {{> p}}', 't.hbs')).not.toThrow();
+  });
+
+  it('fails on a missing field instead of printing a blank (strict)', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-tpl-'));
+    try {
+      mkdirSync(path.join(dir, 'x'));
+      writeFileSync(path.join(dir, 'x', 'a.sh.hbs'), 'A={{sh missing}}\n');
+      const engine = createTemplateEngine(dir);
+      // Handlebars' strict mode does not cover helper arguments; the helpers refuse undefined themselves.
+      expect(() => engine.render('x/a.sh', {})).toThrow('sh: expected a string, got undefined');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
