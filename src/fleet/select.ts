@@ -1,0 +1,30 @@
+/**
+ * NAME selection: which systems a command works on. Names come from the NAME
+ * environment variable (space or comma separated, as the original bento
+ * took them) and from the command line; none means every system.
+ */
+import { UserError } from '../errors.js';
+import type { FleetSystem } from './fleet.js';
+
+/** Splits NAME="a b,c" into names. */
+export function parseNameList(value: string | undefined): string[] {
+  return (value ?? '').split(/[\s,]+/).filter((name) => name !== '');
+}
+
+/**
+ * The selected systems, in fleet order. An unknown name is an error that
+ * lists the known ones; an empty fleet is an error too.
+ */
+export function selectSystems(systems: readonly FleetSystem[], names: readonly string[]): FleetSystem[] {
+  if (systems.length === 0) throw new UserError('the fleet has no systems: add one directory per machine (or flake) under hosts/');
+  if (names.length === 0) return [...systems];
+  const known = new Set(systems.map((system) => system.name));
+  const unknown = [...new Set(names)].filter((name) => !known.has(name));
+  if (unknown.length > 0) {
+    const list = systems.map((system) => system.name);
+    const shown = list.length > 20 ? `${list.slice(0, 20).join(', ')}, … (${list.length} in all)` : list.join(', ');
+    throw new UserError(`unknown system${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => JSON.stringify(n)).join(', ')} (known: ${shown})`);
+  }
+  const wanted = new Set(names);
+  return systems.filter((system) => wanted.has(system.name));
+}
