@@ -13,6 +13,11 @@ import { generate } from './commands/generate.js';
 import { init } from './commands/init.js';
 import { statusCommand } from './commands/status.js';
 import { loadConfig } from './config/config.js';
+import { deployFleet, DEFAULT_JOBS, type DeployResult } from './chroot/deploy-fleet.js';
+import { parseBuildAction, runBuild } from './build/run-build.js';
+import { parseNameList } from './fleet/select.js';
+import type { NixBuildOptions } from './nix/build.js';
+import { createInterface } from 'node:readline/promises';
 
 const version = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -26,6 +31,57 @@ function positiveInteger(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new CommanderError(1, 'bento.invalidArgument', `expected a positive whole number, got ${value}`);
   return n;
+}
+
+interface SelectionFlags {
+  name?: string[];
+  jobs?: number;
+  verbose?: boolean;
+  builders?: string;
+  maxJobs?: string;
+}
+
+/** Adds the options shared by deploy and build: --name, --jobs, --verbose, --builders, --max-jobs. */
+function withSelectionOptions(command: Command): Command {
+  return command
+    .option('-n, --name <name...>', 'only these systems (also: NAME="a b"); default: all')
+    .option('-j, --jobs <n>', 'flakes built at once (default: number of cores)', positiveInteger)
+    .option('-v, --verbose', "show Nix's output as it builds (also: VERBOSE=1)")
+    .option('--builders <spec>', "passed to Nix: build on these remote builders (Nix's --builders)")
+    .option('--max-jobs <n>', "passed to Nix: its --max-jobs (0: only remote builders)");
+}
+
+function selectedNames(flags: SelectionFlags): string[] {
+  return [...parseNameList(process.env.NAME), ...(flags.name ?? []).flatMap((name) => parseNameList(name))];
+}
+
+function nixOptions(flags: SelectionFlags, evaluateOnly: boolean): NixBuildOptions {
+  return { evaluateOnly, verbose: Boolean(flags.verbose || process.env.VERBOSE), builders: flags.builders, maxJobs: flags.maxJobs };
+}
+
+function printLine(line: string): void {
+  process.stdout.write(`${sanitize(line)}\n`);
+}
+
+async function askOnTerminal(question: string): Promise<string> {
+  const reader = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return await reader.question(question);
+  } catch {
+    return '';
+  } finally {
+    reader.close();
+  }
+}
+
+function reportDeploy(result: DeployResult): void {
+  for (const broken of result.brokenHosts) info(`error: ${broken.place}: ${sanitize(broken.message)}`);
+  info(`deploy: ${result.published.length} published, ${result.unchanged.length} unchanged, ${result.failed.length} failed`);
+  for (const failure of result.failed) info(`  ${failure.name}: ${sanitize(failure.reason)}`);
+  const problems = result.failed.length + result.brokenHosts.length;
+  if (problems > 0) {
+    throw new UserError(`${problems} problem${problems === 1 ? '' : 's'}: the systems above kept what they had published before`);
+  }
 }
 
 export function buildProgram(): Command {
@@ -82,6 +138,57 @@ Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
         );
       }
     });
+
+  withSelectionOptions(
+    program
+      .command('deploy')
+      .description('build what changed and publish each system into its SFTP chroot (as root)'),
+  ).action(async (flags: SelectionFlags) => {
+    const dir = fleetDir(program);
+    const { config } = await loadConfig(dir);
+    const result = await deployFleet({
+      fleetDir: dir,
+      names: selectedNames(flags),
+      jobs: flags.jobs ?? DEFAULT_JOBS,
+      nix: nixOptions(flags, config.noLocalBuild),
+      print: printLine,
+    });
+    reportDeploy(result);
+  });
+
+  withSelectionOptions(
+    program
+      .command('build')
+      .description('dry-build or build the systems here; test or switch one of them, here or on TARGET_IP')
+      .argument('[action]', 'dry-build (or dry-run), build, test or switch', 'build')
+      .option('-y, --yes', 'test/switch: do not ask for the typed confirmation')
+      .option('--target-ip <[user@]host>', 'test/switch: apply on that machine over SSH (also: TARGET_IP; ssh options in NIX_SSHOPTS)'),
+  ).action(async (word: string, flags: SelectionFlags & { yes?: boolean; targetIp?: string }) => {
+    const action = parseBuildAction(word);
+    const dir = fleetDir(program);
+    const { config } = await loadConfig(dir);
+    const result = await runBuild({
+      fleetDir: dir,
+      action,
+      names: selectedNames(flags),
+      jobs: flags.jobs ?? DEFAULT_JOBS,
+      nix: nixOptions(flags, false),
+      yes: Boolean(flags.yes),
+      ask: askOnTerminal,
+      targetIp: flags.targetIp ?? (process.env.TARGET_IP || undefined),
+      print: printLine,
+      publish: async (name) => {
+        if (process.getuid?.() !== 0) {
+          info(`not root: ${name}'s files were not published; run \`bento deploy\` as root`);
+          return;
+        }
+        reportDeploy(await deployFleet({ fleetDir: dir, names: [name], jobs: 1, nix: nixOptions(flags, config.noLocalBuild), print: printLine }));
+      },
+    });
+    const ok = result.results.length - result.failed.length;
+    info(`build: ${ok} ok, ${result.failed.length} failed`);
+    if (result.failed.length > 0) throw new UserError(`failed: ${result.failed.join(', ')}`);
+  });
 
   program
     .command('status')

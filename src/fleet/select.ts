@@ -15,7 +15,7 @@ export function parseNameList(value: string | undefined): string[] {
  * The selected systems, in fleet order. An unknown name is an error that
  * lists the known ones; an empty fleet is an error too.
  */
-export function selectSystems(systems: readonly FleetSystem[], names: readonly string[]): FleetSystem[] {
+export function selectSystems(systems: readonly FleetSystem[], names: readonly string[], brokenPlaces: readonly string[] = []): FleetSystem[] {
   if (systems.length === 0) throw new UserError('the fleet has no systems: add one directory per machine (or flake) under hosts/');
   if (names.length === 0) return [...systems];
   const known = new Set(systems.map((system) => system.name));
@@ -23,7 +23,8 @@ export function selectSystems(systems: readonly FleetSystem[], names: readonly s
   if (unknown.length > 0) {
     const list = systems.map((system) => system.name);
     const shown = list.length > 20 ? `${list.slice(0, 20).join(', ')}, … (${list.length} in all)` : list.join(', ');
-    throw new UserError(`unknown system${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => JSON.stringify(n)).join(', ')} (known: ${shown})`);
+    const broken = brokenPlaces.length > 0 ? `; ${brokenPlaces.join(', ')} failed to evaluate, so the systems it defines are not known` : '';
+    throw new UserError(`unknown system${unknown.length > 1 ? 's' : ''} ${unknown.map((n) => JSON.stringify(n)).join(', ')} (known: ${shown})${broken}`);
   }
   const wanted = new Set(names);
   return systems.filter((system) => wanted.has(system.name));

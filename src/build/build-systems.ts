@@ -1,0 +1,82 @@
+/**
+ * Builds a selection of systems: the systems of one flake together in one
+ * Nix call, different flakes and non-flake systems concurrently up to
+ * `jobs`. Each is built from a staging copy of what its machine will build:
+ * the host directory with symlinks followed, plus the client files that
+ * become part of the machine's git tree (.gitignore, bento-units.nix).
+ */
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { mapLimit } from '../concurrency.js';
+import type { FleetSystem } from '../fleet/fleet.js';
+import { copyHostTree } from '../fleet/copy-host-tree.js';
+import { buildFlakeSystems, buildNonFlakeSystem, type NixBuildOptions } from '../nix/build.js';
+import { clientFilesOf } from '../render/render-fleet.js';
+
+export interface SystemBuildResult {
+  name: string;
+  kind: FleetSystem['kind'];
+  ok: boolean;
+  /** Full store path of the toplevel (a .drv when only evaluated, for non-flakes). */
+  storePath?: string;
+  error?: string;
+  /** Nix's output, kept for failures. */
+  log: string;
+  seconds: number;
+}
+
+export interface BuildSystemsOptions {
+  generatedDir: string;
+  nix: NixBuildOptions;
+  jobs: number;
+  /** Called as each system finishes (progress lines). */
+  onResult?: (result: SystemBuildResult) => void;
+}
+
+/** Client files that are tracked in the machine's git tree, hence part of the flake it builds. */
+const TRACKED_CLIENT_FILES = new Set(['.gitignore', 'bento-units.nix']);
+
+/** Copies a host directory and the tracked client files into a fresh staging directory. */
+export async function stageForBuild(system: Pick<FleetSystem, 'name' | 'hostDir'>, generatedDir: string, stagingRoot: string): Promise<string> {
+  const dir = mkdtempSync(path.join(stagingRoot, `${system.name}-`));
+  await copyHostTree(system.hostDir, dir);
+  for (const { generated, published } of clientFilesOf(system.name)) {
+    if (TRACKED_CLIENT_FILES.has(published)) copyFileSync(path.join(generatedDir, generated), path.join(dir, published));
+  }
+  return dir;
+}
+
+export async function buildSystems(systems: readonly FleetSystem[], options: BuildSystemsOptions): Promise<SystemBuildResult[]> {
+  const stagingRoot = mkdtempSync(path.join(os.tmpdir(), 'bento-build-'));
+  try {
+    const groups = new Map<string, FleetSystem[]>();
+    for (const system of systems) {
+      const key = system.kind === 'flake' ? system.hostDir : `non-flake:${system.name}`;
+      groups.set(key, [...(groups.get(key) ?? []), system]);
+    }
+    const results = await mapLimit([...groups.values()], options.jobs, async (group) => {
+      const started = process.hrtime.bigint();
+      const first = group[0] as FleetSystem;
+      const staging = await stageForBuild(first, options.generatedDir, stagingRoot);
+      const outcomes =
+        first.kind === 'flake'
+          ? await buildFlakeSystems(staging, group.map((system) => system.name), options.nix)
+          : new Map([[first.name, await buildNonFlakeSystem(path.join(staging, 'configuration.nix'), options.nix)]]);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      rmSync(staging, { recursive: true, force: true });
+      return group.map((system) => {
+        const outcome = outcomes.get(system.name);
+        const result: SystemBuildResult = outcome?.ok
+          ? { name: system.name, kind: system.kind, ok: true, storePath: outcome.storePath, log: outcome.log, seconds }
+          : { name: system.name, kind: system.kind, ok: false, error: outcome?.error ?? 'no result from Nix', log: outcome?.log ?? '', seconds };
+        options.onResult?.(result);
+        return result;
+      });
+    });
+    const byName = new Map(results.flat().map((result) => [result.name, result]));
+    return systems.map((system) => byName.get(system.name) as SystemBuildResult);
+  } finally {
+    rmSync(stagingRoot, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * What a system's config/ must hold: its host directory with symlinks
+ * followed, plus its generated client files, each with its SHA-256. The
+ * manifest of that list is compared with the published one to decide
+ * whether anything changed, without copying or building anything.
+ */
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync, lstatSync } from 'node:fs';
+import path from 'node:path';
+import { UserError } from '../errors.js';
+import type { FleetSystem } from '../fleet/fleet.js';
+import { clientFilesOf } from '../render/render-fleet.js';
+import { renderManifest, sha256, MANIFEST_NAME } from './manifest.js';
+
+export interface AssembledFile {
+  /** Path inside config/, with '/' separators. */
+  relative: string;
+  /** Where the content comes from. */
+  source: string;
+  executable: boolean;
+  sha256: string;
+}
+
+export interface Assembly {
+  name: string;
+  files: AssembledFile[];
+  manifest: string;
+  /** sha256 of the manifest: the identity of this configuration. */
+  digest: string;
+}
+
+/** Hashes by real path, size and mtime, so files shared through utils/ are read once per run. */
+export class HashCache {
+  private readonly entries = new Map<string, { size: number; mtimeMs: number; sha256: string }>();
+
+  hash(file: string): string {
+    const real = realpathSync(file);
+    const stats = statSync(real);
+    const known = this.entries.get(real);
+    if (known && known.size === stats.size && known.mtimeMs === stats.mtimeMs) return known.sha256;
+    const digest = createHash('sha256').update(readFileSync(real)).digest('hex');
+    this.entries.set(real, { size: stats.size, mtimeMs: stats.mtimeMs, sha256: digest });
+    return digest;
+  }
+}
+
+/**
+ * Regular files under `dir`, following symlinks; `.git` and links into
+ * /nix/store (build results) are left out, as copyHostTree does.
+ */
+export function listHostFiles(dir: string, where: string): { relative: string; source: string; executable: boolean }[] {
+  const found: { relative: string; source: string; executable: boolean }[] = [];
+  const walk = (absolute: string, relative: string, ancestors: Set<string>) => {
+    for (const entry of readdirSync(absolute).sort()) {
+      if (entry === '.git') continue;
+      const entryPath = path.join(absolute, entry);
+      const entryRelative = relative ? `${relative}/${entry}` : entry;
+      const link = lstatSync(entryPath);
+      if (link.isSymbolicLink() && readlinkSync(entryPath).startsWith('/nix/store/')) continue;
+      let stats;
+      try {
+        stats = statSync(entryPath);
+      } catch {
+        throw new UserError(`${where}/${entryRelative} is a broken symlink`);
+      }
+      if (stats.isDirectory()) {
+        const real = realpathSync(entryPath);
+        if (ancestors.has(real)) throw new UserError(`${where}/${entryRelative} is a symlink loop`);
+        walk(entryPath, entryRelative, new Set([...ancestors, real]));
+      } else if (stats.isFile()) {
+        found.push({ relative: entryRelative, source: entryPath, executable: (stats.mode & 0o111) !== 0 });
+      }
+    }
+  };
+  walk(dir, '', new Set([realpathSync(dir)]));
+  return found;
+}
+
+/** The files of `system`'s configuration: host files, then the generated client files (which win). */
+export function assembleSystem(system: Pick<FleetSystem, 'name' | 'hostDir' | 'hostDirName'>, generatedDir: string, cache: HashCache): Assembly {
+  const byPath = new Map<string, AssembledFile>();
+  for (const file of listHostFiles(system.hostDir, `hosts/${system.hostDirName}`)) {
+    if (file.relative === MANIFEST_NAME) continue;
+    byPath.set(file.relative, { ...file, sha256: cache.hash(file.source) });
+  }
+  for (const { generated, published } of clientFilesOf(system.name)) {
+    const source = path.join(generatedDir, generated);
+    const stats = statSync(source, { throwIfNoEntry: false });
+    if (!stats) throw new UserError(`${source} is missing: run \`bento generate\``);
+    byPath.set(published, { relative: published, source, executable: (stats.mode & 0o111) !== 0, sha256: cache.hash(source) });
+  }
+  const files = [...byPath.values()].sort((a, b) => (a.relative < b.relative ? -1 : a.relative > b.relative ? 1 : 0));
+  const manifest = renderManifest(files.map((file) => ({ path: file.relative, sha256: file.sha256 })));
+  return { name: system.name, files, manifest, digest: sha256(manifest) };
+}

@@ -1,0 +1,140 @@
+/**
+ * `bento deploy`: for each selected system, assemble its files, compare them
+ * with what its chroot holds, build what changed (batched, in parallel),
+ * record the store paths of flake systems in states.txt, and publish. A
+ * system that fails keeps what it had; the others go on.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { buildSystems, type SystemBuildResult } from '../build/build-systems.js';
+import { renderGeneratedFiles } from '../commands/generate.js';
+import { UserError } from '../errors.js';
+import { loadFleet, type BrokenHost, type FleetSystem } from '../fleet/fleet.js';
+import { selectSystems } from '../fleet/select.js';
+import type { NixBuildOptions } from '../nix/build.js';
+import { writeOutput } from '../render/write-output.js';
+import { readAccounts } from './accounts.js';
+import { assembleSystem, HashCache, type Assembly } from './assemble.js';
+import { lockChrootDir, prepareChrootDir } from './chroot-dir.js';
+import { SFTP_GROUP } from './layout.js';
+import { ensureSystemDirs, isPublished, publishSystem, readPublished } from './publish.js';
+import { recordState } from './states-file.js';
+
+export interface DeployOptions {
+  fleetDir: string;
+  /** Restrict to these systems (NAME); empty: all. */
+  names: string[];
+  jobs: number;
+  nix: NixBuildOptions;
+  /** Where messages go, one line at a time. */
+  print: (line: string) => void;
+  now?: () => Date;
+}
+
+export interface DeployFailure {
+  name: string;
+  reason: string;
+}
+
+export interface DeployResult {
+  published: string[];
+  unchanged: string[];
+  failed: DeployFailure[];
+  brokenHosts: BrokenHost[];
+  /** Files of generated/ that were stale and rewritten first. */
+  regenerated: number;
+}
+
+const SERVER_SETUP_HINT = 'apply generated/server/sftp-server.nix (NixOS) or run generated/server/setup-debian.sh as root, then deploy again';
+
+export async function deployFleet(options: DeployOptions): Promise<DeployResult> {
+  if (process.getuid?.() !== 0) {
+    throw new UserError('bento deploy must run as root: it sets the ownership sshd requires in CHROOT_DIR', 'run it again with sudo (sudo -E keeps BENTO_DIR and NAME)');
+  }
+  const now = options.now ?? (() => new Date());
+  const fleet = await loadFleet(options.fleetDir, { jobs: options.jobs });
+  const generatedDir = path.join(options.fleetDir, 'generated');
+  const regenerated = (await writeOutput(generatedDir, renderGeneratedFiles(fleet), { prune: fleet.brokenHosts.length === 0 })).written.length;
+  if (regenerated > 0) options.print(`generated/ was out of date: ${regenerated} file${regenerated === 1 ? '' : 's'} rewritten`);
+  const selected = selectSystems(fleet.systems, options.names, fleet.brokenHosts.map((broken) => broken.place));
+
+  const { chrootDir } = fleet.config;
+  prepareChrootDir(chrootDir);
+  const unlock = lockChrootDir(chrootDir);
+  try {
+    const result: DeployResult = { published: [], unchanged: [], failed: [], brokenHosts: fleet.brokenHosts, regenerated };
+    const accounts = await readAccounts(selected.map((system) => system.name), SFTP_GROUP);
+    if (accounts.sftpGroupId === undefined) throw new UserError(`the group ${SFTP_GROUP} does not exist on this server`, SERVER_SETUP_HINT);
+
+    const cache = new HashCache();
+    const toBuild: FleetSystem[] = [];
+    const toRepair: Assembly[] = [];
+    const assemblies = new Map<string, Assembly>();
+    for (const system of selected) {
+      const account = accounts.users.get(system.name);
+      if (!account) {
+        result.failed.push({ name: system.name, reason: `no Unix user ${system.name} on this server: ${SERVER_SETUP_HINT}` });
+        continue;
+      }
+      ensureSystemDirs(chrootDir, system.name, account.uid, accounts.sftpGroupId);
+      const assembly = assembleSystem(system, generatedDir, cache);
+      assemblies.set(system.name, assembly);
+      const published = readPublished(chrootDir, system.name);
+      if (isPublished(published, assembly)) {
+        result.unchanged.push(system.name);
+      } else if (published.manifest === assembly.manifest) {
+        // Published, but a deploy was stopped before announcing it.
+        toRepair.push(assembly);
+      } else {
+        toBuild.push(system);
+      }
+    }
+    for (const name of result.unchanged) options.print(`  ${name}: no changes`);
+    for (const assembly of toRepair) {
+      publishSystem(chrootDir, assembly, now());
+      result.published.push(assembly.name);
+      options.print(`  ${assembly.name}: published (completing an interrupted deploy)`);
+    }
+
+    if (toBuild.length > 0) {
+      const verb = options.nix.evaluateOnly ? 'evaluating (NOLOCALBUILD)' : 'building';
+      options.print(`${verb} ${toBuild.length} system${toBuild.length === 1 ? '' : 's'}`);
+      const builds = await buildSystems(toBuild, {
+        generatedDir,
+        nix: options.nix,
+        jobs: options.jobs,
+        onResult: (build) => options.print(formatBuildLine(build, nameWidth(toBuild))),
+      });
+      for (const build of builds) {
+        if (!build.ok) {
+          result.failed.push({ name: build.name, reason: `build failed: ${build.error ?? ''}` });
+          continue;
+        }
+        if (build.kind === 'flake' && build.storePath) recordState(chrootDir, build.name, path.basename(build.storePath));
+        publishSystem(chrootDir, assemblies.get(build.name) as Assembly, now());
+        result.published.push(build.name);
+      }
+    }
+    return result;
+  } finally {
+    unlock();
+  }
+}
+
+/** `  ok      nas        1.2s  abcd1234…-nixos-system-nas-24.05`, names padded to `nameWidth`. */
+export function formatBuildLine(build: SystemBuildResult, nameWidth = 0): string {
+  const status = build.ok ? 'ok    ' : 'FAILED';
+  const what = build.ok ? shortStorePath(build.storePath ?? '') : (build.error ?? '').trim().split('\n').slice(-1)[0];
+  return `  ${status}  ${build.name.padEnd(nameWidth)}  ${`${build.seconds.toFixed(1)}s`.padStart(6)}  ${what}`;
+}
+
+export function nameWidth(systems: readonly { name: string }[]): number {
+  return Math.max(0, ...systems.map((system) => system.name.length));
+}
+
+export function shortStorePath(storePath: string): string {
+  const base = path.basename(storePath);
+  return base.length > 40 ? `${base.slice(0, 8)}…${base.slice(32)}` : base;
+}
+
+export const DEFAULT_JOBS = os.cpus().length;

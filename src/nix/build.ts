@@ -1,0 +1,113 @@
+/**
+ * Building systems with Nix. All systems of one flake go to a single
+ * `nix build` (Nix shares and parallelises the work); a non-flake system is
+ * built as `nixos-rebuild build --no-flake` would. NOLOCALBUILD evaluates
+ * only. Nix's own --builders and --max-jobs pass through, so a large fleet
+ * can build on remote builders.
+ */
+import { run } from '../exec.js';
+import { ToolError } from '../errors.js';
+import { nixString } from '../render/quote.js';
+import { pathFlakeRef, runNix, summarizeNixError } from './nix.js';
+
+export interface NixBuildOptions {
+  /** Only evaluate: the store paths, without building them. */
+  evaluateOnly?: boolean;
+  /** Stream Nix's output (VERBOSE). */
+  verbose?: boolean;
+  builders?: string;
+  maxJobs?: string;
+}
+
+export type BuildOutcome = { ok: true; storePath: string; log: string } | { ok: false; error: string; log: string };
+
+export function toplevelAttribute(name: string): string {
+  // System names are validated identifiers ([a-z_][a-z0-9_-]*): no quoting needed in an attribute path.
+  return `nixosConfigurations.${name}.config.system.build.toplevel`;
+}
+
+function passThrough(options: NixBuildOptions): string[] {
+  const args: string[] = [];
+  if (options.builders !== undefined) args.push('--builders', options.builders);
+  if (options.maxJobs !== undefined) args.push('--max-jobs', options.maxJobs);
+  return args;
+}
+
+/** Parses `nix build --json`: one object per installable, in order. */
+export function parseNixBuildJson(stdout: string): string[] {
+  const parsed = JSON.parse(stdout) as unknown;
+  if (!Array.isArray(parsed)) throw new Error('nix build --json did not print a list');
+  return parsed.map((item: unknown) => {
+    const out = (item as { outputs?: { out?: unknown } })?.outputs?.out;
+    if (typeof out !== 'string') throw new Error('nix build --json: an entry has no outputs.out');
+    return out;
+  });
+}
+
+/**
+ * Builds (or evaluates) the toplevels of `names` in the flake at
+ * `flakeDir`, in one Nix call. When that call fails, each system is tried
+ * on its own so that the failure lands on the systems that caused it.
+ */
+export async function buildFlakeSystems(flakeDir: string, names: readonly string[], options: NixBuildOptions): Promise<Map<string, BuildOutcome>> {
+  const outcomes = new Map<string, BuildOutcome>();
+  const batch = await buildFlakeBatch(flakeDir, names, options);
+  if (batch.ok) {
+    names.forEach((name, index) => outcomes.set(name, { ok: true, storePath: batch.storePaths[index] as string, log: batch.log }));
+    return outcomes;
+  }
+  if (names.length === 1) {
+    outcomes.set(names[0] as string, { ok: false, error: batch.error, log: batch.log });
+    return outcomes;
+  }
+  for (const name of names) {
+    const single = await buildFlakeBatch(flakeDir, [name], options);
+    outcomes.set(name, single.ok ? { ok: true, storePath: single.storePaths[0] as string, log: single.log } : { ok: false, error: single.error, log: single.log });
+  }
+  return outcomes;
+}
+
+async function buildFlakeBatch(
+  flakeDir: string,
+  names: readonly string[],
+  options: NixBuildOptions,
+): Promise<{ ok: true; storePaths: string[]; log: string } | { ok: false; error: string; log: string }> {
+  const result = options.evaluateOnly
+    ? await runNix(
+        [
+          'eval',
+          '--json',
+          pathFlakeRef(flakeDir, 'nixosConfigurations'),
+          '--apply',
+          `configurations: map (name: configurations.\${name}.config.system.build.toplevel.outPath) [ ${names.map(nixString).join(' ')} ]`,
+        ],
+        { allowFailure: true, stream: options.verbose },
+      )
+    : await runNix(
+        ['build', '--json', '--no-link', ...passThrough(options), ...names.map((name) => pathFlakeRef(flakeDir, toplevelAttribute(name)))],
+        { allowFailure: true, stream: options.verbose },
+      );
+  if (result.failed) return { ok: false, error: summarizeNixError(result.stderr) || `exit status ${result.exitCode}`, log: result.all };
+  try {
+    const storePaths = options.evaluateOnly ? (JSON.parse(result.stdout) as string[]) : parseNixBuildJson(result.stdout);
+    if (storePaths.length !== names.length || !storePaths.every((p) => typeof p === 'string')) throw new Error('unexpected output');
+    return { ok: true, storePaths, log: result.all };
+  } catch (error) {
+    throw new ToolError(result.command, 0, result.stdout.slice(0, 500), `unexpected output from nix: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Builds (or evaluates) a configuration.nix the way
+ * `nixos-rebuild build --no-flake -I nixos-config=…` does: `<nixpkgs/nixos>`
+ * from NIX_PATH, attribute `system`.
+ */
+export async function buildNonFlakeSystem(configurationFile: string, options: NixBuildOptions): Promise<BuildOutcome> {
+  const args = ['<nixpkgs/nixos>', '-A', 'system', '-I', `nixos-config=${configurationFile}`];
+  const result = options.evaluateOnly
+    ? await run('nix-instantiate', args, { allowFailure: true, stream: options.verbose })
+    : await run('nix-build', ['--no-out-link', ...passThrough(options), ...args], { allowFailure: true, stream: options.verbose });
+  if (result.failed) return { ok: false, error: summarizeNixError(result.stderr) || `exit status ${result.exitCode}`, log: result.all };
+  const storePath = result.stdout.trim().split('\n').pop() ?? '';
+  return { ok: true, storePath, log: result.all };
+}
