@@ -1,0 +1,164 @@
+/**
+ * Updating a flake's lock file with Nix 2.8, and reading flake.lock to tell
+ * what an update changed.
+ *
+ * Nix 2.8 has no `nix flake update <input>` (that came in 2.19): all inputs
+ * are updated by `nix flake update`, one by `nix flake lock --update-input`.
+ * The flake is always named by a `path:` reference to its directory: Nix
+ * then sees the directory as it is, whether the fleet is a git repository or
+ * not (a bare directory inside a git repository would be read as
+ * `git+file`, which ignores untracked files and stages flake.lock with
+ * `git add --intent-to-add`). It is also what `bento build` evaluates: a copy
+ * of the host directory.
+ */
+import { pathFlakeRef, runNix, summarizeNixError } from './nix.js';
+
+export type FlakeLockUpdate = { ok: true; command: string; stderr: string } | { ok: false; command: string; error: string };
+
+/** The Nix arguments that update every input of the flake in `flakeDir`, or only `input`. */
+export function flakeUpdateArgs(flakeDir: string, input?: string): string[] {
+  return input === undefined ? ['flake', 'update', pathFlakeRef(flakeDir)] : ['flake', 'lock', '--update-input', input, pathFlakeRef(flakeDir)];
+}
+
+/** Runs the update; a failure comes back with Nix's own explanation, never thrown. */
+export async function updateFlakeLock(flakeDir: string, input?: string): Promise<FlakeLockUpdate> {
+  const result = await runNix(flakeUpdateArgs(flakeDir, input), { allowFailure: true });
+  if (result.failed) {
+    // Nix's advice to rerun with --show-trace cannot be followed through bento.
+    const summary = summarizeNixError(result.stderr)
+      .split('\n')
+      .filter((line) => !line.startsWith("(use '--show-trace'"))
+      .join('\n');
+    return { ok: false, command: result.command, error: summary || `exited with ${result.exitCode}` };
+  }
+  return { ok: true, command: result.command, stderr: result.stderr };
+}
+
+/** The `locked` attributes of one input node (rev, narHash, lastModified, …). */
+export type LockedInput = Record<string, unknown>;
+
+/**
+ * Every locked input of a flake.lock, by input path (`nixpkgs`,
+ * `home-manager/nixpkgs`), transitive inputs included. Inputs that follow
+ * another one (`follows`) are left out: they are listed where they point.
+ * Throws an Error when the text is not a lock file.
+ */
+export function parseFlakeLock(text: string): Map<string, LockedInput> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`flake.lock is not valid JSON: ${(error as Error).message}`);
+  }
+  const lock = parsed as { nodes?: unknown; root?: unknown };
+  if (typeof lock !== 'object' || lock === null || typeof lock.nodes !== 'object' || lock.nodes === null) throw new Error('flake.lock has no "nodes"');
+  const nodes = lock.nodes as Record<string, { inputs?: Record<string, unknown>; locked?: LockedInput } | undefined>;
+  const rootKey = typeof lock.root === 'string' ? lock.root : 'root';
+  const inputs = new Map<string, LockedInput>();
+  const walk = (key: string, prefix: string, onPath: Set<string>) => {
+    const node = nodes[key];
+    if (!node || typeof node.inputs !== 'object' || node.inputs === null) return;
+    for (const [inputName, target] of Object.entries(node.inputs)) {
+      if (typeof target !== 'string' || onPath.has(target)) continue;
+      const inputPath = prefix === '' ? inputName : `${prefix}/${inputName}`;
+      const child = nodes[target];
+      if (child?.locked && typeof child.locked === 'object') inputs.set(inputPath, child.locked);
+      walk(target, inputPath, new Set([...onPath, target]));
+    }
+  };
+  walk(rootKey, '', new Set([rootKey]));
+  return inputs;
+}
+
+/** The names of the root's own inputs, follows included. */
+export function rootInputNames(text: string): string[] {
+  try {
+    const lock = JSON.parse(text) as { nodes?: Record<string, { inputs?: Record<string, unknown> }>; root?: string };
+    return Object.keys(lock.nodes?.[lock.root ?? 'root']?.inputs ?? {}).sort();
+  } catch {
+    return [];
+  }
+}
+
+/** Whether the lock file has the input path `input` (`a` or `a/b`), follows included. */
+export function lockHasInput(text: string, input: string): boolean {
+  try {
+    const lock = JSON.parse(text) as { nodes?: Record<string, { inputs?: Record<string, unknown> }>; root?: string };
+    let key: unknown = lock.root ?? 'root';
+    for (const part of input.split('/')) {
+      if (typeof key !== 'string') return true; // a follows: the input exists, where it points does not matter here
+      const next = lock.nodes?.[key]?.inputs?.[part];
+      if (next === undefined) return false;
+      key = next;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export type LockChange =
+  | { kind: 'added'; input: string; to: LockedInput }
+  | { kind: 'removed'; input: string; from: LockedInput }
+  | { kind: 'changed'; input: string; from: LockedInput; to: LockedInput };
+
+/** What differs between two sets of locked inputs, sorted by input path. */
+export function compareLocks(before: ReadonlyMap<string, LockedInput>, after: ReadonlyMap<string, LockedInput>): LockChange[] {
+  const changes: LockChange[] = [];
+  const names = [...new Set([...before.keys(), ...after.keys()])].sort();
+  for (const input of names) {
+    const from = before.get(input);
+    const to = after.get(input);
+    if (from && to) {
+      if (canonical(from) !== canonical(to)) changes.push({ kind: 'changed', input, from, to });
+    } else if (to) changes.push({ kind: 'added', input, to });
+    else if (from) changes.push({ kind: 'removed', input, from });
+  }
+  return changes;
+}
+
+/**
+ * A short name for a locked version: the first 7 characters of the git
+ * revision when there is one, else of the narHash in hexadecimal (the SRI
+ * base64 form would print `/` and `+`), so both look alike.
+ */
+export function shortLocked(locked: LockedInput): string {
+  if (typeof locked.rev === 'string') return locked.rev.slice(0, 7);
+  if (typeof locked.narHash === 'string') return shortNarHash(locked.narHash);
+  if (typeof locked.lastModified === 'number') return formatDate(locked.lastModified);
+  return '?';
+}
+
+/** `nixpkgs 1a2b3c4 → 5d6e7f8`, `dep (new) 1a2b3c4`, `dep removed`. */
+export function describeLockChange(change: LockChange): string {
+  switch (change.kind) {
+    case 'added':
+      return `${change.input} (new) ${shortLocked(change.to)}`;
+    case 'removed':
+      return `${change.input} removed`;
+    case 'changed': {
+      const from = shortLocked(change.from);
+      const to = shortLocked(change.to);
+      if (from !== to) return `${change.input} ${from} → ${to}`;
+      // Same revision or content, relocked anyway: say what moved.
+      const moved = [...new Set([...Object.keys(change.from), ...Object.keys(change.to)])]
+        .filter((key) => JSON.stringify(change.from[key]) !== JSON.stringify(change.to[key]))
+        .sort();
+      return `${change.input} ${from} (same content; ${moved.join(', ')} changed)`;
+    }
+  }
+}
+
+/** `sha256-<base64>` → its first 7 hexadecimal digits; another form is cut as it is. */
+export function shortNarHash(narHash: string): string {
+  const sri = /^sha256-([A-Za-z0-9+/]{43}=)$/.exec(narHash);
+  return sri ? Buffer.from(sri[1] as string, 'base64').toString('hex').slice(0, 7) : narHash.slice(0, 7);
+}
+
+function canonical(value: LockedInput): string {
+  return JSON.stringify(Object.keys(value).sort().map((key) => [key, value[key]]));
+}
+
+function formatDate(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().slice(0, 10);
+}

@@ -1,0 +1,144 @@
+/** Reading flake.lock and reporting what changed, without Nix. */
+import { describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { findFlakes, reportFlake } from '../../src/commands/flake-update.js';
+import { compareLocks, describeLockChange, flakeUpdateArgs, lockHasInput, parseFlakeLock, rootInputNames, shortNarHash } from '../../src/nix/flake-lock.js';
+
+/** A lock file as Nix 2.8 writes it: github inputs, a nested input and a `follows`. */
+function lockText(nixpkgsRev: string, hmNixpkgsRev = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'): string {
+  return JSON.stringify({
+    nodes: {
+      'home-manager': {
+        inputs: { nixpkgs: 'nixpkgs_2', utils: ['nixpkgs'] },
+        locked: { lastModified: 1700000000, narHash: 'sha256-dueBuMfzoCnY4NMmenc4Kdh0X0LsJpWnzQYzBGvS0/U=', owner: 'nix-community', repo: 'home-manager', rev: 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb', type: 'github' },
+        original: { owner: 'nix-community', repo: 'home-manager', type: 'github' },
+      },
+      nixpkgs: {
+        locked: { lastModified: 1700000000, narHash: 'sha256-LnMRXZSQmslp0hUzaBK4zZ/lnS5XqvQthBmv0IrCh1c=', owner: 'NixOS', repo: 'nixpkgs', rev: nixpkgsRev, type: 'github' },
+        original: { owner: 'NixOS', ref: 'nixos-24.05', repo: 'nixpkgs', type: 'github' },
+      },
+      nixpkgs_2: {
+        locked: { lastModified: 1700000000, narHash: 'sha256-4/dryNSsO5m950L20f49+ME16cIH2L6VAF4E+s/DMY0=', owner: 'NixOS', repo: 'nixpkgs', rev: hmNixpkgsRev, type: 'github' },
+        original: { owner: 'NixOS', repo: 'nixpkgs', type: 'github' },
+      },
+      root: { inputs: { 'home-manager': 'home-manager', nixpkgs: 'nixpkgs', self2: ['nixpkgs'] } },
+    },
+    root: 'root',
+    version: 7,
+  });
+}
+
+const REV1 = '1a2b3c4d5e6f1a2b3c4d5e6f1a2b3c4d5e6f1a2b';
+const REV2 = '5d6e7f8a9b0c5d6e7f8a9b0c5d6e7f8a9b0c5d6e';
+
+describe('parseFlakeLock', () => {
+  it('lists every locked input by path, nested ones too, follows left out', () => {
+    expect([...parseFlakeLock(lockText(REV1)).keys()]).toEqual(['home-manager', 'home-manager/nixpkgs', 'nixpkgs']);
+    expect(rootInputNames(lockText(REV1))).toEqual(['home-manager', 'nixpkgs', 'self2']);
+  });
+
+  it('refuses what is not a lock file', () => {
+    expect(() => parseFlakeLock('{')).toThrow(/not valid JSON/);
+    expect(() => parseFlakeLock('[]')).toThrow(/no "nodes"/);
+  });
+
+  it('finds inputs by path, through follows', () => {
+    const text = lockText(REV1);
+    expect(lockHasInput(text, 'nixpkgs')).toBe(true);
+    expect(lockHasInput(text, 'home-manager/nixpkgs')).toBe(true);
+    expect(lockHasInput(text, 'home-manager/utils')).toBe(true);
+    expect(lockHasInput(text, 'home-manager/nope')).toBe(false);
+    expect(lockHasInput(text, 'nope')).toBe(false);
+  });
+});
+
+describe('describing changes', () => {
+  it('shows git revisions in short, nested inputs by path', () => {
+    const changes = compareLocks(parseFlakeLock(lockText(REV1)), parseFlakeLock(lockText(REV2, REV2)));
+    expect(changes.map(describeLockChange)).toEqual(['home-manager/nixpkgs aaaaaaa → 5d6e7f8', 'nixpkgs 1a2b3c4 → 5d6e7f8']);
+  });
+
+  it('shows additions, removals, and relocks of the same content', () => {
+    const before = new Map([
+      ['old', { narHash: 'sha256-dueBuMfzoCnY4NMmenc4Kdh0X0LsJpWnzQYzBGvS0/U=' }],
+      ['dep', { narHash: 'sha256-dueBuMfzoCnY4NMmenc4Kdh0X0LsJpWnzQYzBGvS0/U=', lastModified: 1 }],
+    ]);
+    const after = new Map([
+      ['dep', { narHash: 'sha256-dueBuMfzoCnY4NMmenc4Kdh0X0LsJpWnzQYzBGvS0/U=', lastModified: 2 }],
+      ['new', { narHash: 'sha256-4/dryNSsO5m950L20f49+ME16cIH2L6VAF4E+s/DMY0=' }],
+    ]);
+    expect(compareLocks(before, after).map(describeLockChange)).toEqual([
+      'dep 76e781b (same content; lastModified changed)',
+      'new (new) e3f76bc',
+      'old removed',
+    ]);
+    expect(compareLocks(after, after)).toEqual([]);
+  });
+
+  it('prints narHashes in hexadecimal', () => {
+    expect(shortNarHash('sha256-dueBuMfzoCnY4NMmenc4Kdh0X0LsJpWnzQYzBGvS0/U=')).toBe('76e781b');
+    expect(shortNarHash('sha256:0abcdefgh')).toBe('sha256:');
+  });
+});
+
+describe('reportFlake', () => {
+  it('says up to date, no inputs, or what changed', () => {
+    const text = lockText(REV1);
+    expect(reportFlake('hosts/a', { kind: 'updated', before: text, after: text })).toEqual({ line: 'hosts/a: up to date', failed: false, hasInput: true });
+    expect(reportFlake('hosts/a', { kind: 'updated', before: undefined, after: undefined }).line).toBe('hosts/a: no inputs');
+    expect(reportFlake('hosts/a', { kind: 'updated', before: text, after: lockText(REV2) }).line).toBe('hosts/a: nixpkgs 1a2b3c4 → 5d6e7f8');
+    expect(reportFlake('hosts/a', { kind: 'updated', before: '{', after: text }).line).toMatch(/^hosts\/a: home-manager \(new\) bbbbbbb, /);
+  });
+
+  it('reports an input the flake does not have, and failures', () => {
+    const text = lockText(REV1);
+    expect(reportFlake('hosts/a', { kind: 'updated', before: text, after: text }, 'agenix')).toEqual({
+      line: 'hosts/a: no input named "agenix" (its inputs: home-manager, nixpkgs, self2)',
+      failed: false,
+      hasInput: false,
+    });
+    expect(reportFlake('hosts/a', { kind: 'failed', error: 'error: boom\n  at line 3' })).toEqual({
+      error: 'hosts/a: update failed:\n  | error: boom\n  |   at line 3',
+      failed: true,
+      hasInput: true,
+    });
+    expect(reportFlake('hosts/a', { kind: 'updated', before: text, after: '{' }).failed).toBe(true);
+  });
+});
+
+describe('flakeUpdateArgs', () => {
+  it('uses the Nix 2.8 commands on a path: reference', () => {
+    expect(flakeUpdateArgs('/fleet/hosts/a')).toEqual(['flake', 'update', 'path:/fleet/hosts/a']);
+    expect(flakeUpdateArgs('/fleet/hosts/a', 'nixpkgs')).toEqual(['flake', 'lock', '--update-input', 'nixpkgs', 'path:/fleet/hosts/a']);
+  });
+});
+
+describe('findFlakes', () => {
+  it('walks hosts/ recursively, sorted, skipping .git and never following links', () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), 'bento-find-flakes-'));
+    try {
+      const put = (file: string) => {
+        mkdirSync(path.dirname(path.join(root, file)), { recursive: true });
+        writeFileSync(path.join(root, file), '{ outputs = _: { }; }\n');
+      };
+      put('utils/flake.nix');
+      put('hosts/b/flake.nix');
+      put('hosts/a/flake.nix');
+      put('hosts/a/sub/flake.nix');
+      put('hosts/a/.git/flake.nix');
+      put('hosts/legacy/configuration.nix');
+      symlinkSync('../../utils', path.join(root, 'hosts/a/utils'));
+      symlinkSync('../b', path.join(root, 'hosts/a/b-again'));
+      mkdirSync(path.join(root, 'hosts/linked'));
+      symlinkSync('../../utils/flake.nix', path.join(root, 'hosts/linked/flake.nix'));
+      expect(findFlakes(root)).toEqual({
+        flakes: ['hosts/a', 'hosts/a/sub', 'hosts/b'],
+        skipped: ['hosts/linked/flake.nix is a symbolic link: skipped (make it a regular file to update it)'],
+      });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
