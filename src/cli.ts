@@ -12,6 +12,8 @@ import { info, sanitizeLines as sanitize, warn } from './log.js';
 import { generate } from './commands/generate.js';
 import { init } from './commands/init.js';
 import { statusCommand } from './commands/status.js';
+import { diffCommand } from './commands/diff.js';
+import { flakeUpdateCommand } from './commands/flake-update.js';
 import { loadConfig } from './config/config.js';
 import { deployFleet, DEFAULT_JOBS, type DeployResult } from './chroot/deploy-fleet.js';
 import { parseBuildAction, runBuild } from './build/run-build.js';
@@ -55,7 +57,7 @@ function selectedNames(flags: SelectionFlags): string[] {
   return [...parseNameList(process.env.NAME), ...(flags.name ?? []).flatMap((name) => parseNameList(name))];
 }
 
-function nixOptions(flags: SelectionFlags, evaluateOnly: boolean): NixBuildOptions {
+function nixOptions(flags: SelectionFlags, evaluateOnly?: boolean): NixBuildOptions {
   return { evaluateOnly, verbose: Boolean(flags.verbose || process.env.VERBOSE), builders: flags.builders, maxJobs: flags.maxJobs };
 }
 
@@ -98,6 +100,11 @@ export function buildProgram(): Command {
       `
 Environment:
   BENTO_DIR     the fleet directory, to run bento from anywhere
+  NAME          deploy, build, diff: only these systems ("a b" or "a,b")
+  VERBOSE       deploy, build: show Nix's output as it builds
+  TARGET_IP     build test|switch: apply on that machine ([user@]host)
+  NIX_SSHOPTS   ssh options for TARGET_IP, e.g. -p2222
+  NIX_PATH      nixpkgs for systems without flakes (as nixos-rebuild uses it)
   BENTO_DEBUG   1: print every external command before running it
   NO_COLOR      no colours in the output
 
@@ -144,13 +151,11 @@ Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
       .command('deploy')
       .description('build what changed and publish each system into its SFTP chroot (as root)'),
   ).action(async (flags: SelectionFlags) => {
-    const dir = fleetDir(program);
-    const { config } = await loadConfig(dir);
     const result = await deployFleet({
-      fleetDir: dir,
+      fleetDir: fleetDir(program),
       names: selectedNames(flags),
       jobs: flags.jobs ?? DEFAULT_JOBS,
-      nix: nixOptions(flags, config.noLocalBuild),
+      nix: nixOptions(flags),
       print: printLine,
     });
     reportDeploy(result);
@@ -166,7 +171,6 @@ Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
   ).action(async (word: string, flags: SelectionFlags & { yes?: boolean; targetIp?: string }) => {
     const action = parseBuildAction(word);
     const dir = fleetDir(program);
-    const { config } = await loadConfig(dir);
     const result = await runBuild({
       fleetDir: dir,
       action,
@@ -182,13 +186,35 @@ Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
           info(`not root: ${name}'s files were not published; run \`bento deploy\` as root`);
           return;
         }
-        reportDeploy(await deployFleet({ fleetDir: dir, names: [name], jobs: 1, nix: nixOptions(flags, config.noLocalBuild), print: printLine }));
+        reportDeploy(await deployFleet({ fleetDir: dir, names: [name], jobs: 1, nix: nixOptions(flags), print: printLine }));
       },
     });
     const ok = result.results.length - result.failed.length;
     info(`build: ${ok} ok, ${result.failed.length} failed`);
     if (result.failed.length > 0) throw new UserError(`failed: ${result.failed.join(', ')}`);
   });
+
+  program
+    .command('diff')
+    .description("for each flake system: what changes between the version it runs and the one it should run (nvd or nix store diff-closures)")
+    .option('-n, --name <name...>', 'only these systems (also: NAME="a b"); default: all')
+    .action(async (flags: { name?: string[] }) => {
+      process.exitCode = await diffCommand({
+        fleetDir: fleetDir(program),
+        names: selectedNames(flags),
+        stdout: process.stdout,
+        stderr: process.stderr,
+        color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
+      });
+    });
+
+  program
+    .command('flake-update')
+    .description('update the flake.lock of every flake under hosts/: all inputs, or only <input>')
+    .argument('[input]', 'only this input (e.g. nixpkgs, or home-manager/nixpkgs)')
+    .action(async (input: string | undefined) => {
+      process.exitCode = await flakeUpdateCommand({ fleetDir: fleetDir(program), input, stdout: process.stdout, stderr: process.stderr });
+    });
 
   program
     .command('status')

@@ -3,7 +3,9 @@
  * (every directory from / down owned by root and writable by nobody else,
  * or ChrootDirectory refuses the login), and locked against a second deploy.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 
@@ -42,9 +44,20 @@ export function prepareChrootDir(chrootDir: string): void {
   }
 }
 
-/** Takes CHROOT_DIR/.bento-deploy.lock; a lock whose process is gone is taken over. */
+/**
+ * Takes the deploy lock of CHROOT_DIR; a lock whose process is gone is taken
+ * over. It lives in /run, not in CHROOT_DIR, so that a deploy with nothing
+ * to do leaves CHROOT_DIR untouched.
+ */
 export function lockChrootDir(chrootDir: string): () => void {
-  const lockFile = path.join(chrootDir, '.bento-deploy.lock');
+  const lockDir = existsSync('/run') && process.getuid?.() === 0 ? '/run' : os.tmpdir();
+  const lockFile = path.join(lockDir, `bento-deploy-${createHash('sha256').update(path.resolve(chrootDir)).digest('hex').slice(0, 16)}.lock`);
+  try {
+    // access(2) also reports a read-only file system (EROFS).
+    accessSync(chrootDir, constants.W_OK);
+  } catch (error) {
+    throw new UserError(`CHROOT_DIR ${chrootDir} is not writable: ${(error as Error).message}`);
+  }
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(lockFile, 'wx', 0o644);
@@ -52,11 +65,7 @@ export function lockChrootDir(chrootDir: string): () => void {
       closeSync(fd);
       return () => rmSync(lockFile, { force: true });
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') {
-        throw new UserError(`CHROOT_DIR ${chrootDir} is not writable: ${(error as Error).message}`);
-      }
-      if (code !== 'EEXIST') throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const holder = Number(readFileSync(lockFile, 'utf8').trim());
       if (holder && isAlive(holder)) throw new UserError(`another bento deploy (pid ${holder}) is publishing into ${chrootDir}; wait for it to finish`);
       rmSync(lockFile, { force: true });

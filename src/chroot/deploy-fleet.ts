@@ -25,6 +25,7 @@ export interface DeployOptions {
   /** Restrict to these systems (NAME); empty: all. */
   names: string[];
   jobs: number;
+  /** Nix options; evaluateOnly defaults to config.sh's NOLOCALBUILD. */
   nix: NixBuildOptions;
   /** Where messages go, one line at a time. */
   print: (line: string) => void;
@@ -53,6 +54,7 @@ export async function deployFleet(options: DeployOptions): Promise<DeployResult>
   }
   const now = options.now ?? (() => new Date());
   const fleet = await loadFleet(options.fleetDir, { jobs: options.jobs });
+  const nix: NixBuildOptions = { ...options.nix, evaluateOnly: options.nix.evaluateOnly ?? fleet.config.noLocalBuild };
   const generatedDir = path.join(options.fleetDir, 'generated');
   const regenerated = (await writeOutput(generatedDir, renderGeneratedFiles(fleet), { prune: fleet.brokenHosts.length === 0 })).written.length;
   if (regenerated > 0) options.print(`generated/ was out of date: ${regenerated} file${regenerated === 1 ? '' : 's'} rewritten`);
@@ -97,11 +99,11 @@ export async function deployFleet(options: DeployOptions): Promise<DeployResult>
     }
 
     if (toBuild.length > 0) {
-      const verb = options.nix.evaluateOnly ? 'evaluating (NOLOCALBUILD)' : 'building';
+      const verb = nix.evaluateOnly ? 'evaluating (NOLOCALBUILD)' : 'building';
       options.print(`${verb} ${toBuild.length} system${toBuild.length === 1 ? '' : 's'}`);
       const builds = await buildSystems(toBuild, {
         generatedDir,
-        nix: options.nix,
+        nix,
         jobs: options.jobs,
         onResult: (build) => options.print(formatBuildLine(build, nameWidth(toBuild))),
       });

@@ -181,7 +181,7 @@ export async function loadConfig(fleetDir: string): Promise<LoadedConfig> {
         'run `bento init` to create one, or set BENTO_DIR to your fleet directory',
       );
     }
-    throw error;
+    throw new UserError(`cannot read ${file}: ${(error as Error).message}`);
   }
   return parseConfig(text, path.relative(process.cwd(), file) || 'config.sh');
 }

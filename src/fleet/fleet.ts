@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, type Config } from '../config/config.js';
-import { UserError, UserErrors } from '../errors.js';
+import { MissingToolError, UserError, UserErrors } from '../errors.js';
 import { evalFlakeSystemNames, evalFlakesSystemNames } from '../nix/nix.js';
 import { copyHostTree } from './copy-host-tree.js';
 import { parsePublicKey, type PublicKey } from './keys.js';
@@ -148,11 +148,13 @@ async function evaluateFlakes(flakes: HostDir[], jobs: number, brokenHosts: Brok
     });
     try {
       return await evalFlakesSystemNames(copies);
-    } catch {
+    } catch (error) {
+      if (error instanceof MissingToolError) throw error;
       return await mapLimit(flakes, jobs, async (host, index) => {
         try {
           return await evalFlakeSystemNames(copies[index] as string);
         } catch (error) {
+          if (error instanceof MissingToolError) throw error;
           brokenHosts.push({ hostDirName: host.name, place: `hosts/${host.name}/flake.nix`, message: (error as Error).message });
           return [];
         }

@@ -1,0 +1,106 @@
+/** bento build: real Nix builds of test fleets; nixos-rebuild is a recording stand-in. */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { bento } from '../helpers/cli.js';
+import { flakeText, makeFleet, type TestFleet } from '../helpers/fleet.js';
+import { PACKAGE_ROOT } from '../../src/paths.js';
+import { STUBS_DIR } from '../helpers/shell.js';
+import { parseBuildAction } from '../../src/build/run-build.js';
+
+const NIX_ENV = { NIX_PATH: `nixpkgs=${path.join(PACKAGE_ROOT, 'example', 'offline-nixpkgs')}` };
+const cleanups: (() => void)[] = [];
+afterEach(() => cleanups.splice(0).forEach((cleanup) => cleanup()));
+
+function fleet(hosts: Parameters<typeof makeFleet>[0]['hosts']): TestFleet {
+  const made = makeFleet({ hosts });
+  cleanups.push(made.cleanup);
+  return made;
+}
+
+function recorder(): { dir: string; calls: () => string } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-record-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return { dir, calls: () => (existsSync(path.join(dir, 'calls')) ? readFileSync(path.join(dir, 'calls'), 'utf8') : '') };
+}
+
+describe('bento build', () => {
+  it('builds every system, one line each, flakes batched', () => {
+    const { root } = fleet({ pair: { flake: ['alpha', 'beta'] }, router: { nonFlake: true } });
+    const run = bento(['build'], { env: { BENTO_DIR: root, ...NIX_ENV } });
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain('building 3 systems');
+    for (const name of ['alpha', 'beta']) expect(run.stdout).toMatch(new RegExp(`ok {6}${name} +[0-9.]+s {2}[a-z0-9]{8}…-nixos-system-${name}-24\\.05`));
+    expect(run.stdout).toMatch(/ok {6}router +[0-9.]+s {2}[a-z0-9]{8}…-nixos-system-router-24\.05/);
+    expect(run.stderr).toContain('build: 3 ok, 0 failed');
+  });
+
+  it('dry-build (or dry-run) evaluates without building; NAME and --name select', () => {
+    const { root } = fleet({ pair: { flake: ['alpha', 'beta'], files: { 'alpha.nix': `# ${Date.now()} ${Math.random()}\n` } } });
+    const run = bento(['build', 'dry-run', '--name', 'alpha'], { env: { BENTO_DIR: root } });
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain('evaluating 1 system');
+    const storeName = /[a-z0-9]{8}…-nixos-system-alpha-24\.05/.exec(run.stdout);
+    expect(storeName).not.toBeNull();
+    expect(run.stdout).not.toContain('beta');
+    const byEnv = bento(['build', 'dry-build'], { env: { BENTO_DIR: root, NAME: 'beta' } });
+    expect(byEnv.stdout).toContain('evaluating 1 system');
+    expect(byEnv.stdout).toMatch(/ok {6}beta/);
+  });
+
+  it('a failing build shows Nix output and exits 1; the others still build', () => {
+    const { root } = fleet({ pair: { flakeText: flakeText(['good', 'bad']).replace('echo bad > $out/name', 'echo broken-on-purpose >&2; exit 3') } });
+    const run = bento(['build'], { env: { BENTO_DIR: root } });
+    expect(run.status).toBe(1);
+    expect(run.stdout).toMatch(/ok {6}good/);
+    expect(run.stdout).toMatch(/FAILED {2}bad /);
+    expect(run.stdout).toContain('broken-on-purpose');
+    expect(run.stderr).toContain('build: 1 ok, 1 failed');
+    expect(run.stderr).toContain('bento: error: failed: bad');
+  });
+
+  it('refuses actions it does not support, with what to do instead', () => {
+    const { root } = fleet({ r: { nonFlake: true } });
+    for (const [action, message] of [
+      ['edit', 'bento build edit is not supported: edit the files under hosts/ instead'],
+      ['build-vm', 'bento build build-vm is not supported'],
+      ['build-vm-with-bootloader', 'bento build build-vm-with-bootloader is not supported'],
+      ['boot', 'unknown build action "boot": use dry-build (or dry-run), build, test or switch'],
+    ]) {
+      const run = bento(['build', action as string], { env: { BENTO_DIR: root } });
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain(message);
+    }
+    expect(parseBuildAction(undefined)).toBe('build');
+  });
+
+  it('test and switch apply exactly one system after a typed yes', () => {
+    const { root } = fleet({ pair: { flake: ['alpha', 'beta'] }, router: { nonFlake: true } });
+    const record = recorder();
+    const env = { BENTO_DIR: root, PATH: `${STUBS_DIR}:${process.env.PATH}`, FAKE_SERVER: record.dir, ...NIX_ENV };
+
+    const all = bento(['build', 'switch'], { env });
+    expect(all.status).toBe(1);
+    expect(all.stderr).toContain('bento build switch applies exactly one system: name it with NAME=<name> or --name <name>');
+
+    const declined = bento(['build', 'switch', '--name', 'alpha'], { env, input: 'no\n' });
+    expect(declined.status).toBe(1);
+    expect(declined.stderr).toContain('nixos-rebuild switch of alpha on this machine: type yes to continue:');
+    expect(declined.stderr).toContain('cancelled: nothing was applied');
+    expect(record.calls()).toBe('');
+
+    const confirmed = bento(['build', 'switch'], { env: { ...env, NAME: 'alpha' }, input: 'yes\n' });
+    expect(confirmed.status).toBe(0);
+    expect(record.calls()).toMatch(/^== nixos-rebuild\nswitch\n--flake\n\/[^\n]+#alpha\n$/);
+
+    const nonFlake = bento(['build', 'test', '--yes', '--name', 'router'], { env });
+    expect(nonFlake.status).toBe(0);
+    expect(record.calls()).toMatch(/== nixos-rebuild\ntest\n--no-flake\n-I\nnixos-config=\/[^\n]+\/configuration\.nix\n$/);
+
+    const failing = bento(['build', 'switch', '--yes', '--name', 'beta'], { env: { ...env, RECORD_EXIT: '4' } });
+    expect(failing.status).toBe(1);
+    expect(failing.stdout).toMatch(/FAILED {2}beta .*nixos-rebuild exited with 4/);
+  });
+});
+

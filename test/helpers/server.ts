@@ -1,0 +1,63 @@
+/**
+ * Server-side fixtures for deploy tests, as root: the group sftp_users, one
+ * system user per test system, a chroot directory under /srv (sshd refuses
+ * chroots under /tmp). Everything is removed again by cleanup().
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+
+export interface TestServer {
+  chrootDir: string;
+  /** A short random prefix: system names are `${prefix}<name>` so they never collide with real accounts. */
+  prefix: string;
+  addUsers(names: string[]): void;
+  cleanup(): void;
+}
+
+function exists(kind: 'passwd' | 'group', name: string): boolean {
+  return spawnSync('getent', [kind, name]).status === 0;
+}
+
+export function createTestServer(): TestServer {
+  const prefix = `bt${randomBytes(2).toString('hex')}`;
+  const chrootDir = `/srv/bento-test-${prefix}`;
+  mkdirSync(chrootDir, { recursive: true, mode: 0o755 });
+  const createdGroup = !exists('group', 'sftp_users');
+  if (createdGroup) execFileSync('groupadd', ['--system', 'sftp_users']);
+  const users: string[] = [];
+  return {
+    chrootDir,
+    prefix,
+    addUsers(names) {
+      for (const name of names) {
+        if (exists('passwd', name)) continue;
+        execFileSync('useradd', ['--system', '--no-create-home', '--home-dir', path.join(chrootDir, name), '--gid', 'sftp_users', '--shell', '/usr/sbin/nologin', name]);
+        users.push(name);
+      }
+    },
+    cleanup() {
+      for (const user of users) spawnSync('userdel', [user]);
+      if (createdGroup) spawnSync('groupdel', ['sftp_users']);
+      rmSync(chrootDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface Snapshot {
+  [relative: string]: string;
+}
+
+/** inode, mtime, mode and owner of every entry under `dir` (without following links). */
+export function snapshotTree(dir: string): Snapshot {
+  const snapshot: Snapshot = {};
+  const walk = (relative: string) => {
+    const absolute = path.join(dir, relative);
+    const stats = lstatSync(absolute);
+    snapshot[relative || '.'] = `${stats.ino} ${stats.mtimeMs} ${stats.mode.toString(8)} ${stats.uid}:${stats.gid}`;
+    if (stats.isDirectory()) for (const entry of readdirSync(absolute).sort()) walk(relative ? `${relative}/${entry}` : entry);
+  };
+  walk('');
+  return snapshot;
+}
