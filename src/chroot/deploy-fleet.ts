@@ -110,6 +110,7 @@ export async function deployFleet(options: DeployOptions): Promise<DeployResult>
       for (const build of builds) {
         if (!build.ok) {
           result.failed.push({ name: build.name, reason: `build failed: ${build.error ?? ''}` });
+          if (!nix.verbose && build.log.trim()) options.print(`--- ${build.name}: Nix output ---\n${build.log.trimEnd()}`);
           continue;
         }
         if (build.kind === 'flake' && build.storePath) recordState(chrootDir, build.name, path.basename(build.storePath));
