@@ -20,6 +20,8 @@ import { parseBuildAction, runBuild } from './build/run-build.js';
 import { parseNameList } from './fleet/select.js';
 import type { NixBuildOptions } from './nix/build.js';
 import { createInterface } from 'node:readline/promises';
+import { createProgress } from './progress.js';
+import { renderCompletion } from './completion.js';
 
 const version = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -61,8 +63,10 @@ function nixOptions(flags: SelectionFlags, evaluateOnly?: boolean): NixBuildOpti
   return { evaluateOnly, verbose: Boolean(flags.verbose || process.env.VERBOSE), builders: flags.builders, maxJobs: flags.maxJobs };
 }
 
+const progress = createProgress(process.stdout);
+
 function printLine(line: string): void {
-  process.stdout.write(`${sanitize(line)}\n`);
+  progress.print(sanitize(line));
 }
 
 async function askOnTerminal(question: string): Promise<string> {
@@ -157,6 +161,7 @@ Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
       jobs: flags.jobs ?? DEFAULT_JOBS,
       nix: nixOptions(flags),
       print: printLine,
+      progress,
     });
     reportDeploy(result);
   });
@@ -181,6 +186,7 @@ Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
       ask: askOnTerminal,
       targetIp: flags.targetIp ?? (process.env.TARGET_IP || undefined),
       print: printLine,
+      progress,
       publish: async (name) => {
         if (process.getuid?.() !== 0) {
           info(`not root: ${name}'s files were not published; run \`bento deploy\` as root`);
@@ -241,6 +247,15 @@ use it as it is.`,
         isTTY: Boolean(process.stdout.isTTY),
         noColor: Boolean(process.env.NO_COLOR),
       });
+    });
+
+  program
+    .command('completion')
+    .description('print the shell completion script: eval "$(bento completion bash)" in ~/.bashrc, or zsh in ~/.zshrc')
+    .argument('<shell>', 'bash or zsh')
+    .action((shell: string) => {
+      if (shell !== 'bash' && shell !== 'zsh') throw new UserError(`no completion for ${JSON.stringify(shell)}: use bash or zsh`);
+      process.stdout.write(renderCompletion(program, shell));
     });
 
   return program;

@@ -15,6 +15,7 @@ import type { NixBuildOptions } from '../nix/build.js';
 import { writeOutput } from '../render/write-output.js';
 import { buildSystems, stageForBuild, type SystemBuildResult } from './build-systems.js';
 import { formatBuildLine, nameWidth } from '../chroot/deploy-fleet.js';
+import type { Progress } from '../progress.js';
 
 export type BuildAction = 'dry-build' | 'build' | 'test' | 'switch';
 
@@ -47,6 +48,8 @@ export interface RunBuildOptions {
   /** Push mode: apply on this machine (`[user@]host`) instead of here. */
   targetIp?: string;
   print: (line: string) => void;
+  /** Live progress of the builds (a status line on a terminal). */
+  progress?: Pick<Progress, 'start' | 'advance' | 'stop'>;
   /** After a successful push, publish the system's files (bento deploy for it). */
   publish?: (name: string) => Promise<void>;
 }
@@ -71,12 +74,16 @@ export async function runBuild(options: RunBuildOptions): Promise<RunBuildResult
 
   const evaluateOnly = options.action === 'dry-build' || options.nix.evaluateOnly === true;
   options.print(`${evaluateOnly ? 'evaluating' : 'building'} ${selected.length} system${selected.length === 1 ? '' : 's'}`);
+  options.progress?.start(selected.length, evaluateOnly ? 'evaluated' : 'built');
   const results = await buildSystems(selected, {
     generatedDir,
     nix: { ...options.nix, evaluateOnly },
     jobs: options.jobs,
-    onResult: (result) => options.print(formatBuildLine(result, nameWidth(selected))),
-  });
+    onResult: (result) => {
+      options.print(formatBuildLine(result, nameWidth(selected)));
+      options.progress?.advance();
+    },
+  }).finally(() => options.progress?.stop());
   const failed = results.filter((result) => !result.ok);
   for (const failure of failed) {
     if (!options.nix.verbose && failure.log.trim()) options.print(`--- ${failure.name}: Nix output ---\n${failure.log.trimEnd()}`);

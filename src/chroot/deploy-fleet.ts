@@ -19,6 +19,7 @@ import { lockChrootDir, prepareChrootDir } from './chroot-dir.js';
 import { SFTP_GROUP } from './layout.js';
 import { ensureSystemDirs, isPublished, publishSystem, readPublished } from './publish.js';
 import { recordState } from './states-file.js';
+import type { Progress } from '../progress.js';
 
 export interface DeployOptions {
   fleetDir: string;
@@ -29,6 +30,8 @@ export interface DeployOptions {
   nix: NixBuildOptions;
   /** Where messages go, one line at a time. */
   print: (line: string) => void;
+  /** Live progress of the builds (a status line on a terminal). */
+  progress?: Pick<Progress, 'start' | 'advance' | 'stop'>;
   now?: () => Date;
 }
 
@@ -101,12 +104,16 @@ export async function deployFleet(options: DeployOptions): Promise<DeployResult>
     if (toBuild.length > 0) {
       const verb = nix.evaluateOnly ? 'evaluating (NOLOCALBUILD)' : 'building';
       options.print(`${verb} ${toBuild.length} system${toBuild.length === 1 ? '' : 's'}`);
+      options.progress?.start(toBuild.length, nix.evaluateOnly ? 'evaluated' : 'built');
       const builds = await buildSystems(toBuild, {
         generatedDir,
         nix,
         jobs: options.jobs,
-        onResult: (build) => options.print(formatBuildLine(build, nameWidth(toBuild))),
-      });
+        onResult: (build) => {
+          options.print(formatBuildLine(build, nameWidth(toBuild)));
+          options.progress?.advance();
+        },
+      }).finally(() => options.progress?.stop());
       for (const build of builds) {
         if (!build.ok) {
           result.failed.push({ name: build.name, reason: `build failed: ${build.error ?? ''}` });
