@@ -60,6 +60,15 @@ describe('bento build', () => {
     expect(run.stderr).toContain('bento: error: failed: bad');
   });
 
+  it("passes --max-jobs and --builders to Nix", () => {
+    const { root } = fleet({ solo: { flake: ['solo'], files: { 'solo.nix': `# ${Date.now()} ${Math.random()}\n` } } });
+    // No local jobs and no remote builders: Nix itself must refuse, which shows the flags reached it.
+    const run = bento(['build', '--max-jobs', '0', '--builders', ''], { env: { BENTO_DIR: root } });
+    expect(run.status).toBe(1);
+    expect(run.stdout).toMatch(/FAILED {2}solo /);
+    expect(run.stdout).toContain("unable to start any build; either increase '--max-jobs' or enable remote builds");
+  });
+
   it('refuses actions it does not support, with what to do instead', () => {
     const { root } = fleet({ r: { nonFlake: true } });
     for (const [action, message] of [
