@@ -46,9 +46,11 @@ warn() {
 # One SFTP session in batch mode: a failed command fails the session (plain
 # piped sftp would exit 0). All sessions of a phase share one SSH connection
 # (ControlMaster), so a poll is a single login on the server. The lock on fd 9
-# is not handed to the background connection.
+# is not handed to the background connection. LogLevel=ERROR rather than -q:
+# -q would also hide why a connection failed (refused, timed out, key refused).
 sftp_batch() {
-	sftp -b - -q \
+	sftp -b - \
+		-o LogLevel=ERROR \
 		-o BatchMode=yes \
 		-o ConnectTimeout="$BENTO_TIMEOUT" \
 		-o ServerAliveInterval=10 -o ServerAliveCountMax=3 \
@@ -113,7 +115,12 @@ poll_server() {
 	sftp_batch < "$STATE_DIR/batch" > "$STATE_DIR/sftp.out" 2>&1
 	poll_status=$?
 	if [ ! -s "$STATE_DIR/remote-state" ]; then
-		warn "cannot reach the bento server ($BENTO_NAME@$BENTO_REMOTE_HOST port $BENTO_REMOTE_PORT); nothing was changed:"
+		if grep -q 'last_change_date.* not found' "$STATE_DIR/sftp.out"; then
+			# Reached, but nothing deployed for this machine yet.
+			warn "the bento server has nothing published for $BENTO_NAME yet (no last_change_date; run bento deploy there); nothing was changed:"
+		else
+			warn "cannot reach the bento server ($BENTO_NAME@$BENTO_REMOTE_HOST port $BENTO_REMOTE_PORT); nothing was changed:"
+		fi
 		show_sftp_output
 		return 1
 	fi
@@ -291,6 +298,9 @@ self_update() {
 }
 
 main() {
+	# /var/bento is root's alone (0700, as the module's tmpfiles rule makes
+	# it): bootstrap.sh may run on a new machine before that rule exists.
+	[ -d "$BENTO_DIR" ] || mkdir -m 0700 "$BENTO_DIR" || exit 1
 	mkdir -p "$STATE_DIR/pending" || exit 1
 	chmod 0700 "$STATE_DIR"
 	exec 9> "$STATE_DIR/lock"

@@ -1,0 +1,129 @@
+#!/usr/bin/env bats
+# The server lost after a switch (SPEC §6 step 4): the machine rolls back to
+# its previous system and reports `rollback` once the server is back; without
+# a switch there is nothing to roll back.
+
+load lib/e2e
+
+setup_file() {
+	e2e_setup_suite a
+	export A
+	A=$(sys a)
+	e2e_deploy > "$E2E_STATE/deploy.out" 2>&1 || fail "bento deploy failed:" "$(cat "$E2E_STATE/deploy.out")"
+	e2e_machine "$A" > "$E2E_STATE/first-run.out" 2>&1 || fail "the first update failed:" "$(cat "$E2E_STATE/first-run.out")"
+}
+
+teardown_file() {
+	e2e_teardown_suite
+}
+
+setup() {
+	e2e_clear_hooks "$A"
+	e2e_listening || e2e_start_sshd
+}
+
+stop_server_hook() {
+	e2e_stop_sshd_hook "$A" "$1"
+}
+
+pending_logs() {
+	ls "$E2E_MACHINES/$A/var-bento/.bento/pending"
+}
+
+@test "server unreachable after the switch: rollback to the previous generation, reported when the server is back" {
+	previous=$(e2e_profile "$A")
+	assert_eq "$(e2e_generation "$A")" system-1-link "profile generation"
+	e2e_new_revision "$A"
+	e2e_deploy
+	new=/nix/store/$(e2e_expected "$A")
+	stop_server_hook after-switch
+	e2e_clear_record "$A"
+	logs=$(e2e_logs "$A")
+
+	run -1 e2e_machine "$A"
+	assert_contains "$output" "switching to $(basename "$new")"
+	assert_contains "$output" "unreachable after the switch: rolling back"
+	record=$(e2e_record "$A")
+	assert_contains "$record" "profile $new"
+	assert_contains "$record" "nixos-rebuild switch --rollback --fallback"
+	# Generation 2 was made, then the profile went back to generation 1.
+	assert_eq "$(e2e_generation "$A")" system-1-link "profile generation"
+	[ -L "$E2E_MACHINES/$A/profiles/system-2-link" ] || fail "no second generation was made"
+	assert_eq "$(e2e_profile "$A")" "$previous" "system profile"
+	assert_eq "$(e2e_current_system "$A")" "$previous" "/run/current-system"
+	# Nothing reached the server; the rollback log waits on the machine.
+	assert_eq "$(e2e_logs "$A")" "$logs" "logs on the server"
+	pending=$(pending_logs)
+	assert_match "$pending" "$(e2e_log_name_regex "$A" rollback)"
+	assert_eq "$(printf '%s\n' "$pending" | cut -d _ -f 2)" "$(basename "$previous")" "store path in the log name"
+	assert_not_contains "$pending" _success
+
+	# The server is back: the next poll delivers the rollback log, and the
+	# configuration that lost the server is not tried again.
+	e2e_start_sshd
+	e2e_clear_record "$A"
+	run -0 e2e_machine "$A"
+	assert_contains "$output" "no update required"
+	assert_eq "$(e2e_record "$A")" "" "nixos-rebuild calls"
+	assert_eq "$(pending_logs)" "" "logs left on the machine"
+	rollback=$(e2e_logs "$A" | grep _rollback)
+	assert_match "$rollback" "$(e2e_log_name_regex "$A" rollback)"
+	text=$(e2e_log_text "$A" _rollback.log.gz)
+	assert_contains "$text" "e2e: the server is gone"
+	assert_contains "$text" "activating the configuration $previous"
+	run -0 e2e_status_state "$A"
+	assert_eq "$output" rollbacked "bento status"
+}
+
+@test "no switch (the system is already running), server lost: no rollback, the log waits for the next run" {
+	profile=$(e2e_profile "$A")
+	generation=$(e2e_generation "$A")
+	# A publication whose system is the one running (revision 1, after the
+	# rollback), with one more file that the system does not use.
+	printf 'notes\n' > "$E2E_FLEET/hosts/$A/NOTES"
+	e2e_write_revision "$A" 1
+	run -0 e2e_deploy
+	assert_eq "/nix/store/$(e2e_expected "$A")" "$profile" "states.txt"
+	stop_server_hook after-build
+	e2e_clear_record "$A"
+
+	run -0 e2e_machine "$A"
+	assert_contains "$output" "is already running"
+	assert_contains "$output" "could not upload the log; it is kept for the next run"
+	assert_not_contains "$output" "rolling back"
+	record=$(e2e_record "$A")
+	assert_not_contains "$record" "switch"
+	assert_eq "$(e2e_profile "$A")" "$profile" "system profile"
+	assert_eq "$(e2e_generation "$A")" "$generation" "profile generation"
+	pending=$(pending_logs)
+	assert_match "$pending" "$(e2e_log_name_regex "$A" success)"
+
+	e2e_start_sshd
+	run -0 e2e_machine "$A"
+	assert_contains "$output" "no update required"
+	assert_eq "$(pending_logs)" "" "logs left on the machine"
+	[ -f "$E2E_CHROOT/$A/logs/$pending" ] || fail "$pending did not reach the server"
+}
+
+@test "a build that fails, server lost: no rollback, the failure log waits for the next run" {
+	profile=$(e2e_profile "$A")
+	printf '%s\n' 'exit 1' > "$E2E_FLEET/hosts/$A/build-extra.sh"
+	e2e_new_revision "$A"
+	e2e_deploy
+	stop_server_hook before-build
+	e2e_clear_record "$A"
+
+	run -1 e2e_machine "$A"
+	assert_contains "$output" "the build failed"
+	assert_not_contains "$output" "rolling back"
+	assert_not_contains "$(e2e_record "$A")" "--rollback"
+	assert_eq "$(e2e_profile "$A")" "$profile" "system profile"
+	pending=$(pending_logs)
+	assert_match "$pending" "$(e2e_log_name_regex "$A" failure)"
+
+	e2e_start_sshd
+	run -0 e2e_machine "$A"
+	assert_eq "$(pending_logs)" "" "logs left on the machine"
+	[ -f "$E2E_CHROOT/$A/logs/$pending" ] || fail "$pending did not reach the server"
+	rm "$E2E_FLEET/hosts/$A/build-extra.sh"
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env bats
+# Failures that nixos-rebuild does not report by its exit status (SPEC §6
+# step 3): "No space left" in the output, and a switch that leaves the
+# system profile unchanged.
+
+load lib/e2e
+
+setup_file() {
+	e2e_setup_suite a
+	export A
+	A=$(sys a)
+	e2e_deploy > "$E2E_STATE/deploy.out" 2>&1 || fail "bento deploy failed:" "$(cat "$E2E_STATE/deploy.out")"
+	e2e_machine "$A" > "$E2E_STATE/first-run.out" 2>&1 || fail "the first update failed:" "$(cat "$E2E_STATE/first-run.out")"
+}
+
+teardown_file() {
+	e2e_teardown_suite
+}
+
+setup() {
+	e2e_clear_hooks "$A"
+	rm -f "$E2E_FLEET/hosts/$A/build-extra.sh"
+}
+
+@test "'No space left' in the output of a build that succeeds: failure, no switch" {
+	profile=$(e2e_profile "$A")
+	# The build succeeds (exit 0) but says it ran out of space, as an
+	# installation into a full /boot does.
+	printf '%s\n' "echo \"cp: error writing '/boot/kernels/bzImage': No space left on device\" >&2" > "$E2E_FLEET/hosts/$A/build-extra.sh"
+	e2e_new_revision "$A"
+	e2e_deploy
+	e2e_clear_record "$A"
+
+	run -1 e2e_machine "$A"
+	assert_contains "$output" "the build failed"
+	assert_contains "$output" "No space left on device"
+	record=$(e2e_record "$A")
+	assert_contains "$record" "nixos-rebuild build"
+	assert_not_contains "$record" "nixos-rebuild switch"
+	assert_eq "$(e2e_profile "$A")" "$profile" "system profile"
+	failure=$(e2e_logs "$A" | grep _failure)
+	assert_match "$failure" "$(e2e_log_name_regex "$A" failure)"
+	assert_eq "$(printf '%s\n' "$failure" | cut -d _ -f 2)" "$(basename "$profile")" "store path in the log name"
+	assert_contains "$(e2e_log_text "$A" _failure.log.gz)" "No space left on device"
+	run -0 e2e_status_state "$A"
+	assert_eq "$output" failing "bento status"
+}
+
+@test "a switch that exits 0 but leaves the system profile unchanged: failure" {
+	profile=$(e2e_profile "$A")
+	generation=$(e2e_generation "$A")
+	e2e_new_revision "$A"
+	e2e_deploy
+	touch "$E2E_MACHINES/$A/hooks/switch-noop"
+	e2e_clear_record "$A"
+
+	run -1 e2e_machine "$A"
+	assert_contains "$output" "switching to $(e2e_expected "$A")"
+	assert_contains "$output" "the switch left the system profile unchanged; counted as a failure"
+	assert_contains "$(e2e_record "$A")" "nixos-rebuild switch --flake /var/bento#$A --fallback"
+	assert_eq "$(e2e_profile "$A")" "$profile" "system profile"
+	assert_eq "$(e2e_generation "$A")" "$generation" "profile generation"
+	assert_eq "$(e2e_current_system "$A")" "$profile" "/run/current-system"
+	failure=$(e2e_newest_log "$A")
+	assert_match "$failure" "$(e2e_log_name_regex "$A" failure)"
+	assert_eq "$(printf '%s\n' "$failure" | cut -d _ -f 2)" "$(basename "$profile")" "store path in the log name"
+	assert_contains "$(e2e_log_text "$A" _failure.log.gz)" "(e2e: this switch leaves the system profile alone)"
+	run -0 e2e_status_state "$A"
+	assert_eq "$output" failing "bento status"
+}
+
+@test "after both, a good publication succeeds" {
+	e2e_new_revision "$A"
+	e2e_deploy
+	run -0 e2e_machine "$A"
+	assert_eq "$(e2e_profile "$A")" "/nix/store/$(e2e_expected "$A")" "system profile"
+	run -0 e2e_status_state "$A"
+	assert_eq "$output" up-to-date "bento status"
+}

@@ -1,0 +1,136 @@
+#!/usr/bin/env bats
+# Isolation of the machines on the server (SPEC §4, §5): a machine's key
+# logs in only as that machine, sees only its own chroot, cannot change its
+# config/ or anything published, and can write only its logs/. Checked with
+# the real sshd and the machines' real keys.
+
+load lib/e2e
+
+setup_file() {
+	e2e_setup_suite a b
+	export A B
+	A=$(sys a)
+	B=$(sys b)
+	e2e_deploy > "$E2E_STATE/deploy.out" 2>&1 || fail "bento deploy failed:" "$(cat "$E2E_STATE/deploy.out")"
+	for name in "$A" "$B"; do
+		e2e_machine "$name" > "$E2E_STATE/first-run.out" 2>&1 || fail "the first update failed:" "$(cat "$E2E_STATE/first-run.out")"
+	done
+}
+
+teardown_file() {
+	e2e_teardown_suite
+}
+
+setup() {
+	printf 'payload\n' > "$BATS_TEST_TMPDIR/payload"
+	# Fingerprint of everything published, to prove nothing changed.
+	find "$E2E_CHROOT" -path '*/logs' -prune -o -printf '%p %y %m %u %s %T@\n' | sort > "$BATS_TEST_TMPDIR/published.before"
+}
+
+published_unchanged() {
+	find "$E2E_CHROOT" -path '*/logs' -prune -o -printf '%p %y %m %u %s %T@\n' | sort > "$BATS_TEST_TMPDIR/published.after"
+	diff "$BATS_TEST_TMPDIR/published.before" "$BATS_TEST_TMPDIR/published.after"
+}
+
+# sftp_as KEY_OF LOGIN: one batch session (commands on stdin) with machine
+# KEY_OF's key, logging in as LOGIN.
+sftp_as() {
+	local m=$E2E_MACHINES/$1
+	sftp -b - -F /dev/null -o LogLevel=ERROR -o BatchMode=yes -o IdentitiesOnly=yes -i "$m/ssh/id_ed25519" \
+		-o UserKnownHostsFile="$m/ssh/known_hosts" -o StrictHostKeyChecking=yes -P "$E2E_PORT" "$2@127.0.0.1"
+}
+
+# refused KEY_OF LOGIN COMMAND: the sftp command must fail.
+refused() {
+	if printf '%s\n' "$3" | sftp_as "$1" "$2" > "$BATS_TEST_TMPDIR/sftp.out" 2>&1; then
+		fail "as $2 with the key of $1, '$3' was allowed:" "$(cat "$BATS_TEST_TMPDIR/sftp.out")"
+	fi
+}
+
+@test "a machine's key does not log in as another machine" {
+	before=$(grep -c "Accepted publickey for $B " "$E2E_SERVER/sshd.log" || true)
+	run -255 sftp_as "$A" "$B" <<< 'ls'
+	assert_contains "$output" "Permission denied (publickey)"
+	assert_eq "$(grep -c "Accepted publickey for $B " "$E2E_SERVER/sshd.log" || true)" "$before" "logins as $B"
+	# And a made-up key is refused as anyone.
+	mkdir -p "$BATS_TEST_TMPDIR/stranger"
+	ssh-keygen -q -t ed25519 -N '' -f "$BATS_TEST_TMPDIR/stranger/id_ed25519"
+	run -255 sftp -b - -F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes -i "$BATS_TEST_TMPDIR/stranger/id_ed25519" \
+		-o UserKnownHostsFile="$E2E_MACHINES/$A/ssh/known_hosts" -P "$E2E_PORT" "$A@127.0.0.1" <<< 'ls'
+	assert_contains "$output" "Permission denied (publickey)"
+}
+
+@test "a machine sees only its own chroot: nothing of another machine can be read or listed" {
+	run -0 sftp_as "$A" "$A" <<< 'ls -a /'
+	assert_contains "$output" "config"
+	assert_contains "$output" "logs"
+	assert_contains "$output" "last_change_date"
+	assert_not_contains "$output" "$B"
+	run -0 sftp_as "$A" "$A" <<< 'ls -a /../..'
+	assert_not_contains "$output" "$B"
+	refused "$A" "$A" "ls /../$B"
+	refused "$A" "$A" "ls $E2E_CHROOT/$B/logs"
+	refused "$A" "$A" "ls $E2E_CHROOT"
+	refused "$A" "$A" "get /../$B/last_change_date $BATS_TEST_TMPDIR/x"
+	refused "$A" "$A" "get $E2E_CHROOT/$B/config/flake.nix $BATS_TEST_TMPDIR/x"
+	refused "$A" "$A" "get $E2E_SERVER/authorized_keys.d/$B $BATS_TEST_TMPDIR/x"
+	refused "$A" "$A" "get /etc/passwd $BATS_TEST_TMPDIR/x"
+	refused "$A" "$A" "cd /srv"
+}
+
+@test "a machine cannot write to another machine's chroot" {
+	logs_b=$(e2e_logs "$B")
+	refused "$A" "$A" "put $BATS_TEST_TMPDIR/payload /../$B/logs/x.log.gz"
+	refused "$A" "$A" "put $BATS_TEST_TMPDIR/payload $E2E_CHROOT/$B/logs/x.log.gz"
+	refused "$A" "$A" "rm $E2E_CHROOT/$B/last_change_date"
+	assert_eq "$(e2e_logs "$B")" "$logs_b" "logs of $B"
+	published_unchanged
+}
+
+@test "a machine cannot change its config/, last_change_date or chroot" {
+	version=$(readlink "$E2E_CHROOT/$A/config")
+	for command in \
+		"put $BATS_TEST_TMPDIR/payload config/new-file" \
+		"put $BATS_TEST_TMPDIR/payload config/flake.nix" \
+		"put $BATS_TEST_TMPDIR/payload config/utils/bento.nix" \
+		"put $BATS_TEST_TMPDIR/payload $version/flake.nix" \
+		"rm config/flake.nix" \
+		"rename config/flake.nix config/moved.nix" \
+		"mkdir config/dir" \
+		"rmdir config/utils" \
+		"chmod 777 config/flake.nix" \
+		"symlink /logs config/logs-link" \
+		"put $BATS_TEST_TMPDIR/payload last_change_date" \
+		"rm last_change_date" \
+		"chmod 666 last_change_date" \
+		"rm config" \
+		"rename config config-moved" \
+		"rename logs logs-moved" \
+		"symlink /logs /config2" \
+		"put $BATS_TEST_TMPDIR/payload /new-file" \
+		"mkdir /dir" \
+		"chmod 777 /"; do
+		refused "$A" "$A" "$command"
+	done
+	published_unchanged
+}
+
+@test "a machine can write its logs/, and its uploads belong to its own user" {
+	run -0 sftp_as "$A" "$A" <<< "put $BATS_TEST_TMPDIR/payload logs/e2e-probe.log.gz"
+	uploaded=$E2E_CHROOT/$A/logs/e2e-probe.log.gz
+	[ -f "$uploaded" ] || fail "the upload is missing"
+	assert_eq "$(stat -c %U "$uploaded")" "$A" "owner of the upload"
+	rm "$uploaded"
+	published_unchanged
+}
+
+@test "no shell, no command, no forwarding for a machine's key" {
+	m=$E2E_MACHINES/$A
+	ssh_opts=(-F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes -i "$m/ssh/id_ed25519" -o UserKnownHostsFile="$m/ssh/known_hosts" -p "$E2E_PORT")
+	run timeout 10 ssh "${ssh_opts[@]}" "$A@127.0.0.1" 'id; echo reached-a-shell' < /dev/null
+	assert_not_contains "$output" "reached-a-shell"
+	assert_not_contains "$output" "uid="
+	run timeout 10 ssh "${ssh_opts[@]}" -o ExitOnForwardFailure=yes -N -R 127.0.0.1:0:127.0.0.1:22 "$A@127.0.0.1" < /dev/null
+	[ "$status" -ne 0 ] || fail "remote forwarding was allowed"
+	assert_contains "$output" "forwarding failed"
+}

@@ -1,0 +1,82 @@
+#!/bin/sh
+# Removes everything one e2e suite created, as it recorded it in BASE/.e2e/:
+# the simulated machines' processes, its sshd, the users and (when it created
+# it) the group sftp_users, the mount points it had to create, and BASE.
+# Safe to run twice, after a partial setup, or from a trap.
+#
+#   cleanup.sh /srv/bento-e2e-<id>
+set -u
+base=${1:?usage: cleanup.sh /srv/bento-e2e-ID}
+case $base in
+/srv/bento-e2e-be2e*) ;;
+*) echo "cleanup.sh: not an e2e directory: $base" >&2; exit 2 ;;
+esac
+case ${base#/srv/bento-e2e-} in
+*[!a-z0-9]* | '') echo "cleanup.sh: not an e2e directory: $base" >&2; exit 2 ;;
+esac
+[ -d "$base" ] || exit 0
+id=${base#/srv/bento-e2e-}
+state=$base/.e2e
+
+# The processes of the simulated machines (and test helpers) carry
+# BENTO_E2E_RUN=<id> in their environment, ssh connection masters included.
+for environ in /proc/[0-9]*/environ; do
+	pid=${environ#/proc/}
+	pid=${pid%/environ}
+	[ "$pid" = "$$" ] && continue
+	if tr '\0' '\n' < "$environ" 2> /dev/null | grep -qx "BENTO_E2E_RUN=$id"; then
+		kill -9 "$pid" 2> /dev/null
+	fi
+done
+
+# The suite's sshd, checked by its command line before it is stopped.
+pidfile=$base/server/sshd.pid
+if [ -f "$pidfile" ]; then
+	pid=$(cat "$pidfile")
+	if tr '\0' ' ' < "/proc/$pid/cmdline" 2> /dev/null | grep -qF "$base/server/sshd_config"; then
+		kill "$pid" 2> /dev/null
+		i=0
+		while kill -0 "$pid" 2> /dev/null && [ "$i" -lt 20 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		kill -9 "$pid" 2> /dev/null
+	fi
+fi
+
+# The users (only accounts whose home is in this suite's chroot), after
+# their last sessions.
+if [ -f "$state/users" ]; then
+	while read -r user; do
+		home=$(getent passwd "$user" | cut -d: -f6)
+		case $home in
+		"$base"/*) ;;
+		*) continue ;;
+		esac
+		for pid in $(pgrep -u "$user"); do
+			kill -9 "$pid" 2> /dev/null
+		done
+		userdel "$user" 2> /dev/null || userdel -f "$user"
+	done < "$state/users"
+fi
+if [ -f "$state/group-created" ] && getent group sftp_users > /dev/null; then
+	gid=$(getent group sftp_users | cut -d: -f3)
+	if ! getent passwd | cut -d: -f4 | grep -qx "$gid" && [ -z "$(getent group sftp_users | cut -d: -f4)" ]; then
+		groupdel sftp_users
+	fi
+fi
+
+# Mount points and /run/sshd this suite had to create (kept when not empty).
+mountpoints=$(cat "$state/mountpoints" 2> /dev/null)
+run_sshd=0
+[ -f "$state/run-sshd-created" ] && run_sshd=1
+
+rm -rf -- "$base"
+for dir in $mountpoints; do
+	rmdir -- "$dir" 2> /dev/null
+done
+# /run/sshd is left to any other sshd still running.
+if [ "$run_sshd" = 1 ] && ! pgrep -x sshd > /dev/null; then
+	rmdir /run/sshd 2> /dev/null
+fi
+exit 0

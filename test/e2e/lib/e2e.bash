@@ -1,0 +1,479 @@
+# Helpers of the bento end-to-end suites (bats, as root).
+#
+# Each suite (one .bats file) gets, in setup_file (e2e_setup_suite):
+# - a fleet in $E2E_FLEET: config.sh, one host directory per system (a tiny
+#   flake whose toplevel is shaped like a NixOS system, or a configuration.nix
+#   built with the offline <nixpkgs/nixos> of example/), keys/ from the
+#   machines' real ssh keys; `bento generate` renders it;
+# - the server: the generated server/setup-debian.sh creates the real group,
+#   users and chroots (under /srv: sshd wants every component root-owned),
+#   and a real sshd on 127.0.0.1:$E2E_PORT runs the generated Match block;
+#   `bento deploy` publishes into CHROOT_DIR;
+# - simulated machines: each runs the generated update.sh / bootstrap.sh
+#   unmodified, as root, in a mount namespace of its own (machine.sh) with the
+#   stand-ins of ../stand-ins first on its PATH.
+# teardown_file (e2e_teardown_suite) and run.sh's trap remove it all again
+# (cleanup.sh). Names are unique per suite: be2e + 5 random characters.
+
+bats_require_minimum_version 1.5.0
+
+E2E_REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+E2E_LIB=$E2E_REPO/test/e2e/lib
+E2E_STANDINS=$E2E_REPO/test/e2e/stand-ins
+# No network here: no substituters. Flakes are not enabled globally: bento and
+# the client scripts must ask for them themselves.
+export NIX_CONFIG=$'substituters =\nsandbox = false'
+# Systems without flakes build <nixpkgs/nixos>: the repository's offline one,
+# on the server (bento deploy) and on the machines alike.
+export NIX_PATH="nixpkgs=$E2E_REPO/example/offline-nixpkgs"
+NIX_FLAKES=(--extra-experimental-features 'nix-command flakes')
+
+# ---------------------------------------------------------------- assertions
+
+fail() {
+	printf '%s\n' "$@" >&2
+	return 1
+}
+
+# assert_eq ACTUAL EXPECTED [WHAT]
+assert_eq() {
+	[ "$1" = "$2" ] || fail "${3:-value} differs" "expected: $2" "actual:   $1"
+}
+
+# assert_contains TEXT NEEDLE
+assert_contains() {
+	case $1 in
+	*"$2"*) ;;
+	*) fail "expected to find: $2" "in:" "$1" ;;
+	esac
+}
+
+assert_not_contains() {
+	case $1 in
+	*"$2"*) fail "expected not to find: $2" "in:" "$1" ;;
+	esac
+}
+
+# assert_match TEXT ERE
+assert_match() {
+	printf '%s\n' "$1" | grep -Eq -- "$2" || fail "expected a line matching: $2" "in:" "$1"
+}
+
+# --------------------------------------------------------------- the suite
+
+# The system name of a role ("a" → be2exxxxx-a).
+sys() {
+	printf '%s-%s\n' "$E2E_ID" "$1"
+}
+
+bento() {
+	node "$E2E_REPO/dist/cli.js" --dir "$E2E_FLEET" "$@"
+}
+
+# e2e_setup_suite ROLE[:KIND]... — KIND: flake (default), nonflake, or
+# selfupdate (a flake with a local path: input and the SELF_UPDATE flag).
+e2e_setup_suite() {
+	[ "$(id -u)" -eq 0 ] || fail "the e2e suites need root (users, sshd, mount namespaces)"
+	[ -f "$E2E_REPO/dist/cli.js" ] || fail "dist/ is missing: run npm run build"
+	umask 022
+	local suffix
+	suffix=$(tr -dc 'a-z0-9' < /dev/urandom | head -c 5)
+	export E2E_ID="be2e$suffix"
+	export E2E_BASE="/srv/bento-e2e-$E2E_ID"
+	export E2E_STATE=$E2E_BASE/.e2e
+	export E2E_CHROOT=$E2E_BASE/chroot
+	export E2E_SERVER=$E2E_BASE/server
+	export E2E_FLEET=$E2E_BASE/fleet
+	export E2E_MACHINES=$E2E_BASE/machines
+	export E2E_INPUTS=$E2E_BASE/inputs
+	export E2E_SYSTEMS=""
+	# run.sh cleans up after suites that could not (killed bats, ...).
+	if [ -n "${E2E_REGISTRY:-}" ]; then printf '%s\n' "$E2E_BASE" >> "$E2E_REGISTRY"; fi
+
+	local owner
+	owner=$(stat -c '%u %a' /srv)
+	[ "$owner" = "0 755" ] || fail "/srv must be root-owned 0755 for sshd's ChrootDirectory (it is uid/mode $owner)"
+	mkdir -m 0755 "$E2E_BASE"
+	mkdir -p "$E2E_STATE" "$E2E_SERVER" "$E2E_MACHINES" "$E2E_INPUTS"
+	local mountpoint
+	for mountpoint in /var/bento /root/.ssh; do
+		if [ ! -e "$mountpoint" ]; then
+			mkdir -m 0700 "$mountpoint"
+			printf '%s\n' "$mountpoint" >> "$E2E_STATE/mountpoints"
+		fi
+	done
+	if [ ! -d /run/sshd ]; then
+		mkdir -m 0755 /run/sshd
+		touch "$E2E_STATE/run-sshd-created"
+	fi
+	E2E_PORT=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });')
+	export E2E_PORT
+	E2E_NIX_SYSTEM=$(nix-instantiate --eval --json --expr builtins.currentSystem | tr -d '"')
+	export E2E_NIX_SYSTEM
+
+	e2e_make_fleet "$@"
+	bento generate > "$E2E_STATE/generate.out" 2>&1 || fail "bento generate failed:" "$(cat "$E2E_STATE/generate.out")"
+	e2e_setup_server
+	e2e_start_sshd
+}
+
+e2e_teardown_suite() {
+	if [ -n "${E2E_BASE:-}" ]; then
+		sh "$E2E_LIB/cleanup.sh" "$E2E_BASE"
+	fi
+}
+
+e2e_make_fleet() {
+	mkdir -p "$E2E_FLEET/hosts" "$E2E_FLEET/keys" "$E2E_FLEET/utils"
+	cat > "$E2E_FLEET/config.sh" <<-EOF
+		# e2e fleet $E2E_ID
+		CHROOT_DIR=$E2E_CHROOT
+		REMOTE_IP=127.0.0.1
+		REMOTE_PORT=$E2E_PORT
+		TIMEOUT=5
+		# The machines build: their logs then hold real build output.
+		NOLOCALBUILD=1
+		REBUILD_ARGS="--fallback"
+	EOF
+	cp "$E2E_REPO/utils/bento.nix" "$E2E_FLEET/utils/bento.nix"
+	local spec role kind name
+	for spec in "$@"; do
+		role=${spec%%:*}
+		kind=flake
+		case $spec in *:*) kind=${spec#*:} ;; esac
+		name=$(sys "$role")
+		E2E_SYSTEMS="$E2E_SYSTEMS $name"
+		e2e_make_host "$name" "$kind"
+		e2e_make_machine "$name"
+	done
+	export E2E_SYSTEMS
+}
+
+# e2e_make_host NAME KIND: hosts/NAME/, one system per host directory.
+e2e_make_host() {
+	local name=$1 kind=$2 dir=$E2E_FLEET/hosts/$1
+	mkdir -p "$dir"
+	ln -s ../../utils "$dir/utils"
+	printf '%s\n' "$kind" > "$E2E_STATE/kind-$name"
+	case $kind in
+	nonflake)
+		e2e_write_revision "$name" 1
+		;;
+	flake | selfupdate)
+		local inputs='' input_text='""'
+		if [ "$kind" = selfupdate ]; then
+			mkdir -p "$E2E_INPUTS/$name"
+			printf '1\n' > "$E2E_INPUTS/$name/version"
+			inputs="inputs.extra = { url = \"path:$E2E_INPUTS/$name\"; flake = false; };"
+			input_text='builtins.readFile (inputs.extra + "/version")'
+			touch "$dir/SELF_UPDATE"
+		fi
+		e2e_flake_text "$name" "$inputs" "$input_text" > "$dir/flake.nix"
+		e2e_write_revision "$name" 1
+		if [ "$kind" = selfupdate ]; then
+			(cd "$dir" && nix "${NIX_FLAKES[@]}" flake lock 2> "$E2E_STATE/lock-$name.out") ||
+				fail "nix flake lock failed:" "$(cat "$E2E_STATE/lock-$name.out")"
+		fi
+		;;
+	*) fail "unknown kind $kind" ;;
+	esac
+}
+
+# A flake whose toplevel is a small real derivation shaped like a NixOS
+# system: kernel, initrd and kernel-modules are links into packages of their
+# own (as on NixOS, so an unchanged kernel resolves to the same path). Files
+# of the host directory steer it: system.conf (any change is a new system),
+# kernel-version, build-extra.sh (shell run by the builder first).
+e2e_flake_text() {
+	local name=$1 inputs=$2 input_text=$3
+	cat <<-EOF
+		# e2e test system $name (generated by test/e2e/lib/e2e.bash)
+		{
+		  $inputs
+		  outputs = { self, ... }@inputs:
+		    let
+		      read = file: if builtins.pathExists (./. + "/\${file}") then builtins.readFile (./. + "/\${file}") else "";
+		      system = "$E2E_NIX_SYSTEM";
+		      kernelVersion = let v = builtins.replaceStrings [ "\n" ] [ "" ] (read "kernel-version"); in if v == "" then "6.1.0" else v;
+		      package = name: script: builtins.derivation {
+		        inherit name system;
+		        builder = "/bin/sh";
+		        PATH = "/usr/bin:/bin";
+		        args = [ "-c" script ];
+		      };
+		      kernel = package "linux-\${kernelVersion}" "mkdir -p \$out && echo 'linux \${kernelVersion}' > \$out/bzImage";
+		      initrd = package "initrd-linux-\${kernelVersion}" "mkdir -p \$out && echo 'initrd \${kernelVersion}' > \$out/initrd";
+		      modules = package "linux-\${kernelVersion}-modules" "mkdir -p \$out/lib/modules/\${kernelVersion}";
+		    in {
+		      nixosConfigurations."$name".config.system.build.toplevel = builtins.derivation {
+		        name = "nixos-system-$name-24.05";
+		        inherit system kernel initrd modules;
+		        builder = "/bin/sh";
+		        PATH = "/usr/bin:/bin";
+		        configuration = read "system.conf";
+		        extraBuild = read "build-extra.sh";
+		        input = $input_text;
+		        args = [ "-c" ''
+		          echo "e2e: building the system of $name"
+		          eval "\$extraBuild"
+		          mkdir -p "\$out"
+		          printf '%s\n' "\$configuration" > "\$out/configuration"
+		          printf '%s\n' "\$input" > "\$out/input"
+		          ln -s "\$kernel/bzImage" "\$out/kernel"
+		          ln -s "\$initrd/initrd" "\$out/initrd"
+		          ln -s "\$modules" "\$out/kernel-modules"
+		          echo "e2e: built the system of $name"
+		        '' ];
+		      };
+		    };
+		}
+	EOF
+}
+
+# e2e_write_revision NAME N: the machine's configuration at revision N (a
+# new system: every revision of every suite is a new store path).
+e2e_write_revision() {
+	local name=$1 revision=$2 dir=$E2E_FLEET/hosts/$1
+	printf '%s\n' "$revision" > "$E2E_STATE/revision-$name"
+	if [ -f "$dir/flake.nix" ]; then
+		printf 'suite %s, system %s, revision %s\n' "$E2E_ID" "$name" "$revision" > "$dir/system.conf"
+	else
+		printf '{ ... }:\n{\n  # suite %s, revision %s\n  networking.hostName = "%s";\n}\n' "$E2E_ID" "$revision" "$name" > "$dir/configuration.nix"
+	fi
+}
+
+# e2e_new_revision NAME: changes the machine's configuration (a new system).
+e2e_new_revision() {
+	local revision
+	revision=$(cat "$E2E_STATE/revision-$1")
+	e2e_write_revision "$1" $((revision + 1))
+}
+
+# e2e_make_machine NAME: the machine's directories and root ssh key; its
+# public key becomes keys/NAME.pub of the fleet.
+e2e_make_machine() {
+	local name=$1 m=$E2E_MACHINES/$1
+	mkdir -p "$m/ssh" "$m/profiles/per-user/root" "$m/gcroots/per-user/root" "$m/run" "$m/hooks"
+	mkdir -m 0700 "$m/var-bento"
+	chmod 0700 "$m/ssh"
+	touch "$m/record"
+	ssh-keygen -q -t ed25519 -N '' -C "root@$name" -f "$m/ssh/id_ed25519"
+	cp "$m/ssh/id_ed25519.pub" "$E2E_FLEET/keys/$name.pub"
+}
+
+# e2e_machine_without_var_bento NAME: the machine gets an empty /var of its
+# own, without /var/bento (a new machine before its first bootstrap);
+# var-bento then points to what the client creates there.
+e2e_machine_without_var_bento() {
+	local m=$E2E_MACHINES/$1
+	rmdir "$m/var-bento"
+	mkdir -m 0755 "$m/var"
+	ln -s var/bento "$m/var-bento"
+}
+
+# The server side: what setup-debian.sh creates, then the sshd configuration.
+e2e_setup_server() {
+	local name
+	getent group sftp_users > /dev/null || touch "$E2E_STATE/group-created"
+	for name in $E2E_SYSTEMS; do
+		if getent passwd "$name" > /dev/null; then fail "user $name exists already"; fi
+		printf '%s\n' "$name" >> "$E2E_STATE/users"
+	done
+	BENTO_AUTHORIZED_KEYS_DIR=$E2E_SERVER/authorized_keys.d BENTO_SSHD_CONFIG_D=$E2E_SERVER/sshd_config.d BENTO_NO_RELOAD=1 \
+		sh "$E2E_FLEET/generated/server/setup-debian.sh" > "$E2E_STATE/setup-debian.out" 2>&1 ||
+		fail "setup-debian.sh failed:" "$(cat "$E2E_STATE/setup-debian.out")"
+
+	ssh-keygen -q -t ed25519 -N '' -C "e2e-server" -f "$E2E_SERVER/ssh_host_ed25519_key"
+	local host_key known
+	host_key=$(cut -d ' ' -f 1,2 "$E2E_SERVER/ssh_host_ed25519_key.pub")
+	for name in $E2E_SYSTEMS; do
+		known=$E2E_MACHINES/$name/ssh/known_hosts
+		printf '[127.0.0.1]:%s %s\n' "$E2E_PORT" "$host_key" > "$known"
+	done
+
+	# The Match block as setup-debian.sh installed it, with only its
+	# AuthorizedKeysFile moved to the suite's keys.
+	local snippet=$E2E_SERVER/sshd_config.d/bento.conf rewritten=$E2E_SERVER/bento.conf.e2e
+	sed "s|^\([[:space:]]*AuthorizedKeysFile\) /etc/ssh/authorized_keys.d/%u\$|\1 $E2E_SERVER/authorized_keys.d/%u|" "$snippet" > "$rewritten"
+	local changed
+	changed=$(diff "$snippet" "$rewritten" | grep -c '^>') || true
+	[ "$changed" = 1 ] || fail "expected to rewrite exactly one AuthorizedKeysFile line of $snippet, rewrote $changed"
+	{
+		printf '%s\n' "# sshd of the e2e suite $E2E_ID" \
+			"Port $E2E_PORT" \
+			"ListenAddress 127.0.0.1" \
+			"HostKey $E2E_SERVER/ssh_host_ed25519_key" \
+			"PidFile $E2E_SERVER/sshd.pid" \
+			"LogLevel VERBOSE" \
+			"UsePAM no" \
+			"PasswordAuthentication no" \
+			"KbdInteractiveAuthentication no" \
+			"StrictModes no" \
+			"Subsystem sftp internal-sftp" \
+			""
+		cat "$rewritten"
+	} > "$E2E_SERVER/sshd_config"
+	/usr/sbin/sshd -t -f "$E2E_SERVER/sshd_config" || fail "sshd -t refused $E2E_SERVER/sshd_config"
+}
+
+e2e_listening() {
+	[ -n "$(ss -Hltn "sport = :$E2E_PORT")" ]
+}
+
+e2e_start_sshd() {
+	! e2e_listening || fail "port $E2E_PORT is taken: sshd is still running?"
+	rm -f "$E2E_SERVER/sshd.pid"
+	/usr/sbin/sshd -f "$E2E_SERVER/sshd_config" -E "$E2E_SERVER/sshd.log" < /dev/null > /dev/null 2>&1 3>&- ||
+		fail "sshd did not start:" "$(tail -n 20 "$E2E_SERVER/sshd.log")"
+	local i=0
+	until e2e_listening && [ -s "$E2E_SERVER/sshd.pid" ]; do
+		i=$((i + 1))
+		[ "$i" -lt 100 ] || fail "sshd is not listening on port $E2E_PORT:" "$(tail -n 20 "$E2E_SERVER/sshd.log")"
+		sleep 0.05
+	done
+}
+
+e2e_stop_sshd() {
+	sh "$E2E_LIB/stop-sshd.sh" "$E2E_SERVER" > /dev/null
+}
+
+# e2e_stop_sshd_hook NAME HOOK: the stand-in hook HOOK of machine NAME takes
+# the server away (from inside the machine's namespace, which shares the
+# host's processes and network).
+e2e_stop_sshd_hook() {
+	e2e_hook "$1" "$2" "sh '$E2E_LIB/stop-sshd.sh' '$E2E_SERVER'"
+}
+
+# e2e_deploy [NAME...]: `bento deploy` of these systems (default: all).
+e2e_deploy() {
+	NAME="$*" bento deploy
+}
+
+# ------------------------------------------------------------- the machines
+
+# e2e_machine NAME [update|bootstrap|SCRIPT [ARG...]]: runs a client script
+# on the machine as its timer would (root, /bin/sh, a bare environment), and
+# prints its output. update runs /var/bento/update.sh once the machine has
+# one (what the bento-upgrade service runs), else the generated one.
+e2e_machine() {
+	local name=$1 what=${2:-update} m=$E2E_MACHINES/$1 script
+	shift $(($# < 2 ? $# : 2))
+	case $what in
+	update)
+		script=$E2E_FLEET/generated/systems/$name/update.sh
+		if [ -f "$m/var-bento/update.sh" ]; then script=/var/bento/update.sh; fi
+		;;
+	bootstrap) script=$E2E_FLEET/generated/systems/$name/bootstrap.sh ;;
+	*) script=$what ;;
+	esac
+	env -i PATH="$E2E_STANDINS:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+		HOME=/root USER=root LOGNAME=root \
+		NIX_CONFIG="$NIX_CONFIG" NIX_PATH="$NIX_PATH" \
+		E2E_RECORD="$m/record" E2E_HOOKS="$m/hooks" E2E_SERVER="$E2E_SERVER" \
+		BENTO_E2E_RUN="$E2E_ID" \
+		"$E2E_LIB/machine.sh" "$m" /bin/sh "$script" "$@" 3>&-
+}
+
+# The processes still running from the machines of this suite (they carry
+# BENTO_E2E_RUN=<suite id>), e.g. an ssh connection master left behind.
+e2e_leftover_processes() {
+	local environ pid
+	for environ in /proc/[0-9]*/environ; do
+		pid=${environ#/proc/}
+		pid=${pid%/environ}
+		if tr '\0' '\n' < "$environ" 2> /dev/null | grep -qx "BENTO_E2E_RUN=$E2E_ID"; then
+			printf '%s %s\n' "$pid" "$(tr '\0' ' ' < "/proc/$pid/cmdline" 2> /dev/null)"
+		fi
+	done
+}
+
+# e2e_hook NAME HOOK SCRIPT-TEXT: an executable hook of the stand-ins.
+e2e_hook() {
+	printf '#!/bin/sh\n%s\n' "$3" > "$E2E_MACHINES/$1/hooks/$2"
+	chmod +x "$E2E_MACHINES/$1/hooks/$2"
+}
+
+e2e_clear_hooks() {
+	rm -f "$E2E_MACHINES/$1"/hooks/*
+}
+
+# What the stand-ins recorded on machine NAME since the last e2e_clear_record.
+e2e_record() {
+	cat "$E2E_MACHINES/$1/record"
+}
+
+e2e_clear_record() {
+	: > "$E2E_MACHINES/$1/record"
+}
+
+# The store path the machine's system profile points to (empty: none).
+e2e_profile() {
+	readlink -f "$E2E_MACHINES/$1/profiles/system" || true
+}
+
+# The profile generation link (system-N-link).
+e2e_generation() {
+	readlink "$E2E_MACHINES/$1/profiles/system" || true
+}
+
+e2e_current_system() {
+	readlink "$E2E_MACHINES/$1/run/current-system" || true
+}
+
+# The store path basename states.txt expects for NAME.
+e2e_expected() {
+	sed -n "s/^$1=//p" "$E2E_CHROOT/states.txt"
+}
+
+# The log names on the server for NAME, sorted.
+e2e_logs() {
+	find "$E2E_CHROOT/$1/logs" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort
+}
+
+# NAME's newest log on the server (by arrival), optionally among those
+# whose name ends with SUFFIX.
+e2e_newest_log() {
+	find "$E2E_CHROOT/$1/logs" -mindepth 1 -maxdepth 1 -name "*${2:-}" -printf '%T@ %f\n' | sort -n | tail -n 1 | cut -d ' ' -f 2-
+}
+
+e2e_log_count() {
+	e2e_logs "$1" | grep -c . || true
+}
+
+# The content of NAME's newest log (by arrival) whose name ends with SUFFIX
+# (e.g. _success.log.gz).
+e2e_log_text() {
+	local log
+	log=$(e2e_newest_log "$1" "$2")
+	[ -n "$log" ] || fail "no log *$2 for $1"
+	gzip -dc "$E2E_CHROOT/$1/logs/$log"
+}
+
+# "Accepted publickey" lines in sshd's log: one per SSH session.
+e2e_accepted() {
+	grep -c 'Accepted publickey' "$E2E_SERVER/sshd.log" || true
+}
+
+# NAME's state in `bento status --json`.
+e2e_status_state() {
+	bento status --json | jq -r --arg name "$1" '.[] | select(.name == $name) | .state'
+}
+
+# A listing of what the machine keeps (its configuration in /var/bento, the
+# remembered state and queued logs, its profile and /run), with contents, to
+# prove a run changed nothing; the scratch files of .bento/ are left out.
+e2e_machine_snapshot() {
+	local m=$E2E_MACHINES/$1
+	(
+		cd "$m" || exit 1
+		find var-bento profiles run -path var-bento/.bento -prune -o -printf '%p %y %m %l\n' | sort
+		find var-bento/.bento/state var-bento/.bento/pending -printf '%p %y %m %l\n' 2> /dev/null | sort
+		find var-bento -path var-bento/.bento -prune -o -type f -exec sha256sum {} + | sort
+		find var-bento/.bento/state var-bento/.bento/pending -type f -exec sha256sum {} + 2> /dev/null | sort
+	)
+}
+
+# e2e_log_name_regex NAME [RESULT]: a log name as SPEC §5 defines it.
+e2e_log_name_regex() {
+	printf '^[0-9]{8}-[0-9]{4}_[0-9a-z]{32}-nixos-system-%s-[^_/]+_(%s)\\.log\\.gz$' "$1" "${2:-success|failure|rollback|autoupdate}"
+}

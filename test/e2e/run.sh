@@ -1,0 +1,70 @@
+#!/bin/sh
+# Runs every end-to-end suite (test/e2e/*.bats) with bats, as root: a real
+# sshd, real users, real Nix, simulated machines in mount namespaces. Builds
+# dist/ first when it is missing or older than the sources. Prints bats'
+# output and a summary; exits non-zero when any test fails.
+#
+#   sh test/e2e/run.sh [bats options] [suite.bats...]
+#
+# One run at a time (the suites share the group sftp_users, /run/sshd and the
+# mount points): a second run waits for the first. Whatever a suite leaves
+# behind (bats killed, ...) is removed on exit.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+root=$(pwd)
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "test/e2e/run.sh: the e2e suites need root (users, sshd, mount namespaces)" >&2
+	exit 1
+fi
+for tool in bats /usr/sbin/sshd sftp ssh-keygen nix nix-build nix-env nix-instantiate unshare flock git gzip jq ss node; do
+	if ! command -v "$tool" > /dev/null 2>&1; then
+		echo "test/e2e/run.sh: $tool is missing (sh scripts/setup.sh installs what the tests need)" >&2
+		exit 1
+	fi
+done
+if [ ! -f dist/cli.js ] || [ -n "$(find src templates package.json -newer dist/cli.js -print -quit)" ]; then
+	npm run -s build || exit 1
+fi
+
+# Serialise runs: a lock on this script itself (nothing to create or remove).
+exec 8< "$root/test/e2e/run.sh"
+if ! flock -n 8; then
+	echo "test/e2e/run.sh: another e2e run is in progress; waiting for it" >&2
+	flock 8
+fi
+
+E2E_REGISTRY=$(mktemp /tmp/bento-e2e-registry.XXXXXX)
+export E2E_REGISTRY
+output=$(mktemp /tmp/bento-e2e-output.XXXXXX)
+bats_status=$(mktemp /tmp/bento-e2e-status.XXXXXX)
+# shellcheck disable=SC2317 # called by the trap
+cleanup() {
+	while read -r base; do
+		sh "$root/test/e2e/lib/cleanup.sh" "$base"
+	done < "$E2E_REGISTRY"
+	rm -f "$E2E_REGISTRY" "$output" "$bats_status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+if [ $# -eq 0 ]; then
+	set -- "$root"/test/e2e/*.bats
+fi
+start=$(date +%s)
+{
+	bats --timing "$@"
+	echo "$?" > "$bats_status"
+} | tee "$output"
+status=$(cat "$bats_status")
+elapsed=$(($(date +%s) - start))
+
+passed=$(grep -c '^ok ' "$output")
+failed=$(grep -c '^not ok ' "$output")
+skipped=$(grep -c '^ok .* # skip' "$output")
+echo
+echo "e2e: $((passed + failed)) tests, $failed failures, $skipped skipped, in ${elapsed}s"
+if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ]; then
+	exit 1
+fi
+exit 0
