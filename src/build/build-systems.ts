@@ -18,7 +18,7 @@ export interface SystemBuildResult {
   name: string;
   kind: FleetSystem['kind'];
   ok: boolean;
-  /** Full store path of the toplevel (a .drv when only evaluated, for non-flakes). */
+  /** Full store path of the toplevel (not built when only evaluated). */
   storePath?: string;
   error?: string;
   /** Nix's output, kept for failures. */

@@ -108,6 +108,10 @@ export async function buildNonFlakeSystem(configurationFile: string, options: Ni
     ? await run('nix-instantiate', args, { allowFailure: true, stream: options.verbose })
     : await run('nix-build', ['--no-out-link', ...passThrough(options), ...args], { allowFailure: true, stream: options.verbose });
   if (result.failed) return { ok: false, error: summarizeNixError(result.stderr) || `exit status ${result.exitCode}`, log: result.all };
-  const storePath = result.stdout.trim().split('\n').pop() ?? '';
+  let storePath = result.stdout.trim().split('\n').pop() ?? '';
+  if (options.evaluateOnly) {
+    // nix-instantiate gives the derivation; its output path is known without building it.
+    storePath = (await run('nix-store', ['--query', '--outputs', storePath])).stdout.trim().split('\n')[0] ?? storePath;
+  }
   return { ok: true, storePath, log: result.all };
 }

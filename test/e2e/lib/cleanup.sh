@@ -4,11 +4,11 @@
 # it) the group sftp_users, the mount points it had to create, and BASE.
 # Safe to run twice, after a partial setup, or from a trap.
 #
-#   cleanup.sh /srv/bento-e2e-<id>
+#   cleanup.sh /srv/bento-e2e-<id>   (id: be2e… for the suites, demo… for scripts/demo.sh)
 set -u
 base=${1:?usage: cleanup.sh /srv/bento-e2e-ID}
 case $base in
-/srv/bento-e2e-be2e*) ;;
+/srv/bento-e2e-be2e* | /srv/bento-e2e-demo*) ;;
 *) echo "cleanup.sh: not an e2e directory: $base" >&2; exit 2 ;;
 esac
 case ${base#/srv/bento-e2e-} in
@@ -24,7 +24,7 @@ for environ in /proc/[0-9]*/environ; do
 	pid=${environ#/proc/}
 	pid=${pid%/environ}
 	[ "$pid" = "$$" ] && continue
-	if tr '\0' '\n' < "$environ" 2> /dev/null | grep -qx "BENTO_E2E_RUN=$id"; then
+	if { tr '\0' '\n' < "$environ"; } 2> /dev/null | grep -qx "BENTO_E2E_RUN=$id"; then
 		kill -9 "$pid" 2> /dev/null
 	fi
 done
@@ -33,7 +33,7 @@ done
 pidfile=$base/server/sshd.pid
 if [ -f "$pidfile" ]; then
 	pid=$(cat "$pidfile")
-	if tr '\0' ' ' < "/proc/$pid/cmdline" 2> /dev/null | grep -qF "$base/server/sshd_config"; then
+	if { tr '\0' ' ' < "/proc/$pid/cmdline"; } 2> /dev/null | grep -qF "$base/server/sshd_config"; then
 		kill "$pid" 2> /dev/null
 		i=0
 		while kill -0 "$pid" 2> /dev/null && [ "$i" -lt 20 ]; do

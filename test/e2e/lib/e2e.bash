@@ -78,7 +78,8 @@ e2e_setup_suite() {
 	umask 022
 	local suffix
 	suffix=$(tr -dc 'a-z0-9' < /dev/urandom | head -c 5)
-	export E2E_ID="be2e$suffix"
+	# The demo (scripts/demo.sh) names its machines demo<suffix>-<role>.
+	export E2E_ID="${E2E_ID_PREFIX:-be2e}$suffix"
 	export E2E_BASE="/srv/bento-e2e-$E2E_ID"
 	export E2E_STATE=$E2E_BASE/.e2e
 	export E2E_CHROOT=$E2E_BASE/chroot
@@ -381,7 +382,7 @@ e2e_leftover_processes() {
 	for environ in /proc/[0-9]*/environ; do
 		pid=${environ#/proc/}
 		pid=${pid%/environ}
-		if tr '\0' '\n' < "$environ" 2> /dev/null | grep -qx "BENTO_E2E_RUN=$E2E_ID"; then
+		if { tr '\0' '\n' < "$environ"; } 2> /dev/null | grep -qx "BENTO_E2E_RUN=$E2E_ID"; then
 			printf '%s %s\n' "$pid" "$(tr '\0' ' ' < "/proc/$pid/cmdline" 2> /dev/null)"
 		fi
 	done
