@@ -22,6 +22,8 @@ want unshare util-linux
 want ip iproute2
 want gzip gzip
 want flock util-linux
+want pgrep procps
+want ss iproute2
 
 if [ -n "$missing" ]; then
 	if [ "$(id -u)" -ne 0 ]; then

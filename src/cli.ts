@@ -112,6 +112,18 @@ Environment:
   BENTO_DEBUG   1: print every external command before running it
   NO_COLOR      no colours in the output
 
+config.sh keys (KEY=VALUE; parsed, never executed):
+  CHROOT_DIR           where the machines' SFTP chroots live (required)
+  REMOTE_IP            host name or address the machines reach this server at (required)
+  REMOTE_PORT          SSH port of the SFTP server (22)
+  TIMEOUT              seconds a machine waits for the connection (20)
+  NOLOCALBUILD         1: deploy only evaluates, never builds (0)
+  REBUILD_ARGS         extra nixos-rebuild arguments on the machines, e.g. "--fallback"
+  UPDATE_CALENDAR      when machines poll, systemd OnCalendar (*:0/15)
+  UPDATE_RANDOM_DELAY  random delay added to each poll (0: off)
+  REBOOT_CALENDAR      when services.bento.reboot reboots into a new kernel (04:00)
+  LISTEN_PORT          TCP port that triggers an update on a machine (51337)
+
 Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
     );
 

@@ -118,3 +118,13 @@ describe('bento CLI', () => {
     expect(run.stderr).toContain('run `bento init` to create one, or set BENTO_DIR');
   });
 });
+
+describe('bento --help', () => {
+  it('documents every config.sh key, every environment variable and every command', async () => {
+    const { CONFIG_KEYS } = await import('../src/config/config.js');
+    const help = bento(['--help']).stdout;
+    for (const key of CONFIG_KEYS) expect(help, key).toMatch(new RegExp(`^  ${key} `, 'm'));
+    for (const variable of ['BENTO_DIR', 'NAME', 'VERBOSE', 'TARGET_IP', 'NIX_SSHOPTS', 'BENTO_DEBUG', 'NO_COLOR']) expect(help, variable).toContain(`  ${variable} `);
+    for (const command of ['init', 'generate', 'deploy', 'build', 'diff', 'flake-update', 'status', 'completion']) expect(help).toMatch(new RegExp(`^  ${command} `, 'm'));
+  });
+});

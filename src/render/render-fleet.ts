@@ -90,8 +90,7 @@ export function renderServerFiles(input: RenderInput, templates = engine()): Ren
     return { name: system.name, home, logsDir: `${home}/logs`, key: system.key?.line ?? '' };
   });
   const sshdSnippet = templates.render('server/sshd_config', { chrootDir: config.chrootDir, authorizedKeysFile: AUTHORIZED_KEYS_FILE });
-  const chrootScript = templates.render('server/chroot-dirs.sh', { chrootDir: config.chrootDir, systems });
-  const context = { chrootDir: config.chrootDir, systems, sshdSnippet, chrootScript, systemCount: systems.length };
+  const context = { chrootDir: config.chrootDir, systems, sshdSnippet, systemCount: systems.length };
   return [
     { path: 'server/setup-debian.sh', content: templates.render('server/setup-debian.sh', context), mode: SCRIPT },
     { path: 'server/sftp-server.nix', content: templates.render('server/sftp-server.nix', context), mode: DATA },

@@ -56,11 +56,25 @@ describe('hostile values', () => {
 
   it('evaluate in Nix to the literal values', () => {
     const server = path.join(out, 'server', 'sftp-server.nix');
-    const users = JSON.parse(
-      execFileSync('nix-instantiate', ['--eval', '--strict', '--json', '-E', `(import ${server} {}).users.users`], { encoding: 'utf8' }),
-    ) as Record<string, { home: string; openssh: { authorizedKeys: { keys: string[] } } }>;
+    const evaluator = path.join(import.meta.dirname, '..', 'fixtures', 'eval-server-module.nix');
+    const evaluated = JSON.parse(
+      execFileSync('nix-instantiate', ['--eval', '--strict', '--json', evaluator, '--arg', 'module', server], { encoding: 'utf8' }),
+    ) as {
+      defaults: { chrootDir: string };
+      config: { users: { users: Record<string, { home: string; openssh: { authorizedKeys: { keys: string[] } } }> }; system: { activationScripts: Record<string, { text: string }> } };
+    };
+    const users = evaluated.config.users.users;
+    expect(evaluated.defaults.chrootDir).toBe(config.chrootDir);
     expect(users.router?.home).toBe(`${config.chrootDir}/router`);
     expect(users.router?.openssh.authorizedKeys.keys).toEqual([hostileKey]);
+    // The activation script creates the chroot directories with the hostile path as one argument.
+    const bin = path.join(dir, 'activation-bin');
+    mkdirSync(bin);
+    writeFileSync(path.join(bin, 'install'), `#!/bin/sh\nprintf '%s\\n' "$@" >> ${path.join(dir, 'install-calls')}\n`);
+    chmodSync(path.join(bin, 'install'), 0o755);
+    const activation = spawnSync('sh', ['-c', evaluated.config.system.activationScripts['bento-chroots']!.text], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+    expect(activation.status).toBe(0);
+    expect(readFileSync(path.join(dir, 'install-calls'), 'utf8')).toContain(`-d\n-m\n0755\n-o\nrouter\n-g\nsftp_users\n${config.chrootDir}/router/logs\n`);
     const units = path.join(out, 'client', 'bento-units.nix');
     const defaults = JSON.parse(execFileSync('nix-instantiate', ['--eval', '--strict', '--json', units, '-A', 'defaults'], { encoding: 'utf8' })) as {
       updateCalendar: string;

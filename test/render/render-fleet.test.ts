@@ -81,24 +81,16 @@ describe('renderSystemFiles', () => {
 describe('renderServerFiles', () => {
   const files = renderServerFiles({ config: configWith(), systems });
 
-  it('declares one SFTP user per system with its key', () => {
+  it('declares one SFTP user per system with its key, as option defaults', () => {
     expect(fileOf(files, 'server/sftp-server.nix')).toContain(
       [
-        '    "router" = {',
-        '      isSystemUser = true;',
-        '      group = "sftp_users";',
-        '      home = "/home/chroot/router";',
-        '      createHome = false;',
-        `      openssh.authorizedKeys.keys = [ "${testKey('router')}" ];`,
-        '    };',
-        '    "nas" = {',
-        '      isSystemUser = true;',
-        '      group = "sftp_users";',
-        '      home = "/home/chroot/nas";',
-        '      createHome = false;',
-        '      openssh.authorizedKeys.keys = [ ];',
-        '    };',
+        '    chrootDir = mkOption {',
+        '      type = types.str;',
+        '      default = "/home/chroot";',
       ].join('\n'),
+    );
+    expect(fileOf(files, 'server/sftp-server.nix')).toContain(
+      ['      default = {', `        "router" = [ "${testKey('router')}" ];`, '        "nas" = [ ];', '      };'].join('\n'),
     );
   });
 
