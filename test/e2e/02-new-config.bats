@@ -9,7 +9,7 @@ setup_file() {
 	export A B
 	A=$(sys a)
 	B=$(sys b)
-	e2e_deploy > "$E2E_STATE/deploy.out" 2>&1 || fail "bento deploy failed:" "$(cat "$E2E_STATE/deploy.out")"
+	e2e_deploy_or_fail
 }
 
 teardown_file() {

@@ -9,8 +9,8 @@ setup_file() {
 	e2e_setup_suite a
 	export A
 	A=$(sys a)
-	e2e_deploy > "$E2E_STATE/deploy.out" 2>&1 || fail "bento deploy failed:" "$(cat "$E2E_STATE/deploy.out")"
-	e2e_machine "$A" > "$E2E_STATE/first-run.out" 2>&1 || fail "the first update failed:" "$(cat "$E2E_STATE/first-run.out")"
+	e2e_deploy_or_fail
+	e2e_first_update_or_fail "$A"
 	e2e_profile "$A" > "$E2E_STATE/first-system"
 }
 
@@ -29,18 +29,8 @@ teardown_file() {
 	assert_contains "$output" "the build failed"
 	assert_contains "$output" "not retried until a new one is published"
 	assert_contains "$output" "e2e: this build fails on purpose"
-	record=$(e2e_record "$A")
-	assert_contains "$record" "nixos-rebuild build"
-	assert_not_contains "$record" "nixos-rebuild switch"
-	assert_eq "$(e2e_profile "$A")" "$first" "system profile"
-
 	# The log names the system the machine still runs.
-	failure=$(e2e_logs "$A" | grep _failure)
-	assert_match "$failure" "$(e2e_log_name_regex "$A" failure)"
-	assert_eq "$(printf '%s\n' "$failure" | cut -d _ -f 2)" "$(basename "$first")" "store path in the log name"
-	assert_contains "$(e2e_log_text "$A" _failure.log.gz)" "e2e: this build fails on purpose"
-	run -0 e2e_status_state "$A"
-	assert_eq "$output" failing "bento status"
+	assert_build_failure "$A" "$first" "e2e: this build fails on purpose"
 }
 
 @test "the same configuration is not built again on the next runs" {

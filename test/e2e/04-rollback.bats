@@ -9,8 +9,8 @@ setup_file() {
 	e2e_setup_suite a
 	export A
 	A=$(sys a)
-	e2e_deploy > "$E2E_STATE/deploy.out" 2>&1 || fail "bento deploy failed:" "$(cat "$E2E_STATE/deploy.out")"
-	e2e_machine "$A" > "$E2E_STATE/first-run.out" 2>&1 || fail "the first update failed:" "$(cat "$E2E_STATE/first-run.out")"
+	e2e_deploy_or_fail
+	e2e_first_update_or_fail "$A"
 }
 
 teardown_file() {

@@ -9,8 +9,8 @@ setup_file() {
 	e2e_setup_suite a
 	export A
 	A=$(sys a)
-	e2e_deploy > "$E2E_STATE/deploy.out" 2>&1 || fail "bento deploy failed:" "$(cat "$E2E_STATE/deploy.out")"
-	e2e_machine "$A" > "$E2E_STATE/first-run.out" 2>&1 || fail "the first update failed:" "$(cat "$E2E_STATE/first-run.out")"
+	e2e_deploy_or_fail
+	e2e_first_update_or_fail "$A"
 }
 
 teardown_file() {
@@ -34,16 +34,7 @@ setup() {
 	run -1 e2e_machine "$A"
 	assert_contains "$output" "the build failed"
 	assert_contains "$output" "No space left on device"
-	record=$(e2e_record "$A")
-	assert_contains "$record" "nixos-rebuild build"
-	assert_not_contains "$record" "nixos-rebuild switch"
-	assert_eq "$(e2e_profile "$A")" "$profile" "system profile"
-	failure=$(e2e_logs "$A" | grep _failure)
-	assert_match "$failure" "$(e2e_log_name_regex "$A" failure)"
-	assert_eq "$(printf '%s\n' "$failure" | cut -d _ -f 2)" "$(basename "$profile")" "store path in the log name"
-	assert_contains "$(e2e_log_text "$A" _failure.log.gz)" "No space left on device"
-	run -0 e2e_status_state "$A"
-	assert_eq "$output" failing "bento status"
+	assert_build_failure "$A" "$profile" "No space left on device"
 }
 
 @test "a switch that exits 0 but leaves the system profile unchanged: failure" {

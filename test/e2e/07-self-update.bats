@@ -11,8 +11,8 @@ setup_file() {
 	export A INPUT
 	A=$(sys a)
 	INPUT=$E2E_INPUTS/$A
-	e2e_deploy > "$E2E_STATE/deploy.out" 2>&1 || fail "bento deploy failed:" "$(cat "$E2E_STATE/deploy.out")"
-	e2e_machine "$A" > "$E2E_STATE/first-run.out" 2>&1 || fail "the first update failed:" "$(cat "$E2E_STATE/first-run.out")"
+	e2e_deploy_or_fail
+	e2e_first_update_or_fail "$A"
 }
 
 teardown_file() {

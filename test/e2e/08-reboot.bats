@@ -11,7 +11,7 @@ setup_file() {
 	A=$(sys a)
 	B=$(sys b)
 	touch "$E2E_FLEET/hosts/$A/REBOOT"
-	e2e_deploy > "$E2E_STATE/deploy.out" 2>&1 || fail "bento deploy failed:" "$(cat "$E2E_STATE/deploy.out")"
+	e2e_deploy_or_fail
 	for name in "$A" "$B"; do
 		e2e_machine "$name" > "$E2E_STATE/first-run.out" 2>&1 || fail "the first update failed:" "$(cat "$E2E_STATE/first-run.out")"
 		boot_into_current "$name"

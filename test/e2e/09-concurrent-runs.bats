@@ -9,7 +9,7 @@ setup_file() {
 	e2e_setup_suite a
 	export A
 	A=$(sys a)
-	e2e_deploy > "$E2E_STATE/deploy.out" 2>&1 || fail "bento deploy failed:" "$(cat "$E2E_STATE/deploy.out")"
+	e2e_deploy_or_fail
 }
 
 teardown_file() {

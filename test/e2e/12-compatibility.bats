@@ -12,7 +12,7 @@ setup_file() {
 	A=$(sys a)
 	B=$(sys b)
 	C=$(sys c)
-	e2e_deploy > "$E2E_STATE/deploy.out" 2>&1 || fail "bento deploy failed:" "$(cat "$E2E_STATE/deploy.out")"
+	e2e_deploy_or_fail
 	for name in "$A" "$B"; do
 		e2e_machine "$name" > "$E2E_STATE/first-run.out" 2>&1 || fail "the first update failed:" "$(cat "$E2E_STATE/first-run.out")"
 	done

@@ -59,6 +59,22 @@ assert_match() {
 	printf '%s\n' "$1" | grep -Eq -- "$2" || fail "expected a line matching: $2" "in:" "$1"
 }
 
+# assert_build_failure NAME PROFILE TEXT: after a run whose build failed:
+# built but not switched, still on PROFILE, one failure log named after that
+# system and holding TEXT, and `bento status` says failing.
+assert_build_failure() {
+	local name=$1 profile=$2 text=$3 record failure
+	record=$(e2e_record "$name")
+	assert_contains "$record" "nixos-rebuild build"
+	assert_not_contains "$record" "nixos-rebuild switch"
+	assert_eq "$(e2e_profile "$name")" "$profile" "system profile"
+	failure=$(e2e_logs "$name" | grep _failure)
+	assert_match "$failure" "$(e2e_log_name_regex "$name" failure)"
+	assert_eq "$(printf '%s\n' "$failure" | cut -d _ -f 2)" "$(basename "$profile")" "store path in the log name"
+	assert_contains "$(e2e_log_text "$name" _failure.log.gz)" "$text"
+	assert_eq "$(e2e_status_state "$name")" failing "bento status"
+}
+
 # --------------------------------------------------------------- the suite
 
 # The system name of a role ("a" → be2exxxxx-a).
@@ -348,6 +364,18 @@ e2e_stop_sshd_hook() {
 # e2e_deploy [NAME...]: `bento deploy` of these systems (default: all).
 e2e_deploy() {
 	NAME="$*" bento deploy
+}
+
+# e2e_deploy_or_fail [NAME...]: e2e_deploy for a suite's setup; on failure
+# the suite stops with bento's output.
+e2e_deploy_or_fail() {
+	e2e_deploy "$@" > "$E2E_STATE/deploy.out" 2>&1 || fail "bento deploy failed:" "$(cat "$E2E_STATE/deploy.out")"
+}
+
+# e2e_first_update_or_fail NAME: the machine's first update, for a suite's
+# setup; on failure the suite stops with the client's output.
+e2e_first_update_or_fail() {
+	e2e_machine "$1" > "$E2E_STATE/first-run.out" 2>&1 || fail "the first update failed:" "$(cat "$E2E_STATE/first-run.out")"
 }
 
 # ------------------------------------------------------------- the machines
