@@ -13,9 +13,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const entry = path.join(here, 'status-entry.mjs');
-if (!existsSync(path.join(here, '..', 'dist', 'commands', 'status.js'))) {
-  process.stderr.write('dist/commands/status.js is missing: run `npm run build` first\n');
+const cli = path.join(here, '..', 'dist', 'cli.js');
+if (!existsSync(cli)) {
+  process.stderr.write('dist/cli.js is missing: run `npm run build` first\n');
   process.exit(1);
 }
 
@@ -74,12 +74,16 @@ const dir = await mkdtemp(path.join(os.tmpdir(), 'bento-status-bench-'));
 try {
   const started = performance.now();
   await buildFleet(dir);
+  // The fleet directory bento reads CHROOT_DIR from.
+  const fleet = path.join(dir, '.fleet');
+  await mkdir(fleet);
+  await writeFile(path.join(fleet, 'config.sh'), `CHROOT_DIR=${dir}\nREMOTE_IP=192.0.2.1\n`);
   process.stdout.write(`fleet: ${SYSTEMS} systems × ${LOGS} logs in ${dir} (built in ${((performance.now() - started) / 1000).toFixed(1)} s)\n`);
 
   const times = [];
   for (let run = 1; run <= RUNS; run++) {
     const start = performance.now();
-    const result = spawnSync(process.execPath, [entry, dir], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    const result = spawnSync(process.execPath, [cli, '--dir', fleet, 'status', '--once'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
     const seconds = (performance.now() - start) / 1000;
     const rows = result.stdout.split('\n').filter((line) => line.startsWith('host-')).length;
     if (result.error || result.status === 1 || rows !== SYSTEMS) {

@@ -5,23 +5,32 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { MissingToolError, ToolError, UserError, UserErrors } from './errors.js';
 import { PACKAGE_ROOT } from './paths.js';
 import { info, sanitizeLines as sanitize, warn } from './log.js';
-import { generate } from './commands/generate.js';
-import { init } from './commands/init.js';
-import { statusCommand } from './commands/status.js';
-import { diffCommand } from './commands/diff.js';
-import { flakeUpdateCommand } from './commands/flake-update.js';
 import { loadConfig } from './config/config.js';
-import { deployFleet, DEFAULT_JOBS, type DeployResult } from './chroot/deploy-fleet.js';
-import { parseBuildAction, runBuild } from './build/run-build.js';
+import type { DeployResult } from './chroot/deploy-fleet.js';
 import { parseNameList } from './fleet/select.js';
 import type { NixBuildOptions } from './nix/build.js';
 import { createInterface } from 'node:readline/promises';
 import { createProgress } from './progress.js';
 import { renderCompletion } from './completion.js';
+
+// Each command loads its own modules when it runs (await import): the
+// start-up of `bento status` then pays neither for Handlebars nor for execa.
+const commands = {
+  init: () => import('./commands/init.js'),
+  generate: () => import('./commands/generate.js'),
+  deploy: () => import('./chroot/deploy-fleet.js'),
+  build: () => import('./build/run-build.js'),
+  diff: () => import('./commands/diff.js'),
+  flakeUpdate: () => import('./commands/flake-update.js'),
+  status: () => import('./commands/status.js'),
+};
+
+const DEFAULT_JOBS = os.cpus().length;
 
 const version = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -132,6 +141,7 @@ Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
     .description('create a new fleet here (or in --dir): config.sh, hosts/example, utils/bento.nix, keys/')
     .action(async () => {
       const dir = fleetDir(program);
+      const { init } = await commands.init();
       const files = await init({ fleetDir: dir });
       info(`created a bento fleet in ${dir}:`);
       for (const file of files) info(`  ${file}`);
@@ -144,6 +154,7 @@ Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
     .option('-o, --output <dir>', 'write there instead of <fleet>/generated')
     .option('-j, --jobs <n>', 'flakes evaluated at once (default: number of cores)', positiveInteger)
     .action(async (options: { output?: string; jobs?: number }) => {
+      const { generate } = await commands.generate();
       const result = await generate({
         fleetDir: fleetDir(program),
         outputDir: options.output ? path.resolve(options.output) : undefined,
@@ -167,6 +178,7 @@ Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
       .command('deploy')
       .description('build what changed and publish each system into its SFTP chroot (as root)'),
   ).action(async (flags: SelectionFlags) => {
+    const { deployFleet } = await commands.deploy();
     const result = await deployFleet({
       fleetDir: fleetDir(program),
       names: selectedNames(flags),
@@ -186,6 +198,7 @@ Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
       .option('-y, --yes', 'test/switch: do not ask for the typed confirmation')
       .option('--target-ip <[user@]host>', 'test/switch: apply on that machine over SSH (also: TARGET_IP; ssh options in NIX_SSHOPTS)'),
   ).action(async (word: string, flags: SelectionFlags & { yes?: boolean; targetIp?: string }) => {
+    const { parseBuildAction, runBuild } = await commands.build();
     const action = parseBuildAction(word);
     const dir = fleetDir(program);
     const result = await runBuild({
@@ -204,6 +217,7 @@ Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
           info(`not root: ${name}'s files were not published; run \`bento deploy\` as root`);
           return;
         }
+        const { deployFleet } = await commands.deploy();
         reportDeploy(await deployFleet({ fleetDir: dir, names: [name], jobs: 1, nix: nixOptions(flags), print: printLine }));
       },
     });
@@ -217,6 +231,7 @@ Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
     .description("for each flake system: what changes between the version it runs and the one it should run (nvd or nix store diff-closures)")
     .option('-n, --name <name...>', 'only these systems (also: NAME="a b"); default: all')
     .action(async (flags: { name?: string[] }) => {
+      const { diffCommand } = await commands.diff();
       process.exitCode = await diffCommand({
         fleetDir: fleetDir(program),
         names: selectedNames(flags),
@@ -231,6 +246,7 @@ Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
     .description('update the flake.lock of every flake under hosts/: all inputs, or only <input>')
     .argument('[input]', 'only this input (e.g. nixpkgs, or home-manager/nixpkgs)')
     .action(async (input: string | undefined) => {
+      const { flakeUpdateCommand } = await commands.flakeUpdate();
       process.exitCode = await flakeUpdateCommand({ fleetDir: fleetDir(program), input, stdout: process.stdout, stderr: process.stderr });
     });
 
@@ -250,6 +266,7 @@ use it as it is.`,
     .action(async (options: { once?: boolean; json?: boolean; prometheus?: string }) => {
       const { config, warnings } = await loadConfig(fleetDir(program));
       for (const message of warnings) warn(message);
+      const { statusCommand } = await commands.status();
       process.exitCode = await statusCommand({
         chrootDir: config.chrootDir,
         json: options.json,

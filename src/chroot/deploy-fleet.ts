@@ -4,7 +4,6 @@
  * record the store paths of flake systems in states.txt, and publish. A
  * system that fails keeps what it had; the others go on.
  */
-import os from 'node:os';
 import path from 'node:path';
 import { buildSystems, type SystemBuildResult } from '../build/build-systems.js';
 import { renderGeneratedFiles } from '../commands/generate.js';
@@ -146,5 +145,3 @@ export function shortStorePath(storePath: string): string {
   const base = path.basename(storePath);
   return base.length > 40 ? `${base.slice(0, 8)}…${base.slice(32)}` : base;
 }
-
-export const DEFAULT_JOBS = os.cpus().length;
