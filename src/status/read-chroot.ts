@@ -19,11 +19,10 @@
 import path from 'node:path';
 import { lstatSync, readdirSync, readFileSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { UserError } from '../errors.js';
+import { SYSTEM_NAME } from '../fleet/names.js';
+import { STATES_FILE } from '../chroot/layout.js';
 import { parseLogName, storeBasenameProblem, type LogName } from './log-name.js';
 
-/** The rule of SPEC §1 (same as src/fleet/names.ts): a system name is a Unix user name. */
-const SYSTEM_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
-const STATES_FILE = 'states.txt';
 /** Bad log names quoted in one warning; the rest are counted. */
 const QUOTED_BAD_NAMES = 3;
 
