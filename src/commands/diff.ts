@@ -14,6 +14,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { UserError } from '../errors.js';
+import { STATES_FILE } from '../chroot/layout.js';
 import { loadFleet, type FleetSystem } from '../fleet/fleet.js';
 import { selectSystems } from '../fleet/select.js';
 import { sanitizeLines } from '../log.js';
@@ -44,8 +45,6 @@ export type DiffPlan =
   | { kind: 'non-flake'; name: string }
   /** A flake system whose expected store path is not known: a failed comparison. */
   | { kind: 'no-expected'; name: string; reason: string };
-
-const STATES_FILE = 'states.txt';
 
 /**
  * Decides what to do for one system from the fleet model and its chroot
