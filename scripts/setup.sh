@@ -33,7 +33,7 @@ if [ -n "$missing" ]; then
 	echo "setup: installing$missing"
 	apt-get update -qq
 	# shellcheck disable=SC2086 # one word per package
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing > /dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing > /dev/null
 fi
 
 # npm ci again when package-lock.json changed since the last install.
