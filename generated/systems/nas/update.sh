@@ -90,12 +90,18 @@ queue_log() {
 		mv "$STATE_DIR/pending/$log_name.tmp" "$STATE_DIR/pending/$log_name"
 }
 
-# Puts every queued log into logs/ on the server: one session.
-upload_logs() {
-	: > "$STATE_DIR/batch"
+# Appends to the session's batch a `put` into logs/ for every queued log.
+batch_pending_logs() {
 	for log in "$STATE_DIR"/pending/*.log.gz; do
 		[ -f "$log" ] && printf 'put %s logs/\n' "$log" >> "$STATE_DIR/batch"
 	done
+	return 0
+}
+
+# Puts every queued log into logs/ on the server: one session.
+upload_logs() {
+	: > "$STATE_DIR/batch"
+	batch_pending_logs
 	[ -s "$STATE_DIR/batch" ] || return 0
 	if sftp_batch < "$STATE_DIR/batch" > "$STATE_DIR/sftp.out" 2>&1; then
 		rm -f "$STATE_DIR"/pending/*.log.gz
@@ -109,9 +115,7 @@ upload_logs() {
 poll_server() {
 	rm -f "$STATE_DIR/remote-state"
 	printf 'get last_change_date %s\n' "$STATE_DIR/remote-state" > "$STATE_DIR/batch"
-	for log in "$STATE_DIR"/pending/*.log.gz; do
-		[ -f "$log" ] && printf 'put %s logs/\n' "$log" >> "$STATE_DIR/batch"
-	done
+	batch_pending_logs
 	sftp_batch < "$STATE_DIR/batch" > "$STATE_DIR/sftp.out" 2>&1
 	poll_status=$?
 	if [ ! -s "$STATE_DIR/remote-state" ]; then
