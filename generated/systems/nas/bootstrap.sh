@@ -299,7 +299,22 @@ self_update() {
 	return 0
 }
 
+# The tools a cycle needs. The bento-upgrade service has them all on its
+# PATH; a bootstrap.sh run by hand on a fresh machine may lack git.
+check_tools() {
+	missing=''
+	for tool in sftp ssh flock sha256sum gzip nixos-rebuild; do
+		command -v "$tool" > /dev/null 2>&1 || missing="$missing $tool"
+	done
+	if [ "$BENTO_FLAKE" = 1 ] && ! command -v git > /dev/null 2>&1; then missing="$missing git"; fi
+	if [ -n "$missing" ]; then
+		warn "missing:$missing; nothing was changed. On a fresh NixOS machine run me as: nix-shell -p git --run 'sh $0' (the bento module then provides them)"
+		exit 1
+	fi
+}
+
 main() {
+	check_tools
 	# /var/bento is root's alone (0700, as the module's tmpfiles rule makes
 	# it): bootstrap.sh may run on a new machine before that rule exists.
 	[ -d "$BENTO_DIR" ] || mkdir -m 0700 "$BENTO_DIR" || exit 1
