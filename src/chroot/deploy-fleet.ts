@@ -80,7 +80,12 @@ export async function deployFleet(options: DeployOptions): Promise<DeployResult>
         result.failed.push({ name: system.name, reason: `no Unix user ${system.name} on this server: ${SERVER_SETUP_HINT}` });
         continue;
       }
-      ensureSystemDirs(chrootDir, system.name, account.uid, accounts.sftpGroupId);
+      try {
+        ensureSystemDirs(chrootDir, system.name, account.uid, accounts.sftpGroupId);
+      } catch (error) {
+        result.failed.push({ name: system.name, reason: `cannot prepare its chroot: ${(error as Error).message}` });
+        continue;
+      }
       const assembly = assembleSystem(system, generatedDir, cache);
       assemblies.set(system.name, assembly);
       const published = readPublished(chrootDir, system.name);
@@ -95,9 +100,7 @@ export async function deployFleet(options: DeployOptions): Promise<DeployResult>
     }
     for (const name of result.unchanged) options.print(`  ${name}: no changes`);
     for (const assembly of toRepair) {
-      publishSystem(chrootDir, assembly, now());
-      result.published.push(assembly.name);
-      options.print(`  ${assembly.name}: published (completing an interrupted deploy)`);
+      if (publish(chrootDir, assembly, now(), result)) options.print(`  ${assembly.name}: published (completing an interrupted deploy)`);
     }
 
     if (toBuild.length > 0) {
@@ -120,13 +123,27 @@ export async function deployFleet(options: DeployOptions): Promise<DeployResult>
           continue;
         }
         if (build.kind === 'flake' && build.storePath) recordState(chrootDir, build.name, path.basename(build.storePath));
-        publishSystem(chrootDir, assemblies.get(build.name) as Assembly, now());
-        result.published.push(build.name);
+        publish(chrootDir, assemblies.get(build.name) as Assembly, now(), result);
       }
     }
     return result;
   } finally {
     unlock();
+  }
+}
+
+/**
+ * Publishes one system; a failure (a full disk, a read-only directory) is
+ * that system's, and leaves its chroot as it was: the others go on.
+ */
+function publish(chrootDir: string, assembly: Assembly, now: Date, result: DeployResult): boolean {
+  try {
+    publishSystem(chrootDir, assembly, now);
+    result.published.push(assembly.name);
+    return true;
+  } catch (error) {
+    result.failed.push({ name: assembly.name, reason: `publication failed, its previous files stay published: ${(error as Error).message}` });
+    return false;
   }
 }
 

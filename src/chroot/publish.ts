@@ -69,20 +69,12 @@ export function publishSystem(chrootDir: string, assembly: Assembly, now: Date):
   const versionDir = path.join(chroot.dir, versionName);
   const temporary = `${versionDir}.tmp-${process.pid}`;
   rmSync(temporary, { recursive: true, force: true });
-  mkdirSync(temporary, { mode: 0o755 });
-  chmodSync(temporary, 0o755);
-  const made = new Set<string>([temporary]);
-  for (const file of assembly.files) {
-    const target = path.join(temporary, file.relative);
-    const parent = path.dirname(target);
-    if (!made.has(parent)) {
-      mkdirSync(parent, { recursive: true, mode: 0o755 });
-      made.add(parent);
-    }
-    copyFileSync(file.source, target);
-    chmodSync(target, file.executable ? 0o755 : 0o644);
+  try {
+    writeVersionDir(temporary, assembly);
+  } catch (error) {
+    rmSync(temporary, { recursive: true, force: true });
+    throw error;
   }
-  writeFileSync(path.join(temporary, MANIFEST_NAME), assembly.manifest, { mode: 0o644 });
 
   const current = currentVersion(chroot.config);
   if (current !== versionName) rmSync(versionDir, { recursive: true, force: true });
@@ -94,6 +86,23 @@ export function publishSystem(chrootDir: string, assembly: Assembly, now: Date):
   writeFileSync(stamp, renderChangeStamp(assembly.manifest, now), { mode: 0o644 });
   renameSync(stamp, chroot.lastChangeDate);
   removeOldVersions(chroot.dir, versionName, current);
+}
+
+function writeVersionDir(dir: string, assembly: Assembly): void {
+  mkdirSync(dir, { mode: 0o755 });
+  chmodSync(dir, 0o755);
+  const made = new Set<string>([dir]);
+  for (const file of assembly.files) {
+    const target = path.join(dir, file.relative);
+    const parent = path.dirname(target);
+    if (!made.has(parent)) {
+      mkdirSync(parent, { recursive: true, mode: 0o755 });
+      made.add(parent);
+    }
+    copyFileSync(file.source, target);
+    chmodSync(target, file.executable ? 0o755 : 0o644);
+  }
+  writeFileSync(path.join(dir, MANIFEST_NAME), assembly.manifest, { mode: 0o644 });
 }
 
 /** The version directory `config` points to, if it is a link. */

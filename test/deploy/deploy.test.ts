@@ -149,6 +149,26 @@ describe.skipIf(!isRoot)('bento deploy', () => {
     expect(states()[n('good')]).toBe(nixBuild(path.join(fleet.root, 'hosts/mixed'), n('good')));
   });
 
+  it('a system whose publication fails keeps its files; the others are published', () => {
+    const fleet = newFleet({ ro: { flake: [n('ro')] }, rw: { flake: [n('rw')] } });
+    server.addUsers([n('ro'), n('rw')]);
+    expect(deploy(fleet).status).toBe(0);
+    const roDir = path.join(server.chrootDir, n('ro'));
+    const before = snapshotTree(roDir);
+    for (const name of ['ro', 'rw']) writeFileSync(path.join(fleet.root, 'hosts', name, `${n(name)}.nix`), '# changed\n');
+    // n('ro')'s chroot is read-only for this deploy (a bind mount in a namespace of its own).
+    const run = spawnSync(
+      'unshare',
+      ['-m', 'sh', '-c', 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && exec "$2" "$3" deploy', 'sh', roDir, process.execPath, CLI],
+      { env: { ...process.env, BENTO_DIR: fleet.root, ...NIX_ENV }, encoding: 'utf8' },
+    );
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('deploy: 1 published, 0 unchanged, 1 failed');
+    expect(run.stderr).toContain(`${n('ro')}: publication failed, its previous files stay published: EROFS`);
+    expect(snapshotTree(roDir)).toEqual(before);
+    expect(readFileSync(path.join(server.chrootDir, n('rw'), 'config', `${n('rw')}.nix`), 'utf8')).toBe('# changed\n');
+  });
+
   it('NOLOCALBUILD=1 evaluates the store path without building it', () => {
     const fleet = newFleet({ lazy: { flake: [n('lazy')], files: { [`${n('lazy')}.nix`]: `# unique ${Date.now()} ${Math.random()}\n` } } });
     writeFileSync(path.join(fleet.root, 'config.sh'), `CHROOT_DIR=${server.chrootDir}\nREMOTE_IP=127.0.0.1\nNOLOCALBUILD=1\n`);
