@@ -27,6 +27,8 @@ export interface Assembly {
   manifest: string;
   /** sha256 of the manifest: the identity of this configuration. */
   digest: string;
+  /** Host files replaced by a generated client file of the same name. */
+  shadowed: string[];
 }
 
 /** Hashes by real path, size and mtime, so files shared through utils/ are read once per run. */
@@ -83,7 +85,9 @@ export function assembleSystem(system: Pick<FleetSystem, 'name' | 'hostDir' | 'h
     if (file.relative === MANIFEST_NAME) continue;
     byPath.set(file.relative, { ...file, sha256: cache.hash(file.source) });
   }
+  const shadowed: string[] = [];
   for (const { generated, published } of clientFilesOf(system.name)) {
+    if (byPath.has(published)) shadowed.push(published);
     const source = path.join(generatedDir, generated);
     const stats = statSync(source, { throwIfNoEntry: false });
     if (!stats) throw new UserError(`${source} is missing: run \`bento generate\``);
@@ -91,5 +95,5 @@ export function assembleSystem(system: Pick<FleetSystem, 'name' | 'hostDir' | 'h
   }
   const files = [...byPath.values()].sort((a, b) => (a.relative < b.relative ? -1 : a.relative > b.relative ? 1 : 0));
   const manifest = renderManifest(files.map((file) => ({ path: file.relative, sha256: file.sha256 })));
-  return { name: system.name, files, manifest, digest: sha256(manifest) };
+  return { name: system.name, files, manifest, digest: sha256(manifest), shadowed };
 }

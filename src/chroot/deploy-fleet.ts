@@ -88,6 +88,9 @@ export async function deployFleet(options: DeployOptions): Promise<DeployResult>
       }
       const assembly = assembleSystem(system, generatedDir, cache);
       assemblies.set(system.name, assembly);
+      for (const file of assembly.shadowed) {
+        options.print(`  warning: hosts/${system.hostDirName}/${file} is replaced by bento's own ${file} in ${system.name}'s configuration; rename it`);
+      }
       const published = readPublished(chrootDir, system.name);
       if (isPublished(published, assembly)) {
         result.unchanged.push(system.name);

@@ -62,12 +62,13 @@ function expectConsistent(chrootDir: string, name: string): string {
 
 describe.skipIf(!isRoot)('bento deploy', () => {
   it('publishes every system with the ownership and modes sshd needs, and records the store paths Nix builds', () => {
-    const fleet = newFleet({ pair: { flake: [n('a'), n('b')], utils: true, files: { 'extra/data.txt': 'data\n' } }, solo: { flake: [n('c')] }, [n('r')]: { nonFlake: true } });
+    const fleet = newFleet({ pair: { flake: [n('a'), n('b')], utils: true, files: { 'extra/data.txt': 'data\n', 'update.sh': 'mine\n' } }, solo: { flake: [n('c')] }, [n('r')]: { nonFlake: true } });
     server.addUsers([n('a'), n('b'), n('c'), n('r')]);
     const run = deploy(fleet);
     expect(run.stderr).toContain('deploy: 4 published, 0 unchanged, 0 failed');
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(new RegExp(`ok +${n('a')} +[0-9.]+s +[a-z0-9]{8}…-nixos-system-${n('a')}-24.05`));
+    expect(run.stdout).toContain(`warning: hosts/pair/update.sh is replaced by bento's own update.sh in ${n('a')}'s configuration; rename it`);
 
     expect(states()).toMatchObject({
       [n('a')]: nixBuild(path.join(fleet.root, 'hosts/pair'), n('a')),
