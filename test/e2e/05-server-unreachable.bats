@@ -10,11 +10,11 @@ setup_file() {
 	A=$(sys a)
 	B=$(sys b)
 	# b has its user and chroot, but nothing deployed.
-	e2e_deploy "$A" > "$E2E_STATE/deploy.out" 2>&1 || fail "bento deploy failed:" "$(cat "$E2E_STATE/deploy.out")"
+	e2e_deploy_or_fail "$A"
 	e2e_first_update_or_fail "$A"
 	# Something new waits on the server: a reachable server would be used.
 	e2e_new_revision "$A"
-	e2e_deploy "$A" > "$E2E_STATE/deploy.out" 2>&1 || fail "bento deploy failed:" "$(cat "$E2E_STATE/deploy.out")"
+	e2e_deploy_or_fail "$A"
 }
 
 teardown_file() {

@@ -13,7 +13,7 @@ setup_file() {
 	B=$(sys b)
 	e2e_deploy_or_fail
 	for name in "$A" "$B"; do
-		e2e_machine "$name" > "$E2E_STATE/first-run.out" 2>&1 || fail "the first update failed:" "$(cat "$E2E_STATE/first-run.out")"
+		e2e_first_update_or_fail "$name"
 	done
 }
 
