@@ -110,6 +110,15 @@ describe('bento CLI', () => {
     expect(existsSync(path.join(badConfig.root, 'generated'))).toBe(false);
   });
 
+  it('says which file it cannot write when generated/ is not a directory', () => {
+    const { root } = fleet({ r: { nonFlake: true } });
+    writeFileSync(path.join(root, 'generated'), 'not a directory\n');
+    const run = bento(['generate'], { cwd: root });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(new RegExp(`^bento: error: cannot write ${root}/generated/[a-z/.-]+: ENOTDIR`, 'm'));
+    expect(readFileSync(path.join(root, 'generated'), 'utf8')).toBe('not a directory\n');
+  });
+
   it('names a directory that is not a fleet', () => {
     const dir = tempDir();
     const run = bento(['generate'], { env: { BENTO_DIR: dir } });

@@ -7,6 +7,7 @@
  */
 import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { UserError } from '../errors.js';
 import type { RenderedFile } from './render-fleet.js';
 
 export interface WriteSummary {
@@ -60,10 +61,20 @@ export async function writeOutput(outDir: string, files: readonly RenderedFile[]
   const createdDirs = new Set<string>();
   for (const difference of differences) {
     const target = path.join(outDir, difference.path);
+    try {
+      writeDifference(difference, target);
+    } catch (error) {
+      throw new UserError(`cannot write ${target}: ${(error as Error).message}`, 'generated/ must be a directory bento can write (it owns everything in it)');
+    }
+  }
+  if (removed.length > 0) removeEmptyDirs(outDir);
+  return { written, unchanged: files.length - written.length, removed };
+
+  function writeDifference(difference: OutputDifference, target: string): void {
     if (difference.problem === 'extra') {
       rmSync(target, { force: true });
       removed.push(difference.path);
-      continue;
+      return;
     }
     const file = byPath.get(difference.path) as RenderedFile;
     const dir = path.dirname(target);
@@ -77,8 +88,6 @@ export async function writeOutput(outDir: string, files: readonly RenderedFile[]
     renameSync(temporary, target);
     written.push(difference.path);
   }
-  if (removed.length > 0) removeEmptyDirs(outDir);
-  return { written, unchanged: files.length - written.length, removed };
 }
 
 /** Every regular file under `dir`, relative, with '/' separators. */
