@@ -111,7 +111,7 @@ describe('bento CLI', () => {
   });
 
   it('says which file it cannot write when generated/ is not a directory', () => {
-    const { root } = fleet({ r: { nonFlake: true } });
+    const { root } = fleet({ hosts: { r: { nonFlake: true } } });
     writeFileSync(path.join(root, 'generated'), 'not a directory\n');
     const run = bento(['generate'], { cwd: root });
     expect(run.status).toBe(1);
