@@ -18,6 +18,8 @@ export interface ScriptRun {
  * modified. Needs root (unshare -m).
  */
 export function runClientScript(script: string, varBento: string, env: Record<string, string>): ScriptRun {
+  // The mount point must exist on the host. It is left in place (empty):
+  // removing it could pull it from under a test file running in parallel.
   mkdirSync('/var/bento', { recursive: true });
   const result = spawnSync('unshare', ['-m', 'sh', '-c', 'mount --bind "$0" /var/bento && exec sh "$1"', varBento, script], {
     encoding: 'utf8',
