@@ -10,9 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { mapLimit } from '../concurrency.js';
 import type { FleetSystem } from '../fleet/fleet.js';
-import { copyHostTree } from '../fleet/copy-host-tree.js';
+import { copyHostTree } from '../fleet/host-tree.js';
 import { buildFlakeSystems, buildNonFlakeSystem, type NixBuildOptions } from '../nix/build.js';
 import { clientFilesOf } from '../render/render-fleet.js';
+import type { Progress } from '../progress.js';
 
 export interface SystemBuildResult {
   name: string;
@@ -38,13 +39,51 @@ export interface BuildSystemsOptions {
 const TRACKED_CLIENT_FILES = new Set(['.gitignore', 'bento-units.nix']);
 
 /** Copies a host directory and the tracked client files into a fresh staging directory. */
-export async function stageForBuild(system: Pick<FleetSystem, 'name' | 'hostDir'>, generatedDir: string, stagingRoot: string): Promise<string> {
+export function stageForBuild(system: Pick<FleetSystem, 'name' | 'hostDir' | 'hostDirName'>, generatedDir: string, stagingRoot: string): string {
   const dir = mkdtempSync(path.join(stagingRoot, `${system.name}-`));
-  await copyHostTree(system.hostDir, dir);
+  copyHostTree(system.hostDir, dir, `hosts/${system.hostDirName}`);
   for (const { generated, published } of clientFilesOf(system.name)) {
     if (TRACKED_CLIENT_FILES.has(published)) copyFileSync(path.join(generatedDir, generated), path.join(dir, published));
   }
   return dir;
+}
+
+export interface ShowingProgressOptions extends Omit<BuildSystemsOptions, 'onResult'> {
+  print: (line: string) => void;
+  progress?: Pick<Progress, 'start' | 'advance' | 'stop'>;
+}
+
+/**
+ * buildSystems for a person: a line per system as it finishes, the status
+ * line of `progress`, and Nix's output of each failed build (all of it was
+ * streamed already with `verbose`). Deploy and build share it.
+ */
+export async function buildSystemsShowingProgress(systems: readonly FleetSystem[], options: ShowingProgressOptions): Promise<SystemBuildResult[]> {
+  const width = Math.max(0, ...systems.map((system) => system.name.length));
+  options.progress?.start(systems.length, options.nix.evaluateOnly ? 'evaluated' : 'built');
+  const results = await buildSystems(systems, {
+    ...options,
+    onResult: (result) => {
+      options.print(formatBuildLine(result, width));
+      options.progress?.advance();
+    },
+  }).finally(() => options.progress?.stop());
+  for (const failure of results) {
+    if (!failure.ok && !options.nix.verbose && failure.log.trim()) options.print(`--- ${failure.name}: Nix output ---\n${failure.log.trimEnd()}`);
+  }
+  return results;
+}
+
+/** `  ok      nas        1.2s  abcd1234…-nixos-system-nas-24.05`, names padded to `nameWidth`. */
+export function formatBuildLine(build: SystemBuildResult, nameWidth = 0): string {
+  const status = build.ok ? 'ok    ' : 'FAILED';
+  const what = build.ok ? shortStorePath(build.storePath ?? '') : (build.error ?? '').trim().split('\n').slice(-1)[0];
+  return `  ${status}  ${build.name.padEnd(nameWidth)}  ${`${build.seconds.toFixed(1)}s`.padStart(6)}  ${what}`;
+}
+
+function shortStorePath(storePath: string): string {
+  const base = path.basename(storePath);
+  return base.length > 40 ? `${base.slice(0, 8)}…${base.slice(32)}` : base;
 }
 
 export async function buildSystems(systems: readonly FleetSystem[], options: BuildSystemsOptions): Promise<SystemBuildResult[]> {
@@ -58,7 +97,7 @@ export async function buildSystems(systems: readonly FleetSystem[], options: Bui
     const results = await mapLimit([...groups.values()], options.jobs, async (group) => {
       const started = process.hrtime.bigint();
       const first = group[0] as FleetSystem;
-      const staging = await stageForBuild(first, options.generatedDir, stagingRoot);
+      const staging = stageForBuild(first, options.generatedDir, stagingRoot);
       const outcomes =
         first.kind === 'flake'
           ? await buildFlakeSystems(staging, group.map((system) => system.name), options.nix)

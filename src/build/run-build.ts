@@ -6,15 +6,13 @@
 import { rmSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { renderGeneratedFiles } from '../commands/generate.js';
+import { generate } from '../commands/generate.js';
 import { run } from '../exec.js';
 import { UserError } from '../errors.js';
-import { loadFleet, type FleetSystem } from '../fleet/fleet.js';
+import type { FleetSystem } from '../fleet/fleet.js';
 import { selectSystems } from '../fleet/select.js';
 import type { NixBuildOptions } from '../nix/build.js';
-import { writeOutput } from '../render/write-output.js';
-import { buildSystems, stageForBuild, type SystemBuildResult } from './build-systems.js';
-import { formatBuildLine, nameWidth } from '../chroot/deploy-fleet.js';
+import { buildSystemsShowingProgress, formatBuildLine, stageForBuild, type SystemBuildResult } from './build-systems.js';
 import type { Progress } from '../progress.js';
 
 export type BuildAction = 'dry-build' | 'build' | 'test' | 'switch';
@@ -60,9 +58,7 @@ export interface RunBuildResult {
 }
 
 export async function runBuild(options: RunBuildOptions): Promise<RunBuildResult> {
-  const fleet = await loadFleet(options.fleetDir, { jobs: options.jobs });
-  const generatedDir = path.join(options.fleetDir, 'generated');
-  await writeOutput(generatedDir, renderGeneratedFiles(fleet), { prune: fleet.brokenHosts.length === 0 });
+  const { fleet, outputDir: generatedDir } = await generate({ fleetDir: options.fleetDir, jobs: options.jobs });
   const selected = selectSystems(fleet.systems, options.names, fleet.brokenHosts.map((broken) => broken.place));
 
   if (options.action === 'test' || options.action === 'switch') {
@@ -74,20 +70,14 @@ export async function runBuild(options: RunBuildOptions): Promise<RunBuildResult
 
   const evaluateOnly = options.action === 'dry-build' || options.nix.evaluateOnly === true;
   options.print(`${evaluateOnly ? 'evaluating' : 'building'} ${selected.length} system${selected.length === 1 ? '' : 's'}`);
-  options.progress?.start(selected.length, evaluateOnly ? 'evaluated' : 'built');
-  const results = await buildSystems(selected, {
+  const results = await buildSystemsShowingProgress(selected, {
     generatedDir,
     nix: { ...options.nix, evaluateOnly },
     jobs: options.jobs,
-    onResult: (result) => {
-      options.print(formatBuildLine(result, nameWidth(selected)));
-      options.progress?.advance();
-    },
-  }).finally(() => options.progress?.stop());
+    print: options.print,
+    progress: options.progress,
+  });
   const failed = results.filter((result) => !result.ok);
-  for (const failure of failed) {
-    if (!options.nix.verbose && failure.log.trim()) options.print(`--- ${failure.name}: Nix output ---\n${failure.log.trimEnd()}`);
-  }
   return { results, failed: failed.map((failure) => failure.name) };
 }
 
@@ -100,7 +90,7 @@ async function applySystem(system: FleetSystem, generatedDir: string, options: R
   const stagingRoot = mkdtempSync(path.join(os.tmpdir(), 'bento-apply-'));
   const started = process.hrtime.bigint();
   try {
-    const staging = await stageForBuild(system, generatedDir, stagingRoot);
+    const staging = stageForBuild(system, generatedDir, stagingRoot);
     const args =
       system.kind === 'flake'
         ? [options.action, '--flake', `${staging}#${system.name}`]

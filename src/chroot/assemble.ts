@@ -5,11 +5,12 @@
  * whether anything changed, without copying or building anything.
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync, lstatSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import type { FleetSystem } from '../fleet/fleet.js';
 import { clientFilesOf } from '../render/render-fleet.js';
+import { listHostFiles } from '../fleet/host-tree.js';
 import { renderManifest, sha256, MANIFEST_NAME } from './manifest.js';
 
 export interface AssembledFile {
@@ -46,37 +47,6 @@ export class HashCache {
   }
 }
 
-/**
- * Regular files under `dir`, following symlinks; `.git` and links into
- * /nix/store (build results) are left out, as copyHostTree does.
- */
-export function listHostFiles(dir: string, where: string): { relative: string; source: string; executable: boolean }[] {
-  const found: { relative: string; source: string; executable: boolean }[] = [];
-  const walk = (absolute: string, relative: string, ancestors: Set<string>) => {
-    for (const entry of readdirSync(absolute).sort()) {
-      if (entry === '.git') continue;
-      const entryPath = path.join(absolute, entry);
-      const entryRelative = relative ? `${relative}/${entry}` : entry;
-      const link = lstatSync(entryPath);
-      if (link.isSymbolicLink() && readlinkSync(entryPath).startsWith('/nix/store/')) continue;
-      let stats;
-      try {
-        stats = statSync(entryPath);
-      } catch {
-        throw new UserError(`${where}/${entryRelative} is a broken symlink`);
-      }
-      if (stats.isDirectory()) {
-        const real = realpathSync(entryPath);
-        if (ancestors.has(real)) throw new UserError(`${where}/${entryRelative} is a symlink loop`);
-        walk(entryPath, entryRelative, new Set([...ancestors, real]));
-      } else if (stats.isFile()) {
-        found.push({ relative: entryRelative, source: entryPath, executable: (stats.mode & 0o111) !== 0 });
-      }
-    }
-  };
-  walk(dir, '', new Set([realpathSync(dir)]));
-  return found;
-}
 
 /** The files of `system`'s configuration: host files, then the generated client files (which win). */
 export function assembleSystem(system: Pick<FleetSystem, 'name' | 'hostDir' | 'hostDirName'>, generatedDir: string, cache: HashCache): Assembly {

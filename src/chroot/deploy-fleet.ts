@@ -5,13 +5,12 @@
  * system that fails keeps what it had; the others go on.
  */
 import path from 'node:path';
-import { buildSystems, type SystemBuildResult } from '../build/build-systems.js';
-import { renderGeneratedFiles } from '../commands/generate.js';
+import { buildSystemsShowingProgress } from '../build/build-systems.js';
+import { generate } from '../commands/generate.js';
 import { UserError } from '../errors.js';
-import { loadFleet, type BrokenHost, type FleetSystem } from '../fleet/fleet.js';
+import type { BrokenHost, FleetSystem } from '../fleet/fleet.js';
 import { selectSystems } from '../fleet/select.js';
 import type { NixBuildOptions } from '../nix/build.js';
-import { writeOutput } from '../render/write-output.js';
 import { readAccounts } from './accounts.js';
 import { assembleSystem, HashCache, type Assembly } from './assemble.js';
 import { lockChrootDir, prepareChrootDir } from './chroot-dir.js';
@@ -55,10 +54,9 @@ export async function deployFleet(options: DeployOptions): Promise<DeployResult>
     throw new UserError('bento deploy must run as root: it sets the ownership sshd requires in CHROOT_DIR', 'run it again with sudo (sudo -E keeps BENTO_DIR and NAME)');
   }
   const now = options.now ?? (() => new Date());
-  const fleet = await loadFleet(options.fleetDir, { jobs: options.jobs });
+  const { fleet, outputDir: generatedDir, summary } = await generate({ fleetDir: options.fleetDir, jobs: options.jobs });
   const nix: NixBuildOptions = { ...options.nix, evaluateOnly: options.nix.evaluateOnly ?? fleet.config.noLocalBuild };
-  const generatedDir = path.join(options.fleetDir, 'generated');
-  const regenerated = (await writeOutput(generatedDir, renderGeneratedFiles(fleet), { prune: fleet.brokenHosts.length === 0 })).written.length;
+  const regenerated = summary.written.length;
   if (regenerated > 0) options.print(`generated/ was out of date: ${regenerated} file${regenerated === 1 ? '' : 's'} rewritten`);
   const selected = selectSystems(fleet.systems, options.names, fleet.brokenHosts.map((broken) => broken.place));
 
@@ -109,20 +107,10 @@ export async function deployFleet(options: DeployOptions): Promise<DeployResult>
     if (toBuild.length > 0) {
       const verb = nix.evaluateOnly ? 'evaluating (NOLOCALBUILD)' : 'building';
       options.print(`${verb} ${toBuild.length} system${toBuild.length === 1 ? '' : 's'}`);
-      options.progress?.start(toBuild.length, nix.evaluateOnly ? 'evaluated' : 'built');
-      const builds = await buildSystems(toBuild, {
-        generatedDir,
-        nix,
-        jobs: options.jobs,
-        onResult: (build) => {
-          options.print(formatBuildLine(build, nameWidth(toBuild)));
-          options.progress?.advance();
-        },
-      }).finally(() => options.progress?.stop());
+      const builds = await buildSystemsShowingProgress(toBuild, { generatedDir, nix, jobs: options.jobs, print: options.print, progress: options.progress });
       for (const build of builds) {
         if (!build.ok) {
           result.failed.push({ name: build.name, reason: `build failed: ${build.error ?? ''}` });
-          if (!nix.verbose && build.log.trim()) options.print(`--- ${build.name}: Nix output ---\n${build.log.trimEnd()}`);
           continue;
         }
         if (build.kind === 'flake' && build.storePath) recordState(chrootDir, build.name, path.basename(build.storePath));
@@ -148,20 +136,4 @@ function publish(chrootDir: string, assembly: Assembly, now: Date, result: Deplo
     result.failed.push({ name: assembly.name, reason: `publication failed, its previous files stay published: ${(error as Error).message}` });
     return false;
   }
-}
-
-/** `  ok      nas        1.2s  abcd1234…-nixos-system-nas-24.05`, names padded to `nameWidth`. */
-export function formatBuildLine(build: SystemBuildResult, nameWidth = 0): string {
-  const status = build.ok ? 'ok    ' : 'FAILED';
-  const what = build.ok ? shortStorePath(build.storePath ?? '') : (build.error ?? '').trim().split('\n').slice(-1)[0];
-  return `  ${status}  ${build.name.padEnd(nameWidth)}  ${`${build.seconds.toFixed(1)}s`.padStart(6)}  ${what}`;
-}
-
-export function nameWidth(systems: readonly { name: string }[]): number {
-  return Math.max(0, ...systems.map((system) => system.name.length));
-}
-
-export function shortStorePath(storePath: string): string {
-  const base = path.basename(storePath);
-  return base.length > 40 ? `${base.slice(0, 8)}…${base.slice(32)}` : base;
 }

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { loadConfig, type Config } from '../config/config.js';
 import { MissingToolError, UserError, UserErrors } from '../errors.js';
 import { evalFlakeSystemNames, evalFlakesSystemNames } from '../nix/nix.js';
-import { copyHostTree } from './copy-host-tree.js';
+import { copyHostTree } from './host-tree.js';
 import { parsePublicKey, type PublicKey } from './keys.js';
 import { hostDirNameProblem, systemNameProblem } from './names.js';
 import { mapLimit } from '../concurrency.js';
@@ -141,9 +141,9 @@ async function evaluateFlakes(flakes: HostDir[], jobs: number, brokenHosts: Brok
   if (flakes.length === 0) return [];
   const staging = await mkdtemp(path.join(os.tmpdir(), 'bento-eval-'));
   try {
-    const copies = await mapLimit(flakes, jobs * 4, async (host) => {
+    const copies = flakes.map((host) => {
       const copy = path.join(staging, host.name);
-      await copyHostTree(host.dir, copy);
+      copyHostTree(host.dir, copy, `hosts/${host.name}`);
       return copy;
     });
     try {

@@ -27,31 +27,22 @@ export function pathFlakeRef(directory: string, attribute?: string): string {
 }
 
 /**
- * The names of `nixosConfigurations` of the flake in `flakeDir` (asked once
- * per flake). Throws an Error whose message is Nix's own explanation.
- */
-export async function evalFlakeSystemNames(flakeDir: string): Promise<string[]> {
-  const result = await runNix(
-    ['eval', '--json', '--option', 'allow-import-from-derivation', 'true', pathFlakeRef(flakeDir, 'nixosConfigurations'), '--apply', 'builtins.attrNames'],
-    { allowFailure: true },
-  );
-  if (result.failed) {
-    if (/does not provide attribute/.test(result.stderr)) throw new Error('the flake has no nixosConfigurations output');
-    throw new Error(summarizeNixError(result.stderr) || `nix eval exited with ${result.exitCode}`);
-  }
-  return parseJsonStringArray(result.stdout, result.command);
-}
-
-/**
  * The names of `nixosConfigurations` of several flakes in one Nix process
  * (one evaluator start instead of one per flake). Any failure rejects the
- * whole batch: the caller then asks flake by flake to find the culprit.
+ * whole batch, with Nix's own explanation: the caller then asks flake by
+ * flake to find the culprit.
  */
 export async function evalFlakesSystemNames(flakeDirs: readonly string[]): Promise<string[][]> {
   const items = flakeDirs
     .map((dir) => `(builtins.attrNames (builtins.getFlake ${JSON.stringify(pathFlakeRef(dir))}).nixosConfigurations)`)
     .join(' ');
-  const result = await runNix(['eval', '--impure', '--json', '--option', 'allow-import-from-derivation', 'true', '--expr', `[ ${items} ]`]);
+  const result = await runNix(['eval', '--impure', '--json', '--option', 'allow-import-from-derivation', 'true', '--expr', `[ ${items} ]`], {
+    allowFailure: true,
+  });
+  if (result.failed) {
+    if (/attribute 'nixosConfigurations' missing/.test(result.stderr)) throw new Error('the flake has no nixosConfigurations output');
+    throw new Error(summarizeNixError(result.stderr) || `nix eval exited with ${result.exitCode}`);
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(result.stdout);
@@ -64,15 +55,7 @@ export async function evalFlakesSystemNames(flakeDirs: readonly string[]): Promi
   return parsed as string[][];
 }
 
-export function parseJsonStringArray(stdout: string, command: string): string[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(stdout);
-  } catch {
-    throw new ToolError(command, 0, stdout.slice(0, 500), `unexpected output from ${command}`);
-  }
-  if (!Array.isArray(parsed) || !parsed.every((item) => typeof item === 'string')) {
-    throw new ToolError(command, 0, stdout.slice(0, 500), `unexpected output from ${command}`);
-  }
-  return parsed as string[];
+/** The names of `nixosConfigurations` of one flake; throws Nix's explanation. */
+export async function evalFlakeSystemNames(flakeDir: string): Promise<string[]> {
+  return (await evalFlakesSystemNames([flakeDir]))[0] as string[];
 }
