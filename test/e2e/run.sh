@@ -7,8 +7,9 @@
 #   sh test/e2e/run.sh [bats options] [suite.bats...]
 #
 # One run at a time (the suites share the group sftp_users, /run/sshd and the
-# mount points): a second run waits for the first. Whatever a suite leaves
-# behind (bats killed, ...) is removed on exit.
+# mount points): a second run waits for the first, whichever checkout it
+# comes from (scripts/test-lock.sh). Whatever a suite leaves behind (bats
+# killed, ...) is removed on exit.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 root=$(pwd)
@@ -27,11 +28,9 @@ if [ ! -f dist/cli.js ] || [ -n "$(find src templates package.json -newer dist/c
 	npm run -s build || exit 1
 fi
 
-# Serialise runs: a lock on this script itself (nothing to create or remove).
-exec 8< "$root/test/e2e/run.sh"
-if ! flock -n 8; then
-	echo "test/e2e/run.sh: another e2e run is in progress; waiting for it" >&2
-	flock 8
+# Serialise runs, across checkouts too: the machine-wide test lock.
+if [ "${BENTO_TEST_LOCK_HELD:-0}" != 1 ]; then
+	exec sh "$root/scripts/test-lock.sh" sh "$root/test/e2e/run.sh" "$@"
 fi
 
 E2E_REGISTRY=$(mktemp /tmp/bento-e2e-registry.XXXXXX)
