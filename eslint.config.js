@@ -1,6 +1,112 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/**
+ * The house (DESIGN.md): data flows one way, config → fleet → render →
+ * builds → chroot → status, with nix/ (every Nix call), the files at the top
+ * of src/ (exec, errors, log, paths, progress) and util/ under all of them.
+ * A stage imports only earlier stages and what is under them; no stage
+ * imports commands/ or the CLI; cli.ts loads the commands lazily and imports
+ * nothing else of bento but its own helpers. test/lint-layers.test.ts plants
+ * violations to prove these rules fail.
+ */
+const STAGES = ['config', 'fleet', 'render', 'builds', 'chroot', 'status'];
+const TOP = ['cli', 'main'];
+
+/** A restriction: relative imports into these directories (from a directory of src/) or of these top files. */
+function forbid({ dirs = [], files = [], fromTop = false, message }) {
+  const prefix = fromTop ? '\\./' : '\\.\\./';
+  const patterns = [];
+  if (dirs.length > 0) patterns.push({ regex: `^${prefix}(${dirs.join('|')})/`, message });
+  if (files.length > 0) patterns.push({ regex: `^${prefix}(${files.join('|')})\\.js$`, message });
+  return patterns;
+}
+
+const layerRules = [
+  // Each stage: no later stage, no command, no CLI.
+  ...STAGES.map((stage, index) => ({
+    files: [`src/${stage}/**/*.ts`],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: forbid({
+            dirs: [...STAGES.slice(index + 1), 'commands'],
+            files: TOP,
+            message: `${stage}/ is a stage: it may import earlier stages (${STAGES.slice(0, index).join(', ') || 'none'}), nix/, util/ and the top files of src/, never a later stage, commands/ or the CLI (see DESIGN.md, "The house").`,
+          }),
+        },
+      ],
+    },
+  })),
+  {
+    files: ['src/nix/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: forbid({ dirs: [...STAGES, 'commands'], files: TOP, message: 'nix/ is under every stage: it may import only util/ and the top files of src/ (exec, errors, log, …).' }) },
+      ],
+    },
+  },
+  {
+    files: ['src/util/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '^\\.\\./', message: 'util/ is the bottom of the house: its modules import only each other (and Node).' }] },
+      ],
+    },
+  },
+  {
+    files: ['src/*.ts'],
+    ignores: ['src/cli.ts', 'src/main.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: forbid({
+            dirs: [...STAGES, 'nix', 'commands'],
+            files: TOP,
+            fromTop: true,
+            message: 'The top files of src/ (exec, errors, log, paths, progress) are under every stage: they may import only util/ and each other.',
+          }),
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/cli.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            ...forbid({
+              dirs: [...STAGES, 'nix'],
+              files: ['main'],
+              fromTop: true,
+              message: 'cli.ts reaches the stages only through the commands: import from ./commands/ (types) and load the command when it runs.',
+            }),
+            {
+              regex: '^\\./commands/',
+              allowTypeImports: true,
+              message: 'cli.ts loads each command when it runs (`await import`), so that starting one command does not load the others: import only types statically.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // A dynamic import() would slip past the rules above: only the CLI loads modules lazily.
+    files: ['src/**/*.ts'],
+    ignores: ['src/cli.ts'],
+    rules: {
+      'no-restricted-syntax': ['error', { selector: 'ImportExpression', message: 'Only cli.ts imports modules dynamically (the layer rules check static imports).' }],
+    },
+  },
+];
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'generated/', 'example/', '.bento-test-tmp/'] },
   js.configs.recommended,
@@ -15,4 +121,5 @@ export default tseslint.config(
       'no-control-regex': 'off',
     },
   },
+  ...layerRules,
 );

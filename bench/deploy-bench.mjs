@@ -12,7 +12,7 @@ import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const cli = path.join(root, 'dist', 'cli.js');
+const cli = path.join(root, 'dist', 'main.js');
 const env = { ...process.env, NIX_CONFIG: 'substituters =\nsandbox = false\n' };
 if (process.getuid() !== 0) {
   console.error('deploy-bench: run me as root (deploy sets ownership; the benchmark creates system users)');

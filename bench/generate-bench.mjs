@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const cli = path.join(root, 'dist', 'cli.js');
+const cli = path.join(root, 'dist', 'main.js');
 const fleet = mkdtempSync(path.join(os.tmpdir(), 'bento-bench-generate-'));
 const env = { ...process.env, NIX_CONFIG: 'substituters =\n' };
 

@@ -13,9 +13,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const cli = path.join(here, '..', 'dist', 'cli.js');
+const cli = path.join(here, '..', 'dist', 'main.js');
 if (!existsSync(cli)) {
-  process.stderr.write('dist/cli.js is missing: run `npm run build` first\n');
+  process.stderr.write('dist/main.js is missing: run `npm run build` first\n');
   process.exit(1);
 }
 

@@ -42,4 +42,4 @@ if [ ! -f node_modules/.package-lock.json ] || [ -n "$(find package-lock.json -n
 	npm ci --no-audit --no-fund --loglevel=error
 fi
 npm run -s build
-echo "setup: ready (bento $(node dist/cli.js --version))"
+echo "setup: ready (bento $(node dist/main.js --version))"

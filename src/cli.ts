@@ -1,38 +1,45 @@
-#!/usr/bin/env node
 /**
- * The command line: flags and environment variables in, one typed call into
- * the core per command, and the only place that prints errors and exits.
+ * The command line: the commander program, flags and environment variables
+ * read into each command's typed options, and the one place that turns an
+ * outcome into an exit status (runCli; main.ts sets it on the process).
+ *
+ * Each command's module is loaded only when it runs (await import): the
+ * start-up of `bento status` then pays neither for Handlebars nor for execa.
+ * This file imports nothing else of bento but its own helpers (errors for
+ * reporting, progress and the terminal for io); the lint rule in
+ * eslint.config.js keeps it so.
  */
 import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import type { CommandIO } from './commands/io.js';
+import type { DeployCommandOptions } from './commands/deploy.js';
 import { MissingToolError, ToolError, UserError, UserErrors } from './errors.js';
 import { PACKAGE_ROOT } from './paths.js';
-import { info, sanitizeLines as sanitize, warn } from './log.js';
-import { loadConfig } from './config/config.js';
-import type { DeployResult } from './chroot/deploy-fleet.js';
-import { parseNameList } from './fleet/select.js';
-import type { NixBuildOptions } from './nix/build.js';
-import { createInterface } from 'node:readline/promises';
 import { createProgress } from './progress.js';
-import { renderCompletion } from './completion.js';
+import { sanitize } from './util/sanitize.js';
 
-// Each command loads its own modules when it runs (await import): the
-// start-up of `bento status` then pays neither for Handlebars nor for execa.
 const commands = {
   init: () => import('./commands/init.js'),
   generate: () => import('./commands/generate.js'),
-  deploy: () => import('./chroot/deploy-fleet.js'),
-  build: () => import('./build/run-build.js'),
+  deploy: () => import('./commands/deploy.js'),
+  build: () => import('./commands/build.js'),
   diff: () => import('./commands/diff.js'),
   flakeUpdate: () => import('./commands/flake-update.js'),
   status: () => import('./commands/status.js'),
+  completion: () => import('./commands/completion.js'),
 };
 
 const DEFAULT_JOBS = os.cpus().length;
 
 const version = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+/** Splits NAME="a b,c" into names: spaces or commas, as the original bento took them. */
+export function parseNameList(value: string | undefined): string[] {
+  return (value ?? '').split(/[\s,]+/).filter((name) => name !== '');
+}
 
 /** The fleet directory: --dir, else BENTO_DIR, else the current directory. */
 function fleetDir(program: Command): string {
@@ -68,14 +75,8 @@ function selectedNames(flags: SelectionFlags): string[] {
   return [...parseNameList(process.env.NAME), ...(flags.name ?? []).flatMap((name) => parseNameList(name))];
 }
 
-function nixOptions(flags: SelectionFlags, evaluateOnly?: boolean): NixBuildOptions {
+function nixOptions(flags: SelectionFlags, evaluateOnly?: boolean): DeployCommandOptions['nix'] {
   return { evaluateOnly, verbose: Boolean(flags.verbose || process.env.VERBOSE), builders: flags.builders, maxJobs: flags.maxJobs };
-}
-
-const progress = createProgress(process.stdout);
-
-function printLine(line: string): void {
-  progress.print(sanitize(line));
 }
 
 async function askOnTerminal(question: string): Promise<string> {
@@ -89,22 +90,25 @@ async function askOnTerminal(question: string): Promise<string> {
   }
 }
 
-function reportDeploy(result: DeployResult): void {
-  for (const broken of result.brokenHosts) info(`error: ${broken.place}: ${sanitize(broken.message)}`);
-  info(`deploy: ${result.published.length} published, ${result.unchanged.length} unchanged, ${result.failed.length} failed`);
-  for (const failure of result.failed) info(`  ${failure.name}: ${sanitize(failure.reason)}`);
-  const problems = result.failed.length + result.brokenHosts.length;
-  if (problems > 0) {
-    throw new UserError(`${problems} problem${problems === 1 ? '' : 's'}: the systems above kept what they had published before`);
-  }
+/** The io of a real run: the process's streams, a status line on stdout, questions on the terminal. */
+export function processIO(): CommandIO {
+  return { stdout: process.stdout, stderr: process.stderr, progress: createProgress(process.stdout), ask: askOnTerminal };
 }
 
-export function buildProgram(): Command {
+/**
+ * The program. Each action stores its command's exit status in `outcome`;
+ * nothing here exits, so a test can build and run it.
+ */
+export function buildProgram(io: CommandIO = processIO(), outcome: { exitCode: number } = { exitCode: 0 }): Command {
   const program = new Command();
+  const done = (code: number) => {
+    outcome.exitCode = code;
+  };
   program
     .name('bento')
     .description('Keep a fleet of NixOS machines up to date: build here, publish over SFTP, let each machine pull.')
     .version(version)
+    .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) })
     .addOption(new Option('-d, --dir <path>', 'the fleet directory (default: $BENTO_DIR, else the current directory)'))
     .showHelpAfterError('(run `bento --help` for the commands, `bento <command> --help` for their options)')
     .showSuggestionAfterError(true)
@@ -140,12 +144,8 @@ Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
     .command('init')
     .description('create a new fleet here (or in --dir): config.sh, hosts/example, utils/bento.nix, keys/')
     .action(async () => {
-      const dir = fleetDir(program);
-      const { init } = await commands.init();
-      const files = await init({ fleetDir: dir });
-      info(`created a bento fleet in ${dir}:`);
-      for (const file of files) info(`  ${file}`);
-      info('next: edit config.sh, put each machine under hosts/ and its root key in keys/<name>.pub, then run `bento generate`');
+      const { initCommand } = await commands.init();
+      done(await initCommand({ fleetDir: fleetDir(program) }, io));
     });
 
   program
@@ -154,23 +154,13 @@ Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
     .option('-o, --output <dir>', 'write there instead of <fleet>/generated')
     .option('-j, --jobs <n>', 'flakes evaluated at once (default: number of cores)', positiveInteger)
     .action(async (options: { output?: string; jobs?: number }) => {
-      const { generate } = await commands.generate();
-      const result = await generate({
-        fleetDir: fleetDir(program),
-        outputDir: options.output ? path.resolve(options.output) : undefined,
-        jobs: options.jobs,
-      });
-      for (const message of result.fleet.warnings) warn(message);
-      const { written, unchanged, removed } = result.summary;
-      info(
-        `${result.outputDir}: ${result.fleet.systems.length} systems, ${written.length} files written, ${unchanged} unchanged, ${removed.length} removed`,
+      const { generateCommand } = await commands.generate();
+      done(
+        await generateCommand(
+          { fleetDir: fleetDir(program), outputDir: options.output ? path.resolve(options.output) : undefined, jobs: options.jobs },
+          io,
+        ),
       );
-      if (!result.complete) {
-        for (const broken of result.fleet.brokenHosts) info(`error: ${broken.place}: ${sanitize(broken.message)}`);
-        throw new UserError(
-          `${result.fleet.brokenHosts.length} host director${result.fleet.brokenHosts.length === 1 ? 'y' : 'ies'} failed; the other systems were generated, server/ and the failed systems' files were left as they were`,
-        );
-      }
     });
 
   withSelectionOptions(
@@ -178,16 +168,8 @@ Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
       .command('deploy')
       .description('build what changed and publish each system into its SFTP chroot (as root)'),
   ).action(async (flags: SelectionFlags) => {
-    const { deployFleet } = await commands.deploy();
-    const result = await deployFleet({
-      fleetDir: fleetDir(program),
-      names: selectedNames(flags),
-      jobs: flags.jobs ?? DEFAULT_JOBS,
-      nix: nixOptions(flags),
-      print: printLine,
-      progress,
-    });
-    reportDeploy(result);
+    const { deployCommand } = await commands.deploy();
+    done(await deployCommand({ fleetDir: fleetDir(program), names: selectedNames(flags), jobs: flags.jobs ?? DEFAULT_JOBS, nix: nixOptions(flags) }, io));
   });
 
   withSelectionOptions(
@@ -198,32 +180,21 @@ Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
       .option('-y, --yes', 'test/switch: do not ask for the typed confirmation')
       .option('--target-ip <[user@]host>', 'test/switch: apply on that machine over SSH (also: TARGET_IP; ssh options in NIX_SSHOPTS)'),
   ).action(async (word: string, flags: SelectionFlags & { yes?: boolean; targetIp?: string }) => {
-    const { parseBuildAction, runBuild } = await commands.build();
-    const action = parseBuildAction(word);
-    const dir = fleetDir(program);
-    const result = await runBuild({
-      fleetDir: dir,
-      action,
-      names: selectedNames(flags),
-      jobs: flags.jobs ?? DEFAULT_JOBS,
-      nix: nixOptions(flags, false),
-      yes: Boolean(flags.yes),
-      ask: askOnTerminal,
-      targetIp: flags.targetIp ?? (process.env.TARGET_IP || undefined),
-      print: printLine,
-      progress,
-      publish: async (name) => {
-        if (process.getuid?.() !== 0) {
-          info(`not root: ${name}'s files were not published; run \`bento deploy\` as root`);
-          return;
-        }
-        const { deployFleet } = await commands.deploy();
-        reportDeploy(await deployFleet({ fleetDir: dir, names: [name], jobs: 1, nix: nixOptions(flags), print: printLine }));
-      },
-    });
-    const ok = result.results.length - result.failed.length;
-    info(`build: ${ok} ok, ${result.failed.length} failed`);
-    if (result.failed.length > 0) throw new UserError(`failed: ${result.failed.join(', ')}`);
+    const { buildCommand } = await commands.build();
+    done(
+      await buildCommand(
+        {
+          fleetDir: fleetDir(program),
+          action: word,
+          names: selectedNames(flags),
+          jobs: flags.jobs ?? DEFAULT_JOBS,
+          nix: nixOptions(flags, false),
+          yes: Boolean(flags.yes),
+          targetIp: flags.targetIp ?? (process.env.TARGET_IP || undefined),
+        },
+        io,
+      ),
+    );
   });
 
   program
@@ -232,13 +203,8 @@ Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
     .option('-n, --name <name...>', 'only these systems (also: NAME="a b"); default: all')
     .action(async (flags: { name?: string[] }) => {
       const { diffCommand } = await commands.diff();
-      process.exitCode = await diffCommand({
-        fleetDir: fleetDir(program),
-        names: selectedNames(flags),
-        stdout: process.stdout,
-        stderr: process.stderr,
-        color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
-      });
+      const color = Boolean(io.stdout.isTTY) && !process.env.NO_COLOR;
+      done(await diffCommand({ fleetDir: fleetDir(program), names: selectedNames(flags), color }, io));
     });
 
   program
@@ -247,7 +213,7 @@ Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
     .argument('[input]', 'only this input (e.g. nixpkgs, or home-manager/nixpkgs)')
     .action(async (input: string | undefined) => {
       const { flakeUpdateCommand } = await commands.flakeUpdate();
-      process.exitCode = await flakeUpdateCommand({ fleetDir: fleetDir(program), input, stdout: process.stdout, stderr: process.stderr });
+      done(await flakeUpdateCommand({ fleetDir: fleetDir(program), input }, io));
     });
 
   program
@@ -264,60 +230,63 @@ Exit status: 0 when no system is failing, rollbacked or has extra logs,
 use it as it is.`,
     )
     .action(async (options: { once?: boolean; json?: boolean; prometheus?: string }) => {
-      const { config, warnings } = await loadConfig(fleetDir(program));
-      for (const message of warnings) warn(message);
       const { statusCommand } = await commands.status();
-      process.exitCode = await statusCommand({
-        chrootDir: config.chrootDir,
-        json: options.json,
-        once: options.once,
-        prometheusFile: options.prometheus ? path.resolve(options.prometheus) : undefined,
-        stdout: process.stdout,
-        isTTY: Boolean(process.stdout.isTTY),
-        noColor: Boolean(process.env.NO_COLOR),
-      });
+      done(
+        await statusCommand(
+          {
+            fleetDir: fleetDir(program),
+            json: options.json,
+            once: options.once,
+            prometheusFile: options.prometheus ? path.resolve(options.prometheus) : undefined,
+            isTTY: Boolean(io.stdout.isTTY),
+            noColor: Boolean(process.env.NO_COLOR),
+          },
+          io,
+        ),
+      );
     });
 
   program
     .command('completion')
     .description('print the shell completion script: eval "$(bento completion bash)" in ~/.bashrc, or zsh in ~/.zshrc')
     .argument('<shell>', 'bash or zsh')
-    .action((shell: string) => {
-      if (shell !== 'bash' && shell !== 'zsh') throw new UserError(`no completion for ${JSON.stringify(shell)}: use bash or zsh`);
-      process.stdout.write(renderCompletion(program, shell));
+    .action(async (shell: string) => {
+      const { completionCommand } = await commands.completion();
+      done(await completionCommand({ shell, program }, io));
     });
 
   return program;
 }
 
 /** Prints an error the way its type asks for and returns the exit status. */
-export function reportError(error: unknown): number {
+export function reportError(error: unknown, stderr: CommandIO['stderr'] = process.stderr): number {
   if (error instanceof CommanderError) return error.exitCode;
   if (error instanceof UserErrors) {
-    for (const problem of error.problems) process.stderr.write(`bento: error: ${sanitize(problem)}\n`);
+    for (const problem of error.problems) stderr.write(`bento: error: ${sanitize(problem)}\n`);
     return 1;
   }
   if (error instanceof UserError) {
-    process.stderr.write(`bento: error: ${sanitize(error.message)}\n`);
-    if (error.hint) process.stderr.write(`  ${error instanceof MissingToolError ? 'install it: ' : ''}${error.hint}\n`);
+    stderr.write(`bento: error: ${sanitize(error.message)}\n`);
+    if (error.hint) stderr.write(`  ${error instanceof MissingToolError ? 'install it: ' : ''}${error.hint}\n`);
     return 1;
   }
   if (error instanceof ToolError) {
-    process.stderr.write(`bento: error: ${sanitize(error.message)}\n  command: ${sanitize(error.command)}\n`);
-    if (error.stderrTail) process.stderr.write(`${sanitize(error.stderrTail).replace(/^/gm, '  | ')}\n`);
+    stderr.write(`bento: error: ${sanitize(error.message)}\n  command: ${sanitize(error.command)}\n`);
+    if (error.stderrTail) stderr.write(`${sanitize(error.stderrTail).replace(/^/gm, '  | ')}\n`);
     return 1;
   }
-  process.stderr.write(`bento: internal error (this is a bug in bento, please report it):\n${(error as Error)?.stack ?? String(error)}\n`);
+  stderr.write(`bento: internal error (this is a bug in bento, please report it):\n${(error as Error)?.stack ?? String(error)}\n`);
   return 70;
 }
 
-async function main(): Promise<void> {
-  const program = buildProgram().exitOverride();
+/** Runs the command line `argv` (as process.argv: node, script, arguments…) and returns the exit status. */
+export async function runCli(argv: readonly string[], io: CommandIO = processIO()): Promise<number> {
+  const outcome = { exitCode: 0 };
+  const program = buildProgram(io, outcome).exitOverride();
   try {
-    await program.parseAsync(process.argv);
+    await program.parseAsync([...argv]);
+    return outcome.exitCode;
   } catch (error) {
-    process.exitCode = reportError(error);
+    return reportError(error, io.stderr);
   }
 }
-
-await main();

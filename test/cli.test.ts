@@ -1,8 +1,10 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { PACKAGE_ROOT } from '../src/paths.js';
 import { bento } from './helpers/cli.js';
+import { Collector } from './helpers/collect.js';
 import { makeFleet, type TestFleet } from './helpers/fleet.js';
 
 const cleanups: (() => void)[] = [];
@@ -135,5 +137,36 @@ describe('bento --help', () => {
     for (const key of CONFIG_KEYS) expect(help, key).toMatch(new RegExp(`^  ${key} `, 'm'));
     for (const variable of ['BENTO_DIR', 'NAME', 'VERBOSE', 'TARGET_IP', 'NIX_SSHOPTS', 'BENTO_DEBUG', 'NO_COLOR']) expect(help, variable).toContain(`  ${variable} `);
     for (const command of ['init', 'generate', 'deploy', 'build', 'diff', 'flake-update', 'status', 'completion']) expect(help).toMatch(new RegExp(`^  ${command} `, 'm'));
+  });
+});
+
+describe('the program, built in-process', () => {
+  it('has one command per module of src/commands, and building it runs nothing', async () => {
+    const { buildProgram } = await import('../src/cli.js');
+    const stdout = new Collector();
+    const stderr = new Collector();
+    const program = buildProgram({ stdout, stderr });
+    const modules = readdirSync(path.join(PACKAGE_ROOT, 'src', 'commands'))
+      .filter((file) => file.endsWith('.ts') && file !== 'io.ts')
+      .map((file) => file.slice(0, -'.ts'.length));
+    expect(program.commands.map((command) => command.name()).sort()).toEqual(modules.sort());
+    expect(stdout.text + stderr.text).toBe('');
+  });
+
+  it('runs a command line and returns its exit status, printing through the io it is given', async () => {
+    const { runCli } = await import('../src/cli.js');
+    const stdout = new Collector();
+    const stderr = new Collector();
+    expect(await runCli(['node', 'bento', 'completion', 'bash'], { stdout, stderr })).toBe(0);
+    expect(stdout.text).toContain('complete -o default -F _bento bento');
+    const failed = { stdout: new Collector(), stderr: new Collector() };
+    expect(await runCli(['node', 'bento', 'completion', 'fish'], failed)).toBe(1);
+    expect(failed.stderr.text).toBe('bento: error: no completion for "fish": use bash or zsh\n');
+  });
+
+  it('parses NAME like the original: spaces or commas', async () => {
+    const { parseNameList } = await import('../src/cli.js');
+    expect(parseNameList(' a  b,c ')).toEqual(['a', 'b', 'c']);
+    expect(parseNameList(undefined)).toEqual([]);
   });
 });

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadFleet } from '../src/fleet/fleet.js';
-import { renderGeneratedFiles } from '../src/commands/generate.js';
+import { renderGeneratedFiles } from '../src/render/generate.js';
 import { diffOutput, listFiles } from '../src/render/write-output.js';
 import { PACKAGE_ROOT } from '../src/paths.js';
 import { shellcheck } from './helpers/shell.js';

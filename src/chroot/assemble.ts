@@ -12,6 +12,7 @@ import type { FleetSystem } from '../fleet/fleet.js';
 import { clientFilesOf } from '../render/render-fleet.js';
 import { listHostFiles } from '../fleet/host-tree.js';
 import { renderManifest, sha256, MANIFEST_NAME } from './manifest.js';
+import { byText } from '../util/text.js';
 
 export interface AssembledFile {
   /** Path inside config/, with '/' separators. */
@@ -63,7 +64,7 @@ export function assembleSystem(system: Pick<FleetSystem, 'name' | 'hostDir' | 'h
     if (!stats) throw new UserError(`${source} is missing: run \`bento generate\``);
     byPath.set(published, { relative: published, source, executable: (stats.mode & 0o111) !== 0, sha256: cache.hash(source) });
   }
-  const files = [...byPath.values()].sort((a, b) => (a.relative < b.relative ? -1 : a.relative > b.relative ? 1 : 0));
+  const files = [...byPath.values()].sort(byText((file) => file.relative));
   const manifest = renderManifest(files.map((file) => ({ path: file.relative, sha256: file.sha256 })));
   return { name: system.name, files, manifest, digest: sha256(manifest), shadowed };
 }

@@ -1,5 +1,5 @@
 /**
- * The chroot layout (SPEC §5), the wire protocol with the machines:
+ * The chroot layout (docs/protocol.md §2), the wire protocol with the machines:
  *
  *   CHROOT_DIR/states.txt                  <name>=<store path basename> per flake system
  *   CHROOT_DIR/<name>/                     root:sftp_users 0755
@@ -11,6 +11,10 @@ import path from 'node:path';
 
 export const STATES_FILE = 'states.txt';
 export const SFTP_GROUP = 'sftp_users';
+/** Entries of a system's directory. */
+export const LAST_CHANGE_DATE = 'last_change_date';
+export const CONFIG_LINK = 'config';
+export const LOGS_DIR = 'logs';
 
 export interface SystemChroot {
   dir: string;
@@ -23,9 +27,9 @@ export function systemChroot(chrootDir: string, name: string): SystemChroot {
   const dir = path.join(chrootDir, name);
   return {
     dir,
-    config: path.join(dir, 'config'),
-    lastChangeDate: path.join(dir, 'last_change_date'),
-    logs: path.join(dir, 'logs'),
+    config: path.join(dir, CONFIG_LINK),
+    lastChangeDate: path.join(dir, LAST_CHANGE_DATE),
+    logs: path.join(dir, LOGS_DIR),
   };
 }
 

@@ -5,6 +5,7 @@
  * both that something changed and which download to expect.
  */
 import { createHash } from 'node:crypto';
+import { byText } from '../util/text.js';
 
 export const MANIFEST_NAME = '.bento-manifest';
 
@@ -24,7 +25,7 @@ export function sha256(data: string | Buffer): string {
  */
 export function renderManifest(entries: readonly ManifestEntry[]): string {
   return [...entries]
-    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+    .sort(byText((entry) => entry.path))
     .map(({ path, sha256: hash }) => {
       const name = `./${path}`;
       if (!/[\\\n\r]/.test(name)) return `${hash}  ${name}\n`;

@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { Assembly } from './assemble.js';
 import { systemChroot, versionDirName } from './layout.js';
 import { MANIFEST_NAME, renderChangeStamp } from './manifest.js';
+import { writeFileAtomicallySync } from '../util/atomic-write.js';
 
 export interface Published {
   /** The manifest config/ holds now, if any. */
@@ -82,9 +83,7 @@ export function publishSystem(chrootDir: string, assembly: Assembly, now: Date):
   else rmSync(temporary, { recursive: true, force: true });
 
   swapConfigLink(chroot.config, versionName, now);
-  const stamp = `${chroot.lastChangeDate}.tmp-${process.pid}`;
-  writeFileSync(stamp, renderChangeStamp(assembly.manifest, now), { mode: 0o644 });
-  renameSync(stamp, chroot.lastChangeDate);
+  writeFileAtomicallySync(chroot.lastChangeDate, renderChangeStamp(assembly.manifest, now));
   removeOldVersions(chroot.dir, versionName, current);
 }
 
@@ -134,7 +133,8 @@ function swapConfigLink(configLink: string, versionName: string, now: Date): voi
  */
 function removeOldVersions(systemDir: string, current: string, previous: string | undefined): void {
   for (const entry of readdirSync(systemDir)) {
-    if (!entry.startsWith('.config-') && !/^config\.tmp-|^last_change_date\.tmp-/.test(entry)) continue;
+    // Temporary names: the config link's, and last_change_date's of this bento and of earlier ones.
+    if (!entry.startsWith('.config-') && !/^config\.tmp-|^\.?last_change_date\.tmp-/.test(entry)) continue;
     if (entry === current || entry === previous) continue;
     rmSync(path.join(systemDir, entry), { recursive: true, force: true });
   }

@@ -1,46 +1,95 @@
 /**
  * states.txt: `<name>=<store path basename>` per flake system, the version
- * each machine should run. Replaced atomically (write + rename) so a reader
- * never sees half a file; lines of systems this run does not touch are kept.
+ * each machine should run (docs/protocol.md, "states.txt"). The one parser of
+ * the format, used by publication (which rewrites the file) and by status and
+ * diff (which read it). It is strict: a line that is not a system name, `=`
+ * and a store path basename is reported, never guessed at.
+ *
+ * The file is replaced atomically (write + rename), so a reader never sees
+ * half of it; lines of systems a deploy does not touch are kept.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { SYSTEM_NAME } from '../fleet/names.js';
+import { writeFileAtomicallySync } from '../util/atomic-write.js';
+import { compareText, truncate } from '../util/text.js';
 import { STATES_FILE } from './layout.js';
+import { storeBasenameProblem } from './store-path.js';
 
-export type States = Map<string, string>;
+/** One system's line: its store path basename, or why the line cannot be used. */
+export type StatesEntry = { line: number; storeBasename: string } | { line: number; problem: string };
 
-export function parseStates(text: string): States {
-  const states: States = new Map();
-  for (const line of text.split('\n')) {
-    const at = line.indexOf('=');
-    if (at > 0) states.set(line.slice(0, at), line.slice(at + 1).trim());
-  }
+export interface StatesFile {
+  /** Each system's entry (the last one when a name is listed twice). */
+  entries: Map<string, StatesEntry>;
+  /** Lines that were ignored, and names listed twice: `states.txt:LINE: …`. */
+  warnings: string[];
+}
+
+/** Parses the text of states.txt. Never throws: every problem is reported. */
+export function parseStates(text: string): StatesFile {
+  const result: StatesFile = { entries: new Map(), warnings: [] };
+  text.split('\n').forEach((raw, index) => {
+    const number = index + 1;
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (line.trim() === '') return;
+    const equals = line.indexOf('=');
+    const name = equals === -1 ? '' : line.slice(0, equals);
+    if (!SYSTEM_NAME.test(name)) {
+      result.warnings.push(`${STATES_FILE}:${number}: ignored, not <system name>=<store path>: ${JSON.stringify(truncate(line))}`);
+      return;
+    }
+    const previous = result.entries.get(name);
+    if (previous !== undefined) result.warnings.push(`${STATES_FILE}:${number}: ${name} is listed again (line ${previous.line} is ignored)`);
+    const storeBasename = line.slice(equals + 1);
+    const problem = storeBasenameProblem(storeBasename);
+    result.entries.set(
+      name,
+      problem ? { line: number, problem: `${STATES_FILE}:${number}: ${problem}: ${JSON.stringify(truncate(storeBasename))}` } : { line: number, storeBasename },
+    );
+  });
+  return result;
+}
+
+/** The usable entries only: system name → store path basename. */
+export function validStates(file: StatesFile): Map<string, string> {
+  const states = new Map<string, string>();
+  for (const [name, entry] of file.entries) if ('storeBasename' in entry) states.set(name, entry.storeBasename);
   return states;
 }
 
-export function renderStates(states: States): string {
+export function renderStates(states: ReadonlyMap<string, string>): string {
   return [...states.entries()]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .sort(([a], [b]) => compareText(a, b))
     .map(([name, storeName]) => `${name}=${storeName}\n`)
     .join('');
 }
 
-export function readStates(chrootDir: string): States {
-  try {
-    return parseStates(readFileSync(path.join(chrootDir, STATES_FILE), 'utf8'));
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
-    throw error;
-  }
+/** The path of states.txt in CHROOT_DIR. */
+export function statesFilePath(chrootDir: string): string {
+  return path.join(chrootDir, STATES_FILE);
 }
 
-/** Sets `name`'s entry and replaces states.txt atomically. */
+/** Reads and parses states.txt; a missing file is an empty one, any other read error is thrown. */
+export function readStatesFile(chrootDir: string): StatesFile {
+  let text: string;
+  try {
+    text = readFileSync(statesFilePath(chrootDir), 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { entries: new Map(), warnings: [] };
+    throw error;
+  }
+  return parseStates(text);
+}
+
+/**
+ * Sets `name`'s entry and replaces states.txt atomically. Lines that cannot
+ * be used (see parseStates) are dropped on the way: nothing can read them.
+ */
 export function recordState(chrootDir: string, name: string, storeName: string): void {
-  const states = readStates(chrootDir);
-  if (states.get(name) === storeName) return;
+  const file = readStatesFile(chrootDir);
+  const states = validStates(file);
+  if (states.get(name) === storeName && file.warnings.length === 0 && states.size === file.entries.size) return;
   states.set(name, storeName);
-  const target = path.join(chrootDir, STATES_FILE);
-  const temporary = `${target}.${process.pid}.tmp`;
-  writeFileSync(temporary, renderStates(states), { mode: 0o644 });
-  renameSync(temporary, target);
+  writeFileAtomicallySync(statesFilePath(chrootDir), renderStates(states));
 }

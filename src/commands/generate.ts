@@ -1,44 +1,38 @@
 /**
- * `bento generate`: renders generated/ from config.sh, hosts/ and keys/.
+ * `bento generate`: renders generated/ from config.sh, hosts/ and keys/ and
+ * says what changed. A host directory that fails leaves its files (and the
+ * server files) as they were, and the command fails naming it.
  */
-import path from 'node:path';
-import { loadFleet, type Fleet } from '../fleet/fleet.js';
-import { renderFleet, type RenderedFile } from '../render/render-fleet.js';
-import { writeOutput, type WriteSummary } from '../render/write-output.js';
+import { UserError } from '../errors.js';
+import type { BrokenHost } from '../fleet/fleet.js';
+import { generateOutput } from '../render/generate.js';
+import { sanitize } from '../util/sanitize.js';
+import { tell, warnUser, type CommandIO } from './io.js';
 
-export interface GenerateOptions {
+export interface GenerateCommandOptions {
   fleetDir: string;
-  /** Where to write (default: <fleetDir>/generated). */
+  /** Write there instead of <fleetDir>/generated. */
   outputDir?: string;
+  /** Flakes evaluated at once. */
   jobs?: number;
 }
 
-export interface GenerateResult {
-  fleet: Fleet;
-  outputDir: string;
-  summary: WriteSummary;
-  /** False when some host directories failed: their files and the server files were kept as they were. */
-  complete: boolean;
+export async function generateCommand(options: GenerateCommandOptions, io: CommandIO): Promise<number> {
+  const result = await generateOutput(options);
+  for (const message of result.fleet.warnings) await warnUser(io, message);
+  const { written, unchanged, removed } = result.summary;
+  await tell(io, `${result.outputDir}: ${result.fleet.systems.length} systems, ${written.length} files written, ${unchanged} unchanged, ${removed.length} removed`);
+  if (!result.complete) {
+    await reportBrokenHosts(io, result.fleet.brokenHosts);
+    const count = result.fleet.brokenHosts.length;
+    throw new UserError(
+      `${count} host director${count === 1 ? 'y' : 'ies'} failed; the other systems were generated, server/ and the failed systems' files were left as they were`,
+    );
+  }
+  return 0;
 }
 
-/**
- * The files generated/ must hold. When part of the fleet failed to load, the
- * server files are left out: rewriting them without the broken flake's
- * systems would delete those machines' users on the next server rebuild.
- */
-export function renderGeneratedFiles(fleet: Fleet): RenderedFile[] {
-  const files = renderFleet(fleet);
-  return fleet.brokenHosts.length > 0 ? files.filter((file) => !file.path.startsWith('server/')) : files;
-}
-
-export function defaultOutputDir(fleetDir: string): string {
-  return path.join(fleetDir, 'generated');
-}
-
-export async function generate(options: GenerateOptions): Promise<GenerateResult> {
-  const fleet = await loadFleet(options.fleetDir, { jobs: options.jobs });
-  const outputDir = options.outputDir ?? defaultOutputDir(options.fleetDir);
-  const complete = fleet.brokenHosts.length === 0;
-  const summary = await writeOutput(outputDir, renderGeneratedFiles(fleet), { prune: complete });
-  return { fleet, outputDir, summary, complete };
+/** `error: hosts/x/flake.nix: <why>` for each host directory that failed to load, one line each. */
+export async function reportBrokenHosts(io: CommandIO, brokenHosts: readonly BrokenHost[]): Promise<void> {
+  for (const broken of brokenHosts) await tell(io, `error: ${broken.place}: ${sanitize(broken.message)}`);
 }

@@ -1,46 +1,17 @@
 /**
- * `bento init`: a new fleet directory with a commented config.sh, one example
- * flake host using the client module, utils/bento.nix and keys/.
+ * `bento init`: a new fleet here (or in --dir), and what to do next.
  */
-import { copyFile, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { DEFAULTS } from '../config/config.js';
-import { UserError } from '../errors.js';
-import { UTILS_DIR } from '../paths.js';
-import { createTemplateEngine } from '../render/template-engine.js';
+import { initFleet } from '../render/init-fleet.js';
+import { tell, type CommandIO } from './io.js';
 
-export interface InitOptions {
+export interface InitCommandOptions {
   fleetDir: string;
 }
 
-/** Files `init` writes, relative to the fleet directory (for its report). */
-export const INIT_FILES = ['config.sh', 'hosts/example/flake.nix', 'hosts/example/configuration.nix', 'hosts/example/utils', 'utils/bento.nix', 'keys/README.md'];
-
-const FLEET_MARKERS = ['config.sh', 'hosts', 'keys', 'utils', 'generated'];
-
-export async function init(options: InitOptions): Promise<string[]> {
-  const { fleetDir } = options;
-  const existing = await readdir(fleetDir).catch(() => [] as string[]);
-  const clashes = FLEET_MARKERS.filter((marker) => existing.includes(marker));
-  if (clashes.length > 0) {
-    throw new UserError(
-      `${fleetDir} already holds a fleet (${clashes.join(', ')} exist); init never overwrites one`,
-      'run `bento init` in an empty directory, or keep working with this fleet',
-    );
-  }
-  const templates = createTemplateEngine();
-  const context = { chrootDir: '/home/chroot', remoteIp: 'bento.example.org', ...DEFAULTS };
-  const write = async (relative: string, content: string) => {
-    const target = path.join(fleetDir, relative);
-    await mkdir(path.dirname(target), { recursive: true });
-    await writeFile(target, content, { flag: 'wx' });
-  };
-  await write('config.sh', templates.render('init/config.sh', context));
-  await write('hosts/example/flake.nix', templates.render('init/flake.nix', context));
-  await write('hosts/example/configuration.nix', templates.render('init/configuration.nix', context));
-  await write('keys/README.md', templates.render('init/keys-readme.md', context));
-  await mkdir(path.join(fleetDir, 'utils'), { recursive: true });
-  await copyFile(path.join(UTILS_DIR, 'bento.nix'), path.join(fleetDir, 'utils', 'bento.nix'));
-  await symlink('../../utils', path.join(fleetDir, 'hosts', 'example', 'utils'));
-  return INIT_FILES;
+export async function initCommand(options: InitCommandOptions, io: CommandIO): Promise<number> {
+  const files = await initFleet({ fleetDir: options.fleetDir });
+  await tell(io, `created a bento fleet in ${options.fleetDir}:`);
+  for (const file of files) await tell(io, `  ${file}`);
+  await tell(io, 'next: edit config.sh, put each machine under hosts/ and its root key in keys/<name>.pub, then run `bento generate`');
+  return 0;
 }

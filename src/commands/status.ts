@@ -1,6 +1,6 @@
 /**
  * `bento status [--json] [--once] [--prometheus FILE]`: the fleet at a glance
- * (SPEC §7). Prints once, as a table or JSON; on an interactive terminal
+ * (docs/protocol.md, "Status"). Prints once, as a table or JSON; on an interactive terminal
  * (and without --once or --json) redraws on every change until Ctrl-C.
  *
  * Exit status, so cron and monitoring can act on it: 0 when no system is
@@ -10,31 +10,43 @@
  * is returned.
  */
 import type { Writable } from 'node:stream';
+import { loadConfig } from '../config/config.js';
 import { UserError } from '../errors.js';
 import { readChroot } from '../status/read-chroot.js';
 import { renderJson } from '../status/render-json.js';
-import { renderPrometheus, writeFileAtomically } from '../status/render-prometheus.js';
+import { renderPrometheus } from '../status/render-prometheus.js';
 import { renderTable } from '../status/render-table.js';
-import { sanitize } from '../sanitize.js';
 import { decideExitStatus, decideStatus, type SystemStatus } from '../status/states.js';
 import { watchChroot } from '../status/watch.js';
+import { writeFileAtomically } from '../util/atomic-write.js';
+import { sanitize } from '../util/sanitize.js';
+import { writeText } from '../util/write-stream.js';
+import { warnUser, type CommandIO } from './io.js';
 
 export interface StatusOptions {
-  chrootDir: string;
+  /** The fleet: its config.sh says where CHROOT_DIR is. */
+  fleetDir?: string;
+  /** Read this CHROOT_DIR instead of the fleet's (tests, a copy of the chroots). */
+  chrootDir?: string;
   json?: boolean;
   once?: boolean;
   /** Also write node-exporter textfile metrics there (atomically), on every drawing. */
   prometheusFile?: string;
-  stdout: NodeJS.WriteStream | Writable;
+  /** stdout is a terminal: colours, and watch mode unless once or json. */
   isTTY: boolean;
   /** NO_COLOR is set (non-empty). */
   noColor: boolean;
   /** Fixed time for elapsed times (tests); the clock otherwise. */
   now?: Date;
-  /** Where warnings go; process.stderr by default. */
-  stderr?: NodeJS.WriteStream | Writable;
   /** Ends watch mode; SIGINT does too. */
   signal?: AbortSignal;
+}
+
+/** What the report functions need: the options with CHROOT_DIR known. */
+interface StatusRun extends StatusOptions {
+  chrootDir: string;
+  stdout: Writable;
+  stderr: Writable;
 }
 
 interface Report {
@@ -42,7 +54,8 @@ interface Report {
   warnings: string[];
 }
 
-export async function statusCommand(options: StatusOptions): Promise<number> {
+export async function statusCommand(statusOptions: StatusOptions, io: CommandIO): Promise<number> {
+  const options: StatusRun = { ...statusOptions, chrootDir: await chrootDirOf(statusOptions, io), stdout: io.stdout, stderr: io.stderr };
   if (options.isTTY && !options.once && !options.json) return watchStatus(options);
   const report = await collectReport(options.chrootDir);
   const nowMs = options.now?.getTime() ?? Date.now();
@@ -59,7 +72,7 @@ async function collectReport(chrootDir: string): Promise<Report> {
 }
 
 /** Redraws in place on every change under CHROOT_DIR, and every second for the elapsed times. */
-async function watchStatus(options: StatusOptions): Promise<number> {
+async function watchStatus(options: StatusRun): Promise<number> {
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.once('SIGINT', onSigint);
@@ -112,14 +125,15 @@ async function writePrometheus(file: string, statuses: readonly SystemStatus[], 
 }
 
 /** Warnings quote names the clients chose: sanitized, always. */
-async function writeWarnings(options: StatusOptions, warnings: readonly string[]): Promise<void> {
+async function writeWarnings(options: StatusRun, warnings: readonly string[]): Promise<void> {
   if (warnings.length === 0) return;
-  await writeText(options.stderr ?? process.stderr, warnings.map((warning) => `warning: ${sanitize(warning)}\n`).join(''));
+  await writeText(options.stderr, warnings.map((warning) => `warning: ${sanitize(warning)}\n`).join(''));
 }
 
-/** Resolves once the text is handed to the stream, so nothing is lost if the CLI exits right after. */
-function writeText(stream: NodeJS.WriteStream | Writable, text: string): Promise<void> {
-  return new Promise((resolve) => {
-    stream.write(text, () => resolve());
-  });
+async function chrootDirOf(options: StatusOptions, io: CommandIO): Promise<string> {
+  if (options.chrootDir !== undefined) return options.chrootDir;
+  if (options.fleetDir === undefined) throw new Error('statusCommand needs fleetDir or chrootDir');
+  const { config, warnings } = await loadConfig(options.fleetDir);
+  for (const message of warnings) await warnUser(io, message);
+  return config.chrootDir;
 }

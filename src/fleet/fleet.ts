@@ -13,7 +13,8 @@ import { evalFlakeSystemNames, evalFlakesSystemNames } from '../nix/nix.js';
 import { copyHostTree } from './host-tree.js';
 import { parsePublicKey, type PublicKey } from './keys.js';
 import { hostDirNameProblem, systemNameProblem } from './names.js';
-import { mapLimit } from '../concurrency.js';
+import { mapLimit } from '../util/concurrency.js';
+import { byText } from '../util/text.js';
 
 export type SystemKind = 'flake' | 'non-flake';
 
@@ -96,10 +97,10 @@ export async function loadFleet(root: string, options: LoadFleetOptions = {}): P
 
   const systems: FleetSystem[] = found
     .map(({ name, host }) => ({ name, kind: host.kind, hostDir: host.dir, hostDirName: host.name }))
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    .sort(byText((system) => system.name));
   attachKeys(root, systems, problems, warnings);
   if (problems.length > 0) throw new UserErrors(problems);
-  brokenHosts.sort((a, b) => (a.place < b.place ? -1 : 1));
+  brokenHosts.sort(byText((broken) => broken.place));
   return { root, config, systems, brokenHosts, warnings };
 }
 

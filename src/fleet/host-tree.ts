@@ -1,42 +1,88 @@
 /**
- * A host directory as a machine receives it: its files with symlinks
- * followed (the usual `utils -> ../../utils` link becomes a real directory),
- * without `.git` or build results (`result` links into /nix/store). Listing,
- * copying for evaluation and builds, and publication all use this one rule.
+ * Walking hosts/. One walker (walkTree) serves every reader of the tree:
+ * the files of a host directory as a machine receives them (listHostFiles:
+ * symlinks followed, so the usual `utils -> ../../utils` link becomes a real
+ * directory; `.git` and build results left out), used for listing, copies
+ * for evaluation and builds, and publication alike; and the flakes under
+ * hosts/ for flake-update (findFlakes: links never followed).
  */
-import { copyFileSync, lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { copyFileSync, lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
+import { compareText } from '../util/text.js';
+
+/** Entries no walk of hosts/ enters: git's own metadata. */
+const NEVER_WALKED = new Set(['.git']);
+
+export interface TreeEntry {
+  name: string;
+  /** Path below the walk's root, with '/' separators. */
+  relative: string;
+  absolute: string;
+  /** lstat of the entry: a symbolic link is seen as one. */
+  link: Stats;
+}
+
+export interface WalkOptions {
+  /** A directory below the root cannot be read: report it; without this, the error is thrown. */
+  onUnreadable?: (relative: string, error: NodeJS.ErrnoException) => void;
+  /** Names `root` in messages (`hosts/laptop`). */
+  where: string;
+}
 
 /**
- * Regular files under `dir`, following symlinks; `.git` and links into
- * /nix/store (build results) are left out. `where` names `dir` in messages.
+ * Visits every entry under `root` depth first, in sorted order, never
+ * entering `.git`. `visit` returns 'descend' to walk into a directory entry
+ * (a symbolic link to a directory too: following links is the visitor's
+ * choice); a directory already being walked above (a link loop) is an error.
  */
-export function listHostFiles(dir: string, where: string): { relative: string; source: string; executable: boolean }[] {
-  const found: { relative: string; source: string; executable: boolean }[] = [];
-  const walk = (absolute: string, relative: string, ancestors: Set<string>) => {
-    for (const entry of readdirSync(absolute).sort()) {
-      if (entry === '.git') continue;
-      const entryPath = path.join(absolute, entry);
-      const entryRelative = relative ? `${relative}/${entry}` : entry;
-      const link = lstatSync(entryPath);
-      if (link.isSymbolicLink() && readlinkSync(entryPath).startsWith('/nix/store/')) continue;
-      let stats;
-      try {
-        stats = statSync(entryPath);
-      } catch {
-        throw new UserError(`${where}/${entryRelative} is a broken symlink`);
-      }
-      if (stats.isDirectory()) {
-        const real = realpathSync(entryPath);
-        if (ancestors.has(real)) throw new UserError(`${where}/${entryRelative} is a symlink loop`);
-        walk(entryPath, entryRelative, new Set([...ancestors, real]));
-      } else if (stats.isFile()) {
-        found.push({ relative: entryRelative, source: entryPath, executable: (stats.mode & 0o111) !== 0 });
-      }
+export function walkTree(root: string, options: WalkOptions, visit: (entry: TreeEntry) => 'descend' | void): void {
+  const walk = (absolute: string, relative: string, ancestors: ReadonlySet<string>) => {
+    let names: string[];
+    try {
+      names = readdirSync(absolute).sort(compareText);
+    } catch (error) {
+      if (relative === '' || !options.onUnreadable) throw error;
+      options.onUnreadable(relative, error as NodeJS.ErrnoException);
+      return;
+    }
+    for (const name of names) {
+      if (NEVER_WALKED.has(name)) continue;
+      const entry: TreeEntry = { name, relative: relative ? `${relative}/${name}` : name, absolute: path.join(absolute, name), link: lstatSync(path.join(absolute, name)) };
+      if (visit(entry) !== 'descend') continue;
+      const real = realpathSync(entry.absolute);
+      if (ancestors.has(real)) throw new UserError(`${options.where}/${entry.relative} is a symlink loop`);
+      walk(entry.absolute, entry.relative, new Set([...ancestors, real]));
     }
   };
-  walk(dir, '', new Set([realpathSync(dir)]));
+  walk(root, '', new Set([realpathSync(root)]));
+}
+
+export interface HostFile {
+  /** Path inside the configuration, with '/' separators. */
+  relative: string;
+  /** Where its content is read from. */
+  source: string;
+  executable: boolean;
+}
+
+/**
+ * Regular files under `dir`, following symlinks; links into /nix/store
+ * (build results) are left out. `where` names `dir` in messages.
+ */
+export function listHostFiles(dir: string, where: string): HostFile[] {
+  const found: HostFile[] = [];
+  walkTree(dir, { where }, (entry) => {
+    if (entry.link.isSymbolicLink() && readlinkSync(entry.absolute).startsWith('/nix/store/')) return;
+    let stats;
+    try {
+      stats = statSync(entry.absolute);
+    } catch {
+      throw new UserError(`${where}/${entry.relative} is a broken symlink`);
+    }
+    if (stats.isDirectory()) return 'descend';
+    if (stats.isFile()) found.push({ relative: entry.relative, source: entry.absolute, executable: (stats.mode & 0o111) !== 0 });
+  });
   return found;
 }
 
@@ -52,4 +98,37 @@ export function copyHostTree(source: string, destination: string, where = source
     }
     copyFileSync(file.source, target);
   }
+}
+
+export interface FoundFlakes {
+  /** Directories holding a flake.nix, relative to the fleet directory (`hosts/laptop`), sorted. */
+  flakes: string[];
+  /** What was left out and why (a flake.nix that is a symbolic link, a directory that cannot be read). */
+  skipped: string[];
+}
+
+/**
+ * Every directory under `hosts/` (at any depth) holding a flake.nix, for
+ * flake-update. Symbolic links are never followed: the usual
+ * `utils -> ../../utils` link leads out of hosts/, and a link inside it
+ * would list a flake twice. hosts/ itself missing is thrown (ENOENT) for the
+ * caller to explain; below it, an unreadable directory is skipped.
+ */
+export function findFlakes(fleetDir: string): FoundFlakes {
+  const found: FoundFlakes = { flakes: [], skipped: [] };
+  const onUnreadable = (relative: string, error: NodeJS.ErrnoException) => {
+    found.skipped.push(`hosts/${relative} cannot be read (${error.code ?? error.message}): skipped`);
+  };
+  walkTree(path.join(fleetDir, 'hosts'), { where: 'hosts', onUnreadable }, (entry) => {
+    if (entry.name === 'flake.nix') {
+      const where = entry.relative === 'flake.nix' ? 'hosts' : `hosts/${path.posix.dirname(entry.relative)}`;
+      if (entry.link.isFile()) found.flakes.push(where);
+      else if (entry.link.isSymbolicLink()) found.skipped.push(`${where}/flake.nix is a symbolic link: skipped (make it a regular file to update it)`);
+      return;
+    }
+    if (entry.link.isDirectory()) return 'descend';
+  });
+  found.flakes.sort(compareText);
+  found.skipped.sort(compareText);
+  return found;
 }

@@ -1,15 +1,10 @@
 /**
  * NAME selection: which systems a command works on. Names come from the NAME
- * environment variable (space or comma separated, as the original bento
- * took them) and from the command line; none means every system.
+ * environment variable and from the command line (cli.ts reads both); none
+ * means every system.
  */
 import { UserError } from '../errors.js';
 import type { FleetSystem } from './fleet.js';
-
-/** Splits NAME="a b,c" into names. */
-export function parseNameList(value: string | undefined): string[] {
-  return (value ?? '').split(/[\s,]+/).filter((name) => name !== '');
-}
 
 /**
  * The selected systems, in fleet order. An unknown name is an error that

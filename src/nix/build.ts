@@ -7,7 +7,7 @@
  */
 import { run } from '../exec.js';
 import { ToolError } from '../errors.js';
-import { nixString } from '../render/quote.js';
+import { nixString } from '../util/quote.js';
 import { pathFlakeRef, runNix, summarizeNixError } from './nix.js';
 
 export interface NixBuildOptions {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Config } from '../config/config.js';
 import type { FleetSystem } from '../fleet/fleet.js';
 import { createTemplateEngine, type TemplateEngine } from './template-engine.js';
+import { byText } from '../util/text.js';
 
 export interface RenderedFile {
   /** Relative to the output directory, with '/' separators. */
@@ -105,5 +106,5 @@ export function renderFleet(input: RenderInput): RenderedFile[] {
     ...renderClientFiles(input.config),
     ...input.systems.flatMap((system) => renderSystemFiles(input.config, system)),
   ];
-  return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return files.sort(byText((file) => file.path));
 }

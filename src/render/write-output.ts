@@ -5,10 +5,12 @@
  * the caller knows the file set is complete. Synchronous on purpose: for
  * thousands of small files it is several times faster than the thread pool.
  */
-import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import type { RenderedFile } from './render-fleet.js';
+import { writeFileAtomicallySync } from '../util/atomic-write.js';
+import { byText } from '../util/text.js';
 
 export interface WriteSummary {
   written: string[];
@@ -34,7 +36,7 @@ export async function diffOutput(outDir: string, files: readonly RenderedFile[],
       if (!expected.has(existing)) differences.push({ path: existing, problem: 'extra' });
     }
   }
-  return differences.sort((a, b) => (a.path < b.path ? -1 : 1));
+  return differences.sort(byText((difference) => difference.path));
 }
 
 function compareFile(target: string, file: RenderedFile): OutputDifference['problem'] | undefined {
@@ -82,10 +84,7 @@ export async function writeOutput(outDir: string, files: readonly RenderedFile[]
       mkdirSync(dir, { recursive: true });
       createdDirs.add(dir);
     }
-    const temporary = `${target}.bento-tmp`;
-    writeFileSync(temporary, file.content, { mode: file.mode });
-    chmodSync(temporary, file.mode);
-    renameSync(temporary, target);
+    writeFileAtomicallySync(target, file.content, file.mode);
     written.push(difference.path);
   }
 }

@@ -1,5 +1,5 @@
 /**
- * CHROOT_DIR → a snapshot of what status needs (SPEC §5): the expected store
+ * CHROOT_DIR → a snapshot of what status needs (docs/protocol.md): the expected store
  * path of each flake system (states.txt), when each system's files last
  * changed (mtime of last_change_date) and the logs the clients uploaded, with
  * the time the server received them (their mtime).
@@ -17,11 +17,13 @@
  * refresh blocking for that long is invisible.
  */
 import path from 'node:path';
-import { lstatSync, readdirSync, readFileSync, statSync, type Dirent, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { UserError } from '../errors.js';
 import { SYSTEM_NAME } from '../fleet/names.js';
-import { STATES_FILE } from '../chroot/layout.js';
-import { parseLogName, storeBasenameProblem, type LogName } from './log-name.js';
+import { STATES_FILE, systemChroot } from '../chroot/layout.js';
+import { parseLogName, type LogName } from '../chroot/log-name.js';
+import { readStatesFile, type StatesFile } from '../chroot/states-file.js';
+import { compareText, truncate } from '../util/text.js';
 
 /** Bad log names quoted in one warning; the rest are counted. */
 const QUOTED_BAD_NAMES = 3;
@@ -76,7 +78,7 @@ function readChrootNow(chrootDir: string): ChrootSnapshot {
     throw new UserError(`cannot read CHROOT_DIR ${chrootDir}: ${describeError(error)}`, 'check CHROOT_DIR in config.sh');
   }
   const warnings: string[] = [];
-  const states = readStates(path.join(chrootDir, STATES_FILE));
+  const states = readStates(chrootDir);
   warnings.push(...states.warnings);
 
   const names = selectSystemNames(chrootDir, entries, warnings);
@@ -84,53 +86,25 @@ function readChrootNow(chrootDir: string): ChrootSnapshot {
   for (const system of systems) warnings.push(...system.warnings);
 
   const present = new Set(names);
-  for (const [name, line] of states.lines) {
-    if (!present.has(name)) warnings.push(`${STATES_FILE}:${line}: ${name} has no directory in CHROOT_DIR (not shown)`);
+  for (const [name, entry] of states.entries) {
+    if (!present.has(name)) warnings.push(`${STATES_FILE}:${entry.line}: ${name} has no directory in CHROOT_DIR (not shown)`);
   }
   return { systems: systems.map((system) => system.snapshot), warnings };
 }
 
-interface StatesFile {
-  /** Expected store path basename by system name; a broken line maps to a problem. */
-  byName: Map<string, { storeBasename: string } | { problem: string }>;
-  /** Line number of each system's (last) entry. */
-  lines: Map<string, number>;
+interface StatesRead extends StatesFile {
   /** Set when the file exists but cannot be read: every system is then unknown. */
   unreadable?: string;
-  warnings: string[];
 }
 
-/** Parses `<name>=<store path basename>` lines; a missing file means no flake system. */
-function readStates(file: string): StatesFile {
-  const result: StatesFile = { byName: new Map(), lines: new Map(), warnings: [] };
-  let text: string;
+/** states.txt through its one parser; a missing file means no flake system. */
+function readStates(chrootDir: string): StatesRead {
   try {
-    text = readFileSync(file, 'utf8');
+    return readStatesFile(chrootDir);
   } catch (error) {
-    if (errorCode(error) === 'ENOENT') return result;
-    result.unreadable = `${STATES_FILE} cannot be read: ${describeError(error)}`;
-    result.warnings.push(result.unreadable);
-    return result;
+    const unreadable = `${STATES_FILE} cannot be read: ${describeError(error)}`;
+    return { entries: new Map(), warnings: [unreadable], unreadable };
   }
-  const lines = text.split('\n');
-  lines.forEach((raw, index) => {
-    const number = index + 1;
-    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (line.trim() === '') return;
-    const equals = line.indexOf('=');
-    const name = equals === -1 ? '' : line.slice(0, equals);
-    if (!SYSTEM_NAME.test(name)) {
-      result.warnings.push(`${STATES_FILE}:${number}: ignored, not <system name>=<store path>: ${JSON.stringify(truncate(line))}`);
-      return;
-    }
-    const previous = result.lines.get(name);
-    if (previous !== undefined) result.warnings.push(`${STATES_FILE}:${number}: ${name} is listed again (line ${previous} is ignored)`);
-    result.lines.set(name, number);
-    const storeBasename = line.slice(equals + 1);
-    const problem = storeBasenameProblem(storeBasename);
-    result.byName.set(name, problem ? { problem: `${STATES_FILE}:${number}: ${problem}: ${JSON.stringify(truncate(storeBasename))}` } : { storeBasename });
-  });
-  return result;
 }
 
 /** The directories of CHROOT_DIR that are systems; other entries get a warning. */
@@ -159,23 +133,24 @@ interface SystemRead {
   warnings: string[];
 }
 
-function readSystem(chrootDir: string, name: string, states: StatesFile): SystemRead {
+function readSystem(chrootDir: string, name: string, states: StatesRead): SystemRead {
   const problems: string[] = [];
   const warnings: string[] = [];
   const expected = decideExpected(name, states, problems);
-  const lastChangeMs = readLastChange(path.join(chrootDir, name, 'last_change_date'), name, warnings);
-  const logs = readLogs(path.join(chrootDir, name, 'logs'), name, problems);
+  const chroot = systemChroot(chrootDir, name);
+  const lastChangeMs = readLastChange(chroot.lastChangeDate, name, warnings);
+  const logs = readLogs(chroot.logs, name, problems);
   // Every problem is also a warning, so the user learns why a row says "unknown".
   warnings.push(...problems);
   return { snapshot: { name, expected, lastChangeMs, logs, problems }, warnings };
 }
 
-function decideExpected(name: string, states: StatesFile, problems: string[]): Expected {
+function decideExpected(name: string, states: StatesRead, problems: string[]): Expected {
   if (states.unreadable) {
     problems.push(`${name}: expected version unknown, ${states.unreadable}`);
     return { kind: 'unknown' };
   }
-  const entry = states.byName.get(name);
+  const entry = states.entries.get(name);
   if (!entry) return { kind: 'non-flake' };
   if ('problem' in entry) {
     problems.push(`${name}: ${entry.problem}`);
@@ -251,20 +226,10 @@ function statOrUndefined(file: string): Stats | undefined {
   }
 }
 
-/** Plain code-unit order: the same on every machine, whatever the locale. */
-export function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
 function errorCode(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
 }
 
 function describeError(error: unknown): string {
   return errorCode(error) ?? (error instanceof Error ? error.message : String(error));
-}
-
-/** Keeps warnings about absurdly long names readable. */
-function truncate(text: string, max = 120): string {
-  return text.length > max ? `${text.slice(0, max)}…` : text;
 }

@@ -1,11 +1,9 @@
 /**
  * `bento status --prometheus FILE`: the fleet as metrics for node-exporter's
- * textfile collector. node-exporter may read the file at any moment, so it is
- * replaced atomically (a temporary file in the same directory, then rename).
+ * textfile collector. node-exporter may read the file at any moment, so the
+ * status command replaces it atomically (util/atomic-write.ts; the temporary
+ * name does not end in .prom, which node-exporter alone reads).
  */
-import path from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { rename, unlink, writeFile } from 'node:fs/promises';
 import { secondsBetween } from './elapsed.js';
 import { STATE_IDS, type SystemStatus } from './states.js';
 
@@ -42,17 +40,4 @@ export function renderPrometheus(statuses: readonly SystemStatus[], nowMs: numbe
 /** Label values escape backslash, double quote and line feed (exposition format). */
 export function escapeLabelValue(value: string): string {
   return value.replace(/[\\"\n]/g, (char) => (char === '\n' ? '\\n' : `\\${char}`));
-}
-
-/** Writes `content` to `file` so that a reader sees either the old or the new file, never a part. */
-export async function writeFileAtomically(file: string, content: string): Promise<void> {
-  // node-exporter only reads *.prom, so the temporary name must not end in .prom.
-  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    await writeFile(temporary, content, { mode: 0o644, flag: 'wx' });
-    await rename(temporary, file);
-  } catch (error) {
-    await unlink(temporary).catch(() => undefined);
-    throw error;
-  }
 }

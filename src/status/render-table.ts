@@ -5,7 +5,7 @@
  * misaligned the original printf-based table.
  */
 import { formatElapsed, secondsBetween } from './elapsed.js';
-import { sanitize } from '../sanitize.js';
+import { sanitize } from '../util/sanitize.js';
 import type { StateId, SystemStatus, VersionMatch } from './states.js';
 
 export interface RenderTableOptions {

@@ -1,5 +1,5 @@
 /**
- * The state of each system (SPEC §7), from a snapshot of its chroot. Pure:
+ * The state of each system (docs/protocol.md §7), from a snapshot of its chroot. Pure:
  * the same snapshot always gives the same status, so every rule is tested on
  * fixtures without touching the disk.
  */
@@ -44,7 +44,7 @@ export interface SystemStatus {
 
 const SHORT_HASH = 8;
 
-/** Applies the rules of SPEC §7 to one system. */
+/** Applies the rules of docs/protocol.md §7 to one system. */
 export function decideStatus(system: SystemSnapshot): SystemStatus {
   const latestLog = selectLatestLog(system.logs) ?? null;
   const match = latestLog ? compareVersions(system, latestLog) : null;
@@ -74,7 +74,7 @@ export function selectLatestLog(logs: readonly LogEntry[]): LogEntry | undefined
 }
 
 /**
- * The rules, tried in the order of SPEC §7; the first that applies wins.
+ * The rules, tried in the order of docs/protocol.md §7; the first that applies wins.
  *
  * Two cases the reference leaves open:
  * - Non-flake systems have no expected version, so "remote ≠ expected" cannot

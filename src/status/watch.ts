@@ -10,8 +10,8 @@
  * a parent directory cover what appears later: a new system directory, a
  * recreated logs/, a touched last_change_date.
  */
-import path from 'node:path';
 import { watch, type FSWatcher } from 'node:fs';
+import { LAST_CHANGE_DATE, LOGS_DIR, systemChroot } from '../chroot/layout.js';
 
 export interface WatchChrootOptions {
   chrootDir: string;
@@ -28,7 +28,8 @@ export interface WatchChrootOptions {
 
 /** Which entries of a watched directory matter, by kind of directory. */
 type DirectoryKind = 'root' | 'system' | 'logs';
-const SYSTEM_ENTRIES = new Set(['last_change_date', 'logs']);
+/** The entries of a system directory that status reads. */
+const SYSTEM_ENTRIES = new Set([LAST_CHANGE_DATE, LOGS_DIR]);
 
 /**
  * Refreshes once, then after every relevant change, until `signal` aborts.
@@ -84,8 +85,9 @@ export async function watchChroot(options: WatchChrootOptions): Promise<void> {
     const reconcileWatchers = (names: readonly string[]) => {
       const wanted = new Map<string, DirectoryKind>([[chrootDir, 'root']]);
       for (const name of names) {
-        wanted.set(path.join(chrootDir, name), 'system');
-        wanted.set(path.join(chrootDir, name, 'logs'), 'logs');
+        const chroot = systemChroot(chrootDir, name);
+        wanted.set(chroot.dir, 'system');
+        wanted.set(chroot.logs, 'logs');
       }
       for (const [dir, watcher] of watchers) {
         if (!wanted.has(dir)) {

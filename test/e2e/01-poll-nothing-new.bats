@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# A poll when nothing new was published (SPEC §6 steps 1–2): one short SFTP
+# A poll when nothing new was published (docs/protocol.md §6 steps 1–2): one short SFTP
 # session, "no update required", exit 0, nothing downloaded or changed.
 
 load lib/e2e

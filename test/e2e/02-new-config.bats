@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # A new configuration: downloaded, verified against the manifest, built,
-# switched to, and reported with the real build output (SPEC §6 steps 3 and 5).
+# switched to, and reported with the real build output (docs/protocol.md §6 steps 3 and 5).
 
 load lib/e2e
 
@@ -46,7 +46,7 @@ teardown_file() {
 	assert_not_contains "$tracked" "update.sh"
 	assert_not_contains "$tracked" ".bento"
 
-	# One log, named as SPEC §5 says, for the store path states.txt expects,
+	# One log, named as docs/protocol.md §5 says, for the store path states.txt expects,
 	# holding the real build output.
 	logs=$(e2e_logs "$A")
 	assert_eq "$(e2e_log_count "$A")" 1 "number of logs"
@@ -82,7 +82,7 @@ teardown_file() {
 	assert_match "$(e2e_logs "$B")" "$(e2e_log_name_regex "$B" success)"
 	assert_eq "$(e2e_logs "$B" | cut -d _ -f 2)" "$(basename "$profile")" "store path in the log name"
 	assert_contains "$(e2e_log_text "$B" _success.log.gz)" "building '/nix/store/"
-	# Not in states.txt (SPEC §5: flake systems only), so status cannot compare.
+	# Not in states.txt (docs/protocol.md §3: flake systems only), so status cannot compare.
 	[ -z "$(e2e_expected "$B")" ] || fail "states.txt lists a system without flakes"
 	run -0 e2e_status_state "$B"
 	assert_eq "$output" up-to-date "bento status"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# A configuration whose build fails (SPEC §6 steps 3 and 5): a failure log,
+# A configuration whose build fails (docs/protocol.md §6 steps 3 and 5): a failure log,
 # the configuration is remembered as tried and not rebuilt on every run; a
 # new publication is tried.
 

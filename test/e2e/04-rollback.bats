@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# The server lost after a switch (SPEC §6 step 4): the machine rolls back to
+# The server lost after a switch (docs/protocol.md §6 step 4): the machine rolls back to
 # its previous system and reports `rollback` once the server is back; without
 # a switch there is nothing to roll back.
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# The server unreachable at poll time (SPEC §6 step 1): a clear message, a
+# The server unreachable at poll time (docs/protocol.md §6 step 1): a clear message, a
 # non-zero exit, nothing changed on the machine.
 
 load lib/e2e

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Failures that nixos-rebuild does not report by its exit status (SPEC §6
+# Failures that nixos-rebuild does not report by its exit status (docs/protocol.md §6
 # step 3): "No space left" in the output, and a switch that leaves the
 # system profile unchanged.
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# SELF_UPDATE (SPEC §6 step 2): with nothing new on the server, a flake
+# SELF_UPDATE (docs/protocol.md §6 step 2): with nothing new on the server, a flake
 # machine updates its inputs and rebuilds when one changed, reporting
 # `autoupdate`. The input here is a local path: input, so that it can change
 # without a network.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# The REBOOT flag (SPEC §6 step 6): after a success that changed the kernel,
+# The REBOOT flag (docs/protocol.md §6 step 6): after a success that changed the kernel,
 # initrd or kernel modules, `systemctl kexec || systemctl reboot`, after the
 # log is uploaded; not when they are unchanged; never without the flag.
 

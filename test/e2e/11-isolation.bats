@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Isolation of the machines on the server (SPEC §4, §5): a machine's key
+# Isolation of the machines on the server (docs/protocol.md §1, §2): a machine's key
 # logs in only as that machine, sees only its own chroot, cannot change its
 # config/ or anything published, and can write only its logs/. Checked with
 # the real sshd and the machines' real keys.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Compatibility (SPEC §5, the wire protocol): the chroot that bento deploy
+# Compatibility (docs/protocol.md, the wire protocol): the chroot that bento deploy
 # publishes and the logs the client uploads have the layout and names of the
 # original bento, and a client installed by the original scripts keeps
 # working against it (its SFTP exchanges replayed by lib/original-client.sh).
@@ -33,7 +33,7 @@ original() {
 	e2e_machine "$name" "$E2E_LIB/original-client.sh" "$name" 127.0.0.1 "$E2E_PORT" "$@"
 }
 
-@test "the chroot layout is that of SPEC §5" {
+@test "the chroot layout is that of docs/protocol.md §2" {
 	assert_eq "$(perms "$E2E_CHROOT")" "root:root 755" "CHROOT_DIR"
 	assert_eq "$(perms "$E2E_CHROOT/states.txt")" "root:root 644" "states.txt"
 	# states.txt: one line per flake system, <name>=<store path basename>.
@@ -67,7 +67,7 @@ original() {
 	[ -f "$E2E_CHROOT/$B/config/configuration.nix" ] || fail "configuration.nix is missing"
 }
 
-@test "the log names are those of SPEC §5 (UTC date, store path basename, result)" {
+@test "the log names are those of docs/protocol.md §5 (UTC date, store path basename, result)" {
 	for name in "$A" "$B"; do
 		log=$(e2e_logs "$name")
 		assert_match "$log" "$(e2e_log_name_regex "$name" success)"

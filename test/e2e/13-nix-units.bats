@@ -19,7 +19,7 @@ setup_file() {
 		LISTEN_PORT=4242
 	EOF2
 	printf '{ ... }: { }\n' > "$FLEET/hosts/probe/configuration.nix"
-	node "$E2E_REPO/dist/cli.js" --dir "$FLEET" generate > "$BATS_FILE_TMPDIR/generate.out" 2>&1 ||
+	node "$E2E_REPO/dist/main.js" --dir "$FLEET" generate > "$BATS_FILE_TMPDIR/generate.out" 2>&1 ||
 		fail "bento generate failed:" "$(cat "$BATS_FILE_TMPDIR/generate.out")"
 	# The client's files as a machine receives them: bento-units.nix next to utils/.
 	export ROOT=$BATS_FILE_TMPDIR/config

@@ -24,7 +24,7 @@ for tool in bats /usr/sbin/sshd sftp ssh-keygen nix nix-build nix-env nix-instan
 		exit 1
 	fi
 done
-if [ ! -f dist/cli.js ] || [ -n "$(find src templates package.json -newer dist/cli.js -print -quit)" ]; then
+if [ ! -f dist/main.js ] || [ -n "$(find src templates package.json -newer dist/main.js -print -quit)" ]; then
 	npm run -s build || exit 1
 fi
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseNameList, selectSystems } from '../../src/fleet/select.js';
+import { selectSystems } from '../../src/fleet/select.js';
 import type { FleetSystem } from '../../src/fleet/fleet.js';
 
 const systems = ['a', 'b', 'c'].map((name) => ({ name, kind: 'flake', hostDir: `/h/${name}`, hostDirName: name }) as FleetSystem);
@@ -14,9 +14,5 @@ describe('selectSystems', () => {
   });
   it('refuses an empty fleet', () => {
     expect(() => selectSystems([], [])).toThrow('the fleet has no systems');
-  });
-  it('parses NAME like the original: spaces or commas', () => {
-    expect(parseNameList(' a  b,c ')).toEqual(['a', 'b', 'c']);
-    expect(parseNameList(undefined)).toEqual([]);
   });
 });

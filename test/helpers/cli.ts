@@ -1,9 +1,9 @@
-/** Runs the built CLI (dist/cli.js, built by `npm test`'s pretest) as a whole process. */
+/** Runs the built CLI (dist/main.js, built by `npm test`'s pretest) as a whole process. */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 
-export const CLI = path.join(PACKAGE_ROOT, 'dist', 'cli.js');
+export const CLI = path.join(PACKAGE_ROOT, 'dist', 'main.js');
 
 export interface CliRun {
   status: number | null;

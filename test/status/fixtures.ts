@@ -5,7 +5,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
-import { parseLogName, type LogResult } from '../../src/status/log-name.js';
+import { parseLogName, type LogResult } from '../../src/chroot/log-name.js';
 import type { Expected, LogEntry, SystemSnapshot } from '../../src/status/read-chroot.js';
 
 const NIX32 = '0123456789abcdfghijklmnpqrsvwxyz';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { chmod, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { statusCommand } from '../../src/commands/status.js';
 import { readChroot } from '../../src/status/read-chroot.js';
-import { Collector, RAW_CONTROL } from './collect.js';
+import { Collector, RAW_CONTROL } from '../helpers/collect.js';
 import { NOW, addSystem, hash, logName, makeChroot, storePath, touch } from './fixtures.js';
 
 const HOSTILE_LOG = `20240601-1200_${hash('996vw3r6')}-x\n\x1b[2J\x1b]0;pwned\x07_success.log.gz`;
@@ -74,7 +74,7 @@ afterAll(async () => {
 async function runStatus(extra: { json?: boolean } = {}) {
   const stdout = new Collector();
   const stderr = new Collector();
-  const code = await statusCommand({ chrootDir: dir, stdout, stderr, isTTY: false, noColor: true, now: NOW, ...extra });
+  const code = await statusCommand({ chrootDir: dir, isTTY: false, noColor: true, now: NOW, ...extra }, { stdout, stderr });
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
 
@@ -145,7 +145,7 @@ describe('a hostile chroot', () => {
       await addSystem(other.dir, 'x1', { lastChangeAgo: 600, logs: [[logName('996vw3r6', 'success'), 60]] });
       const stdout = new Collector();
       const stderr = new Collector();
-      const code = await statusCommand({ chrootDir: other.dir, stdout, stderr, isTTY: false, noColor: true, now: NOW });
+      const code = await statusCommand({ chrootDir: other.dir, isTTY: false, noColor: true, now: NOW }, { stdout, stderr });
       expect(code).toBe(0);
       expect(stdout.text).toMatch(/^x1 +\? +996vw3r6 ❓ +unknown ❓/m);
       expect(stderr.text).toContain('warning: states.txt cannot be read: EISDIR');

@@ -1,9 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import path from 'node:path';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { escapeLabelValue, renderPrometheus, writeFileAtomically } from '../../src/status/render-prometheus.js';
+import { describe, expect, it } from 'vitest';
+import { escapeLabelValue, renderPrometheus } from '../../src/status/render-prometheus.js';
 import { decideStatus } from '../../src/status/states.js';
-import { NOW, flake, logEntry, makeChroot, snapshot } from './fixtures.js';
+import { NOW, flake, logEntry, snapshot } from './fixtures.js';
 
 describe('renderPrometheus', () => {
   it('writes one 0/1 gauge per system and state, and ages, with HELP and TYPE once', () => {
@@ -44,27 +42,5 @@ bento_last_change_age_seconds{system="nas"} 3600
     expect(escapeLabelValue('a\\b"c\nd')).toBe('a\\\\b\\"c\\nd');
     const text = renderPrometheus([decideStatus(snapshot('we"ird\\\n', {}))], NOW.getTime());
     expect(text).toContain('bento_system_state{system="we\\"ird\\\\\\n",state="new-machine"} 1');
-  });
-});
-
-describe('writeFileAtomically', () => {
-  let cleanup: (() => Promise<void>) | undefined;
-  afterEach(async () => cleanup?.());
-
-  it('replaces the file and leaves no temporary file behind', async () => {
-    const chroot = await makeChroot();
-    cleanup = chroot.cleanup;
-    const file = path.join(chroot.dir, 'bento.prom');
-    await writeFile(file, 'old\n');
-    await writeFileAtomically(file, 'new\n');
-    expect(await readFile(file, 'utf8')).toBe('new\n');
-    expect(await readdir(chroot.dir)).toEqual(['bento.prom']);
-  });
-
-  it('fails, and cleans up, when the directory does not exist', async () => {
-    const chroot = await makeChroot();
-    cleanup = chroot.cleanup;
-    await expect(writeFileAtomically(path.join(chroot.dir, 'missing', 'bento.prom'), 'x')).rejects.toThrow(/ENOENT/);
-    expect(await readdir(chroot.dir)).toEqual([]);
   });
 });

@@ -3,7 +3,7 @@ import { decideExitStatus, decideStatus, selectLatestLog, type StateId } from '.
 import { ago, flake, logEntry, snapshot } from './fixtures.js';
 
 /** last_change_date is one hour old in every fixture unless said otherwise. */
-describe('decideStatus: the rules of SPEC §7', () => {
+describe('decideStatus: the rules of docs/protocol.md §7', () => {
   it('new machine: no log yet', () => {
     const status = decideStatus(snapshot('fresh', { expected: flake('996vw3r6') }));
     expect(status).toMatchObject({ state: 'new-machine', localVersion: '996vw3r6', remoteVersion: null, latestLog: null });

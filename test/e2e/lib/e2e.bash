@@ -83,14 +83,14 @@ sys() {
 }
 
 bento() {
-	node "$E2E_REPO/dist/cli.js" --dir "$E2E_FLEET" "$@"
+	node "$E2E_REPO/dist/main.js" --dir "$E2E_FLEET" "$@"
 }
 
 # e2e_setup_suite ROLE[:KIND]... — KIND: flake (default), nonflake, or
 # selfupdate (a flake with a local path: input and the SELF_UPDATE flag).
 e2e_setup_suite() {
 	[ "$(id -u)" -eq 0 ] || fail "the e2e suites need root (users, sshd, mount namespaces)"
-	[ -f "$E2E_REPO/dist/cli.js" ] || fail "dist/ is missing: run npm run build"
+	[ -f "$E2E_REPO/dist/main.js" ] || fail "dist/ is missing: run npm run build"
 	umask 022
 	local suffix
 	suffix=$(tr -dc 'a-z0-9' < /dev/urandom | head -c 5)
@@ -502,7 +502,7 @@ e2e_machine_snapshot() {
 	)
 }
 
-# e2e_log_name_regex NAME [RESULT]: a log name as SPEC §5 defines it.
+# e2e_log_name_regex NAME [RESULT]: a log name as docs/protocol.md §5 defines it.
 e2e_log_name_regex() {
 	printf '^[0-9]{8}-[0-9]{4}_[0-9a-z]{32}-nixos-system-%s-[^_/]+_(%s)\\.log\\.gz$' "$1" "${2:-success|failure|rollback|autoupdate}"
 }

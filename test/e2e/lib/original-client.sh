@@ -1,7 +1,7 @@
 #!/bin/sh
 # The SFTP exchanges of a client installed by the original bento scripts
 # (rapenne-s/bento: the update.sh and bootstrap.sh it generated), replayed
-# against a chroot published by this project (SPEC §5: such a client must
+# against a chroot published by this project (docs/protocol.md §8: such a client must
 # keep working). Run on a simulated machine (machine.sh), as root: like the
 # original, it uses root's default key and known_hosts and plain piped sftp.
 # The original names no port (it relies on 22 or ssh_config); -P stands for that.

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { bento } from './helpers/cli.js';
+import { bento } from '../helpers/cli.js';
 
 function complete(script: string, words: string[]): string[] {
   const program = `${script}\nCOMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _bento; printf '%s\\n' "\${COMPREPLY[@]}"`;

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { nixIndentedString, nixString, shQuote, sshdQuote } from '../../src/render/quote.js';
+import { nixIndentedString, nixString, shQuote, sshdQuote } from '../../src/util/quote.js';
 
 const NASTY = [
   '',

@@ -1,12 +1,13 @@
 /**
- * Log file names, the one piece of the wire protocol a client writes (SPEC §5):
- * `YYYYMMDD-HHMM_<store path basename>_<result>.log.gz`.
+ * Log file names, the one piece of the wire protocol a client writes
+ * (docs/protocol.md, "Logs"): `YYYYMMDD-HHMM_<store path basename>_<result>.log.gz`.
  *
  * The name is parsed from its structure (a fixed-width date prefix, the last
  * `_<result>.log.gz` suffix, a 32-character hash at the start of the middle),
  * never by searching for words in it: the original scripts grepped for
  * `success`, so a machine called `success-box` was reported as up to date.
  */
+import { storeBasenameProblem } from './store-path.js';
 
 export const LOG_RESULTS = ['success', 'failure', 'rollback', 'autoupdate'] as const;
 export type LogResult = (typeof LOG_RESULTS)[number];
@@ -24,29 +25,10 @@ export interface LogName {
 
 export type ParseLogNameResult = { ok: true; log: LogName } | { ok: false; reason: string };
 
-/** Nix's base32 alphabet: digits and lower case letters without e, o, u, t. */
-export const NIX_HASH = /^[0-9a-df-np-sv-z]{32}$/;
-/** Characters nix accepts in a store path name (after the hash and dash). */
-const STORE_NAME = /^[A-Za-z0-9+\-._?=]+$/;
 const PREFIX = /^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})_/;
 const SUFFIX = /_(success|failure|rollback|autoupdate)\.log\.gz$/;
 /** A file name cannot be longer on any file system bento runs on. */
 const MAX_NAME_LENGTH = 255;
-
-/**
- * Checks a store path basename (`<32-char hash>-<name>`), as found in a log
- * name or in states.txt. Returns why it is not one, or undefined.
- */
-export function storeBasenameProblem(basename: string): string | undefined {
-  const hash = basename.slice(0, 32);
-  if (!NIX_HASH.test(hash)) return 'the store path does not start with a 32-character nix hash';
-  if (basename[32] !== '-') return 'the store path hash is not followed by "-"';
-  const name = basename.slice(33);
-  if (name === '') return 'the store path has no name after its hash';
-  if (name.startsWith('.')) return 'the store path name starts with "."';
-  if (!STORE_NAME.test(name)) return 'the store path name has characters nix does not allow';
-  return undefined;
-}
 
 /** Parses one entry of a `logs/` directory. */
 export function parseLogName(name: string): ParseLogNameResult {

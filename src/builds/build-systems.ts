@@ -8,7 +8,7 @@
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { mapLimit } from '../concurrency.js';
+import { mapLimit } from '../util/concurrency.js';
 import type { FleetSystem } from '../fleet/fleet.js';
 import { copyHostTree } from '../fleet/host-tree.js';
 import { buildFlakeSystems, buildNonFlakeSystem, type NixBuildOptions } from '../nix/build.js';

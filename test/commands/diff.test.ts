@@ -10,8 +10,8 @@ import path from 'node:path';
 import { diffCommand } from '../../src/commands/diff.js';
 import { UserError } from '../../src/errors.js';
 import { makeFleet, type TestFleet } from '../helpers/fleet.js';
-import { Collector } from '../status/collect.js';
-import { buildToplevels, plain, versionedFlakeText, writeChroot } from './fixtures.js';
+import { Collector } from '../helpers/collect.js';
+import { buildToplevels, plain, versionedFlakeText, writeChroot } from '../helpers/diff-fixtures.js';
 
 const FLAKE_SYSTEMS = ['alpha', 'beta', 'delta', 'epsilon', 'gamma'];
 /** A store path that no store holds. */
@@ -58,7 +58,7 @@ afterAll(() => {
 async function diff(names: string[] = [], color?: boolean) {
   const stdout = new Collector();
   const stderr = new Collector();
-  const status = await diffCommand({ fleetDir: fleet.root, names, stdout, stderr, color });
+  const status = await diffCommand({ fleetDir: fleet.root, names, color }, { stdout, stderr });
   return { status, stdout: stdout.text, stderr: stderr.text };
 }
 
@@ -142,9 +142,9 @@ describe('diffCommand without states.txt', () => {
       { config: `CHROOT_DIR=${bare}\nREMOTE_IP=127.0.0.1\n`, hosts: { machines: { flakeText: versionedFlakeText(['alpha'], '2.0') } } },
       work,
     );
-    const promise = diffCommand({ fleetDir: other.root, names: [], stdout: new Collector(), stderr: new Collector() });
+    const promise = diffCommand({ fleetDir: other.root, names: [] }, { stdout: new Collector(), stderr: new Collector() });
     await expect(promise).rejects.toThrow(UserError);
-    await expect(diffCommand({ fleetDir: other.root, names: [], stdout: new Collector(), stderr: new Collector() })).rejects.toThrow(
+    await expect(diffCommand({ fleetDir: other.root, names: [] }, { stdout: new Collector(), stderr: new Collector() })).rejects.toThrow(
       `${bare}/states.txt does not exist: no expected store path to compare with`,
     );
   });
@@ -152,7 +152,7 @@ describe('diffCommand without states.txt', () => {
   it('reports a missing CHROOT_DIR as a user error', async () => {
     const gone = path.join(work, 'no-such-chroot');
     const other = makeFleet({ config: `CHROOT_DIR=${gone}\nREMOTE_IP=127.0.0.1\n`, hosts: { legacy: { nonFlake: true } } }, work);
-    await expect(diffCommand({ fleetDir: other.root, names: [], stdout: new Collector(), stderr: new Collector() })).rejects.toThrow(
+    await expect(diffCommand({ fleetDir: other.root, names: [] }, { stdout: new Collector(), stderr: new Collector() })).rejects.toThrow(
       /cannot read CHROOT_DIR .*no-such-chroot: ENOENT/,
     );
   });

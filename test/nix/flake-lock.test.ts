@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { findFlakes, reportFlake } from '../../src/commands/flake-update.js';
+import { reportFlake } from '../../src/commands/flake-update.js';
+import { findFlakes } from '../../src/fleet/host-tree.js';
 import { compareLocks, describeLockChange, flakeUpdateArgs, lockHasInput, parseFlakeLock, rootInputNames, shortNarHash } from '../../src/nix/flake-lock.js';
 
 /** A lock file as Nix 2.8 writes it: github inputs, a nested input and a `follows`. */

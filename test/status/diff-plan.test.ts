@@ -3,10 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { compareHeader, describePlan, missingPathProblem, planDiff, stripColors, type DiffPlan } from '../../src/commands/diff.js';
+import { compareHeader, describePlan, stripColors } from '../../src/commands/diff.js';
+import { missingPathProblem, planDiff, type DiffPlan } from '../../src/status/diff-plan.js';
 import { chooseClosureDiffTool, findExecutable, parsePathInfoValidity } from '../../src/nix/diff-closures.js';
 import type { Expected, LogEntry, SystemSnapshot } from '../../src/status/read-chroot.js';
-import { parseLogName } from '../../src/status/log-name.js';
+import { parseLogName } from '../../src/chroot/log-name.js';
 
 const OLD = '8s73182w32md5cdmbpkiddf981b4nmv2-nixos-system-x1-1.0';
 const NEW = 'mz6vrl4ngfjrdvz9v6l2gq5bdlalbn5r-nixos-system-x1-2.0';

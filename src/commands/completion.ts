@@ -1,10 +1,28 @@
 /**
- * Shell completion scripts, derived from the commander program itself so
- * they never fall behind the commands: words for the command, then for its
- * options and fixed arguments. zsh uses the bash script through bashcompinit.
+ * `bento completion bash|zsh`: the shell completion script, derived from the
+ * commander program itself so it never falls behind the commands: words for
+ * the command, then for its options and fixed arguments. zsh uses the bash
+ * script through bashcompinit.
  */
 import type { Command } from 'commander';
-import { shQuote } from './render/quote.js';
+import { UserError } from '../errors.js';
+import { shQuote } from '../util/quote.js';
+import { writeText } from '../util/write-stream.js';
+import type { CommandIO } from './io.js';
+
+export interface CompletionOptions {
+  /** bash or zsh; anything else is refused. */
+  shell: string;
+  /** The program to complete. */
+  program: Command;
+}
+
+export async function completionCommand(options: CompletionOptions, io: CommandIO): Promise<number> {
+  const { shell } = options;
+  if (shell !== 'bash' && shell !== 'zsh') throw new UserError(`no completion for ${JSON.stringify(shell)}: use bash or zsh`);
+  await writeText(io.stdout, renderCompletion(options.program, shell));
+  return 0;
+}
 
 /** Fixed words a command's argument can take. */
 const ARGUMENT_WORDS: Record<string, string[]> = {

@@ -7,7 +7,7 @@ import { bento } from '../helpers/cli.js';
 import { flakeText, makeFleet, type TestFleet } from '../helpers/fleet.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { STUBS_DIR } from '../helpers/shell.js';
-import { parseBuildAction } from '../../src/build/run-build.js';
+import { parseBuildAction } from '../../src/commands/build.js';
 
 const NIX_ENV = { NIX_PATH: `nixpkgs=${path.join(PACKAGE_ROOT, 'example', 'offline-nixpkgs')}` };
 const cleanups: (() => void)[] = [];

@@ -3,8 +3,8 @@ import path from 'node:path';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { statusCommand, type StatusOptions } from '../../src/commands/status.js';
 import { UserError } from '../../src/errors.js';
-import { Collector, RAW_CONTROL } from './collect.js';
-import { NOW, addSystem, logName, makeChroot, storePath, touch } from './fixtures.js';
+import { Collector, RAW_CONTROL } from '../helpers/collect.js';
+import { NOW, addSystem, logName, makeChroot, storePath, touch } from '../status/fixtures.js';
 
 let cleanup: (() => Promise<void>) | undefined;
 afterEach(async () => {
@@ -25,7 +25,7 @@ async function fleet(): Promise<string> {
 function run(chrootDir: string, extra: Partial<StatusOptions> = {}) {
   const stdout = new Collector();
   const stderr = new Collector();
-  const done = statusCommand({ chrootDir, stdout, stderr, isTTY: false, noColor: false, now: NOW, ...extra });
+  const done = statusCommand({ chrootDir, isTTY: false, noColor: false, now: NOW, ...extra }, { stdout, stderr });
   return { stdout, stderr, done };
 }
 

@@ -9,8 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { flakeUpdateCommand } from '../../src/commands/flake-update.js';
 import { UserError } from '../../src/errors.js';
-import { Collector } from '../status/collect.js';
-import { addUtilsLink, git, hostFlakeText, lockedHash, short, writeDep, writeHost } from './fixtures.js';
+import { Collector } from '../helpers/collect.js';
+import { addUtilsLink, git, hostFlakeText, lockedHash, short, writeDep, writeHost } from '../helpers/flake-fixtures.js';
 
 let work: string;
 let fleet: string;
@@ -40,7 +40,7 @@ afterEach(() => {
 async function update(input?: string) {
   const stdout = new Collector();
   const stderr = new Collector();
-  const status = await flakeUpdateCommand({ fleetDir: fleet, input, stdout, stderr });
+  const status = await flakeUpdateCommand({ fleetDir: fleet, input }, { stdout, stderr });
   return { status, stdout: stdout.text, stderr: stderr.text };
 }
 
@@ -120,7 +120,7 @@ describe('flakeUpdateCommand in a fleet that is not a git repository', () => {
 
   it('refuses a bad input name and a directory without hosts/', async () => {
     await expect(update('--recreate-lock-file')).rejects.toThrow(UserError);
-    await expect(flakeUpdateCommand({ fleetDir: work, stdout: new Collector(), stderr: new Collector() })).rejects.toThrow(
+    await expect(flakeUpdateCommand({ fleetDir: work }, { stdout: new Collector(), stderr: new Collector() })).rejects.toThrow(
       `${work}/hosts does not exist`,
     );
   });

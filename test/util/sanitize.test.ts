@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSafeText, sanitize } from '../../src/sanitize.js';
+import { isSafeText, sanitize } from '../../src/util/sanitize.js';
 
 describe('sanitize', () => {
   it.each([

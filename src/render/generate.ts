@@ -1,0 +1,47 @@
+/**
+ * The generate stage: the fleet model rendered and written into generated/.
+ * `bento generate` runs it, and so do deploy and build first, so what they
+ * build and publish always matches config.sh, hosts/ and keys/.
+ */
+import path from 'node:path';
+import { loadFleet, type Fleet } from '../fleet/fleet.js';
+import { renderFleet, type RenderedFile } from './render-fleet.js';
+import { writeOutput, type WriteSummary } from './write-output.js';
+
+export interface GenerateOptions {
+  fleetDir: string;
+  /** Where to write (default: <fleetDir>/generated). */
+  outputDir?: string;
+  jobs?: number;
+}
+
+export interface GenerateResult {
+  fleet: Fleet;
+  outputDir: string;
+  summary: WriteSummary;
+  /** False when some host directories failed: their files and the server files were kept as they were. */
+  complete: boolean;
+}
+
+/**
+ * The files generated/ must hold. When part of the fleet failed to load, the
+ * server files are left out: rewriting them without the broken flake's
+ * systems would delete those machines' users on the next server rebuild.
+ */
+export function renderGeneratedFiles(fleet: Fleet): RenderedFile[] {
+  const files = renderFleet(fleet);
+  return fleet.brokenHosts.length > 0 ? files.filter((file) => !file.path.startsWith('server/')) : files;
+}
+
+export function defaultOutputDir(fleetDir: string): string {
+  return path.join(fleetDir, 'generated');
+}
+
+/** Loads the fleet and brings the output directory up to date; writes only what changed. */
+export async function generateOutput(options: GenerateOptions): Promise<GenerateResult> {
+  const fleet = await loadFleet(options.fleetDir, { jobs: options.jobs });
+  const outputDir = options.outputDir ?? defaultOutputDir(options.fleetDir);
+  const complete = fleet.brokenHosts.length === 0;
+  const summary = await writeOutput(outputDir, renderGeneratedFiles(fleet), { prune: complete });
+  return { fleet, outputDir, summary, complete };
+}

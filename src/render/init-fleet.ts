@@ -1,0 +1,48 @@
+/**
+ * A new fleet directory, for `bento init`: a commented config.sh, one example
+ * flake host using the client module, utils/bento.nix and keys/. Never
+ * overwrites anything: an existing fleet is refused.
+ */
+import { copyFile, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { DEFAULTS } from '../config/config.js';
+import { UserError } from '../errors.js';
+import { UTILS_DIR } from '../paths.js';
+import { createTemplateEngine } from './template-engine.js';
+
+export interface InitFleetOptions {
+  fleetDir: string;
+}
+
+/** Files `init` writes, relative to the fleet directory (for its report). */
+export const INIT_FILES = ['config.sh', 'hosts/example/flake.nix', 'hosts/example/configuration.nix', 'hosts/example/utils', 'utils/bento.nix', 'keys/README.md'];
+
+const FLEET_MARKERS = ['config.sh', 'hosts', 'keys', 'utils', 'generated'];
+
+/** Writes the new fleet; returns the files it wrote (INIT_FILES). */
+export async function initFleet(options: InitFleetOptions): Promise<string[]> {
+  const { fleetDir } = options;
+  const existing = await readdir(fleetDir).catch(() => [] as string[]);
+  const clashes = FLEET_MARKERS.filter((marker) => existing.includes(marker));
+  if (clashes.length > 0) {
+    throw new UserError(
+      `${fleetDir} already holds a fleet (${clashes.join(', ')} exist); init never overwrites one`,
+      'run `bento init` in an empty directory, or keep working with this fleet',
+    );
+  }
+  const templates = createTemplateEngine();
+  const context = { chrootDir: '/home/chroot', remoteIp: 'bento.example.org', ...DEFAULTS };
+  const write = async (relative: string, content: string) => {
+    const target = path.join(fleetDir, relative);
+    await mkdir(path.dirname(target), { recursive: true });
+    await writeFile(target, content, { flag: 'wx' });
+  };
+  await write('config.sh', templates.render('init/config.sh', context));
+  await write('hosts/example/flake.nix', templates.render('init/flake.nix', context));
+  await write('hosts/example/configuration.nix', templates.render('init/configuration.nix', context));
+  await write('keys/README.md', templates.render('init/keys-readme.md', context));
+  await mkdir(path.join(fleetDir, 'utils'), { recursive: true });
+  await copyFile(path.join(UTILS_DIR, 'bento.nix'), path.join(fleetDir, 'utils', 'bento.nix'));
+  await symlink('../../utils', path.join(fleetDir, 'hosts', 'example', 'utils'));
+  return INIT_FILES;
+}

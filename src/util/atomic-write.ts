@@ -1,0 +1,48 @@
+/**
+ * Replacing a file so that a reader sees either the old or the new content,
+ * never a part: write a temporary file in the same directory, then rename it
+ * over the target (rename(2) is atomic within a file system). A write that
+ * fails (a full disk, say) removes its temporary file and leaves the target
+ * as it was.
+ *
+ * Temporary names start with a dot and end in `.tmp-<pid>`: readers that skip
+ * dot files (status, node-exporter's *.prom glob) never see them, and a
+ * cleaner can tell them apart by TEMPORARY_NAME.
+ */
+import { chmodSync, rmSync, renameSync, writeFileSync } from 'node:fs';
+import { chmod, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+/** What temporary files of atomicWrite look like, for cleaners of leftovers. */
+export const TEMPORARY_NAME = /^\..+\.tmp-\d+$/;
+
+/** The temporary name used for `file` by this process. */
+export function temporaryPathOf(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
+}
+
+/** Replaces `file` with `content`, with exactly `mode` (whatever the umask). */
+export function writeFileAtomicallySync(file: string, content: string | Buffer, mode = 0o644): void {
+  const temporary = temporaryPathOf(file);
+  try {
+    writeFileSync(temporary, content, { mode });
+    chmodSync(temporary, mode);
+    renameSync(temporary, file);
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    throw error;
+  }
+}
+
+/** The same, asynchronously. */
+export async function writeFileAtomically(file: string, content: string | Buffer, mode = 0o644): Promise<void> {
+  const temporary = temporaryPathOf(file);
+  try {
+    await writeFile(temporary, content, { mode });
+    await chmod(temporary, mode);
+    await rename(temporary, file);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+}
