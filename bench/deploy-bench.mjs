@@ -4,6 +4,7 @@
 //  (b) building 40 flake systems: one batched `bento build` against one
 //      `nix build` per system one after another, on fresh derivations.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
@@ -22,7 +23,7 @@ if (process.getuid() !== 0) {
 function key(name) {
   const type = Buffer.from('ssh-ed25519');
   const u32 = (n) => { const b = Buffer.alloc(4); b.writeUInt32BE(n); return b; };
-  return `ssh-ed25519 ${Buffer.concat([u32(type.length), type, u32(32), Buffer.alloc(32, 7)]).toString('base64')} root@${name}`;
+  return `ssh-ed25519 ${Buffer.concat([u32(type.length), type, u32(32), createHash('sha256').update(name).digest()]).toString('base64')} root@${name}`;
 }
 
 function flake(names, nonce) {

@@ -9,7 +9,7 @@
  * reporting, progress and the terminal for io); the lint rule in
  * eslint.config.js keeps it so.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -47,9 +47,10 @@ function fleetDir(program: Command): string {
   return path.resolve(dir);
 }
 
+/** commander prints the option and this message, then exits 1. */
 function positiveInteger(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new CommanderError(1, 'bento.invalidArgument', `expected a positive whole number, got ${value}`);
+  if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive whole number, got ${JSON.stringify(value)}`);
   return n;
 }
 

@@ -82,3 +82,50 @@ export async function run(file: string, args: readonly string[], options: RunOpt
 export function tail(text: string, lines = 20): string {
   return text.trimEnd().split('\n').slice(-lines).join('\n');
 }
+
+export interface FileLock {
+  /** Releases the lock and waits until it is released. */
+  release(): Promise<void>;
+}
+
+/** Exit status of flock(1) when the lock is held by another process (its --conflict-exit-code). */
+const LOCK_BUSY = 75;
+
+/**
+ * Takes an exclusive flock(2) on `file` without waiting; undefined when
+ * another process holds it. Node has no flock, so a child `flock` holds it
+ * for us, running `cat` on a pipe from this process: when this process ends,
+ * however it ends (SIGKILL included), the pipe closes, cat and flock exit,
+ * and the kernel releases the lock. Nothing is left to clean up, and a stale
+ * lock cannot exist.
+ */
+export async function holdFileLock(file: string): Promise<FileLock | undefined> {
+  debug(`$ flock --nonblock ${file}`);
+  const child = execa('flock', ['--nonblock', '--conflict-exit-code', String(LOCK_BUSY), file, 'sh', '-c', 'echo locked && exec cat'], {
+    stdin: 'pipe',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    reject: false,
+    buffer: false,
+  });
+  const locked = await new Promise<boolean>((resolve) => {
+    child.stdout?.once('data', () => resolve(true));
+    child.once('exit', () => resolve(false));
+    child.once('error', () => resolve(false));
+  });
+  if (!locked) {
+    const result = await child;
+    const error = result as unknown as { code?: string };
+    if (error.code === 'ENOENT') throw new MissingToolError('flock', 'apt-get install util-linux');
+    if (result.exitCode === LOCK_BUSY) return undefined;
+    throw new ToolError(`flock --nonblock ${file}`, result.exitCode, String(result.stderr ?? ''));
+  }
+  // Not unref'd: the caller releases it (in a finally), and awaiting an
+  // unref'd child would let Node exit in the middle of the await.
+  return {
+    async release() {
+      child.stdin?.end();
+      await child;
+    },
+  };
+}

@@ -4,6 +4,7 @@
  * file in it must pass shellcheck, and every Nix file must parse.
  */
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadFleet } from '../src/fleet/fleet.js';
@@ -21,6 +22,10 @@ describe('generated/', () => {
     expect(fleet.brokenHosts).toEqual([]);
     expect(fleet.systems.map((s) => `${s.name}:${s.kind}`)).toEqual(['kikimora:flake', 'my-laptop:flake', 'nas:flake', 'router:non-flake']);
     expect(await diffOutput(GENERATED, renderGeneratedFiles(fleet), { includeExtra: true })).toEqual([]);
+  });
+
+  it("keeps example/utils/bento.nix a copy of the shipped client module (a link out of the fleet would be refused, as bento init copies it)", () => {
+    expect(readFileSync(path.join(EXAMPLE, 'utils', 'bento.nix'), 'utf8')).toBe(readFileSync(path.join(PACKAGE_ROOT, 'utils', 'bento.nix'), 'utf8'));
   });
 
   it('holds only shellcheck-clean shell scripts', async () => {

@@ -1,1 +1,76 @@
-../../utils/bento.nix
+# The bento client module: import it in every machine's configuration
+# (flake: modules = [ ./configuration.nix ./utils/bento.nix ]; non-flake:
+# imports = [ ./utils/bento.nix ]). The units themselves come from
+# bento-units.nix, which `bento generate` renders from config.sh and
+# `bento deploy` places next to utils/ in the machine's configuration.
+{ config, lib, pkgs, ... }:
+
+let
+  generatedUnits = ../bento-units.nix;
+  generated =
+    if builtins.pathExists generatedUnits then import generatedUnits
+    else throw ''
+      bento: ../bento-units.nix was not found next to utils/. It is written by
+      `bento generate` and published by `bento deploy`; build this machine with
+      `bento build` (which adds it) rather than from hosts/ directly.
+    '';
+  cfg = config.services.bento;
+  inherit (lib) mkOption types;
+in
+{
+  options.services.bento = {
+    enable = mkOption {
+      type = types.bool;
+      default = true;
+      description = "Whether the machine polls the bento server and applies new configurations.";
+    };
+
+    updateCalendar = mkOption {
+      type = types.str;
+      default = generated.defaults.updateCalendar;
+      example = "hourly";
+      description = "When to poll the server (systemd OnCalendar). Default: UPDATE_CALENDAR of config.sh.";
+    };
+
+    randomizedDelaySec = mkOption {
+      type = types.str;
+      default = generated.defaults.randomizedDelaySec;
+      example = "10min";
+      description = "Random delay added to each poll, to spread a fleet's load (systemd RandomizedDelaySec; \"0\" is off). Default: UPDATE_RANDOM_DELAY of config.sh.";
+    };
+
+    reboot = {
+      enable = mkOption {
+        type = types.bool;
+        default = false;
+        description = "Reboot at reboot.calendar when the kernel, initrd or kernel modules changed.";
+      };
+      calendar = mkOption {
+        type = types.str;
+        default = generated.defaults.rebootCalendar;
+        example = "Sun 03:00";
+        description = "When the reboot check runs (systemd OnCalendar). Default: REBOOT_CALENDAR of config.sh.";
+      };
+    };
+
+    listen = {
+      enable = mkOption {
+        type = types.bool;
+        default = true;
+        description = "Start an update when a TCP connection reaches listen.port, and stream its journal back.";
+      };
+      port = mkOption {
+        type = types.port;
+        default = generated.defaults.listenPort;
+        description = "TCP port of the listen-update socket. Default: LISTEN_PORT of config.sh.";
+      };
+      openFirewall = mkOption {
+        type = types.bool;
+        default = false;
+        description = "Open listen.port in the firewall.";
+      };
+    };
+  };
+
+  config = lib.mkIf cfg.enable (generated.units { inherit cfg config lib pkgs; });
+}

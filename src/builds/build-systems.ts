@@ -1,16 +1,16 @@
 /**
  * Builds a selection of systems: the systems of one flake together in one
  * Nix call, different flakes and non-flake systems concurrently up to
- * `jobs`. Each is built from a staging copy of what its machine will build:
- * the host directory with symlinks followed, plus the client files that
- * become part of the machine's git tree (.gitignore, bento-units.nix).
+ * `jobs`. Each is built from a staging copy of what its machine will build
+ * (stageForBuild), made from the fleet's snapshot.
  */
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { mapLimit } from '../util/concurrency.js';
 import type { FleetSystem } from '../fleet/fleet.js';
 import { copyHostTree } from '../fleet/host-tree.js';
+import { addEverythingToGit } from '../nix/flake-tree.js';
+import { makeTempDir } from '../util/temp-dir.js';
 import { buildFlakeSystems, buildNonFlakeSystem, type NixBuildOptions } from '../nix/build.js';
 import { clientFilesOf } from '../render/render-fleet.js';
 import type { Progress } from '../progress.js';
@@ -35,16 +35,20 @@ export interface BuildSystemsOptions {
   onResult?: (result: SystemBuildResult) => void;
 }
 
-/** Client files that are tracked in the machine's git tree, hence part of the flake it builds. */
-const TRACKED_CLIENT_FILES = new Set(['.gitignore', 'bento-units.nix']);
-
-/** Copies a host directory and the tracked client files into a fresh staging directory. */
-export function stageForBuild(system: Pick<FleetSystem, 'name' | 'hostDir' | 'hostDirName'>, generatedDir: string, stagingRoot: string): string {
+/**
+ * Lays out in a fresh staging directory what the machine will build: the
+ * system's files (from the fleet's snapshot) and its client files, which
+ * win over host files of the same name, as in publication. A flake is then
+ * made a git work tree with everything added, as the client does: Nix sees
+ * only what git tracks, so a nested .gitignore leaves out here exactly what
+ * it leaves out on the machine (docs/protocol.md §6, step 3).
+ */
+export async function stageForBuild(system: Pick<FleetSystem, 'name' | 'kind' | 'filesDir' | 'hostDirName'>, generatedDir: string, stagingRoot: string): Promise<string> {
   const dir = mkdtempSync(path.join(stagingRoot, `${system.name}-`));
-  copyHostTree(system.hostDir, dir, `hosts/${system.hostDirName}`);
-  for (const { generated, published } of clientFilesOf(system.name)) {
-    if (TRACKED_CLIENT_FILES.has(published)) copyFileSync(path.join(generatedDir, generated), path.join(dir, published));
-  }
+  // filesDir is a snapshot: a copy without links, so it is its own boundary.
+  copyHostTree(system.filesDir, dir, { where: `hosts/${system.hostDirName}`, boundary: system.filesDir });
+  for (const { generated, published } of clientFilesOf(system.name)) copyFileSync(path.join(generatedDir, generated), path.join(dir, published));
+  if (system.kind === 'flake') await addEverythingToGit(dir);
   return dir;
 }
 
@@ -87,7 +91,7 @@ function shortStorePath(storePath: string): string {
 }
 
 export async function buildSystems(systems: readonly FleetSystem[], options: BuildSystemsOptions): Promise<SystemBuildResult[]> {
-  const stagingRoot = mkdtempSync(path.join(os.tmpdir(), 'bento-build-'));
+  const stagingRoot = makeTempDir('build');
   try {
     const groups = new Map<string, FleetSystem[]>();
     for (const system of systems) {
@@ -97,7 +101,7 @@ export async function buildSystems(systems: readonly FleetSystem[], options: Bui
     const results = await mapLimit([...groups.values()], options.jobs, async (group) => {
       const started = process.hrtime.bigint();
       const first = group[0] as FleetSystem;
-      const staging = stageForBuild(first, options.generatedDir, stagingRoot);
+      const staging = await stageForBuild(first, options.generatedDir, stagingRoot);
       const outcomes =
         first.kind === 'flake'
           ? await buildFlakeSystems(staging, group.map((system) => system.name), options.nix)

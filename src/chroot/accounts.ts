@@ -1,13 +1,19 @@
 /**
  * The server's Unix accounts, read once through getent (so NSS sources such
  * as LDAP count too): each system needs its user, and the group sftp_users.
+ * Deploy touches only the chroots of bento's own SFTP users: an account of
+ * the same name that bento's server setup did not make (a service account,
+ * a person's) is refused, never taken over.
  */
+import path from 'node:path';
 import { run } from '../exec.js';
 
 export interface Account {
   name: string;
   uid: number;
   gid: number;
+  home: string;
+  shell: string;
 }
 
 export interface Accounts {
@@ -16,13 +22,37 @@ export interface Accounts {
   sftpGroupId?: number;
 }
 
+/** `getent passwd` lines: name:password:uid:gid:gecos:home:shell. */
 export function parsePasswd(text: string): Map<string, Account> {
   const users = new Map<string, Account>();
   for (const line of text.split('\n')) {
-    const [name, , uid, gid] = line.split(':');
-    if (name && uid !== undefined && gid !== undefined) users.set(name, { name, uid: Number(uid), gid: Number(gid) });
+    const [name, , uid, gid, , home = '', shell = ''] = line.split(':');
+    if (name && uid !== undefined && gid !== undefined) users.set(name, { name, uid: Number(uid), gid: Number(gid), home, shell });
   }
   return users;
+}
+
+/**
+ * Shells that cannot log in. Debian's useradd gives /usr/sbin/nologin; NixOS
+ * gives a system user pkgs.shadow's nologin, which /etc/passwd names
+ * /run/current-system/sw/bin/nologin (nixos/modules/config/users-groups.nix,
+ * option `shell`).
+ */
+const NO_LOGIN_SHELLS = new Set(['nologin', 'false']);
+
+/**
+ * Why `account` is not a bento SFTP user of this CHROOT_DIR, or undefined:
+ * bento's server setup (setup-debian.sh, sftp-server.nix) gives each one the
+ * primary group sftp_users, the home CHROOT_DIR/<name> and a shell that
+ * cannot log in.
+ */
+export function bentoAccountProblem(account: Account, chrootDir: string, sftpGroupId: number): string | undefined {
+  const why: string[] = [];
+  if (account.gid !== sftpGroupId) why.push(`its primary group is gid ${account.gid}, not sftp_users`);
+  if (path.resolve(account.home) !== path.join(path.resolve(chrootDir), account.name)) why.push(`its home is ${account.home || '(none)'}, not ${path.join(chrootDir, account.name)}`);
+  if (!NO_LOGIN_SHELLS.has(path.basename(account.shell))) why.push(`its shell ${account.shell || '(none)'} can log in`);
+  if (why.length === 0) return undefined;
+  return `the user ${account.name} exists and is not a bento SFTP user (${why.join('; ')}): deploy only touches the chroots of bento's own users; rename the system, or remove that account if it is a leftover`;
 }
 
 export function parseGroupId(text: string): number | undefined {

@@ -1,17 +1,17 @@
 /**
- * What a system's config/ must hold: its host directory with symlinks
- * followed, plus its generated client files, each with its SHA-256. The
- * manifest of that list is compared with the published one to decide
- * whether anything changed, without copying or building anything.
+ * What a system's config/ must hold: its files from the fleet's snapshot,
+ * plus its generated client files, each with its SHA-256. The manifest of
+ * that list is compared with the published one to decide whether anything
+ * changed, without copying or building anything.
  */
-import { createHash } from 'node:crypto';
-import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import type { FleetSystem } from '../fleet/fleet.js';
 import { clientFilesOf } from '../render/render-fleet.js';
 import { listHostFiles } from '../fleet/host-tree.js';
-import { renderManifest, sha256, MANIFEST_NAME } from './manifest.js';
+import { sha256, sha256File } from '../util/hash.js';
+import { renderManifest } from './manifest.js';
 import { byText } from '../util/text.js';
 
 export interface AssembledFile {
@@ -42,7 +42,7 @@ export class HashCache {
     const stats = statSync(real);
     const known = this.entries.get(real);
     if (known && known.size === stats.size && known.mtimeMs === stats.mtimeMs) return known.sha256;
-    const digest = createHash('sha256').update(readFileSync(real)).digest('hex');
+    const digest = sha256File(real);
     this.entries.set(real, { size: stats.size, mtimeMs: stats.mtimeMs, sha256: digest });
     return digest;
   }
@@ -50,10 +50,10 @@ export class HashCache {
 
 
 /** The files of `system`'s configuration: host files, then the generated client files (which win). */
-export function assembleSystem(system: Pick<FleetSystem, 'name' | 'hostDir' | 'hostDirName'>, generatedDir: string, cache: HashCache): Assembly {
+export function assembleSystem(system: Pick<FleetSystem, 'name' | 'filesDir' | 'hostDirName'>, generatedDir: string, cache: HashCache): Assembly {
   const byPath = new Map<string, AssembledFile>();
-  for (const file of listHostFiles(system.hostDir, `hosts/${system.hostDirName}`)) {
-    if (file.relative === MANIFEST_NAME) continue;
+  // filesDir is the fleet's snapshot: a copy without links, its own boundary.
+  for (const file of listHostFiles(system.filesDir, { where: `hosts/${system.hostDirName}`, boundary: system.filesDir })) {
     byPath.set(file.relative, { ...file, sha256: cache.hash(file.source) });
   }
   const shadowed: string[] = [];

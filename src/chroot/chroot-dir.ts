@@ -1,13 +1,15 @@
 /**
- * CHROOT_DIR itself: created if missing, checked the way sshd will check it
- * (every directory from / down owned by root and writable by nobody else,
- * or ChrootDirectory refuses the login), and locked against a second deploy.
+ * CHROOT_DIR itself: never a directory of the system, created if missing,
+ * checked the way sshd will check it (every directory from / down owned by
+ * root and writable by nobody else, or ChrootDirectory refuses the login),
+ * and locked against a second deploy.
  */
-import { createHash } from 'node:crypto';
-import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { UserError } from '../errors.js';
+import { holdFileLock } from '../exec.js';
+import { sha256 } from '../util/hash.js';
 
 /** Why sshd would refuse a chroot under `dir`, or undefined. */
 export function chrootPathProblem(dir: string): string | undefined {
@@ -28,8 +30,40 @@ export function chrootPathProblem(dir: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Directories of the system that must never be CHROOT_DIR: a system named
+ * `tmp` under `/` would re-mode /tmp, one named like a user under /home
+ * would take over that home. CHROOT_DIR needs a directory of its own.
+ */
+const SYSTEM_DIRECTORIES = new Set([
+  '/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/libx32', '/media', '/mnt', '/nix', '/opt',
+  '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var',
+  '/nix/store', '/nix/var', '/usr/bin', '/usr/lib', '/usr/local', '/usr/sbin', '/usr/share',
+  '/var/cache', '/var/empty', '/var/lib', '/var/log', '/var/mail', '/var/run', '/var/spool', '/var/tmp',
+]);
+/** Trees no chroot can live in: virtual file systems, the Nix store. */
+const SYSTEM_TREES = ['/proc/', '/sys/', '/dev/', '/nix/store/'];
+
+/** Why `dir` (or where it leads, through symbolic links) is a system directory, or undefined. */
+export function systemDirectoryProblem(dir: string): string | undefined {
+  const candidates = [path.resolve(dir)];
+  try {
+    candidates.push(realpathSync(dir));
+  } catch {
+    // not there yet: deploy creates it
+  }
+  for (const candidate of candidates) {
+    if (SYSTEM_DIRECTORIES.has(candidate) || SYSTEM_TREES.some((tree) => candidate.startsWith(tree))) {
+      return `${candidate} is a directory of the system itself; each machine's chroot would be a directory in it (CHROOT_DIR/<name>)`;
+    }
+  }
+  return undefined;
+}
+
 /** Creates CHROOT_DIR when missing and checks it; throws a UserError naming the problem. */
 export function prepareChrootDir(chrootDir: string): void {
+  const system = systemDirectoryProblem(chrootDir);
+  if (system) throw new UserError(`CHROOT_DIR ${chrootDir} cannot hold SFTP chroots: ${system}`, 'give CHROOT_DIR a directory of its own in config.sh, e.g. /srv/bento or /home/chroot');
   try {
     mkdirSync(chrootDir, { recursive: true, mode: 0o755 });
   } catch (error) {
@@ -42,43 +76,39 @@ export function prepareChrootDir(chrootDir: string): void {
       'sshd only accepts a ChrootDirectory whose every directory from / down is owned by root and not group/other-writable (so not under /tmp); change CHROOT_DIR in config.sh or fix the modes',
     );
   }
-}
-
-/**
- * Takes the deploy lock of CHROOT_DIR; a lock whose process is gone is taken
- * over. It lives in /run, not in CHROOT_DIR, so that a deploy with nothing
- * to do leaves CHROOT_DIR untouched.
- */
-export function lockChrootDir(chrootDir: string): () => void {
-  const lockDir = existsSync('/run') && process.getuid?.() === 0 ? '/run' : os.tmpdir();
-  const lockFile = path.join(lockDir, `bento-deploy-${createHash('sha256').update(path.resolve(chrootDir)).digest('hex').slice(0, 16)}.lock`);
   try {
     // access(2) also reports a read-only file system (EROFS).
     accessSync(chrootDir, constants.W_OK);
   } catch (error) {
     throw new UserError(`CHROOT_DIR ${chrootDir} is not writable: ${(error as Error).message}`);
   }
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(lockFile, 'wx', 0o644);
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-      return () => rmSync(lockFile, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = Number(readFileSync(lockFile, 'utf8').trim());
-      if (holder && isAlive(holder)) throw new UserError(`another bento deploy (pid ${holder}) is publishing into ${chrootDir}; wait for it to finish`);
-      rmSync(lockFile, { force: true });
-    }
-  }
-  throw new UserError(`cannot lock ${lockFile}`);
 }
 
-function isAlive(pid: number): boolean {
+/**
+ * Takes the deploy lock of CHROOT_DIR: an exclusive flock(2), which the
+ * kernel releases when its holder dies, however it dies (exec.ts,
+ * holdFileLock). It lives in /run, not in CHROOT_DIR, so that a deploy with
+ * nothing to do leaves CHROOT_DIR untouched. Resolves to the function that
+ * releases it.
+ */
+export async function lockChrootDir(chrootDir: string): Promise<() => Promise<void>> {
+  const lockDir = existsSync('/run') && process.getuid?.() === 0 ? '/run' : os.tmpdir();
+  const lockFile = path.join(lockDir, `bento-deploy-${sha256(path.resolve(chrootDir)).slice(0, 16)}.lock`);
+  const lock = await holdFileLock(lockFile);
+  if (!lock) {
+    const holder = readHolder(lockFile);
+    throw new UserError(`another bento deploy${holder ? ` (pid ${holder})` : ''} is publishing into ${chrootDir}; wait for it to finish`);
+  }
+  // For the message above only: the lock itself is the flock, whatever the file says.
+  writeFileSync(lockFile, `${process.pid}\n`);
+  return lock.release;
+}
+
+function readHolder(lockFile: string): number | undefined {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    const pid = Number(readFileSync(lockFile, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -4,7 +4,7 @@
  * the manifest itself goes into last_change_date, which tells the machine
  * both that something changed and which download to expect.
  */
-import { createHash } from 'node:crypto';
+import { sha256 } from '../util/hash.js';
 import { byText } from '../util/text.js';
 
 export const MANIFEST_NAME = '.bento-manifest';
@@ -13,10 +13,6 @@ export interface ManifestEntry {
   /** Relative path with '/' separators. */
   path: string;
   sha256: string;
-}
-
-export function sha256(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 /**

@@ -5,12 +5,13 @@
  * polling meanwhile downloads either the old files or the new ones, never a
  * mix, and a deploy killed at any point leaves the chroot whole.
  */
-import { chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Assembly } from './assemble.js';
 import { systemChroot, versionDirName } from './layout.js';
 import { MANIFEST_NAME, renderChangeStamp } from './manifest.js';
-import { writeFileAtomicallySync } from '../util/atomic-write.js';
+import { TEMPORARY_NAME, writeFileAtomicallySync } from '../util/atomic-write.js';
+import { sha256File } from '../util/hash.js';
 
 export interface Published {
   /** The manifest config/ holds now, if any. */
@@ -43,7 +44,9 @@ export function isPublished(published: Published, assembly: Assembly): boolean {
 /**
  * The system's directory and logs/ with the ownership sshd's ChrootDirectory
  * demands: <name>/ root:sftp_users 0755 (nothing looser), logs/ owned by the
- * system's user so it can upload there and nowhere else.
+ * system's user so it can upload there and nowhere else. Something else in
+ * their place (a file, a symbolic link an administrator made) is not
+ * replaced: the system fails, naming it.
  */
 export function ensureSystemDirs(chrootDir: string, name: string, uid: number, sftpGroupId: number): void {
   const chroot = systemChroot(chrootDir, name);
@@ -53,43 +56,87 @@ export function ensureSystemDirs(chrootDir: string, name: string, uid: number, s
 
 /** A 0755 directory with that owner; left untouched when it already is one. */
 function ensureDir(dir: string, uid: number, gid: number): void {
-  let stats = lstatSync(dir, { throwIfNoEntry: false });
+  const stats = lstatSync(dir, { throwIfNoEntry: false });
   if (stats && !stats.isDirectory()) {
-    rmSync(dir, { force: true });
-    stats = undefined;
+    const what = stats.isSymbolicLink() ? `a symbolic link (to ${readlinkSync(dir)})` : 'not a directory';
+    throw new Error(`${dir} is ${what}: bento does not replace it; make it a directory, or move it away`);
   }
   if (!stats) mkdirSync(dir, { mode: 0o755 });
   if (!stats || stats.uid !== uid || stats.gid !== gid) chownSync(dir, uid, gid);
   if (!stats || (stats.mode & 0o7777) !== 0o755) chmodSync(dir, 0o755);
 }
 
-/** Writes `assembly` as the system's new config/ and announces it. */
-export function publishSystem(chrootDir: string, assembly: Assembly, now: Date): void {
+/**
+ * The files of config/ that do not hold what the published manifest says
+ * (changed, missing or unreadable), for a chroot whose manifest equals
+ * `assembly`'s: such a chroot is published again. Empty when it is whole.
+ * Reads every published file: a deploy that finds nothing to build checks
+ * what the machines will download.
+ */
+export function publishedContentProblems(chrootDir: string, assembly: Assembly): string[] {
+  const config = systemChroot(chrootDir, assembly.name).config;
+  const problems: string[] = [];
+  for (const file of assembly.files) {
+    try {
+      if (sha256File(path.join(config, file.relative)) !== file.sha256) problems.push(`${file.relative} differs from the manifest`);
+    } catch (error) {
+      problems.push(`${file.relative} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    }
+  }
+  return problems;
+}
+
+export interface PublishOptions {
+  /** Group of the published files: sftp_users, so that the machine's user reads them and local users of the server do not. */
+  sftpGroupId: number;
+  now: Date;
+}
+
+/**
+ * Writes `assembly` as the system's new config/ and announces it. The
+ * version directory is root:sftp_users 0750: the machine (whose primary
+ * group is sftp_users) reads it, local users of the server cannot, and the
+ * files in it may keep their modes. A version directory of the same name
+ * that is current is never written over (a machine may be downloading it):
+ * a configuration published again to repair it gets a new name.
+ */
+export function publishSystem(chrootDir: string, assembly: Assembly, options: PublishOptions): void {
+  const { now } = options;
   const chroot = systemChroot(chrootDir, assembly.name);
-  const versionName = versionDirName(assembly.digest);
+  const current = currentVersion(chroot.config);
+  let versionName = versionDirName(assembly.digest);
+  if (current === versionName) versionName = `${versionName}-${now.getTime().toString(36)}`;
   const versionDir = path.join(chroot.dir, versionName);
   const temporary = `${versionDir}.tmp-${process.pid}`;
   rmSync(temporary, { recursive: true, force: true });
   try {
-    writeVersionDir(temporary, assembly);
+    writeVersionDir(temporary, assembly, options.sftpGroupId);
   } catch (error) {
     rmSync(temporary, { recursive: true, force: true });
     throw error;
   }
 
-  const current = currentVersion(chroot.config);
-  if (current !== versionName) rmSync(versionDir, { recursive: true, force: true });
-  if (!existsSync(versionDir)) renameSync(temporary, versionDir);
-  else rmSync(temporary, { recursive: true, force: true });
+  // An older directory of that name (not the current one): replaced.
+  rmSync(versionDir, { recursive: true, force: true });
+  renameSync(temporary, versionDir);
 
   swapConfigLink(chroot.config, versionName, now);
-  writeFileAtomicallySync(chroot.lastChangeDate, renderChangeStamp(assembly.manifest, now));
+  announceSystem(chrootDir, assembly, now);
   removeOldVersions(chroot.dir, versionName, current);
 }
 
-function writeVersionDir(dir: string, assembly: Assembly): void {
-  mkdirSync(dir, { mode: 0o755 });
-  chmodSync(dir, 0o755);
+/**
+ * Rewrites last_change_date for what config/ already holds: completes a
+ * deploy that was stopped between swapping config and announcing it.
+ */
+export function announceSystem(chrootDir: string, assembly: Assembly, now: Date): void {
+  writeFileAtomicallySync(systemChroot(chrootDir, assembly.name).lastChangeDate, renderChangeStamp(assembly.manifest, now));
+}
+
+function writeVersionDir(dir: string, assembly: Assembly, sftpGroupId: number): void {
+  mkdirSync(dir, { mode: 0o750 });
+  chownSync(dir, 0, sftpGroupId);
+  chmodSync(dir, 0o750);
   const made = new Set<string>([dir]);
   for (const file of assembly.files) {
     const target = path.join(dir, file.relative);
@@ -133,10 +180,35 @@ function swapConfigLink(configLink: string, versionName: string, now: Date): voi
  */
 function removeOldVersions(systemDir: string, current: string, previous: string | undefined): void {
   for (const entry of readdirSync(systemDir)) {
-    // Temporary names: the config link's, and last_change_date's of this bento and of earlier ones.
-    if (!entry.startsWith('.config-') && !/^config\.tmp-|^\.?last_change_date\.tmp-/.test(entry)) continue;
+    if (!entry.startsWith('.config-') && !isLeftover(entry)) continue;
     if (entry === current || entry === previous) continue;
     rmSync(path.join(systemDir, entry), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Temporary names in a system's directory: the config link's, version
+ * directories being written, and last_change_date's (of this bento and of
+ * earlier ones).
+ */
+function isLeftover(entry: string): boolean {
+  return /^config\.tmp-\d+$|^\.config-.*\.tmp-\d+$|^\.?last_change_date\.tmp-\d+$/.test(entry);
+}
+
+/**
+ * Removes what a deploy that was killed left behind: temporary files in
+ * CHROOT_DIR (states.txt's, of this bento and of earlier ones) and in the
+ * directories of `names`. Run under the deploy lock, so no other deploy is
+ * writing them.
+ */
+export function removeLeftovers(chrootDir: string, names: readonly string[]): void {
+  for (const entry of readdirSync(chrootDir)) {
+    if (TEMPORARY_NAME.test(entry) || /^states\.txt\.\d+\.tmp$/.test(entry)) rmSync(path.join(chrootDir, entry), { force: true });
+  }
+  for (const name of names) {
+    const dir = systemChroot(chrootDir, name).dir;
+    const entries = lstatSync(dir, { throwIfNoEntry: false })?.isDirectory() ? readdirSync(dir) : [];
+    for (const entry of entries) if (isLeftover(entry)) rmSync(path.join(dir, entry), { recursive: true, force: true });
   }
 }
 

@@ -83,13 +83,20 @@ export function readStatesFile(chrootDir: string): StatesFile {
 }
 
 /**
- * Sets `name`'s entry and replaces states.txt atomically. Lines that cannot
+ * Sets `name`'s entry (undefined: removes it, for a system without a flake)
+ * and replaces states.txt atomically when that changes it. Lines that cannot
  * be used (see parseStates) are dropped on the way: nothing can read them.
+ * Returns the entry it had before, so a publication that then fails can put
+ * it back.
  */
-export function recordState(chrootDir: string, name: string, storeName: string): void {
+export function recordState(chrootDir: string, name: string, storeName: string | undefined): string | undefined {
   const file = readStatesFile(chrootDir);
   const states = validStates(file);
-  if (states.get(name) === storeName && file.warnings.length === 0 && states.size === file.entries.size) return;
-  states.set(name, storeName);
+  const previous = states.get(name);
+  const clean = file.warnings.length === 0 && states.size === file.entries.size;
+  if (previous === storeName && clean) return previous;
+  if (storeName === undefined) states.delete(name);
+  else states.set(name, storeName);
   writeFileAtomicallySync(statesFilePath(chrootDir), renderStates(states));
+  return previous;
 }

@@ -3,17 +3,17 @@
  * here, or applies one of them (test/switch) with nixos-rebuild, locally or
  * on TARGET_IP (push mode), then publishes it.
  */
-import { rmSync, mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import { UserError } from '../errors.js';
-import type { FleetSystem } from '../fleet/fleet.js';
+import { releaseFleet, type Fleet, type FleetSystem } from '../fleet/fleet.js';
 import { selectSystems } from '../fleet/select.js';
 import type { NixBuildOptions } from '../nix/build.js';
 import { runNixosRebuild, type ApplyAction } from '../nix/rebuild.js';
 import { buildSystemsShowingProgress, formatBuildLine, stageForBuild, type SystemBuildResult } from '../builds/build-systems.js';
 import { generateOutput } from '../render/generate.js';
+import { makeTempDir } from '../util/temp-dir.js';
 import { deployCommand } from './deploy.js';
+import { reportBrokenHosts } from './generate.js';
 import { printLine, tell, type CommandIO } from './io.js';
 
 export type BuildAction = 'dry-build' | 'build' | ApplyAction;
@@ -49,8 +49,16 @@ export interface BuildCommandOptions {
 
 export async function buildCommand(options: BuildCommandOptions, io: CommandIO): Promise<number> {
   const action = parseBuildAction(options.action);
-  const { fleet, outputDir: generatedDir } = await generateOutput({ fleetDir: options.fleetDir, jobs: options.jobs });
-  const selected = selectSystems(fleet.systems, options.names, fleet.brokenHosts.map((broken) => broken.place));
+  const { fleet, outputDir: generatedDir } = await generateOutput({ fleetDir: options.fleetDir, jobs: options.jobs, snapshot: true });
+  try {
+    return await buildSelected(fleet, action, generatedDir, options, io);
+  } finally {
+    await releaseFleet(fleet);
+  }
+}
+
+async function buildSelected(fleet: Fleet, action: BuildAction, generatedDir: string, options: BuildCommandOptions, io: CommandIO): Promise<number> {
+  const selected = selectSystems(fleet.systems, options.names, fleet.brokenHosts);
 
   let results: SystemBuildResult[];
   if (action === 'test' || action === 'switch') {
@@ -70,8 +78,10 @@ export async function buildCommand(options: BuildCommandOptions, io: CommandIO):
     });
   }
   const failed = results.filter((result) => !result.ok).map((result) => result.name);
+  await reportBrokenHosts(io, fleet.brokenHosts);
   await tell(io, `build: ${results.length - failed.length} ok, ${failed.length} failed`);
-  if (failed.length > 0) throw new UserError(`failed: ${failed.join(', ')}`);
+  const problems = [...fleet.brokenHosts.map((broken) => broken.place), ...failed];
+  if (problems.length > 0) throw new UserError(`failed: ${problems.join(', ')}`);
   return 0;
 }
 
@@ -81,10 +91,10 @@ async function applySystem(system: FleetSystem, action: ApplyAction, generatedDi
     const answer = (await io.ask?.(`nixos-rebuild ${action} of ${system.name} ${where}: type yes to continue: `)) ?? '';
     if (answer.trim() !== 'yes') throw new UserError('cancelled: nothing was applied');
   }
-  const stagingRoot = mkdtempSync(path.join(os.tmpdir(), 'bento-apply-'));
+  const stagingRoot = makeTempDir('apply');
   const started = process.hrtime.bigint();
   try {
-    const staging = stageForBuild(system, generatedDir, stagingRoot);
+    const staging = await stageForBuild(system, generatedDir, stagingRoot);
     printLine(io, `running nixos-rebuild ${action} for ${system.name} ${where}`);
     const result = await runNixosRebuild({
       action,

@@ -11,14 +11,14 @@
  */
 import path from 'node:path';
 import { buildSystemsShowingProgress } from '../builds/build-systems.js';
-import { readAccounts } from '../chroot/accounts.js';
+import { bentoAccountProblem, readAccounts } from '../chroot/accounts.js';
 import { assembleSystem, HashCache, type Assembly } from '../chroot/assemble.js';
 import { lockChrootDir, prepareChrootDir } from '../chroot/chroot-dir.js';
 import { SFTP_GROUP } from '../chroot/layout.js';
-import { ensureSystemDirs, isPublished, publishSystem, readPublished } from '../chroot/publish.js';
+import { announceSystem, ensureSystemDirs, isPublished, publishedContentProblems, publishSystem, readPublished, removeLeftovers } from '../chroot/publish.js';
 import { recordState } from '../chroot/states-file.js';
 import { UserError } from '../errors.js';
-import type { BrokenHost, FleetSystem } from '../fleet/fleet.js';
+import { releaseFleet, type BrokenHost, type Fleet, type FleetSystem } from '../fleet/fleet.js';
 import { selectSystems } from '../fleet/select.js';
 import type { NixBuildOptions } from '../nix/build.js';
 import { generateOutput } from '../render/generate.js';
@@ -65,36 +65,40 @@ export async function deployCommand(options: DeployCommandOptions, io: CommandIO
   return 0;
 }
 
-/** What deploy decided for the systems it could assemble. */
-interface PublicationPlan {
-  /** Their files differ from what is published: build, then publish. */
-  toBuild: FleetSystem[];
-  /** Published, but a deploy was stopped before announcing it: announce only. */
-  toRepair: Assembly[];
-  assemblies: Map<string, Assembly>;
-}
-
 export async function deploy(options: DeployCommandOptions, io: CommandIO): Promise<DeployResult> {
   if (process.getuid?.() !== 0) {
     throw new UserError('bento deploy must run as root: it sets the ownership sshd requires in CHROOT_DIR', 'run it again with sudo (sudo -E keeps BENTO_DIR and NAME)');
   }
+  // One snapshot of hosts/: what is evaluated is what is built and published, whatever is edited meanwhile.
+  const { fleet, outputDir: generatedDir, summary } = await generateOutput({ fleetDir: options.fleetDir, jobs: options.jobs, snapshot: true });
+  try {
+    return await deployFleet(fleet, generatedDir, summary.written.length, options, io);
+  } finally {
+    await releaseFleet(fleet);
+  }
+}
+
+async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: number, options: DeployCommandOptions, io: CommandIO): Promise<DeployResult> {
   const now = options.now ?? (() => new Date());
   const print = (line: string) => printLine(io, line);
-  const { fleet, outputDir: generatedDir, summary } = await generateOutput({ fleetDir: options.fleetDir, jobs: options.jobs });
   const nix: NixBuildOptions = { ...options.nix, evaluateOnly: options.nix.evaluateOnly ?? fleet.config.noLocalBuild };
-  const regenerated = summary.written.length;
   if (regenerated > 0) print(`generated/ was out of date: ${regenerated} file${regenerated === 1 ? '' : 's'} rewritten`);
-  const selected = selectSystems(fleet.systems, options.names, fleet.brokenHosts.map((broken) => broken.place));
+  const selected = selectSystems(fleet.systems, options.names, fleet.brokenHosts);
 
   const { chrootDir } = fleet.config;
   prepareChrootDir(chrootDir);
-  const unlock = lockChrootDir(chrootDir);
+  const unlock = await lockChrootDir(chrootDir);
   try {
+    removeLeftovers(chrootDir, selected.map((system) => system.name));
     const result: DeployResult = { published: [], unchanged: [], failed: [], brokenHosts: fleet.brokenHosts, regenerated };
     const plan = await planPublication(selected, chrootDir, generatedDir, result, print);
+    const publication = { chrootDir, sftpGroupId: plan.sftpGroupId, now, result };
     for (const name of result.unchanged) print(`  ${name}: no changes`);
-    for (const assembly of plan.toRepair) {
-      if (publish(chrootDir, assembly, now(), result)) print(`  ${assembly.name}: published (completing an interrupted deploy)`);
+    for (const assembly of plan.toAnnounce) {
+      if (attempt(assembly.name, result, 'publication failed, its previous files stay published', () => announceSystem(chrootDir, assembly, now()))) {
+        result.published.push(assembly.name);
+        print(`  ${assembly.name}: published (completing an interrupted deploy)`);
+      }
     }
     if (plan.toBuild.length > 0) {
       const verb = nix.evaluateOnly ? 'evaluating (NOLOCALBUILD)' : 'building';
@@ -105,20 +109,31 @@ export async function deploy(options: DeployCommandOptions, io: CommandIO): Prom
           result.failed.push({ name: build.name, reason: `build failed: ${build.error ?? ''}` });
           continue;
         }
-        if (build.kind === 'flake' && build.storePath) recordState(chrootDir, build.name, path.basename(build.storePath));
-        publish(chrootDir, plan.assemblies.get(build.name) as Assembly, now(), result);
+        const storeBasename = build.kind === 'flake' && build.storePath ? path.basename(build.storePath) : undefined;
+        publishBuilt(plan.assemblies.get(build.name) as Assembly, storeBasename, publication);
       }
     }
     return result;
   } finally {
-    unlock();
+    await unlock();
   }
 }
 
+/** What deploy decided for the systems it could assemble. */
+interface PublicationPlan {
+  /** Their files differ from what is published (or what is published is damaged): build, then publish. */
+  toBuild: FleetSystem[];
+  /** Published whole, but a deploy was stopped before announcing it: announce only. */
+  toAnnounce: Assembly[];
+  assemblies: Map<string, Assembly>;
+  sftpGroupId: number;
+}
+
 /**
- * Prepares each system's chroot directories and compares its assembled
- * files with what is published. Systems that cannot be prepared are
- * recorded as failed; unchanged ones as unchanged.
+ * Checks each system's account, prepares its chroot directories and
+ * compares its assembled files with what is published (the manifest, and
+ * then the published files themselves). Systems that cannot be prepared
+ * are recorded as failed; unchanged ones as unchanged.
  */
 async function planPublication(
   selected: readonly FleetSystem[],
@@ -129,44 +144,87 @@ async function planPublication(
 ): Promise<PublicationPlan> {
   const accounts = await readAccounts(selected.map((system) => system.name), SFTP_GROUP);
   if (accounts.sftpGroupId === undefined) throw new UserError(`the group ${SFTP_GROUP} does not exist on this server`, SERVER_SETUP_HINT);
+  const sftpGroupId = accounts.sftpGroupId;
   const cache = new HashCache();
-  const plan: PublicationPlan = { toBuild: [], toRepair: [], assemblies: new Map() };
+  const plan: PublicationPlan = { toBuild: [], toAnnounce: [], assemblies: new Map(), sftpGroupId };
   for (const system of selected) {
     const account = accounts.users.get(system.name);
     if (!account) {
       result.failed.push({ name: system.name, reason: `no Unix user ${system.name} on this server: ${SERVER_SETUP_HINT}` });
       continue;
     }
-    try {
-      ensureSystemDirs(chrootDir, system.name, account.uid, accounts.sftpGroupId);
-    } catch (error) {
-      result.failed.push({ name: system.name, reason: `cannot prepare its chroot: ${(error as Error).message}` });
+    const notOurs = bentoAccountProblem(account, chrootDir, sftpGroupId);
+    if (notOurs) {
+      result.failed.push({ name: system.name, reason: notOurs });
       continue;
     }
+    if (!attempt(system.name, result, 'cannot prepare its chroot', () => ensureSystemDirs(chrootDir, system.name, account.uid, sftpGroupId))) continue;
     const assembly = assembleSystem(system, generatedDir, cache);
     plan.assemblies.set(system.name, assembly);
     for (const file of assembly.shadowed) {
       print(`  warning: hosts/${system.hostDirName}/${file} is replaced by bento's own ${file} in ${system.name}'s configuration; rename it`);
     }
     const published = readPublished(chrootDir, system.name);
-    if (isPublished(published, assembly)) result.unchanged.push(system.name);
-    else if (published.manifest === assembly.manifest) plan.toRepair.push(assembly);
-    else plan.toBuild.push(system);
+    if (published.manifest !== assembly.manifest) {
+      plan.toBuild.push(system);
+      continue;
+    }
+    const damaged = publishedContentProblems(chrootDir, assembly);
+    if (damaged.length > 0) {
+      print(`  ${system.name}: its published files do not match their manifest (${damaged.slice(0, 3).join(', ')}${damaged.length > 3 ? ', …' : ''}): publishing it again`);
+      plan.toBuild.push(system);
+    } else if (isPublished(published, assembly)) {
+      result.unchanged.push(system.name);
+    } else {
+      plan.toAnnounce.push(assembly);
+    }
   }
   return plan;
 }
 
+interface Publication {
+  chrootDir: string;
+  sftpGroupId: number;
+  now: () => Date;
+  result: DeployResult;
+}
+
 /**
- * Publishes one system; a failure (a full disk, a read-only directory) is
- * that system's, and leaves its chroot as it was: the others go on.
+ * Records a built system's store path in states.txt (or removes its line,
+ * without a flake), then publishes its files. states.txt names only what is
+ * published: when the publication fails, the line it had is put back. Any
+ * failure (a full disk, a read-only directory) is that system's alone.
  */
-function publish(chrootDir: string, assembly: Assembly, now: Date, result: DeployResult): boolean {
-  try {
-    publishSystem(chrootDir, assembly, now);
+function publishBuilt(assembly: Assembly, storeBasename: string | undefined, publication: Publication): void {
+  const { chrootDir, result } = publication;
+  let previous: string | undefined;
+  if (!attempt(assembly.name, result, 'cannot record it in states.txt, nothing was published', () => (previous = recordState(chrootDir, assembly.name, storeBasename)))) return;
+  const published = attempt(assembly.name, result, 'publication failed, its previous files stay published', () =>
+    publishSystem(chrootDir, assembly, { sftpGroupId: publication.sftpGroupId, now: publication.now() }),
+  );
+  if (published) {
     result.published.push(assembly.name);
+    return;
+  }
+  try {
+    recordState(chrootDir, assembly.name, previous);
+  } catch (error) {
+    const failure = result.failed.find((entry) => entry.name === assembly.name);
+    if (failure) failure.reason += `; and its states.txt line could not be put back (${errorText(error)})`;
+  }
+}
+
+/** Runs one step for one system; a failure is recorded as that system's, and false returned. */
+function attempt(name: string, result: DeployResult, what: string, step: () => unknown): boolean {
+  try {
+    step();
     return true;
   } catch (error) {
-    result.failed.push({ name: assembly.name, reason: `publication failed, its previous files stay published: ${(error as Error).message}` });
+    result.failed.push({ name, reason: `${what}: ${errorText(error)}` });
     return false;
   }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

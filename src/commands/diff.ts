@@ -58,7 +58,7 @@ export async function diffCommand(options: DiffOptions, io: CommandIO): Promise<
   for (const broken of fleet.brokenHosts) {
     await write(io.stderr, `warning: ${broken.place}: ${sanitizeLines(broken.message)}\n  (its systems are left out)\n`);
   }
-  const selected = selectSystems(fleet.systems, options.names);
+  const selected = selectSystems(fleet.systems, options.names, fleet.brokenHosts);
   const chrootDir = fleet.config.chrootDir;
   if (selected.some((system) => system.kind === 'flake') && !existsSync(path.join(chrootDir, STATES_FILE))) {
     throw new UserError(

@@ -4,17 +4,18 @@
  * works from this typed model.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, type Config } from '../config/config.js';
 import { MissingToolError, UserError, UserErrors } from '../errors.js';
 import { evalFlakeSystemNames, evalFlakesSystemNames } from '../nix/nix.js';
-import { copyHostTree } from './host-tree.js';
+import { copyHostTree, listHostFiles } from './host-tree.js';
 import { parsePublicKey, type PublicKey } from './keys.js';
 import { hostDirNameProblem, systemNameProblem } from './names.js';
 import { mapLimit } from '../util/concurrency.js';
 import { byText } from '../util/text.js';
+import { makeTempDir } from '../util/temp-dir.js';
 
 export type SystemKind = 'flake' | 'non-flake';
 
@@ -25,6 +26,12 @@ export interface FleetSystem {
   hostDir: string;
   /** That directory's name (for messages: `hosts/<hostDirName>`). */
   hostDirName: string;
+  /**
+   * Where its files are read from: the fleet's snapshot of the host
+   * directory when it was loaded with one (what is evaluated is then what is
+   * built and published, whatever is edited meanwhile), else hostDir.
+   */
+  filesDir: string;
   /** Its SSH public key from keys/<name>.pub, when there is one. */
   key?: PublicKey;
 }
@@ -44,11 +51,24 @@ export interface Fleet {
   /** Host directories left out because they failed; the rest of the fleet is still usable. */
   brokenHosts: BrokenHost[];
   warnings: string[];
+  /** The snapshot of hosts/ (with `snapshot: true`): remove it with releaseFleet. */
+  snapshotDir?: string;
 }
 
 export interface LoadFleetOptions {
   /** How many flakes to evaluate at once. */
   jobs?: number;
+  /**
+   * Keep a snapshot of every host directory (symlinks inside the fleet
+   * followed), which the systems' filesDir point into, until releaseFleet:
+   * deploy and build evaluate, build and publish that one copy.
+   */
+  snapshot?: boolean;
+}
+
+/** Removes the fleet's snapshot, if it has one. */
+export async function releaseFleet(fleet: Pick<Fleet, 'snapshotDir'>): Promise<void> {
+  if (fleet.snapshotDir) await rm(fleet.snapshotDir, { recursive: true, force: true });
 }
 
 interface HostDir {
@@ -69,39 +89,80 @@ export async function loadFleet(root: string, options: LoadFleetOptions = {}): P
   if (problems.length > 0) throw new UserErrors(problems);
 
   const brokenHosts: BrokenHost[] = [];
-  const found: { name: string; place: string; host: HostDir }[] = [];
-  const flakes = hostDirs.filter((host) => host.kind === 'flake');
-  const flakeNames = await evaluateFlakes(flakes, options.jobs ?? os.cpus().length, brokenHosts);
-  for (const host of hostDirs) {
-    if (host.kind === 'non-flake') {
-      found.push({ name: host.name, place: `hosts/${host.name}`, host });
-    } else {
-      const names = flakeNames[flakes.indexOf(host)] ?? [];
-      if (names.length === 0 && !brokenHosts.some((broken) => broken.hostDirName === host.name)) {
-        warnings.push(`hosts/${host.name}/flake.nix defines no nixosConfigurations`);
+  const snapshotDir = makeTempDir('snapshot');
+  try {
+    const copies = copyHostDirs(root, hostDirs, snapshotDir, Boolean(options.snapshot), brokenHosts);
+    const found: { name: string; place: string; host: HostDir }[] = [];
+    const flakes = hostDirs.filter((host) => host.kind === 'flake' && copies.has(host.name));
+    const flakeNames = await evaluateFlakes(flakes, copies, options.jobs ?? os.cpus().length, brokenHosts);
+    for (const host of hostDirs) {
+      if (!copies.has(host.name)) continue;
+      if (host.kind === 'non-flake') {
+        found.push({ name: host.name, place: `hosts/${host.name}`, host });
+      } else {
+        const names = flakeNames[flakes.indexOf(host)] ?? [];
+        if (names.length === 0 && !brokenHosts.some((broken) => broken.hostDirName === host.name)) {
+          warnings.push(`hosts/${host.name}/flake.nix defines no nixosConfigurations`);
+        }
+        for (const name of names) found.push({ name, place: `hosts/${host.name}/flake.nix: nixosConfigurations.${name}`, host });
       }
-      for (const name of names) found.push({ name, place: `hosts/${host.name}/flake.nix: nixosConfigurations.${name}`, host });
+    }
+
+    const places = new Map<string, string[]>();
+    for (const { name, place } of found) {
+      const problem = systemNameProblem(name);
+      if (problem) problems.push(`${place}: ${problem}`);
+      places.set(name, [...(places.get(name) ?? []), place]);
+    }
+    for (const [name, where] of places) {
+      if (where.length > 1) problems.push(`system name ${JSON.stringify(name)} is defined more than once: ${where.join(' and ')}`);
+    }
+    if (problems.length > 0) throw new UserErrors(problems);
+
+    const systems: FleetSystem[] = found
+      .map(({ name, host }) => ({ name, kind: host.kind, hostDir: host.dir, hostDirName: host.name, filesDir: options.snapshot ? (copies.get(host.name) as string) : host.dir }))
+      .sort(byText((system) => system.name));
+    attachKeys(root, systems, problems, warnings);
+    if (problems.length > 0) throw new UserErrors(problems);
+    brokenHosts.sort(byText((broken) => broken.place));
+    const fleet: Fleet = { root, config, systems, brokenHosts, warnings };
+    if (options.snapshot) fleet.snapshotDir = snapshotDir;
+    return fleet;
+  } catch (error) {
+    await rm(snapshotDir, { recursive: true, force: true });
+    throw error;
+  } finally {
+    if (!options.snapshot) await rm(snapshotDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Copies the host directories into `snapshotDir` (all of them, or with
+ * `all` false only the flakes, which Nix evaluates from the copy), and
+ * checks the others' files the same way. A host directory whose files
+ * cannot be published (a link out of the fleet, a broken link, a file not
+ * everyone may read…) is broken: its systems are left out, the others go on.
+ * Returns where each usable host directory's files are now.
+ */
+function copyHostDirs(root: string, hostDirs: readonly HostDir[], snapshotDir: string, all: boolean, brokenHosts: BrokenHost[]): Map<string, string> {
+  const copies = new Map<string, string>();
+  for (const host of hostDirs) {
+    const options = { where: `hosts/${host.name}`, boundary: root };
+    try {
+      if (all || host.kind === 'flake') {
+        const copy = path.join(snapshotDir, host.name);
+        copyHostTree(host.dir, copy, options);
+        copies.set(host.name, copy);
+      } else {
+        listHostFiles(host.dir, options);
+        copies.set(host.name, host.dir);
+      }
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error;
+      brokenHosts.push({ hostDirName: host.name, place: `hosts/${host.name}`, message: error.message.replace(`hosts/${host.name}/`, '') });
     }
   }
-
-  const places = new Map<string, string[]>();
-  for (const { name, place } of found) {
-    const problem = systemNameProblem(name);
-    if (problem) problems.push(`${place}: ${problem}`);
-    places.set(name, [...(places.get(name) ?? []), place]);
-  }
-  for (const [name, where] of places) {
-    if (where.length > 1) problems.push(`system name ${JSON.stringify(name)} is defined more than once: ${where.join(' and ')}`);
-  }
-  if (problems.length > 0) throw new UserErrors(problems);
-
-  const systems: FleetSystem[] = found
-    .map(({ name, host }) => ({ name, kind: host.kind, hostDir: host.dir, hostDirName: host.name }))
-    .sort(byText((system) => system.name));
-  attachKeys(root, systems, problems, warnings);
-  if (problems.length > 0) throw new UserErrors(problems);
-  brokenHosts.sort(byText((broken) => broken.place));
-  return { root, config, systems, brokenHosts, warnings };
+  return copies;
 }
 
 function listHostDirs(root: string, problems: string[]): HostDir[] {
@@ -133,36 +194,27 @@ function listHostDirs(root: string, problems: string[]): HostDir[] {
 }
 
 /**
- * The system names of each flake, asked of Nix about copies of the flakes
- * with symlinks followed (what the machines receive). All flakes go to one
- * Nix process; if that fails, each is asked on its own so that a broken
- * flake is reported and the others still count.
+ * The system names of each flake, asked of Nix about their copies (what the
+ * machines receive). All flakes go to one Nix process; if that fails, each
+ * is asked on its own so that a broken flake is reported and the others
+ * still count.
  */
-async function evaluateFlakes(flakes: HostDir[], jobs: number, brokenHosts: BrokenHost[]): Promise<string[][]> {
+async function evaluateFlakes(flakes: HostDir[], copies: ReadonlyMap<string, string>, jobs: number, brokenHosts: BrokenHost[]): Promise<string[][]> {
   if (flakes.length === 0) return [];
-  const staging = await mkdtemp(path.join(os.tmpdir(), 'bento-eval-'));
+  const dirs = flakes.map((host) => copies.get(host.name) as string);
   try {
-    const copies = flakes.map((host) => {
-      const copy = path.join(staging, host.name);
-      copyHostTree(host.dir, copy, `hosts/${host.name}`);
-      return copy;
+    return await evalFlakesSystemNames(dirs);
+  } catch (error) {
+    if (error instanceof MissingToolError) throw error;
+    return await mapLimit(flakes, jobs, async (host, index) => {
+      try {
+        return await evalFlakeSystemNames(dirs[index] as string);
+      } catch (error) {
+        if (error instanceof MissingToolError) throw error;
+        brokenHosts.push({ hostDirName: host.name, place: `hosts/${host.name}/flake.nix`, message: (error as Error).message });
+        return [];
+      }
     });
-    try {
-      return await evalFlakesSystemNames(copies);
-    } catch (error) {
-      if (error instanceof MissingToolError) throw error;
-      return await mapLimit(flakes, jobs, async (host, index) => {
-        try {
-          return await evalFlakeSystemNames(copies[index] as string);
-        } catch (error) {
-          if (error instanceof MissingToolError) throw error;
-          brokenHosts.push({ hostDirName: host.name, place: `hosts/${host.name}/flake.nix`, message: (error as Error).message });
-          return [];
-        }
-      });
-    }
-  } finally {
-    await rm(staging, { recursive: true, force: true });
   }
 }
 
@@ -175,6 +227,7 @@ function attachKeys(root: string, systems: FleetSystem[], problems: string[], wa
     // no keys/ yet: every system gets the missing-key warning below
   }
   const files = new Set(entries.filter((file) => file.endsWith('.pub')));
+  const byKey = new Map<string, string>();
   for (const system of systems) {
     const file = `${system.name}.pub`;
     if (!files.has(file)) {
@@ -186,7 +239,12 @@ function attachKeys(root: string, systems: FleetSystem[], problems: string[], wa
       system.key = parsePublicKey(readFileSync(path.join(keysDir, file), 'utf8'));
     } catch (error) {
       problems.push(`keys/${file}: ${(error as Error).message}`);
+      continue;
     }
+    // One key for two machines: either could log in as the other and read its configuration.
+    const owner = byKey.get(system.key.data);
+    if (owner) problems.push(`keys/${owner}.pub and keys/${file} hold the same key: either machine could log in as the other; give each machine its own key (ssh-keygen on each)`);
+    else byKey.set(system.key.data, system.name);
   }
   for (const file of [...files].sort()) warnings.push(`keys/${file} belongs to no system under hosts/ (ignored)`);
 }

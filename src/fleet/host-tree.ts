@@ -1,10 +1,10 @@
 /**
  * Walking hosts/. One walker (walkTree) serves every reader of the tree:
  * the files of a host directory as a machine receives them (listHostFiles:
- * symlinks followed, so the usual `utils -> ../../utils` link becomes a real
- * directory; `.git` and build results left out), used for listing, copies
- * for evaluation and builds, and publication alike; and the flakes under
- * hosts/ for flake-update (findFlakes: links never followed).
+ * symlinks inside the fleet followed, so the usual `utils -> ../../utils`
+ * link becomes a real directory; `.git` and build results left out), used
+ * for the snapshot that is evaluated, built and published; and the flakes
+ * under hosts/ for flake-update (findFlakes: links never followed).
  */
 import { copyFileSync, lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
@@ -67,29 +67,82 @@ export interface HostFile {
 }
 
 /**
- * Regular files under `dir`, following symlinks; links into /nix/store
- * (build results) are left out. `where` names `dir` in messages.
+ * Names the client keeps for itself at the top of /var/bento (its state
+ * directory and the manifest it checks): a host file there would break the
+ * machine on every run (docs/protocol.md §4, §6).
  */
-export function listHostFiles(dir: string, where: string): HostFile[] {
+export const CLIENT_RESERVED_NAMES: ReadonlySet<string> = new Set(['.bento', '.bento-manifest']);
+
+export interface ListHostFilesOptions {
+  /** Names the directory in messages (`hosts/laptop`). */
+  where: string;
+  /**
+   * Symbolic links are followed only when they resolve inside this directory
+   * (the fleet directory: the usual `utils -> ../../utils`). Anything else
+   * would publish the server's own files.
+   */
+  boundary: string;
+}
+
+/**
+ * The files of a host directory as its machine receives them: symlinks
+ * followed (inside the boundary only), links into /nix/store (build results)
+ * left out. Refused, naming the path: a link leading out of the fleet, a
+ * broken link, a name the client reserves, anything but regular files and
+ * directories, and a file or directory that not everyone may read (it would
+ * be copied into the world-readable Nix store and onto the machine).
+ */
+export function listHostFiles(dir: string, options: ListHostFilesOptions): HostFile[] {
+  const { where } = options;
+  const boundary = realpathSync(options.boundary);
   const found: HostFile[] = [];
   walkTree(dir, { where }, (entry) => {
-    if (entry.link.isSymbolicLink() && readlinkSync(entry.absolute).startsWith('/nix/store/')) return;
-    let stats;
-    try {
-      stats = statSync(entry.absolute);
-    } catch {
-      throw new UserError(`${where}/${entry.relative} is a broken symlink`);
+    const place = `${where}/${entry.relative}`;
+    if (entry.relative === entry.name && CLIENT_RESERVED_NAMES.has(entry.name)) {
+      throw new UserError(`${place}: ${entry.name} is reserved for the bento client's own state on the machine (/var/bento/${entry.name}); remove it from the host directory`);
     }
-    if (stats.isDirectory()) return 'descend';
-    if (stats.isFile()) found.push({ relative: entry.relative, source: entry.absolute, executable: (stats.mode & 0o111) !== 0 });
+    if (entry.link.isSymbolicLink()) {
+      const target = readlinkSync(entry.absolute);
+      if (target.startsWith('/nix/store/')) return;
+      let real: string;
+      try {
+        real = realpathSync(entry.absolute);
+      } catch {
+        throw new UserError(`${place} is a broken symbolic link (to ${target})`);
+      }
+      if (real !== boundary && !real.startsWith(`${boundary}/`)) {
+        throw new UserError(
+          `${place} is a symbolic link to ${target}, outside the fleet directory: bento follows links only inside it (like utils -> ../../utils); copy what the machine needs into the fleet`,
+        );
+      }
+    }
+    const stats = statSync(entry.absolute);
+    if (stats.isDirectory()) {
+      if ((stats.mode & 0o005) !== 0o005) throw new UserError(unreadableProblem(place, 'directory', stats.mode));
+      return 'descend';
+    }
+    if (!stats.isFile()) throw new UserError(`${place} is neither a regular file nor a directory (a FIFO, socket or device): only files and directories are published`);
+    if ((stats.mode & 0o004) === 0) throw new UserError(unreadableProblem(place, 'file', stats.mode));
+    found.push({ relative: entry.relative, source: entry.absolute, executable: (stats.mode & 0o111) !== 0 });
   });
   return found;
 }
 
+function unreadableProblem(place: string, kind: string, mode: number): string {
+  return (
+    `${place} is a ${kind} not everyone may read (mode ${(mode & 0o7777).toString(8).padStart(4, '0')}): ` +
+    'it would be copied into the world-readable Nix store and onto the machine; keep secrets out of hosts/ (sops-nix, agenix), or make it readable (chmod o+r' +
+    (kind === 'directory' ? 'x' : '') +
+    ')'
+  );
+}
+
 /** Copies the files of a host directory (listHostFiles) into `destination`, modes kept. */
-export function copyHostTree(source: string, destination: string, where = source): void {
+export function copyHostTree(source: string, destination: string, options: ListHostFilesOptions): HostFile[] {
   const made = new Set<string>();
-  for (const file of listHostFiles(source, where)) {
+  const files = listHostFiles(source, options);
+  mkdirSync(destination, { recursive: true });
+  for (const file of files) {
     const target = path.join(destination, file.relative);
     const parent = path.dirname(target);
     if (!made.has(parent)) {
@@ -98,6 +151,7 @@ export function copyHostTree(source: string, destination: string, where = source
     }
     copyFileSync(file.source, target);
   }
+  return files;
 }
 
 export interface FoundFlakes {

@@ -3,15 +3,20 @@
  * environment variable and from the command line (cli.ts reads both); none
  * means every system.
  */
-import { UserError } from '../errors.js';
-import type { FleetSystem } from './fleet.js';
+import { UserError, UserErrors } from '../errors.js';
+import type { BrokenHost, FleetSystem } from './fleet.js';
 
 /**
  * The selected systems, in fleet order. An unknown name is an error that
- * lists the known ones; an empty fleet is an error too.
+ * lists the known ones; an empty fleet is an error too, which says why each
+ * host directory that failed did.
  */
-export function selectSystems(systems: readonly FleetSystem[], names: readonly string[], brokenPlaces: readonly string[] = []): FleetSystem[] {
+export function selectSystems(systems: readonly FleetSystem[], names: readonly string[], brokenHosts: readonly BrokenHost[] = []): FleetSystem[] {
+  if (systems.length === 0 && brokenHosts.length > 0) {
+    throw new UserErrors([...brokenHosts.map((broken) => `${broken.place}: ${broken.message}`), 'no system is left to work on: every host directory failed (above)']);
+  }
   if (systems.length === 0) throw new UserError('the fleet has no systems: add one directory per machine (or flake) under hosts/');
+  const brokenPlaces = brokenHosts.map((broken) => broken.place);
   if (names.length === 0) return [...systems];
   const known = new Set(systems.map((system) => system.name));
   const unknown = [...new Set(names)].filter((name) => !known.has(name));

@@ -8,7 +8,8 @@
 import { run } from '../exec.js';
 import { ToolError } from '../errors.js';
 import { nixString } from '../util/quote.js';
-import { pathFlakeRef, runNix, summarizeNixError } from './nix.js';
+import { gitFlakeRef } from './flake-tree.js';
+import { runNix, summarizeNixError } from './nix.js';
 
 export interface NixBuildOptions {
   /** Only evaluate: the store paths, without building them. */
@@ -46,7 +47,8 @@ export function parseNixBuildJson(stdout: string): string[] {
 
 /**
  * Builds (or evaluates) the toplevels of `names` in the flake at
- * `flakeDir`, in one Nix call. When that call fails, each system is tried
+ * `flakeDir`, a git work tree with everything added (flake-tree.ts), in one
+ * Nix call. When that call fails, each system is tried
  * on its own so that the failure lands on the systems that caused it.
  */
 export async function buildFlakeSystems(flakeDir: string, names: readonly string[], options: NixBuildOptions): Promise<Map<string, BuildOutcome>> {
@@ -77,14 +79,14 @@ async function buildFlakeBatch(
         [
           'eval',
           '--json',
-          pathFlakeRef(flakeDir, 'nixosConfigurations'),
+          gitFlakeRef(flakeDir, 'nixosConfigurations'),
           '--apply',
           `configurations: map (name: configurations.\${name}.config.system.build.toplevel.outPath) [ ${names.map(nixString).join(' ')} ]`,
         ],
         { allowFailure: true, stream: options.verbose },
       )
     : await runNix(
-        ['build', '--json', '--no-link', ...passThrough(options), ...names.map((name) => pathFlakeRef(flakeDir, toplevelAttribute(name)))],
+        ['build', '--json', '--no-link', ...passThrough(options), ...names.map((name) => gitFlakeRef(flakeDir, toplevelAttribute(name)))],
         { allowFailure: true, stream: options.verbose },
       );
   if (result.failed) return { ok: false, error: summarizeNixError(result.stderr) || `exit status ${result.exitCode}`, log: result.all };

@@ -4,7 +4,7 @@
  * build and publish always matches config.sh, hosts/ and keys/.
  */
 import path from 'node:path';
-import { loadFleet, type Fleet } from '../fleet/fleet.js';
+import { loadFleet, releaseFleet, type Fleet } from '../fleet/fleet.js';
 import { renderFleet, type RenderedFile } from './render-fleet.js';
 import { writeOutput, type WriteSummary } from './write-output.js';
 
@@ -13,6 +13,8 @@ export interface GenerateOptions {
   /** Where to write (default: <fleetDir>/generated). */
   outputDir?: string;
   jobs?: number;
+  /** Keep the fleet's snapshot of hosts/ (deploy, build); the caller releases it (releaseFleet). */
+  snapshot?: boolean;
 }
 
 export interface GenerateResult {
@@ -39,9 +41,14 @@ export function defaultOutputDir(fleetDir: string): string {
 
 /** Loads the fleet and brings the output directory up to date; writes only what changed. */
 export async function generateOutput(options: GenerateOptions): Promise<GenerateResult> {
-  const fleet = await loadFleet(options.fleetDir, { jobs: options.jobs });
-  const outputDir = options.outputDir ?? defaultOutputDir(options.fleetDir);
-  const complete = fleet.brokenHosts.length === 0;
-  const summary = await writeOutput(outputDir, renderGeneratedFiles(fleet), { prune: complete });
-  return { fleet, outputDir, summary, complete };
+  const fleet = await loadFleet(options.fleetDir, { jobs: options.jobs, snapshot: options.snapshot });
+  try {
+    const outputDir = options.outputDir ?? defaultOutputDir(options.fleetDir);
+    const complete = fleet.brokenHosts.length === 0;
+    const summary = await writeOutput(outputDir, renderGeneratedFiles(fleet), { prune: complete });
+    return { fleet, outputDir, summary, complete };
+  } catch (error) {
+    await releaseFleet(fleet);
+    throw error;
+  }
 }

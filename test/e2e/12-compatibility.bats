@@ -50,7 +50,8 @@ original() {
 		assert_eq "$(perms "$dir")" "root:sftp_users 755" "$name/"
 		[ -f "$dir/last_change_date" ] || fail "$name/last_change_date is missing"
 		assert_eq "$(stat -c %U "$dir/last_change_date")" root "owner of $name/last_change_date"
-		assert_eq "$(perms -L "$dir/config")" "root:root 755" "$name/config/"
+		# Readable by the machine (group sftp_users), not by other local users.
+		assert_eq "$(perms -L "$dir/config")" "root:sftp_users 750" "$name/config/"
 		assert_eq "$(perms "$dir/logs")" "$name:sftp_users 755" "$name/logs/"
 		# config/ holds the host's files and the client's, all root's and
 		# read-only for the machine.

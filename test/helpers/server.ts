@@ -12,7 +12,8 @@ export interface TestServer {
   chrootDir: string;
   /** A short random prefix: system names are `${prefix}<name>` so they never collide with real accounts. */
   prefix: string;
-  addUsers(names: string[]): void;
+  /** SFTP users as bento's server setup makes them, with their homes in `chrootDir` (default: the server's). */
+  addUsers(names: string[], chrootDir?: string): void;
   cleanup(): void;
 }
 
@@ -30,10 +31,10 @@ export function createTestServer(): TestServer {
   return {
     chrootDir,
     prefix,
-    addUsers(names) {
+    addUsers(names, home = chrootDir) {
       for (const name of names) {
         if (exists('passwd', name)) continue;
-        execFileSync('useradd', ['--system', '--no-create-home', '--home-dir', path.join(chrootDir, name), '--gid', 'sftp_users', '--shell', '/usr/sbin/nologin', name]);
+        execFileSync('useradd', ['--system', '--no-create-home', '--home-dir', path.join(home, name), '--gid', 'sftp_users', '--shell', '/usr/sbin/nologin', name]);
         users.push(name);
       }
     },

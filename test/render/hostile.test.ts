@@ -8,7 +8,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderManifest, renderChangeStamp, sha256 } from '../../src/chroot/manifest.js';
+import { renderManifest, renderChangeStamp } from '../../src/chroot/manifest.js';
+import { sha256 } from '../../src/util/hash.js';
 import { parsePublicKey } from '../../src/fleet/keys.js';
 import { renderFleet } from '../../src/render/render-fleet.js';
 import { testKey } from '../helpers/fleet.js';

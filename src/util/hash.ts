@@ -1,0 +1,28 @@
+/**
+ * SHA-256 of text and of files. Files are read in chunks, so a host file of
+ * any size is hashed in bounded memory (readFileSync of a 3 GiB file fails,
+ * and of a 1 GiB one holds it all).
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, readSync } from 'node:fs';
+
+const CHUNK = 1 << 20;
+
+export function sha256(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** The hex SHA-256 of a file's content. */
+export function sha256File(file: string): string {
+  const hash = createHash('sha256');
+  const buffer = Buffer.allocUnsafe(CHUNK);
+  const fd = openSync(file, 'r');
+  try {
+    for (let read = readSync(fd, buffer, 0, CHUNK, null); read > 0; read = readSync(fd, buffer, 0, CHUNK, null)) {
+      hash.update(buffer.subarray(0, read));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex');
+}

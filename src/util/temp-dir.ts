@@ -1,0 +1,45 @@
+/**
+ * bento's working directories in the system's temporary directory
+ * (snapshots of hosts/, build staging). Each carries the pid of the process
+ * that made it, so that what a killed bento left behind (SIGKILL runs no
+ * cleanup) is removed by the next one: a directory whose process is gone is
+ * stale.
+ */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const NAME = /^bento-([a-z]+)-(\d+)-[A-Za-z0-9]{6}$/;
+let swept = false;
+
+/** A new private (0700) directory `bento-<purpose>-<pid>-XXXXXX` in the temporary directory. */
+export function makeTempDir(purpose: string): string {
+  if (!swept) {
+    swept = true;
+    removeStaleTempDirs();
+  }
+  return mkdtempSync(path.join(os.tmpdir(), `bento-${purpose}-${process.pid}-`));
+}
+
+/** Removes the temporary directories of bento processes that no longer run. */
+export function removeStaleTempDirs(dir = os.tmpdir()): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const match = NAME.exec(entry);
+    if (match && !isRunning(Number(match[2]))) rmSync(path.join(dir, entry), { recursive: true, force: true });
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
