@@ -137,7 +137,7 @@ pending_logs() {
 	e2e_new_revision "$A"
 	e2e_deploy
 	new=/nix/store/$(e2e_expected "$A")
-	# The switch takes the server away; the test brings it back 2 s later.
+	# The switch takes the server away; the test brings it back a second later.
 	gone=$BATS_TEST_TMPDIR/server-gone
 	e2e_hook "$A" after-switch "sh '$E2E_LIB/stop-sshd.sh' '$E2E_SERVER' && touch '$gone'"
 	(
@@ -146,7 +146,7 @@ pending_logs() {
 			sleep 0.1
 			i=$((i + 1))
 		done
-		sleep 2
+		sleep 1
 		e2e_start_sshd
 	) 3>&- &
 	back=$!
