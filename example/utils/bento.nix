@@ -62,7 +62,22 @@ in
       port = mkOption {
         type = types.port;
         default = generated.defaults.listenPort;
-        description = "TCP port of the listen-update socket. Default: LISTEN_PORT of config.sh.";
+        description = ''
+          TCP port of the listen-update socket. Default: LISTEN_PORT of config.sh.
+          A switch does not restart a changed socket: after changing it, run
+          `systemctl restart listen-update.socket`.
+        '';
+      };
+      allowedAddresses = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [ "192.168.1.0/24" "localhost" ];
+        description = ''
+          Who may connect to listen.port: addresses or prefixes in the syntax of
+          systemd's IPAddressAllow= (also "localhost", "link-local"); every other
+          address is refused. [ ] (the default) lets any address connect.
+          Like the port, a change needs `systemctl restart listen-update.socket`.
+        '';
       };
       openFirewall = mkOption {
         type = types.bool;

@@ -20,18 +20,26 @@
       description = "bento: pull and apply this machine's configuration";
       wants = [ "network-online.target" ];
       after = [ "network-online.target" ];
+      # A service gets none of a login session's variables: no NIX_PATH (a
+      # machine without flakes builds <nixpkgs/nixos> from it), no HOME. Pass
+      # what nixpkgs' own upgrade service passes
+      # (nixos/modules/tasks/auto-upgrade.nix): Nix's variables, the search
+      # path of the system's sessions, HOME, and the proxy settings.
+      environment = config.nix.envVars // {
+        NIX_PATH = config.environment.sessionVariables.NIX_PATH or null;
+        HOME = "/root";
+      } // config.networking.proxy.envVars;
+      # Every service's PATH already holds coreutils, findutils, grep, sed
+      # and systemd (the default `path` in nixos/lib/systemd-lib.nix); these
+      # are what update.sh needs beyond them.
       path = [
         config.system.build.nixos-rebuild
-        config.nix.package
-        pkgs.openssh
-        pkgs.git
-        pkgs.gzip
-        pkgs.coreutils
-        pkgs.gnugrep
-        pkgs.gnused
-        pkgs.diffutils
-        pkgs.util-linux
-        pkgs.systemd
+        config.nix.package # nix flake update (SELF_UPDATE); nixos-rebuild runs the nix on PATH
+        pkgs.openssh # sftp, ssh
+        pkgs.git # a flake in /var/bento is a git tree, which Nix reads with git
+        pkgs.gzip # the logs
+        pkgs.diffutils # cmp
+        pkgs.util-linux # flock
       ];
       # A switch must not restart the service that is running the switch.
       restartIfChanged = false;
@@ -54,9 +62,9 @@
     };
 
     # Reboots at a quiet hour when the kernel, initrd or modules changed.
+    # readlink and systemctl are on every service's PATH (nixos/lib/systemd-lib.nix).
     systemd.services.bento-reboot = lib.mkIf cfg.reboot.enable {
       description = "bento: reboot into a new kernel when one was installed";
-      path = [ pkgs.coreutils pkgs.systemd ];
       serviceConfig.Type = "oneshot";
       script = ''
         for part in kernel initrd kernel-modules; do
@@ -76,32 +84,64 @@
     };
 
     # A connection to the listen port starts an update and streams its
-    # journal back, so an update can be triggered from a browser.
+    # journal back, so an update can be triggered from a browser. A switch
+    # does not restart a changed socket (switch-to-configuration leaves
+    # .socket units alone: nixos/modules/system/activation/switch-to-configuration.pl
+    # and its successor pkgs/by-name/sw/switch-to-configuration-ng/src/src/main.rs): after
+    # changing listen.port or listen.allowedAddresses, run
+    # `systemctl restart listen-update.socket`.
     systemd.sockets.listen-update = lib.mkIf cfg.listen.enable {
       description = "bento: trigger an update from the network";
       wantedBy = [ "sockets.target" ];
       listenStreams = [ (toString cfg.listen.port) ];
-      socketConfig.Accept = true;
+      socketConfig = {
+        Accept = true;
+        # A burst of connections must not stop the socket for good (systemd's
+        # trigger limit); nixpkgs does the same for sshd's socket
+        # (nixos/modules/services/networking/ssh/sshd.nix).
+        TriggerLimitIntervalSec = 0;
+      } // lib.optionalAttrs (cfg.listen.allowedAddresses != [ ]) {
+        # Only these addresses can connect (systemd.resource-control(5)).
+        IPAddressDeny = "any";
+        IPAddressAllow = cfg.listen.allowedAddresses;
+      };
     };
 
+    # systemctl and journalctl are on every service's PATH (nixos/lib/systemd-lib.nix).
     systemd.services."listen-update@" = lib.mkIf cfg.listen.enable {
       description = "bento: run an update and stream its journal";
-      path = [ pkgs.systemd pkgs.coreutils ];
+      # The update may switch the system: that must not cut the stream showing it.
+      restartIfChanged = false;
       serviceConfig = {
         StandardInput = "socket";
         StandardOutput = "socket";
         StandardError = "journal";
       };
       script = ''
+        # Read the request head (up to its empty line) before answering: a
+        # connection closed with unread input is reset, and the client loses
+        # the end of the stream. A client that sends nothing waits 10 s.
+        cr=$(printf '\r')
+        lines=0
+        while [ "$lines" -lt 100 ] && IFS= read -r -t 10 line; do
+          [ -n "''${line%"$cr"}" ] || break
+          lines=$((lines + 1))
+        done
         printf 'HTTP/1.0 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n'
         since=$(date '+%Y-%m-%d %H:%M:%S')
-        systemctl start --no-block bento-upgrade.service
+        # Follow the journal first, then start and wait: a oneshot unit is
+        # "activating" (not "active") for as long as it runs, and a start
+        # without --no-block returns when it has finished.
         journalctl --no-pager --follow --since "$since" -u bento-upgrade.service &
         journal=$!
-        sleep 2
-        while systemctl is-active --quiet bento-upgrade.service; do sleep 1; done
+        status=0
+        systemctl start bento-upgrade.service || status=$?
+        # Leave the follower a moment for the last lines, then stop it.
         sleep 1
-        kill "$journal"
+        kill "$journal" 2> /dev/null || :
+        if [ "$status" -ne 0 ]; then
+          echo "bento: the update failed (systemctl start bento-upgrade.service: exit status $status)"
+        fi
       '';
     };
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
-# The server lost after a switch (docs/protocol.md §6 step 4): the machine rolls back to
-# its previous system and reports `rollback` once the server is back; without
-# a switch there is nothing to roll back.
+# The server lost after a switch (docs/protocol.md §6 step 4): the machine asks again for
+# TIMEOUT seconds, then rolls back to its previous system and reports
+# `rollback` once the server is back; a server back within that time is no
+# loss; without a switch there is nothing to roll back.
 
 load lib/e2e
 
@@ -40,8 +41,12 @@ pending_logs() {
 	e2e_clear_record "$A"
 	logs=$(e2e_logs "$A")
 
+	start=$(date +%s)
 	run -1 e2e_machine "$A"
 	assert_contains "$output" "switching to $(basename "$new")"
+	# It asked again for TIMEOUT (5 s in the suites' config.sh) before giving up.
+	assert_contains "$output" "the server does not answer after the switch; asking again in 2 s"
+	[ $(($(date +%s) - start)) -ge 4 ] || fail "it gave up before TIMEOUT"
 	assert_contains "$output" "unreachable after the switch: rolling back"
 	record=$(e2e_record "$A")
 	assert_contains "$record" "profile $new"
@@ -126,4 +131,35 @@ pending_logs() {
 	assert_eq "$(pending_logs)" "" "logs left on the machine"
 	[ -f "$E2E_CHROOT/$A/logs/$pending" ] || fail "$pending did not reach the server"
 	rm "$E2E_FLEET/hosts/$A/build-extra.sh"
+}
+
+@test "the server away for a moment after the switch (its network restarting): no rollback, the update is reported" {
+	e2e_new_revision "$A"
+	e2e_deploy
+	new=/nix/store/$(e2e_expected "$A")
+	# The switch takes the server away; the test brings it back a second later.
+	gone=$BATS_TEST_TMPDIR/server-gone
+	e2e_hook "$A" after-switch "sh '$E2E_LIB/stop-sshd.sh' '$E2E_SERVER' && touch '$gone'"
+	(
+		i=0
+		until [ -e "$gone" ] || [ "$i" -ge 600 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		sleep 1
+		e2e_start_sshd
+	) 3>&- &
+	back=$!
+	e2e_clear_record "$A"
+
+	run -0 e2e_machine "$A"
+	wait "$back"
+	assert_contains "$output" "the server does not answer after the switch; asking again"
+	assert_not_contains "$output" "rolling back"
+	assert_not_contains "$(e2e_record "$A")" "--rollback"
+	assert_eq "$(e2e_profile "$A")" "$new" "system profile"
+	assert_eq "$(pending_logs)" "" "logs left on the machine"
+	assert_eq "$(e2e_newest_log "$A" | cut -d _ -f 2-)" "$(basename "$new")_success.log.gz" "newest log"
+	run -0 e2e_status_state "$A"
+	assert_eq "$output" up-to-date "bento status"
 }

@@ -134,3 +134,51 @@ refused() {
 	[ "$status" -ne 0 ] || fail "remote forwarding was allowed"
 	assert_contains "$output" "forwarding failed"
 }
+
+# effective_settings CONFIG USER: sshd's settings for USER logging in from
+# 127.0.0.1 under CONFIG (sshd -T), one "keyword value" line each.
+effective_settings() {
+	/usr/sbin/sshd -T -f "$1" -C "user=$2,host=x,addr=127.0.0.1"
+}
+
+# assert_sftp_only SETTINGS: the Match block's settings are in force.
+assert_sftp_only() {
+	for line in "authenticationmethods publickey" "disableforwarding yes" "passwordauthentication no" \
+		"allowtcpforwarding no" "allowagentforwarding no" "allowstreamlocalforwarding no" "x11forwarding no" \
+		"permittunnel no" "permittty no" "forcecommand internal-sftp" "chrootdirectory %h"; do
+		assert_match "$1" "^$line\$"
+	done
+}
+
+@test "the Match block (Debian snippet): keys only and no forwarding for the machines, whatever the global settings" {
+	# The suite's server, with global settings as permissive as a default
+	# NixOS (keyboard-interactive on) in front of the generated snippet.
+	config=$BATS_TEST_TMPDIR/sshd_config
+	{
+		printf '%s\n' KbdInteractiveAuthentication\ yes PasswordAuthentication\ yes AllowTcpForwarding\ yes X11Forwarding\ yes
+		grep -v -e '^PasswordAuthentication' -e '^KbdInteractiveAuthentication' "$E2E_SERVER/sshd_config"
+	} > "$config"
+	run -0 effective_settings "$config" "$A"
+	assert_sftp_only "$output"
+	# Only the machines: the Match block leaves other users alone.
+	run -0 effective_settings "$config" root
+	assert_match "$output" "^authenticationmethods any\$"
+	assert_match "$output" "^disableforwarding no\$"
+}
+
+@test "the Match block (NixOS module): keys only and no forwarding, after NixOS's own settings" {
+	run -0 e2e_eval_nixos "[ $E2E_FLEET/generated/server/sftp-server.nix ]" config.services.openssh.extraConfig
+	extra_config=$(jq -r . <<< "$output")
+	# sshd_config as nixpkgs writes it (services/networking/ssh/sshd.nix):
+	# the settings with their NixOS defaults, then extraConfig.
+	config=$BATS_TEST_TMPDIR/sshd_config
+	printf '%s\n' "Port $E2E_PORT" "HostKey $E2E_SERVER/ssh_host_ed25519_key" \
+		"KbdInteractiveAuthentication yes" "PasswordAuthentication yes" "PermitRootLogin prohibit-password" \
+		"UsePAM yes" "X11Forwarding no" "AuthorizedKeysFile %h/.ssh/authorized_keys /etc/ssh/authorized_keys.d/%u" \
+		"Subsystem sftp internal-sftp" "$extra_config" > "$config"
+	run -0 effective_settings "$config" "$A"
+	assert_sftp_only "$output"
+	assert_match "$output" "^authorizedkeysfile /etc/ssh/authorized_keys.d/%u\$"
+	run -0 effective_settings "$config" root
+	assert_match "$output" "^authenticationmethods any\$"
+}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
-# The client's Nix side (SPEC §9): utils/bento.nix and the generated Nix
-# files parse, and the units that bento-units.nix declares (evaluated with
-# stub cfg/config/lib/pkgs, as utils/bento.nix calls them) have the settings
-# SPEC §9 and config.sh ask for. No server needed.
+# The client's Nix side (README, "On the machines"): utils/bento.nix and the generated Nix
+# files parse, and the units bento-units.nix declares, evaluated as NixOS
+# would (the real nixpkgs lib.evalModules, with the NixOS options bento sets
+# declared as nixpkgs declares them: test/fixtures/nixos/), have the settings
+# the README ("On the machines") and config.sh ask for. No server needed.
 
 load lib/e2e
 
@@ -28,15 +29,20 @@ setup_file() {
 	cp "$FLEET/generated/client/bento-units.nix" "$ROOT/bento-units.nix"
 }
 
-# evaluate ATTRIBUTE [CFG]: JSON of an attribute of lib/eval-client-module.nix.
+# evaluate ATTRIBUTE [SETTINGS]: JSON of an attribute of the evaluated
+# machine (test/fixtures/nixos/eval.nix) that imports utils/bento.nix, with
+# NixOS's NIX_PATH and SETTINGS (Nix attributes) in its configuration.
 evaluate() {
-	local cfg=${2:-'{ }'}
-	nix-instantiate --eval --strict --json "$E2E_LIB/eval-client-module.nix" \
-		--arg configRoot "$ROOT" --arg cfg "$cfg" -A "$1"
+	printf '%s\n' "{ lib, ... }: {" \
+		"  # As nixos/modules/config/nix-channel.nix sets it (the default nix.nixPath)." \
+		"  environment.sessionVariables.NIX_PATH = [ $(e2e_nixos_nix_path_list) ];" \
+		"  ${2:-}" \
+		"}" > "$BATS_TEST_TMPDIR/machine.nix"
+	e2e_eval_nixos "[ $ROOT/utils/bento.nix $BATS_TEST_TMPDIR/machine.nix ]" "$1"
 }
 
-ALL_ON='{ enable = true; updateCalendar = "hourly"; randomizedDelaySec = "3min"; reboot = { enable = true; calendar = "Sat 02:00"; }; listen = { enable = true; port = 8080; openFirewall = true; }; }'
-ALL_OFF='{ enable = true; updateCalendar = "hourly"; randomizedDelaySec = "0"; reboot = { enable = false; calendar = "04:00"; }; listen = { enable = false; port = 51337; openFirewall = true; }; }'
+ALL_ON='services.bento = { updateCalendar = "hourly"; randomizedDelaySec = "3min"; reboot = { enable = true; calendar = "Sat 02:00"; }; listen = { port = 8080; openFirewall = true; allowedAddresses = [ "192.168.1.0/24" "localhost" ]; }; };'
+ALL_OFF='services.bento = { reboot.enable = false; listen = { enable = false; openFirewall = true; }; };'
 
 @test "utils/bento.nix and every generated Nix file parse" {
 	for file in "$E2E_REPO/utils/bento.nix" \
@@ -47,63 +53,100 @@ ALL_OFF='{ enable = true; updateCalendar = "hourly"; randomizedDelaySec = "0"; r
 }
 
 @test "bento-units.nix carries config.sh's settings as the defaults of the options" {
-	run -0 evaluate defaults
+	run -0 nix-instantiate --eval --strict --json "$ROOT/bento-units.nix" -A defaults
 	assert_eq "$(jq -c . <<< "$output")" '{"listenPort":4242,"randomizedDelaySec":"7min","rebootCalendar":"Sun 03:00","updateCalendar":"*:0/5"}' "defaults"
-	run -0 evaluate optionDefaults
+	run -0 evaluate config.services.bento
 	assert_eq "$(jq -c . <<< "$output")" \
-		'{"enable":true,"listen":{"enable":true,"openFirewall":false,"port":4242},"randomizedDelaySec":"7min","reboot":{"calendar":"Sun 03:00","enable":false},"updateCalendar":"*:0/5"}' \
-		"option defaults of utils/bento.nix"
+		'{"enable":true,"listen":{"allowedAddresses":[],"enable":true,"openFirewall":false,"port":4242},"randomizedDelaySec":"7min","reboot":{"calendar":"Sun 03:00","enable":false},"updateCalendar":"*:0/5"}' \
+		"option values of utils/bento.nix"
 }
 
-@test "bento-upgrade: oneshot /var/bento/update.sh on a timer, not restarted by a switch, with its tools on PATH" {
-	run -0 evaluate units "$ALL_ON"
+@test "bento-upgrade: oneshot /var/bento/update.sh on a timer, not restarted by a switch" {
+	run -0 evaluate config.systemd "$ALL_ON"
 	units=$output
-	service=$(jq -c '.systemd.services."bento-upgrade"' <<< "$units")
+	service=$(jq -c '.services."bento-upgrade"' <<< "$units")
 	assert_eq "$(jq -r .restartIfChanged <<< "$service")" false "restartIfChanged"
 	assert_eq "$(jq -r .unitConfig.\"X-StopOnRemoval\" <<< "$service")" false "X-StopOnRemoval"
 	assert_eq "$(jq -r .serviceConfig.Type <<< "$service")" oneshot "Type"
 	assert_eq "$(jq -r .serviceConfig.WorkingDirectory <<< "$service")" /var/bento "WorkingDirectory"
-	assert_contains "$(jq -r .serviceConfig.ExecStart <<< "$service")" /var/bento/update.sh
-	path=$(jq -r '.path[]' <<< "$service")
-	for tool in '<nixos-rebuild>' '<nix>' '<pkgs.openssh>' '<pkgs.git>' '<pkgs.gzip>' '<pkgs.util-linux>'; do
-		assert_contains "$path" "$tool"
-	done
-	timer=$(jq -c '.systemd.timers."bento-upgrade"' <<< "$units")
+	assert_eq "$(jq -r .serviceConfig.ExecStart <<< "$service")" "/bin/sh /var/bento/update.sh" "ExecStart"
+	assert_eq "$(jq -c .after <<< "$service")" '["network-online.target"]' "after"
+	timer=$(jq -c '.timers."bento-upgrade"' <<< "$units")
 	assert_eq "$(jq -r .timerConfig.OnCalendar <<< "$timer")" hourly "OnCalendar"
 	assert_eq "$(jq -r .timerConfig.RandomizedDelaySec <<< "$timer")" 3min "RandomizedDelaySec"
+	assert_eq "$(jq -r .timerConfig.Persistent <<< "$timer")" true "Persistent"
 	assert_eq "$(jq -r '.wantedBy[]' <<< "$timer")" timers.target "wantedBy"
-	assert_eq "$(jq -r '.systemd.tmpfiles.rules[]' <<< "$units")" "d /var/bento 0700 root root -" "tmpfiles"
+	assert_eq "$(jq -r '.tmpfiles.rules[]' <<< "$units")" "d /var/bento 0700 root root -" "tmpfiles"
+}
+
+@test "bento-upgrade: its tools on PATH, each once; systemd's defaults are not repeated" {
+	run -0 evaluate 'config.systemd.services."bento-upgrade".path'
+	# After the unit's own entries come the defaults every service gets
+	# (nixos/lib/systemd-lib.nix); the unit must not list those again.
+	assert_eq "$(jq -r '.[]' <<< "$output" | sed 's|^/pkgs/||' | tr '\n' ' ')" \
+		"nixos-rebuild nix openssh git gzip diffutils util-linux coreutils findutils gnugrep gnused systemd " "path"
+}
+
+@test "bento-upgrade: the environment of nixpkgs' upgrade service (NIX_PATH, HOME, Nix's and the proxy's variables)" {
+	run -0 evaluate 'environments."bento-upgrade"' \
+		'nix.envVars.NIX_REMOTE = "daemon"; networking.proxy.envVars = { https_proxy = "http://proxy:3128"; no_proxy = "localhost"; };'
+	environment=$output
+	# NixOS joins the list of its session variable into one string.
+	assert_eq "$(jq -r .NIX_PATH <<< "$environment")" "$(e2e_nixos_nix_path)" "NIX_PATH"
+	assert_eq "$(jq -r .HOME <<< "$environment")" /root "HOME"
+	assert_eq "$(jq -r .NIX_REMOTE <<< "$environment")" daemon "nix.envVars"
+	assert_eq "$(jq -r .https_proxy <<< "$environment")" http://proxy:3128 "networking.proxy.envVars"
+	assert_eq "$(jq -r .no_proxy <<< "$environment")" localhost "networking.proxy.envVars"
+	assert_match "$(jq -r .PATH <<< "$environment")" '^/pkgs/nixos-rebuild/bin:/pkgs/nix/bin:/pkgs/openssh/bin:'
+	# A machine with no NIX_PATH of its own (nix.enable = false): none is set.
+	printf '%s\n' '{ }' > "$BATS_TEST_TMPDIR/bare.nix"
+	run -0 e2e_eval_nixos "[ $ROOT/utils/bento.nix $BATS_TEST_TMPDIR/bare.nix ]" 'environments."bento-upgrade"'
+	assert_eq "$(jq -c 'keys' <<< "$output")" '["HOME","PATH"]' "variables without a NIX_PATH"
 }
 
 @test "bento-reboot and the listen-update socket follow their options" {
-	run -0 evaluate units "$ALL_ON"
-	units=$output
-	assert_eq "$(jq -r '.systemd.timers."bento-reboot" | [.condition, .content.timerConfig.OnCalendar] | @tsv' <<< "$units")" $'true\tSat 02:00' "bento-reboot timer"
-	assert_contains "$(jq -r '.systemd.services."bento-reboot".content.script' <<< "$units")" "systemctl kexec || systemctl reboot"
-	socket=$(jq -c '.systemd.sockets."listen-update"' <<< "$units")
-	assert_eq "$(jq -r .condition <<< "$socket")" true "socket enabled"
-	assert_eq "$(jq -c .content.listenStreams <<< "$socket")" '["8080"]' "socket port"
-	assert_eq "$(jq -r .content.socketConfig.Accept <<< "$socket")" true "Accept"
-	assert_contains "$(jq -r '.systemd.services."listen-update@".content.script' <<< "$units")" "systemctl start --no-block bento-upgrade.service"
-	assert_eq "$(jq -c '.networking.firewall.allowedTCPPorts | [.condition, .content]' <<< "$units")" '[true,[8080]]' "firewall"
+	run -0 evaluate config "$ALL_ON"
+	config=$output
+	assert_eq "$(jq -r '.systemd.timers."bento-reboot".timerConfig.OnCalendar' <<< "$config")" "Sat 02:00" "bento-reboot timer"
+	assert_contains "$(jq -r '.systemd.services."bento-reboot".script' <<< "$config")" "systemctl kexec || systemctl reboot"
+	socket=$(jq -c '.systemd.sockets."listen-update"' <<< "$config")
+	assert_eq "$(jq -c .listenStreams <<< "$socket")" '["8080"]' "socket port"
+	assert_eq "$(jq -c .wantedBy <<< "$socket")" '["sockets.target"]' "socket wantedBy"
+	assert_eq "$(jq -c .socketConfig <<< "$socket")" \
+		'{"Accept":true,"IPAddressAllow":["192.168.1.0/24","localhost"],"IPAddressDeny":"any","TriggerLimitIntervalSec":0}' "socketConfig"
+	listen=$(jq -c '.systemd.services."listen-update@"' <<< "$config")
+	assert_eq "$(jq -r .restartIfChanged <<< "$listen")" false "listen-update@ restartIfChanged"
+	assert_eq "$(jq -r .serviceConfig.StandardInput <<< "$listen")" socket "StandardInput"
+	assert_contains "$(jq -r .script <<< "$listen")" "systemctl start bento-upgrade.service"
+	assert_eq "$(jq -c .networking.firewall.allowedTCPPorts <<< "$config")" '[8080]' "firewall"
 
-	run -0 evaluate units "$ALL_OFF"
-	units=$output
-	assert_eq "$(jq -r '.systemd.services."bento-reboot".condition' <<< "$units")" false "bento-reboot disabled"
-	assert_eq "$(jq -r '.systemd.sockets."listen-update".condition' <<< "$units")" false "socket disabled"
-	assert_eq "$(jq -r '.networking.firewall.allowedTCPPorts.condition' <<< "$units")" false "firewall closed"
+	# Without allowedAddresses, any address may connect.
+	run -0 evaluate 'config.systemd.sockets."listen-update".socketConfig'
+	assert_eq "$(jq -c . <<< "$output")" '{"Accept":true,"TriggerLimitIntervalSec":0}' "socketConfig by default"
+
+	run -0 evaluate config "$ALL_OFF"
+	config=$output
+	assert_eq "$(jq -c '.systemd.services | keys' <<< "$config")" '["bento-upgrade"]' "services"
+	assert_eq "$(jq -c '.systemd.timers | keys' <<< "$config")" '["bento-upgrade"]' "timers"
+	assert_eq "$(jq -c '.systemd.sockets' <<< "$config")" '{}' "sockets"
+	assert_eq "$(jq -c .networking.firewall.allowedTCPPorts <<< "$config")" '[]' "firewall closed"
 }
 
-@test "utils/bento.nix applies the units when enabled, with the machine's own settings" {
-	run -0 evaluate moduleConfig "$ALL_ON"
-	assert_eq "$(jq -r .condition <<< "$output")" true "mkIf cfg.enable"
-	assert_eq "$(jq -r '.content.systemd.timers."bento-upgrade".timerConfig.OnCalendar' <<< "$output")" hourly "OnCalendar"
-	assert_eq "$(jq -r '.content.systemd.services."bento-upgrade".restartIfChanged' <<< "$output")" false "restartIfChanged"
+@test "utils/bento.nix applies nothing when disabled" {
+	run -0 evaluate config.systemd 'services.bento.enable = false;'
+	assert_eq "$(jq -c '[.services, .timers, .sockets, .tmpfiles.rules]' <<< "$output")" '[{},{},{},[]]' "units"
+}
+
+@test "option values of the wrong type are refused, as NixOS refuses them" {
+	run ! evaluate config.systemd 'services.bento.listen.port = 70000;'
+	assert_contains "$output" "services.bento.listen.port"
+	run ! evaluate config.systemd 'services.bento.listen.allowedAddresses = "10.0.0.0/8";'
+	assert_contains "$output" "services.bento.listen.allowedAddresses"
 }
 
 @test "utils/bento.nix without bento-units.nix next to utils/ stops with a clear message" {
 	rm "$ROOT/bento-units.nix"
-	run ! evaluate optionDefaults
+	run ! evaluate config.services.bento
 	cp "$FLEET/generated/client/bento-units.nix" "$ROOT/bento-units.nix"
 	assert_contains "$output" "../bento-units.nix was not found next to utils/"
 }

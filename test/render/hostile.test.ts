@@ -4,7 +4,7 @@
  * the test directory if it were executed.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import { sha256 } from '../../src/util/hash.js';
 import { parsePublicKey } from '../../src/fleet/keys.js';
 import { renderFleet } from '../../src/render/render-fleet.js';
 import { testKey } from '../helpers/fleet.js';
+import { evalNixos } from '../helpers/nixos.js';
 import { configWith, writeRendered } from '../helpers/render.js';
 import { isRoot, runClientScript, shellcheck, STUBS_DIR } from '../helpers/shell.js';
 
@@ -57,30 +58,30 @@ describe('hostile values', () => {
 
   it('evaluate in Nix to the literal values', () => {
     const server = path.join(out, 'server', 'sftp-server.nix');
-    const evaluator = path.join(import.meta.dirname, '..', 'fixtures', 'eval-server-module.nix');
-    const evaluated = JSON.parse(
-      execFileSync('nix-instantiate', ['--eval', '--strict', '--json', evaluator, '--arg', 'module', server], { encoding: 'utf8' }),
-    ) as {
-      defaults: { chrootDir: string };
-      config: { users: { users: Record<string, { home: string; openssh: { authorizedKeys: { keys: string[] } } }> }; system: { activationScripts: Record<string, { text: string }> } };
-    };
-    const users = evaluated.config.users.users;
-    expect(evaluated.defaults.chrootDir).toBe(config.chrootDir);
+    expect(evalNixos<string>([server], 'config.services.bento-server.chrootDir')).toBe(config.chrootDir);
+    const users = evalNixos<Record<string, { home: string; openssh: { authorizedKeys: { keys: string[] } } }>>([server], 'config.users.users');
     expect(users.router?.home).toBe(`${config.chrootDir}/router`);
     expect(users.router?.openssh.authorizedKeys.keys).toEqual([hostileKey]);
-    // The activation script creates the chroot directories with the hostile path as one argument.
-    const bin = path.join(dir, 'activation-bin');
-    mkdirSync(bin);
-    writeFileSync(path.join(bin, 'install'), `#!/bin/sh\nprintf '%s\\n' "$@" >> ${path.join(dir, 'install-calls')}\n`);
-    chmodSync(path.join(bin, 'install'), 0o755);
-    const activation = spawnSync('sh', ['-c', evaluated.config.system.activationScripts['bento-chroots']!.text], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
-    expect(activation.status).toBe(0);
-    expect(readFileSync(path.join(dir, 'install-calls'), 'utf8')).toContain(`-d\n-m\n0755\n-o\nrouter\n-g\nsftp_users\n${config.chrootDir}/router/logs\n`);
     const units = path.join(out, 'client', 'bento-units.nix');
     const defaults = JSON.parse(execFileSync('nix-instantiate', ['--eval', '--strict', '--json', units, '-A', 'defaults'], { encoding: 'utf8' })) as {
       updateCalendar: string;
     };
     expect(defaults.updateCalendar).toBe(config.updateCalendar);
+    expect(nothingOwned()).toEqual([]);
+  });
+
+  it.skipIf(!isRoot)('make tmpfiles rules that create the chroots at their literal paths', () => {
+    const rules = evalNixos<string[]>([path.join(out, 'server', 'sftp-server.nix')], 'config.systemd.tmpfiles.rules');
+    // Applied by the real systemd-tmpfiles under a root of their own, whose users it looks up there.
+    const root = path.join(dir, 'tmpfiles-root');
+    mkdirSync(path.join(root, 'etc'), { recursive: true });
+    writeFileSync(path.join(root, 'etc', 'passwd'), 'root:x:0:0::/root:/bin/sh\nrouter:x:4242:4343::/x:/bin/false\nnas:x:4243:4343::/x:/bin/false\n');
+    writeFileSync(path.join(root, 'etc', 'group'), 'root:x:0:\nsftp_users:x:4343:\n');
+    writeFileSync(path.join(dir, 'bento.conf'), rules.join('\n') + '\n');
+    const applied = spawnSync('systemd-tmpfiles', ['--create', `--root=${root}`, path.join(dir, 'bento.conf')], { encoding: 'utf8' });
+    expect(applied.stderr).toBe('');
+    expect(applied.status).toBe(0);
+    expect(statSync(path.join(root, config.chrootDir, 'router', 'logs')).uid).toBe(4242);
     expect(nothingOwned()).toEqual([]);
   });
 

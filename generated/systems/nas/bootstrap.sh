@@ -32,6 +32,8 @@ STATE_DIR="$BENTO_DIR/.bento"
 PROFILE=/nix/var/nix/profiles/system
 LOG="$STATE_DIR/build.log"
 SWITCHED=0
+# Seconds between two attempts to reach the server after a switch.
+RETRY_PAUSE=2
 
 say() {
 	printf 'bento: %s\n' "$*"
@@ -228,23 +230,43 @@ build_and_switch() {
 	return 0
 }
 
+# Whether the server answers: one SFTP session that sends the queued logs
+# (why it failed is in sftp.out).
+server_answers() {
+	upload_logs
+}
+
+# After a switch the network may take a moment to come back (interfaces or
+# the resolver restarted): ask again for up to TIMEOUT seconds before
+# deciding the server is lost.
+server_answers_after_switch() {
+	deadline=$(($(date +%s) + BENTO_TIMEOUT))
+	while ! server_answers; do
+		if [ $(($(date +%s) + RETRY_PAUSE)) -gt "$deadline" ]; then
+			return 1
+		fi
+		say "the server does not answer after the switch; asking again in $RETRY_PAUSE s"
+		sleep "$RETRY_PAUSE"
+	done
+	return 0
+}
+
 # Phase 2: send the log. After a switch this is also the check that the new
 # system still reaches the server; if it does not, go back to the previous one.
 report() {
-	if upload_logs; then
+	if [ "$SWITCHED" != 1 ]; then
+		server_answers && return 0
+		warn "could not upload the log; it is kept for the next run:"
+		show_sftp_output
 		return 0
 	fi
-	if [ "$SWITCHED" = 1 ]; then
-		warn "the server is unreachable after the switch: rolling back"
-		show_sftp_output
-		rm -f "$STATE_DIR"/pending/*_success.log.gz "$STATE_DIR"/pending/*_autoupdate.log.gz
-		rebuild switch --rollback >> "$LOG" 2>&1
-		queue_log rollback "$(current_system)"
-		return 1
-	fi
-	warn "could not upload the log; it is kept for the next run:"
+	server_answers_after_switch && return 0
+	warn "the server is unreachable after the switch: rolling back"
 	show_sftp_output
-	return 0
+	rm -f "$STATE_DIR"/pending/*_success.log.gz "$STATE_DIR"/pending/*_autoupdate.log.gz
+	rebuild switch --rollback >> "$LOG" 2>&1
+	queue_log rollback "$(current_system)"
+	return 1
 }
 
 # REBOOT flag: reboot when the kernel, initrd or modules of the new system

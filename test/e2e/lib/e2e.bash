@@ -28,6 +28,14 @@ export NIX_CONFIG=$'substituters =\nsandbox = false'
 export NIX_PATH="nixpkgs=$E2E_REPO/example/offline-nixpkgs"
 NIX_FLAKES=(--extra-experimental-features 'nix-command flakes')
 
+# NixOS's default search path (nix.nixPath, nixos/modules/config/nix-channel.nix),
+# which becomes the session variable NIX_PATH.
+E2E_NIXOS_NIX_PATH=(
+	nixpkgs=/nix/var/nix/profiles/per-user/root/channels/nixos
+	nixos-config=/etc/nixos/configuration.nix
+	/nix/var/nix/profiles/per-user/root/channels
+)
+
 # ---------------------------------------------------------------- assertions
 
 fail() {
@@ -73,6 +81,27 @@ assert_build_failure() {
 	assert_eq "$(printf '%s\n' "$failure" | cut -d _ -f 2)" "$(basename "$profile")" "store path in the log name"
 	assert_contains "$(e2e_log_text "$name" _failure.log.gz)" "$text"
 	assert_eq "$(e2e_status_state "$name")" failing "bento status"
+}
+
+# ------------------------------------------------------------ NixOS modules
+
+# e2e_eval_nixos MODULES ATTRIBUTE [PKGS_DIR]: JSON of ATTRIBUTE of the NixOS
+# modules MODULES (a Nix list) evaluated with the real nixpkgs lib and the
+# NixOS options bento sets (test/fixtures/nixos/eval.nix); packages are
+# PKGS_DIR/<name> (default /pkgs).
+e2e_eval_nixos() {
+	nix-instantiate --eval --strict --json "$E2E_REPO/test/fixtures/nixos/eval.nix" \
+		--arg modules "$1" --argstr pkgsDir "${3:-/pkgs}" -A "$2"
+}
+
+# NixOS's NIX_PATH: as the Nix list NixOS sets, and as the variable's value.
+e2e_nixos_nix_path_list() {
+	printf '"%s" ' "${E2E_NIXOS_NIX_PATH[@]}"
+}
+
+e2e_nixos_nix_path() {
+	local IFS=:
+	printf '%s\n' "${E2E_NIXOS_NIX_PATH[*]}"
 }
 
 # --------------------------------------------------------------- the suite
