@@ -128,15 +128,22 @@ Environment:
 
 config.sh keys (KEY=VALUE; parsed, never executed):
   CHROOT_DIR           where the machines' SFTP chroots live (required)
-  REMOTE_IP            host name or address the machines reach this server at (required)
+  REMOTE_IP            host name or address the machines reach this server at (required);
+                       several ("a b"): servers tried in order, the first that answers is used
   REMOTE_PORT          SSH port of the SFTP server (22)
   TIMEOUT              seconds a machine waits for the connection (20)
+  CONNECT_RETRY        seconds a machine retries a connection that fails, with random pauses (60; 0: no retry)
   NOLOCALBUILD         1: deploy only evaluates, never builds (0)
   REBUILD_ARGS         extra nixos-rebuild arguments on the machines, e.g. "--fallback"
   UPDATE_CALENDAR      when machines poll, systemd OnCalendar (*:0/15)
-  UPDATE_RANDOM_DELAY  random delay added to each poll (0: off)
+  UPDATE_RANDOM_DELAY  random delay added to each poll, fixed per machine (the interval of UPDATE_CALENDAR; 0: off)
   REBOOT_CALENDAR      when services.bento.reboot reboots into a new kernel (04:00)
   LISTEN_PORT          TCP port that triggers an update on a machine (51337)
+  SSHD_MAX_STARTUPS    sshd's MaxStartups on the server (sized for the fleet: 1.5 × systems:30:3 × systems)
+  SSHD_LOGIN_GRACE_TIME  sshd's LoginGraceTime in seconds (sized for the fleet: 30 to 120)
+  LOG_KEEP             logs kept per machine on the server, oldest dropped first (100; 0: all)
+  TRIGGER_DOMAIN       bento trigger: domain appended to system names (none: the name alone)
+  TRIGGER_ADDRESSES    bento trigger: per-system addresses, "name=host[:port] …"
 
 Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
     );

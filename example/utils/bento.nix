@@ -36,7 +36,20 @@ in
       type = types.str;
       default = generated.defaults.randomizedDelaySec;
       example = "10min";
-      description = "Random delay added to each poll, to spread a fleet's load (systemd RandomizedDelaySec; \"0\" is off). Default: UPDATE_RANDOM_DELAY of config.sh.";
+      description = "Random delay added to each poll, to spread a fleet's load (systemd RandomizedDelaySec; \"0\" is off). Default: UPDATE_RANDOM_DELAY of config.sh, which is the interval of updateCalendar when unset.";
+    };
+
+    fixedRandomDelay = mkOption {
+      type = types.bool;
+      default = true;
+      example = false;
+      description = ''
+        Keep the same random delay on every run (systemd FixedRandomDelay,
+        systemd 247 or later): each machine polls at its own stable offset in
+        the interval, rather than a new one drawn each time, which could put
+        two polls of one machine minutes apart and then none for a long
+        while. As system.autoUpgrade.fixedRandomDelay in nixpkgs.
+      '';
     };
 
     reboot = {

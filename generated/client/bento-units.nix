@@ -57,6 +57,10 @@
       timerConfig = {
         OnCalendar = cfg.updateCalendar;
         RandomizedDelaySec = cfg.randomizedDelaySec;
+        # The delay is drawn once per machine (from its machine id and the
+        # timer's name), not on every run, as nixpkgs' system.autoUpgrade
+        # does with fixedRandomDelay (nixos/modules/tasks/auto-upgrade.nix).
+        FixedRandomDelay = cfg.fixedRandomDelay;
         Persistent = true;
       };
     };

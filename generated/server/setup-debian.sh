@@ -68,6 +68,15 @@ cat > "$SSHD_CONFIG_D/bento.conf.tmp" << 'BENTO_SSHD_CONFIG'
 # Every system is an SFTP-only user of group sftp_users, locked in its home
 # (its chroot under /home/chroot).
 
+# Global: logins in progress, sized for 4 system(s) polling at once
+# (SSHD_MAX_STARTUPS and SSHD_LOGIN_GRACE_TIME in config.sh override them).
+# sshd keeps the last MaxStartups it reads and the first LoginGraceTime:
+# Debian includes sshd_config.d/*.conf at the top of /etc/ssh/sshd_config,
+# so these win unless that file sets MaxStartups again or an earlier
+# snippet sets LoginGraceTime (check with: sshd -T | grep -i -e maxstartups -e logingracetime).
+MaxStartups 14:30:100
+LoginGraceTime 31
+
 Match Group sftp_users
 	ChrootDirectory %h
 	ForceCommand internal-sftp
@@ -89,8 +98,19 @@ Match all
 BENTO_SSHD_CONFIG
 mv "$SSHD_CONFIG_D/bento.conf.tmp" "$SSHD_CONFIG_D/bento.conf"
 
+# check_sshd KEYWORD VALUE: warns when sshd does not use the value bento.conf
+# sets (another file of its configuration sets it too).
+check_sshd() {
+	actual=$(sshd -T 2> /dev/null | sed -n "s/^$1 //p")
+	if [ "$actual" != "$2" ]; then
+		echo "setup-debian.sh: warning: sshd uses $1 ${actual:-(unknown)}, not $2 as $SSHD_CONFIG_D/bento.conf sets: another file of the sshd configuration sets it (sshd keeps the last MaxStartups it reads, the first LoginGraceTime)" >&2
+	fi
+}
+
 if [ "${BENTO_NO_RELOAD:-0}" != 1 ]; then
 	sshd -t
+	check_sshd maxstartups 14:30:100
+	check_sshd logingracetime 31
 	systemctl reload ssh 2> /dev/null || service ssh reload
 fi
 echo "setup-debian.sh: 4 system(s) ready under $CHROOT_DIR"

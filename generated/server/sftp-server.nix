@@ -49,6 +49,15 @@ in
     }) cfg.systems;
 
     services.openssh.enable = true;
+    # Logins in progress, sized for the fleet's 4 system(s) polling at once
+    # (SSHD_MAX_STARTUPS, SSHD_LOGIN_GRACE_TIME in config.sh; or set these two
+    # options in the server's configuration). Global settings: nixpkgs writes
+    # services.openssh.settings at the top of sshd_config, before extraConfig
+    # and any Match block (sshconf in nixos/modules/services/networking/ssh/sshd.nix).
+    services.openssh.settings = {
+      MaxStartups = lib.mkDefault "14:30:100";
+      LoginGraceTime = lib.mkDefault 31;
+    };
     # Last in sshd_config: nixpkgs writes its own lines first (mkOrder 0 in
     # nixos/modules/services/networking/ssh/sshd.nix), other modules at the
     # default order or mkAfter (1500). A global line after the Match block

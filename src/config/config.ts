@@ -10,8 +10,10 @@ import { ConfigSyntaxError, parseShellAssignments, type Assignment } from './par
 export interface Config {
   /** Where the per-machine SFTP chroots live (absolute). */
   chrootDir: string;
-  /** Host name or address the clients use to reach the SFTP server. */
+  /** Host name or address the clients use to reach the SFTP server: the first of REMOTE_IP. */
   remoteIp: string;
+  /** Every server of REMOTE_IP, in the order the clients try them (remoteHosts[0] === remoteIp). */
+  remoteHosts: string[];
   remotePort: number;
   /** Seconds a client waits for the SFTP connection. */
   timeout: number;
@@ -21,12 +23,28 @@ export interface Config {
   rebuildArgs: string[];
   /** systemd OnCalendar of the client's update timer. */
   updateCalendar: string;
-  /** systemd RandomizedDelaySec of the update timer ("0": off). */
+  /**
+   * systemd RandomizedDelaySec of the update timer ("0": off). Unset in
+   * config.sh: the interval of updateCalendar (pollSpreadOf), so a fleet's
+   * polls spread over the whole interval.
+   */
   updateRandomDelay: string;
   /** systemd OnCalendar of the optional reboot timer. */
   rebootCalendar: string;
   /** TCP port of the client's listen-update socket. */
   listenPort: number;
+  /** SSHD_MAX_STARTUPS: sshd's MaxStartups (`begin:rate:full`); null: sized for the fleet (render/sshd-sizing.ts). */
+  sshdMaxStartups: string | null;
+  /** SSHD_LOGIN_GRACE_TIME: sshd's LoginGraceTime in seconds; null: sized for the fleet. */
+  sshdLoginGraceTime: number | null;
+  /** Logs kept per machine on the server (status/prune-logs.ts); 0: all. */
+  logKeep: number;
+  /** Seconds during which a client retries an SFTP session that cannot connect (0: no retry). */
+  connectRetry: number;
+  /** `bento trigger`: domain appended to a system name to make the machine's host name ('' : none). */
+  triggerDomain: string;
+  /** `bento trigger`: per-system address overrides, `host` or `host:port` (IPv6 in brackets), by system name. */
+  triggerAddresses: Record<string, string>;
 }
 
 export interface LoadedConfig {
@@ -41,21 +59,35 @@ type KeySpec = {
   required?: boolean;
 };
 
-export const DEFAULTS: Omit<Config, 'chrootDir' | 'remoteIp'> = {
+export const DEFAULTS: Omit<Config, 'chrootDir' | 'remoteIp' | 'remoteHosts'> = {
   remotePort: 22,
   timeout: 20,
   noLocalBuild: false,
   rebuildArgs: [],
   updateCalendar: '*:0/15',
-  updateRandomDelay: '0',
+  // The interval of the default calendar: see pollSpreadOf.
+  updateRandomDelay: '15min',
   rebootCalendar: '04:00',
   listenPort: 51337,
+  sshdMaxStartups: null,
+  sshdLoginGraceTime: null,
+  logKeep: 100,
+  connectRetry: 60,
+  triggerDomain: '',
+  triggerAddresses: {},
 };
+
+/** Servers REMOTE_IP may list: each one a client cannot reach costs it up to TIMEOUT seconds per attempt. */
+export const MAX_REMOTE_HOSTS = 8;
 
 const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/;
 const IPV6 = /^[0-9A-Fa-f:.]+$/;
 const CALENDAR = /^[A-Za-z0-9*:/,.~ +-]+$/;
 const TIME_SPAN = /^[0-9]+(?:\.[0-9]+)?(?: ?[a-z]+)?(?: [0-9]+(?:\.[0-9]+)?(?: ?[a-z]+)?)*$/;
+/** The pattern of a system name (fleet/names.ts SYSTEM_NAME; config/ comes before fleet/, a test keeps them equal). */
+export const SYSTEM_NAME_PATTERN = /^[a-z_][a-z0-9_-]{0,31}$/;
+/** sshd's MaxStartups: `begin` or `begin:rate:full` (sshd_config(5)). */
+const MAX_STARTUPS = /^([0-9]{1,6})(?::([0-9]{1,3}):([0-9]{1,6}))?$/;
 
 function integerIn(min: number, max: number, what: string) {
   return (raw: string): number => {
@@ -73,6 +105,68 @@ function pattern(re: RegExp, what: string) {
   };
 }
 
+function isHost(raw: string): boolean {
+  return HOST.test(raw) || (raw.includes(':') && IPV6.test(raw));
+}
+
+/** REMOTE_IP: one server, or several in the order the clients try them ("a b" or "a,b"). */
+function parseRemoteHosts(raw: string): string[] {
+  const hosts = raw.split(/[\s,]+/).filter((host) => host !== '');
+  if (hosts.length === 0) throw new Error('is empty');
+  for (const host of hosts) if (!isHost(host)) throw new Error(`is not a host name or IP address: ${JSON.stringify(host)}`);
+  const repeated = hosts.find((host, index) => hosts.indexOf(host) !== index);
+  if (repeated) throw new Error(`lists ${repeated} twice`);
+  if (hosts.length > MAX_REMOTE_HOSTS) throw new Error(`lists ${hosts.length} servers; at most ${MAX_REMOTE_HOSTS}`);
+  return hosts;
+}
+
+function parseMaxStartups(raw: string): string {
+  const match = MAX_STARTUPS.exec(raw);
+  if (!match) throw new Error(`must be begin or begin:rate:full (sshd's MaxStartups, e.g. 300:30:600), got ${JSON.stringify(raw)}`);
+  const begin = Number(match[1]);
+  if (begin < 1) throw new Error(`must start with a number of at least 1, got ${JSON.stringify(raw)}`);
+  if (match[2] === undefined) return raw;
+  const rate = Number(match[2]);
+  const full = Number(match[3]);
+  // sshd refuses these itself (servconf.c), but only when it starts: say so now.
+  if (rate < 1 || rate > 100) throw new Error(`rate must be between 1 and 100 (percent), got ${rate}`);
+  if (full < begin) throw new Error(`full (${full}) must be at least begin (${begin})`);
+  return raw;
+}
+
+/** TRIGGER_ADDRESSES: `name=host` or `name=host:port` pairs (IPv6 as [addr] or [addr]:port), separated by spaces or commas. */
+function parseTriggerAddresses(raw: string): Record<string, string> {
+  const addresses: Record<string, string> = {};
+  for (const pair of raw.split(/[\s,]+/).filter((word) => word !== '')) {
+    const equals = pair.indexOf('=');
+    if (equals < 1) throw new Error(`must be name=host pairs, got ${JSON.stringify(pair)}`);
+    const name = pair.slice(0, equals);
+    const address = pair.slice(equals + 1);
+    if (!SYSTEM_NAME_PATTERN.test(name)) throw new Error(`names a system that cannot exist: ${JSON.stringify(name)}`);
+    if (Object.hasOwn(addresses, name)) throw new Error(`gives ${name} twice`);
+    const problem = triggerAddressProblem(address);
+    if (problem) throw new Error(`${name}: ${problem}`);
+    addresses[name] = address;
+  }
+  return addresses;
+}
+
+/** `host`, `host:port`, `[v6]` or `[v6]:port` → its parts; undefined when it is none of those. */
+export function splitHostPort(address: string): { host: string; port: number | null } | undefined {
+  const bracketed = /^\[([0-9A-Fa-f:.]+)\](?::([0-9]{1,5}))?$/.exec(address);
+  if (bracketed) return { host: bracketed[1] as string, port: bracketed[2] === undefined ? null : Number(bracketed[2]) };
+  const plain = /^([^:[\]]+)(?::([0-9]{1,5}))?$/.exec(address);
+  if (plain && HOST.test(plain[1] as string)) return { host: plain[1] as string, port: plain[2] === undefined ? null : Number(plain[2]) };
+  return undefined;
+}
+
+function triggerAddressProblem(address: string): string | undefined {
+  const parts = splitHostPort(address);
+  if (!parts) return `${JSON.stringify(address)} is not host, host:port, [IPv6] or [IPv6]:port`;
+  if (parts.port !== null && (parts.port < 1 || parts.port > 65535)) return `port ${parts.port} is not a TCP port`;
+  return undefined;
+}
+
 const KEYS: Record<string, KeySpec> = {
   CHROOT_DIR: {
     field: 'chrootDir',
@@ -84,14 +178,7 @@ const KEYS: Record<string, KeySpec> = {
       return normal.length > 1 ? normal.replace(/\/+$/, '') : normal;
     },
   },
-  REMOTE_IP: {
-    field: 'remoteIp',
-    required: true,
-    parse: (raw) => {
-      if (HOST.test(raw) || (raw.includes(':') && IPV6.test(raw))) return raw;
-      throw new Error(`is not a host name or IP address: ${JSON.stringify(raw)}`);
-    },
-  },
+  REMOTE_IP: { field: 'remoteHosts', required: true, parse: parseRemoteHosts },
   REMOTE_PORT: { field: 'remotePort', parse: integerIn(1, 65535, 'a TCP port') },
   TIMEOUT: { field: 'timeout', parse: integerIn(1, 3600, 'seconds') },
   NOLOCALBUILD: {
@@ -113,6 +200,19 @@ const KEYS: Record<string, KeySpec> = {
   UPDATE_RANDOM_DELAY: { field: 'updateRandomDelay', parse: pattern(TIME_SPAN, 'a systemd time span (e.g. 0, 30min, 1h)') },
   REBOOT_CALENDAR: { field: 'rebootCalendar', parse: pattern(CALENDAR, 'a systemd calendar expression') },
   LISTEN_PORT: { field: 'listenPort', parse: integerIn(1, 65535, 'a TCP port') },
+  SSHD_MAX_STARTUPS: { field: 'sshdMaxStartups', parse: parseMaxStartups },
+  SSHD_LOGIN_GRACE_TIME: { field: 'sshdLoginGraceTime', parse: integerIn(0, 86400, 'seconds, 0: no limit') },
+  LOG_KEEP: { field: 'logKeep', parse: integerIn(0, 1_000_000, 'logs, 0: keep all') },
+  CONNECT_RETRY: { field: 'connectRetry', parse: integerIn(0, 3600, 'seconds, 0: no retry') },
+  TRIGGER_DOMAIN: {
+    field: 'triggerDomain',
+    parse: (raw) => {
+      const domain = raw.replace(/^\./, '');
+      if (domain !== '' && !HOST.test(domain)) throw new Error(`is not a DNS domain: ${JSON.stringify(raw)}`);
+      return domain.replace(/\.$/, '');
+    },
+  },
+  TRIGGER_ADDRESSES: { field: 'triggerAddresses', parse: parseTriggerAddresses },
 };
 
 /** The keys config.sh understands, for documentation and warnings. */
@@ -161,7 +261,82 @@ export function parseConfig(text: string, fileLabel = 'config.sh'): LoadedConfig
   if (problems.length > 0) throw new UserErrors(problems);
 
   const config = { ...DEFAULTS, ...values } as Config;
+  config.remoteIp = config.remoteHosts[0] as string;
+  const interval = calendarInterval(config.updateCalendar);
+  if (!seen.has('UPDATE_RANDOM_DELAY')) {
+    config.updateRandomDelay = pollSpreadOf(config.updateCalendar);
+  } else if (interval !== undefined && (timeSpanSeconds(config.updateRandomDelay) ?? 0) > interval.seconds) {
+    warnings.push(
+      `${fileLabel}:${seen.get('UPDATE_RANDOM_DELAY')}: UPDATE_RANDOM_DELAY=${config.updateRandomDelay} is longer than the interval of UPDATE_CALENDAR (${interval.span}): machines then poll less often than the calendar says`,
+    );
+  }
   return { config, warnings };
+}
+
+/** The spread used when UPDATE_RANDOM_DELAY is unset, for polls every `calendar`. */
+const FALLBACK_SPREAD = '1min';
+
+/**
+ * The random delay that spreads a fleet's polls over the whole interval of
+ * `calendar`: the interval itself when bento can tell it (`*:0/15`,
+ * `hourly`, …), else one minute. With systemd's FixedRandomDelay each
+ * machine then keeps its own offset in that interval (the client module sets
+ * it). A longer delay would not spread more: the next run is computed from
+ * the last one, so the machine would skip calendar events.
+ */
+export function pollSpreadOf(calendar: string): string {
+  return calendarInterval(calendar)?.span ?? FALLBACK_SPREAD;
+}
+
+const NAMED_CALENDARS: Record<string, [string, number]> = {
+  minutely: ['1min', 60],
+  hourly: ['1h', 3600],
+  daily: ['1d', 86400],
+  weekly: ['1w', 604800],
+};
+
+/**
+ * The interval of a calendar that repeats evenly, for the forms bento
+ * recognises: `minutely`, `hourly`, `daily`, `weekly`, `*:M/N` and
+ * `*-*-* *:M/N[:SS]` (every N minutes, N dividing 60), `*:MM` (hourly).
+ * Anything else: undefined.
+ */
+export function calendarInterval(calendar: string): { span: string; seconds: number } | undefined {
+  const text = calendar.trim();
+  const named = NAMED_CALENDARS[text.toLowerCase()];
+  if (named) return { span: named[0], seconds: named[1] };
+  const time = text.replace(/^\*-\*-\*\s+/, '');
+  const everyN = /^\*:[0-9]{1,2}\/([0-9]{1,2})(?::[0-9]{1,2})?$/.exec(time);
+  if (everyN) {
+    const minutes = Number(everyN[1]);
+    if (minutes >= 1 && minutes <= 60 && 60 % minutes === 0) return { span: minutes === 60 ? '1h' : `${minutes}min`, seconds: minutes * 60 };
+    return undefined;
+  }
+  if (/^\*:[0-9]{1,2}(?::[0-9]{1,2})?$/.test(time)) return { span: '1h', seconds: 3600 };
+  return undefined;
+}
+
+const TIME_UNITS: Record<string, number> = {
+  us: 1e-6, usec: 1e-6, ms: 1e-3, msec: 1e-3,
+  '': 1, s: 1, sec: 1, second: 1, seconds: 1,
+  m: 60, min: 60, minute: 60, minutes: 60,
+  h: 3600, hr: 3600, hour: 3600, hours: 3600,
+  d: 86400, day: 86400, days: 86400,
+  w: 604800, week: 604800, weeks: 604800,
+  M: 2629800, month: 2629800, months: 2629800,
+  y: 31557600, year: 31557600, years: 31557600,
+};
+
+/** Seconds of a systemd time span (systemd.time(7)); undefined when a unit is unknown. */
+export function timeSpanSeconds(span: string): number | undefined {
+  let total = 0;
+  const parts = span.trim().matchAll(/([0-9]+(?:\.[0-9]+)?) ?([A-Za-z]*)/g);
+  for (const [, value, unit] of parts) {
+    const factor = TIME_UNITS[unit ?? ''];
+    if (factor === undefined) return undefined;
+    total += Number(value) * factor;
+  }
+  return total;
 }
 
 function example(key: string): string {

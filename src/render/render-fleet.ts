@@ -5,6 +5,7 @@
 import path from 'node:path';
 import type { Config } from '../config/config.js';
 import type { FleetSystem } from '../fleet/fleet.js';
+import { sizeSshd } from './sshd-sizing.js';
 import { createTemplateEngine, type TemplateEngine } from './template-engine.js';
 import { byText } from '../util/text.js';
 
@@ -90,12 +91,18 @@ export function renderServerFiles(input: RenderInput, templates = engine()): Ren
     const home = path.posix.join(config.chrootDir, system.name);
     return { name: system.name, home, logsDir: `${home}/logs`, key: system.key?.line ?? '' };
   });
-  const sshdSnippet = templates.render('server/sshd_config', { chrootDir: config.chrootDir, authorizedKeysFile: AUTHORIZED_KEYS_FILE });
-  const context = { chrootDir: config.chrootDir, systems, sshdSnippet, systemCount: systems.length };
+  const sizing = sizeSshd(systems.length, config);
+  const sshdContext = { chrootDir: config.chrootDir, authorizedKeysFile: AUTHORIZED_KEYS_FILE, systemCount: systems.length, ...sizing };
+  // The whole file for sshd_config.d (Debian); the NixOS module sets the
+  // global lines through services.openssh.settings, which nixpkgs writes
+  // first, and appends only the Match block.
+  const sshdConfig = templates.render('server/sshd_config', { ...sshdContext, globals: true });
+  const sshdSnippet = templates.render('server/sshd_config', { ...sshdContext, globals: false });
+  const context = { chrootDir: config.chrootDir, systems, sshdConfig, sshdSnippet, systemCount: systems.length, ...sizing };
   return [
     { path: 'server/setup-debian.sh', content: templates.render('server/setup-debian.sh', context), mode: SCRIPT },
     { path: 'server/sftp-server.nix', content: templates.render('server/sftp-server.nix', context), mode: DATA },
-    { path: 'server/sshd_config', content: sshdSnippet, mode: DATA },
+    { path: 'server/sshd_config', content: sshdConfig, mode: DATA },
   ];
 }
 

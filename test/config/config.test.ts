@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS, parseConfig } from '../../src/config/config.js';
+import { calendarInterval, DEFAULTS, parseConfig, pollSpreadOf, splitHostPort, SYSTEM_NAME_PATTERN, timeSpanSeconds } from '../../src/config/config.js';
+import { SYSTEM_NAME } from '../../src/fleet/names.js';
 import { UserError } from '../../src/errors.js';
 import { parseShellAssignments } from '../../src/config/parse-shell-assignments.js';
 
@@ -20,7 +21,7 @@ function errorOf(text: string): string {
 describe('config.sh scenarios', () => {
   it('minimal: the two required keys, defaults for the rest', () => {
     const { config, warnings } = parseConfig(fixture('minimal.sh'));
-    expect(config).toEqual({ ...DEFAULTS, chrootDir: '/home/chroot', remoteIp: '10.0.0.1' });
+    expect(config).toEqual({ ...DEFAULTS, chrootDir: '/home/chroot', remoteIp: '10.0.0.1', remoteHosts: ['10.0.0.1'] });
     expect(warnings).toEqual([]);
   });
 
@@ -30,6 +31,7 @@ describe('config.sh scenarios', () => {
     expect(config).toEqual({
       chrootDir: '/srv/bento chroots',
       remoteIp: 'bento.example.org',
+      remoteHosts: ['bento.example.org', 'mirror.example.org'],
       remotePort: 2222,
       timeout: 5,
       noLocalBuild: true,
@@ -38,6 +40,12 @@ describe('config.sh scenarios', () => {
       updateRandomDelay: '10min',
       rebootCalendar: 'Sun 03:00',
       listenPort: 8080,
+      sshdMaxStartups: '500:30:1000',
+      sshdLoginGraceTime: 60,
+      logKeep: 30,
+      connectRetry: 45,
+      triggerDomain: 'vpn.example.org',
+      triggerAddresses: { laptop: '192.0.2.10', router: 'router.lan:8080', nas: '[fd00::5]:51337' },
     });
   });
 
@@ -75,13 +83,74 @@ describe('config.sh scenarios', () => {
   });
 
   it('refuses a host name that is not one, even when quoted', () => {
-    expect(errorOf("CHROOT_DIR=/x\nREMOTE_IP='x$(touch /tmp/owned)'\n")).toBe('config.sh:2: REMOTE_IP is not a host name or IP address: "x$(touch /tmp/owned)"');
+    // Split into servers first: the first word that is not a host is named.
+    expect(errorOf("CHROOT_DIR=/x\nREMOTE_IP='x$(touch /tmp/owned)'\n")).toBe('config.sh:2: REMOTE_IP is not a host name or IP address: "x$(touch"');
   });
 
   it('accepts IPv4, IPv6 and host names', () => {
     for (const ip of ['192.0.2.7', '::1', 'fe80::1', 'bento.example.org', 'server']) {
       expect(parseConfig(`CHROOT_DIR=/x\nREMOTE_IP=${ip}\n`).config.remoteIp).toBe(ip);
     }
+  });
+
+  it('REMOTE_IP may list servers, in the order the machines try them', () => {
+    const { config } = parseConfig('CHROOT_DIR=/x\nREMOTE_IP="a.example.org  b.example.org,::1"\n');
+    expect(config.remoteHosts).toEqual(['a.example.org', 'b.example.org', '::1']);
+    expect(config.remoteIp).toBe('a.example.org');
+    expect(errorOf('CHROOT_DIR=/x\nREMOTE_IP="a b a"\n')).toBe('config.sh:2: REMOTE_IP lists a twice');
+    expect(errorOf('CHROOT_DIR=/x\nREMOTE_IP="a b;c"\n')).toContain('REMOTE_IP is not a host name or IP address: "b;c"');
+    expect(errorOf('CHROOT_DIR=/x\nREMOTE_IP="a b c d e f g h i"\n')).toBe('config.sh:2: REMOTE_IP lists 9 servers; at most 8');
+  });
+
+  it('spreads the polls over the calendar interval when UPDATE_RANDOM_DELAY is unset', () => {
+    expect(parseConfig('CHROOT_DIR=/x\nREMOTE_IP=a\n').config.updateRandomDelay).toBe('15min');
+    expect(parseConfig('CHROOT_DIR=/x\nREMOTE_IP=a\nUPDATE_CALENDAR=hourly\n').config.updateRandomDelay).toBe('1h');
+    expect(parseConfig("CHROOT_DIR=/x\nREMOTE_IP=a\nUPDATE_CALENDAR='*-*-* *:00/5:00'\n").config.updateRandomDelay).toBe('5min');
+    // A calendar bento cannot read: a minute, still spread.
+    expect(parseConfig("CHROOT_DIR=/x\nREMOTE_IP=a\nUPDATE_CALENDAR='Mon..Fri 09:00'\n").config.updateRandomDelay).toBe('1min');
+    // Set, it is used as it is, even 0 (off); longer than the interval is a warning (polls would be rarer).
+    expect(parseConfig('CHROOT_DIR=/x\nREMOTE_IP=a\nUPDATE_RANDOM_DELAY=0\n').config.updateRandomDelay).toBe('0');
+    const long = parseConfig('CHROOT_DIR=/x\nREMOTE_IP=a\nUPDATE_RANDOM_DELAY="1h 5min"\n');
+    expect(long.config.updateRandomDelay).toBe('1h 5min');
+    expect(long.warnings).toEqual(['config.sh:3: UPDATE_RANDOM_DELAY=1h 5min is longer than the interval of UPDATE_CALENDAR (15min): machines then poll less often than the calendar says']);
+  });
+
+  it('reads calendar intervals and time spans', () => {
+    expect(calendarInterval('*:0/15')).toEqual({ span: '15min', seconds: 900 });
+    expect(calendarInterval('*:00/60')).toEqual({ span: '1h', seconds: 3600 });
+    expect(calendarInterval('*:30')).toEqual({ span: '1h', seconds: 3600 });
+    expect(calendarInterval('daily')).toEqual({ span: '1d', seconds: 86400 });
+    expect(calendarInterval('*:0/7')).toBeUndefined(); // 7 does not divide the hour: uneven
+    expect(calendarInterval('Sun 03:00')).toBeUndefined();
+    expect(pollSpreadOf('weekly')).toBe('1w');
+    expect(timeSpanSeconds('1h 30min')).toBe(5400);
+    expect(timeSpanSeconds('90')).toBe(90);
+    expect(timeSpanSeconds('2 weeks')).toBe(1209600);
+    expect(timeSpanSeconds('3 fortnights')).toBeUndefined();
+  });
+
+  it('checks SSHD_MAX_STARTUPS as sshd would, before sshd refuses to start', () => {
+    expect(parseConfig('CHROOT_DIR=/x\nREMOTE_IP=a\nSSHD_MAX_STARTUPS=40\n').config.sshdMaxStartups).toBe('40');
+    expect(errorOf('CHROOT_DIR=/x\nREMOTE_IP=a\nSSHD_MAX_STARTUPS=40:30\n')).toContain('SSHD_MAX_STARTUPS must be begin or begin:rate:full');
+    expect(errorOf('CHROOT_DIR=/x\nREMOTE_IP=a\nSSHD_MAX_STARTUPS=40:130:80\n')).toContain('rate must be between 1 and 100');
+    expect(errorOf('CHROOT_DIR=/x\nREMOTE_IP=a\nSSHD_MAX_STARTUPS=40:30:20\n')).toContain('full (20) must be at least begin (40)');
+    expect(errorOf('CHROOT_DIR=/x\nREMOTE_IP=a\nSSHD_MAX_STARTUPS=0\n')).toContain('at least 1');
+  });
+
+  it('reads TRIGGER_ADDRESSES as name=address pairs, refusing what cannot be a system or an address', () => {
+    expect(parseConfig('CHROOT_DIR=/x\nREMOTE_IP=a\nTRIGGER_ADDRESSES="a=h1,b=[::1]:9"\n').config.triggerAddresses).toEqual({ a: 'h1', b: '[::1]:9' });
+    expect(errorOf('CHROOT_DIR=/x\nREMOTE_IP=a\nTRIGGER_ADDRESSES=Laptop=h\n')).toContain('names a system that cannot exist: "Laptop"');
+    expect(errorOf('CHROOT_DIR=/x\nREMOTE_IP=a\nTRIGGER_ADDRESSES="a=h a=g"\n')).toContain('gives a twice');
+    expect(errorOf('CHROOT_DIR=/x\nREMOTE_IP=a\nTRIGGER_ADDRESSES=a=h:99999\n')).toContain('a: port 99999 is not a TCP port');
+    expect(errorOf('CHROOT_DIR=/x\nREMOTE_IP=a\nTRIGGER_ADDRESSES=a=::1\n')).toContain('a: "::1" is not host, host:port, [IPv6] or [IPv6]:port');
+    expect(errorOf('CHROOT_DIR=/x\nREMOTE_IP=a\nTRIGGER_DOMAIN=-bad\n')).toContain('TRIGGER_DOMAIN is not a DNS domain');
+    expect(parseConfig('CHROOT_DIR=/x\nREMOTE_IP=a\nTRIGGER_DOMAIN=.lan.\n').config.triggerDomain).toBe('lan');
+    expect(splitHostPort('[fe80::1]')).toEqual({ host: 'fe80::1', port: null });
+    expect(splitHostPort('h.example:80')).toEqual({ host: 'h.example', port: 80 });
+  });
+
+  it('knows system names as the fleet does', () => {
+    expect(SYSTEM_NAME_PATTERN.source).toBe(SYSTEM_NAME.source);
   });
 
   it('normalises CHROOT_DIR', () => {

@@ -57,7 +57,7 @@ ALL_OFF='services.bento = { reboot.enable = false; listen = { enable = false; op
 	assert_eq "$(jq -c . <<< "$output")" '{"listenPort":4242,"randomizedDelaySec":"7min","rebootCalendar":"Sun 03:00","updateCalendar":"*:0/5"}' "defaults"
 	run -0 evaluate config.services.bento
 	assert_eq "$(jq -c . <<< "$output")" \
-		'{"enable":true,"listen":{"allowedAddresses":[],"enable":true,"openFirewall":false,"port":4242},"randomizedDelaySec":"7min","reboot":{"calendar":"Sun 03:00","enable":false},"updateCalendar":"*:0/5"}' \
+		'{"enable":true,"fixedRandomDelay":true,"listen":{"allowedAddresses":[],"enable":true,"openFirewall":false,"port":4242},"randomizedDelaySec":"7min","reboot":{"calendar":"Sun 03:00","enable":false},"updateCalendar":"*:0/5"}' \
 		"option values of utils/bento.nix"
 }
 
@@ -74,6 +74,10 @@ ALL_OFF='services.bento = { reboot.enable = false; listen = { enable = false; op
 	timer=$(jq -c '.timers."bento-upgrade"' <<< "$units")
 	assert_eq "$(jq -r .timerConfig.OnCalendar <<< "$timer")" hourly "OnCalendar"
 	assert_eq "$(jq -r .timerConfig.RandomizedDelaySec <<< "$timer")" 3min "RandomizedDelaySec"
+	# Each machine keeps its own offset (systemd 247+), as nixpkgs' autoUpgrade.fixedRandomDelay.
+	assert_eq "$(jq -r .timerConfig.FixedRandomDelay <<< "$timer")" true "FixedRandomDelay"
+	run -0 evaluate 'config.systemd.timers."bento-upgrade".timerConfig' 'services.bento.fixedRandomDelay = false;'
+	assert_eq "$(jq -r .FixedRandomDelay <<< "$output")" false "FixedRandomDelay when turned off"
 	assert_eq "$(jq -r .timerConfig.Persistent <<< "$timer")" true "Persistent"
 	assert_eq "$(jq -r '.wantedBy[]' <<< "$timer")" timers.target "wantedBy"
 	assert_eq "$(jq -r '.tmpfiles.rules[]' <<< "$units")" "d /var/bento 0700 root root -" "tmpfiles"

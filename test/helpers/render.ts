@@ -4,8 +4,10 @@ import path from 'node:path';
 import { DEFAULTS, type Config } from '../../src/config/config.js';
 import type { RenderedFile } from '../../src/render/render-fleet.js';
 
+/** A Config with defaults; remoteHosts follows remoteIp unless given (one server). */
 export function configWith(overrides: Partial<Config> = {}): Config {
-  return { ...DEFAULTS, chrootDir: '/home/chroot', remoteIp: 'bento.example.org', ...overrides };
+  const remoteIp = overrides.remoteHosts?.[0] ?? overrides.remoteIp ?? 'bento.example.org';
+  return { ...DEFAULTS, chrootDir: '/home/chroot', remoteIp, remoteHosts: [remoteIp], ...overrides };
 }
 
 export function writeRendered(dir: string, files: readonly RenderedFile[]): void {
