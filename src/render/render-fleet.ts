@@ -50,13 +50,29 @@ export function clientFilesOf(systemName: string): { generated: string; publishe
   ];
 }
 
+/**
+ * The longest an SFTP session of a client keeps trying to connect before it
+ * gives up (templates/partials/client-connect.sh.hbs): no new round of
+ * attempts starts after CONNECT_RETRY seconds, and the round then under way
+ * tries each server once, each connection attempt ending after TIMEOUT
+ * (ssh's ConnectTimeout, which covers the TCP connection and the banner).
+ * A server that took the connection but is slow to log in is bounded by its
+ * own LoginGraceTime instead.
+ */
+export function connectGiveUpSeconds(config: Pick<Config, 'connectRetry' | 'remoteHosts' | 'timeout'>): number {
+  return config.connectRetry + config.remoteHosts.length * config.timeout;
+}
+
 function clientSettings(config: Config) {
   return {
+    remoteHosts: config.remoteHosts.join(' '),
     remoteHost: config.remoteIp,
     // sftp wants an IPv6 address in brackets (user@[::1]); ssh does not.
     sftpHost: config.remoteIp.includes(':') ? `[${config.remoteIp}]` : config.remoteIp,
     remotePort: config.remotePort,
     timeout: config.timeout,
+    connectRetry: config.connectRetry,
+    connectGiveUp: connectGiveUpSeconds(config),
     rebuildArgs: config.rebuildArgs,
     updateCalendar: config.updateCalendar,
     updateRandomDelay: config.updateRandomDelay,

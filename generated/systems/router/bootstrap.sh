@@ -9,16 +9,131 @@
 
 BENTO_MODE=bootstrap
 BENTO_NAME=router
+# The servers (REMOTE_IP), tried in this order; the run's server is the first
+# that answers (BENTO_REMOTE_HOST, and BENTO_SFTP_HOST as sftp writes it).
+BENTO_SERVERS=bento.example.org
 BENTO_REMOTE_HOST=bento.example.org
 BENTO_SFTP_HOST=bento.example.org
 BENTO_REMOTE_PORT=22
 BENTO_TIMEOUT=20
+# Seconds during which a session that cannot connect is tried again (CONNECT_RETRY).
+BENTO_CONNECT_RETRY=60
 # 1: the configuration is a flake (built as .#$BENTO_NAME), 0: configuration.nix
 BENTO_FLAKE=0
 
 # nixos-rebuild with the fleet's extra arguments (REBUILD_ARGS in config.sh)
 rebuild() {
 	nixos-rebuild "$@" --fallback
+}
+
+# --- Connecting: several servers, retries (docs/protocol.md §6, "Connecting").
+# A session that cannot connect (refused, reset, timed out: sshd dropping it
+# past MaxStartups, a server restarting, a network coming up) is tried on
+# the next server of REMOTE_IP, and when none answered, again after a random
+# pause, until CONNECT_RETRY seconds have passed since the first attempt.
+# A login or host key that is refused is not retried: the next server is
+# tried, but another round would be refused the same way. Once a server
+# answered, every later session of the run uses it, so a run never mixes the
+# files of two servers.
+
+# Makes $1 the server of the following sessions.
+use_server() {
+	BENTO_REMOTE_HOST=$1
+	case $1 in
+	*:*) BENTO_SFTP_HOST="[$1]" ;; # sftp wants an IPv6 address in brackets
+	*) BENTO_SFTP_HOST=$1 ;;
+	esac
+}
+
+# The servers a session may try, one per line, in order: the one this run
+# already uses, or every server of REMOTE_IP.
+session_servers() {
+	if [ "${BENTO_SERVER_CHOSEN:-0}" = 1 ]; then
+		printf '%s\n' "$BENTO_REMOTE_HOST"
+	else
+		printf '%s\n' "$BENTO_SERVERS" | tr ' ' '\n'
+	fi
+}
+
+# What an SFTP session that ended with status $1 says about the server, from
+# sftp's status and ssh's words in sftp.out: "answered" (there was a
+# session: a command may have failed, but the server is there),
+# "unreachable" (no connection, worth another try) or "refused" (this
+# machine cannot log in there: its key, the host key, the name; another try
+# would be refused too). sftp exits 255 when ssh fails, 1 when a command of
+# the batch fails.
+session_outcome() {
+	if [ "$1" -ne 255 ]; then
+		echo answered
+	elif grep -q -e 'Permission denied' -e 'Host key verification failed' -e 'REMOTE HOST IDENTIFICATION HAS CHANGED' \
+		-e 'Too many authentication failures' -e 'Unable to negotiate' -e 'Name or service not known' \
+		-e 'No address associated with hostname' "$STATE_DIR/sftp.out"; then
+		echo refused
+	elif grep -q -e 'connect to host' -e 'kex_exchange_identification' -e 'banner exchange' \
+		-e 'Connection closed by' -e 'Connection reset by' -e 'Connection timed out' -e 'Broken pipe' \
+		-e 'Temporary failure in name resolution' -e 'No route to host' -e 'Network is unreachable' "$STATE_DIR/sftp.out"; then
+		echo unreachable
+	else
+		echo answered
+	fi
+}
+
+# A random whole number from 0 to $1 - 1 ($1 at most 65536), from the
+# kernel: a fleet whose runs start in the same second must not draw the same.
+random_below() {
+	random=$(od -An -N2 -tu2 /dev/urandom 2> /dev/null | tr -d ' ')
+	echo $((${random:-$$} % $1))
+}
+
+# Waits before round $1 + 1 of attempts: a random pause of 1 s up to 2^$1 s
+# (at most 16 s), so that machines dropped together come back apart. Fails,
+# without waiting, when the pause would end past the deadline.
+connect_pause() {
+	ceiling=16
+	[ "$1" -lt 4 ] && ceiling=$((1 << $1))
+	pause_ms=$((1000 + $(random_below $(((ceiling - 1) * 1000 + 1)))))
+	[ $(($(date +%s) + (pause_ms + 999) / 1000)) -lt "$connect_deadline" ] || return 1
+	pause=$((pause_ms / 1000)).$(printf '%03d' $((pause_ms % 1000)))
+	say "no bento server answered; trying again in $pause s"
+	sleep "$pause"
+}
+
+# sftp_batch with the batch file $1 on the first server that answers (see
+# above); its output in sftp.out (with several servers, what each said),
+# its status sftp's. Gives up CONNECT_RETRY seconds after its first attempt
+# at the latest, plus the time of the attempts then under way (each at most
+# TIMEOUT to connect).
+sftp_session() {
+	connect_deadline=$(($(date +%s) + BENTO_CONNECT_RETRY))
+	connect_round=0
+	session_servers > "$STATE_DIR/servers"
+	while :; do
+		retry=0
+		: > "$STATE_DIR/sessions.out"
+		while IFS= read -r server; do
+			use_server "$server"
+			sftp_batch < "$1" > "$STATE_DIR/sftp.out" 2>&1
+			session_status=$?
+			outcome=$(session_outcome "$session_status")
+			if [ "$outcome" = answered ]; then
+				BENTO_SERVER_CHOSEN=1
+				return "$session_status"
+			fi
+			[ "$outcome" = unreachable ] && retry=1
+			# What each server said, for the message of a run that gives up.
+			while IFS= read -r line; do
+				printf '%s: %s\n' "$server" "$line"
+			done < "$STATE_DIR/sftp.out" >> "$STATE_DIR/sessions.out"
+		done < "$STATE_DIR/servers"
+		# Several servers: sftp.out tells what each of them said.
+		[ "$(grep -c '' "$STATE_DIR/servers")" -gt 1 ] && mv "$STATE_DIR/sessions.out" "$STATE_DIR/sftp.out"
+		connect_round=$((connect_round + 1))
+		if [ "$retry" = 0 ] || ! connect_pause "$connect_round"; then
+			# Messages name the first server, unless the run had chosen one.
+			[ "${BENTO_SERVER_CHOSEN:-0}" = 1 ] || use_server "${BENTO_SERVERS%% *}"
+			return "$session_status"
+		fi
+	done
 }
 
 set -u
@@ -116,7 +231,7 @@ poll_server() {
 	rm -f "$STATE_DIR/remote-state"
 	printf 'get last_change_date %s\n' "$STATE_DIR/remote-state" > "$STATE_DIR/batch"
 	batch_pending_logs
-	sftp_batch < "$STATE_DIR/batch" > "$STATE_DIR/sftp.out" 2>&1
+	sftp_session "$STATE_DIR/batch"
 	poll_status=$?
 	if [ ! -s "$STATE_DIR/remote-state" ]; then
 		if grep -q 'last_change_date.* not found' "$STATE_DIR/sftp.out"; then
@@ -141,7 +256,8 @@ poll_server() {
 # the server published with it. A partial or changed download is not used.
 download_config() {
 	rm -rf "$STATE_DIR/incoming"
-	if ! printf 'get -R config %s\n' "$STATE_DIR/incoming" | sftp_batch > "$STATE_DIR/sftp.out" 2>&1; then
+	printf 'get -R config %s\n' "$STATE_DIR/incoming" > "$STATE_DIR/batch"
+	if ! sftp_session "$STATE_DIR/batch"; then
 		warn "downloading the configuration failed; it will be retried on the next run:"
 		show_sftp_output
 		return 1

@@ -177,10 +177,15 @@ e2e_make_fleet() {
 		REMOTE_IP=127.0.0.1
 		REMOTE_PORT=$E2E_PORT
 		TIMEOUT=5
+		# One attempt per session, as each suite expects; 20-failover.bats and
+		# bench/poll-load.sh set E2E_CONNECT_RETRY to see the retries.
+		CONNECT_RETRY=${E2E_CONNECT_RETRY:-0}
 		# The machines build: their logs then hold real build output.
 		NOLOCALBUILD=1
 		REBUILD_ARGS="--fallback"
 	EOF
+	# More settings of a suite (config.sh lines).
+	if [ -n "${E2E_EXTRA_CONFIG:-}" ]; then printf '%s\n' "$E2E_EXTRA_CONFIG" >> "$E2E_FLEET/config.sh"; fi
 	cp "$E2E_REPO/utils/bento.nix" "$E2E_FLEET/utils/bento.nix"
 	local spec role kind name
 	for spec in "$@"; do
