@@ -29,6 +29,8 @@ const commands = {
   diff: () => import('./commands/diff.js'),
   flakeUpdate: () => import('./commands/flake-update.js'),
   status: () => import('./commands/status.js'),
+  prune: () => import('./commands/prune.js'),
+  trigger: () => import('./commands/trigger.js'),
   completion: () => import('./commands/completion.js'),
 };
 
@@ -52,6 +54,12 @@ function positiveInteger(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive whole number, got ${JSON.stringify(value)}`);
   return n;
+}
+
+/** Like positiveInteger, 0 included. */
+function nonNegativeInteger(value: string): number {
+  if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`expected a whole number, got ${JSON.stringify(value)}`);
+  return Number(value);
 }
 
 interface SelectionFlags {
@@ -249,6 +257,48 @@ use it as it is.`,
             isTTY: Boolean(io.stdout.isTTY),
             noColor: Boolean(process.env.NO_COLOR),
           },
+          io,
+        ),
+      );
+    });
+
+  program
+    .command('prune')
+    .description('remove the oldest logs of each machine on the server, keeping LOG_KEEP (never one status needs)')
+    .argument('[name...]', 'only these systems (also: NAME="a b"); default: all')
+    .option('--keep <n>', 'keep this many logs per machine instead of LOG_KEEP', nonNegativeInteger)
+    .option('--dry-run', 'list what would be removed, remove nothing')
+    .addHelpText(
+      'after',
+      `
+deploy prunes the systems it publishes; run this from a timer for the rest
+(services.bento-server.prune on NixOS, or cron:
+  17 * * * * root bento --dir /path/to/fleet prune)`,
+    )
+    .action(async (names: string[], options: { keep?: number; dryRun?: boolean }) => {
+      const { pruneCommand } = await commands.prune();
+      done(await pruneCommand({ fleetDir: fleetDir(program), names: [...parseNameList(process.env.NAME), ...names], keep: options.keep, dryRun: options.dryRun }, io));
+    });
+
+  program
+    .command('trigger')
+    .description('ask machines to poll now, through their listen-update socket (LISTEN_PORT); the others catch up on their timer')
+    .argument('[name...]', 'the machines (also: NAME="a b")')
+    .option('-a, --all', 'every system of CHROOT_DIR')
+    .option('-t, --timeout <seconds>', "seconds to wait for each machine's answer (default: 5)", positiveInteger)
+    .addHelpText(
+      'after',
+      `
+A machine is reached at its system name (a DNS name), with TRIGGER_DOMAIN
+appended when set, on LISTEN_PORT; TRIGGER_ADDRESSES="name=host[:port] …" in
+config.sh gives others. Exit status: 0 all triggered, 2 some unreachable
+(they poll on their timer as usual), 1 errors.`,
+    )
+    .action(async (names: string[], options: { all?: boolean; timeout?: number }) => {
+      const { triggerCommand } = await commands.trigger();
+      done(
+        await triggerCommand(
+          { fleetDir: fleetDir(program), names: [...parseNameList(process.env.NAME), ...names], all: options.all, timeoutSeconds: options.timeout },
           io,
         ),
       );

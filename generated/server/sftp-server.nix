@@ -25,6 +25,36 @@ in
       description = "Where the machines' chroots live: CHROOT_DIR of config.sh (bento deploy publishes there).";
     };
 
+    prune = {
+      enable = mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          Run `bento prune` on a timer: each machine keeps at most LOG_KEEP
+          logs (config.sh) in its logs/, the oldest removed first, never one
+          `bento status` needs. `bento deploy` prunes the systems it
+          publishes; this timer keeps the others bounded too. Needs
+          prune.package and prune.fleetDir.
+        '';
+      };
+      package = mkOption {
+        type = types.nullOr types.package;
+        default = null;
+        description = "The bento package (its bin/bento runs the prune).";
+      };
+      fleetDir = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/srv/fleet";
+        description = "The fleet directory on this server: its config.sh says CHROOT_DIR and LOG_KEEP.";
+      };
+      calendar = mkOption {
+        type = types.str;
+        default = "hourly";
+        description = "When to prune (systemd OnCalendar).";
+      };
+    };
+
     systems = mkOption {
       type = types.attrsOf (types.listOf types.str);
       description = "The machines: SFTP user name and its authorized keys (keys/<name>.pub).";
@@ -111,5 +141,29 @@ in
         (directory "${cfg.chrootDir}/${name}" "root sftp_users")
         (directory "${cfg.chrootDir}/${name}/logs" "${name} sftp_users")
       ]) cfg.systems);
+
+    # `bento prune` as root (it removes files the machines own), on a timer.
+    systemd.services.bento-prune = lib.mkIf cfg.prune.enable {
+      description = "bento: keep at most LOG_KEEP logs per machine";
+      serviceConfig = {
+        Type = "oneshot";
+        ExecStart =
+          let
+            # An argument of ExecStart (systemd.service(5)): quoted; % starts a specifier, $ a variable.
+            quote = arg: "\"" + lib.replaceStrings [ "\\" "\"" "%" "$" ] [ "\\\\" "\\\"" "%%" "$$" ] arg + "\"";
+            package = if cfg.prune.package != null then cfg.prune.package else throw "services.bento-server.prune.enable needs services.bento-server.prune.package (bento)";
+            fleetDir = if cfg.prune.fleetDir != null then cfg.prune.fleetDir else throw "services.bento-server.prune.enable needs services.bento-server.prune.fleetDir";
+          in
+          "${quote "${package}/bin/bento"} --dir ${quote fleetDir} prune";
+      };
+    };
+    systemd.timers.bento-prune = lib.mkIf cfg.prune.enable {
+      description = "bento: keep at most LOG_KEEP logs per machine";
+      wantedBy = [ "timers.target" ];
+      timerConfig = {
+        OnCalendar = cfg.prune.calendar;
+        Persistent = true;
+      };
+    };
   };
 }

@@ -20,6 +20,7 @@ import { recordState } from '../chroot/states-file.js';
 import { UserError } from '../errors.js';
 import { releaseFleet, type BrokenHost, type Fleet, type FleetSystem } from '../fleet/fleet.js';
 import { selectSystems } from '../fleet/select.js';
+import { pruneLogs } from '../status/prune-logs.js';
 import type { NixBuildOptions } from '../nix/build.js';
 import { generateOutput } from '../render/generate.js';
 import { sanitize } from '../util/sanitize.js';
@@ -113,6 +114,7 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
         publishBuilt(plan.assemblies.get(build.name) as Assembly, storeBasename, publication);
       }
     }
+    pruneDeployed(chrootDir, fleet.config.logKeep, selected.map((system) => system.name), print);
     return result;
   } finally {
     await unlock();
@@ -212,6 +214,18 @@ function publishBuilt(assembly: Assembly, storeBasename: string | undefined, pub
     const failure = result.failed.find((entry) => entry.name === assembly.name);
     if (failure) failure.reason += `; and its states.txt line could not be put back (${errorText(error)})`;
   }
+}
+
+/**
+ * Bounded logs (status/prune-logs.ts): the systems deploy handled keep at
+ * most LOG_KEEP logs. A log that cannot be removed is a warning, never a
+ * failed deploy.
+ */
+function pruneDeployed(chrootDir: string, keep: number, names: string[], print: (line: string) => void): void {
+  const results = pruneLogs({ chrootDir, keep, names });
+  const removed = results.reduce((sum, system) => sum + system.removed.length, 0);
+  if (removed > 0) print(`pruned ${removed} old log${removed === 1 ? '' : 's'} (LOG_KEEP=${keep})`);
+  for (const problem of results.flatMap((system) => system.problems)) print(`  warning: ${problem}`);
 }
 
 /** Runs one step for one system; a failure is recorded as that system's, and false returned. */

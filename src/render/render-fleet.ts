@@ -65,7 +65,8 @@ export function connectGiveUpSeconds(config: Pick<Config, 'connectRetry' | 'remo
 
 function clientSettings(config: Config) {
   return {
-    remoteHosts: config.remoteHosts.join(' '),
+    // One per line: a line is one server, whatever it holds.
+    remoteHosts: config.remoteHosts.join('\n'),
     remoteHost: config.remoteIp,
     // sftp wants an IPv6 address in brackets (user@[::1]); ssh does not.
     sftpHost: config.remoteIp.includes(':') ? `[${config.remoteIp}]` : config.remoteIp,

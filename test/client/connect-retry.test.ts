@@ -97,7 +97,7 @@ describe('connectGiveUpSeconds', () => {
     expect(connectGiveUpSeconds(config)).toBe(100);
     const update = renderSystemFiles(config, { name: 'router', kind: 'flake' }).find((file) => file.path.endsWith('update.sh'))?.content;
     expect(update).toContain('gives up within 100 s');
-    expect(update).toContain("BENTO_SERVERS='a b'\n");
+    expect(update).toContain("BENTO_SERVERS='a\nb'\n");
     expect(update).toContain('BENTO_CONNECT_RETRY=60\n');
   });
 });

@@ -9,14 +9,16 @@
 
 BENTO_MODE=bootstrap
 BENTO_NAME=kikimora
-# The servers (REMOTE_IP), tried in this order; the run's server is the first
-# that answers (BENTO_REMOTE_HOST, and BENTO_SFTP_HOST as sftp writes it).
+# The servers (REMOTE_IP), one per line, tried in this order; the run's server
+# is the first that answers (BENTO_REMOTE_HOST, and BENTO_SFTP_HOST as sftp writes it).
 BENTO_SERVERS=bento.example.org
 BENTO_REMOTE_HOST=bento.example.org
 BENTO_SFTP_HOST=bento.example.org
 BENTO_REMOTE_PORT=22
 BENTO_TIMEOUT=20
-# Seconds during which a session that cannot connect is tried again (CONNECT_RETRY).
+# Seconds during which a session that cannot connect is tried again
+# (CONNECT_RETRY): one that cannot connect gives up within 80 s
+# (CONNECT_RETRY + TIMEOUT for each server).
 BENTO_CONNECT_RETRY=60
 # 1: the configuration is a flake (built as .#$BENTO_NAME), 0: configuration.nix
 BENTO_FLAKE=1
@@ -51,7 +53,7 @@ session_servers() {
 	if [ "${BENTO_SERVER_CHOSEN:-0}" = 1 ]; then
 		printf '%s\n' "$BENTO_REMOTE_HOST"
 	else
-		printf '%s\n' "$BENTO_SERVERS" | tr ' ' '\n'
+		printf '%s\n' "$BENTO_SERVERS"
 	fi
 }
 
@@ -130,7 +132,7 @@ sftp_session() {
 		connect_round=$((connect_round + 1))
 		if [ "$retry" = 0 ] || ! connect_pause "$connect_round"; then
 			# Messages name the first server, unless the run had chosen one.
-			[ "${BENTO_SERVER_CHOSEN:-0}" = 1 ] || use_server "${BENTO_SERVERS%% *}"
+			[ "${BENTO_SERVER_CHOSEN:-0}" = 1 ] || use_server "$(printf '%s\n' "$BENTO_SERVERS" | head -n 1)"
 			return "$session_status"
 		fi
 	done

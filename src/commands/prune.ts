@@ -1,0 +1,66 @@
+/**
+ * `bento prune [--keep N] [--dry-run] [NAME...]`: bounded logs on the server
+ * (docs/protocol.md §5, "Retention"). Keeps at most LOG_KEEP logs per
+ * machine, removing the oldest by the time the server received them, never
+ * one `bento status` needs (status/prune-logs.ts). deploy prunes the systems
+ * it handles; this command is for a timer (the NixOS server module's
+ * services.bento-server.prune) or cron on a server that is not NixOS.
+ *
+ * Exit status 0; 1 when some system could not be pruned (named on stderr).
+ */
+import { readdirSync } from 'node:fs';
+import { loadConfig } from '../config/config.js';
+import { UserError } from '../errors.js';
+import { systemNameProblem } from '../fleet/names.js';
+import { pruneLogs, type SystemPruning } from '../status/prune-logs.js';
+import { printLine, tell, warnUser, type CommandIO } from './io.js';
+
+export interface PruneCommandOptions {
+  fleetDir: string;
+  /** Only these systems (NAME); empty: every system of CHROOT_DIR. */
+  names: string[];
+  /** Overrides LOG_KEEP. */
+  keep?: number;
+  dryRun?: boolean;
+}
+
+export async function pruneCommand(options: PruneCommandOptions, io: CommandIO): Promise<number> {
+  const { config, warnings } = await loadConfig(options.fleetDir);
+  for (const warning of warnings) await warnUser(io, warning);
+  const keep = options.keep ?? config.logKeep;
+  if (keep === 0) {
+    await tell(io, 'prune: LOG_KEEP=0: every log is kept');
+    return 0;
+  }
+  const present = listChroot(config.chrootDir);
+  for (const name of options.names) {
+    const problem = systemNameProblem(name);
+    if (problem) throw new UserError(problem);
+    if (!present.has(name)) throw new UserError(`${name} has no directory in CHROOT_DIR ${config.chrootDir}`, 'check the name (bento status lists the systems)');
+  }
+  const results = pruneLogs({ chrootDir: config.chrootDir, keep, names: options.names.length > 0 ? options.names : undefined, dryRun: options.dryRun });
+  await reportPruning(io, results, keep, options.dryRun);
+  return results.some((system) => system.problems.length > 0) ? 1 : 0;
+}
+
+/** One line per system that lost logs, the problems, and a summary; deploy prints the same lines. */
+export async function reportPruning(io: CommandIO, results: readonly SystemPruning[], keep: number, dryRun = false): Promise<void> {
+  let removed = 0;
+  for (const system of results) {
+    if (system.removed.length > 0) {
+      removed += system.removed.length;
+      printLine(io, `  ${system.name}: ${system.removed.length} old log${system.removed.length === 1 ? '' : 's'} ${dryRun ? 'to remove' : 'removed'}, ${system.kept} kept`);
+    }
+    for (const problem of system.problems) await warnUser(io, problem);
+  }
+  const systems = results.filter((system) => system.removed.length > 0).length;
+  await tell(io, `prune: ${removed} log${removed === 1 ? '' : 's'} ${dryRun ? 'to remove' : 'removed'} from ${systems} system${systems === 1 ? '' : 's'} (LOG_KEEP=${keep})`);
+}
+
+function listChroot(chrootDir: string): Set<string> {
+  try {
+    return new Set(readdirSync(chrootDir));
+  } catch (error) {
+    throw new UserError(`cannot read CHROOT_DIR ${chrootDir}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, 'check CHROOT_DIR in config.sh');
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * Bounded logs (docs/protocol.md §5, "Retention"): the server keeps at most
+ * LOG_KEEP logs per machine and removes the oldest, by the time the server
+ * received them (mtime), the order status uses. It never removes a log
+ * status needs: the latest one (its result is the state) and every one
+ * newer than last_change_date (they are counted: "extra logs"), so status
+ * says the same before and after (test/status/prune-logs.test.ts checks it
+ * against decideStatus). It lives next to the rules it must respect.
+ *
+ * Only well-named regular files count and are removed; anything else in
+ * logs/ is left to the administrator (or to the server's own cleanup of
+ * stray files). A machine owns its logs/ and may race with a prune: an entry
+ * removed or replaced meanwhile is simply skipped (unlink removes a name,
+ * never what a symbolic link points to).
+ */
+import { lstatSync, readdirSync, unlinkSync } from 'node:fs';
+import { STATES_FILE, systemChroot } from '../chroot/layout.js';
+import { parseLogName } from '../chroot/log-name.js';
+import { SYSTEM_NAME } from '../fleet/names.js';
+import type { LogEntry } from './read-chroot.js';
+import { selectLatestLog } from './states.js';
+
+/** Oldest first: by server mtime, then by name (the date the client wrote in it), as status breaks ties. */
+function byArrival(a: LogEntry, b: LogEntry): number {
+  return a.mtimeMs - b.mtimeMs || (a.fileName < b.fileName ? -1 : a.fileName > b.fileName ? 1 : 0);
+}
+
+/**
+ * The logs to remove so that at most `keep` remain (0: keep all), oldest
+ * first, never the latest one nor one newer than `lastChangeMs`; more than
+ * `keep` remain when that many are needed. Pure.
+ */
+export function planLogPruning(logs: readonly LogEntry[], lastChangeMs: number, keep: number): LogEntry[] {
+  if (keep <= 0 || logs.length <= keep) return [];
+  const latest = selectLatestLog(logs);
+  const removable = logs.filter((log) => log !== latest && log.mtimeMs <= lastChangeMs).sort(byArrival);
+  return removable.slice(0, Math.min(removable.length, logs.length - keep));
+}
+
+export interface PruneOptions {
+  chrootDir: string;
+  /** LOG_KEEP: logs kept per system; 0 keeps all. */
+  keep: number;
+  /** Only these systems; all the directories of CHROOT_DIR named like a system when absent. */
+  names?: readonly string[];
+  /** List what would be removed, remove nothing. */
+  dryRun?: boolean;
+}
+
+export interface SystemPruning {
+  name: string;
+  /** File names removed (or, dry run, to remove), oldest first. */
+  removed: string[];
+  /** Logs left. */
+  kept: number;
+  /** Why (part of) this system could not be pruned. */
+  problems: string[];
+}
+
+/** Prunes the logs of every selected system; returns only the systems it removed something from or had a problem with. */
+export function pruneLogs(options: PruneOptions): SystemPruning[] {
+  if (options.keep <= 0) return [];
+  const results: SystemPruning[] = [];
+  for (const name of options.names ?? systemDirectories(options.chrootDir)) {
+    const result = pruneSystem(options, name);
+    if (result.removed.length > 0 || result.problems.length > 0) results.push(result);
+  }
+  return results;
+}
+
+function systemDirectories(chrootDir: string): string[] {
+  return readdirSync(chrootDir, { withFileTypes: true })
+    .filter((entry) => entry.name !== STATES_FILE && SYSTEM_NAME.test(entry.name) && (entry.isDirectory() || entry.isSymbolicLink()))
+    .map((entry) => entry.name)
+    .sort();
+}
+
+function pruneSystem(options: PruneOptions, name: string): SystemPruning {
+  const chroot = systemChroot(options.chrootDir, name);
+  const result: SystemPruning = { name, removed: [], kept: 0, problems: [] };
+  let entries: string[];
+  try {
+    entries = readdirSync(chroot.logs);
+  } catch (error) {
+    // A system without logs/ (never set up, or not a system): nothing to prune.
+    if (errorCode(error) !== 'ENOENT') result.problems.push(`${name}/logs cannot be read: ${describe(error)}`);
+    return result;
+  }
+  // Most of the time there is nothing to do: no need to look at each file.
+  const named = entries.filter((fileName) => parseLogName(fileName).ok);
+  result.kept = named.length;
+  if (named.length <= options.keep) return result;
+
+  let lastChangeMs: number;
+  try {
+    lastChangeMs = lstatSync(chroot.lastChangeDate).mtimeMs;
+  } catch (error) {
+    // Without it, which logs came after the last publication is unknown: keep them all.
+    result.problems.push(`${name}/last_change_date cannot be read (${describe(error)}): its logs are kept`);
+    return result;
+  }
+  const logs: LogEntry[] = [];
+  for (const fileName of named) {
+    const parsed = parseLogName(fileName);
+    try {
+      const stats = lstatSync(`${chroot.logs}/${fileName}`, { throwIfNoEntry: false });
+      if (stats?.isFile() && parsed.ok) logs.push({ fileName, log: parsed.log, mtimeMs: stats.mtimeMs });
+    } catch (error) {
+      result.problems.push(`${name}/logs/${fileName} cannot be read (${describe(error)}): its logs are kept`);
+      return result;
+    }
+  }
+  result.kept = logs.length;
+  for (const log of planLogPruning(logs, lastChangeMs, options.keep)) {
+    try {
+      if (!options.dryRun) unlinkSync(`${chroot.logs}/${log.fileName}`);
+      result.removed.push(log.fileName);
+      result.kept--;
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') {
+        result.kept--;
+        continue;
+      }
+      result.problems.push(`${name}/logs/${log.fileName} cannot be removed: ${describe(error)}`);
+      break;
+    }
+  }
+  return result;
+}
+
+function errorCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+function describe(error: unknown): string {
+  return errorCode(error) ?? (error instanceof Error ? error.message : String(error));
+}

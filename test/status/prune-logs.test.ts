@@ -1,0 +1,123 @@
+/**
+ * Bounded logs (status/prune-logs.ts): at most LOG_KEEP logs per machine,
+ * the oldest by server mtime removed first, never one status needs (the
+ * latest, those newer than last_change_date), so status says the same after.
+ */
+import { existsSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LOG_RESULTS, type LogResult } from '../../src/chroot/log-name.js';
+import { planLogPruning, pruneLogs } from '../../src/status/prune-logs.js';
+import { readChroot } from '../../src/status/read-chroot.js';
+import { decideStatus } from '../../src/status/states.js';
+import { addSystem, ago, flake, logEntry, logName, makeChroot, snapshot } from './fixtures.js';
+
+const names = (logs: { fileName: string }[]) => logs.map((log) => log.fileName);
+
+describe('planLogPruning', () => {
+  it('removes the oldest by server mtime, not by the date in their names', () => {
+    // The client's clock is wrong: names say the opposite of arrival.
+    const logs = [
+      logEntry('aa', 'success', 500, '20240601-1100'),
+      logEntry('bb', 'success', 400, '20240601-1000'),
+      logEntry('cc', 'success', 300, '20240601-0900'),
+      logEntry('dd', 'success', 200, '20240601-0800'),
+    ];
+    expect(names(planLogPruning(logs, ago(100), 2))).toEqual([logs[0]?.fileName, logs[1]?.fileName]);
+    expect(planLogPruning(logs, ago(100), 4)).toEqual([]);
+    expect(planLogPruning(logs, ago(100), 0)).toEqual([]); // 0: keep all
+  });
+
+  it('breaks equal mtimes by name, as status does', () => {
+    const logs = [logEntry('aa', 'success', 300, '20240601-1001'), logEntry('bb', 'success', 300, '20240601-1000'), logEntry('cc', 'success', 100)];
+    expect(names(planLogPruning(logs, ago(50), 2))).toEqual([logs[1]?.fileName]);
+  });
+
+  it('never removes the latest log, even older than last_change_date, nor any newer than it', () => {
+    const old = [1000, 900, 800].map((secondsAgo, i) => logEntry(`a${i}`, 'success', secondsAgo));
+    const newer = [300, 200, 100].map((secondsAgo, i) => logEntry(`b${i}`, 'failure', secondsAgo));
+    // Published 400 s ago: three logs since. Keeping 2 is not possible: those three stay.
+    expect(names(planLogPruning([...newer, ...old], ago(400), 2))).toEqual(names(old));
+    // Published after every log: only the latest is needed.
+    expect(names(planLogPruning([...newer, ...old], ago(10), 1))).toEqual([...names(old), newer[0]?.fileName, newer[1]?.fileName]);
+  });
+
+  it('leaves exactly what status needs to say the same thing, whatever the logs', () => {
+    let seed = 7;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    for (let round = 0; round < 500; round++) {
+      const count = random(12);
+      const logs = Array.from({ length: count }, (_, i) =>
+        logEntry(`${'abcdfg'[random(6)]}${i}`, LOG_RESULTS[random(4)] as LogResult, random(20) * 60, `202406${String(1 + random(9)).padStart(2, '0')}-1${random(10)}00`),
+      );
+      const lastChangeMs = ago(random(20) * 60);
+      const keep = 1 + random(6);
+      const system = snapshot('x', { expected: flake('abc'), lastChangeMs, logs });
+      const removed = new Set(planLogPruning(logs, lastChangeMs, keep));
+      const after = snapshot('x', { expected: flake('abc'), lastChangeMs, logs: logs.filter((log) => !removed.has(log)) });
+      expect(decideStatus(after), `round ${round}`).toEqual(decideStatus(system));
+      expect(after.logs.length).toBeLessThanOrEqual(Math.max(keep, logs.filter((log) => log.mtimeMs > lastChangeMs).length + 1));
+      if (removed.size > 0) expect(after.logs.length, `round ${round}`).toBeGreaterThanOrEqual(keep);
+    }
+  });
+});
+
+describe('pruneLogs on a chroot', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0)) await cleanup();
+  });
+
+  async function chroot() {
+    const made = await makeChroot();
+    cleanups.push(made.cleanup);
+    return made.dir;
+  }
+
+  it('keeps LOG_KEEP logs per system, leaves other entries alone, and status says the same', async () => {
+    const dir = await chroot();
+    const many: [string, number][] = Array.from({ length: 10 }, (_, i) => [logName(`c${i}`, 'success', `20240601-${String(i).padStart(2, '0')}00`), 10_000 - i * 600]);
+    await addSystem(dir, 'busy', { lastChangeAgo: 3000, logs: many });
+    await addSystem(dir, 'quiet', { logs: many.slice(0, 2) });
+    writeFileSync(path.join(dir, 'busy', 'logs', 'notes.txt'), 'not a log');
+    symlinkSync('/etc/passwd', path.join(dir, 'busy', 'logs', logName('ee', 'success')));
+    const before = (await readChroot(dir)).systems.map(decideStatus);
+
+    const dryRun = pruneLogs({ chrootDir: dir, keep: 4, dryRun: true });
+    expect(dryRun.map((system) => [system.name, system.removed.length])).toEqual([['busy', 6]]);
+    expect(readdirSync(path.join(dir, 'busy', 'logs'))).toHaveLength(12);
+
+    const results = pruneLogs({ chrootDir: dir, keep: 4 });
+    expect(results).toEqual([{ name: 'busy', removed: many.slice(0, 6).map(([name]) => name), kept: 4, problems: [] }]);
+    const left = readdirSync(path.join(dir, 'busy', 'logs')).sort();
+    expect(left).toEqual([...many.slice(6).map(([name]) => name), 'notes.txt', logName('ee', 'success')].sort());
+    expect(existsSync('/etc/passwd')).toBe(true);
+    expect(readdirSync(path.join(dir, 'quiet', 'logs'))).toHaveLength(2);
+    // The table is the same (the unknown row of busy included: notes.txt is still there).
+    expect((await readChroot(dir)).systems.map(decideStatus)).toEqual(before);
+    // Nothing more to do.
+    expect(pruneLogs({ chrootDir: dir, keep: 4 })).toEqual([]);
+  });
+
+  it('keeps every log of a system whose last_change_date is missing, and says why', async () => {
+    const dir = await chroot();
+    await addSystem(dir, 'lost', { lastChangeAgo: null, logs: [[logName('aa', 'success', '20240601-0100'), 300], [logName('bb', 'success'), 200]] });
+    expect(pruneLogs({ chrootDir: dir, keep: 1 })).toEqual([
+      { name: 'lost', removed: [], kept: 2, problems: [expect.stringContaining('lost/last_change_date cannot be read (ENOENT): its logs are kept')] },
+    ]);
+    expect(readdirSync(path.join(dir, 'lost', 'logs'))).toHaveLength(2);
+  });
+
+  it('prunes only the systems it is given', async () => {
+    const dir = await chroot();
+    const logs: [string, number][] = [[logName('aa', 'success', '20240601-0100'), 300], [logName('bb', 'success'), 200]];
+    await addSystem(dir, 'a', { lastChangeAgo: 100, logs });
+    await addSystem(dir, 'b', { lastChangeAgo: 100, logs });
+    expect(pruneLogs({ chrootDir: dir, keep: 1, names: ['b'] }).map((system) => system.name)).toEqual(['b']);
+    expect(readdirSync(path.join(dir, 'a', 'logs'))).toHaveLength(2);
+    expect(readdirSync(path.join(dir, 'b', 'logs'))).toHaveLength(1);
+  });
+});
