@@ -4,7 +4,8 @@
 # taken from the client module evaluated as NixOS would, runs as systemd runs
 # it (bash -e, the connection on stdin and stdout: systemd-socket-activate
 # --inetd), with systemctl and journalctl stand-ins that play a oneshot
-# bento-upgrade running for a few seconds. No server needed.
+# bento-upgrade running for a few seconds. No server needed. `bento trigger`
+# asks that socket to start an update (its last test).
 
 load lib/e2e
 
@@ -126,4 +127,26 @@ setup() {
 	assert_contains "$response" "bento: update finished"
 	assert_eq "$(printf '%s\n' "$response" | tail -n 1)" \
 		"bento: the update failed (systemctl start bento-upgrade.service: exit status 1)" "last line"
+}
+
+@test "bento trigger: the socket answers and the update runs to its end after bento hung up; no listener: unreachable" {
+	closed=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });')
+	fleet=$BATS_TEST_TMPDIR/fleet
+	mkdir -p "$fleet"
+	printf '%s\n' CHROOT_DIR=/srv/bento-e2e-unused REMOTE_IP=127.0.0.1 \
+		"TRIGGER_ADDRESSES=\"probe=127.0.0.1:$LISTEN_PORT gone=127.0.0.1:$closed\"" > "$fleet/config.sh"
+	start=$(date +%s)
+	run -2 node "$E2E_REPO/dist/main.js" --dir "$fleet" trigger probe gone
+	# bento does not wait for the update (4 s here): the status line is enough.
+	[ $(($(date +%s) - start)) -lt 4 ] || fail "bento trigger waited for the update"
+	assert_contains "$output" "probe: triggered (127.0.0.1:$LISTEN_PORT)"
+	assert_contains "$output" "gone: unreachable (127.0.0.1:$closed: ECONNREFUSED)"
+	assert_contains "$output" "trigger: 1 triggered, 1 unreachable (they poll on their timer as usual)"
+	i=0
+	until grep -q 'bento: update finished' "$FAKE/journal"; do
+		i=$((i + 1))
+		[ "$i" -lt 200 ] || fail "the update did not run to its end:" "$(cat "$FAKE/journal")"
+		sleep 0.05
+	done
+	assert_match "$(cat "$FAKE/calls")" '^systemctl start bento-upgrade.service$'
 }

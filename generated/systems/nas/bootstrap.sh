@@ -109,10 +109,15 @@ sftp_session() {
 	connect_deadline=$(($(date +%s) + BENTO_CONNECT_RETRY))
 	connect_round=0
 	session_servers > "$STATE_DIR/servers"
+	servers=$(grep -c '' "$STATE_DIR/servers")
 	while :; do
 		retry=0
+		tried=0
 		: > "$STATE_DIR/sessions.out"
 		while IFS= read -r server; do
+			[ "$tried" -gt 0 ] && say "could not open a session on $previous; trying $server"
+			tried=$((tried + 1))
+			previous=$server
 			use_server "$server"
 			sftp_batch < "$1" > "$STATE_DIR/sftp.out" 2>&1
 			session_status=$?
@@ -128,7 +133,7 @@ sftp_session() {
 			done < "$STATE_DIR/sftp.out" >> "$STATE_DIR/sessions.out"
 		done < "$STATE_DIR/servers"
 		# Several servers: sftp.out tells what each of them said.
-		[ "$(grep -c '' "$STATE_DIR/servers")" -gt 1 ] && mv "$STATE_DIR/sessions.out" "$STATE_DIR/sftp.out"
+		[ "$servers" -gt 1 ] && mv "$STATE_DIR/sessions.out" "$STATE_DIR/sftp.out"
 		connect_round=$((connect_round + 1))
 		if [ "$retry" = 0 ] || ! connect_pause "$connect_round"; then
 			# Messages name the first server, unless the run had chosen one.

@@ -8,10 +8,12 @@
 set -u
 server=${1:?usage: stop-sshd.sh SERVER_DIR}
 port=$(sed -n 's/^Port //p' "$server/sshd_config")
+# Its own address: another sshd may listen on the same port elsewhere (20-failover.bats).
+address=$(sed -n 's/^ListenAddress //p' "$server/sshd_config")
 pid=$(cat "$server/sshd.pid" 2> /dev/null) || exit 0
 kill "$pid" 2> /dev/null
 i=0
-while [ -n "$(ss -Hltn "sport = :$port")" ]; do
+while [ -n "$(ss -Hltn "src ${address:-*}:$port")" ]; do
 	i=$((i + 1))
 	if [ "$i" -ge 100 ]; then
 		echo "stop-sshd.sh: sshd (pid $pid) still listens on port $port" >&2
