@@ -29,8 +29,8 @@ teardown_file() {
 SERVER2() { printf '%s\n' "$E2E_BASE/server2"; }
 
 # The second server: the suite's sshd configuration on 127.0.0.2, with a
-# host key of its own that the machines know. It carries the suite's mark,
-# so the suite's cleanup stops it whatever happens.
+# host key of its own that the machines know. Its pid file is in the suite's
+# directory: the suite's cleanup (lib/cleanup.sh) stops it whatever happens.
 start_second_server() {
 	local dir
 	dir=$(SERVER2)
@@ -47,7 +47,7 @@ start_second_server() {
 run_second_server() {
 	local dir
 	dir=$(SERVER2)
-	BENTO_E2E_RUN=$E2E_ID /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log" < /dev/null > /dev/null 2>&1 3>&- ||
+	/usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log" < /dev/null > /dev/null 2>&1 3>&- ||
 		fail "the second sshd did not start:" "$(tail -n 20 "$dir/sshd.log")"
 	local i=0
 	until [ -n "$(ss -Hltn "src $SECOND:$E2E_PORT")" ] && [ -s "$dir/sshd.pid" ]; do

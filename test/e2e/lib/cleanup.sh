@@ -4,11 +4,11 @@
 # it) the group sftp_users, the mount points it had to create, and BASE.
 # Safe to run twice, after a partial setup, or from a trap.
 #
-#   cleanup.sh /srv/bento-e2e-<id>   (id: be2e… for the suites, demo… for scripts/demo.sh)
+#   cleanup.sh /srv/bento-e2e-<id>   (id: be2e… for the suites, demo… for scripts/demo.sh, load… for bench/poll-load.sh)
 set -u
 base=${1:?usage: cleanup.sh /srv/bento-e2e-ID}
 case $base in
-/srv/bento-e2e-be2e* | /srv/bento-e2e-demo*) ;;
+/srv/bento-e2e-be2e* | /srv/bento-e2e-demo* | /srv/bento-e2e-load*) ;;
 *) echo "cleanup.sh: not an e2e directory: $base" >&2; exit 2 ;;
 esac
 case ${base#/srv/bento-e2e-} in
@@ -29,11 +29,14 @@ for environ in /proc/[0-9]*/environ; do
 	fi
 done
 
-# The suite's sshd, checked by its command line before it is stopped.
-pidfile=$base/server/sshd.pid
-if [ -f "$pidfile" ]; then
+# The suite's sshd (server/, and any other server a suite started next to it,
+# e.g. server2/ of 20-failover.bats: sshd overwrites its environment with its
+# process title, so it carries no mark), each checked by its command line
+# before it is stopped.
+for pidfile in "$base"/*/sshd.pid; do
+	[ -f "$pidfile" ] || continue
 	pid=$(cat "$pidfile")
-	if { tr '\0' ' ' < "/proc/$pid/cmdline"; } 2> /dev/null | grep -qF "$base/server/sshd_config"; then
+	if { tr '\0' ' ' < "/proc/$pid/cmdline"; } 2> /dev/null | grep -qF "${pidfile%/sshd.pid}/sshd_config"; then
 		kill "$pid" 2> /dev/null
 		i=0
 		while kill -0 "$pid" 2> /dev/null && [ "$i" -lt 20 ]; do
@@ -42,7 +45,7 @@ if [ -f "$pidfile" ]; then
 		done
 		kill -9 "$pid" 2> /dev/null
 	fi
-fi
+done
 
 # The users (only accounts whose home is in this suite's chroot), after
 # their last sessions.
