@@ -103,7 +103,11 @@ while [ ! -e "$go" ]; do sleep 0.02; done
 start=$(date +%s%3N)
 timeout "$limit" /bin/sh "$update" > "$result.out" 2>&1
 status=$?
-printf '%s %s %s\n' "$status" "$start" "$(date +%s%3N)" > "$result"
+end=$(date +%s%3N)
+# The CPU time of the run (its processes: sh, ssh, sftp, ...): the second
+# line of times (not in a pipeline: that would be a subshell's).
+times > "$result.cpu"
+printf '%s %s %s\n' "$status" "$start" "$end" > "$result"
 EOF
 chmod +x "$runner"
 
@@ -199,10 +203,24 @@ figures() {
 		console.log((ok.length / ((last - first) / 1000)).toFixed(1));
 		console.log(`${pick(0.5).toFixed(2)} / ${pick(0.99).toFixed(2)} / ${pick(1).toFixed(2)} s`);
 		console.log(`${((cpu * 1000) / Math.max(1, ok.length)).toFixed(1)} ms (${cpu.toFixed(2)} s in all)`);
+		// "0m0.120s 0m0.050s": user and system time of a run's processes.
+		const seconds = (text) => text.split(/\s+/).filter(Boolean).reduce((sum, t) => { const m = /^(\d+)m([\d.]+)s$/.exec(t); return m ? sum + Number(m[1]) * 60 + Number(m[2]) : sum; }, 0);
+		const clients = fs.readdirSync(dir).filter((f) => f.endsWith('.cpu')).map((f) => seconds(fs.readFileSync(`${dir}/${f}`, 'utf8').split('\n')[1] ?? ''));
+		const clientCpu = clients.reduce((a, b) => a + b, 0);
+		console.log(`${((clientCpu * 1000) / Math.max(1, clients.length)).toFixed(0)} ms (${clientCpu.toFixed(1)} s in all)`);
 	EOF
 	echo "$retried"
 	cat "$dir/dropped"
 	echo "$delivered / $kept / $lost"
+}
+
+# failures NAME: why the polls that failed failed (their last message, counted).
+failures() {
+	local dir=$E2E_STATE/$1 machine
+	for machine in $E2E_SYSTEMS; do
+		[ "$(cut -d ' ' -f 1 "$dir/$machine" 2> /dev/null)" = 0 ] && continue
+		tail -n 1 "$dir/$machine.out" 2> /dev/null | sed -e "s/$machine/NAME/g" -e 's/port [0-9]*/port P/g' || echo "(no output)"
+	done | sort | uniq -c | sort -rn | head -n 5
 }
 
 mapfile -t bento < <(figures bento)
@@ -210,8 +228,9 @@ mapfile -t openssh < <(figures openssh)
 labels=(
 	'polls that succeeded'
 	'polls per second, sustained'
-	'poll time p50 / p99 / max'
+	'poll time p50 / p99 / max (ok)'
 	'sshd CPU time per poll'
+	'client CPU time per poll'
 	'polls that needed a retry'
 	'connections sshd dropped'
 	'queued logs sent / kept / lost'
@@ -223,6 +242,13 @@ echo "a poll that cannot connect is retried for CONNECT_RETRY, giving up within 
 printf '\n%-32s %-28s %s\n' '' "bento ($sized, $grace s)" 'OpenSSH (10:30:100, 120 s)'
 for i in "${!labels[@]}"; do
 	printf '%-32s %-28s %s\n' "${labels[$i]}" "${bento[$i]}" "${openssh[$i]}"
+done
+for name in bento openssh; do
+	if [ -n "$(failures "$name")" ]; then
+		echo
+		echo "why polls failed ($name):"
+		failures "$name"
+	fi
 done
 echo
 echo "poll-load: done in $(($(date +%s) - started)) s; removing the users, sshd and machines"
