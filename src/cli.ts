@@ -49,6 +49,11 @@ function fleetDir(program: Command): string {
   return path.resolve(dir);
 }
 
+/** bento's directory for what it may forget: $XDG_CACHE_HOME/bento, else ~/.cache/bento. */
+function cacheDir(): string {
+  return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'bento');
+}
+
 /** commander prints the option and this message, then exits 1. */
 function positiveInteger(value: string): number {
   const n = Number(value);
@@ -238,6 +243,7 @@ Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
     .option('--once', 'print once and exit, even on a terminal')
     .option('--json', 'print JSON (one object per system) instead of the table')
     .option('--prometheus <file>', 'also write node-exporter textfile metrics to <file> (atomically)')
+    .option('--no-cache', 'read every log again, not only the logs/ directories that changed since the last run')
     .addHelpText(
       'after',
       `
@@ -245,7 +251,7 @@ Exit status: 0 when no system is failing, rollbacked or has extra logs,
 2 when at least one is, 1 on errors; a cron job or a monitoring check can
 use it as it is.`,
     )
-    .action(async (options: { once?: boolean; json?: boolean; prometheus?: string }) => {
+    .action(async (options: { once?: boolean; json?: boolean; prometheus?: string; cache: boolean }) => {
       const { statusCommand } = await commands.status();
       done(
         await statusCommand(
@@ -256,6 +262,7 @@ use it as it is.`,
             prometheusFile: options.prometheus ? path.resolve(options.prometheus) : undefined,
             isTTY: Boolean(io.stdout.isTTY),
             noColor: Boolean(process.env.NO_COLOR),
+            cacheDir: options.cache ? cacheDir() : undefined,
           },
           io,
         ),

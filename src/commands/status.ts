@@ -12,6 +12,7 @@
 import type { Writable } from 'node:stream';
 import { loadConfig } from '../config/config.js';
 import { UserError } from '../errors.js';
+import { LogCache, logCacheFile } from '../status/log-cache.js';
 import { readChroot } from '../status/read-chroot.js';
 import { renderJson } from '../status/render-json.js';
 import { renderPrometheus } from '../status/render-prometheus.js';
@@ -40,6 +41,12 @@ export interface StatusOptions {
   now?: Date;
   /** Ends watch mode; SIGINT does too. */
   signal?: AbortSignal;
+  /**
+   * Where status remembers what it read of each logs/ directory, to read
+   * only those that changed next time (status/log-cache.ts); none: every
+   * log is read.
+   */
+  cacheDir?: string;
 }
 
 /** What the report functions need: the options with CHROOT_DIR known. */
@@ -47,6 +54,7 @@ interface StatusRun extends StatusOptions {
   chrootDir: string;
   stdout: Writable;
   stderr: Writable;
+  cache: LogCache;
 }
 
 interface Report {
@@ -55,9 +63,18 @@ interface Report {
 }
 
 export async function statusCommand(statusOptions: StatusOptions, io: CommandIO): Promise<number> {
-  const options: StatusRun = { ...statusOptions, chrootDir: await chrootDirOf(statusOptions, io), stdout: io.stdout, stderr: io.stderr };
-  if (options.isTTY && !options.once && !options.json) return watchStatus(options);
-  const report = await collectReport(options.chrootDir);
+  const chrootDir = await chrootDirOf(statusOptions, io);
+  const cache = LogCache.load(statusOptions.cacheDir === undefined ? undefined : logCacheFile(statusOptions.cacheDir, chrootDir));
+  const options: StatusRun = { ...statusOptions, chrootDir, stdout: io.stdout, stderr: io.stderr, cache };
+  if (options.isTTY && !options.once && !options.json) {
+    try {
+      return await watchStatus(options);
+    } finally {
+      cache.save();
+    }
+  }
+  const report = await collectReport(options);
+  cache.save();
   const nowMs = options.now?.getTime() ?? Date.now();
   await writeWarnings(options, report.warnings);
   if (options.prometheusFile) await writePrometheus(options.prometheusFile, report.statuses, nowMs);
@@ -66,8 +83,8 @@ export async function statusCommand(statusOptions: StatusOptions, io: CommandIO)
   return decideExitStatus(report.statuses);
 }
 
-async function collectReport(chrootDir: string): Promise<Report> {
-  const snapshot = await readChroot(chrootDir);
+async function collectReport(options: StatusRun): Promise<Report> {
+  const snapshot = await readChroot(options.chrootDir, { cache: options.cache });
   return { statuses: snapshot.systems.map(decideStatus), warnings: snapshot.warnings };
 }
 
@@ -102,7 +119,7 @@ async function watchStatus(options: StatusRun): Promise<number> {
       signal: controller.signal,
       tick: draw,
       refresh: async () => {
-        last = await collectReport(options.chrootDir);
+        last = await collectReport(options);
         if (options.prometheusFile) await writePrometheus(options.prometheusFile, last.statuses, options.now?.getTime() ?? Date.now());
         draw();
         return last.statuses.map((status) => status.name);

@@ -32,10 +32,22 @@ describe('readChroot', () => {
     expect(interbus).toMatchObject({ expected: { kind: 'non-flake' }, lastChangeMs: ago(3600), problems: [] });
     expect(kikimora).toMatchObject({ expected: { kind: 'flake', storeBasename: storePath('996vw3r6'), hash: hash('996vw3r6') }, lastChangeMs: ago(168) });
     expect(kikimora?.logs).toEqual([{ fileName: logName('996vw3r6', 'success'), mtimeMs: ago(353), log: expect.objectContaining({ result: 'success' }) }]);
-    expect(nas?.logs.map((log) => [log.log.result, log.mtimeMs]).sort()).toEqual([
-      ['failure', ago(400)],
-      ['success', ago(349)],
-    ]);
+    // Only what the rules read: the latest, and none is newer than last_change_date (105 s ago).
+    expect(nas?.logs.map((log) => [log.log.result, log.mtimeMs])).toEqual([['success', ago(349)]]);
+  });
+
+  it('keeps the logs status needs: the latest and every one newer than last_change_date', async () => {
+    const dir = await chroot();
+    await addSystem(dir, 'nas', {
+      lastChangeAgo: 300,
+      logs: [
+        [logName('aaaaaaaa', 'success', '20240601-0900'), 900],
+        [logName('bbbbbbbb', 'failure', '20240601-1000'), 200],
+        [logName('cccccccc', 'success', '20240601-1100'), 100],
+      ],
+    });
+    const [nas] = (await readChroot(dir)).systems;
+    expect(nas?.logs.map((log) => log.mtimeMs).sort()).toEqual([ago(200), ago(100)]);
   });
 
   it('treats a missing states.txt as a fleet without flakes, silently', async () => {

@@ -133,6 +133,8 @@ e2e_setup_suite() {
 	export E2E_MACHINES=$E2E_BASE/machines
 	export E2E_INPUTS=$E2E_BASE/inputs
 	export E2E_SYSTEMS=""
+	# What bento status remembers between runs stays with the suite.
+	export XDG_CACHE_HOME=$E2E_STATE/cache
 	# run.sh cleans up after suites that could not (killed bats, ...).
 	if [ -n "${E2E_REGISTRY:-}" ]; then printf '%s\n' "$E2E_BASE" >> "$E2E_REGISTRY"; fi
 

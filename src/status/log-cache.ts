@@ -1,0 +1,183 @@
+/**
+ * What status read of each machine's logs/, remembered between runs, so that
+ * a fleet of 10,000 machines with 100 logs each is not 1,000,000 lstat calls
+ * on every `bento status` (about 6 s on a 2-core virtual machine, plus 1.3 s
+ * to list the directories) but 10,000 stat calls of the logs/ directories.
+ *
+ * A machine's entry holds only the logs status needs (the latest one and
+ * every one newer than last_change_date, docs/protocol.md §7) and the
+ * problems found in logs/. It is used while logs/ is the same directory with
+ * the same mtime, ctime and size as when it was read: adding, removing or
+ * renaming an entry changes them. It is not used when last_change_date went
+ * back in time, or appeared: the logs needed then may be older ones. When
+ * last_change_date moved forward (a deploy), the logs needed are among those
+ * remembered.
+ *
+ * A directory changed less than RACY_MS before it was read is not
+ * remembered: a change within the same timestamp tick would not show in its
+ * mtime (as git does with its index). What a cache cannot see: a log
+ * rewritten in place under a name it already had (its mtime changes, the
+ * directory's does not). bento's client never does that, and a machine can
+ * only change what status says about itself; `bento status --no-cache`
+ * reads every log.
+ *
+ * The file is JSON in the user's cache directory, one per CHROOT_DIR. It is
+ * derived data: a file that is missing, unreadable, of another version or
+ * malformed is ignored and written again. Names in it came from the
+ * machines and are treated as such (parsed again, sanitized when printed).
+ */
+import { mkdirSync, readFileSync, type Stats } from 'node:fs';
+import path from 'node:path';
+import { parseLogName } from '../chroot/log-name.js';
+import { writeFileAtomicallySync } from '../util/atomic-write.js';
+import { sha256 } from '../util/hash.js';
+import type { LogEntry } from './read-chroot.js';
+import { selectLatestLog } from './states.js';
+
+const VERSION = 2;
+/** Changes younger than this when read are not trusted to show in an mtime (FAT has 2 s). */
+export const RACY_MS = 2000;
+
+/** dev, ino, size, mtimeMs, ctimeMs of a logs/ directory. */
+type DirectoryStamp = [number, number, number, number, number];
+
+/** A system's entry, as an array (the file is read on every run: keys would double its size). */
+type Entry = [
+  stamp: DirectoryStamp,
+  /** mtime of last_change_date when the logs were read (null: missing). */
+  lastChangeMs: number | null,
+  /** The logs status needed then: file name and server mtime. */
+  logs: [string, number][],
+  problems: string[],
+];
+
+export interface CachedLogs {
+  logs: LogEntry[];
+  problems: string[];
+}
+
+function stampOf(stats: Stats): DirectoryStamp {
+  return [stats.dev, stats.ino, stats.size, stats.mtimeMs, stats.ctimeMs];
+}
+
+function sameStamp(a: DirectoryStamp, b: DirectoryStamp): boolean {
+  return a[0] === b[0] && a[1] === b[1] && a[2] === b[2] && a[3] === b[3] && a[4] === b[4];
+}
+
+/** The cache file of `chrootDir` in `cacheDir`. */
+export function logCacheFile(cacheDir: string, chrootDir: string): string {
+  return path.join(cacheDir, `status-${sha256(path.resolve(chrootDir)).slice(0, 16)}.json`);
+}
+
+export class LogCache {
+  private entries = new Map<string, Entry>();
+  private dirty = false;
+  /** How many lookups were answered, and how many not (tests, benchmarks). */
+  hits = 0;
+  misses = 0;
+
+  /** The cache saved in `file`; an empty one when it cannot be used. */
+  static load(file: string | undefined): LogCache {
+    const cache = new LogCache(file);
+    if (!file) return cache;
+    try {
+      const data = JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown; entries?: unknown };
+      if (data.version !== VERSION || typeof data.entries !== 'object' || data.entries === null) return cache;
+      for (const [name, entry] of Object.entries(data.entries as Record<string, unknown>)) {
+        if (isEntry(entry)) cache.entries.set(name, entry);
+      }
+    } catch {
+      // Missing or broken: start afresh.
+    }
+    return cache;
+  }
+
+  constructor(private readonly file?: string) {}
+
+  /**
+   * The logs status needs from the logs/ of system `name` (whose stat is
+   * `stats`, taken now) when it has not changed since they were read, with
+   * last_change_date now at `lastChangeMs`; undefined otherwise.
+   */
+  lookup(name: string, stats: Stats, lastChangeMs: number | null): CachedLogs | undefined {
+    const entry = this.entries.get(name);
+    const usable =
+      entry !== undefined &&
+      sameStamp(entry[0], stampOf(stats)) &&
+      (lastChangeMs === null || (entry[1] !== null && lastChangeMs >= entry[1]));
+    if (!usable) {
+      this.misses++;
+      return undefined;
+    }
+    const logs = entry[2].flatMap(([fileName, mtimeMs]): LogEntry[] => {
+      const parsed = parseLogName(fileName);
+      return parsed.ok ? [{ fileName, log: parsed.log, mtimeMs }] : [];
+    });
+    this.hits++;
+    return { logs: neededLogs(logs, lastChangeMs), problems: [...entry[3]] };
+  }
+
+  /**
+   * Remembers what was read of the logs/ of system `name`: `stats` taken
+   * before reading it, `readStartMs` when that was. A directory that changed
+   * just before is not remembered (RACY_MS).
+   */
+  store(name: string, stats: Stats, readStartMs: number, lastChangeMs: number | null, logs: readonly LogEntry[], problems: readonly string[]): void {
+    // Adding, removing or renaming an entry sets the mtime to the time of the
+    // change (the ctime too, but a utimes() sets only the ctime to now: a
+    // machine touching its logs/ makes no change racy, only different).
+    if (stats.mtimeMs > readStartMs - RACY_MS) {
+      if (this.entries.delete(name)) this.dirty = true;
+      return;
+    }
+    this.entries.set(name, [stampOf(stats), lastChangeMs, logs.map((log) => [log.fileName, log.mtimeMs]), [...problems]]);
+    this.dirty = true;
+  }
+
+  /** Forgets the systems not in `present` (gone from CHROOT_DIR). */
+  keepOnly(present: ReadonlySet<string>): void {
+    for (const name of this.entries.keys()) {
+      if (!present.has(name)) {
+        this.entries.delete(name);
+        this.dirty = true;
+      }
+    }
+  }
+
+  /** Writes the cache back when it changed; a cache that cannot be written is simply not kept. */
+  save(): void {
+    if (!this.file || !this.dirty) return;
+    try {
+      mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
+      writeFileAtomicallySync(this.file, JSON.stringify({ version: VERSION, entries: Object.fromEntries(this.entries) }), 0o600);
+      this.dirty = false;
+    } catch {
+      // A read-only home, a full disk: status works without it.
+    }
+  }
+}
+
+/**
+ * The logs the rules of docs/protocol.md §7 read: the latest (by server
+ * mtime, then name, as states.ts selects it) and every one newer than
+ * last_change_date. The others change no state.
+ */
+export function neededLogs(logs: readonly LogEntry[], lastChangeMs: number | null): LogEntry[] {
+  const latest = selectLatestLog(logs);
+  return logs.filter((log) => log === latest || (lastChangeMs !== null && log.mtimeMs > lastChangeMs));
+}
+
+function isEntry(value: unknown): value is Entry {
+  if (!Array.isArray(value) || value.length !== 4) return false;
+  const [stamp, lastChangeMs, logs, problems] = value as unknown[];
+  return (
+    Array.isArray(stamp) &&
+    stamp.length === 5 &&
+    stamp.every((n) => typeof n === 'number') &&
+    (lastChangeMs === null || typeof lastChangeMs === 'number') &&
+    Array.isArray(logs) &&
+    logs.every((log) => Array.isArray(log) && typeof log[0] === 'string' && typeof log[1] === 'number') &&
+    Array.isArray(problems) &&
+    problems.every((problem) => typeof problem === 'string')
+  );
+}

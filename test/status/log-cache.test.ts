@@ -1,0 +1,154 @@
+/**
+ * status/log-cache.ts: what status read of each logs/ is used again while
+ * the directory did not change, and never when it might be stale; with or
+ * without it, status says the same.
+ */
+import { mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LogCache, logCacheFile, neededLogs } from '../../src/status/log-cache.js';
+import { readChroot } from '../../src/status/read-chroot.js';
+import { decideStatus } from '../../src/status/states.js';
+import { bento } from '../helpers/cli.js';
+import { addSystem, ago, logEntry, logName, makeChroot, touch } from './fixtures.js';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0)) await cleanup();
+});
+
+async function tempDir(): Promise<string> {
+  const made = await makeChroot();
+  cleanups.push(made.cleanup);
+  return made.dir;
+}
+
+/** A logs/ directory last changed `secondsAgo` (older than RACY_MS: it may be remembered). */
+function age(dir: string, name: string, secondsAgo = 60): void {
+  const logs = path.join(dir, name, 'logs');
+  const time = Date.now() / 1000 - secondsAgo;
+  utimesSync(logs, time, time);
+}
+
+/** Sets a file's mtime to `secondsAgo` (Date.now based, as the directories). */
+function touchAgo(file: string, secondsAgo: number): void {
+  const time = Date.now() / 1000 - secondsAgo;
+  writeFileSync(file, '');
+  utimesSync(file, time, time);
+}
+
+async function statuses(dir: string, cache?: LogCache) {
+  return (await readChroot(dir, { cache })).systems.map(decideStatus);
+}
+
+describe('neededLogs', () => {
+  it('keeps the latest log and those newer than last_change_date', () => {
+    const logs = [logEntry('aa', 'success', 500), logEntry('bb', 'failure', 300), logEntry('cc', 'success', 200), logEntry('dd', 'success', 100)];
+    expect(neededLogs(logs, ago(250)).map((log) => log.fileName)).toEqual([logs[2]?.fileName, logs[3]?.fileName]);
+    expect(neededLogs(logs, ago(10)).map((log) => log.fileName)).toEqual([logs[3]?.fileName]);
+    expect(neededLogs(logs, null).map((log) => log.fileName)).toEqual([logs[3]?.fileName]);
+    expect(neededLogs([], ago(10))).toEqual([]);
+  });
+});
+
+describe('LogCache with readChroot', () => {
+  it('reads an unchanged logs/ once, then answers from the cache; the same statuses as without it', async () => {
+    const dir = await tempDir();
+    const cacheDir = await tempDir();
+    const file = logCacheFile(cacheDir, dir);
+    for (const name of ['a', 'b', 'c']) {
+      await addSystem(dir, name, { lastChangeAgo: 250, logs: [[logName('aa', 'success', '20240601-0100'), 500], [logName('bb', 'failure'), 200]] });
+      age(dir, name);
+    }
+    const plain = await statuses(dir);
+    const first = LogCache.load(file);
+    expect(await statuses(dir, first)).toEqual(plain);
+    expect([first.hits, first.misses]).toEqual([0, 3]);
+    first.save();
+    const second = LogCache.load(file);
+    expect(await statuses(dir, second)).toEqual(plain);
+    expect([second.hits, second.misses]).toEqual([3, 0]);
+  });
+
+  it('reads a logs/ again when a log arrives, and does not remember one that just changed', async () => {
+    const dir = await tempDir();
+    await addSystem(dir, 'a', { lastChangeAgo: 250, logs: [[logName('aa', 'success'), 300]] });
+    age(dir, 'a');
+    const cache = new LogCache();
+    await statuses(dir, cache);
+    // A new log: the directory changes, its mtime now (racy: not remembered).
+    touchAgo(path.join(dir, 'a', 'logs', logName('bb', 'failure', '20240601-1300')), 1);
+    const [after] = await statuses(dir, cache);
+    expect(after?.state).toBe('failing');
+    expect([cache.hits, cache.misses]).toEqual([0, 2]);
+    const [again] = await statuses(dir, cache);
+    expect(again?.state).toBe('failing');
+    expect(cache.misses).toBe(3);
+  });
+
+  it('follows a deploy (last_change_date moving forward) from what it remembered', async () => {
+    const dir = await tempDir();
+    await addSystem(dir, 'a', { lastChangeAgo: 1000, logs: [[logName('aa', 'success', '20240601-0100'), 600], [logName('bb', 'success'), 300]] });
+    age(dir, 'a');
+    const cache = new LogCache();
+    expect((await statuses(dir, cache))[0]?.state).toBe('extra-logs');
+    await touch(path.join(dir, 'a', 'last_change_date'), 100);
+    expect((await statuses(dir, cache))[0]?.state).toBe('rebuild-pending');
+    expect(cache.hits).toBe(1);
+    // Back in time (a restored backup): the older logs may be needed, read again.
+    await touch(path.join(dir, 'a', 'last_change_date'), 2000);
+    expect((await statuses(dir, cache))[0]?.state).toBe('extra-logs');
+    expect(cache.misses).toBe(2);
+  });
+
+  it('keeps the problems of logs/ with what it remembers', async () => {
+    const dir = await tempDir();
+    await addSystem(dir, 'a', { logs: [[logName('aa', 'success'), 300]] });
+    writeFileSync(path.join(dir, 'a', 'logs', 'stray.txt'), '');
+    age(dir, 'a');
+    const cache = new LogCache();
+    const first = await readChroot(dir, { cache });
+    const second = await readChroot(dir, { cache });
+    expect(cache.hits).toBe(1);
+    expect(second.systems[0]?.problems).toEqual(first.systems[0]?.problems);
+    expect(second.systems[0]?.problems[0]).toContain('stray.txt');
+  });
+
+  it('ignores a cache file that is broken, of another version or malformed, and forgets systems that are gone', async () => {
+    const dir = await tempDir();
+    const cacheDir = await tempDir();
+    const file = logCacheFile(cacheDir, dir);
+    await addSystem(dir, 'a', { logs: [[logName('aa', 'success'), 300]] });
+    age(dir, 'a');
+    for (const text of ['{', '{"version":1,"entries":{}}', '{"version":2,"entries":{"a":[["x"],null,[],[]]}}']) {
+      writeFileSync(file, text);
+      const cache = LogCache.load(file);
+      expect((await statuses(dir, cache))[0]?.state).toBe('up-to-date');
+      expect(cache.misses).toBe(1);
+    }
+    const cache = LogCache.load(undefined);
+    await statuses(dir, cache);
+    mkdirSync(path.join(dir, 'b', 'logs'), { recursive: true });
+    rmSync(path.join(dir, 'a'), { recursive: true });
+    await statuses(dir, cache);
+    expect((cache as unknown as { entries: Map<string, unknown> }).entries.has('a')).toBe(false);
+  });
+});
+
+describe('bento status and its cache', () => {
+  it('remembers in $XDG_CACHE_HOME/bento; --no-cache neither reads nor writes it', async () => {
+    const dir = await tempDir();
+    const home = await tempDir();
+    await addSystem(dir, 'a', { logs: [[logName('aa', 'success'), 300]] });
+    age(dir, 'a');
+    const fleet = await tempDir();
+    writeFileSync(path.join(fleet, 'config.sh'), `CHROOT_DIR=${dir}\nREMOTE_IP=127.0.0.1\n`);
+    const off = bento(['status', '--once', '--no-cache'], { env: { BENTO_DIR: fleet, XDG_CACHE_HOME: home } });
+    expect(off.status).toBe(0);
+    expect(readdirSync(home)).toEqual([]);
+    const on = bento(['status', '--once'], { env: { BENTO_DIR: fleet, XDG_CACHE_HOME: home } });
+    expect(on.stdout).toBe(off.stdout);
+    const file = logCacheFile(path.join(home, 'bento'), dir);
+    expect(JSON.parse(readFileSync(file, 'utf8')).version).toBe(2);
+  });
+});
