@@ -17,9 +17,10 @@
  * remembered: a change within the same timestamp tick would not show in its
  * mtime (as git does with its index). What a cache cannot see: a log
  * rewritten in place under a name it already had (its mtime changes, the
- * directory's does not). bento's client never does that, and a machine can
- * only change what status says about itself; `bento status --no-cache`
- * reads every log.
+ * directory's does not): a client resending a log whose first upload broke
+ * off. Its new mtime shows once the directory changes again; a machine can
+ * only change what status says about itself that way; `bento status
+ * --no-cache` reads every log.
  *
  * The file is JSON in the user's cache directory, one per CHROOT_DIR. It is
  * derived data: a file that is missing, unreadable, of another version or
