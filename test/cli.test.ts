@@ -46,6 +46,9 @@ describe('bento CLI', () => {
       expect(existsSync(path.join(dir, file)), file).toBe(true);
     }
     const config = readFileSync(path.join(dir, 'config.sh'), 'utf8');
+    // A new fleet spreads its polls over the 15-minute interval.
+    expect(config).toMatch(/^UPDATE_CALENDAR='\*:0\/15'$/m);
+    expect(config).toMatch(/^UPDATE_RANDOM_DELAY=15min$/m);
     const second = bento(['--dir', dir, 'init']);
     expect(second.status).toBe(1);
     expect(second.stderr).toContain('already holds a fleet (config.sh, hosts, keys, utils exist); init never overwrites one');
