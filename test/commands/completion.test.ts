@@ -16,7 +16,10 @@ describe('bento completion', () => {
     expect(complete(bash, ['bento', 'de'])).toEqual(['deploy']);
     expect(complete(bash, ['bento', '--dir', '/x', 'build', 'sw'])).toEqual(['switch']);
     expect(complete(bash, ['bento', 'deploy', '--ma'])).toEqual(['--max-jobs']);
-    expect(complete(bash, ['bento', 'status', '--'])).toEqual(['--once', '--json', '--prometheus', '--help']);
+    expect(complete(bash, ['bento', 'status', '--'])).toEqual(['--once', '--json', '--prometheus', '--no-cache', '--help']);
+    expect(complete(bash, ['bento', 'tr'])).toEqual(['trigger']);
+    expect(complete(bash, ['bento', 'trigger', '--'])).toEqual(['--all', '--timeout', '--help']);
+    expect(complete(bash, ['bento', 'prune', '--'])).toEqual(['--keep', '--dry-run', '--help']);
   });
 
   it('has a zsh variant and refuses other shells', () => {
