@@ -136,7 +136,7 @@ describe('bento --help', () => {
     const help = bento(['--help']).stdout;
     for (const key of CONFIG_KEYS) expect(help, key).toMatch(new RegExp(`^  ${key} `, 'm'));
     for (const variable of ['BENTO_DIR', 'NAME', 'VERBOSE', 'TARGET_IP', 'NIX_SSHOPTS', 'BENTO_DEBUG', 'NO_COLOR']) expect(help, variable).toContain(`  ${variable} `);
-    for (const command of ['init', 'generate', 'deploy', 'build', 'diff', 'flake-update', 'status', 'completion']) expect(help).toMatch(new RegExp(`^  ${command} `, 'm'));
+    for (const command of ['init', 'generate', 'deploy', 'build', 'diff', 'flake-update', 'status', 'rollout', 'completion']) expect(help).toMatch(new RegExp(`^  ${command} `, 'm'));
   });
 });
 

@@ -2,6 +2,7 @@
  * The chroot layout (docs/protocol.md §2), the wire protocol with the machines:
  *
  *   CHROOT_DIR/states.txt                  <name>=<store path basename> per flake system
+ *   CHROOT_DIR/rollout.json                the staged rollout in progress, if any
  *   CHROOT_DIR/<name>/                     root:sftp_users 0755
  *   CHROOT_DIR/<name>/last_change_date     mtime = last change; content = manifest digest
  *   CHROOT_DIR/<name>/config -> .config-<id>   the published files (a symlink swapped atomically)
@@ -10,6 +11,8 @@
 import path from 'node:path';
 
 export const STATES_FILE = 'states.txt';
+/** The staged rollout in progress, if any (docs/protocol.md §9). */
+export const ROLLOUT_FILE = 'rollout.json';
 export const SFTP_GROUP = 'sftp_users';
 /** Entries of a system's directory. */
 export const LAST_CHANGE_DATE = 'last_change_date';

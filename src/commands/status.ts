@@ -16,7 +16,9 @@ import { readChroot } from '../status/read-chroot.js';
 import { renderJson } from '../status/render-json.js';
 import { renderPrometheus } from '../status/render-prometheus.js';
 import { renderTable } from '../status/render-table.js';
-import { decideExitStatus, decideStatus, type SystemStatus } from '../status/states.js';
+import { decideExitStatus, decideStatus, holdForRollout, type SystemStatus } from '../status/states.js';
+import { describeRollout, waitingForWave } from '../status/rollout-decision.js';
+import type { RolloutState } from '../chroot/rollout-state.js';
 import { watchChroot } from '../status/watch.js';
 import { writeFileAtomically } from '../util/atomic-write.js';
 import { sanitize } from '../util/sanitize.js';
@@ -52,6 +54,8 @@ interface StatusRun extends StatusOptions {
 interface Report {
   statuses: SystemStatus[];
   warnings: string[];
+  /** The staged rollout in progress, if any. */
+  rollout?: RolloutState;
 }
 
 export async function statusCommand(statusOptions: StatusOptions, io: CommandIO): Promise<number> {
@@ -60,15 +64,29 @@ export async function statusCommand(statusOptions: StatusOptions, io: CommandIO)
   const report = await collectReport(options.chrootDir);
   const nowMs = options.now?.getTime() ?? Date.now();
   await writeWarnings(options, report.warnings);
-  if (options.prometheusFile) await writePrometheus(options.prometheusFile, report.statuses, nowMs);
-  const text = options.json ? renderJson(report.statuses) : renderTable(report.statuses, { nowMs, color: options.isTTY && !options.noColor });
+  if (options.prometheusFile) await writePrometheus(options.prometheusFile, report, nowMs);
+  const text = options.json ? renderJson(report.statuses, report.rollout) : renderTable(report.statuses, { nowMs, color: options.isTTY && !options.noColor }) + rolloutLine(report);
   await writeText(options.stdout, text);
-  return decideExitStatus(report.statuses);
+  return exitStatusOf(report);
 }
 
 async function collectReport(chrootDir: string): Promise<Report> {
   const snapshot = await readChroot(chrootDir);
-  return { statuses: snapshot.systems.map(decideStatus), warnings: snapshot.warnings };
+  const waiting = waitingForWave(snapshot.rollout);
+  const statuses = snapshot.systems.map((system) => {
+    const status = decideStatus(system);
+    return waiting.has(system.name) ? holdForRollout(status) : status;
+  });
+  return { statuses, warnings: snapshot.warnings, ...(snapshot.rollout ? { rollout: snapshot.rollout } : {}) };
+}
+
+function exitStatusOf(report: Report): number {
+  return decideExitStatus(report.statuses, report.rollout?.status === 'halted');
+}
+
+/** Under the table: where the rollout in progress stands. */
+function rolloutLine(report: Report): string {
+  return report.rollout ? `${sanitize(describeRollout(report.rollout))}\n` : '';
 }
 
 /** Redraws in place on every change under CHROOT_DIR, and every second for the elapsed times. */
@@ -90,7 +108,7 @@ async function watchStatus(options: StatusRun): Promise<number> {
     const warnings = last.warnings.map((warning) => `warning: ${sanitize(warning)}\n`).join('');
     // Cursor home, each line erased to its end, then the rest of the screen:
     // no blank flash between two drawings.
-    const screen = `\x1b[H${(table + warnings).replace(/\n/g, '\x1b[K\n')}\x1b[J`;
+    const screen = `\x1b[H${(table + rolloutLine(last) + warnings).replace(/\n/g, '\x1b[K\n')}\x1b[J`;
     if (screen === lastScreen) return;
     lastScreen = screen;
     options.stdout.write(screen);
@@ -103,7 +121,7 @@ async function watchStatus(options: StatusRun): Promise<number> {
       tick: draw,
       refresh: async () => {
         last = await collectReport(options.chrootDir);
-        if (options.prometheusFile) await writePrometheus(options.prometheusFile, last.statuses, options.now?.getTime() ?? Date.now());
+        if (options.prometheusFile) await writePrometheus(options.prometheusFile, last, options.now?.getTime() ?? Date.now());
         draw();
         return last.statuses.map((status) => status.name);
       },
@@ -112,12 +130,12 @@ async function watchStatus(options: StatusRun): Promise<number> {
     process.removeListener('SIGINT', onSigint);
     options.signal?.removeEventListener('abort', onSigint);
   }
-  return last ? decideExitStatus(last.statuses) : 0;
+  return last ? exitStatusOf(last) : 0;
 }
 
-async function writePrometheus(file: string, statuses: readonly SystemStatus[], nowMs: number): Promise<void> {
+async function writePrometheus(file: string, report: Report, nowMs: number): Promise<void> {
   try {
-    await writeFileAtomically(file, renderPrometheus(statuses, nowMs));
+    await writeFileAtomically(file, renderPrometheus(report.statuses, nowMs, report.rollout));
   } catch (error) {
     const why = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     throw new UserError(`cannot write the Prometheus file ${file}: ${why}`, 'its directory must exist and be writable');

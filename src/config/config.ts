@@ -27,6 +27,13 @@ export interface Config {
   rebootCalendar: string;
   /** TCP port of the client's listen-update socket. */
   listenPort: number;
+  /**
+   * Staged rollouts: the waves in order, each a list of system names or
+   * shell globs; undefined: every changed system is published at once.
+   */
+  rolloutWaves?: string[][];
+  /** Seconds a wave may take to report success before the rollout halts. */
+  rolloutWait: number;
 }
 
 export interface LoadedConfig {
@@ -50,12 +57,37 @@ export const DEFAULTS: Omit<Config, 'chrootDir' | 'remoteIp'> = {
   updateRandomDelay: '0',
   rebootCalendar: '04:00',
   listenPort: 51337,
+  rolloutWait: 2 * 3600,
 };
 
 const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/;
 const IPV6 = /^[0-9A-Fa-f:.]+$/;
 const CALENDAR = /^[A-Za-z0-9*:/,.~ +-]+$/;
 const TIME_SPAN = /^[0-9]+(?:\.[0-9]+)?(?: ?[a-z]+)?(?: [0-9]+(?:\.[0-9]+)?(?: ?[a-z]+)?)*$/;
+/** A wave member: a system name, or a shell glob of them (`*`, `?`, `[...]`). */
+const WAVE_PATTERN = /^[a-z0-9_*?[\]!-]{1,64}$/;
+const SECONDS_PER_UNIT: Record<string, number> = { '': 1, s: 1, sec: 1, m: 60, min: 60, h: 3600, hr: 3600, d: 86400 };
+
+/** `ROLLOUT_WAVES="t470,router web-* *"`: waves separated by spaces, members by commas. */
+export function parseRolloutWaves(raw: string): string[][] | undefined {
+  const waves = raw.split(/[ \t]+/).filter((wave) => wave !== '');
+  if (waves.length === 0) return undefined;
+  return waves.map((wave) => {
+    const members = wave.split(',');
+    for (const member of members) {
+      if (!WAVE_PATTERN.test(member)) throw new Error(`has ${JSON.stringify(member)}, which is neither a system name nor a glob of them (waves are separated by spaces, their members by commas)`);
+    }
+    return members;
+  });
+}
+
+/** A duration in seconds: `90`, `30min`, `2h`, `1d` (one number and one unit). */
+export function parseDuration(raw: string): number {
+  const match = /^([0-9]+) ?([a-z]*)$/.exec(raw.trim());
+  const unit = match ? SECONDS_PER_UNIT[match[2] as string] : undefined;
+  if (!match || unit === undefined || Number(match[1]) === 0) throw new Error(`is not a duration (e.g. 90, 30min, 2h, 1d), got ${JSON.stringify(raw)}`);
+  return Number(match[1]) * unit;
+}
 
 function integerIn(min: number, max: number, what: string) {
   return (raw: string): number => {
@@ -113,6 +145,8 @@ const KEYS: Record<string, KeySpec> = {
   UPDATE_RANDOM_DELAY: { field: 'updateRandomDelay', parse: pattern(TIME_SPAN, 'a systemd time span (e.g. 0, 30min, 1h)') },
   REBOOT_CALENDAR: { field: 'rebootCalendar', parse: pattern(CALENDAR, 'a systemd calendar expression') },
   LISTEN_PORT: { field: 'listenPort', parse: integerIn(1, 65535, 'a TCP port') },
+  ROLLOUT_WAVES: { field: 'rolloutWaves', parse: parseRolloutWaves },
+  ROLLOUT_WAIT: { field: 'rolloutWait', parse: parseDuration },
 };
 
 /** The keys config.sh understands, for documentation and warnings. */

@@ -12,6 +12,7 @@ import { MissingToolError, UserError, UserErrors } from '../errors.js';
 import { evalFlakeSystemNames, evalFlakesSystemNames } from '../nix/nix.js';
 import { copyHostTree, listHostFiles } from './host-tree.js';
 import { parsePublicKey, type PublicKey } from './keys.js';
+import { assignWaves } from './waves.js';
 import { hostDirNameProblem, systemNameProblem } from './names.js';
 import { mapLimit } from '../util/concurrency.js';
 import { byText } from '../util/text.js';
@@ -32,6 +33,8 @@ export interface FleetSystem {
    * built and published, whatever is edited meanwhile), else hostDir.
    */
   filesDir: string;
+  /** Its rollout wave (index into ROLLOUT_WAVES), when the fleet has waves. */
+  wave?: number;
   /** Its SSH public key from keys/<name>.pub, when there is one. */
   key?: PublicKey;
 }
@@ -123,6 +126,7 @@ export async function loadFleet(root: string, options: LoadFleetOptions = {}): P
       .map(({ name, host }) => ({ name, kind: host.kind, hostDir: host.dir, hostDirName: host.name, filesDir: options.snapshot ? (copies.get(host.name) as string) : host.dir }))
       .sort(byText((system) => system.name));
     attachKeys(root, systems, problems, warnings);
+    if (config.rolloutWaves) attachWaves(systems, config.rolloutWaves, problems);
     if (problems.length > 0) throw new UserErrors(problems);
     brokenHosts.sort(byText((broken) => broken.place));
     const fleet: Fleet = { root, config, systems, brokenHosts, warnings };
@@ -215,6 +219,15 @@ async function evaluateFlakes(flakes: HostDir[], copies: ReadonlyMap<string, str
         return [];
       }
     });
+  }
+}
+
+function attachWaves(systems: FleetSystem[], waves: readonly (readonly string[])[], problems: string[]): void {
+  try {
+    const assigned = assignWaves(systems.map((system) => system.name), waves);
+    for (const system of systems) system.wave = assigned.get(system.name);
+  } catch (error) {
+    problems.push(`config.sh: ${(error as Error).message}`);
   }
 }
 

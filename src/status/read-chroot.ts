@@ -20,7 +20,8 @@ import path from 'node:path';
 import { lstatSync, readdirSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { UserError } from '../errors.js';
 import { SYSTEM_NAME } from '../fleet/names.js';
-import { STATES_FILE, systemChroot } from '../chroot/layout.js';
+import { ROLLOUT_FILE, STATES_FILE, systemChroot } from '../chroot/layout.js';
+import { readRolloutState, type RolloutState } from '../chroot/rollout-state.js';
 import { parseLogName, type LogName } from '../chroot/log-name.js';
 import { readStatesFile, type StatesFile } from '../chroot/states-file.js';
 import { compareText, truncate } from '../util/text.js';
@@ -57,6 +58,8 @@ export interface SystemSnapshot {
 export interface ChrootSnapshot {
   /** Sorted by name. */
   systems: SystemSnapshot[];
+  /** The staged rollout in progress (running or halted), if any. */
+  rollout?: RolloutState;
   /** Raw texts (may quote hostile names): sanitize before printing. */
   warnings: string[];
 }
@@ -85,11 +88,23 @@ function readChrootNow(chrootDir: string): ChrootSnapshot {
   const systems = names.map((name) => readSystem(chrootDir, name, states));
   for (const system of systems) warnings.push(...system.warnings);
 
+  const rollout = readRollout(chrootDir, warnings);
   const present = new Set(names);
   for (const [name, entry] of states.entries) {
     if (!present.has(name)) warnings.push(`${STATES_FILE}:${entry.line}: ${name} has no directory in CHROOT_DIR (not shown)`);
   }
-  return { systems: systems.map((system) => system.snapshot), warnings };
+  return { systems: systems.map((system) => system.snapshot), warnings, ...(rollout ? { rollout } : {}) };
+}
+
+/** The rollout that is running or halted; a damaged rollout.json is a warning. */
+function readRollout(chrootDir: string, warnings: string[]): RolloutState | undefined {
+  try {
+    const state = readRolloutState(chrootDir);
+    return state && (state.status === 'running' || state.status === 'halted') ? state : undefined;
+  } catch (error) {
+    warnings.push(describeError(error));
+    return undefined;
+  }
 }
 
 interface StatesRead extends StatesFile {
@@ -112,7 +127,7 @@ function selectSystemNames(chrootDir: string, entries: Dirent[], warnings: strin
   const names: string[] = [];
   for (const entry of entries) {
     // Dot files are typically temporary files of an atomic write in progress.
-    if (entry.name === STATES_FILE || entry.name.startsWith('.')) continue;
+    if (entry.name === STATES_FILE || entry.name === ROLLOUT_FILE || entry.name.startsWith('.')) continue;
     if (!SYSTEM_NAME.test(entry.name)) {
       warnings.push(`ignored ${JSON.stringify(truncate(entry.name))} in CHROOT_DIR: not a system name`);
       continue;

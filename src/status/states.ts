@@ -16,6 +16,7 @@ export const STATE_IDS = [
   'up-to-date',
   'failing',
   'unknown',
+  'rollout-pending',
 ] as const;
 export type StateId = (typeof STATE_IDS)[number];
 
@@ -43,6 +44,17 @@ export interface SystemStatus {
 }
 
 const SHORT_HASH = 8;
+
+/** States that a staged rollout's "waiting for its wave" never hides. */
+const SHOWN_OVER_ROLLOUT: ReadonlySet<StateId> = new Set<StateId>([...ALERT_STATES, 'unknown', 'new-machine']);
+
+/**
+ * The status of a system whose new configuration a staged rollout holds
+ * back for a later wave: "rollout pending", unless it needs a human or is new.
+ */
+export function holdForRollout(status: SystemStatus): SystemStatus {
+  return SHOWN_OVER_ROLLOUT.has(status.state) ? status : { ...status, state: 'rollout-pending' };
+}
 
 /** Applies the rules of docs/protocol.md §7 to one system. */
 export function decideStatus(system: SystemSnapshot): SystemStatus {
@@ -129,7 +141,7 @@ function describeLocalVersion(system: SystemSnapshot): string {
   }
 }
 
-/** 2 when any system needs a human (failing, rollbacked, extra logs), else 0; 1 is left for errors. */
-export function decideExitStatus(statuses: readonly SystemStatus[]): number {
-  return statuses.some((status) => ALERT_STATES.has(status.state)) ? 2 : 0;
+/** 2 when any system needs a human (failing, rollbacked, extra logs) or a rollout halted, else 0; 1 is left for errors. */
+export function decideExitStatus(statuses: readonly SystemStatus[], rolloutHalted = false): number {
+  return rolloutHalted || statuses.some((status) => ALERT_STATES.has(status.state)) ? 2 : 0;
 }

@@ -38,7 +38,23 @@ describe('config.sh scenarios', () => {
       updateRandomDelay: '10min',
       rebootCalendar: 'Sun 03:00',
       listenPort: 8080,
+      rolloutWaves: [['t470', 'router'], ['web-[0-9]*'], ['*']],
+      rolloutWait: 45 * 60,
     });
+  });
+
+  it('rollout waves and wait: defaults, durations, and what is refused', () => {
+    const base = 'CHROOT_DIR=/srv/c\nREMOTE_IP=a.example\n';
+    expect(parseConfig(base).config.rolloutWaves).toBeUndefined();
+    expect(parseConfig(base).config.rolloutWait).toBe(7200);
+    expect(parseConfig(`${base}ROLLOUT_WAVES=""\n`).config.rolloutWaves).toBeUndefined();
+    for (const [raw, seconds] of [['90', 90], ['30min', 1800], ['2h', 7200], ['1d', 86400], ['15 m', 900]] as const) {
+      expect(parseConfig(`${base}ROLLOUT_WAIT="${raw}"\n`).config.rolloutWait, raw).toBe(seconds);
+    }
+    expect(() => parseConfig(`${base}ROLLOUT_WAIT=soon\n`)).toThrow('config.sh:3: ROLLOUT_WAIT is not a duration (e.g. 90, 30min, 2h, 1d), got "soon"');
+    expect(() => parseConfig(`${base}ROLLOUT_WAIT=0\n`)).toThrow('ROLLOUT_WAIT is not a duration');
+    expect(() => parseConfig(`${base}ROLLOUT_WAVES="canary,,rest"\n`)).toThrow('config.sh:3: ROLLOUT_WAVES has "", which is neither a system name nor a glob');
+    expect(() => parseConfig(`${base}ROLLOUT_WAVES="Canary"\n`)).toThrow('ROLLOUT_WAVES has "Canary"');
   });
 
   it.each([
