@@ -9,6 +9,7 @@
 
 let
   cfg = config.services.bento-server;
+  advance = cfg.rollout.advance;
   inherit (lib) mkOption types;
 in
 {
@@ -33,6 +34,28 @@ in
         "my-laptop" = [ "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIVMgd3sAvMcCz/PucrdsdokuFd+OIFFSKZ/VggPIjxN root@my-laptop" ];
         "nas" = [ "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJofXtXC/Ntaz9hiPqdcWons5CTu5g68Dat0AuOiwFwb root@nas" ];
         "router" = [ "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG5S0eqK1ofjSZYRVGWrLRk9Ab+kCr/PXRm14Cdp1ylZ root@router" ];
+      };
+    };
+
+    # Staged rollouts (ROLLOUT_WAVES): a timer that moves the rollout on.
+    rollout.advance = {
+      enable = mkOption {
+        type = types.bool;
+        default = false;
+        description = "Run `bento rollout advance` on a timer: publish the next wave once the current one succeeded, halt the rollout when it failed.";
+      };
+      package = mkOption {
+        type = types.package;
+        description = "The bento package (its bin/bento runs the advance).";
+      };
+      fleetDir = mkOption {
+        type = types.str;
+        description = "The fleet directory (where config.sh is), as for `bento --dir`.";
+      };
+      calendar = mkOption {
+        type = types.str;
+        default = "*:0/5";
+        description = "When the advance runs (systemd OnCalendar).";
       };
     };
   };
@@ -102,5 +125,17 @@ in
         (directory "${cfg.chrootDir}/${name}" "root sftp_users")
         (directory "${cfg.chrootDir}/${name}/logs" "${name} sftp_users")
       ]) cfg.systems);
+
+    # A halted rollout makes the unit fail (exit 1): it shows in
+    # `systemctl --failed` and in whatever watches failed units.
+    systemd.services.bento-rollout-advance = lib.mkIf advance.enable {
+      description = "bento: publish the next wave of the staged rollout once the current one succeeded";
+      serviceConfig.Type = "oneshot";
+      script = "exec ${advance.package}/bin/bento --dir ${lib.escapeShellArg advance.fleetDir} rollout advance";
+    };
+    systemd.timers.bento-rollout-advance = lib.mkIf advance.enable {
+      wantedBy = [ "timers.target" ];
+      timerConfig.OnCalendar = advance.calendar;
+    };
   };
 }
