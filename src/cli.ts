@@ -136,6 +136,7 @@ config.sh keys (KEY=VALUE; parsed, never executed):
   UPDATE_RANDOM_DELAY  random delay added to each poll (0: off)
   REBOOT_CALENDAR      when services.bento.reboot reboots into a new kernel (04:00)
   LISTEN_PORT          TCP port that triggers an update on a machine (51337)
+  LOG_SIZE_LIMIT       largest log a machine may upload, bytes or K/M/G (16M)
 
 Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
     );

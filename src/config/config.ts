@@ -27,6 +27,8 @@ export interface Config {
   rebootCalendar: string;
   /** TCP port of the client's listen-update socket. */
   listenPort: number;
+  /** Bytes a machine's log may take: clients cut theirs to fit, the server deletes bigger ones, status skips them. */
+  logSizeLimit: number;
 }
 
 export interface LoadedConfig {
@@ -50,6 +52,7 @@ export const DEFAULTS: Omit<Config, 'chrootDir' | 'remoteIp'> = {
   updateRandomDelay: '0',
   rebootCalendar: '04:00',
   listenPort: 51337,
+  logSizeLimit: 16 * 1024 * 1024,
 };
 
 const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/;
@@ -63,6 +66,18 @@ function integerIn(min: number, max: number, what: string) {
     const n = Number(raw);
     if (n < min || n > max) throw new Error(`must be between ${min} and ${max}, got ${raw}`);
     return n;
+  };
+}
+
+/** A size in bytes, with an optional binary suffix: 4096, 512K, 16M, 1G. */
+function byteSize(min: number, max: number) {
+  const units: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+  return (raw: string): number => {
+    const match = /^([0-9]+)([KMG]?)$/.exec(raw);
+    if (!match) throw new Error(`must be a size in bytes, optionally with K, M or G (e.g. 16M), got ${JSON.stringify(raw)}`);
+    const bytes = Number(match[1]) * (units[match[2] ?? ''] ?? 1);
+    if (bytes < min || bytes > max) throw new Error(`must be between ${min / 1024}K and ${max / 1024 ** 3}G, got ${raw}`);
+    return bytes;
   };
 }
 
@@ -113,6 +128,7 @@ const KEYS: Record<string, KeySpec> = {
   UPDATE_RANDOM_DELAY: { field: 'updateRandomDelay', parse: pattern(TIME_SPAN, 'a systemd time span (e.g. 0, 30min, 1h)') },
   REBOOT_CALENDAR: { field: 'rebootCalendar', parse: pattern(CALENDAR, 'a systemd calendar expression') },
   LISTEN_PORT: { field: 'listenPort', parse: integerIn(1, 65535, 'a TCP port') },
+  LOG_SIZE_LIMIT: { field: 'logSizeLimit', parse: byteSize(64 * 1024, 1024 ** 3) },
 };
 
 /** The keys config.sh understands, for documentation and warnings. */
