@@ -61,12 +61,21 @@ describe('hostile values', () => {
       execFileSync('nix-instantiate', ['--eval', '--strict', '--json', evaluator, '--arg', 'module', server], { encoding: 'utf8' }),
     ) as {
       defaults: { chrootDir: string };
-      config: { users: { users: Record<string, { home: string; openssh: { authorizedKeys: { keys: string[] } } }> }; system: { activationScripts: Record<string, { text: string }> } };
+      config: {
+        users: { users: Record<string, { home: string; openssh: { authorizedKeys: { keys: string[] } } }> };
+        system: { activationScripts: Record<string, { text: string }> };
+        systemd: { services: Record<string, { environment: Record<string, string>; script: string }>; timers: Record<string, { timerConfig: { OnCalendar: string } }> };
+      };
     };
     const users = evaluated.config.users.users;
     expect(evaluated.defaults.chrootDir).toBe(config.chrootDir);
     expect(users.router?.home).toBe(`${config.chrootDir}/router`);
     expect(users.router?.openssh.authorizedKeys.keys).toEqual([hostileKey]);
+    // The prune service runs the text of prune-logs.sh, with the module's chrootDir in its environment.
+    const prune = evaluated.config.systemd.services['bento-prune-logs'];
+    expect(prune?.environment.BENTO_CHROOT_DIR).toBe(config.chrootDir);
+    expect(prune?.script).toBe(readFileSync(path.join(out, 'server', 'prune-logs.sh'), 'utf8'));
+    expect(evaluated.config.systemd.timers['bento-prune-logs']?.timerConfig.OnCalendar).toBe('minutely');
     // The activation script creates the chroot directories with the hostile path as one argument.
     const bin = path.join(dir, 'activation-bin');
     mkdirSync(bin);
@@ -96,9 +105,22 @@ describe('hostile values', () => {
     mkdirSync(sshdDir); // install is stubbed: it creates nothing
     const fake = path.join(dir, 'setup-server');
     mkdirSync(fake);
+    const prune = path.join(dir, 'sbin', 'bento-prune-logs');
+    const systemdDir = path.join(dir, 'systemd');
+    mkdirSync(path.dirname(prune));
+    mkdirSync(systemdDir);
     const result = spawnSync('sh', [path.join(out, 'server', 'setup-debian.sh')], {
       encoding: 'utf8',
-      env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, FAKE_SERVER: fake, BENTO_AUTHORIZED_KEYS_DIR: keysDir, BENTO_SSHD_CONFIG_D: sshdDir, BENTO_NO_RELOAD: '1' },
+      env: {
+        ...process.env,
+        PATH: `${bin}:${process.env.PATH}`,
+        FAKE_SERVER: fake,
+        BENTO_AUTHORIZED_KEYS_DIR: keysDir,
+        BENTO_SSHD_CONFIG_D: sshdDir,
+        BENTO_PRUNE_LOGS: prune,
+        BENTO_SYSTEMD_DIR: systemdDir,
+        BENTO_NO_RELOAD: '1',
+      },
     });
     expect(result.stderr).toContain("nas has no key");
     expect(result.status).toBe(0);
@@ -107,6 +129,11 @@ describe('hostile values', () => {
     expect(calls).toContain(`== install\n-d\n-m\n0755\n-o\nrouter\n-g\nsftp_users\n${config.chrootDir}/router/logs\n`);
     expect(readFileSync(path.join(keysDir, 'router'), 'utf8')).toBe(`${hostileKey}\n`);
     expect(readFileSync(path.join(sshdDir, 'bento.conf'), 'utf8')).toContain('Match Group sftp_users\n');
+    // The prune it installs is the generated one, and runs with the hostile CHROOT_DIR as data.
+    expect(readFileSync(prune, 'utf8')).toBe(readFileSync(path.join(out, 'server', 'prune-logs.sh'), 'utf8'));
+    expect(readFileSync(path.join(systemdDir, 'bento-prune-logs.service'), 'utf8')).toContain(`ExecStart=/bin/sh ${prune}\n`);
+    expect(readFileSync(path.join(systemdDir, 'bento-prune-logs.timer'), 'utf8')).toContain('OnCalendar=minutely\n');
+    expect(spawnSync('sh', [prune], { encoding: 'utf8' }).status).toBe(0);
     expect(nothingOwned()).toEqual([]);
   });
 

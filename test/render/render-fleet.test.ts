@@ -96,7 +96,9 @@ describe('renderServerFiles', () => {
 
   it('writes the sshd Match block and closes it', () => {
     const sshd = fileOf(files, 'server/sshd_config');
-    expect(sshd).toContain('Match Group sftp_users\n\tChrootDirectory %h\n\tForceCommand internal-sftp\n\tAuthorizedKeysFile /etc/ssh/authorized_keys.d/%u\n');
+    expect(sshd).toContain('Match Group sftp_users\n\tChrootDirectory %h\n');
+    // Only the requests a client needs, and no execute bit on what it creates.
+    expect(sshd).toContain('\tForceCommand internal-sftp -p open,close,read,write,lstat,fstat,stat,opendir,readdir,realpath,expand-path,rename,posix-rename,limits -u 0133\n\tAuthorizedKeysFile /etc/ssh/authorized_keys.d/%u\n');
     expect(sshd.trimEnd().endsWith('Match all')).toBe(true);
   });
 
