@@ -54,6 +54,8 @@ describe('renderSystemFiles', () => {
         "BENTO_SFTP_HOST='[::1]'",
         'BENTO_REMOTE_PORT=2222',
         'BENTO_TIMEOUT=7',
+        '# Bytes a log may take on the server (LOG_SIZE_LIMIT): longer ones are cut.',
+        'BENTO_LOG_SIZE_LIMIT=16777216',
         '# 1: the configuration is a flake (built as .#$BENTO_NAME), 0: configuration.nix',
         'BENTO_FLAKE=1',
         '',
