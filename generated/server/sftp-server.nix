@@ -81,8 +81,10 @@ in
     # Every minute, deletes from the machines' logs/ what sshd cannot stop
     # them from writing: files over LOG_SIZE_LIMIT, executable or set-ID
     # files, stale upload temporaries (the text of prune-logs.sh, generated
-    # next to this file).
-    # findutils and coreutils are on every service's PATH.
+    # next to this file). findutils and coreutils are on every service's PATH
+    # (the default `path` of serviceConfig in nixpkgs'
+    # nixos/modules/system/boot/systemd.nix, nixos/lib/systemd-lib.nix in newer
+    # ones), and `script` runs under pkgs.runtimeShell -e.
     systemd.services.bento-prune-logs = {
       description = "bento: keep the machines' logs/ within bounds";
       environment.BENTO_CHROOT_DIR = cfg.chrootDir;
