@@ -140,6 +140,7 @@ config.sh keys (KEY=VALUE; parsed, never executed):
   LISTEN_PORT          TCP port that triggers an update on a machine (51337)
   ROLLOUT_WAVES        staged rollouts: waves in order, e.g. "canary web-*,db-* *" (off)
   ROLLOUT_WAIT         how long a wave may take to report success, e.g. 30min (2h)
+  LOG_SIZE_LIMIT       largest log a machine may upload, bytes or K/M/G (16M)
 
 Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
     );

@@ -11,7 +11,7 @@
 import path from 'node:path';
 
 export const STATES_FILE = 'states.txt';
-/** The staged rollout in progress, if any (docs/protocol.md §9). */
+/** The staged rollout in progress, if any (docs/protocol.md §10). */
 export const ROLLOUT_FILE = 'rollout.json';
 export const SFTP_GROUP = 'sftp_users';
 /** Entries of a system's directory. */

@@ -1,5 +1,5 @@
 /**
- * The state of a staged rollout (docs/protocol.md §9): CHROOT_DIR/rollout.json,
+ * The state of a staged rollout (docs/protocol.md §10): CHROOT_DIR/rollout.json,
  * written by deploy and by `bento rollout`, read by status. Replaced
  * atomically, so a reader (or an advance killed half-way) never sees half a
  * file. The one parser of the format: a file that does not parse is an error

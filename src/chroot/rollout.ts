@@ -1,5 +1,5 @@
 /**
- * Staged rollouts over the chroots (docs/protocol.md §9). Deploy stages the
+ * Staged rollouts over the chroots (docs/protocol.md §10). Deploy stages the
  * new configuration of every changed system in its own chroot (a version
  * directory nobody points to yet) and publishes the first wave; each later
  * wave is published when the one before it reported success. The rollout

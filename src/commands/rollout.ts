@@ -1,6 +1,6 @@
 /**
  * `bento rollout status|advance|resume|abort`: the staged rollout that
- * `bento deploy` started with ROLLOUT_WAVES (docs/protocol.md §9).
+ * `bento deploy` started with ROLLOUT_WAVES (docs/protocol.md §10).
  *
  * - status: the waves, each system's target, whether it reported success
  *   for that exact target and since when (--json for machines);

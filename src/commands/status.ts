@@ -30,6 +30,8 @@ export interface StatusOptions {
   fleetDir?: string;
   /** Read this CHROOT_DIR instead of the fleet's (tests, a copy of the chroots). */
   chrootDir?: string;
+  /** Logs bigger than this are not read; with chrootDir, the default LOG_SIZE_LIMIT unless set. */
+  logSizeLimit?: number;
   json?: boolean;
   once?: boolean;
   /** Also write node-exporter textfile metrics there (atomically), on every drawing. */
@@ -47,6 +49,7 @@ export interface StatusOptions {
 /** What the report functions need: the options with CHROOT_DIR known. */
 interface StatusRun extends StatusOptions {
   chrootDir: string;
+  logSizeLimit?: number;
   stdout: Writable;
   stderr: Writable;
 }
@@ -59,9 +62,9 @@ interface Report {
 }
 
 export async function statusCommand(statusOptions: StatusOptions, io: CommandIO): Promise<number> {
-  const options: StatusRun = { ...statusOptions, chrootDir: await chrootDirOf(statusOptions, io), stdout: io.stdout, stderr: io.stderr };
+  const options: StatusRun = { ...statusOptions, ...(await chrootOf(statusOptions, io)), stdout: io.stdout, stderr: io.stderr };
   if (options.isTTY && !options.once && !options.json) return watchStatus(options);
-  const report = await collectReport(options.chrootDir);
+  const report = await collectReport(options);
   const nowMs = options.now?.getTime() ?? Date.now();
   await writeWarnings(options, report.warnings);
   if (options.prometheusFile) await writePrometheus(options.prometheusFile, report, nowMs);
@@ -70,8 +73,8 @@ export async function statusCommand(statusOptions: StatusOptions, io: CommandIO)
   return exitStatusOf(report);
 }
 
-async function collectReport(chrootDir: string): Promise<Report> {
-  const snapshot = await readChroot(chrootDir);
+async function collectReport(options: StatusRun): Promise<Report> {
+  const snapshot = await readChroot(options.chrootDir, { logSizeLimit: options.logSizeLimit });
   const waiting = waitingForWave(snapshot.rollout);
   const statuses = snapshot.systems.map((system) => {
     const status = decideStatus(system);
@@ -120,7 +123,7 @@ async function watchStatus(options: StatusRun): Promise<number> {
       signal: controller.signal,
       tick: draw,
       refresh: async () => {
-        last = await collectReport(options.chrootDir);
+        last = await collectReport(options);
         if (options.prometheusFile) await writePrometheus(options.prometheusFile, last, options.now?.getTime() ?? Date.now());
         draw();
         return last.statuses.map((status) => status.name);
@@ -148,10 +151,11 @@ async function writeWarnings(options: StatusRun, warnings: readonly string[]): P
   await writeText(options.stderr, warnings.map((warning) => `warning: ${sanitize(warning)}\n`).join(''));
 }
 
-async function chrootDirOf(options: StatusOptions, io: CommandIO): Promise<string> {
-  if (options.chrootDir !== undefined) return options.chrootDir;
+/** CHROOT_DIR and the log size limit, from the options or the fleet's config.sh. */
+async function chrootOf(options: StatusOptions, io: CommandIO): Promise<{ chrootDir: string; logSizeLimit?: number }> {
+  if (options.chrootDir !== undefined) return { chrootDir: options.chrootDir, logSizeLimit: options.logSizeLimit };
   if (options.fleetDir === undefined) throw new Error('statusCommand needs fleetDir or chrootDir');
   const { config, warnings } = await loadConfig(options.fleetDir);
   for (const message of warnings) await warnUser(io, message);
-  return config.chrootDir;
+  return { chrootDir: config.chrootDir, logSizeLimit: options.logSizeLimit ?? config.logSizeLimit };
 }

@@ -34,6 +34,8 @@ export interface Config {
   rolloutWaves?: string[][];
   /** Seconds a wave may take to report success before the rollout halts. */
   rolloutWait: number;
+  /** Bytes a machine's log may take: clients cut theirs to fit, the server deletes bigger ones, status skips them. */
+  logSizeLimit: number;
 }
 
 export interface LoadedConfig {
@@ -58,6 +60,7 @@ export const DEFAULTS: Omit<Config, 'chrootDir' | 'remoteIp'> = {
   rebootCalendar: '04:00',
   listenPort: 51337,
   rolloutWait: 2 * 3600,
+  logSizeLimit: 16 * 1024 * 1024,
 };
 
 const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/;
@@ -95,6 +98,18 @@ function integerIn(min: number, max: number, what: string) {
     const n = Number(raw);
     if (n < min || n > max) throw new Error(`must be between ${min} and ${max}, got ${raw}`);
     return n;
+  };
+}
+
+/** A size in bytes, with an optional binary suffix: 4096, 512K, 16M, 1G. */
+function byteSize(min: number, max: number) {
+  const units: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+  return (raw: string): number => {
+    const match = /^([0-9]+)([KMG]?)$/.exec(raw);
+    if (!match) throw new Error(`must be a size in bytes, optionally with K, M or G (e.g. 16M), got ${JSON.stringify(raw)}`);
+    const bytes = Number(match[1]) * (units[match[2] ?? ''] ?? 1);
+    if (bytes < min || bytes > max) throw new Error(`must be between ${min / 1024}K and ${max / 1024 ** 3}G, got ${raw}`);
+    return bytes;
   };
 }
 
@@ -147,6 +162,7 @@ const KEYS: Record<string, KeySpec> = {
   LISTEN_PORT: { field: 'listenPort', parse: integerIn(1, 65535, 'a TCP port') },
   ROLLOUT_WAVES: { field: 'rolloutWaves', parse: parseRolloutWaves },
   ROLLOUT_WAIT: { field: 'rolloutWait', parse: parseDuration },
+  LOG_SIZE_LIMIT: { field: 'logSizeLimit', parse: byteSize(64 * 1024, 1024 ** 3) },
 };
 
 /** The keys config.sh understands, for documentation and warnings. */

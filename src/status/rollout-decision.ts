@@ -1,5 +1,5 @@
 /**
- * Whether a rollout can go on (docs/protocol.md §9), decided from what the
+ * Whether a rollout can go on (docs/protocol.md §10), decided from what the
  * machines of the current wave reported since their wave was published.
  * Pure: the same state, logs and time always give the same decision, so
  * every case is tested on recorded logs.

@@ -3,7 +3,7 @@
  * the same snapshot always gives the same status, so every rule is tested on
  * fixtures without touching the disk.
  */
-import type { LogEntry, SystemSnapshot } from './read-chroot.js';
+import { isLaterLog, type LogEntry, type SystemSnapshot } from './read-chroot.js';
 
 /** Machine-readable state ids, in the order the rules are tried (used by JSON and Prometheus). */
 export const STATE_IDS = [
@@ -71,16 +71,11 @@ export function decideStatus(system: SystemSnapshot): SystemStatus {
   };
 }
 
-/**
- * The newest log by server mtime, not by the date in its name: that date is
- * the client's clock, which may be wrong or in another time zone. Equal
- * mtimes (a coarse file system) fall back to the name, whose date prefix
- * still orders them.
- */
+/** The newest log by the time the server received it (see isLaterLog). */
 export function selectLatestLog(logs: readonly LogEntry[]): LogEntry | undefined {
   let latest: LogEntry | undefined;
   for (const log of logs) {
-    if (!latest || log.mtimeMs > latest.mtimeMs || (log.mtimeMs === latest.mtimeMs && log.fileName > latest.fileName)) latest = log;
+    if (!latest || isLaterLog(log, latest)) latest = log;
   }
   return latest;
 }

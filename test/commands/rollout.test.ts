@@ -7,6 +7,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { bento, CLI } from '../helpers/cli.js';
@@ -61,7 +62,8 @@ function rolloutState(): { status: string; current: number; systems: Record<stri
 /** A log as the machine uploads it, received `secondsFromNow` from now by the server. */
 function report(name: string, storeBasename: string, result: string, secondsFromNow = 1): void {
   const file = path.join(server.chrootDir, name, 'logs', `20240601-1200_${storeBasename}_${result}.log.gz`);
-  writeFileSync(file, '');
+  // A whole gzip file: status (and so the advance) ignores what is not one.
+  writeFileSync(file, gzipSync(`bento update of ${name}: ${result}\n`));
   const time = Date.now() / 1000 + secondsFromNow;
   utimesSync(file, time, time);
 }

@@ -40,6 +40,7 @@ describe('config.sh scenarios', () => {
       listenPort: 8080,
       rolloutWaves: [['t470', 'router'], ['web-[0-9]*'], ['*']],
       rolloutWait: 45 * 60,
+      logSizeLimit: 8 * 1024 * 1024,
     });
   });
 
@@ -98,6 +99,16 @@ describe('config.sh scenarios', () => {
     for (const ip of ['192.0.2.7', '::1', 'fe80::1', 'bento.example.org', 'server']) {
       expect(parseConfig(`CHROOT_DIR=/x\nREMOTE_IP=${ip}\n`).config.remoteIp).toBe(ip);
     }
+  });
+
+  it('reads LOG_SIZE_LIMIT in bytes or K, M, G, within 64K..1G', () => {
+    const limit = (value: string) => parseConfig(`CHROOT_DIR=/x\nREMOTE_IP=a\nLOG_SIZE_LIMIT=${value}\n`).config.logSizeLimit;
+    expect(limit('65536')).toBe(65536);
+    expect(limit('512K')).toBe(512 * 1024);
+    expect(limit('1G')).toBe(1024 ** 3);
+    expect(errorOf('CHROOT_DIR=/x\nREMOTE_IP=a\nLOG_SIZE_LIMIT=16MB\n')).toBe('config.sh:3: LOG_SIZE_LIMIT must be a size in bytes, optionally with K, M or G (e.g. 16M), got "16MB"');
+    expect(errorOf('CHROOT_DIR=/x\nREMOTE_IP=a\nLOG_SIZE_LIMIT=1K\n')).toBe('config.sh:3: LOG_SIZE_LIMIT must be between 64K and 1G, got 1K');
+    expect(errorOf('CHROOT_DIR=/x\nREMOTE_IP=a\nLOG_SIZE_LIMIT=2G\n')).toBe('config.sh:3: LOG_SIZE_LIMIT must be between 64K and 1G, got 2G');
   });
 
   it('normalises CHROOT_DIR', () => {

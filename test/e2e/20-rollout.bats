@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Staged rollouts with the real client cycle (docs/protocol.md §9): waves
+# Staged rollouts with the real client cycle (docs/protocol.md §10): waves
 # `canary` then `*` (three machines). A new configuration reaches the canary
 # only; once the canary reported success, `bento rollout advance` publishes
 # it to the rest. A canary whose build fails, or whose health check fails
@@ -55,6 +55,8 @@ new_revision_everywhere() {
 
 	run -0 e2e_machine "$CANARY"
 	assert_contains "$output" "switching to $(e2e_expected "$CANARY")"
+	# The machine runs without systemd here (its own /run): the log says the unit check was skipped.
+	assert_contains "$(e2e_log_text "$CANARY" _success.log.gz)" "no systemd here: the failed-units check is skipped"
 	run -0 bento rollout advance
 	assert_contains "$output" "wave 2 (*) published"
 	local name
@@ -88,4 +90,42 @@ new_revision_everywhere() {
 	assert_contains "$output" "rollout HALTED at wave 1 of 2"
 	assert_match "$output" "$A +.*rollout pending"
 	rm "$E2E_FLEET/hosts/$CANARY/build-extra.sh"
+}
+
+@test "the canary's health check fails after its switch: it rolls back by itself, reports it, and the rollout halts" {
+	printf '%s\n' 'echo "e2e: the app does not answer"' 'exit 1' > "$E2E_FLEET/hosts/$CANARY/health-check"
+	printf 'timeout=5\ngrace=0\n' > "$E2E_FLEET/hosts/$CANARY/health.conf"
+	new_revision_everywhere
+	local before before_a
+	before=$(e2e_profile "$CANARY")
+	before_a=$(published "$A")
+	run -0 bento deploy
+	run -1 e2e_machine "$CANARY"
+	assert_contains "$output" "the new system is not healthy (the health check failed"
+	assert_eq "$(e2e_profile "$CANARY")" "$before" "$CANARY's system profile after its rollback"
+	local log
+	log=$(e2e_log_text "$CANARY" _rollback.log.gz)
+	assert_contains "$log" "e2e: the app does not answer"
+	assert_contains "$log" "the new system is not healthy: the health check failed"
+	run -1 bento rollout advance
+	assert_contains "$output" "$CANARY reported a failure or a rollback for the new configuration"
+	assert_eq "$(published "$A")" "$before_a" "$A's chroot"
+	rm "$E2E_FLEET/hosts/$CANARY/health-check" "$E2E_FLEET/hosts/$CANARY/health.conf"
+}
+
+@test "with systemd, a unit that fails after the switch makes the new system unhealthy: rollback, and the log names the unit" {
+	mkdir -p "$E2E_MACHINES/$CANARY/run/systemd/system"
+	printf 'grace=0\n' > "$E2E_FLEET/hosts/$CANARY/health.conf"
+	printf 'e2e-app.service\n' > "$E2E_FLEET/hosts/$CANARY/failed-units"
+	new_revision_everywhere
+	local before
+	before=$(e2e_profile "$CANARY")
+	run -0 bento deploy
+	run -1 e2e_machine "$CANARY"
+	assert_contains "$output" "the new system is not healthy (units failed since the switch: e2e-app.service)"
+	assert_eq "$(e2e_profile "$CANARY")" "$before" "$CANARY's system profile after its rollback"
+	assert_contains "$(e2e_record "$CANARY")" "systemctl --failed"
+	run -1 bento rollout advance
+	assert_contains "$output" "$CANARY reported a failure or a rollback"
+	rm -r "$E2E_MACHINES/$CANARY/run/systemd" "$E2E_FLEET/hosts/$CANARY/health.conf" "$E2E_FLEET/hosts/$CANARY/failed-units"
 }
