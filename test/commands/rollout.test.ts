@@ -8,36 +8,23 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { bento, CLI } from '../helpers/cli.js';
 import { makeFleet, type TestFleet } from '../helpers/fleet.js';
-import { createTestServer, snapshotTree, type TestServer } from '../helpers/server.js';
+import { NIX_ENV, snapshotTree, useTestServer } from '../helpers/server.js';
 import { isRoot } from '../helpers/shell.js';
 
-const NIX_ENV = { NIX_PATH: `nixpkgs=${path.join(PACKAGE_ROOT, 'example', 'offline-nixpkgs')}` };
-
-let server: TestServer;
-const fleets: TestFleet[] = [];
-let n: (name: string) => string;
-
-beforeAll(() => {
-  if (!isRoot) return;
-  server = createTestServer();
-  n = (name) => `${server.prefix}${name}`;
-});
-afterAll(() => {
-  fleets.forEach((fleet) => fleet.cleanup());
-  server?.cleanup();
-});
+const suite = useTestServer();
+const { n } = suite;
 
 /** canary in wave 1, three others in wave 2 ("*"), each a flake of its own; `extra` more config.sh lines. */
 function newFleet(extra = ''): TestFleet {
   const names = ['canary', 'a', 'b', 'c'];
   const hosts = Object.fromEntries(names.map((name) => [name, { flake: [n(name)] }]));
-  const fleet = makeFleet({ config: `CHROOT_DIR=${server.chrootDir}\nREMOTE_IP=127.0.0.1\nROLLOUT_WAVES="${n('canary')} *"\n${extra}`, hosts });
-  fleets.push(fleet);
-  server.addUsers(names.map(n));
+  const fleet = makeFleet({ config: `CHROOT_DIR=${suite.server.chrootDir}\nREMOTE_IP=127.0.0.1\nROLLOUT_WAVES="${n('canary')} *"\n${extra}`, hosts });
+  suite.later(fleet.cleanup);
+  suite.server.addUsers(names.map(n));
   return fleet;
 }
 
@@ -51,24 +38,24 @@ function change(fleet: TestFleet, text: string): void {
 }
 
 function states(): Record<string, string> {
-  const text = readFileSync(path.join(server.chrootDir, 'states.txt'), 'utf8');
+  const text = readFileSync(path.join(suite.server.chrootDir, 'states.txt'), 'utf8');
   return Object.fromEntries(text.trim().split('\n').map((line) => line.split('=') as [string, string]));
 }
 
 function rolloutState(): { status: string; current: number; systems: Record<string, { target: string; version: string; publishedAt?: string }> } {
-  return JSON.parse(readFileSync(path.join(server.chrootDir, 'rollout.json'), 'utf8'));
+  return JSON.parse(readFileSync(path.join(suite.server.chrootDir, 'rollout.json'), 'utf8'));
 }
 
-/** A log as the machine uploads it, received `secondsFromNow` from now by the server. */
+/** A log as the machine uploads it, received `secondsFromNow` from now by the suite.server. */
 function report(name: string, storeBasename: string, result: string, secondsFromNow = 1): void {
-  const file = path.join(server.chrootDir, name, 'logs', `20240601-1200_${storeBasename}_${result}.log.gz`);
+  const file = path.join(suite.server.chrootDir, name, 'logs', `20240601-1200_${storeBasename}_${result}.log.gz`);
   // A whole gzip file: status (and so the advance) ignores what is not one.
   writeFileSync(file, gzipSync(`bento update of ${name}: ${result}\n`));
   const time = Date.now() / 1000 + secondsFromNow;
   utimesSync(file, time, time);
 }
 
-const chrootOf = (name: string) => path.join(server.chrootDir, name);
+const chrootOf = (name: string) => path.join(suite.server.chrootDir, name);
 const configOf = (name: string) => readlinkSync(path.join(chrootOf(name), 'config'));
 
 describe.skipIf(!isRoot)('deploy with ROLLOUT_WAVES, and bento rollout', () => {
@@ -186,10 +173,10 @@ describe.skipIf(!isRoot)('deploy with ROLLOUT_WAVES, and bento rollout', () => {
     expect(run(fleet, ['deploy']).status).toBe(0);
     report(n('canary'), rolloutState().systems[n('canary')]!.target, 'success');
     // What a kill leaves: wave 2 recorded, only `a` published.
-    const state = JSON.parse(readFileSync(path.join(server.chrootDir, 'rollout.json'), 'utf8'));
+    const state = JSON.parse(readFileSync(path.join(suite.server.chrootDir, 'rollout.json'), 'utf8'));
     state.current = 1;
     for (const name of ['a', 'b', 'c']) state.systems[n(name)].publishedAt = new Date().toISOString();
-    writeFileSync(path.join(server.chrootDir, 'rollout.json'), JSON.stringify(state));
+    writeFileSync(path.join(suite.server.chrootDir, 'rollout.json'), JSON.stringify(state));
     const a = state.systems[n('a')];
     const swap = spawnSync('sh', ['-c', 'ln -sfn "$1" "$2.new" && mv -T "$2.new" "$2"', 'sh', a.version, path.join(chrootOf(n('a')), 'config')]);
     expect(swap.status).toBe(0);
@@ -200,8 +187,8 @@ describe.skipIf(!isRoot)('deploy with ROLLOUT_WAVES, and bento rollout', () => {
     const resumed = spawnSync(process.execPath, ['--input-type=module', '-e', `
       const { readRolloutState } = await import(${JSON.stringify(path.join(PACKAGE_ROOT, 'dist/chroot/rollout-state.js'))});
       const { publishWave } = await import(${JSON.stringify(path.join(PACKAGE_ROOT, 'dist/chroot/rollout.js'))});
-      const state = readRolloutState(${JSON.stringify(server.chrootDir)});
-      console.log(JSON.stringify(publishWave(${JSON.stringify(server.chrootDir)}, state, 1, new Date())));`], { encoding: 'utf8' });
+      const state = readRolloutState(${JSON.stringify(suite.server.chrootDir)});
+      console.log(JSON.stringify(publishWave(${JSON.stringify(suite.server.chrootDir)}, state, 1, new Date())));`], { encoding: 'utf8' });
     expect(resumed.stderr).toBe('');
     expect(JSON.parse(resumed.stdout).published.sort()).toEqual([n('a'), n('b'), n('c')].sort());
     expect(snapshotTree(chrootOf(n('a')))['last_change_date']).toBe(aStamp);
@@ -241,7 +228,7 @@ describe.skipIf(!isRoot)('deploy with ROLLOUT_WAVES, and bento rollout', () => {
       expect(stamp.split(' ')[0]).toBe((state.systems[n(name)] as unknown as { digest: string }).digest);
       expect(readFileSync(path.join(chrootOf(n(name)), 'config', '.bento-manifest'), 'utf8').length).toBeGreaterThan(0);
     }
-    expect(existsSync(path.join(server.chrootDir, `.rollout.json.tmp-${process.pid}`))).toBe(false);
+    expect(existsSync(path.join(suite.server.chrootDir, `.rollout.json.tmp-${process.pid}`))).toBe(false);
   }, 60_000);
 
   it('a new deploy with a changed configuration starts a new rollout from the first wave; --all ends it', () => {
@@ -260,6 +247,6 @@ describe.skipIf(!isRoot)('deploy with ROLLOUT_WAVES, and bento rollout', () => {
     expect(all.status).toBe(0);
     expect(all.stdout).toContain('the rollout in progress ends: --all publishes every changed system');
     expect(all.stderr).toContain('deploy: 3 published');
-    expect(existsSync(path.join(server.chrootDir, 'rollout.json'))).toBe(false);
+    expect(existsSync(path.join(suite.server.chrootDir, 'rollout.json'))).toBe(false);
   });
 });
