@@ -137,6 +137,13 @@ config.sh keys (KEY=VALUE; parsed, never executed):
   UPDATE_RANDOM_DELAY  random delay added to each poll (0: off)
   REBOOT_CALENDAR      when services.bento.reboot reboots into a new kernel (04:00)
   LISTEN_PORT          TCP port that triggers an update on a machine (51337)
+  PREBUILT             1: every machine downloads the system built here, signed, and never
+                       evaluates (0; per host: a PREBUILT file in its directory)
+  SIGNING_KEY          the server's Nix signing key for prebuilt systems, made on first use,
+                       never in the fleet or a chroot (/var/lib/bento/signing-key)
+  CACHE_STORE          copy prebuilt closures to this Nix store (file://…, s3://…) instead of
+                       the chroots; with CACHE_URL
+  CACHE_URL            where the machines download them from (https://…)
 
 Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
     );

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { buildSystemsShowingProgress } from '../builds/build-systems.js';
 import { bentoAccountProblem, readAccounts } from '../chroot/accounts.js';
 import { assembleSystem, HashCache, type Assembly } from '../chroot/assemble.js';
+import { publishSystemCache, systemCacheProblems } from '../chroot/binary-cache.js';
 import { lockChrootDir, prepareChrootDir } from '../chroot/chroot-dir.js';
 import { SFTP_GROUP } from '../chroot/layout.js';
 import { announceSystem, ensureSystemDirs, isPublished, publishedContentProblems, publishSystem, readPublished, removeLeftovers } from '../chroot/publish.js';
@@ -109,8 +110,12 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
           result.failed.push({ name: build.name, reason: `build failed: ${build.error ?? ''}` });
           continue;
         }
-        const storeBasename = build.kind === 'flake' && build.storePath ? path.basename(build.storePath) : undefined;
-        publishBuilt(plan.assemblies.get(build.name) as Assembly, storeBasename, publication);
+        const assembly = plan.assemblies.get(build.name) as Assembly;
+        const prebuilt = selected.some((system) => system.name === build.name && system.prebuilt);
+        if (!(await publishPrebuiltCache(fleet, assembly, prebuilt ? build.storePath : undefined, publication))) continue;
+        // A prebuilt system runs exactly what was built here, flake or not: states.txt can name it.
+        const storeBasename = (build.kind === 'flake' || prebuilt) && build.storePath ? path.basename(build.storePath) : undefined;
+        publishBuilt(assembly, storeBasename, publication);
       }
     }
     return result;
@@ -169,7 +174,7 @@ async function planPublication(
       plan.toBuild.push(system);
       continue;
     }
-    const damaged = publishedContentProblems(chrootDir, assembly);
+    const damaged = [...publishedContentProblems(chrootDir, assembly), ...(system.prebuilt ? systemCacheProblems(chrootDir, system.name, assembly.digest) : [])];
     if (damaged.length > 0) {
       print(`  ${system.name}: its published files do not match their manifest (${damaged.slice(0, 3).join(', ')}${damaged.length > 3 ? ', …' : ''}): publishing it again`);
       plan.toBuild.push(system);
@@ -211,6 +216,26 @@ function publishBuilt(assembly: Assembly, storeBasename: string | undefined, pub
   } catch (error) {
     const failure = result.failed.find((entry) => entry.name === assembly.name);
     if (failure) failure.reason += `; and its states.txt line could not be put back (${errorText(error)})`;
+  }
+}
+
+/**
+ * Prebuilt systems (docs/protocol.md §9): the signed binary cache of the
+ * system built for `assembly` goes into its chroot before the
+ * configuration, and caches the chroot no longer keeps are removed (for a
+ * system that is no longer prebuilt too: `storePath` undefined). A failure
+ * is that system's alone, and nothing of it is published.
+ */
+async function publishPrebuiltCache(fleet: Fleet, assembly: Assembly, storePath: string | undefined, publication: Publication): Promise<boolean> {
+  try {
+    await publishSystemCache(
+      { name: assembly.name, digest: assembly.digest, storePath },
+      { chrootDir: publication.chrootDir, sftpGroupId: publication.sftpGroupId, signingKey: fleet.signingKey, cacheStore: fleet.config.cacheStore },
+    );
+    return true;
+  } catch (error) {
+    publication.result.failed.push({ name: assembly.name, reason: `cannot publish its prebuilt system, nothing was published: ${errorText(error)}` });
+    return false;
   }
 }
 

@@ -38,6 +38,10 @@ describe('config.sh scenarios', () => {
       updateRandomDelay: '10min',
       rebootCalendar: 'Sun 03:00',
       listenPort: 8080,
+      prebuilt: false,
+      signingKey: '/etc/bento/signing-key',
+      cacheStore: 's3://bento-cache?region=eu-west-1',
+      cacheUrl: 'https://cache.example.org',
     });
   });
 

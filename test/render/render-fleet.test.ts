@@ -56,6 +56,13 @@ describe('renderSystemFiles', () => {
         'BENTO_TIMEOUT=7',
         '# 1: the configuration is a flake (built as .#$BENTO_NAME), 0: configuration.nix',
         'BENTO_FLAKE=1',
+      ].join('\n'),
+    );
+    expect(update).toContain(
+      [
+        'BENTO_PREBUILT=0',
+        "BENTO_CACHE_KEY=''",
+        "BENTO_CACHE_URL=''",
         '',
         '# nixos-rebuild with the fleet\'s extra arguments (REBUILD_ARGS in config.sh)',
         'rebuild() {',
@@ -74,7 +81,8 @@ describe('renderSystemFiles', () => {
 
   it('writes the timer settings as Nix defaults', () => {
     const units = fileOf(renderClientFiles(configWith({ updateCalendar: 'hourly', updateRandomDelay: '10min' })), 'client/bento-units.nix');
-    expect(units).toContain('  defaults = {\n    updateCalendar = "hourly";\n    randomizedDelaySec = "10min";\n    rebootCalendar = "04:00";\n    listenPort = 51337;\n  };\n');
+    expect(units).toContain('  defaults = {\n    updateCalendar = "hourly";\n    randomizedDelaySec = "10min";\n    rebootCalendar = "04:00";\n    listenPort = 51337;\n');
+    expect(units).toContain('    serverPublicKey = null;\n  };\n');
   });
 });
 
