@@ -25,12 +25,13 @@
  * - **Elsewhere.** With CACHE_STORE, the closures are copied, signed, to that
  *   store instead, and the chroot's cache holds only the system's store path.
  */
-import { chmodSync, chownSync, copyFileSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { addIndirectGcRoot, closureOf, copyToBinaryCache, hashPartOf, parseNarinfo, type Narinfo } from '../nix/binary-cache.js';
 import type { SigningKey } from '../nix/signing-key.js';
 import { sha256 } from '../util/hash.js';
+import { makeTempDir } from '../util/temp-dir.js';
 import { CACHE_NARINFO_BUNDLE, CACHE_POOL, CACHE_SYSTEM_FILE, cacheDirName, systemChroot } from './layout.js';
 import { MANIFEST_NAME } from './manifest.js';
 
@@ -159,8 +160,7 @@ async function writeSystemCache(systemDir: string, id: string, storePath: string
   if (external) {
     await copyToBinaryCache(options.cacheStore as string, [storePath], secretFile);
   } else {
-    if (pool.dir.includes('?')) throw new Error(`CHROOT_DIR holds a '?', which a Nix store URL cannot: ${pool.dir}`);
-    await copyToBinaryCache(`file://${pool.dir}`, [storePath], secretFile);
+    await copyToPool(pool, storePath, secretFile);
     const closure = await closureOf(storePath);
     entries = readPoolEntries(pool, closure);
     const incomplete = entries.filter((entry) => !isFile(path.join(pool.dir, entry.narinfo.url)));
@@ -168,7 +168,7 @@ async function writeSystemCache(systemDir: string, id: string, storePath: string
       // A narinfo whose NAR went missing (a pool cleaned by hand, a killed
       // sweep): Nix skips a path whose narinfo is there, so remove those and copy again.
       for (const entry of incomplete) unlinkSync(path.join(pool.dir, `${hashPartOf(entry.narinfo.storePath)}.narinfo`));
-      await copyToBinaryCache(`file://${pool.dir}`, [storePath], secretFile);
+      await copyToPool(pool, storePath, secretFile);
       entries = readPoolEntries(pool, closure);
       const missing = entries.find((entry) => !isFile(path.join(pool.dir, entry.narinfo.url)));
       if (missing) throw new Error(`${pool.dir}: nix copy left ${missing.narinfo.url} (of ${missing.narinfo.storePath}) missing`);
@@ -210,6 +210,30 @@ async function writeSystemCache(systemDir: string, id: string, storePath: string
     rmSync(final, { recursive: true, force: true });
   }
   renameSync(temporary, final);
+}
+
+/** What Nix 2.8 takes in the path of a file:// store URL: it neither accepts nor decodes anything else (a space, say). */
+const URL_SAFE_PATH = /^[A-Za-z0-9._~!$&'()*+,;=:@/-]+$/;
+
+/**
+ * `nix copy` of the closure into the pool. A CHROOT_DIR whose path a store
+ * URL cannot hold (`/srv/bento chroots`) is reached through a symbolic link
+ * in a private temporary directory.
+ */
+async function copyToPool(pool: Pool, storePath: string, secretFile: string): Promise<void> {
+  if (URL_SAFE_PATH.test(pool.dir)) {
+    await copyToBinaryCache(`file://${pool.dir}`, [storePath], secretFile);
+    return;
+  }
+  const dir = makeTempDir('pool');
+  try {
+    const link = path.join(dir, 'pool');
+    symlinkSync(pool.dir, link);
+    if (!URL_SAFE_PATH.test(link)) throw new Error(`neither ${pool.dir} nor ${link} can be written as a Nix store URL`);
+    await copyToBinaryCache(`file://${link}`, [storePath], secretFile);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** The pool's narinfo of every path of `closure`, sorted by store path. */

@@ -164,11 +164,25 @@ export async function loadSigningKey(secretFile: string, options: LoadSigningKey
   return { secretFile, publicFile, publicKey };
 }
 
+/**
+ * mkdir -p, one component at a time: Node's recursive mkdirSync spins
+ * forever where a component cannot be made (under /proc, say).
+ */
+function makeDirectories(dir: string): void {
+  const missing: string[] = [];
+  let current = path.resolve(dir);
+  while (!existsSync(current) && path.dirname(current) !== current) {
+    missing.unshift(current);
+    current = path.dirname(current);
+  }
+  for (const component of missing) mkdirSync(component, { mode: 0o755 });
+}
+
 async function createSigningKey(secretFile: string, name: string): Promise<void> {
   if (!KEY_NAME.test(name)) throw new Error(`bad key name ${JSON.stringify(name)}`);
   const dir = path.dirname(secretFile);
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    makeDirectories(dir);
   } catch (error) {
     throw new UserError(`cannot create ${dir} for the signing key: ${(error as Error).message}`, 'run `bento deploy` as root once (it creates the key), or set SIGNING_KEY in config.sh to a place you can write');
   }
