@@ -47,7 +47,7 @@ POOL() {
 	secret=$(cut -d : -f 2 "$key")
 	# Walk the fleet (generated/ is in it) and CHROOT_DIR: no copy of the secret, no key file.
 	for dir in "$E2E_FLEET" "$E2E_FLEET/generated" "$E2E_CHROOT"; do
-		[ -z "$(grep -rlF -- "$secret" "$dir")" ] || fail "the secret key is in $dir: $(grep -rlF -- "$secret" "$dir")"
+		! grep -rqF -- "$secret" "$dir" || fail "the secret key is in $dir: $(grep -rlF -- "$secret" "$dir")"
 		[ -z "$(find "$dir" -name 'key' -o -name '*.sec' -o -name 'signing-key*')" ] || fail "a key file is in $dir"
 	done
 	# The public key is what the machines trust: in their scripts and their Nix settings.
@@ -55,7 +55,9 @@ POOL() {
 	assert_contains "$(cat "$E2E_FLEET/generated/client/bento-units.nix")" "serverPublicKey = \"$public\";"
 	assert_contains "$(cat "$E2E_CHROOT/$P/config/update.sh")" "BENTO_PREBUILT=1"
 	# Every narinfo of the pool is signed by it.
-	[ -z "$(grep -L "^Sig: ${public%%:*}:" "$(POOL)"/*.narinfo)" ] || fail "narinfos not signed by the server's key"
+	for narinfo in "$(POOL)"/*.narinfo; do
+		grep -q "^Sig: ${public%%:*}:" "$narinfo" || fail "$narinfo is not signed by the server's key"
+	done
 	# The pool is root's alone; each machine's cache is readable by the machines only.
 	assert_eq "$(stat -c '%U:%G %a' "$(POOL)")" "root:root 700" "the pool"
 	assert_eq "$(stat -c '%U:%G %a' "$(cache_of "$P")")" "root:sftp_users 750" "a machine's cache"
@@ -110,7 +112,7 @@ POOL() {
 	for file in "$(POOL)"/nar/* "$(POOL)"/*.narinfo; do
 		[ "$(stat -c %h "$file")" -gt 1 ] || fail "$file is used by no cache"
 	done
-	assert_eq "$(ls "$(POOL)/roots" | sort)" "$(find "$E2E_CHROOT/$P" "$E2E_CHROOT/$Q" -maxdepth 1 -name '.cache-*' -printf '%h %f\n' | sed "s|^$E2E_CHROOT/||; s| .cache-|-|" | sort)" "GC roots"
+	assert_eq "$(find "$(POOL)/roots" -mindepth 1 -printf '%f\n' | sort)" "$(find "$E2E_CHROOT/$P" "$E2E_CHROOT/$Q" -maxdepth 1 -name '.cache-*' -printf '%h %f\n' | sed "s|^$E2E_CHROOT/||; s| .cache-|-|" | sort)" "GC roots"
 }
 
 @test "a cache removed from a chroot is published again by the next deploy" {
@@ -132,7 +134,7 @@ POOL() {
 	new=$(cat "$E2E_BASE/signing/key.pub")
 	[ "$new" != "$old" ] || fail "no new key"
 	assert_contains "$(cat "$E2E_CHROOT/$Q/config/update.sh")" "BENTO_CACHE_KEY=$new"
-	[ -z "$(gzip -dc "$(cache_of "$Q")/narinfos.gz" | grep '^Sig: ' | grep -vF "Sig: ${new%%:*}:")" ] || fail "a narinfo is not signed by the new key"
+	! gzip -dc "$(cache_of "$Q")/narinfos.gz" | grep '^Sig: ' | grep -qvF "Sig: ${new%%:*}:" || fail "a narinfo is not signed by the new key"
 
 	run -0 e2e_machine "$Q"
 	assert_contains "$output" "switching to $(e2e_expected "$Q")"

@@ -88,7 +88,7 @@ requests() {
 	assert_contains "$record" "copy --from http://127.0.0.1:$WEB_PORT --option trusted-public-keys $(cat "$E2E_BASE/signing/key.pub")"
 	first=$(requests)
 	assert_eq "$(grep -c ' /nar/' <<< "$first")" "$(nix-store -qR "/nix/store/$expected" | wc -l)" "NARs fetched from the web server"
-	[ -z "$(grep -v ' 200 ' <<< "$first")" ] || fail "requests that failed:" "$first"
+	! grep -qv ' 200 ' <<< "$first" || fail "requests that failed:" "$first"
 	first_bytes=$(grep ' /nar/' <<< "$first" | awk '{ s += $4 } END { print s }')
 
 	e2e_bump_package "$P"

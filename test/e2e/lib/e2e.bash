@@ -539,12 +539,15 @@ e2e_machine() {
 		path=$E2E_REPO/test/e2e/no-eval:$path
 		nix_config=$nix_config$'\nmax-jobs = 0'
 	fi
+	# E2E_TIME_TO=FILE (benchmarks): GNU time writes the run's seconds and peak memory there.
+	local measure=()
+	if [ -n "${E2E_TIME_TO:-}" ]; then measure=(/usr/bin/time -f '%e %M' -o "$E2E_TIME_TO"); fi
 	env -i PATH="$path" \
 		HOME=/root USER=root LOGNAME=root \
 		NIX_CONFIG="$nix_config" NIX_PATH="$NIX_PATH" \
 		E2E_RECORD="$m/record" E2E_HOOKS="$m/hooks" E2E_SERVER="$E2E_SERVER" \
 		BENTO_E2E_RUN="$E2E_ID" \
-		"$E2E_LIB/machine.sh" "$m" /bin/sh "$script" "$@" 3>&-
+		"${measure[@]}" "$E2E_LIB/machine.sh" "$m" /bin/sh "$script" "$@" 3>&-
 }
 
 # The processes still running from the machines of this suite (they carry
