@@ -25,7 +25,7 @@
  * - **Elsewhere.** With CACHE_STORE, the closures are copied, signed, to that
  *   store instead, and the chroot's cache holds only the system's store path.
  */
-import { chmodSync, chownSync, copyFileSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, chownSync, constants, copyFileSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { addIndirectGcRoot, closureOf, copyToBinaryCache, hashPartOf, parseNarinfo, type Narinfo } from '../nix/binary-cache.js';
@@ -156,6 +156,11 @@ interface CacheEntry {
 async function writeSystemCache(systemDir: string, id: string, storePath: string, pool: Pool, options: SystemCacheOptions): Promise<void> {
   const external = Boolean(options.cacheStore);
   const secretFile = (options.signingKey as SigningKey).secretFile;
+  try {
+    accessSync(secretFile, constants.R_OK);
+  } catch {
+    throw new Error(`cannot read the signing key ${secretFile} (SIGNING_KEY): deploy signs with it; restore it, or move its .pub away too to make a new one (README, "Rotating the key")`);
+  }
   let entries: CacheEntry[] = [];
   if (external) {
     await copyToBinaryCache(options.cacheStore as string, [storePath], secretFile);
