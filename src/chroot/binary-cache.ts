@@ -28,7 +28,7 @@
 import { accessSync, chmodSync, chownSync, constants, copyFileSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { addIndirectGcRoot, closureOf, copyToBinaryCache, hashPartOf, parseNarinfo, type Narinfo } from '../nix/binary-cache.js';
+import { addIndirectGcRoot, closureOf, removeIndirectGcRoot, copyToBinaryCache, hashPartOf, parseNarinfo, type Narinfo } from '../nix/binary-cache.js';
 import type { SigningKey } from '../nix/signing-key.js';
 import { sha256 } from '../util/hash.js';
 import { makeTempDir } from '../util/temp-dir.js';
@@ -342,13 +342,13 @@ function removeStaleCaches(systemDir: string, name: string, keep: ReadonlySet<st
     const dir = path.join(systemDir, entry);
     for (const file of listCacheFiles(dir)) candidates.add(file);
     rmSync(dir, { recursive: true, force: true });
-    if (match) rmSync(path.join(pool.roots, `${name}-${match[1]}`), { force: true });
+    if (match) removeIndirectGcRoot(path.join(pool.roots, `${name}-${match[1]}`));
   }
   // Roots of caches that are gone (removed by hand, or a deploy killed in between).
   const present = new Set(readdirSync(systemDir).map((entry) => CACHE_ENTRY.exec(entry)?.[1]).filter((id) => id !== undefined));
   for (const root of readdirSync(pool.roots)) {
     if (root.startsWith(`${name}-`) && /^[0-9a-f]{16}$/.test(root.slice(name.length + 1)) && !present.has(root.slice(name.length + 1))) {
-      rmSync(path.join(pool.roots, root), { force: true });
+      removeIndirectGcRoot(path.join(pool.roots, root));
     }
   }
   if (candidates.size > 0) sweepPool(pool, [...candidates]);

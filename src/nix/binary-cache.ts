@@ -4,6 +4,8 @@
  * and the parsing of narinfo files, the format every binary cache shares
  * (Nix's src/libstore/nar-info.cc).
  */
+import { readdirSync, readlinkSync, rmSync, unlinkSync } from 'node:fs';
+import path from 'node:path';
 import { run } from '../exec.js';
 import { runNix } from './nix.js';
 
@@ -125,4 +127,30 @@ export async function closureOf(storePath: string): Promise<string[]> {
  */
 export async function addIndirectGcRoot(link: string, storePath: string): Promise<void> {
   await run('nix-store', ['--realise', storePath, '--add-root', link, '--indirect']);
+}
+
+/** Where nix-store --add-root registers indirect roots (Nix's default state directory). */
+export const AUTO_ROOTS_DIR = '/nix/var/nix/gcroots/auto';
+
+/**
+ * Releases a root made by addIndirectGcRoot: the link, and Nix's record of
+ * it in gcroots/auto (which the collector would otherwise drop only on
+ * its next run).
+ */
+export function removeIndirectGcRoot(link: string, autoRootsDir = AUTO_ROOTS_DIR): void {
+  rmSync(link, { force: true });
+  let entries: string[];
+  try {
+    entries = readdirSync(autoRootsDir);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const record = path.join(autoRootsDir, entry);
+    try {
+      if (readlinkSync(record) === link) unlinkSync(record);
+    } catch {
+      // not a link, or gone meanwhile
+    }
+  }
 }

@@ -154,6 +154,10 @@ describe.skipIf(!isRoot)('publishSystemCache', () => {
     expect(existsSync(path.join(pool(), onlyA1.url))).toBe(false);
     expect(existsSync(path.join(pool(), `${path.basename(onlyA1.storePath).slice(0, 32)}.narinfo`))).toBe(false);
     expect(existsSync(path.join(pool(), 'roots', `a-${digestOf('a1').slice(0, 16)}`))).toBe(false);
+    // Nix's record of that root is gone with it.
+    const records = readdirSync('/nix/var/nix/gcroots/auto').map((entry) => readlinkSync(path.join('/nix/var/nix/gcroots/auto', entry)));
+    expect(records).not.toContain(path.join(pool(), 'roots', `a-${digestOf('a1').slice(0, 16)}`));
+    expect(records).toContain(path.join(pool(), 'roots', `a-${digestOf('a3').slice(0, 16)}`));
     // Still used by b and a's newer caches: kept.
     const shared = narinfosOf(cacheDir('b', digestOf('b1'))).find((narinfo) => narinfo.storePath.includes('bento-test-shared-')) as ReturnType<typeof parseNarinfo>;
     expect(statSync(path.join(pool(), shared.url)).nlink).toBe(4);
