@@ -108,9 +108,13 @@ assert_never_evaluated() {
 	assert_eq "$(printf '%s\n' "$new_paths" | wc -l)" 2 "new store paths (pkg-b and the system)"
 	assert_contains "$new_paths" "-pkg-b-2"
 	e2e_clear_record "$P"
+	logins=$(e2e_accepted)
 
 	run -0 e2e_machine "$P"
 	assert_contains "$output" "downloading 2 NAR files"
+	# The poll, the configuration, the narinfos and the NARs share one SSH
+	# connection; the log goes up in a second one, as for other machines.
+	assert_eq $(($(e2e_accepted) - logins)) 2 "SSH logins of the update"
 	assert_eq "$(e2e_profile "$P")" "/nix/store/$expected" "system profile"
 	assert_contains "$(switch_record "$P")" "switch-to-configuration /nix/store/$expected switch"
 	assert_never_evaluated "$P"
