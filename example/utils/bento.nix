@@ -65,6 +65,34 @@ in
       };
     };
 
+    healthCheck = {
+      command = mkOption {
+        type = types.nullOr types.lines;
+        default = null;
+        example = lib.literalExpression ''"''${pkgs.curl}/bin/curl -fsS http://localhost:8080/health"'';
+        description = ''
+          A check the machine runs (with sh, as root) after switching to a new
+          configuration and before reporting success: exit 0 means healthy.
+          Besides it, a systemd unit that was fine before the switch and failed
+          after it makes the system unhealthy. An unhealthy system is rolled
+          back to its previous generation and reports a rollback whose log
+          says which check failed (with staged rollouts, the rollout halts).
+          Name programs by their store path: the check runs with the update
+          service's PATH.
+        '';
+      };
+      timeout = mkOption {
+        type = types.ints.positive;
+        default = 30;
+        description = "Seconds one run of healthCheck.command may take before it counts as failed.";
+      };
+      gracePeriod = mkOption {
+        type = types.ints.unsigned;
+        default = 120;
+        description = "Seconds after the switch during which failing checks (the command, failed units) are tried again before the system counts as unhealthy.";
+      };
+    };
+
     listen = {
       enable = mkOption {
         type = types.bool;

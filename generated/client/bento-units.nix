@@ -18,6 +18,16 @@
   units = { cfg, config, lib, pkgs }: {
     systemd.tmpfiles.rules = [ "d /var/bento 0700 root root -" ];
 
+    # The health gate of the new system: the client reads these from the
+    # system it just switched to (<toplevel>/etc/bento/, which NixOS builds
+    # from environment.etc: nixos/modules/system/etc/etc.nix), so a
+    # configuration brings its own check.
+    environment.etc."bento/health.conf".text = ''
+      timeout=${toString cfg.healthCheck.timeout}
+      grace=${toString cfg.healthCheck.gracePeriod}
+    '';
+    environment.etc."bento/health-check" = lib.mkIf (cfg.healthCheck.command != null) { text = cfg.healthCheck.command; };
+
     # Polls the server and applies new configurations (update.sh).
     systemd.services.bento-upgrade = {
       description = "bento: pull and apply this machine's configuration";

@@ -1,5 +1,5 @@
 /**
- * The binary caches of prebuilt systems (docs/protocol.md §9). For each
+ * The binary caches of prebuilt systems (docs/protocol.md §11). For each
  * configuration of a prebuilt system, deploy publishes next to it, in the
  * machine's chroot, a Nix binary cache of the system's closure: a narinfo per
  * store path and the NAR files, signed with the server's key, in

@@ -16,7 +16,9 @@ import { readChroot } from '../status/read-chroot.js';
 import { renderJson } from '../status/render-json.js';
 import { renderPrometheus } from '../status/render-prometheus.js';
 import { renderTable } from '../status/render-table.js';
-import { decideExitStatus, decideStatus, type SystemStatus } from '../status/states.js';
+import { decideExitStatus, decideStatus, holdForRollout, type SystemStatus } from '../status/states.js';
+import { describeRollout, waitingForWave } from '../status/rollout-decision.js';
+import type { RolloutState } from '../chroot/rollout-state.js';
 import { watchChroot } from '../status/watch.js';
 import { writeFileAtomically } from '../util/atomic-write.js';
 import { sanitize } from '../util/sanitize.js';
@@ -28,6 +30,8 @@ export interface StatusOptions {
   fleetDir?: string;
   /** Read this CHROOT_DIR instead of the fleet's (tests, a copy of the chroots). */
   chrootDir?: string;
+  /** Logs bigger than this are not read; with chrootDir, the default LOG_SIZE_LIMIT unless set. */
+  logSizeLimit?: number;
   json?: boolean;
   once?: boolean;
   /** Also write node-exporter textfile metrics there (atomically), on every drawing. */
@@ -45,6 +49,7 @@ export interface StatusOptions {
 /** What the report functions need: the options with CHROOT_DIR known. */
 interface StatusRun extends StatusOptions {
   chrootDir: string;
+  logSizeLimit?: number;
   stdout: Writable;
   stderr: Writable;
 }
@@ -52,23 +57,39 @@ interface StatusRun extends StatusOptions {
 interface Report {
   statuses: SystemStatus[];
   warnings: string[];
+  /** The staged rollout in progress, if any. */
+  rollout?: RolloutState;
 }
 
 export async function statusCommand(statusOptions: StatusOptions, io: CommandIO): Promise<number> {
-  const options: StatusRun = { ...statusOptions, chrootDir: await chrootDirOf(statusOptions, io), stdout: io.stdout, stderr: io.stderr };
+  const options: StatusRun = { ...statusOptions, ...(await chrootOf(statusOptions, io)), stdout: io.stdout, stderr: io.stderr };
   if (options.isTTY && !options.once && !options.json) return watchStatus(options);
-  const report = await collectReport(options.chrootDir);
+  const report = await collectReport(options);
   const nowMs = options.now?.getTime() ?? Date.now();
   await writeWarnings(options, report.warnings);
-  if (options.prometheusFile) await writePrometheus(options.prometheusFile, report.statuses, nowMs);
-  const text = options.json ? renderJson(report.statuses) : renderTable(report.statuses, { nowMs, color: options.isTTY && !options.noColor });
+  if (options.prometheusFile) await writePrometheus(options.prometheusFile, report, nowMs);
+  const text = options.json ? renderJson(report.statuses, report.rollout) : renderTable(report.statuses, { nowMs, color: options.isTTY && !options.noColor }) + rolloutLine(report);
   await writeText(options.stdout, text);
-  return decideExitStatus(report.statuses);
+  return exitStatusOf(report);
 }
 
-async function collectReport(chrootDir: string): Promise<Report> {
-  const snapshot = await readChroot(chrootDir);
-  return { statuses: snapshot.systems.map(decideStatus), warnings: snapshot.warnings };
+async function collectReport(options: StatusRun): Promise<Report> {
+  const snapshot = await readChroot(options.chrootDir, { logSizeLimit: options.logSizeLimit });
+  const waiting = waitingForWave(snapshot.rollout);
+  const statuses = snapshot.systems.map((system) => {
+    const status = decideStatus(system);
+    return waiting.has(system.name) ? holdForRollout(status) : status;
+  });
+  return { statuses, warnings: snapshot.warnings, ...(snapshot.rollout ? { rollout: snapshot.rollout } : {}) };
+}
+
+function exitStatusOf(report: Report): number {
+  return decideExitStatus(report.statuses, report.rollout?.status === 'halted');
+}
+
+/** Under the table: where the rollout in progress stands. */
+function rolloutLine(report: Report): string {
+  return report.rollout ? `${sanitize(describeRollout(report.rollout))}\n` : '';
 }
 
 /** Redraws in place on every change under CHROOT_DIR, and every second for the elapsed times. */
@@ -90,7 +111,7 @@ async function watchStatus(options: StatusRun): Promise<number> {
     const warnings = last.warnings.map((warning) => `warning: ${sanitize(warning)}\n`).join('');
     // Cursor home, each line erased to its end, then the rest of the screen:
     // no blank flash between two drawings.
-    const screen = `\x1b[H${(table + warnings).replace(/\n/g, '\x1b[K\n')}\x1b[J`;
+    const screen = `\x1b[H${(table + rolloutLine(last) + warnings).replace(/\n/g, '\x1b[K\n')}\x1b[J`;
     if (screen === lastScreen) return;
     lastScreen = screen;
     options.stdout.write(screen);
@@ -102,8 +123,8 @@ async function watchStatus(options: StatusRun): Promise<number> {
       signal: controller.signal,
       tick: draw,
       refresh: async () => {
-        last = await collectReport(options.chrootDir);
-        if (options.prometheusFile) await writePrometheus(options.prometheusFile, last.statuses, options.now?.getTime() ?? Date.now());
+        last = await collectReport(options);
+        if (options.prometheusFile) await writePrometheus(options.prometheusFile, last, options.now?.getTime() ?? Date.now());
         draw();
         return last.statuses.map((status) => status.name);
       },
@@ -112,12 +133,12 @@ async function watchStatus(options: StatusRun): Promise<number> {
     process.removeListener('SIGINT', onSigint);
     options.signal?.removeEventListener('abort', onSigint);
   }
-  return last ? decideExitStatus(last.statuses) : 0;
+  return last ? exitStatusOf(last) : 0;
 }
 
-async function writePrometheus(file: string, statuses: readonly SystemStatus[], nowMs: number): Promise<void> {
+async function writePrometheus(file: string, report: Report, nowMs: number): Promise<void> {
   try {
-    await writeFileAtomically(file, renderPrometheus(statuses, nowMs));
+    await writeFileAtomically(file, renderPrometheus(report.statuses, nowMs, report.rollout));
   } catch (error) {
     const why = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     throw new UserError(`cannot write the Prometheus file ${file}: ${why}`, 'its directory must exist and be writable');
@@ -130,10 +151,11 @@ async function writeWarnings(options: StatusRun, warnings: readonly string[]): P
   await writeText(options.stderr, warnings.map((warning) => `warning: ${sanitize(warning)}\n`).join(''));
 }
 
-async function chrootDirOf(options: StatusOptions, io: CommandIO): Promise<string> {
-  if (options.chrootDir !== undefined) return options.chrootDir;
+/** CHROOT_DIR and the log size limit, from the options or the fleet's config.sh. */
+async function chrootOf(options: StatusOptions, io: CommandIO): Promise<{ chrootDir: string; logSizeLimit?: number }> {
+  if (options.chrootDir !== undefined) return { chrootDir: options.chrootDir, logSizeLimit: options.logSizeLimit };
   if (options.fleetDir === undefined) throw new Error('statusCommand needs fleetDir or chrootDir');
   const { config, warnings } = await loadConfig(options.fleetDir);
   for (const message of warnings) await warnUser(io, message);
-  return config.chrootDir;
+  return { chrootDir: config.chrootDir, logSizeLimit: options.logSizeLimit ?? config.logSizeLimit };
 }

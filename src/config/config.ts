@@ -35,6 +35,15 @@ export interface Config {
   cacheStore: string;
   /** Where the machines substitute those closures from; set with cacheStore. */
   cacheUrl: string;
+  /**
+   * Staged rollouts: the waves in order, each a list of system names or
+   * shell globs; undefined: every changed system is published at once.
+   */
+  rolloutWaves?: string[][];
+  /** Seconds a wave may take to report success before the rollout halts. */
+  rolloutWait: number;
+  /** Bytes a machine's log may take: clients cut theirs to fit, the server deletes bigger ones, status skips them. */
+  logSizeLimit: number;
 }
 
 export interface LoadedConfig {
@@ -62,12 +71,38 @@ export const DEFAULTS: Omit<Config, 'chrootDir' | 'remoteIp'> = {
   signingKey: '/var/lib/bento/signing-key',
   cacheStore: '',
   cacheUrl: '',
+  rolloutWait: 2 * 3600,
+  logSizeLimit: 16 * 1024 * 1024,
 };
 
 const HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/;
 const IPV6 = /^[0-9A-Fa-f:.]+$/;
 const CALENDAR = /^[A-Za-z0-9*:/,.~ +-]+$/;
 const TIME_SPAN = /^[0-9]+(?:\.[0-9]+)?(?: ?[a-z]+)?(?: [0-9]+(?:\.[0-9]+)?(?: ?[a-z]+)?)*$/;
+/** A wave member: a system name, or a shell glob of them (`*`, `?`, `[...]`). */
+const WAVE_PATTERN = /^[a-z0-9_*?[\]!-]{1,64}$/;
+const SECONDS_PER_UNIT: Record<string, number> = { '': 1, s: 1, sec: 1, m: 60, min: 60, h: 3600, hr: 3600, d: 86400 };
+
+/** `ROLLOUT_WAVES="t470,router web-* *"`: waves separated by spaces, members by commas. */
+export function parseRolloutWaves(raw: string): string[][] | undefined {
+  const waves = raw.split(/[ \t]+/).filter((wave) => wave !== '');
+  if (waves.length === 0) return undefined;
+  return waves.map((wave) => {
+    const members = wave.split(',');
+    for (const member of members) {
+      if (!WAVE_PATTERN.test(member)) throw new Error(`has ${JSON.stringify(member)}, which is neither a system name nor a glob of them (waves are separated by spaces, their members by commas)`);
+    }
+    return members;
+  });
+}
+
+/** A duration in seconds: `90`, `30min`, `2h`, `1d` (one number and one unit). */
+export function parseDuration(raw: string): number {
+  const match = /^([0-9]+) ?([a-z]*)$/.exec(raw.trim());
+  const unit = match ? SECONDS_PER_UNIT[match[2] as string] : undefined;
+  if (!match || unit === undefined || Number(match[1]) === 0) throw new Error(`is not a duration (e.g. 90, 30min, 2h, 1d), got ${JSON.stringify(raw)}`);
+  return Number(match[1]) * unit;
+}
 
 function integerIn(min: number, max: number, what: string) {
   return (raw: string): number => {
@@ -87,7 +122,7 @@ function flag(raw: string): boolean {
 /**
  * A URL of a Nix store or binary cache (`file:///srv/cache`, `s3://bucket?region=eu-west-1`,
  * `https://cache.example.org`). The machines read it from their update.sh
- * (docs/protocol.md §9), so quotes, `$`, backslashes, backticks, spaces and
+ * (docs/protocol.md §11), so quotes, `$`, backslashes, backticks, spaces and
  * control characters are refused.
  */
 function storeUrl(raw: string): string {
@@ -96,6 +131,18 @@ function storeUrl(raw: string): string {
     throw new Error(`is not a store URL such as file:///srv/cache, s3://bucket or https://cache.example.org (no spaces, quotes, $ or backslashes): ${JSON.stringify(raw)}`);
   }
   return raw;
+}
+
+/** A size in bytes, with an optional binary suffix: 4096, 512K, 16M, 1G. */
+function byteSize(min: number, max: number) {
+  const units: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+  return (raw: string): number => {
+    const match = /^([0-9]+)([KMG]?)$/.exec(raw);
+    if (!match) throw new Error(`must be a size in bytes, optionally with K, M or G (e.g. 16M), got ${JSON.stringify(raw)}`);
+    const bytes = Number(match[1]) * (units[match[2] ?? ''] ?? 1);
+    if (bytes < min || bytes > max) throw new Error(`must be between ${min / 1024}K and ${max / 1024 ** 3}G, got ${raw}`);
+    return bytes;
+  };
 }
 
 function pattern(re: RegExp, what: string) {
@@ -149,6 +196,9 @@ const KEYS: Record<string, KeySpec> = {
   },
   CACHE_STORE: { field: 'cacheStore', parse: storeUrl },
   CACHE_URL: { field: 'cacheUrl', parse: storeUrl },
+  ROLLOUT_WAVES: { field: 'rolloutWaves', parse: parseRolloutWaves },
+  ROLLOUT_WAIT: { field: 'rolloutWait', parse: parseDuration },
+  LOG_SIZE_LIMIT: { field: 'logSizeLimit', parse: byteSize(64 * 1024, 1024 ** 3) },
 };
 
 /** The keys config.sh understands, for documentation and warnings. */

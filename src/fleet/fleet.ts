@@ -13,6 +13,7 @@ import { evalFlakeSystemNames, evalFlakesSystemNames } from '../nix/nix.js';
 import { loadSigningKey, signingKeyPlacementProblem, type SigningKey } from '../nix/signing-key.js';
 import { copyHostTree, listHostFiles } from './host-tree.js';
 import { parsePublicKey, type PublicKey } from './keys.js';
+import { assignWaves } from './waves.js';
 import { hostDirNameProblem, systemNameProblem } from './names.js';
 import { mapLimit } from '../util/concurrency.js';
 import { byText } from '../util/text.js';
@@ -33,6 +34,8 @@ export interface FleetSystem {
    * built and published, whatever is edited meanwhile), else hostDir.
    */
   filesDir: string;
+  /** Its rollout wave (index into ROLLOUT_WAVES), when the fleet has waves. */
+  wave?: number;
   /** Its SSH public key from keys/<name>.pub, when there is one. */
   key?: PublicKey;
   /**
@@ -151,6 +154,7 @@ export async function loadFleet(root: string, options: LoadFleetOptions = {}): P
       .sort(byText((system) => system.name));
     markPrebuilt(config, systems, problems);
     attachKeys(root, systems, problems, warnings);
+    if (config.rolloutWaves) attachWaves(systems, config.rolloutWaves, problems);
     if (problems.length > 0) throw new UserErrors(problems);
     brokenHosts.sort(byText((broken) => broken.place));
     const fleet: Fleet = { root, config, systems, brokenHosts, warnings };
@@ -246,7 +250,7 @@ async function evaluateFlakes(flakes: HostDir[], copies: ReadonlyMap<string, str
   }
 }
 
-/** Flag files of a host directory (docs/protocol.md §9). */
+/** Flag files of a host directory (docs/protocol.md §11). */
 const PREBUILT_FLAG = 'PREBUILT';
 const SELF_UPDATE_FLAG = 'SELF_UPDATE';
 
@@ -270,6 +274,15 @@ function markPrebuilt(config: Config, systems: FleetSystem[], problems: string[]
       reported.add(system.hostDirName);
       problems.push(`hosts/${system.hostDirName}: ${SELF_UPDATE_FLAG} and ${why} cannot be combined: a prebuilt machine never evaluates Nix, and SELF_UPDATE updates the inputs and rebuilds on the machine`);
     }
+  }
+}
+
+function attachWaves(systems: FleetSystem[], waves: readonly (readonly string[])[], problems: string[]): void {
+  try {
+    const assigned = assignWaves(systems.map((system) => system.name), waves);
+    for (const system of systems) system.wave = assigned.get(system.name);
+  } catch (error) {
+    problems.push(`config.sh: ${(error as Error).message}`);
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * Nix binary caches for prebuilt systems (docs/protocol.md §9): copying a
+ * Nix binary caches for prebuilt systems (docs/protocol.md §11): copying a
  * closure into one, signed; the closure and GC roots of the server's store;
  * and the parsing of narinfo files, the format every binary cache shares
  * (Nix's src/libstore/nar-info.cc).

@@ -1,5 +1,5 @@
 /**
- * The server's Nix signing key (docs/protocol.md §9). deploy signs the
+ * The server's Nix signing key (docs/protocol.md §11). deploy signs the
  * closures of prebuilt systems with its secret half; the machines trust its
  * public half, which generate renders into their update.sh and into the
  * client module. It is made on first use with Nix's own

@@ -64,6 +64,7 @@ function clientSettings(config: Config) {
     updateRandomDelay: config.updateRandomDelay,
     rebootCalendar: config.rebootCalendar,
     listenPort: config.listenPort,
+    logSizeLimit: config.logSizeLimit,
   };
 }
 
@@ -81,7 +82,7 @@ export function renderClientFiles(config: Config, templates = engine(), serverPu
 
 /**
  * The scripts of one system. A prebuilt system's carry the public key it
- * trusts for the closures and where it downloads them (docs/protocol.md §9).
+ * trusts for the closures and where it downloads them (docs/protocol.md §11).
  */
 export function renderSystemFiles(
   config: Config,
@@ -103,7 +104,7 @@ export function renderSystemFiles(
   ];
 }
 
-/** The server side: NixOS module, sshd_config snippet, setup script for other distributions. */
+/** The server side: NixOS module, sshd_config snippet, setup script for other distributions, the logs/ prune. */
 export function renderServerFiles(input: RenderInput, templates = engine()): RenderedFile[] {
   const { config } = input;
   const systems = input.systems.map((system) => {
@@ -111,8 +112,10 @@ export function renderServerFiles(input: RenderInput, templates = engine()): Ren
     return { name: system.name, home, logsDir: `${home}/logs`, key: system.key?.line ?? '' };
   });
   const sshdSnippet = templates.render('server/sshd_config', { chrootDir: config.chrootDir, authorizedKeysFile: AUTHORIZED_KEYS_FILE });
-  const context = { chrootDir: config.chrootDir, systems, sshdSnippet, systemCount: systems.length };
+  const pruneLogs = templates.render('server/prune-logs.sh', { chrootDir: config.chrootDir, logSizeLimit: config.logSizeLimit });
+  const context = { chrootDir: config.chrootDir, systems, sshdSnippet, pruneLogs, systemCount: systems.length };
   return [
+    { path: 'server/prune-logs.sh', content: pruneLogs, mode: SCRIPT },
     { path: 'server/setup-debian.sh', content: templates.render('server/setup-debian.sh', context), mode: SCRIPT },
     { path: 'server/sftp-server.nix', content: templates.render('server/sftp-server.nix', context), mode: DATA },
     { path: 'server/sshd_config', content: sshdSnippet, mode: DATA },

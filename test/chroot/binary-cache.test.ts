@@ -1,6 +1,6 @@
 /**
  * The binary caches of prebuilt systems in the chroots, against real Nix
- * (docs/protocol.md §9): one pool, hard links into each chroot, GC roots,
+ * (docs/protocol.md §11): one pool, hard links into each chroot, GC roots,
  * the caches a chroot keeps, the pool files nothing uses removed.
  */
 import { execFileSync } from 'node:child_process';

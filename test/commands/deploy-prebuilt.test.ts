@@ -1,6 +1,6 @@
 /**
  * bento deploy of prebuilt systems, as a whole process against real Nix and
- * a real chroot (docs/protocol.md §9): the signing key made on first use
+ * a real chroot (docs/protocol.md §11): the signing key made on first use
  * where SIGNING_KEY says and refused in the fleet; the cache published
  * before the configuration; a system whose cache cannot be published keeps
  * what it had; NOLOCALBUILD with a prebuilt system refused.

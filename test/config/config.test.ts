@@ -42,7 +42,24 @@ describe('config.sh scenarios', () => {
       signingKey: '/etc/bento/signing-key',
       cacheStore: 's3://bento-cache?region=eu-west-1',
       cacheUrl: 'https://cache.example.org',
+      rolloutWaves: [['t470', 'router'], ['web-[0-9]*'], ['*']],
+      rolloutWait: 45 * 60,
+      logSizeLimit: 8 * 1024 * 1024,
     });
+  });
+
+  it('rollout waves and wait: defaults, durations, and what is refused', () => {
+    const base = 'CHROOT_DIR=/srv/c\nREMOTE_IP=a.example\n';
+    expect(parseConfig(base).config.rolloutWaves).toBeUndefined();
+    expect(parseConfig(base).config.rolloutWait).toBe(7200);
+    expect(parseConfig(`${base}ROLLOUT_WAVES=""\n`).config.rolloutWaves).toBeUndefined();
+    for (const [raw, seconds] of [['90', 90], ['30min', 1800], ['2h', 7200], ['1d', 86400], ['15 m', 900]] as const) {
+      expect(parseConfig(`${base}ROLLOUT_WAIT="${raw}"\n`).config.rolloutWait, raw).toBe(seconds);
+    }
+    expect(() => parseConfig(`${base}ROLLOUT_WAIT=soon\n`)).toThrow('config.sh:3: ROLLOUT_WAIT is not a duration (e.g. 90, 30min, 2h, 1d), got "soon"');
+    expect(() => parseConfig(`${base}ROLLOUT_WAIT=0\n`)).toThrow('ROLLOUT_WAIT is not a duration');
+    expect(() => parseConfig(`${base}ROLLOUT_WAVES="canary,,rest"\n`)).toThrow('config.sh:3: ROLLOUT_WAVES has "", which is neither a system name nor a glob');
+    expect(() => parseConfig(`${base}ROLLOUT_WAVES="Canary"\n`)).toThrow('ROLLOUT_WAVES has "Canary"');
   });
 
   it.each([
@@ -86,6 +103,16 @@ describe('config.sh scenarios', () => {
     for (const ip of ['192.0.2.7', '::1', 'fe80::1', 'bento.example.org', 'server']) {
       expect(parseConfig(`CHROOT_DIR=/x\nREMOTE_IP=${ip}\n`).config.remoteIp).toBe(ip);
     }
+  });
+
+  it('reads LOG_SIZE_LIMIT in bytes or K, M, G, within 64K..1G', () => {
+    const limit = (value: string) => parseConfig(`CHROOT_DIR=/x\nREMOTE_IP=a\nLOG_SIZE_LIMIT=${value}\n`).config.logSizeLimit;
+    expect(limit('65536')).toBe(65536);
+    expect(limit('512K')).toBe(512 * 1024);
+    expect(limit('1G')).toBe(1024 ** 3);
+    expect(errorOf('CHROOT_DIR=/x\nREMOTE_IP=a\nLOG_SIZE_LIMIT=16MB\n')).toBe('config.sh:3: LOG_SIZE_LIMIT must be a size in bytes, optionally with K, M or G (e.g. 16M), got "16MB"');
+    expect(errorOf('CHROOT_DIR=/x\nREMOTE_IP=a\nLOG_SIZE_LIMIT=1K\n')).toBe('config.sh:3: LOG_SIZE_LIMIT must be between 64K and 1G, got 1K');
+    expect(errorOf('CHROOT_DIR=/x\nREMOTE_IP=a\nLOG_SIZE_LIMIT=2G\n')).toBe('config.sh:3: LOG_SIZE_LIMIT must be between 64K and 1G, got 2G');
   });
 
   it('normalises CHROOT_DIR', () => {

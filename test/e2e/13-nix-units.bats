@@ -57,7 +57,7 @@ ALL_OFF='services.bento = { reboot.enable = false; listen = { enable = false; op
 	assert_eq "$(jq -c . <<< "$output")" '{"listenPort":4242,"randomizedDelaySec":"7min","rebootCalendar":"Sun 03:00","serverPublicKey":null,"updateCalendar":"*:0/5"}' "defaults"
 	run -0 evaluate config.services.bento
 	assert_eq "$(jq -c . <<< "$output")" \
-		'{"enable":true,"listen":{"allowedAddresses":[],"enable":true,"openFirewall":false,"port":4242},"randomizedDelaySec":"7min","reboot":{"calendar":"Sun 03:00","enable":false},"serverPublicKey":null,"updateCalendar":"*:0/5"}' \
+		'{"enable":true,"healthCheck":{"command":null,"gracePeriod":120,"timeout":30},"listen":{"allowedAddresses":[],"enable":true,"openFirewall":false,"port":4242},"randomizedDelaySec":"7min","reboot":{"calendar":"Sun 03:00","enable":false},"serverPublicKey":null,"updateCalendar":"*:0/5"}' \
 		"option values of utils/bento.nix"
 }
 

@@ -58,6 +58,8 @@ describe('renderSystemFiles', () => {
         "BENTO_SFTP_HOST='[::1]'",
         'BENTO_REMOTE_PORT=2222',
         'BENTO_TIMEOUT=7',
+        '# Bytes a log may take on the server (LOG_SIZE_LIMIT): longer ones are cut.',
+        'BENTO_LOG_SIZE_LIMIT=16777216',
         '# 1: the configuration is a flake (built as .#$BENTO_NAME), 0: configuration.nix',
         'BENTO_FLAKE=1',
       ].join('\n'),
@@ -136,7 +138,9 @@ describe('renderServerFiles', () => {
 
   it('writes the sshd Match block and closes it', () => {
     const sshd = fileOf(files, 'server/sshd_config');
-    expect(sshd).toContain('Match Group sftp_users\n\tChrootDirectory %h\n\tForceCommand internal-sftp\n\tAuthorizedKeysFile /etc/ssh/authorized_keys.d/%u\n');
+    expect(sshd).toContain('Match Group sftp_users\n\tChrootDirectory %h\n');
+    // Only the requests a client needs, and no execute bit on what it creates.
+    expect(sshd).toContain('\tForceCommand internal-sftp -p open,close,read,write,lstat,fstat,stat,opendir,readdir,realpath,expand-path,rename,posix-rename,limits -u 0133\n\tAuthorizedKeysFile /etc/ssh/authorized_keys.d/%u\n');
     expect(sshd.trimEnd().endsWith('Match all')).toBe(true);
   });
 

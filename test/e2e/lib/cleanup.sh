@@ -66,6 +66,12 @@ if [ -f "$state/group-created" ] && getent group sftp_users > /dev/null; then
 	fi
 fi
 
+# File systems the suite mounted under BASE (a tmpfs CHROOT_DIR, a machine's
+# /var/bento), deepest first; lazily, should a process still hold one.
+grep -o " $base/[^ ]*" /proc/self/mounts | sort -r | while read -r mounted; do
+	umount -l "$mounted" 2> /dev/null
+done
+
 # Mount points and /run/sshd this suite had to create (kept when not empty).
 mountpoints=$(cat "$state/mountpoints" 2> /dev/null)
 run_sshd=0

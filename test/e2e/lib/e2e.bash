@@ -161,6 +161,12 @@ e2e_setup_suite() {
 	E2E_NIX_SYSTEM=$(nix-instantiate --eval --json --expr builtins.currentSystem | tr -d '"')
 	export E2E_NIX_SYSTEM
 
+	# E2E_CHROOT_TMPFS=SIZE: CHROOT_DIR on a tmpfs of that size (mounted
+	# nosuid,nodev,noexec, as the README advises), to fill the server's disk.
+	if [ -n "${E2E_CHROOT_TMPFS:-}" ]; then
+		mkdir -m 0755 "$E2E_CHROOT"
+		mount -t tmpfs -o "size=$E2E_CHROOT_TMPFS,mode=0755,nosuid,nodev,noexec" "bento-e2e-$E2E_ID" "$E2E_CHROOT"
+	fi
 	e2e_make_fleet "$@"
 	mkdir -m 0700 "$E2E_BASE/signing"
 	bento generate > "$E2E_STATE/generate.out" 2>&1 || fail "bento generate failed:" "$(cat "$E2E_STATE/generate.out")"
@@ -329,7 +335,10 @@ e2e_bump_package() {
 # system: kernel, initrd and kernel-modules are links into packages of their
 # own (as on NixOS, so an unchanged kernel resolves to the same path). Files
 # of the host directory steer it: system.conf (any change is a new system),
-# kernel-version, build-extra.sh (shell run by the builder first).
+# kernel-version, build-extra.sh (shell run by the builder first),
+# health-check and health.conf (its etc/bento/, as services.bento.healthCheck
+# makes them), failed-units (units the systemctl stand-in lists as failed
+# while this system runs).
 e2e_flake_text() {
 	local name=$1 inputs=$2 input_text=$3
 	cat <<-EOF
@@ -358,6 +367,11 @@ e2e_flake_text() {
 		        PATH = "/usr/bin:/bin";
 		        configuration = read "system.conf";
 		        extraBuild = read "build-extra.sh";
+		        # The lab's services.bento.healthCheck: etc/bento/ of the system, as the module makes it.
+		        healthCheck = read "health-check";
+		        healthConf = read "health.conf";
+		        # Units that fail once this system runs (the systemctl stand-in lists them).
+		        failedUnits = read "failed-units";
 		        input = $input_text;
 		        args = [ "-c" ''
 		          echo "e2e: building the system of $name"
@@ -368,6 +382,12 @@ e2e_flake_text() {
 		          ln -s "\$kernel/bzImage" "\$out/kernel"
 		          ln -s "\$initrd/initrd" "\$out/initrd"
 		          ln -s "\$modules" "\$out/kernel-modules"
+		          if [ -n "\$healthCheck\$healthConf" ]; then
+		            mkdir -p "\$out/etc/bento"
+		            [ -z "\$healthCheck" ] || printf '%s' "\$healthCheck" > "\$out/etc/bento/health-check"
+		            [ -z "\$healthConf" ] || printf '%s' "\$healthConf" > "\$out/etc/bento/health.conf"
+		          fi
+		          [ -z "\$failedUnits" ] || printf '%s' "\$failedUnits" > "\$out/failed-units"
 		          echo "e2e: built the system of $name"
 		        '' ];
 		      };
@@ -417,6 +437,18 @@ e2e_machine_prebuilt() {
 	touch "$m/no-eval"
 }
 
+# e2e_machine_tmpfs NAME SIZE: the machine's /var/bento on a tmpfs of SIZE
+# (mounted on the host over its var-bento/, so it lasts across runs; what was
+# there is copied in). cleanup.sh unmounts it.
+e2e_machine_tmpfs() {
+	local m=$E2E_MACHINES/$1
+	mv "$m/var-bento" "$m/var-bento.before"
+	mkdir -m 0700 "$m/var-bento"
+	mount -t tmpfs -o "size=$2,mode=0700" "bento-e2e-$E2E_ID" "$m/var-bento"
+	cp -a "$m/var-bento.before/." "$m/var-bento/"
+	rm -rf "$m/var-bento.before"
+}
+
 # e2e_machine_without_var_bento NAME: the machine gets an empty /var of its
 # own, without /var/bento (a new machine before its first bootstrap);
 # var-bento then points to what the client creates there.
@@ -436,6 +468,7 @@ e2e_setup_server() {
 		printf '%s\n' "$name" >> "$E2E_STATE/users"
 	done
 	BENTO_AUTHORIZED_KEYS_DIR=$E2E_SERVER/authorized_keys.d BENTO_SSHD_CONFIG_D=$E2E_SERVER/sshd_config.d BENTO_NO_RELOAD=1 \
+		BENTO_PRUNE_LOGS=$E2E_SERVER/bento-prune-logs BENTO_SYSTEMD_DIR=$E2E_SERVER/systemd \
 		sh "$E2E_FLEET/generated/server/setup-debian.sh" > "$E2E_STATE/setup-debian.out" 2>&1 ||
 		fail "setup-debian.sh failed:" "$(cat "$E2E_STATE/setup-debian.out")"
 
@@ -630,9 +663,9 @@ e2e_accepted() {
 	grep -c 'Accepted publickey' "$E2E_SERVER/sshd.log" || true
 }
 
-# NAME's state in `bento status --json`.
+# NAME's state in `bento status --json` (its warnings left out).
 e2e_status_state() {
-	bento status --json | jq -r --arg name "$1" '.[] | select(.name == $name) | .state'
+	bento status --json 2> /dev/null | jq -r --arg name "$1" '.[] | select(.name == $name) | .state'
 }
 
 # A listing of what the machine keeps (its configuration in /var/bento, the

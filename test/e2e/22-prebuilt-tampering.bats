@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Prebuilt mode, what does not verify (docs/protocol.md §9): a NAR or a
+# Prebuilt mode, what does not verify (docs/protocol.md §11): a NAR or a
 # narinfo altered on the server, a signature by another key, no signature.
 # Each time the machine imports nothing it can switch to, switches to
 # nothing, reports a failure, and takes the same configuration once the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Prebuilt mode on the server (docs/protocol.md §9): the signing key made on
+# Prebuilt mode on the server (docs/protocol.md §11): the signing key made on
 # first use outside the fleet, generated/ and the chroots; NARs shared by
 # machines stored once; published systems kept by the server's garbage
 # collector; NARs no chroot uses any more removed; a cache removed by hand
