@@ -138,6 +138,13 @@ config.sh keys (KEY=VALUE; parsed, never executed):
   UPDATE_RANDOM_DELAY  random delay added to each poll (0: off)
   REBOOT_CALENDAR      when services.bento.reboot reboots into a new kernel (04:00)
   LISTEN_PORT          TCP port that triggers an update on a machine (51337)
+  PREBUILT             1: every machine downloads the system built here, signed, and never
+                       evaluates (0; per host: a PREBUILT file in its directory)
+  SIGNING_KEY          the server's Nix signing key for prebuilt systems, made on first use,
+                       never in the fleet or a chroot (/var/lib/bento/signing-key)
+  CACHE_STORE          copy prebuilt closures to this Nix store (file://…, s3://…) instead of
+                       the chroots; with CACHE_URL
+  CACHE_URL            where the machines download them from (https://…)
   ROLLOUT_WAVES        staged rollouts: waves in order, e.g. "canary web-*,db-* *" (off)
   ROLLOUT_WAIT         how long a wave may take to report success, e.g. 30min (2h)
   LOG_SIZE_LIMIT       largest log a machine may upload, bytes or K/M/G (16M)

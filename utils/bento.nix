@@ -39,6 +39,18 @@ in
       description = "Random delay added to each poll, to spread a fleet's load (systemd RandomizedDelaySec; \"0\" is off). Default: UPDATE_RANDOM_DELAY of config.sh.";
     };
 
+    serverPublicKey = mkOption {
+      type = types.nullOr types.str;
+      default = generated.defaults.serverPublicKey or null;
+      example = "bento-server-20250101:dGhpcyBpcyBub3QgYSByZWFsIGtleSwganVzdCBhbiBleGFtcGw=";
+      description = ''
+        The bento server's Nix signing key (its SIGNING_KEY, made when a first
+        system became prebuilt). When set, the machine's Nix trusts what it
+        signed (nix.settings.trusted-public-keys), the closures bento publishes
+        for prebuilt systems. Default: the fleet's key, null when it has none.
+      '';
+    };
+
     reboot = {
       enable = mkOption {
         type = types.bool;

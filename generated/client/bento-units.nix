@@ -10,6 +10,9 @@
     randomizedDelaySec = "2min";
     rebootCalendar = "04:00";
     listenPort = 51337;
+    # The bento server's Nix signing key (SIGNING_KEY), when it publishes
+    # prebuilt systems; null when it does not.
+    serverPublicKey = null;
   };
 
   units = { cfg, config, lib, pkgs }: {
@@ -154,6 +157,12 @@
         fi
       '';
     };
+
+    # Nix trusts what the bento server signed: the closures of prebuilt
+    # systems (README, "Prebuilt mode"). update.sh passes the key of the
+    # configuration it applies itself; this makes it the machine's setting
+    # too (nixos/modules/config/nix.nix: nix.settings → nix.conf).
+    nix.settings.trusted-public-keys = lib.mkIf (cfg.serverPublicKey != null) [ cfg.serverPublicKey ];
 
     networking.firewall.allowedTCPPorts = lib.mkIf (cfg.listen.enable && cfg.listen.openFirewall) [ cfg.listen.port ];
   };

@@ -7,6 +7,8 @@
  *   CHROOT_DIR/<name>/last_change_date     mtime = last change; content = manifest digest
  *   CHROOT_DIR/<name>/config -> .config-<id>   the published files (a symlink swapped atomically)
  *   CHROOT_DIR/<name>/logs/                owned by the system's user
+ *   CHROOT_DIR/<name>/.cache-<id>/         a prebuilt system's binary cache (docs/protocol.md §11)
+ *   CHROOT_DIR/.bento-cache/               the NARs those caches link to; root's alone
  */
 import path from 'node:path';
 
@@ -40,3 +42,19 @@ export function systemChroot(chrootDir: string, name: string): SystemChroot {
 export function versionDirName(manifestDigest: string): string {
   return `.config-${manifestDigest.slice(0, 16)}`;
 }
+
+/**
+ * The binary cache of a prebuilt system's configuration (docs/protocol.md
+ * §11): `.cache-<first 16 hex of its manifest digest>`, so a machine finds
+ * the cache of exactly the configuration it downloaded.
+ */
+export function cacheDirName(manifestDigest: string): string {
+  return `.cache-${manifestDigest.slice(0, 16)}`;
+}
+
+/** In CHROOT_DIR: the NAR and narinfo files every chroot's cache links to, and the GC roots. No machine sees it. */
+export const CACHE_POOL = '.bento-cache';
+/** In a cache directory: the store path of the system, one line. */
+export const CACHE_SYSTEM_FILE = 'system';
+/** In a cache directory: every narinfo of the closure, gzipped, one download. */
+export const CACHE_NARINFO_BUNDLE = 'narinfos.gz';

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { buildSystemsShowingProgress } from '../builds/build-systems.js';
 import { bentoAccountProblem, readAccounts } from '../chroot/accounts.js';
 import { assembleSystem, HashCache, type Assembly } from '../chroot/assemble.js';
+import { publishSystemCache, systemCacheProblems } from '../chroot/binary-cache.js';
 import { lockChrootDir, prepareChrootDir } from '../chroot/chroot-dir.js';
 import { SFTP_GROUP } from '../chroot/layout.js';
 import { announceSystem, ensureSystemDirs, isPublished, publishedContentProblems, publishStaged, readPublished, removeLeftovers, stageVersion } from '../chroot/publish.js';
@@ -134,7 +135,11 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
         continue;
       }
       const system = plan.toBuild.find((candidate) => candidate.name === build.name) as FleetSystem;
-      built.push({ assembly: plan.assemblies.get(build.name) as Assembly, kind: build.kind, wave: system.wave ?? 0, target: path.basename(build.storePath) });
+      const assembly = plan.assemblies.get(build.name) as Assembly;
+      if (!(await publishPrebuiltCache(fleet, assembly, system.prebuilt ? build.storePath : undefined, publication))) continue;
+      // A prebuilt system runs exactly what was built here, flake or not: its
+      // store path goes into states.txt as a flake's does (docs/protocol.md §3).
+      built.push({ assembly, kind: system.prebuilt ? 'flake' : build.kind, wave: system.wave ?? 0, target: path.basename(build.storePath) });
     }
     if (waves) startWaves(built, plan.toBuild, waves, publication, print);
     else for (const system of built) publishBuilt(system.assembly, system.kind === 'flake' ? system.target : undefined, publication);
@@ -227,7 +232,7 @@ async function planPublication(
       plan.toBuild.push(system);
       continue;
     }
-    const damaged = publishedContentProblems(chrootDir, assembly);
+    const damaged = [...publishedContentProblems(chrootDir, assembly), ...(system.prebuilt ? systemCacheProblems(chrootDir, system.name, assembly.digest) : [])];
     if (damaged.length > 0) {
       print(`  ${system.name}: its published files do not match their manifest (${damaged.slice(0, 3).join(', ')}${damaged.length > 3 ? ', …' : ''}): publishing it again`);
       plan.toBuild.push(system);
@@ -260,6 +265,26 @@ function publishBuilt(assembly: Assembly, storeBasename: string | undefined, pub
   });
   if (!staged) return;
   if (attempt(assembly.name, result, '', () => publishStaged(chrootDir, assembly, version, storeBasename, publication.now()))) result.published.push(assembly.name);
+}
+
+/**
+ * Prebuilt systems (docs/protocol.md §11): the signed binary cache of the
+ * system built for `assembly` goes into its chroot before the
+ * configuration, and caches the chroot no longer keeps are removed (for a
+ * system that is no longer prebuilt too: `storePath` undefined). A failure
+ * is that system's alone, and nothing of it is published.
+ */
+async function publishPrebuiltCache(fleet: Fleet, assembly: Assembly, storePath: string | undefined, publication: Publication): Promise<boolean> {
+  try {
+    await publishSystemCache(
+      { name: assembly.name, digest: assembly.digest, storePath },
+      { chrootDir: publication.chrootDir, sftpGroupId: publication.sftpGroupId, signingKey: fleet.signingKey, cacheStore: fleet.config.cacheStore },
+    );
+    return true;
+  } catch (error) {
+    publication.result.failed.push({ name: assembly.name, reason: `cannot publish its prebuilt system, nothing was published: ${errorText(error)}` });
+    return false;
+  }
 }
 
 /** Runs one step for one system; a failure is recorded as that system's (`what: why`, or `why` alone), and false returned. */

@@ -27,6 +27,14 @@ export interface Config {
   rebootCalendar: string;
   /** TCP port of the client's listen-update socket. */
   listenPort: number;
+  /** Every system is prebuilt (PREBUILT=1): machines download the system the server built and never evaluate. */
+  prebuilt: boolean;
+  /** The server's Nix signing key (secret); its public key is next to it, with `.pub` appended. */
+  signingKey: string;
+  /** Where deploy copies prebuilt closures instead of the chroots (a Nix store URL); '' for the chroots. */
+  cacheStore: string;
+  /** Where the machines substitute those closures from; set with cacheStore. */
+  cacheUrl: string;
   /**
    * Staged rollouts: the waves in order, each a list of system names or
    * shell globs; undefined: every changed system is published at once.
@@ -59,6 +67,10 @@ export const DEFAULTS: Omit<Config, 'chrootDir' | 'remoteIp'> = {
   updateRandomDelay: '0',
   rebootCalendar: '04:00',
   listenPort: 51337,
+  prebuilt: false,
+  signingKey: '/var/lib/bento/signing-key',
+  cacheStore: '',
+  cacheUrl: '',
   rolloutWait: 2 * 3600,
   logSizeLimit: 16 * 1024 * 1024,
 };
@@ -101,6 +113,26 @@ function integerIn(min: number, max: number, what: string) {
   };
 }
 
+function flag(raw: string): boolean {
+  if (raw === '' || raw === '0') return false;
+  if (raw === '1') return true;
+  throw new Error(`must be 0 or 1, got ${JSON.stringify(raw)}`);
+}
+
+/**
+ * A URL of a Nix store or binary cache (`file:///srv/cache`, `s3://bucket?region=eu-west-1`,
+ * `https://cache.example.org`). The machines read it from their update.sh
+ * (docs/protocol.md §11), so quotes, `$`, backslashes, backticks, spaces and
+ * control characters are refused.
+ */
+function storeUrl(raw: string): string {
+  if (raw === '') return '';
+  if (!/^[a-z][a-z0-9+.-]*:\/\/[^\s'"`$\\\x00-\x1f\x7f]+$/.test(raw)) {
+    throw new Error(`is not a store URL such as file:///srv/cache, s3://bucket or https://cache.example.org (no spaces, quotes, $ or backslashes): ${JSON.stringify(raw)}`);
+  }
+  return raw;
+}
+
 /** A size in bytes, with an optional binary suffix: 4096, 512K, 16M, 1G. */
 function byteSize(min: number, max: number) {
   const units: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
@@ -141,14 +173,7 @@ const KEYS: Record<string, KeySpec> = {
   },
   REMOTE_PORT: { field: 'remotePort', parse: integerIn(1, 65535, 'a TCP port') },
   TIMEOUT: { field: 'timeout', parse: integerIn(1, 3600, 'seconds') },
-  NOLOCALBUILD: {
-    field: 'noLocalBuild',
-    parse: (raw) => {
-      if (raw === '' || raw === '0') return false;
-      if (raw === '1') return true;
-      throw new Error(`must be 0 or 1, got ${JSON.stringify(raw)}`);
-    },
-  },
+  NOLOCALBUILD: { field: 'noLocalBuild', parse: flag },
   REBUILD_ARGS: {
     field: 'rebuildArgs',
     parse: (raw) => {
@@ -160,6 +185,17 @@ const KEYS: Record<string, KeySpec> = {
   UPDATE_RANDOM_DELAY: { field: 'updateRandomDelay', parse: pattern(TIME_SPAN, 'a systemd time span (e.g. 0, 30min, 1h)') },
   REBOOT_CALENDAR: { field: 'rebootCalendar', parse: pattern(CALENDAR, 'a systemd calendar expression') },
   LISTEN_PORT: { field: 'listenPort', parse: integerIn(1, 65535, 'a TCP port') },
+  PREBUILT: { field: 'prebuilt', parse: flag },
+  SIGNING_KEY: {
+    field: 'signingKey',
+    parse: (raw) => {
+      if (!path.isAbsolute(raw)) throw new Error(`must be an absolute path, got ${JSON.stringify(raw)}`);
+      if (/[\0\n\r]/.test(raw)) throw new Error('must not contain control characters');
+      return path.normalize(raw);
+    },
+  },
+  CACHE_STORE: { field: 'cacheStore', parse: storeUrl },
+  CACHE_URL: { field: 'cacheUrl', parse: storeUrl },
   ROLLOUT_WAVES: { field: 'rolloutWaves', parse: parseRolloutWaves },
   ROLLOUT_WAIT: { field: 'rolloutWait', parse: parseDuration },
   LOG_SIZE_LIMIT: { field: 'logSizeLimit', parse: byteSize(64 * 1024, 1024 ** 3) },
@@ -211,7 +247,23 @@ export function parseConfig(text: string, fileLabel = 'config.sh'): LoadedConfig
   if (problems.length > 0) throw new UserErrors(problems);
 
   const config = { ...DEFAULTS, ...values } as Config;
+  problems.push(...combinationProblems(config, seen, fileLabel));
+  if (problems.length > 0) throw new UserErrors(problems);
   return { config, warnings };
+}
+
+/** Settings that are valid alone but contradict each other. */
+function combinationProblems(config: Config, seen: ReadonlyMap<string, number>, fileLabel: string): string[] {
+  const at = (key: string) => `${fileLabel}:${seen.get(key) ?? '?'}`;
+  const problems: string[] = [];
+  if (config.prebuilt && config.noLocalBuild) {
+    problems.push(`${at('PREBUILT')}: PREBUILT=1 needs the systems built here, but NOLOCALBUILD=1 (line ${seen.get('NOLOCALBUILD') ?? '?'}) only evaluates them: there would be nothing to hand over; remove one of them`);
+  }
+  if ((config.cacheStore === '') !== (config.cacheUrl === '')) {
+    const [set, missing] = config.cacheStore ? ['CACHE_STORE', 'CACHE_URL'] : ['CACHE_URL', 'CACHE_STORE'];
+    problems.push(`${at(set)}: ${set} needs ${missing}: CACHE_STORE is where deploy copies the prebuilt closures, CACHE_URL where the machines download them from`);
+  }
+  return problems;
 }
 
 function example(key: string): string {

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { loadConfig, type Config } from '../config/config.js';
 import { MissingToolError, UserError, UserErrors } from '../errors.js';
 import { evalFlakeSystemNames, evalFlakesSystemNames } from '../nix/nix.js';
+import { loadSigningKey, signingKeyPlacementProblem, type SigningKey } from '../nix/signing-key.js';
 import { copyHostTree, listHostFiles } from './host-tree.js';
 import { parsePublicKey, type PublicKey } from './keys.js';
 import { assignWaves } from './waves.js';
@@ -37,6 +38,12 @@ export interface FleetSystem {
   wave?: number;
   /** Its SSH public key from keys/<name>.pub, when there is one. */
   key?: PublicKey;
+  /**
+   * Prebuilt (PREBUILT=1 in config.sh, or a PREBUILT flag file in its host
+   * directory): the machine downloads the system built here, signed, and
+   * never evaluates Nix.
+   */
+  prebuilt?: boolean;
 }
 
 /** A host directory that could not be read (a flake that fails to evaluate). */
@@ -56,6 +63,8 @@ export interface Fleet {
   warnings: string[];
   /** The snapshot of hosts/ (with `snapshot: true`): remove it with releaseFleet. */
   snapshotDir?: string;
+  /** The server's signing key, when some system is prebuilt (attachSigningKey). */
+  signingKey?: SigningKey;
 }
 
 export interface LoadFleetOptions {
@@ -72,6 +81,24 @@ export interface LoadFleetOptions {
 /** Removes the fleet's snapshot, if it has one. */
 export async function releaseFleet(fleet: Pick<Fleet, 'snapshotDir'>): Promise<void> {
   if (fleet.snapshotDir) await rm(fleet.snapshotDir, { recursive: true, force: true });
+}
+
+/**
+ * Loads the server's signing key into the fleet when some system is
+ * prebuilt, making it on first use. It may not live in the fleet, in
+ * `outputDir` (generated/) or in CHROOT_DIR: all of those are committed or
+ * published.
+ */
+export async function attachSigningKey(fleet: Fleet, outputDir: string): Promise<void> {
+  if (!fleet.systems.some((system) => system.prebuilt)) return;
+  const secretFile = fleet.config.signingKey;
+  const problem = signingKeyPlacementProblem(secretFile, [
+    { label: 'the fleet directory', dir: fleet.root },
+    { label: 'the output directory', dir: outputDir },
+    { label: 'CHROOT_DIR', dir: fleet.config.chrootDir },
+  ]);
+  if (problem) throw new UserError(problem);
+  fleet.signingKey = await loadSigningKey(secretFile);
 }
 
 interface HostDir {
@@ -125,6 +152,7 @@ export async function loadFleet(root: string, options: LoadFleetOptions = {}): P
     const systems: FleetSystem[] = found
       .map(({ name, host }) => ({ name, kind: host.kind, hostDir: host.dir, hostDirName: host.name, filesDir: options.snapshot ? (copies.get(host.name) as string) : host.dir }))
       .sort(byText((system) => system.name));
+    markPrebuilt(config, systems, problems);
     attachKeys(root, systems, problems, warnings);
     if (config.rolloutWaves) attachWaves(systems, config.rolloutWaves, problems);
     if (problems.length > 0) throw new UserErrors(problems);
@@ -219,6 +247,33 @@ async function evaluateFlakes(flakes: HostDir[], copies: ReadonlyMap<string, str
         return [];
       }
     });
+  }
+}
+
+/** Flag files of a host directory (docs/protocol.md §11). */
+const PREBUILT_FLAG = 'PREBUILT';
+const SELF_UPDATE_FLAG = 'SELF_UPDATE';
+
+/**
+ * Marks the prebuilt systems: all with PREBUILT=1, else those whose host
+ * directory holds the PREBUILT flag file. A prebuilt system needs the
+ * server to build it (not NOLOCALBUILD) and never evaluates on the machine
+ * (so no SELF_UPDATE, which updates the inputs and rebuilds there).
+ */
+function markPrebuilt(config: Config, systems: FleetSystem[], problems: string[]): void {
+  const reported = new Set<string>();
+  for (const system of systems) {
+    const flag = isFile(path.join(system.filesDir, PREBUILT_FLAG));
+    system.prebuilt = config.prebuilt || flag;
+    if (!system.prebuilt || reported.has(system.hostDirName)) continue;
+    const why = flag ? `hosts/${system.hostDirName}/${PREBUILT_FLAG}` : 'PREBUILT=1 (config.sh)';
+    if (flag && config.noLocalBuild) {
+      reported.add(system.hostDirName);
+      problems.push(`${why}: a prebuilt system must be built on this server, but NOLOCALBUILD=1 (config.sh) only evaluates: there would be nothing to hand over; remove the flag or NOLOCALBUILD`);
+    } else if (isFile(path.join(system.filesDir, SELF_UPDATE_FLAG))) {
+      reported.add(system.hostDirName);
+      problems.push(`hosts/${system.hostDirName}: ${SELF_UPDATE_FLAG} and ${why} cannot be combined: a prebuilt machine never evaluates Nix, and SELF_UPDATE updates the inputs and rebuilds on the machine`);
+    }
   }
 }
 

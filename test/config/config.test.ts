@@ -38,6 +38,10 @@ describe('config.sh scenarios', () => {
       updateRandomDelay: '10min',
       rebootCalendar: 'Sun 03:00',
       listenPort: 8080,
+      prebuilt: false,
+      signingKey: '/etc/bento/signing-key',
+      cacheStore: 's3://bento-cache?region=eu-west-1',
+      cacheUrl: 'https://cache.example.org',
       rolloutWaves: [['t470', 'router'], ['web-[0-9]*'], ['*']],
       rolloutWait: 45 * 60,
       logSizeLimit: 8 * 1024 * 1024,
@@ -113,6 +117,35 @@ describe('config.sh scenarios', () => {
 
   it('normalises CHROOT_DIR', () => {
     expect(parseConfig('CHROOT_DIR=/srv//bento/\nREMOTE_IP=a\n').config.chrootDir).toBe('/srv/bento');
+  });
+});
+
+describe('prebuilt settings', () => {
+  const base = 'CHROOT_DIR=/srv/chroot\nREMOTE_IP=a\n';
+
+  it('PREBUILT=1 with NOLOCALBUILD=1 is refused: there would be nothing to hand over', () => {
+    expect(errorOf(`${base}NOLOCALBUILD=1\nPREBUILT=1\n`)).toBe(
+      'config.sh:4: PREBUILT=1 needs the systems built here, but NOLOCALBUILD=1 (line 3) only evaluates them: there would be nothing to hand over; remove one of them',
+    );
+    expect(parseConfig(`${base}PREBUILT=1\n`).config.prebuilt).toBe(true);
+    expect(errorOf(`${base}PREBUILT=yes\n`)).toBe('config.sh:3: PREBUILT must be 0 or 1, got "yes"');
+  });
+
+  it('SIGNING_KEY is an absolute path, /var/lib/bento/signing-key by default', () => {
+    expect(parseConfig(base).config.signingKey).toBe('/var/lib/bento/signing-key');
+    expect(parseConfig(`${base}SIGNING_KEY=/etc//bento/key\n`).config.signingKey).toBe('/etc/bento/key');
+    expect(errorOf(`${base}SIGNING_KEY=key\n`)).toBe('config.sh:3: SIGNING_KEY must be an absolute path, got "key"');
+  });
+
+  it('CACHE_STORE and CACHE_URL go together, and are URLs the machines can read back', () => {
+    const config = parseConfig(`${base}CACHE_STORE='s3://bucket?region=eu-west-1&compression=xz'\nCACHE_URL=https://cache.example.org/bento\n`).config;
+    expect([config.cacheStore, config.cacheUrl]).toEqual(['s3://bucket?region=eu-west-1&compression=xz', 'https://cache.example.org/bento']);
+    expect(errorOf(`${base}CACHE_STORE=file:///srv/cache\n`)).toBe(
+      'config.sh:3: CACHE_STORE needs CACHE_URL: CACHE_STORE is where deploy copies the prebuilt closures, CACHE_URL where the machines download them from',
+    );
+    expect(errorOf(`${base}CACHE_URL=http://a\n`)).toMatch(/^config\.sh:3: CACHE_URL needs CACHE_STORE/);
+    expect(errorOf(`${base}CACHE_STORE="file:///srv/it's"\nCACHE_URL=http://a\n`)).toMatch(/^config\.sh:3: CACHE_STORE is not a store URL/);
+    expect(errorOf(`${base}CACHE_STORE=/srv/cache\nCACHE_URL=http://a\n`)).toMatch(/CACHE_STORE is not a store URL such as file:\/\/\/srv\/cache/);
   });
 });
 

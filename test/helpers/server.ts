@@ -4,7 +4,7 @@
  * chroots under /tmp). Everything is removed again by cleanup().
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
@@ -43,8 +43,27 @@ export function createTestServer(): TestServer {
       for (const user of users) spawnSync('userdel', [user]);
       if (createdGroup) spawnSync('groupdel', ['sftp_users']);
       rmSync(chrootDir, { recursive: true, force: true });
+      removeAutoRootsUnder(chrootDir);
     },
   };
+}
+
+/** Nix's records of indirect GC roots (nix-store --add-root) made under `dir`, which would dangle once it is gone. */
+export function removeAutoRootsUnder(dir: string, autoRootsDir = '/nix/var/nix/gcroots/auto'): void {
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(autoRootsDir);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const record = path.join(autoRootsDir, entry);
+    try {
+      if (readlinkSync(record).startsWith(`${dir}/`)) rmSync(record, { force: true });
+    } catch {
+      // not a link, or gone meanwhile
+    }
+  }
 }
 
 export interface Snapshot {

@@ -17,6 +17,14 @@ BENTO_TIMEOUT=20
 BENTO_LOG_SIZE_LIMIT=16777216
 # 1: the configuration is a flake (built as .#$BENTO_NAME), 0: configuration.nix
 BENTO_FLAKE=1
+# Prebuilt mode (PREBUILT): 1 = download the system the server built, signed
+# with the key below (the only one trusted for it), from the chroot or, when
+# set, the binary cache at BENTO_CACHE_URL, and switch to it: never evaluate.
+# A machine reads these three from the update.sh it downloads, so that a
+# configuration brings its own (docs/protocol.md §11): one line each.
+BENTO_PREBUILT=0
+BENTO_CACHE_KEY=''
+BENTO_CACHE_URL=''
 
 # nixos-rebuild with the fleet's extra arguments (REBUILD_ARGS in config.sh)
 rebuild() {
@@ -34,6 +42,8 @@ STATE_DIR="$BENTO_DIR/.bento"
 PROFILE=/nix/var/nix/profiles/system
 LOG="$STATE_DIR/build.log"
 SWITCHED=0
+# 1 while applying a prebuilt system (docs/protocol.md §11).
+PREBUILT=0
 # Seconds between two attempts to reach the server after a switch.
 RETRY_PAUSE=2
 # Seconds between two health checks of a new system during its grace period.
@@ -509,7 +519,13 @@ report() {
 # land on this system that was just found bad.
 roll_back() {
 	left=$(readlink "$PROFILE")
-	rebuild switch --rollback >> "$LOG" 2>&1
+	if [ "$PREBUILT" = 1 ]; then
+		# What nixos-rebuild switch --rollback does, without nixos-rebuild on
+		# a prebuilt machine (docs/protocol.md §11).
+		{ nix-env -p "$PROFILE" --rollback && activate_system "$(readlink -f "$PROFILE")" switch; } >> "$LOG" 2>&1
+	else
+		rebuild switch --rollback >> "$LOG" 2>&1
+	fi
 	left=${left##*/}
 	left=${left#system-}
 	left=${left%-link}
@@ -571,6 +587,296 @@ self_update() {
 	return 0
 }
 
+# ------------------------------------------------------------------------
+# Prebuilt mode (docs/protocol.md §11): the machine downloads the system the
+# server built, from the binary cache published with the configuration,
+# imports it with every signature checked, and switches to it. Nothing is
+# evaluated or built here: no nixos-rebuild, nix build or nix-instantiate.
+
+# A setting of the downloaded update.sh ($1: its name, $2: this script's
+# value, used when the download has none): the configuration being applied
+# brings its own, so a machine just made prebuilt, or given a new signing
+# key, applies it at once. update.sh writes each on one line, bare or in
+# single quotes.
+downloaded_setting() {
+	line=$(grep "^$1=" "$STATE_DIR/incoming/update.sh" 2> /dev/null | tail -n 1)
+	if [ -z "$line" ]; then
+		printf '%s\n' "$2"
+		return 0
+	fi
+	value=${line#*=}
+	case $value in
+	"'"*"'")
+		value=${value#"'"}
+		value=${value%"'"}
+		;;
+	esac
+	printf '%s\n' "$value"
+}
+
+# Whether the downloaded configuration is for a prebuilt system.
+prebuilt_configuration() {
+	PREBUILT=$(downloaded_setting BENTO_PREBUILT "$BENTO_PREBUILT")
+	[ "$PREBUILT" = 1 ]
+}
+
+# A line for the person watching and for the log.
+note() {
+	say "$*"
+	printf 'bento: %s\n' "$*" >> "$LOG"
+}
+
+# Splits the bundle of narinfos ($1/narinfos, empty lines between them)
+# into <hash>.narinfo files, as Nix reads a file:// cache, and lists every
+# store path ($1/paths) and the NAR of each ($1/index: @<hash> <url> <size>).
+# Shell built-ins only: a closure has thousands of paths.
+split_narinfos() {
+	dir=$1
+	: > "$dir/paths"
+	: > "$dir/index"
+	file='' hash='' url='' size=''
+	while IFS= read -r line || [ -n "$line" ]; do
+		case $line in
+		'')
+			end_narinfo || return 1
+			continue
+			;;
+		'StorePath: /nix/store/'*)
+			end_narinfo || return 1
+			store_path=${line#StorePath: }
+			hash=${store_path#/nix/store/}
+			hash=${hash%%-*}
+			case ${store_path#/nix/store/} in
+			*/* | *[!0-9A-Za-z+._?=-]*) return 1 ;;
+			esac
+			case $hash in
+			*[!0-9a-z]*) return 1 ;;
+			esac
+			[ "${#hash}" -eq 32 ] || return 1
+			file=$dir/$hash.narinfo
+			: > "$file"
+			printf '%s\n' "$store_path" >> "$dir/paths"
+			;;
+		'URL: '*) url=${line#URL: } ;;
+		'FileSize: '*) size=${line#FileSize: } ;;
+		esac
+		[ -n "$file" ] || return 1
+		printf '%s\n' "$line" >> "$file"
+	done < "$dir/narinfos"
+	end_narinfo
+}
+
+# The end of one narinfo: its line in the index, once its NAR is known to
+# be a file under nar/ and its size a number.
+end_narinfo() {
+	[ -n "$file" ] || return 0
+	case ${url#nar/} in
+	"$url" | '' | .* | *..* | */* | *[!0-9a-z.]*) return 1 ;;
+	esac
+	case $size in
+	'' | *[!0-9]*) return 1 ;;
+	esac
+	printf '@%s %s %s\n' "$hash" "$url" "$size" >> "$dir/index"
+	file='' hash='' url='' size=''
+}
+
+# Downloads, over the connection the configuration came by, what the
+# machine needs of the prebuilt system of cache directory $1: the system's
+# store path and every narinfo of its closure (one small file), then the
+# NARs of only the store paths not valid here. Returns 1 when the transfer
+# failed (retried on the next run), 2 when what arrived is not a cache.
+download_prebuilt() {
+	cache=$1
+	dir=$STATE_DIR/cache
+	rm -rf "$dir"
+	mkdir -p "$dir/nar" || return 1
+	{
+		printf 'get %s/system %s/system\n' "$cache" "$dir"
+		if [ -z "$CACHE_URL" ]; then
+			printf 'get %s/narinfos.gz %s/narinfos.gz\n' "$cache" "$dir"
+			printf 'get %s/nix-cache-info %s/nix-cache-info\n' "$cache" "$dir"
+		fi
+	} > "$STATE_DIR/batch"
+	if ! sftp_batch < "$STATE_DIR/batch" > "$STATE_DIR/sftp.out" 2>&1; then
+		warn "downloading the prebuilt system failed; it will be retried on the next run:"
+		show_sftp_output
+		return 1
+	fi
+	NEW_SYSTEM=$(cat "$dir/system")
+	case $NEW_SYSTEM in
+	/nix/store/*) ;;
+	*)
+		warn "the published system is not a store path: $NEW_SYSTEM"
+		return 2
+		;;
+	esac
+	[ -z "$CACHE_URL" ] || return 0
+	if ! gzip -dc "$dir/narinfos.gz" > "$dir/narinfos" || ! split_narinfos "$dir"; then
+		warn "the published narinfos of $(basename "$NEW_SYSTEM") cannot be read"
+		return 2
+	fi
+	# The store paths that are not valid here, and their NARs.
+	if ! xargs nix-store --check-validity --print-invalid < "$dir/paths" > "$dir/missing" 2>> "$LOG"; then
+		warn "nix-store cannot tell which store paths are here:"
+		tail -n 5 "$LOG" >&2
+		return 2
+	fi
+	sed -n 's|^/nix/store/\([0-9a-z]\{32\}\)-.*|@\1 |p' "$dir/missing" > "$dir/wanted-hashes"
+	grep -F -f "$dir/wanted-hashes" "$dir/index" | cut -d ' ' -f 2- | sort -u > "$dir/wanted" || true
+	count=0 bytes=0
+	: > "$STATE_DIR/batch"
+	while read -r url size; do
+		printf 'get %s/%s %s/%s\n' "$cache" "$url" "$dir" "$url" >> "$STATE_DIR/batch"
+		count=$((count + 1))
+		bytes=$((bytes + size))
+	done < "$dir/wanted"
+	note "$(basename "$NEW_SYSTEM"): downloading $count NAR files ($bytes bytes) for the $(grep -c . "$dir/missing") of $(grep -c . "$dir/paths") store paths not here"
+	[ -s "$STATE_DIR/batch" ] || return 0
+	if ! sftp_batch < "$STATE_DIR/batch" > "$STATE_DIR/sftp.out" 2>&1; then
+		warn "downloading the prebuilt system failed; it will be retried on the next run:"
+		show_sftp_output
+		return 1
+	fi
+	return 0
+}
+
+# Imports the system into the Nix store from the download (or from
+# CACHE_URL), every signature checked against the one key this
+# configuration trusts; never --no-check-sigs. A NAR or narinfo that does
+# not verify is refused, and nothing is switched.
+import_prebuilt() {
+	if [ -n "$CACHE_URL" ]; then
+		from=$CACHE_URL
+	else
+		from=file://$STATE_DIR/cache
+	fi
+	note "importing $(basename "$NEW_SYSTEM") from $from, signed by ${CACHE_KEY%%:*}"
+	nix --extra-experimental-features nix-command copy --from "$from" \
+		--option trusted-public-keys "$CACHE_KEY" --option require-sigs true \
+		--option narinfo-cache-negative-ttl 0 \
+		"$NEW_SYSTEM" >> "$LOG" 2>&1
+}
+
+# Runs $1/bin/switch-to-configuration $2 as nixos-rebuild does
+# (pkgs/by-name/ni/nixos-rebuild/nixos-rebuild.sh in nixpkgs): in a
+# transient unit of its own (systemd-run, under nixos-rebuild's unit name,
+# so the two never activate at once), where the activation survives this
+# service being restarted; directly, with a clean environment, where
+# systemd-run does not work.
+activate_system() {
+	set -- "$1/bin/switch-to-configuration" "$2"
+	if command -v systemd-run > /dev/null 2>&1 &&
+		systemd-run -E LOCALE_ARCHIVE -E NIXOS_INSTALL_BOOTLOADER=0 --collect --no-ask-password --pipe --quiet \
+			--service-type=exec --unit=nixos-rebuild-switch-to-configuration --wait true < /dev/null > /dev/null 2>&1; then
+		systemd-run -E LOCALE_ARCHIVE -E NIXOS_INSTALL_BOOTLOADER=0 --collect --no-ask-password --pipe --quiet \
+			--service-type=exec --unit=nixos-rebuild-switch-to-configuration --wait "$@" < /dev/null
+	else
+		env -i LOCALE_ARCHIVE="${LOCALE_ARCHIVE:-}" NIXOS_INSTALL_BOOTLOADER=0 "$@" < /dev/null
+	fi
+}
+
+# Switches to the imported system, as nixos-rebuild switch does: the system
+# profile set to it (nix-env -p ... --set), then its switch-to-configuration;
+# then the health gate, as after any switch. Returns as build_and_switch.
+switch_prebuilt() {
+	if [ "$NEW_SYSTEM" = "$(current_system)" ]; then
+		say "$(basename "$NEW_SYSTEM") is already running"
+		queue_log success "$NEW_SYSTEM"
+		return 0
+	fi
+	record_failed_units "$STATE_DIR/failed-units.before"
+	say "switching to $(basename "$NEW_SYSTEM")"
+	if ! nix-env -p "$PROFILE" --set "$NEW_SYSTEM" >> "$LOG" 2>&1 || out_of_space ||
+		[ "$(readlink -f "$PROFILE")" != "$NEW_SYSTEM" ]; then
+		if out_of_space; then
+			no_space "setting the system profile to $(basename "$NEW_SYSTEM")" "$LOG"
+			return 3
+		fi
+		warn "setting the system profile to $(basename "$NEW_SYSTEM") failed:"
+		tail -n 20 "$LOG" >&2
+		queue_log failure "$(current_system)"
+		return 1
+	fi
+	if ! activate_system "$NEW_SYSTEM" switch >> "$LOG" 2>&1 || out_of_space; then
+		if out_of_space; then
+			no_space "switching to $(basename "$NEW_SYSTEM")" "$LOG"
+			return 3
+		fi
+		warn "the switch failed:"
+		tail -n 20 "$LOG" >&2
+		queue_log failure "$(current_system)"
+		return 1
+	fi
+	SWITCHED=1
+	if ! health_gate "$NEW_SYSTEM"; then
+		warn "the new system is not healthy ($HEALTH_PROBLEM): rolling back"
+		printf '\nbento: the new system is not healthy: %s; rolled back\n' "$HEALTH_PROBLEM" >> "$LOG"
+		roll_back
+		SWITCHED=0
+		queue_log rollback "$(current_system)"
+		return 1
+	fi
+	queue_log success "$NEW_SYSTEM"
+	return 0
+}
+
+# The prebuilt cycle for the configuration just downloaded: download,
+# import (signatures checked), install the configuration, switch, report.
+# A download or an import that fails changes nothing here and is retried on
+# the next run; one that does not verify is reported as a failure; one
+# that fails for lack of space is reported once, as no_space does.
+prebuilt_update() {
+	CACHE_KEY=$(downloaded_setting BENTO_CACHE_KEY "$BENTO_CACHE_KEY")
+	CACHE_URL=$(downloaded_setting BENTO_CACHE_URL "$BENTO_CACHE_URL")
+	cache_dir=.cache-$(cut -c 1-16 "$STATE_DIR/remote-state")
+	start_log
+	download_prebuilt "$cache_dir"
+	downloaded=$?
+	close_connection
+	if [ "$downloaded" -eq 1 ]; then
+		if lacks_space "$STATE_DIR/sftp.out"; then
+			rm -rf "$STATE_DIR/cache"
+			no_space "downloading the prebuilt system" "$STATE_DIR/sftp.out"
+			report
+		fi
+		return 1
+	fi
+	if [ "$downloaded" -ne 0 ] || ! import_prebuilt; then
+		rm -rf "$STATE_DIR/cache"
+		if out_of_space; then
+			no_space "importing the prebuilt system" "$LOG"
+			report
+			return 1
+		fi
+		warn "the prebuilt system does not verify: nothing was switched; it will be downloaded again on the next run:"
+		tail -n 20 "$LOG" >&2
+		queue_log failure "$(current_system)"
+		report
+		return 1
+	fi
+	rm -rf "$STATE_DIR/cache"
+	if ! install_config; then
+		warn "installing the configuration into $BENTO_DIR failed:"
+		sed 's/^/  /' "$STATE_DIR/install.out" >&2
+		if lacks_space "$STATE_DIR/install.out" || disk_full; then
+			no_space "installing the configuration" "$STATE_DIR/install.out"
+			report
+		fi
+		return 1
+	fi
+	switch_prebuilt
+	switched=$?
+	# Tried: remembered, as in main (not when it failed for lack of space).
+	if [ "$switched" -ne 3 ]; then
+		cp "$STATE_DIR/remote-state" "$STATE_DIR/state"
+		rm -f "$STATE_DIR/no-space"
+	fi
+	report || return 1
+	[ "$switched" -eq 0 ] || return 1
+	reboot_if_needed
+	return 0
+}
+
 # The tools a cycle needs. The bento-upgrade service has them all on its
 # PATH; a bootstrap.sh run by hand on a fresh machine may lack git.
 check_tools() {
@@ -619,6 +925,10 @@ main() {
 			report
 		fi
 		exit 1
+	fi
+	if prebuilt_configuration; then
+		prebuilt_update
+		exit $?
 	fi
 	close_connection
 	if ! install_config; then

@@ -77,6 +77,14 @@ mountpoints=$(cat "$state/mountpoints" 2> /dev/null)
 run_sshd=0
 [ -f "$state/run-sshd-created" ] && run_sshd=1
 
+# Nix's records of the GC roots deploy made in the suite's chroot (prebuilt
+# systems): they would dangle once the chroot is gone.
+for record in /nix/var/nix/gcroots/auto/*; do
+	case $(readlink "$record" 2> /dev/null) in
+	"$base"/*) rm -f -- "$record" ;;
+	esac
+done
+
 rm -rf -- "$base"
 for dir in $mountpoints; do
 	rmdir -- "$dir" 2> /dev/null
