@@ -16,7 +16,12 @@ import { storeBasenameProblem } from './store-path.js';
 export interface RolloutSystem {
   /** Index of its wave. */
   wave: number;
-  kind: 'flake' | 'non-flake';
+  /**
+   * The machine runs exactly `target` once it succeeded (a flake, or a
+   * prebuilt system): states.txt names it, and only a success for it counts.
+   * False for a configuration.nix the machine builds with its own channels.
+   */
+  exact: boolean;
   /** The store path basename the server built (or evaluated) for it. */
   target: string;
   /** The version directory holding its new configuration (staged until its wave is published). */
@@ -67,6 +72,7 @@ function rolloutStateProblem(state: RolloutState): string | undefined {
   for (const [name, system] of Object.entries(state.systems)) {
     if (!SYSTEM_NAME.test(name)) return `${JSON.stringify(name)} is not a system name`;
     if (!Number.isInteger(system.wave) || system.wave < 0) return `${name}: wave is not an index`;
+    if (typeof system.exact !== 'boolean') return `${name}: exact is not true or false`;
     if (storeBasenameProblem(system.target)) return `${name}: target is not a store path basename`;
     if (!/^\.config-[0-9a-f]{16}(-[0-9a-z]+)?$/.test(system.version)) return `${name}: version is not a version directory name`;
     if (!/^[0-9a-f]{64}$/.test(system.digest)) return `${name}: digest is not a sha256`;

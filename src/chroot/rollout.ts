@@ -45,7 +45,7 @@ export function publishWave(chrootDir: string, state: RolloutState, wave: number
       continue;
     }
     try {
-      publishStaged(chrootDir, { name, digest: system.digest }, system.version, system.kind === 'flake' ? system.target : undefined, now);
+      publishStaged(chrootDir, { name, digest: system.digest }, system.version, system.exact ? system.target : undefined, now);
       outcome.published.push(name);
     } catch (error) {
       outcome.failed.push({ name, reason: (error as Error).message });
@@ -71,7 +71,7 @@ export function revertWave(chrootDir: string, state: RolloutState, wave: number,
     try {
       // last_change_date announces the old manifest again: the machines see a change and download it.
       const digest = versionDigest(chrootDir, name, version);
-      recordState(chrootDir, name, system.kind === 'flake' ? target : undefined);
+      recordState(chrootDir, name, system.exact ? target : undefined);
       activateVersion(chrootDir, { name, digest }, version, now);
       outcome.published.push(name);
     } catch (error) {
@@ -84,7 +84,8 @@ export function revertWave(chrootDir: string, state: RolloutState, wave: number,
 /** A built system ready to enter a rollout. */
 export interface RolloutCandidate {
   assembly: Assembly;
-  kind: 'flake' | 'non-flake';
+  /** The machine runs exactly `target` once it succeeded (see RolloutSystem.exact). */
+  exact: boolean;
   wave: number;
   /** Store path basename of what the server built (or evaluated). */
   target: string;
@@ -134,7 +135,7 @@ export function startRollout(
     try {
       const previous = previousOf(chrootDir, name);
       const version = stageVersion(chrootDir, candidate.assembly, options);
-      state.systems[name] = { wave: candidate.wave, kind: candidate.kind, target: candidate.target, version, digest, previous };
+      state.systems[name] = { wave: candidate.wave, exact: candidate.exact, target: candidate.target, version, digest, previous };
     } catch (error) {
       failed.push({ name, reason: `publication failed, its previous files stay published: ${(error as Error).message}` });
     }

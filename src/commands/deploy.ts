@@ -137,12 +137,12 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
       const system = plan.toBuild.find((candidate) => candidate.name === build.name) as FleetSystem;
       const assembly = plan.assemblies.get(build.name) as Assembly;
       if (!(await publishPrebuiltCache(fleet, assembly, system.prebuilt ? build.storePath : undefined, publication))) continue;
-      // A prebuilt system runs exactly what was built here, flake or not: its
-      // store path goes into states.txt as a flake's does (docs/protocol.md §3).
-      built.push({ assembly, kind: system.prebuilt ? 'flake' : build.kind, wave: system.wave ?? 0, target: path.basename(build.storePath) });
+      // A flake, or a prebuilt system (flake or not), runs exactly what was
+      // built here: its store path goes into states.txt (docs/protocol.md §3).
+      built.push({ assembly, exact: build.kind === 'flake' || Boolean(system.prebuilt), wave: system.wave ?? 0, target: path.basename(build.storePath) });
     }
     if (waves) startWaves(built, plan.toBuild, waves, publication, print);
-    else for (const system of built) publishBuilt(system.assembly, system.kind === 'flake' ? system.target : undefined, publication);
+    else for (const system of built) publishBuilt(system.assembly, system.exact ? system.target : undefined, publication);
     return result;
   } finally {
     await unlock();

@@ -37,7 +37,7 @@ export function reportOf(state: RolloutState, name: string, logs: readonly LogEn
   const after = logs.filter((log) => log.mtimeMs > since).sort((a, b) => a.mtimeMs - b.mtimeMs);
   const failure = after.find((log) => log.log.result === 'failure' || log.log.result === 'rollback');
   if (failure) return { outcome: 'failed', atMs: failure.mtimeMs };
-  const success = after.find((log) => log.log.result === 'success' && (system.kind === 'non-flake' || log.log.storeBasename === system.target));
+  const success = after.find((log) => log.log.result === 'success' && (!system.exact || log.log.storeBasename === system.target));
   return success ? { outcome: 'succeeded', atMs: success.mtimeMs } : { outcome: 'waiting' };
 }
 

@@ -45,7 +45,7 @@ describe('renderJson', () => {
 
   it('says where each system stands in a staged rollout', () => {
     const statuses = [snapshot('canary', { logs: [logEntry('1dyc4lgr', 'success', 11)] }), snapshot('rest', {})].map(decideStatus);
-    const system = { kind: 'flake' as const, target: `${hash('1dyc4lgr')}-nixos-system-x-24.05`, version: '.config-0123456789abcdef', digest: 'a'.repeat(64), previous: {} };
+    const system = { exact: true, target: `${hash('1dyc4lgr')}-nixos-system-x-24.05`, version: '.config-0123456789abcdef', digest: 'a'.repeat(64), previous: {} };
     const rollout: RolloutState = {
       version: 1,
       startedAt: '2024-06-01T11:00:00.000Z',

@@ -12,7 +12,7 @@ function rollout(): RolloutState {
   const published = new Date(ago(1200)).toISOString();
   const system = (wave: number, target: string, publishedAt?: string) => ({
     wave,
-    kind: 'flake' as const,
+    exact: true,
     target: storePath(target),
     version: '.config-0123456789abcdef',
     digest: 'a'.repeat(64),
@@ -25,7 +25,7 @@ function rollout(): RolloutState {
     waves: [['canary'], ['*']],
     current: 0,
     status: 'running',
-    systems: { canary: system(0, 'cnw', published), a: system(1, 'anw'), b: system(1, 'bnw'), c: { ...system(1, 'cxx'), kind: 'non-flake' } },
+    systems: { canary: system(0, 'cnw', published), a: system(1, 'anw'), b: system(1, 'bnw'), c: { ...system(1, 'cxx'), exact: false } },
   };
 }
 
