@@ -24,6 +24,10 @@ want gzip gzip
 want flock util-linux
 want pgrep procps
 want ss iproute2
+# The prebuilt suites serve a binary cache with a real web server; the
+# benchmarks measure peak memory with GNU time.
+want nginx nginx
+[ -x /usr/bin/time ] || missing="$missing time"
 
 if [ -n "$missing" ]; then
 	if [ "$(id -u)" -ne 0 ]; then
@@ -34,6 +38,17 @@ if [ -n "$missing" ]; then
 	apt-get update -qq
 	# shellcheck disable=SC2086 # one word per package
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing > /dev/null
+	case " $missing " in
+	*" nginx "*)
+		# Only the tests use nginx, each run with its own instance on
+		# 127.0.0.1: Debian's own service (the default site on port 80) is
+		# not needed.
+		if [ -d /run/systemd/system ]; then
+			systemctl disable --now nginx > /dev/null 2>&1 || true
+			echo "setup: nginx is for the tests only; its default service is stopped and disabled"
+		fi
+		;;
+	esac
 fi
 
 # npm ci again when package-lock.json changed since the last install.

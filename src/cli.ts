@@ -32,6 +32,7 @@ const commands = {
   prune: () => import('./commands/prune.js'),
   trigger: () => import('./commands/trigger.js'),
   completion: () => import('./commands/completion.js'),
+  rollout: () => import('./commands/rollout.js'),
 };
 
 const DEFAULT_JOBS = os.cpus().length;
@@ -157,6 +158,16 @@ config.sh keys (KEY=VALUE; parsed, never executed):
   LOG_KEEP             logs kept per machine on the server, oldest dropped first (100; 0: all)
   TRIGGER_DOMAIN       bento trigger: domain appended to system names (none: the name alone)
   TRIGGER_ADDRESSES    bento trigger: per-system addresses, "name=host[:port] …"
+  PREBUILT             1: every machine downloads the system built here, signed, and never
+                       evaluates (0; per host: a PREBUILT file in its directory)
+  SIGNING_KEY          the server's Nix signing key for prebuilt systems, made on first use,
+                       never in the fleet or a chroot (/var/lib/bento/signing-key)
+  CACHE_STORE          copy prebuilt closures to this Nix store (file://…, s3://…) instead of
+                       the chroots; with CACHE_URL
+  CACHE_URL            where the machines download them from (https://…)
+  ROLLOUT_WAVES        staged rollouts: waves in order, e.g. "canary web-*,db-* *" (off)
+  ROLLOUT_WAIT         how long a wave may take to report success, e.g. 30min (2h)
+  LOG_SIZE_LIMIT       largest log a machine may upload, bytes or K/M/G (16M)
 
 Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
     );
@@ -187,10 +198,16 @@ Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
   withSelectionOptions(
     program
       .command('deploy')
-      .description('build what changed and publish each system into its SFTP chroot (as root)'),
-  ).action(async (flags: SelectionFlags) => {
+      .description('build what changed and publish each system into its SFTP chroot (as root); with ROLLOUT_WAVES, the first wave only')
+      .option('--all', 'with ROLLOUT_WAVES: publish every changed system at once, ending the rollout in progress'),
+  ).action(async (flags: SelectionFlags & { all?: boolean }) => {
     const { deployCommand } = await commands.deploy();
-    done(await deployCommand({ fleetDir: fleetDir(program), names: selectedNames(flags), jobs: flags.jobs ?? DEFAULT_JOBS, nix: nixOptions(flags) }, io));
+    done(
+      await deployCommand(
+        { fleetDir: fleetDir(program), names: selectedNames(flags), jobs: flags.jobs ?? DEFAULT_JOBS, nix: nixOptions(flags), all: Boolean(flags.all) },
+        io,
+      ),
+    );
   });
 
   withSelectionOptions(
@@ -309,6 +326,25 @@ config.sh gives others. Exit status: 0 all triggered, 2 some unreachable
           io,
         ),
       );
+    });
+
+  program
+    .command('rollout')
+    .description('the staged rollout of ROLLOUT_WAVES: status, advance to the next wave, resume after a halt, abort')
+    .argument('<action>', 'status, advance, resume or abort')
+    .option('--json', 'status: print JSON')
+    .option('--revert', 'abort: give the current wave its previous configuration back')
+    .addHelpText(
+      'after',
+      `
+advance publishes the next wave once every system of the current one
+reported success for its new configuration; it halts (exit 1) when one
+reported a failure or rollback, or the wave did not report within
+ROLLOUT_WAIT. It is safe to run from a timer.`,
+    )
+    .action(async (action: string, options: { json?: boolean; revert?: boolean }) => {
+      const { rolloutCommand } = await commands.rollout();
+      done(await rolloutCommand({ fleetDir: fleetDir(program), action, json: options.json, revert: options.revert }, io));
     });
 
   program

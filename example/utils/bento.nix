@@ -52,6 +52,18 @@ in
       '';
     };
 
+    serverPublicKey = mkOption {
+      type = types.nullOr types.str;
+      default = generated.defaults.serverPublicKey or null;
+      example = "bento-server-20250101:dGhpcyBpcyBub3QgYSByZWFsIGtleSwganVzdCBhbiBleGFtcGw=";
+      description = ''
+        The bento server's Nix signing key (its SIGNING_KEY, made when a first
+        system became prebuilt). When set, the machine's Nix trusts what it
+        signed (nix.settings.trusted-public-keys), the closures bento publishes
+        for prebuilt systems. Default: the fleet's key, null when it has none.
+      '';
+    };
+
     reboot = {
       enable = mkOption {
         type = types.bool;
@@ -63,6 +75,34 @@ in
         default = generated.defaults.rebootCalendar;
         example = "Sun 03:00";
         description = "When the reboot check runs (systemd OnCalendar). Default: REBOOT_CALENDAR of config.sh.";
+      };
+    };
+
+    healthCheck = {
+      command = mkOption {
+        type = types.nullOr types.lines;
+        default = null;
+        example = lib.literalExpression ''"''${pkgs.curl}/bin/curl -fsS http://localhost:8080/health"'';
+        description = ''
+          A check the machine runs (with sh, as root) after switching to a new
+          configuration and before reporting success: exit 0 means healthy.
+          Besides it, a systemd unit that was fine before the switch and failed
+          after it makes the system unhealthy. An unhealthy system is rolled
+          back to its previous generation and reports a rollback whose log
+          says which check failed (with staged rollouts, the rollout halts).
+          Name programs by their store path: the check runs with the update
+          service's PATH.
+        '';
+      };
+      timeout = mkOption {
+        type = types.ints.positive;
+        default = 30;
+        description = "Seconds one run of healthCheck.command may take before it counts as failed.";
+      };
+      gracePeriod = mkOption {
+        type = types.ints.unsigned;
+        default = 120;
+        description = "Seconds after the switch during which failing checks (the command, failed units) are tried again before the system counts as unhealthy.";
       };
     };
 

@@ -10,10 +10,23 @@
     randomizedDelaySec = "2min";
     rebootCalendar = "04:00";
     listenPort = 51337;
+    # The bento server's Nix signing key (SIGNING_KEY), when it publishes
+    # prebuilt systems; null when it does not.
+    serverPublicKey = null;
   };
 
   units = { cfg, config, lib, pkgs }: {
     systemd.tmpfiles.rules = [ "d /var/bento 0700 root root -" ];
+
+    # The health gate of the new system: the client reads these from the
+    # system it just switched to (<toplevel>/etc/bento/, which NixOS builds
+    # from environment.etc: nixos/modules/system/etc/etc.nix), so a
+    # configuration brings its own check.
+    environment.etc."bento/health.conf".text = ''
+      timeout=${toString cfg.healthCheck.timeout}
+      grace=${toString cfg.healthCheck.gracePeriod}
+    '';
+    environment.etc."bento/health-check" = lib.mkIf (cfg.healthCheck.command != null) { text = cfg.healthCheck.command; };
 
     # Polls the server and applies new configurations (update.sh).
     systemd.services.bento-upgrade = {
@@ -148,6 +161,12 @@
         fi
       '';
     };
+
+    # Nix trusts what the bento server signed: the closures of prebuilt
+    # systems (README, "Prebuilt mode"). update.sh passes the key of the
+    # configuration it applies itself; this makes it the machine's setting
+    # too (nixos/modules/config/nix.nix: nix.settings → nix.conf).
+    nix.settings.trusted-public-keys = lib.mkIf (cfg.serverPublicKey != null) [ cfg.serverPublicKey ];
 
     networking.firewall.allowedTCPPorts = lib.mkIf (cfg.listen.enable && cfg.listen.openFirewall) [ cfg.listen.port ];
   };

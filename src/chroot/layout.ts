@@ -2,14 +2,19 @@
  * The chroot layout (docs/protocol.md §2), the wire protocol with the machines:
  *
  *   CHROOT_DIR/states.txt                  <name>=<store path basename> per flake system
+ *   CHROOT_DIR/rollout.json                the staged rollout in progress, if any
  *   CHROOT_DIR/<name>/                     root:sftp_users 0755
  *   CHROOT_DIR/<name>/last_change_date     mtime = last change; content = manifest digest
  *   CHROOT_DIR/<name>/config -> .config-<id>   the published files (a symlink swapped atomically)
  *   CHROOT_DIR/<name>/logs/                owned by the system's user
+ *   CHROOT_DIR/<name>/.cache-<id>/         a prebuilt system's binary cache (docs/protocol.md §11)
+ *   CHROOT_DIR/.bento-cache/               the NARs those caches link to; root's alone
  */
 import path from 'node:path';
 
 export const STATES_FILE = 'states.txt';
+/** The staged rollout in progress, if any (docs/protocol.md §10). */
+export const ROLLOUT_FILE = 'rollout.json';
 export const SFTP_GROUP = 'sftp_users';
 /** Entries of a system's directory. */
 export const LAST_CHANGE_DATE = 'last_change_date';
@@ -37,3 +42,19 @@ export function systemChroot(chrootDir: string, name: string): SystemChroot {
 export function versionDirName(manifestDigest: string): string {
   return `.config-${manifestDigest.slice(0, 16)}`;
 }
+
+/**
+ * The binary cache of a prebuilt system's configuration (docs/protocol.md
+ * §11): `.cache-<first 16 hex of its manifest digest>`, so a machine finds
+ * the cache of exactly the configuration it downloaded.
+ */
+export function cacheDirName(manifestDigest: string): string {
+  return `.cache-${manifestDigest.slice(0, 16)}`;
+}
+
+/** In CHROOT_DIR: the NAR and narinfo files every chroot's cache links to, and the GC roots. No machine sees it. */
+export const CACHE_POOL = '.bento-cache';
+/** In a cache directory: the store path of the system, one line. */
+export const CACHE_SYSTEM_FILE = 'system';
+/** In a cache directory: every narinfo of the closure, gzipped, one download. */
+export const CACHE_NARINFO_BUNDLE = 'narinfos.gz';

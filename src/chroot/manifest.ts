@@ -33,5 +33,10 @@ export function renderManifest(entries: readonly ManifestEntry[]): string {
 
 /** The content of last_change_date for a manifest: its digest, then a note for people. */
 export function renderChangeStamp(manifest: string, publishedAt: Date): string {
-  return `${sha256(manifest)} ${publishedAt.toISOString()}\n`;
+  return renderChangeStampOfDigest(sha256(manifest), publishedAt);
+}
+
+/** The same, from the manifest's digest. */
+export function renderChangeStampOfDigest(digest: string, publishedAt: Date): string {
+  return `${digest} ${publishedAt.toISOString()}\n`;
 }

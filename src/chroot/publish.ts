@@ -9,9 +9,10 @@ import { chmodSync, chownSync, copyFileSync, lstatSync, mkdirSync, readdirSync, 
 import path from 'node:path';
 import type { Assembly } from './assemble.js';
 import { systemChroot, versionDirName } from './layout.js';
-import { MANIFEST_NAME, renderChangeStamp } from './manifest.js';
+import { MANIFEST_NAME, renderChangeStampOfDigest } from './manifest.js';
+import { recordState } from './states-file.js';
 import { TEMPORARY_NAME, writeFileAtomicallySync } from '../util/atomic-write.js';
-import { sha256File } from '../util/hash.js';
+import { sha256, sha256File } from '../util/hash.js';
 
 export interface Published {
   /** The manifest config/ holds now, if any. */
@@ -93,19 +94,19 @@ export interface PublishOptions {
 }
 
 /**
- * Writes `assembly` as the system's new config/ and announces it. The
- * version directory is root:sftp_users 0750: the machine (whose primary
- * group is sftp_users) reads it, local users of the server cannot, and the
- * files in it may keep their modes. A version directory of the same name
- * that is current is never written over (a machine may be downloading it):
- * a configuration published again to repair it gets a new name.
+ * Writes `assembly` into a new version directory of the system's chroot,
+ * without publishing it (config/ and last_change_date are left alone);
+ * returns its name. The directory is root:sftp_users 0750: the machine
+ * (whose primary group is sftp_users) reads it, local users of the server
+ * cannot, and the files in it may keep their modes. A version directory of
+ * the same name that is current is never written over (a machine may be
+ * downloading it): a configuration published again to repair it gets a new
+ * name.
  */
-export function publishSystem(chrootDir: string, assembly: Assembly, options: PublishOptions): void {
-  const { now } = options;
+export function stageVersion(chrootDir: string, assembly: Assembly, options: PublishOptions): string {
   const chroot = systemChroot(chrootDir, assembly.name);
-  const current = currentVersion(chroot.config);
   let versionName = versionDirName(assembly.digest);
-  if (current === versionName) versionName = `${versionName}-${now.getTime().toString(36)}`;
+  if (currentVersion(chroot.config) === versionName) versionName = `${versionName}-${options.now.getTime().toString(36)}`;
   const versionDir = path.join(chroot.dir, versionName);
   const temporary = `${versionDir}.tmp-${process.pid}`;
   rmSync(temporary, { recursive: true, force: true });
@@ -115,22 +116,75 @@ export function publishSystem(chrootDir: string, assembly: Assembly, options: Pu
     rmSync(temporary, { recursive: true, force: true });
     throw error;
   }
-
   // An older directory of that name (not the current one): replaced.
   rmSync(versionDir, { recursive: true, force: true });
   renameSync(temporary, versionDir);
+  return versionName;
+}
 
+/**
+ * Publishes a staged version directory: config/ is switched to it by a
+ * rename, then last_change_date announces it (docs/protocol.md §4). Keeps
+ * the version before it (a machine may still be downloading it) and those
+ * in `keep` (staged for a later wave); removes the others.
+ */
+export function activateVersion(chrootDir: string, assembly: Pick<Assembly, 'name' | 'digest'>, versionName: string, now: Date, keep: ReadonlySet<string> = new Set()): void {
+  const chroot = systemChroot(chrootDir, assembly.name);
+  const previous = currentVersion(chroot.config);
   swapConfigLink(chroot.config, versionName, now);
   announceSystem(chrootDir, assembly, now);
-  removeOldVersions(chroot.dir, versionName, current);
+  removeOldVersions(chroot.dir, new Set([versionName, ...(previous ? [previous] : []), ...keep]));
+}
+
+/**
+ * Publishes a staged version directory and records the system's store path
+ * in states.txt (undefined: removes its line, for a system without a flake).
+ * states.txt names only what is published: its line is written first and
+ * put back when the publication fails. Throws a message that says which
+ * step failed and what stays published.
+ */
+export function publishStaged(chrootDir: string, system: Pick<Assembly, 'name' | 'digest'>, versionName: string, storeBasename: string | undefined, now: Date): void {
+  let previous: string | undefined;
+  try {
+    previous = recordState(chrootDir, system.name, storeBasename);
+  } catch (error) {
+    throw new Error(`cannot record it in states.txt, nothing was published: ${(error as Error).message}`);
+  }
+  try {
+    activateVersion(chrootDir, system, versionName, now);
+  } catch (error) {
+    let why = `publication failed, its previous files stay published: ${(error as Error).message}`;
+    try {
+      recordState(chrootDir, system.name, previous);
+    } catch (restore) {
+      why += `; and its states.txt line could not be put back (${(restore as Error).message})`;
+    }
+    throw new Error(why);
+  }
+}
+
+/** True when config/ is `versionName` and last_change_date announces `digest`: activating it again would change nothing. */
+export function isActive(chrootDir: string, name: string, versionName: string, digest: string): boolean {
+  const chroot = systemChroot(chrootDir, name);
+  return currentVersion(chroot.config) === versionName && readPublished(chrootDir, name).stampDigest === digest;
+}
+
+/** The digest of the manifest a version directory holds (what last_change_date must announce for it). */
+export function versionDigest(chrootDir: string, name: string, versionName: string): string {
+  return sha256(readFileSync(path.join(systemChroot(chrootDir, name).dir, versionName, MANIFEST_NAME)));
+}
+
+/** The version directory config/ points to now, if any. */
+export function activeVersion(chrootDir: string, name: string): string | undefined {
+  return currentVersion(systemChroot(chrootDir, name).config);
 }
 
 /**
  * Rewrites last_change_date for what config/ already holds: completes a
  * deploy that was stopped between swapping config and announcing it.
  */
-export function announceSystem(chrootDir: string, assembly: Assembly, now: Date): void {
-  writeFileAtomicallySync(systemChroot(chrootDir, assembly.name).lastChangeDate, renderChangeStamp(assembly.manifest, now));
+export function announceSystem(chrootDir: string, assembly: Pick<Assembly, 'name' | 'digest'>, now: Date): void {
+  writeFileAtomicallySync(systemChroot(chrootDir, assembly.name).lastChangeDate, renderChangeStampOfDigest(assembly.digest, now));
 }
 
 function writeVersionDir(dir: string, assembly: Assembly, sftpGroupId: number): void {
@@ -174,14 +228,11 @@ function swapConfigLink(configLink: string, versionName: string, now: Date): voi
   renameSync(link, configLink);
 }
 
-/**
- * Keeps the current version and the one before it (a machine may still be
- * downloading it); removes older ones and leftovers of interrupted runs.
- */
-function removeOldVersions(systemDir: string, current: string, previous: string | undefined): void {
+/** Removes version directories not in `keep`, and leftovers of interrupted runs. */
+function removeOldVersions(systemDir: string, keep: ReadonlySet<string>): void {
   for (const entry of readdirSync(systemDir)) {
     if (!entry.startsWith('.config-') && !isLeftover(entry)) continue;
-    if (entry === current || entry === previous) continue;
+    if (keep.has(entry)) continue;
     rmSync(path.join(systemDir, entry), { recursive: true, force: true });
   }
 }

@@ -28,6 +28,7 @@ export async function completionCommand(options: CompletionOptions, io: CommandI
 const ARGUMENT_WORDS: Record<string, string[]> = {
   build: ['dry-build', 'dry-run', 'build', 'test', 'switch'],
   completion: ['bash', 'zsh'],
+  rollout: ['status', 'advance', 'resume', 'abort'],
 };
 
 export function renderCompletion(program: Command, shell: 'bash' | 'zsh'): string {

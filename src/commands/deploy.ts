@@ -13,10 +13,12 @@ import path from 'node:path';
 import { buildSystemsShowingProgress } from '../builds/build-systems.js';
 import { bentoAccountProblem, readAccounts } from '../chroot/accounts.js';
 import { assembleSystem, HashCache, type Assembly } from '../chroot/assemble.js';
+import { publishSystemCache, systemCacheProblems } from '../chroot/binary-cache.js';
 import { lockChrootDir, prepareChrootDir } from '../chroot/chroot-dir.js';
 import { SFTP_GROUP } from '../chroot/layout.js';
-import { announceSystem, ensureSystemDirs, isPublished, publishedContentProblems, publishSystem, readPublished, removeLeftovers } from '../chroot/publish.js';
-import { recordState } from '../chroot/states-file.js';
+import { announceSystem, ensureSystemDirs, isPublished, publishedContentProblems, publishStaged, readPublished, removeLeftovers, stageVersion } from '../chroot/publish.js';
+import { endRollout, startRollout, waitingInRollout, type RolloutCandidate } from '../chroot/rollout.js';
+import { readRolloutState, type RolloutState } from '../chroot/rollout-state.js';
 import { UserError } from '../errors.js';
 import { releaseFleet, type BrokenHost, type Fleet, type FleetSystem } from '../fleet/fleet.js';
 import { selectSystems } from '../fleet/select.js';
@@ -34,6 +36,8 @@ export interface DeployCommandOptions {
   jobs: number;
   /** Nix options; evaluateOnly defaults to config.sh's NOLOCALBUILD. */
   nix: NixBuildOptions;
+  /** With ROLLOUT_WAVES: publish every changed system at once, ending any rollout. */
+  all?: boolean;
   now?: () => Date;
 }
 
@@ -45,6 +49,8 @@ export interface DeployFailure {
 export interface DeployResult {
   published: string[];
   unchanged: string[];
+  /** Built and staged for a later wave of the rollout (ROLLOUT_WAVES), or still waiting there. */
+  staged: string[];
   failed: DeployFailure[];
   brokenHosts: BrokenHost[];
   /** Files of generated/ that were stale and rewritten first. */
@@ -56,7 +62,8 @@ const SERVER_SETUP_HINT = 'apply generated/server/sftp-server.nix (NixOS) or run
 export async function deployCommand(options: DeployCommandOptions, io: CommandIO): Promise<number> {
   const result = await deploy(options, io);
   await reportBrokenHosts(io, result.brokenHosts);
-  await tell(io, `deploy: ${result.published.length} published, ${result.unchanged.length} unchanged, ${result.failed.length} failed`);
+  const staged = result.staged.length > 0 ? `, ${result.staged.length} waiting for a later wave (bento rollout status)` : '';
+  await tell(io, `deploy: ${result.published.length} published, ${result.unchanged.length} unchanged, ${result.failed.length} failed${staged}`);
   // One line per failure: Nix's multi-line explanation was shown with the build lines.
   for (const failure of result.failed) await tell(io, `  ${failure.name}: ${sanitize(failure.reason)}`);
   const problems = result.failed.length + result.brokenHosts.length;
@@ -91,7 +98,7 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
   const unlock = await lockChrootDir(chrootDir);
   try {
     removeLeftovers(chrootDir, selected.map((system) => system.name));
-    const result: DeployResult = { published: [], unchanged: [], failed: [], brokenHosts: fleet.brokenHosts, regenerated };
+    const result: DeployResult = { published: [], unchanged: [], staged: [], failed: [], brokenHosts: fleet.brokenHosts, regenerated };
     const plan = await planPublication(selected, chrootDir, generatedDir, result, print);
     const publication = { chrootDir, sftpGroupId: plan.sftpGroupId, now, result };
     for (const name of result.unchanged) print(`  ${name}: no changes`);
@@ -101,24 +108,82 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
         print(`  ${assembly.name}: published (completing an interrupted deploy)`);
       }
     }
-    if (plan.toBuild.length > 0) {
-      const verb = nix.evaluateOnly ? 'evaluating (NOLOCALBUILD)' : 'building';
-      print(`${verb} ${plan.toBuild.length} system${plan.toBuild.length === 1 ? '' : 's'}`);
-      const builds = await buildSystemsShowingProgress(plan.toBuild, { generatedDir, nix, jobs: options.jobs, print, progress: io.progress });
-      for (const build of builds) {
-        if (!build.ok) {
-          result.failed.push({ name: build.name, reason: `build failed: ${build.error ?? ''}` });
-          continue;
-        }
-        const storeBasename = build.kind === 'flake' && build.storePath ? path.basename(build.storePath) : undefined;
-        publishBuilt(plan.assemblies.get(build.name) as Assembly, storeBasename, publication);
-      }
-    }
+    // Bounded logs, before the builds (as safe: a publication only narrows
+    // the logs status needs, those newer than last_change_date).
     pruneDeployed(chrootDir, fleet.config.logKeep, selected.map((system) => system.name), print);
+    const waves = options.all ? undefined : fleet.config.rolloutWaves;
+    const rollout = readRollout(chrootDir);
+    if (rollout && !waves) {
+      // Every changed system is published now, those the rollout kept waiting included.
+      endRollout(chrootDir);
+      print(`  the rollout in progress ends: ${options.all ? '--all publishes every changed system' : 'ROLLOUT_WAVES is no longer set'}`);
+    }
+    const digests = new Map(plan.toBuild.map((system) => [system.name, (plan.assemblies.get(system.name) as Assembly).digest]));
+    const waiting = waves ? waitingInRollout(rollout, digests) : new Set<string>();
+    if (plan.toBuild.every((system) => waiting.has(system.name))) {
+      for (const name of waiting) {
+        result.staged.push(name);
+        print(`  ${name}: waits for wave ${(rollout?.systems[name]?.wave ?? 0) + 1} of the rollout in progress`);
+      }
+      return result;
+    }
+    // Something new: every changed system is built, and with waves a new
+    // rollout (from the first wave) replaces the one in progress.
+    const verb = nix.evaluateOnly ? 'evaluating (NOLOCALBUILD)' : 'building';
+    print(`${verb} ${plan.toBuild.length} system${plan.toBuild.length === 1 ? '' : 's'}`);
+    const builds = await buildSystemsShowingProgress(plan.toBuild, { generatedDir, nix, jobs: options.jobs, print, progress: io.progress });
+    const built: RolloutCandidate[] = [];
+    for (const build of builds) {
+      if (!build.ok || !build.storePath) {
+        result.failed.push({ name: build.name, reason: `build failed: ${build.error ?? ''}` });
+        continue;
+      }
+      const system = plan.toBuild.find((candidate) => candidate.name === build.name) as FleetSystem;
+      const assembly = plan.assemblies.get(build.name) as Assembly;
+      if (!(await publishPrebuiltCache(fleet, assembly, system.prebuilt ? build.storePath : undefined, publication))) continue;
+      // A flake, or a prebuilt system (flake or not), runs exactly what was
+      // built here: its store path goes into states.txt (docs/protocol.md §3).
+      built.push({ assembly, exact: build.kind === 'flake' || Boolean(system.prebuilt), wave: system.wave ?? 0, target: path.basename(build.storePath) });
+    }
+    if (waves) startWaves(built, plan.toBuild, waves, publication, print);
+    else for (const system of built) publishBuilt(system.assembly, system.exact ? system.target : undefined, publication);
     return result;
   } finally {
     await unlock();
   }
+}
+
+/** The rollout in progress; a damaged state file is the user's to look at. */
+function readRollout(chrootDir: string): RolloutState | undefined {
+  try {
+    return readRolloutState(chrootDir);
+  } catch (error) {
+    throw new UserError((error as Error).message);
+  }
+}
+
+/**
+ * Starts a rollout with the built systems: the first wave with a changed
+ * system is published, the others staged. `changed` are all the systems
+ * that were to be built, so that a first-wave system whose build failed
+ * halts the rollout instead of letting the next wave go first.
+ */
+function startWaves(built: readonly RolloutCandidate[], changed: readonly FleetSystem[], waves: string[][], publication: Publication, print: (line: string) => void): void {
+  const { result } = publication;
+  const firstWave = Math.min(...changed.map((system) => system.wave ?? 0));
+  const builtNames = new Set(built.map((candidate) => candidate.assembly.name));
+  const failedToBuild = changed.filter((system) => (system.wave ?? 0) === firstWave && !builtNames.has(system.name)).map((system) => system.name);
+  const started = startRollout(publication.chrootDir, waves, built, { sftpGroupId: publication.sftpGroupId, now: publication.now(), firstWave, failedToBuild });
+  result.failed.push(...started.failed, ...started.first.failed);
+  result.published.push(...started.first.published);
+  const waveLabel = (index: number) => `wave ${index + 1} (${waves[index]?.join(',') ?? ''})`;
+  for (const [name, system] of Object.entries(started.state.systems)) {
+    if (system.wave === firstWave) continue;
+    result.staged.push(name);
+    print(`  ${name}: staged for ${waveLabel(system.wave)}; \`bento rollout advance\` publishes it once ${waveLabel(firstWave)} succeeded`);
+  }
+  print(`rollout started: ${waveLabel(firstWave)} published to ${started.first.published.join(', ') || 'no system'}`);
+  if (started.state.status === 'halted') print(`rollout halted at once: ${started.state.halt?.systems.join(', ')} ${started.state.halt?.reason}`);
 }
 
 /** What deploy decided for the systems it could assemble. */
@@ -171,7 +236,7 @@ async function planPublication(
       plan.toBuild.push(system);
       continue;
     }
-    const damaged = publishedContentProblems(chrootDir, assembly);
+    const damaged = [...publishedContentProblems(chrootDir, assembly), ...(system.prebuilt ? systemCacheProblems(chrootDir, system.name, assembly.digest) : [])];
     if (damaged.length > 0) {
       print(`  ${system.name}: its published files do not match their manifest (${damaged.slice(0, 3).join(', ')}${damaged.length > 3 ? ', …' : ''}): publishing it again`);
       plan.toBuild.push(system);
@@ -192,27 +257,37 @@ interface Publication {
 }
 
 /**
- * Records a built system's store path in states.txt (or removes its line,
- * without a flake), then publishes its files. states.txt names only what is
- * published: when the publication fails, the line it had is put back. Any
- * failure (a full disk, a read-only directory) is that system's alone.
+ * Publishes a built system: its version directory is written, then
+ * published with its store path recorded (chroot/publish.ts, publishStaged).
+ * Any failure (a full disk, a read-only directory) is that system's alone.
  */
 function publishBuilt(assembly: Assembly, storeBasename: string | undefined, publication: Publication): void {
   const { chrootDir, result } = publication;
-  let previous: string | undefined;
-  if (!attempt(assembly.name, result, 'cannot record it in states.txt, nothing was published', () => (previous = recordState(chrootDir, assembly.name, storeBasename)))) return;
-  const published = attempt(assembly.name, result, 'publication failed, its previous files stay published', () =>
-    publishSystem(chrootDir, assembly, { sftpGroupId: publication.sftpGroupId, now: publication.now() }),
-  );
-  if (published) {
-    result.published.push(assembly.name);
-    return;
-  }
+  let version = '';
+  const staged = attempt(assembly.name, result, 'publication failed, its previous files stay published', () => {
+    version = stageVersion(chrootDir, assembly, { sftpGroupId: publication.sftpGroupId, now: publication.now() });
+  });
+  if (!staged) return;
+  if (attempt(assembly.name, result, '', () => publishStaged(chrootDir, assembly, version, storeBasename, publication.now()))) result.published.push(assembly.name);
+}
+
+/**
+ * Prebuilt systems (docs/protocol.md §11): the signed binary cache of the
+ * system built for `assembly` goes into its chroot before the
+ * configuration, and caches the chroot no longer keeps are removed (for a
+ * system that is no longer prebuilt too: `storePath` undefined). A failure
+ * is that system's alone, and nothing of it is published.
+ */
+async function publishPrebuiltCache(fleet: Fleet, assembly: Assembly, storePath: string | undefined, publication: Publication): Promise<boolean> {
   try {
-    recordState(chrootDir, assembly.name, previous);
+    await publishSystemCache(
+      { name: assembly.name, digest: assembly.digest, storePath },
+      { chrootDir: publication.chrootDir, sftpGroupId: publication.sftpGroupId, signingKey: fleet.signingKey, cacheStore: fleet.config.cacheStore },
+    );
+    return true;
   } catch (error) {
-    const failure = result.failed.find((entry) => entry.name === assembly.name);
-    if (failure) failure.reason += `; and its states.txt line could not be put back (${errorText(error)})`;
+    publication.result.failed.push({ name: assembly.name, reason: `cannot publish its prebuilt system, nothing was published: ${errorText(error)}` });
+    return false;
   }
 }
 
@@ -228,13 +303,13 @@ function pruneDeployed(chrootDir: string, keep: number, names: string[], print: 
   for (const problem of results.flatMap((system) => system.problems)) print(`  warning: ${problem}`);
 }
 
-/** Runs one step for one system; a failure is recorded as that system's, and false returned. */
+/** Runs one step for one system; a failure is recorded as that system's (`what: why`, or `why` alone), and false returned. */
 function attempt(name: string, result: DeployResult, what: string, step: () => unknown): boolean {
   try {
     step();
     return true;
   } catch (error) {
-    result.failed.push({ name, reason: `${what}: ${errorText(error)}` });
+    result.failed.push({ name, reason: what ? `${what}: ${errorText(error)}` : errorText(error) });
     return false;
   }
 }

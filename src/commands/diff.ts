@@ -66,7 +66,7 @@ export async function diffCommand(options: DiffOptions, io: CommandIO): Promise<
       '`bento deploy` writes it; check CHROOT_DIR in config.sh if you have deployed already',
     );
   }
-  const snapshot = await readChroot(chrootDir);
+  const snapshot = await readChroot(chrootDir, { logSizeLimit: fleet.config.logSizeLimit });
   const byName = new Map(snapshot.systems.map((system) => [system.name, system]));
   const plans = selected.map((system) => planDiff(system, byName.get(system.name)));
 

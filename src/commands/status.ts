@@ -10,14 +10,16 @@
  * is returned.
  */
 import type { Writable } from 'node:stream';
-import { loadConfig } from '../config/config.js';
+import { DEFAULTS, loadConfig } from '../config/config.js';
 import { UserError } from '../errors.js';
 import { LogCache, logCacheFile } from '../status/log-cache.js';
 import { readChroot } from '../status/read-chroot.js';
 import { renderJson } from '../status/render-json.js';
 import { renderPrometheus } from '../status/render-prometheus.js';
 import { renderTable } from '../status/render-table.js';
-import { decideExitStatus, decideStatus, type SystemStatus } from '../status/states.js';
+import { decideExitStatus, decideStatus, holdForRollout, type SystemStatus } from '../status/states.js';
+import { describeRollout, waitingForWave } from '../status/rollout-decision.js';
+import type { RolloutState } from '../chroot/rollout-state.js';
 import { watchChroot } from '../status/watch.js';
 import { writeFileAtomically } from '../util/atomic-write.js';
 import { sanitize } from '../util/sanitize.js';
@@ -29,6 +31,8 @@ export interface StatusOptions {
   fleetDir?: string;
   /** Read this CHROOT_DIR instead of the fleet's (tests, a copy of the chroots). */
   chrootDir?: string;
+  /** Logs bigger than this are not read; with chrootDir, the default LOG_SIZE_LIMIT unless set. */
+  logSizeLimit?: number;
   json?: boolean;
   once?: boolean;
   /** Also write node-exporter textfile metrics there (atomically), on every drawing. */
@@ -52,6 +56,7 @@ export interface StatusOptions {
 /** What the report functions need: the options with CHROOT_DIR known. */
 interface StatusRun extends StatusOptions {
   chrootDir: string;
+  logSizeLimit?: number;
   stdout: Writable;
   stderr: Writable;
   cache: LogCache;
@@ -60,12 +65,15 @@ interface StatusRun extends StatusOptions {
 interface Report {
   statuses: SystemStatus[];
   warnings: string[];
+  /** The staged rollout in progress, if any. */
+  rollout?: RolloutState;
 }
 
 export async function statusCommand(statusOptions: StatusOptions, io: CommandIO): Promise<number> {
-  const chrootDir = await chrootDirOf(statusOptions, io);
-  const cache = LogCache.load(statusOptions.cacheDir === undefined ? undefined : logCacheFile(statusOptions.cacheDir, chrootDir));
-  const options: StatusRun = { ...statusOptions, chrootDir, stdout: io.stdout, stderr: io.stderr, cache };
+  const chroot = await chrootOf(statusOptions, io);
+  const cacheKey = `log-size-limit=${chroot.logSizeLimit ?? DEFAULTS.logSizeLimit}`;
+  const cache = LogCache.load(statusOptions.cacheDir === undefined ? undefined : logCacheFile(statusOptions.cacheDir, chroot.chrootDir), cacheKey);
+  const options: StatusRun = { ...statusOptions, ...chroot, stdout: io.stdout, stderr: io.stderr, cache };
   if (options.isTTY && !options.once && !options.json) {
     try {
       return await watchStatus(options);
@@ -77,15 +85,29 @@ export async function statusCommand(statusOptions: StatusOptions, io: CommandIO)
   cache.save();
   const nowMs = options.now?.getTime() ?? Date.now();
   await writeWarnings(options, report.warnings);
-  if (options.prometheusFile) await writePrometheus(options.prometheusFile, report.statuses, nowMs);
-  const text = options.json ? renderJson(report.statuses) : renderTable(report.statuses, { nowMs, color: options.isTTY && !options.noColor });
+  if (options.prometheusFile) await writePrometheus(options.prometheusFile, report, nowMs);
+  const text = options.json ? renderJson(report.statuses, report.rollout) : renderTable(report.statuses, { nowMs, color: options.isTTY && !options.noColor }) + rolloutLine(report);
   await writeText(options.stdout, text);
-  return decideExitStatus(report.statuses);
+  return exitStatusOf(report);
 }
 
 async function collectReport(options: StatusRun): Promise<Report> {
-  const snapshot = await readChroot(options.chrootDir, { cache: options.cache });
-  return { statuses: snapshot.systems.map(decideStatus), warnings: snapshot.warnings };
+  const snapshot = await readChroot(options.chrootDir, { logSizeLimit: options.logSizeLimit, cache: options.cache });
+  const waiting = waitingForWave(snapshot.rollout);
+  const statuses = snapshot.systems.map((system) => {
+    const status = decideStatus(system);
+    return waiting.has(system.name) ? holdForRollout(status) : status;
+  });
+  return { statuses, warnings: snapshot.warnings, ...(snapshot.rollout ? { rollout: snapshot.rollout } : {}) };
+}
+
+function exitStatusOf(report: Report): number {
+  return decideExitStatus(report.statuses, report.rollout?.status === 'halted');
+}
+
+/** Under the table: where the rollout in progress stands. */
+function rolloutLine(report: Report): string {
+  return report.rollout ? `${sanitize(describeRollout(report.rollout))}\n` : '';
 }
 
 /** Redraws in place on every change under CHROOT_DIR, and every second for the elapsed times. */
@@ -107,7 +129,7 @@ async function watchStatus(options: StatusRun): Promise<number> {
     const warnings = last.warnings.map((warning) => `warning: ${sanitize(warning)}\n`).join('');
     // Cursor home, each line erased to its end, then the rest of the screen:
     // no blank flash between two drawings.
-    const screen = `\x1b[H${(table + warnings).replace(/\n/g, '\x1b[K\n')}\x1b[J`;
+    const screen = `\x1b[H${(table + rolloutLine(last) + warnings).replace(/\n/g, '\x1b[K\n')}\x1b[J`;
     if (screen === lastScreen) return;
     lastScreen = screen;
     options.stdout.write(screen);
@@ -120,7 +142,7 @@ async function watchStatus(options: StatusRun): Promise<number> {
       tick: draw,
       refresh: async () => {
         last = await collectReport(options);
-        if (options.prometheusFile) await writePrometheus(options.prometheusFile, last.statuses, options.now?.getTime() ?? Date.now());
+        if (options.prometheusFile) await writePrometheus(options.prometheusFile, last, options.now?.getTime() ?? Date.now());
         draw();
         return last.statuses.map((status) => status.name);
       },
@@ -129,12 +151,12 @@ async function watchStatus(options: StatusRun): Promise<number> {
     process.removeListener('SIGINT', onSigint);
     options.signal?.removeEventListener('abort', onSigint);
   }
-  return last ? decideExitStatus(last.statuses) : 0;
+  return last ? exitStatusOf(last) : 0;
 }
 
-async function writePrometheus(file: string, statuses: readonly SystemStatus[], nowMs: number): Promise<void> {
+async function writePrometheus(file: string, report: Report, nowMs: number): Promise<void> {
   try {
-    await writeFileAtomically(file, renderPrometheus(statuses, nowMs));
+    await writeFileAtomically(file, renderPrometheus(report.statuses, nowMs, report.rollout));
   } catch (error) {
     const why = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     throw new UserError(`cannot write the Prometheus file ${file}: ${why}`, 'its directory must exist and be writable');
@@ -147,10 +169,11 @@ async function writeWarnings(options: StatusRun, warnings: readonly string[]): P
   await writeText(options.stderr, warnings.map((warning) => `warning: ${sanitize(warning)}\n`).join(''));
 }
 
-async function chrootDirOf(options: StatusOptions, io: CommandIO): Promise<string> {
-  if (options.chrootDir !== undefined) return options.chrootDir;
+/** CHROOT_DIR and the log size limit, from the options or the fleet's config.sh. */
+async function chrootOf(options: StatusOptions, io: CommandIO): Promise<{ chrootDir: string; logSizeLimit?: number }> {
+  if (options.chrootDir !== undefined) return { chrootDir: options.chrootDir, logSizeLimit: options.logSizeLimit };
   if (options.fleetDir === undefined) throw new Error('statusCommand needs fleetDir or chrootDir');
   const { config, warnings } = await loadConfig(options.fleetDir);
   for (const message of warnings) await warnUser(io, message);
-  return config.chrootDir;
+  return { chrootDir: config.chrootDir, logSizeLimit: options.logSizeLimit ?? config.logSizeLimit };
 }

@@ -45,6 +45,23 @@ export interface Config {
   triggerDomain: string;
   /** `bento trigger`: per-system address overrides, `host` or `host:port` (IPv6 in brackets), by system name. */
   triggerAddresses: Record<string, string>;
+  /** Every system is prebuilt (PREBUILT=1): machines download the system the server built and never evaluate. */
+  prebuilt: boolean;
+  /** The server's Nix signing key (secret); its public key is next to it, with `.pub` appended. */
+  signingKey: string;
+  /** Where deploy copies prebuilt closures instead of the chroots (a Nix store URL); '' for the chroots. */
+  cacheStore: string;
+  /** Where the machines substitute those closures from; set with cacheStore. */
+  cacheUrl: string;
+  /**
+   * Staged rollouts: the waves in order, each a list of system names or
+   * shell globs; undefined: every changed system is published at once.
+   */
+  rolloutWaves?: string[][];
+  /** Seconds a wave may take to report success before the rollout halts. */
+  rolloutWait: number;
+  /** Bytes a machine's log may take: clients cut theirs to fit, the server deletes bigger ones, status skips them. */
+  logSizeLimit: number;
 }
 
 export interface LoadedConfig {
@@ -75,6 +92,12 @@ export const DEFAULTS: Omit<Config, 'chrootDir' | 'remoteIp' | 'remoteHosts'> = 
   connectRetry: 60,
   triggerDomain: '',
   triggerAddresses: {},
+  prebuilt: false,
+  signingKey: '/var/lib/bento/signing-key',
+  cacheStore: '',
+  cacheUrl: '',
+  rolloutWait: 2 * 3600,
+  logSizeLimit: 16 * 1024 * 1024,
 };
 
 /** Servers REMOTE_IP may list: each one a client cannot reach costs it up to TIMEOUT seconds per attempt. */
@@ -88,6 +111,30 @@ const TIME_SPAN = /^[0-9]+(?:\.[0-9]+)?(?: ?[a-z]+)?(?: [0-9]+(?:\.[0-9]+)?(?: ?
 export const SYSTEM_NAME_PATTERN = /^[a-z_][a-z0-9_-]{0,31}$/;
 /** sshd's MaxStartups: `begin` or `begin:rate:full` (sshd_config(5)). */
 const MAX_STARTUPS = /^([0-9]{1,6})(?::([0-9]{1,3}):([0-9]{1,6}))?$/;
+/** A wave member: a system name, or a shell glob of them (`*`, `?`, `[...]`). */
+const WAVE_PATTERN = /^[a-z0-9_*?[\]!-]{1,64}$/;
+const SECONDS_PER_UNIT: Record<string, number> = { '': 1, s: 1, sec: 1, m: 60, min: 60, h: 3600, hr: 3600, d: 86400 };
+
+/** `ROLLOUT_WAVES="t470,router web-* *"`: waves separated by spaces, members by commas. */
+export function parseRolloutWaves(raw: string): string[][] | undefined {
+  const waves = raw.split(/[ \t]+/).filter((wave) => wave !== '');
+  if (waves.length === 0) return undefined;
+  return waves.map((wave) => {
+    const members = wave.split(',');
+    for (const member of members) {
+      if (!WAVE_PATTERN.test(member)) throw new Error(`has ${JSON.stringify(member)}, which is neither a system name nor a glob of them (waves are separated by spaces, their members by commas)`);
+    }
+    return members;
+  });
+}
+
+/** A duration in seconds: `90`, `30min`, `2h`, `1d` (one number and one unit). */
+export function parseDuration(raw: string): number {
+  const match = /^([0-9]+) ?([a-z]*)$/.exec(raw.trim());
+  const unit = match ? SECONDS_PER_UNIT[match[2] as string] : undefined;
+  if (!match || unit === undefined || Number(match[1]) === 0) throw new Error(`is not a duration (e.g. 90, 30min, 2h, 1d), got ${JSON.stringify(raw)}`);
+  return Number(match[1]) * unit;
+}
 
 function integerIn(min: number, max: number, what: string) {
   return (raw: string): number => {
@@ -95,6 +142,38 @@ function integerIn(min: number, max: number, what: string) {
     const n = Number(raw);
     if (n < min || n > max) throw new Error(`must be between ${min} and ${max}, got ${raw}`);
     return n;
+  };
+}
+
+function flag(raw: string): boolean {
+  if (raw === '' || raw === '0') return false;
+  if (raw === '1') return true;
+  throw new Error(`must be 0 or 1, got ${JSON.stringify(raw)}`);
+}
+
+/**
+ * A URL of a Nix store or binary cache (`file:///srv/cache`, `s3://bucket?region=eu-west-1`,
+ * `https://cache.example.org`). The machines read it from their update.sh
+ * (docs/protocol.md §11), so quotes, `$`, backslashes, backticks, spaces and
+ * control characters are refused.
+ */
+function storeUrl(raw: string): string {
+  if (raw === '') return '';
+  if (!/^[a-z][a-z0-9+.-]*:\/\/[^\s'"`$\\\x00-\x1f\x7f]+$/.test(raw)) {
+    throw new Error(`is not a store URL such as file:///srv/cache, s3://bucket or https://cache.example.org (no spaces, quotes, $ or backslashes): ${JSON.stringify(raw)}`);
+  }
+  return raw;
+}
+
+/** A size in bytes, with an optional binary suffix: 4096, 512K, 16M, 1G. */
+function byteSize(min: number, max: number) {
+  const units: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+  return (raw: string): number => {
+    const match = /^([0-9]+)([KMG]?)$/.exec(raw);
+    if (!match) throw new Error(`must be a size in bytes, optionally with K, M or G (e.g. 16M), got ${JSON.stringify(raw)}`);
+    const bytes = Number(match[1]) * (units[match[2] ?? ''] ?? 1);
+    if (bytes < min || bytes > max) throw new Error(`must be between ${min / 1024}K and ${max / 1024 ** 3}G, got ${raw}`);
+    return bytes;
   };
 }
 
@@ -181,14 +260,7 @@ const KEYS: Record<string, KeySpec> = {
   REMOTE_IP: { field: 'remoteHosts', required: true, parse: parseRemoteHosts },
   REMOTE_PORT: { field: 'remotePort', parse: integerIn(1, 65535, 'a TCP port') },
   TIMEOUT: { field: 'timeout', parse: integerIn(1, 3600, 'seconds') },
-  NOLOCALBUILD: {
-    field: 'noLocalBuild',
-    parse: (raw) => {
-      if (raw === '' || raw === '0') return false;
-      if (raw === '1') return true;
-      throw new Error(`must be 0 or 1, got ${JSON.stringify(raw)}`);
-    },
-  },
+  NOLOCALBUILD: { field: 'noLocalBuild', parse: flag },
   REBUILD_ARGS: {
     field: 'rebuildArgs',
     parse: (raw) => {
@@ -213,6 +285,20 @@ const KEYS: Record<string, KeySpec> = {
     },
   },
   TRIGGER_ADDRESSES: { field: 'triggerAddresses', parse: parseTriggerAddresses },
+  PREBUILT: { field: 'prebuilt', parse: flag },
+  SIGNING_KEY: {
+    field: 'signingKey',
+    parse: (raw) => {
+      if (!path.isAbsolute(raw)) throw new Error(`must be an absolute path, got ${JSON.stringify(raw)}`);
+      if (/[\0\n\r]/.test(raw)) throw new Error('must not contain control characters');
+      return path.normalize(raw);
+    },
+  },
+  CACHE_STORE: { field: 'cacheStore', parse: storeUrl },
+  CACHE_URL: { field: 'cacheUrl', parse: storeUrl },
+  ROLLOUT_WAVES: { field: 'rolloutWaves', parse: parseRolloutWaves },
+  ROLLOUT_WAIT: { field: 'rolloutWait', parse: parseDuration },
+  LOG_SIZE_LIMIT: { field: 'logSizeLimit', parse: byteSize(64 * 1024, 1024 ** 3) },
 };
 
 /** The keys config.sh understands, for documentation and warnings. */
@@ -270,7 +356,23 @@ export function parseConfig(text: string, fileLabel = 'config.sh'): LoadedConfig
       `${fileLabel}:${seen.get('UPDATE_RANDOM_DELAY')}: UPDATE_RANDOM_DELAY=${config.updateRandomDelay} is longer than the interval of UPDATE_CALENDAR (${interval.span}): machines then poll less often than the calendar says`,
     );
   }
+  problems.push(...combinationProblems(config, seen, fileLabel));
+  if (problems.length > 0) throw new UserErrors(problems);
   return { config, warnings };
+}
+
+/** Settings that are valid alone but contradict each other. */
+function combinationProblems(config: Config, seen: ReadonlyMap<string, number>, fileLabel: string): string[] {
+  const at = (key: string) => `${fileLabel}:${seen.get(key) ?? '?'}`;
+  const problems: string[] = [];
+  if (config.prebuilt && config.noLocalBuild) {
+    problems.push(`${at('PREBUILT')}: PREBUILT=1 needs the systems built here, but NOLOCALBUILD=1 (line ${seen.get('NOLOCALBUILD') ?? '?'}) only evaluates them: there would be nothing to hand over; remove one of them`);
+  }
+  if ((config.cacheStore === '') !== (config.cacheUrl === '')) {
+    const [set, missing] = config.cacheStore ? ['CACHE_STORE', 'CACHE_URL'] : ['CACHE_URL', 'CACHE_STORE'];
+    problems.push(`${at(set)}: ${set} needs ${missing}: CACHE_STORE is where deploy copies the prebuilt closures, CACHE_URL where the machines download them from`);
+  }
+  return problems;
 }
 
 /** The spread used when UPDATE_RANDOM_DELAY is unset, for polls every `calendar`. */

@@ -10,8 +10,10 @@ import path from 'node:path';
 import { loadConfig, type Config } from '../config/config.js';
 import { MissingToolError, UserError, UserErrors } from '../errors.js';
 import { evalFlakeSystemNames, evalFlakesSystemNames } from '../nix/nix.js';
+import { loadSigningKey, signingKeyPlacementProblem, type SigningKey } from '../nix/signing-key.js';
 import { copyHostTree, listHostFiles } from './host-tree.js';
 import { parsePublicKey, type PublicKey } from './keys.js';
+import { assignWaves } from './waves.js';
 import { hostDirNameProblem, systemNameProblem } from './names.js';
 import { mapLimit } from '../util/concurrency.js';
 import { byText } from '../util/text.js';
@@ -32,8 +34,16 @@ export interface FleetSystem {
    * built and published, whatever is edited meanwhile), else hostDir.
    */
   filesDir: string;
+  /** Its rollout wave (index into ROLLOUT_WAVES), when the fleet has waves. */
+  wave?: number;
   /** Its SSH public key from keys/<name>.pub, when there is one. */
   key?: PublicKey;
+  /**
+   * Prebuilt (PREBUILT=1 in config.sh, or a PREBUILT flag file in its host
+   * directory): the machine downloads the system built here, signed, and
+   * never evaluates Nix.
+   */
+  prebuilt?: boolean;
 }
 
 /** A host directory that could not be read (a flake that fails to evaluate). */
@@ -53,6 +63,8 @@ export interface Fleet {
   warnings: string[];
   /** The snapshot of hosts/ (with `snapshot: true`): remove it with releaseFleet. */
   snapshotDir?: string;
+  /** The server's signing key, when some system is prebuilt (attachSigningKey). */
+  signingKey?: SigningKey;
 }
 
 export interface LoadFleetOptions {
@@ -69,6 +81,24 @@ export interface LoadFleetOptions {
 /** Removes the fleet's snapshot, if it has one. */
 export async function releaseFleet(fleet: Pick<Fleet, 'snapshotDir'>): Promise<void> {
   if (fleet.snapshotDir) await rm(fleet.snapshotDir, { recursive: true, force: true });
+}
+
+/**
+ * Loads the server's signing key into the fleet when some system is
+ * prebuilt, making it on first use. It may not live in the fleet, in
+ * `outputDir` (generated/) or in CHROOT_DIR: all of those are committed or
+ * published.
+ */
+export async function attachSigningKey(fleet: Fleet, outputDir: string): Promise<void> {
+  if (!fleet.systems.some((system) => system.prebuilt)) return;
+  const secretFile = fleet.config.signingKey;
+  const problem = signingKeyPlacementProblem(secretFile, [
+    { label: 'the fleet directory', dir: fleet.root },
+    { label: 'the output directory', dir: outputDir },
+    { label: 'CHROOT_DIR', dir: fleet.config.chrootDir },
+  ]);
+  if (problem) throw new UserError(problem);
+  fleet.signingKey = await loadSigningKey(secretFile);
 }
 
 interface HostDir {
@@ -122,7 +152,9 @@ export async function loadFleet(root: string, options: LoadFleetOptions = {}): P
     const systems: FleetSystem[] = found
       .map(({ name, host }) => ({ name, kind: host.kind, hostDir: host.dir, hostDirName: host.name, filesDir: options.snapshot ? (copies.get(host.name) as string) : host.dir }))
       .sort(byText((system) => system.name));
+    markPrebuilt(config, systems, problems);
     attachKeys(root, systems, problems, warnings);
+    if (config.rolloutWaves) attachWaves(systems, config.rolloutWaves, problems);
     if (problems.length > 0) throw new UserErrors(problems);
     brokenHosts.sort(byText((broken) => broken.place));
     const fleet: Fleet = { root, config, systems, brokenHosts, warnings };
@@ -215,6 +247,42 @@ async function evaluateFlakes(flakes: HostDir[], copies: ReadonlyMap<string, str
         return [];
       }
     });
+  }
+}
+
+/** Flag files of a host directory (docs/protocol.md §11). */
+const PREBUILT_FLAG = 'PREBUILT';
+const SELF_UPDATE_FLAG = 'SELF_UPDATE';
+
+/**
+ * Marks the prebuilt systems: all with PREBUILT=1, else those whose host
+ * directory holds the PREBUILT flag file. A prebuilt system needs the
+ * server to build it (not NOLOCALBUILD) and never evaluates on the machine
+ * (so no SELF_UPDATE, which updates the inputs and rebuilds there).
+ */
+function markPrebuilt(config: Config, systems: FleetSystem[], problems: string[]): void {
+  const reported = new Set<string>();
+  for (const system of systems) {
+    const flag = isFile(path.join(system.filesDir, PREBUILT_FLAG));
+    system.prebuilt = config.prebuilt || flag;
+    if (!system.prebuilt || reported.has(system.hostDirName)) continue;
+    const why = flag ? `hosts/${system.hostDirName}/${PREBUILT_FLAG}` : 'PREBUILT=1 (config.sh)';
+    if (flag && config.noLocalBuild) {
+      reported.add(system.hostDirName);
+      problems.push(`${why}: a prebuilt system must be built on this server, but NOLOCALBUILD=1 (config.sh) only evaluates: there would be nothing to hand over; remove the flag or NOLOCALBUILD`);
+    } else if (isFile(path.join(system.filesDir, SELF_UPDATE_FLAG))) {
+      reported.add(system.hostDirName);
+      problems.push(`hosts/${system.hostDirName}: ${SELF_UPDATE_FLAG} and ${why} cannot be combined: a prebuilt machine never evaluates Nix, and SELF_UPDATE updates the inputs and rebuilds on the machine`);
+    }
+  }
+}
+
+function attachWaves(systems: FleetSystem[], waves: readonly (readonly string[])[], problems: string[]): void {
+  try {
+    const assigned = assignWaves(systems.map((system) => system.name), waves);
+    for (const system of systems) system.wave = assigned.get(system.name);
+  } catch (error) {
+    problems.push(`config.sh: ${(error as Error).message}`);
   }
 }
 

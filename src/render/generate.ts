@@ -4,7 +4,7 @@
  * build and publish always matches config.sh, hosts/ and keys/.
  */
 import path from 'node:path';
-import { loadFleet, releaseFleet, type Fleet } from '../fleet/fleet.js';
+import { attachSigningKey, loadFleet, releaseFleet, type Fleet } from '../fleet/fleet.js';
 import { renderFleet, type RenderedFile } from './render-fleet.js';
 import { writeOutput, type WriteSummary } from './write-output.js';
 
@@ -44,6 +44,7 @@ export async function generateOutput(options: GenerateOptions): Promise<Generate
   const fleet = await loadFleet(options.fleetDir, { jobs: options.jobs, snapshot: options.snapshot });
   try {
     const outputDir = options.outputDir ?? defaultOutputDir(options.fleetDir);
+    await attachSigningKey(fleet, outputDir);
     const complete = fleet.brokenHosts.length === 0;
     const summary = await writeOutput(outputDir, renderGeneratedFiles(fleet), { prune: complete });
     return { fleet, outputDir, summary, complete };

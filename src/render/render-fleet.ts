@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Config } from '../config/config.js';
 import type { FleetSystem } from '../fleet/fleet.js';
 import { sizeSshd } from './sshd-sizing.js';
+import type { SigningKey } from '../nix/signing-key.js';
 import { createTemplateEngine, type TemplateEngine } from './template-engine.js';
 import { byText } from '../util/text.js';
 
@@ -20,7 +21,9 @@ export interface RenderedFile {
 /** What rendering needs to know of a fleet. */
 export interface RenderInput {
   config: Config;
-  systems: readonly Pick<FleetSystem, 'name' | 'kind' | 'key'>[];
+  systems: readonly Pick<FleetSystem, 'name' | 'kind' | 'key' | 'prebuilt'>[];
+  /** The server's signing key: needed when a system is prebuilt. */
+  signingKey?: Pick<SigningKey, 'publicKey'>;
 }
 
 const SCRIPT = 0o755;
@@ -79,21 +82,39 @@ function clientSettings(config: Config) {
     updateRandomDelay: config.updateRandomDelay,
     rebootCalendar: config.rebootCalendar,
     listenPort: config.listenPort,
+    logSizeLimit: config.logSizeLimit,
   };
 }
 
-/** The client files every machine shares: its .gitignore and its systemd units. */
-export function renderClientFiles(config: Config, templates = engine()): RenderedFile[] {
-  const context = clientSettings(config);
+/**
+ * The client files every machine shares: its .gitignore and its systemd
+ * units, which make the machine's Nix trust `serverPublicKey` when given.
+ */
+export function renderClientFiles(config: Config, templates = engine(), serverPublicKey = ''): RenderedFile[] {
+  const context = { ...clientSettings(config), serverPublicKey };
   return [
     { path: 'client/bento-units.nix', content: templates.render('client/bento-units.nix', context), mode: DATA },
     { path: 'client/gitignore', content: templates.render('client/gitignore', context), mode: DATA },
   ];
 }
 
-/** The scripts of one system. */
-export function renderSystemFiles(config: Config, system: Pick<FleetSystem, 'name' | 'kind'>, templates = engine()): RenderedFile[] {
-  const context = { ...clientSettings(config), name: system.name, flake: system.kind === 'flake' ? 1 : 0 };
+/**
+ * The scripts of one system. A prebuilt system's carry the public key it
+ * trusts for the closures and where it downloads them (docs/protocol.md §11).
+ */
+export function renderSystemFiles(
+  config: Config,
+  system: Pick<FleetSystem, 'name' | 'kind' | 'prebuilt'>,
+  templates = engine(),
+  signingKey?: Pick<SigningKey, 'publicKey'>,
+): RenderedFile[] {
+  if (system.prebuilt && !signingKey) throw new Error(`${system.name} is prebuilt, but no signing key was loaded`);
+  const prebuilt = {
+    prebuilt: system.prebuilt ? 1 : 0,
+    cacheKey: system.prebuilt ? (signingKey?.publicKey ?? '') : '',
+    cacheUrl: system.prebuilt ? config.cacheUrl : '',
+  };
+  const context = { ...clientSettings(config), ...prebuilt, name: system.name, flake: system.kind === 'flake' ? 1 : 0 };
   const dir = `systems/${system.name}`;
   return [
     { path: `${dir}/bootstrap.sh`, content: templates.render('client/bootstrap.sh', context), mode: SCRIPT },
@@ -101,7 +122,7 @@ export function renderSystemFiles(config: Config, system: Pick<FleetSystem, 'nam
   ];
 }
 
-/** The server side: NixOS module, sshd_config snippet, setup script for other distributions. */
+/** The server side: NixOS module, sshd_config snippet, setup script for other distributions, the logs/ prune. */
 export function renderServerFiles(input: RenderInput, templates = engine()): RenderedFile[] {
   const { config } = input;
   const systems = input.systems.map((system) => {
@@ -115,8 +136,10 @@ export function renderServerFiles(input: RenderInput, templates = engine()): Ren
   // first, and appends only the Match block.
   const sshdConfig = templates.render('server/sshd_config', { ...sshdContext, globals: true });
   const sshdSnippet = templates.render('server/sshd_config', { ...sshdContext, globals: false });
-  const context = { chrootDir: config.chrootDir, systems, sshdConfig, sshdSnippet, systemCount: systems.length, ...sizing };
+  const pruneLogs = templates.render('server/prune-logs.sh', { chrootDir: config.chrootDir, logSizeLimit: config.logSizeLimit });
+  const context = { chrootDir: config.chrootDir, systems, sshdConfig, sshdSnippet, pruneLogs, systemCount: systems.length, ...sizing };
   return [
+    { path: 'server/prune-logs.sh', content: pruneLogs, mode: SCRIPT },
     { path: 'server/setup-debian.sh', content: templates.render('server/setup-debian.sh', context), mode: SCRIPT },
     { path: 'server/sftp-server.nix', content: templates.render('server/sftp-server.nix', context), mode: DATA },
     { path: 'server/sshd_config', content: sshdConfig, mode: DATA },
@@ -127,8 +150,8 @@ export function renderServerFiles(input: RenderInput, templates = engine()): Ren
 export function renderFleet(input: RenderInput): RenderedFile[] {
   const files = [
     ...renderServerFiles(input),
-    ...renderClientFiles(input.config),
-    ...input.systems.flatMap((system) => renderSystemFiles(input.config, system)),
+    ...renderClientFiles(input.config, engine(), input.signingKey?.publicKey ?? ''),
+    ...input.systems.flatMap((system) => renderSystemFiles(input.config, system, engine(), input.signingKey)),
   ];
   return files.sort(byText((file) => file.path));
 }

@@ -6,7 +6,9 @@
  *
  * A machine's entry holds only the logs status needs (the latest one and
  * every one newer than last_change_date, docs/protocol.md §7) and the
- * problems found in logs/. It is used while logs/ is the same directory with
+ * problems and warnings found in logs/ (stray entries, logs that are not
+ * whole gzip files, over the size limit: read-chroot.ts). The size limit is
+ * the cache's key: read with another, it is not used. It is used while logs/ is the same directory with
  * the same mtime, ctime and size as when it was read: adding, removing or
  * renaming an entry changes them. It is not used when last_change_date went
  * back in time, or appeared: the logs needed then may be older ones. When
@@ -17,10 +19,11 @@
  * remembered: a change within the same timestamp tick would not show in its
  * mtime (as git does with its index). What a cache cannot see: a log
  * rewritten in place under a name it already had (its mtime changes, the
- * directory's does not): a client resending a log whose first upload broke
- * off. Its new mtime shows once the directory changes again; a machine can
- * only change what status says about itself that way; `bento status
- * --no-cache` reads every log.
+ * directory's does not). bento's client renames every log into place
+ * (docs/protocol.md §5), which changes the directory; the original client's
+ * plain `put` of a log sent again does not. Its new mtime shows once the
+ * directory changes again; a machine can only change what status says
+ * about itself that way; `bento status --no-cache` reads every log.
  *
  * The file is JSON in the user's cache directory, one per CHROOT_DIR. It is
  * derived data: a file that is missing, unreadable, of another version or
@@ -35,7 +38,7 @@ import { sha256 } from '../util/hash.js';
 import type { LogEntry } from './read-chroot.js';
 import { selectLatestLog } from './states.js';
 
-const VERSION = 2;
+const VERSION = 3;
 /** Changes younger than this when read are not trusted to show in an mtime (FAT has 2 s). */
 export const RACY_MS = 2000;
 
@@ -50,11 +53,13 @@ type Entry = [
   /** The logs status needed then: file name and server mtime. */
   logs: [string, number][],
   problems: string[],
+  warnings: string[],
 ];
 
 export interface CachedLogs {
   logs: LogEntry[];
   problems: string[];
+  warnings: string[];
 }
 
 function stampOf(stats: Stats): DirectoryStamp {
@@ -77,13 +82,17 @@ export class LogCache {
   hits = 0;
   misses = 0;
 
-  /** The cache saved in `file`; an empty one when it cannot be used. */
-  static load(file: string | undefined): LogCache {
-    const cache = new LogCache(file);
+  /**
+   * The cache saved in `file`; an empty one when it cannot be used. `key`
+   * says how logs were read (the size limit): a cache read another way is
+   * not used.
+   */
+  static load(file: string | undefined, key = ''): LogCache {
+    const cache = new LogCache(file, key);
     if (!file) return cache;
     try {
-      const data = JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown; entries?: unknown };
-      if (data.version !== VERSION || typeof data.entries !== 'object' || data.entries === null) return cache;
+      const data = JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown; key?: unknown; entries?: unknown };
+      if (data.version !== VERSION || data.key !== key || typeof data.entries !== 'object' || data.entries === null) return cache;
       for (const [name, entry] of Object.entries(data.entries as Record<string, unknown>)) {
         if (isEntry(entry)) cache.entries.set(name, entry);
       }
@@ -93,7 +102,10 @@ export class LogCache {
     return cache;
   }
 
-  constructor(private readonly file?: string) {}
+  constructor(
+    private readonly file?: string,
+    private readonly key = '',
+  ) {}
 
   /**
    * The logs status needs from the logs/ of system `name` (whose stat is
@@ -115,7 +127,7 @@ export class LogCache {
       return parsed.ok ? [{ fileName, log: parsed.log, mtimeMs }] : [];
     });
     this.hits++;
-    return { logs: neededLogs(logs, lastChangeMs), problems: [...entry[3]] };
+    return { logs: neededLogs(logs, lastChangeMs), problems: [...entry[3]], warnings: [...entry[4]] };
   }
 
   /**
@@ -123,7 +135,7 @@ export class LogCache {
    * before reading it, `readStartMs` when that was. A directory that changed
    * just before is not remembered (RACY_MS).
    */
-  store(name: string, stats: Stats, readStartMs: number, lastChangeMs: number | null, logs: readonly LogEntry[], problems: readonly string[]): void {
+  store(name: string, stats: Stats, readStartMs: number, lastChangeMs: number | null, logs: readonly LogEntry[], problems: readonly string[], warnings: readonly string[]): void {
     // Adding, removing or renaming an entry sets the mtime to the time of the
     // change (the ctime too, but a utimes() sets only the ctime to now: a
     // machine touching its logs/ makes no change racy, only different).
@@ -131,7 +143,7 @@ export class LogCache {
       if (this.entries.delete(name)) this.dirty = true;
       return;
     }
-    this.entries.set(name, [stampOf(stats), lastChangeMs, logs.map((log) => [log.fileName, log.mtimeMs]), [...problems]]);
+    this.entries.set(name, [stampOf(stats), lastChangeMs, logs.map((log) => [log.fileName, log.mtimeMs]), [...problems], [...warnings]]);
     this.dirty = true;
   }
 
@@ -150,7 +162,7 @@ export class LogCache {
     if (!this.file || !this.dirty) return;
     try {
       mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
-      writeFileAtomicallySync(this.file, JSON.stringify({ version: VERSION, entries: Object.fromEntries(this.entries) }), 0o600);
+      writeFileAtomicallySync(this.file, JSON.stringify({ version: VERSION, key: this.key, entries: Object.fromEntries(this.entries) }), 0o600);
       this.dirty = false;
     } catch {
       // A read-only home, a full disk: status works without it.
@@ -169,8 +181,8 @@ export function neededLogs(logs: readonly LogEntry[], lastChangeMs: number | nul
 }
 
 function isEntry(value: unknown): value is Entry {
-  if (!Array.isArray(value) || value.length !== 4) return false;
-  const [stamp, lastChangeMs, logs, problems] = value as unknown[];
+  if (!Array.isArray(value) || value.length !== 5) return false;
+  const [stamp, lastChangeMs, logs, problems, warnings] = value as unknown[];
   return (
     Array.isArray(stamp) &&
     stamp.length === 5 &&
@@ -178,7 +190,6 @@ function isEntry(value: unknown): value is Entry {
     (lastChangeMs === null || typeof lastChangeMs === 'number') &&
     Array.isArray(logs) &&
     logs.every((log) => Array.isArray(log) && typeof log[0] === 'string' && typeof log[1] === 'number') &&
-    Array.isArray(problems) &&
-    problems.every((problem) => typeof problem === 'string')
+    [problems, warnings].every((texts) => Array.isArray(texts) && texts.every((text) => typeof text === 'string'))
   );
 }

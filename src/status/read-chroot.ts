@@ -5,10 +5,12 @@
  * the time the server received them (their mtime).
  *
  * Each machine writes its own logs/, so everything below it is hostile input.
- * Nothing here throws for a broken system: a problem becomes a warning and
- * marks that system, whose state is then "unknown", and the others are still
- * read. Only an unreadable CHROOT_DIR itself is an error. Texts returned here
- * are raw; they are sanitized where they are printed.
+ * Nothing here throws for a broken system. An entry of logs/ that is not a
+ * whole log is named in a warning and left out, so it never changes what the
+ * real logs say; what status cannot read at all (logs/ itself, a states.txt
+ * line) becomes a problem that marks that system "unknown". The others are
+ * still read. Only an unreadable CHROOT_DIR itself is an error. Texts
+ * returned here are raw; they are sanitized where they are printed.
  *
  * The file system is read with synchronous calls on purpose: a fleet of
  * 1,000 systems × 20 logs is 22,000 lstat calls, which take 0.2 s this way
@@ -22,11 +24,14 @@
  * latest one and every one newer than last_change_date — not the others.
  */
 import path from 'node:path';
-import { lstatSync, readdirSync, statSync, type Dirent, type Stats } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, readdirSync, readSync, statSync, type Dirent, type Stats } from 'node:fs';
+import { DEFAULTS } from '../config/config.js';
 import { UserError } from '../errors.js';
 import { SYSTEM_NAME } from '../fleet/names.js';
-import { LAST_CHANGE_DATE, LOGS_DIR, STATES_FILE } from '../chroot/layout.js';
+import { LAST_CHANGE_DATE, LOGS_DIR, ROLLOUT_FILE, STATES_FILE } from '../chroot/layout.js';
+import { readRolloutState, type RolloutState } from '../chroot/rollout-state.js';
 import { parseLogName, type LogName } from '../chroot/log-name.js';
+import { GZIP_HEAD_BYTES, GZIP_TAIL_BYTES, gzipProblem, isUploadTemporary } from '../chroot/log-file.js';
 import { readStatesFile, type StatesFile } from '../chroot/states-file.js';
 import { neededLogs, type LogCache } from './log-cache.js';
 import { compareText, truncate } from '../util/text.js';
@@ -54,7 +59,11 @@ export interface SystemSnapshot {
   expected: Expected;
   /** mtime of last_change_date; null when it is missing or unreadable. */
   lastChangeMs: number | null;
-  /** The well-formed logs status needs (the latest, those newer than last_change_date), in no particular order. */
+  /**
+   * The logs status needs — the latest, and every one newer than
+   * last_change_date — in no particular order: well named regular files
+   * within the size limit, and whole gzip files.
+   */
   logs: LogEntry[];
   /** Why this system's state cannot be trusted; non-empty means "unknown". */
   problems: string[];
@@ -63,6 +72,8 @@ export interface SystemSnapshot {
 export interface ChrootSnapshot {
   /** Sorted by name. */
   systems: SystemSnapshot[];
+  /** The staged rollout in progress (running or halted), if any. */
+  rollout?: RolloutState;
   /** Raw texts (may quote hostile names): sanitize before printing. */
   warnings: string[];
 }
@@ -77,6 +88,8 @@ export async function readChroot(chrootDir: string, options: ReadChrootOptions =
 }
 
 export interface ReadChrootOptions {
+  /** Logs bigger than this many bytes are not read (LOG_SIZE_LIMIT of config.sh; its default when unset). */
+  logSizeLimit?: number;
   /** Logs read before, to read again only the logs/ directories that changed (the caller saves it). */
   cache?: LogCache;
 }
@@ -93,15 +106,27 @@ function readChrootNow(chrootDir: string, options: ReadChrootOptions): ChrootSna
   warnings.push(...states.warnings);
 
   const names = selectSystemNames(chrootDir, entries, warnings);
-  const systems = names.map((name) => readSystem(chrootDir, name, states, options.cache));
+  const systems = names.map((name) => readSystem(chrootDir, name, states, options));
   options.cache?.keepOnly(new Set(names));
   for (const system of systems) warnings.push(...system.warnings);
 
+  const rollout = readRollout(chrootDir, warnings);
   const present = new Set(names);
   for (const [name, entry] of states.entries) {
     if (!present.has(name)) warnings.push(`${STATES_FILE}:${entry.line}: ${name} has no directory in CHROOT_DIR (not shown)`);
   }
-  return { systems: systems.map((system) => system.snapshot), warnings };
+  return { systems: systems.map((system) => system.snapshot), warnings, ...(rollout ? { rollout } : {}) };
+}
+
+/** The rollout that is running or halted; a damaged rollout.json is a warning. */
+function readRollout(chrootDir: string, warnings: string[]): RolloutState | undefined {
+  try {
+    const state = readRolloutState(chrootDir);
+    return state && (state.status === 'running' || state.status === 'halted') ? state : undefined;
+  } catch (error) {
+    warnings.push(describeError(error));
+    return undefined;
+  }
 }
 
 interface StatesRead extends StatesFile {
@@ -124,7 +149,7 @@ function selectSystemNames(chrootDir: string, entries: Dirent[], warnings: strin
   const names: string[] = [];
   for (const entry of entries) {
     // Dot files are typically temporary files of an atomic write in progress.
-    if (entry.name === STATES_FILE || entry.name.startsWith('.')) continue;
+    if (entry.name === STATES_FILE || entry.name === ROLLOUT_FILE || entry.name.startsWith('.')) continue;
     if (!SYSTEM_NAME.test(entry.name)) {
       warnings.push(`ignored ${JSON.stringify(truncate(entry.name))} in CHROOT_DIR: not a system name`);
       continue;
@@ -145,7 +170,7 @@ interface SystemRead {
   warnings: string[];
 }
 
-function readSystem(chrootDir: string, name: string, states: StatesRead, cache: LogCache | undefined): SystemRead {
+function readSystem(chrootDir: string, name: string, states: StatesRead, options: ReadChrootOptions): SystemRead {
   const problems: string[] = [];
   const warnings: string[] = [];
   const expected = decideExpected(name, states, problems);
@@ -153,7 +178,8 @@ function readSystem(chrootDir: string, name: string, states: StatesRead, cache: 
   // CHROOT_DIR is normalised (config.ts) and a system name one component.
   const base = chrootDir.endsWith('/') ? `${chrootDir}${name}/` : `${chrootDir}/${name}/`;
   const lastChangeMs = readLastChange(base + LAST_CHANGE_DATE, name, warnings);
-  const logs = readNeededLogs(base + LOGS_DIR, name, lastChangeMs, problems, cache);
+  const context = { lastChangeMs, sizeLimit: options.logSizeLimit ?? DEFAULTS.logSizeLimit };
+  const logs = readNeededLogs(base + LOGS_DIR, name, context, problems, warnings, options.cache);
   // Every problem is also a warning, so the user learns why a row says "unknown".
   warnings.push(...problems);
   return { snapshot: { name, expected, lastChangeMs, logs, problems }, warnings };
@@ -192,22 +218,51 @@ function readLastChange(file: string, name: string, warnings: string[]): number 
  * The directory is looked at before it is read: a change while it is read
  * shows in its next stat.
  */
-function readNeededLogs(dir: string, name: string, lastChangeMs: number | null, problems: string[], cache: LogCache | undefined): LogEntry[] {
+function readNeededLogs(dir: string, name: string, context: LogsContext, problems: string[], warnings: string[], cache: LogCache | undefined): LogEntry[] {
   const readStartMs = Date.now();
   const stats = cache ? statOrUndefined(dir) : undefined;
-  const cached = stats && cache?.lookup(name, stats, lastChangeMs);
+  const cached = stats && cache?.lookup(name, stats, context.lastChangeMs);
   if (cached) {
     problems.push(...cached.problems);
+    warnings.push(...cached.warnings);
     return cached.logs;
   }
-  const found: string[] = [];
-  const logs = neededLogs(readLogs(dir, name, found), lastChangeMs);
-  problems.push(...found);
-  if (stats?.isDirectory()) cache?.store(name, stats, readStartMs, lastChangeMs, logs, found);
+  const found = { problems: [] as string[], warnings: [] as string[] };
+  const logs = neededLogs(readLogs(dir, name, context, found.problems, found.warnings), context.lastChangeMs);
+  problems.push(...found.problems);
+  warnings.push(...found.warnings);
+  if (stats?.isDirectory()) cache?.store(name, stats, readStartMs, context.lastChangeMs, logs, found.problems, found.warnings);
   return logs;
 }
 
-function readLogs(dir: string, name: string, problems: string[]): LogEntry[] {
+/**
+ * Whether log `a` arrived after log `b`: by server mtime, not by the date in
+ * the name (the client's clock, which may be wrong or in another time zone);
+ * equal mtimes (a coarse file system) fall back to the name, whose date
+ * prefix still orders them.
+ */
+export function isLaterLog(a: LogEntry, b: LogEntry): boolean {
+  return a.mtimeMs > b.mtimeMs || (a.mtimeMs === b.mtimeMs && a.fileName > b.fileName);
+}
+
+interface LogsContext {
+  lastChangeMs: number | null;
+  sizeLimit: number;
+}
+
+/** A well-named regular file of logs/, before its content is checked. */
+interface Candidate extends LogEntry {
+  size: number;
+}
+
+/**
+ * The logs of one system. Entries that are not whole logs (another name, not
+ * a regular file, empty, not gzip, cut short, over the size limit) are named
+ * in a warning and left out: they never change the verdict the real logs
+ * give (docs/protocol.md §7). Only an unreadable logs/ or entry makes the
+ * system unknown. Temporary upload names are skipped silently.
+ */
+function readLogs(dir: string, name: string, context: LogsContext, problems: string[], warnings: string[]): LogEntry[] {
   let entries: string[];
   try {
     // Plain names, no Dirent objects: the lstat below tells the file type
@@ -219,30 +274,85 @@ function readLogs(dir: string, name: string, problems: string[]): LogEntry[] {
     return [];
   }
 
-  // Only the first few bad names are quoted: there may be thousands.
-  const badNames: string[] = [];
-  let badCount = 0;
-  const reportBad = (describe: () => string) => {
-    if (badCount++ < QUOTED_BAD_NAMES) badNames.push(describe());
+  // Only the first few are quoted: there may be thousands.
+  const ignored: string[] = [];
+  let ignoredCount = 0;
+  const ignore = (describe: () => string) => {
+    if (ignoredCount++ < QUOTED_BAD_NAMES) ignored.push(describe());
   };
-  const logs: LogEntry[] = [];
+  const candidates: Candidate[] = [];
   for (const fileName of entries) {
+    // An upload in progress, or one that failed half way: never a log.
+    if (isUploadTemporary(fileName)) continue;
     const parsed = parseLogName(fileName);
     if (!parsed.ok) {
-      reportBad(() => `${JSON.stringify(truncate(fileName))} (${parsed.reason})`);
+      ignore(() => `${JSON.stringify(truncate(fileName))} (${parsed.reason})`);
       continue;
     }
     const result = lstatOrError(`${dir}/${fileName}`);
     if (result === undefined) continue; // deleted since readdir (a log rotation, say): simply gone
     if (result instanceof Error) problems.push(`${name}/logs/${fileName} cannot be read: ${describeError(result)}`);
-    else if (result.isFile()) logs.push({ fileName, log: parsed.log, mtimeMs: result.mtimeMs });
-    else reportBad(() => `${JSON.stringify(fileName)} (not a regular file)`);
+    else if (!result.isFile()) ignore(() => `${JSON.stringify(fileName)} (not a regular file)`);
+    else if (result.size === 0) ignore(() => `${JSON.stringify(fileName)} (it is empty)`);
+    else if (result.size > context.sizeLimit) ignore(() => `${JSON.stringify(fileName)} (${result.size} bytes, over the ${context.sizeLimit}-byte limit: not read)`);
+    else candidates.push({ fileName, log: parsed.log, mtimeMs: result.mtimeMs, size: result.size });
   }
-  if (badCount > 0) {
-    const more = badCount > QUOTED_BAD_NAMES ? ` and ${badCount - QUOTED_BAD_NAMES} more` : '';
-    problems.push(`${name}/logs holds ${badCount === 1 ? 'an entry that is not a log' : `${badCount} entries that are not logs`}: ${badNames.join(', ')}${more}`);
+  const logs = keepWholeLogs(dir, candidates, context.lastChangeMs, (candidate, problem) => ignore(() => `${JSON.stringify(candidate.fileName)} (${problem})`));
+  if (ignoredCount > 0) {
+    const more = ignoredCount > QUOTED_BAD_NAMES ? ` and ${ignoredCount - QUOTED_BAD_NAMES} more` : '';
+    const what = ignoredCount === 1 ? 'an entry that is not a log' : `${ignoredCount} entries that are not logs`;
+    warnings.push(`${name}/logs holds ${what} (ignored): ${ignored.join(', ')}${more}`);
   }
   return logs;
+}
+
+/**
+ * Opens the logs a verdict rests on — every log newer than last_change_date
+ * (they are counted) and the latest whole one (its result is the state) —
+ * and leaves out those that are not whole gzip files. Older logs are not
+ * opened: no rule reads them.
+ */
+function keepWholeLogs(dir: string, candidates: Candidate[], lastChangeMs: number | null, reject: (candidate: Candidate, problem: string) => void): LogEntry[] {
+  const checked = new Map<Candidate, boolean>();
+  const isWhole = (candidate: Candidate): boolean => {
+    let whole = checked.get(candidate);
+    if (whole === undefined) {
+      const problem = gzipProblemOf(`${dir}/${candidate.fileName}`, candidate.size);
+      if (problem) reject(candidate, problem);
+      whole = problem === undefined;
+      checked.set(candidate, whole);
+    }
+    return whole;
+  };
+  if (lastChangeMs !== null) for (const candidate of candidates) if (candidate.mtimeMs > lastChangeMs) isWhole(candidate);
+  for (;;) {
+    let latest: Candidate | undefined;
+    for (const candidate of candidates) if (checked.get(candidate) !== false && (!latest || isLaterLog(candidate, latest))) latest = candidate;
+    if (!latest || isWhole(latest)) break;
+  }
+  return candidates.filter((candidate) => checked.get(candidate) !== false).map(({ fileName, log, mtimeMs }) => ({ fileName, log, mtimeMs }));
+}
+
+/** Reads the first and last bytes of a log; undefined when it looks like a whole gzip file. */
+function gzipProblemOf(file: string, size: number): string | undefined {
+  let fd: number;
+  try {
+    // O_NOFOLLOW: the machine owns logs/ and could swap the file for a link since the lstat.
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    return `it cannot be opened: ${describeError(error)}`;
+  }
+  try {
+    const head = Buffer.alloc(GZIP_HEAD_BYTES);
+    const tail = Buffer.alloc(GZIP_TAIL_BYTES);
+    const headRead = readSync(fd, head, 0, GZIP_HEAD_BYTES, 0);
+    const tailRead = size >= GZIP_TAIL_BYTES ? readSync(fd, tail, 0, GZIP_TAIL_BYTES, size - GZIP_TAIL_BYTES) : 0;
+    return gzipProblem(size, head.subarray(0, headRead), tail.subarray(0, tailRead));
+  } catch (error) {
+    return `it cannot be read: ${describeError(error)}`;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function lstatOrError(file: string): Stats | Error | undefined {

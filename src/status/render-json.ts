@@ -3,6 +3,7 @@
  * The field names and state ids are a public interface: add fields, do not
  * rename them.
  */
+import type { RolloutState } from '../chroot/rollout-state.js';
 import type { StateId, SystemStatus } from './states.js';
 
 export interface SystemStatusJson {
@@ -16,10 +17,12 @@ export interface SystemStatusJson {
   lastLogTime: string | null;
   /** mtime of last_change_date (ISO 8601), or null when unknown. */
   lastChangeTime: string | null;
+  /** Its place in the staged rollout in progress, or null when it is in none. */
+  rollout: { wave: number; published: boolean; halted: boolean } | null;
 }
 
 /** Converts statuses to their JSON objects (same order). */
-export function toStatusJson(statuses: readonly SystemStatus[]): SystemStatusJson[] {
+export function toStatusJson(statuses: readonly SystemStatus[], rollout?: RolloutState): SystemStatusJson[] {
   return statuses.map((status) => ({
     name: status.name,
     expectedStorePath: status.expectedStorePath,
@@ -27,12 +30,19 @@ export function toStatusJson(statuses: readonly SystemStatus[]): SystemStatusJso
     state: status.state,
     lastLogTime: status.latestLog ? toIso(status.latestLog.mtimeMs) : null,
     lastChangeTime: status.lastChangeMs === null ? null : toIso(status.lastChangeMs),
+    rollout: rolloutOf(status.name, rollout),
   }));
 }
 
+function rolloutOf(name: string, rollout: RolloutState | undefined): SystemStatusJson['rollout'] {
+  const system = rollout?.systems[name];
+  if (!rollout || !system) return null;
+  return { wave: system.wave + 1, published: system.publishedAt !== undefined, halted: rollout.status === 'halted' };
+}
+
 /** The document printed by `--json`, ending with a newline. */
-export function renderJson(statuses: readonly SystemStatus[]): string {
-  return `${JSON.stringify(toStatusJson(statuses), null, 2)}\n`;
+export function renderJson(statuses: readonly SystemStatus[], rollout?: RolloutState): string {
+  return `${JSON.stringify(toStatusJson(statuses, rollout), null, 2)}\n`;
 }
 
 /** Whole milliseconds: file systems give sub-millisecond mtimes that Date cannot hold anyway. */

@@ -4,11 +4,12 @@
  * status command replaces it atomically (util/atomic-write.ts; the temporary
  * name does not end in .prom, which node-exporter alone reads).
  */
+import type { RolloutState } from '../chroot/rollout-state.js';
 import { secondsBetween } from './elapsed.js';
 import { STATE_IDS, type SystemStatus } from './states.js';
 
 /** The exposition text: HELP and TYPE once per metric, then every sample. */
-export function renderPrometheus(statuses: readonly SystemStatus[], nowMs: number): string {
+export function renderPrometheus(statuses: readonly SystemStatus[], nowMs: number, rollout?: RolloutState): string {
   const lines: string[] = [
     '# HELP bento_system_state State of each system in bento status: 1 for its current state, 0 for the others.',
     '# TYPE bento_system_state gauge',
@@ -33,6 +34,17 @@ export function renderPrometheus(statuses: readonly SystemStatus[], nowMs: numbe
   );
   for (const status of statuses) {
     if (status.lastChangeMs !== null) lines.push(`bento_last_change_age_seconds{system="${escapeLabelValue(status.name)}"} ${secondsBetween(status.lastChangeMs, nowMs)}`);
+  }
+  // Without a rollout in progress these series are absent.
+  if (rollout) {
+    lines.push(
+      '# HELP bento_rollout_halted 1 when the staged rollout in progress halted (bento rollout status says why).',
+      '# TYPE bento_rollout_halted gauge',
+      `bento_rollout_halted ${rollout.status === 'halted' ? 1 : 0}`,
+      '# HELP bento_rollout_wave The wave (1 for the first) the staged rollout in progress published last.',
+      '# TYPE bento_rollout_wave gauge',
+      `bento_rollout_wave ${rollout.current + 1}`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }

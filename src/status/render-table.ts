@@ -25,6 +25,7 @@ export const STATE_LABELS: Readonly<Record<StateId, string>> = {
   'up-to-date': 'up to date 💚',
   failing: 'failing 🔥',
   unknown: 'unknown ❓',
+  'rollout-pending': 'rollout pending ⏳',
 };
 
 const MATCH_MARKS: Readonly<Record<VersionMatch, string>> = {
@@ -45,6 +46,7 @@ const TIMES: Readonly<Record<StateId, { build: boolean; newConfig: boolean }>> =
   'up-to-date': { build: true, newConfig: false },
   failing: { build: true, newConfig: true },
   unknown: { build: true, newConfig: true },
+  'rollout-pending': { build: true, newConfig: false },
 };
 
 const RESET = '\x1b[0m';
@@ -59,6 +61,7 @@ const STATE_COLORS: Readonly<Record<StateId, string>> = {
   'up-to-date': '\x1b[32m',
   failing: '\x1b[31m',
   unknown: '\x1b[35m',
+  'rollout-pending': '\x1b[36m',
 };
 
 const HEADERS = ['machine', 'local version', 'remote version', 'state', 'time'] as const;

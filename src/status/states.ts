@@ -3,7 +3,7 @@
  * the same snapshot always gives the same status, so every rule is tested on
  * fixtures without touching the disk.
  */
-import type { LogEntry, SystemSnapshot } from './read-chroot.js';
+import { isLaterLog, type LogEntry, type SystemSnapshot } from './read-chroot.js';
 
 /** Machine-readable state ids, in the order the rules are tried (used by JSON and Prometheus). */
 export const STATE_IDS = [
@@ -16,6 +16,7 @@ export const STATE_IDS = [
   'up-to-date',
   'failing',
   'unknown',
+  'rollout-pending',
 ] as const;
 export type StateId = (typeof STATE_IDS)[number];
 
@@ -44,6 +45,17 @@ export interface SystemStatus {
 
 const SHORT_HASH = 8;
 
+/** States that a staged rollout's "waiting for its wave" never hides. */
+const SHOWN_OVER_ROLLOUT: ReadonlySet<StateId> = new Set<StateId>([...ALERT_STATES, 'unknown', 'new-machine']);
+
+/**
+ * The status of a system whose new configuration a staged rollout holds
+ * back for a later wave: "rollout pending", unless it needs a human or is new.
+ */
+export function holdForRollout(status: SystemStatus): SystemStatus {
+  return SHOWN_OVER_ROLLOUT.has(status.state) ? status : { ...status, state: 'rollout-pending' };
+}
+
 /** Applies the rules of docs/protocol.md §7 to one system. */
 export function decideStatus(system: SystemSnapshot): SystemStatus {
   const latestLog = selectLatestLog(system.logs) ?? null;
@@ -59,16 +71,11 @@ export function decideStatus(system: SystemSnapshot): SystemStatus {
   };
 }
 
-/**
- * The newest log by server mtime, not by the date in its name: that date is
- * the client's clock, which may be wrong or in another time zone. Equal
- * mtimes (a coarse file system) fall back to the name, whose date prefix
- * still orders them.
- */
+/** The newest log by the time the server received it (see isLaterLog). */
 export function selectLatestLog(logs: readonly LogEntry[]): LogEntry | undefined {
   let latest: LogEntry | undefined;
   for (const log of logs) {
-    if (!latest || log.mtimeMs > latest.mtimeMs || (log.mtimeMs === latest.mtimeMs && log.fileName > latest.fileName)) latest = log;
+    if (!latest || isLaterLog(log, latest)) latest = log;
   }
   return latest;
 }
@@ -129,7 +136,7 @@ function describeLocalVersion(system: SystemSnapshot): string {
   }
 }
 
-/** 2 when any system needs a human (failing, rollbacked, extra logs), else 0; 1 is left for errors. */
-export function decideExitStatus(statuses: readonly SystemStatus[]): number {
-  return statuses.some((status) => ALERT_STATES.has(status.state)) ? 2 : 0;
+/** 2 when any system needs a human (failing, rollbacked, extra logs) or a rollout halted, else 0; 1 is left for errors. */
+export function decideExitStatus(statuses: readonly SystemStatus[], rolloutHalted = false): number {
+  return rolloutHalted || statuses.some((status) => ALERT_STATES.has(status.state)) ? 2 : 0;
 }

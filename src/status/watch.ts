@@ -22,6 +22,12 @@ export interface WatchChrootOptions {
   tickMs?: number;
   /** Quiet time after the last event before a refresh: a deploy touches many files at once. */
   debounceMs?: number;
+  /**
+   * The longest a change waits for its refresh, however often events keep
+   * coming: a machine writing into its logs/ every 0.1 s would otherwise
+   * reset the quiet time forever and freeze the screen while another fails.
+   */
+  maxWaitMs?: number;
   /** Watching ends when it aborts. */
   signal: AbortSignal;
 }
@@ -38,8 +44,11 @@ const SYSTEM_ENTRIES = new Set([LAST_CHANGE_DATE, LOGS_DIR]);
 export async function watchChroot(options: WatchChrootOptions): Promise<void> {
   const { chrootDir, signal } = options;
   const debounceMs = options.debounceMs ?? 200;
+  const maxWaitMs = Math.max(options.maxWaitMs ?? 1000, debounceMs);
   const watchers = new Map<string, FSWatcher>();
   let debounce: NodeJS.Timeout | undefined;
+  /** When the first event not yet refreshed for came. */
+  let pendingSince: number | undefined;
   let running: Promise<void> | undefined;
   let dirty = false;
   let failure: unknown;
@@ -72,14 +81,19 @@ export async function watchChroot(options: WatchChrootOptions): Promise<void> {
 
     const schedule = () => {
       if (signal.aborted) return;
+      const now = Date.now();
+      pendingSince ??= now;
       clearTimeout(debounce);
+      // Debounced, but never past pendingSince + maxWaitMs.
+      const wait = Math.max(0, Math.min(debounceMs, pendingSince + maxWaitMs - now));
       debounce = setTimeout(() => {
+        pendingSince = undefined;
         if (running) {
           dirty = true;
           return;
         }
         running = refresh().finally(() => (running = undefined));
-      }, debounceMs);
+      }, wait);
     };
 
     const reconcileWatchers = (names: readonly string[]) => {

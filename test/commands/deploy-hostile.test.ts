@@ -7,34 +7,22 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { sha256 } from '../../src/util/hash.js';
 import { bento, CLI } from '../helpers/cli.js';
 import { flakeText, makeFleet, testKey, type TestFleet } from '../helpers/fleet.js';
-import { createTestServer, snapshotTree, type TestServer } from '../helpers/server.js';
+import { NIX_ENV, snapshotTree, useTestServer } from '../helpers/server.js';
 import { isRoot } from '../helpers/shell.js';
 
-const NIX_ENV = { NIX_PATH: `nixpkgs=${path.join(PACKAGE_ROOT, 'example', 'offline-nixpkgs')}` };
 const NIX = ['--extra-experimental-features', 'nix-command flakes'];
 
-let server: TestServer;
-const cleanups: (() => void)[] = [];
-let n: (name: string) => string;
+const suite = useTestServer();
+const { n } = suite;
 
-beforeAll(() => {
-  if (!isRoot) return;
-  server = createTestServer();
-  n = (name) => `${server.prefix}${name}`;
-});
-afterAll(() => {
-  for (const cleanup of cleanups.reverse()) cleanup();
-  server?.cleanup();
-});
-
-function newFleet(hosts: Parameters<typeof makeFleet>[0]['hosts'], chrootDir = server.chrootDir): TestFleet {
+function newFleet(hosts: Parameters<typeof makeFleet>[0]['hosts'], chrootDir = suite.server.chrootDir): TestFleet {
   const fleet = makeFleet({ config: `CHROOT_DIR=${chrootDir}\nREMOTE_IP=127.0.0.1\n`, hosts });
-  cleanups.push(fleet.cleanup);
+  suite.later(fleet.cleanup);
   return fleet;
 }
 
@@ -42,14 +30,14 @@ function deploy(fleet: TestFleet, env: Record<string, string> = {}) {
   return bento(['deploy'], { env: { BENTO_DIR: fleet.root, ...NIX_ENV, ...env } });
 }
 
-function states(chrootDir = server.chrootDir): Record<string, string> {
+function states(chrootDir = suite.server.chrootDir): Record<string, string> {
   const file = path.join(chrootDir, 'states.txt');
   const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
   return Object.fromEntries(text.trim().split('\n').filter(Boolean).map((line) => line.split('=') as [string, string]));
 }
 
 /** config/ of a system passes the machine's own check (sha256sum -c of its manifest). */
-function manifestHolds(name: string, chrootDir = server.chrootDir): boolean {
+function manifestHolds(name: string, chrootDir = suite.server.chrootDir): boolean {
   return spawnSync('sha256sum', ['-c', '--strict', '--quiet', '.bento-manifest'], { cwd: path.join(chrootDir, name, 'config') }).status === 0;
 }
 
@@ -61,13 +49,13 @@ function runAs(uid: number, gid: number, command: string[]) {
 describe.skipIf(!isRoot)('deploy refuses what would publish the server itself', () => {
   it('symbolic links out of the fleet (file, directory, /proc), relative or absolute: that host fails, naming link and target, before anything is evaluated', () => {
     const fleet = newFleet({ laptop: { flake: [n('laptop')], utils: true }, other: { flake: [n('other')] } });
-    server.addUsers([n('laptop'), n('other')]);
+    suite.server.addUsers([n('laptop'), n('other')]);
     const cases: [string, string, string][] = [
       ['shadow', '/etc/shadow', 'a file, absolute'],
       ['sshdir', '../../../../../../../../etc/ssh', 'a directory, relative'],
       ['environ', '/proc/self/environ', 'a file of /proc'],
     ];
-    const laptopDir = path.join(server.chrootDir, n('laptop'));
+    const laptopDir = path.join(suite.server.chrootDir, n('laptop'));
     for (const [link, target, what] of cases) {
       symlinkSync(target, path.join(fleet.root, 'hosts', 'laptop', link));
       const run = deploy(fleet);
@@ -88,7 +76,7 @@ describe.skipIf(!isRoot)('deploy refuses what would publish the server itself', 
 
   it('a file or directory not everyone may read, a FIFO, a broken link: refused naming it; the other hosts go on', () => {
     const fleet = newFleet({ secret: { flake: [n('secret')] }, ok: { flake: [n('ok')] } });
-    server.addUsers([n('secret'), n('ok')]);
+    suite.server.addUsers([n('secret'), n('ok')]);
     const hostDir = path.join(fleet.root, 'hosts', 'secret');
     const attempts: [() => void, string, () => void][] = [
       [() => writeFileSync(path.join(hostDir, 'key'), 'secret\n', { mode: 0o600 }), 'key is a file not everyone may read (mode 0600)', () => rmSync(path.join(hostDir, 'key'))],
@@ -101,7 +89,7 @@ describe.skipIf(!isRoot)('deploy refuses what would publish the server itself', 
       const run = deploy(fleet);
       expect(run.status, message).toBe(1);
       expect(run.stderr).toContain(`error: hosts/secret: ${message}`);
-      expect(existsSync(path.join(server.chrootDir, n('secret'), 'config'))).toBe(false);
+      expect(existsSync(path.join(suite.server.chrootDir, n('secret'), 'config'))).toBe(false);
       expect(manifestHolds(n('ok'))).toBe(true);
       remove();
     }
@@ -110,7 +98,7 @@ describe.skipIf(!isRoot)('deploy refuses what would publish the server itself', 
 
   it('names the client keeps for itself (.bento/, .bento-manifest) are refused, naming the path', () => {
     const fleet = newFleet({ copied: { flake: [n('copied')] } });
-    server.addUsers([n('copied')]);
+    suite.server.addUsers([n('copied')]);
     mkdirSync(path.join(fleet.root, 'hosts', 'copied', '.bento', 'pending'), { recursive: true });
     const run = deploy(fleet);
     expect(run.status).toBe(1);
@@ -123,9 +111,9 @@ describe.skipIf(!isRoot)('deploy refuses what would publish the server itself', 
 
   it('published files are read by the machine and root, not by other local users of the server', () => {
     const fleet = newFleet({ private: { flake: [n('priv')] } });
-    server.addUsers([n('priv')]);
+    suite.server.addUsers([n('priv')]);
     expect(deploy(fleet).status).toBe(0);
-    const file = path.join(server.chrootDir, n('priv'), 'config', 'flake.nix');
+    const file = path.join(suite.server.chrootDir, n('priv'), 'config', 'flake.nix');
     const nobody = runAs(65534, 65534, ['cat', file]);
     expect(nobody.status).not.toBe(0);
     expect(nobody.stderr).toContain('Permission denied');
@@ -140,10 +128,10 @@ describe.skipIf(!isRoot)('deploy refuses what would publish the server itself', 
 describe.skipIf(!isRoot)('deploy touches only what bento made', () => {
   it('an existing account that is not a bento SFTP user, and its home, are left alone', () => {
     const name = n('webapp');
-    const home = path.join(server.chrootDir, name);
+    const home = path.join(suite.server.chrootDir, name);
     mkdirSync(home, { mode: 0o700 });
     execFileSync('useradd', ['--system', '--no-create-home', '--home-dir', home, '--user-group', '--shell', '/bin/bash', name]);
-    cleanups.push(() => {
+    suite.later(() => {
       spawnSync('userdel', [name]);
       spawnSync('groupdel', [name]);
     });
@@ -172,21 +160,21 @@ describe.skipIf(!isRoot)('deploy touches only what bento made', () => {
 
   it("an administrator's symbolic link or file in place of CHROOT_DIR/<name> is not replaced", () => {
     const fleet = newFleet({ linked: { flake: [n('linked')] }, filed: { flake: [n('filed')] } });
-    server.addUsers([n('linked'), n('filed')]);
+    suite.server.addUsers([n('linked'), n('filed')]);
     const elsewhere = mkdtempSync(path.join('/srv', 'bento-elsewhere-'));
-    cleanups.push(() => rmSync(elsewhere, { recursive: true, force: true }));
+    suite.later(() => rmSync(elsewhere, { recursive: true, force: true }));
     writeFileSync(path.join(elsewhere, 'keep'), 'logs\n');
-    symlinkSync(elsewhere, path.join(server.chrootDir, n('linked')));
-    writeFileSync(path.join(server.chrootDir, n('filed')), 'mine\n');
+    symlinkSync(elsewhere, path.join(suite.server.chrootDir, n('linked')));
+    writeFileSync(path.join(suite.server.chrootDir, n('filed')), 'mine\n');
     const run = deploy(fleet);
     expect(run.status).toBe(1);
-    expect(run.stderr).toContain(`${n('linked')}: cannot prepare its chroot: ${path.join(server.chrootDir, n('linked'))} is a symbolic link (to ${elsewhere}): bento does not replace it`);
-    expect(run.stderr).toContain(`${n('filed')}: cannot prepare its chroot: ${path.join(server.chrootDir, n('filed'))} is not a directory`);
-    expect(lstatSync(path.join(server.chrootDir, n('linked'))).isSymbolicLink()).toBe(true);
+    expect(run.stderr).toContain(`${n('linked')}: cannot prepare its chroot: ${path.join(suite.server.chrootDir, n('linked'))} is a symbolic link (to ${elsewhere}): bento does not replace it`);
+    expect(run.stderr).toContain(`${n('filed')}: cannot prepare its chroot: ${path.join(suite.server.chrootDir, n('filed'))} is not a directory`);
+    expect(lstatSync(path.join(suite.server.chrootDir, n('linked'))).isSymbolicLink()).toBe(true);
     expect(readdirSync(elsewhere)).toEqual(['keep']);
-    expect(readFileSync(path.join(server.chrootDir, n('filed')), 'utf8')).toBe('mine\n');
-    rmSync(path.join(server.chrootDir, n('linked')));
-    rmSync(path.join(server.chrootDir, n('filed')));
+    expect(readFileSync(path.join(suite.server.chrootDir, n('filed')), 'utf8')).toBe('mine\n');
+    rmSync(path.join(suite.server.chrootDir, n('linked')));
+    rmSync(path.join(suite.server.chrootDir, n('filed')));
   });
 });
 
@@ -195,7 +183,7 @@ describe.skipIf(!isRoot)('what is built is what is published', () => {
     // The build sleeps long enough to edit the host meanwhile.
     const slow = flakeText([n('slow')]).replace('mkdir -p $out &&', 'sleep 3 && mkdir -p $out &&');
     const fleet = newFleet({ slow: { flakeText: slow, files: { [`${n('slow')}.nix`]: 'before\n' } } });
-    server.addUsers([n('slow')]);
+    suite.server.addUsers([n('slow')]);
     const child = spawn(process.execPath, [CLI, 'deploy'], { env: { ...process.env, BENTO_DIR: fleet.root, ...NIX_ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -210,29 +198,29 @@ describe.skipIf(!isRoot)('what is built is what is published', () => {
     writeFileSync(path.join(fleet.root, 'hosts', 'slow', `${n('slow')}.nix`), 'edited during the build\n');
     expect(await exited, stderr).toBe(0);
     expect(manifestHolds(n('slow'))).toBe(true);
-    expect(readFileSync(path.join(server.chrootDir, n('slow'), 'config', `${n('slow')}.nix`), 'utf8')).toBe('before\n');
+    expect(readFileSync(path.join(suite.server.chrootDir, n('slow'), 'config', `${n('slow')}.nix`), 'utf8')).toBe('before\n');
     // The store path recorded is that of what was published.
     const published = mkdtempSync(path.join(os.tmpdir(), 'bento-published-'));
-    cleanups.push(() => rmSync(published, { recursive: true, force: true }));
-    cpSync(path.join(server.chrootDir, n('slow'), 'config'), published, { recursive: true, dereference: true });
+    suite.later(() => rmSync(published, { recursive: true, force: true }));
+    cpSync(path.join(suite.server.chrootDir, n('slow'), 'config'), published, { recursive: true, dereference: true });
     expect(states()[n('slow')]).toBe(machineBuild(published, n('slow')));
     const next = deploy(fleet);
     expect(next.stderr).toContain('deploy: 1 published');
-    expect(readFileSync(path.join(server.chrootDir, n('slow'), 'config', `${n('slow')}.nix`), 'utf8')).toBe('edited during the build\n');
+    expect(readFileSync(path.join(suite.server.chrootDir, n('slow'), 'config', `${n('slow')}.nix`), 'utf8')).toBe('edited during the build\n');
   }, 60_000);
 
   it('a chroot whose files do not match its own manifest is published again', () => {
     const fleet = newFleet({ hurt: { flake: [n('hurt')], files: { 'data.txt': 'good\n' } } });
-    server.addUsers([n('hurt')]);
+    suite.server.addUsers([n('hurt')]);
     expect(deploy(fleet).status).toBe(0);
     // Same size, other content: what a half-updated old deploy left behind.
-    writeFileSync(path.join(server.chrootDir, n('hurt'), 'config', 'data.txt'), 'evil\n');
+    writeFileSync(path.join(suite.server.chrootDir, n('hurt'), 'config', 'data.txt'), 'evil\n');
     expect(manifestHolds(n('hurt'))).toBe(false);
     const run = deploy(fleet);
     expect(run.status).toBe(0);
     expect(run.stdout).toContain(`${n('hurt')}: its published files do not match their manifest (data.txt differs from the manifest): publishing it again`);
     expect(manifestHolds(n('hurt'))).toBe(true);
-    expect(readFileSync(path.join(server.chrootDir, n('hurt'), 'config', 'data.txt'), 'utf8')).toBe('good\n');
+    expect(readFileSync(path.join(suite.server.chrootDir, n('hurt'), 'config', 'data.txt'), 'utf8')).toBe('good\n');
     expect(deploy(fleet).stderr).toContain('deploy: 0 published, 1 unchanged');
   });
 
@@ -243,11 +231,11 @@ describe.skipIf(!isRoot)('what is built is what is published', () => {
       `hidden = if builtins.pathExists ./sub/hidden.nix then builtins.readFile ./sub/hidden.nix else "absent";\n      content = if builtins.pathExists`,
     );
     const fleet = newFleet({ ign: { flakeText: text, files: { 'sub/.gitignore': 'hidden.nix\n', 'sub/hidden.nix': 'present\n' } } });
-    server.addUsers([n('ign')]);
+    suite.server.addUsers([n('ign')]);
     expect(deploy(fleet).status).toBe(0);
     const published = mkdtempSync(path.join(os.tmpdir(), 'bento-published-'));
-    cleanups.push(() => rmSync(published, { recursive: true, force: true }));
-    cpSync(path.join(server.chrootDir, n('ign'), 'config'), published, { recursive: true, dereference: true });
+    suite.later(() => rmSync(published, { recursive: true, force: true }));
+    cpSync(path.join(suite.server.chrootDir, n('ign'), 'config'), published, { recursive: true, dereference: true });
     // The machine receives the hidden file, but its git-tracked flake does not contain it…
     expect(readFileSync(path.join(published, 'sub', 'hidden.nix'), 'utf8')).toBe('present\n');
     const onMachine = machineBuild(published, n('ign'));
@@ -276,7 +264,7 @@ describe.skipIf(!isRoot)('a full CHROOT_DIR', () => {
     small = mkdtempSync('/srv/bento-small-');
     chmodSync(small, 0o755);
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0755', 'tmpfs', small]);
-    cleanups.push(() => {
+    suite.later(() => {
       spawnSync('umount', [small]);
       rmSync(small, { recursive: true, force: true });
     });
@@ -284,7 +272,7 @@ describe.skipIf(!isRoot)('a full CHROOT_DIR', () => {
 
   it('a publication that fails for space keeps the old files, and states.txt names only what is published', () => {
     const fleet = newFleet({ big: { flake: [n('big')], files: { 'data.txt': 'small\n' } } }, small);
-    server.addUsers([n('big')], small);
+    suite.server.addUsers([n('big')], small);
     expect(deploy(fleet).status).toBe(0);
     const before = states(small)[n('big')];
     // Everything in the system's directory stays (its own mtime moves: a version directory was tried and removed).
@@ -301,13 +289,13 @@ describe.skipIf(!isRoot)('a full CHROOT_DIR', () => {
 
   it('with the disk already full, every system fails alone with a message, and no temporary file stays (nor those of a killed deploy)', () => {
     const fleet = newFleet({ f1: { flake: [n('f1')] }, f2: { flake: [n('f2')] } }, small);
-    server.addUsers([n('f1'), n('f2')], small);
+    suite.server.addUsers([n('f1'), n('f2')], small);
     // Leftovers of a deploy killed earlier, by this bento and by an older one.
     writeFileSync(path.join(small, '.states.txt.tmp-999999'), 'x');
     writeFileSync(path.join(small, 'states.txt.999999.tmp'), 'x');
     // Fill the disk.
     spawnSync('sh', ['-c', `cat /dev/zero > ${path.join(small, 'filler')}`]);
-    cleanups.push(() => rmSync(path.join(small, 'filler'), { force: true }));
+    suite.later(() => rmSync(path.join(small, 'filler'), { force: true }));
     const run = deploy(fleet);
     expect(run.stderr).not.toContain('internal error');
     expect(run.status).toBe(1);
@@ -321,7 +309,7 @@ describe.skipIf(!isRoot)('a full CHROOT_DIR', () => {
 describe.skipIf(!isRoot)('the deploy lock', () => {
   it('is held by one process at a time, among many started at the same moment; a PID left in the lock file does not block', async () => {
     const chrootDir = mkdtempSync('/srv/bento-lock-');
-    cleanups.push(() => rmSync(chrootDir, { recursive: true, force: true }));
+    suite.later(() => rmSync(chrootDir, { recursive: true, force: true }));
     const module = path.join(PACKAGE_ROOT, 'dist', 'chroot', 'chroot-dir.js');
     const startAt = Date.now() + 3000;
     const script = `
@@ -362,7 +350,7 @@ describe.skipIf(!isRoot)('the deploy lock', () => {
 describe.skipIf(!isRoot)('smaller ones, each a clear message', () => {
   it('a flake turned into a configuration.nix loses its states.txt line', () => {
     const fleet = newFleet({ [n('conv')]: { flake: [n('conv')] } });
-    server.addUsers([n('conv')]);
+    suite.server.addUsers([n('conv')]);
     expect(deploy(fleet).status).toBe(0);
     expect(states()[n('conv')]).toBeDefined();
     const dir = path.join(fleet.root, 'hosts', n('conv'));

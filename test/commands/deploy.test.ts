@@ -6,33 +6,19 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, mkdirSync, mkdtempSync, statSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sha256 } from '../../src/util/hash.js';
 import { bento, CLI } from '../helpers/cli.js';
 import { flakeText, makeFleet, type TestFleet } from '../helpers/fleet.js';
 import { isRoot, STUBS_DIR } from '../helpers/shell.js';
-import { createTestServer, snapshotTree, type TestServer } from '../helpers/server.js';
-import { PACKAGE_ROOT } from '../../src/paths.js';
+import { NIX_ENV, snapshotTree, useTestServer } from '../helpers/server.js';
 
-const NIX_ENV = { NIX_PATH: `nixpkgs=${path.join(PACKAGE_ROOT, 'example', 'offline-nixpkgs')}` };
+const suite = useTestServer();
+const { n } = suite;
 
-let server: TestServer;
-const fleets: TestFleet[] = [];
-let n: (name: string) => string;
-
-beforeAll(() => {
-  if (!isRoot) return;
-  server = createTestServer();
-  n = (name) => `${server.prefix}${name}`;
-});
-afterAll(() => {
-  fleets.forEach((fleet) => fleet.cleanup());
-  server?.cleanup();
-});
-
-function newFleet(hosts: Parameters<typeof makeFleet>[0]['hosts'], chrootDir = server.chrootDir): TestFleet {
+function newFleet(hosts: Parameters<typeof makeFleet>[0]['hosts'], chrootDir = suite.server.chrootDir): TestFleet {
   const fleet = makeFleet({ config: `CHROOT_DIR=${chrootDir}\nREMOTE_IP=127.0.0.1\n`, hosts });
-  fleets.push(fleet);
+  suite.later(fleet.cleanup);
   return fleet;
 }
 
@@ -45,7 +31,7 @@ function nixBuild(flakeDir: string, name: string): string {
   return path.basename((JSON.parse(out) as { outputs: { out: string } }[])[0]!.outputs.out);
 }
 
-function states(chrootDir = server.chrootDir): Record<string, string> {
+function states(chrootDir = suite.server.chrootDir): Record<string, string> {
   const text = existsSync(path.join(chrootDir, 'states.txt')) ? readFileSync(path.join(chrootDir, 'states.txt'), 'utf8') : '';
   return Object.fromEntries(text.trim().split('\n').filter(Boolean).map((line) => line.split('=') as [string, string]));
 }
@@ -63,7 +49,7 @@ function expectConsistent(chrootDir: string, name: string): string {
 describe.skipIf(!isRoot)('bento deploy', () => {
   it('publishes every system with the ownership and modes sshd needs, and records the store paths Nix builds', () => {
     const fleet = newFleet({ pair: { flake: [n('a'), n('b')], utils: true, files: { 'extra/data.txt': 'data\n', 'update.sh': 'mine\n' } }, solo: { flake: [n('c')] }, [n('r')]: { nonFlake: true } });
-    server.addUsers([n('a'), n('b'), n('c'), n('r')]);
+    suite.server.addUsers([n('a'), n('b'), n('c'), n('r')]);
     const run = deploy(fleet);
     expect(run.stderr).toContain('deploy: 4 published, 0 unchanged, 0 failed');
     expect(run.status).toBe(0);
@@ -79,8 +65,8 @@ describe.skipIf(!isRoot)('bento deploy', () => {
 
     const gid = Number(execFileSync('getent', ['group', 'sftp_users'], { encoding: 'utf8' }).split(':')[2]);
     const uid = Number(execFileSync('id', ['-u', n('a')], { encoding: 'utf8' }));
-    const systemDir = path.join(server.chrootDir, n('a'));
-    expect(statSync(server.chrootDir).mode & 0o7777).toBe(0o755);
+    const systemDir = path.join(suite.server.chrootDir, n('a'));
+    expect(statSync(suite.server.chrootDir).mode & 0o7777).toBe(0o755);
     expect([statSync(systemDir).uid, statSync(systemDir).gid, statSync(systemDir).mode & 0o7777]).toEqual([0, gid, 0o755]);
     const logs = statSync(path.join(systemDir, 'logs'));
     expect([logs.uid, logs.gid, logs.mode & 0o7777]).toEqual([uid, gid, 0o755]);
@@ -95,22 +81,22 @@ describe.skipIf(!isRoot)('bento deploy', () => {
     expect(readFileSync(path.join(config, 'extra', 'data.txt'), 'utf8')).toBe('data\n');
     expect(readFileSync(path.join(config, '.gitignore'), 'utf8')).toContain('/.bento/');
     expect(readFileSync(path.join(config, 'update.sh'), 'utf8')).toContain(`BENTO_NAME=${n('a')}\n`);
-    const manifest = expectConsistent(server.chrootDir, n('a'));
+    const manifest = expectConsistent(suite.server.chrootDir, n('a'));
     expect(readFileSync(path.join(systemDir, 'last_change_date'), 'utf8')).toMatch(new RegExp(`^${sha256(manifest)} \\d{4}-\\d\\d-\\d\\dT`));
-    for (const name of [n('b'), n('c'), n('r')]) expectConsistent(server.chrootDir, name);
+    for (const name of [n('b'), n('c'), n('r')]) expectConsistent(suite.server.chrootDir, name);
 
     // Nothing changed: nothing is touched (inodes and mtimes), nothing is built.
-    const before = snapshotTree(server.chrootDir);
+    const before = snapshotTree(suite.server.chrootDir);
     const again = deploy(fleet);
     expect(again.stderr).toContain('deploy: 0 published, 4 unchanged, 0 failed');
     expect(again.stdout).not.toContain('building');
-    expect(snapshotTree(server.chrootDir)).toEqual(before);
+    expect(snapshotTree(suite.server.chrootDir)).toEqual(before);
 
     // One host changes: only its system is published.
     writeFileSync(path.join(fleet.root, 'hosts', 'solo', `${n('c')}.nix`), '# new\n');
     const changed = deploy(fleet);
     expect(changed.stderr).toContain('deploy: 1 published, 3 unchanged, 0 failed');
-    const after = snapshotTree(server.chrootDir);
+    const after = snapshotTree(suite.server.chrootDir);
     for (const [entry, stat] of Object.entries(before)) {
       if (entry.startsWith(`${n('c')}/`) || entry === n('c') || entry === 'states.txt' || entry === '.') continue;
       expect(after[entry], entry).toBe(stat);
@@ -118,19 +104,19 @@ describe.skipIf(!isRoot)('bento deploy', () => {
     expect(states()[n('c')]).toBe(nixBuild(path.join(fleet.root, 'hosts/solo'), n('c')));
 
     // generated/ is brought up to date first.
-    writeFileSync(path.join(fleet.root, 'config.sh'), `CHROOT_DIR=${server.chrootDir}\nREMOTE_IP=127.0.0.1\nTIMEOUT=7\n`);
+    writeFileSync(path.join(fleet.root, 'config.sh'), `CHROOT_DIR=${suite.server.chrootDir}\nREMOTE_IP=127.0.0.1\nTIMEOUT=7\n`);
     const regenerated = deploy(fleet, { NAME: n('r') });
     expect(regenerated.stdout).toContain('generated/ was out of date');
-    expect(readFileSync(path.join(server.chrootDir, n('r'), 'config', 'update.sh'), 'utf8')).toContain('BENTO_TIMEOUT=7\n');
+    expect(readFileSync(path.join(suite.server.chrootDir, n('r'), 'config', 'update.sh'), 'utf8')).toContain('BENTO_TIMEOUT=7\n');
     expect(regenerated.stderr).toContain('deploy: 1 published, 0 unchanged, 0 failed');
   });
 
   it('a failing build keeps that system as it was; the others go on', () => {
     const fleet = newFleet({ mixed: { flake: [n('good'), n('bad')] }, broken: { flake: [n('eval')] } });
-    server.addUsers([n('good'), n('bad'), n('eval')]);
+    suite.server.addUsers([n('good'), n('bad'), n('eval')]);
     expect(deploy(fleet).status).toBe(0);
-    const badBefore = snapshotTree(path.join(server.chrootDir, n('bad')));
-    const evalBefore = snapshotTree(path.join(server.chrootDir, n('eval')));
+    const badBefore = snapshotTree(path.join(suite.server.chrootDir, n('bad')));
+    const evalBefore = snapshotTree(path.join(suite.server.chrootDir, n('eval')));
     const statesBefore = states();
 
     const flake = flakeText([n('good'), n('bad')]).replace(`echo ${n('bad')} > $out/name`, 'exit 3');
@@ -144,17 +130,17 @@ describe.skipIf(!isRoot)('bento deploy', () => {
     expect(run.stderr).toContain('broken on purpose');
     expect(run.stderr).toContain(`${n('bad')}: build failed`);
     expect(run.stderr).toContain('deploy: 1 published');
-    expect(snapshotTree(path.join(server.chrootDir, n('bad')))).toEqual(badBefore);
-    expect(snapshotTree(path.join(server.chrootDir, n('eval')))).toEqual(evalBefore);
+    expect(snapshotTree(path.join(suite.server.chrootDir, n('bad')))).toEqual(badBefore);
+    expect(snapshotTree(path.join(suite.server.chrootDir, n('eval')))).toEqual(evalBefore);
     expect(states()[n('bad')]).toBe(statesBefore[n('bad')]);
     expect(states()[n('good')]).toBe(nixBuild(path.join(fleet.root, 'hosts/mixed'), n('good')));
   });
 
   it('a system whose publication fails keeps its files; the others are published', () => {
     const fleet = newFleet({ ro: { flake: [n('ro')] }, rw: { flake: [n('rw')] } });
-    server.addUsers([n('ro'), n('rw')]);
+    suite.server.addUsers([n('ro'), n('rw')]);
     expect(deploy(fleet).status).toBe(0);
-    const roDir = path.join(server.chrootDir, n('ro'));
+    const roDir = path.join(suite.server.chrootDir, n('ro'));
     const before = snapshotTree(roDir);
     for (const name of ['ro', 'rw']) writeFileSync(path.join(fleet.root, 'hosts', name, `${n(name)}.nix`), '# changed\n');
     // n('ro')'s chroot is read-only for this deploy (a bind mount in a namespace of its own).
@@ -167,13 +153,13 @@ describe.skipIf(!isRoot)('bento deploy', () => {
     expect(run.stderr).toContain('deploy: 1 published, 0 unchanged, 1 failed');
     expect(run.stderr).toContain(`${n('ro')}: publication failed, its previous files stay published: EROFS`);
     expect(snapshotTree(roDir)).toEqual(before);
-    expect(readFileSync(path.join(server.chrootDir, n('rw'), 'config', `${n('rw')}.nix`), 'utf8')).toBe('# changed\n');
+    expect(readFileSync(path.join(suite.server.chrootDir, n('rw'), 'config', `${n('rw')}.nix`), 'utf8')).toBe('# changed\n');
   });
 
   it('NOLOCALBUILD=1 evaluates the store path without building it', () => {
     const fleet = newFleet({ lazy: { flake: [n('lazy')], files: { [`${n('lazy')}.nix`]: `# unique ${Date.now()} ${Math.random()}\n` } } });
-    writeFileSync(path.join(fleet.root, 'config.sh'), `CHROOT_DIR=${server.chrootDir}\nREMOTE_IP=127.0.0.1\nNOLOCALBUILD=1\n`);
-    server.addUsers([n('lazy')]);
+    writeFileSync(path.join(fleet.root, 'config.sh'), `CHROOT_DIR=${suite.server.chrootDir}\nREMOTE_IP=127.0.0.1\nNOLOCALBUILD=1\n`);
+    suite.server.addUsers([n('lazy')]);
     const run = deploy(fleet);
     expect(run.stdout).toContain('evaluating (NOLOCALBUILD) 1 system');
     expect(run.status).toBe(0);
@@ -184,15 +170,15 @@ describe.skipIf(!isRoot)('bento deploy', () => {
 
   it('takes over a chroot published by the original bento (config/ a plain directory)', () => {
     const fleet = newFleet({ old: { flake: [n('old')] } });
-    server.addUsers([n('old')]);
-    const legacy = path.join(server.chrootDir, n('old'), 'config');
+    suite.server.addUsers([n('old')]);
+    const legacy = path.join(suite.server.chrootDir, n('old'), 'config');
     mkdirSync(legacy, { recursive: true });
     writeFileSync(path.join(legacy, 'configuration.nix'), 'old\n');
     const run = deploy(fleet);
     expect(run.status).toBe(0);
     expect(lstatSync(legacy).isSymbolicLink()).toBe(true);
-    expect(readdirSync(path.join(server.chrootDir, n('old'))).filter((e) => e.startsWith('.config-legacy'))).toEqual([]);
-    expectConsistent(server.chrootDir, n('old'));
+    expect(readdirSync(path.join(suite.server.chrootDir, n('old'))).filter((e) => e.startsWith('.config-legacy'))).toEqual([]);
+    expectConsistent(suite.server.chrootDir, n('old'));
   });
 
   it('a deploy killed at any moment leaves every chroot whole, and the next one finishes the job', async () => {
@@ -200,7 +186,7 @@ describe.skipIf(!isRoot)('bento deploy', () => {
     const size = 2_000_000;
     const hosts = Object.fromEntries(names.map((name) => [name, { nonFlake: true, files: { 'big.txt': 'x'.repeat(size) } }]));
     const fleet = newFleet(hosts);
-    server.addUsers(names);
+    suite.server.addUsers(names);
     expect(deploy(fleet).status).toBe(0);
     const newPerRound: number[] = [];
     // Publication starts once every build line is out; kill at growing delays after that.
@@ -220,10 +206,10 @@ describe.skipIf(!isRoot)('bento deploy', () => {
       await new Promise((resolve) => setTimeout(resolve, delay));
       child.kill('SIGKILL');
       await exited;
-      newPerRound.push(names.filter((name) => readFileSync(path.join(server.chrootDir, name, 'config', 'big.txt'), 'utf8').startsWith(`${round}`)).length);
+      newPerRound.push(names.filter((name) => readFileSync(path.join(suite.server.chrootDir, name, 'config', 'big.txt'), 'utf8').startsWith(`${round}`)).length);
       for (const name of names) {
-        const manifest = expectConsistent(server.chrootDir, name);
-        const stamp = readFileSync(path.join(server.chrootDir, name, 'last_change_date'), 'utf8').split(' ')[0];
+        const manifest = expectConsistent(suite.server.chrootDir, name);
+        const stamp = readFileSync(path.join(suite.server.chrootDir, name, 'last_change_date'), 'utf8').split(' ')[0];
         expect(stamp).toMatch(/^[0-9a-f]{64}$/);
         // Killed between the swap and the stamp: the next deploy announces what is published, without building.
         if (stamp !== sha256(manifest)) expect(deploy(fleet, { NAME: name }).stdout).toContain('completing an interrupted deploy');
@@ -234,15 +220,15 @@ describe.skipIf(!isRoot)('bento deploy', () => {
     const final = deploy(fleet);
     expect(final.status).toBe(0);
     for (const name of names) {
-      expectConsistent(server.chrootDir, name);
-      expect(readFileSync(path.join(server.chrootDir, name, 'config', 'big.txt'), 'utf8')).toBe('5'.repeat(size));
-      expect(readdirSync(path.join(server.chrootDir, name)).filter((entry) => entry.includes('.tmp-'))).toEqual([]);
+      expectConsistent(suite.server.chrootDir, name);
+      expect(readFileSync(path.join(suite.server.chrootDir, name, 'config', 'big.txt'), 'utf8')).toBe('5'.repeat(size));
+      expect(readdirSync(path.join(suite.server.chrootDir, name)).filter((entry) => entry.includes('.tmp-'))).toEqual([]);
     }
   });
 
   it('build switch with TARGET_IP pushes with nixos-rebuild --target-host, then publishes the system', () => {
     const fleet = newFleet({ pushed: { flake: [n('push')] } });
-    server.addUsers([n('push')]);
+    suite.server.addUsers([n('push')]);
     const record = mkdtempSync(path.join(os.tmpdir(), 'bento-record-'));
     const run = bento(['build', 'switch', '--yes'], {
       env: { BENTO_DIR: fleet.root, NAME: n('push'), TARGET_IP: '192.0.2.9', NIX_SSHOPTS: '-p2222', PATH: `${STUBS_DIR}:${process.env.PATH}`, FAKE_SERVER: record, ...NIX_ENV },
@@ -251,15 +237,15 @@ describe.skipIf(!isRoot)('bento deploy', () => {
     expect(run.status).toBe(0);
     expect(readFileSync(path.join(record, 'calls'), 'utf8')).toMatch(new RegExp(`^== nixos-rebuild\nswitch\n--flake\n/[^\n]+#${n('push')}\n--target-host\nroot@192[.]0[.]2[.]9\n$`));
     expect(run.stderr).toContain('deploy: 1 published, 0 unchanged, 0 failed');
-    expectConsistent(server.chrootDir, n('push'));
+    expectConsistent(suite.server.chrootDir, n('push'));
     rmSync(record, { recursive: true, force: true });
   });
 
   it('refuses bad input with a clear message, changing nothing', () => {
     const fleet = newFleet({ one: { flake: [n('one')] } });
-    server.addUsers([n('one')]);
+    suite.server.addUsers([n('one')]);
     expect(deploy(fleet).status).toBe(0);
-    const before = snapshotTree(server.chrootDir);
+    const before = snapshotTree(suite.server.chrootDir);
 
     const unknown = deploy(fleet, { NAME: 'nosuch' });
     expect(unknown.status).toBe(1);
@@ -281,7 +267,7 @@ describe.skipIf(!isRoot)('bento deploy', () => {
     const ghost = deploy(noUser);
     expect(ghost.status).toBe(1);
     expect(ghost.stderr).toContain(`${n('ghost')}: no Unix user ${n('ghost')} on this server: apply generated/server/sftp-server.nix (NixOS) or run generated/server/setup-debian.sh`);
-    expect(existsSync(path.join(server.chrootDir, n('ghost')))).toBe(false);
+    expect(existsSync(path.join(suite.server.chrootDir, n('ghost')))).toBe(false);
 
     const noHosts = newFleet({});
     rmSync(path.join(noHosts.root, 'hosts'), { recursive: true });
@@ -298,13 +284,13 @@ describe.skipIf(!isRoot)('bento deploy', () => {
     writeFileSync(path.join(fleet.root, 'hosts', 'one', `${n('one')}.nix`), '# changed\n');
     const readOnly = spawnSync(
       'unshare',
-      ['-m', 'sh', '-c', 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && exec "$2" "$3" deploy', 'sh', server.chrootDir, process.execPath, CLI],
+      ['-m', 'sh', '-c', 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && exec "$2" "$3" deploy', 'sh', suite.server.chrootDir, process.execPath, CLI],
       { env: { ...process.env, BENTO_DIR: fleet.root, ...NIX_ENV }, encoding: 'utf8' },
     );
     expect(readOnly.status).toBe(1);
-    expect(readOnly.stderr).toContain(`bento: error: CHROOT_DIR ${server.chrootDir} is not writable`);
+    expect(readOnly.stderr).toContain(`bento: error: CHROOT_DIR ${suite.server.chrootDir} is not writable`);
 
-    expect(snapshotTree(server.chrootDir)).toEqual(before);
+    expect(snapshotTree(suite.server.chrootDir)).toEqual(before);
   });
 });
 

@@ -4,7 +4,7 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { statusCommand, type StatusOptions } from '../../src/commands/status.js';
 import { UserError } from '../../src/errors.js';
 import { Collector, RAW_CONTROL } from '../helpers/collect.js';
-import { NOW, addSystem, logName, makeChroot, storePath, touch } from '../status/fixtures.js';
+import { LOG_CONTENT, NOW, addSystem, logName, makeChroot, storePath, writeLog } from '../status/fixtures.js';
 
 let cleanup: (() => Promise<void>) | undefined;
 afterEach(async () => {
@@ -57,7 +57,7 @@ describe('statusCommand, printing once', () => {
 
   it('prints JSON, even on a terminal, and exits 2 when a system fails', async () => {
     const dir = await fleet();
-    await touch(path.join(dir, 'interbus', 'logs', logName('1dyc4lgr', 'failure')), 5);
+    await writeLog(path.join(dir, 'interbus', 'logs', logName('1dyc4lgr', 'failure')), 5);
     const { stdout, done } = run(dir, { json: true, isTTY: true });
     expect(await done).toBe(2);
     expect(JSON.parse(stdout.text)).toEqual([
@@ -71,13 +71,13 @@ describe('statusCommand, printing once', () => {
     ['success', 0],
   ] as const)('exits %s → %i', async (result, code) => {
     const dir = await fleet();
-    await touch(path.join(dir, 'interbus', 'logs', logName('1dyc4lgr', result)), 5);
+    await writeLog(path.join(dir, 'interbus', 'logs', logName('1dyc4lgr', result)), 5);
     expect(await run(dir).done).toBe(code);
   });
 
   it('exits 2 on extra logs', async () => {
     const dir = await fleet();
-    await touch(path.join(dir, 'x1', 'logs', logName('fcz1s2yp', 'success', '20240601-1159')), 5);
+    await writeLog(path.join(dir, 'x1', 'logs', logName('fcz1s2yp', 'success', '20240601-1159')), 5);
     const { stdout, done } = run(dir);
     expect(await done).toBe(2);
     expect(stdout.text).toMatch(/^x1 .*extra logs 🔥 +\(build 5s\) \(new config 10m\)$/m);
@@ -110,7 +110,7 @@ describe('statusCommand, watching on a terminal', () => {
     await vi.waitFor(() => expect(stdout.text).toContain('new machine'), { timeout: 5_000 });
     expect(stdout.text.startsWith('\x1b[H')).toBe(true);
 
-    await writeFile(path.join(dir, 'interbus', 'logs', logName('1dyc4lgr', 'failure')), '');
+    await writeFile(path.join(dir, 'interbus', 'logs', logName('1dyc4lgr', 'failure')), LOG_CONTENT);
     await vi.waitFor(() => expect(stdout.text.slice(stdout.text.lastIndexOf('\x1b[H'))).toContain('failing 🔥'), { timeout: 5_000 });
 
     await writeFile(path.join(dir, 'interbus', 'last_change_date'), '');
@@ -119,7 +119,7 @@ describe('statusCommand, watching on a terminal', () => {
     // A new system directory appears, then gets its first log.
     await addSystem(dir, 'newbie', { lastChangeAgo: 1 });
     await vi.waitFor(() => expect(stdout.text.slice(stdout.text.lastIndexOf('\x1b[H'))).toMatch(/newbie .*new machine/), { timeout: 5_000 });
-    await writeFile(path.join(dir, 'newbie', 'logs', logName('1dyc4lgr', 'success')), '');
+    await writeFile(path.join(dir, 'newbie', 'logs', logName('1dyc4lgr', 'success')), LOG_CONTENT);
     await vi.waitFor(() => expect(stdout.text.slice(stdout.text.lastIndexOf('\x1b[H'))).toMatch(/newbie .*up to date 💚/), { timeout: 5_000 });
 
     controller.abort();

@@ -46,7 +46,28 @@ describe('config.sh scenarios', () => {
       connectRetry: 45,
       triggerDomain: 'vpn.example.org',
       triggerAddresses: { laptop: '192.0.2.10', router: 'router.lan:8080', nas: '[fd00::5]:51337' },
+      prebuilt: false,
+      signingKey: '/etc/bento/signing-key',
+      cacheStore: 's3://bento-cache?region=eu-west-1',
+      cacheUrl: 'https://cache.example.org',
+      rolloutWaves: [['t470', 'router'], ['web-[0-9]*'], ['*']],
+      rolloutWait: 45 * 60,
+      logSizeLimit: 8 * 1024 * 1024,
     });
+  });
+
+  it('rollout waves and wait: defaults, durations, and what is refused', () => {
+    const base = 'CHROOT_DIR=/srv/c\nREMOTE_IP=a.example\n';
+    expect(parseConfig(base).config.rolloutWaves).toBeUndefined();
+    expect(parseConfig(base).config.rolloutWait).toBe(7200);
+    expect(parseConfig(`${base}ROLLOUT_WAVES=""\n`).config.rolloutWaves).toBeUndefined();
+    for (const [raw, seconds] of [['90', 90], ['30min', 1800], ['2h', 7200], ['1d', 86400], ['15 m', 900]] as const) {
+      expect(parseConfig(`${base}ROLLOUT_WAIT="${raw}"\n`).config.rolloutWait, raw).toBe(seconds);
+    }
+    expect(() => parseConfig(`${base}ROLLOUT_WAIT=soon\n`)).toThrow('config.sh:3: ROLLOUT_WAIT is not a duration (e.g. 90, 30min, 2h, 1d), got "soon"');
+    expect(() => parseConfig(`${base}ROLLOUT_WAIT=0\n`)).toThrow('ROLLOUT_WAIT is not a duration');
+    expect(() => parseConfig(`${base}ROLLOUT_WAVES="canary,,rest"\n`)).toThrow('config.sh:3: ROLLOUT_WAVES has "", which is neither a system name nor a glob');
+    expect(() => parseConfig(`${base}ROLLOUT_WAVES="Canary"\n`)).toThrow('ROLLOUT_WAVES has "Canary"');
   });
 
   it.each([
@@ -153,8 +174,47 @@ describe('config.sh scenarios', () => {
     expect(SYSTEM_NAME_PATTERN.source).toBe(SYSTEM_NAME.source);
   });
 
+  it('reads LOG_SIZE_LIMIT in bytes or K, M, G, within 64K..1G', () => {
+    const limit = (value: string) => parseConfig(`CHROOT_DIR=/x\nREMOTE_IP=a\nLOG_SIZE_LIMIT=${value}\n`).config.logSizeLimit;
+    expect(limit('65536')).toBe(65536);
+    expect(limit('512K')).toBe(512 * 1024);
+    expect(limit('1G')).toBe(1024 ** 3);
+    expect(errorOf('CHROOT_DIR=/x\nREMOTE_IP=a\nLOG_SIZE_LIMIT=16MB\n')).toBe('config.sh:3: LOG_SIZE_LIMIT must be a size in bytes, optionally with K, M or G (e.g. 16M), got "16MB"');
+    expect(errorOf('CHROOT_DIR=/x\nREMOTE_IP=a\nLOG_SIZE_LIMIT=1K\n')).toBe('config.sh:3: LOG_SIZE_LIMIT must be between 64K and 1G, got 1K');
+    expect(errorOf('CHROOT_DIR=/x\nREMOTE_IP=a\nLOG_SIZE_LIMIT=2G\n')).toBe('config.sh:3: LOG_SIZE_LIMIT must be between 64K and 1G, got 2G');
+  });
+
   it('normalises CHROOT_DIR', () => {
     expect(parseConfig('CHROOT_DIR=/srv//bento/\nREMOTE_IP=a\n').config.chrootDir).toBe('/srv/bento');
+  });
+});
+
+describe('prebuilt settings', () => {
+  const base = 'CHROOT_DIR=/srv/chroot\nREMOTE_IP=a\n';
+
+  it('PREBUILT=1 with NOLOCALBUILD=1 is refused: there would be nothing to hand over', () => {
+    expect(errorOf(`${base}NOLOCALBUILD=1\nPREBUILT=1\n`)).toBe(
+      'config.sh:4: PREBUILT=1 needs the systems built here, but NOLOCALBUILD=1 (line 3) only evaluates them: there would be nothing to hand over; remove one of them',
+    );
+    expect(parseConfig(`${base}PREBUILT=1\n`).config.prebuilt).toBe(true);
+    expect(errorOf(`${base}PREBUILT=yes\n`)).toBe('config.sh:3: PREBUILT must be 0 or 1, got "yes"');
+  });
+
+  it('SIGNING_KEY is an absolute path, /var/lib/bento/signing-key by default', () => {
+    expect(parseConfig(base).config.signingKey).toBe('/var/lib/bento/signing-key');
+    expect(parseConfig(`${base}SIGNING_KEY=/etc//bento/key\n`).config.signingKey).toBe('/etc/bento/key');
+    expect(errorOf(`${base}SIGNING_KEY=key\n`)).toBe('config.sh:3: SIGNING_KEY must be an absolute path, got "key"');
+  });
+
+  it('CACHE_STORE and CACHE_URL go together, and are URLs the machines can read back', () => {
+    const config = parseConfig(`${base}CACHE_STORE='s3://bucket?region=eu-west-1&compression=xz'\nCACHE_URL=https://cache.example.org/bento\n`).config;
+    expect([config.cacheStore, config.cacheUrl]).toEqual(['s3://bucket?region=eu-west-1&compression=xz', 'https://cache.example.org/bento']);
+    expect(errorOf(`${base}CACHE_STORE=file:///srv/cache\n`)).toBe(
+      'config.sh:3: CACHE_STORE needs CACHE_URL: CACHE_STORE is where deploy copies the prebuilt closures, CACHE_URL where the machines download them from',
+    );
+    expect(errorOf(`${base}CACHE_URL=http://a\n`)).toMatch(/^config\.sh:3: CACHE_URL needs CACHE_STORE/);
+    expect(errorOf(`${base}CACHE_STORE="file:///srv/it's"\nCACHE_URL=http://a\n`)).toMatch(/^config\.sh:3: CACHE_STORE is not a store URL/);
+    expect(errorOf(`${base}CACHE_STORE=/srv/cache\nCACHE_URL=http://a\n`)).toMatch(/CACHE_STORE is not a store URL such as file:\/\/\/srv\/cache/);
   });
 });
 

@@ -22,7 +22,7 @@ setup() {
 	rm -f "$E2E_FLEET/hosts/$A/build-extra.sh"
 }
 
-@test "'No space left' in the output of a build that succeeds: failure, no switch" {
+@test "'No space left' in the output of a build that succeeds: failure, no switch, tried again on the next run" {
 	profile=$(e2e_profile "$A")
 	# The build succeeds (exit 0) but says it ran out of space, as an
 	# installation into a full /boot does.
@@ -32,9 +32,17 @@ setup() {
 	e2e_clear_record "$A"
 
 	run -1 e2e_machine "$A"
-	assert_contains "$output" "the build failed"
+	assert_contains "$output" "no space left on this machine while building the configuration"
+	assert_contains "$output" "this configuration is tried again on the next run"
 	assert_contains "$output" "No space left on device"
 	assert_build_failure "$A" "$profile" "No space left on device"
+	# Not remembered as tried: the next run builds it again (and reports it once only).
+	logs=$(e2e_log_count "$A")
+	e2e_clear_record "$A"
+	run -1 e2e_machine "$A"
+	assert_contains "$output" "no space left on this machine while building the configuration"
+	assert_contains "$(e2e_record "$A")" "nixos-rebuild build"
+	assert_eq "$(e2e_log_count "$A")" "$logs" "logs on the server"
 }
 
 @test "a switch that exits 0 but leaves the system profile unchanged: failure" {

@@ -145,9 +145,11 @@ effective_settings() {
 assert_sftp_only() {
 	for line in "authenticationmethods publickey" "disableforwarding yes" "passwordauthentication no" \
 		"allowtcpforwarding no" "allowagentforwarding no" "allowstreamlocalforwarding no" "x11forwarding no" \
-		"permittunnel no" "permittty no" "forcecommand internal-sftp" "chrootdirectory %h"; do
+		"permittunnel no" "permittty no" "chrootdirectory %h"; do
 		assert_match "$1" "^$line\$"
 	done
+	# internal-sftp with its request allow list and umask (17-server-restrictions.bats tries them).
+	assert_match "$1" "^forcecommand internal-sftp -p [a-z,-]+ -u 0133\$"
 }
 
 @test "the Match block (Debian snippet): keys only and no forwarding for the machines, whatever the global settings" {

@@ -54,10 +54,10 @@ ALL_OFF='services.bento = { reboot.enable = false; listen = { enable = false; op
 
 @test "bento-units.nix carries config.sh's settings as the defaults of the options" {
 	run -0 nix-instantiate --eval --strict --json "$ROOT/bento-units.nix" -A defaults
-	assert_eq "$(jq -c . <<< "$output")" '{"listenPort":4242,"randomizedDelaySec":"7min","rebootCalendar":"Sun 03:00","updateCalendar":"*:0/5"}' "defaults"
+	assert_eq "$(jq -c . <<< "$output")" '{"listenPort":4242,"randomizedDelaySec":"7min","rebootCalendar":"Sun 03:00","serverPublicKey":null,"updateCalendar":"*:0/5"}' "defaults"
 	run -0 evaluate config.services.bento
 	assert_eq "$(jq -c . <<< "$output")" \
-		'{"enable":true,"fixedRandomDelay":true,"listen":{"allowedAddresses":[],"enable":true,"openFirewall":false,"port":4242},"randomizedDelaySec":"7min","reboot":{"calendar":"Sun 03:00","enable":false},"updateCalendar":"*:0/5"}' \
+		'{"enable":true,"fixedRandomDelay":true,"healthCheck":{"command":null,"gracePeriod":120,"timeout":30},"listen":{"allowedAddresses":[],"enable":true,"openFirewall":false,"port":4242},"randomizedDelaySec":"7min","reboot":{"calendar":"Sun 03:00","enable":false},"serverPublicKey":null,"updateCalendar":"*:0/5"}' \
 		"option values of utils/bento.nix"
 }
 
@@ -134,6 +134,24 @@ ALL_OFF='services.bento = { reboot.enable = false; listen = { enable = false; op
 	assert_eq "$(jq -c '.systemd.timers | keys' <<< "$config")" '["bento-upgrade"]' "timers"
 	assert_eq "$(jq -c '.systemd.sockets' <<< "$config")" '{}' "sockets"
 	assert_eq "$(jq -c .networking.firewall.allowedTCPPorts <<< "$config")" '[]' "firewall closed"
+}
+
+@test "the server's signing key (prebuilt systems) is added to the machine's trusted-public-keys; without one, nothing is" {
+	run -0 evaluate config.nix.settings.trusted-public-keys
+	assert_eq "$(jq -c . <<< "$output")" '["cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY="]' "trusted-public-keys without a server key"
+	key='bento-server-20250101:uC5kEkaoR8yRCNA45UuQCYvWqWgMjrRIPRoRE1Cykiw='
+	# As bento-units.nix carries it when the fleet has a prebuilt system.
+	sed "s|serverPublicKey = null;|serverPublicKey = \"$key\";|" "$ROOT/bento-units.nix" > "$BATS_TEST_TMPDIR/bento-units.nix"
+	mkdir -p "$BATS_TEST_TMPDIR/keyed/utils"
+	cp "$ROOT/utils/bento.nix" "$BATS_TEST_TMPDIR/keyed/utils/"
+	cp "$BATS_TEST_TMPDIR/bento-units.nix" "$BATS_TEST_TMPDIR/keyed/bento-units.nix"
+	printf '%s\n' '{ }' > "$BATS_TEST_TMPDIR/bare.nix"
+	run -0 e2e_eval_nixos "[ $BATS_TEST_TMPDIR/keyed/utils/bento.nix $BATS_TEST_TMPDIR/bare.nix ]" config.nix.settings.trusted-public-keys
+	assert_eq "$(jq -c . <<< "$output")" "[\"cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=\",\"$key\"]" "trusted-public-keys with the server's key"
+	# A machine may turn it off.
+	printf '%s\n' '{ services.bento.serverPublicKey = null; }' > "$BATS_TEST_TMPDIR/off.nix"
+	run -0 e2e_eval_nixos "[ $BATS_TEST_TMPDIR/keyed/utils/bento.nix $BATS_TEST_TMPDIR/off.nix ]" config.nix.settings.trusted-public-keys
+	assert_eq "$(jq -c 'length' <<< "$output")" 1 "trusted-public-keys with serverPublicKey = null"
 }
 
 @test "utils/bento.nix applies nothing when disabled" {

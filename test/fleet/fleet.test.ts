@@ -144,6 +144,33 @@ describe('names', () => {
   });
 });
 
+describe('prebuilt systems', () => {
+  it('a PREBUILT file marks every system of its host directory; PREBUILT=1 marks them all', async () => {
+    const root = fleetOf({ hosts: { pair: { flake: ['a', 'b'], files: { PREBUILT: '' } }, solo: { flake: ['c'] }, r: { nonFlake: true } } });
+    const marks = async () => (await loadFleet(root)).systems.map((system) => [system.name, system.prebuilt]);
+    expect(await marks()).toEqual([
+      ['a', true],
+      ['b', true],
+      ['c', false],
+      ['r', false],
+    ]);
+    writeFileSync(path.join(root, 'config.sh'), 'CHROOT_DIR=/srv/x\nREMOTE_IP=a\nPREBUILT=1\n');
+    expect((await marks()).every(([, prebuilt]) => prebuilt)).toBe(true);
+  });
+
+  it('PREBUILT with NOLOCALBUILD=1, or with SELF_UPDATE, is a clear error', async () => {
+    let root = fleetOf({ config: 'CHROOT_DIR=/srv/x\nREMOTE_IP=a\nNOLOCALBUILD=1\n', hosts: { h: { flake: ['a'], files: { PREBUILT: '' } } } });
+    expect(await loadError(root)).toBe(
+      'hosts/h/PREBUILT: a prebuilt system must be built on this server, but NOLOCALBUILD=1 (config.sh) only evaluates: there would be nothing to hand over; remove the flag or NOLOCALBUILD',
+    );
+    fleet?.cleanup();
+    root = fleetOf({ config: 'CHROOT_DIR=/srv/x\nREMOTE_IP=a\nPREBUILT=1\n', hosts: { h: { flake: ['a', 'b'], files: { SELF_UPDATE: '' } } } });
+    expect(await loadError(root)).toBe(
+      'hosts/h: SELF_UPDATE and PREBUILT=1 (config.sh) cannot be combined: a prebuilt machine never evaluates Nix, and SELF_UPDATE updates the inputs and rebuilds on the machine',
+    );
+  });
+});
+
 describe('parsePublicKey', () => {
   it('accepts a key with a comment, even one with quotes', () => {
     const key = parsePublicKey(`${testKey('x').replace('root@x', `root@x "o'brien"`)}\n`);

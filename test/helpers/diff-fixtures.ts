@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 
 /** flake.nix text: each system's toplevel depends on `hello-<version>` whose size grows with the version. */
 export function versionedFlakeText(names: string[], version: string): string {
@@ -76,7 +77,7 @@ export function writeChroot(dir: string, spec: ChrootSpec): void {
     utimesSync(path.join(dir, name, 'last_change_date'), base, base);
     (system.logs ?? []).forEach(([basename, result], index) => {
       const file = path.join(dir, name, 'logs', `20240101-12${String(10 + index)}_${basename}_${result}.log.gz`);
-      writeFileSync(file, '');
+      writeFileSync(file, gzipSync(`log of ${name}\n`));
       // Later in the list = received later (the latest log is chosen by mtime).
       utimesSync(file, base + 60 * (index + 1), base + 60 * (index + 1));
     });

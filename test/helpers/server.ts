@@ -4,9 +4,10 @@
  * chroots under /tmp). Everything is removed again by cleanup().
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 
 export interface TestServer {
   chrootDir: string;
@@ -42,8 +43,27 @@ export function createTestServer(): TestServer {
       for (const user of users) spawnSync('userdel', [user]);
       if (createdGroup) spawnSync('groupdel', ['sftp_users']);
       rmSync(chrootDir, { recursive: true, force: true });
+      removeAutoRootsUnder(chrootDir);
     },
   };
+}
+
+/** Nix's records of indirect GC roots (nix-store --add-root) made under `dir`, which would dangle once it is gone. */
+export function removeAutoRootsUnder(dir: string, autoRootsDir = '/nix/var/nix/gcroots/auto'): void {
+  let entries: string[] = [];
+  try {
+    entries = readdirSync(autoRootsDir);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const record = path.join(autoRootsDir, entry);
+    try {
+      if (readlinkSync(record).startsWith(`${dir}/`)) rmSync(record, { force: true });
+    } catch {
+      // not a link, or gone meanwhile
+    }
+  }
 }
 
 export interface Snapshot {
@@ -61,4 +81,41 @@ export function snapshotTree(dir: string): Snapshot {
   };
   walk('');
   return snapshot;
+}
+
+/** For systems without flakes: the repository's offline <nixpkgs/nixos>, as NIX_PATH. */
+export const NIX_ENV = { NIX_PATH: `nixpkgs=${path.join(import.meta.dirname, '..', '..', 'example', 'offline-nixpkgs')}` };
+
+export interface ServerSuite {
+  /** The suite's server (made in beforeAll, as root). */
+  readonly server: TestServer;
+  /** A system name of this suite: the server's random prefix, then `name`. */
+  n(name: string): string;
+  /** Runs `cleanup` after the suite's tests, before the server goes (last registered first). */
+  later(cleanup: () => void): void;
+}
+
+/**
+ * A test server for the suite that calls it: made before its tests (only
+ * as root: the suites skip otherwise), removed after them with whatever the
+ * tests registered with `later`.
+ */
+export function useTestServer(): ServerSuite {
+  let server: TestServer | undefined;
+  const cleanups: (() => void)[] = [];
+  beforeAll(() => {
+    if (process.getuid?.() === 0) server = createTestServer();
+  });
+  afterAll(() => {
+    for (const cleanup of cleanups.reverse()) cleanup();
+    server?.cleanup();
+  });
+  return {
+    get server() {
+      if (!server) throw new Error('the test server exists only as root, after beforeAll');
+      return server;
+    },
+    n: (name) => `${server?.prefix ?? ''}${name}`,
+    later: (cleanup) => cleanups.push(cleanup),
+  };
 }

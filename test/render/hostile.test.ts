@@ -62,6 +62,11 @@ describe('hostile values', () => {
     const users = evalNixos<Record<string, { home: string; openssh: { authorizedKeys: { keys: string[] } } }>>([server], 'config.users.users');
     expect(users.router?.home).toBe(`${config.chrootDir}/router`);
     expect(users.router?.openssh.authorizedKeys.keys).toEqual([hostileKey]);
+    // The prune service runs the text of prune-logs.sh, with the module's chrootDir in its environment.
+    const prune = evalNixos<{ environment: Record<string, string>; script: string }>([server], 'config.systemd.services.bento-prune-logs');
+    expect(prune.environment.BENTO_CHROOT_DIR).toBe(config.chrootDir);
+    expect(prune.script).toBe(readFileSync(path.join(out, 'server', 'prune-logs.sh'), 'utf8'));
+    expect(evalNixos<string>([server], 'config.systemd.timers.bento-prune-logs.timerConfig.OnCalendar')).toBe('minutely');
     const units = path.join(out, 'client', 'bento-units.nix');
     const defaults = JSON.parse(execFileSync('nix-instantiate', ['--eval', '--strict', '--json', units, '-A', 'defaults'], { encoding: 'utf8' })) as {
       updateCalendar: string;
@@ -98,9 +103,22 @@ describe('hostile values', () => {
     mkdirSync(sshdDir); // install is stubbed: it creates nothing
     const fake = path.join(dir, 'setup-server');
     mkdirSync(fake);
+    const prune = path.join(dir, 'sbin', 'bento-prune-logs');
+    const systemdDir = path.join(dir, 'systemd');
+    mkdirSync(path.dirname(prune));
+    mkdirSync(systemdDir);
     const result = spawnSync('sh', [path.join(out, 'server', 'setup-debian.sh')], {
       encoding: 'utf8',
-      env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, FAKE_SERVER: fake, BENTO_AUTHORIZED_KEYS_DIR: keysDir, BENTO_SSHD_CONFIG_D: sshdDir, BENTO_NO_RELOAD: '1' },
+      env: {
+        ...process.env,
+        PATH: `${bin}:${process.env.PATH}`,
+        FAKE_SERVER: fake,
+        BENTO_AUTHORIZED_KEYS_DIR: keysDir,
+        BENTO_SSHD_CONFIG_D: sshdDir,
+        BENTO_PRUNE_LOGS: prune,
+        BENTO_SYSTEMD_DIR: systemdDir,
+        BENTO_NO_RELOAD: '1',
+      },
     });
     expect(result.stderr).toContain("nas has no key");
     expect(result.status).toBe(0);
@@ -109,6 +127,11 @@ describe('hostile values', () => {
     expect(calls).toContain(`== install\n-d\n-m\n0755\n-o\nrouter\n-g\nsftp_users\n${config.chrootDir}/router/logs\n`);
     expect(readFileSync(path.join(keysDir, 'router'), 'utf8')).toBe(`${hostileKey}\n`);
     expect(readFileSync(path.join(sshdDir, 'bento.conf'), 'utf8')).toContain('Match Group sftp_users\n');
+    // The prune it installs is the generated one, and runs with the hostile CHROOT_DIR as data.
+    expect(readFileSync(prune, 'utf8')).toBe(readFileSync(path.join(out, 'server', 'prune-logs.sh'), 'utf8'));
+    expect(readFileSync(path.join(systemdDir, 'bento-prune-logs.service'), 'utf8')).toContain(`ExecStart=/bin/sh ${prune}\n`);
+    expect(readFileSync(path.join(systemdDir, 'bento-prune-logs.timer'), 'utf8')).toContain('OnCalendar=minutely\n');
+    expect(spawnSync('sh', [prune], { encoding: 'utf8' }).status).toBe(0);
     expect(nothingOwned()).toEqual([]);
   });
 

@@ -1,12 +1,16 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parsePublicKey } from '../../src/fleet/keys.js';
 import { clientFilesOf, renderClientFiles, renderFleet, renderServerFiles, renderSystemFiles } from '../../src/render/render-fleet.js';
 import { checkTemplate, createTemplateEngine, GENERATED_HEADER } from '../../src/render/template-engine.js';
 import { testKey } from '../helpers/fleet.js';
 import { configWith } from '../helpers/render.js';
+import { shellcheck } from '../helpers/shell.js';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+
+const scratch = mkdtempSync(path.join(os.tmpdir(), 'bento-render-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 const systems = [
   { name: 'router', kind: 'non-flake' as const, key: parsePublicKey(testKey('router')) },
@@ -61,8 +65,17 @@ describe('renderSystemFiles', () => {
         '# (CONNECT_RETRY): one that cannot connect gives up within 67 s',
         '# (CONNECT_RETRY + TIMEOUT for each server).',
         'BENTO_CONNECT_RETRY=60',
+        '# Bytes a log may take on the server (LOG_SIZE_LIMIT): longer ones are cut.',
+        'BENTO_LOG_SIZE_LIMIT=16777216',
         '# 1: the configuration is a flake (built as .#$BENTO_NAME), 0: configuration.nix',
         'BENTO_FLAKE=1',
+      ].join('\n'),
+    );
+    expect(update).toContain(
+      [
+        'BENTO_PREBUILT=0',
+        "BENTO_CACHE_KEY=''",
+        "BENTO_CACHE_URL=''",
         '',
         '# nixos-rebuild with the fleet\'s extra arguments (REBUILD_ARGS in config.sh)',
         'rebuild() {',
@@ -81,7 +94,36 @@ describe('renderSystemFiles', () => {
 
   it('writes the timer settings as Nix defaults', () => {
     const units = fileOf(renderClientFiles(configWith({ updateCalendar: 'hourly', updateRandomDelay: '10min' })), 'client/bento-units.nix');
-    expect(units).toContain('  defaults = {\n    updateCalendar = "hourly";\n    randomizedDelaySec = "10min";\n    rebootCalendar = "04:00";\n    listenPort = 51337;\n  };\n');
+    expect(units).toContain('  defaults = {\n    updateCalendar = "hourly";\n    randomizedDelaySec = "10min";\n    rebootCalendar = "04:00";\n    listenPort = 51337;\n');
+    expect(units).toContain('    serverPublicKey = null;\n  };\n');
+  });
+});
+
+describe('prebuilt systems', () => {
+  const key = { publicKey: 'bento-srv-20250101:uC5kEkaoR8yRCNA45UuQCYvWqWgMjrRIPRoRE1Cykiw=' };
+
+  it("render the key they trust and, with CACHE_URL, where they download; other systems' scripts carry neither", () => {
+    const config = configWith({ cacheStore: 's3://bucket?region=eu-west-1', cacheUrl: 'https://cache.example.org/bento?x=1&y=2' });
+    const prebuilt = fileOf(renderSystemFiles(config, { name: 'pi', kind: 'flake', prebuilt: true }, undefined, key), 'systems/pi/update.sh');
+    expect(prebuilt).toContain(`BENTO_PREBUILT=1\nBENTO_CACHE_KEY=${key.publicKey}\nBENTO_CACHE_URL='https://cache.example.org/bento?x=1&y=2'\n`);
+    const other = fileOf(renderSystemFiles(config, { name: 'nas', kind: 'flake' }, undefined, key), 'systems/nas/update.sh');
+    expect(other).toContain("BENTO_PREBUILT=0\nBENTO_CACHE_KEY=''\nBENTO_CACHE_URL=''\n");
+  });
+
+  it('a prebuilt system without a loaded key is a bug, not a blank key', () => {
+    expect(() => renderSystemFiles(configWith(), { name: 'pi', kind: 'flake', prebuilt: true })).toThrow('pi is prebuilt, but no signing key was loaded');
+  });
+
+  it("put the server's key in the units every machine shares", () => {
+    const files = renderFleet({ config: configWith(), systems: [{ name: 'pi', kind: 'non-flake', prebuilt: true }], signingKey: key });
+    expect(fileOf(files, 'client/bento-units.nix')).toContain(`    serverPublicKey = "${key.publicKey}";\n`);
+    const result = shellcheck(files.filter((file) => file.path.endsWith('.sh')).map((file) => {
+      const target = path.join(scratch, file.path);
+      mkdirSync(path.dirname(target), { recursive: true });
+      writeFileSync(target, file.content);
+      return target;
+    }));
+    expect(result.stdout + result.stderr).toBe('');
   });
 });
 
@@ -103,7 +145,9 @@ describe('renderServerFiles', () => {
 
   it('writes the sshd Match block and closes it', () => {
     const sshd = fileOf(files, 'server/sshd_config');
-    expect(sshd).toContain('Match Group sftp_users\n\tChrootDirectory %h\n\tForceCommand internal-sftp\n\tAuthorizedKeysFile /etc/ssh/authorized_keys.d/%u\n');
+    expect(sshd).toContain('Match Group sftp_users\n\tChrootDirectory %h\n');
+    // Only the requests a client needs, and no execute bit on what it creates.
+    expect(sshd).toContain('\tForceCommand internal-sftp -p open,close,read,write,lstat,fstat,stat,opendir,readdir,realpath,expand-path,rename,posix-rename,limits -u 0133\n\tAuthorizedKeysFile /etc/ssh/authorized_keys.d/%u\n');
     expect(sshd.trimEnd().endsWith('Match all')).toBe(true);
   });
 

@@ -4,7 +4,7 @@
  * chroot directories exactly as publication wants them, and its sshd Match
  * block stays last in sshd_config whatever other modules add.
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -118,5 +118,24 @@ describe('server/sftp-server.nix', () => {
     expect(evalNixos<boolean>([server], 'config.services.openssh.enable')).toBe(true);
     const off = module('off', '{ services.bento-server.enable = false; }');
     expect(evalNixos<string[]>([server, off], 'config.systemd.tmpfiles.rules')).toEqual([]);
+  });
+
+  it('runs `bento rollout advance` on a timer when asked, and by default does not', () => {
+    expect(Object.keys(evalNixos<Record<string, unknown>>([server], 'config.systemd.timers'))).not.toContain('bento-rollout-advance');
+    const advance = module(
+      'advance',
+      `{ services.bento-server.rollout.advance = { enable = true; package = { type = "derivation"; name = "bento"; outPath = "/pkgs/bento"; }; fleetDir = "/srv/my fleet"; calendar = "*:0/10"; }; }`,
+    );
+    const service = evalNixos<{ script: string; serviceConfig: { Type: string } }>([server, advance], 'config.systemd.services.bento-rollout-advance');
+    expect(service.serviceConfig.Type).toBe('oneshot');
+    expect(service.script).toBe("exec /pkgs/bento/bin/bento --dir '/srv/my fleet' rollout advance");
+    const timer = evalNixos<{ wantedBy: string[]; timerConfig: { OnCalendar: string } }>([server, advance], 'config.systemd.timers.bento-rollout-advance');
+    expect(timer).toMatchObject({ wantedBy: ['timers.target'], timerConfig: { OnCalendar: '*:0/10' } });
+    // The script the unit runs, run for real: it is a valid shell line that reaches bento with those arguments.
+    const stub = path.join(dir, 'pkgs', 'bento', 'bin');
+    mkdirSync(stub, { recursive: true });
+    writeFileSync(path.join(stub, 'bento'), '#!/bin/sh\nprintf "%s|" "$@"\n', { mode: 0o755 });
+    const ran = execFileSync('sh', ['-c', service.script.replace('/pkgs/bento', path.join(dir, 'pkgs', 'bento'))], { encoding: 'utf8' });
+    expect(ran).toBe('--dir|/srv/my fleet|rollout|advance|');
   });
 });

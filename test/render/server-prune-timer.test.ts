@@ -36,17 +36,18 @@ describe('services.bento-server.prune', () => {
 
   it('runs bento prune on the fleet as a oneshot service on a timer', () => {
     const on = module('on', '{ services.bento-server.prune = { enable = true; package = { type = "derivation"; name = "bento"; outPath = "/pkgs/bento"; }; fleetDir = "/srv/my fleet/100%\\"$HOME"; calendar = "daily"; }; }');
-    const units = evalNixos<{ services: Record<string, { serviceConfig: Record<string, string> }>; timers: Record<string, { timerConfig: Record<string, unknown>; wantedBy: string[] }> }>(
+    const units = evalNixos<{ services: Record<string, { serviceConfig: Record<string, string>; script: string }>; timers: Record<string, { timerConfig: Record<string, unknown>; wantedBy: string[] }> }>(
       [server, on],
       'config.systemd',
     );
-    // systemd.service(5): double quotes with \\ and \" escapes, %% for %, $$ for $.
-    expect(units.services['bento-prune']?.serviceConfig).toEqual({ Type: 'oneshot', ExecStart: '"/pkgs/bento/bin/bento" --dir "/srv/my fleet/100%%\\"$$HOME" prune' });
+    // As the rollout.advance timer does: a script, the fleet directory quoted for the shell.
+    expect(units.services['bento-prune']?.serviceConfig).toEqual({ Type: 'oneshot' });
+    expect(units.services['bento-prune']?.script).toBe(`exec /pkgs/bento/bin/bento --dir '/srv/my fleet/100%"$HOME' prune`);
     expect(units.timers['bento-prune']).toMatchObject({ wantedBy: ['timers.target'], timerConfig: { OnCalendar: 'daily', Persistent: true } });
   });
 
   it('says what it needs', () => {
     const half = module('half', '{ services.bento-server.prune.enable = true; services.bento-server.prune.fleetDir = "/srv/fleet"; }');
-    expect(() => evalNixos([server, half], 'config.systemd.services.bento-prune.serviceConfig.ExecStart')).toThrow(/prune\.enable needs services\.bento-server\.prune\.package/);
+    expect(() => evalNixos([server, half], 'config.systemd.services.bento-prune.script')).toThrow(/services\.bento-server\.prune\.package' (was accessed but has no value defined|is used but not defined)/);
   });
 });

@@ -5,6 +5,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
 import { parseLogName, type LogResult } from '../../src/chroot/log-name.js';
 import type { Expected, LogEntry, SystemSnapshot } from '../../src/status/read-chroot.js';
 
@@ -55,7 +56,17 @@ export async function addSystem(dir: string, name: string, options: { lastChange
   await mkdir(path.join(dir, name, 'logs'), { recursive: true });
   await mkdir(path.join(dir, name, 'config'), { recursive: true });
   if (options.lastChangeAgo !== null) await touch(path.join(dir, name, 'last_change_date'), options.lastChangeAgo ?? 3600);
-  for (const [file, secondsAgo] of options.logs ?? []) await touch(path.join(dir, name, 'logs', file), secondsAgo);
+  for (const [file, secondsAgo] of options.logs ?? []) await writeLog(path.join(dir, name, 'logs', file), secondsAgo);
+}
+
+/** A whole gzip log, as a client uploads it. */
+export const LOG_CONTENT = gzipSync('bento update of x\nbuilding the configuration\nswitching\n');
+
+/** Writes a whole gzip log received `secondsAgo`. */
+export async function writeLog(file: string, secondsAgo: number, content: Uint8Array = LOG_CONTENT): Promise<void> {
+  await writeFile(file, content);
+  const time = ago(secondsAgo) / 1000;
+  await utimes(file, time, time);
 }
 
 export async function touch(file: string, secondsAgo: number): Promise<void> {

@@ -1,8 +1,9 @@
 /**
  * A chroot built the way a hostile or broken client (or a half-finished
- * deploy) leaves it. status must not throw, must show every broken system as
- * unknown with a warning, must still show the healthy ones, and must never
- * let a raw control character through.
+ * deploy) leaves it. status must not throw, must show every system it cannot
+ * read as unknown with a warning, must decide the others from their real
+ * logs alone (an entry that is not a log is named in a warning and changes
+ * nothing), and must never let a raw control character through.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
@@ -10,7 +11,7 @@ import { chmod, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { statusCommand } from '../../src/commands/status.js';
 import { readChroot } from '../../src/status/read-chroot.js';
 import { Collector, RAW_CONTROL } from '../helpers/collect.js';
-import { NOW, addSystem, ago, hash, logName, makeChroot, storePath, touch } from './fixtures.js';
+import { NOW, addSystem, ago, hash, logName, makeChroot, storePath, touch, writeLog } from './fixtures.js';
 
 const HOSTILE_LOG = `20240601-1200_${hash('996vw3r6')}-x\n\x1b[2J\x1b]0;pwned\x07_success.log.gz`;
 const ESCAPE_LOG = `\x1b[31m20240601-1200_${hash('996vw3r6')}-x_success.log.gz`;
@@ -55,7 +56,7 @@ beforeAll(async () => {
   // Huge counts: 5,000 good logs (one newer than the change), and 5,000 bad names.
   await addSystem(dir, 'many', { lastChangeAgo: 600 });
   await Promise.all(
-    Array.from({ length: MANY }, (_, i) => touch(path.join(dir, 'many', 'logs', logName('996vw3r6', 'success', `2024${String(1 + (i % 12)).padStart(2, '0')}01-${String(i % 24).padStart(2, '0')}00`, `x-${i}`)), i === 0 ? 10 : 1_000 + i)),
+    Array.from({ length: MANY }, (_, i) => writeLog(path.join(dir, 'many', 'logs', logName('996vw3r6', 'success', `2024${String(1 + (i % 12)).padStart(2, '0')}01-${String(i % 24).padStart(2, '0')}00`, `x-${i}`)), i === 0 ? 10 : 1_000 + i)),
   );
   await addSystem(dir, 'junk');
   await Promise.all(Array.from({ length: MANY }, (_, i) => writeFile(path.join(dir, 'junk', 'logs', `junk-${i}\x1b[0m`), '')));
@@ -78,7 +79,10 @@ async function runStatus(extra: { json?: boolean } = {}) {
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
 
-const BROKEN = ['escape', 'junk', 'linked', 'logsfile', 'loop', 'newline', 'nodate', 'nologs', 'notfile'];
+/** Systems status cannot read: unknown. */
+const BROKEN = ['logsfile', 'loop', 'nodate', 'nologs'];
+/** Systems whose logs/ holds entries that are not logs next to real ones: decided by the real ones. */
+const STRAY = { escape: 'up to date 💚', linked: 'up to date 💚', newline: 'up to date 💚', notfile: 'up to date 💚', junk: 'new machine' };
 
 describe('a hostile chroot', () => {
   it('reads without throwing and marks exactly the broken systems', async () => {
@@ -98,6 +102,7 @@ describe('a hostile chroot', () => {
 
     const rows = new Map(stdout.trimEnd().split('\n').slice(2).map((line) => [line.split(' ')[0], line]));
     for (const name of BROKEN) expect(rows.get(name), name).toContain('unknown ❓');
+    for (const [name, state] of Object.entries(STRAY)) expect(rows.get(name), name).toContain(state);
     expect(rows.get('good')).toContain('up to date 💚');
     expect(rows.get('failing')).toContain('failing 🔥');
     expect(rows.get('many')).toMatch(/^many +996vw3r6 +996vw3r6 💚 +up to date 💚 +\(build 10s\)$/);
@@ -106,22 +111,22 @@ describe('a hostile chroot', () => {
     expect(rows.size).toBe(13);
   });
 
-  it('explains every unknown state in a sanitized warning', async () => {
+  it('explains every unknown state and every ignored entry in a sanitized warning', async () => {
     const { stderr } = await runStatus();
     const warnings = stderr.trimEnd().split('\n');
     for (const line of warnings) expect(line).toMatch(/^warning: /);
-    for (const name of BROKEN) expect(stderr, name).toMatch(new RegExp(`^warning: ${name}[/:]`, 'm'));
-    expect(stderr).toContain('newline/logs holds an entry that is not a log: "20240601-1200_');
+    for (const name of [...BROKEN, ...Object.keys(STRAY)]) expect(stderr, name).toMatch(new RegExp(`^warning: ${name}[/:]`, 'm'));
+    expect(stderr).toContain('newline/logs holds an entry that is not a log (ignored): "20240601-1200_');
     // Quoted names are JSON strings: control characters come out as \n, \u001b...
     expect(stderr).toContain('-x\\n\\u001b[2J\\u001b]0;pwned\\u0007_success.log.gz"');
     expect(stderr).toContain('logsfile/logs is not a directory');
     expect(stderr).toContain('nologs/logs cannot be read: ENOENT');
     expect(stderr).toContain('loop/logs cannot be read: ELOOP');
     expect(stderr).toContain('nodate/last_change_date is missing');
-    expect(stderr).toMatch(/notfile\/logs holds an entry that is not a log: .*\(not a regular file\)/);
-    expect(stderr).toMatch(/linked\/logs holds an entry that is not a log: .*\(not a regular file\)/);
+    expect(stderr).toMatch(/notfile\/logs holds an entry that is not a log \(ignored\): .*\(not a regular file\)/);
+    expect(stderr).toMatch(/linked\/logs holds an entry that is not a log \(ignored\): .*\(not a regular file\)/);
     // 5,000 bad names: one warning that quotes three and counts the rest.
-    expect(stderr).toMatch(/^warning: junk\/logs holds 5000 entries that are not logs: .* and 4997 more$/m);
+    expect(stderr).toMatch(/^warning: junk\/logs holds 5000 entries that are not logs \(ignored\): .* and 4997 more$/m);
     expect(stderr).toContain('states.txt:2: ignored, not <system name>=<store path>: "evil\\u001b[2J=oops"');
     expect(stderr).toContain('ignored "evil\\n\\u001b[2J\\u001b[31mname" in CHROOT_DIR: not a system name');
     expect(stderr).toContain('ignored "\\u001b]0;title\\u0007" in CHROOT_DIR: not a system name');
@@ -136,7 +141,7 @@ describe('a hostile chroot', () => {
     expect(stdout).not.toMatch(RAW_CONTROL);
     const states = Object.fromEntries((JSON.parse(stdout) as { name: string; state: string }[]).map((row) => [row.name, row.state]));
     for (const name of BROKEN) expect(states[name], name).toBe('unknown');
-    expect(states).toMatchObject({ good: 'up-to-date', failing: 'failing', many: 'up-to-date' });
+    expect(states).toMatchObject({ good: 'up-to-date', failing: 'failing', many: 'up-to-date', escape: 'up-to-date', linked: 'up-to-date', junk: 'new-machine' });
   });
 
   it('marks every system unknown when states.txt exists but cannot be read', async () => {

@@ -3,14 +3,14 @@
  * the directory did not change, and never when it might be stale; with or
  * without it, status says the same.
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LogCache, logCacheFile, neededLogs } from '../../src/status/log-cache.js';
 import { readChroot } from '../../src/status/read-chroot.js';
 import { decideStatus } from '../../src/status/states.js';
 import { bento } from '../helpers/cli.js';
-import { addSystem, ago, logEntry, logName, makeChroot, touch } from './fixtures.js';
+import { addSystem, ago, LOG_CONTENT, logEntry, logName, makeChroot, touch } from './fixtures.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -30,10 +30,10 @@ function age(dir: string, name: string, secondsAgo = 60): void {
   utimesSync(logs, time, time);
 }
 
-/** Sets a file's mtime to `secondsAgo` (Date.now based, as the directories). */
-function touchAgo(file: string, secondsAgo: number): void {
+/** A whole log whose mtime is `secondsAgo` (Date.now based, as the directories). */
+function logAgo(file: string, secondsAgo: number): void {
   const time = Date.now() / 1000 - secondsAgo;
-  writeFileSync(file, '');
+  writeFileSync(file, LOG_CONTENT);
   utimesSync(file, time, time);
 }
 
@@ -77,7 +77,7 @@ describe('LogCache with readChroot', () => {
     const cache = new LogCache();
     await statuses(dir, cache);
     // A new log: the directory changes, its mtime now (racy: not remembered).
-    touchAgo(path.join(dir, 'a', 'logs', logName('bb', 'failure', '20240601-1300')), 1);
+    logAgo(path.join(dir, 'a', 'logs', logName('bb', 'failure', '20240601-1300')), 1);
     const [after] = await statuses(dir, cache);
     expect(after?.state).toBe('failing');
     expect([cache.hits, cache.misses]).toEqual([0, 2]);
@@ -101,7 +101,7 @@ describe('LogCache with readChroot', () => {
     expect(cache.misses).toBe(2);
   });
 
-  it('keeps the problems of logs/ with what it remembers', async () => {
+  it('keeps the warnings about logs/ with what it remembers', async () => {
     const dir = await tempDir();
     await addSystem(dir, 'a', { logs: [[logName('aa', 'success'), 300]] });
     writeFileSync(path.join(dir, 'a', 'logs', 'stray.txt'), '');
@@ -110,8 +110,8 @@ describe('LogCache with readChroot', () => {
     const first = await readChroot(dir, { cache });
     const second = await readChroot(dir, { cache });
     expect(cache.hits).toBe(1);
-    expect(second.systems[0]?.problems).toEqual(first.systems[0]?.problems);
-    expect(second.systems[0]?.problems[0]).toContain('stray.txt');
+    expect(second.warnings).toEqual(first.warnings);
+    expect(second.warnings.join('\n')).toContain('stray.txt');
   });
 
   it('ignores a cache file that is broken, of another version or malformed, and forgets systems that are gone', async () => {
@@ -120,12 +120,18 @@ describe('LogCache with readChroot', () => {
     const file = logCacheFile(cacheDir, dir);
     await addSystem(dir, 'a', { logs: [[logName('aa', 'success'), 300]] });
     age(dir, 'a');
-    for (const text of ['{', '{"version":1,"entries":{}}', '{"version":2,"entries":{"a":[["x"],null,[],[]]}}']) {
+    for (const text of ['{', '{"version":2,"key":"","entries":{}}', '{"version":3,"key":"","entries":{"a":[["x"],null,[],[],[]]}}']) {
       writeFileSync(file, text);
       const cache = LogCache.load(file);
       expect((await statuses(dir, cache))[0]?.state).toBe('up-to-date');
       expect(cache.misses).toBe(1);
     }
+    // A cache read with another size limit is not used.
+    const limited = LogCache.load(file, 'log-size-limit=65536');
+    await statuses(dir, limited);
+    limited.save();
+    expect(LogCache.load(file, 'log-size-limit=65536').lookup('a', statSync(path.join(dir, 'a', 'logs')), ago(3600))).toBeDefined();
+    expect(LogCache.load(file, 'log-size-limit=131072').lookup('a', statSync(path.join(dir, 'a', 'logs')), ago(3600))).toBeUndefined();
     const cache = LogCache.load(undefined);
     await statuses(dir, cache);
     mkdirSync(path.join(dir, 'b', 'logs'), { recursive: true });
@@ -149,6 +155,6 @@ describe('bento status and its cache', () => {
     const on = bento(['status', '--once'], { env: { BENTO_DIR: fleet, XDG_CACHE_HOME: home } });
     expect(on.stdout).toBe(off.stdout);
     const file = logCacheFile(path.join(home, 'bento'), dir);
-    expect(JSON.parse(readFileSync(file, 'utf8')).version).toBe(2);
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ version: 3, key: 'log-size-limit=16777216' });
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { RolloutState } from '../../src/chroot/rollout-state.js';
 import { renderJson } from '../../src/status/render-json.js';
 import { decideStatus } from '../../src/status/states.js';
 import { flake, hash, logEntry, snapshot } from './fixtures.js';
@@ -17,7 +18,8 @@ describe('renderJson', () => {
     "remoteStorePath": "${hash('1dyc4lgr')}-nixos-system-x-24.05",
     "state": "up-to-date",
     "lastLogTime": "2024-06-01T11:59:49.000Z",
-    "lastChangeTime": "2024-06-01T11:00:00.000Z"
+    "lastChangeTime": "2024-06-01T11:00:00.000Z",
+    "rollout": null
   },
   {
     "name": "kikimora",
@@ -25,7 +27,8 @@ describe('renderJson', () => {
     "remoteStorePath": "${hash('996vw3r6')}-nixos-system-x-24.05",
     "state": "failing",
     "lastLogTime": "2024-06-01T11:59:00.000Z",
-    "lastChangeTime": "2024-06-01T11:57:12.000Z"
+    "lastChangeTime": "2024-06-01T11:57:12.000Z",
+    "rollout": null
   },
   {
     "name": "fresh",
@@ -33,10 +36,29 @@ describe('renderJson', () => {
     "remoteStorePath": null,
     "state": "new-machine",
     "lastLogTime": null,
-    "lastChangeTime": null
+    "lastChangeTime": null,
+    "rollout": null
   }
 ]
 `);
+  });
+
+  it('says where each system stands in a staged rollout', () => {
+    const statuses = [snapshot('canary', { logs: [logEntry('1dyc4lgr', 'success', 11)] }), snapshot('rest', {})].map(decideStatus);
+    const system = { exact: true, target: `${hash('1dyc4lgr')}-nixos-system-x-24.05`, version: '.config-0123456789abcdef', digest: 'a'.repeat(64), previous: {} };
+    const rollout: RolloutState = {
+      version: 1,
+      startedAt: '2024-06-01T11:00:00.000Z',
+      waves: [['canary'], ['*']],
+      current: 0,
+      status: 'halted',
+      systems: { canary: { ...system, wave: 0, publishedAt: '2024-06-01T11:00:00.000Z' }, rest: { ...system, wave: 1 } },
+    };
+    const json = JSON.parse(renderJson(statuses, rollout)) as { name: string; rollout: unknown }[];
+    expect(json.map((entry) => [entry.name, entry.rollout])).toEqual([
+      ['canary', { wave: 1, published: true, halted: true }],
+      ['rest', { wave: 2, published: false, halted: true }],
+    ]);
   });
 
   it('prints an empty array for an empty fleet', () => {

@@ -20,6 +20,7 @@ bento_system_state{system="nas",state="rollbacked"} 0
 bento_system_state{system="nas",state="up-to-date"} 0
 bento_system_state{system="nas",state="failing"} 1
 bento_system_state{system="nas",state="unknown"} 0
+bento_system_state{system="nas",state="rollout-pending"} 0
 bento_system_state{system="new",state="new-machine"} 1
 bento_system_state{system="new",state="auto-updated"} 0
 bento_system_state{system="new",state="extra-logs"} 0
@@ -29,6 +30,7 @@ bento_system_state{system="new",state="rollbacked"} 0
 bento_system_state{system="new",state="up-to-date"} 0
 bento_system_state{system="new",state="failing"} 0
 bento_system_state{system="new",state="unknown"} 0
+bento_system_state{system="new",state="rollout-pending"} 0
 # HELP bento_last_log_age_seconds Seconds since the server received the latest log of each system.
 # TYPE bento_last_log_age_seconds gauge
 bento_last_log_age_seconds{system="nas"} 90

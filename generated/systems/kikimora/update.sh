@@ -22,8 +22,18 @@ BENTO_TIMEOUT=20
 # (CONNECT_RETRY): one that cannot connect gives up within 80 s
 # (CONNECT_RETRY + TIMEOUT for each server).
 BENTO_CONNECT_RETRY=60
+# Bytes a log may take on the server (LOG_SIZE_LIMIT): longer ones are cut.
+BENTO_LOG_SIZE_LIMIT=16777216
 # 1: the configuration is a flake (built as .#$BENTO_NAME), 0: configuration.nix
 BENTO_FLAKE=1
+# Prebuilt mode (PREBUILT): 1 = download the system the server built, signed
+# with the key below (the only one trusted for it), from the chroot or, when
+# set, the binary cache at BENTO_CACHE_URL, and switch to it: never evaluate.
+# A machine reads these three from the update.sh it downloads, so that a
+# configuration brings its own (docs/protocol.md §11): one line each.
+BENTO_PREBUILT=0
+BENTO_CACHE_KEY=''
+BENTO_CACHE_URL=''
 
 # nixos-rebuild with the fleet's extra arguments (REBUILD_ARGS in config.sh)
 rebuild() {
@@ -156,8 +166,12 @@ STATE_DIR="$BENTO_DIR/.bento"
 PROFILE=/nix/var/nix/profiles/system
 LOG="$STATE_DIR/build.log"
 SWITCHED=0
+# 1 while applying a prebuilt system (docs/protocol.md §11).
+PREBUILT=0
 # Seconds between two attempts to reach the server after a switch.
 RETRY_PAUSE=2
+# Seconds between two health checks of a new system during its grace period.
+HEALTH_PAUSE=5
 
 say() {
 	printf 'bento: %s\n' "$*"
@@ -172,8 +186,10 @@ warn() {
 # (ControlMaster), so a poll is a single login on the server. The lock on fd 9
 # is not handed to the background connection. LogLevel=ERROR rather than -q:
 # -q would also hide why a connection failed (refused, timed out, key refused).
+# Arguments are more ssh options; they come first, and ssh keeps the first
+# value it is given for an option.
 sftp_batch() {
-	sftp -b - \
+	sftp -b - "$@" \
 		-o LogLevel=ERROR \
 		-o BatchMode=yes \
 		-o ConnectTimeout="$BENTO_TIMEOUT" \
@@ -207,22 +223,46 @@ current_system() {
 
 # Writes the gzipped log for the server: YYYYMMDD-HHMM_<store path>_<result>.log.gz
 # $1: result (success, failure, rollback, autoupdate), $2: store path it ran.
+# A log over LOG_SIZE_LIMIT is cut to its start and end: the server deletes
+# bigger files. Fails, leaving nothing behind, when it cannot be written.
 queue_log() {
 	store_name=$(basename "${2:-/nix/store/00000000000000000000000000000000-unknown}")
 	log_name="$(date -u +%Y%m%d-%H%M)_${store_name}_$1.log.gz"
-	gzip -c "$LOG" > "$STATE_DIR/pending/$log_name.tmp" &&
-		mv "$STATE_DIR/pending/$log_name.tmp" "$STATE_DIR/pending/$log_name"
+	queued="$STATE_DIR/pending/$log_name"
+	if gzip -c "$LOG" > "$queued.tmp" &&
+		{ [ "$(wc -c < "$queued.tmp")" -le "$BENTO_LOG_SIZE_LIMIT" ] || cut_log | gzip -c > "$queued.tmp"; } &&
+		mv "$queued.tmp" "$queued"; then
+		return 0
+	fi
+	rm -f "$queued.tmp"
+	warn "could not write the log $queued ($(space_left))"
+	return 1
 }
 
-# Appends to the session's batch a `put` into logs/ for every queued log.
+# The start and the end of the log, a quarter of LOG_SIZE_LIMIT each (gzip
+# cannot make that grow past the limit), and how much was left out.
+cut_log() {
+	keep=$((BENTO_LOG_SIZE_LIMIT / 4))
+	head -c "$keep" "$LOG"
+	printf '\n\n[bento: %s bytes of this log were left out here to fit LOG_SIZE_LIMIT]\n\n' "$(($(wc -c < "$LOG") - 2 * keep))"
+	tail -c "$keep" "$LOG"
+}
+
+# Appends to the session's batch, for every queued log, a `put` into logs/
+# under a temporary name and a rename to its real name: a log appears on the
+# server only whole (docs/protocol.md §5). A put that fails ends the batch
+# before its rename.
 batch_pending_logs() {
 	for log in "$STATE_DIR"/pending/*.log.gz; do
-		[ -f "$log" ] && printf 'put %s logs/\n' "$log" >> "$STATE_DIR/batch"
+		[ -f "$log" ] || continue
+		name=${log##*/}
+		printf 'put %s logs/.%s.tmp-%s\nrename logs/.%s.tmp-%s logs/%s\n' "$log" "$name" "$$" "$name" "$$" "$name" >> "$STATE_DIR/batch"
 	done
 	return 0
 }
 
-# Puts every queued log into logs/ on the server: one session.
+# Puts every queued log into logs/ on the server: one session; why it
+# failed is in sftp.out.
 upload_logs() {
 	: > "$STATE_DIR/batch"
 	batch_pending_logs
@@ -234,6 +274,50 @@ upload_logs() {
 	return 1
 }
 
+# Whether the server answers at all: a new SSH connection (not the shared
+# one, which may be dead without knowing it yet) that logs in and gets an
+# answer to a read-only SFTP request, within TIMEOUT to connect. It tells a
+# server that refused an upload (its disk full, logs/ not writable: it
+# answers) from one this machine cannot reach (no route, refused, timed out,
+# key refused): only the latter means the new system may have lost it.
+server_reachable() {
+	printf 'cd /\n' | sftp_batch -o ControlMaster=no -o ControlPath=none > "$STATE_DIR/probe.out" 2>&1
+}
+
+# Sends the queued logs. 0: sent; 1: the server answers but did not take them
+# (they stay queued); 2: the server cannot be reached. sftp.out says why.
+send_logs() {
+	upload_logs && return 0
+	server_reachable && return 1
+	return 2
+}
+
+# KiB free on the file system of /var/bento (empty when df cannot say).
+free_kib() {
+	# shellcheck disable=SC2046 # df's line split into its fields
+	set -- $(df -Pk "$BENTO_DIR" 2> /dev/null | sed -n 2p)
+	case ${4:-} in
+	*[!0-9]* | '') ;;
+	*) printf '%s\n' "$4" ;;
+	esac
+}
+
+space_left() {
+	printf '%s KiB free in %s' "$(free_kib)" "$BENTO_DIR"
+}
+
+# Whether a step failed for lack of space, as its output ($1) says.
+lacks_space() {
+	grep -q 'No space left' "$1" 2> /dev/null
+}
+
+# Whether the file system of /var/bento is all but full (less than 1 MiB):
+# git, for one, does not always say why it could not write.
+disk_full() {
+	free=$(free_kib)
+	[ -n "$free" ] && [ "$free" -lt 1024 ]
+}
+
 # Phase 1: read last_change_date and send the logs queued by earlier runs,
 # in one session. Fails (and changes nothing) when the server is unreachable.
 poll_server() {
@@ -242,23 +326,38 @@ poll_server() {
 	batch_pending_logs
 	sftp_session "$STATE_DIR/batch"
 	poll_status=$?
-	if [ ! -s "$STATE_DIR/remote-state" ]; then
-		if grep -q 'last_change_date.* not found' "$STATE_DIR/sftp.out"; then
-			# Reached, but nothing deployed for this machine yet.
-			warn "the bento server has nothing published for $BENTO_NAME yet (no last_change_date; run bento deploy there); nothing was changed:"
-		else
-			warn "cannot reach the bento server ($BENTO_NAME@$BENTO_REMOTE_HOST port $BENTO_REMOTE_PORT); nothing was changed:"
-		fi
-		show_sftp_output
+	if ! grep -q '^[0-9a-f]\{64\}' "$STATE_DIR/remote-state" 2> /dev/null; then
+		explain_poll_failure
 		return 1
 	fi
 	if [ "$poll_status" -eq 0 ]; then
 		rm -f "$STATE_DIR"/pending/*.log.gz
 	else
-		warn "could not upload the logs of earlier runs; they are kept for the next run:"
+		warn "the server answers but did not take the logs of earlier runs (its disk full, or logs/ not writable?); they are kept for the next run:"
 		show_sftp_output
 	fi
 	return 0
+}
+
+# Why the poll got no usable last_change_date: the server cannot be reached,
+# has nothing for this machine, published a broken one, or this machine has
+# no room to write it.
+explain_poll_failure() {
+	if grep -q 'No space left' "$STATE_DIR/sftp.out"; then
+		warn "no space left on this machine to write $STATE_DIR/remote-state ($(space_left)); nothing was changed:"
+		show_sftp_output
+	elif grep -q 'last_change_date.* not found' "$STATE_DIR/sftp.out"; then
+		# Reached, but nothing deployed for this machine yet.
+		warn "the bento server has nothing published for $BENTO_NAME yet (no last_change_date; run bento deploy there); nothing was changed:"
+		show_sftp_output
+	elif [ -f "$STATE_DIR/remote-state" ] && [ ! -s "$STATE_DIR/remote-state" ]; then
+		warn "the bento server's last_change_date for $BENTO_NAME is empty: the original bento published it, or a deploy did not finish; run bento deploy there. Nothing was changed"
+	elif [ -s "$STATE_DIR/remote-state" ]; then
+		warn "the bento server's last_change_date for $BENTO_NAME does not start with the digest of a manifest (the original bento published it, or it was edited by hand); run bento deploy there. Nothing was changed"
+	else
+		warn "cannot reach the bento server ($BENTO_NAME@$BENTO_REMOTE_HOST port $BENTO_REMOTE_PORT); nothing was changed:"
+		show_sftp_output
+	fi
 }
 
 # Downloads config/ into .bento/incoming and checks it against the manifest
@@ -287,24 +386,87 @@ download_config() {
 		sed 's/^/  /' "$STATE_DIR/verify.out" >&2
 		return 1
 	fi
+	only_listed_files || return 1
 	return 0
 }
 
-# Replaces the configuration in /var/bento with the verified download.
-install_config() {
+# The download holds exactly the files the manifest lists, no more: get -R
+# brings whatever config/ holds on the server, and only listed files were
+# verified. Every listed file is there and matches (sha256sum -c), so one
+# more entry of any kind than the manifest has lines is one too many.
+only_listed_files() {
+	listed=$(grep -c '' "$STATE_DIR/incoming/.bento-manifest")
+	found=$(cd "$STATE_DIR/incoming" && find . ! -type d ! -path ./.bento-manifest -printf x | wc -c)
+	[ "$found" -eq "$listed" ] && return 0
+	warn "the downloaded configuration holds files its manifest does not list; it is not used, and will be retried on the next run:"
+	# The manifest's names (escaped ones stay escaped: a message only).
+	sed 's/^\\\{0,1\}[0-9a-f]\{64\}  //' "$STATE_DIR/incoming/.bento-manifest" > "$STATE_DIR/listed"
+	(cd "$STATE_DIR/incoming" && find . ! -type d ! -path ./.bento-manifest -print) | while IFS= read -r file; do
+		grep -qxF -- "$file" "$STATE_DIR/listed" || printf '  %s\n' "$file" >&2
+	done
+	return 1
+}
+
+# Removes the configuration from /var/bento (all but bento's state in .bento/).
+remove_config() {
 	for entry in "$BENTO_DIR"/* "$BENTO_DIR"/.[!.]* "$BENTO_DIR"/..?*; do
 		[ -e "$entry" ] || [ -L "$entry" ] || continue
 		[ "$entry" = "$STATE_DIR" ] && continue
 		rm -rf -- "$entry"
 	done
+}
+
+# Replaces the configuration in /var/bento with the verified download; what
+# failed says why in install.out.
+install_config() {
+	: > "$STATE_DIR/install.out"
+	remove_config
 	for entry in "$STATE_DIR"/incoming/* "$STATE_DIR"/incoming/.[!.]* "$STATE_DIR"/incoming/..?*; do
 		[ -e "$entry" ] || [ -L "$entry" ] || continue
-		mv -- "$entry" "$BENTO_DIR"/ || return 1
+		mv -- "$entry" "$BENTO_DIR"/ 2>> "$STATE_DIR/install.out" || return 1
 	done
 	rmdir "$STATE_DIR/incoming"
 	if [ "$BENTO_FLAKE" = 1 ]; then
 		# A flake only sees files tracked by git.
-		git -C "$BENTO_DIR" init -q && git -C "$BENTO_DIR" add -A
+		{ git -C "$BENTO_DIR" init -q && git -C "$BENTO_DIR" add -A; } >> "$STATE_DIR/install.out" 2>&1 || return 1
+	fi
+}
+
+# A run that failed for lack of space on this machine (docs/protocol.md §6):
+# frees what it wrote, says so in a short log (a long one may not fit) once
+# per published configuration, and forgets that configuration was tried, so
+# that the next run tries it again and succeeds once there is room.
+# $1: what failed, $2: its output.
+no_space() {
+	free_run_files
+	warn "no space left on this machine while $1 ($(space_left) once what this run wrote is removed); this configuration is tried again on the next run:"
+	tail -n 5 "$2" 2> /dev/null | sed 's/^/  /' >&2
+	rm -f "$STATE_DIR/state"
+	# Reported already for this configuration: one log, not one per run.
+	cmp -s "$STATE_DIR/remote-state" "$STATE_DIR/no-space" && return 0
+	{
+		echo "bento $BENTO_MODE of $BENTO_NAME on $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+		echo "configuration: $(cat "$STATE_DIR/remote-state" 2> /dev/null)"
+		echo
+		echo "No space left on this machine while $1: $(space_left) once what this run wrote is removed."
+		echo "This configuration is tried again on the next runs, until it fits."
+		echo
+		tail -n 20 "$2" 2> /dev/null
+	} > "$LOG.short" && mv "$LOG.short" "$LOG" &&
+		queue_log failure "$(current_system)" &&
+		cp "$STATE_DIR/remote-state" "$STATE_DIR/no-space"
+}
+
+# What a run wrote that the next one can do without: the download, the
+# configuration installed from it (the next run downloads it again), the
+# build result and its link (unless the result is in use: nix-store refuses).
+free_run_files() {
+	rm -rf "$STATE_DIR/incoming" "$LOG.short"
+	remove_config
+	if [ -L "$STATE_DIR/result" ]; then
+		result=$(readlink -f "$STATE_DIR/result")
+		rm -f "$STATE_DIR/result"
+		[ "$result" = "$(current_system)" ] || nix-store --delete "$result" > /dev/null 2>&1 || true
 	fi
 }
 
@@ -322,10 +484,16 @@ out_of_space() {
 
 # Builds the configuration in /var/bento and switches to it when it differs
 # from the running system. Queues the log: $1 on success, else failure.
+# Returns 0 on success, 1 on failure, 3 when it failed for lack of space
+# (no_space: the configuration is to be tried again).
 build_and_switch() {
 	cd "$STATE_DIR" || return 1
 	say "building the configuration of $BENTO_NAME"
 	if ! rebuild_config build >> "$LOG" 2>&1 || out_of_space; then
+		if out_of_space; then
+			no_space "building the configuration" "$LOG"
+			return 3
+		fi
 		warn "the build failed; this configuration is not retried until a new one is published:"
 		tail -n 20 "$LOG" >&2
 		queue_log failure "$(current_system)"
@@ -338,8 +506,13 @@ build_and_switch() {
 		return 0
 	fi
 	profile_before=$(readlink "$PROFILE")
+	record_failed_units "$STATE_DIR/failed-units.before"
 	say "switching to $(basename "$new_system")"
 	if ! rebuild_config switch >> "$LOG" 2>&1 || out_of_space; then
+		if out_of_space; then
+			no_space "switching to $(basename "$new_system")" "$LOG"
+			return 3
+		fi
 		warn "the switch failed:"
 		tail -n 20 "$LOG" >&2
 		queue_log failure "$(current_system)"
@@ -351,47 +524,140 @@ build_and_switch() {
 		return 1
 	fi
 	SWITCHED=1
+	if ! health_gate "$new_system"; then
+		warn "the new system is not healthy ($HEALTH_PROBLEM): rolling back"
+		printf '\nbento: the new system is not healthy: %s; rolled back\n' "$HEALTH_PROBLEM" >> "$LOG"
+		roll_back
+		# Back on the system that was running: no reachability check to make for it.
+		SWITCHED=0
+		queue_log rollback "$(current_system)"
+		return 1
+	fi
 	queue_log "$1" "$new_system"
 	return 0
 }
 
-# Whether the server answers: one SFTP session that sends the queued logs
-# (why it failed is in sftp.out).
-server_answers() {
-	upload_logs
+# Whether systemd runs this machine (not in a container without it).
+have_systemd() {
+	[ -d /run/systemd/system ] && command -v systemctl > /dev/null 2>&1
+}
+
+# The failed units, one name a line, sorted; nothing without systemd.
+record_failed_units() {
+	: > "$1"
+	have_systemd || return 0
+	systemctl --failed --plain --no-legend --no-pager 2> /dev/null | sed -e 's/^[^[:alnum:]]*//' -e 's/[[:space:]].*//' | sort -u > "$1"
+}
+
+# The health gate (services.bento.healthCheck): after a switch, no unit that
+# was fine before it may have failed, and the new system's own check
+# (<toplevel>/etc/bento/health-check, with etc/bento/health.conf) must pass;
+# both are tried again during the grace period. Sets HEALTH_PROBLEM.
+health_gate() {
+	conf="$1/etc/bento/health.conf"
+	check="$1/etc/bento/health-check"
+	check_timeout=$(sed -n 's/^timeout=\([0-9][0-9]*\)$/\1/p' "$conf" 2> /dev/null)
+	grace=$(sed -n 's/^grace=\([0-9][0-9]*\)$/\1/p' "$conf" 2> /dev/null)
+	deadline=$(($(date +%s) + ${grace:-120}))
+	if ! have_systemd; then
+		printf '\nbento: no systemd here: the failed-units check is skipped\n' >> "$LOG"
+	fi
+	while :; do
+		HEALTH_PROBLEM=$(health_problem "$check" "${check_timeout:-30}")
+		[ -z "$HEALTH_PROBLEM" ] && return 0
+		[ "$(date +%s)" -lt "$deadline" ] || return 1
+		say "not healthy yet ($HEALTH_PROBLEM); checking again in $HEALTH_PAUSE s"
+		sleep "$HEALTH_PAUSE"
+	done
+}
+
+# Why the system is not healthy now, or nothing. $1: the check, $2: its timeout.
+health_problem() {
+	if have_systemd; then
+		record_failed_units "$STATE_DIR/failed-units.after"
+		new_failures=$(comm -13 "$STATE_DIR/failed-units.before" "$STATE_DIR/failed-units.after" | tr '\n' ' ')
+		if [ -n "$new_failures" ]; then
+			printf 'units failed since the switch: %s' "${new_failures% }"
+			return 0
+		fi
+	fi
+	[ -f "$1" ] || return 0
+	printf '\nbento: health check (%s s at most):\n' "$2" >> "$LOG"
+	if ! timeout "$2" sh "$1" >> "$LOG" 2>&1; then
+		printf 'the health check failed (services.bento.healthCheck.command; its output is in this log)'
+	fi
 }
 
 # After a switch the network may take a moment to come back (interfaces or
-# the resolver restarted): ask again for up to TIMEOUT seconds before
-# deciding the server is lost.
-server_answers_after_switch() {
+# the resolver restarted): while the server cannot be reached at all, ask
+# again for up to TIMEOUT seconds before deciding it is lost. Returns what
+# send_logs returned last.
+send_logs_after_switch() {
 	deadline=$(($(date +%s) + BENTO_TIMEOUT))
-	while ! server_answers; do
+	while :; do
+		send_logs
+		sent=$?
+		[ "$sent" -eq 2 ] || return "$sent"
 		if [ $(($(date +%s) + RETRY_PAUSE)) -gt "$deadline" ]; then
-			return 1
+			return 2
 		fi
 		say "the server does not answer after the switch; asking again in $RETRY_PAUSE s"
 		sleep "$RETRY_PAUSE"
 	done
-	return 0
 }
 
 # Phase 2: send the log. After a switch this is also the check that the new
-# system still reaches the server; if it does not, go back to the previous one.
+# system still reaches the server: only a server it cannot reach at all makes
+# it go back to the previous system, never one that answers but does not take
+# the log (its disk full, logs/ not writable): that log waits for the next run.
 report() {
+	if [ "$SWITCHED" = 1 ]; then
+		send_logs_after_switch
+	else
+		send_logs
+	fi
+	sent=$?
+	if [ "$sent" -eq 0 ]; then
+		return 0
+	fi
+	if [ "$sent" -eq 1 ]; then
+		warn "the server answers but did not take the log (its disk full, or logs/ not writable?); it is kept for the next run:"
+		show_sftp_output
+		return 0
+	fi
 	if [ "$SWITCHED" != 1 ]; then
-		server_answers && return 0
 		warn "could not upload the log; it is kept for the next run:"
 		show_sftp_output
 		return 0
 	fi
-	server_answers_after_switch && return 0
 	warn "the server is unreachable after the switch: rolling back"
 	show_sftp_output
 	rm -f "$STATE_DIR"/pending/*_success.log.gz "$STATE_DIR"/pending/*_autoupdate.log.gz
-	rebuild switch --rollback >> "$LOG" 2>&1
+	roll_back
 	queue_log rollback "$(current_system)"
 	return 1
+}
+
+# Goes back to the system that ran before this run's switch, and deletes the
+# generation it leaves: `--rollback` takes the highest generation below the
+# current one, so after the next switch a later rollback would otherwise
+# land on this system that was just found bad.
+roll_back() {
+	left=$(readlink "$PROFILE")
+	if [ "$PREBUILT" = 1 ]; then
+		# What nixos-rebuild switch --rollback does, without nixos-rebuild on
+		# a prebuilt machine (docs/protocol.md §11).
+		{ nix-env -p "$PROFILE" --rollback && activate_system "$(readlink -f "$PROFILE")" switch; } >> "$LOG" 2>&1
+	else
+		rebuild switch --rollback >> "$LOG" 2>&1
+	fi
+	left=${left##*/}
+	left=${left#system-}
+	left=${left%-link}
+	case $left in
+	'' | *[!0-9]*) ;;
+	*) nix-env -p "$PROFILE" --delete-generations "$left" >> "$LOG" 2>&1 ;;
+	esac
 }
 
 # REBOOT flag: reboot when the kernel, initrd or modules of the new system
@@ -446,6 +712,296 @@ self_update() {
 	return 0
 }
 
+# ------------------------------------------------------------------------
+# Prebuilt mode (docs/protocol.md §11): the machine downloads the system the
+# server built, from the binary cache published with the configuration,
+# imports it with every signature checked, and switches to it. Nothing is
+# evaluated or built here: no nixos-rebuild, nix build or nix-instantiate.
+
+# A setting of the downloaded update.sh ($1: its name, $2: this script's
+# value, used when the download has none): the configuration being applied
+# brings its own, so a machine just made prebuilt, or given a new signing
+# key, applies it at once. update.sh writes each on one line, bare or in
+# single quotes.
+downloaded_setting() {
+	line=$(grep "^$1=" "$STATE_DIR/incoming/update.sh" 2> /dev/null | tail -n 1)
+	if [ -z "$line" ]; then
+		printf '%s\n' "$2"
+		return 0
+	fi
+	value=${line#*=}
+	case $value in
+	"'"*"'")
+		value=${value#"'"}
+		value=${value%"'"}
+		;;
+	esac
+	printf '%s\n' "$value"
+}
+
+# Whether the downloaded configuration is for a prebuilt system.
+prebuilt_configuration() {
+	PREBUILT=$(downloaded_setting BENTO_PREBUILT "$BENTO_PREBUILT")
+	[ "$PREBUILT" = 1 ]
+}
+
+# A line for the person watching and for the log.
+note() {
+	say "$*"
+	printf 'bento: %s\n' "$*" >> "$LOG"
+}
+
+# Splits the bundle of narinfos ($1/narinfos, empty lines between them)
+# into <hash>.narinfo files, as Nix reads a file:// cache, and lists every
+# store path ($1/paths) and the NAR of each ($1/index: @<hash> <url> <size>).
+# Shell built-ins only: a closure has thousands of paths.
+split_narinfos() {
+	dir=$1
+	: > "$dir/paths"
+	: > "$dir/index"
+	file='' hash='' url='' size=''
+	while IFS= read -r line || [ -n "$line" ]; do
+		case $line in
+		'')
+			end_narinfo || return 1
+			continue
+			;;
+		'StorePath: /nix/store/'*)
+			end_narinfo || return 1
+			store_path=${line#StorePath: }
+			hash=${store_path#/nix/store/}
+			hash=${hash%%-*}
+			case ${store_path#/nix/store/} in
+			*/* | *[!0-9A-Za-z+._?=-]*) return 1 ;;
+			esac
+			case $hash in
+			*[!0-9a-z]*) return 1 ;;
+			esac
+			[ "${#hash}" -eq 32 ] || return 1
+			file=$dir/$hash.narinfo
+			: > "$file"
+			printf '%s\n' "$store_path" >> "$dir/paths"
+			;;
+		'URL: '*) url=${line#URL: } ;;
+		'FileSize: '*) size=${line#FileSize: } ;;
+		esac
+		[ -n "$file" ] || return 1
+		printf '%s\n' "$line" >> "$file"
+	done < "$dir/narinfos"
+	end_narinfo
+}
+
+# The end of one narinfo: its line in the index, once its NAR is known to
+# be a file under nar/ and its size a number.
+end_narinfo() {
+	[ -n "$file" ] || return 0
+	case ${url#nar/} in
+	"$url" | '' | .* | *..* | */* | *[!0-9a-z.]*) return 1 ;;
+	esac
+	case $size in
+	'' | *[!0-9]*) return 1 ;;
+	esac
+	printf '@%s %s %s\n' "$hash" "$url" "$size" >> "$dir/index"
+	file='' hash='' url='' size=''
+}
+
+# Downloads, over the connection the configuration came by, what the
+# machine needs of the prebuilt system of cache directory $1: the system's
+# store path and every narinfo of its closure (one small file), then the
+# NARs of only the store paths not valid here. Returns 1 when the transfer
+# failed (retried on the next run), 2 when what arrived is not a cache.
+download_prebuilt() {
+	cache=$1
+	dir=$STATE_DIR/cache
+	rm -rf "$dir"
+	mkdir -p "$dir/nar" || return 1
+	{
+		printf 'get %s/system %s/system\n' "$cache" "$dir"
+		if [ -z "$CACHE_URL" ]; then
+			printf 'get %s/narinfos.gz %s/narinfos.gz\n' "$cache" "$dir"
+			printf 'get %s/nix-cache-info %s/nix-cache-info\n' "$cache" "$dir"
+		fi
+	} > "$STATE_DIR/batch"
+	if ! sftp_session "$STATE_DIR/batch"; then
+		warn "downloading the prebuilt system failed; it will be retried on the next run:"
+		show_sftp_output
+		return 1
+	fi
+	NEW_SYSTEM=$(cat "$dir/system")
+	case $NEW_SYSTEM in
+	/nix/store/*) ;;
+	*)
+		warn "the published system is not a store path: $NEW_SYSTEM"
+		return 2
+		;;
+	esac
+	[ -z "$CACHE_URL" ] || return 0
+	if ! gzip -dc "$dir/narinfos.gz" > "$dir/narinfos" || ! split_narinfos "$dir"; then
+		warn "the published narinfos of $(basename "$NEW_SYSTEM") cannot be read"
+		return 2
+	fi
+	# The store paths that are not valid here, and their NARs.
+	if ! xargs nix-store --check-validity --print-invalid < "$dir/paths" > "$dir/missing" 2>> "$LOG"; then
+		warn "nix-store cannot tell which store paths are here:"
+		tail -n 5 "$LOG" >&2
+		return 2
+	fi
+	sed -n 's|^/nix/store/\([0-9a-z]\{32\}\)-.*|@\1 |p' "$dir/missing" > "$dir/wanted-hashes"
+	grep -F -f "$dir/wanted-hashes" "$dir/index" | cut -d ' ' -f 2- | sort -u > "$dir/wanted" || true
+	count=0 bytes=0
+	: > "$STATE_DIR/batch"
+	while read -r url size; do
+		printf 'get %s/%s %s/%s\n' "$cache" "$url" "$dir" "$url" >> "$STATE_DIR/batch"
+		count=$((count + 1))
+		bytes=$((bytes + size))
+	done < "$dir/wanted"
+	note "$(basename "$NEW_SYSTEM"): downloading $count NAR files ($bytes bytes) for the $(grep -c . "$dir/missing") of $(grep -c . "$dir/paths") store paths not here"
+	[ -s "$STATE_DIR/batch" ] || return 0
+	if ! sftp_session "$STATE_DIR/batch"; then
+		warn "downloading the prebuilt system failed; it will be retried on the next run:"
+		show_sftp_output
+		return 1
+	fi
+	return 0
+}
+
+# Imports the system into the Nix store from the download (or from
+# CACHE_URL), every signature checked against the one key this
+# configuration trusts; never --no-check-sigs. A NAR or narinfo that does
+# not verify is refused, and nothing is switched.
+import_prebuilt() {
+	if [ -n "$CACHE_URL" ]; then
+		from=$CACHE_URL
+	else
+		from=file://$STATE_DIR/cache
+	fi
+	note "importing $(basename "$NEW_SYSTEM") from $from, signed by ${CACHE_KEY%%:*}"
+	nix --extra-experimental-features nix-command copy --from "$from" \
+		--option trusted-public-keys "$CACHE_KEY" --option require-sigs true \
+		--option narinfo-cache-negative-ttl 0 \
+		"$NEW_SYSTEM" >> "$LOG" 2>&1
+}
+
+# Runs $1/bin/switch-to-configuration $2 as nixos-rebuild does
+# (pkgs/by-name/ni/nixos-rebuild/nixos-rebuild.sh in nixpkgs): in a
+# transient unit of its own (systemd-run, under nixos-rebuild's unit name,
+# so the two never activate at once), where the activation survives this
+# service being restarted; directly, with a clean environment, where
+# systemd-run does not work.
+activate_system() {
+	set -- "$1/bin/switch-to-configuration" "$2"
+	if command -v systemd-run > /dev/null 2>&1 &&
+		systemd-run -E LOCALE_ARCHIVE -E NIXOS_INSTALL_BOOTLOADER=0 --collect --no-ask-password --pipe --quiet \
+			--service-type=exec --unit=nixos-rebuild-switch-to-configuration --wait true < /dev/null > /dev/null 2>&1; then
+		systemd-run -E LOCALE_ARCHIVE -E NIXOS_INSTALL_BOOTLOADER=0 --collect --no-ask-password --pipe --quiet \
+			--service-type=exec --unit=nixos-rebuild-switch-to-configuration --wait "$@" < /dev/null
+	else
+		env -i LOCALE_ARCHIVE="${LOCALE_ARCHIVE:-}" NIXOS_INSTALL_BOOTLOADER=0 "$@" < /dev/null
+	fi
+}
+
+# Switches to the imported system, as nixos-rebuild switch does: the system
+# profile set to it (nix-env -p ... --set), then its switch-to-configuration;
+# then the health gate, as after any switch. Returns as build_and_switch.
+switch_prebuilt() {
+	if [ "$NEW_SYSTEM" = "$(current_system)" ]; then
+		say "$(basename "$NEW_SYSTEM") is already running"
+		queue_log success "$NEW_SYSTEM"
+		return 0
+	fi
+	record_failed_units "$STATE_DIR/failed-units.before"
+	say "switching to $(basename "$NEW_SYSTEM")"
+	if ! nix-env -p "$PROFILE" --set "$NEW_SYSTEM" >> "$LOG" 2>&1 || out_of_space ||
+		[ "$(readlink -f "$PROFILE")" != "$NEW_SYSTEM" ]; then
+		if out_of_space; then
+			no_space "setting the system profile to $(basename "$NEW_SYSTEM")" "$LOG"
+			return 3
+		fi
+		warn "setting the system profile to $(basename "$NEW_SYSTEM") failed:"
+		tail -n 20 "$LOG" >&2
+		queue_log failure "$(current_system)"
+		return 1
+	fi
+	if ! activate_system "$NEW_SYSTEM" switch >> "$LOG" 2>&1 || out_of_space; then
+		if out_of_space; then
+			no_space "switching to $(basename "$NEW_SYSTEM")" "$LOG"
+			return 3
+		fi
+		warn "the switch failed:"
+		tail -n 20 "$LOG" >&2
+		queue_log failure "$(current_system)"
+		return 1
+	fi
+	SWITCHED=1
+	if ! health_gate "$NEW_SYSTEM"; then
+		warn "the new system is not healthy ($HEALTH_PROBLEM): rolling back"
+		printf '\nbento: the new system is not healthy: %s; rolled back\n' "$HEALTH_PROBLEM" >> "$LOG"
+		roll_back
+		SWITCHED=0
+		queue_log rollback "$(current_system)"
+		return 1
+	fi
+	queue_log success "$NEW_SYSTEM"
+	return 0
+}
+
+# The prebuilt cycle for the configuration just downloaded: download,
+# import (signatures checked), install the configuration, switch, report.
+# A download or an import that fails changes nothing here and is retried on
+# the next run; one that does not verify is reported as a failure; one
+# that fails for lack of space is reported once, as no_space does.
+prebuilt_update() {
+	CACHE_KEY=$(downloaded_setting BENTO_CACHE_KEY "$BENTO_CACHE_KEY")
+	CACHE_URL=$(downloaded_setting BENTO_CACHE_URL "$BENTO_CACHE_URL")
+	cache_dir=.cache-$(cut -c 1-16 "$STATE_DIR/remote-state")
+	start_log
+	download_prebuilt "$cache_dir"
+	downloaded=$?
+	close_connection
+	if [ "$downloaded" -eq 1 ]; then
+		if lacks_space "$STATE_DIR/sftp.out"; then
+			rm -rf "$STATE_DIR/cache"
+			no_space "downloading the prebuilt system" "$STATE_DIR/sftp.out"
+			report
+		fi
+		return 1
+	fi
+	if [ "$downloaded" -ne 0 ] || ! import_prebuilt; then
+		rm -rf "$STATE_DIR/cache"
+		if out_of_space; then
+			no_space "importing the prebuilt system" "$LOG"
+			report
+			return 1
+		fi
+		warn "the prebuilt system does not verify: nothing was switched; it will be downloaded again on the next run:"
+		tail -n 20 "$LOG" >&2
+		queue_log failure "$(current_system)"
+		report
+		return 1
+	fi
+	rm -rf "$STATE_DIR/cache"
+	if ! install_config; then
+		warn "installing the configuration into $BENTO_DIR failed:"
+		sed 's/^/  /' "$STATE_DIR/install.out" >&2
+		if lacks_space "$STATE_DIR/install.out" || disk_full; then
+			no_space "installing the configuration" "$STATE_DIR/install.out"
+			report
+		fi
+		return 1
+	fi
+	switch_prebuilt
+	switched=$?
+	# Tried: remembered, as in main (not when it failed for lack of space).
+	if [ "$switched" -ne 3 ]; then
+		cp "$STATE_DIR/remote-state" "$STATE_DIR/state"
+		rm -f "$STATE_DIR/no-space"
+	fi
+	report || return 1
+	[ "$switched" -eq 0 ] || return 1
+	reboot_if_needed
+	return 0
+}
+
 # The tools a cycle needs. The bento-upgrade service has them all on its
 # PATH; a bootstrap.sh run by hand on a fresh machine may lack git.
 check_tools() {
@@ -488,15 +1044,37 @@ main() {
 	fi
 
 	say "a new configuration is available: downloading it"
-	download_config || exit 1
+	if ! download_config; then
+		if lacks_space "$STATE_DIR/sftp.out"; then
+			no_space "downloading the configuration" "$STATE_DIR/sftp.out"
+			report
+		fi
+		exit 1
+	fi
+	if prebuilt_configuration; then
+		prebuilt_update
+		exit $?
+	fi
 	close_connection
-	install_config || exit 1
+	if ! install_config; then
+		warn "installing the configuration into $BENTO_DIR failed:"
+		sed 's/^/  /' "$STATE_DIR/install.out" >&2
+		if lacks_space "$STATE_DIR/install.out" || disk_full; then
+			no_space "installing the configuration" "$STATE_DIR/install.out"
+			report
+		fi
+		exit 1
+	fi
 	start_log
 	build_and_switch success
 	built=$?
 	# The configuration was tried: remember it, so a failing one is not
-	# rebuilt on every run, only when a new one is published.
-	cp "$STATE_DIR/remote-state" "$STATE_DIR/state"
+	# rebuilt on every run, only when a new one is published. Not one that
+	# failed for lack of space here: it may fit next time.
+	if [ "$built" -ne 3 ]; then
+		cp "$STATE_DIR/remote-state" "$STATE_DIR/state"
+		rm -f "$STATE_DIR/no-space"
+	fi
 	report || exit 1
 	[ "$built" -eq 0 ] || exit 1
 	reboot_if_needed

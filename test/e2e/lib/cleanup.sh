@@ -30,7 +30,7 @@ for environ in /proc/[0-9]*/environ; do
 done
 
 # The suite's sshd (server/, and any other server a suite started next to it,
-# e.g. server2/ of 20-failover.bats: sshd overwrites its environment with its
+# e.g. server2/ of 25-failover.bats: sshd overwrites its environment with its
 # process title, so it carries no mark), each checked by its command line
 # before it is stopped.
 for pidfile in "$base"/*/sshd.pid; do
@@ -69,10 +69,24 @@ if [ -f "$state/group-created" ] && getent group sftp_users > /dev/null; then
 	fi
 fi
 
+# File systems the suite mounted under BASE (a tmpfs CHROOT_DIR, a machine's
+# /var/bento), deepest first; lazily, should a process still hold one.
+grep -o " $base/[^ ]*" /proc/self/mounts | sort -r | while read -r mounted; do
+	umount -l "$mounted" 2> /dev/null
+done
+
 # Mount points and /run/sshd this suite had to create (kept when not empty).
 mountpoints=$(cat "$state/mountpoints" 2> /dev/null)
 run_sshd=0
 [ -f "$state/run-sshd-created" ] && run_sshd=1
+
+# Nix's records of the GC roots deploy made in the suite's chroot (prebuilt
+# systems): they would dangle once the chroot is gone.
+for record in /nix/var/nix/gcroots/auto/*; do
+	case $(readlink "$record" 2> /dev/null) in
+	"$base"/*) rm -f -- "$record" ;;
+	esac
+done
 
 rm -rf -- "$base"
 for dir in $mountpoints; do

@@ -10,7 +10,10 @@
 # known_hosts), profiles/ (/nix/var/nix/profiles), gcroots/
 # (/nix/var/nix/gcroots, so the machine's profile generations register their
 # GC roots there and not on the host) and run/ (/run: current-system,
-# booted-system). The caller sets the environment (see e2e.bash).
+# booted-system). The caller sets the environment (see e2e.bash). A machine
+# with a nix/ directory has a Nix store of its own: nix/ is bound over /nix
+# first (Debian's Nix then starts a fresh store and database there, sharing
+# nothing with the host's), and the profiles and GC roots over its var/.
 set -eu
 dir=$1
 shift
@@ -18,6 +21,9 @@ shift
 exec unshare --mount --propagation private -- sh -ec '
 	dir=$1
 	shift
+	if [ -d "$dir/nix" ]; then
+		mount --bind "$dir/nix" /nix
+	fi
 	if [ -d "$dir/var" ]; then
 		mount --bind "$dir/var" /var
 	else

@@ -8,7 +8,7 @@
 set -u
 server=${1:?usage: stop-sshd.sh SERVER_DIR}
 port=$(sed -n 's/^Port //p' "$server/sshd_config")
-# Its own address: another sshd may listen on the same port elsewhere (20-failover.bats).
+# Its own address: another sshd may listen on the same port elsewhere (25-failover.bats).
 address=$(sed -n 's/^ListenAddress //p' "$server/sshd_config")
 pid=$(cat "$server/sshd.pid" 2> /dev/null) || exit 0
 kill "$pid" 2> /dev/null

@@ -12,7 +12,7 @@ load lib/e2e
 SECOND=127.0.0.2
 
 setup_file() {
-	export E2E_EXTRA_CONFIG="REMOTE_IP=\"127.0.0.1 $SECOND\""
+	export E2E_CONFIG_EXTRA="REMOTE_IP=\"127.0.0.1 $SECOND\""
 	export E2E_CONNECT_RETRY=3
 	e2e_setup_suite a
 	export A

@@ -1,0 +1,390 @@
+/**
+ * The binary caches of prebuilt systems (docs/protocol.md §11). For each
+ * configuration of a prebuilt system, deploy publishes next to it, in the
+ * machine's chroot, a Nix binary cache of the system's closure: a narinfo per
+ * store path and the NAR files, signed with the server's key, in
+ * `<name>/.cache-<id>/` (<id>: the first 16 hex digits of the configuration's
+ * manifest digest, so a machine finds the cache of exactly the configuration
+ * it downloaded), plus the system's store path and every narinfo in one
+ * gzipped file, a single download.
+ *
+ * - **Stored once.** `nix copy` writes the closures into one pool,
+ *   CHROOT_DIR/.bento-cache/ (root's alone, no machine sees it); each
+ *   chroot's cache holds hard links to the pool's files, so a NAR shared by
+ *   a hundred machines takes its space once while each machine sees only its
+ *   own closure.
+ * - **Atomic.** A cache is written under a temporary name and renamed into
+ *   place before its configuration is published: a machine never sees a
+ *   half-written cache.
+ * - **Kept as long as needed.** The caches of the configurations a chroot
+ *   keeps (the current one and the one before, as publish.ts keeps them)
+ *   stay; older ones are removed, and then every pool file no chroot links
+ *   to any more (its link count is back to one).
+ * - **GC roots.** Each kept cache's system is an indirect GC root of the
+ *   server's store (`.bento-cache/roots/<name>-<id>`), released with it.
+ * - **Elsewhere.** With CACHE_STORE, the closures are copied, signed, to that
+ *   store instead, and the chroot's cache holds only the system's store path.
+ */
+import { accessSync, chmodSync, chownSync, constants, copyFileSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { addIndirectGcRoot, closureOf, removeIndirectGcRoot, copyToBinaryCache, hashPartOf, parseNarinfo, type Narinfo } from '../nix/binary-cache.js';
+import type { SigningKey } from '../nix/signing-key.js';
+import { sha256 } from '../util/hash.js';
+import { makeTempDir } from '../util/temp-dir.js';
+import { CACHE_NARINFO_BUNDLE, CACHE_POOL, CACHE_SYSTEM_FILE, cacheDirName, systemChroot } from './layout.js';
+import { MANIFEST_NAME } from './manifest.js';
+
+export interface SystemCacheOptions {
+  chrootDir: string;
+  /** Group of the cache directories: sftp_users, as for the version directories. */
+  sftpGroupId: number;
+  /** The server's key: needed to publish a cache (undefined: only removing old ones). */
+  signingKey?: Pick<SigningKey, 'secretFile' | 'publicKey'>;
+  /** CACHE_STORE: copy the closures there instead of into the chroot ('' or undefined: the chroot). */
+  cacheStore?: string;
+}
+
+export interface SystemCacheTarget {
+  name: string;
+  /** Manifest digest of the configuration the cache goes with. */
+  digest: string;
+  /** The system built for it, when the system is prebuilt; undefined: not prebuilt (only old caches are removed). */
+  storePath?: string;
+}
+
+const CACHE_ENTRY = /^\.cache-([0-9a-f]{16})$/;
+const CACHE_LEFTOVER = /^\.cache-.*\.tmp-\d+$/;
+const NIX_CACHE_INFO = 'nix-cache-info';
+const SIGNED_BY = 'signed-by';
+
+interface Pool {
+  dir: string;
+  nar: string;
+  roots: string;
+}
+
+function poolOf(chrootDir: string): Pool {
+  const dir = path.join(chrootDir, CACHE_POOL);
+  return { dir, nar: path.join(dir, 'nar'), roots: path.join(dir, 'roots') };
+}
+
+/** Pools swept whole by this process already (the sweep after a killed deploy). */
+const sweptPools = new Set<string>();
+
+/**
+ * Publishes the binary cache of `target`'s system (a prebuilt system after
+ * its build), then removes the caches its chroot no longer keeps and the
+ * pool files nothing links to any more. For a system that is not prebuilt
+ * (no storePath), only the removal. Call it before the configuration itself
+ * is published: a machine that sees the configuration finds its cache.
+ */
+export async function publishSystemCache(target: SystemCacheTarget, options: SystemCacheOptions): Promise<void> {
+  const { chrootDir } = options;
+  const systemDir = systemChroot(chrootDir, target.name).dir;
+  const pool = poolOf(chrootDir);
+  if (target.storePath === undefined && !hasCaches(systemDir)) return;
+  if (target.storePath !== undefined && !options.signingKey) throw new Error(`${target.name} is prebuilt, but no signing key was loaded`);
+  ensurePool(pool, options.signingKey?.publicKey);
+  if (!sweptPools.has(pool.dir)) {
+    sweptPools.add(pool.dir);
+    sweepPool(pool, undefined);
+  }
+  const id = cacheDirName(target.digest);
+  if (target.storePath !== undefined) {
+    await writeSystemCache(systemDir, id, target.storePath, pool, options);
+    await addIndirectGcRoot(path.join(pool.roots, `${target.name}-${id.slice('.cache-'.length)}`), target.storePath);
+  }
+  removeStaleCaches(systemDir, target.name, cacheIdsToKeep(chrootDir, target.name, target.storePath === undefined ? undefined : target.digest), pool);
+}
+
+function hasCaches(systemDir: string): boolean {
+  try {
+    return readdirSync(systemDir).some((entry) => CACHE_ENTRY.test(entry) || CACHE_LEFTOVER.test(entry));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The pool, root's alone (0700). Its narinfos are signed by the key in
+ * `signed-by`: when the key changed (rotated), they are removed, and `nix
+ * copy` writes them again, signed by the new key; the NARs stay (Nix does
+ * not rewrite a NAR that is there), and caches published before keep
+ * their own links to the old narinfos, which their configurations trust.
+ */
+function ensurePool(pool: Pool, publicKey: string | undefined): void {
+  for (const dir of [pool.dir, pool.nar, pool.roots]) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+  chownSync(pool.dir, 0, 0);
+  chmodSync(pool.dir, 0o700);
+  if (publicKey === undefined) return;
+  const record = path.join(pool.dir, SIGNED_BY);
+  let signedBy: string | undefined;
+  try {
+    signedBy = readFileSync(record, 'utf8').trim();
+  } catch {
+    signedBy = undefined;
+  }
+  if (signedBy === publicKey) return;
+  for (const entry of readdirSync(pool.dir)) if (entry.endsWith('.narinfo')) unlinkSync(path.join(pool.dir, entry));
+  writeFileSync(record, `${publicKey}\n`, { mode: 0o644 });
+}
+
+/** A pool file that no cache links to: removed (all of them, or those among `candidates`). */
+function sweepPool(pool: Pool, candidates: readonly string[] | undefined): void {
+  const files =
+    candidates ??
+    [
+      ...readdirSync(pool.dir).filter((entry) => entry.endsWith('.narinfo')),
+      ...readdirSync(pool.nar).map((entry) => `nar/${entry}`),
+    ];
+  for (const relative of files) {
+    const file = path.join(pool.dir, relative);
+    const stats = lstatSync(file, { throwIfNoEntry: false });
+    if (stats?.isFile() && stats.nlink === 1) unlinkSync(file);
+  }
+}
+
+interface CacheEntry {
+  narinfo: Narinfo;
+  text: string;
+}
+
+/** Copies the closure into the pool (or CACHE_STORE), then lays out the chroot's cache and renames it into place. */
+async function writeSystemCache(systemDir: string, id: string, storePath: string, pool: Pool, options: SystemCacheOptions): Promise<void> {
+  const external = Boolean(options.cacheStore);
+  const secretFile = (options.signingKey as SigningKey).secretFile;
+  try {
+    accessSync(secretFile, constants.R_OK);
+  } catch {
+    throw new Error(`cannot read the signing key ${secretFile} (SIGNING_KEY): deploy signs with it; restore it, or move its .pub away too to make a new one (README, "Rotating the key")`);
+  }
+  let entries: CacheEntry[] = [];
+  if (external) {
+    await copyToBinaryCache(options.cacheStore as string, [storePath], secretFile);
+  } else {
+    await copyToPool(pool, storePath, secretFile);
+    const closure = await closureOf(storePath);
+    entries = readPoolEntries(pool, closure);
+    const incomplete = entries.filter((entry) => !isFile(path.join(pool.dir, entry.narinfo.url)));
+    if (incomplete.length > 0) {
+      // A narinfo whose NAR went missing (a pool cleaned by hand, a killed
+      // sweep): Nix skips a path whose narinfo is there, so remove those and copy again.
+      for (const entry of incomplete) unlinkSync(path.join(pool.dir, `${hashPartOf(entry.narinfo.storePath)}.narinfo`));
+      await copyToPool(pool, storePath, secretFile);
+      entries = readPoolEntries(pool, closure);
+      const missing = entries.find((entry) => !isFile(path.join(pool.dir, entry.narinfo.url)));
+      if (missing) throw new Error(`${pool.dir}: nix copy left ${missing.narinfo.url} (of ${missing.narinfo.storePath}) missing`);
+    }
+  }
+
+  const final = path.join(systemDir, id);
+  const temporary = `${final}.tmp-${process.pid}`;
+  rmSync(temporary, { recursive: true, force: true });
+  try {
+    mkdirSync(temporary, { mode: 0o750 });
+    chownSync(temporary, 0, options.sftpGroupId);
+    chmodSync(temporary, 0o750);
+    // Modes set explicitly, whatever the umask: the machine's user reads all of it.
+    writeReadable(path.join(temporary, CACHE_SYSTEM_FILE), `${storePath}\n`);
+    if (!external) {
+      writeReadable(path.join(temporary, NIX_CACHE_INFO), 'StoreDir: /nix/store\n');
+      mkdirSync(path.join(temporary, 'nar'));
+      chmodSync(path.join(temporary, 'nar'), 0o755);
+      for (const { narinfo } of entries) {
+        const name = `${hashPartOf(narinfo.storePath)}.narinfo`;
+        linkOrCopy(path.join(pool.dir, name), path.join(temporary, name));
+        const nar = path.join(temporary, narinfo.url);
+        if (!isFile(nar)) linkOrCopy(path.join(pool.dir, narinfo.url), nar);
+      }
+      // Every narinfo in one file, separated by empty lines: the machine's one download.
+      writeReadable(path.join(temporary, CACHE_NARINFO_BUNDLE), gzipSync(entries.map((entry) => entry.text).join('\n')));
+    }
+  } catch (error) {
+    rmSync(temporary, { recursive: true, force: true });
+    throw error;
+  }
+  if (isDir(final)) {
+    if (sameTree(final, temporary)) {
+      // Already published whole (a machine may be reading it): left alone.
+      rmSync(temporary, { recursive: true, force: true });
+      return;
+    }
+    rmSync(final, { recursive: true, force: true });
+  }
+  renameSync(temporary, final);
+}
+
+/** What Nix 2.8 takes in the path of a file:// store URL: it neither accepts nor decodes anything else (a space, say). */
+const URL_SAFE_PATH = /^[A-Za-z0-9._~!$&'()*+,;=:@/-]+$/;
+
+/**
+ * `nix copy` of the closure into the pool. A CHROOT_DIR whose path a store
+ * URL cannot hold (`/srv/bento chroots`) is reached through a symbolic link
+ * in a private temporary directory.
+ */
+async function copyToPool(pool: Pool, storePath: string, secretFile: string): Promise<void> {
+  if (URL_SAFE_PATH.test(pool.dir)) {
+    await copyToBinaryCache(`file://${pool.dir}`, [storePath], secretFile);
+    return;
+  }
+  const dir = makeTempDir('pool');
+  try {
+    const link = path.join(dir, 'pool');
+    symlinkSync(pool.dir, link);
+    if (!URL_SAFE_PATH.test(link)) throw new Error(`neither ${pool.dir} nor ${link} can be written as a Nix store URL`);
+    await copyToBinaryCache(`file://${link}`, [storePath], secretFile);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The pool's narinfo of every path of `closure`, sorted by store path. */
+function readPoolEntries(pool: Pool, closure: readonly string[]): CacheEntry[] {
+  return [...closure].sort().map((storePath) => {
+    const file = path.join(pool.dir, `${hashPartOf(storePath)}.narinfo`);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new Error(`${file}: nix copy wrote no narinfo for ${storePath} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    }
+    const narinfo = parseNarinfo(text);
+    if (narinfo.storePath !== storePath) throw new Error(`${file} describes ${narinfo.storePath}, not ${storePath}`);
+    return { narinfo, text: text.endsWith('\n') ? text : `${text}\n` };
+  });
+}
+
+function writeReadable(file: string, content: string | Buffer): void {
+  writeFileSync(file, content);
+  chmodSync(file, 0o644);
+}
+
+/** A hard link to the pool's file (made 0644: nix copy honours the umask); a copy when the chroot is on another file system. */
+function linkOrCopy(source: string, target: string): void {
+  if ((lstatSync(source).mode & 0o777) !== 0o644) chmodSync(source, 0o644);
+  try {
+    linkSync(source, target);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+    copyFileSync(source, target);
+    chmodSync(target, 0o644);
+  }
+}
+
+/** Same entries, each the same file (the same inode) or with the same content. */
+function sameTree(a: string, b: string): boolean {
+  const list = (dir: string, prefix = ''): string[] =>
+    readdirSync(path.join(dir, prefix), { withFileTypes: true }).flatMap((entry) => {
+      const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
+      return entry.isDirectory() ? list(dir, relative) : [relative];
+    });
+  try {
+    const left = list(a).sort();
+    const right = list(b).sort();
+    if (left.join('\n') !== right.join('\n')) return false;
+    return left.every((relative) => {
+      const x = statSync(path.join(a, relative));
+      const y = statSync(path.join(b, relative));
+      if (x.ino === y.ino && x.dev === y.dev) return true;
+      return x.size === y.size && sha256(readFileSync(path.join(a, relative))) === sha256(readFileSync(path.join(b, relative)));
+    });
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The cache ids a chroot keeps: those of the configurations publish.ts keeps
+ * (the one being published, `newDigest`, and the one `config` points to,
+ * which becomes the previous), and the one last_change_date announces (a
+ * deploy stopped before announcing the current one).
+ */
+export function cacheIdsToKeep(chrootDir: string, name: string, newDigest: string | undefined): Set<string> {
+  const chroot = systemChroot(chrootDir, name);
+  const keep = new Set<string>();
+  if (newDigest) keep.add(cacheDirName(newDigest));
+  try {
+    const match = /^\.config-([0-9a-f]{16})/.exec(readlinkSync(chroot.config));
+    if (match) keep.add(`.cache-${match[1]}`);
+  } catch {
+    // no config link (a first publication, or the original bento's directory)
+  }
+  try {
+    keep.add(cacheDirName(sha256(readFileSync(path.join(chroot.config, MANIFEST_NAME), 'utf8'))));
+  } catch {
+    // nothing published
+  }
+  try {
+    const announced = readFileSync(chroot.lastChangeDate, 'utf8').split(/\s/)[0] ?? '';
+    if (/^[0-9a-f]{64}$/.test(announced)) keep.add(cacheDirName(announced));
+  } catch {
+    // nothing announced
+  }
+  return keep;
+}
+
+/** Removes the system's caches not in `keep` (and leftovers of killed deploys), their GC roots, then the pool files they alone held. */
+function removeStaleCaches(systemDir: string, name: string, keep: ReadonlySet<string>, pool: Pool): void {
+  const candidates = new Set<string>();
+  let entries: string[];
+  try {
+    entries = readdirSync(systemDir);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const match = CACHE_ENTRY.exec(entry);
+    const leftover = CACHE_LEFTOVER.test(entry) && !entry.endsWith(`.tmp-${process.pid}`);
+    if (!leftover && (!match || keep.has(entry))) continue;
+    const dir = path.join(systemDir, entry);
+    for (const file of listCacheFiles(dir)) candidates.add(file);
+    rmSync(dir, { recursive: true, force: true });
+    if (match) removeIndirectGcRoot(path.join(pool.roots, `${name}-${match[1]}`));
+  }
+  // Roots of caches that are gone (removed by hand, or a deploy killed in between).
+  const present = new Set(readdirSync(systemDir).map((entry) => CACHE_ENTRY.exec(entry)?.[1]).filter((id) => id !== undefined));
+  for (const root of readdirSync(pool.roots)) {
+    if (root.startsWith(`${name}-`) && /^[0-9a-f]{16}$/.test(root.slice(name.length + 1)) && !present.has(root.slice(name.length + 1))) {
+      removeIndirectGcRoot(path.join(pool.roots, root));
+    }
+  }
+  if (candidates.size > 0) sweepPool(pool, [...candidates]);
+}
+
+/** The pool-relative names of a cache's narinfo and NAR files. */
+function listCacheFiles(dir: string): string[] {
+  const files: string[] = [];
+  try {
+    for (const entry of readdirSync(dir)) if (entry.endsWith('.narinfo')) files.push(entry);
+  } catch {
+    return files;
+  }
+  try {
+    for (const entry of readdirSync(path.join(dir, 'nar'))) files.push(`nar/${entry}`);
+  } catch {
+    // a cache of CACHE_STORE: no NARs
+  }
+  return files;
+}
+
+/**
+ * What is wrong with a prebuilt system's published cache for `digest` (it
+ * is then published again), or an empty list. Cheap: its system file is
+ * there (a cache is renamed into place whole); the NARs themselves are
+ * checked by their signatures on the machine.
+ */
+export function systemCacheProblems(chrootDir: string, name: string, digest: string): string[] {
+  const file = path.join(cacheDirName(digest), CACHE_SYSTEM_FILE);
+  return isFile(path.join(systemChroot(chrootDir, name).dir, file)) ? [] : [`${file} (its prebuilt system) is missing`];
+}
+
+function isFile(file: string): boolean {
+  return lstatSync(file, { throwIfNoEntry: false })?.isFile() ?? false;
+}
+
+function isDir(dir: string): boolean {
+  return lstatSync(dir, { throwIfNoEntry: false })?.isDirectory() ?? false;
+}

@@ -1,0 +1,61 @@
+/**
+ * What a log file in `logs/` must be besides its name (docs/protocol.md §5):
+ * whole, gzip, not over the size limit; and the temporary name a client
+ * uploads it under before renaming it into place.
+ *
+ * A machine writes its own logs/, and an upload can stop half way (a full
+ * disk on the server, a lost connection, the original client's plain `put`),
+ * so status checks every log it bases a verdict on. The check must stay cheap
+ * at 1,000 systems × 20 logs: the size comes with the lstat status does
+ * anyway, and only the few logs that decide a state are opened, for their
+ * first 10 and last 4 bytes. That rejects an empty file, anything that is not
+ * gzip, and most truncated files (the trailer's ISIZE, the uncompressed size,
+ * must be plausible for the compressed size); a full gunzip would be the only
+ * certain test and costs a read of every byte.
+ */
+
+/**
+ * The name a client uploads `<log name>` under before it renames it into
+ * place in the same SFTP session: `.<log name>.tmp-<pid>`, the shape of every
+ * temporary file bento writes (a leading dot, `.tmp-<digits>`). Readers skip
+ * such names silently; the server's prune removes old ones.
+ */
+const UPLOAD_TEMPORARY = /^\..+\.tmp-[0-9]+$/;
+
+export function isUploadTemporary(name: string): boolean {
+  return UPLOAD_TEMPORARY.test(name);
+}
+
+/** Bytes status reads at the start and the end of a log. */
+export const GZIP_HEAD_BYTES = 10;
+export const GZIP_TAIL_BYTES = 4;
+/** The smallest gzip file: a 10-byte header, an empty deflate block (2 bytes), CRC32 and ISIZE. */
+const GZIP_MIN_SIZE = 20;
+/** deflate never compresses better than this (RFC 1951: a 258-byte match costs at least 2 bits). */
+const DEFLATE_MAX_RATIO = 1032;
+/** Header (10) and trailer (8) around the deflate data, and zlib's worst-case growth of stored blocks. */
+const GZIP_OVERHEAD = 18;
+
+/**
+ * Why a file of `size` bytes, starting with `head` and ending with `tail`,
+ * is not a whole gzip log; undefined when it looks whole. `head` is the
+ * first GZIP_HEAD_BYTES bytes, `tail` the last GZIP_TAIL_BYTES (ISIZE).
+ */
+export function gzipProblem(size: number, head: Uint8Array, tail: Uint8Array): string | undefined {
+  if (size === 0) return 'it is empty';
+  if (size < GZIP_MIN_SIZE || head.length < GZIP_HEAD_BYTES || tail.length < GZIP_TAIL_BYTES) return 'it is too short to be gzip';
+  // ID1 ID2 CM: 1f 8b 08 (deflate); FLG's three high bits are reserved, zero.
+  if (head[0] !== 0x1f || head[1] !== 0x8b || head[2] !== 0x08 || ((head[3] ?? 0) & 0xe0) !== 0) return 'it is not gzip';
+  // ISIZE: the uncompressed size modulo 2^32, little-endian. Below 4 GiB of
+  // possible output it must lie between what deflate can shrink the data to
+  // and what it can grow it by; a file cut short ends in deflate data
+  // instead, which almost never passes.
+  const isize = ((tail[0] ?? 0) | ((tail[1] ?? 0) << 8) | ((tail[2] ?? 0) << 16)) + (tail[3] ?? 0) * 0x1000000;
+  const data = size - GZIP_OVERHEAD;
+  const most = data * DEFLATE_MAX_RATIO;
+  // Stored blocks add 5 bytes per 65,535 and gzip's optional header fields
+  // (a file name, say) take room too: allow for both generously.
+  const least = Math.floor(data * 0.99) - 1024;
+  if (most < 2 ** 32 && (isize > most || isize < least)) return 'it is cut short (its gzip trailer does not match its size)';
+  return undefined;
+}

@@ -1,0 +1,159 @@
+/**
+ * Staged rollouts over the chroots (docs/protocol.md §10). Deploy stages the
+ * new configuration of every changed system in its own chroot (a version
+ * directory nobody points to yet) and publishes the first wave; each later
+ * wave is published when the one before it reported success. The rollout
+ * state (rollout-state.ts) is written before any chroot changes, and
+ * publishing a system that is already published changes nothing, so an
+ * advance killed half-way is completed, never repeated, by the next one.
+ */
+import { rmSync } from 'node:fs';
+import type { Assembly } from './assemble.js';
+import { activateVersion, activeVersion, isActive, publishStaged, stageVersion, versionDigest, type PublishOptions } from './publish.js';
+import { readStatesFile, recordState, validStates } from './states-file.js';
+import { rolloutFilePath, systemsOfWave, writeRolloutState, type RolloutState, type RolloutSystem } from './rollout-state.js';
+
+export interface WaveOutcome {
+  published: string[];
+  failed: { name: string; reason: string }[];
+}
+
+/** What a system had published before a rollout, for a revert. */
+export function previousOf(chrootDir: string, name: string): RolloutSystem['previous'] {
+  return { version: activeVersion(chrootDir, name), target: validStates(readStatesFile(chrootDir)).get(name) };
+}
+
+/**
+ * Publishes the staged systems of `wave`: records the intent in the state
+ * (the wave becomes current, its systems get publishedAt), then publishes
+ * each system that is not published yet. A system that fails stays on its
+ * previous configuration; the caller decides what that means for the rollout.
+ */
+export function publishWave(chrootDir: string, state: RolloutState, wave: number, now: Date): WaveOutcome {
+  const names = systemsOfWave(state, wave);
+  state.current = wave;
+  for (const name of names) {
+    const system = state.systems[name] as RolloutSystem;
+    system.publishedAt ??= now.toISOString();
+  }
+  writeRolloutState(chrootDir, state);
+  const outcome: WaveOutcome = { published: [], failed: [] };
+  for (const name of names) {
+    const system = state.systems[name] as RolloutSystem;
+    if (isActive(chrootDir, name, system.version, system.digest)) {
+      outcome.published.push(name);
+      continue;
+    }
+    try {
+      publishStaged(chrootDir, { name, digest: system.digest }, system.version, system.exact ? system.target : undefined, now);
+      outcome.published.push(name);
+    } catch (error) {
+      outcome.failed.push({ name, reason: (error as Error).message });
+    }
+  }
+  return outcome;
+}
+
+/**
+ * Puts back, for the systems of `wave`, the configuration they had before
+ * this rollout (`rollout abort --revert`): its version directory is
+ * announced again, so the machines download it and switch back.
+ */
+export function revertWave(chrootDir: string, state: RolloutState, wave: number, now: Date): WaveOutcome {
+  const outcome: WaveOutcome = { published: [], failed: [] };
+  for (const name of systemsOfWave(state, wave)) {
+    const system = state.systems[name] as RolloutSystem;
+    const { version, target } = system.previous;
+    if (!version) {
+      outcome.failed.push({ name, reason: 'it had no configuration before this rollout: nothing to go back to' });
+      continue;
+    }
+    try {
+      // last_change_date announces the old manifest again: the machines see a change and download it.
+      const digest = versionDigest(chrootDir, name, version);
+      recordState(chrootDir, name, system.exact ? target : undefined);
+      activateVersion(chrootDir, { name, digest }, version, now);
+      outcome.published.push(name);
+    } catch (error) {
+      outcome.failed.push({ name, reason: (error as Error).message });
+    }
+  }
+  return outcome;
+}
+
+/** A built system ready to enter a rollout. */
+export interface RolloutCandidate {
+  assembly: Assembly;
+  /** The machine runs exactly `target` once it succeeded (see RolloutSystem.exact). */
+  exact: boolean;
+  wave: number;
+  /** Store path basename of what the server built (or evaluated). */
+  target: string;
+}
+
+/**
+ * The systems of a rollout in progress (running or halted) that wait for
+ * their wave with exactly `digests`' configuration: deploying them again
+ * changes nothing, so they stay in that rollout instead of starting a new
+ * one (running `bento deploy` twice must not skip the canaries).
+ */
+export function waitingInRollout(state: RolloutState | undefined, digests: ReadonlyMap<string, string>): Set<string> {
+  const waiting = new Set<string>();
+  if (!state || (state.status !== 'running' && state.status !== 'halted')) return waiting;
+  for (const [name, digest] of digests) {
+    const system = state.systems[name];
+    if (system && !system.publishedAt && system.digest === digest) waiting.add(name);
+  }
+  return waiting;
+}
+
+export interface StartedRollout {
+  state: RolloutState;
+  /** Systems whose version directory could not be written: not in the rollout. */
+  failed: { name: string; reason: string }[];
+  first: WaveOutcome;
+}
+
+/**
+ * Starts a rollout (replacing any other): stages every candidate's version
+ * directory in its chroot, records the rollout, and publishes `firstWave`
+ * (the first wave with a changed system). Later waves see nothing until
+ * `bento rollout advance` publishes them. A system of the first wave that
+ * could not be built (`failedToBuild`) halts the rollout at once: the later
+ * waves must not go ahead of it.
+ */
+export function startRollout(
+  chrootDir: string,
+  waves: string[][],
+  candidates: readonly RolloutCandidate[],
+  options: PublishOptions & { firstWave: number; failedToBuild: readonly string[] },
+): StartedRollout {
+  const state: RolloutState = { version: 1, startedAt: options.now.toISOString(), waves, current: options.firstWave, status: 'running', systems: {} };
+  const failed: StartedRollout['failed'] = [];
+  for (const candidate of candidates) {
+    const { name, digest } = candidate.assembly;
+    try {
+      const previous = previousOf(chrootDir, name);
+      const version = stageVersion(chrootDir, candidate.assembly, options);
+      state.systems[name] = { wave: candidate.wave, exact: candidate.exact, target: candidate.target, version, digest, previous };
+    } catch (error) {
+      failed.push({ name, reason: `publication failed, its previous files stay published: ${(error as Error).message}` });
+    }
+  }
+  const first = publishWave(chrootDir, state, options.firstWave, options.now);
+  const atFault = [...options.failedToBuild, ...first.failed.map((failure) => failure.name), ...failed.map((failure) => failure.name).filter((name) => candidates.find((c) => c.assembly.name === name)?.wave === options.firstWave)];
+  if (atFault.length > 0) haltRollout(chrootDir, state, 'could not be built or published on the server', atFault, options.now);
+  return { state, failed, first };
+}
+
+/** Marks the rollout halted, saying why and naming the systems at fault. */
+export function haltRollout(chrootDir: string, state: RolloutState, reason: string, systems: string[], now: Date): void {
+  state.status = 'halted';
+  state.halt = { at: now.toISOString(), reason, systems };
+  writeRolloutState(chrootDir, state);
+}
+
+/** Forgets the rollout (a deploy that publishes everything at once ends it). */
+export function endRollout(chrootDir: string): void {
+  rmSync(rolloutFilePath(chrootDir), { force: true });
+}

@@ -1,0 +1,211 @@
+/**
+ * `bento rollout status|advance|resume|abort`: the staged rollout that
+ * `bento deploy` started with ROLLOUT_WAVES (docs/protocol.md §10).
+ *
+ * - status: the waves, each system's target, whether it reported success
+ *   for that exact target and since when (--json for machines);
+ * - advance: when every system of the current wave succeeded, publish the
+ *   next wave; when one failed or rolled back, or the wave did not report
+ *   within ROLLOUT_WAIT, halt and exit 1 naming the systems at fault.
+ *   Idempotent and safe from a timer: it takes the deploy lock, and a wave
+ *   is recorded before it is published, so a second run (or one after a
+ *   kill) finishes what the first began and never publishes twice;
+ * - resume: after a halt, go on with the next wave;
+ * - abort [--revert]: stop; with --revert the current wave's systems get
+ *   their previous configuration back.
+ */
+import { lockChrootDir } from '../chroot/chroot-dir.js';
+import { readRolloutState, systemsOfWave, writeRolloutState, nextWave, type RolloutState } from '../chroot/rollout-state.js';
+import { haltRollout, publishWave, revertWave, type WaveOutcome } from '../chroot/rollout.js';
+import { loadConfig, type Config } from '../config/config.js';
+import { UserError } from '../errors.js';
+import { formatElapsed } from '../status/elapsed.js';
+import { readChroot, type LogEntry } from '../status/read-chroot.js';
+import { decideAdvance, reportOf } from '../status/rollout-decision.js';
+import { writeText } from '../util/write-stream.js';
+import { tell, warnUser, type CommandIO } from './io.js';
+
+export const ROLLOUT_ACTIONS = ['status', 'advance', 'resume', 'abort'] as const;
+export type RolloutAction = (typeof ROLLOUT_ACTIONS)[number];
+
+export interface RolloutCommandOptions {
+  fleetDir: string;
+  /** The action word as given. */
+  action: string;
+  json?: boolean;
+  /** abort: give the current wave's systems their previous configuration back. */
+  revert?: boolean;
+  now?: () => Date;
+}
+
+export async function rolloutCommand(options: RolloutCommandOptions, io: CommandIO): Promise<number> {
+  const action = parseRolloutAction(options.action);
+  const now = options.now ?? (() => new Date());
+  const { config, warnings } = await loadConfig(options.fleetDir);
+  for (const message of warnings) await warnUser(io, message);
+  if (action === 'status') return showStatus(config, options, io, now());
+  if (process.getuid?.() !== 0) throw new UserError(`bento rollout ${action} must run as root: it publishes into CHROOT_DIR`, 'run it again with sudo');
+  const unlock = await lockChrootDir(config.chrootDir);
+  try {
+    const state = readState(config.chrootDir);
+    if (!state) {
+      await tell(io, 'no rollout in progress (bento deploy starts one when config.sh sets ROLLOUT_WAVES)');
+      return action === 'advance' ? 0 : 1;
+    }
+    if (action === 'advance') return await advance(config, state, io, now());
+    if (action === 'resume') return await resume(config, state, io, now());
+    return await abort(config, state, Boolean(options.revert), io, now());
+  } finally {
+    await unlock();
+  }
+}
+
+export function parseRolloutAction(word: string): RolloutAction {
+  if ((ROLLOUT_ACTIONS as readonly string[]).includes(word)) return word as RolloutAction;
+  throw new UserError(`unknown rollout action ${JSON.stringify(word)}: use ${ROLLOUT_ACTIONS.join(', ')}`);
+}
+
+function readState(chrootDir: string): RolloutState | undefined {
+  try {
+    return readRolloutState(chrootDir);
+  } catch (error) {
+    throw new UserError((error as Error).message);
+  }
+}
+
+/** Each system's logs, read from the chroot. */
+async function logsOf(chrootDir: string): Promise<(name: string) => readonly LogEntry[]> {
+  const snapshot = await readChroot(chrootDir);
+  const byName = new Map(snapshot.systems.map((system) => [system.name, system.logs]));
+  return (name) => byName.get(name) ?? [];
+}
+
+function waveLabel(state: RolloutState, wave: number): string {
+  return `wave ${wave + 1} (${state.waves[wave]?.join(',') ?? '?'})`;
+}
+
+async function advance(config: Config, state: RolloutState, io: CommandIO, now: Date): Promise<number> {
+  if (state.status === 'done') {
+    await tell(io, `the rollout started ${state.startedAt} is done: every wave succeeded`);
+    return 0;
+  }
+  if (state.status === 'aborted') {
+    await tell(io, `the rollout started ${state.startedAt} was aborted`);
+    return 0;
+  }
+  if (state.status === 'halted') return reportHalt(state, io);
+  const decision = decideAdvance(state, await logsOf(config.chrootDir), now.getTime(), config.rolloutWait);
+  if (decision.kind === 'wait') {
+    await tell(io, `${waveLabel(state, state.current)}: waiting for ${decision.waiting.join(', ')}`);
+    return 0;
+  }
+  if (decision.kind === 'halt') {
+    haltRollout(config.chrootDir, state, decision.reason, decision.systems, now);
+    return reportHalt(state, io);
+  }
+  await tell(io, `${waveLabel(state, state.current)} succeeded: ${systemsOfWave(state, state.current).join(', ')}`);
+  return publishNext(config, state, decision.next, io, now);
+}
+
+/** Publishes wave `next` (none: the rollout is done); a publication that fails halts the rollout. */
+async function publishNext(config: Config, state: RolloutState, next: number | undefined, io: CommandIO, now: Date): Promise<number> {
+  if (next === undefined) {
+    state.status = 'done';
+    writeRolloutState(config.chrootDir, state);
+    await tell(io, 'rollout done: every wave succeeded');
+    return 0;
+  }
+  const outcome = publishWave(config.chrootDir, state, next, now);
+  await reportWaveOutcome(io, `${waveLabel(state, next)} published`, outcome);
+  if (outcome.failed.length > 0) {
+    haltRollout(config.chrootDir, state, 'could not be published', outcome.failed.map((failure) => failure.name), now);
+    return reportHalt(state, io);
+  }
+  return 0;
+}
+
+async function reportWaveOutcome(io: CommandIO, what: string, outcome: WaveOutcome): Promise<void> {
+  await tell(io, `${what}: ${outcome.published.join(', ') || 'no system'}`);
+  for (const failure of outcome.failed) await tell(io, `  ${failure.name}: ${failure.reason}`);
+}
+
+async function reportHalt(state: RolloutState, io: CommandIO): Promise<number> {
+  const halt = state.halt;
+  await tell(io, `rollout halted at ${waveLabel(state, state.current)}: ${halt?.systems.join(', ') ?? '?'} ${halt?.reason ?? ''}`);
+  await tell(io, 'fix the configuration and deploy again (a new rollout), or `bento rollout resume` to go on anyway, or `bento rollout abort [--revert]`');
+  return 1;
+}
+
+async function resume(config: Config, state: RolloutState, io: CommandIO, now: Date): Promise<number> {
+  if (state.status !== 'halted') throw new UserError(`the rollout is ${state.status}, not halted: nothing to resume`);
+  await tell(io, `resuming after ${waveLabel(state, state.current)} halted (${state.halt?.systems.join(', ') ?? ''} ${state.halt?.reason ?? ''})`);
+  state.status = 'running';
+  delete state.halt;
+  return publishNext(config, state, nextWave(state, state.current), io, now);
+}
+
+async function abort(config: Config, state: RolloutState, revert: boolean, io: CommandIO, now: Date): Promise<number> {
+  if (state.status === 'done' || state.status === 'aborted') throw new UserError(`the rollout is ${state.status}: nothing to abort`);
+  state.status = 'aborted';
+  state.halt = { at: now.toISOString(), reason: revert ? 'aborted, the current wave reverted' : 'aborted', systems: [] };
+  writeRolloutState(config.chrootDir, state);
+  const waiting = Object.entries(state.systems).filter(([, system]) => !system.publishedAt).map(([name]) => name);
+  await tell(io, `rollout aborted at ${waveLabel(state, state.current)}; ${waiting.length > 0 ? `${waiting.join(', ')} keep their current configuration` : 'no system was waiting'}`);
+  if (!revert) return 0;
+  const outcome = revertWave(config.chrootDir, state, state.current, now);
+  await reportWaveOutcome(io, `${waveLabel(state, state.current)} reverted to the previous configuration`, outcome);
+  return outcome.failed.length > 0 ? 1 : 0;
+}
+
+/** One system of the status, as --json prints it. */
+interface SystemLine {
+  name: string;
+  wave: number;
+  target: string;
+  published: boolean;
+  publishedAt: string | null;
+  report: 'succeeded' | 'failed' | 'waiting' | 'pending';
+  reportedAt: string | null;
+}
+
+async function showStatus(config: Config, options: RolloutCommandOptions, io: CommandIO, now: Date): Promise<number> {
+  const state = readState(config.chrootDir);
+  if (!state) {
+    await writeText(io.stdout, options.json ? 'null\n' : 'no rollout in progress\n');
+    return 0;
+  }
+  const logs = await logsOf(config.chrootDir);
+  const systems: SystemLine[] = Object.keys(state.systems)
+    .sort()
+    .map((name) => {
+      const system = state.systems[name] as RolloutState['systems'][string];
+      const report = reportOf(state, name, logs(name));
+      return {
+        name,
+        wave: system.wave + 1,
+        target: system.target,
+        published: system.publishedAt !== undefined,
+        publishedAt: system.publishedAt ?? null,
+        report: system.publishedAt === undefined ? 'pending' : report.outcome,
+        reportedAt: report.atMs === undefined ? null : new Date(report.atMs).toISOString(),
+      };
+    });
+  if (options.json) {
+    const json = { startedAt: state.startedAt, status: state.status, currentWave: state.current + 1, waves: state.waves, halt: state.halt ?? null, systems };
+    await writeText(io.stdout, `${JSON.stringify(json, null, 2)}\n`);
+    return state.status === 'halted' ? 2 : 0;
+  }
+  const lines = [`rollout started ${state.startedAt}: ${state.status}, at ${waveLabel(state, state.current)} of ${state.waves.length}`];
+  if (state.halt && state.status === 'halted') lines.push(`halted: ${state.halt.systems.join(', ')} ${state.halt.reason}`);
+  const width = Math.max(...systems.map((system) => system.name.length), 4);
+  for (const wave of [...new Set(systems.map((system) => system.wave))].sort((a, b) => a - b)) {
+    lines.push(`${waveLabel(state, wave - 1)}:`);
+    for (const system of systems.filter((line) => line.wave === wave)) {
+      const since = system.reportedAt ? ` ${formatElapsed(Math.max(0, (now.getTime() - Date.parse(system.reportedAt)) / 1000))} ago` : '';
+      const what = system.report === 'pending' ? 'waiting for its wave' : system.report === 'waiting' ? 'published, no report yet' : `${system.report}${since}`;
+      lines.push(`  ${system.name.padEnd(width)}  ${system.target.slice(0, 8)}  ${what}`);
+    }
+  }
+  await writeText(io.stdout, `${lines.join('\n')}\n`);
+  return state.status === 'halted' ? 2 : 0;
+}

@@ -1,0 +1,58 @@
+/**
+ * The client keeps its logs within LOG_SIZE_LIMIT (docs/protocol.md §5): a
+ * build that prints more than fits is cut to its start and end, so the
+ * server's prune never deletes a machine's real log and status reads it.
+ */
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { renderChangeStamp, renderManifest } from '../../src/chroot/manifest.js';
+import { sha256 } from '../../src/util/hash.js';
+import { renderSystemFiles } from '../../src/render/render-fleet.js';
+import { configWith, writeRendered } from '../helpers/render.js';
+import { isRoot, runClientScript, STUBS_DIR } from '../helpers/shell.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-log-size-'));
+chmodSync(dir, 0o755);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const LIMIT = 64 * 1024;
+
+describe.skipIf(!isRoot)('a log over LOG_SIZE_LIMIT', () => {
+  it('is cut to its start and end, fits the limit, and says what was left out', () => {
+    writeRendered(dir, renderSystemFiles(configWith({ logSizeLimit: LIMIT }), { name: 'router', kind: 'non-flake' }));
+    // A fake server with a configuration whose build prints 1 MB it cannot compress, then fails.
+    const server = path.join(dir, 'server');
+    mkdirSync(path.join(server, 'logs'), { recursive: true });
+    mkdirSync(path.join(server, 'config'));
+    const files = { 'configuration.nix': '{ }\n' };
+    for (const [name, content] of Object.entries(files)) writeFileSync(path.join(server, 'config', name), content);
+    const manifest = renderManifest(Object.entries(files).map(([name, content]) => ({ path: name, sha256: sha256(content) })));
+    writeFileSync(path.join(server, 'config', '.bento-manifest'), manifest);
+    writeFileSync(path.join(server, 'last_change_date'), renderChangeStamp(manifest, new Date()));
+    const bin = path.join(dir, 'bin');
+    mkdirSync(bin);
+    writeFileSync(
+      path.join(bin, 'nixos-rebuild'),
+      '#!/bin/sh\necho "FIRST LINE of the build"\nhead -c 1000000 /dev/urandom | base64\necho "LAST LINE of the build"\nexit 1\n',
+    );
+    chmodSync(path.join(bin, 'nixos-rebuild'), 0o755);
+    const varBento = path.join(dir, 'var-bento');
+    mkdirSync(varBento);
+
+    const run = runClientScript(path.join(dir, 'systems/router/update.sh'), varBento, { PATH: `${bin}:${STUBS_DIR}:${process.env.PATH}`, FAKE_SERVER: server });
+    expect(run.stderr).toContain('the build failed');
+    expect(run.status).toBe(1);
+    const logs = readdirSync(path.join(server, 'logs'));
+    expect(logs).toEqual([expect.stringMatching(/^\d{8}-\d{4}_00000000000000000000000000000000-unknown_failure\.log\.gz$/)]);
+    const log = path.join(server, 'logs', logs[0] ?? '');
+    expect(statSync(log).size).toBeLessThanOrEqual(LIMIT);
+    const text = gunzipSync(readFileSync(log)).toString();
+    expect(text).toMatch(/^bento update of router on /);
+    expect(text).toContain('FIRST LINE of the build');
+    expect(text).toMatch(/\[bento: \d+ bytes of this log were left out here to fit LOG_SIZE_LIMIT\]/);
+    expect(text.trimEnd().endsWith('LAST LINE of the build')).toBe(true);
+  });
+});

@@ -1,0 +1,252 @@
+/**
+ * Staged rollouts on the server side (issue 12): bento deploy with
+ * ROLLOUT_WAVES and bento rollout, against real Nix and real chroots. The
+ * machines' reports are log files put into their logs/ as a machine would
+ * (the end-to-end suite 17-rollout.bats runs the real client cycle).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { PACKAGE_ROOT } from '../../src/paths.js';
+import { bento, CLI } from '../helpers/cli.js';
+import { makeFleet, type TestFleet } from '../helpers/fleet.js';
+import { NIX_ENV, snapshotTree, useTestServer } from '../helpers/server.js';
+import { isRoot } from '../helpers/shell.js';
+
+const suite = useTestServer();
+const { n } = suite;
+
+/** canary in wave 1, three others in wave 2 ("*"), each a flake of its own; `extra` more config.sh lines. */
+function newFleet(extra = ''): TestFleet {
+  const names = ['canary', 'a', 'b', 'c'];
+  const hosts = Object.fromEntries(names.map((name) => [name, { flake: [n(name)] }]));
+  const fleet = makeFleet({ config: `CHROOT_DIR=${suite.server.chrootDir}\nREMOTE_IP=127.0.0.1\nROLLOUT_WAVES="${n('canary')} *"\n${extra}`, hosts });
+  suite.later(fleet.cleanup);
+  suite.server.addUsers(names.map(n));
+  return fleet;
+}
+
+function run(fleet: TestFleet, args: string[], env: Record<string, string> = {}) {
+  return bento(args, { env: { BENTO_DIR: fleet.root, ...NIX_ENV, ...env } });
+}
+
+/** A new configuration for every system. */
+function change(fleet: TestFleet, text: string): void {
+  for (const name of ['canary', 'a', 'b', 'c']) writeFileSync(path.join(fleet.root, 'hosts', name, `${n(name)}.nix`), `${text}\n`);
+}
+
+function states(): Record<string, string> {
+  const text = readFileSync(path.join(suite.server.chrootDir, 'states.txt'), 'utf8');
+  return Object.fromEntries(text.trim().split('\n').map((line) => line.split('=') as [string, string]));
+}
+
+function rolloutState(): { status: string; current: number; systems: Record<string, { target: string; version: string; publishedAt?: string }> } {
+  return JSON.parse(readFileSync(path.join(suite.server.chrootDir, 'rollout.json'), 'utf8'));
+}
+
+/** A log as the machine uploads it, received `secondsFromNow` from now by the suite.server. */
+function report(name: string, storeBasename: string, result: string, secondsFromNow = 1): void {
+  const file = path.join(suite.server.chrootDir, name, 'logs', `20240601-1200_${storeBasename}_${result}.log.gz`);
+  // A whole gzip file: status (and so the advance) ignores what is not one.
+  writeFileSync(file, gzipSync(`bento update of ${name}: ${result}\n`));
+  const time = Date.now() / 1000 + secondsFromNow;
+  utimesSync(file, time, time);
+}
+
+const chrootOf = (name: string) => path.join(suite.server.chrootDir, name);
+const configOf = (name: string) => readlinkSync(path.join(chrootOf(name), 'config'));
+
+describe.skipIf(!isRoot)('deploy with ROLLOUT_WAVES, and bento rollout', () => {
+  it('publishes the canary only; advance waits, then publishes the rest once the canary succeeded, then is done', () => {
+    const fleet = newFleet();
+    expect(run(fleet, ['deploy', '--all']).status).toBe(0);
+    const before = Object.fromEntries(['a', 'b', 'c'].map((name) => [name, snapshotTree(chrootOf(n(name)))]));
+    const statesBefore = states();
+
+    change(fleet, '# version 2');
+    const deploy = run(fleet, ['deploy']);
+    expect(deploy.status, deploy.stderr).toBe(0);
+    expect(deploy.stderr).toContain('deploy: 1 published, 0 unchanged, 0 failed, 3 waiting for a later wave');
+    expect(deploy.stdout).toContain(`rollout started: wave 1 (${n('canary')}) published to ${n('canary')}`);
+    // The others' chroots and states.txt lines are untouched (their new version is staged beside, unseen).
+    for (const name of ['a', 'b', 'c']) {
+      const now = snapshotTree(chrootOf(n(name)));
+      for (const [entry, stat] of Object.entries(before[name]!)) if (entry !== '.') expect(now[entry], `${name}/${entry}`).toBe(stat);
+      expect(states()[n(name)]).toBe(statesBefore[n(name)]);
+    }
+    const target = rolloutState().systems[n('canary')]!.target;
+    expect(states()[n('canary')]).toBe(target);
+
+    // Deploying again, nothing changed: the rollout goes on as it was (the canaries are not skipped).
+    const again = run(fleet, ['deploy']);
+    expect(again.stdout).toContain(`${n('a')}: waits for wave 2 of the rollout in progress`);
+    expect(rolloutState().current).toBe(0);
+
+    const waiting = run(fleet, ['rollout', 'advance']);
+    expect(waiting.status).toBe(0);
+    expect(waiting.stderr).toContain(`wave 1 (${n('canary')}): waiting for ${n('canary')}`);
+
+    // A success log for another store path does not count; one for the target does.
+    report(n('canary'), statesBefore[n('canary')]!, 'success');
+    expect(run(fleet, ['rollout', 'advance']).stderr).toContain('waiting for');
+    report(n('canary'), target, 'success', 2);
+    const advanced = run(fleet, ['rollout', 'advance']);
+    expect(advanced.status, advanced.stderr).toBe(0);
+    expect(advanced.stderr).toContain(`wave 2 (*) published: ${[n('a'), n('b'), n('c')].sort().join(', ')}`);
+    for (const name of ['a', 'b', 'c']) {
+      expect(configOf(n(name))).toBe(rolloutState().systems[n(name)]!.version);
+      expect(states()[n(name)]).toBe(rolloutState().systems[n(name)]!.target);
+    }
+
+    // status: JSON and the table.
+    const status = run(fleet, ['rollout', 'status', '--json']);
+    expect(status.status).toBe(0);
+    const json = JSON.parse(status.stdout) as { currentWave: number; systems: { name: string; report: string }[] };
+    expect(json.currentWave).toBe(2);
+    expect(json.systems.find((system) => system.name === n('canary'))?.report).toBe('succeeded');
+    expect(json.systems.find((system) => system.name === n('a'))?.report).toBe('waiting');
+
+    for (const name of ['a', 'b', 'c']) report(n(name), rolloutState().systems[n(name)]!.target, 'success', 3);
+    const done = run(fleet, ['rollout', 'advance']);
+    expect(done.stderr).toContain('rollout done: every wave succeeded');
+    expect(rolloutState().status).toBe('done');
+    expect(run(fleet, ['rollout', 'advance']).status).toBe(0);
+  });
+
+  it('halts on a failure of the canary, naming it; status shows the halt and exits 2; abort --revert gives the canary its old configuration back', () => {
+    const fleet = newFleet();
+    expect(run(fleet, ['deploy', '--all']).status).toBe(0);
+    const oldCanary = configOf(n('canary'));
+    const oldTarget = states()[n('canary')]!;
+    change(fleet, '# version 3');
+    expect(run(fleet, ['deploy']).status).toBe(0);
+    const othersBefore = Object.fromEntries(['a', 'b', 'c'].map((name) => [name, configOf(n(name))]));
+    // The build failed on the canary: its log names what it still runs.
+    report(n('canary'), oldTarget, 'failure');
+    const halted = run(fleet, ['rollout', 'advance']);
+    expect(halted.status).toBe(1);
+    expect(halted.stderr).toContain(`rollout halted at wave 1 (${n('canary')}): ${n('canary')} reported a failure or a rollback for the new configuration`);
+    for (const name of ['a', 'b', 'c']) expect(configOf(n(name))).toBe(othersBefore[name]);
+    // Halted stays halted, and says so again (a timer's unit shows it failed).
+    expect(run(fleet, ['rollout', 'advance']).status).toBe(1);
+
+    const status = run(fleet, ['status', '--once']);
+    expect(status.status).toBe(2);
+    expect(status.stdout).toContain(`rollout HALTED at wave 1 of 2 (${n('canary')}): ${n('canary')} reported a failure`);
+    expect(status.stdout).toMatch(new RegExp(`${n('a')} .*rollout pending`));
+    const json = JSON.parse(run(fleet, ['status', '--json']).stdout) as { name: string; rollout: { halted: boolean } }[];
+    expect(json.find((entry) => entry.name === n('a'))?.rollout).toEqual({ wave: 2, published: false, halted: true });
+
+    const abort = run(fleet, ['rollout', 'abort', '--revert']);
+    expect(abort.status, abort.stderr).toBe(0);
+    expect(configOf(n('canary'))).toBe(oldCanary);
+    expect(states()[n('canary')]).toBe(oldTarget);
+    // last_change_date announces the old manifest again, so the machine downloads it.
+    const stamp = readFileSync(path.join(chrootOf(n('canary')), 'last_change_date'), 'utf8').split(' ')[0];
+    const manifest = spawnSync('sha256sum', [path.join(chrootOf(n('canary')), 'config', '.bento-manifest')], { encoding: 'utf8' }).stdout.split(' ')[0];
+    expect(stamp).toBe(manifest);
+    for (const name of ['a', 'b', 'c']) expect(configOf(n(name))).toBe(othersBefore[name]);
+    expect(rolloutState().status).toBe('aborted');
+  });
+
+  it('halts when the wave does not report within ROLLOUT_WAIT; resume goes on with the next wave', () => {
+    const fleet = newFleet('ROLLOUT_WAIT=1\n');
+    expect(run(fleet, ['deploy', '--all']).status).toBe(0);
+    change(fleet, '# version 4');
+    expect(run(fleet, ['deploy']).status).toBe(0);
+    spawnSync('sleep', ['1.5']);
+    const halted = run(fleet, ['rollout', 'advance']);
+    expect(halted.status).toBe(1);
+    expect(halted.stderr).toContain(`${n('canary')} did not report success within ROLLOUT_WAIT (1s) of their publication`);
+    const resumed = run(fleet, ['rollout', 'resume']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toContain('wave 2 (*) published');
+    for (const name of ['a', 'b', 'c']) expect(configOf(n(name))).toBe(rolloutState().systems[n(name)]!.version);
+  });
+
+  it('an advance killed half-way is completed by the next one: no system published twice or skipped', () => {
+    const fleet = newFleet();
+    expect(run(fleet, ['deploy', '--all']).status).toBe(0);
+    change(fleet, '# version 5');
+    expect(run(fleet, ['deploy']).status).toBe(0);
+    report(n('canary'), rolloutState().systems[n('canary')]!.target, 'success');
+    // What a kill leaves: wave 2 recorded, only `a` published.
+    const state = JSON.parse(readFileSync(path.join(suite.server.chrootDir, 'rollout.json'), 'utf8'));
+    state.current = 1;
+    for (const name of ['a', 'b', 'c']) state.systems[n(name)].publishedAt = new Date().toISOString();
+    writeFileSync(path.join(suite.server.chrootDir, 'rollout.json'), JSON.stringify(state));
+    const a = state.systems[n('a')];
+    const swap = spawnSync('sh', ['-c', 'ln -sfn "$1" "$2.new" && mv -T "$2.new" "$2"', 'sh', a.version, path.join(chrootOf(n('a')), 'config')]);
+    expect(swap.status).toBe(0);
+    writeFileSync(path.join(chrootOf(n('a')), 'last_change_date'), `${a.digest} ${new Date().toISOString()}\n`);
+    const aStamp = snapshotTree(chrootOf(n('a')))['last_change_date'];
+
+    // Wave 2 is current and waiting: publishing it again completes it.
+    const resumed = spawnSync(process.execPath, ['--input-type=module', '-e', `
+      const { readRolloutState } = await import(${JSON.stringify(path.join(PACKAGE_ROOT, 'dist/chroot/rollout-state.js'))});
+      const { publishWave } = await import(${JSON.stringify(path.join(PACKAGE_ROOT, 'dist/chroot/rollout.js'))});
+      const state = readRolloutState(${JSON.stringify(suite.server.chrootDir)});
+      console.log(JSON.stringify(publishWave(${JSON.stringify(suite.server.chrootDir)}, state, 1, new Date())));`], { encoding: 'utf8' });
+    expect(resumed.stderr).toBe('');
+    expect(JSON.parse(resumed.stdout).published.sort()).toEqual([n('a'), n('b'), n('c')].sort());
+    expect(snapshotTree(chrootOf(n('a')))['last_change_date']).toBe(aStamp);
+    for (const name of ['b', 'c']) expect(configOf(n(name))).toBe(state.systems[n(name)].version);
+  });
+
+  it('advances killed at any moment, and advances racing a deploy, leave a whole state file and every system published once', async () => {
+    const fleet = newFleet();
+    expect(run(fleet, ['deploy', '--all']).status).toBe(0);
+    change(fleet, '# version 6');
+    expect(run(fleet, ['deploy']).status).toBe(0);
+    report(n('canary'), rolloutState().systems[n('canary')]!.target, 'success');
+    const env = { ...process.env, BENTO_DIR: fleet.root, ...NIX_ENV };
+    for (const delay of [5, 20, 40, 80]) {
+      const child = spawn(process.execPath, [CLI, 'rollout', 'advance'], { env, stdio: 'ignore' });
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      child.kill('SIGKILL');
+      await new Promise((resolve) => child.once('exit', resolve));
+      // The state file is always whole.
+      expect(() => rolloutState()).not.toThrow();
+    }
+    // Two advances and a deploy at once: the lock lets one publish at a time.
+    const racers = [['rollout', 'advance'], ['rollout', 'advance'], ['deploy']].map(
+      (args) =>
+        new Promise<number | null>((resolve) => {
+          const child = spawn(process.execPath, [CLI, ...args], { env, stdio: 'ignore' });
+          child.once('exit', resolve);
+        }),
+    );
+    await Promise.all(racers);
+    expect(run(fleet, ['rollout', 'advance']).status).toBe(0);
+    const state = rolloutState();
+    expect(state.current).toBe(1);
+    for (const name of ['a', 'b', 'c']) {
+      expect(configOf(n(name))).toBe(state.systems[n(name)]!.version);
+      const stamp = readFileSync(path.join(chrootOf(n(name)), 'last_change_date'), 'utf8');
+      expect(stamp.split(' ')[0]).toBe((state.systems[n(name)] as unknown as { digest: string }).digest);
+      expect(readFileSync(path.join(chrootOf(n(name)), 'config', '.bento-manifest'), 'utf8').length).toBeGreaterThan(0);
+    }
+    expect(existsSync(path.join(suite.server.chrootDir, `.rollout.json.tmp-${process.pid}`))).toBe(false);
+  }, 60_000);
+
+  it('a new deploy with a changed configuration starts a new rollout from the first wave; --all ends it', () => {
+    const fleet = newFleet();
+    expect(run(fleet, ['deploy', '--all']).status).toBe(0);
+    change(fleet, '# version 7');
+    expect(run(fleet, ['deploy']).status).toBe(0);
+    const first = rolloutState();
+    change(fleet, '# version 8');
+    const redeploy = run(fleet, ['deploy']);
+    expect(redeploy.stderr).toContain('deploy: 1 published, 0 unchanged, 0 failed, 3 waiting for a later wave');
+    const second = rolloutState();
+    expect(second.current).toBe(0);
+    expect(second.systems[n('a')]!.version).not.toBe(first.systems[n('a')]!.version);
+    const all = run(fleet, ['deploy', '--all']);
+    expect(all.status).toBe(0);
+    expect(all.stdout).toContain('the rollout in progress ends: --all publishes every changed system');
+    expect(all.stderr).toContain('deploy: 3 published');
+    expect(existsSync(path.join(suite.server.chrootDir, 'rollout.json'))).toBe(false);
+  });
+});

@@ -1,0 +1,153 @@
+#!/usr/bin/env bats
+# Prebuilt mode, what does not verify (docs/protocol.md §11): a NAR or a
+# narinfo altered on the server, a signature by another key, no signature.
+# Each time the machine imports nothing it can switch to, switches to
+# nothing, reports a failure, and takes the same configuration once the
+# server is repaired (a failure to verify is retried, unlike a failed build).
+
+load lib/e2e
+
+setup_file() {
+	E2E_NOLOCALBUILD=0 e2e_setup_suite p:prebuilt
+	export P
+	P=$(sys p)
+	e2e_deploy_or_fail
+	e2e_first_update_or_fail "$P"
+}
+
+teardown_file() {
+	e2e_teardown_suite
+}
+
+# The published cache of P's current configuration.
+cache_dir() {
+	printf '%s/%s/.cache-%s\n' "$E2E_CHROOT" "$P" "$(cut -c 1-16 "$E2E_CHROOT/$P/last_change_date")"
+}
+
+# A new configuration of P with a one-package change, published; prints nothing.
+publish_change() {
+	e2e_bump_package "$P"
+	e2e_deploy > "$BATS_TEST_TMPDIR/deploy.out" 2>&1 || fail "bento deploy failed:" "$(cat "$BATS_TEST_TMPDIR/deploy.out")"
+	e2e_clear_record "$P"
+}
+
+# The NAR file (nar/…) of store path $1 in the current cache.
+nar_of() {
+	sed -n 's/^URL: //p' "$(cache_dir)/$(basename "$1" | cut -c 1-32).narinfo"
+}
+
+# edit_bundle SED-SCRIPT: rewrites the bundle of narinfos the machine downloads.
+edit_bundle() {
+	local bundle
+	bundle=$(cache_dir)/narinfos.gz
+	gzip -dc "$bundle" | sed "$1" | gzip -c > "$BATS_TEST_TMPDIR/bundle.gz"
+	cat "$BATS_TEST_TMPDIR/bundle.gz" > "$bundle"
+}
+
+# refused TEXT: the machine's run failed verification: nothing switched or
+# installed, a failure log naming the system it still runs, and the
+# configuration is not remembered as tried.
+refused() {
+	local before_profile=$1 before_logs=$2 before_switches=$3 before_files=$4
+	run -1 e2e_machine "$P"
+	assert_contains "$output" "the prebuilt system does not verify: nothing was switched"
+	assert_eq "$(e2e_profile "$P")" "$before_profile" "system profile"
+	assert_eq "$(cat "$E2E_MACHINES/$P/run/switch-to-configuration.record")" "$before_switches" "switch-to-configuration calls"
+	assert_eq "$(e2e_machine_snapshot "$P" | grep -v '/state ')" "$before_files" "the machine's files"
+	assert_eq "$(e2e_log_count "$P")" $((before_logs + 1)) "number of logs"
+	assert_match "$(e2e_newest_log "$P")" "^[0-9]{8}-[0-9]{4}_$(basename "$before_profile")_failure\\.log\\.gz\$"
+	assert_eq "$(e2e_status_state "$P")" failing "bento status"
+	! cmp -s "$E2E_MACHINES/$P/var-bento/.bento/state" "$E2E_CHROOT/$P/last_change_date" || fail "a configuration that did not verify was remembered as tried"
+	assert_not_contains "$(e2e_record "$P")" "FORBIDDEN"
+}
+
+# Once repaired, the next run takes the same configuration and reports
+# success. Status then counts two logs for one configuration, the failure
+# and the success: "extra logs", which asks someone to look, as after any
+# incident, until the next deploy.
+accepted() {
+	run -0 e2e_machine "$P"
+	assert_contains "$output" "switching to $(e2e_expected "$P")"
+	assert_eq "$(e2e_profile "$P")" "/nix/store/$(e2e_expected "$P")" "system profile"
+	assert_match "$(e2e_newest_log "$P")" "$(e2e_log_name_regex "$P" success)"
+	assert_eq "$(e2e_status_state "$P")" extra-logs "bento status"
+}
+
+state_before() {
+	profile=$(e2e_profile "$P")
+	logs=$(e2e_log_count "$P")
+	switches=$(cat "$E2E_MACHINES/$P/run/switch-to-configuration.record")
+	files=$(e2e_machine_snapshot "$P" | grep -v '/state ')
+}
+
+@test "a NAR altered on the server: refused, a failure reported, taken once repaired" {
+	publish_change
+	state_before
+	nar=$(cache_dir)/$(nar_of "$(nix-store -qR "/nix/store/$(e2e_expected "$P")" | grep -- -pkg-b-)")
+	cp "$nar" "$BATS_TEST_TMPDIR/nar"
+	printf 'tampered' | dd of="$nar" bs=1 seek=40 conv=notrunc status=none
+	refused "$profile" "$logs" "$switches" "$files"
+	# Retried on the next run, refused again.
+	run -1 e2e_machine "$P"
+	assert_contains "$output" "does not verify"
+	cat "$BATS_TEST_TMPDIR/nar" > "$nar"
+	accepted
+}
+
+@test "a narinfo altered on the server (another NAR hash): refused, taken once repaired" {
+	publish_change
+	state_before
+	system=/nix/store/$(e2e_expected "$P")
+	other_hash=$(gzip -dc "$(cache_dir)/narinfos.gz" | grep -m 1 -A 10 -- "-pkg-a-1\$" | sed -n 's/^NarHash: //p')
+	cp "$(cache_dir)/narinfos.gz" "$BATS_TEST_TMPDIR/original.gz"
+	edit_bundle "\\|^StorePath: $system\$|,/^\$/s|^NarHash: .*|NarHash: $other_hash|"
+	gzip -dc "$(cache_dir)/narinfos.gz" | grep -q "NarHash: $other_hash" || fail "the test did not alter the narinfo"
+	refused "$profile" "$logs" "$switches" "$files"
+	assert_contains "$(e2e_log_text "$P" _failure.log.gz)" "lacks a valid signature"
+	cat "$BATS_TEST_TMPDIR/original.gz" > "$(cache_dir)/narinfos.gz"
+	accepted
+}
+
+@test "a signature by another key: refused, taken once repaired" {
+	publish_change
+	state_before
+	system=/nix/store/$(e2e_expected "$P")
+	# A valid signature of this very path, by a key the machine does not trust.
+	nix-store --generate-binary-cache-key intruder-1 "$BATS_TEST_TMPDIR/intruder.sec" "$BATS_TEST_TMPDIR/intruder.pub"
+	nix "${NIX_FLAKES[@]}" copy --to "file://$BATS_TEST_TMPDIR/intruder?secret-key=$BATS_TEST_TMPDIR/intruder.sec" "$system"
+	signature=$(sed -n 's/^Sig: //p' "$BATS_TEST_TMPDIR/intruder/$(basename "$system" | cut -c 1-32).narinfo")
+	assert_match "$signature" '^intruder-1:'
+	cp "$(cache_dir)/narinfos.gz" "$BATS_TEST_TMPDIR/original.gz"
+	edit_bundle "\\|^StorePath: $system\$|,/^\$/s|^Sig: .*|Sig: $signature|"
+	refused "$profile" "$logs" "$switches" "$files"
+	assert_contains "$(e2e_log_text "$P" _failure.log.gz)" "lacks a valid signature"
+	cat "$BATS_TEST_TMPDIR/original.gz" > "$(cache_dir)/narinfos.gz"
+	accepted
+}
+
+@test "no signature at all: refused, taken once repaired" {
+	publish_change
+	state_before
+	cp "$(cache_dir)/narinfos.gz" "$BATS_TEST_TMPDIR/original.gz"
+	edit_bundle '/^Sig: /d'
+	refused "$profile" "$logs" "$switches" "$files"
+	assert_contains "$(e2e_log_text "$P" _failure.log.gz)" "lacks a valid signature"
+	cat "$BATS_TEST_TMPDIR/original.gz" > "$(cache_dir)/narinfos.gz"
+	accepted
+}
+
+@test "a NAR that cannot be downloaded: nothing changes, no failure reported, retried on the next run" {
+	publish_change
+	state_before
+	nar=$(cache_dir)/$(nar_of "$(nix-store -qR "/nix/store/$(e2e_expected "$P")" | grep -- -pkg-b-)")
+	chmod 0600 "$nar"
+	run -1 e2e_machine "$P"
+	chmod 0644 "$nar"
+	assert_contains "$output" "downloading the prebuilt system failed; it will be retried on the next run"
+	assert_eq "$(e2e_profile "$P")" "$profile" "system profile"
+	assert_eq "$(e2e_log_count "$P")" "$logs" "number of logs"
+	run -0 e2e_machine "$P"
+	assert_eq "$(e2e_profile "$P")" "/nix/store/$(e2e_expected "$P")" "system profile"
+	# Nothing was reported before: one log for this configuration.
+	assert_eq "$(e2e_status_state "$P")" up-to-date "bento status"
+}

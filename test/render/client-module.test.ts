@@ -1,0 +1,44 @@
+/**
+ * The client module's health gate (utils/bento.nix with the generated
+ * bento-units.nix next to utils/), evaluated with the real module system.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PACKAGE_ROOT } from '../../src/paths.js';
+import { evalNixos } from '../helpers/nixos.js';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'bento-client-module-'));
+  mkdirSync(path.join(dir, 'utils'));
+  copyFileSync(path.join(PACKAGE_ROOT, 'utils', 'bento.nix'), path.join(dir, 'utils', 'bento.nix'));
+  copyFileSync(path.join(PACKAGE_ROOT, 'generated', 'client', 'bento-units.nix'), path.join(dir, 'bento-units.nix'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function machine(text: string): string[] {
+  const file = path.join(dir, `machine-${Math.random().toString(36).slice(2)}.nix`);
+  writeFileSync(file, text);
+  return [path.join(dir, 'utils', 'bento.nix'), file];
+}
+
+describe('services.bento.healthCheck', () => {
+  it('puts the check and its timing into the system, under etc/bento, where the client reads them after a switch', () => {
+    const modules = machine('{ services.bento.healthCheck = { command = "test -e /run/app.ok"; timeout = 7; gracePeriod = 45; }; }');
+    const etc = evalNixos<Record<string, { text: string }>>(modules, 'config.environment.etc');
+    expect(etc['bento/health-check']?.text).toBe('test -e /run/app.ok');
+    expect(etc['bento/health.conf']?.text).toBe('timeout=7\ngrace=45\n');
+  });
+
+  it('without a command: no check file, and the defaults for the unit check', () => {
+    const etc = evalNixos<Record<string, { text: string }>>(machine('{ }'), 'config.environment.etc');
+    expect(etc['bento/health-check']).toBeUndefined();
+    expect(etc['bento/health.conf']?.text).toBe('timeout=30\ngrace=120\n');
+  });
+
+  it('refuses a timeout that is not a positive whole number', () => {
+    expect(() => evalNixos(machine('{ services.bento.healthCheck.timeout = 0; }'), 'config.environment.etc')).toThrow(/positive integer|is not of type/);
+  });
+});

@@ -1,0 +1,157 @@
+/**
+ * Entries of logs/ that are not whole logs (docs/protocol.md §5, §7): a stray
+ * file, an empty or cut-short upload, something that is not gzip, a file over
+ * the size limit, an upload still under its temporary name. None of them may
+ * change the verdict the real logs give: above all, a failing machine stays
+ * failing (exit 2), and a broken "success" is never counted as one.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import path from 'node:path';
+import { readFile, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { gzipSync } from 'node:zlib';
+import { statusCommand, type StatusOptions } from '../../src/commands/status.js';
+import { gzipProblem, isUploadTemporary } from '../../src/chroot/log-file.js';
+import { Collector } from '../helpers/collect.js';
+import { LOG_CONTENT, NOW, addSystem, logName, makeChroot, storePath, writeLog } from './fixtures.js';
+
+let cleanup: (() => Promise<void>) | undefined;
+afterEach(async () => {
+  await cleanup?.();
+  cleanup = undefined;
+});
+
+/** x1 (flake) published 10 minutes ago, then failed 5 minutes ago. */
+async function failingFleet(): Promise<{ dir: string; logs: string }> {
+  const made = await makeChroot();
+  cleanup = made.cleanup;
+  await writeFile(path.join(made.dir, 'states.txt'), `x1=${storePath('fcz1s2yp')}\n`);
+  await addSystem(made.dir, 'x1', { lastChangeAgo: 600, logs: [[logName('1dyc4lgr', 'failure', '20240601-1155'), 300]] });
+  return { dir: made.dir, logs: path.join(made.dir, 'x1', 'logs') };
+}
+
+async function status(chrootDir: string, extra: Partial<StatusOptions> = {}) {
+  const stdout = new Collector();
+  const stderr = new Collector();
+  const code = await statusCommand({ chrootDir, isTTY: false, noColor: true, now: NOW, json: true, ...extra }, { stdout, stderr });
+  const rows = JSON.parse(stdout.text) as { name: string; state: string; remoteStorePath: string | null }[];
+  return { code, state: rows.find((row) => row.name === 'x1')?.state, row: rows.find((row) => row.name === 'x1'), stderr: stderr.text };
+}
+
+/** The gzip of `text` as the client makes it (`gzip -c FILE`: the header carries the file name). */
+function gzipCli(content: Buffer): Buffer {
+  const result = spawnSync('sh', ['-c', 'cat > "$0/build.log" && gzip -c "$0/build.log"', process.env.TMPDIR ?? '/tmp'], { input: content });
+  if (result.status !== 0) throw new Error(result.stderr.toString());
+  return result.stdout;
+}
+
+describe('entries next to a failure log', () => {
+  it('the failing machine alone: failing, exit 2 (the reference)', async () => {
+    const { dir } = await failingFleet();
+    expect(await status(dir)).toMatchObject({ code: 2, state: 'failing', stderr: '' });
+  });
+
+  it('a stray file next to the failure log: still failing, exit 2, and Prometheus says failing', async () => {
+    const { dir, logs } = await failingFleet();
+    await writeFile(path.join(logs, 'notes.txt'), 'hello');
+    const prometheus = path.join(dir, 'bento.prom');
+    const result = await status(dir, { prometheusFile: prometheus });
+    expect(result).toMatchObject({ code: 2, state: 'failing' });
+    expect(result.stderr).toContain('warning: x1/logs holds an entry that is not a log (ignored): "notes.txt"');
+    expect(await readFile(prometheus, 'utf8')).toContain('bento_system_state{system="x1",state="failing"} 1');
+  });
+
+  it.each([
+    ['an empty success log', async (file: string) => writeFile(file, ''), 'it is empty'],
+    ['a success log that is not gzip', async (file: string) => writeFile(file, 'all good, trust me\n'.repeat(10)), 'it is not gzip'],
+    ['a success log cut short', async (file: string) => writeFile(file, gzipSync(randomBytes(20_000).toString('base64')).subarray(0, 9_000)), 'it is cut short'],
+    ['a directory named like a success log', async (file: string) => (await import('node:fs/promises')).mkdir(file), 'not a regular file'],
+  ])('%s, newer than the failure: still failing, exit 2, with a warning', async (_what, make, reason) => {
+    const { dir, logs } = await failingFleet();
+    const name = logName('fcz1s2yp', 'success', '20240601-1158');
+    await make(path.join(logs, name));
+    const result = await status(dir);
+    expect(result).toMatchObject({ code: 2, state: 'failing' });
+    expect(result.stderr).toContain(`"${name}" (${reason}`);
+  });
+
+  it('a whole gzip success log over the size limit: never counted, failing, exit 2', async () => {
+    const { dir, logs } = await failingFleet();
+    const name = logName('fcz1s2yp', 'success', '20240601-1158');
+    const big = gzipSync(randomBytes(200_000));
+    await writeLog(path.join(logs, name), 60, big);
+    const result = await status(dir, { logSizeLimit: 100_000 });
+    expect(result).toMatchObject({ code: 2, state: 'failing' });
+    expect(result.stderr).toMatch(new RegExp(`"${name}" \\(${big.length} bytes, over the 100000-byte limit: not read\\)`));
+    // Under a limit it fits, the same file is a log like any other: two logs since the change.
+    expect(await status(dir, { logSizeLimit: 1_000_000 })).toMatchObject({ code: 2, state: 'extra-logs', stderr: '' });
+  });
+
+  it('an upload still under its temporary name is skipped silently', async () => {
+    const { dir, logs } = await failingFleet();
+    const name = logName('fcz1s2yp', 'success', '20240601-1158');
+    await writeFile(path.join(logs, `.${name}.tmp-4242`), LOG_CONTENT.subarray(0, 5));
+    expect(await status(dir)).toMatchObject({ code: 2, state: 'failing', stderr: '' });
+    // Renamed into place, whole, it counts: two logs since the change.
+    await writeLog(path.join(logs, name), 60);
+    expect(await status(dir)).toMatchObject({ code: 2, state: 'extra-logs', stderr: '' });
+  });
+
+  it('a broken latest log leaves the one before it deciding, older than the change: rebuild pending, never up to date', async () => {
+    const made = await makeChroot();
+    cleanup = made.cleanup;
+    await writeFile(path.join(made.dir, 'states.txt'), `x1=${storePath('fcz1s2yp')}\n`);
+    // Ran the old system successfully an hour ago; the new one's log arrived empty.
+    await addSystem(made.dir, 'x1', { lastChangeAgo: 600, logs: [[logName('1dyc4lgr', 'success', '20240601-1100'), 3600]] });
+    await writeFile(path.join(made.dir, 'x1', 'logs', logName('fcz1s2yp', 'success')), '');
+    const result = await status(made.dir);
+    expect(result.state).toBe('rebuild-pending');
+    expect(result.row?.remoteStorePath).toBe(storePath('1dyc4lgr'));
+  });
+});
+
+describe('gzipProblem', () => {
+  const check = (file: Buffer) => gzipProblem(file.length, file.subarray(0, 10), file.subarray(Math.max(0, file.length - 4)));
+
+  it('accepts whole gzip files: tiny, compressible, incompressible, with a file name in the header', () => {
+    expect(check(gzipSync(''))).toBeUndefined();
+    expect(check(gzipSync('x'))).toBeUndefined();
+    expect(check(gzipSync('building\n'.repeat(100_000)))).toBeUndefined();
+    expect(check(gzipSync(randomBytes(300_000)))).toBeUndefined();
+    expect(check(gzipCli(Buffer.from('bento update\nswitching\n'.repeat(500))))).toBeUndefined();
+  });
+
+  it('rejects empty files, other formats, and almost every cut', () => {
+    expect(check(Buffer.alloc(0))).toBe('it is empty');
+    expect(check(Buffer.from('not gzip at all, but long enough to look'))).toBe('it is not gzip');
+    expect(check(Buffer.from([0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 3]))).toBe('it is too short to be gzip');
+    const whole = gzipCli(Buffer.from(Array.from({ length: 2_000 }, (_, i) => `line ${i}: building /nix/store/${i}-thing\n`).join('')));
+    let accepted = 0;
+    const cuts = 400;
+    for (let i = 1; i <= cuts; i++) if (check(whole.subarray(0, Math.floor((whole.length * i) / (cuts + 1)))) === undefined) accepted++;
+    // A cut ends in deflate data: its last 4 bytes are about random, and a
+    // random ISIZE passes for a file this size about 0.3% of the time.
+    expect(accepted).toBeLessThanOrEqual(4);
+  });
+
+  it('names upload temporaries by their shape only', () => {
+    const name = logName('fcz1s2yp', 'success');
+    expect(isUploadTemporary(`.${name}.tmp-123`)).toBe(true);
+    expect(isUploadTemporary(name)).toBe(false);
+    expect(isUploadTemporary(`${name}.tmp-123`)).toBe(false);
+    expect(isUploadTemporary(`.${name}.tmp-`)).toBe(false);
+  });
+
+  it('keeps its promise of reading little: status opens only the logs a verdict rests on', async () => {
+    const made = await makeChroot();
+    cleanup = made.cleanup;
+    // 50 old broken logs and one whole recent success: the broken ones are never opened, so never reported.
+    await addSystem(made.dir, 'x1', { lastChangeAgo: 600, logs: [[logName('1dyc4lgr', 'success', '20240601-1159'), 60]] });
+    for (let i = 0; i < 50; i++) {
+      const file = path.join(made.dir, 'x1', 'logs', logName('1dyc4lgr', 'failure', `202401${String(1 + (i % 28)).padStart(2, '0')}-${String(i % 24).padStart(2, '0')}00`, `x-${i}`));
+      await writeLog(file, 7200 + i, Buffer.from('garbage, never read, long enough'));
+    }
+    expect(await status(made.dir)).toMatchObject({ code: 0, state: 'up-to-date', stderr: '' });
+  });
+});
