@@ -11,12 +11,10 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { renderChangeStamp, renderManifest } from '../../src/chroot/manifest.js';
 import type { Config } from '../../src/config/config.js';
 import { connectGiveUpSeconds, renderSystemFiles } from '../../src/render/render-fleet.js';
-import { sha256 } from '../../src/util/hash.js';
 import { configWith, writeRendered } from '../helpers/render.js';
-import { isRoot, runClientScript, STUBS_DIR, type ScriptRun } from '../helpers/shell.js';
+import { isRoot, runClientScript, STUBS_DIR, writeFakeChroot, type ScriptRun } from '../helpers/shell.js';
 
 const QUEUED = '20240101-0000_00000000000000000000000000000000-unknown_failure.log.gz';
 
@@ -48,19 +46,12 @@ function makeMachine(config: Config, options: { upToDate?: boolean } = {}): Mach
   const script = path.join(dir, 'systems/router/update.sh');
 
   const server = path.join(dir, 'server');
-  mkdirSync(path.join(server, 'logs'), { recursive: true });
-  mkdirSync(path.join(server, 'config'));
-  const files = { 'configuration.nix': '{ }\n' };
-  for (const [name, content] of Object.entries(files)) writeFileSync(path.join(server, 'config', name), content);
-  const manifest = renderManifest(Object.entries(files).map(([name, content]) => ({ path: name, sha256: sha256(content) })));
-  writeFileSync(path.join(server, 'config', '.bento-manifest'), manifest);
-  const stamp = renderChangeStamp(manifest, new Date());
-  writeFileSync(path.join(server, 'last_change_date'), stamp);
+  writeFakeChroot(server, { 'configuration.nix': '{ }\n' });
 
   const varBento = path.join(dir, 'var-bento');
   mkdirSync(path.join(varBento, '.bento', 'pending'), { recursive: true });
   writeFileSync(path.join(varBento, '.bento', 'pending', QUEUED), 'an earlier run');
-  if (options.upToDate) writeFileSync(path.join(varBento, '.bento', 'state'), stamp);
+  if (options.upToDate) writeFileSync(path.join(varBento, '.bento', 'state'), readFileSync(path.join(server, 'last_change_date')));
 
   const bin = path.join(dir, 'bin');
   mkdirSync(bin);

@@ -8,11 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { renderChangeStamp, renderManifest } from '../../src/chroot/manifest.js';
-import { sha256 } from '../../src/util/hash.js';
 import { renderSystemFiles } from '../../src/render/render-fleet.js';
 import { configWith, writeRendered } from '../helpers/render.js';
-import { isRoot, runClientScript, STUBS_DIR } from '../helpers/shell.js';
+import { isRoot, runClientScript, STUBS_DIR, writeFakeChroot } from '../helpers/shell.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-log-size-'));
 chmodSync(dir, 0o755);
@@ -25,13 +23,7 @@ describe.skipIf(!isRoot)('a log over LOG_SIZE_LIMIT', () => {
     writeRendered(dir, renderSystemFiles(configWith({ logSizeLimit: LIMIT }), { name: 'router', kind: 'non-flake' }));
     // A fake server with a configuration whose build prints 1 MB it cannot compress, then fails.
     const server = path.join(dir, 'server');
-    mkdirSync(path.join(server, 'logs'), { recursive: true });
-    mkdirSync(path.join(server, 'config'));
-    const files = { 'configuration.nix': '{ }\n' };
-    for (const [name, content] of Object.entries(files)) writeFileSync(path.join(server, 'config', name), content);
-    const manifest = renderManifest(Object.entries(files).map(([name, content]) => ({ path: name, sha256: sha256(content) })));
-    writeFileSync(path.join(server, 'config', '.bento-manifest'), manifest);
-    writeFileSync(path.join(server, 'last_change_date'), renderChangeStamp(manifest, new Date()));
+    writeFakeChroot(server, { 'configuration.nix': '{ }\n' });
     const bin = path.join(dir, 'bin');
     mkdirSync(bin);
     writeFileSync(

@@ -1,7 +1,9 @@
 /** Running generated shell scripts in tests. */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { renderChangeStamp, renderManifest } from '../../src/chroot/manifest.js';
+import { sha256 } from '../../src/util/hash.js';
 
 export const STUBS_DIR = path.join(import.meta.dirname, '..', 'fixtures', 'client-stubs');
 export const isRoot = process.getuid?.() === 0;
@@ -32,4 +34,18 @@ export function runClientScript(script: string, varBento: string, env: Record<st
 export function shellcheck(files: string[]): ScriptRun {
   const result = spawnSync('shellcheck', ['-s', 'sh', ...files], { encoding: 'utf8' });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/**
+ * A machine's chroot as deploy publishes it, without deploy: `files` in
+ * config/ with their .bento-manifest, last_change_date stamped now, an
+ * empty logs/. The client scripts' tests serve it through an sftp stand-in.
+ */
+export function writeFakeChroot(server: string, files: Record<string, string>): void {
+  mkdirSync(path.join(server, 'logs'), { recursive: true });
+  mkdirSync(path.join(server, 'config'));
+  for (const [name, content] of Object.entries(files)) writeFileSync(path.join(server, 'config', name), content);
+  const manifest = renderManifest(Object.entries(files).map(([name, content]) => ({ path: name, sha256: sha256(content) })));
+  writeFileSync(path.join(server, 'config', '.bento-manifest'), manifest);
+  writeFileSync(path.join(server, 'last_change_date'), renderChangeStamp(manifest, new Date()));
 }

@@ -8,14 +8,12 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderManifest, renderChangeStamp } from '../../src/chroot/manifest.js';
-import { sha256 } from '../../src/util/hash.js';
 import { parsePublicKey } from '../../src/fleet/keys.js';
 import { renderFleet } from '../../src/render/render-fleet.js';
 import { testKey } from '../helpers/fleet.js';
 import { evalNixos } from '../helpers/nixos.js';
 import { configWith, writeRendered } from '../helpers/render.js';
-import { isRoot, runClientScript, shellcheck, STUBS_DIR } from '../helpers/shell.js';
+import { isRoot, runClientScript, shellcheck, STUBS_DIR, writeFakeChroot } from '../helpers/shell.js';
 
 let dir: string;
 let out: string;
@@ -138,14 +136,10 @@ describe('hostile values', () => {
   it.skipIf(!isRoot)('update.sh runs its cycle with them as data (sftp, nixos-rebuild stubbed)', () => {
     // A fake server holding a configuration whose build fails.
     const server = path.join(dir, 'server');
-    const configDir = path.join(server, 'config');
-    mkdirSync(path.join(server, 'logs'), { recursive: true });
-    mkdirSync(configDir);
-    const files = { 'configuration.nix': '{ }\n', 'update.sh': readFileSync(path.join(out, 'systems/router/update.sh'), 'utf8') };
-    for (const [name, content] of Object.entries(files)) writeFileSync(path.join(configDir, name), content);
-    const manifest = renderManifest(Object.entries(files).map(([name, content]) => ({ path: name, sha256: sha256(content) })));
-    writeFileSync(path.join(configDir, '.bento-manifest'), manifest);
-    writeFileSync(path.join(server, 'last_change_date'), renderChangeStamp(manifest, new Date()));
+    writeFakeChroot(server, {
+      'configuration.nix': '{ }\n',
+      'update.sh': readFileSync(path.join(out, 'systems/router/update.sh'), 'utf8'),
+    });
     const varBento = path.join(dir, 'var-bento');
     mkdirSync(varBento);
 
