@@ -37,6 +37,28 @@ export function publishWave(chrootDir: string, state: RolloutState, wave: number
     system.publishedAt ??= now.toISOString();
   }
   writeRolloutState(chrootDir, state);
+  return publishSystems(chrootDir, state, names, now);
+}
+
+/**
+ * Publishes what a killed advance or deploy recorded for the current wave
+ * but did not publish: those systems are published now, and the time they
+ * have to report (ROLLOUT_WAIT) starts now, not when the intent was
+ * recorded. `published` names only the systems published by this call.
+ */
+export function completeWave(chrootDir: string, state: RolloutState, now: Date): WaveOutcome {
+  const missing = systemsOfWave(state, state.current).filter((name) => {
+    const system = state.systems[name] as RolloutSystem;
+    return !isActive(chrootDir, name, system.version, system.digest);
+  });
+  if (missing.length === 0) return { published: [], failed: [] };
+  for (const name of missing) (state.systems[name] as RolloutSystem).publishedAt = now.toISOString();
+  writeRolloutState(chrootDir, state);
+  return publishSystems(chrootDir, state, missing, now);
+}
+
+/** Publishes each of `names`' staged version, unless it is already the published one. */
+function publishSystems(chrootDir: string, state: RolloutState, names: readonly string[], now: Date): WaveOutcome {
   const outcome: WaveOutcome = { published: [], failed: [] };
   for (const name of names) {
     const system = state.systems[name] as RolloutSystem;

@@ -16,7 +16,7 @@
  */
 import { lockChrootDir } from '../chroot/chroot-dir.js';
 import { readRolloutState, systemsOfWave, writeRolloutState, nextWave, type RolloutState } from '../chroot/rollout-state.js';
-import { haltRollout, publishWave, revertWave, type WaveOutcome } from '../chroot/rollout.js';
+import { completeWave, haltRollout, publishWave, revertWave, type WaveOutcome } from '../chroot/rollout.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { UserError } from '../errors.js';
 import { formatElapsed } from '../status/elapsed.js';
@@ -94,6 +94,16 @@ async function advance(config: Config, state: RolloutState, io: CommandIO, now: 
     return 0;
   }
   if (state.status === 'halted') return reportHalt(state, io);
+  // An advance or deploy killed between recording a wave and publishing it
+  // left systems the state calls published: publish them before deciding.
+  const completed = completeWave(config.chrootDir, state, now);
+  if (completed.published.length > 0 || completed.failed.length > 0) {
+    await reportWaveOutcome(io, `${waveLabel(state, state.current)} published (an earlier advance or deploy stopped before it)`, completed);
+  }
+  if (completed.failed.length > 0) {
+    haltRollout(config.chrootDir, state, 'could not be published', completed.failed.map((failure) => failure.name), now);
+    return reportHalt(state, io);
+  }
   const decision = decideAdvance(state, await logsOf(config.chrootDir), now.getTime(), config.rolloutWait);
   if (decision.kind === 'wait') {
     await tell(io, `${waveLabel(state, state.current)}: waiting for ${decision.waiting.join(', ')}`);

@@ -9,7 +9,6 @@ import { existsSync, readFileSync, readlinkSync, utimesSync, writeFileSync } fro
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { PACKAGE_ROOT } from '../../src/paths.js';
 import { bento, CLI } from '../helpers/cli.js';
 import { makeFleet, type TestFleet } from '../helpers/fleet.js';
 import { NIX_ENV, snapshotTree, useTestServer } from '../helpers/server.js';
@@ -175,7 +174,8 @@ describe.skipIf(!isRoot)('deploy with ROLLOUT_WAVES, and bento rollout', () => {
     // What a kill leaves: wave 2 recorded, only `a` published.
     const state = JSON.parse(readFileSync(path.join(suite.server.chrootDir, 'rollout.json'), 'utf8'));
     state.current = 1;
-    for (const name of ['a', 'b', 'c']) state.systems[n(name)].publishedAt = new Date().toISOString();
+    const recorded = new Date(Date.now() - 60_000).toISOString();
+    for (const name of ['a', 'b', 'c']) state.systems[n(name)].publishedAt = recorded;
     writeFileSync(path.join(suite.server.chrootDir, 'rollout.json'), JSON.stringify(state));
     const a = state.systems[n('a')];
     const swap = spawnSync('sh', ['-c', 'ln -sfn "$1" "$2.new" && mv -T "$2.new" "$2"', 'sh', a.version, path.join(chrootOf(n('a')), 'config')]);
@@ -183,15 +183,16 @@ describe.skipIf(!isRoot)('deploy with ROLLOUT_WAVES, and bento rollout', () => {
     writeFileSync(path.join(chrootOf(n('a')), 'last_change_date'), `${a.digest} ${new Date().toISOString()}\n`);
     const aStamp = snapshotTree(chrootOf(n('a')))['last_change_date'];
 
-    // Wave 2 is current and waiting: publishing it again completes it.
-    const resumed = spawnSync(process.execPath, ['--input-type=module', '-e', `
-      const { readRolloutState } = await import(${JSON.stringify(path.join(PACKAGE_ROOT, 'dist/chroot/rollout-state.js'))});
-      const { publishWave } = await import(${JSON.stringify(path.join(PACKAGE_ROOT, 'dist/chroot/rollout.js'))});
-      const state = readRolloutState(${JSON.stringify(suite.server.chrootDir)});
-      console.log(JSON.stringify(publishWave(${JSON.stringify(suite.server.chrootDir)}, state, 1, new Date())));`], { encoding: 'utf8' });
-    expect(resumed.stderr).toBe('');
-    expect(JSON.parse(resumed.stdout).published.sort()).toEqual([n('a'), n('b'), n('c')].sort());
+    // The next advance publishes what the killed one did not, and `a` only once.
+    const advanced = run(fleet, ['rollout', 'advance']);
+    expect(advanced.status, advanced.stderr).toBe(0);
+    expect(advanced.stderr).toContain(`wave 2 (*) published (an earlier advance or deploy stopped before it): ${[n('b'), n('c')].sort().join(', ')}`);
+    expect(advanced.stderr).toContain(`waiting for`);
     expect(snapshotTree(chrootOf(n('a')))['last_change_date']).toBe(aStamp);
+    // Their time to report starts when they were really published.
+    const after = rolloutState();
+    for (const name of ['b', 'c']) expect(Date.parse(after.systems[n(name)]!.publishedAt!)).toBeGreaterThan(Date.parse(recorded));
+    expect(after.systems[n('a')]!.publishedAt).toBe(recorded);
     for (const name of ['b', 'c']) expect(configOf(n(name))).toBe(state.systems[n(name)].version);
   });
 
