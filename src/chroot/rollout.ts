@@ -129,6 +129,26 @@ export function waitingInRollout(state: RolloutState | undefined, digests: Reado
   return waiting;
 }
 
+/**
+ * What a deploy of some systems only (`bento deploy NAME…`) keeps of the
+ * rollout in progress: the systems it did not select that still wait for
+ * their wave, and those of the wave being watched, with their staged
+ * configuration and publication time. Without them, the new rollout would
+ * forget systems the old one staged (never published by an advance) and
+ * stop watching the wave that had not reported yet. `waveOf` gives each
+ * system's wave under today's ROLLOUT_WAVES (undefined: no longer in the fleet).
+ */
+export function carriedOver(state: RolloutState | undefined, selected: ReadonlySet<string>, waveOf: (name: string) => number | undefined): Record<string, RolloutSystem> {
+  const carried: Record<string, RolloutSystem> = {};
+  if (!state || (state.status !== 'running' && state.status !== 'halted')) return carried;
+  for (const [name, system] of Object.entries(state.systems)) {
+    const wave = waveOf(name);
+    if (selected.has(name) || wave === undefined) continue;
+    if (!system.publishedAt || system.wave === state.current) carried[name] = { ...system, wave };
+  }
+  return carried;
+}
+
 export interface StartedRollout {
   state: RolloutState;
   /** Systems whose version directory could not be written: not in the rollout. */
@@ -148,9 +168,9 @@ export function startRollout(
   chrootDir: string,
   waves: string[][],
   candidates: readonly RolloutCandidate[],
-  options: PublishOptions & { firstWave: number; failedToBuild: readonly string[] },
+  options: PublishOptions & { firstWave: number; failedToBuild: readonly string[]; carried?: Readonly<Record<string, RolloutSystem>> },
 ): StartedRollout {
-  const state: RolloutState = { version: 1, startedAt: options.now.toISOString(), waves, current: options.firstWave, status: 'running', systems: {} };
+  const state: RolloutState = { version: 1, startedAt: options.now.toISOString(), waves, current: options.firstWave, status: 'running', systems: { ...options.carried } };
   const failed: StartedRollout['failed'] = [];
   for (const candidate of candidates) {
     const { name, digest } = candidate.assembly;

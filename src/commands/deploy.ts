@@ -17,8 +17,8 @@ import { publishSystemCache, systemCacheProblems } from '../chroot/binary-cache.
 import { lockChrootDir, prepareChrootDir } from '../chroot/chroot-dir.js';
 import { SFTP_GROUP } from '../chroot/layout.js';
 import { announceSystem, ensureSystemDirs, isPublished, publishedContentProblems, publishStaged, readPublished, removeLeftovers, stageVersion } from '../chroot/publish.js';
-import { endRollout, startRollout, waitingInRollout, type RolloutCandidate } from '../chroot/rollout.js';
-import { readRolloutState, type RolloutState } from '../chroot/rollout-state.js';
+import { carriedOver, endRollout, startRollout, waitingInRollout, type RolloutCandidate } from '../chroot/rollout.js';
+import { readRolloutState, type RolloutState, type RolloutSystem } from '../chroot/rollout-state.js';
 import { UserError } from '../errors.js';
 import { releaseFleet, type BrokenHost, type Fleet, type FleetSystem } from '../fleet/fleet.js';
 import { selectSystems } from '../fleet/select.js';
@@ -145,7 +145,12 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
       // built here: its store path goes into states.txt (docs/protocol.md §3).
       built.push({ assembly, exact: build.kind === 'flake' || Boolean(system.prebuilt), wave: system.wave ?? 0, target: path.basename(build.storePath) });
     }
-    if (waves) startWaves(built, plan.toBuild, waves, publication, print);
+    if (waves) {
+      // A deploy of some systems only keeps the rest of the rollout in progress.
+      const waveOf = new Map(fleet.systems.map((system) => [system.name, system.wave ?? 0]));
+      const carried = carriedOver(rollout, new Set(selected.map((system) => system.name)), (name) => waveOf.get(name));
+      startWaves(built, plan.toBuild, waves, carried, publication, print);
+    }
     else for (const system of built) publishBuilt(system.assembly, system.exact ? system.target : undefined, publication);
     return result;
   } finally {
@@ -168,16 +173,27 @@ function readRollout(chrootDir: string): RolloutState | undefined {
  * that were to be built, so that a first-wave system whose build failed
  * halts the rollout instead of letting the next wave go first.
  */
-function startWaves(built: readonly RolloutCandidate[], changed: readonly FleetSystem[], waves: string[][], publication: Publication, print: (line: string) => void): void {
+function startWaves(
+  built: readonly RolloutCandidate[],
+  changed: readonly FleetSystem[],
+  waves: string[][],
+  carried: Readonly<Record<string, RolloutSystem>>,
+  publication: Publication,
+  print: (line: string) => void,
+): void {
   const { result } = publication;
-  const firstWave = Math.min(...changed.map((system) => system.wave ?? 0));
+  const firstWave = Math.min(...changed.map((system) => system.wave ?? 0), ...Object.values(carried).map((system) => system.wave));
   const builtNames = new Set(built.map((candidate) => candidate.assembly.name));
   const failedToBuild = changed.filter((system) => (system.wave ?? 0) === firstWave && !builtNames.has(system.name)).map((system) => system.name);
-  const started = startRollout(publication.chrootDir, waves, built, { sftpGroupId: publication.sftpGroupId, now: publication.now(), firstWave, failedToBuild });
+  const started = startRollout(publication.chrootDir, waves, built, { sftpGroupId: publication.sftpGroupId, now: publication.now(), firstWave, failedToBuild, carried });
   result.failed.push(...started.failed, ...started.first.failed);
-  result.published.push(...started.first.published);
+  result.published.push(...started.first.published.filter((name) => !(name in carried)));
   const waveLabel = (index: number) => `wave ${index + 1} (${waves[index]?.join(',') ?? ''})`;
   for (const [name, system] of Object.entries(started.state.systems)) {
+    if (name in carried) {
+      print(`  ${name}: kept from the rollout in progress (${system.publishedAt ? 'published, its report awaited' : `waits for ${waveLabel(system.wave)}`})`);
+      continue;
+    }
     if (system.wave === firstWave) continue;
     result.staged.push(name);
     print(`  ${name}: staged for ${waveLabel(system.wave)}; \`bento rollout advance\` publishes it once ${waveLabel(firstWave)} succeeded`);

@@ -250,4 +250,33 @@ describe.skipIf(!isRoot)('deploy with ROLLOUT_WAVES, and bento rollout', () => {
     expect(all.stderr).toContain('deploy: 3 published');
     expect(existsSync(path.join(suite.server.chrootDir, 'rollout.json'))).toBe(false);
   });
+
+  it('a deploy of some systems only keeps the rest of the rollout in progress: nothing staged is forgotten, the canary is still awaited', () => {
+    const fleet = newFleet();
+    expect(run(fleet, ['deploy', '--all']).status).toBe(0);
+    change(fleet, '# version 9');
+    expect(run(fleet, ['deploy']).status).toBe(0);
+    const first = rolloutState();
+    const published = { a: configOf(n('a')), b: configOf(n('b')), c: configOf(n('c')) };
+
+    writeFileSync(path.join(fleet.root, 'hosts', 'a', `${n('a')}.nix`), '# version 10\n');
+    const partial = run(fleet, ['deploy', '--name', n('a')]);
+    expect(partial.status, partial.stderr).toBe(0);
+    expect(partial.stdout).toContain(`${n('b')}: kept from the rollout in progress (waits for wave 2 (*))`);
+    expect(partial.stdout).toContain(`${n('canary')}: kept from the rollout in progress (published, its report awaited)`);
+    const second = rolloutState();
+    // The canary's wave is still the one watched, with its publication time; b and c keep their staged versions.
+    expect(second.current).toBe(0);
+    expect(Object.keys(second.systems).sort()).toEqual([n('a'), n('b'), n('c'), n('canary')].sort());
+    expect(second.systems[n('canary')]!.publishedAt).toBe(first.systems[n('canary')]!.publishedAt);
+    for (const name of ['b', 'c']) expect(second.systems[n(name)]!.version).toBe(first.systems[n(name)]!.version);
+    expect(second.systems[n('a')]!.version).not.toBe(first.systems[n('a')]!.version);
+    // Nobody after the canary sees anything yet.
+    for (const name of ['a', 'b', 'c'] as const) expect(configOf(n(name))).toBe(published[name]);
+
+    report(n('canary'), second.systems[n('canary')]!.target, 'success');
+    const advanced = run(fleet, ['rollout', 'advance']);
+    expect(advanced.status, advanced.stderr).toBe(0);
+    for (const name of ['a', 'b', 'c']) expect(configOf(n(name))).toBe(second.systems[n(name)]!.version);
+  });
 });
