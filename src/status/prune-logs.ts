@@ -2,8 +2,9 @@
  * Bounded logs (docs/protocol.md §5, "Retention"): the server keeps at most
  * LOG_KEEP logs per machine and removes the oldest, by the time the server
  * received them (mtime), the order status uses. It never removes a log
- * status needs: the latest one (its result is the state) and every one
- * newer than last_change_date (they are counted: "extra logs"), so status
+ * status needs: the latest whole one (its result is the state; the broken
+ * ones after it are kept too) and every one newer than last_change_date
+ * (they are counted: "extra logs"), so status
  * says the same before and after (test/status/prune-logs.test.ts checks it
  * against decideStatus). It lives next to the rules it must respect.
  *
@@ -17,8 +18,8 @@ import { lstatSync, readdirSync, unlinkSync } from 'node:fs';
 import { STATES_FILE, systemChroot } from '../chroot/layout.js';
 import { parseLogName } from '../chroot/log-name.js';
 import { SYSTEM_NAME } from '../fleet/names.js';
-import type { LogEntry } from './read-chroot.js';
-import { selectLatestLog } from './states.js';
+import { DEFAULTS } from '../config/config.js';
+import { unreadableLogProblem, type LogEntry } from './read-chroot.js';
 
 /** Oldest first: by server mtime, then by name (the date the client wrote in it), as status breaks ties. */
 function byArrival(a: LogEntry, b: LogEntry): number {
@@ -27,13 +28,20 @@ function byArrival(a: LogEntry, b: LogEntry): number {
 
 /**
  * The logs to remove so that at most `keep` remain (0: keep all), oldest
- * first, never the latest one nor one newer than `lastChangeMs`; more than
- * `keep` remain when that many are needed. Pure.
+ * first, never one newer than `lastChangeMs`, nor the latest one, nor (when
+ * the latest ones are not whole, by `isWhole`) the latest whole one, which
+ * status reads instead; more than `keep` remain when that many are needed.
+ * Pure but for `isWhole`, asked only of the few latest logs.
  */
-export function planLogPruning(logs: readonly LogEntry[], lastChangeMs: number, keep: number): LogEntry[] {
+export function planLogPruning(logs: readonly LogEntry[], lastChangeMs: number, keep: number, isWhole: (log: LogEntry) => boolean = () => true): LogEntry[] {
   if (keep <= 0 || logs.length <= keep) return [];
-  const latest = selectLatestLog(logs);
-  const removable = logs.filter((log) => log !== latest && log.mtimeMs <= lastChangeMs).sort(byArrival);
+  const needed = new Set<LogEntry>();
+  const newestFirst = [...logs].sort((a, b) => byArrival(b, a));
+  for (const log of newestFirst) {
+    needed.add(log);
+    if (isWhole(log)) break;
+  }
+  const removable = logs.filter((log) => !needed.has(log) && log.mtimeMs <= lastChangeMs).sort(byArrival);
   return removable.slice(0, Math.min(removable.length, logs.length - keep));
 }
 
@@ -45,6 +53,8 @@ export interface PruneOptions {
   names?: readonly string[];
   /** List what would be removed, remove nothing. */
   dryRun?: boolean;
+  /** LOG_SIZE_LIMIT: status does not read a larger log, so it cannot be the one kept for status. */
+  sizeLimit?: number;
 }
 
 export interface SystemPruning {
@@ -99,19 +109,21 @@ function pruneSystem(options: PruneOptions, name: string): SystemPruning {
     result.problems.push(`${name}/last_change_date cannot be read (${describe(error)}): its logs are kept`);
     return result;
   }
-  const logs: LogEntry[] = [];
+  const logs: (LogEntry & { size: number })[] = [];
   for (const fileName of named) {
     const parsed = parseLogName(fileName);
     try {
       const stats = lstatSync(`${chroot.logs}/${fileName}`, { throwIfNoEntry: false });
-      if (stats?.isFile() && parsed.ok) logs.push({ fileName, log: parsed.log, mtimeMs: stats.mtimeMs });
+      if (stats?.isFile() && parsed.ok) logs.push({ fileName, log: parsed.log, mtimeMs: stats.mtimeMs, size: stats.size });
     } catch (error) {
       result.problems.push(`${name}/logs/${fileName} cannot be read (${describe(error)}): its logs are kept`);
       return result;
     }
   }
   result.kept = logs.length;
-  for (const log of planLogPruning(logs, lastChangeMs, options.keep)) {
+  const sizeLimit = options.sizeLimit ?? DEFAULTS.logSizeLimit;
+  const isWhole = (log: LogEntry) => unreadableLogProblem(`${chroot.logs}/${log.fileName}`, (log as LogEntry & { size: number }).size, sizeLimit) === undefined;
+  for (const log of planLogPruning(logs, lastChangeMs, options.keep, isWhole)) {
     try {
       if (!options.dryRun) unlinkSync(`${chroot.logs}/${log.fileName}`);
       result.removed.push(log.fileName);

@@ -333,6 +333,17 @@ function keepWholeLogs(dir: string, candidates: Candidate[], lastChangeMs: numbe
   return candidates.filter((candidate) => checked.get(candidate) !== false).map(({ fileName, log, mtimeMs }) => ({ fileName, log, mtimeMs }));
 }
 
+/**
+ * Why status would not read the log `file` of `size` bytes (empty, over the
+ * size limit, not a whole gzip file), or undefined: a log status decides
+ * from. The prune asks it too, so that it keeps the log status falls back to.
+ */
+export function unreadableLogProblem(file: string, size: number, sizeLimit: number): string | undefined {
+  if (size === 0) return 'it is empty';
+  if (size > sizeLimit) return `${size} bytes, over the ${sizeLimit}-byte limit: not read`;
+  return gzipProblemOf(file, size);
+}
+
 /** Reads the first and last bytes of a log; undefined when it looks like a whole gzip file. */
 function gzipProblemOf(file: string, size: number): string | undefined {
   let fd: number;
