@@ -6,9 +6,10 @@
  * rising to all of them at 100) and `LoginGraceTime 120`, are sized for
  * people, not for a fleet whose timers fire in the same second (after the
  * server restarts, after a network outage, `bento trigger`): a client then
- * sees `kex_exchange_identification: Connection reset by peer`. FACTS.md:
- * 150 simultaneous logins lost about half of them at the default; the load
- * test (bench/poll-load.sh) shows the same at 200.
+ * sees `kex_exchange_identification: Connection reset by peer`. Measured
+ * here: 150 simultaneous logins lost about half of them at the default; the
+ * load test (bench/poll-load.sh, README "Running it at scale") shows the
+ * same at 200.
  *
  * Both are global settings (sshd refuses MaxStartups inside a Match block).
  * sshd keeps the LAST MaxStartups it reads but the FIRST LoginGraceTime

@@ -40,7 +40,7 @@ describe('sizeSshd', () => {
     expect(full).toBe(Math.max(100, 2 * begin));
   });
 
-  it('sizes a fleet of 200 as the load test needs (FACTS.md: 150 at once need more than the default)', () => {
+  it('sizes a fleet of 200 as the load test needs (150 at once need more than the default: see bench/poll-load.sh)', () => {
     expect(sizeSshd(200, noOverride).maxStartups).toBe('300:30:600');
     expect(sizeSshd(4, noOverride).maxStartups).toBe('14:30:100');
   });
