@@ -372,13 +372,34 @@ function listCacheFiles(dir: string): string[] {
 
 /**
  * What is wrong with a prebuilt system's published cache for `digest` (it
- * is then published again), or an empty list. Cheap: its system file is
- * there (a cache is renamed into place whole); the NARs themselves are
- * checked by their signatures on the machine.
+ * is then published again), or an empty list. Cheap, as it runs for every
+ * prebuilt system on every deploy: its system file is there (a cache is
+ * renamed into place whole), and it has a NAR for each narinfo — counted
+ * with two directory reads; only when there are fewer NARs than narinfos
+ * (two paths may share a NAR) are the narinfos read to name a missing one.
+ * A NAR removed by hand would otherwise fail that machine's download until
+ * the next configuration. Their contents are checked by their signatures
+ * on the machine.
  */
 export function systemCacheProblems(chrootDir: string, name: string, digest: string): string[] {
+  const cacheDir = path.join(systemChroot(chrootDir, name).dir, cacheDirName(digest));
   const file = path.join(cacheDirName(digest), CACHE_SYSTEM_FILE);
-  return isFile(path.join(systemChroot(chrootDir, name).dir, file)) ? [] : [`${file} (its prebuilt system) is missing`];
+  if (!isFile(path.join(cacheDir, CACHE_SYSTEM_FILE))) return [`${file} (its prebuilt system) is missing`];
+  // A cache of CACHE_STORE holds no NARs.
+  if (!isDir(path.join(cacheDir, 'nar'))) return [];
+  const narinfos = readdirSync(cacheDir).filter((entry) => entry.endsWith('.narinfo'));
+  const nars = new Set(readdirSync(path.join(cacheDir, 'nar')));
+  if (nars.size >= narinfos.length) return [];
+  for (const entry of narinfos) {
+    let url: string;
+    try {
+      url = parseNarinfo(readFileSync(path.join(cacheDir, entry), 'utf8')).url;
+    } catch (error) {
+      return [`${path.join(cacheDirName(digest), entry)} cannot be read: ${(error as Error).message}`];
+    }
+    if (!nars.has(path.basename(url))) return [`${path.join(cacheDirName(digest), url)} (a NAR of its prebuilt system) is missing`];
+  }
+  return [];
 }
 
 function isFile(file: string): boolean {

@@ -123,6 +123,19 @@ POOL() {
 	assert_eq "$(cat "$(cache_of "$Q")/system")" "/nix/store/$(e2e_expected "$Q")" "its system"
 }
 
+@test "a NAR removed from a chroot's cache is published again by the next deploy, and the machine can update" {
+	nar=$(find "$(cache_of "$Q")/nar" -type f | head -n 1)
+	[ -n "$nar" ] || fail "no NAR in the cache"
+	rm "$nar"
+	run -0 e2e_deploy
+	assert_contains "$output" "(a NAR of its prebuilt system) is missing"
+	[ -f "$nar" ] || fail "the NAR was not published again"
+	run -0 e2e_deploy
+	assert_contains "$output" "$Q: no changes"
+	run -0 e2e_machine "$Q"
+	assert_eq "$(e2e_profile "$Q")" "/nix/store/$(e2e_expected "$Q")" "system profile"
+}
+
 @test "a rotated key: every prebuilt system is published again, signed by the new key, and a machine that trusted the old one takes it" {
 	e2e_first_update_or_fail "$Q"
 	old=$(cat "$E2E_BASE/signing/key.pub")
