@@ -17,8 +17,12 @@ export interface SystemStatusJson {
   lastLogTime: string | null;
   /** mtime of last_change_date (ISO 8601), or null when unknown. */
   lastChangeTime: string | null;
-  /** Its place in the staged rollout in progress, or null when it is in none. */
-  rollout: { wave: number; published: boolean; halted: boolean } | null;
+  /**
+   * Its place in the staged rollout in progress, or null when it is in none.
+   * When the rollout halted: `haltReason` says why (as `bento rollout
+   * status` does) and `atFault` whether this system is one it names.
+   */
+  rollout: { wave: number; published: boolean; halted: boolean; atFault: boolean; haltReason: string | null } | null;
 }
 
 /** Converts statuses to their JSON objects (same order). */
@@ -37,7 +41,14 @@ export function toStatusJson(statuses: readonly SystemStatus[], rollout?: Rollou
 function rolloutOf(name: string, rollout: RolloutState | undefined): SystemStatusJson['rollout'] {
   const system = rollout?.systems[name];
   if (!rollout || !system) return null;
-  return { wave: system.wave + 1, published: system.publishedAt !== undefined, halted: rollout.status === 'halted' };
+  const halted = rollout.status === 'halted';
+  return {
+    wave: system.wave + 1,
+    published: system.publishedAt !== undefined,
+    halted,
+    atFault: halted && (rollout.halt?.systems.includes(name) ?? false),
+    haltReason: halted ? (rollout.halt?.reason ?? null) : null,
+  };
 }
 
 /** The document printed by `--json`, ending with a newline. */

@@ -45,6 +45,17 @@ export function renderPrometheus(statuses: readonly SystemStatus[], nowMs: numbe
       '# TYPE bento_rollout_wave gauge',
       `bento_rollout_wave ${rollout.current + 1}`,
     );
+    // What the table prints under a halt: why, and the systems at fault.
+    if (rollout.status === 'halted' && rollout.halt) {
+      lines.push(
+        '# HELP bento_rollout_halt_info The reason the staged rollout in progress halted, as a label (always 1).',
+        '# TYPE bento_rollout_halt_info gauge',
+        `bento_rollout_halt_info{reason="${escapeLabelValue(rollout.halt.reason)}"} 1`,
+        '# HELP bento_rollout_at_fault 1 for each system the halted rollout names as at fault.',
+        '# TYPE bento_rollout_at_fault gauge',
+        ...rollout.halt.systems.map((name) => `bento_rollout_at_fault{system="${escapeLabelValue(name)}"} 1`),
+      );
+    }
   }
   return `${lines.join('\n')}\n`;
 }

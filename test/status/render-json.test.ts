@@ -52,13 +52,17 @@ describe('renderJson', () => {
       waves: [['canary'], ['*']],
       current: 0,
       status: 'halted',
+      halt: { at: '2024-06-01T12:00:00.000Z', reason: 'reported failure', systems: ['canary'] },
       systems: { canary: { ...system, wave: 0, publishedAt: '2024-06-01T11:00:00.000Z' }, rest: { ...system, wave: 1 } },
     };
     const json = JSON.parse(renderJson(statuses, rollout)) as { name: string; rollout: unknown }[];
     expect(json.map((entry) => [entry.name, entry.rollout])).toEqual([
-      ['canary', { wave: 1, published: true, halted: true }],
-      ['rest', { wave: 2, published: false, halted: true }],
+      ['canary', { wave: 1, published: true, halted: true, atFault: true, haltReason: 'reported failure' }],
+      ['rest', { wave: 2, published: false, halted: true, atFault: false, haltReason: 'reported failure' }],
     ]);
+    // Running: no reason, nobody at fault.
+    const running = JSON.parse(renderJson(statuses, { ...rollout, status: 'running', halt: undefined })) as { rollout: unknown }[];
+    expect(running[0]?.rollout).toEqual({ wave: 1, published: true, halted: false, atFault: false, haltReason: null });
   });
 
   it('prints an empty array for an empty fleet', () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { RolloutState } from '../../src/chroot/rollout-state.js';
 import { escapeLabelValue, renderPrometheus } from '../../src/status/render-prometheus.js';
 import { decideStatus } from '../../src/status/states.js';
 import { NOW, flake, logEntry, snapshot } from './fixtures.js';
@@ -38,6 +39,28 @@ bento_last_log_age_seconds{system="nas"} 90
 # TYPE bento_last_change_age_seconds gauge
 bento_last_change_age_seconds{system="nas"} 3600
 `);
+  });
+
+  it('carries the rollout: its wave, whether it halted, why, and the systems at fault', () => {
+    const statuses = [decideStatus(snapshot('canary', {}))];
+    const rollout: RolloutState = {
+      version: 1,
+      startedAt: '2024-06-01T11:00:00.000Z',
+      waves: [['canary'], ['*']],
+      current: 0,
+      status: 'running',
+      systems: {},
+    };
+    const running = renderPrometheus(statuses, NOW.getTime(), rollout);
+    expect(running).toContain('\nbento_rollout_halted 0\n');
+    expect(running).toContain('\nbento_rollout_wave 1\n');
+    expect(running).not.toContain('bento_rollout_at_fault');
+    const halted = renderPrometheus(statuses, NOW.getTime(), { ...rollout, status: 'halted', halt: { at: rollout.startedAt, reason: 'did not report "success"', systems: ['canary', 'b'] } });
+    expect(halted).toContain('\nbento_rollout_halted 1\n');
+    expect(halted).toContain('\nbento_rollout_halt_info{reason="did not report \\"success\\""} 1\n');
+    expect(halted).toContain('\nbento_rollout_at_fault{system="canary"} 1\nbento_rollout_at_fault{system="b"} 1\n');
+    expect(halted.match(/^# TYPE bento_rollout_at_fault gauge$/gm)).toHaveLength(1);
+    expect(renderPrometheus(statuses, NOW.getTime())).not.toContain('bento_rollout');
   });
 
   it('escapes label values as the exposition format wants', () => {
