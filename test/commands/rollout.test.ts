@@ -10,7 +10,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { bento, CLI } from '../helpers/cli.js';
-import { makeFleet, type TestFleet } from '../helpers/fleet.js';
+import { flakeText, makeFleet, type TestFleet } from '../helpers/fleet.js';
 import { NIX_ENV, snapshotTree, useTestServer } from '../helpers/server.js';
 import { isRoot } from '../helpers/shell.js';
 
@@ -148,6 +148,26 @@ describe.skipIf(!isRoot)('deploy with ROLLOUT_WAVES, and bento rollout', () => {
     expect(stamp).toBe(manifest);
     for (const name of ['a', 'b', 'c']) expect(configOf(n(name))).toBe(othersBefore[name]);
     expect(rolloutState().status).toBe('aborted');
+  });
+
+  it('a canary that cannot be built on the server halts the rollout at once; the later waves see nothing', () => {
+    const fleet = newFleet();
+    expect(run(fleet, ['deploy', '--all']).status).toBe(0);
+    change(fleet, '# version 11');
+    writeFileSync(path.join(fleet.root, 'hosts', 'canary', 'flake.nix'), flakeText([n('canary')]).replace('mkdir -p $out', 'echo the canary breaks >&2; exit 1; mkdir -p $out'));
+    const before = Object.fromEntries(['canary', 'a', 'b', 'c'].map((name) => [name, snapshotTree(chrootOf(n(name)))]));
+    const deploy = run(fleet, ['deploy']);
+    expect(deploy.status).toBe(1);
+    expect(deploy.stdout).toContain(`rollout halted at once: ${n('canary')} could not be built or published on the server`);
+    expect(deploy.stderr).toContain(`${n('canary')}: build failed`);
+    expect(rolloutState().status).toBe('halted');
+    for (const name of ['canary', 'a', 'b', 'c']) {
+      const now = snapshotTree(chrootOf(n(name)));
+      for (const entry of ['config', 'last_change_date']) expect(now[entry], `${name}/${entry}`).toBe(before[name]![entry]);
+    }
+    const advance = run(fleet, ['rollout', 'advance']);
+    expect(advance.status).toBe(1);
+    expect(advance.stderr).toContain(`rollout halted at wave 1 (${n('canary')}): ${n('canary')} could not be built or published on the server`);
   });
 
   it('halts when the wave does not report within ROLLOUT_WAIT; resume goes on with the next wave', () => {

@@ -76,14 +76,18 @@ new_revision_everywhere() {
 @test "the canary's build fails: advance halts naming it, the others' chroots stay untouched, status shows the halt" {
 	printf '%s\n' 'echo "e2e: the canary breaks" >&2' 'exit 1' > "$E2E_FLEET/hosts/$CANARY/build-extra.sh"
 	new_revision_everywhere
-	local before_a
+	local before_a before_b before_c
 	before_a=$(published "$A")
+	before_b=$(published "$B")
+	before_c=$(published "$C")
 	run -0 bento deploy
 	run -1 e2e_machine "$CANARY"
 	assert_contains "$output" "the build failed"
 	run -1 bento rollout advance
 	assert_contains "$output" "rollout halted at wave 1 ($CANARY): $CANARY reported a failure or a rollback"
 	assert_eq "$(published "$A")" "$before_a" "$A's chroot"
+	assert_eq "$(published "$B")" "$before_b" "$B's chroot"
+	assert_eq "$(published "$C")" "$before_c" "$C's chroot"
 	run -0 e2e_machine "$A"
 	assert_contains "$output" "no update required"
 	run -2 bento status --once
@@ -110,6 +114,24 @@ new_revision_everywhere() {
 	run -1 bento rollout advance
 	assert_contains "$output" "$CANARY reported a failure or a rollback for the new configuration"
 	assert_eq "$(published "$A")" "$before_a" "$A's chroot"
+	rm "$E2E_FLEET/hosts/$CANARY/health-check" "$E2E_FLEET/hosts/$CANARY/health.conf"
+}
+
+@test "a health check that fails at first and passes within the grace period: no rollback, a success, the rollout goes on" {
+	local count=$BATS_TEST_TMPDIR/health-checks
+	# Fails the first time it runs, passes the next.
+	printf '%s\n' "n=\$(cat '$count' 2> /dev/null || echo 0)" "echo \$((n + 1)) > '$count'" \
+		"[ \"\$n\" -ge 1 ] || { echo 'e2e: still starting'; exit 1; }" > "$E2E_FLEET/hosts/$CANARY/health-check"
+	printf 'timeout=5\ngrace=60\n' > "$E2E_FLEET/hosts/$CANARY/health.conf"
+	new_revision_everywhere
+	run -0 bento deploy
+	run -0 e2e_machine "$CANARY"
+	assert_contains "$output" "not healthy yet (the health check failed"
+	assert_eq "$(cat "$count")" 2 "health checks run"
+	assert_eq "$(e2e_profile "$CANARY")" "/nix/store/$(e2e_expected "$CANARY")" "$CANARY's system profile"
+	assert_contains "$(e2e_log_text "$CANARY" _success.log.gz)" "e2e: still starting"
+	run -0 bento rollout advance
+	assert_contains "$output" "wave 2 (*) published"
 	rm "$E2E_FLEET/hosts/$CANARY/health-check" "$E2E_FLEET/hosts/$CANARY/health.conf"
 }
 
