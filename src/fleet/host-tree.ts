@@ -28,6 +28,29 @@ export interface WalkOptions {
   onUnreadable?: (relative: string, error: NodeJS.ErrnoException) => void;
   /** Names `root` in messages (`hosts/laptop`). */
   where: string;
+  /**
+   * The root must lead inside this directory (the fleet directory): hosts/
+   * or a host directory that is a symbolic link out of the fleet is refused
+   * like a link inside a host directory.
+   */
+  boundary?: string;
+}
+
+/**
+ * Why `dir` (a directory of the fleet that may itself be a symbolic link)
+ * leads out of `boundary`, or undefined. The same rule as for links inside
+ * a host directory: a link is followed only when it stays in the fleet.
+ */
+export function outsideBoundaryProblem(dir: string, boundary: string, where: string): string | undefined {
+  const real = realpathSync(dir);
+  const realBoundary = realpathSync(boundary);
+  if (isInside(real, realBoundary)) return undefined;
+  const how = lstatSync(dir).isSymbolicLink() ? `is a symbolic link to ${readlinkSync(dir)}` : `leads to ${real} (through a symbolic link)`;
+  return `${where} ${how}, outside the fleet directory: bento follows links only inside it (like utils -> ../../utils); copy what the machine needs into the fleet`;
+}
+
+function isInside(real: string, realBoundary: string): boolean {
+  return real === realBoundary || real.startsWith(realBoundary === '/' ? '/' : `${realBoundary}/`);
 }
 
 /**
@@ -55,6 +78,10 @@ export function walkTree(root: string, options: WalkOptions, visit: (entry: Tree
       walk(entry.absolute, entry.relative, new Set([...ancestors, real]));
     }
   };
+  if (options.boundary) {
+    const problem = outsideBoundaryProblem(root, options.boundary, options.where);
+    if (problem) throw new UserError(problem);
+  }
   walk(root, '', new Set([realpathSync(root)]));
 }
 
@@ -96,6 +123,10 @@ export function listHostFiles(dir: string, options: ListHostFilesOptions): HostF
   const { where } = options;
   const boundary = realpathSync(options.boundary);
   const found: HostFile[] = [];
+  // The host directory itself gets the rules of its contents: it may not lead out of the fleet, and everyone may read it.
+  const rootStats = statSync(dir);
+  const rootProblem = outsideBoundaryProblem(dir, boundary, where) ?? ((rootStats.mode & 0o005) !== 0o005 ? unreadableProblem(where, 'directory', rootStats.mode) : undefined);
+  if (rootProblem) throw new UserError(rootProblem);
   walkTree(dir, { where }, (entry) => {
     const place = `${where}/${entry.relative}`;
     if (entry.relative === entry.name && CLIENT_RESERVED_NAMES.has(entry.name)) {
@@ -110,7 +141,7 @@ export function listHostFiles(dir: string, options: ListHostFilesOptions): HostF
       } catch {
         throw new UserError(`${place} is a broken symbolic link (to ${target})`);
       }
-      if (real !== boundary && !real.startsWith(`${boundary}/`)) {
+      if (!isInside(real, boundary)) {
         throw new UserError(
           `${place} is a symbolic link to ${target}, outside the fleet directory: bento follows links only inside it (like utils -> ../../utils); copy what the machine needs into the fleet`,
         );
@@ -173,7 +204,7 @@ export function findFlakes(fleetDir: string): FoundFlakes {
   const onUnreadable = (relative: string, error: NodeJS.ErrnoException) => {
     found.skipped.push(`hosts/${relative} cannot be read (${error.code ?? error.message}): skipped`);
   };
-  walkTree(path.join(fleetDir, 'hosts'), { where: 'hosts', onUnreadable }, (entry) => {
+  walkTree(path.join(fleetDir, 'hosts'), { where: 'hosts', onUnreadable, boundary: fleetDir }, (entry) => {
     if (entry.name === 'flake.nix') {
       const where = entry.relative === 'flake.nix' ? 'hosts' : `hosts/${path.posix.dirname(entry.relative)}`;
       if (entry.link.isFile()) found.flakes.push(where);
