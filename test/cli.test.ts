@@ -116,6 +116,14 @@ describe('bento CLI', () => {
     expect(existsSync(path.join(badConfig.root, 'generated'))).toBe(false);
   });
 
+  it('refuses CHROOT_DIR=/ before rendering a setup-debian.sh that would re-mode /tmp', () => {
+    const { root } = fleet({ config: 'CHROOT_DIR=/\nREMOTE_IP=a.example\n', hosts: { tmp: { nonFlake: true } } });
+    const run = bento(['generate'], { cwd: root });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain("bento: error: config.sh:1: CHROOT_DIR / cannot hold SFTP chroots: / is a directory of the system itself; each machine's chroot would be a directory in it (CHROOT_DIR/<name>)");
+    expect(existsSync(path.join(root, 'generated'))).toBe(false);
+  });
+
   it('says which file it cannot write when generated/ is not a directory', () => {
     const { root } = fleet({ hosts: { r: { nonFlake: true } } });
     writeFileSync(path.join(root, 'generated'), 'not a directory\n');

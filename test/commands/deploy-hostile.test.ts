@@ -151,11 +151,22 @@ describe.skipIf(!isRoot)('deploy touches only what bento made', () => {
     const before = statSync(dir);
     const run = deploy(fleet);
     expect(run.status).toBe(1);
-    expect(run.stderr).toContain(`bento: error: CHROOT_DIR ${dir} cannot hold SFTP chroots: ${dir} is a directory of the system itself`);
+    // Refused with config.sh (generate, which deploy runs first, would render server files for it).
+    expect(run.stderr).toContain(`config.sh:1: CHROOT_DIR ${dir} cannot hold SFTP chroots: ${dir} is a directory of the system itself`);
     // Owner and mode are what a deploy would change (other tests may add entries to /srv or /tmp meanwhile).
     const after = statSync(dir);
     expect([after.mode, after.uid, after.gid]).toEqual([before.mode, before.uid, before.gid]);
     expect(existsSync(path.join(dir, 'tmp', 'logs'))).toBe(false);
+  });
+
+  it('a CHROOT_DIR that is a link to a system directory is refused by deploy', () => {
+    const link = path.join(mkdtempSync('/srv/bento-link-'), 'chroot');
+    suite.later(() => rmSync(path.dirname(link), { recursive: true, force: true }));
+    symlinkSync('/tmp', link);
+    const fleet = newFleet({ tmp: { nonFlake: true } }, link);
+    const run = deploy(fleet);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain(`bento: error: CHROOT_DIR ${link} cannot hold SFTP chroots: /tmp is a directory of the system itself`);
   });
 
   it("an administrator's symbolic link or file in place of CHROOT_DIR/<name> is not replaced", () => {
