@@ -4,13 +4,14 @@
  * root and writable by nobody else, or ChrootDirectory refuses the login),
  * and locked against a second deploy.
  */
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { systemDirectoryProblem, SYSTEM_DIRECTORY_HINT } from '../config/system-directories.js';
 import { UserError } from '../errors.js';
 import { holdFileLock } from '../exec.js';
 import { sha256 } from '../util/hash.js';
+import { makeDirsSync } from '../util/make-dirs.js';
 
 /** Why sshd would refuse a chroot under `dir`, or undefined. */
 export function chrootPathProblem(dir: string): string | undefined {
@@ -48,7 +49,8 @@ export function prepareChrootDir(chrootDir: string): void {
   const system = systemDirectoryProblemOf(chrootDir);
   if (system) throw new UserError(`CHROOT_DIR ${chrootDir} cannot hold SFTP chroots: ${system}`, SYSTEM_DIRECTORY_HINT);
   try {
-    mkdirSync(chrootDir, { recursive: true, mode: 0o755 });
+    // 0755 whatever the umask: status and the machines' chroots below need it (docs/protocol.md §2).
+    makeDirsSync(chrootDir, 0o755);
   } catch (error) {
     throw new UserError(`cannot create CHROOT_DIR ${chrootDir}: ${(error as Error).message}`);
   }

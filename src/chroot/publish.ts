@@ -12,6 +12,7 @@ import { systemChroot, versionDirName } from './layout.js';
 import { MANIFEST_NAME, renderChangeStampOfDigest } from './manifest.js';
 import { recordState } from './states-file.js';
 import { TEMPORARY_NAME, writeFileAtomicallySync } from '../util/atomic-write.js';
+import { makeDirsSync } from '../util/make-dirs.js';
 import { sha256, sha256File } from '../util/hash.js';
 
 export interface Published {
@@ -192,17 +193,20 @@ function writeVersionDir(dir: string, assembly: Assembly, sftpGroupId: number): 
   chownSync(dir, 0, sftpGroupId);
   chmodSync(dir, 0o750);
   const made = new Set<string>([dir]);
+  // Every mode below set explicitly: mkdir and open apply the umask, and the machine must read it all.
   for (const file of assembly.files) {
     const target = path.join(dir, file.relative);
     const parent = path.dirname(target);
     if (!made.has(parent)) {
-      mkdirSync(parent, { recursive: true, mode: 0o755 });
+      makeDirsSync(parent, 0o755);
       made.add(parent);
     }
     copyFileSync(file.source, target);
     chmodSync(target, file.executable ? 0o755 : 0o644);
   }
-  writeFileSync(path.join(dir, MANIFEST_NAME), assembly.manifest, { mode: 0o644 });
+  const manifest = path.join(dir, MANIFEST_NAME);
+  writeFileSync(manifest, assembly.manifest, { mode: 0o644 });
+  chmodSync(manifest, 0o644);
 }
 
 /** The version directory `config` points to, if it is a link. */

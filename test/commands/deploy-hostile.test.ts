@@ -317,6 +317,41 @@ describe.skipIf(!isRoot)('a full CHROOT_DIR', () => {
   });
 });
 
+describe.skipIf(!isRoot)('a restrictive umask', () => {
+  it('deploy under umask 077 publishes, every directory and file with its own mode: machines read the manifest and subdirectories', () => {
+    const parent = mkdtempSync('/srv/bento-umask-');
+    chmodSync(parent, 0o755);
+    suite.later(() => rmSync(parent, { recursive: true, force: true }));
+    // CHROOT_DIR does not exist yet: deploy makes it (and its parent directory).
+    const chrootDir = path.join(parent, 'made', 'chroot');
+    const fleet = newFleet({ masked: { flake: [n('masked')], files: { 'modules/sub/a.nix': '{ }\n' } } }, chrootDir);
+    suite.server.addUsers([n('masked')], chrootDir);
+    const run = spawnSync('sh', ['-c', 'umask 077 && exec "$@"', 'sh', process.execPath, CLI, 'deploy'], {
+      encoding: 'utf8',
+      env: { ...process.env, NO_COLOR: '1', BENTO_DIR: fleet.root, ...NIX_ENV },
+    });
+    expect(run.stderr).not.toContain('not everyone may read');
+    expect(run.status, run.stderr).toBe(0);
+    const mode = (file: string) => (statSync(file).mode & 0o7777).toString(8);
+    expect(mode(path.join(parent, 'made'))).toBe('755');
+    expect(mode(chrootDir)).toBe('755');
+    expect(mode(path.join(chrootDir, 'states.txt'))).toBe('644');
+    const config = path.join(chrootDir, n('masked'), 'config');
+    expect(mode(config)).toBe('750');
+    expect(mode(path.join(config, 'modules'))).toBe('755');
+    expect(mode(path.join(config, 'modules', 'sub'))).toBe('755');
+    expect(mode(path.join(config, 'modules', 'sub', 'a.nix'))).toBe('644');
+    expect(mode(path.join(config, '.bento-manifest'))).toBe('644');
+    expect(mode(path.join(chrootDir, n('masked'), 'last_change_date'))).toBe('644');
+    // What the machine does first: read the manifest, then every file it lists, as its own user.
+    const uid = Number(execFileSync('id', ['-u', n('masked')], { encoding: 'utf8' }));
+    const gid = Number(execFileSync('id', ['-g', n('masked')], { encoding: 'utf8' }));
+    const check = runAs(uid, gid, ['sh', '-c', `cd ${config} && sha256sum -c --strict --quiet .bento-manifest`]);
+    expect(check.stderr).toBe('');
+    expect(check.status).toBe(0);
+  });
+});
+
 describe.skipIf(!isRoot)('the deploy lock', () => {
   it('is held by one process at a time, among many started at the same moment; a PID left in the lock file does not block', async () => {
     const chrootDir = mkdtempSync('/srv/bento-lock-');
