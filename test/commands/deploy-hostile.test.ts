@@ -317,6 +317,37 @@ describe.skipIf(!isRoot)('a full CHROOT_DIR', () => {
   });
 });
 
+describe.skipIf(!isRoot)('a failure after config/ is switched', () => {
+  it('last_change_date cannot be written: config/ and states.txt both stay on the previous build, and the next deploy records the new one', () => {
+    const fleet = newFleet({ half: { flake: [n('half')], files: { [`${n('half')}.nix`]: 'first\n' } } });
+    suite.server.addUsers([n('half')]);
+    expect(deploy(fleet).status).toBe(0);
+    const first = states()[n('half')];
+    const systemDir = path.join(suite.server.chrootDir, n('half'));
+    const firstManifest = readFileSync(path.join(systemDir, 'config', '.bento-manifest'), 'utf8');
+    // A fault at the step after the config/ swap: last_change_date cannot be replaced.
+    rmSync(path.join(systemDir, 'last_change_date'));
+    mkdirSync(path.join(systemDir, 'last_change_date', 'in-the-way'), { recursive: true });
+    writeFileSync(path.join(fleet.root, 'hosts', 'half', `${n('half')}.nix`), 'second\n');
+    const failed = deploy(fleet);
+    expect(failed.status).toBe(1);
+    expect(failed.stderr).toContain(`${n('half')}: publication failed, its previous files stay published: `);
+    expect(readFileSync(path.join(systemDir, 'config', '.bento-manifest'), 'utf8')).toBe(firstManifest);
+    expect(states()[n('half')]).toBe(first);
+    // The fault gone, the next deploy publishes the new build and names it in states.txt.
+    rmSync(path.join(systemDir, 'last_change_date'), { recursive: true });
+    const next = deploy(fleet);
+    expect(next.status, next.stderr).toBe(0);
+    expect(next.stderr).toContain('deploy: 1 published');
+    expect(readFileSync(path.join(systemDir, 'config', `${n('half')}.nix`), 'utf8')).toBe('second\n');
+    const published = mkdtempSync(path.join(os.tmpdir(), 'bento-published-'));
+    suite.later(() => rmSync(published, { recursive: true, force: true }));
+    cpSync(path.join(systemDir, 'config'), published, { recursive: true, dereference: true });
+    expect(states()[n('half')]).not.toBe(first);
+    expect(states()[n('half')]).toBe(machineBuild(published, n('half')));
+  });
+});
+
 describe.skipIf(!isRoot)('a restrictive umask', () => {
   it('deploy under umask 077 publishes, every directory and file with its own mode: machines read the manifest and subdirectories', () => {
     const parent = mkdtempSync('/srv/bento-umask-');
