@@ -315,6 +315,27 @@ describe.skipIf(!isRoot)('a full CHROOT_DIR', () => {
     rmSync(path.join(small, 'filler'));
     expect(deploy(fleet).status).toBe(0);
   });
+
+  it('a rollout state that cannot be written: a clear error naming rollout.json, no crash, no temporary file; the previous files stay published', () => {
+    const fleet = newFleet({ waved: { flake: [n('waved')], files: { 'data.txt': 'first\n' } } }, small);
+    suite.server.addUsers([n('waved')], small);
+    expect(deploy(fleet).status).toBe(0);
+    const manifest = readFileSync(path.join(small, n('waved'), 'config', '.bento-manifest'), 'utf8');
+    writeFileSync(path.join(fleet.root, 'config.sh'), `${readFileSync(path.join(fleet.root, 'config.sh'), 'utf8')}ROLLOUT_WAVES="${n('waved')}"\n`);
+    writeFileSync(path.join(fleet.root, 'hosts', 'waved', 'data.txt'), 'second\n');
+    spawnSync('sh', ['-c', `cat /dev/zero > ${path.join(small, 'filler')}`]);
+    suite.later(() => rmSync(path.join(small, 'filler'), { force: true }));
+    const run = deploy(fleet);
+    expect(run.stderr).not.toContain('internal error');
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain(`bento: error: cannot write ${small}/rollout.json: ENOSPC`);
+    expect(run.stderr).toContain('what was published stays published, and nothing more of the rollout is published');
+    expect(existsSync(path.join(small, 'rollout.json'))).toBe(false);
+    expect(readdirSync(small).filter((entry) => entry.includes('tmp'))).toEqual([]);
+    expect(readFileSync(path.join(small, n('waved'), 'config', '.bento-manifest'), 'utf8')).toBe(manifest);
+    expect(manifestHolds(n('waved'), small)).toBe(true);
+    rmSync(path.join(small, 'filler'));
+  });
 });
 
 describe.skipIf(!isRoot)('a failure after config/ is switched', () => {
