@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -116,6 +116,14 @@ describe('bento CLI', () => {
     expect(existsSync(path.join(badConfig.root, 'generated'))).toBe(false);
   });
 
+  it('refuses CHROOT_DIR=/ before rendering a setup-debian.sh that would re-mode /tmp', () => {
+    const { root } = fleet({ config: 'CHROOT_DIR=/\nREMOTE_IP=a.example\n', hosts: { tmp: { nonFlake: true } } });
+    const run = bento(['generate'], { cwd: root });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain("bento: error: config.sh:1: CHROOT_DIR / cannot hold SFTP chroots: / is a directory of the system itself; each machine's chroot would be a directory in it (CHROOT_DIR/<name>)");
+    expect(existsSync(path.join(root, 'generated'))).toBe(false);
+  });
+
   it('says which file it cannot write when generated/ is not a directory', () => {
     const { root } = fleet({ hosts: { r: { nonFlake: true } } });
     writeFileSync(path.join(root, 'generated'), 'not a directory\n');
@@ -123,6 +131,55 @@ describe('bento CLI', () => {
     expect(run.status).toBe(1);
     expect(run.stderr).toMatch(new RegExp(`^bento: error: cannot write ${root}/generated/[a-z/.-]+: ENOTDIR`, 'm'));
     expect(readFileSync(path.join(root, 'generated'), 'utf8')).toBe('not a directory\n');
+  });
+
+  it('never writes or removes through a symbolic link in generated/ (deploy runs it as root)', () => {
+    const { root } = fleet({ hosts: { r: { nonFlake: true } } });
+    const victim = tempDir();
+    writeFileSync(path.join(victim, 'precious'), 'keep\n');
+    mkdirSync(path.join(victim, 'r'));
+    writeFileSync(path.join(victim, 'r', 'update.sh'), 'keep\n');
+    const untouched = () => {
+      expect(readdirSync(victim).sort()).toEqual(['precious', 'r']);
+      expect(readdirSync(path.join(victim, 'r'))).toEqual(['update.sh']);
+      expect(readFileSync(path.join(victim, 'r', 'update.sh'), 'utf8')).toBe('keep\n');
+    };
+
+    // generated/ itself a link out of the fleet: every file bento does not produce there would be removed.
+    symlinkSync(victim, path.join(root, 'generated'));
+    const linked = bento(['generate'], { cwd: root });
+    expect(linked.status).toBe(1);
+    expect(linked.stderr).toContain(`bento: error: ${root}/generated is a symbolic link (to ${victim}): bento does not write or remove files through a link`);
+    untouched();
+    rmSync(path.join(root, 'generated'));
+
+    // A directory inside it a link (even one staying in the fleet would let bento delete fleet files).
+    mkdirSync(path.join(root, 'generated'));
+    symlinkSync(victim, path.join(root, 'generated', 'systems'));
+    const inner = bento(['generate'], { cwd: root });
+    expect(inner.status).toBe(1);
+    expect(inner.stderr).toContain(`bento: error: ${root}/generated/systems is a symbolic link (to ${victim}): bento does not write or remove files through a link`);
+    untouched();
+    rmSync(path.join(root, 'generated', 'systems'));
+
+    // A link where a file belongs is replaced, and a link bento no longer produces is removed, neither followed.
+    mkdirSync(path.join(root, 'generated', 'systems', 'r'), { recursive: true });
+    symlinkSync(path.join(victim, 'r', 'update.sh'), path.join(root, 'generated', 'systems', 'r', 'update.sh'));
+    symlinkSync(victim, path.join(root, 'generated', 'systems', 'gone'));
+    const files = bento(['generate'], { cwd: root });
+    expect(files.status).toBe(0);
+    expect(lstatSync(path.join(root, 'generated', 'systems', 'r', 'update.sh')).isFile()).toBe(true);
+    expect(existsSync(path.join(root, 'generated', 'systems', 'gone'))).toBe(false);
+    untouched();
+  });
+
+  it('--output may name a directory outside the fleet (as npm run generate:example does)', () => {
+    const { root } = fleet({ hosts: { r: { nonFlake: true } } });
+    const out = path.join(tempDir(), 'out');
+    const run = bento(['generate', '--output', out], { cwd: root });
+    expect(run.status).toBe(0);
+    expect(existsSync(path.join(out, 'systems', 'r', 'update.sh'))).toBe(true);
+    expect(existsSync(path.join(root, 'generated'))).toBe(false);
   });
 
   it('names a directory that is not a fleet', () => {

@@ -35,11 +35,24 @@ add_system() {
 	key=$2
 	home="$CHROOT_DIR/$name"
 	if id -u "$name" > /dev/null 2>&1; then
-		if [ "$(id -gn "$name")" != sftp_users ]; then
-			echo "setup-debian.sh: user $name exists and is not a bento SFTP user (group sftp_users); rename the system" >&2
+		# What bento deploy requires of an account it publishes for
+		# (src/chroot/accounts.ts, bentoAccountProblem): its primary group,
+		# its home and a shell that cannot log in. Anything else is someone
+		# else's account, never taken over.
+		why=''
+		account_group=$(id -gn "$name" 2> /dev/null || id -g "$name")
+		[ "$account_group" = sftp_users ] || why="$why; its primary group is $account_group, not sftp_users"
+		account_home=$(getent passwd "$name" | cut -d: -f6)
+		[ "${account_home%/}" = "$home" ] || why="$why; its home is ${account_home:-(none)}, not $home"
+		account_shell=$(getent passwd "$name" | cut -d: -f7)
+		case ${account_shell##*/} in
+		nologin | false) ;;
+		*) why="$why; its shell ${account_shell:-(none)} can log in" ;;
+		esac
+		if [ -n "$why" ]; then
+			echo "setup-debian.sh: user $name exists and is not a bento SFTP user (${why#; }): bento only sets up its own users; rename the system, or remove that account if it is a leftover (a bento user of an earlier CHROOT_DIR: usermod --home $home $name)" >&2
 			exit 1
 		fi
-		usermod --home "$home" "$name"
 	else
 		useradd --system --no-create-home --home-dir "$home" --gid sftp_users --shell /usr/sbin/nologin "$name"
 	fi

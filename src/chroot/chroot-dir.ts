@@ -4,12 +4,14 @@
  * root and writable by nobody else, or ChrootDirectory refuses the login),
  * and locked against a second deploy.
  */
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { systemDirectoryProblem, SYSTEM_DIRECTORY_HINT } from '../config/system-directories.js';
 import { UserError } from '../errors.js';
 import { holdFileLock } from '../exec.js';
 import { sha256 } from '../util/hash.js';
+import { makeDirsSync } from '../util/make-dirs.js';
 
 /** Why sshd would refuse a chroot under `dir`, or undefined. */
 export function chrootPathProblem(dir: string): string | undefined {
@@ -30,42 +32,25 @@ export function chrootPathProblem(dir: string): string | undefined {
   return undefined;
 }
 
-/**
- * Directories of the system that must never be CHROOT_DIR: a system named
- * `tmp` under `/` would re-mode /tmp, one named like a user under /home
- * would take over that home. CHROOT_DIR needs a directory of its own.
- */
-const SYSTEM_DIRECTORIES = new Set([
-  '/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/libx32', '/media', '/mnt', '/nix', '/opt',
-  '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var',
-  '/nix/store', '/nix/var', '/usr/bin', '/usr/lib', '/usr/local', '/usr/sbin', '/usr/share',
-  '/var/cache', '/var/empty', '/var/lib', '/var/log', '/var/mail', '/var/run', '/var/spool', '/var/tmp',
-]);
-/** Trees no chroot can live in: virtual file systems, the Nix store. */
-const SYSTEM_TREES = ['/proc/', '/sys/', '/dev/', '/nix/store/'];
-
-/** Why `dir` (or where it leads, through symbolic links) is a system directory, or undefined. */
-export function systemDirectoryProblem(dir: string): string | undefined {
-  const candidates = [path.resolve(dir)];
+/** Why `dir`, or where it leads through symbolic links, is a system directory (config/system-directories.ts), or undefined. */
+function systemDirectoryProblemOf(dir: string): string | undefined {
+  let real: string | undefined;
   try {
-    candidates.push(realpathSync(dir));
+    real = realpathSync(dir);
   } catch {
     // not there yet: deploy creates it
   }
-  for (const candidate of candidates) {
-    if (SYSTEM_DIRECTORIES.has(candidate) || SYSTEM_TREES.some((tree) => candidate.startsWith(tree))) {
-      return `${candidate} is a directory of the system itself; each machine's chroot would be a directory in it (CHROOT_DIR/<name>)`;
-    }
-  }
-  return undefined;
+  return systemDirectoryProblem(dir, real);
 }
 
 /** Creates CHROOT_DIR when missing and checks it; throws a UserError naming the problem. */
 export function prepareChrootDir(chrootDir: string): void {
-  const system = systemDirectoryProblem(chrootDir);
-  if (system) throw new UserError(`CHROOT_DIR ${chrootDir} cannot hold SFTP chroots: ${system}`, 'give CHROOT_DIR a directory of its own in config.sh, e.g. /srv/bento or /home/chroot');
+  // config.sh was refused already if CHROOT_DIR names one; this catches a link to one.
+  const system = systemDirectoryProblemOf(chrootDir);
+  if (system) throw new UserError(`CHROOT_DIR ${chrootDir} cannot hold SFTP chroots: ${system}`, SYSTEM_DIRECTORY_HINT);
   try {
-    mkdirSync(chrootDir, { recursive: true, mode: 0o755 });
+    // 0755 whatever the umask: status and the machines' chroots below need it (docs/protocol.md §2).
+    makeDirsSync(chrootDir, 0o755);
   } catch (error) {
     throw new UserError(`cannot create CHROOT_DIR ${chrootDir}: ${(error as Error).message}`);
   }

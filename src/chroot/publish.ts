@@ -12,6 +12,7 @@ import { systemChroot, versionDirName } from './layout.js';
 import { MANIFEST_NAME, renderChangeStampOfDigest } from './manifest.js';
 import { recordState } from './states-file.js';
 import { TEMPORARY_NAME, writeFileAtomicallySync } from '../util/atomic-write.js';
+import { makeDirsSync } from '../util/make-dirs.js';
 import { sha256, sha256File } from '../util/hash.js';
 
 export interface Published {
@@ -131,9 +132,38 @@ export function stageVersion(chrootDir: string, assembly: Assembly, options: Pub
 export function activateVersion(chrootDir: string, assembly: Pick<Assembly, 'name' | 'digest'>, versionName: string, now: Date, keep: ReadonlySet<string> = new Set()): void {
   const chroot = systemChroot(chrootDir, assembly.name);
   const previous = currentVersion(chroot.config);
-  swapConfigLink(chroot.config, versionName, now);
-  announceSystem(chrootDir, assembly, now);
-  removeOldVersions(chroot.dir, new Set([versionName, ...(previous ? [previous] : []), ...keep]));
+  const swap = swapConfigLink(chroot.config, versionName, now);
+  try {
+    announceSystem(chrootDir, assembly, now);
+  } catch (error) {
+    // config/ goes back to what it was: left on the new files, it would hold a
+    // configuration states.txt does not name (the caller puts its line back),
+    // and the next deploy would only announce it, never correcting that line.
+    try {
+      restoreConfigLink(chroot.config, swap);
+    } catch (restore) {
+      throw new ConfigSwitchedError(`${(error as Error).message}; and config/ could not be put back (${(restore as Error).message})`);
+    }
+    throw error;
+  }
+  try {
+    removeOldVersions(chroot.dir, new Set([versionName, ...(previous ? [previous] : []), ...keep]));
+  } catch {
+    // Published and announced: a version directory that stays is removed by the next publication.
+  }
+}
+
+/**
+ * activateVersion failed after config/ was switched to the new version and
+ * could not be put back: the new files are published but not announced (a
+ * deploy killed between the two steps leaves the same), and the next deploy
+ * announces them. Their states.txt line must stay.
+ */
+export class ConfigSwitchedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigSwitchedError';
+  }
 }
 
 /**
@@ -153,6 +183,9 @@ export function publishStaged(chrootDir: string, system: Pick<Assembly, 'name' |
   try {
     activateVersion(chrootDir, system, versionName, now);
   } catch (error) {
+    if (error instanceof ConfigSwitchedError) {
+      throw new Error(`publication stopped half-way: config/ holds the new files, not announced yet (the next deploy announces them): ${error.message}`);
+    }
     let why = `publication failed, its previous files stay published: ${(error as Error).message}`;
     try {
       recordState(chrootDir, system.name, previous);
@@ -192,17 +225,20 @@ function writeVersionDir(dir: string, assembly: Assembly, sftpGroupId: number): 
   chownSync(dir, 0, sftpGroupId);
   chmodSync(dir, 0o750);
   const made = new Set<string>([dir]);
+  // Every mode below set explicitly: mkdir and open apply the umask, and the machine must read it all.
   for (const file of assembly.files) {
     const target = path.join(dir, file.relative);
     const parent = path.dirname(target);
     if (!made.has(parent)) {
-      mkdirSync(parent, { recursive: true, mode: 0o755 });
+      makeDirsSync(parent, 0o755);
       made.add(parent);
     }
     copyFileSync(file.source, target);
     chmodSync(target, file.executable ? 0o755 : 0o644);
   }
-  writeFileSync(path.join(dir, MANIFEST_NAME), assembly.manifest, { mode: 0o644 });
+  const manifest = path.join(dir, MANIFEST_NAME);
+  writeFileSync(manifest, assembly.manifest, { mode: 0o644 });
+  chmodSync(manifest, 0o644);
 }
 
 /** The version directory `config` points to, if it is a link. */
@@ -214,18 +250,54 @@ function currentVersion(configLink: string): string | undefined {
   }
 }
 
-function swapConfigLink(configLink: string, versionName: string, now: Date): void {
-  const link = `${configLink}.tmp-${process.pid}`;
-  rmSync(link, { force: true });
-  symlinkSync(versionName, link);
+/** What config/ was before swapConfigLink: a link to `previous`, a plain directory moved to `legacy`, or nothing. */
+interface ConfigSwap {
+  previous?: string;
+  legacy?: string;
+}
+
+function swapConfigLink(configLink: string, versionName: string, now: Date): ConfigSwap {
+  const swap: ConfigSwap = { previous: currentVersion(configLink) };
   const existing = lstatSync(configLink, { throwIfNoEntry: false });
   if (existing?.isDirectory()) {
     // A chroot published by the original bento: its config/ is a plain
     // directory, which a symlink cannot replace in one rename. Moved aside,
     // it is removed with the other old versions.
-    renameSync(configLink, path.join(path.dirname(configLink), `.config-legacy-${now.getTime()}`));
+    swap.legacy = path.join(path.dirname(configLink), `.config-legacy-${now.getTime()}`);
   }
-  renameSync(link, configLink);
+  replaceLink(configLink, versionName, swap.legacy);
+  return swap;
+}
+
+/** Puts config/ back as it was before swapConfigLink. */
+function restoreConfigLink(configLink: string, swap: ConfigSwap): void {
+  if (swap.legacy) {
+    rmSync(configLink, { force: true });
+    renameSync(swap.legacy, configLink);
+  } else if (swap.previous) {
+    replaceLink(configLink, swap.previous);
+  } else {
+    rmSync(configLink, { force: true });
+  }
+}
+
+/** Makes `configLink` a link to `target` by a rename; a directory in its place is first moved to `aside`. */
+function replaceLink(configLink: string, target: string, aside?: string): void {
+  const link = `${configLink}.tmp-${process.pid}`;
+  rmSync(link, { force: true });
+  symlinkSync(target, link);
+  let movedAside = false;
+  try {
+    if (aside) {
+      renameSync(configLink, aside);
+      movedAside = true;
+    }
+    renameSync(link, configLink);
+  } catch (error) {
+    rmSync(link, { force: true });
+    if (movedAside && aside) renameSync(aside, configLink);
+    throw error;
+  }
 }
 
 /** Removes version directories not in `keep`, and leftovers of interrupted runs. */

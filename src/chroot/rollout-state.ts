@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { UserError } from '../errors.js';
 import { SYSTEM_NAME } from '../fleet/names.js';
 import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import { ROLLOUT_FILE } from './layout.js';
@@ -97,8 +98,21 @@ export function readRolloutState(chrootDir: string): RolloutState | undefined {
   }
 }
 
+/**
+ * Records the rollout. Every caller writes it before publishing what it
+ * records (or to record an outcome), so a failure (a full CHROOT_DIR) stops
+ * the command with a message: what is published stays, nothing more is.
+ */
 export function writeRolloutState(chrootDir: string, state: RolloutState): void {
-  writeFileAtomicallySync(rolloutFilePath(chrootDir), `${JSON.stringify(state, null, 2)}\n`);
+  const file = rolloutFilePath(chrootDir);
+  try {
+    writeFileAtomicallySync(file, `${JSON.stringify(state, null, 2)}\n`);
+  } catch (error) {
+    throw new UserError(
+      `cannot write ${file}: ${(error as Error).message}: the rollout's new state is not recorded; what was published stays published, and nothing more of the rollout is published`,
+      'make room in CHROOT_DIR (or fix what the error names), then run bento deploy or bento rollout advance again',
+    );
+  }
 }
 
 /** The systems of one wave, sorted. */

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { UserError, UserErrors } from '../errors.js';
 import { ConfigSyntaxError, parseShellAssignments, type Assignment } from './parse-shell-assignments.js';
+import { systemDirectoryProblem, SYSTEM_DIRECTORY_HINT } from './system-directories.js';
 
 export interface Config {
   /** Where the per-machine SFTP chroots live (absolute). */
@@ -254,7 +255,11 @@ const KEYS: Record<string, KeySpec> = {
       if (!path.isAbsolute(raw)) throw new Error(`must be an absolute path, got ${JSON.stringify(raw)}`);
       if (/[\0\n\r]/.test(raw)) throw new Error('must not contain control characters');
       const normal = path.normalize(raw);
-      return normal.length > 1 ? normal.replace(/\/+$/, '') : normal;
+      const dir = normal.length > 1 ? normal.replace(/\/+$/, '') : normal;
+      // Refused here, not only by deploy: generate would render server setup that re-modes it.
+      const system = systemDirectoryProblem(dir);
+      if (system) throw new Error(`${dir} cannot hold SFTP chroots: ${system}; ${SYSTEM_DIRECTORY_HINT}`);
+      return dir;
     },
   },
   REMOTE_IP: { field: 'remoteHosts', required: true, parse: parseRemoteHosts },

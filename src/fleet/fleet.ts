@@ -11,7 +11,7 @@ import { loadConfig, type Config } from '../config/config.js';
 import { MissingToolError, UserError, UserErrors } from '../errors.js';
 import { evalFlakeSystemNames, evalFlakesSystemNames } from '../nix/nix.js';
 import { loadSigningKey, signingKeyPlacementProblem, type SigningKey } from '../nix/signing-key.js';
-import { copyHostTree, listHostFiles } from './host-tree.js';
+import { copyHostTree, listHostFiles, outsideBoundaryProblem } from './host-tree.js';
 import { parsePublicKey, type PublicKey } from './keys.js';
 import { assignWaves } from './waves.js';
 import { hostDirNameProblem, systemNameProblem } from './names.js';
@@ -191,7 +191,10 @@ function copyHostDirs(root: string, hostDirs: readonly HostDir[], snapshotDir: s
       }
     } catch (error) {
       if (!(error instanceof UserError)) throw error;
-      brokenHosts.push({ hostDirName: host.name, place: `hosts/${host.name}`, message: error.message.replace(`hosts/${host.name}/`, '') });
+      const place = `hosts/${host.name}`;
+      // Messages name the path from the fleet; the report names the host directory first.
+      const message = error.message.startsWith(`${place} `) ? `the host directory${error.message.slice(place.length)}` : error.message.replace(`${place}/`, '');
+      brokenHosts.push({ hostDirName: host.name, place, message });
     }
   }
   return copies;
@@ -201,6 +204,8 @@ function listHostDirs(root: string, problems: string[]): HostDir[] {
   const hostsDir = path.join(root, 'hosts');
   let entries: string[];
   try {
+    const outside = outsideBoundaryProblem(hostsDir, root, 'hosts');
+    if (outside) throw new UserError(outside);
     entries = readdirSync(hostsDir);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {

@@ -6,9 +6,10 @@
  * for the snapshot that is evaluated, built and published; and the flakes
  * under hosts/ for flake-update (findFlakes: links never followed).
  */
-import { copyFileSync, lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { chmodSync, copyFileSync, lstatSync, readdirSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
+import { makeDirsSync } from '../util/make-dirs.js';
 import { compareText } from '../util/text.js';
 
 /** Entries no walk of hosts/ enters: git's own metadata. */
@@ -28,6 +29,29 @@ export interface WalkOptions {
   onUnreadable?: (relative: string, error: NodeJS.ErrnoException) => void;
   /** Names `root` in messages (`hosts/laptop`). */
   where: string;
+  /**
+   * The root must lead inside this directory (the fleet directory): hosts/
+   * or a host directory that is a symbolic link out of the fleet is refused
+   * like a link inside a host directory.
+   */
+  boundary?: string;
+}
+
+/**
+ * Why `dir` (a directory of the fleet that may itself be a symbolic link)
+ * leads out of `boundary`, or undefined. The same rule as for links inside
+ * a host directory: a link is followed only when it stays in the fleet.
+ */
+export function outsideBoundaryProblem(dir: string, boundary: string, where: string): string | undefined {
+  const real = realpathSync(dir);
+  const realBoundary = realpathSync(boundary);
+  if (isInside(real, realBoundary)) return undefined;
+  const how = lstatSync(dir).isSymbolicLink() ? `is a symbolic link to ${readlinkSync(dir)}` : `leads to ${real} (through a symbolic link)`;
+  return `${where} ${how}, outside the fleet directory: bento follows links only inside it (like utils -> ../../utils); copy what the machine needs into the fleet`;
+}
+
+function isInside(real: string, realBoundary: string): boolean {
+  return real === realBoundary || real.startsWith(realBoundary === '/' ? '/' : `${realBoundary}/`);
 }
 
 /**
@@ -55,6 +79,10 @@ export function walkTree(root: string, options: WalkOptions, visit: (entry: Tree
       walk(entry.absolute, entry.relative, new Set([...ancestors, real]));
     }
   };
+  if (options.boundary) {
+    const problem = outsideBoundaryProblem(root, options.boundary, options.where);
+    if (problem) throw new UserError(problem);
+  }
   walk(root, '', new Set([realpathSync(root)]));
 }
 
@@ -96,6 +124,10 @@ export function listHostFiles(dir: string, options: ListHostFilesOptions): HostF
   const { where } = options;
   const boundary = realpathSync(options.boundary);
   const found: HostFile[] = [];
+  // The host directory itself gets the rules of its contents: it may not lead out of the fleet, and everyone may read it.
+  const rootStats = statSync(dir);
+  const rootProblem = outsideBoundaryProblem(dir, boundary, where) ?? ((rootStats.mode & 0o005) !== 0o005 ? unreadableProblem(where, 'directory', rootStats.mode) : undefined);
+  if (rootProblem) throw new UserError(rootProblem);
   walkTree(dir, { where }, (entry) => {
     const place = `${where}/${entry.relative}`;
     if (entry.relative === entry.name && CLIENT_RESERVED_NAMES.has(entry.name)) {
@@ -110,7 +142,7 @@ export function listHostFiles(dir: string, options: ListHostFilesOptions): HostF
       } catch {
         throw new UserError(`${place} is a broken symbolic link (to ${target})`);
       }
-      if (real !== boundary && !real.startsWith(`${boundary}/`)) {
+      if (!isInside(real, boundary)) {
         throw new UserError(
           `${place} is a symbolic link to ${target}, outside the fleet directory: bento follows links only inside it (like utils -> ../../utils); copy what the machine needs into the fleet`,
         );
@@ -137,19 +169,26 @@ function unreadableProblem(place: string, kind: string, mode: number): string {
   );
 }
 
-/** Copies the files of a host directory (listHostFiles) into `destination`, modes kept. */
+/**
+ * Copies the files of a host directory (listHostFiles) into `destination`:
+ * directories 0755, files 0755 or 0644 as they are executable or not, set
+ * explicitly whatever the umask (a copy is checked again as a host
+ * directory, and everyone must be able to read it).
+ */
 export function copyHostTree(source: string, destination: string, options: ListHostFilesOptions): HostFile[] {
   const made = new Set<string>();
   const files = listHostFiles(source, options);
-  mkdirSync(destination, { recursive: true });
+  makeDirsSync(destination, 0o755);
+  chmodSync(destination, 0o755);
   for (const file of files) {
     const target = path.join(destination, file.relative);
     const parent = path.dirname(target);
     if (!made.has(parent)) {
-      mkdirSync(parent, { recursive: true });
+      makeDirsSync(parent, 0o755);
       made.add(parent);
     }
     copyFileSync(file.source, target);
+    chmodSync(target, file.executable ? 0o755 : 0o644);
   }
   return files;
 }
@@ -173,7 +212,7 @@ export function findFlakes(fleetDir: string): FoundFlakes {
   const onUnreadable = (relative: string, error: NodeJS.ErrnoException) => {
     found.skipped.push(`hosts/${relative} cannot be read (${error.code ?? error.message}): skipped`);
   };
-  walkTree(path.join(fleetDir, 'hosts'), { where: 'hosts', onUnreadable }, (entry) => {
+  walkTree(path.join(fleetDir, 'hosts'), { where: 'hosts', onUnreadable, boundary: fleetDir }, (entry) => {
     if (entry.name === 'flake.nix') {
       const where = entry.relative === 'flake.nix' ? 'hosts' : `hosts/${path.posix.dirname(entry.relative)}`;
       if (entry.link.isFile()) found.flakes.push(where);

@@ -4,8 +4,15 @@
  * what really changed; files that bento no longer produces are removed when
  * the caller knows the file set is complete. Synchronous on purpose: for
  * thousands of small files it is several times faster than the thread pool.
+ *
+ * generated/ lives in the fleet, which its writers control, and deploy runs
+ * this as root: a symbolic link as the output directory, or as a directory
+ * inside it, would make root write or delete files wherever it leads. So
+ * nothing is ever written or removed through a link: such a directory is
+ * refused before anything is touched, and a link where a file belongs is
+ * replaced, never followed.
  */
-import { mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import type { RenderedFile } from './render-fleet.js';
@@ -40,15 +47,45 @@ export async function diffOutput(outDir: string, files: readonly RenderedFile[],
 }
 
 function compareFile(target: string, file: RenderedFile): OutputDifference['problem'] | undefined {
-  let current: string;
+  let stats;
   try {
-    current = readFileSync(target, 'utf8');
+    stats = lstatSync(target);
   } catch {
     return 'missing';
   }
-  if (current !== file.content) return 'content';
-  if ((statSync(target).mode & 0o777) !== file.mode) return 'mode';
+  // A link (or anything else) where a file belongs is replaced by the rename, not read through.
+  if (!stats.isFile() || readFileSync(target, 'utf8') !== file.content) return 'content';
+  if ((stats.mode & 0o777) !== file.mode) return 'mode';
   return undefined;
+}
+
+/**
+ * Refuses an output directory that is a symbolic link, or a directory inside
+ * it that holds bento's files: checked before anything is read, written or
+ * removed. (Extra files are found without following links, so a directory
+ * they are removed from is never one.)
+ */
+function refuseLinkedDirs(outDir: string, files: readonly RenderedFile[]): void {
+  const dirs = new Set<string>(['']);
+  for (const file of files) {
+    const parts = file.path.split('/').slice(0, -1);
+    for (let i = 1; i <= parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
+  }
+  for (const relative of [...dirs].sort()) {
+    const dir = relative ? path.join(outDir, relative) : outDir;
+    let isLink: boolean;
+    try {
+      isLink = lstatSync(dir).isSymbolicLink();
+    } catch {
+      continue; // missing: bento creates it
+    }
+    if (isLink) {
+      throw new UserError(
+        `${dir} is a symbolic link (to ${readlinkSync(dir)}): bento does not write or remove files through a link`,
+        relative ? `remove the link: ${outDir} is bento's own output, it creates the directory` : 'make it a real directory (or remove it: bento creates it); with bento generate --output, name the directory itself',
+      );
+    }
+  }
 }
 
 /**
@@ -56,6 +93,7 @@ function compareFile(target: string, file: RenderedFile): OutputDifference['prob
  * is partial, e.g. a flake failed to evaluate) nothing is removed.
  */
 export async function writeOutput(outDir: string, files: readonly RenderedFile[], options: { prune: boolean }): Promise<WriteSummary> {
+  refuseLinkedDirs(outDir, files);
   const differences = await diffOutput(outDir, files, { includeExtra: options.prune });
   const byPath = new Map(files.map((file) => [file.path, file]));
   const written: string[] = [];
@@ -89,7 +127,7 @@ export async function writeOutput(outDir: string, files: readonly RenderedFile[]
   }
 }
 
-/** Every regular file under `dir`, relative, with '/' separators. */
+/** Every file under `dir` (anything but a directory: a link is listed, never followed), relative, with '/' separators. */
 export async function listFiles(dir: string): Promise<string[]> {
   const found: string[] = [];
   const walk = (prefix: string) => {

@@ -8,6 +8,11 @@
  * Temporary names start with a dot and end in `.tmp-<pid>`: readers that skip
  * dot files (status, node-exporter's *.prom glob) never see them, and a
  * cleaner can tell them apart by TEMPORARY_NAME.
+ *
+ * The temporary file is always created anew (whatever was at its name is
+ * removed first, then it is opened with O_EXCL): a link planted at that name
+ * in a directory others can write (generated/ in the fleet) is never
+ * followed.
  */
 import { chmodSync, rmSync, renameSync, writeFileSync } from 'node:fs';
 import { chmod, rename, rm, writeFile } from 'node:fs/promises';
@@ -25,7 +30,8 @@ export function temporaryPathOf(file: string): string {
 export function writeFileAtomicallySync(file: string, content: string | Buffer, mode = 0o644): void {
   const temporary = temporaryPathOf(file);
   try {
-    writeFileSync(temporary, content, { mode });
+    rmSync(temporary, { force: true });
+    writeFileSync(temporary, content, { mode, flag: 'wx' });
     chmodSync(temporary, mode);
     renameSync(temporary, file);
   } catch (error) {
@@ -38,7 +44,8 @@ export function writeFileAtomicallySync(file: string, content: string | Buffer, 
 export async function writeFileAtomically(file: string, content: string | Buffer, mode = 0o644): Promise<void> {
   const temporary = temporaryPathOf(file);
   try {
-    await writeFile(temporary, content, { mode });
+    await rm(temporary, { force: true });
+    await writeFile(temporary, content, { mode, flag: 'wx' });
     await chmod(temporary, mode);
     await rename(temporary, file);
   } catch (error) {

@@ -5,7 +5,7 @@
  * cleanup) is removed by the next one: a directory whose process is gone is
  * stale.
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -21,7 +21,12 @@ export function makeTempDir(purpose: string): string {
   return mkdtempSync(path.join(os.tmpdir(), `bento-${purpose}-${process.pid}-`));
 }
 
-/** Removes the temporary directories of bento processes that no longer run. */
+/**
+ * Removes the temporary directories of bento processes that no longer run.
+ * Only real directories of this user: anyone can make a directory or link
+ * of that name in /tmp, and root must not delete another user's files (or
+ * follow a link) because of a name.
+ */
 export function removeStaleTempDirs(dir = os.tmpdir()): void {
   let entries: string[];
   try {
@@ -29,9 +34,14 @@ export function removeStaleTempDirs(dir = os.tmpdir()): void {
   } catch {
     return;
   }
+  const uid = process.getuid?.();
   for (const entry of entries) {
     const match = NAME.exec(entry);
-    if (match && !isRunning(Number(match[2]))) rmSync(path.join(dir, entry), { recursive: true, force: true });
+    if (!match || isRunning(Number(match[2]))) continue;
+    const file = path.join(dir, entry);
+    const stats = lstatSync(file, { throwIfNoEntry: false });
+    if (!stats?.isDirectory() || (uid !== undefined && stats.uid !== uid)) continue;
+    rmSync(file, { recursive: true, force: true });
   }
 }
 

@@ -1,9 +1,10 @@
 /** bento build: real Nix builds of test fleets; nixos-rebuild is a recording stand-in. */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { bento } from '../helpers/cli.js';
+import { bento, CLI } from '../helpers/cli.js';
 import { flakeText, makeFleet, type TestFleet } from '../helpers/fleet.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { STUBS_DIR } from '../helpers/shell.js';
@@ -34,6 +35,14 @@ describe('bento build', () => {
     for (const name of ['alpha', 'beta']) expect(run.stdout).toMatch(new RegExp(`ok {6}${name} +[0-9.]+s {2}[a-z0-9]{8}…-nixos-system-${name}-24\\.05`));
     expect(run.stdout).toMatch(/ok {6}router +[0-9.]+s {2}[a-z0-9]{8}…-nixos-system-router-24\.05/);
     expect(run.stderr).toContain('build: 3 ok, 0 failed');
+  });
+
+  it('works under umask 077: the snapshot of hosts/ gets its modes explicitly, not from the umask', () => {
+    const { root } = fleet({ nested: { flake: ['deep'], files: { 'modules/sub/a.nix': '{ }\n', 'scripts/run.sh': '#!/bin/sh\n' } } });
+    const run = spawnSync('sh', ['-c', 'umask 077 && exec "$@"', 'sh', process.execPath, CLI, 'build'], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', BENTO_DIR: root, ...NIX_ENV } });
+    expect(run.stderr).not.toContain('not everyone may read');
+    expect(run.stderr).toContain('build: 1 ok, 0 failed');
+    expect(run.status).toBe(0);
   });
 
   it('dry-build (or dry-run) evaluates without building; NAME and --name select', () => {

@@ -151,11 +151,22 @@ describe.skipIf(!isRoot)('deploy touches only what bento made', () => {
     const before = statSync(dir);
     const run = deploy(fleet);
     expect(run.status).toBe(1);
-    expect(run.stderr).toContain(`bento: error: CHROOT_DIR ${dir} cannot hold SFTP chroots: ${dir} is a directory of the system itself`);
+    // Refused with config.sh (generate, which deploy runs first, would render server files for it).
+    expect(run.stderr).toContain(`config.sh:1: CHROOT_DIR ${dir} cannot hold SFTP chroots: ${dir} is a directory of the system itself`);
     // Owner and mode are what a deploy would change (other tests may add entries to /srv or /tmp meanwhile).
     const after = statSync(dir);
     expect([after.mode, after.uid, after.gid]).toEqual([before.mode, before.uid, before.gid]);
     expect(existsSync(path.join(dir, 'tmp', 'logs'))).toBe(false);
+  });
+
+  it('a CHROOT_DIR that is a link to a system directory is refused by deploy', () => {
+    const link = path.join(mkdtempSync('/srv/bento-link-'), 'chroot');
+    suite.later(() => rmSync(path.dirname(link), { recursive: true, force: true }));
+    symlinkSync('/tmp', link);
+    const fleet = newFleet({ tmp: { nonFlake: true } }, link);
+    const run = deploy(fleet);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain(`bento: error: CHROOT_DIR ${link} cannot hold SFTP chroots: /tmp is a directory of the system itself`);
   });
 
   it("an administrator's symbolic link or file in place of CHROOT_DIR/<name> is not replaced", () => {
@@ -303,6 +314,93 @@ describe.skipIf(!isRoot)('a full CHROOT_DIR', () => {
     expect(readdirSync(small).filter((entry) => entry.includes('tmp'))).toEqual([]);
     rmSync(path.join(small, 'filler'));
     expect(deploy(fleet).status).toBe(0);
+  });
+
+  it('a rollout state that cannot be written: a clear error naming rollout.json, no crash, no temporary file; the previous files stay published', () => {
+    const fleet = newFleet({ waved: { flake: [n('waved')], files: { 'data.txt': 'first\n' } } }, small);
+    suite.server.addUsers([n('waved')], small);
+    expect(deploy(fleet).status).toBe(0);
+    const manifest = readFileSync(path.join(small, n('waved'), 'config', '.bento-manifest'), 'utf8');
+    writeFileSync(path.join(fleet.root, 'config.sh'), `${readFileSync(path.join(fleet.root, 'config.sh'), 'utf8')}ROLLOUT_WAVES="${n('waved')}"\n`);
+    writeFileSync(path.join(fleet.root, 'hosts', 'waved', 'data.txt'), 'second\n');
+    spawnSync('sh', ['-c', `cat /dev/zero > ${path.join(small, 'filler')}`]);
+    suite.later(() => rmSync(path.join(small, 'filler'), { force: true }));
+    const run = deploy(fleet);
+    expect(run.stderr).not.toContain('internal error');
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain(`bento: error: cannot write ${small}/rollout.json: ENOSPC`);
+    expect(run.stderr).toContain('what was published stays published, and nothing more of the rollout is published');
+    expect(existsSync(path.join(small, 'rollout.json'))).toBe(false);
+    expect(readdirSync(small).filter((entry) => entry.includes('tmp'))).toEqual([]);
+    expect(readFileSync(path.join(small, n('waved'), 'config', '.bento-manifest'), 'utf8')).toBe(manifest);
+    expect(manifestHolds(n('waved'), small)).toBe(true);
+    rmSync(path.join(small, 'filler'));
+  });
+});
+
+describe.skipIf(!isRoot)('a failure after config/ is switched', () => {
+  it('last_change_date cannot be written: config/ and states.txt both stay on the previous build, and the next deploy records the new one', () => {
+    const fleet = newFleet({ half: { flake: [n('half')], files: { [`${n('half')}.nix`]: 'first\n' } } });
+    suite.server.addUsers([n('half')]);
+    expect(deploy(fleet).status).toBe(0);
+    const first = states()[n('half')];
+    const systemDir = path.join(suite.server.chrootDir, n('half'));
+    const firstManifest = readFileSync(path.join(systemDir, 'config', '.bento-manifest'), 'utf8');
+    // A fault at the step after the config/ swap: last_change_date cannot be replaced.
+    rmSync(path.join(systemDir, 'last_change_date'));
+    mkdirSync(path.join(systemDir, 'last_change_date', 'in-the-way'), { recursive: true });
+    writeFileSync(path.join(fleet.root, 'hosts', 'half', `${n('half')}.nix`), 'second\n');
+    const failed = deploy(fleet);
+    expect(failed.status).toBe(1);
+    expect(failed.stderr).toContain(`${n('half')}: publication failed, its previous files stay published: `);
+    expect(readFileSync(path.join(systemDir, 'config', '.bento-manifest'), 'utf8')).toBe(firstManifest);
+    expect(states()[n('half')]).toBe(first);
+    // The fault gone, the next deploy publishes the new build and names it in states.txt.
+    rmSync(path.join(systemDir, 'last_change_date'), { recursive: true });
+    const next = deploy(fleet);
+    expect(next.status, next.stderr).toBe(0);
+    expect(next.stderr).toContain('deploy: 1 published');
+    expect(readFileSync(path.join(systemDir, 'config', `${n('half')}.nix`), 'utf8')).toBe('second\n');
+    const published = mkdtempSync(path.join(os.tmpdir(), 'bento-published-'));
+    suite.later(() => rmSync(published, { recursive: true, force: true }));
+    cpSync(path.join(systemDir, 'config'), published, { recursive: true, dereference: true });
+    expect(states()[n('half')]).not.toBe(first);
+    expect(states()[n('half')]).toBe(machineBuild(published, n('half')));
+  });
+});
+
+describe.skipIf(!isRoot)('a restrictive umask', () => {
+  it('deploy under umask 077 publishes, every directory and file with its own mode: machines read the manifest and subdirectories', () => {
+    const parent = mkdtempSync('/srv/bento-umask-');
+    chmodSync(parent, 0o755);
+    suite.later(() => rmSync(parent, { recursive: true, force: true }));
+    // CHROOT_DIR does not exist yet: deploy makes it (and its parent directory).
+    const chrootDir = path.join(parent, 'made', 'chroot');
+    const fleet = newFleet({ masked: { flake: [n('masked')], files: { 'modules/sub/a.nix': '{ }\n' } } }, chrootDir);
+    suite.server.addUsers([n('masked')], chrootDir);
+    const run = spawnSync('sh', ['-c', 'umask 077 && exec "$@"', 'sh', process.execPath, CLI, 'deploy'], {
+      encoding: 'utf8',
+      env: { ...process.env, NO_COLOR: '1', BENTO_DIR: fleet.root, ...NIX_ENV },
+    });
+    expect(run.stderr).not.toContain('not everyone may read');
+    expect(run.status, run.stderr).toBe(0);
+    const mode = (file: string) => (statSync(file).mode & 0o7777).toString(8);
+    expect(mode(path.join(parent, 'made'))).toBe('755');
+    expect(mode(chrootDir)).toBe('755');
+    expect(mode(path.join(chrootDir, 'states.txt'))).toBe('644');
+    const config = path.join(chrootDir, n('masked'), 'config');
+    expect(mode(config)).toBe('750');
+    expect(mode(path.join(config, 'modules'))).toBe('755');
+    expect(mode(path.join(config, 'modules', 'sub'))).toBe('755');
+    expect(mode(path.join(config, 'modules', 'sub', 'a.nix'))).toBe('644');
+    expect(mode(path.join(config, '.bento-manifest'))).toBe('644');
+    expect(mode(path.join(chrootDir, n('masked'), 'last_change_date'))).toBe('644');
+    // What the machine does first: read the manifest, then every file it lists, as its own user.
+    const uid = Number(execFileSync('id', ['-u', n('masked')], { encoding: 'utf8' }));
+    const gid = Number(execFileSync('id', ['-g', n('masked')], { encoding: 'utf8' }));
+    const check = runAs(uid, gid, ['sh', '-c', `cd ${config} && sha256sum -c --strict --quiet .bento-manifest`]);
+    expect(check.stderr).toBe('');
+    expect(check.status).toBe(0);
   });
 });
 

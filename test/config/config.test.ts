@@ -87,6 +87,17 @@ describe('config.sh scenarios', () => {
     expect(errorOf(fixture(name))).toContain(message);
   });
 
+  it.each(['/', '/tmp', '/tmp/', '/home', '/etc//', '/srv', '/var/lib', '/proc/self', '/nix/store/x'])('CHROOT_DIR=%s (a directory of the system) is refused as deploy refuses it', (dir) => {
+    const normal = dir === '/' ? '/' : dir.replace(/\/+$/, '');
+    expect(errorOf(`CHROOT_DIR=${dir}\nREMOTE_IP=a\n`)).toBe(
+      `config.sh:1: CHROOT_DIR ${normal} cannot hold SFTP chroots: ${normal} is a directory of the system itself; each machine's chroot would be a directory in it (CHROOT_DIR/<name>); give CHROOT_DIR a directory of its own in config.sh, e.g. /srv/bento or /home/chroot`,
+    );
+  });
+
+  it.each(['/srv/bento', '/home/chroot', '/tmp/bento', '/var/lib/bento'])('CHROOT_DIR=%s (a directory of its own) is accepted', (dir) => {
+    expect(parseConfig(`CHROOT_DIR=${dir}\nREMOTE_IP=a\n`).config.chrootDir).toBe(dir);
+  });
+
   it('unknown keys are a warning naming the line', () => {
     const { warnings } = parseConfig(fixture('unknown-key.sh'));
     expect(warnings).toHaveLength(1);

@@ -4,8 +4,10 @@ import { UserError } from '../../src/errors.js';
 import { makeFleet, testKey, type FleetSpec, type TestFleet } from '../helpers/fleet.js';
 import { hostDirNameProblem, systemNameProblem } from '../../src/fleet/names.js';
 import { parsePublicKey } from '../../src/fleet/keys.js';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { findFlakes } from '../../src/fleet/host-tree.js';
 
 let fleet: TestFleet | undefined;
 afterEach(() => fleet?.cleanup());
@@ -118,6 +120,49 @@ describe('loadFleet', () => {
   it('warns about keys that belong to no system', async () => {
     const root = fleetOf({ hosts: { router: { nonFlake: true } }, keys: ['router', 'ghost'] });
     expect((await loadFleet(root)).warnings).toEqual(['keys/ghost.pub belongs to no system under hosts/ (ignored)']);
+  });
+
+  it('a host directory, or hosts/, that is a symbolic link out of the fleet is refused; one staying inside is followed', async () => {
+    const root = fleetOf({ hosts: { ok: { nonFlake: true }, other: { nonFlake: true } }, keys: ['ok', 'evil', 'inner', 'other'] });
+    // What a link to /etc/nixos would find: a configuration (and secrets next to it).
+    const outside = mkdtempSync(path.join(os.tmpdir(), 'bento-outside-'));
+    try {
+      chmodSync(outside, 0o755);
+      writeFileSync(path.join(outside, 'configuration.nix'), '{ ... }: { }\n');
+      symlinkSync(outside, path.join(root, 'hosts', 'evil'));
+      renameSync(path.join(root, 'hosts', 'other'), path.join(root, 'inner'));
+      symlinkSync('../inner', path.join(root, 'hosts', 'inner'));
+      const loaded = await loadFleet(root);
+      expect(loaded.systems.map((s) => s.name)).toEqual(['inner', 'ok']);
+      expect(loaded.brokenHosts).toEqual([
+        {
+          hostDirName: 'evil',
+          place: 'hosts/evil',
+          message: `the host directory is a symbolic link to ${outside}, outside the fleet directory: bento follows links only inside it (like utils -> ../../utils); copy what the machine needs into the fleet`,
+        },
+      ]);
+      // The same rule for hosts/ itself: everything would come from outside.
+      rmSync(path.join(root, 'hosts', 'evil'));
+      renameSync(path.join(root, 'hosts'), path.join(root, 'real-hosts'));
+      symlinkSync(outside, path.join(root, 'hosts'));
+      expect(await loadError(root)).toBe(`hosts is a symbolic link to ${outside}, outside the fleet directory: bento follows links only inside it (like utils -> ../../utils); copy what the machine needs into the fleet`);
+      expect(() => findFlakes(root)).toThrow(`hosts is a symbolic link to ${outside}, outside the fleet directory`);
+      rmSync(path.join(root, 'hosts'));
+      symlinkSync('real-hosts', path.join(root, 'hosts'));
+      expect((await loadFleet(root)).systems.map((s) => s.name)).toEqual(['inner', 'ok']);
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
+  it('a host directory not everyone may read is refused like the directories in it', async () => {
+    const root = fleetOf({ hosts: { ok: { nonFlake: true }, closed: { nonFlake: true } } });
+    chmodSync(path.join(root, 'hosts', 'closed'), 0o700);
+    const loaded = await loadFleet(root);
+    expect(loaded.systems.map((s) => s.name)).toEqual(['ok']);
+    expect(loaded.brokenHosts.map((b) => `${b.place}: ${b.message}`)).toEqual([
+      'hosts/closed: the host directory is a directory not everyone may read (mode 0700): it would be copied into the world-readable Nix store and onto the machine; keep secrets out of hosts/ (sops-nix, agenix), or make it readable (chmod o+rx)',
+    ]);
   });
 
   it('names the missing hosts/ and config.sh', async () => {

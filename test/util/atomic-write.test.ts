@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TEMPORARY_NAME, temporaryPathOf, writeFileAtomically, writeFileAtomicallySync } from '../../src/util/atomic-write.js';
@@ -27,6 +27,18 @@ describe.each([
     expect(readFileSync(file, 'utf8')).toBe('new\n');
     expect(statSync(file).mode & 0o777).toBe(0o644);
     expect(readdirSync(dir)).toEqual(['bento.prom']);
+  });
+
+  it('never writes through a link planted at its temporary name', async () => {
+    const file = path.join(tempDir(), 'update.sh');
+    const victim = path.join(dir, 'victim');
+    writeFileSync(victim, 'keep\n');
+    symlinkSync(victim, temporaryPathOf(file));
+    await write(file, 'new\n', 0o755);
+    expect(readFileSync(victim, 'utf8')).toBe('keep\n');
+    expect(lstatSync(file).isFile()).toBe(true);
+    expect(readFileSync(file, 'utf8')).toBe('new\n');
+    expect(readdirSync(dir).sort()).toEqual(['update.sh', 'victim']);
   });
 
   it('fails, and cleans up, when the directory does not exist', async () => {
