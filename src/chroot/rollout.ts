@@ -9,8 +9,8 @@
  */
 import { rmSync } from 'node:fs';
 import type { Assembly } from './assemble.js';
-import { activateVersion, activeVersion, isActive, publishStaged, stageVersion, versionDigest, type PublishOptions } from './publish.js';
-import { readStatesFile, recordState, validStates } from './states-file.js';
+import { activeVersion, isActive, publishStaged, stageVersion, versionDigest, type PublishOptions } from './publish.js';
+import { readStatesFile, validStates } from './states-file.js';
 import { rolloutFilePath, systemsOfWave, writeRolloutState, type RolloutState, type RolloutSystem } from './rollout-state.js';
 
 export interface WaveOutcome {
@@ -91,10 +91,11 @@ export function revertWave(chrootDir: string, state: RolloutState, wave: number,
       continue;
     }
     try {
-      // last_change_date announces the old manifest again: the machines see a change and download it.
+      // last_change_date announces the old manifest again: the machines see a
+      // change and download it. Published as a staged version is (its
+      // states.txt line with it, put back if the activation fails).
       const digest = versionDigest(chrootDir, name, version);
-      recordState(chrootDir, name, system.exact ? target : undefined);
-      activateVersion(chrootDir, { name, digest }, version, now);
+      publishStaged(chrootDir, { name, digest }, version, system.exact ? target : undefined, now);
       outcome.published.push(name);
     } catch (error) {
       outcome.failed.push({ name, reason: (error as Error).message });

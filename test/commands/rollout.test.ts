@@ -117,6 +117,8 @@ describe.skipIf(!isRoot)('deploy with ROLLOUT_WAVES, and bento rollout', () => {
   it('halts on a failure of the canary, naming it; status shows the halt and exits 2; abort --revert gives the canary its old configuration back', () => {
     const fleet = newFleet();
     expect(run(fleet, ['deploy', '--all']).status).toBe(0);
+    // Every machine took its first configuration (status shows them known, not new).
+    for (const name of ['a', 'b', 'c']) report(n(name), states()[n(name)]!, 'success', 0);
     const oldCanary = configOf(n('canary'));
     const oldTarget = states()[n('canary')]!;
     change(fleet, '# version 3');
@@ -136,7 +138,9 @@ describe.skipIf(!isRoot)('deploy with ROLLOUT_WAVES, and bento rollout', () => {
     expect(status.stdout).toContain(`rollout HALTED at wave 1 of 2 (${n('canary')}): ${n('canary')} reported a failure`);
     expect(status.stdout).toMatch(new RegExp(`${n('a')} .*rollout pending`));
     const json = JSON.parse(run(fleet, ['status', '--json']).stdout) as { name: string; rollout: { halted: boolean } }[];
-    expect(json.find((entry) => entry.name === n('a'))?.rollout).toEqual({ wave: 2, published: false, halted: true });
+    const reason = 'reported a failure or a rollback for the new configuration';
+    expect(json.find((entry) => entry.name === n('a'))?.rollout).toEqual({ wave: 2, published: false, halted: true, atFault: false, haltReason: reason });
+    expect(json.find((entry) => entry.name === n('canary'))?.rollout).toEqual({ wave: 1, published: true, halted: true, atFault: true, haltReason: reason });
 
     const abort = run(fleet, ['rollout', 'abort', '--revert']);
     expect(abort.status, abort.stderr).toBe(0);
