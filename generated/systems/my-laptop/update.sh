@@ -166,6 +166,9 @@ STATE_DIR="$BENTO_DIR/.bento"
 PROFILE=/nix/var/nix/profiles/system
 LOG="$STATE_DIR/build.log"
 SWITCHED=0
+# The log this run queued for its switch (success or autoupdate): a rollback
+# replaces it, and only it (logs queued by earlier runs stay queued).
+SWITCH_LOG=''
 # 1 while applying a prebuilt system (docs/protocol.md §11).
 PREBUILT=0
 # Seconds between two attempts to reach the server after a switch.
@@ -533,7 +536,7 @@ build_and_switch() {
 		queue_log rollback "$(current_system)"
 		return 1
 	fi
-	queue_log "$1" "$new_system"
+	queue_log "$1" "$new_system" && SWITCH_LOG=$queued
 	return 0
 }
 
@@ -632,7 +635,9 @@ report() {
 	fi
 	warn "the server is unreachable after the switch: rolling back"
 	show_sftp_output
-	rm -f "$STATE_DIR"/pending/*_success.log.gz "$STATE_DIR"/pending/*_autoupdate.log.gz
+	# This run's log of the switch gives way to the rollback's; the logs of
+	# earlier runs that the server did not take are history: they stay queued.
+	[ -z "$SWITCH_LOG" ] || rm -f "$SWITCH_LOG"
 	roll_back
 	queue_log rollback "$(current_system)"
 	return 1
@@ -941,7 +946,7 @@ switch_prebuilt() {
 		queue_log rollback "$(current_system)"
 		return 1
 	fi
-	queue_log success "$NEW_SYSTEM"
+	queue_log success "$NEW_SYSTEM" && SWITCH_LOG=$queued
 	return 0
 }
 
