@@ -5,7 +5,7 @@
  * a directory of the test mounted over /nix/var/nix/profiles; nixos-rebuild
  * is a stand-in that switches it (and runs $FAKE_AFTER_SWITCH, which takes
  * servers away: test/fixtures/client-stubs/sftp-flaky reads
- * $FAKE_SERVER/down).
+ * $FAKE_SERVER/down and $FAKE_SERVER/busy).
  */
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -148,5 +148,61 @@ describe.skipIf(!isRoot)('a rollback after losing the server', () => {
     expect(next.status).toBe(0);
     expect(machine.pending()).toEqual([]);
     expect(machine.serverLogs()).toEqual(pending);
+  });
+});
+
+describe.skipIf(!isRoot)('after a switch, the servers of REMOTE_IP', () => {
+  it('the run\'s server lost but another one answers: the log goes there, nothing is rolled back', () => {
+    const machine = makeMachine(configWith({ remoteHosts: ['a.test', 'b.test'], timeout: 1, connectRetry: 0 }));
+    const run = machine.run({ FAKE_AFTER_SWITCH: `echo a.test > "$FAKE_SERVER/down"` });
+    expect(run.stderr).not.toContain('rolling back');
+    expect(run.status).toBe(0);
+    expect(machine.calls()).not.toContain('--rollback');
+    expect(readlinkSync(path.join(machine.profiles, 'system'))).toBe('system-2-link');
+    // The poll and the download on a; after the switch a (upload, then the question), then b, which takes the log.
+    expect(machine.attempts()).toEqual(['a.test', 'a.test', 'a.test', 'a.test', 'b.test']);
+    expect(machine.serverLogs()).toEqual([EARLIER, expect.stringMatching(/^\d{8}-\d{4}_new_success\.log\.gz$/)]);
+    expect(machine.pending()).toEqual([]);
+  });
+
+  it('every server lost: each is tried, then the machine rolls back', () => {
+    const machine = makeMachine(configWith({ remoteHosts: ['a.test', 'b.test'], timeout: 1, connectRetry: 0 }));
+    const run = machine.run({ FAKE_AFTER_SWITCH: `echo a.test b.test > "$FAKE_SERVER/down"` });
+    expect(run.stderr).toContain('the server is unreachable after the switch: rolling back');
+    expect(run.stderr).toContain('a.test: ssh: connect to host a.test port 22: Connection refused');
+    expect(run.stderr).toContain('b.test: ssh: connect to host b.test port 22: Connection refused');
+    expect(run.status).toBe(1);
+    expect(machine.attempts().slice(2, 6)).toEqual(['a.test', 'a.test', 'b.test', 'b.test']);
+    expect(machine.calls()).toContain('--rollback');
+    expect(readlinkSync(path.join(machine.profiles, 'system'))).toBe('system-1-link');
+    // The poll had sent EARLIER; the rollback's log waits.
+    expect(machine.serverLogs()).toEqual([EARLIER]);
+    expect(machine.pending()).toEqual([expect.stringMatching(/_rollback\.log\.gz$/)]);
+  });
+
+  it('a server whose sshd drops every connection (at its MaxStartups) is not lost: asked again, no rollback, the log waits', () => {
+    const machine = makeMachine(configWith({ remoteHosts: ['bento.test'], timeout: 2, connectRetry: 0 }));
+    const run = machine.run({ FAKE_AFTER_SWITCH: `echo bento.test > "$FAKE_SERVER/busy"` });
+    expect(run.stdout).toMatch(/no bento server answers after the switch; asking again in [0-9]+\.[0-9]{3} s/);
+    expect(run.stderr).toContain('takes connections but drops them before the login');
+    expect(run.stderr).toContain('bento.test: kex_exchange_identification: read: Connection reset by peer');
+    expect(run.stderr).not.toContain('rolling back');
+    expect(run.status).toBe(0);
+    expect(machine.calls()).not.toContain('--rollback');
+    expect(readlinkSync(path.join(machine.profiles, 'system'))).toBe('system-2-link');
+    expect(machine.pending()).toEqual([expect.stringMatching(/_new_success\.log\.gz$/)]);
+    expect(machine.serverLogs()).toEqual([EARLIER]);
+  });
+
+  it('a server that drops connections for a moment takes the log once it lets the machine in', () => {
+    const machine = makeMachine(configWith({ remoteHosts: ['bento.test'], timeout: 5, connectRetry: 0 }));
+    const busy = path.join(machine.server, 'busy');
+    // sshd busy for about a second after the switch.
+    const run = machine.run({ FAKE_AFTER_SWITCH: `echo bento.test > '${busy}'; (sleep 1; rm -f '${busy}') > /dev/null 2>&1 &` });
+    expect(run.stdout).toContain('asking again in');
+    expect(run.status).toBe(0);
+    expect(machine.calls()).not.toContain('--rollback');
+    expect(machine.pending()).toEqual([]);
+    expect(machine.serverLogs()).toEqual([EARLIER, expect.stringMatching(/_new_success\.log\.gz$/)]);
   });
 });

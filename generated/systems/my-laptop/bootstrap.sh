@@ -169,8 +169,6 @@ SWITCHED=0
 SWITCH_LOG=''
 # 1 while applying a prebuilt system (docs/protocol.md §11).
 PREBUILT=0
-# Seconds between two attempts to reach the server after a switch.
-RETRY_PAUSE=2
 # Seconds between two health checks of a new system during its grace period.
 HEALTH_PAUSE=5
 
@@ -263,12 +261,12 @@ batch_pending_logs() {
 }
 
 # Puts every queued log into logs/ on the server: one session; why it
-# failed is in sftp.out.
+# failed is in sftp.out. Arguments are more ssh options (sftp_batch).
 upload_logs() {
 	: > "$STATE_DIR/batch"
 	batch_pending_logs
 	[ -s "$STATE_DIR/batch" ] || return 0
-	if sftp_batch < "$STATE_DIR/batch" > "$STATE_DIR/sftp.out" 2>&1; then
+	if sftp_batch "$@" < "$STATE_DIR/batch" > "$STATE_DIR/sftp.out" 2>&1; then
 		rm -f "$STATE_DIR"/pending/*.log.gz
 		return 0
 	fi
@@ -286,11 +284,67 @@ server_reachable() {
 }
 
 # Sends the queued logs. 0: sent; 1: the server answers but did not take them
-# (they stay queued); 2: the server cannot be reached. sftp.out says why.
+# (they stay queued); 3: the server cannot be reached. sftp.out says why.
 send_logs() {
 	upload_logs && return 0
 	server_reachable && return 1
-	return 2
+	return 3
+}
+
+# Whether ssh's words in $1 say that sshd took the connection and closed it
+# before the login, as sshd does past its MaxStartups: the server is there
+# (and the network to it works), only busy.
+dropped_by_sshd() {
+	grep -q -E '(kex|ssh)_exchange_identification: (read: )?Connection (reset|closed)' "$1" 2> /dev/null
+}
+
+# The servers to send the logs to after a switch, one per line: the run's
+# server first, then the other servers of REMOTE_IP in their order (mirrors
+# of the same fleet: the logs they receive are brought back to the first).
+report_servers() {
+	printf '%s\n' "$BENTO_REMOTE_HOST"
+	printf '%s\n' "$BENTO_SERVERS" | grep -vxF -e "$BENTO_REMOTE_HOST"
+	return 0
+}
+
+# After a switch: one round of sending the queued logs, on every server of
+# report_servers in turn, each on a new connection, until one takes them.
+# A server that does not take them is asked something read-only
+# (server_reachable). sftp.out tells what each server said. 0: sent; 1: no
+# server took them but one answers (its disk full, logs/ not writable);
+# 2: none answered but one took the connection and dropped it
+# (dropped_by_sshd: there, but busy); 3: no server can be reached.
+send_logs_to_a_server() {
+	run_server=$BENTO_REMOTE_HOST
+	report_servers > "$STATE_DIR/report-servers"
+	: > "$STATE_DIR/report.out"
+	best=3
+	while IFS= read -r server; do
+		use_server "$server"
+		upload_logs -o ControlMaster=no -o ControlPath=none && return 0
+		: > "$STATE_DIR/probe.out"
+		if dropped_by_sshd "$STATE_DIR/sftp.out"; then
+			said=2
+		elif server_reachable; then
+			said=1
+			: > "$STATE_DIR/probe.out"
+		elif dropped_by_sshd "$STATE_DIR/probe.out"; then
+			said=2
+		else
+			said=3
+		fi
+		[ "$said" -lt "$best" ] && best=$said
+		# What each server said (the upload, and the question that failed), for the messages.
+		cat "$STATE_DIR/sftp.out" "$STATE_DIR/probe.out" | while IFS= read -r line; do
+			case $line in
+			'sftp> '*) ;;
+			*) printf '%s: %s\n' "$server" "$line" ;;
+			esac
+		done >> "$STATE_DIR/report.out"
+	done < "$STATE_DIR/report-servers"
+	mv "$STATE_DIR/report.out" "$STATE_DIR/sftp.out"
+	use_server "$run_server"
+	return "$best"
 }
 
 # KiB free on the file system of /var/bento (empty when df cannot say).
@@ -590,27 +644,39 @@ health_problem() {
 }
 
 # After a switch the network may take a moment to come back (interfaces or
-# the resolver restarted): while the server cannot be reached at all, ask
-# again for up to TIMEOUT seconds before deciding it is lost. Returns what
-# send_logs returned last.
+# the resolver restarted), and a fleet that switched together may find sshd
+# at its MaxStartups: while no server answers, ask again, after random pauses
+# of 1 s up to 2^n s (as the connect code does, so that machines dropped
+# together come back apart), until TIMEOUT seconds have passed (the grace
+# window of a switch; CONNECT_RETRY's budget is the poll's and downloads').
+# Returns what send_logs_to_a_server returned last.
 send_logs_after_switch() {
 	deadline=$(($(date +%s) + BENTO_TIMEOUT))
+	switch_round=0
 	while :; do
-		send_logs
+		send_logs_to_a_server
 		sent=$?
-		[ "$sent" -eq 2 ] || return "$sent"
-		if [ $(($(date +%s) + RETRY_PAUSE)) -gt "$deadline" ]; then
-			return 2
-		fi
-		say "the server does not answer after the switch; asking again in $RETRY_PAUSE s"
-		sleep "$RETRY_PAUSE"
+		[ "$sent" -ge 2 ] || return "$sent"
+		left=$((deadline - $(date +%s)))
+		[ "$left" -gt 0 ] || return "$sent"
+		switch_round=$((switch_round + 1))
+		ceiling=16
+		[ "$switch_round" -lt 4 ] && ceiling=$((1 << switch_round))
+		pause_ms=$((1000 + $(random_below $(((ceiling - 1) * 1000 + 1)))))
+		# The last attempt at the end of the window, not past it.
+		[ "$pause_ms" -gt $((left * 1000)) ] && pause_ms=$((left * 1000))
+		pause=$((pause_ms / 1000)).$(printf '%03d' $((pause_ms % 1000)))
+		say "no bento server answers after the switch; asking again in $pause s"
+		sleep "$pause"
 	done
 }
 
 # Phase 2: send the log. After a switch this is also the check that the new
-# system still reaches the server: only a server it cannot reach at all makes
-# it go back to the previous system, never one that answers but does not take
-# the log (its disk full, logs/ not writable): that log waits for the next run.
+# system still reaches the server: only servers it cannot reach at all, none
+# of REMOTE_IP, make it go back to the previous system; never one that
+# answers but does not take the log (its disk full, logs/ not writable), nor
+# one whose sshd takes the connection and drops it (busy: past its
+# MaxStartups). Their log waits for the next run.
 report() {
 	if [ "$SWITCHED" = 1 ]; then
 		send_logs_after_switch
@@ -618,14 +684,19 @@ report() {
 		send_logs
 	fi
 	sent=$?
-	if [ "$sent" -eq 0 ]; then
-		return 0
-	fi
-	if [ "$sent" -eq 1 ]; then
+	case $sent in
+	0) return 0 ;;
+	1)
 		warn "the server answers but did not take the log (its disk full, or logs/ not writable?); it is kept for the next run:"
 		show_sftp_output
 		return 0
-	fi
+		;;
+	2)
+		warn "the bento server takes connections but drops them before the login (busy: at its MaxStartups?); it is there, so nothing is rolled back; the log is kept for the next run:"
+		show_sftp_output
+		return 0
+		;;
+	esac
 	if [ "$SWITCHED" != 1 ]; then
 		warn "could not upload the log; it is kept for the next run:"
 		show_sftp_output
