@@ -18,9 +18,9 @@ BENTO_REMOTE_HOST=bento.example.org
 BENTO_SFTP_HOST=bento.example.org
 BENTO_REMOTE_PORT=22
 BENTO_TIMEOUT=20
-# Seconds during which a session that cannot connect is tried again
-# (CONNECT_RETRY): one that cannot connect gives up within 80 s
-# (CONNECT_RETRY + TIMEOUT for each server).
+# Seconds a run spends at most retrying sessions that cannot connect, all its
+# sessions together (CONNECT_RETRY): a run that cannot connect gives up
+# within 80 s (CONNECT_RETRY + TIMEOUT for each server).
 BENTO_CONNECT_RETRY=60
 # Bytes a log may take on the server (LOG_SIZE_LIMIT): longer ones are cut.
 BENTO_LOG_SIZE_LIMIT=16777216
@@ -44,11 +44,26 @@ rebuild() {
 # A session that cannot connect (refused, reset, timed out: sshd dropping it
 # past MaxStartups, a server restarting, a network coming up) is tried on
 # the next server of REMOTE_IP, and when none answered, again after a random
-# pause, until CONNECT_RETRY seconds have passed since the first attempt.
+# pause, within CONNECT_RETRY seconds for the whole run: the time each
+# session spends before its last round of attempts (attempts that failed,
+# and pauses) is taken from that one budget, so the poll, the download and
+# the prebuilt downloads together never wait longer.
 # A login or host key that is refused is not retried: the next server is
 # tried, but another round would be refused the same way. Once a server
 # answered, every later session of the run uses it, so a run never mixes the
 # files of two servers.
+
+# Milliseconds of the run's CONNECT_RETRY budget not yet spent.
+BENTO_RETRY_LEFT_MS=$((BENTO_CONNECT_RETRY * 1000))
+
+# Milliseconds since the epoch (whole seconds where date has no %N).
+now_ms() {
+	ms=$(date +%s%3N)
+	case $ms in
+	'' | *[!0-9]*) ms=$(($(date +%s) * 1000)) ;;
+	esac
+	printf '%s\n' "$ms"
+}
 
 # Makes $1 the server of the following sessions.
 use_server() {
@@ -101,12 +116,13 @@ random_below() {
 
 # Waits before round $1 + 1 of attempts: a random pause of 1 s up to 2^$1 s
 # (at most 16 s), so that machines dropped together come back apart. Fails,
-# without waiting, when the pause would end past the deadline.
+# without waiting, when the pause would end past the deadline (in ms: what
+# is left of the run's budget).
 connect_pause() {
 	ceiling=16
 	[ "$1" -lt 4 ] && ceiling=$((1 << $1))
 	pause_ms=$((1000 + $(random_below $(((ceiling - 1) * 1000 + 1)))))
-	[ $(($(date +%s) + (pause_ms + 999) / 1000)) -lt "$connect_deadline" ] || return 1
+	[ $(($(now_ms) + pause_ms)) -lt "$connect_deadline" ] || return 1
 	pause=$((pause_ms / 1000)).$(printf '%03d' $((pause_ms % 1000)))
 	say "no bento server answered; trying again in $pause s"
 	sleep "$pause"
@@ -114,15 +130,18 @@ connect_pause() {
 
 # sftp_batch with the batch file $1 on the first server that answers (see
 # above); its output in sftp.out (with several servers, what each said),
-# its status sftp's. Gives up CONNECT_RETRY seconds after its first attempt
-# at the latest, plus the time of the attempts then under way (each at most
-# TIMEOUT to connect).
+# its status sftp's. Starts no round of attempts once the run's
+# CONNECT_RETRY budget is spent: a run gives up after CONNECT_RETRY seconds
+# of retrying at the latest, plus the time of the attempts then under way
+# (each at most TIMEOUT to connect).
 sftp_session() {
-	connect_deadline=$(($(date +%s) + BENTO_CONNECT_RETRY))
+	session_start=$(now_ms)
+	connect_deadline=$((session_start + BENTO_RETRY_LEFT_MS))
 	connect_round=0
 	session_servers > "$STATE_DIR/servers"
 	servers=$(grep -c '' "$STATE_DIR/servers")
 	while :; do
+		round_start=$(now_ms)
 		retry=0
 		tried=0
 		: > "$STATE_DIR/sessions.out"
@@ -136,6 +155,7 @@ sftp_session() {
 			outcome=$(session_outcome "$session_status")
 			if [ "$outcome" = answered ]; then
 				BENTO_SERVER_CHOSEN=1
+				spend_retry_budget
 				return "$session_status"
 			fi
 			[ "$outcome" = unreachable ] && retry=1
@@ -150,9 +170,17 @@ sftp_session() {
 		if [ "$retry" = 0 ] || ! connect_pause "$connect_round"; then
 			# Messages name the first server, unless the run had chosen one.
 			[ "${BENTO_SERVER_CHOSEN:-0}" = 1 ] || use_server "$(printf '%s\n' "$BENTO_SERVERS" | head -n 1)"
+			spend_retry_budget
 			return "$session_status"
 		fi
 	done
+}
+
+# Takes from the run's budget what this session spent before its last round
+# of attempts (rounds that failed, and the pauses after them).
+spend_retry_budget() {
+	BENTO_RETRY_LEFT_MS=$((BENTO_RETRY_LEFT_MS - (round_start - session_start)))
+	[ "$BENTO_RETRY_LEFT_MS" -ge 0 ] || BENTO_RETRY_LEFT_MS=0
 }
 
 set -u
