@@ -238,7 +238,7 @@ labels=(
 echo
 echo "poll-load: $count machines polling at once; each its own user, key and mount namespace,"
 echo "the generated update.sh against the generated sshd configuration on 127.0.0.1 ($(nproc) CPUs);"
-echo "a poll that cannot connect is retried for CONNECT_RETRY, giving up within $bound s."
+echo "a run that cannot connect is retried for CONNECT_RETRY (one budget for the whole run), giving up within $bound s."
 printf '\n%-32s %-28s %s\n' '' "bento ($sized, $grace s)" 'OpenSSH (10:30:100, 120 s)'
 for i in "${!labels[@]}"; do
 	printf '%-32s %-28s %s\n' "${labels[$i]}" "${bento[$i]}" "${openssh[$i]}"

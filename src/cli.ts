@@ -146,7 +146,7 @@ config.sh keys (KEY=VALUE; parsed, never executed):
                        several ("a b"): servers tried in order, the first that answers is used
   REMOTE_PORT          SSH port of the SFTP server (22)
   TIMEOUT              seconds a machine waits for the connection (20)
-  CONNECT_RETRY        seconds a machine retries a connection that fails, with random pauses (60; 0: no retry)
+  CONNECT_RETRY        seconds a machine's run retries connections that fail, with random pauses (60; 0: no retry)
   NOLOCALBUILD         1: deploy only evaluates, never builds (0)
   REBUILD_ARGS         extra nixos-rebuild arguments on the machines, e.g. "--fallback"
   UPDATE_CALENDAR      when machines poll, systemd OnCalendar (*:0/15)

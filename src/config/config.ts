@@ -40,7 +40,7 @@ export interface Config {
   sshdLoginGraceTime: number | null;
   /** Logs kept per machine on the server (status/prune-logs.ts); 0: all. */
   logKeep: number;
-  /** Seconds during which a client retries an SFTP session that cannot connect (0: no retry). */
+  /** Seconds during which a client's run retries SFTP sessions that cannot connect, all its sessions together (0: no retry). */
   connectRetry: number;
   /** `bento trigger`: domain appended to a system name to make the machine's host name ('' : none). */
   triggerDomain: string;

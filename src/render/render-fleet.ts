@@ -54,13 +54,17 @@ export function clientFilesOf(systemName: string): { generated: string; publishe
 }
 
 /**
- * The longest an SFTP session of a client keeps trying to connect before it
- * gives up (templates/partials/client-connect.sh.hbs): no new round of
- * attempts starts after CONNECT_RETRY seconds, and the round then under way
- * tries each server once, each connection attempt ending after TIMEOUT
- * (ssh's ConnectTimeout, which covers the TCP connection and the banner).
- * A server that took the connection but is slow to log in is bounded by its
- * own LoginGraceTime instead.
+ * The longest a client's run keeps trying to connect before it gives up,
+ * all its SFTP sessions together (templates/partials/client-connect.sh.hbs):
+ * CONNECT_RETRY is one budget for the run, from which every session takes
+ * the time it spent before its last round of attempts (failed rounds and
+ * pauses), so no new round starts once it is spent; the round then under
+ * way tries each server once (each connection attempt ending after TIMEOUT,
+ * ssh's ConnectTimeout, which covers the TCP connection and the banner), and
+ * the sessions after the first try only the server it chose. A server that
+ * took the connection but is slow to log in is bounded by its own
+ * LoginGraceTime instead. The check after a switch has a window of its own
+ * (TIMEOUT; docs/protocol.md §6 step 5).
  */
 export function connectGiveUpSeconds(config: Pick<Config, 'connectRetry' | 'remoteHosts' | 'timeout'>): number {
   return config.connectRetry + config.remoteHosts.length * config.timeout;

@@ -1,7 +1,8 @@
 /**
  * The client's connection retries and failover (templates/partials/client-connect.sh.hbs):
  * a session that cannot connect is tried on the next server, then again
- * after random pauses, never past the bound the generated script states
+ * after random pauses, within CONNECT_RETRY for the whole run (all its
+ * sessions together), never past the bound the generated script states
  * (connectGiveUpSeconds); a refused login is not retried; once a server
  * answered, the whole run stays with it; queued logs are kept when no
  * server answers. sftp is a stand-in that fails like ssh does when sshd
@@ -26,7 +27,8 @@ interface Machine {
   server: string;
   varBento: string;
   script: string;
-  run(env?: Record<string, string>): ScriptRun & { seconds: number };
+  /** With `zeroRandom`, /dev/urandom reads zeros: every pause is the shortest, 1 s. */
+  run(env?: Record<string, string>, options?: { zeroRandom?: boolean }): ScriptRun & { seconds: number };
   /** Hosts of the sftp attempts, in order, and when each started (seconds after the first). */
   attempts(): { host: string; at: number }[];
 }
@@ -62,9 +64,12 @@ function makeMachine(config: Config, options: { upToDate?: boolean } = {}): Mach
     server,
     varBento,
     script,
-    run(env = {}) {
+    run(env = {}, options = {}) {
+      const zeros = path.join(dir, 'zeros');
+      writeFileSync(zeros, Buffer.alloc(64));
+      const binds: Record<string, string> = options.zeroRandom ? { '/dev/urandom': zeros } : {};
       const start = process.hrtime.bigint();
-      const result = runClientScript(script, varBento, { PATH: `${bin}:${STUBS_DIR}:${process.env.PATH}`, FAKE_SERVER: server, RECORD_EXIT: '1', ...env });
+      const result = runClientScript(script, varBento, { PATH: `${bin}:${STUBS_DIR}:${process.env.PATH}`, FAKE_SERVER: server, RECORD_EXIT: '1', ...env }, binds);
       return { ...result, seconds: Number(process.hrtime.bigint() - start) / 1e9 };
     },
     attempts() {
@@ -83,11 +88,11 @@ function makeMachine(config: Config, options: { upToDate?: boolean } = {}): Mach
 const pending = (machine: Machine) => readdirSync(path.join(machine.varBento, '.bento', 'pending'));
 
 describe('connectGiveUpSeconds', () => {
-  it('is CONNECT_RETRY plus one TIMEOUT per server, and the generated script says so', () => {
+  it('is CONNECT_RETRY plus one TIMEOUT per server, for a whole run, and the generated script says so', () => {
     const config = configWith({ remoteHosts: ['a', 'b'], timeout: 20, connectRetry: 60 });
     expect(connectGiveUpSeconds(config)).toBe(100);
     const update = renderSystemFiles(config, { name: 'router', kind: 'flake' }).find((file) => file.path.endsWith('update.sh'))?.content;
-    expect(update).toContain('gives up within 100 s');
+    expect(update).toContain('a run that cannot connect gives up\n# within 100 s (CONNECT_RETRY + TIMEOUT for each server)');
     expect(update).toContain("BENTO_SERVERS='a\nb'\n");
     expect(update).toContain('BENTO_CONNECT_RETRY=60\n');
   });
@@ -114,6 +119,22 @@ describe.skipIf(!isRoot)('a client that cannot connect', () => {
     expect(pending(machine)).toEqual([QUEUED]);
     expect(readFileSync(path.join(machine.server, 'calls'), 'utf8')).not.toContain('nixos-rebuild');
     expect(readdirSync(path.join(machine.server, 'logs'))).toEqual([]);
+  });
+
+  it('CONNECT_RETRY is a budget for the whole run: a download after a poll that needed retries gets only what is left', () => {
+    // Every pause 1 s. The poll is dropped twice and gets through at its
+    // third attempt, about 2 s into the 3 s budget; the download is then
+    // dropped, and a pause of 1 s no longer fits in what is left.
+    const config = configWith({ remoteHosts: ['bento.test'], timeout: 1, connectRetry: 3 });
+    const machine = makeMachine(config);
+    const run = machine.run({ FAKE_UNREACHABLE_TIMES: '2', FAKE_UNREACHABLE_AFTER: '3' }, { zeroRandom: true });
+    expect(run.stderr).toContain('downloading the configuration failed; it will be retried on the next run');
+    expect(run.status).toBe(1);
+    expect(run.stdout.match(/trying again in 1\.000 s/g)).toHaveLength(2);
+    // Two attempts of the poll dropped, the third through, the download's one attempt dropped: no more.
+    expect(machine.attempts()).toHaveLength(4);
+    expect(run.seconds).toBeLessThanOrEqual(connectGiveUpSeconds(config));
+    expect(readFileSync(path.join(machine.server, 'calls'), 'utf8')).not.toContain('nixos-rebuild');
   });
 
   it('with CONNECT_RETRY=0 tries each server once', () => {

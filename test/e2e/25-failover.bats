@@ -5,7 +5,9 @@
 # same port), each with its own host key (known to the machines), serving
 # the same CHROOT_DIR (a mirror kept in step). A session that cannot
 # connect is retried for CONNECT_RETRY seconds, then the run gives up
-# cleanly and keeps its queued logs.
+# cleanly and keeps its queued logs. After a switch, a machine that lost its
+# server but reaches the other one sends its log there and keeps its new
+# system.
 
 load lib/e2e
 
@@ -57,6 +59,20 @@ run_second_server() {
 	done
 }
 
+# The first server again, while the second listens on the same port.
+run_first_server() {
+	[ -z "$(ss -Hltn "src 127.0.0.1:$E2E_PORT")" ] || return 0
+	rm -f "$E2E_SERVER/sshd.pid"
+	/usr/sbin/sshd -f "$E2E_SERVER/sshd_config" -E "$E2E_SERVER/sshd.log" < /dev/null > /dev/null 2>&1 3>&- ||
+		fail "sshd did not start:" "$(tail -n 20 "$E2E_SERVER/sshd.log")"
+	local i=0
+	until [ -n "$(ss -Hltn "src 127.0.0.1:$E2E_PORT")" ] && [ -s "$E2E_SERVER/sshd.pid" ]; do
+		i=$((i + 1))
+		[ "$i" -lt 100 ] || fail "sshd is not listening:" "$(tail -n 20 "$E2E_SERVER/sshd.log")"
+		sleep 0.05
+	done
+}
+
 logins() {
 	grep -c "Accepted publickey for $A" "$1/sshd.log" || true
 }
@@ -88,6 +104,27 @@ logins() {
 	assert_eq "$(($(logins "$(SERVER2)") - second))" 2 "logins on the second server"
 	assert_eq "$(e2e_log_count "$A")" $((logs_before + 1)) "logs on the server"
 	assert_contains "$(e2e_newest_log "$A")" "_success.log.gz"
+}
+
+@test "the first server lost after the switch, the second up: the log goes to the second, no rollback" {
+	run_first_server
+	e2e_new_revision "$A"
+	e2e_deploy_or_fail "$A"
+	new=/nix/store/$(e2e_expected "$A")
+	e2e_stop_sshd_hook "$A" after-switch
+	second=$(logins "$(SERVER2)")
+	e2e_clear_record "$A"
+	run -0 e2e_machine "$A"
+	e2e_clear_hooks "$A"
+	assert_contains "$output" "switching to $(basename "$new")"
+	assert_not_contains "$output" "rolling back"
+	assert_not_contains "$(e2e_record "$A")" "--rollback"
+	assert_eq "$(e2e_profile "$A")" "$new" "system profile"
+	# One login on the second server: the log, sent there (the mirror's logs come back to the first).
+	assert_eq "$(($(logins "$(SERVER2)") - second))" 1 "logins on the second server"
+	assert_eq "$(find "$E2E_MACHINES/$A/var-bento/.bento/pending" -name '*.log.gz' | wc -l)" 0 "queued logs"
+	[ -n "$(find "$E2E_CHROOT/$A/logs" -name "*_$(basename "$new")_success.log.gz")" ] || fail "the log did not arrive"
+	# The first server stays stopped, as the next test expects.
 }
 
 @test "both stopped: retried for CONNECT_RETRY, then a clean failure that keeps the queued log" {

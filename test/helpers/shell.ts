@@ -16,14 +16,18 @@ export interface ScriptRun {
 
 /**
  * Runs a client script in its own mount namespace with `varBento` mounted
- * over /var/bento, as a machine would see it; the script itself is not
- * modified. Needs root (unshare -m).
+ * over /var/bento, as a machine would see it, and each of `binds` (mount
+ * point -> what is mounted there, e.g. a directory over
+ * /nix/var/nix/profiles); the script itself is not modified. Needs root
+ * (unshare -m).
  */
-export function runClientScript(script: string, varBento: string, env: Record<string, string>): ScriptRun {
+export function runClientScript(script: string, varBento: string, env: Record<string, string>, binds: Record<string, string> = {}): ScriptRun {
   // The mount point must exist on the host. It is left in place (empty):
   // removing it could pull it from under a test file running in parallel.
   mkdirSync('/var/bento', { recursive: true });
-  const result = spawnSync('unshare', ['-m', 'sh', '-c', 'mount --bind "$0" /var/bento && exec sh "$1"', varBento, script], {
+  const mounts = Object.entries(binds).flatMap(([target, source]) => [source, target]);
+  const shell = 'var_bento=$0 script=$1; shift; mount --bind "$var_bento" /var/bento || exit 1; while [ $# -gt 1 ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; exec sh "$script"';
+  const result = spawnSync('unshare', ['-m', 'sh', '-c', shell, varBento, script, ...mounts], {
     encoding: 'utf8',
     env: { ...process.env, ...env },
     timeout: 60_000,

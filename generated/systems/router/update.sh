@@ -18,9 +18,9 @@ BENTO_REMOTE_HOST=bento.example.org
 BENTO_SFTP_HOST=bento.example.org
 BENTO_REMOTE_PORT=22
 BENTO_TIMEOUT=20
-# Seconds during which a session that cannot connect is tried again
-# (CONNECT_RETRY): one that cannot connect gives up within 80 s
-# (CONNECT_RETRY + TIMEOUT for each server).
+# Seconds a run spends at most retrying sessions that cannot connect, all its
+# sessions together (CONNECT_RETRY): a run that cannot connect gives up
+# within 80 s (CONNECT_RETRY + TIMEOUT for each server).
 BENTO_CONNECT_RETRY=60
 # Bytes a log may take on the server (LOG_SIZE_LIMIT): longer ones are cut.
 BENTO_LOG_SIZE_LIMIT=16777216
@@ -44,11 +44,26 @@ rebuild() {
 # A session that cannot connect (refused, reset, timed out: sshd dropping it
 # past MaxStartups, a server restarting, a network coming up) is tried on
 # the next server of REMOTE_IP, and when none answered, again after a random
-# pause, until CONNECT_RETRY seconds have passed since the first attempt.
+# pause, within CONNECT_RETRY seconds for the whole run: the time each
+# session spends before its last round of attempts (attempts that failed,
+# and pauses) is taken from that one budget, so the poll, the download and
+# the prebuilt downloads together never wait longer.
 # A login or host key that is refused is not retried: the next server is
 # tried, but another round would be refused the same way. Once a server
 # answered, every later session of the run uses it, so a run never mixes the
 # files of two servers.
+
+# Milliseconds of the run's CONNECT_RETRY budget not yet spent.
+BENTO_RETRY_LEFT_MS=$((BENTO_CONNECT_RETRY * 1000))
+
+# Milliseconds since the epoch (whole seconds where date has no %N).
+now_ms() {
+	ms=$(date +%s%3N)
+	case $ms in
+	'' | *[!0-9]*) ms=$(($(date +%s) * 1000)) ;;
+	esac
+	printf '%s\n' "$ms"
+}
 
 # Makes $1 the server of the following sessions.
 use_server() {
@@ -101,12 +116,13 @@ random_below() {
 
 # Waits before round $1 + 1 of attempts: a random pause of 1 s up to 2^$1 s
 # (at most 16 s), so that machines dropped together come back apart. Fails,
-# without waiting, when the pause would end past the deadline.
+# without waiting, when the pause would end past the deadline (in ms: what
+# is left of the run's budget).
 connect_pause() {
 	ceiling=16
 	[ "$1" -lt 4 ] && ceiling=$((1 << $1))
 	pause_ms=$((1000 + $(random_below $(((ceiling - 1) * 1000 + 1)))))
-	[ $(($(date +%s) + (pause_ms + 999) / 1000)) -lt "$connect_deadline" ] || return 1
+	[ $(($(now_ms) + pause_ms)) -lt "$connect_deadline" ] || return 1
 	pause=$((pause_ms / 1000)).$(printf '%03d' $((pause_ms % 1000)))
 	say "no bento server answered; trying again in $pause s"
 	sleep "$pause"
@@ -114,15 +130,18 @@ connect_pause() {
 
 # sftp_batch with the batch file $1 on the first server that answers (see
 # above); its output in sftp.out (with several servers, what each said),
-# its status sftp's. Gives up CONNECT_RETRY seconds after its first attempt
-# at the latest, plus the time of the attempts then under way (each at most
-# TIMEOUT to connect).
+# its status sftp's. Starts no round of attempts once the run's
+# CONNECT_RETRY budget is spent: a run gives up after CONNECT_RETRY seconds
+# of retrying at the latest, plus the time of the attempts then under way
+# (each at most TIMEOUT to connect).
 sftp_session() {
-	connect_deadline=$(($(date +%s) + BENTO_CONNECT_RETRY))
+	session_start=$(now_ms)
+	connect_deadline=$((session_start + BENTO_RETRY_LEFT_MS))
 	connect_round=0
 	session_servers > "$STATE_DIR/servers"
 	servers=$(grep -c '' "$STATE_DIR/servers")
 	while :; do
+		round_start=$(now_ms)
 		retry=0
 		tried=0
 		: > "$STATE_DIR/sessions.out"
@@ -136,6 +155,7 @@ sftp_session() {
 			outcome=$(session_outcome "$session_status")
 			if [ "$outcome" = answered ]; then
 				BENTO_SERVER_CHOSEN=1
+				spend_retry_budget
 				return "$session_status"
 			fi
 			[ "$outcome" = unreachable ] && retry=1
@@ -150,9 +170,17 @@ sftp_session() {
 		if [ "$retry" = 0 ] || ! connect_pause "$connect_round"; then
 			# Messages name the first server, unless the run had chosen one.
 			[ "${BENTO_SERVER_CHOSEN:-0}" = 1 ] || use_server "$(printf '%s\n' "$BENTO_SERVERS" | head -n 1)"
+			spend_retry_budget
 			return "$session_status"
 		fi
 	done
+}
+
+# Takes from the run's budget what this session spent before its last round
+# of attempts (rounds that failed, and the pauses after them).
+spend_retry_budget() {
+	BENTO_RETRY_LEFT_MS=$((BENTO_RETRY_LEFT_MS - (round_start - session_start)))
+	[ "$BENTO_RETRY_LEFT_MS" -ge 0 ] || BENTO_RETRY_LEFT_MS=0
 }
 
 set -u
@@ -166,10 +194,11 @@ STATE_DIR="$BENTO_DIR/.bento"
 PROFILE=/nix/var/nix/profiles/system
 LOG="$STATE_DIR/build.log"
 SWITCHED=0
+# The log this run queued for its switch (success or autoupdate): a rollback
+# replaces it, and only it (logs queued by earlier runs stay queued).
+SWITCH_LOG=''
 # 1 while applying a prebuilt system (docs/protocol.md §11).
 PREBUILT=0
-# Seconds between two attempts to reach the server after a switch.
-RETRY_PAUSE=2
 # Seconds between two health checks of a new system during its grace period.
 HEALTH_PAUSE=5
 
@@ -262,12 +291,12 @@ batch_pending_logs() {
 }
 
 # Puts every queued log into logs/ on the server: one session; why it
-# failed is in sftp.out.
+# failed is in sftp.out. Arguments are more ssh options (sftp_batch).
 upload_logs() {
 	: > "$STATE_DIR/batch"
 	batch_pending_logs
 	[ -s "$STATE_DIR/batch" ] || return 0
-	if sftp_batch < "$STATE_DIR/batch" > "$STATE_DIR/sftp.out" 2>&1; then
+	if sftp_batch "$@" < "$STATE_DIR/batch" > "$STATE_DIR/sftp.out" 2>&1; then
 		rm -f "$STATE_DIR"/pending/*.log.gz
 		return 0
 	fi
@@ -285,11 +314,67 @@ server_reachable() {
 }
 
 # Sends the queued logs. 0: sent; 1: the server answers but did not take them
-# (they stay queued); 2: the server cannot be reached. sftp.out says why.
+# (they stay queued); 3: the server cannot be reached. sftp.out says why.
 send_logs() {
 	upload_logs && return 0
 	server_reachable && return 1
-	return 2
+	return 3
+}
+
+# Whether ssh's words in $1 say that sshd took the connection and closed it
+# before the login, as sshd does past its MaxStartups: the server is there
+# (and the network to it works), only busy.
+dropped_by_sshd() {
+	grep -q -E '(kex|ssh)_exchange_identification: (read: )?Connection (reset|closed)' "$1" 2> /dev/null
+}
+
+# The servers to send the logs to after a switch, one per line: the run's
+# server first, then the other servers of REMOTE_IP in their order (mirrors
+# of the same fleet: the logs they receive are brought back to the first).
+report_servers() {
+	printf '%s\n' "$BENTO_REMOTE_HOST"
+	printf '%s\n' "$BENTO_SERVERS" | grep -vxF -e "$BENTO_REMOTE_HOST"
+	return 0
+}
+
+# After a switch: one round of sending the queued logs, on every server of
+# report_servers in turn, each on a new connection, until one takes them.
+# A server that does not take them is asked something read-only
+# (server_reachable). sftp.out tells what each server said. 0: sent; 1: no
+# server took them but one answers (its disk full, logs/ not writable);
+# 2: none answered but one took the connection and dropped it
+# (dropped_by_sshd: there, but busy); 3: no server can be reached.
+send_logs_to_a_server() {
+	run_server=$BENTO_REMOTE_HOST
+	report_servers > "$STATE_DIR/report-servers"
+	: > "$STATE_DIR/report.out"
+	best=3
+	while IFS= read -r server; do
+		use_server "$server"
+		upload_logs -o ControlMaster=no -o ControlPath=none && return 0
+		: > "$STATE_DIR/probe.out"
+		if dropped_by_sshd "$STATE_DIR/sftp.out"; then
+			said=2
+		elif server_reachable; then
+			said=1
+			: > "$STATE_DIR/probe.out"
+		elif dropped_by_sshd "$STATE_DIR/probe.out"; then
+			said=2
+		else
+			said=3
+		fi
+		[ "$said" -lt "$best" ] && best=$said
+		# What each server said (the upload, and the question that failed), for the messages.
+		cat "$STATE_DIR/sftp.out" "$STATE_DIR/probe.out" | while IFS= read -r line; do
+			case $line in
+			'sftp> '*) ;;
+			*) printf '%s: %s\n' "$server" "$line" ;;
+			esac
+		done >> "$STATE_DIR/report.out"
+	done < "$STATE_DIR/report-servers"
+	mv "$STATE_DIR/report.out" "$STATE_DIR/sftp.out"
+	use_server "$run_server"
+	return "$best"
 }
 
 # KiB free on the file system of /var/bento (empty when df cannot say).
@@ -533,7 +618,7 @@ build_and_switch() {
 		queue_log rollback "$(current_system)"
 		return 1
 	fi
-	queue_log "$1" "$new_system"
+	queue_log "$1" "$new_system" && SWITCH_LOG=$queued
 	return 0
 }
 
@@ -589,27 +674,39 @@ health_problem() {
 }
 
 # After a switch the network may take a moment to come back (interfaces or
-# the resolver restarted): while the server cannot be reached at all, ask
-# again for up to TIMEOUT seconds before deciding it is lost. Returns what
-# send_logs returned last.
+# the resolver restarted), and a fleet that switched together may find sshd
+# at its MaxStartups: while no server answers, ask again, after random pauses
+# of 1 s up to 2^n s (as the connect code does, so that machines dropped
+# together come back apart), until TIMEOUT seconds have passed (the grace
+# window of a switch; CONNECT_RETRY's budget is the poll's and downloads').
+# Returns what send_logs_to_a_server returned last.
 send_logs_after_switch() {
 	deadline=$(($(date +%s) + BENTO_TIMEOUT))
+	switch_round=0
 	while :; do
-		send_logs
+		send_logs_to_a_server
 		sent=$?
-		[ "$sent" -eq 2 ] || return "$sent"
-		if [ $(($(date +%s) + RETRY_PAUSE)) -gt "$deadline" ]; then
-			return 2
-		fi
-		say "the server does not answer after the switch; asking again in $RETRY_PAUSE s"
-		sleep "$RETRY_PAUSE"
+		[ "$sent" -ge 2 ] || return "$sent"
+		left=$((deadline - $(date +%s)))
+		[ "$left" -gt 0 ] || return "$sent"
+		switch_round=$((switch_round + 1))
+		ceiling=16
+		[ "$switch_round" -lt 4 ] && ceiling=$((1 << switch_round))
+		pause_ms=$((1000 + $(random_below $(((ceiling - 1) * 1000 + 1)))))
+		# The last attempt at the end of the window, not past it.
+		[ "$pause_ms" -gt $((left * 1000)) ] && pause_ms=$((left * 1000))
+		pause=$((pause_ms / 1000)).$(printf '%03d' $((pause_ms % 1000)))
+		say "no bento server answers after the switch; asking again in $pause s"
+		sleep "$pause"
 	done
 }
 
 # Phase 2: send the log. After a switch this is also the check that the new
-# system still reaches the server: only a server it cannot reach at all makes
-# it go back to the previous system, never one that answers but does not take
-# the log (its disk full, logs/ not writable): that log waits for the next run.
+# system still reaches the server: only servers it cannot reach at all, none
+# of REMOTE_IP, make it go back to the previous system; never one that
+# answers but does not take the log (its disk full, logs/ not writable), nor
+# one whose sshd takes the connection and drops it (busy: past its
+# MaxStartups). Their log waits for the next run.
 report() {
 	if [ "$SWITCHED" = 1 ]; then
 		send_logs_after_switch
@@ -617,14 +714,19 @@ report() {
 		send_logs
 	fi
 	sent=$?
-	if [ "$sent" -eq 0 ]; then
-		return 0
-	fi
-	if [ "$sent" -eq 1 ]; then
+	case $sent in
+	0) return 0 ;;
+	1)
 		warn "the server answers but did not take the log (its disk full, or logs/ not writable?); it is kept for the next run:"
 		show_sftp_output
 		return 0
-	fi
+		;;
+	2)
+		warn "the bento server takes connections but drops them before the login (busy: at its MaxStartups?); it is there, so nothing is rolled back; the log is kept for the next run:"
+		show_sftp_output
+		return 0
+		;;
+	esac
 	if [ "$SWITCHED" != 1 ]; then
 		warn "could not upload the log; it is kept for the next run:"
 		show_sftp_output
@@ -632,7 +734,9 @@ report() {
 	fi
 	warn "the server is unreachable after the switch: rolling back"
 	show_sftp_output
-	rm -f "$STATE_DIR"/pending/*_success.log.gz "$STATE_DIR"/pending/*_autoupdate.log.gz
+	# This run's log of the switch gives way to the rollback's; the logs of
+	# earlier runs that the server did not take are history: they stay queued.
+	[ -z "$SWITCH_LOG" ] || rm -f "$SWITCH_LOG"
 	roll_back
 	queue_log rollback "$(current_system)"
 	return 1
@@ -941,7 +1045,7 @@ switch_prebuilt() {
 		queue_log rollback "$(current_system)"
 		return 1
 	fi
-	queue_log success "$NEW_SYSTEM"
+	queue_log success "$NEW_SYSTEM" && SWITCH_LOG=$queued
 	return 0
 }
 

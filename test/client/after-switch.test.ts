@@ -1,0 +1,208 @@
+/**
+ * What the client does after a switch (templates/partials/client-cycle.sh.hbs,
+ * report; docs/protocol.md §6 step 5): it sends the log, and only a server
+ * it truly cannot reach makes it roll back. The machine's system profile is
+ * a directory of the test mounted over /nix/var/nix/profiles; nixos-rebuild
+ * is a stand-in that switches it (and runs $FAKE_AFTER_SWITCH, which takes
+ * servers away: test/fixtures/client-stubs/sftp-flaky reads
+ * $FAKE_SERVER/down and $FAKE_SERVER/busy).
+ */
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config/config.js';
+import { renderSystemFiles } from '../../src/render/render-fleet.js';
+import { configWith, writeRendered } from '../helpers/render.js';
+import { isRoot, runClientScript, STUBS_DIR, writeFakeChroot, type ScriptRun } from '../helpers/shell.js';
+
+/** A log an earlier run queued: the server did not take it then. */
+const EARLIER = '20240101-0000_00000000000000000000000000000000-old_success.log.gz';
+
+const NIXOS_REBUILD = `#!/bin/sh
+# nixos-rebuild for these tests: build links result to $FAKE_NEW_SYSTEM,
+# switch points the system profile at it (generation 2) and runs
+# $FAKE_AFTER_SWITCH, switch --rollback points it back at generation 1.
+{ echo "== nixos-rebuild"; printf '%s\\n' "$@"; } >> "$FAKE_SERVER/calls"
+profiles=/nix/var/nix/profiles
+case " $* " in
+*" --rollback "*) ln -sfn system-1-link "$profiles/system" ;;
+*" build "*) ln -sfn "$FAKE_NEW_SYSTEM" result ;;
+*" switch "*)
+	ln -sfn "$FAKE_NEW_SYSTEM" "$profiles/system-2-link"
+	ln -sfn system-2-link "$profiles/system"
+	sh -c "\${FAKE_AFTER_SWITCH:-:}"
+	;;
+esac
+`;
+
+const cleanups: (() => void)[] = [];
+afterEach(() => cleanups.splice(0).forEach((cleanup) => cleanup()));
+
+interface Machine {
+  server: string;
+  varBento: string;
+  profiles: string;
+  run(env?: Record<string, string>): ScriptRun;
+  pending(): string[];
+  serverLogs(): string[];
+  calls(): string;
+  /** Hosts of the sftp attempts, in order. */
+  attempts(): string[];
+}
+
+/** A machine `router` (rendered with `config`) with a new configuration to apply, and `EARLIER` queued. */
+function makeMachine(config: Config): Machine {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-after-switch-'));
+  chmodSync(dir, 0o755);
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  writeRendered(dir, renderSystemFiles(config, { name: 'router', kind: 'non-flake' }));
+  const script = path.join(dir, 'systems/router/update.sh');
+
+  const server = path.join(dir, 'server');
+  writeFakeChroot(server, { 'configuration.nix': '{ }\n' });
+
+  const varBento = path.join(dir, 'var-bento');
+  mkdirSync(path.join(varBento, '.bento', 'pending'), { recursive: true });
+  writeFileSync(path.join(varBento, '.bento', 'pending', EARLIER), 'an earlier run');
+
+  const systems = path.join(dir, 'systems-store');
+  mkdirSync(path.join(systems, 'old'), { recursive: true });
+  mkdirSync(path.join(systems, 'new'));
+  const profiles = path.join(dir, 'profiles');
+  mkdirSync(profiles);
+  symlinkSync(path.join(systems, 'old'), path.join(profiles, 'system-1-link'));
+  symlinkSync('system-1-link', path.join(profiles, 'system'));
+
+  const bin = path.join(dir, 'bin');
+  mkdirSync(bin);
+  symlinkSync(path.join(STUBS_DIR, 'sftp-flaky'), path.join(bin, 'sftp'));
+  symlinkSync(path.join(STUBS_DIR, 'record-args'), path.join(bin, 'nix-env'));
+  writeFileSync(path.join(bin, 'nixos-rebuild'), NIXOS_REBUILD);
+  chmodSync(path.join(bin, 'nixos-rebuild'), 0o755);
+
+  const read = (file: string) => {
+    try {
+      return readFileSync(path.join(server, file), 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  return {
+    server,
+    varBento,
+    profiles,
+    run(env = {}) {
+      return runClientScript(
+        script,
+        varBento,
+        { PATH: `${bin}:${STUBS_DIR}:${process.env.PATH}`, FAKE_SERVER: server, FAKE_NEW_SYSTEM: path.join(systems, 'new'), ...env },
+        { '/nix/var/nix/profiles': profiles },
+      );
+    },
+    pending: () => readdirSync(path.join(varBento, '.bento', 'pending')).sort(),
+    serverLogs: () => readdirSync(path.join(server, 'logs')).sort(),
+    calls: () => read('calls'),
+    attempts: () =>
+      read('attempts')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => line.split(' ')[1] as string),
+  };
+}
+
+/** The server's logs/ replaced by a file: every upload there fails, the server still answers. */
+function refuseUploads(machine: Machine): () => void {
+  const logs = path.join(machine.server, 'logs');
+  rmSync(logs, { recursive: true });
+  writeFileSync(logs, '');
+  return () => {
+    rmSync(logs);
+    mkdirSync(logs);
+  };
+}
+
+describe.skipIf(!isRoot)('a rollback after losing the server', () => {
+  it("replaces only this run's log: the logs earlier runs queued stay queued, and are sent later", () => {
+    const machine = makeMachine(configWith({ remoteHosts: ['bento.test'], timeout: 1, connectRetry: 0 }));
+    // The poll reads last_change_date but the server does not take EARLIER;
+    // then the switch loses the server.
+    const accept = refuseUploads(machine);
+    const run = machine.run({ FAKE_AFTER_SWITCH: `echo bento.test > "$FAKE_SERVER/down"` });
+    expect(run.stderr).toContain('did not take the logs of earlier runs');
+    expect(run.stderr).toContain('the server is unreachable after the switch: rolling back');
+    expect(run.status).toBe(1);
+    expect(machine.calls()).toContain('--rollback');
+    expect(readlinkSync(path.join(machine.profiles, 'system'))).toBe('system-1-link');
+    // The rollback's log took the place of this run's success log; EARLIER is still there.
+    const pending = machine.pending();
+    expect(pending).toHaveLength(2);
+    expect(pending).toContain(EARLIER);
+    expect(pending.find((name) => name !== EARLIER)).toMatch(/^\d{8}-\d{4}_[^_]+_rollback\.log\.gz$/);
+
+    // The server back: the next poll delivers both.
+    accept();
+    rmSync(path.join(machine.server, 'down'));
+    const next = machine.run();
+    expect(next.stdout).toContain('no update required');
+    expect(next.status).toBe(0);
+    expect(machine.pending()).toEqual([]);
+    expect(machine.serverLogs()).toEqual(pending);
+  });
+});
+
+describe.skipIf(!isRoot)('after a switch, the servers of REMOTE_IP', () => {
+  it('the run\'s server lost but another one answers: the log goes there, nothing is rolled back', () => {
+    const machine = makeMachine(configWith({ remoteHosts: ['a.test', 'b.test'], timeout: 1, connectRetry: 0 }));
+    const run = machine.run({ FAKE_AFTER_SWITCH: `echo a.test > "$FAKE_SERVER/down"` });
+    expect(run.stderr).not.toContain('rolling back');
+    expect(run.status).toBe(0);
+    expect(machine.calls()).not.toContain('--rollback');
+    expect(readlinkSync(path.join(machine.profiles, 'system'))).toBe('system-2-link');
+    // The poll and the download on a; after the switch a (upload, then the question), then b, which takes the log.
+    expect(machine.attempts()).toEqual(['a.test', 'a.test', 'a.test', 'a.test', 'b.test']);
+    expect(machine.serverLogs()).toEqual([EARLIER, expect.stringMatching(/^\d{8}-\d{4}_new_success\.log\.gz$/)]);
+    expect(machine.pending()).toEqual([]);
+  });
+
+  it('every server lost: each is tried, then the machine rolls back', () => {
+    const machine = makeMachine(configWith({ remoteHosts: ['a.test', 'b.test'], timeout: 1, connectRetry: 0 }));
+    const run = machine.run({ FAKE_AFTER_SWITCH: `echo a.test b.test > "$FAKE_SERVER/down"` });
+    expect(run.stderr).toContain('the server is unreachable after the switch: rolling back');
+    expect(run.stderr).toContain('a.test: ssh: connect to host a.test port 22: Connection refused');
+    expect(run.stderr).toContain('b.test: ssh: connect to host b.test port 22: Connection refused');
+    expect(run.status).toBe(1);
+    expect(machine.attempts().slice(2, 6)).toEqual(['a.test', 'a.test', 'b.test', 'b.test']);
+    expect(machine.calls()).toContain('--rollback');
+    expect(readlinkSync(path.join(machine.profiles, 'system'))).toBe('system-1-link');
+    // The poll had sent EARLIER; the rollback's log waits.
+    expect(machine.serverLogs()).toEqual([EARLIER]);
+    expect(machine.pending()).toEqual([expect.stringMatching(/_rollback\.log\.gz$/)]);
+  });
+
+  it('a server whose sshd drops every connection (at its MaxStartups) is not lost: asked again, no rollback, the log waits', () => {
+    const machine = makeMachine(configWith({ remoteHosts: ['bento.test'], timeout: 2, connectRetry: 0 }));
+    const run = machine.run({ FAKE_AFTER_SWITCH: `echo bento.test > "$FAKE_SERVER/busy"` });
+    expect(run.stdout).toMatch(/no bento server answers after the switch; asking again in [0-9]+\.[0-9]{3} s/);
+    expect(run.stderr).toContain('takes connections but drops them before the login');
+    expect(run.stderr).toContain('bento.test: kex_exchange_identification: read: Connection reset by peer');
+    expect(run.stderr).not.toContain('rolling back');
+    expect(run.status).toBe(0);
+    expect(machine.calls()).not.toContain('--rollback');
+    expect(readlinkSync(path.join(machine.profiles, 'system'))).toBe('system-2-link');
+    expect(machine.pending()).toEqual([expect.stringMatching(/_new_success\.log\.gz$/)]);
+    expect(machine.serverLogs()).toEqual([EARLIER]);
+  });
+
+  it('a server that drops connections for a moment takes the log once it lets the machine in', () => {
+    const machine = makeMachine(configWith({ remoteHosts: ['bento.test'], timeout: 5, connectRetry: 0 }));
+    const busy = path.join(machine.server, 'busy');
+    // sshd busy for about a second after the switch.
+    const run = machine.run({ FAKE_AFTER_SWITCH: `echo bento.test > '${busy}'; (sleep 1; rm -f '${busy}') > /dev/null 2>&1 &` });
+    expect(run.stdout).toContain('asking again in');
+    expect(run.status).toBe(0);
+    expect(machine.calls()).not.toContain('--rollback');
+    expect(machine.pending()).toEqual([]);
+    expect(machine.serverLogs()).toEqual([EARLIER, expect.stringMatching(/_new_success\.log\.gz$/)]);
+  });
+});
