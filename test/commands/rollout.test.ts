@@ -5,7 +5,7 @@
  * (the end-to-end suite 17-rollout.bats runs the real client cycle).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
@@ -24,6 +24,8 @@ function newFleet(extra = ''): TestFleet {
   const fleet = makeFleet({ config: `CHROOT_DIR=${suite.server.chrootDir}\nREMOTE_IP=127.0.0.1\nROLLOUT_WAVES="${n('canary')} *"\n${extra}`, hosts });
   suite.later(fleet.cleanup);
   suite.server.addUsers(names.map(n));
+  // The chroots outlive a test (the names are the file's): no test sees an earlier one's logs.
+  for (const name of names) rmSync(path.join(chrootOf(n(name)), 'logs'), { recursive: true, force: true });
   return fleet;
 }
 
