@@ -9,7 +9,7 @@ import { bento } from '../helpers/cli.js';
 import { makeFleet, type TestFleet } from '../helpers/fleet.js';
 import { createTestServer, type TestServer } from '../helpers/server.js';
 import { isRoot } from '../helpers/shell.js';
-import { addSystem, logName, makeChroot } from '../status/fixtures.js';
+import { addSystem, LOG_CONTENT, logName, makeChroot } from '../status/fixtures.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -89,7 +89,7 @@ describe.skipIf(!isRoot)('bento deploy prunes the systems it handles', () => {
     for (const system of [name, other]) {
       for (const [log, secondsAgo] of hourlyLogs(4)) {
         const file = path.join(server.chrootDir, system, 'logs', log);
-        writeFileSync(file, '');
+        writeFileSync(file, LOG_CONTENT);
         utimesSync(file, Date.now() / 1000 - secondsAgo, Date.now() / 1000 - secondsAgo);
       }
     }
