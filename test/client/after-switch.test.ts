@@ -5,7 +5,9 @@
  * a directory of the test mounted over /nix/var/nix/profiles; nixos-rebuild
  * is a stand-in that switches it (and runs $FAKE_AFTER_SWITCH, which takes
  * servers away: test/fixtures/client-stubs/sftp-flaky reads
- * $FAKE_SERVER/down and $FAKE_SERVER/busy).
+ * $FAKE_SERVER/down and $FAKE_SERVER/busy). A full disk is a small tmpfs
+ * mounted in the run's namespace that $FAKE_AFTER_SWITCH fills, so the run
+ * cannot write its log: the check after the switch must be made all the same.
  */
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -43,7 +45,8 @@ interface Machine {
   server: string;
   varBento: string;
   profiles: string;
-  run(env?: Record<string, string>): ScriptRun;
+  /** `tmpfs`: small disks mounted for the run (runClientScript). */
+  run(env?: Record<string, string>, tmpfs?: Record<string, string>): ScriptRun;
   pending(): string[];
   serverLogs(): string[];
   calls(): string;
@@ -92,12 +95,13 @@ function makeMachine(config: Config): Machine {
     server,
     varBento,
     profiles,
-    run(env = {}) {
+    run(env = {}, tmpfs = {}) {
       return runClientScript(
         script,
         varBento,
         { PATH: `${bin}:${STUBS_DIR}:${process.env.PATH}`, FAKE_SERVER: server, FAKE_NEW_SYSTEM: path.join(systems, 'new'), ...env },
         { '/nix/var/nix/profiles': profiles },
+        tmpfs,
       );
     },
     pending: () => readdirSync(path.join(varBento, '.bento', 'pending')).sort(),
@@ -204,5 +208,92 @@ describe.skipIf(!isRoot)('after a switch, the servers of REMOTE_IP', () => {
     expect(machine.calls()).not.toContain('--rollback');
     expect(machine.pending()).toEqual([]);
     expect(machine.serverLogs()).toEqual([EARLIER, expect.stringMatching(/_new_success\.log\.gz$/)]);
+  });
+});
+
+/** The pending logs on a disk of their own, tiny, that the switch fills: this run's log cannot be written, nothing is queued. */
+const PENDING_DISK = { '/var/bento/.bento/pending': '64k' };
+const FILL_PENDING = 'head -c 1M /dev/zero > /var/bento/.bento/pending/filler 2> /dev/null';
+/** The whole of /var/bento on a small disk, that the switch fills (its own writes, another program's). */
+const VAR_BENTO_DISK = { '/var/bento': '1m' };
+const FILL_VAR_BENTO = 'head -c 4M /dev/zero > /var/bento/.bento/filler 2> /dev/null';
+
+describe.skipIf(!isRoot)('after a switch whose log could not be written (the disk full), the check is made all the same', () => {
+  it('nothing to send and every server lost: each is asked, then the machine rolls back, and says that no rollback log could be written', () => {
+    const machine = makeMachine(configWith({ remoteHosts: ['a.test', 'b.test'], timeout: 1, connectRetry: 0 }));
+    const run = machine.run({ FAKE_AFTER_SWITCH: `${FILL_PENDING}; echo a.test b.test > "$FAKE_SERVER/down"` }, PENDING_DISK);
+    expect(run.stderr).toMatch(/could not write the log \/var\/bento\/\.bento\/pending\/\d{8}-\d{4}_new_success\.log\.gz/);
+    expect(run.stderr).toContain('the server is unreachable after the switch: rolling back');
+    // What each server said to the question (no upload was tried: nothing to upload).
+    expect(run.stderr).toContain('a.test: ssh: connect to host a.test port 22: Connection refused');
+    expect(run.stderr).toContain('b.test: ssh: connect to host b.test port 22: Connection refused');
+    expect(run.stderr).toContain('rolled back, but no log of the rollback could be written');
+    expect(run.status).toBe(1);
+    // The poll and the download on a; after the switch one question to a, one to b.
+    expect(machine.attempts().slice(0, 4)).toEqual(['a.test', 'a.test', 'a.test', 'b.test']);
+    expect(machine.calls()).toContain('--rollback');
+    expect(readlinkSync(path.join(machine.profiles, 'system'))).toBe('system-1-link');
+    expect(machine.serverLogs()).toEqual([]);
+  });
+
+  it('nothing to send and the run\'s server lost, but another answers: no rollback', () => {
+    const machine = makeMachine(configWith({ remoteHosts: ['a.test', 'b.test'], timeout: 1, connectRetry: 0 }));
+    const run = machine.run({ FAKE_AFTER_SWITCH: `${FILL_PENDING}; echo a.test > "$FAKE_SERVER/down"` }, PENDING_DISK);
+    expect(run.stderr).toContain('could not write the log');
+    expect(run.stdout).toContain('b.test answers: the new system reaches it (no log to send');
+    expect(run.stderr).not.toContain('rolling back');
+    expect(run.status).toBe(0);
+    expect(machine.attempts()).toEqual(['a.test', 'a.test', 'a.test', 'b.test']);
+    expect(machine.calls()).not.toContain('--rollback');
+    expect(readlinkSync(path.join(machine.profiles, 'system'))).toBe('system-2-link');
+  });
+
+  it('nothing to send and a server whose sshd drops every connection: there, so no rollback', () => {
+    const machine = makeMachine(configWith({ remoteHosts: ['bento.test'], timeout: 2, connectRetry: 0 }));
+    const run = machine.run({ FAKE_AFTER_SWITCH: `${FILL_PENDING}; echo bento.test > "$FAKE_SERVER/busy"` }, PENDING_DISK);
+    expect(run.stdout).toContain('no bento server answers after the switch; asking again in');
+    expect(run.stderr).toContain('takes connections but drops them before the login');
+    expect(run.stderr).toContain('there was no log to send');
+    expect(run.stderr).toContain('bento.test: kex_exchange_identification: read: Connection reset by peer');
+    expect(run.stderr).not.toContain('rolling back');
+    expect(run.status).toBe(0);
+    expect(machine.calls()).not.toContain('--rollback');
+    expect(readlinkSync(path.join(machine.profiles, 'system'))).toBe('system-2-link');
+  });
+
+  it('/var/bento full: a server that answers is found (no file of the run is needed for it), no rollback', () => {
+    const machine = makeMachine(configWith({ remoteHosts: ['a.test', 'b.test'], timeout: 1, connectRetry: 0 }));
+    const run = machine.run({ FAKE_AFTER_SWITCH: `${FILL_VAR_BENTO}; echo a.test > "$FAKE_SERVER/down"` }, VAR_BENTO_DISK);
+    expect(run.stderr).toContain('could not write the log');
+    expect(run.stdout).toContain('b.test answers: the new system reaches it');
+    expect(run.stderr).not.toContain('rolling back');
+    expect(run.status).toBe(0);
+    expect(machine.attempts()).toEqual(['a.test', 'a.test', 'a.test', 'b.test']);
+    expect(machine.calls()).not.toContain('--rollback');
+    expect(readlinkSync(path.join(machine.profiles, 'system'))).toBe('system-2-link');
+  });
+
+  it('/var/bento full and the server busy: what sshd said is known all the same (no file needed), so no rollback', () => {
+    const machine = makeMachine(configWith({ remoteHosts: ['bento.test'], timeout: 2, connectRetry: 0 }));
+    const run = machine.run({ FAKE_AFTER_SWITCH: `${FILL_VAR_BENTO}; echo bento.test > "$FAKE_SERVER/busy"` }, VAR_BENTO_DISK);
+    expect(run.stderr).toContain('takes connections but drops them before the login');
+    expect(run.stderr).toContain('bento.test: kex_exchange_identification: read: Connection reset by peer');
+    expect(run.stderr).not.toContain('rolling back');
+    expect(run.status).toBe(0);
+    expect(machine.calls()).not.toContain('--rollback');
+    expect(readlinkSync(path.join(machine.profiles, 'system'))).toBe('system-2-link');
+  });
+
+  it('/var/bento full and every server lost: the machine rolls back, says why, and that no rollback log could be written', () => {
+    const machine = makeMachine(configWith({ remoteHosts: ['a.test', 'b.test'], timeout: 1, connectRetry: 0 }));
+    const run = machine.run({ FAKE_AFTER_SWITCH: `${FILL_VAR_BENTO}; echo a.test b.test > "$FAKE_SERVER/down"` }, VAR_BENTO_DISK);
+    expect(run.stderr).toContain('the server is unreachable after the switch: rolling back');
+    expect(run.stderr).toContain('a.test: ssh: connect to host a.test port 22: Connection refused');
+    expect(run.stderr).toContain('b.test: ssh: connect to host b.test port 22: Connection refused');
+    expect(run.stderr).toContain('rolled back, but no log of the rollback could be written');
+    expect(run.status).toBe(1);
+    expect(machine.attempts().slice(0, 4)).toEqual(['a.test', 'a.test', 'a.test', 'b.test']);
+    expect(machine.calls()).toContain('--rollback');
+    expect(readlinkSync(path.join(machine.profiles, 'system'))).toBe('system-1-link');
   });
 });

@@ -18,16 +18,31 @@ export interface ScriptRun {
  * Runs a client script in its own mount namespace with `varBento` mounted
  * over /var/bento, as a machine would see it, and each of `binds` (mount
  * point -> what is mounted there, e.g. a directory over
- * /nix/var/nix/profiles); the script itself is not modified. Needs root
- * (unshare -m).
+ * /nix/var/nix/profiles), then a tmpfs of the given size at each of
+ * `tmpfs` (mount point -> size, e.g. '/var/bento' -> '1m': a small disk the
+ * test can fill, as a machine's that is full); the script itself is not
+ * modified. Needs root (unshare -m).
  */
-export function runClientScript(script: string, varBento: string, env: Record<string, string>, binds: Record<string, string> = {}): ScriptRun {
+export function runClientScript(
+  script: string,
+  varBento: string,
+  env: Record<string, string>,
+  binds: Record<string, string> = {},
+  tmpfs: Record<string, string> = {},
+): ScriptRun {
   // The mount point must exist on the host. It is left in place (empty):
   // removing it could pull it from under a test file running in parallel.
   mkdirSync('/var/bento', { recursive: true });
   const mounts = Object.entries(binds).flatMap(([target, source]) => [source, target]);
-  const shell = 'var_bento=$0 script=$1; shift; mount --bind "$var_bento" /var/bento || exit 1; while [ $# -gt 1 ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; exec sh "$script"';
-  const result = spawnSync('unshare', ['-m', 'sh', '-c', shell, varBento, script, ...mounts], {
+  const disks = Object.entries(tmpfs).flatMap(([target, size]) => [target, size]);
+  const shell = [
+    'var_bento=$0 script=$1; shift',
+    'mount --bind "$var_bento" /var/bento || exit 1',
+    'while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; shift',
+    'while [ $# -gt 1 ]; do mount -t tmpfs -o "size=$2" tmpfs "$1" || exit 1; shift 2; done',
+    'exec sh "$script"',
+  ].join('; ');
+  const result = spawnSync('unshare', ['-m', 'sh', '-c', shell, varBento, script, ...mounts, '--', ...disks], {
     encoding: 'utf8',
     env: { ...process.env, ...env },
     timeout: 60_000,

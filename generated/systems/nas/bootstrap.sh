@@ -275,30 +275,37 @@ cut_log() {
 	tail -c "$keep" "$LOG"
 }
 
-# Appends to the session's batch, for every queued log, a `put` into logs/
-# under a temporary name and a rename to its real name: a log appears on the
-# server only whole (docs/protocol.md §5). A put that fails ends the batch
-# before its rename.
+# Prints the batch commands that send the queued logs: for every one, a
+# `put` into logs/ under a temporary name and a rename to its real name: a
+# log appears on the server only whole (docs/protocol.md §5). A put that
+# fails ends the batch before its rename. Nothing when no log is queued.
 batch_pending_logs() {
 	for log in "$STATE_DIR"/pending/*.log.gz; do
 		[ -f "$log" ] || continue
 		name=${log##*/}
-		printf 'put %s logs/.%s.tmp-%s\nrename logs/.%s.tmp-%s logs/%s\n' "$log" "$name" "$$" "$name" "$$" "$name" >> "$STATE_DIR/batch"
+		printf 'put %s logs/.%s.tmp-%s\nrename logs/.%s.tmp-%s logs/%s\n' "$log" "$name" "$$" "$name" "$$" "$name"
 	done
 	return 0
 }
 
-# Puts every queued log into logs/ on the server: one session; why it
-# failed is in sftp.out. Arguments are more ssh options (sftp_batch).
+# Whether any log is queued for the server.
+logs_queued() {
+	[ -n "$(batch_pending_logs)" ]
+}
+
+# Puts every queued log into logs/ on the server: one session; what sftp
+# said (why it failed) in UPLOAD_SAID. Arguments are more ssh options
+# (sftp_batch). Returns 0 at once when no log is queued: nothing is asked
+# of the server. It writes nothing on this machine: the batch goes to sftp
+# through a pipe, sftp's words into a variable, as the disk may be full
+# (after a switch, that is when the run could not write its log).
 upload_logs() {
-	: > "$STATE_DIR/batch"
-	batch_pending_logs
-	[ -s "$STATE_DIR/batch" ] || return 0
-	if sftp_batch "$@" < "$STATE_DIR/batch" > "$STATE_DIR/sftp.out" 2>&1; then
-		rm -f "$STATE_DIR"/pending/*.log.gz
-		return 0
-	fi
-	return 1
+	UPLOAD_SAID=''
+	batch=$(batch_pending_logs)
+	[ -n "$batch" ] || return 0
+	UPLOAD_SAID=$(printf '%s\n' "$batch" | sftp_batch "$@" 2>&1) || return 1
+	rm -f "$STATE_DIR"/pending/*.log.gz
+	return 0
 }
 
 # Whether the server answers at all: a new SSH connection (not the shared
@@ -307,23 +314,31 @@ upload_logs() {
 # server that refused an upload (its disk full, logs/ not writable: it
 # answers) from one this machine cannot reach (no route, refused, timed out,
 # key refused): only the latter means the new system may have lost it.
+# What sftp said is in PROBE_SAID (no file: as upload_logs).
 server_reachable() {
-	printf 'cd /\n' | sftp_batch -o ControlMaster=no -o ControlPath=none > "$STATE_DIR/probe.out" 2>&1
+	PROBE_SAID=$(printf 'cd /\n' | sftp_batch -o ControlMaster=no -o ControlPath=none 2>&1)
 }
 
-# Sends the queued logs. 0: sent; 1: the server answers but did not take them
-# (they stay queued); 3: the server cannot be reached. sftp.out says why.
+# Sends the queued logs. 0: sent (or none queued); 1: the server answers
+# but did not take them (they stay queued); 3: the server cannot be
+# reached. SERVERS_SAID says why.
 send_logs() {
 	upload_logs && return 0
+	SERVERS_SAID=$UPLOAD_SAID
 	server_reachable && return 1
 	return 3
 }
 
-# Whether ssh's words in $1 say that sshd took the connection and closed it
+# Shows what the servers said (SERVERS_SAID), without sftp's echo of the batch.
+show_servers_said() {
+	printf '%s\n' "$SERVERS_SAID" | sed -e '/^sftp> /d' -e '/^$/d' -e 's/^/  /' >&2
+}
+
+# Whether ssh's words ($1) say that sshd took the connection and closed it
 # before the login, as sshd does past its MaxStartups: the server is there
 # (and the network to it works), only busy.
 dropped_by_sshd() {
-	grep -q -E '(kex|ssh)_exchange_identification: (read: )?Connection (reset|closed)' "$1" 2> /dev/null
+	printf '%s\n' "$1" | grep -q -E '(kex|ssh)_exchange_identification: (read: )?Connection (reset|closed)'
 }
 
 # The servers to send the logs to after a switch, one per line: the run's
@@ -338,39 +353,59 @@ report_servers() {
 # After a switch: one round of sending the queued logs, on every server of
 # report_servers in turn, each on a new connection, until one takes them.
 # A server that does not take them is asked something read-only
-# (server_reachable). sftp.out tells what each server said. 0: sent; 1: no
-# server took them but one answers (its disk full, logs/ not writable);
-# 2: none answered but one took the connection and dropped it
-# (dropped_by_sshd: there, but busy); 3: no server can be reached.
+# (server_reachable). With no log queued (the run could not write its own:
+# this machine's disk full), that question alone is asked of each server,
+# as the check of the new system must be made all the same. 0: sent (none
+# queued: a server answers); 1: no server took them but one answers (its
+# disk full, logs/ not writable); 2: none answered but one took the
+# connection and dropped it (dropped_by_sshd: there, but busy); 3: no
+# server can be reached. SERVERS_SAID tells what each server said;
+# LOGS_TO_SEND is 0 when no log was queued. No file is written here: on a
+# full disk the servers, or their words, would be lost.
 send_logs_to_a_server() {
 	run_server=$BENTO_REMOTE_HOST
-	report_servers > "$STATE_DIR/report-servers"
-	: > "$STATE_DIR/report.out"
+	LOGS_TO_SEND=0
+	logs_queued && LOGS_TO_SEND=1
+	SERVERS_SAID=''
 	best=3
-	while IFS= read -r server; do
+	# Host names and addresses, as bento checked them: no blanks, no patterns.
+	for server in $(report_servers); do
 		use_server "$server"
-		upload_logs -o ControlMaster=no -o ControlPath=none && return 0
-		: > "$STATE_DIR/probe.out"
-		if dropped_by_sshd "$STATE_DIR/sftp.out"; then
-			said=2
-		elif server_reachable; then
-			said=1
-			: > "$STATE_DIR/probe.out"
-		elif dropped_by_sshd "$STATE_DIR/probe.out"; then
-			said=2
+		UPLOAD_SAID='' PROBE_SAID=''
+		if [ "$LOGS_TO_SEND" = 0 ]; then
+			if server_reachable; then
+				say "$server answers: the new system reaches it (no log to send: this run's could not be written)"
+				return 0
+			elif dropped_by_sshd "$PROBE_SAID"; then
+				said=2
+			else
+				said=3
+			fi
 		else
-			said=3
+			upload_logs -o ControlMaster=no -o ControlPath=none && return 0
+			if dropped_by_sshd "$UPLOAD_SAID"; then
+				said=2
+			elif server_reachable; then
+				said=1
+				PROBE_SAID=''
+			elif dropped_by_sshd "$PROBE_SAID"; then
+				said=2
+			else
+				said=3
+			fi
 		fi
 		[ "$said" -lt "$best" ] && best=$said
 		# What each server said (the upload, and the question that failed), for the messages.
-		cat "$STATE_DIR/sftp.out" "$STATE_DIR/probe.out" | while IFS= read -r line; do
-			case $line in
-			'sftp> '*) ;;
-			*) printf '%s: %s\n' "$server" "$line" ;;
-			esac
-		done >> "$STATE_DIR/report.out"
-	done < "$STATE_DIR/report-servers"
-	mv "$STATE_DIR/report.out" "$STATE_DIR/sftp.out"
+		SERVERS_SAID=$(
+			printf '%s\n' "$SERVERS_SAID"
+			printf '%s\n%s\n' "$UPLOAD_SAID" "$PROBE_SAID" | while IFS= read -r line; do
+				case $line in
+				'sftp> '* | '') ;;
+				*) printf '%s: %s\n' "$server" "$line" ;;
+				esac
+			done
+		)
+	done
 	use_server "$run_server"
 	return "$best"
 }
@@ -406,7 +441,7 @@ disk_full() {
 poll_server() {
 	rm -f "$STATE_DIR/remote-state"
 	printf 'get last_change_date %s\n' "$STATE_DIR/remote-state" > "$STATE_DIR/batch"
-	batch_pending_logs
+	batch_pending_logs >> "$STATE_DIR/batch"
 	sftp_session "$STATE_DIR/batch"
 	poll_status=$?
 	if ! grep -q '^[0-9a-f]\{64\}' "$STATE_DIR/remote-state" 2> /dev/null; then
@@ -704,8 +739,12 @@ send_logs_after_switch() {
 # of REMOTE_IP, make it go back to the previous system; never one that
 # answers but does not take the log (its disk full, logs/ not writable), nor
 # one whose sshd takes the connection and drops it (busy: past its
-# MaxStartups). Their log waits for the next run.
+# MaxStartups). Their log waits for the next run. A switch whose log could
+# not be written (this machine's disk full) is checked all the same: the
+# servers are asked something read-only instead.
 report() {
+	LOGS_TO_SEND=1
+	SERVERS_SAID=''
 	if [ "$SWITCHED" = 1 ]; then
 		send_logs_after_switch
 	else
@@ -716,27 +755,34 @@ report() {
 	0) return 0 ;;
 	1)
 		warn "the server answers but did not take the log (its disk full, or logs/ not writable?); it is kept for the next run:"
-		show_sftp_output
+		show_servers_said
 		return 0
 		;;
 	2)
-		warn "the bento server takes connections but drops them before the login (busy: at its MaxStartups?); it is there, so nothing is rolled back; the log is kept for the next run:"
-		show_sftp_output
+		if [ "$LOGS_TO_SEND" = 1 ]; then
+			warn "the bento server takes connections but drops them before the login (busy: at its MaxStartups?); it is there, so nothing is rolled back; the log is kept for the next run:"
+		else
+			warn "the bento server takes connections but drops them before the login (busy: at its MaxStartups?); it is there, so nothing is rolled back (there was no log to send: this run's could not be written):"
+		fi
+		show_servers_said
 		return 0
 		;;
 	esac
 	if [ "$SWITCHED" != 1 ]; then
 		warn "could not upload the log; it is kept for the next run:"
-		show_sftp_output
+		show_servers_said
 		return 0
 	fi
 	warn "the server is unreachable after the switch: rolling back"
-	show_sftp_output
+	show_servers_said
 	# This run's log of the switch gives way to the rollback's; the logs of
 	# earlier runs that the server did not take are history: they stay queued.
 	[ -z "$SWITCH_LOG" ] || rm -f "$SWITCH_LOG"
 	roll_back
-	queue_log rollback "$(current_system)"
+	if ! queue_log rollback "$(current_system)"; then
+		# The disk full: this machine's journal is all that tells of it.
+		warn "rolled back, but no log of the rollback could be written ($(space_left)): the server will not hear of it from this run"
+	fi
 	return 1
 }
 
