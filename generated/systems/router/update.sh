@@ -388,6 +388,10 @@ send_logs_to_a_server() {
 			if dropped_by_sshd "$UPLOAD_SAID"; then
 				said=2
 			elif server_reachable; then
+				# It answers now: the upload may have failed while it was
+				# coming back (sshd restarting). Once more before taking it
+				# for a server that does not take the log.
+				upload_logs -o ControlMaster=no -o ControlPath=none && return 0
 				said=1
 				PROBE_SAID=''
 			elif dropped_by_sshd "$PROBE_SAID"; then
