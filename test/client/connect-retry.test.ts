@@ -8,14 +8,13 @@
  * server answers. sftp is a stand-in that fails like ssh does when sshd
  * drops a connection (test/fixtures/client-stubs/sftp-flaky).
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/config.js';
 import { connectGiveUpSeconds, renderSystemFiles } from '../../src/render/render-fleet.js';
-import { configWith, writeRendered } from '../helpers/render.js';
-import { isRoot, runClientScript, STUBS_DIR, writeFakeChroot, type ScriptRun } from '../helpers/shell.js';
+import { configWith } from '../helpers/render.js';
+import { isRoot, makeStubbedRouter, runClientScript, STUBS_DIR, type ScriptRun } from '../helpers/shell.js';
 
 const QUEUED = '20240101-0000_00000000000000000000000000000000-unknown_failure.log.gz';
 
@@ -41,23 +40,8 @@ interface Machine {
  * poll only.
  */
 function makeMachine(config: Config, options: { upToDate?: boolean } = {}): Machine {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-connect-'));
-  chmodSync(dir, 0o755);
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  writeRendered(dir, renderSystemFiles(config, { name: 'router', kind: 'non-flake' }));
-  const script = path.join(dir, 'systems/router/update.sh');
-
-  const server = path.join(dir, 'server');
-  writeFakeChroot(server, { 'configuration.nix': '{ }\n' });
-
-  const varBento = path.join(dir, 'var-bento');
-  mkdirSync(path.join(varBento, '.bento', 'pending'), { recursive: true });
-  writeFileSync(path.join(varBento, '.bento', 'pending', QUEUED), 'an earlier run');
+  const { dir, script, server, varBento, bin } = makeStubbedRouter(config, 'bento-connect-', QUEUED, cleanups);
   if (options.upToDate) writeFileSync(path.join(varBento, '.bento', 'state'), readFileSync(path.join(server, 'last_change_date')));
-
-  const bin = path.join(dir, 'bin');
-  mkdirSync(bin);
-  symlinkSync(path.join(STUBS_DIR, 'sftp-flaky'), path.join(bin, 'sftp'));
 
   return {
     dir,

@@ -1,9 +1,13 @@
 /** Running generated shell scripts in tests. */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { renderChangeStamp, renderManifest } from '../../src/chroot/manifest.js';
+import type { Config } from '../../src/config/config.js';
+import { renderSystemFiles } from '../../src/render/render-fleet.js';
 import { sha256 } from '../../src/util/hash.js';
+import { writeRendered } from './render.js';
 
 export const STUBS_DIR = path.join(import.meta.dirname, '..', 'fixtures', 'client-stubs');
 export const isRoot = process.getuid?.() === 0;
@@ -67,4 +71,40 @@ export function writeFakeChroot(server: string, files: Record<string, string>): 
   const manifest = renderManifest(Object.entries(files).map(([name, content]) => ({ path: name, sha256: sha256(content) })));
   writeFileSync(path.join(server, 'config', '.bento-manifest'), manifest);
   writeFileSync(path.join(server, 'last_change_date'), renderChangeStamp(manifest, new Date()));
+}
+
+/** The files of a stubbed machine: see makeStubbedRouter. */
+export interface StubbedRouter {
+  dir: string;
+  /** Its update.sh, as generated. */
+  script: string;
+  /** The fake server's chroot (served by the sftp stand-in through FAKE_SERVER). */
+  server: string;
+  /** What is mounted over /var/bento. */
+  varBento: string;
+  /** First on PATH: sftp is the flaky stand-in (test/fixtures/client-stubs/sftp-flaky). */
+  bin: string;
+}
+
+/**
+ * A machine `router` without a real server: its update.sh rendered with
+ * `config`, a fake chroot publishing a configuration.nix, its /var/bento
+ * with `queued` waiting from an earlier run, and a bin/ whose sftp is the
+ * flaky stand-in. The directory (named after `prefix`) is removed by
+ * `cleanups`.
+ */
+export function makeStubbedRouter(config: Config, prefix: string, queued: string, cleanups: (() => void)[]): StubbedRouter {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  chmodSync(dir, 0o755);
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  writeRendered(dir, renderSystemFiles(config, { name: 'router', kind: 'non-flake' }));
+  const server = path.join(dir, 'server');
+  writeFakeChroot(server, { 'configuration.nix': '{ }\n' });
+  const varBento = path.join(dir, 'var-bento');
+  mkdirSync(path.join(varBento, '.bento', 'pending'), { recursive: true });
+  writeFileSync(path.join(varBento, '.bento', 'pending', queued), 'an earlier run');
+  const bin = path.join(dir, 'bin');
+  mkdirSync(bin);
+  symlinkSync(path.join(STUBS_DIR, 'sftp-flaky'), path.join(bin, 'sftp'));
+  return { dir, script: path.join(dir, 'systems/router/update.sh'), server, varBento, bin };
 }
