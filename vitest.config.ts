@@ -6,6 +6,12 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Most test files wait on processes (Nix, sshd, the generated scripts),
+    // not on the CPU: three at once halve the suite on 2 cores (vitest's
+    // default there is one). Each file works in directories, users and
+    // mount namespaces of its own, so they run side by side.
+    maxWorkers: 3,
+    minWorkers: 1,
     globalSetup: ['test/helpers/global-setup.ts'],
     env: {
       // Offline: no binary cache to wait for. Test derivations use /bin/sh and host tools.
