@@ -4,6 +4,7 @@
  * (test/fixtures/nixos/eval.nix).
  */
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { nixString } from '../../src/util/quote.js';
 
@@ -17,4 +18,11 @@ export function evalNixos<T>(moduleFiles: string[], attribute: string): T {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return JSON.parse(json) as T;
+}
+
+/** Writes a NixOS module `<name>.nix` into `dir`; returns its path, for evalNixos. */
+export function writeModule(dir: string, name: string, text: string): string {
+  const file = path.join(dir, `${name}.nix`);
+  writeFileSync(file, text);
+  return file;
 }

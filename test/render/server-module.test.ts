@@ -13,7 +13,7 @@ import { ensureSystemDirs } from '../../src/chroot/publish.js';
 import { parsePublicKey } from '../../src/fleet/keys.js';
 import { renderFleet } from '../../src/render/render-fleet.js';
 import { testKey } from '../helpers/fleet.js';
-import { evalNixos } from '../helpers/nixos.js';
+import { evalNixos, writeModule } from '../helpers/nixos.js';
 import { configWith, writeRendered } from '../helpers/render.js';
 import { isRoot } from '../helpers/shell.js';
 
@@ -35,11 +35,7 @@ beforeAll(() => {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function module(name: string, text: string): string {
-  const file = path.join(dir, `${name}.nix`);
-  writeFileSync(file, text);
-  return file;
-}
+const module = (name: string, text: string): string => writeModule(dir, name, text);
 
 interface Owned {
   uid: number;

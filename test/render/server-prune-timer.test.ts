@@ -3,12 +3,12 @@
  * evaluated with the real nixpkgs lib: off by default; on, a oneshot service
  * running bento prune on the fleet, its arguments quoted for systemd.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderFleet } from '../../src/render/render-fleet.js';
-import { evalNixos } from '../helpers/nixos.js';
+import { evalNixos, writeModule } from '../helpers/nixos.js';
 import { configWith, writeRendered } from '../helpers/render.js';
 
 let dir: string;
@@ -21,11 +21,7 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function module(name: string, text: string): string {
-  const file = path.join(dir, `${name}.nix`);
-  writeFileSync(file, text);
-  return file;
-}
+const module = (name: string, text: string): string => writeModule(dir, name, text);
 
 describe('services.bento-server.prune', () => {
   it('is off by default', () => {
