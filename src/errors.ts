@@ -48,3 +48,13 @@ export class MissingToolError extends UserError {
     this.name = 'MissingToolError';
   }
 }
+
+/** The errno code of a file-system error (ENOENT, EACCES, …), if it has one. */
+export function errorCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/** A short reason for a file-system error: its errno code, else its message. */
+export function describeError(error: unknown): string {
+  return errorCode(error) ?? (error instanceof Error ? error.message : String(error));
+}

@@ -19,11 +19,12 @@ import { STATES_FILE, systemChroot } from '../chroot/layout.js';
 import { parseLogName } from '../chroot/log-name.js';
 import { SYSTEM_NAME } from '../fleet/names.js';
 import { DEFAULTS } from '../config/config.js';
-import { unreadableLogProblem, type LogEntry } from './read-chroot.js';
+import { describeError, errorCode } from '../errors.js';
+import { isLaterLog, unreadableLogProblem, type LogEntry } from './read-chroot.js';
 
-/** Oldest first: by server mtime, then by name (the date the client wrote in it), as status breaks ties. */
+/** Oldest first, in the order status reads them (isLaterLog: server mtime, then name). */
 function byArrival(a: LogEntry, b: LogEntry): number {
-  return a.mtimeMs - b.mtimeMs || (a.fileName < b.fileName ? -1 : a.fileName > b.fileName ? 1 : 0);
+  return isLaterLog(a, b) ? 1 : isLaterLog(b, a) ? -1 : 0;
 }
 
 /**
@@ -33,9 +34,9 @@ function byArrival(a: LogEntry, b: LogEntry): number {
  * status reads instead; more than `keep` remain when that many are needed.
  * Pure but for `isWhole`, asked only of the few latest logs.
  */
-export function planLogPruning(logs: readonly LogEntry[], lastChangeMs: number, keep: number, isWhole: (log: LogEntry) => boolean = () => true): LogEntry[] {
+export function planLogPruning<Log extends LogEntry>(logs: readonly Log[], lastChangeMs: number, keep: number, isWhole: (log: Log) => boolean = () => true): Log[] {
   if (keep <= 0 || logs.length <= keep) return [];
-  const needed = new Set<LogEntry>();
+  const needed = new Set<Log>();
   const newestFirst = [...logs].sort((a, b) => byArrival(b, a));
   for (const log of newestFirst) {
     needed.add(log);
@@ -93,7 +94,7 @@ function pruneSystem(options: PruneOptions, name: string): SystemPruning {
     entries = readdirSync(chroot.logs);
   } catch (error) {
     // A system without logs/ (never set up, or not a system): nothing to prune.
-    if (errorCode(error) !== 'ENOENT') result.problems.push(`${name}/logs cannot be read: ${describe(error)}`);
+    if (errorCode(error) !== 'ENOENT') result.problems.push(`${name}/logs cannot be read: ${describeError(error)}`);
     return result;
   }
   // Most of the time there is nothing to do: no need to look at each file.
@@ -106,7 +107,7 @@ function pruneSystem(options: PruneOptions, name: string): SystemPruning {
     lastChangeMs = lstatSync(chroot.lastChangeDate).mtimeMs;
   } catch (error) {
     // Without it, which logs came after the last publication is unknown: keep them all.
-    result.problems.push(`${name}/last_change_date cannot be read (${describe(error)}): its logs are kept`);
+    result.problems.push(`${name}/last_change_date cannot be read (${describeError(error)}): its logs are kept`);
     return result;
   }
   const logs: (LogEntry & { size: number })[] = [];
@@ -116,13 +117,13 @@ function pruneSystem(options: PruneOptions, name: string): SystemPruning {
       const stats = lstatSync(`${chroot.logs}/${fileName}`, { throwIfNoEntry: false });
       if (stats?.isFile() && parsed.ok) logs.push({ fileName, log: parsed.log, mtimeMs: stats.mtimeMs, size: stats.size });
     } catch (error) {
-      result.problems.push(`${name}/logs/${fileName} cannot be read (${describe(error)}): its logs are kept`);
+      result.problems.push(`${name}/logs/${fileName} cannot be read (${describeError(error)}): its logs are kept`);
       return result;
     }
   }
   result.kept = logs.length;
   const sizeLimit = options.sizeLimit ?? DEFAULTS.logSizeLimit;
-  const isWhole = (log: LogEntry) => unreadableLogProblem(`${chroot.logs}/${log.fileName}`, (log as LogEntry & { size: number }).size, sizeLimit) === undefined;
+  const isWhole = (log: LogEntry & { size: number }) => unreadableLogProblem(`${chroot.logs}/${log.fileName}`, log.size, sizeLimit) === undefined;
   for (const log of planLogPruning(logs, lastChangeMs, options.keep, isWhole)) {
     try {
       if (!options.dryRun) unlinkSync(`${chroot.logs}/${log.fileName}`);
@@ -133,17 +134,9 @@ function pruneSystem(options: PruneOptions, name: string): SystemPruning {
         result.kept--;
         continue;
       }
-      result.problems.push(`${name}/logs/${log.fileName} cannot be removed: ${describe(error)}`);
+      result.problems.push(`${name}/logs/${log.fileName} cannot be removed: ${describeError(error)}`);
       break;
     }
   }
   return result;
-}
-
-function errorCode(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
-}
-
-function describe(error: unknown): string {
-  return errorCode(error) ?? (error instanceof Error ? error.message : String(error));
 }

@@ -26,7 +26,7 @@
 import path from 'node:path';
 import { closeSync, constants, lstatSync, openSync, readdirSync, readSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { DEFAULTS } from '../config/config.js';
-import { UserError } from '../errors.js';
+import { describeError, errorCode, UserError } from '../errors.js';
 import { SYSTEM_NAME } from '../fleet/names.js';
 import { LAST_CHANGE_DATE, LOGS_DIR, ROLLOUT_FILE, STATES_FILE } from '../chroot/layout.js';
 import { readRolloutState, type RolloutState } from '../chroot/rollout-state.js';
@@ -293,9 +293,11 @@ function readLogs(dir: string, name: string, context: LogsContext, problems: str
     if (result === undefined) continue; // deleted since readdir (a log rotation, say): simply gone
     if (result instanceof Error) problems.push(`${name}/logs/${fileName} cannot be read: ${describeError(result)}`);
     else if (!result.isFile()) ignore(() => `${JSON.stringify(fileName)} (not a regular file)`);
-    else if (result.size === 0) ignore(() => `${JSON.stringify(fileName)} (it is empty)`);
-    else if (result.size > context.sizeLimit) ignore(() => `${JSON.stringify(fileName)} (${result.size} bytes, over the ${context.sizeLimit}-byte limit: not read)`);
-    else candidates.push({ fileName, log: parsed.log, mtimeMs: result.mtimeMs, size: result.size });
+    else {
+      const problem = sizeProblem(result.size, context.sizeLimit);
+      if (problem) ignore(() => `${JSON.stringify(fileName)} (${problem})`);
+      else candidates.push({ fileName, log: parsed.log, mtimeMs: result.mtimeMs, size: result.size });
+    }
   }
   const logs = keepWholeLogs(dir, candidates, context.lastChangeMs, (candidate, problem) => ignore(() => `${JSON.stringify(candidate.fileName)} (${problem})`));
   if (ignoredCount > 0) {
@@ -339,9 +341,14 @@ function keepWholeLogs(dir: string, candidates: Candidate[], lastChangeMs: numbe
  * from. The prune asks it too, so that it keeps the log status falls back to.
  */
 export function unreadableLogProblem(file: string, size: number, sizeLimit: number): string | undefined {
+  return sizeProblem(size, sizeLimit) ?? gzipProblemOf(file, size);
+}
+
+/** Why a log of `size` bytes is not read, by its size alone (known from the lstat); undefined when it may be. */
+function sizeProblem(size: number, sizeLimit: number): string | undefined {
   if (size === 0) return 'it is empty';
   if (size > sizeLimit) return `${size} bytes, over the ${sizeLimit}-byte limit: not read`;
-  return gzipProblemOf(file, size);
+  return undefined;
 }
 
 /** Reads the first and last bytes of a log; undefined when it looks like a whole gzip file. */
@@ -382,10 +389,3 @@ function statOrUndefined(file: string): Stats | undefined {
   }
 }
 
-function errorCode(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
-}
-
-function describeError(error: unknown): string {
-  return errorCode(error) ?? (error instanceof Error ? error.message : String(error));
-}
