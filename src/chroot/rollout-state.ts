@@ -82,19 +82,19 @@ function rolloutStateProblem(state: RolloutState): string | undefined {
   return undefined;
 }
 
-/** The rollout of CHROOT_DIR, or undefined when there is none. */
+/** The rollout of CHROOT_DIR, or undefined when there is none; a file that cannot be read or parsed is a UserError naming it. */
 export function readRolloutState(chrootDir: string): RolloutState | undefined {
   let text: string;
   try {
     text = readFileSync(rolloutFilePath(chrootDir), 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
+    throw new UserError((error as Error).message);
   }
   try {
     return parseRolloutState(text);
   } catch (error) {
-    throw new Error(`${rolloutFilePath(chrootDir)} is damaged (${(error as Error).message}): remove it to forget the rollout, or deploy again`);
+    throw new UserError(`${rolloutFilePath(chrootDir)} is damaged (${(error as Error).message}): remove it to forget the rollout, or deploy again`);
   }
 }
 
@@ -113,6 +113,11 @@ export function writeRolloutState(chrootDir: string, state: RolloutState): void 
       'make room in CHROOT_DIR (or fix what the error names), then run bento deploy or bento rollout advance again',
     );
   }
+}
+
+/** `wave 2 (web-*,db)`: wave `index` of `waves` as people read it (numbered from 1). */
+export function waveLabel(waves: readonly string[][], index: number): string {
+  return `wave ${index + 1} (${waves[index]?.join(',') ?? '?'})`;
 }
 
 /** The systems of one wave, sorted. */

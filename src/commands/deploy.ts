@@ -18,7 +18,7 @@ import { lockChrootDir, prepareChrootDir } from '../chroot/chroot-dir.js';
 import { SFTP_GROUP } from '../chroot/layout.js';
 import { announceSystem, ensureSystemDirs, isPublished, publishedContentProblems, publishStaged, readPublished, removeLeftovers, stageVersion } from '../chroot/publish.js';
 import { carriedOver, endRollout, startRollout, waitingInRollout, type RolloutCandidate } from '../chroot/rollout.js';
-import { readRolloutState, type RolloutState, type RolloutSystem } from '../chroot/rollout-state.js';
+import { readRolloutState, waveLabel, type RolloutSystem } from '../chroot/rollout-state.js';
 import { UserError } from '../errors.js';
 import { releaseFleet, type BrokenHost, type Fleet, type FleetSystem } from '../fleet/fleet.js';
 import { selectSystems } from '../fleet/select.js';
@@ -112,7 +112,7 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
     // the logs status needs, those newer than last_change_date).
     pruneDeployed(chrootDir, fleet.config.logKeep, fleet.config.logSizeLimit, selected.map((system) => system.name), print);
     const waves = options.all ? undefined : fleet.config.rolloutWaves;
-    const rollout = readRollout(chrootDir);
+    const rollout = readRolloutState(chrootDir);
     if (rollout && !waves) {
       // Every changed system is published now, those the rollout kept waiting included.
       endRollout(chrootDir);
@@ -158,15 +158,6 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
   }
 }
 
-/** The rollout in progress; a damaged state file is the user's to look at. */
-function readRollout(chrootDir: string): RolloutState | undefined {
-  try {
-    return readRolloutState(chrootDir);
-  } catch (error) {
-    throw new UserError((error as Error).message);
-  }
-}
-
 /**
  * Starts a rollout with the built systems: the first wave with a changed
  * system is published, the others staged. `changed` are all the systems
@@ -188,17 +179,16 @@ function startWaves(
   const started = startRollout(publication.chrootDir, waves, built, { sftpGroupId: publication.sftpGroupId, now: publication.now(), firstWave, failedToBuild, carried });
   result.failed.push(...started.failed, ...started.first.failed);
   result.published.push(...started.first.published.filter((name) => !(name in carried)));
-  const waveLabel = (index: number) => `wave ${index + 1} (${waves[index]?.join(',') ?? ''})`;
   for (const [name, system] of Object.entries(started.state.systems)) {
     if (name in carried) {
-      print(`  ${name}: kept from the rollout in progress (${system.publishedAt ? 'published, its report awaited' : `waits for ${waveLabel(system.wave)}`})`);
+      print(`  ${name}: kept from the rollout in progress (${system.publishedAt ? 'published, its report awaited' : `waits for ${waveLabel(waves, system.wave)}`})`);
       continue;
     }
     if (system.wave === firstWave) continue;
     result.staged.push(name);
-    print(`  ${name}: staged for ${waveLabel(system.wave)}; \`bento rollout advance\` publishes it once ${waveLabel(firstWave)} succeeded`);
+    print(`  ${name}: staged for ${waveLabel(waves, system.wave)}; \`bento rollout advance\` publishes it once ${waveLabel(waves, firstWave)} succeeded`);
   }
-  print(`rollout started: ${waveLabel(firstWave)} published to ${started.first.published.join(', ') || 'no system'}`);
+  print(`rollout started: ${waveLabel(waves, firstWave)} published to ${started.first.published.join(', ') || 'no system'}`);
   if (started.state.status === 'halted') print(`rollout halted at once: ${started.state.halt?.systems.join(', ')} ${started.state.halt?.reason}`);
 }
 

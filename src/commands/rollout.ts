@@ -15,7 +15,7 @@
  *   their previous configuration back.
  */
 import { lockChrootDir } from '../chroot/chroot-dir.js';
-import { readRolloutState, systemsOfWave, writeRolloutState, nextWave, type RolloutState } from '../chroot/rollout-state.js';
+import { readRolloutState, systemsOfWave, waveLabel, writeRolloutState, nextWave, type RolloutState } from '../chroot/rollout-state.js';
 import { completeWave, haltRollout, publishWave, revertWave, type WaveOutcome } from '../chroot/rollout.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { UserError } from '../errors.js';
@@ -47,7 +47,7 @@ export async function rolloutCommand(options: RolloutCommandOptions, io: Command
   if (process.getuid?.() !== 0) throw new UserError(`bento rollout ${action} must run as root: it publishes into CHROOT_DIR`, 'run it again with sudo');
   const unlock = await lockChrootDir(config.chrootDir);
   try {
-    const state = readState(config.chrootDir);
+    const state = readRolloutState(config.chrootDir);
     if (!state) {
       await tell(io, 'no rollout in progress (bento deploy starts one when config.sh sets ROLLOUT_WAVES)');
       return action === 'advance' ? 0 : 1;
@@ -65,23 +65,11 @@ export function parseRolloutAction(word: string): RolloutAction {
   throw new UserError(`unknown rollout action ${JSON.stringify(word)}: use ${ROLLOUT_ACTIONS.join(', ')}`);
 }
 
-function readState(chrootDir: string): RolloutState | undefined {
-  try {
-    return readRolloutState(chrootDir);
-  } catch (error) {
-    throw new UserError((error as Error).message);
-  }
-}
-
 /** Each system's logs, read from the chroot. */
 async function logsOf(chrootDir: string): Promise<(name: string) => readonly LogEntry[]> {
   const snapshot = await readChroot(chrootDir);
   const byName = new Map(snapshot.systems.map((system) => [system.name, system.logs]));
   return (name) => byName.get(name) ?? [];
-}
-
-function waveLabel(state: RolloutState, wave: number): string {
-  return `wave ${wave + 1} (${state.waves[wave]?.join(',') ?? '?'})`;
 }
 
 async function advance(config: Config, state: RolloutState, io: CommandIO, now: Date): Promise<number> {
@@ -98,7 +86,7 @@ async function advance(config: Config, state: RolloutState, io: CommandIO, now: 
   // left systems the state calls published: publish them before deciding.
   const completed = completeWave(config.chrootDir, state, now);
   if (completed.published.length > 0 || completed.failed.length > 0) {
-    await reportWaveOutcome(io, `${waveLabel(state, state.current)} published (an earlier advance or deploy stopped before it)`, completed);
+    await reportWaveOutcome(io, `${waveLabel(state.waves, state.current)} published (an earlier advance or deploy stopped before it)`, completed);
   }
   if (completed.failed.length > 0) {
     haltRollout(config.chrootDir, state, 'could not be published', completed.failed.map((failure) => failure.name), now);
@@ -106,14 +94,14 @@ async function advance(config: Config, state: RolloutState, io: CommandIO, now: 
   }
   const decision = decideAdvance(state, await logsOf(config.chrootDir), now.getTime(), config.rolloutWait);
   if (decision.kind === 'wait') {
-    await tell(io, `${waveLabel(state, state.current)}: waiting for ${decision.waiting.join(', ')}`);
+    await tell(io, `${waveLabel(state.waves, state.current)}: waiting for ${decision.waiting.join(', ')}`);
     return 0;
   }
   if (decision.kind === 'halt') {
     haltRollout(config.chrootDir, state, decision.reason, decision.systems, now);
     return reportHalt(state, io);
   }
-  await tell(io, `${waveLabel(state, state.current)} succeeded: ${systemsOfWave(state, state.current).join(', ')}`);
+  await tell(io, `${waveLabel(state.waves, state.current)} succeeded: ${systemsOfWave(state, state.current).join(', ')}`);
   return publishNext(config, state, decision.next, io, now);
 }
 
@@ -126,7 +114,7 @@ async function publishNext(config: Config, state: RolloutState, next: number | u
     return 0;
   }
   const outcome = publishWave(config.chrootDir, state, next, now);
-  await reportWaveOutcome(io, `${waveLabel(state, next)} published`, outcome);
+  await reportWaveOutcome(io, `${waveLabel(state.waves, next)} published`, outcome);
   if (outcome.failed.length > 0) {
     haltRollout(config.chrootDir, state, 'could not be published', outcome.failed.map((failure) => failure.name), now);
     return reportHalt(state, io);
@@ -141,14 +129,14 @@ async function reportWaveOutcome(io: CommandIO, what: string, outcome: WaveOutco
 
 async function reportHalt(state: RolloutState, io: CommandIO): Promise<number> {
   const halt = state.halt;
-  await tell(io, `rollout halted at ${waveLabel(state, state.current)}: ${halt?.systems.join(', ') ?? '?'} ${halt?.reason ?? ''}`);
+  await tell(io, `rollout halted at ${waveLabel(state.waves, state.current)}: ${halt?.systems.join(', ') ?? '?'} ${halt?.reason ?? ''}`);
   await tell(io, 'fix the configuration and deploy again (a new rollout), or `bento rollout resume` to go on anyway, or `bento rollout abort [--revert]`');
   return 1;
 }
 
 async function resume(config: Config, state: RolloutState, io: CommandIO, now: Date): Promise<number> {
   if (state.status !== 'halted') throw new UserError(`the rollout is ${state.status}, not halted: nothing to resume`);
-  await tell(io, `resuming after ${waveLabel(state, state.current)} halted (${state.halt?.systems.join(', ') ?? ''} ${state.halt?.reason ?? ''})`);
+  await tell(io, `resuming after ${waveLabel(state.waves, state.current)} halted (${state.halt?.systems.join(', ') ?? ''} ${state.halt?.reason ?? ''})`);
   state.status = 'running';
   delete state.halt;
   return publishNext(config, state, nextWave(state, state.current), io, now);
@@ -160,10 +148,10 @@ async function abort(config: Config, state: RolloutState, revert: boolean, io: C
   state.halt = { at: now.toISOString(), reason: revert ? 'aborted, the current wave reverted' : 'aborted', systems: [] };
   writeRolloutState(config.chrootDir, state);
   const waiting = Object.entries(state.systems).filter(([, system]) => !system.publishedAt).map(([name]) => name);
-  await tell(io, `rollout aborted at ${waveLabel(state, state.current)}; ${waiting.length > 0 ? `${waiting.join(', ')} keep their current configuration` : 'no system was waiting'}`);
+  await tell(io, `rollout aborted at ${waveLabel(state.waves, state.current)}; ${waiting.length > 0 ? `${waiting.join(', ')} keep their current configuration` : 'no system was waiting'}`);
   if (!revert) return 0;
   const outcome = revertWave(config.chrootDir, state, state.current, now);
-  await reportWaveOutcome(io, `${waveLabel(state, state.current)} reverted to the previous configuration`, outcome);
+  await reportWaveOutcome(io, `${waveLabel(state.waves, state.current)} reverted to the previous configuration`, outcome);
   return outcome.failed.length > 0 ? 1 : 0;
 }
 
@@ -179,7 +167,7 @@ interface SystemLine {
 }
 
 async function showStatus(config: Config, options: RolloutCommandOptions, io: CommandIO, now: Date): Promise<number> {
-  const state = readState(config.chrootDir);
+  const state = readRolloutState(config.chrootDir);
   if (!state) {
     await writeText(io.stdout, options.json ? 'null\n' : 'no rollout in progress\n');
     return 0;
@@ -205,11 +193,11 @@ async function showStatus(config: Config, options: RolloutCommandOptions, io: Co
     await writeText(io.stdout, `${JSON.stringify(json, null, 2)}\n`);
     return state.status === 'halted' ? 2 : 0;
   }
-  const lines = [`rollout started ${state.startedAt}: ${state.status}, at ${waveLabel(state, state.current)} of ${state.waves.length}`];
+  const lines = [`rollout started ${state.startedAt}: ${state.status}, at ${waveLabel(state.waves, state.current)} of ${state.waves.length}`];
   if (state.halt && state.status === 'halted') lines.push(`halted: ${state.halt.systems.join(', ')} ${state.halt.reason}`);
   const width = Math.max(...systems.map((system) => system.name.length), 4);
   for (const wave of [...new Set(systems.map((system) => system.wave))].sort((a, b) => a - b)) {
-    lines.push(`${waveLabel(state, wave - 1)}:`);
+    lines.push(`${waveLabel(state.waves, wave - 1)}:`);
     for (const system of systems.filter((line) => line.wave === wave)) {
       const since = system.reportedAt ? ` ${formatElapsed(Math.max(0, (now.getTime() - Date.parse(system.reportedAt)) / 1000))} ago` : '';
       const what = system.report === 'pending' ? 'waiting for its wave' : system.report === 'waiting' ? 'published, no report yet' : `${system.report}${since}`;
