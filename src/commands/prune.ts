@@ -43,7 +43,7 @@ export async function pruneCommand(options: PruneCommandOptions, io: CommandIO):
   return results.some((system) => system.problems.length > 0) ? 1 : 0;
 }
 
-/** One line per system that lost logs, the problems, and a summary; deploy prints the same lines. */
+/** One line per system that lost logs, the problems, and a summary (deploy prints only a count: pruning is a side step there). */
 export async function reportPruning(io: CommandIO, results: readonly SystemPruning[], keep: number, dryRun = false): Promise<void> {
   let removed = 0;
   for (const system of results) {

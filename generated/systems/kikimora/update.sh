@@ -114,16 +114,26 @@ random_below() {
 	echo $((${random:-$$} % $1))
 }
 
-# Waits before round $1 + 1 of attempts: a random pause of 1 s up to 2^$1 s
-# (at most 16 s), so that machines dropped together come back apart. Fails,
-# without waiting, when the pause would end past the deadline (in ms: what
-# is left of the run's budget).
-connect_pause() {
+# The pause before round $1 + 1 of attempts, in ms: random, from 1 s up to
+# 2^$1 s (at most 16 s), so that machines dropped together come back apart.
+backoff_ms() {
 	ceiling=16
 	[ "$1" -lt 4 ] && ceiling=$((1 << $1))
-	pause_ms=$((1000 + $(random_below $(((ceiling - 1) * 1000 + 1)))))
+	echo $((1000 + $(random_below $(((ceiling - 1) * 1000 + 1)))))
+}
+
+# $1 milliseconds in seconds, as sleep and the messages take them (1.250).
+ms_as_seconds() {
+	printf '%s.%03d\n' "$(($1 / 1000))" "$(($1 % 1000))"
+}
+
+# Waits before round $1 + 1 of attempts (backoff_ms). Fails, without
+# waiting, when the pause would end past the deadline (in ms: what is left
+# of the run's budget).
+connect_pause() {
+	pause_ms=$(backoff_ms "$1")
 	[ $(($(now_ms) + pause_ms)) -lt "$connect_deadline" ] || return 1
-	pause=$((pause_ms / 1000)).$(printf '%03d' $((pause_ms % 1000)))
+	pause=$(ms_as_seconds "$pause_ms")
 	say "no bento server answered; trying again in $pause s"
 	sleep "$pause"
 }
@@ -729,12 +739,10 @@ send_logs_after_switch() {
 		left=$((deadline - $(date +%s)))
 		[ "$left" -gt 0 ] || return "$sent"
 		switch_round=$((switch_round + 1))
-		ceiling=16
-		[ "$switch_round" -lt 4 ] && ceiling=$((1 << switch_round))
-		pause_ms=$((1000 + $(random_below $(((ceiling - 1) * 1000 + 1)))))
+		pause_ms=$(backoff_ms "$switch_round")
 		# The last attempt at the end of the window, not past it.
 		[ "$pause_ms" -gt $((left * 1000)) ] && pause_ms=$((left * 1000))
-		pause=$((pause_ms / 1000)).$(printf '%03d' $((pause_ms % 1000)))
+		pause=$(ms_as_seconds "$pause_ms")
 		say "no bento server answers after the switch; asking again in $pause s"
 		sleep "$pause"
 	done
