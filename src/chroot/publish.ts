@@ -5,14 +5,14 @@
  * polling meanwhile downloads either the old files or the new ones, never a
  * mix, and a deploy killed at any point leaves the chroot whole.
  */
-import { chmodSync, chownSync, copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Assembly } from './assemble.js';
 import { systemChroot, versionDirName } from './layout.js';
 import { MANIFEST_NAME, renderChangeStampOfDigest } from './manifest.js';
 import { recordState } from './states-file.js';
 import { TEMPORARY_NAME, writeFileAtomicallySync } from '../util/atomic-write.js';
-import { makeDirsSync } from '../util/make-dirs.js';
+import { copyFilesWithModes } from '../util/make-dirs.js';
 import { sha256, sha256File } from '../util/hash.js';
 
 export interface Published {
@@ -224,18 +224,8 @@ function writeVersionDir(dir: string, assembly: Assembly, sftpGroupId: number): 
   mkdirSync(dir, { mode: 0o750 });
   chownSync(dir, 0, sftpGroupId);
   chmodSync(dir, 0o750);
-  const made = new Set<string>([dir]);
   // Every mode below set explicitly: mkdir and open apply the umask, and the machine must read it all.
-  for (const file of assembly.files) {
-    const target = path.join(dir, file.relative);
-    const parent = path.dirname(target);
-    if (!made.has(parent)) {
-      makeDirsSync(parent, 0o755);
-      made.add(parent);
-    }
-    copyFileSync(file.source, target);
-    chmodSync(target, file.executable ? 0o755 : 0o644);
-  }
+  copyFilesWithModes(dir, assembly.files);
   const manifest = path.join(dir, MANIFEST_NAME);
   writeFileSync(manifest, assembly.manifest, { mode: 0o644 });
   chmodSync(manifest, 0o644);

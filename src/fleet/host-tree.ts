@@ -6,10 +6,10 @@
  * for the snapshot that is evaluated, built and published; and the flakes
  * under hosts/ for flake-update (findFlakes: links never followed).
  */
-import { chmodSync, copyFileSync, lstatSync, readdirSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
+import { chmodSync, lstatSync, readdirSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
-import { makeDirsSync } from '../util/make-dirs.js';
+import { copyFilesWithModes, makeDirsSync } from '../util/make-dirs.js';
 import { compareText } from '../util/text.js';
 
 /** Entries no walk of hosts/ enters: git's own metadata. */
@@ -176,20 +176,10 @@ function unreadableProblem(place: string, kind: string, mode: number): string {
  * directory, and everyone must be able to read it).
  */
 export function copyHostTree(source: string, destination: string, options: ListHostFilesOptions): HostFile[] {
-  const made = new Set<string>();
   const files = listHostFiles(source, options);
   makeDirsSync(destination, 0o755);
   chmodSync(destination, 0o755);
-  for (const file of files) {
-    const target = path.join(destination, file.relative);
-    const parent = path.dirname(target);
-    if (!made.has(parent)) {
-      makeDirsSync(parent, 0o755);
-      made.add(parent);
-    }
-    copyFileSync(file.source, target);
-    chmodSync(target, file.executable ? 0o755 : 0o644);
-  }
+  copyFilesWithModes(destination, files);
   return files;
 }
 
