@@ -120,6 +120,7 @@ probe() {
 }
 
 @test "the health gate as the unit runs it: the check runs, a passing one keeps the new system" {
+	# shellcheck disable=SC2016 # run by the machine's health gate
 	printf '%s\n' 'echo "e2e: healthy, says $(cat /run/current-system/configuration)"' > "$E2E_FLEET/hosts/$A/health-check"
 	printf 'timeout=5\ngrace=0\n' > "$E2E_FLEET/hosts/$A/health.conf"
 	e2e_new_revision "$A"

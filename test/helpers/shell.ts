@@ -16,6 +16,8 @@ export interface ScriptRun {
   status: number | null;
   stdout: string;
   stderr: string;
+  /** How long the script ran (runClientScript: its namespace's setup included, not the making of its packages). */
+  seconds?: number;
 }
 
 const REPO = path.join(import.meta.dirname, '..', '..');
@@ -163,19 +165,21 @@ export function runClientScript(script: string, varBento: string, options: Clien
     const mounts = binds.flatMap(([target, source]) => [source, target]);
     const disks = Object.entries(options.tmpfs ?? {}).flatMap(([target, size]) => [target, size]);
     const shell = [
-      'var_bento=$0; shift',
+      'var_bento=$0',
       'mount --bind "$var_bento" /var/bento || exit 1',
       'while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; shift',
       'while [ "$1" != -- ]; do mount -t tmpfs -o "size=$2" tmpfs "$1" || exit 1; shift 2; done; shift',
       'exec /usr/bin/env -i "$@"',
     ].join('; ');
+    const start = process.hrtime.bigint();
     const result = spawnSync('unshare', ['-m', 'sh', '-c', shell, varBento, ...mounts, '--', ...disks, '--', ...assignments, '/bin/sh', script], {
       encoding: 'utf8',
       // For unshare and mount only: the script gets `environment`.
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
       timeout: 60_000,
     });
-    return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    return { status: result.status, stdout: result.stdout, stderr: result.stderr, seconds };
   } finally {
     rmSync(packages, { recursive: true, force: true });
   }

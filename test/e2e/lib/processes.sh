@@ -16,7 +16,7 @@ for dir in /proc/[0-9]*; do
 	[ "$pid" = "$$" ] && continue
 	mine=0
 	namespace=$(readlink "$dir/ns/mnt" 2> /dev/null) || continue
-	if [ "$namespace" != "$own" ] && grep -q "bento-e2e-$id[/ ]" "$dir/mountinfo" 2> /dev/null; then
+	if [ "$namespace" != "$own" ] && grep -q "bento-e2e-${id}[/ ]" "$dir/mountinfo" 2> /dev/null; then
 		mine=1
 	elif { tr '\0' '\n' < "$dir/environ"; } 2> /dev/null | grep -qx "BENTO_E2E_RUN=$id"; then
 		mine=1
