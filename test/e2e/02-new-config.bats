@@ -46,6 +46,8 @@ teardown_file() {
 	done
 	[ ! -L "$m/utils" ] || fail "utils/ should arrive as a directory"
 	cmp "$m/flake.nix" "$E2E_FLEET/hosts/$A/flake.nix"
+	cmp "$m/update.sh" "$E2E_FLEET/generated/systems/$A/update.sh"
+	[ ! -e "$m/.bento/previous" ] && [ ! -e "$m/.bento/incoming" ] || fail "the previous configuration or the download is left in .bento/"
 	tracked=$(git -C "$m" ls-files)
 	assert_contains "$tracked" "flake.nix"
 	assert_contains "$tracked" "bento-units.nix"

@@ -544,13 +544,13 @@ only_listed_files() {
 	return 1
 }
 
-# Moves every entry of directory $1 but bento's state (.bento) into
-# directory $2: renames within the file system of /var/bento, which need no
-# room. Errors go to install.out.
+# Moves every entry of directory $1 but bento's state (.bento) and update.sh
+# into directory $2: renames within the file system of /var/bento, which
+# need no room. Errors go to install.out.
 move_entries() {
 	for entry in "$1"/* "$1"/.[!.]* "$1"/..?*; do
 		[ -e "$entry" ] || [ -L "$entry" ] || continue
-		[ "$entry" = "$STATE_DIR" ] && continue
+		[ "$entry" = "$STATE_DIR" ] || [ "$entry" = "$1/update.sh" ] && continue
 		mv -- "$entry" "$2"/ 2>> "$STATE_DIR/install.out" || return 1
 	done
 }
@@ -560,9 +560,11 @@ move_entries() {
 # ready where it is (for a flake its git tree, which needs room: a flake
 # only sees files tracked by git); only then do the installed entries move
 # aside into .bento/previous and the download's move in, renames that need
-# no room, and the previous ones are removed. Until then the installed
-# configuration, and the update.sh the timer runs, stay as they were. What
-# failed says why in install.out.
+# no room, update.sh last, in one rename over the installed one: the script
+# the timer runs is never missing, even if the run is killed here. Until
+# then the installed configuration stays as it was; should a rename fail,
+# it is put back. The previous entries are then removed. What failed says
+# why in install.out.
 install_config() {
 	: > "$STATE_DIR/install.out"
 	rm -rf "$STATE_DIR/previous"
@@ -571,18 +573,16 @@ install_config() {
 	fi
 	mkdir "$STATE_DIR/previous" 2>> "$STATE_DIR/install.out" || return 1
 	if ! move_entries "$BENTO_DIR" "$STATE_DIR/previous"; then
-		# Put back what moved: nothing of the download is installed.
 		move_entries "$STATE_DIR/previous" "$BENTO_DIR"
 		return 1
 	fi
-	if ! move_entries "$STATE_DIR/incoming" "$BENTO_DIR"; then
-		# Half of it moved in: it goes back, the previous configuration returns.
+	if ! move_entries "$STATE_DIR/incoming" "$BENTO_DIR" ||
+		{ [ -e "$STATE_DIR/incoming/update.sh" ] && ! mv -- "$STATE_DIR/incoming/update.sh" "$BENTO_DIR/update.sh" 2>> "$STATE_DIR/install.out"; }; then
 		move_entries "$BENTO_DIR" "$STATE_DIR/incoming"
 		move_entries "$STATE_DIR/previous" "$BENTO_DIR"
 		return 1
 	fi
-	rmdir "$STATE_DIR/incoming"
-	rm -rf "$STATE_DIR/previous"
+	rm -rf "$STATE_DIR/incoming" "$STATE_DIR/previous"
 }
 
 # A run that failed for lack of space on this machine (docs/protocol.md §6):
