@@ -190,7 +190,7 @@ export function stillHeld(state: RolloutState | undefined, digests: ReadonlyMap<
  * their previous configuration back. Recorded in the state, which the caller
  * writes before it reverts anything.
  */
-export function holdAborted(state: RolloutState, revert: boolean, now: Date): string[] {
+export function holdAborted(state: RolloutState, revert: boolean, now: Date): void {
   const at = now.toISOString();
   const held = Object.entries(state.systems).flatMap(([name, system]): [string, RolloutHold][] => {
     if (system.publishedAt === undefined) return [[name, { digest: system.digest, at, why: 'aborted' }]];
@@ -199,7 +199,6 @@ export function holdAborted(state: RolloutState, revert: boolean, now: Date): st
   });
   // A hold already recorded keeps its time (an abort, then an abort --revert).
   state.held = Object.fromEntries([...held, ...Object.entries(state.held ?? {})]);
-  return held.map(([name]) => name).sort();
 }
 
 export interface StartedRollout {

@@ -217,9 +217,9 @@ function startWaves(
   const failedToBuild = changed.filter((system) => (system.wave ?? 0) === firstWave && !builtNames.has(system.name)).map((system) => system.name);
   const started = startRollout(publication.chrootDir, waves, built, { sftpGroupId: publication.sftpGroupId, now: publication.now(), firstWave, failedToBuild, carried, held });
   result.failed.push(...started.failed, ...started.first.failed);
-  result.published.push(...started.first.published.filter((name) => !(name in carried)));
+  result.published.push(...started.first.published.filter((name) => !Object.hasOwn(carried, name)));
   for (const [name, system] of Object.entries(started.state.systems)) {
-    if (name in carried) {
+    if (Object.hasOwn(carried, name)) {
       print(`  ${name}: kept from the rollout in progress (${system.publishedAt ? 'published, its report awaited' : `waits for ${waveLabel(waves, system.wave)}`})`);
       continue;
     }
