@@ -370,6 +370,29 @@ describe.skipIf(!isRoot)('what an abort holds, and what passes a wave (issue 19)
     expect(existsSync(path.join(suite.server.chrootDir, 'rollout.json'))).toBe(false);
   });
 
+  it('an abort can still be reverted once: the current wave gets its previous configuration back and is held there', () => {
+    const fleet = newFleet();
+    expect(run(fleet, ['deploy', '--all']).status).toBe(0);
+    const oldCanary = configOf(n('canary'));
+    change(fleet, '# version 17');
+    expect(run(fleet, ['deploy']).status).toBe(0);
+    expect(run(fleet, ['rollout', 'abort']).status).toBe(0);
+    const revert = run(fleet, ['rollout', 'abort', '--revert']);
+    expect(revert.status, revert.stderr).toBe(0);
+    expect(revert.stderr).toContain(`wave 1 (${n('canary')}) reverted to the previous configuration`);
+    expect(configOf(n('canary'))).toBe(oldCanary);
+    const status = run(fleet, ['rollout', 'status']);
+    expect(status.stdout).toContain('held back by an abort until a new configuration is deployed for them');
+    expect(status.stdout).toMatch(new RegExp(`${n('canary')} +since .*, reverted to its previous configuration`));
+    const again = run(fleet, ['rollout', 'abort', '--revert']);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toContain('the rollout is aborted and its current wave reverted: nothing to abort');
+    // Nothing new: the canary stays reverted, the others held.
+    const deploy = run(fleet, ['deploy']);
+    expect(deploy.stderr).toContain('deploy: 0 published, 0 unchanged, 0 failed, 4 held back by an aborted rollout');
+    expect(configOf(n('canary'))).toBe(oldCanary);
+  });
+
   it('a rollout.json whose previous version is a path: abort --revert and deploy refuse it, naming the field; nothing is reverted or published', () => {
     const fleet = newFleet();
     expect(run(fleet, ['deploy', '--all']).status).toBe(0);
