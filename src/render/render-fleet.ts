@@ -8,6 +8,7 @@ import type { FleetSystem } from '../fleet/fleet.js';
 import { sizeSshd } from './sshd-sizing.js';
 import type { SigningKey } from '../nix/signing-key.js';
 import { createTemplateEngine, type TemplateEngine } from './template-engine.js';
+import { LOG_PROTOCOL_VERSION } from '../protocol/log-header.js';
 import { byText } from '../util/text.js';
 
 export interface RenderedFile {
@@ -87,6 +88,8 @@ function clientSettings(config: Config) {
     rebootCalendar: config.rebootCalendar,
     listenPort: config.listenPort,
     logSizeLimit: config.logSizeLimit,
+    // The log header's version (docs/protocol.md §5), defined where it is parsed.
+    logProtocol: LOG_PROTOCOL_VERSION,
   };
 }
 
