@@ -5,12 +5,19 @@
 # under CHROOT_DIR, logging in with the key from keys/<name>.pub. The fleet's
 # values are the defaults of the options services.bento-server.*; set them in
 # the server's configuration to add a key or disable the server.
-{ config, lib, ... }:
+{ config, lib, pkgs, ... }:
 
 let
   cfg = config.services.bento-server;
   advance = cfg.rollout.advance;
   inherit (lib) mkOption types;
+  # Every command a unit's script runs comes from its `path` (or an absolute
+  # path): a service's PATH is that list plus coreutils, findutils, gnugrep,
+  # gnused and systemd, nothing else (nixos/lib/systemd-lib.nix), and `script`
+  # runs under pkgs.runtimeShell with -e (makeJobScript there). bento's
+  # commands take the deploy lock with flock(1), which holds it in a child
+  # `sh -c` (src/exec.ts); bin/bento finds node by its store path.
+  bentoPath = [ pkgs.util-linux pkgs.bash ];
 in
 {
   options.services.bento-server = {
@@ -149,10 +156,8 @@ in
     # Every minute, deletes from the machines' logs/ what sshd cannot stop
     # them from writing: files over LOG_SIZE_LIMIT, executable or set-ID
     # files, stale upload temporaries (the text of prune-logs.sh, generated
-    # next to this file). findutils and coreutils are on every service's PATH
-    # (the default `path` of serviceConfig in nixpkgs'
-    # nixos/modules/system/boot/systemd.nix, nixos/lib/systemd-lib.nix in newer
-    # ones), and `script` runs under pkgs.runtimeShell -e.
+    # next to this file). It runs find (findutils) and the shell's builtins:
+    # systemd's defaults (nixos/lib/systemd-lib.nix) cover it.
     systemd.services.bento-prune-logs = {
       description = "bento: keep the machines' logs/ within bounds";
       environment.BENTO_CHROOT_DIR = cfg.chrootDir;
@@ -223,6 +228,7 @@ in
     # `bento prune` as root (it removes files the machines own), on a timer.
     systemd.services.bento-prune = lib.mkIf cfg.prune.enable {
       description = "bento: keep at most LOG_KEEP logs per machine";
+      path = bentoPath;
       serviceConfig.Type = "oneshot";
       script = "exec ${cfg.prune.package}/bin/bento --dir ${lib.escapeShellArg cfg.prune.fleetDir} prune";
     };
@@ -238,6 +244,7 @@ in
     # `systemctl --failed` and in whatever watches failed units.
     systemd.services.bento-rollout-advance = lib.mkIf advance.enable {
       description = "bento: publish the next wave of the staged rollout once the current one succeeded";
+      path = bentoPath;
       serviceConfig.Type = "oneshot";
       script = "exec ${advance.package}/bin/bento --dir ${lib.escapeShellArg advance.fleetDir} rollout advance";
     };
