@@ -3,8 +3,9 @@ import tseslint from 'typescript-eslint';
 
 /**
  * The house (README, "Development"): data flows one way, config → fleet → render →
- * builds → chroot → status, with nix/ (every Nix call), the files at the top
- * of src/ (exec, errors, log, paths, progress) and util/ under all of them.
+ * builds → chroot → status, with nix/ (every Nix call), protocol/ (the wire
+ * formats' parsers, docs/protocol.md), the files at the top of src/ (exec,
+ * errors, log, paths, progress) and util/ under all of them.
  * A stage imports only earlier stages and what is under them; no stage
  * imports commands/ or the CLI; cli.ts loads the commands lazily and imports
  * nothing else of bento but its own helpers. test/lint-layers.test.ts plants
@@ -45,6 +46,15 @@ const layerRules = [
       '@typescript-eslint/no-restricted-imports': [
         'error',
         { patterns: forbid({ dirs: [...STAGES, 'commands'], files: TOP, message: 'nix/ is under every stage: it may import only util/ and the top files of src/ (exec, errors, log, …).' }) },
+      ],
+    },
+  },
+  {
+    files: ['src/protocol/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: forbid({ dirs: [...STAGES, 'nix', 'commands'], files: TOP, message: 'protocol/ is under every stage (each wire format read and written the same way by all of them): it may import only util/ and the top files of src/.' }) },
       ],
     },
   },

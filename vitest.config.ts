@@ -13,6 +13,8 @@ export default defineConfig({
     maxWorkers: 3,
     minWorkers: 1,
     globalSetup: ['test/helpers/global-setup.ts'],
+    // A skipped test fails the run (a run without root or sshd is not green).
+    reporters: ['default', './test/helpers/no-skips-reporter.ts'],
     env: {
       // Offline: no binary cache to wait for. Test derivations use /bin/sh and host tools.
       NIX_CONFIG: 'substituters =\nsandbox = false\n',

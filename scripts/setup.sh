@@ -24,6 +24,8 @@ want gzip gzip
 want flock util-linux
 want pgrep procps
 want ss iproute2
+# The durability test watches the system calls of a deploy.
+want strace strace
 # The prebuilt suites serve a binary cache with a real web server; the
 # benchmarks measure peak memory with GNU time.
 want nginx nginx

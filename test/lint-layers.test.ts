@@ -24,6 +24,7 @@ describe('the layer rules', () => {
     ['src/config/planted.ts', "import { loadFleet } from '../fleet/fleet.js';\nexport const x = loadFleet;\n"],
     ['src/render/planted.ts', "import { runCli } from '../cli.js';\nexport const x = runCli;\n"],
     ['src/nix/planted.ts', "import { renderFleet } from '../render/render-fleet.js';\nexport const x = renderFleet;\n"],
+    ['src/protocol/planted.ts', "import { LOGS_DIR } from '../chroot/layout.js';\nexport const x = LOGS_DIR;\n"],
     ['src/util/planted.ts', "import { UserError } from '../errors.js';\nexport const x = UserError;\n"],
     ['src/exec-planted.ts', "import { runNix } from './nix/nix.js';\nexport const x = runNix;\n"],
     ['src/cli.ts', "import { loadConfig } from './config/config.js';\nexport const x = loadConfig;\n"],
@@ -38,6 +39,7 @@ describe('the layer rules', () => {
     ['src/commands/planted.ts', "import { readChroot } from '../status/read-chroot.js';\nimport { deployCommand } from './deploy.js';\nexport const x = [readChroot, deployCommand];\n"],
     ['src/cli.ts', "import type { DeployCommandOptions } from './commands/deploy.js';\nexport const x = (o: DeployCommandOptions) => o;\nexport const y = () => import('./commands/deploy.js');\n"],
     ['src/chroot/planted.ts', "import { compareText } from '../util/text.js';\nimport { UserError } from '../errors.js';\nexport const x = [compareText, UserError];\n"],
+    ['src/config/planted.ts', "import { parseLogHeader } from '../protocol/log-header.js';\nexport const x = parseLogHeader;\n"],
   ])('%s: allows %j', async (file, code) => {
     expect(await layerMessages(file, code)).toEqual([]);
   });

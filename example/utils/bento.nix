@@ -110,7 +110,13 @@ in
       enable = mkOption {
         type = types.bool;
         default = true;
-        description = "Start an update when a TCP connection reaches listen.port, and stream its journal back.";
+        description = ''
+          Start an update when an allowed peer (listen.allowedAddresses,
+          listen.allowedHosts: by default only the bento servers) connects to
+          listen.port and sends a request head within 5 seconds, and stream
+          its journal back. Triggers that come while an update is pending or
+          running join that update.
+        '';
       };
       port = mkOption {
         type = types.port;
@@ -122,14 +128,34 @@ in
         '';
       };
       allowedAddresses = mkOption {
-        type = types.listOf types.str;
-        default = [ ];
+        type = types.listOf (types.strMatching "any|localhost|link-local|multicast|[0-9]{1,3}([.][0-9]{1,3}){3}(/[0-9]{1,2})?|[0-9A-Fa-f:]*:[0-9A-Fa-f:]*(/[0-9]{1,3})?");
+        default = generated.defaults.listenAllowedAddresses or [ ];
         example = [ "192.168.1.0/24" "localhost" ];
         description = ''
-          Who may connect to listen.port: addresses or prefixes in the syntax of
-          systemd's IPAddressAllow= (also "localhost", "link-local"); every other
-          address is refused. [ ] (the default) lets any address connect.
-          Like the port, a change needs `systemctl restart listen-update.socket`.
+          Addresses whose connections to listen.port start an update: IPv4 or
+          IPv6 addresses or prefixes, or one of systemd's words any, localhost,
+          link-local, multicast (the syntax of IPAddressAllow=,
+          systemd.resource-control(5), which filters them before the socket
+          accepts a connection). Host names go in listen.allowedHosts.
+          Default: the addresses among REMOTE_IP of config.sh (the bento
+          servers). [ "any" ] lets every address trigger; with this and
+          allowedHosts empty, none can. A change needs
+          `systemctl restart listen-update.socket`.
+        '';
+      };
+      allowedHosts = mkOption {
+        type = types.listOf (types.strMatching "[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?([.][A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*[.]?");
+        default = generated.defaults.listenAllowedHosts or [ ];
+        example = [ "bento.example.org" ];
+        description = ''
+          Host names whose addresses may trigger an update, besides
+          listen.allowedAddresses. systemd's IPAddressAllow= takes no names,
+          so while this list is not empty the socket accepts every address
+          and each connection's instance decides: it resolves these names
+          (getent ahosts, as the machine's resolver answers at that moment;
+          a name that does not resolve allows nothing) and closes, with no
+          update, a connection from any other address. Default: the host
+          names among REMOTE_IP of config.sh (the bento servers).
         '';
       };
       openFirewall = mkOption {

@@ -10,12 +10,30 @@
     randomizedDelaySec = "2min";
     rebootCalendar = "04:00";
     listenPort = 51337;
+    # The servers of REMOTE_IP, the only peers whose connections to the
+    # listen port start an update unless the machine says otherwise: their
+    # addresses, and their host names (resolved when a connection comes).
+    listenAllowedAddresses = [ ];
+    listenAllowedHosts = [ "bento.example.org" ];
     # The bento server's Nix signing key (SIGNING_KEY), when it publishes
     # prebuilt systems; null when it does not.
     serverPublicKey = null;
   };
 
-  units = { cfg, config, lib, pkgs }: {
+  units = { cfg, config, lib, pkgs }:
+  let
+    # systemd's words for address sets, as prefixes (systemd.resource-control(5)).
+    listenWords = {
+      any = [ "0.0.0.0/0" "::/0" ];
+      localhost = [ "127.0.0.0/8" "::1/128" ];
+      link-local = [ "169.254.0.0/16" "fe80::/64" ];
+      multicast = [ "224.0.0.0/4" "ff00::/8" ];
+    };
+    # IPAddressAllow= takes no host names: with some allowed, every address
+    # reaches the socket and the instance alone decides.
+    listenFilteredBySystemd = cfg.listen.allowedHosts == [ ] && !(builtins.elem "any" cfg.listen.allowedAddresses);
+  in
+  {
     systemd.tmpfiles.rules = [ "d /var/bento 0700 root root -" ];
 
     # The health gate of the new system: the client reads these from the
@@ -106,11 +124,12 @@
     };
 
     # A connection to the listen port starts an update and streams its
-    # journal back, so an update can be triggered from a browser. A switch
-    # does not restart a changed socket (switch-to-configuration leaves
-    # .socket units alone: nixos/modules/system/activation/switch-to-configuration.pl
-    # and its successor pkgs/by-name/sw/switch-to-configuration-ng/src/src/main.rs): after
-    # changing listen.port or listen.allowedAddresses, run
+    # journal back, so an update can be triggered from a browser or by
+    # `bento trigger`. A switch does not restart a changed socket
+    # (switch-to-configuration leaves .socket units alone:
+    # nixos/modules/system/activation/switch-to-configuration.pl and its
+    # successor pkgs/by-name/sw/switch-to-configuration-ng/src/src/main.rs):
+    # after changing listen.port or the allowed peers, run
     # `systemctl restart listen-update.socket`.
     systemd.sockets.listen-update = lib.mkIf cfg.listen.enable {
       description = "bento: trigger an update from the network";
@@ -122,38 +141,131 @@
         # trigger limit); nixpkgs does the same for sshd's socket
         # (nixos/modules/services/networking/ssh/sshd.nix).
         TriggerLimitIntervalSec = 0;
-      } // lib.optionalAttrs (cfg.listen.allowedAddresses != [ ]) {
-        # Only these addresses can connect (systemd.resource-control(5)).
+        # Of the 64 connections systemd serves at once (MaxConnections=), one
+        # address holds at most 8 (systemd.socket(5)).
+        MaxConnectionsPerSource = 8;
+      } // lib.optionalAttrs listenFilteredBySystemd {
+        # Only these addresses reach the socket (systemd.resource-control(5):
+        # addresses, prefixes and the words any, localhost, link-local,
+        # multicast, never host names); with none, no address does.
         IPAddressDeny = "any";
+      } // lib.optionalAttrs (listenFilteredBySystemd && cfg.listen.allowedAddresses != [ ]) {
         IPAddressAllow = cfg.listen.allowedAddresses;
       };
     };
 
-    # systemctl and journalctl are on every service's PATH (nixos/lib/systemd-lib.nix).
+    # One instance per connection, with the peer's address in REMOTE_ADDR
+    # (systemd.socket(5), Accept=yes). It checks the peer (the only check when
+    # host names are allowed, which IPAddressAllow= cannot name), reads the
+    # request head within 5 seconds or closes the connection with no update,
+    # then starts bento-upgrade: a start while a run is pending or running is
+    # merged into that run (systemd merges a start job into the unit's
+    # waiting or running one: src/core/job.c, job_install), so a burst of
+    # triggers is one poll. systemctl, journalctl, date and sleep are on
+    # every service's PATH (nixos/lib/systemd-lib.nix); getent resolves the
+    # allowed host names; the script runs under bash (makeJobScript there).
     systemd.services."listen-update@" = lib.mkIf cfg.listen.enable {
       description = "bento: run an update and stream its journal";
       # The update may switch the system: that must not cut the stream showing it.
       restartIfChanged = false;
+      path = [ pkgs.getent ];
+      environment = {
+        # Prefixes, systemd's words spelled out (systemd.resource-control(5)).
+        BENTO_LISTEN_ADDRESSES = lib.concatStringsSep " " (lib.concatMap (entry: listenWords.${entry} or [ entry ]) cfg.listen.allowedAddresses);
+        BENTO_LISTEN_HOSTS = lib.concatStringsSep " " cfg.listen.allowedHosts;
+      };
       serviceConfig = {
         StandardInput = "socket";
         StandardOutput = "socket";
         StandardError = "journal";
       };
       script = ''
-        # Read the request head (up to its empty line) before answering: a
-        # connection closed with unread input is reset, and the client loses
-        # the end of the stream. A client that sends nothing waits 10 s.
+        set -f
+        peer=''${REMOTE_ADDR:-}
+
+        # bits ADDRESS: an IPv4 or IPv6 address as its 32 or 128 binary digits.
+        bits() {
+          local address=$1 out="" group value i
+          local -a groups left right
+          if [[ $address =~ ^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$ ]]; then
+            for value in "''${BASH_REMATCH[@]:1}"; do
+              [ "$((10#$value))" -le 255 ] || return 1
+              for ((i = 7; i >= 0; i--)); do out+=$(((10#$value >> i) & 1)); done
+            done
+          elif [[ $address == *:* && $address =~ ^[0-9A-Fa-f:]+$ ]]; then
+            if [[ $address == *::* ]]; then
+              [[ ''${address#*::} != *::* ]] || return 1
+              IFS=: read -r -a left <<< "''${address%%::*}"
+              IFS=: read -r -a right <<< "''${address#*::}"
+              groups=("''${left[@]}")
+              for ((i = ''${#left[@]} + ''${#right[@]}; i < 8; i++)); do groups+=(0); done
+              groups+=("''${right[@]}")
+            else
+              IFS=: read -r -a groups <<< "$address"
+            fi
+            [ "''${#groups[@]}" -eq 8 ] || return 1
+            for group in "''${groups[@]}"; do
+              [[ $group =~ ^[0-9A-Fa-f]{1,4}$ ]] || return 1
+              for ((i = 15; i >= 0; i--)); do out+=$(((16#$group >> i) & 1)); done
+            done
+          else
+            return 1
+          fi
+          printf '%s' "$out"
+        }
+
+        # allowed: whether the peer is in an allowed prefix, or is one of the
+        # addresses an allowed host name has now.
+        allowed() {
+          local mine entry net length other address _
+          mine=$(bits "$peer") || return 1
+          for entry in $BENTO_LISTEN_ADDRESSES; do
+            net=$(bits "''${entry%/*}") || continue
+            length=''${#net}
+            [[ $entry != */* ]] || length=''${entry##*/}
+            if [[ $length =~ ^[0-9]{1,3}$ ]] && [ "$length" -le "''${#net}" ] && [ "''${#mine}" -eq "''${#net}" ] &&
+              [ "''${mine:0:length}" = "''${net:0:length}" ]; then
+              return 0
+            fi
+          done
+          for entry in $BENTO_LISTEN_HOSTS; do
+            while read -r address _; do
+              other=$(bits "$address") || continue
+              [ "$other" != "$mine" ] || return 0
+            done < <(timeout 5 getent ahosts "$entry" || :)
+          done
+          return 1
+        }
+
+        if ! allowed; then
+          echo "bento: a connection from ''${peer:-an unknown address} is not allowed (services.bento.listen): closed, no update" >&2
+          exit 0
+        fi
+
+        # The request head, up to its empty line, whole within 5 seconds and
+        # at most 100 lines of 4096 bytes, before anything else: else the
+        # connection is closed with no update. It is read before answering,
+        # for a connection closed with unread input is reset, and the client
+        # loses the end of the stream.
         cr=$(printf '\r')
+        deadline=$((SECONDS + 5))
         lines=0
-        while [ "$lines" -lt 100 ] && IFS= read -r -t 10 line; do
+        while :; do
+          remaining=$((deadline - SECONDS))
+          if [ "$remaining" -le 0 ] || [ "$lines" -ge 100 ] || ! IFS= read -r -n 4096 -t "$remaining" line || [ "''${#line}" -ge 4096 ]; then
+            echo "bento: $peer sent no whole request head in 5 seconds: closed, no update" >&2
+            exit 0
+          fi
           [ -n "''${line%"$cr"}" ] || break
           lines=$((lines + 1))
         done
+
         printf 'HTTP/1.0 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n'
         since=$(date '+%Y-%m-%d %H:%M:%S')
         # Follow the journal first, then start and wait: a oneshot unit is
         # "activating" (not "active") for as long as it runs, and a start
-        # without --no-block returns when it has finished.
+        # without --no-block returns when it has finished (or, merged into a
+        # run already under way, when that one has).
         journalctl --no-pager --follow --since "$since" -u bento-upgrade.service &
         journal=$!
         status=0

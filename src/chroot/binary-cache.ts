@@ -31,6 +31,8 @@ import { gzipSync } from 'node:zlib';
 import { addIndirectGcRoot, closureOf, removeIndirectGcRoot, copyToBinaryCache, hashPartOf, parseNarinfo, type Narinfo } from '../nix/binary-cache.js';
 import type { SigningKey } from '../nix/signing-key.js';
 import { sha256 } from '../util/hash.js';
+import { writeFileAtomicallySync } from '../util/atomic-write.js';
+import { flushParentSync, flushTreeSync } from '../util/durable.js';
 import { makeTempDir } from '../util/temp-dir.js';
 import { CACHE_NARINFO_BUNDLE, CACHE_POOL, CACHE_SYSTEM_FILE, cacheDirName, systemChroot } from './layout.js';
 import { MANIFEST_NAME } from './manifest.js';
@@ -129,7 +131,7 @@ function ensurePool(pool: Pool, publicKey: string | undefined): void {
   }
   if (signedBy === publicKey) return;
   for (const entry of readdirSync(pool.dir)) if (entry.endsWith('.narinfo')) unlinkSync(path.join(pool.dir, entry));
-  writeFileSync(record, `${publicKey}\n`, { mode: 0o644 });
+  writeFileAtomicallySync(record, `${publicKey}\n`, 0o644);
 }
 
 /** A pool file that no cache links to: removed (all of them, or those among `candidates`). */
@@ -214,7 +216,10 @@ async function writeSystemCache(systemDir: string, id: string, storePath: string
     }
     rmSync(final, { recursive: true, force: true });
   }
+  // Whole on the disk before it has its name (util/durable.ts).
+  flushTreeSync(temporary);
   renameSync(temporary, final);
+  flushParentSync(final);
 }
 
 /** What Nix 2.8 takes in the path of a file:// store URL: it neither accepts nor decodes anything else (a space, say). */

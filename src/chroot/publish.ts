@@ -12,6 +12,7 @@ import { systemChroot, versionDirName } from './layout.js';
 import { MANIFEST_NAME, renderChangeStampOfDigest } from './manifest.js';
 import { recordState } from './states-file.js';
 import { TEMPORARY_NAME, writeFileAtomicallySync } from '../util/atomic-write.js';
+import { flushParentSync, flushSync, flushTreeSync } from '../util/durable.js';
 import { copyFilesWithModes } from '../util/make-dirs.js';
 import { sha256, sha256File } from '../util/hash.js';
 
@@ -117,9 +118,13 @@ export function stageVersion(chrootDir: string, assembly: Assembly, options: Pub
     rmSync(temporary, { recursive: true, force: true });
     throw error;
   }
+  // Whole on the disk before it has its name (util/durable.ts): a power cut
+  // never leaves a version directory with empty files to be published.
+  flushTreeSync(temporary);
   // An older directory of that name (not the current one): replaced.
   rmSync(versionDir, { recursive: true, force: true });
   renameSync(temporary, versionDir);
+  flushSync(chroot.dir);
   return versionName;
 }
 
@@ -264,10 +269,12 @@ function restoreConfigLink(configLink: string, swap: ConfigSwap): void {
   if (swap.legacy) {
     rmSync(configLink, { force: true });
     renameSync(swap.legacy, configLink);
+    flushParentSync(configLink);
   } else if (swap.previous) {
     replaceLink(configLink, swap.previous);
   } else {
     rmSync(configLink, { force: true });
+    flushParentSync(configLink);
   }
 }
 
@@ -283,6 +290,8 @@ function replaceLink(configLink: string, target: string, aside?: string): void {
       movedAside = true;
     }
     renameSync(link, configLink);
+    // The switch is durable before last_change_date announces it.
+    flushParentSync(configLink);
   } catch (error) {
     rmSync(link, { force: true });
     if (movedAside && aside) renameSync(aside, configLink);

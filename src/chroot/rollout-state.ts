@@ -4,12 +4,19 @@
  * atomically, so a reader (or an advance killed half-way) never sees half a
  * file. The one parser of the format: a file that does not parse is an error
  * that names it, never a guess.
+ *
+ * Every field is read back as its writer writes it, and the state is built
+ * anew from the fields it checked (nothing else of the file is kept): the
+ * names in it become paths that root opens (a version directory, a
+ * system's chroot), and its texts are printed.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { WAVE_PATTERN } from '../config/config.js';
 import { UserError } from '../errors.js';
-import { SYSTEM_NAME } from '../fleet/names.js';
+import { systemNameProblem } from '../fleet/names.js';
 import { writeFileAtomicallySync } from '../util/atomic-write.js';
+import { truncate } from '../util/text.js';
 import { ROLLOUT_FILE } from './layout.js';
 import { storeBasenameProblem } from './store-path.js';
 
@@ -35,7 +42,23 @@ export interface RolloutSystem {
   publishedAt?: string;
 }
 
+/**
+ * A system an abort holds back (docs/protocol.md §10): deploy publishes
+ * nothing of it while the fleet still gives it the configuration `digest`,
+ * whatever other rollouts come and go.
+ */
+export interface RolloutHold {
+  /** sha256 of the manifest of the configuration held back. */
+  digest: string;
+  /** When the abort happened (ISO 8601). */
+  at: string;
+  /** `aborted`: it waited for its wave; `reverted`: its wave was published, then reverted (`abort --revert`). */
+  why: 'aborted' | 'reverted';
+}
+
 export type RolloutStatus = 'running' | 'halted' | 'done' | 'aborted';
+const STATUSES: readonly RolloutStatus[] = ['running', 'halted', 'done', 'aborted'];
+const HOLD_REASONS: readonly RolloutHold['why'][] = ['aborted', 'reverted'];
 
 export interface RolloutState {
   version: 1;
@@ -49,37 +72,152 @@ export interface RolloutState {
   /** Why it halted (or was aborted), with the systems at fault. */
   halt?: { at: string; reason: string; systems: string[] };
   systems: Record<string, RolloutSystem>;
+  /** Systems held back by an abort, until the fleet gives them another configuration. */
+  held?: Record<string, RolloutHold>;
 }
 
 export function rolloutFilePath(chrootDir: string): string {
   return path.join(chrootDir, ROLLOUT_FILE);
 }
 
-/** Parses rollout.json; throws an Error saying what is wrong with it. */
+/** A version directory's name, as chroot/publish.ts makes it. */
+export const VERSION_DIR = /^\.config-[0-9a-f]{16}(-[0-9a-z]+)?$/;
+const SHA256 = /^[0-9a-f]{64}$/;
+/** Date.toISOString(), the only way bento writes a time here. */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+/** bento's own texts (a halt's reason): printable ASCII, one line. */
+const REASON = /^[\x20-\x7e]{1,500}$/;
+
+/** A field that is not as bento writes it: `where` is its path in the file. */
+class FieldError extends Error {
+  constructor(where: string, what: string, value: unknown) {
+    super(`${where} is not ${what} (found ${describe(value)})`);
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  // JSON escapes control characters: the message is printed.
+  return truncate(JSON.stringify(value) ?? String(value), 80);
+}
+
+/** Parses rollout.json; throws an Error saying which field is wrong and how. */
 export function parseRolloutState(text: string): RolloutState {
-  const state = JSON.parse(text) as RolloutState;
-  const problem = rolloutStateProblem(state);
-  if (problem) throw new Error(problem);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`not JSON: ${(error as Error).message}`);
+  }
+  return readState(value);
+}
+
+function readState(value: unknown): RolloutState {
+  const file = readObject(value, 'the file', ['version', 'startedAt', 'waves', 'current', 'status', 'halt', 'systems', 'held']);
+  if (file.version !== 1) throw new FieldError('version', 'the version of bento rollout state (1)', file.version);
+  const waves = readList(file.waves, 'waves', (wave, where) => {
+    const members = readList(wave, where, (member, at) => readString(member, at, WAVE_PATTERN, 'a wave member of ROLLOUT_WAVES'));
+    if (members.length === 0) throw new FieldError(where, 'a wave with members', wave);
+    return members;
+  });
+  if (waves.length === 0) throw new FieldError('waves', 'a list of waves', file.waves);
+  const waveIndex = (index: unknown, where: string): number => {
+    if (!Number.isSafeInteger(index) || (index as number) < 0 || (index as number) >= waves.length) throw new FieldError(where, `a wave index below ${waves.length}`, index);
+    return index as number;
+  };
+  const state: RolloutState = {
+    version: 1,
+    startedAt: readTime(file.startedAt, 'startedAt'),
+    waves,
+    current: waveIndex(file.current, 'current'),
+    status: readChoice(file.status, 'status', STATUSES),
+    systems: readRecord(file.systems, 'systems', (system, where) => readSystem(system, where, waveIndex)),
+  };
+  if (file.halt !== undefined) {
+    const halt = readObject(file.halt, 'halt', ['at', 'reason', 'systems']);
+    state.halt = {
+      at: readTime(halt.at, 'halt.at'),
+      reason: readString(halt.reason, 'halt.reason', REASON, 'a line of text'),
+      systems: readList(halt.systems, 'halt.systems', readSystemName),
+    };
+  }
+  if (file.held !== undefined) state.held = readRecord(file.held, 'held', readHold);
   return state;
 }
 
-function rolloutStateProblem(state: RolloutState): string | undefined {
-  if (typeof state !== 'object' || state === null || state.version !== 1) return 'not a bento rollout state (version 1)';
-  if (!Array.isArray(state.waves) || !state.waves.every((wave) => Array.isArray(wave) && wave.every((member) => typeof member === 'string'))) return 'waves is not a list of lists';
-  if (!Number.isInteger(state.current) || state.current < 0) return 'current is not a wave index';
-  if (!['running', 'halted', 'done', 'aborted'].includes(state.status)) return `unknown status ${JSON.stringify(state.status)}`;
-  if (typeof state.startedAt !== 'string' || Number.isNaN(Date.parse(state.startedAt))) return 'startedAt is not a time';
-  if (typeof state.systems !== 'object' || state.systems === null) return 'systems is missing';
-  for (const [name, system] of Object.entries(state.systems)) {
-    if (!SYSTEM_NAME.test(name)) return `${JSON.stringify(name)} is not a system name`;
-    if (!Number.isInteger(system.wave) || system.wave < 0) return `${name}: wave is not an index`;
-    if (typeof system.exact !== 'boolean') return `${name}: exact is not true or false`;
-    if (storeBasenameProblem(system.target)) return `${name}: target is not a store path basename`;
-    if (!/^\.config-[0-9a-f]{16}(-[0-9a-z]+)?$/.test(system.version)) return `${name}: version is not a version directory name`;
-    if (!/^[0-9a-f]{64}$/.test(system.digest)) return `${name}: digest is not a sha256`;
-    if (system.publishedAt !== undefined && Number.isNaN(Date.parse(system.publishedAt))) return `${name}: publishedAt is not a time`;
+function readSystem(value: unknown, where: string, waveIndex: (index: unknown, where: string) => number): RolloutSystem {
+  const fields = readObject(value, where, ['wave', 'exact', 'target', 'version', 'digest', 'previous', 'publishedAt']);
+  if (typeof fields.exact !== 'boolean') throw new FieldError(`${where}.exact`, 'true or false', fields.exact);
+  const previousFields = readObject(fields.previous, `${where}.previous`, ['version', 'target']);
+  const previous: RolloutSystem['previous'] = {};
+  if (previousFields.version !== undefined) previous.version = readString(previousFields.version, `${where}.previous.version`, VERSION_DIR, 'a version directory name (.config-<16 hex digits>)');
+  if (previousFields.target !== undefined) previous.target = readStoreBasename(previousFields.target, `${where}.previous.target`);
+  const system: RolloutSystem = {
+    wave: waveIndex(fields.wave, `${where}.wave`),
+    exact: fields.exact,
+    target: readStoreBasename(fields.target, `${where}.target`),
+    version: readString(fields.version, `${where}.version`, VERSION_DIR, 'a version directory name (.config-<16 hex digits>)'),
+    digest: readString(fields.digest, `${where}.digest`, SHA256, 'a sha256 (64 hex digits)'),
+    previous,
+  };
+  if (fields.publishedAt !== undefined) system.publishedAt = readTime(fields.publishedAt, `${where}.publishedAt`);
+  return system;
+}
+
+function readHold(value: unknown, where: string): RolloutHold {
+  const fields = readObject(value, where, ['digest', 'at', 'why']);
+  return {
+    digest: readString(fields.digest, `${where}.digest`, SHA256, 'a sha256 (64 hex digits)'),
+    at: readTime(fields.at, `${where}.at`),
+    why: readChoice(fields.why, `${where}.why`, HOLD_REASONS),
+  };
+}
+
+/** A JSON object with only `keys` (any of them may be absent). */
+function readObject(value: unknown, where: string, keys: readonly string[]): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new FieldError(where, 'an object', value);
+  const unknown = Object.keys(value).find((key) => !keys.includes(key));
+  if (unknown !== undefined) throw new Error(`${where} has a field bento does not write: ${describe(unknown)}`);
+  return value as Record<string, unknown>;
+}
+
+/** An object keyed by system names, each value read by `read`. */
+function readRecord<T>(value: unknown, where: string, read: (value: unknown, where: string) => T): Record<string, T> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new FieldError(where, 'an object', value);
+  // fromEntries defines each key as a property (a key "__proto__" sets no prototype).
+  return Object.fromEntries(Object.entries(value).map(([name, entry]) => [readSystemName(name, `a name in ${where}`), read(entry, `${where}.${name}`)]));
+}
+
+function readList<T>(value: unknown, where: string, read: (value: unknown, where: string) => T): T[] {
+  if (!Array.isArray(value)) throw new FieldError(where, 'a list', value);
+  return value.map((entry, index) => read(entry, `${where}[${index}]`));
+}
+
+function readString(value: unknown, where: string, pattern: RegExp, what: string): string {
+  if (typeof value !== 'string' || !pattern.test(value)) throw new FieldError(where, what, value);
+  return value;
+}
+
+function readChoice<T extends string>(value: unknown, where: string, choices: readonly T[]): T {
+  if (typeof value !== 'string' || !(choices as readonly string[]).includes(value)) throw new FieldError(where, `one of ${choices.join(', ')}`, value);
+  return value as T;
+}
+
+function readTime(value: unknown, where: string): string {
+  if (typeof value !== 'string' || !ISO_TIME.test(value) || Number.isNaN(Date.parse(value)) || new Date(value).toISOString() !== value) {
+    throw new FieldError(where, 'a time as bento writes it (2026-11-26T10:00:00.000Z)', value);
   }
-  return undefined;
+  return value;
+}
+
+function readSystemName(value: unknown, where: string): string {
+  if (typeof value !== 'string' || systemNameProblem(value) !== undefined) throw new FieldError(where, 'a system name', value);
+  return value;
+}
+
+function readStoreBasename(value: unknown, where: string): string {
+  if (typeof value !== 'string' || storeBasenameProblem(value) !== undefined) throw new FieldError(where, 'a store path basename (<32-character hash>-<name>)', value);
+  return value;
 }
 
 /** The rollout of CHROOT_DIR, or undefined when there is none; a file that cannot be read or parsed is a UserError naming it. */
@@ -94,7 +232,11 @@ export function readRolloutState(chrootDir: string): RolloutState | undefined {
   try {
     return parseRolloutState(text);
   } catch (error) {
-    throw new UserError(`${rolloutFilePath(chrootDir)} is damaged (${(error as Error).message}): remove it to forget the rollout, or deploy again`);
+    // deploy and `bento rollout` both refuse a damaged file: the way out is to remove it.
+    throw new UserError(
+      `${rolloutFilePath(chrootDir)} is damaged: ${(error as Error).message}`,
+      'remove it to forget that rollout (what it staged, held back or still awaited is forgotten with it; what is published stays); the next bento deploy then starts a new rollout',
+    );
   }
 }
 

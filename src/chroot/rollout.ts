@@ -11,7 +11,7 @@ import { rmSync } from 'node:fs';
 import type { Assembly } from './assemble.js';
 import { activeVersion, isActive, publishStaged, stageVersion, versionDigest, type PublishOptions } from './publish.js';
 import { readStatesFile, validStates } from './states-file.js';
-import { rolloutFilePath, systemsOfWave, writeRolloutState, type RolloutState, type RolloutSystem } from './rollout-state.js';
+import { rolloutFilePath, systemsOfWave, writeRolloutState, type RolloutHold, type RolloutState, type RolloutSystem } from './rollout-state.js';
 
 export interface WaveOutcome {
   published: string[];
@@ -131,23 +131,74 @@ export function waitingInRollout(state: RolloutState | undefined, digests: Reado
 }
 
 /**
- * What a deploy of some systems only (`bento deploy NAME…`) keeps of the
- * rollout in progress: the systems it did not select that still wait for
- * their wave, and those of the wave being watched, with their staged
- * configuration and publication time. Without them, the new rollout would
- * forget systems the old one staged (never published by an advance) and
- * stop watching the wave that had not reported yet. `waveOf` gives each
- * system's wave under today's ROLLOUT_WAVES (undefined: no longer in the fleet).
+ * What a new rollout keeps of the one in progress (running, halted or
+ * aborted), docs/protocol.md §10:
+ * - the systems of the wave being watched whose configuration is still the
+ *   one that wave gave them and has not passed (`awaited`), with their
+ *   publication time: a wave is passed only by success logs for the exact
+ *   configuration it was given, so no later wave goes ahead of them,
+ *   whatever else this deploy changes;
+ * - the systems a deploy of some systems only (`bento deploy NAME…`) does
+ *   not handle that still wait for their wave, with their staged
+ *   configuration (without them, the new rollout would forget what the old
+ *   one staged). Not after an abort: it holds them (`stillHeld`).
+ * A system an abort holds back is never carried. `waveOf` gives each
+ * system's wave under today's ROLLOUT_WAVES (undefined: no longer in the
+ * fleet).
  */
-export function carriedOver(state: RolloutState | undefined, selected: ReadonlySet<string>, waveOf: (name: string) => number | undefined): Record<string, RolloutSystem> {
-  const carried: Record<string, RolloutSystem> = {};
-  if (!state || (state.status !== 'running' && state.status !== 'halted')) return carried;
+export function carriedOver(
+  state: RolloutState | undefined,
+  selected: ReadonlySet<string>,
+  waveOf: (name: string) => number | undefined,
+  awaited: (name: string) => boolean,
+): Record<string, RolloutSystem> {
+  if (!state || state.status === 'done') return {};
+  const carried: [string, RolloutSystem][] = [];
   for (const [name, system] of Object.entries(state.systems)) {
     const wave = waveOf(name);
-    if (selected.has(name) || wave === undefined) continue;
-    if (!system.publishedAt || system.wave === state.current) carried[name] = { ...system, wave };
+    if (wave === undefined || isHeld(state, name)) continue;
+    const watched = system.publishedAt !== undefined && system.wave === state.current && awaited(name);
+    const waiting = system.publishedAt === undefined && !selected.has(name) && state.status !== 'aborted';
+    if (watched || waiting) carried.push([name, { ...system, wave }]);
   }
-  return carried;
+  return Object.fromEntries(carried);
+}
+
+function isHeld(state: RolloutState, name: string): boolean {
+  return state.held !== undefined && Object.hasOwn(state.held, name);
+}
+
+/**
+ * The holds of aborts that still hold (docs/protocol.md §10): an abort or a
+ * revert holds a system back until a new configuration is deployed for it.
+ * `digests` is the configuration this deploy assembled for each system it
+ * handles: a system given another one than the one held back is released;
+ * the holds of the systems it does not handle stay.
+ */
+export function stillHeld(state: RolloutState | undefined, digests: ReadonlyMap<string, string>): Record<string, RolloutHold> {
+  return Object.fromEntries(
+    Object.entries(state?.held ?? {}).filter(([name, hold]) => {
+      const digest = digests.get(name);
+      return digest === undefined || digest === hold.digest;
+    }),
+  );
+}
+
+/**
+ * Holds back what an abort stops (`bento rollout abort`): the systems still
+ * waiting for their wave, and with `revert` the current wave's, which get
+ * their previous configuration back. Recorded in the state, which the caller
+ * writes before it reverts anything.
+ */
+export function holdAborted(state: RolloutState, revert: boolean, now: Date): void {
+  const at = now.toISOString();
+  const held = Object.entries(state.systems).flatMap(([name, system]): [string, RolloutHold][] => {
+    if (system.publishedAt === undefined) return [[name, { digest: system.digest, at, why: 'aborted' }]];
+    if (revert && system.wave === state.current && system.previous.version !== undefined) return [[name, { digest: system.digest, at, why: 'reverted' }]];
+    return [];
+  });
+  // A hold already recorded keeps its time (an abort, then an abort --revert).
+  state.held = Object.fromEntries([...held, ...Object.entries(state.held ?? {})]);
 }
 
 export interface StartedRollout {
@@ -169,9 +220,16 @@ export function startRollout(
   chrootDir: string,
   waves: string[][],
   candidates: readonly RolloutCandidate[],
-  options: PublishOptions & { firstWave: number; failedToBuild: readonly string[]; carried?: Readonly<Record<string, RolloutSystem>> },
+  options: PublishOptions & {
+    firstWave: number;
+    failedToBuild: readonly string[];
+    carried?: Readonly<Record<string, RolloutSystem>>;
+    /** The holds of earlier aborts that still hold (stillHeld): the new rollout keeps them. */
+    held?: Readonly<Record<string, RolloutHold>>;
+  },
 ): StartedRollout {
   const state: RolloutState = { version: 1, startedAt: options.now.toISOString(), waves, current: options.firstWave, status: 'running', systems: { ...options.carried } };
+  if (options.held && Object.keys(options.held).length > 0) state.held = { ...options.held };
   const failed: StartedRollout['failed'] = [];
   for (const candidate of candidates) {
     const { name, digest } = candidate.assembly;

@@ -16,13 +16,15 @@ import { assembleSystem, HashCache, type Assembly } from '../chroot/assemble.js'
 import { publishSystemCache, systemCacheProblems } from '../chroot/binary-cache.js';
 import { lockChrootDir, prepareChrootDir } from '../chroot/chroot-dir.js';
 import { SFTP_GROUP } from '../chroot/layout.js';
-import { announceSystem, ensureSystemDirs, isPublished, publishedContentProblems, publishStaged, readPublished, removeLeftovers, stageVersion } from '../chroot/publish.js';
-import { carriedOver, endRollout, startRollout, waitingInRollout, type RolloutCandidate } from '../chroot/rollout.js';
-import { readRolloutState, waveLabel, type RolloutSystem } from '../chroot/rollout-state.js';
+import { announceSystem, ensureSystemDirs, isActive, isPublished, publishedContentProblems, publishStaged, readPublished, removeLeftovers, stageVersion } from '../chroot/publish.js';
+import { carriedOver, endRollout, startRollout, stillHeld, waitingInRollout, type RolloutCandidate } from '../chroot/rollout.js';
+import { readRolloutState, waveLabel, type RolloutHold, type RolloutState, type RolloutSystem } from '../chroot/rollout-state.js';
 import { UserError } from '../errors.js';
 import { releaseFleet, type BrokenHost, type Fleet, type FleetSystem } from '../fleet/fleet.js';
 import { selectSystems } from '../fleet/select.js';
 import { pruneLogs } from '../status/prune-logs.js';
+import { reportOf } from '../status/rollout-decision.js';
+import { readRolloutLogs } from '../status/rollout-logs.js';
 import type { NixBuildOptions } from '../nix/build.js';
 import { generateOutput } from '../render/generate.js';
 import { sanitize } from '../util/sanitize.js';
@@ -51,6 +53,8 @@ export interface DeployResult {
   unchanged: string[];
   /** Built and staged for a later wave of the rollout (ROLLOUT_WAVES), or still waiting there. */
   staged: string[];
+  /** Held back by an aborted rollout: their configuration is the one the abort held back (docs/protocol.md §10). */
+  held: string[];
   failed: DeployFailure[];
   brokenHosts: BrokenHost[];
   /** Files of generated/ that were stale and rewritten first. */
@@ -63,7 +67,8 @@ export async function deployCommand(options: DeployCommandOptions, io: CommandIO
   const result = await deploy(options, io);
   await reportBrokenHosts(io, result.brokenHosts);
   const staged = result.staged.length > 0 ? `, ${result.staged.length} waiting for a later wave (bento rollout status)` : '';
-  await tell(io, `deploy: ${result.published.length} published, ${result.unchanged.length} unchanged, ${result.failed.length} failed${staged}`);
+  const held = result.held.length > 0 ? `, ${result.held.length} held back by an aborted rollout` : '';
+  await tell(io, `deploy: ${result.published.length} published, ${result.unchanged.length} unchanged, ${result.failed.length} failed${staged}${held}`);
   // One line per failure: Nix's multi-line explanation was shown with the build lines.
   for (const failure of result.failed) await tell(io, `  ${failure.name}: ${sanitize(failure.reason)}`);
   const problems = result.failed.length + result.brokenHosts.length;
@@ -98,7 +103,7 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
   const unlock = await lockChrootDir(chrootDir);
   try {
     removeLeftovers(chrootDir, selected.map((system) => system.name));
-    const result: DeployResult = { published: [], unchanged: [], staged: [], failed: [], brokenHosts: fleet.brokenHosts, regenerated };
+    const result: DeployResult = { published: [], unchanged: [], staged: [], held: [], failed: [], brokenHosts: fleet.brokenHosts, regenerated };
     const plan = await planPublication(selected, chrootDir, generatedDir, result, print);
     const publication = { chrootDir, sftpGroupId: plan.sftpGroupId, now, result };
     for (const name of result.unchanged) print(`  ${name}: no changes`);
@@ -118,9 +123,16 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
       endRollout(chrootDir);
       print(`  the rollout in progress ends: ${options.all ? '--all publishes every changed system' : 'ROLLOUT_WAVES is no longer set'}`);
     }
-    const digests = new Map(plan.toBuild.map((system) => [system.name, (plan.assemblies.get(system.name) as Assembly).digest]));
+    // An abort holds what it stopped until a new configuration is deployed
+    // for it (docs/protocol.md §10): neither built nor published meanwhile.
+    const assembled = new Map([...plan.assemblies].map(([name, assembly]) => [name, assembly.digest]));
+    const held = waves ? stillHeld(rollout, assembled) : {};
+    const toBuild = plan.toBuild.filter((system) => !Object.hasOwn(held, system.name));
+    for (const system of plan.toBuild) if (Object.hasOwn(held, system.name)) reportHeld(system.name, held[system.name] as RolloutHold, result, print);
+    const digests = new Map(toBuild.map((system) => [system.name, (plan.assemblies.get(system.name) as Assembly).digest]));
     const waiting = waves ? waitingInRollout(rollout, digests) : new Set<string>();
-    if (plan.toBuild.every((system) => waiting.has(system.name))) {
+    if (toBuild.every((system) => waiting.has(system.name))) {
+      // Nothing new: the rollout in progress stays as it is, holds included.
       for (const name of waiting) {
         result.staged.push(name);
         print(`  ${name}: waits for wave ${(rollout?.systems[name]?.wave ?? 0) + 1} of the rollout in progress`);
@@ -130,15 +142,15 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
     // Something new: every changed system is built, and with waves a new
     // rollout (from the first wave) replaces the one in progress.
     const verb = nix.evaluateOnly ? 'evaluating (NOLOCALBUILD)' : 'building';
-    print(`${verb} ${plan.toBuild.length} system${plan.toBuild.length === 1 ? '' : 's'}`);
-    const builds = await buildSystemsShowingProgress(plan.toBuild, { generatedDir, nix, jobs: options.jobs, print, progress: io.progress });
+    print(`${verb} ${toBuild.length} system${toBuild.length === 1 ? '' : 's'}`);
+    const builds = await buildSystemsShowingProgress(toBuild, { generatedDir, nix, jobs: options.jobs, print, progress: io.progress });
     const built: RolloutCandidate[] = [];
     for (const build of builds) {
       if (!build.ok || !build.storePath) {
         result.failed.push({ name: build.name, reason: `build failed: ${build.error ?? ''}` });
         continue;
       }
-      const system = plan.toBuild.find((candidate) => candidate.name === build.name) as FleetSystem;
+      const system = toBuild.find((candidate) => candidate.name === build.name) as FleetSystem;
       const assembly = plan.assemblies.get(build.name) as Assembly;
       if (!(await publishPrebuiltCache(fleet, assembly, system.prebuilt ? build.storePath : undefined, publication))) continue;
       // A flake, or a prebuilt system (flake or not), runs exactly what was
@@ -146,10 +158,12 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
       built.push({ assembly, exact: build.kind === 'flake' || Boolean(system.prebuilt), wave: system.wave ?? 0, target: path.basename(build.storePath) });
     }
     if (waves) {
-      // A deploy of some systems only keeps the rest of the rollout in progress.
+      // The new rollout keeps of the one in progress what must still be
+      // awaited or still waits, and the holds of aborts.
       const waveOf = new Map(fleet.systems.map((system) => [system.name, system.wave ?? 0]));
-      const carried = carriedOver(rollout, new Set(selected.map((system) => system.name)), (name) => waveOf.get(name));
-      startWaves(built, plan.toBuild, waves, carried, publication, print);
+      const awaited = await stillAwaited(chrootDir, rollout, new Set(toBuild.map((system) => system.name)), fleet.config.logSizeLimit);
+      const carried = carriedOver(rollout, new Set(selected.map((system) => system.name)), (name) => waveOf.get(name), awaited);
+      startWaves(built, toBuild, waves, { carried, held }, publication, print);
     }
     else for (const system of built) publishBuilt(system.assembly, system.exact ? system.target : undefined, publication);
     return result;
@@ -159,28 +173,53 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
 }
 
 /**
+ * Whether a system of the rollout in progress must still be awaited by the
+ * next one (chroot/rollout.ts, carriedOver): it gets nothing new now
+ * (`building`), its chroot still publishes the configuration that rollout
+ * gave it, and no success log for exactly that configuration came
+ * (status/rollout-decision.ts).
+ */
+async function stillAwaited(chrootDir: string, rollout: RolloutState | undefined, building: ReadonlySet<string>, logSizeLimit: number): Promise<(name: string) => boolean> {
+  if (!rollout || rollout.status === 'done') return () => false;
+  const logs = await readRolloutLogs(chrootDir, rollout, logSizeLimit);
+  return (name) => {
+    const system = rollout.systems[name];
+    if (!system || building.has(name) || !isActive(chrootDir, name, system.version, system.digest)) return false;
+    return reportOf(rollout, name, logs(name)).outcome !== 'succeeded';
+  };
+}
+
+function reportHeld(name: string, hold: RolloutHold, result: DeployResult, print: (line: string) => void): void {
+  result.held.push(name);
+  const what = hold.why === 'reverted' ? 'its previous configuration, which the abort --revert gave back' : 'its current configuration';
+  print(`  ${name}: held back by the rollout aborted ${hold.at}: it keeps ${what} until a new configuration is deployed for it (bento deploy --all publishes it now)`);
+}
+
+/**
  * Starts a rollout with the built systems: the first wave with a changed
- * system is published, the others staged. `changed` are all the systems
- * that were to be built, so that a first-wave system whose build failed
- * halts the rollout instead of letting the next wave go first.
+ * system, or with a carried one still awaited, is published, the others
+ * staged. `changed` are all the systems that were to be built, so that a
+ * first-wave system whose build failed halts the rollout instead of letting
+ * the next wave go first.
  */
 function startWaves(
   built: readonly RolloutCandidate[],
   changed: readonly FleetSystem[],
   waves: string[][],
-  carried: Readonly<Record<string, RolloutSystem>>,
+  kept: { carried: Readonly<Record<string, RolloutSystem>>; held: Readonly<Record<string, RolloutHold>> },
   publication: Publication,
   print: (line: string) => void,
 ): void {
   const { result } = publication;
+  const { carried, held } = kept;
   const firstWave = Math.min(...changed.map((system) => system.wave ?? 0), ...Object.values(carried).map((system) => system.wave));
   const builtNames = new Set(built.map((candidate) => candidate.assembly.name));
   const failedToBuild = changed.filter((system) => (system.wave ?? 0) === firstWave && !builtNames.has(system.name)).map((system) => system.name);
-  const started = startRollout(publication.chrootDir, waves, built, { sftpGroupId: publication.sftpGroupId, now: publication.now(), firstWave, failedToBuild, carried });
+  const started = startRollout(publication.chrootDir, waves, built, { sftpGroupId: publication.sftpGroupId, now: publication.now(), firstWave, failedToBuild, carried, held });
   result.failed.push(...started.failed, ...started.first.failed);
-  result.published.push(...started.first.published.filter((name) => !(name in carried)));
+  result.published.push(...started.first.published.filter((name) => !Object.hasOwn(carried, name)));
   for (const [name, system] of Object.entries(started.state.systems)) {
-    if (name in carried) {
+    if (Object.hasOwn(carried, name)) {
       print(`  ${name}: kept from the rollout in progress (${system.publishedAt ? 'published, its report awaited' : `waits for ${waveLabel(waves, system.wave)}`})`);
       continue;
     }

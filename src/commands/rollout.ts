@@ -12,16 +12,18 @@
  *   kill) finishes what the first began and never publishes twice;
  * - resume: after a halt, go on with the next wave;
  * - abort [--revert]: stop; with --revert the current wave's systems get
- *   their previous configuration back.
+ *   their previous configuration back. What an abort stops (the waiting
+ *   systems, and the reverted ones) is held back until a new configuration
+ *   is deployed for it (docs/protocol.md §10).
  */
 import { lockChrootDir } from '../chroot/chroot-dir.js';
 import { readRolloutState, systemsOfWave, waveLabel, writeRolloutState, nextWave, type RolloutState } from '../chroot/rollout-state.js';
-import { completeWave, haltRollout, publishWave, revertWave, type WaveOutcome } from '../chroot/rollout.js';
+import { completeWave, haltRollout, holdAborted, publishWave, revertWave, type WaveOutcome } from '../chroot/rollout.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { UserError } from '../errors.js';
 import { formatElapsed } from '../status/elapsed.js';
-import { readChroot, type LogEntry } from '../status/read-chroot.js';
 import { decideAdvance, reportOf } from '../status/rollout-decision.js';
+import { readRolloutLogs } from '../status/rollout-logs.js';
 import { writeText } from '../util/write-stream.js';
 import { tell, warnUser, type CommandIO } from './io.js';
 
@@ -65,13 +67,6 @@ export function parseRolloutAction(word: string): RolloutAction {
   throw new UserError(`unknown rollout action ${JSON.stringify(word)}: use ${ROLLOUT_ACTIONS.join(', ')}`);
 }
 
-/** Each system's logs, read from the chroot. */
-async function logsOf(chrootDir: string): Promise<(name: string) => readonly LogEntry[]> {
-  const snapshot = await readChroot(chrootDir);
-  const byName = new Map(snapshot.systems.map((system) => [system.name, system.logs]));
-  return (name) => byName.get(name) ?? [];
-}
-
 async function advance(config: Config, state: RolloutState, io: CommandIO, now: Date): Promise<number> {
   if (state.status === 'done') {
     await tell(io, `the rollout started ${state.startedAt} is done: every wave succeeded`);
@@ -92,7 +87,7 @@ async function advance(config: Config, state: RolloutState, io: CommandIO, now: 
     haltRollout(config.chrootDir, state, 'could not be published', completed.failed.map((failure) => failure.name), now);
     return reportHalt(state, io);
   }
-  const decision = decideAdvance(state, await logsOf(config.chrootDir), now.getTime(), config.rolloutWait);
+  const decision = decideAdvance(state, await readRolloutLogs(config.chrootDir, state, config.logSizeLimit), now.getTime(), config.rolloutWait);
   if (decision.kind === 'wait') {
     await tell(io, `${waveLabel(state.waves, state.current)}: waiting for ${decision.waiting.join(', ')}`);
     return 0;
@@ -142,18 +137,35 @@ async function resume(config: Config, state: RolloutState, io: CommandIO, now: D
   return publishNext(config, state, nextWave(state, state.current), io, now);
 }
 
+/**
+ * Stops the rollout. The holds (what the abort stops: the systems still
+ * waiting, and with --revert the current wave's) are recorded before
+ * anything is reverted, so a revert killed half-way is never undone by the
+ * next deploy. An aborted rollout may still be reverted once.
+ */
 async function abort(config: Config, state: RolloutState, revert: boolean, io: CommandIO, now: Date): Promise<number> {
-  if (state.status === 'done' || state.status === 'aborted') throw new UserError(`the rollout is ${state.status}: nothing to abort`);
+  const reverted = state.halt?.reason === REVERTED;
+  if (state.status === 'done' || (state.status === 'aborted' && (!revert || reverted))) {
+    throw new UserError(`the rollout is ${state.status}${reverted ? ' and its current wave reverted' : ''}: nothing to abort`);
+  }
+  const waiting = Object.entries(state.systems).filter(([, system]) => !system.publishedAt).map(([name]) => name).sort();
+  const wasAborted = state.status === 'aborted';
   state.status = 'aborted';
-  state.halt = { at: now.toISOString(), reason: revert ? 'aborted, the current wave reverted' : 'aborted', systems: [] };
+  state.halt = { at: now.toISOString(), reason: revert ? REVERTED : 'aborted', systems: [] };
+  holdAborted(state, revert, now);
   writeRolloutState(config.chrootDir, state);
-  const waiting = Object.entries(state.systems).filter(([, system]) => !system.publishedAt).map(([name]) => name);
-  await tell(io, `rollout aborted at ${waveLabel(state.waves, state.current)}; ${waiting.length > 0 ? `${waiting.join(', ')} keep their current configuration` : 'no system was waiting'}`);
+  if (!wasAborted) {
+    const kept = waiting.length > 0 ? `${waiting.join(', ')} keep their current configuration until a new one is deployed for them` : 'no system was waiting';
+    await tell(io, `rollout aborted at ${waveLabel(state.waves, state.current)}; ${kept}`);
+  }
   if (!revert) return 0;
   const outcome = revertWave(config.chrootDir, state, state.current, now);
-  await reportWaveOutcome(io, `${waveLabel(state.waves, state.current)} reverted to the previous configuration`, outcome);
+  await reportWaveOutcome(io, `${waveLabel(state.waves, state.current)} reverted to the previous configuration (held there until a new configuration is deployed for them)`, outcome);
   return outcome.failed.length > 0 ? 1 : 0;
 }
+
+/** The halt reason of an abort with --revert. */
+const REVERTED = 'aborted, the current wave reverted';
 
 /** One system of the status, as --json prints it. */
 interface SystemLine {
@@ -164,6 +176,16 @@ interface SystemLine {
   publishedAt: string | null;
   report: 'succeeded' | 'failed' | 'waiting' | 'pending';
   reportedAt: string | null;
+  /** Why a success log since the publication does not count, if one came. */
+  note: string | null;
+}
+
+/** A system an abort holds back, as --json prints it. */
+interface HeldLine {
+  name: string;
+  digest: string;
+  at: string;
+  why: 'aborted' | 'reverted';
 }
 
 async function showStatus(config: Config, options: RolloutCommandOptions, io: CommandIO, now: Date): Promise<number> {
@@ -172,7 +194,7 @@ async function showStatus(config: Config, options: RolloutCommandOptions, io: Co
     await writeText(io.stdout, options.json ? 'null\n' : 'no rollout in progress\n');
     return 0;
   }
-  const logs = await logsOf(config.chrootDir);
+  const logs = await readRolloutLogs(config.chrootDir, state, config.logSizeLimit);
   const systems: SystemLine[] = Object.keys(state.systems)
     .sort()
     .map((name) => {
@@ -186,10 +208,14 @@ async function showStatus(config: Config, options: RolloutCommandOptions, io: Co
         publishedAt: system.publishedAt ?? null,
         report: system.publishedAt === undefined ? 'pending' : report.outcome,
         reportedAt: report.atMs === undefined ? null : new Date(report.atMs).toISOString(),
+        note: system.publishedAt === undefined ? null : (report.note ?? null),
       };
     });
+  const held: HeldLine[] = Object.entries(state.held ?? {})
+    .map(([name, hold]) => ({ name, ...hold }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   if (options.json) {
-    const json = { startedAt: state.startedAt, status: state.status, currentWave: state.current + 1, waves: state.waves, halt: state.halt ?? null, systems };
+    const json = { startedAt: state.startedAt, status: state.status, currentWave: state.current + 1, waves: state.waves, halt: state.halt ?? null, systems, held };
     await writeText(io.stdout, `${JSON.stringify(json, null, 2)}\n`);
     return state.status === 'halted' ? 2 : 0;
   }
@@ -201,8 +227,12 @@ async function showStatus(config: Config, options: RolloutCommandOptions, io: Co
     for (const system of systems.filter((line) => line.wave === wave)) {
       const since = system.reportedAt ? ` ${formatElapsed(Math.max(0, (now.getTime() - Date.parse(system.reportedAt)) / 1000))} ago` : '';
       const what = system.report === 'pending' ? 'waiting for its wave' : system.report === 'waiting' ? 'published, no report yet' : `${system.report}${since}`;
-      lines.push(`  ${system.name.padEnd(width)}  ${system.target.slice(0, 8)}  ${what}`);
+      lines.push(`  ${system.name.padEnd(width)}  ${system.target.slice(0, 8)}  ${what}${system.note ? ` (${system.note})` : ''}`);
     }
+  }
+  if (held.length > 0) {
+    lines.push('held back by an abort until a new configuration is deployed for them (bento deploy --all publishes them now):');
+    for (const hold of held) lines.push(`  ${hold.name.padEnd(width)}  since ${hold.at}${hold.why === 'reverted' ? ', reverted to its previous configuration' : ''}`);
   }
   await writeText(io.stdout, `${lines.join('\n')}\n`);
   return state.status === 'halted' ? 2 : 0;

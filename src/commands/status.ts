@@ -156,7 +156,8 @@ async function watchStatus(options: StatusRun): Promise<number> {
 
 async function writePrometheus(file: string, report: Report, nowMs: number): Promise<void> {
   try {
-    await writeFileAtomically(file, renderPrometheus(report.statuses, nowMs, report.rollout));
+    // The next status run rewrites it: no flush.
+    await writeFileAtomically(file, renderPrometheus(report.statuses, nowMs, report.rollout), 0o644, { durable: false });
   } catch (error) {
     const why = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     throw new UserError(`cannot write the Prometheus file ${file}: ${why}`, 'its directory must exist and be writable');

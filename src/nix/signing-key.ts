@@ -12,11 +12,13 @@
  * key can always be derived from the secret (what `nix key
  * convert-secret-to-public` does in later Nix versions).
  */
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import { run } from '../exec.js';
+import { writeFileAtomicallySync } from '../util/atomic-write.js';
+import { flushParentSync, flushSync } from '../util/durable.js';
 
 export interface SigningKey {
   /** The secret key file (root's alone, 0600). */
@@ -145,7 +147,7 @@ export async function loadSigningKey(secretFile: string, options: LoadSigningKey
       throw new UserError(`cannot read the signing key: ${publicFile} is missing and ${secretFile} is not readable by this user`, 'run bento as root once (sudo bento generate) to write the .pub next to it');
     }
     try {
-      writeFileSync(publicFile, `${derived}\n`, { mode: 0o644 });
+      writeFileAtomicallySync(publicFile, `${derived}\n`, 0o644);
     } catch {
       // Not ours to write (a read-only place): the derived key serves this run.
     }
@@ -198,9 +200,14 @@ async function createSigningKey(secretFile: string, name: string): Promise<void>
     await run('nix-store', ['--generate-binary-cache-key', name, secret, pub]);
     chmodSync(secret, 0o600);
     chmodSync(pub, 0o644);
+    // On the disk before they have their names (util/durable.ts): a power
+    // cut must not leave an empty key that the next deploy cannot read.
+    flushSync(secret);
+    flushSync(pub);
     // The secret first: killed in between, the .pub is derived from it next time.
     renameSync(secret, secretFile);
     renameSync(pub, publicFileOf(secretFile));
+    flushParentSync(secretFile);
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }

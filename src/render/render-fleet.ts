@@ -2,12 +2,14 @@
  * Turns the fleet model into the files of generated/. Pure: it returns
  * `{path, content, mode}` and never touches the disk (see write-output.ts).
  */
+import { isIP } from 'node:net';
 import path from 'node:path';
 import type { Config } from '../config/config.js';
 import type { FleetSystem } from '../fleet/fleet.js';
 import { sizeSshd } from './sshd-sizing.js';
 import type { SigningKey } from '../nix/signing-key.js';
 import { createTemplateEngine, type TemplateEngine } from './template-engine.js';
+import { LOG_PROTOCOL_VERSION } from '../protocol/log-header.js';
 import { byText } from '../util/text.js';
 
 export interface RenderedFile {
@@ -70,7 +72,20 @@ export function connectGiveUpSeconds(config: Pick<Config, 'connectRetry' | 'remo
   return config.connectRetry + config.remoteHosts.length * config.timeout;
 }
 
+/**
+ * The servers of REMOTE_IP, split as the listen-update socket takes them:
+ * addresses (systemd's IPAddressAllow= filters those) and host names (which
+ * systemd cannot filter: the connection's instance resolves them).
+ */
+export function listenAllowedPeers(remoteHosts: readonly string[]): { addresses: string[]; hosts: string[] } {
+  return {
+    addresses: remoteHosts.filter((host) => isIP(host) !== 0),
+    hosts: remoteHosts.filter((host) => isIP(host) === 0),
+  };
+}
+
 function clientSettings(config: Config) {
+  const peers = listenAllowedPeers(config.remoteHosts);
   return {
     // One per line: a line is one server, whatever it holds.
     remoteHosts: config.remoteHosts.join('\n'),
@@ -86,7 +101,11 @@ function clientSettings(config: Config) {
     updateRandomDelay: config.updateRandomDelay,
     rebootCalendar: config.rebootCalendar,
     listenPort: config.listenPort,
+    listenAllowedAddresses: peers.addresses,
+    listenAllowedHosts: peers.hosts,
     logSizeLimit: config.logSizeLimit,
+    // The log header's version (docs/protocol.md §5), defined where it is parsed.
+    logProtocol: LOG_PROTOCOL_VERSION,
   };
 }
 
@@ -126,6 +145,21 @@ export function renderSystemFiles(
   ];
 }
 
+/**
+ * The Match block goes into services.openssh.extraConfig, which nixpkgs
+ * pastes into an unquoted heredoc (`cat … - >$out <<EOL`, sshconf in
+ * nixos/modules/services/networking/ssh/sshd.nix): a `$`, backtick or
+ * backslash there is expanded by the shell at build time (a backtick runs a
+ * command), and a line `EOL` ends the text early. No value of the fleet
+ * reaches that text; this keeps a template edit from adding one.
+ */
+export function checkHeredocText(text: string, label: string): string {
+  const bad = /[$`\\]/.exec(text);
+  if (bad) throw new Error(`${label}: the text for services.openssh.extraConfig holds ${JSON.stringify(bad[0])}, which nixpkgs' unquoted heredoc would expand`);
+  if (text.split('\n').includes('EOL')) throw new Error(`${label}: the text for services.openssh.extraConfig holds a line EOL, which ends nixpkgs' heredoc`);
+  return text;
+}
+
 /** The server side: NixOS module, sshd_config snippet, setup script for other distributions, the logs/ prune. */
 export function renderServerFiles(input: RenderInput, templates = engine()): RenderedFile[] {
   const { config } = input;
@@ -139,7 +173,7 @@ export function renderServerFiles(input: RenderInput, templates = engine()): Ren
   // global lines through services.openssh.settings, which nixpkgs writes
   // first, and appends only the Match block.
   const sshdConfig = templates.render('server/sshd_config', { ...sshdContext, globals: true });
-  const sshdSnippet = templates.render('server/sshd_config', { ...sshdContext, globals: false });
+  const sshdSnippet = checkHeredocText(templates.render('server/sshd_config', { ...sshdContext, globals: false }), 'server/sshd_config');
   const pruneLogs = templates.render('server/prune-logs.sh', { chrootDir: config.chrootDir, logSizeLimit: config.logSizeLimit });
   const context = { chrootDir: config.chrootDir, systems, sshdConfig, sshdSnippet, pruneLogs, systemCount: systems.length, ...sizing };
   return [

@@ -122,7 +122,9 @@ export async function writeOutput(outDir: string, files: readonly RenderedFile[]
       mkdirSync(dir, { recursive: true });
       createdDirs.add(dir);
     }
-    writeFileAtomicallySync(target, file.content, file.mode);
+    // Not flushed: generated/ is rewritten by the next run, and deploy flushes
+    // what it publishes from it (chroot/publish.ts).
+    writeFileAtomicallySync(target, file.content, file.mode, { durable: false });
     written.push(difference.path);
   }
 }

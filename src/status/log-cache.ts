@@ -162,7 +162,7 @@ export class LogCache {
     if (!this.file || !this.dirty) return;
     try {
       mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
-      writeFileAtomicallySync(this.file, JSON.stringify({ version: VERSION, key: this.key, entries: Object.fromEntries(this.entries) }), 0o600);
+      writeFileAtomicallySync(this.file, JSON.stringify({ version: VERSION, key: this.key, entries: Object.fromEntries(this.entries) }), 0o600, { durable: false });
       this.dirty = false;
     } catch {
       // A read-only home, a full disk: status works without it.

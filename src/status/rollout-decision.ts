@@ -4,16 +4,30 @@
  * Pure: the same state, logs and time always give the same decision, so
  * every case is tested on recorded logs.
  *
- * A machine counts as having succeeded when a `success` log reached the
- * server after its publication, naming the store path the server built for
- * it. Without a flake the machine builds with its own channels, so the
- * server's store path is not what it will run: any success counts. A
- * `failure` or `rollback` log after the publication stops the rollout: a
- * failed build or switch names the system the machine still runs, not the
- * target, so it is recognised by its time, not its name.
+ * A wave is passed only by success logs for the exact configuration it was
+ * given: a `success` log that reached the server after the system's
+ * publication and whose header (docs/protocol.md §5) names the
+ * configuration's digest — and, for a system that runs exactly what the
+ * server built (a flake, a prebuilt system), the store path the server
+ * built. A log whose header names another configuration is about an
+ * earlier attempt (a log the machine queued and sent late): it neither
+ * passes nor halts the wave. A log that does not say which configuration it
+ * applied (no header: the original bento's client) passes a system of the
+ * first kind on its store path alone, and never a system without a flake,
+ * which builds with its own channels (any of its successes could be an old
+ * one). A `failure` or `rollback` log after the publication stops the
+ * rollout, unless it names another configuration: a failed build or switch
+ * names the system the machine still runs, not the target, so it is
+ * recognised by its time and its header, not its name.
  */
-import { nextWave, systemsOfWave, type RolloutState } from '../chroot/rollout-state.js';
+import { nextWave, systemsOfWave, type RolloutState, type RolloutSystem } from '../chroot/rollout-state.js';
+import type { LogHeader } from '../protocol/log-header.js';
 import type { LogEntry } from './read-chroot.js';
+
+/** A log as the decision reads it: its name and arrival, and what its header says (absent: nothing). */
+export interface ReportedLog extends LogEntry {
+  header?: LogHeader;
+}
 
 export type AdvanceDecision =
   /** Every system of the current wave succeeded: publish `next` (undefined: the rollout is done). */
@@ -27,22 +41,42 @@ export interface SystemReport {
   outcome: 'succeeded' | 'failed' | 'waiting';
   /** mtime of that log (ms). */
   atMs?: number;
+  /** While waiting: why a success log that arrived since the publication does not count. */
+  note?: string;
 }
 
 /** What `name` reported since its publication, from its logs. */
-export function reportOf(state: RolloutState, name: string, logs: readonly LogEntry[]): SystemReport {
+export function reportOf(state: RolloutState, name: string, logs: readonly ReportedLog[]): SystemReport {
   const system = state.systems[name];
   if (!system?.publishedAt) return { outcome: 'waiting' };
   const since = Date.parse(system.publishedAt);
   const after = logs.filter((log) => log.mtimeMs > since).sort((a, b) => a.mtimeMs - b.mtimeMs);
-  const failure = after.find((log) => log.log.result === 'failure' || log.log.result === 'rollback');
+  const about = after.filter((log) => log.header?.configuration === undefined || log.header.configuration === system.digest);
+  const failure = about.find((log) => log.log.result === 'failure' || log.log.result === 'rollback');
   if (failure) return { outcome: 'failed', atMs: failure.mtimeMs };
-  const success = after.find((log) => log.log.result === 'success' && (!system.exact || log.log.storeBasename === system.target));
-  return success ? { outcome: 'succeeded', atMs: success.mtimeMs } : { outcome: 'waiting' };
+  const success = about.find((log) => passes(system, log));
+  if (success) return { outcome: 'succeeded', atMs: success.mtimeMs };
+  const unconfirmed = after.find((log) => log.log.result === 'success');
+  return unconfirmed ? { outcome: 'waiting', note: whyNotCounted(system, unconfirmed) } : { outcome: 'waiting' };
+}
+
+/** Whether the success log `log` passes `system`'s wave (see the top of this file). */
+function passes(system: RolloutSystem, log: ReportedLog): boolean {
+  if (log.log.result !== 'success') return false;
+  if (system.exact && log.log.storeBasename !== system.target) return false;
+  const configuration = log.header?.configuration;
+  return configuration === system.digest || (configuration === undefined && system.exact);
+}
+
+function whyNotCounted(system: RolloutSystem, log: ReportedLog): string {
+  const configuration = log.header?.configuration;
+  if (configuration !== undefined && configuration !== system.digest) return `a success for another configuration (${configuration.slice(0, 16)}, sent late) does not count`;
+  if (system.exact) return 'a success for another store path does not count';
+  return 'a success that does not say which configuration it applied (a client without the log header) does not count for a system without a flake';
 }
 
 /** How each system of a wave stands. */
-export function reportWave(state: RolloutState, wave: number, logsOf: (name: string) => readonly LogEntry[]): Map<string, SystemReport> {
+export function reportWave(state: RolloutState, wave: number, logsOf: (name: string) => readonly ReportedLog[]): Map<string, SystemReport> {
   return new Map(systemsOfWave(state, wave).map((name) => [name, reportOf(state, name, logsOf(name))]));
 }
 
@@ -51,7 +85,7 @@ export function reportWave(state: RolloutState, wave: number, logsOf: (name: str
  * ROLLOUT_WAIT: a wave that has not all succeeded that long after its
  * publication halts the rollout, naming the systems that did not report.
  */
-export function decideAdvance(state: RolloutState, logsOf: (name: string) => readonly LogEntry[], nowMs: number, waitSeconds: number): AdvanceDecision {
+export function decideAdvance(state: RolloutState, logsOf: (name: string) => readonly ReportedLog[], nowMs: number, waitSeconds: number): AdvanceDecision {
   const report = reportWave(state, state.current, logsOf);
   const failed = [...report].filter(([, system]) => system.outcome === 'failed').map(([name]) => name);
   if (failed.length > 0) return { kind: 'halt', reason: 'reported a failure or a rollback for the new configuration', systems: failed };

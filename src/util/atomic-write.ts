@@ -9,6 +9,11 @@
  * dot files (status, node-exporter's *.prom glob) never see them, and a
  * cleaner can tell them apart by TEMPORARY_NAME.
  *
+ * A durable write (the default) flushes the temporary file before the rename
+ * and the directory after it (util/durable.ts): a power cut then leaves the
+ * old content or the new one, never an empty file. Derived files that the
+ * next run rewrites anyway (generated/, the status cache) may skip it.
+ *
  * The temporary file is always created anew (whatever was at its name is
  * removed first, then it is opened with O_EXCL): a link planted at that name
  * in a directory others can write (generated/ in the fleet) is never
@@ -17,6 +22,12 @@
 import { chmodSync, rmSync, renameSync, writeFileSync } from 'node:fs';
 import { chmod, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { flush, flushParentSync, flushSync } from './durable.js';
+
+export interface AtomicWriteOptions {
+  /** Flush the data before the rename and the directory after it (default true). */
+  durable?: boolean;
+}
 
 /** What temporary files of atomicWrite look like, for cleaners of leftovers. */
 export const TEMPORARY_NAME = /^\..+\.tmp-\d+$/;
@@ -27,29 +38,35 @@ export function temporaryPathOf(file: string): string {
 }
 
 /** Replaces `file` with `content`, with exactly `mode` (whatever the umask). */
-export function writeFileAtomicallySync(file: string, content: string | Buffer, mode = 0o644): void {
+export function writeFileAtomicallySync(file: string, content: string | Buffer, mode = 0o644, options: AtomicWriteOptions = {}): void {
+  const durable = options.durable ?? true;
   const temporary = temporaryPathOf(file);
   try {
     rmSync(temporary, { force: true });
     writeFileSync(temporary, content, { mode, flag: 'wx' });
     chmodSync(temporary, mode);
+    if (durable) flushSync(temporary);
     renameSync(temporary, file);
   } catch (error) {
     rmSync(temporary, { force: true });
     throw error;
   }
+  if (durable) flushParentSync(file);
 }
 
 /** The same, asynchronously. */
-export async function writeFileAtomically(file: string, content: string | Buffer, mode = 0o644): Promise<void> {
+export async function writeFileAtomically(file: string, content: string | Buffer, mode = 0o644, options: AtomicWriteOptions = {}): Promise<void> {
+  const durable = options.durable ?? true;
   const temporary = temporaryPathOf(file);
   try {
     await rm(temporary, { force: true });
     await writeFile(temporary, content, { mode, flag: 'wx' });
     await chmod(temporary, mode);
+    if (durable) await flush(temporary);
     await rename(temporary, file);
   } catch (error) {
     await rm(temporary, { force: true });
     throw error;
   }
+  if (durable) await flush(path.dirname(file));
 }

@@ -306,3 +306,115 @@ describe.skipIf(!isRoot)('deploy with ROLLOUT_WAVES, and bento rollout', () => {
     for (const name of ['a', 'b', 'c']) expect(configOf(n(name))).toBe(second.systems[n(name)]!.version);
   });
 });
+
+describe.skipIf(!isRoot)('what an abort holds, and what passes a wave (issue 19)', () => {
+  it('a wave the canary has not passed holds the later waves, even when only they change', () => {
+    const fleet = newFleet();
+    expect(run(fleet, ['deploy', '--all']).status).toBe(0);
+    change(fleet, '# version 12');
+    expect(run(fleet, ['deploy']).status).toBe(0);
+    const first = rolloutState();
+    const published = { a: configOf(n('a')), b: configOf(n('b')), c: configOf(n('c')) };
+    // Only `a` changes again; the canary has not reported on its new configuration.
+    writeFileSync(path.join(fleet.root, 'hosts', 'a', `${n('a')}.nix`), '# version 13\n');
+    const deploy = run(fleet, ['deploy']);
+    expect(deploy.status, deploy.stderr).toBe(0);
+    expect(deploy.stdout).toContain(`${n('canary')}: kept from the rollout in progress (published, its report awaited)`);
+    expect(deploy.stdout).toContain(`rollout started: wave 1 (${n('canary')}) published to ${n('canary')}`);
+    const second = rolloutState();
+    expect(second.current).toBe(0);
+    expect(second.systems[n('canary')]!.publishedAt).toBe(first.systems[n('canary')]!.publishedAt);
+    for (const name of ['a', 'b', 'c'] as const) expect(configOf(n(name))).toBe(published[name]);
+    // Its success for exactly that configuration opens wave 2.
+    report(n('canary'), second.systems[n('canary')]!.target, 'success');
+    const advanced = run(fleet, ['rollout', 'advance']);
+    expect(advanced.stderr).toContain(`wave 2 (*) published: ${[n('a'), n('b'), n('c')].sort().join(', ')}`);
+    expect(configOf(n('a'))).toBe(second.systems[n('a')]!.version);
+  });
+
+  it('an abort holds the waiting systems until their own configuration changes; the others of a new rollout go on without them', () => {
+    const fleet = newFleet();
+    expect(run(fleet, ['deploy', '--all']).status).toBe(0);
+    change(fleet, '# version 14');
+    expect(run(fleet, ['deploy']).status).toBe(0);
+    const published = { a: configOf(n('a')), b: configOf(n('b')), c: configOf(n('c')) };
+    const abort = run(fleet, ['rollout', 'abort']);
+    expect(abort.status, abort.stderr).toBe(0);
+
+    const again = run(fleet, ['deploy']);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).toContain('deploy: 0 published, 1 unchanged, 0 failed, 3 held back by an aborted rollout');
+    expect(again.stdout).not.toContain('rollout started');
+    for (const name of ['a', 'b', 'c'] as const) expect(configOf(n(name))).toBe(published[name]);
+    const status = run(fleet, ['rollout', 'status', '--json']);
+    const held = (JSON.parse(status.stdout) as { held: { name: string; why: string }[] }).held;
+    expect(held.map((hold) => [hold.name, hold.why])).toEqual([n('a'), n('b'), n('c')].sort().map((name) => [name, 'aborted']));
+
+    // The canary passes its wave; then `a` alone gets a new configuration: it is released, b and c stay held.
+    report(n('canary'), rolloutState().systems[n('canary')]!.target, 'success');
+    writeFileSync(path.join(fleet.root, 'hosts', 'a', `${n('a')}.nix`), '# version 15\n');
+    const released = run(fleet, ['deploy']);
+    expect(released.status, released.stderr).toBe(0);
+    expect(released.stdout).toContain(`${n('b')}: held back by the rollout aborted`);
+    expect(released.stdout).toContain(`rollout started: wave 2 (*) published to ${n('a')}`);
+    expect(configOf(n('a'))).toBe(rolloutState().systems[n('a')]!.version);
+    for (const name of ['b', 'c'] as const) expect(configOf(n(name))).toBe(published[name]);
+    expect(Object.keys(rolloutState().systems)).toEqual([n('a')]);
+    // The holds outlive that rollout's end.
+    report(n('a'), rolloutState().systems[n('a')]!.target, 'success', 2);
+    expect(run(fleet, ['rollout', 'advance']).stderr).toContain('rollout done');
+    expect(run(fleet, ['deploy']).stderr).toContain('2 held back by an aborted rollout');
+    // --all publishes everything and ends the rollout, its holds with it.
+    const all = run(fleet, ['deploy', '--all']);
+    expect(all.stderr).toContain('deploy: 2 published');
+    expect(existsSync(path.join(suite.server.chrootDir, 'rollout.json'))).toBe(false);
+  });
+
+  it('an abort can still be reverted once: the current wave gets its previous configuration back and is held there', () => {
+    const fleet = newFleet();
+    expect(run(fleet, ['deploy', '--all']).status).toBe(0);
+    const oldCanary = configOf(n('canary'));
+    change(fleet, '# version 17');
+    expect(run(fleet, ['deploy']).status).toBe(0);
+    expect(run(fleet, ['rollout', 'abort']).status).toBe(0);
+    const revert = run(fleet, ['rollout', 'abort', '--revert']);
+    expect(revert.status, revert.stderr).toBe(0);
+    expect(revert.stderr).toContain(`wave 1 (${n('canary')}) reverted to the previous configuration`);
+    expect(configOf(n('canary'))).toBe(oldCanary);
+    const status = run(fleet, ['rollout', 'status']);
+    expect(status.stdout).toContain('held back by an abort until a new configuration is deployed for them');
+    expect(status.stdout).toMatch(new RegExp(`${n('canary')} +since .*, reverted to its previous configuration`));
+    const again = run(fleet, ['rollout', 'abort', '--revert']);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toContain('the rollout is aborted and its current wave reverted: nothing to abort');
+    // Nothing new: the canary stays reverted, the others held.
+    const deploy = run(fleet, ['deploy']);
+    expect(deploy.stderr).toContain('deploy: 0 published, 0 unchanged, 0 failed, 4 held back by an aborted rollout');
+    expect(configOf(n('canary'))).toBe(oldCanary);
+  });
+
+  it('a rollout.json whose previous version is a path: abort --revert and deploy refuse it, naming the field; nothing is reverted or published', () => {
+    const fleet = newFleet();
+    expect(run(fleet, ['deploy', '--all']).status).toBe(0);
+    change(fleet, '# version 16');
+    expect(run(fleet, ['deploy']).status).toBe(0);
+    const file = path.join(suite.server.chrootDir, 'rollout.json');
+    const state = JSON.parse(readFileSync(file, 'utf8'));
+    state.systems[n('canary')].previous.version = '../../../../etc';
+    writeFileSync(file, JSON.stringify(state));
+    const canary = configOf(n('canary'));
+    const stamp = snapshotTree(chrootOf(n('canary')))['last_change_date'];
+
+    const message = `${file} is damaged: systems.${n('canary')}.previous.version is not a version directory name`;
+    for (const args of [['rollout', 'abort', '--revert'], ['deploy'], ['rollout', 'advance']]) {
+      const refused = run(fleet, args);
+      expect(refused.status, args.join(' ')).toBe(1);
+      expect(refused.stderr).toContain(message);
+      expect(refused.stderr).toContain('remove it to forget that rollout');
+      expect(refused.stderr).not.toContain('deploy again');
+    }
+    expect(configOf(n('canary'))).toBe(canary);
+    expect(snapshotTree(chrootOf(n('canary')))['last_change_date']).toBe(stamp);
+    expect(readFileSync(file, 'utf8')).toBe(JSON.stringify(state));
+  });
+});

@@ -54,10 +54,10 @@ ALL_OFF='services.bento = { reboot.enable = false; listen = { enable = false; op
 
 @test "bento-units.nix carries config.sh's settings as the defaults of the options" {
 	run -0 nix-instantiate --eval --strict --json "$ROOT/bento-units.nix" -A defaults
-	assert_eq "$(jq -c . <<< "$output")" '{"listenPort":4242,"randomizedDelaySec":"7min","rebootCalendar":"Sun 03:00","serverPublicKey":null,"updateCalendar":"*:0/5"}' "defaults"
+	assert_eq "$(jq -c . <<< "$output")" '{"listenAllowedAddresses":["127.0.0.1"],"listenAllowedHosts":[],"listenPort":4242,"randomizedDelaySec":"7min","rebootCalendar":"Sun 03:00","serverPublicKey":null,"updateCalendar":"*:0/5"}' "defaults"
 	run -0 evaluate config.services.bento
 	assert_eq "$(jq -c . <<< "$output")" \
-		'{"enable":true,"fixedRandomDelay":true,"healthCheck":{"command":null,"gracePeriod":120,"timeout":30},"listen":{"allowedAddresses":[],"enable":true,"openFirewall":false,"port":4242},"randomizedDelaySec":"7min","reboot":{"calendar":"Sun 03:00","enable":false},"serverPublicKey":null,"updateCalendar":"*:0/5"}' \
+		'{"enable":true,"fixedRandomDelay":true,"healthCheck":{"command":null,"gracePeriod":120,"timeout":30},"listen":{"allowedAddresses":["127.0.0.1"],"allowedHosts":[],"enable":true,"openFirewall":false,"port":4242},"randomizedDelaySec":"7min","reboot":{"calendar":"Sun 03:00","enable":false},"serverPublicKey":null,"updateCalendar":"*:0/5"}' \
 		"option values of utils/bento.nix"
 }
 
@@ -117,16 +117,16 @@ ALL_OFF='services.bento = { reboot.enable = false; listen = { enable = false; op
 	assert_eq "$(jq -c .listenStreams <<< "$socket")" '["8080"]' "socket port"
 	assert_eq "$(jq -c .wantedBy <<< "$socket")" '["sockets.target"]' "socket wantedBy"
 	assert_eq "$(jq -c .socketConfig <<< "$socket")" \
-		'{"Accept":true,"IPAddressAllow":["192.168.1.0/24","localhost"],"IPAddressDeny":"any","TriggerLimitIntervalSec":0}' "socketConfig"
+		'{"Accept":true,"IPAddressAllow":["192.168.1.0/24","localhost"],"IPAddressDeny":"any","MaxConnectionsPerSource":8,"TriggerLimitIntervalSec":0}' "socketConfig"
 	listen=$(jq -c '.systemd.services."listen-update@"' <<< "$config")
 	assert_eq "$(jq -r .restartIfChanged <<< "$listen")" false "listen-update@ restartIfChanged"
 	assert_eq "$(jq -r .serviceConfig.StandardInput <<< "$listen")" socket "StandardInput"
 	assert_contains "$(jq -r .script <<< "$listen")" "systemctl start bento-upgrade.service"
 	assert_eq "$(jq -c .networking.firewall.allowedTCPPorts <<< "$config")" '[8080]' "firewall"
 
-	# Without allowedAddresses, any address may connect.
+	# By default only the server of REMOTE_IP (127.0.0.1) may connect.
 	run -0 evaluate 'config.systemd.sockets."listen-update".socketConfig'
-	assert_eq "$(jq -c . <<< "$output")" '{"Accept":true,"TriggerLimitIntervalSec":0}' "socketConfig by default"
+	assert_eq "$(jq -c . <<< "$output")" '{"Accept":true,"IPAddressAllow":["127.0.0.1"],"IPAddressDeny":"any","MaxConnectionsPerSource":8,"TriggerLimitIntervalSec":0}' "socketConfig by default"
 
 	run -0 evaluate config "$ALL_OFF"
 	config=$output

@@ -1,23 +1,27 @@
 #!/usr/bin/env bats
 # Staged rollouts with the real client cycle (docs/protocol.md §10): waves
-# `canary` then `*` (three machines). A new configuration reaches the canary
-# only; once the canary reported success, `bento rollout advance` publishes
-# it to the rest. A canary whose build fails, or whose health check fails
-# after its switch, halts the rollout and the others never see it.
+# `canary,nf` (a flake and a system without a flake) then `*` (three
+# machines). A new configuration reaches the canary only; once the canary
+# reported success, `bento rollout advance` publishes it to the rest. A
+# canary whose build fails, or whose health check fails after its switch,
+# halts the rollout and the others never see it. An abort or a revert holds
+# until a new configuration is deployed; only a success log for the exact
+# configuration a wave was given passes it.
 
 load lib/e2e
 
 setup_file() {
-	e2e_setup_suite canary a b c
-	export CANARY A B C
+	e2e_setup_suite canary a b c nf:nonflake
+	export CANARY A B C NF
 	CANARY=$(sys canary)
+	NF=$(sys nf)
 	A=$(sys a)
 	B=$(sys b)
 	C=$(sys c)
-	printf 'ROLLOUT_WAVES="%s *"\nROLLOUT_WAIT=1h\n' "$CANARY" >> "$E2E_FLEET/config.sh"
+	printf 'ROLLOUT_WAVES="%s,%s *"\nROLLOUT_WAIT=1h\n' "$CANARY" "$NF" >> "$E2E_FLEET/config.sh"
 	bento deploy --all > "$E2E_STATE/deploy.out" 2>&1 || fail "bento deploy --all failed:" "$(cat "$E2E_STATE/deploy.out")"
 	local name
-	for name in $CANARY $A $B $C; do e2e_first_update_or_fail "$name"; done
+	for name in $CANARY $A $B $C $NF; do e2e_first_update_or_fail "$name"; done
 }
 
 teardown_file() {
@@ -42,7 +46,7 @@ new_revision_everywhere() {
 	before_c=$(published "$C")
 	states_a=$(e2e_expected "$A")
 	run -0 bento deploy
-	assert_contains "$output" "deploy: 1 published, 0 unchanged, 0 failed, 3 waiting for a later wave"
+	assert_contains "$output" "deploy: 1 published, 1 unchanged, 0 failed, 3 waiting for a later wave"
 	assert_eq "$(published "$A")" "$before_a" "$A's chroot"
 	assert_eq "$(published "$B")" "$before_b" "$B's chroot"
 	assert_eq "$(published "$C")" "$before_c" "$C's chroot"
@@ -84,7 +88,7 @@ new_revision_everywhere() {
 	run -1 e2e_machine "$CANARY"
 	assert_contains "$output" "the build failed"
 	run -1 bento rollout advance
-	assert_contains "$output" "rollout halted at wave 1 ($CANARY): $CANARY reported a failure or a rollback"
+	assert_contains "$output" "rollout halted at wave 1 ($CANARY,$NF): $CANARY reported a failure or a rollback"
 	assert_eq "$(published "$A")" "$before_a" "$A's chroot"
 	assert_eq "$(published "$B")" "$before_b" "$B's chroot"
 	assert_eq "$(published "$C")" "$before_c" "$C's chroot"
@@ -149,4 +153,126 @@ new_revision_everywhere() {
 	run -1 bento rollout advance
 	assert_contains "$output" "$CANARY reported a failure or a rollback"
 	rm "$E2E_FLEET/hosts/$CANARY/health.conf" "$E2E_FLEET/hosts/$CANARY/failed-units"
+}
+
+# The chroots of A, B and C as their machines see them.
+published_later_waves() {
+	published "$A"
+	published "$B"
+	published "$C"
+}
+
+@test "abort holds the waves that waited: a deploy with nothing new publishes nothing, even after the canary succeeded" {
+	# A takes what the earlier tests published for it: from now on it sees what changes.
+	run -0 e2e_machine "$A"
+	new_revision_everywhere
+	run -0 bento deploy
+	local before
+	before=$(published_later_waves)
+	run -0 bento rollout abort
+	assert_contains "$output" "keep their current configuration"
+
+	# Nothing new: the held waves stay held (today's bug: wave 2 went out, no canary).
+	run -0 bento deploy
+	assert_not_contains "$output" "rollout started"
+	assert_contains "$output" "$A: held back by the rollout aborted"
+	assert_eq "$(published_later_waves)" "$before" "the chroots of wave 2"
+	run -0 bento rollout advance
+	assert_contains "$output" "was aborted"
+	assert_eq "$(published_later_waves)" "$before" "the chroots of wave 2"
+
+	# The canary applies its new configuration and reports success: the abort still holds.
+	run -0 e2e_machine "$CANARY"
+	assert_contains "$output" "switching to $(e2e_expected "$CANARY")"
+	run -0 bento deploy
+	assert_not_contains "$output" "rollout started"
+	assert_eq "$(published_later_waves)" "$before" "the chroots of wave 2"
+	run -0 e2e_machine "$A"
+	assert_contains "$output" "no update required"
+}
+
+@test "abort --revert of the second wave gives it its previous configuration, and a deploy with nothing new does not publish it again" {
+	new_revision_everywhere
+	local old_a
+	old_a=$(readlink "$E2E_CHROOT/$A/config")
+	run -0 bento deploy
+	run -0 e2e_machine "$CANARY"
+	run -0 bento rollout advance
+	assert_contains "$output" "wave 2 (*) published"
+	run -0 e2e_machine "$A"
+	assert_contains "$output" "switching to $(e2e_expected "$A")"
+
+	run -0 bento rollout abort --revert
+	assert_contains "$output" "reverted to the previous configuration"
+	assert_eq "$(readlink "$E2E_CHROOT/$A/config")" "$old_a" "$A's config link after the revert"
+	local reverted
+	reverted=$(published_later_waves)
+
+	# Nothing new: the reverted wave stays reverted (today's bug: it was published again).
+	run -0 bento deploy
+	assert_not_contains "$output" "rollout started"
+	assert_contains "$output" "$A: held back by the rollout aborted"
+	assert_eq "$(published_later_waves)" "$reverted" "the chroots of wave 2"
+	# A goes back to its previous system, and stays there.
+	run -0 e2e_machine "$A"
+	assert_contains "$output" "switching to $(e2e_expected "$A")"
+	run -0 bento deploy
+	assert_eq "$(published_later_waves)" "$reverted" "the chroots of wave 2"
+	run -0 e2e_machine "$A"
+	assert_contains "$output" "no update required"
+}
+
+@test "a canary without a flake: the success it queued for an earlier configuration does not pass its wave, its success for the new one does" {
+	# nf applies a configuration while its logs/ is not writable: its success log stays queued on the machine.
+	e2e_new_revision "$NF"
+	run -0 bento deploy
+	chown root "$E2E_CHROOT/$NF/logs"
+	run -0 e2e_machine "$NF"
+	chown "$NF" "$E2E_CHROOT/$NF/logs"
+	assert_contains "$output" "the server answers but did not take the log"
+	local queued
+	queued=$(find "$E2E_MACHINES/$NF/var-bento/.bento/pending" -name '*_success.log.gz' -printf '%f\n')
+	[ -n "$queued" ] || fail "no success log queued on $NF"
+
+	# A new configuration for nf and a: nf's wave is published, a's staged.
+	e2e_new_revision "$NF"
+	e2e_new_revision "$A"
+	run -0 bento deploy
+	assert_contains "$output" "rollout started: wave 1 ($CANARY,$NF) published to $NF"
+	local before_a
+	before_a=$(published "$A")
+
+	# nf's next run sends the queued log when it polls, then builds the new
+	# configuration: the server's advance runs while it builds (a timer).
+	local gate=$BATS_TEST_TMPDIR/gate
+	mkdir -p "$gate"
+	e2e_hook "$NF" before-build "touch '$gate/building'; i=0; while [ ! -e '$gate/go' ] && [ \$i -lt 1200 ]; do sleep 0.1; i=\$((i + 1)); done"
+	e2e_machine "$NF" > "$gate/run.out" 2>&1 &
+	local machine=$! i=0
+	until [ -e "$gate/building" ]; do
+		i=$((i + 1))
+		if [ "$i" -ge 1200 ] || ! kill -0 "$machine" 2> /dev/null; then
+			touch "$gate/go"
+			wait "$machine" || true
+			fail "$NF did not start its build:" "$(cat "$gate/run.out")"
+		fi
+		sleep 0.1
+	done
+	[ -f "$E2E_CHROOT/$NF/logs/$queued" ] || { touch "$gate/go"; wait "$machine"; fail "the queued log $queued did not reach the server"; }
+	run bento rollout advance
+	touch "$gate/go"
+	wait "$machine" || fail "$NF's run failed:" "$(cat "$gate/run.out")"
+	e2e_clear_hooks "$NF"
+	assert_eq "$status" 0 "the advance's exit status"
+	assert_contains "$output" "waiting for $NF"
+	assert_not_contains "$output" "wave 2 (*) published"
+	assert_eq "$(published "$A")" "$before_a" "$A's chroot while $NF builds"
+
+	# The log of the run that applied the new configuration says so: it passes the wave.
+	assert_contains "$(cat "$gate/run.out")" "switching to"
+	assert_contains "$(e2e_log_text "$NF" _success.log.gz)" "protocol: 1"
+	run -0 bento rollout advance
+	assert_contains "$output" "wave 2 (*) published: $A"
+	run -0 e2e_machine "$A"
+	assert_contains "$output" "switching to $(e2e_expected "$A")"
 }

@@ -33,6 +33,16 @@ if [ "${BENTO_TEST_LOCK_HELD:-0}" != 1 ]; then
 	exec sh "$root/scripts/test-lock.sh" sh "$root/test/e2e/run.sh" "$@"
 fi
 
+# The nixpkgs lib the suites evaluate the NixOS modules with
+# (test/fixtures/nixos/nixpkgs-lib.nix): found once, said, passed on.
+if lib=$(nix-instantiate --eval --strict --json --expr "import $root/test/fixtures/nixos/nixpkgs-lib.nix { }" 2> /dev/null); then
+	BENTO_NIXPKGS_LIB=$(printf '%s' "$lib" | jq -r .dir)
+	export BENTO_NIXPKGS_LIB
+	echo "e2e: nixpkgs lib for the NixOS module tests: $(printf '%s' "$lib" | jq -r .source) ($BENTO_NIXPKGS_LIB)"
+else
+	echo "e2e: nixpkgs lib for the NixOS module tests: none (no BENTO_NIXPKGS_LIB, no ../shared/nixpkgs-lib, and the pinned fetch failed); the suites that need it fail" >&2
+fi
+
 E2E_REGISTRY=$(mktemp /tmp/bento-e2e-registry.XXXXXX)
 export E2E_REGISTRY
 output=$(mktemp /tmp/bento-e2e-output.XXXXXX)
@@ -64,6 +74,11 @@ skipped=$(grep -c '^ok .* # skip' "$output")
 echo
 echo "e2e: $((passed + failed)) tests, $failed failures, $skipped skipped, in ${elapsed}s"
 if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ]; then
+	exit 1
+fi
+# A skipped test is not a passed one: every suite can run here (root, sshd, Nix).
+if [ "$skipped" -ne 0 ]; then
+	echo "e2e: $skipped test(s) skipped, which fails the run" >&2
 	exit 1
 fi
 exit 0

@@ -1,14 +1,59 @@
 /**
- * Once per vitest run: a cache directory of its own (XDG_CACHE_HOME), so that
- * `bento status` run by the tests remembers nothing in the user's home, and
- * it is removed at the end. The test processes inherit the variable.
+ * Once per vitest run, before any test file:
+ * - a cache directory of its own (XDG_CACHE_HOME), so that `bento status`
+ *   run by the tests remembers nothing in the user's home, removed at the end;
+ * - the nixpkgs lib the NixOS module tests evaluate with, found once
+ *   (test/fixtures/nixos/nixpkgs-lib.nix: BENTO_NIXPKGS_LIB, ../shared, or
+ *   the pinned fetch), said, and passed on as BENTO_NIXPKGS_LIB;
+ * - as root, the group sftp_users that the server fixtures (server.ts) put
+ *   their users in: made here, once, because test files run three at once
+ *   and two of them making it (or one removing it under another) race.
+ * The test processes inherit the variables.
  */
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+/** The group of bento's SFTP users (docs/protocol.md), which the server fixtures use. */
+export const SFTP_GROUP = 'sftp_users';
+
+const NIXPKGS_LIB = path.join(import.meta.dirname, '..', 'fixtures', 'nixos', 'nixpkgs-lib.nix');
+
+/** Where the nixpkgs lib is, and which of its sources gave it. */
+export function locateNixpkgsLib(env: NodeJS.ProcessEnv = process.env): { source: string; dir: string } | { problem: string } {
+  const run = spawnSync('nix-instantiate', ['--eval', '--strict', '--json', '--expr', `import ${NIXPKGS_LIB} { }`], { encoding: 'utf8', env });
+  if (run.status !== 0) {
+    const tail = String(run.stderr || run.error?.message || '').trim().split('\n').slice(-3).join('\n');
+    return { problem: `BENTO_NIXPKGS_LIB is not set, there is no ../shared/nixpkgs-lib next to the checkout, and the pinned fetch (test/fixtures/nixos/nixpkgs-lib.nix) failed:\n${tail}` };
+  }
+  return JSON.parse(run.stdout) as { source: string; dir: string };
+}
+
+function groupExists(name: string): boolean {
+  return spawnSync('getent', ['group', name]).status === 0;
+}
+
 export default function setup(): () => void {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-test-cache-'));
   process.env.XDG_CACHE_HOME = dir;
-  return () => rmSync(dir, { recursive: true, force: true });
+
+  // Said, not fatal here: the tests that need it fail with the same reason.
+  const lib = locateNixpkgsLib();
+  if ('problem' in lib) {
+    process.stdout.write(`nixpkgs lib for the NixOS module tests: none; ${lib.problem}\n`);
+  } else {
+    process.stdout.write(`nixpkgs lib for the NixOS module tests: ${lib.source} (${lib.dir})\n`);
+    process.env.BENTO_NIXPKGS_LIB = lib.dir;
+  }
+
+  let madeGroup = false;
+  if (process.getuid?.() === 0 && !groupExists(SFTP_GROUP)) {
+    execFileSync('groupadd', ['--system', SFTP_GROUP]);
+    madeGroup = true;
+  }
+  return () => {
+    rmSync(dir, { recursive: true, force: true });
+    if (madeGroup) spawnSync('groupdel', [SFTP_GROUP]);
+  };
 }

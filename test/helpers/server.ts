@@ -1,13 +1,15 @@
 /**
- * Server-side fixtures for deploy tests, as root: the group sftp_users, one
- * system user per test system, a chroot directory under /srv (sshd refuses
- * chroots under /tmp). Everything is removed again by cleanup().
+ * Server-side fixtures for deploy tests, as root: one system user per test
+ * system, in the group sftp_users (made once per run by global-setup.ts),
+ * and a chroot directory under /srv (sshd refuses chroots under /tmp).
+ * Everything is removed again by cleanup().
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
+import { SFTP_GROUP } from './global-setup.js';
 
 export interface TestServer {
   chrootDir: string;
@@ -26,8 +28,9 @@ export function createTestServer(): TestServer {
   const prefix = `bt${randomBytes(2).toString('hex')}`;
   const chrootDir = `/srv/bento-test-${prefix}`;
   mkdirSync(chrootDir, { recursive: true, mode: 0o755 });
-  const createdGroup = !exists('group', 'sftp_users');
-  if (createdGroup) execFileSync('groupadd', ['--system', 'sftp_users']);
+  // Not made here: three test files run at once, and two of them making the
+  // group, or one removing it while another uses it, would race.
+  if (!exists('group', SFTP_GROUP)) throw new Error(`the group ${SFTP_GROUP} is missing: test/helpers/global-setup.ts makes it for the run (vitest's globalSetup)`);
   const users: string[] = [];
   return {
     chrootDir,
@@ -35,13 +38,12 @@ export function createTestServer(): TestServer {
     addUsers(names, home = chrootDir) {
       for (const name of names) {
         if (exists('passwd', name)) continue;
-        execFileSync('useradd', ['--system', '--no-create-home', '--home-dir', path.join(home, name), '--gid', 'sftp_users', '--shell', '/usr/sbin/nologin', name]);
+        execFileSync('useradd', ['--system', '--no-create-home', '--home-dir', path.join(home, name), '--gid', SFTP_GROUP, '--shell', '/usr/sbin/nologin', name]);
         users.push(name);
       }
     },
     cleanup() {
       for (const user of users) spawnSync('userdel', [user]);
-      if (createdGroup) spawnSync('groupdel', ['sftp_users']);
       rmSync(chrootDir, { recursive: true, force: true });
       removeAutoRootsUnder(chrootDir);
     },

@@ -7,6 +7,7 @@ import { renderChangeStamp, renderManifest } from '../../src/chroot/manifest.js'
 import type { Config } from '../../src/config/config.js';
 import { renderSystemFiles } from '../../src/render/render-fleet.js';
 import { sha256 } from '../../src/util/hash.js';
+import { evalNixos, linkPackages } from './nixos.js';
 import { writeRendered } from './render.js';
 
 export const STUBS_DIR = path.join(import.meta.dirname, '..', 'fixtures', 'client-stubs');
@@ -36,18 +37,22 @@ const PACKAGE_OF: Record<string, string> = {
   'systemd-run': 'systemd',
 };
 
+/** The packages of the client unit's PATH that are this machine's tools (the others are stand-ins or empty). */
+const TOOL_PACKAGES = ['coreutils', 'findutils', 'gnugrep', 'gnused', 'openssh', 'git', 'gzip', 'diffutils', 'util-linux', 'nix', 'jq'];
+
 let hostTools: string | undefined;
 /**
- * This machine's tools of the packages the client unit names (test/e2e/lib/make-tools.sh),
- * once per test process, in a directory removed on exit.
+ * This machine's tools of the packages the client unit names (linkPackages:
+ * the Debian packages that hold them), once per test process, in a
+ * directory removed on exit. Not systemd: a real systemctl would act on
+ * this machine.
  */
 function toolPackages(): string {
   if (hostTools === undefined) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-unit-tools-'));
     process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-    const made = spawnSync('sh', [path.join(REPO, 'test/e2e/lib/make-tools.sh'), dir], { encoding: 'utf8' });
-    if (made.status !== 0) throw new Error(`make-tools.sh failed: ${made.stderr}`);
     chmodSync(dir, 0o755);
+    linkPackages(dir, TOOL_PACKAGES);
     hostTools = dir;
   }
   return hostTools;
@@ -68,14 +73,7 @@ export function unitEnvironment(): Record<string, string> {
       mkdirSync(path.join(dir, 'utils'));
       copyFileSync(path.join(REPO, 'utils/bento.nix'), path.join(dir, 'utils/bento.nix'));
       copyFileSync(path.join(REPO, 'generated/client/bento-units.nix'), path.join(dir, 'bento-units.nix'));
-      const evaluated = spawnSync(
-        'nix-instantiate',
-        ['--eval', '--strict', '--json', path.join(REPO, 'test/fixtures/nixos/eval.nix'), '--arg', 'modules', `[ ${dir}/utils/bento.nix ]`,
-          '--argstr', 'pkgsDir', PKGS_MOUNT, '-A', 'environments."bento-upgrade"'],
-        { encoding: 'utf8' },
-      );
-      if (evaluated.status !== 0) throw new Error(`evaluating the bento-upgrade unit failed: ${evaluated.stderr}`);
-      unitEnvironmentCache = JSON.parse(evaluated.stdout) as Record<string, string>;
+      unitEnvironmentCache = evalNixos<Record<string, string>>([path.join(dir, 'utils/bento.nix')], 'environments."bento-upgrade"', PKGS_MOUNT);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

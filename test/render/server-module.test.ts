@@ -23,6 +23,9 @@ const NAMES = ['nas', 'router'];
 const SFTP_GID = 4343;
 const uidOf = (name: string) => 4200 + NAMES.indexOf(name);
 
+/** What NixOS adds with systemd.sysusers.enable (test/fixtures/nixos/sysusers.nix). */
+const SYSUSERS = path.join(import.meta.dirname, '..', 'fixtures', 'nixos', 'sysusers.nix');
+
 let dir: string;
 let server: string;
 
@@ -80,6 +83,30 @@ describe('server/sftp-server.nix', () => {
     }
     // sshd's rule for a ChrootDirectory: root's, writable by nobody else.
     for (const name of NAMES) expect(owned(path.join(chroot, name))).toMatchObject({ uid: 0, mode: '755' });
+  });
+
+  it.skipIf(!isRoot)("with systemd.sysusers.enable, the chroots are still root's 0755, whatever the order of the tmpfiles files", () => {
+    // sysusers' home-directories.conf names each chroot too; a plain path, as
+    // nixpkgs quotes that file's paths with '…' only.
+    const chrootDir = '/srv/bento sysusers';
+    const generated = path.join(dir, 'sysusers-generated');
+    writeRendered(generated, renderFleet({ config: configWith({ chrootDir }), systems: NAMES.map((name) => ({ name, kind: 'flake' as const, key: undefined })) }));
+    const on = module('sysusers-on', '{ systemd.sysusers.enable = true; }');
+    const files = evalNixos<Record<string, string>>([path.join(generated, 'server', 'sftp-server.nix'), SYSUSERS, on], 'tmpfilesFiles');
+    expect(Object.keys(files).sort()).toEqual(['00-nixos.conf', 'home-directories.conf']);
+    expect(files['home-directories.conf']).toContain(`'d' '${chrootDir}/nas' `);
+
+    // Applied by the real systemd-tmpfiles, in NixOS's order of file names and in the reverse one.
+    for (const [index, order] of [['00-nixos.conf', 'home-directories.conf'], ['home-directories.conf', '00-nixos.conf']].entries()) {
+      const root = path.join(dir, `sysusers-root-${index}`);
+      mkdirSync(path.join(root, 'etc', 'tmpfiles.d'), { recursive: true });
+      writeFileSync(path.join(root, 'etc', 'passwd'), ['root:x:0:0::/root:/bin/sh', ...NAMES.map((n) => `${n}:x:${uidOf(n)}:${SFTP_GID}::${chrootDir}/${n}:/bin/false`)].join('\n') + '\n');
+      writeFileSync(path.join(root, 'etc', 'group'), `root:x:0:\nsftp_users:x:${SFTP_GID}:\n`);
+      order.forEach((name, position) => writeFileSync(path.join(root, 'etc', 'tmpfiles.d', `${position}-${name}`), files[name] as string));
+      const applied = spawnSync('systemd-tmpfiles', ['--create', `--root=${root}`], { encoding: 'utf8' });
+      expect(applied.status, applied.stderr).toBe(0);
+      for (const name of NAMES) expect(owned(path.join(root, chrootDir, name)), `${order.join(' then ')}: ${name}`).toEqual({ uid: 0, gid: SFTP_GID, mode: '755' });
+    }
   });
 
   it('puts its Match block after what any other module adds to sshd_config', () => {

@@ -76,9 +76,18 @@ beforeAll(() => {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** `sshd -T` of a configuration file: keyword → value, as sshd resolved it. */
+/**
+ * `sshd -T` of a configuration file: keyword → value, as sshd resolved it.
+ * As root, sshd wants its privilege separation directory (/run/sshd on
+ * Debian) even to test a file; on a server, systemd makes it for the unit
+ * (RuntimeDirectory=sshd in Debian's ssh.service, whose ExecStartPre is
+ * `sshd -t`). This machine may run no sshd, so sshd runs as it would there:
+ * in a mount namespace of its own whose /run holds a fresh sshd/ — nothing
+ * is created in the machine's /run.
+ */
 function sshdT(configFile: string): Map<string, string> {
-  const run = spawnSync(SSHD, ['-T', '-f', configFile, '-o', `HostKey=${hostKey}`], { encoding: 'utf8' });
+  const asUnit = 'mount -t tmpfs -o mode=0755 bento-sshd-t /run && mkdir -m 0755 /run/sshd && exec "$0" "$@"';
+  const run = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', asUnit, SSHD, '-T', '-f', configFile, '-o', `HostKey=${hostKey}`], { encoding: 'utf8' });
   expect(run.stderr).toBe('');
   expect(run.status).toBe(0);
   return new Map(run.stdout.split('\n').filter(Boolean).map((line) => [line.slice(0, line.indexOf(' ')), line.slice(line.indexOf(' ') + 1)]));

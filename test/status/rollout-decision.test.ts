@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RolloutState } from '../../src/chroot/rollout-state.js';
 import type { LogEntry } from '../../src/status/read-chroot.js';
-import { decideAdvance, reportOf } from '../../src/status/rollout-decision.js';
+import { decideAdvance, reportOf, type ReportedLog } from '../../src/status/rollout-decision.js';
 import { NOW, ago, logEntry, storePath } from './fixtures.js';
 
 const WAIT = 3600;
@@ -31,6 +31,11 @@ function rollout(): RolloutState {
 
 const logs = (entries: Record<string, LogEntry[]>) => (name: string) => entries[name] ?? [];
 
+/** The configuration every system of rollout() was given, and an earlier one. */
+const NEW = 'a'.repeat(64);
+const OLD = 'f'.repeat(64);
+const withHeader = (log: LogEntry, configuration: string): ReportedLog => ({ ...log, header: { protocol: 1, configuration } });
+
 describe('reportOf', () => {
   it('counts a success only for the exact target, received after the publication', () => {
     const state = rollout();
@@ -49,11 +54,37 @@ describe('reportOf', () => {
     expect(reportOf(state, 'canary', [logEntry('cld', 'failure', 1800), logEntry('cnw', 'success', 60)]).outcome).toBe('succeeded');
   });
 
-  it('accepts any success of a system without a flake (it builds with its own channels), and nothing before its wave', () => {
+  it('passes a system without a flake only on a success whose header names the configuration it was given, and nothing before its wave', () => {
     const state = rollout();
     state.systems.c = { ...(state.systems.c as RolloutState['systems'][string]), wave: 0, publishedAt: state.startedAt };
-    expect(reportOf(state, 'c', [logEntry('whz', 'success', 60)]).outcome).toBe('succeeded');
-    expect(reportOf(rollout(), 'a', [logEntry('anw', 'success', 60)]).outcome).toBe('waiting');
+    // It builds with its own channels: the store path says nothing, the header does.
+    expect(reportOf(state, 'c', [withHeader(logEntry('whz', 'success', 60), NEW)]).outcome).toBe('succeeded');
+    expect(reportOf(rollout(), 'a', [withHeader(logEntry('anw', 'success', 60), NEW)]).outcome).toBe('waiting');
+  });
+
+  it('does not pass a system without a flake on a success queued for an earlier configuration and sent after the publication', () => {
+    const state = rollout();
+    state.systems.c = { ...(state.systems.c as RolloutState['systems'][string]), wave: 0, publishedAt: state.startedAt };
+    const late = withHeader(logEntry('cld', 'success', 60), OLD);
+    expect(reportOf(state, 'c', [late])).toEqual({ outcome: 'waiting', note: `a success for another configuration (${OLD.slice(0, 16)}, sent late) does not count` });
+    // A log without the header (a client older than it) cannot tell: it does not count either.
+    expect(reportOf(state, 'c', [logEntry('cld', 'success', 60)]).outcome).toBe('waiting');
+    expect(reportOf(state, 'c', [late, withHeader(logEntry('cnw', 'success', 30), NEW)]).outcome).toBe('succeeded');
+  });
+
+  it('for a flake, wants both the target and, when the log says, the configuration', () => {
+    const state = rollout();
+    expect(reportOf(state, 'canary', [withHeader(logEntry('cnw', 'success', 60), NEW)]).outcome).toBe('succeeded');
+    // The same store path built from another configuration (only a comment changed): not this wave's success.
+    expect(reportOf(state, 'canary', [withHeader(logEntry('cnw', 'success', 60), OLD)]).outcome).toBe('waiting');
+    expect(reportOf(state, 'canary', [withHeader(logEntry('cld', 'success', 60), NEW)]).outcome).toBe('waiting');
+  });
+
+  it('takes a failure for an earlier configuration, sent late, for what it is: not this wave\'s', () => {
+    const state = rollout();
+    expect(reportOf(state, 'canary', [withHeader(logEntry('cld', 'failure', 60), OLD)]).outcome).toBe('waiting');
+    expect(reportOf(state, 'canary', [withHeader(logEntry('cld', 'failure', 60), NEW)]).outcome).toBe('failed');
+    expect(reportOf(state, 'canary', [withHeader(logEntry('cld', 'rollback', 90), OLD), withHeader(logEntry('cnw', 'success', 60), NEW)]).outcome).toBe('succeeded');
   });
 });
 
@@ -66,7 +97,7 @@ describe('decideAdvance', () => {
     const state = rollout();
     for (const name of ['a', 'b', 'c']) (state.systems[name] as RolloutState['systems'][string]).publishedAt = state.startedAt;
     state.current = 1;
-    const all = { a: [logEntry('anw', 'success', 10)], b: [logEntry('bnw', 'success', 10)], c: [logEntry('zz', 'success', 10)] };
+    const all = { a: [logEntry('anw', 'success', 10)], b: [logEntry('bnw', 'success', 10)], c: [withHeader(logEntry('zz', 'success', 10), NEW)] };
     expect(decideAdvance(state, logs(all), NOW.getTime(), WAIT)).toEqual({ kind: 'advance', next: undefined });
   });
 

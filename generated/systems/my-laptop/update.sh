@@ -602,9 +602,7 @@ no_space() {
 	# Reported already for this configuration: one log, not one per run.
 	cmp -s "$STATE_DIR/remote-state" "$STATE_DIR/no-space" && return 0
 	{
-		echo "bento $BENTO_MODE of $BENTO_NAME on $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-		echo "configuration: $(cat "$STATE_DIR/remote-state" 2> /dev/null)"
-		echo
+		log_header
 		echo "No space left on this machine while $1: $(space_left) once what this run wrote is removed."
 		echo "This configuration is tried again on the next runs, until it fits."
 		echo
@@ -944,12 +942,20 @@ reboot_if_needed() {
 	say "kernel, initrd and modules are unchanged: no reboot needed"
 }
 
+# The header every log starts with (docs/protocol.md §5): a line for
+# people, the log protocol version this client speaks, the configuration
+# this run applies (last_change_date as downloaded: its digest first), an
+# empty line. The server passes a rollout's wave only on a success whose
+# header names the configuration the wave gave.
+log_header() {
+	echo "bento $BENTO_MODE of $BENTO_NAME on $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+	echo "protocol: 1"
+	echo "configuration: $(cat "$STATE_DIR/remote-state" 2> /dev/null)"
+	echo
+}
+
 start_log() {
-	{
-		echo "bento $BENTO_MODE of $BENTO_NAME on $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-		echo "configuration: $(cat "$STATE_DIR/remote-state" 2>/dev/null)"
-		echo
-	} > "$LOG"
+	log_header > "$LOG"
 }
 
 # SELF_UPDATE flag: with nothing new from the server, update the flake inputs

@@ -1,0 +1,72 @@
+/**
+ * The header of a machine's log (docs/protocol.md §5, "The log header"):
+ * the first lines of every log the client writes, before the first empty
+ * line. A line for people, then `key: value` lines: the protocol version
+ * the client speaks and the configuration the run applied. The one parser
+ * of it, for every reader (the rollout's decisions today, the heartbeat of
+ * a later protocol version tomorrow); the writer is the client's
+ * `log_header` (templates/partials/client-cycle.sh.hbs), which gets its
+ * version number from here.
+ *
+ * Everything in a log is written by the machine: the parser never throws,
+ * and what it cannot read with certainty it reports as unknown, which every
+ * reader takes for the cautious answer.
+ */
+
+/** The version of the log protocol this bento's client speaks (`protocol: 1`). */
+export const LOG_PROTOCOL_VERSION = 1;
+
+/** The header lies in this many bytes at the start of a log (uncompressed), its empty line included. */
+export const LOG_HEADER_MAX_BYTES = 4096;
+
+/** What a log's header says. Absent fields: the log does not say (or not in a form that can be trusted). */
+export interface LogHeader {
+  /**
+   * The protocol version the client speaks. Absent in the logs of clients
+   * older than version 1 (which wrote the `configuration:` line already)
+   * and in logs without a header (the original bento's).
+   */
+  protocol?: number;
+  /**
+   * sha256 of the manifest of the configuration the run applied: the digest
+   * `last_change_date` announced when the machine downloaded it (§4).
+   */
+  configuration?: string;
+}
+
+/** The first line, for people: `bento update of web-1 on 2026-11-26 10:00:00 UTC`. */
+const FIRST_LINE = /^bento [a-z-]+ of [a-z_][a-z0-9_-]{0,31} on [^\n]*$/;
+/** `key: value`; keys a later version adds are skipped. */
+const FIELD = /^([a-z][a-z0-9-]*): (.*)$/;
+const PROTOCOL = /^[1-9][0-9]{0,5}$/;
+/** last_change_date's content: the manifest's sha256, then (for people) a space and a time. */
+const CONFIGURATION = /^([0-9a-f]{64})(?: [^\n]*)?$/;
+
+/**
+ * Reads the header at the start of `text` (a log's first bytes,
+ * uncompressed, LOG_HEADER_MAX_BYTES or more of them). A text that does not
+ * start with bento's first line, or whose header does not end with an empty
+ * line within LOG_HEADER_MAX_BYTES, has no header: nothing is known. A known
+ * key given twice, or with a value not of its form, is unknown.
+ */
+export function parseLogHeader(text: string): LogHeader {
+  const end = text.slice(0, LOG_HEADER_MAX_BYTES).indexOf('\n\n');
+  if (end === -1) return {};
+  const [first, ...lines] = text.slice(0, end).split('\n');
+  if (first === undefined || !FIRST_LINE.test(first)) return {};
+  const values = new Map<string, string | null>();
+  for (const line of lines) {
+    const field = FIELD.exec(line);
+    if (!field) continue;
+    const [, key, value] = field as unknown as [string, string, string];
+    // null: given twice, which of them is meant cannot be told.
+    values.set(key, values.has(key) ? null : value);
+  }
+  const header: LogHeader = {};
+  const protocol = values.get('protocol');
+  if (protocol && PROTOCOL.test(protocol)) header.protocol = Number(protocol);
+  const configuration = CONFIGURATION.exec(values.get('configuration') ?? '');
+  if (configuration) header.configuration = configuration[1];
+  return header;
+}
+
