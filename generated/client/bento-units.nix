@@ -60,9 +60,14 @@
         NIX_PATH = config.environment.sessionVariables.NIX_PATH or null;
         HOME = "/root";
       } // config.networking.proxy.envVars;
-      # Every service's PATH already holds coreutils, findutils, grep, sed
-      # and systemd (the default `path` in nixos/lib/systemd-lib.nix); these
-      # are what update.sh needs beyond them.
+      # The unit's PATH is this list, then coreutils, findutils, grep, sed
+      # and systemd (the default `path` in nixos/lib/systemd-lib.nix), and
+      # nothing else: no shell, no /run/current-system/sw/bin. Every command
+      # update.sh runs comes from one of them (coreutils: date, timeout, od,
+      # df, sha256sum, ...; findutils: find, xargs; systemd: systemctl,
+      # systemd-run; and below), or by an absolute path NixOS guarantees
+      # (/bin/sh, for the health check; a system's own
+      # bin/switch-to-configuration).
       path = [
         config.system.build.nixos-rebuild
         config.nix.package # nix flake update (SELF_UPDATE); nixos-rebuild runs the nix on PATH

@@ -9,28 +9,33 @@
  * mounted in the run's namespace that $FAKE_AFTER_SWITCH fills, so the run
  * cannot write its log: the check after the switch must be made all the same.
  */
-import { chmodSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/config.js';
 import { configWith } from '../helpers/render.js';
-import { isRoot, makeStubbedRouter, runClientScript, STUBS_DIR, type ScriptRun } from '../helpers/shell.js';
+import { isRoot, makeStubbedRouter, runClientScript, type ScriptRun } from '../helpers/shell.js';
 
 /** A log an earlier run queued: the server did not take it then. */
 const EARLIER = '20240101-0000_00000000000000000000000000000000-old_success.log.gz';
 
 const NIXOS_REBUILD = `#!/bin/sh
 # nixos-rebuild for these tests: build links result to $FAKE_NEW_SYSTEM,
-# switch points the system profile at it (generation 2) and runs
-# $FAKE_AFTER_SWITCH, switch --rollback points it back at generation 1.
+# switch points the system profile at it (generation 2), runs its
+# switch-to-configuration, then $FAKE_AFTER_SWITCH; switch --rollback points
+# the profile back at generation 1 and runs that one's.
 { echo "== nixos-rebuild"; printf '%s\\n' "$@"; } >> "$FAKE_SERVER/calls"
 profiles=/nix/var/nix/profiles
 case " $* " in
-*" --rollback "*) ln -sfn system-1-link "$profiles/system" ;;
+*" --rollback "*)
+	ln -sfn system-1-link "$profiles/system"
+	"$profiles/system/bin/switch-to-configuration" switch
+	;;
 *" build "*) ln -sfn "$FAKE_NEW_SYSTEM" result ;;
 *" switch "*)
 	ln -sfn "$FAKE_NEW_SYSTEM" "$profiles/system-2-link"
 	ln -sfn system-2-link "$profiles/system"
+	"$FAKE_NEW_SYSTEM/bin/switch-to-configuration" switch
 	sh -c "\${FAKE_AFTER_SWITCH:-:}"
 	;;
 esac
@@ -60,29 +65,36 @@ function expectKept(machine: Machine, run: ScriptRun): void {
   expect(readlinkSync(path.join(machine.profiles, 'system'))).toBe('system-2-link');
 }
 
-/** The machine went back to the previous system, and said why. */
+/** The machine went back to the previous system (its switch-to-configuration ran), and said why. */
 function expectRolledBack(machine: Machine, run: ScriptRun): void {
   expect(run.stderr).toContain('the server is unreachable after the switch: rolling back');
   expect(run.status).toBe(1);
-  expect(machine.calls()).toContain('--rollback');
+  expect(machine.calls()).toContain('== old switch-to-configuration\nswitch\n');
   expect(readlinkSync(path.join(machine.profiles, 'system'))).toBe('system-1-link');
 }
 
 /** A machine `router` (rendered with `config`) with a new configuration to apply, and `EARLIER` queued. */
 function makeMachine(config: Config): Machine {
-  const { dir, script, server, varBento, bin } = makeStubbedRouter(config, 'bento-after-switch-', EARLIER, cleanups);
+  const { dir, script, server, varBento, tools } = makeStubbedRouter(config, 'bento-after-switch-', EARLIER, cleanups);
 
+  // Two systems, each with a switch-to-configuration that records its call
+  // (it runs with a clean environment: its record's path is written in it).
   const systems = path.join(dir, 'systems-store');
-  mkdirSync(path.join(systems, 'old'), { recursive: true });
-  mkdirSync(path.join(systems, 'new'));
+  for (const name of ['old', 'new']) {
+    mkdirSync(path.join(systems, name, 'bin'), { recursive: true });
+    writeFileSync(
+      path.join(systems, name, 'bin', 'switch-to-configuration'),
+      `#!/bin/sh\n{ echo "== ${name} switch-to-configuration"; printf '%s\\n' "$@"; } >> '${server}/calls'\n`,
+      { mode: 0o755 },
+    );
+  }
   const profiles = path.join(dir, 'profiles');
   mkdirSync(profiles);
   symlinkSync(path.join(systems, 'old'), path.join(profiles, 'system-1-link'));
   symlinkSync('system-1-link', path.join(profiles, 'system'));
 
-  symlinkSync(path.join(STUBS_DIR, 'record-args'), path.join(bin, 'nix-env'));
-  writeFileSync(path.join(bin, 'nixos-rebuild'), NIXOS_REBUILD);
-  chmodSync(path.join(bin, 'nixos-rebuild'), 0o755);
+  const rebuild = path.join(dir, 'nixos-rebuild');
+  writeFileSync(rebuild, NIXOS_REBUILD, { mode: 0o755 });
 
   const read = (file: string) => {
     try {
@@ -96,13 +108,12 @@ function makeMachine(config: Config): Machine {
     varBento,
     profiles,
     run(env = {}, tmpfs = {}) {
-      return runClientScript(
-        script,
-        varBento,
-        { PATH: `${bin}:${STUBS_DIR}:${process.env.PATH}`, FAKE_SERVER: server, FAKE_NEW_SYSTEM: path.join(systems, 'new'), ...env },
-        { '/nix/var/nix/profiles': profiles },
+      return runClientScript(script, varBento, {
+        tools: { ...tools, 'nixos-rebuild': rebuild },
+        toolEnv: { FAKE_SERVER: server, FAKE_NEW_SYSTEM: path.join(systems, 'new'), ...env },
+        binds: { '/nix/var/nix/profiles': profiles },
         tmpfs,
-      );
+      });
     },
     pending: () => readdirSync(path.join(varBento, '.bento', 'pending')).sort(),
     serverLogs: () => readdirSync(path.join(server, 'logs')).sort(),

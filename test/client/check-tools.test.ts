@@ -32,7 +32,8 @@ describe.skipIf(!isRoot)('client tool check', () => {
     const varBento = path.join(dir, 'var-bento');
     mkdirSync(varBento);
 
-    const run = runClientScript(path.join(dir, 'systems/laptop/update.sh'), varBento, { PATH: bin });
+    // Run by hand on a fresh machine: its own PATH (only `bin`), not the unit's.
+    const run = runClientScript(path.join(dir, 'systems/laptop/update.sh'), varBento, { env: { PATH: bin } });
     expect(run.stderr).toContain("bento: missing: git; nothing was changed. On a fresh NixOS machine run me as: nix-shell -p git --run 'sh ");
     expect(run.status).toBe(1);
     expect(readdirSync(varBento)).toEqual([]);

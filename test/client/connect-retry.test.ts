@@ -40,7 +40,7 @@ interface Machine {
  * poll only.
  */
 function makeMachine(config: Config, options: { upToDate?: boolean } = {}): Machine {
-  const { dir, script, server, varBento, bin } = makeStubbedRouter(config, 'bento-connect-', QUEUED, cleanups);
+  const { dir, script, server, varBento, tools } = makeStubbedRouter(config, 'bento-connect-', QUEUED, cleanups);
   if (options.upToDate) writeFileSync(path.join(varBento, '.bento', 'state'), readFileSync(path.join(server, 'last_change_date')));
 
   return {
@@ -52,9 +52,12 @@ function makeMachine(config: Config, options: { upToDate?: boolean } = {}): Mach
       const zeros = path.join(dir, 'zeros');
       writeFileSync(zeros, Buffer.alloc(64));
       const binds: Record<string, string> = options.zeroRandom ? { '/dev/urandom': zeros } : {};
-      const start = process.hrtime.bigint();
-      const result = runClientScript(script, varBento, { PATH: `${bin}:${STUBS_DIR}:${process.env.PATH}`, FAKE_SERVER: server, RECORD_EXIT: '1', ...env }, binds);
-      return { ...result, seconds: Number(process.hrtime.bigint() - start) / 1e9 };
+      const result = runClientScript(script, varBento, {
+        tools: { ...tools, 'nixos-rebuild': path.join(STUBS_DIR, 'nixos-rebuild') },
+        toolEnv: { FAKE_SERVER: server, RECORD_EXIT: '1', ...env },
+        binds,
+      });
+      return { ...result, seconds: result.seconds ?? Infinity };
     },
     attempts() {
       const file = path.join(server, 'attempts');

@@ -24,17 +24,19 @@ describe.skipIf(!isRoot)('a log over LOG_SIZE_LIMIT', () => {
     // A fake server with a configuration whose build prints 1 MB it cannot compress, then fails.
     const server = path.join(dir, 'server');
     writeFakeChroot(server, { 'configuration.nix': '{ }\n' });
-    const bin = path.join(dir, 'bin');
-    mkdirSync(bin);
+    const rebuild = path.join(dir, 'nixos-rebuild');
     writeFileSync(
-      path.join(bin, 'nixos-rebuild'),
+      rebuild,
       '#!/bin/sh\necho "FIRST LINE of the build"\nhead -c 1000000 /dev/urandom | base64\necho "LAST LINE of the build"\nexit 1\n',
     );
-    chmodSync(path.join(bin, 'nixos-rebuild'), 0o755);
+    chmodSync(rebuild, 0o755);
     const varBento = path.join(dir, 'var-bento');
     mkdirSync(varBento);
 
-    const run = runClientScript(path.join(dir, 'systems/router/update.sh'), varBento, { PATH: `${bin}:${STUBS_DIR}:${process.env.PATH}`, FAKE_SERVER: server });
+    const run = runClientScript(path.join(dir, 'systems/router/update.sh'), varBento, {
+      tools: { sftp: path.join(STUBS_DIR, 'sftp'), ssh: path.join(STUBS_DIR, 'ssh'), 'nixos-rebuild': rebuild },
+      toolEnv: { FAKE_SERVER: server },
+    });
     expect(run.stderr).toContain('the build failed');
     expect(run.status).toBe(1);
     const logs = readdirSync(path.join(server, 'logs'));

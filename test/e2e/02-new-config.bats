@@ -10,6 +10,9 @@ setup_file() {
 	A=$(sys a)
 	B=$(sys b)
 	e2e_deploy_or_fail
+	# Installed as a new machine is: its bootstrap.sh; the timer then runs
+	# its /var/bento/update.sh.
+	e2e_first_update_or_fail "$A"
 }
 
 teardown_file() {
@@ -17,6 +20,9 @@ teardown_file() {
 }
 
 @test "flake: a new configuration is downloaded, built, switched to and reported as success" {
+	e2e_new_revision "$A"
+	e2e_deploy "$A"
+	e2e_clear_record "$A"
 	expected=$(e2e_expected "$A")
 	assert_match "$expected" '^[0-9a-z]{32}-nixos-system-'"$A"'-24\.05$'
 
@@ -26,7 +32,7 @@ teardown_file() {
 
 	# The machine runs what the server built, through a new profile generation.
 	assert_eq "$(e2e_profile "$A")" "/nix/store/$expected" "system profile"
-	assert_eq "$(e2e_generation "$A")" "system-1-link" "profile generation"
+	assert_eq "$(e2e_generation "$A")" "system-2-link" "profile generation"
 	assert_eq "$(e2e_current_system "$A")" "/nix/store/$expected" "/run/current-system"
 	record=$(e2e_record "$A")
 	assert_contains "$record" "nixos-rebuild build --flake /var/bento#$A --fallback"
@@ -40,16 +46,18 @@ teardown_file() {
 	done
 	[ ! -L "$m/utils" ] || fail "utils/ should arrive as a directory"
 	cmp "$m/flake.nix" "$E2E_FLEET/hosts/$A/flake.nix"
+	cmp "$m/update.sh" "$E2E_FLEET/generated/systems/$A/update.sh"
+	[ ! -e "$m/.bento/previous" ] && [ ! -e "$m/.bento/incoming" ] || fail "the previous configuration or the download is left in .bento/"
 	tracked=$(git -C "$m" ls-files)
 	assert_contains "$tracked" "flake.nix"
 	assert_contains "$tracked" "bento-units.nix"
 	assert_not_contains "$tracked" "update.sh"
 	assert_not_contains "$tracked" ".bento"
 
-	# One log, named as docs/protocol.md §5 says, for the store path states.txt expects,
-	# holding the real build output.
-	logs=$(e2e_logs "$A")
-	assert_eq "$(e2e_log_count "$A")" 1 "number of logs"
+	# One more log (after the bootstrap's), named as docs/protocol.md §5 says,
+	# for the store path states.txt expects, holding the real build output.
+	logs=$(e2e_newest_log "$A")
+	assert_eq "$(e2e_log_count "$A")" 2 "number of logs"
 	assert_match "$logs" "$(e2e_log_name_regex "$A" success)"
 	log_store=$(printf '%s\n' "$logs" | cut -d _ -f 2)
 	assert_eq "$log_store" "$expected" "store path in the log name"
@@ -109,7 +117,7 @@ teardown_file() {
 	assert_eq "$(e2e_record "$A")" "" "nixos-rebuild calls"
 	assert_eq "$(e2e_machine_snapshot "$A")" "$before" "the machine's files"
 	assert_eq "$(e2e_profile "$A")" "$profile" "system profile"
-	assert_eq "$(e2e_log_count "$A")" 1 "number of logs"
+	assert_eq "$(e2e_log_count "$A")" 2 "number of logs"
 
 	# Not remembered as tried: the next run downloads it again.
 	run -1 e2e_machine "$A"
@@ -119,7 +127,7 @@ teardown_file() {
 	run -0 e2e_machine "$A"
 	assert_contains "$output" "switching to $(e2e_expected "$A")"
 	assert_eq "$(e2e_profile "$A")" "/nix/store/$(e2e_expected "$A")" "system profile"
-	assert_eq "$(e2e_log_count "$A")" 2 "number of logs"
+	assert_eq "$(e2e_log_count "$A")" 3 "number of logs"
 }
 
 @test "a partial download (a file missing or unreadable) is not built, and is retried on the next run" {

@@ -24,6 +24,7 @@ setup() {
 
 @test "'No space left' in the output of a build that succeeds: failure, no switch, tried again on the next run" {
 	profile=$(e2e_profile "$A")
+	update=$(sha256sum < "$E2E_FLEET/generated/systems/$A/update.sh")
 	# The build succeeds (exit 0) but says it ran out of space, as an
 	# installation into a full /boot does.
 	printf '%s\n' "echo \"cp: error writing '/boot/kernels/bzImage': No space left on device\" >&2" > "$E2E_FLEET/hosts/$A/build-extra.sh"
@@ -36,6 +37,13 @@ setup() {
 	assert_contains "$output" "this configuration is tried again on the next run"
 	assert_contains "$output" "No space left on device"
 	assert_build_failure "$A" "$profile" "No space left on device"
+	# /var/bento has room: what was installed (the verified new configuration,
+	# with update.sh, which the timer runs) stays. Only what the run built is freed.
+	installed=$(e2e_installed_configuration "$A")
+	assert_eq "$(sha256sum < "$E2E_MACHINES/$A/var-bento/update.sh")" "$update" "/var/bento/update.sh"
+	cmp "$E2E_FLEET/hosts/$A/system.conf" "$E2E_MACHINES/$A/var-bento/system.conf"
+	[ -d "$E2E_MACHINES/$A/var-bento/.git" ] || fail "the configuration's git tree is gone"
+	[ ! -e "$E2E_MACHINES/$A/var-bento/.bento/result" ] || fail "the build result is still there"
 	# Not remembered as tried: the next run builds it again (and reports it once only).
 	logs=$(e2e_log_count "$A")
 	e2e_clear_record "$A"
@@ -43,6 +51,7 @@ setup() {
 	assert_contains "$output" "no space left on this machine while building the configuration"
 	assert_contains "$(e2e_record "$A")" "nixos-rebuild build"
 	assert_eq "$(e2e_log_count "$A")" "$logs" "logs on the server"
+	assert_eq "$(e2e_installed_configuration "$A")" "$installed" "the installed configuration"
 }
 
 @test "a switch that exits 0 but leaves the system profile unchanged: failure" {

@@ -32,9 +32,9 @@ measured() {
 	printf '# measured: %s\n' "$*" >&3
 }
 
-@test "full update cycle of a new machine (flake): two sessions" {
-	sessions=$(sessions_of e2e_machine "$A")
-	measured "update.sh, new configuration (flake): $sessions sessions"
+@test "full update cycle of a new machine (flake, bootstrap.sh): two sessions" {
+	sessions=$(sessions_of e2e_machine "$A" bootstrap)
+	measured "bootstrap.sh, new configuration (flake): $sessions sessions"
 	assert_contains "$(cat "$BATS_TEST_TMPDIR/run.out")" "switching to"
 	assert_eq "$sessions" 2 "SSH sessions"
 	# Every session was a login of this machine's own user.

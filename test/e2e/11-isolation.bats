@@ -40,14 +40,30 @@ sftp_as() {
 		-o UserKnownHostsFile="$m/ssh/known_hosts" -o StrictHostKeyChecking=yes -P "$E2E_PORT" "$2@127.0.0.1"
 }
 
-# refused KEY_OF LOGIN COMMAND: the sftp command must fail.
+# refused KEY_OF LOGIN COMMAND: the sftp command must fail, in a session
+# that logged in (sftp -b exits 1 when a command fails, 255 when ssh does: a
+# login that failed for any reason would refuse everything).
 refused() {
-	if printf '%s\n' "$3" | sftp_as "$1" "$2" > "$BATS_TEST_TMPDIR/sftp.out" 2>&1; then
-		fail "as $2 with the key of $1, '$3' was allowed:" "$(cat "$BATS_TEST_TMPDIR/sftp.out")"
-	fi
+	local status=0
+	printf '%s\n' "$3" | sftp_as "$1" "$2" > "$BATS_TEST_TMPDIR/sftp.out" 2>&1 || status=$?
+	case $status in
+	0) fail "as $2 with the key of $1, '$3' was allowed:" "$(cat "$BATS_TEST_TMPDIR/sftp.out")" ;;
+	1) ;;
+	*) fail "as $2 with the key of $1, '$3': the session itself failed (exit $status), so this proves nothing:" "$(cat "$BATS_TEST_TMPDIR/sftp.out")" ;;
+	esac
+}
+
+# allowed KEY_OF LOGIN COMMAND: the same kind of command succeeds on the
+# machine's own files (the positive control of refused).
+allowed() {
+	printf '%s\n' "$3" | sftp_as "$1" "$2" > "$BATS_TEST_TMPDIR/sftp.out" 2>&1 ||
+		fail "as $2 with the key of $1, '$3' failed:" "$(cat "$BATS_TEST_TMPDIR/sftp.out")"
 }
 
 @test "a machine's key does not log in as another machine" {
+	# The key logs in as its own machine, and B's as B.
+	run -0 sftp_as "$A" "$A" <<< 'ls'
+	run -0 sftp_as "$B" "$B" <<< 'ls'
 	before=$(grep -c "Accepted publickey for $B " "$E2E_SERVER/sshd.log" || true)
 	run -255 sftp_as "$A" "$B" <<< 'ls'
 	assert_contains "$output" "Permission denied (publickey)"
@@ -68,6 +84,11 @@ refused() {
 	assert_not_contains "$output" "$B"
 	run -0 sftp_as "$A" "$A" <<< 'ls -a /../..'
 	assert_not_contains "$output" "$B"
+	# What A may read of its own, with the same commands, works: the refusals below are B's files.
+	allowed "$A" "$A" "ls /../logs"
+	allowed "$A" "$A" "get /../last_change_date $BATS_TEST_TMPDIR/x"
+	allowed "$A" "$A" "get config/flake.nix $BATS_TEST_TMPDIR/x"
+	allowed "$A" "$A" "ls /logs"
 	refused "$A" "$A" "ls /../$B"
 	refused "$A" "$A" "ls $E2E_CHROOT/$B/logs"
 	refused "$A" "$A" "ls $E2E_CHROOT"
@@ -80,6 +101,9 @@ refused() {
 
 @test "a machine cannot write to another machine's chroot" {
 	logs_b=$(e2e_logs "$B")
+	# The same upload into its own logs/ works.
+	allowed "$A" "$A" "put $BATS_TEST_TMPDIR/payload /../logs/x.log.gz"
+	rm "$E2E_CHROOT/$A/logs/x.log.gz"
 	refused "$A" "$A" "put $BATS_TEST_TMPDIR/payload /../$B/logs/x.log.gz"
 	refused "$A" "$A" "put $BATS_TEST_TMPDIR/payload $E2E_CHROOT/$B/logs/x.log.gz"
 	refused "$A" "$A" "rm $E2E_CHROOT/$B/last_change_date"

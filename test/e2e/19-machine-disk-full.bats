@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # A full disk on the machine (docs/protocol.md §6): /var/bento on a small
 # tmpfs and a big published file. A run that fails for lack of space frees
-# what it wrote (the download, the configuration installed from it), queues
+# what it wrote (the download, and what it staged from it), never the
+# configuration installed before it nor the update.sh the timer runs, queues
 # a short log that says so (once per configuration), and does not remember
 # the configuration as tried: once there is room, the next run applies it.
 
@@ -41,6 +42,7 @@ big_file() {
 
 @test "a 50 MB file does not even download: the partial copy is removed, a short log says so" {
 	profile=$(e2e_profile "$A")
+	installed=$(e2e_installed_configuration "$A")
 	used_before=$(used_kib)
 	big_file 50M
 	logs=$(e2e_log_count "$A")
@@ -52,7 +54,9 @@ big_file() {
 	assert_eq "$(e2e_record "$A")" "" "nixos-rebuild calls"
 	assert_eq "$(e2e_profile "$A")" "$profile" "system profile"
 	[ ! -e "$var_bento/.bento/incoming" ] || fail "the partial download is still there"
-	# Room is back to what it was (the old configuration is gone too, a few KiB).
+	# The configuration installed before, and the update.sh the timer runs, are untouched.
+	assert_eq "$(e2e_installed_configuration "$A")" "$installed" "the installed configuration"
+	# Room is back to what it was.
 	[ "$(used_kib)" -le "$((used_before + 100))" ] || fail "/var/bento still uses $(used_kib) KiB (before: $used_before)"
 	# The short log reached the server: failing.
 	assert_eq "$(e2e_log_count "$A")" "$((logs + 1))" "logs on the server"
@@ -65,14 +69,18 @@ big_file() {
 	assert_eq "$(e2e_status_state "$A")" failing "bento status"
 	[ ! -e "$var_bento/.bento/state" ] || fail "the configuration was remembered as tried"
 
-	# The next run tries again, fails the same way, and does not report it twice.
+	# The next run (what the timer runs: the update.sh still there) tries
+	# again, fails the same way, and does not report it twice.
 	run -1 e2e_machine "$A"
 	assert_contains "$output" "no space left on this machine while downloading the configuration"
 	assert_eq "$(e2e_log_count "$A")" "$((logs + 1))" "logs on the server"
 	[ "$(used_kib)" -le "$((used_before + 100))" ] || fail "/var/bento still uses $(used_kib) KiB"
+	assert_eq "$(e2e_installed_configuration "$A")" "$installed" "the installed configuration"
 }
 
 @test "a 30 MB file downloads but git cannot store it: everything it wrote is removed, a short log says so" {
+	installed=$(e2e_installed_configuration "$A")
+	used_before=$(used_kib)
 	big_file 30M
 	e2e_clear_record "$A"
 
@@ -80,9 +88,11 @@ big_file() {
 	assert_contains "$output" "installing the configuration into /var/bento failed"
 	assert_contains "$output" "no space left on this machine while installing the configuration"
 	assert_eq "$(e2e_record "$A")" "" "nixos-rebuild calls"
-	# Nothing but bento's own state is left: no config, no .git, no download.
-	assert_eq "$(find "$var_bento" -mindepth 1 -maxdepth 1 -printf '%f\n')" .bento "entries of /var/bento"
-	[ "$(used_kib)" -lt 1024 ] || fail "/var/bento still uses $(used_kib) KiB"
+	# The download and its git tree are gone; the configuration installed
+	# before, its .git and update.sh, are as they were.
+	[ ! -e "$var_bento/.bento/incoming" ] || fail "the download is still there"
+	assert_eq "$(e2e_installed_configuration "$A")" "$installed" "the installed configuration"
+	[ "$(used_kib)" -le "$((used_before + 100))" ] || fail "/var/bento still uses $(used_kib) KiB (before: $used_before)"
 	# Delivered (in the same minute as the last one, it may have replaced it:
 	# log names have the minute and the system, both the same here).
 	assert_eq "$(ls "$var_bento/.bento/pending")" "" "logs left on the machine"

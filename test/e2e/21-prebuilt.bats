@@ -170,7 +170,13 @@ assert_never_evaluated() {
 	assert_contains "$output" "rolling back"
 	assert_eq "$(e2e_profile "$P")" "$previous" "system profile"
 	assert_eq "$(switch_record "$P")" "$(printf 'switch-to-configuration /nix/store/%s switch NIXOS_INSTALL_BOOTLOADER=0\nswitch-to-configuration %s switch NIXOS_INSTALL_BOOTLOADER=0' "$expected" "$previous")" "switch-to-configuration calls"
-	assert_contains "$(e2e_record "$P")" "nix-env -p /nix/var/nix/profiles/system --rollback"
+	# Back to the generation that ran before, the one it leaves deleted (and
+	# so gone from the boot menu the switch back installed).
+	generation=$(e2e_generation "$P")
+	generation=${generation#system-}
+	assert_contains "$(e2e_record "$P")" "nix-env -p /nix/var/nix/profiles/system --switch-generation ${generation%-link}"
+	assert_contains "$(e2e_record "$P")" "nix-env -p /nix/var/nix/profiles/system --delete-generations $((${generation%-link} + 1))"
+	assert_not_contains "$(e2e_boot_entries "$P")" "$expected"
 	assert_never_evaluated "$P"
 
 	# The next run sends the rollback log; the configuration is not retried.

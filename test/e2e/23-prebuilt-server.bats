@@ -132,7 +132,8 @@ POOL() {
 	[ -f "$nar" ] || fail "the NAR was not published again"
 	run -0 e2e_deploy
 	assert_contains "$output" "$Q: no changes"
-	run -0 e2e_machine "$Q"
+	# Its first installation.
+	run -0 e2e_machine "$Q" bootstrap
 	assert_eq "$(e2e_profile "$Q")" "/nix/store/$(e2e_expected "$Q")" "system profile"
 }
 

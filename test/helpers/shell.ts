@@ -1,12 +1,13 @@
 /** Running generated shell scripts in tests. */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { renderChangeStamp, renderManifest } from '../../src/chroot/manifest.js';
 import type { Config } from '../../src/config/config.js';
 import { renderSystemFiles } from '../../src/render/render-fleet.js';
 import { sha256 } from '../../src/util/hash.js';
+import { evalNixos, linkPackages } from './nixos.js';
 import { writeRendered } from './render.js';
 
 export const STUBS_DIR = path.join(import.meta.dirname, '..', 'fixtures', 'client-stubs');
@@ -16,42 +17,170 @@ export interface ScriptRun {
   status: number | null;
   stdout: string;
   stderr: string;
+  /** How long the script ran (runClientScript: its namespace's setup included, not the making of its packages). */
+  seconds?: number;
+}
+
+const REPO = path.join(import.meta.dirname, '..', '..');
+/** Where the unit's packages are in the script's namespace (the run's own are mounted there). */
+const PKGS_MOUNT = '/var/bento-unit-packages';
+
+/** Which nixpkgs package provides each tool a test may stand in for (what the unit's path holds). */
+const PACKAGE_OF: Record<string, string> = {
+  sftp: 'openssh',
+  ssh: 'openssh',
+  'nixos-rebuild': 'nixos-rebuild',
+  nix: 'nix',
+  'nix-env': 'nix',
+  'nix-store': 'nix',
+  systemctl: 'systemd',
+  'systemd-run': 'systemd',
+};
+
+/** The packages of the client unit's PATH that are this machine's tools (the others are stand-ins or empty). */
+const TOOL_PACKAGES = ['coreutils', 'findutils', 'gnugrep', 'gnused', 'openssh', 'git', 'gzip', 'diffutils', 'util-linux', 'nix', 'jq'];
+
+let hostTools: string | undefined;
+/**
+ * This machine's tools of the packages the client unit names (linkPackages:
+ * the Debian packages that hold them), once per test process, in a
+ * directory removed on exit. Not systemd: a real systemctl would act on
+ * this machine.
+ */
+function toolPackages(): string {
+  if (hostTools === undefined) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-unit-tools-'));
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    chmodSync(dir, 0o755);
+    linkPackages(dir, TOOL_PACKAGES);
+    hostTools = dir;
+  }
+  return hostTools;
+}
+
+let unitEnvironmentCache: Record<string, string> | undefined;
+/**
+ * The environment systemd gives the bento-upgrade unit, as NixOS evaluates
+ * the client module (utils/bento.nix with the example fleet's generated
+ * bento-units.nix: test/fixtures/nixos/eval.nix): its `path` packages
+ * (under PKGS_MOUNT), systemd's default ones, its `environment`. Evaluated
+ * once per test process.
+ */
+export function unitEnvironment(): Record<string, string> {
+  if (unitEnvironmentCache === undefined) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-unit-module-'));
+    try {
+      mkdirSync(path.join(dir, 'utils'));
+      copyFileSync(path.join(REPO, 'utils/bento.nix'), path.join(dir, 'utils/bento.nix'));
+      copyFileSync(path.join(REPO, 'generated/client/bento-units.nix'), path.join(dir, 'bento-units.nix'));
+      unitEnvironmentCache = evalNixos<Record<string, string>>([path.join(dir, 'utils/bento.nix')], 'environments."bento-upgrade"', PKGS_MOUNT);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return { ...unitEnvironmentCache };
 }
 
 /**
- * Runs a client script in its own mount namespace with `varBento` mounted
- * over /var/bento, as a machine would see it, and each of `binds` (mount
- * point -> what is mounted there, e.g. a directory over
- * /nix/var/nix/profiles), then a tmpfs of the given size at each of
- * `tmpfs` (mount point -> size, e.g. '/var/bento' -> '1m': a small disk the
- * test can fill, as a machine's that is full); the script itself is not
+ * The unit's packages for one run, in `dir`: this machine's tools of each
+ * (toolPackages), and the stand-ins in `tools` (tool name -> file) in the
+ * package that provides the real tool, each a wrapper that sets `toolEnv`
+ * (the stand-ins' own settings: the script never sees them) and adds this
+ * machine's /usr/bin and /bin to the end of PATH (a stand-in plays a
+ * program that brings its own dependencies). A package with no tool here
+ * (systemd, nixos-rebuild, unless stood in for) is empty.
+ */
+function makeUnitPackages(dir: string, tools: Record<string, string>, toolEnv: Record<string, string>): void {
+  const host = toolPackages();
+  const packages = new Set([...readdirSync(host), 'systemd', 'nixos-rebuild']);
+  const exports = Object.entries(toolEnv)
+    .map(([name, value]) => `export ${name}=${shellQuote(value)}\n`)
+    .join('');
+  for (const name of packages) {
+    const standIns = Object.entries(tools).filter(([tool]) => {
+      const owner = PACKAGE_OF[tool];
+      if (owner === undefined) throw new Error(`runClientScript: no package of the unit provides ${tool}`);
+      return owner === name;
+    });
+    if (standIns.length === 0 && existsSync(path.join(host, name))) {
+      symlinkSync(path.join(host, name), path.join(dir, name));
+      continue;
+    }
+    mkdirSync(path.join(dir, name, 'bin'), { recursive: true });
+    if (existsSync(path.join(host, name, 'bin'))) {
+      for (const tool of readdirSync(path.join(host, name, 'bin'))) symlinkSync(path.join(host, name, 'bin', tool), path.join(dir, name, 'bin', tool));
+    }
+    for (const [tool, file] of standIns) {
+      const wrapper = path.join(dir, name, 'bin', tool);
+      rmSync(wrapper, { force: true });
+      writeFileSync(wrapper, `#!/bin/sh\n${exports}PATH="$PATH:/usr/bin:/bin"\nexec ${shellQuote(file)} "$@"\n`, { mode: 0o755 });
+    }
+  }
+}
+
+function shellQuote(value: string): string {
+  return `'${value.replaceAll("'", "'\\''")}'`;
+}
+
+/** How runClientScript runs a client script. */
+export interface ClientRunOptions {
+  /** Stand-ins for the unit's tools: tool name (sftp, ssh, nixos-rebuild, nix-env, systemctl, ...) -> file. */
+  tools?: Record<string, string>;
+  /** Settings of the stand-ins (FAKE_SERVER, ...), set in their wrappers only. */
+  toolEnv?: Record<string, string>;
+  /** Mount point -> what is bound there (e.g. a directory over /nix/var/nix/profiles). */
+  binds?: Record<string, string>;
+  /** Mount point -> size of a tmpfs mounted there after the binds (a small disk the test can fill). */
+  tmpfs?: Record<string, string>;
+  /**
+   * The exact environment of the script, in place of the unit's: for a
+   * script run by hand (bootstrap.sh on a fresh machine). Nothing else is
+   * added to it.
+   */
+  env?: Record<string, string>;
+}
+
+/**
+ * Runs a client script as the bento-upgrade unit runs it: `/bin/sh SCRIPT`
+ * with exactly the unit's environment (unitEnvironment: its packages made
+ * of this machine's tools and the given stand-ins) and nothing else, in a
+ * mount namespace of its own with `varBento` mounted over /var/bento, as a
+ * machine would see it, then `binds` and `tmpfs`. The script itself is not
  * modified. Needs root (unshare -m).
  */
-export function runClientScript(
-  script: string,
-  varBento: string,
-  env: Record<string, string>,
-  binds: Record<string, string> = {},
-  tmpfs: Record<string, string> = {},
-): ScriptRun {
-  // The mount point must exist on the host. It is left in place (empty):
-  // removing it could pull it from under a test file running in parallel.
+export function runClientScript(script: string, varBento: string, options: ClientRunOptions = {}): ScriptRun {
+  // The mount points must exist on the host. They are left in place (empty):
+  // removing one could pull it from under a test file running in parallel.
   mkdirSync('/var/bento', { recursive: true });
-  const mounts = Object.entries(binds).flatMap(([target, source]) => [source, target]);
-  const disks = Object.entries(tmpfs).flatMap(([target, size]) => [target, size]);
-  const shell = [
-    'var_bento=$0 script=$1; shift',
-    'mount --bind "$var_bento" /var/bento || exit 1',
-    'while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; shift',
-    'while [ $# -gt 1 ]; do mount -t tmpfs -o "size=$2" tmpfs "$1" || exit 1; shift 2; done',
-    'exec sh "$script"',
-  ].join('; ');
-  const result = spawnSync('unshare', ['-m', 'sh', '-c', shell, varBento, script, ...mounts, '--', ...disks], {
-    encoding: 'utf8',
-    env: { ...process.env, ...env },
-    timeout: 60_000,
-  });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+  mkdirSync(PKGS_MOUNT, { recursive: true });
+  const packages = mkdtempSync(path.join(os.tmpdir(), 'bento-unit-pkgs-'));
+  chmodSync(packages, 0o755);
+  try {
+    makeUnitPackages(packages, options.tools ?? {}, options.toolEnv ?? {});
+    const environment = options.env ?? unitEnvironment();
+    const assignments = Object.entries(environment).map(([name, value]) => `${name}=${value}`);
+    const binds: [string, string][] = [[PKGS_MOUNT, packages], ...Object.entries(options.binds ?? {})];
+    const mounts = binds.flatMap(([target, source]) => [source, target]);
+    const disks = Object.entries(options.tmpfs ?? {}).flatMap(([target, size]) => [target, size]);
+    const shell = [
+      'var_bento=$0',
+      'mount --bind "$var_bento" /var/bento || exit 1',
+      'while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; shift',
+      'while [ "$1" != -- ]; do mount -t tmpfs -o "size=$2" tmpfs "$1" || exit 1; shift 2; done; shift',
+      'exec /usr/bin/env -i "$@"',
+    ].join('; ');
+    const start = process.hrtime.bigint();
+    const result = spawnSync('unshare', ['-m', 'sh', '-c', shell, varBento, ...mounts, '--', ...disks, '--', ...assignments, '/bin/sh', script], {
+      encoding: 'utf8',
+      // For unshare and mount only: the script gets `environment`.
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+      timeout: 60_000,
+    });
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    return { status: result.status, stdout: result.stdout, stderr: result.stderr, seconds };
+  } finally {
+    rmSync(packages, { recursive: true, force: true });
+  }
 }
 
 export function shellcheck(files: string[]): ScriptRun {
@@ -82,16 +211,15 @@ export interface StubbedRouter {
   server: string;
   /** What is mounted over /var/bento. */
   varBento: string;
-  /** First on PATH: sftp is the flaky stand-in (test/fixtures/client-stubs/sftp-flaky). */
-  bin: string;
+  /** Its stand-ins (runClientScript's tools): sftp is the flaky one (test/fixtures/client-stubs/sftp-flaky), ssh a recorder. */
+  tools: Record<string, string>;
 }
 
 /**
  * A machine `router` without a real server: its update.sh rendered with
  * `config`, a fake chroot publishing a configuration.nix, its /var/bento
- * with `queued` waiting from an earlier run, and a bin/ whose sftp is the
- * flaky stand-in. The directory (named after `prefix`) is removed by
- * `cleanups`.
+ * with `queued` waiting from an earlier run, and stand-ins whose sftp is the
+ * flaky one. The directory (named after `prefix`) is removed by `cleanups`.
  */
 export function makeStubbedRouter(config: Config, prefix: string, queued: string, cleanups: (() => void)[]): StubbedRouter {
   const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -103,8 +231,6 @@ export function makeStubbedRouter(config: Config, prefix: string, queued: string
   const varBento = path.join(dir, 'var-bento');
   mkdirSync(path.join(varBento, '.bento', 'pending'), { recursive: true });
   writeFileSync(path.join(varBento, '.bento', 'pending', queued), 'an earlier run');
-  const bin = path.join(dir, 'bin');
-  mkdirSync(bin);
-  symlinkSync(path.join(STUBS_DIR, 'sftp-flaky'), path.join(bin, 'sftp'));
-  return { dir, script: path.join(dir, 'systems/router/update.sh'), server, varBento, bin };
+  const tools = { sftp: path.join(STUBS_DIR, 'sftp-flaky'), ssh: path.join(STUBS_DIR, 'ssh') };
+  return { dir, script: path.join(dir, 'systems/router/update.sh'), server, varBento, tools };
 }

@@ -90,12 +90,14 @@ describe.skipIf(!isRoot)('the header the client writes', () => {
     writeRendered(machine, renderSystemFiles(configWith({}), { name: 'router', kind: 'non-flake' }));
     const server = path.join(machine, 'server');
     writeFakeChroot(server, { 'configuration.nix': '{ }\n' });
-    const bin = path.join(machine, 'bin');
-    mkdirSync(bin);
-    writeFileSync(path.join(bin, 'nixos-rebuild'), '#!/bin/sh\necho "the build fails"\nexit 1\n', { mode: 0o755 });
+    const rebuild = path.join(machine, 'nixos-rebuild');
+    writeFileSync(rebuild, '#!/bin/sh\necho "the build fails"\nexit 1\n', { mode: 0o755 });
     const varBento = path.join(machine, 'var-bento');
     mkdirSync(varBento);
-    const run = runClientScript(path.join(machine, 'systems/router/update.sh'), varBento, { PATH: `${bin}:${STUBS_DIR}:${process.env.PATH}`, FAKE_SERVER: server });
+    const run = runClientScript(path.join(machine, 'systems/router/update.sh'), varBento, {
+      tools: { sftp: path.join(STUBS_DIR, 'sftp'), ssh: path.join(STUBS_DIR, 'ssh'), 'nixos-rebuild': rebuild },
+      toolEnv: { FAKE_SERVER: server },
+    });
     expect(run.stderr).toContain('the build failed');
     const [log] = readdirSync(path.join(server, 'logs'));
     const published = readFileSync(path.join(server, 'last_change_date'), 'utf8').split(' ')[0];

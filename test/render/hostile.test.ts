@@ -144,9 +144,8 @@ describe('hostile values', () => {
     mkdirSync(varBento);
 
     const run = runClientScript(path.join(out, 'systems/router/update.sh'), varBento, {
-      PATH: `${STUBS_DIR}:${process.env.PATH}`,
-      FAKE_SERVER: server,
-      RECORD_EXIT: '1',
+      tools: { sftp: path.join(STUBS_DIR, 'sftp'), ssh: path.join(STUBS_DIR, 'ssh'), 'nixos-rebuild': path.join(STUBS_DIR, 'nixos-rebuild') },
+      toolEnv: { FAKE_SERVER: server, RECORD_EXIT: '1' },
     });
     expect(run.stderr).toContain('the build failed');
     expect(run.status).toBe(1);

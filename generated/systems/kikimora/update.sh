@@ -247,14 +247,19 @@ show_sftp_output() {
 	sed -e '/^sftp> /d' -e 's/^/  /' "$STATE_DIR/sftp.out" >&2
 }
 
-# The store path of the system that runs now (/run/current-system on NixOS,
-# else the system profile); empty when there is none.
-current_system() {
+# The system that runs now: /run/current-system on NixOS, else the system
+# profile (resolved).
+running_system() {
 	if [ -e /run/current-system ]; then
-		running=$(readlink -f /run/current-system)
+		readlink -f /run/current-system
 	else
-		running=$(readlink -f "$PROFILE")
+		readlink -f "$PROFILE"
 	fi
+}
+
+# The store path of the system that runs now; empty when there is none.
+current_system() {
+	running=$(running_system)
 	case "$running" in
 	/nix/store/*) printf '%s\n' "$running" ;;
 	esac
@@ -541,34 +546,52 @@ only_listed_files() {
 	return 1
 }
 
-# Removes the configuration from /var/bento (all but bento's state in .bento/).
-remove_config() {
-	for entry in "$BENTO_DIR"/* "$BENTO_DIR"/.[!.]* "$BENTO_DIR"/..?*; do
+# Moves every entry of directory $1 but bento's state (.bento) and update.sh
+# into directory $2: renames within the file system of /var/bento, which
+# need no room. Errors go to install.out.
+move_entries() {
+	for entry in "$1"/* "$1"/.[!.]* "$1"/..?*; do
 		[ -e "$entry" ] || [ -L "$entry" ] || continue
-		[ "$entry" = "$STATE_DIR" ] && continue
-		rm -rf -- "$entry"
+		[ "$entry" = "$STATE_DIR" ] || [ "$entry" = "$1/update.sh" ] && continue
+		mv -- "$entry" "$2"/ 2>> "$STATE_DIR/install.out" || return 1
 	done
 }
 
-# Replaces the configuration in /var/bento with the verified download; what
-# failed says why in install.out.
+# Replaces the configuration in /var/bento with the verified download,
+# whole or not at all (docs/protocol.md §6): the download is first made
+# ready where it is (for a flake its git tree, which needs room: a flake
+# only sees files tracked by git); only then do the installed entries move
+# aside into .bento/previous and the download's move in, renames that need
+# no room, update.sh last, in one rename over the installed one: the script
+# the timer runs is never missing, even if the run is killed here. Until
+# then the installed configuration stays as it was; should a rename fail,
+# it is put back. The previous entries are then removed. What failed says
+# why in install.out.
 install_config() {
 	: > "$STATE_DIR/install.out"
-	remove_config
-	for entry in "$STATE_DIR"/incoming/* "$STATE_DIR"/incoming/.[!.]* "$STATE_DIR"/incoming/..?*; do
-		[ -e "$entry" ] || [ -L "$entry" ] || continue
-		mv -- "$entry" "$BENTO_DIR"/ 2>> "$STATE_DIR/install.out" || return 1
-	done
-	rmdir "$STATE_DIR/incoming"
+	rm -rf "$STATE_DIR/previous"
 	if [ "$BENTO_FLAKE" = 1 ]; then
-		# A flake only sees files tracked by git.
-		{ git -C "$BENTO_DIR" init -q && git -C "$BENTO_DIR" add -A; } >> "$STATE_DIR/install.out" 2>&1 || return 1
+		{ git -C "$STATE_DIR/incoming" init -q && git -C "$STATE_DIR/incoming" add -A; } >> "$STATE_DIR/install.out" 2>&1 || return 1
 	fi
+	mkdir "$STATE_DIR/previous" 2>> "$STATE_DIR/install.out" || return 1
+	if ! move_entries "$BENTO_DIR" "$STATE_DIR/previous"; then
+		move_entries "$STATE_DIR/previous" "$BENTO_DIR"
+		return 1
+	fi
+	if ! move_entries "$STATE_DIR/incoming" "$BENTO_DIR" ||
+		{ [ -e "$STATE_DIR/incoming/update.sh" ] && ! mv -- "$STATE_DIR/incoming/update.sh" "$BENTO_DIR/update.sh" 2>> "$STATE_DIR/install.out"; }; then
+		move_entries "$BENTO_DIR" "$STATE_DIR/incoming"
+		move_entries "$STATE_DIR/previous" "$BENTO_DIR"
+		return 1
+	fi
+	rm -rf "$STATE_DIR/incoming" "$STATE_DIR/previous"
 }
 
 # A run that failed for lack of space on this machine (docs/protocol.md §6):
-# frees what it wrote, says so in a short log (a long one may not fit) once
-# per published configuration, and forgets that configuration was tried, so
+# frees what it downloaded or built (never the installed configuration, nor
+# the update.sh the timer runs: a machine that removed them would never poll
+# again), says so in a short log (a long one may not fit) once per
+# published configuration, and forgets that configuration was tried, so
 # that the next run tries it again and succeeds once there is room.
 # $1: what failed, $2: its output.
 no_space() {
@@ -589,12 +612,13 @@ no_space() {
 		cp "$STATE_DIR/remote-state" "$STATE_DIR/no-space"
 }
 
-# What a run wrote that the next one can do without: the download, the
-# configuration installed from it (the next run downloads it again), the
-# build result and its link (unless the result is in use: nix-store refuses).
+# What a run wrote that the next one can do without: the download (and
+# what install_config staged from it), the build result and its link
+# (unless the result is in use: nix-store refuses). A configuration that was
+# installed stays: it was verified, and it holds the update.sh the timer
+# runs; the next run downloads the configuration again.
 free_run_files() {
-	rm -rf "$STATE_DIR/incoming" "$LOG.short"
-	remove_config
+	rm -rf "$STATE_DIR/incoming" "$STATE_DIR/previous" "$STATE_DIR/cache" "$LOG.short"
 	if [ -L "$STATE_DIR/result" ]; then
 		result=$(readlink -f "$STATE_DIR/result")
 		rm -f "$STATE_DIR/result"
@@ -638,9 +662,12 @@ build_and_switch() {
 		return 0
 	fi
 	profile_before=$(readlink "$PROFILE")
+	GENERATION_BEFORE=$(generation_of "$profile_before")
 	record_failed_units "$STATE_DIR/failed-units.before"
 	say "switching to $(basename "$new_system")"
-	if ! rebuild_config switch >> "$LOG" 2>&1 || out_of_space; then
+	rebuild_config switch >> "$LOG" 2>&1
+	switch_status=$?
+	if { [ "$switch_status" -ne 0 ] || out_of_space; } && ! runs_after_failed_switch "$switch_status" "$new_system"; then
 		if out_of_space; then
 			no_space "switching to $(basename "$new_system")" "$LOG"
 			return 3
@@ -667,6 +694,55 @@ build_and_switch() {
 	fi
 	queue_log "$1" "$new_system" && SWITCH_LOG=$queued
 	return 0
+}
+
+# After a switch that reported an error ($1: its exit status; 0 when it
+# only said "No space left"), whether the new system ($2) runs now: that is
+# what decides, not the status. switch-to-configuration (nixpkgs' Perl one,
+# and switch-to-configuration-ng at the end of do_system_switch:
+# pkgs/by-name/sw/switch-to-configuration-ng/src/src/main.rs) exits 4 when
+# any unit is failed after the switch, even one that had failed before it,
+# and it does so after the activation; nixos-rebuild then exits 1
+# (pkgs/by-name/ni/nixos-rebuild/nixos-rebuild.sh). A new system that runs
+# goes through the health gate and the check of the server like any other
+# (kept, or rolled back); the log says which units failed, and whether they
+# had failed before the switch. One that does not run: the switch failed.
+runs_after_failed_switch() {
+	[ -n "$2" ] && [ "$(running_system)" = "$2" ] || return 1
+	if [ "$1" -ne 0 ]; then
+		note "the switch exited with status $1, but $(basename "$2") runs: the health gate and the check of the server decide whether it stays"
+	else
+		note "the switch said it had no space left, but $(basename "$2") runs: the health gate and the check of the server decide whether it stays"
+	fi
+	note_failed_units
+	return 0
+}
+
+# Says which units are failed now, each "failed since the switch" or
+# "failed before the switch too" (failed-units.before); nothing without systemd.
+note_failed_units() {
+	record_failed_units "$STATE_DIR/failed-units.now"
+	failed=''
+	while IFS= read -r unit; do
+		if grep -qxF -e "$unit" "$STATE_DIR/failed-units.before" 2> /dev/null; then
+			failed="$failed, $unit (failed before the switch too)"
+		else
+			failed="$failed, $unit (failed since the switch)"
+		fi
+	done < "$STATE_DIR/failed-units.now"
+	[ -z "$failed" ] || note "units failed after the switch: ${failed#, }"
+}
+
+# The generation number of a system profile link's target (system-42-link
+# -> 42); nothing when it is not one.
+generation_of() {
+	generation=${1##*/}
+	generation=${generation#system-}
+	generation=${generation%-link}
+	case $generation in
+	'' | *[!0-9]*) ;;
+	*) printf '%s\n' "$generation" ;;
+	esac
 }
 
 # Whether systemd runs this machine (not in a container without it).
@@ -715,7 +791,10 @@ health_problem() {
 	fi
 	[ -f "$1" ] || return 0
 	printf '\nbento: health check (%s s at most):\n' "$2" >> "$LOG"
-	if ! timeout "$2" sh "$1" >> "$LOG" 2>&1; then
+	# /bin/sh by its path: a NixOS service's PATH is its `path` and
+	# coreutils, findutils, grep, sed and systemd (nixos/lib/systemd-lib.nix),
+	# no shell; NixOS always makes /bin/sh (environment.binsh).
+	if ! timeout "$2" /bin/sh "$1" >> "$LOG" 2>&1; then
 		printf 'the health check failed (services.bento.healthCheck.command; its output is in this log)'
 	fi
 }
@@ -798,26 +877,50 @@ report() {
 	return 1
 }
 
-# Goes back to the system that ran before this run's switch, and deletes the
-# generation it leaves: `--rollback` takes the highest generation below the
-# current one, so after the next switch a later rollback would otherwise
-# land on this system that was just found bad.
+# Goes back to the system that ran before this run's switch, as
+# nixos-rebuild switch --rollback does (pkgs/by-name/ni/nixos-rebuild/nixos-rebuild.sh:
+# the system profile moved back, then that system's switch-to-configuration
+# switch, through systemd-run: activate_system), on a prebuilt machine too,
+# with two differences:
+# - the profile goes back to the generation that ran before the switch
+#   (GENERATION_BEFORE), not to whichever is the highest below the current;
+# - the generation it leaves is deleted first, before that switch: else a
+#   later rollback (`--rollback` takes the highest generation below the
+#   current one) could land on this system found bad; and deleted before
+#   the switch because switch-to-configuration switch installs the boot
+#   loader from the generations that exist then (do_install_bootloader,
+#   before the activation: pkgs/by-name/sw/switch-to-configuration-ng/src/src/main.rs;
+#   systemd-boot-builder.py lists `nix-env --list-generations` and removes
+#   the entries of the others): the boot menu then no longer offers a
+#   generation whose system a garbage collection may delete.
+# What decides that it worked is that the previous system runs again (its
+# switch-to-configuration exits 4 too when a unit is failed).
 roll_back() {
-	left=$(readlink "$PROFILE")
-	if [ "$PREBUILT" = 1 ]; then
-		# What nixos-rebuild switch --rollback does, without nixos-rebuild on
-		# a prebuilt machine (docs/protocol.md §11).
-		{ nix-env -p "$PROFILE" --rollback && activate_system "$(readlink -f "$PROFILE")" switch; } >> "$LOG" 2>&1
+	left=$(generation_of "$(readlink "$PROFILE")")
+	if [ -n "${GENERATION_BEFORE:-}" ]; then
+		nix-env -p "$PROFILE" --switch-generation "$GENERATION_BEFORE" >> "$LOG" 2>&1
 	else
-		rebuild switch --rollback >> "$LOG" 2>&1
+		nix-env -p "$PROFILE" --rollback >> "$LOG" 2>&1
 	fi
-	left=${left##*/}
-	left=${left#system-}
-	left=${left%-link}
-	case $left in
-	'' | *[!0-9]*) ;;
-	*) nix-env -p "$PROFILE" --delete-generations "$left" >> "$LOG" 2>&1 ;;
-	esac
+	back=$(readlink -f "$PROFILE")
+	if [ -z "$left" ] || [ "$(generation_of "$(readlink "$PROFILE")")" = "$left" ]; then
+		warn "the rollback failed: the system profile did not move back (see the log)"
+		printf '\nbento: the rollback failed: the system profile did not move back\n' >> "$LOG"
+		return 1
+	fi
+	nix-env -p "$PROFILE" --delete-generations "$left" >> "$LOG" 2>&1
+	activate_system "$back" switch >> "$LOG" 2>&1
+	back_status=$?
+	if [ "$(running_system)" != "$back" ]; then
+		warn "the rollback's switch to $(basename "$back") failed (exit status $back_status; see the log)"
+		printf '\nbento: the switch back to %s failed (exit status %s)\n' "$(basename "$back")" "$back_status" >> "$LOG"
+		return 1
+	fi
+	if [ "$back_status" -ne 0 ]; then
+		note "the switch back exited with status $back_status, but $(basename "$back") runs again"
+		note_failed_units
+	fi
+	return 0
 }
 
 # REBOOT flag: reboot when the kernel, initrd or modules of the new system
@@ -1077,6 +1180,7 @@ switch_prebuilt() {
 		queue_log success "$NEW_SYSTEM"
 		return 0
 	fi
+	GENERATION_BEFORE=$(generation_of "$(readlink "$PROFILE")")
 	record_failed_units "$STATE_DIR/failed-units.before"
 	say "switching to $(basename "$NEW_SYSTEM")"
 	if ! nix-env -p "$PROFILE" --set "$NEW_SYSTEM" >> "$LOG" 2>&1 || out_of_space ||
@@ -1090,7 +1194,9 @@ switch_prebuilt() {
 		queue_log failure "$(current_system)"
 		return 1
 	fi
-	if ! activate_system "$NEW_SYSTEM" switch >> "$LOG" 2>&1 || out_of_space; then
+	activate_system "$NEW_SYSTEM" switch >> "$LOG" 2>&1
+	switch_status=$?
+	if { [ "$switch_status" -ne 0 ] || out_of_space; } && ! runs_after_failed_switch "$switch_status" "$NEW_SYSTEM"; then
 		if out_of_space; then
 			no_space "switching to $(basename "$NEW_SYSTEM")" "$LOG"
 			return 3

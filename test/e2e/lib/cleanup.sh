@@ -18,15 +18,10 @@ esac
 id=${base#/srv/bento-e2e-}
 state=$base/.e2e
 
-# The processes of the simulated machines (and test helpers) carry
-# BENTO_E2E_RUN=<id> in their environment, ssh connection masters included.
-for environ in /proc/[0-9]*/environ; do
-	pid=${environ#/proc/}
-	pid=${pid%/environ}
-	[ "$pid" = "$$" ] && continue
-	if { tr '\0' '\n' < "$environ"; } 2> /dev/null | grep -qx "BENTO_E2E_RUN=$id"; then
-		kill -9 "$pid" 2> /dev/null
-	fi
+# The processes of the simulated machines (ssh connection masters included)
+# and of the test helpers (processes.sh says how they are found).
+sh "$(dirname "$0")/processes.sh" "$id" | while read -r pid _; do
+	kill -9 "$pid" 2> /dev/null
 done
 
 # The suite's sshd (server/, and any other server a suite started next to it,

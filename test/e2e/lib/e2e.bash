@@ -9,9 +9,12 @@
 #   users and chroots (under /srv: sshd wants every component root-owned),
 #   and a real sshd on 127.0.0.1:$E2E_PORT runs the generated Match block;
 #   `bento deploy` publishes into CHROOT_DIR;
-# - simulated machines: each runs the generated update.sh / bootstrap.sh
-#   unmodified, as root, in a mount namespace of its own (machine.sh) with the
-#   stand-ins of ../stand-ins first on its PATH.
+# - simulated machines: each runs the generated bootstrap.sh, then its own
+#   /var/bento/update.sh, unmodified, as root, in a mount namespace of its own
+#   (machine.sh), as its bento-upgrade unit runs it: the unit's ExecStart with
+#   exactly the environment the evaluated client module gives the unit (its
+#   `path` packages, made of this machine's tools and the stand-ins of
+#   ../stand-ins, and its `environment`), nothing else.
 # teardown_file (e2e_teardown_suite) and run.sh's trap remove it all again
 # (cleanup.sh). Names are unique per suite: be2e + 5 random characters.
 
@@ -148,7 +151,7 @@ e2e_setup_suite() {
 	mkdir -m 0755 "$E2E_BASE"
 	mkdir -p "$E2E_STATE" "$E2E_SERVER" "$E2E_MACHINES" "$E2E_INPUTS"
 	local mountpoint
-	for mountpoint in /var/bento /root/.ssh; do
+	for mountpoint in /var/bento /root/.ssh /boot; do
 		if [ ! -e "$mountpoint" ]; then
 			mkdir -m 0700 "$mountpoint"
 			printf '%s\n' "$mountpoint" >> "$E2E_STATE/mountpoints"
@@ -169,9 +172,15 @@ e2e_setup_suite() {
 		mkdir -m 0755 "$E2E_CHROOT"
 		mount -t tmpfs -o "size=$E2E_CHROOT_TMPFS,mode=0755,nosuid,nodev,noexec" "bento-e2e-$E2E_ID" "$E2E_CHROOT"
 	fi
+	e2e_make_tools
 	e2e_make_fleet "$@"
 	mkdir -m 0700 "$E2E_BASE/signing"
 	bento generate > "$E2E_STATE/generate.out" 2>&1 || fail "bento generate failed:" "$(cat "$E2E_STATE/generate.out")"
+	# The client module as a machine receives it (bento-units.nix next to
+	# utils/): what its units are evaluated from.
+	mkdir -p "$E2E_STATE/client/utils"
+	cp "$E2E_REPO/utils/bento.nix" "$E2E_STATE/client/utils/bento.nix"
+	cp "$E2E_FLEET/generated/client/bento-units.nix" "$E2E_STATE/client/bento-units.nix"
 	e2e_setup_server
 	e2e_start_sshd
 }
@@ -225,6 +234,8 @@ e2e_make_host() {
 	mkdir -p "$dir"
 	ln -s ../../utils "$dir/utils"
 	printf '%s\n' "$kind" > "$E2E_STATE/kind-$name"
+	# Every system has its bin/switch-to-configuration, as on NixOS.
+	e2e_switch_script > "$dir/switch-to-configuration.in"
 	case $kind in
 	nonflake)
 		e2e_write_revision "$name" 1
@@ -249,12 +260,10 @@ e2e_make_host() {
 		e2e_prebuilt_flake_text "$name" > "$dir/flake.nix"
 		touch "$dir/PREBUILT"
 		printf '1\n' > "$dir/pkg-b.version"
-		e2e_switch_script > "$dir/switch-to-configuration.in"
 		e2e_write_revision "$name" 1
 		;;
 	prebuilt-nonflake)
 		touch "$dir/PREBUILT"
-		e2e_switch_script > "$dir/switch-to-configuration.in"
 		e2e_write_revision "$name" 1
 		;;
 	*) fail "unknown kind $kind" ;;
@@ -317,16 +326,52 @@ e2e_prebuilt_flake_text() {
 	EOF
 }
 
-# The bin/switch-to-configuration of the e2e systems (@out@: the system's
-# store path): records how it was called in the machine's
-# /run/switch-to-configuration.record, then makes the system the current
-# one, as NixOS's activation does.
+# The bin/switch-to-configuration of every e2e system (@out@: the system's
+# store path), as NixOS's does it (switch-to-configuration-ng's
+# do_system_switch, pkgs/by-name/sw/switch-to-configuration-ng/src/src/main.rs
+# in nixpkgs): `switch` and `boot` install the boot loader first (as
+# systemd-boot-builder.py does: one entry per generation of the system
+# profile that exists now, the others removed, the default the system being
+# switched to); `boot` stops there; `switch` and `test` then activate the
+# system (/run/current-system) and exit 4 when any unit is failed afterwards
+# (the units the new system breaks, its failed-units file, and those failed
+# on the machine whatever runs, /run/bento-e2e/failed-units), after the
+# activation, as the real one does. Each call is recorded in the machine's
+# /run/switch-to-configuration.record. /run/bento-e2e/fail-boot-loader
+# makes the boot loader's installation fail (exit 1, nothing activated).
 e2e_switch_script() {
 	cat <<-'EOF'
 		#!/bin/sh
 		PATH=/usr/bin:/bin
 		printf 'switch-to-configuration @out@ %s NIXOS_INSTALL_BOOTLOADER=%s\n' "$*" "${NIXOS_INSTALL_BOOTLOADER-unset}" >> /run/switch-to-configuration.record
+		case $1 in
+		switch | boot)
+			if [ -e /run/bento-e2e/fail-boot-loader ]; then
+				echo "Failed to install bootloader" >&2
+				exit 1
+			fi
+			mkdir -p /boot/loader/entries
+			rm -f /boot/loader/entries/nixos-generation-*.conf
+			default=''
+			for link in /nix/var/nix/profiles/system-*-link; do
+				[ -L "$link" ] || continue
+				generation=${link##*/system-}
+				generation=${generation%-link}
+				printf 'title NixOS\nversion Generation %s\nlinux %s/kernel\n' "$generation" "$(readlink -f "$link")" > "/boot/loader/entries/nixos-generation-$generation.conf"
+				[ "$(readlink -f "$link")" = @out@ ] && default=$generation
+			done
+			printf 'default nixos-generation-%s.conf\n' "$default" > /boot/loader/loader.conf
+			;;
+		esac
+		[ "$1" = boot ] && exit 0
+		echo "activating the configuration @out@"
 		ln -sfn @out@ /run/current-system
+		failed=$(cat /run/current-system/failed-units /run/bento-e2e/failed-units 2> /dev/null | sort -u | tr '\n' ' ')
+		if [ -n "$failed" ]; then
+			echo "warning: the following units failed: ${failed% }" >&2
+			exit 4
+		fi
+		exit 0
 	EOF
 }
 
@@ -343,7 +388,8 @@ e2e_bump_package() {
 # kernel-version, build-extra.sh (shell run by the builder first),
 # health-check and health.conf (its etc/bento/, as services.bento.healthCheck
 # makes them), failed-units (units the systemctl stand-in lists as failed
-# while this system runs).
+# while this system runs), switch-to-configuration.in (its
+# bin/switch-to-configuration: e2e_switch_script).
 e2e_flake_text() {
 	local name=$1 inputs=$2 input_text=$3
 	cat <<-EOF
@@ -377,6 +423,7 @@ e2e_flake_text() {
 		        healthConf = read "health.conf";
 		        # Units that fail once this system runs (the systemctl stand-in lists them).
 		        failedUnits = read "failed-units";
+		        switchScript = read "switch-to-configuration.in";
 		        input = $input_text;
 		        args = [ "-c" ''
 		          echo "e2e: building the system of $name"
@@ -393,6 +440,9 @@ e2e_flake_text() {
 		            [ -z "\$healthConf" ] || printf '%s' "\$healthConf" > "\$out/etc/bento/health.conf"
 		          fi
 		          [ -z "\$failedUnits" ] || printf '%s' "\$failedUnits" > "\$out/failed-units"
+		          mkdir -p "\$out/bin"
+		          printf '%s' "\$switchScript" | sed "s|@out@|\$out|g" > "\$out/bin/switch-to-configuration"
+		          chmod +x "\$out/bin/switch-to-configuration"
 		          echo "e2e: built the system of $name"
 		        '' ];
 		      };
@@ -420,26 +470,142 @@ e2e_new_revision() {
 	e2e_write_revision "$1" $((revision + 1))
 }
 
-# e2e_make_machine NAME: the machine's directories and root ssh key; its
-# public key becomes keys/NAME.pub of the fleet.
+# e2e_make_tools: $E2E_BASE/tools/<attribute>, this machine's tools of each
+# package the client units name (make-tools.sh); systemd and nixos-rebuild
+# are stand-ins (e2e_make_machine).
+e2e_make_tools() {
+	sh "$E2E_LIB/make-tools.sh" "$E2E_BASE/tools" || fail "make-tools.sh failed"
+}
+
+# e2e_wrapper FILE TARGET [LINE...]: an executable FILE that runs the LINEs
+# (shell, e.g. exports), then execs TARGET with its arguments.
+e2e_wrapper() {
+	local file=$1 target=$2
+	shift 2
+	mkdir -p "$(dirname "$file")"
+	rm -f "$file"
+	{
+		printf '#!/bin/sh\n'
+		if [ $# -gt 0 ]; then printf '%s\n' "$@"; fi
+		printf 'exec %s "$@"\n' "$(e2e_sh_quote "$target")"
+	} > "$file"
+	chmod +x "$file"
+}
+
+# A word quoted for sh.
+e2e_sh_quote() {
+	printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"
+}
+
+# e2e_make_machine NAME: the machine's directories and root ssh key (its
+# public key becomes keys/NAME.pub of the fleet), what a NixOS machine has
+# (/run/systemd/system, the root's channel "nixos" that NixOS's NIX_PATH
+# names: here example/offline-nixpkgs), and its packages, pkgs/<attribute>:
+# the tools of this machine (e2e_make_tools), and stand-ins that record into
+# the machine's record and read its hooks: systemd (systemctl, systemd-run)
+# and nixos-rebuild, which, like nixpkgs' (pkgs/by-name/ni/nixos-rebuild/package.nix),
+# puts coreutils, sed, grep, jq and util-linux, then its nix, first on its PATH.
 e2e_make_machine() {
-	local name=$1 m=$E2E_MACHINES/$1
-	mkdir -p "$m/ssh" "$m/profiles/per-user/root" "$m/gcroots/per-user/root" "$m/run" "$m/hooks"
+	local name=$1 m=$E2E_MACHINES/$1 tools=$E2E_BASE/tools attribute
+	mkdir -p "$m/ssh" "$m/profiles/per-user/root/channels" "$m/gcroots/per-user/root" "$m/run/systemd/system" "$m/run/bento-e2e" "$m/hooks" "$m/boot"
+	ln -s "$E2E_REPO/example/offline-nixpkgs" "$m/profiles/per-user/root/channels/nixos"
 	mkdir -m 0700 "$m/var-bento"
 	chmod 0700 "$m/ssh"
 	touch "$m/record"
 	ssh-keygen -q -t ed25519 -N '' -C "root@$name" -f "$m/ssh/id_ed25519"
 	cp "$m/ssh/id_ed25519.pub" "$E2E_FLEET/keys/$name.pub"
+
+	mkdir -p "$m/pkgs"
+	for attribute in "$tools"/*; do
+		ln -s "$attribute" "$m/pkgs/${attribute##*/}"
+	done
+	local stand_in_env
+	stand_in_env="export E2E_RECORD=$(e2e_sh_quote "$m/record") E2E_HOOKS=$(e2e_sh_quote "$m/hooks")"
+	e2e_wrapper "$m/pkgs/systemd/bin/systemctl" "$E2E_STANDINS/systemctl" "$stand_in_env"
+	e2e_wrapper "$m/pkgs/systemd/bin/systemd-run" "$E2E_STANDINS/systemd-run" "$stand_in_env"
+	e2e_wrapper "$m/pkgs/nixos-rebuild/bin/nixos-rebuild" "$E2E_STANDINS/nixos-rebuild" "$stand_in_env" \
+		"PATH=$(e2e_sh_quote "$tools/coreutils/bin:$tools/gnused/bin:$tools/gnugrep/bin:$tools/jq/bin:$tools/util-linux/bin:$m/pkgs/nix/bin"):\$PATH"
 }
 
 # e2e_machine_prebuilt NAME: the machine gets a Nix store of its own (an
 # empty nix/ bound over /nix: nothing shared with the server's store), and
-# evaluating or building fails there (the stand-ins of ../no-eval first on
-# its PATH, max-jobs = 0 in its Nix configuration).
+# evaluating or building fails there: its nix package is made of the
+# stand-ins of ../no-eval (nix, nix-env and nix-store let through what such
+# a machine may do; nix-build, nix-instantiate and nix-shell fail), so is
+# its nixos-rebuild, and its Nix has max-jobs = 0 (e2e_machine_module).
 e2e_machine_prebuilt() {
-	local m=$E2E_MACHINES/$1
+	local m=$E2E_MACHINES/$1 tool stand_in_env
 	mkdir -p "$m/nix/var/nix/profiles" "$m/nix/var/nix/gcroots"
 	touch "$m/no-eval"
+	stand_in_env="export E2E_RECORD=$(e2e_sh_quote "$m/record")"
+	rm "$m/pkgs/nix"
+	mkdir -p "$m/pkgs/nix/bin" "$m/pkgs/nix/sbin"
+	for tool in "$E2E_BASE/tools/nix/bin"/*; do
+		case ${tool##*/} in
+		nix | nix-env | nix-store | nix-build | nix-instantiate | nix-shell)
+			e2e_wrapper "$m/pkgs/nix/bin/${tool##*/}" "$E2E_REPO/test/e2e/no-eval/${tool##*/}" "$stand_in_env"
+			;;
+		*) ln -s "$tool" "$m/pkgs/nix/bin/${tool##*/}" ;;
+		esac
+	done
+	e2e_wrapper "$m/pkgs/nixos-rebuild/bin/nixos-rebuild" "$E2E_REPO/test/e2e/no-eval/nixos-rebuild" "$stand_in_env"
+}
+
+# e2e_machine_module NAME: the machine's own NixOS settings, next to the
+# client module: NixOS's NIX_PATH, set as NixOS sets it (a list that becomes
+# the session variable), and its Nix settings, which reach Nix through
+# nix.envVars (here: no substituters, no network; on a prebuilt machine no
+# builds either). Prints the file's path.
+e2e_machine_module() {
+	local m=$E2E_MACHINES/$1 nix_config=$NIX_CONFIG
+	if [ -e "$m/no-eval" ]; then nix_config=$nix_config$'\nmax-jobs = 0'; fi
+	printf '%s\n' "{ lib, ... }: {" \
+		"  environment.sessionVariables.NIX_PATH = [ $(e2e_nixos_nix_path_list) ];" \
+		"  nix.envVars.NIX_CONFIG = $(e2e_nix_string "$nix_config");" \
+		"}" > "$m/machine.nix"
+	printf '%s\n' "$m/machine.nix"
+}
+
+# A Nix string of the text $1.
+e2e_nix_string() {
+	local text=${1//\\/\\\\}
+	text=${text//\"/\\\"}
+	text=${text//\$\{/\\\$\{}
+	text=${text//$'\n'/\\n}
+	printf '"%s"\n' "$text"
+}
+
+# e2e_unit NAME ATTRIBUTE: JSON of ATTRIBUTE of machine NAME's configuration
+# evaluated as NixOS would (e2e_eval_nixos): the client module as the
+# machine receives it, and the machine's own module; its packages are its
+# pkgs/. E.g. 'environments."bento-upgrade"'.
+e2e_unit() {
+	local m=$E2E_MACHINES/$1
+	e2e_eval_nixos "[ $E2E_STATE/client/utils/bento.nix $(e2e_machine_module "$1") ]" "$2" "$m/pkgs"
+}
+
+# e2e_unit_environment NAME: the environment of machine NAME's bento-upgrade
+# unit, NAME=VALUE words separated by NUL bytes (evaluated once per machine,
+# kept in unit.env; removing that file makes the next run evaluate it again).
+e2e_unit_environment() {
+	local m=$E2E_MACHINES/$1 json
+	if [ ! -s "$m/unit.env" ]; then
+		json=$(e2e_unit "$1" 'environments."bento-upgrade"') || fail "cannot evaluate the bento-upgrade unit of $1"
+		jq -j 'to_entries[] | "\(.key)=\(.value)\u0000"' <<< "$json" > "$m/unit.env"
+	fi
+	cat "$m/unit.env"
+}
+
+# e2e_unit_exec_start NAME: the words of bento-upgrade's ExecStart, one a line
+# (checked: WorkingDirectory is /var/bento, where machine.sh starts).
+e2e_unit_exec_start() {
+	local m=$E2E_MACHINES/$1 json
+	if [ ! -s "$m/unit.exec" ]; then
+		json=$(e2e_unit "$1" 'config.systemd.services."bento-upgrade".serviceConfig') || fail "cannot evaluate the bento-upgrade unit of $1"
+		assert_eq "$(jq -r .WorkingDirectory <<< "$json")" /var/bento "bento-upgrade's WorkingDirectory" || return 1
+		jq -r .ExecStart <<< "$json" | tr ' ' '\n' > "$m/unit.exec"
+	fi
+	cat "$m/unit.exec"
 }
 
 # e2e_machine_tmpfs NAME SIZE: the machine's /var/bento on a tmpfs of SIZE
@@ -549,61 +715,63 @@ e2e_deploy_or_fail() {
 	e2e_deploy "$@" > "$E2E_STATE/deploy.out" 2>&1 || fail "bento deploy failed:" "$(cat "$E2E_STATE/deploy.out")"
 }
 
-# e2e_first_update_or_fail NAME: the machine's first update, for a suite's
-# setup; on failure the suite stops with the client's output.
+# e2e_first_update_or_fail NAME: the machine's first installation, its
+# bootstrap.sh, for a suite's setup; on failure the suite stops with the
+# client's output.
 e2e_first_update_or_fail() {
-	e2e_machine "$1" > "$E2E_STATE/first-run.out" 2>&1 || fail "the first update failed:" "$(cat "$E2E_STATE/first-run.out")"
+	e2e_machine "$1" bootstrap > "$E2E_STATE/first-run.out" 2>&1 || fail "the first update failed:" "$(cat "$E2E_STATE/first-run.out")"
 }
 
 # ------------------------------------------------------------- the machines
 
 # e2e_machine NAME [update|bootstrap|SCRIPT [ARG...]]: runs a client script
-# on the machine as its timer would (root, /bin/sh, a bare environment), and
-# prints its output. update runs /var/bento/update.sh once the machine has
-# one (what the bento-upgrade service runs), else the generated one.
+# on the machine as root, in its namespace (machine.sh), with exactly the
+# environment its bento-upgrade unit gets (e2e_unit_environment) and nothing
+# else, and prints its output. update runs what the unit runs, its ExecStart
+# (/bin/sh /var/bento/update.sh), and fails when the machine has no
+# /var/bento/update.sh (a machine gets it from its first bootstrap.sh, as a
+# real one: the timer never runs anything else); bootstrap runs the fleet's
+# generated bootstrap.sh (what a person runs by hand on a new machine);
+# SCRIPT runs with /bin/sh.
 e2e_machine() {
-	local name=$1 what=${2:-update} m=$E2E_MACHINES/$1 script
+	local name=$1 what=${2:-update} m=$E2E_MACHINES/$1
 	shift $(($# < 2 ? $# : 2))
+	local -a command environment
 	case $what in
 	update)
-		script=$E2E_FLEET/generated/systems/$name/update.sh
-		if [ -f "$m/var-bento/update.sh" ]; then script=/var/bento/update.sh; fi
+		if [ ! -f "$m/var-bento/update.sh" ]; then
+			fail "$name has no /var/bento/update.sh, which its bento-upgrade unit runs: a machine gets it from its first bootstrap.sh (e2e_machine NAME bootstrap)"
+			return 1
+		fi
+		mapfile -t command < <(e2e_unit_exec_start "$name")
+		[ "${#command[@]}" -gt 0 ] || return 1
 		;;
-	bootstrap) script=$E2E_FLEET/generated/systems/$name/bootstrap.sh ;;
-	*) script=$what ;;
+	bootstrap) command=(/bin/sh "$E2E_FLEET/generated/systems/$name/bootstrap.sh") ;;
+	*) command=(/bin/sh "$what") ;;
 	esac
-	local path=$E2E_STANDINS:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin nix_config=$NIX_CONFIG
-	if [ -e "$m/no-eval" ]; then
-		path=$E2E_REPO/test/e2e/no-eval:$path
-		nix_config=$nix_config$'\nmax-jobs = 0'
-	fi
+	mapfile -d '' environment < <(e2e_unit_environment "$name")
+	[ "${#environment[@]}" -gt 0 ] || return 1
 	# E2E_TIME_TO=FILE (benchmarks): GNU time writes the run's seconds and peak memory there.
 	local measure=()
 	if [ -n "${E2E_TIME_TO:-}" ]; then measure=(/usr/bin/time -f '%e %M' -o "$E2E_TIME_TO"); fi
-	env -i PATH="$path" \
-		HOME=/root USER=root LOGNAME=root \
-		NIX_CONFIG="$nix_config" NIX_PATH="$NIX_PATH" \
-		E2E_RECORD="$m/record" E2E_HOOKS="$m/hooks" E2E_SERVER="$E2E_SERVER" \
-		BENTO_E2E_RUN="$E2E_ID" \
-		"${measure[@]}" "$E2E_LIB/machine.sh" "$m" /bin/sh "$script" "$@" 3>&-
+	# machine.sh sets up the namespace with this machine's tools; what it
+	# runs there sees the unit's environment and nothing else.
+	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "${measure[@]}" "$E2E_LIB/machine.sh" "$m" \
+		/usr/bin/env -i "${environment[@]}" "${command[@]}" "$@" 3>&-
 }
 
-# The processes still running from the machines of this suite (they carry
-# BENTO_E2E_RUN=<suite id>), e.g. an ssh connection master left behind.
+# The processes still running from the machines of this suite (in one of
+# their mount namespaces: lib/processes.sh), e.g. an ssh connection master
+# left behind.
 e2e_leftover_processes() {
-	local environ pid
-	for environ in /proc/[0-9]*/environ; do
-		pid=${environ#/proc/}
-		pid=${pid%/environ}
-		if { tr '\0' '\n' < "$environ"; } 2> /dev/null | grep -qx "BENTO_E2E_RUN=$E2E_ID"; then
-			printf '%s %s\n' "$pid" "$(tr '\0' ' ' < "/proc/$pid/cmdline" 2> /dev/null)"
-		fi
-	done
+	sh "$E2E_LIB/processes.sh" "$E2E_ID"
 }
 
 # e2e_hook NAME HOOK SCRIPT-TEXT: an executable hook of the stand-ins.
+# A hook is the lab acting on the world (the server goes away, a disk
+# fills): it runs with this machine's tools, not the simulated machine's.
 e2e_hook() {
-	printf '#!/bin/sh\n%s\n' "$3" > "$E2E_MACHINES/$1/hooks/$2"
+	printf '#!/bin/sh\nPATH=/usr/sbin:/usr/bin:/sbin:/bin\nexport PATH\n%s\n' "$3" > "$E2E_MACHINES/$1/hooks/$2"
 	chmod +x "$E2E_MACHINES/$1/hooks/$2"
 }
 
@@ -632,6 +800,23 @@ e2e_generation() {
 
 e2e_current_system() {
 	readlink "$E2E_MACHINES/$1/run/current-system" || true
+}
+
+# The calls of switch-to-configuration on machine NAME (e2e_switch_script),
+# one a line: "switch-to-configuration <system> <action> NIXOS_INSTALL_BOOTLOADER=…".
+e2e_switch_record() {
+	cat "$E2E_MACHINES/$1/run/switch-to-configuration.record" 2> /dev/null || true
+}
+
+# The boot menu of machine NAME as its boot loader was last installed: one
+# line per entry, "<generation> <system>", then "default <generation>".
+e2e_boot_entries() {
+	local entries=$E2E_MACHINES/$1/boot/loader/entries entry
+	for entry in "$entries"/nixos-generation-*.conf; do
+		[ -f "$entry" ] || continue
+		printf '%s %s\n' "$(sed -n 's/^version Generation //p' "$entry")" "$(sed -n 's|^linux \(.*\)/kernel$|\1|p' "$entry")"
+	done | sort -n
+	sed -n 's/^default nixos-generation-\(.*\)\.conf$/default \1/p' "$E2E_MACHINES/$1/boot/loader/loader.conf" 2> /dev/null
 }
 
 # The store path basename states.txt expects for NAME.
@@ -684,6 +869,19 @@ e2e_machine_snapshot() {
 		find var-bento/.bento/state var-bento/.bento/pending -printf '%p %y %m %l\n' 2> /dev/null | sort
 		find var-bento -path var-bento/.bento -prune -o -type f -exec sha256sum {} + | sort
 		find var-bento/.bento/state var-bento/.bento/pending -type f -exec sha256sum {} + 2> /dev/null | sort
+	)
+}
+
+# The configuration installed on machine NAME (its /var/bento but bento's
+# state in .bento/: the published files with their contents, update.sh
+# among them, and whether a .git tree is there; not what is in it, which
+# git rewrites at will).
+e2e_installed_configuration() {
+	(
+		cd "$E2E_MACHINES/$1/var-bento" || exit 1
+		find . \( -path ./.bento -o -path ./.git \) -prune -o -printf '%p %y %m %l\n' | sort
+		find . \( -path ./.bento -o -path ./.git \) -prune -o -type f -exec sha256sum {} + | sort
+		if [ -d .git ]; then echo "a git tree"; fi
 	)
 }
 

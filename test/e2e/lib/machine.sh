@@ -9,8 +9,9 @@
 # machine that has no /var/bento yet) —, ssh/ (/root/.ssh: its key and
 # known_hosts), profiles/ (/nix/var/nix/profiles), gcroots/
 # (/nix/var/nix/gcroots, so the machine's profile generations register their
-# GC roots there and not on the host) and run/ (/run: current-system,
-# booted-system). The caller sets the environment (see e2e.bash). A machine
+# GC roots there and not on the host), run/ (/run: current-system,
+# booted-system, systemd/system) and boot/ (/boot: the boot loader's
+# entries). The caller sets the environment (see e2e.bash). A machine
 # with a nix/ directory has a Nix store of its own: nix/ is bound over /nix
 # first (Debian's Nix then starts a fresh store and database there, sharing
 # nothing with the host's), and the profiles and GC roots over its var/.
@@ -33,6 +34,9 @@ exec unshare --mount --propagation private -- sh -ec '
 	mount --bind "$dir/profiles" /nix/var/nix/profiles
 	mount --bind "$dir/gcroots" /nix/var/nix/gcroots
 	mount --bind "$dir/run" /run
+	if [ -d "$dir/boot" ]; then
+		mount --bind "$dir/boot" /boot
+	fi
 	cd /var/bento 2> /dev/null || cd /
 	exec "$@"
 ' machine "$dir" "$@"
