@@ -9,6 +9,7 @@ import { renderSystemFiles } from '../../src/render/render-fleet.js';
 import { sha256 } from '../../src/util/hash.js';
 import { evalNixos, linkPackages } from './nixos.js';
 import { writeRendered } from './render.js';
+import { DURABILITY_CALLS } from './strace.js';
 
 export const STUBS_DIR = path.join(import.meta.dirname, '..', 'fixtures', 'client-stubs');
 export const isRoot = process.getuid?.() === 0;
@@ -138,6 +139,12 @@ export interface ClientRunOptions {
    * added to it.
    */
   env?: Record<string, string>;
+  /**
+   * A file where strace writes the script's fsync and rename calls (and
+   * those of the tools it runs), with the paths the script sees in its
+   * namespace (test/helpers/strace.ts reads it).
+   */
+  trace?: string;
 }
 
 /**
@@ -167,10 +174,12 @@ export function runClientScript(script: string, varBento: string, options: Clien
       'mount --bind "$var_bento" /var/bento || exit 1',
       'while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; shift',
       'while [ "$1" != -- ]; do mount -t tmpfs -o "size=$2" tmpfs "$1" || exit 1; shift 2; done; shift',
-      'exec /usr/bin/env -i "$@"',
+      'exec "$@"',
     ].join('; ');
+    // strace runs in the namespace, so that it names the paths the script sees.
+    const tracer = options.trace ? ['/usr/bin/strace', '-f', '-y', '-qq', '-o', options.trace, '-e', DURABILITY_CALLS] : [];
     const start = process.hrtime.bigint();
-    const result = spawnSync('unshare', ['-m', 'sh', '-c', shell, varBento, ...mounts, '--', ...disks, '--', ...assignments, '/bin/sh', script], {
+    const result = spawnSync('unshare', ['-m', 'sh', '-c', shell, varBento, ...mounts, '--', ...disks, '--', ...tracer, '/usr/bin/env', '-i', ...assignments, '/bin/sh', script], {
       encoding: 'utf8',
       // For unshare and mount only: the script gets `environment`.
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },

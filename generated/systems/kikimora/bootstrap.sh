@@ -263,6 +263,20 @@ current_system() {
 	esac
 }
 
+# Replaces file $2 with a copy of $1, durably: a temporary file flushed to
+# the disk before it is renamed into place, and the directory after
+# (coreutils sync: fsync of each file named). A power cut leaves the old
+# content or the new one, never an empty file: .bento/state, for one, says
+# which configuration was tried. Fails, leaving $2 as it was, when it
+# cannot be written.
+record_file() {
+	if cp "$1" "$2.tmp" && sync -- "$2.tmp" && mv "$2.tmp" "$2" && sync -- "${2%/*}"; then
+		return 0
+	fi
+	rm -f "$2.tmp"
+	return 1
+}
+
 # Writes the gzipped log for the server: YYYYMMDD-HHMM_<store path>_<result>.log.gz
 # $1: result (success, failure, rollback, autoupdate), $2: store path it ran.
 # A log over LOG_SIZE_LIMIT is cut to its start and end: the server deletes
@@ -271,9 +285,11 @@ queue_log() {
 	store_name=$(basename "${2:-/nix/store/00000000000000000000000000000000-unknown}")
 	log_name="$(date -u +%Y%m%d-%H%M)_${store_name}_$1.log.gz"
 	queued="$STATE_DIR/pending/$log_name"
+	# Flushed before its rename, and pending/ after (record_file): a power
+	# cut never leaves an empty log queued.
 	if gzip -c "$LOG" > "$queued.tmp" &&
 		{ [ "$(wc -c < "$queued.tmp")" -le "$BENTO_LOG_SIZE_LIMIT" ] || cut_log | gzip -c > "$queued.tmp"; } &&
-		mv "$queued.tmp" "$queued"; then
+		sync -- "$queued.tmp" && mv "$queued.tmp" "$queued" && sync -- "$STATE_DIR/pending"; then
 		return 0
 	fi
 	rm -f "$queued.tmp"
@@ -571,6 +587,10 @@ install_config() {
 	if [ "$BENTO_FLAKE" = 1 ]; then
 		{ git -C "$STATE_DIR/incoming" init -q && git -C "$STATE_DIR/incoming" add -A; } >> "$STATE_DIR/install.out" 2>&1 || return 1
 	fi
+	# The download on the disk before it replaces anything: every file and
+	# directory flushed (a power cut after the renames below must not leave
+	# an update.sh or a configuration of zeros where a good one was).
+	find "$STATE_DIR/incoming" \( -type f -o -type d \) -exec sync -- {} + 2>> "$STATE_DIR/install.out" || return 1
 	mkdir "$STATE_DIR/previous" 2>> "$STATE_DIR/install.out" || return 1
 	if ! move_entries "$BENTO_DIR" "$STATE_DIR/previous"; then
 		move_entries "$STATE_DIR/previous" "$BENTO_DIR"
@@ -582,6 +602,8 @@ install_config() {
 		move_entries "$STATE_DIR/previous" "$BENTO_DIR"
 		return 1
 	fi
+	# The renames themselves on the disk before the previous entries go.
+	sync -- "$BENTO_DIR" 2>> "$STATE_DIR/install.out"
 	rm -rf "$STATE_DIR/incoming" "$STATE_DIR/previous"
 }
 
@@ -607,7 +629,7 @@ no_space() {
 		tail -n 20 "$2" 2> /dev/null
 	} > "$LOG.short" && mv "$LOG.short" "$LOG" &&
 		queue_log failure "$(current_system)" &&
-		cp "$STATE_DIR/remote-state" "$STATE_DIR/no-space"
+		record_file "$STATE_DIR/remote-state" "$STATE_DIR/no-space"
 }
 
 # What a run wrote that the next one can do without: the download (and
@@ -1265,7 +1287,7 @@ prebuilt_update() {
 	switched=$?
 	# Tried: remembered, as in main (not when it failed for lack of space).
 	if [ "$switched" -ne 3 ]; then
-		cp "$STATE_DIR/remote-state" "$STATE_DIR/state"
+		record_file "$STATE_DIR/remote-state" "$STATE_DIR/state"
 		rm -f "$STATE_DIR/no-space"
 	fi
 	report || return 1
@@ -1344,7 +1366,7 @@ main() {
 	# rebuilt on every run, only when a new one is published. Not one that
 	# failed for lack of space here: it may fit next time.
 	if [ "$built" -ne 3 ]; then
-		cp "$STATE_DIR/remote-state" "$STATE_DIR/state"
+		record_file "$STATE_DIR/remote-state" "$STATE_DIR/state"
 		rm -f "$STATE_DIR/no-space"
 	fi
 	report || exit 1
