@@ -47,9 +47,10 @@ nars_of() {
 	done | sort
 }
 
-# The NAR files the machine had downloaded when it imported ("<file> <bytes>", sorted).
+# The NAR files the machine had downloaded when it imported ("<file> <bytes>",
+# sorted; the stand-in lists them at each nix copy: the pin's, the system's).
 downloaded() {
-	e2e_record "$1" | sed -n 's/^downloaded //p' | sort
+	e2e_record "$1" | sed -n 's/^downloaded //p' | sort -u
 }
 
 bytes_of() {

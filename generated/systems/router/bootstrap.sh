@@ -1110,12 +1110,12 @@ download_prebuilt() {
 	return 0
 }
 
-# Imports the system and its pin into the Nix store from the download (or
-# from CACHE_URL), every signature checked against the one key this
-# configuration trusts; never --no-check-sigs. A NAR or narinfo that does
-# not verify is refused, and nothing is switched. Then the pin, now
-# verified, must name the system the cache does: an older signed system
-# copied into this configuration's cache is refused here.
+# Imports from the download (or from CACHE_URL), every signature checked
+# against the one key this configuration trusts; never --no-check-sigs. A
+# NAR or narinfo that does not verify is refused, and nothing is switched.
+# The pin first: once verified, it must name the system the cache does (an
+# older signed system copied into this configuration's cache is refused
+# here); then that system.
 import_prebuilt() {
 	if [ -n "$CACHE_URL" ]; then
 		from=$CACHE_URL
@@ -1123,15 +1123,21 @@ import_prebuilt() {
 		from=file://$STATE_DIR/cache
 	fi
 	note "importing $(basename "$NEW_SYSTEM") from $from, signed by ${CACHE_KEY%%:*}"
-	nix --extra-experimental-features nix-command copy --from "$from" \
-		--option trusted-public-keys "$CACHE_KEY" --option require-sigs true \
-		--option narinfo-cache-negative-ttl 0 \
-		"$PIN" "$NEW_SYSTEM" >> "$LOG" 2>&1 || return 1
+	copy_signed "$from" "$PIN" || return 1
 	signed=$(head -c 1024 "$PIN" 2> /dev/null)
 	if [ "$signed" != "$NEW_SYSTEM" ]; then
 		refuse "the cache names $(basename "$NEW_SYSTEM") as the system, but the one signed for this configuration is $(shown "${signed##*/}"): refused (an older cache copied over this one?)"
 		return 1
 	fi
+	copy_signed "$from" "$NEW_SYSTEM"
+}
+
+# nix copy --from $1 of store path $2 and its closure, signed by CACHE_KEY.
+copy_signed() {
+	nix --extra-experimental-features nix-command copy --from "$1" \
+		--option trusted-public-keys "$CACHE_KEY" --option require-sigs true \
+		--option narinfo-cache-negative-ttl 0 \
+		"$2" >> "$LOG" 2>&1
 }
 
 # Runs $1/bin/switch-to-configuration $2 as nixos-rebuild does
