@@ -22,19 +22,30 @@
  *   to any more (its link count is back to one).
  * - **GC roots.** Each kept cache's system is an indirect GC root of the
  *   server's store (`.bento-cache/roots/<name>-<id>`), released with it.
+ * - **Pinned.** Which system a configuration must run is itself signed: the
+ *   pin, a store path named `bento-system-<manifest digest>` whose content
+ *   is the system's store path, is copied with the closure. A machine takes
+ *   the system its configuration's pin names, so that an older signed
+ *   system copied into a newer cache is refused.
+ * - **Checked.** What deploy wrote into each cache (the size, and for the
+ *   files the signatures do not cover their sha256) is recorded in the pool,
+ *   `.bento-cache/index/<name>-<id>`; every deploy checks the published
+ *   cache against it, as it checks config/ against its manifest, and
+ *   publishes it again when they differ.
  * - **Elsewhere.** With CACHE_STORE, the closures are copied, signed, to that
- *   store instead, and the chroot's cache holds only the system's store path.
+ *   store instead, and the chroot's cache holds only the system's store path
+ *   and its pin.
  */
 import { accessSync, chmodSync, chownSync, constants, copyFileSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { addIndirectGcRoot, closureOf, removeIndirectGcRoot, copyToBinaryCache, hashPartOf, parseNarinfo, type Narinfo } from '../nix/binary-cache.js';
+import { addFileToStore, addIndirectGcRoot, closureOf, removeIndirectGcRoot, copyToBinaryCache, hashPartOf, parseNarinfo, type Narinfo } from '../nix/binary-cache.js';
 import type { SigningKey } from '../nix/signing-key.js';
-import { sha256 } from '../util/hash.js';
 import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import { flushParentSync, flushTreeSync } from '../util/durable.js';
+import { sha256, sha256File } from '../util/hash.js';
 import { makeTempDir } from '../util/temp-dir.js';
-import { CACHE_NARINFO_BUNDLE, CACHE_POOL, CACHE_SYSTEM_FILE, cacheDirName, systemChroot } from './layout.js';
+import { CACHE_NARINFO_BUNDLE, CACHE_PIN_FILE, CACHE_POOL, CACHE_SYSTEM_FILE, cacheDirName, pinStoreName, systemChroot } from './layout.js';
 import { MANIFEST_NAME } from './manifest.js';
 
 export interface SystemCacheOptions {
@@ -64,11 +75,27 @@ interface Pool {
   dir: string;
   nar: string;
   roots: string;
+  /** What deploy published in each cache: `<name>-<id>`, a CacheRecord. */
+  index: string;
 }
 
 function poolOf(chrootDir: string): Pool {
   const dir = path.join(chrootDir, CACHE_POOL);
-  return { dir, nar: path.join(dir, 'nar'), roots: path.join(dir, 'roots') };
+  return { dir, nar: path.join(dir, 'nar'), roots: path.join(dir, 'roots'), index: path.join(dir, 'index') };
+}
+
+/**
+ * What deploy wrote into a cache, by path relative to it: the size of every
+ * file, and the sha256 of those no signature covers (system, pin,
+ * nix-cache-info, narinfos.gz). The narinfos and NARs are signed, so their
+ * sizes are enough to find one replaced, added or cut short cheaply: a
+ * deploy checks every prebuilt system's cache.
+ */
+type CacheRecord = Record<string, { size: number; sha256?: string }>;
+
+/** `<name>-<16 hex digits of the digest>`: the name of a cache's GC root and of its record. */
+function cacheKey(name: string, id: string): string {
+  return `${name}-${id.slice('.cache-'.length)}`;
 }
 
 /** Pools swept whole by this process already (the sweep after a killed deploy). */
@@ -94,8 +121,8 @@ export async function publishSystemCache(target: SystemCacheTarget, options: Sys
   }
   const id = cacheDirName(target.digest);
   if (target.storePath !== undefined) {
-    await writeSystemCache(systemDir, id, target.storePath, pool, options);
-    await addIndirectGcRoot(path.join(pool.roots, `${target.name}-${id.slice('.cache-'.length)}`), target.storePath);
+    await writeSystemCache({ systemDir, name: target.name, id, digest: target.digest, storePath: target.storePath }, pool, options);
+    await addIndirectGcRoot(path.join(pool.roots, cacheKey(target.name, id)), target.storePath);
   }
   removeStaleCaches(systemDir, target.name, cacheIdsToKeep(chrootDir, target.name, target.storePath === undefined ? undefined : target.digest), pool);
 }
@@ -116,7 +143,7 @@ function hasCaches(systemDir: string): boolean {
  * their own links to the old narinfos, which their configurations trust.
  */
 function ensurePool(pool: Pool, publicKey: string | undefined): void {
-  for (const dir of [pool.dir, pool.nar, pool.roots]) {
+  for (const dir of [pool.dir, pool.nar, pool.roots, pool.index]) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
   chownSync(pool.dir, 0, 0);
@@ -152,10 +179,40 @@ function sweepPool(pool: Pool, candidates: readonly string[] | undefined): void 
 interface CacheEntry {
   narinfo: Narinfo;
   text: string;
+  /** The size of the pool's narinfo file (text may have gained a final newline). */
+  size: number;
 }
 
-/** Copies the closure into the pool (or CACHE_STORE), then lays out the chroot's cache and renames it into place. */
-async function writeSystemCache(systemDir: string, id: string, storePath: string, pool: Pool, options: SystemCacheOptions): Promise<void> {
+interface CacheTarget {
+  systemDir: string;
+  name: string;
+  /** `.cache-<id>` */
+  id: string;
+  digest: string;
+  storePath: string;
+}
+
+/**
+ * Adds the pin of configuration `digest` to the server's store: a file
+ * named pinStoreName(digest) holding `storePath`. The same pin is the same
+ * store path, so a deploy that publishes a cache again adds it again
+ * rather than keeping a GC root for it (it is in the pool or CACHE_STORE
+ * once copied; the store's copy is needed only by that copy).
+ */
+async function addPin(digest: string, storePath: string): Promise<string> {
+  const dir = makeTempDir('pin');
+  try {
+    const file = path.join(dir, pinStoreName(digest));
+    writeFileSync(file, `${storePath}\n`, { mode: 0o644 });
+    return await addFileToStore(file);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Copies the closure and its pin into the pool (or CACHE_STORE), then lays out the chroot's cache, renames it into place and records it. */
+async function writeSystemCache(target: CacheTarget, pool: Pool, options: SystemCacheOptions): Promise<void> {
+  const { systemDir, id, storePath } = target;
   const external = Boolean(options.cacheStore);
   const secretFile = (options.signingKey as SigningKey).secretFile;
   try {
@@ -163,63 +220,108 @@ async function writeSystemCache(systemDir: string, id: string, storePath: string
   } catch {
     throw new Error(`cannot read the signing key ${secretFile} (SIGNING_KEY): deploy signs with it; restore it, or move its .pub away too to make a new one (README, "Rotating the key")`);
   }
+  const pin = await addPin(target.digest, storePath);
   let entries: CacheEntry[] = [];
   if (external) {
-    await copyToBinaryCache(options.cacheStore as string, [storePath], secretFile);
+    await copyToBinaryCache(options.cacheStore as string, [storePath, pin], secretFile);
   } else {
-    await copyToPool(pool, storePath, secretFile);
-    const closure = await closureOf(storePath);
-    entries = readPoolEntries(pool, closure);
-    const incomplete = entries.filter((entry) => !isFile(path.join(pool.dir, entry.narinfo.url)));
-    if (incomplete.length > 0) {
-      // A narinfo whose NAR went missing (a pool cleaned by hand, a killed
-      // sweep): Nix skips a path whose narinfo is there, so remove those and copy again.
-      for (const entry of incomplete) unlinkSync(path.join(pool.dir, `${hashPartOf(entry.narinfo.storePath)}.narinfo`));
-      await copyToPool(pool, storePath, secretFile);
-      entries = readPoolEntries(pool, closure);
-      const missing = entries.find((entry) => !isFile(path.join(pool.dir, entry.narinfo.url)));
-      if (missing) throw new Error(`${pool.dir}: nix copy left ${missing.narinfo.url} (of ${missing.narinfo.storePath}) missing`);
+    await copyToPool(pool, [storePath, pin], secretFile);
+    const paths = [...(await closureOf(storePath)), pin];
+    entries = readPoolEntries(pool, paths);
+    const damaged = entries.filter((entry) => !poolNarIntact(pool, entry.narinfo));
+    if (damaged.length > 0) {
+      // A NAR gone (a pool cleaned by hand, a killed sweep) or cut short
+      // where it is (a cache's file is the pool's): Nix skips a path whose
+      // narinfo is there and never rewrites a NAR file that exists, so both
+      // are removed (the caches linking the bad file keep it, and their
+      // deploy check finds it) and copied again.
+      for (const { narinfo } of damaged) {
+        rmSync(path.join(pool.dir, `${hashPartOf(narinfo.storePath)}.narinfo`), { force: true });
+        rmSync(path.join(pool.dir, narinfo.url), { force: true });
+      }
+      await copyToPool(pool, [storePath, pin], secretFile);
+      entries = readPoolEntries(pool, paths);
+      const still = entries.find((entry) => !poolNarIntact(pool, entry.narinfo));
+      if (still) throw new Error(`${pool.dir}: nix copy left ${still.narinfo.url} (of ${still.narinfo.storePath}) missing or not of its FileSize`);
     }
   }
 
   const final = path.join(systemDir, id);
   const temporary = `${final}.tmp-${process.pid}`;
+  const record: CacheRecord = {};
+  // Modes set explicitly, whatever the umask: the machine's user reads all of it.
+  const write = (relative: string, content: string | Buffer) => {
+    writeReadable(path.join(temporary, relative), content);
+    record[relative] = { size: Buffer.byteLength(content), sha256: sha256(content) };
+  };
   rmSync(temporary, { recursive: true, force: true });
   try {
     mkdirSync(temporary, { mode: 0o750 });
     chownSync(temporary, 0, options.sftpGroupId);
     chmodSync(temporary, 0o750);
-    // Modes set explicitly, whatever the umask: the machine's user reads all of it.
-    writeReadable(path.join(temporary, CACHE_SYSTEM_FILE), `${storePath}\n`);
+    write(CACHE_SYSTEM_FILE, `${storePath}\n`);
+    write(CACHE_PIN_FILE, `${pin}\n`);
     if (!external) {
-      writeReadable(path.join(temporary, NIX_CACHE_INFO), 'StoreDir: /nix/store\n');
+      write(NIX_CACHE_INFO, 'StoreDir: /nix/store\n');
       mkdirSync(path.join(temporary, 'nar'));
       chmodSync(path.join(temporary, 'nar'), 0o755);
-      for (const { narinfo } of entries) {
+      for (const { narinfo, size } of entries) {
         const name = `${hashPartOf(narinfo.storePath)}.narinfo`;
         linkOrCopy(path.join(pool.dir, name), path.join(temporary, name));
+        record[name] = { size };
         const nar = path.join(temporary, narinfo.url);
         if (!isFile(nar)) linkOrCopy(path.join(pool.dir, narinfo.url), nar);
+        record[narinfo.url] = { size: narinfo.fileSize };
       }
       // Every narinfo in one file, separated by empty lines: the machine's one download.
-      writeReadable(path.join(temporary, CACHE_NARINFO_BUNDLE), gzipSync(entries.map((entry) => entry.text).join('\n')));
+      write(CACHE_NARINFO_BUNDLE, gzipSync(entries.map((entry) => entry.text).join('\n')));
     }
   } catch (error) {
     rmSync(temporary, { recursive: true, force: true });
     throw error;
   }
-  if (isDir(final)) {
-    if (sameTree(final, temporary)) {
-      // Already published whole (a machine may be reading it): left alone.
-      rmSync(temporary, { recursive: true, force: true });
-      return;
-    }
+  if (isDir(final) && sameTree(final, temporary)) {
+    // Already published whole (a machine may be reading it): left alone.
+    rmSync(temporary, { recursive: true, force: true });
+  } else {
+    // Whole on the disk before it has its name (util/durable.ts).
+    flushTreeSync(temporary);
     rmSync(final, { recursive: true, force: true });
+    renameSync(temporary, final);
+    flushParentSync(final);
   }
-  // Whole on the disk before it has its name (util/durable.ts).
-  flushTreeSync(temporary);
-  renameSync(temporary, final);
-  flushParentSync(final);
+  writeCacheRecord(pool, cacheKey(target.name, id), record);
+}
+
+/** The pool's NAR of `narinfo` is there, of the size its narinfo gives. */
+function poolNarIntact(pool: Pool, narinfo: Narinfo): boolean {
+  const stats = lstatSync(path.join(pool.dir, narinfo.url), { throwIfNoEntry: false });
+  return stats !== undefined && stats.isFile() && stats.size === narinfo.fileSize;
+}
+
+function writeCacheRecord(pool: Pool, key: string, record: CacheRecord): void {
+  const sorted = Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  writeFileAtomicallySync(path.join(pool.index, key), `${JSON.stringify(sorted, null, 1)}\n`, 0o600);
+}
+
+/** The record of a cache, or undefined when there is none or it cannot be read as one (it is then published again). */
+function readCacheRecord(pool: Pool, key: string): CacheRecord | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path.join(pool.index, key), 'utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+  const record: CacheRecord = {};
+  for (const [relative, entry] of Object.entries(parsed as Record<string, unknown>)) {
+    if (typeof entry !== 'object' || entry === null) return undefined;
+    const { size, sha256: digest } = entry as { size?: unknown; sha256?: unknown };
+    if (!Number.isSafeInteger(size) || (size as number) < 0) return undefined;
+    if (digest !== undefined && (typeof digest !== 'string' || !/^[0-9a-f]{64}$/.test(digest))) return undefined;
+    record[relative] = digest === undefined ? { size: size as number } : { size: size as number, sha256: digest };
+  }
+  return record;
 }
 
 /** What Nix 2.8 takes in the path of a file:// store URL: it neither accepts nor decodes anything else (a space, say). */
@@ -230,9 +332,9 @@ const URL_SAFE_PATH = /^[A-Za-z0-9._~!$&'()*+,;=:@/-]+$/;
  * URL cannot hold (`/srv/bento chroots`) is reached through a symbolic link
  * in a private temporary directory.
  */
-async function copyToPool(pool: Pool, storePath: string, secretFile: string): Promise<void> {
+async function copyToPool(pool: Pool, storePaths: readonly string[], secretFile: string): Promise<void> {
   if (URL_SAFE_PATH.test(pool.dir)) {
-    await copyToBinaryCache(`file://${pool.dir}`, [storePath], secretFile);
+    await copyToBinaryCache(`file://${pool.dir}`, storePaths, secretFile);
     return;
   }
   const dir = makeTempDir('pool');
@@ -240,15 +342,15 @@ async function copyToPool(pool: Pool, storePath: string, secretFile: string): Pr
     const link = path.join(dir, 'pool');
     symlinkSync(pool.dir, link);
     if (!URL_SAFE_PATH.test(link)) throw new Error(`neither ${pool.dir} nor ${link} can be written as a Nix store URL`);
-    await copyToBinaryCache(`file://${link}`, [storePath], secretFile);
+    await copyToBinaryCache(`file://${link}`, storePaths, secretFile);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-/** The pool's narinfo of every path of `closure`, sorted by store path. */
-function readPoolEntries(pool: Pool, closure: readonly string[]): CacheEntry[] {
-  return [...closure].sort().map((storePath) => {
+/** The pool's narinfo of every path of `paths`, sorted by store path. */
+function readPoolEntries(pool: Pool, paths: readonly string[]): CacheEntry[] {
+  return [...paths].sort().map((storePath) => {
     const file = path.join(pool.dir, `${hashPartOf(storePath)}.narinfo`);
     let text: string;
     try {
@@ -258,7 +360,7 @@ function readPoolEntries(pool: Pool, closure: readonly string[]): CacheEntry[] {
     }
     const narinfo = parseNarinfo(text);
     if (narinfo.storePath !== storePath) throw new Error(`${file} describes ${narinfo.storePath}, not ${storePath}`);
-    return { narinfo, text: text.endsWith('\n') ? text : `${text}\n` };
+    return { narinfo, text: text.endsWith('\n') ? text : `${text}\n`, size: Buffer.byteLength(text) };
   });
 }
 
@@ -281,14 +383,9 @@ function linkOrCopy(source: string, target: string): void {
 
 /** Same entries, each the same file (the same inode) or with the same content. */
 function sameTree(a: string, b: string): boolean {
-  const list = (dir: string, prefix = ''): string[] =>
-    readdirSync(path.join(dir, prefix), { withFileTypes: true }).flatMap((entry) => {
-      const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
-      return entry.isDirectory() ? list(dir, relative) : [relative];
-    });
   try {
-    const left = list(a).sort();
-    const right = list(b).sort();
+    const left = listTree(a).sort();
+    const right = listTree(b).sort();
     if (left.join('\n') !== right.join('\n')) return false;
     return left.every((relative) => {
       const x = statSync(path.join(a, relative));
@@ -347,15 +444,16 @@ function removeStaleCaches(systemDir: string, name: string, keep: ReadonlySet<st
     const dir = path.join(systemDir, entry);
     for (const file of listCacheFiles(dir)) candidates.add(file);
     rmSync(dir, { recursive: true, force: true });
-    if (match) removeIndirectGcRoot(path.join(pool.roots, `${name}-${match[1]}`));
-  }
-  // Roots of caches that are gone (removed by hand, or a deploy killed in between).
-  const present = new Set(readdirSync(systemDir).map((entry) => CACHE_ENTRY.exec(entry)?.[1]).filter((id) => id !== undefined));
-  for (const root of readdirSync(pool.roots)) {
-    if (root.startsWith(`${name}-`) && /^[0-9a-f]{16}$/.test(root.slice(name.length + 1)) && !present.has(root.slice(name.length + 1))) {
-      removeIndirectGcRoot(path.join(pool.roots, root));
+    if (match) {
+      removeIndirectGcRoot(path.join(pool.roots, cacheKey(name, entry)));
+      rmSync(path.join(pool.index, cacheKey(name, entry)), { force: true });
     }
   }
+  // Roots and records of caches that are gone (removed by hand, or a deploy killed in between).
+  const present = new Set(readdirSync(systemDir).map((entry) => CACHE_ENTRY.exec(entry)?.[1]).filter((id) => id !== undefined));
+  const gone = (key: string) => key.startsWith(`${name}-`) && /^[0-9a-f]{16}$/.test(key.slice(name.length + 1)) && !present.has(key.slice(name.length + 1));
+  for (const root of readdirSync(pool.roots)) if (gone(root)) removeIndirectGcRoot(path.join(pool.roots, root));
+  for (const record of readdirSync(pool.index)) if (gone(record)) rmSync(path.join(pool.index, record), { force: true });
   if (candidates.size > 0) sweepPool(pool, [...candidates]);
 }
 
@@ -377,34 +475,50 @@ function listCacheFiles(dir: string): string[] {
 
 /**
  * What is wrong with a prebuilt system's published cache for `digest` (it
- * is then published again), or an empty list. Cheap, as it runs for every
- * prebuilt system on every deploy: its system file is there (a cache is
- * renamed into place whole), and it has a NAR for each narinfo — counted
- * with two directory reads; only when there are fewer NARs than narinfos
- * (two paths may share a NAR) are the narinfos read to name a missing one.
- * A NAR removed by hand would otherwise fail that machine's download until
- * the next configuration. Their contents are checked by their signatures
- * on the machine.
+ * is then published again), or an empty list: every file that differs from
+ * what deploy recorded when it wrote the cache (missing, of another size,
+ * another content for the files no signature covers), and every file deploy
+ * did not put there — as config/ is checked against its manifest. An older
+ * cache copied over it, a NAR removed or cut short would otherwise fail
+ * that machine's update (or, before the pin, pass it an older system)
+ * until the next configuration. Cheap, as it runs for every prebuilt
+ * system on every deploy: two directory reads, an lstat per file, and the
+ * sha256 of four small files.
  */
 export function systemCacheProblems(chrootDir: string, name: string, digest: string): string[] {
-  const cacheDir = path.join(systemChroot(chrootDir, name).dir, cacheDirName(digest));
-  const file = path.join(cacheDirName(digest), CACHE_SYSTEM_FILE);
-  if (!isFile(path.join(cacheDir, CACHE_SYSTEM_FILE))) return [`${file} (its prebuilt system) is missing`];
-  // A cache of CACHE_STORE holds no NARs.
-  if (!isDir(path.join(cacheDir, 'nar'))) return [];
-  const narinfos = readdirSync(cacheDir).filter((entry) => entry.endsWith('.narinfo'));
-  const nars = new Set(readdirSync(path.join(cacheDir, 'nar')));
-  if (nars.size >= narinfos.length) return [];
-  for (const entry of narinfos) {
-    let url: string;
-    try {
-      url = parseNarinfo(readFileSync(path.join(cacheDir, entry), 'utf8')).url;
-    } catch (error) {
-      return [`${path.join(cacheDirName(digest), entry)} cannot be read: ${(error as Error).message}`];
+  const id = cacheDirName(digest);
+  const cacheDir = path.join(systemChroot(chrootDir, name).dir, id);
+  if (!isFile(path.join(cacheDir, CACHE_SYSTEM_FILE))) return [`${id}/${CACHE_SYSTEM_FILE} (its prebuilt system) is missing`];
+  const record = readCacheRecord(poolOf(chrootDir), cacheKey(name, id));
+  if (!record) return [`${id} has no record of what deploy published there`];
+  const problems: string[] = [];
+  for (const [relative, expected] of Object.entries(record)) {
+    const file = path.join(cacheDir, relative);
+    const stats = lstatSync(file, { throwIfNoEntry: false });
+    if (!stats?.isFile()) {
+      problems.push(`${id}/${relative}${relative.startsWith('nar/') ? ' (a NAR of its prebuilt system)' : ''} is missing`);
+    } else if (stats.size !== expected.size || (expected.sha256 !== undefined && sha256File(file) !== expected.sha256)) {
+      problems.push(`${id}/${relative} is not what deploy published there`);
     }
-    if (!nars.has(path.basename(url))) return [`${path.join(cacheDirName(digest), url)} (a NAR of its prebuilt system) is missing`];
   }
-  return [];
+  for (const relative of listTree(cacheDir)) {
+    if (!(relative in record)) problems.push(`${id}/${relative} was not published there by deploy`);
+  }
+  return problems.sort();
+}
+
+/** Every entry under `dir` but directories, by relative path. */
+function listTree(dir: string, prefix = ''): string[] {
+  let entries;
+  try {
+    entries = readdirSync(path.join(dir, prefix), { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  return entries.flatMap((entry) => {
+    const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
+    return entry.isDirectory() ? listTree(dir, relative) : [relative];
+  });
 }
 
 function isFile(file: string): boolean {

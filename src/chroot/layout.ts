@@ -8,7 +8,7 @@
  *   CHROOT_DIR/<name>/config -> .config-<id>   the published files (a symlink swapped atomically)
  *   CHROOT_DIR/<name>/logs/                owned by the system's user
  *   CHROOT_DIR/<name>/.cache-<id>/         a prebuilt system's binary cache (docs/protocol.md §11)
- *   CHROOT_DIR/.bento-cache/               the NARs those caches link to; root's alone
+ *   CHROOT_DIR/.bento-cache/               the NARs those caches link to, and what each cache holds; root's alone
  */
 import path from 'node:path';
 
@@ -58,3 +58,15 @@ export const CACHE_POOL = '.bento-cache';
 export const CACHE_SYSTEM_FILE = 'system';
 /** In a cache directory: every narinfo of the closure, gzipped, one download. */
 export const CACHE_NARINFO_BUNDLE = 'narinfos.gz';
+/** In a cache directory: the store path of the pin (pinStoreName), one line. */
+export const CACHE_PIN_FILE = 'pin';
+
+/**
+ * The name of the pin of a prebuilt system's configuration: a store path
+ * whose content is the system's store path, signed like the closure. Its
+ * name carries the manifest digest, so a machine knows the pin of the
+ * configuration it downloaded from any other (docs/protocol.md §11).
+ */
+export function pinStoreName(manifestDigest: string): string {
+  return `bento-system-${manifestDigest}`;
+}

@@ -58,9 +58,10 @@ export function parseNarinfo(text: string): Narinfo {
     if (value === undefined) throw new Error(`narinfo without ${key}`);
     return value;
   };
+  // Digits without a leading zero, at most 15 (under 2^53: exact as a JavaScript number).
   const number = (key: string) => {
     const value = need(key);
-    if (!/^\d+$/.test(value)) throw new Error(`narinfo ${key} is not a number: ${JSON.stringify(value)}`);
+    if (!/^(0|[1-9]\d{0,14})$/.test(value)) throw new Error(`narinfo ${key} is not a number of at most 15 digits without a leading zero: ${JSON.stringify(value)}`);
     return Number(value);
   };
   const storePath = need('StorePath');
@@ -111,6 +112,18 @@ export function signingStoreUrl(url: string, secretKeyFile: string, compression 
  */
 export async function copyToBinaryCache(storeUrl: string, storePaths: readonly string[], secretKeyFile: string): Promise<void> {
   await runNix(['copy', '--to', signingStoreUrl(storeUrl, secretKeyFile), ...storePaths]);
+}
+
+/**
+ * Adds a regular file to the Nix store, as `nix-store --add` does: a path
+ * named after the file, whose hash is that of its content (the same file
+ * gives the same path), with no references. Returns the store path.
+ */
+export async function addFileToStore(file: string): Promise<string> {
+  const result = await run('nix-store', ['--add', file]);
+  const storePath = result.stdout.trim();
+  if (!/^\/nix\/store\/[0-9a-df-np-sv-z]{32}-[^/\n]+$/.test(storePath)) throw new Error(`nix-store --add ${file} printed no store path: ${JSON.stringify(result.stdout)}`);
+  return storePath;
 }
 
 /** Every store path in the closure of `storePath` (nix-store --query --requisites), itself included. */

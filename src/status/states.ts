@@ -106,7 +106,9 @@ function decideState(system: SystemSnapshot, latest: LogEntry | null, match: Ver
     case 'rollback':
       return 'rollbacked';
     case 'success':
-      return 'up-to-date';
+      // A success naming another system than states.txt expects (an older
+      // client that took a replayed cache, docs/protocol.md §11) is not up to date.
+      return match === 'differs' ? 'failing' : 'up-to-date';
     case 'failure':
       return 'failing';
   }

@@ -4,7 +4,7 @@
  * the caches a chroot keeps, the pool files nothing uses removed.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -105,7 +105,8 @@ describe.skipIf(!isRoot)('publishSystemCache', () => {
     expect(statSync(dirA).gid).toBe(gid);
     expect(statSync(dirA).mode & 0o777).toBe(0o750);
     const narinfos = narinfosOf(dirA);
-    expect(narinfos.map((narinfo) => narinfo.storePath)).toEqual(closure(a1));
+    const pin = readFileSync(path.join(dirA, 'pin'), 'utf8').trim();
+    expect(narinfos.map((narinfo) => narinfo.storePath)).toEqual([...closure(a1), pin].sort());
     for (const narinfo of narinfos) {
       expect(narinfo.sigs.some((sig) => sig.startsWith('bento-test-1:'))).toBe(true);
       const nar = path.join(dirA, narinfo.url);
@@ -134,6 +135,18 @@ describe.skipIf(!isRoot)('publishSystemCache', () => {
     expect(readlinkSync(root)).toBe(a1);
     const roots = execFileSync('nix-store', ['--gc', '--print-roots'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     expect(roots).toContain(`${root} -> ${a1}`);
+  });
+
+  it('pins the system to its configuration: a store path bento-system-<digest> holding the system, signed like the closure', () => {
+    const dir = cacheDir('a', digestOf('a1'));
+    const pin = readFileSync(path.join(dir, 'pin'), 'utf8');
+    expect(pin).toMatch(new RegExp(`^/nix/store/[0-9a-df-np-sv-z]{32}-bento-system-${digestOf('a1')}\\n$`));
+    expect(readFileSync(pin.trim(), 'utf8')).toBe(`${a1}\n`);
+    const narinfo = narinfosOf(dir).find((entry) => entry.storePath === pin.trim());
+    expect(narinfo?.references).toEqual([]);
+    expect(narinfo?.sigs.some((sig) => sig.startsWith('bento-test-1:'))).toBe(true);
+    expect(existsSync(path.join(dir, narinfo?.url ?? 'none'))).toBe(true);
+    expect(existsSync(path.join(dir, `${path.basename(pin.trim()).slice(0, 32)}.narinfo`))).toBe(true);
   });
 
   it('keeps the caches of the configuration being published, the current one and the announced one; removes the others and the pool files only they used', async () => {
@@ -175,6 +188,45 @@ describe.skipIf(!isRoot)('publishSystemCache', () => {
     expect(readFileSync(path.join(dir, 'system'), 'utf8')).toBe(`${b1}\n`);
   });
 
+  it('finds what is not as it published it in a cache (an older cache copied over it, a NAR cut short), and repairs it', async () => {
+    const older = cacheDir('a', digestOf('a2'));
+    const newer = cacheDir('a', digestOf('a3'));
+    const id = `.cache-${digestOf('a3').slice(0, 16)}`;
+    const problems = () => systemCacheProblems(server.chrootDir, 'a', digestOf('a3'));
+    expect(problems()).toEqual([]);
+    const a3 = readFileSync(path.join(newer, 'system'), 'utf8');
+    // Another system of this fleet, signed by the same key: the older cache's index copied over the newer's.
+    copyFileSync(path.join(older, 'system'), path.join(newer, 'system'));
+    expect(problems()).toEqual([`${id}/system is not what deploy published there`]);
+    copyFileSync(path.join(older, 'narinfos.gz'), path.join(newer, 'narinfos.gz'));
+    const onlyOlder = narinfosOf(older).find((narinfo) => narinfo.storePath.includes('-a-2-')) as ReturnType<typeof parseNarinfo>;
+    const narinfoName = `${path.basename(onlyOlder.storePath).slice(0, 32)}.narinfo`;
+    copyFileSync(path.join(older, narinfoName), path.join(newer, narinfoName));
+    copyFileSync(path.join(older, onlyOlder.url), path.join(newer, onlyOlder.url));
+    expect(problems()).toEqual(
+      [`${id}/system is not what deploy published there`, `${id}/narinfos.gz is not what deploy published there`, `${id}/${narinfoName} was not published there by deploy`, `${id}/${onlyOlder.url} was not published there by deploy`].sort(),
+    );
+    await publishSystemCache({ name: 'a', digest: digestOf('a3'), storePath: a3.trim() }, options);
+    expect(problems()).toEqual([]);
+    expect(readFileSync(path.join(newer, 'system'), 'utf8')).toBe(a3);
+    expect(existsSync(path.join(newer, narinfoName))).toBe(false);
+
+    // A NAR cut short where it is (the pool's file is the same inode): published again from the store.
+    const mine = narinfosOf(newer).find((narinfo) => narinfo.storePath.includes('-a-3-')) as ReturnType<typeof parseNarinfo>;
+    truncateSync(path.join(newer, mine.url), 100);
+    expect(problems()).toEqual([`${id}/${mine.url} is not what deploy published there`]);
+    await publishSystemCache({ name: 'a', digest: digestOf('a3'), storePath: a3.trim() }, options);
+    expect(problems()).toEqual([]);
+    expect(statSync(path.join(newer, mine.url)).size).toBe(mine.fileSize);
+    expect(statSync(path.join(pool(), mine.url)).size).toBe(mine.fileSize);
+  });
+
+  it('a cache without the record of what deploy published in it (a bento before it kept one) is published again', async () => {
+    const id = digestOf('a3').slice(0, 16);
+    rmSync(path.join(pool(), 'index', `a-${id}`));
+    expect(systemCacheProblems(server.chrootDir, 'a', digestOf('a3'))).toEqual([`.cache-${id} has no record of what deploy published there`]);
+  });
+
   it('signs the pool again with a new key (rotation); caches published before keep their own narinfos', async () => {
     published('b', 'b1');
     const oldNarinfo = readFileSync(path.join(cacheDir('b', digestOf('b1')), `${path.basename(b1).slice(0, 32)}.narinfo`), 'utf8');
@@ -194,15 +246,20 @@ describe.skipIf(!isRoot)('publishSystemCache', () => {
     await publishSystemCache({ name: 'b', digest: digestOf('b4') }, options);
     expect(readdirSync(path.join(server.chrootDir, 'b')).filter((entry) => entry.startsWith('.cache-'))).toEqual([]);
     expect(readdirSync(path.join(pool(), 'roots')).filter((root) => root.startsWith('b-'))).toEqual([]);
+    expect(readdirSync(path.join(pool(), 'index')).filter((record) => record.startsWith('b-'))).toEqual([]);
   });
 
   it('with CACHE_STORE, the closure goes there, signed, and the chroot holds only the system', async () => {
     const store = path.join(work, 'external-cache');
     await publishSystemCache({ name: 'b', digest: digestOf('b5'), storePath: b1 }, { ...options, cacheStore: `file://${store}` });
-    expect(readdirSync(cacheDir('b', digestOf('b5')))).toEqual(['system']);
-    const narinfo = parseNarinfo(readFileSync(path.join(store, `${path.basename(b1).slice(0, 32)}.narinfo`), 'utf8'));
-    expect(narinfo.sigs.some((sig) => sig.startsWith('bento-test-1:'))).toBe(true);
-    expect(narinfo.compression).toBe('zstd');
+    expect(readdirSync(cacheDir('b', digestOf('b5'))).sort()).toEqual(['pin', 'system']);
+    const pin = readFileSync(path.join(cacheDir('b', digestOf('b5')), 'pin'), 'utf8').trim();
+    for (const storePath of [b1, pin]) {
+      const narinfo = parseNarinfo(readFileSync(path.join(store, `${path.basename(storePath).slice(0, 32)}.narinfo`), 'utf8'));
+      expect(narinfo.sigs.some((sig) => sig.startsWith('bento-test-1:'))).toBe(true);
+      expect(narinfo.compression).toBe('zstd');
+    }
+    expect(systemCacheProblems(server.chrootDir, 'b', digestOf('b5'))).toEqual([]);
   });
 });
 
@@ -213,6 +270,7 @@ describe.skipIf(!isRoot)('a CHROOT_DIR with a space (which a Nix store URL canno
     const system = buildSystem('c', '1');
     await publishSystemCache({ name: 'c', digest: digestOf('c1'), storePath: system }, { ...options, chrootDir });
     expect(readFileSync(path.join(chrootDir, 'c', `.cache-${digestOf('c1').slice(0, 16)}`, 'system'), 'utf8')).toBe(`${system}\n`);
-    expect(readdirSync(path.join(chrootDir, '.bento-cache', 'nar')).length).toBe(closure(system).length);
+    // The closure and the pin.
+    expect(readdirSync(path.join(chrootDir, '.bento-cache', 'nar')).length).toBe(closure(system).length + 1);
   });
 });

@@ -31,6 +31,12 @@ closure() {
 	nix-store --query --requisites "/nix/store/$(e2e_expected "$1")" | sort
 }
 
+# The pin of NAME's current configuration: the store path whose content,
+# signed, is the system that configuration must run (docs/protocol.md §11).
+pin_of() {
+	cat "$E2E_CHROOT/$1/.cache-$(cut -c 1-16 "$E2E_CHROOT/$1/last_change_date")/pin"
+}
+
 # The NAR file (nar/…) and its size of each store path on stdin, from the
 # narinfos NAME's current cache holds: "<file> <bytes>" lines, sorted.
 nars_of() {
@@ -41,9 +47,10 @@ nars_of() {
 	done | sort
 }
 
-# The NAR files the machine had downloaded when it imported ("<file> <bytes>", sorted).
+# The NAR files the machine had downloaded when it imported ("<file> <bytes>",
+# sorted; the stand-in lists them at each nix copy: the pin's, the system's).
 downloaded() {
-	e2e_record "$1" | sed -n 's/^downloaded //p' | sort
+	e2e_record "$1" | sed -n 's/^downloaded //p' | sort -u
 }
 
 bytes_of() {
@@ -83,9 +90,13 @@ assert_never_evaluated() {
 	assert_contains "$record" "--option trusted-public-keys $(cat "$E2E_BASE/signing/key.pub")"
 	assert_never_evaluated "$P"
 
-	# Its store holds the closure and nothing else; what it downloaded is the whole closure.
-	assert_eq "$(find "$E2E_MACHINES/$P/nix/store" -mindepth 1 -maxdepth 1 ! -name .links -printf '/nix/store/%f\n' | sort)" "$(closure "$P")" "the machine's store"
-	assert_eq "$(downloaded "$P")" "$(closure "$P" | nars_of "$P")" "NAR files downloaded"
+	# Its store holds the closure and the configuration's pin, nothing else;
+	# what it downloaded is the whole closure and the pin.
+	pin=$(pin_of "$P")
+	assert_match "$pin" "^/nix/store/[0-9a-z]{32}-bento-system-$(cut -c 1-64 "$E2E_CHROOT/$P/last_change_date")\$"
+	assert_eq "$(cat "$E2E_MACHINES/$P$pin")" "/nix/store/$expected" "the pin's content, in the machine's store"
+	assert_eq "$(find "$E2E_MACHINES/$P/nix/store" -mindepth 1 -maxdepth 1 ! -name .links -printf '/nix/store/%f\n' | sort)" "$({ closure "$P"; echo "$pin"; } | sort)" "the machine's store"
+	assert_eq "$(downloaded "$P")" "$({ closure "$P"; echo "$pin"; } | nars_of "$P")" "NAR files downloaded"
 	measured "first update of $P: $(closure "$P" | wc -l) store paths, $(downloaded "$P" | bytes_of) bytes of NARs"
 
 	# Reported as usual, and status compares.
@@ -111,7 +122,8 @@ assert_never_evaluated() {
 	logins=$(e2e_accepted)
 
 	run -0 e2e_machine "$P"
-	assert_contains "$output" "downloading 2 NAR files"
+	# pkg-b's, the system's, and the new configuration's pin.
+	assert_contains "$output" "downloading 3 NAR files"
 	# The poll, the configuration, the narinfos and the NARs share one SSH
 	# connection; the log goes up in a second one, as for other machines.
 	assert_eq $(($(e2e_accepted) - logins)) 2 "SSH logins of the update"
@@ -119,13 +131,13 @@ assert_never_evaluated() {
 	assert_contains "$(switch_record "$P")" "switch-to-configuration /nix/store/$expected switch"
 	assert_never_evaluated "$P"
 
-	# Exactly the NARs of the changed paths crossed the wire.
-	assert_eq "$(downloaded "$P")" "$(printf '%s\n' "$new_paths" | nars_of "$P")" "NAR files downloaded"
+	# Exactly the NARs of the changed paths and the pin crossed the wire.
+	assert_eq "$(downloaded "$P")" "$(printf '%s\n%s\n' "$new_paths" "$(pin_of "$P")" | nars_of "$P")" "NAR files downloaded"
 	second=$(downloaded "$P" | bytes_of)
 	new_full=$(closure "$P" | nars_of "$P" | bytes_of)
 	measured "one-package change: $second bytes of NARs downloaded; the whole closure is $new_full bytes (first update: $full)"
 	[ "$second" -lt $((new_full / 2)) ] || fail "downloaded $second bytes of a $new_full-byte closure"
-	assert_contains "$output" "downloading 2 NAR files ($second bytes)"
+	assert_contains "$output" "downloading 3 NAR files ($second bytes)"
 	assert_eq "$(e2e_status_state "$P")" up-to-date "bento status"
 }
 

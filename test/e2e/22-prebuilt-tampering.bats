@@ -151,3 +151,107 @@ state_before() {
 	# Nothing was reported before: one log for this configuration.
 	assert_eq "$(e2e_status_state "$P")" up-to-date "bento status"
 }
+
+# docs/protocol.md §11: the system a machine must run is signed for the
+# configuration it downloaded (the pin), so an older cache copied into the
+# newest one (its system, narinfos.gz and narinfos: all signed, by the right
+# key, for an older configuration) is refused. The three tests below share
+# that replayed cache: the machine refuses it, status does not call it up
+# to date, deploy finds it and publishes the cache again.
+@test "an older cache's system and narinfos copied into the newest cache: refused with a failure log" {
+	old_cache=$(cache_dir)
+	old_system=$(cat "$old_cache/system")
+	assert_eq "$(e2e_profile "$P")" "$old_system" "system profile before"
+	publish_change
+	state_before
+	new_cache=$(cache_dir)
+	[ "$new_cache" != "$old_cache" ] || fail "no new cache"
+	[ -d "$old_cache" ] || fail "the previous cache is gone"
+	# The older cache copied over the newest: its system and narinfos.gz
+	# replace the new ones, its narinfos and NARs join them (those of the
+	# paths both closures share are the same files already).
+	cp "$old_cache/system" "$old_cache/narinfos.gz" "$new_cache/"
+	(cd "$old_cache" && find . -type f \( -name '*.narinfo' -o -path './nar/*' \) -print) | while read -r file; do
+		[ -e "$new_cache/$file" ] || cp "$old_cache/$file" "$new_cache/$file"
+	done
+	refused "$profile" "$logs" "$switches" "$files"
+	assert_not_contains "$output" "is already running"
+	assert_contains "$output" "signed for this configuration"
+	assert_contains "$(e2e_log_text "$P" _failure.log.gz)" "signed for this configuration"
+	# Refused again on the next run: it is not remembered as tried.
+	run -1 e2e_machine "$P"
+	assert_contains "$output" "does not verify"
+}
+
+@test "status never says up to date when the store path a success log names is not the expected one" {
+	old_system=$(e2e_profile "$P")
+	[ "/nix/store/$(e2e_expected "$P")" != "$old_system" ] || fail "the machine already runs the expected system"
+	# What today's client uploaded for the replayed cache: one success log
+	# since the publication, naming the system the machine still runs.
+	find "$E2E_CHROOT/$P/logs" -type f -newer "$E2E_CHROOT/$P/last_change_date" -delete
+	printf 'bento: %s is already running\n' "$(basename "$old_system")" |
+		gzip -c > "$E2E_CHROOT/$P/logs/$(date -u +%Y%m%d-%H%M)_$(basename "$old_system")_success.log.gz"
+	state=$(e2e_status_state "$P")
+	[ "$state" != up-to-date ] || fail "bento status --json says up to date; expected $(e2e_expected "$P"), the log names $(basename "$old_system")"
+	run bento status --no-cache
+	row=$(grep -F -- "$P" <<< "$output")
+	[ -n "$row" ] || fail "no row for $P:" "$output"
+	assert_not_contains "$row" "up to date"
+}
+
+@test "deploy finds the replayed cache and publishes it again; the machine then takes the configuration" {
+	expected=$(e2e_expected "$P")
+	[ "$(cat "$(cache_dir)/system")" != "/nix/store/$expected" ] || fail "the cache is not the replayed one"
+	run -0 e2e_deploy
+	assert_contains "$output" "$P: its published files do not match their manifest (.cache-"
+	assert_contains "$output" "publishing it again"
+	assert_eq "$(cat "$(cache_dir)/system")" "/nix/store/$expected" "the cache's system"
+	run -0 e2e_deploy
+	assert_contains "$output" "$P: no changes"
+	run -0 e2e_machine "$P"
+	assert_contains "$output" "switching to $expected"
+	assert_eq "$(e2e_profile "$P")" "/nix/store/$expected" "system profile"
+	assert_eq "$(e2e_status_state "$P")" up-to-date "bento status"
+}
+
+@test "an older cache's system alone, or with its pin, copied into the newest cache: refused, each saying why" {
+	for copied in 'system' 'system pin narinfos.gz'; do
+		old_cache=$(cache_dir)
+		publish_change
+		state_before
+		mkdir -p "$BATS_TEST_TMPDIR/saved"
+		for file in $copied; do
+			cp "$(cache_dir)/$file" "$BATS_TEST_TMPDIR/saved/$file"
+			cp "$old_cache/$file" "$(cache_dir)/$file"
+		done
+		refused "$profile" "$logs" "$switches" "$files"
+		case $copied in
+		system) assert_contains "$output" "but the one signed for this configuration is $(e2e_expected "$P")" ;;
+		*) assert_contains "$output" "is not the one signed for this configuration (bento-system-$(cut -c 1-64 "$E2E_CHROOT/$P/last_change_date"))" ;;
+		esac
+		for file in $copied; do cat "$BATS_TEST_TMPDIR/saved/$file" > "$(cache_dir)/$file"; done
+		accepted
+	done
+}
+
+# docs/protocol.md §11: every number the machine reads from the server is
+# checked before it computes with it; a bad one is a failure log saying
+# which, never a shell error ("Illegal number") that leaves no log.
+@test "a bad FileSize in the published narinfos (08, 20 digits, negative, empty): refused with a failure log each time" {
+	for size in 08 12345678901234567890 -5 ''; do
+		# A new configuration each time (status counts the logs since the
+		# publication), taken once repaired (a failure log names the system
+		# the machine runs: the next one must not have the same name).
+		publish_change
+		state_before
+		cp "$(cache_dir)/narinfos.gz" "$BATS_TEST_TMPDIR/original.gz"
+		edit_bundle "0,/^FileSize: .*/s//FileSize: $size/"
+		gzip -dc "$(cache_dir)/narinfos.gz" | grep -qx "FileSize: $size" || fail "the test did not alter a FileSize"
+		refused "$profile" "$logs" "$switches" "$files"
+		assert_not_contains "$output" "Illegal number"
+		assert_contains "$output" "has FileSize '$size': not a number of at most 15 digits without a leading zero"
+		assert_contains "$(e2e_log_text "$P" _failure.log.gz)" "has FileSize '$size'"
+		cat "$BATS_TEST_TMPDIR/original.gz" > "$(cache_dir)/narinfos.gz"
+		accepted
+	done
+}

@@ -62,13 +62,15 @@ requests() {
 	wc -l < "$WEB/access.log" > "$WEB/seen"
 }
 
-@test "the closures go to the web server's cache, signed; the chroot holds only the system's store path" {
+@test "the closures and pins go to the web server's cache, signed; the chroot holds only the system's store path and its pin" {
 	system=/nix/store/$(e2e_expected "$P")
 	cache=$E2E_CHROOT/$P/.cache-$(cut -c 1-16 "$E2E_CHROOT/$P/last_change_date")
-	assert_eq "$(ls -A "$cache")" system "the chroot's cache"
+	assert_eq "$(ls -A "$cache")" "$(printf 'pin\nsystem')" "the chroot's cache"
 	assert_eq "$(cat "$cache/system")" "$system" "its system"
+	pin=$(cat "$cache/pin")
+	assert_match "$pin" "^/nix/store/[0-9a-z]{32}-bento-system-$(cut -c 1-64 "$E2E_CHROOT/$P/last_change_date")\$"
 	public=$(cat "$E2E_BASE/signing/key.pub")
-	for path in $(nix-store -qR "$system"); do
+	for path in $(nix-store -qR "$system") "$pin"; do
 		narinfo=$WEB/cache/$(basename "$path" | cut -c 1-32).narinfo
 		grep -q "^Sig: ${public%%:*}:" "$narinfo" || fail "$narinfo is not signed by the server's key"
 	done
@@ -87,7 +89,8 @@ requests() {
 	assert_not_contains "$record" "FORBIDDEN"
 	assert_contains "$record" "copy --from http://127.0.0.1:$WEB_PORT --option trusted-public-keys $(cat "$E2E_BASE/signing/key.pub")"
 	first=$(requests)
-	assert_eq "$(grep -c ' /nar/' <<< "$first")" "$(nix-store -qR "/nix/store/$expected" | wc -l)" "NARs fetched from the web server"
+	# The closure's and the pin's.
+	assert_eq "$(grep -c ' /nar/' <<< "$first")" "$(($(nix-store -qR "/nix/store/$expected" | wc -l) + 1))" "NARs fetched from the web server"
 	! grep -qv ' 200 ' <<< "$first" || fail "requests that failed:" "$first"
 	first_bytes=$(grep ' /nar/' <<< "$first" | awk '{ s += $4 } END { print s }')
 
@@ -98,7 +101,8 @@ requests() {
 	run -0 e2e_machine "$P"
 	assert_eq "$(e2e_profile "$P")" "/nix/store/$expected" "system profile"
 	second=$(requests)
-	assert_eq "$(grep -c ' /nar/' <<< "$second")" 2 "NARs fetched for a one-package change"
+	# pkg-b's, the system's and the new configuration's pin.
+	assert_eq "$(grep -c ' /nar/' <<< "$second")" 3 "NARs fetched for a one-package change"
 	second_bytes=$(grep ' /nar/' <<< "$second" | awk '{ s += $4 } END { print s }')
 	measured "from the web server: first update $first_bytes bytes of NARs, after a one-package change $second_bytes"
 	assert_eq "$(e2e_status_state "$P")" up-to-date "bento status"

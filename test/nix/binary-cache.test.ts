@@ -40,6 +40,9 @@ describe('parseNarinfo', () => {
     expect(() => parseNarinfo(RECORDED.replace(/^StorePath: .*$/m, 'StorePath: /nix/store/../../etc'))).toThrow(/StorePath is not a store path/);
     expect(() => parseNarinfo(RECORDED.replace(/^NarHash: .*\n/m, ''))).toThrow('narinfo without NarHash');
     expect(() => parseNarinfo(RECORDED.replace(/^FileSize: .*$/m, 'FileSize: -1'))).toThrow(/FileSize is not a number/);
+    // A leading zero, or more digits than a JavaScript number holds exactly.
+    expect(() => parseNarinfo(RECORDED.replace(/^FileSize: .*$/m, 'FileSize: 08'))).toThrow(/FileSize is not a number/);
+    expect(() => parseNarinfo(RECORDED.replace(/^NarSize: .*$/m, 'NarSize: 12345678901234567890'))).toThrow(/NarSize is not a number/);
     expect(() => parseNarinfo(`${RECORDED}garbage\n`)).toThrow(/not a narinfo line/);
   });
 

@@ -55,6 +55,11 @@ describe('decideStatus: the rules of docs/protocol.md §7', () => {
     expect(status).toMatchObject({ state: 'up-to-date', remoteVersion: { short: 'fcz1s2yp', match: 'matches' } });
   });
 
+  it('a success naming another store path than the expected one is never up to date: failing (a replayed older system, docs/protocol.md §11)', () => {
+    const status = decideStatus(snapshot('x1', { expected: flake('fcz1s2yp'), logs: [logEntry('aaaaaaaa', 'success', 157)] }));
+    expect(status).toMatchObject({ state: 'failing', remoteVersion: { short: 'aaaaaaaa', match: 'differs' } });
+  });
+
   it('failing: the one new log is a failure', () => {
     const status = decideStatus(snapshot('bad', { expected: flake('996vw3r6'), logs: [logEntry('11111111', 'failure', 100)] }));
     expect(status.state).toBe('failing');

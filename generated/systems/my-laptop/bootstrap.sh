@@ -784,8 +784,17 @@ record_failed_units() {
 health_gate() {
 	conf="$1/etc/bento/health.conf"
 	check="$1/etc/bento/health-check"
-	check_timeout=$(sed -n 's/^timeout=\([0-9][0-9]*\)$/\1/p' "$conf" 2> /dev/null)
-	grace=$(sed -n 's/^grace=\([0-9][0-9]*\)$/\1/p' "$conf" 2> /dev/null)
+	# Each value after a '=' (none: the default; an empty one stays empty).
+	check_timeout=$(sed -n 's/^timeout=/=/p' "$conf" 2> /dev/null)
+	grace=$(sed -n 's/^grace=/=/p' "$conf" 2> /dev/null)
+	check_timeout=${check_timeout:-=30} grace=${grace:-=120}
+	check_timeout=${check_timeout#=} grace=${grace#=}
+	# Numbers the server's build wrote: checked before the shell computes with them.
+	for number in "timeout=$check_timeout" "grace=$grace"; do
+		plain_number "${number#*=}" 9 && [ "$number" != timeout=0 ] && continue
+		HEALTH_PROBLEM="etc/bento/health.conf: $(shown "$number") is not a number of seconds (at most 9 digits, no leading zero; a timeout of 1 or more)"
+		return 1
+	done
 	deadline=$(($(date +%s) + ${grace:-120}))
 	if ! have_systemd; then
 		printf '\nbento: no systemd here: the failed-units check is skipped\n' >> "$LOG"
@@ -1004,6 +1013,26 @@ self_update() {
 }
 
 # ------------------------------------------------------------------------
+# Values read from the server, checked before use.
+
+# Whether $1 is a plain decimal number of at most $2 digits: digits only, no
+# leading zero (the shell reads 08 as octal: "Illegal number", and the run
+# ends with no log), short enough that the shell's 64-bit arithmetic cannot
+# overflow with it (no sign: none of these is negative).
+plain_number() {
+	case $1 in
+	'' | *[!0-9]* | 0?*) return 1 ;;
+	esac
+	[ "${#1}" -le "$2" ]
+}
+
+# $1 as a message may show it: its first 80 characters, anything but
+# printable ASCII as '?' (a server's text never reaches a terminal raw).
+shown() {
+	printf '%s' "$1" | head -c 80 | tr -c '[:graph:] ' '?'
+}
+
+# ------------------------------------------------------------------------
 # Prebuilt mode (docs/protocol.md §11): the machine downloads the system the
 # server built, from the binary cache published with the configuration,
 # imports it with every signature checked, and switches to it. Nothing is
@@ -1042,33 +1071,55 @@ note() {
 	printf 'bento: %s\n' "$*" >> "$LOG"
 }
 
+# Why the prebuilt system is refused, into the log: the failure log the
+# server gets says it, and prebuilt_update shows the log's end.
+refuse() {
+	printf 'bento: %s\n' "$*" >> "$LOG"
+}
+
+# Whether $1 is a store path as Nix writes one: /nix/store/, a hash of 32
+# characters of Nix's base32, '-', a name of the characters Nix allows.
+is_store_path() {
+	case $1 in
+	/nix/store/*) ;;
+	*) return 1 ;;
+	esac
+	path_base=${1#/nix/store/}
+	path_hash=${path_base%%-*}
+	case $path_base in
+	*/* | *[!0-9A-Za-z+._?=-]*) return 1 ;;
+	esac
+	case $path_hash in
+	*[!0-9a-df-np-sv-z]*) return 1 ;;
+	esac
+	[ "${#path_hash}" -eq 32 ] && [ "${#path_base}" -gt 33 ]
+}
+
 # Splits the bundle of narinfos ($1/narinfos, empty lines between them)
 # into <hash>.narinfo files, as Nix reads a file:// cache, and lists every
 # store path ($1/paths) and the NAR of each ($1/index: @<hash> <url> <size>).
+# What is wrong, if anything, in NARINFO_PROBLEM.
 # Shell built-ins only: a closure has thousands of paths.
 split_narinfos() {
 	dir=$1
 	: > "$dir/paths"
 	: > "$dir/index"
-	file='' hash='' url='' size=''
+	file='' hash='' url='' size='' store_path='' NARINFO_PROBLEM=''
 	while IFS= read -r line || [ -n "$line" ]; do
 		case $line in
 		'')
 			end_narinfo || return 1
 			continue
 			;;
-		'StorePath: /nix/store/'*)
+		'StorePath: '*)
 			end_narinfo || return 1
 			store_path=${line#StorePath: }
+			if ! is_store_path "$store_path"; then
+				NARINFO_PROBLEM="StorePath $(shown "$store_path") is not a store path"
+				return 1
+			fi
 			hash=${store_path#/nix/store/}
 			hash=${hash%%-*}
-			case ${store_path#/nix/store/} in
-			*/* | *[!0-9A-Za-z+._?=-]*) return 1 ;;
-			esac
-			case $hash in
-			*[!0-9a-z]*) return 1 ;;
-			esac
-			[ "${#hash}" -eq 32 ] || return 1
 			file=$dir/$hash.narinfo
 			: > "$file"
 			printf '%s\n' "$store_path" >> "$dir/paths"
@@ -1076,37 +1127,49 @@ split_narinfos() {
 		'URL: '*) url=${line#URL: } ;;
 		'FileSize: '*) size=${line#FileSize: } ;;
 		esac
-		[ -n "$file" ] || return 1
+		if [ -z "$file" ]; then
+			NARINFO_PROBLEM="a line before the first StorePath: $(shown "$line")"
+			return 1
+		fi
 		printf '%s\n' "$line" >> "$file"
 	done < "$dir/narinfos"
 	end_narinfo
 }
 
 # The end of one narinfo: its line in the index, once its NAR is known to
-# be a file under nar/ and its size a number.
+# be a file under nar/ and its size a number the shell can add up.
 end_narinfo() {
 	[ -n "$file" ] || return 0
 	case ${url#nar/} in
-	"$url" | '' | .* | *..* | */* | *[!0-9a-z.]*) return 1 ;;
+	"$url" | '' | .* | *..* | */* | *[!0-9a-z.]*)
+		NARINFO_PROBLEM="the narinfo of ${store_path##*/} has URL '$(shown "$url")', not nar/<file>"
+		return 1
+		;;
 	esac
-	case $size in
-	'' | *[!0-9]*) return 1 ;;
-	esac
+	if ! plain_number "$size" 15; then
+		NARINFO_PROBLEM="the narinfo of ${store_path##*/} has FileSize '$(shown "$size")': not a number of at most 15 digits without a leading zero"
+		return 1
+	fi
 	printf '@%s %s %s\n' "$hash" "$url" "$size" >> "$dir/index"
 	file='' hash='' url='' size=''
 }
 
 # Downloads, over the connection the configuration came by, what the
 # machine needs of the prebuilt system of cache directory $1: the system's
-# store path and every narinfo of its closure (one small file), then the
-# NARs of only the store paths not valid here. Returns 1 when the transfer
-# failed (retried on the next run), 2 when what arrived is not a cache.
+# store path, its pin and every narinfo of its closure (small files), then
+# the NARs of only the store paths not valid here. Sets NEW_SYSTEM (the
+# system the cache names) and PIN. Returns 1 when the transfer failed
+# (retried on the next run), 2 when what arrived is not this
+# configuration's cache (said in the log).
 download_prebuilt() {
 	cache=$1
 	dir=$STATE_DIR/cache
 	rm -rf "$dir"
 	mkdir -p "$dir/nar" || return 1
 	{
+		# A cache without a pin (a bento before it) is refused below, not
+		# taken for a failed transfer and retried in silence.
+		printf -- '-get %s/pin %s/pin\n' "$cache" "$dir"
 		printf 'get %s/system %s/system\n' "$cache" "$dir"
 		if [ -z "$CACHE_URL" ]; then
 			printf 'get %s/narinfos.gz %s/narinfos.gz\n' "$cache" "$dir"
@@ -1118,17 +1181,34 @@ download_prebuilt() {
 		show_sftp_output
 		return 1
 	fi
-	NEW_SYSTEM=$(cat "$dir/system")
-	case $NEW_SYSTEM in
-	/nix/store/*) ;;
-	*)
-		warn "the published system is not a store path: $NEW_SYSTEM"
+	NEW_SYSTEM=$(head -c 1024 "$dir/system")
+	if ! is_store_path "$NEW_SYSTEM"; then
+		refuse "the published system is not a store path: $(shown "$NEW_SYSTEM")"
 		return 2
-		;;
-	esac
+	fi
+	# The pin: a store path named after the configuration just verified
+	# (its manifest digest), whose content, signed, is the system it must run.
+	pin_name=bento-system-$(cut -c 1-64 "$STATE_DIR/remote-state")
+	if [ ! -f "$dir/pin" ]; then
+		refuse "the cache holds no pin (the system signed for this configuration): published by a bento older than this machine's? deploy again on the server"
+		return 2
+	fi
+	PIN=$(head -c 1024 "$dir/pin")
+	if ! is_store_path "$PIN" || [ "${PIN#/nix/store/*-}" != "$pin_name" ]; then
+		refuse "the cache's pin $(shown "${PIN##*/}") is not the one signed for this configuration ($pin_name): another configuration's cache?"
+		return 2
+	fi
 	[ -z "$CACHE_URL" ] || return 0
-	if ! gzip -dc "$dir/narinfos.gz" > "$dir/narinfos" || ! split_narinfos "$dir"; then
-		warn "the published narinfos of $(basename "$NEW_SYSTEM") cannot be read"
+	if ! gzip -dc "$dir/narinfos.gz" > "$dir/narinfos" 2>> "$LOG"; then
+		refuse "the published narinfos of $(basename "$NEW_SYSTEM") are not gzip"
+		return 2
+	fi
+	if ! split_narinfos "$dir"; then
+		refuse "the published narinfos of $(basename "$NEW_SYSTEM") cannot be read: $NARINFO_PROBLEM"
+		return 2
+	fi
+	if ! grep -qxF -e "$PIN" "$dir/paths"; then
+		refuse "the published narinfos hold none of $pin_name, the system signed for this configuration: they are another configuration's (an older cache copied over this one?)"
 		return 2
 	fi
 	# The store paths that are not valid here, and their NARs.
@@ -1144,7 +1224,12 @@ download_prebuilt() {
 	while read -r url size; do
 		printf 'get %s/%s %s/%s\n' "$cache" "$url" "$dir" "$url" >> "$STATE_DIR/batch"
 		count=$((count + 1))
+		# Each size has at most 15 digits (end_narinfo): the sum stays far from overflowing.
 		bytes=$((bytes + size))
+		if [ "$bytes" -gt 999999999999999 ]; then
+			refuse "the NARs of $(basename "$NEW_SYSTEM") add up to more than 10^15 bytes (FileSize of the published narinfos)"
+			return 2
+		fi
 	done < "$dir/wanted"
 	note "$(basename "$NEW_SYSTEM"): downloading $count NAR files ($bytes bytes) for the $(grep -c . "$dir/missing") of $(grep -c . "$dir/paths") store paths not here"
 	[ -s "$STATE_DIR/batch" ] || return 0
@@ -1156,10 +1241,12 @@ download_prebuilt() {
 	return 0
 }
 
-# Imports the system into the Nix store from the download (or from
-# CACHE_URL), every signature checked against the one key this
-# configuration trusts; never --no-check-sigs. A NAR or narinfo that does
-# not verify is refused, and nothing is switched.
+# Imports from the download (or from CACHE_URL), every signature checked
+# against the one key this configuration trusts; never --no-check-sigs. A
+# NAR or narinfo that does not verify is refused, and nothing is switched.
+# The pin first: once verified, it must name the system the cache does (an
+# older signed system copied into this configuration's cache is refused
+# here); then that system.
 import_prebuilt() {
 	if [ -n "$CACHE_URL" ]; then
 		from=$CACHE_URL
@@ -1167,10 +1254,21 @@ import_prebuilt() {
 		from=file://$STATE_DIR/cache
 	fi
 	note "importing $(basename "$NEW_SYSTEM") from $from, signed by ${CACHE_KEY%%:*}"
-	nix --extra-experimental-features nix-command copy --from "$from" \
+	copy_signed "$from" "$PIN" || return 1
+	signed=$(head -c 1024 "$PIN" 2> /dev/null)
+	if [ "$signed" != "$NEW_SYSTEM" ]; then
+		refuse "the cache names $(basename "$NEW_SYSTEM") as the system, but the one signed for this configuration is $(shown "${signed##*/}"): refused (an older cache copied over this one?)"
+		return 1
+	fi
+	copy_signed "$from" "$NEW_SYSTEM"
+}
+
+# nix copy --from $1 of store path $2 and its closure, signed by CACHE_KEY.
+copy_signed() {
+	nix --extra-experimental-features nix-command copy --from "$1" \
 		--option trusted-public-keys "$CACHE_KEY" --option require-sigs true \
 		--option narinfo-cache-negative-ttl 0 \
-		"$NEW_SYSTEM" >> "$LOG" 2>&1
+		"$2" >> "$LOG" 2>&1
 }
 
 # Runs $1/bin/switch-to-configuration $2 as nixos-rebuild does
