@@ -7,14 +7,15 @@
  * Whole processes, real Nix 2.8, as root (as deploy runs).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { PACKAGE_ROOT } from '../../src/paths.js';
 import { bento } from '../helpers/cli.js';
 import { flakeText, makeFleet, type TestFleet } from '../helpers/fleet.js';
 import { NIX_ENV, useTestServer } from '../helpers/server.js';
-import { isRoot } from '../helpers/shell.js';
+import { isRoot, STUBS_DIR } from '../helpers/shell.js';
 
 const suite = useTestServer();
 const { n } = suite;
@@ -127,6 +128,27 @@ describe.skipIf(!isRoot)('a configuration.nix reading the signing key', () => {
   });
 });
 
+describe.skipIf(!isRoot)('what a configuration.nix may read', () => {
+  it('NIX_PATH as nix-channel makes it (a link to a profile whose links lead into the store), named or not, still builds', () => {
+    const offline = execFileSync('nix-store', ['--add', path.join(PACKAGE_ROOT, 'example', 'offline-nixpkgs')], { encoding: 'utf8' }).trim();
+    // A profile of channels: a store path of links to the channels, which it references.
+    const profile = execFileSync(
+      'nix-build',
+      ['--no-out-link', '-E', `derivation { name = "user-environment"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; nixpkgs = builtins.storePath ${offline}; args = [ "-c" "mkdir $out && ln -s $nixpkgs $out/nixpkgs" ]; }`],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+    ).trim();
+    const links = mkdtempSync(path.join(os.tmpdir(), 'bento-channels-'));
+    suite.later(() => rmSync(links, { recursive: true, force: true }));
+    symlinkSync(profile, path.join(links, 'channels'));
+    const fleet = newFleet({ [n('chan')]: { nonFlake: true } });
+    for (const nixPath of [path.join(links, 'channels'), `nixpkgs=${path.join(links, 'channels', 'nixpkgs')}`]) {
+      const build = bento(['build', '--name', n('chan')], { env: { BENTO_DIR: fleet.root, NIX_PATH: nixPath } });
+      expect(build.stdout, nixPath).toMatch(new RegExp(`ok {6}${n('chan')} +[0-9.]+s {2}[a-z0-9]{8}…-nixos-system-${n('chan')}-24\\.05`));
+      expect(build.status, build.stdout + build.stderr).toBe(0);
+    }
+  });
+});
+
 describe.skipIf(!isRoot)('a flake reading the signing key', () => {
   const toplevel = (name: string, nameExpr: string) =>
     `builtins.derivation { name = "nixos-system-" + ${nameExpr}; system = "x86_64-linux"; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; args = [ "-c" "mkdir -p $out && echo ${name} > $out/name && echo k > $out/kernel && echo i > $out/initrd && mkdir $out/kernel-modules" ]; }`;
@@ -186,6 +208,29 @@ describe.skipIf(!isRoot)('a flake reading the signing key', () => {
     expect(build.stdout).toMatch(new RegExp(`FAILED  ${n('shadowed')} `));
     expectRefused(build.stdout + build.stderr, name);
     expect(build.stdout).toContain("access to absolute path '/etc/shadow' is forbidden in pure eval mode");
+  });
+});
+
+describe.skipIf(!isRoot)('bento build test|switch', () => {
+  it('evaluates the system as deploy does before nixos-rebuild (which evaluates as root) runs: a configuration reading the key never reaches it', () => {
+    const flake = flakeText([n('sw')]).replace(`"nixos-system-${n('sw')}-24.05"`, `"nixos-system-" + builtins.hashString "sha256" (builtins.readFile "\${builtins.fetchTree { type = "path"; path = "${keyDir}"; narHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="; }}/signing-key")`);
+    const fleet = newFleet({ [n('swnf')]: { nonFlake: true }, sw: { flakeText: flake } });
+    writeFileSync(path.join(fleet.root, 'hosts', n('swnf'), 'configuration.nix'), `{ ... }: { networking.hostName = "leak-\${${SAFE_KEY(keyFile)}}"; }\n`);
+    const record = mkdtempSync(path.join(os.tmpdir(), 'bento-record-'));
+    suite.later(() => rmSync(record, { recursive: true, force: true }));
+    const env = { BENTO_DIR: fleet.root, PATH: `${STUBS_DIR}:${process.env.PATH}`, FAKE_SERVER: record, ...NIX_ENV };
+    for (const [name, refusal] of [
+      [n('swnf'), `access to absolute path '${keyFile}' is forbidden in restricted mode`],
+      [n('sw'), `'${keyDir}': Permission denied`],
+    ]) {
+      const apply = bento(['build', 'switch', '--yes', '--name', name as string], { env });
+      expect(apply.status, name).toBe(1);
+      expect(apply.stdout).toMatch(new RegExp(`FAILED  ${name} `));
+      expect(apply.stdout).toContain(refusal);
+      expect(apply.stdout).not.toContain('running nixos-rebuild');
+      expect(existsSync(path.join(record, 'calls')), name).toBe(false);
+    }
+    expect(storeHoldsKey()).toBeUndefined();
   });
 });
 
