@@ -37,6 +37,7 @@ export interface RunResult {
 const INSTALL_HINTS: Record<string, string> = {
   nix: 'install Nix (on Debian: apt-get install nix-bin), or run ./scripts/setup.sh',
   'nix-instantiate': 'install Nix (on Debian: apt-get install nix-bin), or run ./scripts/setup.sh',
+  'nix-daemon': 'install Nix (on Debian: apt-get install nix-bin), or run ./scripts/setup.sh',
   'nixos-rebuild': 'nixos-rebuild comes with NixOS; on another system use `bento build build` or `dry-build`',
   setpriv: 'apt-get install util-linux',
   shellcheck: 'apt-get install shellcheck',

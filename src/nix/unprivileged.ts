@@ -84,7 +84,7 @@ export function otherEvaluator(): string | undefined {
 /** `getent passwd` of the evaluator: its uid and primary gid (never root's). */
 async function lookUpEvaluator(): Promise<Identity> {
   // What the evaluator will run: said first, before the tools that look it up.
-  for (const tool of ['nix', 'setpriv']) requireOnPath(tool);
+  for (const tool of ['nix', 'nix-daemon', 'setpriv']) requireOnPath(tool);
   const result = await run('getent', ['passwd', EVALUATOR_USER], { allowFailure: true });
   const fields = result.stdout.split('\n')[0]?.split(':') ?? [];
   const uid = Number(fields[2]);
