@@ -3,6 +3,9 @@
  * failures carry the full command and the tail of stderr, and a missing
  * program gets an install hint instead of a bare ENOENT.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, closeSync, constants, openSync } from 'node:fs';
+import path from 'node:path';
 import { execa } from 'execa';
 import { MissingToolError, ToolError } from './errors.js';
 import { debug } from './log.js';
@@ -10,6 +13,8 @@ import { debug } from './log.js';
 export interface RunOptions {
   cwd?: string;
   env?: Record<string, string | undefined>;
+  /** False: the child gets `env` only, none of this process's environment. */
+  extendEnv?: boolean;
   input?: string;
   /** Pass the child's stdout/stderr through to ours (VERBOSE). */
   stream?: boolean;
@@ -32,12 +37,32 @@ export interface RunResult {
 const INSTALL_HINTS: Record<string, string> = {
   nix: 'install Nix (on Debian: apt-get install nix-bin), or run ./scripts/setup.sh',
   'nix-instantiate': 'install Nix (on Debian: apt-get install nix-bin), or run ./scripts/setup.sh',
+  'nix-daemon': 'install Nix (on Debian: apt-get install nix-bin), or run ./scripts/setup.sh',
   'nixos-rebuild': 'nixos-rebuild comes with NixOS; on another system use `bento build build` or `dry-build`',
+  setpriv: 'apt-get install util-linux',
   shellcheck: 'apt-get install shellcheck',
   sshd: 'apt-get install openssh-server',
   sftp: 'apt-get install openssh-client',
   git: 'apt-get install git',
 };
+
+/**
+ * Throws MissingToolError (with its install hint) unless `file` is an
+ * executable on PATH: for a tool another one runs (setpriv runs nix), whose
+ * absence would otherwise show as that one's failure.
+ */
+export function requireOnPath(file: string, pathVariable = process.env.PATH ?? ''): void {
+  for (const dir of pathVariable.split(':')) {
+    if (dir === '') continue;
+    try {
+      accessSync(path.join(dir, file), constants.X_OK);
+      return;
+    } catch {
+      // not in this directory
+    }
+  }
+  throw new MissingToolError(file, INSTALL_HINTS[file] ?? `install ${file}`);
+}
 
 /** Quotes a command line for messages (never for execution). */
 export function formatCommand(file: string, args: readonly string[]): string {
@@ -50,7 +75,7 @@ export async function run(file: string, args: readonly string[], options: RunOpt
   const child = execa(file, args, {
     cwd: options.cwd,
     env: options.env,
-    extendEnv: true,
+    extendEnv: options.extendEnv ?? true,
     input: options.input,
     reject: false,
     all: true,
@@ -128,4 +153,36 @@ export async function holdFileLock(file: string): Promise<FileLock | undefined> 
       await child;
     },
   };
+}
+
+export interface BackgroundProcess {
+  pid: number | undefined;
+  /** Resolves with the exit status (undefined: killed by a signal) when the process ends. */
+  exited: Promise<number | undefined>;
+  /** Sends SIGTERM; safe to call from a process 'exit' handler (synchronous). */
+  stop(): void;
+}
+
+/**
+ * Starts a long-running helper (a private nix-daemon) with its stderr in
+ * `logFile`. It holds none of this process's pipes and does not keep Node
+ * alive; the caller stops it. The command is logged like every other.
+ * (child_process, not execa: execa pipes a file output through this
+ * process, which would keep it running.)
+ */
+export function startBackground(file: string, args: readonly string[], options: { env?: Record<string, string | undefined>; logFile: string }): BackgroundProcess {
+  debug(`$ ${formatCommand(file, args)} &`);
+  const log = openSync(options.logFile, 'w', 0o600);
+  let child: ChildProcess;
+  try {
+    child = spawn(file, args, { env: { ...process.env, ...options.env }, stdio: ['ignore', 'ignore', log] });
+  } finally {
+    closeSync(log);
+  }
+  child.unref();
+  const exited = new Promise<number | undefined>((resolve, reject) => {
+    child.once('error', (error: NodeJS.ErrnoException) => reject(error.code === 'ENOENT' ? new MissingToolError(file, INSTALL_HINTS[file] ?? `install ${file}`) : error));
+    child.once('exit', (code) => resolve(code ?? undefined));
+  });
+  return { pid: child.pid, exited, stop: () => void child.kill('SIGTERM') };
 }

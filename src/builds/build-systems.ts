@@ -12,6 +12,7 @@ import { copyHostTree } from '../fleet/host-tree.js';
 import { addEverythingToGit } from '../nix/flake-tree.js';
 import { makeTempDir } from '../util/temp-dir.js';
 import { buildFlakeSystems, buildNonFlakeSystem, type NixBuildOptions } from '../nix/build.js';
+import { shareWithEvaluator } from '../nix/unprivileged.js';
 import { clientFilesOf } from '../render/render-fleet.js';
 import type { Progress } from '../progress.js';
 
@@ -93,6 +94,8 @@ function shortStorePath(storePath: string): string {
 export async function buildSystems(systems: readonly FleetSystem[], options: BuildSystemsOptions): Promise<SystemBuildResult[]> {
   const stagingRoot = makeTempDir('build');
   try {
+    // Flakes are built from here by an unprivileged user (nix/unprivileged.ts).
+    await shareWithEvaluator(stagingRoot);
     const groups = new Map<string, FleetSystem[]>();
     for (const system of systems) {
       const key = system.kind === 'flake' ? system.hostDir : `non-flake:${system.name}`;

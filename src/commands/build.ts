@@ -9,7 +9,7 @@ import { releaseFleet, type Fleet, type FleetSystem } from '../fleet/fleet.js';
 import { selectSystems } from '../fleet/select.js';
 import type { NixBuildOptions } from '../nix/build.js';
 import { runNixosRebuild, type ApplyAction } from '../nix/rebuild.js';
-import { buildSystemsShowingProgress, formatBuildLine, stageForBuild, type SystemBuildResult } from '../builds/build-systems.js';
+import { buildSystems, buildSystemsShowingProgress, formatBuildLine, stageForBuild, type SystemBuildResult } from '../builds/build-systems.js';
 import { generateOutput } from '../render/generate.js';
 import { makeTempDir } from '../util/temp-dir.js';
 import { deployCommand } from './deploy.js';
@@ -94,6 +94,14 @@ async function applySystem(system: FleetSystem, action: ApplyAction, generatedDi
   const stagingRoot = makeTempDir('apply');
   const started = process.hrtime.bigint();
   try {
+    // nixos-rebuild evaluates as root: bento's own evaluation, with no more rights than the fleet writer, goes first (nix/rebuild.ts).
+    const [checked] = await buildSystems([system], { generatedDir, nix: { ...options.nix, evaluateOnly: true }, jobs: 1 });
+    if (!checked?.ok) {
+      const failed = { ...(checked as SystemBuildResult), seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+      printLine(io, formatBuildLine(failed));
+      if (!options.nix.verbose && failed.log.trim()) printLine(io, failed.log.trimEnd());
+      return failed;
+    }
     const staging = await stageForBuild(system, generatedDir, stagingRoot);
     printLine(io, `running nixos-rebuild ${action} for ${system.name} ${where}`);
     const result = await runNixosRebuild({

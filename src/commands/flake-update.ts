@@ -8,12 +8,12 @@
  * (nixpkgs), which Nix then fetches once. A flake that fails is reported with
  * Nix's explanation and the others still update; the exit status is then 1.
  */
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
+import { updateHostFlakeLock } from '../fleet/host-flake-lock.js';
 import { findFlakes, type FoundFlakes } from '../fleet/host-tree.js';
 import { sanitizeLines } from '../log.js';
-import { compareLocks, describeLockChange, lockHasInput, parseFlakeLock, rootInputNames, updateFlakeLock, type LockedInput } from '../nix/flake-lock.js';
+import { compareLocks, describeLockChange, lockHasInput, parseFlakeLock, rootInputNames, type LockedInput } from '../nix/flake-lock.js';
 import { writeText as write } from '../util/write-stream.js';
 import type { CommandIO } from './io.js';
 
@@ -96,13 +96,11 @@ export async function flakeUpdateCommand(options: FlakeUpdateOptions, io: Comman
   let failures = 0;
   let withInput = 0;
   for (const label of found.flakes) {
-    const dir = path.join(fleetDir, label);
-    const lockFile = path.join(dir, 'flake.lock');
     let outcome: FlakeOutcome;
     try {
-      const before = readIfPresent(lockFile);
-      const result = await updateFlakeLock(dir, input);
-      outcome = result.ok ? { kind: 'updated', before, after: readIfPresent(lockFile) } : { kind: 'failed', error: result.error };
+      // Nix locks a copy with the rights of an unprivileged user (fleet/host-flake-lock.ts).
+      const result = await updateHostFlakeLock(fleetDir, label, input);
+      outcome = result.ok ? { kind: 'updated', before: result.before, after: result.after } : { kind: 'failed', error: result.error };
     } catch (error) {
       // A lock file that cannot be read (a directory, no permission): this flake fails, the others go on.
       if (!(error instanceof Error) || !('code' in error)) throw error;
@@ -119,13 +117,4 @@ export async function flakeUpdateCommand(options: FlakeUpdateOptions, io: Comman
     return 1;
   }
   return failures > 0 ? 1 : 0;
-}
-
-function readIfPresent(file: string): string | undefined {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
 }

@@ -9,8 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, type Config } from '../config/config.js';
 import { MissingToolError, UserError, UserErrors } from '../errors.js';
-import { evalFlakeSystemNames, evalFlakesSystemNames } from '../nix/nix.js';
+import { evalFlakeSystemNames, evalFlakesSystemNames } from '../nix/flake-names.js';
 import { loadSigningKey, signingKeyPlacementProblem, type SigningKey } from '../nix/signing-key.js';
+import { shareWithEvaluator } from '../nix/unprivileged.js';
 import { copyHostTree, listHostFiles, outsideBoundaryProblem } from './host-tree.js';
 import { parsePublicKey, type PublicKey } from './keys.js';
 import { assignWaves } from './waves.js';
@@ -121,6 +122,8 @@ export async function loadFleet(root: string, options: LoadFleetOptions = {}): P
   const brokenHosts: BrokenHost[] = [];
   const snapshotDir = makeTempDir('snapshot');
   try {
+    // Flakes are evaluated from here by an unprivileged user (nix/unprivileged.ts).
+    await shareWithEvaluator(snapshotDir);
     const copies = copyHostDirs(root, hostDirs, snapshotDir, Boolean(options.snapshot), brokenHosts);
     const found: { name: string; place: string; host: HostDir }[] = [];
     const flakes = hostDirs.filter((host) => host.kind === 'flake' && copies.has(host.name));

@@ -4,12 +4,19 @@
  * built as `nixos-rebuild build --no-flake` would. NOLOCALBUILD evaluates
  * only. Nix's own --builders and --max-jobs pass through, so a large fleet
  * can build on remote builders.
+ *
+ * Fleet code never gets more rights than its writer: flakes are evaluated
+ * in pure mode by an unprivileged user (unprivileged.ts), a configuration.nix
+ * in restricted mode (restricted-eval.ts).
  */
+import path from 'node:path';
 import { run } from '../exec.js';
 import { ToolError } from '../errors.js';
 import { nixString } from '../util/quote.js';
 import { gitFlakeRef } from './flake-tree.js';
-import { runNix, summarizeNixError } from './nix.js';
+import { explainEvaluationError, summarizeNixError } from './nix.js';
+import { restrictedEvalArgs, restrictedEvaluation } from './restricted-eval.js';
+import { otherEvaluator, runFleetNix } from './unprivileged.js';
 
 export interface NixBuildOptions {
   /** Only evaluate: the store paths, without building them. */
@@ -30,8 +37,11 @@ export function toplevelAttribute(name: string): string {
 function passThrough(options: NixBuildOptions): string[] {
   const args: string[] = [];
   if (options.builders !== undefined) args.push('--builders', options.builders);
-  if (options.maxJobs !== undefined) args.push('--max-jobs', options.maxJobs);
-  return args;
+  return [...args, ...maxJobs(options)];
+}
+
+function maxJobs(options: NixBuildOptions): string[] {
+  return options.maxJobs === undefined ? [] : ['--max-jobs', options.maxJobs];
 }
 
 /** Parses `nix build --json`: one object per installable, in order. */
@@ -74,22 +84,25 @@ async function buildFlakeBatch(
   names: readonly string[],
   options: NixBuildOptions,
 ): Promise<{ ok: true; storePaths: string[]; log: string } | { ok: false; error: string; log: string }> {
+  // The staging copy is root's: Nix may not write a lock file into it, and the machine locks for itself anyway.
   const result = options.evaluateOnly
-    ? await runNix(
+    ? await runFleetNix(
         [
           'eval',
           '--json',
+          '--no-write-lock-file',
           gitFlakeRef(flakeDir, 'nixosConfigurations'),
           '--apply',
           `configurations: map (name: configurations.\${name}.config.system.build.toplevel.outPath) [ ${names.map(nixString).join(' ')} ]`,
         ],
         { allowFailure: true, stream: options.verbose },
       )
-    : await runNix(
-        ['build', '--json', '--no-link', ...passThrough(options), ...names.map((name) => gitFlakeRef(flakeDir, toplevelAttribute(name)))],
-        { allowFailure: true, stream: options.verbose },
-      );
-  if (result.failed) return { ok: false, error: summarizeNixError(result.stderr) || `exit status ${result.exitCode}`, log: result.all };
+    : await runFleetNix(['build', '--json', '--no-link', '--no-write-lock-file', ...maxJobs(options), ...names.map((name) => gitFlakeRef(flakeDir, toplevelAttribute(name)))], {
+        allowFailure: true,
+        stream: options.verbose,
+        builders: options.builders,
+      });
+  if (result.failed) return { ok: false, error: explainEvaluationError(summarizeNixError(result.stderr), 'flake', otherEvaluator()) || `exit status ${result.exitCode}`, log: result.all };
   try {
     const storePaths = options.evaluateOnly ? (JSON.parse(result.stdout) as string[]) : parseNixBuildJson(result.stdout);
     if (storePaths.length !== names.length || !storePaths.every((p) => typeof p === 'string')) throw new Error('unexpected output');
@@ -102,14 +115,16 @@ async function buildFlakeBatch(
 /**
  * Builds (or evaluates) a configuration.nix the way
  * `nixos-rebuild build --no-flake -I nixos-config=…` does: `<nixpkgs/nixos>`
- * from NIX_PATH, attribute `system`.
+ * from NIX_PATH, attribute `system`, in restricted mode (restricted-eval.ts):
+ * it reads its own directory and the search path, nothing else.
  */
 export async function buildNonFlakeSystem(configurationFile: string, options: NixBuildOptions): Promise<BuildOutcome> {
-  const args = ['<nixpkgs/nixos>', '-A', 'system', '-I', `nixos-config=${configurationFile}`];
+  const restricted = restrictedEvalArgs(configurationFile, path.dirname(configurationFile), await restrictedEvaluation());
+  const args = ['<nixpkgs/nixos>', '-A', 'system', ...restricted];
   const result = options.evaluateOnly
     ? await run('nix-instantiate', args, { allowFailure: true, stream: options.verbose })
     : await run('nix-build', ['--no-out-link', ...passThrough(options), ...args], { allowFailure: true, stream: options.verbose });
-  if (result.failed) return { ok: false, error: summarizeNixError(result.stderr) || `exit status ${result.exitCode}`, log: result.all };
+  if (result.failed) return { ok: false, error: explainEvaluationError(summarizeNixError(result.stderr), 'configuration') || `exit status ${result.exitCode}`, log: result.all };
   let storePath = result.stdout.trim().split('\n').pop() ?? '';
   if (options.evaluateOnly) {
     // nix-instantiate gives the derivation; its output path is known without building it.

@@ -11,7 +11,8 @@
  * `git add --intent-to-add`). It is also what `bento build` evaluates: a copy
  * of the host directory.
  */
-import { pathFlakeRef, runNix, summarizeNixError } from './nix.js';
+import { explainEvaluationError, pathFlakeRef, summarizeNixError } from './nix.js';
+import { otherEvaluator, runFleetNix } from './unprivileged.js';
 
 export type FlakeLockUpdate = { ok: true; command: string; stderr: string } | { ok: false; command: string; error: string };
 
@@ -20,15 +21,15 @@ export function flakeUpdateArgs(flakeDir: string, input?: string): string[] {
   return input === undefined ? ['flake', 'update', pathFlakeRef(flakeDir)] : ['flake', 'lock', '--update-input', input, pathFlakeRef(flakeDir)];
 }
 
-/** Runs the update; a failure comes back with Nix's own explanation, never thrown. */
+/**
+ * Runs the update, with the evaluator's rights (unprivileged.ts: the inputs
+ * are fetched as it, so a lock never records a file only root may read); a
+ * failure comes back with Nix's own explanation, never thrown.
+ */
 export async function updateFlakeLock(flakeDir: string, input?: string): Promise<FlakeLockUpdate> {
-  const result = await runNix(flakeUpdateArgs(flakeDir, input), { allowFailure: true });
+  const result = await runFleetNix(flakeUpdateArgs(flakeDir, input), { allowFailure: true });
   if (result.failed) {
-    // Nix's advice to rerun with --show-trace cannot be followed through bento.
-    const summary = summarizeNixError(result.stderr)
-      .split('\n')
-      .filter((line) => !line.startsWith("(use '--show-trace'"))
-      .join('\n');
+    const summary = explainEvaluationError(summarizeNixError(result.stderr), 'flake', otherEvaluator());
     return { ok: false, command: result.command, error: summary || `exited with ${result.exitCode}` };
   }
   return { ok: true, command: result.command, stderr: result.stderr };

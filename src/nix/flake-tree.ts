@@ -13,9 +13,13 @@ import { run } from '../exec.js';
  */
 const NEUTRAL_GIT = { GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1' };
 
-/** `git init` and `git add -A` in `dir`, as the client does in /var/bento. */
+/**
+ * `git init` and `git add -A` in `dir`, as the client does in /var/bento.
+ * The repository is readable by everyone whatever the umask (`--shared`):
+ * an unprivileged user evaluates it (unprivileged.ts).
+ */
 export async function addEverythingToGit(dir: string): Promise<void> {
-  await run('git', ['init', '-q'], { cwd: dir, env: NEUTRAL_GIT });
+  await run('git', ['init', '-q', '--shared=0644'], { cwd: dir, env: NEUTRAL_GIT });
   await run('git', ['add', '-A'], { cwd: dir, env: NEUTRAL_GIT });
 }
 

@@ -4,7 +4,6 @@
  * short messages that keep Nix's own last error lines.
  */
 import { run, type RunOptions, type RunResult } from '../exec.js';
-import { ToolError } from '../errors.js';
 
 export const NIX_FEATURE_ARGS = ['--extra-experimental-features', 'nix-command flakes'] as const;
 
@@ -12,10 +11,15 @@ export async function runNix(args: readonly string[], options: RunOptions = {}):
   return run('nix', [...NIX_FEATURE_ARGS, ...args], options);
 }
 
-/** Removes ANSI colours and keeps the lines of Nix's output that explain an error. */
+/**
+ * Removes ANSI colours and keeps the lines of Nix's output that explain an
+ * error. Nix's advice to rerun with --show-trace or --impure cannot be
+ * followed through bento: it is left out.
+ */
 export function summarizeNixError(output: string): string {
-  const plain = output.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
-  const lines = plain.split('\n').filter((line) => line.trim() !== '');
+  const plain = output.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').replace(/ \(use '--impure' to override\)/g, '');
+  // "error (ignored): …" lines are Nix's own afterthoughts (a daemon connection cut by the real error), never the cause.
+  const lines = plain.split('\n').filter((line) => line.trim() !== '' && !line.startsWith("(use '--show-trace'") && !line.startsWith('error (ignored)'));
   const errorAt = lines.findIndex((line) => line.startsWith('error'));
   const relevant = errorAt >= 0 ? lines.slice(errorAt) : lines.slice(-10);
   return relevant.slice(0, 15).join('\n');
@@ -26,36 +30,30 @@ export function pathFlakeRef(directory: string, attribute?: string): string {
   return `path:${directory}${attribute ? `#${attribute}` : ''}`;
 }
 
-/**
- * The names of `nixosConfigurations` of several flakes in one Nix process
- * (one evaluator start instead of one per flake). Any failure rejects the
- * whole batch, with Nix's own explanation: the caller then asks flake by
- * flake to find the culprit.
- */
-export async function evalFlakesSystemNames(flakeDirs: readonly string[]): Promise<string[][]> {
-  const items = flakeDirs
-    .map((dir) => `(builtins.attrNames (builtins.getFlake ${JSON.stringify(pathFlakeRef(dir))}).nixosConfigurations)`)
-    .join(' ');
-  const result = await runNix(['eval', '--impure', '--json', '--option', 'allow-import-from-derivation', 'true', '--expr', `[ ${items} ]`], {
-    allowFailure: true,
-  });
-  if (result.failed) {
-    if (/attribute 'nixosConfigurations' missing/.test(result.stderr)) throw new Error('the flake has no nixosConfigurations output');
-    throw new Error(summarizeNixError(result.stderr) || `nix eval exited with ${result.exitCode}`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(result.stdout);
-  } catch {
-    parsed = undefined;
-  }
-  if (!Array.isArray(parsed) || parsed.length !== flakeDirs.length || !parsed.every((names) => Array.isArray(names) && names.every((n) => typeof n === 'string'))) {
-    throw new ToolError(result.command, 0, result.stdout.slice(0, 500), `unexpected output from ${result.command}`);
-  }
-  return parsed as string[][];
-}
+/** Why Nix refuses a file, by how bento evaluates: said after Nix's own line, which names the file. */
+const REFUSALS = {
+  configuration: {
+    line: /is forbidden in restricted mode$/,
+    why: 'bento evaluates a configuration.nix in restricted mode: it may read its host directory and the NIX_PATH entries, nothing else of this server',
+  },
+  flake: { line: /is forbidden in pure eval mode$/, why: 'a flake is evaluated in pure mode: it may read its own files and its inputs, nothing else of this server' },
+};
 
-/** The names of `nixosConfigurations` of one flake; throws Nix's explanation. */
-export async function evalFlakeSystemNames(flakeDir: string): Promise<string[]> {
-  return (await evalFlakesSystemNames([flakeDir]))[0] as string[];
+/**
+ * Nix's summarized error, with bento's reason added to the line where Nix
+ * refused a file: restricted mode (a configuration.nix), pure mode (a
+ * flake), or, with `asUser`, a file the unprivileged evaluator may not read.
+ */
+export function explainEvaluationError(summary: string, kind: keyof typeof REFUSALS, asUser?: string): string {
+  const refusal = REFUSALS[kind];
+  return summary
+    .split('\n')
+    .map((line) => {
+      if (refusal.line.test(line)) return `${line} (${refusal.why})`;
+      if (asUser && line.startsWith('error:') && line.endsWith(': Permission denied')) {
+        return `${line} (bento evaluates flakes as the user ${asUser}: a flake may read only what every user of this server may read)`;
+      }
+      return line;
+    })
+    .join('\n');
 }

@@ -114,7 +114,7 @@ describe('bento build', () => {
 
     const nonFlake = bento(['build', 'test', '--yes', '--name', 'router'], { env });
     expect(nonFlake.status).toBe(0);
-    expect(record.calls()).toMatch(/== nixos-rebuild\ntest\n--no-flake\n-I\nnixos-config=\/[^\n]+\/configuration\.nix\n$/);
+    expect(record.calls()).toMatch(/== nixos-rebuild\ntest\n--no-flake\n--option\nrestrict-eval\ntrue\n(.*\n)*-I\nnixos-config=\/[^\n]+\/configuration\.nix\n(.*\n)*-I\nbento-host=\/[^\n]+\n$/);
 
     const failing = bento(['build', 'switch', '--yes', '--name', 'beta'], { env: { ...env, RECORD_EXIT: '4' } });
     expect(failing.status).toBe(1);

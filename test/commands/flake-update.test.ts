@@ -4,7 +4,7 @@
  * repository.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { flakeUpdateCommand } from '../../src/commands/flake-update.js';
@@ -19,6 +19,8 @@ let depB: string;
 
 beforeEach(() => {
   work = mkdtempSync(path.join(os.tmpdir(), 'bento-flake-update-'));
+  // The inputs are fetched with an unprivileged user's rights when the tests run as root (nix/unprivileged.ts): let everyone read them.
+  chmodSync(work, 0o755);
   fleet = path.join(work, 'fleet');
   depA = path.join(work, 'deps', 'dep-a');
   depB = path.join(work, 'deps', 'dep-b');

@@ -1,6 +1,8 @@
-/** Nix's error output turned into short messages, on output recorded from Nix 2.8. */
+/** Nix's error output turned into short messages, on output recorded from Nix 2.8; the flake bento writes to ask for system names. */
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { NIX_FEATURE_ARGS, pathFlakeRef, summarizeNixError } from '../../src/nix/nix.js';
+import { namesFlakeText } from '../../src/nix/flake-names.js';
+import { explainEvaluationError, NIX_FEATURE_ARGS, pathFlakeRef, summarizeNixError } from '../../src/nix/nix.js';
 
 /** A failed build, as `nix build` wrote it to stderr (piped: no colours). */
 const FAILED_BUILD = `building '/nix/store/lwgjbapmz9n6drsx40gkdaypzlr7wbmy-bad.drv'...
@@ -38,5 +40,50 @@ describe('pathFlakeRef and the feature flags', () => {
     expect(pathFlakeRef('/srv/fleet/hosts/a')).toBe('path:/srv/fleet/hosts/a');
     expect(pathFlakeRef('/srv/fleet/hosts/a', 'nixosConfigurations')).toBe('path:/srv/fleet/hosts/a#nixosConfigurations');
     expect(NIX_FEATURE_ARGS).toEqual(['--extra-experimental-features', 'nix-command flakes']);
+  });
+});
+
+describe('Nix refusing a file', () => {
+  /** `nix build` of a flake reading a root-only file, and nix-build of a configuration.nix doing so, as Nix 2.8 wrote it. */
+  const PURE = `error: access to absolute path '/var/lib/bento/signing-key' is forbidden in pure eval mode (use '--impure' to override)
+(use '--show-trace' to show detailed location information)
+`;
+  const RESTRICTED = `error: access to absolute path '/var/lib/bento/signing-key' is forbidden in restricted mode
+(use '--show-trace' to show detailed location information)
+`;
+  const UNREADABLE = `error (ignored): error: end of string reached
+error: opening directory '/var/lib/bento': Permission denied
+(use '--show-trace' to show detailed location information)
+`;
+
+  it('summarizeNixError leaves out the advice bento cannot follow (--show-trace, --impure) and the errors Nix ignored', () => {
+    expect(summarizeNixError(PURE)).toBe("error: access to absolute path '/var/lib/bento/signing-key' is forbidden in pure eval mode");
+    expect(summarizeNixError(UNREADABLE)).toBe("error: opening directory '/var/lib/bento': Permission denied");
+  });
+
+  it('explainEvaluationError says why, on the line that names the file', () => {
+    expect(explainEvaluationError(summarizeNixError(RESTRICTED), 'configuration')).toBe(
+      "error: access to absolute path '/var/lib/bento/signing-key' is forbidden in restricted mode (bento evaluates a configuration.nix in restricted mode: it may read its host directory and the NIX_PATH entries, nothing else of this server)",
+    );
+    expect(explainEvaluationError(summarizeNixError(PURE), 'flake')).toBe(
+      "error: access to absolute path '/var/lib/bento/signing-key' is forbidden in pure eval mode (a flake is evaluated in pure mode: it may read its own files and its inputs, nothing else of this server)",
+    );
+    expect(explainEvaluationError(summarizeNixError(UNREADABLE), 'flake', 'nobody')).toBe(
+      "error: opening directory '/var/lib/bento': Permission denied (bento evaluates flakes as the user nobody: a flake may read only what every user of this server may read)",
+    );
+    // Not evaluated as another user: a permission error is the user's own, left as Nix says it.
+    expect(explainEvaluationError(summarizeNixError(UNREADABLE), 'flake')).toBe("error: opening directory '/var/lib/bento': Permission denied");
+    expect(explainEvaluationError('error: builder failed', 'flake', 'nobody')).toBe('error: builder failed');
+  });
+});
+
+describe('namesFlakeText', () => {
+  it('makes each flake an input and lists their system names in order; Nix parses it', () => {
+    const text = namesFlakeText(['/tmp/bento-snapshot-1-a/laptop', '/tmp/bento-snapshot-1-a/servers']);
+    expect(text).toContain('  inputs.flake0.url = "path:/tmp/bento-snapshot-1-a/laptop";\n  inputs.flake1.url = "path:/tmp/bento-snapshot-1-a/servers";\n');
+    expect(text).toContain('names = map (flake: builtins.attrNames flake.nixosConfigurations) [ inputs.flake0 inputs.flake1 ];');
+    const parsed = spawnSync('nix-instantiate', ['--parse', '-E', text], { encoding: 'utf8' });
+    expect(parsed.stderr).toBe('');
+    expect(parsed.status).toBe(0);
   });
 });

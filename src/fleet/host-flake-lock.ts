@@ -1,0 +1,69 @@
+/**
+ * Updating the flake.lock of a flake under hosts/ without root's rights.
+ * Locking fetches every input, and Nix reads a local input (`path:/…`,
+ * `git+file:…`) with the rights of whoever runs it: as root it would copy
+ * any directory of the server into the store and record its hash. So Nix
+ * locks a copy of the flake's directory that belongs to the evaluator
+ * (nix/unprivileged.ts), and bento puts the lock file it wrote in place.
+ * The copy is the directory as it is (a `path:` flake: files not yet added
+ * to git are seen, the git index is left alone), made as for a deploy
+ * (host-tree.ts: links inside the fleet followed, nothing unreadable).
+ */
+import { chownSync, readFileSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { UserError } from '../errors.js';
+import { updateFlakeLock } from '../nix/flake-lock.js';
+import { handOverToEvaluator, readEvaluatorFile, shareWithEvaluator } from '../nix/unprivileged.js';
+import { writeFileAtomicallySync } from '../util/atomic-write.js';
+import { makeTempDir } from '../util/temp-dir.js';
+import { copyHostTree } from './host-tree.js';
+
+export type HostLockUpdate = { ok: true; before: string | undefined; after: string | undefined } | { ok: false; error: string };
+
+/**
+ * Updates every input of the flake in `fleetDir/label` (`hosts/laptop`), or
+ * only `input`. flake.lock is rewritten only when Nix changed it, keeping
+ * its mode and owner. A flake.lock that cannot be read is thrown (its
+ * errno code); anything else that fails comes back with the reason.
+ */
+export async function updateHostFlakeLock(fleetDir: string, label: string, input?: string): Promise<HostLockUpdate> {
+  const dir = path.join(fleetDir, label);
+  const lockFile = path.join(dir, 'flake.lock');
+  const before = readIfPresent(lockFile);
+  const work = makeTempDir('lock');
+  try {
+    await shareWithEvaluator(work);
+    const copy = path.join(work, 'flake');
+    try {
+      copyHostTree(dir, copy, { where: label, boundary: fleetDir });
+    } catch (error) {
+      if (error instanceof UserError) return { ok: false, error: error.message };
+      throw error;
+    }
+    await handOverToEvaluator(copy);
+    const result = await updateFlakeLock(copy, input);
+    // Nix names the copy: name the flake instead.
+    if (!result.ok) return { ok: false, error: result.error.split(copy).join(dir) };
+    const after = readEvaluatorFile(path.join(copy, 'flake.lock'));
+    if (after !== undefined && after !== before) writeLockFile(lockFile, after);
+    return { ok: true, before, after };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Replaces flake.lock atomically, with the mode and owner it had (a new one: 0644, bento's user). */
+function writeLockFile(file: string, content: string): void {
+  const existing = statSync(file, { throwIfNoEntry: false });
+  writeFileAtomicallySync(file, content, existing ? existing.mode & 0o777 : 0o644);
+  if (existing && process.getuid?.() === 0) chownSync(file, existing.uid, existing.gid);
+}
+
+function readIfPresent(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * The system names of flakes: the attribute names of their
+ * `nixosConfigurations`, asked of Nix in pure mode like every other
+ * evaluation of fleet code, and with the evaluator's rights
+ * (unprivileged.ts).
+ *
+ * `builtins.getFlake` on a directory needs impure mode (a `path:` flake
+ * without a hash is not locked), which would let a flake read any file, and
+ * read the environment, while its names are computed. Instead the flakes
+ * become the inputs of a small flake bento writes, whose one output lists
+ * their names: Nix locks and evaluates it in pure mode, all flakes in one
+ * process (one evaluator start instead of one per flake).
+ */
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { ToolError } from '../errors.js';
+import { nixString } from '../util/quote.js';
+import { makeTempDir } from '../util/temp-dir.js';
+import { explainEvaluationError, pathFlakeRef, summarizeNixError } from './nix.js';
+import { otherEvaluator, runFleetNix, shareWithEvaluator } from './unprivileged.js';
+
+/** flake.nix of the flake whose output `names` lists the system names of each flake in `flakeDirs`, in order. */
+export function namesFlakeText(flakeDirs: readonly string[]): string {
+  const inputs = flakeDirs.map((dir, index) => `  inputs.flake${index}.url = ${nixString(pathFlakeRef(dir))};\n`).join('');
+  const list = flakeDirs.map((_, index) => `inputs.flake${index}`).join(' ');
+  return `# Written by bento: the system names of the fleet's flakes.\n{\n${inputs}  outputs = inputs: {\n    names = map (flake: builtins.attrNames flake.nixosConfigurations) [ ${list} ];\n  };\n}\n`;
+}
+
+/**
+ * The names of `nixosConfigurations` of several flakes in one Nix process.
+ * Any failure rejects the whole batch, with Nix's own explanation: the
+ * caller then asks flake by flake to find the culprit.
+ */
+export async function evalFlakesSystemNames(flakeDirs: readonly string[]): Promise<string[][]> {
+  const dir = makeTempDir('names');
+  try {
+    await shareWithEvaluator(dir);
+    const flakeFile = path.join(dir, 'flake.nix');
+    writeFileSync(flakeFile, namesFlakeText(flakeDirs));
+    chmodSync(flakeFile, 0o644); // whatever the umask: the evaluator reads it
+    const result = await runFleetNix(
+      ['eval', '--json', '--no-write-lock-file', '--option', 'allow-import-from-derivation', 'true', pathFlakeRef(dir, 'names')],
+      { allowFailure: true },
+    );
+    if (result.failed) {
+      if (/attribute 'nixosConfigurations' missing/.test(result.stderr)) throw new Error('the flake has no nixosConfigurations output');
+      throw new Error(explainEvaluationError(summarizeNixError(result.stderr), 'flake', otherEvaluator()) || `nix eval exited with ${result.exitCode}`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(result.stdout);
+    } catch {
+      parsed = undefined;
+    }
+    if (!Array.isArray(parsed) || parsed.length !== flakeDirs.length || !parsed.every((names) => Array.isArray(names) && names.every((n) => typeof n === 'string'))) {
+      throw new ToolError(result.command, 0, result.stdout.slice(0, 500), `unexpected output from ${result.command}`);
+    }
+    return parsed as string[][];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The names of `nixosConfigurations` of one flake; throws Nix's explanation. */
+export async function evalFlakeSystemNames(flakeDir: string): Promise<string[]> {
+  return (await evalFlakesSystemNames([flakeDir]))[0] as string[];
+}

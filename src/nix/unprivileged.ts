@@ -1,0 +1,283 @@
+/**
+ * Flakes are evaluated with an unprivileged user's rights, never root's.
+ *
+ * Nix reads what fleet code names with the rights of the process that
+ * evaluates it, whatever the evaluation mode. Pure mode refuses
+ * `builtins.readFile /etc/shadow`, but Nix 2.8's fetchers copy a local
+ * path into the world-readable store before any check ("FIXME: check
+ * whether access to 'path' is allowed", src/libfetchers/path.cc): a flake
+ * input `path:/var/lib/bento`, or `builtins.fetchTree { type = "path"; … }`,
+ * evaluated as root, publishes the server's signing key. So when bento runs
+ * as root, every Nix command over a flake runs as EVALUATOR_USER, as the
+ * client of a nix-daemon that bento starts for itself on a private socket:
+ * the daemon (root) writes the store and builds with Nix's build users, as
+ * on any multi-user installation, and the evaluator reads only what that
+ * user may read. Not root, bento evaluates with the rights of whoever runs
+ * it, directly.
+ *
+ * The evaluator gets a home of its own and only the environment Nix needs
+ * (PATH, Nix's settings, proxies): none of root's variables, credentials
+ * or user configuration.
+ */
+import { chmodSync, chownSync, closeSync, constants, existsSync, fstatSync, lchownSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { ToolError, UserError } from '../errors.js';
+import { formatCommand, requireOnPath, run, startBackground, tail, type BackgroundProcess, type RunOptions, type RunResult } from '../exec.js';
+import { makeTempDir } from '../util/temp-dir.js';
+import { NIX_FEATURE_ARGS, runNix } from './nix.js';
+
+/** Who evaluates fleet code when bento runs as root: the user every Debian and NixOS system has for owning nothing. */
+export const EVALUATOR_USER = 'nobody';
+
+/** The variables the evaluator keeps: what Nix and its fetchers need, nothing of root's own. */
+const PASSED_ENV = [
+  'PATH',
+  'NIX_CONFIG',
+  'NIX_CONF_DIR',
+  'NIX_STORE_DIR',
+  'NIX_SSL_CERT_FILE',
+  'SSL_CERT_FILE',
+  'http_proxy',
+  'https_proxy',
+  'ftp_proxy',
+  'all_proxy',
+  'no_proxy',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'FTP_PROXY',
+  'ALL_PROXY',
+  'NO_PROXY',
+  'LANG',
+  'LC_ALL',
+  'TZ',
+  'TERM',
+  'NO_COLOR',
+] as const;
+
+interface Identity {
+  uid: number;
+  gid: number;
+}
+
+interface Workspace extends Identity {
+  /** root:<gid> 0750: the evaluator's home and the daemons' sockets. */
+  dir: string;
+  home: string;
+}
+
+let identity: Promise<Identity> | undefined;
+let workspace: Promise<Workspace> | undefined;
+const daemons = new Map<string, Promise<string>>();
+const running: BackgroundProcess[] = [];
+
+/** Whether Nix over fleet code runs as EVALUATOR_USER: bento is root. */
+export function evaluatesAsAnotherUser(): boolean {
+  return process.getuid?.() === 0;
+}
+
+/** The user fleet code is evaluated as, when it is another one than bento's (for messages). */
+export function otherEvaluator(): string | undefined {
+  return evaluatesAsAnotherUser() ? EVALUATOR_USER : undefined;
+}
+
+/** `getent passwd` of the evaluator: its uid and primary gid (never root's). */
+async function lookUpEvaluator(): Promise<Identity> {
+  // What the evaluator will run: said first, before the tools that look it up.
+  for (const tool of ['nix', 'nix-daemon', 'setpriv']) requireOnPath(tool);
+  const result = await run('getent', ['passwd', EVALUATOR_USER], { allowFailure: true });
+  const fields = result.stdout.split('\n')[0]?.split(':') ?? [];
+  const uid = Number(fields[2]);
+  const gid = Number(fields[3]);
+  if (result.failed || fields[2] === undefined || !Number.isInteger(uid) || !Number.isInteger(gid) || uid === 0 || gid === 0) {
+    throw new UserError(
+      `there is no user ${EVALUATOR_USER} on this server (or it is root): bento evaluates flakes as ${EVALUATOR_USER}, never as root`,
+      `create the user ${EVALUATOR_USER} (every Debian and NixOS system has it)`,
+    );
+  }
+  return { uid, gid };
+}
+
+function evaluator(): Promise<Identity> {
+  identity ??= lookUpEvaluator();
+  return identity;
+}
+
+/** The evaluator's home (owned by it, 0700) in a directory only root and it may enter, removed when bento exits. */
+async function evaluatorWorkspace(): Promise<Workspace> {
+  workspace ??= (async () => {
+    const { uid, gid } = await evaluator();
+    const dir = makeTempDir('eval');
+    process.once('exit', () => {
+      for (const daemon of running) daemon.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    chownSync(dir, 0, gid);
+    chmodSync(dir, 0o750);
+    const home = path.join(dir, 'home');
+    mkdirSync(home, { mode: 0o700 });
+    chmodSync(home, 0o700);
+    chownSync(home, uid, gid);
+    return { uid, gid, dir, home };
+  })();
+  return workspace;
+}
+
+/**
+ * Lets the evaluator read `dir` (made private by makeTempDir): group of the
+ * evaluator, mode 0750, so that other local users still cannot. Nothing to
+ * do when bento is not root.
+ */
+export async function shareWithEvaluator(dir: string): Promise<void> {
+  if (!evaluatesAsAnotherUser()) return;
+  const { gid } = await evaluator();
+  chownSync(dir, 0, gid);
+  chmodSync(dir, 0o750);
+}
+
+/**
+ * Gives `dir` and everything below it to the evaluator, who may then write
+ * there (a flake's copy whose flake.lock Nix rewrites). Links are not
+ * followed. Nothing to do when bento is not root.
+ */
+export async function handOverToEvaluator(dir: string): Promise<void> {
+  if (!evaluatesAsAnotherUser()) return;
+  const { uid, gid } = await evaluator();
+  const walk = (current: string) => {
+    lchownSync(current, uid, gid);
+    for (const entry of readdirSync(current, { withFileTypes: true })) {
+      const full = path.join(current, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else lchownSync(full, uid, gid);
+    }
+  };
+  walk(dir);
+}
+
+/**
+ * Reads a file the evaluator may have replaced since (in a directory handed
+ * over to it): never through a symbolic link, only a regular file, at most
+ * `limit` bytes. Undefined when it does not exist.
+ */
+export function readEvaluatorFile(file: string, limit = 16 * 1024 * 1024): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ELOOP') throw new Error(`${file} is a symbolic link`);
+    throw error;
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) throw new Error(`${file} is not a regular file`);
+    if (stats.size > limit) throw new Error(`${file} is larger than ${limit} bytes`);
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export interface FleetNixOptions extends RunOptions {
+  /**
+   * Nix's `builders`: given to the daemon, which does the building (it
+   * ignores an untrusted client's builders).
+   */
+  builders?: string;
+}
+
+/**
+ * Runs `nix ARGS` (flakes enabled) over fleet code: as EVALUATOR_USER
+ * through bento's own daemon when bento is root, else directly. A failure
+ * is returned or thrown as run() does.
+ */
+export async function runFleetNix(args: readonly string[], options: FleetNixOptions = {}): Promise<RunResult> {
+  const { builders, ...runOptions } = options;
+  if (!evaluatesAsAnotherUser()) return runNix([...args, ...(builders === undefined ? [] : ['--builders', builders])], runOptions);
+  const space = await evaluatorWorkspace();
+  const socket = await daemonSocket(space, builders);
+  return run('setpriv', [`--reuid=${space.uid}`, `--regid=${space.gid}`, '--clear-groups', '--', 'nix', ...NIX_FEATURE_ARGS, ...args], {
+    ...runOptions,
+    env: evaluatorEnvironment(space, socket, runOptions.env),
+    extendEnv: false,
+  });
+}
+
+/** What the evaluator's Nix sees: PASSED_ENV, its own home and temporary files, bento's daemon. */
+export function evaluatorEnvironment(space: Pick<Workspace, 'home'>, socket: string, extra: Record<string, string | undefined> = {}, from: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of PASSED_ENV) {
+    const value = from[name];
+    if (value !== undefined) env[name] = value;
+  }
+  for (const [name, value] of Object.entries(extra)) if (value !== undefined) env[name] = value;
+  return {
+    ...env,
+    HOME: space.home,
+    XDG_CACHE_HOME: path.join(space.home, '.cache'),
+    XDG_CONFIG_HOME: path.join(space.home, '.config'),
+    XDG_DATA_HOME: path.join(space.home, '.local', 'share'),
+    TMPDIR: space.home,
+    NIX_REMOTE: `unix://${socket}`,
+    // The staging copies are root's git work trees: git refuses another owner's repository unless told it is safe.
+    GIT_CONFIG_COUNT: '1',
+    GIT_CONFIG_KEY_0: 'safe.directory',
+    GIT_CONFIG_VALUE_0: '*',
+  };
+}
+
+/** The socket of bento's daemon with these builders, started on first use. */
+function daemonSocket(space: Workspace, builders: string | undefined): Promise<string> {
+  const key = JSON.stringify(builders ?? null);
+  let socket = daemons.get(key);
+  if (!socket) {
+    socket = startDaemon(space, builders);
+    daemons.set(key, socket);
+  }
+  return socket;
+}
+
+/**
+ * Starts `nix-daemon` on a socket in the workspace (only root and the
+ * evaluator may reach it) and waits until it accepts connections. It dies
+ * with bento: stopped on exit, and killed by the kernel if bento is killed
+ * (setpriv --pdeathsig).
+ */
+async function startDaemon(space: Workspace, builders: string | undefined): Promise<string> {
+  const dir = mkdtempSync(path.join(space.dir, 'daemon-'));
+  chownSync(dir, 0, space.gid);
+  chmodSync(dir, 0o750);
+  const socket = path.join(dir, 'socket');
+  const logFile = path.join(dir, 'log');
+  const args = ['--pdeathsig', 'SIGKILL', '--', 'nix-daemon', ...(builders === undefined ? [] : ['--option', 'builders', builders])];
+  const daemon = startBackground('setpriv', args, { env: { NIX_DAEMON_SOCKET_PATH: socket }, logFile });
+  running.push(daemon);
+  let ended: { error?: unknown; code?: number } | undefined;
+  daemon.exited.then(
+    (code) => (ended = { code }),
+    (error: unknown) => (ended = { error }),
+  );
+  const deadline = Date.now() + 30_000;
+  while (!(await accepts(socket))) {
+    if (ended?.error) throw ended.error;
+    if (ended || Date.now() > deadline) {
+      daemon.stop();
+      const log = existsSync(logFile) ? tail(readFileSync(logFile, 'utf8')) : '';
+      throw new ToolError(formatCommand('setpriv', args), ended?.code, log, `nix-daemon did not start${ended ? ` (exit status ${ended.code ?? 'signal'})` : ' within 30 s'}: ${log || 'no output'}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return socket;
+}
+
+function accepts(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const connection = net.createConnection({ path: socket });
+    connection.once('connect', () => {
+      connection.destroy();
+      resolve(true);
+    });
+    connection.once('error', () => resolve(false));
+  });
+}

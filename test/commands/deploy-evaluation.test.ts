@@ -1,0 +1,249 @@
+/**
+ * Evaluating fleet code never has more rights than the fleet writer (issue
+ * 19, C3): a configuration under hosts/ that tries to read the server's
+ * root-only files — the prebuilt signing key, /etc/shadow — is refused with a
+ * message naming the system (or flake) and the file, nothing of the secret
+ * reaches the Nix store or a chroot, and the rest of the fleet is handled.
+ * Whole processes, real Nix 2.8, as root (as deploy runs).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { PACKAGE_ROOT } from '../../src/paths.js';
+import { bento } from '../helpers/cli.js';
+import { flakeText, makeFleet, type TestFleet } from '../helpers/fleet.js';
+import { NIX_ENV, useTestServer } from '../helpers/server.js';
+import { isRoot, STUBS_DIR } from '../helpers/shell.js';
+
+const suite = useTestServer();
+const { n } = suite;
+
+/** The server's signing key, made as bento makes it (nix-store --generate-binary-cache-key): root's alone. */
+let keyDir: string;
+let keyFile: string;
+let key: string;
+
+beforeAll(() => {
+  if (!isRoot) return;
+  keyDir = mkdtempSync(path.join(os.tmpdir(), 'bento-eval-key-'));
+  suite.later(() => rmSync(keyDir, { recursive: true, force: true }));
+  keyFile = path.join(keyDir, 'signing-key');
+  execFileSync('nix-store', ['--generate-binary-cache-key', `bento-test-${path.basename(keyDir).slice(-6)}`, keyFile, `${keyFile}.pub`]);
+  chmodSync(keyFile, 0o600);
+  key = readFileSync(keyFile, 'utf8');
+});
+
+/** Nix, turning the key into a valid store path name: what a leaking configuration puts in its system's name. */
+const SAFE_KEY = (file: string) => `builtins.replaceStrings [ ":" "/" "\\n" ] [ "." "_" "" ] (builtins.readFile ${file})`;
+const safeKey = () => key.replace(/:/g, '.').replace(/\//g, '_').replace(/\n/g, '');
+
+function newFleet(hosts: Parameters<typeof makeFleet>[0]['hosts']): TestFleet {
+  // A prebuilt system: bento itself loads the signing key of SIGNING_KEY.
+  const fleet = makeFleet({ config: `CHROOT_DIR=${suite.server.chrootDir}\nREMOTE_IP=127.0.0.1\nSIGNING_KEY=${keyFile}\n`, hosts: { ...hosts, pre: { flake: [n('pre')], files: { PREBUILT: '' } } } });
+  suite.later(fleet.cleanup);
+  suite.server.addUsers([n('pre')]);
+  return fleet;
+}
+
+function run(fleet: TestFleet, args: string[] = ['deploy']) {
+  return bento(args, { env: { BENTO_DIR: fleet.root, ...NIX_ENV } });
+}
+
+function states(): Record<string, string> {
+  const file = path.join(suite.server.chrootDir, 'states.txt');
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  return Object.fromEntries(text.trim().split('\n').filter(Boolean).map((line) => line.split('=') as [string, string]));
+}
+
+/**
+ * Whether the Nix store (world-readable) holds the key: a store path named
+ * after it, a file of it (builtins.toFile), or a copy of the key's
+ * directory (a fetched `path:` input, named `source`).
+ */
+function storeHoldsKey(): string | undefined {
+  for (const entry of readdirSync('/nix/store')) {
+    const full = path.join('/nix/store', entry);
+    if (entry.includes(safeKey())) return full;
+    if (entry.endsWith('-leak-file') && readFileSync(full, 'utf8') === key) return full;
+    if (entry.endsWith('-source') && lstatSync(full).isDirectory() && existsSync(path.join(full, 'signing-key'))) {
+      if (readFileSync(path.join(full, 'signing-key'), 'utf8') === key) return full;
+    }
+  }
+  return undefined;
+}
+
+/** Whether any file published in CHROOT_DIR holds the key (grep exits 0 when it finds it). */
+function chrootHoldsKey(): boolean {
+  return spawnSync('grep', ['-rqF', '--', safeKey(), suite.server.chrootDir]).status === 0;
+}
+
+/** The first deploy's checks: refused, naming `what` and the key file; nothing of it anywhere; the others published. */
+function expectRefused(output: string, what: string) {
+  expect(output).toContain(what);
+  expect(output).toContain(keyFile);
+  expect(output).not.toContain(safeKey());
+  expect(output).not.toContain(key.trim());
+  expect(storeHoldsKey()).toBeUndefined();
+  expect(chrootHoldsKey()).toBe(false);
+}
+
+describe.skipIf(!isRoot)('a configuration.nix reading the signing key', () => {
+  it('deploy: its build fails, naming the system and the file Nix refused; nothing of it is stored or published; the rest of the fleet is', () => {
+    const fleet = newFleet({ [n('leak')]: { nonFlake: true }, [n('fine')]: { nonFlake: true } });
+    suite.server.addUsers([n('leak'), n('fine')]);
+    writeFileSync(path.join(fleet.root, 'hosts', n('leak'), 'configuration.nix'), `{ ... }: { networking.hostName = "leak-\${${SAFE_KEY(keyFile)}}"; }\n`);
+    const deploy = run(fleet);
+    expect(deploy.status, deploy.stderr).toBe(1);
+    expect(deploy.stdout).toMatch(new RegExp(`FAILED  ${n('leak')} `));
+    expect(deploy.stderr).toContain(`${n('leak')}: build failed: error: access to absolute path '${keyFile}' is forbidden`);
+    expectRefused(deploy.stdout + deploy.stderr, n('leak'));
+    expect(deploy.stderr).toContain('deploy: 2 published, 0 unchanged, 1 failed');
+    expect(existsSync(path.join(suite.server.chrootDir, n('leak'), 'config'))).toBe(false);
+    expect(readFileSync(path.join(suite.server.chrootDir, n('fine'), 'config', 'configuration.nix'), 'utf8')).toContain(n('fine'));
+  });
+
+  it('bento build and dry-build (NOLOCALBUILD evaluates the same way) refuse it too', () => {
+    const fleet = newFleet({ [n('leak2')]: { nonFlake: true } });
+    writeFileSync(path.join(fleet.root, 'hosts', n('leak2'), 'configuration.nix'), `{ ... }: { networking.hostName = "leak-\${${SAFE_KEY(keyFile)}}"; }\n`);
+    for (const args of [['build', '--name', n('leak2')], ['build', 'dry-build', '--name', n('leak2')]]) {
+      const build = run(fleet, args);
+      expect(build.status, args.join(' ')).toBe(1);
+      expect(build.stdout).toMatch(new RegExp(`FAILED  ${n('leak2')} `));
+      expectRefused(build.stdout + build.stderr, n('leak2'));
+    }
+  });
+
+  it('/etc/shadow and an import of a file outside the host directory are refused the same way; the host directory and NIX_PATH stay readable', () => {
+    const fleet = newFleet({ [n('shadow')]: { nonFlake: true }, [n('imports')]: { nonFlake: true, files: { 'sub/name.nix': `"${n('imports')}"\n` } } });
+    writeFileSync(path.join(fleet.root, 'hosts', n('shadow'), 'configuration.nix'), `{ ... }: { networking.hostName = builtins.hashString "sha256" (builtins.readFile /etc/shadow); }\n`);
+    // The host's own files (a subdirectory) and <nixpkgs> from NIX_PATH are what a configuration normally reads.
+    writeFileSync(path.join(fleet.root, 'hosts', n('imports'), 'configuration.nix'), `{ ... }: { networking.hostName = builtins.seq (builtins.pathExists <nixpkgs/nixos>) (import ./sub/name.nix); }\n`);
+    const build = run(fleet, ['build']);
+    expect(build.status).toBe(1);
+    expect(build.stdout).toMatch(new RegExp(`FAILED  ${n('shadow')} `));
+    expect(build.stdout).toContain("access to absolute path '/etc/shadow' is forbidden");
+    expect(build.stdout).toMatch(new RegExp(`ok {6}${n('imports')} +[0-9.]+s {2}[a-z0-9]{8}…-nixos-system-${n('imports')}-24\\.05`));
+  });
+});
+
+describe.skipIf(!isRoot)('what a configuration.nix may read', () => {
+  it('NIX_PATH as nix-channel makes it (a link to a profile whose links lead into the store), named or not, still builds', () => {
+    const offline = execFileSync('nix-store', ['--add', path.join(PACKAGE_ROOT, 'example', 'offline-nixpkgs')], { encoding: 'utf8' }).trim();
+    // A profile of channels: a store path of links to the channels, which it references.
+    const profile = execFileSync(
+      'nix-build',
+      ['--no-out-link', '-E', `derivation { name = "user-environment"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; nixpkgs = builtins.storePath ${offline}; args = [ "-c" "mkdir $out && ln -s $nixpkgs $out/nixpkgs" ]; }`],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+    ).trim();
+    const links = mkdtempSync(path.join(os.tmpdir(), 'bento-channels-'));
+    suite.later(() => rmSync(links, { recursive: true, force: true }));
+    symlinkSync(profile, path.join(links, 'channels'));
+    const fleet = newFleet({ [n('chan')]: { nonFlake: true } });
+    for (const nixPath of [path.join(links, 'channels'), `nixpkgs=${path.join(links, 'channels', 'nixpkgs')}`]) {
+      const build = bento(['build', '--name', n('chan')], { env: { BENTO_DIR: fleet.root, NIX_PATH: nixPath } });
+      expect(build.stdout, nixPath).toMatch(new RegExp(`ok {6}${n('chan')} +[0-9.]+s {2}[a-z0-9]{8}…-nixos-system-${n('chan')}-24\\.05`));
+      expect(build.status, build.stdout + build.stderr).toBe(0);
+    }
+  });
+});
+
+describe.skipIf(!isRoot)('a flake reading the signing key', () => {
+  const toplevel = (name: string, nameExpr: string) =>
+    `builtins.derivation { name = "nixos-system-" + ${nameExpr}; system = "x86_64-linux"; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; args = [ "-c" "mkdir -p $out && echo ${name} > $out/name && echo k > $out/kernel && echo i > $out/initrd && mkdir $out/kernel-modules" ]; }`;
+
+  it('through a path: input: the flake fails, naming it and the directory; nothing of the key is stored or published; the rest of the fleet is', () => {
+    const name = n('input');
+    const text = `{
+  inputs.secret = { url = "path:${keyDir}"; flake = false; };
+  outputs = { self, secret }: {
+    nixosConfigurations.${name}.config.system.build.toplevel = ${toplevel(name, SAFE_KEY('"${secret}/signing-key"'))};
+  };
+}
+`;
+    const fleet = newFleet({ leaky: { flakeText: text }, ok: { flake: [n('ok')] } });
+    suite.server.addUsers([name, n('ok')]);
+    const deploy = run(fleet);
+    expect(deploy.status).toBe(1);
+    const output = deploy.stdout + deploy.stderr;
+    expect(output).toContain('hosts/leaky/flake.nix');
+    expect(output).toContain(`'${keyDir}': Permission denied`);
+    expect(output).not.toContain(safeKey());
+    expect(storeHoldsKey()).toBeUndefined();
+    expect(chrootHoldsKey()).toBe(false);
+    expect(states()[name]).toBeUndefined();
+    expect(states()[n('ok')]).toMatch(new RegExp(`-nixos-system-${n('ok')}-24\\.05$`));
+  });
+
+  it('while its system names are asked: refused (pure evaluation), nothing written to the store', () => {
+    const name = n('names');
+    // The names of nixosConfigurations are computed from the key, writing it to the store on the way.
+    const text = `{
+  outputs = { self }: {
+    nixosConfigurations = builtins.seq (builtins.toFile "leak-file" (builtins.readFile ${keyFile})) {
+      ${name}.config.system.build.toplevel = ${toplevel(name, `"${name}"`)};
+    };
+  };
+}
+`;
+    const fleet = newFleet({ names: { flakeText: text } });
+    const build = run(fleet, ['build']);
+    expect(build.status).toBe(1);
+    expect(build.stderr).toContain('hosts/names/flake.nix');
+    expect(build.stderr).toContain(`access to absolute path '${keyFile}' is forbidden in pure eval mode`);
+    expect(build.stderr).not.toContain('--impure');
+    expect(storeHoldsKey()).toBeUndefined();
+  });
+
+  it('through builtins.readFile in its system, or /etc/shadow: the system fails, naming the file', () => {
+    const name = n('direct');
+    const text = flakeText([name, n('shadowed')])
+      .replace(`"nixos-system-${name}-24.05"`, `"nixos-system-" + ${SAFE_KEY(keyFile)}`)
+      .replace(`"nixos-system-${n('shadowed')}-24.05"`, `"nixos-system-" + builtins.hashString "sha256" (builtins.readFile /etc/shadow)`);
+    const fleet = newFleet({ direct: { flakeText: text } });
+    const build = run(fleet, ['build']);
+    expect(build.status).toBe(1);
+    expect(build.stdout).toMatch(new RegExp(`FAILED  ${name} `));
+    expect(build.stdout).toMatch(new RegExp(`FAILED  ${n('shadowed')} `));
+    expectRefused(build.stdout + build.stderr, name);
+    expect(build.stdout).toContain("access to absolute path '/etc/shadow' is forbidden in pure eval mode");
+  });
+});
+
+describe.skipIf(!isRoot)('bento build test|switch', () => {
+  it('evaluates the system as deploy does before nixos-rebuild (which evaluates as root) runs: a configuration reading the key never reaches it', () => {
+    const flake = flakeText([n('sw')]).replace(`"nixos-system-${n('sw')}-24.05"`, `"nixos-system-" + builtins.hashString "sha256" (builtins.readFile "\${builtins.fetchTree { type = "path"; path = "${keyDir}"; narHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="; }}/signing-key")`);
+    const fleet = newFleet({ [n('swnf')]: { nonFlake: true }, sw: { flakeText: flake } });
+    writeFileSync(path.join(fleet.root, 'hosts', n('swnf'), 'configuration.nix'), `{ ... }: { networking.hostName = "leak-\${${SAFE_KEY(keyFile)}}"; }\n`);
+    const record = mkdtempSync(path.join(os.tmpdir(), 'bento-record-'));
+    suite.later(() => rmSync(record, { recursive: true, force: true }));
+    const env = { BENTO_DIR: fleet.root, PATH: `${STUBS_DIR}:${process.env.PATH}`, FAKE_SERVER: record, ...NIX_ENV };
+    for (const [name, refusal] of [
+      [n('swnf'), `access to absolute path '${keyFile}' is forbidden in restricted mode`],
+      [n('sw'), `'${keyDir}': Permission denied`],
+    ]) {
+      const apply = bento(['build', 'switch', '--yes', '--name', name as string], { env });
+      expect(apply.status, name).toBe(1);
+      expect(apply.stdout).toMatch(new RegExp(`FAILED  ${name} `));
+      expect(apply.stdout).toContain(refusal);
+      expect(apply.stdout).not.toContain('running nixos-rebuild');
+      expect(existsSync(path.join(record, 'calls')), name).toBe(false);
+    }
+    expect(storeHoldsKey()).toBeUndefined();
+  });
+});
+
+describe.skipIf(!isRoot)('bento flake-update', () => {
+  it('does not lock an input it could read only as root: the flake fails with Nix\'s reason, its flake.lock is unchanged and nothing is stored', () => {
+    const fleet = makeFleet({ hosts: { locked: { flakeText: `{\n  inputs.secret = { url = "path:${keyDir}"; flake = false; };\n  outputs = { self, secret }: { };\n}\n` }, plain: { flake: ['plain'] } } });
+    suite.later(fleet.cleanup);
+    const update = bento(['flake-update'], { env: { BENTO_DIR: fleet.root } });
+    expect(update.status).toBe(1);
+    expect(update.stderr).toContain('hosts/locked: update failed');
+    expect(update.stderr).toContain(`'${keyDir}': Permission denied`);
+    expect(existsSync(path.join(fleet.root, 'hosts', 'locked', 'flake.lock'))).toBe(false);
+    expect(storeHoldsKey()).toBeUndefined();
+    expect(update.stdout).toContain('hosts/plain: no inputs');
+  });
+});

@@ -1,0 +1,54 @@
+/** What the unprivileged evaluator gets: its environment, and files read back from where it may write. */
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { evaluatorEnvironment, readEvaluatorFile } from '../../src/nix/unprivileged.js';
+
+const dirs: string[] = [];
+afterEach(() => dirs.splice(0).forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+describe('evaluatorEnvironment', () => {
+  it("keeps PATH, Nix's settings and the proxies, none of root's other variables; its own home, temporary files and bento's daemon", () => {
+    const env = evaluatorEnvironment({ home: '/tmp/bento-eval-1-x/home' }, '/tmp/bento-eval-1-x/daemon-y/socket', { EXTRA: 'yes' }, {
+      PATH: '/usr/bin:/bin',
+      NIX_CONFIG: 'substituters =',
+      https_proxy: 'http://proxy:3128',
+      HOME: '/root',
+      AWS_SECRET_ACCESS_KEY: 'secret',
+      SSH_AUTH_SOCK: '/run/ssh-agent',
+      NIX_REMOTE: 'daemon',
+      NIX_PATH: 'nixpkgs=/root/nixpkgs',
+    });
+    expect(env).toEqual({
+      PATH: '/usr/bin:/bin',
+      NIX_CONFIG: 'substituters =',
+      https_proxy: 'http://proxy:3128',
+      EXTRA: 'yes',
+      HOME: '/tmp/bento-eval-1-x/home',
+      XDG_CACHE_HOME: '/tmp/bento-eval-1-x/home/.cache',
+      XDG_CONFIG_HOME: '/tmp/bento-eval-1-x/home/.config',
+      XDG_DATA_HOME: '/tmp/bento-eval-1-x/home/.local/share',
+      TMPDIR: '/tmp/bento-eval-1-x/home',
+      NIX_REMOTE: 'unix:///tmp/bento-eval-1-x/daemon-y/socket',
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: 'safe.directory',
+      GIT_CONFIG_VALUE_0: '*',
+    });
+  });
+});
+
+describe('readEvaluatorFile', () => {
+  it('reads a regular file, and never through a link, a directory or beyond its limit', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-evaluator-file-'));
+    dirs.push(dir);
+    writeFileSync(path.join(dir, 'flake.lock'), '{}\n');
+    expect(readEvaluatorFile(path.join(dir, 'flake.lock'))).toBe('{}\n');
+    expect(readEvaluatorFile(path.join(dir, 'missing'))).toBeUndefined();
+    symlinkSync('/etc/passwd', path.join(dir, 'link'));
+    expect(() => readEvaluatorFile(path.join(dir, 'link'))).toThrow('is a symbolic link');
+    mkdirSync(path.join(dir, 'sub'));
+    expect(() => readEvaluatorFile(path.join(dir, 'sub'))).toThrow('is not a regular file');
+    expect(() => readEvaluatorFile(path.join(dir, 'flake.lock'), 2)).toThrow('is larger than 2 bytes');
+  });
+});
