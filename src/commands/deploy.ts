@@ -110,7 +110,7 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
     }
     // Bounded logs, before the builds (as safe: a publication only narrows
     // the logs status needs, those newer than last_change_date).
-    pruneDeployed(chrootDir, fleet.config.logKeep, fleet.config.logSizeLimit, selected.map((system) => system.name), print);
+    await pruneDeployed(chrootDir, fleet.config.logKeep, fleet.config.logSizeLimit, [...plan.assemblies.keys()], print);
     const waves = options.all ? undefined : fleet.config.rolloutWaves;
     const rollout = readRolloutState(chrootDir);
     if (rollout && !waves) {
@@ -302,8 +302,8 @@ async function publishPrebuiltCache(fleet: Fleet, assembly: Assembly, storePath:
  * most LOG_KEEP logs. A log that cannot be removed is a warning, never a
  * failed deploy.
  */
-function pruneDeployed(chrootDir: string, keep: number, sizeLimit: number, names: string[], print: (line: string) => void): void {
-  const results = pruneLogs({ chrootDir, keep, names, sizeLimit });
+async function pruneDeployed(chrootDir: string, keep: number, sizeLimit: number, names: string[], print: (line: string) => void): Promise<void> {
+  const results = await pruneLogs({ chrootDir, keep, names, sizeLimit });
   const removed = results.reduce((sum, system) => sum + system.removed.length, 0);
   if (removed > 0) print(`pruned ${removed} old log${removed === 1 ? '' : 's'} (LOG_KEEP=${keep})`);
   for (const problem of results.flatMap((system) => system.problems)) print(`  warning: ${problem}`);
