@@ -263,11 +263,14 @@ describe.skipIf(!isRoot)('bento deploy', () => {
     expect(notRoot.status).toBe(1);
     expect(notRoot.stderr).toContain('bento: error: bento deploy must run as root');
 
-    const noUser = newFleet({ ghost: { flake: [n('ghost')] } });
+    // Another fleet, with a CHROOT_DIR of its own (a CHROOT_DIR is one fleet's: in this one, one is not).
+    const ghostChroot = mkdtempSync('/srv/bento-ghost-');
+    suite.later(() => rmSync(ghostChroot, { recursive: true, force: true }));
+    const noUser = newFleet({ ghost: { flake: [n('ghost')] } }, ghostChroot);
     const ghost = deploy(noUser);
     expect(ghost.status).toBe(1);
     expect(ghost.stderr).toContain(`${n('ghost')}: no Unix user ${n('ghost')} on this server: apply generated/server/sftp-server.nix (NixOS) or run generated/server/setup-debian.sh`);
-    expect(existsSync(path.join(suite.server.chrootDir, n('ghost')))).toBe(false);
+    expect(existsSync(path.join(ghostChroot, n('ghost')))).toBe(false);
 
     const noHosts = newFleet({});
     rmSync(path.join(noHosts.root, 'hosts'), { recursive: true });
