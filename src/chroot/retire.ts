@@ -15,7 +15,7 @@
  * server setup make them. What is removed is removed by its name (bento's
  * own names), never through a link.
  */
-import { lstatSync, readdirSync, rmSync } from 'node:fs';
+import { lstatSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { SYSTEM_NAME } from '../fleet/names.js';
 import { writeFileAtomicallySync } from '../util/atomic-write.js';
@@ -70,8 +70,9 @@ export async function retireSystem(chrootDir: string, name: string, sftpGroupId:
   const chroot = systemChroot(chrootDir, name);
   recordState(chrootDir, name, undefined);
   rmSync(chroot.lastChangeDate, { force: true });
-  // A link to the version directory (or the original bento's plain config/): the entry itself goes.
-  rmSync(chroot.config, { recursive: true, force: true });
+  // A link to the version directory goes, not what it points to (or the original bento's plain config/).
+  if (lstatSync(chroot.config, { throwIfNoEntry: false })?.isSymbolicLink()) unlinkSync(chroot.config);
+  else rmSync(chroot.config, { recursive: true, force: true });
   // The caches of a prebuilt system, their GC roots and the pool files only they held:
   // with nothing announced or published, the chroot keeps none (binary-cache.ts, cacheIdsToKeep).
   await publishSystemCache({ name, digest: '' }, { chrootDir, sftpGroupId });
