@@ -90,6 +90,17 @@ in
   config = lib.mkIf cfg.enable {
     users.groups.sftp_users = { };
 
+    # A system that leaves the fleet (or cfg.systems) loses its login when the
+    # server switches: nixpkgs' update-users-groups.pl deletes a user it
+    # declared before (listed in /var/lib/nixos/declarative-users) and that is
+    # no longer declared, whatever users.mutableUsers says, and keeps its uid
+    # in /var/lib/nixos/uid-map, never given to another user (so its logs keep
+    # their owner); and /etc/ssh/authorized_keys.d/<name>, the only file the
+    # Match block reads keys from, exists only for declared users with keys
+    # (authKeysFiles in nixos/modules/services/networking/ssh/sshd.nix; the
+    # etc activation removes what a generation no longer has). With
+    # systemd.sysusers.enable the account may stay, without a key. Its chroot
+    # and logs stay: bento deploy has removed what was published for it.
     users.users = lib.mapAttrs (name: keys: {
       isSystemUser = true;
       group = "sftp_users";
