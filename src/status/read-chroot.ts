@@ -312,6 +312,7 @@ function readLogs(dir: string, name: string, context: LogsContext, problems: str
     if (ignoredCount++ < QUOTED_BAD_NAMES) ignored.push(describe());
   };
   const candidates: Candidate[] = [];
+  const futureMs = Date.now() + FUTURE_TOLERANCE_MS;
   for (const fileName of entries) {
     // An upload in progress, or one that failed half way: never a log.
     if (isUploadTemporary(fileName)) continue;
@@ -328,7 +329,7 @@ function readLogs(dir: string, name: string, context: LogsContext, problems: str
       const problem = sizeProblem(result.size, context.sizeLimit);
       if (problem) ignore(() => `${JSON.stringify(fileName)} (${problem})`);
       else {
-        if (result.mtimeMs > Date.now() + FUTURE_TOLERANCE_MS) {
+        if (result.mtimeMs > futureMs) {
           warnings.push(
             `${name}/logs/${fileName} has a modification time in the future (${new Date(result.mtimeMs).toISOString()}): it counts as received when the server last changed it (${new Date(result.ctimeMs).toISOString()}), so it does not outrank the logs sent after it`,
           );
