@@ -15,7 +15,7 @@
  * server setup make them. What is removed is removed by its name (bento's
  * own names), never through a link.
  */
-import { lstatSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { SYSTEM_NAME } from '../fleet/names.js';
 import { writeFileAtomicallySync } from '../util/atomic-write.js';
@@ -80,4 +80,44 @@ export async function retireSystem(chrootDir: string, name: string, sftpGroupId:
     if (entry !== CONFIG_LINK && entry !== LAST_CHANGE_DATE && PUBLISHED_ENTRY.test(entry)) rmSync(path.join(chroot.dir, entry), { recursive: true, force: true });
   }
   writeFileAtomicallySync(chroot.removed, `removed from the fleet by bento deploy on ${now.toISOString()}: nothing is published for it any more; its logs are kept\n`, 0o644);
+}
+
+export interface RetireOptions {
+  chrootDir: string;
+  /** Every system of the fleet. */
+  fleetNames: ReadonlySet<string>;
+  sftpGroupId: number;
+  now: () => Date;
+  /** Where sshd reads a system's keys: a departed system with a key there can still log in. */
+  authorizedKeysFileOf: (name: string) => string;
+}
+
+export interface Retirement {
+  /** Retired now. */
+  retired: { name: string; logs: string; keyFile?: string }[];
+  /** Could not be retired whole: name and why. */
+  failed: { name: string; reason: string }[];
+  /** Retired by an earlier deploy, whose key is still in place: name and key file. */
+  stillAuthorized: { name: string; keyFile: string }[];
+}
+
+/** Retires every departed system of CHROOT_DIR (findDepartures); each one's failure is its own. */
+export async function retireDepartures(options: RetireOptions): Promise<Retirement> {
+  const { chrootDir, authorizedKeysFileOf } = options;
+  const departures = findDepartures(chrootDir, options.fleetNames, options.sftpGroupId);
+  const keyOf = (name: string) => (existsSync(authorizedKeysFileOf(name)) ? authorizedKeysFileOf(name) : undefined);
+  const result: Retirement = { retired: [], failed: [], stillAuthorized: [] };
+  for (const name of departures.toRetire) {
+    try {
+      await retireSystem(chrootDir, name, options.sftpGroupId, options.now());
+      result.retired.push({ name, logs: systemChroot(chrootDir, name).logs, keyFile: keyOf(name) });
+    } catch (error) {
+      result.failed.push({ name, reason: error instanceof Error ? error.message : String(error) });
+    }
+  }
+  for (const name of departures.retired) {
+    const keyFile = keyOf(name);
+    if (keyFile) result.stillAuthorized.push({ name, keyFile });
+  }
+  return result;
 }

@@ -9,7 +9,6 @@
  * generated/ up to date, chroot/assemble and chroot/publish say what is
  * published, builds/ builds, chroot/publish writes.
  */
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { buildSystemsShowingProgress } from '../builds/build-systems.js';
 import { bentoAccountProblem, readAccounts } from '../chroot/accounts.js';
@@ -20,7 +19,7 @@ import { SFTP_GROUP } from '../chroot/layout.js';
 import { announceSystem, ensureSystemDirs, isPublished, publishedContentProblems, publishStaged, readPublished, removeLeftovers, stageVersion } from '../chroot/publish.js';
 import { carriedOver, endRollout, startRollout, waitingInRollout, type RolloutCandidate } from '../chroot/rollout.js';
 import { readRolloutState, waveLabel, type RolloutSystem } from '../chroot/rollout-state.js';
-import { findDepartures, retireSystem } from '../chroot/retire.js';
+import { retireDepartures } from '../chroot/retire.js';
 import { UserError } from '../errors.js';
 import { releaseFleet, type BrokenHost, type Fleet, type FleetSystem } from '../fleet/fleet.js';
 import { selectSystems } from '../fleet/select.js';
@@ -107,7 +106,7 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
     const result: DeployResult = { published: [], unchanged: [], staged: [], failed: [], brokenHosts: fleet.brokenHosts, regenerated, removed: [] };
     const plan = await planPublication(selected, chrootDir, generatedDir, result, print);
     const publication = { chrootDir, sftpGroupId: plan.sftpGroupId, now, result };
-    await retireDepartures(fleet, publication, print);
+    await reportDepartures(fleet, publication, print);
     for (const name of result.unchanged) print(`  ${name}: no changes`);
     for (const assembly of plan.toAnnounce) {
       if (attempt(assembly.name, result, 'publication failed, its previous files stay published', () => announceSystem(chrootDir, assembly, now()))) {
@@ -305,46 +304,21 @@ async function publishPrebuiltCache(fleet: Fleet, assembly: Assembly, storePath:
 }
 
 /**
- * Systems of CHROOT_DIR that are no longer in the fleet (chroot/retire.ts):
- * what was published for them is taken away, their logs kept, and deploy
- * says so, with what the server still lets them do. Not when a host
- * directory failed to evaluate: its systems are unknown, and would look
- * departed.
+ * Systems of CHROOT_DIR no longer in the fleet (chroot/retire.ts): what was
+ * published for them goes, their logs stay, and deploy says so. Not when a
+ * host directory failed to evaluate: its systems would look departed.
  */
-async function retireDepartures(fleet: Fleet, publication: Publication, print: (line: string) => void): Promise<void> {
-  const { chrootDir, result } = publication;
-  const departures = findDepartures(chrootDir, new Set(fleet.systems.map((system) => system.name)), publication.sftpGroupId);
-  if (fleet.brokenHosts.length > 0) {
-    if (departures.toRetire.length > 0) print(`  ${departures.toRetire.join(', ')}: not among the systems found, but a host directory failed to evaluate: left as they are`);
-    return;
+async function reportDepartures(fleet: Fleet, publication: Publication, print: (line: string) => void): Promise<void> {
+  if (fleet.brokenHosts.length > 0) return;
+  const apply = 'apply generated/server/sftp-server.nix (NixOS) or run generated/server/setup-debian.sh as root, which remove its key and lock its account';
+  const { retired, failed, stillAuthorized } = await retireDepartures({ ...publication, fleetNames: new Set(fleet.systems.map((system) => system.name)), authorizedKeysFileOf });
+  for (const { name, logs, keyFile } of retired) {
+    const login = keyFile ? `its key ${keyFile} still lets it log in: ${apply}` : `to be sure it can no longer log in, ${apply}`;
+    print(`  ${name}: left the fleet (no system of hosts/ has this name): its published configuration and states.txt line are removed, its logs kept in ${logs}; ${login}`);
   }
-  for (const name of departures.toRetire) {
-    if (!(await attemptAsync(name, result, 'left the fleet, but what was published for it could not all be removed', () => retireSystem(chrootDir, name, publication.sftpGroupId, publication.now())))) continue;
-    result.removed.push(name);
-    print(`  ${name}: left the fleet (no system of hosts/ has this name): its published configuration and states.txt line are removed, its logs kept in ${path.join(chrootDir, name, 'logs')}; ${loginNote(name)}`);
-  }
-  for (const name of departures.retired) {
-    const keyFile = authorizedKeysFileOf(name);
-    if (existsSync(keyFile)) print(`  warning: ${name} left the fleet, but its key ${keyFile} still lets it log in: ${SERVER_APPLY}`);
-  }
-}
-
-const SERVER_APPLY = 'apply generated/server/sftp-server.nix (NixOS) or run generated/server/setup-debian.sh as root, which remove its key and lock its account';
-
-/** What a departed system can still do on this server: log in, until the server's accounts are applied again. */
-function loginNote(name: string): string {
-  const keyFile = authorizedKeysFileOf(name);
-  return existsSync(keyFile) ? `its key ${keyFile} still lets it log in: ${SERVER_APPLY}` : `to be sure it can no longer log in, ${SERVER_APPLY}`;
-}
-
-async function attemptAsync(name: string, result: DeployResult, what: string, step: () => Promise<unknown>): Promise<boolean> {
-  try {
-    await step();
-    return true;
-  } catch (error) {
-    result.failed.push({ name, reason: `${what}: ${errorText(error)}` });
-    return false;
-  }
+  for (const { name, keyFile } of stillAuthorized) print(`  warning: ${name} left the fleet, but its key ${keyFile} still lets it log in: ${apply}`);
+  publication.result.removed.push(...retired.map((system) => system.name));
+  publication.result.failed.push(...failed.map(({ name, reason }) => ({ name, reason: `left the fleet, but what was published for it could not all be removed: ${reason}` })));
 }
 
 /**
