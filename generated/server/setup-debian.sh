@@ -6,6 +6,12 @@
 # directories, and the sshd configuration. Safe to run again after every
 # `bento generate`. On NixOS, import sftp-server.nix instead.
 #
+# A system that left the fleet (its SFTP user is here, the fleet no longer
+# has it) can no longer log in once this runs: its key is removed and its
+# account locked. The account stays, so its uid goes on owning the logs it
+# sent (kept for the record) and is never given to another user; bento
+# deploy has already taken away what was published for it.
+#
 # Environment: BENTO_SSHD_CONFIG_D (default /etc/ssh/sshd_config.d),
 # BENTO_AUTHORIZED_KEYS_DIR (default /etc/ssh/authorized_keys.d),
 # BENTO_PRUNE_LOGS (default /usr/local/sbin/bento-prune-logs),
@@ -28,6 +34,9 @@ fi
 
 getent group sftp_users > /dev/null || groupadd --system sftp_users
 install -d -m 0755 -o root -g root "$CHROOT_DIR" "$KEYS_DIR"
+
+# The systems of the fleet, as add_system sets them up: " a b c ".
+FLEET=' '
 
 # add_system NAME KEY: the SFTP user of one system (KEY may be empty).
 add_system() {
@@ -56,8 +65,11 @@ add_system() {
 	else
 		useradd --system --no-create-home --home-dir "$home" --gid sftp_users --shell /usr/sbin/nologin "$name"
 	fi
-	# A locked password ('!') makes sshd refuse key logins without PAM.
-	usermod --password '*' "$name"
+	# A locked password ('!') makes sshd refuse key logins without PAM; an
+	# expiry date (a system that left the fleet and came back) makes PAM and
+	# sshd refuse them.
+	usermod --password '*' --expiredate '' "$name"
+	FLEET="$FLEET$name "
 	install -d -m 0755 -o root -g sftp_users "$home"
 	install -d -m 0755 -o "$name" -g sftp_users "$home/logs"
 	if [ -n "$key" ]; then
@@ -74,6 +86,33 @@ add_system kikimora 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEnHSkfxjlZxSCda8+d/c3x
 add_system my-laptop 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIVMgd3sAvMcCz/PucrdsdokuFd+OIFFSKZ/VggPIjxN root@my-laptop'
 add_system nas 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJofXtXC/Ntaz9hiPqdcWons5CTu5g68Dat0AuOiwFwb root@nas'
 add_system router 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG5S0eqK1ofjSZYRVGWrLRk9Ab+kCr/PXRm14Cdp1ylZ root@router'
+
+# retire_departed: bento's SFTP users (the rule of add_system: primary group
+# sftp_users, home CHROOT_DIR/<name>, a shell that cannot log in) that are
+# not in the fleet any more lose their key and are locked: a locked password
+# ('!', sshd without PAM refuses the account) and an expiry date in 1970
+# (PAM's account check refuses it, and sshd without PAM too).
+retire_departed() {
+	sftp_gid=$(getent group sftp_users | cut -d: -f3)
+	getent passwd | while IFS=: read -r name _ _ gid _ home shell; do
+		[ "$gid" = "$sftp_gid" ] || continue
+		case $name in
+		'' | [!a-z_]* | *[!a-z0-9_-]*) continue ;;
+		esac
+		[ "${home%/}" = "$CHROOT_DIR/$name" ] || continue
+		case ${shell##*/} in
+		nologin | false) ;;
+		*) continue ;;
+		esac
+		case $FLEET in
+		*" $name "*) continue ;;
+		esac
+		rm -f "$KEYS_DIR/$name" "$KEYS_DIR/$name.tmp"
+		usermod --lock --expiredate 1 "$name"
+		echo "setup-debian.sh: $name is no longer in the fleet: its key is removed and its account locked (its logs stay in $home/logs)"
+	done
+}
+retire_departed
 
 install -d -m 0755 "$SSHD_CONFIG_D"
 cat > "$SSHD_CONFIG_D/bento.conf.tmp" << 'BENTO_SSHD_CONFIG'
@@ -143,32 +182,299 @@ cat > "$PRUNE_LOGS.tmp" << 'BENTO_PRUNE_LOGS'
 # minute: sftp-server.nix runs it from a systemd timer on NixOS,
 # setup-debian.sh installs it with one elsewhere. A machine can write into
 # its own logs/ over SFTP, and sshd cannot limit the size of what it writes,
-# so this deletes from every CHROOT_DIR/<name>/logs/:
-# - files over LOG_SIZE_LIMIT (16777216 bytes; bento status never reads them);
-# - files with an execute or set-ID bit (a bento client never makes one, and
-#   the SFTP server's umask already strips the execute bits);
-# - uploads left under their temporary name (.<log name>.tmp-<pid>) for more
-#   than an hour: a client renames a whole log into place at once.
-# It prints what it deletes. A quota on CHROOT_DIR's file system bounds what
-# a machine can write in the meantime (README, "The SFTP server").
+# so in every CHROOT_DIR/<name>/logs/ this
+# - deletes files with an execute or set-ID bit (a bento client never makes
+#   one, and the SFTP server's umask already strips the execute bits);
+# - deletes uploads left under their temporary name (.<log name>.tmp-<pid>)
+#   for more than an hour: a client renames a whole log into place at once;
+# - replaces a log over LOG_SIZE_LIMIT (16777216 bytes; bento status never reads
+#   it) by a short gzip log saying so, under the same name and with the same
+#   mtime: the result its name reports still counts (docs/protocol.md §5), for
+#   a client too old to cut its logs to the limit; any other file over the
+#   limit is deleted.
+# It prints what it does, every byte of a name outside printable ASCII (and
+# the backslash) written as \xNN: a machine chooses its file names, and must
+# not write lines or terminal escapes into the server's journal. A quota on
+# CHROOT_DIR's file system bounds what a machine can write in the meantime
+# (README, "The SFTP server").
+#
+# Only the logs/ of bento's own machines, never through a symbolic link: the
+# directory CHROOT_DIR/<name> of each account of /etc/passwd that bento's
+# server setup made (setup-debian.sh, sftp-server.nix: primary group
+# sftp_users, home CHROOT_DIR/<name>, a shell that cannot log in; the rule of
+# src/chroot/accounts.ts), when that directory and its logs/ are directories,
+# not links. Anything else under CHROOT_DIR is left alone.
+#
+# Needs only coreutils, findutils and GNU sed, which every NixOS service has
+# on its PATH (nixos/lib/systemd-lib.nix).
 #
 # Environment: BENTO_CHROOT_DIR instead of CHROOT_DIR of config.sh (the NixOS
 # module sets it to services.bento-server.chrootDir).
 
 set -eu
+# Names are bytes: matched and escaped byte by byte.
+LC_ALL=C
+export LC_ALL
 
 CHROOT_DIR=/home/chroot
 if [ -n "${BENTO_CHROOT_DIR:-}" ]; then CHROOT_DIR=$BENTO_CHROOT_DIR; fi
 LOG_SIZE_LIMIT=16777216
+# A log's name (docs/protocol.md §5, src/chroot/log-name.ts), an extended
+# regular expression: YYYYMMDD-HHMM_<store path basename>_<result>.log.gz.
+LOG_NAME='[0-9]{8}-[0-9]{4}_[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+._?=-]+_(success|failure|rollback|autoupdate)\.log\.gz'
+# What replaces a log over the limit: a gzip file, as a printf format of octal escapes.
+OVERSIZE_LOG='\037\213\010\000\000\000\000\000\000\377\001\272\000\105\377\124\150\151\163\040\154\157\147\040\167\141\163\040\154\141\162\147\145\162\040\164\150\141\156\040\114\117\107\137\123\111\132\105\137\114\111\115\111\124\040\167\150\145\156\040\151\164\040\162\145\141\143\150\145\144\040\164\150\145\040\142\145\156\164\157\040\163\145\162\166\145\162\072\040\164\150\145\040\163\145\162\166\145\162\047\163\040\160\162\165\156\145\040\050\160\162\165\156\145\055\154\157\147\163\056\163\150\051\040\162\145\160\154\141\143\145\144\040\151\164\163\040\143\157\156\164\145\156\164\040\142\171\040\164\150\151\163\040\156\157\164\145\056\040\111\164\163\040\156\141\155\145\054\040\141\156\144\040\164\150\145\040\162\145\163\165\154\164\040\151\156\040\151\164\054\040\141\162\145\040\153\145\160\164\056\012\140\032\120\355\272\000\000\000'
+# The sed script that escapes names (src/util/sanitize.ts, sedByteEscapes).
+ESCAPE='s/\\/\\x5c/g
+s/\x01/\\x01/g
+s/\x02/\\x02/g
+s/\x03/\\x03/g
+s/\x04/\\x04/g
+s/\x05/\\x05/g
+s/\x06/\\x06/g
+s/\x07/\\x07/g
+s/\x08/\\x08/g
+s/\x09/\\x09/g
+s/\x0a/\\x0a/g
+s/\x0b/\\x0b/g
+s/\x0c/\\x0c/g
+s/\x0d/\\x0d/g
+s/\x0e/\\x0e/g
+s/\x0f/\\x0f/g
+s/\x10/\\x10/g
+s/\x11/\\x11/g
+s/\x12/\\x12/g
+s/\x13/\\x13/g
+s/\x14/\\x14/g
+s/\x15/\\x15/g
+s/\x16/\\x16/g
+s/\x17/\\x17/g
+s/\x18/\\x18/g
+s/\x19/\\x19/g
+s/\x1a/\\x1a/g
+s/\x1b/\\x1b/g
+s/\x1c/\\x1c/g
+s/\x1d/\\x1d/g
+s/\x1e/\\x1e/g
+s/\x1f/\\x1f/g
+s/\x7f/\\x7f/g
+s/\x80/\\x80/g
+s/\x81/\\x81/g
+s/\x82/\\x82/g
+s/\x83/\\x83/g
+s/\x84/\\x84/g
+s/\x85/\\x85/g
+s/\x86/\\x86/g
+s/\x87/\\x87/g
+s/\x88/\\x88/g
+s/\x89/\\x89/g
+s/\x8a/\\x8a/g
+s/\x8b/\\x8b/g
+s/\x8c/\\x8c/g
+s/\x8d/\\x8d/g
+s/\x8e/\\x8e/g
+s/\x8f/\\x8f/g
+s/\x90/\\x90/g
+s/\x91/\\x91/g
+s/\x92/\\x92/g
+s/\x93/\\x93/g
+s/\x94/\\x94/g
+s/\x95/\\x95/g
+s/\x96/\\x96/g
+s/\x97/\\x97/g
+s/\x98/\\x98/g
+s/\x99/\\x99/g
+s/\x9a/\\x9a/g
+s/\x9b/\\x9b/g
+s/\x9c/\\x9c/g
+s/\x9d/\\x9d/g
+s/\x9e/\\x9e/g
+s/\x9f/\\x9f/g
+s/\xa0/\\xa0/g
+s/\xa1/\\xa1/g
+s/\xa2/\\xa2/g
+s/\xa3/\\xa3/g
+s/\xa4/\\xa4/g
+s/\xa5/\\xa5/g
+s/\xa6/\\xa6/g
+s/\xa7/\\xa7/g
+s/\xa8/\\xa8/g
+s/\xa9/\\xa9/g
+s/\xaa/\\xaa/g
+s/\xab/\\xab/g
+s/\xac/\\xac/g
+s/\xad/\\xad/g
+s/\xae/\\xae/g
+s/\xaf/\\xaf/g
+s/\xb0/\\xb0/g
+s/\xb1/\\xb1/g
+s/\xb2/\\xb2/g
+s/\xb3/\\xb3/g
+s/\xb4/\\xb4/g
+s/\xb5/\\xb5/g
+s/\xb6/\\xb6/g
+s/\xb7/\\xb7/g
+s/\xb8/\\xb8/g
+s/\xb9/\\xb9/g
+s/\xba/\\xba/g
+s/\xbb/\\xbb/g
+s/\xbc/\\xbc/g
+s/\xbd/\\xbd/g
+s/\xbe/\\xbe/g
+s/\xbf/\\xbf/g
+s/\xc0/\\xc0/g
+s/\xc1/\\xc1/g
+s/\xc2/\\xc2/g
+s/\xc3/\\xc3/g
+s/\xc4/\\xc4/g
+s/\xc5/\\xc5/g
+s/\xc6/\\xc6/g
+s/\xc7/\\xc7/g
+s/\xc8/\\xc8/g
+s/\xc9/\\xc9/g
+s/\xca/\\xca/g
+s/\xcb/\\xcb/g
+s/\xcc/\\xcc/g
+s/\xcd/\\xcd/g
+s/\xce/\\xce/g
+s/\xcf/\\xcf/g
+s/\xd0/\\xd0/g
+s/\xd1/\\xd1/g
+s/\xd2/\\xd2/g
+s/\xd3/\\xd3/g
+s/\xd4/\\xd4/g
+s/\xd5/\\xd5/g
+s/\xd6/\\xd6/g
+s/\xd7/\\xd7/g
+s/\xd8/\\xd8/g
+s/\xd9/\\xd9/g
+s/\xda/\\xda/g
+s/\xdb/\\xdb/g
+s/\xdc/\\xdc/g
+s/\xdd/\\xdd/g
+s/\xde/\\xde/g
+s/\xdf/\\xdf/g
+s/\xe0/\\xe0/g
+s/\xe1/\\xe1/g
+s/\xe2/\\xe2/g
+s/\xe3/\\xe3/g
+s/\xe4/\\xe4/g
+s/\xe5/\\xe5/g
+s/\xe6/\\xe6/g
+s/\xe7/\\xe7/g
+s/\xe8/\\xe8/g
+s/\xe9/\\xe9/g
+s/\xea/\\xea/g
+s/\xeb/\\xeb/g
+s/\xec/\\xec/g
+s/\xed/\\xed/g
+s/\xee/\\xee/g
+s/\xef/\\xef/g
+s/\xf0/\\xf0/g
+s/\xf1/\\xf1/g
+s/\xf2/\\xf2/g
+s/\xf3/\\xf3/g
+s/\xf4/\\xf4/g
+s/\xf5/\\xf5/g
+s/\xf6/\\xf6/g
+s/\xf7/\\xf7/g
+s/\xf8/\\xf8/g
+s/\xf9/\\xf9/g
+s/\xfa/\\xfa/g
+s/\xfb/\\xfb/g
+s/\xfc/\\xfc/g
+s/\xfd/\\xfd/g
+s/\xfe/\\xfe/g
+s/\xff/\\xff/g'
 
-for logs in "$CHROOT_DIR"/*/logs; do
-	# logs/ sits in a root-owned directory: a machine cannot swap it for a link.
-	if [ ! -d "$logs" ] || [ -L "$logs" ]; then continue; fi
-	# -P (the default): nothing followed; -delete unlinks the entry itself.
-	find "$logs" -mindepth 1 -maxdepth 1 -type f \
-		\( -size +"$LOG_SIZE_LIMIT"c -o -perm /7111 -o \( -name '.*.tmp-*' -mmin +60 \) \) \
-		-printf 'prune-logs: deleted %p (%s bytes, mode %m)\n' -delete
-done
+case $CHROOT_DIR in
+*'
+'*)
+	echo "prune-logs: CHROOT_DIR holds a newline" >&2
+	exit 1
+	;;
+/*) ;;
+*)
+	echo "prune-logs: CHROOT_DIR $CHROOT_DIR is not an absolute path" >&2
+	exit 1
+	;;
+esac
+
+sftp_gid=''
+while IFS=: read -r group_name _ group_id _; do
+	if [ "$group_name" = sftp_users ]; then sftp_gid=$group_id; fi
+done < /etc/group
+if [ -z "$sftp_gid" ]; then
+	echo "prune-logs: no group sftp_users on this server: no machine to prune"
+	exit 0
+fi
+
+# The logs/ directories, as the arguments of this shell.
+set --
+while IFS=: read -r name _ _ gid _ home shell; do
+	[ "$gid" = "$sftp_gid" ] || continue
+	# A system name (src/fleet/names.ts): [a-z_][a-z0-9_-]{0,31}.
+	case $name in
+	'' | [!a-z_]* | *[!a-z0-9_-]*) continue ;;
+	esac
+	[ "${#name}" -le 32 ] || continue
+	[ "${home%/}" = "$CHROOT_DIR/$name" ] || continue
+	case ${shell##*/} in
+	nologin | false) ;;
+	*) continue ;;
+	esac
+	# Root owns CHROOT_DIR/<name>: a machine can replace neither it nor its logs/.
+	dir=$CHROOT_DIR/$name
+	if [ -L "$dir" ] || [ ! -d "$dir" ] || [ -L "$dir/logs" ] || [ ! -d "$dir/logs" ]; then continue; fi
+	set -- "$@" "$dir/logs"
+done < /etc/passwd
+[ "$#" -gt 0 ] || exit 0
+
+# Deletes, printing each name escaped. find -P (the default) follows no
+# link, and -delete unlinks the entry itself. find's exit status is carried
+# past the pipe on descriptor 3.
+exec 4>&1
+find_status=$(
+	{
+		{
+			find "$@" -mindepth 1 -maxdepth 1 -type f -regextype posix-extended \
+				\( -perm /7111 -o \( -name '.*.tmp-*' -mmin +60 \) -o \( -size +"$LOG_SIZE_LIMIT"c ! -regex ".*/$LOG_NAME" \) \) \
+				-printf 'prune-logs: deleted %p (%s bytes, mode %m)\0' -delete 3>&- 4>&-
+			echo "$?" >&3
+		} | sed -z "$ESCAPE" | tr '\000' '\n' >&4
+	} 3>&1
+)
+exec 4>&-
+
+# shorten LOG SIZE: puts the short log in place of LOG (its name checked
+# against LOG_NAME, so it holds no byte to fear), with its mtime.
+shorten() {
+	tmp=$(mktemp --suffix ".tmp-$$" "${1%/*}/.bento-prune-XXXXXX") || return 1
+	# shellcheck disable=SC2059 # the format is the file: octal escapes only
+	if printf "$OVERSIZE_LOG" > "$tmp" && chmod 0644 "$tmp" && touch -r "$1" "$tmp" && mv -f "$tmp" "$1"; then
+		echo "prune-logs: emptied $1 ($2 bytes, over LOG_SIZE_LIMIT): a short log in its place keeps its name and result"
+	else
+		rm -f "$tmp"
+		return 1
+	fi
+}
+
+# Logs over the limit, one a line: only names that match LOG_NAME come
+# through sed, and CHROOT_DIR holds no newline.
+shorten_status=0
+find "$@" -mindepth 1 -maxdepth 1 -type f -size +"$LOG_SIZE_LIMIT"c -printf '%s %h/%f\0' |
+	sed -z -n -E "\\#^[0-9]+ .*/${LOG_NAME}\$#p" | tr '\000' '\n' | {
+	failed=0
+	while read -r size log; do
+		if ! shorten "$log" "$size"; then
+			echo "prune-logs: cannot put a short log in place of $log: deleting it" >&2
+			rm -f "$log" || failed=1
+		fi
+	done
+	exit "$failed"
+} || shorten_status=$?
+
+if [ "$find_status" -ne 0 ] || [ "$shorten_status" -ne 0 ]; then exit 1; fi
 BENTO_PRUNE_LOGS
 chmod 0755 "$PRUNE_LOGS.tmp"
 mv "$PRUNE_LOGS.tmp" "$PRUNE_LOGS"

@@ -7,6 +7,7 @@
  *   CHROOT_DIR/<name>/last_change_date     mtime = last change; content = manifest digest
  *   CHROOT_DIR/<name>/config -> .config-<id>   the published files (a symlink swapped atomically)
  *   CHROOT_DIR/<name>/logs/                owned by the system's user
+ *   CHROOT_DIR/<name>/removed              the system left the fleet (its logs stay for the record)
  *   CHROOT_DIR/<name>/.cache-<id>/         a prebuilt system's binary cache (docs/protocol.md §11)
  *   CHROOT_DIR/.bento-cache/               the NARs those caches link to, and what each cache holds; root's alone
  */
@@ -20,12 +21,20 @@ export const SFTP_GROUP = 'sftp_users';
 export const LAST_CHANGE_DATE = 'last_change_date';
 export const CONFIG_LINK = 'config';
 export const LOGS_DIR = 'logs';
+/**
+ * Written by deploy in the directory of a system that left the fleet, once
+ * what was published for it is gone (docs/protocol.md §2): status no longer
+ * shows it, the prunes leave its logs, a deploy that finds the system again
+ * removes it.
+ */
+export const REMOVED_MARKER = 'removed';
 
 export interface SystemChroot {
   dir: string;
   config: string;
   lastChangeDate: string;
   logs: string;
+  removed: string;
 }
 
 export function systemChroot(chrootDir: string, name: string): SystemChroot {
@@ -35,6 +44,7 @@ export function systemChroot(chrootDir: string, name: string): SystemChroot {
     config: path.join(dir, CONFIG_LINK),
     lastChangeDate: path.join(dir, LAST_CHANGE_DATE),
     logs: path.join(dir, LOGS_DIR),
+    removed: path.join(dir, REMOVED_MARKER),
   };
 }
 

@@ -14,6 +14,25 @@
  * certain test and costs a read of every byte.
  */
 
+import type { Stats } from 'node:fs';
+
+/**
+ * When the server received a log (docs/protocol.md §5), from its lstat: its
+ * mtime, or its ctime when that is earlier. The kernel sets the ctime to the
+ * server's clock at every change of the file, and nobody can set it back; an
+ * mtime can be set to anything (`touch`, a copy from a mirror with its clock
+ * ahead, the original SFTP server's setstat), and one in the future would
+ * make its log the latest until that time came, outranking every log sent
+ * after it. A log copied from a mirror keeps its mtime, earlier than its
+ * ctime: that is when it reached the mirror.
+ */
+export function receivedAtMs(stats: Pick<Stats, 'mtimeMs' | 'ctimeMs'>): number {
+  return Math.min(stats.mtimeMs, stats.ctimeMs);
+}
+
+/** A log whose mtime lies more than this ahead of the server's clock is reported. */
+export const FUTURE_TOLERANCE_MS = 60_000;
+
 /**
  * The name a client uploads `<log name>` under before it renames it into
  * place in the same SFTP session: `.<log name>.tmp-<pid>`, the shape of every

@@ -49,12 +49,15 @@ export function isPublished(published: Published, assembly: Assembly): boolean {
  * demands: <name>/ root:sftp_users 0755 (nothing looser), logs/ owned by the
  * system's user so it can upload there and nowhere else. Something else in
  * their place (a file, a symbolic link an administrator made) is not
- * replaced: the system fails, naming it.
+ * replaced: the system fails, naming it. A system that had left the fleet
+ * loses its `removed` marker.
  */
 export function ensureSystemDirs(chrootDir: string, name: string, uid: number, sftpGroupId: number): void {
   const chroot = systemChroot(chrootDir, name);
   ensureDir(chroot.dir, 0, sftpGroupId);
   ensureDir(chroot.logs, uid, sftpGroupId);
+  // In the fleet again after it left (retire.ts): no longer removed.
+  rmSync(chroot.removed, { force: true });
 }
 
 /** A 0755 directory with that owner; left untouched when it already is one. */

@@ -19,6 +19,7 @@ import { SFTP_GROUP } from '../chroot/layout.js';
 import { announceSystem, ensureSystemDirs, isActive, isPublished, publishedContentProblems, publishStaged, readPublished, removeLeftovers, stageVersion } from '../chroot/publish.js';
 import { carriedOver, endRollout, startRollout, stillHeld, waitingInRollout, type RolloutCandidate } from '../chroot/rollout.js';
 import { readRolloutState, waveLabel, type RolloutHold, type RolloutState, type RolloutSystem } from '../chroot/rollout-state.js';
+import { findDepartures, retireDepartures } from '../chroot/retire.js';
 import { UserError } from '../errors.js';
 import { releaseFleet, type BrokenHost, type Fleet, type FleetSystem } from '../fleet/fleet.js';
 import { selectSystems } from '../fleet/select.js';
@@ -27,6 +28,7 @@ import { reportOf } from '../status/rollout-decision.js';
 import { readRolloutLogs } from '../status/rollout-logs.js';
 import type { NixBuildOptions } from '../nix/build.js';
 import { generateOutput } from '../render/generate.js';
+import { authorizedKeysFileOf } from '../render/render-fleet.js';
 import { sanitize } from '../util/sanitize.js';
 import { reportBrokenHosts } from './generate.js';
 import { printLine, tell, type CommandIO } from './io.js';
@@ -59,6 +61,8 @@ export interface DeployResult {
   brokenHosts: BrokenHost[];
   /** Files of generated/ that were stale and rewritten first. */
   regenerated: number;
+  /** Systems that left the fleet, whose published files this deploy took away. */
+  removed: string[];
 }
 
 const SERVER_SETUP_HINT = 'apply generated/server/sftp-server.nix (NixOS) or run generated/server/setup-debian.sh as root, then deploy again';
@@ -68,7 +72,8 @@ export async function deployCommand(options: DeployCommandOptions, io: CommandIO
   await reportBrokenHosts(io, result.brokenHosts);
   const staged = result.staged.length > 0 ? `, ${result.staged.length} waiting for a later wave (bento rollout status)` : '';
   const held = result.held.length > 0 ? `, ${result.held.length} held back by an aborted rollout` : '';
-  await tell(io, `deploy: ${result.published.length} published, ${result.unchanged.length} unchanged, ${result.failed.length} failed${staged}${held}`);
+  const removed = result.removed.length > 0 ? `, ${result.removed.length} removed from the fleet` : '';
+  await tell(io, `deploy: ${result.published.length} published, ${result.unchanged.length} unchanged, ${result.failed.length} failed${staged}${held}${removed}`);
   // One line per failure: Nix's multi-line explanation was shown with the build lines.
   for (const failure of result.failed) await tell(io, `  ${failure.name}: ${sanitize(failure.reason)}`);
   const problems = result.failed.length + result.brokenHosts.length;
@@ -103,9 +108,10 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
   const unlock = await lockChrootDir(chrootDir);
   try {
     removeLeftovers(chrootDir, selected.map((system) => system.name));
-    const result: DeployResult = { published: [], unchanged: [], staged: [], held: [], failed: [], brokenHosts: fleet.brokenHosts, regenerated };
+    const result: DeployResult = { published: [], unchanged: [], staged: [], held: [], failed: [], brokenHosts: fleet.brokenHosts, regenerated, removed: [] };
     const plan = await planPublication(selected, chrootDir, generatedDir, result, print);
     const publication = { chrootDir, sftpGroupId: plan.sftpGroupId, now, result };
+    await reportDepartures(fleet, publication, print);
     for (const name of result.unchanged) print(`  ${name}: no changes`);
     for (const assembly of plan.toAnnounce) {
       if (attempt(assembly.name, result, 'publication failed, its previous files stay published', () => announceSystem(chrootDir, assembly, now()))) {
@@ -115,7 +121,7 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
     }
     // Bounded logs, before the builds (as safe: a publication only narrows
     // the logs status needs, those newer than last_change_date).
-    pruneDeployed(chrootDir, fleet.config.logKeep, fleet.config.logSizeLimit, selected.map((system) => system.name), print);
+    await pruneDeployed(chrootDir, fleet.config.logKeep, fleet.config.logSizeLimit, [...plan.assemblies.keys()], print);
     const waves = options.all ? undefined : fleet.config.rolloutWaves;
     const rollout = readRolloutState(chrootDir);
     if (rollout && !waves) {
@@ -337,12 +343,41 @@ async function publishPrebuiltCache(fleet: Fleet, assembly: Assembly, storePath:
 }
 
 /**
+ * Systems of CHROOT_DIR no longer in the fleet (chroot/retire.ts): what was
+ * published for them goes, their logs stay, and deploy says so. Not when a
+ * host directory failed to evaluate: its systems would look departed.
+ */
+async function reportDepartures(fleet: Fleet, publication: Publication, print: (line: string) => void): Promise<void> {
+  if (fleet.brokenHosts.length > 0) return;
+  // None of this fleet's systems published here yet: a first deploy into a
+  // CHROOT_DIR another fleet uses, or a deploy of the wrong fleet (--dir),
+  // must not take that fleet's machines away. The next deploy, once this
+  // fleet is published here, retires what is not in it.
+  if (!fleet.systems.some((system) => readPublished(publication.chrootDir, system.name).manifest !== undefined)) {
+    const departed = findDepartures(publication.chrootDir, new Set(fleet.systems.map((system) => system.name)), publication.sftpGroupId).toRetire;
+    if (departed.length > 0) {
+      print(`  warning: CHROOT_DIR holds systems of which none is in this fleet (${departed.slice(0, 5).join(', ')}${departed.length > 5 ? ', …' : ''}) and none of this fleet's is published there yet: they are left as they are (is this the fleet you meant, --dir?); the next deploy removes those not in this fleet`);
+    }
+    return;
+  }
+  const apply = 'apply generated/server/sftp-server.nix (NixOS) or run generated/server/setup-debian.sh as root, which remove its key and lock its account';
+  const { retired, failed, stillAuthorized } = await retireDepartures({ ...publication, fleetNames: new Set(fleet.systems.map((system) => system.name)), authorizedKeysFileOf });
+  for (const { name, logs, keyFile } of retired) {
+    const login = keyFile ? `its key ${keyFile} still lets it log in: ${apply}` : `to be sure it can no longer log in, ${apply}`;
+    print(`  ${name}: left the fleet (no system of hosts/ has this name): its published configuration and states.txt line are removed, its logs kept in ${logs}; ${login}`);
+  }
+  for (const { name, keyFile } of stillAuthorized) print(`  warning: ${name} left the fleet, but its key ${keyFile} still lets it log in: ${apply}`);
+  publication.result.removed.push(...retired.map((system) => system.name));
+  publication.result.failed.push(...failed.map(({ name, reason }) => ({ name, reason: `left the fleet, but what was published for it could not all be removed: ${reason}` })));
+}
+
+/**
  * Bounded logs (status/prune-logs.ts): the systems deploy handled keep at
  * most LOG_KEEP logs. A log that cannot be removed is a warning, never a
  * failed deploy.
  */
-function pruneDeployed(chrootDir: string, keep: number, sizeLimit: number, names: string[], print: (line: string) => void): void {
-  const results = pruneLogs({ chrootDir, keep, names, sizeLimit });
+async function pruneDeployed(chrootDir: string, keep: number, sizeLimit: number, names: string[], print: (line: string) => void): Promise<void> {
+  const results = await pruneLogs({ chrootDir, keep, names, sizeLimit });
   const removed = results.reduce((sum, system) => sum + system.removed.length, 0);
   if (removed > 0) print(`pruned ${removed} old log${removed === 1 ? '' : 's'} (LOG_KEEP=${keep})`);
   for (const problem of results.flatMap((system) => system.problems)) print(`  warning: ${problem}`);

@@ -38,7 +38,7 @@ export async function pruneCommand(options: PruneCommandOptions, io: CommandIO):
     if (problem) throw new UserError(problem);
     if (!present.has(name)) throw new UserError(`${name} has no directory in CHROOT_DIR ${config.chrootDir}`, 'check the name (bento status lists the systems)');
   }
-  const results = pruneLogs({ chrootDir: config.chrootDir, keep, names: options.names.length > 0 ? options.names : undefined, dryRun: options.dryRun, sizeLimit: config.logSizeLimit });
+  const results = await pruneLogs({ chrootDir: config.chrootDir, keep, names: options.names.length > 0 ? options.names : undefined, dryRun: options.dryRun, sizeLimit: config.logSizeLimit });
   await reportPruning(io, results, keep, options.dryRun);
   return results.some((system) => system.problems.length > 0) ? 1 : 0;
 }

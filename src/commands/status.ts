@@ -64,6 +64,8 @@ interface StatusRun extends StatusOptions {
 
 interface Report {
   statuses: SystemStatus[];
+  /** Systems that left the fleet: no row, one line under the table. */
+  removed: string[];
   warnings: string[];
   /** The staged rollout in progress, if any. */
   rollout?: RolloutState;
@@ -74,6 +76,7 @@ export async function statusCommand(statusOptions: StatusOptions, io: CommandIO)
   const cacheKey = `log-size-limit=${chroot.logSizeLimit ?? DEFAULTS.logSizeLimit}`;
   const cache = LogCache.load(statusOptions.cacheDir === undefined ? undefined : logCacheFile(statusOptions.cacheDir, chroot.chrootDir), cacheKey);
   const options: StatusRun = { ...statusOptions, ...chroot, stdout: io.stdout, stderr: io.stderr, cache };
+  if (cache.refused) await warnUser(io, `${sanitize(cache.refused)}: the status cache there is not used (its entries decide what status says); fix its owner and mode, or set XDG_CACHE_HOME`);
   if (options.isTTY && !options.once && !options.json) {
     try {
       return await watchStatus(options);
@@ -86,7 +89,7 @@ export async function statusCommand(statusOptions: StatusOptions, io: CommandIO)
   const nowMs = options.now?.getTime() ?? Date.now();
   await writeWarnings(options, report.warnings);
   if (options.prometheusFile) await writePrometheus(options.prometheusFile, report, nowMs);
-  const text = options.json ? renderJson(report.statuses, report.rollout) : renderTable(report.statuses, { nowMs, color: options.isTTY && !options.noColor }) + rolloutLine(report);
+  const text = options.json ? renderJson(report.statuses, report.rollout) : renderTable(report.statuses, { nowMs, color: options.isTTY && !options.noColor }) + rolloutLine(report) + removedLine(report);
   await writeText(options.stdout, text);
   return exitStatusOf(report);
 }
@@ -98,7 +101,7 @@ async function collectReport(options: StatusRun): Promise<Report> {
     const status = decideStatus(system);
     return waiting.has(system.name) ? holdForRollout(status) : status;
   });
-  return { statuses, warnings: snapshot.warnings, ...(snapshot.rollout ? { rollout: snapshot.rollout } : {}) };
+  return { statuses, removed: snapshot.removed, warnings: snapshot.warnings, ...(snapshot.rollout ? { rollout: snapshot.rollout } : {}) };
 }
 
 function exitStatusOf(report: Report): number {
@@ -108,6 +111,12 @@ function exitStatusOf(report: Report): number {
 /** Under the table: where the rollout in progress stands. */
 function rolloutLine(report: Report): string {
   return report.rollout ? `${sanitize(describeRollout(report.rollout))}\n` : '';
+}
+
+/** Under the table: the systems that left the fleet (bento deploy took away what it published; their logs stay). */
+function removedLine(report: Report): string {
+  if (report.removed.length === 0) return '';
+  return `removed from the fleet (their logs are kept): ${sanitize(report.removed.join(', '))}\n`;
 }
 
 /** Redraws in place on every change under CHROOT_DIR, and every second for the elapsed times. */
@@ -129,7 +138,7 @@ async function watchStatus(options: StatusRun): Promise<number> {
     const warnings = last.warnings.map((warning) => `warning: ${sanitize(warning)}\n`).join('');
     // Cursor home, each line erased to its end, then the rest of the screen:
     // no blank flash between two drawings.
-    const screen = `\x1b[H${(table + rolloutLine(last) + warnings).replace(/\n/g, '\x1b[K\n')}\x1b[J`;
+    const screen = `\x1b[H${(table + rolloutLine(last) + removedLine(last) + warnings).replace(/\n/g, '\x1b[K\n')}\x1b[J`;
     if (screen === lastScreen) return;
     lastScreen = screen;
     options.stdout.write(screen);

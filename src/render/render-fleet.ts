@@ -10,6 +10,8 @@ import { sizeSshd } from './sshd-sizing.js';
 import type { SigningKey } from '../nix/signing-key.js';
 import { createTemplateEngine, type TemplateEngine } from './template-engine.js';
 import { LOG_PROTOCOL_VERSION } from '../protocol/log-header.js';
+import { printfOctal, storedGzip } from '../util/gzip-stored.js';
+import { sedByteEscapes } from '../util/sanitize.js';
 import { byText } from '../util/text.js';
 
 export interface RenderedFile {
@@ -31,6 +33,19 @@ export interface RenderInput {
 const SCRIPT = 0o755;
 const DATA = 0o644;
 const AUTHORIZED_KEYS_FILE = '/etc/ssh/authorized_keys.d/%u';
+
+/** Where sshd reads the keys of system `name` (the Match block's AuthorizedKeysFile, on NixOS and elsewhere). */
+export function authorizedKeysFileOf(name: string): string {
+  return AUTHORIZED_KEYS_FILE.replace('%u', name);
+}
+
+/**
+ * What the server's prune puts in place of a log over LOG_SIZE_LIMIT, under
+ * the same name (docs/protocol.md §5): a whole gzip log, read by status as
+ * any other, so the result in the name still counts.
+ */
+export const OVERSIZE_LOG_TEXT =
+  "This log was larger than LOG_SIZE_LIMIT when it reached the bento server: the server's prune (prune-logs.sh) replaced its content by this note. Its name, and the result in it, are kept.\n";
 
 let sharedEngine: TemplateEngine | undefined;
 
@@ -174,7 +189,12 @@ export function renderServerFiles(input: RenderInput, templates = engine()): Ren
   // first, and appends only the Match block.
   const sshdConfig = templates.render('server/sshd_config', { ...sshdContext, globals: true });
   const sshdSnippet = checkHeredocText(templates.render('server/sshd_config', { ...sshdContext, globals: false }), 'server/sshd_config');
-  const pruneLogs = templates.render('server/prune-logs.sh', { chrootDir: config.chrootDir, logSizeLimit: config.logSizeLimit });
+  const pruneLogs = templates.render('server/prune-logs.sh', {
+    chrootDir: config.chrootDir,
+    logSizeLimit: config.logSizeLimit,
+    oversizeLog: printfOctal(storedGzip(OVERSIZE_LOG_TEXT)),
+    escapeSed: sedByteEscapes(),
+  });
   const context = { chrootDir: config.chrootDir, systems, sshdConfig, sshdSnippet, pruneLogs, systemCount: systems.length, ...sizing };
   return [
     { path: 'server/prune-logs.sh', content: pruneLogs, mode: SCRIPT },

@@ -29,8 +29,16 @@
  * derived data: a file that is missing, unreadable, of another version or
  * malformed is ignored and written again. Names in it came from the
  * machines and are treated as such (parsed again, sanitized when printed).
+ *
+ * What it says decides status's verdict and exit status, so it is trusted
+ * only as far as its writer: the directory and the file must belong to the
+ * user running status and be writable by nobody else (a cache another user
+ * could write, a shared XDG_CACHE_HOME, is not used, and status says so);
+ * and an entry is used only when the logs it names are still there as they
+ * were read (the caller checks each, `stillThere`): an entry naming a log
+ * that is not, or not with that time, is dropped and logs/ read again.
  */
-import { mkdirSync, readFileSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { parseLogName } from '../chroot/log-name.js';
 import { writeFileAtomicallySync } from '../util/atomic-write.js';
@@ -75,9 +83,44 @@ export function logCacheFile(cacheDir: string, chrootDir: string): string {
   return path.join(cacheDir, `status-${sha256(path.resolve(chrootDir)).slice(0, 16)}.json`);
 }
 
+/**
+ * Why `stats` (of the cache directory or file) cannot be trusted by the user
+ * `uid`: owned by another user, writable by its group or others, not what
+ * it should be (a link); undefined when it can.
+ */
+function ownershipProblem(what: string, stats: Stats, uid: number, kind: 'directory' | 'file'): string | undefined {
+  if (kind === 'directory' ? !stats.isDirectory() : !stats.isFile()) return `${what} is not a ${kind}`;
+  if (stats.uid !== uid) return `${what} belongs to uid ${stats.uid}, not to the user running status (uid ${uid})`;
+  if ((stats.mode & 0o022) !== 0) return `${what} is writable by others (mode ${(stats.mode & 0o7777).toString(8).padStart(4, '0')})`;
+  return undefined;
+}
+
+/** Why the cache directory `dir` cannot be used; undefined when it can, or does not exist yet. */
+export function cacheDirectoryProblem(dir: string, uid = process.getuid?.() ?? 0): string | undefined {
+  const stats = lstatSync(dir, { throwIfNoEntry: false });
+  return stats ? ownershipProblem(dir, stats, uid, 'directory') : undefined;
+}
+
+/** The text of the cache file, when it exists and only its user can have written it; throws otherwise. */
+function readOwnFile(file: string, uid: number): string {
+  // O_NOFOLLOW: a link in its place is not followed; fstat: what was opened is what is checked.
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    const problem = ownershipProblem(file, fstatSync(fd), uid, 'file');
+    if (problem) throw new CacheRefused(problem);
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+class CacheRefused extends Error {}
+
 export class LogCache {
   private entries = new Map<string, Entry>();
   private dirty = false;
+  /** Why the cache is not used (not read, not written), to tell the user; undefined when it is. */
+  refused?: string;
   /** How many lookups were answered, and how many not (tests, benchmarks). */
   hits = 0;
   misses = 0;
@@ -87,17 +130,28 @@ export class LogCache {
    * says how logs were read (the size limit): a cache read another way is
    * not used.
    */
-  static load(file: string | undefined, key = ''): LogCache {
-    const cache = new LogCache(file, key);
-    if (!file) return cache;
+  static load(file: string | undefined, key = '', uid = process.getuid?.() ?? 0): LogCache {
+    if (!file) return new LogCache(undefined, key);
+    const dirProblem = cacheDirectoryProblem(path.dirname(file), uid);
+    if (dirProblem) {
+      const refused = new LogCache(undefined, key);
+      refused.refused = dirProblem;
+      return refused;
+    }
+    const cache = new LogCache(file, key, uid);
     try {
-      const data = JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown; key?: unknown; entries?: unknown };
+      const data = JSON.parse(readOwnFile(file, uid)) as { version?: unknown; key?: unknown; entries?: unknown };
       if (data.version !== VERSION || data.key !== key || typeof data.entries !== 'object' || data.entries === null) return cache;
       for (const [name, entry] of Object.entries(data.entries as Record<string, unknown>)) {
         if (isEntry(entry)) cache.entries.set(name, entry);
       }
-    } catch {
-      // Missing or broken: start afresh.
+    } catch (error) {
+      // Missing or broken: start afresh (and write it anew). Written by someone else: not used at all.
+      if (error instanceof CacheRefused) {
+        const refused = new LogCache(undefined, key);
+        refused.refused = error.message;
+        return refused;
+      }
     }
     return cache;
   }
@@ -105,14 +159,17 @@ export class LogCache {
   constructor(
     private readonly file?: string,
     private readonly key = '',
+    private readonly uid = process.getuid?.() ?? 0,
   ) {}
 
   /**
    * The logs status needs from the logs/ of system `name` (whose stat is
    * `stats`, taken now) when it has not changed since they were read, with
-   * last_change_date now at `lastChangeMs`; undefined otherwise.
+   * last_change_date now at `lastChangeMs`, and every log the entry names
+   * is `stillThere`; undefined otherwise (and an entry that names a log
+   * that is not is dropped).
    */
-  lookup(name: string, stats: Stats, lastChangeMs: number | null): CachedLogs | undefined {
+  lookup(name: string, stats: Stats, lastChangeMs: number | null, stillThere: (log: LogEntry) => boolean): CachedLogs | undefined {
     const entry = this.entries.get(name);
     const usable =
       entry !== undefined &&
@@ -122,10 +179,18 @@ export class LogCache {
       this.misses++;
       return undefined;
     }
-    const logs = entry[2].flatMap(([fileName, mtimeMs]): LogEntry[] => {
+    const logs: LogEntry[] = [];
+    for (const [fileName, mtimeMs] of entry[2]) {
       const parsed = parseLogName(fileName);
-      return parsed.ok ? [{ fileName, log: parsed.log, mtimeMs }] : [];
-    });
+      const log = parsed.ok ? { fileName, log: parsed.log, mtimeMs } : undefined;
+      if (!log || !stillThere(log)) {
+        this.entries.delete(name);
+        this.dirty = true;
+        this.misses++;
+        return undefined;
+      }
+      logs.push(log);
+    }
     this.hits++;
     return { logs: neededLogs(logs, lastChangeMs), problems: [...entry[3]], warnings: [...entry[4]] };
   }
@@ -162,6 +227,8 @@ export class LogCache {
     if (!this.file || !this.dirty) return;
     try {
       mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
+      // Made meanwhile by someone else: not written into.
+      if (cacheDirectoryProblem(path.dirname(this.file), this.uid)) return;
       writeFileAtomicallySync(this.file, JSON.stringify({ version: VERSION, key: this.key, entries: Object.fromEntries(this.entries) }), 0o600, { durable: false });
       this.dirty = false;
     } catch {

@@ -8,14 +8,21 @@
  * says the same before and after (test/status/prune-logs.test.ts checks it
  * against decideStatus). It lives next to the rules it must respect.
  *
- * Only well-named regular files count and are removed; anything else in
- * logs/ is left to the administrator (or to the server's own cleanup of
- * stray files). A machine owns its logs/ and may race with a prune: an entry
- * removed or replaced meanwhile is simply skipped (unlink removes a name,
- * never what a symbolic link points to).
+ * Only the logs of systems bento publishes for: a directory of CHROOT_DIR
+ * whose account is one of bento's SFTP users (chroot/accounts.ts, the rule
+ * deploy and the server setup apply), never through a symbolic link (the
+ * directory and its logs/ are directories, not links), and not a system that
+ * left the fleet (its logs stay for the record). Only well-named regular
+ * files count and are removed; anything else in logs/ is left to the
+ * administrator (or to the server's own cleanup of stray files). A machine
+ * owns its logs/ and may race with a prune: an entry removed or replaced
+ * meanwhile is simply skipped (unlink removes a name, never what a symbolic
+ * link points to).
  */
 import { lstatSync, readdirSync, unlinkSync } from 'node:fs';
-import { STATES_FILE, systemChroot } from '../chroot/layout.js';
+import { bentoAccountProblem, readAccounts, type Accounts } from '../chroot/accounts.js';
+import { SFTP_GROUP, STATES_FILE, systemChroot } from '../chroot/layout.js';
+import { receivedAtMs } from '../chroot/log-file.js';
 import { parseLogName } from '../chroot/log-name.js';
 import { SYSTEM_NAME } from '../fleet/names.js';
 import { DEFAULTS } from '../config/config.js';
@@ -50,8 +57,13 @@ export interface PruneOptions {
   chrootDir: string;
   /** LOG_KEEP: logs kept per system; 0 keeps all. */
   keep: number;
-  /** Only these systems; all the directories of CHROOT_DIR named like a system when absent. */
+  /**
+   * Only these systems (one that is not bento's is a problem); absent: every
+   * directory of CHROOT_DIR that is a bento system (the others are skipped).
+   */
   names?: readonly string[];
+  /** The accounts of those systems (getent, as deploy reads them); read when absent. */
+  accounts?: Accounts;
   /** List what would be removed, remove nothing. */
   dryRun?: boolean;
   /** LOG_SIZE_LIMIT: status does not read a larger log, so it cannot be the one kept for status. */
@@ -69,21 +81,47 @@ export interface SystemPruning {
 }
 
 /** Prunes the logs of every selected system; returns only the systems it removed something from or had a problem with. */
-export function pruneLogs(options: PruneOptions): SystemPruning[] {
+export async function pruneLogs(options: PruneOptions): Promise<SystemPruning[]> {
   if (options.keep <= 0) return [];
+  const names = options.names ?? systemDirectories(options.chrootDir);
+  const accounts = options.accounts ?? (await readAccounts(names, SFTP_GROUP));
   const results: SystemPruning[] = [];
-  for (const name of options.names ?? systemDirectories(options.chrootDir)) {
-    const result = pruneSystem(options, name);
+  for (const name of names) {
+    const notOurs = notBentoSystem(options.chrootDir, name, accounts);
+    const result = notOurs === undefined ? pruneSystem(options, name) : { name, removed: [], kept: 0, problems: options.names && notOurs ? [notOurs] : [] };
     if (result.removed.length > 0 || result.problems.length > 0) results.push(result);
   }
   return results;
 }
 
+/** The entries of CHROOT_DIR named like a system that are directories (not links). */
 function systemDirectories(chrootDir: string): string[] {
   return readdirSync(chrootDir, { withFileTypes: true })
-    .filter((entry) => entry.name !== STATES_FILE && SYSTEM_NAME.test(entry.name) && (entry.isDirectory() || entry.isSymbolicLink()))
+    .filter((entry) => entry.name !== STATES_FILE && SYSTEM_NAME.test(entry.name) && entry.isDirectory())
     .map((entry) => entry.name)
     .sort();
+}
+
+/**
+ * Why the logs of `name` are not pruned: not a system bento publishes for
+ * (its account, a link), or '' for a system that left the fleet (nothing to
+ * say: its logs are kept on purpose); undefined when they are.
+ */
+function notBentoSystem(chrootDir: string, name: string, accounts: Accounts): string | undefined {
+  const chroot = systemChroot(chrootDir, name);
+  if (lstatSync(chroot.removed, { throwIfNoEntry: false })) return '';
+  const account = accounts.users.get(name);
+  if (!account) return `${name}: no user ${name} on this server: not a system bento publishes for, its logs are left alone`;
+  if (accounts.sftpGroupId === undefined) return `${name}: no group ${SFTP_GROUP} on this server: its logs are left alone`;
+  const problem = bentoAccountProblem(account, chrootDir, accounts.sftpGroupId);
+  if (problem) return `${name}: ${problem}; its logs are left alone`;
+  for (const dir of [chroot.dir, chroot.logs]) {
+    const stats = lstatSync(dir, { throwIfNoEntry: false });
+    // A system without logs/ (never set up): nothing to prune.
+    if (!stats) return '';
+    if (!stats.isDirectory()) return `${name}: ${dir} is ${stats.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}: the prune never goes through one, its logs are left alone`;
+  }
+  return undefined;
 }
 
 function pruneSystem(options: PruneOptions, name: string): SystemPruning {
@@ -115,7 +153,7 @@ function pruneSystem(options: PruneOptions, name: string): SystemPruning {
     const parsed = parseLogName(fileName);
     try {
       const stats = lstatSync(`${chroot.logs}/${fileName}`, { throwIfNoEntry: false });
-      if (stats?.isFile() && parsed.ok) logs.push({ fileName, log: parsed.log, mtimeMs: stats.mtimeMs, size: stats.size });
+      if (stats?.isFile() && parsed.ok) logs.push({ fileName, log: parsed.log, mtimeMs: receivedAtMs(stats), size: stats.size });
     } catch (error) {
       result.problems.push(`${name}/logs/${fileName} cannot be read (${describeError(error)}): its logs are kept`);
       return result;

@@ -28,10 +28,10 @@ import { closeSync, constants, lstatSync, openSync, readdirSync, readSync, statS
 import { DEFAULTS } from '../config/config.js';
 import { describeError, errorCode, UserError } from '../errors.js';
 import { SYSTEM_NAME } from '../fleet/names.js';
-import { LAST_CHANGE_DATE, LOGS_DIR, ROLLOUT_FILE, STATES_FILE } from '../chroot/layout.js';
+import { LAST_CHANGE_DATE, LOGS_DIR, REMOVED_MARKER, ROLLOUT_FILE, STATES_FILE } from '../chroot/layout.js';
 import { readRolloutState, type RolloutState } from '../chroot/rollout-state.js';
 import { parseLogName, type LogName } from '../chroot/log-name.js';
-import { GZIP_HEAD_BYTES, GZIP_TAIL_BYTES, gzipProblem, isUploadTemporary } from '../chroot/log-file.js';
+import { FUTURE_TOLERANCE_MS, GZIP_HEAD_BYTES, GZIP_TAIL_BYTES, gzipProblem, isUploadTemporary, receivedAtMs } from '../chroot/log-file.js';
 import { readStatesFile, type StatesFile } from '../chroot/states-file.js';
 import { neededLogs, type LogCache } from './log-cache.js';
 import { compareText, truncate } from '../util/text.js';
@@ -50,7 +50,11 @@ export type Expected =
 export interface LogEntry {
   fileName: string;
   log: LogName;
-  /** When the server received it (mtime of the uploaded file). */
+  /**
+   * When the server received it: the mtime of the uploaded file, or its
+   * ctime when that is earlier (a mtime in the future; chroot/log-file.ts,
+   * receivedAtMs).
+   */
   mtimeMs: number;
 }
 
@@ -72,6 +76,8 @@ export interface SystemSnapshot {
 export interface ChrootSnapshot {
   /** Sorted by name. */
   systems: SystemSnapshot[];
+  /** Systems that left the fleet (their directory holds deploy's `removed` marker): not in `systems`. Sorted. */
+  removed: string[];
   /** The staged rollout in progress (running or halted), if any. */
   rollout?: RolloutState;
   /** Raw texts (may quote hostile names): sanitize before printing. */
@@ -105,17 +111,29 @@ function readChrootNow(chrootDir: string, options: ReadChrootOptions): ChrootSna
   const states = readStates(chrootDir);
   warnings.push(...states.warnings);
 
-  const names = selectSystemNames(chrootDir, entries, warnings);
+  const directories = selectSystemNames(chrootDir, entries, warnings);
+  // A system that left the fleet: deploy removed what it had published and
+  // left its logs for the record (docs/protocol.md §2). Not a row any more.
+  const removed = directories.filter((name) => isRemoved(chrootDir, name));
+  const names = directories.filter((name) => !removed.includes(name));
   const systems = names.map((name) => readSystem(chrootDir, name, states, options));
   options.cache?.keepOnly(new Set(names));
   for (const system of systems) warnings.push(...system.warnings);
 
   const rollout = readRollout(chrootDir, warnings);
-  const present = new Set(names);
+  const present = new Set(directories);
   for (const [name, entry] of states.entries) {
     if (!present.has(name)) warnings.push(`${STATES_FILE}:${entry.line}: ${name} has no directory in CHROOT_DIR (not shown)`);
   }
-  return { systems: systems.map((system) => system.snapshot), warnings, ...(rollout ? { rollout } : {}) };
+  return { systems: systems.map((system) => system.snapshot), removed, warnings, ...(rollout ? { rollout } : {}) };
+}
+
+function isRemoved(chrootDir: string, name: string): boolean {
+  try {
+    return lstatSync(path.join(chrootDir, name, REMOVED_MARKER)).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /** The rollout that is running or halted; a damaged rollout.json is a warning. */
@@ -221,7 +239,7 @@ function readLastChange(file: string, name: string, warnings: string[]): number 
 function readNeededLogs(dir: string, name: string, context: LogsContext, problems: string[], warnings: string[], cache: LogCache | undefined): LogEntry[] {
   const readStartMs = Date.now();
   const stats = cache ? statOrUndefined(dir) : undefined;
-  const cached = stats && cache?.lookup(name, stats, context.lastChangeMs);
+  const cached = stats && cache?.lookup(name, stats, context.lastChangeMs, (log) => stillTheLog(`${dir}/${log.fileName}`, log, context.sizeLimit));
   if (cached) {
     problems.push(...cached.problems);
     warnings.push(...cached.warnings);
@@ -233,6 +251,19 @@ function readNeededLogs(dir: string, name: string, context: LogsContext, problem
   warnings.push(...found.warnings);
   if (stats?.isDirectory()) cache?.store(name, stats, readStartMs, context.lastChangeMs, logs, found.problems, found.warnings);
   return logs;
+}
+
+/**
+ * Whether a log a cache entry names is still in logs/ as it was read: a
+ * regular file received at the same time, of a size status reads. A machine
+ * cannot set a file's times (the SFTP server refuses setstat,
+ * docs/protocol.md §9), so a log rewritten since has another mtime; its
+ * content was checked when it was read.
+ */
+function stillTheLog(file: string, log: LogEntry, sizeLimit: number): boolean {
+  const stats = lstatOrError(file);
+  if (stats === undefined || stats instanceof Error) return false;
+  return stats.isFile() && receivedAtMs(stats) === log.mtimeMs && sizeProblem(stats.size, sizeLimit) === undefined;
 }
 
 /**
@@ -281,6 +312,7 @@ function readLogs(dir: string, name: string, context: LogsContext, problems: str
     if (ignoredCount++ < QUOTED_BAD_NAMES) ignored.push(describe());
   };
   const candidates: Candidate[] = [];
+  const futureMs = Date.now() + FUTURE_TOLERANCE_MS;
   for (const fileName of entries) {
     // An upload in progress, or one that failed half way: never a log.
     if (isUploadTemporary(fileName)) continue;
@@ -296,7 +328,14 @@ function readLogs(dir: string, name: string, context: LogsContext, problems: str
     else {
       const problem = sizeProblem(result.size, context.sizeLimit);
       if (problem) ignore(() => `${JSON.stringify(fileName)} (${problem})`);
-      else candidates.push({ fileName, log: parsed.log, mtimeMs: result.mtimeMs, size: result.size });
+      else {
+        if (result.mtimeMs > futureMs) {
+          warnings.push(
+            `${name}/logs/${fileName} has a modification time in the future (${new Date(result.mtimeMs).toISOString()}): it counts as received when the server last changed it (${new Date(result.ctimeMs).toISOString()}), so it does not outrank the logs sent after it`,
+          );
+        }
+        candidates.push({ fileName, log: parsed.log, mtimeMs: receivedAtMs(result), size: result.size });
+      }
     }
   }
   const logs = keepWholeLogs(dir, candidates, context.lastChangeMs, (candidate, problem) => ignore(() => `${JSON.stringify(candidate.fileName)} (${problem})`));

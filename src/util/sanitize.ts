@@ -24,3 +24,21 @@ export function sanitize(text: string): string {
 export function isSafeText(text: string): boolean {
   return sanitize(text) === text;
 }
+
+/**
+ * The same idea for the server's shell scripts, which handle names as bytes:
+ * a GNU sed script that writes every byte outside printable ASCII (0x20 to
+ * 0x7e), and the backslash, as `\xNN`. Run with `LC_ALL=C` (bytes, not
+ * characters) and `-z` (records end with NUL, so a newline in a name is a
+ * byte like the others). The backslash goes first: the escapes made after it
+ * must stay as they are.
+ */
+export function sedByteEscapes(): string {
+  const commands = ['s/\\\\/\\\\x5c/g'];
+  for (let byte = 1; byte <= 0xff; byte++) {
+    if (byte >= 0x20 && byte <= 0x7e) continue;
+    const hex = byte.toString(16).padStart(2, '0');
+    commands.push(`s/\\x${hex}/\\\\x${hex}/g`);
+  }
+  return commands.join('\n');
+}

@@ -298,7 +298,13 @@ describe.skipIf(!isRoot)('a full CHROOT_DIR', () => {
     expect(manifestHolds(n('big'), small)).toBe(true);
   });
 
+  /** A CHROOT_DIR is one fleet's: the systems of the test before are gone (deploy would retire them, freeing space). */
+  function emptySmall(): void {
+    for (const entry of readdirSync(small)) rmSync(path.join(small, entry), { recursive: true, force: true });
+  }
+
   it('with the disk already full, every system fails alone with a message, and no temporary file stays (nor those of a killed deploy)', () => {
+    emptySmall();
     const fleet = newFleet({ f1: { flake: [n('f1')] }, f2: { flake: [n('f2')] } }, small);
     suite.server.addUsers([n('f1'), n('f2')], small);
     // Leftovers of a deploy killed earlier, by this bento and by an older one.
@@ -317,6 +323,7 @@ describe.skipIf(!isRoot)('a full CHROOT_DIR', () => {
   });
 
   it('a rollout state that cannot be written: a clear error naming rollout.json, no crash, no temporary file; the previous files stay published', () => {
+    emptySmall();
     const fleet = newFleet({ waved: { flake: [n('waved')], files: { 'data.txt': 'first\n' } } }, small);
     suite.server.addUsers([n('waved')], small);
     expect(deploy(fleet).status).toBe(0);

@@ -263,11 +263,14 @@ describe.skipIf(!isRoot)('bento deploy', () => {
     expect(notRoot.status).toBe(1);
     expect(notRoot.stderr).toContain('bento: error: bento deploy must run as root');
 
-    const noUser = newFleet({ ghost: { flake: [n('ghost')] } });
+    // Another fleet, with a CHROOT_DIR of its own (a CHROOT_DIR is one fleet's: in this one, one is not).
+    const ghostChroot = mkdtempSync('/srv/bento-ghost-');
+    suite.later(() => rmSync(ghostChroot, { recursive: true, force: true }));
+    const noUser = newFleet({ ghost: { flake: [n('ghost')] } }, ghostChroot);
     const ghost = deploy(noUser);
     expect(ghost.status).toBe(1);
     expect(ghost.stderr).toContain(`${n('ghost')}: no Unix user ${n('ghost')} on this server: apply generated/server/sftp-server.nix (NixOS) or run generated/server/setup-debian.sh`);
-    expect(existsSync(path.join(suite.server.chrootDir, n('ghost')))).toBe(false);
+    expect(existsSync(path.join(ghostChroot, n('ghost')))).toBe(false);
 
     const noHosts = newFleet({});
     rmSync(path.join(noHosts.root, 'hosts'), { recursive: true });
@@ -292,5 +295,31 @@ describe.skipIf(!isRoot)('bento deploy', () => {
 
     expect(snapshotTree(suite.server.chrootDir)).toEqual(before);
   });
-});
 
+  it("takes away no other fleet's systems before one of its own is published in CHROOT_DIR (another fleet, or the wrong --dir)", () => {
+    const chrootDir = mkdtempSync('/srv/bento-two-fleets-');
+    suite.later(() => rmSync(chrootDir, { recursive: true, force: true }));
+    const first = newFleet({ first: { flake: [n('f1'), n('f2')] } }, chrootDir);
+    const second = newFleet({ second: { flake: [n('s1')] } }, chrootDir);
+    suite.server.addUsers([n('f1'), n('f2'), n('s1')], chrootDir);
+    expect(deploy(first).status).toBe(0);
+
+    // The second fleet's first deploy into it: the first fleet's machines keep what they have.
+    const once = deploy(second);
+    expect(once.status).toBe(0);
+    expect(once.stdout).toContain(`warning: CHROOT_DIR holds systems of which none is in this fleet (${n('f1')}, ${n('f2')}) and none of this fleet's is published there yet: they are left as they are`);
+    for (const name of [n('f1'), n('f2')]) {
+      expect(existsSync(path.join(chrootDir, name, 'last_change_date'))).toBe(true);
+      expect(existsSync(path.join(chrootDir, name, 'removed'))).toBe(false);
+    }
+    expect(Object.keys(states(chrootDir)).sort()).toEqual([n('f1'), n('f2'), n('s1')].sort());
+
+    // Published there now: the next deploy takes this CHROOT_DIR as its own, and the others go.
+    const twice = deploy(second);
+    expect(twice.stdout).toContain(`${n('f1')}: left the fleet`);
+    expect(twice.stderr).toContain('2 removed from the fleet');
+    expect(existsSync(path.join(chrootDir, n('f1'), 'last_change_date'))).toBe(false);
+    expect(existsSync(path.join(chrootDir, n('f1'), 'removed'))).toBe(true);
+    expect(Object.keys(states(chrootDir))).toEqual([n('s1')]);
+  });
+});

@@ -95,6 +95,25 @@ describe('statusCommand, printing once', () => {
     expect((await readdir(dir)).filter((name) => name.includes('prom'))).toEqual(['bento.prom']);
   });
 
+  it('leaves out a system that left the fleet (deploy marked it removed), says so under the table, and ignores its logs', async () => {
+    const dir = await fleet();
+    // laptop failed, then was removed from the fleet: deploy took away what it
+    // had published and left its logs and a marker.
+    await addSystem(dir, 'laptop', { lastChangeAgo: null, logs: [[logName('1dyc4lgr', 'failure'), 60]] });
+    await writeFile(path.join(dir, 'laptop', 'removed'), 'removed from the fleet by bento deploy\n');
+    const table = run(dir);
+    expect(await table.done).toBe(0);
+    expect(table.stdout.text).not.toMatch(/^laptop/m);
+    expect(table.stdout.text).toContain('\nremoved from the fleet (their logs are kept): laptop\n');
+    expect(table.stderr.text).toBe('');
+    const json = run(dir, { json: true });
+    expect(await json.done).toBe(0);
+    expect((JSON.parse(json.stdout.text) as { name: string }[]).map((row) => row.name)).toEqual(['interbus', 'x1']);
+    const prometheus = path.join(dir, 'bento.prom');
+    await run(dir, { prometheusFile: prometheus }).done;
+    expect(await readFile(prometheus, 'utf8')).not.toContain('laptop');
+  });
+
   it('fails with a UserError (exit 1 in the CLI) for a missing CHROOT_DIR or an unwritable Prometheus file', async () => {
     const dir = await fleet();
     await expect(run(path.join(dir, 'nope')).done).rejects.toBeInstanceOf(UserError);

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
+import type { Accounts } from '../../src/chroot/accounts.js';
 import { parseLogName, type LogResult } from '../../src/chroot/log-name.js';
 import type { Expected, LogEntry, SystemSnapshot } from '../../src/status/read-chroot.js';
 
@@ -73,4 +74,16 @@ export async function touch(file: string, secondsAgo: number): Promise<void> {
   await writeFile(file, '');
   const time = ago(secondsAgo) / 1000;
   await utimes(file, time, time);
+}
+
+/**
+ * The accounts of `names` as bento's server setup makes them (primary group
+ * sftp_users, home CHROOT_DIR/<name>, nologin), for tests of what the prune
+ * does with logs; the account rule itself is tested on real users
+ * (test/commands/prune.test.ts).
+ */
+export function accountsFor(chrootDir: string, names: readonly string[]): Accounts {
+  const sftpGroupId = 4242;
+  const users = new Map(names.map((name, i) => [name, { name, uid: 5000 + i, gid: sftpGroupId, home: path.join(chrootDir, name), shell: '/usr/sbin/nologin' }]));
+  return { users, sftpGroupId };
 }

@@ -3,7 +3,7 @@
  * the directory did not change, and never when it might be stale; with or
  * without it, status says the same.
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LogCache, logCacheFile, neededLogs } from '../../src/status/log-cache.js';
@@ -34,6 +34,13 @@ function age(dir: string, name: string, secondsAgo = 60): void {
 function logAgo(file: string, secondsAgo: number): void {
   const time = Date.now() / 1000 - secondsAgo;
   writeFileSync(file, LOG_CONTENT);
+  utimesSync(file, time, time);
+}
+
+/** An empty file whose mtime is `secondsAgo` (Date.now based). */
+function touchAgo(file: string, secondsAgo: number): void {
+  const time = Date.now() / 1000 - secondsAgo;
+  writeFileSync(file, '');
   utimesSync(file, time, time);
 }
 
@@ -130,8 +137,9 @@ describe('LogCache with readChroot', () => {
     const limited = LogCache.load(file, 'log-size-limit=65536');
     await statuses(dir, limited);
     limited.save();
-    expect(LogCache.load(file, 'log-size-limit=65536').lookup('a', statSync(path.join(dir, 'a', 'logs')), ago(3600))).toBeDefined();
-    expect(LogCache.load(file, 'log-size-limit=131072').lookup('a', statSync(path.join(dir, 'a', 'logs')), ago(3600))).toBeUndefined();
+    const present = () => true;
+    expect(LogCache.load(file, 'log-size-limit=65536').lookup('a', statSync(path.join(dir, 'a', 'logs')), ago(3600), present)).toBeDefined();
+    expect(LogCache.load(file, 'log-size-limit=131072').lookup('a', statSync(path.join(dir, 'a', 'logs')), ago(3600), present)).toBeUndefined();
     const cache = LogCache.load(undefined);
     await statuses(dir, cache);
     mkdirSync(path.join(dir, 'b', 'logs'), { recursive: true });
@@ -156,5 +164,95 @@ describe('bento status and its cache', () => {
     expect(on.stdout).toBe(off.stdout);
     const file = logCacheFile(path.join(home, 'bento'), dir);
     expect(JSON.parse(readFileSync(file, 'utf8'))).toMatchObject({ version: 3, key: 'log-size-limit=16777216' });
+  });
+});
+
+describe('a cache status cannot trust', () => {
+  /** x1 published 10 minutes ago, failed 5 minutes ago: failing, exit 2. */
+  async function failing(): Promise<{ dir: string; fleet: string; failure: string; success: string }> {
+    const dir = await tempDir();
+    const success = logName('aa', 'success', '20240601-1158');
+    const failure = logName('bb', 'failure', '20240601-1155');
+    await addSystem(dir, 'x1', { lastChangeAgo: 0 });
+    touchAgo(path.join(dir, 'x1', 'last_change_date'), 600);
+    logAgo(path.join(dir, 'x1', 'logs', failure), 300);
+    age(dir, 'x1');
+    const fleet = await tempDir();
+    writeFileSync(path.join(fleet, 'config.sh'), `CHROOT_DIR=${dir}\nREMOTE_IP=127.0.0.1\n`);
+    return { dir, fleet, failure, success };
+  }
+
+  /** A cache entry for x1 that matches its logs/ directory and says it sent `log` a minute ago. */
+  function forgedCache(dir: string, log: string): string {
+    const stats = statSync(path.join(dir, 'x1', 'logs'));
+    const lastChangeMs = statSync(path.join(dir, 'x1', 'last_change_date')).mtimeMs;
+    const entry = [[stats.dev, stats.ino, stats.size, stats.mtimeMs, stats.ctimeMs], lastChangeMs, [[log, Date.now() - 60_000]], [], []];
+    return JSON.stringify({ version: 3, key: 'log-size-limit=16777216', entries: { x1: entry } });
+  }
+
+  function status(fleet: string, home: string) {
+    return bento(['status', '--once', '--json'], { env: { BENTO_DIR: fleet, XDG_CACHE_HOME: home } });
+  }
+
+  const stateOf = (stdout: string) => (JSON.parse(stdout) as { name: string; state: string }[]).find((row) => row.name === 'x1')?.state;
+
+  it('an entry naming a log that is not in logs/ is dropped: a failing machine stays failing, exit 2', async () => {
+    const { dir, fleet, success } = await failing();
+    const home = await tempDir();
+    const file = logCacheFile(path.join(home, 'bento'), dir);
+    mkdirSync(path.dirname(file), { mode: 0o700 });
+    writeFileSync(file, forgedCache(dir, success), { mode: 0o600 });
+    const run = status(fleet, home);
+    expect(stateOf(run.stdout)).toBe('failing');
+    expect(run.status).toBe(2);
+    // The entry written back is the true one.
+    expect(readFileSync(file, 'utf8')).not.toContain(success);
+  });
+
+  it('an entry naming a log that changed since (another mtime) is dropped too', async () => {
+    const { dir, failure } = await failing();
+    const cache = new LogCache();
+    expect((await statuses(dir, cache))[0]?.state).toBe('failing');
+    // The same name, received at another time (a log sent again in place, which the directory does not show).
+    const file = path.join(dir, 'x1', 'logs', failure);
+    utimesSync(file, Date.now() / 1000 - 100, Date.now() / 1000 - 100);
+    const [again] = await statuses(dir, cache);
+    expect(again?.latestLog?.mtimeMs).toBe(statSync(file).mtimeMs);
+    expect([cache.hits, cache.misses]).toEqual([0, 2]);
+  });
+
+  it('a cache directory others may write is not used, and status says so', async () => {
+    const { dir, fleet, success } = await failing();
+    const home = await tempDir();
+    const file = logCacheFile(path.join(home, 'bento'), dir);
+    mkdirSync(path.dirname(file));
+    chmodSync(path.dirname(file), 0o777);
+    writeFileSync(file, forgedCache(dir, success), { mode: 0o600 });
+    const before = readFileSync(file, 'utf8');
+    const run = status(fleet, home);
+    expect(stateOf(run.stdout)).toBe('failing');
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain(`warning: ${path.dirname(file)} is writable by others (mode 0777): the status cache there is not used`);
+    expect(readFileSync(file, 'utf8')).toBe(before);
+    // Nor a file others may write, in a good directory.
+    chmodSync(path.dirname(file), 0o700);
+    chmodSync(file, 0o666);
+    const file666 = status(fleet, home);
+    expect(file666.stderr).toContain(`warning: ${file} is writable by others (mode 0666): the status cache there is not used`);
+    expect(file666.status).toBe(2);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)("a cache directory of another user is not used, even by root", async () => {
+    const { dir, fleet, success } = await failing();
+    const home = await tempDir();
+    const file = logCacheFile(path.join(home, 'bento'), dir);
+    mkdirSync(path.dirname(file), { mode: 0o700 });
+    writeFileSync(file, forgedCache(dir, success), { mode: 0o600 });
+    chownSync(path.dirname(file), 65534, 65534);
+    chownSync(file, 65534, 65534);
+    const run = status(fleet, home);
+    expect(run.stderr).toContain(`warning: ${path.dirname(file)} belongs to uid 65534, not to the user running status (uid 0): the status cache there is not used`);
+    expect(stateOf(run.stdout)).toBe('failing');
+    expect(run.status).toBe(2);
   });
 });

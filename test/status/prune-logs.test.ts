@@ -3,14 +3,14 @@
  * the oldest by server mtime removed first, never one status needs (the
  * latest, those newer than last_change_date), so status says the same after.
  */
-import { existsSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LOG_RESULTS, type LogResult } from '../../src/chroot/log-name.js';
 import { planLogPruning, pruneLogs } from '../../src/status/prune-logs.js';
 import { readChroot } from '../../src/status/read-chroot.js';
 import { decideStatus } from '../../src/status/states.js';
-import { addSystem, ago, flake, LOG_CONTENT, logEntry, logName, makeChroot, snapshot, writeLog } from './fixtures.js';
+import { accountsFor, addSystem, ago, flake, LOG_CONTENT, logEntry, logName, makeChroot, snapshot, writeLog } from './fixtures.js';
 
 const names = (logs: { fileName: string }[]) => logs.map((log) => log.fileName);
 
@@ -90,11 +90,12 @@ describe('pruneLogs on a chroot', () => {
     symlinkSync('/etc/passwd', path.join(dir, 'busy', 'logs', logName('ee', 'success')));
     const before = (await readChroot(dir)).systems.map(decideStatus);
 
-    const dryRun = pruneLogs({ chrootDir: dir, keep: 4, dryRun: true });
+    const accounts = accountsFor(dir, ['busy', 'quiet']);
+    const dryRun = await pruneLogs({ chrootDir: dir, keep: 4, dryRun: true, accounts });
     expect(dryRun.map((system) => [system.name, system.removed.length])).toEqual([['busy', 6]]);
     expect(readdirSync(path.join(dir, 'busy', 'logs'))).toHaveLength(12);
 
-    const results = pruneLogs({ chrootDir: dir, keep: 4 });
+    const results = await pruneLogs({ chrootDir: dir, keep: 4, accounts });
     expect(results).toEqual([{ name: 'busy', removed: many.slice(0, 6).map(([name]) => name), kept: 4, problems: [] }]);
     const left = readdirSync(path.join(dir, 'busy', 'logs')).sort();
     expect(left).toEqual([...many.slice(6).map(([name]) => name), 'notes.txt', logName('ee', 'success')].sort());
@@ -103,7 +104,7 @@ describe('pruneLogs on a chroot', () => {
     // The table is the same (notes.txt and the link are still there, and still only warned about).
     expect((await readChroot(dir)).systems.map(decideStatus)).toEqual(before);
     // Nothing more to do.
-    expect(pruneLogs({ chrootDir: dir, keep: 4 })).toEqual([]);
+    expect(await pruneLogs({ chrootDir: dir, keep: 4, accounts })).toEqual([]);
   });
 
   it('keeps the latest whole log when the latest ones are empty or cut short: status falls back to it', async () => {
@@ -115,7 +116,7 @@ describe('pruneLogs on a chroot', () => {
     await writeLog(path.join(dir, 'x', 'logs', empty), 700, new Uint8Array());
     await writeLog(path.join(dir, 'x', 'logs', cut), 600, LOG_CONTENT.subarray(0, 20));
     const before = (await readChroot(dir)).systems.map(decideStatus);
-    expect(pruneLogs({ chrootDir: dir, keep: 1 })).toEqual([{ name: 'x', removed: [logName('zz', 'failure', '20240601-0000')], kept: 3, problems: [] }]);
+    expect(await pruneLogs({ chrootDir: dir, keep: 1, accounts: accountsFor(dir, ['x']) })).toEqual([{ name: 'x', removed: [logName('zz', 'failure', '20240601-0000')], kept: 3, problems: [] }]);
     expect(readdirSync(path.join(dir, 'x', 'logs')).sort()).toEqual([valid, empty, cut].sort());
     expect((await readChroot(dir)).systems.map(decideStatus)).toEqual(before);
   });
@@ -123,10 +124,42 @@ describe('pruneLogs on a chroot', () => {
   it('keeps every log of a system whose last_change_date is missing, and says why', async () => {
     const dir = await chroot();
     await addSystem(dir, 'lost', { lastChangeAgo: null, logs: [[logName('aa', 'success', '20240601-0100'), 300], [logName('bb', 'success'), 200]] });
-    expect(pruneLogs({ chrootDir: dir, keep: 1 })).toEqual([
+    expect(await pruneLogs({ chrootDir: dir, keep: 1, accounts: accountsFor(dir, ['lost']) })).toEqual([
       { name: 'lost', removed: [], kept: 2, problems: [expect.stringContaining('lost/last_change_date cannot be read (ENOENT): its logs are kept')] },
     ]);
     expect(readdirSync(path.join(dir, 'lost', 'logs'))).toHaveLength(2);
+  });
+
+  it('prunes only the systems bento publishes for, never through a link; a removed system keeps its logs for the record', async () => {
+    const dir = await chroot();
+    const elsewhere = await chroot();
+    const logs = (prefix: string): [string, number][] => [0, 1, 2].map((i) => [logName(`${prefix}${i}`, 'success', `20240601-0${i}00`), 900 - i * 100]);
+    await addSystem(dir, 'a', { lastChangeAgo: 100, logs: logs('a') });
+    // x: a link in CHROOT_DIR to a system-like directory elsewhere.
+    await addSystem(elsewhere, 'x', { lastChangeAgo: 100, logs: logs('b') });
+    symlinkSync(path.join(elsewhere, 'x'), path.join(dir, 'x'));
+    // b: a real directory whose logs/ is a link elsewhere.
+    await addSystem(elsewhere, 'y', { lastChangeAgo: 100, logs: logs('c') });
+    await addSystem(dir, 'b', { lastChangeAgo: 100 });
+    rmSync(path.join(dir, 'b', 'logs'), { recursive: true });
+    symlinkSync(path.join(elsewhere, 'y', 'logs'), path.join(dir, 'b', 'logs'));
+    // c: no bento account; d: removed from the fleet (no last_change_date, a marker).
+    await addSystem(dir, 'c', { lastChangeAgo: 100, logs: logs('d') });
+    await addSystem(dir, 'd', { lastChangeAgo: null, logs: logs('f') });
+    writeFileSync(path.join(dir, 'd', 'removed'), 'removed from the fleet\n');
+    const accounts = accountsFor(dir, ['a', 'b', 'd', 'x']);
+
+    const results = await pruneLogs({ chrootDir: dir, keep: 1, accounts });
+    expect(results.map((system) => [system.name, system.removed.length, system.problems])).toEqual([['a', 2, []]]);
+    for (const [system, count] of [['x', 3], ['y', 3]] as const) expect(readdirSync(path.join(elsewhere, system, 'logs')), system).toHaveLength(count);
+    for (const system of ['c', 'd']) expect(readdirSync(path.join(dir, system, 'logs')), system).toHaveLength(3);
+    // Named, they are refused with the reason (a removed system: nothing to say).
+    const named = await pruneLogs({ chrootDir: dir, keep: 1, accounts, names: ['x', 'b', 'c', 'd'] });
+    expect(named.map((system) => [system.name, system.removed.length, system.problems])).toEqual([
+      ['x', 0, [`x: ${path.join(dir, 'x')} is a symbolic link: the prune never goes through one, its logs are left alone`]],
+      ['b', 0, [`b: ${path.join(dir, 'b', 'logs')} is a symbolic link: the prune never goes through one, its logs are left alone`]],
+      ['c', 0, ['c: no user c on this server: not a system bento publishes for, its logs are left alone']],
+    ]);
   });
 
   it('prunes only the systems it is given', async () => {
@@ -134,7 +167,7 @@ describe('pruneLogs on a chroot', () => {
     const logs: [string, number][] = [[logName('aa', 'success', '20240601-0100'), 300], [logName('bb', 'success'), 200]];
     await addSystem(dir, 'a', { lastChangeAgo: 100, logs });
     await addSystem(dir, 'b', { lastChangeAgo: 100, logs });
-    expect(pruneLogs({ chrootDir: dir, keep: 1, names: ['b'] }).map((system) => system.name)).toEqual(['b']);
+    expect((await pruneLogs({ chrootDir: dir, keep: 1, names: ['b'], accounts: accountsFor(dir, ['a', 'b']) })).map((system) => system.name)).toEqual(['b']);
     expect(readdirSync(path.join(dir, 'a', 'logs'))).toHaveLength(2);
     expect(readdirSync(path.join(dir, 'b', 'logs'))).toHaveLength(1);
   });

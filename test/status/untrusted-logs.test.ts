@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import path from 'node:path';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, utimes, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
@@ -153,5 +153,33 @@ describe('gzipProblem', () => {
       await writeLog(file, 7200 + i, Buffer.from('garbage, never read, long enough'));
     }
     expect(await status(made.dir)).toMatchObject({ code: 0, state: 'up-to-date', stderr: '' });
+  });
+});
+
+describe('a log whose mtime lies in the future', () => {
+  const pause = () => new Promise((resolve) => setTimeout(resolve, 20));
+
+  it('is reported, and counts as received when the server last changed it: it does not outrank the logs sent after it', async () => {
+    const made = await makeChroot();
+    cleanup = made.cleanup;
+    const dir = made.dir;
+    await writeFile(path.join(dir, 'states.txt'), `x1=${storePath('fcz1s2yp')}\n`);
+    await addSystem(dir, 'x1', { lastChangeAgo: null });
+    const logs = path.join(dir, 'x1', 'logs');
+    // A failure from before the last publication, its mtime a day ahead (a
+    // mirror's clock, the original SFTP server's setstat).
+    const future = logName('1dyc4lgr', 'failure', '20240601-1100');
+    await writeLog(path.join(logs, future), 0);
+    const ahead = Math.floor(Date.now() / 1000) + 86_400;
+    await utimes(path.join(logs, future), ahead, ahead);
+    await pause();
+    await writeFile(path.join(dir, 'x1', 'last_change_date'), '');
+    await pause();
+    // Then the machine applies it and reports success.
+    const success = logName('fcz1s2yp', 'success', '20240601-1159');
+    await writeFile(path.join(logs, success), LOG_CONTENT);
+    const result = await status(dir);
+    expect(result).toMatchObject({ code: 0, state: 'up-to-date' });
+    expect(result.stderr).toContain(`warning: x1/logs/${future} has a modification time in the future (${new Date(ahead * 1000).toISOString()})`);
   });
 });

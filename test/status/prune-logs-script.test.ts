@@ -1,0 +1,162 @@
+/**
+ * The server's minutely prune (templates/server/prune-logs.sh.hbs), run as
+ * its systemd unit runs it on Debian (`/bin/sh FILE`, systemd's PATH and
+ * nothing else), as root, on real accounts: it touches only the logs/ of
+ * bento's own machines (the account rule, never through a link), prints
+ * names escaped, and replaces a log over LOG_SIZE_LIMIT by a short log of
+ * the same name and mtime, so the result it reports survives.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { OVERSIZE_LOG_TEXT, renderServerFiles } from '../../src/render/render-fleet.js';
+import { readChroot } from '../../src/status/read-chroot.js';
+import { decideStatus } from '../../src/status/states.js';
+import { configWith } from '../helpers/render.js';
+import { isRoot } from '../helpers/shell.js';
+import { useTestServer } from '../helpers/server.js';
+import { LOG_CONTENT, logName, storePath } from './fixtures.js';
+
+const suite = useTestServer();
+const LIMIT = 64 * 1024;
+/** systemd's PATH for a unit (Debian), and no other variable. */
+const UNIT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin';
+
+/** Writes the generated prune for the test server's CHROOT_DIR; returns its path. */
+function writePrune(): string {
+  const { chrootDir } = suite.server;
+  const script = renderServerFiles({ config: configWith({ chrootDir, logSizeLimit: LIMIT }), systems: [] }).find((file) => file.path === 'server/prune-logs.sh');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-prune-'));
+  suite.later(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'bento-prune-logs');
+  writeFileSync(file, script?.content ?? '', { mode: 0o755 });
+  return file;
+}
+
+function runPrune(file: string) {
+  return spawnSync('/bin/sh', [file], { encoding: 'utf8', env: { PATH: UNIT_PATH } });
+}
+
+/** A directory with logs/, owned as bento's setup makes them (logs/ by `owner`). */
+function makeSystemDir(dir: string, owner: string | undefined): string {
+  mkdirSync(path.join(dir, 'logs'), { recursive: true, mode: 0o755 });
+  if (owner) {
+    const uid = Number(spawnSync('id', ['-u', owner], { encoding: 'utf8' }).stdout.trim());
+    const gid = Number(spawnSync('id', ['-g', owner], { encoding: 'utf8' }).stdout.trim());
+    chownSync(dir, 0, gid);
+    chownSync(path.join(dir, 'logs'), uid, gid);
+  }
+  return path.join(dir, 'logs');
+}
+
+/** An executable file: the prune deletes it from a machine's logs/. */
+function plant(logs: string, name = 'rotate.sh'): string {
+  const file = path.join(logs, name);
+  writeFileSync(file, '#!/bin/sh\n');
+  chmodSync(file, 0o755);
+  return file;
+}
+
+function secondsAgo(seconds: number): number {
+  return Date.now() / 1000 - seconds;
+}
+
+describe.skipIf(!isRoot)('prune-logs.sh', () => {
+  it("leaves alone what is not a bento machine's logs/: another directory, a link, a directory without a bento account", () => {
+    const { chrootDir } = suite.server;
+    const web = suite.n('web');
+    const other = suite.n('other');
+    const linked = suite.n('lnk');
+    suite.server.addUsers([web, linked]);
+    suite.server.addUsers([other], '/srv/elsewhere');
+    const prune = writePrune();
+    const elsewhere = mkdtempSync(path.join(os.tmpdir(), 'bento-elsewhere-'));
+    suite.later(() => rmSync(elsewhere, { recursive: true, force: true }));
+
+    const own = plant(makeSystemDir(path.join(chrootDir, web), web));
+    // HHApp/logs is an application's, not a system's (not even a system name).
+    const app = plant(makeSystemDir(path.join(chrootDir, 'HHApp'), undefined));
+    // A link in CHROOT_DIR to a directory elsewhere, named like a system and not.
+    const outside = plant(makeSystemDir(elsewhere, undefined));
+    symlinkSync(elsewhere, path.join(chrootDir, 'x'));
+    symlinkSync(elsewhere, path.join(chrootDir, linked));
+    // A directory named like a system, without an account; one whose account's home is elsewhere.
+    const ghost = plant(makeSystemDir(path.join(chrootDir, suite.n('ghost')), undefined));
+    const foreign = plant(makeSystemDir(path.join(chrootDir, other), other));
+
+    const run = runPrune(prune);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(run.stdout).toBe(`prune-logs: deleted ${own} (10 bytes, mode 755)\n`);
+    for (const kept of [app, outside, ghost, foreign]) expect(existsSync(kept), kept).toBe(true);
+  });
+
+  it('prints every name escaped: a machine writes no line or terminal escape into the journal', () => {
+    const { chrootDir } = suite.server;
+    const name = suite.n('esc');
+    suite.server.addUsers([name]);
+    const prune = writePrune();
+    const logs = makeSystemDir(path.join(chrootDir, name), name);
+    plant(logs, 'evil\nprune-logs: deleted everything\x1b]0;owned\x07\x1b[2J\\x0a\xe9');
+    const run = runPrune(prune);
+    expect(run.status).toBe(0);
+    expect(run.stdout).toBe(`prune-logs: deleted ${logs}/evil\\x0aprune-logs: deleted everything\\x1b]0;owned\\x07\\x1b[2J\\x5cx0a\\xc3\\xa9 (10 bytes, mode 755)\n`);
+    expect(readdirSync(logs)).toEqual([]);
+  });
+
+  it('keeps the result of a log over LOG_SIZE_LIMIT (an older client): a short log of the same name and mtime; deletes other oversize files, set-ID files, stale uploads', async () => {
+    const { chrootDir } = suite.server;
+    const name = suite.n('old');
+    suite.server.addUsers([name]);
+    const prune = writePrune();
+    const logs = makeSystemDir(path.join(chrootDir, name), name);
+    const system = storePath('fcz1s2yp', `nixos-system-${name}-24.05`);
+    writeFileSync(path.join(chrootDir, 'states.txt'), `${name}=${system}\n`);
+    writeFileSync(path.join(chrootDir, name, 'last_change_date'), '');
+    utimesSync(path.join(chrootDir, name, 'last_change_date'), secondsAgo(7200), secondsAgo(7200));
+    // The machine was up to date before, then switched to the new system and
+    // sent a log bigger than the limit (its client does not cut logs).
+    const before = logName('1dyc4lgr', 'success', '20240601-0900', `nixos-system-${name}-24.05`);
+    writeFileSync(path.join(logs, before), LOG_CONTENT);
+    utimesSync(path.join(logs, before), secondsAgo(9000), secondsAgo(9000));
+    const big = logName('fcz1s2yp', 'success', '20240601-1100', `nixos-system-${name}-24.05`);
+    writeFileSync(path.join(logs, big), Buffer.alloc(LIMIT + 1, 1));
+    utimesSync(path.join(logs, big), secondsAgo(3600), secondsAgo(3600));
+    const receivedMs = statSync(path.join(logs, big)).mtimeMs;
+    writeFileSync(path.join(logs, 'junk.bin'), Buffer.alloc(LIMIT + 1));
+    writeFileSync(path.join(logs, '.stale.log.gz.tmp-123'), 'half');
+    utimesSync(path.join(logs, '.stale.log.gz.tmp-123'), secondsAgo(7200), secondsAgo(7200));
+    writeFileSync(path.join(logs, '.fresh.log.gz.tmp-124'), 'half');
+    writeFileSync(path.join(logs, 'setuid'), 'x');
+    chmodSync(path.join(logs, 'setuid'), 0o4644);
+    const statusBefore = (await readChroot(chrootDir)).systems.filter((snapshot) => snapshot.name === name).map(decideStatus);
+    expect(statusBefore[0]?.state).toBe('rebuild-pending');
+
+    const run = runPrune(prune);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(run.stdout.split('\n').sort()).toEqual(
+      [
+        '',
+        `prune-logs: deleted ${logs}/junk.bin (${LIMIT + 1} bytes, mode 644)`,
+        `prune-logs: deleted ${logs}/.stale.log.gz.tmp-123 (4 bytes, mode 644)`,
+        `prune-logs: deleted ${logs}/setuid (1 bytes, mode 4644)`,
+        `prune-logs: emptied ${logs}/${big} (${LIMIT + 1} bytes, over LOG_SIZE_LIMIT): a short log in its place keeps its name and result`,
+      ].sort(),
+    );
+    expect(readdirSync(logs).sort()).toEqual([before, big, '.fresh.log.gz.tmp-124'].sort());
+    const stub = statSync(path.join(logs, big));
+    expect(stub.mtimeMs).toBe(receivedMs);
+    expect(stub.mode & 0o777).toBe(0o644);
+    expect(gunzipSync(readFileSync(path.join(logs, big))).toString()).toBe(OVERSIZE_LOG_TEXT);
+    // Status reads it as any log: the machine switched, and says so.
+    const statusAfter = (await readChroot(chrootDir)).systems.filter((snapshot) => snapshot.name === name).map(decideStatus);
+    expect(statusAfter[0]).toMatchObject({ state: 'up-to-date', latestLog: { fileName: big } });
+    // Nothing more to do.
+    expect(runPrune(prune)).toMatchObject({ status: 0, stdout: '' });
+    rmSync(path.join(chrootDir, 'states.txt'));
+  });
+});
