@@ -16,8 +16,10 @@ let
   # gnused and systemd, nothing else (nixos/lib/systemd-lib.nix), and `script`
   # runs under pkgs.runtimeShell with -e (makeJobScript there). bento's
   # commands take the deploy lock with flock(1), which holds it in a child
-  # `sh -c` (src/exec.ts); bin/bento finds node by its store path.
-  bentoPath = [ pkgs.util-linux pkgs.bash ];
+  # `sh -c` (src/exec.ts), and read the machines' accounts with getent(1)
+  # (src/chroot/accounts.ts: NSS sources such as LDAP count); bin/bento finds
+  # node by its store path.
+  bentoPath = [ pkgs.util-linux pkgs.bash pkgs.getent ];
 in
 {
   options.services.bento-server = {

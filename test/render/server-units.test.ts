@@ -8,7 +8,8 @@
  * as it would on the server (bento rollout advance without flock did).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -31,6 +32,13 @@ let fleetDir: string;
 let pkgsDir: string;
 let services: Record<string, Service>;
 let environments: Record<string, Record<string, string>>;
+/**
+ * The fleet's one system, a real bento account (group sftp_users, home in
+ * CHROOT_DIR, no shell): the pruners touch only such machines' logs. The
+ * group is made once per run (test/helpers/global-setup.ts).
+ */
+const nas = `bu${randomBytes(2).toString('hex')}nas`;
+let accountMade = false;
 
 beforeAll(() => {
   if (!isRoot) return;
@@ -42,7 +50,14 @@ beforeAll(() => {
   mkdirSync(path.join(fleetDir, 'hosts'), { recursive: true });
   writeFileSync(path.join(fleetDir, 'config.sh'), `CHROOT_DIR=${chrootDir}\nREMOTE_IP=bento.example.org\nLOG_KEEP=1\n`);
   const config = configWith({ chrootDir, logSizeLimit: 65536 });
-  writeRendered(path.join(dir, 'generated'), renderFleet({ config, systems: [{ name: 'nas', kind: 'flake', key: undefined }] }));
+  writeRendered(path.join(dir, 'generated'), renderFleet({ config, systems: [{ name: nas, kind: 'flake', key: undefined }] }));
+  execFileSync('useradd', ['--system', '--no-create-home', '--home-dir', path.join(chrootDir, nas), '--gid', 'sftp_users', '--shell', '/usr/sbin/nologin', nas]);
+  accountMade = true;
+  const gid = Number(execFileSync('getent', ['group', 'sftp_users'], { encoding: 'utf8' }).split(':')[2]);
+  const uid = Number(execFileSync('id', ['-u', nas], { encoding: 'utf8' }));
+  mkdirSync(path.join(chrootDir, nas, 'logs'), { recursive: true, mode: 0o755 });
+  chownSync(path.join(chrootDir, nas), 0, gid);
+  chownSync(path.join(chrootDir, nas, 'logs'), uid, gid);
 
   // The packages: this machine's tools, and bento as its package would be
   // (bin/bento runs node by its own path, as a Nix wrapper does).
@@ -63,6 +78,7 @@ beforeAll(() => {
 });
 
 afterAll(() => {
+  if (accountMade) execFileSync('userdel', [nas]);
   if (dir) rmSync(dir, { recursive: true, force: true });
   if (chrootDir) rmSync(chrootDir, { recursive: true, force: true });
 });
@@ -88,12 +104,11 @@ describe.skipIf(!isRoot)('the server units, each run with the PATH its unit give
   });
 
   it('bento-prune prunes the fleet', () => {
-    const logs = path.join(chrootDir, 'nas', 'logs');
-    mkdirSync(logs, { recursive: true });
-    const store = '0123456789abcdfghijklmnpqrsvwxyz-nixos-system-nas-24.05';
+    const logs = path.join(chrootDir, nas, 'logs');
+    const store = `0123456789abcdfghijklmnpqrsvwxyz-nixos-system-${nas}-24.05`;
     // Three runs that each sent a log, then a new configuration published at 10:05.
-    writeFileSync(path.join(chrootDir, 'nas', 'last_change_date'), '');
-    utimesSync(path.join(chrootDir, 'nas', 'last_change_date'), new Date('2025-01-01T10:05:00Z'), new Date('2025-01-01T10:05:00Z'));
+    writeFileSync(path.join(chrootDir, nas, 'last_change_date'), '');
+    utimesSync(path.join(chrootDir, nas, 'last_change_date'), new Date('2025-01-01T10:05:00Z'), new Date('2025-01-01T10:05:00Z'));
     for (const minute of ['01', '02', '03']) {
       const log = path.join(logs, `20250101-10${minute}_${store}_success.log.gz`);
       writeFileSync(log, gzipSync('bento: up to date\n'));
@@ -106,8 +121,7 @@ describe.skipIf(!isRoot)('the server units, each run with the PATH its unit give
   });
 
   it('bento-prune-logs deletes what sshd cannot stop a machine from writing', () => {
-    const logs = path.join(chrootDir, 'nas', 'logs');
-    mkdirSync(logs, { recursive: true });
+    const logs = path.join(chrootDir, nas, 'logs');
     writeFileSync(path.join(logs, 'big.log.gz'), Buffer.alloc(65537));
     writeFileSync(path.join(logs, 'fine.log.gz'), Buffer.alloc(10));
     const run = runUnit('bento-prune-logs');
