@@ -177,6 +177,8 @@ in
     systemd.services.bento-prune-logs = {
       description = "bento: keep the machines' logs/ within bounds";
       environment.BENTO_CHROOT_DIR = cfg.chrootDir;
+      # getent: the machines' accounts, local or from NSS (prune-logs.sh).
+      path = [ pkgs.getent ];
       serviceConfig.Type = "oneshot";
       script = ''
         #!/bin/sh
@@ -203,14 +205,17 @@ in
         # (README, "The SFTP server").
         #
         # Only the logs/ of bento's own machines, never through a symbolic link: the
-        # directory CHROOT_DIR/<name> of each account of /etc/passwd that bento's
-        # server setup made (setup-debian.sh, sftp-server.nix: primary group
+        # directory CHROOT_DIR/<name> of each account, as getent(1) reads it (local
+        # or from NSS, LDAP say, as bento deploy and bento prune read them), that
+        # bento's server setup made (setup-debian.sh, sftp-server.nix: primary group
         # sftp_users, home CHROOT_DIR/<name>, a shell that cannot log in; the rule of
         # src/chroot/accounts.ts), when that directory and its logs/ are directories,
-        # not links. Anything else under CHROOT_DIR is left alone.
+        # not links. Anything else under CHROOT_DIR is left alone. Accounts are
+        # looked up by the names of CHROOT_DIR's directories, all in one getent
+        # call: NSS sources often cannot list every account.
         #
-        # Needs only coreutils, findutils and GNU sed, which every NixOS service has
-        # on its PATH (nixos/lib/systemd-lib.nix).
+        # Needs coreutils, findutils and GNU sed, which every NixOS service has on
+        # its PATH (nixos/lib/systemd-lib.nix), and getent (the unit's `path`).
         #
         # Environment: BENTO_CHROOT_DIR instead of CHROOT_DIR of config.sh (the NixOS
         # module sets it to services.bento-server.chrootDir).
@@ -404,24 +409,32 @@ in
         	;;
         esac
 
-        sftp_gid='''
-        while IFS=: read -r group_name _ group_id _; do
-        	if [ "$group_name" = sftp_users ]; then sftp_gid=$group_id; fi
-        done < /etc/group
+        sftp_gid=$(getent group sftp_users | cut -d : -f 3) || sftp_gid='''
         if [ -z "$sftp_gid" ]; then
         	echo "prune-logs: no group sftp_users on this server: no machine to prune"
         	exit 0
         fi
 
-        # The logs/ directories, as the arguments of this shell.
+        # The directories of CHROOT_DIR named like systems (src/fleet/names.ts:
+        # [a-z_][a-z0-9_-]{0,31}), as the arguments of this shell.
         set --
-        while IFS=: read -r name _ _ gid _ home shell; do
-        	[ "$gid" = "$sftp_gid" ] || continue
-        	# A system name (src/fleet/names.ts): [a-z_][a-z0-9_-]{0,31}.
+        for dir in "$CHROOT_DIR"/*; do
+        	name=''${dir##*/}
         	case $name in
         	''' | [!a-z_]* | *[!a-z0-9_-]*) continue ;;
         	esac
         	[ "''${#name}" -le 32 ] || continue
+        	set -- "$@" "$name"
+        done
+        [ "$#" -gt 0 ] || exit 0
+        # Their accounts (getent exits 2 when some name has none: those are not machines).
+        accounts=$(getent passwd "$@") || [ "$?" -eq 2 ]
+
+        # The logs/ directories, as the arguments of this shell.
+        set --
+        while IFS=: read -r name _ _ gid _ home shell; do
+        	[ -n "$name" ] || continue
+        	[ "$gid" = "$sftp_gid" ] || continue
         	[ "''${home%/}" = "$CHROOT_DIR/$name" ] || continue
         	case ''${shell##*/} in
         	nologin | false) ;;
@@ -431,7 +444,9 @@ in
         	dir=$CHROOT_DIR/$name
         	if [ -L "$dir" ] || [ ! -d "$dir" ] || [ -L "$dir/logs" ] || [ ! -d "$dir/logs" ]; then continue; fi
         	set -- "$@" "$dir/logs"
-        done < /etc/passwd
+        done << EOF
+        $accounts
+        EOF
         [ "$#" -gt 0 ] || exit 0
 
         # Deletes, printing each name escaped. find -P (the default) follows no

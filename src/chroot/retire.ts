@@ -21,6 +21,7 @@ import { SYSTEM_NAME } from '../fleet/names.js';
 import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import { publishSystemCache } from './binary-cache.js';
 import { CONFIG_LINK, LAST_CHANGE_DATE, REMOVED_MARKER, systemChroot } from './layout.js';
+import { forgetInRollout } from './rollout.js';
 import { readStatesFile, recordState } from './states-file.js';
 
 /** Entries of a system's directory that deploy writes for what it publishes (and their temporary names). */
@@ -99,6 +100,8 @@ export interface Retirement {
   failed: { name: string; reason: string }[];
   /** Retired by an earlier deploy, whose key is still in place: name and key file. */
   stillAuthorized: { name: string; keyFile: string }[];
+  /** Taken out of the rollout in progress (chroot/rollout.ts, forgetInRollout). */
+  leftRollout?: string[];
 }
 
 /** Retires every departed system of CHROOT_DIR (findDepartures); each one's failure is its own. */
@@ -119,5 +122,8 @@ export async function retireDepartures(options: RetireOptions): Promise<Retireme
     const keyFile = keyOf(name);
     if (keyFile) result.stillAuthorized.push({ name, keyFile });
   }
+  // Nothing of them is published any more: the rollout no longer counts them.
+  // (A damaged rollout.json is thrown: deploy would refuse it next anyway.)
+  result.leftRollout = forgetInRollout(chrootDir, [...result.retired.map((system) => system.name), ...departures.retired]);
   return result;
 }

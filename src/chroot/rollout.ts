@@ -11,7 +11,7 @@ import { rmSync } from 'node:fs';
 import type { Assembly } from './assemble.js';
 import { activeVersion, isActive, publishStaged, stageVersion, versionDigest, type PublishOptions } from './publish.js';
 import { readStatesFile, validStates } from './states-file.js';
-import { rolloutFilePath, systemsOfWave, writeRolloutState, type RolloutHold, type RolloutState, type RolloutSystem } from './rollout-state.js';
+import { readRolloutState, rolloutFilePath, systemsOfWave, writeRolloutState, type RolloutHold, type RolloutState, type RolloutSystem } from './rollout-state.js';
 
 export interface WaveOutcome {
   published: string[];
@@ -252,6 +252,28 @@ export function haltRollout(chrootDir: string, state: RolloutState, reason: stri
   state.status = 'halted';
   state.halt = { at: now.toISOString(), reason, systems };
   writeRolloutState(chrootDir, state);
+}
+
+/**
+ * Systems that left the fleet (chroot/retire.ts) leave the rollout too: a
+ * wave neither waits for them nor publishes them again (advance would
+ * announce a version directory the retirement removed), and no hold or
+ * halt names them. A rollout left with no system ends.
+ */
+export function forgetInRollout(chrootDir: string, names: readonly string[]): string[] {
+  const state = readRolloutState(chrootDir);
+  if (!state) return [];
+  const gone = names.filter((name) => Object.hasOwn(state.systems, name) || (state.held !== undefined && Object.hasOwn(state.held, name)));
+  if (gone.length === 0) return [];
+  for (const name of gone) {
+    delete state.systems[name];
+    if (state.held) delete state.held[name];
+  }
+  if (state.held && Object.keys(state.held).length === 0) delete state.held;
+  if (state.halt) state.halt.systems = state.halt.systems.filter((name) => !gone.includes(name));
+  if (Object.keys(state.systems).length === 0 && !state.held) endRollout(chrootDir);
+  else writeRolloutState(chrootDir, state);
+  return gone;
 }
 
 /** Forgets the rollout (a deploy that publishes everything at once ends it). */

@@ -361,12 +361,13 @@ async function reportDepartures(fleet: Fleet, publication: Publication, print: (
     return;
   }
   const apply = 'apply generated/server/sftp-server.nix (NixOS) or run generated/server/setup-debian.sh as root, which remove its key and lock its account';
-  const { retired, failed, stillAuthorized } = await retireDepartures({ ...publication, fleetNames: new Set(fleet.systems.map((system) => system.name)), authorizedKeysFileOf });
+  const { retired, failed, stillAuthorized, leftRollout } = await retireDepartures({ ...publication, fleetNames: new Set(fleet.systems.map((system) => system.name)), authorizedKeysFileOf });
   for (const { name, logs, keyFile } of retired) {
     const login = keyFile ? `its key ${keyFile} still lets it log in: ${apply}` : `to be sure it can no longer log in, ${apply}`;
     print(`  ${name}: left the fleet (no system of hosts/ has this name): its published configuration and states.txt line are removed, its logs kept in ${logs}; ${login}`);
   }
   for (const { name, keyFile } of stillAuthorized) print(`  warning: ${name} left the fleet, but its key ${keyFile} still lets it log in: ${apply}`);
+  for (const name of leftRollout ?? []) print(`  ${name}: no longer part of the rollout in progress (it left the fleet)`);
   publication.result.removed.push(...retired.map((system) => system.name));
   publication.result.failed.push(...failed.map(({ name, reason }) => ({ name, reason: `left the fleet, but what was published for it could not all be removed: ${reason}` })));
 }

@@ -9,7 +9,7 @@
 import { chmodSync, lstatSync, readdirSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
-import { copyFilesWithModes, makeDirsSync } from '../util/make-dirs.js';
+import { ChangedWhileCopiedError, copyFilesWithModes, makeDirsSync } from '../util/make-dirs.js';
 import { compareText } from '../util/text.js';
 
 /** Entries no walk of hosts/ enters: git's own metadata. */
@@ -92,6 +92,8 @@ export interface HostFile {
   /** Where its content is read from. */
   source: string;
   executable: boolean;
+  /** The file that was checked (util/make-dirs.ts): a copy reads that file or nothing. */
+  checked: { dev: number; ino: number; place: string };
 }
 
 /**
@@ -155,7 +157,7 @@ export function listHostFiles(dir: string, options: ListHostFilesOptions): HostF
     }
     if (!stats.isFile()) throw new UserError(`${place} is neither a regular file nor a directory (a FIFO, socket or device): only files and directories are published`);
     if ((stats.mode & 0o004) === 0) throw new UserError(unreadableProblem(place, 'file', stats.mode));
-    found.push({ relative: entry.relative, source: entry.absolute, executable: (stats.mode & 0o111) !== 0 });
+    found.push({ relative: entry.relative, source: entry.absolute, executable: (stats.mode & 0o111) !== 0, checked: { dev: stats.dev, ino: stats.ino, place } });
   });
   return found;
 }
@@ -179,7 +181,12 @@ export function copyHostTree(source: string, destination: string, options: ListH
   const files = listHostFiles(source, options);
   makeDirsSync(destination, 0o755);
   chmodSync(destination, 0o755);
-  copyFilesWithModes(destination, files);
+  try {
+    copyFilesWithModes(destination, files);
+  } catch (error) {
+    if (error instanceof ChangedWhileCopiedError) throw new UserError(error.message);
+    throw error;
+  }
   return files;
 }
 

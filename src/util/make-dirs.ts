@@ -6,7 +6,7 @@
  * the machines cannot read. Each missing directory is made one at a time,
  * from the top down, and given `mode` with chmod (which ignores the umask).
  */
-import { chmodSync, copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, constants, copyFileSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /** Makes `dir` and its missing parents with exactly `mode`; directories that exist are left as they are. */
@@ -28,6 +28,22 @@ export interface FileToCopy {
   relative: string;
   source: string;
   executable: boolean;
+  /**
+   * The file that was checked before the copy (its device and inode, and
+   * how to name it): what is opened for the copy must be that file, still
+   * readable by everyone. A directory the file's owner swaps for a link
+   * between the check and the copy (to the server's signing key, say) then
+   * fails the copy instead of publishing what the link leads to.
+   */
+  checked?: { dev: number; ino: number; place: string };
+}
+
+/** The file at `source` changed between its check and its copy. */
+export class ChangedWhileCopiedError extends Error {
+  constructor(place: string, why: string) {
+    super(`${place} changed while bento copied it (${why}): nothing of it is used; make sure nothing rewrites hosts/ during a deploy, and run it again`);
+    this.name = 'ChangedWhileCopiedError';
+  }
 }
 
 /**
@@ -43,7 +59,27 @@ export function copyFilesWithModes(destination: string, files: readonly FileToCo
       makeDirsSync(parent, 0o755);
       made.add(parent);
     }
-    copyFileSync(file.source, target);
+    if (file.checked) copyCheckedFile(file.source, target, file.checked);
+    else copyFileSync(file.source, target);
     chmodSync(target, file.executable ? 0o755 : 0o644);
+  }
+}
+
+/**
+ * Copies the file at `source` only if it is still the file that was
+ * checked: opened first (without blocking, should it have become a FIFO),
+ * then its identity and mode taken from the descriptor, so no link swapped
+ * in afterwards can change what is read.
+ */
+function copyCheckedFile(source: string, target: string, checked: NonNullable<FileToCopy['checked']>): void {
+  const fd = openSync(source, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) throw new ChangedWhileCopiedError(checked.place, 'it is no longer a regular file');
+    if (stats.dev !== checked.dev || stats.ino !== checked.ino) throw new ChangedWhileCopiedError(checked.place, 'it is another file than the one checked: a directory on its path was replaced, by a link maybe');
+    if ((stats.mode & 0o004) === 0) throw new ChangedWhileCopiedError(checked.place, 'it is no longer readable by everyone');
+    writeFileSync(target, readFileSync(fd), { flag: 'wx' });
+  } finally {
+    closeSync(fd);
   }
 }

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { forgetInRollout } from '../../src/chroot/rollout.js';
 import { parseRolloutState, readRolloutState, type RolloutState } from '../../src/chroot/rollout-state.js';
 import { UserError } from '../../src/errors.js';
 import { storePath } from '../status/fixtures.js';
@@ -128,5 +129,22 @@ describe('readRolloutState', () => {
     expect((error as UserError).message).toBe(`${path.join(dir, 'rollout.json')} is damaged: systems.canary.previous.version is not a version directory name (.config-<16 hex digits>) (found "../../../../etc")`);
     expect((error as UserError).hint).toMatch(/^remove it to forget that rollout/);
     expect(`${(error as UserError).message} ${(error as UserError).hint}`).not.toContain('deploy again');
+  });
+});
+
+describe('systems that leave the fleet leave the rollout (forgetInRollout)', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-rollout-forget-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('drops them from the systems, the holds and the halt; a rollout left with no system ends', () => {
+    writeFileSync(path.join(dir, 'rollout.json'), `${JSON.stringify(written(), null, 2)}\n`);
+    expect(forgetInRollout(dir, ['web-1', 'db', 'not-in-it'])).toEqual(['web-1', 'db']);
+    const after = readRolloutState(dir);
+    expect(Object.keys(after?.systems ?? {})).toEqual(['canary']);
+    expect(after?.held).toBeUndefined();
+    expect(after?.halt?.systems).toEqual([]);
+    expect(forgetInRollout(dir, ['not-in-it'])).toEqual([]);
+    expect(forgetInRollout(dir, ['canary'])).toEqual(['canary']);
+    expect(readRolloutState(dir)).toBeUndefined();
   });
 });

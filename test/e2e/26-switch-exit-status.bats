@@ -50,6 +50,16 @@ new_revision() {
 	e2e_deploy "$1" > /dev/null
 }
 
+# The generations of machine NAME's system profile: "<generation> <system>" a line.
+profile_generations() {
+	local link generation
+	for link in "$E2E_MACHINES/$1"/profiles/system-*-link; do
+		[ -L "$link" ] || continue
+		generation=${link##*/system-}
+		printf '%s %s\n' "${generation%-link}" "$(readlink -f "$link")"
+	done
+}
+
 @test "nixos-rebuild exits 1 because a unit that had failed before is still failed: the new system runs, stays, and reports success" {
 	failed_before "$A" e2e-old.service
 	new_revision "$A"
@@ -115,6 +125,22 @@ new_revision() {
 	assert_eq "$(e2e_current_system "$A")" "$current" "/run/current-system"
 	assert_match "$(e2e_newest_log "$A")" "$(e2e_log_name_regex "$A" failure)"
 	assert_eq "$(e2e_newest_log "$A" | cut -d _ -f 2)" "$(basename "$current")" "store path in the log name"
+	# The profile is back on what runs; the generation that never ran is gone.
+	never_ran=/nix/store/$(e2e_expected "$A")
+	assert_contains "$output" "which never ran, is deleted"
+	assert_eq "$(e2e_profile "$A")" "$current" "system profile"
+	assert_not_contains "$(profile_generations "$A")" "$never_ran"
+
+	# A later rollback goes back to the system that ran, not to the one that never did.
+	rm -f "$E2E_MACHINES/$A/run/bento-e2e/fail-boot-loader"
+	printf 'e2e-app.service\n' > "$E2E_FLEET/hosts/$A/failed-units"
+	printf 'grace=0\n' > "$E2E_FLEET/hosts/$A/health.conf"
+	new_revision "$A"
+	run -1 e2e_machine "$A"
+	assert_contains "$output" "rolling back"
+	assert_eq "$(e2e_current_system "$A")" "$current" "/run/current-system after the rollback"
+	assert_eq "$(e2e_profile "$A")" "$current" "system profile after the rollback"
+	assert_not_contains "$(e2e_boot_entries "$A")" "$never_ran"
 }
 
 @test "prebuilt: switch-to-configuration exits 4 for a unit failed before: the new system stays, a success" {

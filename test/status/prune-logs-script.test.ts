@@ -94,6 +94,32 @@ describe.skipIf(!isRoot)('prune-logs.sh', () => {
     for (const kept of [app, outside, ghost, foreign]) expect(existsSync(kept), kept).toBe(true);
   });
 
+  it('finds the accounts with getent, as deploy does: one that only NSS knows (LDAP, say) is pruned too', () => {
+    const { chrootDir } = suite.server;
+    const name = suite.n('nss');
+    suite.server.addUsers([name]);
+    const prune = writePrune();
+    const own = plant(makeSystemDir(path.join(chrootDir, name), name));
+    // /etc/passwd without the account; a getent that knows it (as an NSS source would).
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-nss-'));
+    suite.later(() => rmSync(dir, { recursive: true, force: true }));
+    const line = spawnSync('getent', ['passwd', name], { encoding: 'utf8' }).stdout;
+    writeFileSync(path.join(dir, 'passwd'), readFileSync('/etc/passwd', 'utf8').split('\n').filter((entry) => !entry.startsWith(`${name}:`)).join('\n'));
+    writeFileSync(path.join(dir, 'accounts'), line);
+    mkdirSync(path.join(dir, 'bin'));
+    writeFileSync(
+      path.join(dir, 'bin', 'getent'),
+      `#!/bin/sh\nif [ "$1" = passwd ]; then shift; for key in "$@"; do grep "^$key:" '${dir}/accounts'; done; exit 0; fi\nexec /usr/bin/getent "$@"\n`,
+      { mode: 0o755 },
+    );
+    const run = spawnSync('unshare', ['-m', 'sh', '-c', 'mount --bind "$1" /etc/passwd && exec env -i PATH="$2" /bin/sh "$3"', 'sh', path.join(dir, 'passwd'), `${dir}/bin:${UNIT_PATH}`, prune], {
+      encoding: 'utf8',
+    });
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toBe(`prune-logs: deleted ${own} (10 bytes, mode 755)\n`);
+    expect(existsSync(own)).toBe(false);
+  });
+
   it('prints every name escaped: a machine writes no line or terminal escape into the journal', () => {
     const { chrootDir } = suite.server;
     const name = suite.n('esc');

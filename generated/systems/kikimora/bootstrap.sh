@@ -688,6 +688,7 @@ build_and_switch() {
 	rebuild_config switch >> "$LOG" 2>&1
 	switch_status=$?
 	if { [ "$switch_status" -ne 0 ] || out_of_space; } && ! runs_after_failed_switch "$switch_status" "$new_system"; then
+		undo_failed_switch
 		if out_of_space; then
 			no_space "switching to $(basename "$new_system")" "$LOG"
 			return 3
@@ -735,6 +736,33 @@ runs_after_failed_switch() {
 		note "the switch said it had no space left, but $(basename "$2") runs: the health gate and the check of the server decide whether it stays"
 	fi
 	note_failed_units
+	return 0
+}
+
+# After a switch that failed with the new system not running: nixos-rebuild
+# (pkgs/by-name/ni/nixos-rebuild/nixos-rebuild.sh) and this script's
+# prebuilt switch set the system profile before switch-to-configuration
+# runs, and that may fail before it activates (installing the boot loader,
+# say). Left so, the profile names a system that never ran: a later
+# rollback would land on it, and the next boot too once a boot loader is
+# installed. So the profile goes back to the generation that ran before
+# this switch, the new generation is deleted, and the running system's boot
+# loader entries are installed again (switch-to-configuration boot, as
+# after a rollback: nixpkgs' systemd-boot-builder lists the profile's
+# generations).
+undo_failed_switch() {
+	[ -n "${GENERATION_BEFORE:-}" ] || return 0
+	failed_generation=$(generation_of "$(readlink "$PROFILE")")
+	[ -n "$failed_generation" ] && [ "$failed_generation" != "$GENERATION_BEFORE" ] || return 0
+	if ! nix-env -p "$PROFILE" --switch-generation "$GENERATION_BEFORE" >> "$LOG" 2>&1; then
+		note "the system profile could not be put back on generation $GENERATION_BEFORE (see above): it names generation $failed_generation, which never ran"
+		return 1
+	fi
+	nix-env -p "$PROFILE" --delete-generations "$failed_generation" >> "$LOG" 2>&1
+	note "the system profile is back on generation $GENERATION_BEFORE ($(basename "$(readlink -f "$PROFILE")")); generation $failed_generation, which never ran, is deleted"
+	if ! activate_system "$(readlink -f "$PROFILE")" boot >> "$LOG" 2>&1; then
+		note "installing the boot loader's entries again failed (see above): the boot menu may still list generation $failed_generation"
+	fi
 	return 0
 }
 
@@ -1315,6 +1343,7 @@ switch_prebuilt() {
 	activate_system "$NEW_SYSTEM" switch >> "$LOG" 2>&1
 	switch_status=$?
 	if { [ "$switch_status" -ne 0 ] || out_of_space; } && ! runs_after_failed_switch "$switch_status" "$NEW_SYSTEM"; then
+		undo_failed_switch
 		if out_of_space; then
 			no_space "switching to $(basename "$NEW_SYSTEM")" "$LOG"
 			return 3
