@@ -7,15 +7,15 @@
  * Whole processes, real Nix 2.8, as root (as deploy runs).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { bento } from '../helpers/cli.js';
-import { flakeText, makeFleet, type TestFleet } from '../helpers/fleet.js';
+import { flakeText, makeFleet, testKey, type TestFleet } from '../helpers/fleet.js';
 import { NIX_ENV, useTestServer } from '../helpers/server.js';
-import { APPLY_STUBS_DIR, isRoot, STUBS_DIR } from '../helpers/shell.js';
+import { APPLY_STUBS_DIR, isRoot } from '../helpers/shell.js';
 
 const suite = useTestServer();
 const { n } = suite;
@@ -149,6 +149,18 @@ describe.skipIf(!isRoot)('what a configuration.nix may read', () => {
   });
 });
 
+describe.skipIf(!isRoot)('a NIX_PATH entry only root may read', () => {
+  it('fails the configuration.nix systems, naming the entry: the unprivileged evaluator reads the search path', () => {
+    const hidden = mkdtempSync(path.join(os.tmpdir(), 'bento-hidden-nixpkgs-'));
+    suite.later(() => rmSync(hidden, { recursive: true, force: true }));
+    execFileSync('cp', ['-r', path.join(PACKAGE_ROOT, 'example', 'offline-nixpkgs'), path.join(hidden, 'nixpkgs')]);
+    const fleet = newFleet({ [n('hidden')]: { nonFlake: true } });
+    const build = bento(['build', '--name', n('hidden')], { env: { BENTO_DIR: fleet.root, NIX_PATH: `nixpkgs=${path.join(hidden, 'nixpkgs')}` } });
+    expect(build.status).toBe(1);
+    expect(build.stdout).toMatch(new RegExp(`FAILED  ${n('hidden')} .*the Nix search path entry nixpkgs=${hidden}/nixpkgs cannot be read by the user nobody`));
+  });
+});
+
 describe.skipIf(!isRoot)('a flake reading the signing key', () => {
   const toplevel = (name: string, nameExpr: string) =>
     `builtins.derivation { name = "nixos-system-" + ${nameExpr}; system = "x86_64-linux"; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; args = [ "-c" "mkdir -p $out && echo ${name} > $out/name && echo k > $out/kernel && echo i > $out/initrd && mkdir $out/kernel-modules" ]; }`;
@@ -212,13 +224,13 @@ describe.skipIf(!isRoot)('a flake reading the signing key', () => {
 });
 
 describe.skipIf(!isRoot)('bento build test|switch', () => {
-  it('evaluates the system as deploy does before nixos-rebuild (which evaluates as root) runs: a configuration reading the key never reaches it', () => {
+  it('builds the system as deploy does before anything is applied: a configuration reading the key is never applied', () => {
     const flake = flakeText([n('sw')]).replace(`"nixos-system-${n('sw')}-24.05"`, `"nixos-system-" + builtins.hashString "sha256" (builtins.readFile "\${builtins.fetchTree { type = "path"; path = "${keyDir}"; narHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="; }}/signing-key")`);
     const fleet = newFleet({ [n('swnf')]: { nonFlake: true }, sw: { flakeText: flake } });
     writeFileSync(path.join(fleet.root, 'hosts', n('swnf'), 'configuration.nix'), `{ ... }: { networking.hostName = "leak-\${${SAFE_KEY(keyFile)}}"; }\n`);
     const record = mkdtempSync(path.join(os.tmpdir(), 'bento-record-'));
     suite.later(() => rmSync(record, { recursive: true, force: true }));
-    const env = { BENTO_DIR: fleet.root, PATH: `${STUBS_DIR}:${process.env.PATH}`, FAKE_SERVER: record, ...NIX_ENV };
+    const env = { BENTO_DIR: fleet.root, PATH: `${APPLY_STUBS_DIR}:${process.env.PATH}`, FAKE_SERVER: record, ...NIX_ENV };
     for (const [name, refusal] of [
       [n('swnf'), `access to absolute path '${keyFile}' is forbidden in restricted mode`],
       [n('sw'), `'${keyDir}': Permission denied`],
@@ -227,7 +239,7 @@ describe.skipIf(!isRoot)('bento build test|switch', () => {
       expect(apply.status, name).toBe(1);
       expect(apply.stdout).toMatch(new RegExp(`FAILED  ${name} `));
       expect(apply.stdout).toContain(refusal);
-      expect(apply.stdout).not.toContain('running nixos-rebuild');
+      expect(apply.stdout).not.toContain(`switch ${name as string} on this machine:`);
       expect(existsSync(path.join(record, 'calls')), name).toBe(false);
     }
     expect(storeHoldsKey()).toBeUndefined();
@@ -320,7 +332,8 @@ describe.skipIf(!isRoot)("what Nix runs or reads for fleet code", () => {
     expect(storeHoldsKey()).toBeUndefined();
     expect(chrootHoldsKey()).toBe(false);
     expect(existsSync(path.join(suite.server.chrootDir, name, 'config'))).toBe(false);
-    expect(deploy.stderr).toContain('deploy: 2 published, 0 unchanged, 1 failed');
+    expect(deploy.stderr).toMatch(/deploy: \d+ published, \d+ unchanged, 1 failed/);
+    expect(readFileSync(path.join(suite.server.chrootDir, n('hgfine'), 'config', 'configuration.nix'), 'utf8')).toContain(n('hgfine'));
   });
 
   it('builtins.fetchGit through a gitfile: git never reads, as root, the repository it names; the system fails, naming it; nothing of it anywhere', () => {
@@ -405,18 +418,27 @@ describe.skipIf(!isRoot)("what Nix runs or reads for fleet code", () => {
     expectBothFailed(deploy, plain, flake);
   });
 
-  it('bento build switch builds the system as deploy does before anything is applied: the hg hook never runs as root, nothing is applied', () => {
+  it('bento build switch builds the system as deploy does before anything is applied: neither the hg hook nor the netrc gets root\'s rights, nothing is applied', () => {
     const name = n('hgsw');
     const marks = openDir('bento-eval-marks-');
-    const fleet = newFleet({ [name]: { nonFlake: true } });
+    const secret = secretWord();
+    const netrc = path.join(rootOnlyDir('bento-eval-netrc-', { netrc: `machine bento.invalid login bento password ${secret}\n` }), 'netrc');
+    const { fleet, plain, flake, fods } = fleetReading(netrcFetch);
+    mkdirSync(path.join(fleet.root, 'hosts', name));
     hookedMercurialRepository(path.join(fleet.root, 'hosts', name, 'repo'), marks);
     writeFileSync(path.join(fleet.root, 'hosts', name, 'configuration.nix'), `{ ... }: { networking.hostName = builtins.seq (builtins.fetchMercurial ./repo).outPath "${name}"; }\n`);
+    writeFileSync(path.join(fleet.root, 'keys', `${name}.pub`), `${testKey(name)}\n`);
     const record = mkdtempSync(path.join(os.tmpdir(), 'bento-record-'));
     suite.later(() => rmSync(record, { recursive: true, force: true }));
-    const apply = bento(['build', 'switch', '--yes', '--name', name], { env: { BENTO_DIR: fleet.root, PATH: `${APPLY_STUBS_DIR}:${STUBS_DIR}:${process.env.PATH}`, FAKE_SERVER: record, ...NIX_ENV } });
+    const env = { BENTO_DIR: fleet.root, PATH: `${APPLY_STUBS_DIR}:${process.env.PATH}`, FAKE_SERVER: record, ...NIX_ENV, NIX_CONFIG: `netrc-file = ${netrc}\nsubstituters =\n`, TMPDIR: '/tmp' };
+    for (const system of [name, plain, flake]) {
+      const apply = bento(['build', 'switch', '--yes', '--name', system], { env });
+      expect(apply.stdout + apply.stderr).not.toContain(secret);
+      expect(apply.status, apply.stdout + apply.stderr).toBe(1);
+      expect(apply.stdout).toMatch(new RegExp(`FAILED  ${system} `));
+    }
     expectHookPowerless(marks);
-    expect(apply.status, apply.stdout + apply.stderr).toBe(1);
-    expect(apply.stdout).toMatch(new RegExp(`FAILED  ${name} `));
+    expect(storeLeaks(fods, secret)).toEqual([]);
     expect(existsSync(path.join(record, 'calls'))).toBe(false);
     expect(storeHoldsKey()).toBeUndefined();
   });
