@@ -19,7 +19,7 @@
  * nothing of the fleet runs with root's rights here, except the activation
  * of a system applied to this server, which is what switching it means.
  */
-import { UserError } from '../errors.js';
+import { MissingToolError, UserError } from '../errors.js';
 import { run, type RunResult } from '../exec.js';
 import { shQuote } from '../util/quote.js';
 
@@ -125,7 +125,11 @@ export async function applySystem(options: ApplyOptions): Promise<ApplyResult> {
     const result = await step(command);
     if (result.failed) return { ok: false, error: `${name} exited with ${result.exitCode}`, log: logs.join('') };
   }
-  const probe = await step(systemdRunProbe(options));
+  // Not installed here counts as not working, as for nixos-rebuild (whose probe then fails like any other command).
+  const probe = await step(systemdRunProbe(options)).catch((error: unknown) => {
+    if (error instanceof MissingToolError) return { failed: true };
+    throw error;
+  });
   const result = await step(activationCommand(options, !probe.failed));
   if (result.failed) return { ok: false, error: `switch-to-configuration ${options.action} exited with ${result.exitCode}`, log: logs.join('') };
   return { ok: true, log: logs.join('') };

@@ -418,6 +418,19 @@ describe.skipIf(!isRoot)("what Nix runs or reads for fleet code", () => {
     expectBothFailed(deploy, plain, flake);
   });
 
+  it("NIX_CONFIG still configures bento's daemon (read from a file); an empty build-users-group, with which Nix would build as root, is refused", () => {
+    const name = n('bug');
+    // A derivation of its own, never built before: the daemon must build it.
+    const text = flakeText([name]).replace(`"nixos-system-${name}-24.05"`, `"nixos-system-${name}-${secretWord()}"`);
+    const fleet = newFleet({ bug: { flakeText: text } });
+    const missing = bento(['build', '--name', name], { env: { BENTO_DIR: fleet.root, NIX_CONFIG: 'build-users-group = bento-no-such-group\nsubstituters =\n' } });
+    expect(missing.status).toBe(1);
+    expect(missing.stdout).toMatch(new RegExp(`FAILED  ${name} .*the group 'bento-no-such-group' specified in 'build-users-group' does not exist`));
+    const empty = bento(['build', '--name', name], { env: { BENTO_DIR: fleet.root, NIX_CONFIG: 'build-users-group =\nsubstituters =\n' } });
+    expect(empty.status).toBe(1);
+    expect(empty.stderr).toContain("hosts/bug/flake.nix: Nix's build-users-group is empty (nix.conf or NIX_CONFIG): Nix would build fleet code as root");
+  });
+
   it('bento build switch builds the system as deploy does before anything is applied: neither the hg hook nor the netrc gets root\'s rights, nothing is applied', () => {
     const name = n('hgsw');
     const marks = openDir('bento-eval-marks-');
