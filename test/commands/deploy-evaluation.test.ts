@@ -323,6 +323,11 @@ describe.skipIf(!isRoot)("what Nix runs or reads for fleet code", () => {
     suite.server.addUsers([name, n('hgfine')]);
     hookedMercurialRepository(path.join(fleet.root, 'hosts', name, 'repo'), marks);
     writeFileSync(path.join(fleet.root, 'hosts', name, 'configuration.nix'), `{ ... }: { networking.hostName = builtins.seq (builtins.fetchMercurial ./repo).outPath "${name}"; }\n`);
+    // A repository without hooks is fetched as before: hg itself works for the evaluator.
+    const clean = path.join(fleet.root, 'hosts', n('hgfine'), 'repo');
+    hookedMercurialRepository(clean, marks);
+    writeFileSync(path.join(clean, '.hg', 'hgrc'), '');
+    writeFileSync(path.join(fleet.root, 'hosts', n('hgfine'), 'configuration.nix'), `{ ... }: { networking.hostName = builtins.seq (builtins.fetchMercurial ./repo).outPath "${n('hgfine')}"; }\n`);
     const deploy = run(fleet);
     expectHookPowerless(marks);
     expect(deploy.status, deploy.stdout + deploy.stderr).toBe(1);
@@ -399,7 +404,8 @@ describe.skipIf(!isRoot)("what Nix runs or reads for fleet code", () => {
     const netrc = path.join(rootOnlyDir('bento-eval-netrc-', { netrc: `machine bento.invalid login bento password ${secret}\n` }), 'netrc');
     const { fleet, plain, flake, fods } = fleetReading(netrcFetch);
     // Nix's build directory is TMPDIR/nix-build-<drv>-0, with TMPDIR the builder's (the daemon's or, building directly, bento's).
-    const deploy = bento(['deploy'], { env: { BENTO_DIR: fleet.root, ...NIX_ENV, NIX_CONFIG: `netrc-file = ${netrc}\nsubstituters =\n`, TMPDIR: '/tmp' } });
+    // A configuration that trusts every user would let the evaluator hand the daemon its own netrc-file: bento's daemon trusts root alone.
+    const deploy = bento(['deploy'], { env: { BENTO_DIR: fleet.root, ...NIX_ENV, NIX_CONFIG: `netrc-file = ${netrc}\ntrusted-users = *\nsubstituters =\n`, TMPDIR: '/tmp' } });
     expect(deploy.stdout + deploy.stderr).not.toContain(secret);
     expect(storeLeaks(fods, secret)).toEqual([]);
     expect(chrootHolds(secret)).toBe(false);
