@@ -11,6 +11,8 @@ want() {
 	command -v "$1" > /dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$1" > /dev/null 2>&1 || missing="$missing $2"
 }
 want nix nix-bin
+# The evaluation tests run builtins.fetchMercurial as a hostile configuration would.
+want hg mercurial
 want sshd openssh-server
 want sftp openssh-client
 want shellcheck shellcheck

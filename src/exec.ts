@@ -170,12 +170,12 @@ export interface BackgroundProcess {
  * (child_process, not execa: execa pipes a file output through this
  * process, which would keep it running.)
  */
-export function startBackground(file: string, args: readonly string[], options: { env?: Record<string, string | undefined>; logFile: string }): BackgroundProcess {
+export function startBackground(file: string, args: readonly string[], options: { env?: Record<string, string | undefined>; extendEnv?: boolean; logFile: string }): BackgroundProcess {
   debug(`$ ${formatCommand(file, args)} &`);
   const log = openSync(options.logFile, 'w', 0o600);
   let child: ChildProcess;
   try {
-    child = spawn(file, args, { env: { ...process.env, ...options.env }, stdio: ['ignore', 'ignore', log] });
+    child = spawn(file, args, { env: { ...(options.extendEnv === false ? {} : process.env), ...options.env }, stdio: ['ignore', 'ignore', log] });
   } finally {
     closeSync(log);
   }

@@ -1,17 +1,15 @@
 /**
  * `bento build [dry-build|build|test|switch]`: builds the selected systems
- * here, or applies one of them (test/switch) with nixos-rebuild, locally or
- * on TARGET_IP (push mode), then publishes it.
+ * here, or builds one of them and applies it (test/switch) as nixos-rebuild
+ * would, locally or on TARGET_IP (push mode), then publishes it.
  */
-import { rmSync } from 'node:fs';
 import { UserError } from '../errors.js';
 import { releaseFleet, type Fleet, type FleetSystem } from '../fleet/fleet.js';
 import { selectSystems } from '../fleet/select.js';
 import type { NixBuildOptions } from '../nix/build.js';
-import { runNixosRebuild, type ApplyAction } from '../nix/rebuild.js';
-import { buildSystems, buildSystemsShowingProgress, formatBuildLine, stageForBuild, type SystemBuildResult } from '../builds/build-systems.js';
+import { applySystem as applyBuiltSystem, sshDestination, type ApplyAction } from '../nix/rebuild.js';
+import { buildSystems, buildSystemsShowingProgress, formatBuildLine, type SystemBuildResult } from '../builds/build-systems.js';
 import { generateOutput } from '../render/generate.js';
-import { makeTempDir } from '../util/temp-dir.js';
 import { deployCommand } from './deploy.js';
 import { reportBrokenHosts } from './generate.js';
 import { printLine, tell, type CommandIO } from './io.js';
@@ -87,46 +85,40 @@ async function buildSelected(fleet: Fleet, action: BuildAction, generatedDir: st
 
 async function applySystem(system: FleetSystem, action: ApplyAction, generatedDir: string, options: BuildCommandOptions, io: CommandIO): Promise<SystemBuildResult> {
   const where = options.targetIp ? `on ${options.targetIp}` : 'on this machine';
+  if (options.targetIp !== undefined) sshDestination(options.targetIp);
   if (!options.yes) {
-    const answer = (await io.ask?.(`nixos-rebuild ${action} of ${system.name} ${where}: type yes to continue: `)) ?? '';
+    const answer = (await io.ask?.(`${action} ${system.name} ${where}: type yes to continue: `)) ?? '';
     if (answer.trim() !== 'yes') throw new UserError('cancelled: nothing was applied');
   }
-  const stagingRoot = makeTempDir('apply');
   const started = process.hrtime.bigint();
-  try {
-    // nixos-rebuild evaluates as root: bento's own evaluation, with no more rights than the fleet writer, goes first (nix/rebuild.ts).
-    const [checked] = await buildSystems([system], { generatedDir, nix: { ...options.nix, evaluateOnly: true }, jobs: 1 });
-    if (!checked?.ok) {
-      const failed = { ...(checked as SystemBuildResult), seconds: Number(process.hrtime.bigint() - started) / 1e9 };
-      printLine(io, formatBuildLine(failed));
-      if (!options.nix.verbose && failed.log.trim()) printLine(io, failed.log.trimEnd());
-      return failed;
-    }
-    const staging = await stageForBuild(system, generatedDir, stagingRoot);
-    printLine(io, `running nixos-rebuild ${action} for ${system.name} ${where}`);
-    const result = await runNixosRebuild({
-      action,
-      kind: system.kind,
-      configDir: staging,
-      name: system.name,
-      targetHost: options.targetIp,
-      verbose: options.nix.verbose,
-      isRoot: process.getuid?.() === 0,
-    });
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const outcome: SystemBuildResult = result.failed
-      ? { name: system.name, kind: system.kind, ok: false, error: `nixos-rebuild exited with ${result.exitCode}`, log: result.all, seconds }
-      : { name: system.name, kind: system.kind, ok: true, log: result.all, seconds };
-    printLine(io, formatBuildLine(outcome));
-    if (!outcome.ok) {
-      if (!options.nix.verbose && result.all.trim()) printLine(io, result.all.trimEnd());
-      return outcome;
-    }
-    if (options.targetIp) await publishAfterPush(system.name, options, io);
-    return outcome;
-  } finally {
-    rmSync(stagingRoot, { recursive: true, force: true });
+  // Built as deploy builds it, with no more rights than the fleet writer (nix/rebuild.ts): what is applied is that store path, nothing evaluated again.
+  const [built] = await buildSystems([system], { generatedDir, nix: { ...options.nix, evaluateOnly: false }, jobs: 1 });
+  if (!built?.ok || built.storePath === undefined) {
+    const failed = { ...(built as SystemBuildResult), ok: false, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+    printLine(io, formatBuildLine(failed));
+    if (!options.nix.verbose && failed.log.trim()) printLine(io, failed.log.trimEnd());
+    return failed;
   }
+  printLine(io, `${action} ${system.name} ${where}: ${built.storePath}`);
+  const result = await applyBuiltSystem({
+    action,
+    systemPath: built.storePath,
+    targetHost: options.targetIp,
+    sshOptions: process.env.NIX_SSHOPTS,
+    verbose: options.nix.verbose,
+    isRoot: process.getuid?.() === 0,
+  });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const outcome: SystemBuildResult = result.ok
+    ? { name: system.name, kind: system.kind, ok: true, storePath: built.storePath, log: result.log, seconds }
+    : { name: system.name, kind: system.kind, ok: false, error: result.error, log: result.log, seconds };
+  printLine(io, formatBuildLine(outcome));
+  if (!outcome.ok) {
+    if (!options.nix.verbose && result.log.trim()) printLine(io, result.log.trimEnd());
+    return outcome;
+  }
+  if (options.targetIp) await publishAfterPush(system.name, options, io);
+  return outcome;
 }
 
 /** After a push, the machine runs the new system: publish it, so its next poll does not undo it. */

@@ -5,9 +5,10 @@
  * only. Nix's own --builders and --max-jobs pass through, so a large fleet
  * can build on remote builders.
  *
- * Fleet code never gets more rights than its writer: flakes are evaluated
- * in pure mode by an unprivileged user (unprivileged.ts), a configuration.nix
- * in restricted mode (restricted-eval.ts).
+ * Fleet code never gets more rights than its writer: it is evaluated and
+ * built by an unprivileged user through bento's own daemon (unprivileged.ts),
+ * a flake in pure mode, a configuration.nix in restricted mode
+ * (restricted-eval.ts).
  */
 import path from 'node:path';
 import { run } from '../exec.js';
@@ -15,8 +16,8 @@ import { ToolError } from '../errors.js';
 import { nixString } from '../util/quote.js';
 import { gitFlakeRef } from './flake-tree.js';
 import { explainEvaluationError, summarizeNixError } from './nix.js';
-import { restrictedEvalArgs, restrictedEvaluation } from './restricted-eval.js';
-import { otherEvaluator, runFleetNix } from './unprivileged.js';
+import { restrictedEvalArgs, restrictedEvaluation, type RestrictedEvaluation } from './restricted-eval.js';
+import { otherEvaluator, runFleetNix, runFleetTool, unreadableByEvaluator } from './unprivileged.js';
 
 export interface NixBuildOptions {
   /** Only evaluate: the store paths, without building them. */
@@ -32,12 +33,6 @@ export type BuildOutcome = { ok: true; storePath: string; log: string } | { ok: 
 export function toplevelAttribute(name: string): string {
   // System names are validated identifiers ([a-z_][a-z0-9_-]*): no quoting needed in an attribute path.
   return `nixosConfigurations.${name}.config.system.build.toplevel`;
-}
-
-function passThrough(options: NixBuildOptions): string[] {
-  const args: string[] = [];
-  if (options.builders !== undefined) args.push('--builders', options.builders);
-  return [...args, ...maxJobs(options)];
 }
 
 function maxJobs(options: NixBuildOptions): string[] {
@@ -119,16 +114,33 @@ async function buildFlakeBatch(
  * it reads its own directory and the search path, nothing else.
  */
 export async function buildNonFlakeSystem(configurationFile: string, options: NixBuildOptions): Promise<BuildOutcome> {
-  const restricted = restrictedEvalArgs(configurationFile, path.dirname(configurationFile), await restrictedEvaluation());
+  const evaluation = await restrictedEvaluation();
+  const restricted = restrictedEvalArgs(configurationFile, path.dirname(configurationFile), evaluation);
   const args = ['<nixpkgs/nixos>', '-A', 'system', ...restricted];
   const result = options.evaluateOnly
-    ? await run('nix-instantiate', args, { allowFailure: true, stream: options.verbose })
-    : await run('nix-build', ['--no-out-link', ...passThrough(options), ...args], { allowFailure: true, stream: options.verbose });
-  if (result.failed) return { ok: false, error: explainEvaluationError(summarizeNixError(result.stderr), 'configuration') || `exit status ${result.exitCode}`, log: result.all };
+    ? await runFleetTool('nix-instantiate', args, { allowFailure: true, stream: options.verbose })
+    : await runFleetTool('nix-build', ['--no-out-link', ...maxJobs(options), ...args], { allowFailure: true, stream: options.verbose, builders: options.builders });
+  if (result.failed) {
+    const error = explainEvaluationError(summarizeNixError(result.stderr), 'configuration', otherEvaluator()) || `exit status ${result.exitCode}`;
+    return { ok: false, error: [error, ...(await unreadableSearchPath(evaluation))].join('\n'), log: result.all };
+  }
   let storePath = result.stdout.trim().split('\n').pop() ?? '';
   if (options.evaluateOnly) {
     // nix-instantiate gives the derivation; its output path is known without building it.
     storePath = (await run('nix-store', ['--query', '--outputs', storePath])).stdout.trim().split('\n')[0] ?? storePath;
   }
   return { ok: true, storePath, log: result.all };
+}
+
+/**
+ * For a failed evaluation: the search path entries the evaluator cannot
+ * read (Nix treats them as missing: "file 'nixpkgs/nixos' was not found"),
+ * one line each.
+ */
+async function unreadableSearchPath(evaluation: RestrictedEvaluation): Promise<string[]> {
+  const local = evaluation.searchPath.filter((entry) => path.isAbsolute(entry.path));
+  const unreadable = new Set(await unreadableByEvaluator(local.map((entry) => entry.path)));
+  return local
+    .filter((entry) => unreadable.has(entry.path))
+    .map((entry) => `the Nix search path entry ${entry.prefix ? `${entry.prefix}=` : ''}${entry.path} cannot be read by the user ${otherEvaluator() ?? ''}, who evaluates configuration.nix files: make it readable by everyone (every entry is readable by fleet code anyway)`);
 }

@@ -11,6 +11,28 @@ export async function runNix(args: readonly string[], options: RunOptions = {}):
   return run('nix', [...NIX_FEATURE_ARGS, ...args], options);
 }
 
+/** `name = value` lines of `nix show-config`. */
+export function parseShowConfig(text: string): Map<string, string> {
+  const settings = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const at = line.indexOf(' = ');
+    if (at > 0) settings.set(line.slice(0, at), line.slice(at + 3));
+  }
+  return settings;
+}
+
+let shownSettings: Promise<Map<string, string>> | undefined;
+
+/**
+ * Nix's settings as this process's Nix resolves them (nix.conf, the user's
+ * nix.conf, NIX_CONFIG, NIX_PATH): `nix show-config`, asked once per bento
+ * process.
+ */
+export function nixSettings(): Promise<Map<string, string>> {
+  shownSettings ??= runNix(['show-config']).then((result) => parseShowConfig(result.stdout));
+  return shownSettings;
+}
+
 /**
  * Removes ANSI colours and keeps the lines of Nix's output that explain an
  * error. Nix's advice to rerun with --show-trace or --impure cannot be
@@ -21,7 +43,10 @@ export function summarizeNixError(output: string): string {
   // "error (ignored): …" lines are Nix's own afterthoughts (a daemon connection cut by the real error), never the cause.
   const lines = plain.split('\n').filter((line) => line.trim() !== '' && !line.startsWith("(use '--show-trace'") && !line.startsWith('error (ignored)'));
   const errorAt = lines.findIndex((line) => line.startsWith('error'));
-  const relevant = errorAt >= 0 ? lines.slice(errorAt) : lines.slice(-10);
+  // A tool Nix ran says why just before Nix's own line (hg's "abort: …" before "error: hg failed"): kept.
+  let start = errorAt;
+  while (start > 0 && /^(abort: |\(see 'hg help)/.test(lines[start - 1] as string)) start--;
+  const relevant = errorAt >= 0 ? lines.slice(start) : lines.slice(-10);
   return relevant.slice(0, 15).join('\n');
 }
 
@@ -42,7 +67,8 @@ const REFUSALS = {
 /**
  * Nix's summarized error, with bento's reason added to the line where Nix
  * refused a file: restricted mode (a configuration.nix), pure mode (a
- * flake), or, with `asUser`, a file the unprivileged evaluator may not read.
+ * flake), or, with `asUser`, a file the unprivileged evaluator may not read
+ * (or a repository hook Mercurial would not run for it).
  */
 export function explainEvaluationError(summary: string, kind: keyof typeof REFUSALS, asUser?: string): string {
   const refusal = REFUSALS[kind];
@@ -51,7 +77,11 @@ export function explainEvaluationError(summary: string, kind: keyof typeof REFUS
     .map((line) => {
       if (refusal.line.test(line)) return `${line} (${refusal.why})`;
       if (asUser && line.startsWith('error:') && line.endsWith(': Permission denied')) {
-        return `${line} (bento evaluates flakes as the user ${asUser}: a flake may read only what every user of this server may read)`;
+        return `${line} (bento evaluates fleet code as the user ${asUser}: it may read only what every user of this server may read)`;
+      }
+      // Mercurial, run by the fetchers as that user, refuses what the repository's own .hg/hgrc (root's copy) asks it to run.
+      if (asUser && /^abort: untrusted (hook|extension)/.test(line.trim())) {
+        return `${line} (bento evaluates fleet code as the user ${asUser}: Mercurial does not run the hooks or extensions of a repository that user does not own)`;
       }
       return line;
     })

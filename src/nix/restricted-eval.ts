@@ -1,9 +1,14 @@
 /**
  * A configuration.nix is evaluated in Nix's restricted mode: it may read its
  * host directory (the staging copy of its snapshot) and the entries of the
- * Nix search path, nothing else of the server, although the evaluation runs
- * as root (the search path is the administrator's, and must be found
- * wherever it is, /root included).
+ * Nix search path, nothing else of the server. Restricted mode is the second
+ * wall: when bento is root the evaluation runs as the unprivileged evaluator
+ * too (unprivileged.ts), because restricted mode checks only the paths the
+ * Nix language reads, not what the tools Nix runs for it read or execute
+ * (`builtins.fetchMercurial` runs hg, which runs the repository's own
+ * .hg/hgrc hooks; `builtins.fetchGit` runs git, which follows a gitfile's
+ * `gitdir:` anywhere on the server). The search path entries are resolved
+ * by bento (links followed, as root) and must be readable by the evaluator.
  *
  * What Nix 2.8 does, as tried on this machine:
  * - restrict-eval allows exactly the search path entries (-I, nix-path) and,
@@ -20,14 +25,15 @@
  *   that needs them fails with Nix's "experimental Nix feature … is
  *   disabled".
  * - Builds (and imports from derivations) run as Nix's build users
- *   (build-users-group = nixbld), which cannot read root's files either.
+ *   (build-users-group = nixbld), through bento's daemon, which hands them
+ *   none of root's credentials (unprivileged.ts).
  *
  * The server's own `nixos-config` entry is dropped: bento names the host's
  * configuration.nix instead, as nixos-rebuild does on the machine.
  */
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
-import { runNix } from './nix.js';
+import { nixSettings } from './nix.js';
 
 export interface SearchPathEntry {
   /** `nixpkgs` in `nixpkgs=/path`; empty for a directory of entries. */
@@ -50,15 +56,7 @@ export const HOST_ENTRY_PREFIX = 'bento-host';
  */
 const HARMLESS_FEATURES = new Set(['nix-command', 'ca-derivations', 'impure-derivations', 'recursive-nix', 'no-url-literals']);
 
-/** `name = value` lines of `nix show-config`. */
-export function parseShowConfig(text: string): Map<string, string> {
-  const settings = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const at = line.indexOf(' = ');
-    if (at > 0) settings.set(line.slice(0, at), line.slice(at + 3));
-  }
-  return settings;
-}
+export { parseShowConfig } from './nix.js';
 
 /** nix-path's entries (`prefix=path` or `path`), split as Nix splits them: at the first `=`. */
 export function parseSearchPath(value: string): SearchPathEntry[] {
@@ -106,19 +104,13 @@ export interface RestrictedEvaluation {
   features: string[];
 }
 
-let settings: Promise<RestrictedEvaluation> | undefined;
-
 /**
  * The server's search path and experimental features, as Nix itself
- * resolves them from NIX_PATH, nix.conf and NIX_CONFIG (`nix show-config`),
- * asked once per bento process.
+ * resolves them from NIX_PATH, nix.conf and NIX_CONFIG (`nix show-config`).
  */
-export function restrictedEvaluation(): Promise<RestrictedEvaluation> {
-  settings ??= runNix(['show-config']).then((result) => {
-    const config = parseShowConfig(result.stdout);
-    return { searchPath: resolveSearchPath(parseSearchPath(config.get('nix-path') ?? '')), features: restrictedFeatures(config.get('experimental-features') ?? '') };
-  });
-  return settings;
+export async function restrictedEvaluation(): Promise<RestrictedEvaluation> {
+  const config = await nixSettings();
+  return { searchPath: resolveSearchPath(parseSearchPath(config.get('nix-path') ?? '')), features: restrictedFeatures(config.get('experimental-features') ?? '') };
 }
 
 /**

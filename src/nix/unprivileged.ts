@@ -1,34 +1,129 @@
 /**
- * Flakes are evaluated with an unprivileged user's rights, never root's.
+ * Fleet code is evaluated and built with an unprivileged user's rights,
+ * never root's.
  *
  * Nix reads what fleet code names with the rights of the process that
- * evaluates it, whatever the evaluation mode. Pure mode refuses
- * `builtins.readFile /etc/shadow`, but Nix 2.8's fetchers copy a local
- * path into the world-readable store before any check ("FIXME: check
- * whether access to 'path' is allowed", src/libfetchers/path.cc): a flake
- * input `path:/var/lib/bento`, or `builtins.fetchTree { type = "path"; … }`,
- * evaluated as root, publishes the server's signing key. So when bento runs
- * as root, every Nix command over a flake runs as EVALUATOR_USER, as the
- * client of a nix-daemon that bento starts for itself on a private socket:
- * the daemon (root) writes the store and builds with Nix's build users, as
- * on any multi-user installation, and the evaluator reads only what that
- * user may read. Not root, bento evaluates with the rights of whoever runs
- * it, directly.
+ * evaluates it, whatever the evaluation mode, and runs tools for it with
+ * the same rights. Pure mode refuses `builtins.readFile /etc/shadow`, but
+ * Nix 2.8's fetchers copy a local path into the world-readable store before
+ * any check ("FIXME: check whether access to 'path' is allowed",
+ * src/libfetchers/path.cc); restricted mode checks the paths the Nix
+ * language reads, not what `hg` (run by builtins.fetchMercurial, which
+ * honours the repository's own .hg/hgrc hooks) or `git` (run by
+ * builtins.fetchGit, which follows a gitfile's `gitdir:`) read or execute.
+ * So when bento runs as root, every Nix command over fleet code — flakes and
+ * configuration.nix files alike — runs as EVALUATOR_USER, as the client of
+ * a nix-daemon that bento starts for itself on a private socket: the daemon
+ * (root) writes the store and builds with Nix's build users, as on any
+ * multi-user installation, and the evaluator reads and runs only what that
+ * user may. Not root, bento evaluates with the rights of whoever runs it,
+ * directly.
  *
  * The evaluator gets a home of its own and only the environment Nix needs
  * (PATH, Nix's settings, proxies): none of root's variables, credentials
  * or user configuration.
+ *
+ * The daemon builds for the evaluator, and a build gets some of what the
+ * daemon has: builtin:fetchurl writes the daemon's netrc-file into the build
+ * directory (where a file:// URL fetches it into an output), and a
+ * fixed-output derivation gets the daemon's own variables it names in
+ * impureEnvVars, in an output Nix registers even when its hash is wrong. So
+ * bento's daemon has no netrc (`netrc-file = /dev/null`), trusts root alone
+ * (a `trusted-users` that named the evaluator would let it change any
+ * setting), and runs with the few variables it needs; NIX_CONFIG reaches it
+ * as a root-only file instead of a variable (daemonEnvironment).
  */
-import { chmodSync, chownSync, closeSync, constants, existsSync, fstatSync, lchownSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, existsSync, fstatSync, lchownSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { ToolError, UserError } from '../errors.js';
 import { formatCommand, requireOnPath, run, startBackground, tail, type BackgroundProcess, type RunOptions, type RunResult } from '../exec.js';
 import { makeTempDir } from '../util/temp-dir.js';
-import { NIX_FEATURE_ARGS, runNix } from './nix.js';
+import { NIX_FEATURE_ARGS, nixSettings } from './nix.js';
 
 /** Who evaluates fleet code when bento runs as root: the user every Debian and NixOS system has for owning nothing. */
 export const EVALUATOR_USER = 'nobody';
+
+/**
+ * The variables bento's daemon keeps: where Nix and its store are, how to
+ * reach the network (proxies, certificates) and remote builders (ssh). A
+ * fixed-output build may ask for any of them (impureEnvVars): none is a
+ * credential of root's, and NIX_CONFIG, which may hold access-tokens, is
+ * not one of them.
+ */
+const DAEMON_ENV = [
+  'PATH',
+  'NIX_CONF_DIR',
+  'NIX_STORE_DIR',
+  'NIX_STATE_DIR',
+  'NIX_LOG_DIR',
+  'NIX_DATA_DIR',
+  'NIX_SSL_CERT_FILE',
+  'SSL_CERT_FILE',
+  'NIX_SSHOPTS',
+  'SSH_AUTH_SOCK',
+  'http_proxy',
+  'https_proxy',
+  'ftp_proxy',
+  'all_proxy',
+  'no_proxy',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'FTP_PROXY',
+  'ALL_PROXY',
+  'NO_PROXY',
+  'LANG',
+  'LC_ALL',
+  'TZ',
+  'TMPDIR',
+] as const;
+
+/**
+ * Settings of bento's daemon that no configuration file changes (the
+ * command line wins over nix.conf and NIX_CONFIG): no netrc for builds to
+ * copy, root its only trusted user, root and the evaluator its only users.
+ */
+export function daemonSettings(builders: string | undefined, evaluatorUser = EVALUATOR_USER): string[] {
+  return [
+    '--option',
+    'netrc-file',
+    '/dev/null',
+    '--option',
+    'trusted-users',
+    'root',
+    '--option',
+    'allowed-users',
+    `root ${evaluatorUser}`,
+    ...(builders === undefined ? [] : ['--option', 'builders', builders]),
+  ];
+}
+
+/**
+ * Nix 2.8's user configuration files as it finds them (getUserConfigFiles,
+ * src/libstore/globals.cc): NIX_USER_CONF_FILES, else nix/nix.conf under
+ * XDG_CONFIG_HOME (~/.config) and each of XDG_CONFIG_DIRS (/etc/xdg).
+ */
+export function userConfigFiles(from: NodeJS.ProcessEnv = process.env, home = os.homedir()): string[] {
+  if (from.NIX_USER_CONF_FILES !== undefined) return from.NIX_USER_CONF_FILES.split(':').filter((file) => file !== '');
+  const configHome = from.XDG_CONFIG_HOME ?? path.join(from.HOME ?? home, '.config');
+  return [configHome, ...(from.XDG_CONFIG_DIRS ?? '/etc/xdg').split(':').filter((dir) => dir !== '')].map((dir) => path.join(dir, 'nix', 'nix.conf'));
+}
+
+/**
+ * The daemon's environment: DAEMON_ENV, its socket, and its configuration
+ * files: `nixConfigFile` (what NIX_CONFIG said, first: it wins, as NIX_CONFIG
+ * does) before root's own user files, which Nix would read anyway.
+ */
+export function daemonEnvironment(socket: string, nixConfigFile: string | undefined, from: NodeJS.ProcessEnv = process.env, home = os.homedir()): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of DAEMON_ENV) {
+    const value = from[name];
+    if (value !== undefined) env[name] = value;
+  }
+  const files = [...(nixConfigFile === undefined ? [] : [nixConfigFile]), ...userConfigFiles(from, home)];
+  return { ...env, NIX_DAEMON_SOCKET_PATH: socket, NIX_USER_CONF_FILES: files.join(':') };
+}
 
 /** The variables the evaluator keeps: what Nix and its fetchers need, nothing of root's own. */
 const PASSED_ENV = [
@@ -91,7 +186,7 @@ async function lookUpEvaluator(): Promise<Identity> {
   const gid = Number(fields[3]);
   if (result.failed || fields[2] === undefined || !Number.isInteger(uid) || !Number.isInteger(gid) || uid === 0 || gid === 0) {
     throw new UserError(
-      `there is no user ${EVALUATOR_USER} on this server (or it is root): bento evaluates flakes as ${EVALUATOR_USER}, never as root`,
+      `there is no user ${EVALUATOR_USER} on this server (or it is root): bento evaluates fleet code as ${EVALUATOR_USER}, never as root`,
       `create the user ${EVALUATOR_USER} (every Debian and NixOS system has it)`,
     );
   }
@@ -187,21 +282,42 @@ export interface FleetNixOptions extends RunOptions {
   builders?: string;
 }
 
+/** The Nix tools bento runs over fleet code. */
+export type FleetTool = 'nix' | 'nix-build' | 'nix-instantiate';
+
 /**
  * Runs `nix ARGS` (flakes enabled) over fleet code: as EVALUATOR_USER
  * through bento's own daemon when bento is root, else directly. A failure
  * is returned or thrown as run() does.
  */
-export async function runFleetNix(args: readonly string[], options: FleetNixOptions = {}): Promise<RunResult> {
+export function runFleetNix(args: readonly string[], options: FleetNixOptions = {}): Promise<RunResult> {
+  return runFleetTool('nix', args, options);
+}
+
+/** runFleetNix for any of Nix's tools (nix-build, nix-instantiate: a configuration.nix). */
+export async function runFleetTool(tool: FleetTool, args: readonly string[], options: FleetNixOptions = {}): Promise<RunResult> {
   const { builders, ...runOptions } = options;
-  if (!evaluatesAsAnotherUser()) return runNix([...args, ...(builders === undefined ? [] : ['--builders', builders])], runOptions);
+  const toolArgs = tool === 'nix' ? [...NIX_FEATURE_ARGS, ...args] : [...args];
+  if (!evaluatesAsAnotherUser()) return run(tool, [...toolArgs, ...(builders === undefined ? [] : ['--builders', builders])], runOptions);
   const space = await evaluatorWorkspace();
   const socket = await daemonSocket(space, builders);
-  return run('setpriv', [`--reuid=${space.uid}`, `--regid=${space.gid}`, '--clear-groups', '--', 'nix', ...NIX_FEATURE_ARGS, ...args], {
+  return run('setpriv', [`--reuid=${space.uid}`, `--regid=${space.gid}`, '--clear-groups', '--', tool, ...toolArgs], {
     ...runOptions,
     env: evaluatorEnvironment(space, socket, runOptions.env),
     extendEnv: false,
   });
+}
+
+/**
+ * Which of `paths` the evaluator cannot read (all of them readable when
+ * bento is not root: it evaluates as itself). One process for the lot.
+ */
+export async function unreadableByEvaluator(paths: readonly string[]): Promise<string[]> {
+  if (!evaluatesAsAnotherUser() || paths.length === 0) return [];
+  const { uid, gid } = await evaluator();
+  const script = 'for p do test -r "$p" || printf \'%s\\n\' "$p"; done';
+  const result = await run('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--', 'sh', '-c', script, 'sh', ...paths], { env: { PATH: '/usr/bin:/bin' }, extendEnv: false });
+  return result.stdout.split('\n').filter((line) => line !== '');
 }
 
 /** What the evaluator's Nix sees: PASSED_ENV, its own home and temporary files, bento's daemon. */
@@ -245,13 +361,20 @@ function daemonSocket(space: Workspace, builders: string | undefined): Promise<s
  * (setpriv --pdeathsig).
  */
 async function startDaemon(space: Workspace, builders: string | undefined): Promise<string> {
+  await refuseRootBuilds();
   const dir = mkdtempSync(path.join(space.dir, 'daemon-'));
   chownSync(dir, 0, space.gid);
   chmodSync(dir, 0o750);
   const socket = path.join(dir, 'socket');
   const logFile = path.join(dir, 'log');
-  const args = ['--pdeathsig', 'SIGKILL', '--', 'nix-daemon', ...(builders === undefined ? [] : ['--option', 'builders', builders])];
-  const daemon = startBackground('setpriv', args, { env: { NIX_DAEMON_SOCKET_PATH: socket }, logFile });
+  // Root's alone (0600): a build user may learn the file's name (NIX_USER_CONF_FILES), not what it says.
+  let nixConfigFile: string | undefined;
+  if (process.env.NIX_CONFIG !== undefined) {
+    nixConfigFile = path.join(dir, 'nix-config.conf');
+    writeFileSync(nixConfigFile, `${process.env.NIX_CONFIG}\n`, { mode: 0o600 });
+  }
+  const args = ['--pdeathsig', 'SIGKILL', '--', 'nix-daemon', ...daemonSettings(builders)];
+  const daemon = startBackground('setpriv', args, { env: daemonEnvironment(socket, nixConfigFile), extendEnv: false, logFile });
   running.push(daemon);
   let ended: { error?: unknown; code?: number } | undefined;
   daemon.exited.then(
@@ -269,6 +392,21 @@ async function startDaemon(space: Workspace, builders: string | undefined): Prom
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   return socket;
+}
+
+/**
+ * An empty `build-users-group` makes Nix build as the daemon's user, root:
+ * a builder could then read every file of the server. Refused before any
+ * build, naming the setting.
+ */
+async function refuseRootBuilds(): Promise<void> {
+  const group = (await nixSettings()).get('build-users-group');
+  if (group === '') {
+    throw new UserError(
+      "Nix's build-users-group is empty (nix.conf or NIX_CONFIG): Nix would build fleet code as root, and a build could read every file of this server",
+      'set build-users-group = nixbld (the group of Nix build users) in /etc/nix/nix.conf',
+    );
+  }
 }
 
 function accepts(socket: string): Promise<boolean> {

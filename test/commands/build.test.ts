@@ -1,13 +1,13 @@
-/** bento build: real Nix builds of test fleets; nixos-rebuild is a recording stand-in. */
+/** bento build: real Nix builds of test fleets; what test|switch runs to apply a system is a recording stand-in. */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bento, CLI } from '../helpers/cli.js';
 import { flakeText, makeFleet, type TestFleet } from '../helpers/fleet.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
-import { STUBS_DIR } from '../helpers/shell.js';
+import { APPLY_STUBS_DIR } from '../helpers/shell.js';
 import { parseBuildAction } from '../../src/commands/build.js';
 
 const NIX_ENV = { NIX_PATH: `nixpkgs=${path.join(PACKAGE_ROOT, 'example', 'offline-nixpkgs')}` };
@@ -93,10 +93,18 @@ describe('bento build', () => {
     expect(parseBuildAction(undefined)).toBe('build');
   });
 
-  it('test and switch apply exactly one system after a typed yes', () => {
+  it('test and switch build exactly one system after a typed yes, then apply that store path as nixos-rebuild would', () => {
     const { root } = fleet({ pair: { flake: ['alpha', 'beta'] }, router: { nonFlake: true } });
     const record = recorder();
-    const env = { BENTO_DIR: root, PATH: `${STUBS_DIR}:${process.env.PATH}`, FAKE_SERVER: record.dir, ...NIX_ENV };
+    const env = { BENTO_DIR: root, PATH: `${APPLY_STUBS_DIR}:${process.env.PATH}`, FAKE_SERVER: record.dir, ...NIX_ENV };
+    const built = bento(['build'], { env: { BENTO_DIR: root, ...NIX_ENV } });
+    const storePath = (name: string) => {
+      const line = built.stdout.split('\n').find((text) => text.includes(` ${name} `)) ?? '';
+      const short = /([a-z0-9]{8})…(-nixos-system-[^ ]+)$/.exec(line.trim());
+      const entry = readdirSync('/nix/store').find((candidate) => short !== null && candidate.startsWith(short[1] as string) && candidate.endsWith(short[2] as string));
+      if (entry === undefined) throw new Error(`no store path for ${name} in: ${built.stdout}`);
+      return `/nix/store/${entry}`;
+    };
 
     const all = bento(['build', 'switch'], { env });
     expect(all.status).toBe(1);
@@ -104,21 +112,26 @@ describe('bento build', () => {
 
     const declined = bento(['build', 'switch', '--name', 'alpha'], { env, input: 'no\n' });
     expect(declined.status).toBe(1);
-    expect(declined.stderr).toContain('nixos-rebuild switch of alpha on this machine: type yes to continue:');
+    expect(declined.stderr).toContain('switch alpha on this machine: type yes to continue:');
     expect(declined.stderr).toContain('cancelled: nothing was applied');
     expect(record.calls()).toBe('');
 
     const confirmed = bento(['build', 'switch'], { env: { ...env, NAME: 'alpha' }, input: 'yes\n' });
-    expect(confirmed.status).toBe(0);
-    expect(record.calls()).toMatch(/^== nixos-rebuild\nswitch\n--flake\n\/[^\n]+#alpha\n$/);
+    expect(confirmed.status, confirmed.stdout + confirmed.stderr).toBe(0);
+    expect(confirmed.stdout).toContain(`switch alpha on this machine: ${storePath('alpha')}`);
+    const unit = '-E\nLOCALE_ARCHIVE\n-E\nNIXOS_INSTALL_BOOTLOADER=\n--collect\n--no-ask-password\n--pipe\n--quiet\n--same-dir\n--service-type=exec\n--unit=nixos-rebuild-switch-to-configuration\n--wait\n';
+    expect(record.calls()).toBe(
+      `== nix-env\n-p\n/nix/var/nix/profiles/system\n--set\n${storePath('alpha')}\n== systemd-run\n${unit}true\n== systemd-run\n${unit}${storePath('alpha')}/bin/switch-to-configuration\nswitch\n`,
+    );
+    rmSync(path.join(record.dir, 'calls'));
 
+    // test: the profile is left alone; a configuration.nix is applied the same way.
     const nonFlake = bento(['build', 'test', '--yes', '--name', 'router'], { env });
-    expect(nonFlake.status).toBe(0);
-    expect(record.calls()).toMatch(/== nixos-rebuild\ntest\n--no-flake\n--option\nrestrict-eval\ntrue\n(.*\n)*-I\nnixos-config=\/[^\n]+\/configuration\.nix\n(.*\n)*-I\nbento-host=\/[^\n]+\n$/);
+    expect(nonFlake.status, nonFlake.stdout + nonFlake.stderr).toBe(0);
+    expect(record.calls()).toBe(`== systemd-run\n${unit}true\n== systemd-run\n${unit}${storePath('router')}/bin/switch-to-configuration\ntest\n`);
 
-    const failing = bento(['build', 'switch', '--yes', '--name', 'beta'], { env: { ...env, RECORD_EXIT: '4' } });
+    const failing = bento(['build', 'switch', '--yes', '--name', 'beta'], { env: { ...env, SWITCH_EXIT: '4' } });
     expect(failing.status).toBe(1);
-    expect(failing.stdout).toMatch(/FAILED {2}beta .*nixos-rebuild exited with 4/);
+    expect(failing.stdout).toMatch(/FAILED {2}beta .*switch-to-configuration switch exited with 4/);
   });
 });
-

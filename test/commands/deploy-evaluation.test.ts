@@ -7,15 +7,15 @@
  * Whole processes, real Nix 2.8, as root (as deploy runs).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { bento } from '../helpers/cli.js';
-import { flakeText, makeFleet, type TestFleet } from '../helpers/fleet.js';
+import { flakeText, makeFleet, testKey, type TestFleet } from '../helpers/fleet.js';
 import { NIX_ENV, useTestServer } from '../helpers/server.js';
-import { isRoot, STUBS_DIR } from '../helpers/shell.js';
+import { APPLY_STUBS_DIR, isRoot } from '../helpers/shell.js';
 
 const suite = useTestServer();
 const { n } = suite;
@@ -149,6 +149,18 @@ describe.skipIf(!isRoot)('what a configuration.nix may read', () => {
   });
 });
 
+describe.skipIf(!isRoot)('a NIX_PATH entry only root may read', () => {
+  it('fails the configuration.nix systems, naming the entry: the unprivileged evaluator reads the search path', () => {
+    const hidden = mkdtempSync(path.join(os.tmpdir(), 'bento-hidden-nixpkgs-'));
+    suite.later(() => rmSync(hidden, { recursive: true, force: true }));
+    execFileSync('cp', ['-r', path.join(PACKAGE_ROOT, 'example', 'offline-nixpkgs'), path.join(hidden, 'nixpkgs')]);
+    const fleet = newFleet({ [n('hidden')]: { nonFlake: true } });
+    const build = bento(['build', '--name', n('hidden')], { env: { BENTO_DIR: fleet.root, NIX_PATH: `nixpkgs=${path.join(hidden, 'nixpkgs')}` } });
+    expect(build.status).toBe(1);
+    expect(build.stdout).toMatch(new RegExp(`FAILED  ${n('hidden')} .*the Nix search path entry nixpkgs=${hidden}/nixpkgs cannot be read by the user nobody`));
+  });
+});
+
 describe.skipIf(!isRoot)('a flake reading the signing key', () => {
   const toplevel = (name: string, nameExpr: string) =>
     `builtins.derivation { name = "nixos-system-" + ${nameExpr}; system = "x86_64-linux"; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; args = [ "-c" "mkdir -p $out && echo ${name} > $out/name && echo k > $out/kernel && echo i > $out/initrd && mkdir $out/kernel-modules" ]; }`;
@@ -212,13 +224,13 @@ describe.skipIf(!isRoot)('a flake reading the signing key', () => {
 });
 
 describe.skipIf(!isRoot)('bento build test|switch', () => {
-  it('evaluates the system as deploy does before nixos-rebuild (which evaluates as root) runs: a configuration reading the key never reaches it', () => {
+  it('builds the system as deploy does before anything is applied: a configuration reading the key is never applied', () => {
     const flake = flakeText([n('sw')]).replace(`"nixos-system-${n('sw')}-24.05"`, `"nixos-system-" + builtins.hashString "sha256" (builtins.readFile "\${builtins.fetchTree { type = "path"; path = "${keyDir}"; narHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="; }}/signing-key")`);
     const fleet = newFleet({ [n('swnf')]: { nonFlake: true }, sw: { flakeText: flake } });
     writeFileSync(path.join(fleet.root, 'hosts', n('swnf'), 'configuration.nix'), `{ ... }: { networking.hostName = "leak-\${${SAFE_KEY(keyFile)}}"; }\n`);
     const record = mkdtempSync(path.join(os.tmpdir(), 'bento-record-'));
     suite.later(() => rmSync(record, { recursive: true, force: true }));
-    const env = { BENTO_DIR: fleet.root, PATH: `${STUBS_DIR}:${process.env.PATH}`, FAKE_SERVER: record, ...NIX_ENV };
+    const env = { BENTO_DIR: fleet.root, PATH: `${APPLY_STUBS_DIR}:${process.env.PATH}`, FAKE_SERVER: record, ...NIX_ENV };
     for (const [name, refusal] of [
       [n('swnf'), `access to absolute path '${keyFile}' is forbidden in restricted mode`],
       [n('sw'), `'${keyDir}': Permission denied`],
@@ -227,7 +239,7 @@ describe.skipIf(!isRoot)('bento build test|switch', () => {
       expect(apply.status, name).toBe(1);
       expect(apply.stdout).toMatch(new RegExp(`FAILED  ${name} `));
       expect(apply.stdout).toContain(refusal);
-      expect(apply.stdout).not.toContain('running nixos-rebuild');
+      expect(apply.stdout).not.toContain(`switch ${name as string} on this machine:`);
       expect(existsSync(path.join(record, 'calls')), name).toBe(false);
     }
     expect(storeHoldsKey()).toBeUndefined();
@@ -245,5 +257,208 @@ describe.skipIf(!isRoot)('bento flake-update', () => {
     expect(existsSync(path.join(fleet.root, 'hosts', 'locked', 'flake.lock'))).toBe(false);
     expect(storeHoldsKey()).toBeUndefined();
     expect(update.stdout).toContain('hosts/plain: no inputs');
+  });
+});
+
+/**
+ * What Nix runs or reads for fleet code — fetchers' tools (hg, git), the
+ * daemon's settings and environment — never has root's rights either (the
+ * hostile round after the evaluation sandbox): each attack below published
+ * or leaked a root-only secret with a plain `bento deploy` as root.
+ */
+describe.skipIf(!isRoot)("what Nix runs or reads for fleet code", () => {
+  /** A directory anyone may write in (mode 1777): where a hook run as any user can leave its marks. */
+  function openDir(prefix: string): string {
+    const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+    chmodSync(dir, 0o1777);
+    suite.later(() => rmSync(dir, { recursive: true, force: true }));
+    return dir;
+  }
+
+  /** A directory only root may enter, holding `files`: what root alone may read. */
+  function rootOnlyDir(prefix: string, files: Record<string, string>): string {
+    const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+    suite.later(() => rmSync(dir, { recursive: true, force: true }));
+    for (const [name, content] of Object.entries(files)) writeFileSync(path.join(dir, name), content, { mode: 0o600 });
+    return dir;
+  }
+
+  /** A secret that is also a valid store path name part (so a name built from it is not refused for its characters). */
+  const secretWord = () => `bentosecret${Math.random().toString(36).slice(2, 12)}`;
+
+  /** Store entries named `<hash>-<name>` holding `secret` (a path registered although its build failed, as Nix does on a hash mismatch). */
+  function storeLeaks(names: readonly string[], secret: string): string[] {
+    return readdirSync('/nix/store')
+      .filter((entry) => names.some((name) => entry.endsWith(`-${name}`)) || entry.includes(secret))
+      .map((entry) => path.join('/nix/store', entry))
+      .filter((full) => full.includes(secret) || (lstatSync(full).isFile() && readFileSync(full, 'utf8').includes(secret)));
+  }
+
+  function chrootHolds(secret: string): boolean {
+    return spawnSync('grep', ['-rqF', '--', secret, suite.server.chrootDir]).status === 0;
+  }
+
+  /** An hg repository in `dir` whose .hg/hgrc runs `hook.sh` before `hg status`, as the hostile tester made it. */
+  function hookedMercurialRepository(dir: string, marks: string) {
+    execFileSync('hg', ['init', dir]);
+    writeFileSync(path.join(dir, 'file'), 'one\n');
+    execFileSync('hg', ['--cwd', dir, 'add', '-q', 'file']);
+    execFileSync('hg', ['--cwd', dir, 'commit', '-q', '-u', 'tester', '-m', 'one']);
+    rmSync(path.join(dir, '.hg', 'wcache'), { recursive: true, force: true });
+    writeFileSync(path.join(dir, 'hook.sh'), `set -e\nid -u > ${marks}/uid\ncp ${keyFile} ${marks}/key\nchmod 644 ${marks}/key\n`);
+    writeFileSync(path.join(dir, '.hg', 'hgrc'), '[hooks]\npre-status = sh ./hook.sh\n', { flag: 'a' });
+  }
+
+  /** The hook ran as root (it wrote uid 0) or copied the key: what must never happen. */
+  function expectHookPowerless(marks: string) {
+    const uid = existsSync(path.join(marks, 'uid')) ? readFileSync(path.join(marks, 'uid'), 'utf8').trim() : undefined;
+    expect(uid, 'the hg hook ran as root').not.toBe('0');
+    expect(existsSync(path.join(marks, 'key')), 'the hg hook copied the signing key').toBe(false);
+  }
+
+  it('builtins.fetchMercurial: hg never runs as root (its repository hooks would), the system fails, naming it; nothing of the key anywhere', () => {
+    const name = n('hg');
+    const marks = openDir('bento-eval-marks-');
+    const fleet = newFleet({ [name]: { nonFlake: true }, [n('hgfine')]: { nonFlake: true } });
+    suite.server.addUsers([name, n('hgfine')]);
+    hookedMercurialRepository(path.join(fleet.root, 'hosts', name, 'repo'), marks);
+    writeFileSync(path.join(fleet.root, 'hosts', name, 'configuration.nix'), `{ ... }: { networking.hostName = builtins.seq (builtins.fetchMercurial ./repo).outPath "${name}"; }\n`);
+    // A repository without hooks is fetched as before: hg itself works for the evaluator.
+    const clean = path.join(fleet.root, 'hosts', n('hgfine'), 'repo');
+    hookedMercurialRepository(clean, marks);
+    writeFileSync(path.join(clean, '.hg', 'hgrc'), '');
+    writeFileSync(path.join(fleet.root, 'hosts', n('hgfine'), 'configuration.nix'), `{ ... }: { networking.hostName = builtins.seq (builtins.fetchMercurial ./repo).outPath "${n('hgfine')}"; }\n`);
+    const deploy = run(fleet);
+    expectHookPowerless(marks);
+    expect(deploy.status, deploy.stdout + deploy.stderr).toBe(1);
+    expect(deploy.stdout).toMatch(new RegExp(`FAILED  ${name} `));
+    expect(deploy.stderr).toContain(`${name}: build failed`);
+    expect(deploy.stderr).toContain('untrusted hook pre-status not executed');
+    expect(storeHoldsKey()).toBeUndefined();
+    expect(chrootHoldsKey()).toBe(false);
+    expect(existsSync(path.join(suite.server.chrootDir, name, 'config'))).toBe(false);
+    expect(deploy.stderr).toMatch(/deploy: \d+ published, \d+ unchanged, 1 failed/);
+    expect(readFileSync(path.join(suite.server.chrootDir, n('hgfine'), 'config', 'configuration.nix'), 'utf8')).toContain(n('hgfine'));
+  });
+
+  it('builtins.fetchGit through a gitfile: git never reads, as root, the repository it names; the system fails, naming it; nothing of it anywhere', () => {
+    const name = n('gitfile');
+    const secret = secretWord();
+    const repo = rootOnlyDir('bento-eval-rootgit-', {});
+    execFileSync('git', ['init', '-q', '-b', 'main', repo]);
+    writeFileSync(path.join(repo, 'shadow'), secret);
+    execFileSync('git', ['-C', repo, 'add', 'shadow']);
+    execFileSync('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-q', '-m', 'one']);
+    const fleet = newFleet({ [name]: { nonFlake: true, files: { 'etc-git': `gitdir: ${repo}/.git\n` } } });
+    suite.server.addUsers([name]);
+    writeFileSync(
+      path.join(fleet.root, 'hosts', name, 'configuration.nix'),
+      `{ ... }: { networking.hostName = "leak-" + builtins.readFile ((builtins.fetchGit { url = ./etc-git; ref = "main"; }) + "/shadow"); }\n`,
+    );
+    const deploy = run(fleet);
+    const output = deploy.stdout + deploy.stderr;
+    expect(output).not.toContain(secret);
+    expect(storeLeaks([], secret)).toEqual([]);
+    expect(readdirSync('/nix/store').filter((entry) => entry.endsWith('-source') && existsSync(path.join('/nix/store', entry, 'shadow')) && readFileSync(path.join('/nix/store', entry, 'shadow'), 'utf8') === secret)).toEqual([]);
+    expect(chrootHolds(secret)).toBe(false);
+    expect(deploy.status, output).toBe(1);
+    expect(deploy.stdout).toMatch(new RegExp(`FAILED  ${name} `));
+    expect(deploy.stderr).toContain(`${name}: build failed`);
+    expect(existsSync(path.join(suite.server.chrootDir, name, 'config'))).toBe(false);
+  });
+
+  /** A fixed-output derivation whose build copies `what` into its output, for a configuration.nix and a flake: Nix registers the output on a hash mismatch. */
+  const fixedOutput = (name: string, attributes: string) =>
+    `derivation ({ name = "${name}"; outputHashMode = "flat"; outputHashAlgo = "sha256"; outputHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="; } // ${attributes})`;
+  /** builtin:fetchurl fetching the netrc the daemon wrote into the build directory (sandbox = false: TMPDIR/nix-build-<drv>-0). */
+  const netrcFetch = (name: string) =>
+    fixedOutput(name, `{ builder = "builtin:fetchurl"; system = "builtin"; url = "file:///tmp/nix-build-${name}.drv-0/netrc"; urls = [ ]; unpack = ""; executable = ""; }`);
+  /** A builder that writes the daemon's variables it asks for (impureEnvVars) into its output. */
+  const environmentCopy = (name: string) =>
+    fixedOutput(
+      name,
+      `{ builder = "/bin/sh"; system = "x86_64-linux"; PATH = "/usr/bin:/bin"; impureEnvVars = [ "NIX_CONFIG" "BENTO_EVAL_SECRET" ]; args = [ "-c" "echo \\"$BENTO_EVAL_SECRET|$NIX_CONFIG\\" > $out" ]; }`,
+    );
+
+  /** A non-flake and a flake system whose evaluation builds `fod` (import from derivation) and reads it. */
+  function fleetReading(fod: (name: string) => string) {
+    const plain = n(`p${Math.random().toString(36).slice(2, 6)}`);
+    const flake = n(`f${Math.random().toString(36).slice(2, 6)}`);
+    const text = flakeText([flake]).replace(`"nixos-system-${flake}-24.05"`, `builtins.seq (builtins.readFile (${fod(`${flake}-fod`)})) "nixos-system-${flake}-24.05"`);
+    const fleet = newFleet({ [plain]: { nonFlake: true }, fl: { flakeText: text } });
+    suite.server.addUsers([plain, flake]);
+    writeFileSync(path.join(fleet.root, 'hosts', plain, 'configuration.nix'), `{ ... }: { networking.hostName = builtins.seq (builtins.readFile (${fod(`${plain}-fod`)})) "${plain}"; }\n`);
+    return { fleet, plain, flake, fods: [`${plain}-fod`, `${flake}-fod`] };
+  }
+
+  function expectBothFailed(deploy: ReturnType<typeof run>, plain: string, flake: string) {
+    expect(deploy.status, deploy.stdout + deploy.stderr).toBe(1);
+    for (const name of [plain, flake]) {
+      expect(deploy.stdout).toMatch(new RegExp(`FAILED  ${name} `));
+      expect(existsSync(path.join(suite.server.chrootDir, name, 'config'))).toBe(false);
+    }
+  }
+
+  it("builtin:fetchurl never hands a build the daemon's netrc (a flake and a configuration.nix): nothing of it is stored or published", () => {
+    const secret = secretWord();
+    const netrc = path.join(rootOnlyDir('bento-eval-netrc-', { netrc: `machine bento.invalid login bento password ${secret}\n` }), 'netrc');
+    const { fleet, plain, flake, fods } = fleetReading(netrcFetch);
+    // Nix's build directory is TMPDIR/nix-build-<drv>-0, with TMPDIR the builder's (the daemon's or, building directly, bento's).
+    // A configuration that trusts every user would let the evaluator hand the daemon its own netrc-file: bento's daemon trusts root alone.
+    const deploy = bento(['deploy'], { env: { BENTO_DIR: fleet.root, ...NIX_ENV, NIX_CONFIG: `netrc-file = ${netrc}\ntrusted-users = *\nsubstituters =\n`, TMPDIR: '/tmp' } });
+    expect(deploy.stdout + deploy.stderr).not.toContain(secret);
+    expect(storeLeaks(fods, secret)).toEqual([]);
+    expect(chrootHolds(secret)).toBe(false);
+    expectBothFailed(deploy, plain, flake);
+  });
+
+  it("a fixed-output build never gets the daemon's environment (impureEnvVars): root's variables and NIX_CONFIG stay out of the store", () => {
+    const secret = secretWord();
+    const token = secretWord();
+    const { fleet, plain, flake, fods } = fleetReading(environmentCopy);
+    const deploy = bento(['deploy'], { env: { BENTO_DIR: fleet.root, ...NIX_ENV, BENTO_EVAL_SECRET: secret, NIX_CONFIG: `access-tokens = bento.invalid=${token}\nsubstituters =\n` } });
+    expect(deploy.stdout + deploy.stderr).not.toContain(secret);
+    expect(storeLeaks(fods, secret)).toEqual([]);
+    expect(storeLeaks(fods, token)).toEqual([]);
+    expect(chrootHolds(secret)).toBe(false);
+    expectBothFailed(deploy, plain, flake);
+  });
+
+  it("NIX_CONFIG still configures bento's daemon (read from a file); an empty build-users-group, with which Nix would build as root, is refused", () => {
+    const name = n('bug');
+    // A derivation of its own, never built before: the daemon must build it.
+    const text = flakeText([name]).replace(`"nixos-system-${name}-24.05"`, `"nixos-system-${name}-${secretWord()}"`);
+    const fleet = newFleet({ bug: { flakeText: text } });
+    const missing = bento(['build', '--name', name], { env: { BENTO_DIR: fleet.root, NIX_CONFIG: 'build-users-group = bento-no-such-group\nsubstituters =\n' } });
+    expect(missing.status).toBe(1);
+    expect(missing.stdout).toMatch(new RegExp(`FAILED  ${name} .*the group 'bento-no-such-group' specified in 'build-users-group' does not exist`));
+    const empty = bento(['build', '--name', name], { env: { BENTO_DIR: fleet.root, NIX_CONFIG: 'build-users-group =\nsubstituters =\n' } });
+    expect(empty.status).toBe(1);
+    expect(empty.stderr).toContain("hosts/bug/flake.nix: Nix's build-users-group is empty (nix.conf or NIX_CONFIG): Nix would build fleet code as root");
+  });
+
+  it('bento build switch builds the system as deploy does before anything is applied: neither the hg hook nor the netrc gets root\'s rights, nothing is applied', () => {
+    const name = n('hgsw');
+    const marks = openDir('bento-eval-marks-');
+    const secret = secretWord();
+    const netrc = path.join(rootOnlyDir('bento-eval-netrc-', { netrc: `machine bento.invalid login bento password ${secret}\n` }), 'netrc');
+    const { fleet, plain, flake, fods } = fleetReading(netrcFetch);
+    mkdirSync(path.join(fleet.root, 'hosts', name));
+    hookedMercurialRepository(path.join(fleet.root, 'hosts', name, 'repo'), marks);
+    writeFileSync(path.join(fleet.root, 'hosts', name, 'configuration.nix'), `{ ... }: { networking.hostName = builtins.seq (builtins.fetchMercurial ./repo).outPath "${name}"; }\n`);
+    writeFileSync(path.join(fleet.root, 'keys', `${name}.pub`), `${testKey(name)}\n`);
+    const record = mkdtempSync(path.join(os.tmpdir(), 'bento-record-'));
+    suite.later(() => rmSync(record, { recursive: true, force: true }));
+    const env = { BENTO_DIR: fleet.root, PATH: `${APPLY_STUBS_DIR}:${process.env.PATH}`, FAKE_SERVER: record, ...NIX_ENV, NIX_CONFIG: `netrc-file = ${netrc}\nsubstituters =\n`, TMPDIR: '/tmp' };
+    for (const system of [name, plain, flake]) {
+      const apply = bento(['build', 'switch', '--yes', '--name', system], { env });
+      expect(apply.stdout + apply.stderr).not.toContain(secret);
+      expect(apply.status, apply.stdout + apply.stderr).toBe(1);
+      expect(apply.stdout).toMatch(new RegExp(`FAILED  ${system} `));
+    }
+    expectHookPowerless(marks);
+    expect(storeLeaks(fods, secret)).toEqual([]);
+    expect(existsSync(path.join(record, 'calls'))).toBe(false);
+    expect(storeHoldsKey()).toBeUndefined();
   });
 });

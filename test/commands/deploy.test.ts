@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { sha256 } from '../../src/util/hash.js';
 import { bento, CLI } from '../helpers/cli.js';
 import { flakeText, makeFleet, type TestFleet } from '../helpers/fleet.js';
-import { isRoot, STUBS_DIR } from '../helpers/shell.js';
+import { APPLY_STUBS_DIR, isRoot } from '../helpers/shell.js';
 import { NIX_ENV, snapshotTree, useTestServer } from '../helpers/server.js';
 
 const suite = useTestServer();
@@ -226,16 +226,19 @@ describe.skipIf(!isRoot)('bento deploy', () => {
     }
   });
 
-  it('build switch with TARGET_IP pushes with nixos-rebuild --target-host, then publishes the system', () => {
+  it('build switch with TARGET_IP copies the system it built to root@TARGET_IP and switches it there, as nixos-rebuild --target-host does, then publishes the system', () => {
     const fleet = newFleet({ pushed: { flake: [n('push')] } });
     suite.server.addUsers([n('push')]);
     const record = mkdtempSync(path.join(os.tmpdir(), 'bento-record-'));
     const run = bento(['build', 'switch', '--yes'], {
-      env: { BENTO_DIR: fleet.root, NAME: n('push'), TARGET_IP: '192.0.2.9', NIX_SSHOPTS: '-p2222', PATH: `${STUBS_DIR}:${process.env.PATH}`, FAKE_SERVER: record, ...NIX_ENV },
+      env: { BENTO_DIR: fleet.root, NAME: n('push'), TARGET_IP: '192.0.2.9', NIX_SSHOPTS: '-p2222', PATH: `${APPLY_STUBS_DIR}:${process.env.PATH}`, FAKE_SERVER: record, ...NIX_ENV },
     });
-    expect(run.stdout).toContain(`running nixos-rebuild switch for ${n('push')} on 192.0.2.9`);
+    const system = new RegExp(`switch ${n('push')} on 192[.]0[.]2[.]9: (/nix/store/[a-z0-9]{32}-nixos-system-${n('push')}-24[.]05)\n`).exec(run.stdout)?.[1];
+    expect(system, run.stdout).toBeDefined();
     expect(run.status).toBe(0);
-    expect(readFileSync(path.join(record, 'calls'), 'utf8')).toMatch(new RegExp(`^== nixos-rebuild\nswitch\n--flake\n/[^\n]+#${n('push')}\n--target-host\nroot@192[.]0[.]2[.]9\n$`));
+    const calls = readFileSync(path.join(record, 'calls'), 'utf8');
+    expect(calls.startsWith(`== nix-copy-closure\n--to\nroot@192.0.2.9\n${system}\n== ssh\n-p2222\nroot@192.0.2.9\nnix-env\n-p\n/nix/var/nix/profiles/system\n--set\n${system}\n== ssh\n-p2222\nroot@192.0.2.9\nsystemd-run\n`), calls).toBe(true);
+    expect(calls.endsWith(`--wait\n${system}/bin/switch-to-configuration\nswitch\n`), calls).toBe(true);
     expect(run.stderr).toContain('deploy: 1 published, 0 unchanged, 0 failed');
     expectConsistent(suite.server.chrootDir, n('push'));
     rmSync(record, { recursive: true, force: true });

@@ -12,6 +12,8 @@ import { writeRendered } from './render.js';
 import { DURABILITY_CALLS } from './strace.js';
 
 export const STUBS_DIR = path.join(import.meta.dirname, '..', 'fixtures', 'client-stubs');
+/** Recording stand-ins of what `bento build test|switch` runs to apply a built system (nix-env, systemd-run, nix-copy-closure, ssh). */
+export const APPLY_STUBS_DIR = path.join(import.meta.dirname, '..', 'fixtures', 'apply-stubs');
 export const isRoot = process.getuid?.() === 0;
 
 export interface ScriptRun {

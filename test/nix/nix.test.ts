@@ -61,6 +61,20 @@ error: opening directory '/var/lib/bento': Permission denied
     expect(summarizeNixError(UNREADABLE)).toBe("error: opening directory '/var/lib/bento': Permission denied");
   });
 
+  it("keeps hg's reason, printed just before Nix's error, and says why hg refused", () => {
+    const output = [
+      "not trusting file /tmp/bento-build-1/h/repo/.hg/hgrc from untrusted user root, group root",
+      'abort: untrusted hook pre-status not executed',
+      "(see 'hg help config.trusted')",
+      'error: hg failed with exit code 255',
+      "(use '--show-trace' to show detailed location information)",
+    ].join('\n');
+    expect(summarizeNixError(output)).toBe("abort: untrusted hook pre-status not executed\n(see 'hg help config.trusted')\nerror: hg failed with exit code 255");
+    expect(explainEvaluationError(summarizeNixError(output), 'configuration', 'nobody').split('\n')[0]).toBe(
+      'abort: untrusted hook pre-status not executed (bento evaluates fleet code as the user nobody: Mercurial does not run the hooks or extensions of a repository that user does not own)',
+    );
+  });
+
   it('explainEvaluationError says why, on the line that names the file', () => {
     expect(explainEvaluationError(summarizeNixError(RESTRICTED), 'configuration')).toBe(
       "error: access to absolute path '/var/lib/bento/signing-key' is forbidden in restricted mode (bento evaluates a configuration.nix in restricted mode: it may read its host directory and the NIX_PATH entries, nothing else of this server)",
@@ -69,7 +83,7 @@ error: opening directory '/var/lib/bento': Permission denied
       "error: access to absolute path '/var/lib/bento/signing-key' is forbidden in pure eval mode (a flake is evaluated in pure mode: it may read its own files and its inputs, nothing else of this server)",
     );
     expect(explainEvaluationError(summarizeNixError(UNREADABLE), 'flake', 'nobody')).toBe(
-      "error: opening directory '/var/lib/bento': Permission denied (bento evaluates flakes as the user nobody: a flake may read only what every user of this server may read)",
+      "error: opening directory '/var/lib/bento': Permission denied (bento evaluates fleet code as the user nobody: it may read only what every user of this server may read)",
     );
     // Not evaluated as another user: a permission error is the user's own, left as Nix says it.
     expect(explainEvaluationError(summarizeNixError(UNREADABLE), 'flake')).toBe("error: opening directory '/var/lib/bento': Permission denied");

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { evaluatorEnvironment, readEvaluatorFile } from '../../src/nix/unprivileged.js';
+import { daemonEnvironment, daemonSettings, evaluatorEnvironment, readEvaluatorFile, userConfigFiles } from '../../src/nix/unprivileged.js';
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((dir) => rmSync(dir, { recursive: true, force: true })));
@@ -35,6 +35,41 @@ describe('evaluatorEnvironment', () => {
       GIT_CONFIG_KEY_0: 'safe.directory',
       GIT_CONFIG_VALUE_0: '*',
     });
+  });
+});
+
+describe("bento's daemon", () => {
+  it('has no netrc, trusts root alone, serves root and the evaluator only; builders when given', () => {
+    expect(daemonSettings(undefined)).toEqual(['--option', 'netrc-file', '/dev/null', '--option', 'trusted-users', 'root', '--option', 'allowed-users', 'root nobody']);
+    expect(daemonSettings('ssh://builder x86_64-linux').slice(-3)).toEqual(['--option', 'builders', 'ssh://builder x86_64-linux']);
+  });
+
+  it("keeps where Nix is, proxies and ssh; none of root's other variables, not NIX_CONFIG: that comes as a file, before root's own user files", () => {
+    const env = daemonEnvironment('/tmp/bento-eval-1-x/daemon-y/socket', '/tmp/bento-eval-1-x/daemon-y/nix-config.conf', {
+      PATH: '/usr/bin:/bin',
+      NIX_CONFIG: 'access-tokens = github.com=secret',
+      https_proxy: 'http://proxy:3128',
+      NIX_SSHOPTS: '-p2222',
+      HOME: '/root',
+      AWS_SECRET_ACCESS_KEY: 'secret',
+      GITHUB_TOKEN: 'secret',
+      NIX_PATH: 'nixpkgs=/root/nixpkgs',
+    });
+    expect(env).toEqual({
+      PATH: '/usr/bin:/bin',
+      https_proxy: 'http://proxy:3128',
+      NIX_SSHOPTS: '-p2222',
+      NIX_DAEMON_SOCKET_PATH: '/tmp/bento-eval-1-x/daemon-y/socket',
+      NIX_USER_CONF_FILES: '/tmp/bento-eval-1-x/daemon-y/nix-config.conf:/root/.config/nix/nix.conf:/etc/xdg/nix/nix.conf',
+    });
+    expect(daemonEnvironment('/s', undefined, { HOME: '/root' }).NIX_USER_CONF_FILES).toBe('/root/.config/nix/nix.conf:/etc/xdg/nix/nix.conf');
+  });
+
+  it("finds the user's configuration files as Nix 2.8 does", () => {
+    expect(userConfigFiles({ HOME: '/root' })).toEqual(['/root/.config/nix/nix.conf', '/etc/xdg/nix/nix.conf']);
+    expect(userConfigFiles({ XDG_CONFIG_HOME: '/c', XDG_CONFIG_DIRS: '/a:/b' })).toEqual(['/c/nix/nix.conf', '/a/nix/nix.conf', '/b/nix/nix.conf']);
+    expect(userConfigFiles({ NIX_USER_CONF_FILES: '/x.conf:/y.conf', HOME: '/root' })).toEqual(['/x.conf', '/y.conf']);
+    expect(userConfigFiles({}, '/home/admin')).toEqual(['/home/admin/.config/nix/nix.conf', '/etc/xdg/nix/nix.conf']);
   });
 });
 
