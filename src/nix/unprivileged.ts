@@ -45,6 +45,23 @@ import { NIX_FEATURE_ARGS, nixSettings } from './nix.js';
 /** Who evaluates fleet code when bento runs as root: the user every Debian and NixOS system has for owning nothing. */
 export const EVALUATOR_USER = 'nobody';
 
+/** How to reach the network (proxies) and the locale: both the daemon and the evaluator keep them. */
+const NETWORK_AND_LOCALE_ENV = [
+  'http_proxy',
+  'https_proxy',
+  'ftp_proxy',
+  'all_proxy',
+  'no_proxy',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'FTP_PROXY',
+  'ALL_PROXY',
+  'NO_PROXY',
+  'LANG',
+  'LC_ALL',
+  'TZ',
+] as const;
+
 /**
  * The variables bento's daemon keeps: where Nix and its store are, how to
  * reach the network (proxies, certificates) and remote builders (ssh). A
@@ -63,19 +80,7 @@ const DAEMON_ENV = [
   'SSL_CERT_FILE',
   'NIX_SSHOPTS',
   'SSH_AUTH_SOCK',
-  'http_proxy',
-  'https_proxy',
-  'ftp_proxy',
-  'all_proxy',
-  'no_proxy',
-  'HTTP_PROXY',
-  'HTTPS_PROXY',
-  'FTP_PROXY',
-  'ALL_PROXY',
-  'NO_PROXY',
-  'LANG',
-  'LC_ALL',
-  'TZ',
+  ...NETWORK_AND_LOCALE_ENV,
   'TMPDIR',
 ] as const;
 
@@ -133,19 +138,7 @@ const PASSED_ENV = [
   'NIX_STORE_DIR',
   'NIX_SSL_CERT_FILE',
   'SSL_CERT_FILE',
-  'http_proxy',
-  'https_proxy',
-  'ftp_proxy',
-  'all_proxy',
-  'no_proxy',
-  'HTTP_PROXY',
-  'HTTPS_PROXY',
-  'FTP_PROXY',
-  'ALL_PROXY',
-  'NO_PROXY',
-  'LANG',
-  'LC_ALL',
-  'TZ',
+  ...NETWORK_AND_LOCALE_ENV,
   'TERM',
   'NO_COLOR',
 ] as const;
