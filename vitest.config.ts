@@ -13,6 +13,8 @@ export default defineConfig({
     maxWorkers: 3,
     minWorkers: 1,
     globalSetup: ['test/helpers/global-setup.ts'],
+    // One turn of the event loop after each test (see the file).
+    setupFiles: ['test/helpers/yield-between-tests.ts'],
     // A skipped test fails the run (a run without root or sshd is not green).
     reporters: ['default', './test/helpers/no-skips-reporter.ts'],
     env: {
