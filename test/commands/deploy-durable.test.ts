@@ -29,6 +29,8 @@ describe.skipIf(!isRoot)('deploy flushes what it records and publishes', () => {
       '[pid  12] rename("/srv/x/.states.txt.tmp-12", "/srv/x/states.txt" <unfinished ...>',
       '[pid  13] execve("/usr/bin/nix", ["nix"], 0x0 /* 1 var */) = 0',
       '[pid  12] <... rename resumed>) = 0',
+      '[pid  15] fsync(20</srv/x/.signed-by.tmp-15> <unfinished ...>',
+      '[pid  15] <... fsync resumed>) = 0',
       '[pid  12] fsync(19</srv/x>) = -1 EIO (Input/output error)',
       '[pid  14] renameat2(AT_FDCWD</tmp>, "/var/bento/.bento/incoming/a", 3</var/bento>, "a", RENAME_NOREPLACE) = 0',
       '[pid  14] renameat2(AT_FDCWD</var/bento>, "b.tmp", AT_FDCWD</var/bento>, "/var/bento/b", RENAME_NOREPLACE) = -1 EEXIST (File exists)',
@@ -37,6 +39,7 @@ describe.skipIf(!isRoot)('deploy flushes what it records and publishes', () => {
       { kind: 'fsync', pid: 12, path: '/srv/x/.states.txt.tmp-12' },
       { kind: 'execve', pid: 13 },
       { kind: 'rename', pid: 12, from: '/srv/x/.states.txt.tmp-12', to: '/srv/x/states.txt' },
+      { kind: 'fsync', pid: 15, path: '/srv/x/.signed-by.tmp-15' },
       { kind: 'rename', pid: 14, from: '/var/bento/.bento/incoming/a', to: '/var/bento/a' },
     ]);
   });

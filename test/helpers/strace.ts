@@ -29,7 +29,8 @@ export function parseStraceLog(text: string): TracedCall[] {
     const pid = Number(match[1] ?? match[2] ?? 0);
     let line = match[3] ?? '';
     if (line.endsWith('<unfinished ...>')) {
-      pending.set(pid, line.slice(0, -'<unfinished ...>'.length));
+      // strace writes a space before the marker: `fsync(18</f> <unfinished ...>`.
+      pending.set(pid, line.slice(0, -'<unfinished ...>'.length).trimEnd());
       continue;
     }
     const resumed = /^<\.\.\. \w+ resumed>(.*)$/.exec(line);
