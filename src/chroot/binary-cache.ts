@@ -45,8 +45,8 @@ import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import { flushParentSync, flushTreeSync } from '../util/durable.js';
 import { sha256, sha256File } from '../util/hash.js';
 import { makeTempDir } from '../util/temp-dir.js';
-import { CACHE_NARINFO_BUNDLE, CACHE_PIN_FILE, CACHE_POOL, CACHE_SYSTEM_FILE, cacheDirName, pinStoreName, systemChroot } from './layout.js';
-import { MANIFEST_NAME } from './manifest.js';
+import { CACHE_NARINFO_BUNDLE, CACHE_PIN_FILE, CACHE_POOL, CACHE_SYSTEM_FILE, cacheDirName, pinStoreName, systemChroot } from '../protocol/layout.js';
+import { MANIFEST_NAME } from '../protocol/manifest.js';
 
 export interface SystemCacheOptions {
   chrootDir: string;

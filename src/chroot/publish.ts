@@ -8,9 +8,9 @@
 import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Assembly } from './assemble.js';
-import { systemChroot, versionDirName } from './layout.js';
-import { MANIFEST_NAME, renderChangeStampOfDigest } from './manifest.js';
-import { recordState } from './states-file.js';
+import { systemChroot, versionDirName } from '../protocol/layout.js';
+import { MANIFEST_NAME, renderChangeStampOfDigest } from '../protocol/manifest.js';
+import { recordState } from '../protocol/states-file.js';
 import { TEMPORARY_NAME, writeFileAtomicallySync } from '../util/atomic-write.js';
 import { flushParentSync, flushSync, flushTreeSync } from '../util/durable.js';
 import { copyFilesWithModes } from '../util/make-dirs.js';

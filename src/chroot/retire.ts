@@ -17,12 +17,12 @@
  */
 import { existsSync, lstatSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
-import { SYSTEM_NAME } from '../fleet/names.js';
+import { SYSTEM_NAME } from '../protocol/names.js';
 import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import { publishSystemCache } from './binary-cache.js';
-import { CONFIG_LINK, LAST_CHANGE_DATE, REMOVED_MARKER, systemChroot } from './layout.js';
+import { CONFIG_LINK, LAST_CHANGE_DATE, REMOVED_MARKER, systemChroot } from '../protocol/layout.js';
 import { forgetInRollout } from './rollout.js';
-import { readStatesFile, recordState } from './states-file.js';
+import { readStatesFile, recordState } from '../protocol/states-file.js';
 
 /** Entries of a system's directory that deploy writes for what it publishes (and their temporary names). */
 const PUBLISHED_ENTRY = /^(config|last_change_date|\.config-.*|\.cache-.*|config\.tmp-\d+|\.?last_change_date\.tmp-\d+)$/;

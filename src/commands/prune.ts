@@ -11,7 +11,7 @@
 import { readdirSync } from 'node:fs';
 import { loadConfig } from '../config/config.js';
 import { UserError } from '../errors.js';
-import { systemNameProblem } from '../fleet/names.js';
+import { systemNameProblem } from '../protocol/names.js';
 import { pruneLogs, type SystemPruning } from '../status/prune-logs.js';
 import { printLine, tell, warnUser, type CommandIO } from './io.js';
 

@@ -17,7 +17,7 @@
  *   is deployed for it (docs/protocol.md §10).
  */
 import { lockChrootDir } from '../chroot/chroot-dir.js';
-import { readRolloutState, systemsOfWave, waveLabel, writeRolloutState, nextWave, type RolloutState } from '../chroot/rollout-state.js';
+import { readRolloutState, systemsOfWave, waveLabel, writeRolloutState, nextWave, type RolloutState } from '../protocol/rollout-file.js';
 import { completeWave, haltRollout, holdAborted, publishWave, revertWave, type WaveOutcome } from '../chroot/rollout.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { UserError } from '../errors.js';

@@ -19,7 +19,7 @@ import { renderPrometheus } from '../status/render-prometheus.js';
 import { renderTable } from '../status/render-table.js';
 import { decideExitStatus, decideStatus, holdForRollout, type SystemStatus } from '../status/states.js';
 import { describeRollout, waitingForWave } from '../status/rollout-decision.js';
-import type { RolloutState } from '../chroot/rollout-state.js';
+import type { RolloutState } from '../protocol/rollout-file.js';
 import { watchChroot } from '../status/watch.js';
 import { writeFileAtomically } from '../util/atomic-write.js';
 import { sanitize } from '../util/sanitize.js';

@@ -18,7 +18,7 @@
 import { readdirSync } from 'node:fs';
 import { loadConfig, type Config } from '../config/config.js';
 import { UserError } from '../errors.js';
-import { SYSTEM_NAME, systemNameProblem } from '../fleet/names.js';
+import { SYSTEM_NAME, systemNameProblem } from '../protocol/names.js';
 import { triggerTarget, type TriggerTarget } from '../fleet/trigger-addresses.js';
 import { mapLimit } from '../util/concurrency.js';
 import { requestStatusLine } from '../util/http-status-line.js';

@@ -40,7 +40,7 @@
  */
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { parseLogName } from '../chroot/log-name.js';
+import { parseLogName } from '../protocol/log-name.js';
 import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import { sha256 } from '../util/hash.js';
 import type { LogEntry } from './read-chroot.js';

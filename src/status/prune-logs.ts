@@ -21,10 +21,10 @@
  */
 import { lstatSync, readdirSync, unlinkSync } from 'node:fs';
 import { bentoAccountProblem, readAccounts, type Accounts } from '../chroot/accounts.js';
-import { SFTP_GROUP, STATES_FILE, systemChroot } from '../chroot/layout.js';
-import { receivedAtMs } from '../chroot/log-file.js';
-import { parseLogName } from '../chroot/log-name.js';
-import { SYSTEM_NAME } from '../fleet/names.js';
+import { SFTP_GROUP, STATES_FILE, systemChroot } from '../protocol/layout.js';
+import { receivedAtMs } from '../protocol/log-file.js';
+import { parseLogName } from '../protocol/log-name.js';
+import { SYSTEM_NAME } from '../protocol/names.js';
 import { DEFAULTS } from '../config/config.js';
 import { describeError, errorCode } from '../errors.js';
 import { isLaterLog, unreadableLogProblem, type LogEntry } from './read-chroot.js';

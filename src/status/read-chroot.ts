@@ -27,12 +27,12 @@ import path from 'node:path';
 import { closeSync, constants, lstatSync, openSync, readdirSync, readSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { DEFAULTS } from '../config/config.js';
 import { describeError, errorCode, UserError } from '../errors.js';
-import { SYSTEM_NAME } from '../fleet/names.js';
-import { LAST_CHANGE_DATE, LOGS_DIR, REMOVED_MARKER, ROLLOUT_FILE, STATES_FILE } from '../chroot/layout.js';
-import { readRolloutState, type RolloutState } from '../chroot/rollout-state.js';
-import { parseLogName, type LogName } from '../chroot/log-name.js';
-import { FUTURE_TOLERANCE_MS, GZIP_HEAD_BYTES, GZIP_TAIL_BYTES, gzipProblem, isUploadTemporary, receivedAtMs } from '../chroot/log-file.js';
-import { readStatesFile, type StatesFile } from '../chroot/states-file.js';
+import { SYSTEM_NAME } from '../protocol/names.js';
+import { LAST_CHANGE_DATE, LOGS_DIR, REMOVED_MARKER, ROLLOUT_FILE, STATES_FILE } from '../protocol/layout.js';
+import { readRolloutState, type RolloutState } from '../protocol/rollout-file.js';
+import { parseLogName, type LogName } from '../protocol/log-name.js';
+import { FUTURE_TOLERANCE_MS, GZIP_HEAD_BYTES, GZIP_TAIL_BYTES, gzipProblem, isUploadTemporary, receivedAtMs } from '../protocol/log-file.js';
+import { readStatesFile, type StatesFile } from '../protocol/states-file.js';
 import { neededLogs, type LogCache } from './log-cache.js';
 import { compareText, truncate } from '../util/text.js';
 
@@ -52,7 +52,7 @@ export interface LogEntry {
   log: LogName;
   /**
    * When the server received it: the mtime of the uploaded file, or its
-   * ctime when that is earlier (a mtime in the future; chroot/log-file.ts,
+   * ctime when that is earlier (a mtime in the future; protocol/log-file.ts,
    * receivedAtMs).
    */
   mtimeMs: number;

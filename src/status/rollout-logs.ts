@@ -6,8 +6,8 @@
  * change a decision.
  */
 import path from 'node:path';
-import type { RolloutState } from '../chroot/rollout-state.js';
-import { LOGS_DIR } from '../chroot/layout.js';
+import type { RolloutState } from '../protocol/rollout-file.js';
+import { LOGS_DIR } from '../protocol/layout.js';
 import { readLogHeaderFile } from './log-header-file.js';
 import { readChroot } from './read-chroot.js';
 import type { ReportedLog } from './rollout-decision.js';

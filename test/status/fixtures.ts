@@ -7,7 +7,7 @@ import path from 'node:path';
 import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
 import type { Accounts } from '../../src/chroot/accounts.js';
-import { parseLogName, type LogResult } from '../../src/chroot/log-name.js';
+import { parseLogName, type LogResult } from '../../src/protocol/log-name.js';
 import type { Expected, LogEntry, SystemSnapshot } from '../../src/status/read-chroot.js';
 
 const NIX32 = '0123456789abcdfghijklmnpqrsvwxyz';

@@ -10,7 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { SYSTEM_NAME } from '../fleet/names.js';
+import { SYSTEM_NAME } from './names.js';
 import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import { compareText, truncate } from '../util/text.js';
 import { STATES_FILE } from './layout.js';
