@@ -44,3 +44,33 @@ describe('the layer rules', () => {
     expect(await layerMessages(file, code)).toEqual([]);
   });
 });
+
+/** The messages of the cycle rule for `code` as the file `file` (the modules it imports are read from disk). */
+async function cycleMessages(file: string, code: string): Promise<string[]> {
+  const [result] = await eslint.lintText(code, { filePath: path.join(PACKAGE_ROOT, file) });
+  return (result?.messages ?? []).filter((message) => message.ruleId === 'bento/no-import-cycle').map((message) => message.message);
+}
+
+describe('the import cycle rule', () => {
+  it('reports a module that imports one that imports it back, inside a directory', async () => {
+    // protocol/log-name.ts imports store-path.ts: store-path importing log-name closes a loop.
+    const messages = await cycleMessages('src/protocol/store-path.ts', "import { parseLogName } from './log-name.js';\nexport const x = parseLogName;\n");
+    expect(messages).toEqual([expect.stringContaining('import cycle: store-path.ts → log-name.ts → store-path.ts')]);
+  });
+
+  it('reports a longer loop through a type import', async () => {
+    // status/states.ts → protocol/log-file.ts → protocol/log-name.ts → protocol/store-path.ts: back to states closes it.
+    const messages = await cycleMessages('src/protocol/store-path.ts', "import type { StateId } from '../status/states.js';\nexport type X = StateId;\n");
+    expect(messages).toEqual([expect.stringContaining('import cycle: store-path.ts → ../status/states.ts → log-file.ts → log-name.ts → store-path.ts')]);
+  });
+
+  it('finds no cycle in src/ as it is', async () => {
+    const results = await eslint.lintFiles(['src/**/*.ts']);
+    const cycles = results.flatMap((result) => result.messages.filter((message) => message.ruleId === 'bento/no-import-cycle').map((message) => `${result.filePath}: ${message.message}`));
+    expect(cycles).toEqual([]);
+  });
+
+  it('allows the same imports without the loop', async () => {
+    expect(await cycleMessages('src/protocol/log-name.ts', "import { storeBasenameProblem } from './store-path.js';\nexport const x = storeBasenameProblem;\n")).toEqual([]);
+  });
+});

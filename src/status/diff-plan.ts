@@ -8,7 +8,7 @@ import { STATES_FILE } from '../protocol/layout.js';
 import type { FleetSystem } from '../fleet/fleet.js';
 import { storePathOf } from '../nix/diff-closures.js';
 import type { SystemSnapshot } from './read-chroot.js';
-import { selectLatestLog } from './states.js';
+import { selectLatestLog } from '../protocol/log-file.js';
 
 /** What diff does for one system. */
 export type DiffPlan =

@@ -22,12 +22,12 @@
 import { lstatSync, readdirSync, unlinkSync } from 'node:fs';
 import { bentoAccountProblem, readAccounts, type Accounts } from '../chroot/accounts.js';
 import { SFTP_GROUP, STATES_FILE, systemChroot } from '../protocol/layout.js';
-import { receivedAtMs } from '../protocol/log-file.js';
+import { isLaterLog, receivedAtMs, type LogEntry } from '../protocol/log-file.js';
 import { parseLogName } from '../protocol/log-name.js';
 import { SYSTEM_NAME } from '../protocol/names.js';
 import { DEFAULTS } from '../config/config.js';
 import { describeError, errorCode } from '../errors.js';
-import { isLaterLog, unreadableLogProblem, type LogEntry } from './read-chroot.js';
+import { unreadableLogProblem } from './read-chroot.js';
 
 /** Oldest first, in the order status reads them (isLaterLog: server mtime, then name). */
 function byArrival(a: LogEntry, b: LogEntry): number {

@@ -30,8 +30,8 @@ import { describeError, errorCode, UserError } from '../errors.js';
 import { SYSTEM_NAME } from '../protocol/names.js';
 import { LAST_CHANGE_DATE, LOGS_DIR, REMOVED_MARKER, ROLLOUT_FILE, STATES_FILE } from '../protocol/layout.js';
 import { readRolloutState, type RolloutState } from '../protocol/rollout-file.js';
-import { parseLogName, type LogName } from '../protocol/log-name.js';
-import { FUTURE_TOLERANCE_MS, GZIP_HEAD_BYTES, GZIP_TAIL_BYTES, gzipProblem, isUploadTemporary, receivedAtMs } from '../protocol/log-file.js';
+import { parseLogName } from '../protocol/log-name.js';
+import { FUTURE_TOLERANCE_MS, GZIP_HEAD_BYTES, GZIP_TAIL_BYTES, gzipProblem, isLaterLog, isUploadTemporary, receivedAtMs, type LogEntry } from '../protocol/log-file.js';
 import { readStatesFile, type StatesFile } from '../protocol/states-file.js';
 import { neededLogs, type LogCache } from './log-cache.js';
 import { compareText, truncate } from '../util/text.js';
@@ -46,17 +46,6 @@ export type Expected =
   | { kind: 'non-flake' }
   /** states.txt could not be read, or its line for this system is broken. */
   | { kind: 'unknown' };
-
-export interface LogEntry {
-  fileName: string;
-  log: LogName;
-  /**
-   * When the server received it: the mtime of the uploaded file, or its
-   * ctime when that is earlier (a mtime in the future; protocol/log-file.ts,
-   * receivedAtMs).
-   */
-  mtimeMs: number;
-}
 
 export interface SystemSnapshot {
   name: string;
@@ -264,16 +253,6 @@ function stillTheLog(file: string, log: LogEntry, sizeLimit: number): boolean {
   const stats = lstatOrError(file);
   if (stats === undefined || stats instanceof Error) return false;
   return stats.isFile() && receivedAtMs(stats) === log.mtimeMs && sizeProblem(stats.size, sizeLimit) === undefined;
-}
-
-/**
- * Whether log `a` arrived after log `b`: by server mtime, not by the date in
- * the name (the client's clock, which may be wrong or in another time zone);
- * equal mtimes (a coarse file system) fall back to the name, whose date
- * prefix still orders them.
- */
-export function isLaterLog(a: LogEntry, b: LogEntry): boolean {
-  return a.mtimeMs > b.mtimeMs || (a.mtimeMs === b.mtimeMs && a.fileName > b.fileName);
 }
 
 interface LogsContext {

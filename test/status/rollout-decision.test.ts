@@ -1,7 +1,7 @@
 /** The advance decision of a rollout, on recorded logs (no disk, no clock). */
 import { describe, expect, it } from 'vitest';
 import type { RolloutState } from '../../src/protocol/rollout-file.js';
-import type { LogEntry } from '../../src/status/read-chroot.js';
+import type { LogEntry } from '../../src/protocol/log-file.js';
 import { decideAdvance, reportOf, type ReportedLog } from '../../src/status/rollout-decision.js';
 import { NOW, ago, logEntry, storePath } from './fixtures.js';
 
