@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Assembly } from './assemble.js';
 import { systemChroot, versionDirName } from '../protocol/layout.js';
 import { MANIFEST_NAME, renderChangeStampOfDigest } from '../protocol/manifest.js';
-import { recordState } from '../protocol/states-file.js';
+import { recordState } from './record-state.js';
 import { TEMPORARY_NAME, writeFileAtomicallySync } from '../util/atomic-write.js';
 import { flushParentSync, flushSync, flushTreeSync } from '../util/durable.js';
 import { copyFilesWithModes } from '../util/make-dirs.js';

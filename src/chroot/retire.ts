@@ -22,7 +22,8 @@ import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import { publishSystemCache } from './binary-cache.js';
 import { CONFIG_LINK, LAST_CHANGE_DATE, REMOVED_MARKER, systemChroot } from '../protocol/layout.js';
 import { forgetInRollout } from './rollout.js';
-import { readStatesFile, recordState } from '../protocol/states-file.js';
+import { readStatesFile } from '../protocol/states-file.js';
+import { recordState } from './record-state.js';
 
 /** Entries of a system's directory that deploy writes for what it publishes (and their temporary names). */
 const PUBLISHED_ENTRY = /^(config|last_change_date|\.config-.*|\.cache-.*|config\.tmp-\d+|\.?last_change_date\.tmp-\d+)$/;
