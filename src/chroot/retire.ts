@@ -17,10 +17,9 @@
  */
 import { existsSync, lstatSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
-import { SYSTEM_NAME } from '../protocol/names.js';
 import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import { publishSystemCache } from './binary-cache.js';
-import { CONFIG_LINK, LAST_CHANGE_DATE, REMOVED_MARKER, systemChroot } from '../protocol/layout.js';
+import { CONFIG_LINK, LAST_CHANGE_DATE, listChrootDir, REMOVED_MARKER, systemChroot } from '../protocol/layout.js';
 import { forgetInRollout } from './rollout.js';
 import { readStatesFile } from '../protocol/states-file.js';
 import { recordState } from './record-state.js';
@@ -47,9 +46,8 @@ export function findDepartures(chrootDir: string, fleetNames: ReadonlySet<string
     listed = new Set();
   }
   const departures: Departures = { toRetire: [], retired: [] };
-  for (const entry of readdirSync(chrootDir, { withFileTypes: true })) {
-    const name = entry.name;
-    if (!SYSTEM_NAME.test(name) || fleetNames.has(name) || !entry.isDirectory()) continue;
+  for (const { name, link } of listChrootDir(chrootDir).systems) {
+    if (link || fleetNames.has(name)) continue;
     const dir = path.join(chrootDir, name);
     const stats = lstatSync(dir, { throwIfNoEntry: false });
     if (!stats?.isDirectory() || stats.uid !== 0 || stats.gid !== sftpGroupId) continue;

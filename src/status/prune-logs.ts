@@ -21,10 +21,9 @@
  */
 import { lstatSync, readdirSync, unlinkSync } from 'node:fs';
 import { bentoAccountProblem, readAccounts, type Accounts } from '../chroot/accounts.js';
-import { SFTP_GROUP, STATES_FILE, systemChroot } from '../protocol/layout.js';
+import { listChrootDir, SFTP_GROUP, systemChroot } from '../protocol/layout.js';
 import { isLaterLog, receivedAtMs, type LogEntry } from '../protocol/log-file.js';
 import { parseLogName } from '../protocol/log-name.js';
-import { SYSTEM_NAME } from '../protocol/names.js';
 import { DEFAULTS } from '../config/config.js';
 import { describeError, errorCode } from '../errors.js';
 import { unreadableLogProblem } from './read-chroot.js';
@@ -94,12 +93,11 @@ export async function pruneLogs(options: PruneOptions): Promise<SystemPruning[]>
   return results;
 }
 
-/** The entries of CHROOT_DIR named like a system that are directories (not links). */
+/** The systems of CHROOT_DIR (protocol/layout.ts, listChrootDir) that are directories, not links. */
 function systemDirectories(chrootDir: string): string[] {
-  return readdirSync(chrootDir, { withFileTypes: true })
-    .filter((entry) => entry.name !== STATES_FILE && SYSTEM_NAME.test(entry.name) && entry.isDirectory())
-    .map((entry) => entry.name)
-    .sort();
+  return listChrootDir(chrootDir)
+    .systems.filter((system) => !system.link)
+    .map((system) => system.name);
 }
 
 /**
