@@ -18,7 +18,7 @@
 import { existsSync, lstatSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomicallySync } from '../util/atomic-write.js';
-import { publishSystemCache } from './binary-cache.js';
+import { publishSystemCache } from './prebuilt-cache.js';
 import { CONFIG_LINK, LAST_CHANGE_DATE, listChrootDir, REMOVED_MARKER, systemChroot } from '../protocol/layout.js';
 import { forgetInRollout } from './rollout.js';
 import { readStatesFile } from '../protocol/states-file.js';
@@ -74,7 +74,7 @@ export async function retireSystem(chrootDir: string, name: string, sftpGroupId:
   if (lstatSync(chroot.config, { throwIfNoEntry: false })?.isSymbolicLink()) unlinkSync(chroot.config);
   else rmSync(chroot.config, { recursive: true, force: true });
   // The caches of a prebuilt system, their GC roots and the pool files only they held:
-  // with nothing announced or published, the chroot keeps none (binary-cache.ts, cacheIdsToKeep).
+  // with nothing announced or published, the chroot keeps none (prebuilt-cache.ts, cacheIdsToKeep).
   await publishSystemCache({ name, digest: '' }, { chrootDir, sftpGroupId });
   for (const entry of readdirSync(chroot.dir)) {
     if (entry !== CONFIG_LINK && entry !== LAST_CHANGE_DATE && PUBLISHED_ENTRY.test(entry)) rmSync(path.join(chroot.dir, entry), { recursive: true, force: true });

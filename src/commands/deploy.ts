@@ -13,7 +13,7 @@ import path from 'node:path';
 import { buildSystemsShowingProgress } from '../builds/build-systems.js';
 import { bentoAccountProblem, readAccounts } from '../chroot/accounts.js';
 import { assembleSystem, HashCache, type Assembly } from '../chroot/assemble.js';
-import { publishSystemCache, systemCacheProblems } from '../chroot/binary-cache.js';
+import { publishSystemCache, systemCacheProblems } from '../chroot/prebuilt-cache.js';
 import { lockChrootDir, prepareChrootDir } from '../chroot/chroot-dir.js';
 import { SFTP_GROUP } from '../protocol/layout.js';
 import { announceSystem, ensureSystemDirs, isActive, isPublished, publishedContentProblems, publishStaged, readPublished, removeLeftovers, stageVersion } from '../chroot/publish.js';
