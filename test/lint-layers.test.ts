@@ -30,6 +30,8 @@ describe('the layer rules', () => {
     ['src/cli.ts', "import { loadConfig } from './config/config.js';\nexport const x = loadConfig;\n"],
     ['src/cli.ts', "import { deployCommand } from './commands/deploy.js';\nexport const x = deployCommand;\n"],
     ['src/status/planted.ts', "export const x = () => import('../commands/status.js');\n"],
+    ['src/chroot/planted.ts', "import { forgetInRollout } from '../rollout/wave-publication.js';\nexport const x = forgetInRollout;\n"],
+    ['src/status/planted.ts', "import { decideAdvance } from '../rollout/decision.js';\nexport const x = decideAdvance;\n"],
   ])('%s: reports %j', async (file, code) => {
     expect(await layerMessages(file, code)).toHaveLength(1);
   });
@@ -40,6 +42,7 @@ describe('the layer rules', () => {
     ['src/cli.ts', "import type { DeployCommandOptions } from './commands/deploy.js';\nexport const x = (o: DeployCommandOptions) => o;\nexport const y = () => import('./commands/deploy.js');\n"],
     ['src/chroot/planted.ts', "import { compareText } from '../util/text.js';\nimport { UserError } from '../errors.js';\nexport const x = [compareText, UserError];\n"],
     ['src/config/planted.ts', "import { parseLogHeader } from '../protocol/log-header.js';\nexport const x = parseLogHeader;\n"],
+    ['src/rollout/planted.ts', "import { publishStaged } from '../chroot/publish.js';\nimport { readChroot } from '../status/read-chroot.js';\nexport const x = [publishStaged, readChroot];\n"],
   ])('%s: allows %j', async (file, code) => {
     expect(await layerMessages(file, code)).toEqual([]);
   });

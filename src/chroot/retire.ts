@@ -20,7 +20,6 @@ import path from 'node:path';
 import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import { publishSystemCache } from './prebuilt-cache.js';
 import { CONFIG_LINK, LAST_CHANGE_DATE, listChrootDir, REMOVED_MARKER, systemChroot } from '../protocol/layout.js';
-import { forgetInRollout } from './rollout.js';
 import { readStatesFile } from '../protocol/states-file.js';
 import { recordState } from './record-state.js';
 
@@ -99,8 +98,8 @@ export interface Retirement {
   failed: { name: string; reason: string }[];
   /** Retired by an earlier deploy, whose key is still in place: name and key file. */
   stillAuthorized: { name: string; keyFile: string }[];
-  /** Taken out of the rollout in progress (chroot/rollout.ts, forgetInRollout). */
-  leftRollout?: string[];
+  /** Every system that left the fleet, retired now or before, sorted: the rollout in progress forgets them (rollout/wave-publication.ts, forgetInRollout). */
+  departed: string[];
 }
 
 /** Retires every departed system of CHROOT_DIR (findDepartures); each one's failure is its own. */
@@ -108,7 +107,7 @@ export async function retireDepartures(options: RetireOptions): Promise<Retireme
   const { chrootDir, authorizedKeysFileOf } = options;
   const departures = findDepartures(chrootDir, options.fleetNames, options.sftpGroupId);
   const keyOf = (name: string) => (existsSync(authorizedKeysFileOf(name)) ? authorizedKeysFileOf(name) : undefined);
-  const result: Retirement = { retired: [], failed: [], stillAuthorized: [] };
+  const result: Retirement = { retired: [], failed: [], stillAuthorized: [], departed: [] };
   for (const name of departures.toRetire) {
     try {
       await retireSystem(chrootDir, name, options.sftpGroupId, options.now());
@@ -121,8 +120,6 @@ export async function retireDepartures(options: RetireOptions): Promise<Retireme
     const keyFile = keyOf(name);
     if (keyFile) result.stillAuthorized.push({ name, keyFile });
   }
-  // Nothing of them is published any more: the rollout no longer counts them.
-  // (A damaged rollout.json is thrown: deploy would refuse it next anyway.)
-  result.leftRollout = forgetInRollout(chrootDir, [...result.retired.map((system) => system.name), ...departures.retired]);
+  result.departed = [...result.retired.map((system) => system.name), ...departures.retired].sort();
   return result;
 }

@@ -17,15 +17,15 @@ import { publishSystemCache, systemCacheProblems } from '../chroot/prebuilt-cach
 import { lockChrootDir, prepareChrootDir } from '../chroot/chroot-dir.js';
 import { SFTP_GROUP } from '../protocol/layout.js';
 import { announceSystem, ensureSystemDirs, isActive, isPublished, publishedContentProblems, publishStaged, readPublished, removeLeftovers, stageVersion } from '../chroot/publish.js';
-import { carriedOver, endRollout, startRollout, stillHeld, waitingInRollout, type RolloutCandidate } from '../chroot/rollout.js';
+import { carriedOver, endRollout, forgetInRollout, startRollout, stillHeld, waitingInRollout, type RolloutCandidate } from '../rollout/wave-publication.js';
 import { readRolloutState, waveLabel, type RolloutHold, type RolloutState, type RolloutSystem } from '../protocol/rollout-file.js';
 import { findDepartures, retireDepartures } from '../chroot/retire.js';
 import { UserError } from '../errors.js';
 import { releaseFleet, type BrokenHost, type Fleet, type FleetSystem } from '../fleet/fleet.js';
 import { selectSystems } from '../fleet/select.js';
 import { pruneLogs } from '../status/prune-logs.js';
-import { reportOf } from '../status/rollout-decision.js';
-import { readRolloutLogs } from '../status/rollout-logs.js';
+import { reportOf } from '../rollout/decision.js';
+import { readRolloutLogs } from '../rollout/reported-logs.js';
 import type { NixBuildOptions } from '../nix/build.js';
 import { generateOutput } from '../render/generate.js';
 import { authorizedKeysFileOf } from '../render/render-fleet.js';
@@ -180,10 +180,10 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
 
 /**
  * Whether a system of the rollout in progress must still be awaited by the
- * next one (chroot/rollout.ts, carriedOver): it gets nothing new now
+ * next one (rollout/wave-publication.ts, carriedOver): it gets nothing new now
  * (`building`), its chroot still publishes the configuration that rollout
  * gave it, and no success log for exactly that configuration came
- * (status/rollout-decision.ts).
+ * (rollout/decision.ts).
  */
 async function stillAwaited(chrootDir: string, rollout: RolloutState | undefined, building: ReadonlySet<string>, logSizeLimit: number): Promise<(name: string) => boolean> {
   if (!rollout || rollout.status === 'done') return () => false;
@@ -361,13 +361,16 @@ async function reportDepartures(fleet: Fleet, publication: Publication, print: (
     return;
   }
   const apply = 'apply generated/server/sftp-server.nix (NixOS) or run generated/server/setup-debian.sh as root, which remove its key and lock its account';
-  const { retired, failed, stillAuthorized, leftRollout } = await retireDepartures({ ...publication, fleetNames: new Set(fleet.systems.map((system) => system.name)), authorizedKeysFileOf });
+  const { retired, failed, stillAuthorized, departed } = await retireDepartures({ ...publication, fleetNames: new Set(fleet.systems.map((system) => system.name)), authorizedKeysFileOf });
+  // Nothing of them is published any more: the rollout no longer counts them.
+  // (A damaged rollout.json is thrown: deploy would refuse it next anyway.)
+  const leftRollout = forgetInRollout(publication.chrootDir, departed);
   for (const { name, logs, keyFile } of retired) {
     const login = keyFile ? `its key ${keyFile} still lets it log in: ${apply}` : `to be sure it can no longer log in, ${apply}`;
     print(`  ${name}: left the fleet (no system of hosts/ has this name): its published configuration and states.txt line are removed, its logs kept in ${logs}; ${login}`);
   }
   for (const { name, keyFile } of stillAuthorized) print(`  warning: ${name} left the fleet, but its key ${keyFile} still lets it log in: ${apply}`);
-  for (const name of leftRollout ?? []) print(`  ${name}: no longer part of the rollout in progress (it left the fleet)`);
+  for (const name of leftRollout) print(`  ${name}: no longer part of the rollout in progress (it left the fleet)`);
   publication.result.removed.push(...retired.map((system) => system.name));
   publication.result.failed.push(...failed.map(({ name, reason }) => ({ name, reason: `left the fleet, but what was published for it could not all be removed: ${reason}` })));
 }

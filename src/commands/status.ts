@@ -18,7 +18,7 @@ import { renderJson } from '../status/render-json.js';
 import { renderPrometheus } from '../status/render-prometheus.js';
 import { renderTable } from '../status/render-table.js';
 import { decideExitStatus, decideStatus, holdForRollout, type SystemStatus } from '../status/states.js';
-import { describeRollout, waitingForWave } from '../status/rollout-decision.js';
+import { describeRollout, waitingForWave } from '../rollout/decision.js';
 import type { RolloutState } from '../protocol/rollout-file.js';
 import { watchChroot } from '../status/watch.js';
 import { writeFileAtomically } from '../util/atomic-write.js';

@@ -8,8 +8,8 @@
  * advance killed half-way is completed, never repeated, by the next one.
  */
 import { rmSync } from 'node:fs';
-import type { Assembly } from './assemble.js';
-import { activeVersion, isActive, publishStaged, stageVersion, versionDigest, type PublishOptions } from './publish.js';
+import type { Assembly } from '../chroot/assemble.js';
+import { activeVersion, isActive, publishStaged, stageVersion, versionDigest, type PublishOptions } from '../chroot/publish.js';
 import { readStatesFile, validStates } from '../protocol/states-file.js';
 import { readRolloutState, rolloutFilePath, systemsOfWave, writeRolloutState, type RolloutHold, type RolloutState, type RolloutSystem } from '../protocol/rollout-file.js';
 

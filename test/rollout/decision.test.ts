@@ -2,8 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import type { RolloutState } from '../../src/protocol/rollout-file.js';
 import type { LogEntry } from '../../src/protocol/log-file.js';
-import { decideAdvance, reportOf, type ReportedLog } from '../../src/status/rollout-decision.js';
-import { NOW, ago, logEntry, storePath } from './fixtures.js';
+import { decideAdvance, reportOf, type ReportedLog } from '../../src/rollout/decision.js';
+import { NOW, ago, logEntry, storePath } from '../status/fixtures.js';
 
 const WAIT = 3600;
 
