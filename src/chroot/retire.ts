@@ -21,6 +21,7 @@ import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import { publishSystemCache } from './prebuilt-cache.js';
 import { CONFIG_LINK, LAST_CHANGE_DATE, listChrootDir, REMOVED_MARKER, systemChroot } from '../protocol/layout.js';
 import { readStatesFile } from '../protocol/states-file.js';
+import { readPublished } from './publish.js';
 import { recordState } from './record-state.js';
 
 /** Entries of a system's directory that deploy writes for what it publishes (and their temporary names). */
@@ -57,6 +58,19 @@ export function findDepartures(chrootDir: string, fleetNames: ReadonlySet<string
   departures.toRetire.sort();
   departures.retired.sort();
   return departures;
+}
+
+/**
+ * The departed systems deploy leaves alone, when none of the fleet's
+ * systems (`fleetNames`) is published in CHROOT_DIR yet: a first deploy
+ * into a CHROOT_DIR another fleet uses, or a deploy of the wrong fleet
+ * (--dir), must not take that fleet's machines away. The next deploy, once
+ * this fleet is published there, retires what is not in it. Undefined when
+ * the departed systems are to be retired (retireDepartures).
+ */
+export function departuresLeftAlone(chrootDir: string, fleetNames: readonly string[], sftpGroupId: number): string[] | undefined {
+  if (fleetNames.some((name) => readPublished(chrootDir, name).manifest !== undefined)) return undefined;
+  return findDepartures(chrootDir, new Set(fleetNames), sftpGroupId).toRetire;
 }
 
 /**
