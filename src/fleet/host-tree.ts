@@ -222,14 +222,3 @@ export function findFlakes(fleetDir: string): FoundFlakes {
   found.skipped.sort(compareText);
   return found;
 }
-
-/** Host directory names only need to be safe path components. */
-const HOST_DIR_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,254}$/;
-
-/** Why `name` cannot be a directory under hosts/, or undefined when it can. */
-export function hostDirNameProblem(name: string): string | undefined {
-  if (!HOST_DIR_NAME.test(name)) {
-    return `${JSON.stringify(name)} is not a valid host directory name (use letters, digits, '.', '_' and '-')`;
-  }
-  return undefined;
-}

@@ -1,11 +1,14 @@
 /**
- * System names (docs/protocol.md §2): a system's name is its directory in
- * CHROOT_DIR, its line in states.txt, its Unix user on the server and a word
- * in generated scripts, so it is restricted to what useradd accepts
- * everywhere. The one rule for every stage that writes or reads one.
+ * Naming rules. A system name becomes a Unix user name on the server and
+ * appears in generated scripts, so it is restricted to what useradd accepts
+ * everywhere. Host directory names only need to be safe path components.
  */
 
-export const SYSTEM_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
+import { SYSTEM_NAME } from '../protocol/system-name.js';
+
+export { SYSTEM_NAME };
+
+const HOST_DIR_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,254}$/;
 
 /**
  * Names that already belong to accounts on a typical server: a system with
@@ -23,5 +26,13 @@ export function systemNameProblem(name: string): string | undefined {
     return `${JSON.stringify(name)} is not a valid system name (it must match [a-z_][a-z0-9_-]{0,31}: lower case letters, digits, '_' and '-', at most 32 characters)`;
   }
   if (RESERVED.has(name)) return `${JSON.stringify(name)} is reserved for a system account on the server; pick another name`;
+  return undefined;
+}
+
+/** Why `name` cannot be a directory under hosts/, or undefined when it can. */
+export function hostDirNameProblem(name: string): string | undefined {
+  if (!HOST_DIR_NAME.test(name)) {
+    return `${JSON.stringify(name)} is not a valid host directory name (use letters, digits, '.', '_' and '-')`;
+  }
   return undefined;
 }

@@ -2,12 +2,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadFleet } from '../../src/fleet/fleet.js';
 import { UserError } from '../../src/errors.js';
 import { makeFleet, testKey, type FleetSpec, type TestFleet } from '../helpers/fleet.js';
-import { systemNameProblem } from '../../src/protocol/names.js';
+import { hostDirNameProblem, systemNameProblem } from '../../src/protocol/names.js';
 import { parsePublicKey } from '../../src/fleet/keys.js';
 import { chmodSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { findFlakes, hostDirNameProblem } from '../../src/fleet/host-tree.js';
+import { findFlakes } from '../../src/fleet/host-tree.js';
 
 let fleet: TestFleet | undefined;
 afterEach(() => fleet?.cleanup());
