@@ -1,17 +1,20 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import noImportCycle from './scripts/lint/no-import-cycle.js';
 
 /**
  * The house (README, "Development"): data flows one way, config → fleet → render →
- * builds → chroot → status, with nix/ (every Nix call), protocol/ (the wire
+ * builds → chroot → status → rollout (staged rollouts publish with chroot/ and
+ * read logs with status/), with nix/ (every Nix call), protocol/ (the wire
  * formats' parsers, docs/protocol.md), the files at the top of src/ (exec,
  * errors, log, paths, progress) and util/ under all of them.
  * A stage imports only earlier stages and what is under them; no stage
  * imports commands/ or the CLI; cli.ts loads the commands lazily and imports
- * nothing else of bento but its own helpers. test/lint-layers.test.ts plants
- * violations to prove these rules fail.
+ * nothing else of bento but its own helpers. No module of src/ is part of an
+ * import cycle, type imports included (scripts/lint/no-import-cycle.js).
+ * test/lint-layers.test.ts plants violations to prove these rules fail.
  */
-const STAGES = ['config', 'fleet', 'render', 'builds', 'chroot', 'status'];
+const STAGES = ['config', 'fleet', 'render', 'builds', 'chroot', 'status', 'rollout'];
 const TOP = ['cli', 'main'];
 
 /** A restriction: relative imports into these directories (from a directory of src/) or of these top files. */
@@ -114,6 +117,11 @@ const layerRules = [
     rules: {
       'no-restricted-syntax': ['error', { selector: 'ImportExpression', message: 'Only cli.ts imports modules dynamically (the layer rules check static imports).' }],
     },
+  },
+  {
+    files: ['src/**/*.ts'],
+    plugins: { bento: { rules: { 'no-import-cycle': noImportCycle } } },
+    rules: { 'bento/no-import-cycle': 'error' },
   },
 ];
 

@@ -30,6 +30,8 @@ describe('the layer rules', () => {
     ['src/cli.ts', "import { loadConfig } from './config/config.js';\nexport const x = loadConfig;\n"],
     ['src/cli.ts', "import { deployCommand } from './commands/deploy.js';\nexport const x = deployCommand;\n"],
     ['src/status/planted.ts', "export const x = () => import('../commands/status.js');\n"],
+    ['src/chroot/planted.ts', "import { forgetInRollout } from '../rollout/wave-publication.js';\nexport const x = forgetInRollout;\n"],
+    ['src/status/planted.ts', "import { decideAdvance } from '../rollout/decision.js';\nexport const x = decideAdvance;\n"],
   ])('%s: reports %j', async (file, code) => {
     expect(await layerMessages(file, code)).toHaveLength(1);
   });
@@ -40,7 +42,38 @@ describe('the layer rules', () => {
     ['src/cli.ts', "import type { DeployCommandOptions } from './commands/deploy.js';\nexport const x = (o: DeployCommandOptions) => o;\nexport const y = () => import('./commands/deploy.js');\n"],
     ['src/chroot/planted.ts', "import { compareText } from '../util/text.js';\nimport { UserError } from '../errors.js';\nexport const x = [compareText, UserError];\n"],
     ['src/config/planted.ts', "import { parseLogHeader } from '../protocol/log-header.js';\nexport const x = parseLogHeader;\n"],
+    ['src/rollout/planted.ts', "import { publishStaged } from '../chroot/publish.js';\nimport { readChroot } from '../status/read-chroot.js';\nexport const x = [publishStaged, readChroot];\n"],
   ])('%s: allows %j', async (file, code) => {
     expect(await layerMessages(file, code)).toEqual([]);
+  });
+});
+
+/** The messages of the cycle rule for `code` as the file `file` (the modules it imports are read from disk). */
+async function cycleMessages(file: string, code: string): Promise<string[]> {
+  const [result] = await eslint.lintText(code, { filePath: path.join(PACKAGE_ROOT, file) });
+  return (result?.messages ?? []).filter((message) => message.ruleId === 'bento/no-import-cycle').map((message) => message.message);
+}
+
+describe('the import cycle rule', () => {
+  it('reports a module that imports one that imports it back, inside a directory', async () => {
+    // protocol/log-name.ts imports store-path.ts: store-path importing log-name closes a loop.
+    const messages = await cycleMessages('src/protocol/store-path.ts', "import { parseLogName } from './log-name.js';\nexport const x = parseLogName;\n");
+    expect(messages).toEqual([expect.stringContaining('import cycle: store-path.ts → log-name.ts → store-path.ts')]);
+  });
+
+  it('reports a longer loop through a type import', async () => {
+    // status/states.ts → protocol/log-file.ts → protocol/log-name.ts → protocol/store-path.ts: back to states closes it.
+    const messages = await cycleMessages('src/protocol/store-path.ts', "import type { StateId } from '../status/states.js';\nexport type X = StateId;\n");
+    expect(messages).toEqual([expect.stringContaining('import cycle: store-path.ts → ../status/states.ts → log-file.ts → log-name.ts → store-path.ts')]);
+  });
+
+  it('finds no cycle in src/ as it is', async () => {
+    const results = await eslint.lintFiles(['src/**/*.ts']);
+    const cycles = results.flatMap((result) => result.messages.filter((message) => message.ruleId === 'bento/no-import-cycle').map((message) => `${result.filePath}: ${message.message}`));
+    expect(cycles).toEqual([]);
+  });
+
+  it('allows the same imports without the loop', async () => {
+    expect(await cycleMessages('src/protocol/log-name.ts', "import { storeBasenameProblem } from './store-path.js';\nexport const x = storeBasenameProblem;\n")).toEqual([]);
   });
 });

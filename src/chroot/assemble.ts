@@ -11,7 +11,7 @@ import type { FleetSystem } from '../fleet/fleet.js';
 import { clientFilesOf } from '../render/render-fleet.js';
 import { listHostFiles } from '../fleet/host-tree.js';
 import { sha256, sha256File } from '../util/hash.js';
-import { renderManifest } from './manifest.js';
+import { renderManifest } from '../protocol/manifest.js';
 import { byText } from '../util/text.js';
 
 export interface AssembledFile {

@@ -8,10 +8,10 @@
 import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Assembly } from './assemble.js';
-import { systemChroot, versionDirName } from './layout.js';
-import { MANIFEST_NAME, renderChangeStampOfDigest } from './manifest.js';
-import { recordState } from './states-file.js';
-import { TEMPORARY_NAME, writeFileAtomicallySync } from '../util/atomic-write.js';
+import { listChrootDir, systemChroot, versionDirName } from '../protocol/layout.js';
+import { MANIFEST_NAME, renderChangeStampOfDigest } from '../protocol/manifest.js';
+import { recordState } from './record-state.js';
+import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import { flushParentSync, flushSync, flushTreeSync } from '../util/durable.js';
 import { copyFilesWithModes } from '../util/make-dirs.js';
 import { sha256, sha256File } from '../util/hash.js';
@@ -327,9 +327,7 @@ function isLeftover(entry: string): boolean {
  * writing them.
  */
 export function removeLeftovers(chrootDir: string, names: readonly string[]): void {
-  for (const entry of readdirSync(chrootDir)) {
-    if (TEMPORARY_NAME.test(entry) || /^states\.txt\.\d+\.tmp$/.test(entry)) rmSync(path.join(chrootDir, entry), { force: true });
-  }
+  for (const entry of listChrootDir(chrootDir).temporaries) rmSync(path.join(chrootDir, entry), { force: true });
   for (const name of names) {
     const dir = systemChroot(chrootDir, name).dir;
     const entries = lstatSync(dir, { throwIfNoEntry: false })?.isDirectory() ? readdirSync(dir) : [];

@@ -17,12 +17,12 @@
  */
 import { existsSync, lstatSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
-import { SYSTEM_NAME } from '../fleet/names.js';
 import { writeFileAtomicallySync } from '../util/atomic-write.js';
-import { publishSystemCache } from './binary-cache.js';
-import { CONFIG_LINK, LAST_CHANGE_DATE, REMOVED_MARKER, systemChroot } from './layout.js';
-import { forgetInRollout } from './rollout.js';
-import { readStatesFile, recordState } from './states-file.js';
+import { publishSystemCache } from './prebuilt-cache.js';
+import { CONFIG_LINK, LAST_CHANGE_DATE, listChrootDir, REMOVED_MARKER, systemChroot } from '../protocol/layout.js';
+import { readStatesFile } from '../protocol/states-file.js';
+import { readPublished } from './publish.js';
+import { recordState } from './record-state.js';
 
 /** Entries of a system's directory that deploy writes for what it publishes (and their temporary names). */
 const PUBLISHED_ENTRY = /^(config|last_change_date|\.config-.*|\.cache-.*|config\.tmp-\d+|\.?last_change_date\.tmp-\d+)$/;
@@ -46,9 +46,8 @@ export function findDepartures(chrootDir: string, fleetNames: ReadonlySet<string
     listed = new Set();
   }
   const departures: Departures = { toRetire: [], retired: [] };
-  for (const entry of readdirSync(chrootDir, { withFileTypes: true })) {
-    const name = entry.name;
-    if (!SYSTEM_NAME.test(name) || fleetNames.has(name) || !entry.isDirectory()) continue;
+  for (const { name, link } of listChrootDir(chrootDir).systems) {
+    if (link || fleetNames.has(name)) continue;
     const dir = path.join(chrootDir, name);
     const stats = lstatSync(dir, { throwIfNoEntry: false });
     if (!stats?.isDirectory() || stats.uid !== 0 || stats.gid !== sftpGroupId) continue;
@@ -59,6 +58,19 @@ export function findDepartures(chrootDir: string, fleetNames: ReadonlySet<string
   departures.toRetire.sort();
   departures.retired.sort();
   return departures;
+}
+
+/**
+ * The departed systems deploy leaves alone, when none of the fleet's
+ * systems (`fleetNames`) is published in CHROOT_DIR yet: a first deploy
+ * into a CHROOT_DIR another fleet uses, or a deploy of the wrong fleet
+ * (--dir), must not take that fleet's machines away. The next deploy, once
+ * this fleet is published there, retires what is not in it. Undefined when
+ * the departed systems are to be retired (retireDepartures).
+ */
+export function departuresLeftAlone(chrootDir: string, fleetNames: readonly string[], sftpGroupId: number): string[] | undefined {
+  if (fleetNames.some((name) => readPublished(chrootDir, name).manifest !== undefined)) return undefined;
+  return findDepartures(chrootDir, new Set(fleetNames), sftpGroupId).toRetire;
 }
 
 /**
@@ -75,7 +87,7 @@ export async function retireSystem(chrootDir: string, name: string, sftpGroupId:
   if (lstatSync(chroot.config, { throwIfNoEntry: false })?.isSymbolicLink()) unlinkSync(chroot.config);
   else rmSync(chroot.config, { recursive: true, force: true });
   // The caches of a prebuilt system, their GC roots and the pool files only they held:
-  // with nothing announced or published, the chroot keeps none (binary-cache.ts, cacheIdsToKeep).
+  // with nothing announced or published, the chroot keeps none (prebuilt-cache.ts, cacheIdsToKeep).
   await publishSystemCache({ name, digest: '' }, { chrootDir, sftpGroupId });
   for (const entry of readdirSync(chroot.dir)) {
     if (entry !== CONFIG_LINK && entry !== LAST_CHANGE_DATE && PUBLISHED_ENTRY.test(entry)) rmSync(path.join(chroot.dir, entry), { recursive: true, force: true });
@@ -100,8 +112,8 @@ export interface Retirement {
   failed: { name: string; reason: string }[];
   /** Retired by an earlier deploy, whose key is still in place: name and key file. */
   stillAuthorized: { name: string; keyFile: string }[];
-  /** Taken out of the rollout in progress (chroot/rollout.ts, forgetInRollout). */
-  leftRollout?: string[];
+  /** Every system that left the fleet, retired now or before, sorted: the rollout in progress forgets them (rollout/wave-publication.ts, forgetInRollout). */
+  departed: string[];
 }
 
 /** Retires every departed system of CHROOT_DIR (findDepartures); each one's failure is its own. */
@@ -109,7 +121,7 @@ export async function retireDepartures(options: RetireOptions): Promise<Retireme
   const { chrootDir, authorizedKeysFileOf } = options;
   const departures = findDepartures(chrootDir, options.fleetNames, options.sftpGroupId);
   const keyOf = (name: string) => (existsSync(authorizedKeysFileOf(name)) ? authorizedKeysFileOf(name) : undefined);
-  const result: Retirement = { retired: [], failed: [], stillAuthorized: [] };
+  const result: Retirement = { retired: [], failed: [], stillAuthorized: [], departed: [] };
   for (const name of departures.toRetire) {
     try {
       await retireSystem(chrootDir, name, options.sftpGroupId, options.now());
@@ -122,8 +134,6 @@ export async function retireDepartures(options: RetireOptions): Promise<Retireme
     const keyFile = keyOf(name);
     if (keyFile) result.stillAuthorized.push({ name, keyFile });
   }
-  // Nothing of them is published any more: the rollout no longer counts them.
-  // (A damaged rollout.json is thrown: deploy would refuse it next anyway.)
-  result.leftRollout = forgetInRollout(chrootDir, [...result.retired.map((system) => system.name), ...departures.retired]);
+  result.departed = [...result.retired.map((system) => system.name), ...departures.retired].sort();
   return result;
 }

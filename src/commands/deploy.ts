@@ -11,21 +11,19 @@
  */
 import path from 'node:path';
 import { buildSystemsShowingProgress } from '../builds/build-systems.js';
-import { bentoAccountProblem, readAccounts } from '../chroot/accounts.js';
-import { assembleSystem, HashCache, type Assembly } from '../chroot/assemble.js';
-import { publishSystemCache, systemCacheProblems } from '../chroot/binary-cache.js';
+import type { Assembly } from '../chroot/assemble.js';
+import { planPublication } from '../chroot/plan-publication.js';
+import { publishSystemCache } from '../chroot/prebuilt-cache.js';
 import { lockChrootDir, prepareChrootDir } from '../chroot/chroot-dir.js';
-import { SFTP_GROUP } from '../chroot/layout.js';
-import { announceSystem, ensureSystemDirs, isActive, isPublished, publishedContentProblems, publishStaged, readPublished, removeLeftovers, stageVersion } from '../chroot/publish.js';
-import { carriedOver, endRollout, startRollout, stillHeld, waitingInRollout, type RolloutCandidate } from '../chroot/rollout.js';
-import { readRolloutState, waveLabel, type RolloutHold, type RolloutState, type RolloutSystem } from '../chroot/rollout-state.js';
-import { findDepartures, retireDepartures } from '../chroot/retire.js';
+import { announceSystem, publishStaged, removeLeftovers, stageVersion } from '../chroot/publish.js';
+import { endRollout, forgetInRollout, type RolloutCandidate } from '../rollout/wave-publication.js';
+import { planRolloutBuilds, startDeployRollout } from '../rollout/plan-deploy.js';
+import { readRolloutState, type RolloutHold } from '../protocol/rollout-file.js';
+import { departuresLeftAlone, retireDepartures } from '../chroot/retire.js';
 import { UserError } from '../errors.js';
 import { releaseFleet, type BrokenHost, type Fleet, type FleetSystem } from '../fleet/fleet.js';
 import { selectSystems } from '../fleet/select.js';
 import { pruneLogs } from '../status/prune-logs.js';
-import { reportOf } from '../status/rollout-decision.js';
-import { readRolloutLogs } from '../status/rollout-logs.js';
 import type { NixBuildOptions } from '../nix/build.js';
 import { generateOutput } from '../render/generate.js';
 import { authorizedKeysFileOf } from '../render/render-fleet.js';
@@ -64,8 +62,6 @@ export interface DeployResult {
   /** Systems that left the fleet, whose published files this deploy took away. */
   removed: string[];
 }
-
-const SERVER_SETUP_HINT = 'apply generated/server/sftp-server.nix (NixOS) or run generated/server/setup-debian.sh as root, then deploy again';
 
 export async function deployCommand(options: DeployCommandOptions, io: CommandIO): Promise<number> {
   const result = await deploy(options, io);
@@ -109,7 +105,10 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
   try {
     removeLeftovers(chrootDir, selected.map((system) => system.name));
     const result: DeployResult = { published: [], unchanged: [], staged: [], held: [], failed: [], brokenHosts: fleet.brokenHosts, regenerated, removed: [] };
-    const plan = await planPublication(selected, chrootDir, generatedDir, result, print);
+    const plan = await planPublication(selected, chrootDir, generatedDir);
+    result.failed.push(...plan.failed);
+    result.unchanged.push(...plan.unchanged);
+    for (const message of plan.messages) print(message.warning ? `  warning: ${message.text}` : `  ${message.text}`);
     const publication = { chrootDir, sftpGroupId: plan.sftpGroupId, now, result };
     await reportDepartures(fleet, publication, print);
     for (const name of result.unchanged) print(`  ${name}: no changes`);
@@ -129,15 +128,9 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
       endRollout(chrootDir);
       print(`  the rollout in progress ends: ${options.all ? '--all publishes every changed system' : 'ROLLOUT_WAVES is no longer set'}`);
     }
-    // An abort holds what it stopped until a new configuration is deployed
-    // for it (docs/protocol.md §10): neither built nor published meanwhile.
-    const assembled = new Map([...plan.assemblies].map(([name, assembly]) => [name, assembly.digest]));
-    const held = waves ? stillHeld(rollout, assembled) : {};
-    const toBuild = plan.toBuild.filter((system) => !Object.hasOwn(held, system.name));
+    const { held, toBuild, waiting, nothingNew } = planRolloutBuilds(rollout, waves, plan.toBuild, plan.assemblies);
     for (const system of plan.toBuild) if (Object.hasOwn(held, system.name)) reportHeld(system.name, held[system.name] as RolloutHold, result, print);
-    const digests = new Map(toBuild.map((system) => [system.name, (plan.assemblies.get(system.name) as Assembly).digest]));
-    const waiting = waves ? waitingInRollout(rollout, digests) : new Set<string>();
-    if (toBuild.every((system) => waiting.has(system.name))) {
+    if (nothingNew) {
       // Nothing new: the rollout in progress stays as it is, holds included.
       for (const name of waiting) {
         result.staged.push(name);
@@ -164,12 +157,11 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
       built.push({ assembly, exact: build.kind === 'flake' || Boolean(system.prebuilt), wave: system.wave ?? 0, target: path.basename(build.storePath) });
     }
     if (waves) {
-      // The new rollout keeps of the one in progress what must still be
-      // awaited or still waits, and the holds of aborts.
-      const waveOf = new Map(fleet.systems.map((system) => [system.name, system.wave ?? 0]));
-      const awaited = await stillAwaited(chrootDir, rollout, new Set(toBuild.map((system) => system.name)), fleet.config.logSizeLimit);
-      const carried = carriedOver(rollout, new Set(selected.map((system) => system.name)), (name) => waveOf.get(name), awaited);
-      startWaves(built, toBuild, waves, { carried, held }, publication, print);
+      const started = await startDeployRollout(built, toBuild, waves, { rollout, held, fleet: fleet.systems, selected, logSizeLimit: fleet.config.logSizeLimit }, publication);
+      result.failed.push(...started.failed);
+      result.published.push(...started.published);
+      result.staged.push(...started.staged);
+      for (const line of started.lines) print(line);
     }
     else for (const system of built) publishBuilt(system.assembly, system.exact ? system.target : undefined, publication);
     return result;
@@ -178,126 +170,10 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
   }
 }
 
-/**
- * Whether a system of the rollout in progress must still be awaited by the
- * next one (chroot/rollout.ts, carriedOver): it gets nothing new now
- * (`building`), its chroot still publishes the configuration that rollout
- * gave it, and no success log for exactly that configuration came
- * (status/rollout-decision.ts).
- */
-async function stillAwaited(chrootDir: string, rollout: RolloutState | undefined, building: ReadonlySet<string>, logSizeLimit: number): Promise<(name: string) => boolean> {
-  if (!rollout || rollout.status === 'done') return () => false;
-  const logs = await readRolloutLogs(chrootDir, rollout, logSizeLimit);
-  return (name) => {
-    const system = rollout.systems[name];
-    if (!system || building.has(name) || !isActive(chrootDir, name, system.version, system.digest)) return false;
-    return reportOf(rollout, name, logs(name)).outcome !== 'succeeded';
-  };
-}
-
 function reportHeld(name: string, hold: RolloutHold, result: DeployResult, print: (line: string) => void): void {
   result.held.push(name);
   const what = hold.why === 'reverted' ? 'its previous configuration, which the abort --revert gave back' : 'its current configuration';
   print(`  ${name}: held back by the rollout aborted ${hold.at}: it keeps ${what} until a new configuration is deployed for it (bento deploy --all publishes it now)`);
-}
-
-/**
- * Starts a rollout with the built systems: the first wave with a changed
- * system, or with a carried one still awaited, is published, the others
- * staged. `changed` are all the systems that were to be built, so that a
- * first-wave system whose build failed halts the rollout instead of letting
- * the next wave go first.
- */
-function startWaves(
-  built: readonly RolloutCandidate[],
-  changed: readonly FleetSystem[],
-  waves: string[][],
-  kept: { carried: Readonly<Record<string, RolloutSystem>>; held: Readonly<Record<string, RolloutHold>> },
-  publication: Publication,
-  print: (line: string) => void,
-): void {
-  const { result } = publication;
-  const { carried, held } = kept;
-  const firstWave = Math.min(...changed.map((system) => system.wave ?? 0), ...Object.values(carried).map((system) => system.wave));
-  const builtNames = new Set(built.map((candidate) => candidate.assembly.name));
-  const failedToBuild = changed.filter((system) => (system.wave ?? 0) === firstWave && !builtNames.has(system.name)).map((system) => system.name);
-  const started = startRollout(publication.chrootDir, waves, built, { sftpGroupId: publication.sftpGroupId, now: publication.now(), firstWave, failedToBuild, carried, held });
-  result.failed.push(...started.failed, ...started.first.failed);
-  result.published.push(...started.first.published.filter((name) => !Object.hasOwn(carried, name)));
-  for (const [name, system] of Object.entries(started.state.systems)) {
-    if (Object.hasOwn(carried, name)) {
-      print(`  ${name}: kept from the rollout in progress (${system.publishedAt ? 'published, its report awaited' : `waits for ${waveLabel(waves, system.wave)}`})`);
-      continue;
-    }
-    if (system.wave === firstWave) continue;
-    result.staged.push(name);
-    print(`  ${name}: staged for ${waveLabel(waves, system.wave)}; \`bento rollout advance\` publishes it once ${waveLabel(waves, firstWave)} succeeded`);
-  }
-  print(`rollout started: ${waveLabel(waves, firstWave)} published to ${started.first.published.join(', ') || 'no system'}`);
-  if (started.state.status === 'halted') print(`rollout halted at once: ${started.state.halt?.systems.join(', ')} ${started.state.halt?.reason}`);
-}
-
-/** What deploy decided for the systems it could assemble. */
-interface PublicationPlan {
-  /** Their files differ from what is published (or what is published is damaged): build, then publish. */
-  toBuild: FleetSystem[];
-  /** Published whole, but a deploy was stopped before announcing it: announce only. */
-  toAnnounce: Assembly[];
-  assemblies: Map<string, Assembly>;
-  sftpGroupId: number;
-}
-
-/**
- * Checks each system's account, prepares its chroot directories and
- * compares its assembled files with what is published (the manifest, and
- * then the published files themselves). Systems that cannot be prepared
- * are recorded as failed; unchanged ones as unchanged.
- */
-async function planPublication(
-  selected: readonly FleetSystem[],
-  chrootDir: string,
-  generatedDir: string,
-  result: DeployResult,
-  print: (line: string) => void,
-): Promise<PublicationPlan> {
-  const accounts = await readAccounts(selected.map((system) => system.name), SFTP_GROUP);
-  if (accounts.sftpGroupId === undefined) throw new UserError(`the group ${SFTP_GROUP} does not exist on this server`, SERVER_SETUP_HINT);
-  const sftpGroupId = accounts.sftpGroupId;
-  const cache = new HashCache();
-  const plan: PublicationPlan = { toBuild: [], toAnnounce: [], assemblies: new Map(), sftpGroupId };
-  for (const system of selected) {
-    const account = accounts.users.get(system.name);
-    if (!account) {
-      result.failed.push({ name: system.name, reason: `no Unix user ${system.name} on this server: ${SERVER_SETUP_HINT}` });
-      continue;
-    }
-    const notOurs = bentoAccountProblem(account, chrootDir, sftpGroupId);
-    if (notOurs) {
-      result.failed.push({ name: system.name, reason: notOurs });
-      continue;
-    }
-    if (!attempt(system.name, result, 'cannot prepare its chroot', () => ensureSystemDirs(chrootDir, system.name, account.uid, sftpGroupId))) continue;
-    const assembly = assembleSystem(system, generatedDir, cache);
-    plan.assemblies.set(system.name, assembly);
-    for (const file of assembly.shadowed) {
-      print(`  warning: hosts/${system.hostDirName}/${file} is replaced by bento's own ${file} in ${system.name}'s configuration; rename it`);
-    }
-    const published = readPublished(chrootDir, system.name);
-    if (published.manifest !== assembly.manifest) {
-      plan.toBuild.push(system);
-      continue;
-    }
-    const damaged = [...publishedContentProblems(chrootDir, assembly), ...(system.prebuilt ? systemCacheProblems(chrootDir, system.name, assembly.digest) : [])];
-    if (damaged.length > 0) {
-      print(`  ${system.name}: its published files do not match their manifest (${damaged.slice(0, 3).join(', ')}${damaged.length > 3 ? ', …' : ''}): publishing it again`);
-      plan.toBuild.push(system);
-    } else if (isPublished(published, assembly)) {
-      result.unchanged.push(system.name);
-    } else {
-      plan.toAnnounce.push(assembly);
-    }
-  }
-  return plan;
 }
 
 interface Publication {
@@ -349,25 +225,24 @@ async function publishPrebuiltCache(fleet: Fleet, assembly: Assembly, storePath:
  */
 async function reportDepartures(fleet: Fleet, publication: Publication, print: (line: string) => void): Promise<void> {
   if (fleet.brokenHosts.length > 0) return;
-  // None of this fleet's systems published here yet: a first deploy into a
-  // CHROOT_DIR another fleet uses, or a deploy of the wrong fleet (--dir),
-  // must not take that fleet's machines away. The next deploy, once this
-  // fleet is published here, retires what is not in it.
-  if (!fleet.systems.some((system) => readPublished(publication.chrootDir, system.name).manifest !== undefined)) {
-    const departed = findDepartures(publication.chrootDir, new Set(fleet.systems.map((system) => system.name)), publication.sftpGroupId).toRetire;
-    if (departed.length > 0) {
-      print(`  warning: CHROOT_DIR holds systems of which none is in this fleet (${departed.slice(0, 5).join(', ')}${departed.length > 5 ? ', …' : ''}) and none of this fleet's is published there yet: they are left as they are (is this the fleet you meant, --dir?); the next deploy removes those not in this fleet`);
+  const leftAlone = departuresLeftAlone(publication.chrootDir, fleet.systems.map((system) => system.name), publication.sftpGroupId);
+  if (leftAlone) {
+    if (leftAlone.length > 0) {
+      print(`  warning: CHROOT_DIR holds systems of which none is in this fleet (${leftAlone.slice(0, 5).join(', ')}${leftAlone.length > 5 ? ', …' : ''}) and none of this fleet's is published there yet: they are left as they are (is this the fleet you meant, --dir?); the next deploy removes those not in this fleet`);
     }
     return;
   }
   const apply = 'apply generated/server/sftp-server.nix (NixOS) or run generated/server/setup-debian.sh as root, which remove its key and lock its account';
-  const { retired, failed, stillAuthorized, leftRollout } = await retireDepartures({ ...publication, fleetNames: new Set(fleet.systems.map((system) => system.name)), authorizedKeysFileOf });
+  const { retired, failed, stillAuthorized, departed } = await retireDepartures({ ...publication, fleetNames: new Set(fleet.systems.map((system) => system.name)), authorizedKeysFileOf });
+  // Nothing of them is published any more: the rollout no longer counts them.
+  // (A damaged rollout.json is thrown: deploy would refuse it next anyway.)
+  const leftRollout = forgetInRollout(publication.chrootDir, departed);
   for (const { name, logs, keyFile } of retired) {
     const login = keyFile ? `its key ${keyFile} still lets it log in: ${apply}` : `to be sure it can no longer log in, ${apply}`;
     print(`  ${name}: left the fleet (no system of hosts/ has this name): its published configuration and states.txt line are removed, its logs kept in ${logs}; ${login}`);
   }
   for (const { name, keyFile } of stillAuthorized) print(`  warning: ${name} left the fleet, but its key ${keyFile} still lets it log in: ${apply}`);
-  for (const name of leftRollout ?? []) print(`  ${name}: no longer part of the rollout in progress (it left the fleet)`);
+  for (const name of leftRollout) print(`  ${name}: no longer part of the rollout in progress (it left the fleet)`);
   publication.result.removed.push(...retired.map((system) => system.name));
   publication.result.failed.push(...failed.map(({ name, reason }) => ({ name, reason: `left the fleet, but what was published for it could not all be removed: ${reason}` })));
 }

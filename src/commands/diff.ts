@@ -13,7 +13,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
-import { STATES_FILE } from '../chroot/layout.js';
+import { STATES_FILE } from '../protocol/layout.js';
 import { loadFleet } from '../fleet/fleet.js';
 import { selectSystems } from '../fleet/select.js';
 import { sanitizeLines } from '../log.js';

@@ -8,10 +8,10 @@
  *
  * Exit status 0; 1 when some system could not be pruned (named on stderr).
  */
-import { readdirSync } from 'node:fs';
 import { loadConfig } from '../config/config.js';
 import { UserError } from '../errors.js';
-import { systemNameProblem } from '../fleet/names.js';
+import { systemNameProblem } from '../protocol/names.js';
+import { listChrootDir } from '../protocol/layout.js';
 import { pruneLogs, type SystemPruning } from '../status/prune-logs.js';
 import { printLine, tell, warnUser, type CommandIO } from './io.js';
 
@@ -57,9 +57,10 @@ export async function reportPruning(io: CommandIO, results: readonly SystemPruni
   await tell(io, `prune: ${removed} log${removed === 1 ? '' : 's'} ${dryRun ? 'to remove' : 'removed'} from ${systems} system${systems === 1 ? '' : 's'} (LOG_KEEP=${keep})`);
 }
 
+/** The systems of CHROOT_DIR (links too: the prune names why it does not follow one). */
 function listChroot(chrootDir: string): Set<string> {
   try {
-    return new Set(readdirSync(chrootDir));
+    return new Set(listChrootDir(chrootDir).systems.map((system) => system.name));
   } catch (error) {
     throw new UserError(`cannot read CHROOT_DIR ${chrootDir}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, 'check CHROOT_DIR in config.sh');
   }

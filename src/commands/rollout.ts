@@ -17,13 +17,13 @@
  *   is deployed for it (docs/protocol.md §10).
  */
 import { lockChrootDir } from '../chroot/chroot-dir.js';
-import { readRolloutState, systemsOfWave, waveLabel, writeRolloutState, nextWave, type RolloutState } from '../chroot/rollout-state.js';
-import { completeWave, haltRollout, holdAborted, publishWave, revertWave, type WaveOutcome } from '../chroot/rollout.js';
+import { readRolloutState, systemsOfWave, waveLabel, writeRolloutState, nextWave, type RolloutState } from '../protocol/rollout-file.js';
+import { completeWave, haltRollout, holdAborted, publishWave, revertWave, type WaveOutcome } from '../rollout/wave-publication.js';
 import { loadConfig, type Config } from '../config/config.js';
 import { UserError } from '../errors.js';
 import { formatElapsed } from '../status/elapsed.js';
-import { decideAdvance, reportOf } from '../status/rollout-decision.js';
-import { readRolloutLogs } from '../status/rollout-logs.js';
+import { decideAdvance, reportOf } from '../rollout/decision.js';
+import { readRolloutLogs } from '../rollout/reported-logs.js';
 import { writeText } from '../util/write-stream.js';
 import { tell, warnUser, type CommandIO } from './io.js';
 

@@ -15,10 +15,10 @@
  * Exit status: 0 every machine was triggered, 2 some could not be (the
  * others were), 1 errors (a bad name, no names).
  */
-import { readdirSync } from 'node:fs';
 import { loadConfig, type Config } from '../config/config.js';
 import { UserError } from '../errors.js';
-import { SYSTEM_NAME, systemNameProblem } from '../fleet/names.js';
+import { systemNameProblem } from '../protocol/names.js';
+import { listChrootDir } from '../protocol/layout.js';
 import { triggerTarget, type TriggerTarget } from '../fleet/trigger-addresses.js';
 import { mapLimit } from '../util/concurrency.js';
 import { requestStatusLine } from '../util/http-status-line.js';
@@ -95,11 +95,7 @@ function selectNames(options: TriggerCommandOptions, config: Config): string[] {
 /** The systems of CHROOT_DIR; undefined when it is not on this machine (trigger then trusts the names). */
 function listSystems(chrootDir: string): Set<string> | undefined {
   try {
-    return new Set(
-      readdirSync(chrootDir, { withFileTypes: true })
-        .filter((entry) => SYSTEM_NAME.test(entry.name) && (entry.isDirectory() || entry.isSymbolicLink()))
-        .map((entry) => entry.name),
-    );
+    return new Set(listChrootDir(chrootDir).systems.map((system) => system.name));
   } catch {
     return undefined;
   }

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { UserError, UserErrors } from '../errors.js';
 import { ConfigSyntaxError, parseShellAssignments, type Assignment } from './parse-shell-assignments.js';
 import { systemDirectoryProblem, SYSTEM_DIRECTORY_HINT } from './system-directories.js';
+import { WAVE_PATTERN } from '../protocol/rollout-file.js';
 
 export interface Config {
   /** Where the per-machine SFTP chroots live (absolute). */
@@ -112,8 +113,6 @@ const TIME_SPAN = /^[0-9]+(?:\.[0-9]+)?(?: ?[a-z]+)?(?: [0-9]+(?:\.[0-9]+)?(?: ?
 export const SYSTEM_NAME_PATTERN = /^[a-z_][a-z0-9_-]{0,31}$/;
 /** sshd's MaxStartups: `begin` or `begin:rate:full` (sshd_config(5)). */
 const MAX_STARTUPS = /^([0-9]{1,6})(?::([0-9]{1,3}):([0-9]{1,6}))?$/;
-/** A wave member: a system name, or a shell glob of them (`*`, `?`, `[...]`). */
-export const WAVE_PATTERN = /^[a-z0-9_*?[\]!-]{1,64}$/;
 const SECONDS_PER_UNIT: Record<string, number> = { '': 1, s: 1, sec: 1, m: 60, min: 60, h: 3600, hr: 3600, d: 86400 };
 
 /** `ROLLOUT_WAVES="t470,router web-* *"`: waves separated by spaces, members by commas. */

@@ -15,7 +15,7 @@ import { shareWithEvaluator } from '../nix/unprivileged.js';
 import { copyHostTree, listHostFiles, outsideBoundaryProblem } from './host-tree.js';
 import { parsePublicKey, type PublicKey } from './keys.js';
 import { assignWaves } from './waves.js';
-import { hostDirNameProblem, systemNameProblem } from './names.js';
+import { hostDirNameProblem, systemNameProblem } from '../protocol/names.js';
 import { mapLimit } from '../util/concurrency.js';
 import { byText } from '../util/text.js';
 import { makeTempDir } from '../util/temp-dir.js';

@@ -4,11 +4,11 @@
  * one it should run (its line in states.txt). Pure: decided from the fleet
  * model and a chroot snapshot, so every case is tested without Nix.
  */
-import { STATES_FILE } from '../chroot/layout.js';
+import { STATES_FILE } from '../protocol/layout.js';
 import type { FleetSystem } from '../fleet/fleet.js';
 import { storePathOf } from '../nix/diff-closures.js';
 import type { SystemSnapshot } from './read-chroot.js';
-import { selectLatestLog } from './states.js';
+import { selectLatestLog } from '../protocol/log-file.js';
 
 /** What diff does for one system. */
 export type DiffPlan =

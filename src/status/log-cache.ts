@@ -40,11 +40,10 @@
  */
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { parseLogName } from '../chroot/log-name.js';
+import { parseLogName } from '../protocol/log-name.js';
 import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import { sha256 } from '../util/hash.js';
-import type { LogEntry } from './read-chroot.js';
-import { selectLatestLog } from './states.js';
+import { selectLatestLog, type LogEntry } from '../protocol/log-file.js';
 
 const VERSION = 3;
 /** Changes younger than this when read are not trusted to show in an mtime (FAT has 2 s). */

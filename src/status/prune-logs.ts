@@ -21,13 +21,12 @@
  */
 import { lstatSync, readdirSync, unlinkSync } from 'node:fs';
 import { bentoAccountProblem, readAccounts, type Accounts } from '../chroot/accounts.js';
-import { SFTP_GROUP, STATES_FILE, systemChroot } from '../chroot/layout.js';
-import { receivedAtMs } from '../chroot/log-file.js';
-import { parseLogName } from '../chroot/log-name.js';
-import { SYSTEM_NAME } from '../fleet/names.js';
+import { listChrootDir, SFTP_GROUP, systemChroot } from '../protocol/layout.js';
+import { isLaterLog, receivedAtMs, type LogEntry } from '../protocol/log-file.js';
+import { parseLogName } from '../protocol/log-name.js';
 import { DEFAULTS } from '../config/config.js';
 import { describeError, errorCode } from '../errors.js';
-import { isLaterLog, unreadableLogProblem, type LogEntry } from './read-chroot.js';
+import { unreadableLogProblem } from './read-chroot.js';
 
 /** Oldest first, in the order status reads them (isLaterLog: server mtime, then name). */
 function byArrival(a: LogEntry, b: LogEntry): number {
@@ -94,12 +93,11 @@ export async function pruneLogs(options: PruneOptions): Promise<SystemPruning[]>
   return results;
 }
 
-/** The entries of CHROOT_DIR named like a system that are directories (not links). */
+/** The systems of CHROOT_DIR (protocol/layout.ts, listChrootDir) that are directories, not links. */
 function systemDirectories(chrootDir: string): string[] {
-  return readdirSync(chrootDir, { withFileTypes: true })
-    .filter((entry) => entry.name !== STATES_FILE && SYSTEM_NAME.test(entry.name) && entry.isDirectory())
-    .map((entry) => entry.name)
-    .sort();
+  return listChrootDir(chrootDir)
+    .systems.filter((system) => !system.link)
+    .map((system) => system.name);
 }
 
 /**

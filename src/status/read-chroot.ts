@@ -24,17 +24,16 @@
  * latest one and every one newer than last_change_date — not the others.
  */
 import path from 'node:path';
-import { closeSync, constants, lstatSync, openSync, readdirSync, readSync, statSync, type Dirent, type Stats } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, readdirSync, readSync, statSync, type Stats } from 'node:fs';
 import { DEFAULTS } from '../config/config.js';
 import { describeError, errorCode, UserError } from '../errors.js';
-import { SYSTEM_NAME } from '../fleet/names.js';
-import { LAST_CHANGE_DATE, LOGS_DIR, REMOVED_MARKER, ROLLOUT_FILE, STATES_FILE } from '../chroot/layout.js';
-import { readRolloutState, type RolloutState } from '../chroot/rollout-state.js';
-import { parseLogName, type LogName } from '../chroot/log-name.js';
-import { FUTURE_TOLERANCE_MS, GZIP_HEAD_BYTES, GZIP_TAIL_BYTES, gzipProblem, isUploadTemporary, receivedAtMs } from '../chroot/log-file.js';
-import { readStatesFile, type StatesFile } from '../chroot/states-file.js';
+import { LAST_CHANGE_DATE, listChrootDir, LOGS_DIR, REMOVED_MARKER, STATES_FILE, type ChrootListing } from '../protocol/layout.js';
+import { readRolloutState, type RolloutState } from '../protocol/rollout-file.js';
+import { parseLogName } from '../protocol/log-name.js';
+import { FUTURE_TOLERANCE_MS, GZIP_HEAD_BYTES, GZIP_TAIL_BYTES, gzipProblem, isLaterLog, isUploadTemporary, receivedAtMs, type LogEntry } from '../protocol/log-file.js';
+import { readStatesFile, type StatesFile } from '../protocol/states-file.js';
 import { neededLogs, type LogCache } from './log-cache.js';
-import { compareText, truncate } from '../util/text.js';
+import { truncate } from '../util/text.js';
 
 /** Bad log names quoted in one warning; the rest are counted. */
 const QUOTED_BAD_NAMES = 3;
@@ -46,17 +45,6 @@ export type Expected =
   | { kind: 'non-flake' }
   /** states.txt could not be read, or its line for this system is broken. */
   | { kind: 'unknown' };
-
-export interface LogEntry {
-  fileName: string;
-  log: LogName;
-  /**
-   * When the server received it: the mtime of the uploaded file, or its
-   * ctime when that is earlier (a mtime in the future; chroot/log-file.ts,
-   * receivedAtMs).
-   */
-  mtimeMs: number;
-}
 
 export interface SystemSnapshot {
   name: string;
@@ -101,9 +89,9 @@ export interface ReadChrootOptions {
 }
 
 function readChrootNow(chrootDir: string, options: ReadChrootOptions): ChrootSnapshot {
-  let entries: Dirent[];
+  let listing: ChrootListing;
   try {
-    entries = readdirSync(chrootDir, { withFileTypes: true });
+    listing = listChrootDir(chrootDir);
   } catch (error) {
     throw new UserError(`cannot read CHROOT_DIR ${chrootDir}: ${describeError(error)}`, 'check CHROOT_DIR in config.sh');
   }
@@ -111,7 +99,7 @@ function readChrootNow(chrootDir: string, options: ReadChrootOptions): ChrootSna
   const states = readStates(chrootDir);
   warnings.push(...states.warnings);
 
-  const directories = selectSystemNames(chrootDir, entries, warnings);
+  const directories = selectSystemNames(listing, warnings);
   // A system that left the fleet: deploy removed what it had published and
   // left its logs for the record (docs/protocol.md §2). Not a row any more.
   const removed = directories.filter((name) => isRemoved(chrootDir, name));
@@ -162,25 +150,12 @@ function readStates(chrootDir: string): StatesRead {
   }
 }
 
-/** The directories of CHROOT_DIR that are systems; other entries get a warning. */
-function selectSystemNames(chrootDir: string, entries: Dirent[], warnings: string[]): string[] {
-  const names: string[] = [];
-  for (const entry of entries) {
-    // Dot files are typically temporary files of an atomic write in progress.
-    if (entry.name === STATES_FILE || entry.name === ROLLOUT_FILE || entry.name.startsWith('.')) continue;
-    if (!SYSTEM_NAME.test(entry.name)) {
-      warnings.push(`ignored ${JSON.stringify(truncate(entry.name))} in CHROOT_DIR: not a system name`);
-      continue;
-    }
-    // The administrator owns CHROOT_DIR, so a symbolic link there is theirs to follow.
-    const isDirectory = entry.isDirectory() || (entry.isSymbolicLink() && statOrUndefined(path.join(chrootDir, entry.name))?.isDirectory());
-    if (!isDirectory) {
-      warnings.push(`ignored ${entry.name} in CHROOT_DIR: not a directory`);
-      continue;
-    }
-    names.push(entry.name);
+/** The systems of CHROOT_DIR (protocol/layout.ts, listChrootDir: links to directories followed); a stray entry gets a warning. */
+function selectSystemNames(listing: ChrootListing, warnings: string[]): string[] {
+  for (const stray of listing.strays) {
+    warnings.push(stray.why === 'not a system name' ? `ignored ${JSON.stringify(truncate(stray.name))} in CHROOT_DIR: not a system name` : `ignored ${stray.name} in CHROOT_DIR: not a directory`);
   }
-  return names.sort(compareText);
+  return listing.systems.map((system) => system.name);
 }
 
 interface SystemRead {
@@ -264,16 +239,6 @@ function stillTheLog(file: string, log: LogEntry, sizeLimit: number): boolean {
   const stats = lstatOrError(file);
   if (stats === undefined || stats instanceof Error) return false;
   return stats.isFile() && receivedAtMs(stats) === log.mtimeMs && sizeProblem(stats.size, sizeLimit) === undefined;
-}
-
-/**
- * Whether log `a` arrived after log `b`: by server mtime, not by the date in
- * the name (the client's clock, which may be wrong or in another time zone);
- * equal mtimes (a coarse file system) fall back to the name, whose date
- * prefix still orders them.
- */
-export function isLaterLog(a: LogEntry, b: LogEntry): boolean {
-  return a.mtimeMs > b.mtimeMs || (a.mtimeMs === b.mtimeMs && a.fileName > b.fileName);
 }
 
 interface LogsContext {

@@ -3,7 +3,7 @@
  * The field names and state ids are a public interface: add fields, do not
  * rename them.
  */
-import type { RolloutState } from '../chroot/rollout-state.js';
+import type { RolloutState } from '../protocol/rollout-file.js';
 import type { StateId, SystemStatus } from './states.js';
 
 export interface SystemStatusJson {

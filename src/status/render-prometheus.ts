@@ -4,7 +4,7 @@
  * status command replaces it atomically (util/atomic-write.ts; the temporary
  * name does not end in .prom, which node-exporter alone reads).
  */
-import type { RolloutState } from '../chroot/rollout-state.js';
+import type { RolloutState } from '../protocol/rollout-file.js';
 import { secondsBetween } from './elapsed.js';
 import { STATE_IDS, type SystemStatus } from './states.js';
 

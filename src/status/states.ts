@@ -3,7 +3,8 @@
  * the same snapshot always gives the same status, so every rule is tested on
  * fixtures without touching the disk.
  */
-import { isLaterLog, type LogEntry, type SystemSnapshot } from './read-chroot.js';
+import { selectLatestLog, type LogEntry } from '../protocol/log-file.js';
+import type { SystemSnapshot } from './read-chroot.js';
 
 /** Machine-readable state ids, in the order the rules are tried (used by JSON and Prometheus). */
 export const STATE_IDS = [
@@ -69,15 +70,6 @@ export function decideStatus(system: SystemSnapshot): SystemStatus {
     remoteVersion: latestLog && match ? { short: latestLog.log.hash.slice(0, SHORT_HASH), match } : null,
     lastChangeMs: system.lastChangeMs,
   };
-}
-
-/** The newest log by the time the server received it (see isLaterLog). */
-export function selectLatestLog(logs: readonly LogEntry[]): LogEntry | undefined {
-  let latest: LogEntry | undefined;
-  for (const log of logs) {
-    if (!latest || isLaterLog(log, latest)) latest = log;
-  }
-  return latest;
 }
 
 /**

@@ -11,7 +11,7 @@
  * recreated logs/, a touched last_change_date.
  */
 import { watch, type FSWatcher } from 'node:fs';
-import { LAST_CHANGE_DATE, LOGS_DIR, systemChroot } from '../chroot/layout.js';
+import { LAST_CHANGE_DATE, LOGS_DIR, systemChroot } from '../protocol/layout.js';
 
 export interface WatchChrootOptions {
   chrootDir: string;

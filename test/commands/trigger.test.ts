@@ -6,7 +6,7 @@
  * as the client module's listen-update@ script does (test/e2e/15-listen-update.bats
  * runs the real script).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -143,6 +143,24 @@ describe('bento trigger', () => {
     const fleetDir = fleet('all', [`TRIGGER_ADDRESSES="a=127.0.0.1:${a.port},b=127.0.0.1:${b.port}"`], ['a', 'b']);
     const run = await bento(['trigger', '--all'], { env: { BENTO_DIR: fleetDir } });
     expect(run.stdout.trim().split('\n').sort()).toEqual([`a: triggered (127.0.0.1:${a.port})`, `b: triggered (127.0.0.1:${b.port})`]);
+    expect(run.status).toBe(0);
+  });
+
+  it("--all asks the systems' directories only (protocol/layout.ts, listChrootDir): not bento's files, a stray file, a link that leads to no directory", async () => {
+    const a = await listen('HTTP/1.0 200 OK');
+    const linked = await listen('HTTP/1.0 200 OK');
+    machines.push(a, linked);
+    const fleetDir = fleet('walker', [`TRIGGER_ADDRESSES="a=127.0.0.1:${a.port},linked=127.0.0.1:${linked.port}"`], ['a']);
+    const chroot = path.join(fleetDir, 'chroot');
+    writeFileSync(path.join(chroot, 'states.txt'), '');
+    writeFileSync(path.join(chroot, 'notes'), '');
+    // The administrator's link to a system's directory elsewhere is a system; links to nothing or to a file are not.
+    mkdirSync(path.join(dir, 'walker-elsewhere', 'logs'), { recursive: true });
+    symlinkSync(path.join(dir, 'walker-elsewhere'), path.join(chroot, 'linked'));
+    symlinkSync(path.join(chroot, 'nowhere'), path.join(chroot, 'dangling'));
+    symlinkSync(path.join(chroot, 'notes'), path.join(chroot, 'tofile'));
+    const run = await bento(['trigger', '--all', '--timeout', '2'], { env: { BENTO_DIR: fleetDir } });
+    expect(run.stdout.trim().split('\n').sort()).toEqual([`a: triggered (127.0.0.1:${a.port})`, `linked: triggered (127.0.0.1:${linked.port})`]);
     expect(run.status).toBe(0);
   });
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { calendarInterval, DEFAULTS, parseConfig, pollSpreadOf, splitHostPort, SYSTEM_NAME_PATTERN, timeSpanSeconds } from '../../src/config/config.js';
-import { SYSTEM_NAME } from '../../src/fleet/names.js';
+import { SYSTEM_NAME } from '../../src/protocol/names.js';
 import { UserError } from '../../src/errors.js';
 import { parseShellAssignments } from '../../src/config/parse-shell-assignments.js';
 

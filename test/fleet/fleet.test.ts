@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadFleet } from '../../src/fleet/fleet.js';
 import { UserError } from '../../src/errors.js';
 import { makeFleet, testKey, type FleetSpec, type TestFleet } from '../helpers/fleet.js';
-import { hostDirNameProblem, systemNameProblem } from '../../src/fleet/names.js';
+import { hostDirNameProblem, systemNameProblem } from '../../src/protocol/names.js';
 import { parsePublicKey } from '../../src/fleet/keys.js';
 import { chmodSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';

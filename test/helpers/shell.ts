@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { renderChangeStamp, renderManifest } from '../../src/chroot/manifest.js';
+import { renderChangeStamp, renderManifest } from '../../src/protocol/manifest.js';
 import type { Config } from '../../src/config/config.js';
 import { renderSystemFiles } from '../../src/render/render-fleet.js';
 import { sha256 } from '../../src/util/hash.js';

@@ -7,8 +7,9 @@ import path from 'node:path';
 import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
 import type { Accounts } from '../../src/chroot/accounts.js';
-import { parseLogName, type LogResult } from '../../src/chroot/log-name.js';
-import type { Expected, LogEntry, SystemSnapshot } from '../../src/status/read-chroot.js';
+import { parseLogName, type LogResult } from '../../src/protocol/log-name.js';
+import type { Expected, SystemSnapshot } from '../../src/status/read-chroot.js';
+import type { LogEntry } from '../../src/protocol/log-file.js';
 
 const NIX32 = '0123456789abcdfghijklmnpqrsvwxyz';
 

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LOG_RESULTS, type LogResult } from '../../src/chroot/log-name.js';
+import { LOG_RESULTS, type LogResult } from '../../src/protocol/log-name.js';
 import { planLogPruning, pruneLogs } from '../../src/status/prune-logs.js';
 import { readChroot } from '../../src/status/read-chroot.js';
 import { decideStatus } from '../../src/status/states.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { RolloutState } from '../../src/chroot/rollout-state.js';
+import type { RolloutState } from '../../src/protocol/rollout-file.js';
 import { renderJson } from '../../src/status/render-json.js';
 import { decideStatus } from '../../src/status/states.js';
 import { flake, hash, logEntry, snapshot } from './fixtures.js';

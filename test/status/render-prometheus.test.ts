@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { RolloutState } from '../../src/chroot/rollout-state.js';
+import type { RolloutState } from '../../src/protocol/rollout-file.js';
 import { escapeLabelValue, renderPrometheus } from '../../src/status/render-prometheus.js';
 import { decideStatus } from '../../src/status/states.js';
 import { NOW, flake, logEntry, snapshot } from './fixtures.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decideExitStatus, decideStatus, selectLatestLog, type StateId } from '../../src/status/states.js';
+import { decideExitStatus, decideStatus, type StateId } from '../../src/status/states.js';
+import { selectLatestLog } from '../../src/protocol/log-file.js';
 import { ago, flake, logEntry, snapshot } from './fixtures.js';
 
 /** last_change_date is one hour old in every fixture unless said otherwise. */

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
 import { statusCommand, type StatusOptions } from '../../src/commands/status.js';
-import { gzipProblem, isUploadTemporary } from '../../src/chroot/log-file.js';
+import { gzipProblem, isUploadTemporary } from '../../src/protocol/log-file.js';
 import { Collector } from '../helpers/collect.js';
 import { LOG_CONTENT, NOW, addSystem, logName, makeChroot, storePath, writeLog } from './fixtures.js';
 

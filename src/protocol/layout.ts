@@ -10,8 +10,15 @@
  *   CHROOT_DIR/<name>/removed              the system left the fleet (its logs stay for the record)
  *   CHROOT_DIR/<name>/.cache-<id>/         a prebuilt system's binary cache (docs/protocol.md §11)
  *   CHROOT_DIR/.bento-cache/               the NARs those caches link to, and what each cache holds; root's alone
+ *
+ * and the one walker of CHROOT_DIR (listChrootDir), which every stage and
+ * command that looks for the systems there uses.
  */
+import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { TEMPORARY_NAME } from '../util/atomic-write.js';
+import { compareText } from '../util/text.js';
+import { SYSTEM_NAME } from './names.js';
 
 export const STATES_FILE = 'states.txt';
 /** The staged rollout in progress, if any (docs/protocol.md §10). */
@@ -79,4 +86,54 @@ export const CACHE_PIN_FILE = 'pin';
  */
 export function pinStoreName(manifestDigest: string): string {
   return `bento-system-${manifestDigest}`;
+}
+
+/** What CHROOT_DIR holds, by listChrootDir's rules. */
+export interface ChrootListing {
+  /**
+   * The entries that are a system's directory, sorted by name: named like a
+   * system, and a directory or a symbolic link to one (`link`). The
+   * administrator owns CHROOT_DIR, so a reader may follow such a link; what
+   * writes or removes (deploy's retirement, the prune) never goes through one.
+   */
+  systems: { name: string; link: boolean }[];
+  /** Temporary files of an atomic write killed half-way (of this bento, `.<name>.tmp-<pid>`, and of earlier ones, `states.txt.<pid>.tmp`): deploy removes them. */
+  temporaries: string[];
+  /** Entries that are nothing of bento's, with why, for a reader's warning: a name no system can have, or not a directory. */
+  strays: { name: string; why: 'not a system name' | 'not a directory' }[];
+}
+
+/** An older bento's temporary states.txt. */
+const OLD_STATES_TEMPORARY = /^states\.txt\.\d+\.tmp$/;
+
+/**
+ * Lists CHROOT_DIR (docs/protocol.md §2); throws readdir's error. Skipped
+ * silently: bento's own files (states.txt, rollout.json) and dot names (the
+ * cache pool, files being written); a temporary file is listed apart; any
+ * other entry is a system's directory or a stray. Names come from the
+ * directory, which a machine cannot write: still, a stray's name is quoted
+ * raw, to be sanitized where it is printed.
+ */
+export function listChrootDir(chrootDir: string): ChrootListing {
+  const listing: ChrootListing = { systems: [], temporaries: [], strays: [] };
+  for (const entry of readdirSync(chrootDir, { withFileTypes: true })) {
+    const name = entry.name;
+    if (TEMPORARY_NAME.test(name) || OLD_STATES_TEMPORARY.test(name)) listing.temporaries.push(name);
+    else if (name === STATES_FILE || name === ROLLOUT_FILE || name.startsWith('.')) continue;
+    else if (!SYSTEM_NAME.test(name)) listing.strays.push({ name, why: 'not a system name' });
+    else if (entry.isDirectory()) listing.systems.push({ name, link: false });
+    else if (entry.isSymbolicLink() && isDirectoryBehind(path.join(chrootDir, name))) listing.systems.push({ name, link: true });
+    else listing.strays.push({ name, why: 'not a directory' });
+  }
+  listing.systems.sort((a, b) => compareText(a.name, b.name));
+  listing.temporaries.sort(compareText);
+  return listing;
+}
+
+function isDirectoryBehind(link: string): boolean {
+  try {
+    return statSync(link).isDirectory();
+  } catch {
+    return false;
+  }
 }

@@ -1,5 +1,6 @@
 /**
- * Nix binary caches for prebuilt systems (docs/protocol.md §11): copying a
+ * The Nix side of prebuilt systems' binary caches (docs/protocol.md §11;
+ * what deploy publishes in the chroot with it is chroot/prebuilt-cache.ts): copying a
  * closure into one, signed; the closure and GC roots of the server's store;
  * and the parsing of narinfo files, the format every binary cache shares
  * (Nix's src/libstore/nar-info.cc).

@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { forgetInRollout } from '../../src/chroot/rollout.js';
-import { parseRolloutState, readRolloutState, type RolloutState } from '../../src/chroot/rollout-state.js';
+import { forgetInRollout } from '../../src/rollout/wave-publication.js';
+import { parseRolloutState, readRolloutState, type RolloutState } from '../../src/protocol/rollout-file.js';
 import { UserError } from '../../src/errors.js';
 import { storePath } from '../status/fixtures.js';
 

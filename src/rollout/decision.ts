@@ -20,9 +20,9 @@
  * names the system the machine still runs, not the target, so it is
  * recognised by its time and its header, not its name.
  */
-import { nextWave, systemsOfWave, type RolloutState, type RolloutSystem } from '../chroot/rollout-state.js';
+import { nextWave, systemsOfWave, type RolloutState, type RolloutSystem } from '../protocol/rollout-file.js';
 import type { LogHeader } from '../protocol/log-header.js';
-import type { LogEntry } from './read-chroot.js';
+import type { LogEntry } from '../protocol/log-file.js';
 
 /** A log as the decision reads it: its name and arrival, and what its header says (absent: nothing). */
 export interface ReportedLog extends LogEntry {

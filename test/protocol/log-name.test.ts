@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseLogName } from '../../src/chroot/log-name.js';
-import { storeBasenameProblem } from '../../src/chroot/store-path.js';
+import { parseLogName } from '../../src/protocol/log-name.js';
+import { storeBasenameProblem } from '../../src/protocol/store-path.js';
 
 const HASH = '996vw3r6ajbfh6xjcq2yn7c0z4v1m8ls';
 

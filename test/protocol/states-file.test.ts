@@ -3,7 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseStates, readStatesFile, recordState, renderStates, validStates } from '../../src/chroot/states-file.js';
+import { parseStates, readStatesFile, renderStates, validStates } from '../../src/protocol/states-file.js';
+import { recordState } from '../../src/chroot/record-state.js';
 
 const A = '0f8vsf8l1ipxn3afgc8w9k4fg0y6wq1z-nixos-system-a-24.05';
 const B = 'h2xfyiy9znimv9c5vw0bj51qcpjxfmw3-nixos-system-b-24.05';

@@ -3,15 +3,15 @@
  * new configuration of every changed system in its own chroot (a version
  * directory nobody points to yet) and publishes the first wave; each later
  * wave is published when the one before it reported success. The rollout
- * state (rollout-state.ts) is written before any chroot changes, and
+ * state (protocol/rollout-file.ts) is written before any chroot changes, and
  * publishing a system that is already published changes nothing, so an
  * advance killed half-way is completed, never repeated, by the next one.
  */
 import { rmSync } from 'node:fs';
-import type { Assembly } from './assemble.js';
-import { activeVersion, isActive, publishStaged, stageVersion, versionDigest, type PublishOptions } from './publish.js';
-import { readStatesFile, validStates } from './states-file.js';
-import { readRolloutState, rolloutFilePath, systemsOfWave, writeRolloutState, type RolloutHold, type RolloutState, type RolloutSystem } from './rollout-state.js';
+import type { Assembly } from '../chroot/assemble.js';
+import { activeVersion, isActive, publishStaged, stageVersion, versionDigest, type PublishOptions } from '../chroot/publish.js';
+import { readStatesFile, validStates } from '../protocol/states-file.js';
+import { readRolloutState, rolloutFilePath, systemsOfWave, writeRolloutState, type RolloutHold, type RolloutState, type RolloutSystem } from '../protocol/rollout-file.js';
 
 export interface WaveOutcome {
   published: string[];

@@ -15,6 +15,7 @@
  */
 
 import type { Stats } from 'node:fs';
+import type { LogName } from './log-name.js';
 
 /**
  * When the server received a log (docs/protocol.md §5), from its lstat: its
@@ -28,6 +29,34 @@ import type { Stats } from 'node:fs';
  */
 export function receivedAtMs(stats: Pick<Stats, 'mtimeMs' | 'ctimeMs'>): number {
   return Math.min(stats.mtimeMs, stats.ctimeMs);
+}
+
+/** A log in a system's logs/: its name, what the name says, and when the server received it. */
+export interface LogEntry {
+  fileName: string;
+  log: LogName;
+  /** When the server received it: the mtime of the uploaded file, or its ctime when that is earlier (receivedAtMs). */
+  mtimeMs: number;
+}
+
+/**
+ * Whether log `a` arrived after log `b`: by server mtime, not by the date in
+ * the name (the client's clock, which may be wrong or in another time zone);
+ * equal mtimes (a coarse file system) fall back to the name, whose date
+ * prefix still orders them. Status, its log cache and the prune all order
+ * logs this way, so they agree on which log is the latest.
+ */
+export function isLaterLog(a: LogEntry, b: LogEntry): boolean {
+  return a.mtimeMs > b.mtimeMs || (a.mtimeMs === b.mtimeMs && a.fileName > b.fileName);
+}
+
+/** The newest log by the time the server received it (isLaterLog). */
+export function selectLatestLog<Log extends LogEntry>(logs: readonly Log[]): Log | undefined {
+  let latest: Log | undefined;
+  for (const log of logs) {
+    if (!latest || isLaterLog(log, latest)) latest = log;
+  }
+  return latest;
 }
 
 /** A log whose mtime lies more than this ahead of the server's clock is reported. */

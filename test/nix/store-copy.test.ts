@@ -1,6 +1,6 @@
 /** Binary-cache helpers: narinfo parsing on recorded Nix 2.8 output, store URLs for signing copies. */
 import { describe, expect, it } from 'vitest';
-import { hashPartOf, parseNarinfo, signingStoreUrl } from '../../src/nix/binary-cache.js';
+import { hashPartOf, parseNarinfo, signingStoreUrl } from '../../src/nix/store-copy.js';
 
 // Written by `nix copy --to 'file:///…?secret-key=…&compression=xz'` (Nix 2.8).
 const RECORDED = `StorePath: /nix/store/hfpi0sfd1h93ikavac3if9sbbw5isxjv-nixos-system-x-2

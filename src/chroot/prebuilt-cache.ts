@@ -1,5 +1,6 @@
 /**
- * The binary caches of prebuilt systems (docs/protocol.md §11). For each
+ * The binary caches of prebuilt systems in the chroots (docs/protocol.md §11;
+ * the Nix calls behind them are nix/store-copy.ts). For each
  * configuration of a prebuilt system, deploy publishes next to it, in the
  * machine's chroot, a Nix binary cache of the system's closure: a narinfo per
  * store path and the NAR files, signed with the server's key, in
@@ -39,14 +40,14 @@
 import { accessSync, chmodSync, chownSync, constants, copyFileSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { addFileToStore, addIndirectGcRoot, closureOf, removeIndirectGcRoot, copyToBinaryCache, hashPartOf, parseNarinfo, type Narinfo } from '../nix/binary-cache.js';
+import { addFileToStore, addIndirectGcRoot, closureOf, removeIndirectGcRoot, copyToBinaryCache, hashPartOf, parseNarinfo, type Narinfo } from '../nix/store-copy.js';
 import type { SigningKey } from '../nix/signing-key.js';
 import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import { flushParentSync, flushTreeSync } from '../util/durable.js';
 import { sha256, sha256File } from '../util/hash.js';
 import { makeTempDir } from '../util/temp-dir.js';
-import { CACHE_NARINFO_BUNDLE, CACHE_PIN_FILE, CACHE_POOL, CACHE_SYSTEM_FILE, cacheDirName, pinStoreName, systemChroot } from './layout.js';
-import { MANIFEST_NAME } from './manifest.js';
+import { CACHE_NARINFO_BUNDLE, CACHE_PIN_FILE, CACHE_POOL, CACHE_SYSTEM_FILE, cacheDirName, pinStoreName, systemChroot } from '../protocol/layout.js';
+import { MANIFEST_NAME } from '../protocol/manifest.js';
 
 export interface SystemCacheOptions {
   chrootDir: string;

@@ -5,13 +5,12 @@
  * diff (which read it). It is strict: a line that is not a system name, `=`
  * and a store path basename is reported, never guessed at.
  *
- * The file is replaced atomically (write + rename), so a reader never sees
- * half of it; lines of systems a deploy does not touch are kept.
+ * How publication rewrites it (atomically, keeping the lines of systems a
+ * deploy does not touch) is chroot/record-state.ts.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { SYSTEM_NAME } from '../fleet/names.js';
-import { writeFileAtomicallySync } from '../util/atomic-write.js';
+import { SYSTEM_NAME } from './names.js';
 import { compareText, truncate } from '../util/text.js';
 import { STATES_FILE } from './layout.js';
 import { storeBasenameProblem } from './store-path.js';
@@ -80,23 +79,4 @@ export function readStatesFile(chrootDir: string): StatesFile {
     throw error;
   }
   return parseStates(text);
-}
-
-/**
- * Sets `name`'s entry (undefined: removes it, for a system without a flake)
- * and replaces states.txt atomically when that changes it. Lines that cannot
- * be used (see parseStates) are dropped on the way: nothing can read them.
- * Returns the entry it had before, so a publication that then fails can put
- * it back.
- */
-export function recordState(chrootDir: string, name: string, storeName: string | undefined): string | undefined {
-  const file = readStatesFile(chrootDir);
-  const states = validStates(file);
-  const previous = states.get(name);
-  const clean = file.warnings.length === 0 && states.size === file.entries.size;
-  if (previous === storeName && clean) return previous;
-  if (storeName === undefined) states.delete(name);
-  else states.set(name, storeName);
-  writeFileAtomicallySync(statesFilePath(chrootDir), renderStates(states));
-  return previous;
 }

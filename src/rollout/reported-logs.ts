@@ -1,16 +1,16 @@
 /**
- * The logs a rollout's decisions read (rollout-decision.ts), with what their
+ * The logs a rollout's decisions read (decision.ts), with what their
  * headers say: for each system of the rollout whose wave was published, the
  * logs that reached the server since, each one's header read
  * (log-header-file.ts). Only those few logs are opened: the others do not
  * change a decision.
  */
 import path from 'node:path';
-import type { RolloutState } from '../chroot/rollout-state.js';
-import { LOGS_DIR } from '../chroot/layout.js';
-import { readLogHeaderFile } from './log-header-file.js';
-import { readChroot } from './read-chroot.js';
-import type { ReportedLog } from './rollout-decision.js';
+import type { RolloutState } from '../protocol/rollout-file.js';
+import { LOGS_DIR } from '../protocol/layout.js';
+import { readLogHeaderFile } from '../status/log-header-file.js';
+import { readChroot } from '../status/read-chroot.js';
+import type { ReportedLog } from './decision.js';
 
 /** Each system's logs since its publication, with their headers; [] for a system without. */
 export async function readRolloutLogs(chrootDir: string, state: RolloutState, logSizeLimit?: number): Promise<(name: string) => readonly ReportedLog[]> {

@@ -12,13 +12,15 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { WAVE_PATTERN } from '../config/config.js';
 import { UserError } from '../errors.js';
-import { systemNameProblem } from '../fleet/names.js';
+import { systemNameProblem } from './names.js';
 import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import { truncate } from '../util/text.js';
 import { ROLLOUT_FILE } from './layout.js';
 import { storeBasenameProblem } from './store-path.js';
+
+/** A wave member (ROLLOUT_WAVES, and the waves of rollout.json): a system name, or a shell glob of them (`*`, `?`, `[...]`). */
+export const WAVE_PATTERN = /^[a-z0-9_*?[\]!-]{1,64}$/;
 
 /** One system of a rollout. */
 export interface RolloutSystem {

@@ -1,9 +1,9 @@
 /** The advance decision of a rollout, on recorded logs (no disk, no clock). */
 import { describe, expect, it } from 'vitest';
-import type { RolloutState } from '../../src/chroot/rollout-state.js';
-import type { LogEntry } from '../../src/status/read-chroot.js';
-import { decideAdvance, reportOf, type ReportedLog } from '../../src/status/rollout-decision.js';
-import { NOW, ago, logEntry, storePath } from './fixtures.js';
+import type { RolloutState } from '../../src/protocol/rollout-file.js';
+import type { LogEntry } from '../../src/protocol/log-file.js';
+import { decideAdvance, reportOf, type ReportedLog } from '../../src/rollout/decision.js';
+import { NOW, ago, logEntry, storePath } from '../status/fixtures.js';
 
 const WAIT = 3600;
 

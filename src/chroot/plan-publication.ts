@@ -1,0 +1,93 @@
+/**
+ * What deploy must do for each selected system, decided before anything is
+ * built (the "plan" of read → plan → build → publish): its account is
+ * checked, its chroot directories prepared, its files assembled and compared
+ * with what its chroot publishes (the manifest, then the published files
+ * themselves, and a prebuilt system's cache). A system that cannot be
+ * prepared fails alone; the others go on. Nothing is printed here: what
+ * deploy says comes back in `messages`, in the order the systems were seen.
+ */
+import { UserError } from '../errors.js';
+import type { FleetSystem } from '../fleet/fleet.js';
+import { SFTP_GROUP } from '../protocol/layout.js';
+import { bentoAccountProblem, readAccounts } from './accounts.js';
+import { assembleSystem, HashCache, type Assembly } from './assemble.js';
+import { systemCacheProblems } from './prebuilt-cache.js';
+import { ensureSystemDirs, isPublished, publishedContentProblems, readPublished } from './publish.js';
+
+/** What deploy tells when the server's accounts are not set up. */
+export const SERVER_SETUP_HINT = 'apply generated/server/sftp-server.nix (NixOS) or run generated/server/setup-debian.sh as root, then deploy again';
+
+/** A system deploy could not handle, and why. */
+export interface PlanFailure {
+  name: string;
+  reason: string;
+}
+
+/** What deploy decided for the selected systems. */
+export interface PublicationPlan {
+  /** Their files differ from what is published (or what is published is damaged): build, then publish. */
+  toBuild: FleetSystem[];
+  /** Published whole, but a deploy was stopped before announcing it: announce only. */
+  toAnnounce: Assembly[];
+  /** Published as assembled: nothing to do. */
+  unchanged: string[];
+  /** Could not be prepared (no account, not bento's, its chroot not writable): nothing of them changes. */
+  failed: PlanFailure[];
+  /** Every system that could be assembled. */
+  assemblies: Map<string, Assembly>;
+  sftpGroupId: number;
+  /** For the user, in order: a warning (a host file replaced by bento's own) or a note (a damaged publication published again). */
+  messages: { warning: boolean; text: string }[];
+}
+
+/**
+ * Plans the publication of `selected` into `chrootDir` from the files of
+ * `generatedDir`; prepares their chroot directories on the way (ensureSystemDirs).
+ * Throws a UserError when the group sftp_users does not exist.
+ */
+export async function planPublication(selected: readonly FleetSystem[], chrootDir: string, generatedDir: string): Promise<PublicationPlan> {
+  const accounts = await readAccounts(selected.map((system) => system.name), SFTP_GROUP);
+  if (accounts.sftpGroupId === undefined) throw new UserError(`the group ${SFTP_GROUP} does not exist on this server`, SERVER_SETUP_HINT);
+  const sftpGroupId = accounts.sftpGroupId;
+  const cache = new HashCache();
+  const plan: PublicationPlan = { toBuild: [], toAnnounce: [], unchanged: [], failed: [], assemblies: new Map(), sftpGroupId, messages: [] };
+  for (const system of selected) {
+    const account = accounts.users.get(system.name);
+    if (!account) {
+      plan.failed.push({ name: system.name, reason: `no Unix user ${system.name} on this server: ${SERVER_SETUP_HINT}` });
+      continue;
+    }
+    const notOurs = bentoAccountProblem(account, chrootDir, sftpGroupId);
+    if (notOurs) {
+      plan.failed.push({ name: system.name, reason: notOurs });
+      continue;
+    }
+    try {
+      ensureSystemDirs(chrootDir, system.name, account.uid, sftpGroupId);
+    } catch (error) {
+      plan.failed.push({ name: system.name, reason: `cannot prepare its chroot: ${error instanceof Error ? error.message : String(error)}` });
+      continue;
+    }
+    const assembly = assembleSystem(system, generatedDir, cache);
+    plan.assemblies.set(system.name, assembly);
+    for (const file of assembly.shadowed) {
+      plan.messages.push({ warning: true, text: `hosts/${system.hostDirName}/${file} is replaced by bento's own ${file} in ${system.name}'s configuration; rename it` });
+    }
+    const published = readPublished(chrootDir, system.name);
+    if (published.manifest !== assembly.manifest) {
+      plan.toBuild.push(system);
+      continue;
+    }
+    const damaged = [...publishedContentProblems(chrootDir, assembly), ...(system.prebuilt ? systemCacheProblems(chrootDir, system.name, assembly.digest) : [])];
+    if (damaged.length > 0) {
+      plan.messages.push({ warning: false, text: `${system.name}: its published files do not match their manifest (${damaged.slice(0, 3).join(', ')}${damaged.length > 3 ? ', …' : ''}): publishing it again` });
+      plan.toBuild.push(system);
+    } else if (isPublished(published, assembly)) {
+      plan.unchanged.push(system.name);
+    } else {
+      plan.toAnnounce.push(assembly);
+    }
+  }
+  return plan;
+}
