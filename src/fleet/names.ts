@@ -4,7 +4,10 @@
  * everywhere. Host directory names only need to be safe path components.
  */
 
-export const SYSTEM_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
+import { SYSTEM_NAME } from '../protocol/system-name.js';
+
+export { SYSTEM_NAME };
+
 const HOST_DIR_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,254}$/;
 
 /**
