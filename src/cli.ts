@@ -110,11 +110,17 @@ export function processIO(): CommandIO {
   return { stdout: process.stdout, stderr: process.stderr, progress: createProgress(process.stdout), ask: askOnTerminal };
 }
 
+/** What the program's help shows that lives below the commands, loaded by runCli. */
+export interface LoadedHelp {
+  /** The config.sh keys, one line each (config/describe-keys.ts). */
+  configKeysHelp?: string;
+}
+
 /**
  * The program. Each action stores its command's exit status in `outcome`;
  * nothing here exits, so a test can build and run it.
  */
-export function buildProgram(io: CommandIO = processIO(), outcome: { exitCode: number } = { exitCode: 0 }): Command {
+export function buildProgram(io: CommandIO = processIO(), outcome: { exitCode: number } = { exitCode: 0 }, loaded: LoadedHelp = {}): Command {
   const program = new Command();
   const done = (code: number) => {
     outcome.exitCode = code;
@@ -140,34 +146,8 @@ Environment:
   BENTO_DEBUG   1: print every external command before running it
   NO_COLOR      no colours in the output
 
-config.sh keys (KEY=VALUE; parsed, never executed):
-  CHROOT_DIR           where the machines' SFTP chroots live (required)
-  REMOTE_IP            host name or address the machines reach this server at (required);
-                       several ("a b"): servers tried in order, the first that answers is used
-  REMOTE_PORT          SSH port of the SFTP server (22)
-  TIMEOUT              seconds a machine waits for the connection (20)
-  CONNECT_RETRY        seconds a machine's run retries connections that fail, with random pauses (60; 0: no retry)
-  NOLOCALBUILD         1: deploy only evaluates, never builds (0)
-  REBUILD_ARGS         extra nixos-rebuild arguments on the machines, e.g. "--fallback"
-  UPDATE_CALENDAR      when machines poll, systemd OnCalendar (*:0/15)
-  UPDATE_RANDOM_DELAY  random delay added to each poll, fixed per machine (the interval of UPDATE_CALENDAR; 0: off)
-  REBOOT_CALENDAR      when services.bento.reboot reboots into a new kernel (04:00)
-  LISTEN_PORT          TCP port that triggers an update on a machine (51337)
-  SSHD_MAX_STARTUPS    sshd's MaxStartups on the server (sized for the fleet: 1.5 × systems:30:3 × systems)
-  SSHD_LOGIN_GRACE_TIME  sshd's LoginGraceTime in seconds (sized for the fleet: 30 to 120)
-  LOG_KEEP             logs kept per machine on the server, oldest dropped first (100; 0: all)
-  TRIGGER_DOMAIN       bento trigger: domain appended to system names (none: the name alone)
-  TRIGGER_ADDRESSES    bento trigger: per-system addresses, "name=host[:port] …"
-  PREBUILT             1: every machine downloads the system built here, signed, and never
-                       evaluates (0; per host: a PREBUILT file in its directory)
-  SIGNING_KEY          the server's Nix signing key for prebuilt systems, made on first use,
-                       never in the fleet or a chroot (/var/lib/bento/signing-key)
-  CACHE_STORE          copy prebuilt closures to this Nix store (file://…, s3://…) instead of
-                       the chroots; with CACHE_URL
-  CACHE_URL            where the machines download them from (https://…)
-  ROLLOUT_WAVES        staged rollouts: waves in order, e.g. "canary web-*,db-* *" (off)
-  ROLLOUT_WAIT         how long a wave may take to report success, e.g. 30min (2h)
-  LOG_SIZE_LIMIT       largest log a machine may upload, bytes or K/M/G (16M)
+config.sh keys (KEY=VALUE; parsed, never executed; docs/config.md):
+${loaded.configKeysHelp ?? ''}
 
 Start with \`bento init\` in an empty directory, then \`bento generate\`.`,
     );
@@ -383,7 +363,8 @@ export function reportError(error: unknown, stderr: CommandIO['stderr'] = proces
 /** Runs the command line `argv` (as process.argv: node, script, arguments…) and returns the exit status. */
 export async function runCli(argv: readonly string[], io: CommandIO = processIO()): Promise<number> {
   const outcome = { exitCode: 0 };
-  const program = buildProgram(io, outcome).exitOverride();
+  const { configKeysHelp } = await import('./commands/shared/config-keys.js');
+  const program = buildProgram(io, outcome, { configKeysHelp: configKeysHelp() }).exitOverride();
   try {
     await program.parseAsync([...argv]);
     return outcome.exitCode;
