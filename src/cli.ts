@@ -37,17 +37,6 @@ const REGISTRY: Record<string, { summary: string; load: () => Promise<{ command:
 
 const version = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
-const ENVIRONMENT_HELP = `
-Environment:
-  BENTO_DIR     the fleet directory, to run bento from anywhere
-  NAME          deploy, build, diff: only these systems ("a b" or "a,b")
-  VERBOSE       deploy, build: show Nix's output as it builds
-  TARGET_IP     build test|switch: apply on that machine ([user@]host)
-  NIX_SSHOPTS   ssh options for TARGET_IP, e.g. -p2222
-  NIX_PATH      nixpkgs for systems without flakes (as nixos-rebuild uses it)
-  BENTO_DEBUG   1: print every external command before running it
-  NO_COLOR      no colours in the output`;
-
 async function askOnTerminal(question: string): Promise<string> {
   const reader = createInterface({ input: process.stdin, output: process.stderr });
   try {
@@ -64,11 +53,10 @@ export function processIO(): CommandIO {
   return { stdout: process.stdout, stderr: process.stderr, progress: createProgress(process.stdout), ask: askOnTerminal, uid: process.getuid?.(), env: process.env, now: () => new Date() };
 }
 
-/** What runCli loaded before building the program: the modules of the commands named, and the config.sh keys for the help. */
+/** What runCli loaded before building the program: the modules of the commands named, the help after the command list. */
 export interface Loaded {
   commands?: ReadonlyMap<string, AnyCommandSpec>;
-  /** The config.sh keys, one line each (config/describe-keys.ts). */
-  configKeysHelp?: string;
+  helpAfter?: string;
 }
 
 /**
@@ -77,7 +65,9 @@ export interface Loaded {
  * command's exit status in `outcome`; nothing here exits.
  */
 export function buildProgram(io: CommandIO = processIO(), outcome: { exitCode: number } = { exitCode: 0 }, loaded: Loaded = {}): Command {
+  // Before the commands are added, which inherit it: a command's --help or bad flag then returns to runCli too.
   const program = new Command()
+    .exitOverride()
     .name('bento')
     .description('Keep a fleet of NixOS machines up to date: build here, publish over SFTP, let each machine pull.')
     .version(version)
@@ -85,7 +75,7 @@ export function buildProgram(io: CommandIO = processIO(), outcome: { exitCode: n
     .addOption(new Option('-d, --dir <path>', 'the fleet directory (default: $BENTO_DIR, else the current directory)'))
     .showHelpAfterError('(run `bento --help` for the commands, `bento <command> --help` for their options)')
     .showSuggestionAfterError(true)
-    .addHelpText('after', () => `${ENVIRONMENT_HELP}\n\nconfig.sh keys (KEY=VALUE; parsed, never executed; docs/config.md):\n${loaded.configKeysHelp ?? ''}\n\nStart with \`bento init\` in an empty directory, then \`bento generate\`.`);
+    .addHelpText('after', loaded.helpAfter ?? '');
   const env = io.env ?? {};
   const world = (): CommandWorld => ({
     fleetDir: path.resolve((program.opts().dir as string | undefined) ?? env.BENTO_DIR ?? process.cwd()),
@@ -145,8 +135,8 @@ export function reportError(error: unknown, stderr: CommandIO['stderr'] = proces
 export async function runCli(argv: readonly string[], io: CommandIO = processIO()): Promise<number> {
   const outcome = { exitCode: 0 };
   try {
-    const { configKeysHelp } = await import('./commands/shared/config-keys.js');
-    const program = buildProgram(io, outcome, { commands: await loadCommands(argv.slice(2)), configKeysHelp: configKeysHelp() }).exitOverride();
+    const { rootHelpAfter } = await import('./commands/shared/root-help.js');
+    const program = buildProgram(io, outcome, { commands: await loadCommands(argv.slice(2)), helpAfter: rootHelpAfter() });
     await program.parseAsync([...argv]);
     return outcome.exitCode;
   } catch (error) {

@@ -32,8 +32,8 @@ export interface KeySpec<F extends string = string, T = unknown> {
   required?: boolean;
 }
 
-/** Ties a key's field name and value type to its parser, so that Config follows. */
-function key<const F extends string, T>(spec: KeySpec<F, T>): KeySpec<F, T> {
+/** Ties a key's field name, value type and being required to its spec, so that Config and DEFAULTS follow. */
+function key<const F extends string, T, const R extends boolean = false>(spec: KeySpec<F, T> & { required?: R }): KeySpec<F, T> & { required?: R } {
   return spec;
 }
 
@@ -77,7 +77,7 @@ export const SCHEMA = {
     field: 'sshdMaxStartups', type: 'begin[:rate:full]', parse: parseMaxStartups, default: null, shown: 'sized for the fleet: 1.5 × systems:30:3 × systems', example: '300:30:600',
     doc: "sshd's MaxStartups on this server",
   }),
-  SSHD_LOGIN_GRACE_TIME: key<'sshdLoginGraceTime', number | null>({
+  SSHD_LOGIN_GRACE_TIME: key<'sshdLoginGraceTime', number | null, false>({
     field: 'sshdLoginGraceTime', type: 'seconds', parse: integerIn(0, 86400, 'seconds, 0: no limit'), default: null, shown: 'sized for the fleet: 30 to 120', example: '40',
     doc: "sshd's LoginGraceTime on this server, in seconds",
   }),
@@ -102,7 +102,7 @@ export const SCHEMA = {
     doc: 'copy prebuilt closures to this Nix store instead of the chroots; with CACHE_URL',
   }),
   CACHE_URL: key({ field: 'cacheUrl', type: 'store URL', parse: storeUrl, default: '', shown: 'none', example: 'https://cache.example.org', doc: 'where the machines download the closures of CACHE_STORE from' }),
-  ROLLOUT_WAVES: key<'rolloutWaves', string[][] | undefined>({
+  ROLLOUT_WAVES: key<'rolloutWaves', string[][] | undefined, false>({
     field: 'rolloutWaves', type: 'waves', parse: parseRolloutWaves, default: undefined, shown: 'off', example: 'canary web-*,db-* *',
     doc: 'staged rollouts: waves in order, separated by spaces, their members (names or globs) by commas',
   }),
@@ -124,7 +124,8 @@ export type Config = { [K in ConfigKey as Schema[K]['field']]: ValueOf<Schema[K]
   remoteIp: string;
 };
 
-type RequiredField = 'chrootDir' | 'remoteHosts';
+/** The fields of the required keys: no default. */
+type RequiredField = { [K in ConfigKey]: Schema[K] extends { required?: true } ? Schema[K]['field'] : never }[ConfigKey];
 
 /** The keys config.sh understands, in order. */
 export const CONFIG_KEYS = Object.keys(SCHEMA) as ConfigKey[];
