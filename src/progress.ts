@@ -9,6 +9,8 @@ import type { Writable } from 'node:stream';
 export interface Progress {
   /** Prints a line of output (above the status line on a terminal). */
   print(line: string): void;
+  /** Prints a line on another stream (stderr) that shares the terminal: the status line is taken away, then drawn again. */
+  printOn(other: Writable, line: string): void;
   /** Starts counting `total` items of work called `label`. */
   start(total: number, label: string): void;
   /** One item is done. */
@@ -30,6 +32,11 @@ export function createProgress(stream: Writable & { isTTY?: boolean }, interacti
   return {
     print(line) {
       stream.write(timer ? `\r\x1b[K${line}\n${status()}` : `${line}\n`);
+    },
+    printOn(other, line) {
+      if (timer) stream.write('\r\x1b[K');
+      other.write(`${line}\n`);
+      if (timer) stream.write(status());
     },
     start(count, what) {
       total = count;

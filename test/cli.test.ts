@@ -226,7 +226,7 @@ describe('the program, built in-process', () => {
   });
 
   it('parses NAME like the original: spaces or commas', async () => {
-    const { parseNameList } = await import('../src/cli.js');
+    const { parseNameList } = await import('../src/commands/shared/flags.js');
     expect(parseNameList(' a  b,c ')).toEqual(['a', 'b', 'c']);
     expect(parseNameList(undefined)).toEqual([]);
   });

@@ -12,7 +12,8 @@ import { buildSystems, buildSystemsShowingProgress, formatBuildLine, type System
 import { generateOutput } from '../render/generate.js';
 import { deployCommand } from './deploy.js';
 import { reportBrokenHosts } from './generate.js';
-import { printLine, tell, type CommandIO } from './io.js';
+import { defineSelectionFlags, selectionOptions, type SelectionFlags } from './shared/flags.js';
+import { defineCommand, printLine, runsAsRoot, tell, type CommandIO } from './io.js';
 
 export type BuildAction = 'dry-build' | 'build' | ApplyAction;
 
@@ -104,9 +105,9 @@ async function applySystem(system: FleetSystem, action: ApplyAction, generatedDi
     action,
     systemPath: built.storePath,
     targetHost: options.targetIp,
-    sshOptions: process.env.NIX_SSHOPTS,
+    sshOptions: io.env?.NIX_SSHOPTS,
     verbose: options.nix.verbose,
-    isRoot: process.getuid?.() === 0,
+    isRoot: runsAsRoot(io),
   });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const outcome: SystemBuildResult = result.ok
@@ -123,9 +124,26 @@ async function applySystem(system: FleetSystem, action: ApplyAction, generatedDi
 
 /** After a push, the machine runs the new system: publish it, so its next poll does not undo it. */
 async function publishAfterPush(name: string, options: BuildCommandOptions, io: CommandIO): Promise<void> {
-  if (process.getuid?.() !== 0) {
+  if (!runsAsRoot(io)) {
     await tell(io, `not root: ${name}'s files were not published; run \`bento deploy\` as root`);
     return;
   }
   await deployCommand({ fleetDir: options.fleetDir, names: [name], jobs: 1, nix: { ...options.nix, evaluateOnly: undefined } }, io);
 }
+
+export const command = defineCommand<SelectionFlags & { yes?: boolean; targetIp?: string }, BuildCommandOptions>({
+  define(command) {
+    command.argument('[action]', 'dry-build (or dry-run), build, test or switch', 'build');
+    defineSelectionFlags(command)
+      .option('-y, --yes', 'test/switch: do not ask for the typed confirmation')
+      .option('--target-ip <[user@]host>', 'test/switch: apply on that machine over SSH (also: TARGET_IP; ssh options in NIX_SSHOPTS)');
+  },
+  options: ({ args, flags }, world) => ({
+    fleetDir: world.fleetDir,
+    action: args[0] as string,
+    ...selectionOptions(flags, world, false),
+    yes: Boolean(flags.yes),
+    targetIp: flags.targetIp ?? (world.env.TARGET_IP || undefined),
+  }),
+  run: buildCommand,
+});

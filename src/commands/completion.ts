@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { UserError } from '../errors.js';
 import { shQuote } from '../util/quote.js';
 import { writeText } from '../util/write-stream.js';
-import type { CommandIO } from './io.js';
+import { defineCommand, type CommandIO } from './io.js';
 
 export interface CompletionOptions {
   /** bash or zsh; anything else is refused. */
@@ -66,3 +66,12 @@ complete -o default -F _bento bento
 `;
   return shell === 'zsh' ? `autoload -U +X bashcompinit && bashcompinit\n${bash}` : bash;
 }
+
+export const command = defineCommand<Record<string, never>, CompletionOptions>({
+  define(command) {
+    command.argument('<shell>', 'bash or zsh');
+  },
+  options: ({ args }, world) => ({ shell: args[0] as string, program: world.program }),
+  run: completionCommand,
+  describesProgram: true,
+});

@@ -29,7 +29,8 @@ import { generateOutput } from '../render/generate.js';
 import { authorizedKeysFileOf } from '../render/render-fleet.js';
 import { sanitize } from '../util/sanitize.js';
 import { reportBrokenHosts } from './generate.js';
-import { printLine, tell, type CommandIO } from './io.js';
+import { defineSelectionFlags, selectionOptions, type SelectionFlags } from './shared/flags.js';
+import { defineCommand, nowOf, printLine, runsAsRoot, tell, warnLine, type CommandIO } from './io.js';
 
 export interface DeployCommandOptions {
   fleetDir: string;
@@ -40,7 +41,6 @@ export interface DeployCommandOptions {
   nix: NixBuildOptions;
   /** With ROLLOUT_WAVES: publish every changed system at once, ending any rollout. */
   all?: boolean;
-  now?: () => Date;
 }
 
 export interface DeployFailure {
@@ -80,7 +80,7 @@ export async function deployCommand(options: DeployCommandOptions, io: CommandIO
 }
 
 export async function deploy(options: DeployCommandOptions, io: CommandIO): Promise<DeployResult> {
-  if (process.getuid?.() !== 0) {
+  if (!runsAsRoot(io)) {
     throw new UserError('bento deploy must run as root: it sets the ownership sshd requires in CHROOT_DIR', 'run it again with sudo (sudo -E keeps BENTO_DIR and NAME)');
   }
   // One snapshot of hosts/: what is evaluated is what is built and published, whatever is edited meanwhile.
@@ -93,8 +93,9 @@ export async function deploy(options: DeployCommandOptions, io: CommandIO): Prom
 }
 
 async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: number, options: DeployCommandOptions, io: CommandIO): Promise<DeployResult> {
-  const now = options.now ?? (() => new Date());
+  const now = () => nowOf(io);
   const print = (line: string) => printLine(io, line);
+  const warn = (message: string) => warnLine(io, message);
   const nix: NixBuildOptions = { ...options.nix, evaluateOnly: options.nix.evaluateOnly ?? fleet.config.noLocalBuild };
   if (regenerated > 0) print(`generated/ was out of date: ${regenerated} file${regenerated === 1 ? '' : 's'} rewritten`);
   const selected = selectSystems(fleet.systems, options.names, fleet.brokenHosts);
@@ -108,9 +109,12 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
     const plan = await planPublication(selected, chrootDir, generatedDir);
     result.failed.push(...plan.failed);
     result.unchanged.push(...plan.unchanged);
-    for (const message of plan.messages) print(message.warning ? `  warning: ${message.text}` : `  ${message.text}`);
+    for (const message of plan.messages) {
+      if (message.warning) warn(message.text);
+      else print(`  ${message.text}`);
+    }
     const publication = { chrootDir, sftpGroupId: plan.sftpGroupId, now, result };
-    await reportDepartures(fleet, publication, print);
+    await reportDepartures(fleet, publication, print, warn);
     for (const name of result.unchanged) print(`  ${name}: no changes`);
     for (const assembly of plan.toAnnounce) {
       if (attempt(assembly.name, result, 'publication failed, its previous files stay published', () => announceSystem(chrootDir, assembly, now()))) {
@@ -120,7 +124,7 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
     }
     // Bounded logs, before the builds (as safe: a publication only narrows
     // the logs status needs, those newer than last_change_date).
-    await pruneDeployed(chrootDir, fleet.config.logKeep, fleet.config.logSizeLimit, [...plan.assemblies.keys()], print);
+    await pruneDeployed(chrootDir, fleet.config.logKeep, fleet.config.logSizeLimit, [...plan.assemblies.keys()], print, warn);
     const waves = options.all ? undefined : fleet.config.rolloutWaves;
     const rollout = readRolloutState(chrootDir);
     if (rollout && !waves) {
@@ -223,12 +227,12 @@ async function publishPrebuiltCache(fleet: Fleet, assembly: Assembly, storePath:
  * published for them goes, their logs stay, and deploy says so. Not when a
  * host directory failed to evaluate: its systems would look departed.
  */
-async function reportDepartures(fleet: Fleet, publication: Publication, print: (line: string) => void): Promise<void> {
+async function reportDepartures(fleet: Fleet, publication: Publication, print: (line: string) => void, warn: (message: string) => void): Promise<void> {
   if (fleet.brokenHosts.length > 0) return;
   const leftAlone = departuresLeftAlone(publication.chrootDir, fleet.systems.map((system) => system.name), publication.sftpGroupId);
   if (leftAlone) {
     if (leftAlone.length > 0) {
-      print(`  warning: CHROOT_DIR holds systems of which none is in this fleet (${leftAlone.slice(0, 5).join(', ')}${leftAlone.length > 5 ? ', …' : ''}) and none of this fleet's is published there yet: they are left as they are (is this the fleet you meant, --dir?); the next deploy removes those not in this fleet`);
+      warn(`CHROOT_DIR holds systems of which none is in this fleet (${leftAlone.slice(0, 5).join(', ')}${leftAlone.length > 5 ? ', …' : ''}) and none of this fleet's is published there yet: they are left as they are (is this the fleet you meant, --dir?); the next deploy removes those not in this fleet`);
     }
     return;
   }
@@ -241,7 +245,7 @@ async function reportDepartures(fleet: Fleet, publication: Publication, print: (
     const login = keyFile ? `its key ${keyFile} still lets it log in: ${apply}` : `to be sure it can no longer log in, ${apply}`;
     print(`  ${name}: left the fleet (no system of hosts/ has this name): its published configuration and states.txt line are removed, its logs kept in ${logs}; ${login}`);
   }
-  for (const { name, keyFile } of stillAuthorized) print(`  warning: ${name} left the fleet, but its key ${keyFile} still lets it log in: ${apply}`);
+  for (const { name, keyFile } of stillAuthorized) warn(`${name} left the fleet, but its key ${keyFile} still lets it log in: ${apply}`);
   for (const name of leftRollout) print(`  ${name}: no longer part of the rollout in progress (it left the fleet)`);
   publication.result.removed.push(...retired.map((system) => system.name));
   publication.result.failed.push(...failed.map(({ name, reason }) => ({ name, reason: `left the fleet, but what was published for it could not all be removed: ${reason}` })));
@@ -252,11 +256,11 @@ async function reportDepartures(fleet: Fleet, publication: Publication, print: (
  * most LOG_KEEP logs. A log that cannot be removed is a warning, never a
  * failed deploy.
  */
-async function pruneDeployed(chrootDir: string, keep: number, sizeLimit: number, names: string[], print: (line: string) => void): Promise<void> {
+async function pruneDeployed(chrootDir: string, keep: number, sizeLimit: number, names: string[], print: (line: string) => void, warn: (message: string) => void): Promise<void> {
   const results = await pruneLogs({ chrootDir, keep, names, sizeLimit });
   const removed = results.reduce((sum, system) => sum + system.removed.length, 0);
   if (removed > 0) print(`pruned ${removed} old log${removed === 1 ? '' : 's'} (LOG_KEEP=${keep})`);
-  for (const problem of results.flatMap((system) => system.problems)) print(`  warning: ${problem}`);
+  for (const problem of results.flatMap((system) => system.problems)) warn(problem);
 }
 
 /** Runs one step for one system; a failure is recorded as that system's (`what: why`, or `why` alone), and false returned. */
@@ -273,3 +277,11 @@ function attempt(name: string, result: DeployResult, what: string, step: () => u
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+export const command = defineCommand<SelectionFlags & { all?: boolean }, DeployCommandOptions>({
+  define(command) {
+    defineSelectionFlags(command).option('--all', 'with ROLLOUT_WAVES: publish every changed system at once, ending the rollout in progress');
+  },
+  options: ({ flags }, world) => ({ fleetDir: world.fleetDir, ...selectionOptions(flags, world), all: Boolean(flags.all) }),
+  run: deployCommand,
+});

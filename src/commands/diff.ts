@@ -21,7 +21,8 @@ import { chooseClosureDiffTool, diffClosures, queryValidPaths, storePathOf } fro
 import { planDiff, missingPathProblem, type DiffPlan } from '../status/diff-plan.js';
 import { readChroot } from '../status/read-chroot.js';
 import { writeText as write } from '../util/write-stream.js';
-import type { CommandIO } from './io.js';
+import { selectedNames } from './shared/flags.js';
+import { defineCommand, type CommandIO } from './io.js';
 
 export interface DiffOptions {
   fleetDir: string;
@@ -115,3 +116,11 @@ export async function diffCommand(options: DiffOptions, io: CommandIO): Promise<
 export function stripColors(text: string): string {
   return text.replace(/\x1b\[[0-9;]*m/g, '');
 }
+
+export const command = defineCommand<{ name?: string[] }, DiffOptions>({
+  define(command) {
+    command.option('-n, --name <name...>', 'only these systems (also: NAME="a b"); default: all');
+  },
+  options: ({ flags }, world) => ({ fleetDir: world.fleetDir, names: selectedNames(world, flags.name), color: world.isTTY && !world.env.NO_COLOR }),
+  run: diffCommand,
+});

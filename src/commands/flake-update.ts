@@ -15,7 +15,7 @@ import { findFlakes, type FoundFlakes } from '../fleet/host-tree.js';
 import { sanitizeLines } from '../log.js';
 import { compareLocks, describeLockChange, lockHasInput, parseFlakeLock, rootInputNames, type LockedInput } from '../nix/flake-lock.js';
 import { writeText as write } from '../util/write-stream.js';
-import type { CommandIO } from './io.js';
+import { defineCommand, type CommandIO } from './io.js';
 
 export interface FlakeUpdateOptions {
   fleetDir: string;
@@ -118,3 +118,11 @@ export async function flakeUpdateCommand(options: FlakeUpdateOptions, io: Comman
   }
   return failures > 0 ? 1 : 0;
 }
+
+export const command = defineCommand<Record<string, never>, FlakeUpdateOptions>({
+  define(command) {
+    command.argument('[input]', 'only this input (e.g. nixpkgs, or home-manager/nixpkgs)');
+  },
+  options: ({ args }, world) => ({ fleetDir: world.fleetDir, input: args[0] as string | undefined }),
+  run: flakeUpdateCommand,
+});

@@ -7,7 +7,9 @@ import { UserError } from '../errors.js';
 import type { BrokenHost } from '../fleet/fleet.js';
 import { generateOutput } from '../render/generate.js';
 import { sanitize } from '../util/sanitize.js';
-import { tell, warnUser, type CommandIO } from './io.js';
+import path from 'node:path';
+import { positiveInteger } from './shared/flags.js';
+import { defineCommand, tell, warnUser, type CommandIO } from './io.js';
 
 export interface GenerateCommandOptions {
   fleetDir: string;
@@ -36,3 +38,18 @@ export async function generateCommand(options: GenerateCommandOptions, io: Comma
 export async function reportBrokenHosts(io: CommandIO, brokenHosts: readonly BrokenHost[]): Promise<void> {
   for (const broken of brokenHosts) await tell(io, `error: ${broken.place}: ${sanitize(broken.message)}`);
 }
+
+interface GenerateFlags {
+  output?: string;
+  jobs?: number;
+}
+
+export const command = defineCommand<GenerateFlags, GenerateCommandOptions>({
+  define(command) {
+    command
+      .option('-o, --output <dir>', 'write there instead of <fleet>/generated')
+      .option('-j, --jobs <n>', 'flakes evaluated at once (default: number of cores)', positiveInteger);
+  },
+  options: ({ flags }, world) => ({ fleetDir: world.fleetDir, outputDir: flags.output ? path.resolve(world.cwd, flags.output) : undefined, jobs: flags.jobs }),
+  run: generateCommand,
+});

@@ -2,7 +2,7 @@
  * `bento init`: a new fleet here (or in --dir), and what to do next.
  */
 import { initFleet } from '../render/init-fleet.js';
-import { tell, type CommandIO } from './io.js';
+import { defineCommand, tell, type CommandIO } from './io.js';
 
 export interface InitCommandOptions {
   fleetDir: string;
@@ -15,3 +15,9 @@ export async function initCommand(options: InitCommandOptions, io: CommandIO): P
   await tell(io, 'next: edit config.sh, put each machine under hosts/ and its root key in keys/<name>.pub, then run `bento generate`');
   return 0;
 }
+
+export const command = defineCommand<Record<string, never>, InitCommandOptions>({
+  define() {},
+  options: (_parsed, world) => ({ fleetDir: world.fleetDir }),
+  run: initCommand,
+});

@@ -13,7 +13,8 @@ import { UserError } from '../errors.js';
 import { systemNameProblem } from '../protocol/names.js';
 import { listChrootDir } from '../protocol/layout.js';
 import { pruneLogs, type SystemPruning } from '../status/prune-logs.js';
-import { printLine, tell, warnUser, type CommandIO } from './io.js';
+import { nonNegativeInteger, selectedNames } from './shared/flags.js';
+import { defineCommand, printLine, tell, warnUser, type CommandIO } from './io.js';
 
 export interface PruneCommandOptions {
   fleetDir: string;
@@ -65,3 +66,21 @@ function listChroot(chrootDir: string): Set<string> {
     throw new UserError(`cannot read CHROOT_DIR ${chrootDir}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, 'check CHROOT_DIR in config.sh');
   }
 }
+
+export const command = defineCommand<{ keep?: number; dryRun?: boolean }, PruneCommandOptions>({
+  define(command) {
+    command
+      .argument('[name...]', 'only these systems (also: NAME="a b"); default: all')
+      .option('--keep <n>', 'keep this many logs per machine instead of LOG_KEEP', nonNegativeInteger)
+      .option('--dry-run', 'list what would be removed, remove nothing')
+      .addHelpText(
+        'after',
+        `
+deploy prunes the systems it publishes; run this from a timer for the rest
+(services.bento-server.prune on NixOS, or cron:
+  17 * * * * root bento --dir /path/to/fleet prune)`,
+      );
+  },
+  options: ({ args, flags }, world) => ({ fleetDir: world.fleetDir, names: [...selectedNames(world, []), ...(args[0] as string[])], keep: flags.keep, dryRun: flags.dryRun }),
+  run: pruneCommand,
+});

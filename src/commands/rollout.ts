@@ -25,7 +25,7 @@ import { formatElapsed } from '../status/elapsed.js';
 import { decideAdvance, reportOf } from '../rollout/decision.js';
 import { readRolloutLogs } from '../rollout/reported-logs.js';
 import { writeText } from '../util/write-stream.js';
-import { tell, warnUser, type CommandIO } from './io.js';
+import { defineCommand, nowOf, runsAsRoot, tell, warnUser, type CommandIO } from './io.js';
 
 export const ROLLOUT_ACTIONS = ['status', 'advance', 'resume', 'abort'] as const;
 export type RolloutAction = (typeof ROLLOUT_ACTIONS)[number];
@@ -37,16 +37,15 @@ export interface RolloutCommandOptions {
   json?: boolean;
   /** abort: give the current wave's systems their previous configuration back. */
   revert?: boolean;
-  now?: () => Date;
 }
 
 export async function rolloutCommand(options: RolloutCommandOptions, io: CommandIO): Promise<number> {
   const action = parseRolloutAction(options.action);
-  const now = options.now ?? (() => new Date());
+  const now = () => nowOf(io);
   const { config, warnings } = await loadConfig(options.fleetDir);
   for (const message of warnings) await warnUser(io, message);
   if (action === 'status') return showStatus(config, options, io, now());
-  if (process.getuid?.() !== 0) throw new UserError(`bento rollout ${action} must run as root: it publishes into CHROOT_DIR`, 'run it again with sudo');
+  if (!runsAsRoot(io)) throw new UserError(`bento rollout ${action} must run as root: it publishes into CHROOT_DIR`, 'run it again with sudo');
   const unlock = await lockChrootDir(config.chrootDir);
   try {
     const state = readRolloutState(config.chrootDir);
@@ -237,3 +236,22 @@ async function showStatus(config: Config, options: RolloutCommandOptions, io: Co
   await writeText(io.stdout, `${lines.join('\n')}\n`);
   return state.status === 'halted' ? 2 : 0;
 }
+
+export const command = defineCommand<{ json?: boolean; revert?: boolean }, RolloutCommandOptions>({
+  define(command) {
+    command
+      .argument('<action>', 'status, advance, resume or abort')
+      .option('--json', 'status: print JSON')
+      .option('--revert', 'abort: give the current wave its previous configuration back')
+      .addHelpText(
+        'after',
+        `
+advance publishes the next wave once every system of the current one
+reported success for its new configuration; it halts (exit 1) when one
+reported a failure or rollback, or the wave did not report within
+ROLLOUT_WAIT. It is safe to run from a timer.`,
+      );
+  },
+  options: ({ args, flags }, world) => ({ fleetDir: world.fleetDir, action: args[0] as string, json: flags.json, revert: flags.revert }),
+  run: rolloutCommand,
+});

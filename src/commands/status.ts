@@ -24,7 +24,8 @@ import { watchChroot } from '../status/watch.js';
 import { writeFileAtomically } from '../util/atomic-write.js';
 import { sanitize } from '../util/sanitize.js';
 import { writeText } from '../util/write-stream.js';
-import { warnUser, type CommandIO } from './io.js';
+import path from 'node:path';
+import { defineCommand, warnUser, type CommandIO, type CommandWorld } from './io.js';
 
 export interface StatusOptions {
   /** The fleet: its config.sh says where CHROOT_DIR is. */
@@ -187,3 +188,42 @@ async function chrootOf(options: StatusOptions, io: CommandIO): Promise<{ chroot
   for (const message of warnings) await warnUser(io, message);
   return { chrootDir: config.chrootDir, logSizeLimit: options.logSizeLimit ?? config.logSizeLimit };
 }
+
+/** bento's directory for what it may forget: $XDG_CACHE_HOME/bento, else ~/.cache/bento. */
+export function cacheDir(world: Pick<CommandWorld, 'env' | 'home'>): string {
+  return path.join(world.env.XDG_CACHE_HOME || path.join(world.home, '.cache'), 'bento');
+}
+
+interface StatusFlags {
+  once?: boolean;
+  json?: boolean;
+  prometheus?: string;
+  cache: boolean;
+}
+
+export const command = defineCommand<StatusFlags, StatusOptions>({
+  define(command) {
+    command
+      .option('--once', 'print once and exit, even on a terminal')
+      .option('--json', 'print JSON (one object per system) instead of the table')
+      .option('--prometheus <file>', 'also write node-exporter textfile metrics to <file> (atomically)')
+      .option('--no-cache', 'read every log again, not only the logs/ directories that changed since the last run')
+      .addHelpText(
+        'after',
+        `
+Exit status: 0 when no system is failing, rollbacked or has extra logs,
+2 when at least one is, 1 on errors; a cron job or a monitoring check can
+use it as it is.`,
+      );
+  },
+  options: ({ flags }, world) => ({
+    fleetDir: world.fleetDir,
+    json: flags.json,
+    once: flags.once,
+    prometheusFile: flags.prometheus ? path.resolve(world.cwd, flags.prometheus) : undefined,
+    isTTY: world.isTTY,
+    noColor: Boolean(world.env.NO_COLOR),
+    cacheDir: flags.cache ? cacheDir(world) : undefined,
+  }),
+  run: statusCommand,
+});

@@ -22,7 +22,8 @@ import { listChrootDir } from '../protocol/layout.js';
 import { triggerTarget, type TriggerTarget } from '../fleet/trigger-addresses.js';
 import { mapLimit } from '../util/concurrency.js';
 import { requestStatusLine } from '../util/http-status-line.js';
-import { printLine, tell, warnUser, type CommandIO } from './io.js';
+import { positiveInteger, selectedNames } from './shared/flags.js';
+import { defineCommand, printLine, tell, warnUser, type CommandIO } from './io.js';
 
 export interface TriggerCommandOptions {
   fleetDir: string;
@@ -100,3 +101,22 @@ function listSystems(chrootDir: string): Set<string> | undefined {
     return undefined;
   }
 }
+
+export const command = defineCommand<{ all?: boolean; timeout?: number }, TriggerCommandOptions>({
+  define(command) {
+    command
+      .argument('[name...]', 'the machines (also: NAME="a b")')
+      .option('-a, --all', 'every system of CHROOT_DIR')
+      .option('-t, --timeout <seconds>', "seconds to wait for each machine's answer (default: 5)", positiveInteger)
+      .addHelpText(
+        'after',
+        `
+A machine is reached at its system name (a DNS name), with TRIGGER_DOMAIN
+appended when set, on LISTEN_PORT; TRIGGER_ADDRESSES="name=host[:port] …" in
+config.sh gives others. Exit status: 0 all triggered, 2 some unreachable
+(they poll on their timer as usual), 1 errors.`,
+      );
+  },
+  options: ({ args, flags }, world) => ({ fleetDir: world.fleetDir, names: [...selectedNames(world, []), ...(args[0] as string[])], all: flags.all, timeoutSeconds: flags.timeout }),
+  run: triggerCommand,
+});

@@ -14,7 +14,8 @@
  * services.bento.listen.port). A wrong address costs nothing but a fast
  * "unreachable": the machine then polls on its timer as usual.
  */
-import { splitHostPort, type Config } from '../config/config.js';
+import type { Config } from '../config/schema.js';
+import { splitHostPort } from '../util/host-port.js';
 
 export interface TriggerTarget {
   name: string;

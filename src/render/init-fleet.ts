@@ -5,7 +5,8 @@
  */
 import { copyFile, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { DEFAULTS } from '../config/config.js';
+import { initEntries } from '../config/describe-keys.js';
+import { DEFAULTS } from '../config/schema.js';
 import { UserError } from '../errors.js';
 import { UTILS_DIR } from '../paths.js';
 import { createTemplateEngine } from './template-engine.js';
@@ -37,7 +38,7 @@ export async function initFleet(options: InitFleetOptions): Promise<string[]> {
     await mkdir(path.dirname(target), { recursive: true });
     await writeFile(target, content, { flag: 'wx' });
   };
-  await write('config.sh', templates.render('init/config.sh', context));
+  await write('config.sh', templates.render('init/config.sh', { keys: initEntries() }));
   await write('hosts/example/flake.nix', templates.render('init/flake.nix', context));
   await write('hosts/example/configuration.nix', templates.render('init/configuration.nix', context));
   await write('keys/README.md', templates.render('init/keys-readme.md', context));

@@ -24,6 +24,8 @@ const OUTPUT_HELPERS: Record<string, (...args: unknown[]) => string> = {
     if (typeof value !== 'number' || !Number.isInteger(value)) throw new Error(`int: expected an integer, got ${JSON.stringify(value)}`);
     return String(value);
   },
+  // {{comment text}}: text as shell comment lines, each `# …` (a comment runs nothing, whatever it says).
+  comment: (value) => asText(value, 'comment').split('\n').map((line) => `# ${line}`.trimEnd()).join('\n'),
   header: (prefix) => `${asText(prefix, 'header')} ${GENERATED_HEADER}`,
   heredoc: (body, delimiter) => {
     const text = asText(body, 'heredoc');

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { calendarInterval, DEFAULTS, parseConfig, pollSpreadOf, splitHostPort, SYSTEM_NAME_PATTERN, timeSpanSeconds } from '../../src/config/config.js';
-import { SYSTEM_NAME } from '../../src/protocol/names.js';
+import { DEFAULTS, parseConfig } from '../../src/config/config.js';
+import { calendarInterval, pollSpreadOf, timeSpanSeconds } from '../../src/config/systemd-time.js';
+import { splitHostPort } from '../../src/util/host-port.js';
 import { UserError } from '../../src/errors.js';
 import { parseShellAssignments } from '../../src/config/parse-shell-assignments.js';
 
@@ -179,10 +180,6 @@ describe('config.sh scenarios', () => {
     expect(parseConfig('CHROOT_DIR=/x\nREMOTE_IP=a\nTRIGGER_DOMAIN=.lan.\n').config.triggerDomain).toBe('lan');
     expect(splitHostPort('[fe80::1]')).toEqual({ host: 'fe80::1', port: null });
     expect(splitHostPort('h.example:80')).toEqual({ host: 'h.example', port: 80 });
-  });
-
-  it('knows system names as the fleet does', () => {
-    expect(SYSTEM_NAME_PATTERN.source).toBe(SYSTEM_NAME.source);
   });
 
   it('reads LOG_SIZE_LIMIT in bytes or K, M, G, within 64K..1G', () => {
