@@ -77,7 +77,7 @@ export function clientFilesOf(systemName: string): { generated: string; publishe
 
 /**
  * The longest a client's run keeps trying to connect before it gives up,
- * all its SFTP sessions together (templates/partials/client-connect.sh.hbs):
+ * all its SFTP sessions together (templates/client/lib/connect.sh):
  * CONNECT_RETRY is one budget for the run, from which every session takes
  * the time it spent before its last round of attempts (failed rounds and
  * pauses), so no new round starts once it is spent; the round then under

@@ -1,6 +1,6 @@
 /**
  * What the machine records is on its disk before it counts
- * (templates/partials/client-cycle.sh.hbs: record_file, queue_log,
+ * (templates/client/lib/: record_file, queue_log,
  * install_config): the configuration it installs, the state that says which
  * configuration was tried, the logs it queues. Checked on the system calls
  * of a real run (strace), as the unit runs update.sh: every file renamed

@@ -47,7 +47,7 @@ rebuild() {
 }
 
 # The SHA-256 of the library this script was generated with.
-BENTO_LIBRARY_SHA256=b698a4e6378f4471dbc14089537a03b590f1a1765d7c8a414ed4197009203bfb
+BENTO_LIBRARY_SHA256=97c95468f6224886f726281c66c1dc12efe2ebcf463085423780cc3b163b1e8b
 
 # How update.sh finds the shared code it runs (docs/protocol.md §4): the
 # library whose SHA-256 is BENTO_LIBRARY_SHA256, the one this script was

@@ -1533,9 +1533,11 @@ main() {
 	# /var/bento is root's alone (0700, as the module's tmpfiles rule makes
 	# it): bootstrap.sh may run on a new machine before that rule exists.
 	[ -d "$BENTO_DIR" ] || mkdir -m 0700 "$BENTO_DIR" || exit 1
-	# client/: the libraries install_config keeps (made here, so that
-	# keeping one needs no room on a full disk).
-	mkdir -p "$STATE_DIR/pending" "$STATE_DIR/client" || exit 1
+	mkdir -p "$STATE_DIR/pending" || exit 1
+	# Where install_config keeps libraries, made ahead so that keeping one
+	# later needs no room on a full disk; should it fail now (a full disk
+	# already), install_config tries again and says why.
+	mkdir -p "$STATE_DIR/client" 2> /dev/null
 	chmod 0700 "$STATE_DIR"
 	exec 9> "$STATE_DIR/lock"
 	if ! flock -n 9; then
