@@ -92,7 +92,7 @@ grace=$(sed -n -e 's/^LoginGraceTime //p' "$E2E_SERVER/sshd_config")
 echo "poll-load: set up in $(($(date +%s) - started)) s"
 
 # What each machine runs: says it is ready, waits for the start signal,
-# then runs the generated update.sh as the timer would (killed past the
+# then runs its update.sh (the generated one) as the timer would (killed past the
 # client's own bound and a minute); records its status and times (ms).
 runner=$E2E_STATE/run-one.sh
 cat > "$runner" <<'EOF'
@@ -124,6 +124,8 @@ round() {
 		# Nothing new to apply (the state the client kept after its last run), one log queued.
 		cp "$E2E_CHROOT/$machine/last_change_date" "$E2E_MACHINES/$machine/var-bento/.bento/state" 2> /dev/null ||
 			{ mkdir -p "$E2E_MACHINES/$machine/var-bento/.bento/pending" && cp "$E2E_CHROOT/$machine/last_change_date" "$E2E_MACHINES/$machine/var-bento/.bento/state"; }
+		# Its update.sh and the library beside it, as a bootstrapped machine has them.
+		cp "$E2E_FLEET/generated/systems/$machine/update.sh" "$E2E_FLEET/generated/client/bento-client.sh" "$E2E_MACHINES/$machine/var-bento/"
 		log=20240101-0000_00000000000000000000000000000000-load-${name}_success.log.gz
 		printf 'round %s\n' "$name" | gzip > "$E2E_MACHINES/$machine/var-bento/.bento/pending/$log"
 	done
@@ -131,7 +133,7 @@ round() {
 	ticks_before=$(sshd_ticks)
 	rm -f "$dir/go"
 	for machine in $E2E_SYSTEMS; do
-		e2e_machine "$machine" "$runner" "$dir/go" "$E2E_FLEET/generated/systems/$machine/update.sh" "$dir/$machine" $((bound + 60)) > /dev/null 2>&1 &
+		e2e_machine "$machine" "$runner" "$dir/go" /var/bento/update.sh "$dir/$machine" $((bound + 60)) > /dev/null 2>&1 &
 	done
 	# Every namespace set up and waiting (at most a minute), then all at once.
 	while [ "$(find "$dir" -name '*.ready' | wc -l)" -lt "$count" ] && [ "$i" -lt 600 ]; do
@@ -149,6 +151,8 @@ round() {
 	echo $(($(sshd_ticks) - ticks_before)) > "$dir/sshd-ticks"
 	local delivered=0 kept=0 lost=0 retried=0 failed=0
 	for machine in $E2E_SYSTEMS; do
+		# Its update.sh and the library beside it, as a bootstrapped machine has them.
+		cp "$E2E_FLEET/generated/systems/$machine/update.sh" "$E2E_FLEET/generated/client/bento-client.sh" "$E2E_MACHINES/$machine/var-bento/"
 		log=20240101-0000_00000000000000000000000000000000-load-${name}_success.log.gz
 		if [ -f "$E2E_CHROOT/$machine/logs/$log" ]; then
 			delivered=$((delivered + 1))

@@ -5,7 +5,7 @@
  * the client speaks and the configuration the run applied. The one parser
  * of it, for every reader (the rollout's decisions today, the heartbeat of
  * a later protocol version tomorrow); the writer is the client's
- * `log_header` (templates/partials/client-cycle.sh.hbs), which gets its
+ * `log_header` (templates/client/lib/logs.sh), which gets its
  * version number from here.
  *
  * Everything in a log is written by the machine: the parser never throws,

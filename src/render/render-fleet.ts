@@ -9,6 +9,9 @@ import type { FleetSystem } from '../fleet/fleet.js';
 import { sizeSshd } from './sshd-sizing.js';
 import type { SigningKey } from '../nix/signing-key.js';
 import { createTemplateEngine, type TemplateEngine } from './template-engine.js';
+import { CLIENT_LIBRARY_NAME, clientLibraryDigest, renderClientLibrary } from './client-library.js';
+import { readFileSync } from 'node:fs';
+import { TEMPLATES_DIR } from '../paths.js';
 import { LOG_PROTOCOL_VERSION } from '../protocol/log-header.js';
 import { printfOctal, storedGzip } from '../util/gzip-stored.js';
 import { sedByteEscapes } from '../util/sanitize.js';
@@ -57,7 +60,8 @@ function engine(): TemplateEngine {
 /**
  * The files a machine receives next to its configuration, as paths of
  * generated/ and the names they get there. The .gitignore and the units are
- * the same for every machine and are rendered once; the .gitignore is kept
+ * the same for every machine and are rendered once, as is the client's
+ * library (the code every update.sh runs); the .gitignore is kept
  * as `gitignore` in generated/, where its real name would hide the scripts
  * from the fleet's own git repository.
  */
@@ -65,6 +69,7 @@ export function clientFilesOf(systemName: string): { generated: string; publishe
   return [
     { generated: 'client/gitignore', published: '.gitignore' },
     { generated: 'client/bento-units.nix', published: 'bento-units.nix' },
+    { generated: `client/${CLIENT_LIBRARY_NAME}`, published: CLIENT_LIBRARY_NAME },
     { generated: `systems/${systemName}/bootstrap.sh`, published: 'bootstrap.sh' },
     { generated: `systems/${systemName}/update.sh`, published: 'update.sh' },
   ];
@@ -72,7 +77,7 @@ export function clientFilesOf(systemName: string): { generated: string; publishe
 
 /**
  * The longest a client's run keeps trying to connect before it gives up,
- * all its SFTP sessions together (templates/partials/client-connect.sh.hbs):
+ * all its SFTP sessions together (templates/client/lib/connect.sh):
  * CONNECT_RETRY is one budget for the run, from which every session takes
  * the time it spent before its last round of attempts (failed rounds and
  * pauses), so no new round starts once it is spent; the round then under
@@ -125,12 +130,14 @@ function clientSettings(config: Config) {
 }
 
 /**
- * The client files every machine shares: its .gitignore and its systemd
- * units, which make the machine's Nix trust `serverPublicKey` when given.
+ * The client files every machine shares: its .gitignore, its systemd
+ * units, which make the machine's Nix trust `serverPublicKey` when given,
+ * and the client's library (client-library.ts), which update.sh reads.
  */
 export function renderClientFiles(config: Config, templates = engine(), serverPublicKey = ''): RenderedFile[] {
   const context = { ...clientSettings(config), serverPublicKey };
   return [
+    { path: `client/${CLIENT_LIBRARY_NAME}`, content: renderClientLibrary(), mode: DATA },
     { path: 'client/bento-units.nix', content: templates.render('client/bento-units.nix', context), mode: DATA },
     { path: 'client/gitignore', content: templates.render('client/gitignore', context), mode: DATA },
   ];
@@ -152,12 +159,25 @@ export function renderSystemFiles(
     cacheKey: system.prebuilt ? (signingKey?.publicKey ?? '') : '',
     cacheUrl: system.prebuilt ? config.cacheUrl : '',
   };
-  const context = { ...clientSettings(config), ...prebuilt, name: system.name, flake: system.kind === 'flake' ? 1 : 0 };
+  const context = { ...clientSettings(config), ...prebuilt, name: system.name, flake: system.kind === 'flake' ? 1 : 0, librarySha256: clientLibraryDigest() };
   const dir = `systems/${system.name}`;
+  // bootstrap.sh runs alone on a new machine: its settings and the whole
+  // library. update.sh is the settings, and the loader of the library
+  // published beside it (docs/protocol.md §4).
+  const bootstrap = `${templates.render('client/bootstrap.sh', context)}\n${renderClientLibrary()}\nmain "$@"\n`;
+  const update = `${templates.render('client/update.sh', context)}\n${loaderBody()}\nload_library\nmain "$@"\n`;
   return [
-    { path: `${dir}/bootstrap.sh`, content: templates.render('client/bootstrap.sh', context), mode: SCRIPT },
-    { path: `${dir}/update.sh`, content: templates.render('client/update.sh', context), mode: SCRIPT },
+    { path: `${dir}/bootstrap.sh`, content: bootstrap, mode: SCRIPT },
+    { path: `${dir}/update.sh`, content: update, mode: SCRIPT },
   ];
+}
+
+let loader: string | undefined;
+
+/** templates/client/load-library.sh, without its shellcheck directive (update.sh says which shell it is). */
+function loaderBody(): string {
+  loader ??= readFileSync(path.join(TEMPLATES_DIR, 'client', 'load-library.sh'), 'utf8').replace(/^# shellcheck shell=sh\n/, '');
+  return loader;
 }
 
 /**

@@ -106,7 +106,7 @@ export function createTemplateEngine(templatesDir = TEMPLATES_DIR): TemplateEngi
     const source = readFileSync(file, 'utf8');
     checkTemplate(source, path.relative(path.dirname(templatesDir), file));
     if (name.startsWith('partials/')) {
-      // Partials are named after their file without the language suffix: client-cycle.sh → client-cycle.
+      // Partials are named after their file without the language suffix: client-settings.sh → client-settings.
       hb.registerPartial(path.basename(name).replace(/\.[^.]+$/, ''), hb.compile(source, { noEscape: true, strict: true }));
     } else {
       compiled.set(name, hb.compile(source, { noEscape: true, strict: true }));

@@ -1,5 +1,5 @@
 /**
- * What the client does after a switch (templates/partials/client-cycle.sh.hbs,
+ * What the client does after a switch (templates/client/lib/logs.sh,
  * report; docs/protocol.md §6 step 5): it sends the log, and only a server
  * it truly cannot reach makes it roll back. The machine's system profile is
  * a directory of the test mounted over /nix/var/nix/profiles; nixos-rebuild

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { renderSystemFiles } from '../../src/render/render-fleet.js';
-import { configWith, writeRendered } from '../helpers/render.js';
+import { configWith, withClientLibrary, writeRendered } from '../helpers/render.js';
 import { isRoot, runClientScript, STUBS_DIR } from '../helpers/shell.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-tools-'));
@@ -24,7 +24,7 @@ function which(tool: string): string {
 
 describe.skipIf(!isRoot)('client tool check', () => {
   it('a flake machine without git: a clear message, exit 1, nothing created', () => {
-    writeRendered(dir, renderSystemFiles(configWith(), { name: 'laptop', kind: 'flake' }));
+    writeRendered(dir, withClientLibrary(renderSystemFiles(configWith(), { name: 'laptop', kind: 'flake' })));
     const bin = path.join(dir, 'bin');
     mkdirSync(bin);
     for (const tool of ['unshare', 'sh', 'mount', 'flock', 'sha256sum', 'gzip']) symlinkSync(which(tool), path.join(bin, tool));

@@ -1,5 +1,5 @@
 /**
- * The client's connection retries and failover (templates/partials/client-connect.sh.hbs):
+ * The client's connection retries and failover (templates/client/lib/connect.sh):
  * a session that cannot connect is tried on the next server, then again
  * after random pauses, within CONNECT_RETRY for the whole run (all its
  * sessions together), never past the bound the generated script states

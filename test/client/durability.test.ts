@@ -1,6 +1,6 @@
 /**
  * What the machine records is on its disk before it counts
- * (templates/partials/client-cycle.sh.hbs: record_file, queue_log,
+ * (templates/client/lib/: record_file, queue_log,
  * install_config): the configuration it installs, the state that says which
  * configuration was tried, the logs it queues. Checked on the system calls
  * of a real run (strace), as the unit runs update.sh: every file renamed
@@ -11,7 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { renderSystemFiles } from '../../src/render/render-fleet.js';
-import { configWith, writeRendered } from '../helpers/render.js';
+import { renderClientLibrary } from '../../src/render/client-library.js';
+import { configWith, withClientLibrary, writeRendered } from '../helpers/render.js';
 import { isRoot, runClientScript, STUBS_DIR, writeFakeChroot } from '../helpers/shell.js';
 import { durabilityProblems, parseStraceLog } from '../helpers/strace.js';
 
@@ -21,10 +22,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe.skipIf(!isRoot)('the client flushes what it records', () => {
   it('installs the configuration, records the state and queues its log, each flushed before its rename and its directory after', () => {
-    writeRendered(dir, renderSystemFiles(configWith({}), { name: 'router', kind: 'non-flake' }));
+    writeRendered(dir, withClientLibrary(renderSystemFiles(configWith({}), { name: 'router', kind: 'non-flake' })));
     const server = path.join(dir, 'server');
     const script = path.join(dir, 'systems/router/update.sh');
-    writeFakeChroot(server, { 'configuration.nix': '{ }\n', 'hardware.nix': '{ }\n', 'update.sh': readFileSync(script, 'utf8') });
+    writeFakeChroot(server, { 'configuration.nix': '{ }\n', 'hardware.nix': '{ }\n', 'update.sh': readFileSync(script, 'utf8'), 'bento-client.sh': renderClientLibrary() });
     // A build that fails: the configuration is installed and recorded as tried, a failure log queued.
     const rebuild = path.join(dir, 'nixos-rebuild');
     writeFileSync(rebuild, '#!/bin/sh\necho "the build fails"\nexit 1\n', { mode: 0o755 });

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { renderSystemFiles } from '../../src/render/render-fleet.js';
-import { configWith, writeRendered } from '../helpers/render.js';
+import { configWith, withClientLibrary, writeRendered } from '../helpers/render.js';
 import { isRoot, runClientScript, STUBS_DIR, writeFakeChroot } from '../helpers/shell.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-log-size-'));
@@ -20,7 +20,7 @@ const LIMIT = 64 * 1024;
 
 describe.skipIf(!isRoot)('a log over LOG_SIZE_LIMIT', () => {
   it('is cut to its start and end, fits the limit, and says what was left out', () => {
-    writeRendered(dir, renderSystemFiles(configWith({ logSizeLimit: LIMIT }), { name: 'router', kind: 'non-flake' }));
+    writeRendered(dir, withClientLibrary(renderSystemFiles(configWith({ logSizeLimit: LIMIT }), { name: 'router', kind: 'non-flake' })));
     // A fake server with a configuration whose build prints 1 MB it cannot compress, then fails.
     const server = path.join(dir, 'server');
     writeFakeChroot(server, { 'configuration.nix': '{ }\n' });

@@ -8,7 +8,7 @@ import type { Config } from '../../src/config/config.js';
 import { renderSystemFiles } from '../../src/render/render-fleet.js';
 import { sha256 } from '../../src/util/hash.js';
 import { evalNixos, linkPackages } from './nixos.js';
-import { writeRendered } from './render.js';
+import { withClientLibrary, writeRendered } from './render.js';
 import { DURABILITY_CALLS } from './strace.js';
 
 export const STUBS_DIR = path.join(import.meta.dirname, '..', 'fixtures', 'client-stubs');
@@ -236,7 +236,7 @@ export function makeStubbedRouter(config: Config, prefix: string, queued: string
   const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
   chmodSync(dir, 0o755);
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  writeRendered(dir, renderSystemFiles(config, { name: 'router', kind: 'non-flake' }));
+  writeRendered(dir, withClientLibrary(renderSystemFiles(config, { name: 'router', kind: 'non-flake' })));
   const server = path.join(dir, 'server');
   writeFakeChroot(server, { 'configuration.nix': '{ }\n' });
   const varBento = path.join(dir, 'var-bento');

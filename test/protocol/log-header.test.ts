@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { LOG_HEADER_MAX_BYTES, LOG_PROTOCOL_VERSION, parseLogHeader } from '../../src/protocol/log-header.js';
 import { renderSystemFiles } from '../../src/render/render-fleet.js';
 import { readLogHeaderFile } from '../../src/status/log-header-file.js';
-import { configWith, writeRendered } from '../helpers/render.js';
+import { configWith, withClientLibrary, writeRendered } from '../helpers/render.js';
 import { isRoot, runClientScript, STUBS_DIR, writeFakeChroot } from '../helpers/shell.js';
 
 const DIGEST = 'ab'.repeat(32);
@@ -87,7 +87,7 @@ describe('readLogHeaderFile', () => {
 describe.skipIf(!isRoot)('the header the client writes', () => {
   it('names the protocol version and the configuration the run applied, as the server parses it', async () => {
     const machine = path.join(dir, 'client');
-    writeRendered(machine, renderSystemFiles(configWith({}), { name: 'router', kind: 'non-flake' }));
+    writeRendered(machine, withClientLibrary(renderSystemFiles(configWith({}), { name: 'router', kind: 'non-flake' })));
     const server = path.join(machine, 'server');
     writeFakeChroot(server, { 'configuration.nix': '{ }\n' });
     const rebuild = path.join(machine, 'nixos-rebuild');

@@ -12,7 +12,7 @@ import { parsePublicKey } from '../../src/fleet/keys.js';
 import { renderFleet } from '../../src/render/render-fleet.js';
 import { testKey } from '../helpers/fleet.js';
 import { evalNixos } from '../helpers/nixos.js';
-import { configWith, writeRendered } from '../helpers/render.js';
+import { configWith, withClientLibrary, writeRendered } from '../helpers/render.js';
 import { isRoot, runClientScript, shellcheck, STUBS_DIR, writeFakeChroot } from '../helpers/shell.js';
 
 let dir: string;
@@ -37,7 +37,7 @@ beforeAll(() => {
     { name: 'router', kind: 'non-flake' as const, key: { ...parsePublicKey(testKey('router')), line: hostileKey } },
     { name: 'nas', kind: 'flake' as const },
   ];
-  writeRendered(out, renderFleet({ config, systems }));
+  writeRendered(out, withClientLibrary(renderFleet({ config, systems })));
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -139,6 +139,7 @@ describe('hostile values', () => {
     writeFakeChroot(server, {
       'configuration.nix': '{ }\n',
       'update.sh': readFileSync(path.join(out, 'systems/router/update.sh'), 'utf8'),
+      'bento-client.sh': readFileSync(path.join(out, 'client/bento-client.sh'), 'utf8'),
     });
     const varBento = path.join(dir, 'var-bento');
     mkdirSync(varBento);

@@ -33,6 +33,7 @@ describe('renderSystemFiles', () => {
       ['systems/nas/update.sh', '755'],
     ]);
     expect(renderClientFiles(config).map((f) => [f.path, f.mode.toString(8)])).toEqual([
+      ['client/bento-client.sh', '644'],
       ['client/bento-units.nix', '644'],
       ['client/gitignore', '644'],
     ]);
@@ -42,6 +43,7 @@ describe('renderSystemFiles', () => {
     expect(clientFilesOf('nas')).toEqual([
       { generated: 'client/gitignore', published: '.gitignore' },
       { generated: 'client/bento-units.nix', published: 'bento-units.nix' },
+      { generated: 'client/bento-client.sh', published: 'bento-client.sh' },
       { generated: 'systems/nas/bootstrap.sh', published: 'bootstrap.sh' },
       { generated: 'systems/nas/update.sh', published: 'update.sh' },
     ]);

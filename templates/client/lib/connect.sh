@@ -1,5 +1,6 @@
-
-# --- Connecting: several servers, retries (docs/protocol.md §6, "Connecting").
+# shellcheck shell=sh
+# The bento client: SFTP sessions on the first server that answers
+# (docs/protocol.md §6, "Connecting").
 # A session that cannot connect (refused, reset, timed out: sshd dropping it
 # past MaxStartups, a server restarting, a network coming up) is tried on
 # the next server of REMOTE_IP, and when none answered, again after a random
@@ -14,6 +15,34 @@
 
 # Milliseconds of the run's CONNECT_RETRY budget not yet spent.
 BENTO_RETRY_LEFT_MS=$((BENTO_CONNECT_RETRY * 1000))
+
+# One SFTP session in batch mode: a failed command fails the session (plain
+# piped sftp would exit 0). All sessions of a phase share one SSH connection
+# (ControlMaster), so a poll is a single login on the server. The lock on fd 9
+# is not handed to the background connection. LogLevel=ERROR rather than -q:
+# -q would also hide why a connection failed (refused, timed out, key refused).
+# Arguments are more ssh options; they come first, and ssh keeps the first
+# value it is given for an option.
+# shellcheck disable=SC2120 # the other sources pass ssh options (upload_logs)
+sftp_batch() {
+	sftp -b - "$@" \
+		-o LogLevel=ERROR \
+		-o BatchMode=yes \
+		-o ConnectTimeout="$BENTO_TIMEOUT" \
+		-o ServerAliveInterval=10 -o ServerAliveCountMax=3 \
+		-o StrictHostKeyChecking=accept-new \
+		-o ControlMaster=auto -o ControlPath="$STATE_DIR/ssh-%C" -o ControlPersist=300 \
+		-P "${BENTO_REMOTE_PORT:?}" "$BENTO_NAME@$BENTO_SFTP_HOST" 9>&-
+}
+
+close_connection() {
+	ssh -o ControlPath="$STATE_DIR/ssh-%C" -O exit -p "$BENTO_REMOTE_PORT" \
+		-l "$BENTO_NAME" "$BENTO_REMOTE_HOST" >/dev/null 2>&1 9>&- || true
+}
+
+show_sftp_output() {
+	sed -e '/^sftp> /d' -e 's/^/  /' "$STATE_DIR/sftp.out" >&2
+}
 
 # Milliseconds since the epoch (whole seconds where date has no %N).
 now_ms() {
@@ -119,6 +148,7 @@ sftp_session() {
 			tried=$((tried + 1))
 			previous=$server
 			use_server "$server"
+			# shellcheck disable=SC2119 # no ssh options: the session's defaults
 			sftp_batch < "$1" > "$STATE_DIR/sftp.out" 2>&1
 			session_status=$?
 			outcome=$(session_outcome "$session_status")

@@ -1,0 +1,86 @@
+# shellcheck shell=sh
+# The bento client's run: the tools it needs, the lock, and the cycle
+# (poll, download, install, build or prebuilt, switch, report).
+
+# The tools a cycle needs. The bento-upgrade service has them all on its
+# PATH; a bootstrap.sh run by hand on a fresh machine may lack git.
+check_tools() {
+	missing=''
+	for tool in sftp ssh flock sha256sum gzip nixos-rebuild; do
+		command -v "$tool" > /dev/null 2>&1 || missing="$missing $tool"
+	done
+	if [ "$BENTO_FLAKE" = 1 ] && ! command -v git > /dev/null 2>&1; then missing="$missing git"; fi
+	if [ -n "$missing" ]; then
+		warn "missing:$missing; nothing was changed. On a fresh NixOS machine run me as: nix-shell -p git --run 'sh $0' (the bento module then provides them)"
+		exit 1
+	fi
+}
+
+main() {
+	check_tools
+	# /var/bento is root's alone (0700, as the module's tmpfiles rule makes
+	# it): bootstrap.sh may run on a new machine before that rule exists.
+	[ -d "$BENTO_DIR" ] || mkdir -m 0700 "$BENTO_DIR" || exit 1
+	mkdir -p "$STATE_DIR/pending" || exit 1
+	# Where install_config keeps libraries, made ahead so that keeping one
+	# later needs no room on a full disk; should it fail now (a full disk
+	# already), install_config tries again and says why.
+	mkdir -p "$STATE_DIR/client" 2> /dev/null
+	chmod 0700 "$STATE_DIR"
+	exec 9> "$STATE_DIR/lock"
+	if ! flock -n 9; then
+		say "another bento update is running; leaving it to finish"
+		exit 0
+	fi
+	trap close_connection EXIT
+	trap 'exit 1' INT TERM HUP
+
+	poll_server || exit 1
+	if [ "$BENTO_MODE" = update ] && [ -f "$STATE_DIR/state" ] &&
+		cmp -s "$STATE_DIR/remote-state" "$STATE_DIR/state"; then
+		close_connection
+		if [ -f "$BENTO_DIR/SELF_UPDATE" ] && [ -f "$BENTO_DIR/flake.nix" ] && [ -f "$BENTO_DIR/flake.lock" ]; then
+			self_update
+			exit $?
+		fi
+		say "no update required"
+		exit 0
+	fi
+
+	say "a new configuration is available: downloading it"
+	if ! download_config; then
+		if lacks_space "$STATE_DIR/sftp.out"; then
+			no_space "downloading the configuration" "$STATE_DIR/sftp.out"
+			report
+		fi
+		exit 1
+	fi
+	if prebuilt_configuration; then
+		prebuilt_update
+		exit $?
+	fi
+	close_connection
+	if ! install_config; then
+		warn "installing the configuration into $BENTO_DIR failed:"
+		sed 's/^/  /' "$STATE_DIR/install.out" >&2
+		if lacks_space "$STATE_DIR/install.out" || disk_full; then
+			no_space "installing the configuration" "$STATE_DIR/install.out"
+			report
+		fi
+		exit 1
+	fi
+	start_log
+	build_and_switch success
+	built=$?
+	# The configuration was tried: remember it, so a failing one is not
+	# rebuilt on every run, only when a new one is published. Not one that
+	# failed for lack of space here: it may fit next time.
+	if [ "$built" -ne 3 ]; then
+		record_file "$STATE_DIR/remote-state" "$STATE_DIR/state"
+		rm -f "$STATE_DIR/no-space"
+	fi
+	report || exit 1
+	[ "$built" -eq 0 ] || exit 1
+	reboot_if_needed
+	exit 0
+}
