@@ -8,7 +8,7 @@
  * server restarts, after a network outage, `bento trigger`): a client then
  * sees `kex_exchange_identification: Connection reset by peer`. Measured
  * here: 150 simultaneous logins lost about half of them at the default; the
- * load test (bench/poll-load.sh, README "Running it at scale") shows the
+ * load test (bench/poll-load.sh, docs/scale.md) shows the
  * same at 200.
  *
  * Both are global settings (sshd refuses MaxStartups inside a Match block).
