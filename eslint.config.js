@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 /**
- * The house (README, "Development"): data flows one way, config → fleet → render →
+ * The house (CONTRIBUTING.md, "The code map"): data flows one way, config → fleet → render →
  * builds → chroot → status, with nix/ (every Nix call), protocol/ (the wire
  * formats' parsers, docs/protocol.md), the files at the top of src/ (exec,
  * errors, log, paths, progress) and util/ under all of them.
@@ -34,7 +34,7 @@ const layerRules = [
           patterns: forbid({
             dirs: [...STAGES.slice(index + 1), 'commands'],
             files: TOP,
-            message: `${stage}/ is a stage: it may import earlier stages (${STAGES.slice(0, index).join(', ') || 'none'}), nix/, util/ and the top files of src/, never a later stage, commands/ or the CLI (see the code map in README.md).`,
+            message: `${stage}/ is a stage: it may import earlier stages (${STAGES.slice(0, index).join(', ') || 'none'}), nix/, util/ and the top files of src/, never a later stage, commands/ or the CLI (see the code map in CONTRIBUTING.md).`,
           }),
         },
       ],
