@@ -15,6 +15,7 @@
  */
 export const TIERS = {
   pure: [
+    'test/builds/build-systems.test.ts',
     'test/chroot/accounts.test.ts',
     'test/chroot/log-name.test.ts',
     'test/chroot/rollout-state.test.ts',
