@@ -40,6 +40,7 @@ export const TIERS = {
     'test/render/render-fleet.test.ts',
     'test/render/setup-debian.test.ts',
     'test/render/template-engine.test.ts',
+    'test/render/write-output.test.ts',
     'test/status/diff-plan.test.ts',
     'test/status/elapsed.test.ts',
     'test/status/prune-logs.test.ts',
