@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 import noImportCycle from './scripts/lint/no-import-cycle.js';
 
 /**
- * The house (README, "Development"): data flows one way, config → fleet → render →
+ * The house (CONTRIBUTING.md, "The code map"): data flows one way, config → fleet → render →
  * builds → chroot → status → rollout (staged rollouts publish with chroot/ and
  * read logs with status/), with nix/ (every Nix call), protocol/ (the wire
  * formats' parsers, docs/protocol.md), the files at the top of src/ (exec,
@@ -37,7 +37,7 @@ const layerRules = [
           patterns: forbid({
             dirs: [...STAGES.slice(index + 1), 'commands'],
             files: TOP,
-            message: `${stage}/ is a stage: it may import earlier stages (${STAGES.slice(0, index).join(', ') || 'none'}), nix/, util/ and the top files of src/, never a later stage, commands/ or the CLI (see the code map in README.md).`,
+            message: `${stage}/ is a stage: it may import earlier stages (${STAGES.slice(0, index).join(', ') || 'none'}), nix/, util/ and the top files of src/, never a later stage, commands/ or the CLI (see the code map in CONTRIBUTING.md).`,
           }),
         },
       ],

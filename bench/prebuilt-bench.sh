@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prebuilt mode, measured (README, "Prebuilt mode"), as root, after
+# Prebuilt mode, measured (docs/prebuilt.md), as root, after
 # `npm run build`; prints figures, asserts nothing:
 #
 #  1. NAR compression for a closure of real binaries (git, Python, Perl,

@@ -280,7 +280,7 @@
     };
 
     # Nix trusts what the bento server signed: the closures of prebuilt
-    # systems (README, "Prebuilt mode"). update.sh passes the key of the
+    # systems (docs/prebuilt.md). update.sh passes the key of the
     # configuration it applies itself; this makes it the machine's setting
     # too (nixos/modules/config/nix.nix: nix.settings → nix.conf).
     nix.settings.trusted-public-keys = lib.mkIf (cfg.serverPublicKey != null) [ cfg.serverPublicKey ];

@@ -19,7 +19,7 @@
 # the backslash) written as \xNN: a machine chooses its file names, and must
 # not write lines or terminal escapes into the server's journal. A quota on
 # CHROOT_DIR's file system bounds what a machine can write in the meantime
-# (README, "The SFTP server").
+# (docs/sftp-server.md).
 #
 # Only the logs/ of bento's own machines, never through a symbolic link: the
 # directory CHROOT_DIR/<name> of each account, as getent(1) reads it (local

@@ -196,7 +196,7 @@ cat > "$PRUNE_LOGS.tmp" << 'BENTO_PRUNE_LOGS'
 # the backslash) written as \xNN: a machine chooses its file names, and must
 # not write lines or terminal escapes into the server's journal. A quota on
 # CHROOT_DIR's file system bounds what a machine can write in the meantime
-# (README, "The SFTP server").
+# (docs/sftp-server.md).
 #
 # Only the logs/ of bento's own machines, never through a symbolic link: the
 # directory CHROOT_DIR/<name> of each account, as getent(1) reads it (local
@@ -497,7 +497,7 @@ printf '%s\n' '[Unit]' "Description=bento: keep the machines' logs/ within bound
 	'[Timer]' 'OnCalendar=minutely' '' '[Install]' 'WantedBy=timers.target' > "$SYSTEMD_DIR/bento-prune-logs.timer"
 
 # CHROOT_DIR is best on a file system of its own, mounted nosuid,nodev,noexec
-# and with a quota: the machines write there (README, "The SFTP server").
+# and with a quota: the machines write there (docs/sftp-server.md).
 check_chroot_mount() {
 	target=$(findmnt -n -o TARGET --target "$CHROOT_DIR" 2> /dev/null) || return 0
 	options=$(findmnt -n -o OPTIONS --target "$CHROOT_DIR" 2> /dev/null) || return 0
@@ -509,7 +509,7 @@ check_chroot_mount() {
 		esac
 	done
 	if [ -n "$missing" ]; then
-		echo "setup-debian.sh: warning: $CHROOT_DIR is on the file system mounted at $target without$missing: the machines write into it; see the README (\"The SFTP server\") to give it a file system of its own" >&2
+		echo "setup-debian.sh: warning: $CHROOT_DIR is on the file system mounted at $target without$missing: the machines write into it; see docs/sftp-server.md to give it a file system of its own" >&2
 	fi
 }
 check_chroot_mount

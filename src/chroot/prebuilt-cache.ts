@@ -219,7 +219,7 @@ async function writeSystemCache(target: CacheTarget, pool: Pool, options: System
   try {
     accessSync(secretFile, constants.R_OK);
   } catch {
-    throw new Error(`cannot read the signing key ${secretFile} (SIGNING_KEY): deploy signs with it; restore it, or move its .pub away too to make a new one (README, "Rotating the key")`);
+    throw new Error(`cannot read the signing key ${secretFile} (SIGNING_KEY): deploy signs with it; restore it, or move its .pub away too to make a new one (docs/prebuilt.md, "Rotating the key")`);
   }
   const pin = await addPin(target.digest, storePath);
   let entries: CacheEntry[] = [];

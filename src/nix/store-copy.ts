@@ -11,14 +11,11 @@ import { run } from '../exec.js';
 import { runNix } from './nix.js';
 
 /**
- * How NARs are compressed: zstd, level 12. Nix 2.8 writes and reads xz,
- * zstd, bzip2, gzip and none; bench/prebuilt-bench.sh on a 105 MB closure of
- * real binaries measured, here (2 cores): xz 19.0 MB written in 61 s and
- * decoded in 1.6 s; zstd level 12 23.5 MB (+24%) in 7.3 s and 0.16 s; zstd
- * level 19 20.6 MB but 61 s to write; zstd's default level 34.7 MB. The
- * server writes each NAR once for the whole fleet, every machine decodes
- * it: level 12 keeps deploys fast and small machines' CPU free for a
- * quarter more bytes than xz.
+ * How NARs are compressed: zstd, level 12 (of what Nix 2.8 writes and
+ * reads: xz, zstd, bzip2, gzip, none). The server writes each NAR once for
+ * the whole fleet, every machine decodes it: level 12 is much faster than
+ * xz to write and to decode, for somewhat more bytes (the figures:
+ * bench/README.md, measured by bench/prebuilt-bench.sh).
  */
 export const NAR_COMPRESSION = 'zstd';
 export const NAR_COMPRESSION_LEVEL = 12;

@@ -8,7 +8,7 @@
  * server restarts, after a network outage, `bento trigger`): a client then
  * sees `kex_exchange_identification: Connection reset by peer`. Measured
  * here: 150 simultaneous logins lost about half of them at the default; the
- * load test (bench/poll-load.sh, README "Running it at scale") shows the
+ * load test (bench/poll-load.sh, docs/scale.md) shows the
  * same at 200.
  *
  * Both are global settings (sshd refuses MaxStartups inside a Match block).
@@ -32,11 +32,9 @@ export const OPENSSH_LOGIN_GRACE_TIME = 120;
 
 /**
  * Logins a server completes per second while a whole fleet connects at once,
- * assumed for LoginGraceTime. bench/poll-load.sh measured about 40 ms of
- * sshd CPU time per poll on a 2-core machine (about 50 polls a second for
- * sshd alone), and 200 machines polling at once, their clients on the same
- * two cores, all done within 30 s: 20 a second leaves room for a slower
- * server and for slow links.
+ * assumed for LoginGraceTime: well under what bench/poll-load.sh measured
+ * sshd to serve on two cores (bench/README.md), so that a slower server and
+ * slow links still fit.
  */
 const ASSUMED_LOGINS_PER_SECOND = 20;
 /** What a slow link needs for the SSH handshake, on top of the queue. */

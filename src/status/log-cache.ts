@@ -1,8 +1,8 @@
 /**
  * What status read of each machine's logs/, remembered between runs, so that
  * a fleet of 10,000 machines with 100 logs each is not 1,000,000 lstat calls
- * on every `bento status` (about 6 s on a 2-core virtual machine, plus 1.3 s
- * to list the directories) but 10,000 stat calls of the logs/ directories.
+ * on every `bento status` (seconds: bench/README.md) but 10,000 stat calls of
+ * the logs/ directories.
  *
  * A machine's entry holds only the logs status needs (the latest one and
  * every one newer than last_change_date, docs/protocol.md §7) and the

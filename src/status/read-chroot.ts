@@ -12,13 +12,13 @@
  * still read. Only an unreadable CHROOT_DIR itself is an error. Texts
  * returned here are raw; they are sanitized where they are printed.
  *
- * The file system is read with synchronous calls on purpose: a fleet of
- * 1,000 systems × 20 logs is 22,000 lstat calls, which take 0.2 s this way
- * and 0.75 s through fs/promises (one thread-pool round trip and promise
- * each). status has nothing else to do meanwhile, and in watch mode one
- * refresh blocking for that long is invisible. At 10,000 systems × 100 logs
- * the lstat calls alone take 6 s here: with a LogCache, a logs/ directory
- * that did not change since the last run is not read again (log-cache.ts).
+ * The file system is read with synchronous calls on purpose: tens of
+ * thousands of lstat calls are several times faster so than through
+ * fs/promises, one thread-pool round trip and promise each (bench/README.md).
+ * status has nothing else to do meanwhile, and in watch mode one refresh
+ * blocking for that long is invisible. A large fleet's lstat calls still
+ * take seconds: with a LogCache, a logs/ directory that did not change
+ * since the last run is not read again (log-cache.ts).
  *
  * A snapshot holds the logs the rules of docs/protocol.md §7 read — the
  * latest one and every one newer than last_change_date — not the others.
@@ -167,8 +167,9 @@ function readSystem(chrootDir: string, name: string, states: StatesRead, options
   const problems: string[] = [];
   const warnings: string[] = [];
   const expected = decideExpected(name, states, problems);
-  // Paths without path.join: 10,000 systems × 4 joins cost 0.1 s, and
-  // CHROOT_DIR is normalised (config.ts) and a system name one component.
+  // Paths without path.join, which costs measurably at 10,000 systems
+  // (bench/README.md): CHROOT_DIR is normalised (config.ts) and a system
+  // name one component.
   const base = chrootDir.endsWith('/') ? `${chrootDir}${name}/` : `${chrootDir}/${name}/`;
   const lastChangeMs = readLastChange(base + LAST_CHANGE_DATE, name, warnings);
   const context = { lastChangeMs, sizeLimit: options.logSizeLimit ?? DEFAULTS.logSizeLimit };

@@ -11,8 +11,6 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULTS } from '../../src/config/config.js';
-import { triggerTarget } from '../../src/fleet/trigger-addresses.js';
 import { execFile } from 'node:child_process';
 import { bento as bentoSync, CLI, type CliRun } from '../helpers/cli.js';
 
@@ -85,26 +83,6 @@ function fleet(name: string, lines: string[], systems: string[] = []): string {
   writeFileSync(path.join(fleetDir, 'config.sh'), [`CHROOT_DIR=${chroot}`, 'REMOTE_IP=127.0.0.1', ...lines].join('\n') + '\n');
   return fleetDir;
 }
-
-describe('triggerTarget', () => {
-  const config = { ...DEFAULTS };
-  it('is the system name on LISTEN_PORT by default', () => {
-    expect(triggerTarget('laptop', config)).toEqual({ name: 'laptop', host: 'laptop', port: 51337, address: 'laptop:51337', source: 'system name' });
-  });
-  it('appends TRIGGER_DOMAIN', () => {
-    expect(triggerTarget('laptop', { ...config, triggerDomain: 'vpn.example.org' })).toMatchObject({ host: 'laptop.vpn.example.org', port: 51337, source: 'TRIGGER_DOMAIN' });
-  });
-  it('takes TRIGGER_ADDRESSES first, with its port or LISTEN_PORT', () => {
-    const addresses = { laptop: '192.0.2.4', nas: '[fd00::2]:8080', router: 'gw.lan:9000' };
-    const with_ = { ...config, triggerDomain: 'vpn', listenPort: 4000, triggerAddresses: addresses };
-    expect(triggerTarget('laptop', with_)).toMatchObject({ host: '192.0.2.4', port: 4000, address: '192.0.2.4:4000', source: 'TRIGGER_ADDRESSES' });
-    expect(triggerTarget('nas', with_)).toMatchObject({ host: 'fd00::2', port: 8080, address: '[fd00::2]:8080' });
-    expect(triggerTarget('router', with_)).toMatchObject({ host: 'gw.lan', port: 9000 });
-    expect(triggerTarget('other', with_)).toMatchObject({ host: 'other.vpn', port: 4000 });
-    // A name that is a property of every object is not an override.
-    expect(triggerTarget('constructor', with_)).toMatchObject({ host: 'constructor.vpn' });
-  });
-});
 
 describe('bento trigger', () => {
   it('asks every machine at once: triggered, unreachable, not bento, silent; exit 2', async () => {

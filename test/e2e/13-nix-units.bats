@@ -1,9 +1,9 @@
 #!/usr/bin/env bats
-# The client's Nix side (README, "On the machines"): utils/bento.nix and the generated Nix
+# The client's Nix side (docs/machines.md): utils/bento.nix and the generated Nix
 # files parse, and the units bento-units.nix declares, evaluated as NixOS
 # would (the real nixpkgs lib.evalModules, with the NixOS options bento sets
 # declared as nixpkgs declares them: test/fixtures/nixos/), have the settings
-# the README ("On the machines") and config.sh ask for. No server needed.
+# docs/machines.md and config.sh ask for. No server needed.
 
 load lib/e2e
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# The listen-update socket (README, "On the machines"): a connection from an
+# The listen-update socket (docs/machines.md): a connection from an
 # allowed peer that sends its request head in time starts bento-upgrade and
 # streams its journal until the update has finished. The service's script,
 # taken from the client module evaluated as NixOS would, runs as systemd runs

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
-# The client run exactly as its systemd unit runs it (README, "On the
-# machines"): every machine's bento-upgrade.service is evaluated from
+# The client run exactly as its systemd unit runs it (docs/machines.md):
+# every machine's bento-upgrade.service is evaluated from
 # utils/bento.nix as NixOS would (the real nixpkgs lib, test/fixtures/nixos),
 # and e2e_machine runs its ExecStart with nothing but the environment the
 # unit gives: its Environment= (NIX_PATH from the machine's session

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Prebuilt mode (docs/protocol.md §11, README "Prebuilt mode"): the server
+# Prebuilt mode (docs/protocol.md §11, docs/prebuilt.md): the server
 # builds, signs and publishes each prebuilt system's closure in its chroot;
 # the machine, with a Nix store of its own (an empty directory bound over
 # /nix) on which every evaluator and builder fails, downloads only the store

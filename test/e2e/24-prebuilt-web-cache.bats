@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
-# Prebuilt mode past one server (docs/protocol.md §11, README "Prebuilt
-# mode"): with CACHE_STORE and CACHE_URL, deploy copies the signed closures
+# Prebuilt mode past one server (docs/protocol.md §11, docs/prebuilt.md):
+# with CACHE_STORE and CACHE_URL, deploy copies the signed closures
 # into a file:// binary cache that a real web server from Debian (nginx)
 # serves on 127.0.0.1, and the machines substitute from its URL; their
 # chroots carry only the small files.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# More than one server (README, "Several servers"): REMOTE_IP lists two, the
+# More than one server (docs/scale.md, "Several servers"): REMOTE_IP lists two, the
 # machines try them in order and keep the first that answers for the whole
 # run. Here both are real sshd on loopback (127.0.0.1 and 127.0.0.2, the
 # same port), each with its own host key (known to the machines), serving

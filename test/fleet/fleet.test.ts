@@ -2,8 +2,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadFleet } from '../../src/fleet/fleet.js';
 import { UserError } from '../../src/errors.js';
 import { makeFleet, testKey, type FleetSpec, type TestFleet } from '../helpers/fleet.js';
-import { hostDirNameProblem, systemNameProblem } from '../../src/protocol/names.js';
-import { parsePublicKey } from '../../src/fleet/keys.js';
 import { chmodSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -175,20 +173,6 @@ describe('loadFleet', () => {
   });
 });
 
-describe('names', () => {
-  it.each(['router', 'a', '_x', 'my-laptop', 'n0_-', 'a'.repeat(32)])('accepts %s', (name) => {
-    expect(systemNameProblem(name)).toBeUndefined();
-  });
-  it.each(['', 'Router', '1abc', '-a', 'a.b', 'a b', 'a'.repeat(33), 'é', 'root', 'sshd'])('refuses %j', (name) => {
-    expect(systemNameProblem(name)).toBeDefined();
-  });
-  it('host directory names', () => {
-    expect(hostDirNameProblem('all-flakes-systems')).toBeUndefined();
-    expect(hostDirNameProblem('v1.2')).toBeUndefined();
-    for (const bad of ['a b', '$(x)', 'a\nb', '-x', "it's"]) expect(hostDirNameProblem(bad)).toBeDefined();
-  });
-});
-
 describe('prebuilt systems', () => {
   it('a PREBUILT file marks every system of its host directory; PREBUILT=1 marks them all', async () => {
     const root = fleetOf({ hosts: { pair: { flake: ['a', 'b'], files: { PREBUILT: '' } }, solo: { flake: ['c'] }, r: { nonFlake: true } } });
@@ -213,23 +197,5 @@ describe('prebuilt systems', () => {
     expect(await loadError(root)).toBe(
       'hosts/h: SELF_UPDATE and PREBUILT=1 (config.sh) cannot be combined: a prebuilt machine never evaluates Nix, and SELF_UPDATE updates the inputs and rebuilds on the machine',
     );
-  });
-});
-
-describe('parsePublicKey', () => {
-  it('accepts a key with a comment, even one with quotes', () => {
-    const key = parsePublicKey(`${testKey('x').replace('root@x', `root@x "o'brien"`)}\n`);
-    expect(key.type).toBe('ssh-ed25519');
-    expect(key.comment).toBe(`root@x "o'brien"`);
-  });
-  it.each([
-    ['', 'the file holds no key'],
-    [`${testKey('a')}\n${testKey('b')}\n`, 'exactly one key line, found 2'],
-    ['ssh-dss AAAA', 'unsupported key type "ssh-dss"'],
-    [`command="x" ${testKey('a')}`, 'unsupported key type'],
-    ['ssh-rsa ' + testKey('a').split(' ')[1], 'does not match its type ssh-rsa'],
-    [`${testKey('a')}\u001b[31m`, 'control characters'],
-  ])('refuses %j', (text, message) => {
-    expect(() => parsePublicKey(text)).toThrow(message);
   });
 });

@@ -1,11 +1,7 @@
 /** The pure decisions of `bento diff`, without Nix. */
 import { describe, expect, it } from 'vitest';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { compareHeader, describePlan, stripColors } from '../../src/commands/diff.js';
 import { missingPathProblem, planDiff, type DiffPlan } from '../../src/status/diff-plan.js';
-import { chooseClosureDiffTool, findExecutable, parsePathInfoValidity } from '../../src/nix/diff-closures.js';
 import type { Expected, SystemSnapshot } from '../../src/status/read-chroot.js';
 import type { LogEntry } from '../../src/protocol/log-file.js';
 import { parseLogName } from '../../src/protocol/log-name.js';
@@ -76,32 +72,7 @@ describe('missingPathProblem', () => {
   });
 });
 
-describe('parsePathInfoValidity', () => {
-  it('reads the validity Nix 2.8 reports (recorded output)', () => {
-    const recorded =
-      '[{"path":"/nix/store/00000000000000000000000000000000-nixos-system-x-1","valid":false},{"path":"/nix/store/09wgcnvxdl541kl0xr764bvwmwn2ik54-source","narHash":"sha256-dueBuMfzoCnY4NMmenc4Kdh0X0LsJpWnzQYzBGvS0/U=","narSize":336,"references":[],"registrationTime":1795657852}]';
-    expect([...parsePathInfoValidity(recorded)]).toEqual(['/nix/store/09wgcnvxdl541kl0xr764bvwmwn2ik54-source']);
-    expect(() => parsePathInfoValidity('error')).toThrow(/unexpected output/);
-  });
-});
-
 describe('choosing the diff tool', () => {
-  it('prefers an executable nvd on PATH, else nix', () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-nvd-'));
-    try {
-      expect(chooseClosureDiffTool(dir)).toBe('nix');
-      writeFileSync(path.join(dir, 'nvd'), '#!/bin/sh\n');
-      chmodSync(path.join(dir, 'nvd'), 0o644);
-      expect(findExecutable('nvd', `/nonexistent${path.delimiter}${dir}`)).toBeUndefined();
-      chmodSync(path.join(dir, 'nvd'), 0o755);
-      expect(findExecutable('nvd', `/nonexistent${path.delimiter}${dir}`)).toBe(path.join(dir, 'nvd'));
-      expect(chooseClosureDiffTool(dir)).toBe('nvd');
-      expect(chooseClosureDiffTool(undefined)).toBe('nix');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-
   it('strips colours on request', () => {
     expect(stripColors('hello: 1.0 → 2.0, \x1b[31;1m+19.5 KiB\x1b[0m\n')).toBe('hello: 1.0 → 2.0, +19.5 KiB\n');
   });

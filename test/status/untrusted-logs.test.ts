@@ -6,6 +6,8 @@
  * failing (exit 2), and a broken "success" is never counted as one.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { readFile, utimes, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
@@ -41,9 +43,15 @@ async function status(chrootDir: string, extra: Partial<StatusOptions> = {}) {
 
 /** The gzip of `text` as the client makes it (`gzip -c FILE`: the header carries the file name). */
 function gzipCli(content: Buffer): Buffer {
-  const result = spawnSync('sh', ['-c', 'cat > "$0/build.log" && gzip -c "$0/build.log"', process.env.TMPDIR ?? '/tmp'], { input: content });
-  if (result.status !== 0) throw new Error(result.stderr.toString());
-  return result.stdout;
+  // A directory of its own: a build.log left in /tmp by another user (or another run) would be in the way.
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-gzip-'));
+  try {
+    const result = spawnSync('sh', ['-c', 'cat > "$0/build.log" && gzip -c "$0/build.log"', dir], { input: content });
+    if (result.status !== 0) throw new Error(result.stderr.toString());
+    return result.stdout;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 describe('entries next to a failure log', () => {

@@ -167,7 +167,7 @@ e2e_setup_suite() {
 	export E2E_NIX_SYSTEM
 
 	# E2E_CHROOT_TMPFS=SIZE: CHROOT_DIR on a tmpfs of that size (mounted
-	# nosuid,nodev,noexec, as the README advises), to fill the server's disk.
+	# nosuid,nodev,noexec, as docs/sftp-server.md advises), to fill the server's disk.
 	if [ -n "${E2E_CHROOT_TMPFS:-}" ]; then
 		mkdir -m 0755 "$E2E_CHROOT"
 		mount -t tmpfs -o "size=$E2E_CHROOT_TMPFS,mode=0755,nosuid,nodev,noexec" "bento-e2e-$E2E_ID" "$E2E_CHROOT"

@@ -1,0 +1,65 @@
+/**
+ * The builds stage without Nix (src/builds/build-systems.ts): what a system
+ * is built from (its staging copy) and the line each build prints.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { formatBuildLine, stageForBuild } from '../../src/builds/build-systems.js';
+
+const scratch = mkdtempSync(path.join(os.tmpdir(), 'bento-builds-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** A snapshot of a host directory and a generated/ holding the client files of `name`. */
+function fixture(name: string, hostFiles: Record<string, string>): { filesDir: string; generatedDir: string; stagingRoot: string } {
+  const root = mkdtempSync(path.join(scratch, `${name}-`));
+  const filesDir = path.join(root, 'snapshot');
+  for (const [file, content] of Object.entries(hostFiles)) {
+    mkdirSync(path.dirname(path.join(filesDir, file)), { recursive: true });
+    writeFileSync(path.join(filesDir, file), content);
+  }
+  const generatedDir = path.join(root, 'generated');
+  mkdirSync(path.join(generatedDir, 'client'), { recursive: true });
+  mkdirSync(path.join(generatedDir, 'systems', name), { recursive: true });
+  writeFileSync(path.join(generatedDir, 'client', 'gitignore'), '/.bento/\n');
+  writeFileSync(path.join(generatedDir, 'client', 'bento-units.nix'), '{ }\n');
+  writeFileSync(path.join(generatedDir, 'systems', name, 'update.sh'), `# update.sh of ${name}\n`);
+  writeFileSync(path.join(generatedDir, 'systems', name, 'bootstrap.sh'), `# bootstrap.sh of ${name}\n`);
+  const stagingRoot = path.join(root, 'staging');
+  mkdirSync(stagingRoot);
+  return { filesDir, generatedDir, stagingRoot };
+}
+
+describe('stageForBuild', () => {
+  it("lays out the host's files with the client files, which win over host files of the same name", async () => {
+    const { filesDir, generatedDir, stagingRoot } = fixture('router', { 'configuration.nix': '{ }\n', 'update.sh': 'a host file of that name\n', 'sub/x.nix': 'x\n' });
+    const dir = await stageForBuild({ name: 'router', kind: 'non-flake', filesDir, hostDirName: 'router' }, generatedDir, stagingRoot);
+    expect(path.dirname(dir)).toBe(stagingRoot);
+    expect(readdirSync(dir).sort()).toEqual(['.gitignore', 'bento-units.nix', 'bootstrap.sh', 'configuration.nix', 'sub', 'update.sh']);
+    expect(readFileSync(path.join(dir, 'update.sh'), 'utf8')).toBe('# update.sh of router\n');
+    expect(readFileSync(path.join(dir, 'sub', 'x.nix'), 'utf8')).toBe('x\n');
+  });
+
+  it('makes a flake a git work tree with everything added, so a nested .gitignore leaves out what it leaves out on the machine', async () => {
+    const { filesDir, generatedDir, stagingRoot } = fixture('laptop', { 'flake.nix': '{ }\n', 'secrets/.gitignore': '*.key\n', 'secrets/a.key': 'k\n', 'secrets/b.nix': 'b\n' });
+    const dir = await stageForBuild({ name: 'laptop', kind: 'flake', filesDir, hostDirName: 'laptop' }, generatedDir, stagingRoot);
+    const tracked = spawnSync('git', ['ls-files'], { cwd: dir, encoding: 'utf8' });
+    expect(tracked.status).toBe(0);
+    expect(tracked.stdout.trim().split('\n').sort()).toEqual(['.gitignore', 'bento-units.nix', 'bootstrap.sh', 'flake.nix', 'secrets/.gitignore', 'secrets/b.nix', 'update.sh']);
+  });
+});
+
+describe('formatBuildLine', () => {
+  it('prints a success with its time and the store path, shortened', () => {
+    const storePath = '/nix/store/abcd1234efgh5678ijkl9012mnop3456-nixos-system-nas-24.05';
+    expect(formatBuildLine({ name: 'nas', kind: 'flake', ok: true, storePath, log: '', seconds: 1.23 }, 6)).toBe('  ok      nas       1.2s  abcd1234…-nixos-system-nas-24.05');
+  });
+
+  it("prints a failure with the last line of Nix's error", () => {
+    expect(formatBuildLine({ name: 'router', kind: 'non-flake', ok: false, error: 'error: builder failed\nerror: 1 dependency failed\n', log: '', seconds: 12.04 }, 6)).toBe(
+      '  FAILED  router   12.0s  error: 1 dependency failed',
+    );
+  });
+});

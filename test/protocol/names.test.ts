@@ -1,0 +1,17 @@
+/** Naming rules (src/fleet/names.ts): system names become Unix user names on the server. */
+import { describe, expect, it } from 'vitest';
+import { hostDirNameProblem, systemNameProblem } from '../../src/fleet/names.js';
+
+describe('names', () => {
+  it.each(['router', 'a', '_x', 'my-laptop', 'n0_-', 'a'.repeat(32)])('accepts %s', (name) => {
+    expect(systemNameProblem(name)).toBeUndefined();
+  });
+  it.each(['', 'Router', '1abc', '-a', 'a.b', 'a b', 'a'.repeat(33), 'é', 'root', 'sshd'])('refuses %j', (name) => {
+    expect(systemNameProblem(name)).toBeDefined();
+  });
+  it('host directory names', () => {
+    expect(hostDirNameProblem('all-flakes-systems')).toBeUndefined();
+    expect(hostDirNameProblem('v1.2')).toBeUndefined();
+    for (const bad of ['a b', '$(x)', 'a\nb', '-x', "it's"]) expect(hostDirNameProblem(bad)).toBeDefined();
+  });
+});
