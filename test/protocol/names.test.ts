@@ -1,6 +1,6 @@
-/** Naming rules (src/fleet/names.ts): system names become Unix user names on the server. */
+/** Naming rules (src/protocol/names.ts): system names become Unix user names on the server. */
 import { describe, expect, it } from 'vitest';
-import { hostDirNameProblem, systemNameProblem } from '../../src/fleet/names.js';
+import { hostDirNameProblem, systemNameProblem } from '../../src/protocol/names.js';
 
 describe('names', () => {
   it.each(['router', 'a', '_x', 'my-laptop', 'n0_-', 'a'.repeat(32)])('accepts %s', (name) => {
