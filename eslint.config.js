@@ -3,7 +3,7 @@ import tseslint from 'typescript-eslint';
 
 /**
  * The house (README, "Development"): data flows one way, config → fleet → render →
- * builds → chroot → status, with nix/ (every Nix call), protocol/ (the wire
+ * builds → chroot → status → notify, with nix/ (every Nix call), protocol/ (the wire
  * formats' parsers, docs/protocol.md), the files at the top of src/ (exec,
  * errors, log, paths, progress) and util/ under all of them.
  * A stage imports only earlier stages and what is under them; no stage
@@ -11,7 +11,7 @@ import tseslint from 'typescript-eslint';
  * nothing else of bento but its own helpers. test/lint-layers.test.ts plants
  * violations to prove these rules fail.
  */
-const STAGES = ['config', 'fleet', 'render', 'builds', 'chroot', 'status'];
+const STAGES = ['config', 'fleet', 'render', 'builds', 'chroot', 'status', 'notify'];
 const TOP = ['cli', 'main'];
 
 /** A restriction: relative imports into these directories (from a directory of src/) or of these top files. */
