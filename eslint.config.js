@@ -4,8 +4,8 @@ import noImportCycle from './scripts/lint/no-import-cycle.js';
 
 /**
  * The house (CONTRIBUTING.md, "The code map"): data flows one way, config → fleet → render →
- * builds → chroot → status → rollout (staged rollouts publish with chroot/ and
- * read logs with status/), with nix/ (every Nix call), protocol/ (the wire
+ * builds → chroot → status → rollout → notify (staged rollouts publish with
+ * chroot/ and read logs with status/; alerts read both), with nix/ (every Nix call), protocol/ (the wire
  * formats' parsers, docs/protocol.md), the files at the top of src/ (exec,
  * errors, log, paths, progress) and util/ under all of them.
  * A stage imports only earlier stages and what is under them; no stage
@@ -14,7 +14,7 @@ import noImportCycle from './scripts/lint/no-import-cycle.js';
  * import cycle, type imports included (scripts/lint/no-import-cycle.js).
  * test/lint-layers.test.ts plants violations to prove these rules fail.
  */
-const STAGES = ['config', 'fleet', 'render', 'builds', 'chroot', 'status', 'rollout'];
+const STAGES = ['config', 'fleet', 'render', 'builds', 'chroot', 'status', 'rollout', 'notify'];
 const TOP = ['cli', 'main'];
 
 /** A restriction: relative imports into these directories (from a directory of src/) or of these top files. */

@@ -31,6 +31,8 @@ want strace strace
 # The prebuilt suites serve a binary cache with a real web server; the
 # benchmarks measure peak memory with GNU time.
 want nginx nginx
+# The alert rules are checked by Prometheus' own promtool.
+want promtool prometheus
 [ -x /usr/bin/time ] || missing="$missing time"
 
 if [ -n "$missing" ]; then
@@ -42,6 +44,15 @@ if [ -n "$missing" ]; then
 	apt-get update -qq
 	# shellcheck disable=SC2086 # one word per package
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing > /dev/null
+	case " $missing " in
+	*" prometheus "*)
+		# Only promtool is used; Debian's prometheus service is not needed.
+		if [ -d /run/systemd/system ]; then
+			systemctl disable --now prometheus > /dev/null 2>&1 || true
+			echo "setup: prometheus is for promtool only; its service is stopped and disabled"
+		fi
+		;;
+	esac
 	case " $missing " in
 	*" nginx "*)
 		# Only the tests use nginx, each run with its own instance on

@@ -195,7 +195,7 @@ export function checkHeredocText(text: string, label: string): string {
   return text;
 }
 
-/** The server side: NixOS module, sshd_config snippet, setup script for other distributions, the logs/ prune. */
+/** The server side: NixOS module, sshd_config snippet, setup script for other distributions, the logs/ prune, Prometheus alert rules. */
 export function renderServerFiles(input: RenderInput, templates = engine()): RenderedFile[] {
   const { config } = input;
   const systems = input.systems.map((system) => {
@@ -217,6 +217,8 @@ export function renderServerFiles(input: RenderInput, templates = engine()): Ren
   });
   const context = { chrootDir: config.chrootDir, systems, sshdConfig, sshdSnippet, pruneLogs, systemCount: systems.length, ...sizing };
   return [
+    // Static: the alert rules read only bento's metric names, which no fleet value changes.
+    { path: 'server/bento-alerts.yml', content: templates.render('server/bento-alerts.yml', {}), mode: DATA },
     { path: 'server/prune-logs.sh', content: pruneLogs, mode: SCRIPT },
     { path: 'server/setup-debian.sh', content: templates.render('server/setup-debian.sh', context), mode: SCRIPT },
     { path: 'server/sftp-server.nix', content: templates.render('server/sftp-server.nix', context), mode: DATA },

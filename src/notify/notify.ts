@@ -1,0 +1,51 @@
+/**
+ * One alert run: for each hook, the transitions since what it was last
+ * sent, delivered as one JSON document; what was sent is recorded only once
+ * it arrived, so a failed hook gets the same transitions again next run
+ * (merged with any new ones) and nothing is lost silently. A hook's first
+ * run records the fleet and sends nothing: a new alert setup does not flood.
+ */
+import { deliver, describeHook, type Hook } from './deliver.js';
+import { readSentState, writeSentState } from './sent-state.js';
+import { alertPayload, transitionsBetween, type FleetView, type Transition } from './transitions.js';
+
+export interface HookOutcome {
+  hook: string;
+  /** `first-run`: recorded, nothing sent; `quiet`: nothing to send. */
+  result: 'first-run' | 'quiet' | 'delivered' | 'failed';
+  transitions: Transition[];
+  error?: string;
+}
+
+export async function notifyHooks(options: { stateFile: string; hooks: readonly Hook[]; now: FleetView }): Promise<HookOutcome[]> {
+  const state = readSentState(options.stateFile);
+  const outcomes: HookOutcome[] = [];
+  for (const hook of options.hooks) {
+    const sent = state.hooks[hook.kind];
+    if (sent === undefined) {
+      state.hooks[hook.kind] = options.now;
+      outcomes.push({ hook: describeHook(hook), result: 'first-run', transitions: [] });
+      continue;
+    }
+    const transitions = transitionsBetween(sent, options.now);
+    if (transitions.length === 0) {
+      // The same conditions: keep the newer whys and times.
+      state.hooks[hook.kind] = options.now;
+      outcomes.push({ hook: describeHook(hook), result: 'quiet', transitions });
+      continue;
+    }
+    try {
+      await deliver(hook, JSON.stringify(alertPayload(transitions)));
+      state.hooks[hook.kind] = options.now;
+      outcomes.push({ hook: describeHook(hook), result: 'delivered', transitions });
+    } catch (error) {
+      outcomes.push({ hook: describeHook(hook), result: 'failed', transitions, error: (error as Error).message });
+    }
+  }
+  // A hook no longer configured forgets what it sent: set up again, it starts afresh.
+  for (const kind of Object.keys(state.hooks) as Hook['kind'][]) {
+    if (!options.hooks.some((hook) => hook.kind === kind)) delete state.hooks[kind];
+  }
+  writeSentState(options.stateFile, state);
+  return outcomes;
+}
