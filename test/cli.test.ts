@@ -68,19 +68,19 @@ describe('bento CLI', () => {
   it('generate writes scripts with mode 0755, then only what changed, and removes what is gone', () => {
     const { root } = fleet({ hosts: { router: { nonFlake: true }, flakes: { flake: ['a', 'b'] } } });
     const first = bento(['generate'], { env: { BENTO_DIR: root } });
-    expect(first.stderr).toContain(`${root}/generated: 3 systems, 13 files written, 0 unchanged, 0 removed`);
+    expect(first.stderr).toContain(`${root}/generated: 3 systems, 14 files written, 0 unchanged, 0 removed`);
     expect(first.status).toBe(0);
     expect(statSync(path.join(root, 'generated/systems/a/update.sh')).mode & 0o777).toBe(0o755);
     const mtime = statSync(path.join(root, 'generated/systems/a/update.sh')).mtimeMs;
 
     const again = bento(['generate'], { env: { BENTO_DIR: root } });
-    expect(again.stderr).toContain('0 files written, 13 unchanged, 0 removed');
+    expect(again.stderr).toContain('0 files written, 14 unchanged, 0 removed');
     expect(statSync(path.join(root, 'generated/systems/a/update.sh')).mtimeMs).toBe(mtime);
 
     rmSync(path.join(root, 'hosts', 'router'), { recursive: true });
     const removed = bento(['generate'], { env: { BENTO_DIR: root } });
     // The server's three files: its users, and sshd's limits sized for one system fewer.
-    expect(removed.stderr).toContain('2 systems, 3 files written, 8 unchanged, 2 removed');
+    expect(removed.stderr).toContain('2 systems, 3 files written, 9 unchanged, 2 removed');
     expect(existsSync(path.join(root, 'generated/systems/router'))).toBe(false);
   });
 

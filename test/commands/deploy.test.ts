@@ -226,7 +226,8 @@ describe.skipIf(!isRoot)('bento deploy', () => {
       expect(readFileSync(path.join(suite.server.chrootDir, name, 'config', 'big.txt'), 'utf8')).toBe('5'.repeat(size));
       expect(readdirSync(path.join(suite.server.chrootDir, name)).filter((entry) => entry.includes('.tmp-'))).toEqual([]);
     }
-  });
+    // Seven deploys of twelve 2 MB systems, each flushed to the disk: about 50 s here, more on a busy machine.
+  }, 240_000);
 
   it('build switch with TARGET_IP copies the system it built to root@TARGET_IP and switches it there, as nixos-rebuild --target-host does, then publishes the system', () => {
     const fleet = newFleet({ pushed: { flake: [n('push')] } });
