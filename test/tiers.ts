@@ -21,6 +21,7 @@ export const TIERS = {
     'test/commands/options.test.ts',
     'test/commands/status.test.ts',
     'test/config/config.test.ts',
+    'test/docs-links.test.ts',
     'test/exec.test.ts',
     'test/fleet/host-tree.test.ts',
     'test/fleet/keys.test.ts',

@@ -228,7 +228,7 @@ in
         CHROOT_DIR=/home/chroot
         if [ -n "''${BENTO_CHROOT_DIR:-}" ]; then CHROOT_DIR=$BENTO_CHROOT_DIR; fi
         LOG_SIZE_LIMIT=16777216
-        # A log's name (docs/protocol.md §5, src/chroot/log-name.ts), an extended
+        # A log's name (docs/protocol.md §5, src/protocol/log-name.ts), an extended
         # regular expression: YYYYMMDD-HHMM_<store path basename>_<result>.log.gz.
         LOG_NAME='[0-9]{8}-[0-9]{4}_[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+._?=-]+_(success|failure|rollback|autoupdate)\.log\.gz'
         # What replaces a log over the limit: a gzip file, as a printf format of octal escapes.
@@ -415,7 +415,7 @@ in
         	exit 0
         fi
 
-        # The directories of CHROOT_DIR named like systems (src/fleet/names.ts:
+        # The directories of CHROOT_DIR named like systems (src/protocol/system-name.ts:
         # [a-z_][a-z0-9_-]{0,31}), as the arguments of this shell.
         set --
         for dir in "$CHROOT_DIR"/*; do
