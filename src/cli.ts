@@ -30,6 +30,7 @@ const REGISTRY: Record<string, { summary: string; load: () => Promise<{ command:
   'flake-update': { summary: 'update the flake.lock of every flake under hosts/: all inputs, or only <input>', load: () => import('./commands/flake-update.js') },
   status: { summary: 'the state of every machine, from the logs they uploaded (redraws on changes on a terminal)', load: () => import('./commands/status.js') },
   prune: { summary: 'remove the oldest logs of each machine on the server, keeping LOG_KEEP (never one status needs)', load: () => import('./commands/prune.js') },
+  notify: { summary: 'send the alerts due (NOTIFY_COMMAND, NOTIFY_URL): machines that started failing or recovered, a halted rollout', load: () => import('./commands/notify.js') },
   trigger: { summary: 'ask machines to poll now, through their listen-update socket (LISTEN_PORT); the others catch up on their timer', load: () => import('./commands/trigger.js') },
   rollout: { summary: 'the staged rollout of ROLLOUT_WAVES: status, advance to the next wave, resume after a halt, abort', load: () => import('./commands/rollout.js') },
   completion: { summary: 'print the shell completion script: eval "$(bento completion bash)" in ~/.bashrc, or zsh in ~/.zshrc', load: () => import('./commands/completion.js') },

@@ -18,6 +18,7 @@ export const TIERS = {
     'test/builds/build-systems.test.ts',
     'test/chroot/accounts.test.ts',
     'test/commands/io.test.ts',
+    'test/commands/notify.test.ts',
     'test/commands/options.test.ts',
     'test/commands/status.test.ts',
     'test/config/config.test.ts',

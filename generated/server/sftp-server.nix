@@ -94,6 +94,38 @@ in
         description = "When the advance runs (systemd OnCalendar).";
       };
     };
+
+    notify = {
+      enable = mkOption {
+        type = types.bool;
+        default = false;
+        description = ''
+          Run `bento notify` on a timer: each machine that starts failing or
+          rolls back, a rollout that halts, and each recovery is sent once to
+          NOTIFY_COMMAND and NOTIFY_URL of config.sh (read when it runs, so a
+          URL's token never enters the Nix store).
+        '';
+      };
+      package = mkOption {
+        type = types.package;
+        description = "The bento package (its bin/bento sends the alerts).";
+      };
+      fleetDir = mkOption {
+        type = types.str;
+        description = "The fleet directory (where config.sh is), as for `bento --dir`.";
+      };
+      calendar = mkOption {
+        type = types.str;
+        default = "*:0/5";
+        description = "When the alerts are looked for (systemd OnCalendar).";
+      };
+      path = mkOption {
+        type = types.listOf types.package;
+        default = [ ];
+        example = lib.literalExpression "[ pkgs.curl ]";
+        description = "Packages NOTIFY_COMMAND needs on its PATH (run by /bin/sh; the unit's PATH has only these, bento's tools and systemd's defaults).";
+      };
+    };
   };
 
   config = lib.mkIf cfg.enable {
@@ -570,6 +602,19 @@ in
     systemd.timers.bento-rollout-advance = lib.mkIf advance.enable {
       wantedBy = [ "timers.target" ];
       timerConfig.OnCalendar = advance.calendar;
+    };
+
+    # Fails (exit 1) only when a hook did not get its alert, which the next
+    # run sends again; a failing fleet is the hooks' news, not the unit's.
+    systemd.services.bento-notify = lib.mkIf cfg.notify.enable {
+      description = "bento: send the fleet's alerts (NOTIFY_COMMAND, NOTIFY_URL)";
+      path = bentoPath ++ cfg.notify.path;
+      serviceConfig.Type = "oneshot";
+      script = "exec ${cfg.notify.package}/bin/bento --dir ${lib.escapeShellArg cfg.notify.fleetDir} notify";
+    };
+    systemd.timers.bento-notify = lib.mkIf cfg.notify.enable {
+      wantedBy = [ "timers.target" ];
+      timerConfig.OnCalendar = cfg.notify.calendar;
     };
   };
 }

@@ -13,19 +13,21 @@ import type { Writable } from 'node:stream';
 import { DEFAULTS, loadConfig } from '../config/config.js';
 import { UserError } from '../errors.js';
 import { LogCache, logCacheFile } from '../status/log-cache.js';
-import { readChroot } from '../status/read-chroot.js';
+import { readFleetReport, type FleetReport } from '../status/report.js';
 import { renderJson } from '../status/render-json.js';
 import { renderPrometheus } from '../status/render-prometheus.js';
 import { renderTable } from '../status/render-table.js';
-import { decideExitStatus, decideStatus, holdForRollout, type SystemStatus } from '../status/states.js';
-import { describeRollout, waitingForWave } from '../rollout/decision.js';
-import type { RolloutState } from '../protocol/rollout-file.js';
+import { decideExitStatus } from '../status/states.js';
+import { describeRollout } from '../rollout/decision.js';
 import { watchChroot } from '../status/watch.js';
 import { writeFileAtomically } from '../util/atomic-write.js';
 import { sanitize } from '../util/sanitize.js';
 import { writeText } from '../util/write-stream.js';
 import path from 'node:path';
-import { defineCommand, warnUser, type CommandIO, type CommandWorld } from './io.js';
+import { hooksOf, type Hook } from '../notify/deliver.js';
+import { fleetViewOf } from '../notify/fleet-view.js';
+import { notifyExclusively } from '../notify/notify.js';
+import { defineCommand, runsAsRoot, warnUser, type CommandIO, type CommandWorld } from './io.js';
 
 export interface StatusOptions {
   /** The fleet: its config.sh says where CHROOT_DIR is. */
@@ -57,20 +59,15 @@ export interface StatusOptions {
 /** What the report functions need: the options with CHROOT_DIR known. */
 interface StatusRun extends StatusOptions {
   chrootDir: string;
+  /** On a terminal, as root: the alerts are sent on every refresh (notify/). */
+  hooks?: Hook[];
   logSizeLimit?: number;
   stdout: Writable;
   stderr: Writable;
   cache: LogCache;
 }
 
-interface Report {
-  statuses: SystemStatus[];
-  /** Systems that left the fleet: no row, one line under the table. */
-  removed: string[];
-  warnings: string[];
-  /** The staged rollout in progress, if any. */
-  rollout?: RolloutState;
-}
+type Report = FleetReport;
 
 export async function statusCommand(statusOptions: StatusOptions, io: CommandIO): Promise<number> {
   const chroot = await chrootOf(statusOptions, io);
@@ -95,14 +92,8 @@ export async function statusCommand(statusOptions: StatusOptions, io: CommandIO)
   return exitStatusOf(report);
 }
 
-async function collectReport(options: StatusRun): Promise<Report> {
-  const snapshot = await readChroot(options.chrootDir, { logSizeLimit: options.logSizeLimit, cache: options.cache });
-  const waiting = waitingForWave(snapshot.rollout);
-  const statuses = snapshot.systems.map((system) => {
-    const status = decideStatus(system);
-    return waiting.has(system.name) ? holdForRollout(status) : status;
-  });
-  return { statuses, removed: snapshot.removed, warnings: snapshot.warnings, ...(snapshot.rollout ? { rollout: snapshot.rollout } : {}) };
+function collectReport(options: StatusRun): Promise<Report> {
+  return readFleetReport(options.chrootDir, { logSizeLimit: options.logSizeLimit, cache: options.cache });
 }
 
 function exitStatusOf(report: Report): number {
@@ -130,13 +121,15 @@ async function watchStatus(options: StatusRun): Promise<number> {
 
   let last: Report | undefined;
   let lastScreen = '';
+  /** The alert hooks that failed at the last refresh, shown under the table. */
+  let alertProblems: string[] = [];
   const draw = () => {
     if (!last) return;
     const nowMs = options.now?.getTime() ?? Date.now();
     const table = renderTable(last.statuses, { nowMs, color: !options.noColor });
     // Warnings are part of the screen here, under the table: written to
     // stderr they would be scrolled or erased by the next drawing.
-    const warnings = last.warnings.map((warning) => `warning: ${sanitize(warning)}\n`).join('');
+    const warnings = [...last.warnings, ...alertProblems].map((warning) => `warning: ${sanitize(warning)}\n`).join('');
     // Cursor home, each line erased to its end, then the rest of the screen:
     // no blank flash between two drawings.
     const screen = `\x1b[H${(table + rolloutLine(last) + removedLine(last) + warnings).replace(/\n/g, '\x1b[K\n')}\x1b[J`;
@@ -153,6 +146,7 @@ async function watchStatus(options: StatusRun): Promise<number> {
       refresh: async () => {
         last = await collectReport(options);
         if (options.prometheusFile) await writePrometheus(options.prometheusFile, last, options.now?.getTime() ?? Date.now());
+        if (options.hooks) alertProblems = await sendAlerts(options.chrootDir, options.hooks, last, options.now?.getTime() ?? Date.now());
         draw();
         return last.statuses.map((status) => status.name);
       },
@@ -162,6 +156,16 @@ async function watchStatus(options: StatusRun): Promise<number> {
     options.signal?.removeEventListener('abort', onSigint);
   }
   return last ? exitStatusOf(last) : 0;
+}
+
+/** The alerts due (notify/), as `bento notify` sends them; what failed, as warnings. */
+async function sendAlerts(chrootDir: string, hooks: readonly Hook[], report: Report, nowMs: number): Promise<string[]> {
+  try {
+    const outcomes = await notifyExclusively({ chrootDir, hooks, now: fleetViewOf(report, nowMs) });
+    return (outcomes ?? []).filter((outcome) => outcome.result === 'failed').map((outcome) => `alert: ${outcome.hook}: ${outcome.error ?? 'failed'}; sent again at the next refresh`);
+  } catch (error) {
+    return [`alerts: ${(error as Error).message}`];
+  }
 }
 
 async function writePrometheus(file: string, report: Report, nowMs: number): Promise<void> {
@@ -181,12 +185,14 @@ async function writeWarnings(options: StatusRun, warnings: readonly string[]): P
 }
 
 /** CHROOT_DIR and the log size limit, from the options or the fleet's config.sh. */
-async function chrootOf(options: StatusOptions, io: CommandIO): Promise<{ chrootDir: string; logSizeLimit?: number }> {
+async function chrootOf(options: StatusOptions, io: CommandIO): Promise<{ chrootDir: string; logSizeLimit?: number; hooks?: Hook[] }> {
   if (options.chrootDir !== undefined) return { chrootDir: options.chrootDir, logSizeLimit: options.logSizeLimit };
   if (options.fleetDir === undefined) throw new Error('statusCommand needs fleetDir or chrootDir');
   const { config, warnings } = await loadConfig(options.fleetDir);
   for (const message of warnings) await warnUser(io, message);
-  return { chrootDir: config.chrootDir, logSizeLimit: options.logSizeLimit ?? config.logSizeLimit };
+  // The alerts go with the live view only where they can be recorded (root: CHROOT_DIR/.bento-alerts.json).
+  const hooks = runsAsRoot(io) ? hooksOf(config) : [];
+  return { chrootDir: config.chrootDir, logSizeLimit: options.logSizeLimit ?? config.logSizeLimit, ...(hooks.length > 0 ? { hooks } : {}) };
 }
 
 /** bento's directory for what it may forget: $XDG_CACHE_HOME/bento, else ~/.cache/bento. */

@@ -7,7 +7,7 @@
  */
 import {
   byteSize, calendar, chrootDir, domain, flag, integerIn, keyFile, parseDuration, parseMaxStartups, parseRemoteHosts,
-  parseRolloutWaves, parseTriggerAddresses, storeUrl, timeSpan, words,
+  notifyCommand, notifyUrl, parseRolloutWaves, parseTriggerAddresses, storeUrl, timeSpan, words,
 } from './values.js';
 
 export interface KeySpec<F extends string = string, T = unknown> {
@@ -110,6 +110,16 @@ export const SCHEMA = {
   LOG_SIZE_LIMIT: key({
     field: 'logSizeLimit', type: 'bytes, or K/M/G', parse: byteSize(64 * 1024, 1024 ** 3), default: 16 * 1024 * 1024, shown: '16M', example: '16M',
     doc: 'largest log a machine may upload: machines cut longer logs, the server deletes bigger files, status skips them',
+  }),
+  NOTIFY_COMMAND: key({
+    field: 'notifyCommand', type: 'shell command', parse: notifyCommand, default: '', shown: 'none', example: 'logger -t bento-alert',
+    doc: 'alerts: run by /bin/sh with the transitions as JSON on its stdin when a machine starts failing or recovers (bento notify)',
+    details: 'Exit 0 means delivered; anything else is reported and sent again at the next run. See docs/alerts.md.',
+  }),
+  NOTIFY_URL: key({
+    field: 'notifyUrl', type: 'URL', parse: notifyUrl, default: '', shown: 'none', example: 'https://ntfy.example.org/bento-fleet',
+    doc: 'alerts: POST the same JSON to this http(s) URL (ntfy, a chat webhook, an incident tool)',
+    details: 'A 2xx answer means delivered. Messages name only its scheme, host and port: a token in its path or query stays out of logs. config.sh is read at run time, never copied into the Nix store.',
   }),
 } as const;
 

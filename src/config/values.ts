@@ -73,6 +73,29 @@ export function storeUrl(raw: string): string {
   return raw;
 }
 
+/** NOTIFY_COMMAND: a shell command line, run by /bin/sh; one line (a unit's and a log's text stay readable). */
+export function notifyCommand(raw: string): string {
+  if (/[\x00-\x1f\x7f]/.test(raw)) throw new Error('must be one line of shell, without control characters');
+  return raw;
+}
+
+/**
+ * NOTIFY_URL: where alerts are POSTed, http or https. It often carries a
+ * token, so messages never quote it: only its scheme is named.
+ */
+export function notifyUrl(raw: string): string {
+  if (raw === '') return '';
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error('is not a URL (such as https://ntfy.example.org/bento)');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`must be an http:// or https:// URL, not ${url.protocol}`);
+  if (/[\s\x00-\x1f\x7f]/.test(raw)) throw new Error('must not hold spaces or control characters');
+  return raw;
+}
+
 /** A size in bytes, with an optional binary suffix: 4096, 512K, 16M, 1G. */
 export function byteSize(min: number, max: number) {
   const units: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 };

@@ -15,6 +15,14 @@ export interface Hook {
   target: string;
 }
 
+/** The hooks config.sh sets (NOTIFY_COMMAND, NOTIFY_URL), in the order they are run. */
+export function hooksOf(config: { notifyCommand: string; notifyUrl: string }): Hook[] {
+  const hooks: Hook[] = [];
+  if (config.notifyCommand !== '') hooks.push({ kind: 'command', target: config.notifyCommand });
+  if (config.notifyUrl !== '') hooks.push({ kind: 'url', target: config.notifyUrl });
+  return hooks;
+}
+
 /** How long a hook may take before it counts as failed. */
 const COMMAND_TIMEOUT_MS = 60_000;
 const POST_TIMEOUT_MS = 30_000;

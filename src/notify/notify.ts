@@ -5,6 +5,8 @@
  * (merged with any new ones) and nothing is lost silently. A hook's first
  * run records the fleet and sends nothing: a new alert setup does not flood.
  */
+import path from 'node:path';
+import { holdFileLock } from '../exec.js';
 import { deliver, describeHook, type Hook } from './deliver.js';
 import { readSentState, writeSentState } from './sent-state.js';
 import { alertPayload, transitionsBetween, type FleetView, type Transition } from './transitions.js';
@@ -48,4 +50,25 @@ export async function notifyHooks(options: { stateFile: string; hooks: readonly 
   }
   writeSentState(options.stateFile, state);
   return outcomes;
+}
+
+/** Where the server keeps what each hook was sent: beside rollout.json, out of every chroot (a dot name the CHROOT_DIR walker skips). */
+export function alertStateFile(chrootDir: string): string {
+  return path.join(chrootDir, '.bento-alerts.json');
+}
+
+/**
+ * notifyHooks under a lock, so that `bento notify` on its timer and a live
+ * `bento status` never send the same transition twice; undefined when
+ * another run holds it (it sends what is due).
+ */
+export async function notifyExclusively(options: { chrootDir: string; hooks: readonly Hook[]; now: FleetView }): Promise<HookOutcome[] | undefined> {
+  const stateFile = alertStateFile(options.chrootDir);
+  const lock = await holdFileLock(`${stateFile}.lock`);
+  if (!lock) return undefined;
+  try {
+    return await notifyHooks({ stateFile, hooks: options.hooks, now: options.now });
+  } finally {
+    await lock.release();
+  }
 }

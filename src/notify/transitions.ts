@@ -1,15 +1,18 @@
 /**
  * What an alert says: the transitions between what was last sent and what
  * the fleet shows now. A machine matters to alerts when its state needs a
- * person (failing, silent, rolled back, drifted) or stops needing one
+ * person (failing, silent, rolled back, extra logs, drifted) or stops needing one
  * (recovery); moves between quiet states (up to date → rebuild pending)
  * send nothing. The fleet-wide condition is a halted rollout.
  *
  * Pure: the caller reads the fleet, keeps what was sent, and delivers.
  */
 
-/** The states of `bento status` that call for a person, plus drift (shown beside the state). */
-export const ALERTING = ['failing', 'silent', 'rollbacked', 'drift'] as const;
+/**
+ * The states that call for a person: those that make `bento status` exit 2
+ * (failing, rolled back, extra logs), silent, and drift (shown beside the state).
+ */
+export const ALERTING = ['failing', 'silent', 'rollbacked', 'extra-logs', 'drift'] as const;
 export type AlertingState = (typeof ALERTING)[number];
 
 /** One machine as alerts see it. */

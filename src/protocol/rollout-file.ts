@@ -276,3 +276,9 @@ export function nextWave(state: RolloutState, wave: number): number | undefined 
   const waves = [...new Set(Object.values(state.systems).map((system) => system.wave))].filter((index) => index > wave).sort((a, b) => a - b);
   return waves[0];
 }
+
+/** The systems whose new configuration the rollout still holds back. */
+export function waitingForWave(state: RolloutState | undefined): Set<string> {
+  if (!state) return new Set();
+  return new Set(Object.entries(state.systems).filter(([, system]) => !system.publishedAt).map(([name]) => name));
+}

@@ -116,8 +116,3 @@ export function describeRollout(state: RolloutState): string {
   return `rollout at ${wave}; ${waiting} system${waiting === 1 ? ' waits' : 's wait'} for a later wave (bento rollout status)`;
 }
 
-/** The systems whose new configuration the rollout still holds back. */
-export function waitingForWave(state: RolloutState | undefined): Set<string> {
-  if (!state) return new Set();
-  return new Set(Object.entries(state.systems).filter(([, system]) => !system.publishedAt).map(([name]) => name));
-}

@@ -9,7 +9,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -48,7 +48,10 @@ beforeAll(() => {
   execFileSync('chmod', ['0755', chrootDir]);
   fleetDir = path.join(dir, 'fleet');
   mkdirSync(path.join(fleetDir, 'hosts'), { recursive: true });
-  writeFileSync(path.join(fleetDir, 'config.sh'), `CHROOT_DIR=${chrootDir}\nREMOTE_IP=bento.example.org\nLOG_KEEP=1\n`);
+  writeFileSync(
+    path.join(fleetDir, 'config.sh'),
+    `CHROOT_DIR=${chrootDir}\nREMOTE_IP=bento.example.org\nLOG_KEEP=1\nNOTIFY_COMMAND='cat > ${path.join(dir, 'alert.json')}'\n`,
+  );
   const config = configWith({ chrootDir, logSizeLimit: 65536 });
   writeRendered(path.join(dir, 'generated'), renderFleet({ config, systems: [{ name: nas, kind: 'flake', key: undefined }] }));
   execFileSync('useradd', ['--system', '--no-create-home', '--home-dir', path.join(chrootDir, nas), '--gid', 'sftp_users', '--shell', '/usr/sbin/nologin', nas]);
@@ -70,7 +73,7 @@ beforeAll(() => {
   const on = writeModule(
     dir,
     'server',
-    `{ services.bento-server = { prune = { enable = true; package = ${bento}; fleetDir = "${fleetDir}"; }; rollout.advance = { enable = true; package = ${bento}; fleetDir = "${fleetDir}"; }; }; }`,
+    `{ services.bento-server = { prune = { enable = true; package = ${bento}; fleetDir = "${fleetDir}"; }; rollout.advance = { enable = true; package = ${bento}; fleetDir = "${fleetDir}"; }; notify = { enable = true; package = ${bento}; fleetDir = "${fleetDir}"; }; }; }`,
   );
   const server = path.join(dir, 'generated', 'server', 'sftp-server.nix');
   services = evalNixos<Record<string, Service>>([server, on], 'config.systemd.services', pkgsDir);
@@ -91,7 +94,7 @@ function runUnit(name: string) {
 
 describe.skipIf(!isRoot)('the server units, each run with the PATH its unit gives it', () => {
   it('the module has these units, each with a script, and nothing else on their PATH than their packages', () => {
-    expect(Object.keys(services).sort()).toEqual(['bento-prune', 'bento-prune-logs', 'bento-rollout-advance']);
+    expect(Object.keys(services).sort()).toEqual(['bento-notify', 'bento-prune', 'bento-prune-logs', 'bento-rollout-advance']);
     for (const [name, environment] of Object.entries(environments)) {
       for (const entry of (environment.PATH as string).split(':')) expect(entry.startsWith(`${pkgsDir}/`), `${name}: ${entry}`).toBe(true);
     }
@@ -101,6 +104,26 @@ describe.skipIf(!isRoot)('the server units, each run with the PATH its unit give
     const run = runUnit('bento-rollout-advance');
     expect(run.stderr).toBe('no rollout in progress (bento deploy starts one when config.sh sets ROLLOUT_WAVES)\n');
     expect(run.status).toBe(0);
+  });
+
+  it('bento-notify records the fleet on its first run, then runs NOTIFY_COMMAND (by /bin/sh) when the machine fails', () => {
+    const first = runUnit('bento-notify');
+    expect(first.stdout).toBe('NOTIFY_COMMAND: first run, the fleet as it is now recorded, nothing sent\n');
+    expect(first.status).toBe(0);
+    // A configuration published, then the machine's failure log.
+    const store = `0123456789abcdfghijklmnpqrsvwxyz-nixos-system-${nas}-24.05`;
+    const published = new Date(Date.now() - 120_000);
+    writeFileSync(path.join(chrootDir, nas, 'last_change_date'), '');
+    utimesSync(path.join(chrootDir, nas, 'last_change_date'), published, published);
+    const log = path.join(chrootDir, nas, 'logs', `20250101-0900_${store}_failure.log.gz`);
+    writeFileSync(log, gzipSync('bento: the build failed\n'));
+    const run = runUnit('bento-notify');
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toBe('NOTIFY_COMMAND: 1 transition sent\n');
+    expect(run.status).toBe(0);
+    expect(JSON.parse(readFileSync(path.join(dir, 'alert.json'), 'utf8'))).toMatchObject({ text: `bento: ${nas} failing`, transitions: [{ system: nas, to: 'failing', recovered: false }] });
+    rmSync(log);
+    rmSync(path.join(chrootDir, '.bento-alerts.json'));
   });
 
   it('bento-prune prunes the fleet', () => {
