@@ -72,7 +72,7 @@ export default {
     type: 'problem',
     docs: { description: 'forbid import cycles between the modules of src/ (type imports included)' },
     schema: [],
-    messages: { cycle: 'import cycle: {{chain}}. Move what both sides need into a module below them (see the code map in README.md).' },
+    messages: { cycle: 'import cycle: {{chain}}. Move what both sides need into a module below them (see the code map in CONTRIBUTING.md).' },
   },
   create(context) {
     const file = context.physicalFilename ?? context.filename;

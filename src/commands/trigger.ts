@@ -39,7 +39,7 @@ export interface TriggerCommandOptions {
 
 export type TriggerOutcome = { target: TriggerTarget; triggered: true } | { target: TriggerTarget; triggered: false; reason: string };
 
-/** Seconds; cli.ts's --help says it too. */
+/** Seconds; the --timeout flag's help below shows it. */
 export const DEFAULT_TRIGGER_TIMEOUT = 5;
 const DEFAULT_CONCURRENCY = 128;
 /** The answer of the listen-update socket: `HTTP/1.0 200 OK` (the client module's listen-update@ script). */
@@ -107,7 +107,7 @@ export const command = defineCommand<{ all?: boolean; timeout?: number }, Trigge
     command
       .argument('[name...]', 'the machines (also: NAME="a b")')
       .option('-a, --all', 'every system of CHROOT_DIR')
-      .option('-t, --timeout <seconds>', "seconds to wait for each machine's answer (default: 5)", positiveInteger)
+      .option('-t, --timeout <seconds>', `seconds to wait for each machine's answer (default: ${DEFAULT_TRIGGER_TIMEOUT})`, positiveInteger)
       .addHelpText(
         'after',
         `

@@ -7,7 +7,7 @@ import { configKeysHelp } from '../../config/describe-keys.js';
 
 const ENVIRONMENT = `Environment:
   BENTO_DIR     the fleet directory, to run bento from anywhere
-  NAME          deploy, build, diff: only these systems ("a b" or "a,b")
+  NAME          deploy, build, diff, prune, trigger: only these systems ("a b" or "a,b")
   VERBOSE       deploy, build: show Nix's output as it builds
   TARGET_IP     build test|switch: apply on that machine ([user@]host)
   NIX_SSHOPTS   ssh options for TARGET_IP, e.g. -p2222
