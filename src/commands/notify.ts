@@ -14,7 +14,7 @@ import { hooksOf } from '../notify/deliver.js';
 import { fleetViewOf } from '../notify/fleet-view.js';
 import { notifyExclusively, type HookOutcome } from '../notify/notify.js';
 import { readFleetReport } from '../status/report.js';
-import { defineCommand, nowOf, printLine, tell, type CommandIO } from './io.js';
+import { defineCommand, nowOf, printLine, runsAsRoot, tell, type CommandIO } from './io.js';
 
 export interface NotifyOptions {
   fleetDir: string;
@@ -42,6 +42,9 @@ export async function notifyCommand(options: NotifyOptions, io: CommandIO): Prom
   if (hooks.length === 0) {
     await tell(io, 'notify: nothing to do: config.sh sets neither NOTIFY_COMMAND nor NOTIFY_URL (docs/alerts.md)');
     return 0;
+  }
+  if (!runsAsRoot(io)) {
+    throw new UserError('bento notify must run as root: it records what it sent in CHROOT_DIR/.bento-alerts.json, which is root\'s', 'run it as root (services.bento-server.notify does)');
   }
   const now = nowOf(io);
   let report;

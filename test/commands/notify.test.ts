@@ -132,6 +132,14 @@ describe('bento notify', () => {
     await expect(notify(fleetDir)).rejects.toThrow(/NOTIFY_URL.*must be an http:\/\/ or https:\/\/ URL, not ftp:/);
   });
 
+  it('refuses to run as another user than root, saying why', async () => {
+    const fleetDir = path.join(work, 'user');
+    mkdirSync(fleetDir);
+    writeFileSync(path.join(fleetDir, 'config.sh'), `CHROOT_DIR=${path.join(work, 'nothing')}\nREMOTE_IP=bento.example.org\nNOTIFY_COMMAND=true\n`);
+    const { io } = capture();
+    await expect(notifyCommand({ fleetDir }, { ...io, uid: 1000 })).rejects.toThrow('bento notify must run as root');
+  });
+
   it('describes each outcome in one line', () => {
     expect(describeOutcome({ hook: 'NOTIFY_COMMAND', result: 'failed', transitions: [], error: 'exited with status 2' })).toBe(
       'NOTIFY_COMMAND: 0 transitions not delivered (exited with status 2); sent again at the next run',
