@@ -54,6 +54,8 @@ describe('config.sh scenarios', () => {
       rolloutWaves: [['t470', 'router'], ['web-[0-9]*'], ['*']],
       rolloutWait: 45 * 60,
       logSizeLimit: 8 * 1024 * 1024,
+      notifyCommand: 'logger -t bento-alert',
+      notifyUrl: 'https://ntfy.example.org/fleet?auth=s3cret',
     });
   });
 
