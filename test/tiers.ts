@@ -29,6 +29,7 @@ export const TIERS = {
     'test/fleet/select.test.ts',
     'test/fleet/trigger-addresses.test.ts',
     'test/lint-layers.test.ts',
+    'test/mirror.test.ts',
     'test/nix/build.test.ts',
     'test/nix/diff-closures.test.ts',
     'test/nix/flake-lock.test.ts',
