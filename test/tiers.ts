@@ -22,6 +22,8 @@ export const TIERS = {
     'test/commands/options.test.ts',
     'test/commands/status.test.ts',
     'test/config/config.test.ts',
+    'test/config/parse-shell-assignments.test.ts',
+    'test/config/systemd-time.test.ts',
     'test/docs-links.test.ts',
     'test/exec.test.ts',
     'test/fleet/host-tree.test.ts',
