@@ -29,7 +29,6 @@ const NOT_YET_MIRRORED: Record<string, string> = Object.fromEntries(
     'commands/generate.ts',
     'commands/init.ts',
     'config/describe-keys.ts',
-    'config/values.ts',
     'fleet/host-flake-lock.ts',
     'nix/flake-tree.ts',
     'notify/deliver.ts',

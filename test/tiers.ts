@@ -27,6 +27,7 @@ export const TIERS = {
     'test/config/parse-shell-assignments.test.ts',
     'test/config/system-directories.test.ts',
     'test/config/systemd-time.test.ts',
+    'test/config/values.test.ts',
     'test/docs-links.test.ts',
     'test/errors.test.ts',
     'test/exec.test.ts',
