@@ -31,8 +31,6 @@ const NOT_YET_MIRRORED: Record<string, string> = Object.fromEntries(
     'config/describe-keys.ts',
     'fleet/host-flake-lock.ts',
     'nix/flake-tree.ts',
-    'notify/deliver.ts',
-    'notify/fleet-view.ts',
     'render/client-library.ts',
     'render/generate.ts',
     'render/init-fleet.ts',

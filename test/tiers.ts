@@ -45,6 +45,8 @@ export const TIERS = {
     'test/nix/restricted-eval.test.ts',
     'test/nix/store-copy.test.ts',
     'test/nix/unprivileged.test.ts',
+    'test/notify/deliver.test.ts',
+    'test/notify/fleet-view.test.ts',
     'test/notify/notify.test.ts',
     'test/notify/sent-state.test.ts',
     'test/notify/transitions.test.ts',
