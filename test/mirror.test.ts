@@ -35,7 +35,6 @@ const NOT_YET_MIRRORED: Record<string, string> = Object.fromEntries(
     'render/generate.ts',
     'render/init-fleet.ts',
     'rollout/reported-logs.ts',
-    'status/report.ts',
     'util/durable.ts',
   ].map((module) => [module, 'no mirror yet']),
 );

@@ -77,6 +77,7 @@ export const TIERS = {
     'test/status/render-json.test.ts',
     'test/status/render-prometheus.test.ts',
     'test/status/render-table.test.ts',
+    'test/status/report.test.ts',
     'test/status/states.test.ts',
     'test/status/untrusted-logs.test.ts',
     'test/status/watch.test.ts',
