@@ -34,7 +34,6 @@ const NOT_YET_MIRRORED: Record<string, string> = Object.fromEntries(
     'render/client-library.ts',
     'render/generate.ts',
     'render/init-fleet.ts',
-    'rollout/reported-logs.ts',
     'util/durable.ts',
   ].map((module) => [module, 'no mirror yet']),
 );

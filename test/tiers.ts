@@ -67,6 +67,7 @@ export const TIERS = {
     'test/render/write-output.test.ts',
     'test/rollout/decision.test.ts',
     'test/rollout/plan-deploy.test.ts',
+    'test/rollout/reported-logs.test.ts',
     'test/rollout/wave-publication.test.ts',
     'test/status/diff-plan.test.ts',
     'test/status/elapsed.test.ts',
