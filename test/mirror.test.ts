@@ -27,12 +27,9 @@ const NOT_YET_MIRRORED: Record<string, string> = Object.fromEntries(
     'chroot/plan-publication.ts',
     'chroot/publish.ts',
     'commands/generate.ts',
-    'config/describe-keys.ts',
     'fleet/host-flake-lock.ts',
-    'nix/flake-tree.ts',
     'render/client-library.ts',
     'render/generate.ts',
-    'util/durable.ts',
   ].map((module) => [module, 'no mirror yet']),
 );
 
