@@ -28,7 +28,6 @@ const NOT_YET_MIRRORED: Record<string, string> = Object.fromEntries(
     'chroot/publish.ts',
     'commands/generate.ts',
     'fleet/host-flake-lock.ts',
-    'render/client-library.ts',
     'render/generate.ts',
   ].map((module) => [module, 'no mirror yet']),
 );
