@@ -17,6 +17,7 @@ export const TIERS = {
   pure: [
     'test/builds/build-systems.test.ts',
     'test/chroot/accounts.test.ts',
+    'test/chroot/assemble.test.ts',
     'test/chroot/record-state.test.ts',
     'test/commands/init.test.ts',
     'test/commands/io.test.ts',
