@@ -27,7 +27,6 @@ const NOT_YET_MIRRORED: Record<string, string> = Object.fromEntries(
     'chroot/publish.ts',
     'commands/generate.ts',
     'fleet/host-flake-lock.ts',
-    'render/generate.ts',
   ].map((module) => [module, 'no mirror yet']),
 );
 

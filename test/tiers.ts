@@ -66,6 +66,7 @@ export const TIERS = {
     'test/protocol/system-name.test.ts',
     'test/render/alert-rules.test.ts',
     'test/render/client-library.test.ts',
+    'test/render/generate.test.ts',
     'test/render/init-fleet.test.ts',
     'test/render/render-fleet.test.ts',
     'test/render/setup-debian.test.ts',
