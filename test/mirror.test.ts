@@ -25,7 +25,6 @@ const NOT_YET_MIRRORED: Record<string, string> = Object.fromEntries(
   [
     'chroot/plan-publication.ts',
     'chroot/publish.ts',
-    'commands/generate.ts',
     'fleet/host-flake-lock.ts',
   ].map((module) => [module, 'no mirror yet']),
 );

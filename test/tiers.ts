@@ -19,6 +19,7 @@ export const TIERS = {
     'test/chroot/accounts.test.ts',
     'test/chroot/assemble.test.ts',
     'test/chroot/record-state.test.ts',
+    'test/commands/generate.test.ts',
     'test/commands/init.test.ts',
     'test/commands/io.test.ts',
     'test/commands/notify.test.ts',
