@@ -138,6 +138,7 @@ export const TIERS = {
   root: [
     'test/chroot/chroot-dir.test.ts',
     'test/chroot/prebuilt-cache.test.ts',
+    'test/chroot/publish.test.ts',
     'test/chroot/retire.test.ts',
     'test/client/after-switch.test.ts',
     'test/client/check-tools.test.ts',
