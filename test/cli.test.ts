@@ -224,10 +224,4 @@ describe('the program, built in-process', () => {
     expect(await runCli(['node', 'bento', 'completion', 'fish'], failed)).toBe(1);
     expect(failed.stderr.text).toBe('bento: error: no completion for "fish": use bash or zsh\n');
   });
-
-  it('parses NAME like the original: spaces or commas', async () => {
-    const { parseNameList } = await import('../src/commands/shared/flags.js');
-    expect(parseNameList(' a  b,c ')).toEqual(['a', 'b', 'c']);
-    expect(parseNameList(undefined)).toEqual([]);
-  });
 });

@@ -2,10 +2,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULTS, parseConfig } from '../../src/config/config.js';
-import { calendarInterval, pollSpreadOf, timeSpanSeconds } from '../../src/config/systemd-time.js';
 import { splitHostPort } from '../../src/util/host-port.js';
 import { UserError } from '../../src/errors.js';
-import { parseShellAssignments } from '../../src/config/parse-shell-assignments.js';
 
 const fixture = (name: string) => readFileSync(path.join(import.meta.dirname, '../fixtures/config', name), 'utf8');
 
@@ -150,20 +148,6 @@ describe('config.sh scenarios', () => {
     expect(long.warnings).toEqual(['config.sh:3: UPDATE_RANDOM_DELAY=1h 5min is longer than the interval of UPDATE_CALENDAR (15min): machines then poll less often than the calendar says']);
   });
 
-  it('reads calendar intervals and time spans', () => {
-    expect(calendarInterval('*:0/15')).toEqual({ span: '15min', seconds: 900 });
-    expect(calendarInterval('*:00/60')).toEqual({ span: '1h', seconds: 3600 });
-    expect(calendarInterval('*:30')).toEqual({ span: '1h', seconds: 3600 });
-    expect(calendarInterval('daily')).toEqual({ span: '1d', seconds: 86400 });
-    expect(calendarInterval('*:0/7')).toBeUndefined(); // 7 does not divide the hour: uneven
-    expect(calendarInterval('Sun 03:00')).toBeUndefined();
-    expect(pollSpreadOf('weekly')).toBe('1w');
-    expect(timeSpanSeconds('1h 30min')).toBe(5400);
-    expect(timeSpanSeconds('90')).toBe(90);
-    expect(timeSpanSeconds('2 weeks')).toBe(1209600);
-    expect(timeSpanSeconds('3 fortnights')).toBeUndefined();
-  });
-
   it('checks SSHD_MAX_STARTUPS as sshd would, before sshd refuses to start', () => {
     expect(parseConfig('CHROOT_DIR=/x\nREMOTE_IP=a\nSSHD_MAX_STARTUPS=40\n').config.sshdMaxStartups).toBe('40');
     expect(errorOf('CHROOT_DIR=/x\nREMOTE_IP=a\nSSHD_MAX_STARTUPS=40:30\n')).toContain('SSHD_MAX_STARTUPS must be begin or begin:rate:full');
@@ -225,44 +209,5 @@ describe('prebuilt settings', () => {
     expect(errorOf(`${base}CACHE_URL=http://a\n`)).toMatch(/^config\.sh:3: CACHE_URL needs CACHE_STORE/);
     expect(errorOf(`${base}CACHE_STORE="file:///srv/it's"\nCACHE_URL=http://a\n`)).toMatch(/^config\.sh:3: CACHE_STORE is not a store URL/);
     expect(errorOf(`${base}CACHE_STORE=/srv/cache\nCACHE_URL=http://a\n`)).toMatch(/CACHE_STORE is not a store URL such as file:\/\/\/srv\/cache/);
-  });
-});
-
-describe('parseShellAssignments', () => {
-  it('reads the shell quoting rules', () => {
-    const text = [
-      `A='single $x "kept"'`,
-      `B="double \\"escaped\\" \\$ \\\\ \\n"`,
-      'C=un\\ quoted',
-      "D=mixed'single'\"double\"",
-      'E=',
-      'F=a#not-a-comment',
-      '  export G=1 # comment',
-      'H=value\r',
-    ].join('\n');
-    expect(parseShellAssignments(text).map(({ key, value }) => [key, value])).toEqual([
-      ['A', 'single $x "kept"'],
-      ['B', 'double "escaped" $ \\ \\n'],
-      ['C', 'un quoted'],
-      ['D', 'mixedsingledouble'],
-      ['E', ''],
-      ['F', 'a#not-a-comment'],
-      ['G', '1'],
-      ['H', 'value'],
-    ]);
-  });
-
-  it.each([
-    ['KEY = value', "no spaces are allowed before '='"],
-    ['KEY=~/x', "'~' expansion is not supported"],
-    ['KEY=a&', "'&' is not allowed"],
-    ['KEY=(a)', "'(' is not allowed"],
-    ['KEY=a >file', "'>' is not allowed"],
-    ['KEY="${HOME}"', 'variable or command substitution'],
-    ["KEY='open", 'unterminated single quote'],
-    ['echo hello', 'not a KEY=VALUE assignment'],
-    ['KEY=a\\', 'cannot continue on the next line'],
-  ])('refuses %s', (line, reason) => {
-    expect(() => parseShellAssignments(line)).toThrow(reason);
   });
 });

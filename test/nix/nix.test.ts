@@ -1,7 +1,5 @@
-/** Nix's error output turned into short messages, on output recorded from Nix 2.8; the flake bento writes to ask for system names. */
-import { spawnSync } from 'node:child_process';
+/** Nix's error output turned into short messages, on output recorded from Nix 2.8. */
 import { describe, expect, it } from 'vitest';
-import { namesFlakeText } from '../../src/nix/flake-names.js';
 import { explainEvaluationError, NIX_FEATURE_ARGS, pathFlakeRef, summarizeNixError } from '../../src/nix/nix.js';
 
 /** A failed build, as `nix build` wrote it to stderr (piped: no colours). */
@@ -88,16 +86,5 @@ error: opening directory '/var/lib/bento': Permission denied
     // Not evaluated as another user: a permission error is the user's own, left as Nix says it.
     expect(explainEvaluationError(summarizeNixError(UNREADABLE), 'flake')).toBe("error: opening directory '/var/lib/bento': Permission denied");
     expect(explainEvaluationError('error: builder failed', 'flake', 'nobody')).toBe('error: builder failed');
-  });
-});
-
-describe('namesFlakeText', () => {
-  it('makes each flake an input and lists their system names in order; Nix parses it', () => {
-    const text = namesFlakeText(['/tmp/bento-snapshot-1-a/laptop', '/tmp/bento-snapshot-1-a/servers']);
-    expect(text).toContain('  inputs.flake0.url = "path:/tmp/bento-snapshot-1-a/laptop";\n  inputs.flake1.url = "path:/tmp/bento-snapshot-1-a/servers";\n');
-    expect(text).toContain('names = map (flake: builtins.attrNames flake.nixosConfigurations) [ inputs.flake0 inputs.flake1 ];');
-    const parsed = spawnSync('nix-instantiate', ['--parse', '-E', text], { encoding: 'utf8' });
-    expect(parsed.stderr).toBe('');
-    expect(parsed.status).toBe(0);
   });
 });

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { parseLogName } from '../../src/protocol/log-name.js';
-import { storeBasenameProblem } from '../../src/protocol/store-path.js';
 
 const HASH = '996vw3r6ajbfh6xjcq2yn7c0z4v1m8ls';
 
@@ -61,13 +60,5 @@ describe('parseLogName', () => {
     const parsed = parseLogName(name);
     expect(parsed.ok).toBe(false);
     if (!parsed.ok) expect(parsed.reason).toMatch(/\w/);
-  });
-});
-
-describe('storeBasenameProblem', () => {
-  it('accepts a store path basename and refuses a full path', () => {
-    expect(storeBasenameProblem(`${HASH}-nixos-system-x-24.05`)).toBeUndefined();
-    expect(storeBasenameProblem(`/nix/store/${HASH}-nixos-system-x`)).toMatch(/hash/);
-    expect(storeBasenameProblem(`${HASH}-.hidden`)).toMatch(/starts with/);
   });
 });

@@ -9,35 +9,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { forgetInRollout } from '../../src/rollout/wave-publication.js';
-import { parseRolloutState, readRolloutState, type RolloutState } from '../../src/protocol/rollout-file.js';
+import { parseRolloutState, readRolloutState } from '../../src/protocol/rollout-file.js';
 import { UserError } from '../../src/errors.js';
 import { storePath } from '../status/fixtures.js';
-
-/** A state as deploy and `bento rollout abort` write it, every optional field present. */
-function written(): RolloutState {
-  return {
-    version: 1,
-    startedAt: '2026-11-26T10:00:00.000Z',
-    waves: [['canary'], ['web-*', 'db'], ['*']],
-    current: 1,
-    status: 'aborted',
-    halt: { at: '2026-11-26T11:00:00.000Z', reason: 'aborted, the current wave reverted', systems: ['web-1'] },
-    systems: {
-      canary: {
-        wave: 0,
-        exact: true,
-        target: storePath('cnw'),
-        version: '.config-0123456789abcdef',
-        digest: 'a'.repeat(64),
-        previous: { version: '.config-fedcba9876543210-1', target: storePath('cld') },
-        publishedAt: '2026-11-26T10:00:00.000Z',
-      },
-      'web-1': { wave: 1, exact: false, target: storePath('wnw'), version: '.config-0123456789abcdee', digest: 'b'.repeat(64), previous: {} },
-    },
-    held: { db: { digest: 'c'.repeat(64), at: '2026-11-26T11:00:00.000Z', why: 'reverted' } },
-  };
-}
+import { writtenRolloutState as written } from '../helpers/rollout-state.js';
 
 /** The state with one field set to `value` (undefined: removed), as JSON text. */
 function withField(pathOfField: (string | number)[], value: unknown): string {
@@ -129,22 +104,5 @@ describe('readRolloutState', () => {
     expect((error as UserError).message).toBe(`${path.join(dir, 'rollout.json')} is damaged: systems.canary.previous.version is not a version directory name (.config-<16 hex digits>) (found "../../../../etc")`);
     expect((error as UserError).hint).toMatch(/^remove it to forget that rollout/);
     expect(`${(error as UserError).message} ${(error as UserError).hint}`).not.toContain('deploy again');
-  });
-});
-
-describe('systems that leave the fleet leave the rollout (forgetInRollout)', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-rollout-forget-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-  it('drops them from the systems, the holds and the halt; a rollout left with no system ends', () => {
-    writeFileSync(path.join(dir, 'rollout.json'), `${JSON.stringify(written(), null, 2)}\n`);
-    expect(forgetInRollout(dir, ['web-1', 'db', 'not-in-it'])).toEqual(['web-1', 'db']);
-    const after = readRolloutState(dir);
-    expect(Object.keys(after?.systems ?? {})).toEqual(['canary']);
-    expect(after?.held).toBeUndefined();
-    expect(after?.halt?.systems).toEqual([]);
-    expect(forgetInRollout(dir, ['not-in-it'])).toEqual([]);
-    expect(forgetInRollout(dir, ['canary'])).toEqual(['canary']);
-    expect(readRolloutState(dir)).toBeUndefined();
   });
 });

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { decideExitStatus, decideStatus, type StateId } from '../../src/status/states.js';
-import { selectLatestLog } from '../../src/protocol/log-file.js';
 import { ago, flake, logEntry, snapshot } from './fixtures.js';
 
 /** last_change_date is one hour old in every fixture unless said otherwise. */
@@ -111,23 +110,6 @@ describe('decideStatus: the rules of docs/protocol.md §7', () => {
   it('a log exactly as old as last_change_date is not newer than it', () => {
     const status = decideStatus(snapshot('x', { expected: flake('996vw3r6'), lastChangeMs: ago(100), logs: [logEntry('996vw3r6', 'success', 100)] }));
     expect(status.state).toBe('sync-pending');
-  });
-});
-
-describe('selectLatestLog', () => {
-  it('uses the server mtime, not the date the client wrote in the name', () => {
-    const early = logEntry('11111111', 'failure', 10, '20991231-2359');
-    const late = logEntry('22222222', 'success', 5, '20000101-0000');
-    expect(selectLatestLog([late, early])).toBe(late);
-    expect(selectLatestLog([early, late])).toBe(late);
-  });
-
-  it('breaks ties by name', () => {
-    const a = logEntry('11111111', 'failure', 5, '20240601-1200');
-    const b = logEntry('22222222', 'success', 5, '20240601-1201');
-    expect(selectLatestLog([b, a])).toBe(b);
-    expect(selectLatestLog([a, b])).toBe(b);
-    expect(selectLatestLog([])).toBeUndefined();
   });
 });
 

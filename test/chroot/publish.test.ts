@@ -1,0 +1,103 @@
+/**
+ * Publication into a system's chroot, called directly: the directories sshd
+ * demands, a version staged then activated (config/ switched, then
+ * last_change_date), what the chroot publishes read back, and damage found.
+ * Root: the chroot's directories belong to root and the system's user.
+ */
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Assembly } from '../../src/chroot/assemble.js';
+import { activateVersion, activeVersion, ensureSystemDirs, isActive, isPublished, publishedContentProblems, readPublished, stageVersion } from '../../src/chroot/publish.js';
+import { renderManifest } from '../../src/protocol/manifest.js';
+import { sha256 } from '../../src/util/hash.js';
+
+const isRoot = process.getuid?.() === 0;
+const UID = 4321;
+const GID = 4322;
+const NOW = new Date('2026-11-26T10:00:00.000Z');
+
+const root = mkdtempSync(path.join(os.tmpdir(), 'bento-publish-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** web's configuration with these files, their sources written under the temp directory. */
+function assembly(tag: string, contents: Record<string, string>): Assembly {
+  const sources = path.join(root, 'sources', tag);
+  mkdirSync(sources, { recursive: true });
+  const files = Object.entries(contents)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([relative, content]) => {
+      const source = path.join(sources, relative.replace(/\//g, '_'));
+      writeFileSync(source, content);
+      return { relative, source, executable: relative.endsWith('.sh'), sha256: sha256(content) };
+    });
+  const manifest = renderManifest(files.map((file) => ({ path: file.relative, sha256: file.sha256 })));
+  return { name: 'web', files, manifest, digest: sha256(manifest), shadowed: [] };
+}
+
+describe.skipIf(!isRoot)('publication', () => {
+  const chrootDir = path.join(root, 'chroot');
+  mkdirSync(chrootDir, { recursive: true });
+
+  it('ensureSystemDirs: <name>/ root-owned 0755, logs/ the system user\'s; the removed marker gone', () => {
+    mkdirSync(path.join(chrootDir, 'web'), { mode: 0o777 });
+    writeFileSync(path.join(chrootDir, 'web', 'removed'), '');
+    ensureSystemDirs(chrootDir, 'web', UID, GID);
+    const dir = statSync(path.join(chrootDir, 'web'));
+    const logs = statSync(path.join(chrootDir, 'web', 'logs'));
+    expect([dir.uid, dir.gid, dir.mode & 0o7777]).toEqual([0, GID, 0o755]);
+    expect([logs.uid, logs.gid, logs.mode & 0o7777]).toEqual([UID, GID, 0o755]);
+    expect(readdirSync(path.join(chrootDir, 'web'))).toEqual(['logs']);
+  });
+
+  it('ensureSystemDirs: refuses a link or a file in their place, naming it', () => {
+    symlinkSync('/etc', path.join(chrootDir, 'linked'));
+    expect(() => ensureSystemDirs(chrootDir, 'linked', UID, GID)).toThrow(`${path.join(chrootDir, 'linked')} is a symbolic link (to /etc): bento does not replace it`);
+    writeFileSync(path.join(chrootDir, 'file'), '');
+    expect(() => ensureSystemDirs(chrootDir, 'file', UID, GID)).toThrow('is not a directory');
+  });
+
+  it('stages a version unseen, then activates it: config/ switched, then announced', () => {
+    const first = assembly('one', { 'configuration.nix': '{ }\n', 'update.sh': 'echo one\n' });
+    expect(readPublished(chrootDir, 'web')).toEqual({ manifest: undefined, stampDigest: undefined });
+    const version = stageVersion(chrootDir, first, { sftpGroupId: GID, now: NOW });
+    const staged = statSync(path.join(chrootDir, 'web', version));
+    expect([staged.uid, staged.gid, staged.mode & 0o7777]).toEqual([0, GID, 0o750]);
+    expect(statSync(path.join(chrootDir, 'web', version, 'update.sh')).mode & 0o777).toBe(0o755);
+    expect(activeVersion(chrootDir, 'web')).toBeUndefined();
+    expect(isPublished(readPublished(chrootDir, 'web'), first)).toBe(false);
+
+    activateVersion(chrootDir, first, version, NOW);
+    expect(lstatSync(path.join(chrootDir, 'web', 'config')).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(path.join(chrootDir, 'web', 'config'))).toBe(version);
+    expect(activeVersion(chrootDir, 'web')).toBe(version);
+    expect(readFileSync(path.join(chrootDir, 'web', 'last_change_date'), 'utf8')).toBe(`${first.digest} 2026-11-26T10:00:00.000Z\n`);
+    expect(readPublished(chrootDir, 'web')).toEqual({ manifest: first.manifest, stampDigest: first.digest });
+    expect(isPublished(readPublished(chrootDir, 'web'), first)).toBe(true);
+    expect(isActive(chrootDir, 'web', version, first.digest)).toBe(true);
+    expect(publishedContentProblems(chrootDir, first)).toEqual([]);
+
+    // The next one: the one before stays (a machine may be downloading it).
+    const second = assembly('two', { 'configuration.nix': '{ x = 1; }\n', 'update.sh': 'echo two\n' });
+    const next = stageVersion(chrootDir, second, { sftpGroupId: GID, now: NOW });
+    activateVersion(chrootDir, second, next, NOW);
+    expect(isPublished(readPublished(chrootDir, 'web'), second)).toBe(true);
+    expect(readdirSync(path.join(chrootDir, 'web')).filter((entry) => entry.startsWith('.config-')).sort()).toEqual([version, next].sort());
+  });
+
+  it('a version of the same name that is current is never written over: it gets a new name', () => {
+    const current = activeVersion(chrootDir, 'web') as string;
+    const again = assembly('two-again', { 'configuration.nix': '{ x = 1; }\n', 'update.sh': 'echo two\n' });
+    const version = stageVersion(chrootDir, again, { sftpGroupId: GID, now: NOW });
+    expect(version).toBe(`${current}-${NOW.getTime().toString(36)}`);
+  });
+
+  it('publishedContentProblems names each published file that differs from the manifest, or is gone', () => {
+    const published = assembly('two-check', { 'configuration.nix': '{ x = 1; }\n', 'update.sh': 'echo two\n' });
+    const config = path.join(chrootDir, 'web', 'config');
+    writeFileSync(path.join(config, 'configuration.nix'), 'tampered\n');
+    rmSync(path.join(config, 'update.sh'));
+    expect(publishedContentProblems(chrootDir, published)).toEqual(['configuration.nix differs from the manifest', 'update.sh cannot be read (ENOENT)']);
+  });
+});

@@ -1,0 +1,11 @@
+/** Text for people: sanitized line by line, so a multi-line message keeps its lines. */
+import { describe, expect, it } from 'vitest';
+import { sanitizeLines } from '../src/log.js';
+
+describe('sanitizeLines', () => {
+  it('keeps the line breaks of a message and escapes every other control in each line', () => {
+    expect(sanitizeLines('first line\nsecond line')).toBe('first line\nsecond line');
+    expect(sanitizeLines('web-1\u001b]0;owned\u0007\nnext\r')).toBe('web-1\\x1b]0;owned\\x07\nnext\\x0d');
+    expect(sanitizeLines('a\u202eb\n\n')).toBe('a\\u{202e}b\n\n');
+  });
+});

@@ -1,0 +1,71 @@
+/** mkdir -p and copies with exact modes, whatever the umask; a checked file copied only if it is still that file. */
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { ChangedWhileCopiedError, copyFilesWithModes, makeDirsSync } from '../../src/util/make-dirs.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-make-dirs-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const modeOf = (file: string) => statSync(file).mode & 0o7777;
+
+let umask: number | undefined;
+afterEach(() => {
+  if (umask !== undefined) process.umask(umask);
+  umask = undefined;
+});
+
+describe('makeDirsSync', () => {
+  it('makes each missing directory with exactly the mode, under umask 077, and leaves those that exist', () => {
+    mkdirSync(path.join(dir, 'kept'), { mode: 0o700 });
+    chmodSync(path.join(dir, 'kept'), 0o700);
+    umask = process.umask(0o077);
+    makeDirsSync(path.join(dir, 'kept', 'a', 'b'), 0o755);
+    expect(modeOf(path.join(dir, 'kept'))).toBe(0o700);
+    expect(modeOf(path.join(dir, 'kept', 'a'))).toBe(0o755);
+    expect(modeOf(path.join(dir, 'kept', 'a', 'b'))).toBe(0o755);
+    makeDirsSync(path.join(dir, 'kept', 'a', 'b'), 0o700);
+    expect(modeOf(path.join(dir, 'kept', 'a', 'b'))).toBe(0o755);
+  });
+});
+
+describe('copyFilesWithModes', () => {
+  it('copies files 0755 or 0644 as they are executable, into directories 0755, under umask 077', () => {
+    const source = path.join(dir, 'source');
+    writeFileSync(source, 'content\n', { mode: 0o600 });
+    const destination = path.join(dir, 'copy');
+    mkdirSync(destination);
+    umask = process.umask(0o077);
+    copyFilesWithModes(destination, [
+      { relative: 'deep/x/run.sh', source, executable: true },
+      { relative: 'deep/data', source, executable: false },
+    ]);
+    expect(readFileSync(path.join(destination, 'deep/x/run.sh'), 'utf8')).toBe('content\n');
+    expect(modeOf(path.join(destination, 'deep/x/run.sh'))).toBe(0o755);
+    expect(modeOf(path.join(destination, 'deep/data'))).toBe(0o644);
+    expect(modeOf(path.join(destination, 'deep'))).toBe(0o755);
+    expect(modeOf(path.join(destination, 'deep/x'))).toBe(0o755);
+  });
+
+  it('copies a checked file only while it is the file checked, readable by everyone', () => {
+    const checkedFile = path.join(dir, 'checked');
+    writeFileSync(checkedFile, 'checked\n', { mode: 0o644 });
+    const { dev, ino } = statSync(checkedFile);
+    const checked = { dev, ino, place: 'hosts/web/configuration.nix' };
+    const copy = (name: string, source: string) => copyFilesWithModes(path.join(dir, name), [{ relative: 'f', source, executable: false, checked }]);
+    mkdirSync(path.join(dir, 'ok'));
+    copy('ok', checkedFile);
+    expect(readFileSync(path.join(dir, 'ok', 'f'), 'utf8')).toBe('checked\n');
+
+    const other = path.join(dir, 'other');
+    writeFileSync(other, 'secret\n', { mode: 0o644 });
+    symlinkSync(other, path.join(dir, 'swapped'));
+    mkdirSync(path.join(dir, 'bad'));
+    expect(() => copy('bad', path.join(dir, 'swapped'))).toThrow(ChangedWhileCopiedError);
+    expect(() => copy('bad', path.join(dir, 'swapped'))).toThrow('hosts/web/configuration.nix changed while bento copied it (it is another file than the one checked');
+
+    chmodSync(checkedFile, 0o600);
+    mkdirSync(path.join(dir, 'unreadable'));
+    expect(() => copy('unreadable', checkedFile)).toThrow('it is no longer readable by everyone');
+  });
+});
