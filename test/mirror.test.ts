@@ -24,7 +24,6 @@ const ALLOWLIST: Record<string, string> = {
  */
 const NOT_YET_MIRRORED: Record<string, string> = Object.fromEntries(
   [
-    'chroot/plan-publication.ts',
     'fleet/host-flake-lock.ts',
   ].map((module) => [module, 'no mirror yet']),
 );
