@@ -123,6 +123,7 @@ export const TIERS = {
     'test/commands/trigger.test.ts',
     'test/config/schema.test.ts',
     'test/fleet/fleet.test.ts',
+    'test/fleet/host-flake-lock.test.ts',
     'test/fleet/waves.test.ts',
     'test/generated.test.ts',
     'test/nix/flake-names.test.ts',
