@@ -5,8 +5,6 @@
  * run sends nothing; its recovery one more of each.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -14,27 +12,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeOutcome, notifyCommand } from '../../src/commands/notify.js';
 import type { CommandIO } from '../../src/commands/io.js';
 import { addSystem, logName, touch, writeLog } from '../status/fixtures.js';
+import { startWebhook, type Webhook } from '../helpers/webhook.js';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'bento-notify-cmd-'));
-const posts: string[] = [];
 let answer = 200;
-let server: Server;
+let webhook: Webhook;
 let url = '';
+/** The bodies POSTed so far. */
+const posts = () => webhook.received.map((request) => request.body);
 
 beforeAll(async () => {
-  server = createServer((request, response) => {
-    let body = '';
-    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    request.on('end', () => {
-      posts.push(body);
-      response.writeHead(answer).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/T0KEN`;
+  webhook = await startWebhook(() => ({ status: answer }));
+  url = `${webhook.base}/hooks/T0KEN`;
 });
 afterAll(async () => {
-  await new Promise((resolve) => server.close(resolve));
+  await webhook.close();
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -71,7 +63,7 @@ describe('bento notify', () => {
     expect(first.stdout).toBe(
       'NOTIFY_COMMAND: first run, the fleet as it is now recorded, nothing sent\nNOTIFY_URL (http://127.0.0.1:' + new URL(url).port + '/…): first run, the fleet as it is now recorded, nothing sent\n',
     );
-    expect(posts).toEqual([]);
+    expect(posts()).toEqual([]);
 
     // A new configuration for pi, whose run fails.
     await touch(path.join(chrootDir, 'pi', 'last_change_date'), 900);
@@ -80,8 +72,8 @@ describe('bento notify', () => {
     expect(failing.status).toBe(0);
     expect(failing.stdout).toContain('NOTIFY_URL (http://127.0.0.1:');
     expect(failing.stdout).toContain(': 1 transition sent');
-    expect(posts).toHaveLength(1);
-    const payload = JSON.parse(posts[0] ?? '') as { text: string; transitions: { system: string; from: string; to: string; why: string; when: string }[] };
+    expect(posts()).toHaveLength(1);
+    const payload = JSON.parse(posts()[0] ?? '') as { text: string; transitions: { system: string; from: string; to: string; why: string; when: string }[] };
     expect(payload.text).toBe('bento: pi failing');
     expect(payload.transitions).toEqual([
       { system: 'pi', from: 'up-to-date', to: 'failing', when: '2024-06-01T11:50:00.000Z', why: `its latest log, ${logName('b3', 'failure', '20240601-1130')}, reports failure`, recovered: false },
@@ -90,14 +82,14 @@ describe('bento notify', () => {
 
     const again = await notify(fleetDir);
     expect(again.stdout).toContain('NOTIFY_COMMAND: nothing new');
-    expect(posts).toHaveLength(1);
+    expect(posts()).toHaveLength(1);
     expect(runs()).toHaveLength(1);
 
     await touch(path.join(chrootDir, 'pi', 'last_change_date'), 400);
     await writeLog(path.join(chrootDir, 'pi', 'logs', logName('b4', 'success', '20240601-1140')), 300);
     await notify(fleetDir);
-    expect(posts).toHaveLength(2);
-    expect(JSON.parse(posts[1] ?? '')).toMatchObject({ text: 'bento: pi recovered (up-to-date)' });
+    expect(posts()).toHaveLength(2);
+    expect(JSON.parse(posts()[1] ?? '')).toMatchObject({ text: 'bento: pi recovered (up-to-date)' });
     expect(runs()).toHaveLength(2);
 
     // A webhook that fails: exit 1, said without its token, sent again once it answers.
@@ -112,7 +104,7 @@ describe('bento notify', () => {
     answer = 200;
     const retried = await notify(fleetDir);
     expect(retried.status).toBe(0);
-    expect(posts.map((body) => (JSON.parse(body) as { text: string }).text)).toEqual(['bento: pi failing', 'bento: pi recovered (up-to-date)', 'bento: nas rollbacked', 'bento: nas rollbacked']);
+    expect(posts().map((body) => (JSON.parse(body) as { text: string }).text)).toEqual(['bento: pi failing', 'bento: pi recovered (up-to-date)', 'bento: nas rollbacked', 'bento: nas rollbacked']);
     expect(runs()).toHaveLength(3);
   });
 

@@ -1,11 +1,10 @@
 /** Delivering an alert to NOTIFY_COMMAND (sh, JSON on stdin) or NOTIFY_URL (a POST), and naming a URL by its origin alone. */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deliver, describeHook, hooksOf, redactUrl } from '../../src/notify/deliver.js';
+import { startWebhook, type Webhook } from '../helpers/webhook.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-deliver-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -39,29 +38,21 @@ describe('deliver to a command', () => {
 });
 
 describe('deliver to a URL', () => {
-  const received: { method?: string; type?: string; body: string }[] = [];
-  let server: Server;
+  let webhook: Webhook;
   let base: string;
   beforeAll(async () => {
-    server = createServer((request, response) => {
-      let body = '';
-      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      request.on('end', () => {
-        received.push({ method: request.method, type: request.headers['content-type'], body });
-        if (request.url?.startsWith('/fail')) response.writeHead(500);
-        else if (request.url?.startsWith('/moved')) response.writeHead(302, { location: '/ok' });
-        else response.writeHead(204);
-        response.end();
-      });
+    webhook = await startWebhook((request) => {
+      if (request.url.startsWith('/fail')) return { status: 500 };
+      if (request.url.startsWith('/moved')) return { status: 302, headers: { location: '/ok' } };
+      return { status: 204 };
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    base = webhook.base;
   });
-  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  afterAll(() => webhook.close());
 
   it('POSTs the JSON, and a 2xx answer delivers it', async () => {
     await deliver({ kind: 'url', target: `${base}/ok?token=s3cret` }, '{"b":2}');
-    expect(received.at(-1)).toEqual({ method: 'POST', type: 'application/json', body: '{"b":2}' });
+    expect(webhook.received.at(-1)).toEqual({ method: 'POST', url: '/ok?token=s3cret', type: 'application/json', body: '{"b":2}' });
   });
 
   it('fails on another answer, or a redirect, without naming the path or query', async () => {
