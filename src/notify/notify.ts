@@ -21,6 +21,8 @@ export interface HookOutcome {
 
 export async function notifyHooks(options: { stateFile: string; hooks: readonly Hook[]; now: FleetView }): Promise<HookOutcome[]> {
   const state = readSentState(options.stateFile);
+  // Written back only when it changed: a timer run with nothing new touches no disk.
+  const asRead = JSON.stringify(state);
   const outcomes: HookOutcome[] = [];
   for (const hook of options.hooks) {
     const sent = state.hooks[hook.kind];
@@ -48,7 +50,7 @@ export async function notifyHooks(options: { stateFile: string; hooks: readonly 
   for (const kind of Object.keys(state.hooks) as Hook['kind'][]) {
     if (!options.hooks.some((hook) => hook.kind === kind)) delete state.hooks[kind];
   }
-  writeSentState(options.stateFile, state);
+  if (JSON.stringify(state) !== asRead) writeSentState(options.stateFile, state);
   return outcomes;
 }
 

@@ -5,7 +5,7 @@
  * the URL never in a message.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, statSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,27 +13,21 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Hook } from '../../src/notify/deliver.js';
 import { notifyHooks } from '../../src/notify/notify.js';
 import type { FleetView } from '../../src/notify/transitions.js';
+import { startWebhook, type ReceivedRequest, type Webhook } from '../helpers/webhook.js';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'bento-notify-'));
-const posts: { url: string; type: string | undefined; body: string }[] = [];
 let answer = 204;
-let server: Server;
+let webhook: Webhook;
+let posts: ReceivedRequest[] = [];
 let base = '';
 
 beforeAll(async () => {
-  server = createServer((request, response) => {
-    let body = '';
-    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    request.on('end', () => {
-      posts.push({ url: request.url ?? '', type: request.headers['content-type'], body });
-      response.writeHead(answer).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  webhook = await startWebhook(() => ({ status: answer }));
+  posts = webhook.received;
+  base = webhook.base;
 });
 afterAll(async () => {
-  await new Promise((resolve) => server.close(resolve));
+  await webhook.close();
   rmSync(work, { recursive: true, force: true });
 });
 afterEach(() => {
@@ -133,6 +127,17 @@ describe('notifyHooks', () => {
     const failed = await notifyHooks({ stateFile, hooks, now: view({ nas: 'failing' }) });
     expect(failed[0]?.result).toBe('failed');
     expect(failed[0]?.error).toBe(`NOTIFY_URL (http://127.0.0.1:${port}/…): the POST failed (ECONNREFUSED)`);
+  });
+
+  it('leaves the state file alone when a run changes nothing', async () => {
+    const { stateFile, hooks } = setup();
+    await notifyHooks({ stateFile, hooks, now: view({ nas: 'up-to-date' }) });
+    const before = statSync(stateFile).ino;
+    await notifyHooks({ stateFile, hooks, now: view({ nas: 'up-to-date' }) });
+    // An atomic rewrite would have given it a new inode.
+    expect(statSync(stateFile).ino).toBe(before);
+    await notifyHooks({ stateFile, hooks, now: view({ nas: 'failing' }) });
+    expect(statSync(stateFile).ino).not.toBe(before);
   });
 
   it('refuses a damaged state file, naming it, and leaves it as it was', async () => {
