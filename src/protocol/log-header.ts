@@ -13,8 +13,11 @@
  * reader takes for the cautious answer.
  */
 
-/** The version of the log protocol this bento's client speaks (`protocol: 1`). */
-export const LOG_PROTOCOL_VERSION = 1;
+/**
+ * The version of the protocol this bento's client speaks (`protocol: 2`).
+ * 1: the log header; 2: the heartbeat too (docs/protocol.md §5, heartbeat.ts).
+ */
+export const LOG_PROTOCOL_VERSION = 2;
 
 /** The header lies in this many bytes at the start of a log (uncompressed), its empty line included. */
 export const LOG_HEADER_MAX_BYTES = 4096;
@@ -50,18 +53,34 @@ const CONFIGURATION = /^([0-9a-f]{64})(?: [^\n]*)?$/;
  * key given twice, or with a value not of its form, is unknown.
  */
 export function parseLogHeader(text: string): LogHeader {
+  const values = parseHeaderFields(text);
+  return values ? commonFields(values) : {};
+}
+
+/**
+ * The `key: value` lines of a header at the start of `text` (its first line
+ * `bento <what> of <name> on <time>`, its end an empty line within
+ * LOG_HEADER_MAX_BYTES); undefined when there is no such header. A key
+ * given twice maps to null: which of its values is meant cannot be told.
+ * The heartbeat (heartbeat.ts) is such a header alone.
+ */
+export function parseHeaderFields(text: string): Map<string, string | null> | undefined {
   const end = text.slice(0, LOG_HEADER_MAX_BYTES).indexOf('\n\n');
-  if (end === -1) return {};
+  if (end === -1) return undefined;
   const [first, ...lines] = text.slice(0, end).split('\n');
-  if (first === undefined || !FIRST_LINE.test(first)) return {};
+  if (first === undefined || !FIRST_LINE.test(first)) return undefined;
   const values = new Map<string, string | null>();
   for (const line of lines) {
     const field = FIELD.exec(line);
     if (!field) continue;
     const [, key, value] = field as unknown as [string, string, string];
-    // null: given twice, which of them is meant cannot be told.
     values.set(key, values.has(key) ? null : value);
   }
+  return values;
+}
+
+/** `protocol` and `configuration`, the fields every header has, where they have their form. */
+export function commonFields(values: ReadonlyMap<string, string | null>): LogHeader {
   const header: LogHeader = {};
   const protocol = values.get('protocol');
   if (protocol && PROTOCOL.test(protocol)) header.protocol = Number(protocol);
