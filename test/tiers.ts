@@ -156,6 +156,7 @@ export const TIERS = {
     'test/commands/deploy.test.ts',
     'test/commands/prune.test.ts',
     'test/commands/rollout.test.ts',
+    'test/protocol/heartbeat.test.ts',
     'test/protocol/log-header.test.ts',
     'test/render/render-fleet-hostile.test.ts',
     'test/render/server-module.test.ts',

@@ -49,7 +49,7 @@ export async function notifyCommand(options: NotifyOptions, io: CommandIO): Prom
   const now = nowOf(io);
   let report;
   try {
-    report = await readFleetReport(config.chrootDir, { logSizeLimit: config.logSizeLimit });
+    report = await readFleetReport(config.chrootDir, { logSizeLimit: config.logSizeLimit, silence: { nowMs: now.getTime(), silentAfterMs: config.silentAfter * 1000 } });
   } catch (error) {
     throw new UserError(`cannot read CHROOT_DIR ${config.chrootDir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }

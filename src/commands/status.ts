@@ -4,7 +4,7 @@
  * (and without --once or --json) redraws on every change until Ctrl-C.
  *
  * Exit status, so cron and monitoring can act on it: 0 when no system is
- * failing, rollbacked or has extra logs; 2 when at least one is; 1 is left
+ * failing, silent, rollbacked or has extra logs; 2 when at least one is; 1 is left
  * for errors (an unreadable CHROOT_DIR, an unwritable --prometheus file),
  * which are thrown to the CLI. In watch mode the status of the last drawing
  * is returned.
@@ -36,6 +36,8 @@ export interface StatusOptions {
   chrootDir?: string;
   /** Logs bigger than this are not read; with chrootDir, the default LOG_SIZE_LIMIT unless set. */
   logSizeLimit?: number;
+  /** SILENT_AFTER in seconds; with chrootDir, its default unless set. */
+  silentAfter?: number;
   json?: boolean;
   once?: boolean;
   /** Also write node-exporter textfile metrics there (atomically), on every drawing. */
@@ -62,6 +64,7 @@ interface StatusRun extends StatusOptions {
   /** On a terminal, as root: the alerts are sent on every refresh (notify/). */
   hooks?: Hook[];
   logSizeLimit?: number;
+  silentAfter: number;
   stdout: Writable;
   stderr: Writable;
   cache: LogCache;
@@ -93,7 +96,8 @@ export async function statusCommand(statusOptions: StatusOptions, io: CommandIO)
 }
 
 function collectReport(options: StatusRun): Promise<Report> {
-  return readFleetReport(options.chrootDir, { logSizeLimit: options.logSizeLimit, cache: options.cache });
+  const silence = { nowMs: options.now?.getTime() ?? Date.now(), silentAfterMs: options.silentAfter * 1000 };
+  return readFleetReport(options.chrootDir, { logSizeLimit: options.logSizeLimit, cache: options.cache, silence });
 }
 
 function exitStatusOf(report: Report): number {
@@ -185,14 +189,14 @@ async function writeWarnings(options: StatusRun, warnings: readonly string[]): P
 }
 
 /** CHROOT_DIR and the log size limit, from the options or the fleet's config.sh. */
-async function chrootOf(options: StatusOptions, io: CommandIO): Promise<{ chrootDir: string; logSizeLimit?: number; hooks?: Hook[] }> {
-  if (options.chrootDir !== undefined) return { chrootDir: options.chrootDir, logSizeLimit: options.logSizeLimit };
+async function chrootOf(options: StatusOptions, io: CommandIO): Promise<{ chrootDir: string; logSizeLimit?: number; silentAfter: number; hooks?: Hook[] }> {
+  if (options.chrootDir !== undefined) return { chrootDir: options.chrootDir, logSizeLimit: options.logSizeLimit, silentAfter: options.silentAfter ?? DEFAULTS.silentAfter };
   if (options.fleetDir === undefined) throw new Error('statusCommand needs fleetDir or chrootDir');
   const { config, warnings } = await loadConfig(options.fleetDir);
   for (const message of warnings) await warnUser(io, message);
   // The alerts go with the live view only where they can be recorded (root: CHROOT_DIR/.bento-alerts.json).
   const hooks = runsAsRoot(io) ? hooksOf(config) : [];
-  return { chrootDir: config.chrootDir, logSizeLimit: options.logSizeLimit ?? config.logSizeLimit, ...(hooks.length > 0 ? { hooks } : {}) };
+  return { chrootDir: config.chrootDir, logSizeLimit: options.logSizeLimit ?? config.logSizeLimit, silentAfter: options.silentAfter ?? config.silentAfter, ...(hooks.length > 0 ? { hooks } : {}) };
 }
 
 /** bento's directory for what it may forget: $XDG_CACHE_HOME/bento, else ~/.cache/bento. */
@@ -217,9 +221,9 @@ export const command = defineCommand<StatusFlags, StatusOptions>({
       .addHelpText(
         'after',
         `
-Exit status: 0 when no system is failing, rollbacked or has extra logs,
-2 when at least one is, 1 on errors; a cron job or a monitoring check can
-use it as it is.`,
+Exit status: 0 when no system is failing, silent, rollbacked or has extra
+logs, 2 when at least one is (or a staged rollout halted), 1 on errors; a
+cron job or a monitoring check can use it as it is.`,
       );
   },
   options: ({ flags }, world) => ({

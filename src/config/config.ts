@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { UserError, UserErrors } from '../errors.js';
 import { ConfigSyntaxError, parseShellAssignments, type Assignment } from './parse-shell-assignments.js';
 import { CONFIG_KEYS, DEFAULTS, SCHEMA, type Config, type KeySpec } from './schema.js';
-import { calendarInterval, pollSpreadOf, timeSpanSeconds } from './systemd-time.js';
+import { calendarInterval, pollSpreadOf, silentAfterOf, timeSpanSeconds } from './systemd-time.js';
 
 // What the other stages read of config/, from the module that loads it.
 export { CONFIG_KEYS, DEFAULTS, type Config } from './schema.js';
@@ -77,6 +77,7 @@ export function parseConfig(text: string, fileLabel = 'config.sh'): LoadedConfig
       `${fileLabel}:${seen.get('UPDATE_RANDOM_DELAY')}: UPDATE_RANDOM_DELAY=${config.updateRandomDelay} is longer than the interval of UPDATE_CALENDAR (${interval.span}): machines then poll less often than the calendar says`,
     );
   }
+  if (!seen.has('SILENT_AFTER')) config.silentAfter = silentAfterOf(config.updateCalendar, config.updateRandomDelay);
   problems.push(...combinationProblems(config, seen, fileLabel));
   if (problems.length > 0) throw new UserErrors(problems);
   return { config, warnings };

@@ -107,6 +107,12 @@ export const SCHEMA = {
     doc: 'staged rollouts: waves in order, separated by spaces, their members (names or globs) by commas',
   }),
   ROLLOUT_WAIT: key({ field: 'rolloutWait', type: 'duration', parse: parseDuration, default: 2 * 3600, shown: '2h', example: '2h', doc: 'how long a wave may take to report success before the rollout halts' }),
+  SILENT_AFTER: key({
+    // The default follows UPDATE_CALENDAR and UPDATE_RANDOM_DELAY: parseConfig replaces it (silentAfterOf).
+    field: 'silentAfter', type: 'duration', parse: parseDuration, default: 3600, shown: 'three intervals of UPDATE_CALENDAR plus UPDATE_RANDOM_DELAY (1h)', example: '1h',
+    doc: 'bento status calls a machine silent when its heartbeat is older than this',
+    details: 'A machine writes its heartbeat on every poll; one that missed three polls in a row is switched off, offline or broken.',
+  }),
   LOG_SIZE_LIMIT: key({
     field: 'logSizeLimit', type: 'bytes, or K/M/G', parse: byteSize(64 * 1024, 1024 ** 3), default: 16 * 1024 * 1024, shown: '16M', example: '16M',
     doc: 'largest log a machine may upload: machines cut longer logs, the server deletes bigger files, status skips them',

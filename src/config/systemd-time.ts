@@ -70,3 +70,20 @@ export function calendarInterval(calendar: string): { span: string; seconds: num
 function interval(span: string): { span: string; seconds: number } {
   return { span, seconds: timeSpanSeconds(span) as number };
 }
+
+/** Polls a machine may miss before status calls it silent (SILENT_AFTER's default). */
+const MISSED_POLLS = 3;
+/** SILENT_AFTER's default when the interval of UPDATE_CALENDAR cannot be told. */
+const FALLBACK_SILENT_AFTER_SECONDS = 86_400;
+
+/**
+ * SILENT_AFTER's default, in seconds: three intervals of `calendar` plus
+ * the random delay `randomDelay` (a machine's poll may come that much
+ * after its calendar event), so a machine that missed three polls in a row
+ * is silent and a late one is not; one day when the interval cannot be told.
+ */
+export function silentAfterOf(calendar: string, randomDelay: string): number {
+  const interval = calendarInterval(calendar);
+  if (!interval) return FALLBACK_SILENT_AFTER_SECONDS;
+  return MISSED_POLLS * interval.seconds + Math.ceil(timeSpanSeconds(randomDelay) ?? interval.seconds);
+}

@@ -13,9 +13,18 @@ function iso(ms: number): string {
 }
 
 function machineView(status: SystemStatus, nowMs: number): MachineView {
+  const view = stateView(status, nowMs);
+  if (!status.drift || !status.running || !status.latestLog) return view;
+  return { ...view, drift: true, why: `${view.why}; it runs ${sanitize(status.running)}, not the ${sanitize(status.latestLog.log.storeBasename)} its latest log names (changed by hand?)` };
+}
+
+function stateView(status: SystemStatus, nowMs: number): MachineView {
   const log = status.latestLog;
   const since = iso(log?.mtimeMs ?? status.lastChangeMs ?? nowMs);
   switch (status.state) {
+    case 'silent':
+      // lastSeenMs is set: only a machine that was seen can be silent.
+      return { state: status.state, since: iso(status.lastSeenMs ?? nowMs), why: `not seen since ${iso(status.lastSeenMs ?? nowMs)} (SILENT_AFTER)` };
     case 'failing':
       return { state: status.state, since, why: log ? `its latest log, ${sanitize(log.fileName)}, reports ${log.log.result === 'success' ? 'another system than the one published' : log.log.result}` : 'failing' };
     case 'rollbacked':

@@ -10,7 +10,11 @@
  * whole gzip files, over the size limit: read-chroot.ts). The size limit is
  * the cache's key: read with another, it is not used. It is used while logs/ is the same directory with
  * the same mtime, ctime and size as when it was read: adding, removing or
- * renaming an entry changes them. It is not used when last_change_date went
+ * renaming an entry changes them. A directory that changed is listed again,
+ * and the entry is still used when it holds the same log names (its names'
+ * digest, logNamesDigest): every poll renames the machine's heartbeat into
+ * logs/ (docs/protocol.md §5a), which changes the directory and no log, and
+ * a listing is cheaper by far than an lstat of every log. It is not used when last_change_date went
  * back in time, or appeared: the logs needed then may be older ones. When
  * last_change_date moved forward (a deploy), the logs needed are among those
  * remembered.
@@ -43,9 +47,10 @@ import path from 'node:path';
 import { parseLogName } from '../protocol/log-name.js';
 import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import { sha256 } from '../util/hash.js';
-import { selectLatestLog, type LogEntry } from '../protocol/log-file.js';
+import { isUploadTemporary, selectLatestLog, type LogEntry } from '../protocol/log-file.js';
+import { HEARTBEAT_FILE, type Heartbeat } from '../protocol/heartbeat.js';
 
-const VERSION = 3;
+const VERSION = 4;
 /** Changes younger than this when read are not trusted to show in an mtime (FAT has 2 s). */
 export const RACY_MS = 2000;
 
@@ -61,7 +66,12 @@ type Entry = [
   logs: [string, number][],
   problems: string[],
   warnings: string[],
+  /** logNamesDigest of logs/ when it was read. */
+  namesDigest: string,
 ];
+
+/** What a heartbeat said, while its file keeps these ino, size, mtimeMs and ctimeMs. */
+type HeartbeatEntry = [ino: number, size: number, mtimeMs: number, ctimeMs: number, says: Heartbeat];
 
 export interface CachedLogs {
   logs: LogEntry[];
@@ -117,6 +127,7 @@ class CacheRefused extends Error {}
 
 export class LogCache {
   private entries = new Map<string, Entry>();
+  private heartbeats = new Map<string, HeartbeatEntry>();
   private dirty = false;
   /** Why the cache is not used (not read, not written), to tell the user; undefined when it is. */
   refused?: string;
@@ -139,10 +150,15 @@ export class LogCache {
     }
     const cache = new LogCache(file, key, uid);
     try {
-      const data = JSON.parse(readOwnFile(file, uid)) as { version?: unknown; key?: unknown; entries?: unknown };
+      const data = JSON.parse(readOwnFile(file, uid)) as { version?: unknown; key?: unknown; entries?: unknown; heartbeats?: unknown };
       if (data.version !== VERSION || data.key !== key || typeof data.entries !== 'object' || data.entries === null) return cache;
       for (const [name, entry] of Object.entries(data.entries as Record<string, unknown>)) {
         if (isEntry(entry)) cache.entries.set(name, entry);
+      }
+      if (typeof data.heartbeats === 'object' && data.heartbeats !== null) {
+        for (const [name, entry] of Object.entries(data.heartbeats as Record<string, unknown>)) {
+          if (isHeartbeatEntry(entry)) cache.heartbeats.set(name, entry);
+        }
       }
     } catch (error) {
       // Missing or broken: start afresh (and write it anew). Written by someone else: not used at all.
@@ -163,18 +179,25 @@ export class LogCache {
 
   /**
    * The logs status needs from the logs/ of system `name` (whose stat is
-   * `stats`, taken now) when it has not changed since they were read, with
-   * last_change_date now at `lastChangeMs`, and every log the entry names
-   * is `stillThere`; undefined otherwise (and an entry that names a log
-   * that is not is dropped).
+   * `stats`, taken now, at `readStartMs`) when it has not changed since they
+   * were read, or holds the same log names (`namesDigest`, asked only then),
+   * with last_change_date now at `lastChangeMs`, and every log the entry
+   * names is `stillThere`; undefined otherwise (and an entry that names a
+   * log that is not is dropped).
    */
-  lookup(name: string, stats: Stats, lastChangeMs: number | null, stillThere: (log: LogEntry) => boolean): CachedLogs | undefined {
+  lookup(
+    name: string,
+    stats: Stats,
+    lastChangeMs: number | null,
+    stillThere: (log: LogEntry) => boolean,
+    namesDigest: () => string | undefined = () => undefined,
+    readStartMs = Date.now(),
+  ): CachedLogs | undefined {
     const entry = this.entries.get(name);
-    const usable =
-      entry !== undefined &&
-      sameStamp(entry[0], stampOf(stats)) &&
-      (lastChangeMs === null || (entry[1] !== null && lastChangeMs >= entry[1]));
-    if (!usable) {
+    const stamp = stampOf(stats);
+    const usable = entry !== undefined && (lastChangeMs === null || (entry[1] !== null && lastChangeMs >= entry[1]));
+    const unchanged = usable && sameStamp(entry[0], stamp);
+    if (!usable || (!unchanged && namesDigest() !== entry[5])) {
       this.misses++;
       return undefined;
     }
@@ -190,8 +213,33 @@ export class LogCache {
       }
       logs.push(log);
     }
+    // The same names in a changed directory: its new stamp saves the
+    // listing next time, unless the change is too recent to trust (RACY_MS);
+    // the names are then compared again.
+    if (!unchanged && !isRacy(stats, readStartMs)) {
+      entry[0] = stamp;
+      this.dirty = true;
+    }
     this.hits++;
     return { logs: neededLogs(logs, lastChangeMs), problems: [...entry[3]], warnings: [...entry[4]] };
+  }
+
+  /** What the heartbeat of system `name` said, while its file (`stats`) is the one read. */
+  lookupHeartbeat(name: string, stats: Stats): Heartbeat | undefined {
+    const entry = this.heartbeats.get(name);
+    if (!entry || entry[0] !== stats.ino || entry[1] !== stats.size || entry[2] !== stats.mtimeMs || entry[3] !== stats.ctimeMs) return undefined;
+    return { ...entry[4] };
+  }
+
+  /**
+   * Remembers what the heartbeat of `name` (its file's `stats`) said. The
+   * client renames every heartbeat into place, a new file each time; one
+   * rewritten in place within one ctime tick would go unseen (a machine can
+   * only mislead status about itself that way).
+   */
+  storeHeartbeat(name: string, stats: Stats, says: Heartbeat): void {
+    this.heartbeats.set(name, [stats.ino, stats.size, stats.mtimeMs, stats.ctimeMs, { ...says }]);
+    this.dirty = true;
   }
 
   /**
@@ -199,24 +247,31 @@ export class LogCache {
    * before reading it, `readStartMs` when that was. A directory that changed
    * just before is not remembered (RACY_MS).
    */
-  store(name: string, stats: Stats, readStartMs: number, lastChangeMs: number | null, logs: readonly LogEntry[], problems: readonly string[], warnings: readonly string[]): void {
-    // Adding, removing or renaming an entry sets the mtime to the time of the
-    // change (the ctime too, but a utimes() sets only the ctime to now: a
-    // machine touching its logs/ makes no change racy, only different).
-    if (stats.mtimeMs > readStartMs - RACY_MS) {
-      if (this.entries.delete(name)) this.dirty = true;
-      return;
-    }
-    this.entries.set(name, [stampOf(stats), lastChangeMs, logs.map((log) => [log.fileName, log.mtimeMs]), [...problems], [...warnings]]);
+  store(
+    name: string,
+    stats: Stats,
+    readStartMs: number,
+    lastChangeMs: number | null,
+    logs: readonly LogEntry[],
+    problems: readonly string[],
+    warnings: readonly string[],
+    namesDigest: string,
+  ): void {
+    // Too recent a change: remembered under a stamp that never matches, so
+    // only the names' digest can make it used.
+    const stamp: DirectoryStamp = isRacy(stats, readStartMs) ? [-1, -1, -1, -1, -1] : stampOf(stats);
+    this.entries.set(name, [stamp, lastChangeMs, logs.map((log) => [log.fileName, log.mtimeMs]), [...problems], [...warnings], namesDigest]);
     this.dirty = true;
   }
 
   /** Forgets the systems not in `present` (gone from CHROOT_DIR). */
   keepOnly(present: ReadonlySet<string>): void {
-    for (const name of this.entries.keys()) {
-      if (!present.has(name)) {
-        this.entries.delete(name);
-        this.dirty = true;
+    for (const map of [this.entries, this.heartbeats]) {
+      for (const name of map.keys()) {
+        if (!present.has(name)) {
+          map.delete(name);
+          this.dirty = true;
+        }
       }
     }
   }
@@ -228,7 +283,7 @@ export class LogCache {
       mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
       // Made meanwhile by someone else: not written into.
       if (cacheDirectoryProblem(path.dirname(this.file), this.uid)) return;
-      writeFileAtomicallySync(this.file, JSON.stringify({ version: VERSION, key: this.key, entries: Object.fromEntries(this.entries) }), 0o600, { durable: false });
+      writeFileAtomicallySync(this.file, JSON.stringify({ version: VERSION, key: this.key, entries: Object.fromEntries(this.entries), heartbeats: Object.fromEntries(this.heartbeats) }), 0o600, { durable: false });
       this.dirty = false;
     } catch {
       // A read-only home, a full disk: status works without it.
@@ -247,9 +302,10 @@ export function neededLogs(logs: readonly LogEntry[], lastChangeMs: number | nul
 }
 
 function isEntry(value: unknown): value is Entry {
-  if (!Array.isArray(value) || value.length !== 5) return false;
-  const [stamp, lastChangeMs, logs, problems, warnings] = value as unknown[];
+  if (!Array.isArray(value) || value.length !== 6) return false;
+  const [stamp, lastChangeMs, logs, problems, warnings, namesDigest] = value as unknown[];
   return (
+    typeof namesDigest === 'string' &&
     Array.isArray(stamp) &&
     stamp.length === 5 &&
     stamp.every((n) => typeof n === 'number') &&
@@ -257,5 +313,39 @@ function isEntry(value: unknown): value is Entry {
     Array.isArray(logs) &&
     logs.every((log) => Array.isArray(log) && typeof log[0] === 'string' && typeof log[1] === 'number') &&
     [problems, warnings].every((texts) => Array.isArray(texts) && texts.every((text) => typeof text === 'string'))
+  );
+}
+
+function isHeartbeatEntry(value: unknown): value is HeartbeatEntry {
+  if (!Array.isArray(value) || value.length !== 5 || !value.slice(0, 4).every((n) => typeof n === 'number')) return false;
+  const says = value[4] as Record<string, unknown> | null;
+  if (typeof says !== 'object' || says === null || Array.isArray(says)) return false;
+  const types: Record<string, string> = { protocol: 'number', configuration: 'string', running: 'string', booted: 'string', rebootPending: 'boolean' };
+  return Object.entries(says).every(([key, field]) => types[key] !== undefined && typeof field === types[key]);
+}
+
+/**
+ * Adding, removing or renaming an entry sets the directory's mtime to the
+ * time of the change (the ctime too, but a utimes() sets only the ctime to
+ * now: a machine touching its logs/ makes no change racy, only different).
+ * A change less than RACY_MS before the read may share its timestamp with a
+ * later one.
+ */
+function isRacy(stats: Stats, readStartMs: number): boolean {
+  return stats.mtimeMs > readStartMs - RACY_MS;
+}
+
+/**
+ * A digest of the names in logs/ that may be logs (`entries`, as readdir
+ * lists them): the upload temporaries and the heartbeat left out, which
+ * change on every poll and are never logs. The same names give the same
+ * digest whatever their order.
+ */
+export function logNamesDigest(entries: readonly string[]): string {
+  return sha256(
+    entries
+      .filter((name) => name !== HEARTBEAT_FILE && !isUploadTemporary(name))
+      .sort()
+      .join('\n'),
   );
 }

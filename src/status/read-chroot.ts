@@ -32,7 +32,8 @@ import { readRolloutState, type RolloutState } from '../protocol/rollout-file.js
 import { parseLogName } from '../protocol/log-name.js';
 import { FUTURE_TOLERANCE_MS, GZIP_HEAD_BYTES, GZIP_TAIL_BYTES, gzipProblem, isLaterLog, isUploadTemporary, receivedAtMs, type LogEntry } from '../protocol/log-file.js';
 import { readStatesFile, type StatesFile } from '../protocol/states-file.js';
-import { neededLogs, type LogCache } from './log-cache.js';
+import { logNamesDigest, neededLogs, type LogCache } from './log-cache.js';
+import { HEARTBEAT_FILE, HEARTBEAT_READ_BYTES, parseHeartbeat, type Heartbeat } from '../protocol/heartbeat.js';
 import { truncate } from '../util/text.js';
 
 /** Bad log names quoted in one warning; the rest are counted. */
@@ -59,6 +60,15 @@ export interface SystemSnapshot {
   logs: LogEntry[];
   /** Why this system's state cannot be trusted; non-empty means "unknown". */
   problems: string[];
+  /** Its heartbeat (docs/protocol.md §5a), or null when it has none (a client older than protocol 2). */
+  heartbeat: HeartbeatRead | null;
+}
+
+export interface HeartbeatRead {
+  /** When the server received it (receivedAtMs): when the machine was last seen. */
+  receivedMs: number;
+  /** What it says; {} when its text cannot be read (empty, too big, not a heartbeat). */
+  says: Heartbeat;
 }
 
 export interface ChrootSnapshot {
@@ -174,9 +184,10 @@ function readSystem(chrootDir: string, name: string, states: StatesRead, options
   const lastChangeMs = readLastChange(base + LAST_CHANGE_DATE, name, warnings);
   const context = { lastChangeMs, sizeLimit: options.logSizeLimit ?? DEFAULTS.logSizeLimit };
   const logs = readNeededLogs(base + LOGS_DIR, name, context, problems, warnings, options.cache);
+  const heartbeat = readHeartbeat(`${base}${LOGS_DIR}/${HEARTBEAT_FILE}`, name, warnings, options.cache);
   // Every problem is also a warning, so the user learns why a row says "unknown".
   warnings.push(...problems);
-  return { snapshot: { name, expected, lastChangeMs, logs, problems }, warnings };
+  return { snapshot: { name, expected, lastChangeMs, logs, problems, heartbeat }, warnings };
 }
 
 function decideExpected(name: string, states: StatesRead, problems: string[]): Expected {
@@ -215,18 +226,79 @@ function readLastChange(file: string, name: string, warnings: string[]): number 
 function readNeededLogs(dir: string, name: string, context: LogsContext, problems: string[], warnings: string[], cache: LogCache | undefined): LogEntry[] {
   const readStartMs = Date.now();
   const stats = cache ? statOrUndefined(dir) : undefined;
-  const cached = stats && cache?.lookup(name, stats, context.lastChangeMs, (log) => stillTheLog(`${dir}/${log.fileName}`, log, context.sizeLimit));
+  const cached =
+    stats &&
+    cache?.lookup(
+      name,
+      stats,
+      context.lastChangeMs,
+      (log) => stillTheLog(`${dir}/${log.fileName}`, log, context.sizeLimit),
+      () => listingDigest(dir),
+      readStartMs,
+    );
   if (cached) {
     problems.push(...cached.problems);
     warnings.push(...cached.warnings);
     return cached.logs;
   }
-  const found = { problems: [] as string[], warnings: [] as string[] };
-  const logs = neededLogs(readLogs(dir, name, context, found.problems, found.warnings), context.lastChangeMs);
+  const found = { problems: [] as string[], warnings: [] as string[], namesDigest: '' };
+  const logs = neededLogs(readLogs(dir, name, context, found), context.lastChangeMs);
   problems.push(...found.problems);
   warnings.push(...found.warnings);
-  if (stats?.isDirectory()) cache?.store(name, stats, readStartMs, context.lastChangeMs, logs, found.problems, found.warnings);
+  if (stats?.isDirectory() && found.namesDigest) cache?.store(name, stats, readStartMs, context.lastChangeMs, logs, found.problems, found.warnings, found.namesDigest);
   return logs;
+}
+
+/** logNamesDigest of what `dir` holds now; undefined when it cannot be listed. */
+function listingDigest(dir: string): string | undefined {
+  try {
+    return logNamesDigest(readdirSync(dir));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The heartbeat in logs/ (docs/protocol.md §5a): when it arrived, from its
+ * lstat (a regular file, or nothing), and what it says, read without
+ * following a link and no more than HEARTBEAT_READ_BYTES of it, or
+ * remembered in `cache` while it is the same file.
+ */
+function readHeartbeat(file: string, name: string, warnings: string[], cache: LogCache | undefined): HeartbeatRead | null {
+  const stats = lstatOrError(file);
+  if (stats === undefined) return null;
+  if (stats instanceof Error) {
+    warnings.push(`${name}/logs/${HEARTBEAT_FILE} cannot be read: ${describeError(stats)}`);
+    return null;
+  }
+  if (!stats.isFile()) {
+    warnings.push(`${name}/logs/${HEARTBEAT_FILE} is not a regular file: ignored`);
+    return null;
+  }
+  const receivedMs = receivedAtMs(stats);
+  const remembered = cache?.lookupHeartbeat(name, stats);
+  if (remembered) return { receivedMs, says: remembered };
+  const says = stats.size > HEARTBEAT_READ_BYTES ? {} : parseHeartbeat(readSmallFile(file, HEARTBEAT_READ_BYTES));
+  cache?.storeHeartbeat(name, stats, says);
+  return { receivedMs, says };
+}
+
+/** At most `limit` bytes of `file` as text, opened without following a link; '' when it cannot be read. */
+function readSmallFile(file: string, limit: number): string {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return '';
+  }
+  try {
+    const buffer = Buffer.alloc(limit);
+    return buffer.toString('utf8', 0, readSync(fd, buffer, 0, limit, 0));
+  } catch {
+    return '';
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
@@ -259,7 +331,8 @@ interface Candidate extends LogEntry {
  * give (docs/protocol.md §7). Only an unreadable logs/ or entry makes the
  * system unknown. Temporary upload names are skipped silently.
  */
-function readLogs(dir: string, name: string, context: LogsContext, problems: string[], warnings: string[]): LogEntry[] {
+function readLogs(dir: string, name: string, context: LogsContext, found: { problems: string[]; warnings: string[]; namesDigest: string }): LogEntry[] {
+  const { problems, warnings } = found;
   let entries: string[];
   try {
     // Plain names, no Dirent objects: the lstat below tells the file type
@@ -270,6 +343,7 @@ function readLogs(dir: string, name: string, context: LogsContext, problems: str
     problems.push(errorCode(error) === 'ENOTDIR' ? `${name}/logs is not a directory` : `${name}/logs cannot be read: ${describeError(error)}`);
     return [];
   }
+  found.namesDigest = logNamesDigest(entries);
 
   // Only the first few are quoted: there may be thousands.
   const ignored: string[] = [];
@@ -280,8 +354,8 @@ function readLogs(dir: string, name: string, context: LogsContext, problems: str
   const candidates: Candidate[] = [];
   const futureMs = Date.now() + FUTURE_TOLERANCE_MS;
   for (const fileName of entries) {
-    // An upload in progress, or one that failed half way: never a log.
-    if (isUploadTemporary(fileName)) continue;
+    // An upload in progress, or one that failed half way, and the heartbeat: never a log.
+    if (isUploadTemporary(fileName) || fileName === HEARTBEAT_FILE) continue;
     const parsed = parseLogName(fileName);
     if (!parsed.ok) {
       ignore(() => `${JSON.stringify(truncate(fileName))} (${parsed.reason})`);

@@ -17,6 +17,17 @@ export interface SystemStatusJson {
   lastLogTime: string | null;
   /** mtime of last_change_date (ISO 8601), or null when unknown. */
   lastChangeTime: string | null;
+  /** When the server last heard from it (ISO 8601): its heartbeat, or its latest log; null when never. */
+  lastSeen: string | null;
+  /** Store path basenames its heartbeat says it runs and booted; null when it does not say. */
+  running: string | null;
+  booted: string | null;
+  /** Not seen for SILENT_AFTER. */
+  silent: boolean;
+  /** Runs another system than its latest log names (changed by hand). */
+  drift: boolean;
+  /** The booted kernel, initrd or modules differ from the running system's. */
+  rebootPending: boolean;
   /**
    * Its place in the staged rollout in progress, or null when it is in none.
    * When the rollout halted: `haltReason` says why (as `bento rollout
@@ -34,6 +45,12 @@ export function toStatusJson(statuses: readonly SystemStatus[], rollout?: Rollou
     state: status.state,
     lastLogTime: status.latestLog ? toIso(status.latestLog.mtimeMs) : null,
     lastChangeTime: status.lastChangeMs === null ? null : toIso(status.lastChangeMs),
+    lastSeen: status.lastSeenMs === null ? null : toIso(status.lastSeenMs),
+    running: status.running,
+    booted: status.booted,
+    silent: status.silent,
+    drift: status.drift,
+    rebootPending: status.rebootPending,
     rollout: rolloutOf(status.name, rollout),
   }));
 }

@@ -35,6 +35,29 @@ export function renderPrometheus(statuses: readonly SystemStatus[], nowMs: numbe
   for (const status of statuses) {
     if (status.lastChangeMs !== null) lines.push(`bento_last_change_age_seconds{system="${escapeLabelValue(status.name)}"} ${secondsBetween(status.lastChangeMs, nowMs)}`);
   }
+  lines.push(
+    '# HELP bento_last_seen_timestamp_seconds When the server last heard from each system (its heartbeat, or its latest log), in seconds since the epoch.',
+    '# TYPE bento_last_seen_timestamp_seconds gauge',
+  );
+  for (const status of statuses) {
+    if (status.lastSeenMs !== null) lines.push(`bento_last_seen_timestamp_seconds{system="${escapeLabelValue(status.name)}"} ${Math.floor(status.lastSeenMs / 1000)}`);
+  }
+  lines.push(
+    '# HELP bento_silent 1 when a system has not been seen for SILENT_AFTER, else 0.',
+    '# TYPE bento_silent gauge',
+    ...statuses.map((status) => `bento_silent{system="${escapeLabelValue(status.name)}"} ${status.silent ? 1 : 0}`),
+    '# HELP bento_drift 1 when a system runs another store path than its latest log names (changed by hand), else 0.',
+    '# TYPE bento_drift gauge',
+    ...statuses.map((status) => `bento_drift{system="${escapeLabelValue(status.name)}"} ${status.drift ? 1 : 0}`),
+    '# HELP bento_reboot_pending 1 when the booted kernel, initrd or modules of a system differ from those it runs, else 0.',
+    '# TYPE bento_reboot_pending gauge',
+    ...statuses.map((status) => `bento_reboot_pending{system="${escapeLabelValue(status.name)}"} ${status.rebootPending ? 1 : 0}`),
+    '# HELP bento_running_info The store path each system says it runs (its heartbeat), as a label (always 1).',
+    '# TYPE bento_running_info gauge',
+  );
+  for (const status of statuses) {
+    if (status.running !== null) lines.push(`bento_running_info{system="${escapeLabelValue(status.name)}",store_path="${escapeLabelValue(status.running)}"} 1`);
+  }
   // Without a rollout in progress these series are absent.
   if (rollout) {
     lines.push(

@@ -26,6 +26,7 @@ export const STATE_LABELS: Readonly<Record<StateId, string>> = {
   failing: 'failing 🔥',
   unknown: 'unknown ❓',
   'rollout-pending': 'rollout pending ⏳',
+  silent: 'silent 💤',
 };
 
 const MATCH_MARKS: Readonly<Record<VersionMatch, string>> = {
@@ -47,6 +48,7 @@ const TIMES: Readonly<Record<StateId, { build: boolean; newConfig: boolean }>> =
   failing: { build: true, newConfig: true },
   unknown: { build: true, newConfig: true },
   'rollout-pending': { build: true, newConfig: false },
+  silent: { build: true, newConfig: true },
 };
 
 const RESET = '\x1b[0m';
@@ -62,9 +64,10 @@ const STATE_COLORS: Readonly<Record<StateId, string>> = {
   failing: '\x1b[31m',
   unknown: '\x1b[35m',
   'rollout-pending': '\x1b[36m',
+  silent: '\x1b[31m',
 };
 
-const HEADERS = ['machine', 'local version', 'remote version', 'state', 'time'] as const;
+const HEADERS = ['machine', 'local version', 'remote version', 'state', 'seen', 'time'] as const;
 const GAP = '  ';
 
 interface Cell {
@@ -80,7 +83,8 @@ export function renderTable(statuses: readonly SystemStatus[], options: RenderTa
     { text: status.name },
     { text: status.localVersion },
     { text: status.remoteVersion ? `${status.remoteVersion.short} ${MATCH_MARKS[status.remoteVersion.match]}` : '' },
-    { text: STATE_LABELS[status.state], style: STATE_COLORS[status.state] },
+    { text: describeState(status), style: STATE_COLORS[status.state] },
+    { text: describeSeen(status, options.nowMs) },
     { text: describeTimes(status, options.nowMs) },
   ]);
   const all = [header, ...rows].map((row) => row.map((cell) => ({ ...cell, text: sanitize(cell.text) })));
@@ -88,6 +92,22 @@ export function renderTable(statuses: readonly SystemStatus[], options: RenderTa
   const rule: Cell[] = widths.map((width) => ({ text: '-'.repeat(width) }));
   const [first, ...rest] = all;
   return [first ?? header, rule, ...rest].map((row) => formatRow(row, widths, options.color)).join('');
+}
+
+/**
+ * The state, and beside it what the heartbeat adds (docs/protocol.md §7):
+ * `up to date 💚 · drift · reboot pending`.
+ */
+export function describeState(status: SystemStatus): string {
+  const marks = [STATE_LABELS[status.state]];
+  if (status.drift) marks.push('drift');
+  if (status.rebootPending) marks.push('reboot pending');
+  return marks.join(' · ');
+}
+
+/** When the server last heard from the machine: `3m ago`; empty when never. */
+export function describeSeen(status: SystemStatus, nowMs: number): string {
+  return status.lastSeenMs === null ? '' : `${formatElapsed(secondsBetween(status.lastSeenMs, nowMs))} ago`;
 }
 
 /** `(build 5m 53s) (new config 2m 48s)`: since the latest log, since the last published change. */

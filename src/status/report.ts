@@ -7,7 +7,7 @@
 import { waitingForWave, type RolloutState } from '../protocol/rollout-file.js';
 import type { LogCache } from './log-cache.js';
 import { readChroot } from './read-chroot.js';
-import { decideStatus, holdForRollout, type SystemStatus } from './states.js';
+import { decideStatus, holdForRollout, type SilenceRule, type SystemStatus } from './states.js';
 
 export interface FleetReport {
   statuses: SystemStatus[];
@@ -18,11 +18,12 @@ export interface FleetReport {
   rollout?: RolloutState;
 }
 
-export async function readFleetReport(chrootDir: string, options: { logSizeLimit?: number; cache?: LogCache } = {}): Promise<FleetReport> {
+/** `silence`: when a machine counts as silent (SILENT_AFTER, now); without it, none is. */
+export async function readFleetReport(chrootDir: string, options: { logSizeLimit?: number; cache?: LogCache; silence?: SilenceRule } = {}): Promise<FleetReport> {
   const snapshot = await readChroot(chrootDir, { logSizeLimit: options.logSizeLimit, cache: options.cache });
   const waiting = waitingForWave(snapshot.rollout);
   const statuses = snapshot.systems.map((system) => {
-    const status = decideStatus(system);
+    const status = decideStatus(system, options.silence);
     return waiting.has(system.name) ? holdForRollout(status) : status;
   });
   return { statuses, removed: snapshot.removed, warnings: snapshot.warnings, ...(snapshot.rollout ? { rollout: snapshot.rollout } : {}) };

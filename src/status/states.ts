@@ -18,11 +18,18 @@ export const STATE_IDS = [
   'failing',
   'unknown',
   'rollout-pending',
+  'silent',
 ] as const;
 export type StateId = (typeof STATE_IDS)[number];
 
 /** States that mean a machine needs a human: they make `bento status` exit 2. */
-export const ALERT_STATES: ReadonlySet<StateId> = new Set<StateId>(['failing', 'rollbacked', 'extra-logs']);
+export const ALERT_STATES: ReadonlySet<StateId> = new Set<StateId>(['failing', 'silent', 'rollbacked', 'extra-logs']);
+
+/** When a machine counts as silent: not seen for `silentAfterMs` (SILENT_AFTER) at `nowMs`. */
+export interface SilenceRule {
+  nowMs: number;
+  silentAfterMs: number;
+}
 
 /**
  * How the running version compares with the expected one: `cannot-know` for a
@@ -42,6 +49,21 @@ export interface SystemStatus {
   /** First 8 characters of the latest log's hash and how it compares; null without a log. */
   remoteVersion: { short: string; match: VersionMatch } | null;
   lastChangeMs: number | null;
+  /**
+   * When the server last heard from it (docs/protocol.md §5a): its
+   * heartbeat, or its latest log when that came later or it has no
+   * heartbeat (an older client); null when neither.
+   */
+  lastSeenMs: number | null;
+  /** Store path basenames its heartbeat says it runs and booted; null when it does not say. */
+  running: string | null;
+  booted: string | null;
+  /** Not seen for SILENT_AFTER (only a machine with a heartbeat: an older client's quiet cannot be told from death). */
+  silent: boolean;
+  /** Its heartbeat, newer than its latest log, says it runs another system than that log names: changed by hand. */
+  drift: boolean;
+  /** Its heartbeat says the booted kernel, initrd or modules differ from the running system's. */
+  rebootPending: boolean;
 }
 
 const SHORT_HASH = 8;
@@ -57,18 +79,35 @@ export function holdForRollout(status: SystemStatus): SystemStatus {
   return SHOWN_OVER_ROLLOUT.has(status.state) ? status : { ...status, state: 'rollout-pending' };
 }
 
-/** Applies the rules of docs/protocol.md §7 to one system. */
-export function decideStatus(system: SystemSnapshot): SystemStatus {
+/**
+ * Applies the rules of docs/protocol.md §7 to one system; with `silence`,
+ * also whether it is silent, which outranks every state but failing.
+ */
+export function decideStatus(system: SystemSnapshot, silence?: SilenceRule): SystemStatus {
   const latestLog = selectLatestLog(system.logs) ?? null;
   const match = latestLog ? compareVersions(system, latestLog) : null;
+  const heartbeat = system.heartbeat;
+  const lastSeenMs = heartbeat || latestLog ? Math.max(heartbeat?.receivedMs ?? -Infinity, latestLog?.mtimeMs ?? -Infinity) : null;
+  const silent = heartbeat !== null && lastSeenMs !== null && silence !== undefined && silence.nowMs - lastSeenMs > silence.silentAfterMs;
+  const state = decideState(system, latestLog, match);
+  const running = heartbeat?.says.running ?? null;
   return {
     name: system.name,
-    state: decideState(system, latestLog, match),
+    state: silent && state !== 'failing' ? 'silent' : state,
     localVersion: describeLocalVersion(system),
     expectedStorePath: system.expected.kind === 'flake' ? system.expected.storeBasename : null,
     latestLog,
     remoteVersion: latestLog && match ? { short: latestLog.log.hash.slice(0, SHORT_HASH), match } : null,
     lastChangeMs: system.lastChangeMs,
+    lastSeenMs,
+    running,
+    booted: heartbeat?.says.booted ?? null,
+    silent,
+    // A heartbeat sent with or after the latest log describes the system
+    // after that log's attempt (the client writes it last in the session):
+    // running another one means someone switched by hand since.
+    drift: heartbeat !== null && latestLog !== null && running !== null && heartbeat.receivedMs >= latestLog.mtimeMs && running !== latestLog.log.storeBasename,
+    rebootPending: heartbeat?.says.rebootPending === true,
   };
 }
 
@@ -130,7 +169,7 @@ function describeLocalVersion(system: SystemSnapshot): string {
   }
 }
 
-/** 2 when any system needs a human (failing, rollbacked, extra logs) or a rollout halted, else 0; 1 is left for errors. */
+/** 2 when any system needs a human (failing, silent, rollbacked, extra logs) or a rollout halted, else 0; 1 is left for errors. */
 export function decideExitStatus(statuses: readonly SystemStatus[], rolloutHalted = false): number {
   return rolloutHalted || statuses.some((status) => ALERT_STATES.has(status.state)) ? 2 : 0;
 }

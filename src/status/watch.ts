@@ -28,6 +28,11 @@ export interface WatchChrootOptions {
    * reset the quiet time forever and freeze the screen while another fails.
    */
   maxWaitMs?: number;
+  /**
+   * Refreshes at least this often with no event at all: time alone makes a
+   * machine silent (SILENT_AFTER), and a machine that stopped writes nothing.
+   */
+  refreshEveryMs?: number;
   /** Watching ends when it aborts. */
   signal: AbortSignal;
 }
@@ -57,6 +62,7 @@ export async function watchChroot(options: WatchChrootOptions): Promise<void> {
     const stop = (error?: unknown) => {
       clearTimeout(debounce);
       clearInterval(ticker);
+      clearInterval(rereader);
       for (const watcher of watchers.values()) watcher.close();
       watchers.clear();
       signal.removeEventListener('abort', onAbort);
@@ -135,6 +141,7 @@ export async function watchChroot(options: WatchChrootOptions): Promise<void> {
     };
 
     const ticker = options.tick ? setInterval(options.tick, options.tickMs ?? 1000) : undefined;
+    const rereader = setInterval(schedule, options.refreshEveryMs ?? 60_000);
     if (signal.aborted) {
       stop();
       return;

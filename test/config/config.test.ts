@@ -47,6 +47,8 @@ describe('config.sh scenarios', () => {
       triggerAddresses: { laptop: '192.0.2.10', router: 'router.lan:8080', nas: '[fd00::5]:51337' },
       prebuilt: false,
       signingKey: '/etc/bento/signing-key',
+      // Three intervals of UPDATE_CALENDAR='*:0/30' plus UPDATE_RANDOM_DELAY=10min.
+      silentAfter: 6000,
       cacheStore: 's3://bento-cache?region=eu-west-1',
       cacheUrl: 'https://cache.example.org',
       rolloutWaves: [['t470', 'router'], ['web-[0-9]*'], ['*']],
@@ -192,6 +194,14 @@ describe('prebuilt settings', () => {
     );
     expect(parseConfig(`${base}PREBUILT=1\n`).config.prebuilt).toBe(true);
     expect(errorOf(`${base}PREBUILT=yes\n`)).toBe('config.sh:3: PREBUILT must be 0 or 1, got "yes"');
+  });
+
+  it('SILENT_AFTER is a duration, by default three intervals of UPDATE_CALENDAR plus UPDATE_RANDOM_DELAY', () => {
+    expect(parseConfig(base).config.silentAfter).toBe(3600);
+    expect(parseConfig(`${base}UPDATE_CALENDAR=hourly\n`).config.silentAfter).toBe(4 * 3600);
+    expect(parseConfig(`${base}UPDATE_CALENDAR=hourly\nUPDATE_RANDOM_DELAY=0\n`).config.silentAfter).toBe(3 * 3600);
+    expect(parseConfig(`${base}SILENT_AFTER=3h\n`).config.silentAfter).toBe(3 * 3600);
+    expect(errorOf(`${base}SILENT_AFTER=soon\n`)).toBe('config.sh:3: SILENT_AFTER is not a duration (e.g. 90, 30min, 2h, 1d), got "soon"');
   });
 
   it('SIGNING_KEY is an absolute path, /var/lib/bento/signing-key by default', () => {

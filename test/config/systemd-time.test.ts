@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { calendarInterval, pollSpreadOf, timeSpanSeconds } from '../../src/config/systemd-time.js';
+import { calendarInterval, pollSpreadOf, silentAfterOf, timeSpanSeconds } from '../../src/config/systemd-time.js';
 
 describe('systemd time', () => {
   it('reads calendar intervals and time spans', () => {
@@ -14,5 +14,12 @@ describe('systemd time', () => {
     expect(timeSpanSeconds('90')).toBe(90);
     expect(timeSpanSeconds('2 weeks')).toBe(1209600);
     expect(timeSpanSeconds('3 fortnights')).toBeUndefined();
+  });
+
+  it('makes SILENT_AFTER three poll intervals plus the random delay, one day when the interval cannot be told', () => {
+    expect(silentAfterOf('*:0/15', '15min')).toBe(3600);
+    expect(silentAfterOf('hourly', '0')).toBe(3 * 3600);
+    expect(silentAfterOf('*:0/5', '30s')).toBe(930);
+    expect(silentAfterOf('Sun 03:00', '1h')).toBe(86_400);
   });
 });

@@ -5,7 +5,10 @@ import type { SystemStatus } from '../../src/status/states.js';
 import { ago, logEntry, NOW } from '../status/fixtures.js';
 
 function status(name: string, state: SystemStatus['state'], latestLog: SystemStatus['latestLog'], lastChangeMs: number | null = ago(3600)): SystemStatus {
-  return { name, state, localVersion: 'non-flakes', expectedStorePath: null, latestLog, remoteVersion: null, lastChangeMs };
+  return {
+    name, state, localVersion: 'non-flakes', expectedStorePath: null, latestLog, remoteVersion: null, lastChangeMs,
+    lastSeenMs: latestLog?.mtimeMs ?? null, running: null, booted: null, silent: false, drift: false, rebootPending: false,
+  };
 }
 
 describe('fleetViewOf', () => {

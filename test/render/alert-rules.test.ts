@@ -15,7 +15,7 @@ import { renderServerFiles } from '../../src/render/render-fleet.js';
 import { renderPrometheus } from '../../src/status/render-prometheus.js';
 import { decideStatus } from '../../src/status/states.js';
 import { configWith } from '../helpers/render.js';
-import { NOW, flake, logEntry, snapshot } from '../status/fixtures.js';
+import { NOW, SILENCE, flake, heartbeat, logEntry, snapshot } from '../status/fixtures.js';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'bento-alerts-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -64,7 +64,24 @@ const rolledBack = (system: string) =>
     `${system} switched to its new configuration, then went back to the one before (health check failed or the server was lost). Its latest log, in CHROOT_DIR/${system}/logs/ on the bento server, says why.`,
   );
 
-const ALERTS = ['BentoMachineFailing', 'BentoMachineRolledBack', 'BentoRolloutHalted'];
+const silent = (system: string) => ({
+  alertname: 'BentoMachineSilent',
+  labels: { system, severity: 'critical' },
+  annotations: {
+    summary: `bento: ${system} is silent`,
+    description: `The bento server has not heard from ${system} for SILENT_AFTER (config.sh): no heartbeat, no log. It is switched off, offline, or its bento-upgrade timer is broken. \`bento status\` says when it was last seen.`,
+  },
+});
+const drifted = (system: string) => ({
+  alertname: 'BentoMachineDrift',
+  labels: { system, severity: 'warning' },
+  annotations: {
+    summary: `bento: ${system} runs a system bento did not install`,
+    description: `${system} runs another store path than its latest log names: someone ran nixos-rebuild or a rollback by hand. The next published configuration puts it back.`,
+  },
+});
+
+const ALERTS = ['BentoMachineFailing', 'BentoMachineSilent', 'BentoMachineDrift', 'BentoMachineRolledBack', 'BentoRolloutHalted'];
 
 /** Runs `promtool test rules` on the metrics of `exposition`, expecting exactly `expected` at 5 min. */
 function testRules(exposition: string, expected: { alertname: string; labels: Record<string, string>; annotations: Record<string, string> }[]) {
@@ -93,20 +110,24 @@ const rollout: RolloutState = { version: 1, startedAt: '2024-06-01T11:00:00.000Z
 describe('the Prometheus alert rules', () => {
   it('are valid rules for promtool', () => {
     const run = promtool('check', 'rules', rulesFile);
-    expect(run.stderr + run.stdout).toContain('SUCCESS: 3 rules found');
+    expect(run.stderr + run.stdout).toContain('SUCCESS: 5 rules found');
     expect(run.status).toBe(0);
   });
 
-  it('fire for each failing or rolled-back machine and a halted rollout, and for nothing else', () => {
+  it('fire for each failing, silent, drifted or rolled-back machine and a halted rollout, and for nothing else', () => {
     const statuses = [
       snapshot('nas', { expected: flake('r7ips2c6'), logs: [logEntry('r7ips2c6', 'failure', 90)] }),
       snapshot('router', { expected: flake('a1'), logs: [logEntry('a1', 'rollback', 60)] }),
-      snapshot('canary', { expected: flake('b2'), logs: [logEntry('b2', 'success', 30)] }),
+      snapshot('canary', { expected: flake('b2'), logs: [logEntry('b2', 'success', 30)], heartbeat: heartbeat(20, 'b2') }),
+      snapshot('laptop', { expected: flake('c3'), logs: [logEntry('c3', 'success', 9000)], heartbeat: heartbeat(7200, 'c3') }),
+      snapshot('db', { expected: flake('d4'), logs: [logEntry('d4', 'success', 900)], heartbeat: heartbeat(60, 'e5') }),
       snapshot('new', { lastChangeMs: null }),
-    ].map(decideStatus);
+    ].map((system) => decideStatus(system, SILENCE));
     const halted: RolloutState = { ...rollout, status: 'halted', halt: { at: rollout.startedAt, reason: 'did not report "success"', systems: ['router'] } };
     const run = testRules(renderPrometheus(statuses, NOW.getTime(), halted), [
       failing('nas'),
+      silent('laptop'),
+      drifted('db'),
       rolledBack('router'),
       {
         alertname: 'BentoRolloutHalted',
@@ -123,14 +144,14 @@ describe('the Prometheus alert rules', () => {
   });
 
   it('stay quiet for a fleet that is up to date, with its rollout running', () => {
-    const statuses = [snapshot('canary', { expected: flake('b2'), logs: [logEntry('b2', 'success', 30)] })].map(decideStatus);
+    const statuses = [snapshot('canary', { expected: flake('b2'), logs: [logEntry('b2', 'success', 30)] })].map((system) => decideStatus(system));
     const run = testRules(renderPrometheus(statuses, NOW.getTime(), rollout), []);
     expect(run.stdout + run.stderr).toContain('SUCCESS');
     expect(run.status).toBe(0);
   });
 
   it('a wrong expectation fails promtool (the check above can fail)', () => {
-    const statuses = [snapshot('canary', { expected: flake('b2'), logs: [logEntry('b2', 'success', 30)] })].map(decideStatus);
+    const statuses = [snapshot('canary', { expected: flake('b2'), logs: [logEntry('b2', 'success', 30)] })].map((system) => decideStatus(system));
     const run = testRules(renderPrometheus(statuses, NOW.getTime()), [failing('canary')]);
     expect(run.status).not.toBe(0);
     expect(run.stdout + run.stderr).toContain('BentoMachineFailing');

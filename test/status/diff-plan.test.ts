@@ -17,7 +17,7 @@ function log(basename: string, mtimeMs: number, result = 'success'): LogEntry {
 }
 
 function snapshot(expected: Expected, logs: LogEntry[], problems: string[] = []): SystemSnapshot {
-  return { name: 'x1', expected, lastChangeMs: 0, logs, problems };
+  return { name: 'x1', expected, lastChangeMs: 0, logs, problems, heartbeat: null };
 }
 
 const flake = { name: 'x1', kind: 'flake' } as const;

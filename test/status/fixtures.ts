@@ -43,9 +43,18 @@ export function flake(hashPrefix: string): Expected {
   return { kind: 'flake', storeBasename: storePath(hashPrefix), hash: hash(hashPrefix) };
 }
 
-export function snapshot(name: string, fields: Partial<Omit<SystemSnapshot, 'name'>>): SystemSnapshot {
-  return { name, expected: { kind: 'non-flake' }, lastChangeMs: ago(3600), logs: [], problems: [], ...fields };
+export function snapshot(name: string, fields: Partial<Omit<SystemSnapshot, 'name' | 'heartbeat'>> & { heartbeat?: SystemSnapshot['heartbeat'] } = {}): SystemSnapshot {
+  return { name, expected: { kind: 'non-flake' }, lastChangeMs: ago(3600), logs: [], problems: [], heartbeat: null, ...fields };
 }
+
+/** A heartbeat received `secondsAgo`, saying the machine runs (and booted) `runningPrefix`'s store path. */
+export function heartbeat(secondsAgo: number, runningPrefix?: string, rebootPending = false): NonNullable<SystemSnapshot['heartbeat']> {
+  const says = runningPrefix === undefined ? {} : { running: storePath(runningPrefix), booted: storePath(runningPrefix), rebootPending };
+  return { receivedMs: ago(secondsAgo), says };
+}
+
+/** SILENT_AFTER of one hour at NOW. */
+export const SILENCE = { nowMs: NOW.getTime(), silentAfterMs: 3_600_000 };
 
 /** A temporary CHROOT_DIR, removed by `cleanup`. */
 export async function makeChroot(): Promise<{ dir: string; cleanup: () => Promise<void> }> {

@@ -158,7 +158,7 @@ describe.skipIf(!isRoot)('prune-logs.sh', () => {
     writeFileSync(path.join(logs, '.fresh.log.gz.tmp-124'), 'half');
     writeFileSync(path.join(logs, 'setuid'), 'x');
     chmodSync(path.join(logs, 'setuid'), 0o4644);
-    const statusBefore = (await readChroot(chrootDir)).systems.filter((snapshot) => snapshot.name === name).map(decideStatus);
+    const statusBefore = (await readChroot(chrootDir)).systems.filter((snapshot) => snapshot.name === name).map((system) => decideStatus(system));
     expect(statusBefore[0]?.state).toBe('rebuild-pending');
 
     const run = runPrune(prune);
@@ -179,7 +179,7 @@ describe.skipIf(!isRoot)('prune-logs.sh', () => {
     expect(stub.mode & 0o777).toBe(0o644);
     expect(gunzipSync(readFileSync(path.join(logs, big))).toString()).toBe(OVERSIZE_LOG_TEXT);
     // Status reads it as any log: the machine switched, and says so.
-    const statusAfter = (await readChroot(chrootDir)).systems.filter((snapshot) => snapshot.name === name).map(decideStatus);
+    const statusAfter = (await readChroot(chrootDir)).systems.filter((snapshot) => snapshot.name === name).map((system) => decideStatus(system));
     expect(statusAfter[0]).toMatchObject({ state: 'up-to-date', latestLog: { fileName: big } });
     // Nothing more to do.
     expect(runPrune(prune)).toMatchObject({ status: 0, stdout: '' });

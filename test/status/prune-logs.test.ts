@@ -88,7 +88,7 @@ describe('pruneLogs on a chroot', () => {
     await addSystem(dir, 'quiet', { logs: many.slice(0, 2) });
     writeFileSync(path.join(dir, 'busy', 'logs', 'notes.txt'), 'not a log');
     symlinkSync('/etc/passwd', path.join(dir, 'busy', 'logs', logName('ee', 'success')));
-    const before = (await readChroot(dir)).systems.map(decideStatus);
+    const before = (await readChroot(dir)).systems.map((system) => decideStatus(system));
 
     const accounts = accountsFor(dir, ['busy', 'quiet']);
     const dryRun = await pruneLogs({ chrootDir: dir, keep: 4, dryRun: true, accounts });
@@ -102,7 +102,7 @@ describe('pruneLogs on a chroot', () => {
     expect(existsSync('/etc/passwd')).toBe(true);
     expect(readdirSync(path.join(dir, 'quiet', 'logs'))).toHaveLength(2);
     // The table is the same (notes.txt and the link are still there, and still only warned about).
-    expect((await readChroot(dir)).systems.map(decideStatus)).toEqual(before);
+    expect((await readChroot(dir)).systems.map((system) => decideStatus(system))).toEqual(before);
     // Nothing more to do.
     expect(await pruneLogs({ chrootDir: dir, keep: 4, accounts })).toEqual([]);
   });
@@ -115,10 +115,10 @@ describe('pruneLogs on a chroot', () => {
     const cut = logName('cc', 'success', '20240601-0300');
     await writeLog(path.join(dir, 'x', 'logs', empty), 700, new Uint8Array());
     await writeLog(path.join(dir, 'x', 'logs', cut), 600, LOG_CONTENT.subarray(0, 20));
-    const before = (await readChroot(dir)).systems.map(decideStatus);
+    const before = (await readChroot(dir)).systems.map((system) => decideStatus(system));
     expect(await pruneLogs({ chrootDir: dir, keep: 1, accounts: accountsFor(dir, ['x']) })).toEqual([{ name: 'x', removed: [logName('zz', 'failure', '20240601-0000')], kept: 3, problems: [] }]);
     expect(readdirSync(path.join(dir, 'x', 'logs')).sort()).toEqual([valid, empty, cut].sort());
-    expect((await readChroot(dir)).systems.map(decideStatus)).toEqual(before);
+    expect((await readChroot(dir)).systems.map((system) => decideStatus(system))).toEqual(before);
   });
 
   it('keeps every log of a system whose last_change_date is missing, and says why', async () => {

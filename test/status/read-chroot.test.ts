@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import path from 'node:path';
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, symlink, utimes, writeFile } from 'node:fs/promises';
 import { readChroot } from '../../src/status/read-chroot.js';
 import { UserError } from '../../src/errors.js';
 import { addSystem, ago, hash, logName, makeChroot, storePath } from './fixtures.js';
@@ -16,6 +16,51 @@ async function chroot(): Promise<string> {
   cleanup = made.cleanup;
   return made.dir;
 }
+
+/** A heartbeat as the client writes it (docs/protocol.md §5a), received `secondsAgo`. */
+async function writeHeartbeat(file: string, secondsAgo: number, text: string): Promise<void> {
+  await writeFile(file, text);
+  const time = ago(secondsAgo) / 1000;
+  await utimes(file, time, time);
+}
+
+describe('readChroot: the heartbeat', () => {
+  it('reads when it arrived (its mtime) and what it says, and never takes it for a log or a stray', async () => {
+    const dir = await chroot();
+    await addSystem(dir, 'web', { lastChangeAgo: 500, logs: [[logName('996vw3r6', 'success'), 400]] });
+    const text = `bento heartbeat of web on 2024-06-01 11:59:00 UTC\nprotocol: 2\nrunning: ${storePath('996vw3r6')}\nbooted: ${storePath('r7ips2c6')}\nreboot-pending: yes\n\n`;
+    await writeHeartbeat(path.join(dir, 'web', 'logs', 'heartbeat'), 60, text);
+    const snapshot = await readChroot(dir);
+    expect(snapshot.warnings).toEqual([]);
+    expect(snapshot.systems[0]?.heartbeat).toEqual({ receivedMs: ago(60), says: { protocol: 2, running: storePath('996vw3r6'), booted: storePath('r7ips2c6'), rebootPending: true } });
+    expect(snapshot.systems[0]?.logs.map((log) => log.fileName)).toEqual([logName('996vw3r6', 'success')]);
+  });
+
+  it('a machine without one (an older client) has none; an empty or oversized one still says the machine was there', async () => {
+    const dir = await chroot();
+    await addSystem(dir, 'old');
+    await addSystem(dir, 'empty');
+    await writeHeartbeat(path.join(dir, 'empty', 'logs', 'heartbeat'), 30, '');
+    await addSystem(dir, 'big');
+    await writeHeartbeat(path.join(dir, 'big', 'logs', 'heartbeat'), 20, `bento heartbeat of big on x\nrunning: ${storePath('996vw3r6')}\n\n${'x'.repeat(10_000)}`);
+    const systems = (await readChroot(dir)).systems;
+    expect(systems.map((system) => [system.name, system.heartbeat])).toEqual([
+      ['big', { receivedMs: ago(20), says: {} }],
+      ['empty', { receivedMs: ago(30), says: {} }],
+      ['old', null],
+    ]);
+  });
+
+  it('a link or a directory in its place is not followed, and named in a warning', async () => {
+    const dir = await chroot();
+    await addSystem(dir, 'linked');
+    await writeFile(path.join(dir, 'elsewhere'), `bento heartbeat of linked on x\nrunning: ${storePath('996vw3r6')}\n\n`);
+    await symlink(path.join(dir, 'elsewhere'), path.join(dir, 'linked', 'logs', 'heartbeat'));
+    const snapshot = await readChroot(dir);
+    expect(snapshot.systems.find((system) => system.name === 'linked')?.heartbeat).toBeNull();
+    expect(snapshot.warnings).toContain('linked/logs/heartbeat is not a regular file: ignored');
+  });
+});
 
 describe('readChroot', () => {
   it('reads states.txt, last_change_date and the logs with their server mtimes', async () => {

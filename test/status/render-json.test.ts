@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { RolloutState } from '../../src/protocol/rollout-file.js';
 import { renderJson } from '../../src/status/render-json.js';
 import { decideStatus } from '../../src/status/states.js';
-import { flake, hash, logEntry, snapshot } from './fixtures.js';
+import { SILENCE, flake, hash, heartbeat, logEntry, snapshot } from './fixtures.js';
 
 describe('renderJson', () => {
   it('prints one object per system with stable field names and state ids', () => {
@@ -10,7 +10,8 @@ describe('renderJson', () => {
       snapshot('interbus', { logs: [logEntry('1dyc4lgr', 'success', 11)] }),
       snapshot('kikimora', { expected: flake('996vw3r6'), lastChangeMs: Date.UTC(2024, 5, 1, 11, 57, 12), logs: [logEntry('996vw3r6', 'failure', 60)] }),
       snapshot('fresh', { expected: flake('r7ips2c6'), lastChangeMs: null }),
-    ].map(decideStatus);
+      snapshot('gone', { logs: [logEntry('1dyc4lgr', 'success', 9000)], heartbeat: heartbeat(7200, 'r7ips2c6', true) }),
+    ].map((system) => decideStatus(system, SILENCE));
     expect(renderJson(statuses)).toBe(`[
   {
     "name": "interbus",
@@ -19,6 +20,12 @@ describe('renderJson', () => {
     "state": "up-to-date",
     "lastLogTime": "2024-06-01T11:59:49.000Z",
     "lastChangeTime": "2024-06-01T11:00:00.000Z",
+    "lastSeen": "2024-06-01T11:59:49.000Z",
+    "running": null,
+    "booted": null,
+    "silent": false,
+    "drift": false,
+    "rebootPending": false,
     "rollout": null
   },
   {
@@ -28,6 +35,12 @@ describe('renderJson', () => {
     "state": "failing",
     "lastLogTime": "2024-06-01T11:59:00.000Z",
     "lastChangeTime": "2024-06-01T11:57:12.000Z",
+    "lastSeen": "2024-06-01T11:59:00.000Z",
+    "running": null,
+    "booted": null,
+    "silent": false,
+    "drift": false,
+    "rebootPending": false,
     "rollout": null
   },
   {
@@ -37,6 +50,27 @@ describe('renderJson', () => {
     "state": "new-machine",
     "lastLogTime": null,
     "lastChangeTime": null,
+    "lastSeen": null,
+    "running": null,
+    "booted": null,
+    "silent": false,
+    "drift": false,
+    "rebootPending": false,
+    "rollout": null
+  },
+  {
+    "name": "gone",
+    "expectedStorePath": null,
+    "remoteStorePath": "${hash('1dyc4lgr')}-nixos-system-x-24.05",
+    "state": "silent",
+    "lastLogTime": "2024-06-01T09:30:00.000Z",
+    "lastChangeTime": "2024-06-01T11:00:00.000Z",
+    "lastSeen": "2024-06-01T10:00:00.000Z",
+    "running": "${hash('r7ips2c6')}-nixos-system-x-24.05",
+    "booted": "${hash('r7ips2c6')}-nixos-system-x-24.05",
+    "silent": true,
+    "drift": true,
+    "rebootPending": true,
     "rollout": null
   }
 ]
@@ -44,7 +78,7 @@ describe('renderJson', () => {
   });
 
   it('says where each system stands in a staged rollout', () => {
-    const statuses = [snapshot('canary', { logs: [logEntry('1dyc4lgr', 'success', 11)] }), snapshot('rest', {})].map(decideStatus);
+    const statuses = [snapshot('canary', { logs: [logEntry('1dyc4lgr', 'success', 11)] }), snapshot('rest', {})].map((system) => decideStatus(system));
     const system = { exact: true, target: `${hash('1dyc4lgr')}-nixos-system-x-24.05`, version: '.config-0123456789abcdef', digest: 'a'.repeat(64), previous: {} };
     const rollout: RolloutState = {
       version: 1,

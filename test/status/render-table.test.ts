@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { measureWidth, renderTable } from '../../src/status/render-table.js';
 import { decideStatus } from '../../src/status/states.js';
-import { NOW, ago, flake, logEntry, snapshot } from './fixtures.js';
+import { NOW, SILENCE, ago, flake, heartbeat, logEntry, snapshot } from './fixtures.js';
 
 /** The fleet of the reference output, plus a new machine. */
 const fleet = () =>
@@ -10,9 +10,19 @@ const fleet = () =>
     snapshot('kikimora', { expected: flake('996vw3r6'), lastChangeMs: ago(168), logs: [logEntry('996vw3r6', 'success', 353)] }),
     snapshot('nas', { expected: flake('r7ips2c6'), lastChangeMs: ago(105), logs: [logEntry('lvbajpc5', 'success', 349)] }),
     snapshot('t470', { expected: flake('b2vvrxjy'), lastChangeMs: ago(200), logs: [logEntry('ih7vxijm', 'rollback', 144)] }),
-    snapshot('x1', { expected: flake('fcz1s2yp'), lastChangeMs: ago(200), logs: [logEntry('fcz1s2yp', 'success', 157)] }),
+    snapshot('x1', { expected: flake('fcz1s2yp'), lastChangeMs: ago(200), logs: [logEntry('fcz1s2yp', 'success', 157)], heartbeat: heartbeat(40, 'fcz1s2yp') }),
     snapshot('new', { expected: flake('fcz1s2yp'), lastChangeMs: ago(200) }),
-  ].map(decideStatus);
+  ].map((system) => decideStatus(system));
+
+/** Machines with heartbeats: one quiet and well, one silent, one changed by hand, one waiting for a reboot. */
+const heartbeats = () =>
+  [
+    snapshot('quiet', { expected: flake('fcz1s2yp'), lastChangeMs: ago(86_400), logs: [logEntry('fcz1s2yp', 'success', 80_000)], heartbeat: heartbeat(180, 'fcz1s2yp') }),
+    snapshot('gone', { expected: flake('fcz1s2yp'), lastChangeMs: ago(86_400), logs: [logEntry('fcz1s2yp', 'success', 80_000)], heartbeat: heartbeat(7300, 'fcz1s2yp') }),
+    snapshot('broken', { expected: flake('fcz1s2yp'), lastChangeMs: ago(200), logs: [logEntry('ih7vxijm', 'failure', 100)], heartbeat: heartbeat(7300, 'ih7vxijm') }),
+    snapshot('hand', { expected: flake('fcz1s2yp'), lastChangeMs: ago(86_400), logs: [logEntry('fcz1s2yp', 'success', 80_000)], heartbeat: heartbeat(60, 'lvbajpc5') }),
+    snapshot('kernel', { expected: flake('fcz1s2yp'), lastChangeMs: ago(86_400), logs: [logEntry('fcz1s2yp', 'success', 80_000)], heartbeat: heartbeat(60, 'fcz1s2yp', true) }),
+  ].map((system) => decideStatus(system, SILENCE));
 
 /** Terminal width computed independently of the code under test: every character from U+2300 up here is an emoji. */
 const columnsOf = (text: string) => [...text].reduce((width, char) => width + ((char.codePointAt(0) ?? 0) >= 0x2300 ? 2 : 1), 0);
@@ -29,14 +39,29 @@ describe('renderTable', () => {
   it('renders the reference example, aligned', () => {
     expect(renderTable(fleet(), { nowMs: NOW.getTime(), color: false })).toBe(
       [
-        'machine   local version  remote version  state               time',
-        '--------  -------------  --------------  ------------------  ----------------------------------',
-        'interbus  non-flakes     1dyc4lgr 📌     up to date 💚       (build 11s)',
-        'kikimora  996vw3r6       996vw3r6 💚     sync pending 🚩     (build 5m 53s) (new config 2m 48s)',
-        'nas       r7ips2c6       lvbajpc5 🛑     rebuild pending 🚩  (build 5m 49s) (new config 1m 45s)',
-        't470      b2vvrxjy       ih7vxijm 🛑     rollbacked ⏪       (build 2m 24s)',
-        'x1        fcz1s2yp       fcz1s2yp 💚     up to date 💚       (build 2m 37s)',
-        'new       fcz1s2yp                       new machine         (new config 3m 20s)',
+        'machine   local version  remote version  state               seen        time',
+        '--------  -------------  --------------  ------------------  ----------  ----------------------------------',
+        'interbus  non-flakes     1dyc4lgr 📌     up to date 💚       11s ago     (build 11s)',
+        'kikimora  996vw3r6       996vw3r6 💚     sync pending 🚩     5m 53s ago  (build 5m 53s) (new config 2m 48s)',
+        'nas       r7ips2c6       lvbajpc5 🛑     rebuild pending 🚩  5m 49s ago  (build 5m 49s) (new config 1m 45s)',
+        't470      b2vvrxjy       ih7vxijm 🛑     rollbacked ⏪       2m 24s ago  (build 2m 24s)',
+        'x1        fcz1s2yp       fcz1s2yp 💚     up to date 💚       40s ago     (build 2m 37s)',
+        'new       fcz1s2yp                       new machine                     (new config 3m 20s)',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('shows when each machine was last seen, and silent, drift and reboot pending', () => {
+    expect(renderTable(heartbeats(), { nowMs: NOW.getTime(), color: false })).toBe(
+      [
+        'machine  local version  remote version  state                           seen        time',
+        '-------  -------------  --------------  ------------------------------  ----------  ----------------------------------',
+        'quiet    fcz1s2yp       fcz1s2yp 💚     up to date 💚                   3m ago      (build 22h 13m)',
+        'gone     fcz1s2yp       fcz1s2yp 💚     silent 💤                       2h 1m ago   (build 22h 13m) (new config 1d)',
+        'broken   fcz1s2yp       ih7vxijm 🛑     failing 🔥                      1m 40s ago  (build 1m 40s) (new config 3m 20s)',
+        'hand     fcz1s2yp       fcz1s2yp 💚     up to date 💚 · drift           1m ago      (build 22h 13m)',
+        'kernel   fcz1s2yp       fcz1s2yp 💚     up to date 💚 · reboot pending  1m ago      (build 22h 13m)',
         '',
       ].join('\n'),
     );
@@ -53,14 +78,14 @@ describe('renderTable', () => {
     ];
     const lines = renderTable(statuses, { nowMs: NOW.getTime(), color: false }).trimEnd().split('\n');
     const rows = lines.filter((line) => !line.startsWith('-'));
-    const full = rows.filter((line) => cellStarts(line).length === 5);
+    const full = rows.filter((line) => cellStarts(line).length === 6);
     expect(full.length).toBeGreaterThanOrEqual(8);
     const expected = cellStarts(rows[0]!);
-    expect(expected).toEqual([0, 34, 49, 65, 85]);
+    expect(expected).toEqual([0, 34, 49, 65, 85, 97]);
     for (const line of full) expect(cellStarts(line)).toEqual(expected);
-    expect(lines).toContain(`${longest}  996vw3r6       996vw3r6 💚     extra logs 🔥       (build 10m) (new config 1h)`);
-    expect(lines).toContain(`a${' '.repeat(33)}non-flakes     1dyc4lgr 📌     auto updated 🤖     (build 3d 4h)`);
-    expect(lines).toContain(`b${' '.repeat(33)}non-flakes     1dyc4lgr 📌     unknown ❓          (build 5s) (new config 1h)`);
+    expect(lines).toContain(`${longest}  996vw3r6       996vw3r6 💚     extra logs 🔥       10m ago     (build 10m) (new config 1h)`);
+    expect(lines).toContain(`a${' '.repeat(33)}non-flakes     1dyc4lgr 📌     auto updated 🤖     3d 4h ago   (build 3d 4h)`);
+    expect(lines).toContain(`b${' '.repeat(33)}non-flakes     1dyc4lgr 📌     unknown ❓          5s ago      (build 5s) (new config 1h)`);
     for (const line of lines) expect(line).not.toMatch(/\s$/);
   });
 
@@ -75,7 +100,7 @@ describe('renderTable', () => {
 
   it('renders only the header for an empty fleet', () => {
     expect(renderTable([], { nowMs: NOW.getTime(), color: false })).toBe(
-      'machine  local version  remote version  state  time\n-------  -------------  --------------  -----  ----\n',
+      'machine  local version  remote version  state  seen  time\n-------  -------------  --------------  -----  ----  ----\n',
     );
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decideExitStatus, decideStatus, type StateId } from '../../src/status/states.js';
-import { ago, flake, logEntry, snapshot } from './fixtures.js';
+import { SILENCE, ago, flake, heartbeat, logEntry, snapshot, storePath } from './fixtures.js';
 
 /** last_change_date is one hour old in every fixture unless said otherwise. */
 describe('decideStatus: the rules of docs/protocol.md §7', () => {
@@ -113,6 +113,52 @@ describe('decideStatus: the rules of docs/protocol.md §7', () => {
   });
 });
 
+describe('the heartbeat: seen, silent, drift, reboot pending (docs/protocol.md §5a, §7)', () => {
+  const upToDate = { expected: flake('996vw3r6'), lastChangeMs: ago(90_000), logs: [logEntry('996vw3r6', 'success', 86_400)] };
+
+  it('a machine is seen at its heartbeat, or its latest log when that came later or it has none', () => {
+    expect(decideStatus(snapshot('x', { ...upToDate, heartbeat: heartbeat(60, '996vw3r6') }), SILENCE).lastSeenMs).toBe(ago(60));
+    expect(decideStatus(snapshot('x', { ...upToDate, heartbeat: heartbeat(90_000, '996vw3r6') }), SILENCE).lastSeenMs).toBe(ago(86_400));
+    expect(decideStatus(snapshot('x', upToDate), SILENCE).lastSeenMs).toBe(ago(86_400));
+    expect(decideStatus(snapshot('x', {}), SILENCE).lastSeenMs).toBeNull();
+  });
+
+  it('is silent once not seen for SILENT_AFTER, which outranks every state but failing', () => {
+    expect(decideStatus(snapshot('x', { ...upToDate, heartbeat: heartbeat(3600, '996vw3r6') }), SILENCE)).toMatchObject({ state: 'up-to-date', silent: false });
+    expect(decideStatus(snapshot('x', { ...upToDate, heartbeat: heartbeat(3601, '996vw3r6') }), SILENCE)).toMatchObject({ state: 'silent', silent: true });
+    const rolledBack = { expected: flake('996vw3r6'), lastChangeMs: ago(90_000), logs: [logEntry('11111111', 'rollback', 86_400)], heartbeat: heartbeat(7200, '11111111') };
+    expect(decideStatus(snapshot('x', rolledBack), SILENCE).state).toBe('silent');
+    const failed = { expected: flake('996vw3r6'), lastChangeMs: ago(90_000), logs: [logEntry('11111111', 'failure', 86_400)], heartbeat: heartbeat(7200, '11111111') };
+    expect(decideStatus(snapshot('x', failed), SILENCE)).toMatchObject({ state: 'failing', silent: true });
+    // A machine that bootstrapped by hand and then went dark: no log yet.
+    expect(decideStatus(snapshot('x', { heartbeat: heartbeat(7200) }), SILENCE).state).toBe('silent');
+    expect(decideExitStatus([decideStatus(snapshot('x', { ...upToDate, heartbeat: heartbeat(7200, '996vw3r6') }), SILENCE)])).toBe(2);
+  });
+
+  it('never calls a machine without a heartbeat silent (an older client: quiet and dead look the same), nor without a rule', () => {
+    expect(decideStatus(snapshot('x', upToDate), SILENCE)).toMatchObject({ state: 'up-to-date', silent: false });
+    expect(decideStatus(snapshot('x', { ...upToDate, heartbeat: heartbeat(7200, '996vw3r6') }))).toMatchObject({ state: 'up-to-date', silent: false });
+  });
+
+  it('drifts when a heartbeat at or after the latest log names another running system', () => {
+    const hand = decideStatus(snapshot('x', { ...upToDate, heartbeat: heartbeat(60, '22222222') }), SILENCE);
+    expect(hand).toMatchObject({ state: 'up-to-date', drift: true, running: storePath('22222222') });
+    // The same session: the heartbeat written after the log, the same mtime on a coarse file system.
+    expect(decideStatus(snapshot('x', { ...upToDate, heartbeat: heartbeat(86_400, '22222222') }), SILENCE).drift).toBe(true);
+    expect(decideStatus(snapshot('x', { ...upToDate, heartbeat: heartbeat(60, '996vw3r6') }), SILENCE).drift).toBe(false);
+    // A heartbeat older than the latest log describes the system before that attempt.
+    expect(decideStatus(snapshot('x', { ...upToDate, heartbeat: heartbeat(90_000, '22222222') }), SILENCE).drift).toBe(false);
+    // Nothing to compare with: no log, or a heartbeat that does not say.
+    expect(decideStatus(snapshot('x', { heartbeat: heartbeat(60, '22222222') }), SILENCE).drift).toBe(false);
+    expect(decideStatus(snapshot('x', { ...upToDate, heartbeat: heartbeat(60) }), SILENCE).drift).toBe(false);
+  });
+
+  it('a reboot is pending when the heartbeat says so', () => {
+    expect(decideStatus(snapshot('x', { ...upToDate, heartbeat: heartbeat(60, '996vw3r6', true) }), SILENCE)).toMatchObject({ state: 'up-to-date', rebootPending: true, booted: storePath('996vw3r6') });
+    expect(decideStatus(snapshot('x', { ...upToDate, heartbeat: heartbeat(60, '996vw3r6') }), SILENCE).rebootPending).toBe(false);
+  });
+});
+
 describe('decideExitStatus', () => {
   const only = (state: StateId) => [{ ...decideStatus(snapshot('x', {})), state }];
   it.each([
@@ -125,6 +171,7 @@ describe('decideExitStatus', () => {
     ['failing', 2],
     ['rollbacked', 2],
     ['extra-logs', 2],
+    ['silent', 2],
   ] as const)('%s → %i', (state, code) => {
     expect(decideExitStatus(only(state))).toBe(code);
   });
