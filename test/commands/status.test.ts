@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import path from 'node:path';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { readFile, readdir, utimes, writeFile } from 'node:fs/promises';
 import { statusCommand, type StatusOptions } from '../../src/commands/status.js';
 import { UserError } from '../../src/errors.js';
 import { Collector, RAW_CONTROL } from '../helpers/collect.js';
@@ -35,10 +35,10 @@ describe('statusCommand, printing once', () => {
     expect(await done).toBe(0);
     expect(stdout.text).toBe(
       [
-        'machine   local version  remote version  state          time',
-        '--------  -------------  --------------  -------------  ----------------',
-        'interbus  non-flakes                     new machine    (new config 30s)',
-        'x1        fcz1s2yp       fcz1s2yp 💚     up to date 💚  (build 2m 37s)',
+        'machine   local version  remote version  state          seen        time',
+        '--------  -------------  --------------  -------------  ----------  ----------------',
+        'interbus  non-flakes                     new machine                (new config 30s)',
+        'x1        fcz1s2yp       fcz1s2yp 💚     up to date 💚  2m 37s ago  (build 2m 37s)',
         '',
       ].join('\n'),
     );
@@ -80,7 +80,21 @@ describe('statusCommand, printing once', () => {
     await writeLog(path.join(dir, 'x1', 'logs', logName('fcz1s2yp', 'success', '20240601-1159')), 5);
     const { stdout, done } = run(dir);
     expect(await done).toBe(2);
-    expect(stdout.text).toMatch(/^x1 .*extra logs 🔥 +\(build 5s\) \(new config 10m\)$/m);
+    expect(stdout.text).toMatch(/^x1 .*extra logs 🔥 +5s ago +\(build 5s\) \(new config 10m\)$/m);
+  });
+
+  it('exits 2 when a machine with a heartbeat was not seen for SILENT_AFTER, and says so', async () => {
+    const dir = await fleet();
+    const heartbeat = path.join(dir, 'x1', 'logs', 'heartbeat');
+    await writeFile(heartbeat, `bento heartbeat of x1 on x\nprotocol: 2\nrunning: ${storePath('fcz1s2yp')}\n\n`);
+    const secondsAgo = 3601;
+    const time = (NOW.getTime() - secondsAgo * 1000) / 1000;
+    await utimes(heartbeat, time, time);
+    // Seen at its latest log (157 s ago), which came after the heartbeat.
+    expect(await run(dir, { silentAfter: 158 }).done).toBe(0);
+    const { stdout, done } = run(dir, { silentAfter: 156 });
+    expect(await done).toBe(2);
+    expect(stdout.text).toMatch(/^x1 .*silent 💤 +2m 37s ago +\(build 2m 37s\) \(new config 10m\)$/m);
   });
 
   it('writes the Prometheus file atomically as well as the table', async () => {
