@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { fleetViewOf } from '../../src/notify/fleet-view.js';
 import type { SystemStatus } from '../../src/status/states.js';
-import { ago, logEntry, NOW } from '../status/fixtures.js';
+import { ago, logEntry, NOW, storePath } from '../status/fixtures.js';
 
 function status(name: string, state: SystemStatus['state'], latestLog: SystemStatus['latestLog'], lastChangeMs: number | null = ago(3600)): SystemStatus {
   return {
@@ -42,6 +42,25 @@ describe('fleetViewOf', () => {
       g: { state: 'failing', since: new Date(ago(3600)).toISOString(), why: 'failing' },
     });
     expect(view.rollout).toEqual({ status: 'none', why: '', since: NOW.toISOString() });
+  });
+
+  it('says since when a silent machine was not seen, and what a drifted one runs', () => {
+    const ok = logEntry('11111111', 'success', 9000);
+    const statuses: SystemStatus[] = [
+      { ...status('quiet', 'silent', ok), lastSeenMs: ago(7200), silent: true },
+      { ...status('hand', 'up-to-date', ok), running: storePath('22222222'), drift: true },
+    ];
+    const view = fleetViewOf({ statuses, removed: [], warnings: [] }, NOW.getTime());
+    const seen = new Date(ago(7200)).toISOString();
+    expect(view.machines).toEqual({
+      quiet: { state: 'silent', since: seen, why: `not seen since ${seen} (SILENT_AFTER)` },
+      hand: {
+        state: 'up-to-date',
+        drift: true,
+        since: new Date(ago(9000)).toISOString(),
+        why: `latest log ${ok.fileName}; it runs ${storePath('22222222')}, not the ${storePath('11111111')} its latest log names (changed by hand?)`,
+      },
+    });
   });
 
   it('says which systems halted a rollout and why, and since when a running one started', () => {
