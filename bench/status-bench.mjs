@@ -3,14 +3,17 @@
 // LOG_KEEP=100 allows. Each run is a whole process (node start-up included),
 // as cron would run it: first reading every log (--no-cache, what every run
 // cost before status remembered its reads), then a run that fills the cache
-// and runs that use it (the logs/ directories unchanged since).
+// and runs that use it (the logs/ directories unchanged since), then a run
+// after every machine polled (each heartbeat renamed into its logs/ anew:
+// every logs/ directory changed, no log did). Three systems in four send
+// heartbeats (docs/protocol.md §5a), the fourth is an older client.
 // Usage: npm run build && node bench/status-bench.mjs [systems] [logs] [runs]
 // Prints figures only; it asserts nothing. KEEP=1 keeps the synthetic fleet
 // (its path is printed), REUSE=DIR runs on a fleet kept before.
 import process from 'node:process';
 import { performance } from 'node:perf_hooks';
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { gzipSync } from 'node:zlib';
@@ -69,11 +72,29 @@ async function buildFleet(dir) {
         await utimes(file, now - age, now - age);
       }),
     );
+    if (s % 4 !== 3) await writeHeartbeat(logs, name, expected, now - 60 - (s % 500));
     // The last log arrived a while ago (a directory changed in the last
     // seconds is read again on every run: status/log-cache.ts).
     await utimes(logs, now - 600, now - 600);
   }
   await writeFile(path.join(dir, 'states.txt'), `${states.join('\n')}\n`);
+}
+
+/** The client's heartbeat (docs/protocol.md §5a): written under a temporary name, renamed into logs/. */
+async function writeHeartbeat(logs, name, running, time) {
+  const temporary = path.join(logs, '.heartbeat.tmp-1');
+  await writeFile(temporary, `bento heartbeat of ${name} on x\nprotocol: 2\nrunning: ${running}\nbooted: ${running}\nreboot-pending: no\n\n`);
+  if (time !== undefined) await utimes(temporary, time, time);
+  await rename(temporary, path.join(logs, 'heartbeat'));
+}
+
+/** Every machine with a heartbeat polls once more: its heartbeat renamed into place now. */
+async function pollAll(dir) {
+  for (let s = 0; s < SYSTEMS; s++) {
+    if (s % 4 === 3) continue;
+    const name = `host-${String(s).padStart(4, '0')}`;
+    await writeHeartbeat(path.join(dir, name, 'logs'), name, `${hashOf(s * 1000)}-nixos-system-${name}-24.05`);
+  }
 }
 
 function median(values) {
@@ -120,9 +141,16 @@ try {
     process.stderr.write('with the cache, status --json printed something else than without it\n');
     process.exit(1);
   }
+  await pollAll(dir);
+  // Past RACY_MS, as a status timer finds them: the directories changed 2 s ago at least.
+  await new Promise((resolve) => setTimeout(resolve, 2100));
+  const afterPolls = run('with the cache, after every machine polled (each logs/ changed by its heartbeat)', []);
+  const settled = [];
+  for (let i = 1; i <= RUNS; i++) settled.push(run(`with the cache, after those polls, run ${i}`, []));
   process.stdout.write(`median, every log read: ${median(cold.map((r) => r.seconds)).toFixed(3)} s over ${RUNS} runs\n`);
   process.stdout.write(`first run with the cache: ${filling.seconds.toFixed(3)} s\n`);
   process.stdout.write(`median, with the cache: ${median(warm.map((r) => r.seconds)).toFixed(3)} s over ${RUNS} runs (target < 1 s at 10,000 × 100)\n`);
+  process.stdout.write(`with the cache, after every machine polled: ${afterPolls.seconds.toFixed(3)} s; then median ${median(settled.map((r) => r.seconds)).toFixed(3)} s over ${RUNS} runs\n`);
 
   // For scale: what starting node alone costs on this machine.
   const bare = [];
