@@ -4,14 +4,14 @@
  * A machine that fails gets exactly one POST and one command run; the next
  * run sends nothing; its recovery one more of each.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeOutcome, notifyCommand } from '../../src/commands/notify.js';
 import type { CommandIO } from '../../src/commands/io.js';
-import { addSystem, logName, touch, writeLog } from '../status/fixtures.js';
+import { addSystem, ago, logName, storePath, touch, writeLog } from '../status/fixtures.js';
 import { startWebhook, type Webhook } from '../helpers/webhook.js';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'bento-notify-cmd-'));
@@ -38,6 +38,12 @@ function capture(): { io: CommandIO; out: () => string; err: () => string } {
   stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
   return { io: { stdout, stderr, uid: 0, now: () => new Date('2024-06-01T12:00:00Z') }, out: () => out, err: () => err };
+}
+
+/** Sets a file's times `secondsAgo` (the test's clock): time passes without sleeping. */
+function setBack(file: string, secondsAgo: number): void {
+  const time = ago(secondsAgo) / 1000;
+  utimesSync(file, time, time);
 }
 
 async function notify(fleetDir: string) {
@@ -106,6 +112,37 @@ describe('bento notify', () => {
     expect(retried.status).toBe(0);
     expect(posts().map((body) => (JSON.parse(body) as { text: string }).text)).toEqual(['bento: pi failing', 'bento: pi recovered (up-to-date)', 'bento: nas rollbacked', 'bento: nas rollbacked']);
     expect(runs()).toHaveLength(3);
+  });
+
+  it('sends one alert when a machine goes silent (SILENT_AFTER), none again, one when it is seen again', async () => {
+    const chrootDir = path.join(work, 'silent-chroot');
+    const fleetDir = path.join(work, 'silent-fleet');
+    mkdirSync(chrootDir);
+    mkdirSync(fleetDir);
+    writeFileSync(path.join(fleetDir, 'config.sh'), `CHROOT_DIR=${chrootDir}\nREMOTE_IP=bento.example.org\nSILENT_AFTER=1h\nNOTIFY_URL=${url}\n`);
+    await addSystem(chrootDir, 'laptop', { lastChangeAgo: 90_000, logs: [[logName('c1', 'success', '20240531-1100'), 86_400]] });
+    const heartbeat = path.join(chrootDir, 'laptop', 'logs', 'heartbeat');
+    const beat = async (secondsAgo: number) => {
+      writeFileSync(heartbeat, `bento heartbeat of laptop on x\nprotocol: 2\nrunning: ${storePath('c1')}\n\n`);
+      setBack(heartbeat, secondsAgo);
+    };
+    await beat(600);
+    const before = posts().length;
+    expect((await notify(fleetDir)).stdout).toContain('first run');
+    // The machine stops: an hour and a bit later its heartbeat is as it was.
+    setBack(heartbeat, 3700);
+    expect((await notify(fleetDir)).stdout).toContain('1 transition sent');
+    expect(posts()).toHaveLength(before + 1);
+    expect(JSON.parse(posts()[before] ?? '')).toMatchObject({
+      text: 'bento: laptop silent',
+      transitions: [{ system: 'laptop', from: 'up-to-date', to: 'silent', why: `not seen since ${new Date(ago(3700)).toISOString()} (SILENT_AFTER)`, recovered: false }],
+    });
+    expect((await notify(fleetDir)).stdout).toContain('nothing new');
+    expect(posts()).toHaveLength(before + 1);
+    await beat(30);
+    await notify(fleetDir);
+    expect(posts()).toHaveLength(before + 2);
+    expect(JSON.parse(posts()[before + 1] ?? '')).toMatchObject({ text: 'bento: laptop recovered (up-to-date)' });
   });
 
   it('without hooks does nothing and says why', async () => {
