@@ -215,7 +215,9 @@ export function renderServerFiles(input: RenderInput, templates = engine()): Ren
     oversizeLog: printfOctal(storedGzip(OVERSIZE_LOG_TEXT)),
     escapeSed: sedByteEscapes(),
   });
-  const context = { chrootDir: config.chrootDir, systems, sshdConfig, sshdSnippet, pruneLogs, systemCount: systems.length, ...sizing };
+  // setup-debian.sh sets up the bento-notify timer only when there is a hook to call.
+  const notify = config.notifyCommand !== '' || config.notifyUrl !== '';
+  const context = { chrootDir: config.chrootDir, systems, sshdConfig, sshdSnippet, pruneLogs, notify, systemCount: systems.length, ...sizing };
   return [
     // Static: the alert rules read only bento's metric names, which no fleet value changes.
     { path: 'server/bento-alerts.yml', content: templates.render('server/bento-alerts.yml', {}), mode: DATA },

@@ -4,29 +4,33 @@
  * bentoAccountProblem). The system tools are stubbed from a fake passwd.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { renderFleet } from '../../src/render/render-fleet.js';
 import { configWith, writeRendered } from '../helpers/render.js';
+import type { Config } from '../../src/config/config.js';
 
-let dir: string;
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+let dir: string | undefined;
+afterEach(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
+});
 
 /**
  * Runs the setup script of systems `names` on a server whose accounts are
  * the passwd lines `accounts` gives for its CHROOT_DIR (the group's name in
  * the gid field).
  */
-function setup(names: string[], accounts: (chrootDir: string) => string[]) {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'bento-setup-'));
+function setup(names: string[], accounts: (chrootDir: string) => string[], options: { config?: Partial<Config>; env?: Record<string, string> } = {}) {
+  dir ??= mkdtempSync(path.join(os.tmpdir(), 'bento-setup-'));
   const out = path.join(dir, 'generated');
   const chrootDir = path.join(dir, 'chroot');
-  writeRendered(out, renderFleet({ config: configWith({ chrootDir }), systems: names.map((name) => ({ name, kind: 'flake' as const })) }));
+  writeRendered(out, renderFleet({ config: configWith({ chrootDir, ...options.config }), systems: names.map((name) => ({ name, kind: 'flake' as const })) }));
   writeFileSync(path.join(dir, 'passwd'), accounts(chrootDir).map((line) => `${line}\n`).join(''));
   const bin = path.join(dir, 'bin');
-  mkdirSync(bin);
+  mkdirSync(bin, { recursive: true });
   const record = `{ echo "== $(basename "$0")"; printf '%s\\n' "$@"; } >> "$FAKE_DIR/calls"`;
   const stubs: Record<string, string> = {
     // id -u NAME / id -gn NAME / id -g NAME, from the fake passwd; id -u alone: root.
@@ -38,7 +42,7 @@ function setup(names: string[], accounts: (chrootDir: string) => string[]) {
     writeFileSync(path.join(bin, tool), `#!/bin/sh\n${body}\n`);
     chmodSync(path.join(bin, tool), 0o755);
   }
-  for (const sub of ['keys.d', 'sshd_config.d', 'sbin', 'systemd']) mkdirSync(path.join(dir, sub));
+  for (const sub of ['keys.d', 'sshd_config.d', 'sbin', 'systemd']) mkdirSync(path.join(dir, sub), { recursive: true });
   const run = spawnSync('sh', [path.join(out, 'server', 'setup-debian.sh')], {
     encoding: 'utf8',
     env: {
@@ -50,6 +54,7 @@ function setup(names: string[], accounts: (chrootDir: string) => string[]) {
       BENTO_PRUNE_LOGS: path.join(dir, 'sbin', 'bento-prune-logs'),
       BENTO_SYSTEMD_DIR: path.join(dir, 'systemd'),
       BENTO_NO_RELOAD: '1',
+      ...options.env,
     },
   });
   let calls = '';
@@ -81,5 +86,34 @@ describe('setup-debian.sh with existing accounts', () => {
     expect(run.stderr).toContain(`setup-debian.sh: user webapp exists and is not a bento SFTP user (${why.replaceAll('CHROOT', run.chrootDir)}): bento only sets up its own users`);
     expect(run.calls).not.toContain('== usermod');
     expect(run.calls).not.toContain(`${run.chrootDir}/webapp`);
+  });
+});
+
+describe('setup-debian.sh and the alerts', () => {
+  const nas = (chrootDir: string) => [`nas:x:998:sftp_users::${chrootDir}/nas:/usr/sbin/nologin`];
+  const units = () => ['service', 'timer'].map((kind) => path.join(dir ?? '', 'systemd', `bento-notify.${kind}`));
+
+  it('installs the bento-notify timer when config.sh sets a hook, and removes it once none is set', () => {
+    const run = setup(['nas'], nas, { config: { notifyUrl: 'https://ntfy.example.org/T0KEN' }, env: { BENTO_BIN: '/usr/local/bin/bento', BENTO_FLEET_DIR: '/srv/fleet' } });
+    expect(run.status).toBe(0);
+    const [service = '', timer = ''] = units().map((file) => readFileSync(file, 'utf8'));
+    expect(service).toContain('\nExecStart=/usr/local/bin/bento --dir /srv/fleet notify\n');
+    expect(timer).toContain('\nOnCalendar=*:0/5\n');
+    // The token stays in config.sh, read by bento notify when it runs.
+    expect(service + timer).not.toContain('T0KEN');
+    const again = setup(['nas'], nas);
+    expect(again.status).toBe(0);
+    for (const file of units()) expect(existsSync(file)).toBe(false);
+  });
+
+  it('finds the fleet it was generated into (<fleet>/generated/server/), and says why there is no timer when it cannot', () => {
+    const run = setup(['nas'], nas, { config: { notifyCommand: 'logger -t bento' }, env: { BENTO_BIN: '/usr/local/bin/bento', BENTO_FLEET_DIR: '' } });
+    expect(run.stderr).toContain('config.sh sets NOTIFY_COMMAND or NOTIFY_URL, but the fleet directory is unknown (set BENTO_FLEET_DIR): no bento-notify timer');
+    expect(run.status).toBe(0);
+    for (const file of units()) expect(existsSync(file)).toBe(false);
+    writeFileSync(path.join(dir ?? '', 'config.sh'), '');
+    const found = setup(['nas'], nas, { config: { notifyCommand: 'logger -t bento' }, env: { BENTO_BIN: '/usr/local/bin/bento', BENTO_FLEET_DIR: '' } });
+    expect(found.stderr).not.toContain('bento-notify');
+    expect(readFileSync(units()[0] ?? '', 'utf8')).toContain(`\nExecStart=/usr/local/bin/bento --dir ${dir} notify\n`);
   });
 });
