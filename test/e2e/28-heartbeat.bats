@@ -63,13 +63,6 @@ parsed_heartbeat() {
 	" "$(e2e_heartbeat "$1")"
 }
 
-protocol_version() {
-	node --input-type=module -e "
-		import { LOG_PROTOCOL_VERSION } from '$E2E_REPO/dist/protocol/log-header.js';
-		console.log(LOG_PROTOCOL_VERSION);
-	"
-}
-
 # The configuration the machine last applied (its .bento/state, one line).
 applied() {
 	head -n 1 "$E2E_MACHINES/$1/var-bento/.bento/state"
@@ -95,11 +88,11 @@ boot_into_current() {
 
 	[ -f "$hb" ] || fail "the poll wrote no logs/heartbeat"
 	assert_match "$(head -n 1 "$hb")" "^bento heartbeat of $A on [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} UTC\$"
-	assert_eq "$(after_first_line "$A")" "$(printf 'protocol: %s\nconfiguration: %s\nrunning: %s\n\nx' "$(protocol_version)" "$(applied "$A")" "$(run_link "$A" current-system)")" "the heartbeat after its first line"
+	assert_eq "$(after_first_line "$A")" "$(printf 'protocol: %s\nconfiguration: %s\nrunning: %s\n\nx' "$(e2e_protocol_version)" "$(applied "$A")" "$(run_link "$A" current-system)")" "the heartbeat after its first line"
 	# The configuration is the one published, the running system the one states.txt expects.
 	assert_eq "$(applied "$A")" "$(cat "$E2E_CHROOT/$A/last_change_date")" "configuration"
 	assert_eq "$(run_link "$A" current-system)" "$(e2e_expected "$A")" "running"
-	assert_eq "$(parsed_heartbeat "$A")" "{\"protocol\":$(protocol_version),\"configuration\":\"$(cut -d ' ' -f 1 "$E2E_CHROOT/$A/last_change_date")\",\"running\":\"$(e2e_expected "$A")\"}" "the heartbeat as the server reads it"
+	assert_eq "$(parsed_heartbeat "$A")" "{\"protocol\":$(e2e_protocol_version),\"configuration\":\"$(cut -d ' ' -f 1 "$E2E_CHROOT/$A/last_change_date")\",\"running\":\"$(e2e_expected "$A")\"}" "the heartbeat as the server reads it"
 	assert_eq "$(stat -c '%U %a' "$hb")" "$A 644" "owner and mode of the heartbeat"
 	# Written through the generated Match block, its allow list of requests (docs/protocol.md §9):
 	# internal-sftp -p answers put's open, write and close and the rename, posix-rename.
@@ -134,7 +127,7 @@ boot_into_current() {
 	boot_into_current "$A"
 	run -0 e2e_machine "$A"
 	assert_contains "$output" "no update required"
-	assert_eq "$(after_first_line "$A")" "$(printf 'protocol: %s\nconfiguration: %s\nrunning: %s\nbooted: %s\nreboot-pending: no\n\nx' "$(protocol_version)" "$(applied "$A")" "$(e2e_expected "$A")" "$(e2e_expected "$A")")" "the heartbeat after its first line"
+	assert_eq "$(after_first_line "$A")" "$(printf 'protocol: %s\nconfiguration: %s\nrunning: %s\nbooted: %s\nreboot-pending: no\n\nx' "$(e2e_protocol_version)" "$(applied "$A")" "$(e2e_expected "$A")" "$(e2e_expected "$A")")" "the heartbeat after its first line"
 	assert_eq "$(parsed_heartbeat "$A" | jq -c '[.booted, .rebootPending]')" "[\"$(e2e_expected "$A")\",false]" "booted and reboot-pending as the server reads them"
 }
 
@@ -151,7 +144,7 @@ boot_into_current() {
 	log=$E2E_CHROOT/$A/logs/$(e2e_newest_log "$A" _success.log.gz)
 	assert_match "${log##*/}" "_${new}_success\\.log\\.gz\$"
 	hb=$(e2e_heartbeat "$A")
-	assert_eq "$(after_first_line "$A")" "$(printf 'protocol: %s\nconfiguration: %s\nrunning: %s\nbooted: %s\nreboot-pending: yes\n\nx' "$(protocol_version)" "$(cat "$E2E_CHROOT/$A/last_change_date")" "$new" "$booted")" "the heartbeat after its first line"
+	assert_eq "$(after_first_line "$A")" "$(printf 'protocol: %s\nconfiguration: %s\nrunning: %s\nbooted: %s\nreboot-pending: yes\n\nx' "$(e2e_protocol_version)" "$(cat "$E2E_CHROOT/$A/last_change_date")" "$new" "$booted")" "the heartbeat after its first line"
 	assert_eq "$(parsed_heartbeat "$A" | jq -c '[.running, .booted, .rebootPending]')" "[\"$new\",\"$booted\",true]" "the heartbeat as the server reads it"
 	# Written in the session that uploaded the log, after it.
 	[ -z "$(find "$log" -newer "$hb")" ] || fail "the log is newer than the heartbeat: $(stat -c '%y %n' "$log" "$hb")"

@@ -838,6 +838,15 @@ e2e_newest_log() {
 	find "$E2E_CHROOT/$1/logs" -mindepth 1 -maxdepth 1 ! -name heartbeat -name "*${2:-}" -printf '%T@ %f\n' | sort -n | tail -n 1 | cut -d ' ' -f 2-
 }
 
+# The protocol version the client speaks (src/protocol/log-header.ts): its
+# logs' header and its heartbeat say it.
+e2e_protocol_version() {
+	node --input-type=module -e "
+		import { LOG_PROTOCOL_VERSION } from '$E2E_REPO/dist/protocol/log-header.js';
+		console.log(LOG_PROTOCOL_VERSION);
+	"
+}
+
 # NAME's heartbeat on the server (docs/protocol.md §5a), its path.
 e2e_heartbeat() {
 	printf '%s\n' "$E2E_CHROOT/$1/logs/heartbeat"
