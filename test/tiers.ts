@@ -107,6 +107,7 @@ export const TIERS = {
     'test/client/lib/connect.test.ts',
     'test/client/lib/fetch.test.ts',
     'test/client/lib/health.test.ts',
+    'test/client/lib/heartbeat.test.ts',
     'test/client/lib/logs.test.ts',
     'test/client/lib/prebuilt.test.ts',
     'test/client/lib/server-values.test.ts',

@@ -5,8 +5,8 @@
 # update.sh (its settings) reads it, once its SHA-256 is the one the
 # script names (docs/protocol.md §4). Sources: templates/client/lib/.
 
-# The log header version this client writes (docs/protocol.md §5).
-BENTO_LOG_PROTOCOL=1
+# The protocol version this client speaks: its logs' header and its heartbeat (docs/protocol.md §5, §5a).
+BENTO_LOG_PROTOCOL=2
 
 # The bento client, core: the run's fixed paths and state, messages, and
 # the durable replacement of a file. The machine's settings (BENTO_NAME,
@@ -22,6 +22,9 @@ export LC_ALL=C
 BENTO_DIR=/var/bento
 STATE_DIR="$BENTO_DIR/.bento"
 PROFILE=/nix/var/nix/profiles/system
+# The system NixOS runs now, and the one it booted (absent in a container).
+CURRENT_SYSTEM=/run/current-system
+BOOTED_SYSTEM=/run/booted-system
 LOG="$STATE_DIR/build.log"
 SWITCHED=0
 # The log this run queued for its switch (success or autoupdate): a rollback
@@ -55,8 +58,8 @@ refuse() {
 # The system that runs now: /run/current-system on NixOS, else the system
 # profile (resolved).
 running_system() {
-	if [ -e /run/current-system ]; then
-		readlink -f /run/current-system
+	if [ -e "$CURRENT_SYSTEM" ]; then
+		readlink -f "$CURRENT_SYSTEM"
 	else
 		readlink -f "$PROFILE"
 	fi
@@ -68,6 +71,21 @@ current_system() {
 	case "$running" in
 	/nix/store/*) printf '%s\n' "$running" ;;
 	esac
+}
+
+# The first of the kernel, initrd and kernel modules (readlink -f of each)
+# that system $1 and system $2 do not share, printed; fails when they share
+# all three. Booting system $2 instead of $1 would change that part: what
+# the REBOOT flag (reboot_if_needed) and the heartbeat's reboot-pending
+# (docs/protocol.md §5a) ask.
+boot_part_differing() {
+	for part in kernel initrd kernel-modules; do
+		if [ "$(readlink -f "$1/$part")" != "$(readlink -f "$2/$part")" ]; then
+			printf '%s\n' "$part"
+			return 0
+		fi
+	done
+	return 1
 }
 
 # Replaces file $2 with a copy of $1, durably: a temporary file flushed to
@@ -288,8 +306,9 @@ spend_retry_budget() {
 }
 
 # The bento client: its logs (docs/protocol.md §5): the header, writing one
-# for the server (cut to LOG_SIZE_LIMIT), sending the queued ones, and after
-# a switch the check that the new system still reaches a server.
+# for the server (cut to LOG_SIZE_LIMIT), sending the queued ones (and the
+# heartbeat after them, heartbeat.sh), and after a switch the check that
+# the new system still reaches a server.
 
 # The header every log starts with (docs/protocol.md §5): a line for
 # people, the log protocol version this client speaks, the configuration
@@ -354,16 +373,23 @@ logs_queued() {
 	[ -n "$(batch_pending_logs)" ]
 }
 
-# Puts every queued log into logs/ on the server: one session; what sftp
-# said (why it failed) in UPLOAD_SAID. Arguments are more ssh options
-# (sftp_batch). Returns 0 at once when no log is queued: nothing is asked
-# of the server. It writes nothing on this machine: the batch goes to sftp
-# through a pipe, sftp's words into a variable, as the disk may be full
-# (after a switch, that is when the run could not write its log).
+# Puts every queued log into logs/ on the server, then the heartbeat
+# (docs/protocol.md §5a), written now: after a switch or a rollback it
+# names the system that runs. One session; what sftp said (why it failed)
+# in UPLOAD_SAID. Arguments are more ssh options (sftp_batch). Returns 0 at
+# once when no log is queued: nothing is asked of the server. Its outcome
+# is the logs': a heartbeat the server does not take fails nothing. The
+# only file it writes on this machine is the small heartbeat, which is left
+# out when it cannot be written: the batch goes to sftp through a pipe,
+# sftp's words into a variable, as the disk may be full (after a switch,
+# that is when the run could not write its log).
 upload_logs() {
 	UPLOAD_SAID=''
-	batch=$(batch_pending_logs)
-	[ -n "$batch" ] || return 0
+	logs_queued || return 0
+	batch=$(
+		batch_pending_logs
+		batch_heartbeat
+	)
 	UPLOAD_SAID=$(printf '%s\n' "$batch" | sftp_batch "$@" 2>&1) || return 1
 	rm -f "$STATE_DIR"/pending/*.log.gz
 	return 0
@@ -421,8 +447,9 @@ report_servers() {
 # disk full, logs/ not writable); 2: none answered but one took the
 # connection and dropped it (dropped_by_sshd: there, but busy); 3: no
 # server can be reached. SERVERS_SAID tells what each server said;
-# LOGS_TO_SEND is 0 when no log was queued. No file is written here: on a
-# full disk the servers, or their words, would be lost.
+# LOGS_TO_SEND is 0 when no log was queued. No file is written here but
+# the heartbeat each upload sends (skipped when it cannot be): on a full
+# disk the servers, or their words, would be lost.
 send_logs_to_a_server() {
 	run_server=$BENTO_REMOTE_HOST
 	LOGS_TO_SEND=0
@@ -553,6 +580,63 @@ report() {
 	return 1
 }
 
+# The bento client: the heartbeat (docs/protocol.md §5a), the small file
+# logs/heartbeat that the sessions writing to the server write last: the
+# poll's (a poll with nothing new leaves no log, and a quiet machine must
+# not look like a dead one) and the report's after an attempt (so that it
+# never names a system the machine just left). Its mtime on the server
+# says when the machine was last seen; its text what the machine runs, and
+# what only the machine can tell: whether a reboot would change its kernel.
+
+# The heartbeat's lines but its last, the empty one: a log header (log_header)
+# with the system the machine runs, the one it booted and whether they boot
+# the same kernel, initrd and modules. A key the machine cannot tell is
+# left out: configuration before the first attempt (no state), running
+# without /run/current-system, booted without /run/booted-system,
+# reboot-pending without either.
+heartbeat_lines() {
+	echo "bento heartbeat of $BENTO_NAME on $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+	echo "protocol: $BENTO_LOG_PROTOCOL"
+	# The last_change_date the machine last applied (its digest first): one line.
+	applied=$(head -n 1 "$STATE_DIR/state" 2> /dev/null)
+	[ -z "$applied" ] || echo "configuration: $applied"
+	[ ! -e "$CURRENT_SYSTEM" ] || echo "running: $(basename "$(readlink -f "$CURRENT_SYSTEM")")"
+	[ -e "$BOOTED_SYSTEM" ] || return 0
+	echo "booted: $(basename "$(readlink -f "$BOOTED_SYSTEM")")"
+	[ -e "$CURRENT_SYSTEM" ] || return 0
+	if boot_part_differing "$BOOTED_SYSTEM" "$CURRENT_SYSTEM" > /dev/null; then
+		echo "reboot-pending: yes"
+	else
+		echo "reboot-pending: no"
+	fi
+}
+
+# Writes the heartbeat into $STATE_DIR/heartbeat, whole: in one write under
+# a temporary name, then renamed. Not flushed: it is sent, and written anew,
+# on every run. Fails, leaving no temporary behind, when it cannot be
+# written (this machine's disk full).
+write_heartbeat() {
+	beat=$(heartbeat_lines)
+	if printf '%s\n\n' "$beat" > "$STATE_DIR/heartbeat.tmp" 2> /dev/null &&
+		mv -f "$STATE_DIR/heartbeat.tmp" "$STATE_DIR/heartbeat" 2> /dev/null; then
+		return 0
+	fi
+	rm -f "$STATE_DIR/heartbeat.tmp"
+	return 1
+}
+
+# Prints the batch commands that write the heartbeat into logs/ on the
+# server, as every file bento writes there: a put under a temporary name
+# (the shape of §5's, which readers skip and the server's prune removes),
+# then a rename (posix-rename@openssh.com: it replaces the previous
+# heartbeat). Both with sftp's `-` prefix: their failure (the server's disk
+# full, logs/ not writable) never fails the session nor what came before in
+# its batch. Nothing when the heartbeat cannot be written on this machine.
+batch_heartbeat() {
+	write_heartbeat || return 0
+	printf '%s\n' "-put $STATE_DIR/heartbeat logs/.heartbeat.tmp-$$" "-rename logs/.heartbeat.tmp-$$ logs/heartbeat"
+}
+
 # The bento client: a machine whose disk is full (docs/protocol.md §6):
 # telling it, freeing what the run wrote, trying again later.
 
@@ -628,12 +712,17 @@ free_run_files() {
 # The bento client: the poll, the download of a configuration checked
 # against its manifest, and its installation into /var/bento.
 
-# Phase 1: read last_change_date and send the logs queued by earlier runs,
-# in one session. Fails (and changes nothing) when the server is unreachable.
+# Phase 1: read last_change_date, send the logs queued by earlier runs, then
+# write the heartbeat (docs/protocol.md §5a: it describes the system running
+# now; an update that follows writes it again after its switch), in one
+# session. A log the server does not take ends the batch there: the logs
+# stay queued, no heartbeat. A heartbeat the server does not take changes
+# nothing. Fails (and changes nothing) when the server is unreachable.
 poll_server() {
 	rm -f "$STATE_DIR/remote-state"
 	printf 'get last_change_date %s\n' "$STATE_DIR/remote-state" > "$STATE_DIR/batch"
 	batch_pending_logs >> "$STATE_DIR/batch"
+	batch_heartbeat >> "$STATE_DIR/batch"
 	sftp_session "$STATE_DIR/batch"
 	poll_status=$?
 	if ! grep -q '^[0-9a-f]\{64\}' "$STATE_DIR/remote-state" 2> /dev/null; then
@@ -1063,17 +1152,15 @@ roll_back() {
 reboot_if_needed() {
 	[ -f "$BENTO_DIR/REBOOT" ] || return 0
 	[ "$SWITCHED" = 1 ] || return 0
-	if [ ! -e /run/booted-system ]; then
-		warn "REBOOT is set but /run/booted-system is missing; not rebooting"
+	if [ ! -e "$BOOTED_SYSTEM" ]; then
+		warn "REBOOT is set but $BOOTED_SYSTEM is missing; not rebooting"
 		return 0
 	fi
-	for part in kernel initrd kernel-modules; do
-		if [ "$(readlink -f "/run/booted-system/$part")" != "$(readlink -f "$PROFILE/$part")" ]; then
-			say "the $part changed: rebooting"
-			systemctl kexec || systemctl reboot
-			return 0
-		fi
-	done
+	if part=$(boot_part_differing "$BOOTED_SYSTEM" "$PROFILE"); then
+		say "the $part changed: rebooting"
+		systemctl kexec || systemctl reboot
+		return 0
+	fi
 	say "kernel, initrd and modules are unchanged: no reboot needed"
 }
 

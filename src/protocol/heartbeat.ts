@@ -15,7 +15,7 @@
  *
  * A log header (log-header.ts) with no log after it: the same first line,
  * the same `protocol` and `configuration` fields, three more. The writer is
- * the client's `write_heartbeat` (templates/client/lib/logs.sh).
+ * the client's `write_heartbeat` (templates/client/lib/heartbeat.sh).
  *
  * The machine wrote it: the parser never throws, a field not of its form is
  * unknown, and a reader reads no more than HEARTBEAT_READ_BYTES.

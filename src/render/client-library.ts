@@ -15,7 +15,7 @@ import { sha256 } from '../util/hash.js';
 import { GENERATED_HEADER } from './template-engine.js';
 
 /** The library's sources (templates/client/lib/<name>.sh), in the order they are joined: each defines what the later ones use at their top level. */
-export const CLIENT_LIBRARY_SOURCES = ['core', 'server-values', 'connect', 'logs', 'disk-space', 'fetch', 'switch', 'health', 'prebuilt', 'self-update', 'main'] as const;
+export const CLIENT_LIBRARY_SOURCES = ['core', 'server-values', 'connect', 'logs', 'heartbeat', 'disk-space', 'fetch', 'switch', 'health', 'prebuilt', 'self-update', 'main'] as const;
 
 /** The library's name beside update.sh in the chroot's config/ and in generated/client/. */
 export const CLIENT_LIBRARY_NAME = 'bento-client.sh';
@@ -52,7 +52,7 @@ export function renderClientLibrary(dir = CLIENT_LIBRARY_DIR): string {
     '# update.sh (its settings) reads it, once its SHA-256 is the one the',
     '# script names (docs/protocol.md §4). Sources: templates/client/lib/.',
     '',
-    '# The log header version this client writes (docs/protocol.md §5).',
+    '# The protocol version this client speaks: its logs\' header and its heartbeat (docs/protocol.md §5, §5a).',
     `BENTO_LOG_PROTOCOL=${LOG_PROTOCOL_VERSION}`,
     '',
     ...CLIENT_LIBRARY_SOURCES.map((name) => sourceBody(readFileSync(clientLibrarySource(name, dir), 'utf8'))),

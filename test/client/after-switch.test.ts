@@ -116,7 +116,8 @@ function makeMachine(config: Config): Machine {
       });
     },
     pending: () => readdirSync(path.join(varBento, '.bento', 'pending')).sort(),
-    serverLogs: () => readdirSync(path.join(server, 'logs')).sort(),
+    // The heartbeat each session writes after the logs (docs/protocol.md §5a) is no log.
+    serverLogs: () => readdirSync(path.join(server, 'logs')).filter((name) => name !== 'heartbeat').sort(),
     calls: () => read('calls'),
     attempts: () =>
       read('attempts')

@@ -157,7 +157,8 @@ describe.skipIf(!isRoot)('a client that cannot connect', () => {
     expect(run.stdout).toContain('no update required');
     expect(run.status).toBe(0);
     expect(machine.attempts().map((attempt) => attempt.host)).toEqual(['bento.test', 'bento.test', 'bento.test']);
-    expect(readdirSync(path.join(machine.server, 'logs'))).toEqual([QUEUED]);
+    // The poll's heartbeat after the log (docs/protocol.md §5a).
+    expect(readdirSync(path.join(machine.server, 'logs')).sort()).toEqual([QUEUED, 'heartbeat']);
     expect(pending(machine)).toEqual([]);
   });
 });
@@ -172,8 +173,9 @@ describe.skipIf(!isRoot)('several servers', () => {
     expect(machine.attempts().map((attempt) => attempt.host)).toEqual(['a.test', 'b.test', 'b.test', 'b.test']);
     expect(run.stdout).not.toContain('trying again');
     expect(readFileSync(path.join(machine.server, 'sftp-args'), 'utf8')).toContain('\nrouter@b.test\n');
-    // The queued log and this run's failure log reached the server.
-    expect(readdirSync(path.join(machine.server, 'logs'))).toHaveLength(2);
+    // The queued log and this run's failure log reached the server, and the heartbeat.
+    expect(readdirSync(path.join(machine.server, 'logs'))).toHaveLength(3);
+    expect(readdirSync(path.join(machine.server, 'logs'))).toContain('heartbeat');
     expect(pending(machine)).toEqual([]);
     // The connection closed at the end is b's.
     expect(readFileSync(path.join(machine.server, 'calls'), 'utf8')).toContain('== ssh\n-o\n');

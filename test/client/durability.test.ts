@@ -45,8 +45,10 @@ describe.skipIf(!isRoot)('the client flushes what it records', () => {
     const onHost = (traced: string) => traced.replace(/^\/var\/bento(?=\/|$)/, varBento);
     const { problems, renamed } = durabilityProblems(parseStraceLog(readFileSync(trace, 'utf8')), {
       roots: ['/var/bento'],
-      // Scratch: the build's log, git's own files while the download is made ready, and the download itself.
-      ignore: (to) => to.startsWith('/var/bento/.bento/incoming/') || to.startsWith('/var/bento/.bento/previous/') || to === '/var/bento/.bento/build.log',
+      // Scratch: the build's log, git's own files while the download is made ready, the download itself, and
+      // the heartbeat (sent, and written anew, on every run: docs/protocol.md §5a).
+      ignore: (to) =>
+        to.startsWith('/var/bento/.bento/incoming/') || to.startsWith('/var/bento/.bento/previous/') || to === '/var/bento/.bento/build.log' || to === '/var/bento/.bento/heartbeat',
       onHost,
     });
     expect(problems).toEqual([]);

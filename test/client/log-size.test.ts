@@ -40,7 +40,8 @@ describe.skipIf(!isRoot)('a log over LOG_SIZE_LIMIT', () => {
     expect(run.stderr).toContain('the build failed');
     expect(run.status).toBe(1);
     const logs = readdirSync(path.join(server, 'logs'));
-    expect(logs).toEqual([expect.stringMatching(/^\d{8}-\d{4}_00000000000000000000000000000000-unknown_failure\.log\.gz$/)]);
+    // The log, and the heartbeat sent after it (docs/protocol.md §5a).
+    expect(logs.sort()).toEqual([expect.stringMatching(/^\d{8}-\d{4}_00000000000000000000000000000000-unknown_failure\.log\.gz$/), 'heartbeat']);
     const log = path.join(server, 'logs', logs[0] ?? '');
     expect(statSync(log).size).toBeLessThanOrEqual(LIMIT);
     const text = gunzipSync(readFileSync(log)).toString();

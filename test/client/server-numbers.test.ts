@@ -58,7 +58,8 @@ function updateWith(healthConf: string) {
     toolEnv: { FAKE_SERVER: server, FAKE_NEW_SYSTEM: path.join(systems, 'new') },
     binds: { '/nix/var/nix/profiles': profiles },
   });
-  const logs = readdirSync(path.join(server, 'logs')).filter((name) => name !== EARLIER);
+  // The logs of this run: not the earlier one, nor the heartbeat (docs/protocol.md §5a), no log.
+  const logs = readdirSync(path.join(server, 'logs')).filter((name) => name !== EARLIER && name !== 'heartbeat');
   const logText = (name: string) => gunzipSync(readFileSync(path.join(server, 'logs', name))).toString('utf8');
   return { run, logs, logText, profile: () => readlinkSync(path.join(profiles, 'system')) };
 }

@@ -84,7 +84,7 @@ prune() {
 	done
 	assert_eq "$(stat -c '%a' "$logs/binary")" 644 "mode of logs/binary after chmod"
 	assert_eq "$(stat -c '%a %U' "$logs")" "755 $A" "logs/"
-	assert_eq "$(find "$logs" -mindepth 1 ! -name '*_success.log.gz' -printf '%f\n')" binary "entries of logs/ besides the first update's log"
+	assert_eq "$(find "$logs" -mindepth 1 ! -name '*_success.log.gz' ! -name heartbeat -printf '%f\n')" binary "entries of logs/ besides the first update's log and the heartbeat"
 	rm -f "$logs/binary"
 }
 

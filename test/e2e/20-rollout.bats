@@ -270,7 +270,7 @@ published_later_waves() {
 
 	# The log of the run that applied the new configuration says so: it passes the wave.
 	assert_contains "$(cat "$gate/run.out")" "switching to"
-	assert_contains "$(e2e_log_text "$NF" _success.log.gz)" "protocol: 1"
+	assert_contains "$(e2e_log_text "$NF" _success.log.gz)" "protocol: $(e2e_protocol_version)"
 	run -0 bento rollout advance
 	assert_contains "$output" "wave 2 (*) published: $A"
 	run -0 e2e_machine "$A"

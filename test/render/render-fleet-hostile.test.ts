@@ -157,7 +157,8 @@ describe('hostile values', () => {
     );
     // The configuration was installed, the failure reported, the state remembered.
     expect(readFileSync(path.join(varBento, 'configuration.nix'), 'utf8')).toBe('{ }\n');
-    expect(readdirSync(path.join(server, 'logs'))).toEqual([expect.stringMatching(/^\d{8}-\d{4}_00000000000000000000000000000000-unknown_failure\.log\.gz$/)]);
+    // The failure log, and the heartbeat after it (docs/protocol.md §5a).
+    expect(readdirSync(path.join(server, 'logs')).sort()).toEqual([expect.stringMatching(/^\d{8}-\d{4}_00000000000000000000000000000000-unknown_failure\.log\.gz$/), 'heartbeat']);
     expect(existsSync(path.join(varBento, '.bento', 'state'))).toBe(true);
     expect(nothingOwned()).toEqual([]);
   });

@@ -14,6 +14,9 @@ export LC_ALL=C
 BENTO_DIR=/var/bento
 STATE_DIR="$BENTO_DIR/.bento"
 PROFILE=/nix/var/nix/profiles/system
+# The system NixOS runs now, and the one it booted (absent in a container).
+CURRENT_SYSTEM=/run/current-system
+BOOTED_SYSTEM=/run/booted-system
 LOG="$STATE_DIR/build.log"
 SWITCHED=0
 # The log this run queued for its switch (success or autoupdate): a rollback
@@ -47,8 +50,8 @@ refuse() {
 # The system that runs now: /run/current-system on NixOS, else the system
 # profile (resolved).
 running_system() {
-	if [ -e /run/current-system ]; then
-		readlink -f /run/current-system
+	if [ -e "$CURRENT_SYSTEM" ]; then
+		readlink -f "$CURRENT_SYSTEM"
 	else
 		readlink -f "$PROFILE"
 	fi
@@ -60,6 +63,21 @@ current_system() {
 	case "$running" in
 	/nix/store/*) printf '%s\n' "$running" ;;
 	esac
+}
+
+# The first of the kernel, initrd and kernel modules (readlink -f of each)
+# that system $1 and system $2 do not share, printed; fails when they share
+# all three. Booting system $2 instead of $1 would change that part: what
+# the REBOOT flag (reboot_if_needed) and the heartbeat's reboot-pending
+# (docs/protocol.md §5a) ask.
+boot_part_differing() {
+	for part in kernel initrd kernel-modules; do
+		if [ "$(readlink -f "$1/$part")" != "$(readlink -f "$2/$part")" ]; then
+			printf '%s\n' "$part"
+			return 0
+		fi
+	done
+	return 1
 }
 
 # Replaces file $2 with a copy of $1, durably: a temporary file flushed to

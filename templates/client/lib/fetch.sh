@@ -2,12 +2,17 @@
 # The bento client: the poll, the download of a configuration checked
 # against its manifest, and its installation into /var/bento.
 
-# Phase 1: read last_change_date and send the logs queued by earlier runs,
-# in one session. Fails (and changes nothing) when the server is unreachable.
+# Phase 1: read last_change_date, send the logs queued by earlier runs, then
+# write the heartbeat (docs/protocol.md §5a: it describes the system running
+# now; an update that follows writes it again after its switch), in one
+# session. A log the server does not take ends the batch there: the logs
+# stay queued, no heartbeat. A heartbeat the server does not take changes
+# nothing. Fails (and changes nothing) when the server is unreachable.
 poll_server() {
 	rm -f "$STATE_DIR/remote-state"
 	printf 'get last_change_date %s\n' "$STATE_DIR/remote-state" > "$STATE_DIR/batch"
 	batch_pending_logs >> "$STATE_DIR/batch"
+	batch_heartbeat >> "$STATE_DIR/batch"
 	sftp_session "$STATE_DIR/batch"
 	poll_status=$?
 	if ! grep -q '^[0-9a-f]\{64\}' "$STATE_DIR/remote-state" 2> /dev/null; then

@@ -1,7 +1,8 @@
 # shellcheck shell=sh
 # The bento client: its logs (docs/protocol.md §5): the header, writing one
-# for the server (cut to LOG_SIZE_LIMIT), sending the queued ones, and after
-# a switch the check that the new system still reaches a server.
+# for the server (cut to LOG_SIZE_LIMIT), sending the queued ones (and the
+# heartbeat after them, heartbeat.sh), and after a switch the check that
+# the new system still reaches a server.
 
 # The header every log starts with (docs/protocol.md §5): a line for
 # people, the log protocol version this client speaks, the configuration
@@ -66,16 +67,23 @@ logs_queued() {
 	[ -n "$(batch_pending_logs)" ]
 }
 
-# Puts every queued log into logs/ on the server: one session; what sftp
-# said (why it failed) in UPLOAD_SAID. Arguments are more ssh options
-# (sftp_batch). Returns 0 at once when no log is queued: nothing is asked
-# of the server. It writes nothing on this machine: the batch goes to sftp
-# through a pipe, sftp's words into a variable, as the disk may be full
-# (after a switch, that is when the run could not write its log).
+# Puts every queued log into logs/ on the server, then the heartbeat
+# (docs/protocol.md §5a), written now: after a switch or a rollback it
+# names the system that runs. One session; what sftp said (why it failed)
+# in UPLOAD_SAID. Arguments are more ssh options (sftp_batch). Returns 0 at
+# once when no log is queued: nothing is asked of the server. Its outcome
+# is the logs': a heartbeat the server does not take fails nothing. The
+# only file it writes on this machine is the small heartbeat, which is left
+# out when it cannot be written: the batch goes to sftp through a pipe,
+# sftp's words into a variable, as the disk may be full (after a switch,
+# that is when the run could not write its log).
 upload_logs() {
 	UPLOAD_SAID=''
-	batch=$(batch_pending_logs)
-	[ -n "$batch" ] || return 0
+	logs_queued || return 0
+	batch=$(
+		batch_pending_logs
+		batch_heartbeat
+	)
 	UPLOAD_SAID=$(printf '%s\n' "$batch" | sftp_batch "$@" 2>&1) || return 1
 	rm -f "$STATE_DIR"/pending/*.log.gz
 	return 0
@@ -133,8 +141,9 @@ report_servers() {
 # disk full, logs/ not writable); 2: none answered but one took the
 # connection and dropped it (dropped_by_sshd: there, but busy); 3: no
 # server can be reached. SERVERS_SAID tells what each server said;
-# LOGS_TO_SEND is 0 when no log was queued. No file is written here: on a
-# full disk the servers, or their words, would be lost.
+# LOGS_TO_SEND is 0 when no log was queued. No file is written here but
+# the heartbeat each upload sends (skipped when it cannot be): on a full
+# disk the servers, or their words, would be lost.
 send_logs_to_a_server() {
 	run_server=$BENTO_REMOTE_HOST
 	LOGS_TO_SEND=0

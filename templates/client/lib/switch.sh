@@ -227,16 +227,14 @@ roll_back() {
 reboot_if_needed() {
 	[ -f "$BENTO_DIR/REBOOT" ] || return 0
 	[ "$SWITCHED" = 1 ] || return 0
-	if [ ! -e /run/booted-system ]; then
-		warn "REBOOT is set but /run/booted-system is missing; not rebooting"
+	if [ ! -e "$BOOTED_SYSTEM" ]; then
+		warn "REBOOT is set but $BOOTED_SYSTEM is missing; not rebooting"
 		return 0
 	fi
-	for part in kernel initrd kernel-modules; do
-		if [ "$(readlink -f "/run/booted-system/$part")" != "$(readlink -f "$PROFILE/$part")" ]; then
-			say "the $part changed: rebooting"
-			systemctl kexec || systemctl reboot
-			return 0
-		fi
-	done
+	if part=$(boot_part_differing "$BOOTED_SYSTEM" "$PROFILE"); then
+		say "the $part changed: rebooting"
+		systemctl kexec || systemctl reboot
+		return 0
+	fi
 	say "kernel, initrd and modules are unchanged: no reboot needed"
 }

@@ -824,15 +824,32 @@ e2e_expected() {
 	sed -n "s/^$1=//p" "$E2E_CHROOT/states.txt"
 }
 
-# The log names on the server for NAME, sorted.
+# The names in NAME's logs/ on the server, sorted: its logs, and anything
+# else found there (an upload's temporary, ...) but the heartbeat, which
+# every session rewrites and which is no log (docs/protocol.md §5a;
+# e2e_heartbeat).
 e2e_logs() {
-	find "$E2E_CHROOT/$1/logs" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort
+	find "$E2E_CHROOT/$1/logs" -mindepth 1 -maxdepth 1 ! -name heartbeat -printf '%f\n' | sort
 }
 
 # NAME's newest log on the server (by arrival), optionally among those
-# whose name ends with SUFFIX.
+# whose name ends with SUFFIX; never the heartbeat.
 e2e_newest_log() {
-	find "$E2E_CHROOT/$1/logs" -mindepth 1 -maxdepth 1 -name "*${2:-}" -printf '%T@ %f\n' | sort -n | tail -n 1 | cut -d ' ' -f 2-
+	find "$E2E_CHROOT/$1/logs" -mindepth 1 -maxdepth 1 ! -name heartbeat -name "*${2:-}" -printf '%T@ %f\n' | sort -n | tail -n 1 | cut -d ' ' -f 2-
+}
+
+# The protocol version the client speaks (src/protocol/log-header.ts): its
+# logs' header and its heartbeat say it.
+e2e_protocol_version() {
+	node --input-type=module -e "
+		import { LOG_PROTOCOL_VERSION } from '$E2E_REPO/dist/protocol/log-header.js';
+		console.log(LOG_PROTOCOL_VERSION);
+	"
+}
+
+# NAME's heartbeat on the server (docs/protocol.md §5a), its path.
+e2e_heartbeat() {
+	printf '%s\n' "$E2E_CHROOT/$1/logs/heartbeat"
 }
 
 e2e_log_count() {

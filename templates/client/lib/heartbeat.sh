@@ -1,0 +1,57 @@
+# shellcheck shell=sh
+# The bento client: the heartbeat (docs/protocol.md §5a), the small file
+# logs/heartbeat that the sessions writing to the server write last: the
+# poll's (a poll with nothing new leaves no log, and a quiet machine must
+# not look like a dead one) and the report's after an attempt (so that it
+# never names a system the machine just left). Its mtime on the server
+# says when the machine was last seen; its text what the machine runs, and
+# what only the machine can tell: whether a reboot would change its kernel.
+
+# The heartbeat's lines but its last, the empty one: a log header (log_header)
+# with the system the machine runs, the one it booted and whether they boot
+# the same kernel, initrd and modules. A key the machine cannot tell is
+# left out: configuration before the first attempt (no state), running
+# without /run/current-system, booted without /run/booted-system,
+# reboot-pending without either.
+heartbeat_lines() {
+	echo "bento heartbeat of $BENTO_NAME on $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+	echo "protocol: $BENTO_LOG_PROTOCOL"
+	# The last_change_date the machine last applied (its digest first): one line.
+	applied=$(head -n 1 "$STATE_DIR/state" 2> /dev/null)
+	[ -z "$applied" ] || echo "configuration: $applied"
+	[ ! -e "$CURRENT_SYSTEM" ] || echo "running: $(basename "$(readlink -f "$CURRENT_SYSTEM")")"
+	[ -e "$BOOTED_SYSTEM" ] || return 0
+	echo "booted: $(basename "$(readlink -f "$BOOTED_SYSTEM")")"
+	[ -e "$CURRENT_SYSTEM" ] || return 0
+	if boot_part_differing "$BOOTED_SYSTEM" "$CURRENT_SYSTEM" > /dev/null; then
+		echo "reboot-pending: yes"
+	else
+		echo "reboot-pending: no"
+	fi
+}
+
+# Writes the heartbeat into $STATE_DIR/heartbeat, whole: in one write under
+# a temporary name, then renamed. Not flushed: it is sent, and written anew,
+# on every run. Fails, leaving no temporary behind, when it cannot be
+# written (this machine's disk full).
+write_heartbeat() {
+	beat=$(heartbeat_lines)
+	if printf '%s\n\n' "$beat" > "$STATE_DIR/heartbeat.tmp" 2> /dev/null &&
+		mv -f "$STATE_DIR/heartbeat.tmp" "$STATE_DIR/heartbeat" 2> /dev/null; then
+		return 0
+	fi
+	rm -f "$STATE_DIR/heartbeat.tmp"
+	return 1
+}
+
+# Prints the batch commands that write the heartbeat into logs/ on the
+# server, as every file bento writes there: a put under a temporary name
+# (the shape of §5's, which readers skip and the server's prune removes),
+# then a rename (posix-rename@openssh.com: it replaces the previous
+# heartbeat). Both with sftp's `-` prefix: their failure (the server's disk
+# full, logs/ not writable) never fails the session nor what came before in
+# its batch. Nothing when the heartbeat cannot be written on this machine.
+batch_heartbeat() {
+	write_heartbeat || return 0
+	printf '%s\n' "-put $STATE_DIR/heartbeat logs/.heartbeat.tmp-$$" "-rename logs/.heartbeat.tmp-$$ logs/heartbeat"
+}
