@@ -11,6 +11,7 @@
 // Prints figures only; it asserts nothing. KEEP=1 keeps the synthetic fleet
 // (its path is printed), REUSE=DIR runs on a fleet kept before.
 import process from 'node:process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
 import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rename, rm, utimes, writeFile } from 'node:fs/promises';
@@ -143,7 +144,7 @@ try {
   }
   await pollAll(dir);
   // Past RACY_MS, as a status timer finds them: the directories changed 2 s ago at least.
-  await new Promise((resolve) => setTimeout(resolve, 2100));
+  await sleep(2100);
   const afterPolls = run('with the cache, after every machine polled (each logs/ changed by its heartbeat)', []);
   const settled = [];
   for (let i = 1; i <= RUNS; i++) settled.push(run(`with the cache, after those polls, run ${i}`, []));

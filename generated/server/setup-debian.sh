@@ -16,7 +16,10 @@
 # BENTO_AUTHORIZED_KEYS_DIR (default /etc/ssh/authorized_keys.d),
 # BENTO_PRUNE_LOGS (default /usr/local/sbin/bento-prune-logs),
 # BENTO_SYSTEMD_DIR (default /etc/systemd/system), BENTO_NO_RELOAD=1 to leave
-# sshd and systemd alone (for tests and image builds).
+# sshd and systemd alone (for tests and image builds); with NOTIFY_COMMAND or
+# NOTIFY_URL in config.sh, BENTO_BIN (default: bento on PATH) and
+# BENTO_FLEET_DIR (default: the fleet this script was generated into, when
+# it lies in <fleet>/generated/server/) for the bento-notify timer.
 
 set -eu
 umask 022
@@ -496,6 +499,10 @@ printf '%s\n' '[Unit]' "Description=bento: keep the machines' logs/ within bound
 printf '%s\n' '[Unit]' "Description=bento: keep the machines' logs/ within bounds, every minute" '' \
 	'[Timer]' 'OnCalendar=minutely' '' '[Install]' 'WantedBy=timers.target' > "$SYSTEMD_DIR/bento-prune-logs.timer"
 
+# The alerts (bento notify, docs/alerts.md), every five minutes, when
+# config.sh sets a hook; without one, a timer set up before is removed.
+NOTIFY_UNITS=''
+
 # CHROOT_DIR is best on a file system of its own, mounted nosuid,nodev,noexec
 # and with a quota: the machines write there (docs/sftp-server.md).
 check_chroot_mount() {
@@ -519,7 +526,16 @@ if [ "${BENTO_NO_RELOAD:-0}" != 1 ]; then
 	check_sshd maxstartups 14:30:100
 	check_sshd logingracetime 31
 	systemctl reload ssh 2> /dev/null || service ssh reload
+	if [ -z "$NOTIFY_UNITS" ] && [ -f "$SYSTEMD_DIR/bento-notify.timer" ]; then
+		systemctl disable --now bento-notify.timer 2> /dev/null || true
+	fi
+fi
+if [ -z "$NOTIFY_UNITS" ]; then
+	rm -f "$SYSTEMD_DIR/bento-notify.service" "$SYSTEMD_DIR/bento-notify.timer"
+fi
+if [ "${BENTO_NO_RELOAD:-0}" != 1 ]; then
 	systemctl daemon-reload
 	systemctl enable --now bento-prune-logs.timer
+	[ -z "$NOTIFY_UNITS" ] || systemctl enable --now bento-notify.timer
 fi
 echo "setup-debian.sh: 4 system(s) ready under $CHROOT_DIR"
