@@ -14,8 +14,10 @@ setup_file() {
 	for _ in $(seq 50); do [ -s "$HOOKS_DIR/port" ] && break; sleep 0.1; done
 	[ -s "$HOOKS_DIR/port" ] || fail "the webhook did not start"
 	: > "$HOOKS_DIR/posts"
+	local port
+	port=$(cat "$HOOKS_DIR/port")
 	export E2E_CONFIG_EXTRA="SILENT_AFTER=1h
-NOTIFY_URL=http://127.0.0.1:$(cat "$HOOKS_DIR/port")/hooks/T0KEN
+NOTIFY_URL=http://127.0.0.1:$port/hooks/T0KEN
 NOTIFY_COMMAND='cat >> $HOOKS_DIR/command-runs; echo >> $HOOKS_DIR/command-runs'"
 	e2e_setup_suite a b
 	export A B
@@ -42,9 +44,11 @@ logs_but_heartbeat() {
 }
 
 # Sets every file of NAME's logs/ back by SPAN (a `date -d` span): the
-# machine stopped that long ago.
+# machine stopped that long ago; its configuration was published an hour
+# before that.
 stop_machine_since() {
 	find "$E2E_CHROOT/$1/logs" -mindepth 1 -maxdepth 1 -type f -exec touch -m -d "$2 ago" {} +
+	touch -m -d "$2 ago - 1 hour" "$E2E_CHROOT/$1/last_change_date"
 }
 
 posts() {
