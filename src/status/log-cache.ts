@@ -66,9 +66,28 @@ type Entry = [
   logs: [string, number][],
   problems: string[],
   warnings: string[],
-  /** logNamesDigest of logs/ when it was read. */
-  namesDigest: string,
+  /** What logs/ held when it was read, to tell a change that touched no log (Listing). */
+  listing: Listing,
 ];
+
+/** A file as its lstat was: name, ino, size, mtimeMs, ctimeMs. */
+export type FileStamp = [name: string, ino: number, size: number, mtimeMs: number, ctimeMs: number];
+
+/**
+ * What a logs/ directory held, beyond the logs an entry keeps: the digest
+ * of its log names (logNamesDigest), and the files named like logs that
+ * were not read as logs (over the size limit, not whole gzip, not regular
+ * files), which the server's prune replaces under the same name.
+ */
+export interface Listing {
+  namesDigest: string;
+  rejected: FileStamp[];
+}
+
+/** The FileStamp of `name`, whose lstat is `stats`. */
+export function fileStamp(name: string, stats: Stats): FileStamp {
+  return [name, stats.ino, stats.size, stats.mtimeMs, stats.ctimeMs];
+}
 
 /** What a heartbeat said, while its file keeps these ino, size, mtimeMs and ctimeMs. */
 type HeartbeatEntry = [ino: number, size: number, mtimeMs: number, ctimeMs: number, says: Heartbeat];
@@ -180,24 +199,25 @@ export class LogCache {
   /**
    * The logs status needs from the logs/ of system `name` (whose stat is
    * `stats`, taken now, at `readStartMs`) when it has not changed since they
-   * were read, or holds the same log names (`namesDigest`, asked only then),
-   * with last_change_date now at `lastChangeMs`, and every log the entry
-   * names is `stillThere`; undefined otherwise (and an entry that names a
-   * log that is not is dropped).
+   * were read, or `sameListing` says it holds the same log names and the
+   * same rejected files (asked only then), with last_change_date now at
+   * `lastChangeMs`, and every log the entry names is `stillThere`;
+   * undefined otherwise (and an entry that names a log that is not is
+   * dropped).
    */
   lookup(
     name: string,
     stats: Stats,
     lastChangeMs: number | null,
     stillThere: (log: LogEntry) => boolean,
-    namesDigest: () => string | undefined = () => undefined,
+    sameListing: (listing: Listing) => boolean = () => false,
     readStartMs = Date.now(),
   ): CachedLogs | undefined {
     const entry = this.entries.get(name);
     const stamp = stampOf(stats);
     const usable = entry !== undefined && (lastChangeMs === null || (entry[1] !== null && lastChangeMs >= entry[1]));
     const unchanged = usable && sameStamp(entry[0], stamp);
-    if (!usable || (!unchanged && namesDigest() !== entry[5])) {
+    if (!usable || (!unchanged && !sameListing(entry[5]))) {
       this.misses++;
       return undefined;
     }
@@ -255,12 +275,12 @@ export class LogCache {
     logs: readonly LogEntry[],
     problems: readonly string[],
     warnings: readonly string[],
-    namesDigest: string,
+    listing: Listing,
   ): void {
     // Too recent a change: remembered under a stamp that never matches, so
     // only the names' digest can make it used.
     const stamp: DirectoryStamp = isRacy(stats, readStartMs) ? [-1, -1, -1, -1, -1] : stampOf(stats);
-    this.entries.set(name, [stamp, lastChangeMs, logs.map((log) => [log.fileName, log.mtimeMs]), [...problems], [...warnings], namesDigest]);
+    this.entries.set(name, [stamp, lastChangeMs, logs.map((log) => [log.fileName, log.mtimeMs]), [...problems], [...warnings], { namesDigest: listing.namesDigest, rejected: listing.rejected.map((file) => [...file] as FileStamp) }]);
     this.dirty = true;
   }
 
@@ -303,9 +323,9 @@ export function neededLogs(logs: readonly LogEntry[], lastChangeMs: number | nul
 
 function isEntry(value: unknown): value is Entry {
   if (!Array.isArray(value) || value.length !== 6) return false;
-  const [stamp, lastChangeMs, logs, problems, warnings, namesDigest] = value as unknown[];
+  const [stamp, lastChangeMs, logs, problems, warnings, listing] = value as unknown[];
   return (
-    typeof namesDigest === 'string' &&
+    isListing(listing) &&
     Array.isArray(stamp) &&
     stamp.length === 5 &&
     stamp.every((n) => typeof n === 'number') &&
@@ -313,6 +333,16 @@ function isEntry(value: unknown): value is Entry {
     Array.isArray(logs) &&
     logs.every((log) => Array.isArray(log) && typeof log[0] === 'string' && typeof log[1] === 'number') &&
     [problems, warnings].every((texts) => Array.isArray(texts) && texts.every((text) => typeof text === 'string'))
+  );
+}
+
+function isListing(value: unknown): value is Listing {
+  if (typeof value !== 'object' || value === null) return false;
+  const { namesDigest, rejected } = value as { namesDigest?: unknown; rejected?: unknown };
+  return (
+    typeof namesDigest === 'string' &&
+    Array.isArray(rejected) &&
+    rejected.every((file) => Array.isArray(file) && file.length === 5 && typeof file[0] === 'string' && file.slice(1).every((n: unknown) => typeof n === 'number'))
   );
 }
 

@@ -32,7 +32,7 @@ import { readRolloutState, type RolloutState } from '../protocol/rollout-file.js
 import { parseLogName } from '../protocol/log-name.js';
 import { FUTURE_TOLERANCE_MS, GZIP_HEAD_BYTES, GZIP_TAIL_BYTES, gzipProblem, isLaterLog, isUploadTemporary, receivedAtMs, type LogEntry } from '../protocol/log-file.js';
 import { readStatesFile, type StatesFile } from '../protocol/states-file.js';
-import { logNamesDigest, neededLogs, type LogCache } from './log-cache.js';
+import { fileStamp, logNamesDigest, neededLogs, type FileStamp, type Listing, type LogCache } from './log-cache.js';
 import { HEARTBEAT_FILE, HEARTBEAT_READ_BYTES, parseHeartbeat, type Heartbeat } from '../protocol/heartbeat.js';
 import { truncate } from '../util/text.js';
 
@@ -233,7 +233,7 @@ function readNeededLogs(dir: string, name: string, context: LogsContext, problem
       stats,
       context.lastChangeMs,
       (log) => stillTheLog(`${dir}/${log.fileName}`, log, context.sizeLimit),
-      () => listingDigest(dir),
+      (listing) => sameListing(dir, listing),
       readStartMs,
     );
   if (cached) {
@@ -241,21 +241,37 @@ function readNeededLogs(dir: string, name: string, context: LogsContext, problem
     warnings.push(...cached.warnings);
     return cached.logs;
   }
-  const found = { problems: [] as string[], warnings: [] as string[], namesDigest: '' };
+  const found: Found = { problems: [], warnings: [], namesDigest: '', rejected: [] };
   const logs = neededLogs(readLogs(dir, name, context, found), context.lastChangeMs);
   problems.push(...found.problems);
   warnings.push(...found.warnings);
-  if (stats?.isDirectory() && found.namesDigest) cache?.store(name, stats, readStartMs, context.lastChangeMs, logs, found.problems, found.warnings, found.namesDigest);
+  if (stats?.isDirectory() && found.namesDigest) cache?.store(name, stats, readStartMs, context.lastChangeMs, logs, found.problems, found.warnings, found);
   return logs;
 }
 
-/** logNamesDigest of what `dir` holds now; undefined when it cannot be listed. */
-function listingDigest(dir: string): string | undefined {
+/**
+ * Whether `dir` holds the log names it held (`listing`: a heartbeat renamed
+ * in adds none) and its rejected files are the same files: the prune
+ * replaces one over the size limit by a short log under the same name.
+ */
+function sameListing(dir: string, listing: Listing): boolean {
+  let names: string[];
   try {
-    return logNamesDigest(readdirSync(dir));
+    names = readdirSync(dir);
   } catch {
-    return undefined;
+    return false;
   }
+  if (logNamesDigest(names) !== listing.namesDigest) return false;
+  return listing.rejected.every(([fileName, ino, size, mtimeMs, ctimeMs]) => {
+    const stats = lstatOrError(`${dir}/${fileName}`);
+    return stats !== undefined && !(stats instanceof Error) && stats.ino === ino && stats.size === size && stats.mtimeMs === mtimeMs && stats.ctimeMs === ctimeMs;
+  });
+}
+
+/** What reading a logs/ found besides its logs (Listing). */
+interface Found extends Listing {
+  problems: string[];
+  warnings: string[];
 }
 
 /**
@@ -322,6 +338,7 @@ interface LogsContext {
 /** A well-named regular file of logs/, before its content is checked. */
 interface Candidate extends LogEntry {
   size: number;
+  stamp: FileStamp;
 }
 
 /**
@@ -331,7 +348,7 @@ interface Candidate extends LogEntry {
  * give (docs/protocol.md §7). Only an unreadable logs/ or entry makes the
  * system unknown. Temporary upload names are skipped silently.
  */
-function readLogs(dir: string, name: string, context: LogsContext, found: { problems: string[]; warnings: string[]; namesDigest: string }): LogEntry[] {
+function readLogs(dir: string, name: string, context: LogsContext, found: Found): LogEntry[] {
   const { problems, warnings } = found;
   let entries: string[];
   try {
@@ -364,21 +381,28 @@ function readLogs(dir: string, name: string, context: LogsContext, found: { prob
     const result = lstatOrError(`${dir}/${fileName}`);
     if (result === undefined) continue; // deleted since readdir (a log rotation, say): simply gone
     if (result instanceof Error) problems.push(`${name}/logs/${fileName} cannot be read: ${describeError(result)}`);
-    else if (!result.isFile()) ignore(() => `${JSON.stringify(fileName)} (not a regular file)`);
-    else {
+    else if (!result.isFile()) {
+      found.rejected.push(fileStamp(fileName, result));
+      ignore(() => `${JSON.stringify(fileName)} (not a regular file)`);
+    } else {
       const problem = sizeProblem(result.size, context.sizeLimit);
-      if (problem) ignore(() => `${JSON.stringify(fileName)} (${problem})`);
-      else {
+      if (problem) {
+        found.rejected.push(fileStamp(fileName, result));
+        ignore(() => `${JSON.stringify(fileName)} (${problem})`);
+      } else {
         if (result.mtimeMs > futureMs) {
           warnings.push(
             `${name}/logs/${fileName} has a modification time in the future (${new Date(result.mtimeMs).toISOString()}): it counts as received when the server last changed it (${new Date(result.ctimeMs).toISOString()}), so it does not outrank the logs sent after it`,
           );
         }
-        candidates.push({ fileName, log: parsed.log, mtimeMs: receivedAtMs(result), size: result.size });
+        candidates.push({ fileName, log: parsed.log, mtimeMs: receivedAtMs(result), size: result.size, stamp: fileStamp(fileName, result) });
       }
     }
   }
-  const logs = keepWholeLogs(dir, candidates, context.lastChangeMs, (candidate, problem) => ignore(() => `${JSON.stringify(candidate.fileName)} (${problem})`));
+  const logs = keepWholeLogs(dir, candidates, context.lastChangeMs, (candidate, problem) => {
+    found.rejected.push(candidate.stamp);
+    ignore(() => `${JSON.stringify(candidate.fileName)} (${problem})`);
+  });
   if (ignoredCount > 0) {
     const more = ignoredCount > QUOTED_BAD_NAMES ? ` and ${ignoredCount - QUOTED_BAD_NAMES} more` : '';
     const what = ignoredCount === 1 ? 'an entry that is not a log' : `${ignoredCount} entries that are not logs`;

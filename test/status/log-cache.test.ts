@@ -97,6 +97,25 @@ describe('LogCache and the heartbeat', () => {
     expect([cache.hits, cache.misses]).toEqual([0, 2]);
   });
 
+  it('a file it did not read as a log, replaced under the same name (the prune shortening one over the limit), is read anew', async () => {
+    const dir = await tempDir();
+    await addSystem(dir, 'a', { lastChangeAgo: 250, logs: [[logName('aa', 'failure'), 200]] });
+    const big = path.join(dir, 'a', 'logs', logName('bb', 'success', '20240601-1300'));
+    writeFileSync(big, Buffer.alloc(70 * 1024));
+    age(dir, 'a');
+    const cache = new LogCache();
+    const options = { cache, logSizeLimit: 64 * 1024 };
+    expect((await readChroot(dir, options)).systems.map((system) => decideStatus(system).state)).toEqual(['failing']);
+    // The prune: a short whole log under the same name, with the same mtime.
+    const { mtime } = statSync(big);
+    writeFileSync(`${big}.tmp-1`, LOG_CONTENT);
+    utimesSync(`${big}.tmp-1`, mtime, mtime);
+    renameSync(`${big}.tmp-1`, big);
+    heartbeatNow(dir, 'a', storePath('aa'));
+    expect((await readChroot(dir, options)).systems.map((system) => decideStatus(system).state)).toEqual(['extra-logs']);
+    expect([cache.hits, cache.misses]).toEqual([0, 2]);
+  });
+
   it('remembers what a heartbeat said across runs, while it is the same file', async () => {
     const dir = await tempDir();
     const cacheDir = await tempDir();
