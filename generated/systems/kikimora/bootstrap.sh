@@ -928,6 +928,19 @@ forget_other_libraries() {
 	done
 }
 
+# install_config, and when it fails: says why, and a lack of space is
+# reported (once per configuration, no_space) and sent at once. Fails then.
+install_or_report() {
+	install_config && return 0
+	warn "installing the configuration into $BENTO_DIR failed:"
+	sed 's/^/  /' "$STATE_DIR/install.out" >&2
+	if lacks_space "$STATE_DIR/install.out" || disk_full; then
+		no_space "installing the configuration" "$STATE_DIR/install.out"
+		report
+	fi
+	return 1
+}
+
 # Replaces the configuration in /var/bento with the verified download,
 # whole or not at all (docs/protocol.md §6): the download is first made
 # ready where it is (for a flake its git tree, which needs room: a flake
@@ -1007,11 +1020,24 @@ build_and_switch() {
 	record_failed_units "$STATE_DIR/failed-units.before"
 	say "switching to $(basename "$new_system")"
 	rebuild_config switch >> "$LOG" 2>&1
-	switch_status=$?
-	if { [ "$switch_status" -ne 0 ] || out_of_space; } && ! runs_after_failed_switch "$switch_status" "$new_system"; then
+	judge_switch $? "$new_system" || return $?
+	if [ "$(readlink "$PROFILE")" = "$profile_before" ]; then
+		warn "the switch left the system profile unchanged; counted as a failure"
+		queue_log failure "$(current_system)"
+		return 1
+	fi
+	keep_if_healthy "$new_system" "$1"
+}
+
+# After a switch to $2 that exited $1: whether it counts. 0: the new system
+# runs (whatever the exit status said: runs_after_failed_switch); 1: the
+# switch failed, put back (undo_failed_switch) and its failure log queued;
+# 3: it failed for lack of space (no_space: reported once, not remembered).
+judge_switch() {
+	if { [ "$1" -ne 0 ] || out_of_space; } && ! runs_after_failed_switch "$1" "$2"; then
 		undo_failed_switch
 		if out_of_space; then
-			no_space "switching to $(basename "$new_system")" "$LOG"
+			no_space "switching to $(basename "$2")" "$LOG"
 			return 3
 		fi
 		warn "the switch failed:"
@@ -1019,13 +1045,16 @@ build_and_switch() {
 		queue_log failure "$(current_system)"
 		return 1
 	fi
-	if [ "$(readlink "$PROFILE")" = "$profile_before" ]; then
-		warn "the switch left the system profile unchanged; counted as a failure"
-		queue_log failure "$(current_system)"
-		return 1
-	fi
+	return 0
+}
+
+# The health gate of the system just switched to ($1): healthy, its log
+# (result $2) is queued and remembered as the switch's (SWITCH_LOG, which a
+# lost server replaces by a rollback's); unhealthy, it is rolled back and a
+# rollback log says which check failed. 0: kept; 1: rolled back.
+keep_if_healthy() {
 	SWITCHED=1
-	if ! health_gate "$new_system"; then
+	if ! health_gate "$1"; then
 		warn "the new system is not healthy ($HEALTH_PROBLEM): rolling back"
 		printf '\nbento: the new system is not healthy: %s; rolled back\n' "$HEALTH_PROBLEM" >> "$LOG"
 		roll_back
@@ -1034,7 +1063,7 @@ build_and_switch() {
 		queue_log rollback "$(current_system)"
 		return 1
 	fi
-	queue_log "$1" "$new_system" && SWITCH_LOG=$queued
+	queue_log "$2" "$1" && SWITCH_LOG=$queued
 	return 0
 }
 
@@ -1489,29 +1518,8 @@ switch_prebuilt() {
 		return 1
 	fi
 	activate_system "$NEW_SYSTEM" switch >> "$LOG" 2>&1
-	switch_status=$?
-	if { [ "$switch_status" -ne 0 ] || out_of_space; } && ! runs_after_failed_switch "$switch_status" "$NEW_SYSTEM"; then
-		undo_failed_switch
-		if out_of_space; then
-			no_space "switching to $(basename "$NEW_SYSTEM")" "$LOG"
-			return 3
-		fi
-		warn "the switch failed:"
-		tail -n 20 "$LOG" >&2
-		queue_log failure "$(current_system)"
-		return 1
-	fi
-	SWITCHED=1
-	if ! health_gate "$NEW_SYSTEM"; then
-		warn "the new system is not healthy ($HEALTH_PROBLEM): rolling back"
-		printf '\nbento: the new system is not healthy: %s; rolled back\n' "$HEALTH_PROBLEM" >> "$LOG"
-		roll_back
-		SWITCHED=0
-		queue_log rollback "$(current_system)"
-		return 1
-	fi
-	queue_log success "$NEW_SYSTEM" && SWITCH_LOG=$queued
-	return 0
+	judge_switch $? "$NEW_SYSTEM" || return $?
+	keep_if_healthy "$NEW_SYSTEM" success
 }
 
 # The prebuilt cycle for the configuration just downloaded: download,
@@ -1549,26 +1557,9 @@ prebuilt_update() {
 		return 1
 	fi
 	rm -rf "$STATE_DIR/cache"
-	if ! install_config; then
-		warn "installing the configuration into $BENTO_DIR failed:"
-		sed 's/^/  /' "$STATE_DIR/install.out" >&2
-		if lacks_space "$STATE_DIR/install.out" || disk_full; then
-			no_space "installing the configuration" "$STATE_DIR/install.out"
-			report
-		fi
-		return 1
-	fi
+	install_or_report || return 1
 	switch_prebuilt
-	switched=$?
-	# Tried: remembered, as in main (not when it failed for lack of space).
-	if [ "$switched" -ne 3 ]; then
-		record_file "$STATE_DIR/remote-state" "$STATE_DIR/state"
-		rm -f "$STATE_DIR/no-space"
-	fi
-	report || return 1
-	[ "$switched" -eq 0 ] || return 1
-	reboot_if_needed
-	return 0
+	finish_attempt $?
 }
 
 # The bento client: the SELF_UPDATE flag (a flake's inputs updated on the machine).
@@ -1659,29 +1650,29 @@ main() {
 		exit $?
 	fi
 	close_connection
-	if ! install_config; then
-		warn "installing the configuration into $BENTO_DIR failed:"
-		sed 's/^/  /' "$STATE_DIR/install.out" >&2
-		if lacks_space "$STATE_DIR/install.out" || disk_full; then
-			no_space "installing the configuration" "$STATE_DIR/install.out"
-			report
-		fi
-		exit 1
-	fi
+	install_or_report || exit 1
 	start_log
 	build_and_switch success
-	built=$?
-	# The configuration was tried: remember it, so a failing one is not
-	# rebuilt on every run, only when a new one is published. Not one that
-	# failed for lack of space here: it may fit next time.
-	if [ "$built" -ne 3 ]; then
+	finish_attempt $?
+	exit $?
+}
+
+# The end of an attempt on the configuration just downloaded, which ended
+# with $1 (0: switched, or already running it; 1: failed; 3: failed for
+# lack of space): the configuration was tried, so it is remembered and a
+# failing one is not rebuilt on every run, only when a new one is
+# published (not one that failed for lack of space: it may fit next
+# time); the logs are sent (after a switch, the check that the server is
+# still there); then, after a switch, the reboot REBOOT asks for.
+finish_attempt() {
+	if [ "$1" -ne 3 ]; then
 		record_file "$STATE_DIR/remote-state" "$STATE_DIR/state"
 		rm -f "$STATE_DIR/no-space"
 	fi
-	report || exit 1
-	[ "$built" -eq 0 ] || exit 1
+	report || return 1
+	[ "$1" -eq 0 ] || return 1
 	reboot_if_needed
-	exit 0
+	return 0
 }
 
 main "$@"

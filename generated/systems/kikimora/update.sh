@@ -47,7 +47,7 @@ rebuild() {
 }
 
 # The SHA-256 of the library this script was generated with.
-BENTO_LIBRARY_SHA256=2ec1c0bd2082412a71379826ddac28a261e3373b3792bac106865ee096ea8f77
+BENTO_LIBRARY_SHA256=bface9653debe78dbbf33333035501ea71e485ba90ff95fd000c47c7df92550e
 
 # How update.sh finds the shared code it runs (docs/protocol.md §4): the
 # library whose SHA-256 is BENTO_LIBRARY_SHA256, the one this script was

@@ -175,6 +175,19 @@ forget_other_libraries() {
 	done
 }
 
+# install_config, and when it fails: says why, and a lack of space is
+# reported (once per configuration, no_space) and sent at once. Fails then.
+install_or_report() {
+	install_config && return 0
+	warn "installing the configuration into $BENTO_DIR failed:"
+	sed 's/^/  /' "$STATE_DIR/install.out" >&2
+	if lacks_space "$STATE_DIR/install.out" || disk_full; then
+		no_space "installing the configuration" "$STATE_DIR/install.out"
+		report
+	fi
+	return 1
+}
+
 # Replaces the configuration in /var/bento with the verified download,
 # whole or not at all (docs/protocol.md §6): the download is first made
 # ready where it is (for a flake its git tree, which needs room: a flake

@@ -60,27 +60,27 @@ main() {
 		exit $?
 	fi
 	close_connection
-	if ! install_config; then
-		warn "installing the configuration into $BENTO_DIR failed:"
-		sed 's/^/  /' "$STATE_DIR/install.out" >&2
-		if lacks_space "$STATE_DIR/install.out" || disk_full; then
-			no_space "installing the configuration" "$STATE_DIR/install.out"
-			report
-		fi
-		exit 1
-	fi
+	install_or_report || exit 1
 	start_log
 	build_and_switch success
-	built=$?
-	# The configuration was tried: remember it, so a failing one is not
-	# rebuilt on every run, only when a new one is published. Not one that
-	# failed for lack of space here: it may fit next time.
-	if [ "$built" -ne 3 ]; then
+	finish_attempt $?
+	exit $?
+}
+
+# The end of an attempt on the configuration just downloaded, which ended
+# with $1 (0: switched, or already running it; 1: failed; 3: failed for
+# lack of space): the configuration was tried, so it is remembered and a
+# failing one is not rebuilt on every run, only when a new one is
+# published (not one that failed for lack of space: it may fit next
+# time); the logs are sent (after a switch, the check that the server is
+# still there); then, after a switch, the reboot REBOOT asks for.
+finish_attempt() {
+	if [ "$1" -ne 3 ]; then
 		record_file "$STATE_DIR/remote-state" "$STATE_DIR/state"
 		rm -f "$STATE_DIR/no-space"
 	fi
-	report || exit 1
-	[ "$built" -eq 0 ] || exit 1
+	report || return 1
+	[ "$1" -eq 0 ] || return 1
 	reboot_if_needed
-	exit 0
+	return 0
 }

@@ -229,29 +229,8 @@ switch_prebuilt() {
 		return 1
 	fi
 	activate_system "$NEW_SYSTEM" switch >> "$LOG" 2>&1
-	switch_status=$?
-	if { [ "$switch_status" -ne 0 ] || out_of_space; } && ! runs_after_failed_switch "$switch_status" "$NEW_SYSTEM"; then
-		undo_failed_switch
-		if out_of_space; then
-			no_space "switching to $(basename "$NEW_SYSTEM")" "$LOG"
-			return 3
-		fi
-		warn "the switch failed:"
-		tail -n 20 "$LOG" >&2
-		queue_log failure "$(current_system)"
-		return 1
-	fi
-	SWITCHED=1
-	if ! health_gate "$NEW_SYSTEM"; then
-		warn "the new system is not healthy ($HEALTH_PROBLEM): rolling back"
-		printf '\nbento: the new system is not healthy: %s; rolled back\n' "$HEALTH_PROBLEM" >> "$LOG"
-		roll_back
-		SWITCHED=0
-		queue_log rollback "$(current_system)"
-		return 1
-	fi
-	queue_log success "$NEW_SYSTEM" && SWITCH_LOG=$queued
-	return 0
+	judge_switch $? "$NEW_SYSTEM" || return $?
+	keep_if_healthy "$NEW_SYSTEM" success
 }
 
 # The prebuilt cycle for the configuration just downloaded: download,
@@ -289,24 +268,7 @@ prebuilt_update() {
 		return 1
 	fi
 	rm -rf "$STATE_DIR/cache"
-	if ! install_config; then
-		warn "installing the configuration into $BENTO_DIR failed:"
-		sed 's/^/  /' "$STATE_DIR/install.out" >&2
-		if lacks_space "$STATE_DIR/install.out" || disk_full; then
-			no_space "installing the configuration" "$STATE_DIR/install.out"
-			report
-		fi
-		return 1
-	fi
+	install_or_report || return 1
 	switch_prebuilt
-	switched=$?
-	# Tried: remembered, as in main (not when it failed for lack of space).
-	if [ "$switched" -ne 3 ]; then
-		record_file "$STATE_DIR/remote-state" "$STATE_DIR/state"
-		rm -f "$STATE_DIR/no-space"
-	fi
-	report || return 1
-	[ "$switched" -eq 0 ] || return 1
-	reboot_if_needed
-	return 0
+	finish_attempt $?
 }

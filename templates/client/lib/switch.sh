@@ -39,11 +39,24 @@ build_and_switch() {
 	record_failed_units "$STATE_DIR/failed-units.before"
 	say "switching to $(basename "$new_system")"
 	rebuild_config switch >> "$LOG" 2>&1
-	switch_status=$?
-	if { [ "$switch_status" -ne 0 ] || out_of_space; } && ! runs_after_failed_switch "$switch_status" "$new_system"; then
+	judge_switch $? "$new_system" || return $?
+	if [ "$(readlink "$PROFILE")" = "$profile_before" ]; then
+		warn "the switch left the system profile unchanged; counted as a failure"
+		queue_log failure "$(current_system)"
+		return 1
+	fi
+	keep_if_healthy "$new_system" "$1"
+}
+
+# After a switch to $2 that exited $1: whether it counts. 0: the new system
+# runs (whatever the exit status said: runs_after_failed_switch); 1: the
+# switch failed, put back (undo_failed_switch) and its failure log queued;
+# 3: it failed for lack of space (no_space: reported once, not remembered).
+judge_switch() {
+	if { [ "$1" -ne 0 ] || out_of_space; } && ! runs_after_failed_switch "$1" "$2"; then
 		undo_failed_switch
 		if out_of_space; then
-			no_space "switching to $(basename "$new_system")" "$LOG"
+			no_space "switching to $(basename "$2")" "$LOG"
 			return 3
 		fi
 		warn "the switch failed:"
@@ -51,13 +64,16 @@ build_and_switch() {
 		queue_log failure "$(current_system)"
 		return 1
 	fi
-	if [ "$(readlink "$PROFILE")" = "$profile_before" ]; then
-		warn "the switch left the system profile unchanged; counted as a failure"
-		queue_log failure "$(current_system)"
-		return 1
-	fi
+	return 0
+}
+
+# The health gate of the system just switched to ($1): healthy, its log
+# (result $2) is queued and remembered as the switch's (SWITCH_LOG, which a
+# lost server replaces by a rollback's); unhealthy, it is rolled back and a
+# rollback log says which check failed. 0: kept; 1: rolled back.
+keep_if_healthy() {
 	SWITCHED=1
-	if ! health_gate "$new_system"; then
+	if ! health_gate "$1"; then
 		warn "the new system is not healthy ($HEALTH_PROBLEM): rolling back"
 		printf '\nbento: the new system is not healthy: %s; rolled back\n' "$HEALTH_PROBLEM" >> "$LOG"
 		roll_back
@@ -66,7 +82,7 @@ build_and_switch() {
 		queue_log rollback "$(current_system)"
 		return 1
 	fi
-	queue_log "$1" "$new_system" && SWITCH_LOG=$queued
+	queue_log "$2" "$1" && SWITCH_LOG=$queued
 	return 0
 }
 
