@@ -68,26 +68,26 @@ describe('bento CLI', () => {
   it('generate writes scripts with mode 0755, then only what changed, and removes what is gone', () => {
     const { root } = fleet({ hosts: { router: { nonFlake: true }, flakes: { flake: ['a', 'b'] } } });
     const first = bento(['generate'], { env: { BENTO_DIR: root } });
-    expect(first.stderr).toContain(`${root}/generated: 3 systems, 14 files written, 0 unchanged, 0 removed`);
+    expect(first.stderr).toContain(`${root}/generated: 3 systems, 17 files written, 0 unchanged, 0 removed`);
     expect(first.status).toBe(0);
     expect(statSync(path.join(root, 'generated/systems/a/update.sh')).mode & 0o777).toBe(0o755);
     const mtime = statSync(path.join(root, 'generated/systems/a/update.sh')).mtimeMs;
 
     const again = bento(['generate'], { env: { BENTO_DIR: root } });
-    expect(again.stderr).toContain('0 files written, 14 unchanged, 0 removed');
+    expect(again.stderr).toContain('0 files written, 17 unchanged, 0 removed');
     expect(statSync(path.join(root, 'generated/systems/a/update.sh')).mtimeMs).toBe(mtime);
 
     rmSync(path.join(root, 'hosts', 'router'), { recursive: true });
     const removed = bento(['generate'], { env: { BENTO_DIR: root } });
-    // The server's three files: its users, and sshd's limits sized for one system fewer.
-    expect(removed.stderr).toContain('2 systems, 3 files written, 9 unchanged, 2 removed');
+    // The server's three files: its users (the settings of the NixOS module, setup-debian.sh), and sshd's limits sized for one system fewer.
+    expect(removed.stderr).toContain('2 systems, 3 files written, 12 unchanged, 2 removed');
     expect(existsSync(path.join(root, 'generated/systems/router'))).toBe(false);
   });
 
   it('a broken flake is reported; the rest is generated and nothing of the broken one is lost', () => {
     const { root } = fleet({ hosts: { good: { flake: ['fine'] }, other: { flake: ['victim'] } } });
     expect(bento(['generate'], { cwd: root }).status).toBe(0);
-    const server = readFileSync(path.join(root, 'generated/server/sftp-server.nix'), 'utf8');
+    const server = readFileSync(path.join(root, 'generated/server/bento-server-settings.nix'), 'utf8');
     writeFileSync(path.join(root, 'hosts/other/flake.nix'), '{ outputs = { self }: { nixosConfigurations = throw "broken on purpose"; }; }\n');
     writeFileSync(path.join(root, 'config.sh'), `${readFileSync(path.join(root, 'config.sh'), 'utf8')}TIMEOUT=9\n`);
 
@@ -98,7 +98,7 @@ describe('bento CLI', () => {
     expect(run.stderr).toContain('1 host directory failed');
     expect(readFileSync(path.join(root, 'generated/systems/fine/update.sh'), 'utf8')).toContain('BENTO_TIMEOUT=9');
     expect(readFileSync(path.join(root, 'generated/systems/victim/update.sh'), 'utf8')).toContain('BENTO_TIMEOUT=20');
-    expect(readFileSync(path.join(root, 'generated/server/sftp-server.nix'), 'utf8')).toBe(server);
+    expect(readFileSync(path.join(root, 'generated/server/bento-server-settings.nix'), 'utf8')).toBe(server);
   });
 
   it('refuses bad input before writing anything', () => {

@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { attachSigningKey, loadFleet, releaseFleet, type Fleet } from '../fleet/fleet.js';
+import { olderClientEntryWarning } from './init-fleet.js';
 import { renderFleet, type RenderedFile } from './render-fleet.js';
 import { writeOutput, type WriteSummary } from './write-output.js';
 
@@ -45,6 +46,8 @@ export async function generateOutput(options: GenerateOptions): Promise<Generate
   try {
     const outputDir = options.outputDir ?? defaultOutputDir(options.fleetDir);
     await attachSigningKey(fleet, outputDir);
+    const older = await olderClientEntryWarning(options.fleetDir);
+    if (older !== undefined) fleet.warnings.push(older);
     const complete = fleet.brokenHosts.length === 0;
     const summary = await writeOutput(outputDir, renderGeneratedFiles(fleet), { prune: complete });
     return { fleet, outputDir, summary, complete };

@@ -3,7 +3,7 @@
  * flake host using the client module, utils/bento.nix and keys/. Never
  * overwrites anything: an existing fleet is refused.
  */
-import { copyFile, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { initEntries } from '../config/describe-keys.js';
 import { DEFAULTS } from '../config/schema.js';
@@ -19,6 +19,18 @@ export interface InitFleetOptions {
 export const INIT_FILES = ['config.sh', 'hosts/example/flake.nix', 'hosts/example/configuration.nix', 'hosts/example/utils', 'utils/bento.nix', 'keys/README.md'];
 
 const FLEET_MARKERS = ['config.sh', 'hosts', 'keys', 'utils', 'generated'];
+
+/**
+ * A warning when the fleet's utils/bento.nix is one that `bento init` wrote
+ * before the client module became generic: it reads bento-units.nix as the
+ * units and their defaults, where bento-units.nix now only sets the
+ * module's options, so its machines would no longer evaluate.
+ */
+export async function olderClientEntryWarning(fleetDir: string): Promise<string | undefined> {
+  const text = await readFile(path.join(fleetDir, 'utils', 'bento.nix'), 'utf8').catch(() => undefined);
+  if (text === undefined || !text.includes('generated.units')) return undefined;
+  return `utils/bento.nix is from an older bento, which read the units from bento-units.nix: copy ${path.join(UTILS_DIR, 'bento.nix')} over it (it imports bento-module.nix and bento-units.nix), or its machines will not evaluate`;
+}
 
 /** Writes the new fleet; returns the files it wrote (INIT_FILES). */
 export async function initFleet(options: InitFleetOptions): Promise<string[]> {

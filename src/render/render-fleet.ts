@@ -8,10 +8,10 @@ import type { Config } from '../config/config.js';
 import type { FleetSystem } from '../fleet/fleet.js';
 import { sizeSshd } from './sshd-sizing.js';
 import type { SigningKey } from '../nix/signing-key.js';
-import { createTemplateEngine, type TemplateEngine } from './template-engine.js';
+import { createTemplateEngine, GENERATED_HEADER, type TemplateEngine } from './template-engine.js';
 import { CLIENT_LIBRARY_NAME, clientLibraryDigest, renderClientLibrary } from './client-library.js';
 import { readFileSync } from 'node:fs';
-import { TEMPLATES_DIR } from '../paths.js';
+import { NIX_MODULES_DIR, TEMPLATES_DIR } from '../paths.js';
 import { LOG_PROTOCOL_VERSION } from '../protocol/log-header.js';
 import { printfOctal, storedGzip } from '../util/gzip-stored.js';
 import { sedByteEscapes } from '../util/sanitize.js';
@@ -68,6 +68,7 @@ function engine(): TemplateEngine {
 export function clientFilesOf(systemName: string): { generated: string; published: string }[] {
   return [
     { generated: 'client/gitignore', published: '.gitignore' },
+    { generated: 'client/bento-module.nix', published: 'bento-module.nix' },
     { generated: 'client/bento-units.nix', published: 'bento-units.nix' },
     { generated: `client/${CLIENT_LIBRARY_NAME}`, published: CLIENT_LIBRARY_NAME },
     { generated: `systems/${systemName}/bootstrap.sh`, published: 'bootstrap.sh' },
@@ -129,15 +130,38 @@ function clientSettings(config: Config) {
   };
 }
 
+const moduleCopies = new Map<string, string>();
+
 /**
- * The client files every machine shares: its .gitignore, its systemd
- * units, which make the machine's Nix trust `serverPublicKey` when given,
- * and the client's library (client-library.ts), which update.sh reads.
+ * A copy of one of bento's generic NixOS modules (nix/modules/<name>.nix, the
+ * flake's nixosModules.<name>), for a fleet that does not take bento from its
+ * flake: the module as this bento has it, under the generated header.
+ */
+export function nixModuleCopy(name: 'client' | 'server'): string {
+  let text = moduleCopies.get(name);
+  if (text === undefined) {
+    const source = readFileSync(path.join(NIX_MODULES_DIR, `${name}.nix`), 'utf8');
+    text = `# ${GENERATED_HEADER}
+# (a copy of bento's nix/modules/${name}.nix, its flake's nixosModules.${name})
+#
+${source}`;
+    moduleCopies.set(name, text);
+  }
+  return text;
+}
+
+/**
+ * The client files every machine shares: its .gitignore, the client module
+ * (bento-module.nix: options and systemd units) and the fleet's settings for
+ * it (bento-units.nix, which make the machine's Nix trust `serverPublicKey`
+ * when given), and the client's library (client-library.ts), which update.sh
+ * reads.
  */
 export function renderClientFiles(config: Config, templates = engine(), serverPublicKey = ''): RenderedFile[] {
   const context = { ...clientSettings(config), serverPublicKey };
   return [
     { path: `client/${CLIENT_LIBRARY_NAME}`, content: renderClientLibrary(), mode: DATA },
+    { path: 'client/bento-module.nix', content: nixModuleCopy('client'), mode: DATA },
     { path: 'client/bento-units.nix', content: templates.render('client/bento-units.nix', context), mode: DATA },
     { path: 'client/gitignore', content: templates.render('client/gitignore', context), mode: DATA },
   ];
@@ -195,7 +219,7 @@ export function checkHeredocText(text: string, label: string): string {
   return text;
 }
 
-/** The server side: NixOS module, sshd_config snippet, setup script for other distributions, the logs/ prune, Prometheus alert rules. */
+/** The server side: NixOS module (the generic module, the fleet's settings, the file that joins them), sshd_config snippet, setup script for other distributions, the logs/ prune, Prometheus alert rules. */
 export function renderServerFiles(input: RenderInput, templates = engine()): RenderedFile[] {
   const { config } = input;
   const systems = input.systems.map((system) => {
@@ -221,6 +245,8 @@ export function renderServerFiles(input: RenderInput, templates = engine()): Ren
   return [
     // Static: the alert rules read only bento's metric names, which no fleet value changes.
     { path: 'server/bento-alerts.yml', content: templates.render('server/bento-alerts.yml', {}), mode: DATA },
+    { path: 'server/bento-server-module.nix', content: nixModuleCopy('server'), mode: DATA },
+    { path: 'server/bento-server-settings.nix', content: templates.render('server/bento-server-settings.nix', context), mode: DATA },
     { path: 'server/prune-logs.sh', content: pruneLogs, mode: SCRIPT },
     { path: 'server/setup-debian.sh', content: templates.render('server/setup-debian.sh', context), mode: SCRIPT },
     { path: 'server/sftp-server.nix', content: templates.render('server/sftp-server.nix', context), mode: DATA },

@@ -25,6 +25,7 @@ function fixture(name: string, hostFiles: Record<string, string>): { filesDir: s
   mkdirSync(path.join(generatedDir, 'systems', name), { recursive: true });
   writeFileSync(path.join(generatedDir, 'client', 'gitignore'), '/.bento/\n');
   writeFileSync(path.join(generatedDir, 'client', 'bento-units.nix'), '{ }\n');
+  writeFileSync(path.join(generatedDir, 'client', 'bento-module.nix'), '{ }\n');
   writeFileSync(path.join(generatedDir, 'client', 'bento-client.sh'), '# the client library\n');
   writeFileSync(path.join(generatedDir, 'systems', name, 'update.sh'), `# update.sh of ${name}\n`);
   writeFileSync(path.join(generatedDir, 'systems', name, 'bootstrap.sh'), `# bootstrap.sh of ${name}\n`);
@@ -38,7 +39,7 @@ describe('stageForBuild', () => {
     const { filesDir, generatedDir, stagingRoot } = fixture('router', { 'configuration.nix': '{ }\n', 'update.sh': 'a host file of that name\n', 'sub/x.nix': 'x\n' });
     const dir = await stageForBuild({ name: 'router', kind: 'non-flake', filesDir, hostDirName: 'router' }, generatedDir, stagingRoot);
     expect(path.dirname(dir)).toBe(stagingRoot);
-    expect(readdirSync(dir).sort()).toEqual(['.gitignore', 'bento-client.sh', 'bento-units.nix', 'bootstrap.sh', 'configuration.nix', 'sub', 'update.sh']);
+    expect(readdirSync(dir).sort()).toEqual(['.gitignore', 'bento-client.sh', 'bento-module.nix', 'bento-units.nix', 'bootstrap.sh', 'configuration.nix', 'sub', 'update.sh']);
     expect(readFileSync(path.join(dir, 'update.sh'), 'utf8')).toBe('# update.sh of router\n');
     expect(readFileSync(path.join(dir, 'sub', 'x.nix'), 'utf8')).toBe('x\n');
   });
@@ -48,7 +49,7 @@ describe('stageForBuild', () => {
     const dir = await stageForBuild({ name: 'laptop', kind: 'flake', filesDir, hostDirName: 'laptop' }, generatedDir, stagingRoot);
     const tracked = spawnSync('git', ['ls-files'], { cwd: dir, encoding: 'utf8' });
     expect(tracked.status).toBe(0);
-    expect(tracked.stdout.trim().split('\n').sort()).toEqual(['.gitignore', 'bento-client.sh', 'bento-units.nix', 'bootstrap.sh', 'flake.nix', 'secrets/.gitignore', 'secrets/b.nix', 'update.sh']);
+    expect(tracked.stdout.trim().split('\n').sort()).toEqual(['.gitignore', 'bento-client.sh', 'bento-module.nix', 'bento-units.nix', 'bootstrap.sh', 'flake.nix', 'secrets/.gitignore', 'secrets/b.nix', 'update.sh']);
   });
 });
 

@@ -34,6 +34,7 @@ beforeAll(() => {
   mkdirSync(path.join(dir, 'utils'));
   copyFileSync(path.join(PACKAGE_ROOT, 'utils', 'bento.nix'), path.join(dir, 'utils', 'bento.nix'));
   copyFileSync(path.join(PACKAGE_ROOT, 'generated', 'client', 'bento-units.nix'), path.join(dir, 'bento-units.nix'));
+  copyFileSync(path.join(PACKAGE_ROOT, 'generated', 'client', 'bento-module.nix'), path.join(dir, 'bento-module.nix'));
   writeFileSync(path.join(dir, 'machine.nix'), '{ services.bento.reboot.enable = true; }\n');
   const modules = [path.join(dir, 'utils', 'bento.nix'), path.join(dir, 'machine.nix')];
   const pkgs = path.join(dir, 'pkgs');

@@ -72,7 +72,7 @@ describe.skipIf(!isRoot)('bento deploy of prebuilt systems', () => {
     const publicKey = readFileSync(`${secret}.pub`, 'utf8').trim();
     expect(readFileSync(path.join(fleet.root, 'generated', 'systems', n('pi'), 'update.sh'), 'utf8')).toContain(`BENTO_PREBUILT=1\nBENTO_CACHE_KEY=${publicKey}\n`);
     expect(readFileSync(path.join(fleet.root, 'generated', 'systems', n('other'), 'update.sh'), 'utf8')).toContain("BENTO_PREBUILT=0\nBENTO_CACHE_KEY=''\n");
-    expect(readFileSync(path.join(fleet.root, 'generated', 'client', 'bento-units.nix'), 'utf8')).toContain(`serverPublicKey = "${publicKey}";`);
+    expect(readFileSync(path.join(fleet.root, 'generated', 'client', 'bento-units.nix'), 'utf8')).toContain(`serverPublicKey = lib.mkDefault "${publicKey}";`);
 
     for (const name of [n('pi'), n('box')]) {
       expect(readFileSync(path.join(currentCache(name), 'system'), 'utf8')).toBe(`/nix/store/${states()[name]}\n`);

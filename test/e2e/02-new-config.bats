@@ -41,7 +41,7 @@ teardown_file() {
 	# /var/bento holds the published files (utils/ followed), as a git tree
 	# tracking the configuration but not bento's own files.
 	m=$E2E_MACHINES/$A/var-bento
-	for file in flake.nix system.conf utils/bento.nix bento-units.nix .gitignore .bento-manifest update.sh bootstrap.sh; do
+	for file in flake.nix system.conf utils/bento.nix bento-module.nix bento-units.nix .gitignore .bento-manifest update.sh bootstrap.sh; do
 		[ -f "$m/$file" ] || fail "/var/bento/$file is missing"
 	done
 	[ ! -L "$m/utils" ] || fail "utils/ should arrive as a directory"
@@ -51,6 +51,7 @@ teardown_file() {
 	tracked=$(git -C "$m" ls-files)
 	assert_contains "$tracked" "flake.nix"
 	assert_contains "$tracked" "bento-units.nix"
+	assert_contains "$tracked" "bento-module.nix"
 	assert_not_contains "$tracked" "update.sh"
 	assert_not_contains "$tracked" ".bento"
 

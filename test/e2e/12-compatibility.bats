@@ -55,7 +55,7 @@ original() {
 		assert_eq "$(perms "$dir/logs")" "$name:sftp_users 755" "$name/logs/"
 		# config/ holds the host's files and the client's, all root's and
 		# read-only for the machine.
-		for file in update.sh bootstrap.sh .gitignore .bento-manifest bento-units.nix utils/bento.nix; do
+		for file in update.sh bootstrap.sh .gitignore .bento-manifest bento-module.nix bento-units.nix utils/bento.nix; do
 			[ -f "$dir/config/$file" ] || fail "$name/config/$file is missing"
 		done
 		bad=$(find -L "$dir/config/" \( ! -user root -o -perm /022 \) -print)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # The client's Nix side (docs/machines.md): utils/bento.nix and the generated Nix
-# files parse, and the units bento-units.nix declares, evaluated as NixOS
+# files parse, and the units of the client module (bento-module.nix) with the
+# fleet's settings (bento-units.nix), evaluated as NixOS
 # would (the real nixpkgs lib.evalModules, with the NixOS options bento sets
 # declared as nixpkgs declares them: test/fixtures/nixos/), have the settings
 # docs/machines.md and config.sh ask for. No server needed.
@@ -22,11 +23,11 @@ setup_file() {
 	printf '{ ... }: { }\n' > "$FLEET/hosts/probe/configuration.nix"
 	node "$E2E_REPO/dist/main.js" --dir "$FLEET" generate > "$BATS_FILE_TMPDIR/generate.out" 2>&1 ||
 		fail "bento generate failed:" "$(cat "$BATS_FILE_TMPDIR/generate.out")"
-	# The client's files as a machine receives them: bento-units.nix next to utils/.
+	# The client's files as a machine receives them: bento-module.nix and bento-units.nix next to utils/.
 	export ROOT=$BATS_FILE_TMPDIR/config
 	mkdir -p "$ROOT/utils"
 	cp "$E2E_REPO/utils/bento.nix" "$ROOT/utils/bento.nix"
-	cp "$FLEET/generated/client/bento-units.nix" "$ROOT/bento-units.nix"
+	cp "$FLEET/generated/client/bento-units.nix" "$FLEET/generated/client/bento-module.nix" "$ROOT/"
 }
 
 # evaluate ATTRIBUTE [SETTINGS]: JSON of an attribute of the evaluated
@@ -45,16 +46,14 @@ ALL_ON='services.bento = { updateCalendar = "hourly"; randomizedDelaySec = "3min
 ALL_OFF='services.bento = { reboot.enable = false; listen = { enable = false; openFirewall = true; }; };'
 
 @test "utils/bento.nix and every generated Nix file parse" {
-	for file in "$E2E_REPO/utils/bento.nix" \
-		"$E2E_REPO/generated/client/bento-units.nix" "$E2E_REPO/generated/server/sftp-server.nix" \
-		"$FLEET/generated/client/bento-units.nix" "$FLEET/generated/server/sftp-server.nix"; do
+	for file in "$E2E_REPO/utils/bento.nix" "$E2E_REPO"/nix/modules/*.nix \
+		"$E2E_REPO"/generated/client/*.nix "$E2E_REPO"/generated/server/*.nix \
+		"$FLEET"/generated/client/*.nix "$FLEET"/generated/server/*.nix; do
 		nix-instantiate --parse "$file" > /dev/null || fail "$file does not parse"
 	done
 }
 
-@test "bento-units.nix carries config.sh's settings as the defaults of the options" {
-	run -0 nix-instantiate --eval --strict --json "$ROOT/bento-units.nix" -A defaults
-	assert_eq "$(jq -c . <<< "$output")" '{"listenAllowedAddresses":["127.0.0.1"],"listenAllowedHosts":[],"listenPort":4242,"randomizedDelaySec":"7min","rebootCalendar":"Sun 03:00","serverPublicKey":null,"updateCalendar":"*:0/5"}' "defaults"
+@test "bento-units.nix sets config.sh's settings as the values of the options" {
 	run -0 evaluate config.services.bento
 	assert_eq "$(jq -c . <<< "$output")" \
 		'{"enable":true,"fixedRandomDelay":true,"healthCheck":{"command":null,"gracePeriod":120,"timeout":30},"listen":{"allowedAddresses":["127.0.0.1"],"allowedHosts":[],"enable":true,"openFirewall":false,"port":4242},"randomizedDelaySec":"7min","reboot":{"calendar":"Sun 03:00","enable":false},"serverPublicKey":null,"updateCalendar":"*:0/5"}' \
@@ -141,9 +140,10 @@ ALL_OFF='services.bento = { reboot.enable = false; listen = { enable = false; op
 	assert_eq "$(jq -c . <<< "$output")" '["cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY="]' "trusted-public-keys without a server key"
 	key='bento-server-20250101:uC5kEkaoR8yRCNA45UuQCYvWqWgMjrRIPRoRE1Cykiw='
 	# As bento-units.nix carries it when the fleet has a prebuilt system.
-	sed "s|serverPublicKey = null;|serverPublicKey = \"$key\";|" "$ROOT/bento-units.nix" > "$BATS_TEST_TMPDIR/bento-units.nix"
+	sed "s|serverPublicKey = lib.mkDefault null;|serverPublicKey = lib.mkDefault \"$key\";|" "$ROOT/bento-units.nix" > "$BATS_TEST_TMPDIR/bento-units.nix"
 	mkdir -p "$BATS_TEST_TMPDIR/keyed/utils"
 	cp "$ROOT/utils/bento.nix" "$BATS_TEST_TMPDIR/keyed/utils/"
+	cp "$ROOT/bento-module.nix" "$BATS_TEST_TMPDIR/keyed/"
 	cp "$BATS_TEST_TMPDIR/bento-units.nix" "$BATS_TEST_TMPDIR/keyed/bento-units.nix"
 	printf '%s\n' '{ }' > "$BATS_TEST_TMPDIR/bare.nix"
 	run -0 e2e_eval_nixos "[ $BATS_TEST_TMPDIR/keyed/utils/bento.nix $BATS_TEST_TMPDIR/bare.nix ]" config.nix.settings.trusted-public-keys
@@ -166,9 +166,11 @@ ALL_OFF='services.bento = { reboot.enable = false; listen = { enable = false; op
 	assert_contains "$output" "services.bento.listen.allowedAddresses"
 }
 
-@test "utils/bento.nix without bento-units.nix next to utils/ stops with a clear message" {
-	rm "$ROOT/bento-units.nix"
-	run ! evaluate config.services.bento
-	cp "$FLEET/generated/client/bento-units.nix" "$ROOT/bento-units.nix"
-	assert_contains "$output" "../bento-units.nix was not found next to utils/"
+@test "utils/bento.nix without bento-units.nix or bento-module.nix next to utils/ stops with a clear message" {
+	for file in bento-units.nix bento-module.nix; do
+		rm "$ROOT/$file"
+		run ! evaluate config.services.bento
+		cp "$FLEET/generated/client/$file" "$ROOT/$file"
+		assert_contains "$output" "../$file was not found next to utils/"
+	done
 }

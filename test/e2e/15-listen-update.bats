@@ -25,7 +25,7 @@ setup_file() {
 	local root=$BATS_FILE_TMPDIR/config
 	mkdir -p "$root/utils"
 	cp "$E2E_REPO/utils/bento.nix" "$root/utils/bento.nix"
-	cp "$FLEET/generated/client/bento-units.nix" "$root/bento-units.nix"
+	cp "$FLEET/generated/client/bento-units.nix" "$FLEET/generated/client/bento-module.nix" "$root/"
 
 	# The stand-ins. bento-upgrade runs UPDATE_SECONDS seconds, one journal
 	# line a second, and exits with UPDATE_STATUS. Like systemd, a start of a

@@ -52,7 +52,7 @@ POOL() {
 	done
 	# The public key is what the machines trust: in their scripts and their Nix settings.
 	assert_contains "$(cat "$E2E_FLEET/generated/systems/$P/update.sh")" "BENTO_CACHE_KEY=$public"
-	assert_contains "$(cat "$E2E_FLEET/generated/client/bento-units.nix")" "serverPublicKey = \"$public\";"
+	assert_contains "$(cat "$E2E_FLEET/generated/client/bento-units.nix")" "serverPublicKey = lib.mkDefault \"$public\";"
 	assert_contains "$(cat "$E2E_CHROOT/$P/config/update.sh")" "BENTO_PREBUILT=1"
 	# Every narinfo of the pool is signed by it.
 	for narinfo in "$(POOL)"/*.narinfo; do

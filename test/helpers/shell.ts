@@ -65,7 +65,7 @@ let unitEnvironmentCache: Record<string, string> | undefined;
 /**
  * The environment systemd gives the bento-upgrade unit, as NixOS evaluates
  * the client module (utils/bento.nix with the example fleet's generated
- * bento-units.nix: test/fixtures/nixos/eval.nix): its `path` packages
+ * bento-module.nix and bento-units.nix: test/fixtures/nixos/eval.nix): its `path` packages
  * (under PKGS_MOUNT), systemd's default ones, its `environment`. Evaluated
  * once per test process.
  */
@@ -76,6 +76,7 @@ export function unitEnvironment(): Record<string, string> {
       mkdirSync(path.join(dir, 'utils'));
       copyFileSync(path.join(REPO, 'utils/bento.nix'), path.join(dir, 'utils/bento.nix'));
       copyFileSync(path.join(REPO, 'generated/client/bento-units.nix'), path.join(dir, 'bento-units.nix'));
+      copyFileSync(path.join(REPO, 'generated/client/bento-module.nix'), path.join(dir, 'bento-module.nix'));
       unitEnvironmentCache = evalNixos<Record<string, string>>([path.join(dir, 'utils/bento.nix')], 'environments."bento-upgrade"', PKGS_MOUNT);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -1,6 +1,6 @@
 /**
  * The client module's health gate (utils/bento.nix with the generated
- * bento-units.nix next to utils/), evaluated with the real module system.
+ * bento-module.nix and bento-units.nix next to utils/), evaluated with the real module system.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +15,7 @@ beforeAll(() => {
   mkdirSync(path.join(dir, 'utils'));
   copyFileSync(path.join(PACKAGE_ROOT, 'utils', 'bento.nix'), path.join(dir, 'utils', 'bento.nix'));
   copyFileSync(path.join(PACKAGE_ROOT, 'generated', 'client', 'bento-units.nix'), path.join(dir, 'bento-units.nix'));
+  copyFileSync(path.join(PACKAGE_ROOT, 'generated', 'client', 'bento-module.nix'), path.join(dir, 'bento-module.nix'));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -25,8 +25,9 @@ function machine(remoteHosts: string[], settings = '{ }'): string[] {
   const root = path.join(dir, Math.random().toString(36).slice(2));
   mkdirSync(path.join(root, 'utils'), { recursive: true });
   copyFileSync(path.join(PACKAGE_ROOT, 'utils', 'bento.nix'), path.join(root, 'utils', 'bento.nix'));
-  const units = renderClientFiles(configWith({ remoteHosts })).find((file) => file.path === 'client/bento-units.nix');
-  writeFileSync(path.join(root, 'bento-units.nix'), units?.content ?? '');
+  for (const file of renderClientFiles(configWith({ remoteHosts })).filter((file) => file.path.endsWith('.nix'))) {
+    writeFileSync(path.join(root, path.basename(file.path)), file.content);
+  }
   writeFileSync(path.join(root, 'machine.nix'), settings);
   return [path.join(root, 'utils', 'bento.nix'), path.join(root, 'machine.nix')];
 }

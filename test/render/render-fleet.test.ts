@@ -1,11 +1,12 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { parsePublicKey } from '../../src/fleet/keys.js';
 import { clientFilesOf, renderClientFiles, renderFleet, renderServerFiles, renderSystemFiles } from '../../src/render/render-fleet.js';
+import { PACKAGE_ROOT } from '../../src/paths.js';
 import { GENERATED_HEADER } from '../../src/render/template-engine.js';
 import { testKey } from '../helpers/fleet.js';
 import { configWith } from '../helpers/render.js';
 import { shellcheck } from '../helpers/shell.js';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -34,6 +35,7 @@ describe('renderSystemFiles', () => {
     ]);
     expect(renderClientFiles(config).map((f) => [f.path, f.mode.toString(8)])).toEqual([
       ['client/bento-client.sh', '644'],
+      ['client/bento-module.nix', '644'],
       ['client/bento-units.nix', '644'],
       ['client/gitignore', '644'],
     ]);
@@ -42,6 +44,7 @@ describe('renderSystemFiles', () => {
   it('says where each file goes on the machine', () => {
     expect(clientFilesOf('nas')).toEqual([
       { generated: 'client/gitignore', published: '.gitignore' },
+      { generated: 'client/bento-module.nix', published: 'bento-module.nix' },
       { generated: 'client/bento-units.nix', published: 'bento-units.nix' },
       { generated: 'client/bento-client.sh', published: 'bento-client.sh' },
       { generated: 'systems/nas/bootstrap.sh', published: 'bootstrap.sh' },
@@ -94,10 +97,19 @@ describe('renderSystemFiles', () => {
     );
   });
 
-  it('writes the timer settings as Nix defaults', () => {
+  it("writes the timer settings as the client module's options, at mkDefault (a machine's own setting wins)", () => {
     const units = fileOf(renderClientFiles(configWith({ updateCalendar: 'hourly', updateRandomDelay: '10min' })), 'client/bento-units.nix');
-    expect(units).toContain('  defaults = {\n    updateCalendar = "hourly";\n    randomizedDelaySec = "10min";\n    rebootCalendar = "04:00";\n    listenPort = 51337;\n');
-    expect(units).toContain('    serverPublicKey = null;\n  };\n');
+    expect(units).toContain(
+      '  services.bento = {\n    updateCalendar = lib.mkDefault "hourly";\n    randomizedDelaySec = lib.mkDefault "10min";\n    reboot.calendar = lib.mkDefault "04:00";\n    listen.port = lib.mkDefault 51337;\n',
+    );
+    expect(units).toContain('    serverPublicKey = lib.mkDefault null;\n  };\n');
+  });
+
+  it("copies bento's generic client module, as its flake has it, under the generated header", () => {
+    const module = fileOf(renderClientFiles(configWith()), 'client/bento-module.nix');
+    expect(module.startsWith(`# ${GENERATED_HEADER}\n`)).toBe(true);
+    expect(module.endsWith(readFileSync(path.join(PACKAGE_ROOT, 'nix', 'modules', 'client.nix'), 'utf8'))).toBe(true);
+    expect(fileOf(renderServerFiles({ config: configWith(), systems: [] }), 'server/bento-server-module.nix').endsWith(readFileSync(path.join(PACKAGE_ROOT, 'nix', 'modules', 'server.nix'), 'utf8'))).toBe(true);
   });
 });
 
@@ -118,7 +130,7 @@ describe('prebuilt systems', () => {
 
   it("put the server's key in the units every machine shares", () => {
     const files = renderFleet({ config: configWith(), systems: [{ name: 'pi', kind: 'non-flake', prebuilt: true }], signingKey: key });
-    expect(fileOf(files, 'client/bento-units.nix')).toContain(`    serverPublicKey = "${key.publicKey}";\n`);
+    expect(fileOf(files, 'client/bento-units.nix')).toContain(`    serverPublicKey = lib.mkDefault "${key.publicKey}";\n`);
     const result = shellcheck(files.filter((file) => file.path.endsWith('.sh')).map((file) => {
       const target = path.join(scratch, file.path);
       mkdirSync(path.dirname(target), { recursive: true });
@@ -132,17 +144,14 @@ describe('prebuilt systems', () => {
 describe('renderServerFiles', () => {
   const files = renderServerFiles({ config: configWith(), systems });
 
-  it('declares one SFTP user per system with its key, as option defaults', () => {
-    expect(fileOf(files, 'server/sftp-server.nix')).toContain(
-      [
-        '    chrootDir = mkOption {',
-        '      type = types.str;',
-        '      default = "/home/chroot";',
-      ].join('\n'),
-    );
-    expect(fileOf(files, 'server/sftp-server.nix')).toContain(
-      ['      default = {', `        "router" = [ "${testKey('router')}" ];`, '        "nas" = [ ];', '      };'].join('\n'),
-    );
+  it('sets one SFTP user per system with its key, and CHROOT_DIR, in the settings, at mkDefault', () => {
+    const settings = fileOf(files, 'server/bento-server-settings.nix');
+    expect(settings).toContain('    chrootDir = lib.mkDefault "/home/chroot";\n');
+    expect(settings).toContain(['    systems = lib.mkDefault {', `      "router" = [ "${testKey('router')}" ];`, '      "nas" = [ ];', '    };'].join('\n'));
+  });
+
+  it('joins the module and the settings in sftp-server.nix, the file a server imports', () => {
+    expect(fileOf(files, 'server/sftp-server.nix')).toContain('  imports = [ ./bento-server-module.nix ./bento-server-settings.nix ];\n');
   });
 
   it('writes the sshd Match block and closes it', () => {

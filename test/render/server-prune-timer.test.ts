@@ -44,6 +44,6 @@ describe('services.bento-server.prune', () => {
 
   it('says what it needs', () => {
     const half = module('half', '{ services.bento-server.prune.enable = true; services.bento-server.prune.fleetDir = "/srv/fleet"; }');
-    expect(() => evalNixos([server, half], 'config.systemd.services.bento-prune.script')).toThrow(/services\.bento-server\.prune\.package' (was accessed but has no value defined|is used but not defined)/);
+    expect(() => evalNixos([server, half], 'config.systemd.services.bento-prune.script')).toThrow(/services\.bento-server\.prune\.package is not set: set it, or services\.bento-server\.package, to the bento package/);
   });
 });

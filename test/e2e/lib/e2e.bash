@@ -176,11 +176,11 @@ e2e_setup_suite() {
 	e2e_make_fleet "$@"
 	mkdir -m 0700 "$E2E_BASE/signing"
 	bento generate > "$E2E_STATE/generate.out" 2>&1 || fail "bento generate failed:" "$(cat "$E2E_STATE/generate.out")"
-	# The client module as a machine receives it (bento-units.nix next to
+	# The client module as a machine receives it (bento-module.nix and bento-units.nix next to
 	# utils/): what its units are evaluated from.
 	mkdir -p "$E2E_STATE/client/utils"
 	cp "$E2E_REPO/utils/bento.nix" "$E2E_STATE/client/utils/bento.nix"
-	cp "$E2E_FLEET/generated/client/bento-units.nix" "$E2E_STATE/client/bento-units.nix"
+	cp "$E2E_FLEET/generated/client/bento-units.nix" "$E2E_FLEET/generated/client/bento-module.nix" "$E2E_STATE/client/"
 	e2e_setup_server
 	e2e_start_sshd
 }
