@@ -352,6 +352,21 @@ describe.skipIf(!isRoot)('bento deploy', () => {
     expect(deploy(fleet).stdout).toContain(`${kept}: left the fleet`);
   });
 
+  it("after CHROOT_DIR changed, says to apply the server's accounts first (which moves their homes), and publishes nothing for them", () => {
+    const moved = n('moved');
+    const chrootDir = mkdtempSync('/srv/bento-moved-');
+    const oldChrootDir = mkdtempSync('/srv/bento-old-');
+    suite.later(() => [chrootDir, oldChrootDir].forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+    const fleet = newFleet({ [moved]: { nonFlake: true } }, chrootDir);
+    suite.server.addUsers([moved], oldChrootDir);
+    const run = deploy(fleet);
+    expect(run.stderr).toContain(
+      `${moved}: the user ${moved} is bento's SFTP user of another CHROOT_DIR (its home is ${oldChrootDir}/${moved}, not ${chrootDir}/${moved}): CHROOT_DIR changed, and the server's accounts were not applied since; apply them, which moves every machine's home into the new CHROOT_DIR: on NixOS, rebuild the server with generated/server/sftp-server.nix; elsewhere, run generated/server/setup-debian.sh as root; then deploy again`,
+    );
+    expect(run.status).toBe(1);
+    expect(existsSync(path.join(chrootDir, moved))).toBe(false);
+  });
+
   it("takes away no other fleet's systems before one of its own is published in CHROOT_DIR (another fleet, or the wrong --dir)", () => {
     const chrootDir = mkdtempSync('/srv/bento-two-fleets-');
     suite.later(() => rmSync(chrootDir, { recursive: true, force: true }));
