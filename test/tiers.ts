@@ -134,6 +134,7 @@ export const TIERS = {
     'test/nix/signing-key.test.ts',
     'test/nixpkgs-lib.test.ts',
     'test/render/client-module.test.ts',
+    'test/render/init-fleet-eval.test.ts',
     'test/render/listen-module.test.ts',
     'test/render/nix-modules.test.ts',
     'test/render/server-prune-timer.test.ts',
@@ -169,6 +170,7 @@ export const TIERS = {
     'test/status/log-cache.test.ts',
     'test/status/prune-logs-script.test.ts',
     'test/util/temp-dir.test.ts',
+    'test/walk-through.test.ts',
   ],
 } as const satisfies Record<string, readonly string[]>;
 

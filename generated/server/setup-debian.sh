@@ -12,6 +12,9 @@
 # sent (kept for the record) and is never given to another user; bento
 # deploy has already taken away what was published for it.
 #
+# CHROOT_DIR moved: a machine's account set up for the earlier one (home
+# <old CHROOT_DIR>/<name>) gets its home moved to the new one.
+#
 # Environment: BENTO_SSHD_CONFIG_D (default /etc/ssh/sshd_config.d),
 # BENTO_AUTHORIZED_KEYS_DIR (default /etc/ssh/authorized_keys.d),
 # BENTO_PRUNE_LOGS (default /usr/local/sbin/bento-prune-logs),
@@ -51,19 +54,43 @@ add_system() {
 		# (src/chroot/accounts.ts, bentoAccountProblem): its primary group,
 		# its home and a shell that cannot log in. Anything else is someone
 		# else's account, never taken over.
-		why=''
 		account_group=$(id -gn "$name" 2> /dev/null || id -g "$name")
-		[ "$account_group" = sftp_users ] || why="$why; its primary group is $account_group, not sftp_users"
 		account_home=$(getent passwd "$name" | cut -d: -f6)
-		[ "${account_home%/}" = "$home" ] || why="$why; its home is ${account_home:-(none)}, not $home"
+		account_home=${account_home%/}
 		account_shell=$(getent passwd "$name" | cut -d: -f7)
 		case ${account_shell##*/} in
-		nologin | false) ;;
-		*) why="$why; its shell ${account_shell:-(none)} can log in" ;;
+		nologin | false) login_shell='' ;;
+		*) login_shell=yes ;;
 		esac
+		why=''
+		[ "$account_group" = sftp_users ] || why="$why; its primary group is $account_group, not sftp_users"
+		# bento's user of an earlier CHROOT_DIR: the group and shell are
+		# bento's, the home <old CHROOT_DIR>/<name>, a chroot as bento makes
+		# them (root's, group sftp_users) or gone (moved with the rest). Its
+		# home moves here (below); whatever else is there stays.
+		old_home=''
+		if [ "$account_home" != "$home" ]; then
+			case $account_home in
+			?*/"$name")
+				if [ -z "$why" ] && [ -z "$login_shell" ]; then
+					if [ ! -e "$account_home" ] || [ "$(stat -c %U:%G -- "$account_home")" = root:sftp_users ]; then
+						old_home=$account_home
+					fi
+				fi
+				;;
+			esac
+			[ -n "$old_home" ] || why="$why; its home is ${account_home:-(none)}, not $home"
+		fi
+		[ -z "$login_shell" ] || why="$why; its shell ${account_shell:-(none)} can log in"
 		if [ -n "$why" ]; then
-			echo "setup-debian.sh: user $name exists and is not a bento SFTP user (${why#; }): bento only sets up its own users; rename the system, or remove that account if it is a leftover (a bento user of an earlier CHROOT_DIR: usermod --home $home $name)" >&2
+			echo "setup-debian.sh: user $name exists and is not a bento SFTP user (${why#; }): bento only sets up its own users; rename the system, or remove that account if it is a leftover" >&2
 			exit 1
+		fi
+		if [ -n "$old_home" ]; then
+			usermod --home "$home" "$name"
+			kept=''
+			[ ! -d "$old_home/logs" ] || kept="; the logs it sent before stay in $old_home/logs"
+			echo "setup-debian.sh: $name was set up for another CHROOT_DIR: its home moves from $old_home to $home$kept"
 		fi
 	else
 		useradd --system --no-create-home --home-dir "$home" --gid sftp_users --shell /usr/sbin/nologin "$name"

@@ -48,11 +48,32 @@ const NO_LOGIN_SHELLS = new Set(['nologin', 'false']);
  */
 export function bentoAccountProblem(account: Account, chrootDir: string, sftpGroupId: number): string | undefined {
   const why: string[] = [];
+  const home = path.join(chrootDir, account.name);
+  const homeMoved = path.resolve(account.home || '/') !== path.resolve(home);
   if (account.gid !== sftpGroupId) why.push(`its primary group is gid ${account.gid}, not sftp_users`);
-  if (path.resolve(account.home) !== path.join(path.resolve(chrootDir), account.name)) why.push(`its home is ${account.home || '(none)'}, not ${path.join(chrootDir, account.name)}`);
+  if (homeMoved) why.push(`its home is ${account.home || '(none)'}, not ${home}`);
   if (!NO_LOGIN_SHELLS.has(path.basename(account.shell))) why.push(`its shell ${account.shell || '(none)'} can log in`);
   if (why.length === 0) return undefined;
+  // Only its home differs, and that home is <another directory>/<name>:
+  // bento's user, set up for an earlier CHROOT_DIR. The server's setup
+  // moves it (setup-debian.sh: usermod --home; NixOS: the declared home).
+  if (why.length === 1 && homeMoved && isOtherChrootHome(account)) {
+    return (
+      `the user ${account.name} is bento's SFTP user of another CHROOT_DIR (its home is ${account.home}, not ${home}): ` +
+      `CHROOT_DIR changed, and the server's accounts were not applied since; ${MOVE_HOMES_HINT}`
+    );
+  }
   return `the user ${account.name} exists and is not a bento SFTP user (${why.join('; ')}): deploy only touches the chroots of bento's own users; rename the system, or remove that account if it is a leftover`;
+}
+
+/** What moves bento's users to a new CHROOT_DIR. */
+export const MOVE_HOMES_HINT =
+  'apply them, which moves every machine\'s home into the new CHROOT_DIR: on NixOS, rebuild the server with generated/server/sftp-server.nix; elsewhere, run generated/server/setup-debian.sh as root; then deploy again (README, "Moving CHROOT_DIR")';
+
+/** A home `<directory>/<name>` (not `/`<name>): where bento puts a system's chroot, in some CHROOT_DIR. */
+function isOtherChrootHome(account: Account): boolean {
+  const home = path.resolve(account.home || '/');
+  return path.basename(home) === account.name && path.dirname(home) !== '/';
 }
 
 export function parseGroupId(text: string): number | undefined {

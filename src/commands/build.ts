@@ -11,7 +11,7 @@ import { applySystem as applyBuiltSystem, sshDestination, type ApplyAction } fro
 import { buildSystems, buildSystemsShowingProgress, formatBuildLine, type SystemBuildResult } from '../builds/build-systems.js';
 import { generateOutput } from '../render/generate.js';
 import { deployCommand } from './deploy.js';
-import { reportBrokenHosts } from './generate.js';
+import { reportBrokenHosts, reportSkippedHostDirs } from './generate.js';
 import { defineSelectionFlags, selectionOptions, type SelectionFlags } from './shared/flags.js';
 import { defineCommand, printLine, runsAsRoot, tell, type CommandIO } from './io.js';
 
@@ -50,6 +50,7 @@ export async function buildCommand(options: BuildCommandOptions, io: CommandIO):
   const action = parseBuildAction(options.action);
   const { fleet, outputDir: generatedDir } = await generateOutput({ fleetDir: options.fleetDir, jobs: options.jobs, snapshot: true });
   try {
+    await reportSkippedHostDirs(io, fleet);
     return await buildSelected(fleet, action, generatedDir, options, io);
   } finally {
     await releaseFleet(fleet);

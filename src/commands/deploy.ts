@@ -15,7 +15,7 @@ import type { Assembly } from '../chroot/assemble.js';
 import { planPublication } from '../chroot/plan-publication.js';
 import { publishSystemCache } from '../chroot/prebuilt-cache.js';
 import { lockChrootDir, prepareChrootDir } from '../chroot/chroot-dir.js';
-import { announceSystem, publishStaged, removeLeftovers, stageVersion } from '../chroot/publish.js';
+import { announceSystem, publishStaged, readPublished, removeLeftovers, stageVersion } from '../chroot/publish.js';
 import { endRollout, forgetInRollout, type RolloutCandidate } from '../rollout/wave-publication.js';
 import { planRolloutBuilds, startDeployRollout } from '../rollout/plan-deploy.js';
 import { readRolloutState, type RolloutHold } from '../protocol/rollout-file.js';
@@ -28,7 +28,7 @@ import type { NixBuildOptions } from '../nix/build.js';
 import { generateOutput } from '../render/generate.js';
 import { authorizedKeysFileOf } from '../render/render-fleet.js';
 import { sanitize } from '../util/sanitize.js';
-import { reportBrokenHosts } from './generate.js';
+import { reportBrokenHosts, reportSkippedHostDirs } from './generate.js';
 import { defineSelectionFlags, selectionOptions, type SelectionFlags } from './shared/flags.js';
 import { defineCommand, nowOf, printLine, runsAsRoot, tell, warnLine, type CommandIO } from './io.js';
 
@@ -86,6 +86,7 @@ export async function deploy(options: DeployCommandOptions, io: CommandIO): Prom
   // One snapshot of hosts/: what is evaluated is what is built and published, whatever is edited meanwhile.
   const { fleet, outputDir: generatedDir, summary } = await generateOutput({ fleetDir: options.fleetDir, jobs: options.jobs, snapshot: true });
   try {
+    await reportSkippedHostDirs(io, fleet);
     return await deployFleet(fleet, generatedDir, summary.written.length, options, io);
   } finally {
     await releaseFleet(fleet);
@@ -229,7 +230,15 @@ async function publishPrebuiltCache(fleet: Fleet, assembly: Assembly, storePath:
  */
 async function reportDepartures(fleet: Fleet, publication: Publication, print: (line: string) => void, warn: (message: string) => void): Promise<void> {
   if (fleet.brokenHosts.length > 0) return;
-  const leftAlone = departuresLeftAlone(publication.chrootDir, fleet.systems.map((system) => system.name), publication.sftpGroupId);
+  // A skipped directory of hosts/ (no flake.nix, no configuration.nix) named
+  // like a system published here is more likely that machine with its file
+  // missing than a machine taken away: it stays, and deploy says so.
+  const keptAsSkipped = fleet.skippedHostDirs.filter((name) => readPublished(publication.chrootDir, name).manifest !== undefined);
+  for (const name of keptAsSkipped) {
+    warn(`hosts/${name} has neither flake.nix nor configuration.nix, but ${name} is published in CHROOT_DIR: what was published for it is left as it is; put its configuration back, or remove hosts/${name} to remove the machine`);
+  }
+  const fleetNames = [...fleet.systems.map((system) => system.name), ...keptAsSkipped];
+  const leftAlone = departuresLeftAlone(publication.chrootDir, fleetNames, publication.sftpGroupId);
   if (leftAlone) {
     if (leftAlone.length > 0) {
       warn(`CHROOT_DIR holds systems of which none is in this fleet (${leftAlone.slice(0, 5).join(', ')}${leftAlone.length > 5 ? ', …' : ''}) and none of this fleet's is published there yet: they are left as they are (is this the fleet you meant, --dir?); the next deploy removes those not in this fleet`);
@@ -237,7 +246,7 @@ async function reportDepartures(fleet: Fleet, publication: Publication, print: (
     return;
   }
   const apply = 'apply generated/server/sftp-server.nix (NixOS) or run generated/server/setup-debian.sh as root, which remove its key and lock its account';
-  const { retired, failed, stillAuthorized, departed } = await retireDepartures({ ...publication, fleetNames: new Set(fleet.systems.map((system) => system.name)), authorizedKeysFileOf });
+  const { retired, failed, stillAuthorized, departed } = await retireDepartures({ ...publication, fleetNames: new Set(fleetNames), authorizedKeysFileOf });
   // Nothing of them is published any more: the rollout no longer counts them.
   // (A damaged rollout.json is thrown: deploy would refuse it next anyway.)
   const leftRollout = forgetInRollout(publication.chrootDir, departed);

@@ -22,6 +22,7 @@ import { planDiff, missingPathProblem, type DiffPlan } from '../status/diff-plan
 import { readChroot } from '../status/read-chroot.js';
 import { writeText as write } from '../util/write-stream.js';
 import { selectedNames } from './shared/flags.js';
+import { reportSkippedHostDirs } from './generate.js';
 import { defineCommand, type CommandIO } from './io.js';
 
 export interface DiffOptions {
@@ -56,6 +57,7 @@ export function compareHeader(plan: Extract<DiffPlan, { kind: 'compare' }>): str
 
 export async function diffCommand(options: DiffOptions, io: CommandIO): Promise<number> {
   const fleet = await loadFleet(options.fleetDir);
+  await reportSkippedHostDirs(io, fleet);
   for (const broken of fleet.brokenHosts) {
     await write(io.stderr, `warning: ${broken.place}: ${sanitizeLines(broken.message)}\n  (its systems are left out)\n`);
   }

@@ -4,7 +4,7 @@
  * server files) as they were, and the command fails naming it.
  */
 import { UserError } from '../errors.js';
-import type { BrokenHost } from '../fleet/fleet.js';
+import { skippedHostDirMessage, type BrokenHost, type Fleet } from '../fleet/fleet.js';
 import { generateOutput } from '../render/generate.js';
 import { sanitize } from '../util/sanitize.js';
 import path from 'node:path';
@@ -21,6 +21,7 @@ export interface GenerateCommandOptions {
 
 export async function generateCommand(options: GenerateCommandOptions, io: CommandIO): Promise<number> {
   const result = await generateOutput(options);
+  await reportSkippedHostDirs(io, result.fleet);
   for (const message of result.fleet.warnings) await warnUser(io, message);
   const { written, unchanged, removed } = result.summary;
   await tell(io, `${result.outputDir}: ${result.fleet.systems.length} systems, ${written.length} files written, ${unchanged} unchanged, ${removed.length} removed`);
@@ -32,6 +33,11 @@ export async function generateCommand(options: GenerateCommandOptions, io: Comma
     );
   }
   return 0;
+}
+
+/** One line for each directory of hosts/ that is no machine (hosts/common), skipped. */
+export async function reportSkippedHostDirs(io: CommandIO, fleet: Pick<Fleet, 'skippedHostDirs'>): Promise<void> {
+  for (const name of fleet.skippedHostDirs) await tell(io, skippedHostDirMessage(name));
 }
 
 /** `error: hosts/x/flake.nix: <why>` for each host directory that failed to load, one line each. */

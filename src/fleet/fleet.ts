@@ -61,6 +61,12 @@ export interface Fleet {
   systems: FleetSystem[];
   /** Host directories left out because they failed; the rest of the fleet is still usable. */
   brokenHosts: BrokenHost[];
+  /**
+   * Directories of hosts/ with neither flake.nix nor configuration.nix (a
+   * directory of files the machines share, such as hosts/common): no
+   * machine, skipped (skippedHostDirMessage says so), sorted.
+   */
+  skippedHostDirs: string[];
   warnings: string[];
   /** The snapshot of hosts/ (with `snapshot: true`): remove it with releaseFleet. */
   snapshotDir?: string;
@@ -116,7 +122,8 @@ interface HostDir {
 export async function loadFleet(root: string, options: LoadFleetOptions = {}): Promise<Fleet> {
   const { config, warnings } = await loadConfig(root);
   const problems: string[] = [];
-  const hostDirs = listHostDirs(root, problems);
+  const skippedHostDirs: string[] = [];
+  const hostDirs = listHostDirs(root, problems, skippedHostDirs);
   if (problems.length > 0) throw new UserErrors(problems);
 
   const brokenHosts: BrokenHost[] = [];
@@ -160,7 +167,7 @@ export async function loadFleet(root: string, options: LoadFleetOptions = {}): P
     if (config.rolloutWaves) attachWaves(systems, config.rolloutWaves, problems);
     if (problems.length > 0) throw new UserErrors(problems);
     brokenHosts.sort(byText((broken) => broken.place));
-    const fleet: Fleet = { root, config, systems, brokenHosts, warnings };
+    const fleet: Fleet = { root, config, systems, brokenHosts, skippedHostDirs, warnings };
     if (options.snapshot) fleet.snapshotDir = snapshotDir;
     return fleet;
   } catch (error) {
@@ -203,7 +210,18 @@ function copyHostDirs(root: string, hostDirs: readonly HostDir[], snapshotDir: s
   return copies;
 }
 
-function listHostDirs(root: string, problems: string[]): HostDir[] {
+/**
+ * The line that says a directory of hosts/ was skipped, and how the machines
+ * use such a directory: the snapshot of a host directory (what is built and
+ * what its machine receives) holds that directory alone, so a machine
+ * reaches shared files through a link in its own directory, followed when
+ * copying, never through `../` (docs/protocol.md §4).
+ */
+export function skippedHostDirMessage(name: string): string {
+  return `hosts/${name} has neither flake.nix nor configuration.nix: skipped, it is no machine (a machine uses shared files through a link in its own directory, like utils: hosts/<machine>/${name} -> ../${name}; see the README, "Files several machines share")`;
+}
+
+function listHostDirs(root: string, problems: string[], skipped: string[]): HostDir[] {
   const hostsDir = path.join(root, 'hosts');
   let entries: string[];
   try {
@@ -228,7 +246,7 @@ function listHostDirs(root: string, problems: string[]): HostDir[] {
     }
     if (isFile(path.join(dir, 'flake.nix'))) hosts.push({ name, dir, kind: 'flake' });
     else if (isFile(path.join(dir, 'configuration.nix'))) hosts.push({ name, dir, kind: 'non-flake' });
-    else problems.push(`hosts/${name}: has neither flake.nix nor configuration.nix`);
+    else skipped.push(name);
   }
   return hosts;
 }

@@ -55,13 +55,16 @@ export function pathFlakeRef(directory: string, attribute?: string): string {
   return `path:${directory}${attribute ? `#${attribute}` : ''}`;
 }
 
+/** How a machine uses files it shares with others (a `../common` import reaches neither the build nor the machine). */
+const SHARED_FILES_HINT = 'files several machines share reach each through a link in its host directory, like utils (README, "Files several machines share")';
+
 /** Why Nix refuses a file, by how bento evaluates: said after Nix's own line, which names the file. */
 const REFUSALS = {
   configuration: {
     line: /is forbidden in restricted mode$/,
-    why: 'bento evaluates a configuration.nix in restricted mode: it may read its host directory and the NIX_PATH entries, nothing else of this server',
+    why: `bento evaluates a configuration.nix in restricted mode: it may read its host directory and the NIX_PATH entries, nothing else of this server; ${SHARED_FILES_HINT}`,
   },
-  flake: { line: /is forbidden in pure eval mode$/, why: 'a flake is evaluated in pure mode: it may read its own files and its inputs, nothing else of this server' },
+  flake: { line: /is forbidden in pure eval mode$/, why: `a flake is evaluated in pure mode: it may read its own files and its inputs, nothing else of this server; ${SHARED_FILES_HINT}` },
 };
 
 /**

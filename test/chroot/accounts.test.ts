@@ -38,6 +38,18 @@ describe('bentoAccountProblem', () => {
     expect(bentoAccountProblem(postgres, '/home/chroot', 997)).toBe(
       "the user postgres exists and is not a bento SFTP user (its primary group is gid 112, not sftp_users; its home is /var/lib/postgresql, not /home/chroot/postgres; its shell /bin/bash can log in): deploy only touches the chroots of bento's own users; rename the system, or remove that account if it is a leftover",
     );
-    expect(bentoAccountProblem({ ...bentoUser, home: '/srv/other/nas' }, '/home/chroot', 997)).toContain('its home is /srv/other/nas, not /home/chroot/nas');
+    expect(bentoAccountProblem({ ...bentoUser, home: '/srv/other/nas', shell: '/bin/sh' }, '/home/chroot', 997)).toContain(
+      'is not a bento SFTP user (its home is /srv/other/nas, not /home/chroot/nas; its shell /bin/sh can log in)',
+    );
+    // A home that is not <directory>/<name>: someone else's.
+    expect(bentoAccountProblem({ ...bentoUser, home: '/var/lib/nas-data' }, '/home/chroot', 997)).toContain('is not a bento SFTP user (its home is /var/lib/nas-data, not /home/chroot/nas)');
+    expect(bentoAccountProblem({ ...bentoUser, home: '/nas' }, '/home/chroot', 997)).toContain('is not a bento SFTP user');
+  });
+
+  it("says what to do for bento's user of an earlier CHROOT_DIR: apply the server's accounts, which moves the homes", () => {
+    expect(bentoAccountProblem({ ...bentoUser, home: '/srv/old-chroot/nas' }, '/home/chroot', 997)).toBe(
+      "the user nas is bento's SFTP user of another CHROOT_DIR (its home is /srv/old-chroot/nas, not /home/chroot/nas): CHROOT_DIR changed, and the server's accounts were not applied since; " +
+        "apply them, which moves every machine's home into the new CHROOT_DIR: on NixOS, rebuild the server with generated/server/sftp-server.nix; elsewhere, run generated/server/setup-debian.sh as root; then deploy again (README, \"Moving CHROOT_DIR\")",
+    );
   });
 });

@@ -9,6 +9,7 @@ import { flakeText, makeFleet, type TestFleet } from '../helpers/fleet.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { APPLY_STUBS_DIR } from '../helpers/shell.js';
 import { parseBuildAction } from '../../src/commands/build.js';
+import { skippedHostDirMessage } from '../../src/fleet/fleet.js';
 
 const NIX_ENV = { NIX_PATH: `nixpkgs=${path.join(PACKAGE_ROOT, 'example', 'offline-nixpkgs')}` };
 const cleanups: (() => void)[] = [];
@@ -35,6 +36,14 @@ describe('bento build', () => {
     for (const name of ['alpha', 'beta']) expect(run.stdout).toMatch(new RegExp(`ok {6}${name} +[0-9.]+s {2}[a-z0-9]{8}…-nixos-system-${name}-24\\.05`));
     expect(run.stdout).toMatch(/ok {6}router +[0-9.]+s {2}[a-z0-9]{8}…-nixos-system-router-24\.05/);
     expect(run.stderr).toContain('build: 3 ok, 0 failed');
+  });
+
+  it('skips hosts/common (no machine) with one line, and builds the others', () => {
+    const { root } = fleet({ common: { files: { 'base.nix': '{ }\n' } }, router: { nonFlake: true } });
+    const run = bento(['build'], { env: { BENTO_DIR: root, ...NIX_ENV } });
+    expect(run.stderr).toContain(`${skippedHostDirMessage('common')}\n`);
+    expect(run.stderr).toContain('build: 1 ok, 0 failed');
+    expect(run.status).toBe(0);
   });
 
   it('works under umask 077: the snapshot of hosts/ gets its modes explicitly, not from the umask', () => {

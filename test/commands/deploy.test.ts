@@ -3,10 +3,11 @@
  * sftp_users group are created for the test (as root) and removed after.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, mkdirSync, mkdtempSync, statSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, mkdirSync, mkdtempSync, statSync, symlinkSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { skippedHostDirMessage } from '../../src/fleet/fleet.js';
 import { sha256 } from '../../src/util/hash.js';
 import { bento, CLI } from '../helpers/cli.js';
 import { flakeText, makeFleet, type TestFleet } from '../helpers/fleet.js';
@@ -300,6 +301,70 @@ describe.skipIf(!isRoot)('bento deploy', () => {
     expect(readOnly.stderr).toContain(`bento: error: CHROOT_DIR ${suite.server.chrootDir} is not writable`);
 
     expect(snapshotTree(suite.server.chrootDir)).toEqual(before);
+  });
+
+  it('skips hosts/common with one line and deploys the rest: a machine reaches it through a link in its directory, never through ../', () => {
+    const web = n('web');
+    const up = n('up');
+    const chrootDir = mkdtempSync('/srv/bento-common-');
+    suite.later(() => rmSync(chrootDir, { recursive: true, force: true }));
+    // The shared file names the host: a configuration that reads it fails if it cannot be found.
+    const fleet = newFleet(
+      {
+        common: { files: { 'base.nix': `${JSON.stringify(web)}\n` } },
+        [web]: { nonFlake: true, files: { 'configuration.nix': '{ ... }: { networking.hostName = import ./common/base.nix; }\n' } },
+        [up]: { nonFlake: true, files: { 'configuration.nix': '{ ... }: { networking.hostName = import ../common/base.nix; }\n' } },
+      },
+      chrootDir,
+    );
+    symlinkSync('../common', path.join(fleet.root, 'hosts', web, 'common'));
+    suite.server.addUsers([web, up], chrootDir);
+    const run = deploy(fleet);
+    expect(run.stderr).toContain(`${skippedHostDirMessage('common')}\n`);
+    expect(run.stderr.split('\n').filter((line) => line.includes('hosts/common'))).toHaveLength(1);
+    // The link is copied as files: the machine receives common/ inside its own configuration.
+    expect(readFileSync(path.join(chrootDir, web, 'config', 'common', 'base.nix'), 'utf8')).toBe(`${JSON.stringify(web)}\n`);
+    // ../common leads out of what is built (and out of what the machine receives): refused, and the way to do it said.
+    expect(run.stderr).toContain('deploy: 1 published, 0 unchanged, 1 failed');
+    expect(run.stderr).toMatch(new RegExp(`${up}: build failed: error: access to absolute path '[^']*/common/base\\.nix' is forbidden in restricted mode \\(.*files several machines share reach each through a link in its host directory`));
+    expect(run.status).toBe(1);
+  });
+
+  it('a host directory that lost its configuration.nix is skipped, but what was published for it stays (not a machine removed)', () => {
+    const kept = n('kept');
+    const chrootDir = mkdtempSync('/srv/bento-skipped-');
+    suite.later(() => rmSync(chrootDir, { recursive: true, force: true }));
+    const fleet = newFleet({ [kept]: { nonFlake: true }, [n('other')]: { nonFlake: true } }, chrootDir);
+    suite.server.addUsers([kept, n('other')], chrootDir);
+    expect(deploy(fleet).status).toBe(0);
+    rmSync(path.join(fleet.root, 'hosts', kept, 'configuration.nix'));
+    writeFileSync(path.join(fleet.root, 'hosts', kept, 'configuration.nix.orig'), '{ ... }: { }\n');
+    const run = deploy(fleet);
+    expect(run.stderr).toContain(skippedHostDirMessage(kept));
+    expect(run.stderr).toContain(`warning: hosts/${kept} has neither flake.nix nor configuration.nix, but ${kept} is published in CHROOT_DIR: what was published for it is left as it is`);
+    expect(run.stdout).not.toContain('left the fleet');
+    expect(run.status).toBe(0);
+    expect(existsSync(path.join(chrootDir, kept, 'last_change_date'))).toBe(true);
+    expect(existsSync(path.join(chrootDir, kept, 'removed'))).toBe(false);
+    // Removing the directory is removing the machine.
+    rmSync(path.join(fleet.root, 'hosts', kept), { recursive: true });
+    rmSync(path.join(fleet.root, 'keys', `${kept}.pub`));
+    expect(deploy(fleet).stdout).toContain(`${kept}: left the fleet`);
+  });
+
+  it("after CHROOT_DIR changed, says to apply the server's accounts first (which moves their homes), and publishes nothing for them", () => {
+    const moved = n('moved');
+    const chrootDir = mkdtempSync('/srv/bento-moved-');
+    const oldChrootDir = mkdtempSync('/srv/bento-old-');
+    suite.later(() => [chrootDir, oldChrootDir].forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+    const fleet = newFleet({ [moved]: { nonFlake: true } }, chrootDir);
+    suite.server.addUsers([moved], oldChrootDir);
+    const run = deploy(fleet);
+    expect(run.stderr).toContain(
+      `${moved}: the user ${moved} is bento's SFTP user of another CHROOT_DIR (its home is ${oldChrootDir}/${moved}, not ${chrootDir}/${moved}): CHROOT_DIR changed, and the server's accounts were not applied since; apply them, which moves every machine's home into the new CHROOT_DIR: on NixOS, rebuild the server with generated/server/sftp-server.nix; elsewhere, run generated/server/setup-debian.sh as root; then deploy again`,
+    );
+    expect(run.status).toBe(1);
+    expect(existsSync(path.join(chrootDir, moved))).toBe(false);
   });
 
   it("takes away no other fleet's systems before one of its own is published in CHROOT_DIR (another fleet, or the wrong --dir)", () => {

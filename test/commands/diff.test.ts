@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { diffCommand } from '../../src/commands/diff.js';
 import { UserError } from '../../src/errors.js';
+import { skippedHostDirMessage } from '../../src/fleet/fleet.js';
 import { makeFleet, type TestFleet } from '../helpers/fleet.js';
 import { Collector } from '../helpers/collect.js';
 import { buildToplevels, plain, versionedFlakeText, writeChroot } from '../helpers/diff-fixtures.js';
@@ -97,6 +98,20 @@ describe('diffCommand with real Nix', () => {
     expect(lines[0]).toBe(`Changes in alpha between ${v1.alpha} and ${v2.alpha}`);
     expect(lines).toContain('beta is running the latest version');
     expect(stdout).not.toContain('gamma');
+  });
+
+  it('skips hosts/common (no machine) with one line, and compares the others', async () => {
+    const common = path.join(fleet.root, 'hosts', 'common');
+    mkdirSync(common);
+    writeFileSync(path.join(common, 'base.nix'), '{ }\n');
+    try {
+      const { status, stdout, stderr } = await diff(['beta']);
+      expect(stderr).toBe(`${skippedHostDirMessage('common')}\n`);
+      expect(plain(stdout)).toContain('beta is running the latest version');
+      expect(status).toBe(0);
+    } finally {
+      rmSync(common, { recursive: true, force: true });
+    }
   });
 
   it('keeps the colours of diff-closures unless told not to', async () => {

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateCommand, reportBrokenHosts } from '../../src/commands/generate.js';
+import { skippedHostDirMessage } from '../../src/fleet/fleet.js';
 import { Collector } from '../helpers/collect.js';
 import { makeFleet, type TestFleet } from '../helpers/fleet.js';
 
@@ -24,6 +25,18 @@ describe('generateCommand', () => {
     const again = { stdout: new Collector(), stderr: new Collector() };
     expect(await generateCommand({ fleetDir: fleet.root, outputDir }, again)).toBe(0);
     expect(again.stderr.text).toMatch(new RegExp(`^${outputDir}: 1 systems, 0 files written, [1-9][0-9]* unchanged, 0 removed\\n$`));
+  });
+
+
+  it('skips hosts/common (neither flake.nix nor configuration.nix) with one line, and generates the rest, server files included', async () => {
+    fleet = makeFleet({ hosts: { router: { nonFlake: true }, common: { files: { 'base.nix': '{ }\n' } } } });
+    const outputDir = path.join(fleet.root, 'out');
+    const io = { stdout: new Collector(), stderr: new Collector() };
+    expect(await generateCommand({ fleetDir: fleet.root, outputDir }, io)).toBe(0);
+    const lines = io.stderr.text.trimEnd().split('\n');
+    expect(lines).toEqual([skippedHostDirMessage('common'), expect.stringMatching(/: 1 systems, /) as string]);
+    expect(existsSync(path.join(outputDir, 'systems', 'router', 'update.sh'))).toBe(true);
+    expect(existsSync(path.join(outputDir, 'server', 'setup-debian.sh'))).toBe(true);
   });
 });
 

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadFleet } from '../../src/fleet/fleet.js';
+import { loadFleet, releaseFleet, skippedHostDirMessage } from '../../src/fleet/fleet.js';
 import { UserError } from '../../src/errors.js';
 import { makeFleet, testKey, type FleetSpec, type TestFleet } from '../helpers/fleet.js';
-import { chmodSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { findFlakes } from '../../src/fleet/host-tree.js';
@@ -101,12 +101,34 @@ describe('loadFleet', () => {
     ]);
   });
 
-  it('refuses a hostile host directory name and a directory with neither file', async () => {
-    const root = fleetOf({ hosts: { '$(touch owned)': { nonFlake: true }, empty: { files: { 'README': 'x' } } }, keys: [] });
+  it('refuses a hostile host directory name', async () => {
+    const root = fleetOf({ hosts: { '$(touch owned)': { nonFlake: true }, common: { files: { 'base.nix': '{ }\n' } } }, keys: [] });
     expect((await loadError(root)).split('\n')).toEqual([
       'hosts/$(touch owned): "$(touch owned)" is not a valid host directory name (use letters, digits, \'.\', \'_\' and \'-\')',
-      'hosts/empty: has neither flake.nix nor configuration.nix',
     ]);
+  });
+
+  it('skips a directory with neither flake.nix nor configuration.nix (files the machines share, hosts/common); the rest of the fleet is loaded', async () => {
+    const root = fleetOf({
+      hosts: { common: { files: { 'base.nix': '{ }\n', 'users/admins.nix': '{ }\n' } }, web: { flake: ['web'], files: { 'common': '' } }, router: { nonFlake: true }, empty: {} },
+    });
+    // The usual way for a machine to use hosts/common: a link in its own directory, copied as files.
+    rmSync(path.join(root, 'hosts', 'web', 'common'));
+    symlinkSync('../common', path.join(root, 'hosts', 'web', 'common'));
+    const loaded = await loadFleet(root, { snapshot: true });
+    try {
+      expect(loaded.systems.map((s) => s.name)).toEqual(['router', 'web']);
+      expect(loaded.skippedHostDirs).toEqual(['common', 'empty']);
+      expect(loaded.brokenHosts).toEqual([]);
+      expect(loaded.warnings).toEqual([]);
+      const web = loaded.systems.find((s) => s.name === 'web');
+      expect(readFileSync(path.join(web?.filesDir ?? '', 'common', 'users', 'admins.nix'), 'utf8')).toBe('{ }\n');
+    } finally {
+      await releaseFleet(loaded);
+    }
+    expect(skippedHostDirMessage('common')).toBe(
+      'hosts/common has neither flake.nix nor configuration.nix: skipped, it is no machine (a machine uses shared files through a link in its own directory, like utils: hosts/<machine>/common -> ../common; see the README, "Files several machines share")',
+    );
   });
 
   it('refuses a malformed key, naming the file', async () => {

@@ -52,7 +52,7 @@ const DEBIAN_PACKAGES: Record<string, string> = {
 };
 
 /**
- * Fills `pkgsDir/<attribute>/{bin,sbin}` (eval.nix's stand-ins for pkgs.*)
+ * Fills `pkgsDir/<attribute>/{bin,sbin}` (the stand-ins for pkgs.* of eval.nix, stub-pkgs.nix)
  * with links to the executables of the Debian package of each attribute.
  * nixpkgs' bash also has bin/sh (pkgs/shells/bash/5.nix: `ln -s bash
  * "$out/bin/sh"`), Debian's does not (its sh is dash): added.

@@ -75,10 +75,10 @@ error: opening directory '/var/lib/bento': Permission denied
 
   it('explainEvaluationError says why, on the line that names the file', () => {
     expect(explainEvaluationError(summarizeNixError(RESTRICTED), 'configuration')).toBe(
-      "error: access to absolute path '/var/lib/bento/signing-key' is forbidden in restricted mode (bento evaluates a configuration.nix in restricted mode: it may read its host directory and the NIX_PATH entries, nothing else of this server)",
+      "error: access to absolute path '/var/lib/bento/signing-key' is forbidden in restricted mode (bento evaluates a configuration.nix in restricted mode: it may read its host directory and the NIX_PATH entries, nothing else of this server; files several machines share reach each through a link in its host directory, like utils (README, \"Files several machines share\"))",
     );
     expect(explainEvaluationError(summarizeNixError(PURE), 'flake')).toBe(
-      "error: access to absolute path '/var/lib/bento/signing-key' is forbidden in pure eval mode (a flake is evaluated in pure mode: it may read its own files and its inputs, nothing else of this server)",
+      "error: access to absolute path '/var/lib/bento/signing-key' is forbidden in pure eval mode (a flake is evaluated in pure mode: it may read its own files and its inputs, nothing else of this server; files several machines share reach each through a link in its host directory, like utils (README, \"Files several machines share\"))",
     );
     expect(explainEvaluationError(summarizeNixError(UNREADABLE), 'flake', 'nobody')).toBe(
       "error: opening directory '/var/lib/bento': Permission denied (bento evaluates fleet code as the user nobody: it may read only what every user of this server may read)",

@@ -24,6 +24,20 @@ describe('initFleet', () => {
     expect(config.chrootDir).toBeTruthy();
   });
 
+  it("has the example machine import its own hardware configuration, with no stand-in for its file systems or boot loader", async () => {
+    const fleetDir = path.join(root, 'hardware');
+    await initFleet({ fleetDir });
+    const configuration = readFileSync(path.join(fleetDir, 'hosts/example/configuration.nix'), 'utf8');
+    const code = configuration.split('\n').filter((line) => !line.trim().startsWith('#')).join('\n');
+    expect(code).toMatch(/imports = \[\s*(#.*\s*)*\.\/hardware-configuration\.nix\s*\];/);
+    // A made-up root file system or `nodev` would build, and leave a real machine unbootable.
+    expect(code).not.toContain('fileSystems');
+    expect(code).not.toContain('boot.loader');
+    expect(configuration).toContain("machine's /etc/nixos/hardware-configuration.nix");
+    // init does not write one: it is the machine's own.
+    expect(existsSync(path.join(fleetDir, 'hosts/example/hardware-configuration.nix'))).toBe(false);
+  });
+
   it.each(['config.sh', 'hosts', 'keys', 'utils', 'generated'])('refuses a directory that holds %s, and writes nothing', async (marker) => {
     const fleetDir = path.join(root, `has-${marker}`);
     mkdirSync(fleetDir);

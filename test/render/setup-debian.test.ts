@@ -23,7 +23,7 @@ afterEach(() => {
  * the passwd lines `accounts` gives for its CHROOT_DIR (the group's name in
  * the gid field).
  */
-function setup(names: string[], accounts: (chrootDir: string) => string[], options: { config?: Partial<Config>; env?: Record<string, string> } = {}) {
+function setup(names: string[], accounts: (chrootDir: string) => string[], options: { config?: Partial<Config>; env?: Record<string, string>; owners?: [string, string][] } = {}) {
   dir ??= mkdtempSync(path.join(os.tmpdir(), 'bento-setup-'));
   const out = path.join(dir, 'generated');
   const chrootDir = path.join(dir, 'chroot');
@@ -37,7 +37,10 @@ function setup(names: string[], accounts: (chrootDir: string) => string[], optio
     id: `[ $# = 1 ] && { echo 0; exit 0; }\nline=$(grep "^$2:" "$FAKE_DIR/passwd") || exit 1\ncase $1 in -u) echo "$line" | cut -d: -f3 ;; *) echo "$line" | cut -d: -f4 ;; esac`,
     getent: `[ "$1" = passwd ] || exit 0\ngrep "^$2:" "$FAKE_DIR/passwd"`,
     ...Object.fromEntries(['groupadd', 'useradd', 'usermod', 'install'].map((tool) => [tool, record])),
+    // stat -c %U:%G -- PATH: the owner the fake owners file gives PATH, else the real one.
+    stat: `for file; do :; done\nowner=$(grep "^$file " "$FAKE_DIR/owners" | cut -d' ' -f2)\n[ -n "$owner" ] && { echo "$owner"; exit 0; }\nexec /usr/bin/stat "$@"`,
   };
+  writeFileSync(path.join(dir, 'owners'), (options.owners ?? []).map(([file, owner]) => `${file} ${owner}\n`).join(''));
   for (const [tool, body] of Object.entries(stubs)) {
     writeFileSync(path.join(bin, tool), `#!/bin/sh\n${body}\n`);
     chmodSync(path.join(bin, tool), 0o755);
@@ -79,13 +82,46 @@ describe('setup-debian.sh with existing accounts', () => {
   it.each([
     ['a person (group, home and shell)', 'webapp:x:1000:users::/home/webapp:/bin/bash', 'its primary group is users, not sftp_users; its home is /home/webapp, not CHROOT/webapp; its shell /bin/bash can log in'],
     ['a login shell alone', 'webapp:x:998:sftp_users::CHROOT/webapp:/bin/sh', 'its shell /bin/sh can log in'],
-    ['another home alone', 'webapp:x:998:sftp_users::/srv/elsewhere/webapp:/usr/sbin/nologin', 'its home is /srv/elsewhere/webapp, not CHROOT/webapp'],
+    ['another home alone', 'webapp:x:998:sftp_users::/srv/webapp-data:/usr/sbin/nologin', 'its home is /srv/webapp-data, not CHROOT/webapp'],
+    ['the home of another CHROOT_DIR with a login shell', 'webapp:x:998:sftp_users::/srv/old/webapp:/bin/sh', 'its home is /srv/old/webapp, not CHROOT/webapp; its shell /bin/sh can log in'],
   ])('refuses %s, as deploy does, and leaves it alone', (_what, line, why) => {
     const run = setup(['webapp'], (chrootDir) => [line.replace('CHROOT', chrootDir)]);
     expect(run.status).toBe(1);
     expect(run.stderr).toContain(`setup-debian.sh: user webapp exists and is not a bento SFTP user (${why.replaceAll('CHROOT', run.chrootDir)}): bento only sets up its own users`);
     expect(run.calls).not.toContain('== usermod');
     expect(run.calls).not.toContain(`${run.chrootDir}/webapp`);
+  });
+});
+
+describe('setup-debian.sh after CHROOT_DIR moved', () => {
+  it("moves the home of bento's user of the earlier CHROOT_DIR into the new one (usermod --home), and sets up its chroot there", () => {
+    const run = setup(['nas', 'router'], (chrootDir) => [`nas:x:998:sftp_users::/srv/old-chroot/nas:/usr/sbin/nologin`, `router:x:996:sftp_users::${chrootDir}/router:/usr/sbin/nologin`]);
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain(`setup-debian.sh: nas was set up for another CHROOT_DIR: its home moves from /srv/old-chroot/nas to ${run.chrootDir}/nas\n`);
+    expect(run.calls).toContain(`== usermod\n--home\n${run.chrootDir}/nas\nnas\n`);
+    expect(run.calls).not.toContain(`--home\n${run.chrootDir}/router\n`);
+    expect(run.calls).toContain(`== install\n-d\n-m\n0755\n-o\nroot\n-g\nsftp_users\n${run.chrootDir}/nas\n`);
+    expect(run.calls).toContain(`== install\n-d\n-m\n0755\n-o\nnas\n-g\nsftp_users\n${run.chrootDir}/nas/logs\n`);
+  });
+
+  it('moves it from an old chroot that is still there (root:sftp_users), saying where its logs stay', () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'bento-setup-'));
+    const old = path.join(dir, 'old-chroot', 'nas');
+    mkdirSync(path.join(old, 'logs'), { recursive: true });
+    const run = setup(['nas'], () => [`nas:x:998:sftp_users::${old}/:/usr/sbin/nologin`], { owners: [[old, 'root:sftp_users']] });
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain(`its home moves from ${old} to ${run.chrootDir}/nas; the logs it sent before stay in ${old}/logs\n`);
+    expect(run.calls).toContain(`== usermod\n--home\n${run.chrootDir}/nas\nnas\n`);
+  });
+
+  it('leaves alone an account whose home <dir>/<name> exists and is not a chroot bento made (not root:sftp_users)', () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'bento-setup-'));
+    const other = path.join(dir, 'people', 'nas');
+    mkdirSync(other, { recursive: true });
+    const run = setup(['nas'], () => [`nas:x:998:sftp_users::${other}:/usr/sbin/nologin`]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain(`setup-debian.sh: user nas exists and is not a bento SFTP user (its home is ${other}, not ${run.chrootDir}/nas)`);
+    expect(run.calls).not.toContain('== usermod');
   });
 });
 

@@ -3,6 +3,8 @@
 
   # A real fleet takes nixpkgs as an input and builds each machine with
   #   nixpkgs.lib.nixosSystem { system = "x86_64-linux"; modules = [ ./kikimora.nix ./utils/bento.nix ]; }
+  # where each machine's module imports its own hardware configuration (as
+  # ../my-laptop does).
   # This example uses an offline stand-in instead, so it builds anywhere.
   outputs = { self }:
     let

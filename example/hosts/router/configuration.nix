@@ -2,7 +2,11 @@
 #   nixos-rebuild build --no-flake -I nixos-config=configuration.nix
 { ... }:
 {
-  imports = [ ./utils/bento.nix ];
+  imports = [
+    ./hardware-configuration.nix
+    ./utils/bento.nix
+  ];
+  boot.loader.grub.device = "/dev/sda";
   networking.hostName = "router";
   system.stateVersion = "24.05";
 }

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Makes DIR/<attribute>/bin (and sbin) for the nixpkgs packages that the
-# client units put on their PATH (test/fixtures/nixos/eval.nix names them
+# client units put on their PATH (test/fixtures/nixos/stub-pkgs.nix names them
 # PKGS_DIR/<attribute>): links to this machine's binaries of the Debian
 # packages that provide what the nixpkgs package provides. Nothing else of
 # this machine is on a simulated machine's PATH. systemd and nixos-rebuild
