@@ -1,7 +1,7 @@
 /**
- * The walk-through of docs/first-fleet.md ("A first real fleet"), run as it is written:
+ * The README's walk-through ("A first real fleet"), run as it is written:
  * each shell block marked `<!-- walk-through: NAME -->` is read from
- * docs/first-fleet.md and run by sh, in order, as root, so the page cannot say
+ * README.md and run by sh, in order, as root, so the README cannot say
  * what is not so. What a person does between the blocks (editing config.sh,
  * the machines' own steps, which need a real NixOS) the test does itself,
  * and says where. Stand-ins: nixpkgs (test/helpers/nixpkgs-flake.ts: the
@@ -163,7 +163,7 @@ beforeAll(() => {
   for (const name of MACHINES) {
     if (account(m(name))) throw new Error(`an account ${m(name)} exists already: the walk-through would set up a machine of that name`);
   }
-  const readme = readFileSync(path.join(PACKAGE_ROOT, 'docs', 'first-fleet.md'), 'utf8');
+  const readme = readFileSync(path.join(PACKAGE_ROOT, 'README.md'), 'utf8');
   for (const { name, script } of walkThroughBlocks(readme)) blocks.set(name, script);
   work = mkdtempSync(path.join(os.tmpdir(), 'bento-walk-through-'));
   // The fleet's flakes are evaluated by an unprivileged user: the stand-in nixpkgs must be readable by everyone.

@@ -68,7 +68,7 @@ export function bentoAccountProblem(account: Account, chrootDir: string, sftpGro
 
 /** What moves bento's users to a new CHROOT_DIR. */
 export const MOVE_HOMES_HINT =
-  'apply them, which moves every machine\'s home into the new CHROOT_DIR: on NixOS, rebuild the server with generated/server/sftp-server.nix; elsewhere, run generated/server/setup-debian.sh as root; then deploy again (docs/first-fleet.md, "Moving CHROOT_DIR")';
+  'apply them, which moves every machine\'s home into the new CHROOT_DIR: on NixOS, rebuild the server with generated/server/sftp-server.nix; elsewhere, run generated/server/setup-debian.sh as root; then deploy again (README, "Moving CHROOT_DIR")';
 
 /** A home `<directory>/<name>` (not `/`<name>): where bento puts a system's chroot, in some CHROOT_DIR. */
 function isOtherChrootHome(account: Account): boolean {

@@ -49,7 +49,7 @@ describe('bentoAccountProblem', () => {
   it("says what to do for bento's user of an earlier CHROOT_DIR: apply the server's accounts, which moves the homes", () => {
     expect(bentoAccountProblem({ ...bentoUser, home: '/srv/old-chroot/nas' }, '/home/chroot', 997)).toBe(
       "the user nas is bento's SFTP user of another CHROOT_DIR (its home is /srv/old-chroot/nas, not /home/chroot/nas): CHROOT_DIR changed, and the server's accounts were not applied since; " +
-        "apply them, which moves every machine's home into the new CHROOT_DIR: on NixOS, rebuild the server with generated/server/sftp-server.nix; elsewhere, run generated/server/setup-debian.sh as root; then deploy again (docs/first-fleet.md, \"Moving CHROOT_DIR\")",
+        "apply them, which moves every machine's home into the new CHROOT_DIR: on NixOS, rebuild the server with generated/server/sftp-server.nix; elsewhere, run generated/server/setup-debian.sh as root; then deploy again (README, \"Moving CHROOT_DIR\")",
     );
   });
 });

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# A machine that leaves the fleet (docs/first-fleet.md, "Removing a machine";
+# A machine that leaves the fleet (README, "Removing a machine";
 # docs/protocol.md §2): once its host directory is gone, `bento deploy` says
 # so and takes away what it had published (nothing left to download), status
 # no longer shows it, and the regenerated setup-debian.sh removes its key and
