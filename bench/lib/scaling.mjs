@@ -120,21 +120,22 @@ export async function runScaling({ cleanups, runs, isRoot }) {
     });
   }
 
-  const header = ['command', ...SIZES.map((size) => `t(${size})`), 'ms a system, start-up subtracted', `t(${SIZES[SIZES.length - 1]})/t(${SIZES[0]}), start-up subtracted`, 'cost of a system 400→800 ÷ 100→400', 'verdict'];
+  const header = ['command', ...SIZES.map((size) => `t(${size})`), 'ms a system, start-up subtracted', 'ms an added system, 100→200 / 200→400 / 400→800', `t(${SIZES[SIZES.length - 1]})/t(${SIZES[0]}), start-up subtracted`, 'verdict'];
   const line = (cells) => `| ${cells.join(' | ')} |`;
   const table = [line(header), line(header.map(() => '---'))];
   let anyFaster = false;
   for (const row of rows) {
     const v = verdict(row.points);
     anyFaster ||= v.faster;
+    const added = row.points.slice(1).map((p, i) => (((p.seconds - row.points[i].seconds) / (p.size - row.points[i].size)) * 1000).toFixed(2));
     table.push(
       line([
         row.label,
         ...row.points.map((p) => `${p.seconds.toFixed(3)} s`),
         row.points.map((p, i) => ((v.net[i] / p.size) * 1000).toFixed(2)).join(' / '),
+        added.join(' / '),
         `${v.growth.toFixed(1)}× (linear: ${v.linear}×)`,
-        `${v.marginal.toFixed(2)}`,
-        v.faster ? 'FASTER THAN LINEAR' : 'linear',
+        v.faster ? `FASTER THAN LINEAR (${v.growth.toFixed(1)}×; an added system 400→800 costs ${v.marginal.toFixed(1)}× one 100→400)` : 'linear',
       ]),
     );
   }
