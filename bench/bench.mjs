@@ -69,16 +69,24 @@ const results = {};
 const nodeSamples = [];
 /** A figure whose floor is node's start-up, the two measured alternately. */
 function againstNode(id, runs, measure, before) {
-  const pair = paired(runs, { measure, floor: nodeStartup, before });
+  // Node's start-up is short and jitters under load: three samples a run.
+  const pair = paired(runs, { measure, floor: nodeStartup, before, floorsPerRun: 3 });
   nodeSamples.push(...pair.floorSamples);
   results[id] = { seconds: pair.seconds, runs, floor: pair.floor, floorKind: 'node', ratio: pair.seconds / pair.floor };
+  showSamples(id, pair);
   return results[id];
+}
+
+function showSamples(id, pair) {
+  const list = (values) => values.map((v) => v.toFixed(3)).join(' ');
+  progress(`${id}: ${list(pair.samples)} s; floor ${list(pair.floorSamples)} s`);
 }
 
 /** A figure whose floor is one raw batched `nix build` of the same toplevels, each on fresh derivations. */
 function againstNix(id, runs, measure, floor, before) {
   const pair = paired(runs, { measure, floor, before });
   results[id] = { seconds: pair.seconds, runs, floor: pair.floor, floorKind: 'nix', ratio: pair.seconds / pair.floor };
+  showSamples(id, pair);
   return results[id];
 }
 

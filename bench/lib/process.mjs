@@ -60,18 +60,19 @@ export function median(values) {
 }
 
 /**
- * Runs `measure` and `floor` alternately, `runs` times each, and returns
- * both medians: on a machine whose load moves, a figure and its floor then
- * see the same moments, and their ratio moves less than either.
- * `before` prepares each run of `measure` (untimed).
+ * Runs `measure` and `floor` alternately, `runs` times (`floorsPerRun`
+ * floors after each measure), and returns both medians: on a machine whose
+ * load moves, a figure and its floor then see the same moments, and their
+ * ratio moves less than either. `before` prepares each run of `measure`
+ * (untimed).
  */
-export function paired(runs, { measure, floor, before }) {
+export function paired(runs, { measure, floor, before, floorsPerRun = 1 }) {
   const figures = [];
   const floors = [];
   for (let i = 0; i < runs; i++) {
     before?.(i);
     figures.push(measure(i));
-    if (floor) floors.push(floor(i));
+    if (floor) for (let j = 0; j < floorsPerRun; j++) floors.push(floor(i));
   }
   return { seconds: median(figures), samples: figures, floor: floor ? median(floors) : undefined, floorSamples: floors };
 }

@@ -71,7 +71,15 @@ export function saveBaseline(file, results, about) {
   const previous = readBaseline(file)?.figures ?? {};
   const figures = { ...previous };
   for (const [id, result] of Object.entries(results)) {
-    figures[id] = { ratio: result.ratio, seconds: round(result.seconds), floor: round(result.floor), runs: result.runs, ...(result.writes === undefined ? {} : { writes: result.writes }), measured: about.measured };
+    figures[id] = {
+      ratio: round(result.ratio),
+      seconds: round(result.seconds),
+      floor: round(result.floor),
+      runs: result.runs,
+      ...(result.writes === undefined ? {} : { writes: result.writes }),
+      measured: about.measured,
+      commit: about.commit,
+    };
   }
   writeFileSync(file, `${JSON.stringify({ ...about, figures: Object.fromEntries(Object.entries(figures).sort()) }, null, 2)}\n`);
 }

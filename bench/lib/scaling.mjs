@@ -23,7 +23,7 @@ async function series(sizes, runs, prepare) {
   const points = [];
   for (const size of sizes) {
     const { measure, before, done } = await prepare(size);
-    const pair = paired(runs, { measure, floor: nodeStartup, before });
+    const pair = paired(runs, { measure, floor: nodeStartup, before, floorsPerRun: 3 });
     points.push({ size, seconds: pair.seconds, floor: pair.floor });
     done?.();
   }
