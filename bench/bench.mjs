@@ -253,7 +253,8 @@ try {
     if (baseline) {
       const moved = shown.map((figure) => [figure, movement(results[figure.id], baseline.figures?.[figure.id])]).filter(([, move]) => move);
       const writesMoved = results['deploy-noop'] && baseline.figures?.['deploy-noop']?.writes !== undefined && results['deploy-noop'].writes > baseline.figures['deploy-noop'].writes;
-      process.stdout.write(`Against the baseline (${path.relative(process.cwd(), flags.baseline)}, ${baseline.measured} at ${baseline.commit}), ratios to the floor moved by more than ${Math.round((TOLERANCE - 1) * 100)}%:\n`);
+      const shownPath = path.relative(process.cwd(), flags.baseline).startsWith('..') ? flags.baseline : path.relative(process.cwd(), flags.baseline);
+      process.stdout.write(`Against the baseline (${shownPath}, ${baseline.measured} at ${baseline.commit}), ratios to the floor moved by more than ${Math.round((TOLERANCE - 1) * 100)}%:\n`);
       if (moved.length === 0 && !writesMoved) process.stdout.write('  none\n');
       for (const [figure, move] of moved) process.stdout.write(`  ${move.slower ? 'SLOWER' : 'faster'}  ${figure.label}: ${move.text}\n`);
       if (writesMoved) process.stdout.write(`  MORE WRITES  deploy, nothing changed: ${baseline.figures['deploy-noop'].writes} → ${results['deploy-noop'].writes}\n`);

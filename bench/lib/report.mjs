@@ -33,8 +33,8 @@ export function goalMet(goal, result) {
 export function movement(result, base) {
   if (!base || result.ratio === undefined || base.ratio === undefined) return undefined;
   const factor = result.ratio / base.ratio;
-  if (factor > TOLERANCE) return { slower: true, text: `slower: ${x(base.ratio)} → ${x(result.ratio)} (+${Math.round((factor - 1) * 100)}%)` };
-  if (factor < 1 / TOLERANCE) return { slower: false, text: `faster: ${x(base.ratio)} → ${x(result.ratio)} (−${Math.round((1 - factor) * 100)}%)` };
+  if (factor > TOLERANCE) return { slower: true, text: `${x(base.ratio)} → ${x(result.ratio)} (+${Math.round((factor - 1) * 100)}%)` };
+  if (factor < 1 / TOLERANCE) return { slower: false, text: `${x(base.ratio)} → ${x(result.ratio)} (−${Math.round((1 - factor) * 100)}%)` };
   return undefined;
 }
 
