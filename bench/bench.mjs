@@ -23,9 +23,9 @@ import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { Accounts } from './lib/accounts.mjs';
-import { flakesOf, makeFleetDir, remove, renewNonce, systemNames, writeFlakeFleet, writeGenerateFleet } from './lib/fleet.mjs';
+import { flakesOf, makeFleetDir, remove, removeChroot, renewNonce, systemNames, writeFlakeFleet, writeGenerateFleet } from './lib/fleet.mjs';
 import { rawBatchedBuild } from './lib/nix.mjs';
-import { bento, cli, median, nodeStartup, paired, progress, repoRoot, requireBuild } from './lib/process.mjs';
+import { bento, cli, interrupt, median, nodeStartup, paired, progress, repoRoot, requireBuild } from './lib/process.mjs';
 import { formatTable, movement, readBaseline, saveBaseline, TOLERANCE } from './lib/report.mjs';
 import { buildStatusChroot, statusRows } from './lib/status-fleet.mjs';
 import { countWrites, describeWrites } from './lib/writes.mjs';
@@ -68,9 +68,9 @@ const FIGURES = [
 const results = {};
 const nodeSamples = [];
 /** A figure whose floor is node's start-up, the two measured alternately. */
-function againstNode(id, runs, measure, before) {
+async function againstNode(id, runs, measure, before) {
   // Node's start-up is short and jitters under load: three samples a run.
-  const pair = paired(runs, { measure, floor: nodeStartup, before, floorsPerRun: 3 });
+  const pair = await paired(runs, { measure, floor: nodeStartup, before, floorsPerRun: 3 });
   nodeSamples.push(...pair.floorSamples);
   results[id] = { seconds: pair.seconds, runs, floor: pair.floor, floorKind: 'node', ratio: pair.seconds / pair.floor };
   showSamples(id, pair);
@@ -83,8 +83,8 @@ function showSamples(id, pair) {
 }
 
 /** A figure whose floor is one raw batched `nix build` of the same toplevels, each on fresh derivations. */
-function againstNix(id, runs, measure, floor, before) {
-  const pair = paired(runs, { measure, floor, before });
+async function againstNix(id, runs, measure, floor, before) {
+  const pair = await paired(runs, { measure, floor, before });
   results[id] = { seconds: pair.seconds, runs, floor: pair.floor, floorKind: 'nix', ratio: pair.seconds / pair.floor };
   showSamples(id, pair);
   return results[id];
@@ -100,22 +100,23 @@ function cleanUp() {
     }
   }
 }
+// A signal stops the process running now; the run then unwinds through its cleanup.
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => {
-    cleanUp();
-    process.exit(130);
+    process.exitCode = 130;
+    interrupt(signal);
   });
 }
 
-function benchGenerate() {
+async function benchGenerate() {
   const fleet = makeFleetDir('generate');
   cleanups.push(() => remove(fleet));
   const names = writeGenerateFleet(fleet, 1000);
   progress(`generate: ${names.length} systems, ${RUNS} runs`);
-  againstNode(
+  await againstNode(
     'generate',
     RUNS,
-    () => bento(fleet, ['generate']).seconds,
+    async () => (await bento(fleet, ['generate'])).seconds,
     () => remove(path.join(fleet, 'generated')),
   );
 }
@@ -126,41 +127,41 @@ async function benchStatus(systems, logs, ids, runs) {
   cleanups.push(() => remove(dir), () => remove(cacheHome));
   progress(`status: building a chroot of ${systems} systems × ${logs} logs`);
   const fleet = await buildStatusChroot(dir, systems, logs);
-  const status = () => {
+  const status = async () => {
     // Exit status 2: a machine needs attention (the synthetic fleet has failures).
-    const run = bento(fleet, ['status', '--once'], { allowStatus: [0, 2], env: { ...process.env, XDG_CACHE_HOME: cacheHome } });
+    const run = await bento(fleet, ['status', '--once'], { allowStatus: [0, 2], env: { ...process.env, XDG_CACHE_HOME: cacheHome } });
     if (statusRows(run.stdout) !== systems) throw new Error(`status printed ${statusRows(run.stdout)} rows, not ${systems}`);
     return run.seconds;
   };
   progress(`status: ${runs} runs without a cache, then ${runs} with it`);
-  againstNode(ids.first, runs, status, () => {
+  await againstNode(ids.first, runs, status, () => {
     remove(cacheHome);
     mkdirSync(cacheHome);
   });
-  status(); // fills the cache
-  againstNode(ids.cached, runs, status);
+  await status(); // fills the cache
+  await againstNode(ids.cached, runs, status);
   remove(dir);
 }
 
-function benchDeployAndBuild() {
+async function benchDeployAndBuild() {
   const prefix = `bb${randomBytes(2).toString('hex')}`;
   const chrootDir = `/srv/bento-bench-${prefix}`;
   const names = systemNames(prefix, 200);
   const accounts = new Accounts(chrootDir);
-  cleanups.push(() => remove(chrootDir), () => accounts.removeAll());
+  cleanups.push(() => removeChroot(chrootDir), () => accounts.removeAll());
   if (only.has('deploy')) {
     progress(`deploy: ${names.length} accounts`);
     accounts.add(names);
-    const first = (id, flakes) => {
+    const first = async (id, flakes) => {
       const fleet = makeFleetDir(id);
       cleanups.push(() => remove(fleet));
       writeFlakeFleet(fleet, chrootDir, flakes);
       progress(`${id}: ${HEAVY_RUNS} first deploys, each against a raw nix build`);
-      againstNix(
+      await againstNix(
         id,
         HEAVY_RUNS,
-        () => {
-          const run = bento(fleet, ['deploy']);
+        async () => {
+          const run = await bento(fleet, ['deploy']);
           if (!run.stderr.includes(`${names.length} published`)) throw new Error(`deploy did not publish every system: ${run.stderr.slice(-500)}`);
           return run.seconds;
         },
@@ -177,8 +178,8 @@ function benchDeployAndBuild() {
       );
       remove(fleet);
     };
-    first('deploy-first-one-flake', { fleet200: names });
-    first('deploy-first-200-flakes', Object.fromEntries(names.map((name) => [name, [name]])));
+    await first('deploy-first-one-flake', { fleet200: names });
+    await first('deploy-first-200-flakes', Object.fromEntries(names.map((name) => [name, [name]])));
 
     const fleet = makeFleetDir('deploy-noop');
     cleanups.push(() => remove(fleet));
@@ -186,9 +187,9 @@ function benchDeployAndBuild() {
     writeFlakeFleet(fleet, chrootDir, flakes);
     remove(chrootDir);
     progress(`deploy-noop: a first deploy, then ${RUNS} with nothing changed`);
-    bento(fleet, ['deploy']);
-    againstNode('deploy-noop', RUNS, () => {
-      const run = bento(fleet, ['deploy']);
+    await bento(fleet, ['deploy']);
+    await againstNode('deploy-noop', RUNS, async () => {
+      const run = await bento(fleet, ['deploy']);
       if (!run.stderr.includes(`0 published, ${names.length} unchanged`) || /building/.test(run.stdout)) throw new Error(`a deploy with nothing changed did something: ${run.stderr.slice(-500)}`);
       return run.seconds;
     });
@@ -204,12 +205,12 @@ function benchDeployAndBuild() {
     cleanups.push(() => remove(fleet));
     const flakes = { fleet120: names.slice(0, 120) };
     writeFlakeFleet(fleet, '/srv/bento-bench-unused', flakes);
-    bento(fleet, ['generate']);
+    await bento(fleet, ['generate']);
     progress(`build: ${HEAVY_RUNS} runs of bento build, each against a raw nix build`);
-    againstNix(
+    await againstNix(
       'build',
       HEAVY_RUNS,
-      () => bento(fleet, ['build']).seconds,
+      async () => (await bento(fleet, ['build'])).seconds,
       () => {
         renewNonce(fleet, flakes);
         return rawBatchedBuild(fleet, flakes);
@@ -236,10 +237,10 @@ try {
     const faster = await runScaling({ cleanups, runs: RUNS, isRoot });
     if (flags.strict && faster) process.exitCode = 3;
   } else {
-    if (only.has('generate')) benchGenerate();
+    if (only.has('generate')) await benchGenerate();
     if (only.has('status')) await benchStatus(1000, 20, { first: 'status-first', cached: 'status-cached' }, RUNS);
     if (only.has('deploy') || only.has('build')) {
-      if (isRoot) benchDeployAndBuild();
+      if (isRoot) await benchDeployAndBuild();
       else progress('deploy and build left out: they need root');
     }
     if (only.has('large')) await benchStatus(10000, 100, { first: 'status-large-first', cached: 'status-large-cached' }, 3);
@@ -267,6 +268,9 @@ try {
       process.stdout.write(`Baseline saved: ${flags.baseline}\n`);
     }
   }
+} catch (error) {
+  if (process.exitCode !== 130) throw error;
+  progress('interrupted: cleaning up');
 } finally {
   cleanUp();
   process.stderr.write(`bench: done in ${(Number(process.hrtime.bigint() - started) / 1e9).toFixed(0)} s\n`);

@@ -97,6 +97,15 @@ export function writeGenerateFleet(dir, systems) {
   return names;
 }
 
+/**
+ * The lock file a deploy as root leaves in /run for `chrootDir`
+ * (src/chroot/chroot-dir.ts): a run removes it with the chroot.
+ */
+export function removeChroot(chrootDir) {
+  remove(chrootDir);
+  rmSync(path.join('/run', `bento-deploy-${createHash('sha256').update(path.resolve(chrootDir)).digest('hex').slice(0, 16)}.lock`), { force: true });
+}
+
 export function remove(dir) {
   if (dir) rmSync(dir, { recursive: true, force: true });
 }

@@ -11,7 +11,7 @@ export function toplevelRef(flakeDir, name) {
 }
 
 /** Times one `nix build --no-link` of every system of `flakes` (host directory → names) in the fleet `dir`. */
-export function rawBatchedBuild(dir, flakes) {
+export async function rawBatchedBuild(dir, flakes) {
   const installables = Object.entries(flakes).flatMap(([hostDir, names]) => names.map((name) => toplevelRef(path.join(dir, 'hosts', hostDir), name)));
-  return timed('nix', [...NIX, 'build', '--no-link', ...installables]).seconds;
+  return (await timed('nix', [...NIX, 'build', '--no-link', ...installables])).seconds;
 }

@@ -1,7 +1,7 @@
 // Running whole processes and timing them: every figure of the benchmark is
 // the wall-clock time of a whole process (node start-up included), as a
 // person or a timer runs it, and a figure is the median of several runs.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
@@ -30,17 +30,41 @@ export function requireRoot(why) {
   }
 }
 
+/** The process running now, stopped by `interrupt`. */
+let running;
+let interrupted;
+
+/**
+ * Stops the process running now with `signal` and makes every later
+ * `timed` throw: the benchmark then unwinds through its cleanup.
+ */
+export function interrupt(signal) {
+  interrupted = signal;
+  running?.kill(signal);
+}
+
 /** Runs `file args` to its end and times it; throws when it fails (unless `allowStatus` lists its exit status). */
-export function timed(file, args, options = {}) {
+export async function timed(file, args, options = {}) {
   const { allowStatus = [0], ...spawnOptions } = options;
+  if (interrupted) throw new Error(`interrupted (${interrupted})`);
   const start = process.hrtime.bigint();
-  const run = spawnSync(file, args, { env: benchEnv, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, ...spawnOptions });
+  const child = spawn(file, args, { env: benchEnv, stdio: ['ignore', 'pipe', 'pipe'], ...spawnOptions });
+  running = child;
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk) => (stderr += chunk));
+  const status = await new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve(code ?? signal));
+  }).finally(() => (running = undefined));
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  if (run.error || !allowStatus.includes(run.status)) {
-    process.stderr.write(`${run.stdout ?? ''}${run.stderr ?? ''}`);
-    throw new Error(`${file} ${args.join(' ')} failed (${run.error ?? `exit status ${run.status}`})`);
+  if (interrupted) throw new Error(`interrupted (${interrupted})`);
+  if (!allowStatus.includes(status)) {
+    process.stderr.write(`${stdout}${stderr}`);
+    throw new Error(`${file} ${args.join(' ')} failed (exit status ${status})`);
   }
-  return { seconds, stdout: run.stdout, stderr: run.stderr, status: run.status };
+  return { seconds, stdout, stderr, status };
 }
 
 /** `bento ARGS` in the fleet `fleetDir`, as a whole process. */
@@ -49,8 +73,8 @@ export function bento(fleetDir, args, options = {}) {
 }
 
 /** Starting node and nothing else: the floor of a command that runs no other process. */
-export function nodeStartup() {
-  return timed(process.execPath, ['-e', '']).seconds;
+export async function nodeStartup() {
+  return (await timed(process.execPath, ['-e', ''])).seconds;
 }
 
 export function median(values) {
@@ -66,13 +90,13 @@ export function median(values) {
  * ratio moves less than either. `before` prepares each run of `measure`
  * (untimed).
  */
-export function paired(runs, { measure, floor, before, floorsPerRun = 1 }) {
+export async function paired(runs, { measure, floor, before, floorsPerRun = 1 }) {
   const figures = [];
   const floors = [];
   for (let i = 0; i < runs; i++) {
-    before?.(i);
-    figures.push(measure(i));
-    if (floor) for (let j = 0; j < floorsPerRun; j++) floors.push(floor(i));
+    await before?.(i);
+    figures.push(await measure(i));
+    if (floor) for (let j = 0; j < floorsPerRun; j++) floors.push(await floor(i));
   }
   return { seconds: median(figures), samples: figures, floor: floor ? median(floors) : undefined, floorSamples: floors };
 }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import process from 'node:process';
 import { randomBytes } from 'node:crypto';
 import { Accounts } from './accounts.mjs';
-import { flakesOf, makeFleetDir, remove, systemNames, writeFlakeFleet, writeGenerateFleet } from './fleet.mjs';
+import { flakesOf, makeFleetDir, remove, removeChroot, systemNames, writeFlakeFleet, writeGenerateFleet } from './fleet.mjs';
 import { bento, nodeStartup, paired, progress } from './process.mjs';
 import { buildStatusChroot, statusRows } from './status-fleet.mjs';
 
@@ -23,7 +23,7 @@ async function series(sizes, runs, prepare) {
   const points = [];
   for (const size of sizes) {
     const { measure, before, done } = await prepare(size);
-    const pair = paired(runs, { measure, floor: nodeStartup, before, floorsPerRun: 3 });
+    const pair = await paired(runs, { measure, floor: nodeStartup, before, floorsPerRun: 3 });
     points.push({ size, seconds: pair.seconds, floor: pair.floor });
     done?.();
   }
@@ -52,7 +52,7 @@ export async function runScaling({ cleanups, runs, isRoot }) {
       const fleet = makeFleetDir('scaling-generate');
       cleanups.push(() => remove(fleet));
       writeGenerateFleet(fleet, size);
-      return { measure: () => bento(fleet, ['generate']).seconds, before: () => remove(path.join(fleet, 'generated')), done: () => remove(fleet) };
+      return { measure: async () => (await bento(fleet, ['generate'])).seconds, before: () => remove(path.join(fleet, 'generated')), done: () => remove(fleet) };
     }),
   });
 
@@ -62,19 +62,19 @@ export async function runScaling({ cleanups, runs, isRoot }) {
     const names = systemNames(prefix, SIZES[SIZES.length - 1]);
     const accounts = new Accounts(chrootDir);
     const fleet = makeFleetDir('scaling-deploy');
-    cleanups.push(() => remove(chrootDir), () => accounts.removeAll(), () => remove(fleet));
+    cleanups.push(() => removeChroot(chrootDir), () => accounts.removeAll(), () => remove(fleet));
     progress(`scaling: ${names.length} accounts; deploy with nothing changed at ${SIZES.join(', ')} systems (flakes of 10)`);
     accounts.add(names);
     // The fleet grows: each size adds flakes, its first deploy builds only those.
     const allFlakes = Object.entries(flakesOf(names, 10));
     rows.push({
       label: '`bento deploy`, nothing changed (flakes of 10)',
-      points: await series(SIZES, runs, (size) => {
+      points: await series(SIZES, runs, async (size) => {
         writeFlakeFleet(fleet, chrootDir, Object.fromEntries(allFlakes.slice(0, size / 10)));
-        bento(fleet, ['deploy']);
+        await bento(fleet, ['deploy']);
         return {
-          measure: () => {
-            const run = bento(fleet, ['deploy']);
+          measure: async () => {
+            const run = await bento(fleet, ['deploy']);
             if (!run.stderr.includes(`0 published, ${size} unchanged`)) throw new Error(`a deploy with nothing changed did something: ${run.stderr.slice(-500)}`);
             return run.seconds;
           },
@@ -97,12 +97,12 @@ export async function runScaling({ cleanups, runs, isRoot }) {
         const cacheHome = mkdtempSync(path.join(os.tmpdir(), 'bento-bench-status-cache-'));
         cleanups.push(() => remove(dir), () => remove(cacheHome));
         const fleet = await buildStatusChroot(dir, size, 20);
-        const status = () => {
-          const run = bento(fleet, ['status', '--once'], { allowStatus: [0, 2], env: { ...process.env, XDG_CACHE_HOME: cacheHome } });
+        const status = async () => {
+          const run = await bento(fleet, ['status', '--once'], { allowStatus: [0, 2], env: { ...process.env, XDG_CACHE_HOME: cacheHome } });
           if (statusRows(run.stdout) !== size) throw new Error(`status printed ${statusRows(run.stdout)} rows, not ${size}`);
           return run.seconds;
         };
-        if (cached) status();
+        if (cached) await status();
         return {
           measure: status,
           before: cached
