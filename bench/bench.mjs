@@ -57,6 +57,7 @@ const FIGURES = [
   { id: 'deploy-first-200-flakes', group: 'deploy', label: 'first `bento deploy`, 200 one-system flakes', goal: { seconds: 3 } },
   { id: 'deploy-noop', group: 'deploy', label: '`bento deploy`, nothing changed, 200 systems (20 flakes × 10)', goal: { seconds: 0.3, writes: 0 } },
   { id: 'generate', group: 'generate', label: '`bento generate`, 1,000 systems, empty generated/', goal: { seconds: 0.5 } },
+  { id: 'generate-noop', group: 'generate', label: '`bento generate`, 1,000 systems, nothing changed' },
   { id: 'build', group: 'build', label: '`bento build`, 120 flake systems (one flake)', goal: { ratio: 1.2 } },
   { id: 'status-first', group: 'status', label: '`bento status --once`, 1,000 × 20 logs, first run (no cache)', goal: { seconds: 0.2 } },
   { id: 'status-cached', group: 'status', label: '`bento status --once`, 1,000 × 20 logs, cached', goal: { seconds: 0.2 } },
@@ -119,6 +120,10 @@ async function benchGenerate() {
     async () => (await bento(fleet, ['generate'])).seconds,
     () => remove(path.join(fleet, 'generated')),
   );
+  // Not a goal of its own: what a deploy's generate costs when nothing changed.
+  await bento(fleet, ['generate']);
+  await againstNode('generate-noop', RUNS, async () => (await bento(fleet, ['generate'])).seconds);
+  remove(fleet);
 }
 
 async function benchStatus(systems, logs, ids, runs) {
