@@ -19,6 +19,7 @@ import { MissingToolError, ToolError, UserError, UserErrors } from './errors.js'
 import { PACKAGE_ROOT } from './paths.js';
 import { createProgress } from './progress.js';
 import { sanitize } from './util/sanitize.js';
+import { indentedMessage, sanitizeLines } from './log.js';
 
 /** Every command: the line `bento --help` shows for it, and its module. */
 const REGISTRY: Record<string, { summary: string; load: () => Promise<{ command: AnyCommandSpec }> }> = {
@@ -115,17 +116,17 @@ async function loadCommands(args: readonly string[]): Promise<Map<string, AnyCom
 export function reportError(error: unknown, stderr: CommandIO['stderr'] = process.stderr): number {
   if (error instanceof CommanderError) return error.exitCode;
   if (error instanceof UserErrors) {
-    for (const problem of error.problems) stderr.write(`bento: error: ${sanitize(problem)}\n`);
+    for (const problem of error.problems) stderr.write(`bento: error: ${indentedMessage(problem)}\n`);
     return 1;
   }
   if (error instanceof UserError) {
-    stderr.write(`bento: error: ${sanitize(error.message)}\n`);
+    stderr.write(`bento: error: ${indentedMessage(error.message)}\n`);
     if (error.hint) stderr.write(`  ${error instanceof MissingToolError ? 'install it: ' : ''}${error.hint}\n`);
     return 1;
   }
   if (error instanceof ToolError) {
-    stderr.write(`bento: error: ${sanitize(error.message)}\n  command: ${sanitize(error.command)}\n`);
-    if (error.stderrTail) stderr.write(`${sanitize(error.stderrTail).replace(/^/gm, '  | ')}\n`);
+    stderr.write(`bento: error: ${indentedMessage(error.message)}\n  command: ${sanitize(error.command)}\n`);
+    if (error.stderrTail) stderr.write(`${sanitizeLines(error.stderrTail).replace(/^/gm, '  | ')}\n`);
     return 1;
   }
   stderr.write(`bento: internal error (this is a bug in bento, please report it):\n${(error as Error)?.stack ?? String(error)}\n`);

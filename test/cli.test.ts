@@ -224,4 +224,26 @@ describe('the program, built in-process', () => {
     expect(await runCli(['node', 'bento', 'completion', 'fish'], failed)).toBe(1);
     expect(failed.stderr.text).toBe('bento: error: no completion for "fish": use bash or zsh\n');
   });
+
+  it('prints a multi-line error line by line, sanitized, never with \\x0a', async () => {
+    const { reportError } = await import('../src/cli.js');
+    const { ToolError, UserError, UserErrors } = await import('../src/errors.js');
+    const stderr = new Collector();
+    expect(reportError(new UserErrors(["hosts/a: error: undefined variable 'foo'\n       at flake.nix:3:62:\u001b[2J"]), stderr)).toBe(1);
+    expect(reportError(new UserError('two\nlines'), stderr)).toBe(1);
+    expect(reportError(new ToolError('nix build', 1, 'error: one\n       at two'), stderr)).toBe(1);
+    expect(stderr.text).toBe(
+      [
+        "bento: error: hosts/a: error: undefined variable 'foo'",
+        '         at flake.nix:3:62:\\x1b[2J',
+        'bento: error: two',
+        '  lines',
+        'bento: error: command failed (exit 1): nix build',
+        '  command: nix build',
+        '  | error: one',
+        '  |        at two',
+        '',
+      ].join('\n'),
+    );
+  });
 });

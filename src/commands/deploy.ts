@@ -25,9 +25,9 @@ import { releaseFleet, type BrokenHost, type Fleet, type FleetSystem } from '../
 import { selectSystems } from '../fleet/select.js';
 import { pruneLogs } from '../status/prune-logs.js';
 import type { NixBuildOptions } from '../nix/build.js';
+import { nixErrorHeadline } from '../nix/nix.js';
 import { generateOutput } from '../render/generate.js';
 import { authorizedKeysFileOf } from '../render/render-fleet.js';
-import { sanitize } from '../util/sanitize.js';
 import { reportBrokenHosts } from './generate.js';
 import { defineSelectionFlags, selectionOptions, type SelectionFlags } from './shared/flags.js';
 import { defineCommand, nowOf, printLine, runsAsRoot, tell, warnLine, type CommandIO } from './io.js';
@@ -70,8 +70,8 @@ export async function deployCommand(options: DeployCommandOptions, io: CommandIO
   const held = result.held.length > 0 ? `, ${result.held.length} held back by an aborted rollout` : '';
   const removed = result.removed.length > 0 ? `, ${result.removed.length} removed from the fleet` : '';
   await tell(io, `deploy: ${result.published.length} published, ${result.unchanged.length} unchanged, ${result.failed.length} failed${staged}${held}${removed}`);
-  // One line per failure: Nix's multi-line explanation was shown with the build lines.
-  for (const failure of result.failed) await tell(io, `  ${failure.name}: ${sanitize(failure.reason)}`);
+  // One line per failure (a build's is Nix's error line: its whole explanation was shown with the build lines).
+  for (const failure of result.failed) await tell(io, `  ${failure.name}: ${failure.reason}`);
   const problems = result.failed.length + result.brokenHosts.length;
   if (problems > 0) {
     throw new UserError(`${problems} problem${problems === 1 ? '' : 's'}: the systems above kept what they had published before`);
@@ -150,7 +150,7 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
     const built: RolloutCandidate[] = [];
     for (const build of builds) {
       if (!build.ok || !build.storePath) {
-        result.failed.push({ name: build.name, reason: `build failed: ${build.error ?? ''}` });
+        result.failed.push({ name: build.name, reason: `build failed: ${nixErrorHeadline(build.error ?? '')}` });
         continue;
       }
       const system = toBuild.find((candidate) => candidate.name === build.name) as FleetSystem;
