@@ -182,12 +182,15 @@ describe('bento CLI', () => {
     expect(existsSync(path.join(root, 'generated'))).toBe(false);
   });
 
-  it('names a directory that is not a fleet', () => {
+  it('names a directory that is not a fleet, in the same words whatever the command', () => {
     const dir = tempDir();
-    const run = bento(['generate'], { env: { BENTO_DIR: dir } });
-    expect(run.status).toBe(1);
-    expect(run.stderr).toContain(`bento: error: ${dir}/config.sh does not exist: ${dir} is not a bento fleet directory`);
-    expect(run.stderr).toContain('run `bento init` to create one, or set BENTO_DIR');
+    for (const args of [['generate'], ['build'], ['diff'], ['flake-update'], ['status', '--once'], ['prune'], ['notify'], ['trigger', '--all'], ['rollout', 'status']]) {
+      const run = bento(args, { env: { BENTO_DIR: dir } });
+      expect(run.status, args.join(' ')).toBe(1);
+      expect(run.stderr, args.join(' ')).toBe(
+        `bento: error: ${dir}/config.sh does not exist: ${dir} is not a bento fleet directory\n  run \`bento init\` to create one, or give your fleet directory with --dir or BENTO_DIR\n`,
+      );
+    }
   });
 });
 

@@ -5,6 +5,7 @@
  * file, applies them and checks the settings that depend on each other.
  */
 import path from 'node:path';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { MissingToolError, UserError, UserErrors } from '../errors.js';
 import { run } from '../exec.js';
@@ -144,6 +145,22 @@ function combinationProblems(config: Config, seen: ReadonlyMap<string, number>, 
   return problems;
 }
 
+/**
+ * What every command says of a directory without config.sh (a fleet always
+ * has one): the same words whether the command reads config.sh or not.
+ */
+export function notAFleetError(fleetDir: string): UserError {
+  return new UserError(
+    `${path.join(fleetDir, 'config.sh')} does not exist: ${fleetDir} is not a bento fleet directory`,
+    'run `bento init` to create one, or give your fleet directory with --dir or BENTO_DIR',
+  );
+}
+
+/** Throws notAFleetError unless `fleetDir` holds config.sh: for a command that does not read it. */
+export function requireFleetDirectory(fleetDir: string): void {
+  if (!existsSync(path.join(fleetDir, 'config.sh'))) throw notAFleetError(fleetDir);
+}
+
 /** Reads `<fleetDir>/config.sh`. */
 export async function loadConfig(fleetDir: string): Promise<LoadedConfig> {
   const file = path.join(fleetDir, 'config.sh');
@@ -151,12 +168,7 @@ export async function loadConfig(fleetDir: string): Promise<LoadedConfig> {
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new UserError(
-        `${file} does not exist: ${fleetDir} is not a bento fleet directory`,
-        'run `bento init` to create one, or set BENTO_DIR to your fleet directory',
-      );
-    }
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw notAFleetError(fleetDir);
     throw new UserError(`cannot read ${file}: ${(error as Error).message}`);
   }
   const label = path.relative(process.cwd(), file) || 'config.sh';

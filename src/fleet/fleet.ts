@@ -12,7 +12,7 @@ import { MissingToolError, UserError, UserErrors } from '../errors.js';
 import { evalFlakeSystemNames, evalFlakesSystemNames } from '../nix/flake-names.js';
 import { loadSigningKey, signingKeyPlacementProblem, type SigningKey } from '../nix/signing-key.js';
 import { shareWithEvaluator } from '../nix/unprivileged.js';
-import { copyHostTree, listHostFiles, outsideBoundaryProblem } from './host-tree.js';
+import { copyHostTree, listHostFiles, missingHostsError, outsideBoundaryProblem } from './host-tree.js';
 import { parsePublicKey, type PublicKey } from './keys.js';
 import { assignWaves } from './waves.js';
 import { hostDirNameProblem, systemNameProblem } from '../protocol/names.js';
@@ -211,9 +211,7 @@ function listHostDirs(root: string, problems: string[]): HostDir[] {
     if (outside) throw new UserError(outside);
     entries = readdirSync(hostsDir);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new UserError(`${hostsDir} does not exist`, 'create one directory per machine (or per flake) under hosts/, or run `bento init`');
-    }
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw missingHostsError(root);
     throw error;
   }
   const hosts: HostDir[] = [];
