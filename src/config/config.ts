@@ -16,6 +16,7 @@ import { calendarInterval, FALLBACK_SPREAD, pollSpreadOf, silentAfterOf, timeSpa
 // What the other stages read of config/, from the module that loads it.
 export { CONFIG_KEYS, DEFAULTS, type Config } from './schema.js';
 export { calendarInterval, pollSpreadOf, timeSpanSeconds } from './systemd-time.js';
+export { effectiveMaxStartups, sizeSshd, type SshdSizing } from './sshd-sizing.js';
 export { MAX_REMOTE_HOSTS, parseDuration, parseRolloutWaves } from './values.js';
 export { WAVE_PATTERN } from '../protocol/rollout-file.js';
 export { splitHostPort } from '../util/host-port.js';

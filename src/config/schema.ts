@@ -9,6 +9,7 @@ import {
   byteSize, calendar, chrootDir, domain, flag, integerIn, keyFile, parseDuration, parseMaxStartups, parseRemoteHosts,
   notifyCommand, notifyUrl, parseRolloutWaves, parseTriggerAddresses, storeUrl, timeSpan, words,
 } from './values.js';
+import { LOGIN_GRACE_TIME_RULE, MAX_STARTUPS_RULE } from './sshd-sizing.js';
 
 export interface KeySpec<F extends string = string, T = unknown> {
   /** The Config field it fills. */
@@ -79,11 +80,11 @@ export const SCHEMA = {
   LISTEN_PORT: key({ field: 'listenPort', type: 'port', parse: integerIn(1, 65535, 'a TCP port'), default: 51337, shown: '51337', example: '51337', initSet: true, doc: 'TCP port where a connection triggers an update on a machine' }),
   LOG_KEEP: key({ field: 'logKeep', type: 'count', parse: integerIn(0, 1_000_000, 'logs, 0: keep all'), default: 100, shown: '100; 0: all', example: '100', doc: 'logs kept per machine on this server, the oldest removed first' }),
   SSHD_MAX_STARTUPS: key({
-    field: 'sshdMaxStartups', type: 'begin[:rate:full]', parse: parseMaxStartups, default: null, shown: 'sized for the fleet: 1.5 × systems:30:3 × systems', example: '300:30:600',
+    field: 'sshdMaxStartups', type: 'begin[:rate:full]', parse: parseMaxStartups, default: null, shown: MAX_STARTUPS_RULE, example: '300:30:600',
     doc: "sshd's MaxStartups on this server",
   }),
   SSHD_LOGIN_GRACE_TIME: key<'sshdLoginGraceTime', number | null, false>({
-    field: 'sshdLoginGraceTime', type: 'seconds', parse: integerIn(0, 86400, 'seconds, 0: no limit'), default: null, shown: 'sized for the fleet: 30 to 120', example: '40',
+    field: 'sshdLoginGraceTime', type: 'seconds', parse: integerIn(0, 86400, 'seconds, 0: no limit'), default: null, shown: LOGIN_GRACE_TIME_RULE, example: '40',
     doc: "sshd's LoginGraceTime on this server, in seconds",
   }),
   TRIGGER_DOMAIN: key({
