@@ -34,7 +34,7 @@ const REGISTRY: Record<string, { summary: string; load: () => Promise<{ command:
   notify: { summary: 'send the alerts due (NOTIFY_COMMAND, NOTIFY_URL): machines that started failing or recovered, a halted rollout', load: () => import('./commands/notify.js') },
   trigger: { summary: 'ask machines to poll now, through their listen-update socket (LISTEN_PORT); the others catch up on their timer', load: () => import('./commands/trigger.js') },
   rollout: { summary: 'the staged rollout of ROLLOUT_WAVES: status, advance to the next wave, resume after a halt, abort', load: () => import('./commands/rollout.js') },
-  completion: { summary: 'print the shell completion script: eval "$(bento completion bash)" in ~/.bashrc, or zsh in ~/.zshrc', load: () => import('./commands/completion.js') },
+  completion: { summary: 'print the shell completion script: eval "$(bento completion bash)" in ~/.bashrc (zsh: ~/.zshrc), bento completion fish | source', load: () => import('./commands/completion.js') },
 };
 
 const version = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;

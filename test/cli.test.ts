@@ -224,8 +224,8 @@ describe('the program, built in-process', () => {
     expect(await runCli(['node', 'bento', 'completion', 'bash'], { stdout, stderr })).toBe(0);
     expect(stdout.text).toContain('complete -o default -F _bento bento');
     const failed = { stdout: new Collector(), stderr: new Collector() };
-    expect(await runCli(['node', 'bento', 'completion', 'fish'], failed)).toBe(1);
-    expect(failed.stderr.text).toBe('bento: error: no completion for "fish": use bash or zsh\n');
+    expect(await runCli(['node', 'bento', 'completion', 'tcsh'], failed)).toBe(1);
+    expect(failed.stderr.text).toBe('bento: error: no completion for "tcsh": use bash, zsh or fish\n');
   });
 
   it('prints a multi-line error line by line, sanitized, never with \\x0a', async () => {
