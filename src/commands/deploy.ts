@@ -12,13 +12,13 @@
 import path from 'node:path';
 import { buildSystemsShowingProgress } from '../builds/build-systems.js';
 import type { Assembly } from '../chroot/assemble.js';
-import { planPublication } from '../chroot/plan-publication.js';
+import { planPublication, sameSystemAsPublished } from '../chroot/plan-publication.js';
 import { publishSystemCache } from '../chroot/prebuilt-cache.js';
 import { lockChrootDir, prepareChrootDir } from '../chroot/chroot-dir.js';
 import { announceSystem, publishStaged, removeLeftovers, stageVersion } from '../chroot/publish.js';
 import { endRollout, forgetInRollout, type RolloutCandidate } from '../rollout/wave-publication.js';
 import { planRolloutBuilds, startDeployRollout } from '../rollout/plan-deploy.js';
-import { readRolloutState, type RolloutHold } from '../protocol/rollout-file.js';
+import { readRolloutState, type RolloutHold, type RolloutState } from '../protocol/rollout-file.js';
 import { departuresLeftAlone, retireDepartures } from '../chroot/retire.js';
 import { UserError } from '../errors.js';
 import { releaseFleet, type BrokenHost, type Fleet, type FleetSystem } from '../fleet/fleet.js';
@@ -148,6 +148,7 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
     print(`${verb} ${toBuild.length} system${toBuild.length === 1 ? '' : 's'}`);
     const builds = await buildSystemsShowingProgress(toBuild, { generatedDir, nix, jobs: options.jobs, print, progress: io.progress });
     const built: RolloutCandidate[] = [];
+    const sameSystem = new Set<string>();
     for (const build of builds) {
       if (!build.ok || !build.storePath) {
         result.failed.push({ name: build.name, reason: `build failed: ${nixErrorHeadline(build.error ?? '')}` });
@@ -155,13 +156,26 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
       }
       const system = toBuild.find((candidate) => candidate.name === build.name) as FleetSystem;
       const assembly = plan.assemblies.get(build.name) as Assembly;
+      // Its flake's files changed, for another system of the flake: its own system did not (docs/protocol.md §4).
+      if (sameSystemAsPublished(chrootDir, system, assembly, path.basename(build.storePath))) {
+        sameSystem.add(build.name);
+        result.unchanged.push(build.name);
+        print(`  ${build.name}: no changes: its system is still ${path.basename(build.storePath)} (what changed in hosts/${system.hostDirName} goes into other systems)`);
+        continue;
+      }
       if (!(await publishPrebuiltCache(fleet, assembly, system.prebuilt ? build.storePath : undefined, publication))) continue;
       // A flake, or a prebuilt system (flake or not), runs exactly what was
       // built here: its store path goes into states.txt (docs/protocol.md §3).
       built.push({ assembly, exact: build.kind === 'flake' || Boolean(system.prebuilt), wave: system.wave ?? 0, target: path.basename(build.storePath) });
     }
+    const changed = toBuild.filter((system) => !sameSystem.has(system.name));
+    if (waves && changed.length === 0) {
+      // Nothing new after all: the rollout in progress stays, without what it staged for these (their system is the published one).
+      for (const name of forgetWaiting(chrootDir, rollout, [...sameSystem])) print(`  ${name}: no longer waits in the rollout in progress: its system is the one published`);
+      return result;
+    }
     if (waves) {
-      const started = await startDeployRollout(built, toBuild, waves, { rollout, held, fleet: fleet.systems, selected, logSizeLimit: fleet.config.logSizeLimit }, publication);
+      const started = await startDeployRollout(built, changed, waves, { rollout, held, fleet: fleet.systems, selected, logSizeLimit: fleet.config.logSizeLimit }, publication);
       result.failed.push(...started.failed);
       result.published.push(...started.published);
       result.staged.push(...started.staged);
@@ -172,6 +186,16 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
   } finally {
     await unlock();
   }
+}
+
+/**
+ * Takes out of the rollout in progress the systems of `names` that wait
+ * there for a later wave (staged, not published); returns them. The ones
+ * published by it stay: their report is still awaited.
+ */
+function forgetWaiting(chrootDir: string, rollout: RolloutState | undefined, names: readonly string[]): string[] {
+  const waiting = names.filter((name) => rollout?.systems[name] !== undefined && rollout.systems[name]?.publishedAt === undefined);
+  return waiting.length > 0 ? forgetInRollout(chrootDir, waiting) : [];
 }
 
 function reportHeld(name: string, hold: RolloutHold, result: DeployResult, print: (line: string) => void): void {
