@@ -33,6 +33,8 @@ want strace strace
 want nginx nginx
 # The alert rules are checked by Prometheus' own promtool.
 want promtool prometheus
+# The completion test runs fish's own completion on bento's fish script.
+want fish fish
 [ -x /usr/bin/time ] || missing="$missing time"
 
 if [ -n "$missing" ]; then

@@ -19,6 +19,7 @@ import { MissingToolError, ToolError, UserError, UserErrors } from './errors.js'
 import { PACKAGE_ROOT } from './paths.js';
 import { createProgress } from './progress.js';
 import { sanitize } from './util/sanitize.js';
+import { indentedMessage, sanitizeLines } from './log.js';
 
 /** Every command: the line `bento --help` shows for it, and its module. */
 const REGISTRY: Record<string, { summary: string; load: () => Promise<{ command: AnyCommandSpec }> }> = {
@@ -33,7 +34,7 @@ const REGISTRY: Record<string, { summary: string; load: () => Promise<{ command:
   notify: { summary: 'send the alerts due (NOTIFY_COMMAND, NOTIFY_URL): machines that started failing or recovered, a halted rollout', load: () => import('./commands/notify.js') },
   trigger: { summary: 'ask machines to poll now, through their listen-update socket (LISTEN_PORT); the others catch up on their timer', load: () => import('./commands/trigger.js') },
   rollout: { summary: 'the staged rollout of ROLLOUT_WAVES: status, advance to the next wave, resume after a halt, abort', load: () => import('./commands/rollout.js') },
-  completion: { summary: 'print the shell completion script: eval "$(bento completion bash)" in ~/.bashrc, or zsh in ~/.zshrc', load: () => import('./commands/completion.js') },
+  completion: { summary: 'print the shell completion script: eval "$(bento completion bash)" in ~/.bashrc (zsh: ~/.zshrc), bento completion fish | source', load: () => import('./commands/completion.js') },
 };
 
 const version = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -115,17 +116,17 @@ async function loadCommands(args: readonly string[]): Promise<Map<string, AnyCom
 export function reportError(error: unknown, stderr: CommandIO['stderr'] = process.stderr): number {
   if (error instanceof CommanderError) return error.exitCode;
   if (error instanceof UserErrors) {
-    for (const problem of error.problems) stderr.write(`bento: error: ${sanitize(problem)}\n`);
+    for (const problem of error.problems) stderr.write(`bento: error: ${indentedMessage(problem)}\n`);
     return 1;
   }
   if (error instanceof UserError) {
-    stderr.write(`bento: error: ${sanitize(error.message)}\n`);
+    stderr.write(`bento: error: ${indentedMessage(error.message)}\n`);
     if (error.hint) stderr.write(`  ${error instanceof MissingToolError ? 'install it: ' : ''}${error.hint}\n`);
     return 1;
   }
   if (error instanceof ToolError) {
-    stderr.write(`bento: error: ${sanitize(error.message)}\n  command: ${sanitize(error.command)}\n`);
-    if (error.stderrTail) stderr.write(`${sanitize(error.stderrTail).replace(/^/gm, '  | ')}\n`);
+    stderr.write(`bento: error: ${indentedMessage(error.message)}\n  command: ${sanitize(error.command)}\n`);
+    if (error.stderrTail) stderr.write(`${sanitizeLines(error.stderrTail).replace(/^/gm, '  | ')}\n`);
     return 1;
   }
   stderr.write(`bento: internal error (this is a bug in bento, please report it):\n${(error as Error)?.stack ?? String(error)}\n`);

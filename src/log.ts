@@ -12,6 +12,11 @@ export function sanitizeLines(text: string): string {
   return text.split('\n').map(sanitize).join('\n');
 }
 
+/** A message for stderr: sanitized line by line (a Nix error keeps its lines), the lines after the first indented under it. */
+export function indentedMessage(message: string): string {
+  return sanitizeLines(message).replace(/\n/g, '\n  ');
+}
+
 export function debug(message: string): void {
   if (debugEnabled) process.stderr.write(`debug: ${message}\n`);
 }

@@ -182,12 +182,15 @@ describe('bento CLI', () => {
     expect(existsSync(path.join(root, 'generated'))).toBe(false);
   });
 
-  it('names a directory that is not a fleet', () => {
+  it('names a directory that is not a fleet, in the same words whatever the command', () => {
     const dir = tempDir();
-    const run = bento(['generate'], { env: { BENTO_DIR: dir } });
-    expect(run.status).toBe(1);
-    expect(run.stderr).toContain(`bento: error: ${dir}/config.sh does not exist: ${dir} is not a bento fleet directory`);
-    expect(run.stderr).toContain('run `bento init` to create one, or set BENTO_DIR');
+    for (const args of [['generate'], ['build'], ['diff'], ['flake-update'], ['status', '--once'], ['prune'], ['notify'], ['trigger', '--all'], ['rollout', 'status']]) {
+      const run = bento(args, { env: { BENTO_DIR: dir } });
+      expect(run.status, args.join(' ')).toBe(1);
+      expect(run.stderr, args.join(' ')).toBe(
+        `bento: error: ${dir}/config.sh does not exist: ${dir} is not a bento fleet directory\n  run \`bento init\` to create one, or give your fleet directory with --dir or BENTO_DIR\n`,
+      );
+    }
   });
 });
 
@@ -221,7 +224,29 @@ describe('the program, built in-process', () => {
     expect(await runCli(['node', 'bento', 'completion', 'bash'], { stdout, stderr })).toBe(0);
     expect(stdout.text).toContain('complete -o default -F _bento bento');
     const failed = { stdout: new Collector(), stderr: new Collector() };
-    expect(await runCli(['node', 'bento', 'completion', 'fish'], failed)).toBe(1);
-    expect(failed.stderr.text).toBe('bento: error: no completion for "fish": use bash or zsh\n');
+    expect(await runCli(['node', 'bento', 'completion', 'tcsh'], failed)).toBe(1);
+    expect(failed.stderr.text).toBe('bento: error: no completion for "tcsh": use bash, zsh or fish\n');
+  });
+
+  it('prints a multi-line error line by line, sanitized, never with \\x0a', async () => {
+    const { reportError } = await import('../src/cli.js');
+    const { ToolError, UserError, UserErrors } = await import('../src/errors.js');
+    const stderr = new Collector();
+    expect(reportError(new UserErrors(["hosts/a: error: undefined variable 'foo'\n       at flake.nix:3:62:\u001b[2J"]), stderr)).toBe(1);
+    expect(reportError(new UserError('two\nlines'), stderr)).toBe(1);
+    expect(reportError(new ToolError('nix build', 1, 'error: one\n       at two'), stderr)).toBe(1);
+    expect(stderr.text).toBe(
+      [
+        "bento: error: hosts/a: error: undefined variable 'foo'",
+        '         at flake.nix:3:62:\\x1b[2J',
+        'bento: error: two',
+        '  lines',
+        'bento: error: command failed (exit 1): nix build',
+        '  command: nix build',
+        '  | error: one',
+        '  |        at two',
+        '',
+      ].join('\n'),
+    );
   });
 });

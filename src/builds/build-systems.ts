@@ -12,6 +12,7 @@ import { copyHostTree } from '../fleet/host-tree.js';
 import { addEverythingToGit } from '../nix/flake-tree.js';
 import { makeTempDir } from '../util/temp-dir.js';
 import { buildFlakeSystems, buildNonFlakeSystem, type NixBuildOptions } from '../nix/build.js';
+import { nixErrorHeadline } from '../nix/nix.js';
 import { shareWithEvaluator } from '../nix/unprivileged.js';
 import { clientFilesOf } from '../render/render-fleet.js';
 import type { Progress } from '../progress.js';
@@ -79,10 +80,13 @@ export async function buildSystemsShowingProgress(systems: readonly FleetSystem[
   return results;
 }
 
-/** `  ok      nas        1.2s  abcd1234…-nixos-system-nas-24.05`, names padded to `nameWidth`. */
+/**
+ * `  ok      nas        1.2s  abcd1234…-nixos-system-nas-24.05`, names padded
+ * to `nameWidth`; a failure shows Nix's `error:` line (its whole output follows the build lines).
+ */
 export function formatBuildLine(build: SystemBuildResult, nameWidth = 0): string {
   const status = build.ok ? 'ok    ' : 'FAILED';
-  const what = build.ok ? shortStorePath(build.storePath ?? '') : (build.error ?? '').trim().split('\n').slice(-1)[0];
+  const what = build.ok ? shortStorePath(build.storePath ?? '') : nixErrorHeadline(build.error ?? '');
   return `  ${status}  ${build.name.padEnd(nameWidth)}  ${`${build.seconds.toFixed(1)}s`.padStart(6)}  ${what}`;
 }
 

@@ -10,6 +10,10 @@
 import { UserError } from '../errors.js';
 import type { FleetSystem } from '../fleet/fleet.js';
 import { SFTP_GROUP } from '../protocol/layout.js';
+import { changedPaths, CLIENT_FLAG_FILES } from '../protocol/manifest.js';
+import { readStatesFile, validStates } from '../protocol/states-file.js';
+import { clientFilesOf } from '../render/render-fleet.js';
+import { sha256 } from '../util/hash.js';
 import { bentoAccountProblem, readAccounts } from './accounts.js';
 import { assembleSystem, HashCache, type Assembly } from './assemble.js';
 import { systemCacheProblems } from './prebuilt-cache.js';
@@ -90,4 +94,28 @@ export async function planPublication(selected: readonly FleetSystem[], chrootDi
     }
   }
   return plan;
+}
+
+/**
+ * Whether a flake system whose files changed is, built, the system its
+ * chroot already publishes, so that nothing is published for it
+ * (docs/protocol.md §4): the systems of one flake share its host directory,
+ * and a change that only the others use must not announce a new
+ * configuration to every machine of the flake. True when the store path
+ * `storeBasename` built for it is the one states.txt records, what config/
+ * holds is what last_change_date announces, and the files that differ reach
+ * the machine only through that store path: not bento's own files (update.sh
+ * runs from the download, with its settings) nor the flag files the client
+ * reads itself (SELF_UPDATE, REBOOT). A non-flake system (no store path recorded,
+ * §3) and a prebuilt one keep the rule of their files.
+ */
+export function sameSystemAsPublished(chrootDir: string, system: Pick<FleetSystem, 'name' | 'kind' | 'prebuilt'>, assembly: Assembly, storeBasename: string): boolean {
+  if (system.kind !== 'flake' || system.prebuilt) return false;
+  if (validStates(readStatesFile(chrootDir)).get(system.name) !== storeBasename) return false;
+  const published = readPublished(chrootDir, system.name);
+  if (published.manifest === undefined || published.stampDigest !== sha256(published.manifest)) return false;
+  const changed = changedPaths(published.manifest, assembly.manifest);
+  if (!changed || changed.length === 0) return false;
+  const readByTheClient = new Set([...clientFilesOf(system.name).map((file) => file.published), ...CLIENT_FLAG_FILES]);
+  return changed.every((file) => !readByTheClient.has(file));
 }

@@ -12,22 +12,22 @@
 import path from 'node:path';
 import { buildSystemsShowingProgress } from '../builds/build-systems.js';
 import type { Assembly } from '../chroot/assemble.js';
-import { planPublication } from '../chroot/plan-publication.js';
+import { planPublication, sameSystemAsPublished } from '../chroot/plan-publication.js';
 import { publishSystemCache } from '../chroot/prebuilt-cache.js';
 import { lockChrootDir, prepareChrootDir } from '../chroot/chroot-dir.js';
 import { announceSystem, publishStaged, readPublished, removeLeftovers, stageVersion } from '../chroot/publish.js';
 import { endRollout, forgetInRollout, type RolloutCandidate } from '../rollout/wave-publication.js';
 import { planRolloutBuilds, startDeployRollout } from '../rollout/plan-deploy.js';
-import { readRolloutState, type RolloutHold } from '../protocol/rollout-file.js';
+import { readRolloutState, type RolloutHold, type RolloutState } from '../protocol/rollout-file.js';
 import { departuresLeftAlone, retireDepartures } from '../chroot/retire.js';
 import { UserError } from '../errors.js';
 import { releaseFleet, type BrokenHost, type Fleet, type FleetSystem } from '../fleet/fleet.js';
 import { selectSystems } from '../fleet/select.js';
 import { pruneLogs } from '../status/prune-logs.js';
 import type { NixBuildOptions } from '../nix/build.js';
+import { nixErrorHeadline } from '../nix/nix.js';
 import { generateOutput } from '../render/generate.js';
 import { authorizedKeysFileOf } from '../render/render-fleet.js';
-import { sanitize } from '../util/sanitize.js';
 import { reportBrokenHosts, reportSkippedHostDirs } from './generate.js';
 import { defineSelectionFlags, selectionOptions, type SelectionFlags } from './shared/flags.js';
 import { defineCommand, nowOf, printLine, runsAsRoot, tell, warnLine, type CommandIO } from './io.js';
@@ -70,8 +70,8 @@ export async function deployCommand(options: DeployCommandOptions, io: CommandIO
   const held = result.held.length > 0 ? `, ${result.held.length} held back by an aborted rollout` : '';
   const removed = result.removed.length > 0 ? `, ${result.removed.length} removed from the fleet` : '';
   await tell(io, `deploy: ${result.published.length} published, ${result.unchanged.length} unchanged, ${result.failed.length} failed${staged}${held}${removed}`);
-  // One line per failure: Nix's multi-line explanation was shown with the build lines.
-  for (const failure of result.failed) await tell(io, `  ${failure.name}: ${sanitize(failure.reason)}`);
+  // One line per failure (a build's is Nix's error line: its whole explanation was shown with the build lines).
+  for (const failure of result.failed) await tell(io, `  ${failure.name}: ${failure.reason}`);
   const problems = result.failed.length + result.brokenHosts.length;
   if (problems > 0) {
     throw new UserError(`${problems} problem${problems === 1 ? '' : 's'}: the systems above kept what they had published before`);
@@ -149,20 +149,34 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
     print(`${verb} ${toBuild.length} system${toBuild.length === 1 ? '' : 's'}`);
     const builds = await buildSystemsShowingProgress(toBuild, { generatedDir, nix, jobs: options.jobs, print, progress: io.progress });
     const built: RolloutCandidate[] = [];
+    const sameSystem = new Set<string>();
     for (const build of builds) {
       if (!build.ok || !build.storePath) {
-        result.failed.push({ name: build.name, reason: `build failed: ${build.error ?? ''}` });
+        result.failed.push({ name: build.name, reason: `build failed: ${nixErrorHeadline(build.error ?? '')}` });
         continue;
       }
       const system = toBuild.find((candidate) => candidate.name === build.name) as FleetSystem;
       const assembly = plan.assemblies.get(build.name) as Assembly;
+      // Its flake's files changed, for another system of the flake: its own system did not (docs/protocol.md §4).
+      if (sameSystemAsPublished(chrootDir, system, assembly, path.basename(build.storePath))) {
+        sameSystem.add(build.name);
+        result.unchanged.push(build.name);
+        print(`  ${build.name}: no changes: its system is still ${path.basename(build.storePath)} (what changed in hosts/${system.hostDirName} goes into other systems)`);
+        continue;
+      }
       if (!(await publishPrebuiltCache(fleet, assembly, system.prebuilt ? build.storePath : undefined, publication))) continue;
       // A flake, or a prebuilt system (flake or not), runs exactly what was
       // built here: its store path goes into states.txt (docs/protocol.md §3).
       built.push({ assembly, exact: build.kind === 'flake' || Boolean(system.prebuilt), wave: system.wave ?? 0, target: path.basename(build.storePath) });
     }
+    const changed = toBuild.filter((system) => !sameSystem.has(system.name));
+    if (waves && changed.length === 0) {
+      // Nothing new after all: the rollout in progress stays, without what it staged for these (their system is the published one).
+      for (const name of forgetWaiting(chrootDir, rollout, [...sameSystem])) print(`  ${name}: no longer waits in the rollout in progress: its system is the one published`);
+      return result;
+    }
     if (waves) {
-      const started = await startDeployRollout(built, toBuild, waves, { rollout, held, fleet: fleet.systems, selected, logSizeLimit: fleet.config.logSizeLimit }, publication);
+      const started = await startDeployRollout(built, changed, waves, { rollout, held, fleet: fleet.systems, selected, logSizeLimit: fleet.config.logSizeLimit }, publication);
       result.failed.push(...started.failed);
       result.published.push(...started.published);
       result.staged.push(...started.staged);
@@ -173,6 +187,16 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
   } finally {
     await unlock();
   }
+}
+
+/**
+ * Takes out of the rollout in progress the systems of `names` that wait
+ * there for a later wave (staged, not published); returns them. The ones
+ * published by it stay: their report is still awaited.
+ */
+function forgetWaiting(chrootDir: string, rollout: RolloutState | undefined, names: readonly string[]): string[] {
+  const waiting = names.filter((name) => rollout?.systems[name] !== undefined && rollout.systems[name]?.publishedAt === undefined);
+  return waiting.length > 0 ? forgetInRollout(chrootDir, waiting) : [];
 }
 
 function reportHeld(name: string, hold: RolloutHold, result: DeployResult, print: (line: string) => void): void {

@@ -8,10 +8,10 @@
  * (nixpkgs), which Nix then fetches once. A flake that fails is reported with
  * Nix's explanation and the others still update; the exit status is then 1.
  */
-import path from 'node:path';
 import { UserError } from '../errors.js';
 import { updateHostFlakeLock } from '../fleet/host-flake-lock.js';
-import { findFlakes, type FoundFlakes } from '../fleet/host-tree.js';
+import { findFlakes, missingHostsError, type FoundFlakes } from '../fleet/host-tree.js';
+import { requireFleetDirectory } from '../config/config.js';
 import { sanitizeLines } from '../log.js';
 import { compareLocks, describeLockChange, lockHasInput, parseFlakeLock, rootInputNames, type LockedInput } from '../nix/flake-lock.js';
 import { writeText as write } from '../util/write-stream.js';
@@ -77,14 +77,14 @@ export async function flakeUpdateCommand(options: FlakeUpdateOptions, io: Comman
   if (input !== undefined && !INPUT_PATH.test(input)) {
     throw new UserError(`${JSON.stringify(input)} is not a flake input name`, 'give the name of an input as in flake.nix (e.g. nixpkgs), or a nested one like home-manager/nixpkgs');
   }
+  // It reads no config.sh, but says what every other command says of a directory that is not a fleet.
+  requireFleetDirectory(fleetDir);
   let found: FoundFlakes;
   try {
     found = findFlakes(fleetDir);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new UserError(`${path.join(fleetDir, 'hosts')} does not exist`, 'run bento in the fleet directory, or give it with --dir or BENTO_DIR');
-    }
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw missingHostsError(fleetDir);
     throw error;
   }
   for (const message of found.skipped) await write(io.stderr, `warning: ${sanitizeLines(message)}\n`);

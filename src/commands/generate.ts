@@ -6,7 +6,6 @@
 import { UserError } from '../errors.js';
 import { skippedHostDirMessage, type BrokenHost, type Fleet } from '../fleet/fleet.js';
 import { generateOutput } from '../render/generate.js';
-import { sanitize } from '../util/sanitize.js';
 import path from 'node:path';
 import { positiveInteger } from './shared/flags.js';
 import { defineCommand, tell, warnUser, type CommandIO } from './io.js';
@@ -40,9 +39,16 @@ export async function reportSkippedHostDirs(io: CommandIO, fleet: Pick<Fleet, 's
   for (const name of fleet.skippedHostDirs) await tell(io, skippedHostDirMessage(name));
 }
 
-/** `error: hosts/x/flake.nix: <why>` for each host directory that failed to load, one line each. */
+/**
+ * `error: hosts/x/flake.nix: <why>` for each host directory that failed to
+ * load; Nix's lines that place the error (the file, line and column, the
+ * source with a caret) follow it, indented, as Nix wrote them.
+ */
 export async function reportBrokenHosts(io: CommandIO, brokenHosts: readonly BrokenHost[]): Promise<void> {
-  for (const broken of brokenHosts) await tell(io, `error: ${broken.place}: ${sanitize(broken.message)}`);
+  for (const broken of brokenHosts) {
+    const [first = '', ...more] = broken.message.replace(/^error: /, '').split('\n');
+    await tell(io, [`error: ${broken.place}: ${first}`, ...more.map((line) => `  ${line}`)].join('\n'));
+  }
 }
 
 interface GenerateFlags {

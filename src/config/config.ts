@@ -5,15 +5,18 @@
  * file, applies them and checks the settings that depend on each other.
  */
 import path from 'node:path';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { UserError, UserErrors } from '../errors.js';
+import { MissingToolError, UserError, UserErrors } from '../errors.js';
+import { run } from '../exec.js';
 import { ConfigSyntaxError, parseShellAssignments, type Assignment } from './parse-shell-assignments.js';
 import { CONFIG_KEYS, DEFAULTS, SCHEMA, type Config, type KeySpec } from './schema.js';
-import { calendarInterval, pollSpreadOf, silentAfterOf, timeSpanSeconds } from './systemd-time.js';
+import { calendarInterval, FALLBACK_SPREAD, pollSpreadOf, silentAfterOf, timeSpanSeconds } from './systemd-time.js';
 
 // What the other stages read of config/, from the module that loads it.
 export { CONFIG_KEYS, DEFAULTS, type Config } from './schema.js';
 export { calendarInterval, pollSpreadOf, timeSpanSeconds } from './systemd-time.js';
+export { effectiveMaxStartups, sizeSshd, type SshdSizing } from './sshd-sizing.js';
 export { MAX_REMOTE_HOSTS, parseDuration, parseRolloutWaves } from './values.js';
 export { WAVE_PATTERN } from '../protocol/rollout-file.js';
 export { splitHostPort } from '../util/host-port.js';
@@ -30,6 +33,12 @@ const KEYS: Readonly<Record<string, KeySpec>> = SCHEMA;
  * messages (`config.sh:3: …`).
  */
 export function parseConfig(text: string, fileLabel = 'config.sh'): LoadedConfig {
+  const { config, warnings } = parseConfigLines(text, fileLabel);
+  return { config, warnings };
+}
+
+/** parseConfig, and the line where each key is set. */
+function parseConfigLines(text: string, fileLabel: string): LoadedConfig & { seen: ReadonlyMap<string, number> } {
   let assignments: Assignment[];
   try {
     assignments = parseShellAssignments(text);
@@ -72,6 +81,7 @@ export function parseConfig(text: string, fileLabel = 'config.sh'): LoadedConfig
   const interval = calendarInterval(config.updateCalendar);
   if (!seen.has('UPDATE_RANDOM_DELAY')) {
     config.updateRandomDelay = pollSpreadOf(config.updateCalendar);
+    if (interval === undefined) warnings.push(unknownIntervalWarning(config.updateCalendar, seen, fileLabel));
   } else if (interval !== undefined && (timeSpanSeconds(config.updateRandomDelay) ?? 0) > interval.seconds) {
     warnings.push(
       `${fileLabel}:${seen.get('UPDATE_RANDOM_DELAY')}: UPDATE_RANDOM_DELAY=${config.updateRandomDelay} is longer than the interval of UPDATE_CALENDAR (${interval.span}): machines then poll less often than the calendar says`,
@@ -80,7 +90,46 @@ export function parseConfig(text: string, fileLabel = 'config.sh'): LoadedConfig
   if (!seen.has('SILENT_AFTER')) config.silentAfter = silentAfterOf(config.updateCalendar, config.updateRandomDelay);
   problems.push(...combinationProblems(config, seen, fileLabel));
   if (problems.length > 0) throw new UserErrors(problems);
-  return { config, warnings };
+  return { config, warnings, seen };
+}
+
+/**
+ * UPDATE_CALENDAR repeats at no even interval bento recognises and
+ * UPDATE_RANDOM_DELAY is unset: the polls are then spread over one minute
+ * only (a longer guess could push them out of a window the calendar chose,
+ * `Mon..Fri 02:00`), and SILENT_AFTER, unset too, is one day. Said, so the
+ * administrator sets them.
+ */
+function unknownIntervalWarning(calendar: string, seen: ReadonlyMap<string, number>, fileLabel: string): string {
+  const silent = seen.has('SILENT_AFTER') ? '' : ', and SILENT_AFTER (unset) is 1d: set it above the longest gap between two polls';
+  return `${fileLabel}:${seen.get('UPDATE_CALENDAR') ?? '?'}: UPDATE_CALENDAR=${calendar} repeats at no interval bento can tell, so with UPDATE_RANDOM_DELAY unset the machines' polls are spread over ${FALLBACK_SPREAD} only: set UPDATE_RANDOM_DELAY to the spread you want (at most the shortest gap between two polls)${silent}`;
+}
+
+/**
+ * The calendars set in config.sh, as the server's systemd reads them
+ * (`systemd-analyze calendar`), where it is installed: bento's own check
+ * (systemd-time.ts) cannot see everything systemd refuses, such as a time
+ * zone its tzdata does not have. Without systemd-analyze, bento's check
+ * stands alone.
+ */
+async function systemdCalendarProblems(config: Config, seen: ReadonlyMap<string, number>, fileLabel: string): Promise<string[]> {
+  const problems: string[] = [];
+  for (const [key, spec] of Object.entries(KEYS)) {
+    const line = seen.get(key);
+    if (spec.type !== 'calendar' || line === undefined) continue;
+    const value = (config as unknown as Record<string, string>)[spec.field] as string;
+    let result;
+    try {
+      result = await run('systemd-analyze', ['calendar', value], { allowFailure: true, timeoutMs: 10_000 });
+    } catch (error) {
+      if (error instanceof MissingToolError) return [];
+      throw error;
+    }
+    // Only its verdict on the expression counts; any other failure (no systemd running…) says nothing about it.
+    const refusal = /^Failed to parse calendar specification.*$/m.exec(result.stderr)?.[0];
+    if (result.failed && refusal) problems.push(`${fileLabel}:${line}: ${key} is not a calendar systemd accepts (${JSON.stringify(value)}): systemd-analyze calendar says: ${refusal}`);
+  }
+  return problems;
 }
 
 /** Settings that are valid alone but contradict each other. */
@@ -97,6 +146,22 @@ function combinationProblems(config: Config, seen: ReadonlyMap<string, number>, 
   return problems;
 }
 
+/**
+ * What every command says of a directory without config.sh (a fleet always
+ * has one): the same words whether the command reads config.sh or not.
+ */
+export function notAFleetError(fleetDir: string): UserError {
+  return new UserError(
+    `${path.join(fleetDir, 'config.sh')} does not exist: ${fleetDir} is not a bento fleet directory`,
+    'run `bento init` to create one, or give your fleet directory with --dir or BENTO_DIR',
+  );
+}
+
+/** Throws notAFleetError unless `fleetDir` holds config.sh: for a command that does not read it. */
+export function requireFleetDirectory(fleetDir: string): void {
+  if (!existsSync(path.join(fleetDir, 'config.sh'))) throw notAFleetError(fleetDir);
+}
+
 /** Reads `<fleetDir>/config.sh`. */
 export async function loadConfig(fleetDir: string): Promise<LoadedConfig> {
   const file = path.join(fleetDir, 'config.sh');
@@ -104,13 +169,12 @@ export async function loadConfig(fleetDir: string): Promise<LoadedConfig> {
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new UserError(
-        `${file} does not exist: ${fleetDir} is not a bento fleet directory`,
-        'run `bento init` to create one, or set BENTO_DIR to your fleet directory',
-      );
-    }
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw notAFleetError(fleetDir);
     throw new UserError(`cannot read ${file}: ${(error as Error).message}`);
   }
-  return parseConfig(text, path.relative(process.cwd(), file) || 'config.sh');
+  const label = path.relative(process.cwd(), file) || 'config.sh';
+  const { config, warnings, seen } = parseConfigLines(text, label);
+  const problems = await systemdCalendarProblems(config, seen, label);
+  if (problems.length > 0) throw new UserErrors(problems);
+  return { config, warnings };
 }

@@ -9,6 +9,7 @@ import {
   byteSize, calendar, chrootDir, domain, flag, integerIn, keyFile, parseDuration, parseMaxStartups, parseRemoteHosts,
   notifyCommand, notifyUrl, parseRolloutWaves, parseTriggerAddresses, storeUrl, timeSpan, words,
 } from './values.js';
+import { LOGIN_GRACE_TIME_RULE, MAX_STARTUPS_RULE } from './sshd-sizing.js';
 
 export interface KeySpec<F extends string = string, T = unknown> {
   /** The Config field it fills. */
@@ -60,25 +61,30 @@ export const SCHEMA = {
   }),
   NOLOCALBUILD: key({ field: 'noLocalBuild', type: '0 or 1', parse: flag, default: false, shown: '0', example: '0', initSet: true, doc: '1: deploy only evaluates the configurations here (dry-build), never builds them' }),
   REBUILD_ARGS: key({ field: 'rebuildArgs', type: 'words', parse: words, default: [], shown: 'none', example: '--fallback', doc: 'extra arguments for every nixos-rebuild on the machines' }),
-  UPDATE_CALENDAR: key({ field: 'updateCalendar', type: 'calendar', parse: calendar, default: '*:0/15', shown: '*:0/15', example: '*:0/15', initSet: true, doc: 'when machines poll for a new configuration (systemd OnCalendar)' }),
+  UPDATE_CALENDAR: key({
+    field: 'updateCalendar', type: 'calendar', parse: calendar, default: '*:0/15', shown: '*:0/15', example: '*:0/15', initSet: true,
+    doc: 'when machines poll for a new configuration (systemd OnCalendar)',
+    details: 'Checked when config.sh is read, against systemd.time(7), and with systemd-analyze calendar where this server has it.',
+  }),
   UPDATE_RANDOM_DELAY: key({
     // The default is the interval of the default calendar; parseConfig replaces it by the interval of the one set (pollSpreadOf).
     field: 'updateRandomDelay', type: 'time span', parse: timeSpan, default: '15min', shown: 'the interval of UPDATE_CALENDAR; 0: off', example: '15min', initSet: true,
     doc: "random delay added to each poll, drawn once per machine: it spreads the fleet's polls over the interval",
-    details: 'Keep it at most the interval of UPDATE_CALENDAR.',
+    details: 'Keep it at most the interval of UPDATE_CALENDAR. When bento cannot tell that interval (Mon..Fri 02:00, 04:00), it is 1min, and bento warns: set it then.',
   }),
   REBOOT_CALENDAR: key({
     field: 'rebootCalendar', type: 'calendar', parse: calendar, default: '04:00', shown: '04:00', example: '04:00', initSet: true,
     doc: 'when machines with services.bento.reboot.enable reboot into a new kernel (systemd OnCalendar)',
+    details: 'Checked as UPDATE_CALENDAR is.',
   }),
   LISTEN_PORT: key({ field: 'listenPort', type: 'port', parse: integerIn(1, 65535, 'a TCP port'), default: 51337, shown: '51337', example: '51337', initSet: true, doc: 'TCP port where a connection triggers an update on a machine' }),
   LOG_KEEP: key({ field: 'logKeep', type: 'count', parse: integerIn(0, 1_000_000, 'logs, 0: keep all'), default: 100, shown: '100; 0: all', example: '100', doc: 'logs kept per machine on this server, the oldest removed first' }),
   SSHD_MAX_STARTUPS: key({
-    field: 'sshdMaxStartups', type: 'begin[:rate:full]', parse: parseMaxStartups, default: null, shown: 'sized for the fleet: 1.5 × systems:30:3 × systems', example: '300:30:600',
+    field: 'sshdMaxStartups', type: 'begin[:rate:full]', parse: parseMaxStartups, default: null, shown: MAX_STARTUPS_RULE, example: '300:30:600',
     doc: "sshd's MaxStartups on this server",
   }),
   SSHD_LOGIN_GRACE_TIME: key<'sshdLoginGraceTime', number | null, false>({
-    field: 'sshdLoginGraceTime', type: 'seconds', parse: integerIn(0, 86400, 'seconds, 0: no limit'), default: null, shown: 'sized for the fleet: 30 to 120', example: '40',
+    field: 'sshdLoginGraceTime', type: 'seconds', parse: integerIn(0, 86400, 'seconds, 0: no limit'), default: null, shown: LOGIN_GRACE_TIME_RULE, example: '40',
     doc: "sshd's LoginGraceTime on this server, in seconds",
   }),
   TRIGGER_DOMAIN: key({

@@ -9,12 +9,11 @@ import { SYSTEM_NAME } from '../protocol/system-name.js';
 import { HOST_NAME, isHost, splitHostPort } from '../util/host-port.js';
 import { systemDirectoryProblem, SYSTEM_DIRECTORY_HINT } from './system-directories.js';
 import { WAVE_PATTERN } from '../protocol/rollout-file.js';
-import { TIME_UNITS } from './systemd-time.js';
+import { calendarProblem, TIME_UNITS } from './systemd-time.js';
 
 /** Servers REMOTE_IP may list: each one a client cannot reach costs it up to TIMEOUT seconds per attempt. */
 export const MAX_REMOTE_HOSTS = 8;
 
-const CALENDAR = /^[A-Za-z0-9*:/,.~ +-]+$/;
 const TIME_SPAN = /^[0-9]+(?:\.[0-9]+)?(?: ?[a-z]+)?(?: [0-9]+(?:\.[0-9]+)?(?: ?[a-z]+)?)*$/;
 /** sshd's MaxStartups: `begin` or `begin:rate:full` (sshd_config(5)). */
 const MAX_STARTUPS = /^([0-9]{1,6})(?::([0-9]{1,3}):([0-9]{1,6}))?$/;
@@ -115,8 +114,17 @@ function pattern(re: RegExp, what: string) {
   };
 }
 
-/** A systemd OnCalendar expression (systemd checks the meaning; this keeps the characters it uses). */
-export const calendar = pattern(CALENDAR, 'a systemd calendar expression');
+/**
+ * A systemd OnCalendar expression, checked here with systemd's own rules
+ * (systemd-time.ts): a typo such as `hourlyy` or `4am` would otherwise reach
+ * every machine's timer, which systemd then refuses there. Spaces around it
+ * are dropped.
+ */
+export function calendar(raw: string): string {
+  const problem = calendarProblem(raw);
+  if (problem) throw new Error(`is not a systemd calendar (${JSON.stringify(raw)}): ${problem}; see systemd.time(7), e.g. hourly, *:0/15, Mon..Fri 02:00`);
+  return raw.trim();
+}
 
 /** A systemd time span, as RandomizedDelaySec takes it. */
 export const timeSpan = pattern(TIME_SPAN, 'a systemd time span (e.g. 0, 30min, 1h)');

@@ -12,7 +12,7 @@ import { MissingToolError, UserError, UserErrors } from '../errors.js';
 import { evalFlakeSystemNames, evalFlakesSystemNames } from '../nix/flake-names.js';
 import { loadSigningKey, signingKeyPlacementProblem, type SigningKey } from '../nix/signing-key.js';
 import { shareWithEvaluator } from '../nix/unprivileged.js';
-import { copyHostTree, listHostFiles, outsideBoundaryProblem } from './host-tree.js';
+import { copyHostTree, listHostFiles, missingHostsError, outsideBoundaryProblem } from './host-tree.js';
 import { parsePublicKey, type PublicKey } from './keys.js';
 import { assignWaves } from './waves.js';
 import { hostDirNameProblem, systemNameProblem } from '../protocol/names.js';
@@ -163,7 +163,7 @@ export async function loadFleet(root: string, options: LoadFleetOptions = {}): P
       .map(({ name, host }) => ({ name, kind: host.kind, hostDir: host.dir, hostDirName: host.name, filesDir: options.snapshot ? (copies.get(host.name) as string) : host.dir }))
       .sort(byText((system) => system.name));
     markPrebuilt(config, systems, problems);
-    attachKeys(root, systems, problems, warnings);
+    attachKeys(root, systems, problems, warnings, unseenSystems(hostDirs, brokenHosts));
     if (config.rolloutWaves) attachWaves(systems, config.rolloutWaves, problems);
     if (problems.length > 0) throw new UserErrors(problems);
     brokenHosts.sort(byText((broken) => broken.place));
@@ -229,9 +229,7 @@ function listHostDirs(root: string, problems: string[], skipped: string[]): Host
     if (outside) throw new UserError(outside);
     entries = readdirSync(hostsDir);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new UserError(`${hostsDir} does not exist`, 'create one directory per machine (or per flake) under hosts/, or run `bento init`');
-    }
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw missingHostsError(root);
     throw error;
   }
   const hosts: HostDir[] = [];
@@ -312,7 +310,23 @@ function attachWaves(systems: FleetSystem[], waves: readonly (readonly string[])
   }
 }
 
-function attachKeys(root: string, systems: FleetSystem[], problems: string[], warnings: string[]): void {
+/**
+ * The systems of the host directories that failed, which bento could not
+ * see: a non-flake's is named after its directory; a flake's names are not
+ * known (`'any'`).
+ */
+function unseenSystems(hostDirs: readonly HostDir[], brokenHosts: readonly BrokenHost[]): ReadonlySet<string> | 'any' {
+  const broken = hostDirs.filter((host) => brokenHosts.some((failed) => failed.hostDirName === host.name));
+  if (broken.some((host) => host.kind === 'flake')) return 'any';
+  return new Set(broken.map((host) => host.name));
+}
+
+/**
+ * Reads each system's keys/<name>.pub. A key no system has is a warning,
+ * unless it may be the key of a system of a host directory that failed
+ * (`unseen`): that one's own keys are not strays.
+ */
+function attachKeys(root: string, systems: FleetSystem[], problems: string[], warnings: string[], unseen: ReadonlySet<string> | 'any'): void {
   const keysDir = path.join(root, 'keys');
   let entries: string[] = [];
   try {
@@ -340,7 +354,10 @@ function attachKeys(root: string, systems: FleetSystem[], problems: string[], wa
     if (owner) problems.push(`keys/${owner}.pub and keys/${file} hold the same key: either machine could log in as the other; give each machine its own key (ssh-keygen on each)`);
     else byKey.set(system.key.data, system.name);
   }
-  for (const file of [...files].sort()) warnings.push(`keys/${file} belongs to no system under hosts/ (ignored)`);
+  if (unseen === 'any') return;
+  for (const file of [...files].sort()) {
+    if (!unseen.has(file.slice(0, -'.pub'.length))) warnings.push(`keys/${file} belongs to no system under hosts/ (ignored)`);
+  }
 }
 
 function isFile(file: string): boolean {

@@ -197,6 +197,11 @@ export interface FoundFlakes {
   skipped: string[];
 }
 
+/** What every command says of a fleet directory without hosts/. */
+export function missingHostsError(fleetDir: string): UserError {
+  return new UserError(`${path.join(fleetDir, 'hosts')} does not exist`, 'create one directory per machine (or per flake) under hosts/, or run `bento init`');
+}
+
 /**
  * Every directory under `hosts/` (at any depth) holding a flake.nix, for
  * flake-update. Symbolic links are never followed: the usual

@@ -122,7 +122,9 @@ export async function buildNonFlakeSystem(configurationFile: string, options: Ni
     : await runFleetTool('nix-build', ['--no-out-link', ...maxJobs(options), ...args], { allowFailure: true, stream: options.verbose, builders: options.builders });
   if (result.failed) {
     const error = explainEvaluationError(summarizeNixError(result.stderr), 'configuration', otherEvaluator()) || `exit status ${result.exitCode}`;
-    return { ok: false, error: [error, ...(await unreadableSearchPath(evaluation))].join('\n'), log: result.all };
+    // The cause, when it is one, goes first: a build line shows the first error line (nixErrorHeadline).
+    const unreadable = (await unreadableSearchPath(evaluation)).map((line) => `error: ${line}`);
+    return { ok: false, error: [...unreadable, error].join('\n'), log: result.all };
   }
   let storePath = result.stdout.trim().split('\n').pop() ?? '';
   if (options.evaluateOnly) {

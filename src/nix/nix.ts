@@ -33,6 +33,9 @@ export function nixSettings(): Promise<Map<string, string>> {
   return shownSettings;
 }
 
+/** Nix's advice to rerun with --show-trace, on a line of its own. */
+const SHOW_TRACE_ADVICE = /^\s*\(use '--show-trace' to show detailed location information\)\s*$/;
+
 /**
  * Removes ANSI colours and keeps the lines of Nix's output that explain an
  * error. Nix's advice to rerun with --show-trace or --impure cannot be
@@ -41,13 +44,27 @@ export function nixSettings(): Promise<Map<string, string>> {
 export function summarizeNixError(output: string): string {
   const plain = output.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').replace(/ \(use '--impure' to override\)/g, '');
   // "error (ignored): …" lines are Nix's own afterthoughts (a daemon connection cut by the real error), never the cause.
-  const lines = plain.split('\n').filter((line) => line.trim() !== '' && !line.startsWith("(use '--show-trace'") && !line.startsWith('error (ignored)'));
+  const lines = plain.split('\n').filter((line) => line.trim() !== '' && !SHOW_TRACE_ADVICE.test(line) && !line.startsWith('error (ignored)'));
   const errorAt = lines.findIndex((line) => line.startsWith('error'));
   // A tool Nix ran says why just before Nix's own line (hg's "abort: …" before "error: hg failed"): kept.
   let start = errorAt;
   while (start > 0 && /^(abort: |\(see 'hg help)/.test(lines[start - 1] as string)) start--;
   const relevant = errorAt >= 0 ? lines.slice(start) : lines.slice(-10);
   return relevant.slice(0, 15).join('\n');
+}
+
+/**
+ * The one line of a summarized Nix error (summarizeNixError) that says what
+ * failed, for a build line or a list of failures: Nix's first `error:` line,
+ * or the reason a tool Nix ran gave just before it (hg's `abort: …`). The
+ * lines after it only place it (`at …/flake.nix:3:62:`, the source with a
+ * caret under the column), continue it, or are Nix's consequences of it
+ * (`error: 1 dependencies of derivation … failed to build`). The last line
+ * when none starts so.
+ */
+export function nixErrorHeadline(summary: string): string {
+  const lines = summary.split('\n').map((line) => line.trimEnd()).filter((line) => line.trim() !== '');
+  return lines.find((line) => /^(error\b|abort: )/.test(line)) ?? lines.at(-1) ?? '';
 }
 
 /** A `path:` flake reference: the directory as it is, without git filtering. */

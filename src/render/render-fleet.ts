@@ -4,9 +4,8 @@
  */
 import { isIP } from 'node:net';
 import path from 'node:path';
-import type { Config } from '../config/config.js';
+import { sizeSshd, type Config } from '../config/config.js';
 import type { FleetSystem } from '../fleet/fleet.js';
-import { sizeSshd } from './sshd-sizing.js';
 import type { SigningKey } from '../nix/signing-key.js';
 import { createTemplateEngine, GENERATED_HEADER, type TemplateEngine } from './template-engine.js';
 import { CLIENT_LIBRARY_NAME, clientLibraryDigest, renderClientLibrary } from './client-library.js';

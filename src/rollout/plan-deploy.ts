@@ -84,9 +84,11 @@ export interface DeployRolloutOutcome {
  * the one in progress (`rollout`: the systems still awaited or still
  * waiting, and the holds of aborts, `held`) is decided first; then the
  * first wave with a changed system, or with a carried one still awaited,
- * is published, the others staged. `changed` are all the systems that were
- * to be built, so that a first-wave system whose build failed halts the
- * rollout instead of letting the next wave go first. `fleet` gives each
+ * is published, the others staged. `changed` are all the systems whose
+ * configuration changed (built, or whose build failed; not those whose
+ * build is the system already published, which stay out of the rollout),
+ * so that a first-wave system whose build failed halts the rollout instead
+ * of letting the next wave go first. `fleet` gives each
  * system's wave today, `selected` the systems this deploy handles.
  */
 export async function startDeployRollout(

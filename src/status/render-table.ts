@@ -37,18 +37,18 @@ const MATCH_MARKS: Readonly<Record<VersionMatch, string>> = {
 };
 
 /** Which elapsed times each state shows, as in the reference output. */
-const TIMES: Readonly<Record<StateId, { build: boolean; newConfig: boolean }>> = {
-  'new-machine': { build: false, newConfig: true },
-  'auto-updated': { build: true, newConfig: false },
-  'extra-logs': { build: true, newConfig: true },
-  'rebuild-pending': { build: true, newConfig: true },
-  'sync-pending': { build: true, newConfig: true },
-  rollbacked: { build: true, newConfig: false },
-  'up-to-date': { build: true, newConfig: false },
-  failing: { build: true, newConfig: true },
-  unknown: { build: true, newConfig: true },
-  'rollout-pending': { build: true, newConfig: false },
-  silent: { build: true, newConfig: true },
+const TIMES: Readonly<Record<StateId, { lastLog: boolean; newConfig: boolean }>> = {
+  'new-machine': { lastLog: false, newConfig: true },
+  'auto-updated': { lastLog: true, newConfig: false },
+  'extra-logs': { lastLog: true, newConfig: true },
+  'rebuild-pending': { lastLog: true, newConfig: true },
+  'sync-pending': { lastLog: true, newConfig: true },
+  rollbacked: { lastLog: true, newConfig: false },
+  'up-to-date': { lastLog: true, newConfig: false },
+  failing: { lastLog: true, newConfig: true },
+  unknown: { lastLog: true, newConfig: true },
+  'rollout-pending': { lastLog: true, newConfig: false },
+  silent: { lastLog: true, newConfig: true },
 };
 
 const RESET = '\x1b[0m';
@@ -110,11 +110,14 @@ export function describeSeen(status: SystemStatus, nowMs: number): string {
   return status.lastSeenMs === null ? '' : `${formatElapsed(secondsBetween(status.lastSeenMs, nowMs))} ago`;
 }
 
-/** `(build 5m 53s) (new config 2m 48s)`: since the latest log, since the last published change. */
+/**
+ * `(last log 5m 53s) (new config 2m 48s)`: since the machine's latest log
+ * came (its last run that did something), since its configuration last changed.
+ */
 export function describeTimes(status: SystemStatus, nowMs: number): string {
   const wanted = TIMES[status.state];
   const parts: string[] = [];
-  if (wanted.build && status.latestLog) parts.push(`(build ${formatElapsed(secondsBetween(status.latestLog.mtimeMs, nowMs))})`);
+  if (wanted.lastLog && status.latestLog) parts.push(`(last log ${formatElapsed(secondsBetween(status.latestLog.mtimeMs, nowMs))})`);
   if (wanted.newConfig && status.lastChangeMs !== null) parts.push(`(new config ${formatElapsed(secondsBetween(status.lastChangeMs, nowMs))})`);
   return parts.join(' ');
 }

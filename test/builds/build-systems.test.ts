@@ -59,9 +59,12 @@ describe('formatBuildLine', () => {
     expect(formatBuildLine({ name: 'nas', kind: 'flake', ok: true, storePath, log: '', seconds: 1.23 }, 6)).toBe('  ok      nas       1.2s  abcd1234…-nixos-system-nas-24.05');
   });
 
-  it("prints a failure with the last line of Nix's error", () => {
+  it("prints a failure with Nix's error line: the cause, not the caret under the source or the consequence", () => {
     expect(formatBuildLine({ name: 'router', kind: 'non-flake', ok: false, error: 'error: builder failed\nerror: 1 dependency failed\n', log: '', seconds: 12.04 }, 6)).toBe(
-      '  FAILED  router   12.0s  error: 1 dependency failed',
+      '  FAILED  router   12.0s  error: builder failed',
     );
+    // As summarizeNixError gives a syntax error of Nix 2.8.
+    const syntax = "error: syntax error, unexpected end of file, expecting ';'\n       at /nix/store/ji4rnc3lryzrxqa04swh6wwh259g0bs9-source/flake.nix:5:2:\n            4|   };\n            5| }\n             |  ^";
+    expect(formatBuildLine({ name: 'nas', kind: 'flake', ok: false, error: syntax, log: '', seconds: 0.5 }, 3)).toBe("  FAILED  nas    0.5s  error: syntax error, unexpected end of file, expecting ';'");
   });
 });

@@ -290,6 +290,8 @@ describe.skipIf(!isRoot)('a full CHROOT_DIR', () => {
     const withoutRoot = ({ '.': _root, ...rest }: Record<string, string>) => rest;
     const tree = withoutRoot(snapshotTree(path.join(small, n('big'))));
     writeFileSync(path.join(fleet.root, 'hosts', 'big', 'data.txt'), 'x'.repeat(2_000_000));
+    // A new system too: a flake system whose system stays the same is not published again.
+    writeFileSync(path.join(fleet.root, 'hosts', 'big', `${n('big')}.nix`), '# new\n');
     const run = deploy(fleet);
     expect(run.status).toBe(1);
     expect(run.stderr).toContain(`${n('big')}: publication failed, its previous files stay published: ENOSPC`);
@@ -330,6 +332,7 @@ describe.skipIf(!isRoot)('a full CHROOT_DIR', () => {
     const manifest = readFileSync(path.join(small, n('waved'), 'config', '.bento-manifest'), 'utf8');
     writeFileSync(path.join(fleet.root, 'config.sh'), `${readFileSync(path.join(fleet.root, 'config.sh'), 'utf8')}ROLLOUT_WAVES="${n('waved')}"\n`);
     writeFileSync(path.join(fleet.root, 'hosts', 'waved', 'data.txt'), 'second\n');
+    writeFileSync(path.join(fleet.root, 'hosts', 'waved', `${n('waved')}.nix`), '# second\n');
     spawnSync('sh', ['-c', `cat /dev/zero > ${path.join(small, 'filler')}`]);
     suite.later(() => rmSync(path.join(small, 'filler'), { force: true }));
     const run = deploy(fleet);

@@ -114,6 +114,43 @@ describe.skipIf(!isRoot)('bento deploy', () => {
     expect(regenerated.stderr).toContain('deploy: 1 published, 0 unchanged, 0 failed');
   });
 
+  it('systems of one flake: only those whose built system changed are published; the others stay as they are (issue 21)', () => {
+    const [one, two, three] = [n('tri1'), n('tri2'), n('tri3')];
+    const fleet = newFleet({ trio: { flake: [one, two, three] } });
+    suite.server.addUsers([one, two, three]);
+    expect(deploy(fleet).stderr).toContain('deploy: 3 published, 0 unchanged, 0 failed');
+    const chroot = (name: string) => path.join(suite.server.chrootDir, name);
+    const before = { [two]: snapshotTree(chroot(two)), [three]: snapshotTree(chroot(three)) };
+    const statesBefore = states();
+
+    // Only tri1's system uses tri1.nix: the others are built (the flake is one) but not published again.
+    writeFileSync(path.join(fleet.root, 'hosts', 'trio', `${one}.nix`), '# tri1 only\n');
+    const changed = deploy(fleet);
+    expect(changed.stderr).toContain('deploy: 1 published, 2 unchanged, 0 failed');
+    expect(changed.status).toBe(0);
+    for (const name of [two, three]) {
+      expect(changed.stdout).toContain(`  ${name}: no changes: its system is still ${statesBefore[name]} (what changed in hosts/trio goes into other systems)`);
+      expect(snapshotTree(chroot(name)), name).toEqual(before[name]);
+    }
+    const ours = () => Object.fromEntries([one, two, three].map((name) => [name, states()[name]]));
+    expect(ours()).toEqual({ [one]: nixBuild(path.join(fleet.root, 'hosts/trio'), one), [two]: statesBefore[two], [three]: statesBefore[three] });
+    expect(states()[one]).not.toBe(statesBefore[one]);
+    expect(readFileSync(path.join(chroot(one), 'config', `${one}.nix`), 'utf8')).toBe('# tri1 only\n');
+    // Deployed again: still nothing for them.
+    expect(deploy(fleet).stderr).toContain('deploy: 0 published, 3 unchanged, 0 failed');
+    for (const name of [two, three]) expect(snapshotTree(chroot(name)), name).toEqual(before[name]);
+
+    // What reaches the machine other than through its system is published, the same system or not:
+    // update.sh's settings (TIMEOUT), and the flag files the client reads (SELF_UPDATE).
+    writeFileSync(path.join(fleet.root, 'config.sh'), `CHROOT_DIR=${suite.server.chrootDir}\nREMOTE_IP=127.0.0.1\nTIMEOUT=7\n`);
+    expect(deploy(fleet).stderr).toContain('deploy: 3 published, 0 unchanged, 0 failed');
+    for (const name of [one, two, three]) expect(readFileSync(path.join(chroot(name), 'config', 'update.sh'), 'utf8')).toContain('BENTO_TIMEOUT=7\n');
+    for (const flag of ['SELF_UPDATE', 'REBOOT']) {
+      writeFileSync(path.join(fleet.root, 'hosts', 'trio', flag), '');
+      expect(deploy(fleet).stderr, flag).toContain('deploy: 3 published, 0 unchanged, 0 failed');
+    }
+  });
+
   it('a failing build keeps that system as it was; the others go on', () => {
     const fleet = newFleet({ mixed: { flake: [n('good'), n('bad')] }, broken: { flake: [n('eval')] } });
     suite.server.addUsers([n('good'), n('bad'), n('eval')]);
@@ -124,6 +161,8 @@ describe.skipIf(!isRoot)('bento deploy', () => {
 
     const flake = flakeText([n('good'), n('bad')]).replace(`echo ${n('bad')} > $out/name`, 'exit 3');
     writeFileSync(path.join(fleet.root, 'hosts/mixed/flake.nix'), flake);
+    // A new system for good too (a flake-mate whose system stays the same is not published again).
+    writeFileSync(path.join(fleet.root, 'hosts/mixed', `${n('good')}.nix`), '# new\n');
     writeFileSync(path.join(fleet.root, 'hosts/broken/flake.nix'), '{ outputs = { self }: { nixosConfigurations = throw "broken on purpose"; }; }\n');
     const run = deploy(fleet);
     expect(run.status).toBe(1);

@@ -27,6 +27,7 @@ beforeEach(() => {
   writeDep(depA, 'a1');
   writeDep(depB, 'b1');
   mkdirSync(path.join(fleet, 'hosts'), { recursive: true });
+  writeFileSync(path.join(fleet, 'config.sh'), 'CHROOT_DIR=/srv/chroot\nREMOTE_IP=a\n');
   writeHost(fleet, 'hosts/laptop', hostFlakeText({ depA, depB }));
   addUtilsLink(fleet, 'hosts/laptop');
   writeHost(fleet, 'hosts/servers/web', hostFlakeText({ depA }));
@@ -120,11 +121,12 @@ describe('flakeUpdateCommand in a fleet that is not a git repository', () => {
     expect(lockText('hosts/servers/web')).toContain('"depA"');
   });
 
-  it('refuses a bad input name and a directory without hosts/', async () => {
+  it('refuses a bad input name, a directory that is not a fleet (as every command words it) and a fleet without hosts/', async () => {
     await expect(update('--recreate-lock-file')).rejects.toThrow(UserError);
-    await expect(flakeUpdateCommand({ fleetDir: work }, { stdout: new Collector(), stderr: new Collector() })).rejects.toThrow(
-      `${work}/hosts does not exist`,
-    );
+    const io = () => ({ stdout: new Collector(), stderr: new Collector() });
+    await expect(flakeUpdateCommand({ fleetDir: work }, io())).rejects.toThrow(`${work}/config.sh does not exist: ${work} is not a bento fleet directory`);
+    writeFileSync(path.join(work, 'config.sh'), 'CHROOT_DIR=/srv/chroot\nREMOTE_IP=a\n');
+    await expect(flakeUpdateCommand({ fleetDir: work }, io())).rejects.toThrow(`${work}/hosts does not exist`);
   });
 });
 

@@ -49,4 +49,13 @@ describe('reportBrokenHosts', () => {
     ]);
     expect(stderr.text).toBe('error: hosts/a/flake.nix: syntax error\\x1b[2J\nerror: hosts/b: not readable\n');
   });
+
+  it("keeps the lines of Nix's error, which place it, under the host directory's line (never \\x0a)", async () => {
+    const stderr = new Collector();
+    const message = "error: undefined variable 'foo'\n       at /nix/store/iwfpmh9wmndixcrnvlgqgmgjv47dqgal-source/flake.nix:3:62:\n             |                                                              ^";
+    await reportBrokenHosts({ stdout: new Collector(), stderr }, [{ hostDirName: 'a', place: 'hosts/a/flake.nix', message }]);
+    expect(stderr.text).toBe(
+      "error: hosts/a/flake.nix: undefined variable 'foo'\n         at /nix/store/iwfpmh9wmndixcrnvlgqgmgjv47dqgal-source/flake.nix:3:62:\n               |                                                              ^\n",
+    );
+  });
 });

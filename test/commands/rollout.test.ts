@@ -418,3 +418,67 @@ describe.skipIf(!isRoot)('what an abort holds, and what passes a wave (issue 19)
     expect(readFileSync(file, 'utf8')).toBe(JSON.stringify(state));
   });
 });
+
+describe.skipIf(!isRoot)('the systems of one flake in a rollout (issue 21)', () => {
+  /** One flake holding a canary (wave 1) and a system of wave 2. */
+  function pairFleet(): TestFleet {
+    const fleet = makeFleet({ config: `CHROOT_DIR=${suite.server.chrootDir}\nREMOTE_IP=127.0.0.1\nROLLOUT_WAVES="${n('pcan')} *"\n`, hosts: { pair: { flake: [n('pcan'), n('pwav')] } } });
+    suite.later(fleet.cleanup);
+    suite.server.addUsers([n('pcan'), n('pwav')]);
+    for (const name of ['pcan', 'pwav']) rmSync(path.join(chrootOf(n(name)), 'logs'), { recursive: true, force: true });
+    // No rollout of the tests before (the one before left a damaged rollout.json on purpose).
+    rmSync(path.join(suite.server.chrootDir, 'rollout.json'), { force: true });
+    return fleet;
+  }
+  const edit = (fleet: TestFleet, name: string, text: string) => writeFileSync(path.join(fleet.root, 'hosts', 'pair', `${n(name)}.nix`), `${text}\n`);
+
+  it('a system whose built system did not change is neither published nor staged: the rollout holds only the changed ones', () => {
+    const fleet = pairFleet();
+    const all = run(fleet, ['deploy', '--all']);
+    expect(all.status, all.stderr).toBe(0);
+    const wave2 = snapshotTree(chrootOf(n('pwav')));
+
+    // The canary's own file: the canary is the rollout; its flake-mate of wave 2 is not staged.
+    edit(fleet, 'pcan', '# canary 2');
+    const canaryOnly = run(fleet, ['deploy']);
+    expect(canaryOnly.status, canaryOnly.stderr).toBe(0);
+    expect(canaryOnly.stderr).toContain('deploy: 1 published, 1 unchanged, 0 failed');
+    expect(canaryOnly.stdout).toContain(`${n('pwav')}: no changes: its system is still`);
+    expect(canaryOnly.stdout).not.toContain('staged');
+    expect(Object.keys(rolloutState().systems)).toEqual([n('pcan')]);
+    expect(snapshotTree(chrootOf(n('pwav')))).toEqual(wave2);
+    report(n('pcan'), rolloutState().systems[n('pcan')]!.target, 'success');
+    expect(run(fleet, ['rollout', 'advance']).status).toBe(0);
+    expect(rolloutState().status).toBe('done');
+
+    // Wave 2's own file only: its wave is the rollout's first; the canary is not published again.
+    const canary = snapshotTree(chrootOf(n('pcan')));
+    edit(fleet, 'pwav', '# wave 2, 2');
+    const waveOnly = run(fleet, ['deploy']);
+    expect(waveOnly.status, waveOnly.stderr).toBe(0);
+    expect(waveOnly.stderr).toContain('deploy: 1 published, 1 unchanged, 0 failed');
+    expect(waveOnly.stdout).toContain(`rollout started: wave 2 (*) published to ${n('pwav')}`);
+    expect(Object.keys(rolloutState().systems)).toEqual([n('pwav')]);
+    expect(snapshotTree(chrootOf(n('pcan')))).toEqual(canary);
+  });
+
+  it('a staged system whose configuration goes back to the published one leaves the rollout in progress', () => {
+    const fleet = pairFleet();
+    const all = run(fleet, ['deploy', '--all']);
+    expect(all.status, all.stderr).toBe(0);
+    const published = configOf(n('pwav'));
+    edit(fleet, 'pcan', '# canary 3');
+    edit(fleet, 'pwav', '# wave 2, 3');
+    expect(run(fleet, ['deploy']).stderr).toContain('deploy: 1 published, 0 unchanged, 0 failed, 1 waiting for a later wave');
+    // pwav's change is taken back before its wave: nothing new for either.
+    rmSync(path.join(fleet.root, 'hosts', 'pair', `${n('pwav')}.nix`));
+    const back = run(fleet, ['deploy']);
+    expect(back.status, back.stderr).toBe(0);
+    expect(back.stderr).toContain('deploy: 0 published, 2 unchanged, 0 failed');
+    expect(back.stdout).toContain(`${n('pwav')}: no longer waits in the rollout in progress: its system is the one published`);
+    expect(Object.keys(rolloutState().systems)).toEqual([n('pcan')]);
+    report(n('pcan'), rolloutState().systems[n('pcan')]!.target, 'success');
+    expect(run(fleet, ['rollout', 'advance']).status).toBe(0);
+    expect(configOf(n('pwav'))).toBe(published);
+  });
+});

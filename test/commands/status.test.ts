@@ -36,9 +36,9 @@ describe('statusCommand, printing once', () => {
     expect(stdout.text).toBe(
       [
         'machine   local version  remote version  state          seen        time',
-        '--------  -------------  --------------  -------------  ----------  ----------------',
+        '--------  -------------  --------------  -------------  ----------  -----------------',
         'interbus  non-flakes                     new machine                (new config 30s)',
-        'x1        fcz1s2yp       fcz1s2yp 💚     up to date 💚  2m 37s ago  (build 2m 37s)',
+        'x1        fcz1s2yp       fcz1s2yp 💚     up to date 💚  2m 37s ago  (last log 2m 37s)',
         '',
       ].join('\n'),
     );
@@ -80,7 +80,7 @@ describe('statusCommand, printing once', () => {
     await writeLog(path.join(dir, 'x1', 'logs', logName('fcz1s2yp', 'success', '20240601-1159')), 5);
     const { stdout, done } = run(dir);
     expect(await done).toBe(2);
-    expect(stdout.text).toMatch(/^x1 .*extra logs 🔥 +5s ago +\(build 5s\) \(new config 10m\)$/m);
+    expect(stdout.text).toMatch(/^x1 .*extra logs 🔥 +5s ago +\(last log 5s\) \(new config 10m\)$/m);
   });
 
   it('exits 2 when a machine with a heartbeat was not seen for SILENT_AFTER, and says so', async () => {
@@ -94,7 +94,7 @@ describe('statusCommand, printing once', () => {
     expect(await run(dir, { silentAfter: 158 }).done).toBe(0);
     const { stdout, done } = run(dir, { silentAfter: 156 });
     expect(await done).toBe(2);
-    expect(stdout.text).toMatch(/^x1 .*silent 💤 +2m 37s ago +\(build 2m 37s\) \(new config 10m\)$/m);
+    expect(stdout.text).toMatch(/^x1 .*silent 💤 +2m 37s ago +\(last log 2m 37s\) \(new config 10m\)$/m);
   });
 
   it('writes the Prometheus file atomically as well as the table', async () => {

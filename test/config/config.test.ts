@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { DEFAULTS, parseConfig } from '../../src/config/config.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DEFAULTS, loadConfig, parseConfig } from '../../src/config/config.js';
 import { splitHostPort } from '../../src/util/host-port.js';
 import { UserError } from '../../src/errors.js';
 
@@ -141,13 +142,30 @@ describe('config.sh scenarios', () => {
     expect(parseConfig('CHROOT_DIR=/x\nREMOTE_IP=a\n').config.updateRandomDelay).toBe('15min');
     expect(parseConfig('CHROOT_DIR=/x\nREMOTE_IP=a\nUPDATE_CALENDAR=hourly\n').config.updateRandomDelay).toBe('1h');
     expect(parseConfig("CHROOT_DIR=/x\nREMOTE_IP=a\nUPDATE_CALENDAR='*-*-* *:00/5:00'\n").config.updateRandomDelay).toBe('5min');
-    // A calendar bento cannot read: a minute, still spread.
-    expect(parseConfig("CHROOT_DIR=/x\nREMOTE_IP=a\nUPDATE_CALENDAR='Mon..Fri 09:00'\n").config.updateRandomDelay).toBe('1min');
+    // A calendar whose interval bento cannot tell: a minute, still spread, and a warning naming the line.
+    const uneven = parseConfig("CHROOT_DIR=/x\nREMOTE_IP=a\nUPDATE_CALENDAR='Mon..Fri 09:00'\n");
+    expect(uneven.config.updateRandomDelay).toBe('1min');
+    expect(uneven.warnings).toEqual([
+      "config.sh:3: UPDATE_CALENDAR=Mon..Fri 09:00 repeats at no interval bento can tell, so with UPDATE_RANDOM_DELAY unset the machines' polls are spread over 1min only: set UPDATE_RANDOM_DELAY to the spread you want (at most the shortest gap between two polls), and SILENT_AFTER (unset) is 1d: set it above the longest gap between two polls",
+    ]);
+    expect(parseConfig("CHROOT_DIR=/x\nREMOTE_IP=a\nUPDATE_CALENDAR='04:00'\nSILENT_AFTER=2d\n").warnings).toEqual([
+      "config.sh:3: UPDATE_CALENDAR=04:00 repeats at no interval bento can tell, so with UPDATE_RANDOM_DELAY unset the machines' polls are spread over 1min only: set UPDATE_RANDOM_DELAY to the spread you want (at most the shortest gap between two polls)",
+    ]);
+    expect(parseConfig("CHROOT_DIR=/x\nREMOTE_IP=a\nUPDATE_CALENDAR='Mon..Fri 09:00'\nUPDATE_RANDOM_DELAY=30min\n").warnings).toEqual([]);
     // Set, it is used as it is, even 0 (off); longer than the interval is a warning (polls would be rarer).
     expect(parseConfig('CHROOT_DIR=/x\nREMOTE_IP=a\nUPDATE_RANDOM_DELAY=0\n').config.updateRandomDelay).toBe('0');
     const long = parseConfig('CHROOT_DIR=/x\nREMOTE_IP=a\nUPDATE_RANDOM_DELAY="1h 5min"\n');
     expect(long.config.updateRandomDelay).toBe('1h 5min');
     expect(long.warnings).toEqual(['config.sh:3: UPDATE_RANDOM_DELAY=1h 5min is longer than the interval of UPDATE_CALENDAR (15min): machines then poll less often than the calendar says']);
+  });
+
+  it('checks the calendars as systemd would, naming their lines', () => {
+    expect(errorOf('CHROOT_DIR=/x\nREMOTE_IP=a\nUPDATE_CALENDAR=hourlyy\nREBOOT_CALENDAR=4am\n').split('\n')).toEqual([
+      'config.sh:3: UPDATE_CALENDAR is not a systemd calendar ("hourlyy"): "hourlyy" is neither a weekday nor a name such as hourly or daily; see systemd.time(7), e.g. hourly, *:0/15, Mon..Fri 02:00',
+      'config.sh:4: REBOOT_CALENDAR is not a systemd calendar ("4am"): "am" does not belong in a calendar (a time is written hh:mm, e.g. 04:00); see systemd.time(7), e.g. hourly, *:0/15, Mon..Fri 02:00',
+    ]);
+    const { config } = parseConfig("CHROOT_DIR=/x\nREMOTE_IP=a\nUPDATE_CALENDAR='Mon..Fri *:0/30 Europe/Berlin'\nUPDATE_RANDOM_DELAY=5min\nREBOOT_CALENDAR='Sat,Sun 04:00'\n");
+    expect([config.updateCalendar, config.rebootCalendar]).toEqual(['Mon..Fri *:0/30 Europe/Berlin', 'Sat,Sun 04:00']);
   });
 
   it('checks SSHD_MAX_STARTUPS as sshd would, before sshd refuses to start', () => {
@@ -219,5 +237,44 @@ describe('prebuilt settings', () => {
     expect(errorOf(`${base}CACHE_URL=http://a\n`)).toMatch(/^config\.sh:3: CACHE_URL needs CACHE_STORE/);
     expect(errorOf(`${base}CACHE_STORE="file:///srv/it's"\nCACHE_URL=http://a\n`)).toMatch(/^config\.sh:3: CACHE_STORE is not a store URL/);
     expect(errorOf(`${base}CACHE_STORE=/srv/cache\nCACHE_URL=http://a\n`)).toMatch(/CACHE_STORE is not a store URL such as file:\/\/\/srv\/cache/);
+  });
+});
+
+describe('loadConfig', () => {
+  const dirs: string[] = [];
+  const savedPath = process.env.PATH;
+  afterEach(() => {
+    process.env.PATH = savedPath;
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A fleet directory with this config.sh, and on PATH a systemd-analyze that refuses Europe/berlin, or none. */
+  function fleetWith(text: string, systemdAnalyze: 'refuses Europe/berlin' | 'absent'): string {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-config-'));
+    dirs.push(dir);
+    writeFileSync(path.join(dir, 'config.sh'), text);
+    if (systemdAnalyze === 'absent') {
+      process.env.PATH = mkdirSync(path.join(dir, 'empty-path'), { recursive: true }) ?? '';
+    } else {
+      // As systemd-analyze answers a time zone its tzdata does not have (names are case-sensitive there).
+      const stub = path.join(dir, 'systemd-analyze');
+      writeFileSync(stub, `#!/bin/sh\ncase $2 in *Europe/berlin) echo "Failed to parse calendar specification '$2': Invalid argument" >&2; exit 1 ;; esac\necho "Normalized form: $2"\n`);
+      chmodSync(stub, 0o755);
+      process.env.PATH = `${dir}:${savedPath}`;
+    }
+    return dir;
+  }
+
+  it("asks systemd-analyze where it exists, which knows the server's time zones, naming the line", async () => {
+    const fleet = fleetWith("CHROOT_DIR=/x\nREMOTE_IP=a\nUPDATE_CALENDAR='*:0/30 Europe/berlin'\n", 'refuses Europe/berlin');
+    await expect(loadConfig(fleet)).rejects.toThrow(
+      `${path.relative(process.cwd(), path.join(fleet, 'config.sh'))}:3: UPDATE_CALENDAR is not a calendar systemd accepts ("*:0/30 Europe/berlin"): systemd-analyze calendar says: Failed to parse calendar specification '*:0/30 Europe/berlin': Invalid argument`,
+    );
+  });
+
+  it("without systemd-analyze, bento's own reading of systemd.time(7) decides", async () => {
+    const fleet = fleetWith("CHROOT_DIR=/x\nREMOTE_IP=a\nUPDATE_CALENDAR='*:0/30 Europe/berlin'\n", 'absent');
+    expect((await loadConfig(fleet)).config.updateCalendar).toBe('*:0/30 Europe/berlin');
+    await expect(loadConfig(fleetWith('CHROOT_DIR=/x\nREMOTE_IP=a\nUPDATE_CALENDAR=hourlyy\n', 'absent'))).rejects.toThrow(':3: UPDATE_CALENDAR is not a systemd calendar ("hourlyy")');
   });
 });

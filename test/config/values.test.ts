@@ -82,9 +82,12 @@ describe('the value parsers', () => {
     expect(() => size('16MB')).toThrow('must be a size in bytes');
   });
 
-  it('calendar and timeSpan: the characters systemd uses', () => {
+  it('calendar: what systemd accepts, spaces around it dropped; timeSpan: the characters systemd uses', () => {
     expect(calendar('Sun *-*-* 03:00:00')).toBe('Sun *-*-* 03:00:00');
-    expect(() => calendar('daily; reboot')).toThrow('is not a systemd calendar expression');
+    expect(calendar(' hourly ')).toBe('hourly');
+    expect(() => calendar('daily; reboot')).toThrow('is not a systemd calendar ("daily; reboot"): a name such as daily stands alone');
+    expect(() => calendar('hourlyy')).toThrow('is not a systemd calendar ("hourlyy"): "hourlyy" is neither a weekday nor a name such as hourly or daily; see systemd.time(7), e.g. hourly, *:0/15, Mon..Fri 02:00');
+    expect(() => calendar('4am')).toThrow('is not a systemd calendar ("4am"): "am" does not belong in a calendar');
     expect(timeSpan('1h 30min')).toBe('1h 30min');
     expect(timeSpan('0')).toBe('0');
     expect(() => timeSpan('$(reboot)')).toThrow('is not a systemd time span');

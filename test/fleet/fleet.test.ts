@@ -65,18 +65,21 @@ describe('loadFleet', () => {
     ]);
   });
 
-  it('reports a broken flake and still returns the other systems', async () => {
+  it("reports a broken flake and still returns the other systems, and never calls its systems' keys strays", async () => {
     const root = fleetOf({
       hosts: {
         good: { flake: ['fine'] },
         broken: { flakeText: '{ outputs = { self }: { nixosConfigurations = throw "deliberately broken"; }; }\n' },
         syntax: { flakeText: '{ outputs = \n' },
       },
+      // The broken flake's own systems, whose names bento cannot know while it fails.
+      keys: ['fine', 'laptop', 'desktop'],
     });
     const loaded = await loadFleet(root);
     expect(loaded.systems.map((s) => s.name)).toEqual(['fine']);
     expect(loaded.brokenHosts.map((b) => b.place)).toEqual(['hosts/broken/flake.nix', 'hosts/syntax/flake.nix']);
     expect(loaded.brokenHosts[0]?.message).toContain('deliberately broken');
+    expect(loaded.warnings).toEqual([]);
   });
 
   it('says so when a flake has no nixosConfigurations', async () => {
@@ -178,8 +181,11 @@ describe('loadFleet', () => {
   it('a host directory not everyone may read is refused like the directories in it', async () => {
     const root = fleetOf({ hosts: { ok: { nonFlake: true }, closed: { nonFlake: true } } });
     chmodSync(path.join(root, 'hosts', 'closed'), 0o700);
+    writeFileSync(path.join(root, 'keys', 'ghost.pub'), `${testKey('ghost')}\n`);
     const loaded = await loadFleet(root);
     expect(loaded.systems.map((s) => s.name)).toEqual(['ok']);
+    // closed's key is its own, not a stray; ghost's is.
+    expect(loaded.warnings).toEqual(['keys/ghost.pub belongs to no system under hosts/ (ignored)']);
     expect(loaded.brokenHosts.map((b) => `${b.place}: ${b.message}`)).toEqual([
       'hosts/closed: the host directory is a directory not everyone may read (mode 0700): it would be copied into the world-readable Nix store and onto the machine; keep secrets out of hosts/ (sops-nix, agenix), or make it readable (chmod o+rx)',
     ]);

@@ -1,6 +1,6 @@
 /** Nix's error output turned into short messages, on output recorded from Nix 2.8. */
 import { describe, expect, it } from 'vitest';
-import { explainEvaluationError, NIX_FEATURE_ARGS, pathFlakeRef, summarizeNixError } from '../../src/nix/nix.js';
+import { explainEvaluationError, NIX_FEATURE_ARGS, nixErrorHeadline, pathFlakeRef, summarizeNixError } from '../../src/nix/nix.js';
 
 /** A failed build, as `nix build` wrote it to stderr (piped: no colours). */
 const FAILED_BUILD = `building '/nix/store/lwgjbapmz9n6drsx40gkdaypzlr7wbmy-bad.drv'...
@@ -9,6 +9,63 @@ error: builder for '/nix/store/lwgjbapmz9n6drsx40gkdaypzlr7wbmy-bad.drv' failed 
        > boom
        For full logs, run 'nix log /nix/store/lwgjbapmz9n6drsx40gkdaypzlr7wbmy-bad.drv'.
 `;
+
+/** Real Nix 2.8 errors (`nix build`/`nix eval` of a broken flake, piped), blank lines included. */
+const SYNTAX_ERROR = `error: syntax error, unexpected end of file, expecting ';'
+
+       at /nix/store/ji4rnc3lryzrxqa04swh6wwh259g0bs9-source/flake.nix:5:2:
+
+            4|   };
+            5| }
+             |  ^
+`;
+const UNDEFINED_VARIABLE = `error: undefined variable 'foo'
+
+       at /nix/store/iwfpmh9wmndixcrnvlgqgmgjv47dqgal-source/flake.nix:3:62:
+
+            2|   outputs = { self }: {
+            3|     nixosConfigurations.a = { config.system.build.toplevel = foo; };
+             |                                                              ^
+            4|   };
+`;
+/** A module error of the NixOS module system (lib.evalModules), with Nix's advice after it. */
+const MODULE_ERROR = `error: The option \`b' does not exist. Definition values:
+       - In \`<unknown-file>': 1
+
+       Did you mean \`a'?
+(use '--show-trace' to show detailed location information)
+`;
+/** A dependency of the system that fails to build: Nix's first error is the cause, its last the consequence. */
+const DEPENDENCY_FAILED = `building '/nix/store/z9r7pv59kl0pi7bggmwsz3wykjpb37rp-broken-service-1.0.drv'...
+error: builder for '/nix/store/z9r7pv59kl0pi7bggmwsz3wykjpb37rp-broken-service-1.0.drv' failed with exit code 1;
+       last 2 log lines:
+       > compiling
+       > cc: error: foo.c: No such file
+       For full logs, run 'nix log /nix/store/z9r7pv59kl0pi7bggmwsz3wykjpb37rp-broken-service-1.0.drv'.
+error: 1 dependencies of derivation '/nix/store/nfinp6pdmffy6cvn78vr2pqkk113rfjn-nixos-system-a-24.05.drv' failed to build
+`;
+
+describe('nixErrorHeadline', () => {
+  it("is Nix's error line, never the caret under the source, the advice or the consequence", () => {
+    expect(nixErrorHeadline(summarizeNixError(SYNTAX_ERROR))).toBe("error: syntax error, unexpected end of file, expecting ';'");
+    expect(nixErrorHeadline(summarizeNixError(UNDEFINED_VARIABLE))).toBe("error: undefined variable 'foo'");
+    expect(nixErrorHeadline(summarizeNixError(MODULE_ERROR))).toBe("error: The option `b' does not exist. Definition values:");
+    expect(nixErrorHeadline(summarizeNixError(DEPENDENCY_FAILED))).toBe(
+      "error: builder for '/nix/store/z9r7pv59kl0pi7bggmwsz3wykjpb37rp-broken-service-1.0.drv' failed with exit code 1;",
+    );
+    expect(nixErrorHeadline("abort: untrusted hook pre-status not executed\n(see 'hg help config.trusted')\nerror: hg failed with exit code 255")).toBe(
+      'abort: untrusted hook pre-status not executed',
+    );
+    expect(nixErrorHeadline('exit status 1')).toBe('exit status 1');
+    expect(nixErrorHeadline('')).toBe('');
+  });
+
+  it('summarizeNixError keeps the lines that place the error and drops the advice, even indented', () => {
+    expect(summarizeNixError(UNDEFINED_VARIABLE).split('\n')).toHaveLength(6);
+    expect(summarizeNixError(MODULE_ERROR)).not.toContain('--show-trace');
+    expect(summarizeNixError(`error: x\n  (use '--show-trace' to show detailed location information)\n`)).toBe('error: x');
+  });
+});
 
 describe('summarizeNixError', () => {
   it('keeps the lines from the first error on, without the progress before it', () => {

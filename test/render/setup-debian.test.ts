@@ -153,3 +153,27 @@ describe('setup-debian.sh and the alerts', () => {
     expect(readFileSync(units()[0] ?? '', 'utf8')).toContain(`\nExecStart=/usr/local/bin/bento --dir ${dir} notify\n`);
   });
 });
+
+describe('setup-debian.sh and BENTO_AUTHORIZED_KEYS_DIR', () => {
+  const nas = (chrootDir: string) => [`nas:x:998:sftp_users::${chrootDir}/nas:/usr/sbin/nologin`];
+
+  it("names the keys' directory in bento.conf's AuthorizedKeysFile: sshd reads the keys where the script puts them", () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'bento-setup-'));
+    // A trailing slash too: sshd gets one.
+    const run = setup(['nas'], nas, { env: { BENTO_AUTHORIZED_KEYS_DIR: `${dir}/keys.d/` } });
+    expect(run.stderr).toContain('nas has no key');
+    expect(run.status).toBe(0);
+    const installed = readFileSync(path.join(dir, 'sshd_config.d', 'bento.conf'), 'utf8');
+    const generated = readFileSync(path.join(dir, 'generated', 'server', 'sshd_config'), 'utf8');
+    expect(installed).toContain(`\n\tAuthorizedKeysFile ${dir}/keys.d/%u\n`);
+    // That line alone differs from the generated sshd_config.
+    expect(installed.replace(`${dir}/keys.d/%u`, '/etc/ssh/authorized_keys.d/%u')).toBe(generated);
+  });
+
+  it.each([['keys.d'], ['/srv/my keys'], ['/srv/a/../b'], ['/srv/%u'], ['/srv/k|x']])('refuses %j, changing nothing', (keysDir) => {
+    const run = setup(['nas'], nas, { env: { BENTO_AUTHORIZED_KEYS_DIR: keysDir } });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toBe(`setup-debian.sh: BENTO_AUTHORIZED_KEYS_DIR must be an absolute path of letters, digits and ._/+- (it becomes sshd's AuthorizedKeysFile), got '${keysDir}'\n`);
+    expect(run.calls).toBe('');
+  });
+});

@@ -105,7 +105,7 @@ describe('a hostile chroot', () => {
     for (const [name, state] of Object.entries(STRAY)) expect(rows.get(name), name).toContain(state);
     expect(rows.get('good')).toContain('up to date 💚');
     expect(rows.get('failing')).toContain('failing 🔥');
-    expect(rows.get('many')).toMatch(/^many +996vw3r6 +996vw3r6 💚 +up to date 💚 +10s ago +\(build 10s\)$/);
+    expect(rows.get('many')).toMatch(/^many +996vw3r6 +996vw3r6 💚 +up to date 💚 +10s ago +\(last log 10s\)$/);
     // root reads a 000 directory anyway; another user gets a warning and unknown.
     expect(rows.get('locked')).toMatch(process.getuid?.() === 0 ? /up to date/ : /unknown/);
     expect(rows.size).toBe(13);

@@ -40,12 +40,12 @@ describe('renderTable', () => {
     expect(renderTable(fleet(), { nowMs: NOW.getTime(), color: false })).toBe(
       [
         'machine   local version  remote version  state               seen        time',
-        '--------  -------------  --------------  ------------------  ----------  ----------------------------------',
-        'interbus  non-flakes     1dyc4lgr 📌     up to date 💚       11s ago     (build 11s)',
-        'kikimora  996vw3r6       996vw3r6 💚     sync pending 🚩     5m 53s ago  (build 5m 53s) (new config 2m 48s)',
-        'nas       r7ips2c6       lvbajpc5 🛑     rebuild pending 🚩  5m 49s ago  (build 5m 49s) (new config 1m 45s)',
-        't470      b2vvrxjy       ih7vxijm 🛑     rollbacked ⏪       2m 24s ago  (build 2m 24s)',
-        'x1        fcz1s2yp       fcz1s2yp 💚     up to date 💚       40s ago     (build 2m 37s)',
+        '--------  -------------  --------------  ------------------  ----------  -------------------------------------',
+        'interbus  non-flakes     1dyc4lgr 📌     up to date 💚       11s ago     (last log 11s)',
+        'kikimora  996vw3r6       996vw3r6 💚     sync pending 🚩     5m 53s ago  (last log 5m 53s) (new config 2m 48s)',
+        'nas       r7ips2c6       lvbajpc5 🛑     rebuild pending 🚩  5m 49s ago  (last log 5m 49s) (new config 1m 45s)',
+        't470      b2vvrxjy       ih7vxijm 🛑     rollbacked ⏪       2m 24s ago  (last log 2m 24s)',
+        'x1        fcz1s2yp       fcz1s2yp 💚     up to date 💚       40s ago     (last log 2m 37s)',
         'new       fcz1s2yp                       new machine                     (new config 3m 20s)',
         '',
       ].join('\n'),
@@ -56,12 +56,12 @@ describe('renderTable', () => {
     expect(renderTable(heartbeats(), { nowMs: NOW.getTime(), color: false })).toBe(
       [
         'machine  local version  remote version  state                           seen        time',
-        '-------  -------------  --------------  ------------------------------  ----------  ----------------------------------',
-        'quiet    fcz1s2yp       fcz1s2yp 💚     up to date 💚                   3m ago      (build 22h 13m)',
-        'gone     fcz1s2yp       fcz1s2yp 💚     silent 💤                       2h 1m ago   (build 22h 13m) (new config 1d)',
-        'broken   fcz1s2yp       ih7vxijm 🛑     failing 🔥                      1m 40s ago  (build 1m 40s) (new config 3m 20s)',
-        'hand     fcz1s2yp       fcz1s2yp 💚     up to date 💚 · drift           1m ago      (build 22h 13m)',
-        'kernel   fcz1s2yp       fcz1s2yp 💚     up to date 💚 · reboot pending  1m ago      (build 22h 13m)',
+        '-------  -------------  --------------  ------------------------------  ----------  -------------------------------------',
+        'quiet    fcz1s2yp       fcz1s2yp 💚     up to date 💚                   3m ago      (last log 22h 13m)',
+        'gone     fcz1s2yp       fcz1s2yp 💚     silent 💤                       2h 1m ago   (last log 22h 13m) (new config 1d)',
+        'broken   fcz1s2yp       ih7vxijm 🛑     failing 🔥                      1m 40s ago  (last log 1m 40s) (new config 3m 20s)',
+        'hand     fcz1s2yp       fcz1s2yp 💚     up to date 💚 · drift           1m ago      (last log 22h 13m)',
+        'kernel   fcz1s2yp       fcz1s2yp 💚     up to date 💚 · reboot pending  1m ago      (last log 22h 13m)',
         '',
       ].join('\n'),
     );
@@ -83,9 +83,9 @@ describe('renderTable', () => {
     const expected = cellStarts(rows[0]!);
     expect(expected).toEqual([0, 34, 49, 65, 85, 97]);
     for (const line of full) expect(cellStarts(line)).toEqual(expected);
-    expect(lines).toContain(`${longest}  996vw3r6       996vw3r6 💚     extra logs 🔥       10m ago     (build 10m) (new config 1h)`);
-    expect(lines).toContain(`a${' '.repeat(33)}non-flakes     1dyc4lgr 📌     auto updated 🤖     3d 4h ago   (build 3d 4h)`);
-    expect(lines).toContain(`b${' '.repeat(33)}non-flakes     1dyc4lgr 📌     unknown ❓          5s ago      (build 5s) (new config 1h)`);
+    expect(lines).toContain(`${longest}  996vw3r6       996vw3r6 💚     extra logs 🔥       10m ago     (last log 10m) (new config 1h)`);
+    expect(lines).toContain(`a${' '.repeat(33)}non-flakes     1dyc4lgr 📌     auto updated 🤖     3d 4h ago   (last log 3d 4h)`);
+    expect(lines).toContain(`b${' '.repeat(33)}non-flakes     1dyc4lgr 📌     unknown ❓          5s ago      (last log 5s) (new config 1h)`);
     for (const line of lines) expect(line).not.toMatch(/\s$/);
   });
 

@@ -651,13 +651,11 @@ e2e_setup_server() {
 		printf '[127.0.0.1]:%s %s\n' "$E2E_PORT" "$host_key" > "$known"
 	done
 
-	# The Match block as setup-debian.sh installed it, with only its
-	# AuthorizedKeysFile moved to the suite's keys.
-	local snippet=$E2E_SERVER/sshd_config.d/bento.conf rewritten=$E2E_SERVER/bento.conf.e2e
-	sed "s|^\([[:space:]]*AuthorizedKeysFile\) /etc/ssh/authorized_keys.d/%u\$|\1 $E2E_SERVER/authorized_keys.d/%u|" "$snippet" > "$rewritten"
-	local changed
-	changed=$(diff "$snippet" "$rewritten" | grep -c '^>') || true
-	[ "$changed" = 1 ] || fail "expected to rewrite exactly one AuthorizedKeysFile line of $snippet, rewrote $changed"
+	# The Match block as setup-debian.sh installed it, verbatim: with
+	# BENTO_AUTHORIZED_KEYS_DIR, its AuthorizedKeysFile names the suite's keys.
+	local snippet=$E2E_SERVER/sshd_config.d/bento.conf
+	grep -qx "[[:space:]]*AuthorizedKeysFile $E2E_SERVER/authorized_keys.d/%u" "$snippet" ||
+		fail "$snippet does not name BENTO_AUTHORIZED_KEYS_DIR in its AuthorizedKeysFile:" "$(grep AuthorizedKeysFile "$snippet")"
 	{
 		printf '%s\n' "# sshd of the e2e suite $E2E_ID" \
 			"Port $E2E_PORT" \
@@ -671,7 +669,7 @@ e2e_setup_server() {
 			"StrictModes no" \
 			"Subsystem sftp internal-sftp" \
 			""
-		cat "$rewritten"
+		cat "$snippet"
 	} > "$E2E_SERVER/sshd_config"
 	/usr/sbin/sshd -t -f "$E2E_SERVER/sshd_config" || fail "sshd -t refused $E2E_SERVER/sshd_config"
 }

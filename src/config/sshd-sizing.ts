@@ -1,5 +1,8 @@
 /**
- * sshd's limits on logins in progress, sized for the fleet (docs/protocol.md §1).
+ * sshd's limits on logins in progress, sized for the fleet (docs/protocol.md §1):
+ * the defaults of SSHD_MAX_STARTUPS and SSHD_LOGIN_GRACE_TIME, with the
+ * rules that say them in `--help` and docs/config.md (schema.ts), so that
+ * the rule is stated once, next to the code that applies it.
  *
  * Every machine polls with one SSH login. OpenSSH's defaults, `MaxStartups
  * 10:30:100` (past 10 unauthenticated connections it drops 30% of new ones,
@@ -13,9 +16,8 @@
  *
  * Both are global settings (sshd refuses MaxStartups inside a Match block).
  * sshd keeps the LAST MaxStartups it reads but the FIRST LoginGraceTime
- * (servconf.c; `sshd -T` shows it, test/render/sshd-sizing.test.ts checks it).
+ * (servconf.c; `sshd -T` shows it, test/config/sshd-sizing.test.ts checks it).
  */
-import type { Config } from '../config/config.js';
 
 export interface SshdSizing {
   /** `begin:rate:full` or `begin` (sshd_config(5)), as written in the configuration. */
@@ -39,6 +41,24 @@ export const OPENSSH_LOGIN_GRACE_TIME = 120;
 const ASSUMED_LOGINS_PER_SECOND = 20;
 /** What a slow link needs for the SSH handshake, on top of the queue. */
 const LOGIN_GRACE_BASE = 30;
+/** Logins beyond the fleet before sshd drops any: at least this many, or this share of the fleet. */
+const HEADROOM = { least: 10, divisor: 2 };
+/** `full` is this many times `begin`. */
+const FULL_FACTOR = 2;
+
+/** The settings that override the sizing (SSHD_MAX_STARTUPS, SSHD_LOGIN_GRACE_TIME). */
+export interface SshdOverrides {
+  sshdMaxStartups: string | null;
+  sshdLoginGraceTime: number | null;
+}
+
+/** SSHD_MAX_STARTUPS's default, as `--help` and docs/config.md state it: what sizeSshd computes. */
+export const MAX_STARTUPS_RULE =
+  `sized for the fleet's N systems: B:${OPENSSH_MAX_STARTUPS.rate}:${FULL_FACTOR}B with B = N + max(${HEADROOM.least}, N/${HEADROOM.divisor}), ` +
+  `at least ${OPENSSH_MAX_STARTUPS.begin}:${OPENSSH_MAX_STARTUPS.rate}:${OPENSSH_MAX_STARTUPS.full} (200 systems: 300:30:600)`;
+
+/** SSHD_LOGIN_GRACE_TIME's default, as `--help` and docs/config.md state it: what sizeSshd computes. */
+export const LOGIN_GRACE_TIME_RULE = `sized for the fleet's N systems: ${LOGIN_GRACE_BASE} + N/${ASSUMED_LOGINS_PER_SECOND} seconds, at most ${OPENSSH_LOGIN_GRACE_TIME}`;
 
 /**
  * MaxStartups: every machine of the fleet may be half-way through its login
@@ -50,10 +70,10 @@ const LOGIN_GRACE_BASE = 30;
  * 120 s (a connection that has not logged in by then is stuck, and holds a
  * slot). Config keys SSHD_MAX_STARTUPS and SSHD_LOGIN_GRACE_TIME win.
  */
-export function sizeSshd(systemCount: number, config: Pick<Config, 'sshdMaxStartups' | 'sshdLoginGraceTime'>): SshdSizing {
+export function sizeSshd(systemCount: number, config: SshdOverrides): SshdSizing {
   const count = Math.max(0, Math.floor(systemCount));
-  const begin = Math.max(OPENSSH_MAX_STARTUPS.begin, count + Math.max(10, Math.ceil(count / 2)));
-  const full = Math.max(OPENSSH_MAX_STARTUPS.full, 2 * begin);
+  const begin = Math.max(OPENSSH_MAX_STARTUPS.begin, count + Math.max(HEADROOM.least, Math.ceil(count / HEADROOM.divisor)));
+  const full = Math.max(OPENSSH_MAX_STARTUPS.full, FULL_FACTOR * begin);
   const grace = Math.min(OPENSSH_LOGIN_GRACE_TIME, LOGIN_GRACE_BASE + Math.ceil(count / ASSUMED_LOGINS_PER_SECOND));
   const maxStartups = config.sshdMaxStartups ?? `${begin}:${OPENSSH_MAX_STARTUPS.rate}:${full}`;
   return { maxStartups, maxStartupsEffective: effectiveMaxStartups(maxStartups), loginGraceTime: config.sshdLoginGraceTime ?? grace };

@@ -1,5 +1,5 @@
 /**
- * MaxStartups and LoginGraceTime sized for the fleet (render/sshd-sizing.ts),
+ * MaxStartups and LoginGraceTime sized for the fleet (config/sshd-sizing.ts),
  * and what the real sshd makes of the generated configurations (`sshd -T`):
  * the Debian snippet included at the top of Debian's own sshd_config, and
  * the NixOS module's sshd_config as nixpkgs writes it, with another module's
@@ -12,7 +12,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePublicKey } from '../../src/fleet/keys.js';
 import { renderFleet, type RenderedFile } from '../../src/render/render-fleet.js';
-import { effectiveMaxStartups, OPENSSH_LOGIN_GRACE_TIME, sizeSshd } from '../../src/render/sshd-sizing.js';
+import { effectiveMaxStartups, LOGIN_GRACE_TIME_RULE, MAX_STARTUPS_RULE, OPENSSH_LOGIN_GRACE_TIME, sizeSshd } from '../../src/config/sshd-sizing.js';
+import { configKeysHelp } from '../../src/config/describe-keys.js';
 import { testKey } from '../helpers/fleet.js';
 import { evalNixos } from '../helpers/nixos.js';
 import { configWith, writeRendered } from '../helpers/render.js';
@@ -51,6 +52,19 @@ describe('sizeSshd', () => {
     for (let i = 1; i < graces.length; i++) expect(graces[i]).toBeGreaterThanOrEqual(graces[i - 1] as number);
     expect(graces.at(-1)).toBe(OPENSSH_LOGIN_GRACE_TIME);
     expect(sizeSshd(200, noOverride).loginGraceTime).toBe(40);
+  });
+
+  it('states its rules once: --help and docs/config.md say what it computes', () => {
+    expect(MAX_STARTUPS_RULE).toBe("sized for the fleet's N systems: B:30:2B with B = N + max(10, N/2), at least 10:30:100 (200 systems: 300:30:600)");
+    expect(LOGIN_GRACE_TIME_RULE).toBe("sized for the fleet's N systems: 30 + N/20 seconds, at most 120");
+    // The rules, applied as a reader would (N/2 and N/20 rounded up).
+    for (const n of [0, 1, 4, 19, 20, 21, 150, 199, 200, 1000, 1999, 5000]) {
+      const b = Math.max(10, n + Math.max(10, Math.ceil(n / 2)));
+      expect(sizeSshd(n, noOverride), `${n} systems`).toEqual({ maxStartups: `${b}:30:${Math.max(100, 2 * b)}`, maxStartupsEffective: `${b}:30:${Math.max(100, 2 * b)}`, loginGraceTime: Math.min(120, 30 + Math.ceil(n / 20)) });
+    }
+    const help = configKeysHelp();
+    expect(help).toMatch(/^ {2}SSHD_MAX_STARTUPS +sshd's MaxStartups on this server \(sized for the fleet's N systems: B:30:2B with B = N \+ max\(10, N\/2\)/m);
+    expect(help).toContain(`(${LOGIN_GRACE_TIME_RULE})`);
   });
 
   it('takes SSHD_MAX_STARTUPS and SSHD_LOGIN_GRACE_TIME as they are', () => {
