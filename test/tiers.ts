@@ -116,6 +116,7 @@ export const TIERS = {
   ],
   process: [
     'test/cli-registry.test.ts',
+    'test/example-copy.test.ts',
     'test/cli.test.ts',
     'test/commands/build.test.ts',
     'test/commands/completion.test.ts',
