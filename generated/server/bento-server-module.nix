@@ -43,6 +43,39 @@ let
   # What bento renders for the fleet; with neither the fleet's settings nor a
   # value of the server's own, nothing sane can be served.
   fromSettings = name: throw "services.bento-server.generated.${name} is not set: import the fleet's generated/server/bento-server-settings.nix (written by `bento generate`) with this module";
+  # The options of a timer that runs one bento command on the fleet
+  # (prune, rollout.advance, notify): whether, with which package, on which
+  # fleet directory, when.
+  commandTimerOptions = { enableText, runs, calendar, fleetDirText ? "The fleet directory (where config.sh is), as for `bento --dir`.", fleetDirExample ? null }: {
+    enable = mkOption {
+      type = types.bool;
+      default = false;
+      description = enableText;
+    };
+    package = mkOption {
+      type = types.nullOr types.package;
+      default = cfg.package;
+      defaultText = lib.literalExpression "config.services.bento-server.package";
+      description = "The bento package (its bin/bento ${runs}).";
+    };
+    fleetDir = mkOption ({
+      type = types.str;
+      description = fleetDirText;
+    } // lib.optionalAttrs (fleetDirExample != null) { example = fleetDirExample; });
+    calendar = mkOption {
+      type = types.str;
+      default = calendar.default;
+      description = calendar.description;
+    };
+  };
+  # The oneshot service of such a timer (`option`: its option path), running
+  # `bento --dir <fleetDir> <command>` with bento's tools and `extraPath`.
+  commandService = { option, settings, description, command, extraPath ? [ ] }: lib.mkIf settings.enable {
+    inherit description;
+    path = bentoPath ++ extraPath;
+    serviceConfig.Type = "oneshot";
+    script = "exec ${bento option settings.package} --dir ${lib.escapeShellArg settings.fleetDir} ${command}";
+  };
 in
 {
   options.services.bento-server = {
@@ -65,33 +98,17 @@ in
       description = "Where the machines' chroots live: CHROOT_DIR of config.sh (bento deploy publishes there), which the fleet's bento-server-settings.nix sets.";
     };
 
-    prune = {
-      enable = mkOption {
-        type = types.bool;
-        default = false;
-        description = ''
+    prune = commandTimerOptions {
+      enableText = ''
           Run `bento prune` on a timer: each machine keeps at most LOG_KEEP
           logs (config.sh) in its logs/, the oldest removed first, never one
           `bento status` needs. `bento deploy` prunes the systems it
           publishes; this timer keeps the others bounded too.
         '';
-      };
-      package = mkOption {
-        type = types.nullOr types.package;
-        default = cfg.package;
-        defaultText = lib.literalExpression "config.services.bento-server.package";
-        description = "The bento package (its bin/bento runs the prune).";
-      };
-      fleetDir = mkOption {
-        type = types.str;
-        example = "/srv/fleet";
-        description = "The fleet directory (where config.sh is, which says CHROOT_DIR and LOG_KEEP), as for `bento --dir`.";
-      };
-      calendar = mkOption {
-        type = types.str;
-        default = "hourly";
-        description = "When to prune (systemd OnCalendar).";
-      };
+      runs = "runs the prune";
+      fleetDirText = "The fleet directory (where config.sh is, which says CHROOT_DIR and LOG_KEEP), as for `bento --dir`.";
+      fleetDirExample = "/srv/fleet";
+      calendar = { default = "hourly"; description = "When to prune (systemd OnCalendar)."; };
     };
 
     systems = mkOption {
@@ -101,27 +118,10 @@ in
     };
 
     # Staged rollouts (ROLLOUT_WAVES): a timer that moves the rollout on.
-    rollout.advance = {
-      enable = mkOption {
-        type = types.bool;
-        default = false;
-        description = "Run `bento rollout advance` on a timer: publish the next wave once the current one succeeded, halt the rollout when it failed.";
-      };
-      package = mkOption {
-        type = types.nullOr types.package;
-        default = cfg.package;
-        defaultText = lib.literalExpression "config.services.bento-server.package";
-        description = "The bento package (its bin/bento runs the advance).";
-      };
-      fleetDir = mkOption {
-        type = types.str;
-        description = "The fleet directory (where config.sh is), as for `bento --dir`.";
-      };
-      calendar = mkOption {
-        type = types.str;
-        default = "*:0/5";
-        description = "When the advance runs (systemd OnCalendar).";
-      };
+    rollout.advance = commandTimerOptions {
+      enableText = "Run `bento rollout advance` on a timer: publish the next wave once the current one succeeded, halt the rollout when it failed.";
+      runs = "runs the advance";
+      calendar = { default = "*:0/5"; description = "When the advance runs (systemd OnCalendar)."; };
     };
 
     # The texts `bento generate` renders for the fleet (bento-server-settings.nix
@@ -143,32 +143,17 @@ in
       };
     };
 
-    notify = {
-      enable = mkOption {
-        type = types.bool;
-        default = false;
-        description = ''
-          Run `bento notify` on a timer: each machine that starts failing or
-          rolls back, a rollout that halts, and each recovery is sent once to
+    notify = commandTimerOptions {
+      enableText = ''
+          Run `bento notify` on a timer: each machine that starts failing,
+          goes silent, drifts or rolls back, a rollout that halts, and each
+          recovery is sent once to
           NOTIFY_COMMAND and NOTIFY_URL of config.sh (read when it runs, so a
           URL's token never enters the Nix store).
         '';
-      };
-      package = mkOption {
-        type = types.nullOr types.package;
-        default = cfg.package;
-        defaultText = lib.literalExpression "config.services.bento-server.package";
-        description = "The bento package (its bin/bento sends the alerts).";
-      };
-      fleetDir = mkOption {
-        type = types.str;
-        description = "The fleet directory (where config.sh is), as for `bento --dir`.";
-      };
-      calendar = mkOption {
-        type = types.str;
-        default = "*:0/5";
-        description = "When the alerts are looked for (systemd OnCalendar).";
-      };
+      runs = "sends the alerts";
+      calendar = { default = "*:0/5"; description = "When the alerts are looked for (systemd OnCalendar)."; };
+    } // {
       path = mkOption {
         type = types.listOf types.package;
         default = [ ];
@@ -271,11 +256,11 @@ in
     };
 
     # `bento prune` as root (it removes files the machines own), on a timer.
-    systemd.services.bento-prune = lib.mkIf cfg.prune.enable {
+    systemd.services.bento-prune = commandService {
+      option = "prune";
+      settings = cfg.prune;
       description = "bento: keep at most LOG_KEEP logs per machine";
-      path = bentoPath;
-      serviceConfig.Type = "oneshot";
-      script = "exec ${bento "prune" cfg.prune.package} --dir ${lib.escapeShellArg cfg.prune.fleetDir} prune";
+      command = "prune";
     };
     systemd.timers.bento-prune = lib.mkIf cfg.prune.enable {
       wantedBy = [ "timers.target" ];
@@ -287,11 +272,11 @@ in
 
     # A halted rollout makes the unit fail (exit 1): it shows in
     # `systemctl --failed` and in whatever watches failed units.
-    systemd.services.bento-rollout-advance = lib.mkIf advance.enable {
+    systemd.services.bento-rollout-advance = commandService {
+      option = "rollout.advance";
+      settings = advance;
       description = "bento: publish the next wave of the staged rollout once the current one succeeded";
-      path = bentoPath;
-      serviceConfig.Type = "oneshot";
-      script = "exec ${bento "rollout.advance" advance.package} --dir ${lib.escapeShellArg advance.fleetDir} rollout advance";
+      command = "rollout advance";
     };
     systemd.timers.bento-rollout-advance = lib.mkIf advance.enable {
       wantedBy = [ "timers.target" ];
@@ -300,11 +285,12 @@ in
 
     # Fails (exit 1) only when a hook did not get its alert, which the next
     # run sends again; a failing fleet is the hooks' news, not the unit's.
-    systemd.services.bento-notify = lib.mkIf cfg.notify.enable {
+    systemd.services.bento-notify = commandService {
+      option = "notify";
+      settings = cfg.notify;
       description = "bento: send the fleet's alerts (NOTIFY_COMMAND, NOTIFY_URL)";
-      path = bentoPath ++ cfg.notify.path;
-      serviceConfig.Type = "oneshot";
-      script = "exec ${bento "notify" cfg.notify.package} --dir ${lib.escapeShellArg cfg.notify.fleetDir} notify";
+      command = "notify";
+      extraPath = cfg.notify.path;
     };
     systemd.timers.bento-notify = lib.mkIf cfg.notify.enable {
       wantedBy = [ "timers.target" ];
