@@ -241,11 +241,14 @@ function readNeededLogs(dir: string, name: string, context: LogsContext, problem
     warnings.push(...cached.warnings);
     return cached.logs;
   }
-  const found: Found = { problems: [], warnings: [], namesDigest: '', rejected: [] };
+  const found: Found = { problems: [], warnings: [], rejected: [] };
   const logs = neededLogs(readLogs(dir, name, context, found), context.lastChangeMs);
   problems.push(...found.problems);
   warnings.push(...found.warnings);
-  if (stats?.isDirectory() && found.namesDigest) cache?.store(name, stats, readStartMs, context.lastChangeMs, logs, found.problems, found.warnings, found);
+  // The names' digest only for a cache: without one (--no-cache, bento notify) nothing compares it.
+  if (cache && stats?.isDirectory() && found.names) {
+    cache.store(name, stats, readStartMs, context.lastChangeMs, logs, found.problems, found.warnings, { namesDigest: logNamesDigest(found.names), rejected: found.rejected });
+  }
   return logs;
 }
 
@@ -268,10 +271,13 @@ function sameListing(dir: string, listing: Listing): boolean {
   });
 }
 
-/** What reading a logs/ found besides its logs (Listing). */
-interface Found extends Listing {
+/** What reading a logs/ found besides its logs: what a cache's Listing is made of. */
+interface Found {
   problems: string[];
   warnings: string[];
+  /** What readdir listed; absent when logs/ could not be listed. */
+  names?: string[];
+  rejected: FileStamp[];
 }
 
 /**
@@ -294,13 +300,16 @@ function readHeartbeat(file: string, name: string, warnings: string[], cache: Lo
   const receivedMs = receivedAtMs(stats);
   const remembered = cache?.lookupHeartbeat(name, stats);
   if (remembered) return { receivedMs, says: remembered };
-  const says = stats.size > HEARTBEAT_READ_BYTES ? {} : parseHeartbeat(readSmallFile(file, HEARTBEAT_READ_BYTES));
+  const says = stats.size > HEARTBEAT_READ_BYTES ? {} : parseHeartbeat(readHeartbeatText(file));
   cache?.storeHeartbeat(name, stats, says);
   return { receivedMs, says };
 }
 
-/** At most `limit` bytes of `file` as text, opened without following a link; '' when it cannot be read. */
-function readSmallFile(file: string, limit: number): string {
+/** One buffer for every heartbeat read: reads are synchronous, one at a time (10,000 allocations saved at 10,000 systems). */
+const HEARTBEAT_BUFFER = Buffer.alloc(HEARTBEAT_READ_BYTES);
+
+/** At most HEARTBEAT_READ_BYTES of the heartbeat `file` as text, opened without following a link; '' when it cannot be read. */
+function readHeartbeatText(file: string): string {
   let fd: number;
   try {
     fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -308,8 +317,7 @@ function readSmallFile(file: string, limit: number): string {
     return '';
   }
   try {
-    const buffer = Buffer.alloc(limit);
-    return buffer.toString('utf8', 0, readSync(fd, buffer, 0, limit, 0));
+    return HEARTBEAT_BUFFER.toString('utf8', 0, readSync(fd, HEARTBEAT_BUFFER, 0, HEARTBEAT_READ_BYTES, 0));
   } catch {
     return '';
   } finally {
@@ -360,7 +368,7 @@ function readLogs(dir: string, name: string, context: LogsContext, found: Found)
     problems.push(errorCode(error) === 'ENOTDIR' ? `${name}/logs is not a directory` : `${name}/logs cannot be read: ${describeError(error)}`);
     return [];
   }
-  found.namesDigest = logNamesDigest(entries);
+  found.names = entries;
 
   // Only the first few are quoted: there may be thousands.
   const ignored: string[] = [];
