@@ -8,6 +8,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { markedShellBlocks } from './helpers/marked-blocks.js';
 
 const ROOT = path.join(import.meta.dirname, '..');
 const work = mkdtempSync(path.join(os.tmpdir(), 'bento-example-copy-'));
@@ -16,12 +17,12 @@ const work = mkdtempSync(path.join(os.tmpdir(), 'bento-example-copy-'));
 chmodSync(work, 0o755);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-/** The block of example/README.md marked `<!-- example-copy -->`. */
+/** The block of example/README.md marked `<!-- example: copy -->`. */
 function copyBlock(): string {
   const page = readFileSync(path.join(ROOT, 'example', 'README.md'), 'utf8');
-  const match = /<!-- example-copy -->\n```sh\n([\s\S]*?)```/.exec(page);
-  if (!match?.[1]) throw new Error('example/README.md has no block marked <!-- example-copy -->');
-  return match[1];
+  const block = markedShellBlocks(page, 'example').find((marked) => marked.name === 'copy');
+  if (!block) throw new Error('example/README.md has no block marked <!-- example: copy -->');
+  return block.script;
 }
 
 describe('the example fleet, copied out of the repository', () => {

@@ -24,6 +24,7 @@ import { testKey } from './helpers/fleet.js';
 import { makeNixpkgsFlake, useNixpkgsFlake } from './helpers/nixpkgs-flake.js';
 import { removeAutoRootsUnder, useTestServer } from './helpers/server.js';
 import { isRoot } from './helpers/shell.js';
+import { markedShellBlocks } from './helpers/marked-blocks.js';
 
 /** The marked blocks of the walk-through, in the README's order: a block added there must be added here. */
 const BLOCKS = ['init', 'add-laptop', 'publish', 'add-nas', 'new-key', 'remove-laptop', 'move-chroot'] as const;
@@ -33,9 +34,7 @@ const README_CHROOT = '/home/chroot';
 const README_MOVED_CHROOT = '/srv/bento';
 
 /** The shell blocks of `text` marked `<!-- walk-through: NAME -->`, in order. */
-function walkThroughBlocks(text: string): { name: string; script: string }[] {
-  return [...text.matchAll(/^<!-- walk-through: ([a-z-]+) -->\n```sh\n([\s\S]*?)^```$/gm)].map((match) => ({ name: match[1] as string, script: match[2] as string }));
-}
+const walkThroughBlocks = (text: string) => markedShellBlocks(text, 'walk-through');
 
 const suite = useTestServer();
 let work = '';
