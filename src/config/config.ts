@@ -113,21 +113,28 @@ function unknownIntervalWarning(calendar: string, seen: ReadonlyMap<string, numb
  * stands alone.
  */
 async function systemdCalendarProblems(config: Config, seen: ReadonlyMap<string, number>, fileLabel: string): Promise<string[]> {
-  const problems: string[] = [];
+  const calendars: { key: string; line: number; value: string }[] = [];
   for (const [key, spec] of Object.entries(KEYS)) {
     const line = seen.get(key);
     if (spec.type !== 'calendar' || line === undefined) continue;
-    const value = (config as unknown as Record<string, string>)[spec.field] as string;
-    let result;
-    try {
-      result = await run('systemd-analyze', ['calendar', value], { allowFailure: true, timeoutMs: 10_000 });
-    } catch (error) {
-      if (error instanceof MissingToolError) return [];
-      throw error;
-    }
+    calendars.push({ key, line, value: (config as unknown as Record<string, string>)[spec.field] as string });
+  }
+  if (calendars.length === 0) return [];
+  // One call for them all (every command reads config.sh): systemd-analyze
+  // judges each expression it is given and names the one it refuses.
+  let result;
+  try {
+    result = await run('systemd-analyze', ['calendar', ...calendars.map((calendar) => calendar.value)], { allowFailure: true, timeoutMs: 10_000 });
+  } catch (error) {
+    if (error instanceof MissingToolError) return [];
+    throw error;
+  }
+  if (!result.failed) return [];
+  const problems: string[] = [];
+  for (const { key, line, value } of calendars) {
     // Only its verdict on the expression counts; any other failure (no systemd running…) says nothing about it.
-    const refusal = /^Failed to parse calendar specification.*$/m.exec(result.stderr)?.[0];
-    if (result.failed && refusal) problems.push(`${fileLabel}:${line}: ${key} is not a calendar systemd accepts (${JSON.stringify(value)}): systemd-analyze calendar says: ${refusal}`);
+    const refusal = result.stderr.split('\n').find((said) => said.startsWith(`Failed to parse calendar specification '${value}'`));
+    if (refusal) problems.push(`${fileLabel}:${line}: ${key} is not a calendar systemd accepts (${JSON.stringify(value)}): systemd-analyze calendar says: ${refusal}`);
   }
   return problems;
 }

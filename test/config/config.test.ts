@@ -258,7 +258,11 @@ describe('loadConfig', () => {
     } else {
       // As systemd-analyze answers a time zone its tzdata does not have (names are case-sensitive there).
       const stub = path.join(dir, 'systemd-analyze');
-      writeFileSync(stub, `#!/bin/sh\ncase $2 in *Europe/berlin) echo "Failed to parse calendar specification '$2': Invalid argument" >&2; exit 1 ;; esac\necho "Normalized form: $2"\n`);
+      // It judges each expression it is given, as the real one does.
+      writeFileSync(
+        stub,
+        `#!/bin/sh\nshift\nstatus=0\nfor spec in "$@"; do\n  case $spec in *Europe/berlin) echo "Failed to parse calendar specification '$spec': Invalid argument" >&2; status=1 ;; *) echo "Normalized form: $spec" ;; esac\ndone\nexit $status\n`,
+      );
       chmodSync(stub, 0o755);
       process.env.PATH = `${dir}:${savedPath}`;
     }
@@ -270,6 +274,13 @@ describe('loadConfig', () => {
     await expect(loadConfig(fleet)).rejects.toThrow(
       `${path.relative(process.cwd(), path.join(fleet, 'config.sh'))}:3: UPDATE_CALENDAR is not a calendar systemd accepts ("*:0/30 Europe/berlin"): systemd-analyze calendar says: Failed to parse calendar specification '*:0/30 Europe/berlin': Invalid argument`,
     );
+  });
+
+  it('asks it about every calendar at once and names each one it refuses', async () => {
+    const fleet = fleetWith("CHROOT_DIR=/x\nREMOTE_IP=a\nREBOOT_CALENDAR='04:00 Europe/berlin'\nUPDATE_CALENDAR='*:0/30'\n", 'refuses Europe/berlin');
+    const error = await loadConfig(fleet).then(() => undefined, (thrown: Error) => thrown);
+    expect(error?.message).toContain(':3: REBOOT_CALENDAR is not a calendar systemd accepts ("04:00 Europe/berlin")');
+    expect(error?.message).not.toContain('UPDATE_CALENDAR');
   });
 
   it("without systemd-analyze, bento's own reading of systemd.time(7) decides", async () => {
