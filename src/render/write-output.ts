@@ -96,8 +96,12 @@ class FileReader {
 }
 
 function compareFile(target: string, file: RenderedFile, reader: FileReader): OutputDifference['problem'] | undefined {
-  const stats = lstatSync(target, { throwIfNoEntry: false });
-  if (!stats) return 'missing';
+  let stats;
+  try {
+    stats = lstatSync(target);
+  } catch {
+    return 'missing';
+  }
   // A link (or anything else) where a file belongs is replaced by the rename, not read through.
   if (!stats.isFile()) return 'content';
   const parts = bytesOf(file);
@@ -128,9 +132,14 @@ function refuseLinkedDirs(outDir: string, files: readonly RenderedFile[]): Set<s
       continue;
     }
     const dir = path.join(outDir, relative);
-    const stats = lstatSync(dir, { throwIfNoEntry: false });
-    if (!stats) missing.add(relative); // bento creates it
-    else if (stats.isSymbolicLink()) throw linkedDirError(outDir, relative);
+    let stats;
+    try {
+      stats = lstatSync(dir);
+    } catch {
+      missing.add(relative); // bento creates it (or says why it cannot)
+      continue;
+    }
+    if (stats.isSymbolicLink()) throw linkedDirError(outDir, relative);
   }
   return missing;
 }
