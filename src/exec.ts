@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, closeSync, constants, openSync } from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
+import type { execa as Execa } from 'execa';
 import { MissingToolError, ToolError } from './errors.js';
 import { debug } from './log.js';
 
@@ -69,9 +69,22 @@ export function formatCommand(file: string, args: readonly string[]): string {
   return [file, ...args].map((word) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
+let execaLoaded: Promise<typeof Execa> | undefined;
+
+/**
+ * execa, loaded when the first child process is started: it is the largest
+ * module bento imports, and a command that starts none (status, most
+ * --help) then never loads it (bench/README.md).
+ */
+function loadExeca(): Promise<typeof Execa> {
+  execaLoaded ??= import('execa').then((module) => module.execa);
+  return execaLoaded;
+}
+
 export async function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const command = formatCommand(file, args);
   debug(`$ ${command}`);
+  const execa = await loadExeca();
   const child = execa(file, args, {
     cwd: options.cwd,
     env: options.env,
@@ -126,6 +139,7 @@ const LOCK_BUSY = 75;
  */
 export async function holdFileLock(file: string): Promise<FileLock | undefined> {
   debug(`$ flock --nonblock ${file}`);
+  const execa = await loadExeca();
   const child = execa('flock', ['--nonblock', '--conflict-exit-code', String(LOCK_BUSY), file, 'sh', '-c', 'echo locked && exec cat'], {
     stdin: 'pipe',
     stdout: 'pipe',

@@ -62,7 +62,30 @@ export function renderClientLibrary(dir = CLIENT_LIBRARY_DIR): string {
   return text;
 }
 
+const encoded = new Map<string, { bytes: Buffer; digest: string }>();
+
+/**
+ * The library's UTF-8 bytes and their SHA-256, computed once per run: every
+ * machine's bootstrap.sh holds the library and its update.sh names the
+ * digest, and encoding or hashing it for each of thousands of machines was
+ * most of generate's work (bench/README.md).
+ */
+function encodedLibrary(dir: string): { bytes: Buffer; digest: string } {
+  let known = encoded.get(dir);
+  if (known === undefined) {
+    const bytes = Buffer.from(renderClientLibrary(dir), 'utf8');
+    known = { bytes, digest: sha256(bytes) };
+    encoded.set(dir, known);
+  }
+  return known;
+}
+
+/** The library's text as UTF-8 bytes (shared: never modify them). */
+export function clientLibraryBytes(dir = CLIENT_LIBRARY_DIR): Buffer {
+  return encodedLibrary(dir).bytes;
+}
+
 /** The SHA-256 (hex) of the library, which update.sh checks before reading it. */
 export function clientLibraryDigest(dir = CLIENT_LIBRARY_DIR): string {
-  return sha256(renderClientLibrary(dir));
+  return encodedLibrary(dir).digest;
 }

@@ -8,7 +8,7 @@ import { sizeSshd, type Config } from '../config/config.js';
 import type { FleetSystem } from '../fleet/fleet.js';
 import type { SigningKey } from '../nix/signing-key.js';
 import { createTemplateEngine, GENERATED_HEADER, type TemplateEngine } from './template-engine.js';
-import { CLIENT_LIBRARY_NAME, clientLibraryDigest, renderClientLibrary } from './client-library.js';
+import { CLIENT_LIBRARY_NAME, clientLibraryBytes, clientLibraryDigest, renderClientLibrary } from './client-library.js';
 import { readFileSync } from 'node:fs';
 import { NIX_MODULES_DIR, TEMPLATES_DIR } from '../paths.js';
 import { LOG_PROTOCOL_VERSION } from '../protocol/log-header.js';
@@ -22,6 +22,12 @@ export interface RenderedFile {
   content: string;
   /** 0o755 for scripts, 0o644 otherwise. */
   mode: number;
+  /**
+   * `content` as UTF-8, in parts, when part of it is shared by many files:
+   * bootstrap.sh holds the client library, encoded once for every machine
+   * and written and compared from that one copy (write-output.ts).
+   */
+  bytes?: readonly Buffer[];
 }
 
 /** What rendering needs to know of a fleet. */
@@ -159,12 +165,16 @@ ${source}`;
 export function renderClientFiles(config: Config, templates = engine(), serverPublicKey = ''): RenderedFile[] {
   const context = { ...clientSettings(config), serverPublicKey };
   return [
-    { path: `client/${CLIENT_LIBRARY_NAME}`, content: renderClientLibrary(), mode: DATA },
+    { path: `client/${CLIENT_LIBRARY_NAME}`, content: renderClientLibrary(), mode: DATA, bytes: [clientLibraryBytes()] },
     { path: 'client/bento-module.nix', content: nixModuleCopy('client'), mode: DATA },
     { path: 'client/bento-units.nix', content: templates.render('client/bento-units.nix', context), mode: DATA },
     { path: 'client/gitignore', content: templates.render('client/gitignore', context), mode: DATA },
   ];
 }
+
+/** What bootstrap.sh holds after the library. */
+const BOOTSTRAP_TAIL = '\nmain "$@"\n';
+const BOOTSTRAP_TAIL_BYTES = Buffer.from(BOOTSTRAP_TAIL, 'utf8');
 
 /**
  * The scripts of one system. A prebuilt system's carry the public key it
@@ -187,10 +197,11 @@ export function renderSystemFiles(
   // bootstrap.sh runs alone on a new machine: its settings and the whole
   // library. update.sh is the settings, and the loader of the library
   // published beside it (docs/protocol.md §4).
-  const bootstrap = `${templates.render('client/bootstrap.sh', context)}\n${renderClientLibrary()}\nmain "$@"\n`;
+  const head = `${templates.render('client/bootstrap.sh', context)}\n`;
+  const bootstrap = `${head}${renderClientLibrary()}${BOOTSTRAP_TAIL}`;
   const update = `${templates.render('client/update.sh', context)}\n${loaderBody()}\nload_library\nmain "$@"\n`;
   return [
-    { path: `${dir}/bootstrap.sh`, content: bootstrap, mode: SCRIPT },
+    { path: `${dir}/bootstrap.sh`, content: bootstrap, mode: SCRIPT, bytes: [Buffer.from(head, 'utf8'), clientLibraryBytes(), BOOTSTRAP_TAIL_BYTES] },
     { path: `${dir}/update.sh`, content: update, mode: SCRIPT },
   ];
 }

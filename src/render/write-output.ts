@@ -1,7 +1,9 @@
 /**
  * Writes rendered files into an output directory. Only files whose content
  * or mode changed are rewritten (each atomically, by rename), so mtimes say
- * what really changed; files that bento no longer produces are removed when
+ * what really changed; a file that is missing is created in place (there is
+ * no older content to replace), and in a directory bento just made nothing
+ * is looked for first. Files that bento no longer produces are removed when
  * the caller knows the file set is complete. Synchronous on purpose: for
  * thousands of small files it is several times faster than the thread pool.
  *
@@ -12,7 +14,7 @@
  * refused before anything is touched, and a link where a file belongs is
  * replaced, never followed.
  */
-import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, rmdirSync, rmSync, unlinkSync, writevSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import type { RenderedFile } from './render-fleet.js';
@@ -30,14 +32,31 @@ export interface OutputDifference {
   problem: 'missing' | 'content' | 'mode' | 'extra';
 }
 
+/** A file's content as UTF-8, in the parts it was rendered in (RenderedFile.bytes). */
+function bytesOf(file: RenderedFile): readonly Buffer[] {
+  return file.bytes ?? [Buffer.from(file.content, 'utf8')];
+}
+
+function lengthOf(parts: readonly Buffer[]): number {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  return length;
+}
+
 /** Compares the output directory with what it should hold. */
 export async function diffOutput(outDir: string, files: readonly RenderedFile[], options: { includeExtra: boolean }): Promise<OutputDifference[]> {
+  return differencesOf(outDir, files, new Set(), options.includeExtra);
+}
+
+/** The differences, given the directories known to be missing (their files are, without a look). */
+async function differencesOf(outDir: string, files: readonly RenderedFile[], missingDirs: ReadonlySet<string>, includeExtra: boolean): Promise<OutputDifference[]> {
   const differences: OutputDifference[] = [];
+  const reader = new FileReader();
   for (const file of files) {
-    const problem = compareFile(path.join(outDir, file.path), file);
+    const problem = missingDirs.has(path.posix.dirname(file.path)) ? 'missing' : compareFile(path.join(outDir, file.path), file, reader);
     if (problem) differences.push({ path: file.path, problem });
   }
-  if (options.includeExtra) {
+  if (includeExtra && !missingDirs.has('.')) {
     const expected = new Set(files.map((file) => file.path));
     for (const existing of await listFiles(outDir)) {
       if (!expected.has(existing)) differences.push({ path: existing, problem: 'extra' });
@@ -46,7 +65,37 @@ export async function diffOutput(outDir: string, files: readonly RenderedFile[],
   return differences.sort(byText((difference) => difference.path));
 }
 
-function compareFile(target: string, file: RenderedFile): OutputDifference['problem'] | undefined {
+/** Reads files into one buffer, grown as needed: comparing thousands of files allocates once. */
+class FileReader {
+  private buffer = Buffer.allocUnsafe(1 << 17);
+
+  /** Whether the regular file `target` holds exactly `parts` (its size was checked). */
+  holds(target: string, parts: readonly Buffer[], length: number): boolean {
+    // One byte more than expected is asked for, so a file that grew since its lstat shows.
+    if (this.buffer.length < length + 1) this.buffer = Buffer.allocUnsafe(length + 1);
+    let fd: number;
+    try {
+      fd = openSync(target, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch {
+      return false;
+    }
+    let read = 0;
+    try {
+      for (let n = 1; n > 0 && read <= length; read += n) n = readSync(fd, this.buffer, read, length + 1 - read, null);
+    } finally {
+      closeSync(fd);
+    }
+    if (read !== length) return false;
+    let offset = 0;
+    for (const part of parts) {
+      if (!part.equals(this.buffer.subarray(offset, offset + part.length))) return false;
+      offset += part.length;
+    }
+    return true;
+  }
+}
+
+function compareFile(target: string, file: RenderedFile, reader: FileReader): OutputDifference['problem'] | undefined {
   let stats;
   try {
     stats = lstatSync(target);
@@ -54,7 +103,10 @@ function compareFile(target: string, file: RenderedFile): OutputDifference['prob
     return 'missing';
   }
   // A link (or anything else) where a file belongs is replaced by the rename, not read through.
-  if (!stats.isFile() || readFileSync(target, 'utf8') !== file.content) return 'content';
+  if (!stats.isFile()) return 'content';
+  const parts = bytesOf(file);
+  const length = lengthOf(parts);
+  if (stats.size !== length || !reader.holds(target, parts, length)) return 'content';
   if ((stats.mode & 0o777) !== file.mode) return 'mode';
   return undefined;
 }
@@ -63,29 +115,41 @@ function compareFile(target: string, file: RenderedFile): OutputDifference['prob
  * Refuses an output directory that is a symbolic link, or a directory inside
  * it that holds bento's files: checked before anything is read, written or
  * removed. (Extra files are found without following links, so a directory
- * they are removed from is never one.)
+ * they are removed from is never one.) Returns the directories that are
+ * missing ('.' for the output directory), which bento creates: what goes
+ * into them need not be looked for.
  */
-function refuseLinkedDirs(outDir: string, files: readonly RenderedFile[]): void {
-  const dirs = new Set<string>(['']);
+function refuseLinkedDirs(outDir: string, files: readonly RenderedFile[]): Set<string> {
+  const dirs = new Set<string>(['.']);
   for (const file of files) {
-    const parts = file.path.split('/').slice(0, -1);
-    for (let i = 1; i <= parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
+    for (let dir = path.posix.dirname(file.path); dir !== '.' && !dirs.has(dir); dir = path.posix.dirname(dir)) dirs.add(dir);
   }
+  const missing = new Set<string>();
+  // Sorted, a directory comes before those inside it.
   for (const relative of [...dirs].sort()) {
-    const dir = relative ? path.join(outDir, relative) : outDir;
-    let isLink: boolean;
+    if (relative !== '.' && missing.has(path.posix.dirname(relative))) {
+      missing.add(relative);
+      continue;
+    }
+    const dir = path.join(outDir, relative);
+    let stats;
     try {
-      isLink = lstatSync(dir).isSymbolicLink();
+      stats = lstatSync(dir);
     } catch {
-      continue; // missing: bento creates it
+      missing.add(relative); // bento creates it (or says why it cannot)
+      continue;
     }
-    if (isLink) {
-      throw new UserError(
-        `${dir} is a symbolic link (to ${readlinkSync(dir)}): bento does not write or remove files through a link`,
-        relative ? `remove the link: ${outDir} is bento's own output, it creates the directory` : 'make it a real directory (or remove it: bento creates it); with bento generate --output, name the directory itself',
-      );
-    }
+    if (stats.isSymbolicLink()) throw linkedDirError(outDir, relative);
   }
+  return missing;
+}
+
+function linkedDirError(outDir: string, relative: string): UserError {
+  const dir = path.join(outDir, relative);
+  return new UserError(
+    `${dir} is a symbolic link (to ${readlinkSync(dir)}): bento does not write or remove files through a link`,
+    relative !== '.' ? `remove the link: ${outDir} is bento's own output, it creates the directory` : 'make it a real directory (or remove it: bento creates it); with bento generate --output, name the directory itself',
+  );
 }
 
 /**
@@ -93,22 +157,38 @@ function refuseLinkedDirs(outDir: string, files: readonly RenderedFile[]): void 
  * is partial, e.g. a flake failed to evaluate) nothing is removed.
  */
 export async function writeOutput(outDir: string, files: readonly RenderedFile[], options: { prune: boolean }): Promise<WriteSummary> {
-  refuseLinkedDirs(outDir, files);
-  const differences = await diffOutput(outDir, files, { includeExtra: options.prune });
+  const missingDirs = refuseLinkedDirs(outDir, files);
+  const differences = await differencesOf(outDir, files, missingDirs, options.prune);
   const byPath = new Map(files.map((file) => [file.path, file]));
   const written: string[] = [];
   const removed: string[] = [];
-  const createdDirs = new Set<string>();
+  const readyDirs = new Set<string>();
   for (const difference of differences) {
     const target = path.join(outDir, difference.path);
     try {
       writeDifference(difference, target);
     } catch (error) {
+      if (error instanceof UserError) throw error;
       throw new UserError(`cannot write ${target}: ${(error as Error).message}`, 'generated/ must be a directory bento can write (it owns everything in it)');
     }
   }
   if (removed.length > 0) removeEmptyDirs(outDir);
   return { written, unchanged: files.length - written.length, removed };
+
+  /** Makes the missing directory `relative` and those it is in, as mkdir -p would. */
+  function makeDir(relative: string): void {
+    if (readyDirs.has(relative) || !missingDirs.has(relative)) return;
+    if (relative !== '.') makeDir(path.posix.dirname(relative));
+    try {
+      // The output directory's own parents are made as needed too.
+      mkdirSync(path.join(outDir, relative), { recursive: relative === '.' });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      // Made meanwhile by someone else: still never a link.
+      if (lstatSync(path.join(outDir, relative)).isSymbolicLink()) throw linkedDirError(outDir, relative);
+    }
+    readyDirs.add(relative);
+  }
 
   function writeDifference(difference: OutputDifference, target: string): void {
     if (difference.problem === 'extra') {
@@ -117,15 +197,56 @@ export async function writeOutput(outDir: string, files: readonly RenderedFile[]
       return;
     }
     const file = byPath.get(difference.path) as RenderedFile;
-    const dir = path.dirname(target);
-    if (!createdDirs.has(dir)) {
-      mkdirSync(dir, { recursive: true });
-      createdDirs.add(dir);
-    }
     // Not flushed: generated/ is rewritten by the next run, and deploy flushes
     // what it publishes from it (chroot/publish.ts).
-    writeFileAtomicallySync(target, file.content, file.mode, { durable: false });
+    if (difference.problem !== 'missing' || !createFile(target, file)) {
+      writeFileAtomicallySync(target, Buffer.concat(bytesOf(file)), file.mode, { durable: false });
+    }
     written.push(difference.path);
+  }
+
+  /**
+   * Writes a file that is missing in place, created with O_EXCL: there is no
+   * older content a reader could see half replaced, and a file half written
+   * (a crash) differs from what it should hold, so the next run replaces it.
+   * False when something appeared at its name meanwhile: it is then
+   * replaced as any other.
+   */
+  function createFile(target: string, file: RenderedFile): boolean {
+    makeDir(path.posix.dirname(file.path));
+    let fd: number;
+    try {
+      fd = openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, file.mode);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw error;
+    }
+    try {
+      writeAll(fd, bytesOf(file));
+      fchmodSync(fd, file.mode); // whatever the umask
+    } catch (error) {
+      closeSync(fd);
+      unlinkSync(target);
+      throw error;
+    }
+    closeSync(fd);
+    return true;
+  }
+}
+
+function writeAll(fd: number, parts: readonly Buffer[]): void {
+  let rest = parts.filter((part) => part.length > 0);
+  while (rest.length > 0) {
+    let done = writevSync(fd, rest);
+    const left: Buffer[] = [];
+    for (const part of rest) {
+      if (done >= part.length) done -= part.length;
+      else {
+        left.push(part.subarray(done));
+        done = 0;
+      }
+    }
+    rest = left;
   }
 }
 

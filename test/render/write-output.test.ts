@@ -88,4 +88,39 @@ describe('writeOutput', () => {
     expect(readFileSync(path.join(out, 'client/gitignore'), 'utf8')).toBe('/.bento/\n');
     expect(readFileSync(target, 'utf8')).toBe('not bento\n');
   });
+
+  it('creates the output directory and its missing parents, and writes a file given in parts as those bytes', async () => {
+    const out = path.join(freshDir(), 'deeper', 'generated');
+    const shared = Buffer.from('shared — library\n');
+    const parts: RenderedFile = { path: 'systems/b/bootstrap.sh', content: '#!/bin/sh\nshared — library\nmain\n', mode: 0o755, bytes: [Buffer.from('#!/bin/sh\n'), shared, Buffer.from('main\n')] };
+    expect((await writeOutput(out, [...FILES, parts], { prune: true })).written).toEqual(['client/gitignore', 'systems/a/update.sh', 'systems/b/bootstrap.sh']);
+    expect(readFileSync(path.join(out, 'systems/b/bootstrap.sh'), 'utf8')).toBe(parts.content);
+    expect(statSync(path.join(out, 'systems/b/bootstrap.sh')).mode & 0o777).toBe(0o755);
+    expect(await diffOutput(out, [...FILES, parts], { includeExtra: true })).toEqual([]);
+  });
+
+  it('finds a file of the right size whose content differs, one that is longer, and one that is shorter', async () => {
+    const out = freshDir();
+    await writeOutput(out, FILES, { prune: true });
+    writeFileSync(path.join(out, 'client/gitignore'), '/.bentX/\n');
+    writeFileSync(path.join(out, 'systems/a/update.sh'), '#!/bin/sh\necho a\n\n');
+    expect(await diffOutput(out, FILES, { includeExtra: true })).toEqual([
+      { path: 'client/gitignore', problem: 'content' },
+      { path: 'systems/a/update.sh', problem: 'content' },
+    ]);
+    writeFileSync(path.join(out, 'systems/a/update.sh'), '#!/bin/sh\n');
+    await writeOutput(out, FILES, { prune: true });
+    expect(await diffOutput(out, FILES, { includeExtra: true })).toEqual([]);
+    expect(readFileSync(path.join(out, 'systems/a/update.sh'), 'utf8')).toBe('#!/bin/sh\necho a\n');
+  });
+
+  it('writes a file missing from a directory that exists, and keeps the others as they were', async () => {
+    const out = freshDir();
+    await writeOutput(out, FILES, { prune: true });
+    const inode = statSync(path.join(out, 'client/gitignore')).ino;
+    rmSync(path.join(out, 'systems/a/update.sh'));
+    expect(await writeOutput(out, FILES, { prune: true })).toEqual({ written: ['systems/a/update.sh'], unchanged: 1, removed: [] });
+    expect(statSync(path.join(out, 'systems/a/update.sh')).mode & 0o777).toBe(0o755);
+    expect(statSync(path.join(out, 'client/gitignore')).ino).toBe(inode);
+  });
 });
