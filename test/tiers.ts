@@ -39,6 +39,7 @@ export const TIERS = {
     'test/fleet/keys.test.ts',
     'test/fleet/select.test.ts',
     'test/fleet/trigger-addresses.test.ts',
+    'test/fleet/uids.test.ts',
     'test/lint-layers.test.ts',
     'test/log.test.ts',
     'test/mirror.test.ts',
