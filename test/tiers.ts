@@ -146,6 +146,7 @@ export const TIERS = {
   root: [
     'test/chroot/chroot-dir.test.ts',
     'test/chroot/plan-publication.test.ts',
+    'test/render/setup-debian-scale.test.ts',
     'test/chroot/prebuilt-cache.test.ts',
     'test/chroot/publish.test.ts',
     'test/chroot/retire.test.ts',

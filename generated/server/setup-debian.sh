@@ -18,7 +18,7 @@
 # Each account has the uid the fleet's uids.txt gives it, in SFTP_UIDS of
 # config.sh (not the system range, 100-999, which the server's packages
 # share): an account made by an earlier bento as a system account, or under
-# another SFTP_UIDS, moves to it (usermod -u, which also gives it its logs/).
+# another SFTP_UIDS, moves to it (usermod -u, then its logs/ are given to it).
 #
 # Environment: BENTO_SSHD_CONFIG_D (default /etc/ssh/sshd_config.d),
 # BENTO_AUTHORIZED_KEYS_DIR (default /etc/ssh/authorized_keys.d; bento.conf's
@@ -222,11 +222,14 @@ while read -r action name rest; do
 	case $action in
 	migrate)
 		# An account of an earlier bento (a system account) or of another
-		# SFTP_UIDS: usermod -u also gives the new uid what the account owns
-		# under its home, its logs/ (sshd and deploy need nothing else).
+		# SFTP_UIDS. usermod -u gives the new uid the files under the home
+		# only when the home is the user's, and a chroot is root's: what the
+		# old uid owns there (its logs/, what it uploaded) is given here,
+		# links themselves, never followed.
 		old=${rest%% *}
 		new=${rest#* }
 		if usermod -u "$new" "$name"; then
+			find "$CHROOT_DIR/$name" -xdev -user "$old" -exec chown -h "$new" {} + 2> /dev/null || true
 			echo "setup-debian.sh: $name moves from uid $old to $new (the fleet's uids.txt, in SFTP_UIDS): its logs/ moves with it"
 		else
 			echo "setup-debian.sh: warning: $name keeps uid $old (usermod -u $new $name failed, see above: an SFTP session of it in progress?); run this script again" >&2

@@ -89,9 +89,9 @@ export function misplacedAccountsWarning(misplaced: readonly MisplacedAccount[])
   const example = first ? ` (usermod -u ${first.recorded} ${first.name})` : '';
   return (
     `${misplaced.length === 1 ? 'an SFTP account is' : `${misplaced.length} SFTP accounts are`} not at the uid the fleet's uids.txt gives ${misplaced.length === 1 ? 'it' : 'them'}: ${shown.join(', ')}${more}; ` +
-    `deploy still publishes for ${misplaced.length === 1 ? 'it' : 'them'}. Move them: run generated/server/setup-debian.sh as root (it runs usermod -u); ` +
-    `on NixOS, which never renumbers an existing user, run usermod -u <uid> <name> for each, as uids.txt says${example}, when it has no SFTP session open. ` +
-    'usermod -u also gives the new uid the files the account owns under its home, its logs/ (a logs/ left in an earlier CHROOT_DIR: chown -R <uid> it)'
+    `deploy still publishes for ${misplaced.length === 1 ? 'it' : 'them'}. Move them: run generated/server/setup-debian.sh as root (it runs usermod -u and gives each its logs/); ` +
+    `on NixOS, which never renumbers an existing user, run usermod -u <uid> <name> for each, as uids.txt says${example}, when it has no SFTP session open, ` +
+    'then give it its logs/, which usermod leaves alone in a chroot owned by root: chown -R -h <uid> CHROOT_DIR/<name>/logs'
   );
 }
 

@@ -63,8 +63,8 @@ describe('misplacedAccountsWarning', () => {
     const misplaced = ['a', 'b', 'c', 'd', 'e'].map((name, i) => ({ name, uid: 990 + i, recorded: 70000 + i }));
     const text = misplacedAccountsWarning(misplaced) ?? '';
     expect(text).toContain("5 SFTP accounts are not at the uid the fleet's uids.txt gives them: a (uid 990, not 70000), b (uid 991, not 70001), c (uid 992, not 70002) and 2 more; deploy still publishes for them");
-    expect(text).toContain('run generated/server/setup-debian.sh as root (it runs usermod -u)');
+    expect(text).toContain('run generated/server/setup-debian.sh as root (it runs usermod -u and gives each its logs/)');
     expect(text).toContain('on NixOS, which never renumbers an existing user, run usermod -u <uid> <name> for each, as uids.txt says (usermod -u 70000 a)');
-    expect(text).toContain('its logs/');
+    expect(text).toContain('chown -R -h <uid> CHROOT_DIR/<name>/logs');
   });
 });
