@@ -39,6 +39,7 @@ export const TIERS = {
     'test/fleet/keys.test.ts',
     'test/fleet/select.test.ts',
     'test/fleet/trigger-addresses.test.ts',
+    'test/fleet/uids.test.ts',
     'test/lint-layers.test.ts',
     'test/log.test.ts',
     'test/mirror.test.ts',
@@ -145,6 +146,7 @@ export const TIERS = {
   root: [
     'test/chroot/chroot-dir.test.ts',
     'test/chroot/plan-publication.test.ts',
+    'test/render/setup-debian-scale.test.ts',
     'test/chroot/prebuilt-cache.test.ts',
     'test/chroot/publish.test.ts',
     'test/chroot/retire.test.ts',

@@ -18,6 +18,13 @@
       "nas" = [ "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJofXtXC/Ntaz9hiPqdcWons5CTu5g68Dat0AuOiwFwb root@nas" ];
       "router" = [ "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG5S0eqK1ofjSZYRVGWrLRk9Ab+kCr/PXRm14Cdp1ylZ root@router" ];
     };
+    # The uid of each machine's account: the fleet's uids.txt (SFTP_UIDS).
+    uids = lib.mkDefault {
+      "kikimora" = 70000;
+      "my-laptop" = 70001;
+      "nas" = 70002;
+      "router" = 70003;
+    };
     # The Match block for the machines' accounts, as sshd_config has it
     # (templates/server/sshd_config.hbs).
     generated.sshdMatchBlock = ''

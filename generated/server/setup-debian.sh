@@ -15,6 +15,11 @@
 # CHROOT_DIR moved: a machine's account set up for the earlier one (home
 # <old CHROOT_DIR>/<name>) gets its home moved to the new one.
 #
+# Each account has the uid the fleet's uids.txt gives it, in SFTP_UIDS of
+# config.sh (not the system range, 100-999, which the server's packages
+# share): an account made by an earlier bento as a system account, or under
+# another SFTP_UIDS, moves to it (usermod -u, then its logs/ are given to it).
+#
 # Environment: BENTO_SSHD_CONFIG_D (default /etc/ssh/sshd_config.d),
 # BENTO_AUTHORIZED_KEYS_DIR (default /etc/ssh/authorized_keys.d; bento.conf's
 # AuthorizedKeysFile names it),
@@ -53,111 +58,227 @@ fi
 getent group sftp_users > /dev/null || groupadd --system sftp_users
 install -d -m 0755 -o root -g root "$CHROOT_DIR" "$KEYS_DIR"
 
-# The systems of the fleet, as add_system sets them up: " a b c ".
-FLEET=' '
+# The fleet's accounts, one a line: name, uid (the fleet's uids.txt, in
+# SFTP_UIDS 70000-99999), key (may be empty).
+ACCOUNTS=$(cat << 'BENTO_ACCOUNTS'
+kikimora 70000 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEnHSkfxjlZxSCda8+d/c3xo/IeuZEw9YJabKSTW1cCC root@kikimora
+my-laptop 70001 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIVMgd3sAvMcCz/PucrdsdokuFd+OIFFSKZ/VggPIjxN root@my-laptop
+nas 70002 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJofXtXC/Ntaz9hiPqdcWons5CTu5g68Dat0AuOiwFwb root@nas
+router 70003 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG5S0eqK1ofjSZYRVGWrLRk9Ab+kCr/PXRm14Cdp1ylZ root@router
+BENTO_ACCOUNTS
+)
 
-# add_system NAME KEY: the SFTP user of one system (KEY may be empty).
-add_system() {
-	name=$1
-	key=$2
-	home="$CHROOT_DIR/$name"
-	if id -u "$name" > /dev/null 2>&1; then
-		# What bento deploy requires of an account it publishes for
-		# (src/chroot/accounts.ts, bentoAccountProblem): its primary group,
-		# its home and a shell that cannot log in. Anything else is someone
-		# else's account, never taken over.
-		account_group=$(id -gn "$name" 2> /dev/null || id -g "$name")
-		account_home=$(getent passwd "$name" | cut -d: -f6)
-		account_home=${account_home%/}
-		account_shell=$(getent passwd "$name" | cut -d: -f7)
-		case ${account_shell##*/} in
-		nologin | false) login_shell='' ;;
-		*) login_shell=yes ;;
-		esac
-		why=''
-		[ "$account_group" = sftp_users ] || why="$why; its primary group is $account_group, not sftp_users"
-		# bento's user of an earlier CHROOT_DIR: the group and shell are
-		# bento's, the home <old CHROOT_DIR>/<name>, a chroot as bento makes
-		# them (root's, group sftp_users) or gone (moved with the rest). Its
-		# home moves here (below); whatever else is there stays.
-		old_home=''
-		if [ "$account_home" != "$home" ]; then
-			case $account_home in
-			?*/"$name")
-				if [ -z "$why" ] && [ -z "$login_shell" ]; then
-					if [ ! -e "$account_home" ] || [ "$(stat -c %U:%G -- "$account_home")" = root:sftp_users ]; then
-						old_home=$account_home
-					fi
-				fi
-				;;
-			esac
-			[ -n "$old_home" ] || why="$why; its home is ${account_home:-(none)}, not $home"
+# Every account, key and chroot is read once, and one awk compares them with
+# the fleet: a process or a rewrite of /etc/passwd per machine and per run
+# does not scale to thousands of machines (bench/README.md, "setup-debian.sh").
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+printf '%s\n' "$ACCOUNTS" > "$WORK/accounts"
+getent passwd > "$WORK/passwd" || true
+getent shadow > "$WORK/shadow" 2> /dev/null || true
+getent group > "$WORK/group" || true
+find "$CHROOT_DIR" -mindepth 1 -maxdepth 2 -type d -printf '%U %G %m %p\n' > "$WORK/dirs" 2> /dev/null || true
+SFTP_GID=$(awk -F: '$1 == "sftp_users" { print $3; exit }' "$WORK/group")
+
+# The plan, one line per thing to do, before anything is done. What bento
+# deploy requires of an account it publishes for (src/chroot/accounts.ts,
+# bentoAccountProblem): its primary group sftp_users, its home
+# CHROOT_DIR/<name> and a shell that cannot log in. Anything else is someone
+# else's account, never taken over ("refuse"). bento's user of an earlier
+# CHROOT_DIR (only its home differs, <old CHROOT_DIR>/<name>) may move here
+# ("maybe_move": below, if that home is a chroot as bento makes them or
+# gone). Its uid must be the one uids.txt gives it, and free.
+awk -v chroot="$CHROOT_DIR" -v keys="$KEYS_DIR" -v sftp_gid="$SFTP_GID" '
+function home_of(name) { return chroot "/" name }
+part == "passwd" {
+	n = split($0, f, ":")
+	if (n < 7) next
+	uid[f[1]] = f[3]; gid[f[1]] = f[4]; dir[f[1]] = f[6]; shell[f[1]] = f[7]
+	if (!(f[3] in holder)) holder[f[3]] = f[1]
+	order[++users] = f[1]
+	next
+}
+part == "shadow" { split($0, f, ":"); pw[f[1]] = f[2]; expires[f[1]] = f[8]; shadowed[f[1]] = 1; next }
+part == "group" { split($0, f, ":"); if (!(f[3] in group_name)) group_name[f[3]] = f[1]; next }
+part == "dirs" { path = $0; sub(/^[^ ]* [^ ]* [^ ]* /, "", path); state[path] = $1 " " $2 " " $3; next }
+part == "accounts" && NF >= 2 {
+	name = $1; want = $2; key = $0; sub(/^[^ ]* [^ ]*/, "", key); sub(/^ /, "", key)
+	home = home_of(name); fleet[name] = 1
+	if (name in uid) {
+		account_home = dir[name]; sub(/\/$/, "", account_home)
+		base = shell[name]; sub(/.*\//, "", base)
+		login = (base != "nologin" && base != "false")
+		why = ""
+		if (gid[name] != sftp_gid) why = why "; its primary group is " (gid[name] in group_name ? group_name[gid[name]] : gid[name]) ", not sftp_users"
+		if (account_home != home) {
+			if (why == "" && !login && account_home ~ ("./" name "$")) print "maybe_move", name, account_home
+			else why = why "; its home is " (account_home == "" ? "(none)" : account_home) ", not " home
+		}
+		if (login) why = why "; its shell " (shell[name] == "" ? "(none)" : shell[name]) " can log in"
+		if (why != "") { print "refuse", name, substr(why, 3); next }
+		if (uid[name] != want) {
+			if (want in holder && holder[want] != name) { print "conflict", name, want, holder[want]; next }
+			print "migrate", name, uid[name], want
+		}
+		if (!(name in shadowed) || pw[name] != "*" || expires[name] != "") print "unlock", name
+	} else {
+		if (want in holder) { print "conflict", name, want, holder[want]; next }
+		print "create", name, want, home
+	}
+	if (state[home] != "0 " sftp_gid " 755" || state[home "/logs"] != want " " sftp_gid " 755") print "dirs", name
+	if (key == "") { print "nokey", name; next }
+	file = keys "/" name; current = ""; extra = 0
+	if ((getline line < file) > 0) { current = line; extra = ((getline line < file) > 0) }
+	close(file)
+	if (current != key || extra) print "key", name
+	next
+}
+END {
+	# A system that left the fleet: an SFTP user of bento (the rule above) not in it.
+	for (i = 1; i <= users; i++) {
+		name = order[i]
+		if (name in fleet || gid[name] != sftp_gid || name !~ /^[a-z_][a-z0-9_-]*$/) continue
+		account_home = dir[name]; sub(/\/$/, "", account_home)
+		base = shell[name]; sub(/.*\//, "", base)
+		if (account_home != home_of(name) || (base != "nologin" && base != "false")) continue
+		print "retire", name, (substr(pw[name], 1, 1) == "!" && expires[name] == "1") ? "locked" : "open", account_home
+	}
+}' part=passwd "$WORK/passwd" part=shadow "$WORK/shadow" part=group "$WORK/group" part=dirs "$WORK/dirs" part=accounts "$WORK/accounts" > "$WORK/plan"
+
+# Refusals first: nothing changes when one account is not bento's.
+refused=''
+: > "$WORK/moves"
+while read -r action name rest; do
+	case $action in
+	refuse)
+		echo "setup-debian.sh: user $name exists and is not a bento SFTP user ($rest): bento only sets up its own users; rename the system, or remove that account if it is a leftover" >&2
+		refused=yes
+		;;
+	conflict)
+		echo "setup-debian.sh: uid ${rest%% *}, which the fleet's uids.txt gives $name, is user ${rest#* }'s: set SFTP_UIDS in config.sh to a range no other account uses, run bento generate, then this script again" >&2
+		refused=yes
+		;;
+	maybe_move)
+		if [ ! -e "$rest" ] || [ "$(stat -c %U:%G -- "$rest")" = root:sftp_users ]; then
+			printf '%s %s\n' "$name" "$rest" >> "$WORK/moves"
+		else
+			echo "setup-debian.sh: user $name exists and is not a bento SFTP user (its home is $rest, not $CHROOT_DIR/$name): bento only sets up its own users; rename the system, or remove that account if it is a leftover" >&2
+			refused=yes
 		fi
-		[ -z "$login_shell" ] || why="$why; its shell ${account_shell:-(none)} can log in"
-		if [ -n "$why" ]; then
-			echo "setup-debian.sh: user $name exists and is not a bento SFTP user (${why#; }): bento only sets up its own users; rename the system, or remove that account if it is a leftover" >&2
-			exit 1
-		fi
-		if [ -n "$old_home" ]; then
-			usermod --home "$home" "$name"
-			kept=''
-			[ ! -d "$old_home/logs" ] || kept="; the logs it sent before stay in $old_home/logs"
-			echo "setup-debian.sh: $name was set up for another CHROOT_DIR: its home moves from $old_home to $home$kept"
-		fi
-	else
-		useradd --system --no-create-home --home-dir "$home" --gid sftp_users --shell /usr/sbin/nologin "$name"
+		;;
+	esac
+done < "$WORK/plan"
+[ -z "$refused" ] || exit 1
+
+# CHROOT_DIR moved: the home moves here; whatever else is there stays.
+while read -r name old_home; do
+	usermod --home "$CHROOT_DIR/$name" "$name"
+	kept=''
+	[ ! -d "$old_home/logs" ] || kept="; the logs it sent before stay in $old_home/logs"
+	echo "setup-debian.sh: $name was set up for another CHROOT_DIR: its home moves from $old_home to $CHROOT_DIR/$name$kept"
+done < "$WORK/moves"
+
+# New accounts, all at once where systemd-sysusers is: useradd rewrites and
+# flushes /etc/passwd, shadow and group for each one. Its entries are the
+# passwd fields; a path it would read as a specifier or split falls back to
+# useradd. Their password: '*' (below).
+created=''
+: > "$WORK/sysusers.conf"
+: > "$WORK/passwords"
+while read -r action name want home; do
+	[ "$action" = create ] || continue
+	created="$created $name"
+	printf '%s:*\n' "$name" >> "$WORK/passwords"
+	case $home in
+	*[!A-Za-z0-9_./+-]*) batch='' ;;
+	*) batch=yes ;;
+	esac
+	if [ -n "$batch" ] && command -v systemd-sysusers > /dev/null 2>&1; then
+		printf 'u %s %s:sftp_users - %s /usr/sbin/nologin\n' "$name" "$want" "$home" >> "$WORK/sysusers.conf"
+	elif ! useradd --system --uid "$want" --no-create-home --home-dir "$home" --gid sftp_users --shell /usr/sbin/nologin "$name" 2> "$WORK/useradd.err"; then
+		cat "$WORK/useradd.err" >&2
+		exit 1
 	fi
-	# A locked password ('!') makes sshd refuse key logins without PAM; an
-	# expiry date (a system that left the fleet and came back) makes PAM and
-	# sshd refuse them.
-	usermod --password '*' --expiredate '' "$name"
-	FLEET="$FLEET$name "
-	install -d -m 0755 -o root -g sftp_users "$home"
-	install -d -m 0755 -o "$name" -g sftp_users "$home/logs"
-	if [ -n "$key" ]; then
-		printf '%s\n' "$key" > "$KEYS_DIR/$name.tmp"
-		chmod 0644 "$KEYS_DIR/$name.tmp"
-		mv "$KEYS_DIR/$name.tmp" "$KEYS_DIR/$name"
-	else
+done < "$WORK/plan"
+if [ -s "$WORK/sysusers.conf" ]; then
+	systemd-sysusers "$WORK/sysusers.conf" > "$WORK/sysusers.log" 2>&1 || {
+		cat "$WORK/sysusers.log" >&2
+		exit 1
+	}
+fi
+if [ -n "$created" ]; then
+	# A locked password ('!') makes sshd refuse key logins without PAM.
+	chpasswd -e < "$WORK/passwords"
+	# systemd-sysusers takes another uid when the one asked for is taken
+	# since the plan was made: check.
+	# shellcheck disable=SC2086 # the names: [a-z0-9_-]
+	getent passwd $created | awk -F: -v accounts="$WORK/accounts" '
+		BEGIN { while ((getline line < accounts) > 0) { split(line, f, " "); want[f[1]] = f[2] } }
+		$3 != want[$1] { print "setup-debian.sh: user " $1 " was made with uid " $3 ", not " want[$1] " as uids.txt says: another account took that uid meanwhile" > "/dev/stderr"; bad = 1 }
+		END { exit bad }'
+fi
+
+while read -r action name rest; do
+	case $action in
+	migrate)
+		# An account of an earlier bento (a system account) or of another
+		# SFTP_UIDS. usermod -u gives the new uid the files under the home
+		# only when the home is the user's, and a chroot is root's: what the
+		# old uid owns there (its logs/, what it uploaded) is given here,
+		# links themselves, never followed.
+		old=${rest%% *}
+		new=${rest#* }
+		if usermod -u "$new" "$name"; then
+			find "$CHROOT_DIR/$name" -xdev -user "$old" -exec chown -h "$new" {} + 2> /dev/null || true
+			echo "setup-debian.sh: $name moves from uid $old to $new (the fleet's uids.txt, in SFTP_UIDS): its logs/ moves with it"
+		else
+			echo "setup-debian.sh: warning: $name keeps uid $old (usermod -u $new $name failed, see above: an SFTP session of it in progress?); run this script again" >&2
+		fi
+		;;
+	unlock)
+		# An expiry date (a system that left the fleet and came back) makes
+		# PAM and sshd refuse key logins; a locked password sshd without PAM.
+		usermod --password '*' --expiredate '' "$name"
+		;;
+	esac
+done < "$WORK/plan"
+
+while read -r action name rest; do
+	case $action in
+	dirs)
+		install -d -m 0755 -o root -g sftp_users "$CHROOT_DIR/$name"
+		install -d -m 0755 -o "$name" -g sftp_users "$CHROOT_DIR/$name/logs"
+		;;
+	nokey)
 		echo "setup-debian.sh: warning: $name has no key in keys/$name.pub; it cannot log in yet" >&2
 		rm -f "$KEYS_DIR/$name"
-	fi
-}
-
-add_system kikimora 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEnHSkfxjlZxSCda8+d/c3xo/IeuZEw9YJabKSTW1cCC root@kikimora'
-add_system my-laptop 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIVMgd3sAvMcCz/PucrdsdokuFd+OIFFSKZ/VggPIjxN root@my-laptop'
-add_system nas 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJofXtXC/Ntaz9hiPqdcWons5CTu5g68Dat0AuOiwFwb root@nas'
-add_system router 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG5S0eqK1ofjSZYRVGWrLRk9Ab+kCr/PXRm14Cdp1ylZ root@router'
-
-# retire_departed: bento's SFTP users (the rule of add_system: primary group
-# sftp_users, home CHROOT_DIR/<name>, a shell that cannot log in) that are
-# not in the fleet any more lose their key and are locked: a locked password
-# ('!', sshd without PAM refuses the account) and an expiry date in 1970
-# (PAM's account check refuses it, and sshd without PAM too).
-retire_departed() {
-	sftp_gid=$(getent group sftp_users | cut -d: -f3)
-	getent passwd | while IFS=: read -r name _ _ gid _ home shell; do
-		[ "$gid" = "$sftp_gid" ] || continue
-		case $name in
-		'' | [!a-z_]* | *[!a-z0-9_-]*) continue ;;
-		esac
-		[ "${home%/}" = "$CHROOT_DIR/$name" ] || continue
-		case ${shell##*/} in
-		nologin | false) ;;
-		*) continue ;;
-		esac
-		case $FLEET in
-		*" $name "*) continue ;;
-		esac
+		;;
+	retire)
+		# bento's SFTP user (primary group sftp_users, home CHROOT_DIR/<name>,
+		# a shell that cannot log in) not in the fleet any more: its key is
+		# removed, its account locked ('!', which sshd without PAM refuses)
+		# and expired in 1970 (PAM's account check refuses it, and sshd
+		# without PAM too).
+		state=${rest%% *}
 		rm -f "$KEYS_DIR/$name" "$KEYS_DIR/$name.tmp"
-		usermod --lock --expiredate 1 "$name"
-		echo "setup-debian.sh: $name is no longer in the fleet: its key is removed and its account locked (its logs stay in $home/logs)"
-	done
-}
-retire_departed
+		[ "$state" = locked ] || usermod --lock --expiredate 1 "$name"
+		echo "setup-debian.sh: $name is no longer in the fleet: its key is removed and its account locked (its logs stay in ${rest#* }/logs)"
+		;;
+	esac
+done < "$WORK/plan"
 
+# The keys that changed, written whole and renamed into place (sshd never
+# reads half a key), in two processes for them all: awk writes, perl (Debian's
+# perl-base is essential) renames.
+awk -v keys="$KEYS_DIR" '
+	NR == FNR { if ($1 == "key") changed[$2] = 1; next }
+	$1 in changed { key = $0; sub(/^[^ ]* [^ ]* /, "", key); file = keys "/" $1 ".tmp"; print key > file; close(file); print file }
+' "$WORK/plan" "$WORK/accounts" > "$WORK/keys"
+if [ -s "$WORK/keys" ]; then
+	perl -ne 'chomp; (my $to = $_) =~ s/\.tmp\z//; chmod(0644, $_) && rename($_, $to) or die "setup-debian.sh: $_: $!\n"' "$WORK/keys"
+fi
 install -d -m 0755 "$SSHD_CONFIG_D"
-# The Match block's AuthorizedKeysFile names KEYS_DIR, where add_system put the keys.
+# The Match block's AuthorizedKeysFile names KEYS_DIR, where the keys were put above.
 sed "s|^\([[:space:]]*AuthorizedKeysFile\) .*\$|\1 $KEYS_DIR/%u|" > "$SSHD_CONFIG_D/bento.conf.tmp" << 'BENTO_SSHD_CONFIG'
 # generated by bento — do not edit; change the fleet and run `bento generate`
 #

@@ -114,6 +114,20 @@ in
       default = { };
     };
 
+    uids = mkOption {
+      type = types.attrsOf types.int;
+      default = { };
+      description = ''
+        The uid of each machine's account, from the fleet's uids.txt (in
+        SFTP_UIDS of config.sh, clear of the system range that the server's
+        own packages share), which the fleet's bento-server-settings.nix sets.
+        A system without one gets a system uid (below 1000) from NixOS.
+        NixOS never renumbers an existing user (update-users-groups.pl only
+        warns "not applying UID change"): bento deploy names the accounts
+        to move, with `usermod -u`.
+      '';
+    };
+
     # Staged rollouts (ROLLOUT_WAVES): a timer that moves the rollout on.
     rollout.advance = commandTimerOptions {
       enableText = "Run `bento rollout advance` on a timer: publish the next wave once the current one succeeded, halt the rollout when it failed.";
@@ -174,8 +188,13 @@ in
     # etc activation removes what a generation no longer has). With
     # systemd.sysusers.enable the account may stay, without a key. Its chroot
     # and logs stay: bento deploy has removed what was published for it.
+    # Explicit uids above 999 keep isSystemUser: it only chooses the range of
+    # an allocated uid, a user must be exactly one of isSystemUser and
+    # isNormalUser, and a normal user would get subordinate uids and a
+    # login shell (nixos/modules/config/users-groups.nix).
     users.users = lib.mapAttrs (name: keys: {
       isSystemUser = true;
+      uid = cfg.uids.${name} or null;
       group = "sftp_users";
       home = "${cfg.chrootDir}/${name}";
       createHome = false;

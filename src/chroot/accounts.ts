@@ -66,6 +66,35 @@ export function bentoAccountProblem(account: Account, chrootDir: string, sftpGro
   return `the user ${account.name} exists and is not a bento SFTP user (${why.join('; ')}): deploy only touches the chroots of bento's own users; rename the system, or remove that account if it is a leftover`;
 }
 
+/** A bento account whose uid is not the one uids.txt gives it. */
+export interface MisplacedAccount {
+  name: string;
+  uid: number;
+  /** Its uid in the fleet's uids.txt. */
+  recorded: number;
+}
+
+/**
+ * The warning for bento accounts that are still accepted but not at the uid
+ * the fleet's uids.txt records for them: made as system accounts by an
+ * earlier bento (Debian's system range, 100–999, shared with the server's
+ * packages, holds a few hundred), or under another SFTP_UIDS. One line for
+ * them all, naming the first few, and how to move them.
+ */
+export function misplacedAccountsWarning(misplaced: readonly MisplacedAccount[]): string | undefined {
+  if (misplaced.length === 0) return undefined;
+  const shown = misplaced.slice(0, 3).map((account) => `${account.name} (uid ${account.uid}, not ${account.recorded})`);
+  const more = misplaced.length > shown.length ? ` and ${misplaced.length - shown.length} more` : '';
+  const first = misplaced[0];
+  const example = first ? ` (usermod -u ${first.recorded} ${first.name})` : '';
+  return (
+    `${misplaced.length === 1 ? 'an SFTP account is' : `${misplaced.length} SFTP accounts are`} not at the uid the fleet's uids.txt gives ${misplaced.length === 1 ? 'it' : 'them'}: ${shown.join(', ')}${more}; ` +
+    `deploy still publishes for ${misplaced.length === 1 ? 'it' : 'them'}. Move them: run generated/server/setup-debian.sh as root (it runs usermod -u and gives each its logs/); ` +
+    `on NixOS, which never renumbers an existing user, run usermod -u <uid> <name> for each, as uids.txt says${example}, when it has no SFTP session open, ` +
+    'then give it its logs/, which usermod leaves alone in a chroot owned by root: chown -R -h <uid> CHROOT_DIR/<name>/logs'
+  );
+}
+
 /** What moves bento's users to a new CHROOT_DIR. */
 export const MOVE_HOMES_HINT =
   'apply them, which moves every machine\'s home into the new CHROOT_DIR: on NixOS, rebuild the server with generated/server/sftp-server.nix; elsewhere, run generated/server/setup-debian.sh as root; then deploy again (README, "Moving CHROOT_DIR")';

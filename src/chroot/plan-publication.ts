@@ -14,7 +14,7 @@ import { changedPaths, CLIENT_FLAG_FILES } from '../protocol/manifest.js';
 import { readStatesFile, validStates } from '../protocol/states-file.js';
 import { clientFilesOf } from '../render/render-fleet.js';
 import { sha256 } from '../util/hash.js';
-import { bentoAccountProblem, readAccounts } from './accounts.js';
+import { bentoAccountProblem, misplacedAccountsWarning, readAccounts, type MisplacedAccount } from './accounts.js';
 import { assembleSystem, HashCache, type Assembly } from './assemble.js';
 import { systemCacheProblems } from './prebuilt-cache.js';
 import { ensureSystemDirs, isPublished, publishedContentProblems, readPublished } from './publish.js';
@@ -50,12 +50,19 @@ export interface PublicationPlan {
  * `generatedDir`; prepares their chroot directories on the way (ensureSystemDirs).
  * Throws a UserError when the group sftp_users does not exist.
  */
-export async function planPublication(selected: readonly FleetSystem[], chrootDir: string, generatedDir: string): Promise<PublicationPlan> {
+export async function planPublication(
+  selected: readonly FleetSystem[],
+  chrootDir: string,
+  generatedDir: string,
+  /** The uid of each system's account, as the fleet's uids.txt records it: an account elsewhere is accepted, with a warning. */
+  uids?: ReadonlyMap<string, number>,
+): Promise<PublicationPlan> {
   const accounts = await readAccounts(selected.map((system) => system.name), SFTP_GROUP);
   if (accounts.sftpGroupId === undefined) throw new UserError(`the group ${SFTP_GROUP} does not exist on this server`, SERVER_SETUP_HINT);
   const sftpGroupId = accounts.sftpGroupId;
   const cache = new HashCache();
   const plan: PublicationPlan = { toBuild: [], toAnnounce: [], unchanged: [], failed: [], assemblies: new Map(), sftpGroupId, messages: [] };
+  const misplaced: MisplacedAccount[] = [];
   for (const system of selected) {
     const account = accounts.users.get(system.name);
     if (!account) {
@@ -67,6 +74,8 @@ export async function planPublication(selected: readonly FleetSystem[], chrootDi
       plan.failed.push({ name: system.name, reason: notOurs });
       continue;
     }
+    const recorded = uids?.get(system.name);
+    if (recorded !== undefined && account.uid !== recorded) misplaced.push({ name: system.name, uid: account.uid, recorded });
     try {
       ensureSystemDirs(chrootDir, system.name, account.uid, sftpGroupId);
     } catch (error) {
@@ -93,6 +102,8 @@ export async function planPublication(selected: readonly FleetSystem[], chrootDi
       plan.toAnnounce.push(assembly);
     }
   }
+  const warning = misplacedAccountsWarning(misplaced);
+  if (warning) plan.messages.unshift({ warning: true, text: warning });
   return plan;
 }
 

@@ -107,7 +107,7 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
   try {
     removeLeftovers(chrootDir, selected.map((system) => system.name));
     const result: DeployResult = { published: [], unchanged: [], staged: [], held: [], failed: [], brokenHosts: fleet.brokenHosts, regenerated, removed: [] };
-    const plan = await planPublication(selected, chrootDir, generatedDir);
+    const plan = await planPublication(selected, chrootDir, generatedDir, fleet.uids);
     result.failed.push(...plan.failed);
     result.unchanged.push(...plan.unchanged);
     for (const message of plan.messages) {

@@ -7,7 +7,7 @@
  */
 import {
   byteSize, calendar, chrootDir, domain, flag, integerIn, keyFile, parseDuration, parseMaxStartups, parseRemoteHosts,
-  notifyCommand, notifyUrl, parseRolloutWaves, parseTriggerAddresses, storeUrl, timeSpan, words,
+  notifyCommand, notifyUrl, parseRolloutWaves, parseTriggerAddresses, storeUrl, timeSpan, uidRange, words,
 } from './values.js';
 import { LOGIN_GRACE_TIME_RULE, MAX_STARTUPS_RULE } from './sshd-sizing.js';
 
@@ -86,6 +86,24 @@ export const SCHEMA = {
   SSHD_LOGIN_GRACE_TIME: key<'sshdLoginGraceTime', number | null, false>({
     field: 'sshdLoginGraceTime', type: 'seconds', parse: integerIn(0, 86400, 'seconds, 0: no limit'), default: null, shown: LOGIN_GRACE_TIME_RULE, example: '40',
     doc: "sshd's LoginGraceTime on this server, in seconds",
+  }),
+  SFTP_UIDS: key({
+    // The default, clear of every range the server's other users come from:
+    // system users 0–999 (Debian policy 9.2.2; FIRST/LAST_SYSTEM_UID of
+    // /etc/adduser.conf, SYS_UID_MAX of /etc/login.defs; NixOS allocates its
+    // system users from 400–999, users-groups.nix / update-users-groups.pl),
+    // people 1000–60000 (UID_MIN/UID_MAX of login.defs, FIRST/LAST_UID of
+    // adduser.conf; NixOS's normal users from 1000), systemd-homed
+    // 60001–60513, container-mapped host users 60514–60577, DynamicUser=
+    // 61184–65519, nobody 65534 and the 16-bit (uid_t) -1 65535 (systemd's
+    // docs/UIDS-GIDS.md), the subordinate uids that useradd and NixOS's
+    // autoSubUidGidRange hand out from 100000 (SUB_UID_MIN of login.defs) and
+    // systemd-nspawn's container ranges from 524288 (UIDS-GIDS.md). Debian
+    // policy gives 65536 and above to dynamically allocated user accounts.
+    // 70000, not 65536: a uid cut to 16 bits by old code is then not root's.
+    field: 'sftpUids', type: 'first-last', parse: uidRange, default: { first: 70000, last: 99999 }, shown: '70000-99999', example: '70000-99999',
+    doc: "the uids of the machines' SFTP accounts on this server, recorded per machine in uids.txt",
+    details: 'Clear of system users (below 1000), people (1000–60000), systemd\'s dynamic users (61184–65519) and the subordinate uids of containers (100000 and above). bento generate gives each new system the lowest free uid of the range and records it in uids.txt, never changed: commit that file with the fleet. See docs/sftp-server.md, "Account uids".',
   }),
   TRIGGER_DOMAIN: key({
     field: 'triggerDomain', type: 'domain', parse: domain, default: '', shown: 'none: the system name alone', example: 'vpn.example.org',

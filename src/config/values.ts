@@ -51,6 +51,30 @@ export function integerIn(min: number, max: number, what: string) {
   };
 }
 
+/** A range of uids, both ends included (SFTP_UIDS). */
+export interface UidRange {
+  first: number;
+  last: number;
+}
+
+/**
+ * SFTP_UIDS: `first-last`, above the system users (0–999), below 2^31 (the
+ * kernel's devpts and other code take uids for signed numbers:
+ * systemd's docs/UIDS-GIDS.md), and without 65534 (nobody) or 65535
+ * (the 16-bit (uid_t) -1).
+ */
+export function uidRange(raw: string): UidRange {
+  const match = /^([0-9]+)-([0-9]+)$/.exec(raw);
+  if (!match) throw new Error(`must be a range of uids, first-last (e.g. 70000-99999), got ${JSON.stringify(raw)}`);
+  const first = Number(match[1]);
+  const last = Number(match[2]);
+  if (first < 1000) throw new Error(`must start at 1000 or above (below are the system users: the server's own packages), got ${raw}`);
+  if (last > 2 ** 31 - 1) throw new Error(`must end at ${2 ** 31 - 1} or below, got ${raw}`);
+  if (last < first) throw new Error(`must end at or after its start, got ${raw}`);
+  if (first <= 65535 && last >= 65534) throw new Error(`must not hold 65534 (nobody) or 65535 (the 16-bit (uid_t) -1), got ${raw}`);
+  return { first, last };
+}
+
 /** 0 (or empty) or 1. */
 export function flag(raw: string): boolean {
   if (raw === '' || raw === '0') return false;

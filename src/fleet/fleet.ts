@@ -72,6 +72,8 @@ export interface Fleet {
   snapshotDir?: string;
   /** The server's signing key, when some system is prebuilt (attachSigningKey). */
   signingKey?: SigningKey;
+  /** The uid of each system's SFTP account, as uids.txt records it (recordUids, by the generate stage). */
+  uids?: ReadonlyMap<string, number>;
 }
 
 export interface LoadFleetOptions {

@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { attachSigningKey, loadFleet, releaseFleet, type Fleet } from '../fleet/fleet.js';
+import { recordUids } from '../fleet/uids.js';
 import { olderClientEntryWarning } from './init-fleet.js';
 import { renderFleet, type RenderedFile } from './render-fleet.js';
 import { writeOutput, type WriteSummary } from './write-output.js';
@@ -46,6 +47,8 @@ export async function generateOutput(options: GenerateOptions): Promise<Generate
   try {
     const outputDir = options.outputDir ?? defaultOutputDir(options.fleetDir);
     await attachSigningKey(fleet, outputDir);
+    // Recorded before rendering: the server files name every account's uid.
+    fleet.uids = (await recordUids(options.fleetDir, fleet.systems.map((system) => system.name), fleet.config.sftpUids)).uids;
     const older = await olderClientEntryWarning(options.fleetDir);
     if (older !== undefined) fleet.warnings.push(older);
     const complete = fleet.brokenHosts.length === 0;

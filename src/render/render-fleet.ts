@@ -6,6 +6,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { sizeSshd, type Config } from '../config/config.js';
 import type { FleetSystem } from '../fleet/fleet.js';
+import { assignUids } from '../fleet/uids.js';
 import type { SigningKey } from '../nix/signing-key.js';
 import { createTemplateEngine, GENERATED_HEADER, type TemplateEngine } from './template-engine.js';
 import { CLIENT_LIBRARY_NAME, clientLibraryBytes, clientLibraryDigest, renderClientLibrary } from './client-library.js';
@@ -36,6 +37,8 @@ export interface RenderInput {
   systems: readonly Pick<FleetSystem, 'name' | 'kind' | 'key' | 'prebuilt'>[];
   /** The server's signing key: needed when a system is prebuilt. */
   signingKey?: Pick<SigningKey, 'publicKey'>;
+  /** The uid of each system's account (uids.txt); a system without one gets the one assignUids gives it. */
+  uids?: ReadonlyMap<string, number>;
 }
 
 const SCRIPT = 0o755;
@@ -232,10 +235,13 @@ export function checkHeredocText(text: string, label: string): string {
 /** The server side: NixOS module (the generic module, the fleet's settings, the file that joins them), sshd_config snippet, setup script for other distributions, the logs/ prune, Prometheus alert rules. */
 export function renderServerFiles(input: RenderInput, templates = engine()): RenderedFile[] {
   const { config } = input;
+  const uids = assignUids(input.uids ?? new Map(), input.systems.map((system) => system.name), config.sftpUids).uids;
   const systems = input.systems.map((system) => {
     const home = path.posix.join(config.chrootDir, system.name);
-    return { name: system.name, home, logsDir: `${home}/logs`, key: system.key?.line ?? '' };
+    return { name: system.name, uid: uids.get(system.name) ?? 0, home, logsDir: `${home}/logs`, key: system.key?.line ?? '' };
   });
+  // setup-debian.sh's list of the fleet's accounts: name, uid, key, one a line.
+  const accountList = systems.map((system) => `${system.name} ${system.uid} ${system.key}`.trimEnd()).join('\n');
   const sizing = sizeSshd(systems.length, config);
   const sshdContext = { chrootDir: config.chrootDir, authorizedKeysFile: AUTHORIZED_KEYS_FILE, systemCount: systems.length, ...sizing };
   // The whole file for sshd_config.d (Debian); the NixOS module sets the
@@ -251,7 +257,7 @@ export function renderServerFiles(input: RenderInput, templates = engine()): Ren
   });
   // setup-debian.sh sets up the bento-notify timer only when there is a hook to call.
   const notify = config.notifyCommand !== '' || config.notifyUrl !== '';
-  const context = { chrootDir: config.chrootDir, systems, sshdConfig, sshdSnippet, pruneLogs, notify, systemCount: systems.length, ...sizing };
+  const context = { chrootDir: config.chrootDir, systems, accountList, uidRange: config.sftpUids, sshdConfig, sshdSnippet, pruneLogs, notify, systemCount: systems.length, ...sizing };
   return [
     // Static: the alert rules read only bento's metric names, which no fleet value changes.
     { path: 'server/bento-alerts.yml', content: templates.render('server/bento-alerts.yml', {}), mode: DATA },

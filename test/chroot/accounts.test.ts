@@ -1,6 +1,6 @@
 /** getent's output, as the deploy reads the server's accounts. */
 import { describe, expect, it } from 'vitest';
-import { bentoAccountProblem, parseGroupId, parsePasswd, type Account } from '../../src/chroot/accounts.js';
+import { bentoAccountProblem, misplacedAccountsWarning, parseGroupId, parsePasswd, type Account } from '../../src/chroot/accounts.js';
 
 describe('parsePasswd', () => {
   it('reads name, uid, gid, home and shell of each line of `getent passwd`', () => {
@@ -51,5 +51,20 @@ describe('bentoAccountProblem', () => {
       "the user nas is bento's SFTP user of another CHROOT_DIR (its home is /srv/old-chroot/nas, not /home/chroot/nas): CHROOT_DIR changed, and the server's accounts were not applied since; " +
         "apply them, which moves every machine's home into the new CHROOT_DIR: on NixOS, rebuild the server with generated/server/sftp-server.nix; elsewhere, run generated/server/setup-debian.sh as root; then deploy again (README, \"Moving CHROOT_DIR\")",
     );
+  });
+});
+
+describe('misplacedAccountsWarning', () => {
+  it('says nothing when every account is at its uid', () => {
+    expect(misplacedAccountsWarning([])).toBeUndefined();
+  });
+
+  it('names the first accounts not at the uid of uids.txt, how many more, and how to move them (setup-debian.sh, or usermod -u on NixOS)', () => {
+    const misplaced = ['a', 'b', 'c', 'd', 'e'].map((name, i) => ({ name, uid: 990 + i, recorded: 70000 + i }));
+    const text = misplacedAccountsWarning(misplaced) ?? '';
+    expect(text).toContain("5 SFTP accounts are not at the uid the fleet's uids.txt gives them: a (uid 990, not 70000), b (uid 991, not 70001), c (uid 992, not 70002) and 2 more; deploy still publishes for them");
+    expect(text).toContain('run generated/server/setup-debian.sh as root (it runs usermod -u and gives each its logs/)');
+    expect(text).toContain('on NixOS, which never renumbers an existing user, run usermod -u <uid> <name> for each, as uids.txt says (usermod -u 70000 a)');
+    expect(text).toContain('chown -R -h <uid> CHROOT_DIR/<name>/logs');
   });
 });

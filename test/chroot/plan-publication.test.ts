@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { assembleSystem, HashCache } from '../../src/chroot/assemble.js';
+import { readAccounts } from '../../src/chroot/accounts.js';
 import { planPublication } from '../../src/chroot/plan-publication.js';
 import { activateVersion, stageVersion } from '../../src/chroot/publish.js';
 import type { FleetSystem } from '../../src/fleet/fleet.js';
@@ -60,5 +61,24 @@ describe.skipIf(!isRoot)('planPublication', () => {
     expect(plan.messages).toContainEqual({ warning: false, text: `${damaged}: its published files do not match their manifest (configuration.nix differs from the manifest): publishing it again` });
     // Its chroot directories were prepared on the way.
     expect(statSync(path.join(chrootDir, fresh, 'logs')).isDirectory()).toBe(true);
+  });
+
+  it("accepts bento's account made as a system account by an earlier bento (not at the uid of uids.txt), with one warning that says how to move it", async () => {
+    const { chrootDir } = suite.server;
+    const generatedDir = path.join(work, 'generated-uids');
+    const [old, placed] = ['old', 'placed'].map(suite.n) as [string, string];
+    suite.server.addUsers([old, placed]);
+    const systems = [old, placed].map((name) => system(name, generatedDir));
+    const { users } = await readAccounts([old, placed], 'sftp_users');
+    const [oldUid, placedUid] = [old, placed].map((name) => users.get(name)?.uid ?? -1) as [number, number];
+    const plan = await planPublication(systems, chrootDir, generatedDir, new Map([[old, 70000], [placed, placedUid]]));
+    expect(plan.failed).toEqual([]);
+    expect(plan.toBuild.map((each) => each.name)).toEqual([old, placed]);
+    const warnings = plan.messages.filter((message) => message.warning && message.text.includes('uids.txt'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.text).toContain(`an SFTP account is not at the uid the fleet's uids.txt gives it: ${old} (uid ${oldUid}, not 70000); deploy still publishes for it`);
+    expect(warnings[0]?.text).toContain(`usermod -u 70000 ${old}`);
+    // Without uids (no fleet record), no warning.
+    expect((await planPublication(systems, chrootDir, generatedDir)).messages.filter((message) => message.text.includes('uids.txt'))).toEqual([]);
   });
 });

@@ -47,6 +47,7 @@ describe('config.sh scenarios', () => {
       triggerDomain: 'vpn.example.org',
       triggerAddresses: { laptop: '192.0.2.10', router: 'router.lan:8080', nas: '[fd00::5]:51337' },
       prebuilt: false,
+      sftpUids: { first: 200000, last: 209999 },
       signingKey: '/etc/bento/signing-key',
       // Three intervals of UPDATE_CALENDAR='*:0/30' plus UPDATE_RANDOM_DELAY=10min.
       silentAfter: 6000,

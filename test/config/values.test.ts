@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  uidRange,
   byteSize,
   calendar,
   chrootDir,
@@ -138,5 +139,22 @@ describe('the value parsers', () => {
     expect(() => parseTriggerAddresses('a=h a=g')).toThrow('gives a twice');
     expect(() => parseTriggerAddresses('a=h:0')).toThrow('a: port 0 is not a TCP port');
     expect(() => parseTriggerAddresses('a=::1')).toThrow('a: "::1" is not host, host:port, [IPv6] or [IPv6]:port');
+  });
+});
+
+describe('uidRange (SFTP_UIDS)', () => {
+  it('reads first-last', () => {
+    expect(uidRange('70000-99999')).toEqual({ first: 70000, last: 99999 });
+    expect(uidRange('1000-1999')).toEqual({ first: 1000, last: 1999 });
+  });
+
+  it.each([
+    ['70000', /first-last/],
+    ['500-2000', /1000 or above/],
+    ['70000-69999', /at or after its start/],
+    ['60000-70000', /65534 \(nobody\)/],
+    ['70000-4294967294', /2147483647 or below/],
+  ])('refuses %j', (raw, message) => {
+    expect(() => uidRange(raw)).toThrow(message);
   });
 });

@@ -88,7 +88,7 @@ describe('hostile values', () => {
   it('setup-debian.sh passes them to the system tools as single arguments', () => {
     const bin = path.join(dir, 'setup-bin');
     mkdirSync(bin);
-    for (const tool of ['id', 'getent', 'groupadd', 'useradd', 'usermod', 'install', 'sshd', 'systemctl']) {
+    for (const tool of ['id', 'getent', 'groupadd', 'useradd', 'usermod', 'install', 'sshd', 'systemctl', 'systemd-sysusers', 'chpasswd']) {
       writeFileSync(path.join(bin, tool), `#!/bin/sh\n{ echo "== ${tool}"; printf '%s\\n' "$@"; } >> "$FAKE_SERVER/calls"\n[ ${tool} = id ] && [ "$1" = -u ] && [ $# = 1 ] && echo 0\n[ ${tool} = id ] && [ $# = 2 ] && exit 1\nexit 0\n`);
       chmodSync(path.join(bin, tool), 0o755);
     }
@@ -118,7 +118,8 @@ describe('hostile values', () => {
     expect(result.stderr).toContain("nas has no key");
     expect(result.status).toBe(0);
     const calls = readFileSync(path.join(fake, 'calls'), 'utf8');
-    expect(calls).toContain(`== useradd\n--system\n--no-create-home\n--home-dir\n${config.chrootDir}/router\n--gid\nsftp_users\n--shell\n/usr/sbin/nologin\nrouter\n`);
+    // A CHROOT_DIR systemd-sysusers would read as several fields or specifiers: useradd, at the account's uid.
+    expect(calls).toContain(`== useradd\n--system\n--uid\n70001\n--no-create-home\n--home-dir\n${config.chrootDir}/router\n--gid\nsftp_users\n--shell\n/usr/sbin/nologin\nrouter\n`);
     expect(calls).toContain(`== install\n-d\n-m\n0755\n-o\nrouter\n-g\nsftp_users\n${config.chrootDir}/router/logs\n`);
     expect(readFileSync(path.join(keysDir, 'router'), 'utf8')).toBe(`${hostileKey}\n`);
     expect(readFileSync(path.join(sshdDir, 'bento.conf'), 'utf8')).toContain('Match Group sftp_users\n');

@@ -164,7 +164,8 @@ describe('renderServerFiles', () => {
 
   it('creates every user in the Debian setup script, with or without key', () => {
     const setup = fileOf(files, 'server/setup-debian.sh');
-    expect(setup).toContain(`add_system router '${testKey('router')}'\nadd_system nas ''\n`);
+    // One line per account: name, uid (uids.txt; here assigned in name order from SFTP_UIDS), key.
+    expect(setup).toContain(`\nrouter 70001 ${testKey('router')}\nnas 70000\nBENTO_ACCOUNTS\n`);
     expect(setup).toContain("echo \"setup-debian.sh: 2 system(s) ready under $CHROOT_DIR\"");
   });
 });

@@ -5,7 +5,7 @@
  * block stays last in sshd_config whatever other modules add.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -141,6 +141,17 @@ describe('server/sftp-server.nix', () => {
     expect(evalNixos<boolean>([server], 'config.services.openssh.enable')).toBe(true);
     const off = module('off', '{ services.bento-server.enable = false; }');
     expect(evalNixos<string[]>([server, off], 'config.systemd.tmpfiles.rules')).toEqual([]);
+  });
+
+  it('gives each user the uid of uids.txt, as setup-debian.sh does, still a system user (no subordinate uids, no login); a system the server adds itself gets none', () => {
+    const users = evalNixos<Record<string, { uid: number | null; isSystemUser: boolean; isNormalUser: boolean }>>([server], 'config.users.users');
+    expect(users.nas).toMatchObject({ uid: 70000, isSystemUser: true, isNormalUser: false });
+    expect(users.router).toMatchObject({ uid: 70001, isSystemUser: true, isNormalUser: false });
+    const setup = readFileSync(path.join(dir, 'generated', 'server', 'setup-debian.sh'), 'utf8');
+    expect(setup).toContain('\nnas 70000 ');
+    expect(setup).toContain('\nrouter 70001 ');
+    const extra = module('extra', '{ services.bento-server.systems.laptop = [ ]; }');
+    expect(evalNixos<{ uid: number | null }>([server, extra], 'config.users.users.laptop').uid).toBeNull();
   });
 
   it('runs `bento rollout advance` on a timer when asked, and by default does not', () => {

@@ -28,15 +28,22 @@ function setup(names: string[], accounts: (chrootDir: string) => string[], optio
   const out = path.join(dir, 'generated');
   const chrootDir = path.join(dir, 'chroot');
   writeRendered(out, renderFleet({ config: configWith({ chrootDir, ...options.config }), systems: names.map((name) => ({ name, kind: 'flake' as const })) }));
-  writeFileSync(path.join(dir, 'passwd'), accounts(chrootDir).map((line) => `${line}\n`).join(''));
+  // The fake passwd names the primary group in its gid field; getent, as the
+  // real one, gives numbers, from the fake group file.
+  const groups = ['sftp_users:x:990:', 'users:x:100:'];
+  const gidOf = (group: string) => groups.find((line) => line.startsWith(`${group}:`))?.split(':')[2] ?? group;
+  const passwd = accounts(chrootDir).map((line) => line.split(':').map((field, index) => (index === 3 ? gidOf(field) : field)).join(':'));
+  writeFileSync(path.join(dir, 'passwd'), passwd.map((line) => `${line}\n`).join(''));
+  writeFileSync(path.join(dir, 'group'), groups.map((line) => `${line}\n`).join(''));
   const bin = path.join(dir, 'bin');
   mkdirSync(bin, { recursive: true });
   const record = `{ echo "== $(basename "$0")"; printf '%s\\n' "$@"; } >> "$FAKE_DIR/calls"`;
   const stubs: Record<string, string> = {
     // id -u NAME / id -gn NAME / id -g NAME, from the fake passwd; id -u alone: root.
     id: `[ $# = 1 ] && { echo 0; exit 0; }\nline=$(grep "^$2:" "$FAKE_DIR/passwd") || exit 1\ncase $1 in -u) echo "$line" | cut -d: -f3 ;; *) echo "$line" | cut -d: -f4 ;; esac`,
-    getent: `[ "$1" = passwd ] || exit 0\ngrep "^$2:" "$FAKE_DIR/passwd"`,
-    ...Object.fromEntries(['groupadd', 'useradd', 'usermod', 'install'].map((tool) => [tool, record])),
+    // getent passwd|group [NAME...], as the real one: every entry, or those of NAME...; nothing of shadow.
+    getent: `db=$1; shift\ncase $db in passwd | group) ;; *) exit 0 ;; esac\n[ $# = 0 ] && exec cat "$FAKE_DIR/$db"\nfor name; do grep "^$name:" "$FAKE_DIR/$db"; done`,
+    ...Object.fromEntries(['groupadd', 'useradd', 'usermod', 'install', 'systemd-sysusers', 'chpasswd'].map((tool) => [tool, record])),
     // stat -c %U:%G -- PATH: the owner the fake owners file gives PATH, else the real one.
     stat: `for file; do :; done\nowner=$(grep "^$file " "$FAKE_DIR/owners" | cut -d' ' -f2)\n[ -n "$owner" ] && { echo "$owner"; exit 0; }\nexec /usr/bin/stat "$@"`,
   };
@@ -175,5 +182,40 @@ describe('setup-debian.sh and BENTO_AUTHORIZED_KEYS_DIR', () => {
     expect(run.status).toBe(1);
     expect(run.stderr).toBe(`setup-debian.sh: BENTO_AUTHORIZED_KEYS_DIR must be an absolute path of letters, digits and ._/+- (it becomes sshd's AuthorizedKeysFile), got '${keysDir}'\n`);
     expect(run.calls).toBe('');
+  });
+});
+
+describe('setup-debian.sh and the accounts\' uids (uids.txt, SFTP_UIDS)', () => {
+  it('makes new accounts at their uid, all in one systemd-sysusers run, not as system accounts of 100–999, password *', () => {
+    const run = setup(['nas', 'router'], () => []);
+    expect(run.status).toBe(0);
+    expect(run.calls).not.toContain('== useradd');
+    const sysusers = run.calls.split('== ').filter((call) => call.startsWith('systemd-sysusers'));
+    expect(sysusers).toHaveLength(1);
+    expect(run.calls).toContain('== chpasswd\n-e\n');
+  });
+
+  it("moves bento's account made as a system account by an earlier bento to its uid (usermod -u, which also moves its logs/)", () => {
+    const run = setup(['nas', 'router'], (chrootDir) => [`nas:x:998:sftp_users::${chrootDir}/nas:/usr/sbin/nologin`, `router:x:70001:sftp_users::${chrootDir}/router:/usr/sbin/nologin`]);
+    expect(run.status).toBe(0);
+    expect(run.calls).toContain('== usermod\n-u\n70000\nnas\n');
+    expect(run.calls).not.toContain('-u\n70001\nrouter');
+    expect(run.stdout).toContain('setup-debian.sh: nas moves from uid 998 to 70000 (the fleet\'s uids.txt, in SFTP_UIDS): its logs/ moves with it\n');
+  });
+
+  it('refuses, changing nothing, when the uid uids.txt gives a system is another account\'s', () => {
+    const run = setup(['nas', 'router'], (chrootDir) => ['postgres:x:70001:users::/var/lib/postgresql:/bin/bash', `nas:x:998:sftp_users::${chrootDir}/nas:/usr/sbin/nologin`]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain("setup-debian.sh: uid 70001, which the fleet's uids.txt gives router, is user postgres's: set SFTP_UIDS in config.sh to a range no other account uses");
+    expect(run.calls).not.toContain('== usermod');
+    expect(run.calls).not.toContain('== systemd-sysusers');
+    expect(run.calls).not.toContain(`${run.chrootDir}/nas`);
+  });
+
+  it('leaves the uid of an account at its uid alone, and sets its password when its shadow entry cannot be read', () => {
+    const run = setup(['nas'], (chrootDir) => [`nas:x:70000:sftp_users::${chrootDir}/nas:/usr/sbin/nologin`]);
+    expect(run.status).toBe(0);
+    expect(run.calls).toContain("== usermod\n--password\n*\n--expiredate\n\nnas\n");
+    expect(run.calls).not.toContain('-u\n');
   });
 });
