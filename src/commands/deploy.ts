@@ -22,6 +22,7 @@ import { planRolloutBuilds, startDeployRollout } from '../rollout/plan-deploy.js
 import { readRolloutState, type RolloutHold, type RolloutState } from '../protocol/rollout-file.js';
 import { departuresLeftAlone, retireDepartures } from '../chroot/retire.js';
 import { UserError } from '../errors.js';
+import { requireOnPath } from '../exec.js';
 import type { Config } from '../config/config.js';
 import { releaseFleet, takeSnapshot, type BrokenHost, type Fleet, type FleetSystem } from '../fleet/fleet.js';
 import { selectSystems } from '../fleet/select.js';
@@ -90,6 +91,8 @@ export async function deploy(options: DeployCommandOptions, io: CommandIO): Prom
   // (chroot/flake-names-cache.ts) is read from hosts/ itself, and its
   // snapshot taken only when something must be built; if hosts/ then
   // changed, the deploy starts again, with a snapshot from the start.
+  // Nix is needed to build, and a deploy that finds the names in its cache runs none before it would build: said first, as when it evaluates.
+  requireOnPath('nix');
   let regenerated = 0;
   let skippedReported: string | undefined;
   for (const namesCache of [(config: Config) => readFlakeNamesCache(config.chrootDir), undefined]) {

@@ -10,7 +10,6 @@
  *   CHROOT_DIR/<name>/removed              the system left the fleet (its logs stay for the record)
  *   CHROOT_DIR/<name>/.cache-<id>/         a prebuilt system's binary cache (docs/protocol.md §11)
  *   CHROOT_DIR/.bento-cache/               the NARs those caches link to, and what each cache holds; root's alone
- *   CHROOT_DIR/.bento-flake-names          deploy's cache of the flakes' system names; root's alone
  *
  * and the one walker of CHROOT_DIR (listChrootDir), which every stage and
  * command that looks for the systems there uses.
@@ -72,8 +71,6 @@ export function cacheDirName(manifestDigest: string): string {
 
 /** In CHROOT_DIR: the NAR and narinfo files every chroot's cache links to, and the GC roots. No machine sees it. */
 export const CACHE_POOL = '.bento-cache';
-/** In CHROOT_DIR: deploy's cache of the flakes' system names (chroot/flake-names-cache.ts). No machine sees it. */
-export const FLAKE_NAMES_CACHE = '.bento-flake-names';
 /** In a cache directory: the store path of the system, one line. */
 export const CACHE_SYSTEM_FILE = 'system';
 /** In a cache directory: every narinfo of the closure, gzipped, one download. */

@@ -1,54 +1,60 @@
 /**
- * Deploy's cache of the flakes' system names in CHROOT_DIR: root's alone,
- * trusted only when nobody else could have written it, rewritten only when
- * it changes. Root: CHROOT_DIR must be root's, as sshd demands.
+ * Deploy's cache of the flakes' system names, one per CHROOT_DIR: root's
+ * alone, trusted only when nobody else could have written it, rewritten
+ * only when it changes. Root: the cache directory must be root's.
  */
-import { chmodSync, chownSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { flakeNamesCachePath, parseFlakeNamesCache, readFlakeNamesCache, renderFlakeNamesCache, saveFlakeNamesCache } from '../../src/chroot/flake-names-cache.js';
-import { listChrootDir } from '../../src/protocol/layout.js';
 
 const isRoot = process.getuid?.() === 0;
 const KEY_A = 'a'.repeat(64);
 const KEY_B = 'b'.repeat(64);
 
 describe.skipIf(!isRoot)('the flake names cache', () => {
-  // Not under /tmp: every directory above CHROOT_DIR must be root's and not writable by others.
-  const chrootDir = mkdtempSync('/srv/bento-names-cache-');
-  chmodSync(chrootDir, 0o755);
-  afterAll(() => rmSync(chrootDir, { recursive: true, force: true }));
-  const file = flakeNamesCachePath(chrootDir);
+  // Not under /tmp: every directory above the cache must be root's and not writable by others.
+  const parent = mkdtempSync('/srv/bento-names-cache-');
+  chmodSync(parent, 0o755);
+  afterAll(() => rmSync(parent, { recursive: true, force: true }));
+  const cacheDir = path.join(parent, 'cache');
+  const chrootDir = '/srv/some-chroot';
+  const file = flakeNamesCachePath(chrootDir, cacheDir);
+  const read = () => readFlakeNamesCache(chrootDir, cacheDir);
+  const save = (entries: Map<string, string[]>) => saveFlakeNamesCache(chrootDir, entries, cacheDir);
 
-  it('is saved root-only, read back, and not rewritten when unchanged; status and the prunes do not see it', () => {
-    expect(readFlakeNamesCache(chrootDir)).toEqual(new Map());
+  it('is saved root-only, one per CHROOT_DIR, read back, and not rewritten when unchanged', () => {
+    expect(read()).toEqual(new Map());
     const entries = new Map([[KEY_A, ['web', 'db']], [KEY_B, []]]);
-    expect(saveFlakeNamesCache(chrootDir, entries)).toBe(true);
+    expect(save(entries)).toBe(true);
     const stats = statSync(file, { bigint: true });
     expect([stats.uid, stats.mode & 0o777n]).toEqual([0n, 0o600n]);
-    expect(readFlakeNamesCache(chrootDir)).toEqual(entries);
-    expect(saveFlakeNamesCache(chrootDir, new Map([[KEY_B, []], [KEY_A, ['web', 'db']]]))).toBe(true);
+    expect(read()).toEqual(entries);
+    expect(save(new Map([[KEY_B, []], [KEY_A, ['web', 'db']]]))).toBe(true);
     const again = statSync(file, { bigint: true });
     expect([again.ino, again.mtimeNs, again.ctimeNs]).toEqual([stats.ino, stats.mtimeNs, stats.ctimeNs]);
-    expect(listChrootDir(chrootDir)).toEqual({ systems: [], temporaries: [], strays: [] });
+    expect((statSync(cacheDir).mode & 0o777).toString(8)).toBe('700');
+    expect(readdirSync(cacheDir)).toEqual([path.basename(file)]);
+    expect(flakeNamesCachePath('/srv/other-chroot', cacheDir)).not.toBe(file);
     // A change replaces it.
-    saveFlakeNamesCache(chrootDir, new Map([[KEY_A, ['web']]]));
-    expect(readFlakeNamesCache(chrootDir)).toEqual(new Map([[KEY_A, ['web']]]));
+    save(new Map([[KEY_A, ['web']]]));
+    expect(read()).toEqual(new Map([[KEY_A, ['web']]]));
   });
 
   it('is not trusted when someone else could have written it, nor when it is damaged', () => {
-    saveFlakeNamesCache(chrootDir, new Map([[KEY_A, ['web']]]));
+    save(new Map([[KEY_A, ['web']]]));
     chmodSync(file, 0o620);
-    expect(readFlakeNamesCache(chrootDir)).toEqual(new Map());
+    expect(read()).toEqual(new Map());
     chmodSync(file, 0o600);
     chownSync(file, 1234, 0);
-    expect(readFlakeNamesCache(chrootDir)).toEqual(new Map());
+    expect(read()).toEqual(new Map());
     chownSync(file, 0, 0);
-    expect(readFlakeNamesCache(chrootDir).size).toBe(1);
-    chmodSync(chrootDir, 0o775);
-    expect(readFlakeNamesCache(chrootDir)).toEqual(new Map());
-    chmodSync(chrootDir, 0o755);
+    expect(read().size).toBe(1);
+    chmodSync(cacheDir, 0o770);
+    expect(read()).toEqual(new Map());
+    chmodSync(cacheDir, 0o700);
     writeFileSync(file, '{"format": "bento flake names 1", "flakes": {');
-    expect(readFlakeNamesCache(chrootDir)).toEqual(new Map());
+    expect(read()).toEqual(new Map());
   });
 
   it('parses only what it renders: a bad key or name empties it', () => {

@@ -62,7 +62,9 @@ function stage(chrootDir: string, system: Assembly): string {
 }
 
 describe.skipIf(!isRoot)('states.txt once per batch', () => {
-  beforeEach(() => vi.mocked(atomic.writeFileAtomicallySync).mockClear());
+  beforeEach(() => {
+    vi.mocked(atomic.writeFileAtomicallySync).mockClear();
+  });
 
   it('a batch records every line in one write, publishes each, and keeps the lines of the systems it does not touch', () => {
     const chrootDir = mkdtempSync(path.join(root, 'batch-'));

@@ -2,17 +2,18 @@
  * `bento deploy` with nothing changed writes nothing: not in the fleet, not
  * in CHROOT_DIR, not in its temporary directory, not in its lock (no
  * snapshot of hosts/, no Nix: the flakes' names come from deploy's cache,
- * chroot/flake-names-cache.ts). Seen from outside, without strace: every
+ * chroot/flake-names-cache.ts, which is not rewritten either). Seen from outside, without strace: every
  * inode's number, times and size before and after (a directory's times
  * catch a file made and removed in it). And a deploy that publishes
  * several systems replaces states.txt once (its renames, traced). Root,
  * real Nix, a test server.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { flakeNamesCachePath } from '../../src/chroot/flake-names-cache.js';
 import { sha256 } from '../../src/util/hash.js';
 import { bento, CLI } from '../helpers/cli.js';
 import { makeFleet, type TestFleet } from '../helpers/fleet.js';
@@ -49,6 +50,8 @@ describe.skipIf(!isRoot)('bento deploy with nothing changed', () => {
     const fleet = newFleet({ pair: { flake: [n('a'), n('b')], utils: true, files: { 'extra/data.txt': 'data\n' } }, solo: { flake: [n('c')] }, [n('r')]: { nonFlake: true } });
     suite.server.addUsers(names);
     const tmp = mkdtempSync(path.join(os.tmpdir(), 'bento-noop-tmp-'));
+    // As /tmp is to the evaluator (nix/unprivileged.ts), less the sticky bit: bento's own temporary directories are below it.
+    chmodSync(tmp, 0o755);
     suite.later(() => rmSync(tmp, { recursive: true, force: true }));
     const env = { BENTO_DIR: fleet.root, ...NIX_ENV, TMPDIR: tmp, BENTO_DEBUG: '1' };
     const first = bento(['deploy'], { env });
@@ -57,7 +60,8 @@ describe.skipIf(!isRoot)('bento deploy with nothing changed', () => {
 
     const lock = path.join('/run', `bento-deploy-${sha256(path.resolve(chrootDir)).slice(0, 16)}.lock`);
     expect(existsSync(lock)).toBe(true);
-    const roots = [fleet.root, chrootDir, tmp, lock];
+    const roots = [fleet.root, chrootDir, tmp, lock, flakeNamesCachePath(chrootDir)];
+    suite.later(() => rmSync(flakeNamesCachePath(chrootDir), { force: true }));
     const before = inventory(roots);
     const again = bento(['deploy'], { env });
     expect(again.status, again.stderr).toBe(0);
@@ -67,7 +71,7 @@ describe.skipIf(!isRoot)('bento deploy with nothing changed', () => {
 
     // An edit: each flake system changed, built from a snapshot of what was read, and published.
     for (const [dir, name] of [['pair', n('a')], ['pair', n('b')], ['solo', n('c')]] as const) writeFileSync(path.join(fleet.root, 'hosts', dir, `${name}.nix`), `# ${name} edited\n`);
-    const cache = readFileSync(path.join(chrootDir, '.bento-flake-names'), 'utf8');
+    const cache = readFileSync(flakeNamesCachePath(chrootDir), 'utf8');
     const log = path.join(tmp, 'strace.log');
     const traced = spawnSync('strace', ['-f', '-y', '-qq', '-o', log, '-e', DURABILITY_CALLS, process.execPath, CLI, 'deploy'], {
       env: { ...process.env, ...env, NO_COLOR: '1' },
@@ -78,7 +82,7 @@ describe.skipIf(!isRoot)('bento deploy with nothing changed', () => {
     expect(traced.stderr).toContain('deploy: 3 published, 1 unchanged');
     // Nix evaluated the edited flakes again (their names' key changed), and the cache says so.
     expect(traced.stderr).toMatch(/debug: \$ .*\bnix\b.* eval /);
-    expect(readFileSync(path.join(chrootDir, '.bento-flake-names'), 'utf8')).not.toBe(cache);
+    expect(readFileSync(flakeNamesCachePath(chrootDir), 'utf8')).not.toBe(cache);
     const renames = parseStraceLog(readFileSync(log, 'utf8')).filter((call) => call.kind === 'rename' && call.to === path.join(chrootDir, 'states.txt'));
     expect(renames).toHaveLength(1);
     for (const [, name] of [['pair', n('a')], ['pair', n('b')], ['solo', n('c')]] as const) {
