@@ -131,40 +131,42 @@ const LOCK_BUSY = 75;
 
 /**
  * Takes an exclusive flock(2) on `file` without waiting; undefined when
- * another process holds it. Node has no flock, so a child `flock` holds it
- * for us, running `cat` on a pipe from this process: when this process ends,
- * however it ends (SIGKILL included), the pipe closes, cat and flock exit,
+ * another process holds it. Node has no flock: this process opens the file
+ * (read-only, created only when missing, so taking a lock writes nothing)
+ * and a child `flock` locks that open file, which this process keeps. When
+ * this process ends, however it ends (SIGKILL included), the file is closed
  * and the kernel releases the lock. Nothing is left to clean up, and a stale
- * lock cannot exist.
+ * lock cannot exist. (Node opens files close-on-exec: no other child
+ * inherits it.)
  */
 export async function holdFileLock(file: string): Promise<FileLock | undefined> {
   debug(`$ flock --nonblock ${file}`);
-  const execa = await loadExeca();
-  const child = execa('flock', ['--nonblock', '--conflict-exit-code', String(LOCK_BUSY), file, 'sh', '-c', 'echo locked && exec cat'], {
-    stdin: 'pipe',
-    stdout: 'pipe',
-    stderr: 'pipe',
-    reject: false,
-    buffer: false,
-  });
-  const locked = await new Promise<boolean>((resolve) => {
-    child.stdout?.once('data', () => resolve(true));
-    child.once('exit', () => resolve(false));
-    child.once('error', () => resolve(false));
-  });
-  if (!locked) {
-    const result = await child;
-    const error = result as unknown as { code?: string };
-    if (error.code === 'ENOENT') throw new MissingToolError('flock', 'apt-get install util-linux');
-    if (result.exitCode === LOCK_BUSY) return undefined;
-    throw new ToolError(`flock --nonblock ${file}`, result.exitCode, String(result.stderr ?? ''));
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOCTTY);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOCTTY | constants.O_CREAT, 0o644);
   }
-  // Not unref'd: the caller releases it (in a finally), and awaiting an
-  // unref'd child would let Node exit in the middle of the await.
+  // child_process, not execa: execa takes no file descriptor as an extra stdio.
+  const outcome = await new Promise<{ status: number | null; stderr: string; missing?: boolean }>((resolve) => {
+    let stderr = '';
+    const child = spawn('flock', ['--nonblock', '--conflict-exit-code', String(LOCK_BUSY), '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.once('error', (error: NodeJS.ErrnoException) => resolve({ status: null, stderr: error.message, missing: error.code === 'ENOENT' }));
+    child.once('close', (status) => resolve({ status, stderr }));
+  });
+  if (outcome.status !== 0) {
+    closeSync(fd);
+    if (outcome.missing) throw new MissingToolError('flock', 'apt-get install util-linux');
+    if (outcome.status === LOCK_BUSY) return undefined;
+    throw new ToolError(`flock --nonblock ${file}`, outcome.status ?? undefined, outcome.stderr);
+  }
+  let open = true;
   return {
     async release() {
-      child.stdin?.end();
-      await child;
+      if (open) closeSync(fd);
+      open = false;
     },
   };
 }

@@ -4,13 +4,13 @@
  * that list is compared with the published one to decide whether anything
  * changed, without copying or building anything.
  */
-import { realpathSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import type { FleetSystem } from '../fleet/fleet.js';
 import { clientFilesOf } from '../render/render-fleet.js';
-import { listHostFiles } from '../fleet/host-tree.js';
-import { sha256, sha256File } from '../util/hash.js';
+import { HashCache, listHashedHostFiles } from '../fleet/host-tree.js';
+import { sha256 } from '../util/hash.js';
 import { renderManifest } from '../protocol/manifest.js';
 import { byText } from '../util/text.js';
 
@@ -33,29 +33,15 @@ export interface Assembly {
   shadowed: string[];
 }
 
-/** Hashes by real path, size and mtime, so files shared through utils/ are read once per run. */
-export class HashCache {
-  private readonly entries = new Map<string, { size: number; mtimeMs: number; sha256: string }>();
-
-  hash(file: string): string {
-    const real = realpathSync(file);
-    const stats = statSync(real);
-    const known = this.entries.get(real);
-    if (known && known.size === stats.size && known.mtimeMs === stats.mtimeMs) return known.sha256;
-    const digest = sha256File(real);
-    this.entries.set(real, { size: stats.size, mtimeMs: stats.mtimeMs, sha256: digest });
-    return digest;
-  }
-}
-
+export { HashCache };
 
 /** The files of `system`'s configuration: host files, then the generated client files (which win). */
-export function assembleSystem(system: Pick<FleetSystem, 'name' | 'filesDir' | 'hostDirName'>, generatedDir: string, cache: HashCache): Assembly {
+export function assembleSystem(system: Pick<FleetSystem, 'name' | 'filesDir' | 'hostDirName' | 'files'>, generatedDir: string, cache: HashCache): Assembly {
   const byPath = new Map<string, AssembledFile>();
-  // filesDir is the fleet's snapshot: a copy without links, its own boundary.
-  for (const file of listHostFiles(system.filesDir, { where: `hosts/${system.hostDirName}`, boundary: system.filesDir })) {
-    byPath.set(file.relative, { ...file, sha256: cache.hash(file.source) });
-  }
+  // The files the fleet listed and hashed when it was loaded, else filesDir's
+  // (the fleet's snapshot: a copy without links, its own boundary).
+  const hostFiles = system.files ?? listHashedHostFiles(system.filesDir, { where: `hosts/${system.hostDirName}`, boundary: system.filesDir }, cache);
+  for (const file of hostFiles) byPath.set(file.relative, { ...file });
   const shadowed: string[] = [];
   for (const { generated, published } of clientFilesOf(system.name)) {
     if (byPath.has(published)) shadowed.push(published);

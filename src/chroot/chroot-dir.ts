@@ -4,7 +4,7 @@
  * root and writable by nobody else, or ChrootDirectory refuses the login),
  * and locked against a second deploy.
  */
-import { accessSync, constants, existsSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { systemDirectoryProblem, SYSTEM_DIRECTORY_HINT } from '../config/system-directories.js';
@@ -72,28 +72,43 @@ export function prepareChrootDir(chrootDir: string): void {
 /**
  * Takes the deploy lock of CHROOT_DIR: an exclusive flock(2), which the
  * kernel releases when its holder dies, however it dies (exec.ts,
- * holdFileLock). It lives in /run, not in CHROOT_DIR, so that a deploy with
- * nothing to do leaves CHROOT_DIR untouched. Resolves to the function that
- * releases it.
+ * holdFileLock). It lives in /run, not in CHROOT_DIR, and taking it writes
+ * nothing, so that a deploy with nothing to do writes nothing. Resolves to
+ * the function that releases it.
  */
 export async function lockChrootDir(chrootDir: string): Promise<() => Promise<void>> {
   const lockDir = existsSync('/run') && process.getuid?.() === 0 ? '/run' : os.tmpdir();
   const lockFile = path.join(lockDir, `bento-deploy-${sha256(path.resolve(chrootDir)).slice(0, 16)}.lock`);
   const lock = await holdFileLock(lockFile);
   if (!lock) {
-    const holder = readHolder(lockFile);
+    const holder = lockHolder(lockFile);
     throw new UserError(`another bento deploy${holder ? ` (pid ${holder})` : ''} is publishing into ${chrootDir}; wait for it to finish`);
   }
-  // For the message above only: the lock itself is the flock, whatever the file says.
-  writeFileSync(lockFile, `${process.pid}\n`);
   return lock.release;
 }
 
-function readHolder(lockFile: string): number | undefined {
+/** For the message only: a process, not this one, that has `lockFile` open (the lock is the flock, whoever has the file open). */
+function lockHolder(lockFile: string): number | undefined {
+  let pids: string[];
   try {
-    const pid = Number(readFileSync(lockFile, 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+    pids = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry) && Number(entry) !== process.pid);
   } catch {
     return undefined;
   }
+  for (const pid of pids) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === lockFile) return Number(pid);
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+  return undefined;
 }

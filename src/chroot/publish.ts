@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Assembly } from './assemble.js';
 import { listChrootDir, systemChroot, versionDirName } from '../protocol/layout.js';
 import { MANIFEST_NAME, renderChangeStampOfDigest } from '../protocol/manifest.js';
-import { recordState } from './record-state.js';
+import { recordStates } from './record-state.js';
 import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import { flushParentSync, flushSync, flushTreeSync } from '../util/durable.js';
 import { copyFilesWithModes } from '../util/make-dirs.js';
@@ -174,34 +174,72 @@ export class ConfigSwitchedError extends Error {
   }
 }
 
+/** A staged version directory to publish, and the store path states.txt names for it (undefined: no line, a system without a flake). */
+export interface StagedPublication {
+  system: Pick<Assembly, 'name' | 'digest'>;
+  versionName: string;
+  storeBasename: string | undefined;
+}
+
+export interface BatchOutcome {
+  /** In the order given. */
+  published: string[];
+  /** Which step failed and what stays published, in the order given. */
+  failed: { name: string; reason: string }[];
+}
+
 /**
- * Publishes a staged version directory and records the system's store path
- * in states.txt (undefined: removes its line, for a system without a flake).
- * states.txt names only what is published: its line is written first and
- * put back when the publication fails. Throws a message that says which
- * step failed and what stays published.
+ * Publishes staged version directories and records their store paths in
+ * states.txt. states.txt names only what is published: every line of the
+ * batch is written first, in one replacement of the file, then each system
+ * is published; the lines of those whose publication failed are put back,
+ * in one more replacement. Each system's failure is its own; its reason
+ * says which step failed and what stays published.
  */
-export function publishStaged(chrootDir: string, system: Pick<Assembly, 'name' | 'digest'>, versionName: string, storeBasename: string | undefined, now: Date): void {
-  let previous: string | undefined;
+export function publishStagedBatch(chrootDir: string, batch: readonly StagedPublication[], now: Date): BatchOutcome {
+  const outcome: BatchOutcome = { published: [], failed: [] };
+  if (batch.length === 0) return outcome;
+  let previous: Map<string, string | undefined>;
   try {
-    previous = recordState(chrootDir, system.name, storeBasename);
+    previous = recordStates(chrootDir, new Map(batch.map((item) => [item.system.name, item.storeBasename])));
   } catch (error) {
-    throw new Error(`cannot record it in states.txt, nothing was published: ${(error as Error).message}`);
+    for (const item of batch) outcome.failed.push({ name: item.system.name, reason: `cannot record it in states.txt, nothing was published: ${(error as Error).message}` });
+    return outcome;
   }
-  try {
-    activateVersion(chrootDir, system, versionName, now);
-  } catch (error) {
-    if (error instanceof ConfigSwitchedError) {
-      throw new Error(`publication stopped half-way: config/ holds the new files, not announced yet (the next deploy announces them): ${error.message}`);
-    }
-    let why = `publication failed, its previous files stay published: ${(error as Error).message}`;
+  const putBack = new Map<string, string | undefined>();
+  const reasons = new Map<string, string>();
+  for (const item of batch) {
+    const { name } = item.system;
     try {
-      recordState(chrootDir, system.name, previous);
-    } catch (restore) {
-      why += `; and its states.txt line could not be put back (${(restore as Error).message})`;
+      activateVersion(chrootDir, item.system, item.versionName, now);
+      outcome.published.push(name);
+    } catch (error) {
+      if (error instanceof ConfigSwitchedError) {
+        reasons.set(name, `publication stopped half-way: config/ holds the new files, not announced yet (the next deploy announces them): ${error.message}`);
+        continue;
+      }
+      reasons.set(name, `publication failed, its previous files stay published: ${(error as Error).message}`);
+      putBack.set(name, previous.get(name));
     }
-    throw new Error(why);
   }
+  if (putBack.size > 0) {
+    try {
+      recordStates(chrootDir, putBack);
+    } catch (restore) {
+      for (const name of putBack.keys()) reasons.set(name, `${reasons.get(name) ?? ''}; and its states.txt line could not be put back (${(restore as Error).message})`);
+    }
+  }
+  for (const item of batch) {
+    const reason = reasons.get(item.system.name);
+    if (reason !== undefined) outcome.failed.push({ name: item.system.name, reason });
+  }
+  return outcome;
+}
+
+/** publishStagedBatch for one system; throws its failure's reason. */
+export function publishStaged(chrootDir: string, system: Pick<Assembly, 'name' | 'digest'>, versionName: string, storeBasename: string | undefined, now: Date): void {
+  const failure = publishStagedBatch(chrootDir, [{ system, versionName, storeBasename }], now).failed[0];
+  if (failure) throw new Error(failure.reason);
 }
 
 /** True when config/ is `versionName` and last_change_date announces `digest`: activating it again would change nothing. */

@@ -22,7 +22,7 @@ import { publishSystemCache } from './prebuilt-cache.js';
 import { CONFIG_LINK, LAST_CHANGE_DATE, listChrootDir, REMOVED_MARKER, systemChroot } from '../protocol/layout.js';
 import { readStatesFile } from '../protocol/states-file.js';
 import { readPublished } from './publish.js';
-import { recordState } from './record-state.js';
+import { recordState, recordStates } from './record-state.js';
 
 /** Entries of a system's directory that deploy writes for what it publishes (and their temporary names). */
 const PUBLISHED_ENTRY = /^(config|last_change_date|\.config-.*|\.cache-.*|config\.tmp-\d+|\.?last_change_date\.tmp-\d+)$/;
@@ -80,8 +80,13 @@ export function departuresLeftAlone(chrootDir: string, fleetNames: readonly stri
  * completes it the next time. Its logs/ is not touched.
  */
 export async function retireSystem(chrootDir: string, name: string, sftpGroupId: number, now: Date): Promise<void> {
-  const chroot = systemChroot(chrootDir, name);
   recordState(chrootDir, name, undefined);
+  await takeAwayPublished(chrootDir, name, sftpGroupId, now);
+}
+
+/** retireSystem after its states.txt line is gone. */
+async function takeAwayPublished(chrootDir: string, name: string, sftpGroupId: number, now: Date): Promise<void> {
+  const chroot = systemChroot(chrootDir, name);
   rmSync(chroot.lastChangeDate, { force: true });
   // A link to the version directory goes, not what it points to (or the original bento's plain config/).
   if (lstatSync(chroot.config, { throwIfNoEntry: false })?.isSymbolicLink()) unlinkSync(chroot.config);
@@ -122,9 +127,17 @@ export async function retireDepartures(options: RetireOptions): Promise<Retireme
   const departures = findDepartures(chrootDir, options.fleetNames, options.sftpGroupId);
   const keyOf = (name: string) => (existsSync(authorizedKeysFileOf(name)) ? authorizedKeysFileOf(name) : undefined);
   const result: Retirement = { retired: [], failed: [], stillAuthorized: [], departed: [] };
+  // Their states.txt lines go first, all at once (one replacement of the file).
+  let linesGone: Error | undefined;
+  try {
+    if (departures.toRetire.length > 0) recordStates(chrootDir, new Map(departures.toRetire.map((name) => [name, undefined])));
+  } catch (error) {
+    linesGone = error instanceof Error ? error : new Error(String(error));
+  }
   for (const name of departures.toRetire) {
     try {
-      await retireSystem(chrootDir, name, options.sftpGroupId, options.now());
+      if (linesGone) throw linesGone;
+      await takeAwayPublished(chrootDir, name, options.sftpGroupId, options.now());
       result.retired.push({ name, logs: systemChroot(chrootDir, name).logs, keyFile: keyOf(name) });
     } catch (error) {
       result.failed.push({ name, reason: error instanceof Error ? error.message : String(error) });

@@ -11,17 +11,20 @@
  */
 import path from 'node:path';
 import { buildSystemsShowingProgress } from '../builds/build-systems.js';
-import type { Assembly } from '../chroot/assemble.js';
-import { planPublication, sameSystemAsPublished } from '../chroot/plan-publication.js';
+import { assembleSystem, HashCache, type Assembly } from '../chroot/assemble.js';
+import { readFlakeNamesCache, saveFlakeNamesCache } from '../chroot/flake-names-cache.js';
+import { planPublication, sameSystemAsPublished, type PublicationPlan } from '../chroot/plan-publication.js';
 import { publishSystemCache } from '../chroot/prebuilt-cache.js';
 import { lockChrootDir, prepareChrootDir } from '../chroot/chroot-dir.js';
-import { announceSystem, publishStaged, readPublished, removeLeftovers, stageVersion } from '../chroot/publish.js';
+import { announceSystem, publishStagedBatch, readPublished, removeLeftovers, stageVersion, type StagedPublication } from '../chroot/publish.js';
 import { endRollout, forgetInRollout, type RolloutCandidate } from '../rollout/wave-publication.js';
 import { planRolloutBuilds, startDeployRollout } from '../rollout/plan-deploy.js';
 import { readRolloutState, type RolloutHold, type RolloutState } from '../protocol/rollout-file.js';
 import { departuresLeftAlone, retireDepartures } from '../chroot/retire.js';
 import { UserError } from '../errors.js';
-import { releaseFleet, type BrokenHost, type Fleet, type FleetSystem } from '../fleet/fleet.js';
+import { requireOnPath } from '../exec.js';
+import type { Config } from '../config/config.js';
+import { releaseFleet, takeSnapshot, type BrokenHost, type Fleet, type FleetSystem } from '../fleet/fleet.js';
 import { selectSystems } from '../fleet/select.js';
 import { pruneLogs } from '../status/prune-logs.js';
 import type { NixBuildOptions } from '../nix/build.js';
@@ -83,17 +86,32 @@ export async function deploy(options: DeployCommandOptions, io: CommandIO): Prom
   if (!runsAsRoot(io)) {
     throw new UserError('bento deploy must run as root: it sets the ownership sshd requires in CHROOT_DIR', 'run it again with sudo (sudo -E keeps BENTO_DIR and NAME)');
   }
-  // One snapshot of hosts/: what is evaluated is what is built and published, whatever is edited meanwhile.
-  const { fleet, outputDir: generatedDir, summary } = await generateOutput({ fleetDir: options.fleetDir, jobs: options.jobs, snapshot: true });
-  try {
-    await reportSkippedHostDirs(io, fleet);
-    return await deployFleet(fleet, generatedDir, summary.written.length, options, io);
-  } finally {
-    await releaseFleet(fleet);
+  // What is evaluated is what is built and published, whatever is edited
+  // meanwhile: one snapshot of hosts/. A fleet whose flakes' names are known
+  // (chroot/flake-names-cache.ts) is read from hosts/ itself, and its
+  // snapshot taken only when something must be built; if hosts/ then
+  // changed, the deploy starts again, with a snapshot from the start.
+  // Nix is needed to build, and a deploy that finds the names in its cache runs none before it would build: said first, as when it evaluates.
+  requireOnPath('nix');
+  let regenerated = 0;
+  let skippedReported: string | undefined;
+  for (const namesCache of [(config: Config) => readFlakeNamesCache(config.chrootDir), undefined]) {
+    const { fleet, outputDir: generatedDir, summary } = await generateOutput({ fleetDir: options.fleetDir, jobs: options.jobs, snapshot: true, namesCache: namesCache ?? (() => new Map()) });
+    regenerated += summary.written.length;
+    try {
+      if (skippedReported !== fleet.skippedHostDirs.join('/')) await reportSkippedHostDirs(io, fleet);
+      skippedReported = fleet.skippedHostDirs.join('/');
+      const result = await deployFleet(fleet, generatedDir, regenerated, options, io);
+      if (result !== 'hosts changed') return result;
+    } finally {
+      await releaseFleet(fleet);
+    }
   }
+  throw new Error('the fleet loaded with a snapshot changed while it was deployed');
 }
 
-async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: number, options: DeployCommandOptions, io: CommandIO): Promise<DeployResult> {
+/** Deploys the loaded fleet; 'hosts changed' when its deferred snapshot is not what was loaded (nothing was published then). */
+async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: number, options: DeployCommandOptions, io: CommandIO): Promise<DeployResult | 'hosts changed'> {
   const now = () => nowOf(io);
   const print = (line: string) => printLine(io, line);
   const warn = (message: string) => warnLine(io, message);
@@ -106,8 +124,11 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
   const unlock = await lockChrootDir(chrootDir);
   try {
     removeLeftovers(chrootDir, selected.map((system) => system.name));
+    if (fleet.flakeNames) saveFlakeNamesCache(chrootDir, fleet.flakeNames);
     const result: DeployResult = { published: [], unchanged: [], staged: [], held: [], failed: [], brokenHosts: fleet.brokenHosts, regenerated, removed: [] };
     const plan = await planPublication(selected, chrootDir, generatedDir, fleet.uids);
+    // Something to build: from a snapshot, which must be what was planned.
+    if (plan.toBuild.length > 0 && !(await snapshotPlan(fleet, plan, generatedDir))) return 'hosts changed';
     result.failed.push(...plan.failed);
     result.unchanged.push(...plan.unchanged);
     for (const message of plan.messages) {
@@ -182,11 +203,29 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
       result.staged.push(...started.staged);
       for (const line of started.lines) print(line);
     }
-    else for (const system of built) publishBuilt(system.assembly, system.exact ? system.target : undefined, publication);
+    else publishBuilt(built, publication);
     return result;
   } finally {
     await unlock();
   }
+}
+
+/**
+ * Takes the snapshot of the host directories of what the plan builds, when
+ * the fleet deferred it (fleet/fleet.ts, takeSnapshot), and assembles those
+ * systems again from it: what is built and published is read from the
+ * copy. False when the copy is not what was planned.
+ */
+async function snapshotPlan(fleet: Fleet, plan: PublicationPlan, generatedDir: string): Promise<boolean> {
+  if (!fleet.deferredSnapshot) return true;
+  if (!(await takeSnapshot(fleet, plan.toBuild))) return false;
+  const cache = new HashCache();
+  for (const system of plan.toBuild) {
+    const assembly = assembleSystem(system, generatedDir, cache);
+    if (assembly.manifest !== plan.assemblies.get(system.name)?.manifest) return false;
+    plan.assemblies.set(system.name, assembly);
+  }
+  return true;
 }
 
 /**
@@ -213,18 +252,23 @@ interface Publication {
 }
 
 /**
- * Publishes a built system: its version directory is written, then
- * published with its store path recorded (chroot/publish.ts, publishStaged).
- * Any failure (a full disk, a read-only directory) is that system's alone.
+ * Publishes the built systems: each one's version directory is written,
+ * then they are published with their store paths recorded, states.txt
+ * written once for all (chroot/publish.ts, publishStagedBatch). Any failure
+ * (a full disk, a read-only directory) is that system's alone.
  */
-function publishBuilt(assembly: Assembly, storeBasename: string | undefined, publication: Publication): void {
+function publishBuilt(built: readonly RolloutCandidate[], publication: Publication): void {
   const { chrootDir, result } = publication;
-  let version = '';
-  const staged = attempt(assembly.name, result, 'publication failed, its previous files stay published', () => {
-    version = stageVersion(chrootDir, assembly, { sftpGroupId: publication.sftpGroupId, now: publication.now() });
-  });
-  if (!staged) return;
-  if (attempt(assembly.name, result, '', () => publishStaged(chrootDir, assembly, version, storeBasename, publication.now()))) result.published.push(assembly.name);
+  const batch: StagedPublication[] = [];
+  for (const { assembly, exact, target } of built) {
+    attempt(assembly.name, result, 'publication failed, its previous files stay published', () => {
+      const versionName = stageVersion(chrootDir, assembly, { sftpGroupId: publication.sftpGroupId, now: publication.now() });
+      batch.push({ system: assembly, versionName, storeBasename: exact ? target : undefined });
+    });
+  }
+  const outcome = publishStagedBatch(chrootDir, batch, publication.now());
+  result.published.push(...outcome.published);
+  result.failed.push(...outcome.failed);
 }
 
 /**

@@ -12,11 +12,12 @@ import { MissingToolError, UserError, UserErrors } from '../errors.js';
 import { evalFlakeSystemNames, evalFlakesSystemNames } from '../nix/flake-names.js';
 import { loadSigningKey, signingKeyPlacementProblem, type SigningKey } from '../nix/signing-key.js';
 import { shareWithEvaluator } from '../nix/unprivileged.js';
-import { copyHostTree, listHostFiles, missingHostsError, outsideBoundaryProblem } from './host-tree.js';
+import { copyHostTree, HashCache, hostTreeFingerprint, listHashedHostFiles, listHostFiles, missingHostsError, outsideBoundaryProblem, type HashedHostFile } from './host-tree.js';
 import { parsePublicKey, type PublicKey } from './keys.js';
 import { assignWaves } from './waves.js';
 import { hostDirNameProblem, systemNameProblem } from '../protocol/names.js';
 import { mapLimit } from '../util/concurrency.js';
+import { sha256 } from '../util/hash.js';
 import { byText } from '../util/text.js';
 import { makeTempDir } from '../util/temp-dir.js';
 
@@ -45,6 +46,12 @@ export interface FleetSystem {
    * never evaluates Nix.
    */
   prebuilt?: boolean;
+  /**
+   * Its host directory's files as they were listed and hashed when the fleet
+   * was loaded (with `namesCache`): what is assembled and compared with what
+   * is published, without reading the directory again.
+   */
+  files?: readonly HashedHostFile[];
 }
 
 /** A host directory that could not be read (a flake that fails to evaluate). */
@@ -74,6 +81,19 @@ export interface Fleet {
   signingKey?: SigningKey;
   /** The uid of each system's SFTP account, as uids.txt records it (recordUids, by the generate stage). */
   uids?: ReadonlyMap<string, number>;
+  /**
+   * With `namesCache`: the system names of every flake that evaluated, by
+   * flakeNamesKey (what the cache should hold now).
+   */
+  flakeNames?: Map<string, string[]>;
+  /**
+   * Loaded with `snapshot` and `namesCache`, every flake's names known: no
+   * snapshot was taken yet, and the systems' files are read from hosts/.
+   * takeSnapshot copies the host directories of what must be built, and
+   * checks the copies are what was loaded: `fingerprints` (by host
+   * directory name).
+   */
+  deferredSnapshot?: { fingerprints: Map<string, string> };
 }
 
 export interface LoadFleetOptions {
@@ -85,6 +105,21 @@ export interface LoadFleetOptions {
    * deploy and build evaluate, build and publish that one copy.
    */
   snapshot?: boolean;
+  /**
+   * System names already known, by flakeNamesKey (deploy's cache of them,
+   * chroot/flake-names-cache.ts). Every host directory is then listed and
+   * hashed from hosts/; when every flake's names are known, no copy is made
+   * and Nix is not run (a snapshot asked for is deferred: takeSnapshot).
+   */
+  namesCache?: (config: Config) => ReadonlyMap<string, readonly string[]>;
+}
+
+/**
+ * The key of a flake's system names: config.sh's values and the flake's
+ * content (hostTreeFingerprint), so any change of either asks Nix again.
+ */
+export function flakeNamesKey(config: Config, fingerprint: string): string {
+  return sha256(`${JSON.stringify(config)}\n${fingerprint}`);
 }
 
 /** Removes the fleet's snapshot, if it has one. */
@@ -127,50 +162,36 @@ export async function loadFleet(root: string, options: LoadFleetOptions = {}): P
   const skippedHostDirs: string[] = [];
   const hostDirs = listHostDirs(root, problems, skippedHostDirs);
   if (problems.length > 0) throw new UserErrors(problems);
+  const loaded = { root, config, warnings, hostDirs, skippedHostDirs };
 
+  if (options.namesCache) {
+    const known = loadKnownFleet(loaded, options.namesCache(config), Boolean(options.snapshot));
+    if (known) return known;
+  }
   const brokenHosts: BrokenHost[] = [];
   const snapshotDir = makeTempDir('snapshot');
   try {
     // Flakes are evaluated from here by an unprivileged user (nix/unprivileged.ts).
     await shareWithEvaluator(snapshotDir);
     const copies = copyHostDirs(root, hostDirs, snapshotDir, Boolean(options.snapshot), brokenHosts);
-    const found: { name: string; place: string; host: HostDir }[] = [];
     const flakes = hostDirs.filter((host) => host.kind === 'flake' && copies.has(host.name));
     const flakeNames = await evaluateFlakes(flakes, copies, options.jobs ?? os.cpus().length, brokenHosts);
-    for (const host of hostDirs) {
-      if (!copies.has(host.name)) continue;
-      if (host.kind === 'non-flake') {
-        found.push({ name: host.name, place: `hosts/${host.name}`, host });
-      } else {
-        const names = flakeNames[flakes.indexOf(host)] ?? [];
-        if (names.length === 0 && !brokenHosts.some((broken) => broken.hostDirName === host.name)) {
-          warnings.push(`hosts/${host.name}/flake.nix defines no nixosConfigurations`);
-        }
-        for (const name of names) found.push({ name, place: `hosts/${host.name}/flake.nix: nixosConfigurations.${name}`, host });
+    const namesOf = (host: HostDir) => flakeNames[flakes.indexOf(host)] ?? [];
+    // With the names cache, every usable host directory's copy is listed and hashed: the key of its names, and what is assembled.
+    const listed = new Map<string, HashedHostFile[]>();
+    if (options.namesCache) {
+      const cache = new HashCache();
+      for (const [name, copy] of copies) listed.set(name, listHashedHostFiles(copy, { where: `hosts/${name}`, boundary: copy === path.join(root, 'hosts', name) ? root : copy }, cache));
+    }
+    const fleet = modelFleet(loaded, brokenHosts, namesOf, (host) => (copies.has(host.name) ? { filesDir: options.snapshot ? (copies.get(host.name) as string) : host.dir, files: options.snapshot ? listed.get(host.name) : undefined } : undefined));
+    if (options.snapshot) fleet.snapshotDir = snapshotDir;
+    if (options.namesCache) {
+      fleet.flakeNames = new Map();
+      for (const host of flakes) {
+        if (brokenHosts.some((broken) => broken.hostDirName === host.name)) continue;
+        fleet.flakeNames.set(flakeNamesKey(config, hostTreeFingerprint(listed.get(host.name) as HashedHostFile[])), namesOf(host));
       }
     }
-
-    const places = new Map<string, string[]>();
-    for (const { name, place } of found) {
-      const problem = systemNameProblem(name);
-      if (problem) problems.push(`${place}: ${problem}`);
-      places.set(name, [...(places.get(name) ?? []), place]);
-    }
-    for (const [name, where] of places) {
-      if (where.length > 1) problems.push(`system name ${JSON.stringify(name)} is defined more than once: ${where.join(' and ')}`);
-    }
-    if (problems.length > 0) throw new UserErrors(problems);
-
-    const systems: FleetSystem[] = found
-      .map(({ name, host }) => ({ name, kind: host.kind, hostDir: host.dir, hostDirName: host.name, filesDir: options.snapshot ? (copies.get(host.name) as string) : host.dir }))
-      .sort(byText((system) => system.name));
-    markPrebuilt(config, systems, problems);
-    attachKeys(root, systems, problems, warnings, unseenSystems(hostDirs, brokenHosts));
-    if (config.rolloutWaves) attachWaves(systems, config.rolloutWaves, problems);
-    if (problems.length > 0) throw new UserErrors(problems);
-    brokenHosts.sort(byText((broken) => broken.place));
-    const fleet: Fleet = { root, config, systems, brokenHosts, skippedHostDirs, warnings };
-    if (options.snapshot) fleet.snapshotDir = snapshotDir;
     return fleet;
   } catch (error) {
     await rm(snapshotDir, { recursive: true, force: true });
@@ -180,34 +201,171 @@ export async function loadFleet(root: string, options: LoadFleetOptions = {}): P
   }
 }
 
+interface LoadedTree {
+  root: string;
+  config: Config;
+  warnings: string[];
+  hostDirs: HostDir[];
+  skippedHostDirs: string[];
+}
+
+/**
+ * The fleet read from hosts/ itself when the system names of every flake
+ * are known (`known`, by flakeNamesKey): each host directory listed and
+ * hashed, nothing copied, Nix not run. Undefined when some flake's names
+ * are not known: the caller evaluates. With `snapshot`, the snapshot is
+ * deferred (takeSnapshot).
+ */
+function loadKnownFleet(loaded: LoadedTree, known: ReadonlyMap<string, readonly string[]>, snapshot: boolean): Fleet | undefined {
+  const { root, config, hostDirs } = loaded;
+  const brokenHosts: BrokenHost[] = [];
+  const cache = new HashCache();
+  const listed = new Map<string, HashedHostFile[]>();
+  const fingerprints = new Map<string, string>();
+  const flakeNames = new Map<string, string[]>();
+  const namesByHost = new Map<string, string[]>();
+  for (const host of hostDirs) {
+    let files: HashedHostFile[] | undefined;
+    try {
+      files = hostDirFiles(host, brokenHosts, () => listHashedHostFiles(host.dir, { where: `hosts/${host.name}`, boundary: root }, cache));
+    } catch (error) {
+      // A file gone or changed while it was read: the snapshot's copy says what it is.
+      if ((error as NodeJS.ErrnoException).code !== undefined) return undefined;
+      throw error;
+    }
+    if (!files) continue;
+    listed.set(host.name, files);
+    const fingerprint = hostTreeFingerprint(files);
+    fingerprints.set(host.name, fingerprint);
+    if (host.kind !== 'flake') continue;
+    const key = flakeNamesKey(config, fingerprint);
+    const names = known.get(key);
+    if (!names) return undefined;
+    flakeNames.set(key, [...names]);
+    namesByHost.set(host.name, [...names]);
+  }
+  const fleet = modelFleet(loaded, brokenHosts, (host) => namesByHost.get(host.name) ?? [], (host) => (listed.has(host.name) ? { filesDir: host.dir, files: listed.get(host.name) } : undefined));
+  fleet.flakeNames = flakeNames;
+  if (snapshot) fleet.deferredSnapshot = { fingerprints };
+  return fleet;
+}
+
+/**
+ * The systems of the usable host directories (`filesOf` undefined: left
+ * out), their names checked, with their kind, flags, keys and waves.
+ */
+function modelFleet(
+  loaded: LoadedTree,
+  brokenHosts: BrokenHost[],
+  namesOf: (host: HostDir) => readonly string[],
+  filesOf: (host: HostDir) => { filesDir: string; files?: readonly HashedHostFile[] } | undefined,
+): Fleet {
+  const { root, config, warnings, hostDirs, skippedHostDirs } = loaded;
+  const problems: string[] = [];
+  const found: { name: string; place: string; host: HostDir; where: { filesDir: string; files?: readonly HashedHostFile[] } }[] = [];
+  for (const host of hostDirs) {
+    const where = filesOf(host);
+    if (!where) continue;
+    if (host.kind === 'non-flake') {
+      found.push({ name: host.name, place: `hosts/${host.name}`, host, where });
+    } else {
+      const names = namesOf(host);
+      if (names.length === 0 && !brokenHosts.some((broken) => broken.hostDirName === host.name)) {
+        warnings.push(`hosts/${host.name}/flake.nix defines no nixosConfigurations`);
+      }
+      for (const name of names) found.push({ name, place: `hosts/${host.name}/flake.nix: nixosConfigurations.${name}`, host, where });
+    }
+  }
+
+  const places = new Map<string, string[]>();
+  for (const { name, place } of found) {
+    const problem = systemNameProblem(name);
+    if (problem) problems.push(`${place}: ${problem}`);
+    places.set(name, [...(places.get(name) ?? []), place]);
+  }
+  for (const [name, where] of places) {
+    if (where.length > 1) problems.push(`system name ${JSON.stringify(name)} is defined more than once: ${where.join(' and ')}`);
+  }
+  if (problems.length > 0) throw new UserErrors(problems);
+
+  const systems: FleetSystem[] = found
+    .map(({ name, host, where }) => ({ name, kind: host.kind, hostDir: host.dir, hostDirName: host.name, filesDir: where.filesDir, ...(where.files ? { files: where.files } : {}) }))
+    .sort(byText((system) => system.name));
+  markPrebuilt(config, systems, problems);
+  attachKeys(root, systems, problems, warnings, unseenSystems(hostDirs, brokenHosts));
+  if (config.rolloutWaves) attachWaves(systems, config.rolloutWaves, problems);
+  if (problems.length > 0) throw new UserErrors(problems);
+  brokenHosts.sort(byText((broken) => broken.place));
+  return { root, config, systems, brokenHosts, skippedHostDirs, warnings };
+}
+
+/**
+ * Takes the snapshot a fleet loaded from hosts/ deferred
+ * (Fleet.deferredSnapshot): the host directories of `systems` are copied,
+ * and their systems' files are then read from the copies. False when a
+ * copy is not what was loaded (the directory changed since, or can no
+ * longer be copied): the caller loads the fleet again, with a snapshot
+ * from the start. Nothing to do for a fleet with a snapshot.
+ */
+export async function takeSnapshot(fleet: Fleet, systems: readonly Pick<FleetSystem, 'hostDirName'>[]): Promise<boolean> {
+  const deferred = fleet.deferredSnapshot;
+  if (!deferred) return true;
+  fleet.snapshotDir ??= makeTempDir('snapshot');
+  await shareWithEvaluator(fleet.snapshotDir);
+  const cache = new HashCache();
+  for (const hostDirName of new Set(systems.map((system) => system.hostDirName))) {
+    const copy = path.join(fleet.snapshotDir, hostDirName);
+    let files: HashedHostFile[];
+    try {
+      copyHostTree(path.join(fleet.root, 'hosts', hostDirName), copy, { where: `hosts/${hostDirName}`, boundary: fleet.root });
+      files = listHashedHostFiles(copy, { where: `hosts/${hostDirName}`, boundary: copy }, cache);
+    } catch (error) {
+      if (error instanceof UserError) return false;
+      throw error;
+    }
+    if (hostTreeFingerprint(files) !== deferred.fingerprints.get(hostDirName)) return false;
+    for (const system of fleet.systems) {
+      if (system.hostDirName !== hostDirName) continue;
+      system.filesDir = copy;
+      system.files = files;
+    }
+    deferred.fingerprints.delete(hostDirName);
+  }
+  return true;
+}
+
+/**
+ * The files of one host directory (`list`), or undefined when it cannot be
+ * published (a link out of the fleet, a broken link, a file not everyone
+ * may read…): it is then broken, its systems are left out, the others go on.
+ */
+function hostDirFiles<T>(host: HostDir, brokenHosts: BrokenHost[], list: () => T): T | undefined {
+  try {
+    return list();
+  } catch (error) {
+    if (!(error instanceof UserError)) throw error;
+    const place = `hosts/${host.name}`;
+    // Messages name the path from the fleet; the report names the host directory first.
+    const message = error.message.startsWith(`${place} `) ? `the host directory${error.message.slice(place.length)}` : error.message.replace(`${place}/`, '');
+    brokenHosts.push({ hostDirName: host.name, place, message });
+    return undefined;
+  }
+}
+
 /**
  * Copies the host directories into `snapshotDir` (all of them, or with
  * `all` false only the flakes, which Nix evaluates from the copy), and
  * checks the others' files the same way. A host directory whose files
- * cannot be published (a link out of the fleet, a broken link, a file not
- * everyone may read…) is broken: its systems are left out, the others go on.
- * Returns where each usable host directory's files are now.
+ * cannot be published is broken (hostDirFiles). Returns where each usable
+ * host directory's files are now.
  */
 function copyHostDirs(root: string, hostDirs: readonly HostDir[], snapshotDir: string, all: boolean, brokenHosts: BrokenHost[]): Map<string, string> {
   const copies = new Map<string, string>();
   for (const host of hostDirs) {
     const options = { where: `hosts/${host.name}`, boundary: root };
-    try {
-      if (all || host.kind === 'flake') {
-        const copy = path.join(snapshotDir, host.name);
-        copyHostTree(host.dir, copy, options);
-        copies.set(host.name, copy);
-      } else {
-        listHostFiles(host.dir, options);
-        copies.set(host.name, host.dir);
-      }
-    } catch (error) {
-      if (!(error instanceof UserError)) throw error;
-      const place = `hosts/${host.name}`;
-      // Messages name the path from the fleet; the report names the host directory first.
-      const message = error.message.startsWith(`${place} `) ? `the host directory${error.message.slice(place.length)}` : error.message.replace(`${place}/`, '');
-      brokenHosts.push({ hostDirName: host.name, place, message });
-    }
+    const copy = all || host.kind === 'flake' ? path.join(snapshotDir, host.name) : host.dir;
+    const usable = hostDirFiles(host, brokenHosts, () => (copy === host.dir ? listHostFiles(host.dir, options) : copyHostTree(host.dir, copy, options)));
+    if (usable) copies.set(host.name, copy);
   }
   return copies;
 }
@@ -289,18 +447,23 @@ const SELF_UPDATE_FLAG = 'SELF_UPDATE';
 function markPrebuilt(config: Config, systems: FleetSystem[], problems: string[]): void {
   const reported = new Set<string>();
   for (const system of systems) {
-    const flag = isFile(path.join(system.filesDir, PREBUILT_FLAG));
+    const flag = hasFile(system, PREBUILT_FLAG);
     system.prebuilt = config.prebuilt || flag;
     if (!system.prebuilt || reported.has(system.hostDirName)) continue;
     const why = flag ? `hosts/${system.hostDirName}/${PREBUILT_FLAG}` : 'PREBUILT=1 (config.sh)';
     if (flag && config.noLocalBuild) {
       reported.add(system.hostDirName);
       problems.push(`${why}: a prebuilt system must be built on this server, but NOLOCALBUILD=1 (config.sh) only evaluates: there would be nothing to hand over; remove the flag or NOLOCALBUILD`);
-    } else if (isFile(path.join(system.filesDir, SELF_UPDATE_FLAG))) {
+    } else if (hasFile(system, SELF_UPDATE_FLAG)) {
       reported.add(system.hostDirName);
       problems.push(`hosts/${system.hostDirName}: ${SELF_UPDATE_FLAG} and ${why} cannot be combined: a prebuilt machine never evaluates Nix, and SELF_UPDATE updates the inputs and rebuilds on the machine`);
     }
   }
+}
+
+/** Whether the system's configuration holds the file `relative` (its listed files when the fleet has them). */
+function hasFile(system: FleetSystem, relative: string): boolean {
+  return system.files ? system.files.some((file) => file.relative === relative) : isFile(path.join(system.filesDir, relative));
 }
 
 function attachWaves(systems: FleetSystem[], waves: readonly (readonly string[])[], problems: string[]): void {

@@ -10,6 +10,7 @@ import { chmodSync, lstatSync, readdirSync, readlinkSync, realpathSync, statSync
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import { ChangedWhileCopiedError, copyFilesWithModes, makeDirsSync } from '../util/make-dirs.js';
+import { sha256, sha256File } from '../util/hash.js';
 import { compareText } from '../util/text.js';
 
 /** Entries no walk of hosts/ enters: git's own metadata. */
@@ -188,6 +189,40 @@ export function copyHostTree(source: string, destination: string, options: ListH
     throw error;
   }
   return files;
+}
+
+/** Hashes by real path, size and mtime, so files shared through utils/ are read once per run. */
+export class HashCache {
+  private readonly entries = new Map<string, { size: number; mtimeMs: number; sha256: string }>();
+
+  hash(file: string): string {
+    const real = realpathSync(file);
+    const stats = statSync(real);
+    const known = this.entries.get(real);
+    if (known && known.size === stats.size && known.mtimeMs === stats.mtimeMs) return known.sha256;
+    const digest = sha256File(real);
+    this.entries.set(real, { size: stats.size, mtimeMs: stats.mtimeMs, sha256: digest });
+    return digest;
+  }
+}
+
+/** A file of a host directory (listHostFiles) with the SHA-256 of its content. */
+export interface HashedHostFile extends HostFile {
+  sha256: string;
+}
+
+/** listHostFiles, each file hashed (through `cache`). */
+export function listHashedHostFiles(dir: string, options: ListHostFilesOptions, cache: HashCache): HashedHostFile[] {
+  return listHostFiles(dir, options).map((file) => ({ ...file, sha256: cache.hash(file.source) }));
+}
+
+/**
+ * The identity of a host directory's content as its machine receives it:
+ * every path, whether it is executable, and its content's hash. Two trees
+ * with the same fingerprint are the same configuration, wherever they are.
+ */
+export function hostTreeFingerprint(files: readonly HashedHostFile[]): string {
+  return sha256(files.map((file) => `${file.executable ? 'x' : '-'} ${file.sha256} ${JSON.stringify(file.relative)}\n`).join(''));
 }
 
 export interface FoundFlakes {

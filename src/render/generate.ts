@@ -4,7 +4,7 @@
  * build and publish always matches config.sh, hosts/ and keys/.
  */
 import path from 'node:path';
-import { attachSigningKey, loadFleet, releaseFleet, type Fleet } from '../fleet/fleet.js';
+import { attachSigningKey, loadFleet, releaseFleet, type Fleet, type LoadFleetOptions } from '../fleet/fleet.js';
 import { recordUids } from '../fleet/uids.js';
 import { olderClientEntryWarning } from './init-fleet.js';
 import { renderFleet, type RenderedFile } from './render-fleet.js';
@@ -17,6 +17,8 @@ export interface GenerateOptions {
   jobs?: number;
   /** Keep the fleet's snapshot of hosts/ (deploy, build); the caller releases it (releaseFleet). */
   snapshot?: boolean;
+  /** System names already known (fleet/fleet.ts, LoadFleetOptions). */
+  namesCache?: LoadFleetOptions['namesCache'];
 }
 
 export interface GenerateResult {
@@ -43,7 +45,7 @@ export function defaultOutputDir(fleetDir: string): string {
 
 /** Loads the fleet and brings the output directory up to date; writes only what changed. */
 export async function generateOutput(options: GenerateOptions): Promise<GenerateResult> {
-  const fleet = await loadFleet(options.fleetDir, { jobs: options.jobs, snapshot: options.snapshot });
+  const fleet = await loadFleet(options.fleetDir, { jobs: options.jobs, snapshot: options.snapshot, namesCache: options.namesCache });
   try {
     const outputDir = options.outputDir ?? defaultOutputDir(options.fleetDir);
     await attachSigningKey(fleet, outputDir);

@@ -9,7 +9,7 @@
  */
 import { rmSync } from 'node:fs';
 import type { Assembly } from '../chroot/assemble.js';
-import { activeVersion, isActive, publishStaged, stageVersion, versionDigest, type PublishOptions } from '../chroot/publish.js';
+import { activeVersion, isActive, publishStagedBatch, stageVersion, versionDigest, type PublishOptions, type StagedPublication } from '../chroot/publish.js';
 import { readStatesFile, validStates } from '../protocol/states-file.js';
 import { readRolloutState, rolloutFilePath, systemsOfWave, writeRolloutState, type RolloutHold, type RolloutState, type RolloutSystem } from '../protocol/rollout-file.js';
 
@@ -57,23 +57,16 @@ export function completeWave(chrootDir: string, state: RolloutState, now: Date):
   return publishSystems(chrootDir, state, missing, now);
 }
 
-/** Publishes each of `names`' staged version, unless it is already the published one. */
+/** Publishes each of `names`' staged version, unless it is already the published one; states.txt is written once for all (publishStagedBatch). */
 function publishSystems(chrootDir: string, state: RolloutState, names: readonly string[], now: Date): WaveOutcome {
-  const outcome: WaveOutcome = { published: [], failed: [] };
+  const batch: StagedPublication[] = [];
   for (const name of names) {
     const system = state.systems[name] as RolloutSystem;
-    if (isActive(chrootDir, name, system.version, system.digest)) {
-      outcome.published.push(name);
-      continue;
-    }
-    try {
-      publishStaged(chrootDir, { name, digest: system.digest }, system.version, system.exact ? system.target : undefined, now);
-      outcome.published.push(name);
-    } catch (error) {
-      outcome.failed.push({ name, reason: (error as Error).message });
-    }
+    if (!isActive(chrootDir, name, system.version, system.digest)) batch.push({ system: { name, digest: system.digest }, versionName: system.version, storeBasename: system.exact ? system.target : undefined });
   }
-  return outcome;
+  const outcome = publishStagedBatch(chrootDir, batch, now);
+  const failed = new Set(outcome.failed.map((failure) => failure.name));
+  return { published: names.filter((name) => !failed.has(name)), failed: outcome.failed };
 }
 
 /**
@@ -82,26 +75,30 @@ function publishSystems(chrootDir: string, state: RolloutState, names: readonly 
  * announced again, so the machines download it and switch back.
  */
 export function revertWave(chrootDir: string, state: RolloutState, wave: number, now: Date): WaveOutcome {
-  const outcome: WaveOutcome = { published: [], failed: [] };
-  for (const name of systemsOfWave(state, wave)) {
+  const reasons = new Map<string, string>();
+  const batch: StagedPublication[] = [];
+  const names = systemsOfWave(state, wave);
+  for (const name of names) {
     const system = state.systems[name] as RolloutSystem;
     const { version, target } = system.previous;
     if (!version) {
-      outcome.failed.push({ name, reason: 'it had no configuration before this rollout: nothing to go back to' });
+      reasons.set(name, 'it had no configuration before this rollout: nothing to go back to');
       continue;
     }
     try {
       // last_change_date announces the old manifest again: the machines see a
       // change and download it. Published as a staged version is (its
       // states.txt line with it, put back if the activation fails).
-      const digest = versionDigest(chrootDir, name, version);
-      publishStaged(chrootDir, { name, digest }, version, system.exact ? target : undefined, now);
-      outcome.published.push(name);
+      batch.push({ system: { name, digest: versionDigest(chrootDir, name, version) }, versionName: version, storeBasename: system.exact ? target : undefined });
     } catch (error) {
-      outcome.failed.push({ name, reason: (error as Error).message });
+      reasons.set(name, (error as Error).message);
     }
   }
-  return outcome;
+  for (const failure of publishStagedBatch(chrootDir, batch, now).failed) reasons.set(failure.name, failure.reason);
+  return {
+    published: names.filter((name) => !reasons.has(name)),
+    failed: names.filter((name) => reasons.has(name)).map((name) => ({ name, reason: reasons.get(name) as string })),
+  };
 }
 
 /** A built system ready to enter a rollout. */

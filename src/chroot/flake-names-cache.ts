@@ -1,0 +1,84 @@
+/**
+ * Deploy's cache of the fleet's system names: each flake's
+ * `nixosConfigurations` names by flakeNamesKey (config.sh's values and the
+ * flake's content, fleet/fleet.ts), so that a deploy of a fleet whose flakes
+ * did not change needs neither a snapshot of hosts/ nor Nix.
+ * Content-addressed: an entry is never wrong, only unused; the file holds
+ * the entries of the last deploy's fleet.
+ *
+ * One file per CHROOT_DIR (a CHROOT_DIR holds one fleet), in
+ * /var/cache/bento: never in the fleet's directory (committed), in
+ * generated/ (committed and served) or in CHROOT_DIR (published, and a
+ * deploy that publishes one system changes nothing else there). Root's
+ * alone (0600 in a 0700 directory), and trusted only when nobody else could
+ * have written it: the file and every directory above it root's and
+ * writable by nobody else. A name read from it decides what is published
+ * and what is retired. Losing it costs one `nix eval`.
+ */
+import { lstatSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { SYSTEM_NAME } from '../protocol/names.js';
+import { writeFileAtomicallySync } from '../util/atomic-write.js';
+import { sha256 } from '../util/hash.js';
+import { makeDirsSync } from '../util/make-dirs.js';
+import { chrootPathProblem } from './chroot-dir.js';
+
+/** Where the caches live (a cache, in the FHS sense: losing it loses nothing). */
+export const FLAKE_NAMES_CACHE_DIR = '/var/cache/bento';
+
+const FORMAT = 'bento flake names 1';
+
+/** The cache of the fleet deployed into `chrootDir`, in `cacheDir`. */
+export function flakeNamesCachePath(chrootDir: string, cacheDir = FLAKE_NAMES_CACHE_DIR): string {
+  return path.join(cacheDir, `flake-names-${sha256(path.resolve(chrootDir)).slice(0, 16)}.json`);
+}
+
+/** The cached names, by key; empty when there is no cache, or one that cannot be trusted or read. */
+export function readFlakeNamesCache(chrootDir: string, cacheDir = FLAKE_NAMES_CACHE_DIR): Map<string, string[]> {
+  const file = flakeNamesCachePath(chrootDir, cacheDir);
+  const stats = lstatSync(file, { throwIfNoEntry: false });
+  // chrootPathProblem: every directory from / down root's and writable by nobody else.
+  if (!stats?.isFile() || stats.uid !== 0 || (stats.mode & 0o077) !== 0 || chrootPathProblem(cacheDir) !== undefined) return new Map();
+  try {
+    return parseFlakeNamesCache(readFileSync(file, 'utf8'));
+  } catch {
+    return new Map();
+  }
+}
+
+/** Parses the cache's text; anything unexpected makes the whole cache empty (it is asked again of Nix). */
+export function parseFlakeNamesCache(text: string): Map<string, string[]> {
+  const parsed = JSON.parse(text) as unknown;
+  const entries = new Map<string, string[]>();
+  if (typeof parsed !== 'object' || parsed === null || (parsed as { format?: unknown }).format !== FORMAT) return entries;
+  const flakes = (parsed as { flakes?: unknown }).flakes;
+  if (typeof flakes !== 'object' || flakes === null) return entries;
+  for (const [key, names] of Object.entries(flakes)) {
+    if (!/^[0-9a-f]{64}$/.test(key) || !Array.isArray(names) || !names.every((name) => typeof name === 'string' && SYSTEM_NAME.test(name))) return new Map();
+    entries.set(key, names as string[]);
+  }
+  return entries;
+}
+
+export function renderFlakeNamesCache(entries: ReadonlyMap<string, readonly string[]>): string {
+  const flakes = Object.fromEntries([...entries.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return `${JSON.stringify({ format: FORMAT, flakes })}\n`;
+}
+
+/**
+ * Replaces the cache with `entries` (the fleet's flakes now) when that
+ * changes it: a deploy with nothing new writes nothing. A cache that cannot
+ * be written is no failure (the next deploy asks Nix); false then.
+ */
+export function saveFlakeNamesCache(chrootDir: string, entries: ReadonlyMap<string, readonly string[]>, cacheDir = FLAKE_NAMES_CACHE_DIR): boolean {
+  const text = renderFlakeNamesCache(entries);
+  const current = readFlakeNamesCache(chrootDir, cacheDir);
+  if (renderFlakeNamesCache(current) === text) return true;
+  try {
+    makeDirsSync(cacheDir, 0o700);
+    writeFileAtomicallySync(flakeNamesCachePath(chrootDir, cacheDir), text, 0o600);
+    return true;
+  } catch {
+    return false;
+  }
+}

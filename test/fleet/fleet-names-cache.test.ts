@@ -1,0 +1,109 @@
+/**
+ * loadFleet with deploy's cache of the flakes' system names
+ * (LoadFleetOptions.namesCache): a fleet whose flakes are all known is read
+ * from hosts/ with no copy and no Nix (its snapshot deferred), and every
+ * kind of change to what a flake is evaluated from, or to config.sh, asks
+ * Nix again. Real Nix (process tier).
+ */
+import { chmodSync, existsSync, mkdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync, appendFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadFleet, releaseFleet, takeSnapshot, type Fleet } from '../../src/fleet/fleet.js';
+import { makeFleet, type TestFleet } from '../helpers/fleet.js';
+
+let fleet: TestFleet | undefined;
+const loaded: Fleet[] = [];
+afterEach(async () => {
+  for (const each of loaded.splice(0)) await releaseFleet(each);
+  fleet?.cleanup();
+});
+
+const FLAKE = '{ outputs = { self }: { nixosConfigurations = import ./utils/systems.nix; }; }\n';
+const LOCK = '{\n  "nodes": {\n    "root": {}\n  },\n  "root": "root",\n  "version": 7\n}\n';
+
+describe('loadFleet with a names cache', () => {
+  it('an unchanged fleet is read from hosts/ without Nix nor a copy; each kind of change asks Nix again', async () => {
+    fleet = makeFleet({ hosts: { h: { flakeText: FLAKE, utils: true }, plain: { nonFlake: true } }, keys: [] });
+    const root = fleet.root;
+    const hostDir = path.join(root, 'hosts', 'h');
+    writeFileSync(path.join(root, 'utils', 'systems.nix'), '{ alpha = {}; beta = {}; }\n');
+    let cache = new Map<string, string[]>();
+    /** Loads the fleet as deploy does; says whether Nix was asked (no deferred snapshot) and what the names are. */
+    const load = async () => {
+      const each = await loadFleet(root, { snapshot: true, namesCache: () => cache });
+      loaded.push(each);
+      cache = each.flakeNames ?? new Map();
+      return { asked: each.deferredSnapshot === undefined, names: each.systems.map((system) => system.name), fleet: each };
+    };
+    expect(await load()).toMatchObject({ asked: true, names: ['alpha', 'beta', 'plain'] });
+    const known = await load();
+    expect(known).toMatchObject({ asked: false, names: ['alpha', 'beta', 'plain'] });
+    // Read from hosts/, nothing copied: the files were listed and hashed once.
+    expect(known.fleet.snapshotDir).toBeUndefined();
+    expect(known.fleet.systems.map((system) => system.filesDir)).toEqual([hostDir, hostDir, path.join(root, 'hosts', 'plain')]);
+    expect(known.fleet.systems[0]?.files?.map((file) => file.relative)).toEqual(['flake.nix', 'utils/common.nix', 'utils/systems.nix']);
+
+    mkdirSync(path.join(root, 'utils2'));
+    writeFileSync(path.join(root, 'utils2', 'systems.nix'), '{ gamma = {}; }\n');
+    const changes: [string, () => void, string[]][] = [
+      ['a file edited (through the utils link)', () => writeFileSync(path.join(root, 'utils', 'systems.nix'), '{ alpha = {}; delta = {}; }\n'), ['alpha', 'delta']],
+      ['a file added', () => writeFileSync(path.join(hostDir, 'extra.nix'), '{ }\n'), ['alpha', 'delta']],
+      ['a file removed', () => unlinkSync(path.join(hostDir, 'extra.nix')), ['alpha', 'delta']],
+      ['a file made executable', () => chmodSync(path.join(root, 'utils', 'common.nix'), 0o755), ['alpha', 'delta']],
+      ['flake.lock written', () => writeFileSync(path.join(hostDir, 'flake.lock'), LOCK), ['alpha', 'delta']],
+      ['flake.lock changed', () => writeFileSync(path.join(hostDir, 'flake.lock'), LOCK.replace(/\n\s*/g, '')), ['alpha', 'delta']],
+      [
+        'a link pointed elsewhere',
+        () => {
+          unlinkSync(path.join(hostDir, 'utils'));
+          symlinkSync('../../utils2', path.join(hostDir, 'utils'));
+        },
+        ['gamma'],
+      ],
+      ['config.sh changed', () => appendFileSync(path.join(root, 'config.sh'), 'LOG_KEEP=7\n'), ['gamma']],
+    ];
+    for (const [what, change, names] of changes) {
+      change();
+      expect(await load(), `${what}: Nix is asked`).toMatchObject({ asked: true, names: [...names, 'plain'] });
+      expect(await load(), `${what}: then known`).toMatchObject({ asked: false, names: [...names, 'plain'] });
+    }
+    // A comment in config.sh changes no value: still known.
+    appendFileSync(path.join(root, 'config.sh'), '# a comment\n');
+    expect(await load()).toMatchObject({ asked: false });
+    // The cache holds the fleet's one flake, nothing of the earlier states.
+    expect(cache.size).toBe(1);
+  });
+
+  it('takeSnapshot copies what must be built, and says when it is no longer what was loaded', async () => {
+    fleet = makeFleet({ hosts: { h: { flakeText: FLAKE, utils: true }, other: { flakeText: FLAKE, utils: true } }, keys: [] });
+    const root = fleet.root;
+    writeFileSync(path.join(root, 'utils', 'systems.nix'), '{ one = {}; }\n');
+    writeFileSync(path.join(root, 'hosts', 'other', 'flake.nix'), FLAKE.replace('./utils/systems.nix', './two.nix'));
+    writeFileSync(path.join(root, 'hosts', 'other', 'two.nix'), '{ two = {}; }\n');
+    const first = await loadFleet(root, { snapshot: true, namesCache: () => new Map() });
+    loaded.push(first);
+    const cache = first.flakeNames as Map<string, string[]>;
+
+    const same = await loadFleet(root, { snapshot: true, namesCache: () => cache });
+    loaded.push(same);
+    expect(await takeSnapshot(same, [same.systems[0]!])).toBe(true);
+    const [one, two] = same.systems;
+    expect(one?.filesDir).toBe(path.join(same.snapshotDir as string, 'h'));
+    expect(existsSync(path.join(one!.filesDir, 'utils', 'systems.nix'))).toBe(true);
+    expect(one?.files?.every((file) => file.source.startsWith(`${same.snapshotDir}/`))).toBe(true);
+    // Only what was asked for is copied.
+    expect(two?.filesDir).toBe(path.join(root, 'hosts', 'other'));
+
+    const changed = await loadFleet(root, { snapshot: true, namesCache: () => cache });
+    loaded.push(changed);
+    writeFileSync(path.join(root, 'utils', 'systems.nix'), '{ one = {}; three = {}; }\n');
+    expect(await takeSnapshot(changed, changed.systems)).toBe(false);
+
+    writeFileSync(path.join(root, 'utils', 'systems.nix'), '{ one = {}; }\n');
+    const gone = await loadFleet(root, { snapshot: true, namesCache: () => cache });
+    loaded.push(gone);
+    expect(gone.deferredSnapshot).toBeDefined();
+    rmSync(path.join(root, 'hosts', 'other', 'two.nix'));
+    expect(await takeSnapshot(gone, gone.systems)).toBe(false);
+  });
+});
