@@ -231,10 +231,13 @@ describe.skipIf(!isRoot)('bento deploy', () => {
     suite.server.addUsers(names);
     expect(deploy(fleet).status).toBe(0);
     const newPerRound: number[] = [];
-    // Publication starts once every build line is out; kill at growing delays after that.
-    const delays = [0, 15, 40, 80, 150, 250];
+    // Publication starts once every build line is out; kill at growing delays after that,
+    // and last as soon as a first system's config/ has switched (publication writes every
+    // version directory first, then switches them in one short burst: a delay may miss it).
+    const delays: (number | 'first switch')[] = [0, 15, 40, 80, 150, 250, 'first switch'];
     for (const [round, delay] of delays.entries()) {
       for (const name of names) writeFileSync(path.join(fleet.root, 'hosts', name, 'big.txt'), `${round}`.repeat(size));
+      const linksBefore = names.map((name) => readlinkSync(path.join(suite.server.chrootDir, name, 'config')));
       const child = spawn(process.execPath, [CLI, 'deploy'], { env: { ...process.env, BENTO_DIR: fleet.root, ...NIX_ENV }, stdio: ['ignore', 'pipe', 'ignore'] });
       const exited = new Promise((resolve) => child.once('exit', resolve));
       let built = 0;
@@ -245,7 +248,15 @@ describe.skipIf(!isRoot)('bento deploy', () => {
         });
         child.once('exit', () => resolve());
       });
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      if (delay === 'first switch') {
+        // Synchronous: nothing else runs between seeing the switch and the kill.
+        const until = Date.now() + 20_000;
+        while (child.exitCode === null && Date.now() < until) {
+          if (names.some((name, index) => readlinkSync(path.join(suite.server.chrootDir, name, 'config')) !== linksBefore[index])) break;
+        }
+      } else {
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
       child.kill('SIGKILL');
       await exited;
       newPerRound.push(names.filter((name) => readFileSync(path.join(suite.server.chrootDir, name, 'config', 'big.txt'), 'utf8').startsWith(`${round}`)).length);
@@ -263,10 +274,10 @@ describe.skipIf(!isRoot)('bento deploy', () => {
     expect(final.status).toBe(0);
     for (const name of names) {
       expectConsistent(suite.server.chrootDir, name);
-      expect(readFileSync(path.join(suite.server.chrootDir, name, 'config', 'big.txt'), 'utf8')).toBe('5'.repeat(size));
+      expect(readFileSync(path.join(suite.server.chrootDir, name, 'config', 'big.txt'), 'utf8')).toBe(`${delays.length - 1}`.repeat(size));
       expect(readdirSync(path.join(suite.server.chrootDir, name)).filter((entry) => entry.includes('.tmp-'))).toEqual([]);
     }
-    // Seven deploys of twelve 2 MB systems, each flushed to the disk: about 50 s here, more on a busy machine.
+    // Eight deploys of twelve 2 MB systems, each flushed to the disk: about 50 s here, more on a busy machine.
   }, 240_000);
 
   it('build switch with TARGET_IP copies the system it built to root@TARGET_IP and switches it there, as nixos-rebuild --target-host does, then publishes the system', () => {
