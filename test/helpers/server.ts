@@ -9,6 +9,7 @@ import { lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync } from 'node:fs
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
+import { flakeNamesCachePath } from '../../src/chroot/flake-names-cache.js';
 import { SFTP_GROUP } from './global-setup.js';
 
 export interface TestServer {
@@ -45,6 +46,8 @@ export function createTestServer(): TestServer {
     cleanup() {
       for (const user of users) spawnSync('userdel', [user]);
       rmSync(chrootDir, { recursive: true, force: true });
+      // Deploy's names cache of this CHROOT_DIR (chroot/flake-names-cache.ts), outside it.
+      rmSync(flakeNamesCachePath(chrootDir), { force: true });
       removeAutoRootsUnder(chrootDir);
     },
   };
