@@ -112,10 +112,15 @@ const layerRules = [
   },
   {
     // A dynamic import() would slip past the rules above: only the CLI loads modules lazily.
+    // A package named by a literal is outside the layers: exec.ts loads execa on first use.
     files: ['src/**/*.ts'],
     ignores: ['src/cli.ts'],
     rules: {
-      'no-restricted-syntax': ['error', { selector: 'ImportExpression', message: 'Only cli.ts imports modules dynamically (the layer rules check static imports).' }],
+      'no-restricted-syntax': [
+        'error',
+        { selector: "ImportExpression:not([source.type='Literal'])", message: 'Only cli.ts imports modules dynamically (the layer rules check static imports).' },
+        { selector: 'ImportExpression[source.value=/^[./]/]', message: 'Only cli.ts imports modules dynamically (the layer rules check static imports).' },
+      ],
     },
   },
   {

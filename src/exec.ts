@@ -6,7 +6,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, closeSync, constants, openSync } from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
 import { MissingToolError, ToolError } from './errors.js';
 import { debug } from './log.js';
 
@@ -64,6 +63,15 @@ export function requireOnPath(file: string, pathVariable = process.env.PATH ?? '
   throw new MissingToolError(file, INSTALL_HINTS[file] ?? `install ${file}`);
 }
 
+/**
+ * execa, loaded when a first command runs: importing it costs more than a
+ * whole `bento status` of a small fleet reads (bench/README.md), and status
+ * loads this module through config.ts without running anything.
+ */
+function loadExeca(): Promise<typeof import('execa')> {
+  return import('execa');
+}
+
 /** Quotes a command line for messages (never for execution). */
 export function formatCommand(file: string, args: readonly string[]): string {
   return [file, ...args].map((word) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`)).join(' ');
@@ -72,6 +80,7 @@ export function formatCommand(file: string, args: readonly string[]): string {
 export async function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const command = formatCommand(file, args);
   debug(`$ ${command}`);
+  const { execa } = await loadExeca();
   const child = execa(file, args, {
     cwd: options.cwd,
     env: options.env,
@@ -126,6 +135,7 @@ const LOCK_BUSY = 75;
  */
 export async function holdFileLock(file: string): Promise<FileLock | undefined> {
   debug(`$ flock --nonblock ${file}`);
+  const { execa } = await loadExeca();
   const child = execa('flock', ['--nonblock', '--conflict-exit-code', String(LOCK_BUSY), file, 'sh', '-c', 'echo locked && exec cat'], {
     stdin: 'pipe',
     stdout: 'pipe',

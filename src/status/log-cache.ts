@@ -346,12 +346,18 @@ function isListing(value: unknown): value is Listing {
   );
 }
 
+/** The type of each field a heartbeat entry's `says` may hold. */
+const HEARTBEAT_FIELD_TYPES: Readonly<Record<string, string>> = { protocol: 'number', configuration: 'string', running: 'string', booted: 'string', rebootPending: 'boolean' };
+
 function isHeartbeatEntry(value: unknown): value is HeartbeatEntry {
-  if (!Array.isArray(value) || value.length !== 5 || !value.slice(0, 4).every((n) => typeof n === 'number')) return false;
+  if (!Array.isArray(value) || value.length !== 5) return false;
+  for (let i = 0; i < 4; i++) if (typeof value[i] !== 'number') return false;
   const says = value[4] as Record<string, unknown> | null;
   if (typeof says !== 'object' || says === null || Array.isArray(says)) return false;
-  const types: Record<string, string> = { protocol: 'number', configuration: 'string', running: 'string', booted: 'string', rebootPending: 'boolean' };
-  return Object.entries(says).every(([key, field]) => types[key] !== undefined && typeof field === types[key]);
+  for (const key in says) {
+    if (!Object.hasOwn(HEARTBEAT_FIELD_TYPES, key) || typeof says[key] !== HEARTBEAT_FIELD_TYPES[key]) return false;
+  }
+  return true;
 }
 
 /**
@@ -372,10 +378,10 @@ function isRacy(stats: Stats, readStartMs: number): boolean {
  * digest whatever their order.
  */
 export function logNamesDigest(entries: readonly string[]): string {
-  return sha256(
-    entries
-      .filter((name) => name !== HEARTBEAT_FILE && !isUploadTemporary(name))
-      .sort()
-      .join('\n'),
-  );
+  // An upload temporary starts with a dot (isUploadTemporary): the regex only for those.
+  const names = entries.filter((name) => name !== HEARTBEAT_FILE && !(name.charCodeAt(0) === DOT && isUploadTemporary(name)));
+  // readdir lists names sorted already (libuv's scandir): sort() then only checks the order.
+  return sha256(names.sort().join('\n'));
 }
+
+const DOT = 0x2e;
