@@ -54,6 +54,9 @@ const VERSION = 4;
 /** Changes younger than this when read are not trusted to show in an mtime (FAT has 2 s). */
 export const RACY_MS = 2000;
 
+/** What the cache reads of a logs/ directory's stat. */
+export type DirectoryStats = Pick<Stats, 'dev' | 'ino' | 'size' | 'mtimeMs' | 'ctimeMs'>;
+
 /** dev, ino, size, mtimeMs, ctimeMs of a logs/ directory. */
 type DirectoryStamp = [number, number, number, number, number];
 
@@ -98,7 +101,7 @@ export interface CachedLogs {
   warnings: string[];
 }
 
-function stampOf(stats: Stats): DirectoryStamp {
+function stampOf(stats: DirectoryStats): DirectoryStamp {
   return [stats.dev, stats.ino, stats.size, stats.mtimeMs, stats.ctimeMs];
 }
 
@@ -207,7 +210,7 @@ export class LogCache {
    */
   lookup(
     name: string,
-    stats: Stats,
+    stats: DirectoryStats,
     lastChangeMs: number | null,
     stillThere: (log: LogEntry) => boolean,
     sameListing: (listing: Listing) => boolean = () => false,
@@ -244,6 +247,18 @@ export class LogCache {
     return { logs: neededLogs(logs, lastChangeMs), problems: [...entry[3]], warnings: [...entry[4]] };
   }
 
+  /**
+   * What lookup needs to answer for system `name` with its logs/ at `stats`
+   * and last_change_date at `lastChangeMs`: nothing more when the directory
+   * is unchanged (`unchanged`), else its log names to compare with
+   * `namesDigest`; undefined when no entry can answer.
+   */
+  expects(name: string, stats: DirectoryStats, lastChangeMs: number | null): { unchanged: true } | { unchanged: false; namesDigest: string } | undefined {
+    const entry = this.entries.get(name);
+    if (entry === undefined || !(lastChangeMs === null || (entry[1] !== null && lastChangeMs >= entry[1]))) return undefined;
+    return sameStamp(entry[0], stampOf(stats)) ? { unchanged: true } : { unchanged: false, namesDigest: entry[5].namesDigest };
+  }
+
   /** What the heartbeat of system `name` said, while its file (`stats`) is the one read. */
   lookupHeartbeat(name: string, stats: Stats): Heartbeat | undefined {
     const entry = this.heartbeats.get(name);
@@ -269,7 +284,7 @@ export class LogCache {
    */
   store(
     name: string,
-    stats: Stats,
+    stats: DirectoryStats,
     readStartMs: number,
     lastChangeMs: number | null,
     logs: readonly LogEntry[],
@@ -367,7 +382,7 @@ function isHeartbeatEntry(value: unknown): value is HeartbeatEntry {
  * A change less than RACY_MS before the read may share its timestamp with a
  * later one.
  */
-function isRacy(stats: Stats, readStartMs: number): boolean {
+function isRacy(stats: DirectoryStats, readStartMs: number): boolean {
   return stats.mtimeMs > readStartMs - RACY_MS;
 }
 

@@ -1,0 +1,314 @@
+/**
+ * Reading one system's logs/ (docs/protocol.md §5, §7): its names, an lstat
+ * of each well-named entry, the ends of the few logs a verdict rests on.
+ * read-chroot.ts decides which directories a LogCache cannot answer for
+ * and hands them here as LogsWork; what comes back (LogsResult) is plain
+ * data, so that the work can be shared with a worker thread.
+ *
+ * A cold run of a large fleet is one lstat per log, and no shortcut from
+ * the names or the directory's mtime is sound: a machine may write a log
+ * in place (SFTP `open` and `write` are on its allow list, §9: the
+ * original client's plain `put`), which moves the file's mtime and ctime
+ * and not its directory's, so any log may be the latest whatever its name
+ * says; and the warnings name every entry that is empty, over the size
+ * limit or dated in the future, which only its lstat tells. So the reading
+ * is shared instead: with a worker thread (readLogsInParallel), both cores
+ * take the next directory from one shared counter until none is left
+ * (bench/README.md for the figures).
+ *
+ * Everything below logs/ is hostile input; nothing here throws for it.
+ */
+import { closeSync, constants, existsSync, lstatSync, openSync, readdirSync, readSync, type Stats } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { describeError, errorCode } from '../errors.js';
+import { parseLogName } from '../protocol/log-name.js';
+import { FUTURE_TOLERANCE_MS, GZIP_HEAD_BYTES, GZIP_TAIL_BYTES, gzipProblem, isLaterLog, isUploadTemporary, receivedAtMs, type LogEntry } from '../protocol/log-file.js';
+import { HEARTBEAT_FILE } from '../protocol/heartbeat.js';
+import { fileStamp, logNamesDigest, neededLogs, type FileStamp } from './log-cache.js';
+import { truncate } from '../util/text.js';
+
+/** Bad log names quoted in one warning; the rest are counted. */
+const QUOTED_BAD_NAMES = 3;
+
+/** One logs/ directory to read. */
+export interface LogsWork {
+  /** Its path. */
+  dir: string;
+  /** The system's name, for the messages. */
+  name: string;
+  /** mtime of the system's last_change_date (null: missing): which logs are needed. */
+  lastChangeMs: number | null;
+  /** Logs bigger than this many bytes are not read. */
+  sizeLimit: number;
+  /** Also give the digest of its log names (logNamesDigest): a cache will keep it. */
+  digest: boolean;
+  /** The digest of the names a cache remembers: when the names are still those, nothing more is read. */
+  knownDigest?: string;
+}
+
+export type LogsResult =
+  /** It holds the names `knownDigest` says: the cache's entry decides. */
+  | { kind: 'same-names' }
+  | {
+      kind: 'read';
+      /** The logs status needs (neededLogs). */
+      logs: LogEntry[];
+      /** Why the system's state cannot be trusted (an unreadable logs/ or entry). */
+      problems: string[];
+      warnings: string[];
+      /** The names' digest, when asked for and logs/ could be listed. */
+      namesDigest?: string;
+      /** The files named like logs that were not read as logs. */
+      rejected: FileStamp[];
+    };
+
+/** Reads the logs/ of `work` (see LogsWork). */
+export function readLogsDir(work: LogsWork): LogsResult {
+  const problems: string[] = [];
+  let names: string[];
+  try {
+    // Plain names, no Dirent objects: the lstat below tells the file type
+    // anyway. logs/ itself is followed if it is a link: it sits in the
+    // root-owned system directory, out of the client's reach.
+    names = readdirSync(work.dir);
+  } catch (error) {
+    problems.push(errorCode(error) === 'ENOTDIR' ? `${work.name}/logs is not a directory` : `${work.name}/logs cannot be read: ${describeError(error)}`);
+    return { kind: 'read', logs: [], problems, warnings: [], rejected: [] };
+  }
+  const digest = work.digest || work.knownDigest !== undefined ? logNamesDigest(names) : undefined;
+  if (work.knownDigest !== undefined && digest === work.knownDigest) return { kind: 'same-names' };
+  const warnings: string[] = [];
+  const rejected: FileStamp[] = [];
+  const logs = neededLogs(readLogs(work, names, problems, warnings, rejected), work.lastChangeMs);
+  return { kind: 'read', logs, problems, warnings, ...(work.digest && digest !== undefined ? { namesDigest: digest } : {}), rejected };
+}
+
+/** A well-named regular file of logs/, before its content is checked. */
+interface Candidate extends LogEntry {
+  size: number;
+  ino: number;
+  mtimeStat: number;
+  ctimeMs: number;
+}
+
+function stampOfCandidate(candidate: Candidate): FileStamp {
+  return [candidate.fileName, candidate.ino, candidate.size, candidate.mtimeStat, candidate.ctimeMs];
+}
+
+/**
+ * The logs of one system, from the `names` of its logs/. Entries that are
+ * not whole logs (another name, not a regular file, empty, not gzip, cut
+ * short, over the size limit) are named in a warning and left out: they
+ * never change the verdict the real logs give (docs/protocol.md §7). Only an
+ * unreadable entry makes the system unknown. Temporary upload names and the
+ * heartbeat are skipped silently.
+ */
+function readLogs(work: LogsWork, names: readonly string[], problems: string[], warnings: string[], rejected: FileStamp[]): LogEntry[] {
+  const { dir, name, sizeLimit } = work;
+  // Only the first few are quoted: there may be thousands.
+  const ignored: string[] = [];
+  let ignoredCount = 0;
+  const ignore = (describe: () => string) => {
+    if (ignoredCount++ < QUOTED_BAD_NAMES) ignored.push(describe());
+  };
+  const candidates: Candidate[] = [];
+  const futureMs = Date.now() + FUTURE_TOLERANCE_MS;
+  const prefix = `${dir}/`;
+  for (const fileName of names) {
+    // An upload in progress, or one that failed half way, and the heartbeat: never a log.
+    if (fileName === HEARTBEAT_FILE || isUploadTemporary(fileName)) continue;
+    const parsed = parseLogName(fileName);
+    if (!parsed.ok) {
+      ignore(() => `${JSON.stringify(truncate(fileName))} (${parsed.reason})`);
+      continue;
+    }
+    const result = lstatOrError(prefix + fileName);
+    if (result === undefined) continue; // deleted since readdir (a log rotation, say): simply gone
+    if (result instanceof Error) problems.push(`${name}/logs/${fileName} cannot be read: ${describeError(result)}`);
+    else if (!result.isFile()) {
+      rejected.push(fileStamp(fileName, result));
+      ignore(() => `${JSON.stringify(fileName)} (not a regular file)`);
+    } else {
+      const problem = sizeProblem(result.size, sizeLimit);
+      if (problem) {
+        rejected.push(fileStamp(fileName, result));
+        ignore(() => `${JSON.stringify(fileName)} (${problem})`);
+      } else {
+        if (result.mtimeMs > futureMs) {
+          warnings.push(
+            `${name}/logs/${fileName} has a modification time in the future (${new Date(result.mtimeMs).toISOString()}): it counts as received when the server last changed it (${new Date(result.ctimeMs).toISOString()}), so it does not outrank the logs sent after it`,
+          );
+        }
+        candidates.push({ fileName, log: parsed.log, mtimeMs: receivedAtMs(result), size: result.size, ino: result.ino, mtimeStat: result.mtimeMs, ctimeMs: result.ctimeMs });
+      }
+    }
+  }
+  const logs = keepWholeLogs(dir, candidates, work.lastChangeMs, (candidate, problem) => {
+    rejected.push(stampOfCandidate(candidate));
+    ignore(() => `${JSON.stringify(candidate.fileName)} (${problem})`);
+  });
+  if (ignoredCount > 0) {
+    const more = ignoredCount > QUOTED_BAD_NAMES ? ` and ${ignoredCount - QUOTED_BAD_NAMES} more` : '';
+    const what = ignoredCount === 1 ? 'an entry that is not a log' : `${ignoredCount} entries that are not logs`;
+    warnings.push(`${name}/logs holds ${what} (ignored): ${ignored.join(', ')}${more}`);
+  }
+  return logs;
+}
+
+/**
+ * Opens the logs a verdict rests on — every log newer than last_change_date
+ * (they are counted) and the latest whole one (its result is the state) —
+ * and leaves out those that are not whole gzip files. Older logs are not
+ * opened: no rule reads them.
+ */
+function keepWholeLogs(dir: string, candidates: Candidate[], lastChangeMs: number | null, reject: (candidate: Candidate, problem: string) => void): LogEntry[] {
+  const checked = new Map<Candidate, boolean>();
+  const isWhole = (candidate: Candidate): boolean => {
+    let whole = checked.get(candidate);
+    if (whole === undefined) {
+      const problem = gzipProblemOf(`${dir}/${candidate.fileName}`, candidate.size);
+      if (problem) reject(candidate, problem);
+      whole = problem === undefined;
+      checked.set(candidate, whole);
+    }
+    return whole;
+  };
+  if (lastChangeMs !== null) for (const candidate of candidates) if (candidate.mtimeMs > lastChangeMs) isWhole(candidate);
+  for (;;) {
+    let latest: Candidate | undefined;
+    for (const candidate of candidates) if (checked.get(candidate) !== false && (!latest || isLaterLog(candidate, latest))) latest = candidate;
+    if (!latest || isWhole(latest)) break;
+  }
+  return candidates.filter((candidate) => checked.get(candidate) !== false).map(({ fileName, log, mtimeMs }) => ({ fileName, log, mtimeMs }));
+}
+
+/**
+ * Why status would not read the log `file` of `size` bytes (empty, over the
+ * size limit, not a whole gzip file), or undefined: a log status decides
+ * from. The prune asks it too, so that it keeps the log status falls back to.
+ */
+export function unreadableLogProblem(file: string, size: number, sizeLimit: number): string | undefined {
+  return sizeProblem(size, sizeLimit) ?? gzipProblemOf(file, size);
+}
+
+/** Why a log of `size` bytes is not read, by its size alone (known from the lstat); undefined when it may be. */
+export function sizeProblem(size: number, sizeLimit: number): string | undefined {
+  if (size === 0) return 'it is empty';
+  if (size > sizeLimit) return `${size} bytes, over the ${sizeLimit}-byte limit: not read`;
+  return undefined;
+}
+
+/** Reads the first and last bytes of a log; undefined when it looks like a whole gzip file. */
+function gzipProblemOf(file: string, size: number): string | undefined {
+  let fd: number;
+  try {
+    // O_NOFOLLOW: the machine owns logs/ and could swap the file for a link since the lstat.
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    return `it cannot be opened: ${describeError(error)}`;
+  }
+  try {
+    const head = Buffer.alloc(GZIP_HEAD_BYTES);
+    const tail = Buffer.alloc(GZIP_TAIL_BYTES);
+    const headRead = readSync(fd, head, 0, GZIP_HEAD_BYTES, 0);
+    const tailRead = size >= GZIP_TAIL_BYTES ? readSync(fd, tail, 0, GZIP_TAIL_BYTES, size - GZIP_TAIL_BYTES) : 0;
+    return gzipProblem(size, head.subarray(0, headRead), tail.subarray(0, tailRead));
+  } catch (error) {
+    return `it cannot be read: ${describeError(error)}`;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The lstat of `file`; undefined when it does not exist, the error when it cannot be taken. */
+export function lstatOrError(file: string): Stats | Error | undefined {
+  try {
+    return lstatSync(file, { throwIfNoEntry: false });
+  } catch (error) {
+    return error as Error;
+  }
+}
+
+/** What a worker thread is given: the works, and the shared cells both threads count with. */
+interface WorkerInput {
+  bentoReadLogs: true;
+  works: LogsWork[];
+  /** Int32Array cells: [next work to take, WorkerState]. */
+  shared: SharedArrayBuffer;
+}
+
+/** The worker's state cell: it starts only when the main thread has not finished the works alone. */
+const NOT_STARTED = 0;
+const STARTED = 1;
+const CANCELLED = 2;
+const NEXT = 0;
+const STATE = 1;
+
+/** The built module a worker thread runs: this one (absent under a test runner that runs the sources). */
+const WORKER_MODULE = new URL(import.meta.url);
+
+/**
+ * Reads every work of `works` (readLogsDir), in order of the results; with
+ * `parallel`, shares them with a worker thread running this module, each
+ * thread taking the next work from a shared counter. Whatever the worker
+ * does not answer (it cannot start, it fails) is read here; the results
+ * are the same either way.
+ */
+export async function readLogsInParallel(works: LogsWork[], parallel: boolean): Promise<LogsResult[]> {
+  const results: (LogsResult | undefined)[] = new Array<LogsResult | undefined>(works.length);
+  const shared = new SharedArrayBuffer(8);
+  const cells = new Int32Array(shared);
+  const worker = parallel ? startWorker({ bentoReadLogs: true, works, shared }) : undefined;
+  for (;;) {
+    const index = Atomics.add(cells, NEXT, 1);
+    const work = works[index];
+    if (work === undefined) break;
+    results[index] = readLogsDir(work);
+  }
+  if (worker) {
+    // Not started yet: it will take nothing, and is not waited for.
+    if (Atomics.compareExchange(cells, STATE, NOT_STARTED, CANCELLED) === NOT_STARTED) void worker.terminate();
+    else for (const [index, result] of await worker.answers) results[index] = result;
+  }
+  // What the worker took and did not answer.
+  return results.map((result, index) => result ?? readLogsDir(works[index] as LogsWork));
+}
+
+interface RunningWorker {
+  answers: Promise<[number, LogsResult][]>;
+  terminate(): Promise<number>;
+}
+
+function startWorker(input: WorkerInput): RunningWorker | undefined {
+  if (WORKER_MODULE.protocol !== 'file:' || !WORKER_MODULE.pathname.endsWith('.js') || !existsSync(fileURLToPath(WORKER_MODULE))) return undefined;
+  let worker: Worker;
+  try {
+    worker = new Worker(WORKER_MODULE, { workerData: input });
+  } catch {
+    return undefined;
+  }
+  const answers = new Promise<[number, LogsResult][]>((resolve) => {
+    worker.once('message', (message: [number, LogsResult][]) => resolve(message));
+    worker.once('error', () => resolve([]));
+    worker.once('exit', () => resolve([]));
+  });
+  return { answers, terminate: () => worker.terminate() };
+}
+
+/** In a worker thread started by readLogsInParallel: takes works until none is left, then sends what it read. */
+function runWorker(input: WorkerInput): void {
+  const cells = new Int32Array(input.shared);
+  const answers: [number, LogsResult][] = [];
+  if (Atomics.compareExchange(cells, STATE, NOT_STARTED, STARTED) === NOT_STARTED) {
+    for (;;) {
+      const index = Atomics.add(cells, NEXT, 1);
+      const work = input.works[index];
+      if (work === undefined) break;
+      answers.push([index, readLogsDir(work)]);
+    }
+  }
+  parentPort?.postMessage(answers);
+}
+
+if (!isMainThread && (workerData as Partial<WorkerInput> | null)?.bentoReadLogs === true) runWorker(workerData as WorkerInput);
