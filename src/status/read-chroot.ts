@@ -32,7 +32,7 @@ import { readRolloutState, type RolloutState } from '../protocol/rollout-file.js
 import { receivedAtMs, type LogEntry } from '../protocol/log-file.js';
 import { readStatesFile, type StatesFile } from '../protocol/states-file.js';
 import type { CachedLogs, DirectoryStats, Listing, LogCache } from './log-cache.js';
-import { lstatOrError, readLogsDir, readLogsInParallel, sizeProblem, type LogsResult, type LogsWork } from './read-logs.js';
+import { lstatOrError, readLogsDir, readLogsInParallel, sizeProblem, type LogsResult, type LogsWork, type Sharing } from './read-logs.js';
 import { HEARTBEAT_FILE, HEARTBEAT_READ_BYTES, parseHeartbeat, type Heartbeat } from '../protocol/heartbeat.js';
 import { truncate } from '../util/text.js';
 
@@ -107,7 +107,7 @@ export async function readChroot(chrootDir: string, options: ReadChrootOptions =
   // together (on two threads for a large fleet), then each system's heartbeat.
   const started = names.map((name) => startSystem(chrootDir, name, states, options));
   const works = started.flatMap((system) => (system.work ? [system.work] : []));
-  const results = await readLogsInParallel(works, works.length >= (options.parallelFrom ?? PARALLEL_FROM));
+  const { results } = await readLogsInParallel(works, works.length >= (options.parallelFrom ?? PARALLEL_FROM) ? (options.sharing ?? 'shared') : 'here');
   let next = 0;
   const systems = started.map((system) => finishSystem(system, system.work ? results[next++] : undefined, options.cache));
   options.cache?.keepOnly(new Set(names));
@@ -134,6 +134,8 @@ export interface ReadChrootOptions {
   cache?: LogCache;
   /** How many logs/ directories to read make a worker thread share the work (PARALLEL_FROM; tests). */
   parallelFrom?: number;
+  /** How they are shared then (read-logs.ts; tests): with the worker, by default. */
+  sharing?: Sharing;
 }
 
 function isRemoved(chrootDir: string, name: string): boolean {

@@ -249,30 +249,48 @@ const STATE = 1;
 const WORKER_MODULE = new URL(import.meta.url);
 
 /**
- * Reads every work of `works` (readLogsDir), in order of the results; with
- * `parallel`, shares them with a worker thread running this module, each
- * thread taking the next work from a shared counter. Whatever the worker
- * does not answer (it cannot start, it fails) is read here; the results
- * are the same either way.
+ * How readLogsInParallel shares the works: `here`, all on this thread;
+ * `shared`, with a worker thread, each taking the next work from a shared
+ * counter; `worker`, all by the worker but what it does not answer (tests).
  */
-export async function readLogsInParallel(works: LogsWork[], parallel: boolean): Promise<LogsResult[]> {
+export type Sharing = 'here' | 'shared' | 'worker';
+
+export interface LogsRead {
+  /** The result of each work, in the order of the works. */
+  results: LogsResult[];
+  /** How many the worker thread answered (tests, benchmarks). */
+  byWorker: number;
+}
+
+/**
+ * Reads every work of `works` (readLogsDir), sharing them with a worker
+ * thread that runs this module as `sharing` says. Whatever the worker does
+ * not answer (it cannot start, it fails) is read here; the results are the
+ * same either way.
+ */
+export async function readLogsInParallel(works: LogsWork[], sharing: Sharing): Promise<LogsRead> {
   const results: (LogsResult | undefined)[] = new Array<LogsResult | undefined>(works.length);
   const shared = new SharedArrayBuffer(8);
   const cells = new Int32Array(shared);
-  const worker = parallel ? startWorker({ bentoReadLogs: true, works, shared }) : undefined;
+  const worker = sharing === 'here' ? undefined : startWorker({ bentoReadLogs: true, works, shared });
   for (;;) {
+    if (sharing === 'worker' && worker) break;
     const index = Atomics.add(cells, NEXT, 1);
     const work = works[index];
     if (work === undefined) break;
     results[index] = readLogsDir(work);
   }
+  let byWorker = 0;
   if (worker) {
     // Not started yet: it will take nothing, and is not waited for.
-    if (Atomics.compareExchange(cells, STATE, NOT_STARTED, CANCELLED) === NOT_STARTED) void worker.terminate();
-    else for (const [index, result] of await worker.answers) results[index] = result;
+    if (sharing === 'shared' && Atomics.compareExchange(cells, STATE, NOT_STARTED, CANCELLED) === NOT_STARTED) void worker.terminate();
+    else {
+      for (const [index, result] of await worker.answers) results[index] = result;
+      byWorker = (await worker.answers).length;
+    }
   }
   // What the worker took and did not answer.
-  return results.map((result, index) => result ?? readLogsDir(works[index] as LogsWork));
+  return { results: results.map((result, index) => result ?? readLogsDir(works[index] as LogsWork)), byWorker };
 }
 
 interface RunningWorker {
