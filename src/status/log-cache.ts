@@ -139,7 +139,9 @@ function readOwnFile(file: string, uid: number): string {
   try {
     const problem = ownershipProblem(file, fstatSync(fd), uid, 'file');
     if (problem) throw new CacheRefused(problem);
-    return readFileSync(fd, 'utf8');
+    // Read as bytes, then decoded: several times faster than readFileSync's
+    // own utf8 decoding for a file of megabytes (bench/README.md).
+    return readFileSync(fd).toString('utf8');
   } finally {
     closeSync(fd);
   }
