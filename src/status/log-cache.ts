@@ -57,6 +57,9 @@ export const RACY_MS = 2000;
 /** What the cache reads of a logs/ directory's stat. */
 export type DirectoryStats = Pick<Stats, 'dev' | 'ino' | 'size' | 'mtimeMs' | 'ctimeMs'>;
 
+/** What the cache reads of a heartbeat file's stat. */
+export type FileStats = Pick<Stats, 'ino' | 'size' | 'mtimeMs' | 'ctimeMs'>;
+
 /** dev, ino, size, mtimeMs, ctimeMs of a logs/ directory. */
 type DirectoryStamp = [number, number, number, number, number];
 
@@ -261,8 +264,14 @@ export class LogCache {
     return sameStamp(entry[0], stampOf(stats)) ? { unchanged: true } : { unchanged: false, namesDigest: entry[5].namesDigest };
   }
 
+  /** The ino, size, mtimeMs and ctimeMs of the heartbeat file of system `name` whose text it remembers. */
+  heartbeatStamp(name: string): [number, number, number, number] | undefined {
+    const entry = this.heartbeats.get(name);
+    return entry ? [entry[0], entry[1], entry[2], entry[3]] : undefined;
+  }
+
   /** What the heartbeat of system `name` said, while its file (`stats`) is the one read. */
-  lookupHeartbeat(name: string, stats: Stats): Heartbeat | undefined {
+  lookupHeartbeat(name: string, stats: FileStats): Heartbeat | undefined {
     const entry = this.heartbeats.get(name);
     if (!entry || entry[0] !== stats.ino || entry[1] !== stats.size || entry[2] !== stats.mtimeMs || entry[3] !== stats.ctimeMs) return undefined;
     return { ...entry[4] };
@@ -274,7 +283,7 @@ export class LogCache {
    * rewritten in place within one ctime tick would go unseen (a machine can
    * only mislead status about itself that way).
    */
-  storeHeartbeat(name: string, stats: Stats, says: Heartbeat): void {
+  storeHeartbeat(name: string, stats: FileStats, says: Heartbeat): void {
     this.heartbeats.set(name, [stats.ino, stats.size, stats.mtimeMs, stats.ctimeMs, { ...says }]);
     this.dirty = true;
   }

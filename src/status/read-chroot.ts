@@ -24,7 +24,7 @@
  * A snapshot holds the logs the rules of docs/protocol.md §7 read — the
  * latest one and every one newer than last_change_date — not the others.
  */
-import { closeSync, constants, existsSync, lstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
+import { existsSync, lstatSync, statSync, type Stats } from 'node:fs';
 import { DEFAULTS } from '../config/config.js';
 import { describeError, errorCode, UserError } from '../errors.js';
 import { LAST_CHANGE_DATE, listChrootDir, LOGS_DIR, REMOVED_MARKER, STATES_FILE, type ChrootListing } from '../protocol/layout.js';
@@ -32,8 +32,8 @@ import { readRolloutState, type RolloutState } from '../protocol/rollout-file.js
 import { receivedAtMs, type LogEntry } from '../protocol/log-file.js';
 import { readStatesFile, type StatesFile } from '../protocol/states-file.js';
 import type { CachedLogs, DirectoryStats, Listing, LogCache } from './log-cache.js';
-import { lstatOrError, readLogsDir, readLogsInParallel, sizeProblem, type LogsResult, type LogsWork, type Sharing } from './read-logs.js';
-import { HEARTBEAT_FILE, HEARTBEAT_READ_BYTES, parseHeartbeat, type Heartbeat } from '../protocol/heartbeat.js';
+import { lookHeartbeat, lstatOrError, readLogsDir, readLogsInParallel, sizeProblem, type HeartbeatFound, type LogsResult, type LogsWork, type Sharing } from './read-logs.js';
+import { HEARTBEAT_FILE, type Heartbeat } from '../protocol/heartbeat.js';
 import { truncate } from '../util/text.js';
 
 export { unreadableLogProblem } from './read-logs.js';
@@ -226,7 +226,7 @@ function startSystem(chrootDir: string, name: string, states: StatesRead, option
   // The directory is looked at before it is read: a change while it is read shows in its next stat.
   const stats = cache ? statOrUndefined(dir) : undefined;
   if (!cache || !stats) {
-    system.work = { dir, name, lastChangeMs, sizeLimit, digest: false };
+    system.work = { dir, name, lastChangeMs, sizeLimit, digest: false, heartbeat: {} };
     return system;
   }
   system.stats = { dev: stats.dev, ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs, directory: stats.isDirectory() };
@@ -236,7 +236,8 @@ function startSystem(chrootDir: string, name: string, states: StatesRead, option
     if (system.cached) return system;
     system.askedCache = true;
   }
-  system.work = { dir, name, lastChangeMs, sizeLimit, digest: system.stats.directory, ...(expects && !expects.unchanged ? { knownDigest: expects.namesDigest } : {}) };
+  const knownStamp = cache.heartbeatStamp(name);
+  system.work = { dir, name, lastChangeMs, sizeLimit, digest: system.stats.directory, ...(expects && !expects.unchanged ? { knownDigest: expects.namesDigest } : {}), heartbeat: knownStamp ? { knownStamp } : {} };
   return system;
 }
 
@@ -265,7 +266,7 @@ function finishSystem(system: StartedSystem, result: LogsResult | undefined, cac
     const sameNames = result.kind === 'same-names';
     cached = lookUp(cache, system, () => sameNames);
     // The same names, but a log it names is not there as it was: read now.
-    if (!cached && result.kind === 'same-names') result = readLogsDir({ ...(system.work as LogsWork), knownDigest: undefined });
+    if (!cached && result.kind === 'same-names') result = { ...readLogsDir({ ...(system.work as LogsWork), knownDigest: undefined, heartbeat: undefined }), heartbeat: result.heartbeat };
   }
   let logs: LogEntry[];
   if (cached) {
@@ -282,7 +283,10 @@ function finishSystem(system: StartedSystem, result: LogsResult | undefined, cac
   } else {
     logs = [];
   }
-  const heartbeat = readHeartbeat(`${system.base}${LOGS_DIR}/${HEARTBEAT_FILE}`, name, warnings, cache);
+  // Looked at with the logs when they were read, else now.
+  const heartbeatFile = `${system.base}${LOGS_DIR}/${HEARTBEAT_FILE}`;
+  const found = result?.heartbeat ?? lookHeartbeat(heartbeatFile, cache?.heartbeatStamp(name));
+  const heartbeat = heartbeatOf(found, heartbeatFile, name, warnings, cache);
   // Every problem is also a warning, so the user learns why a row says "unknown".
   warnings.push(...problems);
   return { snapshot: { name, expected: system.expected, lastChangeMs: system.lastChangeMs, logs, problems, heartbeat }, warnings };
@@ -328,47 +332,31 @@ function sameRejected(dir: string, listing: Listing): boolean {
 }
 
 /**
- * The heartbeat in logs/ (docs/protocol.md §5a): when it arrived, from its
- * lstat (a regular file, or nothing), and what it says, read without
- * following a link and no more than HEARTBEAT_READ_BYTES of it, or
- * remembered in `cache` while it is the same file.
+ * The heartbeat in logs/ (docs/protocol.md §5a) as `found` (lookHeartbeat,
+ * read-logs.ts): when it arrived, from its lstat (a regular file, or
+ * nothing), and what it says, or what `cache` remembers while it is the
+ * same file.
  */
-function readHeartbeat(file: string, name: string, warnings: string[], cache: LogCache | undefined): HeartbeatRead | null {
-  const stats = lstatOrError(file);
-  if (stats === undefined) return null;
-  if (stats instanceof Error) {
-    warnings.push(`${name}/logs/${HEARTBEAT_FILE} cannot be read: ${describeError(stats)}`);
-    return null;
-  }
-  if (!stats.isFile()) {
-    warnings.push(`${name}/logs/${HEARTBEAT_FILE} is not a regular file: ignored`);
-    return null;
-  }
-  const receivedMs = receivedAtMs(stats);
-  const remembered = cache?.lookupHeartbeat(name, stats);
-  if (remembered) return { receivedMs, says: remembered };
-  const says = stats.size > HEARTBEAT_READ_BYTES ? {} : parseHeartbeat(readHeartbeatText(file));
-  cache?.storeHeartbeat(name, stats, says);
-  return { receivedMs, says };
-}
-
-/** One buffer for every heartbeat read: reads are synchronous, one at a time (10,000 allocations saved at 10,000 systems). */
-const HEARTBEAT_BUFFER = Buffer.alloc(HEARTBEAT_READ_BYTES);
-
-/** At most HEARTBEAT_READ_BYTES of the heartbeat `file` as text, opened without following a link; '' when it cannot be read. */
-function readHeartbeatText(file: string): string {
-  let fd: number;
-  try {
-    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch {
-    return '';
-  }
-  try {
-    return HEARTBEAT_BUFFER.toString('utf8', 0, readSync(fd, HEARTBEAT_BUFFER, 0, HEARTBEAT_READ_BYTES, 0));
-  } catch {
-    return '';
-  } finally {
-    closeSync(fd);
+function heartbeatOf(found: HeartbeatFound, file: string, name: string, warnings: string[], cache: LogCache | undefined): HeartbeatRead | null {
+  switch (found.kind) {
+    case 'none':
+      return null;
+    case 'unreadable':
+      warnings.push(`${name}/logs/${HEARTBEAT_FILE} cannot be read: ${found.why}`);
+      return null;
+    case 'not-a-file':
+      warnings.push(`${name}/logs/${HEARTBEAT_FILE} is not a regular file: ignored`);
+      return null;
+    case 'file': {
+      const [ino, size, mtimeMs, ctimeMs] = found.stamp;
+      const stats = { ino, size, mtimeMs, ctimeMs };
+      const remembered = cache?.lookupHeartbeat(name, stats);
+      if (remembered) return { receivedMs: found.receivedMs, says: remembered };
+      // Its text unread (the file a cache named, forgotten since): looked at again.
+      if (found.says === undefined) return heartbeatOf(lookHeartbeat(file), file, name, warnings, cache);
+      cache?.storeHeartbeat(name, stats, found.says);
+      return { receivedMs: found.receivedMs, says: found.says };
+    }
   }
 }
 

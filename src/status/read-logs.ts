@@ -24,7 +24,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import { describeError, errorCode } from '../errors.js';
 import { parseLogName } from '../protocol/log-name.js';
 import { FUTURE_TOLERANCE_MS, GZIP_HEAD_BYTES, GZIP_TAIL_BYTES, gzipProblem, isLaterLog, isUploadTemporary, receivedAtMs, type LogEntry } from '../protocol/log-file.js';
-import { HEARTBEAT_FILE } from '../protocol/heartbeat.js';
+import { HEARTBEAT_FILE, HEARTBEAT_READ_BYTES, parseHeartbeat, type Heartbeat } from '../protocol/heartbeat.js';
 import { fileStamp, logNamesDigest, neededLogs, type FileStamp } from './log-cache.js';
 import { truncate } from '../util/text.js';
 
@@ -45,9 +45,59 @@ export interface LogsWork {
   digest: boolean;
   /** The digest of the names a cache remembers: when the names are still those, nothing more is read. */
   knownDigest?: string;
+  /** Also look at its heartbeat (lookHeartbeat), whose text a cache remembers while its file has this HeartbeatStamp. */
+  heartbeat?: { knownStamp?: HeartbeatStamp };
 }
 
-export type LogsResult =
+/** A heartbeat file's ino, size, mtimeMs, ctimeMs: while they stay, it is the file read. */
+export type HeartbeatStamp = [ino: number, size: number, mtimeMs: number, ctimeMs: number];
+
+/** What logs/heartbeat is (docs/protocol.md §5a), as lookHeartbeat found it. */
+export type HeartbeatFound =
+  | { kind: 'none' }
+  | { kind: 'unreadable'; why: string }
+  | { kind: 'not-a-file' }
+  /** `says`: what its text says, unless it is the file `knownStamp` names (its text not read again). */
+  | { kind: 'file'; stamp: HeartbeatStamp; receivedMs: number; says?: Heartbeat };
+
+/**
+ * The heartbeat `file`: its lstat (a regular file, or nothing) and, unless
+ * it is the file `knownStamp` names, what it says, read without following a
+ * link and no more than HEARTBEAT_READ_BYTES of it.
+ */
+export function lookHeartbeat(file: string, knownStamp?: HeartbeatStamp): HeartbeatFound {
+  const stats = lstatOrError(file);
+  if (stats === undefined) return { kind: 'none' };
+  if (stats instanceof Error) return { kind: 'unreadable', why: describeError(stats) };
+  if (!stats.isFile()) return { kind: 'not-a-file' };
+  const stamp: HeartbeatStamp = [stats.ino, stats.size, stats.mtimeMs, stats.ctimeMs];
+  const found: HeartbeatFound = { kind: 'file', stamp, receivedMs: receivedAtMs(stats) };
+  if (knownStamp && knownStamp[0] === stamp[0] && knownStamp[1] === stamp[1] && knownStamp[2] === stamp[2] && knownStamp[3] === stamp[3]) return found;
+  found.says = stats.size > HEARTBEAT_READ_BYTES ? {} : parseHeartbeat(readHeartbeatText(file));
+  return found;
+}
+
+/** One buffer for every heartbeat read on a thread: reads are synchronous, one at a time (10,000 allocations saved at 10,000 systems). */
+const HEARTBEAT_BUFFER = Buffer.alloc(HEARTBEAT_READ_BYTES);
+
+/** At most HEARTBEAT_READ_BYTES of the heartbeat `file` as text, opened without following a link; '' when it cannot be read. */
+function readHeartbeatText(file: string): string {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return '';
+  }
+  try {
+    return HEARTBEAT_BUFFER.toString('utf8', 0, readSync(fd, HEARTBEAT_BUFFER, 0, HEARTBEAT_READ_BYTES, 0));
+  } catch {
+    return '';
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export type LogsResult = (
   /** It holds the names `knownDigest` says: the cache's entry decides. */
   | { kind: 'same-names' }
   | {
@@ -61,10 +111,20 @@ export type LogsResult =
       namesDigest?: string;
       /** The files named like logs that were not read as logs. */
       rejected: FileStamp[];
-    };
+    }
+) & {
+  /** Its heartbeat, looked at after the logs, when the work asked. */
+  heartbeat?: HeartbeatFound;
+};
 
-/** Reads the logs/ of `work` (see LogsWork). */
+/** Reads the logs/ of `work`, then looks at its heartbeat when asked (see LogsWork). */
 export function readLogsDir(work: LogsWork): LogsResult {
+  const result = readLogsOnly(work);
+  if (work.heartbeat) result.heartbeat = lookHeartbeat(`${work.dir}/${HEARTBEAT_FILE}`, work.heartbeat.knownStamp);
+  return result;
+}
+
+function readLogsOnly(work: LogsWork): LogsResult {
   const problems: string[] = [];
   let names: string[];
   try {
