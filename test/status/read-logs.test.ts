@@ -11,7 +11,7 @@ import { mkdir, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { logNamesDigest } from '../../src/status/log-cache.js';
-import { readLogsDir, readLogsInParallel, unreadableLogProblem, type LogsResult, type LogsWork } from '../../src/status/read-logs.js';
+import { lookHeartbeat, readLogsDir, readLogsInParallel, unreadableLogProblem, type LogsResult, type LogsWork } from '../../src/status/read-logs.js';
 import { ago, logName, makeChroot, writeLog } from './fixtures.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -146,6 +146,25 @@ describe('readLogsInParallel', () => {
     expect(here.byWorker).toBe(0);
     expect(await readLogsInParallel(works, 'shared')).toEqual(here);
     expect(await readLogsInParallel(works, 'worker')).toEqual(here);
+  });
+});
+
+describe('lookHeartbeat', () => {
+  it('tells no heartbeat, one that is not a file, and one read, whose text is not read again while it is the file a cache names', async () => {
+    const dir = await logsDir();
+    const file = path.join(dir, 'heartbeat');
+    expect(lookHeartbeat(file)).toEqual({ kind: 'none' });
+    await mkdir(file);
+    expect(lookHeartbeat(file)).toEqual({ kind: 'not-a-file' });
+    await rm(file, { recursive: true });
+    await writeFile(file, 'bento heartbeat of x1 on x\nprotocol: 2\nreboot-pending: yes\n\n');
+    const found = lookHeartbeat(file);
+    if (found.kind !== 'file') throw new Error(found.kind);
+    expect(found.says).toEqual({ protocol: 2, rebootPending: true });
+    expect(found.receivedMs).toBe(Math.min(statSync(file).mtimeMs, statSync(file).ctimeMs));
+    expect(lookHeartbeat(file, found.stamp)).toEqual({ kind: 'file', stamp: found.stamp, receivedMs: found.receivedMs });
+    // A work that asks for it gets it after its logs.
+    expect(readLogsDir(work(dir, null, { heartbeat: { knownStamp: found.stamp } })).heartbeat).toEqual({ kind: 'file', stamp: found.stamp, receivedMs: found.receivedMs });
   });
 });
 
