@@ -158,6 +158,11 @@ export class LogCache {
   private dirty = false;
   /** Why the cache is not used (not read, not written), to tell the user; undefined when it is. */
   refused?: string;
+  /** Whether it is kept between runs (it has a file to be saved to). */
+  get keeps(): boolean {
+    return this.file !== undefined;
+  }
+
   /** How many lookups were answered, and how many not (tests, benchmarks). */
   hits = 0;
   misses = 0;
