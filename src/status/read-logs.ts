@@ -305,7 +305,7 @@ const CANCELLED = 2;
 const NEXT = 0;
 const STATE = 1;
 
-/** The built module a worker thread runs: this one (absent under a test runner that runs the sources). */
+/** The module a worker thread runs: this one, built. */
 const WORKER_MODULE = new URL(import.meta.url);
 
 /**
@@ -359,7 +359,9 @@ interface RunningWorker {
 }
 
 function startWorker(input: WorkerInput): RunningWorker | undefined {
-  if (WORKER_MODULE.protocol !== 'file:' || !WORKER_MODULE.pathname.endsWith('.js') || !existsSync(fileURLToPath(WORKER_MODULE))) return undefined;
+  // Only this module built alone: not the sources under a test runner, and
+  // not a bundle, whose top level would start the whole CLI in the worker.
+  if (WORKER_MODULE.protocol !== 'file:' || !WORKER_MODULE.pathname.endsWith('/status/read-logs.js') || !existsSync(fileURLToPath(WORKER_MODULE))) return undefined;
   let worker: Worker;
   try {
     worker = new Worker(WORKER_MODULE, { workerData: input });
