@@ -84,6 +84,7 @@ export const TIERS = {
     'test/status/prune-logs.test.ts',
     'test/status/read-chroot-hostile.test.ts',
     'test/status/read-chroot.test.ts',
+    'test/status/read-logs.test.ts',
     'test/status/render-json.test.ts',
     'test/status/render-prometheus.test.ts',
     'test/status/render-table.test.ts',
@@ -142,6 +143,7 @@ export const TIERS = {
     'test/render/nix-modules.test.ts',
     'test/render/server-prune-timer.test.ts',
     'test/render/sshd-heredoc.test.ts',
+    'test/status/read-logs-worker.test.ts',
     'test/util/quote.test.ts',
   ],
   root: [

@@ -67,7 +67,8 @@ interface StatusRun extends StatusOptions {
   silentAfter: number;
   stdout: Writable;
   stderr: Writable;
-  cache: LogCache;
+  /** What was read before; in watch mode, one in memory at least, which saves rereading between refreshes. */
+  cache: LogCache | undefined;
 }
 
 type Report = FleetReport;
@@ -85,7 +86,8 @@ export async function statusCommand(statusOptions: StatusOptions, io: CommandIO)
       cache.save();
     }
   }
-  const report = await collectReport(options);
+  // Printing once, a cache with no file would be filled and thrown away (--no-cache): none.
+  const report = await collectReport(cache.keeps ? options : { ...options, cache: undefined });
   cache.save();
   const nowMs = options.now?.getTime() ?? Date.now();
   await writeWarnings(options, report.warnings);

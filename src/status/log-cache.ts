@@ -54,6 +54,12 @@ const VERSION = 4;
 /** Changes younger than this when read are not trusted to show in an mtime (FAT has 2 s). */
 export const RACY_MS = 2000;
 
+/** What the cache reads of a logs/ directory's stat. */
+export type DirectoryStats = Pick<Stats, 'dev' | 'ino' | 'size' | 'mtimeMs' | 'ctimeMs'>;
+
+/** What the cache reads of a heartbeat file's stat. */
+export type FileStats = Pick<Stats, 'ino' | 'size' | 'mtimeMs' | 'ctimeMs'>;
+
 /** dev, ino, size, mtimeMs, ctimeMs of a logs/ directory. */
 type DirectoryStamp = [number, number, number, number, number];
 
@@ -98,7 +104,7 @@ export interface CachedLogs {
   warnings: string[];
 }
 
-function stampOf(stats: Stats): DirectoryStamp {
+function stampOf(stats: DirectoryStats): DirectoryStamp {
   return [stats.dev, stats.ino, stats.size, stats.mtimeMs, stats.ctimeMs];
 }
 
@@ -136,7 +142,9 @@ function readOwnFile(file: string, uid: number): string {
   try {
     const problem = ownershipProblem(file, fstatSync(fd), uid, 'file');
     if (problem) throw new CacheRefused(problem);
-    return readFileSync(fd, 'utf8');
+    // Read as bytes, then decoded: several times faster than readFileSync's
+    // own utf8 decoding for a file of megabytes (bench/README.md).
+    return readFileSync(fd).toString('utf8');
   } finally {
     closeSync(fd);
   }
@@ -150,6 +158,11 @@ export class LogCache {
   private dirty = false;
   /** Why the cache is not used (not read, not written), to tell the user; undefined when it is. */
   refused?: string;
+  /** Whether it is kept between runs (it has a file to be saved to). */
+  get keeps(): boolean {
+    return this.file !== undefined;
+  }
+
   /** How many lookups were answered, and how many not (tests, benchmarks). */
   hits = 0;
   misses = 0;
@@ -207,7 +220,7 @@ export class LogCache {
    */
   lookup(
     name: string,
-    stats: Stats,
+    stats: DirectoryStats,
     lastChangeMs: number | null,
     stillThere: (log: LogEntry) => boolean,
     sameListing: (listing: Listing) => boolean = () => false,
@@ -244,8 +257,26 @@ export class LogCache {
     return { logs: neededLogs(logs, lastChangeMs), problems: [...entry[3]], warnings: [...entry[4]] };
   }
 
+  /**
+   * What lookup needs to answer for system `name` with its logs/ at `stats`
+   * and last_change_date at `lastChangeMs`: nothing more when the directory
+   * is unchanged (`unchanged`), else its log names to compare with
+   * `namesDigest`; undefined when no entry can answer.
+   */
+  expects(name: string, stats: DirectoryStats, lastChangeMs: number | null): { unchanged: true } | { unchanged: false; namesDigest: string } | undefined {
+    const entry = this.entries.get(name);
+    if (entry === undefined || !(lastChangeMs === null || (entry[1] !== null && lastChangeMs >= entry[1]))) return undefined;
+    return sameStamp(entry[0], stampOf(stats)) ? { unchanged: true } : { unchanged: false, namesDigest: entry[5].namesDigest };
+  }
+
+  /** The ino, size, mtimeMs and ctimeMs of the heartbeat file of system `name` whose text it remembers. */
+  heartbeatStamp(name: string): [number, number, number, number] | undefined {
+    const entry = this.heartbeats.get(name);
+    return entry ? [entry[0], entry[1], entry[2], entry[3]] : undefined;
+  }
+
   /** What the heartbeat of system `name` said, while its file (`stats`) is the one read. */
-  lookupHeartbeat(name: string, stats: Stats): Heartbeat | undefined {
+  lookupHeartbeat(name: string, stats: FileStats): Heartbeat | undefined {
     const entry = this.heartbeats.get(name);
     if (!entry || entry[0] !== stats.ino || entry[1] !== stats.size || entry[2] !== stats.mtimeMs || entry[3] !== stats.ctimeMs) return undefined;
     return { ...entry[4] };
@@ -257,7 +288,7 @@ export class LogCache {
    * rewritten in place within one ctime tick would go unseen (a machine can
    * only mislead status about itself that way).
    */
-  storeHeartbeat(name: string, stats: Stats, says: Heartbeat): void {
+  storeHeartbeat(name: string, stats: FileStats, says: Heartbeat): void {
     this.heartbeats.set(name, [stats.ino, stats.size, stats.mtimeMs, stats.ctimeMs, { ...says }]);
     this.dirty = true;
   }
@@ -269,7 +300,7 @@ export class LogCache {
    */
   store(
     name: string,
-    stats: Stats,
+    stats: DirectoryStats,
     readStartMs: number,
     lastChangeMs: number | null,
     logs: readonly LogEntry[],
@@ -321,37 +352,51 @@ export function neededLogs(logs: readonly LogEntry[], lastChangeMs: number | nul
   return logs.filter((log) => log === latest || (lastChangeMs !== null && log.mtimeMs > lastChangeMs));
 }
 
+// The checks below are plain loops: the file is read on every run, and at
+// 10,000 systems closures per field cost measurably (bench/README.md).
+
 function isEntry(value: unknown): value is Entry {
   if (!Array.isArray(value) || value.length !== 6) return false;
   const [stamp, lastChangeMs, logs, problems, warnings, listing] = value as unknown[];
-  return (
-    isListing(listing) &&
-    Array.isArray(stamp) &&
-    stamp.length === 5 &&
-    stamp.every((n) => typeof n === 'number') &&
-    (lastChangeMs === null || typeof lastChangeMs === 'number') &&
-    Array.isArray(logs) &&
-    logs.every((log) => Array.isArray(log) && typeof log[0] === 'string' && typeof log[1] === 'number') &&
-    [problems, warnings].every((texts) => Array.isArray(texts) && texts.every((text) => typeof text === 'string'))
-  );
+  if (!isListing(listing) || !isNumbers(stamp, 5, 0) || !(lastChangeMs === null || typeof lastChangeMs === 'number')) return false;
+  if (!Array.isArray(logs)) return false;
+  for (const log of logs as unknown[]) if (!Array.isArray(log) || typeof log[0] !== 'string' || typeof log[1] !== 'number') return false;
+  return isTexts(problems) && isTexts(warnings);
+}
+
+/** An array of `length` whose items from `from` on are numbers. */
+function isNumbers(value: unknown, length: number, from: number): boolean {
+  if (!Array.isArray(value) || value.length !== length) return false;
+  for (let i = from; i < length; i++) if (typeof value[i] !== 'number') return false;
+  return true;
+}
+
+function isTexts(value: unknown): boolean {
+  if (!Array.isArray(value)) return false;
+  for (const text of value as unknown[]) if (typeof text !== 'string') return false;
+  return true;
 }
 
 function isListing(value: unknown): value is Listing {
   if (typeof value !== 'object' || value === null) return false;
   const { namesDigest, rejected } = value as { namesDigest?: unknown; rejected?: unknown };
-  return (
-    typeof namesDigest === 'string' &&
-    Array.isArray(rejected) &&
-    rejected.every((file) => Array.isArray(file) && file.length === 5 && typeof file[0] === 'string' && file.slice(1).every((n: unknown) => typeof n === 'number'))
-  );
+  if (typeof namesDigest !== 'string' || !Array.isArray(rejected)) return false;
+  for (const file of rejected as unknown[]) if (!isNumbers(file, 5, 1) || typeof (file as unknown[])[0] !== 'string') return false;
+  return true;
 }
 
+/** The type of each field a heartbeat entry's `says` may hold. */
+const HEARTBEAT_FIELD_TYPES: Readonly<Record<string, string>> = { protocol: 'number', configuration: 'string', running: 'string', booted: 'string', rebootPending: 'boolean' };
+
 function isHeartbeatEntry(value: unknown): value is HeartbeatEntry {
-  if (!Array.isArray(value) || value.length !== 5 || !value.slice(0, 4).every((n) => typeof n === 'number')) return false;
+  if (!Array.isArray(value) || value.length !== 5) return false;
+  for (let i = 0; i < 4; i++) if (typeof value[i] !== 'number') return false;
   const says = value[4] as Record<string, unknown> | null;
   if (typeof says !== 'object' || says === null || Array.isArray(says)) return false;
-  const types: Record<string, string> = { protocol: 'number', configuration: 'string', running: 'string', booted: 'string', rebootPending: 'boolean' };
-  return Object.entries(says).every(([key, field]) => types[key] !== undefined && typeof field === types[key]);
+  for (const key in says) {
+    if (!Object.hasOwn(HEARTBEAT_FIELD_TYPES, key) || typeof says[key] !== HEARTBEAT_FIELD_TYPES[key]) return false;
+  }
+  return true;
 }
 
 /**
@@ -361,7 +406,7 @@ function isHeartbeatEntry(value: unknown): value is HeartbeatEntry {
  * A change less than RACY_MS before the read may share its timestamp with a
  * later one.
  */
-function isRacy(stats: Stats, readStartMs: number): boolean {
+function isRacy(stats: DirectoryStats, readStartMs: number): boolean {
   return stats.mtimeMs > readStartMs - RACY_MS;
 }
 
@@ -372,10 +417,10 @@ function isRacy(stats: Stats, readStartMs: number): boolean {
  * digest whatever their order.
  */
 export function logNamesDigest(entries: readonly string[]): string {
-  return sha256(
-    entries
-      .filter((name) => name !== HEARTBEAT_FILE && !isUploadTemporary(name))
-      .sort()
-      .join('\n'),
-  );
+  // An upload temporary starts with a dot (isUploadTemporary): the regex only for those.
+  const names = entries.filter((name) => name !== HEARTBEAT_FILE && !(name.charCodeAt(0) === DOT && isUploadTemporary(name)));
+  // readdir lists names sorted already (libuv's scandir): sort() then only checks the order.
+  return sha256(names.sort().join('\n'));
 }
+
+const DOT = 0x2e;

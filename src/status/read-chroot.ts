@@ -18,26 +18,25 @@
  * status has nothing else to do meanwhile, and in watch mode one refresh
  * blocking for that long is invisible. A large fleet's lstat calls still
  * take seconds: with a LogCache, a logs/ directory that did not change
- * since the last run is not read again (log-cache.ts).
+ * since the last run is not read again (log-cache.ts), and those to read
+ * are shared with a worker thread when there are many (read-logs.ts).
  *
  * A snapshot holds the logs the rules of docs/protocol.md §7 read — the
  * latest one and every one newer than last_change_date — not the others.
  */
-import path from 'node:path';
-import { closeSync, constants, lstatSync, openSync, readdirSync, readSync, statSync, type Stats } from 'node:fs';
+import { existsSync, lstatSync, statSync, type Stats } from 'node:fs';
 import { DEFAULTS } from '../config/config.js';
 import { describeError, errorCode, UserError } from '../errors.js';
 import { LAST_CHANGE_DATE, listChrootDir, LOGS_DIR, REMOVED_MARKER, STATES_FILE, type ChrootListing } from '../protocol/layout.js';
 import { readRolloutState, type RolloutState } from '../protocol/rollout-file.js';
-import { parseLogName } from '../protocol/log-name.js';
-import { FUTURE_TOLERANCE_MS, GZIP_HEAD_BYTES, GZIP_TAIL_BYTES, gzipProblem, isLaterLog, isUploadTemporary, receivedAtMs, type LogEntry } from '../protocol/log-file.js';
+import { receivedAtMs, type LogEntry } from '../protocol/log-file.js';
 import { readStatesFile, type StatesFile } from '../protocol/states-file.js';
-import { fileStamp, logNamesDigest, neededLogs, type FileStamp, type Listing, type LogCache } from './log-cache.js';
-import { HEARTBEAT_FILE, HEARTBEAT_READ_BYTES, parseHeartbeat, type Heartbeat } from '../protocol/heartbeat.js';
+import type { CachedLogs, DirectoryStats, Listing, LogCache } from './log-cache.js';
+import { lookHeartbeat, lstatOrError, readLogsDir, readLogsInParallel, sizeProblem, type HeartbeatFound, type LogsResult, type LogsWork, type Sharing } from './read-logs.js';
+import { HEARTBEAT_FILE, type Heartbeat } from '../protocol/heartbeat.js';
 import { truncate } from '../util/text.js';
 
-/** Bad log names quoted in one warning; the rest are counted. */
-const QUOTED_BAD_NAMES = 3;
+export { unreadableLogProblem } from './read-logs.js';
 
 /** What states.txt says a system should run. */
 export type Expected =
@@ -84,21 +83,10 @@ export interface ChrootSnapshot {
 
 /**
  * Reads CHROOT_DIR; throws a UserError only when CHROOT_DIR itself cannot be
- * listed. Asynchronous in its signature so that the reading strategy can
- * change without touching the callers.
+ * listed. Asynchronous: a large fleet's logs/ are read on two threads
+ * (read-logs.ts).
  */
 export async function readChroot(chrootDir: string, options: ReadChrootOptions = {}): Promise<ChrootSnapshot> {
-  return readChrootNow(chrootDir, options);
-}
-
-export interface ReadChrootOptions {
-  /** Logs bigger than this many bytes are not read (LOG_SIZE_LIMIT of config.sh; its default when unset). */
-  logSizeLimit?: number;
-  /** Logs read before, to read again only the logs/ directories that changed (the caller saves it). */
-  cache?: LogCache;
-}
-
-function readChrootNow(chrootDir: string, options: ReadChrootOptions): ChrootSnapshot {
   let listing: ChrootListing;
   try {
     listing = listChrootDir(chrootDir);
@@ -113,8 +101,15 @@ function readChrootNow(chrootDir: string, options: ReadChrootOptions): ChrootSna
   // A system that left the fleet: deploy removed what it had published and
   // left its logs for the record (docs/protocol.md §2). Not a row any more.
   const removed = directories.filter((name) => isRemoved(chrootDir, name));
-  const names = directories.filter((name) => !removed.includes(name));
-  const systems = names.map((name) => readSystem(chrootDir, name, states, options));
+  const removedSet = new Set(removed);
+  const names = directories.filter((name) => !removedSet.has(name));
+  // What the cache answers first, then the logs/ it cannot answer for, read
+  // together (on two threads for a large fleet), then each system's heartbeat.
+  const started = names.map((name) => startSystem(chrootDir, name, states, options));
+  const works = started.flatMap((system) => (system.work ? [system.work] : []));
+  const { results } = await readLogsInParallel(works, works.length >= (options.parallelFrom ?? PARALLEL_FROM) ? (options.sharing ?? 'shared') : 'here');
+  let next = 0;
+  const systems = started.map((system) => finishSystem(system, system.work ? results[next++] : undefined, options.cache));
   options.cache?.keepOnly(new Set(names));
   for (const system of systems) warnings.push(...system.warnings);
 
@@ -126,9 +121,31 @@ function readChrootNow(chrootDir: string, options: ReadChrootOptions): ChrootSna
   return { systems: systems.map((system) => system.snapshot), removed, warnings, ...(rollout ? { rollout } : {}) };
 }
 
+/**
+ * Directories to read at which a worker thread shares the work: below,
+ * starting one costs about what it saves (bench/README.md).
+ */
+const PARALLEL_FROM = 2000;
+
+export interface ReadChrootOptions {
+  /** Logs bigger than this many bytes are not read (LOG_SIZE_LIMIT of config.sh; its default when unset). */
+  logSizeLimit?: number;
+  /** Logs read before, to read again only the logs/ directories that changed (the caller saves it). */
+  cache?: LogCache;
+  /** How many logs/ directories to read make a worker thread share the work (PARALLEL_FROM; tests). */
+  parallelFrom?: number;
+  /** How they are shared then (read-logs.ts; tests): with the worker, by default. */
+  sharing?: Sharing;
+}
+
 function isRemoved(chrootDir: string, name: string): boolean {
+  // existsSync first: the usual answer, no marker, without building a Stats
+  // or an exception (bench/README.md). The marker sits in the root-owned
+  // system directory, out of the machine's reach.
+  const marker = chrootDir.endsWith('/') ? `${chrootDir}${name}/${REMOVED_MARKER}` : `${chrootDir}/${name}/${REMOVED_MARKER}`;
+  if (!existsSync(marker)) return false;
   try {
-    return lstatSync(path.join(chrootDir, name, REMOVED_MARKER)).isFile();
+    return lstatSync(marker, { throwIfNoEntry: false })?.isFile() === true;
   } catch {
     return false;
   }
@@ -173,7 +190,27 @@ interface SystemRead {
   warnings: string[];
 }
 
-function readSystem(chrootDir: string, name: string, states: StatesRead, options: ReadChrootOptions): SystemRead {
+/** A system read up to its logs: what the cache answered, or the work of reading its logs/. */
+interface StartedSystem {
+  name: string;
+  base: string;
+  expected: Expected;
+  lastChangeMs: number | null;
+  sizeLimit: number;
+  problems: string[];
+  /** Those of last_change_date. */
+  warnings: string[];
+  /** logs/ as stat'ed before it was read, and when (with a cache only): the numbers only, a Stats kept would outlive many collections. */
+  stats?: DirectoryStats & { directory: boolean };
+  readStartMs: number;
+  /** What the cache answered; `askedCache`: it was asked already (and answered nothing). */
+  cached?: CachedLogs;
+  askedCache?: boolean;
+  /** Else what is to be read. */
+  work?: LogsWork;
+}
+
+function startSystem(chrootDir: string, name: string, states: StatesRead, options: ReadChrootOptions): StartedSystem {
   const problems: string[] = [];
   const warnings: string[] = [];
   const expected = decideExpected(name, states, problems);
@@ -182,12 +219,77 @@ function readSystem(chrootDir: string, name: string, states: StatesRead, options
   // name one component.
   const base = chrootDir.endsWith('/') ? `${chrootDir}${name}/` : `${chrootDir}/${name}/`;
   const lastChangeMs = readLastChange(base + LAST_CHANGE_DATE, name, warnings);
-  const context = { lastChangeMs, sizeLimit: options.logSizeLimit ?? DEFAULTS.logSizeLimit };
-  const logs = readNeededLogs(base + LOGS_DIR, name, context, problems, warnings, options.cache);
-  const heartbeat = readHeartbeat(`${base}${LOGS_DIR}/${HEARTBEAT_FILE}`, name, warnings, options.cache);
+  const sizeLimit = options.logSizeLimit ?? DEFAULTS.logSizeLimit;
+  const system: StartedSystem = { name, base, expected, lastChangeMs, sizeLimit, problems, warnings, readStartMs: Date.now() };
+  const dir = base + LOGS_DIR;
+  const cache = options.cache;
+  // The directory is looked at before it is read: a change while it is read shows in its next stat.
+  const stats = cache ? statOrUndefined(dir) : undefined;
+  if (!cache || !stats) {
+    system.work = { dir, name, lastChangeMs, sizeLimit, digest: false, heartbeat: {} };
+    return system;
+  }
+  system.stats = { dev: stats.dev, ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs, directory: stats.isDirectory() };
+  const expects = cache.expects(name, stats, lastChangeMs);
+  if (expects?.unchanged) {
+    system.cached = lookUp(cache, system, () => false);
+    if (system.cached) return system;
+    system.askedCache = true;
+  }
+  const knownStamp = cache.heartbeatStamp(name);
+  system.work = { dir, name, lastChangeMs, sizeLimit, digest: system.stats.directory, ...(expects && !expects.unchanged ? { knownDigest: expects.namesDigest } : {}), heartbeat: knownStamp ? { knownStamp } : {} };
+  return system;
+}
+
+/** The cache's answer for `system` (LogCache.lookup), its logs/ holding the names it remembers when `sameNames` says so. */
+function lookUp(cache: LogCache, system: StartedSystem, sameNames: () => boolean): CachedLogs | undefined {
+  const dir = system.base + LOGS_DIR;
+  return cache.lookup(
+    system.name,
+    system.stats as DirectoryStats,
+    system.lastChangeMs,
+    (log) => stillTheLog(`${dir}/${log.fileName}`, log, system.sizeLimit),
+    (listing) => sameNames() && sameRejected(dir, listing),
+    system.readStartMs,
+  );
+}
+
+/**
+ * The rest of `system`: its logs from the cache or from `result` (what
+ * reading its logs/ found, remembered in `cache`), and its heartbeat.
+ */
+function finishSystem(system: StartedSystem, result: LogsResult | undefined, cache: LogCache | undefined): SystemRead {
+  const { name, problems, warnings } = system;
+  let cached = system.cached;
+  if (!cached && !system.askedCache && cache && system.stats && result) {
+    // The names it remembers, or other ones (then read already): the entry decides, or is a miss.
+    const sameNames = result.kind === 'same-names';
+    cached = lookUp(cache, system, () => sameNames);
+    // The same names, but a log it names is not there as it was: read now.
+    if (!cached && result.kind === 'same-names') result = { ...readLogsDir({ ...(system.work as LogsWork), knownDigest: undefined, heartbeat: undefined }), heartbeat: result.heartbeat };
+  }
+  let logs: LogEntry[];
+  if (cached) {
+    problems.push(...cached.problems);
+    warnings.push(...cached.warnings);
+    logs = cached.logs;
+  } else if (result?.kind === 'read') {
+    problems.push(...result.problems);
+    warnings.push(...result.warnings);
+    logs = result.logs;
+    if (cache && system.stats?.directory && result.namesDigest !== undefined) {
+      cache.store(name, system.stats, system.readStartMs, system.lastChangeMs, logs, result.problems, result.warnings, { namesDigest: result.namesDigest, rejected: result.rejected });
+    }
+  } else {
+    logs = [];
+  }
+  // Looked at with the logs when they were read, else now.
+  const heartbeatFile = `${system.base}${LOGS_DIR}/${HEARTBEAT_FILE}`;
+  const found = result?.heartbeat ?? lookHeartbeat(heartbeatFile, cache?.heartbeatStamp(name));
+  const heartbeat = heartbeatOf(found, heartbeatFile, name, warnings, cache);
   // Every problem is also a warning, so the user learns why a row says "unknown".
   warnings.push(...problems);
-  return { snapshot: { name, expected, lastChangeMs, logs, problems, heartbeat }, warnings };
+  return { snapshot: { name, expected: system.expected, lastChangeMs: system.lastChangeMs, logs, problems, heartbeat }, warnings };
 }
 
 function decideExpected(name: string, states: StatesRead, problems: string[]): Expected {
@@ -218,110 +320,43 @@ function readLastChange(file: string, name: string, warnings: string[]): number 
 }
 
 /**
- * The logs status needs (log-cache.ts, neededLogs): remembered in `cache`
- * when logs/ did not change since, else read (readLogs) and remembered.
- * The directory is looked at before it is read: a change while it is read
- * shows in its next stat.
+ * Whether the files of `listing` that were not read as logs are the same
+ * files: the prune replaces one over the size limit by a short log under
+ * the same name.
  */
-function readNeededLogs(dir: string, name: string, context: LogsContext, problems: string[], warnings: string[], cache: LogCache | undefined): LogEntry[] {
-  const readStartMs = Date.now();
-  const stats = cache ? statOrUndefined(dir) : undefined;
-  const cached =
-    stats &&
-    cache?.lookup(
-      name,
-      stats,
-      context.lastChangeMs,
-      (log) => stillTheLog(`${dir}/${log.fileName}`, log, context.sizeLimit),
-      (listing) => sameListing(dir, listing),
-      readStartMs,
-    );
-  if (cached) {
-    problems.push(...cached.problems);
-    warnings.push(...cached.warnings);
-    return cached.logs;
-  }
-  const found: Found = { problems: [], warnings: [], rejected: [] };
-  const logs = neededLogs(readLogs(dir, name, context, found), context.lastChangeMs);
-  problems.push(...found.problems);
-  warnings.push(...found.warnings);
-  // The names' digest only for a cache: without one (--no-cache, bento notify) nothing compares it.
-  if (cache && stats?.isDirectory() && found.names) {
-    cache.store(name, stats, readStartMs, context.lastChangeMs, logs, found.problems, found.warnings, { namesDigest: logNamesDigest(found.names), rejected: found.rejected });
-  }
-  return logs;
-}
-
-/**
- * Whether `dir` holds the log names it held (`listing`: a heartbeat renamed
- * in adds none) and its rejected files are the same files: the prune
- * replaces one over the size limit by a short log under the same name.
- */
-function sameListing(dir: string, listing: Listing): boolean {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return false;
-  }
-  if (logNamesDigest(names) !== listing.namesDigest) return false;
+function sameRejected(dir: string, listing: Listing): boolean {
   return listing.rejected.every(([fileName, ino, size, mtimeMs, ctimeMs]) => {
     const stats = lstatOrError(`${dir}/${fileName}`);
     return stats !== undefined && !(stats instanceof Error) && stats.ino === ino && stats.size === size && stats.mtimeMs === mtimeMs && stats.ctimeMs === ctimeMs;
   });
 }
 
-/** What reading a logs/ found besides its logs: what a cache's Listing is made of. */
-interface Found {
-  problems: string[];
-  warnings: string[];
-  /** What readdir listed; absent when logs/ could not be listed. */
-  names?: string[];
-  rejected: FileStamp[];
-}
-
 /**
- * The heartbeat in logs/ (docs/protocol.md §5a): when it arrived, from its
- * lstat (a regular file, or nothing), and what it says, read without
- * following a link and no more than HEARTBEAT_READ_BYTES of it, or
- * remembered in `cache` while it is the same file.
+ * The heartbeat in logs/ (docs/protocol.md §5a) as `found` (lookHeartbeat,
+ * read-logs.ts): when it arrived, from its lstat (a regular file, or
+ * nothing), and what it says, or what `cache` remembers while it is the
+ * same file.
  */
-function readHeartbeat(file: string, name: string, warnings: string[], cache: LogCache | undefined): HeartbeatRead | null {
-  const stats = lstatOrError(file);
-  if (stats === undefined) return null;
-  if (stats instanceof Error) {
-    warnings.push(`${name}/logs/${HEARTBEAT_FILE} cannot be read: ${describeError(stats)}`);
-    return null;
-  }
-  if (!stats.isFile()) {
-    warnings.push(`${name}/logs/${HEARTBEAT_FILE} is not a regular file: ignored`);
-    return null;
-  }
-  const receivedMs = receivedAtMs(stats);
-  const remembered = cache?.lookupHeartbeat(name, stats);
-  if (remembered) return { receivedMs, says: remembered };
-  const says = stats.size > HEARTBEAT_READ_BYTES ? {} : parseHeartbeat(readHeartbeatText(file));
-  cache?.storeHeartbeat(name, stats, says);
-  return { receivedMs, says };
-}
-
-/** One buffer for every heartbeat read: reads are synchronous, one at a time (10,000 allocations saved at 10,000 systems). */
-const HEARTBEAT_BUFFER = Buffer.alloc(HEARTBEAT_READ_BYTES);
-
-/** At most HEARTBEAT_READ_BYTES of the heartbeat `file` as text, opened without following a link; '' when it cannot be read. */
-function readHeartbeatText(file: string): string {
-  let fd: number;
-  try {
-    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch {
-    return '';
-  }
-  try {
-    return HEARTBEAT_BUFFER.toString('utf8', 0, readSync(fd, HEARTBEAT_BUFFER, 0, HEARTBEAT_READ_BYTES, 0));
-  } catch {
-    return '';
-  } finally {
-    closeSync(fd);
+function heartbeatOf(found: HeartbeatFound, file: string, name: string, warnings: string[], cache: LogCache | undefined): HeartbeatRead | null {
+  switch (found.kind) {
+    case 'none':
+      return null;
+    case 'unreadable':
+      warnings.push(`${name}/logs/${HEARTBEAT_FILE} cannot be read: ${found.why}`);
+      return null;
+    case 'not-a-file':
+      warnings.push(`${name}/logs/${HEARTBEAT_FILE} is not a regular file: ignored`);
+      return null;
+    case 'file': {
+      const [ino, size, mtimeMs, ctimeMs] = found.stamp;
+      const stats = { ino, size, mtimeMs, ctimeMs };
+      const remembered = cache?.lookupHeartbeat(name, stats);
+      if (remembered) return { receivedMs: found.receivedMs, says: remembered };
+      // Its text unread (the file a cache named, forgotten since): looked at again.
+      if (found.says === undefined) return heartbeatOf(lookHeartbeat(file), file, name, warnings, cache);
+      cache?.storeHeartbeat(name, stats, found.says);
+      return { receivedMs: found.receivedMs, says: found.says };
+    }
   }
 }
 
@@ -336,160 +371,6 @@ function stillTheLog(file: string, log: LogEntry, sizeLimit: number): boolean {
   const stats = lstatOrError(file);
   if (stats === undefined || stats instanceof Error) return false;
   return stats.isFile() && receivedAtMs(stats) === log.mtimeMs && sizeProblem(stats.size, sizeLimit) === undefined;
-}
-
-interface LogsContext {
-  lastChangeMs: number | null;
-  sizeLimit: number;
-}
-
-/** A well-named regular file of logs/, before its content is checked. */
-interface Candidate extends LogEntry {
-  size: number;
-  stamp: FileStamp;
-}
-
-/**
- * The logs of one system. Entries that are not whole logs (another name, not
- * a regular file, empty, not gzip, cut short, over the size limit) are named
- * in a warning and left out: they never change the verdict the real logs
- * give (docs/protocol.md §7). Only an unreadable logs/ or entry makes the
- * system unknown. Temporary upload names are skipped silently.
- */
-function readLogs(dir: string, name: string, context: LogsContext, found: Found): LogEntry[] {
-  const { problems, warnings } = found;
-  let entries: string[];
-  try {
-    // Plain names, no Dirent objects: the lstat below tells the file type
-    // anyway. logs/ itself is followed if it is a link: it sits in the
-    // root-owned system directory, out of the client's reach.
-    entries = readdirSync(dir);
-  } catch (error) {
-    problems.push(errorCode(error) === 'ENOTDIR' ? `${name}/logs is not a directory` : `${name}/logs cannot be read: ${describeError(error)}`);
-    return [];
-  }
-  found.names = entries;
-
-  // Only the first few are quoted: there may be thousands.
-  const ignored: string[] = [];
-  let ignoredCount = 0;
-  const ignore = (describe: () => string) => {
-    if (ignoredCount++ < QUOTED_BAD_NAMES) ignored.push(describe());
-  };
-  const candidates: Candidate[] = [];
-  const futureMs = Date.now() + FUTURE_TOLERANCE_MS;
-  for (const fileName of entries) {
-    // An upload in progress, or one that failed half way, and the heartbeat: never a log.
-    if (isUploadTemporary(fileName) || fileName === HEARTBEAT_FILE) continue;
-    const parsed = parseLogName(fileName);
-    if (!parsed.ok) {
-      ignore(() => `${JSON.stringify(truncate(fileName))} (${parsed.reason})`);
-      continue;
-    }
-    const result = lstatOrError(`${dir}/${fileName}`);
-    if (result === undefined) continue; // deleted since readdir (a log rotation, say): simply gone
-    if (result instanceof Error) problems.push(`${name}/logs/${fileName} cannot be read: ${describeError(result)}`);
-    else if (!result.isFile()) {
-      found.rejected.push(fileStamp(fileName, result));
-      ignore(() => `${JSON.stringify(fileName)} (not a regular file)`);
-    } else {
-      const problem = sizeProblem(result.size, context.sizeLimit);
-      if (problem) {
-        found.rejected.push(fileStamp(fileName, result));
-        ignore(() => `${JSON.stringify(fileName)} (${problem})`);
-      } else {
-        if (result.mtimeMs > futureMs) {
-          warnings.push(
-            `${name}/logs/${fileName} has a modification time in the future (${new Date(result.mtimeMs).toISOString()}): it counts as received when the server last changed it (${new Date(result.ctimeMs).toISOString()}), so it does not outrank the logs sent after it`,
-          );
-        }
-        candidates.push({ fileName, log: parsed.log, mtimeMs: receivedAtMs(result), size: result.size, stamp: fileStamp(fileName, result) });
-      }
-    }
-  }
-  const logs = keepWholeLogs(dir, candidates, context.lastChangeMs, (candidate, problem) => {
-    found.rejected.push(candidate.stamp);
-    ignore(() => `${JSON.stringify(candidate.fileName)} (${problem})`);
-  });
-  if (ignoredCount > 0) {
-    const more = ignoredCount > QUOTED_BAD_NAMES ? ` and ${ignoredCount - QUOTED_BAD_NAMES} more` : '';
-    const what = ignoredCount === 1 ? 'an entry that is not a log' : `${ignoredCount} entries that are not logs`;
-    warnings.push(`${name}/logs holds ${what} (ignored): ${ignored.join(', ')}${more}`);
-  }
-  return logs;
-}
-
-/**
- * Opens the logs a verdict rests on — every log newer than last_change_date
- * (they are counted) and the latest whole one (its result is the state) —
- * and leaves out those that are not whole gzip files. Older logs are not
- * opened: no rule reads them.
- */
-function keepWholeLogs(dir: string, candidates: Candidate[], lastChangeMs: number | null, reject: (candidate: Candidate, problem: string) => void): LogEntry[] {
-  const checked = new Map<Candidate, boolean>();
-  const isWhole = (candidate: Candidate): boolean => {
-    let whole = checked.get(candidate);
-    if (whole === undefined) {
-      const problem = gzipProblemOf(`${dir}/${candidate.fileName}`, candidate.size);
-      if (problem) reject(candidate, problem);
-      whole = problem === undefined;
-      checked.set(candidate, whole);
-    }
-    return whole;
-  };
-  if (lastChangeMs !== null) for (const candidate of candidates) if (candidate.mtimeMs > lastChangeMs) isWhole(candidate);
-  for (;;) {
-    let latest: Candidate | undefined;
-    for (const candidate of candidates) if (checked.get(candidate) !== false && (!latest || isLaterLog(candidate, latest))) latest = candidate;
-    if (!latest || isWhole(latest)) break;
-  }
-  return candidates.filter((candidate) => checked.get(candidate) !== false).map(({ fileName, log, mtimeMs }) => ({ fileName, log, mtimeMs }));
-}
-
-/**
- * Why status would not read the log `file` of `size` bytes (empty, over the
- * size limit, not a whole gzip file), or undefined: a log status decides
- * from. The prune asks it too, so that it keeps the log status falls back to.
- */
-export function unreadableLogProblem(file: string, size: number, sizeLimit: number): string | undefined {
-  return sizeProblem(size, sizeLimit) ?? gzipProblemOf(file, size);
-}
-
-/** Why a log of `size` bytes is not read, by its size alone (known from the lstat); undefined when it may be. */
-function sizeProblem(size: number, sizeLimit: number): string | undefined {
-  if (size === 0) return 'it is empty';
-  if (size > sizeLimit) return `${size} bytes, over the ${sizeLimit}-byte limit: not read`;
-  return undefined;
-}
-
-/** Reads the first and last bytes of a log; undefined when it looks like a whole gzip file. */
-function gzipProblemOf(file: string, size: number): string | undefined {
-  let fd: number;
-  try {
-    // O_NOFOLLOW: the machine owns logs/ and could swap the file for a link since the lstat.
-    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (error) {
-    return `it cannot be opened: ${describeError(error)}`;
-  }
-  try {
-    const head = Buffer.alloc(GZIP_HEAD_BYTES);
-    const tail = Buffer.alloc(GZIP_TAIL_BYTES);
-    const headRead = readSync(fd, head, 0, GZIP_HEAD_BYTES, 0);
-    const tailRead = size >= GZIP_TAIL_BYTES ? readSync(fd, tail, 0, GZIP_TAIL_BYTES, size - GZIP_TAIL_BYTES) : 0;
-    return gzipProblem(size, head.subarray(0, headRead), tail.subarray(0, tailRead));
-  } catch (error) {
-    return `it cannot be read: ${describeError(error)}`;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function lstatOrError(file: string): Stats | Error | undefined {
-  try {
-    return lstatSync(file, { throwIfNoEntry: false });
-  } catch (error) {
-    return error as Error;
-  }
 }
 
 function statOrUndefined(file: string): Stats | undefined {

@@ -70,28 +70,43 @@ const STATE_COLORS: Readonly<Record<StateId, string>> = {
 const HEADERS = ['machine', 'local version', 'remote version', 'state', 'seen', 'time'] as const;
 const GAP = '  ';
 
-interface Cell {
+/** A cell, sanitized, with its width in terminal columns. */
+interface MeasuredCell {
   text: string;
   /** ANSI style wrapped around the text, not counted in its width. */
-  style?: string;
+  style: string | undefined;
+  width: number;
 }
 
 /** The table, one line per system, every line ending with a newline. */
 export function renderTable(statuses: readonly SystemStatus[], options: RenderTableOptions): string {
-  const header: Cell[] = HEADERS.map((text) => ({ text, style: BOLD }));
-  const rows: Cell[][] = statuses.map((status) => [
-    { text: status.name },
-    { text: status.localVersion },
-    { text: status.remoteVersion ? `${status.remoteVersion.short} ${MATCH_MARKS[status.remoteVersion.match]}` : '' },
-    { text: describeState(status), style: STATE_COLORS[status.state] },
-    { text: describeSeen(status, options.nowMs) },
-    { text: describeTimes(status, options.nowMs) },
+  // Each cell sanitized and measured once, as it is made (a 10,000-row
+  // table measured each twice), the few distinct labels and marks once in all.
+  const widths = HEADERS.map(() => 0);
+  const measured = new Map<string, number>();
+  const cell = (column: number, raw: string, style?: string): MeasuredCell => {
+    const text = sanitize(raw);
+    let width = measured.get(text);
+    if (width === undefined) {
+      width = measureWidth(text);
+      if (!PRINTABLE_ASCII.test(text)) measured.set(text, width);
+    }
+    if (width > (widths[column] ?? 0)) widths[column] = width;
+    return { text, style, width };
+  };
+  const header = HEADERS.map((text, column) => cell(column, text, BOLD));
+  const rows = statuses.map((status) => [
+    cell(0, status.name),
+    cell(1, status.localVersion),
+    cell(2, status.remoteVersion ? `${status.remoteVersion.short} ${MATCH_MARKS[status.remoteVersion.match]}` : ''),
+    cell(3, describeState(status), STATE_COLORS[status.state]),
+    cell(4, describeSeen(status, options.nowMs)),
+    cell(5, describeTimes(status, options.nowMs)),
   ]);
-  const all = [header, ...rows].map((row) => row.map((cell) => ({ ...cell, text: sanitize(cell.text) })));
-  const widths = HEADERS.map((_, column) => Math.max(...all.map((row) => measureWidth(row[column]?.text ?? ''))));
-  const rule: Cell[] = widths.map((width) => ({ text: '-'.repeat(width) }));
-  const [first, ...rest] = all;
-  return [first ?? header, rule, ...rest].map((row) => formatRow(row, widths, options.color)).join('');
+  const rule: MeasuredCell[] = widths.map((width) => ({ text: '-'.repeat(width), style: undefined, width }));
+  let table = formatRow(header, widths, options.color) + formatRow(rule, widths, options.color);
+  for (const row of rows) table += formatRow(row, widths, options.color);
+  return table;
 }
 
 /**
@@ -122,17 +137,18 @@ export function describeTimes(status: SystemStatus, nowMs: number): string {
   return parts.join(' ');
 }
 
-function formatRow(row: readonly Cell[], widths: readonly number[], color: boolean): string {
+function formatRow(row: readonly MeasuredCell[], widths: readonly number[], color: boolean): string {
   const cells = row.map((cell, column) => {
     const styled = color && cell.style && cell.text !== '' ? `${cell.style}${cell.text}${RESET}` : cell.text;
     // The last column is not padded: no trailing blanks.
     const isLast = column === row.length - 1;
-    return isLast ? styled : styled + ' '.repeat((widths[column] ?? 0) - measureWidth(cell.text));
+    return isLast ? styled : styled + ' '.repeat((widths[column] ?? 0) - cell.width);
   });
   return `${cells.join(GAP).trimEnd()}\n`;
 }
 
-const segmenter = new Intl.Segmenter('en', { granularity: 'grapheme' });
+/** Made when first needed: building it loads ICU's break rules, which a table of plain names never needs. */
+let segmenter: Intl.Segmenter | undefined;
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 /** What makes one visible character out of several code points. */
 const COMBINING = /[\p{M}\p{Cf}\p{Regional_Indicator}\uFE0E\uFE0F]/u;
@@ -155,6 +171,7 @@ export function measureWidth(text: string): number {
     return width;
   }
   let width = 0;
+  segmenter ??= new Intl.Segmenter('en', { granularity: 'grapheme' });
   for (const { segment } of segmenter.segment(text)) width += measureGrapheme(segment);
   return width;
 }

@@ -334,3 +334,14 @@ describe('a cache status cannot trust', () => {
     expect(run.status).toBe(2);
   });
 });
+
+describe('LogCache.keeps', () => {
+  it('says whether the cache is kept between runs: not one without a file, nor one refused', async () => {
+    const dir = await tempDir();
+    expect(new LogCache().keeps).toBe(false);
+    expect(LogCache.load(undefined).keeps).toBe(false);
+    expect(LogCache.load(logCacheFile(dir, dir)).keeps).toBe(true);
+    chmodSync(dir, 0o777);
+    expect(LogCache.load(logCacheFile(dir, dir)).keeps).toBe(false);
+  });
+});
