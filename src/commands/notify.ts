@@ -36,7 +36,7 @@ export function describeOutcome(outcome: HookOutcome): string {
 }
 
 export async function notifyCommand(options: NotifyOptions, io: CommandIO): Promise<number> {
-  const { config, warnings } = await loadConfig(options.fleetDir);
+  const { config, warnings } = await loadConfig(options.fleetDir, { askSystemd: false });
   for (const warning of warnings) await tell(io, `warning: ${warning}`);
   const hooks = hooksOf(config);
   if (hooks.length === 0) {

@@ -26,7 +26,7 @@ export interface PruneCommandOptions {
 }
 
 export async function pruneCommand(options: PruneCommandOptions, io: CommandIO): Promise<number> {
-  const { config, warnings } = await loadConfig(options.fleetDir);
+  const { config, warnings } = await loadConfig(options.fleetDir, { askSystemd: false });
   for (const warning of warnings) await warnUser(io, warning);
   const keep = options.keep ?? config.logKeep;
   if (keep === 0) {

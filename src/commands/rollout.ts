@@ -42,7 +42,7 @@ export interface RolloutCommandOptions {
 export async function rolloutCommand(options: RolloutCommandOptions, io: CommandIO): Promise<number> {
   const action = parseRolloutAction(options.action);
   const now = () => nowOf(io);
-  const { config, warnings } = await loadConfig(options.fleetDir);
+  const { config, warnings } = await loadConfig(options.fleetDir, { askSystemd: false });
   for (const message of warnings) await warnUser(io, message);
   if (action === 'status') return showStatus(config, options, io, now());
   if (!runsAsRoot(io)) throw new UserError(`bento rollout ${action} must run as root: it publishes into CHROOT_DIR`, 'run it again with sudo');

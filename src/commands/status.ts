@@ -194,7 +194,7 @@ async function writeWarnings(options: StatusRun, warnings: readonly string[]): P
 async function chrootOf(options: StatusOptions, io: CommandIO): Promise<{ chrootDir: string; logSizeLimit?: number; silentAfter: number; hooks?: Hook[] }> {
   if (options.chrootDir !== undefined) return { chrootDir: options.chrootDir, logSizeLimit: options.logSizeLimit, silentAfter: options.silentAfter ?? DEFAULTS.silentAfter };
   if (options.fleetDir === undefined) throw new Error('statusCommand needs fleetDir or chrootDir');
-  const { config, warnings } = await loadConfig(options.fleetDir);
+  const { config, warnings } = await loadConfig(options.fleetDir, { askSystemd: false });
   for (const message of warnings) await warnUser(io, message);
   // The alerts go with the live view only where they can be recorded (root: CHROOT_DIR/.bento-alerts.json).
   const hooks = runsAsRoot(io) ? hooksOf(config) : [];

@@ -46,7 +46,7 @@ const DEFAULT_CONCURRENCY = 128;
 const ACCEPTED = /^HTTP\/1\.[01] 200\b/;
 
 export async function triggerCommand(options: TriggerCommandOptions, io: CommandIO): Promise<number> {
-  const { config, warnings } = await loadConfig(options.fleetDir);
+  const { config, warnings } = await loadConfig(options.fleetDir, { askSystemd: false });
   for (const warning of warnings) await warnUser(io, warning);
   const names = selectNames(options, config);
   const targets = names.map((name) => triggerTarget(name, config));

@@ -169,8 +169,19 @@ export function requireFleetDirectory(fleetDir: string): void {
   if (!existsSync(path.join(fleetDir, 'config.sh'))) throw notAFleetError(fleetDir);
 }
 
+export interface LoadConfigOptions {
+  /**
+   * Ask systemd-analyze about the calendars too (the default): for the
+   * commands that write them into units (generate, deploy, build, through
+   * the fleet). A command that only reads config.sh (status, prune, trigger,
+   * rollout, notify) needs bento's own check alone, and starts no process
+   * for it on every run.
+   */
+  askSystemd?: boolean;
+}
+
 /** Reads `<fleetDir>/config.sh`. */
-export async function loadConfig(fleetDir: string): Promise<LoadedConfig> {
+export async function loadConfig(fleetDir: string, options: LoadConfigOptions = {}): Promise<LoadedConfig> {
   const file = path.join(fleetDir, 'config.sh');
   let text: string;
   try {
@@ -181,7 +192,7 @@ export async function loadConfig(fleetDir: string): Promise<LoadedConfig> {
   }
   const label = path.relative(process.cwd(), file) || 'config.sh';
   const { config, warnings, seen } = parseConfigLines(text, label);
-  const problems = await systemdCalendarProblems(config, seen, label);
+  const problems = options.askSystemd === false ? [] : await systemdCalendarProblems(config, seen, label);
   if (problems.length > 0) throw new UserErrors(problems);
   return { config, warnings };
 }

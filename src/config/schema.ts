@@ -64,7 +64,7 @@ export const SCHEMA = {
   UPDATE_CALENDAR: key({
     field: 'updateCalendar', type: 'calendar', parse: calendar, default: '*:0/15', shown: '*:0/15', example: '*:0/15', initSet: true,
     doc: 'when machines poll for a new configuration (systemd OnCalendar)',
-    details: 'Checked when config.sh is read, against systemd.time(7), and with systemd-analyze calendar where this server has it.',
+    details: 'Checked when config.sh is read, against systemd.time(7), and with systemd-analyze calendar where this server has it (by the commands that write it into units: generate, deploy, build).',
   }),
   UPDATE_RANDOM_DELAY: key({
     // The default is the interval of the default calendar; parseConfig replaces it by the interval of the one set (pollSpreadOf).

@@ -284,6 +284,12 @@ describe('loadConfig', () => {
     expect(error?.message).not.toContain('UPDATE_CALENDAR');
   });
 
+  it('is not asked by a command that only reads config.sh (askSystemd: false): no process on every status', async () => {
+    const fleet = fleetWith("CHROOT_DIR=/x\nREMOTE_IP=a\nUPDATE_CALENDAR='*:0/30 Europe/berlin'\n", 'refuses Europe/berlin');
+    expect((await loadConfig(fleet, { askSystemd: false })).config.updateCalendar).toBe('*:0/30 Europe/berlin');
+    await expect(loadConfig(fleet)).rejects.toThrow('UPDATE_CALENDAR is not a calendar systemd accepts');
+  });
+
   it("without systemd-analyze, bento's own reading of systemd.time(7) decides", async () => {
     const fleet = fleetWith("CHROOT_DIR=/x\nREMOTE_IP=a\nUPDATE_CALENDAR='*:0/30 Europe/berlin'\n", 'absent');
     expect((await loadConfig(fleet)).config.updateCalendar).toBe('*:0/30 Europe/berlin');
