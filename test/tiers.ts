@@ -29,6 +29,7 @@ export const TIERS = {
     'test/config/config.test.ts',
     'test/config/describe-keys.test.ts',
     'test/config/parse-shell-assignments.test.ts',
+    'test/config/reboot-window.test.ts',
     'test/config/system-directories.test.ts',
     'test/config/systemd-time.test.ts',
     'test/config/values.test.ts',

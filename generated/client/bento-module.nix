@@ -254,20 +254,22 @@ in
       };
     };
 
-    # Reboots at a quiet hour when the kernel, initrd or modules changed.
-    # readlink and systemctl are on every service's PATH (nixos/lib/systemd-lib.nix).
+    # Reboots at a quiet hour when the kernel, initrd or modules changed:
+    # the client's own check (`update.sh reboot`: reboot_when_due in
+    # bento-client.sh), the one the REBOOT flag runs after a switch, so both
+    # paths obey the reboot window (REBOOT_WINDOW) alike. Its PATH: flock
+    # (the client's lock: never during an update); readlink, date and
+    # systemctl are on every service's (nixos/lib/systemd-lib.nix).
     systemd.services.bento-reboot = lib.mkIf cfg.reboot.enable {
       description = "bento: reboot into a new kernel when one was installed";
+      path = [ pkgs.util-linux ];
       serviceConfig.Type = "oneshot";
       script = ''
-        for part in kernel initrd kernel-modules; do
-          if [ "$(readlink -f /run/booted-system/$part)" != "$(readlink -f /nix/var/nix/profiles/system/$part)" ]; then
-            echo "bento: the $part changed: rebooting"
-            systemctl kexec || systemctl reboot
-            exit 0
-          fi
-        done
-        echo "bento: kernel, initrd and modules are unchanged"
+        if [ ! -f /var/bento/update.sh ]; then
+          echo "bento: /var/bento/update.sh is missing (the machine was never bootstrapped): no reboot check"
+          exit 0
+        fi
+        exec /bin/sh /var/bento/update.sh reboot
       '';
     };
 

@@ -10,6 +10,7 @@ import { HOST_NAME, isHost, splitHostPort } from '../util/host-port.js';
 import { systemDirectoryProblem, SYSTEM_DIRECTORY_HINT } from './system-directories.js';
 import { WAVE_PATTERN } from '../protocol/rollout-file.js';
 import { calendarProblem, TIME_UNITS } from './systemd-time.js';
+import { parseRebootWindow, type RebootWindow } from './reboot-window.js';
 
 /** Servers REMOTE_IP may list: each one a client cannot reach costs it up to TIMEOUT seconds per attempt. */
 export const MAX_REMOTE_HOSTS = 8;
@@ -49,6 +50,11 @@ export function integerIn(min: number, max: number, what: string) {
     if (n < min || n > max) throw new Error(`must be between ${min} and ${max}, got ${raw}`);
     return n;
   };
+}
+
+/** REBOOT_WINDOW: unset or empty, any time; else a window (reboot-window.ts). */
+export function rebootWindow(raw: string): RebootWindow | undefined {
+  return raw.trim() === '' ? undefined : parseRebootWindow(raw);
 }
 
 /** 0 (or empty) or 1. */

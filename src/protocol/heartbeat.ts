@@ -11,6 +11,8 @@
  *   running: <store path basename of /run/current-system>
  *   booted: <store path basename of /run/booted-system>
  *   reboot-pending: no
+ *   reboot-window: Mon..Fri 02:00-05:00     (with REBOOT_WINDOW)
+ *   reboot-waiting: window                  (a pending reboot outside it)
  *   <empty line>
  *
  * A log header (log-header.ts) with no log after it: the same first line,
@@ -36,7 +38,17 @@ export interface Heartbeat extends LogHeader {
   booted?: string;
   /** The booted kernel, initrd or kernel modules differ from the running system's: a reboot would change them. */
   rebootPending?: boolean;
+  /** Its reboot window (REBOOT_WINDOW), normalised: `Mon..Fri 02:00-05:00`; absent: any time. */
+  rebootWindow?: string;
+  /** What its pending reboot waits for: `window` (closed now). */
+  rebootWaiting?: RebootWait;
 }
+
+/** What a pending reboot may wait for (docs/protocol.md §5a). */
+export type RebootWait = 'window';
+
+/** A reboot window as the client writes it: weekdays as systemd writes them, a time range. */
+const REBOOT_WINDOW = /^[*A-Za-z.,]{1,40} [0-9]{2}:[0-9]{2}-[0-9]{2}:[0-9]{2}$/;
 
 /** What `text`, a heartbeat's content, says; {} when it is not one. */
 export function parseHeartbeat(text: string): Heartbeat {
@@ -49,6 +61,9 @@ export function parseHeartbeat(text: string): Heartbeat {
   if (booted) heartbeat.booted = booted;
   const reboot = values.get('reboot-pending');
   if (reboot === 'yes' || reboot === 'no') heartbeat.rebootPending = reboot === 'yes';
+  const window = values.get('reboot-window');
+  if (window && REBOOT_WINDOW.test(window)) heartbeat.rebootWindow = window;
+  if (values.get('reboot-waiting') === 'window') heartbeat.rebootWaiting = 'window';
   return heartbeat;
 }
 

@@ -172,7 +172,7 @@ export function renderClientFiles(config: Config, templates = engine(), serverPu
  */
 export function renderSystemFiles(
   config: Config,
-  system: Pick<FleetSystem, 'name' | 'kind' | 'prebuilt'>,
+  system: Pick<FleetSystem, 'name' | 'kind' | 'prebuilt' | 'rebootWindow'>,
   templates = engine(),
   signingKey?: Pick<SigningKey, 'publicKey'>,
 ): RenderedFile[] {
@@ -182,7 +182,11 @@ export function renderSystemFiles(
     cacheKey: system.prebuilt ? (signingKey?.publicKey ?? '') : '',
     cacheUrl: system.prebuilt ? config.cacheUrl : '',
   };
-  const context = { ...clientSettings(config), ...prebuilt, name: system.name, flake: system.kind === 'flake' ? 1 : 0, librarySha256: clientLibraryDigest() };
+  // When the machine may reboot (REBOOT_WINDOW): its text for people and
+  // the heartbeat, and the numbers the client compares with `date`.
+  const window = system.rebootWindow;
+  const reboot = { rebootWindow: window?.text ?? '', rebootDays: window?.days ?? '', rebootFrom: window?.from ?? 0, rebootTo: window?.to ?? 0 };
+  const context = { ...clientSettings(config), ...prebuilt, ...reboot, name: system.name, flake: system.kind === 'flake' ? 1 : 0, librarySha256: clientLibraryDigest() };
   const dir = `systems/${system.name}`;
   // bootstrap.sh runs alone on a new machine: its settings and the whole
   // library. update.sh is the settings, and the loader of the library

@@ -4,6 +4,7 @@
  * emoji takes two terminal columns), not by string length, which is what
  * misaligned the original printf-based table.
  */
+import { rebootWindowOpening } from '../config/reboot-window.js';
 import { formatElapsed, secondsBetween } from './elapsed.js';
 import { sanitize } from '../util/sanitize.js';
 import type { StateId, SystemStatus, VersionMatch } from './states.js';
@@ -96,12 +97,13 @@ export function renderTable(statuses: readonly SystemStatus[], options: RenderTa
 
 /**
  * The state, and beside it what the heartbeat adds (docs/protocol.md §7):
- * `up to date 💚 · drift · reboot pending`.
+ * `up to date 💚 · drift · reboot pending`; a reboot that waits for its
+ * window says when it opens: `reboot pending (window Mon..Fri 02:00)`.
  */
 export function describeState(status: SystemStatus): string {
   const marks = [STATE_LABELS[status.state]];
   if (status.drift) marks.push('drift');
-  if (status.rebootPending) marks.push('reboot pending');
+  if (status.rebootPending) marks.push(status.rebootWaiting === 'window' && status.rebootWindow ? `reboot pending (window ${rebootWindowOpening(status.rebootWindow)})` : 'reboot pending');
   return marks.join(' · ');
 }
 

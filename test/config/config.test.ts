@@ -289,3 +289,14 @@ describe('loadConfig', () => {
     await expect(loadConfig(fleetWith('CHROOT_DIR=/x\nREMOTE_IP=a\nUPDATE_CALENDAR=hourlyy\n', 'absent'))).rejects.toThrow(':3: UPDATE_CALENDAR is not a systemd calendar ("hourlyy")');
   });
 });
+
+describe('REBOOT_WINDOW', () => {
+  const base = 'CHROOT_DIR=/srv/bento\nREMOTE_IP=bento.example.org\n';
+
+  it('is unset by default (any time), normalised when set, refused naming its line', () => {
+    expect(parseConfig(base).config.rebootWindow).toBeUndefined();
+    expect(parseConfig(`${base}REBOOT_WINDOW=''\n`).config.rebootWindow).toBeUndefined();
+    expect(parseConfig(`${base}REBOOT_WINDOW="Mon..Sun 2:00-5:00"\n`).config.rebootWindow).toEqual({ text: '* 02:00-05:00', days: '1234567', from: 120, to: 300 });
+    expect(errorOf(`${base}\nREBOOT_WINDOW="Fri..Mon 02:00-05:00"\n`)).toContain('config.sh:4: REBOOT_WINDOW has the range "Fri..Mon", which goes backwards');
+  });
+});

@@ -26,6 +26,9 @@ describe('renderJson', () => {
     "silent": false,
     "drift": false,
     "rebootPending": false,
+    "needsReboot": false,
+    "rebootWindow": null,
+    "rebootWaiting": null,
     "rollout": null
   },
   {
@@ -41,6 +44,9 @@ describe('renderJson', () => {
     "silent": false,
     "drift": false,
     "rebootPending": false,
+    "needsReboot": false,
+    "rebootWindow": null,
+    "rebootWaiting": null,
     "rollout": null
   },
   {
@@ -56,6 +62,9 @@ describe('renderJson', () => {
     "silent": false,
     "drift": false,
     "rebootPending": false,
+    "needsReboot": false,
+    "rebootWindow": null,
+    "rebootWaiting": null,
     "rollout": null
   },
   {
@@ -71,6 +80,9 @@ describe('renderJson', () => {
     "silent": true,
     "drift": true,
     "rebootPending": true,
+    "needsReboot": true,
+    "rebootWindow": null,
+    "rebootWaiting": null,
     "rollout": null
   }
 ]

@@ -27,6 +27,14 @@ BENTO_CONNECT_RETRY=60
 BENTO_LOG_SIZE_LIMIT=16777216
 # 1: the configuration is a flake (built as .#$BENTO_NAME), 0: configuration.nix
 BENTO_FLAKE=1
+# When this machine may reboot into a new kernel (REBOOT_WINDOW, its local
+# time; '' any time): the days it opens (date +%u: 1 Monday … 7 Sunday) and
+# the minutes after midnight it opens and closes (the next day when not after
+# the opening). docs/reboots.md.
+BENTO_REBOOT_WINDOW=''
+BENTO_REBOOT_DAYS=''
+BENTO_REBOOT_FROM=0
+BENTO_REBOOT_TO=0
 # Prebuilt mode (PREBUILT): 1 = download the system the server built, signed
 # with the key below (the only one trusted for it), from the chroot or, when
 # set, the binary cache at BENTO_CACHE_URL, and switch to it: never evaluate.
@@ -129,6 +137,30 @@ boot_part_differing() {
 		fi
 	done
 	return 1
+}
+
+# Whether this machine's reboot window (REBOOT_WINDOW: BENTO_REBOOT_DAYS,
+# _FROM, _TO from its update.sh) is open now, in its local time; always
+# without one (an update.sh older than the window sets none). It opens on
+# each listed day (date +%u: 1 Monday … 7 Sunday) at FROM minutes after
+# midnight and closes at TO, on the next day when TO is not after FROM
+# (src/config/reboot-window.ts, rebootWindowOpen, is the same rule).
+reboot_window_open() {
+	[ -n "${BENTO_REBOOT_WINDOW:-}" ] || return 0
+	# shellcheck disable=SC2046 # three words: weekday, hour, minute
+	set -- $(date '+%u %H %M')
+	# Hours and minutes without their leading zero: 08 is octal to the shell.
+	now=$((${2#0} * 60 + ${3#0}))
+	opens_on() {
+		case $BENTO_REBOOT_DAYS in *"$1"*) return 0 ;; esac
+		return 1
+	}
+	if [ "$BENTO_REBOOT_FROM" -lt "$BENTO_REBOOT_TO" ]; then
+		opens_on "$1" && [ "$now" -ge "$BENTO_REBOOT_FROM" ] && [ "$now" -lt "$BENTO_REBOOT_TO" ]
+		return
+	fi
+	{ opens_on "$1" && [ "$now" -ge "$BENTO_REBOOT_FROM" ]; } ||
+		{ opens_on "$(($1 == 1 ? 7 : $1 - 1))" && [ "$now" -lt "$BENTO_REBOOT_TO" ]; }
 }
 
 # Replaces file $2 with a copy of $1, durably: a temporary file flushed to
@@ -636,7 +668,8 @@ report() {
 # the same kernel, initrd and modules. A key the machine cannot tell is
 # left out: configuration before the first attempt (no state), running
 # without /run/current-system, booted without /run/booted-system,
-# reboot-pending without either.
+# reboot-pending without either. With a reboot window (REBOOT_WINDOW), it is
+# named, and a pending reboot that waits for it says so (reboot-waiting).
 heartbeat_lines() {
 	echo "bento heartbeat of $BENTO_NAME on $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 	echo "protocol: $BENTO_LOG_PROTOCOL"
@@ -644,11 +677,13 @@ heartbeat_lines() {
 	applied=$(head -n 1 "$STATE_DIR/state" 2> /dev/null)
 	[ -z "$applied" ] || echo "configuration: $applied"
 	[ ! -e "$CURRENT_SYSTEM" ] || echo "running: $(basename "$(readlink -f "$CURRENT_SYSTEM")")"
+	[ -z "${BENTO_REBOOT_WINDOW:-}" ] || echo "reboot-window: $BENTO_REBOOT_WINDOW"
 	[ -e "$BOOTED_SYSTEM" ] || return 0
 	echo "booted: $(basename "$(readlink -f "$BOOTED_SYSTEM")")"
 	[ -e "$CURRENT_SYSTEM" ] || return 0
 	if boot_part_differing "$BOOTED_SYSTEM" "$CURRENT_SYSTEM" > /dev/null; then
 		echo "reboot-pending: yes"
+		reboot_window_open || echo "reboot-waiting: window"
 	else
 		echo "reboot-pending: no"
 	fi
@@ -1219,8 +1254,7 @@ roll_back() {
 	return 0
 }
 
-# REBOOT flag: reboot when the kernel, initrd or modules of the new system
-# differ from the booted ones (kexec when possible: it skips firmware and boot loader).
+# REBOOT flag: after a switch, the reboot of reboot_when_due.
 reboot_if_needed() {
 	[ -f "$BENTO_DIR/REBOOT" ] || return 0
 	[ "$SWITCHED" = 1 ] || return 0
@@ -1228,12 +1262,32 @@ reboot_if_needed() {
 		warn "REBOOT is set but $BOOTED_SYSTEM is missing; not rebooting"
 		return 0
 	fi
-	if part=$(boot_part_differing "$BOOTED_SYSTEM" "$PROFILE"); then
-		say "the $part changed: rebooting"
-		systemctl kexec || systemctl reboot
+	reboot_when_due
+}
+
+# The reboot both paths share, the REBOOT flag's after a switch
+# (reboot_if_needed) and the bento-reboot timer's (update.sh reboot,
+# reboot_main): when the kernel, initrd or modules of the system profile
+# differ from the booted ones, and the reboot window is open, reboot (kexec
+# when possible: it skips firmware and boot loader). Outside the window the
+# machine waits: its heartbeat says so (reboot-waiting), and the next
+# timer or switch in the window reboots.
+reboot_when_due() {
+	if [ ! -e "$BOOTED_SYSTEM" ]; then
+		warn "$BOOTED_SYSTEM is missing; not rebooting"
 		return 0
 	fi
-	say "kernel, initrd and modules are unchanged: no reboot needed"
+	if ! part=$(boot_part_differing "$BOOTED_SYSTEM" "$PROFILE"); then
+		say "kernel, initrd and modules are unchanged: no reboot needed"
+		return 0
+	fi
+	if ! reboot_window_open; then
+		say "the $part changed: waiting for the reboot window ($BENTO_REBOOT_WINDOW)"
+		return 0
+	fi
+	say "the $part changed: rebooting"
+	systemctl kexec || systemctl reboot
+	return 0
 }
 
 # The bento client: the health gate after a switch (services.bento.healthCheck).
@@ -1607,6 +1661,10 @@ check_tools() {
 }
 
 main() {
+	if [ "${1:-}" = reboot ]; then
+		reboot_main
+		exit $?
+	fi
 	check_tools
 	# /var/bento is root's alone (0700, as the module's tmpfiles rule makes
 	# it): bootstrap.sh may run on a new machine before that rule exists.
@@ -1673,6 +1731,21 @@ finish_attempt() {
 	[ "$1" -eq 0 ] || return 1
 	reboot_if_needed
 	return 0
+}
+
+# `update.sh reboot`, what the bento-reboot timer runs
+# (services.bento.reboot): the reboot of reboot_when_due, the same as after
+# a switch with the REBOOT flag, under the lock, so that it never reboots
+# in the middle of an update.
+reboot_main() {
+	mkdir -p "$STATE_DIR" || return 1
+	chmod 0700 "$STATE_DIR"
+	exec 9> "$STATE_DIR/lock"
+	if ! flock -n 9; then
+		say "a bento update is running; the reboot check waits for the next timer"
+		return 0
+	fi
+	reboot_when_due
 }
 
 main "$@"

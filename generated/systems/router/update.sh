@@ -32,6 +32,14 @@ BENTO_CONNECT_RETRY=60
 BENTO_LOG_SIZE_LIMIT=16777216
 # 1: the configuration is a flake (built as .#$BENTO_NAME), 0: configuration.nix
 BENTO_FLAKE=0
+# When this machine may reboot into a new kernel (REBOOT_WINDOW, its local
+# time; '' any time): the days it opens (date +%u: 1 Monday … 7 Sunday) and
+# the minutes after midnight it opens and closes (the next day when not after
+# the opening). docs/reboots.md.
+BENTO_REBOOT_WINDOW=''
+BENTO_REBOOT_DAYS=''
+BENTO_REBOOT_FROM=0
+BENTO_REBOOT_TO=0
 # Prebuilt mode (PREBUILT): 1 = download the system the server built, signed
 # with the key below (the only one trusted for it), from the chroot or, when
 # set, the binary cache at BENTO_CACHE_URL, and switch to it: never evaluate.
@@ -47,7 +55,7 @@ rebuild() {
 }
 
 # The SHA-256 of the library this script was generated with.
-BENTO_LIBRARY_SHA256=bface9653debe78dbbf33333035501ea71e485ba90ff95fd000c47c7df92550e
+BENTO_LIBRARY_SHA256=0fcdedb89469fc29162838d3032efac6c3edf0a1fcc57b7beb65f6786e73ee4d
 
 # How update.sh finds the shared code it runs (docs/protocol.md §4): the
 # library whose SHA-256 is BENTO_LIBRARY_SHA256, the one this script was

@@ -80,6 +80,30 @@ boot_part_differing() {
 	return 1
 }
 
+# Whether this machine's reboot window (REBOOT_WINDOW: BENTO_REBOOT_DAYS,
+# _FROM, _TO from its update.sh) is open now, in its local time; always
+# without one (an update.sh older than the window sets none). It opens on
+# each listed day (date +%u: 1 Monday … 7 Sunday) at FROM minutes after
+# midnight and closes at TO, on the next day when TO is not after FROM
+# (src/config/reboot-window.ts, rebootWindowOpen, is the same rule).
+reboot_window_open() {
+	[ -n "${BENTO_REBOOT_WINDOW:-}" ] || return 0
+	# shellcheck disable=SC2046 # three words: weekday, hour, minute
+	set -- $(date '+%u %H %M')
+	# Hours and minutes without their leading zero: 08 is octal to the shell.
+	now=$((${2#0} * 60 + ${3#0}))
+	opens_on() {
+		case $BENTO_REBOOT_DAYS in *"$1"*) return 0 ;; esac
+		return 1
+	}
+	if [ "$BENTO_REBOOT_FROM" -lt "$BENTO_REBOOT_TO" ]; then
+		opens_on "$1" && [ "$now" -ge "$BENTO_REBOOT_FROM" ] && [ "$now" -lt "$BENTO_REBOOT_TO" ]
+		return
+	fi
+	{ opens_on "$1" && [ "$now" -ge "$BENTO_REBOOT_FROM" ]; } ||
+		{ opens_on "$(($1 == 1 ? 7 : $1 - 1))" && [ "$now" -lt "$BENTO_REBOOT_TO" ]; }
+}
+
 # Replaces file $2 with a copy of $1, durably: a temporary file flushed to
 # the disk before it is renamed into place, and the directory after
 # (coreutils sync: fsync of each file named). A power cut leaves the old

@@ -17,6 +17,10 @@ check_tools() {
 }
 
 main() {
+	if [ "${1:-}" = reboot ]; then
+		reboot_main
+		exit $?
+	fi
 	check_tools
 	# /var/bento is root's alone (0700, as the module's tmpfiles rule makes
 	# it): bootstrap.sh may run on a new machine before that rule exists.
@@ -83,4 +87,19 @@ finish_attempt() {
 	[ "$1" -eq 0 ] || return 1
 	reboot_if_needed
 	return 0
+}
+
+# `update.sh reboot`, what the bento-reboot timer runs
+# (services.bento.reboot): the reboot of reboot_when_due, the same as after
+# a switch with the REBOOT flag, under the lock, so that it never reboots
+# in the middle of an update.
+reboot_main() {
+	mkdir -p "$STATE_DIR" || return 1
+	chmod 0700 "$STATE_DIR"
+	exec 9> "$STATE_DIR/lock"
+	if ! flock -n 9; then
+		say "a bento update is running; the reboot check waits for the next timer"
+		return 0
+	fi
+	reboot_when_due
 }

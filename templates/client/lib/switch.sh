@@ -238,8 +238,7 @@ roll_back() {
 	return 0
 }
 
-# REBOOT flag: reboot when the kernel, initrd or modules of the new system
-# differ from the booted ones (kexec when possible: it skips firmware and boot loader).
+# REBOOT flag: after a switch, the reboot of reboot_when_due.
 reboot_if_needed() {
 	[ -f "$BENTO_DIR/REBOOT" ] || return 0
 	[ "$SWITCHED" = 1 ] || return 0
@@ -247,10 +246,30 @@ reboot_if_needed() {
 		warn "REBOOT is set but $BOOTED_SYSTEM is missing; not rebooting"
 		return 0
 	fi
-	if part=$(boot_part_differing "$BOOTED_SYSTEM" "$PROFILE"); then
-		say "the $part changed: rebooting"
-		systemctl kexec || systemctl reboot
+	reboot_when_due
+}
+
+# The reboot both paths share, the REBOOT flag's after a switch
+# (reboot_if_needed) and the bento-reboot timer's (update.sh reboot,
+# reboot_main): when the kernel, initrd or modules of the system profile
+# differ from the booted ones, and the reboot window is open, reboot (kexec
+# when possible: it skips firmware and boot loader). Outside the window the
+# machine waits: its heartbeat says so (reboot-waiting), and the next
+# timer or switch in the window reboots.
+reboot_when_due() {
+	if [ ! -e "$BOOTED_SYSTEM" ]; then
+		warn "$BOOTED_SYSTEM is missing; not rebooting"
 		return 0
 	fi
-	say "kernel, initrd and modules are unchanged: no reboot needed"
+	if ! part=$(boot_part_differing "$BOOTED_SYSTEM" "$PROFILE"); then
+		say "kernel, initrd and modules are unchanged: no reboot needed"
+		return 0
+	fi
+	if ! reboot_window_open; then
+		say "the $part changed: waiting for the reboot window ($BENTO_REBOOT_WINDOW)"
+		return 0
+	fi
+	say "the $part changed: rebooting"
+	systemctl kexec || systemctl reboot
+	return 0
 }

@@ -93,6 +93,23 @@ describe('write_heartbeat', () => {
     }
   });
 
+  it('with a reboot window: names it, and says a pending reboot waits while it is closed', () => {
+    const parts = { kernel: 'k1', initrd: 'i1', modules: 'm1' };
+    const window = "BENTO_REBOOT_WINDOW='Mon..Fri 02:00-05:00'; BENTO_REBOOT_DAYS=12345; BENTO_REBOOT_FROM=120; BENTO_REBOOT_TO=300";
+    const beat = (now: string, pending: boolean) => {
+      const m = machine({ state: APPLIED, current: NEW, booted: OLD, systems: { [OLD]: parts, [NEW]: pending ? { ...parts, kernel: 'k2' } : parts } });
+      runSourced(['core', 'heartbeat'], `${m.prelude}; ${window}; date() { case $1 in -u) command date "$@" ;; *) echo '${now}' ;; esac; }; write_heartbeat`);
+      return readFileSync(path.join(m.state, 'heartbeat'), 'utf8');
+    };
+    const closed = beat('6 03 00', true);
+    expect(closed.split('\n').slice(2)).toEqual([`configuration: ${APPLIED}`, `running: ${NEW}`, 'reboot-window: Mon..Fri 02:00-05:00', `booted: ${OLD}`, 'reboot-pending: yes', 'reboot-waiting: window', '', '']);
+    expect(parseHeartbeat(closed)).toMatchObject({ rebootPending: true, rebootWindow: 'Mon..Fri 02:00-05:00', rebootWaiting: 'window' });
+    const open = parseHeartbeat(beat('5 03 00', true));
+    expect(open).toMatchObject({ rebootPending: true, rebootWindow: 'Mon..Fri 02:00-05:00' });
+    expect(open.rebootWaiting).toBeUndefined();
+    expect(parseHeartbeat(beat('6 03 00', false)).rebootWaiting).toBeUndefined();
+  });
+
   it('without /run/booted-system (a container): neither booted nor reboot-pending', () => {
     const { text } = heartbeatOf(machine({ state: APPLIED, current: NEW }));
     expect(text.split('\n').slice(1)).toEqual(['protocol: 2', `configuration: ${APPLIED}`, `running: ${NEW}`, '', '']);

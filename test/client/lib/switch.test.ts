@@ -1,11 +1,13 @@
 /**
  * The parsers of templates/client/lib/switch.sh and disk-space.sh on their
  * own (shell tier: sourced, no root): the generation number read from the
- * system profile's link, and the free space read from df.
+ * system profile's link, the free space read from df, the reboot window
+ * (core.sh) and the reboot both reboot paths share.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parseRebootWindow, rebootWindowOpen } from '../../../src/config/reboot-window.js';
 import { runSourced, shellQuote, tempDir } from '../../helpers/sourced.js';
 
 const cleanups: (() => void)[] = [];
@@ -39,5 +41,70 @@ describe('free_kib and disk_full', () => {
   it('says nothing, and not full, when df cannot tell', () => {
     expect(space('', 1)).toBe('[] room');
     expect(space(`${HEADER}/dev/sda1 100000 99000 -12 99% /\n`)).toBe('[] room');
+  });
+});
+
+describe('reboot_window_open (REBOOT_WINDOW on the machine)', () => {
+  /** reboot_window_open with `date` a stand-in answering `+%u %H %M` as the real one does at each of `times`. */
+  function openAt(window: string, times: [day: number, hour: number, minute: number][]): boolean[] {
+    const w = parseRebootWindow(window);
+    const settings = `BENTO_REBOOT_WINDOW=${shellQuote(w.text)}; BENTO_REBOOT_DAYS=${w.days}; BENTO_REBOOT_FROM=${w.from}; BENTO_REBOOT_TO=${w.to}`;
+    const script = times
+      .map(([day, hour, minute]) => {
+        const now = `${day} ${String(hour).padStart(2, '0')} ${String(minute).padStart(2, '0')}`;
+        return `date() { [ "$1" = '+%u %H %M' ] || exit 9; echo ${shellQuote(now)}; }; if reboot_window_open; then echo open; else echo closed; fi`;
+      })
+      .join('\n');
+    return runSourced(['core'], `${settings}\n${script}`).stdout.trim().split('\n').map((line) => line === 'open');
+  }
+
+  it('agrees with the server\'s rule (rebootWindowOpen) at every quarter hour of a week, across midnight too, with 08 and 09 read as decimal', () => {
+    const times: [number, number, number][] = [];
+    for (let day = 1; day <= 7; day++) for (let hour = 0; hour < 24; hour++) for (const minute of [0, 8, 29, 59]) times.push([day, hour, minute]);
+    for (const window of ['Mon..Fri 02:00-05:00', 'Fri,Sun 22:00-08:09', '* 08:09-09:08', 'Sat 23:59-00:01']) {
+      const w = parseRebootWindow(window);
+      expect(openAt(window, times), window).toEqual(times.map(([day, hour, minute]) => rebootWindowOpen(w, day, hour * 60 + minute)));
+    }
+  });
+
+  it('is always open without a window (an update.sh older than REBOOT_WINDOW sets none)', () => {
+    expect(runSourced(['core'], 'date() { exit 9; }; reboot_window_open && echo open').stdout).toBe('open\n');
+  });
+});
+
+describe('reboot_when_due: the reboot of both paths', () => {
+  /** A machine whose booted system and profile differ in `changed` (or not), a window open or closed now; what reboot_when_due says and asks systemctl. */
+  function rebootWhenDue(options: { changed: boolean; window?: 'open' | 'closed'; kexecFails?: boolean }): { stdout: string; calls: string } {
+    const dir = tempDir('bento-reboot-', cleanups);
+    for (const [name, kernel] of [['booted', 'k1'], ['profile', options.changed ? 'k2' : 'k1']] as const) {
+      mkdirSync(path.join(dir, name));
+      for (const part of ['kernel', 'initrd', 'kernel-modules']) {
+        const target = path.join(dir, part === 'kernel' ? kernel : part);
+        writeFileSync(target, '');
+        symlinkSync(target, path.join(dir, name, part));
+      }
+    }
+    const calls = path.join(dir, 'calls');
+    const bin = path.join(dir, 'bin');
+    mkdirSync(bin);
+    // systemctl as the real one answers: records the call; kexec fails without a loaded kernel.
+    writeFileSync(path.join(bin, 'systemctl'), `#!/bin/sh\nprintf '%s\\n' "$*" >> ${shellQuote(calls)}\n[ "$1" = kexec ] && [ ${options.kexecFails ? 1 : 0} = 1 ] && { echo 'Failed to start kexec.target' >&2; exit 1; }\nexit 0\n`, { mode: 0o755 });
+    const window = options.window === undefined ? '' : `BENTO_REBOOT_WINDOW='Mon..Fri 02:00-05:00'; BENTO_REBOOT_DAYS=12345; BENTO_REBOOT_FROM=120; BENTO_REBOOT_TO=300; date() { echo '${options.window === 'open' ? '2 03 00' : '2 05 00'}'; }`;
+    const run = runSourced(['core', 'switch'], `BOOTED_SYSTEM=${shellQuote(path.join(dir, 'booted'))}; PROFILE=${shellQuote(path.join(dir, 'profile'))}; ${window}\nreboot_when_due`, { PATH: `${bin}:/usr/bin:/bin` });
+    return { stdout: run.stdout, calls: existsSync(calls) ? readFileSync(calls, 'utf8') : '' };
+  }
+
+  it('reboots by kexec when the kernel changed and no window is set, or the window is open', () => {
+    expect(rebootWhenDue({ changed: true })).toEqual({ stdout: 'bento: the kernel changed: rebooting\n', calls: 'kexec\n' });
+    expect(rebootWhenDue({ changed: true, window: 'open' })).toEqual({ stdout: 'bento: the kernel changed: rebooting\n', calls: 'kexec\n' });
+    expect(rebootWhenDue({ changed: true, kexecFails: true }).calls).toBe('kexec\nreboot\n');
+  });
+
+  it('waits, asking systemctl nothing, when the window is closed', () => {
+    expect(rebootWhenDue({ changed: true, window: 'closed' })).toEqual({ stdout: 'bento: the kernel changed: waiting for the reboot window (Mon..Fri 02:00-05:00)\n', calls: '' });
+  });
+
+  it('does nothing when kernel, initrd and modules are the booted ones', () => {
+    expect(rebootWhenDue({ changed: false, window: 'open' })).toEqual({ stdout: 'bento: kernel, initrd and modules are unchanged: no reboot needed\n', calls: '' });
   });
 });
