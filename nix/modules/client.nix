@@ -254,12 +254,16 @@ in
     # Reboots at a quiet hour when the kernel, initrd or modules changed:
     # the client's own check (`update.sh reboot`: reboot_when_due in
     # bento-client.sh), the one the REBOOT flag runs after a switch, so both
-    # paths obey the reboot window (REBOOT_WINDOW) alike. Its PATH: flock
-    # (the client's lock: never during an update); readlink, date and
-    # systemctl are on every service's (nixos/lib/systemd-lib.nix).
+    # paths obey the reboot window (REBOOT_WINDOW) and the fleet's cap
+    # (REBOOT_MAX: it polls for its slot first) alike. Its PATH: flock (the
+    # client's lock: never during an update), sftp and ssh (the poll);
+    # readlink, date, sed and systemctl are on every service's
+    # (nixos/lib/systemd-lib.nix).
     systemd.services.bento-reboot = lib.mkIf cfg.reboot.enable {
       description = "bento: reboot into a new kernel when one was installed";
-      path = [ pkgs.util-linux ];
+      wants = [ "network-online.target" ];
+      after = [ "network-online.target" ];
+      path = [ pkgs.util-linux pkgs.openssh ];
       serviceConfig.Type = "oneshot";
       script = ''
         if [ ! -f /var/bento/update.sh ]; then

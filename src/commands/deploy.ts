@@ -9,7 +9,12 @@
  * generated/ up to date, chroot/assemble and chroot/publish say what is
  * published, builds/ builds, chroot/publish writes.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
+import type { Config } from '../config/config.js';
+import { rebootsFilePath } from '../protocol/reboot-slots.js';
+import { runRebootSlots } from '../rollout/reboot-slots.js';
+import { reportSlots } from './reboots.js';
 import { buildSystemsShowingProgress } from '../builds/build-systems.js';
 import type { Assembly } from '../chroot/assemble.js';
 import { planPublication, sameSystemAsPublished } from '../chroot/plan-publication.js';
@@ -30,7 +35,7 @@ import { generateOutput } from '../render/generate.js';
 import { authorizedKeysFileOf } from '../render/render-fleet.js';
 import { reportBrokenHosts, reportSkippedHostDirs } from './generate.js';
 import { defineSelectionFlags, selectionOptions, type SelectionFlags } from './shared/flags.js';
-import { defineCommand, nowOf, printLine, runsAsRoot, tell, warnLine, type CommandIO } from './io.js';
+import { defineCommand, nowOf, printLine, runsAsRoot, tell, warnLine, warnUser, type CommandIO } from './io.js';
 
 export interface DeployCommandOptions {
   fleetDir: string;
@@ -87,9 +92,33 @@ export async function deploy(options: DeployCommandOptions, io: CommandIO): Prom
   const { fleet, outputDir: generatedDir, summary } = await generateOutput({ fleetDir: options.fleetDir, jobs: options.jobs, snapshot: true });
   try {
     await reportSkippedHostDirs(io, fleet);
-    return await deployFleet(fleet, generatedDir, summary.written.length, options, io);
+    const result = await deployFleet(fleet, generatedDir, summary.written.length, options, io);
+    await handOutRebootSlots(fleet.config, io);
+    return result;
   } finally {
     await releaseFleet(fleet);
+  }
+}
+
+/**
+ * What `bento reboots` does, after the publication (docs/reboots.md): a
+ * machine that reported a reboot since the last run frees its slot for the
+ * next one now. Only with REBOOT_MAX, or slots to withdraw: without them a
+ * deploy leaves CHROOT_DIR as before. Its failure is a warning: what was
+ * published stays, and the timer runs it again.
+ */
+async function handOutRebootSlots(config: Config, io: CommandIO): Promise<void> {
+  if (config.rebootMax === 0 && !existsSync(rebootsFilePath(config.chrootDir))) return;
+  try {
+    const unlock = await lockChrootDir(config.chrootDir);
+    try {
+      const { events, record } = await runRebootSlots(config, nowOf(io).getTime());
+      await reportSlots(io, events, record, config.rebootMax);
+    } finally {
+      await unlock();
+    }
+  } catch (error) {
+    await warnUser(io, `reboot slots were not handed out: ${(error as Error).message} (the bento reboots timer tries again)`);
   }
 }
 

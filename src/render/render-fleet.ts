@@ -124,6 +124,8 @@ function clientSettings(config: Config) {
     listenAllowedAddresses: peers.addresses,
     listenAllowedHosts: peers.hosts,
     logSizeLimit: config.logSizeLimit,
+    // 1: machines reboot only with a slot of bento reboots (REBOOT_MAX).
+    rebootSlots: config.rebootMax > 0 ? 1 : 0,
     // The log header's version (docs/protocol.md §5), defined where it is parsed.
     logProtocol: LOG_PROTOCOL_VERSION,
   };
@@ -244,7 +246,9 @@ export function renderServerFiles(input: RenderInput, templates = engine()): Ren
   });
   // setup-debian.sh sets up the bento-notify timer only when there is a hook to call.
   const notify = config.notifyCommand !== '' || config.notifyUrl !== '';
-  const context = { chrootDir: config.chrootDir, systems, sshdConfig, sshdSnippet, pruneLogs, notify, systemCount: systems.length, ...sizing };
+  // And the bento-reboots timer only with REBOOT_MAX (docs/reboots.md).
+  const reboots = config.rebootMax > 0;
+  const context = { chrootDir: config.chrootDir, systems, sshdConfig, sshdSnippet, pruneLogs, notify, reboots, fleetCommands: notify || reboots, systemCount: systems.length, ...sizing };
   return [
     // Static: the alert rules read only bento's metric names, which no fleet value changes.
     { path: 'server/bento-alerts.yml', content: templates.render('server/bento-alerts.yml', {}), mode: DATA },

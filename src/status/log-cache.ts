@@ -350,7 +350,7 @@ function isHeartbeatEntry(value: unknown): value is HeartbeatEntry {
   if (!Array.isArray(value) || value.length !== 5 || !value.slice(0, 4).every((n) => typeof n === 'number')) return false;
   const says = value[4] as Record<string, unknown> | null;
   if (typeof says !== 'object' || says === null || Array.isArray(says)) return false;
-  const types: Record<string, string> = { protocol: 'number', configuration: 'string', running: 'string', booted: 'string', rebootPending: 'boolean', rebootWindow: 'string', rebootWaiting: 'string' };
+  const types: Record<string, string> = { protocol: 'number', configuration: 'string', running: 'string', booted: 'string', rebootPending: 'boolean', rebootWindow: 'string', rebootWaiting: 'string', rebootedWith: 'string' };
   return Object.entries(says).every(([key, field]) => types[key] !== undefined && typeof field === types[key]);
 }
 

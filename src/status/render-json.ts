@@ -33,8 +33,10 @@ export interface SystemStatusJson {
   needsReboot: boolean;
   /** The reboot window the machine reports (REBOOT_WINDOW, `Mon..Fri 02:00-05:00`); null: any time, or an older client. */
   rebootWindow: string | null;
-  /** What its pending reboot waits for: `window` (closed now); null when it does not wait. */
+  /** What its pending reboot waits for: `window` (closed now) or `slot` (REBOOT_MAX); null when it does not wait. */
   rebootWaiting: RebootWait | null;
+  /** Its reboot slot (REBOOT_MAX): `holds` one of bento reboots, `waits` for one; null: neither. */
+  rebootSlot: 'holds' | 'waits' | null;
   /**
    * Its place in the staged rollout in progress, or null when it is in none.
    * When the rollout halted: `haltReason` says why (as `bento rollout
@@ -61,6 +63,7 @@ export function toStatusJson(statuses: readonly SystemStatus[], rollout?: Rollou
     needsReboot: status.rebootPending,
     rebootWindow: status.rebootWindow ?? null,
     rebootWaiting: status.rebootWaiting ?? null,
+    rebootSlot: status.rebootSlot ?? null,
     rollout: rolloutOf(status.name, rollout),
   }));
 }

@@ -103,8 +103,16 @@ export function renderTable(statuses: readonly SystemStatus[], options: RenderTa
 export function describeState(status: SystemStatus): string {
   const marks = [STATE_LABELS[status.state]];
   if (status.drift) marks.push('drift');
-  if (status.rebootPending) marks.push(status.rebootWaiting === 'window' && status.rebootWindow ? `reboot pending (window ${rebootWindowOpening(status.rebootWindow)})` : 'reboot pending');
+  if (status.rebootPending) marks.push(`reboot pending${rebootDetail(status)}`);
   return marks.join(' · ');
+}
+
+/** What a pending reboot waits for, or holds: ` (window Mon..Fri 02:00)`, ` (slot held)`, ` (waits for a slot)`. */
+function rebootDetail(status: SystemStatus): string {
+  if (status.rebootWaiting === 'window' && status.rebootWindow) return ` (window ${rebootWindowOpening(status.rebootWindow)})`;
+  if (status.rebootSlot === 'holds') return ' (slot held)';
+  if (status.rebootSlot === 'waits') return ' (waits for a slot)';
+  return '';
 }
 
 /** When the server last heard from the machine: `3m ago`; empty when never. */

@@ -69,6 +69,8 @@ export interface SystemStatus {
   rebootWindow?: string | null;
   /** What its pending reboot waits for, as its heartbeat says; null when it does not wait. */
   rebootWaiting?: RebootWait | null;
+  /** Its reboot slot (REBOOT_MAX): it holds one (bento reboots' record), or waits for one (its heartbeat). */
+  rebootSlot?: 'holds' | 'waits' | null;
 }
 
 const SHORT_HASH = 8;

@@ -44,7 +44,7 @@ beforeAll(() => {
   const pkgs = path.join(dir, 'pkgs');
   script = evalNixos<string>(modules, 'config.systemd.services."bento-reboot".script', pkgs);
   environment = evalNixos<Record<string, string>>(modules, 'environments."bento-reboot"', pkgs);
-  linkPackages(pkgs, ['coreutils', 'findutils', 'gnugrep', 'gnused', 'util-linux']);
+  linkPackages(pkgs, ['coreutils', 'findutils', 'gnugrep', 'gnused', 'util-linux', 'openssh']);
   // The machine's /var/bento: update.sh (its settings, here a window that
   // is open on no day this test could run at but one of its own: the
   // numbers are replaced per run) and the library it loads.

@@ -29,6 +29,7 @@ describe('renderJson', () => {
     "needsReboot": false,
     "rebootWindow": null,
     "rebootWaiting": null,
+    "rebootSlot": null,
     "rollout": null
   },
   {
@@ -47,6 +48,7 @@ describe('renderJson', () => {
     "needsReboot": false,
     "rebootWindow": null,
     "rebootWaiting": null,
+    "rebootSlot": null,
     "rollout": null
   },
   {
@@ -65,6 +67,7 @@ describe('renderJson', () => {
     "needsReboot": false,
     "rebootWindow": null,
     "rebootWaiting": null,
+    "rebootSlot": null,
     "rollout": null
   },
   {
@@ -83,6 +86,7 @@ describe('renderJson', () => {
     "needsReboot": true,
     "rebootWindow": null,
     "rebootWaiting": null,
+    "rebootSlot": null,
     "rollout": null
   }
 ]

@@ -40,6 +40,9 @@ BENTO_REBOOT_WINDOW=''
 BENTO_REBOOT_DAYS=''
 BENTO_REBOOT_FROM=0
 BENTO_REBOOT_TO=0
+# 1: reboot only while holding an unused slot of bento reboots (REBOOT_MAX),
+# read at each poll from the chroot's reboot-slot (docs/protocol.md §12).
+BENTO_REBOOT_SLOTS=0
 # Prebuilt mode (PREBUILT): 1 = download the system the server built, signed
 # with the key below (the only one trusted for it), from the chroot or, when
 # set, the binary cache at BENTO_CACHE_URL, and switch to it: never evaluate.
@@ -55,7 +58,7 @@ rebuild() {
 }
 
 # The SHA-256 of the library this script was generated with.
-BENTO_LIBRARY_SHA256=0fcdedb89469fc29162838d3032efac6c3edf0a1fcc57b7beb65f6786e73ee4d
+BENTO_LIBRARY_SHA256=020dc03aa58df45af24b604eaa08bafc9438dfc8a2f972e9669c2e7207393c0a
 
 # How update.sh finds the shared code it runs (docs/protocol.md §4): the
 # library whose SHA-256 is BENTO_LIBRARY_SHA256, the one this script was

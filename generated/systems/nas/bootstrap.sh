@@ -35,6 +35,9 @@ BENTO_REBOOT_WINDOW=''
 BENTO_REBOOT_DAYS=''
 BENTO_REBOOT_FROM=0
 BENTO_REBOOT_TO=0
+# 1: reboot only while holding an unused slot of bento reboots (REBOOT_MAX),
+# read at each poll from the chroot's reboot-slot (docs/protocol.md §12).
+BENTO_REBOOT_SLOTS=0
 # Prebuilt mode (PREBUILT): 1 = download the system the server built, signed
 # with the key below (the only one trusted for it), from the chroot or, when
 # set, the binary cache at BENTO_CACHE_URL, and switch to it: never evaluate.
@@ -83,6 +86,9 @@ SWITCHED=0
 SWITCH_LOG=''
 # 1 while applying a prebuilt system (docs/protocol.md §11).
 PREBUILT=0
+# The bento-reboot timer's unit, where the client module installs it
+# (services.bento.reboot.enable): the machine reboots by itself.
+REBOOT_TIMER=/etc/systemd/system/bento-reboot.timer
 # Seconds between two health checks of a new system during its grace period.
 HEALTH_PAUSE=5
 
@@ -161,6 +167,27 @@ reboot_window_open() {
 	fi
 	{ opens_on "$1" && [ "$now" -ge "$BENTO_REBOOT_FROM" ]; } ||
 		{ opens_on "$(($1 == 1 ? 7 : $1 - 1))" && [ "$now" -lt "$BENTO_REBOOT_TO" ]; }
+}
+
+# Whether this machine reboots into a new kernel by itself: the REBOOT flag,
+# or the bento-reboot timer.
+reboot_enabled() {
+	[ -f "$BENTO_DIR/REBOOT" ] || [ -e "$REBOOT_TIMER" ]
+}
+
+# The token of the reboot slot this run's poll fetched (docs/protocol.md
+# §12: the line `token: <32 hex digits>` of reboot-slot); nothing without one.
+slot_token() {
+	sed -n 's/^token: \([0-9a-f]\{32\}\)$/\1/p' "$STATE_DIR/reboot-slot" 2> /dev/null | head -n 1
+}
+
+# Whether this run holds a slot it has not used yet (reboot-used: the token
+# last used, and the system booted then).
+slot_unused() {
+	token=$(slot_token)
+	[ -n "$token" ] || return 1
+	used=$(cut -d ' ' -f 1 "$STATE_DIR/reboot-used" 2> /dev/null)
+	[ "$token" != "$used" ]
 }
 
 # Replaces file $2 with a copy of $1, durably: a temporary file flushed to
@@ -669,7 +696,9 @@ report() {
 # left out: configuration before the first attempt (no state), running
 # without /run/current-system, booted without /run/booted-system,
 # reboot-pending without either. With a reboot window (REBOOT_WINDOW), it is
-# named, and a pending reboot that waits for it says so (reboot-waiting).
+# named, and a pending reboot that waits for it says so (reboot-waiting);
+# with REBOOT_MAX, one that waits for a slot too, and the slot it rebooted
+# with (docs/protocol.md §12).
 heartbeat_lines() {
 	echo "bento heartbeat of $BENTO_NAME on $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 	echo "protocol: $BENTO_LOG_PROTOCOL"
@@ -683,10 +712,17 @@ heartbeat_lines() {
 	[ -e "$CURRENT_SYSTEM" ] || return 0
 	if boot_part_differing "$BOOTED_SYSTEM" "$CURRENT_SYSTEM" > /dev/null; then
 		echo "reboot-pending: yes"
-		reboot_window_open || echo "reboot-waiting: window"
+		if ! reboot_window_open; then
+			echo "reboot-waiting: window"
+		elif [ "${BENTO_REBOOT_SLOTS:-0}" = 1 ] && reboot_enabled && ! slot_unused; then
+			echo "reboot-waiting: slot"
+		fi
 	else
 		echo "reboot-pending: no"
 	fi
+	# The slot it last rebooted with, once it booted another system since.
+	[ -f "$STATE_DIR/reboot-used" ] && read -r token booted_then < "$STATE_DIR/reboot-used" || return 0
+	[ "$(readlink -f "$BOOTED_SYSTEM")" = "$booted_then" ] || echo "rebooted-with: $token"
 }
 
 # Writes the heartbeat into $STATE_DIR/heartbeat, whole: in one write under
@@ -797,8 +833,11 @@ free_run_files() {
 # stay queued, no heartbeat. A heartbeat the server does not take changes
 # nothing. Fails (and changes nothing) when the server is unreachable.
 poll_server() {
-	rm -f "$STATE_DIR/remote-state"
+	rm -f "$STATE_DIR/remote-state" "$STATE_DIR/reboot-slot"
 	printf 'get last_change_date %s\n' "$STATE_DIR/remote-state" > "$STATE_DIR/batch"
+	# With REBOOT_MAX, the reboot slot this machine holds, if any (§12): with
+	# sftp's - prefix, none is no error. Fetched anew by every poll.
+	[ "${BENTO_REBOOT_SLOTS:-0}" != 1 ] || printf '%s\n' "-get reboot-slot $STATE_DIR/reboot-slot" >> "$STATE_DIR/batch"
 	batch_pending_logs >> "$STATE_DIR/batch"
 	batch_heartbeat >> "$STATE_DIR/batch"
 	sftp_session "$STATE_DIR/batch"
@@ -1254,6 +1293,16 @@ roll_back() {
 	return 0
 }
 
+# The REBOOT flag on a poll with nothing new, when the reboot may have had
+# to wait after its switch (a window, a slot): the reboot of reboot_when_due.
+# Without either, as before, the flag reboots only after a switch.
+reboot_on_poll() {
+	[ -f "$BENTO_DIR/REBOOT" ] && [ -e "$BOOTED_SYSTEM" ] || return 0
+	[ -n "${BENTO_REBOOT_WINDOW:-}" ] || [ "${BENTO_REBOOT_SLOTS:-0}" = 1 ] || return 0
+	boot_part_differing "$BOOTED_SYSTEM" "$PROFILE" > /dev/null || return 0
+	reboot_when_due
+}
+
 # REBOOT flag: after a switch, the reboot of reboot_when_due.
 reboot_if_needed() {
 	[ -f "$BENTO_DIR/REBOOT" ] || return 0
@@ -1271,7 +1320,9 @@ reboot_if_needed() {
 # differ from the booted ones, and the reboot window is open, reboot (kexec
 # when possible: it skips firmware and boot loader). Outside the window the
 # machine waits: its heartbeat says so (reboot-waiting), and the next
-# timer or switch in the window reboots.
+# timer, switch or poll (reboot_on_poll) in the window reboots. With
+# REBOOT_MAX it also needs a slot it has not used (slot_unused: fetched by
+# this run's poll), and remembers the one it uses.
 reboot_when_due() {
 	if [ ! -e "$BOOTED_SYSTEM" ]; then
 		warn "$BOOTED_SYSTEM is missing; not rebooting"
@@ -1284,6 +1335,21 @@ reboot_when_due() {
 	if ! reboot_window_open; then
 		say "the $part changed: waiting for the reboot window ($BENTO_REBOOT_WINDOW)"
 		return 0
+	fi
+	if [ "${BENTO_REBOOT_SLOTS:-0}" = 1 ]; then
+		if ! slot_unused; then
+			say "the $part changed: waiting for a reboot slot (REBOOT_MAX; bento reboots hands them out)"
+			return 0
+		fi
+		# Remembered before the reboot, durably: the heartbeat names it once
+		# the machine booted another system (rebooted-with), which frees the
+		# slot, and the token is never used twice.
+		if ! { printf '%s %s\n' "$token" "$(readlink -f "$BOOTED_SYSTEM")" > "$STATE_DIR/reboot-used.new" &&
+			record_file "$STATE_DIR/reboot-used.new" "$STATE_DIR/reboot-used"; }; then
+			warn "cannot record the reboot slot used in $STATE_DIR/reboot-used; not rebooting"
+			return 0
+		fi
+		rm -f "$STATE_DIR/reboot-used.new"
 	fi
 	say "the $part changed: rebooting"
 	systemctl kexec || systemctl reboot
@@ -1687,6 +1753,7 @@ main() {
 	if [ "$BENTO_MODE" = update ] && [ -f "$STATE_DIR/state" ] &&
 		cmp -s "$STATE_DIR/remote-state" "$STATE_DIR/state"; then
 		close_connection
+		reboot_on_poll
 		if [ -f "$BENTO_DIR/SELF_UPDATE" ] && [ -f "$BENTO_DIR/flake.nix" ] && [ -f "$BENTO_DIR/flake.lock" ]; then
 			self_update
 			exit $?
@@ -1736,7 +1803,7 @@ finish_attempt() {
 # `update.sh reboot`, what the bento-reboot timer runs
 # (services.bento.reboot): the reboot of reboot_when_due, the same as after
 # a switch with the REBOOT flag, under the lock, so that it never reboots
-# in the middle of an update.
+# in the middle of an update. With REBOOT_MAX it polls first, for its slot.
 reboot_main() {
 	mkdir -p "$STATE_DIR" || return 1
 	chmod 0700 "$STATE_DIR"
@@ -1744,6 +1811,14 @@ reboot_main() {
 	if ! flock -n 9; then
 		say "a bento update is running; the reboot check waits for the next timer"
 		return 0
+	fi
+	if [ "${BENTO_REBOOT_SLOTS:-0}" = 1 ]; then
+		# The slot, fresh from the server: a poll (logs and heartbeat too).
+		mkdir -p "$STATE_DIR/pending" || return 1
+		trap close_connection EXIT
+		trap 'exit 1' INT TERM HUP
+		poll_server || return 1
+		close_connection
 	fi
 	reboot_when_due
 }

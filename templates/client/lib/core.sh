@@ -24,6 +24,9 @@ SWITCHED=0
 SWITCH_LOG=''
 # 1 while applying a prebuilt system (docs/protocol.md §11).
 PREBUILT=0
+# The bento-reboot timer's unit, where the client module installs it
+# (services.bento.reboot.enable): the machine reboots by itself.
+REBOOT_TIMER=/etc/systemd/system/bento-reboot.timer
 # Seconds between two health checks of a new system during its grace period.
 HEALTH_PAUSE=5
 
@@ -102,6 +105,27 @@ reboot_window_open() {
 	fi
 	{ opens_on "$1" && [ "$now" -ge "$BENTO_REBOOT_FROM" ]; } ||
 		{ opens_on "$(($1 == 1 ? 7 : $1 - 1))" && [ "$now" -lt "$BENTO_REBOOT_TO" ]; }
+}
+
+# Whether this machine reboots into a new kernel by itself: the REBOOT flag,
+# or the bento-reboot timer.
+reboot_enabled() {
+	[ -f "$BENTO_DIR/REBOOT" ] || [ -e "$REBOOT_TIMER" ]
+}
+
+# The token of the reboot slot this run's poll fetched (docs/protocol.md
+# §12: the line `token: <32 hex digits>` of reboot-slot); nothing without one.
+slot_token() {
+	sed -n 's/^token: \([0-9a-f]\{32\}\)$/\1/p' "$STATE_DIR/reboot-slot" 2> /dev/null | head -n 1
+}
+
+# Whether this run holds a slot it has not used yet (reboot-used: the token
+# last used, and the system booted then).
+slot_unused() {
+	token=$(slot_token)
+	[ -n "$token" ] || return 1
+	used=$(cut -d ' ' -f 1 "$STATE_DIR/reboot-used" 2> /dev/null)
+	[ "$token" != "$used" ]
 }
 
 # Replaces file $2 with a copy of $1, durably: a temporary file flushed to

@@ -238,6 +238,16 @@ roll_back() {
 	return 0
 }
 
+# The REBOOT flag on a poll with nothing new, when the reboot may have had
+# to wait after its switch (a window, a slot): the reboot of reboot_when_due.
+# Without either, as before, the flag reboots only after a switch.
+reboot_on_poll() {
+	[ -f "$BENTO_DIR/REBOOT" ] && [ -e "$BOOTED_SYSTEM" ] || return 0
+	[ -n "${BENTO_REBOOT_WINDOW:-}" ] || [ "${BENTO_REBOOT_SLOTS:-0}" = 1 ] || return 0
+	boot_part_differing "$BOOTED_SYSTEM" "$PROFILE" > /dev/null || return 0
+	reboot_when_due
+}
+
 # REBOOT flag: after a switch, the reboot of reboot_when_due.
 reboot_if_needed() {
 	[ -f "$BENTO_DIR/REBOOT" ] || return 0
@@ -255,7 +265,9 @@ reboot_if_needed() {
 # differ from the booted ones, and the reboot window is open, reboot (kexec
 # when possible: it skips firmware and boot loader). Outside the window the
 # machine waits: its heartbeat says so (reboot-waiting), and the next
-# timer or switch in the window reboots.
+# timer, switch or poll (reboot_on_poll) in the window reboots. With
+# REBOOT_MAX it also needs a slot it has not used (slot_unused: fetched by
+# this run's poll), and remembers the one it uses.
 reboot_when_due() {
 	if [ ! -e "$BOOTED_SYSTEM" ]; then
 		warn "$BOOTED_SYSTEM is missing; not rebooting"
@@ -268,6 +280,21 @@ reboot_when_due() {
 	if ! reboot_window_open; then
 		say "the $part changed: waiting for the reboot window ($BENTO_REBOOT_WINDOW)"
 		return 0
+	fi
+	if [ "${BENTO_REBOOT_SLOTS:-0}" = 1 ]; then
+		if ! slot_unused; then
+			say "the $part changed: waiting for a reboot slot (REBOOT_MAX; bento reboots hands them out)"
+			return 0
+		fi
+		# Remembered before the reboot, durably: the heartbeat names it once
+		# the machine booted another system (rebooted-with), which frees the
+		# slot, and the token is never used twice.
+		if ! { printf '%s %s\n' "$token" "$(readlink -f "$BOOTED_SYSTEM")" > "$STATE_DIR/reboot-used.new" &&
+			record_file "$STATE_DIR/reboot-used.new" "$STATE_DIR/reboot-used"; }; then
+			warn "cannot record the reboot slot used in $STATE_DIR/reboot-used; not rebooting"
+			return 0
+		fi
+		rm -f "$STATE_DIR/reboot-used.new"
 	fi
 	say "the $part changed: rebooting"
 	systemctl kexec || systemctl reboot

@@ -74,8 +74,13 @@ describe('reboot_window_open (REBOOT_WINDOW on the machine)', () => {
 
 describe('reboot_when_due: the reboot of both paths', () => {
   /** A machine whose booted system and profile differ in `changed` (or not), a window open or closed now; what reboot_when_due says and asks systemctl. */
-  function rebootWhenDue(options: { changed: boolean; window?: 'open' | 'closed'; kexecFails?: boolean }): { stdout: string; calls: string } {
+  function rebootWhenDue(options: { changed: boolean; window?: 'open' | 'closed'; kexecFails?: boolean; slot?: string; used?: string }): { stdout: string; stderr: string; calls: string; used: string } {
     const dir = tempDir('bento-reboot-', cleanups);
+    const state = path.join(dir, 'state');
+    mkdirSync(state);
+    if (options.slot !== undefined) writeFileSync(path.join(state, 'reboot-slot'), `bento reboot slot of web-1\ntoken: ${options.slot}\nexpires: 2026-12-07T04:00:00.000Z\n`);
+    if (options.used !== undefined) writeFileSync(path.join(state, 'reboot-used'), `${options.used} /nix/store/old\n`);
+    const slots = options.slot !== undefined || options.used !== undefined ? 'BENTO_REBOOT_SLOTS=1; ' : '';
     for (const [name, kernel] of [['booted', 'k1'], ['profile', options.changed ? 'k2' : 'k1']] as const) {
       mkdirSync(path.join(dir, name));
       for (const part of ['kernel', 'initrd', 'kernel-modules']) {
@@ -90,21 +95,36 @@ describe('reboot_when_due: the reboot of both paths', () => {
     // systemctl as the real one answers: records the call; kexec fails without a loaded kernel.
     writeFileSync(path.join(bin, 'systemctl'), `#!/bin/sh\nprintf '%s\\n' "$*" >> ${shellQuote(calls)}\n[ "$1" = kexec ] && [ ${options.kexecFails ? 1 : 0} = 1 ] && { echo 'Failed to start kexec.target' >&2; exit 1; }\nexit 0\n`, { mode: 0o755 });
     const window = options.window === undefined ? '' : `BENTO_REBOOT_WINDOW='Mon..Fri 02:00-05:00'; BENTO_REBOOT_DAYS=12345; BENTO_REBOOT_FROM=120; BENTO_REBOOT_TO=300; date() { echo '${options.window === 'open' ? '2 03 00' : '2 05 00'}'; }`;
-    const run = runSourced(['core', 'switch'], `BOOTED_SYSTEM=${shellQuote(path.join(dir, 'booted'))}; PROFILE=${shellQuote(path.join(dir, 'profile'))}; ${window}\nreboot_when_due`, { PATH: `${bin}:/usr/bin:/bin` });
-    return { stdout: run.stdout, calls: existsSync(calls) ? readFileSync(calls, 'utf8') : '' };
+    const run = runSourced(['core', 'switch'], `STATE_DIR=${shellQuote(state)}; BOOTED_SYSTEM=${shellQuote(path.join(dir, 'booted'))}; PROFILE=${shellQuote(path.join(dir, 'profile'))}; ${slots}${window}\nreboot_when_due`, { PATH: `${bin}:/usr/bin:/bin` });
+    const used = path.join(state, 'reboot-used');
+    return { stdout: run.stdout, stderr: run.stderr, calls: existsSync(calls) ? readFileSync(calls, 'utf8') : '', used: existsSync(used) ? readFileSync(used, 'utf8') : '' };
   }
 
   it('reboots by kexec when the kernel changed and no window is set, or the window is open', () => {
-    expect(rebootWhenDue({ changed: true })).toEqual({ stdout: 'bento: the kernel changed: rebooting\n', calls: 'kexec\n' });
-    expect(rebootWhenDue({ changed: true, window: 'open' })).toEqual({ stdout: 'bento: the kernel changed: rebooting\n', calls: 'kexec\n' });
+    expect(rebootWhenDue({ changed: true })).toMatchObject({ stdout: 'bento: the kernel changed: rebooting\n', calls: 'kexec\n', used: '' });
+    expect(rebootWhenDue({ changed: true, window: 'open' })).toMatchObject({ stdout: 'bento: the kernel changed: rebooting\n', calls: 'kexec\n' });
     expect(rebootWhenDue({ changed: true, kexecFails: true }).calls).toBe('kexec\nreboot\n');
   });
 
   it('waits, asking systemctl nothing, when the window is closed', () => {
-    expect(rebootWhenDue({ changed: true, window: 'closed' })).toEqual({ stdout: 'bento: the kernel changed: waiting for the reboot window (Mon..Fri 02:00-05:00)\n', calls: '' });
+    expect(rebootWhenDue({ changed: true, window: 'closed' })).toMatchObject({ stdout: 'bento: the kernel changed: waiting for the reboot window (Mon..Fri 02:00-05:00)\n', calls: '' });
   });
 
   it('does nothing when kernel, initrd and modules are the booted ones', () => {
-    expect(rebootWhenDue({ changed: false, window: 'open' })).toEqual({ stdout: 'bento: kernel, initrd and modules are unchanged: no reboot needed\n', calls: '' });
+    expect(rebootWhenDue({ changed: false, window: 'open' })).toMatchObject({ stdout: 'bento: kernel, initrd and modules are unchanged: no reboot needed\n', calls: '' });
+  });
+
+  const TOKEN = '0123456789abcdef0123456789abcdef';
+
+  it('REBOOT_MAX: reboots only with a slot it has not used, and remembers the token with the system booted then', () => {
+    const waits = 'bento: the kernel changed: waiting for a reboot slot (REBOOT_MAX; bento reboots hands them out)\n';
+    expect(rebootWhenDue({ changed: true, used: 'f'.repeat(32) })).toMatchObject({ stdout: waits, calls: '' });
+    expect(rebootWhenDue({ changed: true, slot: TOKEN, used: TOKEN })).toMatchObject({ stdout: waits, calls: '' });
+    expect(rebootWhenDue({ changed: true, slot: 'not-a-token' })).toMatchObject({ stdout: waits, calls: '' });
+    const rebooted = rebootWhenDue({ changed: true, slot: TOKEN });
+    expect(rebooted).toMatchObject({ stdout: 'bento: the kernel changed: rebooting\n', calls: 'kexec\n' });
+    expect(rebooted.used).toMatch(new RegExp(`^${TOKEN} /.*/booted\n$`));
+    // Outside the window, a slot is not used.
+    expect(rebootWhenDue({ changed: true, slot: TOKEN, window: 'closed' })).toMatchObject({ calls: '', used: '' });
   });
 });
