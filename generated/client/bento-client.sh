@@ -32,6 +32,9 @@ SWITCHED=0
 SWITCH_LOG=''
 # 1 while applying a prebuilt system (docs/protocol.md §11).
 PREBUILT=0
+# systemd-boot's entries (nixpkgs' systemd-boot-builder.py writes
+# nixos-generation-<N>.conf, with boot counting nixos-generation-<N>+<left>-<done>.conf).
+BOOT_ENTRIES=/boot/loader/entries
 # The bento-reboot timer's unit, where the client module installs it
 # (services.bento.reboot.enable): the machine reboots by itself.
 REBOOT_TIMER=/etc/systemd/system/bento-reboot.timer
@@ -1260,6 +1263,45 @@ reboot_if_needed() {
 	reboot_when_due
 }
 
+# The generation of the system profile when systemd-boot gave up on it:
+# with boot counting, its entry has no tries left
+# (nixos-generation-<N>+0-<done>.conf: the Boot Loader Specification's
+# counter, which systemd-boot lowers on each boot and systemd-bless-boot
+# removes once boot-complete.target is reached). Fails otherwise.
+failed_boot_generation() {
+	generation=$(generation_of "$(readlink "$PROFILE")")
+	[ -n "$generation" ] || return 1
+	for entry in "$BOOT_ENTRIES/nixos-generation-$generation+0-"*.conf; do
+		[ -e "$entry" ] || continue
+		printf '%s\n' "$generation"
+		return 0
+	done
+	return 1
+}
+
+# A bad boot undid itself (docs/reboots.md): the profile's generation was
+# not blessed and, out of tries, systemd-boot booted an older one, which
+# runs now. Reported once per generation, as a rollback log queued for the
+# next session (the poll that follows), its header naming the configuration
+# that was applied (.bento/state).
+report_boot_fallback() {
+	[ -e "$BOOTED_SYSTEM" ] || return 0
+	failed=$(failed_boot_generation) || return 0
+	[ "$(cat "$STATE_DIR/boot-fallback" 2> /dev/null)" != "$failed" ] || return 0
+	{
+		echo "bento $BENTO_MODE of $BENTO_NAME on $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+		echo "protocol: $BENTO_LOG_PROTOCOL"
+		echo "configuration: $(head -n 1 "$STATE_DIR/state" 2> /dev/null)"
+		echo
+		echo "bento: generation $failed ($(basename "$(readlink -f "$PROFILE")")) did not boot healthy: its boot was not blessed (boot-complete.target not reached: bento-boot-health.service or another unit failed, or it did not come up), and out of tries systemd-boot booted $(basename "$(readlink -f "$BOOTED_SYSTEM")"), which runs now"
+	} > "$LOG" 2> /dev/null || return 0
+	warn "generation $failed did not boot healthy; systemd-boot fell back to the system that runs: reporting a rollback"
+	queue_log rollback "$(current_system)" || return 0
+	printf '%s\n' "$failed" > "$STATE_DIR/boot-fallback.new" &&
+		record_file "$STATE_DIR/boot-fallback.new" "$STATE_DIR/boot-fallback"
+	rm -f "$STATE_DIR/boot-fallback.new"
+}
+
 # The reboot both paths share, the REBOOT flag's after a switch
 # (reboot_if_needed) and the bento-reboot timer's (update.sh reboot,
 # reboot_main): when the kernel, initrd or modules of the system profile
@@ -1276,6 +1318,10 @@ reboot_when_due() {
 	fi
 	if ! part=$(boot_part_differing "$BOOTED_SYSTEM" "$PROFILE"); then
 		say "kernel, initrd and modules are unchanged: no reboot needed"
+		return 0
+	fi
+	if failed=$(failed_boot_generation); then
+		say "the $part changed, but generation $failed did not boot healthy (boot counting): no reboot into it"
 		return 0
 	fi
 	if ! reboot_window_open; then
@@ -1695,6 +1741,8 @@ main() {
 	trap close_connection EXIT
 	trap 'exit 1' INT TERM HUP
 
+	# A rollback by boot counting, reported in this poll's session.
+	report_boot_fallback
 	poll_server || exit 1
 	if [ "$BENTO_MODE" = update ] && [ -f "$STATE_DIR/state" ] &&
 		cmp -s "$STATE_DIR/remote-state" "$STATE_DIR/state"; then

@@ -58,7 +58,7 @@ rebuild() {
 }
 
 # The SHA-256 of the library this script was generated with.
-BENTO_LIBRARY_SHA256=020dc03aa58df45af24b604eaa08bafc9438dfc8a2f972e9669c2e7207393c0a
+BENTO_LIBRARY_SHA256=59ebe2dd8a7717e3b405fcf90f6d6d77354cd71aec3d74f0ae96edcf78322a7a
 
 # How update.sh finds the shared code it runs (docs/protocol.md §4): the
 # library whose SHA-256 is BENTO_LIBRARY_SHA256, the one this script was

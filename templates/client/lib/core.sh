@@ -24,6 +24,9 @@ SWITCHED=0
 SWITCH_LOG=''
 # 1 while applying a prebuilt system (docs/protocol.md §11).
 PREBUILT=0
+# systemd-boot's entries (nixpkgs' systemd-boot-builder.py writes
+# nixos-generation-<N>.conf, with boot counting nixos-generation-<N>+<left>-<done>.conf).
+BOOT_ENTRIES=/boot/loader/entries
 # The bento-reboot timer's unit, where the client module installs it
 # (services.bento.reboot.enable): the machine reboots by itself.
 REBOOT_TIMER=/etc/systemd/system/bento-reboot.timer

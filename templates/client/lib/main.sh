@@ -39,6 +39,8 @@ main() {
 	trap close_connection EXIT
 	trap 'exit 1' INT TERM HUP
 
+	# A rollback by boot counting, reported in this poll's session.
+	report_boot_fallback
 	poll_server || exit 1
 	if [ "$BENTO_MODE" = update ] && [ -f "$STATE_DIR/state" ] &&
 		cmp -s "$STATE_DIR/remote-state" "$STATE_DIR/state"; then

@@ -4,7 +4,8 @@
  * system profile's link, the free space read from df, the reboot window
  * (core.sh) and the reboot both reboot paths share.
  */
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseRebootWindow, rebootWindowOpen } from '../../../src/config/reboot-window.js';
@@ -126,5 +127,68 @@ describe('reboot_when_due: the reboot of both paths', () => {
     expect(rebooted.used).toMatch(new RegExp(`^${TOKEN} /.*/booted\n$`));
     // Outside the window, a slot is not used.
     expect(rebootWhenDue({ changed: true, slot: TOKEN, window: 'closed' })).toMatchObject({ calls: '', used: '' });
+  });
+});
+
+describe('a boot that boot counting gave up on (failed_boot_generation, report_boot_fallback)', () => {
+  /** A machine whose profile is generation 7, booted (and running) `booted`; boot entries named `entries`. */
+  function fellBack(entries: string[]) {
+    const dir = tempDir('bento-fallback-', cleanups);
+    const state = path.join(dir, 'state');
+    mkdirSync(path.join(state, 'pending'), { recursive: true });
+    writeFileSync(path.join(state, 'state'), `${'ab'.repeat(32)} 2026-12-06T20:00:00.000Z\n`);
+    const store = path.join(dir, 'store');
+    for (const [name, kernel] of [['0f8vsf8l1ipxn3afgc8w9k4fg0y6wq1z-nixos-system-web-1-old', 'k1'], ['1a8vsf8l1ipxn3afgc8w9k4fg0y6wq1z-nixos-system-web-1-new', 'k2']] as const) {
+      mkdirSync(path.join(store, name), { recursive: true });
+      for (const part of ['kernel', 'initrd', 'kernel-modules']) {
+        writeFileSync(path.join(store, `${part}-${kernel}`), '');
+        symlinkSync(path.join(store, `${part}-${kernel}`), path.join(store, name, part));
+      }
+    }
+    const profiles = path.join(dir, 'profiles');
+    mkdirSync(profiles);
+    symlinkSync(path.join(store, '1a8vsf8l1ipxn3afgc8w9k4fg0y6wq1z-nixos-system-web-1-new'), path.join(profiles, 'system-7-link'));
+    symlinkSync('system-7-link', path.join(profiles, 'system'));
+    const run = path.join(dir, 'run');
+    mkdirSync(run);
+    for (const link of ['booted-system', 'current-system']) symlinkSync(path.join(store, '0f8vsf8l1ipxn3afgc8w9k4fg0y6wq1z-nixos-system-web-1-old'), path.join(run, link));
+    const boot = path.join(dir, 'entries');
+    mkdirSync(boot);
+    for (const entry of entries) writeFileSync(path.join(boot, entry), '');
+    const prelude = [
+      `STATE_DIR=${shellQuote(state)}`, `LOG=${shellQuote(path.join(state, 'build.log'))}`, `PROFILE=${shellQuote(path.join(profiles, 'system'))}`,
+      `BOOTED_SYSTEM=${shellQuote(path.join(run, 'booted-system'))}`, `CURRENT_SYSTEM=${shellQuote(path.join(run, 'current-system'))}`, `BOOT_ENTRIES=${shellQuote(boot)}`,
+      'BENTO_MODE=update', 'BENTO_NAME=web-1', 'BENTO_LOG_PROTOCOL=2', 'BENTO_LOG_SIZE_LIMIT=65536', 'systemctl() { echo "systemctl $*"; }',
+      // This store is not /nix/store, which current_system insists on.
+      'current_system() { readlink -f "$CURRENT_SYSTEM"; }',
+    ].join('; ');
+    const sh = (script: string) => runSourced(['core', 'logs', 'disk-space', 'switch'], `${prelude}\n${script}`);
+    return { state, sh };
+  }
+
+  it('names the profile\'s generation only when its entry has no tries left', () => {
+    expect(fellBack(['nixos-generation-7+0-3.conf']).sh('failed_boot_generation').stdout).toBe('7\n');
+    for (const entries of [['nixos-generation-7+2-1.conf'], ['nixos-generation-7.conf'], ['nixos-generation-17+0-3.conf'], []]) {
+      expect(fellBack(entries).sh('failed_boot_generation || echo none').stdout, entries.join()).toBe('none\n');
+    }
+  });
+
+  it('never reboots into it again, while a changed kernel would otherwise reboot', () => {
+    expect(fellBack(['nixos-generation-7+0-3.conf']).sh('reboot_when_due').stdout).toBe('bento: the kernel changed, but generation 7 did not boot healthy (boot counting): no reboot into it\n');
+    expect(fellBack(['nixos-generation-7+1-2.conf']).sh('reboot_when_due').stdout).toBe('bento: the kernel changed: rebooting\nsystemctl kexec\n');
+  });
+
+  it('queues one rollback log, named after the system that runs, its header naming the applied configuration', () => {
+    const machine = fellBack(['nixos-generation-7+0-3.conf']);
+    const first = machine.sh('report_boot_fallback');
+    expect(first.stderr).toContain('generation 7 did not boot healthy');
+    const queued = readdirSync(path.join(machine.state, 'pending'));
+    expect(queued).toHaveLength(1);
+    expect(queued[0]).toMatch(/^\d{8}-\d{4}_0f8vsf8l1ipxn3afgc8w9k4fg0y6wq1z-nixos-system-web-1-old_rollback\.log\.gz$/);
+    const text = gunzipSync(readFileSync(path.join(machine.state, 'pending', queued[0] as string))).toString();
+    expect(text.split('\n').slice(1, 3)).toEqual(['protocol: 2', `configuration: ${'ab'.repeat(32)} 2026-12-06T20:00:00.000Z`]);
+    expect(text).toContain('generation 7 (1a8vsf8l1ipxn3afgc8w9k4fg0y6wq1z-nixos-system-web-1-new) did not boot healthy');
+    machine.sh('report_boot_fallback');
+    expect(readdirSync(path.join(machine.state, 'pending'))).toHaveLength(1);
   });
 });
