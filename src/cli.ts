@@ -34,6 +34,7 @@ const REGISTRY: Record<string, { summary: string; load: () => Promise<{ command:
   notify: { summary: 'send the alerts due (NOTIFY_COMMAND, NOTIFY_URL): machines that started failing or recovered, a halted rollout', load: () => import('./commands/notify.js') },
   trigger: { summary: 'ask machines to poll now, through their listen-update socket (LISTEN_PORT); the others catch up on their timer', load: () => import('./commands/trigger.js') },
   rollout: { summary: 'the staged rollout of ROLLOUT_WAVES: status, advance to the next wave, resume after a halt, abort', load: () => import('./commands/rollout.js') },
+  reboots: { summary: 'hand out reboot slots (REBOOT_MAX): machines that need a reboot take turns, through their chroots', load: () => import('./commands/reboots.js') },
   completion: { summary: 'print the shell completion script: eval "$(bento completion bash)" in ~/.bashrc (zsh: ~/.zshrc), bento completion fish | source', load: () => import('./commands/completion.js') },
 };
 

@@ -21,6 +21,7 @@ vi.mock('../src/commands/status.js', async (actual) => (loaded.push('status'), a
 vi.mock('../src/commands/prune.js', async (actual) => (loaded.push('prune'), actual()));
 vi.mock('../src/commands/trigger.js', async (actual) => (loaded.push('trigger'), actual()));
 vi.mock('../src/commands/rollout.js', async (actual) => (loaded.push('rollout'), actual()));
+vi.mock('../src/commands/reboots.js', async (actual) => (loaded.push('reboots'), actual()));
 vi.mock('../src/commands/completion.js', async (actual) => (loaded.push('completion'), actual()));
 
 async function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -44,7 +45,7 @@ describe('the command registry', () => {
     expect((await run('help', 'trigger')).stdout).toContain('--timeout <seconds>');
     expect(loaded).toEqual(['prune', 'trigger']);
     expect((await run('completion', 'bash')).stdout).toContain("status) words='--once --json --prometheus --no-cache --help'");
-    expect([...loaded].sort()).toEqual(['build', 'completion', 'deploy', 'diff', 'flake-update', 'generate', 'init', 'prune', 'rollout', 'status', 'trigger']);
+    expect([...loaded].sort()).toEqual(['build', 'completion', 'deploy', 'diff', 'flake-update', 'generate', 'init', 'prune', 'reboots', 'rollout', 'status', 'trigger']);
   });
 
   it('is under 150 lines, and the commands read the user id through their io', () => {

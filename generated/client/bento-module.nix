@@ -18,10 +18,17 @@
 #
 # Its defaults are bento's own (src/config/schema.ts), for a machine that
 # imports it without a fleet's settings.
-{ config, lib, pkgs, ... }:
+{ config, lib, pkgs, options, ... }:
 
 let
   cfg = config.services.bento;
+  # systemd-boot's boot counting (boot.loader.systemd-boot.bootCounting, added
+  # to nixpkgs by PR #447173 for 26.05, in
+  # nixos/modules/system/boot/loader/systemd-boot/systemd-boot.nix: entries
+  # written with a counter of `tries`, which systemd-boot decrements on each
+  # boot). Older nixpkgs lack the option: read only where it is declared.
+  bootCounting = lib.hasAttrByPath [ "boot" "loader" "systemd-boot" "bootCounting" "enable" ] options
+    && config.boot.loader.systemd-boot.bootCounting.enable;
   inherit (lib) mkOption types;
   # systemd's words for address sets, as prefixes (systemd.resource-control(5)).
   listenWords = {
@@ -254,20 +261,75 @@ in
       };
     };
 
-    # Reboots at a quiet hour when the kernel, initrd or modules changed.
-    # readlink and systemctl are on every service's PATH (nixos/lib/systemd-lib.nix).
+    # Reboots at a quiet hour when the kernel, initrd or modules changed:
+    # the client's own check (`update.sh reboot`: reboot_when_due in
+    # bento-client.sh), the one the REBOOT flag runs after a switch, so both
+    # paths obey the reboot window (REBOOT_WINDOW) and the fleet's cap
+    # (REBOOT_MAX: it polls for its slot first) alike. Its PATH: flock (the
+    # client's lock: never during an update), sftp and ssh (the poll);
+    # readlink, date, sed and systemctl are on every service's
+    # (nixos/lib/systemd-lib.nix).
     systemd.services.bento-reboot = lib.mkIf cfg.reboot.enable {
       description = "bento: reboot into a new kernel when one was installed";
+      wants = [ "network-online.target" ];
+      after = [ "network-online.target" ];
+      path = [ pkgs.util-linux pkgs.openssh ];
       serviceConfig.Type = "oneshot";
       script = ''
-        for part in kernel initrd kernel-modules; do
-          if [ "$(readlink -f /run/booted-system/$part)" != "$(readlink -f /nix/var/nix/profiles/system/$part)" ]; then
-            echo "bento: the $part changed: rebooting"
-            systemctl kexec || systemctl reboot
+        if [ ! -f /var/bento/update.sh ]; then
+          echo "bento: /var/bento/update.sh is missing (the machine was never bootstrapped): no reboot check"
+          exit 0
+        fi
+        exec /bin/sh /var/bento/update.sh reboot
+      '';
+    };
+
+    # A bad boot undoes itself (docs/reboots.md). systemd's Automatic Boot
+    # Assessment (systemd.io/AUTOMATIC_BOOT_ASSESSMENT, bootup(7)):
+    # systemd-bless-boot.service, ordered after boot-complete.target, marks
+    # the boot entry good (removes its counter) once that target is reached;
+    # a unit that is RequiredBy= and Before= boot-complete.target and fails
+    # keeps it from being reached, so the entry is not blessed, and after its
+    # tries systemd-boot boots the previous generation. This unit is that
+    # check: the same as the health gate after a switch (healthCheck.command,
+    # tried again within healthCheck.gracePeriod, each run within
+    # healthCheck.timeout), and no unit failed since this boot (as systemd's
+    # own systemd-boot-check-no-failures.service judges, after the boot's
+    # targets; bento's own units left out). Never the server's reachability: a
+    # laptop that boots offline has not booted badly. Without boot counting,
+    # nothing is added.
+    systemd.services.bento-boot-health = lib.mkIf bootCounting {
+      description = "bento: is this boot healthy (boot counting: bless it, or fall back)";
+      requiredBy = [ "boot-complete.target" ];
+      before = [ "boot-complete.target" ];
+      after = [ "default.target" "multi-user.target" "graphical.target" ];
+      serviceConfig = {
+        Type = "oneshot";
+        RemainAfterExit = true;
+      };
+      # systemctl, timeout, sleep and date are on every service's PATH (nixos/lib/systemd-lib.nix).
+      script = ''
+        deadline=$(( $(date +%s) + ${toString cfg.healthCheck.gracePeriod} ))
+        while :; do
+          problem=""
+          # bento's own units left out: an update that cannot reach the server says nothing of this boot.
+          failed=$(systemctl --failed --plain --no-legend --no-pager | sed -e 's/^[^[:alnum:]]*//' -e 's/[[:space:]].*//' |
+            grep -v -e '^bento-' -e '^listen-update@' | tr '\n' ' ' || :)
+          if [ -n "$failed" ]; then
+            problem="units failed since this boot: $failed"
+          elif [ -f /etc/bento/health-check ] && ! timeout ${toString cfg.healthCheck.timeout} /bin/sh /etc/bento/health-check; then
+            problem="its health check (services.bento.healthCheck.command) failed"
+          fi
+          if [ -z "$problem" ]; then
+            echo "bento: this boot is healthy"
             exit 0
           fi
+          if [ "$(date +%s)" -ge "$deadline" ]; then
+            echo "bento: this boot is not healthy: $problem; it is not blessed, and after its tries the previous generation boots" >&2
+            exit 1
+          fi
+          sleep 5
         done
-        echo "bento: kernel, initrd and modules are unchanged"
       '';
     };
 

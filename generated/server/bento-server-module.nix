@@ -6,7 +6,7 @@
 # user per system, locked in its chroot under chrootDir and logging in with
 # its key; sshd's Match block for them; the chroots; a prune of what the
 # machines upload; and, when enabled, timers for `bento prune`,
-# `bento rollout advance` and `bento notify` (docs/sftp-server.md).
+# `bento rollout advance`, `bento reboots` and `bento notify` (docs/sftp-server.md).
 # Generic: it knows nothing of a fleet. A fleet's own part (its systems and
 # their keys, CHROOT_DIR, sshd's limits sized for it, and the two texts
 # `bento generate` renders from config.sh: the Match block and the logs
@@ -44,7 +44,7 @@ let
   # value of the server's own, nothing sane can be served.
   fromSettings = name: throw "services.bento-server.generated.${name} is not set: import the fleet's generated/server/bento-server-settings.nix (written by `bento generate`) with this module";
   # The options of a timer that runs one bento command on the fleet
-  # (prune, rollout.advance, notify): whether, with which package, on which
+  # (prune, rollout.advance, reboots, notify): whether, with which package, on which
   # fleet directory, when.
   commandTimerOptions = { enableText, runs, calendar, fleetDirText ? "The fleet directory (where config.sh is), as for `bento --dir`.", fleetDirExample ? null }: {
     enable = mkOption {
@@ -136,6 +136,13 @@ in
       enableText = "Run `bento rollout advance` on a timer: publish the next wave once the current one succeeded, halt the rollout when it failed.";
       runs = "runs the advance";
       calendar = { default = "*:0/5"; description = "When the advance runs (systemd OnCalendar)."; };
+    };
+
+    # Reboot slots (REBOOT_MAX): a timer that hands them out.
+    reboots = commandTimerOptions {
+      enableText = "Run `bento reboots` on a timer: with REBOOT_MAX (config.sh), free the reboot slots of machines that rebooted and reported back (or expired) and grant them to the machines waiting longest (docs/reboots.md).";
+      runs = "hands out the slots";
+      calendar = { default = "*:0/5"; description = "When the slots are handed out (systemd OnCalendar): a machine waits for its slot up to this plus its poll interval."; };
     };
 
     # The texts `bento generate` renders for the fleet (bento-server-settings.nix
@@ -300,6 +307,18 @@ in
     systemd.timers.bento-rollout-advance = lib.mkIf advance.enable {
       wantedBy = [ "timers.target" ];
       timerConfig.OnCalendar = advance.calendar;
+    };
+
+    # bento reboots as root (it writes into CHROOT_DIR), on a timer.
+    systemd.services.bento-reboots = commandService {
+      option = "reboots";
+      settings = cfg.reboots;
+      description = "bento: hand out the reboot slots of REBOOT_MAX";
+      command = "reboots";
+    };
+    systemd.timers.bento-reboots = lib.mkIf cfg.reboots.enable {
+      wantedBy = [ "timers.target" ];
+      timerConfig.OnCalendar = cfg.reboots.calendar;
     };
 
     # Fails (exit 1) only when a hook did not get its alert, which the next

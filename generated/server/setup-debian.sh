@@ -26,9 +26,9 @@
 # BENTO_PRUNE_LOGS (default /usr/local/sbin/bento-prune-logs),
 # BENTO_SYSTEMD_DIR (default /etc/systemd/system), BENTO_NO_RELOAD=1 to leave
 # sshd and systemd alone (for tests and image builds); with NOTIFY_COMMAND or
-# NOTIFY_URL in config.sh, BENTO_BIN (default: bento on PATH) and
-# BENTO_FLEET_DIR (default: the fleet this script was generated into, when
-# it lies in <fleet>/generated/server/) for the bento-notify timer.
+# NOTIFY_URL (or REBOOT_MAX) in config.sh, BENTO_BIN (default: bento on PATH)
+# and BENTO_FLEET_DIR (default: the fleet this script was generated into, when
+# it lies in <fleet>/generated/server/) for the bento-notify (bento-reboots) timer.
 
 set -eu
 umask 022
@@ -660,9 +660,12 @@ printf '%s\n' '[Unit]' "Description=bento: keep the machines' logs/ within bound
 printf '%s\n' '[Unit]' "Description=bento: keep the machines' logs/ within bounds, every minute" '' \
 	'[Timer]' 'OnCalendar=minutely' '' '[Install]' 'WantedBy=timers.target' > "$SYSTEMD_DIR/bento-prune-logs.timer"
 
-# The alerts (bento notify, docs/alerts.md), every five minutes, when
-# config.sh sets a hook; without one, a timer set up before is removed.
+# The timers that run a bento command on the fleet, every five minutes: the
+# alerts (bento notify, docs/alerts.md) when config.sh sets a hook, the
+# reboot slots (bento reboots, docs/reboots.md) with REBOOT_MAX; without
+# them, a timer set up before is removed.
 NOTIFY_UNITS=''
+REBOOTS_UNITS=''
 
 # CHROOT_DIR is best on a file system of its own, mounted nosuid,nodev,noexec
 # and with a quota: the machines write there (docs/sftp-server.md).
@@ -690,13 +693,20 @@ if [ "${BENTO_NO_RELOAD:-0}" != 1 ]; then
 	if [ -z "$NOTIFY_UNITS" ] && [ -f "$SYSTEMD_DIR/bento-notify.timer" ]; then
 		systemctl disable --now bento-notify.timer 2> /dev/null || true
 	fi
+	if [ -z "$REBOOTS_UNITS" ] && [ -f "$SYSTEMD_DIR/bento-reboots.timer" ]; then
+		systemctl disable --now bento-reboots.timer 2> /dev/null || true
+	fi
 fi
 if [ -z "$NOTIFY_UNITS" ]; then
 	rm -f "$SYSTEMD_DIR/bento-notify.service" "$SYSTEMD_DIR/bento-notify.timer"
+fi
+if [ -z "$REBOOTS_UNITS" ]; then
+	rm -f "$SYSTEMD_DIR/bento-reboots.service" "$SYSTEMD_DIR/bento-reboots.timer"
 fi
 if [ "${BENTO_NO_RELOAD:-0}" != 1 ]; then
 	systemctl daemon-reload
 	systemctl enable --now bento-prune-logs.timer
 	[ -z "$NOTIFY_UNITS" ] || systemctl enable --now bento-notify.timer
+	[ -z "$REBOOTS_UNITS" ] || systemctl enable --now bento-reboots.timer
 fi
 echo "setup-debian.sh: 4 system(s) ready under $CHROOT_DIR"

@@ -9,7 +9,12 @@
  * generated/ up to date, chroot/assemble and chroot/publish say what is
  * published, builds/ builds, chroot/publish writes.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
+import type { Config } from '../config/config.js';
+import { rebootsFilePath } from '../protocol/reboot-slots.js';
+import { runRebootSlots } from '../rollout/reboot-slots.js';
+import { reportSlots } from './reboots.js';
 import { buildSystemsShowingProgress } from '../builds/build-systems.js';
 import { assembleSystem, HashCache, type Assembly } from '../chroot/assemble.js';
 import { readFlakeNamesCache, saveFlakeNamesCache } from '../chroot/flake-names-cache.js';
@@ -23,7 +28,6 @@ import { readRolloutState, type RolloutHold, type RolloutState } from '../protoc
 import { departuresLeftAlone, retireDepartures } from '../chroot/retire.js';
 import { UserError } from '../errors.js';
 import { requireOnPath } from '../exec.js';
-import type { Config } from '../config/config.js';
 import { releaseFleet, takeSnapshot, type BrokenHost, type Fleet, type FleetSystem } from '../fleet/fleet.js';
 import { selectSystems } from '../fleet/select.js';
 import { pruneLogs } from '../status/prune-logs.js';
@@ -33,7 +37,7 @@ import { generateOutput } from '../render/generate.js';
 import { authorizedKeysFileOf } from '../render/render-fleet.js';
 import { reportBrokenHosts, reportSkippedHostDirs } from './generate.js';
 import { defineSelectionFlags, selectionOptions, type SelectionFlags } from './shared/flags.js';
-import { defineCommand, nowOf, printLine, runsAsRoot, tell, warnLine, type CommandIO } from './io.js';
+import { defineCommand, nowOf, printLine, runsAsRoot, tell, warnLine, warnUser, type CommandIO } from './io.js';
 
 export interface DeployCommandOptions {
   fleetDir: string;
@@ -102,12 +106,37 @@ export async function deploy(options: DeployCommandOptions, io: CommandIO): Prom
       if (skippedReported !== fleet.skippedHostDirs.join('/')) await reportSkippedHostDirs(io, fleet);
       skippedReported = fleet.skippedHostDirs.join('/');
       const result = await deployFleet(fleet, generatedDir, regenerated, options, io);
-      if (result !== 'hosts changed') return result;
+      if (result !== 'hosts changed') {
+        await handOutRebootSlots(fleet.config, io);
+        return result;
+      }
     } finally {
       await releaseFleet(fleet);
     }
   }
   throw new Error('the fleet loaded with a snapshot changed while it was deployed');
+}
+
+/**
+ * What `bento reboots` does, after the publication (docs/reboots.md): a
+ * machine that reported a reboot since the last run frees its slot for the
+ * next one now. Only with REBOOT_MAX, or slots to withdraw: without them a
+ * deploy leaves CHROOT_DIR as before. Its failure is a warning: what was
+ * published stays, and the timer runs it again.
+ */
+async function handOutRebootSlots(config: Config, io: CommandIO): Promise<void> {
+  if (config.rebootMax === 0 && !existsSync(rebootsFilePath(config.chrootDir))) return;
+  try {
+    const unlock = await lockChrootDir(config.chrootDir);
+    try {
+      const { events, record } = await runRebootSlots(config, nowOf(io).getTime());
+      await reportSlots(io, events, record, config.rebootMax);
+    } finally {
+      await unlock();
+    }
+  } catch (error) {
+    await warnUser(io, `reboot slots were not handed out: ${(error as Error).message} (the bento reboots timer tries again)`);
+  }
 }
 
 /** Deploys the loaded fleet; 'hosts changed' when its deferred snapshot is not what was loaded (nothing was published then). */

@@ -146,6 +146,9 @@ function combinationProblems(config: Config, seen: ReadonlyMap<string, number>, 
   if (config.prebuilt && config.noLocalBuild) {
     problems.push(`${at('PREBUILT')}: PREBUILT=1 needs the systems built here, but NOLOCALBUILD=1 (line ${seen.get('NOLOCALBUILD') ?? '?'}) only evaluates them: there would be nothing to hand over; remove one of them`);
   }
+  if (config.rebootMaxPerWave > 0 && (config.rebootMax === 0 || config.rolloutWaves === undefined)) {
+    problems.push(`${at('REBOOT_MAX_PER_WAVE')}: REBOOT_MAX_PER_WAVE caps the reboots of each wave of ROLLOUT_WAVES within REBOOT_MAX: set both, or remove it`);
+  }
   if ((config.cacheStore === '') !== (config.cacheUrl === '')) {
     const [set, missing] = config.cacheStore ? ['CACHE_STORE', 'CACHE_URL'] : ['CACHE_URL', 'CACHE_STORE'];
     problems.push(`${at(set)}: ${set} needs ${missing}: CACHE_STORE is where deploy copies the prebuilt closures, CACHE_URL where the machines download them from`);

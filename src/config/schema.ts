@@ -7,8 +7,9 @@
  */
 import {
   byteSize, calendar, chrootDir, domain, flag, integerIn, keyFile, parseDuration, parseMaxStartups, parseRemoteHosts,
-  notifyCommand, notifyUrl, parseRolloutWaves, parseTriggerAddresses, storeUrl, timeSpan, uidRange, words,
+  notifyCommand, notifyUrl, parseRolloutWaves, parseTriggerAddresses, rebootWindow, storeUrl, timeSpan, uidRange, words,
 } from './values.js';
+import type { RebootWindow } from './reboot-window.js';
 import { LOGIN_GRACE_TIME_RULE, MAX_STARTUPS_RULE } from './sshd-sizing.js';
 
 export interface KeySpec<F extends string = string, T = unknown> {
@@ -76,6 +77,25 @@ export const SCHEMA = {
     field: 'rebootCalendar', type: 'calendar', parse: calendar, default: '04:00', shown: '04:00', example: '04:00', initSet: true,
     doc: 'when machines with services.bento.reboot.enable reboot into a new kernel (systemd OnCalendar)',
     details: 'Checked as UPDATE_CALENDAR is.',
+  }),
+  REBOOT_WINDOW: key<'rebootWindow', RebootWindow | undefined, false>({
+    field: 'rebootWindow', type: 'days HH:MM-HH:MM', parse: rebootWindow, default: undefined, shown: 'any time', example: 'Mon..Fri 02:00-05:00',
+    doc: "when machines may reboot into a new kernel, in each machine's local time (REBOOT flag and services.bento.reboot)",
+    details: 'Weekdays as systemd writes them (Mon..Fri, Sat,Sun, Mon,Wed..Fri, * for every day), a space, a time range that may cross midnight (it opens on the days listed). A file hosts/<dir>/REBOOT_WINDOW with the same text wins for that host. See docs/reboots.md.',
+  }),
+  REBOOT_MAX: key({
+    field: 'rebootMax', type: 'count', parse: integerIn(0, 100_000, 'machines, 0: no cap'), default: 0, shown: '0: no cap', example: '2',
+    doc: 'at most this many machines reboot into a new kernel at once: bento reboots hands out slots through the chroots',
+    details: 'Run by a timer on the server and at the end of bento deploy. See docs/reboots.md.',
+  }),
+  REBOOT_MAX_PER_WAVE: key({
+    field: 'rebootMaxPerWave', type: 'count', parse: integerIn(0, 100_000, 'machines, 0: no cap'), default: 0, shown: '0: no cap', example: '1',
+    doc: 'with ROLLOUT_WAVES and REBOOT_MAX: at most this many machines of one wave reboot at once',
+  }),
+  REBOOT_SLOT_TIME: key({
+    field: 'rebootSlotTime', type: 'duration', parse: parseDuration, default: 3600, shown: '1h', example: '1h',
+    doc: 'how long a machine may hold a reboot slot before it expires and goes to the next machine',
+    details: 'Long enough for a machine to poll, reboot and poll again: more than twice the interval of UPDATE_CALENDAR plus UPDATE_RANDOM_DELAY.',
   }),
   LISTEN_PORT: key({ field: 'listenPort', type: 'port', parse: integerIn(1, 65535, 'a TCP port'), default: 51337, shown: '51337', example: '51337', initSet: true, doc: 'TCP port where a connection triggers an update on a machine' }),
   LOG_KEEP: key({ field: 'logKeep', type: 'count', parse: integerIn(0, 1_000_000, 'logs, 0: keep all'), default: 100, shown: '100; 0: all', example: '100', doc: 'logs kept per machine on this server, the oldest removed first' }),

@@ -10,6 +10,7 @@ import { HOST_NAME, isHost, splitHostPort } from '../util/host-port.js';
 import { systemDirectoryProblem, SYSTEM_DIRECTORY_HINT } from './system-directories.js';
 import { WAVE_PATTERN } from '../protocol/rollout-file.js';
 import { calendarProblem, TIME_UNITS } from './systemd-time.js';
+import { parseRebootWindow, type RebootWindow } from './reboot-window.js';
 
 /** Servers REMOTE_IP may list: each one a client cannot reach costs it up to TIMEOUT seconds per attempt. */
 export const MAX_REMOTE_HOSTS = 8;
@@ -73,6 +74,11 @@ export function uidRange(raw: string): UidRange {
   if (last < first) throw new Error(`must end at or after its start, got ${raw}`);
   if (first <= 65535 && last >= 65534) throw new Error(`must not hold 65534 (nobody) or 65535 (the 16-bit (uid_t) -1), got ${raw}`);
   return { first, last };
+}
+
+/** REBOOT_WINDOW: unset or empty, any time; else a window (reboot-window.ts). */
+export function rebootWindow(raw: string): RebootWindow | undefined {
+  return raw.trim() === '' ? undefined : parseRebootWindow(raw);
 }
 
 /** 0 (or empty) or 1. */

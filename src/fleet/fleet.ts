@@ -8,6 +8,7 @@ import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig, type Config } from '../config/config.js';
+import { parseRebootWindow, type RebootWindow } from '../config/reboot-window.js';
 import { MissingToolError, UserError, UserErrors } from '../errors.js';
 import { evalFlakeSystemNames, evalFlakesSystemNames } from '../nix/flake-names.js';
 import { loadSigningKey, signingKeyPlacementProblem, type SigningKey } from '../nix/signing-key.js';
@@ -52,6 +53,11 @@ export interface FleetSystem {
    * is published, without reading the directory again.
    */
   files?: readonly HashedHostFile[];
+  /**
+   * When its machine may reboot into a new kernel: its host directory's
+   * REBOOT_WINDOW file, else config.sh's REBOOT_WINDOW; absent: any time.
+   */
+  rebootWindow?: RebootWindow;
 }
 
 /** A host directory that could not be read (a flake that fails to evaluate). */
@@ -292,6 +298,7 @@ function modelFleet(
     .map(({ name, host, where }) => ({ name, kind: host.kind, hostDir: host.dir, hostDirName: host.name, filesDir: where.filesDir, ...(where.files ? { files: where.files } : {}) }))
     .sort(byText((system) => system.name));
   markPrebuilt(config, systems, problems);
+  attachRebootWindows(config, systems, problems);
   attachKeys(root, systems, problems, warnings, unseenSystems(hostDirs, brokenHosts));
   if (config.rolloutWaves) attachWaves(systems, config.rolloutWaves, problems);
   if (problems.length > 0) throw new UserErrors(problems);
@@ -464,6 +471,36 @@ function markPrebuilt(config: Config, systems: FleetSystem[], problems: string[]
 /** Whether the system's configuration holds the file `relative` (its listed files when the fleet has them). */
 function hasFile(system: FleetSystem, relative: string): boolean {
   return system.files ? system.files.some((file) => file.relative === relative) : isFile(path.join(system.filesDir, relative));
+}
+
+/** The file of a host directory that sets its machines' REBOOT_WINDOW (docs/reboots.md). */
+export const REBOOT_WINDOW_FILE = 'REBOOT_WINDOW';
+
+/**
+ * Each system's reboot window: its host directory's REBOOT_WINDOW file
+ * (the same text as config.sh's key) wins over config.sh's. A file that is
+ * not a window is a problem named after the file, once per directory.
+ */
+function attachRebootWindows(config: Config, systems: FleetSystem[], problems: string[]): void {
+  const byDir = new Map<string, RebootWindow | undefined | null>();
+  for (const system of systems) {
+    if (!byDir.has(system.hostDirName)) {
+      const file = path.join(system.filesDir, REBOOT_WINDOW_FILE);
+      let window: RebootWindow | undefined | null;
+      if (isFile(file)) {
+        try {
+          window = parseRebootWindow(readFileSync(file, 'utf8'));
+        } catch (error) {
+          problems.push(`hosts/${system.hostDirName}/${REBOOT_WINDOW_FILE}: REBOOT_WINDOW ${(error as Error).message}`);
+          window = null;
+        }
+      }
+      byDir.set(system.hostDirName, window);
+    }
+    const own = byDir.get(system.hostDirName);
+    const window = own === undefined ? config.rebootWindow : own ?? undefined;
+    if (window) system.rebootWindow = window;
+  }
 }
 
 function attachWaves(systems: FleetSystem[], waves: readonly (readonly string[])[], problems: string[]): void {

@@ -11,6 +11,9 @@
  *   running: <store path basename of /run/current-system>
  *   booted: <store path basename of /run/booted-system>
  *   reboot-pending: no
+ *   reboot-window: Mon..Fri 02:00-05:00     (with REBOOT_WINDOW)
+ *   reboot-waiting: window                  (a pending reboot outside it; slot: REBOOT_MAX)
+ *   rebooted-with: <token>                  (booted since it used that reboot slot)
  *   <empty line>
  *
  * A log header (log-header.ts) with no log after it: the same first line,
@@ -36,7 +39,19 @@ export interface Heartbeat extends LogHeader {
   booted?: string;
   /** The booted kernel, initrd or kernel modules differ from the running system's: a reboot would change them. */
   rebootPending?: boolean;
+  /** Its reboot window (REBOOT_WINDOW), normalised: `Mon..Fri 02:00-05:00`; absent: any time. */
+  rebootWindow?: string;
+  /** What its pending reboot waits for: `window` (closed now), `slot` (REBOOT_MAX: a reboot slot). */
+  rebootWaiting?: RebootWait;
+  /** The token of the reboot slot it rebooted with, once it booted again (docs/protocol.md §12). */
+  rebootedWith?: string;
 }
+
+/** What a pending reboot may wait for (docs/protocol.md §5a). */
+export type RebootWait = 'window' | 'slot';
+
+/** A reboot window as the client writes it: weekdays as systemd writes them, a time range. */
+const REBOOT_WINDOW = /^[*A-Za-z.,]{1,40} [0-9]{2}:[0-9]{2}-[0-9]{2}:[0-9]{2}$/;
 
 /** What `text`, a heartbeat's content, says; {} when it is not one. */
 export function parseHeartbeat(text: string): Heartbeat {
@@ -49,6 +64,12 @@ export function parseHeartbeat(text: string): Heartbeat {
   if (booted) heartbeat.booted = booted;
   const reboot = values.get('reboot-pending');
   if (reboot === 'yes' || reboot === 'no') heartbeat.rebootPending = reboot === 'yes';
+  const window = values.get('reboot-window');
+  if (window && REBOOT_WINDOW.test(window)) heartbeat.rebootWindow = window;
+  const wait = values.get('reboot-waiting');
+  if (wait === 'window' || wait === 'slot') heartbeat.rebootWaiting = wait;
+  const token = values.get('rebooted-with');
+  if (token && /^[0-9a-f]{32}$/.test(token)) heartbeat.rebootedWith = token;
   return heartbeat;
 }
 

@@ -3,11 +3,13 @@
  *
  *   CHROOT_DIR/states.txt                  <name>=<store path basename> per flake system
  *   CHROOT_DIR/rollout.json                the staged rollout in progress, if any
+ *   CHROOT_DIR/reboots.json                the reboot slots granted and awaited (REBOOT_MAX, reboot-slots.ts)
  *   CHROOT_DIR/<name>/                     root:sftp_users 0755
  *   CHROOT_DIR/<name>/last_change_date     mtime = last change; content = manifest digest
  *   CHROOT_DIR/<name>/config -> .config-<id>   the published files (a symlink swapped atomically)
  *   CHROOT_DIR/<name>/logs/                owned by the system's user
  *   CHROOT_DIR/<name>/removed              the system left the fleet (its logs stay for the record)
+ *   CHROOT_DIR/<name>/reboot-slot          the reboot slot the machine holds (docs/protocol.md §12)
  *   CHROOT_DIR/<name>/.cache-<id>/         a prebuilt system's binary cache (docs/protocol.md §11)
  *   CHROOT_DIR/.bento-cache/               the NARs those caches link to, and what each cache holds; root's alone
  *
@@ -23,6 +25,8 @@ import { SYSTEM_NAME } from './names.js';
 export const STATES_FILE = 'states.txt';
 /** The staged rollout in progress, if any (docs/protocol.md §10). */
 export const ROLLOUT_FILE = 'rollout.json';
+/** The reboot slots granted and awaited (docs/protocol.md §12). */
+export const REBOOTS_FILE = 'reboots.json';
 export const SFTP_GROUP = 'sftp_users';
 /** Entries of a system's directory. */
 export const LAST_CHANGE_DATE = 'last_change_date';
@@ -108,7 +112,7 @@ const OLD_STATES_TEMPORARY = /^states\.txt\.\d+\.tmp$/;
 
 /**
  * Lists CHROOT_DIR (docs/protocol.md §2); throws readdir's error. Skipped
- * silently: bento's own files (states.txt, rollout.json) and dot names (the
+ * silently: bento's own files (states.txt, rollout.json, reboots.json) and dot names (the
  * cache pool, files being written); a temporary file is listed apart; any
  * other entry is a system's directory or a stray. Names come from the
  * directory, which a machine cannot write: still, a stray's name is quoted
@@ -119,7 +123,7 @@ export function listChrootDir(chrootDir: string): ChrootListing {
   for (const entry of readdirSync(chrootDir, { withFileTypes: true })) {
     const name = entry.name;
     if (TEMPORARY_NAME.test(name) || OLD_STATES_TEMPORARY.test(name)) listing.temporaries.push(name);
-    else if (name === STATES_FILE || name === ROLLOUT_FILE || name.startsWith('.')) continue;
+    else if (name === STATES_FILE || name === ROLLOUT_FILE || name === REBOOTS_FILE || name.startsWith('.')) continue;
     else if (!SYSTEM_NAME.test(name)) listing.strays.push({ name, why: 'not a system name' });
     else if (entry.isDirectory()) listing.systems.push({ name, link: false });
     else if (entry.isSymbolicLink() && isDirectoryBehind(path.join(chrootDir, name))) listing.systems.push({ name, link: true });

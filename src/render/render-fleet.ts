@@ -133,6 +133,8 @@ function clientSettings(config: Config) {
     listenAllowedAddresses: peers.addresses,
     listenAllowedHosts: peers.hosts,
     logSizeLimit: config.logSizeLimit,
+    // 1: machines reboot only with a slot of bento reboots (REBOOT_MAX).
+    rebootSlots: config.rebootMax > 0 ? 1 : 0,
     // The log header's version (docs/protocol.md §5), defined where it is parsed.
     logProtocol: LOG_PROTOCOL_VERSION,
   };
@@ -185,7 +187,7 @@ const BOOTSTRAP_TAIL_BYTES = Buffer.from(BOOTSTRAP_TAIL, 'utf8');
  */
 export function renderSystemFiles(
   config: Config,
-  system: Pick<FleetSystem, 'name' | 'kind' | 'prebuilt'>,
+  system: Pick<FleetSystem, 'name' | 'kind' | 'prebuilt' | 'rebootWindow'>,
   templates = engine(),
   signingKey?: Pick<SigningKey, 'publicKey'>,
 ): RenderedFile[] {
@@ -195,7 +197,11 @@ export function renderSystemFiles(
     cacheKey: system.prebuilt ? (signingKey?.publicKey ?? '') : '',
     cacheUrl: system.prebuilt ? config.cacheUrl : '',
   };
-  const context = { ...clientSettings(config), ...prebuilt, name: system.name, flake: system.kind === 'flake' ? 1 : 0, librarySha256: clientLibraryDigest() };
+  // When the machine may reboot (REBOOT_WINDOW): its text for people and
+  // the heartbeat, and the numbers the client compares with `date`.
+  const window = system.rebootWindow;
+  const reboot = { rebootWindow: window?.text ?? '', rebootDays: window?.days ?? '', rebootFrom: window?.from ?? 0, rebootTo: window?.to ?? 0 };
+  const context = { ...clientSettings(config), ...prebuilt, ...reboot, name: system.name, flake: system.kind === 'flake' ? 1 : 0, librarySha256: clientLibraryDigest() };
   const dir = `systems/${system.name}`;
   // bootstrap.sh runs alone on a new machine: its settings and the whole
   // library. update.sh is the settings, and the loader of the library
@@ -257,7 +263,9 @@ export function renderServerFiles(input: RenderInput, templates = engine()): Ren
   });
   // setup-debian.sh sets up the bento-notify timer only when there is a hook to call.
   const notify = config.notifyCommand !== '' || config.notifyUrl !== '';
-  const context = { chrootDir: config.chrootDir, systems, accountList, uidRange: config.sftpUids, sshdConfig, sshdSnippet, pruneLogs, notify, systemCount: systems.length, ...sizing };
+  // And the bento-reboots timer only with REBOOT_MAX (docs/reboots.md).
+  const reboots = config.rebootMax > 0;
+  const context = { chrootDir: config.chrootDir, systems, accountList, uidRange: config.sftpUids, sshdConfig, sshdSnippet, pruneLogs, notify, reboots, fleetCommands: notify || reboots, systemCount: systems.length, ...sizing };
   return [
     // Static: the alert rules read only bento's metric names, which no fleet value changes.
     { path: 'server/bento-alerts.yml', content: templates.render('server/bento-alerts.yml', {}), mode: DATA },

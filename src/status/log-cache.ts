@@ -386,7 +386,7 @@ function isListing(value: unknown): value is Listing {
 }
 
 /** The type of each field a heartbeat entry's `says` may hold. */
-const HEARTBEAT_FIELD_TYPES: Readonly<Record<string, string>> = { protocol: 'number', configuration: 'string', running: 'string', booted: 'string', rebootPending: 'boolean' };
+const HEARTBEAT_FIELD_TYPES: Readonly<Record<string, string>> = { protocol: 'number', configuration: 'string', running: 'string', booted: 'string', rebootPending: 'boolean', rebootWindow: 'string', rebootWaiting: 'string', rebootedWith: 'string' };
 
 function isHeartbeatEntry(value: unknown): value is HeartbeatEntry {
   if (!Array.isArray(value) || value.length !== 5) return false;

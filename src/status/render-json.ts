@@ -3,6 +3,7 @@
  * The field names and state ids are a public interface: add fields, do not
  * rename them.
  */
+import type { RebootWait } from '../protocol/heartbeat.js';
 import type { RolloutState } from '../protocol/rollout-file.js';
 import type { StateId, SystemStatus } from './states.js';
 
@@ -28,6 +29,14 @@ export interface SystemStatusJson {
   drift: boolean;
   /** The booted kernel, initrd or modules differ from the running system's. */
   rebootPending: boolean;
+  /** The same as rebootPending: a reboot would change the kernel, initrd or modules (issue 24's name). */
+  needsReboot: boolean;
+  /** The reboot window the machine reports (REBOOT_WINDOW, `Mon..Fri 02:00-05:00`); null: any time, or an older client. */
+  rebootWindow: string | null;
+  /** What its pending reboot waits for: `window` (closed now) or `slot` (REBOOT_MAX); null when it does not wait. */
+  rebootWaiting: RebootWait | null;
+  /** Its reboot slot (REBOOT_MAX): `holds` one of bento reboots, `waits` for one; null: neither. */
+  rebootSlot: 'holds' | 'waits' | null;
   /**
    * Its place in the staged rollout in progress, or null when it is in none.
    * When the rollout halted: `haltReason` says why (as `bento rollout
@@ -51,6 +60,10 @@ export function toStatusJson(statuses: readonly SystemStatus[], rollout?: Rollou
     silent: status.silent,
     drift: status.drift,
     rebootPending: status.rebootPending,
+    needsReboot: status.rebootPending,
+    rebootWindow: status.rebootWindow ?? null,
+    rebootWaiting: status.rebootWaiting ?? null,
+    rebootSlot: status.rebootSlot ?? null,
     rollout: rolloutOf(status.name, rollout),
   }));
 }

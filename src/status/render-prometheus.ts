@@ -58,6 +58,24 @@ export function renderPrometheus(statuses: readonly SystemStatus[], nowMs: numbe
   for (const status of statuses) {
     if (status.running !== null) lines.push(`bento_running_info{system="${escapeLabelValue(status.name)}",store_path="${escapeLabelValue(status.running)}"} 1`);
   }
+  // Without a machine whose reboot waits, this series is absent.
+  const waiting = statuses.filter((status) => status.rebootWaiting);
+  if (waiting.length > 0) {
+    lines.push(
+      '# HELP bento_reboot_waiting 1 for each system whose pending reboot waits, and what for (reason="window": its reboot window is closed; "slot": a slot of REBOOT_MAX).',
+      '# TYPE bento_reboot_waiting gauge',
+      ...waiting.map((status) => `bento_reboot_waiting{system="${escapeLabelValue(status.name)}",reason="${status.rebootWaiting}"} 1`),
+    );
+  }
+  // Without reboot slots (REBOOT_MAX), this series is absent.
+  const slotted = statuses.filter((status) => status.rebootSlot);
+  if (slotted.length > 0) {
+    lines.push(
+      '# HELP bento_reboot_slot 1 for each system that holds a reboot slot (slot="holds") or waits for one (slot="waits").',
+      '# TYPE bento_reboot_slot gauge',
+      ...slotted.map((status) => `bento_reboot_slot{system="${escapeLabelValue(status.name)}",slot="${status.rebootSlot}"} 1`),
+    );
+  }
   // Without a rollout in progress these series are absent.
   if (rollout) {
     lines.push(

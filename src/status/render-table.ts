@@ -4,6 +4,7 @@
  * emoji takes two terminal columns), not by string length, which is what
  * misaligned the original printf-based table.
  */
+import { rebootWindowOpening } from '../config/reboot-window.js';
 import { formatElapsed, secondsBetween } from './elapsed.js';
 import { sanitize } from '../util/sanitize.js';
 import type { StateId, SystemStatus, VersionMatch } from './states.js';
@@ -111,13 +112,22 @@ export function renderTable(statuses: readonly SystemStatus[], options: RenderTa
 
 /**
  * The state, and beside it what the heartbeat adds (docs/protocol.md §7):
- * `up to date 💚 · drift · reboot pending`.
+ * `up to date 💚 · drift · reboot pending`; a reboot that waits for its
+ * window says when it opens: `reboot pending (window Mon..Fri 02:00)`.
  */
 export function describeState(status: SystemStatus): string {
   const marks = [STATE_LABELS[status.state]];
   if (status.drift) marks.push('drift');
-  if (status.rebootPending) marks.push('reboot pending');
+  if (status.rebootPending) marks.push(`reboot pending${rebootDetail(status)}`);
   return marks.join(' · ');
+}
+
+/** What a pending reboot waits for, or holds: ` (window Mon..Fri 02:00)`, ` (slot held)`, ` (waits for a slot)`. */
+function rebootDetail(status: SystemStatus): string {
+  if (status.rebootWaiting === 'window' && status.rebootWindow) return ` (window ${rebootWindowOpening(status.rebootWindow)})`;
+  if (status.rebootSlot === 'holds') return ' (slot held)';
+  if (status.rebootSlot === 'waits') return ' (waits for a slot)';
+  return '';
 }
 
 /** When the server last heard from the machine: `3m ago`; empty when never. */

@@ -4,6 +4,7 @@
  * fixtures without touching the disk.
  */
 import { selectLatestLog, type LogEntry } from '../protocol/log-file.js';
+import type { RebootWait } from '../protocol/heartbeat.js';
 import type { SystemSnapshot } from './read-chroot.js';
 
 /** Machine-readable state ids, in the order the rules are tried (used by JSON and Prometheus). */
@@ -64,6 +65,12 @@ export interface SystemStatus {
   drift: boolean;
   /** Its heartbeat says the booted kernel, initrd or modules differ from the running system's. */
   rebootPending: boolean;
+  /** The reboot window its heartbeat names (REBOOT_WINDOW, normalised); null: any time, or not said. */
+  rebootWindow?: string | null;
+  /** What its pending reboot waits for, as its heartbeat says; null when it does not wait. */
+  rebootWaiting?: RebootWait | null;
+  /** Its reboot slot (REBOOT_MAX): it holds one (bento reboots' record), or waits for one (its heartbeat). */
+  rebootSlot?: 'holds' | 'waits' | null;
 }
 
 const SHORT_HASH = 8;
@@ -108,6 +115,8 @@ export function decideStatus(system: SystemSnapshot, silence?: SilenceRule): Sys
     // running another one means someone switched by hand since.
     drift: heartbeat !== null && latestLog !== null && running !== null && heartbeat.receivedMs >= latestLog.mtimeMs && running !== latestLog.log.storeBasename,
     rebootPending: heartbeat?.says.rebootPending === true,
+    rebootWindow: heartbeat?.says.rebootWindow ?? null,
+    rebootWaiting: heartbeat?.says.rebootPending === true ? (heartbeat.says.rebootWaiting ?? null) : null,
   };
 }
 

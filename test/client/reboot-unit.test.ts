@@ -1,6 +1,8 @@
 /**
- * The bento-reboot unit's script (templates/client/bento-units.nix.hbs) run
- * exactly as its unit runs it: the script NixOS evaluates from the client
+ * The bento-reboot unit's script (nix/modules/client.nix) run
+ * exactly as its unit runs it, with the client it runs (`update.sh reboot`:
+ * the example's generated update.sh and bento-client.sh in a /var/bento of
+ * the test's, with a REBOOT_WINDOW): the script NixOS evaluates from the client
  * module (utils/bento.nix with the generated bento-units.nix), after
  * `set -e` in a bash script (makeJobScript in nixos/lib/systemd-lib.nix),
  * under `env -i` with only the unit's environment (eval.nix's
@@ -26,6 +28,8 @@ afterAll(() => cleanups.splice(0).forEach((cleanup) => cleanup()));
 let dir = '';
 let script = '';
 let environment: Record<string, string> = {};
+let varBento = '';
+let updateSh = '';
 
 beforeAll(() => {
   if (!isRoot) return;
@@ -40,7 +44,14 @@ beforeAll(() => {
   const pkgs = path.join(dir, 'pkgs');
   script = evalNixos<string>(modules, 'config.systemd.services."bento-reboot".script', pkgs);
   environment = evalNixos<Record<string, string>>(modules, 'environments."bento-reboot"', pkgs);
-  linkPackages(pkgs, ['coreutils', 'findutils', 'gnugrep', 'gnused']);
+  linkPackages(pkgs, ['coreutils', 'findutils', 'gnugrep', 'gnused', 'util-linux', 'openssh']);
+  // The machine's /var/bento: update.sh (its settings, here a window that
+  // is open on no day this test could run at but one of its own: the
+  // numbers are replaced per run) and the library it loads.
+  varBento = path.join(dir, 'var-bento');
+  mkdirSync(varBento, { mode: 0o700 });
+  copyFileSync(path.join(PACKAGE_ROOT, 'generated', 'client', 'bento-client.sh'), path.join(varBento, 'bento-client.sh'));
+  updateSh = readFileSync(path.join(PACKAGE_ROOT, 'generated', 'systems', 'nas', 'update.sh'), 'utf8');
   // systemctl: records its arguments; `kexec` fails (exit 1) while the file kexec-fails exists.
   mkdirSync(path.join(pkgs, 'systemd', 'bin'), { recursive: true });
   const calls = path.join(dir, 'systemctl-calls');
@@ -69,7 +80,15 @@ function system(name: string, parts: { kernel: string; initrd: string; modules: 
  * Runs the unit's script with `booted` as /run/booted-system and `profile`
  * as the system profile's generation: its output, status and systemctl's calls.
  */
-function runUnit(booted: string, profile: string, options: { kexecFails?: boolean } = {}) {
+function runUnit(booted: string, profile: string, options: { kexecFails?: boolean; window?: 'open' | 'closed' } = {}) {
+  // A window of every day, open from now until a minute ago (open), or from
+  // a minute from now until two minutes from now (closed).
+  const now = new Date();
+  const minute = now.getHours() * 60 + now.getMinutes();
+  const at = (offset: number) => (minute + offset + 1440) % 1440;
+  const [from, to] = options.window === 'closed' ? [at(2), at(3)] : [at(-1), at(-2)];
+  const settings = options.window === undefined ? '' : `BENTO_REBOOT_WINDOW='* test'\nBENTO_REBOOT_DAYS=1234567\nBENTO_REBOOT_FROM=${from}\nBENTO_REBOOT_TO=${to}\n`;
+  writeFileSync(path.join(varBento, 'update.sh'), updateSh.replace(/\nload_library\n/, `\n${settings}load_library\n`), { mode: 0o755 });
   const calls = path.join(dir, 'systemctl-calls');
   rmSync(calls, { force: true });
   rmSync(path.join(dir, 'kexec-fails'), { force: true });
@@ -82,8 +101,8 @@ function runUnit(booted: string, profile: string, options: { kexecFails?: boolea
   const file = path.join(dir, 'unit-script-bento-reboot-start');
   writeFileSync(file, `#!/bin/bash\nset -e\n\n${script}\n`, { mode: 0o755 });
   const assignments = Object.entries(environment).map(([name, value]) => `${name}=${value}`);
-  const shell = ['mount -t tmpfs tmpfs /run || exit 1', 'ln -s "$0" /run/booted-system || exit 1', 'mount --bind "$1" /nix/var/nix/profiles || exit 1', 'shift', 'exec "$@"'].join('; ');
-  const run = spawnSync('unshare', ['-m', 'sh', '-c', shell, booted, profiles, '/usr/bin/env', '-i', ...assignments, file], {
+  const shell = ['mount -t tmpfs tmpfs /run || exit 1', 'ln -s "$0" /run/booted-system || exit 1', 'mount --bind "$1" /nix/var/nix/profiles || exit 1', 'mount -t tmpfs tmpfs /var && mkdir /var/bento && mount --bind "$2" /var/bento || exit 1', 'shift 2', 'exec "$@"'].join('; ');
+  const run = spawnSync('unshare', ['-m', 'sh', '-c', shell, booted, profiles, varBento, '/usr/bin/env', '-i', ...assignments, file], {
     encoding: 'utf8',
     env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
     cwd: '/',
@@ -103,7 +122,7 @@ describe.skipIf(!isRoot)('the bento-reboot unit', () => {
     const next = system('same-next', { kernel: 'k1', initrd: 'i1', modules: 'm1' });
     const run = runUnit(booted, next);
     expect(run.stderr).toBe('');
-    expect(run.stdout).toBe('bento: kernel, initrd and modules are unchanged\n');
+    expect(run.stdout).toBe('bento: kernel, initrd and modules are unchanged: no reboot needed\n');
     expect(run.status).toBe(0);
     expect(run.calls).toBe('');
   });
@@ -127,5 +146,17 @@ describe.skipIf(!isRoot)('the bento-reboot unit', () => {
     const modules = runUnit(booted, system('modules-next', { kernel: 'k1', initrd: 'i1', modules: 'm2' }));
     expect(modules.stdout).toBe('bento: the kernel-modules changed: rebooting\n');
     expect(modules.calls).toBe('kexec\n');
+  });
+
+  it('waits outside the reboot window, and reboots inside it (the client\'s check: REBOOT_WINDOW)', () => {
+    const booted = system('window-booted', { kernel: 'k1', initrd: 'i1', modules: 'm1' });
+    const next = system('window-next', { kernel: 'k2', initrd: 'i1', modules: 'm1' });
+    const closed = runUnit(booted, next, { window: 'closed' });
+    expect(closed.stdout).toBe('bento: the kernel changed: waiting for the reboot window (* test)\n');
+    expect(closed.status).toBe(0);
+    expect(closed.calls).toBe('');
+    const open = runUnit(booted, next, { window: 'open' });
+    expect(open.stdout).toBe('bento: the kernel changed: rebooting\n');
+    expect(open.calls).toBe('kexec\n');
   });
 });

@@ -13,6 +13,7 @@ import { command as generate } from '../../src/commands/generate.js';
 import { command as init } from '../../src/commands/init.js';
 import type { AnyCommandSpec, CommandWorld } from '../../src/commands/io.js';
 import { command as prune } from '../../src/commands/prune.js';
+import { command as reboots } from '../../src/commands/reboots.js';
 import { command as rollout } from '../../src/commands/rollout.js';
 import { command as status } from '../../src/commands/status.js';
 import { command as trigger } from '../../src/commands/trigger.js';
@@ -68,6 +69,10 @@ describe('command options', () => {
       cacheDir: '/c/bento',
     });
     expect(optionsOf(status, ['--no-cache'], world({ XDG_CACHE_HOME: '/c' }))).toMatchObject({ cacheDir: undefined });
+  });
+
+  it('reboots: the fleet directory, nothing else', () => {
+    expect(optionsOf(reboots, [], world({}))).toEqual({ fleetDir: '/fleet' });
   });
 
   it('prune and trigger: NAME then the arguments; their numbers checked', () => {

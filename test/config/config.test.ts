@@ -39,6 +39,10 @@ describe('config.sh scenarios', () => {
       updateCalendar: '*:0/30',
       updateRandomDelay: '10min',
       rebootCalendar: 'Sun 03:00',
+      rebootWindow: { text: 'Sat,Sun 02:00-06:00', days: '67', from: 120, to: 360 },
+      rebootMax: 3,
+      rebootMaxPerWave: 1,
+      rebootSlotTime: 90 * 60,
       listenPort: 8080,
       sshdMaxStartups: '500:30:1000',
       sshdLoginGraceTime: 60,
@@ -294,5 +298,16 @@ describe('loadConfig', () => {
     const fleet = fleetWith("CHROOT_DIR=/x\nREMOTE_IP=a\nUPDATE_CALENDAR='*:0/30 Europe/berlin'\n", 'absent');
     expect((await loadConfig(fleet)).config.updateCalendar).toBe('*:0/30 Europe/berlin');
     await expect(loadConfig(fleetWith('CHROOT_DIR=/x\nREMOTE_IP=a\nUPDATE_CALENDAR=hourlyy\n', 'absent'))).rejects.toThrow(':3: UPDATE_CALENDAR is not a systemd calendar ("hourlyy")');
+  });
+});
+
+describe('REBOOT_WINDOW', () => {
+  const base = 'CHROOT_DIR=/srv/bento\nREMOTE_IP=bento.example.org\n';
+
+  it('is unset by default (any time), normalised when set, refused naming its line', () => {
+    expect(parseConfig(base).config.rebootWindow).toBeUndefined();
+    expect(parseConfig(`${base}REBOOT_WINDOW=''\n`).config.rebootWindow).toBeUndefined();
+    expect(parseConfig(`${base}REBOOT_WINDOW="Mon..Sun 2:00-5:00"\n`).config.rebootWindow).toEqual({ text: '* 02:00-05:00', days: '1234567', from: 120, to: 300 });
+    expect(errorOf(`${base}\nREBOOT_WINDOW="Fri..Mon 02:00-05:00"\n`)).toContain('config.sh:4: REBOOT_WINDOW has the range "Fri..Mon", which goes backwards');
   });
 });

@@ -111,7 +111,8 @@ ALL_OFF='services.bento = { reboot.enable = false; listen = { enable = false; op
 	run -0 evaluate config "$ALL_ON"
 	config=$output
 	assert_eq "$(jq -r '.systemd.timers."bento-reboot".timerConfig.OnCalendar' <<< "$config")" "Sat 02:00" "bento-reboot timer"
-	assert_contains "$(jq -r '.systemd.services."bento-reboot".script' <<< "$config")" "systemctl kexec || systemctl reboot"
+	# The unit runs the client's own reboot check (reboot_when_due: systemctl kexec || systemctl reboot).
+	assert_contains "$(jq -r '.systemd.services."bento-reboot".script' <<< "$config")" "exec /bin/sh /var/bento/update.sh reboot"
 	socket=$(jq -c '.systemd.sockets."listen-update"' <<< "$config")
 	assert_eq "$(jq -c .listenStreams <<< "$socket")" '["8080"]' "socket port"
 	assert_eq "$(jq -c .wantedBy <<< "$socket")" '["sockets.target"]' "socket wantedBy"

@@ -227,3 +227,19 @@ describe('prebuilt systems', () => {
     );
   });
 });
+
+describe('reboot windows', () => {
+  it("a host directory's REBOOT_WINDOW wins over config.sh's for its systems; a bad one names the file", async () => {
+    const root = fleetOf({
+      config: 'CHROOT_DIR=/srv/x\nREMOTE_IP=a\nREBOOT_WINDOW="Sat,Sun 01:00-04:00"\n',
+      hosts: { night: { nonFlake: true, files: { REBOOT_WINDOW: 'Mon..Fri 22:00-02:00\n' } }, plain: { nonFlake: true } },
+    });
+    const windows = (await loadFleet(root)).systems.map((system) => [system.name, system.rebootWindow?.text]);
+    expect(windows).toEqual([
+      ['night', 'Mon..Fri 22:00-02:00'],
+      ['plain', 'Sat,Sun 01:00-04:00'],
+    ]);
+    writeFileSync(path.join(root, 'hosts', 'night', 'REBOOT_WINDOW'), 'weekdays at night\n');
+    expect(await loadError(root)).toContain('hosts/night/REBOOT_WINDOW: REBOOT_WINDOW must be weekdays and a time range');
+  });
+});

@@ -36,6 +36,13 @@ describe('parseHeartbeat', () => {
     expect(parseHeartbeat(`${FIRST}\n${'x'.repeat(5000)}\nrunning: ${RUNNING}\n\n`)).toEqual({});
   });
 
+  it('reads the reboot window and what a pending reboot waits for, only in their form', () => {
+    const text = (lines: string[]) => ['bento heartbeat of web-1 on 2026-11-26 10:00:00 UTC', 'protocol: 2', 'reboot-pending: yes', ...lines, '', ''].join('\n');
+    expect(parseHeartbeat(text(['reboot-window: Mon..Fri 02:00-05:00', 'reboot-waiting: window']))).toEqual({ protocol: 2, rebootPending: true, rebootWindow: 'Mon..Fri 02:00-05:00', rebootWaiting: 'window' });
+    expect(parseHeartbeat(text(['reboot-window: Mon..Fri 02:00-05:00\x1b[2J', 'reboot-waiting: forever']))).toEqual({ protocol: 2, rebootPending: true });
+    expect(parseHeartbeat(text([`reboot-window: ${'Mon,'.repeat(20)}Tue 02:00-05:00`]))).toEqual({ protocol: 2, rebootPending: true });
+  });
+
   it('lives under a name that is neither a log nor an upload temporary', () => {
     expect(parseLogName(HEARTBEAT_FILE).ok).toBe(false);
     expect(isUploadTemporary(HEARTBEAT_FILE)).toBe(false);

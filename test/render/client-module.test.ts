@@ -43,3 +43,37 @@ describe('services.bento.healthCheck', () => {
     expect(() => evalNixos(machine('{ services.bento.healthCheck.timeout = 0; }'), 'config.environment.etc')).toThrow(/positive integer|is not of type/);
   });
 });
+
+describe('boot counting (a bad boot undoes itself)', () => {
+  /** The option as nixpkgs declares it since PR #447173 (nixos/modules/system/boot/loader/systemd-boot/systemd-boot.nix): a stand-in of its declaration. */
+  const DECLARES = `{ lib, ... }: { options.boot.loader.systemd-boot.bootCounting = {
+    enable = lib.mkOption { type = lib.types.bool; default = false; };
+    tries = lib.mkOption { type = lib.types.ints.positive; default = 3; };
+  }; }`;
+  const services = (modules: string[]) => evalNixos<Record<string, { requiredBy?: string[]; before?: string[]; after?: string[]; script?: string }>>(modules, 'config.systemd.services');
+
+  it('on: a health unit ordered before boot-complete.target and required by it, checking failed units and the health command, never the server', () => {
+    const modules = [...machine('{ services.bento.healthCheck = { command = "test -e /run/app.ok"; timeout = 7; gracePeriod = 45; }; boot.loader.systemd-boot.bootCounting = { enable = true; tries = 2; }; }'), writeDeclaration()];
+    const unit = services(modules)['bento-boot-health'];
+    expect(unit?.requiredBy).toEqual(['boot-complete.target']);
+    expect(unit?.before).toEqual(['boot-complete.target']);
+    expect(unit?.after).toContain('multi-user.target');
+    expect(unit?.script).toContain('systemctl --failed');
+    expect(unit?.script).toContain('timeout 7 /bin/sh /etc/bento/health-check');
+    expect(unit?.script).toContain('+ 45 ))');
+    expect(unit?.script).not.toMatch(/sftp|ssh |REMOTE/);
+  });
+
+  it('off, or an older nixpkgs without the option: nothing changes', () => {
+    const without = services(machine('{ }'));
+    const declaredOff = services([...machine('{ }'), writeDeclaration()]);
+    expect(without['bento-boot-health']).toBeUndefined();
+    expect(declaredOff).toEqual(without);
+  });
+
+  function writeDeclaration(): string {
+    const file = path.join(dir, `declares-${Math.random().toString(36).slice(2)}.nix`);
+    writeFileSync(file, DECLARES);
+    return file;
+  }
+});

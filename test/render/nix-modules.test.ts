@@ -109,6 +109,14 @@ describe('the server module', () => {
     expect(evalNixos(modules, 'config.systemd.services.bento-notify.script')).toBe('exec /pkgs/other/bin/bento --dir /srv/fleet notify');
   });
 
+  it('the reboots timer runs bento reboots on the fleet, every five minutes by default; off, no unit', () => {
+    const server = module('server-reboots', '{ services.bento-server = { package = { type = "derivation"; name = "bento"; outPath = "/pkgs/bento"; }; reboots = { enable = true; fleetDir = "/srv/fleet"; }; }; }');
+    const modules = [SERVER_MODULE, path.join(generated, 'server', 'bento-server-settings.nix'), server];
+    expect(evalNixos(modules, 'config.systemd.services.bento-reboots.script')).toBe('exec /pkgs/bento/bin/bento --dir /srv/fleet reboots');
+    expect(evalNixos(modules, 'config.systemd.timers.bento-reboots.timerConfig.OnCalendar')).toBe('*:0/5');
+    expect(Object.keys(evalNixos<Record<string, unknown>>([SERVER_MODULE, path.join(generated, 'server', 'bento-server-settings.nix')], 'config.systemd.timers'))).not.toContain('bento-reboots');
+  });
+
   it("alone, without the fleet's settings, it serves nothing it cannot secure: it says what is missing", () => {
     expect(evalNixos([SERVER_MODULE], 'config.users.users')).toEqual({});
     expect(() => evalNixos([SERVER_MODULE], 'config.services.openssh.extraConfig')).toThrow(/services\.bento-server\.generated\.sshdMatchBlock is not set: import the fleet's generated\/server\/bento-server-settings\.nix/);

@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { parsePublicKey } from '../../src/fleet/keys.js';
+import { parseRebootWindow } from '../../src/config/reboot-window.js';
 import { clientFilesOf, renderClientFiles, renderFleet, renderServerFiles, renderSystemFiles } from '../../src/render/render-fleet.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { GENERATED_HEADER } from '../../src/render/template-engine.js';
@@ -133,6 +134,23 @@ describe('prebuilt systems', () => {
     expect(fileOf(files, 'client/bento-units.nix')).toContain(`    serverPublicKey = lib.mkDefault "${key.publicKey}";\n`);
     const result = shellcheck(files.filter((file) => file.path.endsWith('.sh')).map((file) => {
       const target = path.join(scratch, file.path);
+      mkdirSync(path.dirname(target), { recursive: true });
+      writeFileSync(target, file.content);
+      return target;
+    }));
+    expect(result.stdout + result.stderr).toBe('');
+  });
+});
+
+describe('reboot window (REBOOT_WINDOW)', () => {
+  it('reaches update.sh and bootstrap.sh as quoted text and whole numbers; unset: empty', () => {
+    const files = renderSystemFiles(configWith(), { name: 'nas', kind: 'flake', rebootWindow: parseRebootWindow('Mon..Fri 22:00-02:00') });
+    for (const name of ['update.sh', 'bootstrap.sh']) {
+      expect(fileOf(files, `systems/nas/${name}`)).toContain("BENTO_REBOOT_WINDOW='Mon..Fri 22:00-02:00'\nBENTO_REBOOT_DAYS=12345\nBENTO_REBOOT_FROM=1320\nBENTO_REBOOT_TO=120\n");
+    }
+    expect(fileOf(renderSystemFiles(configWith(), { name: 'nas', kind: 'flake' }), 'systems/nas/update.sh')).toContain("BENTO_REBOOT_WINDOW=''\nBENTO_REBOOT_DAYS=''\nBENTO_REBOOT_FROM=0\nBENTO_REBOOT_TO=0\n");
+    const result = shellcheck(files.map((file) => {
+      const target = path.join(scratch, 'window', file.path);
       mkdirSync(path.dirname(target), { recursive: true });
       writeFileSync(target, file.content);
       return target;

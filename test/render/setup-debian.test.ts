@@ -161,6 +161,29 @@ describe('setup-debian.sh and the alerts', () => {
   });
 });
 
+describe('setup-debian.sh and the reboot slots', () => {
+  const nas = (chrootDir: string) => [`nas:x:998:sftp_users::${chrootDir}/nas:/usr/sbin/nologin`];
+  const units = () => ['service', 'timer'].map((kind) => path.join(dir ?? '', 'systemd', `bento-reboots.${kind}`));
+
+  it('installs the bento-reboots timer with REBOOT_MAX, and removes it once unset', () => {
+    const run = setup(['nas'], nas, { config: { rebootMax: 2 }, env: { BENTO_BIN: '/usr/local/bin/bento', BENTO_FLEET_DIR: '/srv/fleet' } });
+    expect(run.status).toBe(0);
+    const [service = '', timer = ''] = units().map((file) => readFileSync(file, 'utf8'));
+    expect(service).toContain('\nExecStart=/usr/local/bin/bento --dir /srv/fleet reboots\n');
+    expect(timer).toContain('\nOnCalendar=*:0/5\n');
+    expect(existsSync(path.join(dir ?? '', 'systemd', 'bento-notify.timer'))).toBe(false);
+    const again = setup(['nas'], nas);
+    expect(again.status).toBe(0);
+    for (const file of units()) expect(existsSync(file)).toBe(false);
+  });
+
+  it('says why there is no timer when the fleet directory is unknown', () => {
+    const run = setup(['nas'], nas, { config: { rebootMax: 1 }, env: { BENTO_BIN: '/usr/local/bin/bento', BENTO_FLEET_DIR: '' } });
+    expect(run.stderr).toContain('config.sh sets REBOOT_MAX, but the fleet directory is unknown (set BENTO_FLEET_DIR): no bento-reboots timer');
+    expect(run.status).toBe(0);
+  });
+});
+
 describe('setup-debian.sh and BENTO_AUTHORIZED_KEYS_DIR', () => {
   const nas = (chrootDir: string) => [`nas:x:998:sftp_users::${chrootDir}/nas:/usr/sbin/nologin`];
 

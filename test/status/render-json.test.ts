@@ -26,6 +26,10 @@ describe('renderJson', () => {
     "silent": false,
     "drift": false,
     "rebootPending": false,
+    "needsReboot": false,
+    "rebootWindow": null,
+    "rebootWaiting": null,
+    "rebootSlot": null,
     "rollout": null
   },
   {
@@ -41,6 +45,10 @@ describe('renderJson', () => {
     "silent": false,
     "drift": false,
     "rebootPending": false,
+    "needsReboot": false,
+    "rebootWindow": null,
+    "rebootWaiting": null,
+    "rebootSlot": null,
     "rollout": null
   },
   {
@@ -56,6 +64,10 @@ describe('renderJson', () => {
     "silent": false,
     "drift": false,
     "rebootPending": false,
+    "needsReboot": false,
+    "rebootWindow": null,
+    "rebootWaiting": null,
+    "rebootSlot": null,
     "rollout": null
   },
   {
@@ -71,6 +83,10 @@ describe('renderJson', () => {
     "silent": true,
     "drift": true,
     "rebootPending": true,
+    "needsReboot": true,
+    "rebootWindow": null,
+    "rebootWaiting": null,
+    "rebootSlot": null,
     "rollout": null
   }
 ]

@@ -101,4 +101,14 @@ bento_reboot_pending{system="new"} 0
     const text = renderPrometheus([decideStatus(snapshot('we"ird\\\n', {}))], NOW.getTime());
     expect(text).toContain('bento_system_state{system="we\\"ird\\\\\\n",state="new-machine"} 1');
   });
+
+  it('names the systems whose reboot waits for their window, and only then has the series', () => {
+    const waiting = heartbeat(60, 'r7ips2c6', true);
+    waiting.says = { ...waiting.says, rebootWindow: 'Sat,Sun 01:00-04:00', rebootWaiting: 'window' };
+    const statuses = [snapshot('wait', { heartbeat: waiting }), snapshot('free', { heartbeat: heartbeat(60, 'r7ips2c6', true) })].map((system) => decideStatus(system, SILENCE));
+    const text = renderPrometheus(statuses, NOW.getTime());
+    expect(text).toContain('# TYPE bento_reboot_waiting gauge\nbento_reboot_waiting{system="wait",reason="window"} 1\n');
+    expect(text).not.toContain('system="free",reason');
+    expect(renderPrometheus(statuses.slice(1), NOW.getTime())).not.toContain('bento_reboot_waiting');
+  });
 });

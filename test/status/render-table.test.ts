@@ -119,3 +119,12 @@ describe('measureWidth', () => {
     expect(measureWidth(text)).toBe(width);
   });
 });
+
+describe('a reboot that waits for its window', () => {
+  it('shows when the window opens, beside the state', () => {
+    const waiting = heartbeat(60, 'fcz1s2yp', true);
+    waiting.says = { ...waiting.says, rebootWindow: 'Mon..Fri 02:00-05:00', rebootWaiting: 'window' };
+    const status = decideStatus(snapshot('web', { heartbeat: waiting }), SILENCE);
+    expect(renderTable([status], { nowMs: NOW.getTime(), color: false })).toContain('reboot pending (window Mon..Fri 02:00)');
+  });
+});

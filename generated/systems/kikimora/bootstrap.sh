@@ -27,6 +27,17 @@ BENTO_CONNECT_RETRY=60
 BENTO_LOG_SIZE_LIMIT=16777216
 # 1: the configuration is a flake (built as .#$BENTO_NAME), 0: configuration.nix
 BENTO_FLAKE=1
+# When this machine may reboot into a new kernel (REBOOT_WINDOW, its local
+# time; '' any time): the days it opens (date +%u: 1 Monday … 7 Sunday) and
+# the minutes after midnight it opens and closes (the next day when not after
+# the opening). docs/reboots.md.
+BENTO_REBOOT_WINDOW=''
+BENTO_REBOOT_DAYS=''
+BENTO_REBOOT_FROM=0
+BENTO_REBOOT_TO=0
+# 1: reboot only while holding an unused slot of bento reboots (REBOOT_MAX),
+# read at each poll from the chroot's reboot-slot (docs/protocol.md §12).
+BENTO_REBOOT_SLOTS=0
 # Prebuilt mode (PREBUILT): 1 = download the system the server built, signed
 # with the key below (the only one trusted for it), from the chroot or, when
 # set, the binary cache at BENTO_CACHE_URL, and switch to it: never evaluate.
@@ -75,6 +86,12 @@ SWITCHED=0
 SWITCH_LOG=''
 # 1 while applying a prebuilt system (docs/protocol.md §11).
 PREBUILT=0
+# systemd-boot's entries (nixpkgs' systemd-boot-builder.py writes
+# nixos-generation-<N>.conf, with boot counting nixos-generation-<N>+<left>-<done>.conf).
+BOOT_ENTRIES=/boot/loader/entries
+# The bento-reboot timer's unit, where the client module installs it
+# (services.bento.reboot.enable): the machine reboots by itself.
+REBOOT_TIMER=/etc/systemd/system/bento-reboot.timer
 # Seconds between two health checks of a new system during its grace period.
 HEALTH_PAUSE=5
 
@@ -129,6 +146,51 @@ boot_part_differing() {
 		fi
 	done
 	return 1
+}
+
+# Whether this machine's reboot window (REBOOT_WINDOW: BENTO_REBOOT_DAYS,
+# _FROM, _TO from its update.sh) is open now, in its local time; always
+# without one (an update.sh older than the window sets none). It opens on
+# each listed day (date +%u: 1 Monday … 7 Sunday) at FROM minutes after
+# midnight and closes at TO, on the next day when TO is not after FROM
+# (src/config/reboot-window.ts, rebootWindowOpen, is the same rule).
+reboot_window_open() {
+	[ -n "${BENTO_REBOOT_WINDOW:-}" ] || return 0
+	# shellcheck disable=SC2046 # three words: weekday, hour, minute
+	set -- $(date '+%u %H %M')
+	# Hours and minutes without their leading zero: 08 is octal to the shell.
+	now=$((${2#0} * 60 + ${3#0}))
+	opens_on() {
+		case $BENTO_REBOOT_DAYS in *"$1"*) return 0 ;; esac
+		return 1
+	}
+	if [ "$BENTO_REBOOT_FROM" -lt "$BENTO_REBOOT_TO" ]; then
+		opens_on "$1" && [ "$now" -ge "$BENTO_REBOOT_FROM" ] && [ "$now" -lt "$BENTO_REBOOT_TO" ]
+		return
+	fi
+	{ opens_on "$1" && [ "$now" -ge "$BENTO_REBOOT_FROM" ]; } ||
+		{ opens_on "$(($1 == 1 ? 7 : $1 - 1))" && [ "$now" -lt "$BENTO_REBOOT_TO" ]; }
+}
+
+# Whether this machine reboots into a new kernel by itself: the REBOOT flag,
+# or the bento-reboot timer.
+reboot_enabled() {
+	[ -f "$BENTO_DIR/REBOOT" ] || [ -e "$REBOOT_TIMER" ]
+}
+
+# The token of the reboot slot this run's poll fetched (docs/protocol.md
+# §12: the line `token: <32 hex digits>` of reboot-slot); nothing without one.
+slot_token() {
+	sed -n 's/^token: \([0-9a-f]\{32\}\)$/\1/p' "$STATE_DIR/reboot-slot" 2> /dev/null | head -n 1
+}
+
+# Whether this run holds a slot it has not used yet (reboot-used: the token
+# last used, and the system booted then).
+slot_unused() {
+	token=$(slot_token)
+	[ -n "$token" ] || return 1
+	used=$(cut -d ' ' -f 1 "$STATE_DIR/reboot-used" 2> /dev/null)
+	[ "$token" != "$used" ]
 }
 
 # Replaces file $2 with a copy of $1, durably: a temporary file flushed to
@@ -636,7 +698,10 @@ report() {
 # the same kernel, initrd and modules. A key the machine cannot tell is
 # left out: configuration before the first attempt (no state), running
 # without /run/current-system, booted without /run/booted-system,
-# reboot-pending without either.
+# reboot-pending without either. With a reboot window (REBOOT_WINDOW), it is
+# named, and a pending reboot that waits for it says so (reboot-waiting);
+# with REBOOT_MAX, one that waits for a slot too, and the slot it rebooted
+# with (docs/protocol.md §12).
 heartbeat_lines() {
 	echo "bento heartbeat of $BENTO_NAME on $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 	echo "protocol: $BENTO_LOG_PROTOCOL"
@@ -644,14 +709,23 @@ heartbeat_lines() {
 	applied=$(head -n 1 "$STATE_DIR/state" 2> /dev/null)
 	[ -z "$applied" ] || echo "configuration: $applied"
 	[ ! -e "$CURRENT_SYSTEM" ] || echo "running: $(basename "$(readlink -f "$CURRENT_SYSTEM")")"
+	[ -z "${BENTO_REBOOT_WINDOW:-}" ] || echo "reboot-window: $BENTO_REBOOT_WINDOW"
 	[ -e "$BOOTED_SYSTEM" ] || return 0
 	echo "booted: $(basename "$(readlink -f "$BOOTED_SYSTEM")")"
 	[ -e "$CURRENT_SYSTEM" ] || return 0
 	if boot_part_differing "$BOOTED_SYSTEM" "$CURRENT_SYSTEM" > /dev/null; then
 		echo "reboot-pending: yes"
+		if ! reboot_window_open; then
+			echo "reboot-waiting: window"
+		elif [ "${BENTO_REBOOT_SLOTS:-0}" = 1 ] && reboot_enabled && ! slot_unused; then
+			echo "reboot-waiting: slot"
+		fi
 	else
 		echo "reboot-pending: no"
 	fi
+	# The slot it last rebooted with, once it booted another system since.
+	[ -f "$STATE_DIR/reboot-used" ] && read -r token booted_then < "$STATE_DIR/reboot-used" || return 0
+	[ "$(readlink -f "$BOOTED_SYSTEM")" = "$booted_then" ] || echo "rebooted-with: $token"
 }
 
 # Writes the heartbeat into $STATE_DIR/heartbeat, whole: in one write under
@@ -762,8 +836,11 @@ free_run_files() {
 # stay queued, no heartbeat. A heartbeat the server does not take changes
 # nothing. Fails (and changes nothing) when the server is unreachable.
 poll_server() {
-	rm -f "$STATE_DIR/remote-state"
+	rm -f "$STATE_DIR/remote-state" "$STATE_DIR/reboot-slot"
 	printf 'get last_change_date %s\n' "$STATE_DIR/remote-state" > "$STATE_DIR/batch"
+	# With REBOOT_MAX, the reboot slot this machine holds, if any (§12): with
+	# sftp's - prefix, none is no error. Fetched anew by every poll.
+	[ "${BENTO_REBOOT_SLOTS:-0}" != 1 ] || printf '%s\n' "-get reboot-slot $STATE_DIR/reboot-slot" >> "$STATE_DIR/batch"
 	batch_pending_logs >> "$STATE_DIR/batch"
 	batch_heartbeat >> "$STATE_DIR/batch"
 	sftp_session "$STATE_DIR/batch"
@@ -1219,8 +1296,17 @@ roll_back() {
 	return 0
 }
 
-# REBOOT flag: reboot when the kernel, initrd or modules of the new system
-# differ from the booted ones (kexec when possible: it skips firmware and boot loader).
+# The REBOOT flag on a poll with nothing new, when the reboot may have had
+# to wait after its switch (a window, a slot): the reboot of reboot_when_due.
+# Without either, as before, the flag reboots only after a switch.
+reboot_on_poll() {
+	[ -f "$BENTO_DIR/REBOOT" ] && [ -e "$BOOTED_SYSTEM" ] || return 0
+	[ -n "${BENTO_REBOOT_WINDOW:-}" ] || [ "${BENTO_REBOOT_SLOTS:-0}" = 1 ] || return 0
+	boot_part_differing "$BOOTED_SYSTEM" "$PROFILE" > /dev/null || return 0
+	reboot_when_due
+}
+
+# REBOOT flag: after a switch, the reboot of reboot_when_due.
 reboot_if_needed() {
 	[ -f "$BENTO_DIR/REBOOT" ] || return 0
 	[ "$SWITCHED" = 1 ] || return 0
@@ -1228,12 +1314,92 @@ reboot_if_needed() {
 		warn "REBOOT is set but $BOOTED_SYSTEM is missing; not rebooting"
 		return 0
 	fi
-	if part=$(boot_part_differing "$BOOTED_SYSTEM" "$PROFILE"); then
-		say "the $part changed: rebooting"
-		systemctl kexec || systemctl reboot
+	reboot_when_due
+}
+
+# The generation of the system profile when systemd-boot gave up on it:
+# with boot counting, its entry has no tries left
+# (nixos-generation-<N>+0-<done>.conf: the Boot Loader Specification's
+# counter, which systemd-boot lowers on each boot and systemd-bless-boot
+# removes once boot-complete.target is reached). Fails otherwise.
+failed_boot_generation() {
+	generation=$(generation_of "$(readlink "$PROFILE")")
+	[ -n "$generation" ] || return 1
+	for entry in "$BOOT_ENTRIES/nixos-generation-$generation+0-"*.conf; do
+		[ -e "$entry" ] || continue
+		printf '%s\n' "$generation"
+		return 0
+	done
+	return 1
+}
+
+# A bad boot undid itself (docs/reboots.md): the profile's generation was
+# not blessed and, out of tries, systemd-boot booted an older one, which
+# runs now. Reported once per generation, as a rollback log queued for the
+# next session (the poll that follows), its header naming the configuration
+# that was applied (.bento/state).
+report_boot_fallback() {
+	[ -e "$BOOTED_SYSTEM" ] || return 0
+	failed=$(failed_boot_generation) || return 0
+	[ "$(cat "$STATE_DIR/boot-fallback" 2> /dev/null)" != "$failed" ] || return 0
+	{
+		echo "bento $BENTO_MODE of $BENTO_NAME on $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+		echo "protocol: $BENTO_LOG_PROTOCOL"
+		echo "configuration: $(head -n 1 "$STATE_DIR/state" 2> /dev/null)"
+		echo
+		echo "bento: generation $failed ($(basename "$(readlink -f "$PROFILE")")) did not boot healthy: its boot was not blessed (boot-complete.target not reached: bento-boot-health.service or another unit failed, or it did not come up), and out of tries systemd-boot booted $(basename "$(readlink -f "$BOOTED_SYSTEM")"), which runs now"
+	} > "$LOG" 2> /dev/null || return 0
+	warn "generation $failed did not boot healthy; systemd-boot fell back to the system that runs: reporting a rollback"
+	queue_log rollback "$(current_system)" || return 0
+	printf '%s\n' "$failed" > "$STATE_DIR/boot-fallback.new" &&
+		record_file "$STATE_DIR/boot-fallback.new" "$STATE_DIR/boot-fallback"
+	rm -f "$STATE_DIR/boot-fallback.new"
+}
+
+# The reboot both paths share, the REBOOT flag's after a switch
+# (reboot_if_needed) and the bento-reboot timer's (update.sh reboot,
+# reboot_main): when the kernel, initrd or modules of the system profile
+# differ from the booted ones, and the reboot window is open, reboot (kexec
+# when possible: it skips firmware and boot loader). Outside the window the
+# machine waits: its heartbeat says so (reboot-waiting), and the next
+# timer, switch or poll (reboot_on_poll) in the window reboots. With
+# REBOOT_MAX it also needs a slot it has not used (slot_unused: fetched by
+# this run's poll), and remembers the one it uses.
+reboot_when_due() {
+	if [ ! -e "$BOOTED_SYSTEM" ]; then
+		warn "$BOOTED_SYSTEM is missing; not rebooting"
 		return 0
 	fi
-	say "kernel, initrd and modules are unchanged: no reboot needed"
+	if ! part=$(boot_part_differing "$BOOTED_SYSTEM" "$PROFILE"); then
+		say "kernel, initrd and modules are unchanged: no reboot needed"
+		return 0
+	fi
+	if failed=$(failed_boot_generation); then
+		say "the $part changed, but generation $failed did not boot healthy (boot counting): no reboot into it"
+		return 0
+	fi
+	if ! reboot_window_open; then
+		say "the $part changed: waiting for the reboot window ($BENTO_REBOOT_WINDOW)"
+		return 0
+	fi
+	if [ "${BENTO_REBOOT_SLOTS:-0}" = 1 ]; then
+		if ! slot_unused; then
+			say "the $part changed: waiting for a reboot slot (REBOOT_MAX; bento reboots hands them out)"
+			return 0
+		fi
+		# Remembered before the reboot, durably: the heartbeat names it once
+		# the machine booted another system (rebooted-with), which frees the
+		# slot, and the token is never used twice.
+		if ! { printf '%s %s\n' "$token" "$(readlink -f "$BOOTED_SYSTEM")" > "$STATE_DIR/reboot-used.new" &&
+			record_file "$STATE_DIR/reboot-used.new" "$STATE_DIR/reboot-used"; }; then
+			warn "cannot record the reboot slot used in $STATE_DIR/reboot-used; not rebooting"
+			return 0
+		fi
+		rm -f "$STATE_DIR/reboot-used.new"
+	fi
+	say "the $part changed: rebooting"
+	systemctl kexec || systemctl reboot
+	return 0
 }
 
 # The bento client: the health gate after a switch (services.bento.healthCheck).
@@ -1607,6 +1773,10 @@ check_tools() {
 }
 
 main() {
+	if [ "${1:-}" = reboot ]; then
+		reboot_main
+		exit $?
+	fi
 	check_tools
 	# /var/bento is root's alone (0700, as the module's tmpfiles rule makes
 	# it): bootstrap.sh may run on a new machine before that rule exists.
@@ -1625,10 +1795,13 @@ main() {
 	trap close_connection EXIT
 	trap 'exit 1' INT TERM HUP
 
+	# A rollback by boot counting, reported in this poll's session.
+	report_boot_fallback
 	poll_server || exit 1
 	if [ "$BENTO_MODE" = update ] && [ -f "$STATE_DIR/state" ] &&
 		cmp -s "$STATE_DIR/remote-state" "$STATE_DIR/state"; then
 		close_connection
+		reboot_on_poll
 		if [ -f "$BENTO_DIR/SELF_UPDATE" ] && [ -f "$BENTO_DIR/flake.nix" ] && [ -f "$BENTO_DIR/flake.lock" ]; then
 			self_update
 			exit $?
@@ -1673,6 +1846,29 @@ finish_attempt() {
 	[ "$1" -eq 0 ] || return 1
 	reboot_if_needed
 	return 0
+}
+
+# `update.sh reboot`, what the bento-reboot timer runs
+# (services.bento.reboot): the reboot of reboot_when_due, the same as after
+# a switch with the REBOOT flag, under the lock, so that it never reboots
+# in the middle of an update. With REBOOT_MAX it polls first, for its slot.
+reboot_main() {
+	mkdir -p "$STATE_DIR" || return 1
+	chmod 0700 "$STATE_DIR"
+	exec 9> "$STATE_DIR/lock"
+	if ! flock -n 9; then
+		say "a bento update is running; the reboot check waits for the next timer"
+		return 0
+	fi
+	if [ "${BENTO_REBOOT_SLOTS:-0}" = 1 ]; then
+		# The slot, fresh from the server: a poll (logs and heartbeat too).
+		mkdir -p "$STATE_DIR/pending" || return 1
+		trap close_connection EXIT
+		trap 'exit 1' INT TERM HUP
+		poll_server || return 1
+		close_connection
+	fi
+	reboot_when_due
 }
 
 main "$@"

@@ -32,6 +32,17 @@ BENTO_CONNECT_RETRY=60
 BENTO_LOG_SIZE_LIMIT=16777216
 # 1: the configuration is a flake (built as .#$BENTO_NAME), 0: configuration.nix
 BENTO_FLAKE=1
+# When this machine may reboot into a new kernel (REBOOT_WINDOW, its local
+# time; '' any time): the days it opens (date +%u: 1 Monday … 7 Sunday) and
+# the minutes after midnight it opens and closes (the next day when not after
+# the opening). docs/reboots.md.
+BENTO_REBOOT_WINDOW=''
+BENTO_REBOOT_DAYS=''
+BENTO_REBOOT_FROM=0
+BENTO_REBOOT_TO=0
+# 1: reboot only while holding an unused slot of bento reboots (REBOOT_MAX),
+# read at each poll from the chroot's reboot-slot (docs/protocol.md §12).
+BENTO_REBOOT_SLOTS=0
 # Prebuilt mode (PREBUILT): 1 = download the system the server built, signed
 # with the key below (the only one trusted for it), from the chroot or, when
 # set, the binary cache at BENTO_CACHE_URL, and switch to it: never evaluate.
@@ -47,7 +58,7 @@ rebuild() {
 }
 
 # The SHA-256 of the library this script was generated with.
-BENTO_LIBRARY_SHA256=bface9653debe78dbbf33333035501ea71e485ba90ff95fd000c47c7df92550e
+BENTO_LIBRARY_SHA256=59ebe2dd8a7717e3b405fcf90f6d6d77354cd71aec3d74f0ae96edcf78322a7a
 
 # How update.sh finds the shared code it runs (docs/protocol.md §4): the
 # library whose SHA-256 is BENTO_LIBRARY_SHA256, the one this script was

@@ -24,6 +24,12 @@ SWITCHED=0
 SWITCH_LOG=''
 # 1 while applying a prebuilt system (docs/protocol.md §11).
 PREBUILT=0
+# systemd-boot's entries (nixpkgs' systemd-boot-builder.py writes
+# nixos-generation-<N>.conf, with boot counting nixos-generation-<N>+<left>-<done>.conf).
+BOOT_ENTRIES=/boot/loader/entries
+# The bento-reboot timer's unit, where the client module installs it
+# (services.bento.reboot.enable): the machine reboots by itself.
+REBOOT_TIMER=/etc/systemd/system/bento-reboot.timer
 # Seconds between two health checks of a new system during its grace period.
 HEALTH_PAUSE=5
 
@@ -78,6 +84,51 @@ boot_part_differing() {
 		fi
 	done
 	return 1
+}
+
+# Whether this machine's reboot window (REBOOT_WINDOW: BENTO_REBOOT_DAYS,
+# _FROM, _TO from its update.sh) is open now, in its local time; always
+# without one (an update.sh older than the window sets none). It opens on
+# each listed day (date +%u: 1 Monday … 7 Sunday) at FROM minutes after
+# midnight and closes at TO, on the next day when TO is not after FROM
+# (src/config/reboot-window.ts, rebootWindowOpen, is the same rule).
+reboot_window_open() {
+	[ -n "${BENTO_REBOOT_WINDOW:-}" ] || return 0
+	# shellcheck disable=SC2046 # three words: weekday, hour, minute
+	set -- $(date '+%u %H %M')
+	# Hours and minutes without their leading zero: 08 is octal to the shell.
+	now=$((${2#0} * 60 + ${3#0}))
+	opens_on() {
+		case $BENTO_REBOOT_DAYS in *"$1"*) return 0 ;; esac
+		return 1
+	}
+	if [ "$BENTO_REBOOT_FROM" -lt "$BENTO_REBOOT_TO" ]; then
+		opens_on "$1" && [ "$now" -ge "$BENTO_REBOOT_FROM" ] && [ "$now" -lt "$BENTO_REBOOT_TO" ]
+		return
+	fi
+	{ opens_on "$1" && [ "$now" -ge "$BENTO_REBOOT_FROM" ]; } ||
+		{ opens_on "$(($1 == 1 ? 7 : $1 - 1))" && [ "$now" -lt "$BENTO_REBOOT_TO" ]; }
+}
+
+# Whether this machine reboots into a new kernel by itself: the REBOOT flag,
+# or the bento-reboot timer.
+reboot_enabled() {
+	[ -f "$BENTO_DIR/REBOOT" ] || [ -e "$REBOOT_TIMER" ]
+}
+
+# The token of the reboot slot this run's poll fetched (docs/protocol.md
+# §12: the line `token: <32 hex digits>` of reboot-slot); nothing without one.
+slot_token() {
+	sed -n 's/^token: \([0-9a-f]\{32\}\)$/\1/p' "$STATE_DIR/reboot-slot" 2> /dev/null | head -n 1
+}
+
+# Whether this run holds a slot it has not used yet (reboot-used: the token
+# last used, and the system booted then).
+slot_unused() {
+	token=$(slot_token)
+	[ -n "$token" ] || return 1
+	used=$(cut -d ' ' -f 1 "$STATE_DIR/reboot-used" 2> /dev/null)
+	[ "$token" != "$used" ]
 }
 
 # Replaces file $2 with a copy of $1, durably: a temporary file flushed to

@@ -9,8 +9,11 @@
 # stay queued, no heartbeat. A heartbeat the server does not take changes
 # nothing. Fails (and changes nothing) when the server is unreachable.
 poll_server() {
-	rm -f "$STATE_DIR/remote-state"
+	rm -f "$STATE_DIR/remote-state" "$STATE_DIR/reboot-slot"
 	printf 'get last_change_date %s\n' "$STATE_DIR/remote-state" > "$STATE_DIR/batch"
+	# With REBOOT_MAX, the reboot slot this machine holds, if any (§12): with
+	# sftp's - prefix, none is no error. Fetched anew by every poll.
+	[ "${BENTO_REBOOT_SLOTS:-0}" != 1 ] || printf '%s\n' "-get reboot-slot $STATE_DIR/reboot-slot" >> "$STATE_DIR/batch"
 	batch_pending_logs >> "$STATE_DIR/batch"
 	batch_heartbeat >> "$STATE_DIR/batch"
 	sftp_session "$STATE_DIR/batch"

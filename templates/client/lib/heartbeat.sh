@@ -12,7 +12,10 @@
 # the same kernel, initrd and modules. A key the machine cannot tell is
 # left out: configuration before the first attempt (no state), running
 # without /run/current-system, booted without /run/booted-system,
-# reboot-pending without either.
+# reboot-pending without either. With a reboot window (REBOOT_WINDOW), it is
+# named, and a pending reboot that waits for it says so (reboot-waiting);
+# with REBOOT_MAX, one that waits for a slot too, and the slot it rebooted
+# with (docs/protocol.md §12).
 heartbeat_lines() {
 	echo "bento heartbeat of $BENTO_NAME on $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 	echo "protocol: $BENTO_LOG_PROTOCOL"
@@ -20,14 +23,23 @@ heartbeat_lines() {
 	applied=$(head -n 1 "$STATE_DIR/state" 2> /dev/null)
 	[ -z "$applied" ] || echo "configuration: $applied"
 	[ ! -e "$CURRENT_SYSTEM" ] || echo "running: $(basename "$(readlink -f "$CURRENT_SYSTEM")")"
+	[ -z "${BENTO_REBOOT_WINDOW:-}" ] || echo "reboot-window: $BENTO_REBOOT_WINDOW"
 	[ -e "$BOOTED_SYSTEM" ] || return 0
 	echo "booted: $(basename "$(readlink -f "$BOOTED_SYSTEM")")"
 	[ -e "$CURRENT_SYSTEM" ] || return 0
 	if boot_part_differing "$BOOTED_SYSTEM" "$CURRENT_SYSTEM" > /dev/null; then
 		echo "reboot-pending: yes"
+		if ! reboot_window_open; then
+			echo "reboot-waiting: window"
+		elif [ "${BENTO_REBOOT_SLOTS:-0}" = 1 ] && reboot_enabled && ! slot_unused; then
+			echo "reboot-waiting: slot"
+		fi
 	else
 		echo "reboot-pending: no"
 	fi
+	# The slot it last rebooted with, once it booted another system since.
+	[ -f "$STATE_DIR/reboot-used" ] && read -r token booted_then < "$STATE_DIR/reboot-used" || return 0
+	[ "$(readlink -f "$BOOTED_SYSTEM")" = "$booted_then" ] || echo "rebooted-with: $token"
 }
 
 # Writes the heartbeat into $STATE_DIR/heartbeat, whole: in one write under

@@ -17,6 +17,10 @@ check_tools() {
 }
 
 main() {
+	if [ "${1:-}" = reboot ]; then
+		reboot_main
+		exit $?
+	fi
 	check_tools
 	# /var/bento is root's alone (0700, as the module's tmpfiles rule makes
 	# it): bootstrap.sh may run on a new machine before that rule exists.
@@ -35,10 +39,13 @@ main() {
 	trap close_connection EXIT
 	trap 'exit 1' INT TERM HUP
 
+	# A rollback by boot counting, reported in this poll's session.
+	report_boot_fallback
 	poll_server || exit 1
 	if [ "$BENTO_MODE" = update ] && [ -f "$STATE_DIR/state" ] &&
 		cmp -s "$STATE_DIR/remote-state" "$STATE_DIR/state"; then
 		close_connection
+		reboot_on_poll
 		if [ -f "$BENTO_DIR/SELF_UPDATE" ] && [ -f "$BENTO_DIR/flake.nix" ] && [ -f "$BENTO_DIR/flake.lock" ]; then
 			self_update
 			exit $?
@@ -83,4 +90,27 @@ finish_attempt() {
 	[ "$1" -eq 0 ] || return 1
 	reboot_if_needed
 	return 0
+}
+
+# `update.sh reboot`, what the bento-reboot timer runs
+# (services.bento.reboot): the reboot of reboot_when_due, the same as after
+# a switch with the REBOOT flag, under the lock, so that it never reboots
+# in the middle of an update. With REBOOT_MAX it polls first, for its slot.
+reboot_main() {
+	mkdir -p "$STATE_DIR" || return 1
+	chmod 0700 "$STATE_DIR"
+	exec 9> "$STATE_DIR/lock"
+	if ! flock -n 9; then
+		say "a bento update is running; the reboot check waits for the next timer"
+		return 0
+	fi
+	if [ "${BENTO_REBOOT_SLOTS:-0}" = 1 ]; then
+		# The slot, fresh from the server: a poll (logs and heartbeat too).
+		mkdir -p "$STATE_DIR/pending" || return 1
+		trap close_connection EXIT
+		trap 'exit 1' INT TERM HUP
+		poll_server || return 1
+		close_connection
+	fi
+	reboot_when_due
 }

@@ -238,8 +238,17 @@ roll_back() {
 	return 0
 }
 
-# REBOOT flag: reboot when the kernel, initrd or modules of the new system
-# differ from the booted ones (kexec when possible: it skips firmware and boot loader).
+# The REBOOT flag on a poll with nothing new, when the reboot may have had
+# to wait after its switch (a window, a slot): the reboot of reboot_when_due.
+# Without either, as before, the flag reboots only after a switch.
+reboot_on_poll() {
+	[ -f "$BENTO_DIR/REBOOT" ] && [ -e "$BOOTED_SYSTEM" ] || return 0
+	[ -n "${BENTO_REBOOT_WINDOW:-}" ] || [ "${BENTO_REBOOT_SLOTS:-0}" = 1 ] || return 0
+	boot_part_differing "$BOOTED_SYSTEM" "$PROFILE" > /dev/null || return 0
+	reboot_when_due
+}
+
+# REBOOT flag: after a switch, the reboot of reboot_when_due.
 reboot_if_needed() {
 	[ -f "$BENTO_DIR/REBOOT" ] || return 0
 	[ "$SWITCHED" = 1 ] || return 0
@@ -247,10 +256,90 @@ reboot_if_needed() {
 		warn "REBOOT is set but $BOOTED_SYSTEM is missing; not rebooting"
 		return 0
 	fi
-	if part=$(boot_part_differing "$BOOTED_SYSTEM" "$PROFILE"); then
-		say "the $part changed: rebooting"
-		systemctl kexec || systemctl reboot
+	reboot_when_due
+}
+
+# The generation of the system profile when systemd-boot gave up on it:
+# with boot counting, its entry has no tries left
+# (nixos-generation-<N>+0-<done>.conf: the Boot Loader Specification's
+# counter, which systemd-boot lowers on each boot and systemd-bless-boot
+# removes once boot-complete.target is reached). Fails otherwise.
+failed_boot_generation() {
+	generation=$(generation_of "$(readlink "$PROFILE")")
+	[ -n "$generation" ] || return 1
+	for entry in "$BOOT_ENTRIES/nixos-generation-$generation+0-"*.conf; do
+		[ -e "$entry" ] || continue
+		printf '%s\n' "$generation"
+		return 0
+	done
+	return 1
+}
+
+# A bad boot undid itself (docs/reboots.md): the profile's generation was
+# not blessed and, out of tries, systemd-boot booted an older one, which
+# runs now. Reported once per generation, as a rollback log queued for the
+# next session (the poll that follows), its header naming the configuration
+# that was applied (.bento/state).
+report_boot_fallback() {
+	[ -e "$BOOTED_SYSTEM" ] || return 0
+	failed=$(failed_boot_generation) || return 0
+	[ "$(cat "$STATE_DIR/boot-fallback" 2> /dev/null)" != "$failed" ] || return 0
+	{
+		echo "bento $BENTO_MODE of $BENTO_NAME on $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+		echo "protocol: $BENTO_LOG_PROTOCOL"
+		echo "configuration: $(head -n 1 "$STATE_DIR/state" 2> /dev/null)"
+		echo
+		echo "bento: generation $failed ($(basename "$(readlink -f "$PROFILE")")) did not boot healthy: its boot was not blessed (boot-complete.target not reached: bento-boot-health.service or another unit failed, or it did not come up), and out of tries systemd-boot booted $(basename "$(readlink -f "$BOOTED_SYSTEM")"), which runs now"
+	} > "$LOG" 2> /dev/null || return 0
+	warn "generation $failed did not boot healthy; systemd-boot fell back to the system that runs: reporting a rollback"
+	queue_log rollback "$(current_system)" || return 0
+	printf '%s\n' "$failed" > "$STATE_DIR/boot-fallback.new" &&
+		record_file "$STATE_DIR/boot-fallback.new" "$STATE_DIR/boot-fallback"
+	rm -f "$STATE_DIR/boot-fallback.new"
+}
+
+# The reboot both paths share, the REBOOT flag's after a switch
+# (reboot_if_needed) and the bento-reboot timer's (update.sh reboot,
+# reboot_main): when the kernel, initrd or modules of the system profile
+# differ from the booted ones, and the reboot window is open, reboot (kexec
+# when possible: it skips firmware and boot loader). Outside the window the
+# machine waits: its heartbeat says so (reboot-waiting), and the next
+# timer, switch or poll (reboot_on_poll) in the window reboots. With
+# REBOOT_MAX it also needs a slot it has not used (slot_unused: fetched by
+# this run's poll), and remembers the one it uses.
+reboot_when_due() {
+	if [ ! -e "$BOOTED_SYSTEM" ]; then
+		warn "$BOOTED_SYSTEM is missing; not rebooting"
 		return 0
 	fi
-	say "kernel, initrd and modules are unchanged: no reboot needed"
+	if ! part=$(boot_part_differing "$BOOTED_SYSTEM" "$PROFILE"); then
+		say "kernel, initrd and modules are unchanged: no reboot needed"
+		return 0
+	fi
+	if failed=$(failed_boot_generation); then
+		say "the $part changed, but generation $failed did not boot healthy (boot counting): no reboot into it"
+		return 0
+	fi
+	if ! reboot_window_open; then
+		say "the $part changed: waiting for the reboot window ($BENTO_REBOOT_WINDOW)"
+		return 0
+	fi
+	if [ "${BENTO_REBOOT_SLOTS:-0}" = 1 ]; then
+		if ! slot_unused; then
+			say "the $part changed: waiting for a reboot slot (REBOOT_MAX; bento reboots hands them out)"
+			return 0
+		fi
+		# Remembered before the reboot, durably: the heartbeat names it once
+		# the machine booted another system (rebooted-with), which frees the
+		# slot, and the token is never used twice.
+		if ! { printf '%s %s\n' "$token" "$(readlink -f "$BOOTED_SYSTEM")" > "$STATE_DIR/reboot-used.new" &&
+			record_file "$STATE_DIR/reboot-used.new" "$STATE_DIR/reboot-used"; }; then
+			warn "cannot record the reboot slot used in $STATE_DIR/reboot-used; not rebooting"
+			return 0
+		fi
+		rm -f "$STATE_DIR/reboot-used.new"
+	fi
+	say "the $part changed: rebooting"
+	systemctl kexec || systemctl reboot
+	return 0
 }

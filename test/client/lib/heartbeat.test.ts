@@ -7,7 +7,7 @@
  * batches put them; the comparison of kernel, initrd and modules it shares
  * with the REBOOT flag.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseHeartbeat } from '../../../src/protocol/heartbeat.js';
@@ -91,6 +91,44 @@ describe('write_heartbeat', () => {
       expect(text, changed).toContain('\nreboot-pending: yes\n\n');
       expect(parseHeartbeat(text).rebootPending, changed).toBe(true);
     }
+  });
+
+  it('with a reboot window: names it, and says a pending reboot waits while it is closed', () => {
+    const parts = { kernel: 'k1', initrd: 'i1', modules: 'm1' };
+    const window = "BENTO_REBOOT_WINDOW='Mon..Fri 02:00-05:00'; BENTO_REBOOT_DAYS=12345; BENTO_REBOOT_FROM=120; BENTO_REBOOT_TO=300";
+    const beat = (now: string, pending: boolean) => {
+      const m = machine({ state: APPLIED, current: NEW, booted: OLD, systems: { [OLD]: parts, [NEW]: pending ? { ...parts, kernel: 'k2' } : parts } });
+      runSourced(['core', 'heartbeat'], `${m.prelude}; ${window}; date() { case $1 in -u) command date "$@" ;; *) echo '${now}' ;; esac; }; write_heartbeat`);
+      return readFileSync(path.join(m.state, 'heartbeat'), 'utf8');
+    };
+    const closed = beat('6 03 00', true);
+    expect(closed.split('\n').slice(2)).toEqual([`configuration: ${APPLIED}`, `running: ${NEW}`, 'reboot-window: Mon..Fri 02:00-05:00', `booted: ${OLD}`, 'reboot-pending: yes', 'reboot-waiting: window', '', '']);
+    expect(parseHeartbeat(closed)).toMatchObject({ rebootPending: true, rebootWindow: 'Mon..Fri 02:00-05:00', rebootWaiting: 'window' });
+    const open = parseHeartbeat(beat('5 03 00', true));
+    expect(open).toMatchObject({ rebootPending: true, rebootWindow: 'Mon..Fri 02:00-05:00' });
+    expect(open.rebootWaiting).toBeUndefined();
+    expect(parseHeartbeat(beat('6 03 00', false)).rebootWaiting).toBeUndefined();
+  });
+
+  it('REBOOT_MAX: waits for a slot only when the machine reboots by itself and holds none unused; names the slot it rebooted with once booted anew', () => {
+    const parts = { kernel: 'k1', initrd: 'i1', modules: 'm1' };
+    const token = '0123456789abcdef0123456789abcdef';
+    const beat = (options: { flag?: boolean; slot?: boolean; used?: string }) => {
+      const m = machine({ state: APPLIED, current: NEW, booted: OLD, systems: { [OLD]: parts, [NEW]: { ...parts, kernel: 'k2' } } });
+      const bentoDir = path.join(m.dir, 'var-bento');
+      mkdirSync(bentoDir);
+      if (options.flag) writeFileSync(path.join(bentoDir, 'REBOOT'), '');
+      if (options.slot) writeFileSync(path.join(m.state, 'reboot-slot'), `token: ${token}\n`);
+      if (options.used !== undefined) writeFileSync(path.join(m.state, 'reboot-used'), `${token} ${options.used === 'booted' ? realpathSync(path.join(m.store, OLD)) : options.used}\n`);
+      runSourced(['core', 'heartbeat'], `${m.prelude}; BENTO_DIR=${shellQuote(bentoDir)}; REBOOT_TIMER=${shellQuote(path.join(m.dir, 'no-timer'))}; BENTO_REBOOT_SLOTS=1; write_heartbeat`);
+      return { text: readFileSync(path.join(m.state, 'heartbeat'), 'utf8'), store: m.store };
+    };
+    expect(parseHeartbeat(beat({ flag: true }).text).rebootWaiting).toBe('slot');
+    expect(parseHeartbeat(beat({}).text).rebootWaiting).toBeUndefined();
+    expect(parseHeartbeat(beat({ flag: true, slot: true }).text).rebootWaiting).toBeUndefined();
+    expect(parseHeartbeat(beat({ flag: true, used: '/nix/store/elsewhere' }).text).rebootedWith).toBe(token);
+    const same = beat({ flag: true, used: 'booted' });
+    expect(same.text).not.toContain('rebooted-with');
   });
 
   it('without /run/booted-system (a container): neither booted nor reboot-pending', () => {
