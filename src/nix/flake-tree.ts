@@ -5,7 +5,7 @@
  * its staging copy, so that .gitignore files (bento's own and nested ones)
  * leave out the same files on both sides, and builds it as `git+file:`.
  */
-import { cpSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { run } from '../exec.js';
 import { mapLimit } from '../util/concurrency.js';
@@ -22,9 +22,14 @@ const TREES_PER_SHELL = 500;
 
 /**
  * Adds everything in each work tree named on the command line, stopping at
- * the first failure with the tree it failed in.
+ * the first failure with the tree it failed in. Only the paths: Nix reads
+ * the file list of an uncommitted tree from the index (`git ls-files`) and
+ * the files from the work tree, so the index needs no content
+ * (`--intent-to-add`, which lists the same paths and modes as a plain
+ * `git add -A` without hashing and storing every file; the store path is
+ * the same, test/nix/build-flakes.test.ts).
  */
-const ADD_EACH = 'for tree do git -C "$tree" add -A || { printf \'git add -A failed in %s\\n\' "$tree" >&2; exit 1; }; done';
+const ADD_EACH = 'for tree do git -C "$tree" add -A --intent-to-add || { printf \'git add -A failed in %s\\n\' "$tree" >&2; exit 1; }; done';
 
 /**
  * `git init` and `git add -A` in `dir`, as the client does in /var/bento.
@@ -48,8 +53,8 @@ export async function addEverythingToGitEach(dirs: readonly string[], jobs = 1):
   const skeleton = makeTempDir('git');
   try {
     await run('git', ['init', '-q', '--template=', '--shared=0644', skeleton], { env: NEUTRAL_GIT });
-    // cpSync keeps the modes git gave (readable by everyone, setgid directories), whatever the umask.
-    for (const dir of dirs) cpSync(path.join(skeleton, '.git'), path.join(dir, '.git'), { recursive: true });
+    const entries = treeEntries(path.join(skeleton, '.git'));
+    for (const dir of dirs) copyTree(path.join(skeleton, '.git'), path.join(dir, '.git'), entries);
   } finally {
     rmSync(skeleton, { recursive: true, force: true });
   }
@@ -57,6 +62,35 @@ export async function addEverythingToGitEach(dirs: readonly string[], jobs = 1):
   const size = Math.min(TREES_PER_SHELL, Math.ceil(dirs.length / Math.max(1, jobs)));
   for (let start = 0; start < dirs.length; start += size) chunks.push(dirs.slice(start, start + size));
   await mapLimit(chunks, jobs, (chunk) => run('sh', ['-c', ADD_EACH, 'sh', ...chunk], { env: NEUTRAL_GIT }));
+}
+
+interface TreeEntry {
+  relative: string;
+  directory: boolean;
+  mode: number;
+}
+
+/** What is under `root`: directories before what they hold, with their modes (a tree of directories and files only). */
+function treeEntries(root: string, relative = ''): TreeEntry[] {
+  const entries: TreeEntry[] = [];
+  for (const entry of readdirSync(path.join(root, relative), { withFileTypes: true })) {
+    const child = path.join(relative, entry.name);
+    entries.push({ relative: child, directory: entry.isDirectory(), mode: statSync(path.join(root, child)).mode & 0o7777 });
+    if (entry.isDirectory()) entries.push(...treeEntries(root, child));
+  }
+  return entries;
+}
+
+/** Copies `entries` of `from` to `to` with git's modes (readable by everyone, setgid directories), whatever the umask. */
+function copyTree(from: string, to: string, entries: readonly TreeEntry[]): void {
+  mkdirSync(to);
+  chmodSync(to, statSync(from).mode & 0o7777);
+  for (const entry of entries) {
+    const target = path.join(to, entry.relative);
+    if (entry.directory) mkdirSync(target);
+    else copyFileSync(path.join(from, entry.relative), target);
+    chmodSync(target, entry.mode);
+  }
 }
 
 /** The flake in the git work tree `dir` (what git tracks of it), as Nix names it. */
