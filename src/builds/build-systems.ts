@@ -112,8 +112,9 @@ export async function buildSystems(systems: readonly FleetSystem[], options: Bui
     const flakes = new Map<string, FleetSystem[]>();
     const nonFlakes: FleetSystem[] = [];
     for (const system of systems) {
-      if (system.kind === 'flake') flakes.set(system.hostDir, [...(flakes.get(system.hostDir) ?? []), system]);
-      else nonFlakes.push(system);
+      if (system.kind !== 'flake') nonFlakes.push(system);
+      else if (flakes.has(system.hostDir)) flakes.get(system.hostDir)?.push(system);
+      else flakes.set(system.hostDir, [system]);
     }
     const results: SystemBuildResult[] = [];
     const report = (group: readonly FleetSystem[], outcomes: Map<string, BuildOutcome>, started: bigint) => {
