@@ -136,6 +136,7 @@ export const TIERS = {
     'test/flake.test.ts',
     'test/generated.test.ts',
     'test/install.test.ts',
+    'test/nix/build-flakes.test.ts',
     'test/nix/flake-names.test.ts',
     'test/nix/nix.test.ts',
     'test/nix/signing-key.test.ts',

@@ -1,17 +1,18 @@
 /**
- * Builds a selection of systems: the systems of one flake together in one
- * Nix call, different flakes and non-flake systems concurrently up to
- * `jobs`. Each is built from a staging copy of what its machine will build
- * (stageForBuild), made from the fleet's snapshot.
+ * Builds a selection of systems: the systems of every flake together
+ * (buildFlakesSystems: one evaluation, one build), non-flake systems one
+ * Nix call each, concurrently up to `jobs`. Each is built from a staging
+ * copy of what its machine will build (stageForBuild), made from the
+ * fleet's snapshot.
  */
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { mapLimit } from '../util/concurrency.js';
 import type { FleetSystem } from '../fleet/fleet.js';
 import { copyHostTree } from '../fleet/host-tree.js';
-import { addEverythingToGit } from '../nix/flake-tree.js';
+import { addEverythingToGit, addEverythingToGitEach } from '../nix/flake-tree.js';
 import { makeTempDir } from '../util/temp-dir.js';
-import { buildFlakeSystems, buildNonFlakeSystem, type NixBuildOptions } from '../nix/build.js';
+import { buildFlakesSystems, buildNonFlakeSystem, type BuildOutcome, type NixBuildOptions } from '../nix/build.js';
 import { nixErrorHeadline } from '../nix/nix.js';
 import { shareWithEvaluator } from '../nix/unprivileged.js';
 import { clientFilesOf } from '../render/render-fleet.js';
@@ -45,12 +46,20 @@ export interface BuildSystemsOptions {
  * only what git tracks, so a nested .gitignore leaves out here exactly what
  * it leaves out on the machine (docs/protocol.md §6, step 3).
  */
-export async function stageForBuild(system: Pick<FleetSystem, 'name' | 'kind' | 'filesDir' | 'hostDirName'>, generatedDir: string, stagingRoot: string): Promise<string> {
+export async function stageForBuild(system: StagedSystem, generatedDir: string, stagingRoot: string): Promise<string> {
+  const dir = layOutForBuild(system, generatedDir, stagingRoot);
+  if (system.kind === 'flake') await addEverythingToGit(dir);
+  return dir;
+}
+
+type StagedSystem = Pick<FleetSystem, 'name' | 'kind' | 'filesDir' | 'hostDirName'>;
+
+/** stageForBuild's files, without git. */
+function layOutForBuild(system: StagedSystem, generatedDir: string, stagingRoot: string): string {
   const dir = mkdtempSync(path.join(stagingRoot, `${system.name}-`));
   // filesDir is a snapshot: a copy without links, so it is its own boundary.
   copyHostTree(system.filesDir, dir, { where: `hosts/${system.hostDirName}`, boundary: system.filesDir });
   for (const { generated, published } of clientFilesOf(system.name)) copyFileSync(path.join(generatedDir, generated), path.join(dir, published));
-  if (system.kind === 'flake') await addEverythingToGit(dir);
   return dir;
 }
 
@@ -100,31 +109,46 @@ export async function buildSystems(systems: readonly FleetSystem[], options: Bui
   try {
     // Flakes are built from here by an unprivileged user (nix/unprivileged.ts).
     await shareWithEvaluator(stagingRoot);
-    const groups = new Map<string, FleetSystem[]>();
+    const flakes = new Map<string, FleetSystem[]>();
+    const nonFlakes: FleetSystem[] = [];
     for (const system of systems) {
-      const key = system.kind === 'flake' ? system.hostDir : `non-flake:${system.name}`;
-      groups.set(key, [...(groups.get(key) ?? []), system]);
+      if (system.kind !== 'flake') nonFlakes.push(system);
+      else if (flakes.has(system.hostDir)) flakes.get(system.hostDir)?.push(system);
+      else flakes.set(system.hostDir, [system]);
     }
-    const results = await mapLimit([...groups.values()], options.jobs, async (group) => {
-      const started = process.hrtime.bigint();
-      const first = group[0] as FleetSystem;
-      const staging = await stageForBuild(first, options.generatedDir, stagingRoot);
-      const outcomes =
-        first.kind === 'flake'
-          ? await buildFlakeSystems(staging, group.map((system) => system.name), options.nix)
-          : new Map([[first.name, await buildNonFlakeSystem(path.join(staging, 'configuration.nix'), options.nix)]]);
+    const results: SystemBuildResult[] = [];
+    const report = (group: readonly FleetSystem[], outcomes: Map<string, BuildOutcome>, started: bigint) => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      rmSync(staging, { recursive: true, force: true });
-      return group.map((system) => {
+      for (const system of group) {
         const outcome = outcomes.get(system.name);
         const result: SystemBuildResult = outcome?.ok
           ? { name: system.name, kind: system.kind, ok: true, storePath: outcome.storePath, log: outcome.log, seconds }
           : { name: system.name, kind: system.kind, ok: false, error: outcome?.error ?? 'no result from Nix', log: outcome?.log ?? '', seconds };
+        results.push(result);
         options.onResult?.(result);
-        return result;
-      });
-    });
-    const byName = new Map(results.flat().map((result) => [result.name, result]));
+      }
+    };
+    const buildFlakes = async () => {
+      const started = process.hrtime.bigint();
+      const groups = [...flakes.values()];
+      // One staging copy a flake, whichever of its systems it is laid out for: they share the flake's files.
+      const dirs = groups.map((group) => layOutForBuild(group[0] as FleetSystem, options.generatedDir, stagingRoot));
+      await addEverythingToGitEach(dirs, options.jobs);
+      await buildFlakesSystems(
+        groups.map((group, index) => ({ dir: dirs[index] as string, names: group.map((system) => system.name) })),
+        { ...options.nix, jobs: options.jobs, onFlake: (index, outcomes) => report(groups[index] as FleetSystem[], outcomes, started) },
+      );
+    };
+    const buildNonFlake = async (system: FleetSystem) => {
+      const started = process.hrtime.bigint();
+      const staging = layOutForBuild(system, options.generatedDir, stagingRoot);
+      const outcome = await buildNonFlakeSystem(path.join(staging, 'configuration.nix'), options.nix);
+      rmSync(staging, { recursive: true, force: true });
+      report([system], new Map([[system.name, outcome]]), started);
+    };
+    const tasks = [...(flakes.size > 0 ? [buildFlakes] : []), ...nonFlakes.map((system) => () => buildNonFlake(system))];
+    await mapLimit(tasks, options.jobs, (task) => task());
+    const byName = new Map(results.map((result) => [result.name, result]));
     return systems.map((system) => byName.get(system.name) as SystemBuildResult);
   } finally {
     rmSync(stagingRoot, { recursive: true, force: true });

@@ -1,6 +1,8 @@
 /**
- * Building systems with Nix. All systems of one flake go to a single
- * `nix build` (Nix shares and parallelises the work); a non-flake system is
+ * Building systems with Nix. The systems of every flake are evaluated by one
+ * Nix process and built by one more (Nix shares and parallelises the work);
+ * a failure is then tried again flake by flake and system by system, so
+ * that it lands on the systems that caused it. A non-flake system is
  * built as `nixos-rebuild build --no-flake` would. NOLOCALBUILD evaluates
  * only. Nix's own --builders and --max-jobs pass through, so a large fleet
  * can build on remote builders.
@@ -10,14 +12,17 @@
  * a flake in pure mode, a configuration.nix in restricted mode
  * (restricted-eval.ts).
  */
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { run } from '../exec.js';
 import { ToolError } from '../errors.js';
+import { mapLimit } from '../util/concurrency.js';
 import { nixString } from '../util/quote.js';
+import { makeTempDir } from '../util/temp-dir.js';
 import { gitFlakeRef } from './flake-tree.js';
-import { explainEvaluationError, summarizeNixError } from './nix.js';
+import { explainEvaluationError, pathFlakeRef, summarizeNixError } from './nix.js';
 import { restrictedEvalArgs, restrictedEvaluation, type RestrictedEvaluation } from './restricted-eval.js';
-import { otherEvaluator, runFleetNix, runFleetTool, unreadableByEvaluator } from './unprivileged.js';
+import { otherEvaluator, runFleetNix, runFleetTool, shareWithEvaluator, unreadableByEvaluator } from './unprivileged.js';
 
 export interface NixBuildOptions {
   /** Only evaluate: the store paths, without building them. */
@@ -71,6 +76,189 @@ export async function buildFlakeSystems(flakeDir: string, names: readonly string
     const single = await buildFlakeBatch(flakeDir, [name], options);
     outcomes.set(name, single.ok ? { ok: true, storePath: single.storePaths[0] as string, log: single.log } : { ok: false, error: single.error, log: single.log });
   }
+  return outcomes;
+}
+
+/** Systems of one flake to build: the flake's git work tree (flake-tree.ts) and their names. */
+export interface FlakeSystems {
+  dir: string;
+  names: readonly string[];
+}
+
+/** A toplevel as `nix build` of it would build it: its derivation and its output. */
+export interface Toplevel {
+  drvPath: string;
+  outPath: string;
+}
+
+/**
+ * flake.nix of the flake whose output `toplevels` lists, for each flake of
+ * `flakes` in order, `[ drvPath outPath ]` of the toplevel of each of its
+ * systems. Each flake is an input named by its `git+file:` reference: Nix
+ * fetches, locks (with the flake's own flake.lock) and calls it as it does
+ * the flake built directly, which is what the machine builds, so the store
+ * paths are the same (test/nix/build-flakes.test.ts builds both).
+ */
+export function toplevelsFlakeText(flakes: readonly FlakeSystems[]): string {
+  const inputs = flakes.map((flake, index) => `  inputs.flake${index}.url = ${nixString(gitFlakeRef(flake.dir))};\n`).join('');
+  const list = flakes.map((flake, index) => `      { flake = inputs.flake${index}; names = [ ${flake.names.map(nixString).join(' ')} ]; }\n`).join('');
+  return (
+    "# Written by bento: the toplevels of the fleet's flakes, each as its machine builds it.\n{\n" +
+    inputs +
+    '  outputs = inputs: {\n' +
+    '    toplevels = map ({ flake, names }: map (name: let toplevel = flake.nixosConfigurations.${name}.config.system.build.toplevel; in [ toplevel.drvPath toplevel.outPath ]) names) [\n' +
+    list +
+    '    ];\n  };\n}\n'
+  );
+}
+
+/** Parses the `toplevels` output of toplevelsFlakeText as `nix eval --json` prints it; undefined when it is not that. */
+export function parseToplevels(stdout: string, flakes: readonly FlakeSystems[]): Toplevel[][] | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(stdout);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(parsed) || parsed.length !== flakes.length) return undefined;
+  const toplevels: Toplevel[][] = [];
+  for (const [index, entries] of (parsed as unknown[]).entries()) {
+    if (!Array.isArray(entries) || entries.length !== flakes[index]?.names.length) return undefined;
+    const pairs: Toplevel[] = [];
+    for (const entry of entries as unknown[]) {
+      if (!Array.isArray(entry) || entry.length !== 2 || !entry.every((item) => typeof item === 'string' && item.startsWith('/'))) return undefined;
+      pairs.push({ drvPath: entry[0] as string, outPath: entry[1] as string });
+    }
+    toplevels.push(pairs);
+  }
+  return toplevels;
+}
+
+/**
+ * The toplevels of the systems of `flakes`, evaluated in one Nix process
+ * (pure mode, the evaluator's rights) through a flake whose inputs they
+ * are: Nix fetches an uncommitted `git+file:` flake again for every
+ * installable of a `nix build`, once here. Undefined when the evaluation
+ * fails: the caller finds the culprit flake by flake.
+ */
+export async function evalFlakesToplevels(flakes: readonly FlakeSystems[], options: NixBuildOptions): Promise<Toplevel[][] | undefined> {
+  const dir = makeTempDir('toplevels');
+  try {
+    await shareWithEvaluator(dir);
+    const flakeFile = path.join(dir, 'flake.nix');
+    writeFileSync(flakeFile, toplevelsFlakeText(flakes));
+    chmodSync(flakeFile, 0o644); // whatever the umask: the evaluator reads it
+    // The staging copies are root's: Nix may not write a lock file into them, and the machine locks for itself anyway.
+    const result = await runFleetNix(['eval', '--json', '--no-write-lock-file', ...maxJobs(options), pathFlakeRef(dir, 'toplevels')], {
+      allowFailure: true,
+      stream: options.verbose,
+      builders: options.builders,
+    });
+    if (result.failed) return undefined;
+    const toplevels = parseToplevels(result.stdout, flakes);
+    if (!toplevels) throw new ToolError(result.command, 0, result.stdout.slice(0, 500), `unexpected output from ${result.command}`);
+    return toplevels;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Which of `storePaths` are not valid in the store (not built). One process. */
+async function invalidStorePaths(storePaths: readonly string[]): Promise<Set<string>> {
+  if (storePaths.length === 0) return new Set();
+  const result = await run('nix-store', ['--check-validity', '--print-invalid', ...storePaths]);
+  return new Set(result.stdout.split('\n').filter((line) => line !== ''));
+}
+
+/** A flake group of at most this many that fails to evaluate is tried flake by flake, not split again. */
+const SMALLEST_SPLIT = 4;
+
+export interface BuildFlakesOptions extends NixBuildOptions {
+  /** At most this many Nix calls at a time once a failure is tried again. */
+  jobs: number;
+  /** Called as the systems of the flake `flakes[index]` are done. */
+  onFlake?: (index: number, outcomes: Map<string, BuildOutcome>) => void;
+}
+
+/**
+ * Builds (or evaluates) the systems of every flake of `flakes`: their
+ * toplevels in one evaluation (evalFlakesToplevels), then every derivation
+ * in one `nix build --keep-going`. A group of flakes that fails to evaluate
+ * is split in halves until the flakes at fault are found, and those are
+ * built as before, flake by flake (buildFlakeSystems: together, then each
+ * system); a system whose build failed is built again alone. Either way the
+ * failure is Nix's own message for that flake or system.
+ */
+export async function buildFlakesSystems(flakes: readonly FlakeSystems[], options: BuildFlakesOptions): Promise<Map<string, BuildOutcome>[]> {
+  const outcomes = new Array<Map<string, BuildOutcome>>(flakes.length);
+  const done = (index: number, flakeOutcomes: Map<string, BuildOutcome>) => {
+    outcomes[index] = flakeOutcomes;
+    options.onFlake?.(index, flakeOutcomes);
+  };
+  const evaluated = new Map<number, Toplevel[]>();
+  const unevaluated: number[] = [];
+  const evaluate = async (indices: number[]): Promise<void> => {
+    const toplevels = await evalFlakesToplevels(
+      indices.map((index) => flakes[index] as FlakeSystems),
+      options,
+    );
+    if (toplevels) indices.forEach((index, position) => evaluated.set(index, toplevels[position] as Toplevel[]));
+    else if (indices.length <= SMALLEST_SPLIT) unevaluated.push(...indices);
+    else {
+      const half = Math.ceil(indices.length / 2);
+      await evaluate(indices.slice(0, half));
+      await evaluate(indices.slice(half));
+    }
+  };
+  if (flakes.length > 0) await evaluate(flakes.map((_, index) => index));
+
+  const retries: Array<{ index: number; name: string }> = [];
+  const partial = new Map<number, Map<string, BuildOutcome>>();
+  if (evaluated.size > 0) {
+    const toplevels = [...evaluated.values()].flat();
+    let log = '';
+    let invalid = new Set<string>();
+    if (!options.evaluateOnly) {
+      const drvPaths = [...new Set(toplevels.map((toplevel) => toplevel.drvPath))];
+      const realised = await runFleetNix(['build', '--no-link', '--keep-going', ...maxJobs(options), ...drvPaths], {
+        allowFailure: true,
+        stream: options.verbose,
+        builders: options.builders,
+      });
+      log = realised.all;
+      if (realised.failed) invalid = await invalidStorePaths(toplevels.map((toplevel) => toplevel.outPath));
+    }
+    for (const [index, flakeToplevels] of [...evaluated.entries()].sort(([a], [b]) => a - b)) {
+      const flake = flakes[index] as FlakeSystems;
+      const flakeOutcomes = new Map<string, BuildOutcome>();
+      flake.names.forEach((name, position) => {
+        const toplevel = flakeToplevels[position] as Toplevel;
+        if (invalid.has(toplevel.outPath)) retries.push({ index, name });
+        else flakeOutcomes.set(name, { ok: true, storePath: toplevel.outPath, log });
+      });
+      if (flakeOutcomes.size === flake.names.length) done(index, flakeOutcomes);
+      else partial.set(index, flakeOutcomes);
+    }
+  }
+
+  const pending = new Map([...partial.keys()].map((index) => [index, retries.filter((retry) => retry.index === index).length]));
+  const tasks: Array<() => Promise<void>> = [
+    ...unevaluated.map((index) => async () => {
+      const flake = flakes[index] as FlakeSystems;
+      done(index, await buildFlakeSystems(flake.dir, flake.names, options));
+    }),
+    ...retries.map(({ index, name }) => async () => {
+      const flake = flakes[index] as FlakeSystems;
+      const single = await buildFlakeSystems(flake.dir, [name], options);
+      const flakeOutcomes = partial.get(index) as Map<string, BuildOutcome>;
+      flakeOutcomes.set(name, single.get(name) as BuildOutcome);
+      const left = (pending.get(index) as number) - 1;
+      pending.set(index, left);
+      // In the flake's order, as the other paths give them.
+      if (left === 0) done(index, new Map(flake.names.map((each) => [each, flakeOutcomes.get(each) as BuildOutcome])));
+    }),
+  ];
+  await mapLimit(tasks, options.jobs, (task) => task());
   return outcomes;
 }
 

@@ -1,0 +1,150 @@
+/**
+ * Every flake's systems in one evaluation and one build (buildFlakesSystems,
+ * src/nix/build.ts), with real Nix: the store path is the one the machine
+ * builds from its git work tree, and failures land on their systems.
+ */
+import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildFlakesSystems, toplevelAttribute, toplevelsFlakeText, type BuildOutcome, type FlakeSystems } from '../../src/nix/build.js';
+import { addEverythingToGitEach } from '../../src/nix/flake-tree.js';
+
+const scratch = mkdtempSync(path.join(os.tmpdir(), 'bento-build-flakes-'));
+// As root the flakes are evaluated by an unprivileged user (unprivileged.ts), who must read them.
+chmodSync(scratch, 0o755);
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const NEUTRAL_GIT = { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1' };
+const NIX = ['--extra-experimental-features', 'nix-command flakes'];
+
+/** A toplevel that is a tiny derivation, fresh for each nonce; `script` is its builder's. */
+function toplevel(name: string, script: string, extra = ''): string {
+  return `${JSON.stringify(name)}.config.system.build.toplevel = builtins.derivation { name = "nixos-system-${name}"; system = "x86_64-linux"; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; nonce = builtins.readFile ./nonce; ${extra} args = [ "-c" ${JSON.stringify(script)} ]; };`;
+}
+
+/**
+ * A flake whose system records what the flake sees of itself: its store
+ * path, lastModified and lastModifiedDate, sourceInfo, its rev (or
+ * "dirty"), and the files of its source, which a nested .gitignore and a
+ * top one thin out.
+ */
+const SELF_AWARE = `{
+  outputs = { self }: {
+    nixosConfigurations = {
+      ${toplevel('seer', 'echo "$info" > $out', `info = builtins.toJSON { out = self.outPath; lastModified = self.lastModified; lastModifiedDate = self.lastModifiedDate; sourceInfo = self.sourceInfo; rev = self.rev or "dirty"; files = builtins.attrNames (builtins.readDir self); sub = builtins.attrNames (builtins.readDir ./sub); };`)}
+      ${toplevel('breaks', 'echo broken-on-purpose >&2; exit 3')}
+    };
+  };
+}
+`;
+
+function simple(names: string[], broken?: string): string {
+  const systems = names.map((name) => (name === broken ? `${JSON.stringify(name)} = throw "bad-eval-on-purpose";` : toplevel(name, `echo ${name} > $out`)));
+  return `{ outputs = { self }: { nixosConfigurations = { ${systems.join(' ')} }; }; }\n`;
+}
+
+function writeTree(dir: string, files: Record<string, string>): string {
+  for (const [file, content] of Object.entries(files)) {
+    mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+    writeFileSync(path.join(dir, file), content);
+  }
+  return dir;
+}
+
+function selfAwareFiles(nonce: string): Record<string, string> {
+  return {
+    'flake.nix': SELF_AWARE,
+    nonce,
+    '.gitignore': '/ignored.txt\n',
+    'ignored.txt': 'left out by the top .gitignore\n',
+    'sub/.gitignore': '*.key\n',
+    'sub/a.key': 'left out by the nested .gitignore\n',
+    'sub/b.nix': '{ }\n',
+  };
+}
+
+/** What the machine does: `git init` (git's own template), `git add -A`, then `nixos-rebuild --flake DIR#NAME` builds this. */
+function buildAsTheMachine(dir: string, name: string): string {
+  for (const args of [['init', '-q'], ['add', '-A']]) expect(spawnSync('git', args, { cwd: dir, env: NEUTRAL_GIT, encoding: 'utf8' }).status).toBe(0);
+  const built = spawnSync('nix', [...NIX, 'build', '--json', '--no-link', '--no-write-lock-file', `git+file://${dir}#${toplevelAttribute(name)}`], { encoding: 'utf8' });
+  expect(built.stderr).not.toMatch(/^error/m);
+  return (JSON.parse(built.stdout) as [{ outputs: { out: string } }])[0].outputs.out;
+}
+
+/** Staging copies as bento makes them (addEverythingToGitEach), each flake with the systems to build. */
+async function staged(label: string, trees: Array<{ files: Record<string, string>; names: string[] }>): Promise<FlakeSystems[]> {
+  const root = mkdtempSync(path.join(scratch, `${label}-`));
+  chmodSync(root, 0o755);
+  const flakes = trees.map(({ files, names }, index) => ({ dir: writeTree(path.join(root, `flake${index}`), files), names }));
+  await addEverythingToGitEach(
+    flakes.map((flake) => flake.dir),
+    2,
+  );
+  return flakes;
+}
+
+describe('toplevelsFlakeText', () => {
+  it("makes each flake a git+file: input and lists each system's derivation and output; Nix parses it", () => {
+    const text = toplevelsFlakeText([
+      { dir: '/tmp/bento-build-1-a/laptop-x', names: ['laptop'] },
+      { dir: '/tmp/bento-build-1-a/web-y', names: ['web1', 'web2'] },
+    ]);
+    expect(text).toContain('  inputs.flake0.url = "git+file:///tmp/bento-build-1-a/laptop-x";\n  inputs.flake1.url = "git+file:///tmp/bento-build-1-a/web-y";\n');
+    expect(text).toContain('{ flake = inputs.flake1; names = [ "web1" "web2" ]; }');
+    expect(text).toContain('[ toplevel.drvPath toplevel.outPath ]');
+    const parsed = spawnSync('nix-instantiate', ['--parse', '-E', text], { encoding: 'utf8' });
+    expect(parsed.stderr).toBe('');
+    expect(parsed.status).toBe(0);
+  });
+});
+
+describe('buildFlakesSystems', () => {
+  it("builds the store path the machine builds from its git work tree (self, lastModified, sourceInfo, rev, .gitignore files); each failure lands on its system with Nix's message", async () => {
+    const nonce = randomBytes(8).toString('hex');
+    const reference = writeTree(path.join(mkdtempSync(path.join(scratch, 'machine-')), 'var-bento'), selfAwareFiles(nonce));
+    const expected = buildAsTheMachine(reference, 'seer');
+    const seen = JSON.parse(readFileSync(expected, 'utf8')) as { files: string[]; sub: string[]; rev: string; lastModified: number };
+    // The flake saw what git tracks, not the ignored files: the comparison below is about them.
+    expect(seen.files.sort()).toEqual(['.gitignore', 'flake.nix', 'nonce', 'sub']);
+    expect(seen.sub.sort()).toEqual(['.gitignore', 'b.nix']);
+    expect(seen.rev).toBe('dirty');
+
+    // Six flakes: the group fails to evaluate (the last flake throws), is split, and the half at fault is built flake by flake.
+    const flakes = await staged('mixed', [
+      { files: selfAwareFiles(nonce), names: ['seer', 'breaks'] },
+      ...['c', 'd', 'e', 'f'].map((name) => ({ files: { 'flake.nix': simple([name]), nonce }, names: [name] })),
+      { files: { 'flake.nix': simple(['g1', 'g2'], 'g1'), nonce }, names: ['g1', 'g2'] },
+    ]);
+    const reported: number[] = [];
+    const outcomes = await buildFlakesSystems(flakes, { jobs: 2, onFlake: (index) => reported.push(index) });
+    expect(reported.sort()).toEqual([0, 1, 2, 3, 4, 5]);
+    const byName = new Map<string, BuildOutcome>(outcomes.flatMap((map) => [...map.entries()]));
+
+    expect(byName.get('seer')).toMatchObject({ ok: true, storePath: expected });
+    const breaks = byName.get('breaks') as BuildOutcome & { ok: false };
+    expect(breaks.ok).toBe(false);
+    expect(breaks.error).toMatch(/builder for '.*-nixos-system-breaks\.drv' failed/);
+    expect(breaks.log).toContain('broken-on-purpose');
+    const g1 = byName.get('g1') as BuildOutcome & { ok: false };
+    expect(g1.ok).toBe(false);
+    expect(g1.error).toContain('bad-eval-on-purpose');
+    for (const name of ['c', 'd', 'e', 'f', 'g2']) {
+      const outcome = byName.get(name) as BuildOutcome & { ok: true };
+      expect(outcome.ok).toBe(true);
+      expect(readFileSync(outcome.storePath, 'utf8')).toBe(`${name}\n`);
+    }
+  });
+
+  it('evaluates only (NOLOCALBUILD): the same store path, not built', async () => {
+    const nonce = randomBytes(8).toString('hex');
+    const flakes = await staged('evaluate', [{ files: selfAwareFiles(nonce), names: ['seer'] }]);
+    const evaluated = (await buildFlakesSystems(flakes, { jobs: 1, evaluateOnly: true }))[0]?.get('seer') as BuildOutcome & { ok: true };
+    expect(evaluated.ok).toBe(true);
+    expect(existsSync(evaluated.storePath)).toBe(false);
+    const reference = writeTree(path.join(mkdtempSync(path.join(scratch, 'machine-')), 'var-bento'), selfAwareFiles(nonce));
+    expect(buildAsTheMachine(reference, 'seer')).toBe(evaluated.storePath);
+  });
+});
