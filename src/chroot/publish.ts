@@ -351,11 +351,12 @@ function removeOldVersions(systemDir: string, keep: ReadonlySet<string>): void {
 
 /**
  * Temporary names in a system's directory: the config link's, version
- * directories being written, and last_change_date's (of this bento and of
- * earlier ones).
+ * directories being written, last_change_date's (of this bento and of
+ * earlier ones), and reboot-slot's (bento reboots, which holds the same
+ * lock as deploy).
  */
 function isLeftover(entry: string): boolean {
-  return /^config\.tmp-\d+$|^\.config-.*\.tmp-\d+$|^\.?last_change_date\.tmp-\d+$/.test(entry);
+  return /^config\.tmp-\d+$|^\.config-.*\.tmp-\d+$|^\.?last_change_date\.tmp-\d+$|^\.reboot-slot\.tmp-\d+$/.test(entry);
 }
 
 /**

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Assembly } from '../../src/chroot/assemble.js';
-import { activateVersion, activeVersion, ensureSystemDirs, isActive, isPublished, publishedContentProblems, readPublished, stageVersion } from '../../src/chroot/publish.js';
+import { activateVersion, activeVersion, ensureSystemDirs, isActive, isPublished, publishedContentProblems, readPublished, removeLeftovers, stageVersion } from '../../src/chroot/publish.js';
 import { renderManifest } from '../../src/protocol/manifest.js';
 import { sha256 } from '../../src/util/hash.js';
 
@@ -99,5 +99,16 @@ describe.skipIf(!isRoot)('publication', () => {
     writeFileSync(path.join(config, 'configuration.nix'), 'tampered\n');
     rmSync(path.join(config, 'update.sh'));
     expect(publishedContentProblems(chrootDir, published)).toEqual(['configuration.nix differs from the manifest', 'update.sh cannot be read (ENOENT)']);
+  });
+
+  it("removeLeftovers takes away what a killed deploy or bento reboots left in a system's directory, and nothing else", () => {
+    const dir = path.join(chrootDir, 'web');
+    const leftovers = ['config.tmp-4242', '.config-0123456789abcdef.tmp-4242', '.last_change_date.tmp-4242', 'last_change_date.tmp-4242', '.reboot-slot.tmp-4242'];
+    for (const entry of leftovers) writeFileSync(path.join(dir, entry), 'x');
+    writeFileSync(path.join(dir, 'reboot-slot'), 'kept\n');
+    const before = readdirSync(dir).filter((entry) => !leftovers.includes(entry));
+    removeLeftovers(chrootDir, ['web']);
+    expect(readdirSync(dir).sort()).toEqual(before.sort());
+    expect(readFileSync(path.join(dir, 'reboot-slot'), 'utf8')).toBe('kept\n');
   });
 });
