@@ -14,7 +14,7 @@ import { changedPaths, CLIENT_FLAG_FILES } from '../protocol/manifest.js';
 import { readStatesFile, validStates } from '../protocol/states-file.js';
 import { clientFilesOf } from '../render/render-fleet.js';
 import { sha256 } from '../util/hash.js';
-import { bentoAccountProblem, misplacedAccountsWarning, readAccounts, type MisplacedAccount } from './accounts.js';
+import { bentoAccountProblem, misplacedAccountsWarning, readAccounts, type Accounts, type MisplacedAccount } from './accounts.js';
 import { assembleSystem, HashCache, type Assembly } from './assemble.js';
 import { systemCacheProblems } from './prebuilt-cache.js';
 import { ensureSystemDirs, isPublished, publishedContentProblems, readPublished } from './publish.js';
@@ -41,6 +41,8 @@ export interface PublicationPlan {
   /** Every system that could be assembled. */
   assemblies: Map<string, Assembly>;
   sftpGroupId: number;
+  /** The accounts read for the plan (getent): the prune of the same systems' logs reads them from here. */
+  accounts: Accounts;
   /** For the user, in order: a warning (a host file replaced by bento's own) or a note (a damaged publication published again). */
   messages: { warning: boolean; text: string }[];
 }
@@ -61,7 +63,7 @@ export async function planPublication(
   if (accounts.sftpGroupId === undefined) throw new UserError(`the group ${SFTP_GROUP} does not exist on this server`, SERVER_SETUP_HINT);
   const sftpGroupId = accounts.sftpGroupId;
   const cache = new HashCache();
-  const plan: PublicationPlan = { toBuild: [], toAnnounce: [], unchanged: [], failed: [], assemblies: new Map(), sftpGroupId, messages: [] };
+  const plan: PublicationPlan = { toBuild: [], toAnnounce: [], unchanged: [], failed: [], assemblies: new Map(), sftpGroupId, accounts, messages: [] };
   const misplaced: MisplacedAccount[] = [];
   for (const system of selected) {
     const account = accounts.users.get(system.name);

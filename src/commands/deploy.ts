@@ -26,7 +26,7 @@ import { requireOnPath } from '../exec.js';
 import type { Config } from '../config/config.js';
 import { releaseFleet, takeSnapshot, type BrokenHost, type Fleet, type FleetSystem } from '../fleet/fleet.js';
 import { selectSystems } from '../fleet/select.js';
-import { pruneLogs } from '../status/prune-logs.js';
+import { pruneLogs, type PruneOptions } from '../status/prune-logs.js';
 import type { NixBuildOptions } from '../nix/build.js';
 import { nixErrorHeadline } from '../nix/nix.js';
 import { generateOutput } from '../render/generate.js';
@@ -146,7 +146,7 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
     }
     // Bounded logs, before the builds (as safe: a publication only narrows
     // the logs status needs, those newer than last_change_date).
-    await pruneDeployed(chrootDir, fleet.config.logKeep, fleet.config.logSizeLimit, [...plan.assemblies.keys()], print, warn);
+    await pruneDeployed({ chrootDir, keep: fleet.config.logKeep, sizeLimit: fleet.config.logSizeLimit, names: [...plan.assemblies.keys()], accounts: plan.accounts }, print, warn);
     const waves = options.all ? undefined : fleet.config.rolloutWaves;
     const rollout = readRolloutState(chrootDir);
     if (rollout && !waves) {
@@ -330,11 +330,12 @@ async function reportDepartures(fleet: Fleet, publication: Publication, print: (
 
 /**
  * Bounded logs (status/prune-logs.ts): the systems deploy handled keep at
- * most LOG_KEEP logs. A log that cannot be removed is a warning, never a
- * failed deploy.
+ * most LOG_KEEP logs, their accounts as the plan read them (getent once a
+ * deploy). A log that cannot be removed is a warning, never a failed deploy.
  */
-async function pruneDeployed(chrootDir: string, keep: number, sizeLimit: number, names: string[], print: (line: string) => void, warn: (message: string) => void): Promise<void> {
-  const results = await pruneLogs({ chrootDir, keep, names, sizeLimit });
+async function pruneDeployed(options: PruneOptions & { keep: number }, print: (line: string) => void, warn: (message: string) => void): Promise<void> {
+  const { keep } = options;
+  const results = await pruneLogs(options);
   const removed = results.reduce((sum, system) => sum + system.removed.length, 0);
   if (removed > 0) print(`pruned ${removed} old log${removed === 1 ? '' : 's'} (LOG_KEEP=${keep})`);
   for (const problem of results.flatMap((system) => system.problems)) warn(problem);
