@@ -15,7 +15,7 @@ import { readStatesFile, validStates } from '../protocol/states-file.js';
 import { clientFilesOf } from '../render/render-fleet.js';
 import { sha256 } from '../util/hash.js';
 import { bentoAccountProblem, misplacedAccountsWarning, readAccounts, type Accounts, type MisplacedAccount } from './accounts.js';
-import { assembleSystem, HashCache, type Assembly } from './assemble.js';
+import { assembleSystem, HashCache, type Assembly, type RenderedFiles } from './assemble.js';
 import { systemCacheProblems } from './prebuilt-cache.js';
 import { ensureSystemDirs, isPublished, publishedContentProblems, readPublished } from './publish.js';
 
@@ -58,6 +58,8 @@ export async function planPublication(
   generatedDir: string,
   /** The uid of each system's account, as the fleet's uids.txt records it: an account elsewhere is accepted, with a warning. */
   uids?: ReadonlyMap<string, number>,
+  /** The files generate just rendered into `generatedDir` (assemble.ts, RenderedFiles): their digests, without reading them back. */
+  rendered?: RenderedFiles,
 ): Promise<PublicationPlan> {
   const accounts = await readAccounts(selected.map((system) => system.name), SFTP_GROUP);
   if (accounts.sftpGroupId === undefined) throw new UserError(`the group ${SFTP_GROUP} does not exist on this server`, SERVER_SETUP_HINT);
@@ -84,7 +86,7 @@ export async function planPublication(
       plan.failed.push({ name: system.name, reason: `cannot prepare its chroot: ${error instanceof Error ? error.message : String(error)}` });
       continue;
     }
-    const assembly = assembleSystem(system, generatedDir, cache);
+    const assembly = assembleSystem(system, generatedDir, cache, rendered);
     plan.assemblies.set(system.name, assembly);
     for (const file of assembly.shadowed) {
       plan.messages.push({ warning: true, text: `hosts/${system.hostDirName}/${file} is replaced by bento's own ${file} in ${system.name}'s configuration; rename it` });

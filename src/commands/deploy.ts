@@ -11,7 +11,7 @@
  */
 import path from 'node:path';
 import { buildSystemsShowingProgress } from '../builds/build-systems.js';
-import { assembleSystem, HashCache, type Assembly } from '../chroot/assemble.js';
+import { assembleSystem, HashCache, RenderedFiles, type Assembly } from '../chroot/assemble.js';
 import { readFlakeNamesCache, saveFlakeNamesCache } from '../chroot/flake-names-cache.js';
 import { planPublication, sameSystemAsPublished, type PublicationPlan } from '../chroot/plan-publication.js';
 import { publishSystemCache } from '../chroot/prebuilt-cache.js';
@@ -96,12 +96,12 @@ export async function deploy(options: DeployCommandOptions, io: CommandIO): Prom
   let regenerated = 0;
   let skippedReported: string | undefined;
   for (const namesCache of [(config: Config) => readFlakeNamesCache(config.chrootDir), undefined]) {
-    const { fleet, outputDir: generatedDir, summary } = await generateOutput({ fleetDir: options.fleetDir, jobs: options.jobs, snapshot: true, namesCache: namesCache ?? (() => new Map()) });
+    const { fleet, outputDir: generatedDir, summary, files } = await generateOutput({ fleetDir: options.fleetDir, jobs: options.jobs, snapshot: true, namesCache: namesCache ?? (() => new Map()) });
     regenerated += summary.written.length;
     try {
       if (skippedReported !== fleet.skippedHostDirs.join('/')) await reportSkippedHostDirs(io, fleet);
       skippedReported = fleet.skippedHostDirs.join('/');
-      const result = await deployFleet(fleet, generatedDir, regenerated, options, io);
+      const result = await deployFleet(fleet, { dir: generatedDir, rendered: new RenderedFiles(files) }, regenerated, options, io);
       if (result !== 'hosts changed') return result;
     } finally {
       await releaseFleet(fleet);
@@ -110,8 +110,15 @@ export async function deploy(options: DeployCommandOptions, io: CommandIO): Prom
   throw new Error('the fleet loaded with a snapshot changed while it was deployed');
 }
 
+/** generated/, and what generate just brought it to hold (its files' digests, taken from what was rendered). */
+interface Generated {
+  dir: string;
+  rendered: RenderedFiles;
+}
+
 /** Deploys the loaded fleet; 'hosts changed' when its deferred snapshot is not what was loaded (nothing was published then). */
-async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: number, options: DeployCommandOptions, io: CommandIO): Promise<DeployResult | 'hosts changed'> {
+async function deployFleet(fleet: Fleet, generated: Generated, regenerated: number, options: DeployCommandOptions, io: CommandIO): Promise<DeployResult | 'hosts changed'> {
+  const generatedDir = generated.dir;
   const now = () => nowOf(io);
   const print = (line: string) => printLine(io, line);
   const warn = (message: string) => warnLine(io, message);
@@ -126,9 +133,9 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
     removeLeftovers(chrootDir, selected.map((system) => system.name));
     if (fleet.flakeNames) saveFlakeNamesCache(chrootDir, fleet.flakeNames);
     const result: DeployResult = { published: [], unchanged: [], staged: [], held: [], failed: [], brokenHosts: fleet.brokenHosts, regenerated, removed: [] };
-    const plan = await planPublication(selected, chrootDir, generatedDir, fleet.uids);
+    const plan = await planPublication(selected, chrootDir, generatedDir, fleet.uids, generated.rendered);
     // Something to build: from a snapshot, which must be what was planned.
-    if (plan.toBuild.length > 0 && !(await snapshotPlan(fleet, plan, generatedDir))) return 'hosts changed';
+    if (plan.toBuild.length > 0 && !(await snapshotPlan(fleet, plan, generated))) return 'hosts changed';
     result.failed.push(...plan.failed);
     result.unchanged.push(...plan.unchanged);
     for (const message of plan.messages) {
@@ -216,12 +223,12 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
  * systems again from it: what is built and published is read from the
  * copy. False when the copy is not what was planned.
  */
-async function snapshotPlan(fleet: Fleet, plan: PublicationPlan, generatedDir: string): Promise<boolean> {
+async function snapshotPlan(fleet: Fleet, plan: PublicationPlan, generated: Generated): Promise<boolean> {
   if (!fleet.deferredSnapshot) return true;
   if (!(await takeSnapshot(fleet, plan.toBuild))) return false;
   const cache = new HashCache();
   for (const system of plan.toBuild) {
-    const assembly = assembleSystem(system, generatedDir, cache);
+    const assembly = assembleSystem(system, generated.dir, cache, generated.rendered);
     if (assembly.manifest !== plan.assemblies.get(system.name)?.manifest) return false;
     plan.assemblies.set(system.name, assembly);
   }
