@@ -16,7 +16,8 @@ import { readFlakeNamesCache, saveFlakeNamesCache } from '../chroot/flake-names-
 import { planPublication, sameSystemAsPublished, type PublicationPlan } from '../chroot/plan-publication.js';
 import { publishSystemCache } from '../chroot/prebuilt-cache.js';
 import { lockChrootDir, prepareChrootDir } from '../chroot/chroot-dir.js';
-import { announceSystem, publishStagedBatch, readPublished, removeLeftovers, stageVersion, type StagedPublication } from '../chroot/publish.js';
+import { announceSystem, checkPublishedContent, publishStagedBatch, readPublished, removeLeftovers, stageVersion, type StagedPublication } from '../chroot/publish.js';
+import { readPublishedStats, savePublishedStats, type SystemStats } from '../chroot/published-stats.js';
 import { endRollout, forgetInRollout, type RolloutCandidate } from '../rollout/wave-publication.js';
 import { planRolloutBuilds, startDeployRollout } from '../rollout/plan-deploy.js';
 import { readRolloutState, type RolloutHold, type RolloutState } from '../protocol/rollout-file.js';
@@ -129,11 +130,13 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
   const { chrootDir } = fleet.config;
   prepareChrootDir(chrootDir);
   const unlock = await lockChrootDir(chrootDir);
+  let planned: { plan: PublicationPlan; result: DeployResult } | undefined;
   try {
     removeLeftovers(chrootDir, selected.map((system) => system.name));
     if (fleet.flakeNames) saveFlakeNamesCache(chrootDir, fleet.flakeNames);
     const result: DeployResult = { published: [], unchanged: [], staged: [], held: [], failed: [], brokenHosts: fleet.brokenHosts, regenerated, removed: [] };
     const plan = await planPublication(selected, chrootDir, generatedDir, fleet.uids, generated.rendered);
+    planned = { plan, result };
     // Something to build: from a snapshot, which must be what was planned.
     if (plan.toBuild.length > 0 && !(await snapshotPlan(fleet, plan, generated))) return 'hosts changed';
     result.failed.push(...plan.failed);
@@ -213,7 +216,33 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
     else publishBuilt(built, publication);
     return result;
   } finally {
+    if (planned) savePublished(chrootDir, planned.plan, planned.result, new Set(fleet.systems.map((system) => system.name)));
     await unlock();
+  }
+}
+
+/**
+ * After a deploy that published something: the record of the published
+ * files (chroot/published-stats.ts) with what was just published, each
+ * file read once more to date its lstat, and what the plan found whole;
+ * for the fleet's systems only. A deploy that published nothing writes
+ * nothing. Best effort: without a record, the next deploy hashes.
+ */
+function savePublished(chrootDir: string, plan: PublicationPlan, result: DeployResult, fleetNames: ReadonlySet<string>): void {
+  if (result.published.length === 0) return;
+  try {
+    const entries = new Map<string, SystemStats>();
+    for (const [name, stats] of readPublishedStats(chrootDir)) if (fleetNames.has(name)) entries.set(name, stats);
+    for (const [name, stats] of plan.publishedStats) entries.set(name, stats);
+    for (const name of result.published) {
+      entries.delete(name);
+      const assembly = plan.assemblies.get(name);
+      const checked = assembly ? checkPublishedContent(chrootDir, assembly) : undefined;
+      if (checked?.stats) entries.set(name, checked.stats);
+    }
+    savePublishedStats(chrootDir, entries);
+  } catch {
+    // The next deploy hashes what it cannot trust.
   }
 }
 

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { flakeNamesCachePath } from '../../src/chroot/flake-names-cache.js';
+import { publishedStatsPath } from '../../src/chroot/published-stats.js';
 import { SFTP_GROUP } from './global-setup.js';
 
 export interface TestServer {
@@ -46,8 +47,9 @@ export function createTestServer(): TestServer {
     cleanup() {
       for (const user of users) spawnSync('userdel', [user]);
       rmSync(chrootDir, { recursive: true, force: true });
-      // Deploy's names cache of this CHROOT_DIR (chroot/flake-names-cache.ts), outside it.
+      // Deploy's names cache and record of published files of this CHROOT_DIR (chroot/flake-names-cache.ts, published-stats.ts), outside it.
       rmSync(flakeNamesCachePath(chrootDir), { force: true });
+      rmSync(publishedStatsPath(chrootDir), { force: true });
       removeAutoRootsUnder(chrootDir);
     },
   };
