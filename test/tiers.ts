@@ -153,6 +153,7 @@ export const TIERS = {
   root: [
     'test/chroot/chroot-dir.test.ts',
     'test/chroot/flake-names-cache.test.ts',
+    'test/chroot/published-stats.test.ts',
     'test/chroot/plan-publication.test.ts',
     'test/render/setup-debian-scale.test.ts',
     'test/chroot/prebuilt-cache.test.ts',

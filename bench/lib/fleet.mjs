@@ -98,12 +98,15 @@ export function writeGenerateFleet(dir, systems) {
 }
 
 /**
- * The lock file a deploy as root leaves in /run for `chrootDir`
+ * The lock file a deploy as root leaves in /run for `chrootDir`, and its caches in /var/cache/bento
  * (src/chroot/chroot-dir.ts): a run removes it with the chroot.
  */
 export function removeChroot(chrootDir) {
   remove(chrootDir);
-  rmSync(path.join('/run', `bento-deploy-${createHash('sha256').update(path.resolve(chrootDir)).digest('hex').slice(0, 16)}.lock`), { force: true });
+  const digest = createHash('sha256').update(path.resolve(chrootDir)).digest('hex').slice(0, 16);
+  rmSync(path.join('/run', `bento-deploy-${digest}.lock`), { force: true });
+  // Deploy's names cache and record of published files (src/chroot/flake-names-cache.ts, published-stats.ts).
+  for (const kind of ['flake-names', 'published-stats']) rmSync(path.join('/var/cache/bento', `${kind}-${digest}.json`), { force: true });
 }
 
 export function remove(dir) {

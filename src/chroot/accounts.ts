@@ -111,7 +111,10 @@ export function parseGroupId(text: string): number | undefined {
 }
 
 export async function readAccounts(names: readonly string[], group: string): Promise<Accounts> {
-  const passwd = names.length > 0 ? await run('getent', ['passwd', ...names], { allowFailure: true }) : undefined;
-  const groupEntry = await run('getent', ['group', group], { allowFailure: true });
+  // Both at once: each is a process start, which a deploy with nothing to do waits for.
+  const [passwd, groupEntry] = await Promise.all([
+    names.length > 0 ? run('getent', ['passwd', ...names], { allowFailure: true }) : undefined,
+    run('getent', ['group', group], { allowFailure: true }),
+  ]);
   return { users: parsePasswd(passwd?.stdout ?? ''), sftpGroupId: parseGroupId(groupEntry.stdout) };
 }

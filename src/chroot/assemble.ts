@@ -4,11 +4,12 @@
  * that list is compared with the published one to decide whether anything
  * changed, without copying or building anything.
  */
+import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import type { FleetSystem } from '../fleet/fleet.js';
-import { clientFilesOf } from '../render/render-fleet.js';
+import { clientFilesOf, type RenderedFile } from '../render/render-fleet.js';
 import { HashCache, listHashedHostFiles } from '../fleet/host-tree.js';
 import { sha256 } from '../util/hash.js';
 import { renderManifest } from '../protocol/manifest.js';
@@ -35,8 +36,44 @@ export interface Assembly {
 
 export { HashCache };
 
-/** The files of `system`'s configuration: host files, then the generated client files (which win). */
-export function assembleSystem(system: Pick<FleetSystem, 'name' | 'filesDir' | 'hostDirName' | 'files'>, generatedDir: string, cache: HashCache): Assembly {
+/**
+ * The files generated/ was just brought to hold (render/generate.ts,
+ * GenerateResult.files), by their path in it: the digest of each is taken
+ * from what was rendered, once a run, instead of reading the file back.
+ * writeOutput compared each of them with the disk (or wrote it), mode
+ * included, so it is what the file holds; a system's bootstrap.sh holds the
+ * whole client library, and reading and hashing it again for every system
+ * was a large part of a deploy with nothing to do.
+ */
+export class RenderedFiles {
+  private readonly byPath: Map<string, RenderedFile>;
+  private readonly digests = new Map<string, string>();
+
+  constructor(files: readonly RenderedFile[]) {
+    this.byPath = new Map(files.map((file) => [file.path, file]));
+  }
+
+  /** The digest and whether it is executable, of the file at `generated` (a path of generated/); undefined when it was not rendered. */
+  lookup(generated: string): { sha256: string; executable: boolean } | undefined {
+    const file = this.byPath.get(generated);
+    if (!file) return undefined;
+    let digest = this.digests.get(generated);
+    if (digest === undefined) {
+      const hash = createHash('sha256');
+      // The parts it was written and compared from (RenderedFile.bytes), else its text as UTF-8.
+      for (const part of file.bytes ?? [file.content]) hash.update(part);
+      digest = hash.digest('hex');
+      this.digests.set(generated, digest);
+    }
+    return { sha256: digest, executable: (file.mode & 0o111) !== 0 };
+  }
+}
+
+/**
+ * The files of `system`'s configuration: host files, then the generated
+ * client files (which win), those of `rendered` taken from it.
+ */
+export function assembleSystem(system: Pick<FleetSystem, 'name' | 'filesDir' | 'hostDirName' | 'files'>, generatedDir: string, cache: HashCache, rendered?: RenderedFiles): Assembly {
   const byPath = new Map<string, AssembledFile>();
   // The files the fleet listed and hashed when it was loaded, else filesDir's
   // (the fleet's snapshot: a copy without links, its own boundary).
@@ -46,6 +83,11 @@ export function assembleSystem(system: Pick<FleetSystem, 'name' | 'filesDir' | '
   for (const { generated, published } of clientFilesOf(system.name)) {
     if (byPath.has(published)) shadowed.push(published);
     const source = path.join(generatedDir, generated);
+    const known = rendered?.lookup(generated);
+    if (known) {
+      byPath.set(published, { relative: published, source, executable: known.executable, sha256: known.sha256 });
+      continue;
+    }
     const stats = statSync(source, { throwIfNoEntry: false });
     if (!stats) throw new UserError(`${source} is missing: run \`bento generate\``);
     byPath.set(published, { relative: published, source, executable: (stats.mode & 0o111) !== 0, sha256: cache.hash(source) });

@@ -14,10 +14,11 @@ import { changedPaths, CLIENT_FLAG_FILES } from '../protocol/manifest.js';
 import { readStatesFile, validStates } from '../protocol/states-file.js';
 import { clientFilesOf } from '../render/render-fleet.js';
 import { sha256 } from '../util/hash.js';
-import { bentoAccountProblem, misplacedAccountsWarning, readAccounts, type MisplacedAccount } from './accounts.js';
-import { assembleSystem, HashCache, type Assembly } from './assemble.js';
+import { bentoAccountProblem, misplacedAccountsWarning, readAccounts, type Accounts, type MisplacedAccount } from './accounts.js';
+import { assembleSystem, HashCache, type Assembly, type RenderedFiles } from './assemble.js';
 import { systemCacheProblems } from './prebuilt-cache.js';
-import { ensureSystemDirs, isPublished, publishedContentProblems, readPublished } from './publish.js';
+import { checkPublishedContent, ensureSystemDirs, isPublished, readPublished } from './publish.js';
+import { readPublishedStats, type SystemStats } from './published-stats.js';
 
 /** What deploy tells when the server's accounts are not set up. */
 export const SERVER_SETUP_HINT = 'apply generated/server/sftp-server.nix (NixOS) or run generated/server/setup-debian.sh as root, then deploy again';
@@ -41,6 +42,10 @@ export interface PublicationPlan {
   /** Every system that could be assembled. */
   assemblies: Map<string, Assembly>;
   sftpGroupId: number;
+  /** The record of the published files found whole (chroot/published-stats.ts), by system: deploy saves it when it publishes. */
+  publishedStats: Map<string, SystemStats>;
+  /** The accounts read for the plan (getent): the prune of the same systems' logs reads them from here. */
+  accounts: Accounts;
   /** For the user, in order: a warning (a host file replaced by bento's own) or a note (a damaged publication published again). */
   messages: { warning: boolean; text: string }[];
 }
@@ -56,12 +61,16 @@ export async function planPublication(
   generatedDir: string,
   /** The uid of each system's account, as the fleet's uids.txt records it: an account elsewhere is accepted, with a warning. */
   uids?: ReadonlyMap<string, number>,
+  /** The files generate just rendered into `generatedDir` (assemble.ts, RenderedFiles): their digests, without reading them back. */
+  rendered?: RenderedFiles,
 ): Promise<PublicationPlan> {
   const accounts = await readAccounts(selected.map((system) => system.name), SFTP_GROUP);
   if (accounts.sftpGroupId === undefined) throw new UserError(`the group ${SFTP_GROUP} does not exist on this server`, SERVER_SETUP_HINT);
   const sftpGroupId = accounts.sftpGroupId;
   const cache = new HashCache();
-  const plan: PublicationPlan = { toBuild: [], toAnnounce: [], unchanged: [], failed: [], assemblies: new Map(), sftpGroupId, messages: [] };
+  const plan: PublicationPlan = { toBuild: [], toAnnounce: [], unchanged: [], failed: [], assemblies: new Map(), sftpGroupId, accounts, publishedStats: new Map(), messages: [] };
+  // What was published and checked before: a file whose lstat did not change since is not read again.
+  const publishedStats = readPublishedStats(chrootDir);
   const misplaced: MisplacedAccount[] = [];
   for (const system of selected) {
     const account = accounts.users.get(system.name);
@@ -82,7 +91,7 @@ export async function planPublication(
       plan.failed.push({ name: system.name, reason: `cannot prepare its chroot: ${error instanceof Error ? error.message : String(error)}` });
       continue;
     }
-    const assembly = assembleSystem(system, generatedDir, cache);
+    const assembly = assembleSystem(system, generatedDir, cache, rendered);
     plan.assemblies.set(system.name, assembly);
     for (const file of assembly.shadowed) {
       plan.messages.push({ warning: true, text: `hosts/${system.hostDirName}/${file} is replaced by bento's own ${file} in ${system.name}'s configuration; rename it` });
@@ -92,7 +101,9 @@ export async function planPublication(
       plan.toBuild.push(system);
       continue;
     }
-    const damaged = [...publishedContentProblems(chrootDir, assembly), ...(system.prebuilt ? systemCacheProblems(chrootDir, system.name, assembly.digest) : [])];
+    const content = checkPublishedContent(chrootDir, assembly, publishedStats.get(system.name));
+    if (content.stats) plan.publishedStats.set(system.name, content.stats);
+    const damaged = [...content.problems, ...(system.prebuilt ? systemCacheProblems(chrootDir, system.name, assembly.digest) : [])];
     if (damaged.length > 0) {
       plan.messages.push({ warning: false, text: `${system.name}: its published files do not match their manifest (${damaged.slice(0, 3).join(', ')}${damaged.length > 3 ? ', …' : ''}): publishing it again` });
       plan.toBuild.push(system);

@@ -15,6 +15,7 @@ import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import { flushParentSync, flushSync, flushTreeSync } from '../util/durable.js';
 import { copyFilesWithModes } from '../util/make-dirs.js';
 import { sha256, sha256File } from '../util/hash.js';
+import { recordFile, statTimeNow, unchangedSinceRecorded, type RecordedFile, type SystemStats } from './published-stats.js';
 
 export interface Published {
   /** The manifest config/ holds now, if any. */
@@ -80,16 +81,38 @@ function ensureDir(dir: string, uid: number, gid: number): void {
  * what the machines will download.
  */
 export function publishedContentProblems(chrootDir: string, assembly: Assembly): string[] {
+  return checkPublishedContent(chrootDir, assembly).problems;
+}
+
+/**
+ * publishedContentProblems, reading only the files whose lstat is not the
+ * one `recorded` (chroot/published-stats.ts) holds for their digest; and,
+ * when the chroot is whole, the record of its files now (`stats`): each
+ * lstat taken before its content was read or matched.
+ */
+export function checkPublishedContent(chrootDir: string, assembly: Assembly, recorded?: SystemStats): { problems: string[]; stats?: SystemStats } {
   const config = systemChroot(chrootDir, assembly.name).config;
   const problems: string[] = [];
+  const statTimeNs = statTimeNow();
+  const files: Record<string, RecordedFile> = {};
   for (const file of assembly.files) {
+    const target = path.join(config, file.relative);
     try {
-      if (sha256File(path.join(config, file.relative)) !== file.sha256) problems.push(`${file.relative} differs from the manifest`);
+      const stats = lstatSync(target, { bigint: true, throwIfNoEntry: false });
+      if (recorded && unchangedSinceRecorded(recorded.files[file.relative], recorded.statTimeNs, file.sha256, stats)) {
+        files[file.relative] = recorded.files[file.relative] as RecordedFile;
+        continue;
+      }
+      if (sha256File(target) !== file.sha256) problems.push(`${file.relative} differs from the manifest`);
+      else if (stats?.isFile()) files[file.relative] = recordFile(file.sha256, stats);
     } catch (error) {
       problems.push(`${file.relative} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
     }
   }
-  return problems;
+  if (problems.length > 0) return { problems };
+  // Kept from the record (and so dated by it) only when every file was: a file read now is dated now.
+  const allRecorded = recorded !== undefined && assembly.files.every((file) => files[file.relative] === recorded.files[file.relative]);
+  return { problems, stats: { statTimeNs: allRecorded ? recorded.statTimeNs : String(statTimeNs), files } };
 }
 
 export interface PublishOptions {

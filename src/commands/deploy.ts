@@ -16,12 +16,13 @@ import { rebootsFilePath } from '../protocol/reboot-slots.js';
 import { runRebootSlots } from '../rollout/reboot-slots.js';
 import { reportSlots } from './reboots.js';
 import { buildSystemsShowingProgress } from '../builds/build-systems.js';
-import { assembleSystem, HashCache, type Assembly } from '../chroot/assemble.js';
+import { assembleSystem, HashCache, RenderedFiles, type Assembly } from '../chroot/assemble.js';
 import { readFlakeNamesCache, saveFlakeNamesCache } from '../chroot/flake-names-cache.js';
 import { planPublication, sameSystemAsPublished, type PublicationPlan } from '../chroot/plan-publication.js';
 import { publishSystemCache } from '../chroot/prebuilt-cache.js';
 import { lockChrootDir, prepareChrootDir } from '../chroot/chroot-dir.js';
-import { announceSystem, publishStagedBatch, readPublished, removeLeftovers, stageVersion, type StagedPublication } from '../chroot/publish.js';
+import { announceSystem, checkPublishedContent, publishStagedBatch, readPublished, removeLeftovers, stageVersion, type StagedPublication } from '../chroot/publish.js';
+import { readPublishedStats, savePublishedStats, type SystemStats } from '../chroot/published-stats.js';
 import { endRollout, forgetInRollout, type RolloutCandidate } from '../rollout/wave-publication.js';
 import { planRolloutBuilds, startDeployRollout } from '../rollout/plan-deploy.js';
 import { readRolloutState, type RolloutHold, type RolloutState } from '../protocol/rollout-file.js';
@@ -30,7 +31,7 @@ import { UserError } from '../errors.js';
 import { requireOnPath } from '../exec.js';
 import { releaseFleet, takeSnapshot, type BrokenHost, type Fleet, type FleetSystem } from '../fleet/fleet.js';
 import { selectSystems } from '../fleet/select.js';
-import { pruneLogs } from '../status/prune-logs.js';
+import { pruneLogs, type PruneOptions } from '../status/prune-logs.js';
 import type { NixBuildOptions } from '../nix/build.js';
 import { nixErrorHeadline } from '../nix/nix.js';
 import { generateOutput } from '../render/generate.js';
@@ -100,12 +101,12 @@ export async function deploy(options: DeployCommandOptions, io: CommandIO): Prom
   let regenerated = 0;
   let skippedReported: string | undefined;
   for (const namesCache of [(config: Config) => readFlakeNamesCache(config.chrootDir), undefined]) {
-    const { fleet, outputDir: generatedDir, summary } = await generateOutput({ fleetDir: options.fleetDir, jobs: options.jobs, snapshot: true, namesCache: namesCache ?? (() => new Map()) });
+    const { fleet, outputDir: generatedDir, summary, files } = await generateOutput({ fleetDir: options.fleetDir, jobs: options.jobs, snapshot: true, namesCache: namesCache ?? (() => new Map()) });
     regenerated += summary.written.length;
     try {
       if (skippedReported !== fleet.skippedHostDirs.join('/')) await reportSkippedHostDirs(io, fleet);
       skippedReported = fleet.skippedHostDirs.join('/');
-      const result = await deployFleet(fleet, generatedDir, regenerated, options, io);
+      const result = await deployFleet(fleet, { dir: generatedDir, rendered: new RenderedFiles(files) }, regenerated, options, io);
       if (result !== 'hosts changed') {
         await handOutRebootSlots(fleet.config, io);
         return result;
@@ -139,8 +140,15 @@ async function handOutRebootSlots(config: Config, io: CommandIO): Promise<void> 
   }
 }
 
+/** generated/, and what generate just brought it to hold (its files' digests, taken from what was rendered). */
+interface Generated {
+  dir: string;
+  rendered: RenderedFiles;
+}
+
 /** Deploys the loaded fleet; 'hosts changed' when its deferred snapshot is not what was loaded (nothing was published then). */
-async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: number, options: DeployCommandOptions, io: CommandIO): Promise<DeployResult | 'hosts changed'> {
+async function deployFleet(fleet: Fleet, generated: Generated, regenerated: number, options: DeployCommandOptions, io: CommandIO): Promise<DeployResult | 'hosts changed'> {
+  const generatedDir = generated.dir;
   const now = () => nowOf(io);
   const print = (line: string) => printLine(io, line);
   const warn = (message: string) => warnLine(io, message);
@@ -151,13 +159,15 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
   const { chrootDir } = fleet.config;
   prepareChrootDir(chrootDir);
   const unlock = await lockChrootDir(chrootDir);
+  let planned: { plan: PublicationPlan; result: DeployResult } | undefined;
   try {
     removeLeftovers(chrootDir, selected.map((system) => system.name));
     if (fleet.flakeNames) saveFlakeNamesCache(chrootDir, fleet.flakeNames);
     const result: DeployResult = { published: [], unchanged: [], staged: [], held: [], failed: [], brokenHosts: fleet.brokenHosts, regenerated, removed: [] };
-    const plan = await planPublication(selected, chrootDir, generatedDir, fleet.uids);
+    const plan = await planPublication(selected, chrootDir, generatedDir, fleet.uids, generated.rendered);
+    planned = { plan, result };
     // Something to build: from a snapshot, which must be what was planned.
-    if (plan.toBuild.length > 0 && !(await snapshotPlan(fleet, plan, generatedDir))) return 'hosts changed';
+    if (plan.toBuild.length > 0 && !(await snapshotPlan(fleet, plan, generated))) return 'hosts changed';
     result.failed.push(...plan.failed);
     result.unchanged.push(...plan.unchanged);
     for (const message of plan.messages) {
@@ -175,7 +185,7 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
     }
     // Bounded logs, before the builds (as safe: a publication only narrows
     // the logs status needs, those newer than last_change_date).
-    await pruneDeployed(chrootDir, fleet.config.logKeep, fleet.config.logSizeLimit, [...plan.assemblies.keys()], print, warn);
+    await pruneDeployed({ chrootDir, keep: fleet.config.logKeep, sizeLimit: fleet.config.logSizeLimit, names: [...plan.assemblies.keys()], accounts: plan.accounts }, print, warn);
     const waves = options.all ? undefined : fleet.config.rolloutWaves;
     const rollout = readRolloutState(chrootDir);
     if (rollout && !waves) {
@@ -235,7 +245,33 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
     else publishBuilt(built, publication);
     return result;
   } finally {
+    if (planned) savePublished(chrootDir, planned.plan, planned.result, new Set(fleet.systems.map((system) => system.name)));
     await unlock();
+  }
+}
+
+/**
+ * After a deploy that published something: the record of the published
+ * files (chroot/published-stats.ts) with what was just published, each
+ * file read once more to date its lstat, and what the plan found whole;
+ * for the fleet's systems only. A deploy that published nothing writes
+ * nothing. Best effort: without a record, the next deploy hashes.
+ */
+function savePublished(chrootDir: string, plan: PublicationPlan, result: DeployResult, fleetNames: ReadonlySet<string>): void {
+  if (result.published.length === 0) return;
+  try {
+    const entries = new Map<string, SystemStats>();
+    for (const [name, stats] of readPublishedStats(chrootDir)) if (fleetNames.has(name)) entries.set(name, stats);
+    for (const [name, stats] of plan.publishedStats) entries.set(name, stats);
+    for (const name of result.published) {
+      entries.delete(name);
+      const assembly = plan.assemblies.get(name);
+      const checked = assembly ? checkPublishedContent(chrootDir, assembly) : undefined;
+      if (checked?.stats) entries.set(name, checked.stats);
+    }
+    savePublishedStats(chrootDir, entries);
+  } catch {
+    // The next deploy hashes what it cannot trust.
   }
 }
 
@@ -245,12 +281,12 @@ async function deployFleet(fleet: Fleet, generatedDir: string, regenerated: numb
  * systems again from it: what is built and published is read from the
  * copy. False when the copy is not what was planned.
  */
-async function snapshotPlan(fleet: Fleet, plan: PublicationPlan, generatedDir: string): Promise<boolean> {
+async function snapshotPlan(fleet: Fleet, plan: PublicationPlan, generated: Generated): Promise<boolean> {
   if (!fleet.deferredSnapshot) return true;
   if (!(await takeSnapshot(fleet, plan.toBuild))) return false;
   const cache = new HashCache();
   for (const system of plan.toBuild) {
-    const assembly = assembleSystem(system, generatedDir, cache);
+    const assembly = assembleSystem(system, generated.dir, cache, generated.rendered);
     if (assembly.manifest !== plan.assemblies.get(system.name)?.manifest) return false;
     plan.assemblies.set(system.name, assembly);
   }
@@ -359,11 +395,12 @@ async function reportDepartures(fleet: Fleet, publication: Publication, print: (
 
 /**
  * Bounded logs (status/prune-logs.ts): the systems deploy handled keep at
- * most LOG_KEEP logs. A log that cannot be removed is a warning, never a
- * failed deploy.
+ * most LOG_KEEP logs, their accounts as the plan read them (getent once a
+ * deploy). A log that cannot be removed is a warning, never a failed deploy.
  */
-async function pruneDeployed(chrootDir: string, keep: number, sizeLimit: number, names: string[], print: (line: string) => void, warn: (message: string) => void): Promise<void> {
-  const results = await pruneLogs({ chrootDir, keep, names, sizeLimit });
+async function pruneDeployed(options: PruneOptions & { keep: number }, print: (line: string) => void, warn: (message: string) => void): Promise<void> {
+  const { keep } = options;
+  const results = await pruneLogs(options);
   const removed = results.reduce((sum, system) => sum + system.removed.length, 0);
   if (removed > 0) print(`pruned ${removed} old log${removed === 1 ? '' : 's'} (LOG_KEEP=${keep})`);
   for (const problem of results.flatMap((system) => system.problems)) warn(problem);

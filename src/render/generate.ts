@@ -25,6 +25,8 @@ export interface GenerateResult {
   fleet: Fleet;
   outputDir: string;
   summary: WriteSummary;
+  /** What the output directory was brought to hold: each file as written there, or found there already. */
+  files: readonly RenderedFile[];
   /** False when some host directories failed: their files and the server files were kept as they were. */
   complete: boolean;
 }
@@ -54,8 +56,9 @@ export async function generateOutput(options: GenerateOptions): Promise<Generate
     const older = await olderClientEntryWarning(options.fleetDir);
     if (older !== undefined) fleet.warnings.push(older);
     const complete = fleet.brokenHosts.length === 0;
-    const summary = await writeOutput(outputDir, renderGeneratedFiles(fleet), { prune: complete });
-    return { fleet, outputDir, summary, complete };
+    const files = renderGeneratedFiles(fleet);
+    const summary = await writeOutput(outputDir, files, { prune: complete });
+    return { fleet, outputDir, summary, files, complete };
   } catch (error) {
     await releaseFleet(fleet);
     throw error;

@@ -52,6 +52,11 @@ export interface TemplateEngine {
 
 /** Throws when a template prints anything but a helper's output. */
 export function checkTemplate(source: string, label: string): void {
+  checkTemplateAst(Handlebars.parse(source), label);
+}
+
+/** checkTemplate of a template already parsed: the engine compiles the very tree it checked, parsed once. */
+function checkTemplateAst(ast: hbs.AST.Program, label: string): void {
   const visit = (node: hbs.AST.Node): void => {
     switch (node.type) {
       case 'Program':
@@ -83,7 +88,7 @@ export function checkTemplate(source: string, label: string): void {
         throw new Error(`${label}: unsupported template construct ${node.type}`);
     }
   };
-  visit(Handlebars.parse(source));
+  visit(ast);
 }
 
 function listTemplates(dir: string, prefix = ''): string[] {
@@ -103,13 +108,13 @@ export function createTemplateEngine(templatesDir = TEMPLATES_DIR): TemplateEngi
   const compiled = new Map<string, Handlebars.TemplateDelegate>();
   for (const name of listTemplates(templatesDir)) {
     const file = path.join(templatesDir, `${name}.hbs`);
-    const source = readFileSync(file, 'utf8');
-    checkTemplate(source, path.relative(path.dirname(templatesDir), file));
+    const ast = hb.parse(readFileSync(file, 'utf8'));
+    checkTemplateAst(ast, path.relative(path.dirname(templatesDir), file));
     if (name.startsWith('partials/')) {
       // Partials are named after their file without the language suffix: client-settings.sh → client-settings.
-      hb.registerPartial(path.basename(name).replace(/\.[^.]+$/, ''), hb.compile(source, { noEscape: true, strict: true }));
+      hb.registerPartial(path.basename(name).replace(/\.[^.]+$/, ''), hb.compile(ast, { noEscape: true, strict: true }));
     } else {
-      compiled.set(name, hb.compile(source, { noEscape: true, strict: true }));
+      compiled.set(name, hb.compile(ast, { noEscape: true, strict: true }));
     }
   }
   return {

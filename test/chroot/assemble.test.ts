@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } 
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { assembleSystem, HashCache } from '../../src/chroot/assemble.js';
+import { assembleSystem, HashCache, RenderedFiles } from '../../src/chroot/assemble.js';
 import { UserError } from '../../src/errors.js';
 import { renderManifest } from '../../src/protocol/manifest.js';
 import { clientFilesOf } from '../../src/render/render-fleet.js';
@@ -52,6 +52,31 @@ describe('assembleSystem', () => {
     rmSync(path.join(generatedDir, clientFiles[0]!.generated));
     expect(() => assembleSystem({ name: 'web', filesDir, hostDirName: 'web' }, generatedDir, new HashCache())).toThrow(UserError);
     expect(() => assembleSystem({ name: 'web', filesDir, hostDirName: 'web' }, generatedDir, new HashCache())).toThrow('is missing: run `bento generate`');
+  });
+});
+
+describe('RenderedFiles', () => {
+  it('gives the generated files their digest and mode from what was rendered, the same assembly as from the disk; a file not rendered is read', () => {
+    const { filesDir, generatedDir, clientFiles } = fleet('c');
+    const fromDisk = assembleSystem({ name: 'web', filesDir, hostDirName: 'web' }, generatedDir, new HashCache());
+    const [first, second, ...rest] = clientFiles.map((file) => file.generated);
+    // As render-fleet gives them: text alone, or text with the parts it is written from.
+    const text = (generated: string) => `generated ${generated}\n`;
+    const rendered = new RenderedFiles([
+      { path: first!, content: text(first!), mode: 0o755 },
+      { path: second!, content: text(second!), mode: 0o755, bytes: [Buffer.from('generated '), Buffer.from(`${second!}\n`)] },
+      ...rest.slice(1).map((generated) => ({ path: generated, content: text(generated), mode: 0o755 })),
+    ]);
+    expect(rendered.lookup(second!)).toEqual({ sha256: sha256(text(second!)), executable: true });
+    expect(rendered.lookup('systems/other/update.sh')).toBeUndefined();
+    expect(assembleSystem({ name: 'web', filesDir, hostDirName: 'web' }, generatedDir, new HashCache(), rendered)).toEqual(fromDisk);
+    // What was rendered is what counts for those files; the one left out (rest[0]) is read from generated/.
+    writeFileSync(path.join(generatedDir, rest[0]!), 'changed on the disk\n');
+    writeFileSync(path.join(generatedDir, first!), 'changed too\n');
+    const mixed = new Map(assembleSystem({ name: 'web', filesDir, hostDirName: 'web' }, generatedDir, new HashCache(), rendered).files.map((file) => [file.source, file]));
+    expect(mixed.get(path.join(generatedDir, rest[0]!))?.sha256).toBe(sha256('changed on the disk\n'));
+    expect(mixed.get(path.join(generatedDir, first!))?.sha256).toBe(sha256(text(first!)));
+    expect(new RenderedFiles([{ path: first!, content: '', mode: 0o644 }]).lookup(first!)?.executable).toBe(false);
   });
 });
 

@@ -12,6 +12,7 @@ import { sha256 } from '../../src/util/hash.js';
 import { bento, CLI } from '../helpers/cli.js';
 import { flakeText, makeFleet, type TestFleet } from '../helpers/fleet.js';
 import { APPLY_STUBS_DIR, isRoot } from '../helpers/shell.js';
+import { flakeNamesCachePath } from '../../src/chroot/flake-names-cache.js';
 import { NIX_ENV, snapshotTree, useTestServer } from '../helpers/server.js';
 
 const suite = useTestServer();
@@ -322,7 +323,8 @@ describe.skipIf(!isRoot)('bento deploy', () => {
 
     // Another fleet, with a CHROOT_DIR of its own (a CHROOT_DIR is one fleet's: in this one, one is not).
     const ghostChroot = mkdtempSync('/srv/bento-ghost-');
-    suite.later(() => rmSync(ghostChroot, { recursive: true, force: true }));
+    // Deploy's names cache of that CHROOT_DIR too (chroot/flake-names-cache.ts): it has no account, so the server fixture does not know it.
+    suite.later(() => [ghostChroot, flakeNamesCachePath(ghostChroot)].forEach((file) => rmSync(file, { recursive: true, force: true })));
     const noUser = newFleet({ ghost: { flake: [n('ghost')] } }, ghostChroot);
     const ghost = deploy(noUser);
     expect(ghost.status).toBe(1);

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { flakeNamesCachePath } from '../../src/chroot/flake-names-cache.js';
+import { publishedStatsPath } from '../../src/chroot/published-stats.js';
 import { SFTP_GROUP } from './global-setup.js';
 
 export interface TestServer {
@@ -33,10 +34,13 @@ export function createTestServer(): TestServer {
   // group, or one removing it while another uses it, would race.
   if (!exists('group', SFTP_GROUP)) throw new Error(`the group ${SFTP_GROUP} is missing: test/helpers/global-setup.ts makes it for the run (vitest's globalSetup)`);
   const users: string[] = [];
+  // Every CHROOT_DIR the test file gave accounts a home in: deploy's caches of each (outside it) go at the end.
+  const chrootDirs = new Set([chrootDir]);
   return {
     chrootDir,
     prefix,
     addUsers(names, home = chrootDir) {
+      chrootDirs.add(home);
       for (const name of names) {
         if (exists('passwd', name)) continue;
         execFileSync('useradd', ['--system', '--no-create-home', '--home-dir', path.join(home, name), '--gid', SFTP_GROUP, '--shell', '/usr/sbin/nologin', name]);
@@ -46,8 +50,11 @@ export function createTestServer(): TestServer {
     cleanup() {
       for (const user of users) spawnSync('userdel', [user]);
       rmSync(chrootDir, { recursive: true, force: true });
-      // Deploy's names cache of this CHROOT_DIR (chroot/flake-names-cache.ts), outside it.
-      rmSync(flakeNamesCachePath(chrootDir), { force: true });
+      // Deploy's names cache and record of published files of each CHROOT_DIR (chroot/flake-names-cache.ts, published-stats.ts), outside it.
+      for (const dir of chrootDirs) {
+        rmSync(flakeNamesCachePath(dir), { force: true });
+        rmSync(publishedStatsPath(dir), { force: true });
+      }
       removeAutoRootsUnder(chrootDir);
     },
   };

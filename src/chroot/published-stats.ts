@@ -1,0 +1,124 @@
+/**
+ * Deploy's record of the published files it checked: for each system, the
+ * lstat of every file of its config/ (device, inode, size, modification and
+ * change times in nanoseconds) when its content was known to be the
+ * manifest's, so that a deploy with nothing to do hashes only the files
+ * whose lstat changed (git's index does the same for a work tree).
+ *
+ * A file is taken as unchanged without being read only when its change time
+ * is safely older than the moment its lstat was taken ("racy" files, git
+ * calls them, are hashed anyway): any write, chmod, chown or rename after
+ * that lstat gives it a later change time, which no process can set back.
+ * Anything that does not match (or a record that is missing, damaged or
+ * not trusted) means hashing, as without the record.
+ *
+ * Written only by a deploy that publishes something: one with nothing to do
+ * writes nothing. One file per CHROOT_DIR, next to the flake names cache
+ * (chroot/flake-names-cache.ts) and with its rules: root's alone, trusted
+ * only when nobody else could have written it.
+ */
+import { lstatSync, readFileSync, type BigIntStats } from 'node:fs';
+import path from 'node:path';
+import { writeFileAtomicallySync } from '../util/atomic-write.js';
+import { sha256 } from '../util/hash.js';
+import { makeDirsSync } from '../util/make-dirs.js';
+import { chrootPathProblem } from './chroot-dir.js';
+import { FLAKE_NAMES_CACHE_DIR } from './flake-names-cache.js';
+
+const FORMAT = 'bento published stats 1';
+
+/** One published file: its SHA-256 and its lstat, as decimal strings (dev, ino, size, mtime ns, ctime ns). */
+export type RecordedFile = [sha256: string, dev: string, ino: string, size: string, mtimeNs: string, ctimeNs: string];
+
+/** One system's published files, each lstat taken after `statTimeNs` (wall clock, nanoseconds) and before its content was hashed. */
+export interface SystemStats {
+  statTimeNs: string;
+  files: Record<string, RecordedFile>;
+}
+
+export function publishedStatsPath(chrootDir: string, cacheDir = FLAKE_NAMES_CACHE_DIR): string {
+  return path.join(cacheDir, `published-stats-${sha256(path.resolve(chrootDir)).slice(0, 16)}.json`);
+}
+
+/** The record, by system; empty when there is none, or one that cannot be trusted or read. */
+export function readPublishedStats(chrootDir: string, cacheDir = FLAKE_NAMES_CACHE_DIR): Map<string, SystemStats> {
+  const file = publishedStatsPath(chrootDir, cacheDir);
+  const stats = lstatSync(file, { throwIfNoEntry: false });
+  // chrootPathProblem: every directory from / down root's and writable by nobody else.
+  if (!stats?.isFile() || stats.uid !== 0 || (stats.mode & 0o077) !== 0 || chrootPathProblem(cacheDir) !== undefined) return new Map();
+  try {
+    return parsePublishedStats(readFileSync(file, 'utf8'));
+  } catch {
+    return new Map();
+  }
+}
+
+const DECIMAL = /^(0|[1-9][0-9]{0,30})$/;
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/** Parses the record's text; anything unexpected makes the whole record empty (every file is hashed). */
+export function parsePublishedStats(text: string): Map<string, SystemStats> {
+  const parsed = JSON.parse(text) as unknown;
+  const entries = new Map<string, SystemStats>();
+  if (typeof parsed !== 'object' || parsed === null || (parsed as { format?: unknown }).format !== FORMAT) return entries;
+  const systems = (parsed as { systems?: unknown }).systems;
+  if (typeof systems !== 'object' || systems === null) return entries;
+  for (const [name, entry] of Object.entries(systems)) {
+    const { statTimeNs, files } = (entry ?? {}) as { statTimeNs?: unknown; files?: unknown };
+    if (typeof statTimeNs !== 'string' || !DECIMAL.test(statTimeNs) || typeof files !== 'object' || files === null) return new Map();
+    for (const recorded of Object.values(files)) {
+      if (!Array.isArray(recorded) || recorded.length !== 6 || !SHA256.test(String(recorded[0])) || !recorded.slice(1).every((value) => typeof value === 'string' && DECIMAL.test(value))) return new Map();
+    }
+    entries.set(name, { statTimeNs, files: files as Record<string, RecordedFile> });
+  }
+  return entries;
+}
+
+export function renderPublishedStats(entries: ReadonlyMap<string, SystemStats>): string {
+  const systems = Object.fromEntries([...entries.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return `${JSON.stringify({ format: FORMAT, systems })}\n`;
+}
+
+/**
+ * Replaces the record with `entries` when that changes it. A record that
+ * cannot be written is no failure (the next deploy hashes); false then.
+ */
+export function savePublishedStats(chrootDir: string, entries: ReadonlyMap<string, SystemStats>, cacheDir = FLAKE_NAMES_CACHE_DIR): boolean {
+  const text = renderPublishedStats(entries);
+  if (renderPublishedStats(readPublishedStats(chrootDir, cacheDir)) === text) return true;
+  try {
+    makeDirsSync(cacheDir, 0o700);
+    writeFileAtomicallySync(publishedStatsPath(chrootDir, cacheDir), text, 0o600);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The wall clock now, in nanoseconds (rounded down): taken before the lstats it dates. */
+export function statTimeNow(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
+}
+
+/** A file's record: its content's SHA-256 and its lstat now. */
+export function recordFile(digest: string, stats: BigIntStats): RecordedFile {
+  return [digest, String(stats.dev), String(stats.ino), String(stats.size), String(stats.mtimeNs), String(stats.ctimeNs)];
+}
+
+/**
+ * Whether the file whose lstat is `stats` (now) still holds `digest`, by
+ * its record alone: the same regular file, unchanged since it was recorded
+ * with that digest, and not racy. A change after the lstat of the record
+ * gets a change time no earlier than the kernel's clock then, which lags
+ * the wall clock by at most a tick (far less than the margin); a file
+ * system whose times look like whole milliseconds or coarser (FAT, some
+ * network file systems) gets a margin of seconds.
+ */
+export function unchangedSinceRecorded(recorded: RecordedFile | undefined, statTimeNs: string, digest: string, stats: BigIntStats | undefined): boolean {
+  if (!recorded || !stats?.isFile() || recorded[0] !== digest) return false;
+  const now = recordFile(digest, stats);
+  for (let i = 1; i < now.length; i++) if (now[i] !== recorded[i]) return false;
+  const ctimeNs = stats.ctimeNs;
+  const margin = ctimeNs % 1_000_000n === 0n ? 2_000_000_000n : 50_000_000n;
+  return ctimeNs + margin < BigInt(statTimeNs);
+}
