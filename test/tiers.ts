@@ -138,6 +138,7 @@ export const TIERS = {
     'test/install.test.ts',
     'test/nix/build-flakes.test.ts',
     'test/nix/flake-names.test.ts',
+    'test/nix/wrapper-flake.test.ts',
     'test/nix/nix.test.ts',
     'test/nix/signing-key.test.ts',
     'test/nixpkgs-lib.test.ts',

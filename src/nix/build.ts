@@ -12,17 +12,16 @@
  * a flake in pure mode, a configuration.nix in restricted mode
  * (restricted-eval.ts).
  */
-import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { run } from '../exec.js';
 import { ToolError } from '../errors.js';
 import { mapLimit } from '../util/concurrency.js';
 import { nixString } from '../util/quote.js';
-import { makeTempDir } from '../util/temp-dir.js';
 import { gitFlakeRef } from './flake-tree.js';
 import { explainEvaluationError, pathFlakeRef, summarizeNixError } from './nix.js';
 import { restrictedEvalArgs, restrictedEvaluation, type RestrictedEvaluation } from './restricted-eval.js';
-import { otherEvaluator, runFleetNix, runFleetTool, shareWithEvaluator, unreadableByEvaluator } from './unprivileged.js';
+import { otherEvaluator, runFleetNix, runFleetTool, unreadableByEvaluator } from './unprivileged.js';
+import { withWrapperFlake } from './wrapper-flake.js';
 
 export interface NixBuildOptions {
   /** Only evaluate: the store paths, without building them. */
@@ -142,12 +141,7 @@ export function parseToplevels(stdout: string, flakes: readonly FlakeSystems[]):
  * fails: the caller finds the culprit flake by flake.
  */
 export async function evalFlakesToplevels(flakes: readonly FlakeSystems[], options: NixBuildOptions): Promise<Toplevel[][] | undefined> {
-  const dir = makeTempDir('toplevels');
-  try {
-    await shareWithEvaluator(dir);
-    const flakeFile = path.join(dir, 'flake.nix');
-    writeFileSync(flakeFile, toplevelsFlakeText(flakes));
-    chmodSync(flakeFile, 0o644); // whatever the umask: the evaluator reads it
+  return await withWrapperFlake('toplevels', toplevelsFlakeText(flakes), async (dir) => {
     // The staging copies are root's: Nix may not write a lock file into them, and the machine locks for itself anyway.
     const result = await runFleetNix(['eval', '--json', '--no-write-lock-file', ...maxJobs(options), pathFlakeRef(dir, 'toplevels')], {
       allowFailure: true,
@@ -158,9 +152,7 @@ export async function evalFlakesToplevels(flakes: readonly FlakeSystems[], optio
     const toplevels = parseToplevels(result.stdout, flakes);
     if (!toplevels) throw new ToolError(result.command, 0, result.stdout.slice(0, 500), `unexpected output from ${result.command}`);
     return toplevels;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 /** Which of `storePaths` are not valid in the store (not built). One process. */

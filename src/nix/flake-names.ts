@@ -11,13 +11,11 @@
  * their names: Nix locks and evaluates it in pure mode, all flakes in one
  * process (one evaluator start instead of one per flake).
  */
-import { chmodSync, rmSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { ToolError } from '../errors.js';
 import { nixString } from '../util/quote.js';
-import { makeTempDir } from '../util/temp-dir.js';
 import { explainEvaluationError, pathFlakeRef, summarizeNixError } from './nix.js';
-import { otherEvaluator, runFleetNix, shareWithEvaluator } from './unprivileged.js';
+import { otherEvaluator, runFleetNix } from './unprivileged.js';
+import { withWrapperFlake } from './wrapper-flake.js';
 
 /** flake.nix of the flake whose output `names` lists the system names of each flake in `flakeDirs`, in order. */
 export function namesFlakeText(flakeDirs: readonly string[]): string {
@@ -32,12 +30,7 @@ export function namesFlakeText(flakeDirs: readonly string[]): string {
  * caller then asks flake by flake to find the culprit.
  */
 export async function evalFlakesSystemNames(flakeDirs: readonly string[]): Promise<string[][]> {
-  const dir = makeTempDir('names');
-  try {
-    await shareWithEvaluator(dir);
-    const flakeFile = path.join(dir, 'flake.nix');
-    writeFileSync(flakeFile, namesFlakeText(flakeDirs));
-    chmodSync(flakeFile, 0o644); // whatever the umask: the evaluator reads it
+  return await withWrapperFlake('names', namesFlakeText(flakeDirs), async (dir) => {
     const result = await runFleetNix(
       ['eval', '--json', '--no-write-lock-file', '--option', 'allow-import-from-derivation', 'true', pathFlakeRef(dir, 'names')],
       { allowFailure: true },
@@ -56,9 +49,7 @@ export async function evalFlakesSystemNames(flakeDirs: readonly string[]): Promi
       throw new ToolError(result.command, 0, result.stdout.slice(0, 500), `unexpected output from ${result.command}`);
     }
     return parsed as string[][];
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 /** The names of `nixosConfigurations` of one flake; throws Nix's explanation. */

@@ -1,0 +1,29 @@
+/**
+ * A small flake bento writes whose inputs are the fleet's flakes, so that
+ * one pure Nix evaluation answers for all of them (their system names,
+ * flake-names.ts; their toplevels, build.ts): `builtins.getFlake` on a
+ * directory would need impure mode, and a `nix build` of several
+ * installables fetches an uncommitted flake again for each.
+ */
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { makeTempDir } from '../util/temp-dir.js';
+import { shareWithEvaluator } from './unprivileged.js';
+
+/**
+ * Writes `flakeText` as flake.nix of a fresh directory the evaluator can
+ * read (unprivileged.ts), runs `use` with that directory, and removes it.
+ * `purpose` names the temporary directory.
+ */
+export async function withWrapperFlake<T>(purpose: string, flakeText: string, use: (dir: string) => Promise<T>): Promise<T> {
+  const dir = makeTempDir(purpose);
+  try {
+    await shareWithEvaluator(dir);
+    const flakeFile = path.join(dir, 'flake.nix');
+    writeFileSync(flakeFile, flakeText);
+    chmodSync(flakeFile, 0o644); // whatever the umask: the evaluator reads it
+    return await use(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
