@@ -13,8 +13,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/config.js';
 import { rebootsFilePath } from '../protocol/reboot-slots.js';
-import { runRebootSlots } from '../rollout/reboot-slots.js';
-import { reportSlots } from './reboots.js';
+import { handOutSlots } from './reboots.js';
 import { buildSystemsShowingProgress } from '../builds/build-systems.js';
 import { assembleSystem, HashCache, RenderedFiles, type Assembly } from '../chroot/assemble.js';
 import { readFlakeNamesCache, saveFlakeNamesCache } from '../chroot/flake-names-cache.js';
@@ -128,13 +127,7 @@ export async function deploy(options: DeployCommandOptions, io: CommandIO): Prom
 async function handOutRebootSlots(config: Config, io: CommandIO): Promise<void> {
   if (config.rebootMax === 0 && !existsSync(rebootsFilePath(config.chrootDir))) return;
   try {
-    const unlock = await lockChrootDir(config.chrootDir);
-    try {
-      const { events, record } = await runRebootSlots(config, nowOf(io).getTime());
-      await reportSlots(io, events, record, config.rebootMax);
-    } finally {
-      await unlock();
-    }
+    await handOutSlots(config, io);
   } catch (error) {
     await warnUser(io, `reboot slots were not handed out: ${(error as Error).message} (the bento reboots timer tries again)`);
   }

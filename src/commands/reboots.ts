@@ -11,7 +11,7 @@
  * Exit status 0.
  */
 import { lockChrootDir } from '../chroot/chroot-dir.js';
-import { loadConfig } from '../config/config.js';
+import { loadConfig, type Config } from '../config/config.js';
 import { UserError } from '../errors.js';
 import { runRebootSlots, type SlotEvent } from '../rollout/reboot-slots.js';
 import { sanitize } from '../util/sanitize.js';
@@ -25,6 +25,12 @@ export async function rebootsCommand(options: RebootsCommandOptions, io: Command
   const { config, warnings } = await loadConfig(options.fleetDir);
   for (const warning of warnings) await warnUser(io, warning);
   if (!runsAsRoot(io)) throw new UserError('bento reboots must run as root: it writes into CHROOT_DIR', 'run it again with sudo');
+  await handOutSlots(config, io);
+  return 0;
+}
+
+/** Under the deploy lock of CHROOT_DIR: ends and grants slots (rollout/reboot-slots.ts), and says so. Deploy runs it too. */
+export async function handOutSlots(config: Config, io: CommandIO): Promise<void> {
   const unlock = await lockChrootDir(config.chrootDir);
   try {
     const { events, record } = await runRebootSlots(config, nowOf(io).getTime());
@@ -32,7 +38,6 @@ export async function rebootsCommand(options: RebootsCommandOptions, io: Command
   } finally {
     await unlock();
   }
-  return 0;
 }
 
 /** One line per slot that ended or was granted, and a summary. */
