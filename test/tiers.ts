@@ -160,6 +160,7 @@ export const TIERS = {
     'test/chroot/prebuilt-cache.test.ts',
     'test/chroot/publish.test.ts',
     'test/chroot/publish-batch.test.ts',
+    'test/chroot/root-cache.test.ts',
     'test/chroot/retire.test.ts',
     'test/client/after-switch.test.ts',
     'test/client/check-tools.test.ts',

@@ -15,32 +15,25 @@
  * writable by nobody else. A name read from it decides what is published
  * and what is retired. Losing it costs one `nix eval`.
  */
-import { lstatSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { SYSTEM_NAME } from '../protocol/names.js';
-import { writeFileAtomicallySync } from '../util/atomic-write.js';
-import { sha256 } from '../util/hash.js';
-import { makeDirsSync } from '../util/make-dirs.js';
-import { chrootPathProblem } from './chroot-dir.js';
+import { ROOT_CACHE_DIR, readRootCache, rootCacheFile, writeRootCache } from './root-cache.js';
 
-/** Where the caches live (a cache, in the FHS sense: losing it loses nothing). */
-export const FLAKE_NAMES_CACHE_DIR = '/var/cache/bento';
+/** Where the caches live (root-cache.ts). */
+export const FLAKE_NAMES_CACHE_DIR = ROOT_CACHE_DIR;
 
 const FORMAT = 'bento flake names 1';
 
 /** The cache of the fleet deployed into `chrootDir`, in `cacheDir`. */
 export function flakeNamesCachePath(chrootDir: string, cacheDir = FLAKE_NAMES_CACHE_DIR): string {
-  return path.join(cacheDir, `flake-names-${sha256(path.resolve(chrootDir)).slice(0, 16)}.json`);
+  return rootCacheFile('flake-names', chrootDir, cacheDir);
 }
 
 /** The cached names, by key; empty when there is no cache, or one that cannot be trusted or read. */
 export function readFlakeNamesCache(chrootDir: string, cacheDir = FLAKE_NAMES_CACHE_DIR): Map<string, string[]> {
-  const file = flakeNamesCachePath(chrootDir, cacheDir);
-  const stats = lstatSync(file, { throwIfNoEntry: false });
-  // chrootPathProblem: every directory from / down root's and writable by nobody else.
-  if (!stats?.isFile() || stats.uid !== 0 || (stats.mode & 0o077) !== 0 || chrootPathProblem(cacheDir) !== undefined) return new Map();
+  const text = readRootCache(flakeNamesCachePath(chrootDir, cacheDir), cacheDir);
+  if (text === undefined) return new Map();
   try {
-    return parseFlakeNamesCache(readFileSync(file, 'utf8'));
+    return parseFlakeNamesCache(text);
   } catch {
     return new Map();
   }
@@ -74,11 +67,5 @@ export function saveFlakeNamesCache(chrootDir: string, entries: ReadonlyMap<stri
   const text = renderFlakeNamesCache(entries);
   const current = readFlakeNamesCache(chrootDir, cacheDir);
   if (renderFlakeNamesCache(current) === text) return true;
-  try {
-    makeDirsSync(cacheDir, 0o700);
-    writeFileAtomicallySync(flakeNamesCachePath(chrootDir, cacheDir), text, 0o600);
-    return true;
-  } catch {
-    return false;
-  }
+  return writeRootCache(flakeNamesCachePath(chrootDir, cacheDir), cacheDir, text);
 }

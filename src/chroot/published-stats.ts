@@ -17,12 +17,8 @@
  * (chroot/flake-names-cache.ts) and with its rules: root's alone, trusted
  * only when nobody else could have written it.
  */
-import { lstatSync, readFileSync, type BigIntStats } from 'node:fs';
-import path from 'node:path';
-import { writeFileAtomicallySync } from '../util/atomic-write.js';
-import { sha256 } from '../util/hash.js';
-import { makeDirsSync } from '../util/make-dirs.js';
-import { chrootPathProblem } from './chroot-dir.js';
+import type { BigIntStats } from 'node:fs';
+import { readRootCache, rootCacheFile, writeRootCache } from './root-cache.js';
 import { FLAKE_NAMES_CACHE_DIR } from './flake-names-cache.js';
 
 const FORMAT = 'bento published stats 1';
@@ -37,17 +33,15 @@ export interface SystemStats {
 }
 
 export function publishedStatsPath(chrootDir: string, cacheDir = FLAKE_NAMES_CACHE_DIR): string {
-  return path.join(cacheDir, `published-stats-${sha256(path.resolve(chrootDir)).slice(0, 16)}.json`);
+  return rootCacheFile('published-stats', chrootDir, cacheDir);
 }
 
 /** The record, by system; empty when there is none, or one that cannot be trusted or read. */
 export function readPublishedStats(chrootDir: string, cacheDir = FLAKE_NAMES_CACHE_DIR): Map<string, SystemStats> {
-  const file = publishedStatsPath(chrootDir, cacheDir);
-  const stats = lstatSync(file, { throwIfNoEntry: false });
-  // chrootPathProblem: every directory from / down root's and writable by nobody else.
-  if (!stats?.isFile() || stats.uid !== 0 || (stats.mode & 0o077) !== 0 || chrootPathProblem(cacheDir) !== undefined) return new Map();
+  const text = readRootCache(publishedStatsPath(chrootDir, cacheDir), cacheDir);
+  if (text === undefined) return new Map();
   try {
-    return parsePublishedStats(readFileSync(file, 'utf8'));
+    return parsePublishedStats(text);
   } catch {
     return new Map();
   }
@@ -86,13 +80,7 @@ export function renderPublishedStats(entries: ReadonlyMap<string, SystemStats>):
 export function savePublishedStats(chrootDir: string, entries: ReadonlyMap<string, SystemStats>, cacheDir = FLAKE_NAMES_CACHE_DIR): boolean {
   const text = renderPublishedStats(entries);
   if (renderPublishedStats(readPublishedStats(chrootDir, cacheDir)) === text) return true;
-  try {
-    makeDirsSync(cacheDir, 0o700);
-    writeFileAtomicallySync(publishedStatsPath(chrootDir, cacheDir), text, 0o600);
-    return true;
-  } catch {
-    return false;
-  }
+  return writeRootCache(publishedStatsPath(chrootDir, cacheDir), cacheDir, text);
 }
 
 /** The wall clock now, in nanoseconds (rounded down): taken before the lstats it dates. */
