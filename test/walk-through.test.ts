@@ -22,7 +22,7 @@ import { PACKAGE_ROOT } from '../src/paths.js';
 import { CLI } from './helpers/cli.js';
 import { testKey } from './helpers/fleet.js';
 import { makeNixpkgsFlake, useNixpkgsFlake } from './helpers/nixpkgs-flake.js';
-import { removeAutoRootsUnder, useTestServer } from './helpers/server.js';
+import { removeAutoRootsUnder, removeDeployCaches, useTestServer } from './helpers/server.js';
 import { isRoot } from './helpers/shell.js';
 import { markedShellBlocks } from './helpers/marked-blocks.js';
 
@@ -199,6 +199,7 @@ afterAll(() => {
   for (const name of MACHINES) if (account(m(name))) spawnSync('userdel', [m(name)]);
   if (movedChroot) {
     for (const dir of [movedChroot, suite.server.chrootDir]) removeAutoRootsUnder(dir);
+    removeDeployCaches(movedChroot);
     rmSync(movedChroot, { recursive: true, force: true });
   }
   if (work) rmSync(work, { recursive: true, force: true });

@@ -50,17 +50,19 @@ export function createTestServer(): TestServer {
     cleanup() {
       for (const user of users) spawnSync('userdel', [user]);
       rmSync(chrootDir, { recursive: true, force: true });
-      // Deploy's names cache and record of published files of each CHROOT_DIR (chroot/flake-names-cache.ts, published-stats.ts), outside it.
-      for (const dir of chrootDirs) {
-        rmSync(flakeNamesCachePath(dir), { force: true });
-        rmSync(publishedStatsPath(dir), { force: true });
-      }
+      for (const dir of chrootDirs) removeDeployCaches(dir);
       removeAutoRootsUnder(chrootDir);
     },
   };
 }
 
 /** Nix's records of indirect GC roots (nix-store --add-root) made under `dir`, which would dangle once it is gone. */
+/** Deploy's names cache and record of published files of a CHROOT_DIR (chroot/root-cache.ts), kept outside it. */
+export function removeDeployCaches(chrootDir: string): void {
+  rmSync(flakeNamesCachePath(chrootDir), { force: true });
+  rmSync(publishedStatsPath(chrootDir), { force: true });
+}
+
 export function removeAutoRootsUnder(dir: string, autoRootsDir = '/nix/var/nix/gcroots/auto'): void {
   let entries: string[] = [];
   try {
