@@ -487,7 +487,7 @@ function attachRebootWindows(config: Config, systems: FleetSystem[], problems: s
     if (!byDir.has(system.hostDirName)) {
       const file = path.join(system.filesDir, REBOOT_WINDOW_FILE);
       let window: RebootWindow | undefined | null;
-      if (isFile(file)) {
+      if (hasFile(system, REBOOT_WINDOW_FILE)) {
         try {
           window = parseRebootWindow(readFileSync(file, 'utf8'));
         } catch (error) {
