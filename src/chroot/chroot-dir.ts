@@ -70,6 +70,16 @@ export function prepareChrootDir(chrootDir: string): void {
 }
 
 /**
+ * The file whose flock is the deploy lock of CHROOT_DIR. It stays when the
+ * deploy ends: removing it would let a deploy waiting on the old inode and
+ * one opening a new file both hold "the" lock.
+ */
+export function deployLockPath(chrootDir: string): string {
+  const lockDir = existsSync('/run') && process.getuid?.() === 0 ? '/run' : os.tmpdir();
+  return path.join(lockDir, `bento-deploy-${sha256(path.resolve(chrootDir)).slice(0, 16)}.lock`);
+}
+
+/**
  * Takes the deploy lock of CHROOT_DIR: an exclusive flock(2), which the
  * kernel releases when its holder dies, however it dies (exec.ts,
  * holdFileLock). It lives in /run, not in CHROOT_DIR, and taking it writes
@@ -77,8 +87,7 @@ export function prepareChrootDir(chrootDir: string): void {
  * the function that releases it.
  */
 export async function lockChrootDir(chrootDir: string): Promise<() => Promise<void>> {
-  const lockDir = existsSync('/run') && process.getuid?.() === 0 ? '/run' : os.tmpdir();
-  const lockFile = path.join(lockDir, `bento-deploy-${sha256(path.resolve(chrootDir)).slice(0, 16)}.lock`);
+  const lockFile = deployLockPath(chrootDir);
   const lock = await holdFileLock(lockFile);
   if (!lock) {
     const holder = lockHolder(lockFile);

@@ -1,8 +1,8 @@
 /** The check sshd's ChrootDirectory makes, done before publishing. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { chrootPathProblem } from '../../src/chroot/chroot-dir.js';
+import { chrootPathProblem, deployLockPath, lockChrootDir } from '../../src/chroot/chroot-dir.js';
 
 const isRoot = process.getuid?.() === 0;
 let dir: string | undefined;
@@ -31,5 +31,22 @@ describe('chrootPathProblem', () => {
     chmodSync(inner, 0o755);
     chownSync(inner, 1000, 0);
     expect(chrootPathProblem(inner)).toBe(`${inner} is owned by uid 1000, not root`);
+  });
+});
+
+describe('deployLockPath', () => {
+  it('names the file lockChrootDir locks, one per CHROOT_DIR, however the path is spelled', async () => {
+    const chrootDir = `/srv/bento-lock-path-${process.pid}/chroot`;
+    const lockFile = deployLockPath(chrootDir);
+    expect(deployLockPath(`/srv/bento-lock-path-${process.pid}/./chroot/`)).toBe(lockFile);
+    expect(deployLockPath(`/srv/bento-lock-path-${process.pid}/other`)).not.toBe(lockFile);
+    rmSync(lockFile, { force: true });
+    const release = await lockChrootDir(chrootDir);
+    try {
+      expect(existsSync(lockFile)).toBe(true);
+    } finally {
+      await release();
+      rmSync(lockFile, { force: true });
+    }
   });
 });

@@ -9,6 +9,7 @@ import { lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync } from 'node:fs
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
+import { deployLockPath } from '../../src/chroot/chroot-dir.js';
 import { flakeNamesCachePath } from '../../src/chroot/flake-names-cache.js';
 import { publishedStatsPath } from '../../src/chroot/published-stats.js';
 import { SFTP_GROUP } from './global-setup.js';
@@ -56,13 +57,17 @@ export function createTestServer(): TestServer {
   };
 }
 
-/** Nix's records of indirect GC roots (nix-store --add-root) made under `dir`, which would dangle once it is gone. */
-/** Deploy's names cache and record of published files of a CHROOT_DIR (chroot/root-cache.ts), kept outside it. */
+/**
+ * Deploy's names cache and record of published files of a CHROOT_DIR
+ * (chroot/root-cache.ts), and its lock file (chroot-dir.ts), kept outside it.
+ */
 export function removeDeployCaches(chrootDir: string): void {
   rmSync(flakeNamesCachePath(chrootDir), { force: true });
   rmSync(publishedStatsPath(chrootDir), { force: true });
+  rmSync(deployLockPath(chrootDir), { force: true });
 }
 
+/** Nix's records of indirect GC roots (nix-store --add-root) made under `dir`, which would dangle once it is gone. */
 export function removeAutoRootsUnder(dir: string, autoRootsDir = '/nix/var/nix/gcroots/auto'): void {
   let entries: string[] = [];
   try {
