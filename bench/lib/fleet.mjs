@@ -105,8 +105,9 @@ export function removeChroot(chrootDir) {
   remove(chrootDir);
   const digest = createHash('sha256').update(path.resolve(chrootDir)).digest('hex').slice(0, 16);
   rmSync(path.join('/run', `bento-deploy-${digest}.lock`), { force: true });
-  // Deploy's names cache and record of published files (src/chroot/flake-names-cache.ts, published-stats.ts).
-  for (const kind of ['flake-names', 'published-stats']) rmSync(path.join('/var/cache/bento', `${kind}-${digest}.json`), { force: true });
+  // Deploy's names cache and record of published files (src/chroot/flake-names-cache.ts, published-stats.ts),
+  // generate's record (src/commands/shared/generate-record-store.ts).
+  for (const kind of ['flake-names', 'published-stats', 'generated']) rmSync(path.join('/var/cache/bento', `${kind}-${digest}.json`), { force: true });
 }
 
 export function remove(dir) {

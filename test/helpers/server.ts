@@ -11,6 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { flakeNamesCachePath } from '../../src/chroot/flake-names-cache.js';
 import { publishedStatsPath } from '../../src/chroot/published-stats.js';
+import { generateRecordPath } from '../../src/commands/shared/generate-record-store.js';
 import { SFTP_GROUP } from './global-setup.js';
 
 export interface TestServer {
@@ -57,10 +58,11 @@ export function createTestServer(): TestServer {
 }
 
 /** Nix's records of indirect GC roots (nix-store --add-root) made under `dir`, which would dangle once it is gone. */
-/** Deploy's names cache and record of published files of a CHROOT_DIR (chroot/root-cache.ts), kept outside it. */
+/** Deploy's names cache, record of published files and generate's record of a CHROOT_DIR (chroot/root-cache.ts), kept outside it. */
 export function removeDeployCaches(chrootDir: string): void {
   rmSync(flakeNamesCachePath(chrootDir), { force: true });
   rmSync(publishedStatsPath(chrootDir), { force: true });
+  rmSync(generateRecordPath(chrootDir), { force: true });
 }
 
 export function removeAutoRootsUnder(dir: string, autoRootsDir = '/nix/var/nix/gcroots/auto'): void {
