@@ -77,7 +77,7 @@ export function renewNonce(dir, flakes, nonce = newNonce()) {
  * builds (generate evaluates nothing it need not).
  */
 export function writeGenerateFleet(dir, systems) {
-  writeConfig(dir, '/srv/chroot');
+  writeConfig(dir, GENERATE_FLEET_CHROOT);
   const names = [];
   const plain = Math.ceil(systems / 2);
   for (let i = 0; i < plain; i++) {
@@ -95,6 +95,15 @@ export function writeGenerateFleet(dir, systems) {
   }
   for (const name of names) writeFileSync(path.join(dir, 'keys', `${name}.pub`), `${sshKey(name)}\n`);
   return names;
+}
+
+/** The CHROOT_DIR of writeGenerateFleet's config.sh: never made, it only names generate's record. */
+export const GENERATE_FLEET_CHROOT = '/srv/chroot';
+
+/** The record `bento generate` as root keeps of a fleet of `chrootDir` (src/commands/shared/generate-record-store.ts). */
+export function removeGenerateRecord(chrootDir) {
+  const digest = createHash('sha256').update(path.resolve(chrootDir)).digest('hex').slice(0, 16);
+  rmSync(path.join('/var/cache/bento', `generated-${digest}.json`), { force: true });
 }
 
 /**
