@@ -23,7 +23,7 @@ import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { Accounts } from './lib/accounts.mjs';
-import { flakesOf, makeFleetDir, remove, removeChroot, renewNonce, systemNames, writeFlakeFleet, writeGenerateFleet } from './lib/fleet.mjs';
+import { flakesOf, GENERATE_FLEET_CHROOT, makeFleetDir, remove, removeChroot, removeGenerateRecord, renewNonce, systemNames, writeFlakeFleet, writeGenerateFleet } from './lib/fleet.mjs';
 import { rawBatchedBuild } from './lib/nix.mjs';
 import { bento, cli, interrupt, median, nodeStartup, paired, progress, repoRoot, requireBuild } from './lib/process.mjs';
 import { formatTable, movement, readBaseline, saveBaseline, TOLERANCE } from './lib/report.mjs';
@@ -111,7 +111,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 
 async function benchGenerate() {
   const fleet = makeFleetDir('generate');
-  cleanups.push(() => remove(fleet));
+  cleanups.push(() => remove(fleet), () => removeGenerateRecord(GENERATE_FLEET_CHROOT));
   const names = writeGenerateFleet(fleet, 1000);
   progress(`generate: ${names.length} systems, ${RUNS} runs`);
   await againstNode(

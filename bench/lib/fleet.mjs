@@ -77,7 +77,7 @@ export function renewNonce(dir, flakes, nonce = newNonce()) {
  * builds (generate evaluates nothing it need not).
  */
 export function writeGenerateFleet(dir, systems) {
-  writeConfig(dir, '/srv/chroot');
+  writeConfig(dir, GENERATE_FLEET_CHROOT);
   const names = [];
   const plain = Math.ceil(systems / 2);
   for (let i = 0; i < plain; i++) {
@@ -97,6 +97,15 @@ export function writeGenerateFleet(dir, systems) {
   return names;
 }
 
+/** The CHROOT_DIR of writeGenerateFleet's config.sh: never made, it only names generate's record. */
+export const GENERATE_FLEET_CHROOT = '/srv/chroot';
+
+/** The record `bento generate` as root keeps of a fleet of `chrootDir` (src/commands/shared/generate-record-store.ts). */
+export function removeGenerateRecord(chrootDir) {
+  const digest = createHash('sha256').update(path.resolve(chrootDir)).digest('hex').slice(0, 16);
+  rmSync(path.join('/var/cache/bento', `generated-${digest}.json`), { force: true });
+}
+
 /**
  * The lock file a deploy as root leaves in /run for `chrootDir`, and its caches in /var/cache/bento
  * (src/chroot/chroot-dir.ts): a run removes it with the chroot.
@@ -105,8 +114,9 @@ export function removeChroot(chrootDir) {
   remove(chrootDir);
   const digest = createHash('sha256').update(path.resolve(chrootDir)).digest('hex').slice(0, 16);
   rmSync(path.join('/run', `bento-deploy-${digest}.lock`), { force: true });
-  // Deploy's names cache and record of published files (src/chroot/flake-names-cache.ts, published-stats.ts).
-  for (const kind of ['flake-names', 'published-stats']) rmSync(path.join('/var/cache/bento', `${kind}-${digest}.json`), { force: true });
+  // Deploy's names cache and record of published files (src/chroot/flake-names-cache.ts, published-stats.ts),
+  // generate's record (src/commands/shared/generate-record-store.ts).
+  for (const kind of ['flake-names', 'published-stats', 'generated']) rmSync(path.join('/var/cache/bento', `${kind}-${digest}.json`), { force: true });
 }
 
 export function remove(dir) {

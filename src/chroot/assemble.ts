@@ -10,6 +10,7 @@ import path from 'node:path';
 import { UserError } from '../errors.js';
 import type { FleetSystem } from '../fleet/fleet.js';
 import { clientFilesOf, type RenderedFile } from '../render/render-fleet.js';
+import type { GeneratedDigest } from '../render/generate-record.js';
 import { HashCache, listHashedHostFiles } from '../fleet/host-tree.js';
 import { sha256 } from '../util/hash.js';
 import { renderManifest } from '../protocol/manifest.js';
@@ -38,7 +39,7 @@ export { HashCache };
 
 /**
  * The files generated/ was just brought to hold (render/generate.ts,
- * GenerateResult.files), by their path in it: the digest of each is taken
+ * GenerateResult.files and digests), by their path in it: the digest of each is taken
  * from what was rendered, once a run, instead of reading the file back.
  * writeOutput compared each of them with the disk (or wrote it), mode
  * included, so it is what the file holds; a system's bootstrap.sh holds the
@@ -49,12 +50,22 @@ export class RenderedFiles {
   private readonly byPath: Map<string, RenderedFile>;
   private readonly digests = new Map<string, string>();
 
-  constructor(files: readonly RenderedFile[]) {
+  /**
+   * `known`: the digest and mode of files of generated/ known already
+   * (GenerateResult.digests: from generate's record, when it rendered
+   * nothing, or taken to make it), which win over hashing `files`.
+   */
+  constructor(
+    files: readonly RenderedFile[],
+    private readonly known?: ReadonlyMap<string, GeneratedDigest>,
+  ) {
     this.byPath = new Map(files.map((file) => [file.path, file]));
   }
 
   /** The digest and whether it is executable, of the file at `generated` (a path of generated/); undefined when it was not rendered. */
   lookup(generated: string): { sha256: string; executable: boolean } | undefined {
+    const known = this.known?.get(generated);
+    if (known) return { sha256: known.sha256, executable: (known.mode & 0o111) !== 0 };
     const file = this.byPath.get(generated);
     if (!file) return undefined;
     let digest = this.digests.get(generated);

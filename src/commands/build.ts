@@ -12,6 +12,7 @@ import { buildSystems, buildSystemsShowingProgress, formatBuildLine, type System
 import { generateOutput } from '../render/generate.js';
 import { deployCommand } from './deploy.js';
 import { reportBrokenHosts, reportSkippedHostDirs } from './generate.js';
+import { generateRecordOf } from './shared/generate-record-store.js';
 import { defineSelectionFlags, selectionOptions, type SelectionFlags } from './shared/flags.js';
 import { defineCommand, printLine, runsAsRoot, tell, type CommandIO } from './io.js';
 
@@ -48,7 +49,7 @@ export interface BuildCommandOptions {
 
 export async function buildCommand(options: BuildCommandOptions, io: CommandIO): Promise<number> {
   const action = parseBuildAction(options.action);
-  const { fleet, outputDir: generatedDir } = await generateOutput({ fleetDir: options.fleetDir, jobs: options.jobs, snapshot: true });
+  const { fleet, outputDir: generatedDir } = await generateOutput({ fleetDir: options.fleetDir, jobs: options.jobs, snapshot: true, record: generateRecordOf(io) });
   try {
     await reportSkippedHostDirs(io, fleet);
     return await buildSelected(fleet, action, generatedDir, options, io);

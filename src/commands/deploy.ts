@@ -36,6 +36,7 @@ import { nixErrorHeadline } from '../nix/nix.js';
 import { generateOutput } from '../render/generate.js';
 import { authorizedKeysFileOf } from '../render/render-fleet.js';
 import { reportBrokenHosts, reportSkippedHostDirs } from './generate.js';
+import { rootGenerateRecord } from './shared/generate-record-store.js';
 import { defineSelectionFlags, selectionOptions, type SelectionFlags } from './shared/flags.js';
 import { defineCommand, nowOf, printLine, runsAsRoot, tell, warnLine, warnUser, type CommandIO } from './io.js';
 
@@ -100,12 +101,18 @@ export async function deploy(options: DeployCommandOptions, io: CommandIO): Prom
   let regenerated = 0;
   let skippedReported: string | undefined;
   for (const namesCache of [(config: Config) => readFlakeNamesCache(config.chrootDir), undefined]) {
-    const { fleet, outputDir: generatedDir, summary, files } = await generateOutput({ fleetDir: options.fleetDir, jobs: options.jobs, snapshot: true, namesCache: namesCache ?? (() => new Map()) });
+    const { fleet, outputDir: generatedDir, summary, files, digests } = await generateOutput({
+      fleetDir: options.fleetDir,
+      jobs: options.jobs,
+      snapshot: true,
+      namesCache: namesCache ?? (() => new Map()),
+      record: (config) => rootGenerateRecord(config),
+    });
     regenerated += summary.written.length;
     try {
       if (skippedReported !== fleet.skippedHostDirs.join('/')) await reportSkippedHostDirs(io, fleet);
       skippedReported = fleet.skippedHostDirs.join('/');
-      const result = await deployFleet(fleet, { dir: generatedDir, rendered: new RenderedFiles(files) }, regenerated, options, io);
+      const result = await deployFleet(fleet, { dir: generatedDir, rendered: new RenderedFiles(files, digests) }, regenerated, options, io);
       if (result !== 'hosts changed') {
         await handOutRebootSlots(fleet.config, io);
         return result;

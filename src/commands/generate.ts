@@ -8,6 +8,7 @@ import { skippedHostDirMessage, type BrokenHost, type Fleet } from '../fleet/fle
 import { generateOutput } from '../render/generate.js';
 import path from 'node:path';
 import { positiveInteger } from './shared/flags.js';
+import { generateRecordOf } from './shared/generate-record-store.js';
 import { defineCommand, tell, warnUser, type CommandIO } from './io.js';
 
 export interface GenerateCommandOptions {
@@ -19,7 +20,7 @@ export interface GenerateCommandOptions {
 }
 
 export async function generateCommand(options: GenerateCommandOptions, io: CommandIO): Promise<number> {
-  const result = await generateOutput(options);
+  const result = await generateOutput({ ...options, record: generateRecordOf(io) });
   await reportSkippedHostDirs(io, result.fleet);
   for (const message of result.fleet.warnings) await warnUser(io, message);
   const { written, unchanged, removed } = result.summary;

@@ -14,6 +14,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { generateRecordPath } from '../../src/commands/shared/generate-record-store.js';
+import { DEFAULT_CONFIG } from './fleet.js';
 
 /** The group of bento's SFTP users (docs/protocol.md), which the server fixtures use. */
 export const SFTP_GROUP = 'sftp_users';
@@ -54,6 +56,9 @@ export default function setup(): () => void {
   }
   return () => {
     rmSync(dir, { recursive: true, force: true });
+    // The record generate as root keeps of the test fleets' CHROOT_DIR (commands/shared/generate-record-store.ts).
+    const chrootDir = /^CHROOT_DIR=(.*)$/m.exec(DEFAULT_CONFIG)?.[1];
+    if (process.getuid?.() === 0 && chrootDir) rmSync(generateRecordPath(chrootDir), { force: true });
     if (madeGroup) spawnSync('groupdel', [SFTP_GROUP]);
   };
 }

@@ -12,6 +12,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { deployLockPath } from '../../src/chroot/chroot-dir.js';
 import { flakeNamesCachePath } from '../../src/chroot/flake-names-cache.js';
 import { publishedStatsPath } from '../../src/chroot/published-stats.js';
+import { generateRecordPath } from '../../src/commands/shared/generate-record-store.js';
 import { SFTP_GROUP } from './global-setup.js';
 
 export interface TestServer {
@@ -58,12 +59,14 @@ export function createTestServer(): TestServer {
 }
 
 /**
- * Deploy's names cache and record of published files of a CHROOT_DIR
- * (chroot/root-cache.ts), and its lock file (chroot-dir.ts), kept outside it.
+ * Deploy's names cache and record of published files, generate's record
+ * (chroot/root-cache.ts) and the deploy lock file (chroot-dir.ts) of a
+ * CHROOT_DIR, kept outside it.
  */
 export function removeDeployCaches(chrootDir: string): void {
   rmSync(flakeNamesCachePath(chrootDir), { force: true });
   rmSync(publishedStatsPath(chrootDir), { force: true });
+  rmSync(generateRecordPath(chrootDir), { force: true });
   rmSync(deployLockPath(chrootDir), { force: true });
 }
 

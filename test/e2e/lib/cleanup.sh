@@ -83,14 +83,15 @@ for record in /nix/var/nix/gcroots/auto/*; do
 	esac
 done
 
-# Deploy's names cache and record of published files of each CHROOT_DIR the
-# suite made under BASE (src/chroot/flake-names-cache.ts, published-stats.ts:
+# Deploy's names cache and record of published files, and generate's record,
+# of each CHROOT_DIR the suite made under BASE (src/chroot/flake-names-cache.ts,
+# published-stats.ts, src/commands/shared/generate-record-store.ts:
 # named by a digest of the directory's path), kept outside it in
 # /var/cache/bento, and its lock file in /run (chroot-dir.ts, deployLockPath).
 for dir in "$base" "$base"/* "$base"/*/*; do
 	[ -d "$dir" ] || continue
 	digest=$(printf '%s' "$dir" | sha256sum | cut -c1-16)
-	rm -f -- "/var/cache/bento/flake-names-$digest.json" "/var/cache/bento/published-stats-$digest.json" "/run/bento-deploy-$digest.lock"
+	rm -f -- "/var/cache/bento/flake-names-$digest.json" "/var/cache/bento/published-stats-$digest.json" "/var/cache/bento/generated-$digest.json" "/run/bento-deploy-$digest.lock"
 done
 
 rm -rf -- "$base"
