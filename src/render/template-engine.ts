@@ -7,7 +7,7 @@
  * file unquoted.
  *
  * The build compiles templates/ ahead of time (`npm run build` writes
- * dist/render/templates.precompiled.cjs with precompileTemplates): parsing
+ * dist/render/templates.precompiled.cjs: writePrecompiledTemplates): parsing
  * and compiling them, and loading Handlebars' parser and compiler, was a
  * large part of every generate and deploy (bench/README.md). That file names
  * the digest of the sources it was compiled from, with the Handlebars version
@@ -23,6 +23,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TEMPLATES_DIR } from '../paths.js';
+import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import { nixIndentedString, nixString, shQuote, sshdQuote } from '../util/quote.js';
 
 type Handlebars = typeof HandlebarsModule;
@@ -251,7 +252,7 @@ export function precompileTemplates(templatesDir = TEMPLATES_DIR): string {
   const hb = compiler().create();
   const entries = sources.map(({ name, label, source }) => `  ${JSON.stringify(name)}: ${String(hb.precompile(parseChecked(hb, source, label), compileOptions()))},`);
   return [
-    '// Compiled from templates/ by `npm run build` (precompileTemplates, src/render/template-engine.ts): do not edit.',
+    '// Compiled from templates/ by `npm run build` (src/render/template-engine.ts, precompileTemplates): do not edit.',
     "'use strict';",
     `exports.digest = ${JSON.stringify(digestOf(sources))};`,
     'exports.templates = {',
@@ -259,4 +260,15 @@ export function precompileTemplates(templatesDir = TEMPLATES_DIR): string {
     '};',
     '',
   ].join('\n');
+}
+
+/**
+ * `npm run build`, after tsc: the precompiled templates, beside the built
+ * engine. Written whole on every build, by rename, so that a build that
+ * succeeded leaves no older or half-written file; one older than the
+ * templates anyway (edited after the build) is never used: its digest
+ * differs.
+ */
+export function writePrecompiledTemplates(file = PRECOMPILED_FILE): void {
+  writeFileAtomicallySync(file, precompileTemplates(), 0o644, { durable: false });
 }
