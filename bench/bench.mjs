@@ -25,10 +25,11 @@ import { randomBytes } from 'node:crypto';
 import { Accounts } from './lib/accounts.mjs';
 import { flakesOf, GENERATE_FLEET_CHROOT, makeFleetDir, remove, removeChroot, removeGenerateRecord, renewNonce, systemNames, writeFlakeFleet, writeGenerateFleet } from './lib/fleet.mjs';
 import { rawBatchedBuild } from './lib/nix.mjs';
-import { bento, cli, interrupt, median, nodeStartup, paired, progress, repoRoot, requireBuild } from './lib/process.mjs';
+import { bento, cli, interrupt, median, nodeStartup, paired, progress, repoRoot, requireBuild, timed } from './lib/process.mjs';
 import { formatTable, movement, readBaseline, saveBaseline, TOLERANCE } from './lib/report.mjs';
 import { buildStatusChroot, statusRows } from './lib/status-fleet.mjs';
 import { countWrites, describeWrites } from './lib/writes.mjs';
+import { assertSameTree, packTree } from './lib/tree-floor.mjs';
 import { runScaling } from './lib/scaling.mjs';
 
 const { values: flags } = parseArgs({
@@ -49,6 +50,7 @@ const GROUPS = ['generate', 'status', 'deploy', 'build', 'large'];
 const only = new Set(flags.only ? flags.only.split(',') : GROUPS.filter((group) => group !== 'large' || LARGE));
 for (const group of only) if (!GROUPS.includes(group)) throw new Error(`--only: unknown ${group} (${GROUPS.join(', ')})`);
 const isRoot = process.getuid() === 0;
+const writeTreeScript = path.join(repoRoot, 'bench', 'lib', 'write-tree.mjs');
 requireBuild();
 
 /** The goals of issue 23, in its order. */
@@ -68,19 +70,24 @@ const FIGURES = [
 
 const results = {};
 const nodeSamples = [];
-/** A figure whose floor is node's start-up, the two measured alternately. */
-async function againstNode(id, runs, measure, before) {
+/**
+ * A figure whose floor is node's start-up, the two measured alternately;
+ * `writeFloor`, when given, is a second floor measured in the same runs (the
+ * disk's: see benchGenerate).
+ */
+async function againstNode(id, runs, measure, before, writeFloor) {
   // Node's start-up is short and jitters under load: three samples a run.
-  const pair = await paired(runs, { measure, floor: nodeStartup, before, floorsPerRun: 3 });
+  const pair = await paired(runs, { measure, floor: nodeStartup, before, floorsPerRun: 3, secondFloor: writeFloor });
   nodeSamples.push(...pair.floorSamples);
-  results[id] = { seconds: pair.seconds, runs, floor: pair.floor, floorKind: 'node', ratio: pair.seconds / pair.floor };
+  results[id] = { seconds: pair.seconds, runs, floor: pair.floor, floorKind: 'node', ratio: pair.seconds / pair.floor, writeFloor: pair.secondFloor };
   showSamples(id, pair);
   return results[id];
 }
 
 function showSamples(id, pair) {
   const list = (values) => values.map((v) => v.toFixed(3)).join(' ');
-  progress(`${id}: ${list(pair.samples)} s; floor ${list(pair.floorSamples)} s`);
+  const second = pair.secondFloorSamples?.length > 0 ? `; write floor ${list(pair.secondFloorSamples)} s` : '';
+  progress(`${id}: ${list(pair.samples)} s; floor ${list(pair.floorSamples)} s${second}`);
 }
 
 /** A figure whose floor is one raw batched `nix build` of the same toplevels, each on fresh derivations. */
@@ -111,19 +118,39 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 
 async function benchGenerate() {
   const fleet = makeFleetDir('generate');
-  cleanups.push(() => remove(fleet), () => removeGenerateRecord(GENERATE_FLEET_CHROOT));
+  const floorRoot = makeFleetDir('generate-floor');
+  cleanups.push(() => remove(fleet), () => remove(floorRoot), () => removeGenerateRecord(GENERATE_FLEET_CHROOT));
   const names = writeGenerateFleet(fleet, 1000);
+  const generated = path.join(fleet, 'generated');
+  // The disk's floor: a plain node process writing the tree bento writes (the
+  // same files, bytes and modes) into an empty directory on the same file
+  // system, alternately with bento (bench/lib/write-tree.mjs). Checked once.
+  await bento(fleet, ['generate']);
+  const pack = path.join(floorRoot, 'tree.pack');
+  const tree = path.join(floorRoot, 'tree');
+  packTree(generated, pack, 'client/bento-client.sh');
+  const writeTree = async () => (await timed(process.execPath, [writeTreeScript, pack, tree])).seconds;
+  await writeTree();
+  assertSameTree(generated, tree);
   progress(`generate: ${names.length} systems, ${RUNS} runs`);
   await againstNode(
     'generate',
     RUNS,
     async () => (await bento(fleet, ['generate'])).seconds,
-    () => remove(path.join(fleet, 'generated')),
+    () => remove(generated),
+    async () => {
+      remove(tree);
+      return writeTree();
+    },
   );
   // Not a goal of its own: what a deploy's generate costs when nothing changed.
+  // Two runs first: the one after a run that wrote renders and records what it
+  // found (src/render/generate-record.ts); from then on, nothing is rendered.
+  await bento(fleet, ['generate']);
   await bento(fleet, ['generate']);
   await againstNode('generate-noop', RUNS, async () => (await bento(fleet, ['generate'])).seconds);
   remove(fleet);
+  remove(floorRoot);
 }
 
 async function benchStatus(systems, logs, ids, runs) {

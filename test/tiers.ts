@@ -149,6 +149,7 @@ export const TIERS = {
     'test/render/nix-modules.test.ts',
     'test/render/server-prune-timer.test.ts',
     'test/render/sshd-heredoc.test.ts',
+    'test/render/template-engine-built.test.ts',
     'test/status/read-logs-worker.test.ts',
     'test/util/quote.test.ts',
   ],

@@ -88,17 +88,27 @@ export function median(values) {
  * floors after each measure), and returns both medians: on a machine whose
  * load moves, a figure and its floor then see the same moments, and their
  * ratio moves less than either. `before` prepares each run of `measure`
- * (untimed).
+ * (untimed). `secondFloor`, when given, runs once after each run's floors,
+ * with its own median.
  */
-export async function paired(runs, { measure, floor, before, floorsPerRun = 1 }) {
+export async function paired(runs, { measure, floor, before, floorsPerRun = 1, secondFloor }) {
   const figures = [];
   const floors = [];
+  const seconds = [];
   for (let i = 0; i < runs; i++) {
     await before?.(i);
     figures.push(await measure(i));
     if (floor) for (let j = 0; j < floorsPerRun; j++) floors.push(await floor(i));
+    if (secondFloor) seconds.push(await secondFloor(i));
   }
-  return { seconds: median(figures), samples: figures, floor: floor ? median(floors) : undefined, floorSamples: floors };
+  return {
+    seconds: median(figures),
+    samples: figures,
+    floor: floor ? median(floors) : undefined,
+    floorSamples: floors,
+    secondFloor: secondFloor ? median(seconds) : undefined,
+    secondFloorSamples: seconds,
+  };
 }
 
 /** `label … ` on stderr, so that a long run says where it is; the table goes to stdout. */

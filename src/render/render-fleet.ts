@@ -191,6 +191,17 @@ export function renderSystemFiles(
   templates = engine(),
   signingKey?: Pick<SigningKey, 'publicKey'>,
 ): RenderedFile[] {
+  return systemFiles(config, clientSettings(config), system, templates, signingKey);
+}
+
+/** renderSystemFiles, given the settings every machine shares: a fleet computes them once, not once per machine. */
+function systemFiles(
+  config: Config,
+  settings: ReturnType<typeof clientSettings>,
+  system: Pick<FleetSystem, 'name' | 'kind' | 'prebuilt' | 'rebootWindow'>,
+  templates: TemplateEngine,
+  signingKey?: Pick<SigningKey, 'publicKey'>,
+): RenderedFile[] {
   if (system.prebuilt && !signingKey) throw new Error(`${system.name} is prebuilt, but no signing key was loaded`);
   const prebuilt = {
     prebuilt: system.prebuilt ? 1 : 0,
@@ -201,17 +212,19 @@ export function renderSystemFiles(
   // the heartbeat, and the numbers the client compares with `date`.
   const window = system.rebootWindow;
   const reboot = { rebootWindow: window?.text ?? '', rebootDays: window?.days ?? '', rebootFrom: window?.from ?? 0, rebootTo: window?.to ?? 0 };
-  const context = { ...clientSettings(config), ...prebuilt, ...reboot, name: system.name, flake: system.kind === 'flake' ? 1 : 0, librarySha256: clientLibraryDigest() };
+  const context = { ...settings, ...prebuilt, ...reboot, name: system.name, flake: system.kind === 'flake' ? 1 : 0, librarySha256: clientLibraryDigest() };
   const dir = `systems/${system.name}`;
   // bootstrap.sh runs alone on a new machine: its settings and the whole
   // library. update.sh is the settings, and the loader of the library
-  // published beside it (docs/protocol.md §4).
+  // published beside it (docs/protocol.md §4). What follows the settings is
+  // the same for every machine, encoded once.
   const head = `${templates.render('client/bootstrap.sh', context)}\n`;
   const bootstrap = `${head}${renderClientLibrary()}${BOOTSTRAP_TAIL}`;
-  const update = `${templates.render('client/update.sh', context)}\n${loaderBody()}\nload_library\nmain "$@"\n`;
+  const updateHead = `${templates.render('client/update.sh', context)}\n`;
+  const tail = updateTail();
   return [
     { path: `${dir}/bootstrap.sh`, content: bootstrap, mode: SCRIPT, bytes: [Buffer.from(head, 'utf8'), clientLibraryBytes(), BOOTSTRAP_TAIL_BYTES] },
-    { path: `${dir}/update.sh`, content: update, mode: SCRIPT },
+    { path: `${dir}/update.sh`, content: `${updateHead}${tail.text}`, mode: SCRIPT, bytes: [Buffer.from(updateHead, 'utf8'), tail.bytes] },
   ];
 }
 
@@ -221,6 +234,17 @@ let loader: string | undefined;
 function loaderBody(): string {
   loader ??= readFileSync(path.join(TEMPLATES_DIR, 'client', 'load-library.sh'), 'utf8').replace(/^# shellcheck shell=sh\n/, '');
   return loader;
+}
+
+let sharedUpdateTail: { text: string; bytes: Buffer } | undefined;
+
+/** What update.sh holds after its settings: the library's loader, then the call of its main. */
+function updateTail(): { text: string; bytes: Buffer } {
+  if (sharedUpdateTail === undefined) {
+    const text = `${loaderBody()}\nload_library\nmain "$@"\n`;
+    sharedUpdateTail = { text, bytes: Buffer.from(text, 'utf8') };
+  }
+  return sharedUpdateTail;
 }
 
 /**
@@ -280,10 +304,11 @@ export function renderServerFiles(input: RenderInput, templates = engine()): Ren
 
 /** Every file of generated/ for this fleet, sorted by path. */
 export function renderFleet(input: RenderInput): RenderedFile[] {
+  const settings = clientSettings(input.config);
   const files = [
     ...renderServerFiles(input),
     ...renderClientFiles(input.config, engine(), input.signingKey?.publicKey ?? ''),
-    ...input.systems.flatMap((system) => renderSystemFiles(input.config, system, engine(), input.signingKey)),
+    ...input.systems.flatMap((system) => systemFiles(input.config, settings, system, engine(), input.signingKey)),
   ];
   return files.sort(byText((file) => file.path));
 }
