@@ -14,6 +14,7 @@ import { deployCommand } from './deploy.js';
 import { reportBrokenHosts, reportSkippedHostDirs } from './generate.js';
 import { defineSelectionFlags, selectionOptions, type SelectionFlags } from './shared/flags.js';
 import { defineCommand, printLine, runsAsRoot, tell, type CommandIO } from './io.js';
+import { tempDirsRemoved } from '../util/temp-dir.js';
 
 export type BuildAction = 'dry-build' | 'build' | ApplyAction;
 
@@ -53,7 +54,7 @@ export async function buildCommand(options: BuildCommandOptions, io: CommandIO):
     await reportSkippedHostDirs(io, fleet);
     return await buildSelected(fleet, action, generatedDir, options, io);
   } finally {
-    await releaseFleet(fleet);
+    await Promise.all([releaseFleet(fleet), tempDirsRemoved()]);
   }
 }
 
