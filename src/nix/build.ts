@@ -21,7 +21,7 @@ import { gitFlakeRef } from './flake-tree.js';
 import { explainEvaluationError, pathFlakeRef, summarizeNixError } from './nix.js';
 import { restrictedEvalArgs, restrictedEvaluation, type RestrictedEvaluation } from './restricted-eval.js';
 import { otherEvaluator, runFleetNix, runFleetTool, unreadableByEvaluator } from './unprivileged.js';
-import { withWrapperFlake } from './wrapper-flake.js';
+import { FLAKES_PER_EVALUATOR, withWrapperFlake } from './wrapper-flake.js';
 
 export interface NixBuildOptions {
   /** Only evaluate: the store paths, without building them. */
@@ -165,9 +165,6 @@ async function invalidStorePaths(storePaths: readonly string[]): Promise<Set<str
 /** A flake group of at most this many that fails to evaluate is tried flake by flake, not split again. */
 const SMALLEST_SPLIT = 4;
 
-/** At least this many flakes for each Nix process that evaluates them side by side. */
-const FLAKES_PER_EVALUATOR = 16;
-
 export interface BuildFlakesOptions extends NixBuildOptions {
   /** At most this many Nix calls at a time once a failure is tried again. */
   jobs: number;
@@ -206,9 +203,7 @@ export async function buildFlakesSystems(flakes: readonly FlakeSystems[], option
       await evaluate(indices.slice(half));
     }
   };
-  // Evaluation is one thread per Nix process: the flakes are shared among
-  // `jobs` of them side by side (each fetches and evaluates its flakes
-  // alone), when there are enough for each to repay its start (bench/README.md).
+  // Shared among up to `jobs` evaluations side by side (wrapper-flake.ts).
   await Promise.all(splitInto(flakes.map((_, index) => index), options.jobs, FLAKES_PER_EVALUATOR).map(evaluate));
 
   const retries: Array<{ index: number; name: string }> = [];
