@@ -11,7 +11,7 @@ import { mapLimit } from '../util/concurrency.js';
 import type { FleetSystem } from '../fleet/fleet.js';
 import { copyHostTree } from '../fleet/host-tree.js';
 import { addEverythingToGit, addEverythingToGitEach } from '../nix/flake-tree.js';
-import { makeTempDir } from '../util/temp-dir.js';
+import { makeTempDir, removeTempDirLater } from '../util/temp-dir.js';
 import { buildFlakesSystems, buildNonFlakeSystem, type BuildOutcome, type NixBuildOptions } from '../nix/build.js';
 import { nixErrorHeadline } from '../nix/nix.js';
 import { shareWithEvaluator } from '../nix/unprivileged.js';
@@ -151,6 +151,7 @@ export async function buildSystems(systems: readonly FleetSystem[], options: Bui
     const byName = new Map(results.map((result) => [result.name, result]));
     return systems.map((system) => byName.get(system.name) as SystemBuildResult);
   } finally {
-    rmSync(stagingRoot, { recursive: true, force: true });
+    // What was built no longer needs its staging copies: removed while the caller goes on.
+    removeTempDirLater(stagingRoot);
   }
 }

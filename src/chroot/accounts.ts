@@ -22,12 +22,12 @@ export interface Accounts {
   sftpGroupId?: number;
 }
 
-/** `getent passwd` lines: name:password:uid:gid:gecos:home:shell. */
+/** `getent passwd` lines: name:password:uid:gid:gecos:home:shell. A name listed twice keeps its first entry: the one a lookup by name finds. */
 export function parsePasswd(text: string): Map<string, Account> {
   const users = new Map<string, Account>();
   for (const line of text.split('\n')) {
     const [name, , uid, gid, , home = '', shell = ''] = line.split(':');
-    if (name && uid !== undefined && gid !== undefined) users.set(name, { name, uid: Number(uid), gid: Number(gid), home, shell });
+    if (name && uid !== undefined && gid !== undefined && !users.has(name)) users.set(name, { name, uid: Number(uid), gid: Number(gid), home, shell });
   }
   return users;
 }
@@ -110,11 +110,39 @@ export function parseGroupId(text: string): number | undefined {
   return gid ? Number(gid) : undefined;
 }
 
+/**
+ * From this many names, every account is listed once (`getent passwd`)
+ * instead of each looked up: glibc's files source reads /etc/passwd from
+ * its start for each name asked, which grows with the square of the fleet
+ * (bench/README.md).
+ */
+export const LIST_ACCOUNTS_FROM = 256;
+
+/**
+ * The accounts of `names` and the gid of `group`. Each name is looked up
+ * through NSS, as sshd finds it. Many names: every account is listed
+ * once, each name taking its first entry (the sources in nsswitch.conf's
+ * order, as a lookup by name finds it), and the names not listed are then
+ * looked up by name, in one more call: a source that lists nothing (LDAP
+ * through sssd without enumerate) still answers for them.
+ */
 export async function readAccounts(names: readonly string[], group: string): Promise<Accounts> {
   // Both at once: each is a process start, which a deploy with nothing to do waits for.
-  const [passwd, groupEntry] = await Promise.all([
-    names.length > 0 ? run('getent', ['passwd', ...names], { allowFailure: true }) : undefined,
-    run('getent', ['group', group], { allowFailure: true }),
-  ]);
-  return { users: parsePasswd(passwd?.stdout ?? ''), sftpGroupId: parseGroupId(groupEntry.stdout) };
+  const [users, groupEntry] = await Promise.all([readUsers(names), run('getent', ['group', group], { allowFailure: true })]);
+  return { users, sftpGroupId: parseGroupId(groupEntry.stdout) };
+}
+
+async function readUsers(names: readonly string[]): Promise<Map<string, Account>> {
+  const lookUp = async (some: readonly string[]) => (some.length > 0 ? parsePasswd((await run('getent', ['passwd', ...some], { allowFailure: true })).stdout) : new Map<string, Account>());
+  if (names.length < LIST_ACCOUNTS_FROM) return await lookUp(names);
+  const listed = parsePasswd((await run('getent', ['passwd'], { allowFailure: true })).stdout);
+  const users = new Map<string, Account>();
+  const missing: string[] = [];
+  for (const name of names) {
+    const account = listed.get(name);
+    if (account) users.set(name, account);
+    else missing.push(name);
+  }
+  for (const [name, account] of await lookUp(missing)) users.set(name, account);
+  return users;
 }

@@ -11,8 +11,8 @@ import type { Assembly } from './assemble.js';
 import { listChrootDir, systemChroot, versionDirName } from '../protocol/layout.js';
 import { MANIFEST_NAME, renderChangeStampOfDigest } from '../protocol/manifest.js';
 import { recordStates } from './record-state.js';
-import { writeFileAtomicallySync } from '../util/atomic-write.js';
-import { flushParentSync, flushSync, flushTreeSync } from '../util/durable.js';
+import { writeFileAtomicallySteps } from '../util/atomic-write.js';
+import { flushSync, runStepsSync, runStepsTogether, treeToFlush, type DurableSteps, type StepsOutcome } from '../util/durable.js';
 import { copyFilesWithModes } from '../util/make-dirs.js';
 import { sha256, sha256File } from '../util/hash.js';
 import { recordFile, statTimeNow, unchangedSinceRecorded, type RecordedFile, type SystemStats } from './published-stats.js';
@@ -132,6 +132,20 @@ export interface PublishOptions {
  * name.
  */
 export function stageVersion(chrootDir: string, assembly: Assembly, options: PublishOptions): string {
+  return runStepsSync(stageVersionSteps(chrootDir, assembly, options));
+}
+
+/**
+ * stageVersion for many systems at once: each directory is written, then
+ * they are all flushed together, then renamed into place (util/durable.ts,
+ * runStepsTogether). In the order given: each version's name, or why that
+ * system's failed.
+ */
+export async function stageVersions(chrootDir: string, systems: readonly { assembly: Assembly; options: PublishOptions }[]): Promise<StepsOutcome<string>[]> {
+  return await runStepsTogether(systems.map(({ assembly, options }) => stageVersionSteps(chrootDir, assembly, options)));
+}
+
+function* stageVersionSteps(chrootDir: string, assembly: Assembly, options: PublishOptions): DurableSteps<string> {
   const chroot = systemChroot(chrootDir, assembly.name);
   let versionName = versionDirName(assembly.digest);
   if (currentVersion(chroot.config) === versionName) versionName = `${versionName}-${options.now.getTime().toString(36)}`;
@@ -146,11 +160,11 @@ export function stageVersion(chrootDir: string, assembly: Assembly, options: Pub
   }
   // Whole on the disk before it has its name (util/durable.ts): a power cut
   // never leaves a version directory with empty files to be published.
-  flushTreeSync(temporary);
+  yield treeToFlush(temporary);
   // An older directory of that name (not the current one): replaced.
   rmSync(versionDir, { recursive: true, force: true });
   renameSync(temporary, versionDir);
-  flushSync(chroot.dir);
+  yield [chroot.dir];
   return versionName;
 }
 
@@ -161,11 +175,15 @@ export function stageVersion(chrootDir: string, assembly: Assembly, options: Pub
  * in `keep` (staged for a later wave); removes the others.
  */
 export function activateVersion(chrootDir: string, assembly: Pick<Assembly, 'name' | 'digest'>, versionName: string, now: Date, keep: ReadonlySet<string> = new Set()): void {
+  runStepsSync(activateVersionSteps(chrootDir, assembly, versionName, now, keep));
+}
+
+function* activateVersionSteps(chrootDir: string, assembly: Pick<Assembly, 'name' | 'digest'>, versionName: string, now: Date, keep: ReadonlySet<string> = new Set()): DurableSteps<void> {
   const chroot = systemChroot(chrootDir, assembly.name);
   const previous = currentVersion(chroot.config);
-  const swap = swapConfigLink(chroot.config, versionName, now);
+  const swap = yield* swapConfigLinkSteps(chroot.config, versionName, now);
   try {
-    announceSystem(chrootDir, assembly, now);
+    yield* announceSteps(chrootDir, assembly, now);
   } catch (error) {
     // config/ goes back to what it was: left on the new files, it would hold a
     // configuration states.txt does not name (the caller puts its line back),
@@ -220,31 +238,63 @@ export interface BatchOutcome {
  * says which step failed and what stays published.
  */
 export function publishStagedBatch(chrootDir: string, batch: readonly StagedPublication[], now: Date): BatchOutcome {
+  const recorded = recordBatch(chrootDir, batch);
+  if (!recorded.previous) return recorded.outcome;
+  const activations = batch.map((item): StepsOutcome<void> => {
+    try {
+      return { ok: true, value: activateVersion(chrootDir, item.system, item.versionName, now) };
+    } catch (error) {
+      return { ok: false, error };
+    }
+  });
+  return settleBatch(chrootDir, batch, recorded.previous, activations);
+}
+
+/**
+ * publishStagedBatch with the systems activated together: each step of
+ * every activation (config/ switched, last_change_date written, renamed),
+ * their flushes at once (util/durable.ts, runStepsTogether). Each system's
+ * own steps keep their order; its failure is its own.
+ */
+export async function publishStagedBatchTogether(chrootDir: string, batch: readonly StagedPublication[], now: Date): Promise<BatchOutcome> {
+  const recorded = recordBatch(chrootDir, batch);
+  if (!recorded.previous) return recorded.outcome;
+  const activations = await runStepsTogether(batch.map((item) => activateVersionSteps(chrootDir, item.system, item.versionName, now)));
+  return settleBatch(chrootDir, batch, recorded.previous, activations);
+}
+
+/** states.txt with every line of `batch`, before any is published: the lines it replaced, or the batch's outcome when nothing is to be (or can be) published. */
+function recordBatch(chrootDir: string, batch: readonly StagedPublication[]): { previous: Map<string, string | undefined>; outcome?: undefined } | { previous?: undefined; outcome: BatchOutcome } {
   const outcome: BatchOutcome = { published: [], failed: [] };
-  if (batch.length === 0) return outcome;
-  let previous: Map<string, string | undefined>;
+  if (batch.length === 0) return { outcome };
   try {
-    previous = recordStates(chrootDir, new Map(batch.map((item) => [item.system.name, item.storeBasename])));
+    return { previous: recordStates(chrootDir, new Map(batch.map((item) => [item.system.name, item.storeBasename]))) };
   } catch (error) {
     for (const item of batch) outcome.failed.push({ name: item.system.name, reason: `cannot record it in states.txt, nothing was published: ${(error as Error).message}` });
-    return outcome;
+    return { outcome };
   }
+}
+
+/** The outcome of `batch` from each system's activation (in its order); the states.txt lines of those that failed before config/ switched are put back, in one write. */
+function settleBatch(chrootDir: string, batch: readonly StagedPublication[], previous: Map<string, string | undefined>, activations: readonly StepsOutcome<void>[]): BatchOutcome {
+  const outcome: BatchOutcome = { published: [], failed: [] };
   const putBack = new Map<string, string | undefined>();
   const reasons = new Map<string, string>();
-  for (const item of batch) {
+  batch.forEach((item, index) => {
     const { name } = item.system;
-    try {
-      activateVersion(chrootDir, item.system, item.versionName, now);
+    const activation = activations[index] as StepsOutcome<void>;
+    if (activation.ok) {
       outcome.published.push(name);
-    } catch (error) {
-      if (error instanceof ConfigSwitchedError) {
-        reasons.set(name, `publication stopped half-way: config/ holds the new files, not announced yet (the next deploy announces them): ${error.message}`);
-        continue;
-      }
-      reasons.set(name, `publication failed, its previous files stay published: ${(error as Error).message}`);
-      putBack.set(name, previous.get(name));
+      return;
     }
-  }
+    const { error } = activation;
+    if (error instanceof ConfigSwitchedError) {
+      reasons.set(name, `publication stopped half-way: config/ holds the new files, not announced yet (the next deploy announces them): ${error.message}`);
+      return;
+    }
+    reasons.set(name, `publication failed, its previous files stay published: ${(error as Error).message}`);
+    putBack.set(name, previous.get(name));
+  });
   if (putBack.size > 0) {
     try {
       recordStates(chrootDir, putBack);
@@ -286,7 +336,11 @@ export function activeVersion(chrootDir: string, name: string): string | undefin
  * deploy that was stopped between swapping config and announcing it.
  */
 export function announceSystem(chrootDir: string, assembly: Pick<Assembly, 'name' | 'digest'>, now: Date): void {
-  writeFileAtomicallySync(systemChroot(chrootDir, assembly.name).lastChangeDate, renderChangeStampOfDigest(assembly.digest, now));
+  runStepsSync(announceSteps(chrootDir, assembly, now));
+}
+
+function announceSteps(chrootDir: string, assembly: Pick<Assembly, 'name' | 'digest'>, now: Date): DurableSteps<void> {
+  return writeFileAtomicallySteps(systemChroot(chrootDir, assembly.name).lastChangeDate, renderChangeStampOfDigest(assembly.digest, now));
 }
 
 function writeVersionDir(dir: string, assembly: Assembly, sftpGroupId: number): void {
@@ -315,7 +369,7 @@ interface ConfigSwap {
   legacy?: string;
 }
 
-function swapConfigLink(configLink: string, versionName: string, now: Date): ConfigSwap {
+function* swapConfigLinkSteps(configLink: string, versionName: string, now: Date): DurableSteps<ConfigSwap> {
   const swap: ConfigSwap = { previous: currentVersion(configLink) };
   const existing = lstatSync(configLink, { throwIfNoEntry: false });
   if (existing?.isDirectory()) {
@@ -324,7 +378,7 @@ function swapConfigLink(configLink: string, versionName: string, now: Date): Con
     // it is removed with the other old versions.
     swap.legacy = path.join(path.dirname(configLink), `.config-legacy-${now.getTime()}`);
   }
-  replaceLink(configLink, versionName, swap.legacy);
+  yield* replaceLinkSteps(configLink, versionName, swap.legacy);
   return swap;
 }
 
@@ -333,17 +387,22 @@ function restoreConfigLink(configLink: string, swap: ConfigSwap): void {
   if (swap.legacy) {
     rmSync(configLink, { force: true });
     renameSync(swap.legacy, configLink);
-    flushParentSync(configLink);
+    flushSync(path.dirname(configLink));
   } else if (swap.previous) {
     replaceLink(configLink, swap.previous);
   } else {
     rmSync(configLink, { force: true });
-    flushParentSync(configLink);
+    flushSync(path.dirname(configLink));
   }
 }
 
-/** Makes `configLink` a link to `target` by a rename; a directory in its place is first moved to `aside`. */
-function replaceLink(configLink: string, target: string, aside?: string): void {
+/** Makes `configLink` a link to `target` by a rename. */
+function replaceLink(configLink: string, target: string): void {
+  runStepsSync(replaceLinkSteps(configLink, target));
+}
+
+/** replaceLink as steps; a directory in its place is first moved to `aside`. */
+function* replaceLinkSteps(configLink: string, target: string, aside?: string): DurableSteps<void> {
   const link = `${configLink}.tmp-${process.pid}`;
   rmSync(link, { force: true });
   symlinkSync(target, link);
@@ -355,7 +414,7 @@ function replaceLink(configLink: string, target: string, aside?: string): void {
     }
     renameSync(link, configLink);
     // The switch is durable before last_change_date announces it.
-    flushParentSync(configLink);
+    yield [path.dirname(configLink)];
   } catch (error) {
     rmSync(link, { force: true });
     if (movedAside && aside) renameSync(aside, configLink);

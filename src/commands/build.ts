@@ -15,6 +15,7 @@ import { reportBrokenHosts, reportSkippedHostDirs } from './generate.js';
 import { generateRecordOf } from './shared/generate-record-store.js';
 import { defineSelectionFlags, selectionOptions, type SelectionFlags } from './shared/flags.js';
 import { defineCommand, printLine, runsAsRoot, tell, type CommandIO } from './io.js';
+import { tempDirsRemoved } from '../util/temp-dir.js';
 
 export type BuildAction = 'dry-build' | 'build' | ApplyAction;
 
@@ -54,7 +55,7 @@ export async function buildCommand(options: BuildCommandOptions, io: CommandIO):
     await reportSkippedHostDirs(io, fleet);
     return await buildSelected(fleet, action, generatedDir, options, io);
   } finally {
-    await releaseFleet(fleet);
+    await Promise.all([releaseFleet(fleet), tempDirsRemoved()]);
   }
 }
 

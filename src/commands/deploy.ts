@@ -20,7 +20,8 @@ import { readFlakeNamesCache, saveFlakeNamesCache } from '../chroot/flake-names-
 import { planPublication, sameSystemAsPublished, type PublicationPlan } from '../chroot/plan-publication.js';
 import { publishSystemCache } from '../chroot/prebuilt-cache.js';
 import { lockChrootDir, prepareChrootDir } from '../chroot/chroot-dir.js';
-import { announceSystem, checkPublishedContent, publishStagedBatch, readPublished, removeLeftovers, stageVersion, type StagedPublication } from '../chroot/publish.js';
+import { announceSystem, checkPublishedContent, publishStagedBatchTogether, readPublished, removeLeftovers, stageVersions, type StagedPublication } from '../chroot/publish.js';
+import type { StepsOutcome } from '../util/durable.js';
 import { readPublishedStats, savePublishedStats, type SystemStats } from '../chroot/published-stats.js';
 import { endRollout, forgetInRollout, type RolloutCandidate } from '../rollout/wave-publication.js';
 import { planRolloutBuilds, startDeployRollout } from '../rollout/plan-deploy.js';
@@ -38,6 +39,7 @@ import { authorizedKeysFileOf } from '../render/render-fleet.js';
 import { reportBrokenHosts, reportSkippedHostDirs } from './generate.js';
 import { rootGenerateRecord } from './shared/generate-record-store.js';
 import { defineSelectionFlags, selectionOptions, type SelectionFlags } from './shared/flags.js';
+import { tempDirsRemoved } from '../util/temp-dir.js';
 import { defineCommand, nowOf, printLine, runsAsRoot, tell, warnLine, warnUser, type CommandIO } from './io.js';
 
 export interface DeployCommandOptions {
@@ -118,7 +120,8 @@ export async function deploy(options: DeployCommandOptions, io: CommandIO): Prom
         return result;
       }
     } finally {
-      await releaseFleet(fleet);
+      // The build's staging copies were being removed meanwhile (builds/build-systems.ts).
+      await Promise.all([releaseFleet(fleet), tempDirsRemoved()]);
     }
   }
   throw new Error('the fleet loaded with a snapshot changed while it was deployed');
@@ -242,7 +245,7 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
       result.staged.push(...started.staged);
       for (const line of started.lines) print(line);
     }
-    else publishBuilt(built, publication);
+    else await publishBuilt(built, publication);
     return result;
   } finally {
     if (planned) savePublished(chrootDir, planned.plan, planned.result, new Set(fleet.systems.map((system) => system.name)));
@@ -319,19 +322,24 @@ interface Publication {
 /**
  * Publishes the built systems: each one's version directory is written,
  * then they are published with their store paths recorded, states.txt
- * written once for all (chroot/publish.ts, publishStagedBatch). Any failure
+ * written once for all (chroot/publish.ts, publishStagedBatch), each step
+ * of all of them flushed to the disk together (stageVersions,
+ * publishStagedBatchTogether). Any failure
  * (a full disk, a read-only directory) is that system's alone.
  */
-function publishBuilt(built: readonly RolloutCandidate[], publication: Publication): void {
+async function publishBuilt(built: readonly RolloutCandidate[], publication: Publication): Promise<void> {
   const { chrootDir, result } = publication;
+  const staged = await stageVersions(
+    chrootDir,
+    built.map(({ assembly }) => ({ assembly, options: { sftpGroupId: publication.sftpGroupId, now: publication.now() } })),
+  );
   const batch: StagedPublication[] = [];
-  for (const { assembly, exact, target } of built) {
-    attempt(assembly.name, result, 'publication failed, its previous files stay published', () => {
-      const versionName = stageVersion(chrootDir, assembly, { sftpGroupId: publication.sftpGroupId, now: publication.now() });
-      batch.push({ system: assembly, versionName, storeBasename: exact ? target : undefined });
-    });
-  }
-  const outcome = publishStagedBatch(chrootDir, batch, publication.now());
+  built.forEach(({ assembly, exact, target }, index) => {
+    const version = staged[index] as StepsOutcome<string>;
+    if (version.ok) batch.push({ system: assembly, versionName: version.value, storeBasename: exact ? target : undefined });
+    else result.failed.push({ name: assembly.name, reason: `publication failed, its previous files stay published: ${errorText(version.error)}` });
+  });
+  const outcome = await publishStagedBatchTogether(chrootDir, batch, publication.now());
   result.published.push(...outcome.published);
   result.failed.push(...outcome.failed);
 }

@@ -11,13 +11,14 @@ import { loadConfig, type Config } from '../config/config.js';
 import { parseRebootWindow, type RebootWindow } from '../config/reboot-window.js';
 import { MissingToolError, UserError, UserErrors } from '../errors.js';
 import { evalFlakeSystemNames, evalFlakesSystemNames } from '../nix/flake-names.js';
+import { FLAKES_PER_EVALUATOR } from '../nix/wrapper-flake.js';
 import { loadSigningKey, signingKeyPlacementProblem, type SigningKey } from '../nix/signing-key.js';
 import { shareWithEvaluator } from '../nix/unprivileged.js';
 import { copyHostTree, HashCache, hostTreeFingerprint, listHashedHostFiles, listHostFiles, missingHostsError, outsideBoundaryProblem, type HashedHostFile } from './host-tree.js';
 import { parsePublicKey, type PublicKey } from './keys.js';
 import { assignWaves } from './waves.js';
 import { hostDirNameProblem, systemNameProblem } from '../protocol/names.js';
-import { mapLimit } from '../util/concurrency.js';
+import { mapLimit, splitInto } from '../util/concurrency.js';
 import { sha256 } from '../util/hash.js';
 import { byText } from '../util/text.js';
 import { makeTempDir } from '../util/temp-dir.js';
@@ -418,27 +419,44 @@ function listHostDirs(root: string, problems: string[], skipped: string[]): Host
 
 /**
  * The system names of each flake, asked of Nix about their copies (what the
- * machines receive). All flakes go to one Nix process; if that fails, each
- * is asked on its own so that a broken flake is reported and the others
- * still count.
+ * machines receive). All flakes go to one Nix process, or many flakes to up
+ * to `jobs` side by side (nix/wrapper-flake.ts); if one fails, each of its
+ * flakes is asked on its own so that a broken flake is reported and the
+ * others still count.
  */
 async function evaluateFlakes(flakes: HostDir[], copies: ReadonlyMap<string, string>, jobs: number, brokenHosts: BrokenHost[]): Promise<string[][]> {
-  if (flakes.length === 0) return [];
   const dirs = flakes.map((host) => copies.get(host.name) as string);
-  try {
-    return await evalFlakesSystemNames(dirs);
-  } catch (error) {
-    if (error instanceof MissingToolError) throw error;
-    return await mapLimit(flakes, jobs, async (host, index) => {
+  const names = new Array<string[]>(flakes.length);
+  const alone: number[] = [];
+  await Promise.all(
+    splitInto(
+      flakes.map((_, index) => index),
+      jobs,
+      FLAKES_PER_EVALUATOR,
+    ).map(async (share) => {
       try {
-        return await evalFlakeSystemNames(dirs[index] as string);
+        (await evalFlakesSystemNames(share.map((index) => dirs[index] as string))).forEach((each, position) => (names[share[position] as number] = each));
+      } catch (error) {
+        if (error instanceof MissingToolError) throw error;
+        alone.push(...share);
+      }
+    }),
+  );
+  await mapLimit(
+    alone.sort((a, b) => a - b),
+    jobs,
+    async (index) => {
+      const host = flakes[index] as HostDir;
+      try {
+        names[index] = await evalFlakeSystemNames(dirs[index] as string);
       } catch (error) {
         if (error instanceof MissingToolError) throw error;
         brokenHosts.push({ hostDirName: host.name, place: `hosts/${host.name}/flake.nix`, message: (error as Error).message });
-        return [];
+        names[index] = [];
       }
-    });
-  }
+    },
+  );
+  return names;
 }
 
 /** Flag files of a host directory (docs/protocol.md §11). */

@@ -15,13 +15,13 @@
 import path from 'node:path';
 import { run } from '../exec.js';
 import { ToolError } from '../errors.js';
-import { mapLimit } from '../util/concurrency.js';
+import { mapLimit, splitInto } from '../util/concurrency.js';
 import { nixString } from '../util/quote.js';
 import { gitFlakeRef } from './flake-tree.js';
 import { explainEvaluationError, pathFlakeRef, summarizeNixError } from './nix.js';
 import { restrictedEvalArgs, restrictedEvaluation, type RestrictedEvaluation } from './restricted-eval.js';
 import { otherEvaluator, runFleetNix, runFleetTool, unreadableByEvaluator } from './unprivileged.js';
-import { withWrapperFlake } from './wrapper-flake.js';
+import { FLAKES_PER_EVALUATOR, withWrapperFlake } from './wrapper-flake.js';
 
 export interface NixBuildOptions {
   /** Only evaluate: the store paths, without building them. */
@@ -174,7 +174,8 @@ export interface BuildFlakesOptions extends NixBuildOptions {
 
 /**
  * Builds (or evaluates) the systems of every flake of `flakes`: their
- * toplevels in one evaluation (evalFlakesToplevels), then every derivation
+ * toplevels in one evaluation (evalFlakesToplevels; many flakes in up to
+ * `jobs` evaluations side by side), then every derivation
  * in one `nix build --keep-going`. A group of flakes that fails to evaluate
  * is split in halves until the flakes at fault are found, and those are
  * built as before, flake by flake (buildFlakeSystems: together, then each
@@ -202,12 +203,14 @@ export async function buildFlakesSystems(flakes: readonly FlakeSystems[], option
       await evaluate(indices.slice(half));
     }
   };
-  if (flakes.length > 0) await evaluate(flakes.map((_, index) => index));
+  // Shared among up to `jobs` evaluations side by side (wrapper-flake.ts).
+  await Promise.all(splitInto(flakes.map((_, index) => index), options.jobs, FLAKES_PER_EVALUATOR).map(evaluate));
 
   const retries: Array<{ index: number; name: string }> = [];
   const partial = new Map<number, Map<string, BuildOutcome>>();
   if (evaluated.size > 0) {
-    const toplevels = [...evaluated.values()].flat();
+    const byFlake = [...evaluated.entries()].sort(([a], [b]) => a - b);
+    const toplevels = byFlake.flatMap(([, flakeToplevels]) => flakeToplevels);
     let log = '';
     let invalid = new Set<string>();
     if (!options.evaluateOnly) {
@@ -220,7 +223,7 @@ export async function buildFlakesSystems(flakes: readonly FlakeSystems[], option
       log = realised.all;
       if (realised.failed) invalid = await invalidStorePaths(toplevels.map((toplevel) => toplevel.outPath));
     }
-    for (const [index, flakeToplevels] of [...evaluated.entries()].sort(([a], [b]) => a - b)) {
+    for (const [index, flakeToplevels] of byFlake) {
       const flake = flakes[index] as FlakeSystems;
       const flakeOutcomes = new Map<string, BuildOutcome>();
       flake.names.forEach((name, position) => {
@@ -235,7 +238,7 @@ export async function buildFlakesSystems(flakes: readonly FlakeSystems[], option
 
   const pending = new Map([...partial.keys()].map((index) => [index, retries.filter((retry) => retry.index === index).length]));
   const tasks: Array<() => Promise<void>> = [
-    ...unevaluated.map((index) => async () => {
+    ...unevaluated.sort((a, b) => a - b).map((index) => async () => {
       const flake = flakes[index] as FlakeSystems;
       done(index, await buildFlakeSystems(flake.dir, flake.names, options));
     }),

@@ -27,3 +27,11 @@ export async function withWrapperFlake<T>(purpose: string, flakeText: string, us
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * Evaluations through a wrapper flake run on one thread per Nix process,
+ * and Nix fetches the flakes one after the other: many flakes are shared
+ * among up to `--jobs` processes side by side, at least this many each so
+ * that each repays its start (bench/README.md).
+ */
+export const FLAKES_PER_EVALUATOR = 16;

@@ -22,7 +22,7 @@
 import { chmodSync, rmSync, renameSync, writeFileSync } from 'node:fs';
 import { chmod, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { flush, flushParentSync, flushSync } from './durable.js';
+import { flush, runStepsSync, type DurableSteps } from './durable.js';
 
 export interface AtomicWriteOptions {
   /** Flush the data before the rename and the directory after it (default true). */
@@ -39,19 +39,27 @@ export function temporaryPathOf(file: string): string {
 
 /** Replaces `file` with `content`, with exactly `mode` (whatever the umask). */
 export function writeFileAtomicallySync(file: string, content: string | Buffer, mode = 0o644, options: AtomicWriteOptions = {}): void {
-  const durable = options.durable ?? true;
+  runStepsSync(atomicWriteSteps(file, content, mode, options.durable ?? true));
+}
+
+/** A durable writeFileAtomicallySync as steps (util/durable.ts): many written together flush together. */
+export function writeFileAtomicallySteps(file: string, content: string | Buffer, mode = 0o644): DurableSteps<void> {
+  return atomicWriteSteps(file, content, mode, true);
+}
+
+function* atomicWriteSteps(file: string, content: string | Buffer, mode: number, durable: boolean): DurableSteps<void> {
   const temporary = temporaryPathOf(file);
   try {
     rmSync(temporary, { force: true });
     writeFileSync(temporary, content, { mode, flag: 'wx' });
     chmodSync(temporary, mode);
-    if (durable) flushSync(temporary);
+    if (durable) yield [temporary];
     renameSync(temporary, file);
   } catch (error) {
     rmSync(temporary, { force: true });
     throw error;
   }
-  if (durable) flushParentSync(file);
+  if (durable) yield [path.dirname(file)];
 }
 
 /** The same, asynchronously. */

@@ -6,6 +6,7 @@
  * stale.
  */
 import { lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -19,6 +20,28 @@ export function makeTempDir(purpose: string): string {
     removeStaleTempDirs();
   }
   return mkdtempSync(path.join(os.tmpdir(), `bento-${purpose}-${process.pid}-`));
+}
+
+const removals = new Set<Promise<void>>();
+
+/**
+ * Starts removing `dir` and returns at once: the removal of a large tree
+ * (a build's staging copies) then runs while the command goes on (to
+ * publish), instead of before (bench/README.md). Node finishes it before
+ * the process exits; tempDirsRemoved waits for it. Should it fail, or the
+ * process be killed first, the next bento removes what is left
+ * (removeStaleTempDirs).
+ */
+export function removeTempDirLater(dir: string): void {
+  const removal = rm(dir, { recursive: true, force: true })
+    .catch(() => undefined)
+    .finally(() => removals.delete(removal));
+  removals.add(removal);
+}
+
+/** Waits for the removals removeTempDirLater started. */
+export async function tempDirsRemoved(): Promise<void> {
+  await Promise.all([...removals]);
 }
 
 /**

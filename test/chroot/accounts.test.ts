@@ -1,6 +1,6 @@
 /** getent's output, as the deploy reads the server's accounts. */
 import { describe, expect, it } from 'vitest';
-import { bentoAccountProblem, misplacedAccountsWarning, parseGroupId, parsePasswd, type Account } from '../../src/chroot/accounts.js';
+import { bentoAccountProblem, LIST_ACCOUNTS_FROM, misplacedAccountsWarning, parseGroupId, parsePasswd, readAccounts, type Account } from '../../src/chroot/accounts.js';
 
 describe('parsePasswd', () => {
   it('reads name, uid, gid, home and shell of each line of `getent passwd`', () => {
@@ -13,6 +13,25 @@ describe('parsePasswd', () => {
 
   it('skips blank and truncated lines', () => {
     expect(parsePasswd('\nbroken\nonly:x\n').size).toBe(0);
+  });
+
+  it('keeps the first entry of a name listed twice (an earlier source of nsswitch.conf), as a lookup by name finds it', () => {
+    const users = parsePasswd('nas:x:998:997::/home/chroot/nas:/usr/sbin/nologin\nnas:x:5000:5000::/home/nas:/bin/bash\n');
+    expect(users.get('nas')).toMatchObject({ uid: 998, home: '/home/chroot/nas' });
+  });
+});
+
+describe('readAccounts', () => {
+  it('finds the same accounts whether it looks each name up or lists them all (a large fleet), unknown names included', async () => {
+    // This machine's own accounts (root, nobody, …) among names no account has.
+    const known = ['root', 'nobody', 'daemon', 'bin'];
+    const unknown = Array.from({ length: LIST_ACCOUNTS_FROM }, (_, index) => `bento-no-such-user-${index}`);
+    const few = await readAccounts([...known, ...unknown.slice(0, 3)], 'root');
+    const many = await readAccounts([...unknown.slice(0, 100), ...known, ...unknown.slice(100)], 'root');
+    expect(few.users.get('root')).toMatchObject({ name: 'root', uid: 0 });
+    expect([...many.users.keys()].sort()).toEqual([...few.users.keys()].sort());
+    expect(many.users).toEqual(few.users);
+    expect(many.sftpGroupId).toBe(0);
   });
 });
 

@@ -6,12 +6,12 @@
  * others kept. The writes are counted on the one function that replaces
  * states.txt. Root: the chroots' directories are root's and sftp_users'.
  */
-import { chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Assembly } from '../../src/chroot/assemble.js';
-import { activeVersion, publishStagedBatch, readPublished, stageVersion } from '../../src/chroot/publish.js';
+import { activeVersion, publishStagedBatch, publishStagedBatchTogether, readPublished, stageVersion, stageVersions } from '../../src/chroot/publish.js';
 import { retireDepartures } from '../../src/chroot/retire.js';
 import { publishWave, revertWave } from '../../src/rollout/wave-publication.js';
 import type { RolloutState } from '../../src/protocol/rollout-file.js';
@@ -147,5 +147,74 @@ describe.skipIf(!isRoot)('states.txt once per batch', () => {
     expect(retirement.retired.map((system) => system.name)).toEqual(['gone1', 'gone2', 'gone3']);
     expect(statesWrites(chrootDir)).toBe(1);
     expect(states(chrootDir)).toBe(`kept=${target('kept')}\n`);
+  });
+});
+
+describe.skipIf(!isRoot)('staged and published together (the flushes of all at once)', () => {
+  beforeEach(() => {
+    vi.mocked(atomic.writeFileAtomicallySync).mockClear();
+  });
+
+  it('stages every version as stageVersion does, and publishes them as publishStagedBatch does', async () => {
+    const chrootDir = mkdtempSync(path.join(root, 'together-'));
+    const alone = mkdtempSync(path.join(root, 'alone-'));
+    writeFileSync(path.join(chrootDir, 'states.txt'), `other=${target('other')}\n`);
+    writeFileSync(path.join(alone, 'states.txt'), `other=${target('other')}\n`);
+    const systems = ['a', 'b', 'c'].map((name) => assembly(chrootDir, name, `{ ${name} = 1; }\n`));
+    const staged = await stageVersions(chrootDir, systems.map((system) => ({ assembly: system, options: { sftpGroupId: GID, now: NOW } })));
+    const expected = ['a', 'b', 'c'].map((name) => stage(alone, assembly(alone, name, `{ ${name} = 1; }\n`)));
+    expect(staged).toEqual(expected.map((value) => ({ ok: true, value })));
+    const batch = systems.map((system, index) => ({ system, versionName: expected[index] as string, storeBasename: target(system.name) }));
+    expect(await publishStagedBatchTogether(chrootDir, batch, NOW)).toEqual({ published: ['a', 'b', 'c'], failed: [] });
+    expect(statesWrites(chrootDir)).toBe(1);
+    expect(states(chrootDir)).toBe(`a=${target('a')}\nb=${target('b')}\nc=${target('c')}\nother=${target('other')}\n`);
+    for (const system of systems) {
+      expect(readPublished(chrootDir, system.name).stampDigest).toBe(system.digest);
+      expect(readFileSync(path.join(chrootDir, system.name, 'config', 'configuration.nix'), 'utf8')).toBe(`{ ${system.name} = 1; }\n`);
+      // Nothing left under a temporary name.
+      expect(readdirSync(path.join(chrootDir, system.name)).sort()).toEqual([activeVersion(chrootDir, system.name), 'config', 'last_change_date', 'logs'].sort());
+    }
+    // The same version again: the current one is never written over, it gets a new name.
+    const again = await stageVersions(chrootDir, [{ assembly: systems[0] as Assembly, options: { sftpGroupId: GID, now: NOW } }]);
+    expect(again).toEqual([{ ok: true, value: `${expected[0]}-${NOW.getTime().toString(36)}` }]);
+  });
+
+  it("one system's failure is its own: a version that cannot be staged, a publication that fails puts its line back", async () => {
+    const chrootDir = mkdtempSync(path.join(root, 'together-fail-'));
+    const first = ['a', 'b', 'c'].map((name) => assembly(chrootDir, name, `{ ${name} = 1; }\n`));
+    publishStagedBatch(chrootDir, first.map((system) => ({ system, versionName: stage(chrootDir, system), storeBasename: target(`${system.name}1`) })), NOW);
+    const before = states(chrootDir);
+    const second = ['a', 'b', 'c'].map((name) => assembly(chrootDir, name, `{ ${name} = 2; }\n`));
+    // c's source is gone: it cannot be staged, the others are.
+    rmSync((second[2] as Assembly).files[0]?.source as string);
+    const staged = await stageVersions(chrootDir, second.map((system) => ({ assembly: system, options: { sftpGroupId: GID, now: NOW } })));
+    expect(staged.map((outcome) => outcome.ok)).toEqual([true, true, false]);
+    expect(readdirSync(path.join(chrootDir, 'c')).filter((entry) => entry.includes('.tmp-'))).toEqual([]);
+    // b's last_change_date cannot be replaced: its publication fails (and config/ goes back).
+    const stamp = path.join(chrootDir, 'b', 'last_change_date');
+    rmSync(stamp);
+    mkdirSync(path.join(stamp, 'in-the-way'), { recursive: true });
+    const bVersion = activeVersion(chrootDir, 'b');
+    vi.mocked(atomic.writeFileAtomicallySync).mockClear();
+    const batch = second.slice(0, 2).map((system, index) => ({ system, versionName: (staged[index] as { value: string }).value, storeBasename: target(`${system.name}2`) }));
+    const outcome = await publishStagedBatchTogether(chrootDir, batch, NOW);
+    expect(outcome.published).toEqual(['a']);
+    expect(outcome.failed).toEqual([{ name: 'b', reason: expect.stringMatching(/^publication failed, its previous files stay published: /) }]);
+    expect(statesWrites(chrootDir)).toBe(2);
+    expect(states(chrootDir)).toBe(`a=${target('a2')}\n${before.split('\n').slice(1).join('\n')}`);
+    expect(activeVersion(chrootDir, 'b')).toBe(bVersion);
+    expect(readPublished(chrootDir, 'a').stampDigest).toBe((second[0] as Assembly).digest);
+  });
+
+  it('states.txt that cannot be written: nothing of the batch is published', async () => {
+    const chrootDir = mkdtempSync(path.join(root, 'together-nostates-'));
+    const systems = ['a', 'b'].map((name) => assembly(chrootDir, name, `{ ${name} = 1; }\n`));
+    const batch = systems.map((system) => ({ system, versionName: stage(chrootDir, system), storeBasename: target(system.name) }));
+    mkdirSync(path.join(chrootDir, 'states.txt'));
+    const outcome = await publishStagedBatchTogether(chrootDir, batch, NOW);
+    expect(outcome.published).toEqual([]);
+    expect(outcome.failed.map((failure) => failure.name)).toEqual(['a', 'b']);
+    for (const system of systems) expect(activeVersion(chrootDir, system.name)).toBeUndefined();
+    expect(await publishStagedBatchTogether(chrootDir, [], NOW)).toEqual({ published: [], failed: [] });
   });
 });

@@ -82,6 +82,16 @@ describe('loadFleet', () => {
     expect(loaded.warnings).toEqual([]);
   });
 
+  it('many flakes: their names asked of Nix processes side by side, a broken one still reported alone', async () => {
+    const names = Array.from({ length: 40 }, (_, index) => `m${String(index).padStart(2, '0')}`);
+    const hosts: FleetSpec['hosts'] = Object.fromEntries(names.map((name) => [name, { flake: [name] }]));
+    hosts.m33 = { flakeText: '{ outputs = { self }: { nixosConfigurations = throw "deliberately broken"; }; }\n' };
+    const loaded = await loadFleet(fleetOf({ hosts }), { jobs: 2 });
+    expect(loaded.systems.map((s) => s.name)).toEqual(names.filter((name) => name !== 'm33'));
+    expect(loaded.brokenHosts.map((b) => b.place)).toEqual(['hosts/m33/flake.nix']);
+    expect(loaded.brokenHosts[0]?.message).toContain('deliberately broken');
+  });
+
   it('says so when a flake has no nixosConfigurations', async () => {
     const root = fleetOf({ hosts: { odd: { flakeText: '{ outputs = { self }: { }; }\n' } } });
     const loaded = await loadFleet(root);

@@ -138,6 +138,29 @@ describe('buildFlakesSystems', () => {
     }
   });
 
+  it('many flakes are shared among `jobs` evaluations side by side; a failure in one share still lands on its flake and system', async () => {
+    const nonce = randomBytes(8).toString('hex');
+    // 40 one-system flakes, two evaluations of 20: the 7th throws while evaluated, the 31st fails to build.
+    const names = Array.from({ length: 40 }, (_, index) => `m${String(index).padStart(2, '0')}`);
+    const flakes = await staged(
+      'shared',
+      names.map((name, index) => ({
+        files: { 'flake.nix': index === 30 ? `{ outputs = { self }: { nixosConfigurations = { ${toplevel(name, 'exit 4')} }; }; }\n` : simple([name], index === 6 ? name : undefined), nonce },
+        names: [name],
+      })),
+    );
+    const reported: number[] = [];
+    const outcomes = await buildFlakesSystems(flakes, { jobs: 2, onFlake: (index) => reported.push(index) });
+    expect(reported.sort((a, b) => a - b)).toEqual(names.map((_, index) => index));
+    outcomes.forEach((map, index) => {
+      const name = names[index] as string;
+      const outcome = map.get(name) as BuildOutcome;
+      if (index === 6) expect(outcome).toMatchObject({ ok: false, error: expect.stringContaining('bad-eval-on-purpose') });
+      else if (index === 30) expect(outcome).toMatchObject({ ok: false, error: expect.stringMatching(/builder for '.*-nixos-system-m30\.drv' failed/) });
+      else expect(readFileSync((outcome as BuildOutcome & { ok: true }).storePath, 'utf8')).toBe(`${name}\n`);
+    });
+  });
+
   it('evaluates only (NOLOCALBUILD): the same store path, not built', async () => {
     const nonce = randomBytes(8).toString('hex');
     const flakes = await staged('evaluate', [{ files: selfAwareFiles(nonce), names: ['seer'] }]);

@@ -1,6 +1,6 @@
 /** mapLimit (src/util/concurrency.ts): at most `limit` workers at once, results in input order. */
 import { describe, expect, it } from 'vitest';
-import { mapLimit } from '../../src/util/concurrency.js';
+import { mapLimit, splitInto } from '../../src/util/concurrency.js';
 
 /** Resolves after the given number of turns of the event loop. */
 function turns(n: number): Promise<void> {
@@ -35,5 +35,24 @@ describe('mapLimit', () => {
       if (item === 2) throw new Error('two failed');
       return item;
     })).rejects.toThrow('two failed');
+  });
+});
+
+describe('splitInto', () => {
+  it('splits into at most `parts` runs of consecutive items, as even as can be, in order', () => {
+    const items = Array.from({ length: 10 }, (_, index) => index);
+    expect(splitInto(items, 3)).toEqual([[0, 1, 2], [3, 4, 5, 6], [7, 8, 9]]);
+    expect(splitInto(items, 1)).toEqual([items]);
+    expect(splitInto(items, 20)).toEqual(items.map((item) => [item]));
+    expect(splitInto(items, 0)).toEqual([items]);
+    expect(splitInto([], 4)).toEqual([]);
+  });
+
+  it('makes fewer runs when there are not `fewest` items for each', () => {
+    const items = Array.from({ length: 40 }, (_, index) => index);
+    expect(splitInto(items, 2, 16).map((run) => run.length)).toEqual([20, 20]);
+    expect(splitInto(items, 4, 16).map((run) => run.length)).toEqual([20, 20]);
+    expect(splitInto(items.slice(0, 31), 2, 16)).toEqual([items.slice(0, 31)]);
+    expect(splitInto(items.slice(0, 3), 2, 16)).toEqual([items.slice(0, 3)]);
   });
 });

@@ -3,7 +3,7 @@ import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, sym
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { removeStaleTempDirs } from '../../src/util/temp-dir.js';
+import { removeStaleTempDirs, removeTempDirLater, tempDirsRemoved } from '../../src/util/temp-dir.js';
 
 const isRoot = process.getuid?.() === 0;
 /** Above any pid_max: no process has it. */
@@ -44,5 +44,21 @@ describe('removeStaleTempDirs', () => {
     chownSync(theirs, 65534, 65534);
     removeStaleTempDirs(tmp);
     expect(existsSync(path.join(theirs, 'work'))).toBe(true);
+  });
+});
+
+describe('removeTempDirLater', () => {
+  it('returns before the tree is gone; tempDirsRemoved waits until it is, and a missing one is no error', async () => {
+    const tree = mkdtempSync(path.join(os.tmpdir(), 'bento-later-test-'));
+    for (let index = 0; index < 50; index++) {
+      mkdirSync(path.join(tree, `d${index}`, 'sub'), { recursive: true });
+      writeFileSync(path.join(tree, `d${index}`, 'sub', 'file'), 'x');
+    }
+    removeTempDirLater(tree);
+    removeTempDirLater(path.join(os.tmpdir(), 'bento-later-test-missing-XXXXXX'));
+    expect(existsSync(tree)).toBe(true);
+    await tempDirsRemoved();
+    expect(existsSync(tree)).toBe(false);
+    await tempDirsRemoved();
   });
 });
