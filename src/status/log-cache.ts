@@ -163,6 +163,11 @@ export class LogCache {
     return this.file !== undefined;
   }
 
+  /** Whether it remembers no logs/ at all (a first run): every one will be read. */
+  get isEmpty(): boolean {
+    return this.entries.size === 0;
+  }
+
   /** How many lookups were answered, and how many not (tests, benchmarks). */
   hits = 0;
   misses = 0;

@@ -306,10 +306,14 @@ export function lstatOrError(file: string): Stats | Error | undefined {
   }
 }
 
-/** What a worker thread is given: the works, and the shared cells both threads count with. */
+/**
+ * What a worker thread is given: the shared cells both threads count with,
+ * and the works, or none yet (a worker started early, startReadingWorker:
+ * they come in its first message).
+ */
 interface WorkerInput {
   bentoReadLogs: true;
-  works: LogsWork[];
+  works?: LogsWork[];
   /** Int32Array cells: [next work to take, WorkerState]. */
   shared: SharedArrayBuffer;
 }
@@ -339,16 +343,38 @@ export interface LogsRead {
 }
 
 /**
- * Reads every work of `works` (readLogsDir), sharing them with a worker
- * thread that runs this module as `sharing` says. Whatever the worker does
- * not answer (it cannot start, it fails) is read here; the results are the
- * same either way.
+ * A worker thread started before its works are known, so that it boots
+ * (tens of milliseconds: bench/README.md) while the caller looks at each
+ * system; readLogsInParallel gives it the works, or ends it.
  */
-export async function readLogsInParallel(works: LogsWork[], sharing: Sharing): Promise<LogsRead> {
-  const results: (LogsResult | undefined)[] = new Array<LogsResult | undefined>(works.length);
+export interface EarlyWorker {
+  shared: SharedArrayBuffer;
+  worker: RunningWorker;
+}
+
+/** A worker for readLogsInParallel, started now; undefined when none can be. */
+export function startEarlyWorker(): EarlyWorker | undefined {
   const shared = new SharedArrayBuffer(8);
+  const worker = startWorker({ bentoReadLogs: true, shared }, true);
+  return worker ? { shared, worker } : undefined;
+}
+
+/**
+ * Reads every work of `works` (readLogsDir), sharing them with a worker
+ * thread that runs this module as `sharing` says: `early`, when one was
+ * started already (else a new one). Whatever the worker does not answer (it
+ * cannot start, it fails) is read here; the results are the same either way.
+ */
+export async function readLogsInParallel(works: LogsWork[], sharing: Sharing, early?: EarlyWorker): Promise<LogsRead> {
+  if (early && sharing === 'here') void early.worker.terminate();
+  const results: (LogsResult | undefined)[] = new Array<LogsResult | undefined>(works.length);
+  const shared = early && sharing !== 'here' ? early.shared : new SharedArrayBuffer(8);
   const cells = new Int32Array(shared);
-  const worker = sharing === 'here' ? undefined : startWorker({ bentoReadLogs: true, works, shared });
+  let worker: RunningWorker | undefined;
+  if (sharing !== 'here') {
+    worker = early?.worker ?? startWorker({ bentoReadLogs: true, works, shared });
+    if (early) early.worker.give(works);
+  }
   for (;;) {
     if (sharing === 'worker' && worker) break;
     const index = Atomics.add(cells, NEXT, 1);
@@ -371,10 +397,13 @@ export async function readLogsInParallel(works: LogsWork[], sharing: Sharing): P
 
 interface RunningWorker {
   answers: Promise<[number, LogsResult][]>;
+  /** The works of a worker started without them. */
+  give(works: LogsWork[]): void;
   terminate(): Promise<number>;
 }
 
-function startWorker(input: WorkerInput): RunningWorker | undefined {
+/** A worker thread running this module on `input`; `waiting`: not keeping the process alive until it is given works. */
+function startWorker(input: WorkerInput, waiting = false): RunningWorker | undefined {
   // Only this module built alone: not the sources under a test runner, and
   // not a bundle, whose top level would start the whole CLI in the worker.
   if (WORKER_MODULE.protocol !== 'file:' || !WORKER_MODULE.pathname.endsWith('/status/read-logs.js') || !existsSync(fileURLToPath(WORKER_MODULE))) return undefined;
@@ -389,17 +418,26 @@ function startWorker(input: WorkerInput): RunningWorker | undefined {
     worker.once('error', () => resolve([]));
     worker.once('exit', () => resolve([]));
   });
-  return { answers, terminate: () => worker.terminate() };
+  if (waiting) worker.unref();
+  const give = (works: LogsWork[]) => {
+    worker.ref();
+    worker.postMessage(works);
+  };
+  return { answers, give, terminate: () => worker.terminate() };
 }
 
-/** In a worker thread started by readLogsInParallel: takes works until none is left, then sends what it read. */
-function runWorker(input: WorkerInput): void {
+/**
+ * In a worker thread started by readLogsInParallel (or startEarlyWorker,
+ * then with the works of its first message): takes works until none is
+ * left, then sends what it read.
+ */
+function runWorker(input: WorkerInput, works: LogsWork[]): void {
   const cells = new Int32Array(input.shared);
   const answers: [number, LogsResult][] = [];
   if (Atomics.compareExchange(cells, STATE, NOT_STARTED, STARTED) === NOT_STARTED) {
     for (;;) {
       const index = Atomics.add(cells, NEXT, 1);
-      const work = input.works[index];
+      const work = works[index];
       if (work === undefined) break;
       answers.push([index, readLogsDir(work)]);
     }
@@ -407,4 +445,8 @@ function runWorker(input: WorkerInput): void {
   parentPort?.postMessage(answers);
 }
 
-if (!isMainThread && (workerData as Partial<WorkerInput> | null)?.bentoReadLogs === true) runWorker(workerData as WorkerInput);
+if (!isMainThread && (workerData as Partial<WorkerInput> | null)?.bentoReadLogs === true) {
+  const input = workerData as WorkerInput;
+  if (input.works) runWorker(input, input.works);
+  else parentPort?.once('message', (works: LogsWork[]) => runWorker(input, works));
+}
