@@ -46,7 +46,7 @@ export interface LogEntry {
  * prefix still orders them. Status, its log cache and the prune all order
  * logs this way, so they agree on which log is the latest.
  */
-export function isLaterLog(a: LogEntry, b: LogEntry): boolean {
+export function isLaterLog(a: Pick<LogEntry, 'mtimeMs' | 'fileName'>, b: Pick<LogEntry, 'mtimeMs' | 'fileName'>): boolean {
   return a.mtimeMs > b.mtimeMs || (a.mtimeMs === b.mtimeMs && a.fileName > b.fileName);
 }
 

@@ -163,6 +163,11 @@ export class LogCache {
     return this.file !== undefined;
   }
 
+  /** Whether it remembers no logs/ at all (a first run): every one will be read. */
+  get isEmpty(): boolean {
+    return this.entries.size === 0;
+  }
+
   /** How many lookups were answered, and how many not (tests, benchmarks). */
   hits = 0;
   misses = 0;
@@ -400,11 +405,20 @@ function isHeartbeatEntry(value: unknown): value is HeartbeatEntry {
 }
 
 /**
- * Adding, removing or renaming an entry sets the directory's mtime to the
- * time of the change (the ctime too, but a utimes() sets only the ctime to
- * now: a machine touching its logs/ makes no change racy, only different).
- * A change less than RACY_MS before the read may share its timestamp with a
- * later one.
+ * What a logs/ directory's stamp stands for, on Linux. Creating, removing
+ * or renaming an entry in it (a log arriving, the prune, a heartbeat
+ * renamed into place) sets its mtime and ctime to the current time; writing
+ * into a file of it changes neither (hence lookup's check of the logs an
+ * entry names). That time is the kernel's coarse clock: nanoseconds in the
+ * fields, but it moves once a tick (1-10 ms; FAT keeps 2 s), so two changes
+ * within one tick leave the same stamp, and a stat taken between them cannot
+ * tell the second. A directory replaced by another has another inode. The
+ * ctime cannot be set by anyone (a utimes() sets it to now), the mtime only
+ * by the directory's owner, and a machine cannot (the SFTP server refuses
+ * setstat, docs/protocol.md §9): a machine touching its logs/ makes no
+ * change racy, only different. So a stamp whose mtime is RACY_MS older than
+ * the read is trusted: any later change sets a later mtime, unless the
+ * server's clock is set back by more than RACY_MS meanwhile.
  */
 function isRacy(stats: DirectoryStats, readStartMs: number): boolean {
   return stats.mtimeMs > readStartMs - RACY_MS;

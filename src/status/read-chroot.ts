@@ -32,7 +32,7 @@ import { readRolloutState, type RolloutState } from '../protocol/rollout-file.js
 import { receivedAtMs, type LogEntry } from '../protocol/log-file.js';
 import { readStatesFile, type StatesFile } from '../protocol/states-file.js';
 import type { CachedLogs, DirectoryStats, Listing, LogCache } from './log-cache.js';
-import { lookHeartbeat, lstatOrError, readLogsDir, readLogsInParallel, sizeProblem, type HeartbeatFound, type LogsResult, type LogsWork, type Sharing } from './read-logs.js';
+import { lookHeartbeat, lstatOrError, readLogsDir, readLogsInParallel, sizeProblem, startEarlyWorker, type HeartbeatFound, type LogsResult, type LogsWork, type Sharing } from './read-logs.js';
 import { HEARTBEAT_FILE, type Heartbeat } from '../protocol/heartbeat.js';
 import { truncate } from '../util/text.js';
 
@@ -105,9 +105,12 @@ export async function readChroot(chrootDir: string, options: ReadChrootOptions =
   const names = directories.filter((name) => !removedSet.has(name));
   // What the cache answers first, then the logs/ it cannot answer for, read
   // together (on two threads for a large fleet), then each system's heartbeat.
+  // With nothing remembered every logs/ is read: the worker boots meanwhile.
+  const parallelFrom = options.parallelFrom ?? PARALLEL_FROM;
+  const early = names.length >= parallelFrom && (options.cache === undefined || options.cache.isEmpty) ? startEarlyWorker() : undefined;
   const started = names.map((name) => startSystem(chrootDir, name, states, options));
   const works = started.flatMap((system) => (system.work ? [system.work] : []));
-  const { results } = await readLogsInParallel(works, works.length >= (options.parallelFrom ?? PARALLEL_FROM) ? (options.sharing ?? 'shared') : 'here');
+  const { results } = await readLogsInParallel(works, works.length >= parallelFrom ? (options.sharing ?? 'shared') : 'here', early);
   let next = 0;
   const systems = started.map((system) => finishSystem(system, system.work ? results[next++] : undefined, options.cache));
   options.cache?.keepOnly(new Set(names));

@@ -22,10 +22,10 @@ import { closeSync, constants, existsSync, lstatSync, openSync, readdirSync, rea
 import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { describeError, errorCode } from '../errors.js';
-import { parseLogName } from '../protocol/log-name.js';
+import { logNameProblem, parseLogName } from '../protocol/log-name.js';
 import { FUTURE_TOLERANCE_MS, GZIP_HEAD_BYTES, GZIP_TAIL_BYTES, gzipProblem, isLaterLog, isUploadTemporary, receivedAtMs, type LogEntry } from '../protocol/log-file.js';
 import { HEARTBEAT_FILE, HEARTBEAT_READ_BYTES, parseHeartbeat, type Heartbeat } from '../protocol/heartbeat.js';
-import { fileStamp, logNamesDigest, neededLogs, type FileStamp } from './log-cache.js';
+import { fileStamp, logNamesDigest, type FileStamp } from './log-cache.js';
 import { truncate } from '../util/text.js';
 
 /** Bad log names quoted in one warning; the rest are counted. */
@@ -140,16 +140,25 @@ function readLogsOnly(work: LogsWork): LogsResult {
   if (work.knownDigest !== undefined && digest === work.knownDigest) return { kind: 'same-names' };
   const warnings: string[] = [];
   const rejected: FileStamp[] = [];
-  const logs = neededLogs(readLogs(work, names, problems, warnings, rejected), work.lastChangeMs);
+  const logs = readLogs(work, names, problems, warnings, rejected);
   return { kind: 'read', logs, problems, warnings, ...(work.digest && digest !== undefined ? { namesDigest: digest } : {}), rejected };
 }
 
-/** A well-named regular file of logs/, before its content is checked. */
-interface Candidate extends LogEntry {
+/**
+ * A well-named regular file of logs/, before its content is checked: what
+ * its name says is parsed only for the few logs kept (neededLogs), not for
+ * the hundred a directory may hold.
+ */
+interface Candidate {
+  fileName: string;
+  /** When the server received it (receivedAtMs). */
+  mtimeMs: number;
   size: number;
   ino: number;
   mtimeStat: number;
   ctimeMs: number;
+  /** Whether it is a whole gzip file: undefined until it is opened (keepWholeLogs). */
+  whole: boolean | undefined;
 }
 
 function stampOfCandidate(candidate: Candidate): FileStamp {
@@ -162,7 +171,7 @@ function stampOfCandidate(candidate: Candidate): FileStamp {
  * short, over the size limit) are named in a warning and left out: they
  * never change the verdict the real logs give (docs/protocol.md §7). Only an
  * unreadable entry makes the system unknown. Temporary upload names and the
- * heartbeat are skipped silently.
+ * heartbeat are skipped silently. Returns the logs status needs (neededLogs).
  */
 function readLogs(work: LogsWork, names: readonly string[], problems: string[], warnings: string[], rejected: FileStamp[]): LogEntry[] {
   const { dir, name, sizeLimit } = work;
@@ -178,9 +187,9 @@ function readLogs(work: LogsWork, names: readonly string[], problems: string[], 
   for (const fileName of names) {
     // An upload in progress, or one that failed half way, and the heartbeat: never a log.
     if (fileName === HEARTBEAT_FILE || isUploadTemporary(fileName)) continue;
-    const parsed = parseLogName(fileName);
-    if (!parsed.ok) {
-      ignore(() => `${JSON.stringify(truncate(fileName))} (${parsed.reason})`);
+    const nameProblem = logNameProblem(fileName);
+    if (nameProblem !== undefined) {
+      ignore(() => `${JSON.stringify(truncate(fileName))} (${nameProblem})`);
       continue;
     }
     const result = lstatOrError(prefix + fileName);
@@ -200,7 +209,7 @@ function readLogs(work: LogsWork, names: readonly string[], problems: string[], 
             `${name}/logs/${fileName} has a modification time in the future (${new Date(result.mtimeMs).toISOString()}): it counts as received when the server last changed it (${new Date(result.ctimeMs).toISOString()}), so it does not outrank the logs sent after it`,
           );
         }
-        candidates.push({ fileName, log: parsed.log, mtimeMs: receivedAtMs(result), size: result.size, ino: result.ino, mtimeStat: result.mtimeMs, ctimeMs: result.ctimeMs });
+        candidates.push({ fileName, mtimeMs: receivedAtMs(result), size: result.size, ino: result.ino, mtimeStat: result.mtimeMs, ctimeMs: result.ctimeMs, whole: undefined });
       }
     }
   }
@@ -220,27 +229,34 @@ function readLogs(work: LogsWork, names: readonly string[], problems: string[], 
  * Opens the logs a verdict rests on — every log newer than last_change_date
  * (they are counted) and the latest whole one (its result is the state) —
  * and leaves out those that are not whole gzip files. Older logs are not
- * opened: no rule reads them.
+ * opened: no rule reads them. Returns the logs status needs (neededLogs):
+ * the latest whole one, and the whole ones newer than last_change_date.
  */
 function keepWholeLogs(dir: string, candidates: Candidate[], lastChangeMs: number | null, reject: (candidate: Candidate, problem: string) => void): LogEntry[] {
-  const checked = new Map<Candidate, boolean>();
   const isWhole = (candidate: Candidate): boolean => {
-    let whole = checked.get(candidate);
-    if (whole === undefined) {
+    if (candidate.whole === undefined) {
       const problem = gzipProblemOf(`${dir}/${candidate.fileName}`, candidate.size);
       if (problem) reject(candidate, problem);
-      whole = problem === undefined;
-      checked.set(candidate, whole);
+      candidate.whole = problem === undefined;
     }
-    return whole;
+    return candidate.whole;
   };
   if (lastChangeMs !== null) for (const candidate of candidates) if (candidate.mtimeMs > lastChangeMs) isWhole(candidate);
   for (;;) {
     let latest: Candidate | undefined;
-    for (const candidate of candidates) if (checked.get(candidate) !== false && (!latest || isLaterLog(candidate, latest))) latest = candidate;
-    if (!latest || isWhole(latest)) break;
+    for (const candidate of candidates) if (candidate.whole !== false && (!latest || isLaterLog(candidate, latest))) latest = candidate;
+    if (!latest || isWhole(latest)) {
+      // In the order of the directory, as neededLogs keeps them.
+      const needed: LogEntry[] = [];
+      for (const candidate of candidates) {
+        if (candidate !== latest && !(lastChangeMs !== null && candidate.mtimeMs > lastChangeMs && candidate.whole === true)) continue;
+        // Its name was checked (logNameProblem): it parses.
+        const parsed = parseLogName(candidate.fileName);
+        if (parsed.ok) needed.push({ fileName: candidate.fileName, log: parsed.log, mtimeMs: candidate.mtimeMs });
+      }
+      return needed;
+    }
   }
-  return candidates.filter((candidate) => checked.get(candidate) !== false).map(({ fileName, log, mtimeMs }) => ({ fileName, log, mtimeMs }));
 }
 
 /**
@@ -290,10 +306,14 @@ export function lstatOrError(file: string): Stats | Error | undefined {
   }
 }
 
-/** What a worker thread is given: the works, and the shared cells both threads count with. */
+/**
+ * What a worker thread is given: the shared cells both threads count with,
+ * and the works, or none yet (a worker started early, startReadingWorker:
+ * they come in its first message).
+ */
 interface WorkerInput {
   bentoReadLogs: true;
-  works: LogsWork[];
+  works?: LogsWork[];
   /** Int32Array cells: [next work to take, WorkerState]. */
   shared: SharedArrayBuffer;
 }
@@ -323,16 +343,38 @@ export interface LogsRead {
 }
 
 /**
- * Reads every work of `works` (readLogsDir), sharing them with a worker
- * thread that runs this module as `sharing` says. Whatever the worker does
- * not answer (it cannot start, it fails) is read here; the results are the
- * same either way.
+ * A worker thread started before its works are known, so that it boots
+ * (tens of milliseconds: bench/README.md) while the caller looks at each
+ * system; readLogsInParallel gives it the works, or ends it.
  */
-export async function readLogsInParallel(works: LogsWork[], sharing: Sharing): Promise<LogsRead> {
-  const results: (LogsResult | undefined)[] = new Array<LogsResult | undefined>(works.length);
+export interface EarlyWorker {
+  shared: SharedArrayBuffer;
+  worker: RunningWorker;
+}
+
+/** A worker for readLogsInParallel, started now; undefined when none can be. */
+export function startEarlyWorker(): EarlyWorker | undefined {
   const shared = new SharedArrayBuffer(8);
+  const worker = startWorker({ bentoReadLogs: true, shared }, true);
+  return worker ? { shared, worker } : undefined;
+}
+
+/**
+ * Reads every work of `works` (readLogsDir), sharing them with a worker
+ * thread that runs this module as `sharing` says: `early`, when one was
+ * started already (else a new one). Whatever the worker does not answer (it
+ * cannot start, it fails) is read here; the results are the same either way.
+ */
+export async function readLogsInParallel(works: LogsWork[], sharing: Sharing, early?: EarlyWorker): Promise<LogsRead> {
+  if (early && sharing === 'here') void early.worker.terminate();
+  const results: (LogsResult | undefined)[] = new Array<LogsResult | undefined>(works.length);
+  const shared = early && sharing !== 'here' ? early.shared : new SharedArrayBuffer(8);
   const cells = new Int32Array(shared);
-  const worker = sharing === 'here' ? undefined : startWorker({ bentoReadLogs: true, works, shared });
+  let worker: RunningWorker | undefined;
+  if (sharing !== 'here') {
+    worker = early?.worker ?? startWorker({ bentoReadLogs: true, works, shared });
+    if (early) early.worker.give(works);
+  }
   for (;;) {
     if (sharing === 'worker' && worker) break;
     const index = Atomics.add(cells, NEXT, 1);
@@ -355,10 +397,13 @@ export async function readLogsInParallel(works: LogsWork[], sharing: Sharing): P
 
 interface RunningWorker {
   answers: Promise<[number, LogsResult][]>;
+  /** The works of a worker started without them. */
+  give(works: LogsWork[]): void;
   terminate(): Promise<number>;
 }
 
-function startWorker(input: WorkerInput): RunningWorker | undefined {
+/** A worker thread running this module on `input`; `waiting`: not keeping the process alive until it is given works. */
+function startWorker(input: WorkerInput, waiting = false): RunningWorker | undefined {
   // Only this module built alone: not the sources under a test runner, and
   // not a bundle, whose top level would start the whole CLI in the worker.
   if (WORKER_MODULE.protocol !== 'file:' || !WORKER_MODULE.pathname.endsWith('/status/read-logs.js') || !existsSync(fileURLToPath(WORKER_MODULE))) return undefined;
@@ -373,17 +418,26 @@ function startWorker(input: WorkerInput): RunningWorker | undefined {
     worker.once('error', () => resolve([]));
     worker.once('exit', () => resolve([]));
   });
-  return { answers, terminate: () => worker.terminate() };
+  if (waiting) worker.unref();
+  const give = (works: LogsWork[]) => {
+    worker.ref();
+    worker.postMessage(works);
+  };
+  return { answers, give, terminate: () => worker.terminate() };
 }
 
-/** In a worker thread started by readLogsInParallel: takes works until none is left, then sends what it read. */
-function runWorker(input: WorkerInput): void {
+/**
+ * In a worker thread started by readLogsInParallel (or startEarlyWorker,
+ * then with the works of its first message): takes works until none is
+ * left, then sends what it read.
+ */
+function runWorker(input: WorkerInput, works: LogsWork[]): void {
   const cells = new Int32Array(input.shared);
   const answers: [number, LogsResult][] = [];
   if (Atomics.compareExchange(cells, STATE, NOT_STARTED, STARTED) === NOT_STARTED) {
     for (;;) {
       const index = Atomics.add(cells, NEXT, 1);
-      const work = input.works[index];
+      const work = works[index];
       if (work === undefined) break;
       answers.push([index, readLogsDir(work)]);
     }
@@ -391,4 +445,8 @@ function runWorker(input: WorkerInput): void {
   parentPort?.postMessage(answers);
 }
 
-if (!isMainThread && (workerData as Partial<WorkerInput> | null)?.bentoReadLogs === true) runWorker(workerData as WorkerInput);
+if (!isMainThread && (workerData as Partial<WorkerInput> | null)?.bentoReadLogs === true) {
+  const input = workerData as WorkerInput;
+  if (input.works) runWorker(input, input.works);
+  else parentPort?.once('message', (works: LogsWork[]) => runWorker(input, works));
+}

@@ -71,43 +71,63 @@ const STATE_COLORS: Readonly<Record<StateId, string>> = {
 const HEADERS = ['machine', 'local version', 'remote version', 'state', 'seen', 'time'] as const;
 const GAP = '  ';
 
-/** A cell, sanitized, with its width in terminal columns. */
-interface MeasuredCell {
-  text: string;
-  /** ANSI style wrapped around the text, not counted in its width. */
-  style: string | undefined;
-  width: number;
-}
-
 /** The table, one line per system, every line ending with a newline. */
 export function renderTable(statuses: readonly SystemStatus[], options: RenderTableOptions): string {
   // Each cell sanitized and measured once, as it is made (a 10,000-row
-  // table measured each twice), the few distinct labels and marks once in all.
-  const widths = HEADERS.map(() => 0);
+  // table measured each twice), the few distinct labels and marks once in
+  // all. Cells are kept in flat arrays, not one object each: a 10,000-row
+  // table is 60,000 cells, made and read once (bench/README.md).
+  const widths: number[] = HEADERS.map(() => 0);
+  const texts: string[] = [];
+  const cellWidths: number[] = [];
+  const styles: (string | undefined)[] = [];
   const measured = new Map<string, number>();
-  const cell = (column: number, raw: string, style?: string): MeasuredCell => {
+  const cell = (column: number, raw: string, style?: string): void => {
     const text = sanitize(raw);
     let width = measured.get(text);
     if (width === undefined) {
       width = measureWidth(text);
       if (!PRINTABLE_ASCII.test(text)) measured.set(text, width);
     }
-    if (width > (widths[column] ?? 0)) widths[column] = width;
-    return { text, style, width };
+    if (width > (widths[column] as number)) widths[column] = width;
+    texts.push(text);
+    cellWidths.push(width);
+    styles.push(style);
   };
-  const header = HEADERS.map((text, column) => cell(column, text, BOLD));
-  const rows = statuses.map((status) => [
-    cell(0, status.name),
-    cell(1, status.localVersion),
-    cell(2, status.remoteVersion ? `${status.remoteVersion.short} ${MATCH_MARKS[status.remoteVersion.match]}` : ''),
-    cell(3, describeState(status), STATE_COLORS[status.state]),
-    cell(4, describeSeen(status, options.nowMs)),
-    cell(5, describeTimes(status, options.nowMs)),
-  ]);
-  const rule: MeasuredCell[] = widths.map((width) => ({ text: '-'.repeat(width), style: undefined, width }));
-  let table = formatRow(header, widths, options.color) + formatRow(rule, widths, options.color);
-  for (const row of rows) table += formatRow(row, widths, options.color);
+  HEADERS.forEach((text, column) => cell(column, text, BOLD));
+  for (const status of statuses) {
+    cell(0, status.name);
+    cell(1, status.localVersion);
+    cell(2, status.remoteVersion ? `${status.remoteVersion.short} ${MATCH_MARKS[status.remoteVersion.match]}` : '');
+    cell(3, describeState(status), STATE_COLORS[status.state]);
+    cell(4, describeSeen(status, options.nowMs));
+    cell(5, describeTimes(status, options.nowMs));
+  }
+  const cells: Cells = { texts, widths: cellWidths, styles };
+  const rule: Cells = { texts: widths.map((width) => '-'.repeat(width)), widths, styles: [] };
+  let table = formatLine(cells, 0, widths, options.color) + formatLine(rule, 0, widths, options.color);
+  for (let start = HEADERS.length; start < texts.length; start += HEADERS.length) table += formatLine(cells, start, widths, options.color);
   return table;
+}
+
+/** Cells in flat arrays, a row after the other: text, width in columns, ANSI style (not counted in the width). */
+interface Cells {
+  texts: readonly string[];
+  widths: readonly number[];
+  styles: readonly (string | undefined)[];
+}
+
+/** The row of `cells` that starts at index `start`, padded to the columns' `widths`. */
+function formatLine(cells: Cells, start: number, widths: readonly number[], color: boolean): string {
+  let line = '';
+  for (let column = 0; column < widths.length; column++) {
+    const text = cells.texts[start + column] as string;
+    const style = cells.styles[start + column];
+    const styled = color && style && text !== '' ? `${style}${text}${RESET}` : text;
+    // The last column is not padded: no trailing blanks.
+    line += column === widths.length - 1 ? styled : styled + ' '.repeat((widths[column] as number) - (cells.widths[start + column] as number)) + GAP;
+  }
+  return `${line.trimEnd()}\n`;
 }
 
 /**
@@ -116,10 +136,10 @@ export function renderTable(statuses: readonly SystemStatus[], options: RenderTa
  * window says when it opens: `reboot pending (window Mon..Fri 02:00)`.
  */
 export function describeState(status: SystemStatus): string {
-  const marks = [STATE_LABELS[status.state]];
-  if (status.drift) marks.push('drift');
-  if (status.rebootPending) marks.push(`reboot pending${rebootDetail(status)}`);
-  return marks.join(' · ');
+  let text = STATE_LABELS[status.state];
+  if (status.drift) text += ' · drift';
+  if (status.rebootPending) text += ` · reboot pending${rebootDetail(status)}`;
+  return text;
 }
 
 /** What a pending reboot waits for, or holds: ` (window Mon..Fri 02:00)`, ` (slot held)`, ` (waits for a slot)`. */
@@ -141,20 +161,9 @@ export function describeSeen(status: SystemStatus, nowMs: number): string {
  */
 export function describeTimes(status: SystemStatus, nowMs: number): string {
   const wanted = TIMES[status.state];
-  const parts: string[] = [];
-  if (wanted.lastLog && status.latestLog) parts.push(`(last log ${formatElapsed(secondsBetween(status.latestLog.mtimeMs, nowMs))})`);
-  if (wanted.newConfig && status.lastChangeMs !== null) parts.push(`(new config ${formatElapsed(secondsBetween(status.lastChangeMs, nowMs))})`);
-  return parts.join(' ');
-}
-
-function formatRow(row: readonly MeasuredCell[], widths: readonly number[], color: boolean): string {
-  const cells = row.map((cell, column) => {
-    const styled = color && cell.style && cell.text !== '' ? `${cell.style}${cell.text}${RESET}` : cell.text;
-    // The last column is not padded: no trailing blanks.
-    const isLast = column === row.length - 1;
-    return isLast ? styled : styled + ' '.repeat((widths[column] ?? 0) - cell.width);
-  });
-  return `${cells.join(GAP).trimEnd()}\n`;
+  const lastLog = wanted.lastLog && status.latestLog ? `(last log ${formatElapsed(secondsBetween(status.latestLog.mtimeMs, nowMs))})` : '';
+  const newConfig = wanted.newConfig && status.lastChangeMs !== null ? `(new config ${formatElapsed(secondsBetween(status.lastChangeMs, nowMs))})` : '';
+  return lastLog && newConfig ? `${lastLog} ${newConfig}` : lastLog || newConfig;
 }
 
 /** Made when first needed: building it loads ICU's break rules, which a table of plain names never needs. */

@@ -3,7 +3,7 @@
  * the directory did not change, and never when it might be stale; with or
  * without it, status says the same.
  */
-import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LogCache, logCacheFile, neededLogs } from '../../src/status/log-cache.js';
@@ -224,6 +224,111 @@ describe('LogCache with readChroot', () => {
     rmSync(path.join(dir, 'a'), { recursive: true });
     await statuses(dir, cache);
     expect((cache as unknown as { entries: Map<string, unknown> }).entries.has('a')).toBe(false);
+  });
+});
+
+describe('what a logs/ directory\'s stamp can stand for', () => {
+  /** A system whose logs/ was read by `cache` while it had just changed (its mtime now, as a log arriving leaves it). */
+  async function readJustChanged(): Promise<{ dir: string; logs: string; cache: LogCache }> {
+    const dir = await tempDir();
+    await addSystem(dir, 'a', { lastChangeAgo: 250, logs: [[logName('aa', 'success', '20240601-1100'), 300]] });
+    const logs = path.join(dir, 'a', 'logs');
+    logAgo(path.join(logs, logName('bb', 'success', '20240601-1150')), 100);
+    const cache = new LogCache();
+    expect((await readChroot(dir, { cache })).systems[0]?.logs.map((log) => log.fileName)).toEqual([logName('bb', 'success', '20240601-1150')]);
+    return { dir, logs, cache };
+  }
+
+  it('a log added in the same second as the read is seen', async () => {
+    const { dir, logs, cache } = await readJustChanged();
+    const added = logName('cc', 'failure', '20240601-1155');
+    logAgo(path.join(logs, added), 50);
+    const [after] = await statuses(dir, cache);
+    expect(after?.latestLog?.fileName).toBe(added);
+    expect([after]).toEqual(await statuses(dir));
+  });
+
+  it('the latest log removed in the same second as the read is seen', async () => {
+    const { dir, logs, cache } = await readJustChanged();
+    rmSync(path.join(logs, logName('bb', 'success', '20240601-1150')));
+    const [after] = await statuses(dir, cache);
+    expect(after?.latestLog?.fileName).toBe(logName('aa', 'success', '20240601-1100'));
+    expect([after]).toEqual(await statuses(dir));
+  });
+
+  it('the latest log replaced under its own name in the same second (another file renamed over it) is seen', async () => {
+    const { dir, logs, cache } = await readJustChanged();
+    const named = path.join(logs, logName('bb', 'success', '20240601-1150'));
+    logAgo(`${named}.new`, 5);
+    renameSync(`${named}.new`, named);
+    const [after] = await statuses(dir, cache);
+    expect(after?.latestLog?.mtimeMs).toBe(statSync(named).mtimeMs);
+    expect([after]).toEqual(await statuses(dir));
+  });
+
+  it('a logs/ directory replaced by another one is not answered for by the old one\'s entry', async () => {
+    const dir = await tempDir();
+    await addSystem(dir, 'a', { lastChangeAgo: 250, logs: [[logName('aa', 'success'), 300]] });
+    age(dir, 'a');
+    const cache = new LogCache();
+    await statuses(dir, cache);
+    // The same names in a new directory, renamed into place: its log was received at another time and failed.
+    const fresh = path.join(dir, 'a', 'logs.new');
+    mkdirSync(fresh);
+    writeFileSync(path.join(fresh, logName('aa', 'success')), LOG_CONTENT);
+    utimesSync(path.join(fresh, logName('aa', 'success')), Date.now() / 1000 - 120, Date.now() / 1000 - 120);
+    rmSync(path.join(dir, 'a', 'logs'), { recursive: true });
+    renameSync(fresh, path.join(dir, 'a', 'logs'));
+    age(dir, 'a');
+    const [after] = (await readChroot(dir, { cache })).systems;
+    expect(after?.logs[0]?.mtimeMs).toBe(statSync(path.join(dir, 'a', 'logs', logName('aa', 'success'))).mtimeMs);
+    expect(cache.hits).toBe(0);
+  });
+
+  it('a cache file of another CHROOT_DIR (a copy of it, whose logs changed since) is not used for it', async () => {
+    const dir = await tempDir();
+    const cacheDir = await tempDir();
+    await addSystem(dir, 'a', { lastChangeAgo: 250, logs: [[logName('aa', 'success'), 300]] });
+    age(dir, 'a');
+    const original = LogCache.load(logCacheFile(cacheDir, dir));
+    await statuses(dir, original);
+    original.save();
+    // The copy: other inodes, and a failure that came in with the same directory times.
+    const copy = await tempDir();
+    cpSync(dir, copy, { recursive: true, preserveTimestamps: true });
+    const failure = logName('bb', 'failure', '20240601-1300');
+    logAgo(path.join(copy, 'a', 'logs', failure), 60);
+    const logsStats = statSync(path.join(dir, 'a', 'logs'));
+    utimesSync(path.join(copy, 'a', 'logs'), logsStats.atime, logsStats.mtime);
+    copyFileSync(logCacheFile(cacheDir, dir), logCacheFile(cacheDir, copy));
+    const borrowed = LogCache.load(logCacheFile(cacheDir, copy));
+    expect((await statuses(copy, borrowed))[0]?.state).toBe('failing');
+    expect(borrowed.hits).toBe(0);
+  });
+
+  it('a cache file with one entry broken uses the others and reads that system again', async () => {
+    const dir = await tempDir();
+    const cacheDir = await tempDir();
+    const file = logCacheFile(cacheDir, dir);
+    for (const name of ['a', 'b']) {
+      await addSystem(dir, name, { lastChangeAgo: 250, logs: [[logName('aa', 'success'), 300]] });
+      age(dir, name);
+    }
+    const first = LogCache.load(file);
+    const plain = await statuses(dir);
+    await statuses(dir, first);
+    first.save();
+    const data = JSON.parse(readFileSync(file, 'utf8')) as { entries: Record<string, unknown> };
+    data.entries.a = [['not a stamp'], 'soon', [], [], []];
+    writeFileSync(file, JSON.stringify(data), { mode: 0o600 });
+    const second = LogCache.load(file);
+    expect(await statuses(dir, second)).toEqual(plain);
+    expect([second.hits, second.misses]).toEqual([1, 1]);
+    second.save();
+    // Written back whole.
+    const third = LogCache.load(file);
+    await statuses(dir, third);
+    expect([third.hits, third.misses]).toEqual([2, 0]);
   });
 });
 
