@@ -6,7 +6,7 @@
 import { chmodSync, chownSync, copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LogCache, logCacheFile, neededLogs } from '../../src/status/log-cache.js';
+import { LogCache, logCacheFile, logNamesDigest, neededLogs } from '../../src/status/log-cache.js';
 import { readChroot } from '../../src/status/read-chroot.js';
 import { decideStatus } from '../../src/status/states.js';
 import { bento } from '../helpers/cli.js';
@@ -365,12 +365,23 @@ describe('a cache status cannot trust', () => {
     return { dir, fleet, failure, success };
   }
 
+  /** How status reads logs by default (the size limit), part of its cache's key. */
+  const CACHE_KEY = 'log-size-limit=16777216';
+
   /** A cache entry for x1 that matches its logs/ directory and says it sent `log` a minute ago. */
   function forgedCache(dir: string, log: string): string {
     const stats = statSync(path.join(dir, 'x1', 'logs'));
     const lastChangeMs = statSync(path.join(dir, 'x1', 'last_change_date')).mtimeMs;
-    const entry = [[stats.dev, stats.ino, stats.size, stats.mtimeMs, stats.ctimeMs], lastChangeMs, [[log, Date.now() - 60_000]], [], []];
-    return JSON.stringify({ version: 3, key: 'log-size-limit=16777216', entries: { x1: entry } });
+    const listing = { namesDigest: logNamesDigest(readdirSync(path.join(dir, 'x1', 'logs'))), rejected: [] };
+    const entry = [[stats.dev, stats.ino, stats.size, stats.mtimeMs, stats.ctimeMs], lastChangeMs, [[log, Date.now() - 60_000]], [], [], listing];
+    return JSON.stringify({ version: 4, key: CACHE_KEY, entries: { x1: entry } });
+  }
+
+  /** The forged entry is one the cache takes (this version, its shape, matching logs/): only the log check can drop it. */
+  function expectTaken(file: string, dir: string): void {
+    const logs = statSync(path.join(dir, 'x1', 'logs'));
+    const lastChangeMs = statSync(path.join(dir, 'x1', 'last_change_date')).mtimeMs;
+    expect(LogCache.load(file, CACHE_KEY).expects('x1', logs, lastChangeMs)).toEqual({ unchanged: true });
   }
 
   function status(fleet: string, home: string) {
@@ -385,6 +396,7 @@ describe('a cache status cannot trust', () => {
     const file = logCacheFile(path.join(home, 'bento'), dir);
     mkdirSync(path.dirname(file), { mode: 0o700 });
     writeFileSync(file, forgedCache(dir, success), { mode: 0o600 });
+    expectTaken(file, dir);
     const run = status(fleet, home);
     expect(stateOf(run.stdout)).toBe('failing');
     expect(run.status).toBe(2);
@@ -431,6 +443,7 @@ describe('a cache status cannot trust', () => {
     const file = logCacheFile(path.join(home, 'bento'), dir);
     mkdirSync(path.dirname(file), { mode: 0o700 });
     writeFileSync(file, forgedCache(dir, success), { mode: 0o600 });
+    expectTaken(file, dir);
     chownSync(path.dirname(file), 65534, 65534);
     chownSync(file, 65534, 65534);
     const run = status(fleet, home);
