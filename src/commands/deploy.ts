@@ -15,13 +15,13 @@ import type { Config } from '../config/config.js';
 import { rebootsFilePath } from '../protocol/reboot-slots.js';
 import { handOutSlots } from './reboots.js';
 import { buildSystemsShowingProgress } from '../builds/build-systems.js';
-import { assembleSystem, HashCache, RenderedFiles, type Assembly } from '../chroot/assemble.js';
+import { assembleSystem, HashCache, recordGeneratedFiles, RenderedFiles, type Assembly } from '../chroot/assemble.js';
 import { readFlakeNamesCache, saveFlakeNamesCache } from '../chroot/flake-names-cache.js';
 import { planPublication, sameSystemAsPublished, type PublicationPlan } from '../chroot/plan-publication.js';
 import { publishSystemCache } from '../chroot/prebuilt-cache.js';
 import { lockChrootDir, prepareChrootDir } from '../chroot/chroot-dir.js';
-import { announceSystem, checkPublishedContent, publishStagedBatch, readPublished, removeLeftovers, stageVersion, type StagedPublication } from '../chroot/publish.js';
-import { readPublishedStats, savePublishedStats, type SystemStats } from '../chroot/published-stats.js';
+import { announceSystem, checkPublication, publishStagedBatch, readPublished, removeLeftovers, stageVersion, type StagedPublication } from '../chroot/publish.js';
+import { readPublishedRecord, savePublishedStats, type SystemStats } from '../chroot/published-stats.js';
 import { endRollout, forgetInRollout, type RolloutCandidate } from '../rollout/wave-publication.js';
 import { planRolloutBuilds, startDeployRollout } from '../rollout/plan-deploy.js';
 import { readRolloutState, type RolloutHold, type RolloutState } from '../protocol/rollout-file.js';
@@ -157,7 +157,10 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
     removeLeftovers(chrootDir, selected.map((system) => system.name));
     if (fleet.flakeNames) saveFlakeNamesCache(chrootDir, fleet.flakeNames);
     const result: DeployResult = { published: [], unchanged: [], staged: [], held: [], failed: [], brokenHosts: fleet.brokenHosts, regenerated, removed: [] };
-    const plan = await planPublication(selected, chrootDir, generatedDir, fleet.uids, generated.rendered);
+    // Read once: the plan's published files, and generated/'s digests (RenderedFiles).
+    const record = readPublishedRecord(chrootDir);
+    generated.rendered.useRecord(generatedDir, record.generated);
+    const plan = await planPublication(selected, chrootDir, generatedDir, fleet.uids, generated.rendered, record);
     planned = { plan, result };
     // Something to build: from a snapshot, which must be what was planned.
     if (plan.toBuild.length > 0 && !(await snapshotPlan(fleet, plan, generated))) return 'hosts changed';
@@ -178,7 +181,7 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
     }
     // Bounded logs, before the builds (as safe: a publication only narrows
     // the logs status needs, those newer than last_change_date).
-    await pruneDeployed({ chrootDir, keep: fleet.config.logKeep, sizeLimit: fleet.config.logSizeLimit, names: [...plan.assemblies.keys()], accounts: plan.accounts }, print, warn);
+    await pruneDeployed({ chrootDir, keep: fleet.config.logKeep, sizeLimit: fleet.config.logSizeLimit, names: [...plan.assemblies.keys()], accounts: plan.accounts, prepared: true }, print, warn);
     const waves = options.all ? undefined : fleet.config.rolloutWaves;
     const rollout = readRolloutState(chrootDir);
     if (rollout && !waves) {
@@ -238,7 +241,7 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
     else publishBuilt(built, publication);
     return result;
   } finally {
-    if (planned) savePublished(chrootDir, planned.plan, planned.result, new Set(fleet.systems.map((system) => system.name)));
+    if (planned) savePublished(chrootDir, generatedDir, planned.plan, planned.result, new Set(fleet.systems.map((system) => system.name)));
     await unlock();
   }
 }
@@ -247,22 +250,26 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
  * After a deploy that published something: the record of the published
  * files (chroot/published-stats.ts) with what was just published, each
  * file read once more to date its lstat, and what the plan found whole;
- * for the fleet's systems only. A deploy that published nothing writes
+ * for the fleet's systems only; and the files of generated/ the plan's
+ * systems were assembled from. A deploy that published nothing writes
  * nothing. Best effort: without a record, the next deploy hashes.
  */
-function savePublished(chrootDir: string, plan: PublicationPlan, result: DeployResult, fleetNames: ReadonlySet<string>): void {
+function savePublished(chrootDir: string, generatedDir: string, plan: PublicationPlan, result: DeployResult, fleetNames: ReadonlySet<string>): void {
   if (result.published.length === 0) return;
   try {
+    const record = readPublishedRecord(chrootDir);
     const entries = new Map<string, SystemStats>();
-    for (const [name, stats] of readPublishedStats(chrootDir)) if (fleetNames.has(name)) entries.set(name, stats);
+    for (const [name, stats] of record.systems) if (fleetNames.has(name)) entries.set(name, stats);
     for (const [name, stats] of plan.publishedStats) entries.set(name, stats);
     for (const name of result.published) {
       entries.delete(name);
       const assembly = plan.assemblies.get(name);
-      const checked = assembly ? checkPublishedContent(chrootDir, assembly) : undefined;
+      const checked = assembly ? checkPublication(chrootDir, assembly) : undefined;
       if (checked?.stats) entries.set(name, checked.stats);
     }
-    savePublishedStats(chrootDir, entries);
+    const inGenerated = `${path.resolve(generatedDir)}${path.sep}`;
+    const sources = [...plan.assemblies.values()].flatMap((assembly) => assembly.files.map((file) => file.source).filter((source) => source.startsWith(inGenerated)));
+    savePublishedStats(chrootDir, entries, undefined, recordGeneratedFiles(sources, record.generated));
   } catch {
     // The next deploy hashes what it cannot trust.
   }

@@ -63,6 +63,12 @@ export interface PruneOptions {
   names?: readonly string[];
   /** The accounts of those systems (getent, as deploy reads them); read when absent. */
   accounts?: Accounts;
+  /**
+   * Every one of `names` was just found a bento system by the caller, its
+   * directory and logs/ directories, not marked removed (deploy's plan:
+   * chroot/plan-publication.ts, under the deploy lock): not checked again.
+   */
+  prepared?: boolean;
   /** List what would be removed, remove nothing. */
   dryRun?: boolean;
   /** LOG_SIZE_LIMIT: status does not read a larger log, so it cannot be the one kept for status. */
@@ -86,7 +92,7 @@ export async function pruneLogs(options: PruneOptions): Promise<SystemPruning[]>
   const accounts = options.accounts ?? (await readAccounts(names, SFTP_GROUP));
   const results: SystemPruning[] = [];
   for (const name of names) {
-    const notOurs = notBentoSystem(options.chrootDir, name, accounts);
+    const notOurs = options.prepared && options.names ? undefined : notBentoSystem(options.chrootDir, name, accounts);
     const result = notOurs === undefined ? pruneSystem(options, name) : { name, removed: [], kept: 0, problems: options.names && notOurs ? [notOurs] : [] };
     if (result.removed.length > 0 || result.problems.length > 0) results.push(result);
   }
