@@ -15,7 +15,7 @@ import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import { flushParentSync, flushSync, flushTreeSync } from '../util/durable.js';
 import { copyFilesWithModes } from '../util/make-dirs.js';
 import { sha256, sha256File } from '../util/hash.js';
-import { recordFile, statTimeNow, unchangedSinceRecorded, type RecordedFile, type SystemStats } from './published-stats.js';
+import { dirUnchangedSinceRecorded, recordDir, recordFile, statTimeNow, unchangedSinceRecorded, type RecordedDir, type RecordedFile, type SystemStats } from './published-stats.js';
 
 export interface Published {
   /** The manifest config/ holds now, if any. */
@@ -450,12 +450,32 @@ function isLeftover(entry: string): boolean {
  * directories of `names`. Run under the deploy lock, so no other deploy is
  * writing them.
  */
-export function removeLeftovers(chrootDir: string, names: readonly string[]): void {
+export function removeLeftovers(chrootDir: string, names: readonly string[], recorded?: ReadonlyMap<string, Pick<SystemStats, 'dir'>>): void {
   for (const entry of listChrootDir(chrootDir).temporaries) rmSync(path.join(chrootDir, entry), { force: true });
   for (const name of names) {
     const dir = systemChroot(chrootDir, name).dir;
-    const entries = lstatSync(dir, { throwIfNoEntry: false })?.isDirectory() ? readdirSync(dir) : [];
+    const stats = lstatSync(dir, { bigint: true, throwIfNoEntry: false });
+    // Found without leftovers by a deploy (recordSystemDir), and no entry made or removed since: not listed.
+    if (dirUnchangedSinceRecorded(recorded?.get(name)?.dir, stats)) continue;
+    const entries = stats?.isDirectory() ? readdirSync(dir) : [];
     for (const entry of entries) if (isLeftover(entry)) rmSync(path.join(dir, entry), { recursive: true, force: true });
   }
+}
+
+/**
+ * The record of a system's directory (chroot/published-stats.ts,
+ * SystemStats.dir), taken under the deploy lock after removeLeftovers: it
+ * holds no leftover, and nothing else makes one meanwhile; with `list`
+ * (after a publication), listed to be sure, and undefined when it holds
+ * one. `recorded` is kept when the directory did not change since.
+ */
+export function recordSystemDir(chrootDir: string, name: string, recorded?: RecordedDir, options: { list?: boolean } = {}): RecordedDir | undefined {
+  const dir = systemChroot(chrootDir, name).dir;
+  const statTimeNs = statTimeNow();
+  const stats = lstatSync(dir, { bigint: true, throwIfNoEntry: false });
+  if (!stats?.isDirectory()) return undefined;
+  if (dirUnchangedSinceRecorded(recorded, stats)) return recorded;
+  if (options.list && readdirSync(dir).some(isLeftover)) return undefined;
+  return recordDir(statTimeNs, stats);
 }
 

@@ -40,7 +40,20 @@ export interface SystemStats {
   manifest?: RecordedFile;
   /** last_change_date, by the digest it announces (not its own hash): it is then not read. */
   stamp?: RecordedFile;
+  /** The system's directory when it held nothing an interrupted deploy leaves (publish.ts, removeLeftovers): it is then not listed. */
+  dir?: RecordedDir;
+  /** Its logs/ when it held `count` logs (status/prune-logs.ts): not listed again while that is no more than LOG_KEEP. */
+  logs?: RecordedLogs;
 }
+
+/**
+ * A directory's lstat, dated by its own `statTimeNs` (taken before it): a
+ * directory's modification and change times move whenever an entry is
+ * made, removed or renamed in it.
+ */
+export type RecordedDir = [statTimeNs: string, dev: string, ino: string, size: string, mtimeNs: string, ctimeNs: string];
+/** logs/'s lstat (RecordedDir), and how many logs it held. */
+export type RecordedLogs = [count: string, ...RecordedDir];
 
 /**
  * The record of published files and of generated/'s files: those the
@@ -104,10 +117,20 @@ export function parsePublishedRecord(text: string): PublishedRecord {
 }
 
 function parseSystemStats(entry: unknown): SystemStats | undefined {
-  const { statTimeNs, files, manifest, stamp } = (entry ?? {}) as { statTimeNs?: unknown; files?: unknown; manifest?: unknown; stamp?: unknown };
+  const { statTimeNs, files, manifest, stamp, dir, logs } = (entry ?? {}) as { statTimeNs?: unknown; files?: unknown; manifest?: unknown; stamp?: unknown; dir?: unknown; logs?: unknown };
   if (typeof statTimeNs !== 'string' || !DECIMAL.test(statTimeNs) || typeof files !== 'object' || files === null) return undefined;
   if (![...Object.values(files), ...(manifest === undefined ? [] : [manifest]), ...(stamp === undefined ? [] : [stamp])].every(isRecordedFile)) return undefined;
-  return { statTimeNs, files: files as Record<string, RecordedFile>, ...(manifest === undefined ? {} : { manifest: manifest as RecordedFile }), ...(stamp === undefined ? {} : { stamp: stamp as RecordedFile }) };
+  if ((dir !== undefined && !isDecimals(dir, 6)) || (logs !== undefined && !isDecimals(logs, 7))) return undefined;
+  const stats: SystemStats = { statTimeNs, files: files as Record<string, RecordedFile> };
+  if (manifest !== undefined) stats.manifest = manifest as RecordedFile;
+  if (stamp !== undefined) stats.stamp = stamp as RecordedFile;
+  if (dir !== undefined) stats.dir = dir as RecordedDir;
+  if (logs !== undefined) stats.logs = logs as RecordedLogs;
+  return stats;
+}
+
+function isDecimals(value: unknown, length: number): boolean {
+  return Array.isArray(value) && value.length === length && value.every((item) => typeof item === 'string' && DECIMAL.test(item));
 }
 
 function isRecordedFile(recorded: unknown): boolean {
@@ -130,6 +153,13 @@ export function savePublishedStats(chrootDir: string, entries: ReadonlyMap<strin
   if (renderPublishedStats(current.systems, current.generated) === text) return true;
   return writeRootCache(publishedStatsPath(chrootDir, cacheDir), cacheDir, text);
 }
+
+/**
+ * How long after its last write a file is no longer racy, on a file system
+ * with fine times (unchangedSinceRecorded's margin, and a little more):
+ * a deploy that published waits that long before recording what it wrote.
+ */
+export const SETTLE_MS = 60;
 
 /** The wall clock now, in nanoseconds (rounded down): taken before the lstats it dates. */
 export function statTimeNow(): bigint {
@@ -157,4 +187,21 @@ export function unchangedSinceRecorded(recorded: RecordedFile | undefined, statT
   const ctimeNs = stats.ctimeNs;
   const margin = ctimeNs % 1_000_000n === 0n ? 2_000_000_000n : 50_000_000n;
   return ctimeNs + margin < BigInt(statTimeNs);
+}
+
+/** A directory's record: its lstat `stats`, taken after `statTimeNs`. */
+export function recordDir(statTimeNs: bigint, stats: BigIntStats): RecordedDir {
+  return [String(statTimeNs), String(stats.dev), String(stats.ino), String(stats.size), String(stats.mtimeNs), String(stats.ctimeNs)];
+}
+
+/**
+ * Whether the directory whose lstat is `stats` (now) holds the entries it
+ * held when `recorded`: the same directory, no entry made, removed or
+ * renamed since, and not racy (unchangedSinceRecorded's margin).
+ */
+export function dirUnchangedSinceRecorded(recorded: RecordedDir | undefined, stats: BigIntStats | undefined): boolean {
+  if (!recorded || !stats?.isDirectory()) return false;
+  if (String(stats.ctimeNs) !== recorded[5] || String(stats.mtimeNs) !== recorded[4] || String(stats.size) !== recorded[3] || String(stats.ino) !== recorded[2] || String(stats.dev) !== recorded[1]) return false;
+  const margin = stats.ctimeNs % 1_000_000n === 0n ? 2_000_000_000n : 50_000_000n;
+  return stats.ctimeNs + margin < BigInt(recorded[0]);
 }
