@@ -151,11 +151,15 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
 
   const { chrootDir } = fleet.config;
   prepareChrootDir(chrootDir);
-  const unlock = await lockChrootDir(chrootDir);
+  const locking = lockChrootDir(chrootDir);
+  // Read once, while the lock's helper process starts: the systems'
+  // directories and published files, their logs/, and generated/'s digests
+  // (RenderedFiles). Any record deploy ever wrote is safe to read: an entry
+  // is used only where its lstat still matches.
+  const record = readPublishedRecord(chrootDir);
+  const unlock = await locking;
   let planned: { plan: PublicationPlan; result: DeployResult; logs: Map<string, RecordedLogs> } | undefined;
   try {
-    // Read once: the systems' directories and published files, their logs/, and generated/'s digests (RenderedFiles).
-    const record = readPublishedRecord(chrootDir);
     removeLeftovers(chrootDir, selected.map((system) => system.name), record.systems);
     if (fleet.flakeNames) saveFlakeNamesCache(chrootDir, fleet.flakeNames);
     const result: DeployResult = { published: [], unchanged: [], staged: [], held: [], failed: [], brokenHosts: fleet.brokenHosts, regenerated, removed: [] };
