@@ -119,7 +119,8 @@ export function parsePublishedRecord(text: string): PublishedRecord {
 function parseSystemStats(entry: unknown): SystemStats | undefined {
   const { statTimeNs, files, manifest, stamp, dir, logs } = (entry ?? {}) as { statTimeNs?: unknown; files?: unknown; manifest?: unknown; stamp?: unknown; dir?: unknown; logs?: unknown };
   if (typeof statTimeNs !== 'string' || !DECIMAL.test(statTimeNs) || typeof files !== 'object' || files === null) return undefined;
-  if (![...Object.values(files), ...(manifest === undefined ? [] : [manifest]), ...(stamp === undefined ? [] : [stamp])].every(isRecordedFile)) return undefined;
+  for (const recorded in files) if (!isRecordedFile((files as Record<string, unknown>)[recorded])) return undefined;
+  if ((manifest !== undefined && !isRecordedFile(manifest)) || (stamp !== undefined && !isRecordedFile(stamp))) return undefined;
   if ((dir !== undefined && !isDecimals(dir, 6)) || (logs !== undefined && !isDecimals(logs, 7))) return undefined;
   const stats: SystemStats = { statTimeNs, files: files as Record<string, RecordedFile> };
   if (manifest !== undefined) stats.manifest = manifest as RecordedFile;
@@ -134,7 +135,10 @@ function isDecimals(value: unknown, length: number): boolean {
 }
 
 function isRecordedFile(recorded: unknown): boolean {
-  return Array.isArray(recorded) && recorded.length === 6 && SHA256.test(String(recorded[0])) && recorded.slice(1).every((value) => typeof value === 'string' && DECIMAL.test(value));
+  if (!Array.isArray(recorded) || recorded.length !== 6 || typeof recorded[0] !== 'string' || !SHA256.test(recorded[0])) return false;
+  // A loop, not slice().every(): the record holds every published file of the fleet.
+  for (let i = 1; i < 6; i++) if (typeof recorded[i] !== 'string' || !DECIMAL.test(recorded[i] as string)) return false;
+  return true;
 }
 
 export function renderPublishedStats(entries: ReadonlyMap<string, SystemStats>, generated?: SystemStats): string {
