@@ -307,7 +307,7 @@ const STATE = 1;
 
 /**
  * The module a worker thread runs: this one, built (dist/status/read-logs.js).
- * Bundled (scripts/bundle.mjs), this code is in a chunk of dist/: the worker
+ * Bundled (src/main.ts), this code is in a chunk of dist/: the worker
  * runs the module tsc built, which the build keeps beside the chunks.
  */
 const WORKER_MODULE = /\/status\/read-logs\.[jt]s$/.test(import.meta.url) ? new URL(import.meta.url) : new URL('./status/read-logs.js', import.meta.url);
