@@ -2,7 +2,8 @@
  * Where bento's own files are: the package root holds templates/, utils/ and
  * nix/modules/.
  * This file is src/paths.ts when run from source (tests) and dist/paths.js
- * when built; both are one level below the root.
+ * when built, or a chunk of dist/ in the bundle (src/main.ts); all are one
+ * level below the root.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';

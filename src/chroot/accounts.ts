@@ -1,10 +1,14 @@
 /**
- * The server's Unix accounts, read once through getent (so NSS sources such
+ * The server's Unix accounts, read once as NSS answers them (so sources such
  * as LDAP count too): each system needs its user, and the group sftp_users.
+ * When NSS asks /etc/passwd and /etc/group first and finds every account
+ * there, they are read here, as its `files` module reads them, without
+ * starting getent (readLocalAccounts); otherwise getent answers.
  * Deploy touches only the chroots of bento's own SFTP users: an account of
  * the same name that bento's server setup did not make (a service account,
  * a person's) is refused, never taken over.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { run } from '../exec.js';
 
@@ -118,6 +122,79 @@ export function parseGroupId(text: string): number | undefined {
  */
 export const LIST_ACCOUNTS_FROM = 256;
 
+/** Where NSS's configuration and its `files` databases are (tests give their own). */
+export interface AccountFiles {
+  nsswitch: string;
+  passwd: string;
+  group: string;
+}
+
+const SYSTEM_ACCOUNT_FILES: AccountFiles = { nsswitch: '/etc/nsswitch.conf', passwd: '/etc/passwd', group: '/etc/group' };
+
+/**
+ * The accounts of `names` and the gid of `group` read from the files, when
+ * that is what getent would answer: nsswitch.conf names `files` first for
+ * both databases (with no action after it: on success NSS returns its
+ * answer), and every account and the group are found there, on a well-formed
+ * line (the first of that name, as glibc's files module takes it).
+ * Undefined otherwise (a name found only in a later source such as LDAP or
+ * systemd's userdb, `compat`, an unusual line, a file that cannot be read):
+ * getent is asked then.
+ */
+export function readLocalAccounts(names: readonly string[], group: string, files: AccountFiles = SYSTEM_ACCOUNT_FILES): Accounts | undefined {
+  let nsswitch: string;
+  let passwdText: string;
+  let groupText: string;
+  try {
+    nsswitch = readFileSync(files.nsswitch, 'utf8');
+    passwdText = readFileSync(files.passwd, 'utf8');
+    groupText = readFileSync(files.group, 'utf8');
+  } catch {
+    return undefined;
+  }
+  if (!filesFirst(nsswitch, 'passwd') || !filesFirst(nsswitch, 'group')) return undefined;
+  const users = firstEntries(passwdText, new Set(names), 7);
+  const groups = firstEntries(groupText, new Set([group]), 4);
+  if (!users || !groups || users.size !== new Set(names).size || !groups.has(group)) return undefined;
+  const accounts = new Map<string, Account>();
+  for (const [name, fields] of users) accounts.set(name, { name, uid: Number(fields[2]), gid: Number(fields[3]), home: fields[5] ?? '', shell: fields[6] ?? '' });
+  return { users: accounts, sftpGroupId: Number(groups.get(group)?.[2]) };
+}
+
+/** Whether nsswitch.conf's one line for `database` names `files` first, with no action after it. */
+function filesFirst(nsswitch: string, database: string): boolean {
+  const lines = nsswitch
+    .split('\n')
+    .map((line) => line.replace(/#.*/, '').trim())
+    .filter((line) => line.split(':')[0]?.trim().toLowerCase() === database);
+  if (lines.length !== 1) return false;
+  const sources = (lines[0] as string).slice((lines[0] as string).indexOf(':') + 1).trim().split(/\s+/);
+  return sources[0] === 'files' && !(sources[1] ?? '').startsWith('[');
+}
+
+const ID = /^[0-9]+$/;
+
+/**
+ * The first line of each of `wanted` in a passwd or group file (leading
+ * blanks, empty and comment lines skipped, as glibc's files module does),
+ * split into its fields; undefined when such a line does not have `fields`
+ * fields with a numeric id (and, for passwd, gid).
+ */
+function firstEntries(text: string, wanted: ReadonlySet<string>, fields: number): Map<string, string[]> | undefined {
+  const found = new Map<string, string[]>();
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/^[ \t]+/, '');
+    if (line === '' || line.startsWith('#')) continue;
+    const parts = line.split(':');
+    const name = parts[0] as string;
+    if (!wanted.has(name) || found.has(name)) continue;
+    if (parts.length !== fields || !ID.test(parts[2] ?? '') || (fields === 7 && !ID.test(parts[3] ?? ''))) return undefined;
+    found.set(name, parts);
+    if (found.size === wanted.size) break;
+  }
+  return found;
+}
+
 /**
  * The accounts of `names` and the gid of `group`. Each name is looked up
  * through NSS, as sshd finds it. Many names: every account is listed
@@ -125,8 +202,12 @@ export const LIST_ACCOUNTS_FROM = 256;
  * order, as a lookup by name finds it), and the names not listed are then
  * looked up by name, in one more call: a source that lists nothing (LDAP
  * through sssd without enumerate) still answers for them.
+ * The files are read first, when they are NSS's answer (readLocalAccounts).
  */
-export async function readAccounts(names: readonly string[], group: string): Promise<Accounts> {
+export async function readAccounts(names: readonly string[], group: string, files: AccountFiles = SYSTEM_ACCOUNT_FILES): Promise<Accounts> {
+  // From the files when that is NSS's answer: no process to start (a deploy with nothing to do would wait for two).
+  const local = readLocalAccounts(names, group, files);
+  if (local) return local;
   // Both at once: each is a process start, which a deploy with nothing to do waits for.
   const [users, groupEntry] = await Promise.all([readUsers(names), run('getent', ['group', group], { allowFailure: true })]);
   return { users, sftpGroupId: parseGroupId(groupEntry.stdout) };

@@ -17,8 +17,8 @@ import { sha256 } from '../util/hash.js';
 import { bentoAccountProblem, misplacedAccountsWarning, readAccounts, type Accounts, type MisplacedAccount } from './accounts.js';
 import { assembleSystem, HashCache, type Assembly, type RenderedFiles } from './assemble.js';
 import { systemCacheProblems } from './prebuilt-cache.js';
-import { checkPublishedContent, ensureSystemDirs, isPublished, readPublished } from './publish.js';
-import { readPublishedStats, type SystemStats } from './published-stats.js';
+import { checkPublication, ensureSystemDirs, isPublished, readPublished } from './publish.js';
+import { readPublishedRecord, type PublishedRecord, type SystemStats } from './published-stats.js';
 
 /** What deploy tells when the server's accounts are not set up. */
 export const SERVER_SETUP_HINT = 'apply generated/server/sftp-server.nix (NixOS) or run generated/server/setup-debian.sh as root, then deploy again';
@@ -63,6 +63,8 @@ export async function planPublication(
   uids?: ReadonlyMap<string, number>,
   /** The files generate just rendered into `generatedDir` (assemble.ts, RenderedFiles): their digests, without reading them back. */
   rendered?: RenderedFiles,
+  /** Deploy's record of what was published (chroot/published-stats.ts), when the caller read it already. */
+  record: PublishedRecord = readPublishedRecord(chrootDir),
 ): Promise<PublicationPlan> {
   const accounts = await readAccounts(selected.map((system) => system.name), SFTP_GROUP);
   if (accounts.sftpGroupId === undefined) throw new UserError(`the group ${SFTP_GROUP} does not exist on this server`, SERVER_SETUP_HINT);
@@ -70,7 +72,7 @@ export async function planPublication(
   const cache = new HashCache();
   const plan: PublicationPlan = { toBuild: [], toAnnounce: [], unchanged: [], failed: [], assemblies: new Map(), sftpGroupId, accounts, publishedStats: new Map(), messages: [] };
   // What was published and checked before: a file whose lstat did not change since is not read again.
-  const publishedStats = readPublishedStats(chrootDir);
+  const publishedStats = record.systems;
   const misplaced: MisplacedAccount[] = [];
   for (const system of selected) {
     const account = accounts.users.get(system.name);
@@ -96,14 +98,14 @@ export async function planPublication(
     for (const file of assembly.shadowed) {
       plan.messages.push({ warning: true, text: `hosts/${system.hostDirName}/${file} is replaced by bento's own ${file} in ${system.name}'s configuration; rename it` });
     }
-    const published = readPublished(chrootDir, system.name);
+    // The manifest, last_change_date and every published file: as recorded, an lstat each.
+    const { published, problems, stats } = checkPublication(chrootDir, assembly, publishedStats.get(system.name));
     if (published.manifest !== assembly.manifest) {
       plan.toBuild.push(system);
       continue;
     }
-    const content = checkPublishedContent(chrootDir, assembly, publishedStats.get(system.name));
-    if (content.stats) plan.publishedStats.set(system.name, content.stats);
-    const damaged = [...content.problems, ...(system.prebuilt ? systemCacheProblems(chrootDir, system.name, assembly.digest) : [])];
+    if (stats) plan.publishedStats.set(system.name, stats);
+    const damaged = [...(problems ?? []), ...(system.prebuilt ? systemCacheProblems(chrootDir, system.name, assembly.digest) : [])];
     if (damaged.length > 0) {
       plan.messages.push({ warning: false, text: `${system.name}: its published files do not match their manifest (${damaged.slice(0, 3).join(', ')}${damaged.length > 3 ? ', …' : ''}): publishing it again` });
       plan.toBuild.push(system);

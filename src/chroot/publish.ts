@@ -15,7 +15,7 @@ import { writeFileAtomicallySteps } from '../util/atomic-write.js';
 import { flushSync, runStepsSync, runStepsTogether, treeToFlush, type DurableSteps, type StepsOutcome } from '../util/durable.js';
 import { copyFilesWithModes } from '../util/make-dirs.js';
 import { sha256, sha256File } from '../util/hash.js';
-import { recordFile, statTimeNow, unchangedSinceRecorded, type RecordedFile, type SystemStats } from './published-stats.js';
+import { dirUnchangedSinceRecorded, recordDir, recordFile, statTimeNow, unchangedSinceRecorded, type RecordedDir, type RecordedFile, type SystemStats } from './published-stats.js';
 
 export interface Published {
   /** The manifest config/ holds now, if any. */
@@ -27,17 +27,23 @@ export interface Published {
 /** What the chroot holds for a system now. */
 export function readPublished(chrootDir: string, name: string): Published {
   const chroot = systemChroot(chrootDir, name);
-  const read = (file: string) => {
-    try {
-      return readFileSync(file, 'utf8');
-    } catch {
-      return undefined;
-    }
-  };
   return {
-    manifest: read(path.join(chroot.config, MANIFEST_NAME)),
-    stampDigest: read(chroot.lastChangeDate)?.split(/\s/)[0] || undefined,
+    manifest: readOrUndefined(path.join(chroot.config, MANIFEST_NAME)),
+    stampDigest: stampDigestOf(readOrUndefined(chroot.lastChangeDate)),
   };
+}
+
+function readOrUndefined(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The digest a last_change_date's text announces. */
+function stampDigestOf(text: string | undefined): string | undefined {
+  return text?.split(/\s/)[0] || undefined;
 }
 
 /** True when config/ holds exactly `assembly` and last_change_date announces it. */
@@ -57,8 +63,8 @@ export function ensureSystemDirs(chrootDir: string, name: string, uid: number, s
   const chroot = systemChroot(chrootDir, name);
   ensureDir(chroot.dir, 0, sftpGroupId);
   ensureDir(chroot.logs, uid, sftpGroupId);
-  // In the fleet again after it left (retire.ts): no longer removed.
-  rmSync(chroot.removed, { force: true });
+  // In the fleet again after it left (retire.ts): no longer removed. (Looked for first: rmSync of a missing file throws and catches an error.)
+  if (lstatSync(chroot.removed, { throwIfNoEntry: false })) rmSync(chroot.removed, { force: true });
 }
 
 /** A 0755 directory with that owner; left untouched when it already is one. */
@@ -91,9 +97,65 @@ export function publishedContentProblems(chrootDir: string, assembly: Assembly):
  * lstat taken before its content was read or matched.
  */
 export function checkPublishedContent(chrootDir: string, assembly: Assembly, recorded?: SystemStats): { problems: string[]; stats?: SystemStats } {
+  return checkContentAt(statTimeNow(), chrootDir, assembly, recorded);
+}
+
+/**
+ * readPublished and, when config/ holds `assembly`'s manifest,
+ * checkPublishedContent: the manifest and last_change_date are read only
+ * when their lstat is not the one `recorded` holds for `assembly`'s digest
+ * (chroot/published-stats.ts). A system published as it was recorded costs
+ * an lstat per file, nothing read. `problems` and `stats` are
+ * checkPublishedContent's (undefined when the manifests differ, nothing
+ * checked), `stats` with the manifest's and last_change_date's lstats when
+ * they hold `assembly`'s digest.
+ */
+export function checkPublication(chrootDir: string, assembly: Assembly, recorded?: SystemStats): { published: Published; problems?: string[]; stats?: SystemStats } {
+  const chroot = systemChroot(chrootDir, assembly.name);
+  const statTimeNs = statTimeNow();
+  const lstat = (file: string) => {
+    try {
+      return lstatSync(file, { bigint: true, throwIfNoEntry: false });
+    } catch {
+      return undefined;
+    }
+  };
+  const manifestFile = path.join(chroot.config, MANIFEST_NAME);
+  const manifestStats = lstat(manifestFile);
+  let manifestRecord: RecordedFile | undefined;
+  let manifest: string | undefined;
+  if (recorded && unchangedSinceRecorded(recorded.manifest, recorded.statTimeNs, assembly.digest, manifestStats)) {
+    manifest = assembly.manifest;
+    manifestRecord = recorded.manifest;
+  } else {
+    manifest = readOrUndefined(manifestFile);
+    if (manifest === assembly.manifest && manifestStats?.isFile()) manifestRecord = recordFile(assembly.digest, manifestStats);
+  }
+  const stampStats = lstat(chroot.lastChangeDate);
+  let stampRecord: RecordedFile | undefined;
+  let stampDigest: string | undefined;
+  if (manifest === assembly.manifest && recorded && unchangedSinceRecorded(recorded.stamp, recorded.statTimeNs, assembly.digest, stampStats)) {
+    stampDigest = assembly.digest;
+    stampRecord = recorded.stamp;
+  } else {
+    stampDigest = stampDigestOf(readOrUndefined(chroot.lastChangeDate));
+    if (stampDigest === assembly.digest && stampStats?.isFile()) stampRecord = recordFile(assembly.digest, stampStats);
+  }
+  const published: Published = { manifest, stampDigest };
+  if (manifest !== assembly.manifest) return { published };
+  const content = checkContentAt(statTimeNs, chrootDir, assembly, recorded);
+  if (!content.stats) return { published, problems: content.problems };
+  // Dated by the record only when everything was taken from it (checkContentAt): else now.
+  const allRecorded = content.stats.statTimeNs === recorded?.statTimeNs && manifestRecord === recorded.manifest && stampRecord === recorded.stamp;
+  const stats: SystemStats = { statTimeNs: allRecorded ? recorded.statTimeNs : String(statTimeNs), files: content.stats.files };
+  if (manifestRecord) stats.manifest = manifestRecord;
+  if (stampRecord) stats.stamp = stampRecord;
+  return { published, problems: content.problems, stats };
+}
+
+function checkContentAt(statTimeNs: bigint, chrootDir: string, assembly: Assembly, recorded?: SystemStats): { problems: string[]; stats?: SystemStats } {
   const config = systemChroot(chrootDir, assembly.name).config;
   const problems: string[] = [];
-  const statTimeNs = statTimeNow();
   const files: Record<string, RecordedFile> = {};
   for (const file of assembly.files) {
     const target = path.join(config, file.relative);
@@ -447,12 +509,32 @@ function isLeftover(entry: string): boolean {
  * directories of `names`. Run under the deploy lock, so no other deploy is
  * writing them.
  */
-export function removeLeftovers(chrootDir: string, names: readonly string[]): void {
+export function removeLeftovers(chrootDir: string, names: readonly string[], recorded?: ReadonlyMap<string, Pick<SystemStats, 'dir'>>): void {
   for (const entry of listChrootDir(chrootDir).temporaries) rmSync(path.join(chrootDir, entry), { force: true });
   for (const name of names) {
     const dir = systemChroot(chrootDir, name).dir;
-    const entries = lstatSync(dir, { throwIfNoEntry: false })?.isDirectory() ? readdirSync(dir) : [];
+    const stats = lstatSync(dir, { bigint: true, throwIfNoEntry: false });
+    // Found without leftovers by a deploy (recordSystemDir), and no entry made or removed since: not listed.
+    if (dirUnchangedSinceRecorded(recorded?.get(name)?.dir, stats)) continue;
+    const entries = stats?.isDirectory() ? readdirSync(dir) : [];
     for (const entry of entries) if (isLeftover(entry)) rmSync(path.join(dir, entry), { recursive: true, force: true });
   }
+}
+
+/**
+ * The record of a system's directory (chroot/published-stats.ts,
+ * SystemStats.dir), taken under the deploy lock after removeLeftovers: it
+ * holds no leftover, and nothing else makes one meanwhile; with `list`
+ * (after a publication), listed to be sure, and undefined when it holds
+ * one. `recorded` is kept when the directory did not change since.
+ */
+export function recordSystemDir(chrootDir: string, name: string, recorded?: RecordedDir, options: { list?: boolean } = {}): RecordedDir | undefined {
+  const dir = systemChroot(chrootDir, name).dir;
+  const statTimeNs = statTimeNow();
+  const stats = lstatSync(dir, { bigint: true, throwIfNoEntry: false });
+  if (!stats?.isDirectory()) return undefined;
+  if (dirUnchangedSinceRecorded(recorded, stats)) return recorded;
+  if (options.list && readdirSync(dir).some(isLeftover)) return undefined;
+  return recordDir(statTimeNs, stats);
 }
 

@@ -12,6 +12,12 @@
  * Anything that does not match (or a record that is missing, damaged or
  * not trusted) means hashing, as without the record.
  *
+ * The same rule dates the manifest of config/ and last_change_date (by the
+ * digest they hold and announce: a system found as it was recorded costs a
+ * few lstats, nothing read), and the files of generated/ each system was
+ * assembled from (PublishedRecord.generated: their digests, not hashed
+ * again).
+ *
  * Written only by a deploy that publishes something: one with nothing to do
  * writes nothing. One file per CHROOT_DIR, next to the flake names cache
  * (chroot/flake-names-cache.ts) and with its rules: root's alone, trusted
@@ -30,6 +36,34 @@ export type RecordedFile = [sha256: string, dev: string, ino: string, size: stri
 export interface SystemStats {
   statTimeNs: string;
   files: Record<string, RecordedFile>;
+  /** config/'s manifest, by the SHA-256 of its text (the assembly's digest): the manifest is then not read. */
+  manifest?: RecordedFile;
+  /** last_change_date, by the digest it announces (not its own hash): it is then not read. */
+  stamp?: RecordedFile;
+  /** The system's directory when it held nothing an interrupted deploy leaves (publish.ts, removeLeftovers): it is then not listed. */
+  dir?: RecordedDir;
+  /** Its logs/ when it held `count` logs (status/prune-logs.ts): not listed again while that is no more than LOG_KEEP. */
+  logs?: RecordedLogs;
+}
+
+/**
+ * A directory's lstat, dated by its own `statTimeNs` (taken before it): a
+ * directory's modification and change times move whenever an entry is
+ * made, removed or renamed in it.
+ */
+export type RecordedDir = [statTimeNs: string, dev: string, ino: string, size: string, mtimeNs: string, ctimeNs: string];
+/** logs/'s lstat (RecordedDir), and how many logs it held. */
+export type RecordedLogs = [count: string, ...RecordedDir];
+
+/**
+ * The record of published files and of generated/'s files: those the
+ * published systems were assembled from, by absolute path, each with the
+ * SHA-256 of its content (chroot/assemble.ts, RenderedFiles: their digests
+ * without hashing them again).
+ */
+export interface PublishedRecord {
+  systems: Map<string, SystemStats>;
+  generated?: SystemStats;
 }
 
 export function publishedStatsPath(chrootDir: string, cacheDir = FLAKE_NAMES_CACHE_DIR): string {
@@ -38,12 +72,17 @@ export function publishedStatsPath(chrootDir: string, cacheDir = FLAKE_NAMES_CAC
 
 /** The record, by system; empty when there is none, or one that cannot be trusted or read. */
 export function readPublishedStats(chrootDir: string, cacheDir = FLAKE_NAMES_CACHE_DIR): Map<string, SystemStats> {
+  return readPublishedRecord(chrootDir, cacheDir).systems;
+}
+
+/** The whole record (readPublishedStats, and generated/'s files); empty when there is none, or one that cannot be trusted or read. */
+export function readPublishedRecord(chrootDir: string, cacheDir = FLAKE_NAMES_CACHE_DIR): PublishedRecord {
   const text = readRootCache(publishedStatsPath(chrootDir, cacheDir), cacheDir);
-  if (text === undefined) return new Map();
+  if (text === undefined) return { systems: new Map() };
   try {
-    return parsePublishedStats(text);
+    return parsePublishedRecord(text);
   } catch {
-    return new Map();
+    return { systems: new Map() };
   }
 }
 
@@ -52,36 +91,79 @@ const SHA256 = /^[0-9a-f]{64}$/;
 
 /** Parses the record's text; anything unexpected makes the whole record empty (every file is hashed). */
 export function parsePublishedStats(text: string): Map<string, SystemStats> {
-  const parsed = JSON.parse(text) as unknown;
-  const entries = new Map<string, SystemStats>();
-  if (typeof parsed !== 'object' || parsed === null || (parsed as { format?: unknown }).format !== FORMAT) return entries;
-  const systems = (parsed as { systems?: unknown }).systems;
-  if (typeof systems !== 'object' || systems === null) return entries;
-  for (const [name, entry] of Object.entries(systems)) {
-    const { statTimeNs, files } = (entry ?? {}) as { statTimeNs?: unknown; files?: unknown };
-    if (typeof statTimeNs !== 'string' || !DECIMAL.test(statTimeNs) || typeof files !== 'object' || files === null) return new Map();
-    for (const recorded of Object.values(files)) {
-      if (!Array.isArray(recorded) || recorded.length !== 6 || !SHA256.test(String(recorded[0])) || !recorded.slice(1).every((value) => typeof value === 'string' && DECIMAL.test(value))) return new Map();
-    }
-    entries.set(name, { statTimeNs, files: files as Record<string, RecordedFile> });
-  }
-  return entries;
+  return parsePublishedRecord(text).systems;
 }
 
-export function renderPublishedStats(entries: ReadonlyMap<string, SystemStats>): string {
+/** parsePublishedStats, generated/'s files included. */
+export function parsePublishedRecord(text: string): PublishedRecord {
+  const parsed = JSON.parse(text) as unknown;
+  const empty = (): PublishedRecord => ({ systems: new Map() });
+  if (typeof parsed !== 'object' || parsed === null || (parsed as { format?: unknown }).format !== FORMAT) return empty();
+  const systems = (parsed as { systems?: unknown }).systems;
+  if (typeof systems !== 'object' || systems === null) return empty();
+  const record: PublishedRecord = { systems: new Map() };
+  for (const [name, entry] of Object.entries(systems)) {
+    const stats = parseSystemStats(entry);
+    if (!stats) return empty();
+    record.systems.set(name, stats);
+  }
+  const generated = (parsed as { generated?: unknown }).generated;
+  if (generated !== undefined) {
+    const stats = parseSystemStats(generated);
+    if (!stats) return empty();
+    record.generated = stats;
+  }
+  return record;
+}
+
+function parseSystemStats(entry: unknown): SystemStats | undefined {
+  const { statTimeNs, files, manifest, stamp, dir, logs } = (entry ?? {}) as { statTimeNs?: unknown; files?: unknown; manifest?: unknown; stamp?: unknown; dir?: unknown; logs?: unknown };
+  if (typeof statTimeNs !== 'string' || !DECIMAL.test(statTimeNs) || typeof files !== 'object' || files === null) return undefined;
+  for (const recorded in files) if (!isRecordedFile((files as Record<string, unknown>)[recorded])) return undefined;
+  if ((manifest !== undefined && !isRecordedFile(manifest)) || (stamp !== undefined && !isRecordedFile(stamp))) return undefined;
+  if ((dir !== undefined && !isDecimals(dir, 6)) || (logs !== undefined && !isDecimals(logs, 7))) return undefined;
+  const stats: SystemStats = { statTimeNs, files: files as Record<string, RecordedFile> };
+  if (manifest !== undefined) stats.manifest = manifest as RecordedFile;
+  if (stamp !== undefined) stats.stamp = stamp as RecordedFile;
+  if (dir !== undefined) stats.dir = dir as RecordedDir;
+  if (logs !== undefined) stats.logs = logs as RecordedLogs;
+  return stats;
+}
+
+function isDecimals(value: unknown, length: number): boolean {
+  return Array.isArray(value) && value.length === length && value.every((item) => typeof item === 'string' && DECIMAL.test(item));
+}
+
+function isRecordedFile(recorded: unknown): boolean {
+  if (!Array.isArray(recorded) || recorded.length !== 6 || typeof recorded[0] !== 'string' || !SHA256.test(recorded[0])) return false;
+  // A loop, not slice().every(): the record holds every published file of the fleet.
+  for (let i = 1; i < 6; i++) if (typeof recorded[i] !== 'string' || !DECIMAL.test(recorded[i] as string)) return false;
+  return true;
+}
+
+export function renderPublishedStats(entries: ReadonlyMap<string, SystemStats>, generated?: SystemStats): string {
   const systems = Object.fromEntries([...entries.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  return `${JSON.stringify({ format: FORMAT, systems })}\n`;
+  return `${JSON.stringify({ format: FORMAT, systems, ...(generated ? { generated } : {}) })}\n`;
 }
 
 /**
- * Replaces the record with `entries` when that changes it. A record that
- * cannot be written is no failure (the next deploy hashes); false then.
+ * Replaces the record with `entries` (and `generated`) when that changes
+ * it. A record that cannot be written is no failure (the next deploy
+ * hashes); false then.
  */
-export function savePublishedStats(chrootDir: string, entries: ReadonlyMap<string, SystemStats>, cacheDir = FLAKE_NAMES_CACHE_DIR): boolean {
-  const text = renderPublishedStats(entries);
-  if (renderPublishedStats(readPublishedStats(chrootDir, cacheDir)) === text) return true;
+export function savePublishedStats(chrootDir: string, entries: ReadonlyMap<string, SystemStats>, cacheDir = FLAKE_NAMES_CACHE_DIR, generated?: SystemStats): boolean {
+  const text = renderPublishedStats(entries, generated);
+  const current = readPublishedRecord(chrootDir, cacheDir);
+  if (renderPublishedStats(current.systems, current.generated) === text) return true;
   return writeRootCache(publishedStatsPath(chrootDir, cacheDir), cacheDir, text);
 }
+
+/**
+ * How long after its last write a file is no longer racy, on a file system
+ * with fine times (unchangedSinceRecorded's margin, and a little more):
+ * a deploy that published waits that long before recording what it wrote.
+ */
+export const SETTLE_MS = 60;
 
 /** The wall clock now, in nanoseconds (rounded down): taken before the lstats it dates. */
 export function statTimeNow(): bigint {
@@ -104,9 +186,26 @@ export function recordFile(digest: string, stats: BigIntStats): RecordedFile {
  */
 export function unchangedSinceRecorded(recorded: RecordedFile | undefined, statTimeNs: string, digest: string, stats: BigIntStats | undefined): boolean {
   if (!recorded || !stats?.isFile() || recorded[0] !== digest) return false;
-  const now = recordFile(digest, stats);
-  for (let i = 1; i < now.length; i++) if (now[i] !== recorded[i]) return false;
+  // recordFile's fields, compared one by one (the likeliest to differ first): a deploy with nothing to do compares every published file.
+  if (String(stats.ctimeNs) !== recorded[5] || String(stats.mtimeNs) !== recorded[4] || String(stats.size) !== recorded[3] || String(stats.ino) !== recorded[2] || String(stats.dev) !== recorded[1]) return false;
   const ctimeNs = stats.ctimeNs;
   const margin = ctimeNs % 1_000_000n === 0n ? 2_000_000_000n : 50_000_000n;
   return ctimeNs + margin < BigInt(statTimeNs);
+}
+
+/** A directory's record: its lstat `stats`, taken after `statTimeNs`. */
+export function recordDir(statTimeNs: bigint, stats: BigIntStats): RecordedDir {
+  return [String(statTimeNs), String(stats.dev), String(stats.ino), String(stats.size), String(stats.mtimeNs), String(stats.ctimeNs)];
+}
+
+/**
+ * Whether the directory whose lstat is `stats` (now) holds the entries it
+ * held when `recorded`: the same directory, no entry made, removed or
+ * renamed since, and not racy (unchangedSinceRecorded's margin).
+ */
+export function dirUnchangedSinceRecorded(recorded: RecordedDir | undefined, stats: BigIntStats | undefined): boolean {
+  if (!recorded || !stats?.isDirectory()) return false;
+  if (String(stats.ctimeNs) !== recorded[5] || String(stats.mtimeNs) !== recorded[4] || String(stats.size) !== recorded[3] || String(stats.ino) !== recorded[2] || String(stats.dev) !== recorded[1]) return false;
+  const margin = stats.ctimeNs % 1_000_000n === 0n ? 2_000_000_000n : 50_000_000n;
+  return stats.ctimeNs + margin < BigInt(recorded[0]);
 }

@@ -15,14 +15,14 @@ import type { Config } from '../config/config.js';
 import { rebootsFilePath } from '../protocol/reboot-slots.js';
 import { handOutSlots } from './reboots.js';
 import { buildSystemsShowingProgress } from '../builds/build-systems.js';
-import { assembleSystem, HashCache, RenderedFiles, type Assembly } from '../chroot/assemble.js';
+import { assembleSystem, HashCache, recordGeneratedFiles, RenderedFiles, type Assembly } from '../chroot/assemble.js';
 import { readFlakeNamesCache, saveFlakeNamesCache } from '../chroot/flake-names-cache.js';
 import { planPublication, sameSystemAsPublished, type PublicationPlan } from '../chroot/plan-publication.js';
 import { publishSystemCache } from '../chroot/prebuilt-cache.js';
 import { lockChrootDir, prepareChrootDir } from '../chroot/chroot-dir.js';
-import { announceSystem, checkPublishedContent, publishStagedBatchTogether, readPublished, removeLeftovers, stageVersions, type StagedPublication } from '../chroot/publish.js';
+import { announceSystem, checkPublication, publishStagedBatchTogether, readPublished, recordSystemDir, removeLeftovers, stageVersions, type StagedPublication } from '../chroot/publish.js';
 import type { StepsOutcome } from '../util/durable.js';
-import { readPublishedStats, savePublishedStats, type SystemStats } from '../chroot/published-stats.js';
+import { readPublishedRecord, savePublishedStats, SETTLE_MS, type RecordedLogs, type SystemStats } from '../chroot/published-stats.js';
 import { endRollout, forgetInRollout, type RolloutCandidate } from '../rollout/wave-publication.js';
 import { planRolloutBuilds, startDeployRollout } from '../rollout/plan-deploy.js';
 import { readRolloutState, type RolloutHold, type RolloutState } from '../protocol/rollout-file.js';
@@ -161,14 +161,26 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
 
   const { chrootDir } = fleet.config;
   prepareChrootDir(chrootDir);
-  const unlock = await lockChrootDir(chrootDir);
-  let planned: { plan: PublicationPlan; result: DeployResult } | undefined;
+  const locking = lockChrootDir(chrootDir);
+  // Read once, while the lock's helper process starts: the systems'
+  // directories and published files, their logs/, and generated/'s digests
+  // (RenderedFiles). Any record deploy ever wrote is safe to read: an entry
+  // is used only where its lstat still matches.
+  const record = readPublishedRecord(chrootDir);
+  const unlock = await locking;
+  let planned: { plan: PublicationPlan; result: DeployResult; logs: Map<string, RecordedLogs> } | undefined;
   try {
-    removeLeftovers(chrootDir, selected.map((system) => system.name));
+    removeLeftovers(chrootDir, selected.map((system) => system.name), record.systems);
     if (fleet.flakeNames) saveFlakeNamesCache(chrootDir, fleet.flakeNames);
     const result: DeployResult = { published: [], unchanged: [], staged: [], held: [], failed: [], brokenHosts: fleet.brokenHosts, regenerated, removed: [] };
-    const plan = await planPublication(selected, chrootDir, generatedDir, fleet.uids, generated.rendered);
-    planned = { plan, result };
+    generated.rendered.useRecord(generatedDir, record.generated);
+    const plan = await planPublication(selected, chrootDir, generatedDir, fleet.uids, generated.rendered, record);
+    // Without leftovers now (removeLeftovers, under the lock): the next deploy need not list them while they stay so.
+    for (const [name, stats] of plan.publishedStats) {
+      const dir = recordSystemDir(chrootDir, name, record.systems.get(name)?.dir);
+      if (dir) stats.dir = dir;
+    }
+    planned = { plan, result, logs: new Map() };
     // Something to build: from a snapshot, which must be what was planned.
     if (plan.toBuild.length > 0 && !(await snapshotPlan(fleet, plan, generated))) return 'hosts changed';
     result.failed.push(...plan.failed);
@@ -188,7 +200,10 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
     }
     // Bounded logs, before the builds (as safe: a publication only narrows
     // the logs status needs, those newer than last_change_date).
-    await pruneDeployed({ chrootDir, keep: fleet.config.logKeep, sizeLimit: fleet.config.logSizeLimit, names: [...plan.assemblies.keys()], accounts: plan.accounts }, print, warn);
+    await pruneDeployed({ chrootDir, keep: fleet.config.logKeep, sizeLimit: fleet.config.logSizeLimit, names: [...plan.assemblies.keys()], accounts: plan.accounts, prepared: true,
+      recordedLogs: (name) => record.systems.get(name)?.logs,
+      onLogsRecorded: (name, logs) => planned?.logs.set(name, logs),
+    }, print, warn);
     const waves = options.all ? undefined : fleet.config.rolloutWaves;
     const rollout = readRolloutState(chrootDir);
     if (rollout && !waves) {
@@ -248,7 +263,7 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
     else await publishBuilt(built, publication);
     return result;
   } finally {
-    if (planned) savePublished(chrootDir, planned.plan, planned.result, new Set(fleet.systems.map((system) => system.name)));
+    if (planned) savePublished(chrootDir, generatedDir, planned, new Set(fleet.systems.map((system) => system.name)));
     await unlock();
   }
 }
@@ -257,25 +272,45 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
  * After a deploy that published something: the record of the published
  * files (chroot/published-stats.ts) with what was just published, each
  * file read once more to date its lstat, and what the plan found whole;
- * for the fleet's systems only. A deploy that published nothing writes
+ * for the fleet's systems only; and the files of generated/ the plan's
+ * systems were assembled from. A deploy that published nothing writes
  * nothing. Best effort: without a record, the next deploy hashes.
  */
-function savePublished(chrootDir: string, plan: PublicationPlan, result: DeployResult, fleetNames: ReadonlySet<string>): void {
+function savePublished(chrootDir: string, generatedDir: string, planned: { plan: PublicationPlan; result: DeployResult; logs: ReadonlyMap<string, RecordedLogs> }, fleetNames: ReadonlySet<string>): void {
+  const { plan, result } = planned;
   if (result.published.length === 0) return;
   try {
+    // What was just written is racy (published-stats.ts) until the margin has passed: recorded then, the next deploys trust it.
+    settle();
+    const record = readPublishedRecord(chrootDir);
     const entries = new Map<string, SystemStats>();
-    for (const [name, stats] of readPublishedStats(chrootDir)) if (fleetNames.has(name)) entries.set(name, stats);
+    for (const [name, stats] of record.systems) if (fleetNames.has(name)) entries.set(name, stats);
     for (const [name, stats] of plan.publishedStats) entries.set(name, stats);
     for (const name of result.published) {
       entries.delete(name);
       const assembly = plan.assemblies.get(name);
-      const checked = assembly ? checkPublishedContent(chrootDir, assembly) : undefined;
-      if (checked?.stats) entries.set(name, checked.stats);
+      const checked = assembly ? checkPublication(chrootDir, assembly) : undefined;
+      if (!checked?.stats) continue;
+      const dir = recordSystemDir(chrootDir, name, undefined, { list: true });
+      if (dir) checked.stats.dir = dir;
+      entries.set(name, checked.stats);
     }
-    savePublishedStats(chrootDir, entries);
+    // A publication leaves logs/ alone: what the prune found there stays true while its lstat does.
+    for (const [name, logs] of planned.logs) {
+      const stats = entries.get(name);
+      if (stats) stats.logs = logs;
+    }
+    const inGenerated = `${path.resolve(generatedDir)}${path.sep}`;
+    const sources = [...plan.assemblies.values()].flatMap((assembly) => assembly.files.map((file) => file.source).filter((source) => source.startsWith(inGenerated)));
+    savePublishedStats(chrootDir, entries, undefined, recordGeneratedFiles(sources, record.generated));
   } catch {
     // The next deploy hashes what it cannot trust.
   }
+}
+
+/** Waits out published-stats.ts's margin (SETTLE_MS), the deploy lock held: nothing of this deploy is racy after it. */
+function settle(): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, SETTLE_MS);
 }
 
 /**

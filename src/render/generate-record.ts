@@ -61,8 +61,12 @@ interface GenerateRecord {
   files: Map<string, { sha256: string; stamp: Stamp }>;
 }
 
-/** The directory of bento's own code: dist/ when built, src/ when run from source (tests). */
-const CODE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/**
+ * The directory of bento's own code: dist/ when built, src/ when run from
+ * source (tests). This module is render/generate-record in either, or a
+ * chunk of dist/ itself in the bundle (src/main.ts).
+ */
+const CODE_DIR = ((here) => (path.basename(here) === 'render' ? path.dirname(here) : here))(path.dirname(fileURLToPath(import.meta.url)));
 
 let codeDigest: string | undefined;
 

@@ -94,8 +94,12 @@ function compileOptions(): CompileOptions {
   return { ...COMPILE_OPTIONS };
 }
 
-/** Where the build writes the precompiled templates: beside this module in dist/ (there is none in src/). */
-export const PRECOMPILED_FILE = fileURLToPath(new URL('./templates.precompiled.cjs', import.meta.url));
+/**
+ * Where the build writes the precompiled templates: beside this module in
+ * dist/render/ (there is none in src/). Bundled (src/main.ts), this code is
+ * in a chunk of dist/ itself.
+ */
+export const PRECOMPILED_FILE = fileURLToPath(new URL(/\/render\/template-engine\.[jt]s$/.test(import.meta.url) ? './templates.precompiled.cjs' : './render/templates.precompiled.cjs', import.meta.url));
 
 /** Throws when a template prints anything but a helper's output. */
 export function checkTemplate(source: string, label: string): void {

@@ -19,8 +19,9 @@
  * meanwhile is simply skipped (unlink removes a name, never what a symbolic
  * link points to).
  */
-import { lstatSync, readdirSync, unlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, unlinkSync, type BigIntStats } from 'node:fs';
 import { bentoAccountProblem, readAccounts, type Accounts } from '../chroot/accounts.js';
+import { dirUnchangedSinceRecorded, recordDir, statTimeNow, type RecordedDir, type RecordedLogs } from '../chroot/published-stats.js';
 import { listChrootDir, SFTP_GROUP, systemChroot } from '../protocol/layout.js';
 import { isLaterLog, receivedAtMs, type LogEntry } from '../protocol/log-file.js';
 import { parseLogName } from '../protocol/log-name.js';
@@ -63,6 +64,20 @@ export interface PruneOptions {
   names?: readonly string[];
   /** The accounts of those systems (getent, as deploy reads them); read when absent. */
   accounts?: Accounts;
+  /**
+   * Every one of `names` was just found a bento system by the caller, its
+   * directory and logs/ directories, not marked removed (deploy's plan:
+   * chroot/plan-publication.ts, under the deploy lock): not checked again.
+   */
+  prepared?: boolean;
+  /**
+   * Deploy's record of each system's logs/ (chroot/published-stats.ts,
+   * SystemStats.logs): a logs/ unchanged since it held no more than `keep`
+   * logs is not listed again.
+   */
+  recordedLogs?: (name: string) => RecordedLogs | undefined;
+  /** Told of each logs/ found holding no more than `keep` logs, with its record. */
+  onLogsRecorded?: (name: string, record: RecordedLogs) => void;
   /** List what would be removed, remove nothing. */
   dryRun?: boolean;
   /** LOG_SIZE_LIMIT: status does not read a larger log, so it cannot be the one kept for status. */
@@ -86,7 +101,7 @@ export async function pruneLogs(options: PruneOptions): Promise<SystemPruning[]>
   const accounts = options.accounts ?? (await readAccounts(names, SFTP_GROUP));
   const results: SystemPruning[] = [];
   for (const name of names) {
-    const notOurs = notBentoSystem(options.chrootDir, name, accounts);
+    const notOurs = options.prepared && options.names ? undefined : notBentoSystem(options.chrootDir, name, accounts);
     const result = notOurs === undefined ? pruneSystem(options, name) : { name, removed: [], kept: 0, problems: options.names && notOurs ? [notOurs] : [] };
     if (result.removed.length > 0 || result.problems.length > 0) results.push(result);
   }
@@ -125,6 +140,22 @@ function notBentoSystem(chrootDir: string, name: string, accounts: Accounts): st
 function pruneSystem(options: PruneOptions, name: string): SystemPruning {
   const chroot = systemChroot(options.chrootDir, name);
   const result: SystemPruning = { name, removed: [], kept: 0, problems: [] };
+  const statTimeNs = statTimeNow();
+  let stats: BigIntStats | undefined;
+  if (options.recordedLogs || options.onLogsRecorded) {
+    try {
+      stats = lstatSync(chroot.logs, { bigint: true, throwIfNoEntry: false });
+    } catch {
+      stats = undefined;
+    }
+    const recorded = options.recordedLogs?.(name);
+    // No log arrived or left since it held that many: nothing to do, nothing listed.
+    if (recorded && Number(recorded[0]) <= options.keep && dirUnchangedSinceRecorded(recorded.slice(1) as RecordedDir, stats)) {
+      result.kept = Number(recorded[0]);
+      options.onLogsRecorded?.(name, recorded);
+      return result;
+    }
+  }
   let entries: string[];
   try {
     entries = readdirSync(chroot.logs);
@@ -136,7 +167,10 @@ function pruneSystem(options: PruneOptions, name: string): SystemPruning {
   // Most of the time there is nothing to do: no need to look at each file.
   const named = entries.filter((fileName) => parseLogName(fileName).ok);
   result.kept = named.length;
-  if (named.length <= options.keep) return result;
+  if (named.length <= options.keep) {
+    if (stats?.isDirectory()) options.onLogsRecorded?.(name, [String(named.length), ...recordDir(statTimeNs, stats)]);
+    return result;
+  }
 
   let lastChangeMs: number;
   try {

@@ -325,8 +325,12 @@ const CANCELLED = 2;
 const NEXT = 0;
 const STATE = 1;
 
-/** The module a worker thread runs: this one, built. */
-const WORKER_MODULE = new URL(import.meta.url);
+/**
+ * The module a worker thread runs: this one, built (dist/status/read-logs.js).
+ * Bundled (src/main.ts), this code is in a chunk of dist/: the worker
+ * runs the module tsc built, which the build keeps beside the chunks.
+ */
+const WORKER_MODULE = /\/status\/read-logs\.[jt]s$/.test(import.meta.url) ? new URL(import.meta.url) : new URL('./status/read-logs.js', import.meta.url);
 
 /**
  * How readLogsInParallel shares the works: `here`, all on this thread;

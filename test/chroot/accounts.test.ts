@@ -1,6 +1,9 @@
 /** getent's output, as the deploy reads the server's accounts. */
-import { describe, expect, it } from 'vitest';
-import { bentoAccountProblem, LIST_ACCOUNTS_FROM, misplacedAccountsWarning, parseGroupId, parsePasswd, readAccounts, type Account } from '../../src/chroot/accounts.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { bentoAccountProblem, LIST_ACCOUNTS_FROM, misplacedAccountsWarning, parseGroupId, parsePasswd, readAccounts, readLocalAccounts, type Account, type AccountFiles } from '../../src/chroot/accounts.js';
 
 describe('parsePasswd', () => {
   it('reads name, uid, gid, home and shell of each line of `getent passwd`', () => {
@@ -85,5 +88,49 @@ describe('misplacedAccountsWarning', () => {
     expect(text).toContain('run generated/server/setup-debian.sh as root (it runs usermod -u and gives each its logs/)');
     expect(text).toContain('on NixOS, which never renumbers an existing user, run usermod -u <uid> <name> for each, as uids.txt says (usermod -u 70000 a)');
     expect(text).toContain('chown -R -h <uid> CHROOT_DIR/<name>/logs');
+  });
+});
+
+describe('readLocalAccounts', () => {
+  const fixture = (nsswitch: string, passwd: string, group: string): AccountFiles => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-accounts-'));
+    cleanups.push(dir);
+    const files = { nsswitch: path.join(dir, 'nsswitch.conf'), passwd: path.join(dir, 'passwd'), group: path.join(dir, 'group') };
+    writeFileSync(files.nsswitch, nsswitch);
+    writeFileSync(files.passwd, passwd);
+    writeFileSync(files.group, group);
+    return files;
+  };
+  const cleanups: string[] = [];
+  afterEach(() => {
+    for (const dir of cleanups.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+  const debian = 'passwd:         files systemd\ngroup:          files systemd # local first\nhosts: files dns\n';
+  const passwd = 'root:x:0:0:root:/root:/bin/bash\n# a comment\n\n  alpha:x:1001:993::/srv/chroot/alpha:/usr/sbin/nologin\nalpha:x:2000:2000::/home/alpha:/bin/sh\nbeta:x:1002:993::/srv/chroot/beta:/usr/sbin/nologin\n';
+  const group = 'root:x:0:\nsftp_users:x:993:\n';
+
+  it('reads the accounts and the group from the files when NSS asks them first, the first line of a name as glibc does', () => {
+    const accounts = readLocalAccounts(['alpha', 'beta'], 'sftp_users', fixture(debian, passwd, group));
+    expect(accounts?.sftpGroupId).toBe(993);
+    expect(accounts?.users.get('alpha')).toEqual({ name: 'alpha', uid: 1001, gid: 993, home: '/srv/chroot/alpha', shell: '/usr/sbin/nologin' });
+    expect(accounts?.users.get('beta')?.uid).toBe(1002);
+  });
+
+  it('leaves it to getent when another source comes first, files are followed by an action, or a database is not configured', () => {
+    for (const nsswitch of ['passwd: sss files\ngroup: files\n', 'passwd: compat\ngroup: compat\n', 'passwd: files [SUCCESS=continue] ldap\ngroup: files\n', 'group: files\n', 'passwd: files\npasswd: ldap\ngroup: files\n']) {
+      expect(readLocalAccounts(['alpha'], 'sftp_users', fixture(nsswitch, passwd, group)), nsswitch).toBeUndefined();
+    }
+  });
+
+  it('leaves it to getent when an account or the group is not in the files (a later source may hold it), or its line is not well-formed', () => {
+    expect(readLocalAccounts(['alpha', 'gamma'], 'sftp_users', fixture(debian, passwd, group))).toBeUndefined();
+    expect(readLocalAccounts(['alpha'], 'sftp_users', fixture(debian, passwd, 'root:x:0:\n'))).toBeUndefined();
+    expect(readLocalAccounts(['alpha'], 'sftp_users', fixture(debian, 'alpha:x:1001:993::/srv/chroot/alpha\n', group))).toBeUndefined();
+    expect(readLocalAccounts(['alpha'], 'sftp_users', fixture(debian, 'alpha:x:uid:993::/srv/chroot/alpha:/usr/sbin/nologin\n', group))).toBeUndefined();
+  });
+
+  it('leaves it to getent when a file cannot be read', () => {
+    const files = fixture(debian, passwd, group);
+    expect(readLocalAccounts(['alpha'], 'sftp_users', { ...files, nsswitch: `${files.nsswitch}.missing` })).toBeUndefined();
   });
 });

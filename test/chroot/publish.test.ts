@@ -4,12 +4,13 @@
  * last_change_date), what the chroot publishes read back, and damage found.
  * Root: the chroot's directories belong to root and the system's user.
  */
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Assembly } from '../../src/chroot/assemble.js';
-import { activateVersion, activeVersion, ensureSystemDirs, isActive, isPublished, publishedContentProblems, readPublished, removeLeftovers, stageVersion } from '../../src/chroot/publish.js';
+import { activateVersion, activeVersion, ensureSystemDirs, isActive, isPublished, publishedContentProblems, readPublished, recordSystemDir, removeLeftovers, stageVersion } from '../../src/chroot/publish.js';
+import type { RecordedDir } from '../../src/chroot/published-stats.js';
 import { renderManifest } from '../../src/protocol/manifest.js';
 import { sha256 } from '../../src/util/hash.js';
 
@@ -110,5 +111,18 @@ describe.skipIf(!isRoot)('publication', () => {
     removeLeftovers(chrootDir, ['web']);
     expect(readdirSync(dir).sort()).toEqual(before.sort());
     expect(readFileSync(path.join(dir, 'reboot-slot'), 'utf8')).toBe('kept\n');
+  });
+
+  it("with deploy's record of the directory (recordSystemDir), a leftover made since is still found and taken away", () => {
+    const dir = path.join(chrootDir, 'web');
+    const recorded = recordSystemDir(chrootDir, 'web', undefined, { list: true }) as RecordedDir;
+    expect(recorded).toBeDefined();
+    // Dated 10 s later (settled): kept as it is while the directory does not change.
+    const settled = [String(BigInt(recorded[0]) + 10_000_000_000n), ...recorded.slice(1)] as RecordedDir;
+    expect(recordSystemDir(chrootDir, 'web', settled)).toBe(settled);
+    writeFileSync(path.join(dir, 'config.tmp-4243'), 'x');
+    expect(recordSystemDir(chrootDir, 'web', settled, { list: true })).toBeUndefined();
+    removeLeftovers(chrootDir, ['web'], new Map([['web', { dir: settled }]]));
+    expect(existsSync(path.join(dir, 'config.tmp-4243'))).toBe(false);
   });
 });

@@ -8,9 +8,11 @@
 import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Assembly } from '../../src/chroot/assemble.js';
-import { checkPublishedContent } from '../../src/chroot/publish.js';
-import { parsePublishedStats, publishedStatsPath, readPublishedStats, recordFile, renderPublishedStats, savePublishedStats, unchangedSinceRecorded, type SystemStats } from '../../src/chroot/published-stats.js';
+import { recordGeneratedFiles, RenderedFiles, type Assembly } from '../../src/chroot/assemble.js';
+import { checkPublication, checkPublishedContent } from '../../src/chroot/publish.js';
+import { parsePublishedRecord, parsePublishedStats, publishedStatsPath, readPublishedRecord, readPublishedStats, recordFile, renderPublishedStats, savePublishedStats, unchangedSinceRecorded, type SystemStats } from '../../src/chroot/published-stats.js';
+import { renameSync, symlinkSync } from 'node:fs';
+import { renderChangeStampOfDigest, MANIFEST_NAME } from '../../src/protocol/manifest.js';
 import { renderManifest } from '../../src/protocol/manifest.js';
 import * as hash from '../../src/util/hash.js';
 
@@ -121,5 +123,105 @@ describe.skipIf(!isRoot)('the record of published files', () => {
     expect(parsePublishedStats('{"format":"other","systems":{}}')).toEqual(new Map());
     expect(parsePublishedStats(JSON.stringify({ format: 'bento published stats 1', systems: { x: { ...entry, files: { 'e.nix': ['short', '1', '2', '3', '4', '5'] } } } }))).toEqual(new Map());
     expect(parsePublishedStats(JSON.stringify({ format: 'bento published stats 1', systems: { x: { ...entry, files: { 'e.nix': [hash.sha256('e'), '1', '2', '3', '4'] } } } }))).toEqual(new Map());
+  });
+
+  /** `name` published as deploy leaves it: a version directory with the files and the manifest, config/ a link to it, last_change_date announcing it. */
+  function publishedWhole(name: string, files: Record<string, string>): Assembly {
+    const dir = path.join(chrootDir, name);
+    rmSync(dir, { recursive: true, force: true });
+    const version = path.join(dir, '.config-v1');
+    mkdirSync(version, { recursive: true });
+    const assembled = Object.entries(files).map(([relative, content]) => {
+      writeFileSync(path.join(version, relative), content);
+      return { relative, source: path.join(version, relative), executable: false, sha256: hash.sha256(content) };
+    });
+    const manifest = renderManifest(assembled.map((file) => ({ path: file.relative, sha256: file.sha256 })));
+    writeFileSync(path.join(version, MANIFEST_NAME), manifest);
+    symlinkSync('.config-v1', path.join(dir, 'config'));
+    const digest = hash.sha256(manifest);
+    writeFileSync(path.join(dir, 'last_change_date'), renderChangeStampOfDigest(digest, new Date()));
+    return { name, files: assembled, manifest, digest, shadowed: [] };
+  }
+
+  /** checkPublication's record of `assembly`, dated 10 s later (settled). */
+  function settledPublication(assembly: Assembly): SystemStats {
+    const stats = checkPublication(chrootDir, assembly).stats as SystemStats;
+    expect(stats.manifest).toBeDefined();
+    expect(stats.stamp).toBeDefined();
+    return { ...stats, statTimeNs: String(BigInt(stats.statTimeNs) + 10n * SECOND) };
+  }
+
+  it('checkPublication: a system found as recorded is whole, manifest and announcement included, without hashing a file', () => {
+    const assembly = publishedWhole('quiet', { 'a.nix': 'a\n', 'b.nix': 'b\n' });
+    const record = settledPublication(assembly);
+    vi.mocked(hash.sha256File).mockClear();
+    expect(checkPublication(chrootDir, assembly, record)).toEqual({ published: { manifest: assembly.manifest, stampDigest: assembly.digest }, problems: [], stats: record });
+    expect(hash.sha256File).not.toHaveBeenCalled();
+  });
+
+  it('checkPublication: a published file changed in place, removed, or replaced is found with its record as without', () => {
+    for (const damage of ['changed', 'removed', 'replaced'] as const) {
+      const assembly = publishedWhole('hurt', { 'a.nix': 'good\n', 'b.nix': 'b\n' });
+      const record = settledPublication(assembly);
+      const file = path.join(chrootDir, 'hurt', 'config', 'a.nix');
+      if (damage === 'changed') writeFileSync(file, 'evil\n');
+      else if (damage === 'removed') rmSync(file);
+      else {
+        writeFileSync(`${file}.new`, 'evil\n');
+        renameSync(`${file}.new`, file);
+      }
+      const checked = checkPublication(chrootDir, assembly, record);
+      expect(checked.published, damage).toEqual({ manifest: assembly.manifest, stampDigest: assembly.digest });
+      expect(checked.problems, damage).toEqual([damage === 'removed' ? 'a.nix cannot be read (ENOENT)' : 'a.nix differs from the manifest']);
+      expect(checked.stats, damage).toBeUndefined();
+    }
+  });
+
+  it('checkPublication: another manifest or another announcement is read, whatever the record says', () => {
+    const assembly = publishedWhole('moved', { 'a.nix': 'a\n' });
+    const record = settledPublication(assembly);
+    const manifestFile = path.join(chrootDir, 'moved', 'config', MANIFEST_NAME);
+    writeFileSync(manifestFile, `${assembly.manifest}other\n`);
+    expect(checkPublication(chrootDir, assembly, record).published.manifest).toBe(`${assembly.manifest}other\n`);
+    writeFileSync(manifestFile, assembly.manifest);
+    writeFileSync(path.join(chrootDir, 'moved', 'last_change_date'), renderChangeStampOfDigest(hash.sha256('other'), new Date()));
+    const checked = checkPublication(chrootDir, assembly, record);
+    expect(checked.published).toEqual({ manifest: assembly.manifest, stampDigest: hash.sha256('other') });
+    expect(checked.stats?.stamp).toBeUndefined();
+  });
+
+  it("RenderedFiles: a generated file found as recorded takes the record's digest; one changed since is rendered's, or unknown", () => {
+    const generatedDir = path.join(parent, 'generated');
+    mkdirSync(generatedDir, { recursive: true });
+    const file = path.join(generatedDir, 'update.sh');
+    writeFileSync(file, 'old\n', { mode: 0o755 });
+    const recorded = recordGeneratedFiles([file]) as SystemStats;
+    expect(recorded.files[file]?.[0]).toBe(hash.sha256('old\n'));
+    const settled = { ...recorded, statTimeNs: String(BigInt(recorded.statTimeNs) + 10n * SECOND) };
+    const fromRecord = new RenderedFiles([]);
+    fromRecord.useRecord(generatedDir, settled);
+    expect(fromRecord.lookup('update.sh')).toEqual({ sha256: hash.sha256('old\n'), executable: true });
+    // Kept as it was when unchanged: not hashed again.
+    vi.mocked(hash.sha256File).mockClear();
+    expect(recordGeneratedFiles([file], settled)).toEqual(settled);
+    expect(hash.sha256File).not.toHaveBeenCalled();
+
+    writeFileSync(file, 'new\n');
+    const rendered = new RenderedFiles([{ path: 'update.sh', content: 'new\n', mode: 0o755 }]);
+    rendered.useRecord(generatedDir, settled);
+    expect(rendered.lookup('update.sh')).toEqual({ sha256: hash.sha256('new\n'), executable: true });
+    const unknown = new RenderedFiles([]);
+    unknown.useRecord(generatedDir, settled);
+    expect(unknown.lookup('update.sh')).toBeUndefined();
+  });
+
+  it('keeps the manifest, the announcement and generated/ in the record, and parses only what it renders', () => {
+    const entry: SystemStats = { statTimeNs: '5', files: {}, manifest: [hash.sha256('m'), '1', '2', '3', '4', '5'], stamp: [hash.sha256('m'), '1', '2', '3', '4', '6'] };
+    const generated: SystemStats = { statTimeNs: '7', files: { '/g/update.sh': [hash.sha256('u'), '1', '2', '3', '4', '5'] } };
+    expect(parsePublishedRecord(renderPublishedStats(new Map([['x', entry]]), generated))).toEqual({ systems: new Map([['x', entry]]), generated });
+    expect(parsePublishedRecord(JSON.stringify({ format: 'bento published stats 1', systems: { x: { ...entry, stamp: ['short', '1', '2', '3', '4', '5'] } } }))).toEqual({ systems: new Map() });
+    expect(parsePublishedRecord(JSON.stringify({ format: 'bento published stats 1', systems: {}, generated: { statTimeNs: 'x', files: {} } }))).toEqual({ systems: new Map() });
+    expect(savePublishedStats(chrootDir, new Map([['x', entry]]), cacheDir, generated)).toBe(true);
+    expect(readPublishedRecord(chrootDir, cacheDir)).toEqual({ systems: new Map([['x', entry]]), generated });
   });
 });

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LOG_RESULTS, type LogResult } from '../../src/protocol/log-name.js';
 import { planLogPruning, pruneLogs } from '../../src/status/prune-logs.js';
+import type { RecordedLogs } from '../../src/chroot/published-stats.js';
 import { readChroot } from '../../src/status/read-chroot.js';
 import { decideStatus } from '../../src/status/states.js';
 import { accountsFor, addSystem, ago, flake, LOG_CONTENT, logEntry, logName, makeChroot, snapshot, writeLog } from './fixtures.js';
@@ -105,6 +106,27 @@ describe('pruneLogs on a chroot', () => {
     expect((await readChroot(dir)).systems.map((system) => decideStatus(system))).toEqual(before);
     // Nothing more to do.
     expect(await pruneLogs({ chrootDir: dir, keep: 4, accounts })).toEqual([]);
+  });
+
+  it("with deploy's record of logs/: not listed while it holds what was recorded; logs that arrive are seen, and pruned as without it", async () => {
+    const dir = await chroot();
+    const logs: [string, number][] = Array.from({ length: 6 }, (_, i) => [logName(`d${i}`, 'success', `20240601-${String(i).padStart(2, '0')}00`), 10_000 - i * 600]);
+    await addSystem(dir, 'steady', { lastChangeAgo: 3000, logs: logs.slice(0, 3) });
+    const accounts = accountsFor(dir, ['steady']);
+    const records = new Map<string, RecordedLogs>();
+    const onLogsRecorded = (name: string, record: RecordedLogs) => records.set(name, record);
+    expect(await pruneLogs({ chrootDir: dir, keep: 4, accounts, names: ['steady'], onLogsRecorded })).toEqual([]);
+    const recorded = records.get('steady') as RecordedLogs;
+    expect(recorded[0]).toBe('3');
+    // Dated 10 s later (settled); the count it says is taken as it is: logs/ is not listed again.
+    const settled = ['2', String(BigInt(recorded[1]) + 10_000_000_000n), ...recorded.slice(2)] as RecordedLogs;
+    records.clear();
+    expect(await pruneLogs({ chrootDir: dir, keep: 4, accounts, names: ['steady'], recordedLogs: () => settled, onLogsRecorded })).toEqual([]);
+    expect(records.get('steady')).toBe(settled);
+    // Three more logs: logs/ changed, listed, pruned as without the record.
+    for (const [name, age] of logs.slice(3)) await writeLog(path.join(dir, 'steady', 'logs', name), age);
+    const results = await pruneLogs({ chrootDir: dir, keep: 4, accounts, names: ['steady'], recordedLogs: () => settled, onLogsRecorded });
+    expect(results.map((system) => [system.name, system.removed.length, system.kept])).toEqual([['steady', 2, 4]]);
   });
 
   it('keeps the latest whole log when the latest ones are empty or cut short: status falls back to it', async () => {
