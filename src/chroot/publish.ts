@@ -208,27 +208,11 @@ export async function stageVersions(chrootDir: string, systems: readonly { assem
 }
 
 function* stageVersionSteps(chrootDir: string, assembly: Assembly, options: PublishOptions): DurableSteps<string> {
-  const written = writeTemporaryVersion(chrootDir, assembly, options);
-  // Whole on the disk before it has its name (util/durable.ts): a power cut
-  // never leaves a version directory with empty files to be published.
-  yield treeToFlush(written.temporary);
-  return yield* renameVersionSteps(written);
-}
-
-/** A version directory written under its temporary name (a leftover to removeLeftovers until renamed), and the name it is to get. */
-export interface WrittenVersion {
-  /** The system's directory in the chroot. */
-  systemDir: string;
-  versionName: string;
-  temporary: string;
-}
-
-/** stageVersion's writing: `assembly` in a fresh directory under a temporary name; nothing is left of it when it fails. */
-function writeTemporaryVersion(chrootDir: string, assembly: Assembly, options: PublishOptions): WrittenVersion {
   const chroot = systemChroot(chrootDir, assembly.name);
   let versionName = versionDirName(assembly.digest);
   if (currentVersion(chroot.config) === versionName) versionName = `${versionName}-${options.now.getTime().toString(36)}`;
-  const temporary = `${path.join(chroot.dir, versionName)}.tmp-${process.pid}`;
+  const versionDir = path.join(chroot.dir, versionName);
+  const temporary = `${versionDir}.tmp-${process.pid}`;
   rmSync(temporary, { recursive: true, force: true });
   try {
     writeVersionDir(temporary, assembly, options.sftpGroupId);
@@ -236,68 +220,14 @@ function writeTemporaryVersion(chrootDir: string, assembly: Assembly, options: P
     rmSync(temporary, { recursive: true, force: true });
     throw error;
   }
-  return { systemDir: chroot.dir, versionName, temporary };
-}
-
-/** The end of stageVersion: the written (and flushed) directory gets its name. */
-function* renameVersionSteps(written: WrittenVersion): DurableSteps<string> {
-  const versionDir = path.join(written.systemDir, written.versionName);
+  // Whole on the disk before it has its name (util/durable.ts): a power cut
+  // never leaves a version directory with empty files to be published.
+  yield treeToFlush(temporary);
   // An older directory of that name (not the current one): replaced.
   rmSync(versionDir, { recursive: true, force: true });
-  renameSync(written.temporary, versionDir);
-  yield [written.systemDir];
-  return written.versionName;
-}
-
-/**
- * The first half of stageVersions, ahead of the build whose result decides
- * which of them are published (the files do not depend on it): each
- * system's directory written under its temporary name, one system per turn
- * of the event loop so that the build's processes are tended meanwhile,
- * then all flushed together. By system: what was written, or why it could
- * not be. Each is then either staged (stageWrittenVersions) or discarded
- * (discardWrittenVersion); one left behind by a killed deploy is a
- * leftover, removed by the next (removeLeftovers).
- */
-export async function writeVersionsAhead(chrootDir: string, systems: readonly { assembly: Assembly; options: PublishOptions }[]): Promise<Map<string, StepsOutcome<WrittenVersion>>> {
-  const outcomes = new Map<string, StepsOutcome<WrittenVersion>>();
-  const written: { name: string; version: WrittenVersion }[] = [];
-  for (const { assembly, options } of systems) {
-    await new Promise((resolve) => setImmediate(resolve));
-    try {
-      written.push({ name: assembly.name, version: writeTemporaryVersion(chrootDir, assembly, options) });
-    } catch (error) {
-      outcomes.set(assembly.name, { ok: false, error });
-    }
-  }
-  const flushed = await runStepsTogether(written.map(({ version }) => flushWrittenSteps(version)));
-  written.forEach(({ name }, index) => outcomes.set(name, flushed[index] as StepsOutcome<WrittenVersion>));
-  return outcomes;
-}
-
-function* flushWrittenSteps(written: WrittenVersion): DurableSteps<WrittenVersion> {
-  yield treeToFlush(written.temporary);
-  return written;
-}
-
-/**
- * stageVersions for systems of which some were written ahead
- * (writeVersionsAhead, `written` by system): those are only renamed, the
- * others staged whole; all of them step by step together. In the order
- * given: each version's name, or why that system's failed.
- */
-export async function stageWrittenVersions(chrootDir: string, systems: readonly { assembly: Assembly; options: PublishOptions }[], written: ReadonlyMap<string, WrittenVersion>): Promise<StepsOutcome<string>[]> {
-  return await runStepsTogether(
-    systems.map(({ assembly, options }) => {
-      const version = written.get(assembly.name);
-      return version ? renameVersionSteps(version) : stageVersionSteps(chrootDir, assembly, options);
-    }),
-  );
-}
-
-/** A version written ahead that is not to be published (its build failed, or changed nothing): removed. */
-export function discardWrittenVersion(written: WrittenVersion): void {
-  rmSync(written.temporary, { recursive: true, force: true });
+  renameSync(temporary, versionDir);
+  yield [chroot.dir];
+  return versionName;
 }
 
 /**

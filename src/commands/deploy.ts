@@ -20,7 +20,7 @@ import { readFlakeNamesCache, saveFlakeNamesCache } from '../chroot/flake-names-
 import { planPublication, sameSystemAsPublished, type PublicationPlan } from '../chroot/plan-publication.js';
 import { publishSystemCache } from '../chroot/prebuilt-cache.js';
 import { lockChrootDir, prepareChrootDir } from '../chroot/chroot-dir.js';
-import { announceSystem, checkPublication, discardWrittenVersion, publishStagedBatchTogether, readPublished, recordSystemDir, removeLeftovers, stageWrittenVersions, writeVersionsAhead, type StagedPublication, type WrittenVersion } from '../chroot/publish.js';
+import { announceSystem, checkPublication, publishStagedBatchTogether, readPublished, recordSystemDir, removeLeftovers, stageVersions, type StagedPublication } from '../chroot/publish.js';
 import type { StepsOutcome } from '../util/durable.js';
 import { readPublishedRecord, savePublishedStats, SETTLE_MS, type RecordedLogs, type SystemStats } from '../chroot/published-stats.js';
 import { endRollout, forgetInRollout, type RolloutCandidate } from '../rollout/wave-publication.js';
@@ -169,8 +169,6 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
   const record = readPublishedRecord(chrootDir);
   const unlock = await locking;
   let planned: { plan: PublicationPlan; result: DeployResult; logs: Map<string, RecordedLogs> } | undefined;
-  // Version directories being written during the build, until publishBuilt takes them.
-  let ahead: Promise<Map<string, StepsOutcome<WrittenVersion>>> | undefined;
   try {
     removeLeftovers(chrootDir, selected.map((system) => system.name), record.systems);
     if (fleet.flakeNames) saveFlakeNamesCache(chrootDir, fleet.flakeNames);
@@ -227,11 +225,6 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
     // rollout (from the first wave) replaces the one in progress.
     const verb = nix.evaluateOnly ? 'evaluating (NOLOCALBUILD)' : 'building';
     print(`${verb} ${toBuild.length} system${toBuild.length === 1 ? '' : 's'}`);
-    // Without waves, what is published does not depend on the build: the
-    // version directories are written while Nix builds (node is idle then),
-    // those of the systems not published after all removed. A prebuilt
-    // system's, and rollouts, keep their order: staged after the build.
-    ahead = waves ? undefined : writeVersionsAhead(chrootDir, toBuild.filter((system) => !system.prebuilt).map((system) => ({ assembly: plan.assemblies.get(system.name) as Assembly, options: { sftpGroupId: plan.sftpGroupId, now: now() } })));
     const builds = await buildSystemsShowingProgress(toBuild, { generatedDir, nix, jobs: options.jobs, print, progress: io.progress });
     const built: RolloutCandidate[] = [];
     const sameSystem = new Set<string>();
@@ -267,15 +260,9 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
       result.staged.push(...started.staged);
       for (const line of started.lines) print(line);
     }
-    else {
-      const written = ahead ? discardWritten(await ahead, new Set(built.map(({ assembly }) => assembly.name))) : new Map();
-      ahead = undefined;
-      await publishBuilt(built, publication, written);
-    }
+    else await publishBuilt(built, publication);
     return result;
   } finally {
-    // Nothing is written into the chroot once the lock is released: what was written ahead and not taken goes.
-    if (ahead) discardWritten(await ahead, new Set());
     if (planned) savePublished(chrootDir, generatedDir, planned, new Set(fleet.systems.map((system) => system.name)));
     await unlock();
   }
@@ -368,47 +355,28 @@ interface Publication {
 }
 
 /**
- * Publishes the built systems: each one's version directory is written
- * (or, written `ahead` during the build, renamed into place; a write that
- * failed there is that system's failure), then they are published with their store paths recorded, states.txt
+ * Publishes the built systems: each one's version directory is written,
+ * then they are published with their store paths recorded, states.txt
  * written once for all (chroot/publish.ts, publishStagedBatch), each step
- * of all of them flushed to the disk together (stageWrittenVersions,
+ * of all of them flushed to the disk together (stageVersions,
  * publishStagedBatchTogether). Any failure
  * (a full disk, a read-only directory) is that system's alone.
  */
-async function publishBuilt(built: readonly RolloutCandidate[], publication: Publication, ahead: ReadonlyMap<string, StepsOutcome<WrittenVersion>>): Promise<void> {
+async function publishBuilt(built: readonly RolloutCandidate[], publication: Publication): Promise<void> {
   const { chrootDir, result } = publication;
-  const written = new Map<string, WrittenVersion>();
-  for (const [name, outcome] of ahead) if (outcome.ok) written.set(name, outcome.value);
-  const staged = await stageWrittenVersions(
+  const staged = await stageVersions(
     chrootDir,
     built.map(({ assembly }) => ({ assembly, options: { sftpGroupId: publication.sftpGroupId, now: publication.now() } })),
-    written,
   );
   const batch: StagedPublication[] = [];
   built.forEach(({ assembly, exact, target }, index) => {
-    const early = ahead.get(assembly.name);
-    const version = early && !early.ok ? early : (staged[index] as StepsOutcome<string>);
+    const version = staged[index] as StepsOutcome<string>;
     if (version.ok) batch.push({ system: assembly, versionName: version.value, storeBasename: exact ? target : undefined });
     else result.failed.push({ name: assembly.name, reason: `publication failed, its previous files stay published: ${errorText(version.error)}` });
   });
   const outcome = await publishStagedBatchTogether(chrootDir, batch, publication.now());
   result.published.push(...outcome.published);
   result.failed.push(...outcome.failed);
-}
-
-/**
- * The version directories written ahead of the build (chroot/publish.ts,
- * writeVersionsAhead): those of systems not in `keep` are removed (the
- * chroot is left as it was); returns the others.
- */
-function discardWritten(ahead: ReadonlyMap<string, StepsOutcome<WrittenVersion>>, keep: ReadonlySet<string>): Map<string, StepsOutcome<WrittenVersion>> {
-  const kept = new Map<string, StepsOutcome<WrittenVersion>>();
-  for (const [name, outcome] of ahead) {
-    if (keep.has(name)) kept.set(name, outcome);
-    else if (outcome.ok) discardWrittenVersion(outcome.value);
-  }
-  return kept;
 }
 
 /**

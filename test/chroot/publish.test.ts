@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Assembly } from '../../src/chroot/assemble.js';
-import { activateVersion, activeVersion, ensureSystemDirs, isActive, isPublished, publishedContentProblems, readPublished, recordSystemDir, removeLeftovers, stageVersion, discardWrittenVersion, stageWrittenVersions, writeVersionsAhead } from '../../src/chroot/publish.js';
+import { activateVersion, activeVersion, ensureSystemDirs, isActive, isPublished, publishedContentProblems, readPublished, recordSystemDir, removeLeftovers, stageVersion } from '../../src/chroot/publish.js';
 import type { RecordedDir } from '../../src/chroot/published-stats.js';
 import { renderManifest } from '../../src/protocol/manifest.js';
 import { sha256 } from '../../src/util/hash.js';
@@ -92,36 +92,6 @@ describe.skipIf(!isRoot)('publication', () => {
     const again = assembly('two-again', { 'configuration.nix': '{ x = 1; }\n', 'update.sh': 'echo two\n' });
     const version = stageVersion(chrootDir, again, { sftpGroupId: GID, now: NOW });
     expect(version).toBe(`${current}-${NOW.getTime().toString(36)}`);
-  });
-
-  it('writeVersionsAhead writes versions under their temporary names only: stageWrittenVersions names them, discardWrittenVersion leaves the directory as it was', async () => {
-    const dir = path.join(chrootDir, 'web');
-    const before = readdirSync(dir).sort();
-    const ahead = assembly('ahead', { 'configuration.nix': '{ ahead = 1; }\n', 'update.sh': 'echo ahead\n' });
-    const written = await writeVersionsAhead(chrootDir, [{ assembly: ahead, options: { sftpGroupId: GID, now: NOW } }]);
-    const outcome = written.get('web');
-    if (!outcome?.ok) throw new Error(`not written: ${String(outcome?.ok === false ? outcome.error : 'no outcome')}`);
-    const temporary = path.basename(outcome.value.temporary);
-    expect(temporary).toBe(`.config-${ahead.digest.slice(0, 16)}.tmp-${process.pid}`);
-    expect(readdirSync(dir).sort()).toEqual([...before, temporary].sort());
-    // A leftover until it is named: a deploy killed now leaves nothing the next one keeps.
-    expect(readFileSync(path.join(dir, temporary, 'update.sh'), 'utf8')).toBe('echo ahead\n');
-    discardWrittenVersion(outcome.value);
-    expect(readdirSync(dir).sort()).toEqual(before);
-
-    const again = (await writeVersionsAhead(chrootDir, [{ assembly: ahead, options: { sftpGroupId: GID, now: NOW } }])).get('web');
-    if (!again?.ok) throw new Error('not written');
-    const other = assembly('not-ahead', { 'configuration.nix': '{ other = 1; }\n' });
-    const staged = await stageWrittenVersions(chrootDir, [{ assembly: ahead, options: { sftpGroupId: GID, now: NOW } }], new Map([['web', again.value]]));
-    expect(staged).toEqual([{ ok: true, value: `.config-${ahead.digest.slice(0, 16)}` }]);
-    const version = path.join(dir, `.config-${ahead.digest.slice(0, 16)}`);
-    expect([statSync(version).uid, statSync(version).gid, statSync(version).mode & 0o7777]).toEqual([0, GID, 0o750]);
-    expect(readFileSync(path.join(version, 'update.sh'), 'utf8')).toBe('echo ahead\n');
-    // A system not written ahead is staged whole.
-    const whole = await stageWrittenVersions(chrootDir, [{ assembly: other, options: { sftpGroupId: GID, now: NOW } }], new Map());
-    expect(whole).toEqual([{ ok: true, value: `.config-${other.digest.slice(0, 16)}` }]);
-    expect(readdirSync(dir).filter((entry) => entry.includes('.tmp-'))).toEqual([]);
-    for (const name of [version, path.join(dir, `.config-${other.digest.slice(0, 16)}`)]) rmSync(name, { recursive: true });
   });
 
   it('publishedContentProblems names each published file that differs from the manifest, or is gone', () => {
