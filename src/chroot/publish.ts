@@ -8,7 +8,7 @@
 import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Assembly } from './assemble.js';
-import { listChrootDir, systemChroot, versionDirName } from '../protocol/layout.js';
+import { listChrootDir, stagingAreaName, systemChroot, versionDirName } from '../protocol/layout.js';
 import { MANIFEST_NAME, renderChangeStampOfDigest } from '../protocol/manifest.js';
 import { recordStates } from './record-state.js';
 import { writeFileAtomicallySteps } from '../util/atomic-write.js';
@@ -208,11 +208,33 @@ export async function stageVersions(chrootDir: string, systems: readonly { assem
 }
 
 function* stageVersionSteps(chrootDir: string, assembly: Assembly, options: PublishOptions): DurableSteps<string> {
+  const { systemDir, versionName } = versionNameFor(chrootDir, assembly, options);
+  const temporary = `${path.join(systemDir, versionName)}.tmp-${process.pid}`;
+  writeVersionAt(temporary, assembly, options);
+  // Whole on the disk before it has its name (util/durable.ts): a power cut
+  // never leaves a version directory with empty files to be published.
+  yield treeToFlush(temporary);
+  return yield* renameVersionSteps({ systemDir, versionName, temporary });
+}
+
+/** A version directory written under a temporary name (a leftover to removeLeftovers until renamed), and the name it is to get. */
+export interface WrittenVersion {
+  /** The system's directory in the chroot. */
+  systemDir: string;
+  versionName: string;
+  temporary: string;
+}
+
+/** The name `assembly`'s version directory gets: a current one of that name is never written over. */
+function versionNameFor(chrootDir: string, assembly: Assembly, options: PublishOptions): { systemDir: string; versionName: string } {
   const chroot = systemChroot(chrootDir, assembly.name);
   let versionName = versionDirName(assembly.digest);
   if (currentVersion(chroot.config) === versionName) versionName = `${versionName}-${options.now.getTime().toString(36)}`;
-  const versionDir = path.join(chroot.dir, versionName);
-  const temporary = `${versionDir}.tmp-${process.pid}`;
+  return { systemDir: chroot.dir, versionName };
+}
+
+/** `assembly` written in a fresh directory at `temporary`; nothing is left of it when it fails. */
+function writeVersionAt(temporary: string, assembly: Assembly, options: PublishOptions): void {
   rmSync(temporary, { recursive: true, force: true });
   try {
     writeVersionDir(temporary, assembly, options.sftpGroupId);
@@ -220,14 +242,108 @@ function* stageVersionSteps(chrootDir: string, assembly: Assembly, options: Publ
     rmSync(temporary, { recursive: true, force: true });
     throw error;
   }
-  // Whole on the disk before it has its name (util/durable.ts): a power cut
-  // never leaves a version directory with empty files to be published.
-  yield treeToFlush(temporary);
+}
+
+/** The end of stageVersion: the written (and flushed) directory gets its name, then the system's directory is flushed. */
+function* renameVersionSteps(written: WrittenVersion): DurableSteps<string> {
+  const versionDir = path.join(written.systemDir, written.versionName);
   // An older directory of that name (not the current one): replaced.
   rmSync(versionDir, { recursive: true, force: true });
-  renameSync(temporary, versionDir);
-  yield [chroot.dir];
-  return versionName;
+  renameSync(written.temporary, versionDir);
+  yield [written.systemDir];
+  return written.versionName;
+}
+
+/** This deploy's staging area in CHROOT_DIR (protocol/layout.ts, stagingAreaName): where writeVersionsAhead writes. */
+function stagingArea(chrootDir: string): string {
+  return path.join(chrootDir, stagingAreaName(process.pid));
+}
+
+/**
+ * The first half of stageVersions, ahead of the build whose result decides
+ * which of them are published (the files do not depend on it): each
+ * system's version directory written into this deploy's staging area of
+ * CHROOT_DIR (root's, 0700), not into the system's directory, which stays
+ * untouched for a system that is not published after all; one system per
+ * turn of the event loop so that the build's processes are tended
+ * meanwhile, then all flushed together. By system: what was written, or
+ * why it could not be. Those to publish are then renamed into their
+ * systems' directories (stageWrittenVersions), the rest go with the
+ * staging area (discardVersionsAhead); one left by a killed deploy is a
+ * leftover, removed by the next (removeLeftovers).
+ */
+export async function writeVersionsAhead(chrootDir: string, systems: readonly { assembly: Assembly; options: PublishOptions }[]): Promise<Map<string, StepsOutcome<WrittenVersion>>> {
+  const outcomes = new Map<string, StepsOutcome<WrittenVersion>>();
+  if (systems.length === 0) return outcomes;
+  const staging = stagingArea(chrootDir);
+  try {
+    rmSync(staging, { recursive: true, force: true });
+    mkdirSync(staging, { mode: 0o700 });
+    chmodSync(staging, 0o700);
+  } catch {
+    // Never thrown (the build is not waiting for it): nothing written ahead, each system is staged whole after the build.
+    return outcomes;
+  }
+  const written: { name: string; version: WrittenVersion }[] = [];
+  for (const { assembly, options } of systems) {
+    await new Promise((resolve) => setImmediate(resolve));
+    try {
+      const { systemDir, versionName } = versionNameFor(chrootDir, assembly, options);
+      // System names are distinct and never dot names: one entry each, named after the system.
+      const temporary = path.join(staging, assembly.name);
+      writeVersionAt(temporary, assembly, options);
+      written.push({ name: assembly.name, version: { systemDir, versionName, temporary } });
+    } catch (error) {
+      outcomes.set(assembly.name, { ok: false, error });
+    }
+  }
+  const flushed = await runStepsTogether(written.map(({ version }) => flushWrittenSteps(version)));
+  written.forEach(({ name }, index) => outcomes.set(name, flushed[index] as StepsOutcome<WrittenVersion>));
+  return outcomes;
+}
+
+function* flushWrittenSteps(written: WrittenVersion): DurableSteps<WrittenVersion> {
+  yield treeToFlush(written.temporary);
+  return written;
+}
+
+/**
+ * stageVersions for systems of which some were written ahead
+ * (writeVersionsAhead, `written` by system): those are only renamed into
+ * place, the others staged whole; all of them step by step together. In
+ * the order given: each version's name, or why that system's failed.
+ */
+export async function stageWrittenVersions(chrootDir: string, systems: readonly { assembly: Assembly; options: PublishOptions }[], written: ReadonlyMap<string, WrittenVersion>): Promise<StepsOutcome<string>[]> {
+  return await runStepsTogether(
+    systems.map(({ assembly, options }) => {
+      const version = written.get(assembly.name);
+      return version ? placeWrittenSteps(chrootDir, version, assembly, options) : stageVersionSteps(chrootDir, assembly, options);
+    }),
+  );
+}
+
+/**
+ * A version written ahead renamed into its system's directory; when that
+ * directory is another mount (an administrator's, a bind mount: rename
+ * fails with EXDEV), staged there whole instead, as without writing ahead.
+ */
+function* placeWrittenSteps(chrootDir: string, written: WrittenVersion, assembly: Assembly, options: PublishOptions): DurableSteps<string> {
+  const versionDir = path.join(written.systemDir, written.versionName);
+  // An older directory of that name (not the current one): replaced.
+  rmSync(versionDir, { recursive: true, force: true });
+  try {
+    renameSync(written.temporary, versionDir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+    return yield* stageVersionSteps(chrootDir, assembly, options);
+  }
+  yield [written.systemDir];
+  return written.versionName;
+}
+
+/** The staging area of writeVersionsAhead removed, with the versions left in it (not to be published: a build failed, or changed nothing). */
+export function discardVersionsAhead(chrootDir: string): void {
+  rmSync(stagingArea(chrootDir), { recursive: true, force: true });
 }
 
 /**
@@ -510,7 +626,8 @@ function isLeftover(entry: string): boolean {
  * writing them.
  */
 export function removeLeftovers(chrootDir: string, names: readonly string[], recorded?: ReadonlyMap<string, Pick<SystemStats, 'dir'>>): void {
-  for (const entry of listChrootDir(chrootDir).temporaries) rmSync(path.join(chrootDir, entry), { force: true });
+  // Recursive: a killed deploy's staging area (writeVersionsAhead) is a directory.
+  for (const entry of listChrootDir(chrootDir).temporaries) rmSync(path.join(chrootDir, entry), { recursive: true, force: true });
   for (const name of names) {
     const dir = systemChroot(chrootDir, name).dir;
     const stats = lstatSync(dir, { bigint: true, throwIfNoEntry: false });

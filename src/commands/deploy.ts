@@ -20,7 +20,7 @@ import { readFlakeNamesCache, saveFlakeNamesCache } from '../chroot/flake-names-
 import { planPublication, sameSystemAsPublished, type PublicationPlan } from '../chroot/plan-publication.js';
 import { publishSystemCache } from '../chroot/prebuilt-cache.js';
 import { lockChrootDir, prepareChrootDir } from '../chroot/chroot-dir.js';
-import { announceSystem, checkPublication, publishStagedBatchTogether, readPublished, recordSystemDir, removeLeftovers, stageVersions, type StagedPublication } from '../chroot/publish.js';
+import { announceSystem, checkPublication, discardVersionsAhead, publishStagedBatchTogether, readPublished, recordSystemDir, removeLeftovers, stageWrittenVersions, writeVersionsAhead, type StagedPublication, type WrittenVersion } from '../chroot/publish.js';
 import type { StepsOutcome } from '../util/durable.js';
 import { readPublishedRecord, savePublishedStats, SETTLE_MS, type RecordedLogs, type SystemStats } from '../chroot/published-stats.js';
 import { endRollout, forgetInRollout, type RolloutCandidate } from '../rollout/wave-publication.js';
@@ -169,6 +169,8 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
   const record = readPublishedRecord(chrootDir);
   const unlock = await locking;
   let planned: { plan: PublicationPlan; result: DeployResult; logs: Map<string, RecordedLogs> } | undefined;
+  // Version directories being written during the build, until publishBuilt takes them.
+  let ahead: Promise<Map<string, StepsOutcome<WrittenVersion>>> | undefined;
   try {
     removeLeftovers(chrootDir, selected.map((system) => system.name), record.systems);
     if (fleet.flakeNames) saveFlakeNamesCache(chrootDir, fleet.flakeNames);
@@ -225,6 +227,12 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
     // rollout (from the first wave) replaces the one in progress.
     const verb = nix.evaluateOnly ? 'evaluating (NOLOCALBUILD)' : 'building';
     print(`${verb} ${toBuild.length} system${toBuild.length === 1 ? '' : 's'}`);
+    // Without waves, what is published does not depend on the build: the
+    // version directories are written while Nix builds (node is idle then),
+    // into a staging area of CHROOT_DIR: those of the systems not published
+    // after all go with it, their directories untouched. A prebuilt
+    // system's, and rollouts, keep their order: staged after the build.
+    ahead = waves ? undefined : writeVersionsAhead(chrootDir, toBuild.filter((system) => !system.prebuilt).map((system) => ({ assembly: plan.assemblies.get(system.name) as Assembly, options: { sftpGroupId: plan.sftpGroupId, now: now() } })));
     const builds = await buildSystemsShowingProgress(toBuild, { generatedDir, nix, jobs: options.jobs, print, progress: io.progress });
     const built: RolloutCandidate[] = [];
     const sameSystem = new Set<string>();
@@ -260,9 +268,22 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
       result.staged.push(...started.staged);
       for (const line of started.lines) print(line);
     }
-    else await publishBuilt(built, publication);
+    else {
+      const written = ahead ? keepWritten(await ahead, new Set(built.map(({ assembly }) => assembly.name))) : new Map<string, WrittenVersion>();
+      try {
+        await publishBuilt(built, publication, written);
+      } finally {
+        if (ahead) discardVersionsAhead(chrootDir);
+        ahead = undefined;
+      }
+    }
     return result;
   } finally {
+    // Nothing is written into the chroot once the lock is released: what was written ahead and not taken goes.
+    if (ahead) {
+      await ahead;
+      discardVersionsAhead(chrootDir);
+    }
     if (planned) savePublished(chrootDir, generatedDir, planned, new Set(fleet.systems.map((system) => system.name)));
     await unlock();
   }
@@ -355,18 +376,20 @@ interface Publication {
 }
 
 /**
- * Publishes the built systems: each one's version directory is written,
- * then they are published with their store paths recorded, states.txt
+ * Publishes the built systems: each one's version directory is written
+ * (or, written `ahead` during the build, renamed into place), then they
+ * are published with their store paths recorded, states.txt
  * written once for all (chroot/publish.ts, publishStagedBatch), each step
- * of all of them flushed to the disk together (stageVersions,
+ * of all of them flushed to the disk together (stageWrittenVersions,
  * publishStagedBatchTogether). Any failure
  * (a full disk, a read-only directory) is that system's alone.
  */
-async function publishBuilt(built: readonly RolloutCandidate[], publication: Publication): Promise<void> {
+async function publishBuilt(built: readonly RolloutCandidate[], publication: Publication, ahead: ReadonlyMap<string, WrittenVersion>): Promise<void> {
   const { chrootDir, result } = publication;
-  const staged = await stageVersions(
+  const staged = await stageWrittenVersions(
     chrootDir,
     built.map(({ assembly }) => ({ assembly, options: { sftpGroupId: publication.sftpGroupId, now: publication.now() } })),
+    ahead,
   );
   const batch: StagedPublication[] = [];
   built.forEach(({ assembly, exact, target }, index) => {
@@ -377,6 +400,20 @@ async function publishBuilt(built: readonly RolloutCandidate[], publication: Pub
   const outcome = await publishStagedBatchTogether(chrootDir, batch, publication.now());
   result.published.push(...outcome.published);
   result.failed.push(...outcome.failed);
+}
+
+/**
+ * The version directories written ahead of the build (chroot/publish.ts,
+ * writeVersionsAhead) of the systems in `keep`; the others stay in the
+ * staging area, removed with it (discardVersionsAhead): their systems'
+ * directories are never touched. One that could not be written ahead is
+ * left out: staged whole after the build, as without writing ahead (its
+ * failure, if it fails again, is then that system's).
+ */
+function keepWritten(ahead: ReadonlyMap<string, StepsOutcome<WrittenVersion>>, keep: ReadonlySet<string>): Map<string, WrittenVersion> {
+  const kept = new Map<string, WrittenVersion>();
+  for (const [name, outcome] of ahead) if (keep.has(name) && outcome.ok) kept.set(name, outcome.value);
+  return kept;
 }
 
 /**

@@ -101,7 +101,7 @@ export interface ChrootListing {
    * writes or removes (deploy's retirement, the prune) never goes through one.
    */
   systems: { name: string; link: boolean }[];
-  /** Temporary files of an atomic write killed half-way (of this bento, `.<name>.tmp-<pid>`, and of earlier ones, `states.txt.<pid>.tmp`): deploy removes them. */
+  /** Temporary files of an atomic write killed half-way (of this bento, `.<name>.tmp-<pid>`, and of earlier ones, `states.txt.<pid>.tmp`) and a killed deploy's staging area (stagingAreaName, a directory): deploy removes them. */
   temporaries: string[];
   /** Entries that are nothing of bento's, with why, for a reader's warning: a name no system can have, or not a directory. */
   strays: { name: string; why: 'not a system name' | 'not a directory' }[];
@@ -109,6 +109,20 @@ export interface ChrootListing {
 
 /** An older bento's temporary states.txt. */
 const OLD_STATES_TEMPORARY = /^states\.txt\.\d+\.tmp$/;
+
+/** What stagingAreaName gives: a dot name, never a system's. */
+const STAGING_AREA = /^\.staging-\d+$/;
+
+/**
+ * The directory of CHROOT_DIR where deploy process `pid` writes version
+ * directories while Nix builds (chroot/publish.ts, writeVersionsAhead):
+ * in CHROOT_DIR, so on the systems' file system, and a rename moves each
+ * into its system's directory. One left by a killed deploy is a temporary
+ * entry of listChrootDir.
+ */
+export function stagingAreaName(pid: number): string {
+  return `.staging-${pid}`;
+}
 
 /**
  * Lists CHROOT_DIR (docs/protocol.md §2); throws readdir's error. Skipped
@@ -122,7 +136,7 @@ export function listChrootDir(chrootDir: string): ChrootListing {
   const listing: ChrootListing = { systems: [], temporaries: [], strays: [] };
   for (const entry of readdirSync(chrootDir, { withFileTypes: true })) {
     const name = entry.name;
-    if (TEMPORARY_NAME.test(name) || OLD_STATES_TEMPORARY.test(name)) listing.temporaries.push(name);
+    if (TEMPORARY_NAME.test(name) || OLD_STATES_TEMPORARY.test(name) || STAGING_AREA.test(name)) listing.temporaries.push(name);
     else if (name === STATES_FILE || name === ROLLOUT_FILE || name === REBOOTS_FILE || name.startsWith('.')) continue;
     else if (!SYSTEM_NAME.test(name)) listing.strays.push({ name, why: 'not a system name' });
     else if (entry.isDirectory()) listing.systems.push({ name, link: false });

@@ -9,9 +9,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Assembly } from '../../src/chroot/assemble.js';
-import { activateVersion, activeVersion, ensureSystemDirs, isActive, isPublished, publishedContentProblems, readPublished, recordSystemDir, removeLeftovers, stageVersion } from '../../src/chroot/publish.js';
+import { activateVersion, activeVersion, ensureSystemDirs, isActive, isPublished, publishedContentProblems, readPublished, recordSystemDir, removeLeftovers, stageVersion, discardVersionsAhead, stageWrittenVersions, writeVersionsAhead } from '../../src/chroot/publish.js';
 import type { RecordedDir } from '../../src/chroot/published-stats.js';
 import { renderManifest } from '../../src/protocol/manifest.js';
+import { listChrootDir } from '../../src/protocol/layout.js';
 import { sha256 } from '../../src/util/hash.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -92,6 +93,52 @@ describe.skipIf(!isRoot)('publication', () => {
     const again = assembly('two-again', { 'configuration.nix': '{ x = 1; }\n', 'update.sh': 'echo two\n' });
     const version = stageVersion(chrootDir, again, { sftpGroupId: GID, now: NOW });
     expect(version).toBe(`${current}-${NOW.getTime().toString(36)}`);
+  });
+
+  it("writeVersionsAhead writes versions into a staging area of CHROOT_DIR, never the system's directory: stageWrittenVersions renames them into it, discardVersionsAhead takes the rest", async () => {
+    const dir = path.join(chrootDir, 'web');
+    const staging = path.join(chrootDir, `.staging-${process.pid}`);
+    const before = { entries: readdirSync(dir).sort(), mtimeNs: statSync(dir, { bigint: true }).mtimeNs };
+    const ahead = assembly('ahead', { 'configuration.nix': '{ ahead = 1; }\n', 'update.sh': 'echo ahead\n' });
+    const written = await writeVersionsAhead(chrootDir, [{ assembly: ahead, options: { sftpGroupId: GID, now: NOW } }]);
+    const outcome = written.get('web');
+    if (!outcome?.ok) throw new Error(`not written: ${String(outcome?.ok === false ? outcome.error : 'no outcome')}`);
+    expect(outcome.value.temporary).toBe(path.join(staging, 'web'));
+    expect(outcome.value.versionName).toBe(`.config-${ahead.digest.slice(0, 16)}`);
+    const area = statSync(staging);
+    expect([area.uid, area.mode & 0o7777]).toEqual([0, 0o700]);
+    expect(readFileSync(path.join(staging, 'web', 'update.sh'), 'utf8')).toBe('echo ahead\n');
+    // Not published after all: the system's directory is as it was, its mtime included.
+    discardVersionsAhead(chrootDir);
+    expect(existsSync(staging)).toBe(false);
+    expect({ entries: readdirSync(dir).sort(), mtimeNs: statSync(dir, { bigint: true }).mtimeNs }).toEqual(before);
+
+    const again = (await writeVersionsAhead(chrootDir, [{ assembly: ahead, options: { sftpGroupId: GID, now: NOW } }])).get('web');
+    if (!again?.ok) throw new Error('not written');
+    const other = assembly('not-ahead', { 'configuration.nix': '{ other = 1; }\n' });
+    const staged = await stageWrittenVersions(chrootDir, [{ assembly: ahead, options: { sftpGroupId: GID, now: NOW } }], new Map([['web', again.value]]));
+    expect(staged).toEqual([{ ok: true, value: `.config-${ahead.digest.slice(0, 16)}` }]);
+    const version = path.join(dir, `.config-${ahead.digest.slice(0, 16)}`);
+    expect([statSync(version).uid, statSync(version).gid, statSync(version).mode & 0o7777]).toEqual([0, GID, 0o750]);
+    expect(readFileSync(path.join(version, 'update.sh'), 'utf8')).toBe('echo ahead\n');
+    expect(readdirSync(staging)).toEqual([]);
+    discardVersionsAhead(chrootDir);
+    // A system not written ahead is staged whole.
+    const whole = await stageWrittenVersions(chrootDir, [{ assembly: other, options: { sftpGroupId: GID, now: NOW } }], new Map());
+    expect(whole).toEqual([{ ok: true, value: `.config-${other.digest.slice(0, 16)}` }]);
+    expect(readdirSync(dir).filter((entry) => entry.includes('.tmp-'))).toEqual([]);
+    for (const name of [version, path.join(dir, `.config-${other.digest.slice(0, 16)}`)]) rmSync(name, { recursive: true });
+  });
+
+  it("a killed deploy's staging area is a leftover: removeLeftovers takes it away, whole, and no listing sees a system in it", () => {
+    const leftover = path.join(chrootDir, '.staging-4242');
+    mkdirSync(path.join(leftover, 'web', 'sub'), { recursive: true, mode: 0o700 });
+    writeFileSync(path.join(leftover, 'web', 'sub', 'update.sh'), 'echo left\n');
+    const listing = listChrootDir(chrootDir);
+    expect(listing.temporaries).toContain('.staging-4242');
+    expect([...listing.systems.map((system) => system.name), ...listing.strays.map((stray) => stray.name)]).not.toContain('.staging-4242');
+    removeLeftovers(chrootDir, ['web']);
+    expect(existsSync(leftover)).toBe(false);
   });
 
   it('publishedContentProblems names each published file that differs from the manifest, or is gone', () => {

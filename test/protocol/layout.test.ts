@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { listChrootDir } from '../../src/protocol/layout.js';
+import { listChrootDir, stagingAreaName } from '../../src/protocol/layout.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -25,6 +25,16 @@ function tempDir(): string {
 }
 
 describe('listChrootDir', () => {
+  it("lists a killed deploy's staging area (a directory) as a temporary entry, never as a system or a stray", () => {
+    const chroot = tempDir();
+    for (const name of ['.staging-4242/web', '.staging-x', 'web']) mkdirSync(path.join(chroot, name), { recursive: true });
+    expect(stagingAreaName(4242)).toBe('.staging-4242');
+    const listing = listChrootDir(chroot);
+    expect(listing.temporaries).toEqual(['.staging-4242']);
+    expect(listing.systems).toEqual([{ name: 'web', link: false }]);
+    expect(listing.strays).toEqual([]);
+  });
+
   it('sorts what it finds into systems, temporaries and strays, and skips what is bento’s own', () => {
     const chroot = tempDir();
     const elsewhere = tempDir();
