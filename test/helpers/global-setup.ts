@@ -11,10 +11,11 @@
  * The test processes inherit the variables.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { generateRecordPath } from '../../src/commands/shared/generate-record-store.js';
+import { PACKAGE_ROOT } from '../../src/paths.js';
 import { DEFAULT_CONFIG } from './fleet.js';
 
 /** The group of bento's SFTP users (docs/protocol.md), which the server fixtures use. */
@@ -56,9 +57,10 @@ export default function setup(): () => void {
   }
   return () => {
     rmSync(dir, { recursive: true, force: true });
-    // The record generate as root keeps of the test fleets' CHROOT_DIR (commands/shared/generate-record-store.ts).
-    const chrootDir = /^CHROOT_DIR=(.*)$/m.exec(DEFAULT_CONFIG)?.[1];
-    if (process.getuid?.() === 0 && chrootDir) rmSync(generateRecordPath(chrootDir), { force: true });
+    // The record generate as root keeps of the test fleets' CHROOT_DIR and of
+    // the example's, which tests generate from copies of (commands/shared/generate-record-store.ts).
+    const chrootDirs = [DEFAULT_CONFIG, readFileSync(path.join(PACKAGE_ROOT, 'example', 'config.sh'), 'utf8')].map((config) => /^CHROOT_DIR=(.*)$/m.exec(config)?.[1]);
+    for (const chrootDir of chrootDirs) if (process.getuid?.() === 0 && chrootDir) rmSync(generateRecordPath(chrootDir), { force: true });
     if (madeGroup) spawnSync('groupdel', [SFTP_GROUP]);
   };
 }
