@@ -234,7 +234,7 @@ async function benchDeployAndBuild() {
   }
   if (only.has('build')) {
     const fleet = makeFleetDir('build');
-    cleanups.push(() => remove(fleet));
+    cleanups.push(() => remove(fleet), () => removeGenerateRecord('/srv/bento-bench-unused'));
     const flakes = { fleet120: names.slice(0, 120) };
     writeFlakeFleet(fleet, '/srv/bento-bench-unused', flakes);
     await bento(fleet, ['generate']);

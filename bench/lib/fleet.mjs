@@ -100,10 +100,14 @@ export function writeGenerateFleet(dir, systems) {
 /** The CHROOT_DIR of writeGenerateFleet's config.sh: never made, it only names generate's record. */
 export const GENERATE_FLEET_CHROOT = '/srv/chroot';
 
-/** The record `bento generate` as root keeps of a fleet of `chrootDir` (src/commands/shared/generate-record-store.ts). */
+/**
+ * The record `bento generate` as root keeps of a fleet of `chrootDir`
+ * (src/commands/shared/generate-record-store.ts), and the flakes' names it
+ * shares with deploy (src/chroot/flake-names-cache.ts).
+ */
 export function removeGenerateRecord(chrootDir) {
   const digest = createHash('sha256').update(path.resolve(chrootDir)).digest('hex').slice(0, 16);
-  rmSync(path.join('/var/cache/bento', `generated-${digest}.json`), { force: true });
+  for (const kind of ['flake-names', 'generated']) rmSync(path.join('/var/cache/bento', `${kind}-${digest}.json`), { force: true });
 }
 
 /**

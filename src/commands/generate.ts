@@ -3,13 +3,14 @@
  * says what changed. A host directory that fails leaves its files (and the
  * server files) as they were, and the command fails naming it.
  */
+import { readFlakeNamesCache, saveFlakeNamesCache } from '../chroot/flake-names-cache.js';
 import { UserError } from '../errors.js';
 import { skippedHostDirMessage, type BrokenHost, type Fleet } from '../fleet/fleet.js';
 import { generateOutput } from '../render/generate.js';
 import path from 'node:path';
 import { positiveInteger } from './shared/flags.js';
 import { generateRecordOf } from './shared/generate-record-store.js';
-import { defineCommand, tell, warnUser, type CommandIO } from './io.js';
+import { defineCommand, runsAsRoot, tell, warnUser, type CommandIO } from './io.js';
 
 export interface GenerateCommandOptions {
   fleetDir: string;
@@ -20,7 +21,13 @@ export interface GenerateCommandOptions {
 }
 
 export async function generateCommand(options: GenerateCommandOptions, io: CommandIO): Promise<number> {
-  const result = await generateOutput({ ...options, record: generateRecordOf(io) });
+  // As root, the flakes' system names known to deploy's cache of them
+  // (chroot/flake-names-cache.ts, keyed by each flake's content) are taken
+  // from it, as deploy does, instead of starting Nix; names evaluated are
+  // saved there for the next run.
+  const asRoot = runsAsRoot(io);
+  const result = await generateOutput({ ...options, record: generateRecordOf(io), namesCache: asRoot ? (config) => readFlakeNamesCache(config.chrootDir) : undefined });
+  if (asRoot && result.fleet.flakeNames) saveFlakeNamesCache(result.fleet.config.chrootDir, result.fleet.flakeNames);
   await reportSkippedHostDirs(io, result.fleet);
   for (const message of result.fleet.warnings) await warnUser(io, message);
   const { written, unchanged, removed } = result.summary;

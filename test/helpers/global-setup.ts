@@ -14,6 +14,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { flakeNamesCachePath } from '../../src/chroot/flake-names-cache.js';
 import { generateRecordPath } from '../../src/commands/shared/generate-record-store.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { DEFAULT_CONFIG } from './fleet.js';
@@ -58,9 +59,15 @@ export default function setup(): () => void {
   return () => {
     rmSync(dir, { recursive: true, force: true });
     // The record generate as root keeps of the test fleets' CHROOT_DIR and of
-    // the example's, which tests generate from copies of (commands/shared/generate-record-store.ts).
+    // the example's, which tests generate from copies of, and the flakes'
+    // names it keeps with deploy's (commands/shared/generate-record-store.ts,
+    // chroot/flake-names-cache.ts).
     const chrootDirs = [DEFAULT_CONFIG, readFileSync(path.join(PACKAGE_ROOT, 'example', 'config.sh'), 'utf8')].map((config) => /^CHROOT_DIR=(.*)$/m.exec(config)?.[1]);
-    for (const chrootDir of chrootDirs) if (process.getuid?.() === 0 && chrootDir) rmSync(generateRecordPath(chrootDir), { force: true });
+    for (const chrootDir of chrootDirs) {
+      if (process.getuid?.() !== 0 || !chrootDir) continue;
+      rmSync(generateRecordPath(chrootDir), { force: true });
+      rmSync(flakeNamesCachePath(chrootDir), { force: true });
+    }
     if (madeGroup) spawnSync('groupdel', [SFTP_GROUP]);
   };
 }
