@@ -8,7 +8,7 @@ import path from 'node:path';
 import process from 'node:process';
 import { randomBytes } from 'node:crypto';
 import { Accounts } from './accounts.mjs';
-import { flakesOf, makeFleetDir, remove, removeChroot, systemNames, writeFlakeFleet, writeGenerateFleet } from './fleet.mjs';
+import { flakesOf, GENERATE_FLEET_CHROOT, makeFleetDir, remove, removeChroot, removeGenerateRecord, systemNames, writeFlakeFleet, writeGenerateFleet } from './fleet.mjs';
 import { bento, nodeStartup, paired, progress } from './process.mjs';
 import { buildStatusChroot, statusRows } from './status-fleet.mjs';
 
@@ -50,7 +50,7 @@ export async function runScaling({ cleanups, runs, isRoot }) {
     label: '`bento generate`, empty generated/',
     points: await series(SIZES, runs, (size) => {
       const fleet = makeFleetDir('scaling-generate');
-      cleanups.push(() => remove(fleet));
+      cleanups.push(() => remove(fleet), () => removeGenerateRecord(GENERATE_FLEET_CHROOT));
       writeGenerateFleet(fleet, size);
       return { measure: async () => (await bento(fleet, ['generate'])).seconds, before: () => remove(path.join(fleet, 'generated')), done: () => remove(fleet) };
     }),
