@@ -11,7 +11,7 @@
  * The test processes inherit the variables.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { flakeNamesCachePath } from '../../src/chroot/flake-names-cache.js';
@@ -41,6 +41,12 @@ function groupExists(name: string): boolean {
 export default function setup(): () => void {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-test-cache-'));
   process.env.XDG_CACHE_HOME = dir;
+  // Where test helpers put what they make once per test process (shell.ts):
+  // removed here, at the end of the run, as a test process may be stopped
+  // before its own exit handlers run. Readable by the users tests run as.
+  const runDir = mkdtempSync(path.join(os.tmpdir(), 'bento-test-run-'));
+  chmodSync(runDir, 0o755);
+  process.env.BENTO_TEST_RUN_DIR = runDir;
 
   // Said, not fatal here: the tests that need it fail with the same reason.
   const lib = locateNixpkgsLib();
@@ -58,6 +64,7 @@ export default function setup(): () => void {
   }
   return () => {
     rmSync(dir, { recursive: true, force: true });
+    rmSync(runDir, { recursive: true, force: true });
     // The record generate as root keeps of the test fleets' CHROOT_DIR and of
     // the example's, which tests generate from copies of, and the flakes'
     // names it keeps with deploy's (commands/shared/generate-record-store.ts,

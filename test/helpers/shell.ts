@@ -47,12 +47,13 @@ let hostTools: string | undefined;
 /**
  * This machine's tools of the packages the client unit names (linkPackages:
  * the Debian packages that hold them), once per test process, in a
- * directory removed on exit. Not systemd: a real systemctl would act on
- * this machine.
+ * directory removed on exit, or with the run's directory (global-setup.ts)
+ * when vitest stops the process first. Not systemd: a real systemctl would
+ * act on this machine.
  */
 function toolPackages(): string {
   if (hostTools === undefined) {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-unit-tools-'));
+    const dir = mkdtempSync(path.join(process.env.BENTO_TEST_RUN_DIR ?? os.tmpdir(), 'bento-unit-tools-'));
     process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
     chmodSync(dir, 0o755);
     linkPackages(dir, TOOL_PACKAGES);
