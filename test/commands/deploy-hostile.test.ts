@@ -12,7 +12,7 @@ import { PACKAGE_ROOT } from '../../src/paths.js';
 import { sha256 } from '../../src/util/hash.js';
 import { bento, CLI } from '../helpers/cli.js';
 import { flakeText, makeFleet, testKey, type TestFleet } from '../helpers/fleet.js';
-import { NIX_ENV, snapshotTree, useTestServer } from '../helpers/server.js';
+import { NIX_ENV, removeDeployCaches, snapshotTree, useTestServer } from '../helpers/server.js';
 import { isRoot } from '../helpers/shell.js';
 
 const NIX = ['--extra-experimental-features', 'nix-command flakes'];
@@ -418,6 +418,7 @@ describe.skipIf(!isRoot)('the deploy lock', () => {
   it('is held by one process at a time, among many started at the same moment; a PID left in the lock file does not block', async () => {
     const chrootDir = mkdtempSync('/srv/bento-lock-');
     suite.later(() => rmSync(chrootDir, { recursive: true, force: true }));
+    suite.later(() => removeDeployCaches(chrootDir));
     const module = path.join(PACKAGE_ROOT, 'dist', 'chroot', 'chroot-dir.js');
     const startAt = Date.now() + 3000;
     const script = `

@@ -12,8 +12,7 @@ import { sha256 } from '../../src/util/hash.js';
 import { bento, CLI } from '../helpers/cli.js';
 import { flakeText, makeFleet, type TestFleet } from '../helpers/fleet.js';
 import { APPLY_STUBS_DIR, isRoot } from '../helpers/shell.js';
-import { flakeNamesCachePath } from '../../src/chroot/flake-names-cache.js';
-import { NIX_ENV, snapshotTree, useTestServer } from '../helpers/server.js';
+import { NIX_ENV, removeDeployCaches, snapshotTree, useTestServer } from '../helpers/server.js';
 
 const suite = useTestServer();
 const { n } = suite;
@@ -333,8 +332,11 @@ describe.skipIf(!isRoot)('bento deploy', () => {
 
     // Another fleet, with a CHROOT_DIR of its own (a CHROOT_DIR is one fleet's: in this one, one is not).
     const ghostChroot = mkdtempSync('/srv/bento-ghost-');
-    // Deploy's names cache of that CHROOT_DIR too (chroot/flake-names-cache.ts): it has no account, so the server fixture does not know it.
-    suite.later(() => [ghostChroot, flakeNamesCachePath(ghostChroot)].forEach((file) => rmSync(file, { recursive: true, force: true })));
+    // Deploy's caches and lock of that CHROOT_DIR too: it has no account, so the server fixture does not know it.
+    suite.later(() => {
+      rmSync(ghostChroot, { recursive: true, force: true });
+      removeDeployCaches(ghostChroot);
+    });
     const noUser = newFleet({ ghost: { flake: [n('ghost')] } }, ghostChroot);
     const ghost = deploy(noUser);
     expect(ghost.status).toBe(1);
@@ -419,6 +421,7 @@ describe.skipIf(!isRoot)('bento deploy', () => {
     const chrootDir = mkdtempSync('/srv/bento-moved-');
     const oldChrootDir = mkdtempSync('/srv/bento-old-');
     suite.later(() => [chrootDir, oldChrootDir].forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+    suite.later(() => removeDeployCaches(chrootDir));
     const fleet = newFleet({ [moved]: { nonFlake: true } }, chrootDir);
     suite.server.addUsers([moved], oldChrootDir);
     const run = deploy(fleet);

@@ -18,6 +18,7 @@ import { renderFleet } from '../../src/render/render-fleet.js';
 import { CLI } from '../helpers/cli.js';
 import { evalNixos, linkPackages, runUnitScript, writeModule } from '../helpers/nixos.js';
 import { configWith, writeRendered } from '../helpers/render.js';
+import { removeDeployCaches } from '../helpers/server.js';
 import { isRoot } from '../helpers/shell.js';
 
 interface Service {
@@ -84,6 +85,8 @@ afterAll(() => {
   if (accountMade) execFileSync('userdel', [nas]);
   if (dir) rmSync(dir, { recursive: true, force: true });
   if (chrootDir) rmSync(chrootDir, { recursive: true, force: true });
+  // What bento keeps of that CHROOT_DIR outside it (the timers' rollout advance takes the deploy lock).
+  if (chrootDir) removeDeployCaches(chrootDir);
 });
 
 function runUnit(name: string) {
