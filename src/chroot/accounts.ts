@@ -30,10 +30,16 @@ export interface Accounts {
 export function parsePasswd(text: string): Map<string, Account> {
   const users = new Map<string, Account>();
   for (const line of text.split('\n')) {
-    const [name, , uid, gid, , home = '', shell = ''] = line.split(':');
-    if (name && uid !== undefined && gid !== undefined && !users.has(name)) users.set(name, { name, uid: Number(uid), gid: Number(gid), home, shell });
+    const fields = line.split(':');
+    const [name, , uid, gid] = fields;
+    if (name && uid !== undefined && gid !== undefined && !users.has(name)) users.set(name, accountOf(fields));
   }
   return users;
+}
+
+/** The account of a passwd line's fields. */
+function accountOf([name = '', , uid, gid, , home = '', shell = '']: readonly string[]): Account {
+  return { name, uid: Number(uid), gid: Number(gid), home, shell };
 }
 
 /**
@@ -153,11 +159,12 @@ export function readLocalAccounts(names: readonly string[], group: string, files
     return undefined;
   }
   if (!filesFirst(nsswitch, 'passwd') || !filesFirst(nsswitch, 'group')) return undefined;
-  const users = firstEntries(passwdText, new Set(names), 7);
+  const wanted = new Set(names);
+  const users = firstEntries(passwdText, wanted, 7);
   const groups = firstEntries(groupText, new Set([group]), 4);
-  if (!users || !groups || users.size !== new Set(names).size || !groups.has(group)) return undefined;
+  if (!users || !groups || users.size !== wanted.size || !groups.has(group)) return undefined;
   const accounts = new Map<string, Account>();
-  for (const [name, fields] of users) accounts.set(name, { name, uid: Number(fields[2]), gid: Number(fields[3]), home: fields[5] ?? '', shell: fields[6] ?? '' });
+  for (const [name, fields] of users) accounts.set(name, accountOf(fields));
   return { users: accounts, sftpGroupId: Number(groups.get(group)?.[2]) };
 }
 
