@@ -23,7 +23,7 @@
  * only when nobody else could have written it.
  */
 import type { BigIntStats } from 'node:fs';
-import { readRootCache, rootCacheFile, writeRootCache } from './root-cache.js';
+import { parseRootCache, rootCacheFile, writeRootCache } from './root-cache.js';
 import { FLAKE_NAMES_CACHE_DIR } from './flake-names-cache.js';
 
 const FORMAT = 'bento published stats 1';
@@ -60,13 +60,7 @@ export function publishedStatsPath(chrootDir: string, cacheDir = FLAKE_NAMES_CAC
 
 /** The record, by system; empty when there is none, or one that cannot be trusted or read. */
 export function readPublishedStats(chrootDir: string, cacheDir = FLAKE_NAMES_CACHE_DIR): Map<string, SystemStats> {
-  const text = readRootCache(publishedStatsPath(chrootDir, cacheDir), cacheDir);
-  if (text === undefined) return new Map();
-  try {
-    return parsePublishedStats(text);
-  } catch {
-    return new Map();
-  }
+  return parseRootCache(publishedStatsPath(chrootDir, cacheDir), cacheDir, parsePublishedStats, new Map());
 }
 
 const DECIMAL = /^(0|[1-9][0-9]{0,30})$/;
