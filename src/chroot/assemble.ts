@@ -4,16 +4,14 @@
  * that list is compared with the published one to decide whether anything
  * changed, without copying or building anything.
  */
-import { createHash } from 'node:crypto';
-import { lstatSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import type { FleetSystem } from '../fleet/fleet.js';
 import { clientFilesOf, type RenderedFile } from '../render/render-fleet.js';
-import type { GeneratedDigest } from '../render/generate-record.js';
+import { renderedDigest, type GeneratedDigest } from '../render/generate-record.js';
 import { HashCache, listHashedHostFiles } from '../fleet/host-tree.js';
-import { sha256, sha256File } from '../util/hash.js';
-import { recordFile, statTimeNow, unchangedSinceRecorded, type RecordedFile, type SystemStats } from './published-stats.js';
+import { sha256 } from '../util/hash.js';
 import { renderManifest } from '../protocol/manifest.js';
 import { byText } from '../util/text.js';
 
@@ -50,7 +48,6 @@ export { HashCache };
 export class RenderedFiles {
   private readonly byPath: Map<string, RenderedFile>;
   private readonly answers = new Map<string, { sha256: string; executable: boolean } | undefined>();
-  private recorded?: { generatedDir: string; stats: SystemStats };
 
   /**
    * `known`: the digest and mode of files of generated/ known already
@@ -65,24 +62,12 @@ export class RenderedFiles {
   }
 
   /**
-   * Takes the digests of generated/'s files from deploy's record
-   * (chroot/published-stats.ts, PublishedRecord.generated) when a file's
-   * lstat is the recorded one: what the disk holds is then what was
-   * recorded, and (written or compared by generate) what was rendered.
-   */
-  useRecord(generatedDir: string, stats: SystemStats | undefined): void {
-    this.recorded = stats ? { generatedDir, stats } : undefined;
-    this.answers.clear();
-  }
-
-  /**
    * The digest and whether it is executable, of the file at `generated` (a
-   * path of generated/); undefined when it was neither rendered nor found
-   * as recorded.
+   * path of generated/); undefined when it was neither rendered nor known.
    */
   lookup(generated: string): { sha256: string; executable: boolean } | undefined {
     if (this.answers.has(generated)) return this.answers.get(generated);
-    const answer = this.fromGenerate(generated) ?? this.fromRecord(generated) ?? this.fromRendered(generated);
+    const answer = this.fromGenerate(generated) ?? this.fromRendered(generated);
     this.answers.set(generated, answer);
     return answer;
   }
@@ -93,49 +78,12 @@ export class RenderedFiles {
     return known ? { sha256: known.sha256, executable: (known.mode & 0o111) !== 0 } : undefined;
   }
 
-  private fromRecord(generated: string): { sha256: string; executable: boolean } | undefined {
-    if (!this.recorded) return undefined;
-    const source = path.join(this.recorded.generatedDir, generated);
-    const entry = this.recorded.stats.files[source];
-    if (!entry) return undefined;
-    const stats = lstatSync(source, { bigint: true, throwIfNoEntry: false });
-    if (!stats || !unchangedSinceRecorded(entry, this.recorded.stats.statTimeNs, entry[0], stats)) return undefined;
-    return { sha256: entry[0], executable: (stats.mode & 0o111n) !== 0n };
-  }
-
   private fromRendered(generated: string): { sha256: string; executable: boolean } | undefined {
     const file = this.byPath.get(generated);
     if (!file) return undefined;
-    const hash = createHash('sha256');
-    // The parts it was written and compared from (RenderedFile.bytes), else its text as UTF-8.
-    for (const part of file.bytes ?? [file.content]) hash.update(part);
-    return { sha256: hash.digest('hex'), executable: (file.mode & 0o111) !== 0 };
+    // From the parts it was written and compared from (RenderedFile.bytes), else its text as UTF-8.
+    return { sha256: renderedDigest(file), executable: (file.mode & 0o111) !== 0 };
   }
-}
-
-/**
- * The record of the files of generated/ at `sources` (absolute paths) for
- * deploy's record (PublishedRecord.generated): each lstat taken after the
- * record's time and before its content is hashed, those unchanged since
- * `previous` kept as they were. Undefined when there are none.
- */
-export function recordGeneratedFiles(sources: Iterable<string>, previous?: SystemStats): SystemStats | undefined {
-  const statTimeNs = statTimeNow();
-  const files: Record<string, RecordedFile> = {};
-  let allKept = previous !== undefined;
-  for (const source of [...new Set(sources)].sort()) {
-    const stats = lstatSync(source, { bigint: true, throwIfNoEntry: false });
-    if (!stats?.isFile()) continue;
-    const known = previous?.files[source];
-    if (previous && known && unchangedSinceRecorded(known, previous.statTimeNs, known[0], stats)) {
-      files[source] = known;
-      continue;
-    }
-    allKept = false;
-    files[source] = recordFile(sha256File(source), stats);
-  }
-  if (Object.keys(files).length === 0) return undefined;
-  return { statTimeNs: allKept && previous ? previous.statTimeNs : String(statTimeNs), files };
 }
 
 /**

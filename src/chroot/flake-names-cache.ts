@@ -16,7 +16,7 @@
  * and what is retired. Losing it costs one `nix eval`.
  */
 import { SYSTEM_NAME } from '../protocol/names.js';
-import { ROOT_CACHE_DIR, readRootCache, rootCacheFile, writeRootCache } from './root-cache.js';
+import { ROOT_CACHE_DIR, parseRootCache, rootCacheFile, writeRootCache } from './root-cache.js';
 
 /** Where the caches live (root-cache.ts). */
 export const FLAKE_NAMES_CACHE_DIR = ROOT_CACHE_DIR;
@@ -30,13 +30,7 @@ export function flakeNamesCachePath(chrootDir: string, cacheDir = FLAKE_NAMES_CA
 
 /** The cached names, by key; empty when there is no cache, or one that cannot be trusted or read. */
 export function readFlakeNamesCache(chrootDir: string, cacheDir = FLAKE_NAMES_CACHE_DIR): Map<string, string[]> {
-  const text = readRootCache(flakeNamesCachePath(chrootDir, cacheDir), cacheDir);
-  if (text === undefined) return new Map();
-  try {
-    return parseFlakeNamesCache(text);
-  } catch {
-    return new Map();
-  }
+  return parseRootCache(flakeNamesCachePath(chrootDir, cacheDir), cacheDir, parseFlakeNamesCache, new Map());
 }
 
 /** Parses the cache's text; anything unexpected makes the whole cache empty (it is asked again of Nix). */

@@ -18,7 +18,7 @@ import { bentoAccountProblem, misplacedAccountsWarning, readAccounts, type Accou
 import { assembleSystem, HashCache, type Assembly, type RenderedFiles } from './assemble.js';
 import { systemCacheProblems } from './prebuilt-cache.js';
 import { checkPublication, ensureSystemDirs, isPublished, readPublished } from './publish.js';
-import { readPublishedRecord, type PublishedRecord, type SystemStats } from './published-stats.js';
+import { readPublishedStats, type SystemStats } from './published-stats.js';
 
 /** What deploy tells when the server's accounts are not set up. */
 export const SERVER_SETUP_HINT = 'apply generated/server/sftp-server.nix (NixOS) or run generated/server/setup-debian.sh as root, then deploy again';
@@ -63,16 +63,14 @@ export async function planPublication(
   uids?: ReadonlyMap<string, number>,
   /** The files generate just rendered into `generatedDir` (assemble.ts, RenderedFiles): their digests, without reading them back. */
   rendered?: RenderedFiles,
-  /** Deploy's record of what was published (chroot/published-stats.ts), when the caller read it already. */
-  record: PublishedRecord = readPublishedRecord(chrootDir),
+  /** Deploy's record of what was published (chroot/published-stats.ts), when the caller read it already: a file whose lstat did not change since is not read again. */
+  publishedStats: ReadonlyMap<string, SystemStats> = readPublishedStats(chrootDir),
 ): Promise<PublicationPlan> {
   const accounts = await readAccounts(selected.map((system) => system.name), SFTP_GROUP);
   if (accounts.sftpGroupId === undefined) throw new UserError(`the group ${SFTP_GROUP} does not exist on this server`, SERVER_SETUP_HINT);
   const sftpGroupId = accounts.sftpGroupId;
   const cache = new HashCache();
   const plan: PublicationPlan = { toBuild: [], toAnnounce: [], unchanged: [], failed: [], assemblies: new Map(), sftpGroupId, accounts, publishedStats: new Map(), messages: [] };
-  // What was published and checked before: a file whose lstat did not change since is not read again.
-  const publishedStats = record.systems;
   const misplaced: MisplacedAccount[] = [];
   for (const system of selected) {
     const account = accounts.users.get(system.name);

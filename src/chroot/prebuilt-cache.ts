@@ -46,6 +46,7 @@ import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import { flushParentSync, flushTreeSync } from '../util/durable.js';
 import { sha256, sha256File } from '../util/hash.js';
 import { makeTempDir } from '../util/temp-dir.js';
+import { readDirIfAny } from '../util/read-dir.js';
 import { CACHE_NARINFO_BUNDLE, CACHE_PIN_FILE, CACHE_POOL, CACHE_SYSTEM_FILE, cacheDirName, pinStoreName, systemChroot } from '../protocol/layout.js';
 import { MANIFEST_NAME } from '../protocol/manifest.js';
 
@@ -129,11 +130,7 @@ export async function publishSystemCache(target: SystemCacheTarget, options: Sys
 }
 
 function hasCaches(systemDir: string): boolean {
-  try {
-    return readdirSync(systemDir).some((entry) => CACHE_ENTRY.test(entry) || CACHE_LEFTOVER.test(entry));
-  } catch {
-    return false;
-  }
+  return (readDirIfAny(systemDir) ?? []).some((entry) => CACHE_ENTRY.test(entry) || CACHE_LEFTOVER.test(entry));
 }
 
 /**
@@ -432,12 +429,8 @@ export function cacheIdsToKeep(chrootDir: string, name: string, newDigest: strin
 /** Removes the system's caches not in `keep` (and leftovers of killed deploys), their GC roots, then the pool files they alone held. */
 function removeStaleCaches(systemDir: string, name: string, keep: ReadonlySet<string>, pool: Pool): void {
   const candidates = new Set<string>();
-  let entries: string[];
-  try {
-    entries = readdirSync(systemDir);
-  } catch {
-    return;
-  }
+  const entries = readDirIfAny(systemDir);
+  if (!entries) return;
   for (const entry of entries) {
     const match = CACHE_ENTRY.exec(entry);
     const leftover = CACHE_LEFTOVER.test(entry) && !entry.endsWith(`.tmp-${process.pid}`);

@@ -14,9 +14,8 @@
  *
  * The same rule dates the manifest of config/ and last_change_date (by the
  * digest they hold and announce: a system found as it was recorded costs a
- * few lstats, nothing read), and the files of generated/ each system was
- * assembled from (PublishedRecord.generated: their digests, not hashed
- * again).
+ * few lstats, nothing read). The digests of generated/'s files are
+ * generate's record's (render/generate-record.ts), not this one's.
  *
  * Written only by a deploy that publishes something: one with nothing to do
  * writes nothing. One file per CHROOT_DIR, next to the flake names cache
@@ -24,7 +23,7 @@
  * only when nobody else could have written it.
  */
 import type { BigIntStats } from 'node:fs';
-import { readRootCache, rootCacheFile, writeRootCache } from './root-cache.js';
+import { parseRootCache, rootCacheFile, writeRootCache } from './root-cache.js';
 import { FLAKE_NAMES_CACHE_DIR } from './flake-names-cache.js';
 
 const FORMAT = 'bento published stats 1';
@@ -55,35 +54,13 @@ export type RecordedDir = [statTimeNs: string, dev: string, ino: string, size: s
 /** logs/'s lstat (RecordedDir), and how many logs it held. */
 export type RecordedLogs = [count: string, ...RecordedDir];
 
-/**
- * The record of published files and of generated/'s files: those the
- * published systems were assembled from, by absolute path, each with the
- * SHA-256 of its content (chroot/assemble.ts, RenderedFiles: their digests
- * without hashing them again).
- */
-export interface PublishedRecord {
-  systems: Map<string, SystemStats>;
-  generated?: SystemStats;
-}
-
 export function publishedStatsPath(chrootDir: string, cacheDir = FLAKE_NAMES_CACHE_DIR): string {
   return rootCacheFile('published-stats', chrootDir, cacheDir);
 }
 
 /** The record, by system; empty when there is none, or one that cannot be trusted or read. */
 export function readPublishedStats(chrootDir: string, cacheDir = FLAKE_NAMES_CACHE_DIR): Map<string, SystemStats> {
-  return readPublishedRecord(chrootDir, cacheDir).systems;
-}
-
-/** The whole record (readPublishedStats, and generated/'s files); empty when there is none, or one that cannot be trusted or read. */
-export function readPublishedRecord(chrootDir: string, cacheDir = FLAKE_NAMES_CACHE_DIR): PublishedRecord {
-  const text = readRootCache(publishedStatsPath(chrootDir, cacheDir), cacheDir);
-  if (text === undefined) return { systems: new Map() };
-  try {
-    return parsePublishedRecord(text);
-  } catch {
-    return { systems: new Map() };
-  }
+  return parseRootCache(publishedStatsPath(chrootDir, cacheDir), cacheDir, parsePublishedStats, new Map());
 }
 
 const DECIMAL = /^(0|[1-9][0-9]{0,30})$/;
@@ -91,29 +68,17 @@ const SHA256 = /^[0-9a-f]{64}$/;
 
 /** Parses the record's text; anything unexpected makes the whole record empty (every file is hashed). */
 export function parsePublishedStats(text: string): Map<string, SystemStats> {
-  return parsePublishedRecord(text).systems;
-}
-
-/** parsePublishedStats, generated/'s files included. */
-export function parsePublishedRecord(text: string): PublishedRecord {
   const parsed = JSON.parse(text) as unknown;
-  const empty = (): PublishedRecord => ({ systems: new Map() });
-  if (typeof parsed !== 'object' || parsed === null || (parsed as { format?: unknown }).format !== FORMAT) return empty();
+  if (typeof parsed !== 'object' || parsed === null || (parsed as { format?: unknown }).format !== FORMAT) return new Map();
   const systems = (parsed as { systems?: unknown }).systems;
-  if (typeof systems !== 'object' || systems === null) return empty();
-  const record: PublishedRecord = { systems: new Map() };
+  if (typeof systems !== 'object' || systems === null) return new Map();
+  const entries = new Map<string, SystemStats>();
   for (const [name, entry] of Object.entries(systems)) {
     const stats = parseSystemStats(entry);
-    if (!stats) return empty();
-    record.systems.set(name, stats);
+    if (!stats) return new Map();
+    entries.set(name, stats);
   }
-  const generated = (parsed as { generated?: unknown }).generated;
-  if (generated !== undefined) {
-    const stats = parseSystemStats(generated);
-    if (!stats) return empty();
-    record.generated = stats;
-  }
-  return record;
+  return entries;
 }
 
 function parseSystemStats(entry: unknown): SystemStats | undefined {
@@ -141,20 +106,18 @@ function isRecordedFile(recorded: unknown): boolean {
   return true;
 }
 
-export function renderPublishedStats(entries: ReadonlyMap<string, SystemStats>, generated?: SystemStats): string {
+export function renderPublishedStats(entries: ReadonlyMap<string, SystemStats>): string {
   const systems = Object.fromEntries([...entries.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  return `${JSON.stringify({ format: FORMAT, systems, ...(generated ? { generated } : {}) })}\n`;
+  return `${JSON.stringify({ format: FORMAT, systems })}\n`;
 }
 
 /**
- * Replaces the record with `entries` (and `generated`) when that changes
- * it. A record that cannot be written is no failure (the next deploy
- * hashes); false then.
+ * Replaces the record with `entries` when that changes it. A record that
+ * cannot be written is no failure (the next deploy hashes); false then.
  */
-export function savePublishedStats(chrootDir: string, entries: ReadonlyMap<string, SystemStats>, cacheDir = FLAKE_NAMES_CACHE_DIR, generated?: SystemStats): boolean {
-  const text = renderPublishedStats(entries, generated);
-  const current = readPublishedRecord(chrootDir, cacheDir);
-  if (renderPublishedStats(current.systems, current.generated) === text) return true;
+export function savePublishedStats(chrootDir: string, entries: ReadonlyMap<string, SystemStats>, cacheDir = FLAKE_NAMES_CACHE_DIR): boolean {
+  const text = renderPublishedStats(entries);
+  if (renderPublishedStats(readPublishedStats(chrootDir, cacheDir)) === text) return true;
   return writeRootCache(publishedStatsPath(chrootDir, cacheDir), cacheDir, text);
 }
 

@@ -35,6 +35,21 @@ export function readRootCache(file: string, cacheDir: string): string | undefine
   }
 }
 
+/**
+ * What `parse` makes of the file's text (readRootCache), each cache
+ * checking its own; `empty` when there is none to trust or `parse` throws
+ * on it: a cache that cannot be read is an empty one.
+ */
+export function parseRootCache<T>(file: string, cacheDir: string, parse: (text: string) => T, empty: T): T {
+  const text = readRootCache(file, cacheDir);
+  if (text === undefined) return empty;
+  try {
+    return parse(text);
+  } catch {
+    return empty;
+  }
+}
+
 /** Writes the file (its directory made 0700 if missing); false when it cannot be written, which is no failure. */
 export function writeRootCache(file: string, cacheDir: string, text: string): boolean {
   try {

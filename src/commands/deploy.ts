@@ -15,14 +15,14 @@ import type { Config } from '../config/config.js';
 import { rebootsFilePath } from '../protocol/reboot-slots.js';
 import { handOutSlots } from './reboots.js';
 import { buildSystemsShowingProgress } from '../builds/build-systems.js';
-import { assembleSystem, HashCache, recordGeneratedFiles, RenderedFiles, type Assembly } from '../chroot/assemble.js';
+import { assembleSystem, HashCache, RenderedFiles, type Assembly } from '../chroot/assemble.js';
 import { readFlakeNamesCache, saveFlakeNamesCache } from '../chroot/flake-names-cache.js';
 import { planPublication, sameSystemAsPublished, type PublicationPlan } from '../chroot/plan-publication.js';
 import { publishSystemCache } from '../chroot/prebuilt-cache.js';
 import { lockChrootDir, prepareChrootDir } from '../chroot/chroot-dir.js';
 import { announceSystem, checkPublication, discardVersionsAhead, publishStagedBatchTogether, readPublished, recordSystemDir, removeLeftovers, stageWrittenVersions, writeVersionsAhead, type StagedPublication, type WrittenVersion } from '../chroot/publish.js';
 import type { StepsOutcome } from '../util/durable.js';
-import { readPublishedRecord, savePublishedStats, SETTLE_MS, type RecordedLogs, type SystemStats } from '../chroot/published-stats.js';
+import { readPublishedStats, savePublishedStats, SETTLE_MS, type RecordedLogs, type SystemStats } from '../chroot/published-stats.js';
 import { endRollout, forgetInRollout, type RolloutCandidate } from '../rollout/wave-publication.js';
 import { planRolloutBuilds, startDeployRollout } from '../rollout/plan-deploy.js';
 import { readRolloutState, type RolloutHold, type RolloutState } from '../protocol/rollout-file.js';
@@ -163,23 +163,21 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
   prepareChrootDir(chrootDir);
   const locking = lockChrootDir(chrootDir);
   // Read once, while the lock's helper process starts: the systems'
-  // directories and published files, their logs/, and generated/'s digests
-  // (RenderedFiles). Any record deploy ever wrote is safe to read: an entry
-  // is used only where its lstat still matches.
-  const record = readPublishedRecord(chrootDir);
+  // directories, published files and logs/. Any record deploy ever wrote is
+  // safe to read: an entry is used only where its lstat still matches.
+  const record = readPublishedStats(chrootDir);
   const unlock = await locking;
   let planned: { plan: PublicationPlan; result: DeployResult; logs: Map<string, RecordedLogs> } | undefined;
   // Version directories being written during the build, until publishBuilt takes them.
   let ahead: Promise<Map<string, StepsOutcome<WrittenVersion>>> | undefined;
   try {
-    removeLeftovers(chrootDir, selected.map((system) => system.name), record.systems);
+    removeLeftovers(chrootDir, selected.map((system) => system.name), record);
     if (fleet.flakeNames) saveFlakeNamesCache(chrootDir, fleet.flakeNames);
     const result: DeployResult = { published: [], unchanged: [], staged: [], held: [], failed: [], brokenHosts: fleet.brokenHosts, regenerated, removed: [] };
-    generated.rendered.useRecord(generatedDir, record.generated);
     const plan = await planPublication(selected, chrootDir, generatedDir, fleet.uids, generated.rendered, record);
     // Without leftovers now (removeLeftovers, under the lock): the next deploy need not list them while they stay so.
     for (const [name, stats] of plan.publishedStats) {
-      const dir = recordSystemDir(chrootDir, name, record.systems.get(name)?.dir);
+      const dir = recordSystemDir(chrootDir, name, record.get(name)?.dir);
       if (dir) stats.dir = dir;
     }
     planned = { plan, result, logs: new Map() };
@@ -203,7 +201,7 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
     // Bounded logs, before the builds (as safe: a publication only narrows
     // the logs status needs, those newer than last_change_date).
     await pruneDeployed({ chrootDir, keep: fleet.config.logKeep, sizeLimit: fleet.config.logSizeLimit, names: [...plan.assemblies.keys()], accounts: plan.accounts, prepared: true,
-      recordedLogs: (name) => record.systems.get(name)?.logs,
+      recordedLogs: (name) => record.get(name)?.logs,
       onLogsRecorded: (name, logs) => planned?.logs.set(name, logs),
     }, print, warn);
     const waves = options.all ? undefined : fleet.config.rolloutWaves;
@@ -284,7 +282,7 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
       await ahead;
       discardVersionsAhead(chrootDir);
     }
-    if (planned) savePublished(chrootDir, generatedDir, planned, new Set(fleet.systems.map((system) => system.name)));
+    if (planned) savePublished(chrootDir, planned, new Set(fleet.systems.map((system) => system.name)));
     await unlock();
   }
 }
@@ -293,19 +291,17 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
  * After a deploy that published something: the record of the published
  * files (chroot/published-stats.ts) with what was just published, each
  * file read once more to date its lstat, and what the plan found whole;
- * for the fleet's systems only; and the files of generated/ the plan's
- * systems were assembled from. A deploy that published nothing writes
+ * for the fleet's systems only. A deploy that published nothing writes
  * nothing. Best effort: without a record, the next deploy hashes.
  */
-function savePublished(chrootDir: string, generatedDir: string, planned: { plan: PublicationPlan; result: DeployResult; logs: ReadonlyMap<string, RecordedLogs> }, fleetNames: ReadonlySet<string>): void {
+function savePublished(chrootDir: string, planned: { plan: PublicationPlan; result: DeployResult; logs: ReadonlyMap<string, RecordedLogs> }, fleetNames: ReadonlySet<string>): void {
   const { plan, result } = planned;
   if (result.published.length === 0) return;
   try {
     // What was just written is racy (published-stats.ts) until the margin has passed: recorded then, the next deploys trust it.
     settle();
-    const record = readPublishedRecord(chrootDir);
     const entries = new Map<string, SystemStats>();
-    for (const [name, stats] of record.systems) if (fleetNames.has(name)) entries.set(name, stats);
+    for (const [name, stats] of readPublishedStats(chrootDir)) if (fleetNames.has(name)) entries.set(name, stats);
     for (const [name, stats] of plan.publishedStats) entries.set(name, stats);
     for (const name of result.published) {
       entries.delete(name);
@@ -321,9 +317,7 @@ function savePublished(chrootDir: string, generatedDir: string, planned: { plan:
       const stats = entries.get(name);
       if (stats) stats.logs = logs;
     }
-    const inGenerated = `${path.resolve(generatedDir)}${path.sep}`;
-    const sources = [...plan.assemblies.values()].flatMap((assembly) => assembly.files.map((file) => file.source).filter((source) => source.startsWith(inGenerated)));
-    savePublishedStats(chrootDir, entries, undefined, recordGeneratedFiles(sources, record.generated));
+    savePublishedStats(chrootDir, entries);
   } catch {
     // The next deploy hashes what it cannot trust.
   }

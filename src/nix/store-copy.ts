@@ -5,10 +5,11 @@
  * and the parsing of narinfo files, the format every binary cache shares
  * (Nix's src/libstore/nar-info.cc).
  */
-import { readdirSync, readlinkSync, rmSync, unlinkSync } from 'node:fs';
+import { readlinkSync, rmSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { run } from '../exec.js';
 import { runNix } from './nix.js';
+import { readDirIfAny } from '../util/read-dir.js';
 
 /**
  * How NARs are compressed: zstd, level 12 (of what Nix 2.8 writes and
@@ -150,16 +151,15 @@ export const AUTO_ROOTS_DIR = '/nix/var/nix/gcroots/auto';
  */
 export function removeIndirectGcRoot(link: string, autoRootsDir = AUTO_ROOTS_DIR): void {
   rmSync(link, { force: true });
-  let entries: string[];
-  try {
-    entries = readdirSync(autoRootsDir);
-  } catch {
-    return;
-  }
-  for (const entry of entries) {
+  removeAutoRoots((target) => target === link, autoRootsDir);
+}
+
+/** Removes Nix's records of indirect GC roots (in gcroots/auto) whose link `matches` accepts. */
+export function removeAutoRoots(matches: (link: string) => boolean, autoRootsDir = AUTO_ROOTS_DIR): void {
+  for (const entry of readDirIfAny(autoRootsDir) ?? []) {
     const record = path.join(autoRootsDir, entry);
     try {
-      if (readlinkSync(record) === link) unlinkSync(record);
+      if (matches(readlinkSync(record))) unlinkSync(record);
     } catch {
       // not a link, or gone meanwhile
     }

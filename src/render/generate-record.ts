@@ -34,6 +34,7 @@ import { fileURLToPath } from 'node:url';
 import type { Fleet } from '../fleet/fleet.js';
 import { NIX_MODULES_DIR, PACKAGE_ROOT, TEMPLATES_DIR } from '../paths.js';
 import type { RenderedFile } from './render-fleet.js';
+import { readDirIfAny } from '../util/read-dir.js';
 
 /** Where the record is kept: its text, or undefined when there is none that can be trusted. */
 export interface RecordStore {
@@ -186,13 +187,7 @@ export function statOutput(outputDir: string): OutputStats {
   const stats: OutputStats = { statTimeNs: nowNs(), dirs: new Map(), others: new Map() };
   const walk = (relative: string) => {
     const dir = relative === '.' ? outputDir : path.join(outputDir, relative);
-    let entries: string[];
-    try {
-      entries = readdirSync(dir);
-    } catch {
-      return;
-    }
-    for (const name of entries) {
+    for (const name of readDirIfAny(dir) ?? []) {
       const child = relative === '.' ? name : `${relative}/${name}`;
       const entry = lstatSync(path.join(outputDir, child), { bigint: true, throwIfNoEntry: false });
       if (!entry) continue;

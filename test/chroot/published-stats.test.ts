@@ -8,9 +8,9 @@
 import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { recordGeneratedFiles, RenderedFiles, type Assembly } from '../../src/chroot/assemble.js';
+import type { Assembly } from '../../src/chroot/assemble.js';
 import { checkPublication, checkPublishedContent } from '../../src/chroot/publish.js';
-import { parsePublishedRecord, parsePublishedStats, publishedStatsPath, readPublishedRecord, readPublishedStats, recordFile, renderPublishedStats, savePublishedStats, unchangedSinceRecorded, type SystemStats } from '../../src/chroot/published-stats.js';
+import { parsePublishedStats, publishedStatsPath, readPublishedStats, recordFile, renderPublishedStats, savePublishedStats, unchangedSinceRecorded, type SystemStats } from '../../src/chroot/published-stats.js';
 import { renameSync, symlinkSync } from 'node:fs';
 import { renderChangeStampOfDigest, MANIFEST_NAME } from '../../src/protocol/manifest.js';
 import { renderManifest } from '../../src/protocol/manifest.js';
@@ -190,38 +190,11 @@ describe.skipIf(!isRoot)('the record of published files', () => {
     expect(checked.stats?.stamp).toBeUndefined();
   });
 
-  it("RenderedFiles: a generated file found as recorded takes the record's digest; one changed since is rendered's, or unknown", () => {
-    const generatedDir = path.join(parent, 'generated');
-    mkdirSync(generatedDir, { recursive: true });
-    const file = path.join(generatedDir, 'update.sh');
-    writeFileSync(file, 'old\n', { mode: 0o755 });
-    const recorded = recordGeneratedFiles([file]) as SystemStats;
-    expect(recorded.files[file]?.[0]).toBe(hash.sha256('old\n'));
-    const settled = { ...recorded, statTimeNs: String(BigInt(recorded.statTimeNs) + 10n * SECOND) };
-    const fromRecord = new RenderedFiles([]);
-    fromRecord.useRecord(generatedDir, settled);
-    expect(fromRecord.lookup('update.sh')).toEqual({ sha256: hash.sha256('old\n'), executable: true });
-    // Kept as it was when unchanged: not hashed again.
-    vi.mocked(hash.sha256File).mockClear();
-    expect(recordGeneratedFiles([file], settled)).toEqual(settled);
-    expect(hash.sha256File).not.toHaveBeenCalled();
-
-    writeFileSync(file, 'new\n');
-    const rendered = new RenderedFiles([{ path: 'update.sh', content: 'new\n', mode: 0o755 }]);
-    rendered.useRecord(generatedDir, settled);
-    expect(rendered.lookup('update.sh')).toEqual({ sha256: hash.sha256('new\n'), executable: true });
-    const unknown = new RenderedFiles([]);
-    unknown.useRecord(generatedDir, settled);
-    expect(unknown.lookup('update.sh')).toBeUndefined();
-  });
-
-  it('keeps the manifest, the announcement and generated/ in the record, and parses only what it renders', () => {
+  it('keeps the manifest and the announcement in the record, and parses only what it renders', () => {
     const entry: SystemStats = { statTimeNs: '5', files: {}, manifest: [hash.sha256('m'), '1', '2', '3', '4', '5'], stamp: [hash.sha256('m'), '1', '2', '3', '4', '6'] };
-    const generated: SystemStats = { statTimeNs: '7', files: { '/g/update.sh': [hash.sha256('u'), '1', '2', '3', '4', '5'] } };
-    expect(parsePublishedRecord(renderPublishedStats(new Map([['x', entry]]), generated))).toEqual({ systems: new Map([['x', entry]]), generated });
-    expect(parsePublishedRecord(JSON.stringify({ format: 'bento published stats 1', systems: { x: { ...entry, stamp: ['short', '1', '2', '3', '4', '5'] } } }))).toEqual({ systems: new Map() });
-    expect(parsePublishedRecord(JSON.stringify({ format: 'bento published stats 1', systems: {}, generated: { statTimeNs: 'x', files: {} } }))).toEqual({ systems: new Map() });
-    expect(savePublishedStats(chrootDir, new Map([['x', entry]]), cacheDir, generated)).toBe(true);
-    expect(readPublishedRecord(chrootDir, cacheDir)).toEqual({ systems: new Map([['x', entry]]), generated });
+    expect(parsePublishedStats(renderPublishedStats(new Map([['x', entry]])))).toEqual(new Map([['x', entry]]));
+    expect(parsePublishedStats(JSON.stringify({ format: 'bento published stats 1', systems: { x: { ...entry, stamp: ['short', '1', '2', '3', '4', '5'] } } }))).toEqual(new Map());
+    expect(savePublishedStats(chrootDir, new Map([['x', entry]]), cacheDir)).toBe(true);
+    expect(readPublishedStats(chrootDir, cacheDir)).toEqual(new Map([['x', entry]]));
   });
 });

@@ -7,7 +7,7 @@
 import { chmodSync, chownSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readRootCache, rootCacheFile, writeRootCache } from '../../src/chroot/root-cache.js';
+import { parseRootCache, readRootCache, rootCacheFile, writeRootCache } from '../../src/chroot/root-cache.js';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -44,6 +44,19 @@ describe.skipIf(!isRoot)('root-only cache files', () => {
     expect(readRootCache(file, cacheDir)).toBeUndefined();
     chmodSync(cacheDir, 0o700);
     expect(readRootCache(file, cacheDir)).toBe('text\n');
+  });
+
+  it("parses the file's text with the cache's own parser; empty when there is none to trust, or the parser throws", () => {
+    const file = rootCacheFile('parsed', '/srv/chroot', cacheDir);
+    const parse = (text: string) => JSON.parse(text) as unknown;
+    expect(parseRootCache(file, cacheDir, parse, 'empty')).toBe('empty');
+    writeRootCache(file, cacheDir, '{"a":1}\n');
+    expect(parseRootCache(file, cacheDir, parse, 'empty')).toEqual({ a: 1 });
+    writeRootCache(file, cacheDir, '{"a":');
+    expect(parseRootCache(file, cacheDir, parse, 'empty')).toBe('empty');
+    writeRootCache(file, cacheDir, '{"a":1}\n');
+    chmodSync(file, 0o644);
+    expect(parseRootCache(file, cacheDir, parse, 'empty')).toBe('empty');
   });
 
   it('says false, without throwing, when the file cannot be written', () => {

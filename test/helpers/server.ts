@@ -5,7 +5,7 @@
  * Everything is removed again by cleanup().
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
@@ -13,6 +13,7 @@ import { deployLockPath } from '../../src/chroot/chroot-dir.js';
 import { flakeNamesCachePath } from '../../src/chroot/flake-names-cache.js';
 import { publishedStatsPath } from '../../src/chroot/published-stats.js';
 import { generateRecordPath } from '../../src/commands/shared/generate-record-store.js';
+import { AUTO_ROOTS_DIR, removeAutoRoots } from '../../src/nix/store-copy.js';
 import { SFTP_GROUP } from './global-setup.js';
 
 export interface TestServer {
@@ -71,21 +72,8 @@ export function removeDeployCaches(chrootDir: string): void {
 }
 
 /** Nix's records of indirect GC roots (nix-store --add-root) made under `dir`, which would dangle once it is gone. */
-export function removeAutoRootsUnder(dir: string, autoRootsDir = '/nix/var/nix/gcroots/auto'): void {
-  let entries: string[] = [];
-  try {
-    entries = readdirSync(autoRootsDir);
-  } catch {
-    return;
-  }
-  for (const entry of entries) {
-    const record = path.join(autoRootsDir, entry);
-    try {
-      if (readlinkSync(record).startsWith(`${dir}/`)) rmSync(record, { force: true });
-    } catch {
-      // not a link, or gone meanwhile
-    }
-  }
+export function removeAutoRootsUnder(dir: string, autoRootsDir = AUTO_ROOTS_DIR): void {
+  removeAutoRoots((link) => link.startsWith(`${dir}/`), autoRootsDir);
 }
 
 export interface Snapshot {

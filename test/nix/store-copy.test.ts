@@ -1,6 +1,9 @@
 /** Binary-cache helpers: narinfo parsing on recorded Nix 2.8 output, store URLs for signing copies. */
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { hashPartOf, parseNarinfo, signingStoreUrl } from '../../src/nix/store-copy.js';
+import { hashPartOf, parseNarinfo, removeAutoRoots, removeIndirectGcRoot, signingStoreUrl } from '../../src/nix/store-copy.js';
 
 // Written by `nix copy --to 'file:///…?secret-key=…&compression=xz'` (Nix 2.8).
 const RECORDED = `StorePath: /nix/store/hfpi0sfd1h93ikavac3if9sbbw5isxjv-nixos-system-x-2
@@ -62,5 +65,41 @@ describe('signingStoreUrl', () => {
   it("keeps the URL's own compression and key", () => {
     expect(signingStoreUrl('s3://bucket?compression=xz', '/k', 'zstd', 12)).toBe('s3://bucket?compression=xz&secret-key=%2Fk');
     expect(signingStoreUrl('file:///c?secret-key=/mine&compression=none', '/k')).toBe('file:///c?secret-key=/mine&compression=none');
+  });
+});
+
+describe("the records of indirect GC roots (Nix's gcroots/auto)", () => {
+  it('removeAutoRoots removes the records whose link matches, and leaves the others and what is no link', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-auto-roots-'));
+    try {
+      const auto = path.join(dir, 'auto');
+      mkdirSync(auto);
+      symlinkSync('/srv/a/root', path.join(auto, 'one'));
+      symlinkSync('/srv/a/other', path.join(auto, 'two'));
+      symlinkSync('/srv/b/root', path.join(auto, 'three'));
+      writeFileSync(path.join(auto, 'file'), '');
+      removeAutoRoots((link) => link.startsWith('/srv/a/'), auto);
+      expect(readdirSync(auto).sort()).toEqual(['file', 'three']);
+      removeAutoRoots(() => true, path.join(dir, 'missing'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('removeIndirectGcRoot removes the root and the record of exactly that link', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-auto-roots-'));
+    try {
+      const auto = path.join(dir, 'auto');
+      mkdirSync(auto);
+      const root = path.join(dir, 'root');
+      symlinkSync('/nix/store/x', root);
+      symlinkSync(root, path.join(auto, 'one'));
+      symlinkSync(`${root}2`, path.join(auto, 'two'));
+      removeIndirectGcRoot(root, auto);
+      expect(readdirSync(dir).sort()).toEqual(['auto']);
+      expect(readdirSync(auto)).toEqual(['two']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -415,16 +415,24 @@ spend_retry_budget() {
 # heartbeat after them, heartbeat.sh), and after a switch the check that
 # the new system still reaches a server.
 
-# The header every log starts with (docs/protocol.md §5): a line for
-# people, the log protocol version this client speaks, the configuration
-# this run applies (last_change_date as downloaded: its digest first), an
-# empty line. The server passes a rollout's wave only on a success whose
-# header names the configuration the wave gave.
+# The header every log starts with (docs/protocol.md §5): its first lines
+# (log_header_start), the configuration this run applies (last_change_date
+# as downloaded: its digest first), an empty line. The server passes a
+# rollout's wave only on a success whose header names the configuration
+# the wave gave.
 log_header() {
-	echo "bento $BENTO_MODE of $BENTO_NAME on $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-	echo "protocol: $BENTO_LOG_PROTOCOL"
+	log_header_start "$BENTO_MODE"
 	echo "configuration: $(cat "$STATE_DIR/remote-state" 2> /dev/null)"
 	echo
+}
+
+# The first lines of a log's header and of the heartbeat (heartbeat.sh,
+# docs/protocol.md §5a): a line for people, what wrote it ($1: the mode,
+# or heartbeat), for which system and when, then the log protocol version
+# this client speaks.
+log_header_start() {
+	echo "bento $1 of $BENTO_NAME on $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+	echo "protocol: $BENTO_LOG_PROTOCOL"
 }
 
 start_log() {
@@ -693,9 +701,9 @@ report() {
 # says when the machine was last seen; its text what the machine runs, and
 # what only the machine can tell: whether a reboot would change its kernel.
 
-# The heartbeat's lines but its last, the empty one: a log header (log_header)
-# with the system the machine runs, the one it booted and whether they boot
-# the same kernel, initrd and modules. A key the machine cannot tell is
+# The heartbeat's lines but its last, the empty one: a log header's first
+# lines (log_header_start, logs.sh) with the system the machine runs, the
+# one it booted and whether they boot the same kernel, initrd and modules. A key the machine cannot tell is
 # left out: configuration before the first attempt (no state), running
 # without /run/current-system, booted without /run/booted-system,
 # reboot-pending without either. With a reboot window (REBOOT_WINDOW), it is
@@ -703,8 +711,7 @@ report() {
 # with REBOOT_MAX, one that waits for a slot too, and the slot it rebooted
 # with (docs/protocol.md §12).
 heartbeat_lines() {
-	echo "bento heartbeat of $BENTO_NAME on $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-	echo "protocol: $BENTO_LOG_PROTOCOL"
+	log_header_start heartbeat
 	# The last_change_date the machine last applied (its digest first): one line.
 	applied=$(head -n 1 "$STATE_DIR/state" 2> /dev/null)
 	[ -z "$applied" ] || echo "configuration: $applied"

@@ -58,7 +58,7 @@ rebuild() {
 }
 
 # The SHA-256 of the library this script was generated with.
-BENTO_LIBRARY_SHA256=59ebe2dd8a7717e3b405fcf90f6d6d77354cd71aec3d74f0ae96edcf78322a7a
+BENTO_LIBRARY_SHA256=b147c6af265c23db3c02f662bafe4061f02fc8859db123ce811db6ba40f5fe6c
 
 # How update.sh finds the shared code it runs (docs/protocol.md §4): the
 # library whose SHA-256 is BENTO_LIBRARY_SHA256, the one this script was

@@ -7,9 +7,9 @@
 # says when the machine was last seen; its text what the machine runs, and
 # what only the machine can tell: whether a reboot would change its kernel.
 
-# The heartbeat's lines but its last, the empty one: a log header (log_header)
-# with the system the machine runs, the one it booted and whether they boot
-# the same kernel, initrd and modules. A key the machine cannot tell is
+# The heartbeat's lines but its last, the empty one: a log header's first
+# lines (log_header_start, logs.sh) with the system the machine runs, the
+# one it booted and whether they boot the same kernel, initrd and modules. A key the machine cannot tell is
 # left out: configuration before the first attempt (no state), running
 # without /run/current-system, booted without /run/booted-system,
 # reboot-pending without either. With a reboot window (REBOOT_WINDOW), it is
@@ -17,8 +17,7 @@
 # with REBOOT_MAX, one that waits for a slot too, and the slot it rebooted
 # with (docs/protocol.md §12).
 heartbeat_lines() {
-	echo "bento heartbeat of $BENTO_NAME on $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-	echo "protocol: $BENTO_LOG_PROTOCOL"
+	log_header_start heartbeat
 	# The last_change_date the machine last applied (its digest first): one line.
 	applied=$(head -n 1 "$STATE_DIR/state" 2> /dev/null)
 	[ -z "$applied" ] || echo "configuration: $applied"

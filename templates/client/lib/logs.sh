@@ -4,16 +4,24 @@
 # heartbeat after them, heartbeat.sh), and after a switch the check that
 # the new system still reaches a server.
 
-# The header every log starts with (docs/protocol.md §5): a line for
-# people, the log protocol version this client speaks, the configuration
-# this run applies (last_change_date as downloaded: its digest first), an
-# empty line. The server passes a rollout's wave only on a success whose
-# header names the configuration the wave gave.
+# The header every log starts with (docs/protocol.md §5): its first lines
+# (log_header_start), the configuration this run applies (last_change_date
+# as downloaded: its digest first), an empty line. The server passes a
+# rollout's wave only on a success whose header names the configuration
+# the wave gave.
 log_header() {
-	echo "bento $BENTO_MODE of $BENTO_NAME on $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-	echo "protocol: $BENTO_LOG_PROTOCOL"
+	log_header_start "$BENTO_MODE"
 	echo "configuration: $(cat "$STATE_DIR/remote-state" 2> /dev/null)"
 	echo
+}
+
+# The first lines of a log's header and of the heartbeat (heartbeat.sh,
+# docs/protocol.md §5a): a line for people, what wrote it ($1: the mode,
+# or heartbeat), for which system and when, then the log protocol version
+# this client speaks.
+log_header_start() {
+	echo "bento $1 of $BENTO_NAME on $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+	echo "protocol: $BENTO_LOG_PROTOCOL"
 }
 
 start_log() {

@@ -1,8 +1,9 @@
 /**
- * templates/client/lib/heartbeat.sh on its own (shell tier: sourced, no
- * root): the heartbeat's text (docs/protocol.md §5a), read back with the
- * server's parser, on a machine whose /run/current-system and
- * /run/booted-system are links of the test (CURRENT_SYSTEM, BOOTED_SYSTEM);
+ * templates/client/lib/heartbeat.sh, with logs.sh for a header's first
+ * lines (shell tier: sourced, no root): the heartbeat's text
+ * (docs/protocol.md §5a), read back with the server's parser, on a
+ * machine whose /run/current-system and /run/booted-system are links of
+ * the test (CURRENT_SYSTEM, BOOTED_SYSTEM);
  * the batch lines that send it, and where the poll's and the report's
  * batches put them; the comparison of kernel, initrd and modules it shares
  * with the REBOOT flag.
@@ -65,7 +66,7 @@ function machine(options: { state?: string; current?: string; booted?: string; s
 
 /** write_heartbeat on `m`: its status and the file it wrote. */
 function heartbeatOf(m: Machine): { status: number | null; text: string; stderr: string } {
-  const run = runSourced(['core', 'heartbeat'], `${m.prelude}; write_heartbeat`);
+  const run = runSourced(['core', 'logs', 'heartbeat'], `${m.prelude}; write_heartbeat`);
   const file = path.join(m.state, 'heartbeat');
   return { status: run.status, text: existsSync(file) ? readFileSync(file, 'utf8') : '', stderr: run.stderr };
 }
@@ -98,7 +99,7 @@ describe('write_heartbeat', () => {
     const window = "BENTO_REBOOT_WINDOW='Mon..Fri 02:00-05:00'; BENTO_REBOOT_DAYS=12345; BENTO_REBOOT_FROM=120; BENTO_REBOOT_TO=300";
     const beat = (now: string, pending: boolean) => {
       const m = machine({ state: APPLIED, current: NEW, booted: OLD, systems: { [OLD]: parts, [NEW]: pending ? { ...parts, kernel: 'k2' } : parts } });
-      runSourced(['core', 'heartbeat'], `${m.prelude}; ${window}; date() { case $1 in -u) command date "$@" ;; *) echo '${now}' ;; esac; }; write_heartbeat`);
+      runSourced(['core', 'logs', 'heartbeat'], `${m.prelude}; ${window}; date() { case $1 in -u) command date "$@" ;; *) echo '${now}' ;; esac; }; write_heartbeat`);
       return readFileSync(path.join(m.state, 'heartbeat'), 'utf8');
     };
     const closed = beat('6 03 00', true);
@@ -120,7 +121,7 @@ describe('write_heartbeat', () => {
       if (options.flag) writeFileSync(path.join(bentoDir, 'REBOOT'), '');
       if (options.slot) writeFileSync(path.join(m.state, 'reboot-slot'), `token: ${token}\n`);
       if (options.used !== undefined) writeFileSync(path.join(m.state, 'reboot-used'), `${token} ${options.used === 'booted' ? realpathSync(path.join(m.store, OLD)) : options.used}\n`);
-      runSourced(['core', 'heartbeat'], `${m.prelude}; BENTO_DIR=${shellQuote(bentoDir)}; REBOOT_TIMER=${shellQuote(path.join(m.dir, 'no-timer'))}; BENTO_REBOOT_SLOTS=1; write_heartbeat`);
+      runSourced(['core', 'logs', 'heartbeat'], `${m.prelude}; BENTO_DIR=${shellQuote(bentoDir)}; REBOOT_TIMER=${shellQuote(path.join(m.dir, 'no-timer'))}; BENTO_REBOOT_SLOTS=1; write_heartbeat`);
       return { text: readFileSync(path.join(m.state, 'heartbeat'), 'utf8'), store: m.store };
     };
     expect(parseHeartbeat(beat({ flag: true }).text).rebootWaiting).toBe('slot');
@@ -164,7 +165,7 @@ describe('write_heartbeat', () => {
 describe('batch_heartbeat', () => {
   it('puts the heartbeat under a temporary name of logs/ and renames it to logs/heartbeat, both failures ignored (the - prefix)', () => {
     const m = machine({ state: APPLIED, current: NEW });
-    const run = runSourced(['core', 'heartbeat'], `${m.prelude}; batch_heartbeat; echo "pid $$"`);
+    const run = runSourced(['core', 'logs', 'heartbeat'], `${m.prelude}; batch_heartbeat; echo "pid $$"`);
     const pid = /pid (\d+)/.exec(run.stdout)?.[1];
     expect(run.stdout).toBe(`-put ${m.state}/heartbeat logs/.heartbeat.tmp-${pid}\n-rename logs/.heartbeat.tmp-${pid} logs/heartbeat\npid ${pid}\n`);
     expect(parseHeartbeat(readFileSync(path.join(m.state, 'heartbeat'), 'utf8')).running).toBe(NEW);
@@ -173,7 +174,7 @@ describe('batch_heartbeat', () => {
   it('prints nothing when the heartbeat cannot be written on this machine', () => {
     const m = machine({ state: APPLIED, current: NEW });
     symlinkSync('/dev/full', path.join(m.state, 'heartbeat.tmp'));
-    const run = runSourced(['core', 'heartbeat'], `${m.prelude}; batch_heartbeat; echo "[$?]"`);
+    const run = runSourced(['core', 'logs', 'heartbeat'], `${m.prelude}; batch_heartbeat; echo "[$?]"`);
     expect(run.stdout).toBe('[0]\n');
   });
 });
