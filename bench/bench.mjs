@@ -30,6 +30,7 @@ import { formatTable, movement, readBaseline, saveBaseline, TOLERANCE } from './
 import { buildStatusChroot, statusRows } from './lib/status-fleet.mjs';
 import { countWrites, describeWrites } from './lib/writes.mjs';
 import { assertSameTree, packTree } from './lib/tree-floor.mjs';
+import { cachedFloorArgs, coldFloor } from './lib/status-floor.mjs';
 import { runScaling } from './lib/scaling.mjs';
 
 const { values: flags } = parseArgs({
@@ -72,21 +73,22 @@ const results = {};
 const nodeSamples = [];
 /**
  * A figure whose floor is node's start-up, the two measured alternately;
- * `writeFloor`, when given, is a second floor measured in the same runs (the
- * disk's: see benchGenerate).
+ * `second`, when given, is a second floor measured in the same runs: the
+ * disk's for generate ({ kind: 'write' }: see benchGenerate), the file
+ * system calls' for status ({ kind: 'calls' }: see benchStatus).
  */
-async function againstNode(id, runs, measure, before, writeFloor) {
+async function againstNode(id, runs, measure, before, second) {
   // Node's start-up is short and jitters under load: three samples a run.
-  const pair = await paired(runs, { measure, floor: nodeStartup, before, floorsPerRun: 3, secondFloor: writeFloor });
+  const pair = await paired(runs, { measure, floor: nodeStartup, before, floorsPerRun: 3, secondFloor: second?.measure });
   nodeSamples.push(...pair.floorSamples);
-  results[id] = { seconds: pair.seconds, runs, floor: pair.floor, floorKind: 'node', ratio: pair.seconds / pair.floor, writeFloor: pair.secondFloor };
-  showSamples(id, pair);
+  results[id] = { seconds: pair.seconds, runs, floor: pair.floor, floorKind: 'node', ratio: pair.seconds / pair.floor, ...(second ? { secondFloor: pair.secondFloor, secondFloorKind: second.kind } : {}) };
+  showSamples(id, pair, second?.kind);
   return results[id];
 }
 
-function showSamples(id, pair) {
+function showSamples(id, pair, secondKind) {
   const list = (values) => values.map((v) => v.toFixed(3)).join(' ');
-  const second = pair.secondFloorSamples?.length > 0 ? `; write floor ${list(pair.secondFloorSamples)} s` : '';
+  const second = pair.secondFloorSamples?.length > 0 ? `; ${secondKind} floor ${list(pair.secondFloorSamples)} s` : '';
   progress(`${id}: ${list(pair.samples)} s; floor ${list(pair.floorSamples)} s${second}`);
 }
 
@@ -138,9 +140,12 @@ async function benchGenerate() {
     RUNS,
     async () => (await bento(fleet, ['generate'])).seconds,
     () => remove(generated),
-    async () => {
-      remove(tree);
-      return writeTree();
+    {
+      kind: 'write',
+      measure: async () => {
+        remove(tree);
+        return writeTree();
+      },
     },
   );
   // Not a goal of its own: what a deploy's generate costs when nothing changed.
@@ -156,7 +161,8 @@ async function benchGenerate() {
 async function benchStatus(systems, logs, ids, runs) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-bench-status-'));
   const cacheHome = mkdtempSync(path.join(os.tmpdir(), 'bento-bench-status-cache-'));
-  cleanups.push(() => remove(dir), () => remove(cacheHome));
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'bento-bench-status-floor-'));
+  cleanups.push(() => remove(dir), () => remove(cacheHome), () => remove(scratch));
   progress(`status: building a chroot of ${systems} systems × ${logs} logs`);
   const fleet = await buildStatusChroot(dir, systems, logs);
   const status = async () => {
@@ -165,14 +171,24 @@ async function benchStatus(systems, logs, ids, runs) {
     if (statusRows(run.stdout) !== systems) throw new Error(`status printed ${statusRows(run.stdout)} rows, not ${systems}`);
     return run.seconds;
   };
+  // The calls floors: node processes making only the file system calls a
+  // first run, and a cached one, cannot do without (bench/lib/status-floor.mjs).
+  const calls = (args) => ({ kind: 'calls', measure: async () => (await timed(process.execPath, args)).seconds });
   progress(`status: ${runs} runs without a cache, then ${runs} with it`);
-  await againstNode(ids.first, runs, status, () => {
-    remove(cacheHome);
-    mkdirSync(cacheHome);
-  });
+  await againstNode(
+    ids.first,
+    runs,
+    status,
+    () => {
+      remove(cacheHome);
+      mkdirSync(cacheHome);
+    },
+    calls(coldFloor(dir).args),
+  );
   await status(); // fills the cache
-  await againstNode(ids.cached, runs, status);
+  await againstNode(ids.cached, runs, status, undefined, calls(cachedFloorArgs(dir, path.join(scratch, 'latest.json'))));
   remove(dir);
+  remove(scratch);
 }
 
 async function benchDeployAndBuild() {

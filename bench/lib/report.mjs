@@ -23,8 +23,8 @@ export function goalText(goal) {
 export function goalMet(goal, result) {
   if (!goal) return '';
   const misses = [];
-  // The goal is below a floor when the floor alone takes longer: raw Nix, or the disk (writeFloor).
-  const belowFloor = (result.floorKind === 'nix' && result.floor > goal.seconds) || (result.writeFloor !== undefined && result.writeFloor > goal.seconds);
+  // The goal is below a floor when the floor alone takes longer: raw Nix, or the second floor (the disk's, the calls').
+  const belowFloor = (result.floorKind === 'nix' && result.floor > goal.seconds) || (result.secondFloor !== undefined && result.secondFloor > goal.seconds);
   if (goal.seconds !== undefined && result.seconds > goal.seconds) misses.push(belowFloor ? 'no (goal below the floor)' : 'no');
   if (goal.ratio !== undefined && result.ratio > goal.ratio) misses.push('no');
   if (goal.writes !== undefined && result.writes !== undefined && result.writes > goal.writes) misses.push('no (writes)');
@@ -40,11 +40,17 @@ export function movement(result, base) {
   return undefined;
 }
 
-/** The floor, and the write floor beside it when there is one (generate into an empty generated/). */
+/** What each second floor is (bench.mjs, againstNode). */
+const SECOND_FLOORS = {
+  write: { floor: 'node writing the same tree', note: 'the write floor' },
+  calls: { floor: "node making only status's file system calls", note: 'the calls floor' },
+};
+
+/** The floor, and the second floor beside it when there is one (generate into an empty generated/: the disk's; status: its calls'). */
 function floorText(result) {
   if (result.floor === undefined) return '';
   const floor = `${s(result.floor)} (${result.floorKind === 'nix' ? 'raw nix build' : 'node'})`;
-  return result.writeFloor === undefined ? floor : `${floor}; ${s(result.writeFloor)} (node writing the same tree)`;
+  return result.secondFloor === undefined ? floor : `${floor}; ${s(result.secondFloor)} (${SECOND_FLOORS[result.secondFloorKind].floor})`;
 }
 
 /** A Markdown table (the README's figures are pasted from it). */
@@ -64,7 +70,7 @@ export function formatTable(figures, results, baseline) {
       x(result.ratio),
       goalMet(figure.goal, result),
       base?.ratio === undefined ? '' : x(base.ratio),
-      [result.note, result.writeFloor === undefined ? undefined : `${x(result.seconds / result.writeFloor)} the write floor`].filter(Boolean).join('; '),
+      [result.note, result.secondFloor === undefined ? undefined : `${x(result.seconds / result.secondFloor)} ${SECOND_FLOORS[result.secondFloorKind].note}`].filter(Boolean).join('; '),
     ]);
   }
   const line = (cells) => `| ${cells.join(' | ')} |`;
@@ -86,7 +92,7 @@ export function saveBaseline(file, results, about) {
       floor: round(result.floor),
       runs: result.runs,
       ...(result.writes === undefined ? {} : { writes: result.writes }),
-      ...(result.writeFloor === undefined ? {} : { writeFloor: round(result.writeFloor) }),
+      ...(result.secondFloor === undefined ? {} : { secondFloor: round(result.secondFloor), secondFloorKind: result.secondFloorKind }),
       measured: about.measured,
       commit: about.commit,
     };
