@@ -433,6 +433,19 @@ describe('a cache status cannot trust', () => {
     expect([after]).toEqual(await statuses(dir));
   });
 
+  it('a logs/ holding a log dated in the future (the server\'s clock set back) is not remembered: its warning holds only until that time', async () => {
+    const dir = await tempDir();
+    await addSystem(dir, 'x1', { lastChangeAgo: 250, logs: [[logName('aa', 'success', '20240601-1150'), 200]] });
+    const ahead = path.join(dir, 'x1', 'logs', logName('bb', 'success', '20240601-1155'));
+    logAgo(ahead, -600);
+    age(dir, 'x1');
+    const cache = new LogCache();
+    const first = await readChroot(dir, { cache });
+    expect(first.warnings.join('\n')).toContain('in the future');
+    await readChroot(dir, { cache });
+    expect([cache.hits, cache.misses]).toEqual([0, 2]);
+  });
+
   it('a cache directory others may write is not used, and status says so', async () => {
     const { dir, fleet, success } = await failing();
     const home = await tempDir();
