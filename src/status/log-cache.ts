@@ -434,7 +434,11 @@ export function logNamesDigest(entries: readonly string[]): string {
   // An upload temporary starts with a dot (isUploadTemporary): the regex only for those.
   const names = entries.filter((name) => name !== HEARTBEAT_FILE && !(name.charCodeAt(0) === DOT && isUploadTemporary(name)));
   // readdir lists names sorted already (libuv's scandir): sort() then only checks the order.
-  return sha256(names.sort().join('\n'));
+  // Each name ended by NUL, which no file name holds: a machine names its
+  // files, and one named `a\nb` must not stand for the two names a and b
+  // (nor may a digest of the names joined by newlines, as caches written
+  // before held, stand for any listing now).
+  return sha256(names.length === 0 ? '' : `${names.sort().join('\0')}\0`);
 }
 
 const DOT = 0x2e;

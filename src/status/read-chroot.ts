@@ -280,7 +280,8 @@ function finishSystem(system: StartedSystem, result: LogsResult | undefined, cac
     problems.push(...result.problems);
     warnings.push(...result.warnings);
     logs = result.logs;
-    if (cache && system.stats?.directory && result.namesDigest !== undefined) {
+    // A warning of a log dated in the future holds until that time, not while logs/ stays as it is.
+    if (cache && system.stats?.directory && result.namesDigest !== undefined && !result.untilLater) {
       cache.store(name, system.stats, system.readStartMs, system.lastChangeMs, logs, result.problems, result.warnings, { namesDigest: result.namesDigest, rejected: result.rejected });
     }
   } else {

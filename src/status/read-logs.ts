@@ -111,6 +111,8 @@ export type LogsResult = (
       namesDigest?: string;
       /** The files named like logs that were not read as logs. */
       rejected: FileStamp[];
+      /** A log dated in the future was warned about: true only until then, so not to be remembered. */
+      untilLater?: true;
     }
 ) & {
   /** Its heartbeat, looked at after the logs, when the work asked. */
@@ -140,8 +142,9 @@ function readLogsOnly(work: LogsWork): LogsResult {
   if (work.knownDigest !== undefined && digest === work.knownDigest) return { kind: 'same-names' };
   const warnings: string[] = [];
   const rejected: FileStamp[] = [];
-  const logs = readLogs(work, names, problems, warnings, rejected);
-  return { kind: 'read', logs, problems, warnings, ...(work.digest && digest !== undefined ? { namesDigest: digest } : {}), rejected };
+  const future = { seen: false };
+  const logs = readLogs(work, names, problems, warnings, rejected, future);
+  return { kind: 'read', logs, problems, warnings, ...(work.digest && digest !== undefined ? { namesDigest: digest } : {}), rejected, ...(future.seen ? { untilLater: true as const } : {}) };
 }
 
 /**
@@ -173,7 +176,7 @@ function stampOfCandidate(candidate: Candidate): FileStamp {
  * unreadable entry makes the system unknown. Temporary upload names and the
  * heartbeat are skipped silently. Returns the logs status needs (neededLogs).
  */
-function readLogs(work: LogsWork, names: readonly string[], problems: string[], warnings: string[], rejected: FileStamp[]): LogEntry[] {
+function readLogs(work: LogsWork, names: readonly string[], problems: string[], warnings: string[], rejected: FileStamp[], future: { seen: boolean }): LogEntry[] {
   const { dir, name, sizeLimit } = work;
   // Only the first few are quoted: there may be thousands.
   const ignored: string[] = [];
@@ -205,6 +208,7 @@ function readLogs(work: LogsWork, names: readonly string[], problems: string[], 
         ignore(() => `${JSON.stringify(fileName)} (${problem})`);
       } else {
         if (result.mtimeMs > futureMs) {
+          future.seen = true;
           warnings.push(
             `${name}/logs/${fileName} has a modification time in the future (${new Date(result.mtimeMs).toISOString()}): it counts as received when the server last changed it (${new Date(result.ctimeMs).toISOString()}), so it does not outrank the logs sent after it`,
           );

@@ -416,6 +416,36 @@ describe('a cache status cannot trust', () => {
     expect([cache.hits, cache.misses]).toEqual([0, 2]);
   });
 
+  it('a stray name holding a newline, renamed into a log beside a file named like its second line, is not the same names: the log is seen', async () => {
+    const dir = await tempDir();
+    await addSystem(dir, 'x1', { lastChangeAgo: 250, logs: [[logName('aa', 'success', '20240601-1150'), 200]] });
+    const logs = path.join(dir, 'x1', 'logs');
+    // What a machine can do over SFTP (open, write, rename): a file whose name is a failure log's, a newline, and that name with an x.
+    const failure = logName('bb', 'failure', '20240601-1155');
+    logAgo(path.join(logs, `${failure}\n${failure}x`), 100);
+    age(dir, 'x1');
+    const cache = new LogCache();
+    expect((await statuses(dir, cache))[0]?.latestLog?.fileName).toBe(logName('aa', 'success', '20240601-1150'));
+    renameSync(path.join(logs, `${failure}\n${failure}x`), path.join(logs, failure));
+    writeFileSync(path.join(logs, `${failure}x`), '');
+    const [after] = await statuses(dir, cache);
+    expect(after?.latestLog?.fileName).toBe(failure);
+    expect([after]).toEqual(await statuses(dir));
+  });
+
+  it('a logs/ holding a log dated in the future (the server\'s clock set back) is not remembered: its warning holds only until that time', async () => {
+    const dir = await tempDir();
+    await addSystem(dir, 'x1', { lastChangeAgo: 250, logs: [[logName('aa', 'success', '20240601-1150'), 200]] });
+    const ahead = path.join(dir, 'x1', 'logs', logName('bb', 'success', '20240601-1155'));
+    logAgo(ahead, -600);
+    age(dir, 'x1');
+    const cache = new LogCache();
+    const first = await readChroot(dir, { cache });
+    expect(first.warnings.join('\n')).toContain('in the future');
+    await readChroot(dir, { cache });
+    expect([cache.hits, cache.misses]).toEqual([0, 2]);
+  });
+
   it('a cache directory others may write is not used, and status says so', async () => {
     const { dir, fleet, success } = await failing();
     const home = await tempDir();
