@@ -4,7 +4,11 @@
  * flake's content, fleet/fleet.ts), so that a deploy of a fleet whose flakes
  * did not change needs neither a snapshot of hosts/ nor Nix.
  * Content-addressed: an entry is never wrong, only unused; the file holds
- * the entries of the last deploy's fleet.
+ * the entries of the last deploy's fleet. What a flake's content does not
+ * fix is not remembered: a flake with an input its flake.lock does not pin
+ * (no lock, or an input added since) is locked anew by Nix on every
+ * evaluation, and its names may change with nothing in hosts/ changing
+ * (fleet.ts, nix/flake-lock.ts pinsInputs).
  *
  * One file per CHROOT_DIR (a CHROOT_DIR holds one fleet), in
  * /var/cache/bento: never in the fleet's directory (committed), in

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { loadConfig, type Config } from '../config/config.js';
 import { parseRebootWindow, type RebootWindow } from '../config/reboot-window.js';
 import { MissingToolError, UserError, UserErrors } from '../errors.js';
-import { evalFlakeSystemNames, evalFlakesSystemNames } from '../nix/flake-names.js';
+import { evalFlakeSystemNames, evalFlakesSystemNames, type FlakeNames } from '../nix/flake-names.js';
+import { pinsInputs } from '../nix/flake-lock.js';
 import { FLAKES_PER_EVALUATOR } from '../nix/wrapper-flake.js';
 import { loadSigningKey, signingKeyPlacementProblem, type SigningKey } from '../nix/signing-key.js';
 import { shareWithEvaluator } from '../nix/unprivileged.js';
@@ -183,7 +184,7 @@ export async function loadFleet(root: string, options: LoadFleetOptions = {}): P
     const copies = copyHostDirs(root, hostDirs, snapshotDir, Boolean(options.snapshot), brokenHosts);
     const flakes = hostDirs.filter((host) => host.kind === 'flake' && copies.has(host.name));
     const flakeNames = await evaluateFlakes(flakes, copies, options.jobs ?? os.cpus().length, brokenHosts);
-    const namesOf = (host: HostDir) => flakeNames[flakes.indexOf(host)] ?? [];
+    const namesOf = (host: HostDir) => flakeNames[flakes.indexOf(host)]?.names ?? [];
     // With the names cache, every usable host directory's copy is listed and hashed: the key of its names, and what is assembled.
     const listed = new Map<string, HashedHostFile[]>();
     if (options.namesCache) {
@@ -196,6 +197,8 @@ export async function loadFleet(root: string, options: LoadFleetOptions = {}): P
       fleet.flakeNames = new Map();
       for (const host of flakes) {
         if (brokenHosts.some((broken) => broken.hostDirName === host.name)) continue;
+        // Names that hang on an input no flake.lock pins may change with nothing here changing: asked of Nix every time.
+        if (!pinsInputs(readLockText(copies.get(host.name) as string), flakeNames[flakes.indexOf(host)]?.inputs ?? [])) continue;
         fleet.flakeNames.set(flakeNamesKey(config, hostTreeFingerprint(listed.get(host.name) as HashedHostFile[])), namesOf(host));
       }
     }
@@ -417,6 +420,15 @@ function listHostDirs(root: string, problems: string[], skipped: string[]): Host
   return hosts;
 }
 
+/** The text of flake.lock in the flake directory `dir`; undefined when it has none that can be read (then nothing is pinned). */
+function readLockText(dir: string): string | undefined {
+  try {
+    return readFileSync(path.join(dir, 'flake.lock'), 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The system names of each flake, asked of Nix about their copies (what the
  * machines receive). All flakes go to one Nix process, or many flakes to up
@@ -424,9 +436,9 @@ function listHostDirs(root: string, problems: string[], skipped: string[]): Host
  * flakes is asked on its own so that a broken flake is reported and the
  * others still count.
  */
-async function evaluateFlakes(flakes: HostDir[], copies: ReadonlyMap<string, string>, jobs: number, brokenHosts: BrokenHost[]): Promise<string[][]> {
+async function evaluateFlakes(flakes: HostDir[], copies: ReadonlyMap<string, string>, jobs: number, brokenHosts: BrokenHost[]): Promise<FlakeNames[]> {
   const dirs = flakes.map((host) => copies.get(host.name) as string);
-  const names = new Array<string[]>(flakes.length);
+  const names = new Array<FlakeNames>(flakes.length);
   const alone: number[] = [];
   await Promise.all(
     splitInto(
@@ -452,7 +464,7 @@ async function evaluateFlakes(flakes: HostDir[], copies: ReadonlyMap<string, str
       } catch (error) {
         if (error instanceof MissingToolError) throw error;
         brokenHosts.push({ hostDirName: host.name, place: `hosts/${host.name}/flake.nix`, message: (error as Error).message });
-        names[index] = [];
+        names[index] = { names: [], inputs: [] };
       }
     },
   );

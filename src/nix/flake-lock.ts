@@ -71,6 +71,33 @@ export function parseFlakeLock(text: string): Map<string, LockedInput> {
   return inputs;
 }
 
+/**
+ * Whether `lockText` (a flake's flake.lock; undefined: it has none) pins
+ * every one of the flake's own inputs `inputs` (as Nix found them in its
+ * flake.nix): each named by the lock's root, pointing at a locked node or
+ * following another input. Nix locks an input the file does not pin anew
+ * on every evaluation (bento evaluates with --no-write-lock-file): what it
+ * finds may change with nothing in the flake changing. A flake with no
+ * inputs needs no lock.
+ */
+export function pinsInputs(lockText: string | undefined, inputs: readonly string[]): boolean {
+  if (inputs.length === 0) return true;
+  if (lockText === undefined) return false;
+  try {
+    const lock = JSON.parse(lockText) as { nodes?: Record<string, { inputs?: Record<string, unknown>; locked?: unknown } | undefined>; root?: unknown };
+    const root = lock.nodes?.[typeof lock.root === 'string' ? lock.root : 'root'];
+    return inputs.every((input) => {
+      const target = root?.inputs?.[input];
+      if (Array.isArray(target)) return true; // follows another input, pinned where that one is
+      if (typeof target !== 'string') return false;
+      const locked = lock.nodes?.[target]?.locked;
+      return typeof locked === 'object' && locked !== null;
+    });
+  } catch {
+    return false;
+  }
+}
+
 /** The names of the root's own inputs, follows included. */
 export function rootInputNames(text: string): string[] {
   try {

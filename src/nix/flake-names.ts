@@ -10,6 +10,12 @@
  * become the inputs of a small flake bento writes, whose one output lists
  * their names: Nix locks and evaluates it in pure mode, all flakes in one
  * process (one evaluator start instead of one per flake).
+ *
+ * With the names come the names of each flake's own inputs (attribute names
+ * only: nothing is fetched for them), so that the caller can tell whether
+ * the flake's flake.lock pins them all (flake-lock.ts, pinsInputs): names
+ * that depend on an input no lock pins may change with nothing in hosts/
+ * changing, and are not remembered (chroot/flake-names-cache.ts).
  */
 import { ToolError } from '../errors.js';
 import { nixString } from '../util/quote.js';
@@ -17,11 +23,25 @@ import { explainEvaluationError, pathFlakeRef, summarizeNixError } from './nix.j
 import { otherEvaluator, runFleetNix } from './unprivileged.js';
 import { withWrapperFlake } from './wrapper-flake.js';
 
-/** flake.nix of the flake whose output `names` lists the system names of each flake in `flakeDirs`, in order. */
+/** A flake's system names, and the names of its own inputs. */
+export interface FlakeNames {
+  names: string[];
+  inputs: string[];
+}
+
+/** flake.nix of the flake whose output `names` lists, for each flake in `flakeDirs` in order, its system names and its inputs' names. */
 export function namesFlakeText(flakeDirs: readonly string[]): string {
   const inputs = flakeDirs.map((dir, index) => `  inputs.flake${index}.url = ${nixString(pathFlakeRef(dir))};\n`).join('');
   const list = flakeDirs.map((_, index) => `inputs.flake${index}`).join(' ');
-  return `# Written by bento: the system names of the fleet's flakes.\n{\n${inputs}  outputs = inputs: {\n    names = map (flake: builtins.attrNames flake.nixosConfigurations) [ ${list} ];\n  };\n}\n`;
+  return `# Written by bento: the system names of the fleet's flakes, and their inputs' names.\n{\n${inputs}  outputs = inputs: {\n    names = map (flake: { names = builtins.attrNames flake.nixosConfigurations; inputs = builtins.attrNames flake.inputs; }) [ ${list} ];\n  };\n}\n`;
+}
+
+function isStrings(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((each) => typeof each === 'string');
+}
+
+function isFlakeNames(value: unknown): value is FlakeNames {
+  return typeof value === 'object' && value !== null && isStrings((value as FlakeNames).names) && isStrings((value as FlakeNames).inputs);
 }
 
 /**
@@ -29,7 +49,7 @@ export function namesFlakeText(flakeDirs: readonly string[]): string {
  * Any failure rejects the whole batch, with Nix's own explanation: the
  * caller then asks flake by flake to find the culprit.
  */
-export async function evalFlakesSystemNames(flakeDirs: readonly string[]): Promise<string[][]> {
+export async function evalFlakesSystemNames(flakeDirs: readonly string[]): Promise<FlakeNames[]> {
   return await withWrapperFlake('names', namesFlakeText(flakeDirs), async (dir) => {
     const result = await runFleetNix(
       ['eval', '--json', '--no-write-lock-file', '--option', 'allow-import-from-derivation', 'true', pathFlakeRef(dir, 'names')],
@@ -45,14 +65,14 @@ export async function evalFlakesSystemNames(flakeDirs: readonly string[]): Promi
     } catch {
       parsed = undefined;
     }
-    if (!Array.isArray(parsed) || parsed.length !== flakeDirs.length || !parsed.every((names) => Array.isArray(names) && names.every((n) => typeof n === 'string'))) {
+    if (!Array.isArray(parsed) || parsed.length !== flakeDirs.length || !parsed.every(isFlakeNames)) {
       throw new ToolError(result.command, 0, result.stdout.slice(0, 500), `unexpected output from ${result.command}`);
     }
-    return parsed as string[][];
+    return parsed;
   });
 }
 
-/** The names of `nixosConfigurations` of one flake; throws Nix's explanation. */
-export async function evalFlakeSystemNames(flakeDir: string): Promise<string[]> {
-  return (await evalFlakesSystemNames([flakeDir]))[0] as string[];
+/** The names of `nixosConfigurations` of one flake, and of its inputs; throws Nix's explanation. */
+export async function evalFlakeSystemNames(flakeDir: string): Promise<FlakeNames> {
+  return (await evalFlakesSystemNames([flakeDir]))[0] as FlakeNames;
 }

@@ -3,9 +3,12 @@
  * (LoadFleetOptions.namesCache): a fleet whose flakes are all known is read
  * from hosts/ with no copy and no Nix (its snapshot deferred), and every
  * kind of change to what a flake is evaluated from, or to config.sh, asks
- * Nix again. Real Nix (process tier).
+ * Nix again, as does every load of a flake whose flake.lock does not pin its
+ * inputs. Real Nix (process tier).
  */
-import { chmodSync, existsSync, mkdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync, appendFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync, appendFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadFleet, releaseFleet, takeSnapshot, type Fleet } from '../../src/fleet/fleet.js';
@@ -72,6 +75,39 @@ describe('loadFleet with a names cache', () => {
     expect(await load()).toMatchObject({ asked: false });
     // The cache holds the fleet's one flake, nothing of the earlier states.
     expect(cache.size).toBe(1);
+  });
+
+  it('a flake whose names come from an input its flake.lock does not pin asks Nix every time, until a lock pins it', async () => {
+    // The input lives outside hosts/: nothing bento hashes changes when it does.
+    const common = mkdtempSync(path.join(os.tmpdir(), 'bento-names-input-'));
+    chmodSync(common, 0o755); // the evaluator (nobody, as root) reads it
+    try {
+      writeFileSync(path.join(common, 'names.nix'), '[ "alpha" ]\n');
+      const flake = `{ inputs.common = { url = ${JSON.stringify(`path:${common}`)}; flake = false; }; outputs = { self, common }: { nixosConfigurations = builtins.listToAttrs (map (name: { inherit name; value = { }; }) (import "\${common}/names.nix")); }; }\n`;
+      fleet = makeFleet({ hosts: { h: { flakeText: flake } }, keys: [] });
+      const root = fleet.root;
+      let cache = new Map<string, string[]>();
+      const load = async () => {
+        const each = await loadFleet(root, { snapshot: true, namesCache: () => cache });
+        loaded.push(each);
+        cache = each.flakeNames ?? new Map();
+        return { asked: each.deferredSnapshot === undefined, names: each.systems.map((system) => system.name) };
+      };
+      expect(await load()).toEqual({ asked: true, names: ['alpha'] });
+      expect(cache.size).toBe(0);
+      writeFileSync(path.join(common, 'names.nix'), '[ "alpha" "beta" ]\n');
+      // What Nix finds now, with nothing in hosts/ changed.
+      expect(await load()).toEqual({ asked: true, names: ['alpha', 'beta'] });
+
+      // Pinned by a lock, as `nix flake lock` writes it: remembered.
+      const locked = spawnSync('nix', ['--extra-experimental-features', 'nix-command flakes', 'flake', 'lock', `path:${path.join(root, 'hosts', 'h')}`], { encoding: 'utf8', env: { ...process.env, NIX_CONFIG: 'substituters =' } });
+      expect(locked.status, locked.stderr).toBe(0);
+      expect(await load()).toEqual({ asked: true, names: ['alpha', 'beta'] });
+      expect(cache.size).toBe(1);
+      expect(await load()).toEqual({ asked: false, names: ['alpha', 'beta'] });
+    } finally {
+      rmSync(common, { recursive: true, force: true });
+    }
   });
 
   it('takeSnapshot copies what must be built, and says when it is no longer what was loaded', async () => {

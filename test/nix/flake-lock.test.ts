@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { reportFlake } from '../../src/commands/flake-update.js';
 import { findFlakes } from '../../src/fleet/host-tree.js';
-import { compareLocks, describeLockChange, flakeUpdateArgs, lockHasInput, parseFlakeLock, rootInputNames, shortNarHash } from '../../src/nix/flake-lock.js';
+import { compareLocks, describeLockChange, flakeUpdateArgs, lockHasInput, parseFlakeLock, pinsInputs, rootInputNames, shortNarHash } from '../../src/nix/flake-lock.js';
 
 /** A lock file as Nix 2.8 writes it: github inputs, a nested input and a `follows`. */
 function lockText(nixpkgsRev: string, hmNixpkgsRev = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'): string {
@@ -52,6 +52,27 @@ describe('parseFlakeLock', () => {
     expect(lockHasInput(text, 'home-manager/utils')).toBe(true);
     expect(lockHasInput(text, 'home-manager/nope')).toBe(false);
     expect(lockHasInput(text, 'nope')).toBe(false);
+  });
+});
+
+describe('pinsInputs', () => {
+  it('says whether the lock pins every input the flake has: locked, or following another', () => {
+    const text = lockText(REV1);
+    expect(pinsInputs(text, ['home-manager', 'nixpkgs'])).toBe(true);
+    expect(pinsInputs(text, ['nixpkgs', 'self2'])).toBe(true);
+    // An input flake.nix has and the lock does not: Nix locks it anew on every evaluation.
+    expect(pinsInputs(text, ['nixpkgs', 'common'])).toBe(false);
+    // No inputs need no lock; inputs and no lock are not pinned.
+    expect(pinsInputs(undefined, [])).toBe(true);
+    expect(pinsInputs(undefined, ['nixpkgs'])).toBe(false);
+    // A root input naming a node that is missing, or not locked; a lock that is not one.
+    const broken = JSON.parse(text) as { nodes: Record<string, Record<string, unknown>> };
+    delete broken.nodes.nixpkgs_2;
+    delete broken.nodes.nixpkgs?.locked;
+    expect(pinsInputs(JSON.stringify(broken), ['nixpkgs'])).toBe(false);
+    expect(pinsInputs(JSON.stringify(broken), ['home-manager'])).toBe(true);
+    expect(pinsInputs('{', ['nixpkgs'])).toBe(false);
+    expect(pinsInputs('{"nodes":{"root":{}},"root":"root","version":7}', ['nixpkgs'])).toBe(false);
   });
 });
 
