@@ -45,6 +45,7 @@ sh ${work}/setup-debian.sh > ${work}/again.out 2> ${work}/again.err
 awk -F: 'index($6, "${chroot}/") == 1 { print $1, $3 }' /etc/passwd > ${work}/accounts
 awk -F: '$1 ~ /^uidscale/ { print $1, $2, $8 }' /etc/shadow > ${work}/shadow
 stat -c '%n %u %U:%G %a' ${chroot}/uidscale00000/logs/sent.log ${chroot}/uidscale00999 ${chroot}/uidscale00999/logs > ${work}/stat
+{ getent passwd bento-eval; getent group bento-eval; awk -F: '$1 == "bento-eval" { print $2 }' /etc/shadow; ls -d /nonexistent 2>&1 || true; } > ${work}/evaluator
 `;
     writeFileSync(path.join(work, 'run.sh'), script);
     const run = spawnSync('sh', [PRIVATE_ETC, path.join(work, 'ns'), 'sh', path.join(work, 'run.sh')], { encoding: 'utf8' });
@@ -68,5 +69,50 @@ stat -c '%n %u %U:%G %a' ${chroot}/uidscale00000/logs/sent.log ${chroot}/uidscal
     expect(read('keys/uidscale00999' as string)).toMatch(/^ssh-ed25519 \S+ uidscale00999\n$/);
     // Again: nothing to do, nothing said but the summary and the mount warning.
     expect(read('again.out')).toBe('setup-debian.sh: 1000 system(s) ready under ' + chroot + '\n');
+    // The user who evaluates fleet code, made in the first run: a system user (below 1000) and group of its own, no login, no home.
+    expect(read('first.out')).toContain('setup-debian.sh: made the system user bento-eval');
+    expectEvaluatorUser(read('evaluator'));
   }, 180_000);
+
+  it('makes bento-eval with useradd where there is no systemd-sysusers, its group alone left from an earlier one too', () => {
+    work ??= mkdtempSync(path.join(os.tmpdir(), 'bento-setup-scale-'));
+    const out = path.join(work, 'small');
+    const chroot = path.join(out, 'chroot');
+    const render = spawnSync('node', [RENDER, out, chroot, '2', 'evalsmall'], { encoding: 'utf8' });
+    expect(render.stderr).toBe('');
+    // /dev/null over systemd-sysusers: there, but not executable (command -v finds none).
+    const script = `set -eu
+mount --bind /dev/null "$(command -v systemd-sysusers)"
+export BENTO_AUTHORIZED_KEYS_DIR=${out}/keys BENTO_SSHD_CONFIG_D=${out}/sshd BENTO_PRUNE_LOGS=${out}/sbin/prune BENTO_SYSTEMD_DIR=${out}/systemd BENTO_NO_RELOAD=1
+sh ${out}/setup-debian.sh > ${out}/first.out 2>&1
+{ getent passwd bento-eval; getent group bento-eval; awk -F: '$1 == "bento-eval" { print $2 }' /etc/shadow; ls -d /nonexistent 2>&1 || true; } > ${out}/evaluator
+userdel bento-eval
+groupadd --system bento-eval
+sh ${out}/setup-debian.sh > ${out}/again.out 2>&1
+{ getent passwd bento-eval; getent group bento-eval; awk -F: '$1 == "bento-eval" { print $2 }' /etc/shadow; ls -d /nonexistent 2>&1 || true; } > ${out}/evaluator-again
+`;
+    writeFileSync(path.join(out, 'run.sh'), script);
+    const run = spawnSync('sh', [PRIVATE_ETC, path.join(out, 'ns'), 'sh', path.join(out, 'run.sh')], { encoding: 'utf8' });
+    const read = (file: string) => spawnSync('cat', [path.join(out, file)], { encoding: 'utf8' }).stdout;
+    expect(run.stderr + read('first.out') + read('again.out')).not.toMatch(/error|failed/i);
+    expect(run.status).toBe(0);
+    expect(read('first.out')).toContain('setup-debian.sh: made the system user bento-eval');
+    expectEvaluatorUser(read('evaluator'));
+    expect(read('again.out')).toContain('setup-debian.sh: made the system user bento-eval');
+    expectEvaluatorUser(read('evaluator-again'));
+  }, 60_000);
 });
+
+/** getent passwd and group of bento-eval, its password field, and `ls -d /nonexistent`: a system user with a group of its own, locked, with no login shell and no home. */
+function expectEvaluatorUser(text: string) {
+  const [passwd = '', group = '', password = '', home = ''] = text.split('\n');
+  const match = /^bento-eval:x:(\d+):(\d+):bento fleet code evaluator:\/nonexistent:\/usr\/sbin\/nologin$/.exec(passwd);
+  expect(match, text).not.toBeNull();
+  const [uid, gid] = [Number(match?.[1]), Number(match?.[2])];
+  expect(uid).toBeGreaterThan(0);
+  expect(uid).toBeLessThan(1000);
+  expect(group).toBe(`bento-eval:x:${gid}:`);
+  expect(gid).toBeGreaterThan(0);
+  expect(password).toMatch(/^!/);
+  expect(home).toContain('No such file or directory');
+}
