@@ -16,6 +16,8 @@ import { isRoot } from '../helpers/shell.js';
 const ROOT = path.join(import.meta.dirname, '..', '..');
 const PRIVATE_ETC = path.join(ROOT, 'bench', 'lib', 'private-etc.sh');
 const RENDER = path.join(ROOT, 'bench', 'lib', 'render-setup.mjs');
+/** In the copy of /etc: a server not set up yet, without the user who evaluates fleet code (this machine's, made for the test run, is copied). */
+const NO_EVALUATOR = '! getent passwd bento-eval > /dev/null || userdel bento-eval\n! getent group bento-eval > /dev/null || groupdel bento-eval';
 const canUnshare = isRoot && spawnSync('unshare', ['--mount', 'true']).status === 0;
 
 let work: string | undefined;
@@ -32,6 +34,7 @@ describe.skipIf(!canUnshare)('setup-debian.sh for 1,000 systems, in a private /e
     // Inside the namespace: two accounts made as an earlier bento made them
     // (system accounts, uids below 1000), then the setup twice, then what is there.
     const script = `set -eu
+${NO_EVALUATOR}
 groupadd --system sftp_users 2> /dev/null || true
 useradd --system --no-create-home --home-dir ${chroot}/uidscale00000 --gid sftp_users --shell /usr/sbin/nologin uidscale00000
 useradd --system --no-create-home --home-dir ${chroot}/uidscale00001 --gid sftp_users --shell /usr/sbin/nologin uidscale00001
@@ -82,6 +85,7 @@ stat -c '%n %u %U:%G %a' ${chroot}/uidscale00000/logs/sent.log ${chroot}/uidscal
     expect(render.stderr).toBe('');
     // /dev/null over systemd-sysusers: there, but not executable (command -v finds none).
     const script = `set -eu
+${NO_EVALUATOR}
 mount --bind /dev/null "$(command -v systemd-sysusers)"
 export BENTO_AUTHORIZED_KEYS_DIR=${out}/keys BENTO_SSHD_CONFIG_D=${out}/sshd BENTO_PRUNE_LOGS=${out}/sbin/prune BENTO_SYSTEMD_DIR=${out}/systemd BENTO_NO_RELOAD=1
 sh ${out}/setup-debian.sh > ${out}/first.out 2>&1
