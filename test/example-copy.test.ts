@@ -13,7 +13,7 @@ import { markedShellBlocks } from './helpers/marked-blocks.js';
 const ROOT = path.join(import.meta.dirname, '..');
 const work = mkdtempSync(path.join(os.tmpdir(), 'bento-example-copy-'));
 // As /tmp/bento-example would be: configuration.nix files are evaluated as
-// nobody, who must be able to read the stand-in nixpkgs (docs/security.md).
+// bento-eval (or nobody), who must be able to read the stand-in nixpkgs (docs/security.md).
 chmodSync(work, 0o755);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 

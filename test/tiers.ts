@@ -160,6 +160,7 @@ export const TIERS = {
     'test/chroot/published-stats.test.ts',
     'test/chroot/plan-publication.test.ts',
     'test/render/setup-debian-scale.test.ts',
+    'test/nix/unprivileged-user.test.ts',
     'test/chroot/prebuilt-cache.test.ts',
     'test/chroot/publish.test.ts',
     'test/chroot/publish-batch.test.ts',

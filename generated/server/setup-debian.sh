@@ -3,8 +3,9 @@
 #
 # Prepares a Debian (or other non-NixOS) server for bento, as root: the group
 # sftp_users, one SFTP-only user per system with its key, the chroot
-# directories, and the sshd configuration. Safe to run again after every
-# `bento generate`. On NixOS, import sftp-server.nix instead.
+# directories, the sshd configuration, and the user bento-eval, who evaluates
+# fleet code. Safe to run again after every `bento generate`. On NixOS,
+# import sftp-server.nix instead.
 #
 # A system that left the fleet (its SFTP user is here, the fleet no longer
 # has it) can no longer log in once this runs: its key is removed and its
@@ -200,12 +201,33 @@ while read -r action name want home; do
 		exit 1
 	fi
 done < "$WORK/plan"
+
+# The user bento deploy and build evaluate fleet code as (docs/security.md):
+# a system user and group of bento's own, which no other service shares (a
+# process of the same user could trace the evaluator and change what gets
+# built), with no login shell and no home (each run makes the evaluator a
+# temporary one). Made once, with the accounts above.
+evaluator=''
+if ! grep -q '^bento-eval:' "$WORK/passwd"; then
+	evaluator=yes
+	if command -v systemd-sysusers > /dev/null 2>&1; then
+		printf '%s\n' 'u bento-eval - "bento fleet code evaluator" /nonexistent /usr/sbin/nologin' >> "$WORK/sysusers.conf"
+	else
+		# Its group alone may be left from an earlier one: useradd --user-group would refuse it.
+		if grep -q '^bento-eval:' "$WORK/group"; then group=--gid=bento-eval; else group=--user-group; fi
+		if ! useradd --system "$group" --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --comment 'bento fleet code evaluator' bento-eval 2> "$WORK/useradd.err"; then
+			cat "$WORK/useradd.err" >&2
+			exit 1
+		fi
+	fi
+fi
 if [ -s "$WORK/sysusers.conf" ]; then
 	systemd-sysusers "$WORK/sysusers.conf" > "$WORK/sysusers.log" 2>&1 || {
 		cat "$WORK/sysusers.log" >&2
 		exit 1
 	}
 fi
+[ -z "$evaluator" ] || echo "setup-debian.sh: made the system user bento-eval, who evaluates fleet code for bento (docs/security.md)"
 if [ -n "$created" ]; then
 	# A locked password ('!') makes sshd refuse key logins without PAM.
 	chpasswd -e < "$WORK/passwords"

@@ -199,14 +199,37 @@ in
     # an allocated uid, a user must be exactly one of isSystemUser and
     # isNormalUser, and a normal user would get subordinate uids and a
     # login shell (nixos/modules/config/users-groups.nix).
-    users.users = lib.mapAttrs (name: keys: {
-      isSystemUser = true;
-      uid = cfg.uids.${name} or null;
-      group = "sftp_users";
-      home = "${cfg.chrootDir}/${name}";
-      createHome = false;
-      openssh.authorizedKeys.keys = keys;
-    }) cfg.systems;
+    users.users = lib.mkMerge [
+      (lib.mapAttrs (name: keys: {
+        isSystemUser = true;
+        uid = cfg.uids.${name} or null;
+        group = "sftp_users";
+        home = "${cfg.chrootDir}/${name}";
+        createHome = false;
+        openssh.authorizedKeys.keys = keys;
+      }) cfg.systems)
+      {
+        # The user bento deploy and build evaluate fleet code as
+        # (docs/security.md): a system user and group of bento's own, which no
+        # other service shares (a process of the same user could trace the
+        # evaluator and change what gets built). No uid: "a free UID is picked
+        # on activation", below 1000 with isSystemUser (the options uid and
+        # isSystemUser of nixos/modules/config/users-groups.nix, which also
+        # wants exactly one of isSystemUser and isNormalUser, and a group),
+        # and kept: update-users-groups.pl records it in /var/lib/nixos/uid-map
+        # and gives it back should the user be declared again (allocUid). Its
+        # home and shell are NixOS's defaults: /var/empty (root's and empty;
+        # systemd.sysusers makes no home for it) and nologin. "bento-eval" is
+        # no system's name (src/protocol/names.ts); set in systems by hand,
+        # its definitions conflict (group).
+        bento-eval = {
+          isSystemUser = true;
+          group = "bento-eval";
+          description = "bento fleet code evaluator";
+        };
+      }
+    ];
+    users.groups.bento-eval = { };
 
     services.openssh.enable = true;
     # sshd's MaxStartups and LoginGraceTime, sized for the fleet, come with

@@ -19,6 +19,13 @@
  * user may. Not root, bento evaluates with the rights of whoever runs it,
  * directly.
  *
+ * EVALUATOR_USER (bento-eval) is bento's alone, made by the server's setup
+ * (setup-debian.sh, the NixOS server module): a process of the same user may
+ * ptrace or signal the evaluator and change what gets built for every
+ * machine, and `nobody` is shared (NFS squashing, daemons that drop to it).
+ * A server set up by an older bento lacks it: bento then evaluates as
+ * `nobody`, as it used to, and says once per run how to make it.
+ *
  * The evaluator gets a home of its own and only the environment Nix needs
  * (PATH, Nix's settings, proxies): none of root's variables, credentials
  * or user configuration.
@@ -42,8 +49,19 @@ import { formatCommand, requireOnPath, run, startBackground, tail, type Backgrou
 import { makeTempDir } from '../util/temp-dir.js';
 import { NIX_FEATURE_ARGS, nixSettings } from './nix.js';
 
-/** Who evaluates fleet code when bento runs as root: the user every Debian and NixOS system has for owning nothing. */
-export const EVALUATOR_USER = 'nobody';
+/** Who evaluates fleet code when bento runs as root: a system user of bento's own, owning nothing, made by the server's setup. */
+export const EVALUATOR_USER = 'bento-eval';
+
+/** Who evaluates on a server set up by an older bento, without EVALUATOR_USER: the user every Debian and NixOS system has. */
+export const FALLBACK_EVALUATOR_USER = 'nobody';
+
+/** The user to evaluate as, and the one to fall back to when it does not exist. */
+export interface EvaluatorUsers {
+  user: string;
+  fallback: string;
+}
+
+const EVALUATOR_USERS: EvaluatorUsers = { user: EVALUATOR_USER, fallback: FALLBACK_EVALUATOR_USER };
 
 /** How to reach the network (proxies) and the locale: both the daemon and the evaluator keep them. */
 const NETWORK_AND_LOCALE_ENV = [
@@ -87,7 +105,8 @@ const DAEMON_ENV = [
 /**
  * Settings of bento's daemon that no configuration file changes (the
  * command line wins over nix.conf and NIX_CONFIG): no netrc for builds to
- * copy, root its only trusted user, root and the evaluator its only users.
+ * copy, root its only trusted user, root and the evaluator (whichever user
+ * evaluates) its only users.
  */
 export function daemonSettings(builders: string | undefined, evaluatorUser = EVALUATOR_USER): string[] {
   return [
@@ -148,67 +167,237 @@ interface Identity {
   gid: number;
 }
 
-interface Workspace extends Identity {
+/** Who evaluates: the user's name, uid and primary gid. */
+export interface Evaluator extends Identity {
+  name: string;
+}
+
+interface Workspace extends Evaluator {
   /** root:<gid> 0750: the evaluator's home and the daemons' sockets. */
   dir: string;
   home: string;
 }
 
-let identity: Promise<Identity> | undefined;
-let workspace: Promise<Workspace> | undefined;
-const daemons = new Map<string, Promise<string>>();
-const running: BackgroundProcess[] = [];
-
-/** Whether Nix over fleet code runs as EVALUATOR_USER: bento is root. */
+/** Whether Nix over fleet code runs as another user (EVALUATOR_USER): bento is root. */
 export function evaluatesAsAnotherUser(): boolean {
   return process.getuid?.() === 0;
 }
 
-/** The user fleet code is evaluated as, when it is another one than bento's (for messages). */
-export function otherEvaluator(): string | undefined {
-  return evaluatesAsAnotherUser() ? EVALUATOR_USER : undefined;
-}
-
-/** `getent passwd` of the evaluator: its uid and primary gid (never root's). */
-async function lookUpEvaluator(): Promise<Identity> {
-  // What the evaluator will run: said first, before the tools that look it up.
-  for (const tool of ['nix', 'nix-daemon', 'setpriv']) requireOnPath(tool);
-  const result = await run('getent', ['passwd', EVALUATOR_USER], { allowFailure: true });
-  const fields = result.stdout.split('\n')[0]?.split(':') ?? [];
+/** A passwd line's uid and primary gid, when both are numbers. */
+function identityOf(line: string | undefined): Identity | undefined {
+  const fields = line?.split(':') ?? [];
+  if (fields[2] === undefined || fields[3] === undefined || fields[2] === '' || fields[3] === '') return undefined;
   const uid = Number(fields[2]);
   const gid = Number(fields[3]);
-  if (result.failed || fields[2] === undefined || !Number.isInteger(uid) || !Number.isInteger(gid) || uid === 0 || gid === 0) {
-    throw new UserError(
-      `there is no user ${EVALUATOR_USER} on this server (or it is root): bento evaluates fleet code as ${EVALUATOR_USER}, never as root`,
-      `create the user ${EVALUATOR_USER} (every Debian and NixOS system has it)`,
-    );
+  return Number.isInteger(uid) && Number.isInteger(gid) ? { uid, gid } : undefined;
+}
+
+/** The warning of a run that evaluates as the fallback user: what it risks, and how to make the user. */
+export function fallbackWarning(users: EvaluatorUsers = EVALUATOR_USERS): string {
+  return (
+    `there is no user ${users.user} on this server: bento evaluates fleet code as ${users.fallback}, whom other services share, and any process of ${users.fallback} could change what gets built for the machines; ` +
+    `run generated/server/setup-debian.sh again (Debian), or rebuild the NixOS server with bento's updated server module (services.bento-server): both make the user ${users.user}`
+  );
+}
+
+function warnOnStderr(message: string): void {
+  process.stderr.write(`warning: ${message}\n`);
+}
+
+/**
+ * Who evaluates fleet code as root, and what it has: the user, looked up
+ * once (`getent passwd`; a missing `users.user` warns once, through `warn`,
+ * and falls back to `users.fallback`, never root), its home, bento's
+ * daemons. One per process (the functions below); tests make their own with
+ * other names.
+ */
+export class FleetEvaluator {
+  private identity: Promise<Evaluator> | undefined;
+  private workspace: Promise<Workspace> | undefined;
+  private readonly daemons = new Map<string, Promise<string>>();
+  private readonly running: BackgroundProcess[] = [];
+  private resolved: string | undefined;
+  /** The workspace's directory once made: close() removes it, at exit too (synchronously). */
+  private dir: string | undefined;
+  private readonly cleanUp = () => this.close();
+
+  constructor(
+    private readonly users: EvaluatorUsers = EVALUATOR_USERS,
+    private readonly warn: (message: string) => void = warnOnStderr,
+  ) {}
+
+  /** The user who evaluates: the one looked up, else the one asked for (for messages). */
+  name(): string {
+    return this.resolved ?? this.users.user;
   }
-  return { uid, gid };
-}
 
-function evaluator(): Promise<Identity> {
-  identity ??= lookUpEvaluator();
-  return identity;
-}
+  /** `getent passwd` of the user and of the fallback, in one process: the user's uid and primary gid (never root's). */
+  evaluator(): Promise<Evaluator> {
+    this.identity ??= this.lookUp();
+    return this.identity;
+  }
 
-/** The evaluator's home (owned by it, 0700) in a directory only root and it may enter, removed when bento exits. */
-async function evaluatorWorkspace(): Promise<Workspace> {
-  workspace ??= (async () => {
-    const { uid, gid } = await evaluator();
-    const dir = makeTempDir('eval');
-    process.once('exit', () => {
-      for (const daemon of running) daemon.stop();
-      rmSync(dir, { recursive: true, force: true });
-    });
+  private async lookUp(): Promise<Evaluator> {
+    const { user, fallback } = this.users;
+    // What the evaluator will run: said first, before the tools that look it up.
+    for (const tool of ['nix', 'nix-daemon', 'setpriv']) requireOnPath(tool);
+    // Exit status 2 when one of them is missing: the lines say which.
+    const result = await run('getent', ['passwd', user, fallback], { allowFailure: true });
+    const lines = result.stdout.split('\n');
+    const lineOf = (name: string) => lines.find((line) => line.startsWith(`${name}:`));
+    const own = lineOf(user);
+    const notRoot = (identity: Identity | undefined) => identity !== undefined && identity.uid !== 0 && identity.gid !== 0;
+    if (own !== undefined) {
+      const identity = identityOf(own);
+      if (!identity || !notRoot(identity)) {
+        throw new UserError(
+          `the user ${user} of this server is root, or has no uid and group of its own (${own.split(':').slice(2, 4).join(':')}): bento evaluates fleet code as ${user}, never as root`,
+          `remove that account (userdel ${user}), then run generated/server/setup-debian.sh again, which makes it as bento needs it`,
+        );
+      }
+      this.resolved = user;
+      return { name: user, ...identity };
+    }
+    const identity = identityOf(lineOf(fallback));
+    if (!identity || !notRoot(identity)) {
+      throw new UserError(
+        `there is no user ${user} on this server, nor ${fallback} (or it is root): bento evaluates fleet code as ${user}, never as root`,
+        `run generated/server/setup-debian.sh again (Debian), or rebuild the NixOS server with bento's updated server module (services.bento-server): both make the user ${user}`,
+      );
+    }
+    this.warn(fallbackWarning(this.users));
+    this.resolved = fallback;
+    return { name: fallback, ...identity };
+  }
+
+  /** The evaluator's home (owned by it, 0700) in a directory only root and it may enter, removed by close() or when bento exits. */
+  private space(): Promise<Workspace> {
+    this.workspace ??= (async () => {
+      const who = await this.evaluator();
+      const dir = makeTempDir('eval');
+      this.dir = dir;
+      process.once('exit', this.cleanUp);
+      chownSync(dir, 0, who.gid);
+      chmodSync(dir, 0o750);
+      const home = path.join(dir, 'home');
+      mkdirSync(home, { mode: 0o700 });
+      chmodSync(home, 0o700);
+      chownSync(home, who.uid, who.gid);
+      return { ...who, dir, home };
+    })();
+    return this.workspace;
+  }
+
+  /** Stops bento's daemons and removes the evaluator's home (at exit; a test's own evaluator when it is done). */
+  close(): void {
+    process.removeListener('exit', this.cleanUp);
+    for (const daemon of this.running.splice(0)) daemon.stop();
+    if (this.dir !== undefined) rmSync(this.dir, { recursive: true, force: true });
+    this.dir = undefined;
+    this.workspace = undefined;
+    this.daemons.clear();
+  }
+
+  /** shareWithEvaluator for this evaluator. */
+  async share(dir: string): Promise<void> {
+    const { gid } = await this.evaluator();
     chownSync(dir, 0, gid);
     chmodSync(dir, 0o750);
-    const home = path.join(dir, 'home');
-    mkdirSync(home, { mode: 0o700 });
-    chmodSync(home, 0o700);
-    chownSync(home, uid, gid);
-    return { uid, gid, dir, home };
-  })();
-  return workspace;
+  }
+
+  /** handOverToEvaluator for this evaluator. */
+  async handOver(dir: string): Promise<void> {
+    const { uid, gid } = await this.evaluator();
+    const walk = (current: string) => {
+      lchownSync(current, uid, gid);
+      for (const entry of readdirSync(current, { withFileTypes: true })) {
+        const full = path.join(current, entry.name);
+        if (entry.isDirectory()) walk(full);
+        else lchownSync(full, uid, gid);
+      }
+    };
+    walk(dir);
+  }
+
+  /** Runs TOOL ARGS as the evaluator, the client of bento's daemon. */
+  async runTool(tool: FleetTool, toolArgs: readonly string[], options: FleetNixOptions = {}): Promise<RunResult> {
+    const { builders, ...runOptions } = options;
+    const space = await this.space();
+    const socket = await this.daemonSocket(space, builders);
+    return run('setpriv', [`--reuid=${space.uid}`, `--regid=${space.gid}`, '--clear-groups', '--', tool, ...toolArgs], {
+      ...runOptions,
+      env: evaluatorEnvironment(space, socket, runOptions.env),
+      extendEnv: false,
+    });
+  }
+
+  /** unreadableByEvaluator for this evaluator. */
+  async unreadable(paths: readonly string[]): Promise<string[]> {
+    if (paths.length === 0) return [];
+    const { uid, gid } = await this.evaluator();
+    const script = 'for p do test -r "$p" || printf \'%s\\n\' "$p"; done';
+    const result = await run('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--', 'sh', '-c', script, 'sh', ...paths], { env: { PATH: '/usr/bin:/bin' }, extendEnv: false });
+    return result.stdout.split('\n').filter((line) => line !== '');
+  }
+
+  /** The socket of bento's daemon with these builders, started on first use. */
+  private daemonSocket(space: Workspace, builders: string | undefined): Promise<string> {
+    const key = JSON.stringify(builders ?? null);
+    let socket = this.daemons.get(key);
+    if (!socket) {
+      socket = this.startDaemon(space, builders);
+      this.daemons.set(key, socket);
+    }
+    return socket;
+  }
+
+  /**
+   * Starts `nix-daemon` on a socket in the workspace (only root and the
+   * evaluator may reach it) and waits until it accepts connections. It dies
+   * with bento: stopped on exit, and killed by the kernel if bento is killed
+   * (setpriv --pdeathsig).
+   */
+  private async startDaemon(space: Workspace, builders: string | undefined): Promise<string> {
+    await refuseRootBuilds();
+    const dir = mkdtempSync(path.join(space.dir, 'daemon-'));
+    chownSync(dir, 0, space.gid);
+    chmodSync(dir, 0o750);
+    const socket = path.join(dir, 'socket');
+    const logFile = path.join(dir, 'log');
+    // Root's alone (0600): a build user may learn the file's name (NIX_USER_CONF_FILES), not what it says.
+    let nixConfigFile: string | undefined;
+    if (process.env.NIX_CONFIG !== undefined) {
+      nixConfigFile = path.join(dir, 'nix-config.conf');
+      writeFileSync(nixConfigFile, `${process.env.NIX_CONFIG}\n`, { mode: 0o600 });
+    }
+    const args = ['--pdeathsig', 'SIGKILL', '--', 'nix-daemon', ...daemonSettings(builders, space.name)];
+    const daemon = startBackground('setpriv', args, { env: daemonEnvironment(socket, nixConfigFile), extendEnv: false, logFile });
+    this.running.push(daemon);
+    let ended: { error?: unknown; code?: number } | undefined;
+    daemon.exited.then(
+      (code) => (ended = { code }),
+      (error: unknown) => (ended = { error }),
+    );
+    const deadline = Date.now() + 30_000;
+    while (!(await accepts(socket))) {
+      if (ended?.error) throw ended.error;
+      if (ended || Date.now() > deadline) {
+        daemon.stop();
+        const log = existsSync(logFile) ? tail(readFileSync(logFile, 'utf8')) : '';
+        throw new ToolError(formatCommand('setpriv', args), ended?.code, log, `nix-daemon did not start${ended ? ` (exit status ${ended.code ?? 'signal'})` : ' within 30 s'}: ${log || 'no output'}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return socket;
+  }
+}
+
+/** This process's evaluator. */
+const fleetEvaluator = new FleetEvaluator();
+
+/** The user fleet code is evaluated as, when it is another one than bento's (for messages). */
+export function otherEvaluator(): string | undefined {
+  return evaluatesAsAnotherUser() ? fleetEvaluator.name() : undefined;
 }
 
 /**
@@ -218,9 +407,7 @@ async function evaluatorWorkspace(): Promise<Workspace> {
  */
 export async function shareWithEvaluator(dir: string): Promise<void> {
   if (!evaluatesAsAnotherUser()) return;
-  const { gid } = await evaluator();
-  chownSync(dir, 0, gid);
-  chmodSync(dir, 0o750);
+  await fleetEvaluator.share(dir);
 }
 
 /**
@@ -230,16 +417,7 @@ export async function shareWithEvaluator(dir: string): Promise<void> {
  */
 export async function handOverToEvaluator(dir: string): Promise<void> {
   if (!evaluatesAsAnotherUser()) return;
-  const { uid, gid } = await evaluator();
-  const walk = (current: string) => {
-    lchownSync(current, uid, gid);
-    for (const entry of readdirSync(current, { withFileTypes: true })) {
-      const full = path.join(current, entry.name);
-      if (entry.isDirectory()) walk(full);
-      else lchownSync(full, uid, gid);
-    }
-  };
-  walk(dir);
+  await fleetEvaluator.handOver(dir);
 }
 
 /**
@@ -279,8 +457,9 @@ export interface FleetNixOptions extends RunOptions {
 export type FleetTool = 'nix' | 'nix-build' | 'nix-instantiate';
 
 /**
- * Runs `nix ARGS` (flakes enabled) over fleet code: as EVALUATOR_USER
- * through bento's own daemon when bento is root, else directly. A failure
+ * Runs `nix ARGS` (flakes enabled) over fleet code: as EVALUATOR_USER (or,
+ * on a server without it, FALLBACK_EVALUATOR_USER) through bento's own
+ * daemon when bento is root, else directly. A failure
  * is returned or thrown as run() does.
  */
 export function runFleetNix(args: readonly string[], options: FleetNixOptions = {}): Promise<RunResult> {
@@ -289,16 +468,10 @@ export function runFleetNix(args: readonly string[], options: FleetNixOptions = 
 
 /** runFleetNix for any of Nix's tools (nix-build, nix-instantiate: a configuration.nix). */
 export async function runFleetTool(tool: FleetTool, args: readonly string[], options: FleetNixOptions = {}): Promise<RunResult> {
-  const { builders, ...runOptions } = options;
   const toolArgs = tool === 'nix' ? [...NIX_FEATURE_ARGS, ...args] : [...args];
-  if (!evaluatesAsAnotherUser()) return run(tool, [...toolArgs, ...(builders === undefined ? [] : ['--builders', builders])], runOptions);
-  const space = await evaluatorWorkspace();
-  const socket = await daemonSocket(space, builders);
-  return run('setpriv', [`--reuid=${space.uid}`, `--regid=${space.gid}`, '--clear-groups', '--', tool, ...toolArgs], {
-    ...runOptions,
-    env: evaluatorEnvironment(space, socket, runOptions.env),
-    extendEnv: false,
-  });
+  if (evaluatesAsAnotherUser()) return fleetEvaluator.runTool(tool, toolArgs, options);
+  const { builders, ...runOptions } = options;
+  return run(tool, [...toolArgs, ...(builders === undefined ? [] : ['--builders', builders])], runOptions);
 }
 
 /**
@@ -306,11 +479,8 @@ export async function runFleetTool(tool: FleetTool, args: readonly string[], opt
  * bento is not root: it evaluates as itself). One process for the lot.
  */
 export async function unreadableByEvaluator(paths: readonly string[]): Promise<string[]> {
-  if (!evaluatesAsAnotherUser() || paths.length === 0) return [];
-  const { uid, gid } = await evaluator();
-  const script = 'for p do test -r "$p" || printf \'%s\\n\' "$p"; done';
-  const result = await run('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--', 'sh', '-c', script, 'sh', ...paths], { env: { PATH: '/usr/bin:/bin' }, extendEnv: false });
-  return result.stdout.split('\n').filter((line) => line !== '');
+  if (!evaluatesAsAnotherUser()) return [];
+  return fleetEvaluator.unreadable(paths);
 }
 
 /** What the evaluator's Nix sees: PASSED_ENV, its own home and temporary files, bento's daemon. */
@@ -334,57 +504,6 @@ export function evaluatorEnvironment(space: Pick<Workspace, 'home'>, socket: str
     GIT_CONFIG_KEY_0: 'safe.directory',
     GIT_CONFIG_VALUE_0: '*',
   };
-}
-
-/** The socket of bento's daemon with these builders, started on first use. */
-function daemonSocket(space: Workspace, builders: string | undefined): Promise<string> {
-  const key = JSON.stringify(builders ?? null);
-  let socket = daemons.get(key);
-  if (!socket) {
-    socket = startDaemon(space, builders);
-    daemons.set(key, socket);
-  }
-  return socket;
-}
-
-/**
- * Starts `nix-daemon` on a socket in the workspace (only root and the
- * evaluator may reach it) and waits until it accepts connections. It dies
- * with bento: stopped on exit, and killed by the kernel if bento is killed
- * (setpriv --pdeathsig).
- */
-async function startDaemon(space: Workspace, builders: string | undefined): Promise<string> {
-  await refuseRootBuilds();
-  const dir = mkdtempSync(path.join(space.dir, 'daemon-'));
-  chownSync(dir, 0, space.gid);
-  chmodSync(dir, 0o750);
-  const socket = path.join(dir, 'socket');
-  const logFile = path.join(dir, 'log');
-  // Root's alone (0600): a build user may learn the file's name (NIX_USER_CONF_FILES), not what it says.
-  let nixConfigFile: string | undefined;
-  if (process.env.NIX_CONFIG !== undefined) {
-    nixConfigFile = path.join(dir, 'nix-config.conf');
-    writeFileSync(nixConfigFile, `${process.env.NIX_CONFIG}\n`, { mode: 0o600 });
-  }
-  const args = ['--pdeathsig', 'SIGKILL', '--', 'nix-daemon', ...daemonSettings(builders)];
-  const daemon = startBackground('setpriv', args, { env: daemonEnvironment(socket, nixConfigFile), extendEnv: false, logFile });
-  running.push(daemon);
-  let ended: { error?: unknown; code?: number } | undefined;
-  daemon.exited.then(
-    (code) => (ended = { code }),
-    (error: unknown) => (ended = { error }),
-  );
-  const deadline = Date.now() + 30_000;
-  while (!(await accepts(socket))) {
-    if (ended?.error) throw ended.error;
-    if (ended || Date.now() > deadline) {
-      daemon.stop();
-      const log = existsSync(logFile) ? tail(readFileSync(logFile, 'utf8')) : '';
-      throw new ToolError(formatCommand('setpriv', args), ended?.code, log, `nix-daemon did not start${ended ? ` (exit status ${ended.code ?? 'signal'})` : ' within 30 s'}: ${log || 'no output'}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  return socket;
 }
 
 /**

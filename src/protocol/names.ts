@@ -17,7 +17,7 @@ const HOST_DIR_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,254}$/;
 const RESERVED = new Set([
   'root', 'daemon', 'bin', 'sys', 'sync', 'games', 'man', 'lp', 'mail', 'news', 'uucp', 'proxy',
   'www-data', 'backup', 'list', 'irc', 'gnats', 'nobody', 'sshd', 'messagebus', 'systemd-network',
-  'systemd-resolve', 'systemd-timesync', 'nixbld', 'sftp_users',
+  'systemd-resolve', 'systemd-timesync', 'nixbld', 'sftp_users', 'bento-eval',
 ]);
 
 /** Why `name` cannot be a system name, or undefined when it can. */

@@ -157,7 +157,7 @@ describe.skipIf(!isRoot)('a NIX_PATH entry only root may read', () => {
     const fleet = newFleet({ [n('hidden')]: { nonFlake: true } });
     const build = bento(['build', '--name', n('hidden')], { env: { BENTO_DIR: fleet.root, NIX_PATH: `nixpkgs=${path.join(hidden, 'nixpkgs')}` } });
     expect(build.status).toBe(1);
-    expect(build.stdout).toMatch(new RegExp(`FAILED  ${n('hidden')} .*the Nix search path entry nixpkgs=${hidden}/nixpkgs cannot be read by the user nobody`));
+    expect(build.stdout).toMatch(new RegExp(`FAILED  ${n('hidden')} .*the Nix search path entry nixpkgs=${hidden}/nixpkgs cannot be read by the user bento-eval`));
   });
 });
 

@@ -7,7 +7,11 @@
  *   the pinned fetch), said, and passed on as BENTO_NIXPKGS_LIB;
  * - as root, the group sftp_users that the server fixtures (server.ts) put
  *   their users in: made here, once, because test files run three at once
- *   and two of them making it (or one removing it under another) race.
+ *   and two of them making it (or one removing it under another) race;
+ * - as root, the user bento-eval who evaluates fleet code, as setup-debian.sh
+ *   makes it on a server (its systemd-sysusers line): the tests' servers are
+ *   set-up servers (a run without it evaluates as nobody, and warns).
+ * What the run made is removed at its end; what was there stays.
  * The test processes inherit the variables.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -16,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { flakeNamesCachePath } from '../../src/chroot/flake-names-cache.js';
 import { generateRecordPath } from '../../src/commands/shared/generate-record-store.js';
+import { EVALUATOR_USER } from '../../src/nix/unprivileged.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { DEFAULT_CONFIG } from './fleet.js';
 
@@ -36,6 +41,18 @@ export function locateNixpkgsLib(env: NodeJS.ProcessEnv = process.env): { source
 
 function groupExists(name: string): boolean {
   return spawnSync('getent', ['group', name]).status === 0;
+}
+
+function userExists(name: string): boolean {
+  return spawnSync('getent', ['passwd', name]).status === 0;
+}
+
+/** The systemd-sysusers line setup-debian.sh makes bento-eval with, read from its template: the same user, made the same way. */
+export function evaluatorSysusersLine(): string {
+  const template = readFileSync(path.join(PACKAGE_ROOT, 'templates', 'server', 'setup-debian.sh.hbs'), 'utf8');
+  const line = new RegExp(`printf '%s\\\\n' '(u ${EVALUATOR_USER} [^']*)'`).exec(template)?.[1];
+  if (line === undefined) throw new Error(`templates/server/setup-debian.sh.hbs has no systemd-sysusers line for ${EVALUATOR_USER}`);
+  return line;
 }
 
 export default function setup(): () => void {
@@ -62,6 +79,11 @@ export default function setup(): () => void {
     execFileSync('groupadd', ['--system', SFTP_GROUP]);
     madeGroup = true;
   }
+  let madeEvaluator = false;
+  if (process.getuid?.() === 0 && !userExists(EVALUATOR_USER)) {
+    execFileSync('systemd-sysusers', ['--inline', evaluatorSysusersLine()], { stdio: 'ignore' });
+    madeEvaluator = true;
+  }
   return () => {
     rmSync(dir, { recursive: true, force: true });
     rmSync(runDir, { recursive: true, force: true });
@@ -76,5 +98,10 @@ export default function setup(): () => void {
       rmSync(flakeNamesCachePath(chrootDir), { force: true });
     }
     if (madeGroup) spawnSync('groupdel', [SFTP_GROUP]);
+    // userdel removes its group too (USERGROUPS_ENAB); groupdel if it did not.
+    if (madeEvaluator) {
+      spawnSync('userdel', [EVALUATOR_USER]);
+      if (groupExists(EVALUATOR_USER)) spawnSync('groupdel', [EVALUATOR_USER]);
+    }
   };
 }

@@ -40,7 +40,9 @@ describe('evaluatorEnvironment', () => {
 
 describe("bento's daemon", () => {
   it('has no netrc, trusts root alone, serves root and the evaluator only; builders when given', () => {
-    expect(daemonSettings(undefined)).toEqual(['--option', 'netrc-file', '/dev/null', '--option', 'trusted-users', 'root', '--option', 'allowed-users', 'root nobody']);
+    expect(daemonSettings(undefined)).toEqual(['--option', 'netrc-file', '/dev/null', '--option', 'trusted-users', 'root', '--option', 'allowed-users', 'root bento-eval']);
+    // On a server without bento-eval (set up by an older bento), the user who evaluates instead.
+    expect(daemonSettings(undefined, 'nobody').slice(-2)).toEqual(['allowed-users', 'root nobody']);
     expect(daemonSettings('ssh://builder x86_64-linux').slice(-3)).toEqual(['--option', 'builders', 'ssh://builder x86_64-linux']);
   });
 

@@ -9,6 +9,9 @@ describe('names', () => {
   it.each(['', 'Router', '1abc', '-a', 'a.b', 'a b', 'a'.repeat(33), 'é', 'root', 'sshd'])('refuses %j', (name) => {
     expect(systemNameProblem(name)).toBeDefined();
   });
+  it("refuses the name of the user who evaluates fleet code: its SFTP account would be the evaluator's", () => {
+    expect(systemNameProblem('bento-eval')).toBe('"bento-eval" is reserved for a system account on the server; pick another name');
+  });
   it('host directory names', () => {
     expect(hostDirNameProblem('all-flakes-systems')).toBeUndefined();
     expect(hostDirNameProblem('v1.2')).toBeUndefined();

@@ -117,8 +117,43 @@ describe('the server module', () => {
     expect(Object.keys(evalNixos<Record<string, unknown>>([SERVER_MODULE, path.join(generated, 'server', 'bento-server-settings.nix')], 'config.systemd.timers'))).not.toContain('bento-reboots');
   });
 
+  it('declares bento-eval, who evaluates fleet code: a system user of its own group, no uid (NixOS picks and keeps one), no home, no login; no SFTP user', () => {
+    const modules = [SERVER_MODULE, path.join(generated, 'server', 'bento-server-settings.nix')];
+    type User = { isSystemUser: boolean; isNormalUser: boolean; uid: number | null; group: string; home: string; createHome: boolean; description: string; openssh: { authorizedKeys: { keys: string[] } } };
+    const users = evalNixos<Record<string, User>>(modules, 'config.users.users');
+    expect(users['bento-eval']).toEqual({
+      name: 'bento-eval',
+      description: 'bento fleet code evaluator',
+      uid: null,
+      isSystemUser: true,
+      isNormalUser: false,
+      group: 'bento-eval',
+      home: '/var/empty',
+      homeMode: '700',
+      enable: true,
+      createHome: false,
+      openssh: { authorizedKeys: { keys: [] } },
+    });
+    expect(evalNixos(modules, 'config.users.groups.bento-eval')).toEqual({ name: 'bento-eval', gid: null, members: [] });
+    // What nixpkgs' users-groups.nix asserts of every user: exactly one of
+    // isSystemUser and isNormalUser, a group that is declared.
+    const groups = Object.keys(evalNixos<Record<string, unknown>>(modules, 'config.users.groups'));
+    for (const [name, user] of Object.entries(users)) {
+      expect(user.isSystemUser !== user.isNormalUser, name).toBe(true);
+      expect(groups, name).toContain(user.group);
+    }
+    // With systemd.sysusers, NixOS makes no home for it (/var/empty).
+    const sysusers = module('server-sysusers', '{ systemd.sysusers.enable = true; }');
+    const homes = evalNixos<Record<string, unknown>>([...modules, SYSUSERS, sysusers], 'config.systemd.tmpfiles.settings.home-directories');
+    expect(Object.keys(homes)).toEqual(['/srv/chroot/nas', '/srv/chroot/router']);
+    // A system of that name set by hand: the definitions conflict, never one account for both.
+    const clash = module('server-clash', '{ services.bento-server.systems.bento-eval = [ ]; }');
+    expect(() => evalNixos([...modules, clash], 'config.users.users.bento-eval.group')).toThrow(/conflicting definition values/);
+  });
+
   it("alone, without the fleet's settings, it serves nothing it cannot secure: it says what is missing", () => {
-    expect(evalNixos([SERVER_MODULE], 'config.users.users')).toEqual({});
+    // No SFTP user: only the user who evaluates fleet code, whom the server always has.
+    expect(Object.keys(evalNixos([SERVER_MODULE], 'config.users.users'))).toEqual(['bento-eval']);
     expect(() => evalNixos([SERVER_MODULE], 'config.services.openssh.extraConfig')).toThrow(/services\.bento-server\.generated\.sshdMatchBlock is not set: import the fleet's generated\/server\/bento-server-settings\.nix/);
     expect(() => evalNixos([SERVER_MODULE], 'config.systemd.services.bento-prune-logs.script')).toThrow(/generated\.pruneLogsScript is not set/);
   });

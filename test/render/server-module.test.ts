@@ -135,7 +135,9 @@ describe('server/sftp-server.nix', () => {
       [server],
       'config.users.users',
     );
-    expect(Object.keys(users)).toEqual(NAMES);
+    // The machines' users, and the user who evaluates fleet code (not an SFTP user: no key, no chroot).
+    expect(Object.keys(users)).toEqual(['bento-eval', ...NAMES]);
+    expect(users['bento-eval']).toMatchObject({ group: 'bento-eval', home: '/var/empty', isSystemUser: true, openssh: { authorizedKeys: { keys: [] } } });
     expect(users.router).toMatchObject({ group: 'sftp_users', home: `${CHROOT_DIR}/router`, isSystemUser: true });
     expect(users.router?.openssh.authorizedKeys.keys).toEqual([testKey('router')]);
     expect(evalNixos<boolean>([server], 'config.services.openssh.enable')).toBe(true);

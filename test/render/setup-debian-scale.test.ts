@@ -16,6 +16,8 @@ import { isRoot } from '../helpers/shell.js';
 const ROOT = path.join(import.meta.dirname, '..', '..');
 const PRIVATE_ETC = path.join(ROOT, 'bench', 'lib', 'private-etc.sh');
 const RENDER = path.join(ROOT, 'bench', 'lib', 'render-setup.mjs');
+/** In the copy of /etc: a server not set up yet, without the user who evaluates fleet code (this machine's, made for the test run, is copied). */
+const NO_EVALUATOR = '! getent passwd bento-eval > /dev/null || userdel bento-eval\n! getent group bento-eval > /dev/null || groupdel bento-eval';
 const canUnshare = isRoot && spawnSync('unshare', ['--mount', 'true']).status === 0;
 
 let work: string | undefined;
@@ -32,6 +34,7 @@ describe.skipIf(!canUnshare)('setup-debian.sh for 1,000 systems, in a private /e
     // Inside the namespace: two accounts made as an earlier bento made them
     // (system accounts, uids below 1000), then the setup twice, then what is there.
     const script = `set -eu
+${NO_EVALUATOR}
 groupadd --system sftp_users 2> /dev/null || true
 useradd --system --no-create-home --home-dir ${chroot}/uidscale00000 --gid sftp_users --shell /usr/sbin/nologin uidscale00000
 useradd --system --no-create-home --home-dir ${chroot}/uidscale00001 --gid sftp_users --shell /usr/sbin/nologin uidscale00001
@@ -45,6 +48,7 @@ sh ${work}/setup-debian.sh > ${work}/again.out 2> ${work}/again.err
 awk -F: 'index($6, "${chroot}/") == 1 { print $1, $3 }' /etc/passwd > ${work}/accounts
 awk -F: '$1 ~ /^uidscale/ { print $1, $2, $8 }' /etc/shadow > ${work}/shadow
 stat -c '%n %u %U:%G %a' ${chroot}/uidscale00000/logs/sent.log ${chroot}/uidscale00999 ${chroot}/uidscale00999/logs > ${work}/stat
+{ getent passwd bento-eval; getent group bento-eval; awk -F: '$1 == "bento-eval" { print $2 }' /etc/shadow; ls -d /nonexistent 2>&1 || true; } > ${work}/evaluator
 `;
     writeFileSync(path.join(work, 'run.sh'), script);
     const run = spawnSync('sh', [PRIVATE_ETC, path.join(work, 'ns'), 'sh', path.join(work, 'run.sh')], { encoding: 'utf8' });
@@ -68,5 +72,51 @@ stat -c '%n %u %U:%G %a' ${chroot}/uidscale00000/logs/sent.log ${chroot}/uidscal
     expect(read('keys/uidscale00999' as string)).toMatch(/^ssh-ed25519 \S+ uidscale00999\n$/);
     // Again: nothing to do, nothing said but the summary and the mount warning.
     expect(read('again.out')).toBe('setup-debian.sh: 1000 system(s) ready under ' + chroot + '\n');
+    // The user who evaluates fleet code, made in the first run: a system user (below 1000) and group of its own, no login, no home.
+    expect(read('first.out')).toContain('setup-debian.sh: made the system user bento-eval');
+    expectEvaluatorUser(read('evaluator'));
   }, 180_000);
+
+  it('makes bento-eval with useradd where there is no systemd-sysusers, its group alone left from an earlier one too', () => {
+    work ??= mkdtempSync(path.join(os.tmpdir(), 'bento-setup-scale-'));
+    const out = path.join(work, 'small');
+    const chroot = path.join(out, 'chroot');
+    const render = spawnSync('node', [RENDER, out, chroot, '2', 'evalsmall'], { encoding: 'utf8' });
+    expect(render.stderr).toBe('');
+    // /dev/null over systemd-sysusers: there, but not executable (command -v finds none).
+    const script = `set -eu
+${NO_EVALUATOR}
+mount --bind /dev/null "$(command -v systemd-sysusers)"
+export BENTO_AUTHORIZED_KEYS_DIR=${out}/keys BENTO_SSHD_CONFIG_D=${out}/sshd BENTO_PRUNE_LOGS=${out}/sbin/prune BENTO_SYSTEMD_DIR=${out}/systemd BENTO_NO_RELOAD=1
+sh ${out}/setup-debian.sh > ${out}/first.out 2>&1
+{ getent passwd bento-eval; getent group bento-eval; awk -F: '$1 == "bento-eval" { print $2 }' /etc/shadow; ls -d /nonexistent 2>&1 || true; } > ${out}/evaluator
+userdel bento-eval
+groupadd --system bento-eval
+sh ${out}/setup-debian.sh > ${out}/again.out 2>&1
+{ getent passwd bento-eval; getent group bento-eval; awk -F: '$1 == "bento-eval" { print $2 }' /etc/shadow; ls -d /nonexistent 2>&1 || true; } > ${out}/evaluator-again
+`;
+    writeFileSync(path.join(out, 'run.sh'), script);
+    const run = spawnSync('sh', [PRIVATE_ETC, path.join(out, 'ns'), 'sh', path.join(out, 'run.sh')], { encoding: 'utf8' });
+    const read = (file: string) => spawnSync('cat', [path.join(out, file)], { encoding: 'utf8' }).stdout;
+    expect(run.stderr + read('first.out') + read('again.out')).not.toMatch(/error|failed/i);
+    expect(run.status).toBe(0);
+    expect(read('first.out')).toContain('setup-debian.sh: made the system user bento-eval');
+    expectEvaluatorUser(read('evaluator'));
+    expect(read('again.out')).toContain('setup-debian.sh: made the system user bento-eval');
+    expectEvaluatorUser(read('evaluator-again'));
+  }, 60_000);
 });
+
+/** getent passwd and group of bento-eval, its password field, and `ls -d /nonexistent`: a system user with a group of its own, locked, with no login shell and no home. */
+function expectEvaluatorUser(text: string) {
+  const [passwd = '', group = '', password = '', home = ''] = text.split('\n');
+  const match = /^bento-eval:x:(\d+):(\d+):bento fleet code evaluator:\/nonexistent:\/usr\/sbin\/nologin$/.exec(passwd);
+  expect(match, text).not.toBeNull();
+  const [uid, gid] = [Number(match?.[1]), Number(match?.[2])];
+  expect(uid).toBeGreaterThan(0);
+  expect(uid).toBeLessThan(1000);
+  expect(group).toBe(`bento-eval:x:${gid}:`);
+  expect(gid).toBeGreaterThan(0);
+  expect(password).toMatch(/^!/);
+  expect(home).toContain('No such file or directory');
+}

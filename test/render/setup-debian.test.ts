@@ -44,6 +44,8 @@ function setup(names: string[], accounts: (chrootDir: string) => string[], optio
     // getent passwd|group [NAME...], as the real one: every entry, or those of NAME...; nothing of shadow.
     getent: `db=$1; shift\ncase $db in passwd | group) ;; *) exit 0 ;; esac\n[ $# = 0 ] && exec cat "$FAKE_DIR/$db"\nfor name; do grep "^$name:" "$FAKE_DIR/$db"; done`,
     ...Object.fromEntries(['groupadd', 'useradd', 'usermod', 'install', 'systemd-sysusers', 'chpasswd'].map((tool) => [tool, record])),
+    // What it was asked to make, kept: the script removes its file.
+    'systemd-sysusers': `${record}\ncat "$1" >> "$FAKE_DIR/sysusers.conf"`,
     // stat -c %U:%G -- PATH: the owner the fake owners file gives PATH, else the real one.
     stat: `for file; do :; done\nowner=$(grep "^$file " "$FAKE_DIR/owners" | cut -d' ' -f2)\n[ -n "$owner" ] && { echo "$owner"; exit 0; }\nexec /usr/bin/stat "$@"`,
   };
@@ -240,5 +242,33 @@ describe('setup-debian.sh and the accounts\' uids (uids.txt, SFTP_UIDS)', () => 
     expect(run.status).toBe(0);
     expect(run.calls).toContain("== usermod\n--password\n*\n--expiredate\n\nnas\n");
     expect(run.calls).not.toContain('-u\n');
+  });
+});
+
+describe('setup-debian.sh and the user who evaluates fleet code', () => {
+  const nas = (chrootDir: string) => [`nas:x:70000:sftp_users::${chrootDir}/nas:/usr/sbin/nologin`];
+  const made = () => readFileSync(path.join(dir ?? '', 'sysusers.conf'), 'utf8');
+
+  it('makes bento-eval, a system user and group of its own without login shell or home, in the one systemd-sysusers run, and says so', () => {
+    const run = setup(['nas', 'router'], nas);
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.calls.split('== ').filter((call) => call.startsWith('systemd-sysusers'))).toHaveLength(1);
+    expect(made()).toContain('\nu bento-eval - "bento fleet code evaluator" /nonexistent /usr/sbin/nologin\n');
+    expect(run.stdout).toContain('setup-debian.sh: made the system user bento-eval, who evaluates fleet code for bento (docs/security.md)\n');
+  });
+
+  it('leaves an existing bento-eval alone, and says nothing of it', () => {
+    const run = setup(['nas'], (chrootDir) => [...nas(chrootDir), 'bento-eval:x:983:users::/nonexistent:/usr/sbin/nologin']);
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.calls).not.toContain('== systemd-sysusers');
+    expect(run.calls).not.toContain('== useradd');
+    expect(run.stdout).not.toContain('bento-eval');
+  });
+
+  it('makes nothing when it refuses an account', () => {
+    const run = setup(['webapp'], () => ['webapp:x:1000:users::/home/webapp:/bin/bash']);
+    expect(run.status).toBe(1);
+    expect(run.calls).not.toContain('== systemd-sysusers');
+    expect(run.calls).not.toContain('bento-eval');
   });
 });

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Removes everything one e2e suite created, as it recorded it in BASE/.e2e/:
 # the simulated machines' processes, its sshd, the users and (when it created
-# it) the group sftp_users, the mount points it had to create, and BASE.
+# them) the group sftp_users and the user bento-eval, the mount points it had
+# to create, and BASE.
 # Safe to run twice, after a partial setup, or from a trap.
 #
 #   cleanup.sh /srv/bento-e2e-<id>   (id: be2e… for the suites, demo… for scripts/demo.sh, load… for bench/poll-load.sh)
@@ -56,6 +57,16 @@ if [ -f "$state/users" ]; then
 		done
 		userdel "$user" 2> /dev/null || userdel -f "$user"
 	done < "$state/users"
+fi
+# The user who evaluates fleet code, when the suite's setup-debian.sh made
+# it, after the last evaluation (the suite's bento runs have ended), and its
+# group (userdel removes it with USERGROUPS_ENAB).
+if [ -f "$state/evaluator-created" ] && getent passwd bento-eval > /dev/null; then
+	for pid in $(pgrep -u bento-eval); do
+		kill -9 "$pid" 2> /dev/null
+	done
+	userdel bento-eval 2> /dev/null || userdel -f bento-eval
+	! getent group bento-eval > /dev/null || groupdel bento-eval
 fi
 if [ -f "$state/group-created" ] && getent group sftp_users > /dev/null; then
 	gid=$(getent group sftp_users | cut -d: -f3)

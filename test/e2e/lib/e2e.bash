@@ -634,6 +634,8 @@ e2e_machine_without_var_bento() {
 e2e_setup_server() {
 	local name
 	getent group sftp_users > /dev/null || touch "$E2E_STATE/group-created"
+	# setup-debian.sh makes the user who evaluates fleet code when it is missing: cleanup.sh removes it then.
+	getent passwd bento-eval > /dev/null || touch "$E2E_STATE/evaluator-created"
 	for name in $E2E_SYSTEMS; do
 		if getent passwd "$name" > /dev/null; then fail "user $name exists already"; fi
 		printf '%s\n' "$name" >> "$E2E_STATE/users"
