@@ -17,8 +17,8 @@ import { sha256 } from '../util/hash.js';
 import { bentoAccountProblem, misplacedAccountsWarning, readAccounts, type Accounts, type MisplacedAccount } from './accounts.js';
 import { assembleSystem, HashCache, type Assembly, type RenderedFiles } from './assemble.js';
 import { systemCacheProblems } from './prebuilt-cache.js';
-import { checkPublication, ensureSystemDirs, isPublished, readPublished } from './publish.js';
-import { readPublishedStats, type SystemStats } from './published-stats.js';
+import { checkPublication, ensureSystemDirs, isPublished, readPublished, type Published } from './publish.js';
+import { readPublishedStats, type SameSystem, type SystemStats } from './published-stats.js';
 
 /** What deploy tells when the server's accounts are not set up. */
 export const SERVER_SETUP_HINT = 'apply generated/server/sftp-server.nix (NixOS) or run generated/server/setup-debian.sh as root, then deploy again';
@@ -72,6 +72,7 @@ export async function planPublication(
   const cache = new HashCache();
   const plan: PublicationPlan = { toBuild: [], toAnnounce: [], unchanged: [], failed: [], assemblies: new Map(), sftpGroupId, accounts, publishedStats: new Map(), messages: [] };
   const misplaced: MisplacedAccount[] = [];
+  let states: ReadonlyMap<string, string> | undefined;
   for (const system of selected) {
     const account = accounts.users.get(system.name);
     if (!account) {
@@ -99,6 +100,13 @@ export async function planPublication(
     // The manifest, last_change_date and every published file: as recorded, an lstat each.
     const { published, problems, stats } = checkPublication(chrootDir, assembly, publishedStats.get(system.name));
     if (published.manifest !== assembly.manifest) {
+      // Built before, and found to be what is published (sameSystemAsPublished): not built again.
+      const recorded = publishedStats.get(system.name);
+      if (recorded && isKnownSameSystem(system, assembly, published, recorded.sameSystem, () => (states ??= validStates(readStatesFile(chrootDir))))) {
+        plan.publishedStats.set(system.name, recorded);
+        plan.unchanged.push(system.name);
+        continue;
+      }
       plan.toBuild.push(system);
       continue;
     }
@@ -123,21 +131,36 @@ export async function planPublication(
  * chroot already publishes, so that nothing is published for it
  * (docs/protocol.md §4): the systems of one flake share its host directory,
  * and a change that only the others use must not announce a new
- * configuration to every machine of the flake. True when the store path
+ * configuration to every machine of the flake. When the store path
  * `storeBasename` built for it is the one states.txt records, what config/
  * holds is what last_change_date announces, and the files that differ reach
  * the machine only through that store path: not bento's own files (update.sh
  * runs from the download, with its settings) nor the flag files the client
- * reads itself (SELF_UPDATE, REBOOT). A non-flake system (no store path recorded,
+ * reads itself (SELF_UPDATE, REBOOT), what deploy remembers of it (its
+ * record, published-stats.ts: the next deploy does not build it again);
+ * undefined when it is not. A non-flake system (no store path recorded,
  * §3) and a prebuilt one keep the rule of their files.
  */
-export function sameSystemAsPublished(chrootDir: string, system: Pick<FleetSystem, 'name' | 'kind' | 'prebuilt'>, assembly: Assembly, storeBasename: string): boolean {
-  if (system.kind !== 'flake' || system.prebuilt) return false;
-  if (validStates(readStatesFile(chrootDir)).get(system.name) !== storeBasename) return false;
+export function sameSystemAsPublished(chrootDir: string, system: Pick<FleetSystem, 'name' | 'kind' | 'prebuilt'>, assembly: Assembly, storeBasename: string): SameSystem | undefined {
+  if (system.kind !== 'flake' || system.prebuilt) return undefined;
+  if (validStates(readStatesFile(chrootDir)).get(system.name) !== storeBasename) return undefined;
   const published = readPublished(chrootDir, system.name);
-  if (published.manifest === undefined || published.stampDigest !== sha256(published.manifest)) return false;
+  if (published.manifest === undefined || published.stampDigest !== sha256(published.manifest)) return undefined;
   const changed = changedPaths(published.manifest, assembly.manifest);
-  if (!changed || changed.length === 0) return false;
+  if (!changed || changed.length === 0) return undefined;
   const readByTheClient = new Set([...clientFilesOf(system.name).map((file) => file.published), ...CLIENT_FLAG_FILES]);
-  return changed.every((file) => !readByTheClient.has(file));
+  if (!changed.every((file) => !readByTheClient.has(file))) return undefined;
+  return [assembly.digest, published.stampDigest, storeBasename];
+}
+
+/**
+ * Whether `same` (sameSystemAsPublished, remembered) still says that
+ * `assembly` builds the system published: the same files assembled, the
+ * same configuration in config/ and announced, the same store path in
+ * states.txt (`states`).
+ */
+function isKnownSameSystem(system: Pick<FleetSystem, 'name' | 'kind' | 'prebuilt'>, assembly: Assembly, published: Published, same: SameSystem | undefined, states: () => ReadonlyMap<string, string>): boolean {
+  if (!same || system.kind !== 'flake' || system.prebuilt) return false;
+  if (published.manifest === undefined || published.stampDigest !== sha256(published.manifest)) return false;
+  return same[0] === assembly.digest && same[1] === published.stampDigest && states().get(system.name) === same[2];
 }

@@ -23,6 +23,7 @@
  * only when nobody else could have written it.
  */
 import type { BigIntStats } from 'node:fs';
+import { storeBasenameProblem } from '../protocol/store-path.js';
 import { parseRootCache, rootCacheFile, writeRootCache } from './root-cache.js';
 import { FLAKE_NAMES_CACHE_DIR } from './flake-names-cache.js';
 
@@ -43,7 +44,19 @@ export interface SystemStats {
   dir?: RecordedDir;
   /** Its logs/ when it held `count` logs (status/prune-logs.ts): not listed again while that is no more than LOG_KEEP. */
   logs?: RecordedLogs;
+  /** Files of its flake that deploy built and found to be the system it publishes already (SameSystem): not built again. */
+  sameSystem?: SameSystem;
 }
+
+/**
+ * A flake system's files as assembled (`assembled`: the assembly's digest)
+ * that a deploy built into the system its chroot publishes already
+ * (`store`, the store path states.txt records, with config/'s manifest of
+ * digest `published`, which last_change_date announces): another system of
+ * its flake changed, not this one (docs/protocol.md §4). While all three
+ * hold, those files are not built again (plan-publication.ts).
+ */
+export type SameSystem = [assembled: string, published: string, store: string];
 
 /**
  * A directory's lstat, dated by its own `statTimeNs` (taken before it): a
@@ -82,17 +95,25 @@ export function parsePublishedStats(text: string): Map<string, SystemStats> {
 }
 
 function parseSystemStats(entry: unknown): SystemStats | undefined {
-  const { statTimeNs, files, manifest, stamp, dir, logs } = (entry ?? {}) as { statTimeNs?: unknown; files?: unknown; manifest?: unknown; stamp?: unknown; dir?: unknown; logs?: unknown };
+  const { statTimeNs, files, manifest, stamp, dir, logs, sameSystem } = (entry ?? {}) as { statTimeNs?: unknown; files?: unknown; manifest?: unknown; stamp?: unknown; dir?: unknown; logs?: unknown; sameSystem?: unknown };
   if (typeof statTimeNs !== 'string' || !DECIMAL.test(statTimeNs) || typeof files !== 'object' || files === null) return undefined;
   for (const recorded in files) if (!isRecordedFile((files as Record<string, unknown>)[recorded])) return undefined;
   if ((manifest !== undefined && !isRecordedFile(manifest)) || (stamp !== undefined && !isRecordedFile(stamp))) return undefined;
   if ((dir !== undefined && !isDecimals(dir, 6)) || (logs !== undefined && !isDecimals(logs, 7))) return undefined;
+  if (sameSystem !== undefined && !isSameSystem(sameSystem)) return undefined;
   const stats: SystemStats = { statTimeNs, files: files as Record<string, RecordedFile> };
   if (manifest !== undefined) stats.manifest = manifest as RecordedFile;
   if (stamp !== undefined) stats.stamp = stamp as RecordedFile;
   if (dir !== undefined) stats.dir = dir as RecordedDir;
   if (logs !== undefined) stats.logs = logs as RecordedLogs;
+  if (sameSystem !== undefined) stats.sameSystem = sameSystem as SameSystem;
   return stats;
+}
+
+function isSameSystem(value: unknown): boolean {
+  if (!Array.isArray(value) || value.length !== 3) return false;
+  const [assembled, published, store] = value as unknown[];
+  return typeof assembled === 'string' && SHA256.test(assembled) && typeof published === 'string' && SHA256.test(published) && typeof store === 'string' && storeBasenameProblem(store) === undefined;
 }
 
 function isDecimals(value: unknown, length: number): boolean {

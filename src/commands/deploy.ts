@@ -22,7 +22,7 @@ import { publishSystemCache } from '../chroot/prebuilt-cache.js';
 import { lockChrootDir, prepareChrootDir } from '../chroot/chroot-dir.js';
 import { announceSystem, checkPublication, discardVersionsAhead, publishStagedBatchTogether, readPublished, recordSystemDir, removeLeftovers, stageWrittenVersions, writeVersionsAhead, type StagedPublication, type WrittenVersion } from '../chroot/publish.js';
 import type { StepsOutcome } from '../util/durable.js';
-import { readPublishedStats, savePublishedStats, SETTLE_MS, type RecordedLogs, type SystemStats } from '../chroot/published-stats.js';
+import { readPublishedStats, savePublishedStats, SETTLE_MS, statTimeNow, type RecordedLogs, type SameSystem, type SystemStats } from '../chroot/published-stats.js';
 import { endRollout, forgetInRollout, type RolloutCandidate } from '../rollout/wave-publication.js';
 import { planRolloutBuilds, startDeployRollout } from '../rollout/plan-deploy.js';
 import { readRolloutState, type RolloutHold, type RolloutState } from '../protocol/rollout-file.js';
@@ -167,7 +167,7 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
   // safe to read: an entry is used only where its lstat still matches.
   const record = readPublishedStats(chrootDir);
   const unlock = await locking;
-  let planned: { plan: PublicationPlan; result: DeployResult; logs: Map<string, RecordedLogs> } | undefined;
+  let planned: Planned | undefined;
   // Version directories being written during the build, until publishBuilt takes them.
   let ahead: Promise<Map<string, StepsOutcome<WrittenVersion>>> | undefined;
   try {
@@ -180,7 +180,7 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
       const dir = recordSystemDir(chrootDir, name, record.get(name)?.dir);
       if (dir) stats.dir = dir;
     }
-    planned = { plan, result, logs: new Map() };
+    planned = { plan, result, logs: new Map(), sameSystems: new Map() };
     // Something to build: from a snapshot, which must be what was planned.
     if (plan.toBuild.length > 0 && !(await snapshotPlan(fleet, plan, generated))) return 'hosts changed';
     result.failed.push(...plan.failed);
@@ -242,8 +242,10 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
       const system = toBuild.find((candidate) => candidate.name === build.name) as FleetSystem;
       const assembly = plan.assemblies.get(build.name) as Assembly;
       // Its flake's files changed, for another system of the flake: its own system did not (docs/protocol.md §4).
-      if (sameSystemAsPublished(chrootDir, system, assembly, path.basename(build.storePath))) {
+      const same = sameSystemAsPublished(chrootDir, system, assembly, path.basename(build.storePath));
+      if (same) {
         sameSystem.add(build.name);
+        planned.sameSystems.set(build.name, same);
         result.unchanged.push(build.name);
         print(`  ${build.name}: no changes: its system is still ${path.basename(build.storePath)} (what changed in hosts/${system.hostDirName} goes into other systems)`);
         continue;
@@ -287,16 +289,26 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
   }
 }
 
+/** What a deploy planned and did, for its record (savePublished). */
+interface Planned {
+  plan: PublicationPlan;
+  result: DeployResult;
+  logs: Map<string, RecordedLogs>;
+  /** Systems built and found to be what their chroots publish (plan-publication.ts, sameSystemAsPublished). */
+  sameSystems: Map<string, SameSystem>;
+}
+
 /**
  * After a deploy that published something: the record of the published
  * files (chroot/published-stats.ts) with what was just published, each
  * file read once more to date its lstat, and what the plan found whole;
- * for the fleet's systems only. A deploy that published nothing writes
+ * for the fleet's systems only, and the systems built and found to be what
+ * is published (not built again). A deploy that did neither writes
  * nothing. Best effort: without a record, the next deploy hashes.
  */
-function savePublished(chrootDir: string, planned: { plan: PublicationPlan; result: DeployResult; logs: ReadonlyMap<string, RecordedLogs> }, fleetNames: ReadonlySet<string>): void {
+function savePublished(chrootDir: string, planned: Planned, fleetNames: ReadonlySet<string>): void {
   const { plan, result } = planned;
-  if (result.published.length === 0) return;
+  if (result.published.length === 0 && planned.sameSystems.size === 0) return;
   try {
     // What was just written is racy (published-stats.ts) until the margin has passed: recorded then, the next deploys trust it.
     settle();
@@ -316,6 +328,12 @@ function savePublished(chrootDir: string, planned: { plan: PublicationPlan; resu
     for (const [name, logs] of planned.logs) {
       const stats = entries.get(name);
       if (stats) stats.logs = logs;
+    }
+    // Built and found to be what is published: remembered, not built again (plan-publication.ts).
+    for (const [name, same] of planned.sameSystems) {
+      const stats = entries.get(name) ?? { statTimeNs: String(statTimeNow()), files: {} };
+      stats.sameSystem = same;
+      entries.set(name, stats);
     }
     savePublishedStats(chrootDir, entries);
   } catch {

@@ -125,6 +125,16 @@ describe.skipIf(!isRoot)('the record of published files', () => {
     expect(parsePublishedStats(JSON.stringify({ format: 'bento published stats 1', systems: { x: { ...entry, files: { 'e.nix': [hash.sha256('e'), '1', '2', '3', '4'] } } } }))).toEqual(new Map());
   });
 
+  it('keeps what a deploy found built the same system as published, and parses only a well-formed one', () => {
+    const store = '0123456789abcdfghijklmnpqrsvwxyz-nixos-system-x';
+    const entry: SystemStats = { statTimeNs: '5', files: {}, sameSystem: [hash.sha256('assembled'), hash.sha256('published'), store] };
+    expect(parsePublishedStats(renderPublishedStats(new Map([['x', entry]])))).toEqual(new Map([['x', entry]]));
+    const forged = (sameSystem: unknown) => JSON.stringify({ format: 'bento published stats 1', systems: { x: { ...entry, sameSystem } } });
+    expect(parsePublishedStats(forged([hash.sha256('assembled'), hash.sha256('published'), 'not-a-store-path']))).toEqual(new Map());
+    expect(parsePublishedStats(forged([hash.sha256('assembled'), 'short', store]))).toEqual(new Map());
+    expect(parsePublishedStats(forged([hash.sha256('assembled'), hash.sha256('published')]))).toEqual(new Map());
+  });
+
   /** `name` published as deploy leaves it: a version directory with the files and the manifest, config/ a link to it, last_change_date announcing it. */
   function publishedWhole(name: string, files: Record<string, string>): Assembly {
     const dir = path.join(chrootDir, name);

@@ -7,6 +7,7 @@ import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, mkdirSy
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { publishedStatsPath } from '../../src/chroot/published-stats.js';
 import { skippedHostDirMessage } from '../../src/fleet/fleet.js';
 import { sha256 } from '../../src/util/hash.js';
 import { bento, CLI } from '../helpers/cli.js';
@@ -136,9 +137,18 @@ describe.skipIf(!isRoot)('bento deploy', () => {
     expect(ours()).toEqual({ [one]: nixBuild(path.join(fleet.root, 'hosts/trio'), one), [two]: statesBefore[two], [three]: statesBefore[three] });
     expect(states()[one]).not.toBe(statesBefore[one]);
     expect(readFileSync(path.join(chroot(one), 'config', `${one}.nix`), 'utf8')).toBe('# tri1 only\n');
-    // Deployed again: still nothing for them.
-    expect(deploy(fleet).stderr).toContain('deploy: 0 published, 3 unchanged, 0 failed');
+    // Deployed again: still nothing for them, and nothing built: deploy remembers that their files as they are now build their published system.
+    const again = deploy(fleet);
+    expect(again.stderr).toContain('deploy: 0 published, 3 unchanged, 0 failed');
+    expect(again.stdout).not.toContain('building');
     for (const name of [two, three]) expect(snapshotTree(chroot(name)), name).toEqual(before[name]);
+    // Unless what it remembers is gone: then they are built again, and found the same.
+    rmSync(publishedStatsPath(suite.server.chrootDir), { force: true });
+    const rebuilt = deploy(fleet);
+    expect(rebuilt.stderr).toContain('deploy: 0 published, 3 unchanged, 0 failed');
+    expect(rebuilt.stdout).toContain('building 2 systems');
+    for (const name of [two, three]) expect(snapshotTree(chroot(name)), name).toEqual(before[name]);
+    expect(deploy(fleet).stdout).not.toContain('building');
 
     // What reaches the machine other than through its system is published, the same system or not:
     // update.sh's settings (TIMEOUT), and the flag files the client reads (SELF_UPDATE).
