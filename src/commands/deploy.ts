@@ -205,11 +205,17 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
       onLogsRecorded: (name, logs) => planned?.logs.set(name, logs),
     }, print, warn);
     const waves = options.all ? undefined : fleet.config.rolloutWaves;
-    const rollout = readRolloutState(chrootDir);
+    let rollout = readRolloutState(chrootDir);
     if (rollout && !waves) {
       // Every changed system is published now, those the rollout kept waiting included.
       endRollout(chrootDir);
       print(`  the rollout in progress ends: ${options.all ? '--all publishes every changed system' : 'ROLLOUT_WAVES is no longer set'}`);
+    }
+    if (rollout && waves) {
+      // Their files are the published ones again, or build the published system (remembered, plan-publication.ts): what the rollout staged for them is not theirs any more.
+      const left = forgetWaiting(chrootDir, rollout, plan.unchanged);
+      for (const name of left) print(`  ${name}: no longer waits in the rollout in progress: its system is the one published`);
+      if (left.length > 0) rollout = readRolloutState(chrootDir);
     }
     const { held, toBuild, waiting, nothingNew } = planRolloutBuilds(rollout, waves, plan.toBuild, plan.assemblies);
     for (const system of plan.toBuild) if (Object.hasOwn(held, system.name)) reportHeld(system.name, held[system.name] as RolloutHold, result, print);

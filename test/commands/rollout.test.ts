@@ -462,6 +462,30 @@ describe.skipIf(!isRoot)('the systems of one flake in a rollout (issue 21)', () 
     expect(snapshotTree(chrootOf(n('pcan')))).toEqual(canary);
   });
 
+  it('a staged system whose files go back to files deploy remembers building its published system leaves the rollout in progress', () => {
+    const fleet = pairFleet();
+    expect(run(fleet, ['deploy', '--all']).status).toBe(0);
+    const published = configOf(n('pwav'));
+    // The canary's change: pwav is built, found the same, and remembered so.
+    edit(fleet, 'pcan', '# canary 4');
+    expect(run(fleet, ['deploy']).stdout).toContain(`${n('pwav')}: no changes: its system is still`);
+    // pwav's own change waits for its wave.
+    edit(fleet, 'pwav', '# wave 2, 4');
+    const staged = run(fleet, ['deploy']);
+    expect(staged.stderr).toContain('1 waiting for a later wave');
+    expect(Object.keys(rolloutState().systems)).toContain(n('pwav'));
+    // Taken back: its files are the remembered ones; not built, and not left waiting with the change.
+    rmSync(path.join(fleet.root, 'hosts', 'pair', `${n('pwav')}.nix`));
+    const back = run(fleet, ['deploy']);
+    expect(back.status, back.stderr).toBe(0);
+    expect(back.stdout).not.toContain('building');
+    expect(back.stdout).toContain(`${n('pwav')}: no longer waits in the rollout in progress: its system is the one published`);
+    expect(Object.keys(rolloutState().systems)).not.toContain(n('pwav'));
+    report(n('pcan'), rolloutState().systems[n('pcan')]!.target, 'success');
+    expect(run(fleet, ['rollout', 'advance']).status).toBe(0);
+    expect(configOf(n('pwav'))).toBe(published);
+  });
+
   it('a staged system whose configuration goes back to the published one leaves the rollout in progress', () => {
     const fleet = pairFleet();
     const all = run(fleet, ['deploy', '--all']);
