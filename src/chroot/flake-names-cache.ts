@@ -8,7 +8,11 @@
  * fix is not remembered: a flake with an input its flake.lock does not pin
  * (no lock, or an input added since) is locked anew by Nix on every
  * evaluation, and its names may change with nothing in hosts/ changing
- * (fleet.ts, nix/flake-lock.ts pinsInputs).
+ * (fleet.ts, nix/flake-lock.ts pinsInputs). Not caught: an input whose
+ * entry in flake.nix was changed (another url) without
+ * `bento flake-update` or `nix flake lock`: Nix, seeing the lock's
+ * `original` differ, locks it anew in memory on every evaluation, while
+ * the file still pins the old one (pinsInputs).
  *
  * One file per CHROOT_DIR (a CHROOT_DIR holds one fleet), in
  * /var/cache/bento: never in the fleet's directory (committed), in

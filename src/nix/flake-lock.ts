@@ -79,6 +79,12 @@ export function parseFlakeLock(text: string): Map<string, LockedInput> {
  * on every evaluation (bento evaluates with --no-write-lock-file): what it
  * finds may change with nothing in the flake changing. A flake with no
  * inputs needs no lock.
+ * Not seen here: a pinned input whose entry in flake.nix no longer matches
+ * the lock's `original` (its url edited, the lock not updated),
+ * which Nix 2.8 also locks anew in memory (computeLocks reuses a node only
+ * when its original is the input's ref): telling it needs Nix's own lock of
+ * the evaluation (`nix flake metadata --json` of the names flake: one more
+ * Nix process per batch) or a parser of flake references, neither here.
  */
 export function pinsInputs(lockText: string | undefined, inputs: readonly string[]): boolean {
   if (inputs.length === 0) return true;

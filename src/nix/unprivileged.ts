@@ -192,6 +192,16 @@ function identityOf(line: string | undefined): Identity | undefined {
   return Number.isInteger(uid) && Number.isInteger(gid) ? { uid, gid } : undefined;
 }
 
+/**
+ * Whether a passwd shell lets nobody log in: an absolute nologin or false,
+ * what setup-debian.sh (useradd, systemd-sysusers) and NixOS
+ * (isSystemUser: shadow's nologin) give the evaluator. An empty field is
+ * /bin/sh.
+ */
+export function refusesLogin(shell: string): boolean {
+  return path.isAbsolute(shell) && ['nologin', 'false'].includes(path.basename(shell));
+}
+
 /** The warning of a run that evaluates as the fallback user: what it risks, and how to make the user. */
 export function fallbackWarning(users: EvaluatorUsers = EVALUATOR_USERS): string {
   return (
@@ -253,6 +263,14 @@ export class FleetEvaluator {
         throw new UserError(
           `the user ${user} of this server is root, or has no uid and group of its own (${own.split(':').slice(2, 4).join(':')}): bento evaluates fleet code as ${user}, never as root`,
           `remove that account (userdel ${user}), then run generated/server/setup-debian.sh again, which makes it as bento needs it`,
+        );
+      }
+      // An account of that name made by someone else, which a person logs in as, could trace the evaluator as surely as a shared one.
+      const shell = own.split(':')[6] ?? '';
+      if (!refusesLogin(shell)) {
+        throw new UserError(
+          `the user ${user} of this server has the login shell ${shell === '' ? '/bin/sh (its shell field is empty)' : shell}: bento evaluates fleet code as ${user}, a user of bento's alone that nobody logs in as (whoever does could trace the evaluator and change what gets built for every machine)`,
+          `if that account is bento's, take its shell away (usermod --shell /usr/sbin/nologin ${user}); if it is someone else's, rename or remove it, then run generated/server/setup-debian.sh again, which makes ${user} as bento needs it`,
         );
       }
       this.resolved = user;

@@ -127,4 +127,12 @@ describe.skipIf(!isRoot)('the user who evaluates fleet code as root', () => {
     await expect(evaluatorOf({ user: MISSING, fallback: 'bento-none-either' }, warnings).evaluator()).rejects.toThrow(`there is no user ${MISSING} on this server, nor bento-none-either`);
     expect(warnings).toEqual([]);
   });
+
+  it('is never a user someone may log in as: an account of that name with a shell (sync: /bin/sync) is refused, not used nor replaced by the fallback', async () => {
+    const warnings: string[] = [];
+    const evaluator = evaluatorOf({ user: 'sync', fallback: FALLBACK_EVALUATOR_USER }, warnings);
+    await expect(evaluator.evaluator()).rejects.toThrow('the user sync of this server has the login shell /bin/sync');
+    await expect(evaluator.evaluator()).rejects.toMatchObject({ hint: expect.stringContaining('usermod --shell /usr/sbin/nologin sync') });
+    expect(warnings).toEqual([]);
+  });
 });

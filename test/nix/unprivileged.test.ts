@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { daemonEnvironment, daemonSettings, evaluatorEnvironment, readEvaluatorFile, userConfigFiles } from '../../src/nix/unprivileged.js';
+import { daemonEnvironment, daemonSettings, evaluatorEnvironment, readEvaluatorFile, refusesLogin, userConfigFiles } from '../../src/nix/unprivileged.js';
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((dir) => rmSync(dir, { recursive: true, force: true })));
@@ -87,5 +87,12 @@ describe('readEvaluatorFile', () => {
     mkdirSync(path.join(dir, 'sub'));
     expect(() => readEvaluatorFile(path.join(dir, 'sub'))).toThrow('is not a regular file');
     expect(() => readEvaluatorFile(path.join(dir, 'flake.lock'), 2)).toThrow('is larger than 2 bytes');
+  });
+});
+
+describe('refusesLogin', () => {
+  it("is true of the shells setup-debian.sh, systemd-sysusers and NixOS give a system user, false of any other (an empty one is /bin/sh)", () => {
+    for (const shell of ['/usr/sbin/nologin', '/sbin/nologin', '/run/current-system/sw/bin/nologin', '/nix/store/0000000000000000000000000000000a-shadow-4.11.1/bin/nologin', '/bin/false', '/usr/bin/false']) expect(refusesLogin(shell), shell).toBe(true);
+    for (const shell of ['', '/bin/sh', '/bin/bash', '/run/current-system/sw/bin/bash', '/bin/sync', '/usr/bin/nologin-not', 'nologin']) expect(refusesLogin(shell), shell).toBe(false);
   });
 });
