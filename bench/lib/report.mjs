@@ -70,7 +70,7 @@ export function formatTable(figures, results, baseline) {
       x(result.ratio),
       goalMet(figure.goal, result),
       base?.ratio === undefined ? '' : x(base.ratio),
-      [result.note, result.secondFloor === undefined ? undefined : `${x(result.seconds / result.secondFloor)} ${SECOND_FLOORS[result.secondFloorKind].note}`].filter(Boolean).join('; '),
+      [result.note, result.secondFloor === undefined ? undefined : `ratio to ${SECOND_FLOORS[result.secondFloorKind].note}; ${x(result.seconds / result.floor)} node's start-up`].filter(Boolean).join('; '),
     ]);
   }
   const line = (cells) => `| ${cells.join(' | ')} |`;
