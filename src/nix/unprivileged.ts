@@ -205,8 +205,8 @@ export function refusesLogin(shell: string): boolean {
 /** The warning of a run that evaluates as the fallback user: what it risks, and how to make the user. */
 export function fallbackWarning(users: EvaluatorUsers = EVALUATOR_USERS): string {
   return (
-    `there is no user ${users.user} on this server: bento evaluates fleet code as ${users.fallback}, whom other services share, and any process of ${users.fallback} could change what gets built for the machines; ` +
-    `run generated/server/setup-debian.sh again (Debian), or rebuild the NixOS server with bento's updated server module (services.bento-server): both make the user ${users.user}`
+    `there is no user ${users.user} on this server yet: bento evaluates fleet code as ${users.fallback}, whom other services share, and any process of ${users.fallback} could change what gets built for the machines; ` +
+    `run generated/server/setup-debian.sh (Debian), or rebuild the NixOS server with bento's server module (services.bento-server), again if the server was set up by an older bento: both make the user ${users.user}`
   );
 }
 
@@ -280,7 +280,7 @@ export class FleetEvaluator {
     if (!identity || !notRoot(identity)) {
       throw new UserError(
         `there is no user ${user} on this server, nor ${fallback} (or it is root): bento evaluates fleet code as ${user}, never as root`,
-        `run generated/server/setup-debian.sh again (Debian), or rebuild the NixOS server with bento's updated server module (services.bento-server): both make the user ${user}`,
+        `run generated/server/setup-debian.sh (Debian), or rebuild the NixOS server with bento's server module (services.bento-server), again if the server was set up by an older bento: both make the user ${user}`,
       );
     }
     this.warn(fallbackWarning(this.users));

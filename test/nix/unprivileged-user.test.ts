@@ -114,8 +114,8 @@ describe.skipIf(!isRoot)('the user who evaluates fleet code as root', () => {
     expect(evaluator.name()).toBe(FALLBACK_EVALUATOR_USER);
     expect(daemonsAllowedUsers()).toEqual([`root ${FALLBACK_EVALUATOR_USER}`]);
     expect(warnings).toEqual([fallbackWarning(users)]);
-    expect(warnings[0]).toContain(`there is no user ${MISSING} on this server: bento evaluates fleet code as nobody`);
-    expect(warnings[0]).toContain('run generated/server/setup-debian.sh again (Debian), or rebuild the NixOS server with bento\'s updated server module');
+    expect(warnings[0]).toContain(`there is no user ${MISSING} on this server yet: bento evaluates fleet code as nobody`);
+    expect(warnings[0]).toContain('run generated/server/setup-debian.sh (Debian), or rebuild the NixOS server with bento\'s server module (services.bento-server), again if the server was set up by an older bento');
   }, 60_000);
 
   it('is never root: a user of uid 0 is refused, not replaced by the fallback; without either user, refused', async () => {
