@@ -98,12 +98,12 @@ export async function planPublication(
       plan.messages.push({ warning: true, text: `hosts/${system.hostDirName}/${file} is replaced by bento's own ${file} in ${system.name}'s configuration; rename it` });
     }
     // The manifest, last_change_date and every published file: as recorded, an lstat each.
-    const { published, problems, stats } = checkPublication(chrootDir, assembly, publishedStats.get(system.name));
+    const record = publishedStats.get(system.name);
+    const { published, problems, stats } = checkPublication(chrootDir, assembly, record);
     if (published.manifest !== assembly.manifest) {
       // Built before, and found to be what is published (sameSystemAsPublished): not built again.
-      const recorded = publishedStats.get(system.name);
-      if (recorded && isKnownSameSystem(system, assembly, published, recorded.sameSystem, () => (states ??= validStates(readStatesFile(chrootDir))))) {
-        plan.publishedStats.set(system.name, recorded);
+      if (record && isKnownSameSystem(system, assembly, published, record.sameSystem, () => (states ??= validStates(readStatesFile(chrootDir))))) {
+        plan.publishedStats.set(system.name, record);
         plan.unchanged.push(system.name);
         continue;
       }
@@ -142,15 +142,16 @@ export async function planPublication(
  * §3) and a prebuilt one keep the rule of their files.
  */
 export function sameSystemAsPublished(chrootDir: string, system: Pick<FleetSystem, 'name' | 'kind' | 'prebuilt'>, assembly: Assembly, storeBasename: string): SameSystem | undefined {
-  if (system.kind !== 'flake' || system.prebuilt) return undefined;
+  if (!runsItsStorePath(system)) return undefined;
   if (validStates(readStatesFile(chrootDir)).get(system.name) !== storeBasename) return undefined;
   const published = readPublished(chrootDir, system.name);
-  if (published.manifest === undefined || published.stampDigest !== sha256(published.manifest)) return undefined;
+  const announced = announcedDigest(published);
+  if (published.manifest === undefined || announced === undefined) return undefined;
   const changed = changedPaths(published.manifest, assembly.manifest);
   if (!changed || changed.length === 0) return undefined;
   const readByTheClient = new Set([...clientFilesOf(system.name).map((file) => file.published), ...CLIENT_FLAG_FILES]);
   if (!changed.every((file) => !readByTheClient.has(file))) return undefined;
-  return [assembly.digest, published.stampDigest, storeBasename];
+  return [assembly.digest, announced, storeBasename];
 }
 
 /**
@@ -160,7 +161,16 @@ export function sameSystemAsPublished(chrootDir: string, system: Pick<FleetSyste
  * states.txt (`states`).
  */
 function isKnownSameSystem(system: Pick<FleetSystem, 'name' | 'kind' | 'prebuilt'>, assembly: Assembly, published: Published, same: SameSystem | undefined, states: () => ReadonlyMap<string, string>): boolean {
-  if (!same || system.kind !== 'flake' || system.prebuilt) return false;
-  if (published.manifest === undefined || published.stampDigest !== sha256(published.manifest)) return false;
-  return same[0] === assembly.digest && same[1] === published.stampDigest && states().get(system.name) === same[2];
+  if (!same || !runsItsStorePath(system)) return false;
+  return same[0] === assembly.digest && same[1] === announcedDigest(published) && states().get(system.name) === same[2];
+}
+
+/** A flake system not prebuilt: the machine builds exactly the store path states.txt records (§3), which decides what it runs. */
+function runsItsStorePath(system: Pick<FleetSystem, 'kind' | 'prebuilt'>): boolean {
+  return system.kind === 'flake' && !system.prebuilt;
+}
+
+/** The digest of what config/ holds, when last_change_date announces it; undefined otherwise. */
+function announcedDigest(published: Published): string | undefined {
+  return published.manifest !== undefined && published.stampDigest === sha256(published.manifest) ? published.stampDigest : undefined;
 }

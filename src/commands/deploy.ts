@@ -180,7 +180,8 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
       const dir = recordSystemDir(chrootDir, name, record.get(name)?.dir);
       if (dir) stats.dir = dir;
     }
-    planned = { plan, result, logs: new Map(), sameSystems: new Map() };
+    const sameSystems = new Map<string, SameSystem>();
+    planned = { plan, result, logs: new Map(), sameSystems };
     // Something to build: from a snapshot, which must be what was planned.
     if (plan.toBuild.length > 0 && !(await snapshotPlan(fleet, plan, generated))) return 'hosts changed';
     result.failed.push(...plan.failed);
@@ -239,7 +240,6 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
     ahead = waves ? undefined : writeVersionsAhead(chrootDir, toBuild.filter((system) => !system.prebuilt).map((system) => ({ assembly: plan.assemblies.get(system.name) as Assembly, options: { sftpGroupId: plan.sftpGroupId, now: now() } })));
     const builds = await buildSystemsShowingProgress(toBuild, { generatedDir, nix, jobs: options.jobs, print, progress: io.progress });
     const built: RolloutCandidate[] = [];
-    const sameSystem = new Set<string>();
     for (const build of builds) {
       if (!build.ok || !build.storePath) {
         result.failed.push({ name: build.name, reason: `build failed: ${nixErrorHeadline(build.error ?? '')}` });
@@ -250,8 +250,7 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
       // Its flake's files changed, for another system of the flake: its own system did not (docs/protocol.md §4).
       const same = sameSystemAsPublished(chrootDir, system, assembly, path.basename(build.storePath));
       if (same) {
-        sameSystem.add(build.name);
-        planned.sameSystems.set(build.name, same);
+        sameSystems.set(build.name, same);
         result.unchanged.push(build.name);
         print(`  ${build.name}: no changes: its system is still ${path.basename(build.storePath)} (what changed in hosts/${system.hostDirName} goes into other systems)`);
         continue;
@@ -261,10 +260,10 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
       // built here: its store path goes into states.txt (docs/protocol.md §3).
       built.push({ assembly, exact: build.kind === 'flake' || Boolean(system.prebuilt), wave: system.wave ?? 0, target: path.basename(build.storePath) });
     }
-    const changed = toBuild.filter((system) => !sameSystem.has(system.name));
+    const changed = toBuild.filter((system) => !sameSystems.has(system.name));
     if (waves && changed.length === 0) {
       // Nothing new after all: the rollout in progress stays, without what it staged for these (their system is the published one).
-      for (const name of forgetWaiting(chrootDir, rollout, [...sameSystem])) print(`  ${name}: no longer waits in the rollout in progress: its system is the one published`);
+      for (const name of forgetWaiting(chrootDir, rollout, [...sameSystems.keys()])) print(`  ${name}: no longer waits in the rollout in progress: its system is the one published`);
       return result;
     }
     if (waves) {

@@ -195,11 +195,12 @@ export async function loadFleet(root: string, options: LoadFleetOptions = {}): P
     if (options.snapshot) fleet.snapshotDir = snapshotDir;
     if (options.namesCache) {
       fleet.flakeNames = new Map();
-      for (const host of flakes) {
+      for (const [index, host] of flakes.entries()) {
         if (brokenHosts.some((broken) => broken.hostDirName === host.name)) continue;
+        const evaluated = flakeNames[index] as FlakeNames;
         // Names that hang on an input no flake.lock pins may change with nothing here changing: asked of Nix every time.
-        if (!pinsInputs(readLockText(copies.get(host.name) as string), flakeNames[flakes.indexOf(host)]?.inputs ?? [])) continue;
-        fleet.flakeNames.set(flakeNamesKey(config, hostTreeFingerprint(listed.get(host.name) as HashedHostFile[])), namesOf(host));
+        if (!pinsInputs(readLockText(copies.get(host.name) as string), evaluated.inputs)) continue;
+        fleet.flakeNames.set(flakeNamesKey(config, hostTreeFingerprint(listed.get(host.name) as HashedHostFile[])), evaluated.names);
       }
     }
     return fleet;

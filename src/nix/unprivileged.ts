@@ -206,8 +206,13 @@ export function refusesLogin(shell: string): boolean {
 export function fallbackWarning(users: EvaluatorUsers = EVALUATOR_USERS): string {
   return (
     `there is no user ${users.user} on this server yet: bento evaluates fleet code as ${users.fallback}, whom other services share, and any process of ${users.fallback} could change what gets built for the machines; ` +
-    `run generated/server/setup-debian.sh (Debian), or rebuild the NixOS server with bento's server module (services.bento-server), again if the server was set up by an older bento: both make the user ${users.user}`
+    makeUserAdvice(users.user)
   );
+}
+
+/** How to make the evaluator's user: the server's setup, on either system. */
+function makeUserAdvice(user: string): string {
+  return `run generated/server/setup-debian.sh (Debian), or rebuild the NixOS server with bento's server module (services.bento-server), again if the server was set up by an older bento: both make the user ${user}`;
 }
 
 function warnOnStderr(message: string): void {
@@ -280,7 +285,7 @@ export class FleetEvaluator {
     if (!identity || !notRoot(identity)) {
       throw new UserError(
         `there is no user ${user} on this server, nor ${fallback} (or it is root): bento evaluates fleet code as ${user}, never as root`,
-        `run generated/server/setup-debian.sh (Debian), or rebuild the NixOS server with bento's server module (services.bento-server), again if the server was set up by an older bento: both make the user ${user}`,
+        makeUserAdvice(user),
       );
     }
     this.warn(fallbackWarning(this.users));
