@@ -164,6 +164,7 @@ export const TIERS = {
     'test/chroot/prebuilt-cache.test.ts',
     'test/chroot/publish.test.ts',
     'test/chroot/publish-batch.test.ts',
+    'test/chroot/shared-versions.test.ts',
     'test/chroot/root-cache.test.ts',
     'test/commands/shared/generate-record-store.test.ts',
     'test/chroot/retire.test.ts',

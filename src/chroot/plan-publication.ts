@@ -17,7 +17,7 @@ import { sha256 } from '../util/hash.js';
 import { bentoAccountProblem, misplacedAccountsWarning, readAccounts, type Accounts, type MisplacedAccount } from './accounts.js';
 import { assembleSystem, HashCache, type Assembly, type RenderedFiles } from './assemble.js';
 import { systemCacheProblems } from './prebuilt-cache.js';
-import { checkPublication, ensureSystemDirs, isPublished, readPublished, type Published } from './publish.js';
+import { checkPublication, ensureSystemDirs, isPublished, readPublished, type Published, type SharedFileChecks } from './publish.js';
 import { readPublishedStats, type SameSystem, type SystemStats } from './published-stats.js';
 
 /** What deploy tells when the server's accounts are not set up. */
@@ -70,6 +70,8 @@ export async function planPublication(
   if (accounts.sftpGroupId === undefined) throw new UserError(`the group ${SFTP_GROUP} does not exist on this server`, SERVER_SETUP_HINT);
   const sftpGroupId = accounts.sftpGroupId;
   const cache = new HashCache();
+  // Files linked into many systems' versions are read once (publish.ts, sharingByContent).
+  const sharedChecks: SharedFileChecks = new Map();
   const plan: PublicationPlan = { toBuild: [], toAnnounce: [], unchanged: [], failed: [], assemblies: new Map(), sftpGroupId, accounts, publishedStats: new Map(), messages: [] };
   const misplaced: MisplacedAccount[] = [];
   let states: ReadonlyMap<string, string> | undefined;
@@ -99,7 +101,7 @@ export async function planPublication(
     }
     // The manifest, last_change_date and every published file: as recorded, an lstat each.
     const record = publishedStats.get(system.name);
-    const { published, problems, stats } = checkPublication(chrootDir, assembly, record);
+    const { published, problems, stats } = checkPublication(chrootDir, assembly, record, sharedChecks);
     if (published.manifest !== assembly.manifest) {
       // Built before, and found to be what is published (sameSystemAsPublished): not built again.
       if (record && isKnownSameSystem(system, assembly, published, record.sameSystem, () => (states ??= validStates(readStatesFile(chrootDir))))) {

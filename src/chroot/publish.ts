@@ -7,13 +7,13 @@
  */
 import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Assembly } from './assemble.js';
+import type { AssembledFile, Assembly } from './assemble.js';
 import { listChrootDir, stagingAreaName, systemChroot, versionDirName } from '../protocol/layout.js';
 import { MANIFEST_NAME, renderChangeStampOfDigest } from '../protocol/manifest.js';
 import { recordStates } from './record-state.js';
 import { writeFileAtomicallySteps } from '../util/atomic-write.js';
 import { flushSync, runStepsSync, runStepsTogether, treeToFlush, type DurableSteps, type StepsOutcome } from '../util/durable.js';
-import { copyFilesWithModes } from '../util/make-dirs.js';
+import { copyFilesWithModes, type CopySharing } from '../util/make-dirs.js';
 import { sha256, sha256File } from '../util/hash.js';
 import { dirUnchangedSinceRecorded, recordDir, recordFile, statTimeNow, unchangedSinceRecorded, type RecordedDir, type RecordedFile, type SystemStats } from './published-stats.js';
 
@@ -110,7 +110,7 @@ export function checkPublishedContent(chrootDir: string, assembly: Assembly, rec
  * checked), `stats` with the manifest's and last_change_date's lstats when
  * they hold `assembly`'s digest.
  */
-export function checkPublication(chrootDir: string, assembly: Assembly, recorded?: SystemStats): { published: Published; problems?: string[]; stats?: SystemStats } {
+export function checkPublication(chrootDir: string, assembly: Assembly, recorded?: SystemStats, shared?: SharedFileChecks): { published: Published; problems?: string[]; stats?: SystemStats } {
   const chroot = systemChroot(chrootDir, assembly.name);
   const statTimeNs = statTimeNow();
   const lstat = (file: string) => {
@@ -143,7 +143,7 @@ export function checkPublication(chrootDir: string, assembly: Assembly, recorded
   }
   const published: Published = { manifest, stampDigest };
   if (manifest !== assembly.manifest) return { published };
-  const content = checkContentAt(statTimeNs, chrootDir, assembly, recorded);
+  const content = checkContentAt(statTimeNs, chrootDir, assembly, recorded, shared);
   if (!content.stats) return { published, problems: content.problems };
   // Dated by the record only when everything was taken from it (checkContentAt): else now.
   const allRecorded = content.stats.statTimeNs === recorded?.statTimeNs && manifestRecord === recorded.manifest && stampRecord === recorded.stamp;
@@ -153,7 +153,17 @@ export function checkPublication(chrootDir: string, assembly: Assembly, recorded
   return { published, problems: content.problems, stats };
 }
 
-function checkContentAt(statTimeNs: bigint, chrootDir: string, assembly: Assembly, recorded?: SystemStats): { problems: string[]; stats?: SystemStats } {
+/**
+ * The published files one pass over many systems (a plan, or the record
+ * after a publication) found to hold their digest, by device and inode,
+ * each as a record dated by that system's check: a file linked into many
+ * version directories (sharingByContent) is read once, then trusted for
+ * the others as a record is (unchangedSinceRecorded: the same file,
+ * unchanged since, and not racy then).
+ */
+export type SharedFileChecks = Map<string, { record: RecordedFile; statTimeNs: string }>;
+
+function checkContentAt(statTimeNs: bigint, chrootDir: string, assembly: Assembly, recorded?: SystemStats, shared?: SharedFileChecks): { problems: string[]; stats?: SystemStats } {
   const config = systemChroot(chrootDir, assembly.name).config;
   const problems: string[] = [];
   const files: Record<string, RecordedFile> = {};
@@ -165,8 +175,18 @@ function checkContentAt(statTimeNs: bigint, chrootDir: string, assembly: Assembl
         files[file.relative] = recorded.files[file.relative] as RecordedFile;
         continue;
       }
+      const inode = shared && stats?.isFile() ? `${stats.dev}:${stats.ino}` : undefined;
+      const checked = inode === undefined ? undefined : shared?.get(inode);
+      if (checked && unchangedSinceRecorded(checked.record, checked.statTimeNs, file.sha256, stats)) {
+        files[file.relative] = checked.record;
+        continue;
+      }
       if (sha256File(target) !== file.sha256) problems.push(`${file.relative} differs from the manifest`);
-      else if (stats?.isFile()) files[file.relative] = recordFile(file.sha256, stats);
+      else if (stats?.isFile()) {
+        const record = recordFile(file.sha256, stats);
+        files[file.relative] = record;
+        if (inode !== undefined) shared?.set(inode, { record, statTimeNs: String(statTimeNs) });
+      }
     } catch (error) {
       problems.push(`${file.relative} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
     }
@@ -204,13 +224,14 @@ export function stageVersion(chrootDir: string, assembly: Assembly, options: Pub
  * system's failed.
  */
 export async function stageVersions(chrootDir: string, systems: readonly { assembly: Assembly; options: PublishOptions }[]): Promise<StepsOutcome<string>[]> {
-  return await runStepsTogether(systems.map(({ assembly, options }) => stageVersionSteps(chrootDir, assembly, options)));
+  const sharing = sharingByContent();
+  return await runStepsTogether(systems.map(({ assembly, options }) => stageVersionSteps(chrootDir, assembly, options, sharing)));
 }
 
-function* stageVersionSteps(chrootDir: string, assembly: Assembly, options: PublishOptions): DurableSteps<string> {
+function* stageVersionSteps(chrootDir: string, assembly: Assembly, options: PublishOptions, sharing?: CopySharing<AssembledFile>): DurableSteps<string> {
   const { systemDir, versionName } = versionNameFor(chrootDir, assembly, options);
   const temporary = `${path.join(systemDir, versionName)}.tmp-${process.pid}`;
-  writeVersionAt(temporary, assembly, options);
+  writeVersionAt(temporary, assembly, options, sharing);
   // Whole on the disk before it has its name (util/durable.ts): a power cut
   // never leaves a version directory with empty files to be published.
   yield treeToFlush(temporary);
@@ -234,10 +255,10 @@ function versionNameFor(chrootDir: string, assembly: Assembly, options: PublishO
 }
 
 /** `assembly` written in a fresh directory at `temporary`; nothing is left of it when it fails. */
-function writeVersionAt(temporary: string, assembly: Assembly, options: PublishOptions): void {
+function writeVersionAt(temporary: string, assembly: Assembly, options: PublishOptions, sharing?: CopySharing<AssembledFile>): void {
   rmSync(temporary, { recursive: true, force: true });
   try {
-    writeVersionDir(temporary, assembly, options.sftpGroupId);
+    writeVersionDir(temporary, assembly, options.sftpGroupId, sharing);
   } catch (error) {
     rmSync(temporary, { recursive: true, force: true });
     throw error;
@@ -285,13 +306,14 @@ export async function writeVersionsAhead(chrootDir: string, systems: readonly { 
     return outcomes;
   }
   const written: { name: string; version: WrittenVersion }[] = [];
+  const sharing = sharingByContent();
   for (const { assembly, options } of systems) {
     await new Promise((resolve) => setImmediate(resolve));
     try {
       const { systemDir, versionName } = versionNameFor(chrootDir, assembly, options);
       // System names are distinct and never dot names: one entry each, named after the system.
       const temporary = path.join(staging, assembly.name);
-      writeVersionAt(temporary, assembly, options);
+      writeVersionAt(temporary, assembly, options, sharing);
       written.push({ name: assembly.name, version: { systemDir, versionName, temporary } });
     } catch (error) {
       outcomes.set(assembly.name, { ok: false, error });
@@ -521,15 +543,39 @@ function announceSteps(chrootDir: string, assembly: Pick<Assembly, 'name' | 'dig
   return writeFileAtomicallySteps(systemChroot(chrootDir, assembly.name).lastChangeDate, renderChangeStampOfDigest(assembly.digest, now));
 }
 
-function writeVersionDir(dir: string, assembly: Assembly, sftpGroupId: number): void {
+function writeVersionDir(dir: string, assembly: Assembly, sftpGroupId: number, sharing?: CopySharing<AssembledFile>): void {
   mkdirSync(dir, { mode: 0o750 });
   chownSync(dir, 0, sftpGroupId);
   chmodSync(dir, 0o750);
   // Every mode below set explicitly: mkdir and open apply the umask, and the machine must read it all.
-  copyFilesWithModes(dir, assembly.files);
+  copyFilesWithModes(dir, assembly.files, sharing);
   const manifest = path.join(dir, MANIFEST_NAME);
   writeFileSync(manifest, assembly.manifest, { mode: 0o644 });
   chmodSync(manifest, 0o644);
+}
+
+/**
+ * The version directories one deploy writes share their files by content:
+ * the client library, the NixOS modules and a flake's files are the same
+ * in many systems' directories, and creating each file once, the others
+ * hard links to it, is most of the writing saved (bench/README.md). A
+ * published file is never written in place (a new version is a new
+ * directory), and each is root's and read-only to the machine whose chroot
+ * holds it, so what one name holds is what every other does. Only within
+ * one call (one staging area, or the systems' directories of one
+ * CHROOT_DIR): versions of different deploys never share a file. Removing
+ * one system's old version changes the ctime of the files it shared with
+ * others' current ones, and the record of those (published-stats.ts) then
+ * has the next deploy read and hash them once again, which costs less than
+ * writing them each time.
+ */
+function sharingByContent(): CopySharing<AssembledFile> {
+  const written = new Map<string, string>();
+  const key = (file: AssembledFile) => `${file.executable ? 'x' : '-'}${file.sha256}`;
+  return {
+    linkSource: (file) => written.get(key(file)),
+    written: (file, target) => written.set(key(file), target),
+  };
 }
 
 /** The version directory `config` points to, if it is a link. */

@@ -20,7 +20,7 @@ import { readFlakeNamesCache, saveFlakeNamesCache } from '../chroot/flake-names-
 import { planPublication, sameSystemAsPublished, type PublicationPlan } from '../chroot/plan-publication.js';
 import { publishSystemCache } from '../chroot/prebuilt-cache.js';
 import { lockChrootDir, prepareChrootDir } from '../chroot/chroot-dir.js';
-import { announceSystem, checkPublication, discardVersionsAhead, publishStagedBatchTogether, readPublished, recordSystemDir, removeLeftovers, stageWrittenVersions, writeVersionsAhead, type StagedPublication, type WrittenVersion } from '../chroot/publish.js';
+import { announceSystem, checkPublication, discardVersionsAhead, publishStagedBatchTogether, readPublished, recordSystemDir, removeLeftovers, stageWrittenVersions, writeVersionsAhead, type SharedFileChecks, type StagedPublication, type WrittenVersion } from '../chroot/publish.js';
 import type { StepsOutcome } from '../util/durable.js';
 import { readPublishedStats, savePublishedStats, SETTLE_MS, statTimeNow, type RecordedLogs, type SameSystem, type SystemStats } from '../chroot/published-stats.js';
 import { endRollout, forgetInRollout, type RolloutCandidate } from '../rollout/wave-publication.js';
@@ -320,10 +320,11 @@ function savePublished(chrootDir: string, planned: Planned, fleetNames: Readonly
     const entries = new Map<string, SystemStats>();
     for (const [name, stats] of readPublishedStats(chrootDir)) if (fleetNames.has(name)) entries.set(name, stats);
     for (const [name, stats] of plan.publishedStats) entries.set(name, stats);
+    const sharedChecks: SharedFileChecks = new Map();
     for (const name of result.published) {
       entries.delete(name);
       const assembly = plan.assemblies.get(name);
-      const checked = assembly ? checkPublication(chrootDir, assembly) : undefined;
+      const checked = assembly ? checkPublication(chrootDir, assembly, undefined, sharedChecks) : undefined;
       if (!checked?.stats) continue;
       const dir = recordSystemDir(chrootDir, name, undefined, { list: true });
       if (dir) checked.stats.dir = dir;

@@ -6,7 +6,7 @@
  * the machines cannot read. Each missing directory is made one at a time,
  * from the top down, and given `mode` with chmod (which ignores the umask).
  */
-import { chmodSync, closeSync, constants, copyFileSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, constants, copyFileSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /** Makes `dir` and its missing parents with exactly `mode`; directories that exist are left as they are. */
@@ -47,10 +47,26 @@ export class ChangedWhileCopiedError extends Error {
 }
 
 /**
- * Copies `files` below `destination`: the directories they need 0755, each
- * file 0755 or 0644 as it is executable or not, whatever the umask.
+ * Files written already that others may be hard links to
+ * (copyFilesWithModes): what holds the same bytes with the same mode need
+ * not be written again.
  */
-export function copyFilesWithModes(destination: string, files: readonly FileToCopy[]): void {
+export interface CopySharing<F extends FileToCopy> {
+  /** A file written already that holds exactly what `file` must hold, with its mode; undefined: none. */
+  linkSource(file: F): string | undefined;
+  /** `target` was just written with `file`'s content and mode. */
+  written(file: F, target: string): void;
+}
+
+/**
+ * Copies `files` below `destination`: the directories they need 0755, each
+ * file 0755 or 0644 as it is executable or not, whatever the umask. With
+ * `sharing`, a file that holds what one written before holds is a hard link
+ * to it (one directory entry, no inode or bytes to write); where the link
+ * cannot be made (the file was removed since, its link count is full) it
+ * is copied.
+ */
+export function copyFilesWithModes<F extends FileToCopy>(destination: string, files: readonly F[], sharing?: CopySharing<F>): void {
   const made = new Set<string>([destination]);
   for (const file of files) {
     const target = path.join(destination, file.relative);
@@ -59,9 +75,22 @@ export function copyFilesWithModes(destination: string, files: readonly FileToCo
       makeDirsSync(parent, 0o755);
       made.add(parent);
     }
+    const source = sharing?.linkSource(file);
+    if (source !== undefined && linked(source, target)) continue;
     if (file.checked) copyCheckedFile(file.source, target, file.checked);
     else copyFileSync(file.source, target);
     chmodSync(target, file.executable ? 0o755 : 0o644);
+    sharing?.written(file, target);
+  }
+}
+
+/** Whether `target` is now a hard link to `source`; false when it could not be made (nothing is at `target` then). */
+function linked(source: string, target: string): boolean {
+  try {
+    linkSync(source, target);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -30,6 +30,23 @@ describe('makeDirsSync', () => {
 });
 
 describe('copyFilesWithModes', () => {
+  it('with sharing: a file with a link source is a hard link to it; one whose source is gone is copied, and told as written', () => {
+    const into = path.join(dir, 'shared');
+    mkdirSync(into);
+    const source = path.join(dir, 'shared-source');
+    writeFileSync(source, 'same\n');
+    const first = path.join(dir, 'shared-first');
+    writeFileSync(first, 'same\n');
+    const written: string[] = [];
+    const sharing = { linkSource: (file: { relative: string }) => (file.relative === 'gone' ? path.join(dir, 'no-such-file') : first), written: (_file: unknown, target: string) => written.push(target) };
+    copyFilesWithModes(into, [{ relative: 'linked', source, executable: false }, { relative: 'gone', source, executable: false }], sharing);
+    expect(statSync(path.join(into, 'linked')).ino).toBe(statSync(first).ino);
+    expect(statSync(path.join(into, 'gone')).ino).not.toBe(statSync(first).ino);
+    expect(readFileSync(path.join(into, 'gone'), 'utf8')).toBe('same\n');
+    expect(modeOf(path.join(into, 'gone'))).toBe(0o644);
+    expect(written).toEqual([path.join(into, 'gone')]);
+  });
+
   it('copies files 0755 or 0644 as they are executable, into directories 0755, under umask 077', () => {
     const source = path.join(dir, 'source');
     writeFileSync(source, 'content\n', { mode: 0o600 });
