@@ -213,8 +213,8 @@ export interface PublishOptions {
  * downloading it): a configuration published again to repair it gets a new
  * name.
  */
-export function stageVersion(chrootDir: string, assembly: Assembly, options: PublishOptions): string {
-  return runStepsSync(stageVersionSteps(chrootDir, assembly, options));
+export function stageVersion(chrootDir: string, assembly: Assembly, options: PublishOptions, sharing?: VersionSharing): string {
+  return runStepsSync(stageVersionSteps(chrootDir, assembly, options, sharing));
 }
 
 /**
@@ -228,14 +228,17 @@ export async function stageVersions(chrootDir: string, systems: readonly { assem
   return await runStepsTogether(systems.map(({ assembly, options }) => stageVersionSteps(chrootDir, assembly, options, sharing)));
 }
 
-function* stageVersionSteps(chrootDir: string, assembly: Assembly, options: PublishOptions, sharing?: CopySharing<AssembledFile>): DurableSteps<string> {
+function* stageVersionSteps(chrootDir: string, assembly: Assembly, options: PublishOptions, sharing?: VersionSharing): DurableSteps<string> {
   const { systemDir, versionName } = versionNameFor(chrootDir, assembly, options);
   const temporary = `${path.join(systemDir, versionName)}.tmp-${process.pid}`;
   writeVersionAt(temporary, assembly, options, sharing);
   // Whole on the disk before it has its name (util/durable.ts): a power cut
   // never leaves a version directory with empty files to be published.
   yield treeToFlush(temporary);
-  return yield* renameVersionSteps({ systemDir, versionName, temporary });
+  const named = yield* renameVersionSteps({ systemDir, versionName, temporary });
+  // Staged one after the other (a rollout's), the next links to the files under their new name.
+  sharing?.moved(temporary, path.join(systemDir, named));
+  return named;
 }
 
 /** A version directory written under a temporary name (a leftover to removeLeftovers until renamed), and the name it is to get. */
@@ -255,7 +258,7 @@ function versionNameFor(chrootDir: string, assembly: Assembly, options: PublishO
 }
 
 /** `assembly` written in a fresh directory at `temporary`; nothing is left of it when it fails. */
-function writeVersionAt(temporary: string, assembly: Assembly, options: PublishOptions, sharing?: CopySharing<AssembledFile>): void {
+function writeVersionAt(temporary: string, assembly: Assembly, options: PublishOptions, sharing?: VersionSharing): void {
   rmSync(temporary, { recursive: true, force: true });
   try {
     writeVersionDir(temporary, assembly, options.sftpGroupId, sharing);
@@ -543,7 +546,7 @@ function announceSteps(chrootDir: string, assembly: Pick<Assembly, 'name' | 'dig
   return writeFileAtomicallySteps(systemChroot(chrootDir, assembly.name).lastChangeDate, renderChangeStampOfDigest(assembly.digest, now));
 }
 
-function writeVersionDir(dir: string, assembly: Assembly, sftpGroupId: number, sharing?: CopySharing<AssembledFile>): void {
+function writeVersionDir(dir: string, assembly: Assembly, sftpGroupId: number, sharing?: VersionSharing): void {
   mkdirSync(dir, { mode: 0o750 });
   chownSync(dir, 0, sftpGroupId);
   chmodSync(dir, 0o750);
@@ -552,6 +555,12 @@ function writeVersionDir(dir: string, assembly: Assembly, sftpGroupId: number, s
   const manifest = path.join(dir, MANIFEST_NAME);
   writeFileSync(manifest, assembly.manifest, { mode: 0o644 });
   chmodSync(manifest, 0o644);
+}
+
+/** Files written into version directories, for others of the same call to link to (sharingByContent). */
+export interface VersionSharing extends CopySharing<AssembledFile> {
+  /** The directory `from`, written with this sharing, is now named `to`: its files are linked to there. */
+  moved(from: string, to: string): void;
 }
 
 /**
@@ -569,12 +578,15 @@ function writeVersionDir(dir: string, assembly: Assembly, sftpGroupId: number, s
  * has the next deploy read and hash them once again, which costs less than
  * writing them each time.
  */
-function sharingByContent(): CopySharing<AssembledFile> {
+export function sharingByContent(): VersionSharing {
   const written = new Map<string, string>();
   const key = (file: AssembledFile) => `${file.executable ? 'x' : '-'}${file.sha256}`;
   return {
     linkSource: (file) => written.get(key(file)),
     written: (file, target) => written.set(key(file), target),
+    moved: (from, to) => {
+      for (const [content, target] of written) if (target.startsWith(`${from}/`)) written.set(content, to + target.slice(from.length));
+    },
   };
 }
 

@@ -9,7 +9,7 @@
  */
 import { rmSync } from 'node:fs';
 import type { Assembly } from '../chroot/assemble.js';
-import { activeVersion, isActive, publishStagedBatch, stageVersion, versionDigest, type PublishOptions, type StagedPublication } from '../chroot/publish.js';
+import { activeVersion, isActive, publishStagedBatch, sharingByContent, stageVersion, versionDigest, type PublishOptions, type StagedPublication } from '../chroot/publish.js';
 import { readStatesFile, validStates } from '../protocol/states-file.js';
 import { readRolloutState, rolloutFilePath, systemsOfWave, writeRolloutState, type RolloutHold, type RolloutState, type RolloutSystem } from '../protocol/rollout-file.js';
 
@@ -228,11 +228,13 @@ export function startRollout(
   const state: RolloutState = { version: 1, startedAt: options.now.toISOString(), waves, current: options.firstWave, status: 'running', systems: { ...options.carried } };
   if (options.held && Object.keys(options.held).length > 0) state.held = { ...options.held };
   const failed: StartedRollout['failed'] = [];
+  // The waves' versions share their identical files, as a deploy's do (chroot/publish.ts).
+  const sharing = sharingByContent();
   for (const candidate of candidates) {
     const { name, digest } = candidate.assembly;
     try {
       const previous = previousOf(chrootDir, name);
-      const version = stageVersion(chrootDir, candidate.assembly, options);
+      const version = stageVersion(chrootDir, candidate.assembly, options, sharing);
       state.systems[name] = { wave: candidate.wave, exact: candidate.exact, target: candidate.target, version, digest, previous };
     } catch (error) {
       failed.push({ name, reason: `publication failed, its previous files stay published: ${(error as Error).message}` });

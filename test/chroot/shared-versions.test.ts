@@ -14,6 +14,7 @@ import type { Assembly } from '../../src/chroot/assemble.js';
 import { checkPublication, discardVersionsAhead, publishStagedBatch, stageVersions, stageWrittenVersions, writeVersionsAhead, type SharedFileChecks } from '../../src/chroot/publish.js';
 import { SETTLE_MS } from '../../src/chroot/published-stats.js';
 import { renderManifest } from '../../src/protocol/manifest.js';
+import { startRollout } from '../../src/rollout/wave-publication.js';
 import * as hash from '../../src/util/hash.js';
 
 vi.mock('../../src/util/hash.js', async (importOriginal) => {
@@ -107,6 +108,18 @@ describe.skipIf(!isRoot)('version directories written together share files by co
     expectWhole(dirs, systems);
   });
 
+  it('a rollout stages its waves\' versions sharing them too: the first wave published, the others waiting, all whole', () => {
+    const chrootDir = mkdtempSync(path.join(root, 'rollout-'));
+    const systems = fleetOf(chrootDir);
+    const target = (name: string) => `${'0'.repeat(32)}-nixos-system-${name}-24.05`;
+    const started = startRollout(chrootDir, [['a'], ['b', 'c']], systems.map((system, index) => ({ assembly: system, exact: true, wave: index === 0 ? 0 : 1, target: target(system.name) })), { ...options, firstWave: 0, failedToBuild: [] });
+    expect(started.failed).toEqual([]);
+    const dirs = systems.map((system) => path.join(chrootDir, system.name, started.state.systems[system.name]?.version as string));
+    expect(new Set(dirs.map((dir) => inode(path.join(dir, 'bento-client.sh')))).size).toBe(1);
+    expect(inode(path.join(chrootDir, 'a', 'config', 'bento-client.sh'))).toBe(inode(path.join(dirs[2] as string, 'bento-client.sh')));
+    expectWhole(dirs, systems);
+  });
+
   it('a file to link to that went with a system whose version failed is written again, whole', async () => {
     const chrootDir = mkdtempSync(path.join(root, 'failed-'));
     // a's version fails after its library was written (a later file's source is missing): its directory goes, and the library with it.
@@ -130,9 +143,15 @@ describe.skipIf(!isRoot)('version directories written together share files by co
     const systems = fleetOf(chrootDir);
     const staged = await stageVersions(chrootDir, systems.map((system) => ({ assembly: system, options })));
     publishStagedBatch(chrootDir, systems.map((system, index) => ({ system, versionName: (staged[index] as { ok: true; value: string }).value, storeBasename: undefined })), NOW);
-    // Just written: racy, so each system's copy is read (what a deploy's plan would do at once).
+    // Racy (the clock read as the shared file's last change): each system's copy is read.
+    const changedMs = Number(lstatSync(path.join(chrootDir, 'a', 'config', 'bento-client.sh'), { bigint: true }).ctimeNs / 1_000_000n);
+    const clock = vi.spyOn(Date, 'now').mockReturnValue(changedMs);
     const racy: SharedFileChecks = new Map();
-    for (const system of systems) expect(checkPublication(chrootDir, system, undefined, racy).problems).toEqual([]);
+    try {
+      for (const system of systems) expect(checkPublication(chrootDir, system, undefined, racy).problems).toEqual([]);
+    } finally {
+      clock.mockRestore();
+    }
     const perSystem = systems[0]?.files.length as number;
     expect(vi.mocked(hash.sha256File).mock.calls.length).toBe(3 * perSystem);
 
