@@ -573,10 +573,14 @@ export interface VersionSharing extends CopySharing<AssembledFile> {
  * holds it, so what one name holds is what every other does. Only within
  * one call (one staging area, or the systems' directories of one
  * CHROOT_DIR): versions of different deploys never share a file. Removing
- * one system's old version changes the ctime of the files it shared with
- * others' current ones, and the record of those (published-stats.ts) then
- * has the next deploy read and hash them once again, which costs less than
- * writing them each time.
+ * one system's old version (or retiring a system) changes the ctime of the
+ * files it shared with others' current ones, and the record of those
+ * (published-stats.ts) then has every deploy read and hash them again, each
+ * once (SharedFileChecks), until one that publishes records them anew (a
+ * deploy with nothing to do writes no record): that costs less than writing
+ * them each time. The link count is the one thing a machine sees of this
+ * (an SFTP listing shows it): how many versions hold the same bytes, not
+ * what another machine's files are.
  */
 export function sharingByContent(): VersionSharing {
   const written = new Map<string, string>();
