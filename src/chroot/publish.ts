@@ -574,11 +574,12 @@ export interface VersionSharing extends CopySharing<AssembledFile> {
  * one call (one staging area, or the systems' directories of one
  * CHROOT_DIR): versions of different deploys never share a file. Removing
  * one system's old version (or retiring a system) changes the ctime of the
- * files it shared with others' current ones, and the record of those
- * (published-stats.ts) then has every deploy read and hash them again, each
- * once (SharedFileChecks), until one that publishes records them anew (a
- * deploy with nothing to do writes no record): that costs less than writing
- * them each time. The link count is the one thing a machine sees of this
+ * files it shared with others' current ones: the deploy that removed it
+ * checks those systems' files again before it saves its record
+ * (published-stats.ts; each shared file read once, SharedFileChecks), so
+ * the deploys after it trust them by their lstats. (A version removed by
+ * `bento rollout`, which keeps no record, has the next deploys read them
+ * again, once each, until one that publishes or retires.) The link count is the one thing a machine sees of this
  * (an SFTP listing shows it): how many versions hold the same bytes, not
  * what another machine's files are.
  */

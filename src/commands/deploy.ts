@@ -313,14 +313,26 @@ interface Planned {
  */
 function savePublished(chrootDir: string, planned: Planned, fleetNames: ReadonlySet<string>): void {
   const { plan, result } = planned;
-  if (result.published.length === 0 && planned.sameSystems.size === 0) return;
+  // Versions removed (a publication's old ones, a departed system's) may have shared files with the other systems' current ones.
+  const versionsRemoved = result.published.length > 0 || result.removed.length > 0;
+  if (!versionsRemoved && planned.sameSystems.size === 0) return;
   try {
     // What was just written is racy (published-stats.ts) until the margin has passed: recorded then, the next deploys trust it.
     settle();
     const entries = new Map<string, SystemStats>();
     for (const [name, stats] of readPublishedStats(chrootDir)) if (fleetNames.has(name)) entries.set(name, stats);
-    for (const [name, stats] of plan.publishedStats) entries.set(name, stats);
     const sharedChecks: SharedFileChecks = new Map();
+    for (const [name, stats] of plan.publishedStats) {
+      // Its files shared with a removed version (chroot/publish.ts,
+      // sharingByContent) changed their ctime, not their content: checked
+      // again by their lstats (each such file read once), so that the
+      // deploys after this one, which write no record, do not read them.
+      // Anything else (not the assembly's manifest, a file that differs) keeps
+      // its entry: each part of it is trusted only while its lstat holds.
+      const assembly = versionsRemoved && !result.published.includes(name) ? plan.assemblies.get(name) : undefined;
+      const checked = assembly ? checkPublication(chrootDir, assembly, stats, sharedChecks).stats : undefined;
+      entries.set(name, checked ? withOwnDated(checked, stats) : stats);
+    }
     for (const name of result.published) {
       entries.delete(name);
       const assembly = plan.assemblies.get(name);
@@ -345,6 +357,11 @@ function savePublished(chrootDir: string, planned: Planned, fleetNames: Readonly
   } catch {
     // The next deploy hashes what it cannot trust.
   }
+}
+
+/** `checked` (a system's files checked again) with the parts of its record `stats` dated on their own (its directory, its logs/) and its same-system decision. */
+function withOwnDated(checked: SystemStats, stats: SystemStats): SystemStats {
+  return { ...checked, ...(stats.dir ? { dir: stats.dir } : {}), ...(stats.logs ? { logs: stats.logs } : {}), ...(stats.sameSystem ? { sameSystem: stats.sameSystem } : {}) };
 }
 
 /** Waits out published-stats.ts's margin (SETTLE_MS), the deploy lock held: nothing of this deploy is racy after it. */

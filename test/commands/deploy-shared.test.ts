@@ -10,10 +10,10 @@
  * hide it from none. Root, real Nix, a test server.
  */
 import { spawnSync } from 'node:child_process';
-import { lstatSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { lstatSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SETTLE_MS } from '../../src/chroot/published-stats.js';
+import { readPublishedStats, SETTLE_MS, unchangedSinceRecorded } from '../../src/chroot/published-stats.js';
 import { bento } from '../helpers/cli.js';
 import { makeFleet, type TestFleet } from '../helpers/fleet.js';
 import { isRoot } from '../helpers/shell.js';
@@ -59,6 +59,8 @@ describe.skipIf(!isRoot)('bento deploy: versions written together share files', 
     }
     expect(lstatSync(published(b, 'common.txt')).nlink).toBe(2);
     for (const name of [a, b, c]) expect(manifestProblems(name), name).toBe('');
+    // The deploy that removed it recorded b's and c's files again: the no-op deploys after it trust them by their lstats alone.
+    for (const name of [b, c]) expectRecorded(name);
     for (let i = 0; i < 2; i++) expect(deploy().stderr).toContain('deploy: 0 published, 3 unchanged, 0 failed');
 
     // Changed in place through b's name, same size and modification time: c's file is that file.
@@ -76,5 +78,21 @@ describe.skipIf(!isRoot)('bento deploy: versions written together share files', 
     for (const name of [a, b, c]) expect(manifestProblems(name), name).toBe('');
     expect(readFileSync(published(c, 'common.txt'), 'utf8')).toBe('same\n');
     expect(deploy().stderr).toContain('deploy: 0 published, 3 unchanged, 0 failed');
+
+    // c leaves the fleet: its versions go, b's files (published with c's) are recorded again.
+    rmSync(path.join(fleet.root, 'hosts', 'hc'), { recursive: true });
+    const retire = deploy();
+    expect(retire.status, retire.stderr).toBe(0);
+    expect(retire.stderr).toContain('deploy: 0 published, 2 unchanged, 0 failed, 1 removed from the fleet');
+    expectRecorded(b);
   });
 });
+
+/** The record deploy keeps of `name`'s published files (published-stats.ts) trusts the shared ones by their lstats alone. */
+function expectRecorded(name: string): void {
+  const entry = readPublishedStats(suite.server.chrootDir).get(name);
+  for (const file of ['bento-client.sh', 'common.txt']) {
+    const recorded = entry?.files[file];
+    expect(recorded && unchangedSinceRecorded(recorded, entry?.statTimeNs as string, recorded[0], lstatSync(published(name, file), { bigint: true })), `${name} ${file}`).toBe(true);
+  }
+}
