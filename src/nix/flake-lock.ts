@@ -38,6 +38,56 @@ export async function updateFlakeLock(flakeDir: string, input?: string): Promise
 /** The `locked` attributes of one input node (rev, narHash, lastModified, …). */
 export type LockedInput = Record<string, unknown>;
 
+/** A flake.lock node: its inputs (a node's key, or a `follows` path as a list) and what it is locked to. */
+interface LockNode {
+  inputs?: Record<string, unknown>;
+  locked?: unknown;
+}
+
+/** A flake.lock's nodes and the key of its root node (`root` unless it names another). */
+interface LockGraph {
+  nodes: Record<string, LockNode | undefined>;
+  rootKey: string;
+}
+
+/**
+ * The graph of the lock file `text`, read one way for every question asked
+ * of it below. Throws an Error when it is not JSON or has no "nodes"; a
+ * root that is not a string is taken as `root` (Nix refuses such a lock).
+ */
+function readLockGraph(text: string): LockGraph {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`flake.lock is not valid JSON: ${(error as Error).message}`);
+  }
+  const lock = parsed as { nodes?: unknown; root?: unknown } | null;
+  if (typeof lock !== 'object' || lock === null || typeof lock.nodes !== 'object' || lock.nodes === null) throw new Error('flake.lock has no "nodes"');
+  return { nodes: lock.nodes as LockGraph['nodes'], rootKey: typeof lock.root === 'string' ? lock.root : 'root' };
+}
+
+/** readLockGraph, or undefined when `text` is not a lock file. */
+function lockGraphOrUndefined(text: string): LockGraph | undefined {
+  try {
+    return readLockGraph(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The inputs of the node `key`, when it has any. */
+function inputsOf(graph: LockGraph, key: string): Record<string, unknown> | undefined {
+  const inputs = graph.nodes[key]?.inputs;
+  return typeof inputs === 'object' && inputs !== null ? inputs : undefined;
+}
+
+/** Whether the node `key` is locked (its `locked` attributes are an object). */
+function isLockedNode(graph: LockGraph, key: string): boolean {
+  const locked = graph.nodes[key]?.locked;
+  return typeof locked === 'object' && locked !== null;
+}
+
 /**
  * Every locked input of a flake.lock, by input path (`nixpkgs`,
  * `home-manager/nixpkgs`), transitive inputs included. Inputs that follow
@@ -45,29 +95,17 @@ export type LockedInput = Record<string, unknown>;
  * Throws an Error when the text is not a lock file.
  */
 export function parseFlakeLock(text: string): Map<string, LockedInput> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (error) {
-    throw new Error(`flake.lock is not valid JSON: ${(error as Error).message}`);
-  }
-  const lock = parsed as { nodes?: unknown; root?: unknown };
-  if (typeof lock !== 'object' || lock === null || typeof lock.nodes !== 'object' || lock.nodes === null) throw new Error('flake.lock has no "nodes"');
-  const nodes = lock.nodes as Record<string, { inputs?: Record<string, unknown>; locked?: LockedInput } | undefined>;
-  const rootKey = typeof lock.root === 'string' ? lock.root : 'root';
+  const graph = readLockGraph(text);
   const inputs = new Map<string, LockedInput>();
   const walk = (key: string, prefix: string, onPath: Set<string>) => {
-    const node = nodes[key];
-    if (!node || typeof node.inputs !== 'object' || node.inputs === null) return;
-    for (const [inputName, target] of Object.entries(node.inputs)) {
+    for (const [inputName, target] of Object.entries(inputsOf(graph, key) ?? {})) {
       if (typeof target !== 'string' || onPath.has(target)) continue;
       const inputPath = prefix === '' ? inputName : `${prefix}/${inputName}`;
-      const child = nodes[target];
-      if (child?.locked && typeof child.locked === 'object') inputs.set(inputPath, child.locked);
+      if (isLockedNode(graph, target)) inputs.set(inputPath, graph.nodes[target]?.locked as LockedInput);
       walk(target, inputPath, new Set([...onPath, target]));
     }
   };
-  walk(rootKey, '', new Set([rootKey]));
+  walk(graph.rootKey, '', new Set([graph.rootKey]));
   return inputs;
 }
 
@@ -88,47 +126,34 @@ export function parseFlakeLock(text: string): Map<string, LockedInput> {
  */
 export function pinsInputs(lockText: string | undefined, inputs: readonly string[]): boolean {
   if (inputs.length === 0) return true;
-  if (lockText === undefined) return false;
-  try {
-    const lock = JSON.parse(lockText) as { nodes?: Record<string, { inputs?: Record<string, unknown>; locked?: unknown } | undefined>; root?: unknown };
-    const root = lock.nodes?.[typeof lock.root === 'string' ? lock.root : 'root'];
-    return inputs.every((input) => {
-      const target = root?.inputs?.[input];
-      if (Array.isArray(target)) return true; // follows another input, pinned where that one is
-      if (typeof target !== 'string') return false;
-      const locked = lock.nodes?.[target]?.locked;
-      return typeof locked === 'object' && locked !== null;
-    });
-  } catch {
-    return false;
-  }
+  const graph = lockText === undefined ? undefined : lockGraphOrUndefined(lockText);
+  if (!graph) return false;
+  const root = inputsOf(graph, graph.rootKey);
+  return inputs.every((input) => {
+    const target = root?.[input];
+    if (Array.isArray(target)) return true; // follows another input, pinned where that one is
+    return typeof target === 'string' && isLockedNode(graph, target);
+  });
 }
 
 /** The names of the root's own inputs, follows included. */
 export function rootInputNames(text: string): string[] {
-  try {
-    const lock = JSON.parse(text) as { nodes?: Record<string, { inputs?: Record<string, unknown> }>; root?: string };
-    return Object.keys(lock.nodes?.[lock.root ?? 'root']?.inputs ?? {}).sort();
-  } catch {
-    return [];
-  }
+  const graph = lockGraphOrUndefined(text);
+  return graph ? Object.keys(inputsOf(graph, graph.rootKey) ?? {}).sort() : [];
 }
 
 /** Whether the lock file has the input path `input` (`a` or `a/b`), follows included. */
 export function lockHasInput(text: string, input: string): boolean {
-  try {
-    const lock = JSON.parse(text) as { nodes?: Record<string, { inputs?: Record<string, unknown> }>; root?: string };
-    let key: unknown = lock.root ?? 'root';
-    for (const part of input.split('/')) {
-      if (typeof key !== 'string') return true; // a follows: the input exists, where it points does not matter here
-      const next = lock.nodes?.[key]?.inputs?.[part];
-      if (next === undefined) return false;
-      key = next;
-    }
-    return true;
-  } catch {
-    return false;
+  const graph = lockGraphOrUndefined(text);
+  if (!graph) return false;
+  let key: unknown = graph.rootKey;
+  for (const part of input.split('/')) {
+    if (typeof key !== 'string') return true; // a follows: the input exists, where it points does not matter here
+    const next = inputsOf(graph, key)?.[part];
+    if (next === undefined) return false;
+    key = next;
   }
+  return true;
 }
 
 export type LockChange =

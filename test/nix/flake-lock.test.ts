@@ -55,6 +55,25 @@ describe('parseFlakeLock', () => {
   });
 });
 
+describe('one reading of a lock file', () => {
+  it('a root that is not a string is the node named root, for every question (Nix refuses such a lock)', () => {
+    const odd = JSON.parse(lockText(REV1)) as { root: unknown };
+    odd.root = 7;
+    const text = JSON.stringify(odd);
+    expect([...parseFlakeLock(text).keys()]).toEqual(['home-manager', 'home-manager/nixpkgs', 'nixpkgs']);
+    expect(rootInputNames(text)).toEqual(['home-manager', 'nixpkgs', 'self2']);
+    expect(lockHasInput(text, 'nixpkgs')).toBe(true);
+    expect(lockHasInput(text, 'nope')).toBe(false);
+    expect(pinsInputs(text, ['home-manager', 'nixpkgs'])).toBe(true);
+    // Not a lock file: no inputs, none found, none pinned.
+    for (const notALock of ['{', '[]', 'null']) {
+      expect(rootInputNames(notALock)).toEqual([]);
+      expect(lockHasInput(notALock, 'nixpkgs')).toBe(false);
+      expect(pinsInputs(notALock, ['nixpkgs'])).toBe(false);
+    }
+  });
+});
+
 describe('pinsInputs', () => {
   it('says whether the lock pins every input the flake has: locked, or following another', () => {
     const text = lockText(REV1);
