@@ -256,6 +256,8 @@ export class FleetEvaluator {
     const { user, fallback } = this.users;
     // What the evaluator will run: said first, before the tools that look it up.
     for (const tool of ['nix', 'nix-daemon', 'setpriv']) requireOnPath(tool);
+    // Asked before bento's daemon starts (refuseRootBuilds): asked now, beside getent; a failure is thrown there.
+    nixSettings().catch(() => undefined);
     // Exit status 2 when one of them is missing: the lines say which.
     const result = await run('getent', ['passwd', user, fallback], { allowFailure: true });
     const lines = result.stdout.split('\n');
