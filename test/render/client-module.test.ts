@@ -45,7 +45,11 @@ describe('services.bento.healthCheck', () => {
 });
 
 describe('boot counting (a bad boot undoes itself)', () => {
-  /** The option as nixpkgs declares it since PR #447173 (nixos/modules/system/boot/loader/systemd-boot/systemd-boot.nix): a stand-in of its declaration. */
+  /**
+   * The option as nixpkgs declares it since PR #447173 (nixos/modules/system/boot/loader/systemd-boot/systemd-boot.nix): a
+   * stand-in of its declaration. The stored nixpkgs predates it; its shape (`enable`, `tries`, 3 by default) is the one
+   * systemd-boot-builder.py's @bootCounting@ and @bootCountingTries@ are filled from, and the one public configurations set.
+   */
   const DECLARES = `{ lib, ... }: { options.boot.loader.systemd-boot.bootCounting = {
     enable = lib.mkOption { type = lib.types.bool; default = false; };
     tries = lib.mkOption { type = lib.types.ints.positive; default = 3; };
