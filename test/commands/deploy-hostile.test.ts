@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { sha256 } from '../../src/util/hash.js';
 import { bento, CLI } from '../helpers/cli.js';
-import { flakeText, makeFleet, testKey, type TestFleet } from '../helpers/fleet.js';
+import { flakeText, testKey, type TestFleet } from '../helpers/fleet.js';
 import { NIX_ENV, removeDeployCaches, snapshotTree, useTestServer } from '../helpers/server.js';
 import { isRoot } from '../helpers/shell.js';
 
@@ -20,11 +20,7 @@ const NIX = ['--extra-experimental-features', 'nix-command flakes'];
 const suite = useTestServer();
 const { n } = suite;
 
-function newFleet(hosts: Parameters<typeof makeFleet>[0]['hosts'], chrootDir = suite.server.chrootDir): TestFleet {
-  const fleet = makeFleet({ config: `CHROOT_DIR=${chrootDir}\nREMOTE_IP=127.0.0.1\n`, hosts });
-  suite.later(fleet.cleanup);
-  return fleet;
-}
+const newFleet = suite.fleet;
 
 function deploy(fleet: TestFleet, env: Record<string, string> = {}) {
   return bento(['deploy'], { env: { BENTO_DIR: fleet.root, ...NIX_ENV, ...env } });

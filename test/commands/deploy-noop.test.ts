@@ -16,7 +16,6 @@ import { describe, expect, it } from 'vitest';
 import { flakeNamesCachePath } from '../../src/chroot/flake-names-cache.js';
 import { sha256 } from '../../src/util/hash.js';
 import { bento, CLI } from '../helpers/cli.js';
-import { makeFleet, type TestFleet } from '../helpers/fleet.js';
 import { isRoot } from '../helpers/shell.js';
 import { NIX_ENV, useTestServer } from '../helpers/server.js';
 import { DURABILITY_CALLS, parseStraceLog } from '../helpers/strace.js';
@@ -24,11 +23,7 @@ import { DURABILITY_CALLS, parseStraceLog } from '../helpers/strace.js';
 const suite = useTestServer();
 const { n } = suite;
 
-function newFleet(hosts: Parameters<typeof makeFleet>[0]['hosts']): TestFleet {
-  const fleet = makeFleet({ config: `CHROOT_DIR=${suite.server.chrootDir}\nREMOTE_IP=127.0.0.1\n`, hosts });
-  suite.later(fleet.cleanup);
-  return fleet;
-}
+const newFleet = suite.fleet;
 
 /** Every inode under `roots` (links not followed): number, modification and change times, size, mode. */
 function inventory(roots: readonly string[]): Record<string, string> {

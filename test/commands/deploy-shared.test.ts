@@ -15,18 +15,13 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readPublishedStats, SETTLE_MS, unchangedSinceRecorded } from '../../src/chroot/published-stats.js';
 import { bento } from '../helpers/cli.js';
-import { makeFleet, type TestFleet } from '../helpers/fleet.js';
 import { isRoot } from '../helpers/shell.js';
 import { NIX_ENV, useTestServer } from '../helpers/server.js';
 
 const suite = useTestServer();
 const { n } = suite;
 
-function newFleet(hosts: Parameters<typeof makeFleet>[0]['hosts']): TestFleet {
-  const fleet = makeFleet({ config: `CHROOT_DIR=${suite.server.chrootDir}\nREMOTE_IP=127.0.0.1\n`, hosts });
-  suite.later(fleet.cleanup);
-  return fleet;
-}
+const newFleet = suite.fleet;
 
 /** sha256sum -c of the system's config/ against its own manifest: empty when every file holds its digest. */
 function manifestProblems(name: string): string {

@@ -11,18 +11,14 @@ import { publishedStatsPath } from '../../src/chroot/published-stats.js';
 import { skippedHostDirMessage } from '../../src/fleet/fleet.js';
 import { sha256 } from '../../src/util/hash.js';
 import { bento, CLI } from '../helpers/cli.js';
-import { flakeText, makeFleet, type TestFleet } from '../helpers/fleet.js';
+import { flakeText, type TestFleet } from '../helpers/fleet.js';
 import { APPLY_STUBS_DIR, isRoot } from '../helpers/shell.js';
 import { NIX_ENV, removeDeployCaches, snapshotTree, useTestServer } from '../helpers/server.js';
 
 const suite = useTestServer();
 const { n } = suite;
 
-function newFleet(hosts: Parameters<typeof makeFleet>[0]['hosts'], chrootDir = suite.server.chrootDir): TestFleet {
-  const fleet = makeFleet({ config: `CHROOT_DIR=${chrootDir}\nREMOTE_IP=127.0.0.1\n`, hosts });
-  suite.later(fleet.cleanup);
-  return fleet;
-}
+const newFleet = suite.fleet;
 
 function deploy(fleet: TestFleet, env: Record<string, string> = {}) {
   return bento(['deploy'], { env: { BENTO_DIR: fleet.root, ...NIX_ENV, ...env } });

@@ -14,6 +14,7 @@ import { flakeNamesCachePath } from '../../src/chroot/flake-names-cache.js';
 import { publishedStatsPath } from '../../src/chroot/published-stats.js';
 import { generateRecordPath } from '../../src/commands/shared/generate-record-store.js';
 import { AUTO_ROOTS_DIR, removeAutoRoots } from '../../src/nix/store-copy.js';
+import { makeFleet, type FleetSpec, type TestFleet } from './fleet.js';
 import { SFTP_GROUP } from './global-setup.js';
 
 export interface TestServer {
@@ -103,6 +104,8 @@ export interface ServerSuite {
   n(name: string): string;
   /** Runs `cleanup` after the suite's tests, before the server goes (last registered first). */
   later(cleanup: () => void): void;
+  /** A fleet of `hosts` whose config.sh names `chrootDir` (the server's by default), removed after the suite's tests. */
+  fleet(hosts: FleetSpec['hosts'], chrootDir?: string): TestFleet;
 }
 
 /**
@@ -120,12 +123,18 @@ export function useTestServer(): ServerSuite {
     for (const cleanup of cleanups.reverse()) cleanup();
     server?.cleanup();
   });
-  return {
+  const suite: ServerSuite = {
     get server() {
       if (!server) throw new Error('the test server exists only as root, after beforeAll');
       return server;
     },
     n: (name) => `${server?.prefix ?? ''}${name}`,
     later: (cleanup) => cleanups.push(cleanup),
+    fleet: (hosts, chrootDir) => {
+      const fleet = makeFleet({ config: `CHROOT_DIR=${chrootDir ?? suite.server.chrootDir}\nREMOTE_IP=127.0.0.1\n`, hosts });
+      cleanups.push(fleet.cleanup);
+      return fleet;
+    },
   };
+  return suite;
 }
