@@ -76,15 +76,34 @@ function lockGraphOrUndefined(text: string): LockGraph | undefined {
   }
 }
 
+/**
+ * `record`'s own entry `key`: a name the lock does not hold is not found
+ * on Object.prototype (an input named toString or constructor).
+ */
+function own<T>(record: Record<string, T>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
+}
+
+/** The node `key`, when the lock has one of that name. */
+function nodeOf(graph: LockGraph, key: string): LockNode | undefined {
+  return own(graph.nodes, key);
+}
+
 /** The inputs of the node `key`, when it has any. */
 function inputsOf(graph: LockGraph, key: string): Record<string, unknown> | undefined {
-  const inputs = graph.nodes[key]?.inputs;
+  const inputs = nodeOf(graph, key)?.inputs;
   return typeof inputs === 'object' && inputs !== null ? inputs : undefined;
+}
+
+/** The input `name` of the node `key`: a node's key, a `follows` path (a list), or undefined when it has none of that name. */
+function inputOf(graph: LockGraph, key: string, name: string): unknown {
+  const inputs = inputsOf(graph, key);
+  return inputs ? own(inputs, name) : undefined;
 }
 
 /** Whether the node `key` is locked (its `locked` attributes are an object). */
 function isLockedNode(graph: LockGraph, key: string): boolean {
-  const locked = graph.nodes[key]?.locked;
+  const locked = nodeOf(graph, key)?.locked;
   return typeof locked === 'object' && locked !== null;
 }
 
@@ -101,7 +120,7 @@ export function parseFlakeLock(text: string): Map<string, LockedInput> {
     for (const [inputName, target] of Object.entries(inputsOf(graph, key) ?? {})) {
       if (typeof target !== 'string' || onPath.has(target)) continue;
       const inputPath = prefix === '' ? inputName : `${prefix}/${inputName}`;
-      if (isLockedNode(graph, target)) inputs.set(inputPath, graph.nodes[target]?.locked as LockedInput);
+      if (isLockedNode(graph, target)) inputs.set(inputPath, nodeOf(graph, target)?.locked as LockedInput);
       walk(target, inputPath, new Set([...onPath, target]));
     }
   };
@@ -128,9 +147,8 @@ export function pinsInputs(lockText: string | undefined, inputs: readonly string
   if (inputs.length === 0) return true;
   const graph = lockText === undefined ? undefined : lockGraphOrUndefined(lockText);
   if (!graph) return false;
-  const root = inputsOf(graph, graph.rootKey);
   return inputs.every((input) => {
-    const target = root?.[input];
+    const target = inputOf(graph, graph.rootKey, input);
     if (Array.isArray(target)) return true; // follows another input, pinned where that one is
     return typeof target === 'string' && isLockedNode(graph, target);
   });
@@ -149,7 +167,7 @@ export function lockHasInput(text: string, input: string): boolean {
   let key: unknown = graph.rootKey;
   for (const part of input.split('/')) {
     if (typeof key !== 'string') return true; // a follows: the input exists, where it points does not matter here
-    const next = inputsOf(graph, key)?.[part];
+    const next = inputOf(graph, key, part);
     if (next === undefined) return false;
     key = next;
   }

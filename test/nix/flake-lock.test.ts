@@ -74,6 +74,34 @@ describe('one reading of a lock file', () => {
   });
 });
 
+describe('input names that are properties of every object', () => {
+  it('are inputs only when the lock has them (toString, constructor): bento flake update toString says no flake has it', () => {
+    const text = lockText(REV1);
+    for (const input of ['toString', 'constructor', 'valueOf', 'hasOwnProperty', 'home-manager/toString', 'constructor/name']) {
+      expect(lockHasInput(text, input), input).toBe(false);
+    }
+    expect(pinsInputs(text, ['nixpkgs', 'toString'])).toBe(false);
+    expect(reportFlake('hosts/a', { kind: 'updated', before: text, after: text }, 'toString')).toEqual({
+      line: 'hosts/a: no input named "toString" (its inputs: home-manager, nixpkgs, self2)',
+      failed: false,
+      hasInput: false,
+    });
+    // A node of that name, or an input: found as any other.
+    const name: string = 'toString';
+    const named = JSON.parse(text) as { nodes: Record<string, { inputs?: Record<string, unknown>; locked?: unknown }> };
+    const rootInputs = named.nodes.root?.inputs as Record<string, unknown>;
+    named.nodes[name] = { locked: { rev: REV2 } };
+    rootInputs[name] = name;
+    const withIt = JSON.stringify(named);
+    expect(lockHasInput(withIt, 'toString')).toBe(true);
+    expect(pinsInputs(withIt, ['nixpkgs', 'toString'])).toBe(true);
+    expect(parseFlakeLock(withIt).get('toString')).toEqual({ rev: REV2 });
+    // A root input naming a node the lock lacks, whose name every object has: not locked.
+    rootInputs[name] = 'constructor';
+    expect(pinsInputs(JSON.stringify(named), ['toString'])).toBe(false);
+  });
+});
+
 describe('pinsInputs', () => {
   it('says whether the lock pins every input the flake has: locked, or following another', () => {
     const text = lockText(REV1);
