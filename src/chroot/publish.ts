@@ -578,8 +578,10 @@ export interface VersionSharing extends CopySharing<AssembledFile> {
  * checks those systems' files again before it saves its record
  * (published-stats.ts; each shared file read once, SharedFileChecks), so
  * the deploys after it trust them by their lstats. (A version removed by
- * `bento rollout`, which keeps no record, has the next deploys read them
- * again, once each, until one that publishes or retires.) The link count is the one thing a machine sees of this
+ * `bento rollout`, which keeps no record, or by a deploy of some systems
+ * only, `--name`, which checks only those, has the next deploys read the
+ * others' shared files again, once each, until one that publishes or
+ * retires with them selected.) The link count is the one thing a machine sees of this
  * (an SFTP listing shows it): how many versions hold the same bytes, not
  * what another machine's files are.
  */
