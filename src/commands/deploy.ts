@@ -20,9 +20,9 @@ import { readFlakeNamesCache, saveFlakeNamesCache } from '../chroot/flake-names-
 import { planPublication, sameSystemAsPublished, type PublicationPlan } from '../chroot/plan-publication.js';
 import { publishSystemCache } from '../chroot/prebuilt-cache.js';
 import { lockChrootDir, prepareChrootDir } from '../chroot/chroot-dir.js';
-import { announceSystem, checkPublication, discardVersionsAhead, publishStagedBatchTogether, readPublished, recordSystemDir, removeLeftovers, stageWrittenVersions, writeVersionsAhead, type SharedFileChecks, type StagedPublication, type WrittenVersion } from '../chroot/publish.js';
+import { announceSystem, checkPublication, checkRecordAgain, discardVersionsAhead, publishStagedBatchTogether, readPublished, recordSystemDir, removeLeftovers, stageWrittenVersions, writeVersionsAhead, type SharedFileChecks, type StagedPublication, type WrittenVersion } from '../chroot/publish.js';
 import type { StepsOutcome } from '../util/durable.js';
-import { readPublishedStats, savePublishedStats, SETTLE_MS, statTimeNow, type RecordedLogs, type SameSystem, type SystemStats } from '../chroot/published-stats.js';
+import { readPublishedStats, savePublishedStats, SETTLE_MS, statTimeNow, withOwnDated, type RecordedLogs, type SameSystem, type SystemStats } from '../chroot/published-stats.js';
 import { endRollout, forgetInRollout, type RolloutCandidate } from '../rollout/wave-publication.js';
 import { planRolloutBuilds, startDeployRollout } from '../rollout/plan-deploy.js';
 import { readRolloutState, type RolloutHold, type RolloutState } from '../protocol/rollout-file.js';
@@ -320,8 +320,13 @@ function savePublished(chrootDir: string, planned: Planned, fleetNames: Readonly
     // What was just written is racy (published-stats.ts) until the margin has passed: recorded then, the next deploys trust it.
     settle();
     const entries = new Map<string, SystemStats>();
-    for (const [name, stats] of readPublishedStats(chrootDir)) if (fleetNames.has(name)) entries.set(name, stats);
     const sharedChecks: SharedFileChecks = new Map();
+    for (const [name, stats] of readPublishedStats(chrootDir)) {
+      if (!fleetNames.has(name)) continue;
+      // Not selected (--name): checked again from its record alone, for the same reason as those below.
+      const unselected = versionsRemoved && !plan.assemblies.has(name);
+      entries.set(name, (unselected ? checkRecordAgain(chrootDir, name, stats, sharedChecks) : undefined) ?? stats);
+    }
     for (const [name, stats] of plan.publishedStats) {
       // Its files shared with a removed version (chroot/publish.ts,
       // sharingByContent) changed their ctime, not their content: checked
@@ -357,11 +362,6 @@ function savePublished(chrootDir: string, planned: Planned, fleetNames: Readonly
   } catch {
     // The next deploy hashes what it cannot trust.
   }
-}
-
-/** `checked` (a system's files checked again) with the parts of its record `stats` dated on their own (its directory, its logs/) and its same-system decision. */
-function withOwnDated(checked: SystemStats, stats: SystemStats): SystemStats {
-  return { ...checked, ...(stats.dir ? { dir: stats.dir } : {}), ...(stats.logs ? { logs: stats.logs } : {}), ...(stats.sameSystem ? { sameSystem: stats.sameSystem } : {}) };
 }
 
 /** Waits out published-stats.ts's margin (SETTLE_MS), the deploy lock held: nothing of this deploy is racy after it. */

@@ -74,6 +74,18 @@ describe.skipIf(!isRoot)('bento deploy: versions written together share files', 
     expect(readFileSync(published(c, 'common.txt'), 'utf8')).toBe('same\n');
     expect(deploy().stderr).toContain('deploy: 0 published, 3 unchanged, 0 failed');
 
+    // b alone, by name, twice: its version shared with c goes; c, not selected, is recorded again from its record alone.
+    for (const round of [1, 2]) {
+      writeFileSync(path.join(fleet.root, 'hosts', 'hb', `${b}.nix`), `# named edit ${round}\n`);
+      const run = bento(['deploy', '--name', b], { env: { BENTO_DIR: fleet.root, ...NIX_ENV } });
+      expect(run.status, run.stderr).toBe(0);
+      expect(run.stderr).toContain('deploy: 1 published, 0 unchanged, 0 failed');
+    }
+    expect(lstatSync(published(c, 'common.txt')).nlink).toBe(1);
+    expectRecorded(c);
+    for (const name of [a, b, c]) expect(manifestProblems(name), name).toBe('');
+    expect(deploy().stderr).toContain('deploy: 0 published, 3 unchanged, 0 failed');
+
     // c leaves the fleet: its versions go, b's files (published with c's) are recorded again.
     rmSync(path.join(fleet.root, 'hosts', 'hc'), { recursive: true });
     const retire = deploy();
