@@ -154,11 +154,6 @@ export function statTimeNow(): bigint {
   return BigInt(Date.now()) * 1_000_000n;
 }
 
-/** `checked` (a system's files checked again) with the parts of its record `stats` dated on their own (its directory, its logs/) and its same-system decision. */
-export function withOwnDated(checked: SystemStats, stats: SystemStats): SystemStats {
-  return { ...checked, ...(stats.dir ? { dir: stats.dir } : {}), ...(stats.logs ? { logs: stats.logs } : {}), ...(stats.sameSystem ? { sameSystem: stats.sameSystem } : {}) };
-}
-
 /** A file's record: its content's SHA-256 and its lstat now. */
 export function recordFile(digest: string, stats: BigIntStats): RecordedFile {
   return [digest, String(stats.dev), String(stats.ino), String(stats.size), String(stats.mtimeNs), String(stats.ctimeNs)];

@@ -20,9 +20,9 @@ import { readFlakeNamesCache, saveFlakeNamesCache } from '../chroot/flake-names-
 import { planPublication, sameSystemAsPublished, type PublicationPlan } from '../chroot/plan-publication.js';
 import { publishSystemCache } from '../chroot/prebuilt-cache.js';
 import { lockChrootDir, prepareChrootDir } from '../chroot/chroot-dir.js';
-import { announceSystem, checkPublication, checkRecordAgain, discardVersionsAhead, publishStagedBatchTogether, readPublished, recordSystemDir, removeLeftovers, stageWrittenVersions, writeVersionsAhead, type SharedFileChecks, type StagedPublication, type WrittenVersion } from '../chroot/publish.js';
+import { announceSystem, checkPublication, discardVersionsAhead, publishStagedBatchTogether, readPublished, recordSystemDir, removeLeftovers, stageWrittenVersions, writeVersionsAhead, type SharedFileChecks, type StagedPublication, type WrittenVersion } from '../chroot/publish.js';
 import type { StepsOutcome } from '../util/durable.js';
-import { readPublishedStats, savePublishedStats, SETTLE_MS, statTimeNow, withOwnDated, type RecordedLogs, type SameSystem, type SystemStats } from '../chroot/published-stats.js';
+import { readPublishedStats, savePublishedStats, SETTLE_MS, statTimeNow, type RecordedLogs, type SameSystem, type SystemStats } from '../chroot/published-stats.js';
 import { endRollout, forgetInRollout, type RolloutCandidate } from '../rollout/wave-publication.js';
 import { planRolloutBuilds, startDeployRollout } from '../rollout/plan-deploy.js';
 import { readRolloutState, type RolloutHold, type RolloutState } from '../protocol/rollout-file.js';
@@ -313,31 +313,14 @@ interface Planned {
  */
 function savePublished(chrootDir: string, planned: Planned, fleetNames: ReadonlySet<string>): void {
   const { plan, result } = planned;
-  // Versions removed (a publication's old ones, a departed system's) may have shared files with the other systems' current ones.
-  const versionsRemoved = result.published.length > 0 || result.removed.length > 0;
-  if (!versionsRemoved && planned.sameSystems.size === 0) return;
+  if (result.published.length === 0 && planned.sameSystems.size === 0) return;
   try {
     // What was just written is racy (published-stats.ts) until the margin has passed: recorded then, the next deploys trust it.
     settle();
     const entries = new Map<string, SystemStats>();
+    for (const [name, stats] of readPublishedStats(chrootDir)) if (fleetNames.has(name)) entries.set(name, stats);
+    for (const [name, stats] of plan.publishedStats) entries.set(name, stats);
     const sharedChecks: SharedFileChecks = new Map();
-    for (const [name, stats] of readPublishedStats(chrootDir)) {
-      if (!fleetNames.has(name)) continue;
-      // Not selected (--name): checked again from its record alone, for the same reason as those below.
-      const unselected = versionsRemoved && !plan.assemblies.has(name);
-      entries.set(name, (unselected ? checkRecordAgain(chrootDir, name, stats, sharedChecks) : undefined) ?? stats);
-    }
-    for (const [name, stats] of plan.publishedStats) {
-      // Its files shared with a removed version (chroot/publish.ts,
-      // sharingByContent) changed their ctime, not their content: checked
-      // again by their lstats (each such file read once), so that the
-      // deploys after this one, which write no record, do not read them.
-      // Anything else (not the assembly's manifest, a file that differs) keeps
-      // its entry: each part of it is trusted only while its lstat holds.
-      const assembly = versionsRemoved && !result.published.includes(name) ? plan.assemblies.get(name) : undefined;
-      const checked = assembly ? checkPublication(chrootDir, assembly, stats, sharedChecks).stats : undefined;
-      entries.set(name, checked ? withOwnDated(checked, stats) : stats);
-    }
     for (const name of result.published) {
       entries.delete(name);
       const assembly = plan.assemblies.get(name);

@@ -6,12 +6,12 @@
  * trusts it for the others as a record is trusted. Root: the versions are
  * root:sftp_users.
  */
-import { chownSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Assembly } from '../../src/chroot/assemble.js';
-import { checkPublication, checkRecordAgain, discardVersionsAhead, publishStagedBatch, stageVersions, stageWrittenVersions, writeVersionsAhead, type SharedFileChecks } from '../../src/chroot/publish.js';
+import { checkPublication, discardVersionsAhead, publishStagedBatch, stageVersions, stageWrittenVersions, writeVersionsAhead, type SharedFileChecks } from '../../src/chroot/publish.js';
 import { SETTLE_MS } from '../../src/chroot/published-stats.js';
 import { renderManifest } from '../../src/protocol/manifest.js';
 import { startRollout } from '../../src/rollout/wave-publication.js';
@@ -118,32 +118,6 @@ describe.skipIf(!isRoot)('version directories written together share files by co
     expect(new Set(dirs.map((dir) => inode(path.join(dir, 'bento-client.sh')))).size).toBe(1);
     expect(inode(path.join(chrootDir, 'a', 'config', 'bento-client.sh'))).toBe(inode(path.join(dirs[2] as string, 'bento-client.sh')));
     expectWhole(dirs, systems);
-  });
-
-  it('checkRecordAgain: a record as it was is kept; a file whose ctime moved is read and re-dated, its manifest\'s record kept; a changed one ends the record', async () => {
-    const chrootDir = mkdtempSync(path.join(root, 'again-'));
-    const systems = fleetOf(chrootDir);
-    const staged = await stageVersions(chrootDir, systems.map((system) => ({ assembly: system, options })));
-    publishStagedBatch(chrootDir, systems.map((system, index) => ({ system, versionName: (staged[index] as { ok: true; value: string }).value, storeBasename: undefined })), NOW);
-    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS + 20));
-    const record = checkPublication(chrootDir, systems[1] as Assembly).stats;
-    if (!record?.manifest) throw new Error('no record with its manifest');
-    expect(checkRecordAgain(chrootDir, 'b', record)).toBe(record);
-
-    // Another name for the shared library comes and goes (a version removed): its ctime moves, not its content.
-    const library = path.join(chrootDir, 'b', 'config', 'bento-client.sh');
-    linkSync(library, path.join(root, 'another-name'));
-    unlinkSync(path.join(root, 'another-name'));
-    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS + 20));
-    vi.mocked(hash.sha256File).mockClear();
-    const again = checkRecordAgain(chrootDir, 'b', record);
-    expect(vi.mocked(hash.sha256File).mock.calls.map(([file]) => path.basename(file as string))).toEqual(['bento-client.sh']);
-    expect(BigInt(again?.statTimeNs ?? '0')).toBeGreaterThan(BigInt(record.statTimeNs));
-    expect(again?.manifest).toEqual(record.manifest);
-    expect(again?.files['bento-client.sh']?.[5]).toBe(String(lstatSync(library, { bigint: true }).ctimeNs));
-
-    writeFileSync(library, 'changed\n');
-    expect(checkRecordAgain(chrootDir, 'b', record)).toBeUndefined();
   });
 
   it('a file to link to that went with a system whose version failed is written again, whole', async () => {
