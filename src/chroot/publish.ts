@@ -588,13 +588,27 @@ export interface VersionSharing extends CopySharing<AssembledFile> {
  * what another machine's files are.
  */
 export function sharingByContent(): VersionSharing {
-  const written = new Map<string, string>();
+  // Each file by the directory it was written into, one place per directory:
+  // a rename moves that place, not every file remembered (a fleet's worth).
+  const places = new Map<string, { dir: string }>();
+  const written = new Map<string, { place: { dir: string }; relative: string }>();
   const key = (file: AssembledFile) => `${file.executable ? 'x' : '-'}${file.sha256}`;
   return {
-    linkSource: (file) => written.get(key(file)),
-    written: (file, target) => written.set(key(file), target),
+    linkSource: (file) => {
+      const first = written.get(key(file));
+      return first && path.join(first.place.dir, first.relative);
+    },
+    written: (file, dir) => {
+      let place = places.get(dir);
+      if (!place) places.set(dir, (place = { dir }));
+      written.set(key(file), { place, relative: file.relative });
+    },
     moved: (from, to) => {
-      for (const [content, target] of written) if (target.startsWith(`${from}/`)) written.set(content, to + target.slice(from.length));
+      const place = places.get(from);
+      if (!place) return;
+      place.dir = to;
+      places.delete(from);
+      places.set(to, place);
     },
   };
 }

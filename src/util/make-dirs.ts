@@ -54,8 +54,8 @@ export class ChangedWhileCopiedError extends Error {
 export interface CopySharing<F extends FileToCopy> {
   /** A file written already that holds exactly what `file` must hold, with its mode; undefined: none. */
   linkSource(file: F): string | undefined;
-  /** `target` was just written with `file`'s content and mode. */
-  written(file: F, target: string): void;
+  /** `file` was just written below `destination` (at its `relative` path), with its content and mode. */
+  written(file: F, destination: string): void;
 }
 
 /**
@@ -80,7 +80,7 @@ export function copyFilesWithModes<F extends FileToCopy>(destination: string, fi
     if (file.checked) copyCheckedFile(file.source, target, file.checked);
     else copyFileSync(file.source, target);
     chmodSync(target, file.executable ? 0o755 : 0o644);
-    sharing?.written(file, target);
+    sharing?.written(file, destination);
   }
 }
 

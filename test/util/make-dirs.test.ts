@@ -38,7 +38,7 @@ describe('copyFilesWithModes', () => {
     const first = path.join(dir, 'shared-first');
     writeFileSync(first, 'same\n');
     const written: string[] = [];
-    const sharing = { linkSource: (file: { relative: string }) => (file.relative === 'gone' ? path.join(dir, 'no-such-file') : first), written: (_file: unknown, target: string) => written.push(target) };
+    const sharing = { linkSource: (file: { relative: string }) => (file.relative === 'gone' ? path.join(dir, 'no-such-file') : first), written: (file: { relative: string }, destination: string) => written.push(path.join(destination, file.relative)) };
     copyFilesWithModes(into, [{ relative: 'linked', source, executable: false }, { relative: 'gone', source, executable: false }], sharing);
     expect(statSync(path.join(into, 'linked')).ino).toBe(statSync(first).ino);
     expect(statSync(path.join(into, 'gone')).ino).not.toBe(statSync(first).ino);
