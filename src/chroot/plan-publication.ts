@@ -152,7 +152,7 @@ export function sameSystemAsPublished(chrootDir: string, system: Pick<FleetSyste
   const changed = changedPaths(published.manifest, assembly.manifest);
   if (!changed || changed.length === 0) return undefined;
   const readByTheClient = new Set([...clientFilesOf(system.name).map((file) => file.published), ...CLIENT_FLAG_FILES]);
-  if (!changed.every((file) => !readByTheClient.has(file))) return undefined;
+  if (changed.some((file) => readByTheClient.has(file))) return undefined;
   return [assembly.digest, announced, storeBasename];
 }
 

@@ -184,7 +184,8 @@ export async function loadFleet(root: string, options: LoadFleetOptions = {}): P
     const copies = copyHostDirs(root, hostDirs, snapshotDir, Boolean(options.snapshot), brokenHosts);
     const flakes = hostDirs.filter((host) => host.kind === 'flake' && copies.has(host.name));
     const flakeNames = await evaluateFlakes(flakes, copies, options.jobs ?? os.cpus().length, brokenHosts);
-    const namesOf = (host: HostDir) => flakeNames[flakes.indexOf(host)]?.names ?? [];
+    const namesByHost = new Map(flakes.map((host, index) => [host, flakeNames[index]?.names ?? []]));
+    const namesOf = (host: HostDir) => namesByHost.get(host) ?? [];
     // With the names cache, every usable host directory's copy is listed and hashed: the key of its names, and what is assembled.
     const listed = new Map<string, HashedHostFile[]>();
     if (options.namesCache) {
