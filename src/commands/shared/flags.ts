@@ -42,7 +42,7 @@ export interface SelectionFlags {
 export function defineSelectionFlags(command: Command): Command {
   return command
     .option('-n, --name <name...>', 'only these systems (also: NAME="a b"); default: all')
-    .option('-j, --jobs <n>', 'flakes built at once (default: number of cores)', positiveInteger)
+    .option('-j, --jobs <n>', 'Nix evaluations and builds at once (default: number of cores)', positiveInteger)
     .option('-v, --verbose', "show Nix's output as it builds (also: VERBOSE=1)")
     .option('--builders <spec>', "passed to Nix: build on these remote builders (Nix's --builders)")
     .option('--max-jobs <n>', "passed to Nix: its --max-jobs (0: only remote builders)");
