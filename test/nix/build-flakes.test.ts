@@ -161,6 +161,52 @@ describe('buildFlakesSystems', () => {
     });
   });
 
+  it("32 systems sharing one dependency, split between two nix builds that both need it at once: built, every system is built; failing, every system fails naming the dependency's builder", async () => {
+    const nonce = randomBytes(8).toString('hex');
+    // The same derivation in every flake (nothing of the flake's own in it), needed by both builds at once; its builder sleeps so that
+    // one build finds it locked by the other (Nix 2.8 then looks again every build-poll-interval: built, it is valid; failed, it builds it too).
+    // Failing, it is another derivation (broken = "yes"), so that the first run's output does not make it valid; a shorter
+    // sleep, as each system whose build failed is built again alone, and those builds all wait for the same lock.
+    const dependency = (broken: boolean) =>
+      `builtins.derivation { name = "bento-shared-dep"; system = "x86_64-linux"; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; nonce = builtins.readFile ./nonce; ${broken ? 'broken = "yes"; ' : ''}args = [ "-c" ${JSON.stringify(broken ? 'sleep 0.3; echo shared-dep-broken-on-purpose >&2; exit 5' : 'sleep 1; echo "shared $nonce" > $out')} ]; }`;
+    // 32 systems (two builds of 16 with jobs: 2, DERIVATIONS_PER_BUILDER), 8 to a flake: the dependency is shared within flakes and across them.
+    const fleet = async (label: string, broken: boolean) => {
+      const groups = Array.from({ length: 4 }, (_, group) => Array.from({ length: 8 }, (_, index) => `${label}${group}${index}`));
+      const flakeText = (names: string[]) =>
+        `{ outputs = { self }: let dep = ${dependency(broken)}; in { nixosConfigurations = { ${names.map((name) => toplevel(name, `read -r shared < $dep; echo "${name} $shared" > $out`, 'inherit dep;')).join(' ')} }; }; }\n`;
+      const flakes = await staged(label, groups.map((names) => ({ files: { 'flake.nix': flakeText(names), nonce }, names })));
+      const reported: number[] = [];
+      const outcomes = await buildFlakesSystems(flakes, { jobs: 2, onFlake: (index) => reported.push(index) });
+      expect(reported.sort((a, b) => a - b)).toEqual([0, 1, 2, 3]);
+      const names = groups.flat();
+      const byName = new Map<string, BuildOutcome>(outcomes.flatMap((map) => [...map.entries()]));
+      expect([...byName.keys()].sort()).toEqual([...names].sort());
+      return { names, byName };
+    };
+
+    const built = await fleet('s', false);
+    const paths = new Set<string>();
+    for (const name of built.names) {
+      const outcome = built.byName.get(name) as BuildOutcome & { ok: true };
+      expect(outcome).toMatchObject({ ok: true, storePath: expect.stringMatching(new RegExp(`^/nix/store/[a-z0-9]{32}-nixos-system-${name}$`)) });
+      // Built (a share whose build were lost would leave it missing), by its own builder, after the dependency.
+      expect(readFileSync(outcome.storePath, 'utf8')).toBe(`${name} shared ${nonce}\n`);
+      // The log is both builds' output: each system's derivation is named in it, whichever build had it.
+      expect(outcome.log).toContain(`-nixos-system-${name}.drv`);
+      paths.add(outcome.storePath);
+    }
+    expect(paths.size).toBe(32);
+
+    const failed = await fleet('f', true);
+    for (const name of failed.names) {
+      const outcome = failed.byName.get(name) as BuildOutcome & { ok: false };
+      expect(outcome.ok).toBe(false);
+      expect(outcome.error).toMatch(/builder for '\/nix\/store\/[a-z0-9]{32}-bento-shared-dep\.drv' failed/);
+      expect(outcome.log).toContain('shared-dep-broken-on-purpose');
+    }
+    // Above the default: the failing half builds the dependency 34 times (twice, then once per system built again alone), one after the other on its lock.
+  }, 240_000);
+
   it('evaluates only (NOLOCALBUILD): the same store path, not built', async () => {
     const nonce = randomBytes(8).toString('hex');
     const flakes = await staged('evaluate', [{ files: selfAwareFiles(nonce), names: ['seer'] }]);
