@@ -138,6 +138,7 @@ export const TIERS = {
     'test/flake.test.ts',
     'test/generated.test.ts',
     'test/install.test.ts',
+    'test/nix/build-failures.test.ts',
     'test/nix/build-flakes.test.ts',
     'test/nix/flake-names.test.ts',
     'test/nix/wrapper-flake.test.ts',

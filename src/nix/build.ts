@@ -17,10 +17,11 @@ import { run } from '../exec.js';
 import { ToolError } from '../errors.js';
 import { mapLimit, splitInto } from '../util/concurrency.js';
 import { nixString } from '../util/quote.js';
+import { attributeFailures } from './build-failures.js';
 import { gitFlakeRef } from './flake-tree.js';
 import { explainEvaluationError, pathFlakeRef, summarizeNixError } from './nix.js';
 import { restrictedEvalArgs, restrictedEvaluation, type RestrictedEvaluation } from './restricted-eval.js';
-import { otherEvaluator, runFleetNix, runFleetTool, unreadableByEvaluator } from './unprivileged.js';
+import { evaluatesAsAnotherUser, otherEvaluator, runFleetNix, runFleetTool, unreadableByEvaluator } from './unprivileged.js';
 import { FLAKES_PER_EVALUATOR, withWrapperFlake } from './wrapper-flake.js';
 
 export interface NixBuildOptions {
@@ -163,16 +164,18 @@ async function invalidStorePaths(storePaths: readonly string[]): Promise<Set<str
 }
 
 /**
- * One Nix process realises the derivations it is given one after the other
- * however high its max-jobs: for derivations that take little time to
- * build (a system's own, its dependencies substituted or built already),
- * Nix's own work per derivation (its locks, the build user, registering
- * the output) is the time, about 12 ms each here, on one core. Two
- * processes side by side took 200 such derivations in 1.2-1.3 s where one
- * took 2.3-2.6 s, whatever its max-jobs (bench/README.md). So the
- * derivations are shared among up to `jobs` processes, at least this many
- * each, so that each repays its start; each process honours max-jobs, as
- * the builds of different flakes always did side by side.
+ * One Nix process realises the derivations it is given about one after
+ * the other, whatever its max-jobs, when each takes little time to build
+ * (a system's own, its dependencies substituted or built already): Nix's
+ * own work per derivation (locks, the build user, registering the output)
+ * is then the time, and it mostly waits. Two processes side by side take
+ * about half as long (bench/README.md). So the derivations are shared
+ * among up to `jobs` processes, at least this many each, so that each
+ * repays its start; each process honours max-jobs, as the builds of
+ * different flakes always did side by side. A dependency two shares need
+ * is built once: the second waits for the first's lock, and looks again
+ * every second with bento's daemon (DAEMON_LOCK_POLL_SETTINGS), every five
+ * with another: bento not root builds in one process.
  */
 const DERIVATIONS_PER_BUILDER = 16;
 
@@ -194,8 +197,10 @@ export interface BuildFlakesOptions extends NixBuildOptions {
  * (DERIVATIONS_PER_BUILDER). A group of flakes that fails to evaluate
  * is split in halves until the flakes at fault are found, and those are
  * built as before, flake by flake (buildFlakeSystems: together, then each
- * system); a system whose build failed is built again alone. Either way the
- * failure is Nix's own message for that flake or system.
+ * system); a system whose build failed gets the messages of the builders
+ * that failed it (build-failures.ts), or, when none is found, is built
+ * again alone. Either way the failure is Nix's own message for that flake
+ * or system.
  */
 export async function buildFlakesSystems(flakes: readonly FlakeSystems[], options: BuildFlakesOptions): Promise<Map<string, BuildOutcome>[]> {
   const outcomes = new Array<Map<string, BuildOutcome>>(flakes.length);
@@ -228,11 +233,15 @@ export async function buildFlakesSystems(flakes: readonly FlakeSystems[], option
     const toplevels = byFlake.flatMap(([, flakeToplevels]) => flakeToplevels);
     let log = '';
     let invalid = new Set<string>();
+    let causes = new Map<string, string>();
     if (!options.evaluateOnly) {
       const drvPaths = [...new Set(toplevels.map((toplevel) => toplevel.drvPath))];
-      // Shared among up to `jobs` builds side by side (DERIVATIONS_PER_BUILDER).
+      // Shared among up to `jobs` builds side by side (DERIVATIONS_PER_BUILDER)
+      // when they go through bento's own daemon, whose lock polling is short
+      // (unprivileged.ts, DAEMON_LOCK_POLL_SETTINGS); else one build.
+      const builders = evaluatesAsAnotherUser() ? options.jobs : 1;
       const realised = await Promise.all(
-        splitInto(drvPaths, options.jobs, DERIVATIONS_PER_BUILDER).map((part) =>
+        splitInto(drvPaths, builders, DERIVATIONS_PER_BUILDER).map((part) =>
           runFleetNix(['build', '--no-link', '--keep-going', ...maxJobs(options), ...part], {
             allowFailure: true,
             stream: options.verbose,
@@ -241,14 +250,24 @@ export async function buildFlakesSystems(flakes: readonly FlakeSystems[], option
         ),
       );
       log = realised.map((result) => result.all).join('');
-      if (realised.some((result) => result.failed)) invalid = await invalidStorePaths(toplevels.map((toplevel) => toplevel.outPath));
+      if (realised.some((result) => result.failed)) {
+        invalid = await invalidStorePaths(toplevels.map((toplevel) => toplevel.outPath));
+        // What failed each of them, from the log, not by building it again (build-failures.ts).
+        causes = await attributeFailures(
+          toplevels.filter((toplevel) => invalid.has(toplevel.outPath)).map((toplevel) => toplevel.drvPath),
+          log,
+          options.jobs,
+        );
+      }
     }
     for (const [index, flakeToplevels] of byFlake) {
       const flake = flakes[index] as FlakeSystems;
       const flakeOutcomes = new Map<string, BuildOutcome>();
       flake.names.forEach((name, position) => {
         const toplevel = flakeToplevels[position] as Toplevel;
-        if (invalid.has(toplevel.outPath)) retries.push({ index, name });
+        const cause = causes.get(toplevel.drvPath);
+        if (cause !== undefined) flakeOutcomes.set(name, { ok: false, error: cause, log });
+        else if (invalid.has(toplevel.outPath)) retries.push({ index, name });
         else flakeOutcomes.set(name, { ok: true, storePath: toplevel.outPath, log });
       });
       if (flakeOutcomes.size === flake.names.length) done(index, flakeOutcomes);

@@ -124,6 +124,19 @@ export function daemonSettings(builders: string | undefined, evaluatorUser = EVA
 }
 
 /**
+ * How often bento's daemon looks again at a lock another build holds: a
+ * Nix build that finds a derivation's output locked (another `nix build` of
+ * the same deploy building or substituting it: bento shares a fleet's
+ * derivations among several, build.ts) is not woken when the lock is
+ * released but looks again every build-poll-interval seconds, 5 by
+ * default, and no less often than every second (Worker::waitForInput,
+ * src/libstore/build/worker.cc). One second: a dependency the builds share
+ * then costs the waiting one at most a second, not five (bench/README.md).
+ * Only the daemon can set it for an unprivileged client.
+ */
+export const DAEMON_LOCK_POLL_SETTINGS = ['--option', 'build-poll-interval', '1'] as const;
+
+/**
  * Nix 2.8's user configuration files as it finds them (getUserConfigFiles,
  * src/libstore/globals.cc): NIX_USER_CONF_FILES, else nix/nix.conf under
  * XDG_CONFIG_HOME (~/.config) and each of XDG_CONFIG_DIRS (/etc/xdg).
@@ -395,7 +408,7 @@ export class FleetEvaluator {
       nixConfigFile = path.join(dir, 'nix-config.conf');
       writeFileSync(nixConfigFile, `${process.env.NIX_CONFIG}\n`, { mode: 0o600 });
     }
-    const args = ['--pdeathsig', 'SIGKILL', '--', 'nix-daemon', ...daemonSettings(builders, space.name)];
+    const args = ['--pdeathsig', 'SIGKILL', '--', 'nix-daemon', ...daemonSettings(builders, space.name), ...DAEMON_LOCK_POLL_SETTINGS];
     const daemon = startBackground('setpriv', args, { env: daemonEnvironment(socket, nixConfigFile), extendEnv: false, logFile });
     this.running.push(daemon);
     let ended: { error?: unknown; code?: number } | undefined;

@@ -165,10 +165,13 @@ describe('buildFlakesSystems', () => {
     const nonce = randomBytes(8).toString('hex');
     // The same derivation in every flake (nothing of the flake's own in it), needed by both builds at once; its builder sleeps so that
     // one build finds it locked by the other (Nix 2.8 then looks again every build-poll-interval: built, it is valid; failed, it builds it too).
-    // Failing, it is another derivation (broken = "yes"), so that the first run's output does not make it valid; a shorter
-    // sleep, as each system whose build failed is built again alone, and those builds all wait for the same lock.
+    // Failing, it is another derivation (broken = "yes"), so that the first run's output does not make it valid; each time
+    // it is built it says so in `counter` (a file its build user may write): the failure must not be built again per system.
+    const counterDir = mkdtempSync(path.join(os.tmpdir(), 'bento-shared-dep-'));
+    chmodSync(counterDir, 0o777);
+    const counter = path.join(counterDir, 'builds');
     const dependency = (broken: boolean) =>
-      `builtins.derivation { name = "bento-shared-dep"; system = "x86_64-linux"; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; nonce = builtins.readFile ./nonce; ${broken ? 'broken = "yes"; ' : ''}args = [ "-c" ${JSON.stringify(broken ? 'sleep 0.3; echo shared-dep-broken-on-purpose >&2; exit 5' : 'sleep 1; echo "shared $nonce" > $out')} ]; }`;
+      `builtins.derivation { name = "bento-shared-dep"; system = "x86_64-linux"; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; nonce = builtins.readFile ./nonce; ${broken ? `broken = "yes"; counter = ${JSON.stringify(counter)}; ` : ''}args = [ "-c" ${JSON.stringify(broken ? 'echo built >> "$counter"; sleep 1; echo shared-dep-broken-on-purpose >&2; exit 5' : 'sleep 1; echo "shared $nonce" > $out')} ]; }`;
     // 32 systems (two builds of 16 with jobs: 2, DERIVATIONS_PER_BUILDER), 8 to a flake: the dependency is shared within flakes and across them.
     const fleet = async (label: string, broken: boolean) => {
       const groups = Array.from({ length: 4 }, (_, group) => Array.from({ length: 8 }, (_, index) => `${label}${group}${index}`));
@@ -197,14 +200,20 @@ describe('buildFlakesSystems', () => {
     }
     expect(paths.size).toBe(32);
 
-    const failed = await fleet('f', true);
-    for (const name of failed.names) {
-      const outcome = failed.byName.get(name) as BuildOutcome & { ok: false };
-      expect(outcome.ok).toBe(false);
-      expect(outcome.error).toMatch(/builder for '\/nix\/store\/[a-z0-9]{32}-bento-shared-dep\.drv' failed/);
-      expect(outcome.log).toContain('shared-dep-broken-on-purpose');
+    try {
+      const failed = await fleet('f', true);
+      for (const name of failed.names) {
+        const outcome = failed.byName.get(name) as BuildOutcome & { ok: false };
+        expect(outcome.ok).toBe(false);
+        expect(outcome.error).toMatch(/builder for '\/nix\/store\/[a-z0-9]{32}-bento-shared-dep\.drv' failed/);
+        expect(outcome.error).toContain('shared-dep-broken-on-purpose');
+        expect(outcome.log).toContain('shared-dep-broken-on-purpose');
+      }
+      // Once by each of the two builds that needed it (Nix does not remember a failure), not once more per system built again alone (34).
+      expect(readFileSync(counter, 'utf8').split('\n').filter((line) => line === 'built').length).toBeLessThanOrEqual(2);
+    } finally {
+      rmSync(counterDir, { recursive: true, force: true });
     }
-    // Above the default: the failing half builds the dependency 34 times (twice, then once per system built again alone), one after the other on its lock.
   }, 240_000);
 
   it('evaluates only (NOLOCALBUILD): the same store path, not built', async () => {

@@ -1,0 +1,75 @@
+/**
+ * Which failed build made each toplevel fail, read from what one
+ * `nix build --keep-going` of many toplevels printed, without building
+ * anything again.
+ *
+ * A fleet's systems share most of their closure: a dependency that fails to
+ * build fails every system that needs it. Building each failed system again
+ * alone, to get its own message, would build that dependency once per
+ * system, one after the other on its lock: a fleet's worth of a failure
+ * that may take minutes. Nix prints each dependency whose builder failed
+ * (`error: builder for '<drv>' failed …`, with its last log lines), but
+ * not, in 2.8, which toplevels each one failed (`N dependencies of
+ * derivation … failed to build` is printed for one only), nor a toplevel's
+ * own failure but in the one error it ends with. The store knows: the
+ * derivations that need a failed one are its referrers' closure (a `.drv`
+ * file references the derivations it is built from). So each toplevel that
+ * did not build gets the messages of the failed builders it needs, and one
+ * for which none is found (Nix killed, a substitution or a remote build
+ * that failed, a timeout) is left to the caller to build again alone.
+ */
+import { run } from '../exec.js';
+import { mapLimit } from '../util/concurrency.js';
+
+/** Nix's line for a builder that failed (Nix 2.8: "error: builder for '/nix/store/…drv' failed with exit code N;"). */
+const BUILDER_FAILED = /^error: builder for '(\/nix\/store\/[^'/]+\.drv)' failed\b/;
+
+/** Lines of one failure kept: the headline and the builder's last log lines Nix prints (10 by default). */
+const MOST_LINES = 15;
+
+/**
+ * Each derivation whose builder failed, as `log` (Nix's output, colours
+ * and all) says, with Nix's message for it: its `error:` line and the
+ * indented lines under it. A derivation named twice (two builds side by
+ * side both tried it) keeps its first message.
+ */
+export function failedBuilders(log: string): Map<string, string> {
+  const failed = new Map<string, string>();
+  const lines = log.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').split('\n');
+  lines.forEach((line, index) => {
+    const match = BUILDER_FAILED.exec(line);
+    if (!match || failed.has(match[1] as string)) return;
+    const message = [line];
+    for (let next = index + 1; next < lines.length && /^\s+\S/.test(lines[next] as string) && message.length < MOST_LINES; next++) message.push(lines[next] as string);
+    failed.set(match[1] as string, message.join('\n'));
+  });
+  return failed;
+}
+
+/**
+ * For each of `toplevels` (derivation paths) that did not build, the
+ * messages of the failed builders of `log` (failedBuilders) it needs: its
+ * own, or its dependencies' (one `nix-store --query --referrers-closure`
+ * per failed dependency, up to `jobs` at a time). A toplevel none of them
+ * explains is not in the map.
+ */
+export async function attributeFailures(toplevels: readonly string[], log: string, jobs: number): Promise<Map<string, string>> {
+  const failed = failedBuilders(log);
+  const causes = new Map<string, string[]>();
+  const wanted = new Set(toplevels);
+  const add = (toplevel: string, drv: string) => {
+    const list = causes.get(toplevel) ?? [];
+    list.push(failed.get(drv) as string);
+    causes.set(toplevel, list);
+  };
+  for (const drv of failed.keys()) if (wanted.has(drv)) add(drv, drv);
+  const dependencies = [...failed.keys()].filter((drv) => !wanted.has(drv));
+  const referrers = await mapLimit(dependencies, jobs, async (drv) => {
+    const result = await run('nix-store', ['--query', '--referrers-closure', drv], { allowFailure: true });
+    return result.failed ? [] : result.stdout.split('\n');
+  });
+  dependencies.forEach((drv, index) => {
+    for (const referrer of referrers[index] as string[]) if (wanted.has(referrer) && referrer !== drv) add(referrer, drv);
+  });
+  return new Map([...causes].map(([toplevel, messages]) => [toplevel, messages.join('\n')]));
+}
