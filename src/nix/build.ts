@@ -239,9 +239,9 @@ export async function buildFlakesSystems(flakes: readonly FlakeSystems[], option
       // Shared among up to `jobs` builds side by side (DERIVATIONS_PER_BUILDER)
       // when they go through bento's own daemon, whose lock polling is short
       // (unprivileged.ts, DAEMON_LOCK_POLL_SETTINGS); else one build.
-      const builders = evaluatesAsAnotherUser() ? options.jobs : 1;
+      const shares = evaluatesAsAnotherUser() ? options.jobs : 1;
       const realised = await Promise.all(
-        splitInto(drvPaths, builders, DERIVATIONS_PER_BUILDER).map((part) =>
+        splitInto(drvPaths, shares, DERIVATIONS_PER_BUILDER).map((part) =>
           runFleetNix(['build', '--no-link', '--keep-going', ...maxJobs(options), ...part], {
             allowFailure: true,
             stream: options.verbose,

@@ -129,8 +129,8 @@ export function daemonSettings(builders: string | undefined, evaluatorUser = EVA
  * the same deploy building or substituting it: bento shares a fleet's
  * derivations among several, build.ts) is not woken when the lock is
  * released but looks again every build-poll-interval seconds, 5 by
- * default, and no less often than every second (Worker::waitForInput,
- * src/libstore/build/worker.cc). One second: a dependency the builds share
+ * default, and at most once a second whatever the setting
+ * (Worker::waitForInput, src/libstore/build/worker.cc). One second: a dependency the builds share
  * then costs the waiting one at most a second, not five (bench/README.md).
  * Only the daemon can set it for an unprivileged client.
  */
