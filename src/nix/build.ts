@@ -198,9 +198,9 @@ export interface BuildFlakesOptions extends NixBuildOptions {
  * is split in halves until the flakes at fault are found, and those are
  * built as before, flake by flake (buildFlakeSystems: together, then each
  * system); a system whose build failed gets the messages of the builders
- * that failed it (build-failures.ts), or, when none is found, is built
- * again alone. Either way the failure is Nix's own message for that flake
- * or system.
+ * that failed it (build-failures.ts), or, when none is found, its
+ * derivation is built again alone (realiseAlone). Either way the failure
+ * is Nix's own message for that flake or system.
  */
 export async function buildFlakesSystems(flakes: readonly FlakeSystems[], options: BuildFlakesOptions): Promise<Map<string, BuildOutcome>[]> {
   const outcomes = new Array<Map<string, BuildOutcome>>(flakes.length);
@@ -226,7 +226,7 @@ export async function buildFlakesSystems(flakes: readonly FlakeSystems[], option
   // Shared among up to `jobs` evaluations side by side (wrapper-flake.ts).
   await Promise.all(splitInto(flakes.map((_, index) => index), options.jobs, FLAKES_PER_EVALUATOR).map(evaluate));
 
-  const retries: Array<{ index: number; name: string }> = [];
+  const retries: Array<{ index: number; name: string; toplevel: Toplevel }> = [];
   const partial = new Map<number, Map<string, BuildOutcome>>();
   if (evaluated.size > 0) {
     const byFlake = [...evaluated.entries()].sort(([a], [b]) => a - b);
@@ -267,7 +267,7 @@ export async function buildFlakesSystems(flakes: readonly FlakeSystems[], option
         const toplevel = flakeToplevels[position] as Toplevel;
         const cause = causes.get(toplevel.drvPath);
         if (cause !== undefined) flakeOutcomes.set(name, { ok: false, error: cause, log });
-        else if (invalid.has(toplevel.outPath)) retries.push({ index, name });
+        else if (invalid.has(toplevel.outPath)) retries.push({ index, name, toplevel });
         else flakeOutcomes.set(name, { ok: true, storePath: toplevel.outPath, log });
       });
       if (flakeOutcomes.size === flake.names.length) done(index, flakeOutcomes);
@@ -281,11 +281,10 @@ export async function buildFlakesSystems(flakes: readonly FlakeSystems[], option
       const flake = flakes[index] as FlakeSystems;
       done(index, await buildFlakeSystems(flake.dir, flake.names, options));
     }),
-    ...retries.map(({ index, name }) => async () => {
+    ...retries.map(({ index, name, toplevel }) => async () => {
       const flake = flakes[index] as FlakeSystems;
-      const single = await buildFlakeSystems(flake.dir, [name], options);
       const flakeOutcomes = partial.get(index) as Map<string, BuildOutcome>;
-      flakeOutcomes.set(name, single.get(name) as BuildOutcome);
+      flakeOutcomes.set(name, await realiseAlone(toplevel, options));
       const left = (pending.get(index) as number) - 1;
       pending.set(index, left);
       // In the flake's order, as the other paths give them.
@@ -294,6 +293,16 @@ export async function buildFlakesSystems(flakes: readonly FlakeSystems[], option
   ];
   await mapLimit(tasks, options.jobs, (task) => task());
   return outcomes;
+}
+
+/**
+ * A toplevel evaluated already, built again alone for Nix's own message
+ * about it (its derivation, not its flake: no evaluation again).
+ */
+async function realiseAlone(toplevel: Toplevel, options: NixBuildOptions): Promise<BuildOutcome> {
+  const result = await runFleetNix(['build', '--no-link', ...maxJobs(options), toplevel.drvPath], { allowFailure: true, stream: options.verbose, builders: options.builders });
+  if (result.failed) return { ok: false, error: summarizeNixError(result.stderr) || `exit status ${result.exitCode}`, log: result.all };
+  return { ok: true, storePath: toplevel.outPath, log: result.all };
 }
 
 async function buildFlakeBatch(

@@ -216,6 +216,25 @@ describe('buildFlakesSystems', () => {
     }
   }, 240_000);
 
+  it("systems whose own builders fail in one build: each gets its own builder's message, the one Nix ends with and the others built again alone from their derivations", async () => {
+    const nonce = randomBytes(8).toString('hex');
+    const names = ['own1', 'own2', 'own3', 'fine'];
+    const systems = names.map((name, index) => toplevel(name, name === 'fine' ? `echo ${name} > $out` : `echo ${name}-broken-on-purpose >&2; exit ${index + 3}`));
+    // Each evaluation of the flake says so: a system built again alone is built from its derivation, not evaluated again.
+    const flakes = await staged('own', [{ files: { 'flake.nix': `{ outputs = { self }: { nixosConfigurations = builtins.trace "bento-flake-evaluated" { ${systems.join(' ')} }; }; }\n`, nonce }, names }]);
+    const [outcomes] = await buildFlakesSystems(flakes, { jobs: 1 });
+    names.forEach((name, index) => {
+      const outcome = outcomes?.get(name) as BuildOutcome;
+      if (name === 'fine') expect(readFileSync((outcome as BuildOutcome & { ok: true }).storePath, 'utf8')).toBe('fine\n');
+      else {
+        // Nix 2.8 names one of them in the error it ends with; the others are not in its output at all.
+        expect(outcome).toMatchObject({ ok: false, error: expect.stringMatching(new RegExp(`builder for '/nix/store/[a-z0-9]{32}-nixos-system-${name}\\.drv' failed with exit code ${index + 3}`)) });
+        expect(outcome.log).toContain(`${name}-broken-on-purpose`);
+        expect(outcome.log).not.toContain('bento-flake-evaluated');
+      }
+    });
+  });
+
   it('evaluates only (NOLOCALBUILD): the same store path, not built', async () => {
     const nonce = randomBytes(8).toString('hex');
     const flakes = await staged('evaluate', [{ files: selfAwareFiles(nonce), names: ['seer'] }]);
