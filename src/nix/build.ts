@@ -266,7 +266,8 @@ export async function buildFlakesSystems(flakes: readonly FlakeSystems[], option
       flake.names.forEach((name, position) => {
         const toplevel = flakeToplevels[position] as Toplevel;
         const cause = causes.get(toplevel.drvPath);
-        if (cause !== undefined) flakeOutcomes.set(name, { ok: false, error: cause, log });
+        // Its log is those builders' messages, not every build's output (shown once per failed system).
+        if (cause !== undefined) flakeOutcomes.set(name, { ok: false, error: cause, log: cause });
         else if (invalid.has(toplevel.outPath)) retries.push({ index, name, toplevel });
         else flakeOutcomes.set(name, { ok: true, storePath: toplevel.outPath, log });
       });
