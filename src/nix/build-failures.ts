@@ -81,7 +81,8 @@ export async function attributeFailures(toplevels: readonly string[], log: strin
     causes.set(toplevel, list);
   };
   for (const drv of failed.keys()) if (wanted.has(drv)) add(drv, drv);
-  const dependencies = [...failed.keys()].filter((drv) => !wanted.has(drv));
+  // A toplevel that failed may be another's dependency too (a host that carries a guest's system): asked about as well.
+  const dependencies = [...failed.keys()];
   const referrers = await mapLimit(dependencies, jobs, async (drv) => {
     const result = await run('nix-store', ['--query', '--referrers-closure', drv], { allowFailure: true });
     return result.failed ? [] : result.stdout.split('\n');

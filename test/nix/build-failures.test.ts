@@ -129,3 +129,28 @@ describe('attributeFailures, failures other than a builder', () => {
     expect(missing.get(a1)).toMatch(/^error: a 'aarch64-linux' with features \{\} is required to build '\/nix\/store\/[a-z0-9]{32}-arm\.drv', but I am a /);
   }, 60_000);
 });
+
+describe("attributeFailures, a toplevel that is another one's dependency", () => {
+  it("gives a toplevel that needs another toplevel whose builder failed that builder's message, as well as the failed one its own", async () => {
+    const nonce = randomBytes(8).toString('hex');
+    const file = path.join(scratch, 'host-guest.nix');
+    const derivation = (name: string, script: string, extra = '') =>
+      `(builtins.derivation { name = "${name}"; system = builtins.currentSystem; builder = "/bin/sh"; nonce = "${nonce}"; ${extra} args = [ "-c" ${JSON.stringify(script)} ]; })`;
+    writeFileSync(
+      file,
+      `let guest = ${derivation('nixos-system-guest', 'echo guest-broken-on-purpose >&2; exit 3')};
+      in [ guest ${derivation('nixos-system-host', 'echo > $out', 'inherit guest;')} ]\n`,
+    );
+    const instantiated = spawnSync('nix-instantiate', [file], { env: NIX_ENV, encoding: 'utf8' });
+    expect(instantiated.status, instantiated.stderr).toBe(0);
+    const [guest, host] = instantiated.stdout.trim().split('\n') as [string, string];
+    const built = spawnSync('nix', ['--extra-experimental-features', 'nix-command', 'build', '--no-link', '--keep-going', guest, host], { env: NIX_ENV, encoding: 'utf8' });
+    expect(built.status).not.toBe(0);
+    const causes = await attributeFailures([guest, host], built.stderr, 2);
+    expect([...causes.keys()].sort()).toEqual([guest, host].sort());
+    for (const toplevel of [guest, host]) {
+      expect(causes.get(toplevel)).toMatch(/^error: builder for '\/nix\/store\/[a-z0-9]{32}-nixos-system-guest\.drv' failed with exit code 3;/);
+      expect(causes.get(toplevel)).toContain('guest-broken-on-purpose');
+    }
+  });
+});
