@@ -87,3 +87,70 @@ describe('attributeFailures', () => {
     expect(await attributeFailures([DRV_B, DRV_A], log, 2)).toEqual(new Map([[DRV_B, `error: builder for '${DRV_B}' failed with exit code 4;\n       > own-broken-on-purpose`]]));
   });
 });
+
+describe('attributeFailures, failures other than a builder', () => {
+  it("gives each toplevel the fixed-output hash mismatch, the timeout or the missing platform of a dependency it shares, as Nix 2.8 prints them, not to be built again alone per system", async () => {
+    const nonce = randomBytes(8).toString('hex');
+    const file = path.join(scratch, 'others.nix');
+    const derivation = (name: string, script: string, extra = '', system = 'builtins.currentSystem') =>
+      `(builtins.derivation { name = "${name}"; system = ${system}; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; nonce = "${nonce}"; ${extra} args = [ "-c" ${JSON.stringify(script)} ]; })`;
+    writeFileSync(
+      file,
+      `let
+        fod = ${derivation('fod', 'echo not-the-hash > $out', 'outputHashMode = "flat"; outputHashAlgo = "sha256"; outputHash = "0000000000000000000000000000000000000000000000000000";')};
+        slow = ${derivation('slow', 'sleep 60; echo > $out')};
+        arm = ${derivation('arm', 'echo > $out', '', '"aarch64-linux"')};
+      in [
+        ${derivation('nixos-system-f1', 'echo > $out', 'inherit fod;')}
+        ${derivation('nixos-system-f2', 'echo > $out', 'inherit fod;')}
+        ${derivation('nixos-system-t1', 'echo > $out', 'inherit slow;')}
+        ${derivation('nixos-system-t2', 'echo > $out', 'inherit slow;')}
+        ${derivation('nixos-system-a1', 'echo > $out', 'inherit arm;')}
+        ${derivation('nixos-system-a2', 'echo > $out', 'inherit arm;')}
+      ]\n`,
+    );
+    const instantiated = spawnSync('nix-instantiate', [file], { env: NIX_ENV, encoding: 'utf8' });
+    expect(instantiated.status, instantiated.stderr).toBe(0);
+    const [f1, f2, t1, t2, a1, a2] = instantiated.stdout.trim().split('\n') as [string, string, string, string, string, string];
+    const build = (drvs: string[]) =>
+      spawnSync('nix', ['--extra-experimental-features', 'nix-command', 'build', '--no-link', '--keep-going', '--option', 'timeout', '1', ...drvs], { env: NIX_ENV, encoding: 'utf8' });
+    const built = build([f1, f2, t1, t2]);
+    expect(built.status).not.toBe(0);
+    const causes = await attributeFailures([f1, f2, t1, t2], built.stderr, 2);
+    expect([...causes.keys()].sort()).toEqual([f1, f2, t1, t2].sort());
+    for (const toplevel of [f1, f2]) expect(causes.get(toplevel)).toMatch(/^error: hash mismatch in fixed-output derivation '\/nix\/store\/[a-z0-9]{32}-fod\.drv':\n\s+specified: /);
+    for (const toplevel of [t1, t2]) expect(causes.get(toplevel)).toMatch(/^error: building of '\/nix\/store\/[a-z0-9]{32}-slow\.drv!out' from \.drv file timed out after 1 seconds$/);
+
+    // A platform no machine has ends the whole build at once: the systems that need it are named, the others not.
+    const platform = build([a1, a2]);
+    expect(platform.status).not.toBe(0);
+    const missing = await attributeFailures([a1, a2], platform.stderr, 2);
+    expect([...missing.keys()].sort()).toEqual([a1, a2].sort());
+    expect(missing.get(a1)).toMatch(/^error: a 'aarch64-linux' with features \{\} is required to build '\/nix\/store\/[a-z0-9]{32}-arm\.drv', but I am a /);
+  }, 60_000);
+});
+
+describe("attributeFailures, a toplevel that is another one's dependency", () => {
+  it("gives a toplevel that needs another toplevel whose builder failed that builder's message, as well as the failed one its own", async () => {
+    const nonce = randomBytes(8).toString('hex');
+    const file = path.join(scratch, 'host-guest.nix');
+    const derivation = (name: string, script: string, extra = '') =>
+      `(builtins.derivation { name = "${name}"; system = builtins.currentSystem; builder = "/bin/sh"; nonce = "${nonce}"; ${extra} args = [ "-c" ${JSON.stringify(script)} ]; })`;
+    writeFileSync(
+      file,
+      `let guest = ${derivation('nixos-system-guest', 'echo guest-broken-on-purpose >&2; exit 3')};
+      in [ guest ${derivation('nixos-system-host', 'echo > $out', 'inherit guest;')} ]\n`,
+    );
+    const instantiated = spawnSync('nix-instantiate', [file], { env: NIX_ENV, encoding: 'utf8' });
+    expect(instantiated.status, instantiated.stderr).toBe(0);
+    const [guest, host] = instantiated.stdout.trim().split('\n') as [string, string];
+    const built = spawnSync('nix', ['--extra-experimental-features', 'nix-command', 'build', '--no-link', '--keep-going', guest, host], { env: NIX_ENV, encoding: 'utf8' });
+    expect(built.status).not.toBe(0);
+    const causes = await attributeFailures([guest, host], built.stderr, 2);
+    expect([...causes.keys()].sort()).toEqual([guest, host].sort());
+    for (const toplevel of [guest, host]) {
+      expect(causes.get(toplevel)).toMatch(/^error: builder for '\/nix\/store\/[a-z0-9]{32}-nixos-system-guest\.drv' failed with exit code 3;/);
+      expect(causes.get(toplevel)).toContain('guest-broken-on-purpose');
+    }
+  });
+});
