@@ -83,7 +83,7 @@ describe('attributeFailures', () => {
 
   it("gives a toplevel whose own builder failed that builder's message when the log has it", async () => {
     const log = `error: builder for '${DRV_B}' failed with exit code 4;\n       > own-broken-on-purpose\n`;
-    // No dependency failed: no query of the store.
+    // Its own failure, named in the log: its message; DRV_A, made up, is no one's dependency in the store.
     expect(await attributeFailures([DRV_B, DRV_A], log, 2)).toEqual(new Map([[DRV_B, `error: builder for '${DRV_B}' failed with exit code 4;\n       > own-broken-on-purpose`]]));
   });
 });
