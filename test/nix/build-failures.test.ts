@@ -13,6 +13,24 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 const DRV_A = '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-dep.drv';
 const DRV_B = '/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-nixos-system-b.drv';
 
+/** A Nix expression of a derivation built by `script` (sh), made distinct by `nonce`; `extra` attributes, `system` a Nix expression. */
+function derivation(nonce: string, name: string, script: string, extra = '', system = 'builtins.currentSystem'): string {
+  return `(builtins.derivation { name = "${name}"; system = ${system}; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; nonce = "${nonce}"; ${extra} args = [ "-c" ${JSON.stringify(script)} ]; })`;
+}
+
+/** The derivation paths of the list `expression` evaluates to, written as `file` in the scratch directory. */
+function instantiate(file: string, expression: string): string[] {
+  writeFileSync(path.join(scratch, file), `${expression}\n`);
+  const instantiated = spawnSync('nix-instantiate', [path.join(scratch, file)], { env: NIX_ENV, encoding: 'utf8' });
+  expect(instantiated.status, instantiated.stderr).toBe(0);
+  return instantiated.stdout.trim().split('\n');
+}
+
+/** `nix build --keep-going` of `drvs` (with `options`, Nix's): what it printed. */
+function buildKeepingOn(drvs: readonly string[], options: readonly string[] = []): { status: number | null; stderr: string } {
+  return spawnSync('nix', ['--extra-experimental-features', 'nix-command', 'build', '--no-link', '--keep-going', ...options, ...drvs], { env: NIX_ENV, encoding: 'utf8' });
+}
+
 describe('failedBuilders', () => {
   it("reads each failed builder's line and the indented lines under it, colours removed; the first message of a derivation named twice", () => {
     const log = [
@@ -45,26 +63,21 @@ describe('failedBuilders', () => {
 describe('attributeFailures', () => {
   it('gives each toplevel that did not build the messages of the failed builders it needs (through the store), and nothing for one none explains', async () => {
     const nonce = randomBytes(8).toString('hex');
-    const file = path.join(scratch, 'fleet.nix');
-    const derivation = (name: string, script: string, extra = '') =>
-      `(builtins.derivation { name = "${name}"; system = builtins.currentSystem; builder = "/bin/sh"; nonce = "${nonce}"; ${extra} args = [ "-c" ${JSON.stringify(script)} ]; })`;
-    writeFileSync(
-      file,
+    const made = (name: string, script: string, extra = '') => derivation(nonce, name, script, extra);
+    const [a, b, c, d] = instantiate(
+      'fleet.nix',
       `let
-        dep = ${derivation('dep', 'echo dep-broken-on-purpose >&2; exit 3')};
-        other = ${derivation('other', 'echo other-broken-on-purpose >&2; exit 6')};
-        fine = ${derivation('fine', 'echo > $out')};
+        dep = ${made('dep', 'echo dep-broken-on-purpose >&2; exit 3')};
+        other = ${made('other', 'echo other-broken-on-purpose >&2; exit 6')};
+        fine = ${made('fine', 'echo > $out')};
       in [
-        ${derivation('nixos-system-a', 'echo > $out', 'inherit dep;')}
-        ${derivation('nixos-system-b', 'echo > $out', 'inherit dep other;')}
-        ${derivation('nixos-system-c', 'echo own-broken-on-purpose >&2; exit 4', 'inherit fine;')}
-        ${derivation('nixos-system-d', 'echo > $out', 'inherit fine;')}
-      ]\n`,
-    );
-    const instantiated = spawnSync('nix-instantiate', [file], { env: NIX_ENV, encoding: 'utf8' });
-    expect(instantiated.status, instantiated.stderr).toBe(0);
-    const [a, b, c, d] = instantiated.stdout.trim().split('\n') as [string, string, string, string];
-    const built = spawnSync('nix', ['--extra-experimental-features', 'nix-command', 'build', '--no-link', '--keep-going', a, b, c, d], { env: NIX_ENV, encoding: 'utf8' });
+        ${made('nixos-system-a', 'echo > $out', 'inherit dep;')}
+        ${made('nixos-system-b', 'echo > $out', 'inherit dep other;')}
+        ${made('nixos-system-c', 'echo own-broken-on-purpose >&2; exit 4', 'inherit fine;')}
+        ${made('nixos-system-d', 'echo > $out', 'inherit fine;')}
+      ]`,
+    ) as [string, string, string, string];
+    const built = buildKeepingOn([a, b, c, d]);
     expect(built.status).not.toBe(0);
 
     // d built: asked about anyway, it has no cause. c failed by its own builder, which Nix 2.8 names only in the one
@@ -91,29 +104,23 @@ describe('attributeFailures', () => {
 describe('attributeFailures, failures other than a builder', () => {
   it("gives each toplevel the fixed-output hash mismatch, the timeout or the missing platform of a dependency it shares, as Nix 2.8 prints them, not to be built again alone per system", async () => {
     const nonce = randomBytes(8).toString('hex');
-    const file = path.join(scratch, 'others.nix');
-    const derivation = (name: string, script: string, extra = '', system = 'builtins.currentSystem') =>
-      `(builtins.derivation { name = "${name}"; system = ${system}; builder = "/bin/sh"; PATH = "/usr/bin:/bin"; nonce = "${nonce}"; ${extra} args = [ "-c" ${JSON.stringify(script)} ]; })`;
-    writeFileSync(
-      file,
+    const made = (name: string, script: string, extra = '', system?: string) => derivation(nonce, name, script, extra, system);
+    const [f1, f2, t1, t2, a1, a2] = instantiate(
+      'others.nix',
       `let
-        fod = ${derivation('fod', 'echo not-the-hash > $out', 'outputHashMode = "flat"; outputHashAlgo = "sha256"; outputHash = "0000000000000000000000000000000000000000000000000000";')};
-        slow = ${derivation('slow', 'sleep 60; echo > $out')};
-        arm = ${derivation('arm', 'echo > $out', '', '"aarch64-linux"')};
+        fod = ${made('fod', 'echo not-the-hash > $out', 'outputHashMode = "flat"; outputHashAlgo = "sha256"; outputHash = "0000000000000000000000000000000000000000000000000000";')};
+        slow = ${made('slow', 'sleep 60; echo > $out')};
+        arm = ${made('arm', 'echo > $out', '', '"aarch64-linux"')};
       in [
-        ${derivation('nixos-system-f1', 'echo > $out', 'inherit fod;')}
-        ${derivation('nixos-system-f2', 'echo > $out', 'inherit fod;')}
-        ${derivation('nixos-system-t1', 'echo > $out', 'inherit slow;')}
-        ${derivation('nixos-system-t2', 'echo > $out', 'inherit slow;')}
-        ${derivation('nixos-system-a1', 'echo > $out', 'inherit arm;')}
-        ${derivation('nixos-system-a2', 'echo > $out', 'inherit arm;')}
-      ]\n`,
-    );
-    const instantiated = spawnSync('nix-instantiate', [file], { env: NIX_ENV, encoding: 'utf8' });
-    expect(instantiated.status, instantiated.stderr).toBe(0);
-    const [f1, f2, t1, t2, a1, a2] = instantiated.stdout.trim().split('\n') as [string, string, string, string, string, string];
-    const build = (drvs: string[]) =>
-      spawnSync('nix', ['--extra-experimental-features', 'nix-command', 'build', '--no-link', '--keep-going', '--option', 'timeout', '1', ...drvs], { env: NIX_ENV, encoding: 'utf8' });
+        ${made('nixos-system-f1', 'echo > $out', 'inherit fod;')}
+        ${made('nixos-system-f2', 'echo > $out', 'inherit fod;')}
+        ${made('nixos-system-t1', 'echo > $out', 'inherit slow;')}
+        ${made('nixos-system-t2', 'echo > $out', 'inherit slow;')}
+        ${made('nixos-system-a1', 'echo > $out', 'inherit arm;')}
+        ${made('nixos-system-a2', 'echo > $out', 'inherit arm;')}
+      ]`,
+    ) as [string, string, string, string, string, string];
+    const build = (drvs: string[]) => buildKeepingOn(drvs, ['--option', 'timeout', '1']);
     const built = build([f1, f2, t1, t2]);
     expect(built.status).not.toBe(0);
     const causes = await attributeFailures([f1, f2, t1, t2], built.stderr, 2);
@@ -133,18 +140,9 @@ describe('attributeFailures, failures other than a builder', () => {
 describe("attributeFailures, a toplevel that is another one's dependency", () => {
   it("gives a toplevel that needs another toplevel whose builder failed that builder's message, as well as the failed one its own", async () => {
     const nonce = randomBytes(8).toString('hex');
-    const file = path.join(scratch, 'host-guest.nix');
-    const derivation = (name: string, script: string, extra = '') =>
-      `(builtins.derivation { name = "${name}"; system = builtins.currentSystem; builder = "/bin/sh"; nonce = "${nonce}"; ${extra} args = [ "-c" ${JSON.stringify(script)} ]; })`;
-    writeFileSync(
-      file,
-      `let guest = ${derivation('nixos-system-guest', 'echo guest-broken-on-purpose >&2; exit 3')};
-      in [ guest ${derivation('nixos-system-host', 'echo > $out', 'inherit guest;')} ]\n`,
-    );
-    const instantiated = spawnSync('nix-instantiate', [file], { env: NIX_ENV, encoding: 'utf8' });
-    expect(instantiated.status, instantiated.stderr).toBe(0);
-    const [guest, host] = instantiated.stdout.trim().split('\n') as [string, string];
-    const built = spawnSync('nix', ['--extra-experimental-features', 'nix-command', 'build', '--no-link', '--keep-going', guest, host], { env: NIX_ENV, encoding: 'utf8' });
+    const guestExpression = derivation(nonce, 'nixos-system-guest', 'echo guest-broken-on-purpose >&2; exit 3');
+    const [guest, host] = instantiate('host-guest.nix', `let guest = ${guestExpression}; in [ guest ${derivation(nonce, 'nixos-system-host', 'echo > $out', 'inherit guest;')} ]`) as [string, string];
+    const built = buildKeepingOn([guest, host]);
     expect(built.status).not.toBe(0);
     const causes = await attributeFailures([guest, host], built.stderr, 2);
     expect([...causes.keys()].sort()).toEqual([guest, host].sort());
