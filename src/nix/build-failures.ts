@@ -21,6 +21,7 @@
  */
 import { run } from '../exec.js';
 import { mapLimit } from '../util/concurrency.js';
+import { withoutEscapes } from './nix.js';
 
 /**
  * Nix 2.8's lines for a derivation that failed to build, each naming it:
@@ -53,7 +54,7 @@ const MOST_LINES = 15;
  */
 export function failedBuilders(log: string): Map<string, string> {
   const failed = new Map<string, string>();
-  const lines = log.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').split('\n');
+  const lines = withoutEscapes(log).split('\n');
   lines.forEach((line, index) => {
     const match = BUILD_FAILED.map((pattern) => pattern.exec(line)).find((found) => found !== null);
     if (!match || failed.has(match[1] as string)) return;

@@ -36,13 +36,18 @@ export function nixSettings(): Promise<Map<string, string>> {
 /** Nix's advice to rerun with --show-trace, on a line of its own. */
 const SHOW_TRACE_ADVICE = /^\s*\(use '--show-trace' to show detailed location information\)\s*$/;
 
+/** Nix's output without its terminal escapes (colours, bold): what the patterns read in it expect. */
+export function withoutEscapes(output: string): string {
+  return output.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
+}
+
 /**
  * Removes ANSI colours and keeps the lines of Nix's output that explain an
  * error. Nix's advice to rerun with --show-trace or --impure cannot be
  * followed through bento: it is left out.
  */
 export function summarizeNixError(output: string): string {
-  const plain = output.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').replace(/ \(use '--impure' to override\)/g, '');
+  const plain = withoutEscapes(output).replace(/ \(use '--impure' to override\)/g, '');
   // "error (ignored): …" lines are Nix's own afterthoughts (a daemon connection cut by the real error), never the cause.
   const lines = plain.split('\n').filter((line) => line.trim() !== '' && !SHOW_TRACE_ADVICE.test(line) && !line.startsWith('error (ignored)'));
   const errorAt = lines.findIndex((line) => line.startsWith('error'));
