@@ -52,7 +52,7 @@ const MOST_LINES = 15;
  * indented lines under it. A derivation named twice (two builds side by
  * side both tried it) keeps its first message.
  */
-export function failedBuilders(log: string): Map<string, string> {
+export function failedBuilds(log: string): Map<string, string> {
   const failed = new Map<string, string>();
   const lines = withoutEscapes(log).split('\n');
   lines.forEach((line, index) => {
@@ -67,13 +67,13 @@ export function failedBuilders(log: string): Map<string, string> {
 
 /**
  * For each of `toplevels` (derivation paths) that did not build, the
- * messages of the failed builders of `log` (failedBuilders) it needs: its
+ * messages of the failed builds of `log` (failedBuilds) it needs: its
  * own, or its dependencies' (one `nix-store --query --referrers-closure`
- * per failed dependency, up to `jobs` at a time). A toplevel none of them
+ * per failed build, up to `jobs` at a time). A toplevel none of them
  * explains is not in the map.
  */
 export async function attributeFailures(toplevels: readonly string[], log: string, jobs: number): Promise<Map<string, string>> {
-  const failed = failedBuilders(log);
+  const failed = failedBuilds(log);
   const causes = new Map<string, string[]>();
   const wanted = new Set(toplevels);
   const add = (toplevel: string, drv: string) => {

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { attributeFailures, failedBuilders } from '../../src/nix/build-failures.js';
+import { attributeFailures, failedBuilds } from '../../src/nix/build-failures.js';
 
 const NIX_ENV = { ...process.env, NIX_CONFIG: `${process.env.NIX_CONFIG ?? ''}\nsubstituters =\n` };
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'bento-build-failures-'));
@@ -31,7 +31,7 @@ function buildKeepingOn(drvs: readonly string[], options: readonly string[] = []
   return spawnSync('nix', ['--extra-experimental-features', 'nix-command', 'build', '--no-link', '--keep-going', ...options, ...drvs], { env: NIX_ENV, encoding: 'utf8' });
 }
 
-describe('failedBuilders', () => {
+describe('failedBuilds', () => {
   it("reads each failed builder's line and the indented lines under it, colours removed; the first message of a derivation named twice", () => {
     const log = [
       `building '${DRV_A}'...`,
@@ -44,7 +44,7 @@ describe('failedBuilders', () => {
       `error: builder for '${DRV_A}' failed with exit code 9;`,
       '       > the second build of it',
     ].join('\n');
-    const failed = failedBuilders(log);
+    const failed = failedBuilds(log);
     expect([...failed.keys()]).toEqual([DRV_A, DRV_B]);
     expect(failed.get(DRV_A)).toBe(
       [`error: builder for '${DRV_A}' failed with exit code 3;`, '       last 1 log lines:', '       > broken-on-purpose', `       For full logs, run 'nix log ${DRV_A}'.`].join('\n'),
@@ -55,8 +55,8 @@ describe('failedBuilders', () => {
 
   it('keeps at most 15 lines of one message, and finds nothing in a log without a failed builder', () => {
     const long = [`error: builder for '${DRV_A}' failed with exit code 1;`, ...Array.from({ length: 40 }, (_, index) => `       > line ${index}`)].join('\n');
-    expect(failedBuilders(long).get(DRV_A)?.split('\n')).toHaveLength(15);
-    expect(failedBuilders("error: some substitutes for the outputs of derivation '/nix/store/x.drv' failed\nerror: builder for 'not-a-store-path.drv' failed").size).toBe(0);
+    expect(failedBuilds(long).get(DRV_A)?.split('\n')).toHaveLength(15);
+    expect(failedBuilds("error: some substitutes for the outputs of derivation '/nix/store/x.drv' failed\nerror: builder for 'not-a-store-path.drv' failed").size).toBe(0);
   });
 });
 
