@@ -13,7 +13,7 @@
  * (restricted-eval.ts).
  */
 import path from 'node:path';
-import { run } from '../exec.js';
+import { run, type RunResult } from '../exec.js';
 import { ToolError } from '../errors.js';
 import { mapLimit, splitInto } from '../util/concurrency.js';
 import { nixString } from '../util/quote.js';
@@ -240,15 +240,7 @@ export async function buildFlakesSystems(flakes: readonly FlakeSystems[], option
       // when they go through bento's own daemon, whose lock polling is short
       // (unprivileged.ts, DAEMON_LOCK_POLL_SETTINGS); else one build.
       const shares = evaluatesAsAnotherUser() ? options.jobs : 1;
-      const realised = await Promise.all(
-        splitInto(drvPaths, shares, DERIVATIONS_PER_BUILDER).map((part) =>
-          runFleetNix(['build', '--no-link', '--keep-going', ...maxJobs(options), ...part], {
-            allowFailure: true,
-            stream: options.verbose,
-            builders: options.builders,
-          }),
-        ),
-      );
+      const realised = await Promise.all(splitInto(drvPaths, shares, DERIVATIONS_PER_BUILDER).map((part) => realise(part, options, { keepGoing: true })));
       log = realised.map((result) => result.all).join('');
       if (realised.some((result) => result.failed)) {
         invalid = await invalidStorePaths(toplevels.map((toplevel) => toplevel.outPath));
@@ -296,12 +288,17 @@ export async function buildFlakesSystems(flakes: readonly FlakeSystems[], option
   return outcomes;
 }
 
+/** `nix build` of derivations evaluated already (through the evaluator, as every build of fleet code): what it printed. */
+function realise(drvPaths: readonly string[], options: NixBuildOptions, { keepGoing }: { keepGoing: boolean }): Promise<RunResult> {
+  return runFleetNix(['build', '--no-link', ...(keepGoing ? ['--keep-going'] : []), ...maxJobs(options), ...drvPaths], { allowFailure: true, stream: options.verbose, builders: options.builders });
+}
+
 /**
  * A toplevel evaluated already, built again alone for Nix's own message
  * about it (its derivation, not its flake: no evaluation again).
  */
 async function realiseAlone(toplevel: Toplevel, options: NixBuildOptions): Promise<BuildOutcome> {
-  const result = await runFleetNix(['build', '--no-link', ...maxJobs(options), toplevel.drvPath], { allowFailure: true, stream: options.verbose, builders: options.builders });
+  const result = await realise([toplevel.drvPath], options, { keepGoing: false });
   if (result.failed) return { ok: false, error: summarizeNixError(result.stderr) || `exit status ${result.exitCode}`, log: result.all };
   return { ok: true, storePath: toplevel.outPath, log: result.all };
 }
