@@ -20,6 +20,7 @@ import { PACKAGE_ROOT } from './paths.js';
 import { createProgress } from './progress.js';
 import { sanitize } from './util/sanitize.js';
 import { indentedMessage, sanitizeLines } from './log.js';
+import { runWithGuardedOutput } from './util/write-stream.js';
 
 /** Every command: the line `bento --help` shows for it, and its module. */
 const REGISTRY: Record<string, { summary: string; load: () => Promise<{ command: AnyCommandSpec }> }> = {
@@ -134,15 +135,14 @@ export function reportError(error: unknown, stderr: CommandIO['stderr'] = proces
   return 70;
 }
 
-/** Runs the command line `argv` (as process.argv: node, script, arguments…) and returns the exit status. */
+/** Runs the command line `argv` (as process.argv: node, script, arguments…) and returns the exit status; a reader that goes away (`| head -1`) ends the output, not the command (a deploy died at its first line). */
 export async function runCli(argv: readonly string[], io: CommandIO = processIO()): Promise<number> {
+  return runWithGuardedOutput(io.stdout, io.stderr, () => runProgram(argv, io).catch((error: unknown) => reportError(error, io.stderr)));
+}
+
+async function runProgram(argv: readonly string[], io: CommandIO): Promise<number> {
   const outcome = { exitCode: 0 };
-  try {
-    const { rootHelpAfter } = await import('./commands/shared/root-help.js');
-    const program = buildProgram(io, outcome, { commands: await loadCommands(argv.slice(2)), helpAfter: rootHelpAfter() });
-    await program.parseAsync([...argv]);
-    return outcome.exitCode;
-  } catch (error) {
-    return reportError(error, io.stderr);
-  }
+  const { rootHelpAfter } = await import('./commands/shared/root-help.js');
+  await buildProgram(io, outcome, { commands: await loadCommands(argv.slice(2)), helpAfter: rootHelpAfter() }).parseAsync([...argv]);
+  return outcome.exitCode;
 }

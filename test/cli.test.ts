@@ -1,9 +1,10 @@
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, openSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PACKAGE_ROOT } from '../src/paths.js';
-import { bento } from './helpers/cli.js';
+import { bento, bentoWithoutReader, CLI } from './helpers/cli.js';
 import { Collector } from './helpers/collect.js';
 import { makeFleet, type TestFleet } from './helpers/fleet.js';
 
@@ -190,6 +191,30 @@ describe('bento CLI', () => {
       expect(run.stderr, args.join(' ')).toBe(
         `bento: error: ${dir}/config.sh does not exist: ${dir} is not a bento fleet directory\n  run \`bento init\` to create one, or give your fleet directory with --dir or BENTO_DIR\n`,
       );
+    }
+  });
+});
+
+describe('bento writing to an output that fails', () => {
+  it('a reader that goes away (`bento status | head -1`) ends the output, not the command: no stack trace, the exit status it would have had', async () => {
+    const dir = tempDir();
+    mkdirSync(path.join(dir, 'chroot'));
+    const { root } = fleet({ config: `CHROOT_DIR=${path.join(dir, 'chroot')}\nREMOTE_IP=127.0.0.1\n`, hosts: {} });
+    for (const args of [['--help'], ['completion', 'bash'], ['--dir', root, 'status', '--once']]) {
+      const run = await bentoWithoutReader(args);
+      expect(run.stderr, args.join(' ')).toBe('');
+      expect(run.status, args.join(' ')).toBe(0);
+    }
+  });
+
+  it('output that cannot be written (a full disk) is an error that says so', () => {
+    const full = openSync('/dev/full', 'w');
+    try {
+      const run = spawnSync(process.execPath, [CLI, 'completion', 'bash'], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8' });
+      expect(run.stderr).toBe('bento: error: the output could not be written: ENOSPC: no space left on device, write\n');
+      expect(run.status).toBe(1);
+    } finally {
+      closeSync(full);
     }
   });
 });

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { publishedStatsPath } from '../../src/chroot/published-stats.js';
 import { skippedHostDirMessage } from '../../src/fleet/fleet.js';
 import { sha256 } from '../../src/util/hash.js';
-import { bento, CLI } from '../helpers/cli.js';
+import { bento, bentoWithoutReader, CLI } from '../helpers/cli.js';
 import { flakeText, type TestFleet } from '../helpers/fleet.js';
 import { APPLY_STUBS_DIR, isRoot } from '../helpers/shell.js';
 import { NIX_ENV, removeDeployCaches, snapshotTree, useTestServer } from '../helpers/server.js';
@@ -155,6 +155,21 @@ describe.skipIf(!isRoot)('bento deploy', () => {
       writeFileSync(path.join(fleet.root, 'hosts', 'trio', flag), '');
       expect(deploy(fleet).stderr, flag).toContain('deploy: 3 published, 0 unchanged, 0 failed');
     }
+  });
+
+  it('a deploy whose output loses its reader (`bento deploy | head -1`) still publishes every system, and the next deploy finds them done', async () => {
+    const fleet = newFleet({ pair: { flake: [n('a'), n('b')] } });
+    suite.server.addUsers([n('a'), n('b')]);
+    // Its "ok" lines go to stdout while it builds: each write fails with EPIPE.
+    const run = await bentoWithoutReader(['deploy'], { env: { BENTO_DIR: fleet.root, ...NIX_ENV } });
+    expect(run.stderr).not.toContain('EPIPE');
+    expect(run.stderr).toContain('deploy: 2 published, 0 unchanged, 0 failed');
+    expect(run.status).toBe(0);
+    for (const name of [n('a'), n('b')]) {
+      expect(states()[name]).toBe(nixBuild(path.join(fleet.root, 'hosts/pair'), name));
+      expectConsistent(suite.server.chrootDir, name);
+    }
+    expect(deploy(fleet).stderr).toContain('deploy: 0 published, 2 unchanged, 0 failed');
   });
 
   it('a failing build keeps that system as it was; the others go on', () => {
