@@ -97,6 +97,7 @@ export const TIERS = {
     'test/status/untrusted-logs.test.ts',
     'test/status/watch.test.ts',
     'test/tiers.test.ts',
+    'test/util/ask.test.ts',
     'test/util/atomic-write.test.ts',
     'test/util/concurrency.test.ts',
     'test/util/durable.test.ts',

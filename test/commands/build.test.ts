@@ -143,4 +143,17 @@ describe('bento build', () => {
     expect(failing.status).toBe(1);
     expect(failing.stdout).toMatch(/FAILED {2}beta .*switch-to-configuration switch exited with 4/);
   });
+
+  it('test and switch with standard input at its end (</dev/null, <&-, cron) apply nothing, say so and exit 1, instead of exiting 13 unasked', () => {
+    const { root } = fleet({ pair: { flake: ['alpha'] } });
+    const record = recorder();
+    const env = { BENTO_DIR: root, PATH: `${APPLY_STUBS_DIR}:${process.env.PATH}`, FAKE_SERVER: record.dir, ...NIX_ENV };
+    for (const stdin of ['</dev/null', '<&-']) {
+      const run = spawnSync('sh', ['-c', `exec "$@" ${stdin}`, 'sh', process.execPath, CLI, 'build', 'switch', '--name', 'alpha'], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env } });
+      expect(run.stderr, stdin).toContain('switch alpha on this machine: type yes to continue:');
+      expect(run.stderr, stdin).toContain('bento: error: cancelled: nothing was applied\n  no answer was read (standard input ended, or the line was empty): type yes, or pass --yes to apply without asking\n');
+      expect(run.status, stdin).toBe(1);
+    }
+    expect(record.calls()).toBe('');
+  });
 });
