@@ -20,6 +20,7 @@ import { createProgress } from './progress.js';
 import { sanitize } from './util/sanitize.js';
 import { indentedMessage, sanitizeLines } from './log.js';
 import { askQuestion } from './util/ask.js';
+import { TempDirError } from './util/temp-dir.js';
 import { runWithGuardedOutput } from './util/write-stream.js';
 
 /** Every command: the line `bento --help` shows for it, and its module. */
@@ -110,7 +111,7 @@ export function reportError(error: unknown, stderr: CommandIO['stderr'] = proces
     for (const problem of error.problems) stderr.write(`bento: error: ${indentedMessage(problem)}\n`);
     return 1;
   }
-  if (error instanceof UserError) {
+  if (error instanceof UserError || error instanceof TempDirError) {
     stderr.write(`bento: error: ${indentedMessage(error.message)}\n`);
     if (error.hint) stderr.write(`  ${error instanceof MissingToolError ? 'install it: ' : ''}${error.hint}\n`);
     return 1;

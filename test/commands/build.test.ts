@@ -144,6 +144,14 @@ describe('bento build', () => {
     expect(failing.stdout).toMatch(/FAILED {2}beta .*switch-to-configuration switch exited with 4/);
   });
 
+  it('a TMPDIR that is missing or cannot be written is an error that names it, not an internal error', () => {
+    const { root } = fleet({ pair: { flake: ['alpha'] } });
+    const missing = path.join(os.tmpdir(), `bento-no-such-tmpdir-${process.pid}`);
+    const run = bento(['build'], { env: { BENTO_DIR: root, TMPDIR: missing, ...NIX_ENV } });
+    expect(run.stderr).toMatch(new RegExp(`^bento: error: the temporary directory ${missing} cannot hold bento's working directories: ENOENT: no such file or directory, mkdtemp '${missing}/bento-snapshot-[0-9]+-XXXXXX'\n  set TMPDIR to a directory bento may write, or unset it \\(then /tmp\\)\n$`, 'm'));
+    expect(run.status).toBe(1);
+  });
+
   it('test and switch with standard input at its end (</dev/null, <&-, cron) apply nothing, say so and exit 1, instead of exiting 13 unasked', () => {
     const { root } = fleet({ pair: { flake: ['alpha'] } });
     const record = recorder();
