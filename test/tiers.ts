@@ -184,6 +184,7 @@ export const TIERS = {
     'test/commands/generate-names-cache.test.ts',
     'test/commands/deploy-prebuilt.test.ts',
     'test/commands/deploy-shared.test.ts',
+    'test/commands/deploy-signals.test.ts',
     'test/commands/deploy.test.ts',
     'test/commands/prune.test.ts',
     'test/commands/reboots.test.ts',
