@@ -13,13 +13,14 @@ import { Command, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline/promises';
 import type { AnyCommandSpec, CommandIO, CommandWorld } from './commands/io.js';
 import { MissingToolError, ToolError, UserError, UserErrors } from './errors.js';
 import { PACKAGE_ROOT } from './paths.js';
 import { createProgress } from './progress.js';
 import { sanitize } from './util/sanitize.js';
 import { indentedMessage, sanitizeLines } from './log.js';
+import { askQuestion } from './util/ask.js';
+import { TempDirError } from './util/temp-dir.js';
 import { runWithGuardedOutput } from './util/write-stream.js';
 
 /** Every command: the line `bento --help` shows for it, and its module. */
@@ -41,20 +42,9 @@ const REGISTRY: Record<string, { summary: string; load: () => Promise<{ command:
 
 const version = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
-async function askOnTerminal(question: string): Promise<string> {
-  const reader = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    return await reader.question(question);
-  } catch {
-    return '';
-  } finally {
-    reader.close();
-  }
-}
-
 /** The io of a real run: the process's streams, user id, environment and clock, a status line on stdout, questions on the terminal. */
 export function processIO(): CommandIO {
-  return { stdout: process.stdout, stderr: process.stderr, progress: createProgress(process.stdout), ask: askOnTerminal, uid: process.getuid?.(), env: process.env, now: () => new Date() };
+  return { stdout: process.stdout, stderr: process.stderr, progress: createProgress(process.stdout), ask: askQuestion, uid: process.getuid?.(), env: process.env, now: () => new Date() };
 }
 
 /** What runCli loaded before building the program: the modules of the commands named, the help after the command list. */
@@ -121,7 +111,7 @@ export function reportError(error: unknown, stderr: CommandIO['stderr'] = proces
     for (const problem of error.problems) stderr.write(`bento: error: ${indentedMessage(problem)}\n`);
     return 1;
   }
-  if (error instanceof UserError) {
+  if (error instanceof UserError || error instanceof TempDirError) {
     stderr.write(`bento: error: ${indentedMessage(error.message)}\n`);
     if (error.hint) stderr.write(`  ${error instanceof MissingToolError ? 'install it: ' : ''}${error.hint}\n`);
     return 1;

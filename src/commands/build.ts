@@ -92,7 +92,7 @@ async function applySystem(system: FleetSystem, action: ApplyAction, generatedDi
   if (options.targetIp !== undefined) sshDestination(options.targetIp);
   if (!options.yes) {
     const answer = (await io.ask?.(`${action} ${system.name} ${where}: type yes to continue: `)) ?? '';
-    if (answer.trim() !== 'yes') throw new UserError('cancelled: nothing was applied');
+    if (answer.trim() !== 'yes') throw new UserError('cancelled: nothing was applied', answer.trim() === '' ? 'no answer was read (standard input ended, or the line was empty): type yes, or pass --yes to apply without asking' : undefined);
   }
   const started = process.hrtime.bigint();
   // Built as deploy builds it, with no more rights than the fleet writer (nix/rebuild.ts): what is applied is that store path, nothing evaluated again.

@@ -131,7 +131,13 @@ function ownershipProblem(what: string, stats: Stats, uid: number, kind: 'direct
 
 /** Why the cache directory `dir` cannot be used; undefined when it can, or does not exist yet. */
 export function cacheDirectoryProblem(dir: string, uid = process.getuid?.() ?? 0): string | undefined {
-  const stats = lstatSync(dir, { throwIfNoEntry: false });
+  let stats: Stats | undefined;
+  try {
+    stats = lstatSync(dir, { throwIfNoEntry: false });
+  } catch (error) {
+    // On a path through a file (XDG_CACHE_HOME set to one: ENOTDIR) or a directory this user may not enter (EACCES): status works without it.
+    return `${dir} cannot be looked at (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`;
+  }
   return stats ? ownershipProblem(dir, stats, uid, 'directory') : undefined;
 }
 

@@ -13,13 +13,32 @@ import path from 'node:path';
 const NAME = /^bento-([a-z]+)-(\d+)-[A-Za-z0-9]{6}$/;
 let swept = false;
 
+/**
+ * The temporary directory cannot hold bento's directories (TMPDIR names one
+ * that is missing, or read-only): the user's to fix, which the CLI reports
+ * as such, not as a bug. (util/ is under errors.ts: it cannot throw its
+ * UserError.)
+ */
+export class TempDirError extends Error {
+  readonly hint = 'set TMPDIR to a directory bento may write, or unset it (then /tmp)';
+  constructor(message: string) {
+    super(message);
+    this.name = 'TempDirError';
+  }
+}
+
 /** A new private (0700) directory `bento-<purpose>-<pid>-XXXXXX` in the temporary directory. */
 export function makeTempDir(purpose: string): string {
   if (!swept) {
     swept = true;
     removeStaleTempDirs();
   }
-  return mkdtempSync(path.join(os.tmpdir(), `bento-${purpose}-${process.pid}-`));
+  const dir = os.tmpdir();
+  try {
+    return mkdtempSync(path.join(dir, `bento-${purpose}-${process.pid}-`));
+  } catch (error) {
+    throw new TempDirError(`the temporary directory ${dir} cannot hold bento's working directories: ${(error as Error).message}`);
+  }
 }
 
 const removals = new Set<Promise<void>>();

@@ -1,8 +1,11 @@
 /** The check sshd's ChrootDirectory makes, done before publishing. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { chrootPathProblem, deployLockPath, lockChrootDir } from '../../src/chroot/chroot-dir.js';
+import { CLI } from '../helpers/cli.js';
+import { makeFleet } from '../helpers/fleet.js';
 
 const isRoot = process.getuid?.() === 0;
 let dir: string | undefined;
@@ -47,6 +50,26 @@ describe('deployLockPath', () => {
     } finally {
       await release();
       rmSync(lockFile, { force: true });
+    }
+  });
+
+});
+
+describe('lockChrootDir', () => {
+  it.skipIf(!isRoot)('a lock that cannot be opened (a read-only /run) is an error that names it, not an internal error', () => {
+    const fleet = makeFleet({ config: `CHROOT_DIR=/srv/bento-lock-ro-${process.pid}\nREMOTE_IP=127.0.0.1\n`, hosts: {} });
+    try {
+      // In a mount namespace of its own, so that only this bento sees /run read-only.
+      const run = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs -o ro tmpfs /run && exec "$@"', 'sh', process.execPath, CLI, 'reboots'], {
+        encoding: 'utf8',
+        env: { ...process.env, BENTO_DIR: fleet.root },
+      });
+      const lockFile = deployLockPath(`/srv/bento-lock-ro-${process.pid}`);
+      expect(run.stderr).toContain(`bento: error: cannot take the deploy lock of /srv/bento-lock-ro-${process.pid}: EROFS: read-only file system, open '${lockFile}'\n  bento keeps it in /run, which must be writable\n`);
+      expect(run.status).toBe(1);
+    } finally {
+      fleet.cleanup();
+      rmSync(`/srv/bento-lock-ro-${process.pid}`, { recursive: true, force: true });
     }
   });
 });

@@ -143,4 +143,25 @@ describe('bento build', () => {
     expect(failing.status).toBe(1);
     expect(failing.stdout).toMatch(/FAILED {2}beta .*switch-to-configuration switch exited with 4/);
   });
+
+  it('a TMPDIR that is missing or cannot be written is an error that names it, not an internal error', () => {
+    const { root } = fleet({ pair: { flake: ['alpha'] } });
+    const missing = path.join(os.tmpdir(), `bento-no-such-tmpdir-${process.pid}`);
+    const run = bento(['build'], { env: { BENTO_DIR: root, TMPDIR: missing, ...NIX_ENV } });
+    expect(run.stderr).toMatch(new RegExp(`^bento: error: the temporary directory ${missing} cannot hold bento's working directories: ENOENT: no such file or directory, mkdtemp '${missing}/bento-snapshot-[0-9]+-XXXXXX'\n  set TMPDIR to a directory bento may write, or unset it \\(then /tmp\\)\n$`, 'm'));
+    expect(run.status).toBe(1);
+  });
+
+  it('test and switch with standard input at its end (</dev/null, <&-, cron) apply nothing, say so and exit 1, instead of exiting 13 unasked', () => {
+    const { root } = fleet({ pair: { flake: ['alpha'] } });
+    const record = recorder();
+    const env = { BENTO_DIR: root, PATH: `${APPLY_STUBS_DIR}:${process.env.PATH}`, FAKE_SERVER: record.dir, ...NIX_ENV };
+    for (const stdin of ['</dev/null', '<&-']) {
+      const run = spawnSync('sh', ['-c', `exec "$@" ${stdin}`, 'sh', process.execPath, CLI, 'build', 'switch', '--name', 'alpha'], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env } });
+      expect(run.stderr, stdin).toContain('switch alpha on this machine: type yes to continue:');
+      expect(run.stderr, stdin).toContain('bento: error: cancelled: nothing was applied\n  no answer was read (standard input ended, or the line was empty): type yes, or pass --yes to apply without asking\n');
+      expect(run.status, stdin).toBe(1);
+    }
+    expect(record.calls()).toBe('');
+  });
 });

@@ -11,7 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Hook } from '../../src/notify/deliver.js';
-import { notifyHooks } from '../../src/notify/notify.js';
+import { UserError } from '../../src/errors.js';
+import { notifyExclusively, notifyHooks } from '../../src/notify/notify.js';
 import type { FleetView } from '../../src/notify/transitions.js';
 import { startWebhook, type ReceivedRequest, type Webhook } from '../helpers/webhook.js';
 
@@ -147,5 +148,15 @@ describe('notifyHooks', () => {
     await expect(notifyHooks({ stateFile, hooks, now: view({ nas: 'failing' }) })).rejects.toThrow(`${stateFile}: the state of url is damaged`);
     expect(readFileSync(stateFile, 'utf8')).toContain('"state":3');
     expect(posts).toEqual([]);
+  });
+});
+
+describe('notifyExclusively', () => {
+  it('a lock it cannot open (CHROOT_DIR read-only, or not a directory) is an error that names it, not an internal error', async () => {
+    const chrootDir = path.join(work, 'a-file');
+    writeFileSync(chrootDir, '');
+    const run = notifyExclusively({ chrootDir, hooks: setup().hooks, now: view({ a: 'ok' }) });
+    await expect(run).rejects.toBeInstanceOf(UserError);
+    await expect(run).rejects.toThrow(`cannot take the lock of the alerts sent: ENOTDIR: not a directory, open '${chrootDir}/.bento-alerts.json.lock'`);
   });
 });

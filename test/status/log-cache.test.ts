@@ -467,6 +467,16 @@ describe('a cache status cannot trust', () => {
     expect(file666.status).toBe(2);
   });
 
+  it('an XDG_CACHE_HOME that is a file is not used, and status says so, instead of an internal error', async () => {
+    const { fleet } = await failing();
+    const home = path.join(await tempDir(), 'a-file');
+    writeFileSync(home, '');
+    const run = status(fleet, home);
+    expect(run.stderr).toContain(`warning: ${path.join(home, 'bento')} cannot be looked at (ENOTDIR): the status cache there is not used`);
+    expect(stateOf(run.stdout)).toBe('failing');
+    expect(run.status).toBe(2);
+  });
+
   it.skipIf(process.getuid?.() !== 0)("a cache directory of another user is not used, even by root", async () => {
     const { dir, fleet, success } = await failing();
     const home = await tempDir();
