@@ -9,7 +9,7 @@ import path from 'node:path';
 import { UserError } from '../errors.js';
 import { holdFileLock, type FileLock } from '../exec.js';
 import { deliver, describeHook, type Hook } from './deliver.js';
-import { readSentState, writeSentState } from './sent-state.js';
+import { readSentState, writeSentState, type SentState } from './sent-state.js';
 import { alertPayload, transitionsBetween, type FleetView, type Transition } from './transitions.js';
 
 export interface HookOutcome {
@@ -51,8 +51,25 @@ export async function notifyHooks(options: { stateFile: string; hooks: readonly 
   for (const kind of Object.keys(state.hooks) as Hook['kind'][]) {
     if (!options.hooks.some((hook) => hook.kind === kind)) delete state.hooks[kind];
   }
-  if (JSON.stringify(state) !== asRead) writeSentState(options.stateFile, state);
+  if (JSON.stringify(state) !== asRead) recordSent(options.stateFile, state, outcomes);
   return outcomes;
+}
+
+/**
+ * Writes what each hook was sent. A file that cannot be written (a full
+ * disk) is the server's to fix, said with what it means: the hooks that got
+ * this run's alerts get them again at the next run.
+ */
+function recordSent(stateFile: string, state: SentState, outcomes: readonly HookOutcome[]): void {
+  try {
+    writeSentState(stateFile, state);
+  } catch (error) {
+    const delivered = outcomes.filter((outcome) => outcome.result === 'delivered').map((outcome) => outcome.hook);
+    throw new UserError(
+      `cannot record the alerts sent in ${stateFile}: ${(error as Error).message}`,
+      delivered.length > 0 ? `${delivered.join(' and ')} got this run's alerts, and will get them again at the next run` : 'nothing was sent; the next run looks at the fleet again',
+    );
+  }
 }
 
 /** Where the server keeps what each hook was sent: beside rollout.json, out of every chroot (a dot name the CHROOT_DIR walker skips). */

@@ -4,6 +4,7 @@
  * root-only JSON file written atomically and flushed (util/atomic-write.ts).
  */
 import { readFileSync } from 'node:fs';
+import { UserError } from '../errors.js';
 import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import type { HookKind } from './deliver.js';
 import type { FleetView } from './transitions.js';
@@ -31,27 +32,31 @@ function isFleetView(value: unknown): value is FleetView {
   );
 }
 
-/** The file's content; an empty state when it does not exist; an Error naming the file when it is damaged. */
+/**
+ * The file's content; an empty state when it does not exist. One that is
+ * damaged or cannot be read is the server's to mend, not a bug: a
+ * UserError naming it (it was an internal error, with a stack trace).
+ */
 export function readSentState(file: string): SentState {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, hooks: {} };
-    throw error;
+    throw new UserError(`${file} cannot be read: ${(error as Error).message}`);
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new Error(`${file}: not JSON; remove it to start again (the next run then records the fleet and sends nothing)`);
+    throw new UserError(`${file}: not JSON; remove it to start again (the next run then records the fleet and sends nothing)`);
   }
-  if (!isRecord(parsed) || parsed.version !== 1 || !isRecord(parsed.hooks)) throw new Error(`${file}: not a bento alert state (version 1); remove it to start again`);
+  if (!isRecord(parsed) || parsed.version !== 1 || !isRecord(parsed.hooks)) throw new UserError(`${file}: not a bento alert state (version 1); remove it to start again`);
   const hooks: SentState['hooks'] = {};
   for (const kind of ['command', 'url'] as const) {
     const view = parsed.hooks[kind];
     if (view === undefined) continue;
-    if (!isFleetView(view)) throw new Error(`${file}: the state of ${kind} is damaged; remove the file to start again`);
+    if (!isFleetView(view)) throw new UserError(`${file}: the state of ${kind} is damaged; remove the file to start again`);
     hooks[kind] = view;
   }
   return { version: 1, hooks };

@@ -149,6 +149,32 @@ describe('notifyHooks', () => {
     expect(readFileSync(stateFile, 'utf8')).toContain('"state":3');
     expect(posts).toEqual([]);
   });
+
+  it("a damaged or unreadable state file is the user's to mend (a UserError), not a bug in bento", async () => {
+    const { stateFile, hooks } = setup();
+    writeFileSync(stateFile, 'not json');
+    await expect(notifyHooks({ stateFile, hooks, now: view({ nas: 'failing' }) })).rejects.toBeInstanceOf(UserError);
+    rmSync(stateFile);
+    mkdirSync(stateFile);
+    const unreadable = notifyHooks({ stateFile, hooks, now: view({ nas: 'failing' }) });
+    await expect(unreadable).rejects.toBeInstanceOf(UserError);
+    await expect(unreadable).rejects.toThrow(`${stateFile} cannot be read: EISDIR`);
+    expect(posts).toEqual([]);
+  });
+
+  it('a state file it cannot write (a full disk) is an error that says who got the alerts and gets them again', async () => {
+    const { stateFile, hooks } = setup();
+    await notifyHooks({ stateFile, hooks, now: view({ nas: 'up-to-date' }) });
+    // The command hook takes its alert, then takes away the directory the state is written into.
+    const gone: Hook[] = [{ kind: 'command', target: `cat > /dev/null && rm -r ${path.dirname(stateFile)}` }, hooks[1] as Hook];
+    const run = notifyHooks({ stateFile, hooks: gone, now: view({ nas: 'failing' }) });
+    await expect(run).rejects.toBeInstanceOf(UserError);
+    await expect(run).rejects.toMatchObject({
+      message: expect.stringContaining(`cannot record the alerts sent in ${stateFile}: ENOENT`) as unknown,
+      hint: `NOTIFY_COMMAND and NOTIFY_URL (${base}/…) got this run's alerts, and will get them again at the next run`,
+    });
+    expect(posts).toHaveLength(1);
+  });
 });
 
 describe('notifyExclusively', () => {
