@@ -181,6 +181,7 @@ export const TIERS = {
     'test/commands/deploy-evaluation.test.ts',
     'test/commands/deploy-hostile.test.ts',
     'test/commands/deploy-noop.test.ts',
+    'test/commands/deploy-damaged.test.ts',
     'test/commands/generate-names-cache.test.ts',
     'test/commands/deploy-prebuilt.test.ts',
     'test/commands/deploy-shared.test.ts',

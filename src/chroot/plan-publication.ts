@@ -11,7 +11,7 @@ import { UserError } from '../errors.js';
 import type { FleetSystem } from '../fleet/fleet.js';
 import { SFTP_GROUP } from '../protocol/layout.js';
 import { changedPaths, CLIENT_FLAG_FILES } from '../protocol/manifest.js';
-import { readStatesFile, validStates } from '../protocol/states-file.js';
+import { readStatesFileToDecide, validStates } from '../protocol/states-file.js';
 import { clientFilesOf } from '../render/render-fleet.js';
 import { sha256 } from '../util/hash.js';
 import { bentoAccountProblem, misplacedAccountsWarning, readAccounts, type Accounts, type MisplacedAccount } from './accounts.js';
@@ -104,7 +104,7 @@ export async function planPublication(
     const { published, problems, stats } = checkPublication(chrootDir, assembly, record, sharedChecks);
     if (published.manifest !== assembly.manifest) {
       // Built before, and found to be what is published (sameSystemAsPublished): not built again.
-      if (record && isKnownSameSystem(system, assembly, published, record.sameSystem, () => (states ??= validStates(readStatesFile(chrootDir))))) {
+      if (record && isKnownSameSystem(system, assembly, published, record.sameSystem, () => (states ??= validStates(readStatesFileToDecide(chrootDir))))) {
         plan.publishedStats.set(system.name, record);
         plan.unchanged.push(system.name);
         continue;
@@ -145,7 +145,7 @@ export async function planPublication(
  */
 export function sameSystemAsPublished(chrootDir: string, system: Pick<FleetSystem, 'name' | 'kind' | 'prebuilt'>, assembly: Assembly, storeBasename: string): SameSystem | undefined {
   if (!runsItsStorePath(system)) return undefined;
-  if (validStates(readStatesFile(chrootDir)).get(system.name) !== storeBasename) return undefined;
+  if (validStates(readStatesFileToDecide(chrootDir)).get(system.name) !== storeBasename) return undefined;
   const published = readPublished(chrootDir, system.name);
   const announced = announcedDigest(published);
   if (published.manifest === undefined || announced === undefined) return undefined;

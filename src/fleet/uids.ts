@@ -98,7 +98,14 @@ export function assignUids(recorded: ReadonlyMap<string, number>, names: readonl
 export function readUidRecord(fleetDir: string): Map<string, number> {
   const file = path.join(fleetDir, UID_RECORD_FILE);
   if (!existsSync(file)) return new Map();
-  return parseUidRecord(readFileSync(file, 'utf8'), file);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    // A directory or a file the user cannot read: the fleet's to mend, as a line it cannot parse is.
+    throw new UserError(`cannot read ${file}: ${(error as Error).message}`, 'it records the uid of each system\'s SFTP account: restore it from the fleet\'s history (git)');
+  }
+  return parseUidRecord(text, file);
 }
 
 /**

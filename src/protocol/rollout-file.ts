@@ -229,7 +229,8 @@ export function readRolloutState(chrootDir: string): RolloutState | undefined {
     text = readFileSync(rolloutFilePath(chrootDir), 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new UserError((error as Error).message);
+    // Named: EISDIR's message (a directory in its place) says nothing of where.
+    throw new UserError(`cannot read ${rolloutFilePath(chrootDir)}: ${(error as Error).message}`);
   }
   try {
     return parseRolloutState(text);

@@ -10,6 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { UserError } from '../errors.js';
 import { SYSTEM_NAME } from './names.js';
 import { compareText, truncate } from '../util/text.js';
 import { STATES_FILE } from './layout.js';
@@ -79,4 +80,22 @@ export function readStatesFile(chrootDir: string): StatesFile {
     throw error;
   }
   return parseStates(text);
+}
+
+/**
+ * readStatesFile for deploy and a rollout, which decide by it: a states.txt
+ * that exists but cannot be read (a directory, a disk error) is the
+ * server's to mend, not a bug in bento, so a UserError naming it stops them
+ * before they publish. status reads it with readStatesFile and shows every
+ * system unknown instead.
+ */
+export function readStatesFileToDecide(chrootDir: string): StatesFile {
+  try {
+    return readStatesFile(chrootDir);
+  } catch (error) {
+    throw new UserError(
+      `cannot read ${statesFilePath(chrootDir)}: ${(error as Error).message}`,
+      'restore it, or move it away: machines never read it (status shows from it what each flake system should run), and deploy writes the line of each system it publishes again',
+    );
+  }
 }

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/config.js';
+import { UserError } from '../errors.js';
 import { assignWaves } from '../fleet/waves.js';
 import {
   readRebootRecord, REBOOT_SLOT_FILE, rebootsFilePath, renderRebootSlot, writeRebootRecord, type RebootRecord,
@@ -151,11 +152,34 @@ export async function runRebootSlots(config: Config, nowMs: number): Promise<{ e
   }
   // Rewritten only when it changed: a timer run with nothing to do leaves CHROOT_DIR as it was.
   if (JSON.stringify(decided.record) !== JSON.stringify(record) || !existsSync(rebootsFilePath(chrootDir))) {
-    if (config.rebootMax > 0 || existsSync(rebootsFilePath(chrootDir))) writeRebootRecord(chrootDir, decided.record);
+    if (config.rebootMax > 0 || existsSync(rebootsFilePath(chrootDir))) {
+      // A CHROOT_DIR that cannot be written (read-only, full) is the server's to mend, not a bug in bento.
+      try {
+        writeRebootRecord(chrootDir, decided.record);
+      } catch (error) {
+        throw new UserError(
+          `cannot write ${rebootsFilePath(chrootDir)}: ${(error as Error).message}: no new slot is granted`,
+          'make CHROOT_DIR writable (or fix what the error names), then run bento reboots again',
+        );
+      }
+    }
   }
+  const unwritten: string[] = [];
   for (const [name, slot] of Object.entries(decided.record.slots)) {
     if (record.slots[name]?.token === slot.token || !present.has(name)) continue;
-    writeFileAtomicallySync(path.join(chrootDir, name, REBOOT_SLOT_FILE), renderRebootSlot(name, slot), 0o644);
+    const file = path.join(chrootDir, name, REBOOT_SLOT_FILE);
+    try {
+      writeFileAtomicallySync(file, renderRebootSlot(name, slot), 0o644);
+    } catch (error) {
+      unwritten.push(`${file}: ${(error as Error).message}`);
+    }
+  }
+  if (unwritten.length > 0) {
+    // The record counts these slots already, and a slot file is written once: each such machine waits for its slot to expire.
+    throw new UserError(
+      `cannot write ${unwritten.join('; ')}: each of these machines holds a slot it cannot see, until the slot expires (REBOOT_SLOT_TIME)`,
+      'make those directories writable (or fix what the error names); once a slot expired, bento reboots hands it out again',
+    );
   }
   return { events: decided.events, record: decided.record, warnings: snapshot.warnings };
 }

@@ -10,7 +10,7 @@
 import { rmSync } from 'node:fs';
 import type { Assembly } from '../chroot/assemble.js';
 import { activeVersion, isActive, publishStagedBatch, sharingByContent, stageVersion, versionDigest, type PublishOptions, type StagedPublication } from '../chroot/publish.js';
-import { readStatesFile, validStates } from '../protocol/states-file.js';
+import { readStatesFileToDecide, validStates } from '../protocol/states-file.js';
 import { readRolloutState, rolloutFilePath, systemsOfWave, writeRolloutState, type RolloutHold, type RolloutState, type RolloutSystem } from '../protocol/rollout-file.js';
 
 export interface WaveOutcome {
@@ -20,7 +20,7 @@ export interface WaveOutcome {
 
 /** What a system had published before a rollout, for a revert. */
 export function previousOf(chrootDir: string, name: string): RolloutSystem['previous'] {
-  return { version: activeVersion(chrootDir, name), target: validStates(readStatesFile(chrootDir)).get(name) };
+  return { version: activeVersion(chrootDir, name), target: validStates(readStatesFileToDecide(chrootDir)).get(name) };
 }
 
 /**

@@ -4,6 +4,7 @@
  * REBOOT_MAX=1; the slot file a machine reads, its release once the
  * machine reports it rebooted with it, the next grant.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -66,5 +67,34 @@ describe.skipIf(!isRoot)('bento reboots', () => {
     expect(off.stdout).toBe(`  ${n(other)}: slot released (REBOOT_MAX is not set)\n`);
     expect(existsSync(slotFile(other))).toBe(false);
     rmSync(path.join(server.chrootDir, 'reboots.json'));
+  });
+
+  it('a CHROOT_DIR or a system directory it cannot write (read-only, full): a message naming the file, not an internal error', async () => {
+    const server = createTestServer();
+    cleanups.push(() => server.cleanup());
+    const name = `${server.prefix}a`;
+    server.addUsers([name]);
+    await addSystem(server.chrootDir, name);
+    const fleet = makeFleet({ config: `CHROOT_DIR=${server.chrootDir}\nREMOTE_IP=127.0.0.1\nREBOOT_MAX=1\n`, hosts: {} });
+    cleanups.push(fleet.cleanup);
+    beat(server.chrootDir, name, true, ['reboot-waiting: slot']);
+    // Immutable: not even root may add a file there (what a read-only mount does to every file).
+    const immutable = (dir: string) => {
+      expect(spawnSync('chattr', ['+i', dir]).status).toBe(0);
+      cleanups.push(() => spawnSync('chattr', ['-i', dir]));
+    };
+    immutable(server.chrootDir);
+    const record = bento(['reboots'], { env: { BENTO_DIR: fleet.root } });
+    expect(record.stderr).not.toContain('internal error');
+    expect(record.stderr).toContain(`bento: error: cannot write ${path.join(server.chrootDir, 'reboots.json')}: EPERM`);
+    expect(record.status).toBe(1);
+    spawnSync('chattr', ['-i', server.chrootDir]);
+
+    immutable(path.join(server.chrootDir, name));
+    const slot = bento(['reboots'], { env: { BENTO_DIR: fleet.root } });
+    expect(slot.stderr).not.toContain('internal error');
+    expect(slot.stderr).toContain(`bento: error: cannot write ${path.join(server.chrootDir, name, 'reboot-slot')}: EPERM`);
+    expect(slot.stderr).toContain('until the slot expires');
+    expect(slot.status).toBe(1);
   });
 });

@@ -1,9 +1,10 @@
 /** fleet/uids.ts: the uid of each machine's account, recorded in uids.txt, stable as machines come and go. */
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { assignUids, formatUidRecord, parseUidRecord, recordUids, UID_RECORD_FILE } from '../../src/fleet/uids.js';
+import { UserError } from '../../src/errors.js';
+import { assignUids, formatUidRecord, parseUidRecord, readUidRecord, recordUids, UID_RECORD_FILE } from '../../src/fleet/uids.js';
 
 const RANGE = { first: 70000, last: 99999 };
 
@@ -82,5 +83,20 @@ describe('recordUids', () => {
     expect(written).toBeGreaterThan(0);
     await recordUids(dir, ['nas', 'router'], RANGE);
     expect(readFileSync(file, 'utf8')).toMatch(/\nnas 70000\nrouter 70001\n$/);
+  });
+});
+
+describe('readUidRecord', () => {
+  it('names a uids.txt it cannot read (a directory in its place) as the fleet\'s to mend, as one it cannot parse', () => {
+    const fleetDir = mkdtempSync(path.join(os.tmpdir(), 'bento-uids-'));
+    try {
+      expect(readUidRecord(fleetDir).size).toBe(0);
+      mkdirSync(path.join(fleetDir, UID_RECORD_FILE));
+      const file = path.join(fleetDir, UID_RECORD_FILE);
+      expect(() => readUidRecord(fleetDir)).toThrow(`cannot read ${file}: EISDIR: illegal operation on a directory, read`);
+      expect(() => readUidRecord(fleetDir)).toThrow(UserError);
+    } finally {
+      rmSync(fleetDir, { recursive: true, force: true });
+    }
   });
 });

@@ -5,7 +5,7 @@
  * with control characters, an unknown key — and the file is refused with a
  * message naming the field.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -104,5 +104,15 @@ describe('readRolloutState', () => {
     expect((error as UserError).message).toBe(`${path.join(dir, 'rollout.json')} is damaged: systems.canary.previous.version is not a version directory name (.config-<16 hex digits>) (found "../../../../etc")`);
     expect((error as UserError).hint).toMatch(/^remove it to forget that rollout/);
     expect(`${(error as UserError).message} ${(error as UserError).hint}`).not.toContain('deploy again');
+  });
+
+  it('names a rollout.json it cannot read (a directory in its place), whose error names no file', () => {
+    const other = mkdtempSync(path.join(os.tmpdir(), 'bento-rollout-state-'));
+    try {
+      mkdirSync(path.join(other, 'rollout.json'));
+      expect(() => readRolloutState(other)).toThrow(new UserError(`cannot read ${path.join(other, 'rollout.json')}: EISDIR: illegal operation on a directory, read`));
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
   });
 });

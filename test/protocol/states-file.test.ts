@@ -1,6 +1,10 @@
 /** states.txt: the one parser, and its writer. */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseStates, renderStates, validStates } from '../../src/protocol/states-file.js';
+import { UserError } from '../../src/errors.js';
+import { parseStates, readStatesFile, readStatesFileToDecide, renderStates, validStates } from '../../src/protocol/states-file.js';
 
 const A = '0f8vsf8l1ipxn3afgc8w9k4fg0y6wq1z-nixos-system-a-24.05';
 const B = 'h2xfyiy9znimv9c5vw0bj51qcpjxfmw3-nixos-system-b-24.05';
@@ -31,5 +35,27 @@ describe('parseStates', () => {
     const text = renderStates(new Map([['b', B], ['a', A]]));
     expect(text).toBe(`a=${A}\nb=${B}\n`);
     expect([...validStates(parseStates(text))]).toEqual([['a', A], ['b', B]]);
+  });
+});
+
+describe('readStatesFileToDecide', () => {
+  it('is readStatesFile, but one that cannot be read is a UserError naming it (deploy stops on it; status reads it raw)', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-states-'));
+    try {
+      expect(readStatesFileToDecide(dir).entries.size).toBe(0);
+      mkdirSync(path.join(dir, 'states.txt'));
+      expect(() => readStatesFile(dir)).toThrow(expect.objectContaining({ code: 'EISDIR' }));
+      let error: unknown;
+      try {
+        readStatesFileToDecide(dir);
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(UserError);
+      expect((error as UserError).message).toBe(`cannot read ${path.join(dir, 'states.txt')}: EISDIR: illegal operation on a directory, read`);
+      expect((error as UserError).hint).toMatch(/^restore it, or move it away/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
