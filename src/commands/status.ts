@@ -124,6 +124,11 @@ async function watchStatus(options: StatusRun): Promise<number> {
   process.once('SIGINT', onSigint);
   options.signal?.addEventListener('abort', onSigint, { once: true });
   if (options.signal?.aborted) controller.abort();
+  // Its terminal gone without a hang-up (EIO: a window closed under setsid,
+  // a pseudo-terminal's reader gone): nobody sees the screen any more, so
+  // watching ends, as it did when such a write error ended the process
+  // (runCli now keeps write errors from doing so: util/write-stream.ts).
+  options.stdout.once('error', onSigint);
 
   let last: Report | undefined;
   let lastScreen = '';
@@ -160,6 +165,7 @@ async function watchStatus(options: StatusRun): Promise<number> {
   } finally {
     process.removeListener('SIGINT', onSigint);
     options.signal?.removeEventListener('abort', onSigint);
+    options.stdout.removeListener('error', onSigint);
   }
   return last ? exitStatusOf(last) : 0;
 }

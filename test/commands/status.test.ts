@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { readFile, readdir, utimes, writeFile } from 'node:fs/promises';
 import { statusCommand, type StatusOptions } from '../../src/commands/status.js';
 import { UserError } from '../../src/errors.js';
@@ -157,6 +158,22 @@ describe('statusCommand, watching on a terminal', () => {
 
     controller.abort();
     expect(await done).toBe(0);
+  });
+
+  it('stops when its terminal goes away (a write fails with EIO), rather than drawing for nobody forever', async () => {
+    const dir = await fleet();
+    let writes = 0;
+    const gone = new Writable({
+      write(_chunk: Buffer, _encoding, done) {
+        writes++;
+        done(Object.assign(new Error('write EIO'), { code: 'EIO' }));
+      },
+    });
+    // As runCli guards the process's stdout (util/write-stream.ts): the error ends nothing by itself.
+    gone.on('error', () => {});
+    const done = statusCommand({ chrootDir: dir, isTTY: true, noColor: true }, { stdout: gone, stderr: new Collector() });
+    await expect(done).resolves.toBe(0);
+    expect(writes).toBe(1);
   });
 
   it('returns at once when already aborted, after one drawing at most', async () => {
