@@ -156,7 +156,8 @@ export interface ClientRunOptions {
  * with exactly the unit's environment (unitEnvironment: its packages made
  * of this machine's tools and the given stand-ins) and nothing else, in a
  * mount namespace of its own with `varBento` mounted over /var/bento, as a
- * machine would see it, then `binds` and `tmpfs`. The script itself is not
+ * machine would see it, then `binds` and `tmpfs`, in the unit's
+ * WorkingDirectory (/var/bento; / for a script run by hand). The script itself is not
  * modified. Needs root (unshare -m).
  */
 export function runClientScript(script: string, varBento: string, options: ClientRunOptions = {}): ScriptRun {
@@ -178,6 +179,10 @@ export function runClientScript(script: string, varBento: string, options: Clien
       'mount --bind "$var_bento" /var/bento || exit 1',
       'while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; shift',
       'while [ "$1" != -- ]; do mount -t tmpfs -o "size=$2" tmpfs "$1" || exit 1; shift 2; done; shift',
+      // The unit's WorkingDirectory; a script run by hand starts where its
+      // person is, which it may not count on: the root. Not the test's cwd
+      // (the checkout), where a relative path would find what no machine has.
+      `cd ${options.env ? '/' : '/var/bento'} || exit 1`,
       'exec "$@"',
     ].join('; ');
     // strace runs in the namespace, so that it names the paths the script sees.
