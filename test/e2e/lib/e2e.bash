@@ -509,6 +509,8 @@ e2e_make_machine() {
 	local name=$1 m=$E2E_MACHINES/$1 tools=$E2E_BASE/tools attribute
 	mkdir -p "$m/ssh" "$m/profiles/per-user/root/channels" "$m/gcroots/per-user/root" "$m/run/systemd/system" "$m/run/bento-e2e" "$m/hooks" "$m/boot"
 	ln -s "$E2E_REPO/example/offline-nixpkgs" "$m/profiles/per-user/root/channels/nixos"
+	# /var/bento as the client module's tmpfiles rule makes it (a machine that
+	# does not have the module yet has none: e2e_machine_without_var_bento).
 	mkdir -m 0700 "$m/var-bento"
 	chmod 0700 "$m/ssh"
 	touch "$m/record"
@@ -735,12 +737,13 @@ e2e_first_update_or_fail() {
 # (/bin/sh /var/bento/update.sh), and fails when the machine has no
 # /var/bento/update.sh (a machine gets it from its first bootstrap.sh, as a
 # real one: the timer never runs anything else); bootstrap runs the fleet's
-# generated bootstrap.sh (what a person runs by hand on a new machine);
-# SCRIPT runs with /bin/sh.
+# generated bootstrap.sh (what a person runs by hand on a new machine), from
+# / (a person's directory it cannot count on; machine.sh starts in
+# /var/bento, the unit's WorkingDirectory); SCRIPT runs with /bin/sh.
 e2e_machine() {
 	local name=$1 what=${2:-update} m=$E2E_MACHINES/$1
 	shift $(($# < 2 ? $# : 2))
-	local -a command environment
+	local -a command environment chdir=()
 	case $what in
 	update)
 		if [ ! -f "$m/var-bento/update.sh" ]; then
@@ -750,7 +753,10 @@ e2e_machine() {
 		mapfile -t command < <(e2e_unit_exec_start "$name")
 		[ "${#command[@]}" -gt 0 ] || return 1
 		;;
-	bootstrap) command=(/bin/sh "$E2E_FLEET/generated/systems/$name/bootstrap.sh") ;;
+	bootstrap)
+		command=(/bin/sh "$E2E_FLEET/generated/systems/$name/bootstrap.sh")
+		chdir=(-C /)
+		;;
 	*) command=(/bin/sh "$what") ;;
 	esac
 	mapfile -d '' environment < <(e2e_unit_environment "$name")
@@ -761,7 +767,7 @@ e2e_machine() {
 	# machine.sh sets up the namespace with this machine's tools; what it
 	# runs there sees the unit's environment and nothing else.
 	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "${measure[@]}" "$E2E_LIB/machine.sh" "$m" \
-		/usr/bin/env -i "${environment[@]}" "${command[@]}" "$@" 3>&-
+		/usr/bin/env -i "${chdir[@]}" "${environment[@]}" "${command[@]}" "$@" 3>&-
 }
 
 # The processes still running from the machines of this suite (in one of
