@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { renderSystemFiles } from '../../src/render/render-fleet.js';
 import { renderClientLibrary } from '../../src/render/client-library.js';
 import { configWith, withClientLibrary, writeRendered } from '../helpers/render.js';
-import { isRoot, runClientScript, STUBS_DIR, writeFakeChroot } from '../helpers/shell.js';
+import { installClient, isRoot, runClientScript, STUBS_DIR, writeFakeChroot } from '../helpers/shell.js';
 import { durabilityProblems, parseStraceLog } from '../helpers/strace.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-client-durable-'));
@@ -35,7 +35,7 @@ describe.skipIf(!isRoot)('the client flushes what it records', () => {
     writeFileSync(path.join(varBento, 'configuration.nix'), '# the earlier one\n');
     const trace = path.join(dir, 'strace.log');
 
-    const run = runClientScript(script, varBento, {
+    const run = runClientScript(installClient(script, varBento), varBento, {
       tools: { sftp: path.join(STUBS_DIR, 'sftp'), ssh: path.join(STUBS_DIR, 'ssh'), 'nixos-rebuild': rebuild },
       toolEnv: { FAKE_SERVER: server },
       trace,

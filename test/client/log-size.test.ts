@@ -10,7 +10,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { renderSystemFiles } from '../../src/render/render-fleet.js';
 import { configWith, withClientLibrary, writeRendered } from '../helpers/render.js';
-import { isRoot, runClientScript, STUBS_DIR, writeFakeChroot } from '../helpers/shell.js';
+import { installClient, isRoot, runClientScript, STUBS_DIR, writeFakeChroot } from '../helpers/shell.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-log-size-'));
 chmodSync(dir, 0o755);
@@ -33,7 +33,7 @@ describe.skipIf(!isRoot)('a log over LOG_SIZE_LIMIT', () => {
     const varBento = path.join(dir, 'var-bento');
     mkdirSync(varBento);
 
-    const run = runClientScript(path.join(dir, 'systems/router/update.sh'), varBento, {
+    const run = runClientScript(installClient(path.join(dir, 'systems/router/update.sh'), varBento), varBento, {
       tools: { sftp: path.join(STUBS_DIR, 'sftp'), ssh: path.join(STUBS_DIR, 'ssh'), 'nixos-rebuild': rebuild },
       toolEnv: { FAKE_SERVER: server },
     });

@@ -37,6 +37,8 @@ async function listen(answer: string | null): Promise<Machine> {
   const server = net.createServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
+    // The machine's side, not the code under test: a real listener (the
+    // listen-update@ socket) outlives a client that resets.
     socket.on('error', () => {});
     let head = '';
     socket.on('data', (chunk) => {

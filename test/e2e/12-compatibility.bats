@@ -12,6 +12,9 @@ setup_file() {
 	A=$(sys a)
 	B=$(sys b)
 	C=$(sys c)
+	# The original's bootstrap.sh was run by hand, its plain sftp asking
+	# whether to trust the server's host key: root's known_hosts holds it.
+	e2e_known_host "$C"
 	e2e_deploy_or_fail
 	for name in "$A" "$B"; do
 		e2e_first_update_or_fail "$name"

@@ -34,8 +34,11 @@ setup_file() {
 	export FAKE=$BATS_FILE_TMPDIR/fake PKGS=$BATS_FILE_TMPDIR/pkgs
 	mkdir -p "$FAKE"
 	make_packages
-	cat > "$PKGS/systemd/bin/systemctl" <<-'EOF2'
-		#!/bin/sh
+	# FAKE is written into each stand-in: the script under test gets the
+	# unit's environment, and nothing of the lab's.
+	local fake
+	fake="FAKE=$(e2e_sh_quote "$FAKE")"
+	{ printf '#!/bin/sh\n%s\n' "$fake"; cat; } > "$PKGS/systemd/bin/systemctl" <<-'EOF2'
 		printf 'systemctl %s\n' "$*" >> "$FAKE/calls"
 		case "$*" in
 		"start bento-upgrade.service") ;;
@@ -57,8 +60,7 @@ setup_file() {
 		rmdir "$FAKE/job"
 		exit "$(cat "$FAKE/job-status")"
 	EOF2
-	cat > "$PKGS/systemd/bin/journalctl" <<-'EOF2'
-		#!/bin/sh
+	{ printf '#!/bin/sh\n%s\n' "$fake"; cat; } > "$PKGS/systemd/bin/journalctl" <<-'EOF2'
 		printf 'journalctl %s\n' "$*" >> "$FAKE/calls"
 		exec tail -n +1 -f "$FAKE/journal"
 	EOF2
@@ -67,9 +69,9 @@ setup_file() {
 	export SCRIPT=$BATS_FILE_TMPDIR/listen-update.sh
 	e2e_eval_nixos "[ $root/utils/bento.nix ]" 'config.systemd.services."listen-update@".script' "$PKGS" | jq -r . > "$SCRIPT"
 	[ -s "$SCRIPT" ] || fail "no listen-update@ script"
-	# The unit's environment (its Environment= and PATH), plus FAKE for the stand-ins.
+	# The unit's environment (its Environment= and PATH), and nothing else.
 	e2e_eval_nixos "[ $root/utils/bento.nix ]" 'environments."listen-update@"' "$PKGS" |
-		jq -j --arg fake "$FAKE" '. + { FAKE: $fake } | to_entries[] | "\(.key)=\(.value)\u0000"' > "$BATS_FILE_TMPDIR/unit.env"
+		jq -j 'to_entries[] | "\(.key)=\(.value)\u0000"' > "$BATS_FILE_TMPDIR/unit.env"
 
 	# What systemd does for each connection: the instance's environment and
 	# REMOTE_ADDR; the script runs under the shell NixOS names by its store

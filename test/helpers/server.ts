@@ -33,6 +33,7 @@ function exists(kind: 'passwd' | 'group', name: string): boolean {
 export function createTestServer(): TestServer {
   const prefix = `bt${randomBytes(2).toString('hex')}`;
   const chrootDir = `/srv/bento-test-${prefix}`;
+  // As the server's setup-debian.sh leaves it (install -d -m 0755), before any deploy.
   mkdirSync(chrootDir, { recursive: true, mode: 0o755 });
   // Not made here: three test files run at once, and two of them making the
   // group, or one removing it while another uses it, would race.

@@ -1,11 +1,12 @@
 /** Running generated shell scripts in tests. */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { renderChangeStamp, renderManifest } from '../../src/protocol/manifest.js';
 import type { Config } from '../../src/config/config.js';
 import { renderSystemFiles } from '../../src/render/render-fleet.js';
+import { CLIENT_LIBRARY_NAME } from '../../src/render/client-library.js';
 import { sha256 } from '../../src/util/hash.js';
 import { evalNixos, linkPackages } from './nixos.js';
 import { withClientLibrary, writeRendered } from './render.js';
@@ -135,7 +136,11 @@ export interface ClientRunOptions {
   toolEnv?: Record<string, string>;
   /** Mount point -> what is bound there (e.g. a directory over /nix/var/nix/profiles). */
   binds?: Record<string, string>;
-  /** Mount point -> size of a tmpfs mounted there after the binds (a small disk the test can fill). */
+  /**
+   * Mount point -> size of a tmpfs mounted there after the binds (a small
+   * disk the test can fill), holding what was there: a machine's disk that
+   * fills up still has its update.sh, library and state.
+   */
   tmpfs?: Record<string, string>;
   /**
    * The exact environment of the script, in place of the unit's: for a
@@ -152,11 +157,27 @@ export interface ClientRunOptions {
 }
 
 /**
- * Runs a client script as the bento-upgrade unit runs it: `/bin/sh SCRIPT`
- * with exactly the unit's environment (unitEnvironment: its packages made
+ * What a machine's bootstrap.sh leaves in /var/bento (the host directory
+ * `varBento`) for its timer to run: `script`, a rendered update.sh, as
+ * update.sh, and the library beside it as bento-client.sh. Returns the
+ * installed update.sh, the script runClientScript runs as the unit.
+ */
+export function installClient(script: string, varBento: string): string {
+  const installed = path.join(varBento, 'update.sh');
+  copyFileSync(script, installed);
+  copyFileSync(path.join(path.dirname(script), CLIENT_LIBRARY_NAME), path.join(varBento, CLIENT_LIBRARY_NAME));
+  return installed;
+}
+
+/**
+ * Runs a client script as the bento-upgrade unit runs it: its ExecStart,
+ * `/bin/sh /var/bento/update.sh` (`script` must be `varBento`'s update.sh,
+ * as installClient leaves it: the unit runs nothing else), with exactly the
+ * unit's environment (unitEnvironment: its packages made
  * of this machine's tools and the given stand-ins) and nothing else, in a
  * mount namespace of its own with `varBento` mounted over /var/bento, as a
- * machine would see it, then `binds` and `tmpfs`. The script itself is not
+ * machine would see it, then `binds` and `tmpfs`, in the unit's
+ * WorkingDirectory (/var/bento; / for a script run by hand). The script itself is not
  * modified. Needs root (unshare -m).
  */
 export function runClientScript(script: string, varBento: string, options: ClientRunOptions = {}): ScriptRun {
@@ -166,6 +187,13 @@ export function runClientScript(script: string, varBento: string, options: Clien
   mkdirSync(PKGS_MOUNT, { recursive: true });
   const packages = mkdtempSync(path.join(os.tmpdir(), 'bento-unit-pkgs-'));
   chmodSync(packages, 0o755);
+  // Where a tmpfs's mount point is seen from while its content is copied in.
+  const under = mkdtempSync(path.join(os.tmpdir(), 'bento-unit-under-'));
+  // A script run by hand runs where it is; the unit runs the machine's own update.sh.
+  if (!options.env && path.resolve(script) !== path.join(path.resolve(varBento), 'update.sh')) {
+    throw new Error(`runClientScript: the unit runs /var/bento/update.sh, not ${script}: installClient(script, varBento) first, as a machine's bootstrap.sh would`);
+  }
+  const command = options.env ? script : '/var/bento/update.sh';
   try {
     makeUnitPackages(packages, options.tools ?? {}, options.toolEnv ?? {});
     const environment = options.env ?? unitEnvironment();
@@ -174,16 +202,20 @@ export function runClientScript(script: string, varBento: string, options: Clien
     const mounts = binds.flatMap(([target, source]) => [source, target]);
     const disks = Object.entries(options.tmpfs ?? {}).flatMap(([target, size]) => [target, size]);
     const shell = [
-      'var_bento=$0',
+      'var_bento=$0; under=$1; shift',
       'mount --bind "$var_bento" /var/bento || exit 1',
       'while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 1; shift 2; done; shift',
-      'while [ "$1" != -- ]; do mount -t tmpfs -o "size=$2" tmpfs "$1" || exit 1; shift 2; done; shift',
+      'while [ "$1" != -- ]; do { mount --bind "$1" "$under" && mount -t tmpfs -o "size=$2" tmpfs "$1" && cp -a "$under/." "$1/" && umount "$under"; } || exit 1; shift 2; done; shift',
+      // The unit's WorkingDirectory; a script run by hand starts where its
+      // person is, which it may not count on: the root. Not the test's cwd
+      // (the checkout), where a relative path would find what no machine has.
+      `cd ${options.env ? '/' : '/var/bento'} || exit 1`,
       'exec "$@"',
     ].join('; ');
     // strace runs in the namespace, so that it names the paths the script sees.
     const tracer = options.trace ? ['/usr/bin/strace', '-f', '-y', '-qq', '-o', options.trace, '-e', DURABILITY_CALLS] : [];
     const start = process.hrtime.bigint();
-    const result = spawnSync('unshare', ['-m', 'sh', '-c', shell, varBento, ...mounts, '--', ...disks, '--', ...tracer, '/usr/bin/env', '-i', ...assignments, '/bin/sh', script], {
+    const result = spawnSync('unshare', ['-m', 'sh', '-c', shell, varBento, under, ...mounts, '--', ...disks, '--', ...tracer, '/usr/bin/env', '-i', ...assignments, '/bin/sh', command], {
       encoding: 'utf8',
       // For unshare and mount only: the script gets `environment`.
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
@@ -193,6 +225,7 @@ export function runClientScript(script: string, varBento: string, options: Clien
     return { status: result.status, stdout: result.stdout, stderr: result.stderr, seconds };
   } finally {
     rmSync(packages, { recursive: true, force: true });
+    rmSync(under, { recursive: true, force: true });
   }
 }
 
@@ -218,7 +251,7 @@ export function writeFakeChroot(server: string, files: Record<string, string>): 
 /** The files of a stubbed machine: see makeStubbedRouter. */
 export interface StubbedRouter {
   dir: string;
-  /** Its update.sh, as generated. */
+  /** Its update.sh, as generated and installed in its /var/bento (installClient). */
   script: string;
   /** The fake server's chroot (served by the sftp stand-in through FAKE_SERVER). */
   server: string;
@@ -230,8 +263,10 @@ export interface StubbedRouter {
 
 /**
  * A machine `router` without a real server: its update.sh rendered with
- * `config`, a fake chroot publishing a configuration.nix, its /var/bento
- * with `queued` waiting from an earlier run, and stand-ins whose sftp is the
+ * `config`, a fake chroot publishing a configuration.nix (and the client's
+ * files), its /var/bento
+ * with that update.sh and its library (installClient: the machine was
+ * bootstrapped) and `queued` waiting from an earlier run, and stand-ins whose sftp is the
  * flaky one. The directory (named after `prefix`) is removed by `cleanups`.
  */
 export function makeStubbedRouter(config: Config, prefix: string, queued: string, cleanups: (() => void)[]): StubbedRouter {
@@ -240,10 +275,17 @@ export function makeStubbedRouter(config: Config, prefix: string, queued: string
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
   writeRendered(dir, withClientLibrary(renderSystemFiles(config, { name: 'router', kind: 'non-flake' })));
   const server = path.join(dir, 'server');
-  writeFakeChroot(server, { 'configuration.nix': '{ }\n' });
+  const rendered = path.join(dir, 'systems/router');
+  // As every server publishes it: with the machine's update.sh and its library (docs/protocol.md §4).
+  writeFakeChroot(server, {
+    'configuration.nix': '{ }\n',
+    'update.sh': readFileSync(path.join(rendered, 'update.sh'), 'utf8'),
+    [CLIENT_LIBRARY_NAME]: readFileSync(path.join(rendered, CLIENT_LIBRARY_NAME), 'utf8'),
+  });
   const varBento = path.join(dir, 'var-bento');
   mkdirSync(path.join(varBento, '.bento', 'pending'), { recursive: true });
   writeFileSync(path.join(varBento, '.bento', 'pending', queued), 'an earlier run');
+  const script = installClient(path.join(rendered, 'update.sh'), varBento);
   const tools = { sftp: path.join(STUBS_DIR, 'sftp-flaky'), ssh: path.join(STUBS_DIR, 'ssh') };
-  return { dir, script: path.join(dir, 'systems/router/update.sh'), server, varBento, tools };
+  return { dir, script, server, varBento, tools };
 }

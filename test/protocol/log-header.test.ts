@@ -12,7 +12,7 @@ import { LOG_HEADER_MAX_BYTES, LOG_PROTOCOL_VERSION, parseLogHeader } from '../.
 import { renderSystemFiles } from '../../src/render/render-fleet.js';
 import { readLogHeaderFile } from '../../src/status/log-header-file.js';
 import { configWith, withClientLibrary, writeRendered } from '../helpers/render.js';
-import { isRoot, runClientScript, STUBS_DIR, writeFakeChroot } from '../helpers/shell.js';
+import { installClient, isRoot, runClientScript, STUBS_DIR, writeFakeChroot } from '../helpers/shell.js';
 
 const DIGEST = 'ab'.repeat(32);
 const FIRST = 'bento update of web-1 on 2026-11-26 10:00:00 UTC';
@@ -64,7 +64,7 @@ describe.skipIf(!isRoot)('the header the client writes', () => {
     writeFileSync(rebuild, '#!/bin/sh\necho "the build fails"\nexit 1\n', { mode: 0o755 });
     const varBento = path.join(machine, 'var-bento');
     mkdirSync(varBento);
-    const run = runClientScript(path.join(machine, 'systems/router/update.sh'), varBento, {
+    const run = runClientScript(installClient(path.join(machine, 'systems/router/update.sh'), varBento), varBento, {
       tools: { sftp: path.join(STUBS_DIR, 'sftp'), ssh: path.join(STUBS_DIR, 'ssh'), 'nixos-rebuild': rebuild },
       toolEnv: { FAKE_SERVER: server },
     });

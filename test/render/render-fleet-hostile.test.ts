@@ -13,7 +13,7 @@ import { renderFleet } from '../../src/render/render-fleet.js';
 import { testKey } from '../helpers/fleet.js';
 import { evalNixos } from '../helpers/nixos.js';
 import { configWith, withClientLibrary, writeRendered } from '../helpers/render.js';
-import { isRoot, runClientScript, shellcheck, STUBS_DIR, writeFakeChroot } from '../helpers/shell.js';
+import { installClient, isRoot, runClientScript, shellcheck, STUBS_DIR, writeFakeChroot } from '../helpers/shell.js';
 
 let dir: string;
 let out: string;
@@ -142,7 +142,7 @@ describe('hostile values', () => {
     const varBento = path.join(dir, 'var-bento');
     mkdirSync(varBento);
 
-    const run = runClientScript(path.join(out, 'systems/router/update.sh'), varBento, {
+    const run = runClientScript(installClient(path.join(out, 'systems/router/update.sh'), varBento), varBento, {
       tools: { sftp: path.join(STUBS_DIR, 'sftp'), ssh: path.join(STUBS_DIR, 'ssh'), 'nixos-rebuild': path.join(STUBS_DIR, 'nixos-rebuild') },
       toolEnv: { FAKE_SERVER: server, RECORD_EXIT: '1' },
     });

@@ -19,6 +19,8 @@ afterEach(async () => {
 async function serve(onConnection: (socket: net.Socket) => void): Promise<number> {
   const server = net.createServer((socket) => {
     sockets.push(socket);
+    // The server's side, not the code under test: a real listener (the
+    // machine's listen-update@ socket) outlives a client that resets.
     socket.on('error', () => {});
     onConnection(socket);
   });

@@ -20,7 +20,8 @@ describe('writeText', () => {
 
   it('resolves, not rejects, when the reader went away', async () => {
     const stream = new PassThrough();
-    stream.on('error', () => {});
+    // As runCli guards the process's stdout: no listener of the test's own.
+    guardOutput(stream);
     stream.destroy();
     await expect(writeText(stream, 'lost\n')).resolves.toBeUndefined();
   });

@@ -509,6 +509,8 @@ e2e_make_machine() {
 	local name=$1 m=$E2E_MACHINES/$1 tools=$E2E_BASE/tools attribute
 	mkdir -p "$m/ssh" "$m/profiles/per-user/root/channels" "$m/gcroots/per-user/root" "$m/run/systemd/system" "$m/run/bento-e2e" "$m/hooks" "$m/boot"
 	ln -s "$E2E_REPO/example/offline-nixpkgs" "$m/profiles/per-user/root/channels/nixos"
+	# /var/bento as the client module's tmpfiles rule makes it (a machine that
+	# does not have the module yet has none: e2e_machine_without_var_bento).
 	mkdir -m 0700 "$m/var-bento"
 	chmod 0700 "$m/ssh"
 	touch "$m/record"
@@ -645,13 +647,10 @@ e2e_setup_server() {
 		sh "$E2E_FLEET/generated/server/setup-debian.sh" > "$E2E_STATE/setup-debian.out" 2>&1 ||
 		fail "setup-debian.sh failed:" "$(cat "$E2E_STATE/setup-debian.out")"
 
+	# No machine knows the server's host key yet: a new machine's root has
+	# no known_hosts, and the client accepts the key of its first connection
+	# (StrictHostKeyChecking=accept-new: templates/client/lib/connect.sh).
 	ssh-keygen -q -t ed25519 -N '' -C "e2e-server" -f "$E2E_SERVER/ssh_host_ed25519_key"
-	local host_key known
-	host_key=$(cut -d ' ' -f 1,2 "$E2E_SERVER/ssh_host_ed25519_key.pub")
-	for name in $E2E_SYSTEMS; do
-		known=$E2E_MACHINES/$name/ssh/known_hosts
-		printf '[127.0.0.1]:%s %s\n' "$E2E_PORT" "$host_key" > "$known"
-	done
 
 	# The Match block as setup-debian.sh installed it, verbatim: with
 	# BENTO_AUTHORIZED_KEYS_DIR, its AuthorizedKeysFile names the suite's keys.
@@ -674,6 +673,13 @@ e2e_setup_server() {
 		cat "$snippet"
 	} > "$E2E_SERVER/sshd_config"
 	/usr/sbin/sshd -t -f "$E2E_SERVER/sshd_config" || fail "sshd -t refused $E2E_SERVER/sshd_config"
+}
+
+# e2e_known_host NAME: machine NAME's root knows the server's host key, as
+# after a first connection made by hand (a person answering ssh's question);
+# bento's client needs none (e2e_setup_server).
+e2e_known_host() {
+	printf '[127.0.0.1]:%s %s\n' "$E2E_PORT" "$(cut -d ' ' -f 1,2 "$E2E_SERVER/ssh_host_ed25519_key.pub")" >> "$E2E_MACHINES/$1/ssh/known_hosts"
 }
 
 e2e_listening() {
@@ -731,12 +737,13 @@ e2e_first_update_or_fail() {
 # (/bin/sh /var/bento/update.sh), and fails when the machine has no
 # /var/bento/update.sh (a machine gets it from its first bootstrap.sh, as a
 # real one: the timer never runs anything else); bootstrap runs the fleet's
-# generated bootstrap.sh (what a person runs by hand on a new machine);
-# SCRIPT runs with /bin/sh.
+# generated bootstrap.sh (what a person runs by hand on a new machine), from
+# / (a person's directory it cannot count on; machine.sh starts in
+# /var/bento, the unit's WorkingDirectory); SCRIPT runs with /bin/sh.
 e2e_machine() {
 	local name=$1 what=${2:-update} m=$E2E_MACHINES/$1
 	shift $(($# < 2 ? $# : 2))
-	local -a command environment
+	local -a command environment chdir=()
 	case $what in
 	update)
 		if [ ! -f "$m/var-bento/update.sh" ]; then
@@ -746,7 +753,10 @@ e2e_machine() {
 		mapfile -t command < <(e2e_unit_exec_start "$name")
 		[ "${#command[@]}" -gt 0 ] || return 1
 		;;
-	bootstrap) command=(/bin/sh "$E2E_FLEET/generated/systems/$name/bootstrap.sh") ;;
+	bootstrap)
+		command=(/bin/sh "$E2E_FLEET/generated/systems/$name/bootstrap.sh")
+		chdir=(-C /)
+		;;
 	*) command=(/bin/sh "$what") ;;
 	esac
 	mapfile -d '' environment < <(e2e_unit_environment "$name")
@@ -757,7 +767,7 @@ e2e_machine() {
 	# machine.sh sets up the namespace with this machine's tools; what it
 	# runs there sees the unit's environment and nothing else.
 	env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "${measure[@]}" "$E2E_LIB/machine.sh" "$m" \
-		/usr/bin/env -i "${environment[@]}" "${command[@]}" "$@" 3>&-
+		/usr/bin/env -i "${chdir[@]}" "${environment[@]}" "${command[@]}" "$@" 3>&-
 }
 
 # The processes still running from the machines of this suite (in one of
