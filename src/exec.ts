@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, closeSync, constants, openSync } from 'node:fs';
 import path from 'node:path';
 import type { execa as Execa } from 'execa';
-import { MissingToolError, ToolError } from './errors.js';
+import { MissingToolError, ToolError, UserError } from './errors.js';
 import { debug } from './log.js';
 
 export interface RunOptions {
@@ -129,6 +129,16 @@ export interface FileLock {
 /** Exit status of flock(1) when the lock is held by another process (its --conflict-exit-code). */
 const LOCK_BUSY = 75;
 
+/** `file` opened read-only, made when missing. */
+function openLockFile(file: string): number {
+  try {
+    return openSync(file, constants.O_RDONLY | constants.O_NOCTTY);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    return openSync(file, constants.O_RDONLY | constants.O_NOCTTY | constants.O_CREAT, 0o644);
+  }
+}
+
 /**
  * Takes an exclusive flock(2) on `file` without waiting; undefined when
  * another process holds it. Node has no flock: this process opens the file
@@ -137,16 +147,17 @@ const LOCK_BUSY = 75;
  * this process ends, however it ends (SIGKILL included), the file is closed
  * and the kernel releases the lock. Nothing is left to clean up, and a stale
  * lock cannot exist. (Node opens files close-on-exec: no other child
- * inherits it.)
+ * inherits it.) A file that cannot be opened (its directory read-only or
+ * full) is the server's to fix, not a bug in bento: a UserError naming
+ * `what` the lock is and where it lives.
  */
-export async function holdFileLock(file: string): Promise<FileLock | undefined> {
+export async function holdFileLock(file: string, what = `the lock ${file}`): Promise<FileLock | undefined> {
   debug(`$ flock --nonblock ${file}`);
   let fd: number;
   try {
-    fd = openSync(file, constants.O_RDONLY | constants.O_NOCTTY);
+    fd = openLockFile(file);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    fd = openSync(file, constants.O_RDONLY | constants.O_NOCTTY | constants.O_CREAT, 0o644);
+    throw new UserError(`cannot take ${what}: ${(error as Error).message}`, `bento keeps it in ${path.dirname(file)}, which must be writable`);
   }
   // child_process, not execa: execa takes no file descriptor as an extra stdio.
   const outcome = await new Promise<{ status: number | null; stderr: string; missing?: boolean }>((resolve) => {

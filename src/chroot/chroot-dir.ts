@@ -88,14 +88,7 @@ export function deployLockPath(chrootDir: string): string {
  */
 export async function lockChrootDir(chrootDir: string): Promise<() => Promise<void>> {
   const lockFile = deployLockPath(chrootDir);
-  let lock: Awaited<ReturnType<typeof holdFileLock>>;
-  try {
-    lock = await holdFileLock(lockFile);
-  } catch (error) {
-    // The file cannot be opened (a read-only /run, or one that is full): the server's to fix, not a bug in bento.
-    if ((error as NodeJS.ErrnoException).syscall === undefined) throw error;
-    throw new UserError(`cannot take the deploy lock of ${chrootDir}: ${(error as Error).message}`, `bento keeps it in ${path.dirname(lockFile)}, which must be writable`);
-  }
+  const lock = await holdFileLock(lockFile, `the deploy lock of ${chrootDir}`);
   if (!lock) {
     const holder = lockHolder(lockFile);
     throw new UserError(`another bento deploy${holder ? ` (pid ${holder})` : ''} is publishing into ${chrootDir}; wait for it to finish`);

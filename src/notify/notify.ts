@@ -7,7 +7,7 @@
  */
 import path from 'node:path';
 import { UserError } from '../errors.js';
-import { holdFileLock, type FileLock } from '../exec.js';
+import { holdFileLock } from '../exec.js';
 import { deliver, describeHook, type Hook } from './deliver.js';
 import { readSentState, writeSentState, type SentState } from './sent-state.js';
 import { alertPayload, transitionsBetween, type FleetView, type Transition } from './transitions.js';
@@ -84,14 +84,7 @@ export function alertStateFile(chrootDir: string): string {
  */
 export async function notifyExclusively(options: { chrootDir: string; hooks: readonly Hook[]; now: FleetView }): Promise<HookOutcome[] | undefined> {
   const stateFile = alertStateFile(options.chrootDir);
-  let lock: FileLock | undefined;
-  try {
-    lock = await holdFileLock(`${stateFile}.lock`);
-  } catch (error) {
-    // The file cannot be opened (a read-only CHROOT_DIR): the server's to fix, not a bug in bento.
-    if ((error as NodeJS.ErrnoException).syscall === undefined) throw error;
-    throw new UserError(`cannot take the lock of the alerts sent: ${(error as Error).message}`, 'bento keeps it in CHROOT_DIR, which must be writable');
-  }
+  const lock = await holdFileLock(`${stateFile}.lock`, 'the lock of the alerts sent');
   if (!lock) return undefined;
   try {
     return await notifyHooks({ stateFile, hooks: options.hooks, now: options.now });
