@@ -17,12 +17,15 @@ export function writeText(stream: Writable, text: string): Promise<void> {
   });
 }
 
+/** A failed write's error: its code says whether the reader went away (EPIPE). */
+type WriteError = Error & { code?: string };
+
 /** The first write error of a stream that guardOutput watches; undefined while there is none. */
 export interface OutputGuard {
-  readonly error: (Error & { code?: string }) | undefined;
+  readonly error: WriteError | undefined;
 }
 
-const guards = new WeakMap<Writable, { error: (Error & { code?: string }) | undefined }>();
+const guards = new WeakMap<Writable, { error: WriteError | undefined }>();
 
 /**
  * Keeps a write error on `stream` (the process's stdout or stderr) from
@@ -37,8 +40,8 @@ const guards = new WeakMap<Writable, { error: (Error & { code?: string }) | unde
 export function guardOutput(stream: Writable): OutputGuard {
   let guard = guards.get(stream);
   if (!guard) {
-    const made: { error: (Error & { code?: string }) | undefined } = { error: undefined };
-    stream.on('error', (error: Error & { code?: string }) => {
+    const made: { error: WriteError | undefined } = { error: undefined };
+    stream.on('error', (error: WriteError) => {
       made.error ??= error;
     });
     guards.set(stream, made);
