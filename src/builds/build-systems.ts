@@ -5,7 +5,7 @@
  * copy of what its machine will build (stageForBuild), made from the
  * fleet's snapshot.
  */
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { constants, copyFileSync, linkSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { mapLimit } from '../util/concurrency.js';
 import type { FleetSystem } from '../fleet/fleet.js';
@@ -57,10 +57,37 @@ type StagedSystem = Pick<FleetSystem, 'name' | 'kind' | 'filesDir' | 'hostDirNam
 /** stageForBuild's files, without git. */
 function layOutForBuild(system: StagedSystem, generatedDir: string, stagingRoot: string): string {
   const dir = mkdtempSync(path.join(stagingRoot, `${system.name}-`));
-  // filesDir is a snapshot: a copy without links, so it is its own boundary.
-  copyHostTree(system.filesDir, dir, { where: `hosts/${system.hostDirName}`, boundary: system.filesDir });
-  for (const { generated, published } of clientFilesOf(system.name)) copyFileSync(path.join(generatedDir, generated), path.join(dir, published));
+  // filesDir is a snapshot: a copy without links, so it is its own boundary;
+  // its files are what the staging copy must hold, so it holds them (links).
+  copyHostTree(system.filesDir, dir, { where: `hosts/${system.hostDirName}`, boundary: system.filesDir, linked: true });
+  for (const { generated, published } of clientFilesOf(system.name)) linkOrCopy(path.join(generatedDir, generated), path.join(dir, published));
   return dir;
+}
+
+/**
+ * A client file of generated/ into a staging copy: a hard link (generate
+ * replaces a file by renaming a new one over it, never writes into it, so
+ * the link keeps what was generated), a copy where no link can be made.
+ * Either way the same bytes and mode, the generated file's,
+ * for Nix to read; a staging copy of 200 flakes is 1,200 files fewer
+ * written, then removed.
+ */
+function linkOrCopy(source: string, target: string): void {
+  try {
+    linkSync(source, target);
+    return;
+  } catch (error) {
+    // A host file of that name (listHostFiles refuses the client's names; the
+    // client's file wins anyway): removed, never written into, for it may be
+    // a link to the snapshot's file.
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+      unlinkSync(target);
+      linkOrCopy(source, target);
+      return;
+    }
+  }
+  // Another file system, or a file not ours to link (fs.protected_hardlinks, bento build not as root).
+  copyFileSync(source, target, constants.COPYFILE_EXCL);
 }
 
 export interface ShowingProgressOptions extends Omit<BuildSystemsOptions, 'onResult'> {

@@ -9,7 +9,7 @@
 import { chmodSync, lstatSync, readdirSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
-import { ChangedWhileCopiedError, copyFilesWithModes, makeDirsSync } from '../util/make-dirs.js';
+import { ChangedWhileCopiedError, copyFilesWithModes, makeDirsSync, type CopySharing } from '../util/make-dirs.js';
 import { sha256, sha256File } from '../util/hash.js';
 import { compareText } from '../util/text.js';
 
@@ -176,20 +176,30 @@ function unreadableProblem(place: string, kind: string, mode: number): string {
  * Copies the files of a host directory (listHostFiles) into `destination`:
  * directories 0755, files 0755 or 0644 as they are executable or not, set
  * explicitly whatever the umask (a copy is checked again as a host
- * directory, and everyone must be able to read it).
+ * directory, and everyone must be able to read it). `linked`, for a source
+ * that is a snapshot (a copy this function made): its files are hard-linked
+ * rather than written again (LINK_TO_SOURCE).
  */
-export function copyHostTree(source: string, destination: string, options: ListHostFilesOptions): HostFile[] {
+export function copyHostTree(source: string, destination: string, options: ListHostFilesOptions & { linked?: boolean }): HostFile[] {
   const files = listHostFiles(source, options);
   makeDirsSync(destination, 0o755);
   chmodSync(destination, 0o755);
   try {
-    copyFilesWithModes(destination, files);
+    copyFilesWithModes(destination, files, options.linked ? LINK_TO_SOURCE : undefined);
   } catch (error) {
     if (error instanceof ChangedWhileCopiedError) throw new UserError(error.message);
     throw error;
   }
   return files;
 }
+
+/**
+ * Each file a hard link to its source, which holds what the copy would
+ * (copyHostTree's `linked`: a snapshot, whose files copyHostTree wrote with
+ * these modes and nothing changes); copied where no link can be made (another
+ * file system).
+ */
+const LINK_TO_SOURCE: CopySharing<HostFile> = { linkSource: (file) => file.source, written: () => {} };
 
 /** Hashes by real path, size and mtime, so files shared through utils/ are read once per run. */
 export class HashCache {

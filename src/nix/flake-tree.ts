@@ -53,7 +53,13 @@ export async function addEverythingToGitEach(dirs: readonly string[], jobs = 1):
   const skeleton = makeTempDir('git');
   try {
     await run('git', ['init', '-q', '--template=', '--shared=0644', skeleton], { env: NEUTRAL_GIT });
-    const entries = treeEntries(path.join(skeleton, '.git'));
+    // Its top level only: HEAD, config, objects/ and refs/, what makes a
+    // repository git recognises (gitrepository-layout(5)); the empty
+    // directories below them (objects/info, objects/pack, refs/heads,
+    // refs/tags) git makes when it first writes there, which `git add
+    // --intent-to-add` and Nix's reads of the tree never do. Four
+    // directories fewer in every staging copy, made and then removed.
+    const entries = treeEntries(path.join(skeleton, '.git')).filter((entry) => !entry.relative.includes(path.sep));
     for (const dir of dirs) copyTree(path.join(skeleton, '.git'), path.join(dir, '.git'), entries);
   } finally {
     rmSync(skeleton, { recursive: true, force: true });

@@ -3,7 +3,7 @@
  * is built from (its staging copy) and the line each build prints.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -42,6 +42,32 @@ describe('stageForBuild', () => {
     expect(readdirSync(dir).sort()).toEqual(['.gitignore', 'bento-client.sh', 'bento-module.nix', 'bento-units.nix', 'bootstrap.sh', 'configuration.nix', 'sub', 'update.sh']);
     expect(readFileSync(path.join(dir, 'update.sh'), 'utf8')).toBe('# update.sh of router\n');
     expect(readFileSync(path.join(dir, 'sub', 'x.nix'), 'utf8')).toBe('x\n');
+  });
+
+  it("holds the snapshot's files and generated/'s as hard links, nothing written again, and never writes into one", async () => {
+    const { filesDir, generatedDir, stagingRoot } = fixture('gateway', { 'configuration.nix': '{ }\n', 'update.sh': 'a host file of that name\n', 'sub/x.nix': 'x\n' });
+    const dir = await stageForBuild({ name: 'gateway', kind: 'non-flake', filesDir, hostDirName: 'gateway' }, generatedDir, stagingRoot);
+    expect(statSync(path.join(dir, 'sub', 'x.nix')).ino).toBe(statSync(path.join(filesDir, 'sub', 'x.nix')).ino);
+    expect(statSync(path.join(dir, 'bento-client.sh')).ino).toBe(statSync(path.join(generatedDir, 'client', 'bento-client.sh')).ino);
+    expect(statSync(path.join(dir, 'update.sh')).ino).toBe(statSync(path.join(generatedDir, 'systems', 'gateway', 'update.sh')).ino);
+    // The host file the client's replaced was a link to the snapshot's: that one is as it was.
+    expect(readFileSync(path.join(filesDir, 'update.sh'), 'utf8')).toBe('a host file of that name\n');
+  });
+
+  it('copies, with their modes, the files of a generated/ on another file system', async () => {
+    const { filesDir, generatedDir: local, stagingRoot } = fixture('printer', { 'configuration.nix': '{ }\n' });
+    const generatedDir = mkdtempSync(path.join('/dev/shm', 'bento-builds-generated-'));
+    try {
+      cpSync(local, generatedDir, { recursive: true });
+      chmodSync(path.join(generatedDir, 'systems', 'printer', 'bootstrap.sh'), 0o755);
+      expect(statSync(generatedDir).dev).not.toBe(statSync(stagingRoot).dev);
+      const dir = await stageForBuild({ name: 'printer', kind: 'non-flake', filesDir, hostDirName: 'printer' }, generatedDir, stagingRoot);
+      expect(readFileSync(path.join(dir, 'update.sh'), 'utf8')).toBe('# update.sh of printer\n');
+      expect(statSync(path.join(dir, 'bootstrap.sh')).mode & 0o777).toBe(0o755);
+      expect(statSync(path.join(dir, 'update.sh')).ino).not.toBe(statSync(path.join(generatedDir, 'systems', 'printer', 'update.sh')).ino);
+    } finally {
+      rmSync(generatedDir, { recursive: true, force: true });
+    }
   });
 
   it('makes a flake a git work tree with everything added, so a nested .gitignore leaves out what it leaves out on the machine', async () => {

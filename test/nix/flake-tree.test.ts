@@ -1,6 +1,6 @@
 /** A flake as the machine builds it: a git work tree with everything added, readable by everyone. */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -27,6 +27,17 @@ describe('addEverythingToGit', () => {
     const tracked = spawnSync('git', ['ls-files'], { cwd: tree, encoding: 'utf8', env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1' } });
     expect(tracked.stdout.split('\n').filter(Boolean).sort()).toEqual(['flake.nix', 'sub/.gitignore', 'sub/kept.nix']);
     expect(statSync(path.join(tree, '.git', 'index')).mode & 0o044).toBe(0o044);
+  });
+
+  it("gives each tree git's top level only: none of the empty directories git makes when it first writes there", async () => {
+    const tree = path.join(dir, 'bare');
+    mkdirSync(tree);
+    writeFileSync(path.join(tree, 'flake.nix'), '{ }\n');
+    await addEverythingToGit(tree);
+    expect(readdirSync(path.join(tree, '.git')).sort()).toEqual(['HEAD', 'config', 'index', 'objects', 'refs']);
+    expect(readdirSync(path.join(tree, '.git', 'refs'))).toEqual([]);
+    const head = spawnSync('git', ['rev-parse', '--git-dir'], { cwd: tree, encoding: 'utf8', env: { ...process.env, GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1' } });
+    expect(head.stdout.trim()).toBe('.git');
   });
 });
 
