@@ -44,50 +44,68 @@ export interface BuildSystemsOptions {
  * win over host files of the same name, as in publication. A flake is then
  * made a git work tree with everything added, as the client does: Nix sees
  * only what git tracks, so a nested .gitignore leaves out here exactly what
- * it leaves out on the machine (docs/protocol.md §6, step 3).
+ * it leaves out on the machine (docs/protocol.md §6, step 3). Staging
+ * copies laid out with the same `copies` share their client files (linkOrCopy).
  */
-export async function stageForBuild(system: StagedSystem, generatedDir: string, stagingRoot: string): Promise<string> {
-  const dir = layOutForBuild(system, generatedDir, stagingRoot);
+export async function stageForBuild(system: StagedSystem, generatedDir: string, stagingRoot: string, copies: ClientFileCopies = new Map()): Promise<string> {
+  const dir = layOutForBuild(system, generatedDir, stagingRoot, copies);
   if (system.kind === 'flake') await addEverythingToGit(dir);
   return dir;
 }
 
 type StagedSystem = Pick<FleetSystem, 'name' | 'kind' | 'filesDir' | 'hostDirName'>;
 
+/**
+ * Where each client file of generated/ was first copied in this run (into a
+ * staging copy), by its path in generated/: the staging copies after it
+ * link to that copy (linkOrCopy).
+ */
+export type ClientFileCopies = Map<string, string>;
+
 /** stageForBuild's files, without git. */
-function layOutForBuild(system: StagedSystem, generatedDir: string, stagingRoot: string): string {
+function layOutForBuild(system: StagedSystem, generatedDir: string, stagingRoot: string, copies: ClientFileCopies): string {
   const dir = mkdtempSync(path.join(stagingRoot, `${system.name}-`));
   // filesDir is a snapshot: a copy without links, so it is its own boundary;
   // its files are what the staging copy must hold, so it holds them (links).
   copyHostTree(system.filesDir, dir, { where: `hosts/${system.hostDirName}`, boundary: system.filesDir, linked: true });
-  for (const { generated, published } of clientFilesOf(system.name)) linkOrCopy(path.join(generatedDir, generated), path.join(dir, published));
+  for (const { generated, published } of clientFilesOf(system.name)) linkOrCopy(path.join(generatedDir, generated), path.join(dir, published), copies);
   return dir;
 }
 
 /**
- * A client file of generated/ into a staging copy: a hard link (generate
- * replaces a file by renaming a new one over it, never writes into it, so
- * the link keeps what was generated), a copy where no link can be made.
- * Either way the same bytes and mode, the generated file's,
- * for Nix to read; a staging copy of 200 flakes is 1,200 files fewer
- * written, then removed.
+ * A client file of generated/ into a staging copy: a hard link to the copy
+ * an earlier staging copy of this run made of it (`copies`), else a copy,
+ * which the next ones link to. Either way the same bytes and mode, the
+ * generated file's, for Nix to read; the client files all systems share
+ * are written once a run, not once a flake (bench/README.md). Never a link
+ * to generated/ itself: a link (and its removal with the staging copy)
+ * changes the file's ctime, and generate's record of generated/
+ * (render/generate-record.ts) would then find those files changed and the
+ * next generate, the one every deploy runs first, render the whole fleet
+ * again.
  */
-function linkOrCopy(source: string, target: string): void {
+function linkOrCopy(source: string, target: string, copies: ClientFileCopies): void {
+  const first = copies.get(source);
   try {
-    linkSync(source, target);
+    if (first === undefined) {
+      copyFileSync(source, target, constants.COPYFILE_EXCL);
+      copies.set(source, target);
+    } else linkSync(first, target);
     return;
   } catch (error) {
-    // A host file of that name (listHostFiles refuses the client's names; the
-    // client's file wins anyway): removed, never written into, for it may be
-    // a link to the snapshot's file.
+    // A host file of that name (the client's file wins): removed, never
+    // written into, for it is a link to the snapshot's file.
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
       unlinkSync(target);
-      linkOrCopy(source, target);
+      linkOrCopy(source, target, copies);
       return;
     }
+    if (first === undefined) throw error;
   }
-  // Another file system, or a file not ours to link (fs.protected_hardlinks, bento build not as root).
-  copyFileSync(source, target, constants.COPYFILE_EXCL);
+  // The first copy is gone (a non-flake system's staging copy is removed once
+  // it is built) or its link count is full: copied again, and linked to from now on.
+  copies.delete(source);
+  linkOrCopy(source, target, copies);
 }
 
 export interface ShowingProgressOptions extends Omit<BuildSystemsOptions, 'onResult'> {
@@ -155,11 +173,12 @@ export async function buildSystems(systems: readonly FleetSystem[], options: Bui
         options.onResult?.(result);
       }
     };
+    const copies: ClientFileCopies = new Map();
     const buildFlakes = async () => {
       const started = process.hrtime.bigint();
       const groups = [...flakes.values()];
       // One staging copy a flake, whichever of its systems it is laid out for: they share the flake's files.
-      const dirs = groups.map((group) => layOutForBuild(group[0] as FleetSystem, options.generatedDir, stagingRoot));
+      const dirs = groups.map((group) => layOutForBuild(group[0] as FleetSystem, options.generatedDir, stagingRoot, copies));
       await addEverythingToGitEach(dirs, options.jobs);
       await buildFlakesSystems(
         groups.map((group, index) => ({ dir: dirs[index] as string, names: group.map((system) => system.name) })),
@@ -168,7 +187,7 @@ export async function buildSystems(systems: readonly FleetSystem[], options: Bui
     };
     const buildNonFlake = async (system: FleetSystem) => {
       const started = process.hrtime.bigint();
-      const staging = layOutForBuild(system, options.generatedDir, stagingRoot);
+      const staging = layOutForBuild(system, options.generatedDir, stagingRoot, copies);
       const outcome = await buildNonFlakeSystem(path.join(staging, 'configuration.nix'), options.nix);
       rmSync(staging, { recursive: true, force: true });
       report([system], new Map([[system.name, outcome]]), started);

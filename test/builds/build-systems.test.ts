@@ -3,11 +3,11 @@
  * is built from (its staging copy) and the line each build prints.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { formatBuildLine, stageForBuild } from '../../src/builds/build-systems.js';
+import { formatBuildLine, stageForBuild, type ClientFileCopies } from '../../src/builds/build-systems.js';
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'bento-builds-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -44,14 +44,46 @@ describe('stageForBuild', () => {
     expect(readFileSync(path.join(dir, 'sub', 'x.nix'), 'utf8')).toBe('x\n');
   });
 
-  it("holds the snapshot's files and generated/'s as hard links, nothing written again, and never writes into one", async () => {
+  it("holds the snapshot's files as hard links, nothing written again, and never writes into one", async () => {
     const { filesDir, generatedDir, stagingRoot } = fixture('gateway', { 'configuration.nix': '{ }\n', 'update.sh': 'a host file of that name\n', 'sub/x.nix': 'x\n' });
     const dir = await stageForBuild({ name: 'gateway', kind: 'non-flake', filesDir, hostDirName: 'gateway' }, generatedDir, stagingRoot);
     expect(statSync(path.join(dir, 'sub', 'x.nix')).ino).toBe(statSync(path.join(filesDir, 'sub', 'x.nix')).ino);
-    expect(statSync(path.join(dir, 'bento-client.sh')).ino).toBe(statSync(path.join(generatedDir, 'client', 'bento-client.sh')).ino);
-    expect(statSync(path.join(dir, 'update.sh')).ino).toBe(statSync(path.join(generatedDir, 'systems', 'gateway', 'update.sh')).ino);
+    expect(readFileSync(path.join(dir, 'update.sh'), 'utf8')).toBe('# update.sh of gateway\n');
     // The host file the client's replaced was a link to the snapshot's: that one is as it was.
     expect(readFileSync(path.join(filesDir, 'update.sh'), 'utf8')).toBe('a host file of that name\n');
+  });
+
+  it("never links to generated/'s files, whose lstats generate's record trusts (a link changes a file's ctime)", async () => {
+    const { filesDir, generatedDir, stagingRoot } = fixture('relay', { 'configuration.nix': '{ }\n', 'bento-client.sh': 'a host file of that name\n' });
+    const generatedFiles = ['client/gitignore', 'client/bento-units.nix', 'client/bento-module.nix', 'client/bento-client.sh', 'systems/relay/update.sh', 'systems/relay/bootstrap.sh'];
+    const before = generatedFiles.map((file) => lstatSync(path.join(generatedDir, file), { bigint: true }));
+    const dir = await stageForBuild({ name: 'relay', kind: 'non-flake', filesDir, hostDirName: 'relay' }, generatedDir, stagingRoot);
+    generatedFiles.forEach((file, index) => {
+      const stats = lstatSync(path.join(generatedDir, file), { bigint: true });
+      expect(stats.nlink, file).toBe(1n);
+      expect([stats.ino, stats.ctimeNs], file).toEqual([before[index]?.ino, before[index]?.ctimeNs]);
+    });
+    expect(readFileSync(path.join(dir, 'bento-client.sh'), 'utf8')).toBe('# the client library\n');
+    expect(readFileSync(path.join(dir, 'bootstrap.sh'), 'utf8')).toBe('# bootstrap.sh of relay\n');
+  });
+
+  it('writes the client files every system shares once for staging copies laid out together, even when the first is removed meanwhile', async () => {
+    const { filesDir, generatedDir, stagingRoot } = fixture('alpha', { 'configuration.nix': '{ }\n' });
+    mkdirSync(path.join(generatedDir, 'systems', 'beta'));
+    writeFileSync(path.join(generatedDir, 'systems', 'beta', 'update.sh'), '# update.sh of beta\n');
+    writeFileSync(path.join(generatedDir, 'systems', 'beta', 'bootstrap.sh'), '# bootstrap.sh of beta\n');
+    chmodSync(path.join(generatedDir, 'client', 'bento-client.sh'), 0o755);
+    const copies: ClientFileCopies = new Map();
+    const alpha = await stageForBuild({ name: 'alpha', kind: 'non-flake', filesDir, hostDirName: 'alpha' }, generatedDir, stagingRoot, copies);
+    const beta = await stageForBuild({ name: 'beta', kind: 'non-flake', filesDir, hostDirName: 'alpha' }, generatedDir, stagingRoot, copies);
+    expect(statSync(path.join(beta, 'bento-module.nix')).ino).toBe(statSync(path.join(alpha, 'bento-module.nix')).ino);
+    expect(statSync(path.join(beta, 'bento-client.sh')).mode & 0o777).toBe(0o755);
+    expect(readFileSync(path.join(beta, 'update.sh'), 'utf8')).toBe('# update.sh of beta\n');
+    rmSync(alpha, { recursive: true });
+    rmSync(beta, { recursive: true });
+    const again = await stageForBuild({ name: 'alpha', kind: 'non-flake', filesDir, hostDirName: 'alpha' }, generatedDir, stagingRoot, copies);
+    expect(readFileSync(path.join(again, 'bento-module.nix'), 'utf8')).toBe('{ }\n');
+    expect(readFileSync(path.join(again, 'update.sh'), 'utf8')).toBe('# update.sh of alpha\n');
   });
 
   it('copies, with their modes, the files of a generated/ on another file system', async () => {
