@@ -2,7 +2,8 @@
 // the wall-clock time of a whole process (node start-up included), as a
 // person or a timer runs it, and a figure is the median of several runs.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
@@ -65,6 +66,24 @@ export async function timed(file, args, options = {}) {
     throw new Error(`${file} ${args.join(' ')} failed (exit status ${status})`);
   }
   return { seconds, stdout, stderr, status };
+}
+
+/**
+ * timed, and the CPU time the process and its children took, user and
+ * system, in seconds (GNU time writes them into a file of its own: the
+ * command's output is left as it is).
+ */
+export async function cpuTimed(file, args, options = {}) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-bench-time-'));
+  try {
+    const times = path.join(dir, 'times');
+    const run = await timed('/usr/bin/time', ['-f', '%U %S', '-o', times, file, ...args], options);
+    const [user, system] = readFileSync(times, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+    if (!Number.isFinite(user) || !Number.isFinite(system)) throw new Error(`/usr/bin/time wrote no times for ${file}`);
+    return { ...run, user, system };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** `bento ARGS` in the fleet `fleetDir`, as a whole process. */
