@@ -6,7 +6,11 @@
 // start-up's subtracted): on this machine the kernel's time to create a
 // tree grows faster than the tree (a `cp -r` of generated/ took 76× as long
 // at 800 systems as at 100; generate's system time 10–15×, its user time
-// 3.5×), which is not bento's. Its wall time and its write floor (a plain
+// 3.5×), which is not bento's, and varies too much from one process to the
+// next to be subtracted (its system time beyond its write floor's, tried,
+// moved 0.2–0.9 s at 400 systems). A system call costs node user time too
+// (its arguments, its result's objects), so calls that grew with the square
+// of the fleet would still show. Its wall time and its write floor (a plain
 // node process writing the same tree, as bench.mjs's generate figure) get
 // rows of their own, shown, not judged.
 import { mkdirSync, mkdtempSync } from 'node:fs';
@@ -82,6 +86,7 @@ export async function runScaling({ cleanups, runs, isRoot }) {
     const writeTree = async () => (await timed(process.execPath, [writeTreeScript, pack, tree])).seconds;
     await writeTree();
     assertSameTree(generated, tree);
+    // By run: generate's user time, and node's start-up's.
     const users = [];
     const startUsers = [];
     return {
@@ -91,7 +96,7 @@ export async function runScaling({ cleanups, runs, isRoot }) {
         startUsers.push((await cpuTimed(process.execPath, ['-e', ''])).user);
         return run.seconds;
       },
-      cpu: () => ({ user: median(users), startUser: median(startUsers) }),
+      cpu: () => ({ own: median(users), start: median(startUsers) }),
       before: () => remove(generated),
       secondFloor: async () => {
         remove(tree);
@@ -103,7 +108,7 @@ export async function runScaling({ cleanups, runs, isRoot }) {
       },
     };
   });
-  rows.push({ label: '`bento generate`, empty generated/: its user CPU time', points: generatePoints.map((p) => ({ size: p.size, seconds: p.cpu.user, floor: p.cpu.startUser })) });
+  rows.push({ label: '`bento generate`, empty generated/: its user CPU time', points: generatePoints.map((p) => ({ size: p.size, seconds: p.cpu.own, floor: p.cpu.start })) });
   // The wall time and the disk's share, shown beside it.
   rows.push({ label: '… its wall time', points: generatePoints.map((p) => ({ size: p.size, seconds: p.seconds, floor: p.floor })), shownOnly: true });
   rows.push({ label: '… its write floor (a node process writing the same tree)', points: generatePoints.map((p) => ({ size: p.size, seconds: p.secondFloor, floor: p.floor })), shownOnly: true });
@@ -124,6 +129,11 @@ export async function runScaling({ cleanups, runs, isRoot }) {
       points: await series(SIZES, runs, async (size) => {
         writeFlakeFleet(fleet, chrootDir, Object.fromEntries(allFlakes.slice(0, size / 10)));
         await bento(fleet, ['deploy']);
+        // What that deploy published (hundreds of chroots, flushed) is then
+        // written back by the kernel for seconds: written out first, so that
+        // the runs measure a deploy with nothing to do, not the writeback
+        // (at 800 systems it made them 0.5 s instead of 0.37 s).
+        await timed('sync', []);
         return {
           measure: async () => {
             const run = await bento(fleet, ['deploy']);
