@@ -29,7 +29,7 @@ import { bento, cli, interrupt, median, nodeStartup, paired, progress, repoRoot,
 import { formatTable, movement, readBaseline, saveBaseline, TOLERANCE } from './lib/report.mjs';
 import { buildStatusChroot, statusRows } from './lib/status-fleet.mjs';
 import { countWrites, describeWrites } from './lib/writes.mjs';
-import { assertSameTree, packTree } from './lib/tree-floor.mjs';
+import { writeFloorOf } from './lib/tree-floor.mjs';
 import { cachedFloorArgs, coldFloor } from './lib/status-floor.mjs';
 import { runScaling } from './lib/scaling.mjs';
 
@@ -51,7 +51,6 @@ const GROUPS = ['generate', 'status', 'deploy', 'build', 'large'];
 const only = new Set(flags.only ? flags.only.split(',') : GROUPS.filter((group) => group !== 'large' || LARGE));
 for (const group of only) if (!GROUPS.includes(group)) throw new Error(`--only: unknown ${group} (${GROUPS.join(', ')})`);
 const isRoot = process.getuid() === 0;
-const writeTreeScript = path.join(repoRoot, 'bench', 'lib', 'write-tree.mjs');
 requireBuild();
 
 /** The goals of issue 23, in its order. */
@@ -130,25 +129,14 @@ async function benchGenerate() {
   // same files, bytes and modes) into an empty directory on the same file
   // system, alternately with bento (bench/lib/write-tree.mjs). Checked once.
   await bento(fleet, ['generate']);
-  const pack = path.join(floorRoot, 'tree.pack');
-  const tree = path.join(floorRoot, 'tree');
-  packTree(generated, pack, 'client/bento-client.sh');
-  const writeTree = async () => (await timed(process.execPath, [writeTreeScript, pack, tree])).seconds;
-  await writeTree();
-  assertSameTree(generated, tree);
+  const writeFloor = await writeFloorOf(generated, floorRoot);
   progress(`generate: ${names.length} systems, ${RUNS} runs`);
   await againstNode(
     'generate',
     RUNS,
     async () => (await bento(fleet, ['generate'])).seconds,
     () => remove(generated),
-    {
-      kind: 'write',
-      measure: async () => {
-        remove(tree);
-        return writeTree();
-      },
-    },
+    { kind: 'write', measure: writeFloor },
   );
   // Not a goal of its own: what a deploy's generate costs when nothing changed.
   // Two runs first: the one after a run that wrote renders and records what it

@@ -20,11 +20,9 @@ import process from 'node:process';
 import { randomBytes } from 'node:crypto';
 import { Accounts } from './accounts.mjs';
 import { flakesOf, GENERATE_FLEET_CHROOT, makeFleetDir, remove, removeChroot, removeGenerateRecord, systemNames, writeFlakeFleet, writeGenerateFleet } from './fleet.mjs';
-import { bento, cli, cpuTimed, median, nodeStartup, paired, progress, repoRoot, timed } from './process.mjs';
+import { bento, cli, cpuTimed, median, nodeStartup, paired, progress, timed } from './process.mjs';
 import { buildStatusChroot, statusRows } from './status-fleet.mjs';
-import { assertSameTree, packTree } from './tree-floor.mjs';
-
-const writeTreeScript = path.join(repoRoot, 'bench', 'lib', 'write-tree.mjs');
+import { writeFloorOf } from './tree-floor.mjs';
 
 export const SIZES = [100, 200, 400, 800];
 /** t(800)/t(100) may exceed 8× by this much (noise) before it is called faster than linear. */
@@ -80,12 +78,7 @@ export async function runScaling({ cleanups, runs, isRoot }) {
     writeGenerateFleet(fleet, size);
     const generated = path.join(fleet, 'generated');
     await bento(fleet, ['generate']);
-    const pack = path.join(floorRoot, 'tree.pack');
-    const tree = path.join(floorRoot, 'tree');
-    packTree(generated, pack, 'client/bento-client.sh');
-    const writeTree = async () => (await timed(process.execPath, [writeTreeScript, pack, tree])).seconds;
-    await writeTree();
-    assertSameTree(generated, tree);
+    const writeFloor = await writeFloorOf(generated, floorRoot);
     // By run: generate's user time, and node's start-up's.
     const users = [];
     const startUsers = [];
@@ -98,10 +91,7 @@ export async function runScaling({ cleanups, runs, isRoot }) {
       },
       cpu: () => ({ own: median(users), start: median(startUsers) }),
       before: () => remove(generated),
-      secondFloor: async () => {
-        remove(tree);
-        return writeTree();
-      },
+      secondFloor: writeFloor,
       done: () => {
         remove(fleet);
         remove(floorRoot);

@@ -2,8 +2,12 @@
 // packed into one file, each part shared by many files (the client library
 // that every bootstrap.sh holds) stored once, as bento renders it; and the
 // check that a tree written from it is the one bento wrote.
-import { lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import process from 'node:process';
+import { repoRoot, timed } from './process.mjs';
+
+const writeTreeScript = path.join(repoRoot, 'bench', 'lib', 'write-tree.mjs');
 
 /** Every file and directory under `dir`, relative, sorted; directories before what they hold. */
 function walk(dir, prefix = '', out = { dirs: [], files: [] }) {
@@ -49,4 +53,23 @@ export function assertSameTree(a, b) {
     if ((lstatSync(x).mode & 0o7777) !== (lstatSync(y).mode & 0o7777)) throw new Error(`${file}: modes differ`);
     if (!readFileSync(x).equals(readFileSync(y))) throw new Error(`${file}: contents differ`);
   }
+}
+
+/**
+ * The write floor of the generated/ tree `generated`, in `floorRoot`: packed
+ * there, written once and checked to be that tree; then each call removes
+ * the tree it wrote and times a plain node process writing it again
+ * (write-tree.mjs), in seconds.
+ */
+export async function writeFloorOf(generated, floorRoot) {
+  const pack = path.join(floorRoot, 'tree.pack');
+  const tree = path.join(floorRoot, 'tree');
+  packTree(generated, pack, 'client/bento-client.sh');
+  const writeTree = async () => (await timed(process.execPath, [writeTreeScript, pack, tree])).seconds;
+  await writeTree();
+  assertSameTree(generated, tree);
+  return async () => {
+    rmSync(tree, { recursive: true, force: true });
+    return writeTree();
+  };
 }
