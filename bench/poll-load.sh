@@ -88,9 +88,7 @@ rm -f "$setup_out"
 e2e_deploy > "$E2E_STATE/deploy.out" 2>&1 || fail "bento deploy failed:" "$(cat "$E2E_STATE/deploy.out")"
 # The client's bound, from the comment the client settings carry (templates/partials/client-settings.sh.hbs): `# within N s (CONNECT_RETRY …`.
 bound=$(sed -n 's/^# within \([0-9][0-9]*\) s (CONNECT_RETRY.*/\1/p' "$E2E_FLEET/generated/systems/$(sys m0001)/update.sh")
-case $bound in
-'' | *[!0-9]*) fail "the client's connection bound was not found in update.sh (its comment changed?): got '$bound'" ;;
-esac
+[ -n "$bound" ] || fail "the client's connection bound was not found in update.sh (its comment changed?)"
 sized=$(sed -n -e 's/^MaxStartups //p' "$E2E_SERVER/sshd_config")
 grace=$(sed -n -e 's/^LoginGraceTime //p' "$E2E_SERVER/sshd_config")
 echo "poll-load: set up in $(($(date +%s) - started)) s"
