@@ -6,13 +6,12 @@
  * Content-addressed: an entry is never wrong, only unused; the file holds
  * the entries of the last deploy's fleet. What a flake's content does not
  * fix is not remembered: a flake with an input its flake.lock does not pin
- * (no lock, or an input added since) is locked anew by Nix on every
- * evaluation, and its names may change with nothing in hosts/ changing
- * (fleet.ts, nix/flake-lock.ts pinsInputs). Not caught: an input whose
- * entry in flake.nix was changed (another url) without
- * `bento flake-update` or `nix flake lock`: Nix, seeing the lock's
- * `original` differ, locks it anew in memory on every evaluation, while
- * the file still pins the old one (pinsInputs).
+ * as Nix locked it (no lock, an input added since, an input's url or
+ * follows edited without `bento flake-update` or `nix flake lock`) is
+ * locked anew by Nix in memory on every evaluation, and its names may
+ * change with nothing in hosts/ changing (nix/flake-names.ts, which
+ * compares the flake's lock with the one Nix wrote for the evaluation:
+ * flake-lock.ts lockPinsEvaluation).
  *
  * One file per CHROOT_DIR (a CHROOT_DIR holds one fleet), in
  * /var/cache/bento: never in the fleet's directory (committed), in

@@ -11,7 +11,6 @@ import { loadConfig, type Config } from '../config/config.js';
 import { parseRebootWindow, type RebootWindow } from '../config/reboot-window.js';
 import { MissingToolError, UserError, UserErrors } from '../errors.js';
 import { evalFlakeSystemNames, evalFlakesSystemNames, type FlakeNames } from '../nix/flake-names.js';
-import { pinsInputs } from '../nix/flake-lock.js';
 import { FLAKES_PER_EVALUATOR } from '../nix/wrapper-flake.js';
 import { loadSigningKey, signingKeyPlacementProblem, type SigningKey } from '../nix/signing-key.js';
 import { shareWithEvaluator } from '../nix/unprivileged.js';
@@ -200,7 +199,7 @@ export async function loadFleet(root: string, options: LoadFleetOptions = {}): P
         if (brokenHosts.some((broken) => broken.hostDirName === host.name)) continue;
         const evaluated = flakeNames[index] as FlakeNames;
         // Names that hang on an input no flake.lock pins may change with nothing here changing: asked of Nix every time.
-        if (!pinsInputs(readLockText(copies.get(host.name) as string), evaluated.inputs)) continue;
+        if (!evaluated.lockPinned) continue;
         fleet.flakeNames.set(flakeNamesKey(config, hostTreeFingerprint(listed.get(host.name) as HashedHostFile[])), evaluated.names);
       }
     }
@@ -422,15 +421,6 @@ function listHostDirs(root: string, problems: string[], skipped: string[]): Host
   return hosts;
 }
 
-/** The text of flake.lock in the flake directory `dir`; undefined when it has none that can be read (then nothing is pinned). */
-function readLockText(dir: string): string | undefined {
-  try {
-    return readFileSync(path.join(dir, 'flake.lock'), 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The system names of each flake, asked of Nix about their copies (what the
  * machines receive). All flakes go to one Nix process, or many flakes to up
@@ -466,7 +456,7 @@ async function evaluateFlakes(flakes: HostDir[], copies: ReadonlyMap<string, str
       } catch (error) {
         if (error instanceof MissingToolError) throw error;
         brokenHosts.push({ hostDirName: host.name, place: `hosts/${host.name}/flake.nix`, message: (error as Error).message });
-        names[index] = { names: [], inputs: [] };
+        names[index] = { names: [], lockPinned: false };
       }
     },
   );

@@ -129,29 +129,58 @@ export function parseFlakeLock(text: string): Map<string, LockedInput> {
 }
 
 /**
- * Whether `lockText` (a flake's flake.lock; undefined: it has none) pins
- * every one of the flake's own inputs `inputs` (as Nix found them in its
- * flake.nix): each named by the lock's root, pointing at a locked node or
- * following another input. Nix locks an input the file does not pin anew
- * on every evaluation (bento evaluates with --no-write-lock-file): what it
- * finds may change with nothing in the flake changing. A flake with no
- * inputs needs no lock.
- * Not seen here: a pinned input whose entry in flake.nix no longer matches
- * the lock's `original` (its url edited, the lock not updated),
- * which Nix 2.8 also locks anew in memory (computeLocks reuses a node only
- * when its original is the input's ref): telling it needs Nix's own lock of
- * the evaluation (`nix flake metadata --json` of the names flake: one more
- * Nix process per batch) or a parser of flake references, neither here.
+ * The inputs of a flake as the lock `graph` records them, by input path:
+ * what each is locked to, or the input it follows (a path from the flake's
+ * own root). The flake is the node `key`; in a wrapper flake's lock, whose
+ * `follows` paths start at the wrapper's root, the wrapper's input `prefix`
+ * is taken off them (a follows path outside the flake is marked so: it
+ * differs from any the flake's own lock holds).
  */
-export function pinsInputs(lockText: string | undefined, inputs: readonly string[]): boolean {
-  if (inputs.length === 0) return true;
-  const graph = lockText === undefined ? undefined : lockGraphOrUndefined(lockText);
-  if (!graph) return false;
-  return inputs.every((input) => {
-    const target = inputOf(graph, graph.rootKey, input);
-    if (Array.isArray(target)) return true; // follows another input, pinned where that one is
-    return typeof target === 'string' && isLockedNode(graph, target);
-  });
+function inputsAsLocked(graph: LockGraph, key: string, prefix?: string): Map<string, string> {
+  const found = new Map<string, string>();
+  const walk = (nodeKey: string, at: string, onPath: Set<string>) => {
+    for (const [inputName, target] of Object.entries(inputsOf(graph, nodeKey) ?? {})) {
+      const inputPath = at === '' ? inputName : `${at}/${inputName}`;
+      if (Array.isArray(target)) {
+        const inFlake = prefix === undefined || target[0] === prefix;
+        found.set(inputPath, `${inFlake ? 'follows' : 'follows outside the flake'} ${JSON.stringify(prefix === undefined ? target : target.slice(1))}`);
+      } else if (typeof target === 'string' && !onPath.has(target)) {
+        const locked = nodeOf(graph, target)?.locked;
+        found.set(inputPath, isLockedNode(graph, target) ? `locked ${canonical(locked as LockedInput)}` : 'not locked');
+        walk(target, inputPath, new Set([...onPath, target]));
+      } else found.set(inputPath, `unexpected ${JSON.stringify(target)}`);
+    }
+  };
+  walk(key, '', new Set([key]));
+  return found;
+}
+
+/**
+ * Whether a flake's own flake.lock (`lockText`; undefined: it has none)
+ * pins its inputs as Nix locked them for an evaluation: the flake was the
+ * input `input` of a wrapper flake, whose lock Nix wrote (`wrapperLockText`).
+ * Nix 2.8 reuses a node of the flake's lock only while it still matches
+ * flake.nix (computeLocks: the node's `original` is the input's reference,
+ * its follows as flake.nix says); an input the file does not have, one
+ * whose url was edited since, a follows changed, or a flake with inputs and
+ * no lock, are locked anew in memory on every evaluation (bento evaluates
+ * the fleet's flakes without writing their locks), and what Nix finds then
+ * may change with nothing in the flake changing. Each input path must be
+ * locked to the same attributes, or follow the same input, in both. A
+ * flake with no inputs needs no lock.
+ */
+export function lockPinsEvaluation(lockText: string | undefined, wrapperLockText: string, input: string): boolean {
+  const wrapper = lockGraphOrUndefined(wrapperLockText);
+  const flakeKey = wrapper ? inputOf(wrapper, wrapper.rootKey, input) : undefined;
+  if (!wrapper || typeof flakeKey !== 'string') return false;
+  const evaluated = inputsAsLocked(wrapper, flakeKey, input);
+  if (lockText === undefined) return evaluated.size === 0;
+  const own = lockGraphOrUndefined(lockText);
+  if (!own) return false;
+  const pinned = inputsAsLocked(own, own.rootKey);
+  if (pinned.size !== evaluated.size) return false;
+  for (const [inputPath, as] of evaluated) if (pinned.get(inputPath) !== as) return false;
+  return true;
 }
 
 /** The names of the root's own inputs, follows included. */

@@ -11,37 +11,47 @@
  * their names: Nix locks and evaluates it in pure mode, all flakes in one
  * process (one evaluator start instead of one per flake).
  *
- * With the names come the names of each flake's own inputs (attribute names
- * only: nothing is fetched for them), so that the caller can tell whether
- * the flake's flake.lock pins them all (flake-lock.ts, pinsInputs): names
- * that depend on an input no lock pins may change with nothing in hosts/
- * changing, and are not remembered (chroot/flake-names-cache.ts).
+ * Nix writes the wrapper's flake.lock (in bento's temporary directory, not
+ * in the fleet): it says how Nix locked each flake's inputs for this
+ * evaluation, which tells whether the flake's own flake.lock pins them
+ * (flake-lock.ts, lockPinsEvaluation). Names that depend on an input no
+ * lock pins may change with nothing in hosts/ changing, and are not
+ * remembered (chroot/flake-names-cache.ts).
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { ToolError } from '../errors.js';
 import { nixString } from '../util/quote.js';
+import { lockPinsEvaluation } from './flake-lock.js';
 import { explainEvaluationError, pathFlakeRef, summarizeNixError } from './nix.js';
-import { otherEvaluator, runFleetNix } from './unprivileged.js';
+import { otherEvaluator, readEvaluatorFile, runFleetNix } from './unprivileged.js';
 import { withWrapperFlake } from './wrapper-flake.js';
 
-/** A flake's system names, and the names of its own inputs. */
+/** A flake's system names, and whether they rest only on what its files fix. */
 export interface FlakeNames {
   names: string[];
-  inputs: string[];
+  /** Its flake.lock pins every input as Nix locked it for this evaluation (lockPinsEvaluation). */
+  lockPinned: boolean;
 }
 
-/** flake.nix of the flake whose output `names` lists, for each flake in `flakeDirs` in order, its system names and its inputs' names. */
+/** flake.nix of the flake whose output `names` lists, for each flake in `flakeDirs` in order, its system names. */
 export function namesFlakeText(flakeDirs: readonly string[]): string {
   const inputs = flakeDirs.map((dir, index) => `  inputs.flake${index}.url = ${nixString(pathFlakeRef(dir))};\n`).join('');
   const list = flakeDirs.map((_, index) => `inputs.flake${index}`).join(' ');
-  return `# Written by bento: the system names of the fleet's flakes, and their inputs' names.\n{\n${inputs}  outputs = inputs: {\n    names = map (flake: { names = builtins.attrNames flake.nixosConfigurations; inputs = builtins.attrNames flake.inputs; }) [ ${list} ];\n  };\n}\n`;
+  return `# Written by bento: the system names of the fleet's flakes.\n{\n${inputs}  outputs = inputs: {\n    names = map (flake: builtins.attrNames flake.nixosConfigurations) [ ${list} ];\n  };\n}\n`;
 }
 
 function isStrings(value: unknown): value is string[] {
   return Array.isArray(value) && value.every((each) => typeof each === 'string');
 }
 
-function isFlakeNames(value: unknown): value is FlakeNames {
-  return typeof value === 'object' && value !== null && isStrings((value as FlakeNames).names) && isStrings((value as FlakeNames).inputs);
+/** The flake.lock of the flake in `dir` (bento's copy); undefined when it has none that can be read (then nothing is pinned). */
+function readLockText(dir: string): string | undefined {
+  try {
+    return readFileSync(path.join(dir, 'flake.lock'), 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -52,7 +62,8 @@ function isFlakeNames(value: unknown): value is FlakeNames {
 export async function evalFlakesSystemNames(flakeDirs: readonly string[]): Promise<FlakeNames[]> {
   return await withWrapperFlake('names', namesFlakeText(flakeDirs), async (dir) => {
     const result = await runFleetNix(
-      ['eval', '--json', '--no-write-lock-file', '--option', 'allow-import-from-derivation', 'true', pathFlakeRef(dir, 'names')],
+      // The wrapper's lock is written (into `dir`): how Nix locked each flake's inputs.
+      ['eval', '--json', '--option', 'allow-import-from-derivation', 'true', pathFlakeRef(dir, 'names')],
       { allowFailure: true },
     );
     if (result.failed) {
@@ -65,11 +76,22 @@ export async function evalFlakesSystemNames(flakeDirs: readonly string[]): Promi
     } catch {
       parsed = undefined;
     }
-    if (!Array.isArray(parsed) || parsed.length !== flakeDirs.length || !parsed.every(isFlakeNames)) {
+    if (!Array.isArray(parsed) || parsed.length !== flakeDirs.length || !parsed.every(isStrings)) {
       throw new ToolError(result.command, 0, result.stdout.slice(0, 500), `unexpected output from ${result.command}`);
     }
-    return parsed;
-  });
+    // None when Nix would not write it (an input that is a git tree with
+    // uncommitted changes is never locked): no flake's names are remembered.
+    let wrapperLock: string | undefined;
+    try {
+      wrapperLock = readEvaluatorFile(path.join(dir, 'flake.lock'));
+    } catch {
+      wrapperLock = undefined;
+    }
+    return parsed.map((names, index) => ({
+      names,
+      lockPinned: wrapperLock !== undefined && lockPinsEvaluation(readLockText(flakeDirs[index] as string), wrapperLock, `flake${index}`),
+    }));
+  }, { lockFile: true });
 }
 
 /** The names of `nixosConfigurations` of one flake, and of its inputs; throws Nix's explanation. */

@@ -8,20 +8,24 @@
 import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { makeTempDir } from '../util/temp-dir.js';
-import { shareWithEvaluator } from './unprivileged.js';
+import { handOverToEvaluator, shareWithEvaluator } from './unprivileged.js';
 
 /**
  * Writes `flakeText` as flake.nix of a fresh directory the evaluator can
  * read (unprivileged.ts), runs `use` with that directory, and removes it.
- * `purpose` names the temporary directory.
+ * `purpose` names the temporary directory. With `lockFile`, the directory
+ * is the evaluator's, so that Nix can write the wrapper's flake.lock there
+ * (read it with readEvaluatorFile: the evaluator may have put anything in
+ * its place).
  */
-export async function withWrapperFlake<T>(purpose: string, flakeText: string, use: (dir: string) => Promise<T>): Promise<T> {
+export async function withWrapperFlake<T>(purpose: string, flakeText: string, use: (dir: string) => Promise<T>, options: { lockFile?: boolean } = {}): Promise<T> {
   const dir = makeTempDir(purpose);
   try {
-    await shareWithEvaluator(dir);
+    if (!options.lockFile) await shareWithEvaluator(dir);
     const flakeFile = path.join(dir, 'flake.nix');
     writeFileSync(flakeFile, flakeText);
     chmodSync(flakeFile, 0o644); // whatever the umask: the evaluator reads it
+    if (options.lockFile) await handOverToEvaluator(dir);
     return await use(dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });

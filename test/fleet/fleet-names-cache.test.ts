@@ -77,10 +77,12 @@ describe('loadFleet with a names cache', () => {
     expect(cache.size).toBe(1);
   });
 
-  it('a flake whose names come from an input its flake.lock does not pin asks Nix every time, until a lock pins it', async () => {
+  it('a flake whose names come from an input its flake.lock does not pin (none, or its url edited since) asks Nix every time, until a lock pins it', async () => {
     // The input lives outside hosts/: nothing bento hashes changes when it does.
     const common = mkdtempSync(path.join(os.tmpdir(), 'bento-names-input-'));
+    const other = mkdtempSync(path.join(os.tmpdir(), 'bento-names-input-'));
     chmodSync(common, 0o755); // the evaluator (nobody, as root) reads it
+    chmodSync(other, 0o755);
     try {
       writeFileSync(path.join(common, 'names.nix'), '[ "alpha" ]\n');
       const flake = `{ inputs.common = { url = ${JSON.stringify(`path:${common}`)}; flake = false; }; outputs = { self, common }: { nixosConfigurations = builtins.listToAttrs (map (name: { inherit name; value = { }; }) (import "\${common}/names.nix")); }; }\n`;
@@ -105,8 +107,24 @@ describe('loadFleet with a names cache', () => {
       expect(await load()).toEqual({ asked: true, names: ['alpha', 'beta'] });
       expect(cache.size).toBe(1);
       expect(await load()).toEqual({ asked: false, names: ['alpha', 'beta'] });
+
+      // The input's url edited in flake.nix, the lock not updated: Nix locks
+      // the new one in memory on every evaluation, whatever the file pins.
+      writeFileSync(path.join(other, 'names.nix'), '[ "gamma" ]\n');
+      writeFileSync(path.join(root, 'hosts', 'h', 'flake.nix'), flake.replace(JSON.stringify(`path:${common}`), JSON.stringify(`path:${other}`)));
+      expect(await load()).toEqual({ asked: true, names: ['gamma'] });
+      expect(cache.size).toBe(0);
+      writeFileSync(path.join(other, 'names.nix'), '[ "gamma" "delta" ]\n');
+      expect(await load()).toEqual({ asked: true, names: ['delta', 'gamma'] });
+      // Locked again: remembered again.
+      const relocked = spawnSync('nix', ['--extra-experimental-features', 'nix-command flakes', 'flake', 'lock', `path:${path.join(root, 'hosts', 'h')}`], { encoding: 'utf8', env: { ...process.env, NIX_CONFIG: 'substituters =' } });
+      expect(relocked.status, relocked.stderr).toBe(0);
+      expect(await load()).toEqual({ asked: true, names: ['delta', 'gamma'] });
+      expect(cache.size).toBe(1);
+      expect(await load()).toEqual({ asked: false, names: ['delta', 'gamma'] });
     } finally {
       rmSync(common, { recursive: true, force: true });
+      rmSync(other, { recursive: true, force: true });
     }
   });
 

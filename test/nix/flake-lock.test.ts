@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { reportFlake } from '../../src/commands/flake-update.js';
 import { findFlakes } from '../../src/fleet/host-tree.js';
-import { compareLocks, describeLockChange, flakeUpdateArgs, lockHasInput, parseFlakeLock, pinsInputs, rootInputNames, shortNarHash } from '../../src/nix/flake-lock.js';
+import { compareLocks, describeLockChange, flakeUpdateArgs, lockHasInput, lockPinsEvaluation, parseFlakeLock, rootInputNames, shortNarHash } from '../../src/nix/flake-lock.js';
 
 /** A lock file as Nix 2.8 writes it: github inputs, a nested input and a `follows`. */
 function lockText(nixpkgsRev: string, hmNixpkgsRev = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'): string {
@@ -32,6 +32,23 @@ function lockText(nixpkgsRev: string, hmNixpkgsRev = 'aaaaaaaaaaaaaaaaaaaaaaaaaa
 }
 
 const REV1 = '1a2b3c4d5e6f1a2b3c4d5e6f1a2b3c4d5e6f1a2b';
+
+/**
+ * The lock Nix 2.8 writes for a wrapper flake whose input `input` is the
+ * flake locked by `text`, reusing its nodes: the flake's root becomes the
+ * node `input`, and every follows path starts at the wrapper's root.
+ */
+function wrapperLock(text: string, input = 'flake0', edit: (nodes: Record<string, { inputs?: Record<string, unknown>; locked?: unknown }>) => void = () => {}): string {
+  const lock = JSON.parse(text) as { nodes: Record<string, { inputs?: Record<string, unknown>; locked?: unknown }>; root: string };
+  const nodes: Record<string, { inputs?: Record<string, unknown>; locked?: unknown }> = {};
+  for (const [key, node] of Object.entries(lock.nodes)) {
+    const inputs = node.inputs ? Object.fromEntries(Object.entries(node.inputs).map(([name, target]) => [name, Array.isArray(target) ? [input, ...(target as string[])] : target])) : undefined;
+    nodes[key === lock.root ? input : key] = { ...node, ...(inputs ? { inputs } : {}), ...(key === lock.root ? { locked: { narHash: 'sha256-of-the-copy', path: '/tmp/copy', type: 'path' } } : {}) };
+  }
+  nodes.root = { inputs: { [input]: input } };
+  edit(nodes);
+  return JSON.stringify({ nodes, root: 'root', version: 7 });
+}
 const REV2 = '5d6e7f8a9b0c5d6e7f8a9b0c5d6e7f8a9b0c5d6e';
 
 describe('parseFlakeLock', () => {
@@ -64,12 +81,13 @@ describe('one reading of a lock file', () => {
     expect(rootInputNames(text)).toEqual(['home-manager', 'nixpkgs', 'self2']);
     expect(lockHasInput(text, 'nixpkgs')).toBe(true);
     expect(lockHasInput(text, 'nope')).toBe(false);
-    expect(pinsInputs(text, ['home-manager', 'nixpkgs'])).toBe(true);
+    expect(lockPinsEvaluation(text, wrapperLock(lockText(REV1)), 'flake0')).toBe(true);
     // Not a lock file: no inputs, none found, none pinned.
     for (const notALock of ['{', '[]', 'null']) {
       expect(rootInputNames(notALock)).toEqual([]);
       expect(lockHasInput(notALock, 'nixpkgs')).toBe(false);
-      expect(pinsInputs(notALock, ['nixpkgs'])).toBe(false);
+      expect(lockPinsEvaluation(notALock, wrapperLock(lockText(REV1)), 'flake0')).toBe(false);
+      expect(lockPinsEvaluation(lockText(REV1), notALock, 'flake0')).toBe(false);
     }
   });
 });
@@ -80,7 +98,7 @@ describe('input names that are properties of every object', () => {
     for (const input of ['toString', 'constructor', 'valueOf', 'hasOwnProperty', 'home-manager/toString', 'constructor/name']) {
       expect(lockHasInput(text, input), input).toBe(false);
     }
-    expect(pinsInputs(text, ['nixpkgs', 'toString'])).toBe(false);
+    expect(lockPinsEvaluation(text, wrapperLock(text), 'toString')).toBe(false);
     expect(reportFlake('hosts/a', { kind: 'updated', before: text, after: text }, 'toString')).toEqual({
       line: 'hosts/a: no input named "toString" (its inputs: home-manager, nixpkgs, self2)',
       failed: false,
@@ -94,32 +112,46 @@ describe('input names that are properties of every object', () => {
     rootInputs[name] = name;
     const withIt = JSON.stringify(named);
     expect(lockHasInput(withIt, 'toString')).toBe(true);
-    expect(pinsInputs(withIt, ['nixpkgs', 'toString'])).toBe(true);
+    expect(lockPinsEvaluation(withIt, wrapperLock(withIt), 'flake0')).toBe(true);
     expect(parseFlakeLock(withIt).get('toString')).toEqual({ rev: REV2 });
     // A root input naming a node the lock lacks, whose name every object has: not locked.
     rootInputs[name] = 'constructor';
-    expect(pinsInputs(JSON.stringify(named), ['toString'])).toBe(false);
+    expect(lockPinsEvaluation(JSON.stringify(named), wrapperLock(withIt), 'flake0')).toBe(false);
   });
 });
 
-describe('pinsInputs', () => {
-  it('says whether the lock pins every input the flake has: locked, or following another', () => {
+describe('lockPinsEvaluation', () => {
+  it('says whether the flake\'s lock pins its inputs as Nix locked them for the evaluation: each locked alike, or following the same input', () => {
     const text = lockText(REV1);
-    expect(pinsInputs(text, ['home-manager', 'nixpkgs'])).toBe(true);
-    expect(pinsInputs(text, ['nixpkgs', 'self2'])).toBe(true);
-    // An input flake.nix has and the lock does not: Nix locks it anew on every evaluation.
-    expect(pinsInputs(text, ['nixpkgs', 'common'])).toBe(false);
-    // No inputs need no lock; inputs and no lock are not pinned.
-    expect(pinsInputs(undefined, [])).toBe(true);
-    expect(pinsInputs(undefined, ['nixpkgs'])).toBe(false);
-    // A root input naming a node that is missing, or not locked; a lock that is not one.
+    expect(lockPinsEvaluation(text, wrapperLock(text), 'flake0')).toBe(true);
+    expect(lockPinsEvaluation(text, wrapperLock(text, 'flake3'), 'flake3')).toBe(true);
+    // The same locked attributes in another order: the same lock.
+    expect(lockPinsEvaluation(text, wrapperLock(text, 'flake0', (nodes) => (nodes.nixpkgs = { ...nodes.nixpkgs, locked: Object.fromEntries(Object.entries(nodes.nixpkgs?.locked as object).reverse()) })), 'flake0')).toBe(true);
+    // Locked anew in memory (an input whose url was edited, the lock not updated), at the top or below.
+    expect(lockPinsEvaluation(text, wrapperLock(lockText(REV2)), 'flake0')).toBe(false);
+    expect(lockPinsEvaluation(text, wrapperLock(lockText(REV1, REV2)), 'flake0')).toBe(false);
+    // An input flake.nix has and the lock does not; one the lock has and flake.nix no longer.
+    const added = wrapperLock(text, 'flake0', (nodes) => {
+      nodes.common = { locked: { narHash: 'sha256-common', path: '/srv/common', type: 'path' } };
+      (nodes.flake0?.inputs as Record<string, unknown>).common = 'common';
+    });
+    expect(lockPinsEvaluation(text, added, 'flake0')).toBe(false);
+    expect(lockPinsEvaluation(text, wrapperLock(text, 'flake0', (nodes) => delete (nodes.flake0?.inputs as Record<string, unknown>).self2), 'flake0')).toBe(false);
+    // A follows changed in flake.nix: another input followed, a follows where the lock has a node, or a path outside the flake.
+    expect(lockPinsEvaluation(text, wrapperLock(text, 'flake0', (nodes) => ((nodes['home-manager']?.inputs as Record<string, unknown>).utils = ['flake0', 'home-manager'])), 'flake0')).toBe(false);
+    expect(lockPinsEvaluation(text, wrapperLock(text, 'flake0', (nodes) => ((nodes['home-manager']?.inputs as Record<string, unknown>).nixpkgs = ['flake0', 'nixpkgs'])), 'flake0')).toBe(false);
+    expect(lockPinsEvaluation(text, wrapperLock(text, 'flake0', (nodes) => ((nodes['home-manager']?.inputs as Record<string, unknown>).utils = ['nixpkgs'])), 'flake0')).toBe(false);
+    // A flake with no inputs needs no lock; one with inputs and no lock is not pinned.
+    const bare = JSON.stringify({ nodes: { root: {} }, root: 'root', version: 7 });
+    expect(lockPinsEvaluation(undefined, wrapperLock(bare), 'flake0')).toBe(true);
+    expect(lockPinsEvaluation(bare, wrapperLock(bare), 'flake0')).toBe(true);
+    expect(lockPinsEvaluation(undefined, wrapperLock(text), 'flake0')).toBe(false);
+    // A node the flake's lock names and lacks, or has unlocked: as Nix found it, or not.
     const broken = JSON.parse(text) as { nodes: Record<string, Record<string, unknown>> };
-    delete broken.nodes.nixpkgs_2;
     delete broken.nodes.nixpkgs?.locked;
-    expect(pinsInputs(JSON.stringify(broken), ['nixpkgs'])).toBe(false);
-    expect(pinsInputs(JSON.stringify(broken), ['home-manager'])).toBe(true);
-    expect(pinsInputs('{', ['nixpkgs'])).toBe(false);
-    expect(pinsInputs('{"nodes":{"root":{}},"root":"root","version":7}', ['nixpkgs'])).toBe(false);
+    expect(lockPinsEvaluation(JSON.stringify(broken), wrapperLock(text), 'flake0')).toBe(false);
+    // No such input in the wrapper's lock.
+    expect(lockPinsEvaluation(text, wrapperLock(text), 'flake1')).toBe(false);
   });
 });
 
