@@ -2,7 +2,6 @@
  * Asking the user a question on the terminal (bento build test|switch
  * before it applies a system).
  */
-import { createInterface } from 'node:readline/promises';
 import type { Readable, Writable } from 'node:stream';
 
 /**
@@ -13,6 +12,8 @@ import type { Readable, Writable } from 'node:stream';
  * exited with status 13 (an unsettled top-level await) and no word.
  */
 export async function askQuestion(question: string, input: Readable = process.stdin, output: Writable = process.stderr): Promise<string> {
+  // Loaded when a question is asked: cli.ts imports this module for every command, and only bento build asks.
+  const { createInterface } = await import('node:readline/promises');
   const reader = createInterface({ input, output });
   const closed = new Promise<string>((resolve) => reader.once('close', () => resolve('')));
   try {
