@@ -21,6 +21,12 @@ afterEach(async () => {
   fleet?.cleanup();
 });
 
+/** Locks the flake in `dir` as `nix flake lock` does for a user. */
+function lockFlake(dir: string): void {
+  const locked = spawnSync('nix', ['--extra-experimental-features', 'nix-command flakes', 'flake', 'lock', `path:${dir}`], { encoding: 'utf8', env: { ...process.env, NIX_CONFIG: 'substituters =' } });
+  expect(locked.status, locked.stderr).toBe(0);
+}
+
 const FLAKE = '{ outputs = { self }: { nixosConfigurations = import ./utils/systems.nix; }; }\n';
 const LOCK = '{\n  "nodes": {\n    "root": {}\n  },\n  "root": "root",\n  "version": 7\n}\n';
 
@@ -95,33 +101,27 @@ describe('loadFleet with a names cache', () => {
         cache = each.flakeNames ?? new Map();
         return { asked: each.deferredSnapshot === undefined, names: each.systems.map((system) => system.name) };
       };
-      expect(await load()).toEqual({ asked: true, names: ['alpha'] });
-      expect(cache.size).toBe(0);
-      writeFileSync(path.join(common, 'names.nix'), '[ "alpha" "beta" ]\n');
-      // What Nix finds now, with nothing in hosts/ changed.
-      expect(await load()).toEqual({ asked: true, names: ['alpha', 'beta'] });
-
-      // Pinned by a lock, as `nix flake lock` writes it: remembered.
-      const locked = spawnSync('nix', ['--extra-experimental-features', 'nix-command flakes', 'flake', 'lock', `path:${path.join(root, 'hosts', 'h')}`], { encoding: 'utf8', env: { ...process.env, NIX_CONFIG: 'substituters =' } });
-      expect(locked.status, locked.stderr).toBe(0);
-      expect(await load()).toEqual({ asked: true, names: ['alpha', 'beta'] });
-      expect(cache.size).toBe(1);
-      expect(await load()).toEqual({ asked: false, names: ['alpha', 'beta'] });
+      const hostDir = path.join(root, 'hosts', 'h');
+      /** Not pinned: every load asks Nix, which finds the input as it is now; then locked: remembered. */
+      const askedUntilLocked = async (namesFile: string, before: string[], after: string[]) => {
+        expect(await load()).toEqual({ asked: true, names: before });
+        expect(cache.size).toBe(0);
+        writeFileSync(namesFile, `[ ${after.map((name) => JSON.stringify(name)).join(' ')} ]\n`);
+        // What Nix finds now, with nothing in hosts/ changed.
+        expect(await load()).toEqual({ asked: true, names: after });
+        // Pinned by a lock, as `nix flake lock` writes it: remembered.
+        lockFlake(hostDir);
+        expect(await load()).toEqual({ asked: true, names: after });
+        expect(cache.size).toBe(1);
+        expect(await load()).toEqual({ asked: false, names: after });
+      };
+      await askedUntilLocked(path.join(common, 'names.nix'), ['alpha'], ['alpha', 'beta']);
 
       // The input's url edited in flake.nix, the lock not updated: Nix locks
       // the new one in memory on every evaluation, whatever the file pins.
       writeFileSync(path.join(other, 'names.nix'), '[ "gamma" ]\n');
-      writeFileSync(path.join(root, 'hosts', 'h', 'flake.nix'), flake.replace(JSON.stringify(`path:${common}`), JSON.stringify(`path:${other}`)));
-      expect(await load()).toEqual({ asked: true, names: ['gamma'] });
-      expect(cache.size).toBe(0);
-      writeFileSync(path.join(other, 'names.nix'), '[ "gamma" "delta" ]\n');
-      expect(await load()).toEqual({ asked: true, names: ['delta', 'gamma'] });
-      // Locked again: remembered again.
-      const relocked = spawnSync('nix', ['--extra-experimental-features', 'nix-command flakes', 'flake', 'lock', `path:${path.join(root, 'hosts', 'h')}`], { encoding: 'utf8', env: { ...process.env, NIX_CONFIG: 'substituters =' } });
-      expect(relocked.status, relocked.stderr).toBe(0);
-      expect(await load()).toEqual({ asked: true, names: ['delta', 'gamma'] });
-      expect(cache.size).toBe(1);
-      expect(await load()).toEqual({ asked: false, names: ['delta', 'gamma'] });
+      writeFileSync(path.join(hostDir, 'flake.nix'), flake.replace(JSON.stringify(`path:${common}`), JSON.stringify(`path:${other}`)));
+      await askedUntilLocked(path.join(other, 'names.nix'), ['gamma'], ['delta', 'gamma']);
     } finally {
       rmSync(common, { recursive: true, force: true });
       rmSync(other, { recursive: true, force: true });
