@@ -12,7 +12,7 @@
  * process (one evaluator start instead of one per flake).
  *
  * Nix writes the wrapper's flake.lock (in bento's temporary directory, not
- * in the fleet): it says how Nix locked each flake's inputs for this
+ * in the fleet; wrapper-flake.ts): it says how Nix locked each flake's inputs for this
  * evaluation, which tells whether the flake's own flake.lock pins them
  * (flake-lock.ts, lockPinsEvaluation). Names that depend on an input no
  * lock pins may change with nothing in hosts/ changing, and are not
@@ -79,8 +79,9 @@ export async function evalFlakesSystemNames(flakeDirs: readonly string[]): Promi
     if (!Array.isArray(parsed) || parsed.length !== flakeDirs.length || !parsed.every(isStrings)) {
       throw new ToolError(result.command, 0, result.stdout.slice(0, 500), `unexpected output from ${result.command}`);
     }
-    // None when Nix would not write it (an input that is a git tree with
-    // uncommitted changes is never locked): no flake's names are remembered.
+    // Still the lock with no inputs when Nix did not write it (an input it
+    // could not lock: "will not write lock file"), or none that can be
+    // read: no flake's names are remembered.
     let wrapperLock: string | undefined;
     try {
       wrapperLock = readEvaluatorFile(path.join(dir, 'flake.lock'));
