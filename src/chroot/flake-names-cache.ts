@@ -7,7 +7,9 @@
  * the entries of the last deploy's fleet. What a flake's content does not
  * fix is not remembered: a flake with an input its flake.lock does not pin
  * as Nix locked it (no lock, an input added since, an input's url or
- * follows edited without `bento flake-update` or `nix flake lock`) is
+ * follows edited without `bento flake-update` or `nix flake lock`, an
+ * input of an input given by url in flake.nix, which Nix 2.8 never
+ * reuses from the lock) is
  * locked anew by Nix in memory on every evaluation, and its names may
  * change with nothing in hosts/ changing (nix/flake-names.ts, which
  * compares the flake's lock with the one Nix wrote for the evaluation:

@@ -38,10 +38,12 @@ export async function updateFlakeLock(flakeDir: string, input?: string): Promise
 /** The `locked` attributes of one input node (rev, narHash, lastModified, …). */
 export type LockedInput = Record<string, unknown>;
 
-/** A flake.lock node: its inputs (a node's key, or a `follows` path as a list) and what it is locked to. */
+/** A flake.lock node: its inputs (a node's key, or a `follows` path as a list), what it is locked to, the reference it was locked from, and whether it is a flake (`false` only when not). */
 interface LockNode {
   inputs?: Record<string, unknown>;
   locked?: unknown;
+  original?: unknown;
+  flake?: unknown;
 }
 
 /** A flake.lock's nodes and the key of its root node (`root` unless it names another). */
@@ -145,14 +147,30 @@ function inputsAsLocked(graph: LockGraph, key: string, prefix?: string): Map<str
         const inFlake = prefix === undefined || target[0] === prefix;
         found.set(inputPath, `${inFlake ? 'follows' : 'follows outside the flake'} ${JSON.stringify(prefix === undefined ? target : target.slice(1))}`);
       } else if (typeof target === 'string' && !onPath.has(target)) {
-        const locked = nodeOf(graph, target)?.locked;
-        found.set(inputPath, isLockedNode(graph, target) ? `locked ${canonical(locked as LockedInput)}` : 'not locked');
+        found.set(inputPath, asLocked(graph, target));
         walk(target, inputPath, new Set([...onPath, target]));
       } else found.set(inputPath, `unexpected ${JSON.stringify(target)}`);
     }
   };
   walk(key, '', new Set([key]));
   return found;
+}
+
+/**
+ * The node `key` as the comparison of locks sees it: what it is locked to,
+ * the reference it was locked from (`original`) and whether it is a flake.
+ * Nix reuses a node of the flake's lock only when its `original` is the
+ * input's reference in flake.nix, and copies all three; a node it locks
+ * anew has flake.nix's reference as `original`. The locked attributes alone
+ * do not tell: a git input's url edited from `?ref=main` to none (HEAD, which
+ * is main) is locked anew to the very same attributes, and follows HEAD on
+ * every evaluation from then on.
+ */
+function asLocked(graph: LockGraph, key: string): string {
+  if (!isLockedNode(graph, key)) return 'not locked';
+  const node = nodeOf(graph, key) as LockNode;
+  const original = typeof node.original === 'object' && node.original !== null ? canonical(node.original as LockedInput) : 'none';
+  return `locked ${canonical(node.locked as LockedInput)} from ${original}${node.flake === false ? ' (not a flake)' : ''}`;
 }
 
 /**
@@ -166,8 +184,8 @@ function inputsAsLocked(graph: LockGraph, key: string, prefix?: string): Map<str
  * no lock, are locked anew in memory on every evaluation (bento evaluates
  * the fleet's flakes without writing their locks), and what Nix finds then
  * may change with nothing in the flake changing. Each input path must be
- * locked to the same attributes, or follow the same input, in both. A
- * flake with no inputs needs no lock.
+ * locked to the same attributes from the same reference (asLocked), or
+ * follow the same input, in both. A flake with no inputs needs no lock.
  */
 export function lockPinsEvaluation(lockText: string | undefined, wrapperLockText: string, input: string): boolean {
   const wrapper = lockGraphOrUndefined(wrapperLockText);

@@ -40,7 +40,7 @@
  * setting), and runs with the few variables it needs; NIX_CONFIG reaches it
  * as a root-only file instead of a variable (daemonEnvironment).
  */
-import { chmodSync, chownSync, closeSync, constants, existsSync, fstatSync, lchownSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, lchownSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -343,6 +343,12 @@ export class FleetEvaluator {
     chmodSync(dir, 0o750);
   }
 
+  /** The evaluator's uid and gid (for writableByEvaluator). */
+  async ids(): Promise<{ uid: number; gid: number }> {
+    const { uid, gid } = await this.evaluator();
+    return { uid, gid };
+  }
+
   /** handOverToEvaluator for this evaluator. */
   async handOver(dir: string): Promise<void> {
     const { uid, gid } = await this.evaluator();
@@ -456,6 +462,29 @@ export async function shareWithEvaluator(dir: string): Promise<void> {
 export async function handOverToEvaluator(dir: string): Promise<void> {
   if (!evaluatesAsAnotherUser()) return;
   await fleetEvaluator.handOver(dir);
+}
+
+/**
+ * Makes the new file `file` (0644) holding `content`, which the evaluator
+ * may rewrite, in a directory it may not write (shareWithEvaluator): a
+ * file Nix rewrites in place (a wrapper flake's flake.lock), while nothing
+ * else there is the evaluator's. A directory of its own, in /tmp, it could
+ * rename and replace by a link, or fill with its own directories to swap
+ * under root's recursive removal. Read it back with readEvaluatorFile. Not
+ * root: the file is simply written.
+ */
+export async function writableByEvaluator(file: string, content: string): Promise<void> {
+  const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+  try {
+    writeSync(fd, content);
+    fchmodSync(fd, 0o644); // whatever the umask: the evaluator reads it
+    if (evaluatesAsAnotherUser()) {
+      const { uid, gid } = await fleetEvaluator.ids();
+      fchownSync(fd, uid, gid);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

@@ -8,29 +8,36 @@
 import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { makeTempDir } from '../util/temp-dir.js';
-import { handOverToEvaluator, shareWithEvaluator } from './unprivileged.js';
+import { shareWithEvaluator, writableByEvaluator } from './unprivileged.js';
 
 /**
  * Writes `flakeText` as flake.nix of a fresh directory the evaluator can
  * read (unprivileged.ts), runs `use` with that directory, and removes it.
  * `purpose` names the temporary directory. With `lockFile`, the directory
- * is the evaluator's, so that Nix can write the wrapper's flake.lock there
- * (read it with readEvaluatorFile: the evaluator may have put anything in
- * its place).
+ * also holds a flake.lock with no inputs that the evaluator may rewrite
+ * (writableByEvaluator), where Nix writes the wrapper's lock (read it with
+ * readEvaluatorFile); the directory itself stays bento's.
  */
 export async function withWrapperFlake<T>(purpose: string, flakeText: string, use: (dir: string) => Promise<T>, options: { lockFile?: boolean } = {}): Promise<T> {
   const dir = makeTempDir(purpose);
   try {
-    if (!options.lockFile) await shareWithEvaluator(dir);
+    await shareWithEvaluator(dir);
     const flakeFile = path.join(dir, 'flake.nix');
     writeFileSync(flakeFile, flakeText);
     chmodSync(flakeFile, 0o644); // whatever the umask: the evaluator reads it
-    if (options.lockFile) await handOverToEvaluator(dir);
+    if (options.lockFile) await writableByEvaluator(path.join(dir, 'flake.lock'), NO_INPUTS_LOCK);
     return await use(dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * The lock of a flake with no inputs, as Nix 2.8 writes it: Nix reads it
+ * as the wrapper's old lock and rewrites the file in place (it opens it
+ * with O_TRUNC, needing no right on the directory).
+ */
+export const NO_INPUTS_LOCK = '{\n  "nodes": {\n    "root": {}\n  },\n  "root": "root",\n  "version": 7\n}\n';
 
 /**
  * Evaluations through a wrapper flake run on one thread per Nix process,

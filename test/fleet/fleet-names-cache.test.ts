@@ -128,6 +128,85 @@ describe('loadFleet with a names cache', () => {
     }
   });
 
+  it('a git input whose url was edited to a reference that locks to the very same attributes (its branch dropped: HEAD, that branch) is not remembered: Nix follows HEAD from then on', async () => {
+    const repo = mkdtempSync(path.join(os.tmpdir(), 'bento-names-input-'));
+    chmodSync(repo, 0o755); // the evaluator (as root, another user) reads it
+    const git = (...args: string[]) => {
+      const result = spawnSync('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@example.org', ...args], { encoding: 'utf8' });
+      expect(result.status, result.stderr).toBe(0);
+    };
+    try {
+      git('init', '-q', '-b', 'main');
+      writeFileSync(path.join(repo, 'names.nix'), '[ "alpha" ]\n');
+      git('add', 'names.nix');
+      git('commit', '-q', '-m', 'alpha');
+      const url = `git+file://${repo}`;
+      const flake = (ref: string) => `{ inputs.repo = { url = ${JSON.stringify(url + ref)}; flake = false; }; outputs = { self, repo }: { nixosConfigurations = builtins.listToAttrs (map (name: { inherit name; value = { }; }) (import "\${repo}/names.nix")); }; }\n`;
+      fleet = makeFleet({ hosts: { h: { flakeText: flake('?ref=main') } }, keys: [] });
+      const root = fleet.root;
+      const locked = spawnSync('nix', ['--extra-experimental-features', 'nix-command flakes', 'flake', 'lock', `path:${path.join(root, 'hosts', 'h')}`], { encoding: 'utf8', env: { ...process.env, NIX_CONFIG: 'substituters =' } });
+      expect(locked.status, locked.stderr).toBe(0);
+      let cache = new Map<string, string[]>();
+      const load = async () => {
+        const each = await loadFleet(root, { snapshot: true, namesCache: () => cache });
+        loaded.push(each);
+        cache = each.flakeNames ?? new Map();
+        return { asked: each.deferredSnapshot === undefined, names: each.systems.map((system) => system.name) };
+      };
+      expect(await load()).toEqual({ asked: true, names: ['alpha'] });
+      expect(cache.size).toBe(1);
+      // `?ref=main` dropped, the lock not updated: Nix locks the input anew
+      // on every evaluation, to what HEAD is then (today: the same commit).
+      writeFileSync(path.join(root, 'hosts', 'h', 'flake.nix'), flake(''));
+      expect(await load()).toEqual({ asked: true, names: ['alpha'] });
+      expect(cache.size).toBe(0);
+      writeFileSync(path.join(repo, 'names.nix'), '[ "alpha" "beta" ]\n');
+      git('commit', '-q', '-a', '-m', 'beta');
+      expect(await load()).toEqual({ asked: true, names: ['alpha', 'beta'] });
+    } finally {
+      rmSync(repo, { recursive: true, force: true });
+    }
+  });
+
+  it('an input of an input given by url in flake.nix (not follows) is not remembered, even just locked: Nix 2.8 locks it anew on every evaluation', async () => {
+    const repo = mkdtempSync(path.join(os.tmpdir(), 'bento-names-input-'));
+    const dep = mkdtempSync(path.join(os.tmpdir(), 'bento-names-input-'));
+    chmodSync(repo, 0o755); // the evaluator (as root, another user) reads them
+    chmodSync(dep, 0o755);
+    const git = (...args: string[]) => {
+      const result = spawnSync('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@example.org', ...args], { encoding: 'utf8' });
+      expect(result.status, result.stderr).toBe(0);
+    };
+    try {
+      git('init', '-q', '-b', 'main');
+      writeFileSync(path.join(repo, 'names.nix'), '[ "alpha" ]\n');
+      git('add', 'names.nix');
+      git('commit', '-q', '-m', 'alpha');
+      writeFileSync(path.join(dep, 'flake.nix'), `{ inputs.b = { url = ${JSON.stringify(`path:${repo}`)}; flake = false; }; outputs = { self, b }: { names = import "\${b}/names.nix"; }; }\n`);
+      const flake = `{ inputs.a.url = ${JSON.stringify(`path:${dep}`)}; inputs.a.inputs.b.url = ${JSON.stringify(`git+file://${repo}`)}; outputs = { self, a }: { nixosConfigurations = builtins.listToAttrs (map (name: { inherit name; value = { }; }) a.names); }; }\n`;
+      fleet = makeFleet({ hosts: { h: { flakeText: flake } }, keys: [] });
+      const root = fleet.root;
+      const locked = spawnSync('nix', ['--extra-experimental-features', 'nix-command flakes', 'flake', 'lock', `path:${path.join(root, 'hosts', 'h')}`], { encoding: 'utf8', env: { ...process.env, NIX_CONFIG: 'substituters =' } });
+      expect(locked.status, locked.stderr).toBe(0);
+      let cache = new Map<string, string[]>();
+      const load = async () => {
+        const each = await loadFleet(root, { snapshot: true, namesCache: () => cache });
+        loaded.push(each);
+        cache = each.flakeNames ?? new Map();
+        return { asked: each.deferredSnapshot === undefined, names: each.systems.map((system) => system.name) };
+      };
+      expect(await load()).toEqual({ asked: true, names: ['alpha'] });
+      expect(cache.size).toBe(0);
+      // A commit on the branch, nothing in hosts/ changed: Nix evaluates it.
+      writeFileSync(path.join(repo, 'names.nix'), '[ "alpha" "beta" ]\n');
+      git('commit', '-q', '-a', '-m', 'beta');
+      expect(await load()).toEqual({ asked: true, names: ['alpha', 'beta'] });
+    } finally {
+      rmSync(repo, { recursive: true, force: true });
+      rmSync(dep, { recursive: true, force: true });
+    }
+  });
+
   it('takeSnapshot copies what must be built, and says when it is no longer what was loaded', async () => {
     fleet = makeFleet({ hosts: { h: { flakeText: FLAKE, utils: true }, other: { flakeText: FLAKE, utils: true } }, keys: [] });
     const root = fleet.root;

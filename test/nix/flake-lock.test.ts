@@ -121,6 +121,21 @@ describe('input names that are properties of every object', () => {
 });
 
 describe('lockPinsEvaluation', () => {
+  it('a node locked anew from another reference to the very same attributes is not pinned: Nix reused the node only if its original is the same (and copied whether it is a flake)', () => {
+    const text = lockText(REV1);
+    type Nodes = Record<string, { original?: unknown; flake?: unknown }>;
+    // flake.nix says github:NixOS/nixpkgs (its default branch), the lock was made from nixos-24.05: the same rev today, not tomorrow.
+    const anew = wrapperLock(text, 'flake0', (nodes) => ((nodes as Nodes).nixpkgs = { ...nodes.nixpkgs, original: { owner: 'NixOS', repo: 'nixpkgs', type: 'github' } }));
+    expect(lockPinsEvaluation(text, anew, 'flake0')).toBe(false);
+    const noOriginal = wrapperLock(text, 'flake0', (nodes) => delete (nodes as Nodes).nixpkgs?.original);
+    expect(lockPinsEvaluation(text, noOriginal, 'flake0')).toBe(false);
+    // The same original in another key order is the same.
+    const reordered = wrapperLock(text, 'flake0', (nodes) => ((nodes as Nodes).nixpkgs = { ...nodes.nixpkgs, original: { type: 'github', repo: 'nixpkgs', ref: 'nixos-24.05', owner: 'NixOS' } }));
+    expect(lockPinsEvaluation(text, reordered, 'flake0')).toBe(true);
+    const notAFlake = wrapperLock(text, 'flake0', (nodes) => ((nodes as Nodes).nixpkgs = { ...nodes.nixpkgs, flake: false }));
+    expect(lockPinsEvaluation(text, notAFlake, 'flake0')).toBe(false);
+  });
+
   it('says whether the flake\'s lock pins its inputs as Nix locked them for the evaluation: each locked alike, or following the same input', () => {
     const text = lockText(REV1);
     expect(lockPinsEvaluation(text, wrapperLock(text), 'flake0')).toBe(true);
