@@ -9,11 +9,12 @@
  * to git are seen, the git index is left alone), made as for a deploy
  * (host-tree.ts: links inside the fleet followed, nothing unreadable).
  */
-import { chownSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chownSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import { updateFlakeLock } from '../nix/flake-lock.js';
-import { handOverToEvaluator, readEvaluatorFile, shareWithEvaluator } from '../nix/unprivileged.js';
+import { readEvaluatorFile, shareTreeWithEvaluator, shareWithEvaluator, writableByEvaluator } from '../nix/unprivileged.js';
+import { NO_INPUTS_LOCK } from '../nix/wrapper-flake.js';
 import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import { makeTempDir } from '../util/temp-dir.js';
 import { copyHostTree } from './host-tree.js';
@@ -40,11 +41,19 @@ export async function updateHostFlakeLock(fleetDir: string, label: string, input
       if (error instanceof UserError) return { ok: false, error: error.message };
       throw error;
     }
-    await handOverToEvaluator(copy);
+    await shareTreeWithEvaluator(copy);
+    // The copy's flake.lock, or one with no inputs, which is how Nix reads
+    // a missing lock (and leaves it missing for a flake with no inputs):
+    // the one file the evaluator may write.
+    const copyLock = path.join(copy, 'flake.lock');
+    const copied = readIfPresent(copyLock);
+    if (copied !== undefined) unlinkSync(copyLock);
+    await writableByEvaluator(copyLock, copied ?? NO_INPUTS_LOCK);
     const result = await updateFlakeLock(copy, input);
     // Nix names the copy: name the flake instead.
     if (!result.ok) return { ok: false, error: result.error.split(copy).join(dir) };
-    const after = readEvaluatorFile(path.join(copy, 'flake.lock'));
+    const written = readEvaluatorFile(copyLock);
+    const after = copied === undefined && written === NO_INPUTS_LOCK ? undefined : written;
     if (after !== undefined && after !== before) writeLockFile(lockFile, after);
     return { ok: true, before, after };
   } finally {

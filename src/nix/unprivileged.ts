@@ -40,7 +40,7 @@
  * setting), and runs with the few variables it needs; NIX_CONFIG reaches it
  * as a root-only file instead of a variable (daemonEnvironment).
  */
-import { chmodSync, chownSync, closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, lchownSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -349,18 +349,20 @@ export class FleetEvaluator {
     return { uid, gid };
   }
 
-  /** handOverToEvaluator for this evaluator. */
-  async handOver(dir: string): Promise<void> {
-    const { uid, gid } = await this.evaluator();
-    const walk = (current: string) => {
-      lchownSync(current, uid, gid);
-      for (const entry of readdirSync(current, { withFileTypes: true })) {
-        const full = path.join(current, entry.name);
-        if (entry.isDirectory()) walk(full);
-        else lchownSync(full, uid, gid);
-      }
+  /** shareTreeWithEvaluator for this evaluator. */
+  async shareTree(dir: string): Promise<void> {
+    const { gid } = await this.evaluator();
+    // Every directory listed here is bento's, in a directory of bento's:
+    // nothing in the tree can be renamed or replaced while it is walked.
+    const walk = (current: string, isDirectory: boolean) => {
+      lchownSync(current, 0, gid);
+      const stats = lstatSync(current);
+      if (stats.isSymbolicLink()) return; // chmod would follow it
+      chmodSync(current, (stats.mode & 0o7707) | (isDirectory ? 0o050 : 0o040));
+      if (!isDirectory) return;
+      for (const entry of readdirSync(current, { withFileTypes: true })) walk(path.join(current, entry.name), entry.isDirectory());
     };
-    walk(dir);
+    walk(dir, true);
   }
 
   /** Runs TOOL ARGS as the evaluator, the client of bento's daemon. */
@@ -455,13 +457,19 @@ export async function shareWithEvaluator(dir: string): Promise<void> {
 }
 
 /**
- * Gives `dir` and everything below it to the evaluator, who may then write
- * there (a flake's copy whose flake.lock Nix rewrites). Links are not
- * followed. Nothing to do when bento is not root.
+ * Lets the evaluator read `dir` and everything below it, and write nothing
+ * there: bento's, in the evaluator's group, readable (directories also
+ * searchable) by that group; the others' bits as they were. Links are not
+ * followed. For a flake's copy Nix locks as the evaluator; the one file Nix
+ * rewrites, its flake.lock, is made the evaluator's alone
+ * (writableByEvaluator). A tree of the evaluator's own is no place for root
+ * to walk or remove: any of its directories could be swapped for a link to
+ * elsewhere between root's look and root's step. Nothing to do when bento
+ * is not root.
  */
-export async function handOverToEvaluator(dir: string): Promise<void> {
+export async function shareTreeWithEvaluator(dir: string): Promise<void> {
   if (!evaluatesAsAnotherUser()) return;
-  await fleetEvaluator.handOver(dir);
+  await fleetEvaluator.shareTree(dir);
 }
 
 /**

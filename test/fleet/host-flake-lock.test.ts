@@ -1,9 +1,10 @@
 /**
  * fleet/host-flake-lock.ts against real Nix 2.8: a host flake's lock is
- * made from a copy the evaluator owns, and put in place only when Nix
- * changed it, keeping its mode.
+ * made from a copy the evaluator reads (only its flake.lock is the
+ * evaluator's to rewrite), and put in place only when Nix changed it,
+ * keeping its mode.
  */
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -49,6 +50,12 @@ describe('updateHostFlakeLock', () => {
     expect(v2).toBeDefined();
     expect(v2).not.toBe(v1);
     expect(statSync(lockFile()).mode & 0o777).toBe(0o664);
+  });
+
+  it('leaves a flake with no inputs and no lock without one, as Nix does', async () => {
+    writeHost(fleet, 'hosts/bare', '{ outputs = _: { }; }\n');
+    expect(await updateHostFlakeLock(fleet, 'hosts/bare')).toEqual({ ok: true, before: undefined, after: undefined });
+    expect(existsSync(path.join(fleet, 'hosts/bare', 'flake.lock'))).toBe(false);
   });
 
   it('refuses a host directory with a link out of the fleet, naming it, and writes no lock', async () => {

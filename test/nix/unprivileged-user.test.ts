@@ -7,7 +7,7 @@
  * reads files only one of the users may; bento's daemon serves that user.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -134,5 +134,31 @@ describe.skipIf(!isRoot)('the user who evaluates fleet code as root', () => {
     await expect(evaluator.evaluator()).rejects.toThrow('the user sync of this server has the login shell /bin/sync');
     await expect(evaluator.evaluator()).rejects.toMatchObject({ hint: expect.stringContaining('usermod --shell /usr/sbin/nologin sync') });
     expect(warnings).toEqual([]);
+  });
+
+  it('shares a tree for reading only (shareTree, a flake\'s copy Nix locks): bento\'s, in the evaluator\'s group, readable and searchable by it, never writable; a link is not followed', async () => {
+    const evaluator = evaluatorOf(undefined, []);
+    const { uid, gid } = idOf(EVALUATOR_USER);
+    const tree = mkdtempSync(path.join(dir, 'tree-'));
+    mkdirSync(path.join(tree, 'sub'), { mode: 0o700 });
+    writeFileSync(path.join(tree, 'sub', 'secret.nix'), '{ }\n', { mode: 0o600 });
+    writeFileSync(path.join(tree, 'run.sh'), 'exit 0\n', { mode: 0o705 });
+    symlinkSync(files.nobody, path.join(tree, 'link'));
+    const target = statSync(files.nobody);
+    await evaluator.shareTree(tree);
+    const modes = Object.fromEntries(['', 'sub', 'sub/secret.nix', 'run.sh'].map((entry) => {
+      const stats = lstatSync(path.join(tree, entry));
+      return [entry, { owner: `${stats.uid}:${stats.gid}`, mode: (stats.mode & 0o7777).toString(8) }];
+    }));
+    expect(modes).toEqual({ '': { owner: `0:${gid}`, mode: '750' }, sub: { owner: `0:${gid}`, mode: '750' }, 'sub/secret.nix': { owner: `0:${gid}`, mode: '640' }, 'run.sh': { owner: `0:${gid}`, mode: '745' } });
+    // The link's target is as it was.
+    expect(statSync(files.nobody)).toMatchObject({ uid: target.uid, gid: target.gid, mode: target.mode });
+    const asEvaluator = (script: string) => spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--', 'sh', '-c', script, 'sh', tree], { encoding: 'utf8' });
+    const read = asEvaluator('cat "$1/sub/secret.nix" && ls "$1/sub"');
+    expect(read.status, read.stderr).toBe(0);
+    expect(read.stdout).toBe('{ }\nsecret.nix\n');
+    for (const script of ['mkdir "$1/new"', 'mv "$1/sub" "$1/moved"', 'rm "$1/run.sh"', 'printf x > "$1/sub/secret.nix"', 'touch "$1/sub/new.nix"']) {
+      expect(asEvaluator(script).status, script).not.toBe(0);
+    }
   });
 });
