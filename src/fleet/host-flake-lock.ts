@@ -2,9 +2,11 @@
  * Updating the flake.lock of a flake under hosts/ without root's rights.
  * Locking fetches every input, and Nix reads a local input (`path:/…`,
  * `git+file:…`) with the rights of whoever runs it: as root it would copy
- * any directory of the server into the store and record its hash. So Nix
- * locks a copy of the flake's directory that belongs to the evaluator
- * (nix/unprivileged.ts), and bento puts the lock file it wrote in place.
+ * any directory of the server into the store and record its hash. So Nix,
+ * as the evaluator (nix/unprivileged.ts), locks a copy of the flake's
+ * directory that it may read and not change, but for the copy's flake.lock,
+ * which Nix rewrites in place (shareTreeWithEvaluator, writableByEvaluator);
+ * bento puts the lock file Nix wrote in place.
  * The copy is the directory as it is (a `path:` flake: files not yet added
  * to git are seen, the git index is left alone), made as for a deploy
  * (host-tree.ts: links inside the fleet followed, nothing unreadable).
