@@ -40,13 +40,14 @@
  * setting), and runs with the few variables it needs; NIX_CONFIG reaches it
  * as a root-only file instead of a variable (daemonEnvironment).
  */
-import { chmodSync, chownSync, closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ToolError, UserError } from '../errors.js';
 import { formatCommand, requireOnPath, run, startBackground, tail, type BackgroundProcess, type RunOptions, type RunResult } from '../exec.js';
 import { makeTempDir } from '../util/temp-dir.js';
+import { removeTakingOver } from '../util/remove-taking-over.js';
 import { NIX_FEATURE_ARGS, nixSettings } from './nix.js';
 
 /** Who evaluates fleet code when bento runs as root: a system user of bento's own, owning nothing, made by the server's setup. */
@@ -330,7 +331,8 @@ export class FleetEvaluator {
   close(): void {
     process.removeListener('exit', this.cleanUp);
     for (const daemon of this.running.splice(0)) daemon.stop();
-    if (this.dir !== undefined) rmSync(this.dir, { recursive: true, force: true });
+    // The home is the evaluator's: taken back before it is walked.
+    if (this.dir !== undefined) removeTakingOver(this.dir);
     this.dir = undefined;
     this.workspace = undefined;
     this.daemons.clear();

@@ -5,10 +5,11 @@
  * cleanup) is removed by the next one: a directory whose process is gone is
  * stale.
  */
-import { lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { removeTakingOver } from './remove-taking-over.js';
 
 const NAME = /^bento-([a-z]+)-(\d+)-[A-Za-z0-9]{6}$/;
 let swept = false;
@@ -83,7 +84,8 @@ export function removeStaleTempDirs(dir = os.tmpdir()): void {
     const file = path.join(dir, entry);
     const stats = lstatSync(file, { throwIfNoEntry: false });
     if (!stats?.isDirectory() || (uid !== undefined && stats.uid !== uid)) continue;
-    rmSync(file, { recursive: true, force: true });
+    // One may hold the evaluator's home (nix/unprivileged.ts), another user's.
+    removeTakingOver(file);
   }
 }
 
