@@ -123,6 +123,7 @@ export const TIERS = {
     'test/client/load-library.test.ts',
   ],
   process: [
+    'test/util/durable-fifo.test.ts',
     'test/cli-registry.test.ts',
     'test/example-copy.test.ts',
     'test/cli.test.ts',
