@@ -161,6 +161,7 @@ export const TIERS = {
     'test/chroot/chroot-dir.test.ts',
     'test/util/remove-taking-over.test.ts',
     'test/util/atomic-write-race.test.ts',
+    'test/fleet/host-flake-lock-race.test.ts',
     'test/chroot/flake-names-cache.test.ts',
     'test/chroot/published-stats.test.ts',
     'test/chroot/plan-publication.test.ts',

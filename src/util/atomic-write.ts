@@ -22,7 +22,7 @@
  * directory could rename the new file away and put a link in its place in
  * between, and a chmod by name follows it (to /etc/shadow, say).
  */
-import { closeSync, constants, fchmodSync, openSync, rmSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, openSync, rmSync, renameSync, writeFileSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { flush, runStepsSync, type DurableSteps } from './durable.js';
@@ -30,6 +30,11 @@ import { flush, runStepsSync, type DurableSteps } from './durable.js';
 export interface AtomicWriteOptions {
   /** Flush the data before the rename and the directory after it (default true). */
   durable?: boolean;
+  /**
+   * The new file's owner (root only), given before it has its name: a chown
+   * by name after the rename would follow a link put in its place meanwhile.
+   */
+  owner?: { uid: number; gid: number };
 }
 
 /** What temporary files of atomicWrite look like, for cleaners of leftovers. */
@@ -45,7 +50,7 @@ export function temporaryPathOf(file: string): string {
 
 /** Replaces `file` with `content`, with exactly `mode` (whatever the umask). */
 export function writeFileAtomicallySync(file: string, content: string | Buffer, mode = 0o644, options: AtomicWriteOptions = {}): void {
-  runStepsSync(atomicWriteSteps(file, content, mode, options.durable ?? true));
+  runStepsSync(atomicWriteSteps(file, content, mode, options.durable ?? true, options.owner));
 }
 
 /** A durable writeFileAtomicallySync as steps (util/durable.ts): many written together flush together. */
@@ -53,14 +58,15 @@ export function writeFileAtomicallySteps(file: string, content: string | Buffer,
   return atomicWriteSteps(file, content, mode, true);
 }
 
-function* atomicWriteSteps(file: string, content: string | Buffer, mode: number, durable: boolean): DurableSteps<void> {
+function* atomicWriteSteps(file: string, content: string | Buffer, mode: number, durable: boolean, owner?: AtomicWriteOptions['owner']): DurableSteps<void> {
   const temporary = temporaryPathOf(file);
   try {
     rmSync(temporary, { force: true });
     const fd = openSync(temporary, NEW_FILE, mode);
     try {
       writeFileSync(fd, content);
-      fchmodSync(fd, mode); // whatever the umask
+      if (owner) fchownSync(fd, owner.uid, owner.gid);
+      fchmodSync(fd, mode); // whatever the umask (and after the chown, which clears set-ID bits)
     } finally {
       closeSync(fd);
     }
@@ -82,7 +88,8 @@ export async function writeFileAtomically(file: string, content: string | Buffer
     const handle = await open(temporary, NEW_FILE, mode);
     try {
       await handle.writeFile(content);
-      await handle.chmod(mode); // whatever the umask
+      if (options.owner) await handle.chown(options.owner.uid, options.owner.gid);
+      await handle.chmod(mode); // whatever the umask (and after the chown, which clears set-ID bits)
     } finally {
       await handle.close();
     }
