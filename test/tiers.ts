@@ -123,6 +123,7 @@ export const TIERS = {
     'test/client/load-library.test.ts',
   ],
   process: [
+    'test/util/durable-fifo.test.ts',
     'test/cli-registry.test.ts',
     'test/example-copy.test.ts',
     'test/cli.test.ts',
@@ -159,6 +160,8 @@ export const TIERS = {
   root: [
     'test/chroot/chroot-dir.test.ts',
     'test/util/remove-taking-over.test.ts',
+    'test/util/atomic-write-race.test.ts',
+    'test/fleet/host-flake-lock-race.test.ts',
     'test/chroot/flake-names-cache.test.ts',
     'test/chroot/published-stats.test.ts',
     'test/chroot/plan-publication.test.ts',

@@ -11,7 +11,7 @@
  * to git are seen, the git index is left alone), made as for a deploy
  * (host-tree.ts: links inside the fleet followed, nothing unreadable).
  */
-import { chownSync, readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import { updateFlakeLock } from '../nix/flake-lock.js';
@@ -63,11 +63,16 @@ export async function updateHostFlakeLock(fleetDir: string, label: string, input
   }
 }
 
-/** Replaces flake.lock atomically, with the mode and owner it had (a new one: 0644, bento's user). */
+/**
+ * Replaces flake.lock atomically, with the mode and owner it had (a new
+ * one: 0644, bento's user). The owner is given to the new file before it
+ * has its name: the fleet's writers may replace flake.lock by a link at
+ * any time, and a chown by name after the rename would follow it.
+ */
 function writeLockFile(file: string, content: string): void {
   const existing = statSync(file, { throwIfNoEntry: false });
-  writeFileAtomicallySync(file, content, existing ? existing.mode & 0o777 : 0o644);
-  if (existing && process.getuid?.() === 0) chownSync(file, existing.uid, existing.gid);
+  const owner = existing && process.getuid?.() === 0 ? { uid: existing.uid, gid: existing.gid } : undefined;
+  writeFileAtomicallySync(file, content, existing ? existing.mode & 0o777 : 0o644, owner ? { owner } : {});
 }
 
 function readIfPresent(file: string): string | undefined {

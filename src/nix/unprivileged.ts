@@ -40,7 +40,7 @@
  * setting), and runs with the few variables it needs; NIX_CONFIG reaches it
  * as a root-only file instead of a variable (daemonEnvironment).
  */
-import { chmodSync, chownSync, closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -500,9 +500,10 @@ export async function writableByEvaluator(file: string, content: string): Promis
 /**
  * Reads a file the evaluator may have replaced since (in a directory handed
  * over to it): never through a symbolic link, only a regular file, at most
- * `limit` bytes. Undefined when it does not exist.
+ * `limit` bytes. Undefined when it does not exist. `afterLooking` (tests)
+ * runs between the look at the open file and its reading.
  */
-export function readEvaluatorFile(file: string, limit = 16 * 1024 * 1024): string | undefined {
+export function readEvaluatorFile(file: string, limit = 16 * 1024 * 1024, afterLooking: () => void = () => {}): string | undefined {
   let fd: number;
   try {
     fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -516,11 +517,29 @@ export function readEvaluatorFile(file: string, limit = 16 * 1024 * 1024): strin
     const stats = fstatSync(fd);
     if (!stats.isFile()) throw new Error(`${file} is not a regular file`);
     if (stats.size > limit) throw new Error(`${file} is larger than ${limit} bytes`);
-    return readFileSync(fd, 'utf8');
+    afterLooking();
+    // Never more than the limit, whatever the size looked at: the file is
+    // the evaluator's to write, and grown meanwhile (a sparse terabyte, in
+    // one ftruncate) it would be read to its end (readFileSync reads until
+    // end of file), all of it in root's memory.
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, limit + 1 - total));
+      const read = readSync(fd, chunk, 0, chunk.length, total);
+      if (read === 0) break;
+      chunks.push(chunk.subarray(0, read));
+      total += read;
+      if (total > limit) throw new Error(`${file} is larger than ${limit} bytes`);
+    }
+    return Buffer.concat(chunks, total).toString('utf8');
   } finally {
     closeSync(fd);
   }
 }
+
+/** What readEvaluatorFile reads at a time. */
+const READ_CHUNK_BYTES = 64 * 1024;
 
 export interface FleetNixOptions extends RunOptions {
   /**

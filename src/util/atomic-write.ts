@@ -16,21 +16,32 @@
  *
  * The temporary file is always created anew (whatever was at its name is
  * removed first, then it is opened with O_EXCL): a link planted at that name
- * in a directory others can write (generated/ in the fleet) is never
- * followed.
+ * in a directory others can write (generated/ in the fleet, a metrics
+ * directory of node-exporter's) is never followed. Its mode is set through
+ * the descriptor that wrote it, never by its name: who can write the
+ * directory could rename the new file away and put a link in its place in
+ * between, and a chmod by name follows it (to /etc/shadow, say).
  */
-import { chmodSync, rmSync, renameSync, writeFileSync } from 'node:fs';
-import { chmod, rename, rm, writeFile } from 'node:fs/promises';
+import { closeSync, constants, fchmodSync, fchownSync, openSync, rmSync, renameSync, writeFileSync } from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { flush, runStepsSync, type DurableSteps } from './durable.js';
 
 export interface AtomicWriteOptions {
   /** Flush the data before the rename and the directory after it (default true). */
   durable?: boolean;
+  /**
+   * The new file's owner (root only), given before it has its name: a chown
+   * by name after the rename would follow a link put in its place meanwhile.
+   */
+  owner?: { uid: number; gid: number };
 }
 
 /** What temporary files of atomicWrite look like, for cleaners of leftovers. */
 export const TEMPORARY_NAME = /^\..+\.tmp-\d+$/;
+
+/** How a temporary file is opened: made anew, never through a link. */
+const NEW_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 /** The temporary name used for `file` by this process. */
 export function temporaryPathOf(file: string): string {
@@ -39,7 +50,7 @@ export function temporaryPathOf(file: string): string {
 
 /** Replaces `file` with `content`, with exactly `mode` (whatever the umask). */
 export function writeFileAtomicallySync(file: string, content: string | Buffer, mode = 0o644, options: AtomicWriteOptions = {}): void {
-  runStepsSync(atomicWriteSteps(file, content, mode, options.durable ?? true));
+  runStepsSync(atomicWriteSteps(file, content, mode, options.durable ?? true, options.owner));
 }
 
 /** A durable writeFileAtomicallySync as steps (util/durable.ts): many written together flush together. */
@@ -47,12 +58,18 @@ export function writeFileAtomicallySteps(file: string, content: string | Buffer,
   return atomicWriteSteps(file, content, mode, true);
 }
 
-function* atomicWriteSteps(file: string, content: string | Buffer, mode: number, durable: boolean): DurableSteps<void> {
+function* atomicWriteSteps(file: string, content: string | Buffer, mode: number, durable: boolean, owner?: AtomicWriteOptions['owner']): DurableSteps<void> {
   const temporary = temporaryPathOf(file);
   try {
     rmSync(temporary, { force: true });
-    writeFileSync(temporary, content, { mode, flag: 'wx' });
-    chmodSync(temporary, mode);
+    const fd = openSync(temporary, NEW_FILE, mode);
+    try {
+      writeFileSync(fd, content);
+      if (owner) fchownSync(fd, owner.uid, owner.gid);
+      fchmodSync(fd, mode); // whatever the umask (and after the chown, which clears set-ID bits)
+    } finally {
+      closeSync(fd);
+    }
     if (durable) yield [temporary];
     renameSync(temporary, file);
   } catch (error) {
@@ -68,8 +85,14 @@ export async function writeFileAtomically(file: string, content: string | Buffer
   const temporary = temporaryPathOf(file);
   try {
     await rm(temporary, { force: true });
-    await writeFile(temporary, content, { mode, flag: 'wx' });
-    await chmod(temporary, mode);
+    const handle = await open(temporary, NEW_FILE, mode);
+    try {
+      await handle.writeFile(content);
+      if (options.owner) await handle.chown(options.owner.uid, options.owner.gid);
+      await handle.chmod(mode); // whatever the umask (and after the chown, which clears set-ID bits)
+    } finally {
+      await handle.close();
+    }
     if (durable) await flush(temporary);
     await rename(temporary, file);
   } catch (error) {

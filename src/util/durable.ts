@@ -12,16 +12,23 @@
  *
  * Files are opened read-only to be flushed: on Linux, fsync through any
  * descriptor writes the inode's dirty data, and a read-only open never
- * creates or truncates anything.
+ * creates or truncates anything. Never through a link, and without
+ * waiting: a file flushed by its name in a directory others write (a
+ * flake.lock of the fleet's) may have been replaced by a FIFO, whose
+ * opening for reading would wait for a writer forever (fsync of a FIFO
+ * then fails, EINVAL).
  */
 import { closeSync, constants, fsyncSync, lstatSync, openSync, readdirSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { mapLimit } from './concurrency.js';
 
+/** How a file or directory is opened to be flushed. */
+const TO_FLUSH = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
 /** Writes `file`'s data and metadata (a regular file or a directory) to the disk. */
 export function flushSync(file: string): void {
-  const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const fd = openSync(file, TO_FLUSH);
   try {
     fsyncSync(fd);
   } finally {
@@ -31,7 +38,7 @@ export function flushSync(file: string): void {
 
 /** The same, asynchronously. */
 export async function flush(file: string): Promise<void> {
-  const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const handle = await open(file, TO_FLUSH);
   try {
     await handle.sync();
   } finally {

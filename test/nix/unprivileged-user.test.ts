@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { NIX_FEATURE_ARGS } from '../../src/nix/nix.js';
-import { EVALUATOR_USER, FALLBACK_EVALUATOR_USER, fallbackWarning, FleetEvaluator, type EvaluatorUsers } from '../../src/nix/unprivileged.js';
+import { EVALUATOR_USER, FALLBACK_EVALUATOR_USER, fallbackWarning, FleetEvaluator, readEvaluatorFile, type EvaluatorUsers } from '../../src/nix/unprivileged.js';
 import { isRoot } from '../helpers/shell.js';
 
 /** A name no account has: a server set up by an older bento, without bento-eval. */
@@ -160,5 +160,22 @@ describe.skipIf(!isRoot)('the user who evaluates fleet code as root', () => {
     for (const script of ['mkdir "$1/new"', 'mv "$1/sub" "$1/moved"', 'rm "$1/run.sh"', 'printf x > "$1/sub/secret.nix"', 'touch "$1/sub/new.nix"']) {
       expect(asEvaluator(script).status, script).not.toBe(0);
     }
+  });
+
+  it('reads back a file of the evaluator\'s no further than its limit, even grown after its size was looked at (readEvaluatorFile)', () => {
+    const { uid, gid } = idOf(EVALUATOR_USER);
+    const work = mkdtempSync(path.join(dir, 'lock-'));
+    chownSync(work, 0, gid);
+    chmodSync(work, 0o750);
+    const file = path.join(work, 'flake.lock');
+    writeFileSync(file, '{}\n', { mode: 0o644 });
+    chownSync(file, uid, gid);
+    // What a process of the evaluator's may do to its file at any time: grow it (sparse, at no cost).
+    const grow = () => {
+      const result = spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--', 'truncate', '-s', '1M', file], { encoding: 'utf8' });
+      expect(result.status, result.stderr).toBe(0);
+    };
+    expect(() => readEvaluatorFile(file, 1024, grow)).toThrow(`${file} is larger than 1024 bytes`);
+    expect(statSync(file).size).toBe(1024 * 1024);
   });
 });
