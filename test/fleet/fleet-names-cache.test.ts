@@ -21,6 +21,40 @@ afterEach(async () => {
   fleet?.cleanup();
 });
 
+/** Loads the fleet at `root` as deploy does, its names cache kept from one load to the next: whether Nix was asked, and the names. */
+function namesLoader(root: string): { load: () => Promise<{ asked: boolean; names: string[] }>; cacheSize: () => number } {
+  let cache = new Map<string, string[]>();
+  const load = async () => {
+    const each = await loadFleet(root, { snapshot: true, namesCache: () => cache });
+    loaded.push(each);
+    cache = each.flakeNames ?? new Map();
+    return { asked: each.deferredSnapshot === undefined, names: each.systems.map((system) => system.name) };
+  };
+  return { load, cacheSize: () => cache.size };
+}
+
+/** A git repository (readable by the evaluator) whose names.nix lists `names`, committed on main; `commit` commits other names. */
+function namesRepo(names: string[]): { repo: string; commit: (names: string[]) => void } {
+  const repo = mkdtempSync(path.join(os.tmpdir(), 'bento-names-input-'));
+  chmodSync(repo, 0o755); // the evaluator (as root, another user) reads it
+  const git = (...args: string[]) => {
+    const result = spawnSync('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@example.org', ...args], { encoding: 'utf8' });
+    expect(result.status, result.stderr).toBe(0);
+  };
+  const write = (list: string[]) => writeFileSync(path.join(repo, 'names.nix'), `[ ${list.map((name) => JSON.stringify(name)).join(' ')} ]\n`);
+  git('init', '-q', '-b', 'main');
+  write(names);
+  git('add', 'names.nix');
+  git('commit', '-q', '-m', 'names');
+  return {
+    repo,
+    commit: (list) => {
+      write(list);
+      git('commit', '-q', '-a', '-m', 'names');
+    },
+  };
+}
+
 /** Locks the flake in `dir` as `nix flake lock` does for a user. */
 function lockFlake(dir: string): void {
   const locked = spawnSync('nix', ['--extra-experimental-features', 'nix-command flakes', 'flake', 'lock', `path:${dir}`], { encoding: 'utf8', env: { ...process.env, NIX_CONFIG: 'substituters =' } });
@@ -94,25 +128,19 @@ describe('loadFleet with a names cache', () => {
       const flake = `{ inputs.common = { url = ${JSON.stringify(`path:${common}`)}; flake = false; }; outputs = { self, common }: { nixosConfigurations = builtins.listToAttrs (map (name: { inherit name; value = { }; }) (import "\${common}/names.nix")); }; }\n`;
       fleet = makeFleet({ hosts: { h: { flakeText: flake } }, keys: [] });
       const root = fleet.root;
-      let cache = new Map<string, string[]>();
-      const load = async () => {
-        const each = await loadFleet(root, { snapshot: true, namesCache: () => cache });
-        loaded.push(each);
-        cache = each.flakeNames ?? new Map();
-        return { asked: each.deferredSnapshot === undefined, names: each.systems.map((system) => system.name) };
-      };
+      const { load, cacheSize } = namesLoader(root);
       const hostDir = path.join(root, 'hosts', 'h');
       /** Not pinned: every load asks Nix, which finds the input as it is now; then locked: remembered. */
       const askedUntilLocked = async (namesFile: string, before: string[], after: string[]) => {
         expect(await load()).toEqual({ asked: true, names: before });
-        expect(cache.size).toBe(0);
+        expect(cacheSize()).toBe(0);
         writeFileSync(namesFile, `[ ${after.map((name) => JSON.stringify(name)).join(' ')} ]\n`);
         // What Nix finds now, with nothing in hosts/ changed.
         expect(await load()).toEqual({ asked: true, names: after });
         // Pinned by a lock, as `nix flake lock` writes it: remembered.
         lockFlake(hostDir);
         expect(await load()).toEqual({ asked: true, names: after });
-        expect(cache.size).toBe(1);
+        expect(cacheSize()).toBe(1);
         expect(await load()).toEqual({ asked: false, names: after });
       };
       await askedUntilLocked(path.join(common, 'names.nix'), ['alpha'], ['alpha', 'beta']);
@@ -129,39 +157,22 @@ describe('loadFleet with a names cache', () => {
   });
 
   it('a git input whose url was edited to a reference that locks to the very same attributes (its branch dropped: HEAD, that branch) is not remembered: Nix follows HEAD from then on', async () => {
-    const repo = mkdtempSync(path.join(os.tmpdir(), 'bento-names-input-'));
-    chmodSync(repo, 0o755); // the evaluator (as root, another user) reads it
-    const git = (...args: string[]) => {
-      const result = spawnSync('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@example.org', ...args], { encoding: 'utf8' });
-      expect(result.status, result.stderr).toBe(0);
-    };
+    const { repo, commit } = namesRepo(['alpha']);
     try {
-      git('init', '-q', '-b', 'main');
-      writeFileSync(path.join(repo, 'names.nix'), '[ "alpha" ]\n');
-      git('add', 'names.nix');
-      git('commit', '-q', '-m', 'alpha');
       const url = `git+file://${repo}`;
       const flake = (ref: string) => `{ inputs.repo = { url = ${JSON.stringify(url + ref)}; flake = false; }; outputs = { self, repo }: { nixosConfigurations = builtins.listToAttrs (map (name: { inherit name; value = { }; }) (import "\${repo}/names.nix")); }; }\n`;
       fleet = makeFleet({ hosts: { h: { flakeText: flake('?ref=main') } }, keys: [] });
       const root = fleet.root;
-      const locked = spawnSync('nix', ['--extra-experimental-features', 'nix-command flakes', 'flake', 'lock', `path:${path.join(root, 'hosts', 'h')}`], { encoding: 'utf8', env: { ...process.env, NIX_CONFIG: 'substituters =' } });
-      expect(locked.status, locked.stderr).toBe(0);
-      let cache = new Map<string, string[]>();
-      const load = async () => {
-        const each = await loadFleet(root, { snapshot: true, namesCache: () => cache });
-        loaded.push(each);
-        cache = each.flakeNames ?? new Map();
-        return { asked: each.deferredSnapshot === undefined, names: each.systems.map((system) => system.name) };
-      };
+      lockFlake(path.join(root, 'hosts', 'h'));
+      const { load, cacheSize } = namesLoader(root);
       expect(await load()).toEqual({ asked: true, names: ['alpha'] });
-      expect(cache.size).toBe(1);
+      expect(cacheSize()).toBe(1);
       // `?ref=main` dropped, the lock not updated: Nix locks the input anew
       // on every evaluation, to what HEAD is then (today: the same commit).
       writeFileSync(path.join(root, 'hosts', 'h', 'flake.nix'), flake(''));
       expect(await load()).toEqual({ asked: true, names: ['alpha'] });
-      expect(cache.size).toBe(0);
-      writeFileSync(path.join(repo, 'names.nix'), '[ "alpha" "beta" ]\n');
-      git('commit', '-q', '-a', '-m', 'beta');
+      expect(cacheSize()).toBe(0);
+      commit(['alpha', 'beta']);
       expect(await load()).toEqual({ asked: true, names: ['alpha', 'beta'] });
     } finally {
       rmSync(repo, { recursive: true, force: true });
@@ -169,37 +180,20 @@ describe('loadFleet with a names cache', () => {
   });
 
   it('an input of an input given by url in flake.nix (not follows) is not remembered, even just locked: Nix 2.8 locks it anew on every evaluation', async () => {
-    const repo = mkdtempSync(path.join(os.tmpdir(), 'bento-names-input-'));
+    const { repo, commit } = namesRepo(['alpha']);
     const dep = mkdtempSync(path.join(os.tmpdir(), 'bento-names-input-'));
-    chmodSync(repo, 0o755); // the evaluator (as root, another user) reads them
-    chmodSync(dep, 0o755);
-    const git = (...args: string[]) => {
-      const result = spawnSync('git', ['-C', repo, '-c', 'user.name=t', '-c', 'user.email=t@example.org', ...args], { encoding: 'utf8' });
-      expect(result.status, result.stderr).toBe(0);
-    };
+    chmodSync(dep, 0o755); // the evaluator (as root, another user) reads it
     try {
-      git('init', '-q', '-b', 'main');
-      writeFileSync(path.join(repo, 'names.nix'), '[ "alpha" ]\n');
-      git('add', 'names.nix');
-      git('commit', '-q', '-m', 'alpha');
       writeFileSync(path.join(dep, 'flake.nix'), `{ inputs.b = { url = ${JSON.stringify(`path:${repo}`)}; flake = false; }; outputs = { self, b }: { names = import "\${b}/names.nix"; }; }\n`);
       const flake = `{ inputs.a.url = ${JSON.stringify(`path:${dep}`)}; inputs.a.inputs.b.url = ${JSON.stringify(`git+file://${repo}`)}; outputs = { self, a }: { nixosConfigurations = builtins.listToAttrs (map (name: { inherit name; value = { }; }) a.names); }; }\n`;
       fleet = makeFleet({ hosts: { h: { flakeText: flake } }, keys: [] });
       const root = fleet.root;
-      const locked = spawnSync('nix', ['--extra-experimental-features', 'nix-command flakes', 'flake', 'lock', `path:${path.join(root, 'hosts', 'h')}`], { encoding: 'utf8', env: { ...process.env, NIX_CONFIG: 'substituters =' } });
-      expect(locked.status, locked.stderr).toBe(0);
-      let cache = new Map<string, string[]>();
-      const load = async () => {
-        const each = await loadFleet(root, { snapshot: true, namesCache: () => cache });
-        loaded.push(each);
-        cache = each.flakeNames ?? new Map();
-        return { asked: each.deferredSnapshot === undefined, names: each.systems.map((system) => system.name) };
-      };
+      lockFlake(path.join(root, 'hosts', 'h'));
+      const { load, cacheSize } = namesLoader(root);
       expect(await load()).toEqual({ asked: true, names: ['alpha'] });
-      expect(cache.size).toBe(0);
+      expect(cacheSize()).toBe(0);
       // A commit on the branch, nothing in hosts/ changed: Nix evaluates it.
-      writeFileSync(path.join(repo, 'names.nix'), '[ "alpha" "beta" ]\n');
-      git('commit', '-q', '-a', '-m', 'beta');
+      commit(['alpha', 'beta']);
       expect(await load()).toEqual({ asked: true, names: ['alpha', 'beta'] });
     } finally {
       rmSync(repo, { recursive: true, force: true });
