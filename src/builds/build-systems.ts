@@ -5,8 +5,10 @@
  * copy of what its machine will build (stageForBuild), made from the
  * fleet's snapshot.
  */
-import { constants, copyFileSync, linkSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import { chmodSync, linkSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { UserError } from '../errors.js';
+import { ChangedWhileCopiedError, readRegularFile, readVerifiedFile } from '../util/make-dirs.js';
 import { mapLimit } from '../util/concurrency.js';
 import type { FleetSystem } from '../fleet/fleet.js';
 import { copyHostTree } from '../fleet/host-tree.js';
@@ -36,7 +38,18 @@ export interface BuildSystemsOptions {
   jobs: number;
   /** Called as each system finishes (progress lines). */
   onResult?: (result: SystemBuildResult) => void;
+  /** What generate wrote into generated/ (ClientFileDigests). */
+  clientFiles?: ClientFileDigests;
 }
+
+/**
+ * The SHA-256 and mode of a client file of generated/ as generate wrote it,
+ * by its path there (chroot/assemble.ts, RenderedFiles.lookup); undefined
+ * when unknown. The fleet's writers control generated/: what a staging
+ * copy gets from it must be what bento wrote, not what a link put there
+ * since leads to (Nix would put it in the store, which everyone reads).
+ */
+export type ClientFileDigests = (generated: string) => { sha256: string; executable: boolean } | undefined;
 
 /**
  * Lays out in a fresh staging directory what the machine will build: the
@@ -47,8 +60,8 @@ export interface BuildSystemsOptions {
  * it leaves out on the machine (docs/protocol.md §6, step 3). Staging
  * copies laid out with the same `copies` share their client files (linkOrCopy).
  */
-export async function stageForBuild(system: StagedSystem, generatedDir: string, stagingRoot: string, copies: ClientFileCopies = new Map()): Promise<string> {
-  const dir = layOutForBuild(system, generatedDir, stagingRoot, copies);
+export async function stageForBuild(system: StagedSystem, generatedDir: string, stagingRoot: string, copies: ClientFileCopies = new Map(), digests?: ClientFileDigests): Promise<string> {
+  const dir = layOutForBuild(system, generatedDir, stagingRoot, copies, digests);
   if (system.kind === 'flake') await addEverythingToGit(dir);
   return dir;
 }
@@ -63,12 +76,17 @@ type StagedSystem = Pick<FleetSystem, 'name' | 'kind' | 'filesDir' | 'hostDirNam
 export type ClientFileCopies = Map<string, string>;
 
 /** stageForBuild's files, without git. */
-function layOutForBuild(system: StagedSystem, generatedDir: string, stagingRoot: string, copies: ClientFileCopies): string {
+function layOutForBuild(system: StagedSystem, generatedDir: string, stagingRoot: string, copies: ClientFileCopies, digests?: ClientFileDigests): string {
   const dir = mkdtempSync(path.join(stagingRoot, `${system.name}-`));
   // filesDir is a snapshot: a copy without links, so it is its own boundary;
   // its files are what the staging copy must hold, so it holds them (links).
   copyHostTree(system.filesDir, dir, { where: `hosts/${system.hostDirName}`, boundary: system.filesDir, linked: true });
-  for (const { generated, published } of clientFilesOf(system.name)) linkOrCopy(path.join(generatedDir, generated), path.join(dir, published), copies);
+  try {
+    for (const { generated, published } of clientFilesOf(system.name)) linkOrCopy(path.join(generatedDir, generated), path.join(dir, published), copies, digests?.(generated));
+  } catch (error) {
+    if (error instanceof ChangedWhileCopiedError) throw new UserError(error.message);
+    throw error;
+  }
   return dir;
 }
 
@@ -84,11 +102,11 @@ function layOutForBuild(system: StagedSystem, generatedDir: string, stagingRoot:
  * next generate, the one every deploy runs first, render the whole fleet
  * again.
  */
-function linkOrCopy(source: string, target: string, copies: ClientFileCopies): void {
+function linkOrCopy(source: string, target: string, copies: ClientFileCopies, expected?: ReturnType<ClientFileDigests>): void {
   const first = copies.get(source);
   try {
     if (first === undefined) {
-      copyFileSync(source, target, constants.COPYFILE_EXCL);
+      copyClientFile(source, target, expected);
       copies.set(source, target);
     } else linkSync(first, target);
     return;
@@ -97,7 +115,7 @@ function linkOrCopy(source: string, target: string, copies: ClientFileCopies): v
     // written into, for it is a link to the snapshot's file.
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
       unlinkSync(target);
-      linkOrCopy(source, target, copies);
+      linkOrCopy(source, target, copies, expected);
       return;
     }
     if (first === undefined) throw error;
@@ -105,7 +123,27 @@ function linkOrCopy(source: string, target: string, copies: ClientFileCopies): v
   // The first copy is gone (a non-flake system's staging copy is removed once
   // it is built) or its link count is full: copied again, and linked to from now on.
   copies.delete(source);
-  linkOrCopy(source, target, copies);
+  linkOrCopy(source, target, copies, expected);
+}
+
+/**
+ * A client file of generated/ copied to `target` (which must not exist),
+ * read without following a link, and only while it holds what generate
+ * wrote (`expected`); its mode is the generated file's, 0755 or 0644.
+ */
+function copyClientFile(source: string, target: string, expected: ReturnType<ClientFileDigests>): void {
+  let bytes: Buffer;
+  let executable: boolean;
+  if (expected) {
+    bytes = readVerifiedFile(source, expected.sha256);
+    executable = expected.executable;
+  } else {
+    const read = readRegularFile(source);
+    bytes = read.bytes;
+    executable = (read.mode & 0o111) !== 0;
+  }
+  writeFileSync(target, bytes, { flag: 'wx' });
+  chmodSync(target, executable ? 0o755 : 0o644);
 }
 
 export interface ShowingProgressOptions extends Omit<BuildSystemsOptions, 'onResult'> {
@@ -178,7 +216,7 @@ export async function buildSystems(systems: readonly FleetSystem[], options: Bui
       const started = process.hrtime.bigint();
       const groups = [...flakes.values()];
       // One staging copy a flake, whichever of its systems it is laid out for: they share the flake's files.
-      const dirs = groups.map((group) => layOutForBuild(group[0] as FleetSystem, options.generatedDir, stagingRoot, copies));
+      const dirs = groups.map((group) => layOutForBuild(group[0] as FleetSystem, options.generatedDir, stagingRoot, copies, options.clientFiles));
       await addEverythingToGitEach(dirs, options.jobs);
       await buildFlakesSystems(
         groups.map((group, index) => ({ dir: dirs[index] as string, names: group.map((system) => system.name) })),
@@ -187,7 +225,7 @@ export async function buildSystems(systems: readonly FleetSystem[], options: Bui
     };
     const buildNonFlake = async (system: FleetSystem) => {
       const started = process.hrtime.bigint();
-      const staging = layOutForBuild(system, options.generatedDir, stagingRoot, copies);
+      const staging = layOutForBuild(system, options.generatedDir, stagingRoot, copies, options.clientFiles);
       const outcome = await buildNonFlakeSystem(path.join(staging, 'configuration.nix'), options.nix);
       rmSync(staging, { recursive: true, force: true });
       report([system], new Map([[system.name, outcome]]), started);

@@ -4,7 +4,7 @@
  * that list is compared with the published one to decide whether anything
  * changed, without copying or building anything.
  */
-import { statSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import type { FleetSystem } from '../fleet/fleet.js';
@@ -14,6 +14,7 @@ import { HashCache, listHashedHostFiles } from '../fleet/host-tree.js';
 import { sha256 } from '../util/hash.js';
 import { renderManifest } from '../protocol/manifest.js';
 import { byText } from '../util/text.js';
+import { ChangedWhileCopiedError, readRegularFile } from '../util/make-dirs.js';
 
 export interface AssembledFile {
   /** Path inside config/, with '/' separators. */
@@ -105,9 +106,17 @@ export function assembleSystem(system: Pick<FleetSystem, 'name' | 'filesDir' | '
       byPath.set(published, { relative: published, source, executable: known.executable, sha256: known.sha256 });
       continue;
     }
-    const stats = statSync(source, { throwIfNoEntry: false });
-    if (!stats) throw new UserError(`${source} is missing: run \`bento generate\``);
-    byPath.set(published, { relative: published, source, executable: (stats.mode & 0o111) !== 0, sha256: cache.hash(source) });
+    if (!lstatSync(source, { throwIfNoEntry: false })) throw new UserError(`${source} is missing: run \`bento generate\``);
+    // Not known from generate: hashed as read, never through a link (the
+    // fleet's writers control generated/), and copied only while it holds that.
+    let read: { bytes: Buffer; mode: number };
+    try {
+      read = readRegularFile(source);
+    } catch (error) {
+      if (error instanceof ChangedWhileCopiedError) throw new UserError(error.message);
+      throw error;
+    }
+    byPath.set(published, { relative: published, source, executable: (read.mode & 0o111) !== 0, sha256: sha256(read.bytes) });
   }
   const files = [...byPath.values()].sort(byText((file) => file.relative));
   const manifest = renderManifest(files.map((file) => ({ path: file.relative, sha256: file.sha256 })));

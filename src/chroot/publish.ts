@@ -13,7 +13,8 @@ import { MANIFEST_NAME, renderChangeStampOfDigest } from '../protocol/manifest.j
 import { recordStates } from './record-state.js';
 import { writeFileAtomicallySteps } from '../util/atomic-write.js';
 import { flushSync, runStepsSync, runStepsTogether, treeToFlush, type DurableSteps, type StepsOutcome } from '../util/durable.js';
-import { copyFilesWithModes, type CopySharing } from '../util/make-dirs.js';
+import { ChangedWhileCopiedError, copyFilesWithModes, type CopySharing } from '../util/make-dirs.js';
+import { UserError } from '../errors.js';
 import { sha256, sha256File } from '../util/hash.js';
 import { dirUnchangedSinceRecorded, recordDir, recordFile, statTimeNow, unchangedSinceRecorded, type RecordedDir, type RecordedFile, type SystemStats } from './published-stats.js';
 
@@ -264,6 +265,8 @@ function writeVersionAt(temporary: string, assembly: Assembly, options: PublishO
     writeVersionDir(temporary, assembly, options.sftpGroupId, sharing);
   } catch (error) {
     rmSync(temporary, { recursive: true, force: true });
+    // A file of the fleet's changed since it was checked (hosts/, generated/): the user's to stop.
+    if (error instanceof ChangedWhileCopiedError) throw new UserError(error.message);
     throw error;
   }
 }

@@ -8,7 +8,8 @@ import { releaseFleet, type Fleet, type FleetSystem } from '../fleet/fleet.js';
 import { selectSystems } from '../fleet/select.js';
 import type { NixBuildOptions } from '../nix/build.js';
 import { applySystem as applyBuiltSystem, sshDestination, type ApplyAction } from '../nix/rebuild.js';
-import { buildSystems, buildSystemsShowingProgress, formatBuildLine, type SystemBuildResult } from '../builds/build-systems.js';
+import { buildSystems, buildSystemsShowingProgress, formatBuildLine, type ClientFileDigests, type SystemBuildResult } from '../builds/build-systems.js';
+import { RenderedFiles } from '../chroot/assemble.js';
 import { generateOutput } from '../render/generate.js';
 import { deployCommand } from './deploy.js';
 import { reportBrokenHosts, reportSkippedHostDirs } from './generate.js';
@@ -50,16 +51,24 @@ export interface BuildCommandOptions {
 
 export async function buildCommand(options: BuildCommandOptions, io: CommandIO): Promise<number> {
   const action = parseBuildAction(options.action);
-  const { fleet, outputDir: generatedDir } = await generateOutput({ fleetDir: options.fleetDir, jobs: options.jobs, snapshot: true, record: generateRecordOf(io) });
+  const { fleet, outputDir: generatedDir, files, digests } = await generateOutput({ fleetDir: options.fleetDir, jobs: options.jobs, snapshot: true, record: generateRecordOf(io) });
   try {
     await reportSkippedHostDirs(io, fleet);
-    return await buildSelected(fleet, action, generatedDir, options, io);
+    // What generate just brought generated/ to hold: the staging copies get that, or nothing.
+    const rendered = new RenderedFiles(files, digests);
+    return await buildSelected(fleet, action, { dir: generatedDir, clientFiles: (file) => rendered.lookup(file) }, options, io);
   } finally {
     await Promise.all([releaseFleet(fleet), tempDirsRemoved()]);
   }
 }
 
-async function buildSelected(fleet: Fleet, action: BuildAction, generatedDir: string, options: BuildCommandOptions, io: CommandIO): Promise<number> {
+/** generated/, and what each client file in it must hold (build-systems.ts, ClientFileDigests). */
+interface Generated {
+  dir: string;
+  clientFiles: ClientFileDigests;
+}
+
+async function buildSelected(fleet: Fleet, action: BuildAction, generated: Generated, options: BuildCommandOptions, io: CommandIO): Promise<number> {
   const selected = selectSystems(fleet.systems, options.names, fleet.brokenHosts);
 
   let results: SystemBuildResult[];
@@ -67,12 +76,13 @@ async function buildSelected(fleet: Fleet, action: BuildAction, generatedDir: st
     if (options.names.length !== 1 || selected.length !== 1) {
       throw new UserError(`bento build ${action} applies exactly one system: name it with NAME=<name> or --name <name>`);
     }
-    results = [await applySystem(selected[0] as FleetSystem, action, generatedDir, options, io)];
+    results = [await applySystem(selected[0] as FleetSystem, action, generated, options, io)];
   } else {
     const evaluateOnly = action === 'dry-build' || options.nix.evaluateOnly === true;
     printLine(io, `${evaluateOnly ? 'evaluating' : 'building'} ${selected.length} system${selected.length === 1 ? '' : 's'}`);
     results = await buildSystemsShowingProgress(selected, {
-      generatedDir,
+      generatedDir: generated.dir,
+      clientFiles: generated.clientFiles,
       nix: { ...options.nix, evaluateOnly },
       jobs: options.jobs,
       print: (line) => printLine(io, line),
@@ -87,7 +97,7 @@ async function buildSelected(fleet: Fleet, action: BuildAction, generatedDir: st
   return 0;
 }
 
-async function applySystem(system: FleetSystem, action: ApplyAction, generatedDir: string, options: BuildCommandOptions, io: CommandIO): Promise<SystemBuildResult> {
+async function applySystem(system: FleetSystem, action: ApplyAction, generated: Generated, options: BuildCommandOptions, io: CommandIO): Promise<SystemBuildResult> {
   const where = options.targetIp ? `on ${options.targetIp}` : 'on this machine';
   if (options.targetIp !== undefined) sshDestination(options.targetIp);
   if (!options.yes) {
@@ -96,7 +106,7 @@ async function applySystem(system: FleetSystem, action: ApplyAction, generatedDi
   }
   const started = process.hrtime.bigint();
   // Built as deploy builds it, with no more rights than the fleet writer (nix/rebuild.ts): what is applied is that store path, nothing evaluated again.
-  const [built] = await buildSystems([system], { generatedDir, nix: { ...options.nix, evaluateOnly: false }, jobs: 1 });
+  const [built] = await buildSystems([system], { generatedDir: generated.dir, clientFiles: generated.clientFiles, nix: { ...options.nix, evaluateOnly: false }, jobs: 1 });
   if (!built?.ok || built.storePath === undefined) {
     const failed = { ...(built as SystemBuildResult), ok: false, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
     printLine(io, formatBuildLine(failed));

@@ -238,7 +238,7 @@ async function deployFleet(fleet: Fleet, generated: Generated, regenerated: numb
     // after all go with it, their directories untouched. A prebuilt
     // system's, and rollouts, keep their order: staged after the build.
     ahead = waves ? undefined : writeVersionsAhead(chrootDir, toBuild.filter((system) => !system.prebuilt).map((system) => ({ assembly: plan.assemblies.get(system.name) as Assembly, options: { sftpGroupId: plan.sftpGroupId, now: now() } })));
-    const builds = await buildSystemsShowingProgress(toBuild, { generatedDir, nix, jobs: options.jobs, print, progress: io.progress });
+    const builds = await buildSystemsShowingProgress(toBuild, { generatedDir, nix, jobs: options.jobs, print, progress: io.progress, clientFiles: (file) => generated.rendered.lookup(file) });
     const built: RolloutCandidate[] = [];
     for (const build of builds) {
       if (!build.ok || !build.storePath) {

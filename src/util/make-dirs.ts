@@ -6,8 +6,9 @@
  * the machines cannot read. Each missing directory is made one at a time,
  * from the top down, and given `mode` with chmod (which ignores the umask).
  */
-import { chmodSync, closeSync, constants, copyFileSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, constants, copyFileSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { sha256 } from './hash.js';
 
 /** Makes `dir` and its missing parents with exactly `mode`; directories that exist are left as they are. */
 export function makeDirsSync(dir: string, mode: number): void {
@@ -36,12 +37,21 @@ export interface FileToCopy {
    * fails the copy instead of publishing what the link leads to.
    */
   checked?: { dev: number; ino: number; place: string };
+  /**
+   * What the file must hold, by SHA-256, when it is not `checked`: a file
+   * bento wrote into generated/ (its client files), a directory the fleet's
+   * writers control. It is read without following a link and copied only
+   * while it still holds that: a link put in its place since (to the
+   * server's signing key, say) fails the copy instead of publishing what it
+   * leads to.
+   */
+  sha256?: string;
 }
 
 /** The file at `source` changed between its check and its copy. */
 export class ChangedWhileCopiedError extends Error {
   constructor(place: string, why: string) {
-    super(`${place} changed while bento copied it (${why}): nothing of it is used; make sure nothing rewrites hosts/ during a deploy, and run it again`);
+    super(`${place} changed while bento copied it (${why}): nothing of it is used; make sure nothing rewrites hosts/ or generated/ during a deploy, and run it again`);
     this.name = 'ChangedWhileCopiedError';
   }
 }
@@ -78,6 +88,7 @@ export function copyFilesWithModes<F extends FileToCopy>(destination: string, fi
     const source = sharing?.linkSource(file);
     if (source !== undefined && linked(source, target)) continue;
     if (file.checked) copyCheckedFile(file.source, target, file.checked);
+    else if (file.sha256 !== undefined) writeFileSync(target, readVerifiedFile(file.source, file.sha256), { flag: 'wx' });
     else copyFileSync(file.source, target);
     chmodSync(target, file.executable ? 0o755 : 0o644);
     sharing?.written(file, destination);
@@ -111,4 +122,46 @@ function copyCheckedFile(source: string, target: string, checked: NonNullable<Fi
   } finally {
     closeSync(fd);
   }
+}
+
+/** The most a file read by readRegularFile may hold: what bento generates is far smaller. */
+const REGULAR_FILE_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * The bytes of the regular file at `source`, opened without following a
+ * link (its last component) or waiting (a FIFO), and no more than
+ * REGULAR_FILE_LIMIT of them; a ChangedWhileCopiedError naming `place`
+ * otherwise. Also its mode, as the open file has it.
+ */
+export function readRegularFile(source: string, place = source): { bytes: Buffer; mode: number } {
+  let fd: number;
+  try {
+    fd = openSync(source, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    throw new ChangedWhileCopiedError(place, `it cannot be opened as a file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) throw new ChangedWhileCopiedError(place, 'it is no longer a regular file');
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(Math.min(1024 * 1024, REGULAR_FILE_LIMIT + 1 - total));
+      const read = readSync(fd, chunk, 0, chunk.length, total);
+      if (read === 0) break;
+      chunks.push(chunk.subarray(0, read));
+      total += read;
+      if (total > REGULAR_FILE_LIMIT) throw new ChangedWhileCopiedError(place, `it is larger than ${REGULAR_FILE_LIMIT} bytes`);
+    }
+    return { bytes: Buffer.concat(chunks, total), mode: stats.mode };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** readRegularFile's bytes, when they are those whose SHA-256 is `expected`; a ChangedWhileCopiedError otherwise. */
+export function readVerifiedFile(source: string, expected: string, place = source): Buffer {
+  const { bytes } = readRegularFile(source, place);
+  if (sha256(bytes) !== expected) throw new ChangedWhileCopiedError(place, 'it no longer holds what bento wrote there');
+  return bytes;
 }

@@ -3,11 +3,13 @@
  * is built from (its staging copy) and the line each build prints.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatBuildLine, stageForBuild, type ClientFileCopies } from '../../src/builds/build-systems.js';
+import { UserError } from '../../src/errors.js';
+import { sha256 } from '../../src/util/hash.js';
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'bento-builds-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -99,6 +101,38 @@ describe('stageForBuild', () => {
       expect(statSync(path.join(dir, 'update.sh')).ino).not.toBe(statSync(path.join(generatedDir, 'systems', 'printer', 'update.sh')).ino);
     } finally {
       rmSync(generatedDir, { recursive: true, force: true });
+    }
+  });
+
+  it('copies a client file only while it holds what generate wrote: one replaced by a link since (to a file only root reads) fails the staging copy, and nothing of it is copied', async () => {
+    const { filesDir, generatedDir, stagingRoot } = fixture('kiosk', { 'configuration.nix': '{ }\n' });
+    /** What generate wrote, as deploy and build know it (RenderedFiles.lookup). */
+    const written = new Map<string, { sha256: string; executable: boolean }>();
+    for (const entry of readdirSync(generatedDir, { recursive: true, withFileTypes: true })) {
+      if (!entry.isFile()) continue;
+      const file = path.join(entry.parentPath, entry.name);
+      written.set(path.relative(generatedDir, file), { sha256: sha256(readFileSync(file)), executable: false });
+    }
+    const digests = (generated: string) => written.get(generated);
+    const system = { name: 'kiosk', kind: 'non-flake' as const, filesDir, hostDirName: 'kiosk' };
+    const fine = await stageForBuild(system, generatedDir, stagingRoot, new Map(), digests);
+    expect(readFileSync(path.join(fine, 'update.sh'), 'utf8')).toBe('# update.sh of kiosk\n');
+    expect(statSync(path.join(fine, 'update.sh')).mode & 0o777).toBe(0o644);
+
+    const secret = path.join(scratch, 'kiosk-secret');
+    writeFileSync(secret, 'the server\'s signing key\n', { mode: 0o600 });
+    const update = path.join(generatedDir, 'systems', 'kiosk', 'update.sh');
+    rmSync(update);
+    symlinkSync(secret, update);
+    const swapped = stageForBuild(system, generatedDir, stagingRoot, new Map(), digests);
+    await expect(swapped).rejects.toThrow(UserError);
+    await expect(stageForBuild(system, generatedDir, stagingRoot, new Map(), digests)).rejects.toThrow(`${update} changed while bento copied it (it cannot be opened as a file: ELOOP)`);
+    // Its own text in place of the link: not what generate wrote either.
+    rmSync(update);
+    writeFileSync(update, 'echo something else\n');
+    await expect(stageForBuild(system, generatedDir, stagingRoot, new Map(), digests)).rejects.toThrow('it no longer holds what bento wrote there');
+    for (const entry of readdirSync(stagingRoot, { recursive: true, withFileTypes: true })) {
+      if (entry.isFile()) expect(readFileSync(path.join(entry.parentPath, entry.name), 'utf8')).not.toContain('signing key');
     }
   });
 

@@ -1,9 +1,11 @@
-/** mkdir -p and copies with exact modes, whatever the umask; a checked file copied only if it is still that file. */
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+/** mkdir -p and copies with exact modes, whatever the umask; a checked file copied only if it is still that file, a file of generated/ only if it still holds what bento wrote. */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ChangedWhileCopiedError, copyFilesWithModes, makeDirsSync } from '../../src/util/make-dirs.js';
+import { sha256 } from '../../src/util/hash.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-make-dirs-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -84,5 +86,28 @@ describe('copyFilesWithModes', () => {
     chmodSync(checkedFile, 0o600);
     mkdirSync(path.join(dir, 'unreadable'));
     expect(() => copy('unreadable', checkedFile)).toThrow('it is no longer readable by everyone');
+  });
+
+  it('copies a file of generated/ (not checked) only while it holds what bento wrote, never through a link, never waiting on a FIFO', () => {
+    const written = path.join(dir, 'rendered');
+    writeFileSync(written, 'rendered\n');
+    const copy = (name: string, source: string) => {
+      mkdirSync(path.join(dir, `gen-${name}`));
+      copyFilesWithModes(path.join(dir, `gen-${name}`), [{ relative: 'update.sh', source, executable: true, sha256: sha256('rendered\n') }]);
+    };
+    copy('fine', written);
+    expect(readFileSync(path.join(dir, 'gen-fine', 'update.sh'), 'utf8')).toBe('rendered\n');
+    expect(modeOf(path.join(dir, 'gen-fine', 'update.sh'))).toBe(0o755);
+
+    const secret = path.join(dir, 'secret');
+    writeFileSync(secret, 'rendered\n', { mode: 0o600 });
+    symlinkSync(secret, path.join(dir, 'link'));
+    expect(() => copy('through-link', path.join(dir, 'link'))).toThrow(ChangedWhileCopiedError);
+    expect(() => copy('through-link-again', path.join(dir, 'link'))).toThrow(/changed while bento copied it \(it cannot be opened as a file: ELOOP\)/);
+    writeFileSync(path.join(dir, 'other-content'), 'something else\n');
+    expect(() => copy('other', path.join(dir, 'other-content'))).toThrow('it no longer holds what bento wrote there');
+    expect(spawnSync('mkfifo', [path.join(dir, 'fifo')]).status).toBe(0);
+    expect(() => copy('fifo', path.join(dir, 'fifo'))).toThrow('it is no longer a regular file');
+    for (const name of ['through-link', 'through-link-again', 'other', 'fifo']) expect(readdirSync(path.join(dir, `gen-${name}`))).toEqual([]);
   });
 });
