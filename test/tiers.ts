@@ -15,6 +15,7 @@
  */
 export const TIERS = {
   pure: [
+    'test/render/write-output-race.test.ts',
     'test/builds/build-systems.test.ts',
     'test/chroot/accounts.test.ts',
     'test/chroot/assemble.test.ts',

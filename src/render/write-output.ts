@@ -14,7 +14,7 @@
  * refused before anything is touched, and a link where a file belongs is
  * replaced, never followed.
  */
-import { closeSync, constants, fchmodSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, rmdirSync, rmSync, unlinkSync, writevSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, rmdirSync, rmSync, statSync, unlinkSync, writevSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import type { RenderedFile } from './render-fleet.js';
@@ -75,13 +75,16 @@ class FileReader {
     if (this.buffer.length < length + 1) this.buffer = Buffer.allocUnsafe(length + 1);
     let fd: number;
     try {
-      fd = openSync(target, constants.O_RDONLY | constants.O_NOFOLLOW);
+      fd = openSync(target, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     } catch {
       return false;
     }
     let read = 0;
     try {
       for (let n = 1; n > 0 && read <= length; read += n) n = readSync(fd, this.buffer, read, length + 1 - read, null);
+    } catch {
+      // Not a file that can be read now (a FIFO swapped in since its lstat: EAGAIN): it differs.
+      return false;
     } finally {
       closeSync(fd);
     }
@@ -144,10 +147,10 @@ function refuseLinkedDirs(outDir: string, files: readonly RenderedFile[]): Set<s
   return missing;
 }
 
-function linkedDirError(outDir: string, relative: string): UserError {
+function linkedDirError(outDir: string, relative: string, target?: string): UserError {
   const dir = path.join(outDir, relative);
   return new UserError(
-    `${dir} is a symbolic link (to ${readlinkSync(dir)}): bento does not write or remove files through a link`,
+    `${dir} is a symbolic link (to ${target ?? readlinkSync(dir)}): bento does not write or remove files through a link`,
     relative !== '.' ? `remove the link: ${outDir} is bento's own output, it creates the directory` : 'make it a real directory (or remove it: bento creates it); with bento generate --output, name the directory itself',
   );
 }
@@ -163,16 +166,24 @@ export async function writeOutput(outDir: string, files: readonly RenderedFile[]
   const written: string[] = [];
   const removed: string[] = [];
   const readyDirs = new Set<string>();
-  for (const difference of differences) {
-    const target = path.join(outDir, difference.path);
-    try {
-      writeDifference(difference, target);
-    } catch (error) {
-      if (error instanceof UserError) throw error;
-      throw new UserError(`cannot write ${target}: ${(error as Error).message}`, 'generated/ must be a directory bento can write (it owns everything in it)');
+  if (differences.length === 0) return { written, unchanged: files.length, removed };
+  // From here on synchronous: no other code of this process runs while the
+  // working directory is the output's (OutputDirectory).
+  const output = new OutputDirectory(outDir);
+  try {
+    for (const difference of differences) {
+      const target = path.join(outDir, difference.path);
+      try {
+        writeDifference(difference);
+      } catch (error) {
+        if (error instanceof UserError) throw error;
+        throw new UserError(`cannot write ${target}: ${(error as Error).message}`, 'generated/ must be a directory bento can write (it owns everything in it)');
+      }
     }
+    if (removed.length > 0) removeEmptyDirs(output, '.');
+  } finally {
+    output.leave();
   }
-  if (removed.length > 0) removeEmptyDirs(outDir);
   return { written, unchanged: files.length - written.length, removed };
 
   /** Makes the missing directory `relative` and those it is in, as mkdir -p would. */
@@ -180,27 +191,37 @@ export async function writeOutput(outDir: string, files: readonly RenderedFile[]
     if (readyDirs.has(relative) || !missingDirs.has(relative)) return;
     if (relative !== '.') makeDir(path.posix.dirname(relative));
     try {
-      // The output directory's own parents are made as needed too.
-      mkdirSync(path.join(outDir, relative), { recursive: relative === '.' });
+      if (relative === '.') {
+        // The output directory's own parents are made as needed too.
+        mkdirSync(path.resolve(outDir), { recursive: true });
+      } else {
+        output.enter(path.posix.dirname(relative));
+        mkdirSync(path.posix.basename(relative));
+      }
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      // Made meanwhile by someone else: still never a link.
-      if (lstatSync(path.join(outDir, relative)).isSymbolicLink()) throw linkedDirError(outDir, relative);
+      // Made meanwhile by someone else: still never a link (OutputDirectory.enter refuses it).
     }
     readyDirs.add(relative);
   }
 
-  function writeDifference(difference: OutputDifference, target: string): void {
+  /** Brings the file of `difference` to what it should be, in its directory entered (OutputDirectory). */
+  function writeDifference(difference: OutputDifference): void {
+    const dir = path.posix.dirname(difference.path);
+    const name = path.posix.basename(difference.path);
     if (difference.problem === 'extra') {
-      rmSync(target, { force: true });
+      output.enter(dir);
+      rmSync(name, { force: true });
       removed.push(difference.path);
       return;
     }
     const file = byPath.get(difference.path) as RenderedFile;
+    if (difference.problem === 'missing') makeDir(dir);
+    output.enter(dir);
     // Not flushed: generated/ is rewritten by the next run, and deploy flushes
     // what it publishes from it (chroot/publish.ts).
-    if (difference.problem !== 'missing' || !createFile(target, file)) {
-      writeFileAtomicallySync(target, Buffer.concat(bytesOf(file)), file.mode, { durable: false });
+    if (difference.problem !== 'missing' || !createFile(name, file)) {
+      writeFileAtomicallySync(name, Buffer.concat(bytesOf(file)), file.mode, { durable: false });
     }
     written.push(difference.path);
   }
@@ -210,13 +231,12 @@ export async function writeOutput(outDir: string, files: readonly RenderedFile[]
    * older content a reader could see half replaced, and a file half written
    * (a crash) differs from what it should hold, so the next run replaces it.
    * False when something appeared at its name meanwhile: it is then
-   * replaced as any other.
+   * replaced as any other. `name` is in the directory entered.
    */
-  function createFile(target: string, file: RenderedFile): boolean {
-    makeDir(path.posix.dirname(file.path));
+  function createFile(name: string, file: RenderedFile): boolean {
     let fd: number;
     try {
-      fd = openSync(target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, file.mode);
+      fd = openSync(name, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, file.mode);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw error;
@@ -226,11 +246,106 @@ export async function writeOutput(outDir: string, files: readonly RenderedFile[]
       fchmodSync(fd, file.mode); // whatever the umask
     } catch (error) {
       closeSync(fd);
-      unlinkSync(target);
+      unlinkSync(name);
       throw error;
     }
     closeSync(fd);
     return true;
+  }
+}
+
+/**
+ * The output directory, written and pruned by names relative to the
+ * directory they are in, which is entered as the process's working
+ * directory one component at a time: each looked at without following a
+ * link, and checked, once entered, to be the directory looked at. The
+ * fleet's writers control generated/ and deploy writes it as root: a
+ * directory in it swapped for a link after refuseLinkedDirs looked (to
+ * /etc, say) would otherwise make root write its files there, or remove
+ * what an extra file's name names there. A path through it is never used
+ * once a component is checked (Node 20 has no openat). Entering is
+ * synchronous; leave() goes back where the process was.
+ */
+class OutputDirectory {
+  private readonly home: string;
+  /** The output directory as an absolute path: entered again from anywhere. */
+  private readonly absolute: string;
+  /** The components entered below the output directory, each with the identity it was checked to have; undefined: not in the output. */
+  private entered: { name: string; dev: number; ino: number }[] | undefined;
+
+  /** `outDir` as the user named it (for messages). */
+  constructor(private readonly outDir: string) {
+    this.absolute = path.resolve(outDir);
+    try {
+      this.home = process.cwd();
+    } catch {
+      this.home = '/'; // removed meanwhile: anywhere is as good
+    }
+  }
+
+  /** Makes `relative` ('/'-separated, '.' for the output directory itself) the working directory. */
+  enter(relative: string): void {
+    const parts = relative === '.' ? [] : relative.split('/');
+    let chain = this.entered;
+    // Up to the deepest directory both share, each step back checked to be
+    // the directory entered there ('..' of the directory the process is in:
+    // no name is looked up on the way); from the top when none is shared.
+    if (chain !== undefined) {
+      let shared = 0;
+      while (shared < chain.length && shared < parts.length && chain[shared]?.name === parts[shared]) shared++;
+      while (chain.length > shared) {
+        chain.pop();
+        process.chdir('..');
+        if (!this.isEntered(chain)) {
+          chain = undefined;
+          break;
+        }
+      }
+    }
+    this.entered = undefined;
+    if (chain === undefined) {
+      chain = [];
+      this.step(this.absolute, '.');
+    }
+    for (let index = chain.length; index < parts.length; index++) {
+      const name = parts[index] as string;
+      chain.push({ name, ...this.step(name, parts.slice(0, index + 1).join('/')) });
+    }
+    this.entered = chain;
+  }
+
+  /** Goes back to the working directory the process had. */
+  leave(): void {
+    this.entered = undefined;
+    try {
+      process.chdir(this.home);
+    } catch {
+      process.chdir('/');
+    }
+  }
+
+  /** Whether the working directory is the last of `path` (or the output directory itself, for none). */
+  private isEntered(chain: readonly { dev: number; ino: number }[]): boolean {
+    const last = chain[chain.length - 1] ?? this.root;
+    const here = statSync('.');
+    return last !== undefined && here.dev === last.dev && here.ino === last.ino;
+  }
+
+  /** The output directory's identity, as entered last from its absolute path. */
+  private root: { dev: number; ino: number } | undefined;
+
+  /** Enters `name` (from the working directory, or the absolute output directory), the directory `relative` of the output; its identity. */
+  private step(name: string, relative: string): { dev: number; ino: number } {
+    const stats = lstatSync(name);
+    if (stats.isSymbolicLink()) throw linkedDirError(this.outDir, relative, readlinkSync(name));
+    if (!stats.isDirectory()) throw new UserError(`${path.join(this.outDir, relative)} is not a directory: bento writes its files in it`, `remove it: ${this.outDir} is bento's own output`);
+    process.chdir(name);
+    const here = statSync('.');
+    if (here.dev !== stats.dev || here.ino !== stats.ino) {
+      throw new UserError(`${path.join(this.outDir, relative)} changed while bento wrote in it (replaced, by a link maybe): nothing more is written`, `make sure nothing rewrites ${this.outDir} during a run, and run it again`);
+    }
+    if (relative === '.') this.root = { dev: stats.dev, ino: stats.ino };
+    return { dev: stats.dev, ino: stats.ino };
   }
 }
 
@@ -270,12 +385,16 @@ export async function listFiles(dir: string): Promise<string[]> {
   return found;
 }
 
-function removeEmptyDirs(dir: string): boolean {
+/** Removes the empty directories below `relative` of the output (not itself); whether it is empty. */
+function removeEmptyDirs(output: OutputDirectory, relative: string): boolean {
+  output.enter(relative);
   let empty = true;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const child = path.join(dir, entry.name);
-    if (entry.isDirectory() && removeEmptyDirs(child)) rmdirSync(child);
-    else empty = false;
+  for (const entry of readdirSync('.', { withFileTypes: true })) {
+    const child = relative === '.' ? entry.name : `${relative}/${entry.name}`;
+    if (entry.isDirectory() && removeEmptyDirs(output, child)) {
+      output.enter(relative);
+      rmdirSync(entry.name);
+    } else empty = false;
   }
   return empty;
 }

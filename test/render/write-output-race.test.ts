@@ -1,0 +1,103 @@
+/**
+ * render/write-output.ts against a writer of generated/ who swaps one of its
+ * directories for a link after bento looked at it (node:fs wrapped only to
+ * give that writer its moment: right before bento removes an extra file, or
+ * creates its temporary file): bento keeps working in the directory it
+ * looked at, and nothing the link leads to is removed or replaced.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { writeOutput } from '../../src/render/write-output.js';
+import type { RenderedFile } from '../../src/render/render-fleet.js';
+
+/** Runs once, before the next call of the wrapped function on a name `when` accepts. */
+const race: { when?: (name: string) => boolean; swap?: () => void } = {};
+function maybeRace(file: unknown): void {
+  if (typeof file !== 'string' || !race.when?.(path.basename(file))) return;
+  const swap = race.swap;
+  race.when = undefined;
+  race.swap = undefined;
+  swap?.();
+}
+
+vi.mock('node:fs', async (importOriginal) => {
+  const fs = await importOriginal<typeof import('node:fs')>();
+  const rmSync: typeof fs.rmSync = (file, ...rest) => {
+    maybeRace(file);
+    fs.rmSync(file, ...rest);
+  };
+  const openSync = ((file: Parameters<typeof fs.openSync>[0], ...rest: unknown[]) => {
+    maybeRace(file);
+    return (fs.openSync as (...args: unknown[]) => number)(file, ...rest);
+  }) as typeof fs.openSync;
+  return { ...fs, default: { ...fs, rmSync, openSync }, rmSync, openSync };
+});
+
+let work: string;
+let outDir: string;
+let victim: string;
+beforeEach(() => {
+  work = mkdtempSync(path.join(os.tmpdir(), 'bento-write-race-'));
+  outDir = path.join(work, 'generated');
+  victim = path.join(work, 'etc');
+  mkdirSync(victim);
+  writeFileSync(path.join(victim, 'passwd'), 'root:x:0:0\n');
+  writeFileSync(path.join(victim, 'update.sh'), 'the victim\'s own\n');
+});
+afterEach(() => {
+  race.when = undefined;
+  race.swap = undefined;
+  rmSync(work, { recursive: true, force: true });
+});
+
+const file = (content: string): RenderedFile => ({ path: 'systems/x/update.sh', content, mode: 0o644 });
+/** The writer's move: systems/x renamed away, a link to the victim in its place. */
+const swap = () => {
+  renameSync(path.join(outDir, 'systems', 'x'), path.join(outDir, 'systems', 'x.moved'));
+  symlinkSync(victim, path.join(outDir, 'systems', 'x'));
+};
+
+describe('writeOutput, a directory of generated/ swapped for a link while it writes', () => {
+  it('removes an extra file from the directory it looked at, never through the link', async () => {
+    await writeOutput(outDir, [file('u\n')], { prune: true });
+    writeFileSync(path.join(outDir, 'systems', 'x', 'passwd'), 'planted\n');
+    race.when = (name) => name === 'passwd';
+    race.swap = swap;
+    await writeOutput(outDir, [file('u\n')], { prune: true });
+    expect(race.swap).toBeUndefined(); // the moment came
+    expect(readFileSync(path.join(victim, 'passwd'), 'utf8')).toBe('root:x:0:0\n');
+    expect(existsSync(path.join(outDir, 'systems', 'x.moved', 'passwd'))).toBe(false);
+  });
+
+  it('replaces a file in the directory it looked at, never through the link', async () => {
+    await writeOutput(outDir, [file('old\n')], { prune: true });
+    race.when = (name) => name.startsWith('.update.sh.tmp-');
+    race.swap = swap;
+    await writeOutput(outDir, [file('new\n')], { prune: true });
+    expect(race.swap).toBeUndefined();
+    expect(readFileSync(path.join(victim, 'update.sh'), 'utf8')).toBe('the victim\'s own\n');
+    expect(readFileSync(path.join(outDir, 'systems', 'x.moved', 'update.sh'), 'utf8')).toBe('new\n');
+  });
+
+  it('creates a missing file in the directory it made, never through the link', async () => {
+    await writeOutput(outDir, [{ path: 'systems/x/other.sh', content: 'o\n', mode: 0o644 }], { prune: false });
+    rmSync(path.join(victim, 'update.sh'));
+    race.when = (name) => name === 'update.sh';
+    race.swap = swap;
+    await writeOutput(outDir, [file('created\n')], { prune: false });
+    expect(race.swap).toBeUndefined();
+    expect(existsSync(path.join(victim, 'update.sh'))).toBe(false);
+    expect(readFileSync(path.join(outDir, 'systems', 'x.moved', 'update.sh'), 'utf8')).toBe('created\n');
+  });
+
+  it('goes back to the working directory it had, and refuses a directory that is a link when it enters it', async () => {
+    const before = process.cwd();
+    await writeOutput(outDir, [file('u\n')], { prune: true });
+    swap();
+    await expect(writeOutput(outDir, [file('v\n')], { prune: true })).rejects.toThrow(`${path.join(outDir, 'systems', 'x')} is a symbolic link (to ${victim})`);
+    expect(process.cwd()).toBe(before);
+    expect(readFileSync(path.join(victim, 'update.sh'), 'utf8')).toBe('the victim\'s own\n');
+  });
+});
