@@ -14,11 +14,11 @@
  * refused before anything is touched, and a link where a file belongs is
  * replaced, never followed.
  */
-import { closeSync, constants, fchmodSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, rmdirSync, rmSync, statSync, unlinkSync, writevSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, rmdirSync, statSync, unlinkSync, writevSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import type { RenderedFile } from './render-fleet.js';
-import { writeFileAtomicallySync } from '../util/atomic-write.js';
+import { unlinkIfPresentSync, writeFileAtomicallySync } from '../util/atomic-write.js';
 import { byText } from '../util/text.js';
 
 export interface WriteSummary {
@@ -211,7 +211,8 @@ export async function writeOutput(outDir: string, files: readonly RenderedFile[]
     const name = path.posix.basename(difference.path);
     if (difference.problem === 'extra') {
       output.enter(dir);
-      rmSync(name, { force: true });
+      // unlink, never rm: a directory swapped in after rm's own look would be emptied (util/atomic-write.ts).
+      unlinkIfPresentSync(name);
       removed.push(difference.path);
       return;
     }
