@@ -332,7 +332,7 @@ class OutputDirectory {
     return last !== undefined && here.dev === last.dev && here.ino === last.ino;
   }
 
-  /** The output directory's identity, as entered last from its absolute path. */
+  /** The output directory's identity, as entered first from its absolute path. */
   private root: { dev: number; ino: number } | undefined;
 
   /** Enters `name` (from the working directory, or the absolute output directory), the directory `relative` of the output; its identity. */
@@ -342,10 +342,14 @@ class OutputDirectory {
     if (!stats.isDirectory()) throw new UserError(`${path.join(this.outDir, relative)} is not a directory: bento writes its files in it`, `remove it: ${this.outDir} is bento's own output`);
     process.chdir(name);
     const here = statSync('.');
-    if (here.dev !== stats.dev || here.ino !== stats.ino) {
+    // Entered again from its absolute path ('..' led elsewhere): the same
+    // directory, never another one that path now leads to (through a link
+    // above generated/, say), where the names of this run would be written and removed.
+    const first = relative === '.' ? this.root : undefined;
+    if (here.dev !== stats.dev || here.ino !== stats.ino || (first !== undefined && (first.dev !== stats.dev || first.ino !== stats.ino))) {
       throw new UserError(`${path.join(this.outDir, relative)} changed while bento wrote in it (replaced, by a link maybe): nothing more is written`, `make sure nothing rewrites ${this.outDir} during a run, and run it again`);
     }
-    if (relative === '.') this.root = { dev: stats.dev, ino: stats.ino };
+    if (relative === '.') this.root ??= { dev: stats.dev, ino: stats.ino };
     return { dev: stats.dev, ino: stats.ino };
   }
 }

@@ -150,6 +150,29 @@ describe('writeOutput, a directory of generated/ swapped for a link while it wri
     expect(readFileSync(path.join(temporary, 'keep'), 'utf8')).toBe('the writer\'s own\n');
   });
 
+  it('never enters another directory its path leads to meanwhile, when it must enter the output directory again', async () => {
+    // The fleet reached through a link its writers control (above generated/): repointed, with a directory moved so that '..' leads elsewhere.
+    const fleetA = path.join(work, 'fleet-a');
+    const fleetB = path.join(work, 'fleet-b');
+    const fleet = path.join(work, 'fleet');
+    mkdirSync(fleetA);
+    symlinkSync(fleetA, fleet);
+    const files = (content: string): RenderedFile[] => ['x', 'y'].map((name) => ({ path: `systems/${name}/update.sh`, content, mode: 0o644 }));
+    const other = path.join(fleetB, 'generated', 'systems', 'y', 'update.sh');
+    mkdirSync(path.dirname(other), { recursive: true });
+    writeFileSync(other, 'another fleet\'s\n');
+    await writeOutput(path.join(fleet, 'generated'), files('old\n'), { prune: true });
+    race.when = (name) => name === `.update.sh.tmp-${process.pid}`;
+    race.swap = () => {
+      renameSync(path.join(fleetA, 'generated', 'systems', 'x'), path.join(fleetA, 'generated', 'x.moved'));
+      rmSync(fleet);
+      symlinkSync(fleetB, fleet);
+    };
+    await expect(writeOutput(path.join(fleet, 'generated'), files('new\n'), { prune: true })).rejects.toThrow('changed while bento wrote in it');
+    expect(race.swap).toBeUndefined();
+    expect(readFileSync(other, 'utf8')).toBe('another fleet\'s\n');
+  });
+
   it('goes back to the working directory it had, and refuses a directory that is a link when it enters it', async () => {
     const before = process.cwd();
     await writeOutput(outDir, [file('u\n')], { prune: true });
