@@ -269,6 +269,8 @@ export async function writeOutput(outDir: string, files: readonly RenderedFile[]
  */
 class OutputDirectory {
   private readonly home: string;
+  /** The identity of that directory: `home` names it, but a writer of the directories on that path may have made it name another meanwhile. */
+  private readonly homeIdentity: { dev: number; ino: number } | undefined;
   /** The output directory as an absolute path: entered again from anywhere. */
   private readonly absolute: string;
   /** The components entered below the output directory, each with the identity it was checked to have; undefined: not in the output. */
@@ -279,6 +281,7 @@ class OutputDirectory {
     this.absolute = path.resolve(outDir);
     try {
       this.home = process.cwd();
+      this.homeIdentity = statSync('.');
     } catch {
       this.home = '/'; // removed meanwhile: anywhere is as good
     }
@@ -320,6 +323,11 @@ class OutputDirectory {
     this.entered = undefined;
     try {
       process.chdir(this.home);
+      // Another directory by now (the user was in generated/ or hosts/, and
+      // a writer swapped it for a link): not there, where what runs next
+      // (Nix, say) would start; no path bento uses is relative to it.
+      const here = statSync('.');
+      if (this.homeIdentity !== undefined && (here.dev !== this.homeIdentity.dev || here.ino !== this.homeIdentity.ino)) process.chdir('/');
     } catch {
       process.chdir('/');
     }

@@ -173,6 +173,27 @@ describe('writeOutput, a directory of generated/ swapped for a link while it wri
     expect(readFileSync(other, 'utf8')).toBe('another fleet\'s\n');
   });
 
+  it('never goes back to another directory its working directory\'s path leads to meanwhile', async () => {
+    const home = path.join(work, 'home');
+    mkdirSync(home);
+    await writeOutput(outDir, [file('old\n')], { prune: true });
+    race.when = (name) => name === `.update.sh.tmp-${process.pid}`;
+    race.swap = () => {
+      renameSync(home, `${home}.moved`);
+      symlinkSync(victim, home);
+    };
+    const before = process.cwd();
+    process.chdir(home);
+    try {
+      await writeOutput(outDir, [file('new\n')], { prune: true });
+      expect(race.swap).toBeUndefined();
+      expect(process.cwd()).not.toBe(victim);
+      expect(process.cwd()).toBe('/');
+    } finally {
+      process.chdir(before);
+    }
+  });
+
   it('goes back to the working directory it had, and refuses a directory that is a link when it enters it', async () => {
     const before = process.cwd();
     await writeOutput(outDir, [file('u\n')], { prune: true });
