@@ -14,11 +14,11 @@
  * refused before anything is touched, and a link where a file belongs is
  * replaced, never followed.
  */
-import { closeSync, constants, fchmodSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, rmdirSync, rmSync, statSync, unlinkSync, writevSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync, rmdirSync, statSync, unlinkSync, writevSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import type { RenderedFile } from './render-fleet.js';
-import { writeFileAtomicallySync } from '../util/atomic-write.js';
+import { unlinkIfPresentSync, writeFileAtomicallySync } from '../util/atomic-write.js';
 import { byText } from '../util/text.js';
 
 export interface WriteSummary {
@@ -211,7 +211,8 @@ export async function writeOutput(outDir: string, files: readonly RenderedFile[]
     const name = path.posix.basename(difference.path);
     if (difference.problem === 'extra') {
       output.enter(dir);
-      rmSync(name, { force: true });
+      // unlink, never rm: a directory swapped in after rm's own look would be emptied (util/atomic-write.ts).
+      unlinkIfPresentSync(name);
       removed.push(difference.path);
       return;
     }
@@ -268,6 +269,8 @@ export async function writeOutput(outDir: string, files: readonly RenderedFile[]
  */
 class OutputDirectory {
   private readonly home: string;
+  /** The identity of that directory: `home` names it, but a writer of the directories on that path may have made it name another meanwhile. */
+  private readonly homeIdentity: { dev: number; ino: number } | undefined;
   /** The output directory as an absolute path: entered again from anywhere. */
   private readonly absolute: string;
   /** The components entered below the output directory, each with the identity it was checked to have; undefined: not in the output. */
@@ -278,6 +281,7 @@ class OutputDirectory {
     this.absolute = path.resolve(outDir);
     try {
       this.home = process.cwd();
+      this.homeIdentity = statSync('.');
     } catch {
       this.home = '/'; // removed meanwhile: anywhere is as good
     }
@@ -319,6 +323,11 @@ class OutputDirectory {
     this.entered = undefined;
     try {
       process.chdir(this.home);
+      // Another directory by now (the user was in generated/ or hosts/, and
+      // a writer swapped it for a link): not there, where what runs next
+      // (Nix, say) would start; no path bento uses is relative to it.
+      const here = statSync('.');
+      if (this.homeIdentity !== undefined && (here.dev !== this.homeIdentity.dev || here.ino !== this.homeIdentity.ino)) process.chdir('/');
     } catch {
       process.chdir('/');
     }
@@ -331,7 +340,7 @@ class OutputDirectory {
     return last !== undefined && here.dev === last.dev && here.ino === last.ino;
   }
 
-  /** The output directory's identity, as entered last from its absolute path. */
+  /** The output directory's identity, as entered first from its absolute path. */
   private root: { dev: number; ino: number } | undefined;
 
   /** Enters `name` (from the working directory, or the absolute output directory), the directory `relative` of the output; its identity. */
@@ -341,10 +350,14 @@ class OutputDirectory {
     if (!stats.isDirectory()) throw new UserError(`${path.join(this.outDir, relative)} is not a directory: bento writes its files in it`, `remove it: ${this.outDir} is bento's own output`);
     process.chdir(name);
     const here = statSync('.');
-    if (here.dev !== stats.dev || here.ino !== stats.ino) {
+    // Entered again from its absolute path ('..' led elsewhere): the same
+    // directory, never another one that path now leads to (through a link
+    // above generated/, say), where the names of this run would be written and removed.
+    const first = relative === '.' ? this.root : undefined;
+    if (here.dev !== stats.dev || here.ino !== stats.ino || (first !== undefined && (first.dev !== stats.dev || first.ino !== stats.ino))) {
       throw new UserError(`${path.join(this.outDir, relative)} changed while bento wrote in it (replaced, by a link maybe): nothing more is written`, `make sure nothing rewrites ${this.outDir} during a run, and run it again`);
     }
-    if (relative === '.') this.root = { dev: stats.dev, ino: stats.ino };
+    if (relative === '.') this.root ??= { dev: stats.dev, ino: stats.ino };
     return { dev: stats.dev, ino: stats.ino };
   }
 }

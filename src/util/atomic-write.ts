@@ -21,9 +21,17 @@
  * the descriptor that wrote it, never by its name: who can write the
  * directory could rename the new file away and put a link in its place in
  * between, and a chmod by name follows it (to /etc/shadow, say).
+ *
+ * What is at the temporary name is removed with unlink, never rm: Node 20's
+ * rm (even without `recursive`) looks at the name, then, should a
+ * directory be there by the time it removes it, removes everything in it,
+ * recursively and by paths (a link swapped for one of its directories is
+ * followed): a directory swapped in after rm's look would have root empty
+ * it, or where its links lead. unlink removes a file or a link, never a
+ * directory (EISDIR).
  */
-import { closeSync, constants, fchmodSync, fchownSync, openSync, rmSync, renameSync, writeFileSync } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { closeSync, constants, fchmodSync, fchownSync, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { flush, runStepsSync, type DurableSteps } from './durable.js';
 
@@ -43,6 +51,23 @@ export const TEMPORARY_NAME = /^\..+\.tmp-\d+$/;
 /** How a temporary file is opened: made anew, never through a link. */
 const NEW_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
+/** Removes the file (or link) `file` if there is one; never a directory, nor anything in one. */
+export function unlinkIfPresentSync(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
+
+async function unlinkIfPresent(file: string): Promise<void> {
+  try {
+    await unlink(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
+
 /** The temporary name used for `file` by this process. */
 export function temporaryPathOf(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
@@ -61,7 +86,7 @@ export function writeFileAtomicallySteps(file: string, content: string | Buffer,
 function* atomicWriteSteps(file: string, content: string | Buffer, mode: number, durable: boolean, owner?: AtomicWriteOptions['owner']): DurableSteps<void> {
   const temporary = temporaryPathOf(file);
   try {
-    rmSync(temporary, { force: true });
+    unlinkIfPresentSync(temporary);
     const fd = openSync(temporary, NEW_FILE, mode);
     try {
       writeFileSync(fd, content);
@@ -73,7 +98,7 @@ function* atomicWriteSteps(file: string, content: string | Buffer, mode: number,
     if (durable) yield [temporary];
     renameSync(temporary, file);
   } catch (error) {
-    rmSync(temporary, { force: true });
+    unlinkIfPresentSync(temporary);
     throw error;
   }
   if (durable) yield [path.dirname(file)];
@@ -84,7 +109,7 @@ export async function writeFileAtomically(file: string, content: string | Buffer
   const durable = options.durable ?? true;
   const temporary = temporaryPathOf(file);
   try {
-    await rm(temporary, { force: true });
+    await unlinkIfPresent(temporary);
     const handle = await open(temporary, NEW_FILE, mode);
     try {
       await handle.writeFile(content);
@@ -96,7 +121,7 @@ export async function writeFileAtomically(file: string, content: string | Buffer
     if (durable) await flush(temporary);
     await rename(temporary, file);
   } catch (error) {
-    await rm(temporary, { force: true });
+    await unlinkIfPresent(temporary);
     throw error;
   }
   if (durable) await flush(path.dirname(file));
