@@ -347,7 +347,7 @@ class OutputDirectory {
   private step(name: string, relative: string): { dev: number; ino: number } {
     const stats = lstatSync(name);
     if (stats.isSymbolicLink()) throw linkedDirError(this.outDir, relative, readlinkSync(name));
-    if (!stats.isDirectory()) throw new UserError(`${path.join(this.outDir, relative)} is not a directory: bento writes its files in it`, `remove it: ${this.outDir} is bento's own output`);
+    // Not a directory: chdir says so (ENOTDIR), which the caller reports with the file it was writing.
     process.chdir(name);
     const here = statSync('.');
     // Entered again from its absolute path ('..' led elsewhere): the same
