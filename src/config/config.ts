@@ -5,8 +5,8 @@
  * file, applies them and checks the settings that depend on each other.
  */
 import path from 'node:path';
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { MissingToolError, UserError, UserErrors } from '../errors.js';
 import { run } from '../exec.js';
 import { ConfigSyntaxError, parseShellAssignments, type Assignment } from './parse-shell-assignments.js';
@@ -183,13 +183,30 @@ export interface LoadConfigOptions {
   askSystemd?: boolean;
 }
 
+/**
+ * The text of `file`, opened without waiting and only when it is a regular
+ * file: a fleet writer could put a FIFO in config.sh's place (every command
+ * run as root, status's timer too, would wait for a writer forever) or a
+ * link to /dev/zero (a read that never ends).
+ */
+async function readRegularText(file: string): Promise<string> {
+  const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    if (!(await handle.stat()).isFile()) throw new UserError(`${file} is not a regular file: bento reads the fleet's settings from it`);
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Reads `<fleetDir>/config.sh`. */
 export async function loadConfig(fleetDir: string, options: LoadConfigOptions = {}): Promise<LoadedConfig> {
   const file = path.join(fleetDir, 'config.sh');
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readRegularText(file);
   } catch (error) {
+    if (error instanceof UserError) throw error;
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw notAFleetError(fleetDir);
     throw new UserError(`cannot read ${file}: ${(error as Error).message}`);
   }

@@ -1,4 +1,5 @@
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -273,6 +274,22 @@ describe('loadConfig', () => {
     }
     return dir;
   }
+
+  it('refuses a config.sh that is not a regular file, without waiting on a FIFO or reading a device to its end', async () => {
+    const fleet = fleetWith('', 'refuses Europe/berlin');
+    const file = path.join(fleet, 'config.sh');
+    rmSync(file);
+    expect(spawnSync('mkfifo', [file]).status).toBe(0);
+    await expect(loadConfig(fleet, { askSystemd: false })).rejects.toThrow(`${file} is not a regular file: bento reads the fleet's settings from it`);
+    rmSync(file);
+    symlinkSync('/dev/zero', file);
+    await expect(loadConfig(fleet, { askSystemd: false })).rejects.toThrow(UserError);
+    // A link to a regular file (inside the fleet, say) is read as before.
+    rmSync(file);
+    writeFileSync(path.join(fleet, 'settings.sh'), 'CHROOT_DIR=/srv/bento\nREMOTE_IP=192.0.2.1\n');
+    symlinkSync('settings.sh', file);
+    expect((await loadConfig(fleet, { askSystemd: false })).config.chrootDir).toBe('/srv/bento');
+  });
 
   it("asks systemd-analyze where it exists, which knows the server's time zones, naming the line", async () => {
     const fleet = fleetWith("CHROOT_DIR=/x\nREMOTE_IP=a\nUPDATE_CALENDAR='*:0/30 Europe/berlin'\n", 'refuses Europe/berlin');
