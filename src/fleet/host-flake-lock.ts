@@ -14,9 +14,8 @@
 import { readFileSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
-import { updateFlakeLock } from '../nix/flake-lock.js';
+import { NO_INPUTS_LOCK, updateFlakeLock } from '../nix/flake-lock.js';
 import { readEvaluatorFile, shareTreeWithEvaluator, shareWithEvaluator, writableByEvaluator } from '../nix/unprivileged.js';
-import { NO_INPUTS_LOCK } from '../nix/wrapper-flake.js';
 import { writeFileAtomicallySync } from '../util/atomic-write.js';
 import { makeTempDir } from '../util/temp-dir.js';
 import { copyHostTree } from './host-tree.js';

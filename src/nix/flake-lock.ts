@@ -35,6 +35,14 @@ export async function updateFlakeLock(flakeDir: string, input?: string): Promise
   return { ok: true, command: result.command, stderr: result.stderr };
 }
 
+/**
+ * The lock of a flake with no inputs, as Nix 2.8 writes it, and as it reads
+ * a missing flake.lock: a file the evaluator may rewrite is made with it,
+ * which Nix then rewrites in place (it opens it with O_TRUNC, needing no
+ * right on the directory).
+ */
+export const NO_INPUTS_LOCK = '{\n  "nodes": {\n    "root": {}\n  },\n  "root": "root",\n  "version": 7\n}\n';
+
 /** The `locked` attributes of one input node (rev, narHash, lastModified, …). */
 export type LockedInput = Record<string, unknown>;
 

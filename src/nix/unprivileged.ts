@@ -40,7 +40,7 @@
  * setting), and runs with the few variables it needs; NIX_CONFIG reaches it
  * as a root-only file instead of a variable (daemonEnvironment).
  */
-import { chmodSync, chownSync, closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -48,6 +48,7 @@ import { ToolError, UserError } from '../errors.js';
 import { formatCommand, requireOnPath, run, startBackground, tail, type BackgroundProcess, type RunOptions, type RunResult } from '../exec.js';
 import { makeTempDir } from '../util/temp-dir.js';
 import { removeTakingOver } from '../util/remove-taking-over.js';
+import { readAtMostSync } from '../util/read-at-most.js';
 import { NIX_FEATURE_ARGS, nixSettings } from './nix.js';
 
 /** Who evaluates fleet code when bento runs as root: a system user of bento's own, owning nothing, made by the server's setup. */
@@ -345,12 +346,6 @@ export class FleetEvaluator {
     chmodSync(dir, 0o750);
   }
 
-  /** The evaluator's uid and gid (for writableByEvaluator). */
-  async ids(): Promise<{ uid: number; gid: number }> {
-    const { uid, gid } = await this.evaluator();
-    return { uid, gid };
-  }
-
   /** shareTreeWithEvaluator for this evaluator. */
   async shareTree(dir: string): Promise<void> {
     const { gid } = await this.evaluator();
@@ -489,7 +484,7 @@ export async function writableByEvaluator(file: string, content: string): Promis
     writeSync(fd, content);
     fchmodSync(fd, 0o644); // whatever the umask: the evaluator reads it
     if (evaluatesAsAnotherUser()) {
-      const { uid, gid } = await fleetEvaluator.ids();
+      const { uid, gid } = await fleetEvaluator.evaluator();
       fchownSync(fd, uid, gid);
     }
   } finally {
@@ -498,8 +493,8 @@ export async function writableByEvaluator(file: string, content: string): Promis
 }
 
 /**
- * Reads a file the evaluator may have replaced since (in a directory handed
- * over to it): never through a symbolic link, only a regular file, at most
+ * Reads a file the evaluator may have replaced or rewritten since (one it
+ * may write: writableByEvaluator): never through a symbolic link, only a regular file, at most
  * `limit` bytes. Undefined when it does not exist. `afterLooking` (tests)
  * runs between the look at the open file and its reading.
  */
@@ -519,27 +514,14 @@ export function readEvaluatorFile(file: string, limit = 16 * 1024 * 1024, afterL
     if (stats.size > limit) throw new Error(`${file} is larger than ${limit} bytes`);
     afterLooking();
     // Never more than the limit, whatever the size looked at: the file is
-    // the evaluator's to write, and grown meanwhile (a sparse terabyte, in
-    // one ftruncate) it would be read to its end (readFileSync reads until
-    // end of file), all of it in root's memory.
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for (;;) {
-      const chunk = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, limit + 1 - total));
-      const read = readSync(fd, chunk, 0, chunk.length, total);
-      if (read === 0) break;
-      chunks.push(chunk.subarray(0, read));
-      total += read;
-      if (total > limit) throw new Error(`${file} is larger than ${limit} bytes`);
-    }
-    return Buffer.concat(chunks, total).toString('utf8');
+    // the evaluator's to write, and may have grown since.
+    const bytes = readAtMostSync(fd, limit);
+    if (bytes === undefined) throw new Error(`${file} is larger than ${limit} bytes`);
+    return bytes.toString('utf8');
   } finally {
     closeSync(fd);
   }
 }
-
-/** What readEvaluatorFile reads at a time. */
-const READ_CHUNK_BYTES = 64 * 1024;
 
 export interface FleetNixOptions extends RunOptions {
   /**

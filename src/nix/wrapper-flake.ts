@@ -8,13 +8,14 @@
 import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { makeTempDir } from '../util/temp-dir.js';
+import { NO_INPUTS_LOCK } from './flake-lock.js';
 import { shareWithEvaluator, writableByEvaluator } from './unprivileged.js';
 
 /**
  * Writes `flakeText` as flake.nix of a fresh directory the evaluator can
  * read (unprivileged.ts), runs `use` with that directory, and removes it.
  * `purpose` names the temporary directory. With `lockFile`, the directory
- * also holds a flake.lock with no inputs that the evaluator may rewrite
+ * also holds a flake.lock with no inputs (NO_INPUTS_LOCK) that the evaluator may rewrite
  * (writableByEvaluator), where Nix writes the wrapper's lock (read it with
  * readEvaluatorFile); the directory itself stays bento's.
  */
@@ -31,13 +32,6 @@ export async function withWrapperFlake<T>(purpose: string, flakeText: string, us
     rmSync(dir, { recursive: true, force: true });
   }
 }
-
-/**
- * The lock of a flake with no inputs, as Nix 2.8 writes it: Nix reads it
- * as the wrapper's old lock and rewrites the file in place (it opens it
- * with O_TRUNC, needing no right on the directory).
- */
-export const NO_INPUTS_LOCK = '{\n  "nodes": {\n    "root": {}\n  },\n  "root": "root",\n  "version": 7\n}\n';
 
 /**
  * Evaluations through a wrapper flake run on one thread per Nix process,

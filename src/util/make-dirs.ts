@@ -6,9 +6,10 @@
  * the machines cannot read. Each missing directory is made one at a time,
  * from the top down, and given `mode` with chmod (which ignores the umask).
  */
-import { chmodSync, closeSync, constants, copyFileSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, constants, copyFileSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { sha256 } from './hash.js';
+import { readAtMostSync } from './read-at-most.js';
 
 /** Makes `dir` and its missing parents with exactly `mode`; directories that exist are left as they are. */
 export function makeDirsSync(dir: string, mode: number): void {
@@ -143,17 +144,9 @@ export function readRegularFile(source: string, place = source): { bytes: Buffer
   try {
     const stats = fstatSync(fd);
     if (!stats.isFile()) throw new ChangedWhileCopiedError(place, 'it is no longer a regular file');
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for (;;) {
-      const chunk = Buffer.allocUnsafe(Math.min(1024 * 1024, REGULAR_FILE_LIMIT + 1 - total));
-      const read = readSync(fd, chunk, 0, chunk.length, total);
-      if (read === 0) break;
-      chunks.push(chunk.subarray(0, read));
-      total += read;
-      if (total > REGULAR_FILE_LIMIT) throw new ChangedWhileCopiedError(place, `it is larger than ${REGULAR_FILE_LIMIT} bytes`);
-    }
-    return { bytes: Buffer.concat(chunks, total), mode: stats.mode };
+    const bytes = readAtMostSync(fd, REGULAR_FILE_LIMIT);
+    if (bytes === undefined) throw new ChangedWhileCopiedError(place, `it is larger than ${REGULAR_FILE_LIMIT} bytes`);
+    return { bytes, mode: stats.mode };
   } finally {
     closeSync(fd);
   }

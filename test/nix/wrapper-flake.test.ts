@@ -9,7 +9,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { NO_INPUTS_LOCK, withWrapperFlake } from '../../src/nix/wrapper-flake.js';
+import { withWrapperFlake } from '../../src/nix/wrapper-flake.js';
+import { NO_INPUTS_LOCK } from '../../src/nix/flake-lock.js';
 import { EVALUATOR_USER, FALLBACK_EVALUATOR_USER } from '../../src/nix/unprivileged.js';
 
 /** Runs `sh -c script` as the user who evaluates fleet code as root (the one bento finds: its own user, else the fallback). */
