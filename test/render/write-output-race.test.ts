@@ -85,6 +85,13 @@ const swap = () => {
   symlinkSync(victim, path.join(outDir, 'systems', 'x'));
 };
 
+/** The writer's other move: the file at `file` replaced by a directory holding a file of its own. */
+const directoryInPlaceOf = (file: string) => {
+  rmSync(file);
+  mkdirSync(file);
+  writeFileSync(path.join(file, 'keep'), 'the writer\'s own\n');
+};
+
 describe('writeOutput, a directory of generated/ swapped for a link while it writes', () => {
   it('removes an extra file from the directory it looked at, never through the link', async () => {
     await writeOutput(outDir, [file('u\n')], { prune: true });
@@ -124,11 +131,7 @@ describe('writeOutput, a directory of generated/ swapped for a link while it wri
     writeFileSync(extra, 'planted\n');
     race.when = (name) => name === 'passwd';
     race.afterLook = true;
-    race.swap = () => {
-      rmSync(extra);
-      mkdirSync(extra);
-      writeFileSync(path.join(extra, 'keep'), 'the writer\'s own\n');
-    };
+    race.swap = () => directoryInPlaceOf(extra);
     await writeOutput(outDir, [file('u\n')], { prune: true }).catch(() => undefined);
     expect(race.swap).toBeUndefined();
     expect(readFileSync(path.join(extra, 'keep'), 'utf8')).toBe('the writer\'s own\n');
@@ -140,11 +143,7 @@ describe('writeOutput, a directory of generated/ swapped for a link while it wri
     writeFileSync(temporary, 'planted\n');
     race.when = (name) => name === path.basename(temporary);
     race.afterLook = true;
-    race.swap = () => {
-      rmSync(temporary);
-      mkdirSync(temporary);
-      writeFileSync(path.join(temporary, 'keep'), 'the writer\'s own\n');
-    };
+    race.swap = () => directoryInPlaceOf(temporary);
     await writeOutput(outDir, [file('new\n')], { prune: true }).catch(() => undefined);
     expect(race.swap).toBeUndefined();
     expect(readFileSync(path.join(temporary, 'keep'), 'utf8')).toBe('the writer\'s own\n');
