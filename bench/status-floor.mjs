@@ -2,9 +2,10 @@
 // make only the file system calls status cannot do without, run alternately
 // with bento itself on the same synthetic fleet (bench/lib/status-fleet.mjs).
 //
-// The floors are bench/lib/status-floor.mjs's (cold: every logs/ listed and
-// every entry lstat'ed, on two threads from 2,000 systems as status does;
-// cached: the five calls per system); and node's start-up alone.
+// The floors are bench/lib/status-floor.mjs's (cold: every logs/ listed,
+// every entry lstat'ed and the files a verdict rests on read, on two
+// threads from 2,000 systems as status does; cached: the five calls per
+// system); and node's start-up alone.
 //
 // Usage: npm run build && node bench/status-floor.mjs [systems] [logs] [runs]
 // (REUSE=DIR: a fleet kept by status-bench.mjs or this script; KEEP=1 keeps
@@ -40,7 +41,7 @@ try {
   };
   const cases = {
     'bento status --once --no-cache': [cli, '--dir', fleet, 'status', '--once', '--no-cache'],
-    [`floor, cold: readdir + lstat of every entry, ${cold.threads === 2 ? 'two threads' : 'one thread'}`]: cold.args,
+    [`floor, cold: readdir + lstat of every entry, the logs' ends and heartbeats read, ${cold.threads === 2 ? 'two threads' : 'one thread'}`]: cold.args,
     'bento status --once, cached': [cli, '--dir', fleet, 'status', '--once'],
     'floor, cached: the 5 calls per system, after parsing the latest log names': cachedFloor,
     'node start-up alone': ['-e', ''],
