@@ -66,17 +66,17 @@ function idsOf(user: string): { uid: number; gid: number } {
 }
 
 /**
- * A machine's logs/ holding a log over the limit and a symbolic link of the
- * machine's to `target` outside the chroot (left from an SFTP server that
- * allowed symlink requests, the original bento's say: this one refuses
+ * A machine (`label`) whose logs/ hold a log over the limit and a symbolic
+ * link of its own to `target` outside the chroot (left from an SFTP server
+ * that allowed symlink requests, the original bento's say: this one refuses
  * them), and a directory of fake tools where `tool` (mktemp or touch), once
  * the real one has run, lets the machine rename its link, as itself, onto
  * the name `onto` gives (a shell word; `$out` is mktemp's output): the
  * machine's move lands between two steps of the prune, at the worst moment.
  */
-function raceSetup(tool: 'mktemp' | 'touch', target: string, onto: (logs: string, big: string) => string) {
+function raceSetup(label: string, tool: 'mktemp' | 'touch', target: string, onto: (logs: string, big: string) => string) {
   const { chrootDir } = suite.server;
-  const name = suite.n(`race${tool}`);
+  const name = suite.n(label);
   suite.server.addUsers([name]);
   const logs = makeSystemDir(path.join(chrootDir, name), name);
   const big = logName('fcz1s2yp', 'success', '20240601-1100', `nixos-system-${name}-24.05`);
@@ -228,7 +228,7 @@ describe.skipIf(!isRoot)('prune-logs.sh', () => {
     const victim = path.join(elsewhere, 'shadow');
     writeFileSync(victim, 'secret\n', { mode: 0o600 });
     // The machine sees the temporary file appear and renames its link onto it ($out: mktemp's output).
-    const { logs, big, bin } = raceSetup('mktemp', victim, () => '$out');
+    const { logs, big, bin } = raceSetup('tmpwrite', 'mktemp', victim, () => '$out');
     const prune = writePrune();
 
     const run = runPrune(prune, bin);
@@ -243,7 +243,7 @@ describe.skipIf(!isRoot)('prune-logs.sh', () => {
     const elsewhere = mkdtempSync(path.join(os.tmpdir(), 'bento-victim-'));
     suite.later(() => rmSync(elsewhere, { recursive: true, force: true }));
     // Just after touch copied the log's mtime, the machine puts its link in the log's place.
-    const { logs, big, bin } = raceSetup('touch', elsewhere, (dir, log) => path.join(dir, log));
+    const { logs, big, bin } = raceSetup('logmove', 'touch', elsewhere, (dir, log) => path.join(dir, log));
     const prune = writePrune();
 
     const run = runPrune(prune, bin);
@@ -252,6 +252,24 @@ describe.skipIf(!isRoot)('prune-logs.sh', () => {
     expect(run.status).toBe(0);
     expect(lstatSync(path.join(logs, big)).isFile()).toBe(true);
     expect(gunzipSync(readFileSync(path.join(logs, big))).toString()).toBe(OVERSIZE_LOG_TEXT);
+  });
+
+  it("never reads a time through a machine's link: one renamed onto the log before its mtime is copied gives the short log the link's own, not that of what it points to", () => {
+    const elsewhere = mkdtempSync(path.join(os.tmpdir(), 'bento-victim-'));
+    suite.later(() => rmSync(elsewhere, { recursive: true, force: true }));
+    utimesSync(elsewhere, secondsAgo(9 * 86400), secondsAgo(9 * 86400));
+    const hidden = statSync(elsewhere).mtimeMs;
+    // As soon as the short log's temporary file exists, the machine puts its link in the log's place.
+    const { logs, big, bin } = raceSetup('logtime', 'mktemp', elsewhere, (dir, log) => path.join(dir, log));
+    const prune = writePrune();
+
+    const run = runPrune(prune, bin);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(readdirSync(elsewhere)).toEqual([]);
+    const stub = lstatSync(path.join(logs, big));
+    expect(stub.isFile()).toBe(true);
+    expect(stub.mtimeMs).not.toBe(hidden);
   });
 
   it("removes a short log's temporary file that a killed run left in the machine's directory, once an hour old", () => {
@@ -266,7 +284,7 @@ describe.skipIf(!isRoot)('prune-logs.sh', () => {
     writeFileSync(fresh, 'x');
     const prune = writePrune();
 
-    expect(runPrune(prune)).toMatchObject({ status: 0, stderr: '', stdout: '' });
+    expect(runPrune(prune)).toMatchObject({ status: 0, stderr: '' });
     expect(existsSync(stale)).toBe(false);
     expect(existsSync(fresh)).toBe(true);
   });
