@@ -327,6 +327,14 @@
       	# Root owns CHROOT_DIR/<name>: a machine can replace neither it nor its logs/.
       	dir=$CHROOT_DIR/$name
       	if [ -L "$dir" ] || [ ! -d "$dir" ] || [ -L "$dir/logs" ] || [ ! -d "$dir/logs" ]; then continue; fi
+      	# A short log's temporary file that a killed run left (shorten): only
+      	# root writes there; an hour old, so never one a run is writing.
+      	for stale in "$dir"/.bento-prune-??????.tmp-*; do
+      		if [ -f "$stale" ]; then
+      			find "$dir" -mindepth 1 -maxdepth 1 -type f -name '.bento-prune-??????.tmp-*' -mmin +60 -delete || :
+      			break
+      		fi
+      	done
       	set -- "$@" "$dir/logs"
       done << EOF
       $accounts
@@ -350,11 +358,17 @@
       exec 4>&-
 
       # shorten LOG SIZE: puts the short log in place of LOG (its name checked
-      # against LOG_NAME, so it holds no byte to fear), with its mtime.
+      # against LOG_NAME, so it holds no byte to fear), with its mtime. The short
+      # log is written in CHROOT_DIR/<name>, which root owns, and renamed into
+      # logs/: in logs/, which the machine writes, it could rename a file or a
+      # link of its own onto the temporary name between mktemp and the write, and
+      # root would write and chmod through it. The machine can rename anything of
+      # logs/ onto LOG meanwhile too: touch -h reads LOG's mtime without following
+      # a link, and mv -T replaces LOG, a link too, never moving into a directory.
       shorten() {
-      	tmp=$(mktemp --suffix ".tmp-$$" "''${1%/*}/.bento-prune-XXXXXX") || return 1
+      	tmp=$(mktemp --suffix ".tmp-$$" "''${1%/logs/*}/.bento-prune-XXXXXX") || return 1
       	# shellcheck disable=SC2059 # the format is the file: octal escapes only
-      	if printf "$OVERSIZE_LOG" > "$tmp" && chmod 0644 "$tmp" && touch -r "$1" "$tmp" && mv -f "$tmp" "$1"; then
+      	if printf "$OVERSIZE_LOG" > "$tmp" && chmod 0644 "$tmp" && touch -h -r "$1" "$tmp" && mv -f -T "$tmp" "$1"; then
       		echo "prune-logs: emptied $1 ($2 bytes, over LOG_SIZE_LIMIT): a short log in its place keeps its name and result"
       	else
       		rm -f "$tmp"

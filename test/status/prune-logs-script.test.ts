@@ -7,7 +7,7 @@
  * the same name and mtime, so the result it reports survives.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -36,16 +36,15 @@ function writePrune(): string {
   return file;
 }
 
-function runPrune(file: string) {
-  return spawnSync('/bin/sh', [file], { encoding: 'utf8', env: { PATH: UNIT_PATH } });
+function runPrune(file: string, pathFirst?: string) {
+  return spawnSync('/bin/sh', [file], { encoding: 'utf8', env: { PATH: pathFirst ? `${pathFirst}:${UNIT_PATH}` : UNIT_PATH } });
 }
 
 /** A directory with logs/, owned as bento's setup makes them (logs/ by `owner`). */
 function makeSystemDir(dir: string, owner: string | undefined): string {
   mkdirSync(path.join(dir, 'logs'), { recursive: true, mode: 0o755 });
   if (owner) {
-    const uid = Number(spawnSync('id', ['-u', owner], { encoding: 'utf8' }).stdout.trim());
-    const gid = Number(spawnSync('id', ['-g', owner], { encoding: 'utf8' }).stdout.trim());
+    const { uid, gid } = idsOf(owner);
     chownSync(dir, 0, gid);
     chownSync(path.join(dir, 'logs'), uid, gid);
   }
@@ -58,6 +57,43 @@ function plant(logs: string, name = 'rotate.sh'): string {
   writeFileSync(file, '#!/bin/sh\n');
   chmodSync(file, 0o755);
   return file;
+}
+
+/** A uid and gid, as `id` reads them. */
+function idsOf(user: string): { uid: number; gid: number } {
+  const id = (flag: string) => Number(spawnSync('id', [flag, user], { encoding: 'utf8' }).stdout.trim());
+  return { uid: id('-u'), gid: id('-g') };
+}
+
+/**
+ * A machine (`label`) whose logs/ hold a log over the limit and a symbolic
+ * link of its own to `target` outside the chroot (left from an SFTP server
+ * that allowed symlink requests, the original bento's say: this one refuses
+ * them), and a directory of fake tools where `tool` (mktemp or touch), once
+ * the real one has run, lets the machine rename its link, as itself, onto
+ * the name `onto` gives (a shell word; `$out` is mktemp's output): the
+ * machine's move lands between two steps of the prune, at the worst moment.
+ */
+function raceSetup(label: string, tool: 'mktemp' | 'touch', target: string, onto: (logs: string, big: string) => string) {
+  const { chrootDir } = suite.server;
+  const name = suite.n(label);
+  suite.server.addUsers([name]);
+  const logs = makeSystemDir(path.join(chrootDir, name), name);
+  const big = logName('fcz1s2yp', 'success', '20240601-1100', `nixos-system-${name}-24.05`);
+  writeFileSync(path.join(logs, big), Buffer.alloc(LIMIT + 1, 1));
+  const link = path.join(logs, 'planted');
+  symlinkSync(target, link);
+  const { uid, gid } = idsOf(name);
+  lchownSync(link, uid, gid);
+  const bin = mkdtempSync(path.join(os.tmpdir(), 'bento-race-bin-'));
+  suite.later(() => rmSync(bin, { recursive: true, force: true }));
+  const run = tool === 'mktemp' ? 'out=$(/usr/bin/mktemp "$@") || exit; printf \'%s\\n\' "$out"' : '/usr/bin/touch "$@" || exit';
+  writeFileSync(
+    path.join(bin, tool),
+    `#!/bin/sh\n${run}\nsetpriv --reuid=${uid} --regid=${gid} --clear-groups mv -f -T '${link}' "${onto(logs, big)}" 2>/dev/null || :\n`,
+    { mode: 0o755 },
+  );
+  return { logs, big, bin };
 }
 
 function secondsAgo(seconds: number): number {
@@ -184,5 +220,72 @@ describe.skipIf(!isRoot)('prune-logs.sh', () => {
     // Nothing more to do.
     expect(runPrune(prune)).toMatchObject({ status: 0, stdout: '' });
     rmSync(path.join(chrootDir, 'states.txt'));
+  });
+
+  it("never writes through a machine's link: one renamed onto the short log's temporary file, between its creation and its writing, does not make root truncate or chmod a file outside the chroot", () => {
+    const elsewhere = mkdtempSync(path.join(os.tmpdir(), 'bento-victim-'));
+    suite.later(() => rmSync(elsewhere, { recursive: true, force: true }));
+    const victim = path.join(elsewhere, 'shadow');
+    writeFileSync(victim, 'secret\n', { mode: 0o600 });
+    // The machine sees the temporary file appear and renames its link onto it ($out: mktemp's output).
+    const { logs, big, bin } = raceSetup('tmpwrite', 'mktemp', victim, () => '$out');
+    const prune = writePrune();
+
+    const run = runPrune(prune, bin);
+    expect(readFileSync(victim, 'utf8')).toBe('secret\n');
+    expect(statSync(victim).mode & 0o777).toBe(0o600);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(gunzipSync(readFileSync(path.join(logs, big))).toString()).toBe(OVERSIZE_LOG_TEXT);
+  });
+
+  it("never moves the short log through a machine's link: one to a directory outside, renamed onto the log just before the short log replaces it, is replaced itself", () => {
+    const elsewhere = mkdtempSync(path.join(os.tmpdir(), 'bento-victim-'));
+    suite.later(() => rmSync(elsewhere, { recursive: true, force: true }));
+    // Just after touch copied the log's mtime, the machine puts its link in the log's place.
+    const { logs, big, bin } = raceSetup('logmove', 'touch', elsewhere, (dir, log) => path.join(dir, log));
+    const prune = writePrune();
+
+    const run = runPrune(prune, bin);
+    expect(readdirSync(elsewhere)).toEqual([]);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(lstatSync(path.join(logs, big)).isFile()).toBe(true);
+    expect(gunzipSync(readFileSync(path.join(logs, big))).toString()).toBe(OVERSIZE_LOG_TEXT);
+  });
+
+  it("never reads a time through a machine's link: one renamed onto the log before its mtime is copied gives the short log the link's own, not that of what it points to", () => {
+    const elsewhere = mkdtempSync(path.join(os.tmpdir(), 'bento-victim-'));
+    suite.later(() => rmSync(elsewhere, { recursive: true, force: true }));
+    utimesSync(elsewhere, secondsAgo(9 * 86400), secondsAgo(9 * 86400));
+    const hidden = statSync(elsewhere).mtimeMs;
+    // As soon as the short log's temporary file exists, the machine puts its link in the log's place.
+    const { logs, big, bin } = raceSetup('logtime', 'mktemp', elsewhere, (dir, log) => path.join(dir, log));
+    const prune = writePrune();
+
+    const run = runPrune(prune, bin);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(readdirSync(elsewhere)).toEqual([]);
+    const stub = lstatSync(path.join(logs, big));
+    expect(stub.isFile()).toBe(true);
+    expect(stub.mtimeMs).not.toBe(hidden);
+  });
+
+  it("removes a short log's temporary file that a killed run left in the machine's directory, once an hour old", () => {
+    const { chrootDir } = suite.server;
+    const name = suite.n('killed');
+    suite.server.addUsers([name]);
+    makeSystemDir(path.join(chrootDir, name), name);
+    const stale = path.join(chrootDir, name, '.bento-prune-AbC123.tmp-77');
+    const fresh = path.join(chrootDir, name, '.bento-prune-dEf456.tmp-78');
+    writeFileSync(stale, 'x');
+    utimesSync(stale, secondsAgo(7200), secondsAgo(7200));
+    writeFileSync(fresh, 'x');
+    const prune = writePrune();
+
+    expect(runPrune(prune)).toMatchObject({ status: 0, stderr: '' });
+    expect(existsSync(stale)).toBe(false);
+    expect(existsSync(fresh)).toBe(true);
   });
 });
