@@ -28,7 +28,23 @@ import type { LogName } from './log-name.js';
  * ctime: that is when it reached the mirror.
  */
 export function receivedAtMs(stats: Pick<Stats, 'mtimeMs' | 'ctimeMs'>): number {
-  return Math.min(stats.mtimeMs, stats.ctimeMs);
+  return Math.min(Math.max(Math.min(stats.mtimeMs, stats.ctimeMs), -DATE_LIMIT_MS), DATE_LIMIT_MS);
+}
+
+/**
+ * The times a Date holds: ±8.64e15 ms from 1970 (ECMA-262), about 271,821
+ * BC to 275,760 AD, beyond which toISOString throws. A file system with
+ * 64-bit times (tmpfs, btrfs) holds more, and a machine that may set its
+ * files' times (an SFTP server without bento's allow list, §9; a copy from
+ * a mirror) can give a log one of them: one such log made status, its
+ * JSON and the alerts fail for the whole fleet. receivedAtMs keeps the
+ * times it gives within them, which keeps their order but at the very ends.
+ */
+export const DATE_LIMIT_MS = 8.64e15;
+
+/** A file's time as ISO 8601, or, beyond what a Date holds (DATE_LIMIT_MS), in seconds since 1970: never throws. */
+export function fileTimeText(ms: number): string {
+  return Math.abs(ms) <= DATE_LIMIT_MS ? new Date(ms).toISOString() : `${Math.floor(ms / 1000)} seconds since 1970`;
 }
 
 /** A log in a system's logs/: its name, what the name says, and when the server received it. */

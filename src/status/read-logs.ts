@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { describeError, errorCode } from '../errors.js';
 import { logNameProblem, parseLogName } from '../protocol/log-name.js';
-import { FUTURE_TOLERANCE_MS, GZIP_HEAD_BYTES, GZIP_TAIL_BYTES, gzipProblem, isLaterLog, isUploadTemporary, receivedAtMs, type LogEntry } from '../protocol/log-file.js';
+import { fileTimeText, FUTURE_TOLERANCE_MS, GZIP_HEAD_BYTES, GZIP_TAIL_BYTES, gzipProblem, isLaterLog, isUploadTemporary, receivedAtMs, type LogEntry } from '../protocol/log-file.js';
 import { HEARTBEAT_FILE, HEARTBEAT_READ_BYTES, parseHeartbeat, type Heartbeat } from '../protocol/heartbeat.js';
 import { fileStamp, logNamesDigest, type FileStamp } from './log-cache.js';
 import { truncate } from '../util/text.js';
@@ -210,7 +210,7 @@ function readLogs(work: LogsWork, names: readonly string[], problems: string[], 
         if (result.mtimeMs > futureMs) {
           future.seen = true;
           warnings.push(
-            `${name}/logs/${fileName} has a modification time in the future (${new Date(result.mtimeMs).toISOString()}): it counts as received when the server last changed it (${new Date(result.ctimeMs).toISOString()}), so it does not outrank the logs sent after it`,
+            `${name}/logs/${fileName} has a modification time in the future (${fileTimeText(result.mtimeMs)}): it counts as received when the server last changed it (${fileTimeText(result.ctimeMs)}), so it does not outrank the logs sent after it`,
           );
         }
         candidates.push({ fileName, mtimeMs: receivedAtMs(result), size: result.size, ino: result.ino, mtimeStat: result.mtimeMs, ctimeMs: result.ctimeMs, whole: undefined });

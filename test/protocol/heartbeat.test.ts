@@ -25,6 +25,8 @@ describe('parseHeartbeat', () => {
     expect(parseHeartbeat(`${FIRST}\nrunning: /nix/store/${RUNNING}\nbooted: ../../etc\nreboot-pending: maybe\n\n`)).toEqual({});
     // Given twice: which one is meant cannot be told.
     expect(parseHeartbeat(`${FIRST}\nrunning: ${RUNNING}\nrunning: ${BOOTED}\n\n`)).toEqual({});
+    // Not a store path for nix: never shown as one (a 4 KiB label, JSON field, alert).
+    expect(parseHeartbeat(`${FIRST}\nrunning: ${RUNNING.slice(0, 33)}${'x'.repeat(3000)}\nbooted: ${BOOTED}\n\n`)).toEqual({ booted: BOOTED });
     // Keys a later version adds are skipped.
     expect(parseHeartbeat(`${FIRST}\nuptime: 3d\nrunning: ${RUNNING}\n\n`)).toEqual({ running: RUNNING });
   });

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
-import { gzipProblem, isUploadTemporary, selectLatestLog } from '../../src/protocol/log-file.js';
+import { DATE_LIMIT_MS, fileTimeText, gzipProblem, isUploadTemporary, receivedAtMs, selectLatestLog } from '../../src/protocol/log-file.js';
 import { logEntry, logName } from '../status/fixtures.js';
 
 /** The gzip of `text` as the client makes it (`gzip -c FILE`: the header carries the file name). */
@@ -68,5 +68,27 @@ describe('selectLatestLog', () => {
     expect(selectLatestLog([b, a])).toBe(b);
     expect(selectLatestLog([a, b])).toBe(b);
     expect(selectLatestLog([])).toBeUndefined();
+  });
+});
+
+describe('receivedAtMs', () => {
+  it('is the mtime, or the ctime when that is earlier', () => {
+    expect(receivedAtMs({ mtimeMs: 1_000, ctimeMs: 2_000 })).toBe(1_000);
+    expect(receivedAtMs({ mtimeMs: 3_000, ctimeMs: 2_000 })).toBe(2_000);
+  });
+
+  it('stays within the times a Date holds, whatever a 64-bit file system keeps (tmpfs, btrfs)', () => {
+    const earliest = receivedAtMs({ mtimeMs: -1e17, ctimeMs: 2_000 });
+    expect(earliest).toBe(-DATE_LIMIT_MS);
+    expect(new Date(earliest).toISOString()).toBe('-271821-04-20T00:00:00.000Z');
+    expect(receivedAtMs({ mtimeMs: 1e17, ctimeMs: 1e17 })).toBe(DATE_LIMIT_MS);
+  });
+});
+
+describe('fileTimeText', () => {
+  it('is ISO 8601 where a Date holds the time, seconds since 1970 beyond', () => {
+    expect(fileTimeText(0)).toBe('1970-01-01T00:00:00.000Z');
+    expect(fileTimeText(1e17)).toBe('100000000000000 seconds since 1970');
+    expect(fileTimeText(-1e17)).toBe('-100000000000000 seconds since 1970');
   });
 });

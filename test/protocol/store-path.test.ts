@@ -9,4 +9,9 @@ describe('storeBasenameProblem', () => {
     expect(storeBasenameProblem(`/nix/store/${HASH}-nixos-system-x`)).toMatch(/hash/);
     expect(storeBasenameProblem(`${HASH}-.hidden`)).toMatch(/starts with/);
   });
+
+  it('refuses a name longer than nix allows (211 characters)', () => {
+    expect(storeBasenameProblem(`${HASH}-${'x'.repeat(211)}`)).toBeUndefined();
+    expect(storeBasenameProblem(`${HASH}-${'x'.repeat(212)}`)).toMatch(/longer than the 211 characters/);
+  });
 });

@@ -56,9 +56,9 @@ export function heartbeat(secondsAgo: number, runningPrefix?: string, rebootPend
 /** SILENT_AFTER of one hour at NOW. */
 export const SILENCE = { nowMs: NOW.getTime(), silentAfterMs: 3_600_000 };
 
-/** A temporary CHROOT_DIR, removed by `cleanup`. */
-export async function makeChroot(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'bento-status-'));
+/** A temporary CHROOT_DIR (in `base`, the system's temporary directory by default), removed by `cleanup`. */
+export async function makeChroot(base = os.tmpdir()): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(path.join(base, 'bento-status-'));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 

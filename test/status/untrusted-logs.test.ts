@@ -7,10 +7,13 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import path from 'node:path';
-import { readFile, utimes, writeFile } from 'node:fs/promises';
+import { lstat, readFile, utimes, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { gzipSync } from 'node:zlib';
 import { statusCommand, type StatusOptions } from '../../src/commands/status.js';
+import { fleetViewOf } from '../../src/notify/fleet-view.js';
+import { readFleetReport } from '../../src/status/report.js';
 import { Collector } from '../helpers/collect.js';
 import { LOG_CONTENT, NOW, addSystem, logName, makeChroot, storePath, writeLog } from './fixtures.js';
 
@@ -141,5 +144,43 @@ describe('a log whose mtime lies in the future', () => {
     const result = await status(dir);
     expect(result).toMatchObject({ code: 0, state: 'up-to-date' });
     expect(result.stderr).toContain(`warning: x1/logs/${future} has a modification time in the future (${new Date(ahead * 1000).toISOString()})`);
+  });
+});
+
+describe('a log whose time lies beyond what a Date holds', () => {
+  // ±1e14 s, some three million years: tmpfs and btrfs keep 64-bit times, which
+  // a machine that may set them (an SFTP server without bento's allow list, a
+  // copy from a mirror) can give its logs. Before, one such log made status
+  // (table, --json, --prometheus) and the alerts throw for the whole fleet.
+  const FAR = 1e14;
+
+  it('still gives every system its row, in the table, the JSON and the alerts, and names the time in its warning', async () => {
+    const made = await makeChroot('/dev/shm');
+    cleanup = made.cleanup;
+    const dir = made.dir;
+    await writeFile(path.join(dir, 'states.txt'), `x1=${storePath('fcz1s2yp')}\nx2=${storePath('fcz1s2yp')}\n`);
+    await addSystem(dir, 'x1', { lastChangeAgo: 600 });
+    await addSystem(dir, 'x2', { lastChangeAgo: 600, logs: [[logName('fcz1s2yp', 'success', '20240601-1155'), 300]] });
+    const past = path.join(dir, 'x1', 'logs', logName('1dyc4lgr', 'failure'));
+    const future = path.join(dir, 'x2', 'logs', logName('1dyc4lgr', 'failure', '20240601-1159'));
+    await writeLog(past, 0);
+    await writeLog(future, 0);
+    // touch: Node's utimes takes a negative time for now.
+    for (const [file, seconds] of [[past, -FAR], [future, FAR]] as const) {
+      expect(spawnSync('touch', ['-d', `@${seconds}`, file]).status).toBe(0);
+    }
+    // The test means nothing on a file system that cannot hold such times.
+    expect((await lstat(past)).mtimeMs, '/dev/shm must be a tmpfs (64-bit file times)').toBe(-FAR * 1000);
+
+    const json = await status(dir);
+    expect(json.row).toMatchObject({ name: 'x1', state: 'rebuild-pending', lastLogTime: '-271821-04-20T00:00:00.000Z' });
+    expect(json.stderr).toContain(`x2/logs/${path.basename(future)} has a modification time in the future (${FAR} seconds since 1970)`);
+    const table = new Collector();
+    expect(await statusCommand({ chrootDir: dir, isTTY: false, noColor: true, now: NOW }, { stdout: table, stderr: new Collector() })).toBe(2);
+    expect(table.text).toMatch(/^x1 .*rebuild pending/m);
+    expect(table.text).toMatch(/^x2 .*extra logs/m);
+    const view = fleetViewOf(await readFleetReport(dir), NOW.getTime());
+    expect(view.machines.x1).toMatchObject({ state: 'rebuild-pending', since: '-271821-04-20T00:00:00.000Z' });
+    expect(view.machines.x2?.state).toBe('extra-logs');
   });
 });
