@@ -126,6 +126,7 @@ export const TIERS = {
   ],
   process: [
     'test/util/durable-fifo.test.ts',
+    'test/util/read-at-most-fifo.test.ts',
     'test/cli-registry.test.ts',
     'test/example-copy.test.ts',
     'test/cli.test.ts',

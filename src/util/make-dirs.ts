@@ -9,7 +9,7 @@
 import { chmodSync, closeSync, constants, copyFileSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { sha256 } from './hash.js';
-import { readAtMostSync } from './read-at-most.js';
+import { IrregularFileError, readRegularFileSync } from './read-at-most.js';
 
 /** Makes `dir` and its missing parents with exactly `mode`; directories that exist are left as they are. */
 export function makeDirsSync(dir: string, mode: number): void {
@@ -131,24 +131,21 @@ const REGULAR_FILE_LIMIT = 64 * 1024 * 1024;
 /**
  * The bytes of the regular file at `source`, opened without following a
  * link (its last component) or waiting (a FIFO), and no more than
- * REGULAR_FILE_LIMIT of them; a ChangedWhileCopiedError naming `place`
- * otherwise. Also its mode, as the open file has it.
+ * REGULAR_FILE_LIMIT of them (util/read-at-most.ts); a
+ * ChangedWhileCopiedError naming `place` otherwise. Also its mode, as the
+ * open file has it.
  */
 export function readRegularFile(source: string, place = source): { bytes: Buffer; mode: number } {
-  let fd: number;
   try {
-    fd = openSync(source, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (error) {
-    throw new ChangedWhileCopiedError(place, `it cannot be opened as a file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-  try {
-    const stats = fstatSync(fd);
-    if (!stats.isFile()) throw new ChangedWhileCopiedError(place, 'it is no longer a regular file');
-    const bytes = readAtMostSync(fd, REGULAR_FILE_LIMIT);
-    if (bytes === undefined) throw new ChangedWhileCopiedError(place, `it is larger than ${REGULAR_FILE_LIMIT} bytes`);
+    const { bytes, stats } = readRegularFileSync(source, REGULAR_FILE_LIMIT, { noFollow: true });
     return { bytes, mode: stats.mode };
-  } finally {
-    closeSync(fd);
+  } catch (error) {
+    if (error instanceof IrregularFileError) {
+      throw new ChangedWhileCopiedError(place, error.reason === 'not a regular file' ? 'it is no longer a regular file' : `it is larger than ${REGULAR_FILE_LIMIT} bytes`);
+    }
+    const { code, syscall } = error as NodeJS.ErrnoException;
+    if (syscall === 'open') throw new ChangedWhileCopiedError(place, `it cannot be opened as a file: ${code ?? (error as Error).message}`);
+    throw error;
   }
 }
 
