@@ -127,6 +127,8 @@ export const TIERS = {
   process: [
     'test/util/durable-fifo.test.ts',
     'test/util/read-at-most-fifo.test.ts',
+    'test/util/hash-fifo.test.ts',
+    'test/fleet/host-tree-fifo.test.ts',
     'test/cli-registry.test.ts',
     'test/example-copy.test.ts',
     'test/cli.test.ts',
