@@ -6,10 +6,10 @@
  * the machines cannot read. Each missing directory is made one at a time,
  * from the top down, and given `mode` with chmod (which ignores the umask).
  */
-import { chmodSync, closeSync, constants, copyFileSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, constants, copyFileSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { sha256 } from './hash.js';
-import { IrregularFileError, readRegularFileSync } from './read-at-most.js';
+import { IrregularFileError, readAtMostSync, readRegularFileSync } from './read-at-most.js';
 
 /** Makes `dir` and its missing parents with exactly `mode`; directories that exist are left as they are. */
 export function makeDirsSync(dir: string, mode: number): void {
@@ -110,7 +110,9 @@ function linked(source: string, target: string): boolean {
  * Copies the file at `source` only if it is still the file that was
  * checked: opened first (without blocking, should it have become a FIFO),
  * then its identity and mode taken from the descriptor, so no link swapped
- * in afterwards can change what is read.
+ * in afterwards can change what is read; and no more than the size fstat
+ * gave (readFileSync reads a file fstat calls empty to its end, which its
+ * owner can push away for ever: a sparse terabyte, one ftruncate).
  */
 function copyCheckedFile(source: string, target: string, checked: NonNullable<FileToCopy['checked']>): void {
   const fd = openSync(source, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -119,7 +121,9 @@ function copyCheckedFile(source: string, target: string, checked: NonNullable<Fi
     if (!stats.isFile()) throw new ChangedWhileCopiedError(checked.place, 'it is no longer a regular file');
     if (stats.dev !== checked.dev || stats.ino !== checked.ino) throw new ChangedWhileCopiedError(checked.place, 'it is another file than the one checked: a directory on its path was replaced, by a link maybe');
     if ((stats.mode & 0o004) === 0) throw new ChangedWhileCopiedError(checked.place, 'it is no longer readable by everyone');
-    writeFileSync(target, readFileSync(fd), { flag: 'wx' });
+    const bytes = readAtMostSync(fd, stats.size);
+    if (bytes === undefined) throw new ChangedWhileCopiedError(checked.place, 'it grew while it was read');
+    writeFileSync(target, bytes, { flag: 'wx' });
   } finally {
     closeSync(fd);
   }
