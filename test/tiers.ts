@@ -129,6 +129,7 @@ export const TIERS = {
     'test/util/read-at-most-fifo.test.ts',
     'test/util/hash-fifo.test.ts',
     'test/fleet/host-tree-fifo.test.ts',
+    'test/fleet/host-flake-lock-fifo.test.ts',
     'test/cli-registry.test.ts',
     'test/example-copy.test.ts',
     'test/cli.test.ts',
