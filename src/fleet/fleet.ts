@@ -14,6 +14,7 @@ import { evalFlakeSystemNames, evalFlakesSystemNames, type FlakeNames } from '..
 import { FLAKES_PER_EVALUATOR } from '../nix/wrapper-flake.js';
 import { loadSigningKey, signingKeyPlacementProblem, type SigningKey } from '../nix/signing-key.js';
 import { shareWithEvaluator } from '../nix/unprivileged.js';
+import { readFleetFile } from './fleet-file.js';
 import { copyHostTree, HashCache, hostTreeFingerprint, listHashedHostFiles, listHostFiles, missingHostsError, outsideBoundaryProblem, type HashedHostFile } from './host-tree.js';
 import { parsePublicKey, type PublicKey } from './keys.js';
 import { assignWaves } from './waves.js';
@@ -568,9 +569,10 @@ function attachKeys(root: string, systems: FleetSystem[], problems: string[], wa
     }
     files.delete(file);
     try {
-      system.key = parsePublicKey(readFileSync(path.join(keysDir, file), 'utf8'));
+      // keys/ is the fleet writers': a FIFO there would keep every command waiting (fleet-file.ts).
+      system.key = parsePublicKey(readFleetFile(path.join(keysDir, file), `keys/${file}`, `the public key of ${system.name}`));
     } catch (error) {
-      problems.push(`keys/${file}: ${(error as Error).message}`);
+      problems.push(error instanceof UserError ? error.message : `keys/${file}: ${(error as Error).message}`);
       continue;
     }
     // One key for two machines: either could log in as the other and read its configuration.
