@@ -3,7 +3,7 @@
  * kind and key. Loading validates names and keys once; everything downstream
  * works from this typed model.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -511,10 +511,12 @@ function attachRebootWindows(config: Config, systems: FleetSystem[], problems: s
       const file = path.join(system.filesDir, REBOOT_WINDOW_FILE);
       let window: RebootWindow | undefined | null;
       if (hasFile(system, REBOOT_WINDOW_FILE)) {
+        const place = `hosts/${system.hostDirName}/${REBOOT_WINDOW_FILE}`;
         try {
-          window = parseRebootWindow(readFileSync(file, 'utf8'));
+          // Listed as a regular file, but read from hosts/ itself when the fleet is (loadKnownFleet): its writers may have swapped it since.
+          window = parseRebootWindow(readFleetFile(file, place, 'the reboot window of its machines'));
         } catch (error) {
-          problems.push(`hosts/${system.hostDirName}/${REBOOT_WINDOW_FILE}: REBOOT_WINDOW ${(error as Error).message}`);
+          problems.push(error instanceof UserError ? error.message : `${place}: REBOOT_WINDOW ${(error as Error).message}`);
           window = null;
         }
       }
