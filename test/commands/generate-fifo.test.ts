@@ -33,4 +33,10 @@ describe('generate with a FIFO in place of a file of the fleet', () => {
     expect(run).toMatchObject({ status: 1 });
     expect(run !== 'hung' && run.stderr).toContain('keys/laptop.pub is not a regular file: bento reads the public key of laptop from it');
   });
+
+  it('uids.txt: refused at once, naming it', () => {
+    const run = generateWithFifo('uids.txt');
+    expect(run).toMatchObject({ status: 1 });
+    expect(run !== 'hung' && run.stderr).toContain("uids.txt is not a regular file: bento reads the uid of each system's SFTP account from it");
+  });
 });
