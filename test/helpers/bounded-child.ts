@@ -22,12 +22,18 @@ export function builtModule(relative: string): string {
 /** What a call made in a child came to: its value, what it threw, or that it hung (killed at the bound). */
 export type ChildOutcome = { value: unknown } | { error: string; name: string; code?: string } | 'hung';
 
+/** How the child runs: as another user (through setpriv, as root), with variables added to the environment. */
+export interface ChildOptions {
+  as?: { uid: number; gid: number };
+  env?: Record<string, string>;
+}
+
 /**
  * Runs `body`, the body of an async function of `args` (JSON values) that
  * may use `imported`, the built module of `module` (`util/hash`), in a
  * child node killed after CHILD_BOUND_MS; what it returned or threw.
  */
-export function runBounded(module: string, body: string, args: readonly unknown[] = []): ChildOutcome {
+export function runBounded(module: string, body: string, args: readonly unknown[] = [], options: ChildOptions = {}): ChildOutcome {
   const script = [
     `const imported = await import(${JSON.stringify(builtModule(module))});`,
     `const args = JSON.parse(process.argv[1]);`,
@@ -36,7 +42,9 @@ export function runBounded(module: string, body: string, args: readonly unknown[
     `try { outcome = { value: await call(...args) }; } catch (error) { outcome = { error: String(error.message), name: String(error.name), ...(error.code ? { code: String(error.code) } : {}) }; }`,
     `process.stdout.write(JSON.stringify(outcome));`,
   ].join('\n');
-  const result = spawnSync(process.execPath, ['--input-type=module', '-e', script, JSON.stringify(args)], { encoding: 'utf8', timeout: CHILD_BOUND_MS, killSignal: 'SIGKILL' });
+  const node = [process.execPath, '--input-type=module', '-e', script, JSON.stringify(args)];
+  const command = options.as ? ['setpriv', `--reuid=${options.as.uid}`, `--regid=${options.as.gid}`, '--clear-groups', ...node] : node;
+  const result = spawnSync(command[0] as string, command.slice(1), { encoding: 'utf8', env: { ...process.env, ...options.env }, timeout: CHILD_BOUND_MS, killSignal: 'SIGKILL' });
   if (result.signal !== null) return 'hung';
   if (result.status !== 0) throw new Error(`the child failed (status ${result.status}): ${result.stderr}`);
   return JSON.parse(result.stdout) as ChildOutcome;
