@@ -121,7 +121,7 @@ function copyCheckedFile(source: string, target: string, checked: NonNullable<Fi
     if (!stats.isFile()) throw new ChangedWhileCopiedError(checked.place, 'it is no longer a regular file');
     if (stats.dev !== checked.dev || stats.ino !== checked.ino) throw new ChangedWhileCopiedError(checked.place, 'it is another file than the one checked: a directory on its path was replaced, by a link maybe');
     if ((stats.mode & 0o004) === 0) throw new ChangedWhileCopiedError(checked.place, 'it is no longer readable by everyone');
-    const bytes = readAtMostSync(fd, stats.size);
+    const bytes = readAtMostSync(fd, stats.size, stats.size);
     if (bytes === undefined) throw new ChangedWhileCopiedError(checked.place, 'it grew while it was read');
     writeFileSync(target, bytes, { flag: 'wx' });
   } finally {

@@ -11,15 +11,30 @@ import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 
 /** What is read at a time. */
 const CHUNK_BYTES = 64 * 1024;
 
-/** The bytes of the open file `fd` from its start, or undefined as soon as there are more than `limit` of them. */
-export function readAtMostSync(fd: number, limit: number): Buffer | undefined {
+/**
+ * The bytes of the open file `fd` from its start, or undefined as soon as
+ * there are more than `limit` of them. `expected`: what it was seen to
+ * hold (fstat's size), read into one buffer a byte larger, where its end is
+ * found too: no other buffer to allocate or join for a file that did not
+ * grow (a deploy reads a thousand keys).
+ */
+export function readAtMostSync(fd: number, limit: number, expected?: number): Buffer | undefined {
   const chunks: Buffer[] = [];
   let total = 0;
+  let chunk = Buffer.allocUnsafe(Math.min(expected === undefined ? CHUNK_BYTES : expected + 1, limit + 1));
+  let filled = 0;
   for (;;) {
-    const chunk = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, limit + 1 - total));
-    const read = readSync(fd, chunk, 0, chunk.length, total);
-    if (read === 0) return Buffer.concat(chunks, total);
-    chunks.push(chunk.subarray(0, read));
+    if (filled === chunk.length) {
+      chunks.push(chunk);
+      chunk = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, limit + 1 - total));
+      filled = 0;
+    }
+    const read = readSync(fd, chunk, filled, chunk.length - filled, total);
+    if (read === 0) {
+      chunks.push(chunk.subarray(0, filled));
+      return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
+    }
+    filled += read;
     total += read;
     if (total > limit) return undefined;
   }
@@ -76,7 +91,7 @@ export function openRegularFileSync(file: string, options: { noFollow?: boolean 
 export function readRegularFileSync(file: string, limit: number, options: { noFollow?: boolean } = {}): { bytes: Buffer; stats: Stats } {
   const { fd, stats } = openRegularFileSync(file, options);
   try {
-    const bytes = readAtMostSync(fd, limit);
+    const bytes = readAtMostSync(fd, limit, stats.size);
     if (bytes === undefined) throw new IrregularFileError(file, 'too large', limit);
     return { bytes, stats };
   } finally {

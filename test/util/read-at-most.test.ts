@@ -8,10 +8,10 @@ import { IrregularFileError, readAtMostSync, readRegularFileSync } from '../../s
 const dir = mkdtempSync(path.join(os.tmpdir(), 'bento-read-at-most-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function readOf(name: string, limit: number): Buffer | undefined {
+function readOf(name: string, limit: number, expected?: number): Buffer | undefined {
   const fd = openSync(path.join(dir, name), 'r');
   try {
-    return readAtMostSync(fd, limit);
+    return readAtMostSync(fd, limit, expected);
   } finally {
     closeSync(fd);
   }
@@ -24,6 +24,15 @@ describe('readAtMostSync', () => {
     expect(readOf('big', big.length)?.equals(big)).toBe(true);
     writeFileSync(path.join(dir, 'empty'), '');
     expect(readOf('empty', 10)?.length).toBe(0);
+  });
+
+  it('reads the same whatever size it was told to expect: right, smaller (grown since), larger (shrunk), none', () => {
+    const big = Buffer.alloc(200 * 1024 + 7, 'y');
+    writeFileSync(path.join(dir, 'expected'), big);
+    for (const expected of [big.length, 0, 10, 100 * 1024, big.length + 1000, undefined]) {
+      expect(readOf('expected', big.length, expected)?.equals(big), String(expected)).toBe(true);
+      expect(readOf('expected', big.length - 1, expected), String(expected)).toBeUndefined();
+    }
   });
 
   it('stops one byte past the limit, however large the file is (a sparse terabyte)', () => {
