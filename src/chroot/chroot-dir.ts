@@ -4,7 +4,7 @@
  * root and writable by nobody else, or ChrootDirectory refuses the login),
  * and locked against a second deploy.
  */
-import { accessSync, constants, existsSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { accessSync, chmodSync, constants, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { systemDirectoryProblem, SYSTEM_DIRECTORY_HINT } from '../config/system-directories.js';
@@ -75,16 +75,50 @@ export function prepareChrootDir(chrootDir: string): void {
  * one opening a new file both hold "the" lock.
  */
 export function deployLockPath(chrootDir: string): string {
-  const lockDir = existsSync('/run') && process.getuid?.() === 0 ? '/run' : os.tmpdir();
-  return path.join(lockDir, `bento-deploy-${sha256(path.resolve(chrootDir)).slice(0, 16)}.lock`);
+  return path.join(deployLockDir(), `bento-deploy-${sha256(path.resolve(chrootDir)).slice(0, 16)}.lock`);
 }
+
+/**
+ * Where the deploy locks are. Root's: /run, which only root may write.
+ * Otherwise (bento not root: its tests, which lock in-process; root on a
+ * server without /run) a fixed name in the temporary directory, which
+ * everyone may write, would be any local user's to take first: a file of
+ * theirs, flocked for ever (every deploy "waits for another"), a FIFO
+ * (opening it waits for a writer for ever), a link. So the locks are in
+ * `bento-locks-<uid>` there, made 0700, used only while it is a directory
+ * (not a link) of this user that nobody else may use; a refusal names it.
+ * Not $XDG_RUNTIME_DIR: the lock needs one name for every run of the user,
+ * and a run from a timer or cron has no such variable.
+ */
+export function deployLockDir(uid = process.getuid?.(), runDir = '/run'): string {
+  if (uid === 0 && existsSync(runDir)) return runDir;
+  const dir = path.join(os.tmpdir(), `bento-locks-${uid ?? 'user'}`);
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+    chmodSync(dir, 0o700);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw new UserError(`cannot make ${dir} for bento's deploy locks: ${(error as Error).message}`, LOCK_DIR_HINT);
+  }
+  const stats = lstatSync(dir);
+  const problem = !stats.isDirectory()
+    ? 'it is not a directory'
+    : stats.uid !== uid
+      ? `it belongs to uid ${stats.uid}, not to this user (uid ${uid})`
+      : (stats.mode & 0o077) !== 0
+        ? `others may use it (mode ${(stats.mode & 0o7777).toString(8).padStart(4, '0')})`
+        : undefined;
+  if (problem) throw new UserError(`${dir} cannot hold bento's deploy locks: ${problem}; another local user may have made it, to take the lock first`, LOCK_DIR_HINT);
+  return dir;
+}
+
+const LOCK_DIR_HINT = 'remove it, or set TMPDIR to a directory of your own';
 
 /**
  * Takes the deploy lock of CHROOT_DIR: an exclusive flock(2), which the
  * kernel releases when its holder dies, however it dies (exec.ts,
- * holdFileLock). It lives in /run, not in CHROOT_DIR, and taking it writes
- * nothing, so that a deploy with nothing to do writes nothing. Resolves to
- * the function that releases it.
+ * holdFileLock). It lives in /run (deployLockDir), not in CHROOT_DIR, and
+ * taking it writes nothing, so that a deploy with nothing to do writes
+ * nothing. Resolves to the function that releases it.
  */
 export async function lockChrootDir(chrootDir: string): Promise<() => Promise<void>> {
   const lockFile = deployLockPath(chrootDir);

@@ -5,12 +5,12 @@
  * file, applies them and checks the settings that depend on each other.
  */
 import path from 'node:path';
-import { constants, existsSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { MissingToolError, UserError, UserErrors } from '../errors.js';
 import { run } from '../exec.js';
 import { ConfigSyntaxError, parseShellAssignments, type Assignment } from './parse-shell-assignments.js';
 import { CONFIG_KEYS, DEFAULTS, SCHEMA, type Config, type KeySpec } from './schema.js';
+import { IrregularFileError, readRegularFileSync } from '../util/read-at-most.js';
 import { calendarInterval, FALLBACK_SPREAD, pollSpreadOf, silentAfterOf, timeSpanSeconds } from './systemd-time.js';
 
 // What the other stages read of config/, from the module that loads it.
@@ -183,19 +183,24 @@ export interface LoadConfigOptions {
   askSystemd?: boolean;
 }
 
+/** The most config.sh may hold: settings take far less. */
+const CONFIG_LIMIT = 16 * 1024 * 1024;
+
 /**
  * The text of `file`, opened without waiting and only when it is a regular
  * file: a fleet writer could put a FIFO in config.sh's place (every command
  * run as root, status's timer too, would wait for a writer forever) or a
- * link to /dev/zero (a read that never ends).
+ * link to /dev/zero (a read that never ends); and read no further than
+ * CONFIG_LIMIT, as one they grow while it is read would be
+ * (util/read-at-most.ts, readRegularFileSync).
  */
-async function readRegularText(file: string): Promise<string> {
-  const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+function readRegularText(file: string): string {
   try {
-    if (!(await handle.stat()).isFile()) throw new UserError(`${file} is not a regular file: bento reads the fleet's settings from it`);
-    return await handle.readFile('utf8');
-  } finally {
-    await handle.close();
+    return readRegularFileSync(file, CONFIG_LIMIT).bytes.toString('utf8');
+  } catch (error) {
+    if (!(error instanceof IrregularFileError)) throw error;
+    if (error.reason === 'not a regular file') throw new UserError(`${file} is not a regular file: bento reads the fleet's settings from it`);
+    throw new UserError(`${file} holds more than ${CONFIG_LIMIT / 1024 / 1024} MiB: bento reads the fleet's settings from it, which take far less`);
   }
 }
 
@@ -204,7 +209,7 @@ export async function loadConfig(fleetDir: string, options: LoadConfigOptions = 
   const file = path.join(fleetDir, 'config.sh');
   let text: string;
   try {
-    text = await readRegularText(file);
+    text = readRegularText(file);
   } catch (error) {
     if (error instanceof UserError) throw error;
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw notAFleetError(fleetDir);

@@ -3,7 +3,7 @@
  * kind and key. Loading validates names and keys once; everything downstream
  * works from this typed model.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +14,7 @@ import { evalFlakeSystemNames, evalFlakesSystemNames, type FlakeNames } from '..
 import { FLAKES_PER_EVALUATOR } from '../nix/wrapper-flake.js';
 import { loadSigningKey, signingKeyPlacementProblem, type SigningKey } from '../nix/signing-key.js';
 import { shareWithEvaluator } from '../nix/unprivileged.js';
+import { readFleetFile } from './fleet-file.js';
 import { copyHostTree, HashCache, hostTreeFingerprint, listHashedHostFiles, listHostFiles, missingHostsError, outsideBoundaryProblem, type HashedHostFile } from './host-tree.js';
 import { parsePublicKey, type PublicKey } from './keys.js';
 import { assignWaves } from './waves.js';
@@ -510,10 +511,12 @@ function attachRebootWindows(config: Config, systems: FleetSystem[], problems: s
       const file = path.join(system.filesDir, REBOOT_WINDOW_FILE);
       let window: RebootWindow | undefined | null;
       if (hasFile(system, REBOOT_WINDOW_FILE)) {
+        const place = `hosts/${system.hostDirName}/${REBOOT_WINDOW_FILE}`;
         try {
-          window = parseRebootWindow(readFileSync(file, 'utf8'));
+          // Listed as a regular file, but read from hosts/ itself when the fleet is (loadKnownFleet): its writers may have swapped it since.
+          window = parseRebootWindow(readFleetFile(file, place, 'the reboot window of its machines'));
         } catch (error) {
-          problems.push(`hosts/${system.hostDirName}/${REBOOT_WINDOW_FILE}: REBOOT_WINDOW ${(error as Error).message}`);
+          problems.push(error instanceof UserError ? error.message : `${place}: REBOOT_WINDOW ${(error as Error).message}`);
           window = null;
         }
       }
@@ -568,9 +571,10 @@ function attachKeys(root: string, systems: FleetSystem[], problems: string[], wa
     }
     files.delete(file);
     try {
-      system.key = parsePublicKey(readFileSync(path.join(keysDir, file), 'utf8'));
+      // keys/ is the fleet writers': a FIFO there would keep every command waiting (fleet-file.ts).
+      system.key = parsePublicKey(readFleetFile(path.join(keysDir, file), `keys/${file}`, `the public key of ${system.name}`));
     } catch (error) {
-      problems.push(`keys/${file}: ${(error as Error).message}`);
+      problems.push(error instanceof UserError ? error.message : `keys/${file}: ${(error as Error).message}`);
       continue;
     }
     // One key for two machines: either could log in as the other and read its configuration.

@@ -25,13 +25,14 @@ export type HostLockUpdate = { ok: true; before: string | undefined; after: stri
 /**
  * Updates every input of the flake in `fleetDir/label` (`hosts/laptop`), or
  * only `input`. flake.lock is rewritten only when Nix changed it, keeping
- * its mode and owner. A flake.lock that cannot be read is thrown (its
- * errno code); anything else that fails comes back with the reason.
+ * its mode and owner. A flake.lock that cannot be copied (not a regular
+ * file, not readable by everyone) comes back with the reason, as anything
+ * else that fails; one the copy cannot read (a directory) is thrown (its
+ * errno code).
  */
 export async function updateHostFlakeLock(fleetDir: string, label: string, input?: string): Promise<HostLockUpdate> {
   const dir = path.join(fleetDir, label);
   const lockFile = path.join(dir, 'flake.lock');
-  const before = readIfPresent(lockFile);
   const work = makeTempDir('lock');
   try {
     await shareWithEvaluator(work);
@@ -45,16 +46,20 @@ export async function updateHostFlakeLock(fleetDir: string, label: string, input
     await shareTreeWithEvaluator(copy);
     // The copy's flake.lock, or one with no inputs, which is how Nix reads
     // a missing lock (and leaves it missing for a flake with no inputs):
-    // the one file the evaluator may write.
+    // the one file the evaluator may write. It is also the lock as it was,
+    // read from the copy (root's, made as for a deploy: a regular file, a
+    // link only inside the fleet), never from hosts/, where a fleet writer
+    // may put a FIFO in its place (root would wait for a writer for ever)
+    // or a link to /dev/zero (a read without end).
     const copyLock = path.join(copy, 'flake.lock');
-    const copied = readIfPresent(copyLock);
-    if (copied !== undefined) unlinkSync(copyLock);
-    await writableByEvaluator(copyLock, copied ?? NO_INPUTS_LOCK);
+    const before = readIfPresent(copyLock);
+    if (before !== undefined) unlinkSync(copyLock);
+    await writableByEvaluator(copyLock, before ?? NO_INPUTS_LOCK);
     const result = await updateFlakeLock(copy, input);
     // Nix names the copy: name the flake instead.
     if (!result.ok) return { ok: false, error: result.error.split(copy).join(dir) };
     const written = readEvaluatorFile(copyLock);
-    const after = copied === undefined && written === NO_INPUTS_LOCK ? undefined : written;
+    const after = before === undefined && written === NO_INPUTS_LOCK ? undefined : written;
     if (after !== undefined && after !== before) writeLockFile(lockFile, after);
     return { ok: true, before, after };
   } finally {

@@ -10,7 +10,8 @@ import { chmodSync, lstatSync, readdirSync, readlinkSync, realpathSync, statSync
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import { ChangedWhileCopiedError, copyFilesWithModes, makeDirsSync, type CopySharing } from '../util/make-dirs.js';
-import { sha256, sha256File } from '../util/hash.js';
+import { hashFile, sha256 } from '../util/hash.js';
+import { IrregularFileError } from '../util/read-at-most.js';
 import { compareText } from '../util/text.js';
 
 /** Entries no walk of hosts/ enters: git's own metadata. */
@@ -201,19 +202,44 @@ export function copyHostTree(source: string, destination: string, options: ListH
  */
 const LINK_TO_SOURCE: CopySharing<HostFile> = { linkSource: (file) => file.source, written: () => {} };
 
-/** Hashes by real path, size and mtime, so files shared through utils/ are read once per run. */
+/**
+ * Hashes by real path, size and mtime, so files shared through utils/ are
+ * read once per run. A file of hosts/ is its writers': between its check
+ * (listHostFiles) and its hash, one may put a FIFO in its place (opening it
+ * would wait, the deploy lock held, for ever), a link to /dev/zero, or grow
+ * it without end. What is hashed is then the file checked (`checked`: the
+ * same device and inode), opened without waiting, a regular file, read no
+ * further than the size it had (util/hash.ts, hashFile); otherwise a
+ * UserError naming it (`checked.place`).
+ */
 export class HashCache {
   private readonly entries = new Map<string, { size: number; mtimeMs: number; sha256: string }>();
 
-  hash(file: string): string {
+  hash(file: string, checked?: HostFile['checked']): string {
     const real = realpathSync(file);
     const stats = statSync(real);
     const known = this.entries.get(real);
     if (known && known.size === stats.size && known.mtimeMs === stats.mtimeMs) return known.sha256;
-    const digest = sha256File(real);
-    this.entries.set(real, { size: stats.size, mtimeMs: stats.mtimeMs, sha256: digest });
-    return digest;
+    let hashed: { sha256: string; stats: Stats };
+    try {
+      hashed = hashFile(real);
+    } catch (error) {
+      if (!(error instanceof IrregularFileError)) throw error;
+      const place = checked?.place ?? file;
+      throw changedWhileRead(place, error.reason === 'not a regular file' ? 'it is no longer a regular file' : 'it grew or shrank while it was read');
+    }
+    if (checked && (hashed.stats.dev !== checked.dev || hashed.stats.ino !== checked.ino)) {
+      throw changedWhileRead(checked.place, 'it is another file than the one checked: a directory on its path was replaced, by a link maybe');
+    }
+    // What was read: the open file's size and mtime, not those of the look before.
+    this.entries.set(real, { size: hashed.stats.size, mtimeMs: hashed.stats.mtimeMs, sha256: hashed.sha256 });
+    return hashed.sha256;
   }
+}
+
+/** What a file of hosts/ that changed between its check and its reading is: as a copy says it (util/make-dirs.ts, ChangedWhileCopiedError). */
+function changedWhileRead(place: string, why: string): UserError {
+  return new UserError(`${place} changed while bento read it (${why}): nothing of it is used; make sure nothing rewrites hosts/ during a deploy, and run it again`);
 }
 
 /** A file of a host directory (listHostFiles) with the SHA-256 of its content. */
@@ -221,9 +247,9 @@ export interface HashedHostFile extends HostFile {
   sha256: string;
 }
 
-/** listHostFiles, each file hashed (through `cache`). */
+/** listHostFiles, each file hashed (through `cache`) only if it is still the file checked. */
 export function listHashedHostFiles(dir: string, options: ListHostFilesOptions, cache: HashCache): HashedHostFile[] {
-  return listHostFiles(dir, options).map((file) => ({ ...file, sha256: cache.hash(file.source) }));
+  return listHostFiles(dir, options).map((file) => ({ ...file, sha256: cache.hash(file.source, file.checked) }));
 }
 
 /**

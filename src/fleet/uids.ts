@@ -18,10 +18,11 @@
  * A line whose uid is outside SFTP_UIDS (the range changed) is assigned
  * again in the new range; the server's setup moves the account.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { UidRange } from '../config/values.js';
 import { UserError } from '../errors.js';
+import { readFleetFile } from './fleet-file.js';
 import { writeFileAtomically } from '../util/atomic-write.js';
 import { compareText } from '../util/text.js';
 
@@ -99,11 +100,13 @@ export function readUidRecord(fleetDir: string): Map<string, number> {
   const file = path.join(fleetDir, UID_RECORD_FILE);
   if (!existsSync(file)) return new Map();
   let text: string;
+  const hint = "it records the uid of each system's SFTP account: restore it from the fleet's history (git)";
   try {
-    text = readFileSync(file, 'utf8');
+    // The fleet writers' file: never waiting on a FIFO in its place, never reading without end (fleet-file.ts).
+    text = readFleetFile(file, file, "the uid of each system's SFTP account");
   } catch (error) {
     // A directory or a file the user cannot read: the fleet's to mend, as a line it cannot parse is.
-    throw new UserError(`cannot read ${file}: ${(error as Error).message}`, 'it records the uid of each system\'s SFTP account: restore it from the fleet\'s history (git)');
+    throw new UserError(error instanceof UserError ? error.message : `cannot read ${file}: ${(error as Error).message}`, hint);
   }
   return parseUidRecord(text, file);
 }

@@ -67,7 +67,7 @@ export async function generateOutput(options: GenerateOptions): Promise<Generate
     await attachSigningKey(fleet, outputDir);
     // Recorded before rendering: the server files name every account's uid.
     fleet.uids = (await recordUids(options.fleetDir, fleet.systems.map((system) => system.name), fleet.config.sftpUids)).uids;
-    const older = await olderClientEntryWarning(options.fleetDir);
+    const older = olderClientEntryWarning(options.fleetDir);
     if (older !== undefined) fleet.warnings.push(older);
     const complete = fleet.brokenHosts.length === 0;
     // A fleet with a broken host directory is rendered in part, and never recorded.

@@ -3,11 +3,12 @@
  * flake host using the client module, utils/bento.nix and keys/. Never
  * overwrites anything: an existing fleet is refused.
  */
-import { copyFile, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { initEntries } from '../config/describe-keys.js';
 import { DEFAULTS } from '../config/schema.js';
 import { UserError } from '../errors.js';
+import { readFleetFile } from '../fleet/fleet-file.js';
 import { UTILS_DIR } from '../paths.js';
 import { createTemplateEngine } from './template-engine.js';
 
@@ -26,9 +27,17 @@ const FLEET_MARKERS = ['config.sh', 'hosts', 'keys', 'utils', 'generated'];
  * units and their defaults, where bento-units.nix now only sets the
  * module's options, so its machines would no longer evaluate.
  */
-export async function olderClientEntryWarning(fleetDir: string): Promise<string | undefined> {
-  const text = await readFile(path.join(fleetDir, 'utils', 'bento.nix'), 'utf8').catch(() => undefined);
-  if (text === undefined || !text.includes('generated.units')) return undefined;
+export function olderClientEntryWarning(fleetDir: string): string | undefined {
+  let text: string;
+  try {
+    // Read by every generate and deploy, as root, from the fleet writers'
+    // utils/: never waiting on a FIFO in its place, never reading without end.
+    text = readFleetFile(path.join(fleetDir, 'utils', 'bento.nix'), 'utils/bento.nix', 'the client module of the machines');
+  } catch {
+    // Missing, or not a file bento reads: nothing to warn of.
+    return undefined;
+  }
+  if (!text.includes('generated.units')) return undefined;
   return `utils/bento.nix is from an older bento, which read the units from bento-units.nix: copy ${path.join(UTILS_DIR, 'bento.nix')} over it (it imports bento-module.nix and bento-units.nix), or its machines will not evaluate`;
 }
 

@@ -6,10 +6,10 @@
  * the machines cannot read. Each missing directory is made one at a time,
  * from the top down, and given `mode` with chmod (which ignores the umask).
  */
-import { chmodSync, closeSync, constants, copyFileSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, constants, copyFileSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { sha256 } from './hash.js';
-import { readAtMostSync } from './read-at-most.js';
+import { IrregularFileError, readAtMostSync, readRegularFileSync } from './read-at-most.js';
 
 /** Makes `dir` and its missing parents with exactly `mode`; directories that exist are left as they are. */
 export function makeDirsSync(dir: string, mode: number): void {
@@ -110,7 +110,9 @@ function linked(source: string, target: string): boolean {
  * Copies the file at `source` only if it is still the file that was
  * checked: opened first (without blocking, should it have become a FIFO),
  * then its identity and mode taken from the descriptor, so no link swapped
- * in afterwards can change what is read.
+ * in afterwards can change what is read; and no more than the size fstat
+ * gave (readFileSync reads a file fstat calls empty to its end, which its
+ * owner can push away for ever: a sparse terabyte, one ftruncate).
  */
 function copyCheckedFile(source: string, target: string, checked: NonNullable<FileToCopy['checked']>): void {
   const fd = openSync(source, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -119,7 +121,9 @@ function copyCheckedFile(source: string, target: string, checked: NonNullable<Fi
     if (!stats.isFile()) throw new ChangedWhileCopiedError(checked.place, 'it is no longer a regular file');
     if (stats.dev !== checked.dev || stats.ino !== checked.ino) throw new ChangedWhileCopiedError(checked.place, 'it is another file than the one checked: a directory on its path was replaced, by a link maybe');
     if ((stats.mode & 0o004) === 0) throw new ChangedWhileCopiedError(checked.place, 'it is no longer readable by everyone');
-    writeFileSync(target, readFileSync(fd), { flag: 'wx' });
+    const bytes = readAtMostSync(fd, stats.size, stats.size);
+    if (bytes === undefined) throw new ChangedWhileCopiedError(checked.place, 'it grew while it was read');
+    writeFileSync(target, bytes, { flag: 'wx' });
   } finally {
     closeSync(fd);
   }
@@ -131,24 +135,21 @@ const REGULAR_FILE_LIMIT = 64 * 1024 * 1024;
 /**
  * The bytes of the regular file at `source`, opened without following a
  * link (its last component) or waiting (a FIFO), and no more than
- * REGULAR_FILE_LIMIT of them; a ChangedWhileCopiedError naming `place`
- * otherwise. Also its mode, as the open file has it.
+ * REGULAR_FILE_LIMIT of them (util/read-at-most.ts); a
+ * ChangedWhileCopiedError naming `place` otherwise. Also its mode, as the
+ * open file has it.
  */
 export function readRegularFile(source: string, place = source): { bytes: Buffer; mode: number } {
-  let fd: number;
   try {
-    fd = openSync(source, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (error) {
-    throw new ChangedWhileCopiedError(place, `it cannot be opened as a file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-  try {
-    const stats = fstatSync(fd);
-    if (!stats.isFile()) throw new ChangedWhileCopiedError(place, 'it is no longer a regular file');
-    const bytes = readAtMostSync(fd, REGULAR_FILE_LIMIT);
-    if (bytes === undefined) throw new ChangedWhileCopiedError(place, `it is larger than ${REGULAR_FILE_LIMIT} bytes`);
+    const { bytes, stats } = readRegularFileSync(source, REGULAR_FILE_LIMIT, { noFollow: true });
     return { bytes, mode: stats.mode };
-  } finally {
-    closeSync(fd);
+  } catch (error) {
+    if (error instanceof IrregularFileError) {
+      throw new ChangedWhileCopiedError(place, error.reason === 'not a regular file' ? 'it is no longer a regular file' : `it is larger than ${REGULAR_FILE_LIMIT} bytes`);
+    }
+    const { code, syscall } = error as NodeJS.ErrnoException;
+    if (syscall === 'open') throw new ChangedWhileCopiedError(place, `it cannot be opened as a file: ${code ?? (error as Error).message}`);
+    throw error;
   }
 }
 

@@ -1,9 +1,12 @@
 /** The check sshd's ChrootDirectory makes, done before publishing. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import os from 'node:os';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { chrootPathProblem, deployLockPath, lockChrootDir } from '../../src/chroot/chroot-dir.js';
+import { chrootPathProblem, deployLockDir, deployLockPath, lockChrootDir } from '../../src/chroot/chroot-dir.js';
+import { sha256 } from '../../src/util/hash.js';
+import { runBounded } from '../helpers/bounded-child.js';
 import { CLI } from '../helpers/cli.js';
 import { makeFleet } from '../helpers/fleet.js';
 
@@ -53,6 +56,54 @@ describe('deployLockPath', () => {
     }
   });
 
+});
+
+describe('deployLockDir', () => {
+  const savedTmp = process.env.TMPDIR;
+  afterEach(() => {
+    if (savedTmp === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = savedTmp;
+  });
+
+  it('is /run for root; without it, a directory of this user in the temporary directory, made 0700', () => {
+    expect(deployLockDir(0, '/run')).toBe('/run');
+    dir = mkdtempSync(path.join(os.tmpdir(), 'bento-lock-dir-'));
+    process.env.TMPDIR = dir;
+    const uid = process.getuid?.() as number;
+    const own = deployLockDir(uid, path.join(dir, 'no-run'));
+    expect(own).toBe(path.join(dir, `bento-locks-${uid}`));
+    expect(statSync(own).mode & 0o7777).toBe(0o700);
+    expect(deployLockDir(uid, path.join(dir, 'no-run'))).toBe(own);
+  });
+
+  it.skipIf(!isRoot)("refuses, naming it, a directory of that name another user made first, one others may use, or a link", () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'bento-lock-dir-'));
+    process.env.TMPDIR = dir;
+    const locks = path.join(dir, 'bento-locks-0');
+    const noRun = path.join(dir, 'no-run');
+    mkdirSync(locks, { mode: 0o700 });
+    chownSync(locks, 65534, 65534);
+    expect(() => deployLockDir(0, noRun)).toThrow(`${locks} cannot hold bento's deploy locks: it belongs to uid 65534, not to this user (uid 0); another local user may have made it, to take the lock first`);
+    chownSync(locks, 0, 0);
+    chmodSync(locks, 0o1777);
+    expect(() => deployLockDir(0, noRun)).toThrow(`${locks} cannot hold bento's deploy locks: others may use it (mode 1777)`);
+    rmSync(locks, { recursive: true });
+    symlinkSync(dir, locks);
+    expect(() => deployLockDir(0, noRun)).toThrow(`${locks} cannot hold bento's deploy locks: it is not a directory`);
+  });
+
+  it.skipIf(!isRoot)("a user's lock is not at a name in /tmp that another user could take first (a FIFO there: opening it waited for ever)", () => {
+    // A temporary directory as /tmp is: everyone may write it, sticky.
+    dir = mkdtempSync(path.join(os.tmpdir(), 'bento-lock-tmp-'));
+    chmodSync(dir, 0o1777);
+    const chrootDir = `/srv/bento-lock-user-${process.pid}`;
+    // Where the lock of a bento not root used to be, taken by root (another user).
+    const predictable = path.join(dir, `bento-deploy-${sha256(path.resolve(chrootDir)).slice(0, 16)}.lock`);
+    expect(spawnSync('mkfifo', ['-m', '0666', predictable]).status).toBe(0);
+    const body = 'const release = await imported.lockChrootDir(args[0]); await release(); return imported.deployLockPath(args[0]);';
+    const outcome = runBounded('chroot/chroot-dir', body, [chrootDir], { as: { uid: 65534, gid: 65534 }, env: { TMPDIR: dir } });
+    expect(outcome).toEqual({ value: path.join(dir, 'bento-locks-65534', path.basename(predictable)) });
+  });
 });
 
 describe('lockChrootDir', () => {

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -289,6 +289,16 @@ describe('loadConfig', () => {
     writeFileSync(path.join(fleet, 'settings.sh'), 'CHROOT_DIR=/srv/bento\nREMOTE_IP=192.0.2.1\n');
     symlinkSync('settings.sh', file);
     expect((await loadConfig(fleet, { askSystemd: false })).config.chrootDir).toBe('/srv/bento');
+  });
+
+  it('reads config.sh no further than a limit (a fleet writer may grow it while it is read), naming it', async () => {
+    const fleet = fleetWith('', 'refuses Europe/berlin');
+    const file = path.join(fleet, 'config.sh');
+    // Sparse: a regular file as large as it says, that nobody wrote.
+    truncateSync(file, 16 * 1024 * 1024 + 1);
+    const message = await loadConfig(fleet, { askSystemd: false }).then(() => '', (error: Error) => error.message);
+    expect(message.length).toBeLessThan(1000);
+    expect(message).toBe(`${file} holds more than 16 MiB: bento reads the fleet's settings from it, which take far less`);
   });
 
   it("asks systemd-analyze where it exists, which knows the server's time zones, naming the line", async () => {

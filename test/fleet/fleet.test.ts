@@ -2,9 +2,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadFleet, releaseFleet, skippedHostDirMessage } from '../../src/fleet/fleet.js';
 import { UserError } from '../../src/errors.js';
 import { makeFleet, testKey, type FleetSpec, type TestFleet } from '../helpers/fleet.js';
-import { chmodSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { FLEET_FILE_LIMIT } from '../../src/fleet/fleet-file.js';
 import { findFlakes } from '../../src/fleet/host-tree.js';
 
 let fleet: TestFleet | undefined;
@@ -251,5 +252,15 @@ describe('reboot windows', () => {
     ]);
     writeFileSync(path.join(root, 'hosts', 'night', 'REBOOT_WINDOW'), 'weekdays at night\n');
     expect(await loadError(root)).toContain('hosts/night/REBOOT_WINDOW: REBOOT_WINDOW must be weekdays and a time range');
+  });
+
+  it('reads a REBOOT_WINDOW no further than a limit (its writers may grow it without end), naming it', async () => {
+    const root = fleetOf({ hosts: { night: { nonFlake: true, files: { REBOOT_WINDOW: '' } } } });
+    // Sparse: a regular file as large as it says, that nobody wrote.
+    truncateSync(path.join(root, 'hosts', 'night', 'REBOOT_WINDOW'), FLEET_FILE_LIMIT + 1);
+    const message = await loadError(root);
+    // Read whole, its 16 MiB of NULs would be the message (too long for a diff to print).
+    expect(message.length).toBeLessThan(1000);
+    expect(message).toBe('hosts/night/REBOOT_WINDOW holds more than 16 MiB: bento reads the reboot window of its machines from it, which takes far less');
   });
 });

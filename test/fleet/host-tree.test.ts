@@ -4,13 +4,14 @@
  * the tree (a race the hostile round of issue 19 won with inotify, making
  * root publish the signing key) gets a refusal, and nothing is copied from
  * where the link leads. The race is played at its widest: the swap happens
- * between the listing and the copy.
+ * between the listing and the copy (or the hash). A FIFO put in a file's
+ * place then: host-tree-fifo.test.ts, in a child process.
  */
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { copyHostTree, listHostFiles } from '../../src/fleet/host-tree.js';
+import { copyHostTree, HashCache, listHostFiles } from '../../src/fleet/host-tree.js';
 import { copyFilesWithModes } from '../../src/util/make-dirs.js';
 
 const dirs: string[] = [];
@@ -55,5 +56,19 @@ describe('copying a host directory', () => {
     mkdirSync(copy);
     chmodSync(path.join(host, 'sub', 'key'), 0o600);
     expect(() => copyFilesWithModes(copy, files)).toThrow('hosts/t/sub/key changed while bento copied it (it is no longer readable by everyone)');
+  });
+});
+
+describe('hashing a host directory', () => {
+  it('hashes what it checked, and refuses a file whose directory became a link after the check, naming it', () => {
+    const { fleet, host, secrets } = fleetWithHost();
+    const files = listHostFiles(host, { where: 'hosts/t', boundary: fleet });
+    const key = files.find((file) => file.relative === 'sub/key');
+    expect(new HashCache().hash(key?.source as string, key?.checked)).toMatch(/^[0-9a-f]{64}$/);
+    renameSync(path.join(host, 'sub'), path.join(host, 'sub.old'));
+    symlinkSync(secrets, path.join(host, 'sub'));
+    expect(() => new HashCache().hash(key?.source as string, key?.checked)).toThrow(
+      'hosts/t/sub/key changed while bento read it (it is another file than the one checked: a directory on its path was replaced, by a link maybe): nothing of it is used',
+    );
   });
 });

@@ -60,11 +60,11 @@ describe('olderClientEntryWarning', () => {
   it("warns of a utils/bento.nix that reads the units from bento-units.nix (before the generic module), and of no other", async () => {
     const fleetDir = path.join(root, 'older');
     mkdirSync(path.join(fleetDir, 'utils'), { recursive: true });
-    expect(await olderClientEntryWarning(fleetDir)).toBeUndefined();
+    expect(olderClientEntryWarning(fleetDir)).toBeUndefined();
     writeFileSync(path.join(fleetDir, 'utils', 'bento.nix'), readFileSync(path.join(PACKAGE_ROOT, 'utils', 'bento.nix'), 'utf8'));
-    expect(await olderClientEntryWarning(fleetDir)).toBeUndefined();
+    expect(olderClientEntryWarning(fleetDir)).toBeUndefined();
     // As the utils/bento.nix of bento 0.1.0 ended.
     writeFileSync(path.join(fleetDir, 'utils', 'bento.nix'), '{ config, lib, pkgs, ... }: {\n  config = lib.mkIf cfg.enable (generated.units { inherit cfg config lib pkgs; });\n}\n');
-    expect(await olderClientEntryWarning(fleetDir)).toMatch(/^utils\/bento\.nix is from an older bento, which read the units from bento-units\.nix: copy \/.*\/utils\/bento\.nix over it/);
+    expect(olderClientEntryWarning(fleetDir)).toMatch(/^utils\/bento\.nix is from an older bento, which read the units from bento-units\.nix: copy \/.*\/utils\/bento\.nix over it/);
   });
 });

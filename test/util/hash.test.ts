@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { sha256, sha256File } from '../../src/util/hash.js';
+import { IrregularFileError } from '../../src/util/read-at-most.js';
 
 describe('sha256File', () => {
   it('hashes like sha256sum', () => {
@@ -33,4 +34,9 @@ describe('sha256File', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
+
+  it('refuses a file that holds more than the size it had when opened: it is read no further (a FIFO, /dev/zero: hash-fifo.test.ts)', () => {
+    // A file of /proc is a regular file of size 0 that holds more, as one its owner grows while it is read.
+    expect(() => sha256File('/proc/self/status')).toThrow(new IrregularFileError('/proc/self/status', 'changed while read'));
+  });
 });

@@ -88,6 +88,16 @@ describe('copyFilesWithModes', () => {
     expect(() => copy('unreadable', checkedFile)).toThrow('it is no longer readable by everyone');
   });
 
+  it('copies a checked file no further than the size it had when opened', () => {
+    // A file of /proc is a regular file of size 0 that holds more, as one its owner grows while it is read.
+    const { dev, ino } = statSync('/proc/self/status');
+    mkdirSync(path.join(dir, 'grown'));
+    expect(() => copyFilesWithModes(path.join(dir, 'grown'), [{ relative: 'f', source: '/proc/self/status', executable: false, checked: { dev, ino, place: 'hosts/web/grown' } }])).toThrow(
+      'hosts/web/grown changed while bento copied it (it grew while it was read)',
+    );
+    expect(readdirSync(path.join(dir, 'grown'))).toEqual([]);
+  });
+
   it('copies a file of generated/ (not checked) only while it holds what bento wrote, never through a link, never waiting on a FIFO', () => {
     const written = path.join(dir, 'rendered');
     writeFileSync(written, 'rendered\n');
