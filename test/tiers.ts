@@ -109,6 +109,7 @@ export const TIERS = {
     'test/util/http-status-line.test.ts',
     'test/util/make-dirs.test.ts',
     'test/util/read-at-most.test.ts',
+    'test/util/confined-file.test.ts',
     'test/util/read-dir.test.ts',
     'test/util/sanitize.test.ts',
     'test/util/text.test.ts',

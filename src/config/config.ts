@@ -5,12 +5,13 @@
  * file, applies them and checks the settings that depend on each other.
  */
 import path from 'node:path';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { MissingToolError, UserError, UserErrors } from '../errors.js';
 import { run } from '../exec.js';
 import { ConfigSyntaxError, parseShellAssignments, type Assignment } from './parse-shell-assignments.js';
 import { CONFIG_KEYS, DEFAULTS, SCHEMA, type Config, type KeySpec } from './schema.js';
 import { IrregularFileError, readRegularFileSync } from '../util/read-at-most.js';
+import { notToBeShownMessage } from '../util/confined-file.js';
 import { calendarInterval, FALLBACK_SPREAD, pollSpreadOf, silentAfterOf, timeSpanSeconds } from './systemd-time.js';
 
 // What the other stages read of config/, from the module that loads it.
@@ -192,14 +193,17 @@ const CONFIG_LIMIT = 16 * 1024 * 1024;
  * run as root, status's timer too, would wait for a writer forever) or a
  * link to /dev/zero (a read that never ends); and read no further than
  * CONFIG_LIMIT, as one they grow while it is read would be
- * (util/read-at-most.ts, readRegularFileSync).
+ * (util/read-at-most.ts, readRegularFileSync); nor through a link to a file
+ * out of the fleet directory that not everyone may read.
  */
-function readRegularText(file: string): string {
+function readRegularText(file: string, fleetDir: string): string {
   try {
-    return readRegularFileSync(file, CONFIG_LIMIT).bytes.toString('utf8');
+    // Confined: a link to a file of root's would show its first line in the syntax error (util/confined-file.ts).
+    return readRegularFileSync(file, CONFIG_LIMIT, { confined: { boundary: realpathSync(fleetDir) } }).bytes.toString('utf8');
   } catch (error) {
     if (!(error instanceof IrregularFileError)) throw error;
     if (error.reason === 'not a regular file') throw new UserError(`${file} is not a regular file: bento reads the fleet's settings from it`);
+    if (error.reason === 'not to be shown') throw new UserError(notToBeShownMessage(file, "the fleet's settings", error.why));
     throw new UserError(`${file} holds more than ${CONFIG_LIMIT / 1024 / 1024} MiB: bento reads the fleet's settings from it, which take far less`);
   }
 }
@@ -209,7 +213,7 @@ export async function loadConfig(fleetDir: string, options: LoadConfigOptions = 
   const file = path.join(fleetDir, 'config.sh');
   let text: string;
   try {
-    text = readRegularText(file);
+    text = readRegularText(file, fleetDir);
   } catch (error) {
     if (error instanceof UserError) throw error;
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw notAFleetError(fleetDir);

@@ -304,7 +304,7 @@ function modelFleet(
     .map(({ name, host, where }) => ({ name, kind: host.kind, hostDir: host.dir, hostDirName: host.name, filesDir: where.filesDir, ...(where.files ? { files: where.files } : {}) }))
     .sort(byText((system) => system.name));
   markPrebuilt(config, systems, problems);
-  attachRebootWindows(config, systems, problems);
+  attachRebootWindows(root, config, systems, problems);
   attachKeys(root, systems, problems, warnings, unseenSystems(hostDirs, brokenHosts));
   if (config.rolloutWaves) attachWaves(systems, config.rolloutWaves, problems);
   if (problems.length > 0) throw new UserErrors(problems);
@@ -504,7 +504,7 @@ export const REBOOT_WINDOW_FILE = 'REBOOT_WINDOW';
  * (the same text as config.sh's key) wins over config.sh's. A file that is
  * not a window is a problem named after the file, once per directory.
  */
-function attachRebootWindows(config: Config, systems: FleetSystem[], problems: string[]): void {
+function attachRebootWindows(root: string, config: Config, systems: FleetSystem[], problems: string[]): void {
   const byDir = new Map<string, RebootWindow | undefined | null>();
   for (const system of systems) {
     if (!byDir.has(system.hostDirName)) {
@@ -514,7 +514,8 @@ function attachRebootWindows(config: Config, systems: FleetSystem[], problems: s
         const place = `hosts/${system.hostDirName}/${REBOOT_WINDOW_FILE}`;
         try {
           // Listed as a regular file, but read from hosts/ itself when the fleet is (loadKnownFleet): its writers may have swapped it since.
-          window = parseRebootWindow(readFleetFile(file, place, 'the reboot window of its machines'));
+          // Confined to the fleet (a link of a writer's to a file of root's is not read), or to bento's own snapshot of the host.
+          window = parseRebootWindow(readFleetFile(file, place, 'the reboot window of its machines', system.filesDir === system.hostDir ? root : system.filesDir));
         } catch (error) {
           problems.push(error instanceof UserError ? error.message : `${place}: REBOOT_WINDOW ${(error as Error).message}`);
           window = null;
@@ -572,7 +573,7 @@ function attachKeys(root: string, systems: FleetSystem[], problems: string[], wa
     files.delete(file);
     try {
       // keys/ is the fleet writers': a FIFO there would keep every command waiting (fleet-file.ts).
-      system.key = parsePublicKey(readFleetFile(path.join(keysDir, file), `keys/${file}`, `the public key of ${system.name}`));
+      system.key = parsePublicKey(readFleetFile(path.join(keysDir, file), `keys/${file}`, `the public key of ${system.name}`, root));
     } catch (error) {
       problems.push(error instanceof UserError ? error.message : `keys/${file}: ${(error as Error).message}`);
       continue;

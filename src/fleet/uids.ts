@@ -103,7 +103,7 @@ export function readUidRecord(fleetDir: string): Map<string, number> {
   const hint = "it records the uid of each system's SFTP account: restore it from the fleet's history (git)";
   try {
     // The fleet writers' file: never waiting on a FIFO in its place, never reading without end (fleet-file.ts).
-    text = readFleetFile(file, file, "the uid of each system's SFTP account");
+    text = readFleetFile(file, file, "the uid of each system's SFTP account", fleetDir);
   } catch (error) {
     // A directory or a file the user cannot read: the fleet's to mend, as a line it cannot parse is.
     throw new UserError(error instanceof UserError ? error.message : `cannot read ${file}: ${(error as Error).message}`, hint);

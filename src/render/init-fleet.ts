@@ -32,7 +32,7 @@ export function olderClientEntryWarning(fleetDir: string): string | undefined {
   try {
     // Read by every generate and deploy, as root, from the fleet writers'
     // utils/: never waiting on a FIFO in its place, never reading without end.
-    text = readFleetFile(path.join(fleetDir, 'utils', 'bento.nix'), 'utils/bento.nix', 'the client module of the machines');
+    text = readFleetFile(path.join(fleetDir, 'utils', 'bento.nix'), 'utils/bento.nix', 'the client module of the machines', fleetDir);
   } catch {
     // Missing, or not a file bento reads: nothing to warn of.
     return undefined;

@@ -7,6 +7,7 @@
  * makes a read without end.
  */
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { confinementProblem } from './confined-file.js';
 
 /** What is read at a time. */
 const CHUNK_BYTES = 64 * 1024;
@@ -43,17 +44,28 @@ export function readAtMostSync(fd: number, limit: number, expected?: number): Bu
 /**
  * What openRegularFileSync and readRegularFileSync refuse: what `file`
  * opened is not a regular file (a FIFO, socket, device or directory), it
- * holds more than `limit` bytes, or (for a caller that reads it in parts,
- * util/hash.ts) it grew or shrank while it was read. The caller words the
+ * holds more than `limit` bytes, (for a caller that reads it in parts,
+ * util/hash.ts) it grew or shrank while it was read, or (`confined`) it
+ * is a file whose writer may not see it (util/confined-file.ts). The caller words the
  * message (util/ cannot throw errors.ts's UserError): `reason` says which.
  */
 export class IrregularFileError extends Error {
   constructor(
     readonly file: string,
-    readonly reason: 'not a regular file' | 'too large' | 'changed while read',
+    readonly reason: 'not a regular file' | 'too large' | 'changed while read' | 'not to be shown',
     readonly limit?: number,
+    /** For 'not to be shown': why (util/confined-file.ts). */
+    readonly why?: string,
   ) {
-    super(reason === 'not a regular file' ? `${file} is not a regular file` : reason === 'too large' ? `${file} is larger than ${limit} bytes` : `${file} changed while it was read`);
+    super(
+      reason === 'not a regular file'
+        ? `${file} is not a regular file`
+        : reason === 'too large'
+          ? `${file} is larger than ${limit} bytes`
+          : reason === 'changed while read'
+            ? `${file} changed while it was read`
+            : `${file} is not read: ${why}`,
+    );
     this.name = 'IrregularFileError';
   }
 }
@@ -86,11 +98,16 @@ export function openRegularFileSync(file: string, options: { noFollow?: boolean 
 /**
  * The bytes of the regular file at `file` (openRegularFileSync) and what
  * fstat says of it, read no further than `limit` bytes, whatever size it
- * was seen to have; an IrregularFileError when it holds more.
+ * was seen to have; an IrregularFileError when it holds more. `confined`:
+ * read only when it lies inside `confined.boundary` (a real path) or
+ * everyone may read it (util/confined-file.ts: root's messages quote what
+ * they cannot parse, and the path's writer would read them).
  */
-export function readRegularFileSync(file: string, limit: number, options: { noFollow?: boolean } = {}): { bytes: Buffer; stats: Stats } {
+export function readRegularFileSync(file: string, limit: number, options: { noFollow?: boolean; confined?: { boundary: string | undefined } } = {}): { bytes: Buffer; stats: Stats } {
   const { fd, stats } = openRegularFileSync(file, options);
   try {
+    const why = options.confined ? confinementProblem(file, stats, options.confined.boundary) : undefined;
+    if (why !== undefined) throw new IrregularFileError(file, 'not to be shown', undefined, why);
     const bytes = readAtMostSync(fd, limit, stats.size);
     if (bytes === undefined) throw new IrregularFileError(file, 'too large', limit);
     return { bytes, stats };

@@ -291,6 +291,30 @@ describe('loadConfig', () => {
     expect((await loadConfig(fleet, { askSystemd: false })).config.chrootDir).toBe('/srv/bento');
   });
 
+  it("reads a config.sh linked out of the fleet directory only when everyone may read it: a syntax error would quote a file of root's", async () => {
+    const fleet = fleetWith('', 'refuses Europe/berlin');
+    const file = path.join(fleet, 'config.sh');
+    const outside = mkdtempSync(path.join(os.tmpdir(), 'bento-config-outside-'));
+    try {
+      chmodSync(outside, 0o755);
+      writeFileSync(path.join(outside, 'shadow'), 'root:$6$secret:20228:0:99999:7:::\n', { mode: 0o600 });
+      rmSync(file);
+      symlinkSync(path.join(outside, 'shadow'), file);
+      const message = await loadConfig(fleet, { askSystemd: false }).then(() => '', (error: Error) => error.message);
+      expect(message).not.toContain('$6$');
+      expect(message).toBe(
+        `${file} is not read: it is ${path.join(outside, 'shadow')}, outside the fleet directory, which not everyone may read. bento reads the fleet's settings from it as root and quotes it in its messages: keep the file in the fleet directory, or make it readable by everyone`,
+      );
+      // The same file readable by everyone (an administrator's /etc/bento/config.sh, say): read.
+      writeFileSync(path.join(outside, 'settings'), 'CHROOT_DIR=/srv/bento\nREMOTE_IP=192.0.2.1\n', { mode: 0o644 });
+      rmSync(file);
+      symlinkSync(path.join(outside, 'settings'), file);
+      expect((await loadConfig(fleet, { askSystemd: false })).config.chrootDir).toBe('/srv/bento');
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
   it('reads config.sh no further than a limit (a fleet writer may grow it while it is read), naming it', async () => {
     const fleet = fleetWith('', 'refuses Europe/berlin');
     const file = path.join(fleet, 'config.sh');
