@@ -18,7 +18,7 @@
  * A line whose uid is outside SFTP_UIDS (the range changed) is assigned
  * again in the new range; the server's setup moves the account.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { UidRange } from '../config/values.js';
 import { UserError } from '../errors.js';
@@ -106,6 +106,8 @@ export function readUidRecord(fleetDir: string): Map<string, number> {
     text = readFleetFile(file, file, "the uid of each system's SFTP account", fleetDir);
   } catch (error) {
     // A directory or a file the user cannot read: the fleet's to mend, as a line it cannot parse is.
+    // A directory in its place reads as states.txt's does (read(2)'s EISDIR), as it did before fleet-file.ts.
+    if (error instanceof UserError && statSync(file, { throwIfNoEntry: false })?.isDirectory()) throw new UserError(`cannot read ${file}: EISDIR: illegal operation on a directory, read`, hint);
     throw new UserError(error instanceof UserError ? error.message : `cannot read ${file}: ${(error as Error).message}`, hint);
   }
   return parseUidRecord(text, file);

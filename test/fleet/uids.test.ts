@@ -93,8 +93,7 @@ describe('readUidRecord', () => {
       expect(readUidRecord(fleetDir).size).toBe(0);
       mkdirSync(path.join(fleetDir, UID_RECORD_FILE));
       const file = path.join(fleetDir, UID_RECORD_FILE);
-      // Refused as anything but a regular file is (a FIFO would be waited on for ever: generate-fifo.test.ts), no longer by read(2)'s EISDIR.
-      expect(() => readUidRecord(fleetDir)).toThrow(`${file} is not a regular file: bento reads the uid of each system's SFTP account from it`);
+      expect(() => readUidRecord(fleetDir)).toThrow(`cannot read ${file}: EISDIR: illegal operation on a directory, read`);
       expect(() => readUidRecord(fleetDir)).toThrow(UserError);
     } finally {
       rmSync(fleetDir, { recursive: true, force: true });
