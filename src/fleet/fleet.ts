@@ -3,7 +3,7 @@
  * kind and key. Loading validates names and keys once; everything downstream
  * works from this typed model.
  */
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, realpathSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -506,6 +506,7 @@ export const REBOOT_WINDOW_FILE = 'REBOOT_WINDOW';
  */
 function attachRebootWindows(root: string, config: Config, systems: FleetSystem[], problems: string[]): void {
   const byDir = new Map<string, RebootWindow | undefined | null>();
+  const realRoot = realpathSync(root);
   for (const system of systems) {
     if (!byDir.has(system.hostDirName)) {
       const file = path.join(system.filesDir, REBOOT_WINDOW_FILE);
@@ -515,7 +516,7 @@ function attachRebootWindows(root: string, config: Config, systems: FleetSystem[
         try {
           // Listed as a regular file, but read from hosts/ itself when the fleet is (loadKnownFleet): its writers may have swapped it since.
           // Confined to the fleet (a link of a writer's to a file of root's is not read), or to bento's own snapshot of the host.
-          window = parseRebootWindow(readFleetFile(file, place, 'the reboot window of its machines', system.filesDir === system.hostDir ? root : system.filesDir));
+          window = parseRebootWindow(readFleetFile(file, place, 'the reboot window of its machines', system.filesDir === system.hostDir ? realRoot : realpathSync(system.filesDir)));
         } catch (error) {
           problems.push(error instanceof UserError ? error.message : `${place}: REBOOT_WINDOW ${(error as Error).message}`);
           window = null;
@@ -556,6 +557,7 @@ function unseenSystems(hostDirs: readonly HostDir[], brokenHosts: readonly Broke
  */
 function attachKeys(root: string, systems: FleetSystem[], problems: string[], warnings: string[], unseen: ReadonlySet<string> | 'any'): void {
   const keysDir = path.join(root, 'keys');
+  const realRoot = realpathSync(root);
   let entries: string[] = [];
   try {
     entries = readdirSync(keysDir);
@@ -573,7 +575,7 @@ function attachKeys(root: string, systems: FleetSystem[], problems: string[], wa
     files.delete(file);
     try {
       // keys/ is the fleet writers': a FIFO there would keep every command waiting (fleet-file.ts).
-      system.key = parsePublicKey(readFleetFile(path.join(keysDir, file), `keys/${file}`, `the public key of ${system.name}`, root));
+      system.key = parsePublicKey(readFleetFile(path.join(keysDir, file), `keys/${file}`, `the public key of ${system.name}`, realRoot));
     } catch (error) {
       problems.push(error instanceof UserError ? error.message : `keys/${file}: ${(error as Error).message}`);
       continue;

@@ -18,7 +18,7 @@
  * A line whose uid is outside SFTP_UIDS (the range changed) is assigned
  * again in the new range; the server's setup moves the account.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { UidRange } from '../config/values.js';
 import { UserError } from '../errors.js';
@@ -103,7 +103,7 @@ export function readUidRecord(fleetDir: string): Map<string, number> {
   const hint = "it records the uid of each system's SFTP account: restore it from the fleet's history (git)";
   try {
     // The fleet writers' file: never waiting on a FIFO in its place, never reading without end (fleet-file.ts).
-    text = readFleetFile(file, file, "the uid of each system's SFTP account", fleetDir);
+    text = readFleetFile(file, file, "the uid of each system's SFTP account", realpathSync(fleetDir));
   } catch (error) {
     // A directory or a file the user cannot read: the fleet's to mend, as a line it cannot parse is.
     // A directory in its place reads as states.txt's does (read(2)'s EISDIR), as it did before fleet-file.ts.

@@ -3,6 +3,7 @@
  * flake host using the client module, utils/bento.nix and keys/. Never
  * overwrites anything: an existing fleet is refused.
  */
+import { realpathSync } from 'node:fs';
 import { copyFile, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { initEntries } from '../config/describe-keys.js';
@@ -32,7 +33,7 @@ export function olderClientEntryWarning(fleetDir: string): string | undefined {
   try {
     // Read by every generate and deploy, as root, from the fleet writers'
     // utils/: never waiting on a FIFO in its place, never reading without end.
-    text = readFleetFile(path.join(fleetDir, 'utils', 'bento.nix'), 'utils/bento.nix', 'the client module of the machines', fleetDir);
+    text = readFleetFile(path.join(fleetDir, 'utils', 'bento.nix'), 'utils/bento.nix', 'the client module of the machines', realpathSync(fleetDir));
   } catch {
     // Missing, or not a file bento reads: nothing to warn of.
     return undefined;

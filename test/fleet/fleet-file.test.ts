@@ -3,14 +3,15 @@
  * file and only up to a limit, refusals naming it. A FIFO in its place:
  * test/commands/generate-fifo.test.ts, through the CLI, in a child process.
  */
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
 import { FLEET_FILE_LIMIT, readFleetFile } from '../../src/fleet/fleet-file.js';
 
-const fleet = mkdtempSync(path.join(os.tmpdir(), 'bento-fleet-file-'));
+// A real path, as readFleetFile takes the fleet directory.
+const fleet = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'bento-fleet-file-')));
 afterAll(() => rmSync(fleet, { recursive: true, force: true }));
 
 describe('readFleetFile', () => {
