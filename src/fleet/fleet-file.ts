@@ -1,6 +1,6 @@
 /**
  * A file of the fleet directory that bento reads whole (a machine's key,
- * its REBOOT_WINDOW, uids.txt), as root: the fleet's writers, who may be
+ * its REBOOT_WINDOW, uids.txt, utils/bento.nix), as root: the fleet's writers, who may be
  * less trusted than root, may put a FIFO in its place (opening it would
  * make the command, deploy's lock held, wait for a writer for ever), a link
  * to /dev/zero or a file they grow without end; or a link to a file of
@@ -20,10 +20,10 @@ export const FLEET_FILE_LIMIT = 16 * 1024 * 1024;
  * fleet directory's real path, realpathSync: a caller reading a thousand
  * keys resolves it once) or one everyone may read (none: it must be one
  * everyone may read, as every file of hosts/ must), and read no further
- * than FLEET_FILE_LIMIT; otherwise a
- * UserError naming it (`place`: keys/laptop.pub) and saying what bento
- * reads from it (`purpose`). open(2)'s own errors (ENOENT, EACCES) are
- * thrown as they are, for the caller to word.
+ * than FLEET_FILE_LIMIT; otherwise a UserError naming it (`place`:
+ * keys/laptop.pub) and saying what bento reads from it (`purpose`).
+ * open(2)'s own errors (ENOENT, EACCES) are thrown as they are, for the
+ * caller to word.
  */
 export function readFleetFile(file: string, place: string, purpose: string, realFleetDir: string | undefined): string {
   try {
