@@ -40,7 +40,7 @@
  * setting), and runs with the few variables it needs; NIX_CONFIG reaches it
  * as a root-only file instead of a variable (daemonEnvironment).
  */
-import { chmodSync, chownSync, closeSync, constants, existsSync, fchmodSync, fchownSync, fstatSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, existsSync, fchmodSync, fchownSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -48,7 +48,7 @@ import { ToolError, UserError } from '../errors.js';
 import { formatCommand, requireOnPath, run, startBackground, tail, type BackgroundProcess, type RunOptions, type RunResult } from '../exec.js';
 import { makeTempDir } from '../util/temp-dir.js';
 import { removeTakingOver } from '../util/remove-taking-over.js';
-import { readAtMostSync } from '../util/read-at-most.js';
+import { openRegularFileSync, readAtMostSync } from '../util/read-at-most.js';
 import { NIX_FEATURE_ARGS, nixSettings } from './nix.js';
 
 /** Who evaluates fleet code when bento runs as root: a system user of bento's own, owning nothing, made by the server's setup. */
@@ -499,23 +499,25 @@ export async function writableByEvaluator(file: string, content: string): Promis
  * runs between the look at the open file and its reading.
  */
 export function readEvaluatorFile(file: string, limit = 16 * 1024 * 1024, afterLooking: () => void = () => {}): string | undefined {
-  let fd: number;
+  // Opened as every path others may write is (util/read-at-most.ts): not
+  // waiting, looked at through the descriptor; a FIFO or a directory is an
+  // IrregularFileError ("… is not a regular file").
+  let opened: ReturnType<typeof openRegularFileSync>;
   try {
-    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    opened = openRegularFileSync(file, { noFollow: true });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
     if (code === 'ELOOP') throw new Error(`${file} is a symbolic link`);
     throw error;
   }
+  const { fd, stats } = opened;
   try {
-    const stats = fstatSync(fd);
-    if (!stats.isFile()) throw new Error(`${file} is not a regular file`);
     if (stats.size > limit) throw new Error(`${file} is larger than ${limit} bytes`);
     afterLooking();
     // Never more than the limit, whatever the size looked at: the file is
     // the evaluator's to write, and may have grown since.
-    const bytes = readAtMostSync(fd, limit);
+    const bytes = readAtMostSync(fd, limit, stats.size);
     if (bytes === undefined) throw new Error(`${file} is larger than ${limit} bytes`);
     return bytes.toString('utf8');
   } finally {

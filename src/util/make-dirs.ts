@@ -6,10 +6,10 @@
  * the machines cannot read. Each missing directory is made one at a time,
  * from the top down, and given `mode` with chmod (which ignores the umask).
  */
-import { chmodSync, closeSync, constants, copyFileSync, existsSync, fstatSync, linkSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, existsSync, linkSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { sha256 } from './hash.js';
-import { IrregularFileError, readAtMostSync, readRegularFileSync } from './read-at-most.js';
+import { IrregularFileError, openRegularFileSync, readAtMostSync, readRegularFileSync } from './read-at-most.js';
 
 /** Makes `dir` and its missing parents with exactly `mode`; directories that exist are left as they are. */
 export function makeDirsSync(dir: string, mode: number): void {
@@ -115,10 +115,15 @@ function linked(source: string, target: string): boolean {
  * owner can push away for ever: a sparse terabyte, one ftruncate).
  */
 function copyCheckedFile(source: string, target: string, checked: NonNullable<FileToCopy['checked']>): void {
-  const fd = openSync(source, constants.O_RDONLY | constants.O_NONBLOCK);
+  let opened: ReturnType<typeof openRegularFileSync>;
   try {
-    const stats = fstatSync(fd);
-    if (!stats.isFile()) throw new ChangedWhileCopiedError(checked.place, 'it is no longer a regular file');
+    opened = openRegularFileSync(source);
+  } catch (error) {
+    if (error instanceof IrregularFileError) throw new ChangedWhileCopiedError(checked.place, 'it is no longer a regular file');
+    throw error;
+  }
+  const { fd, stats } = opened;
+  try {
     if (stats.dev !== checked.dev || stats.ino !== checked.ino) throw new ChangedWhileCopiedError(checked.place, 'it is another file than the one checked: a directory on its path was replaced, by a link maybe');
     if ((stats.mode & 0o004) === 0) throw new ChangedWhileCopiedError(checked.place, 'it is no longer readable by everyone');
     const bytes = readAtMostSync(fd, stats.size, stats.size);
